@@ -1,0 +1,1 @@
+"""Reads opspecs/, validates them against torch and onnx.defs, renders generated/."""

@@ -1,0 +1,43 @@
+"""`python -m codegen`: validate opspecs/ and regenerate generated/. Exit 1 on spec errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from codegen.errors import SpecErrors
+from codegen.load import load_specs
+from codegen.render import render_all, write_if_changed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
+    parser.add_argument("--specs", type=Path, default=ROOT / "opspecs", help="folder of spec YAML files")
+    parser.add_argument("--out", type=Path, default=ROOT / "generated", help="where generated files go")
+    parser.add_argument("--check", action="store_true", help="fail instead of writing if anything would change")
+    options = parser.parse_args(argv)
+    try:
+        specs = load_specs(options.specs, ROOT)
+    except SpecErrors as errors:
+        for error in errors.errors:
+            print(error, file=sys.stderr)
+        print(f"codegen: {len(errors.errors)} error(s) in {options.specs}; nothing was written", file=sys.stderr)
+        return 1
+    files = render_all(specs)
+    if options.check:
+        stale = [name for name, text in files.items()
+                 if not (options.out / name).exists() or (options.out / name).read_text(encoding="utf-8") != text]
+        if stale:
+            print(f"codegen: generated/ is out of date: {', '.join(stale)}; run `make codegen`", file=sys.stderr)
+            return 1
+        return 0
+    changed = write_if_changed(options.out, files)
+    print(f"codegen: {len(specs)} specs, {len(changed)} file(s) updated in {options.out.name}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

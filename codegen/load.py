@@ -1,0 +1,35 @@
+"""Read every spec file of a folder into OpSpecs, collecting all errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codegen.errors import ErrorCollector, Location
+from codegen.model import OpSpec, parse_entry
+from codegen.validate import validate_specs
+from codegen.yaml_loader import load_yaml
+
+
+def parse_spec_files(paths: list[Path], root: Path, collector: ErrorCollector) -> list[OpSpec]:
+    specs = []
+    for path in sorted(paths):
+        display = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+        data = load_yaml(path, display, collector)
+        if data is None:
+            continue
+        if not isinstance(data, list):
+            collector.add(Location(display, 1), "a spec file is a YAML list of entries ('- aten: ...')")
+            continue
+        for raw in data:
+            spec = parse_entry(raw, display, collector)
+            if spec is not None:
+                specs.append(spec)
+    return specs
+
+
+def load_specs(folder: Path, root: Path | None = None) -> list[OpSpec]:
+    """Parse and validate every `*.yaml` in `folder`; raises SpecErrors listing every problem."""
+    root = root or folder.parent
+    collector = ErrorCollector()
+    specs = parse_spec_files(list(folder.glob("*.yaml")), root, collector)
+    return validate_specs(specs, collector)

@@ -1,0 +1,301 @@
+"""The parsed spec model: one frozen dataclass per concept, built by popping known keys.
+
+This is the one place that knows the YAML layout of `opspecs/*.yaml`. Parsing checks shape
+(keys, types); `codegen.validate` checks meaning (torch schema, onnx.defs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codegen.errors import ErrorCollector, Location
+from codegen.torch_schema import python_name
+from codegen.yaml_loader import LINE_KEY
+
+MIN_OPSET = 9
+MAX_OPSET = 26
+
+PROMOTION_KINDS = ("DEFAULT", "INT_TO_FLOAT", "ALWAYS_BOOL", "COMPLEX_TO_FLOAT", "BOOL_TO_LONG")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A condition on the concrete arguments, checked at export time."""
+
+    require: str
+    message: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the op is emitted from `since` until the next variant (or the newest opset).
+
+    Exactly one of `emit` (an expression over schema arguments) and `impl` (a dotted path to
+    a Python helper in `exporter.lib`) is set. `since` is None until validation resolves it
+    from onnx.defs (the first opset where every ONNX op it uses exists).
+    """
+
+    since: int | None
+    emit: str | None
+    impl: str | None
+    constraints: tuple[Constraint, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Arguments brought to torch's common dtype before emission (torch._prims_common kinds)."""
+
+    args: tuple[str, ...]
+    kind: str
+
+
+@dataclass(frozen=True)
+class TestHints:
+    """Input generation and comparison hints for the differential tests.
+
+    `args` maps a schema argument name to its hint (a list of values, or a mapping such as
+    `{rank: [1, 3], dtype: [float32]}`); `shapes` names dimension symbols shared by args.
+    """
+
+    args: dict[str, Any] = field(default_factory=dict)
+    shapes: dict[str, Any] = field(default_factory=dict)
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    xfail: tuple[tuple[int, int, str], ...] = ()  # (first opset, last opset, reason)
+    max_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One ATen overload (`aten::add.Tensor`) and its ONNX emission at every opset."""
+
+    aten: str
+    variants: tuple[Variant, ...]
+    constraints: tuple[Constraint, ...]
+    promote: Promotion | None
+    test: TestHints
+    note: str | None
+    location: Location
+
+    def __repr__(self) -> str:
+        return f"OpSpec({self.aten} at {self.location})"
+
+    @property
+    def op_name(self) -> str:
+        return self.aten.split("::", 1)[1].split(".", 1)[0]
+
+    @property
+    def overload(self) -> str:
+        return self.aten.split(".", 1)[1]
+
+    @property
+    def function_name(self) -> str:
+        """Python name of the generated symbolic function: `add_Tensor`, `relu`."""
+        name = self.op_name if self.overload == "default" else f"{self.op_name}_{self.overload}"
+        return python_name(name)
+
+    def variant_range(self, index: int) -> tuple[int, int]:
+        """First and last opset (clipped to MIN..MAX) that variant `index` serves."""
+        start = max(self.variants[index].since or MIN_OPSET, MIN_OPSET)
+        if index + 1 < len(self.variants):
+            end = (self.variants[index + 1].since or MAX_OPSET) - 1
+        else:
+            end = MAX_OPSET
+        return start, min(end, MAX_OPSET)
+
+    def variant_at(self, opset: int) -> Variant | None:
+        for index in reversed(range(len(self.variants))):
+            start, end = self.variant_range(index)
+            if start <= opset <= end:
+                return self.variants[index]
+        return None
+
+
+def normalize_overload(name: str) -> str:
+    """`relu` -> `aten::relu.default`; `add.Tensor` -> `aten::add.Tensor`."""
+    if "::" not in name:
+        name = "aten::" + name
+    namespace, rest = name.split("::", 1)
+    if "." not in rest:
+        rest += ".default"
+    return f"{namespace}::{rest}"
+
+
+class _Entry:
+    """A mapping being parsed: pop known keys, then report what is left as unknown."""
+
+    def __init__(self, raw: dict[str, Any], file: str, collector: ErrorCollector, what: str):
+        self.raw = dict(raw)
+        self.location = Location(file, self.raw.pop(LINE_KEY, 0))
+        self.file = file
+        self.collector = collector
+        self.what = what
+
+    def error(self, message: str) -> None:
+        self.collector.add(self.location, message)
+
+    def pop(self, key: str, kinds: type | tuple[type, ...], default: Any = None) -> Any:
+        if key not in self.raw:
+            return default
+        value = self.raw.pop(key)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
+            names = " or ".join(k.__name__ for k in _as_tuple(kinds))
+            self.error(f"'{key}' must be {names}, got {type(value).__name__} {value!r}")
+            return default
+        return value
+
+    def finish(self, allowed: str) -> None:
+        for key in self.raw:
+            self.error(f"unknown key '{key}' in {self.what}; allowed keys: {allowed}")
+
+
+def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _strip_lines(value: Any) -> Any:
+    """Drop loader line markers from free-form data (test hints)."""
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k != LINE_KEY}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+def _parse_constraints(raw: Any, file: str, where: Location, collector: ErrorCollector) -> tuple[Constraint, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        collector.add(where, "'constraints' must be a list of {require, message}")
+        return ()
+    constraints = []
+    for item in raw:
+        if not isinstance(item, dict):
+            collector.add(where, f"a constraint must be a mapping with 'require' and 'message', got {item!r}")
+            continue
+        entry = _Entry(item, file, collector, "a constraint")
+        require = entry.pop("require", str)
+        message = entry.pop("message", str)
+        entry.finish("require, message")
+        if require is None or message is None:
+            entry.error("a constraint needs both 'require' (a condition) and 'message' (what the user sees)")
+            continue
+        constraints.append(Constraint(require.strip(), message.strip(), entry.location))
+    return tuple(constraints)
+
+
+def _parse_variant(raw: Any, file: str, where: Location, collector: ErrorCollector) -> Variant | None:
+    if not isinstance(raw, dict):
+        collector.add(where, f"a variant must be a mapping with 'since' and 'emit' or 'impl', got {raw!r}")
+        return None
+    entry = _Entry(raw, file, collector, "a variant")
+    since = entry.pop("since", int)
+    emit = entry.pop("emit", str)
+    impl = entry.pop("impl", str)
+    constraints = _parse_constraints(entry.raw.pop("constraints", None), file, entry.location, collector)
+    entry.finish("since, emit, impl, constraints")
+    if (emit is None) == (impl is None):
+        entry.error("a variant needs exactly one of 'emit' (an ONNX expression) or 'impl' (a Python helper)")
+        return None
+    if since is None and impl is not None:
+        entry.error("an 'impl' variant must say 'since' (codegen cannot see which ONNX ops it uses)")
+        return None
+    return Variant(since, emit.strip() if emit else None, impl, constraints, entry.location)
+
+
+def _parse_promotion(raw: Any, entry: _Entry) -> Promotion | None:
+    if raw is None:
+        return None
+    if isinstance(raw, list) and all(isinstance(a, str) for a in raw):
+        return Promotion(tuple(raw), "DEFAULT")
+    if isinstance(raw, dict):
+        sub = _Entry(raw, entry.file, entry.collector, "'promote'")
+        args = sub.pop("args", list)
+        kind = sub.pop("kind", str, "DEFAULT")
+        sub.finish("args, kind")
+        if kind not in PROMOTION_KINDS:
+            sub.error(f"promotion kind '{kind}' is not one of {', '.join(PROMOTION_KINDS)}")
+            return None
+        if args and all(isinstance(a, str) for a in args):
+            return Promotion(tuple(args), kind)
+    entry.error("'promote' must be a list of argument names or {args: [...], kind: KIND}")
+    return None
+
+
+def _parse_test(raw: Any, entry: _Entry) -> TestHints:
+    if raw is None:
+        return TestHints()
+    if not isinstance(raw, dict):
+        entry.error("'test' must be a mapping of argument hints")
+        return TestHints()
+    hints = _strip_lines(raw)
+    tolerance = hints.pop("tolerance", {}) or {}
+    shapes = hints.pop("shapes", {}) or {}
+    max_examples = hints.pop("max_examples", None)
+    xfails = []
+    for item in hints.pop("xfail", []) or []:
+        if not isinstance(item, dict) or "reason" not in item:
+            entry.error("each 'xfail' needs a 'reason' and optional 'opsets: [first, last]'")
+            continue
+        first, last = item.get("opsets", [MIN_OPSET, MAX_OPSET])
+        xfails.append((int(first), int(last), str(item["reason"])))
+    if not isinstance(tolerance, dict) or set(tolerance) - {"atol", "rtol"}:
+        entry.error("'test.tolerance' takes only 'atol' and 'rtol'")
+        tolerance = {}
+    return TestHints(
+        args=hints,
+        shapes=shapes,
+        atol=float(tolerance.get("atol", 1e-5)),
+        rtol=float(tolerance.get("rtol", 1e-4)),
+        xfail=tuple(xfails),
+        max_examples=max_examples,
+    )
+
+
+ENTRY_KEYS = "aten, onnx, emit, impl, since, variants, constraints, promote, test, note"
+
+
+def parse_entry(raw: Any, file: str, collector: ErrorCollector) -> OpSpec | None:
+    """Parse one list item of a spec file; problems go to `collector`."""
+    if not isinstance(raw, dict):
+        collector.add(Location(file, 1), f"each spec entry must be a mapping starting with 'aten:', got {raw!r}")
+        return None
+    entry = _Entry(raw, file, collector, "an op entry")
+    aten = entry.pop("aten", str)
+    onnx_op = entry.pop("onnx", str)
+    emit = entry.pop("emit", str)
+    impl = entry.pop("impl", str)
+    since = entry.pop("since", int)
+    raw_variants = entry.pop("variants", list)
+    constraints = _parse_constraints(entry.raw.pop("constraints", None), file, entry.location, collector)
+    promote = _parse_promotion(entry.raw.pop("promote", None), entry)
+    test = _parse_test(entry.raw.pop("test", None), entry)
+    note = entry.pop("note", str)
+    entry.finish(ENTRY_KEYS)
+    if aten is None:
+        entry.error("an op entry needs 'aten: <overload>' (for example 'add.Tensor')")
+        return None
+
+    forms = [k for k, v in (("onnx", onnx_op), ("emit", emit), ("impl", impl), ("variants", raw_variants)) if v]
+    if len(forms) != 1:
+        entry.error(f"'{aten}' needs exactly one of 'onnx', 'emit', 'impl' or 'variants', found: {', '.join(forms) or 'none'}")
+        return None
+    if onnx_op is not None:
+        # Tier 1: every tensor argument, in schema order, becomes an input; resolved in validate.
+        variants: tuple[Variant, ...] = (Variant(since, f"{onnx_op}(*)", None, (), entry.location),)
+    elif emit is not None or impl is not None:
+        if impl is not None and since is None:
+            entry.error("an 'impl' entry must say 'since' (codegen cannot see which ONNX ops it uses)")
+            return None
+        variants = (Variant(since, emit.strip() if emit else None, impl, (), entry.location),)
+    else:
+        if since is not None:
+            entry.error("'since' belongs on each variant when 'variants' is used")
+        parsed = [_parse_variant(v, file, entry.location, collector) for v in raw_variants]
+        if any(v is None for v in parsed):
+            return None
+        variants = tuple(v for v in parsed if v is not None)
+    return OpSpec(normalize_overload(aten), variants, constraints, promote, test, note, entry.location)

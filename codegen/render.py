@@ -1,0 +1,187 @@
+"""Turn validated specs into the files under generated/ (Jinja templates, logic here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from codegen import emit_expr
+from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
+from codegen.torch_schema import TorchArg, python_name, schema_of
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_LITERAL_TYPES = (type(None), bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class FunctionView:
+    """What the opset template needs to write one symbolic function."""
+
+    name: str
+    signature: str
+    docstring: str
+    checks: tuple[tuple[str, str, str], ...]   # (condition, message, source)
+    promote: str | None
+    body: str
+
+
+def _default_literal(arg: TorchArg) -> str:
+    value = arg.default
+    if isinstance(value, _LITERAL_TYPES) or (
+        isinstance(value, (list, tuple)) and all(isinstance(v, _LITERAL_TYPES) for v in value)
+    ):
+        return repr(list(value) if isinstance(value, tuple) else value)
+    return "None"  # torch enums (layout, memory_format): the translator always passes them
+
+
+def signature(spec: OpSpec) -> str:
+    schema = schema_of(spec.aten)
+    assert schema is not None
+    parts = ["g"]
+    kw_started = False
+    for arg in schema.arguments:
+        if arg.kwarg_only and not kw_started:
+            parts.append("*")
+            kw_started = True
+        text = python_name(arg.name)
+        parts.append(f"{text}={_default_literal(arg)}" if arg.has_default else text)
+    return ", ".join(parts)
+
+
+def _renames(spec: OpSpec) -> dict[str, str]:
+    schema = schema_of(spec.aten)
+    assert schema is not None
+    return {a.name: python_name(a.name) for a in schema.arguments if python_name(a.name) != a.name}
+
+
+def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) -> FunctionView:
+    renames = _renames(spec)
+    checks = tuple(
+        (emit_expr.to_python(emit_expr.parse(c.require), renames), c.message, str(c.location))
+        for c in (*spec.constraints, *variant.constraints)
+    )
+    promote = None
+    if spec.promote:
+        names = [python_name(a) for a in spec.promote.args]
+        promote = f"{', '.join(names)}, = g.promote([{', '.join(names)}], {spec.promote.kind!r})"
+    schema = schema_of(spec.aten)
+    assert schema is not None
+    if variant.impl:
+        module, _, function = variant.impl.rpartition(".")
+        call_args = ", ".join(["g", *(python_name(a.name) for a in schema.arguments)])
+        body = f"{module.rsplit('.', 1)[1]}.{function}({call_args})"
+    else:
+        body = emit_expr.to_python(emit_expr.parse(variant.emit or ""), renames)
+    first, last = opset_range
+    docstring = f"{spec.aten}, opsets {first}-{last}: {variant.impl or variant.emit} ({variant.location})"
+    return FunctionView(spec.function_name, signature(spec), docstring, checks, promote, body)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["pystr"] = lambda s: repr(str(s))
+    return env
+
+
+def opset_of_variant(spec: OpSpec, index: int) -> int:
+    return spec.variant_range(index)[0]
+
+
+def render_opset_module(opset: int, specs: list[OpSpec], env: jinja2.Environment) -> str:
+    functions, impl_modules = [], set()
+    for spec in specs:
+        for index, variant in enumerate(spec.variants):
+            first, last = spec.variant_range(index)
+            if first != opset or first > last:
+                continue
+            functions.append(function_view(spec, variant, (first, last)))
+            if variant.impl:
+                impl_modules.add(variant.impl.rpartition(".")[0])
+    imports = sorted((m.rsplit(".", 1)[0], m.rsplit(".", 1)[1]) for m in impl_modules)
+    return env.get_template("opset.py.jinja").render(opset=opset, functions=functions, impl_imports=imports)
+
+
+def registry_rows(specs: list[OpSpec]) -> list[tuple[str, list[tuple[int, str]], str]]:
+    rows = []
+    for spec in sorted(specs, key=lambda s: s.aten):
+        entries = []
+        for index, _ in enumerate(spec.variants):
+            first, last = spec.variant_range(index)
+            if first <= last:
+                entries.append((first, f"opset{first}.{spec.function_name}"))
+        rows.append((spec.aten, entries, str(spec.location)))
+    return rows
+
+
+def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
+    rows = []
+    for spec in sorted(specs, key=lambda s: s.aten):
+        served = set()
+        mappings = []
+        for index, variant in enumerate(spec.variants):
+            first, last = spec.variant_range(index)
+            if first > last:
+                continue
+            served.update(range(first, last + 1))
+            how = variant.impl.rsplit(".", 1)[1] + "()" if variant.impl else (variant.emit or "")
+            mappings.append(f"{first}–{last}: `{how}`" if (first, last) != (MIN_OPSET, MAX_OPSET) else f"`{how}`")
+        xfailed = {o for first, last, _ in spec.test.xfail for o in range(first, last + 1)}
+        notes = [c.message for c in spec.constraints] + [
+            c.message for v in spec.variants for c in v.constraints
+        ] + ([spec.note] if spec.note else []) + [
+            f"not verified at {first}–{last}: {reason}" for first, last, reason in spec.test.xfail
+        ]
+        cells = ["✓" if o in served and o not in xfailed else ("✗" if o in served else "") for o in OPSETS]
+        rows.append({
+            "aten": spec.aten, "first": min(served) if served else None, "cells": cells,
+            "mapping": "<br>".join(mappings).replace("|", "\\|"),
+            "notes": "; ".join(notes).replace("|", "\\|").replace("\n", " "),
+            "source": str(spec.location), "served": served, "verified": served - xfailed,
+        })
+    return rows
+
+
+OPSETS = list(range(MIN_OPSET, MAX_OPSET + 1))
+
+
+def render_all(specs: list[OpSpec]) -> dict[str, str]:
+    """Every generated file, keyed by its path relative to generated/."""
+    env = _environment()
+    files = {f"opset{n}.py": render_opset_module(n, specs, env) for n in OPSETS}
+    files["registry.py"] = env.get_template("registry.py.jinja").render(
+        rows=registry_rows(specs), opsets=OPSETS, min_opset=MIN_OPSET, max_opset=MAX_OPSET
+    )
+    files["__init__.py"] = env.get_template("init.py.jinja").render()
+    rows = support_rows(specs)
+    summary = [
+        (n, sum(1 for r in rows if n in r["served"]), sum(1 for r in rows if n in r["verified"]))
+        for n in OPSETS
+    ]
+    files["SUPPORT.md"] = env.get_template("SUPPORT.md.jinja").render(
+        rows=rows, opsets=OPSETS, summary=summary, total=len(rows)
+    )
+    return files
+
+
+def write_if_changed(folder: Path, files: dict[str, str]) -> list[Path]:
+    """Write files whose content differs; remove stale generated files. Returns what changed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for name, text in files.items():
+        path = folder / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    for stale in folder.glob("opset*.py"):
+        if stale.name not in files:
+            stale.unlink()
+            changed.append(stale)
+    return changed

@@ -1,0 +1,251 @@
+"""Check parsed specs against torch's schemas and onnx.defs at every opset they claim.
+
+Every problem is collected; `validate_specs` returns the resolved specs (with each
+variant's `since` filled in and tier-1 `onnx:` entries expanded) or raises SpecErrors.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+from codegen import emit_expr
+from codegen.errors import ErrorCollector, Location, SpecErrors
+from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
+from codegen.onnx_schema import AttrType, first_opset, schema_at
+from codegen.torch_schema import TorchSchema, overload_names, schema_of
+
+ROOT = Path(__file__).resolve().parent.parent
+EMIT_HELPERS_FILE = ROOT / "exporter" / "emit_helpers.py"
+IMPL_PACKAGE = "exporter.lib"
+
+# Which ONNX attribute types a torch argument type may feed (None drops the attribute).
+_ATTR_FROM_TORCH = {
+    "int": {AttrType.INT, AttrType.FLOAT},
+    "SymInt": {AttrType.INT, AttrType.FLOAT},
+    "bool": {AttrType.INT},
+    "float": {AttrType.FLOAT},
+    "number": {AttrType.FLOAT, AttrType.INT},
+    "str": {AttrType.STRING},
+    "List[int]": {AttrType.INTS, AttrType.FLOATS},
+    "List[float]": {AttrType.FLOATS},
+    "Tensor": {AttrType.TENSOR},
+}
+
+
+def python_functions(path: Path) -> dict[str, list[str]]:
+    """Top-level functions of a module file and their parameter names, without importing it."""
+    if not path.is_file():
+        return {}
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name: [a.arg for a in node.args.args + node.args.kwonlyargs]
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+    }
+
+
+class _SpecChecker:
+    def __init__(self, spec: OpSpec, schema: TorchSchema, helpers: dict[str, list[str]], collector: ErrorCollector):
+        self.spec = spec
+        self.schema = schema
+        self.helpers = helpers
+        self.collector = collector
+
+    def error(self, location: Location, message: str) -> None:
+        self.collector.add(location, f"{self.spec.aten}: {message}")
+
+    # -- expressions -----------------------------------------------------------------------
+    def parse_expression(self, text: str, location: Location, what: str) -> ast.Expression | None:
+        try:
+            tree = emit_expr.parse(text)
+        except SyntaxError as exc:
+            self.error(location, f"{what} '{text}' is not a valid expression: {exc.msg}")
+            return None
+        problems = emit_expr.disallowed_syntax(tree)
+        for problem in problems:
+            self.error(location, f"{what} '{text}': {problem}")
+        known = set(self.schema.names) | emit_expr.SPECIAL_NAMES
+        for name in sorted(emit_expr.referenced_names(tree) - known):
+            self.error(location, f"{what} uses '{name}', which is not an argument of {self.spec.aten}; "
+                                 f"its arguments are: {', '.join(self.schema.names)}")
+        for helper in emit_expr.helper_calls(tree):
+            if helper not in self.helpers:
+                self.error(location, f"{what} calls unknown helper '{helper}()'; helpers are "
+                                     f"{', '.join(sorted(self.helpers))} (exporter/emit_helpers.py)")
+        return None if problems else tree
+
+    def expand_tier_one(self, variant: Variant) -> Variant:
+        """`onnx: Relu` means Relu(<every tensor argument in schema order>)."""
+        if not (variant.emit or "").endswith("(*)"):
+            return variant
+        tensor_args = [a.name for a in self.schema.arguments if a.is_tensor]
+        op_type = variant.emit[:-3]
+        return dataclasses.replace(variant, emit=f"{op_type}({', '.join(tensor_args)})")
+
+    # -- ONNX checks -------------------------------------------------------------------------
+    def resolve_since(self, variant: Variant, tree: ast.Expression) -> int | None:
+        if variant.since is not None:
+            return variant.since
+        firsts = []
+        for call in emit_expr.onnx_calls(tree):
+            first = first_opset(call.op_type)
+            if first is None:
+                return None  # reported by check_onnx_call
+            firsts.append(first)
+        return max(firsts, default=MIN_OPSET)
+
+    def check_onnx_call(self, call: emit_expr.OnnxCall, opset: int, location: Location, reported: set[str]) -> None:
+        schema = schema_at(call.op_type, opset)
+        def once(key: str, message: str) -> None:
+            if key not in reported:
+                reported.add(key)
+                self.error(location, message)
+        if schema is None:
+            first = first_opset(call.op_type)
+            if first is None:
+                once(call.op_type, f"'{call.op_type}' is not an ONNX operator (onnx.defs has no schema for it)")
+            else:
+                once(call.op_type + "@", f"ONNX '{call.op_type}' does not exist at opset {opset} "
+                                         f"(it starts at {first}); set 'since: {first}' or add an earlier variant")
+            return
+        if schema.deprecated:
+            once(call.op_type + "!", f"ONNX '{call.op_type}' is deprecated at opset {opset}; "
+                                    f"end this variant before {opset} with a new variant 'since: {opset}'")
+            return
+        where = f"ONNX '{call.op_type}' at opset {opset} (schema version {schema.since_version})"
+        for name, value in call.attributes:
+            attr = schema.attributes.get(name)
+            if attr is None:
+                allowed = ", ".join(sorted(schema.attributes)) or "none"
+                once(f"{call.op_type}.{name}@{schema.since_version}",
+                     f"{where} has no attribute '{name}' (it has: {allowed}); "
+                     f"add a variant 'since: {opset}' that passes it differently")
+                continue
+            problem = self.attribute_type_problem(value, attr.type)
+            if problem:
+                once(f"{call.op_type}.{name}:type", f"{where}: attribute '{name}' is {attr.type.name}, {problem}")
+        given = {name for name, _ in call.attributes}
+        for name, attr in schema.attributes.items():
+            if attr.required and name not in given:
+                once(f"{call.op_type}.{name}!@{schema.since_version}",
+                     f"{where} requires attribute '{name}' ({attr.type.name}); pass {name}=...")
+        count = len(call.inputs) - (1 if call.has_starred_input else 0)
+        if count < schema.min_input and not call.has_starred_input:
+            once(f"{call.op_type}<@{schema.since_version}",
+                 f"{where} needs at least {schema.min_input} inputs, the spec passes {count}")
+        if count > schema.max_input:
+            once(f"{call.op_type}>@{schema.since_version}",
+                 f"{where} takes at most {schema.max_input} inputs, the spec passes {count}; "
+                 f"an input may have become an attribute: add a variant 'since: {opset}'")
+        for position, value in enumerate(call.inputs):
+            if isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None:
+                if not (arg.is_tensor or arg.is_tensor_list):
+                    once(f"{call.op_type}:{value.id}", f"{where}: input {position} is '{value.id}' of torch type "
+                         f"{arg.type}, not a tensor; wrap it (ints([...]), scalar(..., like=x)) or pass it as an attribute")
+
+    def attribute_type_problem(self, value: ast.expr, attr_type: AttrType) -> str | None:
+        if isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None:
+            allowed = _ATTR_FROM_TORCH.get(arg.base_type)
+            if allowed is not None and attr_type not in allowed:
+                return f"but '{value.id}' is torch type {arg.type}"
+        if isinstance(value, ast.Constant) and value.value is not None:
+            literal = {bool: AttrType.INT, int: AttrType.INT, float: AttrType.FLOAT, str: AttrType.STRING}
+            kind = literal.get(type(value.value))
+            ok = {AttrType.INT: {AttrType.INT, AttrType.FLOAT}, AttrType.FLOAT: {AttrType.FLOAT},
+                  AttrType.STRING: {AttrType.STRING}}
+            if kind is not None and attr_type not in ok[kind]:
+                return f"but the spec gives {value.value!r}"
+        if isinstance(value, ast.List) and attr_type not in (AttrType.INTS, AttrType.FLOATS, AttrType.STRINGS):
+            return "but the spec gives a list"
+        return None
+
+    # -- the spec as a whole -------------------------------------------------------------------
+    def check(self) -> OpSpec:
+        spec = self.spec
+        resolved: list[Variant] = []
+        for constraint in spec.constraints:
+            self.parse_expression(constraint.require, constraint.location, "constraint")
+        if spec.promote:
+            for name in spec.promote.args:
+                arg = self.schema.arg(name)
+                if arg is None or arg.base_type not in ("Tensor", "number"):
+                    self.error(spec.location, f"promote lists '{name}', which is not a Tensor or Scalar "
+                                              f"argument of {spec.aten}")
+        for name in spec.test.args:
+            if self.schema.arg(name) is None:
+                self.error(spec.location, f"test hint for '{name}', which is not an argument; "
+                                          f"arguments: {', '.join(self.schema.names)}")
+        for variant in spec.variants:
+            variant = self.expand_tier_one(variant)
+            for constraint in variant.constraints:
+                self.parse_expression(constraint.require, constraint.location, "constraint")
+            if variant.impl is not None:
+                self.check_impl(variant)
+                resolved.append(variant)
+                continue
+            tree = self.parse_expression(variant.emit or "", variant.location, "emit")
+            if tree is None:
+                resolved.append(variant)
+                continue
+            since = self.resolve_since(variant, tree)
+            resolved.append(dataclasses.replace(variant, since=since))
+        previous = 0
+        for variant in resolved:
+            if variant.since is not None and variant.since <= previous:
+                self.error(variant.location, f"variants must have increasing 'since'; {variant.since} follows {previous}")
+            if variant.since is not None and variant.since > MAX_OPSET:
+                self.error(variant.location, f"'since: {variant.since}' is past the newest opset served ({MAX_OPSET})")
+            previous = variant.since or previous
+        checked = dataclasses.replace(spec, variants=tuple(resolved))
+        for index, variant in enumerate(checked.variants):
+            if variant.emit is None or variant.since is None:
+                continue
+            tree = emit_expr.parse(variant.emit)
+            start, end = checked.variant_range(index)
+            reported: set[str] = set()
+            for opset in range(start, end + 1):
+                for call in emit_expr.onnx_calls(tree):
+                    self.check_onnx_call(call, opset, variant.location, reported)
+        return checked
+
+    def check_impl(self, variant: Variant) -> None:
+        assert variant.impl is not None
+        module, _, function = variant.impl.rpartition(".")
+        if not module.startswith(IMPL_PACKAGE + "."):
+            self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/lib/)")
+            return
+        path = ROOT / (module.replace(".", "/") + ".py")
+        functions = python_functions(path)
+        if function not in functions:
+            self.error(variant.location, f"impl '{variant.impl}': no function '{function}' in {path.relative_to(ROOT)}")
+            return
+        params = functions[function]
+        expected = ["g", *self.schema.names]
+        if params != expected:
+            self.error(variant.location, f"impl '{variant.impl}' must take ({', '.join(expected)}), "
+                                         f"it takes ({', '.join(params)})")
+
+
+def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None) -> list[OpSpec]:
+    collector = collector or ErrorCollector()
+    helpers = python_functions(EMIT_HELPERS_FILE)
+    seen: dict[str, Location] = {}
+    resolved = []
+    for spec in specs:
+        if spec.aten in seen:
+            collector.add(spec.location, f"{spec.aten} is already specified at {seen[spec.aten]}; "
+                                         "merge the two entries (overloads need one entry each)")
+            continue
+        seen[spec.aten] = spec.location
+        schema = schema_of(spec.aten)
+        if schema is None:
+            known = overload_names(spec.aten)
+            hint = f"; torch has: {', '.join(known)}" if known else "; check the name in torch.ops.aten"
+            collector.add(spec.location, f"unknown ATen overload '{spec.aten}'{hint}")
+            continue
+        resolved.append(_SpecChecker(spec, schema, helpers, collector).check())
+    if collector.errors:
+        raise SpecErrors(collector.errors)
+    return resolved

@@ -1,0 +1,65 @@
+"""Errors users see. Each names what went wrong, where in the model, and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class OnnxExporterError(RuntimeError):
+    """Base class of every aten2onnx export error (same name as torch.onnx's)."""
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where an FX node came from: module path (`features.0`), class and source line."""
+
+    module_path: str
+    module_class: str
+    source: str
+
+    def __str__(self) -> str:
+        where = f"module '{self.module_path}' ({self.module_class})" if self.module_path else "the model's forward"
+        return f"{where}, {self.source}" if self.source else where
+
+
+@dataclass(frozen=True)
+class UnsupportedUse:
+    overload: str
+    location: ModelLocation
+    count: int
+
+
+class UnsupportedOpsError(OnnxExporterError):
+    """Every ATen op of the model that has no mapping at the target opset, listed at once."""
+
+    def __init__(self, opset: int, uses: list[UnsupportedUse], newer: dict[str, int]):
+        self.opset = opset
+        self.uses = uses
+        lines = [f"aten2onnx cannot export this model at opset {opset}: "
+                 f"{len({u.overload for u in uses})} ATen operator(s) have no ONNX mapping."]
+        for use in uses:
+            later = f" (mapped from opset {newer[use.overload]}: pass opset_version={newer[use.overload]})" \
+                if use.overload in newer else ""
+            lines.append(f"  {use.overload} x{use.count} at {use.location}{later}")
+        lines.append("To add a mapping, write a spec entry in opspecs/*.yaml and run `make codegen` "
+                     "(README, 'Add an operator'); `aten2onnx ops` lists what is supported.")
+        super().__init__("\n".join(lines))
+
+
+class ConstraintError(OnnxExporterError):
+    """A spec constraint does not hold for the arguments this model passes."""
+
+    def __init__(self, overload: str, message: str, spec_source: str, location: ModelLocation | None):
+        self.overload = overload
+        self.constraint_message = message
+        self.spec_source = spec_source
+        where = f" at {location}" if location else ""
+        super().__init__(f"{overload}{where}: {message} (constraint in {spec_source})")
+
+
+class CaptureError(OnnxExporterError):
+    """torch.export could not capture the model."""
+
+
+class ExportArgumentError(OnnxExporterError, ValueError):
+    """An argument of export() is wrong: says which, what was given and what is accepted."""

@@ -1,0 +1,199 @@
+"""`g`, the object every symbolic function receives: builds ONNX nodes into an onnx_ir graph.
+
+It knows the target opset, the dtype and shape of the values it is given (from FX metadata),
+and the FX node being translated, so errors can say where in the model they arose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+import torch
+from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
+
+from codegen.onnx_schema import AttrType, schema_at
+from exporter.dtypes import from_torch_dtype, to_torch_dtype
+from exporter.errors import ConstraintError, ModelLocation
+
+_BOOL_OUTPUT = {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or",
+                "Xor", "IsNaN", "IsInf"}
+_INT64_OUTPUT = {"Shape", "Size", "ArgMax", "ArgMin", "NonZero"}
+_INT64_SECOND_OUTPUT = {"TopK", "MaxPool"}
+_ATTR_COERCE = {
+    AttrType.FLOAT: float,
+    AttrType.INT: int,
+    AttrType.STRING: str,
+    AttrType.INTS: lambda v: [int(x) for x in v],
+    AttrType.FLOATS: lambda v: [float(x) for x in v],
+}
+
+
+class GraphBuilder:
+    """Collects nodes for one graph at one opset."""
+
+    def __init__(self, opset: int):
+        self.opset = opset
+        self.nodes: list[ir.Node] = []
+        self.overload = ""
+        self.location: ModelLocation | None = None
+        self._scope = ""
+        self._node_names: dict[str, int] = {}
+        self._value_count = 0
+
+    # -- context ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def translating(self, overload: str, scope: str, location: ModelLocation | None) -> Iterator[None]:
+        """Name nodes after `scope` and attribute errors to `overload` at `location`."""
+        saved = (self.overload, self._scope, self.location)
+        self.overload, self._scope, self.location = overload, scope, location
+        try:
+            yield
+        finally:
+            self.overload, self._scope, self.location = saved
+
+    def constraint_error(self, message: str, spec_source: str) -> ConstraintError:
+        return ConstraintError(self.overload, message, spec_source, self.location)
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def op(self, op_type: str, *inputs: Any, _outputs: int = 1, _domain: str = "", **attributes: Any) -> Any:
+        """Append `op_type(inputs, attributes)`; returns its output, or a tuple of N outputs."""
+        values = [self._as_value(v) for v in inputs]
+        while values and values[-1] is None:
+            values.pop()  # trailing optional inputs that were not given
+        node = ir.Node(
+            _domain, op_type, values,
+            attributes=self._attributes(op_type, _domain, attributes),
+            num_outputs=_outputs,
+            name=self._node_name(op_type),
+        )
+        for index, output in enumerate(node.outputs):
+            output.name = self._value_name()
+            output.dtype = self._output_dtype(node, index)
+        self.nodes.append(node)
+        return node.outputs[0] if _outputs == 1 else tuple(node.outputs)
+
+    def constant(self, value: Any, dtype: torch.dtype | None = None) -> ir.Value:
+        """A Constant node holding `value` (a number, a nested list or a tensor)."""
+        if isinstance(value, torch.Tensor):
+            array = value.detach().cpu()
+            array = array.to(dtype) if dtype is not None else array
+            tensor = ir.tensor(array.numpy() if array.dtype != torch.bfloat16 else array.float().numpy())
+            if array.dtype == torch.bfloat16:
+                tensor = ir.tensor(array.float().numpy().astype(ir.DataType.BFLOAT16.numpy()))
+        else:
+            dtype = dtype or torch.tensor(value).dtype
+            tensor = ir.tensor(np.array(value, dtype=ir.DataType(from_torch_dtype(dtype)).numpy()))
+        node = ir.Node("", "Constant", [], attributes=[ir.AttrTensor("value", tensor)],
+                       name=self._node_name("Constant"))
+        out = node.outputs[0]
+        out.name = self._value_name()
+        out.dtype = tensor.dtype
+        out.shape = ir.Shape(tensor.shape)
+        self.nodes.append(node)
+        return out
+
+    def cast(self, value: ir.Value, dtype: torch.dtype) -> ir.Value:
+        """Cast unless the value already has that dtype."""
+        if self.dtype(value) == dtype:
+            return value
+        out = self.op("Cast", value, to=int(from_torch_dtype(dtype)))
+        if value.shape is not None:
+            out.shape = value.shape
+        return out
+
+    # -- what is known of a value ---------------------------------------------------------------
+    def dtype(self, value: ir.Value) -> torch.dtype | None:
+        return to_torch_dtype(value.dtype) if value.dtype is not None else None
+
+    def rank(self, value: ir.Value) -> int:
+        if value.shape is None:
+            raise ValueError(f"rank of '{value.name}' is not known while translating {self.overload}")
+        return len(value.shape)
+
+    def shape(self, value: ir.Value) -> list[int | str]:
+        if value.shape is None:
+            raise ValueError(f"shape of '{value.name}' is not known while translating {self.overload}")
+        return [d if isinstance(d, int) else str(d) for d in value.shape]
+
+    # -- type promotion -------------------------------------------------------------------------
+    def promote(self, values: Sequence[Any], kind: str) -> list[Any]:
+        """Bring tensors and Python scalars to torch's promoted dtype (casts and constants)."""
+        present = [v for v in values if v is not None]
+        if not present:
+            return list(values)
+        samples = [self._meta_sample(v) for v in present]
+        compute, result = elementwise_dtypes(*samples, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND[kind])
+        # Comparisons return bool: compare in the common (computation) dtype instead.
+        target = compute if kind == "ALWAYS_BOOL" else result
+        out = []
+        for v in values:
+            if v is None:
+                out.append(None)
+            elif isinstance(v, ir.Value):
+                out.append(self.cast(v, target))
+            else:
+                out.append(self.constant(v, target))
+        return out
+
+    def _meta_sample(self, value: Any) -> Any:
+        if isinstance(value, ir.Value):
+            rank = len(value.shape) if value.shape is not None else 1
+            return torch.empty([1] * rank, dtype=self.dtype(value), device="meta")
+        return value
+
+    # -- internals ------------------------------------------------------------------------------
+    def _as_value(self, value: Any) -> ir.Value | None:
+        if value is None or isinstance(value, ir.Value):
+            return value
+        if isinstance(value, (bool, int, float)):
+            return self.constant(value)
+        raise TypeError(f"{self.overload}: an ONNX input must be a value or a number, got {type(value).__name__}")
+
+    def _attributes(self, op_type: str, domain: str, attributes: dict[str, Any]) -> list[ir.Attr]:
+        schema = schema_at(op_type, self.opset, domain) if domain in ("", "ai.onnx") else None
+        converted = []
+        for name, value in attributes.items():
+            if value is None:
+                continue
+            attr_type = None
+            if schema is not None and name in schema.attributes:
+                attr_type = schema.attributes[name].type
+                if attr_type in _ATTR_COERCE:
+                    value = _ATTR_COERCE[attr_type](value)
+            if isinstance(value, bool):
+                value = int(value)
+            converted.append(ir.convenience.convert_attribute(name, value, _ir_attr_type(attr_type)))
+        return converted
+
+    def _output_dtype(self, node: ir.Node, index: int) -> ir.DataType | None:
+        op = node.op_type
+        if op in _BOOL_OUTPUT:
+            return ir.DataType.BOOL
+        if op in _INT64_OUTPUT or (index == 1 and op in _INT64_SECOND_OUTPUT):
+            return ir.DataType.INT64
+        if op == "Cast":
+            return ir.DataType(node.attributes["to"].as_int())
+        if op == "CastLike" or op == "Where":
+            source = node.inputs[1] if len(node.inputs) > 1 else None
+            return source.dtype if source is not None else None
+        return next((v.dtype for v in node.inputs if v is not None and v.dtype is not None), None)
+
+    def _node_name(self, op_type: str) -> str:
+        base = f"{self._scope}/{op_type}" if self._scope else op_type
+        count = self._node_names.get(base, 0)
+        self._node_names[base] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    def _value_name(self) -> str:
+        self._value_count += 1
+        return f"val_{self._value_count}"
+
+
+def _ir_attr_type(attr_type: AttrType | None) -> ir.AttributeType | None:
+    if attr_type is None:
+        return None
+    return ir.AttributeType[attr_type.name] if attr_type.name in ir.AttributeType.__members__ else None

@@ -1,0 +1,1 @@
+"""Python helpers for mappings an emit expression cannot express (spec `impl:`)."""

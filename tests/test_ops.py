@@ -1,0 +1,119 @@
+"""Differential tests: every spec, at each variant's first opset and at the newest, against torch.
+
+Arguments are drawn from the schema and the spec's `test:` hints. A drawn case that
+violates a spec constraint must raise that constraint's documented error; every other
+case must match eager PyTorch in dtype, shape and values. Replay one op with
+`pytest tests/test_ops.py -k "relu"`; a failure prints the minimal example and a
+@reproduce_failure blob.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+from hypothesis import find
+
+from codegen.load import load_specs
+from codegen.model import MAX_OPSET, OpSpec
+from codegen.torch_schema import schema_of
+from exporter.errors import ConstraintError
+from op_inputs import op_arguments
+from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = load_specs(ROOT / "opspecs", ROOT)
+
+
+def opsets_to_test(spec: OpSpec) -> list[int]:
+    """Each variant's first opset, and the newest."""
+    firsts = {spec.variant_range(i)[0] for i in range(len(spec.variants)) if spec.variant_range(i)[0] <= MAX_OPSET}
+    return sorted(firsts | {MAX_OPSET})
+
+
+def _cases() -> list[object]:
+    cases = []
+    for spec in SPECS:
+        for opset in opsets_to_test(spec):
+            marks = [pytest.mark.xfail(reason=reason, strict=True)
+                     for first, last, reason in spec.test.xfail if first <= opset <= last]
+            cases.append(pytest.param(spec, opset, id=f"{spec.aten}@{opset}", marks=marks))
+    return cases
+
+
+def _describe(arguments: dict[str, object]) -> str:
+    parts = []
+    for name, value in arguments.items():
+        if hasattr(value, "shape"):
+            parts.append(f"{name}=tensor{tuple(value.shape)}:{value.dtype}")
+        elif isinstance(value, list) and value and hasattr(value[0], "shape"):
+            parts.append(f"{name}=[{', '.join(f'tensor{tuple(v.shape)}:{v.dtype}' for v in value)}]")
+        else:
+            parts.append(f"{name}={value!r}")
+    return ", ".join(parts)
+
+
+def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None:
+    schema = schema_of(spec.aten)
+    try:
+        expected = flatten_outputs(run_eager(spec.aten, schema, arguments))
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        note(f"torch refuses these arguments: {exc}")
+        return  # not a valid call: nothing to compare
+    messages = {c.message for c in spec.constraints} | {c.message for v in spec.variants for c in v.constraints}
+    try:
+        model = build_one_op_model(spec.aten, schema, arguments, opset, expected)
+    except ConstraintError as error:
+        assert error.constraint_message in messages, f"undocumented constraint message: {error}"
+        return
+    actual = run_onnx(model)
+    assert_same(actual, expected, spec.test.atol, spec.test.rtol)
+
+
+@pytest.mark.parametrize(("spec", "opset"), _cases())
+def test_matches_torch(spec: OpSpec, opset: int) -> None:
+    schema = schema_of(spec.aten)
+    examples = spec.test.max_examples
+
+    @settings(max_examples=examples) if examples else (lambda f: f)
+    @given(op_arguments(spec, schema))
+    def check(arguments: dict[str, object]) -> None:
+        note(f"{spec.aten} at opset {opset} ({spec.location}): {_describe(arguments)}")
+        _run_example(spec, opset, arguments)
+
+    check()
+
+
+def _constraint_cases() -> list[object]:
+    return [
+        pytest.param(spec, constraint, id=f"{spec.aten}:{constraint.location.line}")
+        for spec in SPECS
+        for constraint in (*spec.constraints, *(c for v in spec.variants for c in v.constraints))
+    ]
+
+
+@pytest.mark.parametrize(("spec", "constraint"), _constraint_cases())
+def test_constraint_is_reachable(spec: OpSpec, constraint: object) -> None:
+    """The hints must be able to draw a case that violates each constraint, and it must raise."""
+    schema = schema_of(spec.aten)
+    opset = MAX_OPSET if spec.variant_at(MAX_OPSET) is not None else spec.variant_range(0)[0]
+
+    def raises_this_constraint(arguments: dict[str, object]) -> bool:
+        try:
+            expected = flatten_outputs(run_eager(spec.aten, schema, arguments))
+            build_one_op_model(spec.aten, schema, arguments, opset, expected)
+        except ConstraintError as error:
+            return error.constraint_message == constraint.message
+        except (RuntimeError, ValueError, IndexError, TypeError):
+            return False
+        return False
+
+    try:
+        find(op_arguments(spec, schema), raises_this_constraint, settings=settings(max_examples=300, database=None))
+    except NoSuchExample:
+        pytest.fail(f"{spec.aten}: no drawn case violates '{constraint.message}' ({constraint.location}); "
+                    "add values that violate it to the spec's test hints")
+
