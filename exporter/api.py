@@ -11,6 +11,7 @@ import torch
 from torch.export import ExportedProgram
 
 from exporter.capture import capture, decompose
+from exporter.dim_names import user_dim_names
 from exporter.errors import ExportArgumentError
 from exporter.program import ONNXProgram
 from exporter.translate import translate
@@ -77,8 +78,10 @@ def export(
     else:
         with _eval_mode(model):
             program = capture(model, args, kwargs, dynamic_shapes)
+    dim_names = user_dim_names(program, model, args, kwargs, dynamic_shapes)
     program = decompose(program, opset_version)
-    onnx_program = ONNXProgram(translate(program, opset_version, input_names, output_names), program)
+    model_ir = translate(program, opset_version, input_names, output_names, dim_names)
+    onnx_program = ONNXProgram(model_ir, program)
     if verbose:
         print(onnx_program.model.graph)
     if f is not None:

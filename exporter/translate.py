@@ -16,6 +16,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from codegen.torch_schema import python_name, schema_of
+from exporter.dim_names import dim_text
 from exporter.dtypes import from_torch_dtype
 from exporter.errors import UnsupportedOpsError, UnsupportedUse
 from exporter.fx_locations import locate, module_path
@@ -56,17 +57,18 @@ def _newer_opsets(uses: list[UnsupportedUse], opset: int) -> dict[str, int]:
     return newer
 
 
-def set_type_from_meta(value: ir.Value, meta: Any) -> None:
-    """dtype and shape from an FX fake tensor; symbolic dims keep their symbol names."""
+def set_type_from_meta(value: ir.Value, meta: Any, dim_names: dict[Any, Any] | None = None) -> None:
+    """dtype and shape from an FX fake tensor; symbolic dims take the user's names."""
     if not isinstance(meta, torch.Tensor):
         return
     value.dtype = from_torch_dtype(meta.dtype)
-    value.shape = ir.Shape([d if isinstance(d, int) else str(d) for d in meta.shape])
+    value.shape = ir.Shape([dim_text(d, dim_names or {}) for d in meta.shape])
 
 
 class _Translator:
-    def __init__(self, program: ExportedProgram, opset: int):
+    def __init__(self, program: ExportedProgram, opset: int, dim_names: dict[Any, Any]):
         self.program = program
+        self.dim_names = dim_names
         self.opset = opset
         self.g = GraphBuilder(opset)
         self.env: dict[torch.fx.Node, Any] = {}
@@ -78,7 +80,7 @@ class _Translator:
     def placeholder(self, node: torch.fx.Node, spec: Any, user_name: str | None) -> None:
         if spec.kind == InputKind.USER_INPUT:
             value = ir.Value(name=self._unique(user_name or node.name))
-            set_type_from_meta(value, node.meta.get("val"))
+            set_type_from_meta(value, node.meta.get("val"), self.dim_names)
             self.inputs.append(value)
         elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
             tensor = self.program.state_dict.get(spec.target)
@@ -138,7 +140,7 @@ class _Translator:
         fresh = value.producer() is not None and value.name.startswith("val_")
         if fresh:  # an output made for this node: give it the FX name and torch's type
             value.name = self._unique(base if index is None else f"{base}_{index}")
-            set_type_from_meta(value, meta)
+            set_type_from_meta(value, meta, self.dim_names)
         return value
 
     # -- outputs --------------------------------------------------------------------------------
@@ -173,13 +175,13 @@ class _Translator:
 
 
 def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] | None = None,
-              output_names: Sequence[str] | None = None) -> ir.Model:
+              output_names: Sequence[str] | None = None, dim_names: dict[Any, Any] | None = None) -> ir.Model:
     """The ONNX model for `program` at `opset`; raises UnsupportedOpsError listing every gap."""
     graph = program.graph_module.graph
     unsupported = find_unsupported(graph, opset)
     if unsupported:
         raise UnsupportedOpsError(opset, unsupported, _newer_opsets(unsupported, opset))
-    translator = _Translator(program, opset)
+    translator = _Translator(program, opset, dim_names or {})
     input_specs = iter(program.graph_signature.input_specs)
     user_names = iter(input_names or ())
     outputs: list[ir.Value] = []

@@ -12,17 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, note, settings
-from hypothesis import strategies as st
+from hypothesis import find, given, note, settings
 from hypothesis.errors import NoSuchExample
-from hypothesis import find
+from op_inputs import op_arguments
+from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
 
 from codegen.load import load_specs
 from codegen.model import MAX_OPSET, OpSpec
 from codegen.torch_schema import schema_of
 from exporter.errors import ConstraintError
-from op_inputs import op_arguments
-from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = load_specs(ROOT / "opspecs", ROOT)

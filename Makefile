@@ -1,0 +1,41 @@
+# aten2onnx. `make demo` and `make test` work from a fresh clone: they create .venv,
+# install torch==2.13.0 first (the CPU build) and then the project.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup codegen check-generated test test-thorough demo docs lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+codegen: setup
+	$(PY) -m codegen
+
+check-generated: setup
+	$(PY) -m codegen --check
+
+test: setup
+	$(PY) -m pytest -q
+
+test-thorough: setup
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q
+
+demo: setup
+	$(VENV)/bin/aten2onnx demo
+
+docs: codegen
+	@echo "support matrix: generated/SUPPORT.md"
+
+lint: setup
+	$(PY) -m ruff check exporter codegen tests
+
+clean:
+	rm -rf $(VENV) model.onnx model.onnx.data build *.egg-info

@@ -1,0 +1,1 @@
+"""Small models for end-to-end tests (random weights, no downloads)."""
