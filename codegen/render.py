@@ -65,7 +65,8 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) 
     promote = None
     if spec.promote:
         names = [python_name(a) for a in spec.promote.args]
-        promote = f"{', '.join(names)}, = g.promote([{', '.join(names)}], {spec.promote.kind!r})"
+        targets = f"{names[0]}," if len(names) == 1 else ", ".join(names)
+        promote = f"{targets} = g.promote([{', '.join(names)}], {spec.promote.kind!r})"
     schema = schema_of(spec.aten)
     assert schema is not None
     if variant.impl:
@@ -88,7 +89,13 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["pystr"] = lambda s: repr(str(s))
+    env.filters["docstring"] = _docstring
     return env
+
+
+def _docstring(text: str) -> str:
+    body = str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return f'"""{body}"""'
 
 
 def opset_of_variant(spec: OpSpec, index: int) -> int:

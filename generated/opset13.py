@@ -12,5 +12,5 @@ from exporter import emit_helpers as h  # noqa: F401
 
 
 def unsqueeze(g, self, dim):
-    'aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/arithmetic.yaml:12)'
+    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/arithmetic.yaml:12)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))

@@ -12,39 +12,39 @@ from exporter import emit_helpers as h  # noqa: F401
 
 
 def relu(g, self):
-    'aten::relu.default, opsets 9-26: Relu(self) (opspecs/activation.yaml:2)'
+    """aten::relu.default, opsets 9-26: Relu(self) (opspecs/activation.yaml:2)"""
     return g.op('Relu', self)
 
 
 def sigmoid(g, self):
-    'aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:5)'
+    """aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:5)"""
     return g.op('Sigmoid', self)
 
 
 def tanh(g, self):
-    'aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:8)'
+    """aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:8)"""
     return g.op('Tanh', self)
 
 
 def elu(g, self, alpha=1, scale=1, input_scale=1):
-    'aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:11)'
+    """aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:11)"""
     if not (scale == 1 and input_scale == 1):
         raise g.constraint_error('elu with scale or input_scale other than 1 has no ONNX Elu equivalent; use alpha only', 'opspecs/activation.yaml:14')
     return g.op('Elu', self, alpha=alpha)
 
 
 def add_Tensor(g, self, other, *, alpha=1):
-    'aten::add.Tensor, opsets 9-26: Add(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:2)'
-    self, other, = g.promote([self, other], 'DEFAULT')
+    """aten::add.Tensor, opsets 9-26: Add(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:2)"""
+    self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Add', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
 def unsqueeze(g, self, dim):
-    'aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[norm_dim(dim, self) if dim >= 0 else dim + rank(self) + 1]) (opspecs/arithmetic.yaml:10)'
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[norm_dim(dim, self) if dim >= 0 else dim + rank(self) + 1]) (opspecs/arithmetic.yaml:10)"""
     return g.op('Unsqueeze', self, axes=[h.norm_dim(g, dim, self) if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
 def mul_Tensor(g, self, other):
-    'aten::mul.Tensor, opsets 9-26: Mul(self, other) (opspecs/arithmetic.yaml:17)'
-    self, other, = g.promote([self, other], 'DEFAULT')
+    """aten::mul.Tensor, opsets 9-26: Mul(self, other) (opspecs/arithmetic.yaml:17)"""
+    self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', self, other)
