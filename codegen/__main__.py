@@ -8,7 +8,7 @@ from pathlib import Path
 
 from codegen.errors import SpecErrors
 from codegen.load import load_specs
-from codegen.render import render_all, write_if_changed
+from codegen.render import render_all, stale_files, write_if_changed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,10 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     files = render_all(specs)
     if options.check:
-        stale = [name for name, text in files.items()
-                 if not (options.out / name).exists() or (options.out / name).read_text(encoding="utf-8") != text]
+        stale = stale_files(options.out, files)
         if stale:
-            print(f"codegen: generated/ is out of date: {', '.join(stale)}; run `make codegen`", file=sys.stderr)
+            print(f"codegen: {options.out.name}/ is out of date: {', '.join(stale)}; run `make codegen`", file=sys.stderr)
             return 1
         return 0
     changed = write_if_changed(options.out, files)

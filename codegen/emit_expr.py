@@ -46,12 +46,20 @@ def parse(text: str) -> ast.Expression:
 
 
 def disallowed_syntax(tree: ast.AST) -> list[str]:
+    """The outermost constructs the language does not allow (their insides are not reported)."""
     problems = []
-    for node in ast.walk(tree):
+    pending = [tree]
+    while pending:
+        node = pending.pop()
         if not isinstance(node, _ALLOWED_NODES):
             problems.append(f"'{type(node).__name__}' is not allowed in a spec expression")
-        elif isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
-            problems.append("only plain calls like Op(...) or helper(...) are allowed")
+            continue
+        if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
+            callee = type(node.func).__name__
+            problems.append(f"'{callee}' is not allowed in a spec expression" if not isinstance(node.func, _ALLOWED_NODES)
+                            else "only plain calls like Op(...) or helper(...) are allowed")
+            continue
+        pending.extend(reversed(list(ast.iter_child_nodes(node))))
     return problems
 
 

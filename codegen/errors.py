@@ -29,7 +29,7 @@ class SpecErrors(Exception):
     """Raised once, after parsing and validation, with every problem found."""
 
     def __init__(self, errors: list[SpecError]):
-        self.errors = sorted(errors, key=lambda e: (e.location.file, e.location.line, e.message))
+        self.errors = sorted(errors, key=lambda e: (e.location.file, e.location.line))
         super().__init__("\n".join(str(e) for e in self.errors))
 
 

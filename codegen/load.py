@@ -7,7 +7,7 @@ from pathlib import Path
 from codegen.errors import ErrorCollector, Location
 from codegen.model import OpSpec, parse_entry
 from codegen.validate import validate_specs
-from codegen.yaml_loader import load_yaml
+from codegen.yaml_loader import item_line, load_yaml
 
 
 def parse_spec_files(paths: list[Path], root: Path, collector: ErrorCollector) -> list[OpSpec]:
@@ -20,8 +20,8 @@ def parse_spec_files(paths: list[Path], root: Path, collector: ErrorCollector) -
         if not isinstance(data, list):
             collector.add(Location(display, 1), "a spec file is a YAML list of entries ('- aten: ...')")
             continue
-        for raw in data:
-            spec = parse_entry(raw, display, collector)
+        for index, raw in enumerate(data):
+            spec = parse_entry(raw, display, collector, item_line(data, index, 1))
             if spec is not None:
                 specs.append(spec)
     return specs
@@ -31,5 +31,8 @@ def load_specs(folder: Path, root: Path | None = None) -> list[OpSpec]:
     """Parse and validate every `*.yaml` in `folder`; raises SpecErrors listing every problem."""
     root = root or folder.parent
     collector = ErrorCollector()
+    if not folder.is_dir():
+        collector.add(Location(folder.as_posix(), 0), "spec folder not found; pass the folder holding the *.yaml specs")
+        collector.raise_if_any()
     specs = parse_spec_files(list(folder.glob("*.yaml")), root, collector)
     return validate_specs(specs, collector)

@@ -11,7 +11,7 @@ from typing import Any
 
 from codegen.errors import ErrorCollector, Location
 from codegen.torch_schema import python_name
-from codegen.yaml_loader import LINE_KEY
+from codegen.yaml_loader import LINE_KEY, item_line
 
 MIN_OPSET = 9
 MAX_OPSET = 26
@@ -133,6 +133,7 @@ class _Entry:
         self.file = file
         self.collector = collector
         self.what = what
+        self.had_type_error = False
 
     def error(self, message: str) -> None:
         self.collector.add(self.location, message)
@@ -143,7 +144,9 @@ class _Entry:
         value = self.raw.pop(key)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
             names = " or ".join(k.__name__ for k in _as_tuple(kinds))
-            self.error(f"'{key}' must be {names}, got {type(value).__name__} {value!r}")
+            self.had_type_error = True
+            kind = "list" if isinstance(value, list) else "mapping" if isinstance(value, dict) else type(value).__name__
+            self.error(f"'{key}' must be {names}, got {kind} {list(value) if isinstance(value, list) else value!r}")
             return default
         return value
 
@@ -172,9 +175,9 @@ def _parse_constraints(raw: Any, file: str, where: Location, collector: ErrorCol
         collector.add(where, "'constraints' must be a list of {require, message}")
         return ()
     constraints = []
-    for item in raw:
+    for index, item in enumerate(raw):
         if not isinstance(item, dict):
-            collector.add(where, f"a constraint must be a mapping with 'require' and 'message', got {item!r}")
+            collector.add(Location(where.file, item_line(raw, index, where.line)), f"a constraint must be a mapping with 'require' and 'message', got {item!r}")
             continue
         entry = _Entry(item, file, collector, "a constraint")
         require = entry.pop("require", str)
@@ -209,7 +212,7 @@ def _parse_variant(raw: Any, file: str, where: Location, collector: ErrorCollect
 def _parse_promotion(raw: Any, entry: _Entry) -> Promotion | None:
     if raw is None:
         return None
-    if isinstance(raw, list) and all(isinstance(a, str) for a in raw):
+    if isinstance(raw, list) and raw and all(isinstance(a, str) for a in raw):
         return Promotion(tuple(raw), "DEFAULT")
     if isinstance(raw, dict):
         sub = _Entry(raw, entry.file, entry.collector, "'promote'")
@@ -221,6 +224,9 @@ def _parse_promotion(raw: Any, entry: _Entry) -> Promotion | None:
             return None
         if args and all(isinstance(a, str) for a in args):
             return Promotion(tuple(args), kind)
+    if raw == []:
+        entry.error("'promote' lists no arguments; name the ones to promote or remove the key")
+        return None
     entry.error("'promote' must be a list of argument names or {args: [...], kind: KIND}")
     return None
 
@@ -237,14 +243,21 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     max_examples = hints.pop("max_examples", None)
     xfails = []
     for item in hints.pop("xfail", []) or []:
-        if not isinstance(item, dict) or "reason" not in item:
-            entry.error("each 'xfail' needs a 'reason' and optional 'opsets: [first, last]'")
+        opsets = item.get("opsets", [MIN_OPSET, MAX_OPSET]) if isinstance(item, dict) else None
+        if not isinstance(item, dict) or "reason" not in item or set(item) - {"opsets", "reason"} or not (
+            isinstance(opsets, list) and len(opsets) == 2 and all(type(o) is int for o in opsets)
+        ):
+            entry.error("each 'xfail' needs a 'reason' and optional 'opsets: [first, last]' (two integers)")
             continue
-        first, last = item.get("opsets", [MIN_OPSET, MAX_OPSET])
-        xfails.append((int(first), int(last), str(item["reason"])))
-    if not isinstance(tolerance, dict) or set(tolerance) - {"atol", "rtol"}:
-        entry.error("'test.tolerance' takes only 'atol' and 'rtol'")
+        xfails.append((opsets[0], opsets[1], str(item["reason"])))
+    if not isinstance(tolerance, dict) or set(tolerance) - {"atol", "rtol"} or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in tolerance.values()
+    ):
+        entry.error("'test.tolerance' takes only 'atol' and 'rtol', each a number")
         tolerance = {}
+    if max_examples is not None and (type(max_examples) is not int or max_examples < 1):
+        entry.error(f"'test.max_examples' must be a positive integer, got {max_examples!r}")
+        max_examples = None
     return TestHints(
         args=hints,
         shapes=shapes,
@@ -258,10 +271,10 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
 ENTRY_KEYS = "aten, onnx, emit, impl, since, variants, constraints, promote, test, note"
 
 
-def parse_entry(raw: Any, file: str, collector: ErrorCollector) -> OpSpec | None:
+def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -> OpSpec | None:
     """Parse one list item of a spec file; problems go to `collector`."""
     if not isinstance(raw, dict):
-        collector.add(Location(file, 1), f"each spec entry must be a mapping starting with 'aten:', got {raw!r}")
+        collector.add(Location(file, line), f"each spec entry must be a mapping starting with 'aten:', got {raw!r}")
         return None
     entry = _Entry(raw, file, collector, "an op entry")
     aten = entry.pop("aten", str)
@@ -280,6 +293,8 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector) -> OpSpec | None
         return None
 
     forms = [k for k, v in (("onnx", onnx_op), ("emit", emit), ("impl", impl), ("variants", raw_variants)) if v]
+    if not forms and entry.had_type_error:
+        return None  # the wrongly typed key was reported already
     if len(forms) != 1:
         entry.error(f"'{aten}' needs exactly one of 'onnx', 'emit', 'impl' or 'variants', found: {', '.join(forms) or 'none'}")
         return None
@@ -294,7 +309,8 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector) -> OpSpec | None
     else:
         if since is not None:
             entry.error("'since' belongs on each variant when 'variants' is used")
-        parsed = [_parse_variant(v, file, entry.location, collector) for v in raw_variants]
+        parsed = [_parse_variant(v, file, Location(file, item_line(raw_variants, i, entry.location.line)), collector)
+                  for i, v in enumerate(raw_variants)]
         if any(v is None for v in parsed):
             return None
         variants = tuple(v for v in parsed if v is not None)

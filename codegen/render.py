@@ -76,7 +76,8 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) 
     else:
         body = emit_expr.to_python(emit_expr.parse(variant.emit or ""), renames)
     first, last = opset_range
-    docstring = f"{spec.aten}, opsets {first}-{last}: {variant.impl or variant.emit} ({variant.location})"
+    how = variant.impl or " ".join((variant.emit or "").split())
+    docstring = f"{spec.aten}, opsets {first}-{last}: {how} ({variant.location})"
     return FunctionView(spec.function_name, signature(spec), docstring, checks, promote, body)
 
 
@@ -138,7 +139,7 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
             if first > last:
                 continue
             served.update(range(first, last + 1))
-            how = variant.impl.rsplit(".", 1)[1] + "()" if variant.impl else (variant.emit or "")
+            how = variant.impl.rsplit(".", 1)[1] + "()" if variant.impl else " ".join((variant.emit or "").split())
             mappings.append(f"{first}–{last}: `{how}`" if (first, last) != (MIN_OPSET, MAX_OPSET) else f"`{how}`")
         xfailed = {o for first, last, _ in spec.test.xfail for o in range(first, last + 1)}
         notes = [c.message for c in spec.constraints] + [
@@ -176,6 +177,13 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
         rows=rows, opsets=OPSETS, summary=summary, total=len(rows)
     )
     return files
+
+
+def stale_files(folder: Path, files: dict[str, str]) -> list[str]:
+    """Generated files that differ from `files`, are missing, or would be removed."""
+    stale = [name for name, text in files.items()
+             if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != text]
+    return stale + sorted(p.name for p in folder.glob("opset*.py") if p.name not in files)
 
 
 def write_if_changed(folder: Path, files: dict[str, str]) -> list[Path]:

@@ -9,10 +9,13 @@ from typing import Any
 
 import torch
 
+# Generated functions take `g` (the graph builder) and use `h` (emit helpers).
+_RESERVED = frozenset({"g", "h"})
+
 
 def python_name(name: str) -> str:
-    """A schema argument name as a Python parameter (`from` -> `from_`)."""
-    return name + "_" if keyword.iskeyword(name) else name
+    """A schema argument name as a Python parameter (`from` -> `from_`, `g` -> `g_`)."""
+    return name + "_" if keyword.iskeyword(name) or name in _RESERVED else name
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from codegen import emit_expr
 from codegen.errors import ErrorCollector, Location, SpecErrors
 from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
 from codegen.onnx_schema import AttrType, first_opset, schema_at
-from codegen.torch_schema import TorchSchema, overload_names, schema_of
+from codegen.torch_schema import TorchSchema, overload_names, python_name, schema_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EMIT_HELPERS_FILE = ROOT / "exporter" / "emit_helpers.py"
@@ -46,6 +46,10 @@ def python_functions(path: Path) -> dict[str, list[str]]:
     }
 
 
+def _inputs(count: int) -> str:
+    return f"{count} input" if count == 1 else f"{count} inputs"
+
+
 class _SpecChecker:
     def __init__(self, spec: OpSpec, schema: TorchSchema, helpers: dict[str, list[str]], collector: ErrorCollector):
         self.spec = spec
@@ -66,7 +70,9 @@ class _SpecChecker:
         problems = emit_expr.disallowed_syntax(tree)
         for problem in problems:
             self.error(location, f"{what} '{text}': {problem}")
-        known = set(self.schema.names) | emit_expr.SPECIAL_NAMES
+        if problems:
+            return None  # names inside a rejected construct would only add noise
+        known = set(self.schema.names) | {python_name(n) for n in self.schema.names} | emit_expr.SPECIAL_NAMES
         for name in sorted(emit_expr.referenced_names(tree) - known):
             self.error(location, f"{what} uses '{name}', which is not an argument of {self.spec.aten}; "
                                  f"its arguments are: {', '.join(self.schema.names)}")
@@ -92,12 +98,15 @@ class _SpecChecker:
         for call in emit_expr.onnx_calls(tree):
             first = first_opset(call.op_type)
             if first is None:
-                return None  # reported by check_onnx_call
+                self.error(variant.location, f"'{call.op_type}' is not an ONNX operator (onnx.defs has no schema for it)")
+                return None
             firsts.append(first)
         return max(firsts, default=MIN_OPSET)
 
-    def check_onnx_call(self, call: emit_expr.OnnxCall, opset: int, location: Location, reported: set[str]) -> None:
+    def check_onnx_call(self, call: emit_expr.OnnxCall, opset: int, location: Location, reported: set[str],
+                        first_of_range: int) -> None:
         schema = schema_at(call.op_type, opset)
+        new_variant = f"; add a variant 'since: {opset}' that passes it differently" if opset > first_of_range else ""
         def once(key: str, message: str) -> None:
             if key not in reported:
                 reported.add(key)
@@ -119,9 +128,7 @@ class _SpecChecker:
             attr = schema.attributes.get(name)
             if attr is None:
                 allowed = ", ".join(sorted(schema.attributes)) or "none"
-                once(f"{call.op_type}.{name}@{schema.since_version}",
-                     f"{where} has no attribute '{name}' (it has: {allowed}); "
-                     f"add a variant 'since: {opset}' that passes it differently")
+                once(f"{call.op_type}.{name}", f"{where} has no attribute '{name}' (it has: {allowed}){new_variant}")
                 continue
             problem = self.attribute_type_problem(value, attr.type)
             if problem:
@@ -129,16 +136,13 @@ class _SpecChecker:
         given = {name for name, _ in call.attributes}
         for name, attr in schema.attributes.items():
             if attr.required and name not in given:
-                once(f"{call.op_type}.{name}!@{schema.since_version}",
-                     f"{where} requires attribute '{name}' ({attr.type.name}); pass {name}=...")
+                once(f"{call.op_type}.{name}!", f"{where} requires attribute '{name}' ({attr.type.name}); pass {name}=...")
         count = len(call.inputs) - (1 if call.has_starred_input else 0)
         if count < schema.min_input and not call.has_starred_input:
-            once(f"{call.op_type}<@{schema.since_version}",
-                 f"{where} needs at least {schema.min_input} inputs, the spec passes {count}")
+            once(f"{call.op_type}<", f"{where} needs at least {_inputs(schema.min_input)}, the spec passes {count}")
         if count > schema.max_input:
-            once(f"{call.op_type}>@{schema.since_version}",
-                 f"{where} takes at most {schema.max_input} inputs, the spec passes {count}; "
-                 f"an input may have become an attribute: add a variant 'since: {opset}'")
+            once(f"{call.op_type}>", f"{where} takes at most {_inputs(schema.max_input)}, the spec passes {count}"
+                 + (f"; an input may have become an attribute: add a variant 'since: {opset}'" if new_variant else ""))
         for position, value in enumerate(call.inputs):
             if isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None:
                 if not (arg.is_tensor or arg.is_tensor_list):
@@ -200,6 +204,12 @@ class _SpecChecker:
             previous = variant.since or previous
         checked = dataclasses.replace(spec, variants=tuple(resolved))
         for index, variant in enumerate(checked.variants):
+            start, end = checked.variant_range(index)
+            following = checked.variants[index + 1].since if index + 1 < len(checked.variants) else None
+            if start > end and variant.since is not None and following is not None and variant.since < following:
+                self.error(variant.location, f"variant 'since: {variant.since}' never applies: opsets start at "
+                                             f"{MIN_OPSET} and the next variant starts at {following}; remove it")
+        for index, variant in enumerate(checked.variants):
             if variant.emit is None or variant.since is None:
                 continue
             tree = emit_expr.parse(variant.emit)
@@ -207,7 +217,7 @@ class _SpecChecker:
             reported: set[str] = set()
             for opset in range(start, end + 1):
                 for call in emit_expr.onnx_calls(tree):
-                    self.check_onnx_call(call, opset, variant.location, reported)
+                    self.check_onnx_call(call, opset, variant.location, reported, start)
         return checked
 
     def check_impl(self, variant: Variant) -> None:
@@ -242,7 +252,8 @@ def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None)
         schema = schema_of(spec.aten)
         if schema is None:
             known = overload_names(spec.aten)
-            hint = f"; torch has: {', '.join(known)}" if known else "; check the name in torch.ops.aten"
+            listed = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
+            hint = f"; torch has: {listed}" if known else "; check the name in torch.ops.aten"
             collector.add(spec.location, f"unknown ATen overload '{spec.aten}'{hint}")
             continue
         resolved.append(_SpecChecker(spec, schema, helpers, collector).check())

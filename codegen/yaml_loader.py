@@ -34,6 +34,24 @@ class _LineLoader(yaml.SafeLoader):
         return mapping
 
 
+class LinedList(list):
+    """A YAML sequence that remembers the 1-based line of each item."""
+
+    item_lines: list[int]
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LinedList:
+    items = LinedList(loader.construct_sequence(node, deep=True))
+    items.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return items
+
+
+def item_line(items: Any, index: int, fallback: int) -> int:
+    lines = getattr(items, "item_lines", None)
+    return lines[index] if lines and index < len(lines) else fallback
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
 )

@@ -1,0 +1,458 @@
+"""Golden tests for the code generator (codegen/): spec errors, rendered files, the CLI.
+
+Fixtures live in tests/fixtures/codegen/:
+
+- `bad/<case>/`: one folder per error class, holding the spec file(s) and `expected.txt`, the
+  exact `file:line: message` lines `load_specs(folder, root=bad/)` must raise (sorted, as
+  SpecErrors sorts them). A case with an `xfail.txt` exposes a known codegen bug: the file
+  holds the reason, the test is a strict xfail, and only the `file:line` part of each
+  expected line is compared (the message a fix will print is not known yet). `{helpers}`
+  in expected.txt stands for the live list of exporter/emit_helpers.py functions, which
+  grows as specs are added.
+- `good/`: a small valid spec folder; `golden/`: what `render_all` makes of it (rendered with
+  the project root as display root, exactly as `python -m codegen` does).
+
+After an intended change to codegen's output or messages, regenerate and review the diff:
+
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_codegen.py
+    git diff tests/fixtures/codegen/
+
+UPDATE_GOLDEN=1 rewrites golden/ (removing files render_all no longer makes) and the
+expected.txt of every bad case without an xfail.txt.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codegen import model
+from codegen.__main__ import main as codegen_main
+from codegen.errors import Location, SpecErrors
+from codegen.load import load_specs
+from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
+from codegen.render import OPSETS, registry_rows, render_all, write_if_changed
+from codegen.validate import EMIT_HELPERS_FILE, python_functions
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "codegen"
+BAD = FIXTURES / "bad"
+GOOD = FIXTURES / "good"
+GOLDEN = FIXTURES / "golden"
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+
+BAD_CASES = sorted(p.name for p in BAD.iterdir() if p.is_dir())
+
+
+def _case_param(name: str):
+    reason_file = BAD / name / "xfail.txt"
+    if reason_file.exists():
+        reason = reason_file.read_text(encoding="utf-8").strip()
+        return pytest.param(name, id=name, marks=pytest.mark.xfail(strict=True, reason=reason))
+    return pytest.param(name, id=name)
+
+
+def _helpers() -> str:
+    return ", ".join(sorted(python_functions(EMIT_HELPERS_FILE)))
+
+
+def _expected_lines(case: str) -> list[str]:
+    text = (BAD / case / "expected.txt").read_text(encoding="utf-8")
+    return text.replace("{helpers}", _helpers()).splitlines()
+
+
+def _errors_of(folder: Path, root: Path | None) -> list[str]:
+    with pytest.raises(SpecErrors) as info:
+        load_specs(folder, root=root)
+    return [str(e) for e in info.value.errors]
+
+
+def _location(line: str) -> str:
+    """`a/b.yaml:12: message` -> `a/b.yaml:12`."""
+    file, number, _ = line.split(":", 2)
+    return f"{file}:{number}"
+
+
+def _run_codegen(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "codegen", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _load_text(tmp_path: Path, text: str, name: str = "spec") -> list[OpSpec]:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / f"{name}.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    return load_specs(folder, root=tmp_path)
+
+
+# -- 1. bad specs: exact error lines ------------------------------------------------------------
+
+def test_every_bad_case_has_expected_lines():
+    assert len(BAD_CASES) >= 25
+    for name in BAD_CASES:
+        assert (BAD / name / "expected.txt").is_file(), name
+        assert list((BAD / name).glob("*.yaml")), name
+
+
+@pytest.mark.parametrize("case", [_case_param(name) for name in BAD_CASES])
+def test_bad_spec_errors(case: str):
+    folder = BAD / case
+    expected_file = folder / "expected.txt"
+    known_bug = (folder / "xfail.txt").exists()
+    actual = _errors_of(folder, root=BAD)
+    if UPDATE_GOLDEN and not known_bug:
+        text = "".join(f"{line}\n" for line in actual).replace(f"helpers are {_helpers()} (", "helpers are {helpers} (")
+        expected_file.write_text(text, encoding="utf-8")
+    expected = _expected_lines(case)
+    if known_bug:
+        assert [_location(x) for x in actual] == [_location(x) for x in expected]
+    else:
+        assert actual == expected
+
+
+def test_several_errors_are_reported_together_and_sorted():
+    lines = _errors_of(BAD / "several_errors", root=BAD)
+    # YAML (duplicate key), parsing (unknown key, missing aten), validation (torch, onnx.defs)
+    assert len(lines) == 9
+    # sorted by file and line; errors on one line keep the order they were found in
+    keys = [(_location(x).split(":")[0], int(_location(x).split(":")[1])) for x in lines]
+    assert keys == sorted(keys)
+    assert [k[1] for k in keys] == [2, 8, 10, 14, 14, 19, 22, 28, 28]  # numeric, not text, order
+
+
+def test_errors_across_files_of_one_folder():
+    lines = _errors_of(BAD / "duplicate_aten", root=BAD)
+    assert lines == [
+        "duplicate_aten/b.yaml:4: aten::relu.default is already specified at duplicate_aten/a.yaml:1; "
+        "merge the two entries (overloads need one entry each)"
+    ]
+
+
+def test_default_root_is_the_folder_parent():
+    assert _errors_of(BAD / "duplicate_key", root=None) == _errors_of(BAD / "duplicate_key", root=BAD)
+
+
+def test_cli_reports_every_error_and_writes_nothing(tmp_path: Path):
+    out = tmp_path / "out"
+    result = _run_codegen("--specs", "tests/fixtures/codegen/bad/several_errors", "--out", str(out))
+    assert result.returncode == 1
+    expected = ["tests/fixtures/codegen/bad/" + line for line in _expected_lines("several_errors")]
+    stderr = result.stderr.splitlines()
+    assert stderr[:-1] == expected
+    assert stderr[-1] == (
+        f"codegen: {len(expected)} error(s) in tests/fixtures/codegen/bad/several_errors; nothing was written"
+    )
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+# -- 2. good specs: golden files -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def good_specs() -> list[OpSpec]:
+    return load_specs(GOOD, root=ROOT)
+
+
+@pytest.fixture(scope="module")
+def good_files(good_specs: list[OpSpec]) -> dict[str, str]:
+    files = render_all(good_specs)
+    if UPDATE_GOLDEN:
+        GOLDEN.mkdir(exist_ok=True)
+        for stale in GOLDEN.iterdir():
+            if stale.name not in files:
+                stale.unlink()
+        write_if_changed(GOLDEN, files)
+    return files
+
+
+def test_golden_file_set(good_files: dict[str, str]):
+    assert sorted(good_files) == sorted(p.name for p in GOLDEN.iterdir())
+    assert set(good_files) == {f"opset{n}.py" for n in range(MIN_OPSET, MAX_OPSET + 1)} | {
+        "registry.py", "__init__.py", "SUPPORT.md"}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.iterdir()))
+def test_golden_file(good_files: dict[str, str], name: str):
+    golden = (GOLDEN / name).read_text(encoding="utf-8")
+    assert good_files.get(name) == golden, f"{name} differs from golden; see the module docstring"
+
+
+def test_rendered_python_compiles(good_files: dict[str, str]):
+    for name, text in good_files.items():
+        if name.endswith(".py"):
+            compile(text, name, "exec")
+
+
+def test_rendered_functions_sit_in_their_first_opset(good_files: dict[str, str]):
+    def functions(name: str) -> list[str]:
+        tree = ast.parse(good_files[name])
+        return [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+
+    assert functions("opset9.py") == [
+        "relu", "leaky_relu", "elu", "gelu", "add_Tensor", "div_Tensor", "unsqueeze", "stack"]
+    assert functions("opset13.py") == ["unsqueeze", "sum_dim_IntList"]
+    assert functions("opset20.py") == ["gelu"]
+    for n in set(OPSETS) - {9, 13, 20}:
+        assert functions(f"opset{n}.py") == []
+        assert f"# No mapping changes at opset {n}." in good_files[f"opset{n}.py"]
+
+
+def test_impl_variant_renders_import_and_call():
+    # Independent of what exporter/lib holds today (the good fixture's `stack` covers a real one).
+    where = Location("x.yaml", 1)
+    spec = OpSpec("aten::relu.default", (Variant(9, None, "exporter.lib.activation.relu", (), where),),
+                  (), None, model.TestHints(), None, where)
+    text = render_all([spec])["opset9.py"]
+    assert "\nfrom exporter.lib import activation\n" in text
+    assert "    return activation.relu(g, self)\n" in text
+    compile(text, "opset9.py", "exec")
+
+
+# -- 3. determinism and writing ------------------------------------------------------------------
+
+def test_render_is_deterministic(good_files: dict[str, str]):
+    again = render_all(load_specs(GOOD, root=ROOT))
+    assert again == good_files
+    assert list(again) == list(good_files)
+
+
+def test_write_if_changed(tmp_path: Path, good_files: dict[str, str]):
+    out = tmp_path / "generated"
+    first = write_if_changed(out, good_files)
+    assert sorted(p.name for p in first) == sorted(good_files)
+    assert write_if_changed(out, good_files) == []
+
+    (out / "opset13.py").write_text("edited\n", encoding="utf-8")
+    (out / "opset30.py").write_text("stale\n", encoding="utf-8")
+    (out / "notes.txt").write_text("not generated\n", encoding="utf-8")
+    changed = write_if_changed(out, good_files)
+    assert sorted(p.name for p in changed) == ["opset13.py", "opset30.py"]
+    assert not (out / "opset30.py").exists()
+    assert (out / "notes.txt").exists()  # only opset*.py files are considered stale
+    assert (out / "opset13.py").read_text(encoding="utf-8") == good_files["opset13.py"]
+    assert write_if_changed(out, good_files) == []
+
+
+def test_cli_writes_the_golden_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "out"
+    assert codegen_main(["--specs", str(GOOD), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"codegen: 9 specs, {len(OPSETS) + 3} file(s) updated in out/\n"
+    for path in GOLDEN.iterdir():
+        assert (out / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path.name
+    assert codegen_main(["--specs", str(GOOD), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == "codegen: 9 specs, 0 file(s) updated in out/\n"
+
+
+# -- 4. --check ----------------------------------------------------------------------------------
+
+def test_cli_check(tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(GOLDEN, out)
+    specs = "tests/fixtures/codegen/good"
+    fresh = _run_codegen("--check", "--specs", specs, "--out", str(out))
+    assert (fresh.returncode, fresh.stdout, fresh.stderr) == (0, "", "")
+
+    edited = out / "opset13.py"
+    edited.write_text(edited.read_text(encoding="utf-8") + "# hand edit\n", encoding="utf-8")
+    stale = _run_codegen("--check", "--specs", specs, "--out", str(out))
+    assert stale.returncode == 1
+    assert stale.stderr == "codegen: out/ is out of date: opset13.py; run `make codegen`\n"  # names --out
+    assert edited.read_text(encoding="utf-8").endswith("# hand edit\n")  # --check writes nothing
+
+
+def test_cli_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "out"
+    shutil.copytree(GOLDEN, out)
+    (out / "registry.py").unlink()
+    assert codegen_main(["--check", "--specs", str(GOOD), "--out", str(out)]) == 1
+    assert "registry.py" in capsys.readouterr().err
+    assert not (out / "registry.py").exists()
+
+
+def test_cli_check_sees_stale_opset_file(tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(GOLDEN, out)
+    if codegen_main(["--check", "--specs", str(GOOD), "--out", str(out)]) != 0:
+        pytest.fail("golden/ is out of date, so this test cannot tell")  # not an XPASS
+    (out / "opset30.py").write_text("# from an older MAX_OPSET\n", encoding="utf-8")
+    assert codegen_main(["--check", "--specs", str(GOOD), "--out", str(out)]) == 1
+
+
+def test_cli_missing_specs_folder_is_an_error(tmp_path: Path):
+    out = tmp_path / "out"
+    assert codegen_main(["--specs", str(tmp_path / "opspec"), "--out", str(out)]) != 0
+    assert not out.exists()
+
+
+# -- 5. registry semantics -------------------------------------------------------------------------
+
+def _spec(good_specs: list[OpSpec], aten: str) -> OpSpec:
+    return next(s for s in good_specs if s.aten == aten)
+
+
+def test_variant_ranges(good_specs: list[OpSpec]):
+    ranges = {s.aten: [s.variant_range(i) for i in range(len(s.variants))] for s in good_specs}
+    assert ranges == {
+        "aten::relu.default": [(9, 26)],
+        "aten::leaky_relu.default": [(9, 26)],
+        "aten::elu.default": [(9, 26)],
+        "aten::gelu.default": [(9, 19), (20, 26)],
+        "aten::add.Tensor": [(9, 26)],
+        "aten::div.Tensor": [(9, 26)],
+        "aten::unsqueeze.default": [(9, 12), (13, 26)],
+        "aten::sum.dim_IntList": [(13, 26)],
+        "aten::stack.default": [(9, 26)],
+    }
+    # `since` omitted: resolved from onnx.defs (Relu exists from opset 1, ReduceSum's
+    # explicit 13 is kept); a `since` below 9 is clipped to 9 only in the range.
+    assert [v.since for v in _spec(good_specs, "aten::relu.default").variants] == [1]
+    assert [v.since for v in _spec(good_specs, "aten::sum.dim_IntList").variants] == [13]
+
+
+def test_variant_at(good_specs: list[OpSpec]):
+    gelu = _spec(good_specs, "aten::gelu.default")
+    assert [gelu.variants.index(gelu.variant_at(o)) for o in range(9, 27)] == [0] * 11 + [1] * 7
+    assert gelu.variant_at(8) is None and gelu.variant_at(27) is None
+    unsqueeze = _spec(good_specs, "aten::unsqueeze.default")
+    assert unsqueeze.variant_at(12) is unsqueeze.variants[0]
+    assert unsqueeze.variant_at(13) is unsqueeze.variants[1]
+    total = _spec(good_specs, "aten::sum.dim_IntList")
+    assert total.variant_at(12) is None
+    assert total.variant_at(13) is total.variants[0]
+
+
+def test_registry_rows(good_specs: list[OpSpec]):
+    assert registry_rows(good_specs) == [
+        ("aten::add.Tensor", [(9, "opset9.add_Tensor")], "tests/fixtures/codegen/good/shape.yaml:3"),
+        ("aten::div.Tensor", [(9, "opset9.div_Tensor")], "tests/fixtures/codegen/good/shape.yaml:7"),
+        ("aten::elu.default", [(9, "opset9.elu")], "tests/fixtures/codegen/good/activation.yaml:10"),
+        ("aten::gelu.default", [(9, "opset9.gelu"), (20, "opset20.gelu")],
+         "tests/fixtures/codegen/good/activation.yaml:19"),
+        ("aten::leaky_relu.default", [(9, "opset9.leaky_relu")], "tests/fixtures/codegen/good/activation.yaml:6"),
+        ("aten::relu.default", [(9, "opset9.relu")], "tests/fixtures/codegen/good/activation.yaml:3"),
+        ("aten::stack.default", [(9, "opset9.stack")], "tests/fixtures/codegen/good/shape.yaml:25"),
+        ("aten::sum.dim_IntList", [(13, "opset13.sum_dim_IntList")], "tests/fixtures/codegen/good/shape.yaml:18"),
+        ("aten::unsqueeze.default", [(9, "opset9.unsqueeze"), (13, "opset13.unsqueeze")],
+         "tests/fixtures/codegen/good/shape.yaml:11"),
+    ]
+
+
+class _FunctionTags:
+    """Stands in for generated.opsetN: any attribute is the tag 'opsetN.name'."""
+
+    def __init__(self, opset: int):
+        self.opset = opset
+
+    def __getattr__(self, name: str) -> str:
+        return f"opset{self.opset}.{name}"
+
+
+def test_rendered_registry_lookup(good_specs, good_files, monkeypatch: pytest.MonkeyPatch):
+    fake = types.ModuleType("generated")
+    for n in OPSETS:
+        setattr(fake, f"opset{n}", _FunctionTags(n))
+    monkeypatch.setitem(sys.modules, "generated", fake)
+    registry: dict[str, object] = {}
+    exec(compile(good_files["registry.py"], "registry.py", "exec"), registry)
+    lookup = registry["lookup"]
+    for spec in good_specs:
+        for opset in OPSETS:
+            variant = spec.variant_at(opset)
+            expected = None
+            if variant is not None:
+                first = spec.variant_range(spec.variants.index(variant))[0]
+                expected = f"opset{first}.{spec.function_name}"
+            assert lookup(spec.aten, opset) == expected, (spec.aten, opset)
+        assert lookup(spec.aten, MIN_OPSET - 1) is None
+    assert lookup("aten::nothing.default", 13) is None
+    assert registry["supported_ops"](12) == sorted(s.aten for s in good_specs if s.aten != "aten::sum.dim_IntList")
+    assert registry["SOURCES"]["aten::gelu.default"] == "tests/fixtures/codegen/good/activation.yaml:19"
+
+
+@given(st.sets(st.integers(1, MAX_OPSET), min_size=1, max_size=5))
+def test_variant_at_is_newest_since_at_or_below(sinces: set[int]):
+    where = Location("x.yaml", 1)
+    ordered = sorted(sinces)
+    spec = OpSpec("aten::relu.default", tuple(Variant(s, "Relu(self)", None, (), where) for s in ordered),
+                  (), None, model.TestHints(), None, where)
+    rows = registry_rows([spec])[0][1]
+    for opset in OPSETS:
+        at_or_below = [i for i, s in enumerate(ordered) if s <= opset]
+        expected = spec.variants[at_or_below[-1]] if at_or_below else None
+        assert spec.variant_at(opset) is expected
+        # the registry serves the newest row whose first opset is at or below
+        served = [fn for first, fn in rows if first <= opset]
+        if expected is None:
+            assert served == []
+        else:
+            first = spec.variant_range(at_or_below[-1])[0]
+            assert served[-1] == f"opset{first}.relu"
+    # rows are oldest first, one per non-empty range; variants below 9 that a later one
+    # shadows at 9 get no row
+    assert [first for first, _ in rows] == sorted({max(s, MIN_OPSET) for s in ordered})
+
+
+# -- regressions: codegen bugs found by these tests, now fixed ------------------------------------
+
+def _rejected_or_compiles(tmp_path: Path, text: str) -> None:
+    """A spec must either be reported as a SpecError or render to valid Python."""
+    try:
+        specs = _load_text(tmp_path, text)
+    except SpecErrors:
+        return
+    for name, rendered in render_all(specs).items():
+        if name.endswith(".py"):
+            compile(rendered, name, "exec")
+
+
+def test_empty_promote(tmp_path: Path):
+    _rejected_or_compiles(tmp_path, """
+        - aten: relu
+          onnx: Relu
+          promote: []
+        """)
+
+
+def test_schema_argument_named_g(tmp_path: Path):
+    _rejected_or_compiles(tmp_path, """
+        - aten: _weight_norm
+          emit: Mul(v, g)
+        """)
+
+
+def test_keyword_argument_usable_in_emit(tmp_path: Path):
+    accepted = []
+    for spelling in ("from", "from_"):
+        try:
+            _load_text(tmp_path, f"""
+                - aten: uniform
+                  emit: RandomUniformLike(self, low={spelling}, high=to)
+                """, name=f"uniform_{spelling.replace('_', 'u')}")
+            accepted.append(spelling)
+        except SpecErrors:
+            pass
+    assert accepted
+
+
+def test_multiline_emit_keeps_support_row_on_one_line(tmp_path: Path):
+    specs = _load_text(tmp_path, """
+        - aten: add.Tensor
+          emit: |
+            Add(self,
+                other)
+        """)
+    support = render_all(specs)["SUPPORT.md"]
+    rows = [line for line in support.splitlines() if line.startswith("| `aten::")]
+    assert len(rows) == 1 and rows[0].endswith("spec/spec.yaml:2 |")
