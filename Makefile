@@ -35,7 +35,7 @@ docs: codegen
 	@echo "support matrix: generated/SUPPORT.md"
 
 lint: setup
-	$(PY) -m ruff check exporter codegen tests
+	$(PY) -m ruff check exporter codegen tests scripts
 
 clean:
 	rm -rf $(VENV) model.onnx model.onnx.data build *.egg-info
