@@ -1,7 +1,8 @@
 """The `emit:` expression language: a checked subset of Python expressions.
 
 - `Relu(self)`: a capitalised call is an ONNX op; positional arguments are inputs, keyword
-  arguments are attributes, `_outputs=N` asks for N outputs (a tuple).
+  arguments are attributes, `_outputs=N` asks for N outputs (a tuple), and
+  `_domain="com.example"` puts the op in a custom domain (not checked against onnx.defs).
 - `ints([dim])`: a lower-case call is a helper from `exporter/emit_helpers.py`.
 - Names are the op's schema arguments, plus `opset` (the target opset).
 - Conditionals (`a if alpha == 1 else b`), arithmetic, comparisons, lists, tuples,
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 BUILTINS = frozenset({"len", "int", "float", "bool", "min", "max", "abs", "list", "tuple", "range"})
 SPECIAL_NAMES = frozenset({"opset"})
 OUTPUTS_KEYWORD = "_outputs"
+DOMAIN_KEYWORD = "_domain"
+DEFAULT_DOMAINS = ("", "ai.onnx")
 
 _ALLOWED_NODES = (
     ast.Expression, ast.Call, ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple, ast.keyword,
@@ -34,6 +37,12 @@ class OnnxCall:
     inputs: tuple[ast.expr, ...]
     attributes: tuple[tuple[str, ast.expr], ...]
     has_starred_input: bool
+    domain: str = ""
+
+    @property
+    def is_standard(self) -> bool:
+        """True for the default ONNX domain, whose ops onnx.defs defines."""
+        return self.domain in DEFAULT_DOMAINS
 
 
 def is_onnx_op_name(name: str) -> bool:
@@ -67,11 +76,14 @@ def onnx_calls(tree: ast.AST) -> list[OnnxCall]:
     calls = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and is_onnx_op_name(node.func.id):
+            domain = next((k.value for k in node.keywords if k.arg == DOMAIN_KEYWORD), None)
             calls.append(OnnxCall(
                 op_type=node.func.id,
                 inputs=tuple(node.args),
-                attributes=tuple((k.arg, k.value) for k in node.keywords if k.arg != OUTPUTS_KEYWORD),
+                attributes=tuple((k.arg, k.value) for k in node.keywords
+                                 if k.arg not in (OUTPUTS_KEYWORD, DOMAIN_KEYWORD)),
                 has_starred_input=any(isinstance(a, ast.Starred) for a in node.args),
+                domain=domain.value if isinstance(domain, ast.Constant) and isinstance(domain.value, str) else "",
             ))
     return calls
 

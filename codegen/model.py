@@ -66,6 +66,7 @@ class TestHints:
     rtol: float = 1e-4
     xfail: tuple[tuple[int, int, str], ...] = ()  # (first opset, last opset, reason)
     max_examples: int | None = None
+    opsets: tuple[int, ...] = ()  # tested besides each variant's first opset and the newest
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,10 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     tolerance = hints.pop("tolerance", {}) or {}
     shapes = hints.pop("shapes", {}) or {}
     max_examples = hints.pop("max_examples", None)
+    opsets = hints.pop("opsets", []) or []
+    if not isinstance(opsets, list) or not all(type(o) is int and MIN_OPSET <= o <= MAX_OPSET for o in opsets):
+        entry.error(f"'test.opsets' must list opsets from {MIN_OPSET} to {MAX_OPSET}, got {opsets!r}")
+        opsets = []
     xfails = []
     for item in hints.pop("xfail", []) or []:
         opsets = item.get("opsets", [MIN_OPSET, MAX_OPSET]) if isinstance(item, dict) else None
@@ -265,6 +270,7 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
         rtol=float(tolerance.get("rtol", 1e-4)),
         xfail=tuple(xfails),
         max_examples=max_examples,
+        opsets=tuple(sorted(set(opsets))),
     )
 
 

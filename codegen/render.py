@@ -129,6 +129,24 @@ def registry_rows(specs: list[OpSpec]) -> list[tuple[str, list[tuple[int, str]],
     return rows
 
 
+_DTYPE_ORDER = ["float32", "float16", "bfloat16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"]
+
+
+def tested_dtypes(spec: OpSpec) -> list[str]:
+    """The tensor dtypes the op's differential test draws (float32 unless its hints say more)."""
+    schema = schema_of(spec.aten)
+    assert schema is not None
+    found = set()
+    for arg in schema.arguments:
+        if not (arg.is_tensor or arg.is_tensor_list):
+            continue
+        hint = spec.test.args.get(arg.name)
+        dtypes = hint.get("dtype") if isinstance(hint, dict) else None
+        found.update(dtypes if isinstance(dtypes, list) else ["float32"] if not isinstance(hint, dict)
+                     or "same_dtype" not in hint else [])
+    return sorted(found, key=lambda d: _DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else len(_DTYPE_ORDER))
+
+
 def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
@@ -153,6 +171,7 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
             "mapping": "<br>".join(mappings).replace("|", "\\|"),
             "notes": "; ".join(notes).replace("|", "\\|").replace("\n", " "),
             "source": str(spec.location), "served": served, "verified": served - xfailed,
+            "dtypes": ", ".join(tested_dtypes(spec)),
         })
     return rows
 

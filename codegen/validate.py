@@ -88,6 +88,14 @@ class _SpecChecker:
             return variant
         tensor_args = [a.name for a in self.schema.arguments if a.is_tensor]
         op_type = variant.emit[:-3]
+        domain, _, op_type = op_type.rpartition("::")
+        if domain:
+            # A custom-domain op (`onnx: com.example::Foo`) takes every other argument as an
+            # attribute of the same name: its definition mirrors the torch op's.
+            attributes = [f"{a.name}={a.name}" for a in self.schema.arguments
+                          if not (a.is_tensor or a.is_tensor_list) and a.base_type in _ATTR_FROM_TORCH]
+            parts = [*tensor_args, f"_domain={domain!r}", *attributes]
+            return dataclasses.replace(variant, emit=f"{op_type}({', '.join(parts)})")
         return dataclasses.replace(variant, emit=f"{op_type}({', '.join(tensor_args)})")
 
     # -- ONNX checks -------------------------------------------------------------------------
@@ -96,6 +104,8 @@ class _SpecChecker:
             return variant.since
         firsts = []
         for call in emit_expr.onnx_calls(tree):
+            if not call.is_standard:
+                continue  # a custom domain's ops exist at every opset of the default domain
             first = first_opset(call.op_type)
             if first is None:
                 self.error(variant.location, f"'{call.op_type}' is not an ONNX operator (onnx.defs has no schema for it)")
@@ -105,6 +115,8 @@ class _SpecChecker:
 
     def check_onnx_call(self, call: emit_expr.OnnxCall, opset: int, location: Location, reported: set[str],
                         first_of_range: int) -> None:
+        if not call.is_standard:
+            return  # onnx.defs knows nothing of a custom domain; its runtime defines the op
         schema = schema_at(call.op_type, opset)
         new_variant = f"; add a variant 'since: {opset}' that passes it differently" if opset > first_of_range else ""
         def once(key: str, message: str) -> None:
@@ -169,6 +181,7 @@ class _SpecChecker:
     def check(self) -> OpSpec:
         spec = self.spec
         resolved: list[Variant] = []
+        parsed_ok: set[int] = set()  # indexes of variants whose emit parsed and passed the syntax check
         for constraint in spec.constraints:
             self.parse_expression(constraint.require, constraint.location, "constraint")
         if spec.promote:
@@ -194,6 +207,7 @@ class _SpecChecker:
                 resolved.append(variant)
                 continue
             since = self.resolve_since(variant, tree)
+            parsed_ok.add(len(resolved))
             resolved.append(dataclasses.replace(variant, since=since))
         previous = 0
         for variant in resolved:
@@ -210,7 +224,7 @@ class _SpecChecker:
                 self.error(variant.location, f"variant 'since: {variant.since}' never applies: opsets start at "
                                              f"{MIN_OPSET} and the next variant starts at {following}; remove it")
         for index, variant in enumerate(checked.variants):
-            if variant.emit is None or variant.since is None:
+            if variant.emit is None or variant.since is None or index not in parsed_ok:
                 continue
             tree = emit_expr.parse(variant.emit)
             start, end = checked.variant_range(index)

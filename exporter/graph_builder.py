@@ -2,6 +2,10 @@
 
 It knows the target opset, the dtype and shape of the values it is given (from FX metadata),
 and the FX node being translated, so errors can say where in the model they arose.
+
+`g.op` also speaks the classic torch.onnx conventions, so symbolic functions written for
+`torch.onnx.register_custom_op_symbolic` work unchanged: `g.op("mydomain::Foo", x)` for a
+custom domain, `alpha_f=`/`axes_i=`/`mode_s=`/`value_t=` typed attributes and `outputs=N`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 import torch
+from onnx_ir.tensor_adapters import TorchTensor
 from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
 
 from codegen.onnx_schema import AttrType, schema_at
@@ -21,8 +26,21 @@ from exporter.errors import ConstraintError, ModelLocation
 
 _BOOL_OUTPUT = {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or",
                 "Xor", "IsNaN", "IsInf"}
-_INT64_OUTPUT = {"Shape", "Size", "ArgMax", "ArgMin", "NonZero"}
+_INT64_OUTPUT = {"Shape", "Size", "ArgMax", "ArgMin", "NonZero", "NonMaxSuppression"}
+# Ops whose output dtype is an attribute (with ONNX's default when it is absent).
+_DTYPE_ATTRIBUTE = {"RandomNormal": ir.DataType.FLOAT, "RandomUniform": ir.DataType.FLOAT,
+                    "Multinomial": ir.DataType.INT32, "EyeLike": None, "RandomNormalLike": None,
+                    "RandomUniformLike": None, "Bernoulli": None}
 _INT64_SECOND_OUTPUT = {"TopK", "MaxPool"}
+# torch.onnx's typed attribute suffixes: `alpha_f=0.5` is a FLOAT attribute named `alpha`.
+_SUFFIX_TYPES = {
+    "_fs": AttrType.FLOATS, "_is": AttrType.INTS, "_ss": AttrType.STRINGS,
+    "_f": AttrType.FLOAT, "_i": AttrType.INT, "_s": AttrType.STRING, "_t": AttrType.TENSOR,
+}
+_LIST_OF = {AttrType.FLOAT: AttrType.FLOATS, AttrType.INT: AttrType.INTS, AttrType.STRING: AttrType.STRINGS}
+_STANDARD_DOMAINS = ("", "ai.onnx")
+SCOPE_KEY = "aten2onnx.scope"      # node metadata: `AlexNet/Sequential[features]/Conv2d[0]`
+SOURCE_KEY = "aten2onnx.source"    # node metadata: the user's source line
 _ATTR_COERCE = {
     AttrType.FLOAT: float,
     AttrType.INT: int,
@@ -41,40 +59,56 @@ class GraphBuilder:
         self.overload = ""
         self.location: ModelLocation | None = None
         self._scope = ""
+        self._class_scope = ""
         self._node_names: dict[str, int] = {}
         self._value_count = 0
+        self.domains: set[str] = set()  # custom domains the graph uses (for opset_imports)
 
     # -- context ------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def translating(self, overload: str, scope: str, location: ModelLocation | None) -> Iterator[None]:
-        """Name nodes after `scope` and attribute errors to `overload` at `location`."""
-        saved = (self.overload, self._scope, self.location)
-        self.overload, self._scope, self.location = overload, scope, location
+    def translating(self, overload: str, scope: str, location: ModelLocation | None,
+                    class_scope: str = "") -> Iterator[None]:
+        """Name nodes after `scope`, tag them with `class_scope` and attribute errors to `overload`."""
+        saved = (self.overload, self._scope, self.location, self._class_scope)
+        self.overload, self._scope, self.location, self._class_scope = overload, scope, location, class_scope
         try:
             yield
         finally:
-            self.overload, self._scope, self.location = saved
+            self.overload, self._scope, self.location, self._class_scope = saved
 
     def constraint_error(self, message: str, spec_source: str) -> ConstraintError:
         return ConstraintError(self.overload, message, spec_source, self.location)
 
     # -- nodes ----------------------------------------------------------------------------------
-    def op(self, op_type: str, *inputs: Any, _outputs: int = 1, _domain: str = "", **attributes: Any) -> Any:
-        """Append `op_type(inputs, attributes)`; returns its output, or a tuple of N outputs."""
+    def op(self, op_type: str, *inputs: Any, _outputs: int = 1, _domain: str = "", outputs: int | None = None,
+           **attributes: Any) -> Any:
+        """Append `op_type(inputs, attributes)`; returns its output, or a tuple of N outputs.
+
+        `op_type` may carry a domain (`"com.example::Foo"`; `"onnx::Relu"` is the default
+        domain); `outputs` is the classic spelling of `_outputs`.
+        """
+        domain, op_type = _split_domain(op_type, _domain)
+        count = outputs if outputs is not None else _outputs
         values = [self._as_value(v) for v in inputs]
         while values and values[-1] is None:
             values.pop()  # trailing optional inputs that were not given
         node = ir.Node(
-            _domain, op_type, values,
-            attributes=self._attributes(op_type, _domain, attributes),
-            num_outputs=_outputs,
+            domain, op_type, values,
+            attributes=self._attributes(op_type, domain, attributes),
+            num_outputs=count,
             name=self._node_name(op_type),
         )
+        if domain not in _STANDARD_DOMAINS:
+            self.domains.add(domain)
+        if self._class_scope:
+            node.metadata_props[SCOPE_KEY] = self._class_scope
+        if self.location is not None and self.location.source:
+            node.metadata_props[SOURCE_KEY] = self.location.source
         for index, output in enumerate(node.outputs):
             output.name = self._value_name()
             output.dtype = self._output_dtype(node, index)
         self.nodes.append(node)
-        return node.outputs[0] if _outputs == 1 else tuple(node.outputs)
+        return node.outputs[0] if count == 1 else tuple(node.outputs)
 
     def constant(self, value: Any, dtype: torch.dtype | None = None) -> ir.Value:
         """A Constant node holding `value` (a number, a nested list or a tensor)."""
@@ -149,21 +183,26 @@ class GraphBuilder:
     def _as_value(self, value: Any) -> ir.Value | None:
         if value is None or isinstance(value, ir.Value):
             return value
-        if isinstance(value, (bool, int, float)):
+        if isinstance(value, (bool, int, float, torch.Tensor)):
             return self.constant(value)
         raise TypeError(f"{self.overload}: an ONNX input must be a value or a number, got {type(value).__name__}")
 
     def _attributes(self, op_type: str, domain: str, attributes: dict[str, Any]) -> list[ir.Attr]:
-        schema = schema_at(op_type, self.opset, domain) if domain in ("", "ai.onnx") else None
+        schema = schema_at(op_type, self.opset, domain) if domain in _STANDARD_DOMAINS else None
+        known = schema.attributes if schema is not None else {}
         converted = []
-        for name, value in attributes.items():
+        for given_name, value in attributes.items():
             if value is None:
                 continue
-            attr_type = None
-            if schema is not None and name in schema.attributes:
-                attr_type = schema.attributes[name].type
-                if attr_type in _ATTR_COERCE:
-                    value = _ATTR_COERCE[attr_type](value)
+            name, attr_type = given_name, None
+            if given_name not in known:  # generated code passes plain schema names: never stripped
+                name, attr_type = _strip_suffix(given_name, value)
+            if name in known:
+                attr_type = known[name].type
+            if attr_type in _ATTR_COERCE:
+                value = _ATTR_COERCE[attr_type](value)
+            if attr_type == AttrType.TENSOR or isinstance(value, torch.Tensor):
+                value, attr_type = _attr_tensor(value), AttrType.TENSOR
             if isinstance(value, bool):
                 value = int(value)
             converted.append(ir.convenience.convert_attribute(name, value, _ir_attr_type(attr_type)))
@@ -177,6 +216,19 @@ class GraphBuilder:
             return ir.DataType.INT64
         if op == "Cast":
             return ir.DataType(node.attributes["to"].as_int())
+        if op == "ConstantOfShape":
+            value = node.attributes.get("value")
+            return value.as_tensor().dtype if value is not None else ir.DataType.FLOAT
+        if op in _DTYPE_ATTRIBUTE:
+            dtype = node.attributes.get("dtype")
+            if dtype is not None:
+                return ir.DataType(dtype.as_int())
+            if _DTYPE_ATTRIBUTE[op] is not None:
+                return _DTYPE_ATTRIBUTE[op]
+        if op == "OneHot" and len(node.inputs) > 2 and node.inputs[2] is not None:
+            return node.inputs[2].dtype
+        if op == "Unique" and index > 0:
+            return ir.DataType.INT64
         if op == "CastLike" or op == "Where":
             source = node.inputs[1] if len(node.inputs) > 1 else None
             return source.dtype if source is not None else None
@@ -191,6 +243,35 @@ class GraphBuilder:
     def _value_name(self) -> str:
         self._value_count += 1
         return f"val_{self._value_count}"
+
+
+def _split_domain(op_type: str, domain: str) -> tuple[str, str]:
+    """`"com.example::Foo"` -> ("com.example", "Foo"); `"onnx::Relu"` is the default domain."""
+    if "::" not in op_type:
+        return domain, op_type
+    prefix, _, name = op_type.rpartition("::")
+    prefix = "" if prefix == "onnx" else prefix
+    if domain and domain != prefix:
+        raise ValueError(f"op '{op_type}' names domain '{prefix}' but _domain='{domain}' was also given")
+    return prefix, name
+
+
+def _strip_suffix(name: str, value: Any) -> tuple[str, AttrType | None]:
+    """`alpha_f` -> ('alpha', FLOAT); a list given to `_f`/`_i`/`_s` is FLOATS/INTS/STRINGS."""
+    for suffix, attr_type in _SUFFIX_TYPES.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            if attr_type in _LIST_OF and isinstance(value, (list, tuple)):
+                attr_type = _LIST_OF[attr_type]
+            return name[: -len(suffix)], attr_type
+    return name, None
+
+
+def _attr_tensor(value: Any) -> ir.TensorProtocol:
+    if isinstance(value, torch.Tensor):
+        return TorchTensor(value.detach().cpu().contiguous())
+    if isinstance(value, ir.TensorProtocol):
+        return value
+    return ir.tensor(np.asarray(value))
 
 
 def _ir_attr_type(attr_type: AttrType | None) -> ir.AttributeType | None:

@@ -27,9 +27,9 @@ SPECS = load_specs(ROOT / "opspecs", ROOT)
 
 
 def opsets_to_test(spec: OpSpec) -> list[int]:
-    """Each variant's first opset, and the newest."""
+    """Each variant's first opset, the newest, and any the spec's `test.opsets` adds."""
     firsts = {spec.variant_range(i)[0] for i in range(len(spec.variants)) if spec.variant_range(i)[0] <= MAX_OPSET}
-    return sorted(firsts | {MAX_OPSET})
+    return sorted(firsts | {MAX_OPSET} | set(spec.test.opsets))
 
 
 def _cases() -> list[object]:
