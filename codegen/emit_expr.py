@@ -6,7 +6,8 @@
 - `ints([dim])`: a lower-case call is a helper from `exporter/emit_helpers.py`.
 - Names are the op's schema arguments, plus `opset` (the target opset).
 - Conditionals (`a if alpha == 1 else b`), arithmetic, comparisons, lists, tuples,
-  subscripts and `*list` are allowed; everything else (lambda, attribute access, ...) is not.
+  subscripts, `*list` and `(q := Div(a, b))` (to reuse a value) are allowed; everything
+  else (lambda, attribute access, ...) is not.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _ALLOWED_NODES = (
     ast.IfExp, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.Subscript, ast.Slice,
     ast.Starred, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.Add, ast.Sub, ast.Mult,
     ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt,
-    ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
+    ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn, ast.NamedExpr, ast.Store,
 )
 
 
@@ -96,6 +97,11 @@ def helper_calls(tree: ast.AST) -> list[str]:
     ]
 
 
+def bound_names(tree: ast.AST) -> set[str]:
+    """Names an expression binds with `:=`."""
+    return {n.target.id for n in ast.walk(tree) if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name)}
+
+
 def referenced_names(tree: ast.AST) -> set[str]:
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
@@ -122,7 +128,7 @@ class _ToPython(ast.NodeTransformer):
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id == "opset":
             return ast.Attribute(ast.Name("g", ast.Load()), "opset", ast.Load())
-        return ast.Name(self.renames.get(node.id, node.id), ast.Load())
+        return ast.Name(self.renames.get(node.id, node.id), node.ctx)
 
 
 def to_python(tree: ast.Expression, renames: dict[str, str] | None = None) -> str:

@@ -73,6 +73,7 @@ class _SpecChecker:
         if problems:
             return None  # names inside a rejected construct would only add noise
         known = set(self.schema.names) | {python_name(n) for n in self.schema.names} | emit_expr.SPECIAL_NAMES
+        known |= emit_expr.bound_names(tree)
         for name in sorted(emit_expr.referenced_names(tree) - known):
             self.error(location, f"{what} uses '{name}', which is not an argument of {self.spec.aten}; "
                                  f"its arguments are: {', '.join(self.schema.names)}")
@@ -156,7 +157,9 @@ class _SpecChecker:
             once(f"{call.op_type}>", f"{where} takes at most {_inputs(schema.max_input)}, the spec passes {count}"
                  + (f"; an input may have become an attribute: add a variant 'since: {opset}'" if new_variant else ""))
         for position, value in enumerate(call.inputs):
-            if isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None:
+            promoted = set(self.spec.promote.args) if self.spec.promote else set()
+            if isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None \
+                    and value.id not in promoted:
                 if not (arg.is_tensor or arg.is_tensor_list):
                     once(f"{call.op_type}:{value.id}", f"{where}: input {position} is '{value.id}' of torch type "
                          f"{arg.type}, not a tensor; wrap it (ints([...]), scalar(..., like=x)) or pass it as an attribute")
@@ -267,7 +270,10 @@ def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None)
         if schema is None:
             known = overload_names(spec.aten)
             listed = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
-            hint = f"; torch has: {listed}" if known else "; check the name in torch.ops.aten"
+            namespace = spec.aten.split("::", 1)[0]
+            hint = f"; torch has: {listed}" if known else (
+                "; check the name in torch.ops.aten" if namespace == "aten" else
+                f"; is '{namespace}' defined (torch.library) before the specs are loaded?")
             collector.add(spec.location, f"unknown ATen overload '{spec.aten}'{hint}")
             continue
         resolved.append(_SpecChecker(spec, schema, helpers, collector).check())
