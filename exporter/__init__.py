@@ -1,16 +1,67 @@
-"""aten2onnx: export PyTorch models to ONNX through declarative ATen op specs."""
+"""aten2onnx: export PyTorch models to ONNX through declarative ATen op specs.
 
-from exporter.api import DEFAULT_OPSET, export, supported_ops
-from exporter.errors import (
-    CaptureError,
-    ConstraintError,
-    ExportArgumentError,
-    OnnxExporterError,
-    UnsupportedOpsError,
-)
-from exporter.program import ONNXProgram
+The public API follows torch.onnx: `export` (same arguments, same meaning), the deprecated
+`dynamo_export`, `is_in_onnx_export`, `TrainingMode`, `OperatorExportTypes`,
+`OnnxExporterError`, and `register_custom_op_symbolic` / `unregister_custom_op_symbolic`.
+On top: `load_opspecs` for a user's own YAML specs and `supported_ops`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> the module defining it. Loaded on first use (PEP 562) so that importing a
+# submodule such as exporter.emit_helpers (which generated code does) stays cheap and
+# cannot close an import cycle through generated.registry.
+_PUBLIC = {
+    "DEFAULT_OPSET": "exporter.api", "export": "exporter.api", "dynamo_export": "exporter.api",
+    "supported_ops": "exporter.api",
+    "register_custom_op_symbolic": "exporter.custom_ops", "unregister_custom_op_symbolic": "exporter.custom_ops",
+    "CaptureError": "exporter.errors", "ConstraintError": "exporter.errors",
+    "ExportArgumentError": "exporter.errors", "OnnxExporterError": "exporter.errors",
+    "OpspecError": "exporter.errors", "TranslationError": "exporter.errors",
+    "UnsupportedOpsError": "exporter.errors", "VerificationError": "exporter.errors",
+    "is_in_onnx_export": "exporter.export_state",
+    "OperatorExportTypes": "exporter.options", "TrainingMode": "exporter.options",
+    "ONNXProgram": "exporter.program",
+    "load_opspecs": "exporter.user_specs", "unload_opspecs": "exporter.user_specs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'exporter' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if TYPE_CHECKING:
+    from exporter.api import DEFAULT_OPSET, dynamo_export, export, supported_ops  # noqa: F401
+    from exporter.custom_ops import register_custom_op_symbolic, unregister_custom_op_symbolic  # noqa: F401
+    from exporter.errors import (  # noqa: F401
+        CaptureError,
+        ConstraintError,
+        ExportArgumentError,
+        OnnxExporterError,
+        OpspecError,
+        TranslationError,
+        UnsupportedOpsError,
+        VerificationError,
+    )
+    from exporter.export_state import is_in_onnx_export  # noqa: F401
+    from exporter.options import OperatorExportTypes, TrainingMode  # noqa: F401
+    from exporter.program import ONNXProgram  # noqa: F401
+    from exporter.user_specs import load_opspecs, unload_opspecs  # noqa: F401
 
 __all__ = [
-    "DEFAULT_OPSET", "export", "supported_ops", "ONNXProgram", "OnnxExporterError",
-    "UnsupportedOpsError", "ConstraintError", "CaptureError", "ExportArgumentError",
+    "DEFAULT_OPSET", "export", "dynamo_export", "supported_ops", "is_in_onnx_export", "ONNXProgram",
+    "TrainingMode", "OperatorExportTypes", "register_custom_op_symbolic", "unregister_custom_op_symbolic",
+    "load_opspecs", "unload_opspecs", "OnnxExporterError", "UnsupportedOpsError", "ConstraintError",
+    "CaptureError", "ExportArgumentError", "OpspecError", "TranslationError", "VerificationError",
 ]

@@ -1,95 +1,227 @@
-"""exporter.export: the public entry point, modelled on torch.onnx.export."""
+"""exporter.export: the public entry point, modelled on torch.onnx.export.
+
+A thin orchestrator: check every option, capture, translate, run the post-passes the
+options ask for, verify, save. Each step lives in its own module.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Sequence
+import sys
+import time
+import warnings
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch.export import ExportedProgram
 
+from exporter import options as opt
+from exporter import passes, progress, registry, weights
 from exporter.capture import capture, decompose
-from exporter.dim_names import user_dim_names
+from exporter.dim_names import leaf_specs, user_dim_names
+from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
 from exporter.errors import ExportArgumentError
+from exporter.export_state import exporting
+from exporter.inputs import check_signature
+from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
 from exporter.program import ONNXProgram
+from exporter.report import ExportRecord, write_report
 from exporter.translate import translate
-from generated import registry
+from exporter.verbose import graph_text
+from exporter.verify import verify as verify_program
 
-DEFAULT_OPSET = 20
-
-
-@contextlib.contextmanager
-def _eval_mode(model: Any) -> Iterator[None]:
-    """Export in eval mode (torch.onnx's default TrainingMode.EVAL), then restore."""
-    if not isinstance(model, torch.nn.Module):
-        yield
-        return
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
+__all__ = ["DEFAULT_OPSET", "export", "dynamo_export", "supported_ops"]
 
 
-def _check_arguments(model: Any, args: Any, opset_version: int) -> tuple[Any, ...]:
+def _check_model_and_inputs(model: Any, args: Any, kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(model, torch.jit.ScriptModule) or isinstance(model, torch.jit.ScriptFunction):
+        raise ExportArgumentError("TorchScript models cannot be captured by torch.export; pass the original "
+                                  "torch.nn.Module (or a torch.export.ExportedProgram)")
     if not isinstance(model, (torch.nn.Module, ExportedProgram)):
         raise ExportArgumentError(
             f"model must be a torch.nn.Module or a torch.export.ExportedProgram, got {type(model).__name__}"
         )
-    if not isinstance(opset_version, int) or isinstance(opset_version, bool) or not (
-        registry.MIN_OPSET <= opset_version <= registry.MAX_OPSET
-    ):
-        raise ExportArgumentError(
-            f"opset_version={opset_version!r} is not supported; choose an integer from "
-            f"{registry.MIN_OPSET} to {registry.MAX_OPSET} (default {DEFAULT_OPSET})"
-        )
     if isinstance(args, torch.Tensor):
-        return (args,)
-    if args is None:
-        return ()
-    if not isinstance(args, (tuple, list)):
+        args = (args,)
+    elif args is None:
+        args = ()
+    elif not isinstance(args, (tuple, list)):
         raise ExportArgumentError(f"args must be a tuple of example inputs, got {type(args).__name__}")
-    return tuple(args)
+    args = tuple(args)
+    if kwargs is not None and not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
+        raise ExportArgumentError(f"kwargs must be a dict of keyword inputs, got {type(kwargs).__name__}")
+    if not kwargs and args and isinstance(args[-1], dict):
+        args, kwargs = args[:-1], args[-1]  # torch.onnx: a trailing dict in args holds the keyword inputs
+    kwargs = dict(kwargs or {})
+    check_signature(model, args, kwargs)
+    return args, kwargs
+
+
+def _dynamic(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_axes: Any, dynamic_shapes: Any,
+             options: ExportOptions) -> DynamicAxes:
+    if dynamic_axes is not None and dynamic_shapes is not None:
+        raise ExportArgumentError("pass either dynamic_axes (torch.onnx's legacy form) or dynamic_shapes, not both")
+    if dynamic_axes is not None:
+        axes = from_dynamic_axes(model, args, kwargs, dynamic_axes, options.input_names, options.output_names)
+    else:
+        axes = DynamicAxes(dynamic_shapes)
+    if axes.dynamic_shapes is not None and isinstance(model, ExportedProgram):
+        raise ExportArgumentError("an ExportedProgram's shapes are fixed at capture: pass dynamic_shapes to "
+                                  "torch.export.export, or give export() the nn.Module")
+    return axes
+
+
+def _weights_order(model: Any, program: ExportedProgram) -> list[str]:
+    """state_dict order, as torch.onnx orders weight inputs."""
+    if isinstance(model, torch.nn.Module):
+        return list(model.state_dict(keep_vars=True))
+    return list(program.state_dict)
+
+
+def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram, options: ExportOptions,
+                 axes: DynamicAxes) -> None:
+    """Weights as inputs and their names, folding, optimization, output axis names."""
+    model_ir = onnx_program.model
+    onnx_program.weight_feeds = weights.arrange_weights(
+        model_ir, _weights_order(model, program), export_params=options.export_params,
+        keep_initializers_as_inputs=options.keep_initializers_as_inputs, input_names=options.input_names or (),
+    )
+    if options.do_constant_folding:  # after arrange_weights: weights that became inputs are not folded
+        passes.fold_constants(model_ir)
+    if options.optimize:
+        passes.optimize(model_ir)
+    name_output_axes(model_ir, axes.output_axes)
+
+
+def _report_options(options: ExportOptions) -> dict[str, Any]:
+    defaults = ExportOptions()
+    return {k: v for k, v in vars(options).items() if v != getattr(defaults, k) and k != "artifacts_dir"}
 
 
 def export(
     model: torch.nn.Module | ExportedProgram,
     args: Any = (),
-    f: str | os.PathLike[str] | None = None,
+    f: str | os.PathLike[str] | Any | None = None,
     *,
     kwargs: dict[str, Any] | None = None,
-    opset_version: int = DEFAULT_OPSET,
+    verbose: bool | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    opset_version: int | None = None,
+    dynamo: bool = True,
+    external_data: bool | None = None,
     dynamic_shapes: Any = None,
-    verbose: bool = False,
+    custom_translation_table: Mapping[Callable[..., Any], Callable[..., Any]] | None = None,
+    report: bool = False,
+    optimize: bool = False,
+    verify: bool = False,
+    profile: bool = False,
+    dump_exported_program: bool = False,
+    artifacts_dir: str | os.PathLike[str] = ".",
+    fallback: bool = False,
+    export_params: bool = True,
+    keep_initializers_as_inputs: bool = False,
+    dynamic_axes: Mapping[str, Mapping[int, str]] | Mapping[str, Sequence[int]] | None = None,
+    training: TrainingMode = TrainingMode.EVAL,
+    operator_export_type: OperatorExportTypes = OperatorExportTypes.ONNX,
+    do_constant_folding: bool = True,
+    custom_opsets: Mapping[str, int] | None = None,
+    export_modules_as_functions: bool | Collection[type[torch.nn.Module]] = False,
+    autograd_inlining: bool = True,
 ) -> ONNXProgram:
-    """Export `model` to ONNX at `opset_version` (9 to 26); save to `f` when given.
+    """Export `model` to ONNX at `opset_version` (9 to 26, default 20); save to `f` when given.
 
-    The model is captured with torch.export, ops without a spec at the opset are
-    decomposed by torch, and every node is translated through the generated registry.
+    Takes torch.onnx.export's arguments with the same meaning. The model is captured with
+    torch.export, ops without a mapping are decomposed by torch, every node is translated
+    through the registry (custom symbolics, loaded specs, generated specs). On any error
+    nothing is written but the report (report=True).
     """
-    args = _check_arguments(model, args, opset_version)
-    if isinstance(model, ExportedProgram):
-        program = model
-    else:
-        with _eval_mode(model):
-            program = capture(model, args, kwargs, dynamic_shapes)
-    dim_names = user_dim_names(program, model, args, kwargs, dynamic_shapes)
-    program = decompose(program, opset_version)
-    model_ir = translate(program, opset_version, input_names, output_names, dim_names)
-    onnx_program = ONNXProgram(model_ir, program)
-    if verbose:
-        print(onnx_program.model.graph)
-    if f is not None:
-        onnx_program.save(f)
+    opt.check_torch_only_options(dynamo=dynamo, custom_translation_table=custom_translation_table,
+                                 profile=profile, export_modules_as_functions=export_modules_as_functions,
+                                 fallback=fallback, autograd_inlining=autograd_inlining,
+                                 dump_exported_program=dump_exported_program)
+    options = opt.build_options(
+        opset_version=opset_version, input_names=input_names, output_names=output_names,
+        export_params=export_params, keep_initializers_as_inputs=keep_initializers_as_inputs,
+        do_constant_folding=do_constant_folding, optimize=optimize, external_data=external_data,
+        training=training, operator_export_type=operator_export_type, custom_opsets=custom_opsets,
+        verbose=verbose, report=report, verify=verify, artifacts_dir=artifacts_dir,
+    )
+    args, kwargs = _check_model_and_inputs(model, args, kwargs)
+    target = opt.check_output_path(f)
+    if target is not None and not isinstance(target, os.PathLike) and options.external_data:
+        raise ExportArgumentError("external_data=True needs f to be a file path (the weights go beside it)")
+    axes = _dynamic(model, args, kwargs, dynamic_axes, dynamic_shapes, options)
+    record = ExportRecord(type(model).__name__, options.opset_version, _report_options(options))
+    try:
+        with exporting():
+            onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program)
+        if target is not None:
+            with progress.stage(f"saving {target}"):
+                onnx_program.save(target, external_data=options.external_data)
+    except Exception as error:
+        record.error = error
+        if options.report:
+            path = write_report(record, options.artifacts_dir)
+            error.report_path = path  # type: ignore[attr-defined]
+            if hasattr(error, "add_note"):
+                error.add_note(f"aten2onnx: report written to {path}")
+        raise
+    if options.report:
+        onnx_program.report_path = write_report(record, options.artifacts_dir)
     return onnx_program
+
+
+def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes, options: ExportOptions,
+            record: ExportRecord, dump_exported_program: bool) -> ONNXProgram:
+    start = time.perf_counter()
+    if isinstance(model, ExportedProgram):
+        program, dim_names = model, {}
+    else:
+        with progress.stage(f"capturing {type(model).__name__} with torch.export"):
+            program = capture(model, args, kwargs, to_torch(axes.dynamic_shapes), options.training)
+        dim_names = user_dim_names(program, leaf_specs(model, args, kwargs, axes.dynamic_shapes))
+    record.exported_program = program
+    record.seconds["capture"] = time.perf_counter() - start
+    if dump_exported_program:
+        (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))
+    start = time.perf_counter()
+    with progress.stage(f"translating to ONNX at opset {options.opset_version}"):
+        program = decompose(program, options.opset_version)
+        record.exported_program = program
+        model_ir = translate(
+            program, options.opset_version, options.input_names, options.output_names, dim_names,
+            aten_fallback_ok=options.aten_fallback, custom_opsets=options.custom_opsets,
+            model_name=type(model).__name__ if isinstance(model, torch.nn.Module) else "",  # scope root
+        )
+        onnx_program = ONNXProgram(model_ir, program)
+        record.onnx_model = model_ir
+        _post_passes(onnx_program, model, program, options, axes)
+    record.seconds["translate"] = time.perf_counter() - start
+    if options.verbose:
+        print(graph_text(model_ir.graph))
+    if options.verify:  # still inside exporting(): eager takes the same is_in_onnx_export() branch
+        start = time.perf_counter()
+        with progress.stage("verifying in ONNX Runtime against eager PyTorch"):
+            record.verification = verify_program(onnx_program, model, args, kwargs, options.training)
+        record.seconds["verify"] = time.perf_counter() - start
+        for comparison in record.verification:  # the numbers verify=True promises, one line per output
+            print(f"aten2onnx: verified {comparison}", file=sys.stderr)
+    return onnx_program
+
+
+def dynamo_export(model: torch.nn.Module | ExportedProgram, /, *model_args: Any, export_options: Any = None,
+                  **model_kwargs: Any) -> ONNXProgram:
+    """Deprecated alias of `export(model, model_args, kwargs=model_kwargs)` (as torch.onnx.dynamo_export)."""
+    warnings.warn("exporter.dynamo_export is deprecated; use exporter.export(model, args, ...)",
+                  DeprecationWarning, stacklevel=2)
+    if export_options is not None:
+        raise ExportArgumentError("export_options is not supported; pass export()'s keyword options instead")
+    return export(model, model_args, kwargs=model_kwargs)
 
 
 def supported_ops(opset_version: int = DEFAULT_OPSET) -> list[str]:
     """The ATen overloads with a mapping at `opset_version` (the support matrix's data)."""
-    _check_arguments(torch.nn.Module(), (), opset_version)
+    opt.check_opset(opset_version)
     return registry.supported_ops(opset_version)

@@ -1,23 +1,42 @@
-"""The `aten2onnx` command line."""
+"""The `aten2onnx` command line: export, ops, matrix, check, show, demo.
+
+Exit codes: 0 success, 1 export error (the model, a spec, verification), 2 usage error
+(bad options, missing files). Errors go to stderr as one paragraph, without a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import warnings
 from pathlib import Path
 
-from exporter.api import DEFAULT_OPSET
+from exporter import progress
+from exporter.cli_export import UsageError, dynamic_axis, dynamic_shapes, input_spec, model_and_args
 from exporter.errors import OnnxExporterError
+from exporter.options import DEFAULT_OPSET
 from generated import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORT_MATRIX = Path(registry.__file__).resolve().parent / "SUPPORT.md"
 
 
 def _opset(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"opset must be an integer, got '{text}'") from None
     if not registry.MIN_OPSET <= value <= registry.MAX_OPSET:
         raise argparse.ArgumentTypeError(f"opset must be {registry.MIN_OPSET} to {registry.MAX_OPSET}, got {value}")
     return value
 
 
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+# -- commands ---------------------------------------------------------------------------------------
 def _demo(options: argparse.Namespace) -> int:
     from exporter.demo import run_demo
 
@@ -25,35 +44,191 @@ def _demo(options: argparse.Namespace) -> int:
     return 0
 
 
-def _ops(options: argparse.Namespace) -> int:
-    names = [n for n in registry.supported_ops(options.opset) if options.pattern in n]
-    for name in names:
-        print(f"{name:45s} {registry.SOURCES[name]}")
-    print(f"{len(names)} overload(s) supported at opset {options.opset}", file=sys.stderr)
+def _export(options: argparse.Namespace) -> int:
+    import exporter
+    from exporter.inputs import parameter_names
+
+    if options.output.parent and not options.output.parent.is_dir():
+        raise UsageError(f"-o {options.output}: folder '{options.output.parent}' does not exist")
+    progress.enable()
+    with progress.stage(f"loading {options.target}"):
+        model, args = model_and_args(options.target, options.input)
+    for spec_path in options.opspecs:  # after the factory's file: it may define the ops (torch.library)
+        exporter.load_opspecs(spec_path)
+    names = options.input_names or parameter_names(model, len(args))
+    program = exporter.export(
+        model, args, options.output, opset_version=options.opset, input_names=options.input_names,
+        output_names=options.output_names, dynamic_shapes=dynamic_shapes(options.dynamic, args, names),
+        verify=options.verify, report=options.report, artifacts_dir=options.artifacts_dir,
+        optimize=options.optimize, do_constant_folding=not options.no_constant_folding,
+        external_data=True if options.external_data else None, verbose=options.verbose,
+        training=options.training.upper(),
+        operator_export_type="ONNX_ATEN_FALLBACK" if options.aten_fallback else "ONNX",
+    )
+    graph = program.model.graph
+    print(f"aten2onnx: wrote {options.output} (opset {options.opset}, {len(graph)} nodes; inputs "
+          f"{', '.join(v.name for v in graph.inputs)}; outputs {', '.join(v.name for v in graph.outputs)})")
+    if getattr(program, "report_path", None):
+        print(f"aten2onnx: report written to {program.report_path}")
     return 0
 
 
+def _spec_constraints() -> dict[str, list[str]]:
+    """Constraint messages per op, read from opspecs/ (absent in an installed package)."""
+    from codegen.errors import ErrorCollector
+    from codegen.load import parse_spec_files
+
+    folder = ROOT / "opspecs"
+    if not folder.is_dir():
+        return {}
+    specs = parse_spec_files(list(folder.glob("*.yaml")), ROOT, ErrorCollector())
+    found: dict[str, list[str]] = {}
+    for spec in specs:
+        messages = [c.message for c in spec.constraints]
+        for variant in spec.variants:
+            since = f" (from opset {variant.since})" if variant.since and len(spec.variants) > 1 else ""
+            messages += [c.message + since for c in variant.constraints]
+        found[spec.aten] = messages
+    return found
+
+
+def _ops(options: argparse.Namespace) -> int:
+    names = [n for n in registry.supported_ops(options.opset) if options.pattern in n]
+    constraints = _spec_constraints()
+    for name in names:
+        print(f"{name:45s} {registry.SOURCES[name]}")
+        for message in constraints.get(name, []):
+            print(f"    constraint: {message}")
+    print(f"{len(names)} overload(s) supported at opset {options.opset}"
+          + (f" matching '{options.pattern}'" if options.pattern else ""), file=sys.stderr)
+    return 0
+
+
+def _matrix(options: argparse.Namespace) -> int:
+    text = SUPPORT_MATRIX.read_text(encoding="utf-8")
+    if options.output is None:
+        sys.stdout.write(text)
+        return 0
+    if not options.output.parent.is_dir():
+        raise UsageError(f"-o {options.output}: folder '{options.output.parent}' does not exist")
+    options.output.write_text(text, encoding="utf-8")
+    print(f"aten2onnx: support matrix written to {options.output}", file=sys.stderr)
+    return 0
+
+
+def _check(options: argparse.Namespace) -> int:
+    tests = ROOT / "tests" / "test_ops.py"
+    if not tests.is_file():
+        raise UsageError("`aten2onnx check` runs the differential tests of a source checkout; tests/test_ops.py "
+                         "is not here")
+    op = options.op if "::" in options.op else f"aten::{options.op}"
+    # `relu` selects aten::relu.default; `add` every overload of add (aten::add.Tensor, ...)
+    key = op if "." in op.split("::", 1)[1] else f"{op}."
+    if not any(name.startswith(key) or name == op for name in registry.VARIANTS):
+        raise UsageError(f"no spec maps '{options.op}'; `aten2onnx ops {options.op.split('::')[-1]}` lists "
+                         "what is supported")
+    command = [sys.executable, "-m", "pytest", "-q", str(tests), "-k", key]
+    print(f"aten2onnx: {' '.join(command[2:])}", file=sys.stderr)
+    env = None
+    if options.thorough:
+        import os
+
+        env = {**os.environ, "HYPOTHESIS_PROFILE": "thorough"}
+    code = subprocess.call(command, cwd=ROOT, env=env)
+    return {0: 0, 5: 2}.get(code, 1)
+
+
+def _show(options: argparse.Namespace) -> int:
+    import onnx_ir as ir
+
+    from exporter.verbose import model_text
+
+    if not options.model.is_file():
+        raise UsageError(f"'{options.model}': no such file")
+    try:
+        model = ir.load(options.model)
+    except Exception as exc:
+        raise OnnxExporterError(f"cannot read '{options.model}' as an ONNX model: {type(exc).__name__}: {exc}") from exc
+    print(model_text(model))
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aten2onnx", description="Export PyTorch models to ONNX via ATen op specs.")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    export = commands.add_parser("export", help="export a model made by a Python factory function")
+    export.add_argument("target", help="path/to/file.py:factory; factory() returns a module or (module, args)")
+    export.add_argument("--input", action="append", type=input_spec, metavar="SHAPE[:DTYPE]",
+                        help="an example input, like 1x3x224x224:float32 (repeat for each input)")
+    export.add_argument("-o", "--output", type=Path, default=Path("model.onnx"))
+    export.add_argument("--opset", type=_opset, default=DEFAULT_OPSET)
+    export.add_argument("--dynamic", action="append", type=dynamic_axis, default=[], metavar="[INPUT:]AXIS=NAME",
+                        help="a dynamic axis and its name: 0=batch (every input) or x:1=seq")
+    export.add_argument("--input-names", type=_names, help="comma-separated ONNX input names")
+    export.add_argument("--output-names", type=_names, help="comma-separated ONNX output names")
+    export.add_argument("--verify", action="store_true", help="compare ONNX Runtime with eager PyTorch")
+    export.add_argument("--report", action="store_true", help="write a Markdown report (also on failure)")
+    export.add_argument("--artifacts-dir", type=Path, default=Path("."), help="where the report goes")
+    export.add_argument("--optimize", action="store_true", help="run the onnxscript optimizer")
+    export.add_argument("--no-constant-folding", action="store_true")
+    export.add_argument("--external-data", action="store_true", help="weights in <output>.data")
+    export.add_argument("--aten-fallback", action="store_true", help="ops without a spec become ATen nodes")
+    export.add_argument("--training", choices=["eval", "training", "preserve"], default="eval",
+                        type=lambda s: {"train": "training"}.get(s, s))
+    export.add_argument("--opspecs", action="append", type=Path, default=[], help="a spec file of your own ops")
+    export.add_argument("--verbose", action="store_true", help="print the graph")
+    export.set_defaults(run=_export)
+
+    ops = commands.add_parser("ops", help="list the ATen overloads supported at an opset, with their constraints")
+    ops.add_argument("pattern", nargs="?", default="", help="substring to filter by")
+    ops.add_argument("--opset", type=_opset, default=DEFAULT_OPSET)
+    ops.set_defaults(run=_ops)
+
+    matrix = commands.add_parser("matrix", help="print the support matrix (generated/SUPPORT.md) or write it")
+    matrix.add_argument("-o", "--output", type=Path, default=None)
+    matrix.set_defaults(run=_matrix)
+
+    check = commands.add_parser("check", help="run an op's differential tests (eager PyTorch vs ONNX Runtime)")
+    check.add_argument("op", help="relu, add.Tensor or aten::add.Tensor")
+    check.add_argument("--thorough", action="store_true", help="many more Hypothesis examples")
+    check.set_defaults(run=_check)
+
+    show = commands.add_parser("show", help="print any ONNX file's graph in torch.onnx's verbose form")
+    show.add_argument("model", type=Path)
+    show.set_defaults(run=_show)
+
     demo = commands.add_parser("demo", help="export the built-in AlexNet-style model and verify it in ONNX Runtime")
     demo.add_argument("-o", "--output", type=Path, default=Path("model.onnx"))
     demo.add_argument("--opset", type=_opset, default=DEFAULT_OPSET)
     demo.set_defaults(run=_demo)
-    ops = commands.add_parser("ops", help="list the ATen overloads supported at an opset")
-    ops.add_argument("pattern", nargs="?", default="", help="substring to filter by")
-    ops.add_argument("--opset", type=_opset, default=DEFAULT_OPSET)
-    ops.set_defaults(run=_ops)
     return parser
 
 
+def _paragraph(text: str) -> str:
+    return "\n".join(line for line in str(text).splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
+    # torch's own deprecation chatter (pytree internals) is not the user's concern on the shell
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
     options = build_parser().parse_args(argv)
     try:
         return options.run(options)
+    except UsageError as error:
+        print(f"aten2onnx {options.command}: usage error: {_paragraph(error)}", file=sys.stderr)
+        return 2
     except OnnxExporterError as error:
-        print(f"aten2onnx: {error}", file=sys.stderr)
+        report = getattr(error, "report_path", None)
+        where = f"\nThe report is in {report}" if report else ""
+        print(f"aten2onnx {options.command}: error: {_paragraph(error)}{where}", file=sys.stderr)
         return 1
+    except Exception as error:  # the user's factory or model code failed, or a bug of ours
+        print(f"aten2onnx {options.command}: error: {type(error).__name__}: {_paragraph(error)}", file=sys.stderr)
+        return 1
+    finally:
+        progress.disable()
 
 
 if __name__ == "__main__":

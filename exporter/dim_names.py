@@ -1,8 +1,7 @@
-"""Give symbolic dimensions the names the user chose (`Dim("batch")`), not torch's `s17`."""
+"""Give symbolic dimensions the names the user chose (`Dim("batch")`, "batch"), not torch's `s17`."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import sympy
@@ -10,48 +9,51 @@ import torch
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 
+from exporter.inputs import named_inputs, shape_spec_leaves
 
-def _dims_per_input(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_shapes: Any) -> list[Any]:
-    """The dynamic_shapes entry of each user input, in the order torch.export lists them."""
-    count = len(args) + len(kwargs)
+
+def leaf_specs(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_shapes: Any) -> list[Any]:
+    """The dynamic_shapes entry of each tensor input, in the order torch.export lists them."""
+    inputs = named_inputs(model, args, kwargs)
     if dynamic_shapes is None:
-        return [None] * count
-    if isinstance(dynamic_shapes, dict):
-        forward = model.forward if isinstance(model, torch.nn.Module) else model
-        try:
-            names = list(inspect.signature(forward).parameters)[: len(args)] + list(kwargs)
-        except (TypeError, ValueError):
-            return [None] * count
-        return [dynamic_shapes.get(name) for name in names]
-    entries = list(dynamic_shapes)
-    return entries + [None] * (count - len(entries))
+        specs: list[Any] = [None] * len(inputs)
+    elif isinstance(dynamic_shapes, dict):
+        specs = [dynamic_shapes.get(name) for name, _ in inputs]
+    else:
+        specs = list(dynamic_shapes) + [None] * (len(inputs) - len(dynamic_shapes))
+    return [leaf for (_, value), spec in zip(inputs, specs) for leaf in shape_spec_leaves(value, spec)]
 
 
 def _name_of(spec: Any) -> str | None:
+    """A user-chosen name: a string (torch.onnx style) or a named Dim; hints like Dim.AUTO have none."""
+    if isinstance(spec, str):
+        return spec
     name = getattr(spec, "__name__", None)
     return name if isinstance(name, str) and type(spec).__name__ != "_DimHint" else None
 
 
-def user_dim_names(program: ExportedProgram, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
-                   dynamic_shapes: Any) -> dict[sympy.Symbol, sympy.Symbol]:
-    """torch's symbol -> a symbol named as the user's Dim, for every named dynamic dim."""
-    kwargs = kwargs or {}
-    specs = iter(_dims_per_input(model, args, kwargs, dynamic_shapes))
+def user_dim_names(program: ExportedProgram, specs: list[Any]) -> dict[sympy.Symbol, sympy.Symbol]:
+    """torch's symbol -> a symbol named as the user asked, for every named dynamic dim.
+
+    `specs` holds one dynamic_shapes entry per tensor input (see `leaf_specs`). When two
+    names land on one symbol (torch proved the sizes equal), the first name wins.
+    """
     mapping: dict[sympy.Symbol, sympy.Symbol] = {}
+    leaf = iter(specs)
     placeholders = [n for n in program.graph.nodes if n.op == "placeholder"]
     for node, input_spec in zip(placeholders, program.graph_signature.input_specs):
         if input_spec.kind != InputKind.USER_INPUT:
             continue
-        dims = next(specs, None)
+        dims = next(leaf, None)
         fake = node.meta.get("val")
         if not isinstance(fake, torch.Tensor) or dims is None:
             continue
         items = dims.items() if isinstance(dims, dict) else enumerate(dims)
         for axis, spec in items:
             name = _name_of(spec)
-            size = fake.shape[axis] if axis < fake.dim() else None
+            size = fake.shape[axis] if -fake.dim() <= axis < fake.dim() else None
             if name and isinstance(size, torch.SymInt) and isinstance(size.node.expr, sympy.Symbol):
-                mapping[size.node.expr] = sympy.Symbol(name)
+                mapping.setdefault(size.node.expr, sympy.Symbol(name))
     return mapping
 
 

@@ -43,6 +43,12 @@ class UnsupportedOpsError(OnnxExporterError):
             lines.append(f"  {use.overload} x{use.count} at {use.location}{later}")
         lines.append("To add a mapping, write a spec entry in opspecs/*.yaml and run `make codegen` "
                      "(README, 'Add an operator'); `aten2onnx ops` lists what is supported.")
+        if any("::" in u.overload and not u.overload.startswith("aten::") for u in uses):
+            lines.append("For an op of your own library, register a symbolic with "
+                         "exporter.register_custom_op_symbolic('ns::op', fn, opset) or load a spec file with "
+                         "exporter.load_opspecs(path).")
+        lines.append("Or keep such ops as ATen nodes with operator_export_type=OperatorExportTypes.ONNX_ATEN_FALLBACK; "
+                     "report=True writes a Markdown report with a spec skeleton for each.")
         super().__init__("\n".join(lines))
 
 
@@ -63,3 +69,23 @@ class CaptureError(OnnxExporterError):
 
 class ExportArgumentError(OnnxExporterError, ValueError):
     """An argument of export() is wrong: says which, what was given and what is accepted."""
+
+
+class OpspecError(OnnxExporterError):
+    """A user's spec file has problems: every one of them, as `file:line: message` lines."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) in the opspecs; nothing was loaded:\n" + "\n".join(problems))
+
+
+class VerificationError(OnnxExporterError):
+    """ONNX Runtime and eager PyTorch disagree beyond tolerance (verify=True)."""
+
+    def __init__(self, message: str, comparisons: list[object]):
+        self.comparisons = comparisons
+        super().__init__(message)
+
+
+class TranslationError(OnnxExporterError):
+    """A symbolic function failed on this model's node: names the op, where, and the function."""

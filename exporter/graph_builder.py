@@ -100,10 +100,7 @@ class GraphBuilder:
         )
         if domain not in _STANDARD_DOMAINS:
             self.domains.add(domain)
-        if self._class_scope:
-            node.metadata_props[SCOPE_KEY] = self._class_scope
-        if self.location is not None and self.location.source:
-            node.metadata_props[SOURCE_KEY] = self.location.source
+        self._tag(node)
         for index, output in enumerate(node.outputs):
             output.name = self._value_name()
             output.dtype = self._output_dtype(node, index)
@@ -123,6 +120,7 @@ class GraphBuilder:
             tensor = ir.tensor(np.array(value, dtype=ir.DataType(from_torch_dtype(dtype)).numpy()))
         node = ir.Node("", "Constant", [], attributes=[ir.AttrTensor("value", tensor)],
                        name=self._node_name("Constant"))
+        self._tag(node)
         out = node.outputs[0]
         out.name = self._value_name()
         out.dtype = tensor.dtype
@@ -219,6 +217,8 @@ class GraphBuilder:
         if op == "ConstantOfShape":
             value = node.attributes.get("value")
             return value.as_tensor().dtype if value is not None else ir.DataType.FLOAT
+        if op == "Constant" and "value" in node.attributes:  # g.op("Constant", value_t=...) from a symbolic
+            return node.attributes["value"].as_tensor().dtype
         if op in _DTYPE_ATTRIBUTE:
             dtype = node.attributes.get("dtype")
             if dtype is not None:
@@ -233,6 +233,13 @@ class GraphBuilder:
             source = node.inputs[1] if len(node.inputs) > 1 else None
             return source.dtype if source is not None else None
         return next((v.dtype for v in node.inputs if v is not None and v.dtype is not None), None)
+
+    def _tag(self, node: ir.Node) -> None:
+        """Record where in the model the node comes from (printed by verbose, kept in the file)."""
+        if self._class_scope:
+            node.metadata_props[SCOPE_KEY] = self._class_scope
+        if self.location is not None and self.location.source:
+            node.metadata_props[SOURCE_KEY] = self.location.source
 
     def _node_name(self, op_type: str) -> str:
         base = f"{self._scope}/{op_type}" if self._scope else op_type

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import onnx
@@ -16,12 +16,18 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from codegen.torch_schema import python_name, schema_of
+from exporter import aten_fallback, registry
 from exporter.dim_names import dim_text
 from exporter.dtypes import from_torch_dtype
-from exporter.errors import UnsupportedOpsError, UnsupportedUse
-from exporter.fx_locations import locate, module_path
+from exporter.errors import (
+    ExportArgumentError,
+    OnnxExporterError,
+    TranslationError,
+    UnsupportedOpsError,
+    UnsupportedUse,
+)
+from exporter.fx_locations import classic_scope, locate, module_path
 from exporter.graph_builder import GraphBuilder
-from generated import registry
 
 
 def overload_name(target: Any) -> str | None:
@@ -35,14 +41,19 @@ def _describe_target(target: Any) -> str:
     return overload_name(target) or getattr(target, "__qualname__", None) or str(target)
 
 
-def find_unsupported(graph: torch.fx.Graph, opset: int) -> list[UnsupportedUse]:
-    """Every call in the graph with no mapping at `opset`, grouped by op and location."""
+def find_unsupported(graph: torch.fx.Graph, opset: int, aten_fallback_ok: bool = False) -> list[UnsupportedUse]:
+    """Every call in the graph with no mapping at `opset`, grouped by op and location.
+
+    With `aten_fallback_ok`, ops that can become ATen nodes are not counted as unsupported.
+    """
     counts: Counter[tuple[str, Any]] = Counter()
     for node in graph.nodes:
         if node.op != "call_function" or node.target is operator.getitem:
             continue
         name = overload_name(node.target)
         if name is None or registry.lookup(name, opset) is None:
+            if aten_fallback_ok and aten_fallback.can_fall_back(node.target):
+                continue
             counts[(_describe_target(node.target), locate(node))] += 1
     return [UnsupportedUse(name, location, count) for (name, location), count in counts.items()]
 
@@ -66,10 +77,11 @@ def set_type_from_meta(value: ir.Value, meta: Any, dim_names: dict[Any, Any] | N
 
 
 class _Translator:
-    def __init__(self, program: ExportedProgram, opset: int, dim_names: dict[Any, Any]):
+    def __init__(self, program: ExportedProgram, opset: int, dim_names: dict[Any, Any], model_name: str = ""):
         self.program = program
         self.dim_names = dim_names
         self.opset = opset
+        self.model_name = model_name
         self.g = GraphBuilder(opset)
         self.env: dict[torch.fx.Node, Any] = {}
         self.inputs: list[ir.Value] = []
@@ -103,12 +115,22 @@ class _Translator:
             return
         name = overload_name(node.target)
         assert name is not None
-        function = registry.lookup(name, self.opset)
-        assert function is not None  # find_unsupported ran first
+        # find_unsupported ran first: no mapping here means the ATen fallback was allowed
+        function = registry.lookup(name, self.opset) or aten_fallback.symbolic
         arguments = self.arguments(node, name)
         path, _ = module_path(node)
-        with self.g.translating(name, path or node.name, locate(node)):
-            result = function(self.g, **arguments)
+        location = locate(node)
+        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
+            try:
+                result = function(self.g, **arguments)
+            except OnnxExporterError:
+                raise
+            except Exception as exc:  # a bug in a spec helper or a user's symbolic: say which and where
+                source = registry.source_of(name) or "the ATen fallback"
+                raise TranslationError(
+                    f"translating {name} at {location} failed: {type(exc).__name__}: {exc} "
+                    f"(mapping from {source}); the original error is chained below"
+                ) from exc
         self.env[node] = self.bind(node, result)
 
     def arguments(self, node: torch.fx.Node, name: str) -> dict[str, Any]:
@@ -147,6 +169,12 @@ class _Translator:
     def outputs(self, node: torch.fx.Node, output_names: Sequence[str] | None) -> list[ir.Value]:
         specs = self.program.graph_signature.output_specs
         results = node.args[0]
+        user_outputs = sum(1 for spec in specs if spec.kind == OutputKind.USER_OUTPUT)
+        if output_names and len(output_names) > user_outputs:
+            raise ExportArgumentError(
+                f"output_names has {len(output_names)} names ({', '.join(output_names)}) but the model "
+                f"has {user_outputs} output(s) (nested outputs count one per tensor, in order)"
+            )
         values = []
         for spec, arg in zip(specs, results):
             if spec.kind != OutputKind.USER_OUTPUT:
@@ -175,13 +203,19 @@ class _Translator:
 
 
 def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] | None = None,
-              output_names: Sequence[str] | None = None, dim_names: dict[Any, Any] | None = None) -> ir.Model:
-    """The ONNX model for `program` at `opset`; raises UnsupportedOpsError listing every gap."""
+              output_names: Sequence[str] | None = None, dim_names: dict[Any, Any] | None = None, *,
+              aten_fallback_ok: bool = False, model_name: str = "",
+              custom_opsets: Mapping[str, int] | None = None) -> ir.Model:
+    """The ONNX model for `program` at `opset`; raises UnsupportedOpsError listing every gap.
+
+    `model_name` roots the classic scopes (`AlexNet/Conv2d[conv]`); `custom_opsets` sets the
+    version of custom domains (1 for any other domain the graph uses).
+    """
     graph = program.graph_module.graph
-    unsupported = find_unsupported(graph, opset)
+    unsupported = find_unsupported(graph, opset, aten_fallback_ok)
     if unsupported:
         raise UnsupportedOpsError(opset, unsupported, _newer_opsets(unsupported, opset))
-    translator = _Translator(program, opset, dim_names or {})
+    translator = _Translator(program, opset, dim_names or {}, model_name)
     input_specs = iter(program.graph_signature.input_specs)
     user_names = iter(input_names or ())
     outputs: list[ir.Value] = []
@@ -194,9 +228,12 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
             translator.call(node)
         elif node.op == "output":
             outputs = translator.outputs(node, output_names)
+    imports = {"": opset, **dict.fromkeys(sorted(translator.g.domains), 1), **(custom_opsets or {})}
+    if aten_fallback.ATEN_DOMAIN in translator.g.domains:
+        imports.setdefault(aten_fallback.ATEN_DOMAIN, aten_fallback.ATEN_DOMAIN_VERSION)
     ir_graph = ir.Graph(
         translator.inputs, outputs, nodes=translator.g.nodes, initializers=translator.initializers,
-        opset_imports={"": opset}, name="main_graph",
+        opset_imports=imports, name="main_graph",
     )
     ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
     return ir.Model(ir_graph, ir_version=max(ir_version, 8), producer_name="aten2onnx")

@@ -1,0 +1,198 @@
+"""export()'s options: torch.onnx's enums and the checks that turn a bad value into a clear error.
+
+Every option is checked before capture starts, so a typo costs nothing and leaves no file.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exporter.errors import ExportArgumentError
+from generated import registry
+
+DEFAULT_OPSET = 20
+
+
+class TrainingMode(enum.IntEnum):
+    """torch.onnx.TrainingMode, same names and values."""
+
+    EVAL = 0
+    PRESERVE = 1
+    TRAINING = 2
+
+
+class OperatorExportTypes(enum.IntEnum):
+    """torch.onnx.OperatorExportTypes, same names and values (ONNX and ONNX_ATEN_FALLBACK are served)."""
+
+    ONNX = 0
+    ONNX_ATEN = 1
+    ONNX_ATEN_FALLBACK = 2
+    ONNX_FALLTHROUGH = 3
+
+
+_SERVED_EXPORT_TYPES = (OperatorExportTypes.ONNX, OperatorExportTypes.ONNX_ATEN_FALLBACK)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """export()'s keyword options after checking, in one place for the passes that read them."""
+
+    opset_version: int = DEFAULT_OPSET
+    input_names: tuple[str, ...] | None = None
+    output_names: tuple[str, ...] | None = None
+    export_params: bool = True
+    keep_initializers_as_inputs: bool = False
+    do_constant_folding: bool = True
+    optimize: bool = False
+    external_data: bool | None = None
+    training: TrainingMode = TrainingMode.EVAL
+    aten_fallback: bool = False
+    custom_opsets: Mapping[str, int] = field(default_factory=dict)
+    verbose: bool = False
+    report: bool = False
+    verify: bool = False
+    artifacts_dir: Path = Path(".")
+
+
+def _enum_value(value: Any, kind: type[enum.IntEnum], option: str) -> Any:
+    """Accept our enum, torch.onnx's enum (matched by name) or the member's name as a string."""
+    name = getattr(value, "name", value)
+    if isinstance(name, str) and name.upper() in kind.__members__:
+        return kind[name.upper()]
+    choices = ", ".join(f"{kind.__name__}.{m}" for m in kind.__members__)
+    raise ExportArgumentError(f"{option}={value!r} is not a {kind.__name__}; use one of {choices}")
+
+
+def check_training(value: Any) -> TrainingMode:
+    if isinstance(value, bool):  # the classic API took training=True/False
+        return TrainingMode.TRAINING if value else TrainingMode.EVAL
+    return _enum_value(value, TrainingMode, "training")
+
+
+def check_export_type(value: Any) -> OperatorExportTypes:
+    export_type = _enum_value(value, OperatorExportTypes, "operator_export_type")
+    if export_type not in _SERVED_EXPORT_TYPES:
+        raise ExportArgumentError(
+            f"operator_export_type=OperatorExportTypes.{export_type.name} is not supported; use "
+            "OperatorExportTypes.ONNX (default) or OperatorExportTypes.ONNX_ATEN_FALLBACK "
+            "(ops without a spec become ATen nodes in domain org.pytorch.aten)"
+        )
+    return export_type
+
+
+def check_opset(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not (
+        registry.MIN_OPSET <= value <= registry.MAX_OPSET
+    ):
+        raise ExportArgumentError(
+            f"opset_version={value!r} is not supported; choose an integer from "
+            f"{registry.MIN_OPSET} to {registry.MAX_OPSET} (default {DEFAULT_OPSET})"
+        )
+    return value
+
+
+def check_bool(value: Any, option: str) -> bool:
+    if not isinstance(value, bool):
+        raise ExportArgumentError(f"{option} must be True or False, got {value!r}")
+    return value
+
+
+def check_names(value: Any, option: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(n, str) and n for n in value):
+        raise ExportArgumentError(f"{option} must be a list of non-empty strings, got {value!r}")
+    if len(set(value)) != len(value):
+        repeated = sorted({n for n in value if list(value).count(n) > 1})
+        raise ExportArgumentError(f"{option} repeats {', '.join(repeated)}; each name must be unique")
+    return tuple(value)
+
+
+def check_custom_opsets(value: Any) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in value.items()
+    ):
+        raise ExportArgumentError(f"custom_opsets must map domain names to positive opset versions, got {value!r}")
+    for domain in value:
+        if domain in ("", "ai.onnx"):
+            raise ExportArgumentError("custom_opsets cannot set the default ONNX domain; use opset_version for it")
+    return dict(value)
+
+
+def check_output_path(f: Any) -> Path | Any | None:
+    """A path whose folder exists, a writable binary file object, or None."""
+    if f is None or (hasattr(f, "write") and not isinstance(f, (str, os.PathLike))):
+        return f
+    if not isinstance(f, (str, os.PathLike)):
+        raise ExportArgumentError(f"f must be a file path or a binary file object, got {type(f).__name__}")
+    path = Path(f)
+    if not path.parent.is_dir():
+        raise ExportArgumentError(f"cannot write the ONNX model to '{path}': folder '{path.parent}' does not exist")
+    if path.is_dir():
+        raise ExportArgumentError(f"cannot write the ONNX model to '{path}': it is a folder; give a file name")
+    return path
+
+
+def check_artifacts_dir(value: Any) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ExportArgumentError(f"artifacts_dir must be a folder path, got {value!r}")
+    path = Path(value)
+    if not path.is_dir():
+        raise ExportArgumentError(f"artifacts_dir '{path}' does not exist; create it or pass another folder")
+    return path
+
+
+def check_external_data(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ExportArgumentError(f"external_data must be True, False or None (automatic above 2 GB), got {value!r}")
+    return value
+
+
+def build_options(*, opset_version: Any, input_names: Any, output_names: Any, export_params: Any,
+                  keep_initializers_as_inputs: Any, do_constant_folding: Any, optimize: Any, external_data: Any,
+                  training: Any, operator_export_type: Any, custom_opsets: Any, verbose: Any, report: Any,
+                  verify: Any, artifacts_dir: Any) -> ExportOptions:
+    """export()'s keyword arguments, each checked, as ExportOptions."""
+    return ExportOptions(
+        opset_version=check_opset(DEFAULT_OPSET if opset_version is None else opset_version),
+        input_names=check_names(input_names, "input_names"),
+        output_names=check_names(output_names, "output_names"),
+        export_params=check_bool(export_params, "export_params"),
+        keep_initializers_as_inputs=check_bool(keep_initializers_as_inputs, "keep_initializers_as_inputs"),
+        do_constant_folding=check_bool(do_constant_folding, "do_constant_folding"),
+        optimize=check_bool(optimize, "optimize"),
+        external_data=check_external_data(external_data),
+        training=check_training(training),
+        aten_fallback=check_export_type(operator_export_type) == OperatorExportTypes.ONNX_ATEN_FALLBACK,
+        custom_opsets=check_custom_opsets(custom_opsets),
+        verbose=check_bool(False if verbose is None else verbose, "verbose"),
+        report=check_bool(report, "report"),
+        verify=check_bool(verify, "verify"),
+        artifacts_dir=check_artifacts_dir(artifacts_dir),
+    )
+
+
+def check_torch_only_options(*, dynamo: Any, custom_translation_table: Any, profile: Any,
+                             export_modules_as_functions: Any, fallback: Any, autograd_inlining: Any,
+                             dump_exported_program: Any) -> None:
+    """torch.onnx options with no meaning here are accepted at their defaults, refused otherwise."""
+    for name, value in (("dynamo", dynamo), ("fallback", fallback), ("autograd_inlining", autograd_inlining),
+                        ("dump_exported_program", dump_exported_program)):
+        check_bool(value, name)  # dynamo/fallback: accepted, aten2onnx always captures with torch.export
+    if custom_translation_table:
+        raise ExportArgumentError(
+            "custom_translation_table is not supported: register a classic symbolic with "
+            "exporter.register_custom_op_symbolic('ns::op', fn, opset) or load a spec file with exporter.load_opspecs"
+        )
+    if profile:
+        raise ExportArgumentError("profile=True is not supported by aten2onnx")
+    if export_modules_as_functions:
+        raise ExportArgumentError("export_modules_as_functions is not supported: aten2onnx exports a flat graph "
+                                  "whose node names carry the module path (e.g. 'layer1.0.conv1/Conv')")

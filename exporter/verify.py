@@ -1,0 +1,109 @@
+"""verify=True: run the exported model in ONNX Runtime and eager PyTorch on the example inputs.
+
+Each output is compared as torch.allclose does (|onnx - torch| <= atol + rtol * |torch|,
+NaN equal to NaN), with tolerances by dtype; the max absolute and relative errors are kept
+for the report, and any output beyond tolerance raises VerificationError with the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.export import ExportedProgram
+from torch.utils._pytree import tree_leaves
+
+from exporter.capture import model_mode
+from exporter.errors import VerificationError
+from exporter.options import TrainingMode
+from exporter.program import ONNXProgram
+
+# (atol, rtol) by dtype; exact for integers and bool.
+TOLERANCES = {
+    torch.float64: (1e-7, 1e-5),
+    torch.float32: (1e-4, 1e-3),
+    torch.float16: (1e-2, 1e-2),
+    torch.bfloat16: (1e-2, 2e-2),
+}
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    """One output: ONNX Runtime against eager PyTorch."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    max_abs_error: float
+    max_rel_error: float
+    atol: float
+    rtol: float
+    problem: str = ""  # a shape or dtype mismatch, or the tolerance breach
+
+    @property
+    def passed(self) -> bool:
+        return not self.problem
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.passed else f"MISMATCH: {self.problem}"
+        return (f"{self.name} {self.dtype}{list(self.shape)}: max abs error {self.max_abs_error:.3g}, "
+                f"max rel error {self.max_rel_error:.3g} (atol {self.atol:g}, rtol {self.rtol:g}) {verdict}")
+
+
+def _compare(name: str, got: torch.Tensor, want: torch.Tensor) -> OutputComparison:
+    atol, rtol = TOLERANCES.get(want.dtype, (0.0, 0.0))
+    dtype = str(want.dtype).removeprefix("torch.")
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return OutputComparison(name, dtype, tuple(want.shape), math.inf, math.inf, atol, rtol,
+                                f"ONNX gives {str(got.dtype).removeprefix('torch.')}{list(got.shape)}")
+    if want.numel() == 0:
+        return OutputComparison(name, dtype, tuple(want.shape), 0.0, 0.0, atol, rtol)
+    a, b = got.double(), want.double()
+    both_nan = a.isnan() & b.isnan()
+    diff = (a - b).abs().masked_fill(both_nan, 0.0).nan_to_num(nan=math.inf)
+    rel = diff / b.abs().clamp_min(torch.finfo(torch.float64).tiny)
+    max_abs, max_rel = float(diff.max()), float(rel.max())
+    bad = diff > atol + rtol * b.abs().nan_to_num(nan=0.0)
+    problem = ""
+    if bool(bad.any()):
+        where = tuple(int(i) for i in bad.nonzero()[0])
+        problem = (f"{int(bad.sum())} of {want.numel()} elements beyond tolerance, first at {list(where)}: "
+                   f"onnx {float(a[where]):.6g} vs torch {float(b[where]):.6g}")
+    return OutputComparison(name, dtype, tuple(want.shape), max_abs, max_rel, atol, rtol, problem)
+
+
+def eager_outputs(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  training: TrainingMode) -> list[torch.Tensor]:
+    """The model's outputs in eager PyTorch, flattened as the ONNX outputs are."""
+    if isinstance(model, ExportedProgram):  # its module has no train()/eval(): the mode was fixed at capture
+        with torch.no_grad():
+            result = model.module()(*args, **kwargs)
+    else:
+        with torch.no_grad(), model_mode(model, training):
+            result = model(*args, **kwargs)
+    return [t for t in tree_leaves(result) if isinstance(t, torch.Tensor)]
+
+
+def verify(program: ONNXProgram, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+           training: TrainingMode = TrainingMode.EVAL) -> list[OutputComparison]:
+    """Compare every output; raises VerificationError (with all the numbers) on a mismatch."""
+    expected = eager_outputs(model, args, kwargs, training)
+    actual = program(*args, **kwargs)
+    names = [v.name for v in program.model.graph.outputs]
+    if len(actual) != len(expected):
+        raise VerificationError(
+            f"verification failed: the ONNX model has {len(actual)} outputs, eager PyTorch gives {len(expected)}", []
+        )
+    comparisons = [_compare(name, got, want) for name, got, want in zip(names, actual, expected)]
+    program.verification = comparisons
+    failed = [c for c in comparisons if not c.passed]
+    if failed:
+        raise VerificationError(
+            f"verification failed: {len(failed)} of {len(comparisons)} output(s) differ between ONNX Runtime and "
+            "eager PyTorch beyond tolerance:\n" + "\n".join(f"  {c}" for c in comparisons)
+            + "\nCheck the specs of the ops feeding those outputs (`aten2onnx check OP` runs an op's tests).",
+            comparisons,
+        )
+    return comparisons

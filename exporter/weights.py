@@ -1,0 +1,48 @@
+"""export_params=False, keep_initializers_as_inputs=True and weight names from input_names.
+
+As in torch.onnx, weights follow the user inputs in `state_dict` order, so a runtime can
+feed them (export_params=False: the file holds no weights) or override them
+(keep_initializers_as_inputs=True: the file keeps them as defaults), and input_names past
+the user inputs name the weights (`["input", "learned_0", "learned_1", ...]`). Tensors that
+are not in the state_dict (lifted constants, non-persistent buffers) stay initializers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import onnx_ir as ir
+import torch
+
+from exporter.errors import ExportArgumentError
+
+
+def _as_torch(tensor: Any) -> torch.Tensor:
+    raw = getattr(tensor, "raw", None)  # translate wraps the model's own tensors (TorchTensor)
+    return raw.detach() if isinstance(raw, torch.Tensor) else torch.from_numpy(tensor.numpy())
+
+
+def arrange_weights(model: ir.Model, state_dict_order: Sequence[str], *, export_params: bool,
+                    keep_initializers_as_inputs: bool, input_names: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+    """Move or copy weights to the graph inputs and name them; returns {input name: tensor} of moved ones."""
+    graph = model.graph
+    user_count = len(graph.inputs)
+    weights = [graph.initializers[name] for name in state_dict_order if name in graph.initializers]
+    if len(input_names) > user_count + len(weights):
+        raise ExportArgumentError(
+            f"input_names has {len(input_names)} names but the model has {user_count} input(s) and "
+            f"{len(weights)} weight(s); names past the inputs name the weights in state_dict order"
+        )
+    data = [_as_torch(v.const_value) for v in weights]
+    if not export_params:
+        for value in weights:
+            graph.initializers.pop(value.name)
+            value.const_value = None  # the weight's data must not reach the file
+            graph.inputs.append(value)
+    if keep_initializers_as_inputs:
+        rest = [v for v in graph.initializers.values() if v not in weights]
+        graph.inputs.extend(v for v in [*weights, *rest] if not v.is_graph_input())
+    for value, name in zip(weights, input_names[user_count:]):
+        value.name = name
+    return {} if export_params else {v.name: tensor for v, tensor in zip(weights, data)}
