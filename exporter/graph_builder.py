@@ -11,6 +11,7 @@ custom domain, `alpha_f=`/`axes_i=`/`mode_s=`/`value_t=` typed attributes and `o
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -51,7 +52,12 @@ _ATTR_COERCE = {
 
 
 class GraphBuilder:
-    """Collects nodes for one graph at one opset."""
+    """Collects nodes for one graph at one opset.
+
+    `subgraph()` gives a builder for an If/Loop body: it collects its own nodes but shares
+    value and node naming (names stay unique across nested graphs, as ONNX requires) and
+    the set of custom domains with its parent.
+    """
 
     def __init__(self, opset: int):
         self.opset = opset
@@ -61,8 +67,16 @@ class GraphBuilder:
         self._scope = ""
         self._class_scope = ""
         self._node_names: dict[str, int] = {}
-        self._value_count = 0
+        self._value_counter = itertools.count(1)
         self.domains: set[str] = set()  # custom domains the graph uses (for opset_imports)
+
+    def subgraph(self) -> GraphBuilder:
+        """A builder for a nested graph (If branch, Loop body) of this one."""
+        child = GraphBuilder(self.opset)
+        child._node_names, child._value_counter, child.domains = self._node_names, self._value_counter, self.domains
+        child.overload, child.location = self.overload, self.location
+        child._scope, child._class_scope = self._scope, self._class_scope
+        return child
 
     # -- context ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -108,7 +122,13 @@ class GraphBuilder:
         return node.outputs[0] if count == 1 else tuple(node.outputs)
 
     def constant(self, value: Any, dtype: torch.dtype | None = None) -> ir.Value:
-        """A Constant node holding `value` (a number, a nested list or a tensor)."""
+        """A Constant node holding `value` (a number, a nested list or a tensor).
+
+        A symbolic number (a 0-d value computed in the graph, such as a size of a dynamic
+        dimension) is already a value: it is cast to `dtype` instead.
+        """
+        if isinstance(value, ir.Value):
+            return value if dtype is None else self.cast(value, dtype)
         if isinstance(value, torch.Tensor):
             array = value.detach().cpu()
             array = array.to(dtype) if dtype is not None else array
@@ -172,6 +192,9 @@ class GraphBuilder:
         return out
 
     def _meta_sample(self, value: Any) -> Any:
+        if isinstance(value, ir.Value) and is_symbolic_scalar(value):
+            # a SymInt/SymFloat/SymBool promotes like the Python number it stands for
+            return _SCALAR_SAMPLES.get(value.dtype, 1)
         if isinstance(value, ir.Value):
             rank = len(value.shape) if value.shape is not None else 1
             return torch.empty([1] * rank, dtype=self.dtype(value), device="meta")
@@ -192,6 +215,11 @@ class GraphBuilder:
         for given_name, value in attributes.items():
             if value is None:
                 continue
+            if _holds_value(value):
+                raise self.constraint_error(
+                    f"a size or index computed at run time (a dynamic dimension) cannot be the attribute "
+                    f"'{given_name}' of ONNX {op_type} at opset {self.opset}; export at a newer opset, where it "
+                    f"is an input, or mark this dimension static", _mapping_source(self.overload))
             name, attr_type = given_name, None
             if given_name not in known:  # generated code passes plain schema names: never stripped
                 name, attr_type = _strip_suffix(given_name, value)
@@ -227,8 +255,15 @@ class GraphBuilder:
                 return _DTYPE_ATTRIBUTE[op]
         if op == "OneHot" and len(node.inputs) > 2 and node.inputs[2] is not None:
             return node.inputs[2].dtype
+        if op in ("If", "Loop", "Scan"):  # the body's output (Loop and Scan bodies output a condition first)
+            attribute = node.attributes.get("then_branch" if op == "If" else "body")
+            outputs = list(attribute.as_graph().outputs) if attribute is not None else []
+            position = index + (1 if op == "Loop" else 0)
+            return outputs[position].dtype if position < len(outputs) else None
         if op == "Unique" and index > 0:
             return ir.DataType.INT64
+        if op == "Dropout" and index == 1:
+            return ir.DataType.BOOL  # the mask
         if op == "CastLike" or op == "Where":
             source = node.inputs[1] if len(node.inputs) > 1 else None
             return source.dtype if source is not None else None
@@ -248,8 +283,32 @@ class GraphBuilder:
         return base if count == 0 else f"{base}_{count}"
 
     def _value_name(self) -> str:
-        self._value_count += 1
-        return f"val_{self._value_count}"
+        return f"val_{next(self._value_counter)}"
+
+
+SYMBOLIC_KEY = "aten2onnx.symbolic"  # value metadata: a 0-d value standing for a SymInt/SymFloat/SymBool
+_SCALAR_SAMPLES = {ir.DataType.INT64: 1, ir.DataType.DOUBLE: 1.0, ir.DataType.FLOAT: 1.0, ir.DataType.BOOL: True}
+
+
+def mark_symbolic_scalar(value: ir.Value) -> None:
+    """Record that `value` is a Python number of the model (a size, `.item()`), not a tensor."""
+    value.meta[SYMBOLIC_KEY] = True
+
+
+def is_symbolic_scalar(value: ir.Value) -> bool:
+    return bool(value.meta.get(SYMBOLIC_KEY, False))
+
+
+def _mapping_source(overload: str) -> str:
+    from exporter import registry  # imported late: the registry imports the generated specs
+
+    return registry.source_of(overload) or "its mapping"
+
+
+def _holds_value(value: Any) -> bool:
+    if isinstance(value, ir.Value):
+        return True
+    return isinstance(value, (list, tuple)) and any(isinstance(v, ir.Value) for v in value)
 
 
 def _split_domain(op_type: str, domain: str) -> tuple[str, str]:

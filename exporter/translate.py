@@ -16,7 +16,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from codegen.torch_schema import python_name, schema_of
-from exporter import aten_fallback, registry
+from exporter import aten_fallback, control_flow, registry, symint_ops
 from exporter.dim_names import dim_text
 from exporter.dtypes import from_torch_dtype
 from exporter.errors import (
@@ -27,7 +27,7 @@ from exporter.errors import (
     UnsupportedUse,
 )
 from exporter.fx_locations import classic_scope, locate, module_path
-from exporter.graph_builder import GraphBuilder
+from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
 
 
 def overload_name(target: Any) -> str | None:
@@ -38,17 +38,34 @@ def overload_name(target: Any) -> str | None:
 
 
 def _describe_target(target: Any) -> str:
+    if isinstance(target, torch._ops.HigherOrderOperator):
+        return f"higher_order::{target.name()}"  # control flow and other torch.export wrappers
     return overload_name(target) or getattr(target, "__qualname__", None) or str(target)
 
 
+def _calls(graph: torch.fx.Graph) -> Any:
+    """Every call_function node, those of control-flow subgraphs (If/Loop bodies) included."""
+    for node in graph.nodes:
+        if node.op != "call_function":
+            continue
+        yield node
+        for module in control_flow.subgraph_modules(node):
+            yield from _calls(module.graph)
+
+
+def _handled_in_python(target: Any) -> bool:
+    """getitem, arithmetic on symbolic sizes and control flow: translated without a spec."""
+    return target is operator.getitem or symint_ops.handles(target) or control_flow.handles(target)
+
+
 def find_unsupported(graph: torch.fx.Graph, opset: int, aten_fallback_ok: bool = False) -> list[UnsupportedUse]:
-    """Every call in the graph with no mapping at `opset`, grouped by op and location.
+    """Every call in the graph (and its subgraphs) with no mapping at `opset`, grouped by op and location.
 
     With `aten_fallback_ok`, ops that can become ATen nodes are not counted as unsupported.
     """
     counts: Counter[tuple[str, Any]] = Counter()
-    for node in graph.nodes:
-        if node.op != "call_function" or node.target is operator.getitem:
+    for node in _calls(graph):
+        if _handled_in_python(node.target):
             continue
         name = overload_name(node.target)
         if name is None or registry.lookup(name, opset) is None:
@@ -68,25 +85,46 @@ def _newer_opsets(uses: list[UnsupportedUse], opset: int) -> dict[str, int]:
     return newer
 
 
+def scalar_type(meta: Any) -> ir.DataType | None:
+    """The dtype of the 0-d value that stands for a (symbolic) Python number, None for anything else."""
+    if isinstance(meta, (bool, torch.SymBool)):
+        return ir.DataType.BOOL
+    if isinstance(meta, (int, torch.SymInt)):
+        return ir.DataType.INT64
+    if isinstance(meta, (float, torch.SymFloat)):
+        return ir.DataType.DOUBLE
+    return None
+
+
 def set_type_from_meta(value: ir.Value, meta: Any, dim_names: dict[Any, Any] | None = None) -> None:
-    """dtype and shape from an FX fake tensor; symbolic dims take the user's names."""
+    """dtype and shape from an FX fake tensor (or a SymInt: 0-d); symbolic dims take the user's names."""
+    if scalar_type(meta) is not None:
+        value.dtype, value.shape = scalar_type(meta), ir.Shape([])
+        return
     if not isinstance(meta, torch.Tensor):
         return
     value.dtype = from_torch_dtype(meta.dtype)
     value.shape = ir.Shape([dim_text(d, dim_names or {}) for d in meta.shape])
 
 
-class _Translator:
-    def __init__(self, program: ExportedProgram, opset: int, dim_names: dict[Any, Any], model_name: str = ""):
+class Translator:
+    """Translates the nodes of one FX graph into `self.g`; a subgraph gets a translator of its own.
+
+    A subgraph translator (see `run_subgraph`) shares the program, the names in use and the
+    initializers with its parent; its placeholders are bound to values given by the caller.
+    """
+
+    def __init__(self, program: ExportedProgram, opset: int, dim_names: dict[Any, Any], model_name: str = "",
+                 parent: Translator | None = None, g: GraphBuilder | None = None):
         self.program = program
         self.dim_names = dim_names
         self.opset = opset
         self.model_name = model_name
-        self.g = GraphBuilder(opset)
+        self.g = g or GraphBuilder(opset)
         self.env: dict[torch.fx.Node, Any] = {}
         self.inputs: list[ir.Value] = []
-        self.initializers: list[ir.Value] = []
-        self.used_names: set[str] = set()
+        self.initializers: list[ir.Value] = parent.initializers if parent else []
+        self.used_names: set[str] = parent.used_names if parent else set()
 
     # -- placeholders -----------------------------------------------------------------------------
     def placeholder(self, node: torch.fx.Node, spec: Any, user_name: str | None) -> None:
@@ -107,11 +145,58 @@ class _Translator:
             raise NotImplementedError(f"input kind {spec.kind} of '{node.name}' is not supported yet")
         self.env[node] = value
 
+    def get_attr(self, node: torch.fx.Node, owner: torch.nn.Module) -> None:
+        """A submodule (a control-flow subgraph) or a tensor attribute of the graph's module."""
+        value = getattr(owner, str(node.target))
+        if isinstance(value, torch.Tensor):
+            with self.g.translating("get_attr", node.name, locate(node)):
+                value = self.g.constant(value)
+        self.env[node] = value
+
+    # -- subgraphs (control flow) ---------------------------------------------------------------
+    def run_subgraph(self, module: torch.fx.GraphModule, args: Sequence[Any], g: GraphBuilder) -> list[Any]:
+        """Translate `module`'s graph into `g` with its placeholders bound to `args`; its outputs, flat.
+
+        `g` is `self.g` to inline the graph, or `self.g.subgraph()` for an If/Loop body.
+        """
+        sub = Translator(self.program, self.opset, self.dim_names, self.model_name, parent=self, g=g)
+        placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(args):
+            raise TranslationError(f"subgraph '{module.__class__.__name__}' takes {len(placeholders)} inputs, "
+                                   f"{len(args)} were given")
+        outputs: list[Any] = []
+        for node in module.graph.nodes:
+            if node.op == "placeholder":
+                value = args[placeholders.index(node)]
+                if isinstance(value, ir.Value) and value.shape is None:
+                    set_type_from_meta(value, node.meta.get("val"), self.dim_names)
+                sub.env[node] = value
+            elif node.op == "get_attr":
+                sub.get_attr(node, module)
+            elif node.op == "call_function":
+                sub.call(node)
+            elif node.op == "output":
+                results = node.args[0]
+                flat = list(results) if isinstance(results, (list, tuple)) else [results]
+                outputs = [sub.resolve(r) for r in flat]
+        return outputs
+
+    def fresh_value(self, base: str, meta: Any) -> ir.Value:
+        """A new graph input (of a Loop body) named after `base`, typed from FX metadata."""
+        value = ir.Value(name=self._unique(base))
+        set_type_from_meta(value, meta, self.dim_names)
+        if scalar_type(meta) is not None:
+            mark_symbolic_scalar(value)
+        return value
+
     # -- calls ----------------------------------------------------------------------------------
     def call(self, node: torch.fx.Node) -> None:
         if node.target is operator.getitem:
             source, index = node.args
             self.env[node] = self.env[source][index]
+            return
+        if symint_ops.handles(node.target) or control_flow.handles(node.target):
+            self.env[node] = self.bind(node, self._call_python(node))
             return
         name = overload_name(node.target)
         assert name is not None
@@ -132,6 +217,24 @@ class _Translator:
                     f"(mapping from {source}); the original error is chained below"
                 ) from exc
         self.env[node] = self.bind(node, result)
+
+    def _call_python(self, node: torch.fx.Node) -> Any:
+        """Arithmetic on symbolic sizes (symint_ops) and control flow (control_flow)."""
+        name = _describe_target(node.target)
+        path, _ = module_path(node)
+        location = locate(node)
+        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
+            try:
+                if control_flow.handles(node.target):
+                    return control_flow.translate(self, node)
+                return symint_ops.translate(self.g, node.target, self.resolve(tuple(node.args)))
+            except OnnxExporterError:
+                raise
+            except Exception as exc:
+                raise TranslationError(
+                    f"translating {name} at {location} failed: {type(exc).__name__}: {exc}; "
+                    "the original error is chained below"
+                ) from exc
 
     def arguments(self, node: torch.fx.Node, name: str) -> dict[str, Any]:
         """Schema-ordered keyword arguments, FX nodes replaced by their ONNX values."""
@@ -159,10 +262,14 @@ class _Translator:
     def bind_one(self, base: str, value: Any, meta: Any, index: int | None) -> Any:
         if not isinstance(value, ir.Value):
             return value
+        if isinstance(meta, torch.Tensor) and is_symbolic_scalar(value):
+            value = self.g.op("Identity", value)  # a tensor made from a size: it promotes as a tensor
         fresh = value.producer() is not None and value.name.startswith("val_")
         if fresh:  # an output made for this node: give it the FX name and torch's type
             value.name = self._unique(base if index is None else f"{base}_{index}")
             set_type_from_meta(value, meta, self.dim_names)
+            if scalar_type(meta) is not None:
+                mark_symbolic_scalar(value)  # a SymInt/SymFloat/SymBool: promotes as a Python number
         return value
 
     # -- outputs --------------------------------------------------------------------------------
@@ -179,8 +286,14 @@ class _Translator:
         for spec, arg in zip(specs, results):
             if spec.kind != OutputKind.USER_OUTPUT:
                 continue
-            value = self.env[arg]
+            value = self.env[arg] if isinstance(arg, torch.fx.Node) else arg
             wanted = output_names[len(values)] if output_names and len(values) < len(output_names) else None
+            if not isinstance(value, ir.Value):  # a Python number the model returns (a static size)
+                kind = {bool: torch.bool, int: torch.int64, float: torch.float64}.get(type(value))
+                value = self.g.constant(value, kind)
+                value.name = self._unique(wanted or f"output_{len(values)}")
+                values.append(value)
+                continue
             is_input = value in self.inputs or value in self.initializers or value in values
             if is_input or wanted and wanted != value.name and wanted in self.used_names:
                 copy = self.g.op("Identity", value)
@@ -215,7 +328,7 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
     unsupported = find_unsupported(graph, opset, aten_fallback_ok)
     if unsupported:
         raise UnsupportedOpsError(opset, unsupported, _newer_opsets(unsupported, opset))
-    translator = _Translator(program, opset, dim_names or {}, model_name)
+    translator = Translator(program, opset, dim_names or {}, model_name)
     input_specs = iter(program.graph_signature.input_specs)
     user_names = iter(input_names or ())
     outputs: list[ir.Value] = []
@@ -226,6 +339,8 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
             translator.placeholder(node, spec, user_name)
         elif node.op == "call_function":
             translator.call(node)
+        elif node.op == "get_attr":
+            translator.get_attr(node, program.graph_module)
         elif node.op == "output":
             outputs = translator.outputs(node, output_names)
     imports = {"": opset, **dict.fromkeys(sorted(translator.g.domains), 1), **(custom_opsets or {})}
