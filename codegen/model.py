@@ -67,6 +67,8 @@ class TestHints:
     xfail: tuple[tuple[int, int, str], ...] = ()  # (first opset, last opset, reason)
     max_examples: int | None = None
     opsets: tuple[int, ...] = ()  # tested besides each variant's first opset and the newest
+    # Random (or undefined) values: compare distributions, not values (keys: RANDOM_HINT_KEYS).
+    random: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,37 @@ def _parse_promotion(raw: Any, entry: _Entry) -> Promotion | None:
     return None
 
 
+RANDOM_HINT_KEYS = "moments, range, values, check"
+
+
+def _parse_random(raw: Any, entry: _Entry) -> dict[str, Any] | None:
+    """`random: true` or `{moments: bool, range: [lo, hi], values: [...], check: name}`."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return {}
+    if not isinstance(raw, dict):
+        entry.error(f"'test.random' must be true or a mapping with keys {RANDOM_HINT_KEYS}, got {raw!r}")
+        return None
+    hint = dict(raw)
+    bounds, values = hint.get("range"), hint.get("values")
+    problems = [f"unknown key '{k}' in 'test.random' (keys: {RANDOM_HINT_KEYS})" for k in hint
+                if k not in ("moments", "range", "values", "check")]
+    if "moments" in hint and not isinstance(hint["moments"], bool):
+        problems.append("'test.random.moments' must be true or false")
+    if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2 and all(
+            isinstance(b, (int, float, str)) and not isinstance(b, bool) for b in bounds)):
+        problems.append("'test.random.range' must be [lo, hi], each a number or an argument name")
+    if values is not None and not (isinstance(values, list) and values and all(
+            isinstance(v, (int, float)) for v in values)):
+        problems.append("'test.random.values' must be a non-empty list of numbers")
+    if "check" in hint and not isinstance(hint["check"], str):
+        problems.append("'test.random.check' must be the name of a check in tests/op_runner.py")
+    for problem in problems:
+        entry.error(problem)
+    return None if problems else hint
+
+
 def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     if raw is None:
         return TestHints()
@@ -243,18 +276,19 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     shapes = hints.pop("shapes", {}) or {}
     max_examples = hints.pop("max_examples", None)
     opsets = hints.pop("opsets", []) or []
+    random = _parse_random(hints.pop("random", None), entry)
     if not isinstance(opsets, list) or not all(type(o) is int and MIN_OPSET <= o <= MAX_OPSET for o in opsets):
         entry.error(f"'test.opsets' must list opsets from {MIN_OPSET} to {MAX_OPSET}, got {opsets!r}")
         opsets = []
     xfails = []
     for item in hints.pop("xfail", []) or []:
-        opsets = item.get("opsets", [MIN_OPSET, MAX_OPSET]) if isinstance(item, dict) else None
+        span = item.get("opsets", [MIN_OPSET, MAX_OPSET]) if isinstance(item, dict) else None
         if not isinstance(item, dict) or "reason" not in item or set(item) - {"opsets", "reason"} or not (
-            isinstance(opsets, list) and len(opsets) == 2 and all(type(o) is int for o in opsets)
+            isinstance(span, list) and len(span) == 2 and all(type(o) is int for o in span)
         ):
             entry.error("each 'xfail' needs a 'reason' and optional 'opsets: [first, last]' (two integers)")
             continue
-        xfails.append((opsets[0], opsets[1], str(item["reason"])))
+        xfails.append((span[0], span[1], str(item["reason"])))
     if not isinstance(tolerance, dict) or set(tolerance) - {"atol", "rtol"} or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in tolerance.values()
     ):
@@ -271,6 +305,7 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
         xfail=tuple(xfails),
         max_examples=max_examples,
         opsets=tuple(sorted(set(opsets))),
+        random=random,
     )
 
 

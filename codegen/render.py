@@ -138,6 +138,9 @@ def tested_dtypes(spec: OpSpec) -> list[str]:
     assert schema is not None
     found = set()
     for arg in schema.arguments:
+        hint = spec.test.args.get(arg.name)
+        if isinstance(hint, dict) and isinstance(hint.get("scalar_type"), list):  # factories: the dtype argument
+            found.update(d for d in hint["scalar_type"] if isinstance(d, str))
         if not (arg.is_tensor or arg.is_tensor_list):
             continue
         hint = spec.test.args.get(arg.name)

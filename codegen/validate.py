@@ -249,7 +249,7 @@ class _SpecChecker:
             self.error(variant.location, f"impl '{variant.impl}': no function '{function}' in {path.relative_to(ROOT)}")
             return
         params = functions[function]
-        expected = ["g", *self.schema.names]
+        expected = ["g", *(python_name(n) for n in self.schema.names)]
         if params != expected:
             self.error(variant.location, f"impl '{variant.impl}' must take ({', '.join(expected)}), "
                                          f"it takes ({', '.join(params)})")

@@ -85,3 +85,162 @@ def norm_dims(g: Any, dims: Sequence[int] | None, value: ir.Value) -> list[int]:
     if not dims:
         return list(range(g.rank(value)))
     return [norm_dim(g, d, value) for d in dims]
+
+
+def expand_sizes(g: Any, sizes: Sequence[Any]) -> list[Any]:
+    """torch.expand sizes for ONNX Expand: -1 (keep this dim) becomes 1, which broadcasting keeps."""
+    return [1 if isinstance(s, int) and s == -1 else s for s in sizes]
+
+
+def unit_dims(g: Any, value: ir.Value, dims: Sequence[int] | None = None) -> list[int]:
+    """Sorted axes among `dims` (every axis when None) whose static size is 1: what torch squeezes."""
+    r = g.rank(value)
+    if r == 0:
+        return []
+    sizes = g.shape(value)
+    axes = range(r) if dims is None else {d + r if d < 0 else d for d in dims}
+    return sorted(a for a in axes if sizes[a] == 1)
+
+
+def swapped_axes(g: Any, value: ir.Value, dim0: int, dim1: int) -> list[int]:
+    """The Transpose perm that swaps two (possibly negative) dims of `value`."""
+    perm = list(range(g.rank(value)))
+    a, b = norm_dim(g, dim0, value), norm_dim(g, dim1, value)
+    perm[a], perm[b] = perm[b], perm[a]
+    return perm
+
+
+def promoted_list(g: Any, tensors: Sequence[ir.Value]) -> list[ir.Value]:
+    """A tensor list cast to torch's common dtype (as torch.cat/stack promote their inputs)."""
+    return g.promote(list(tensors), "DEFAULT")
+
+
+def is_bool(g: Any, value: ir.Value) -> bool:
+    """True for a bool tensor (ONNX arithmetic and comparison ops have no bool kernels)."""
+    return g.dtype(value) == torch.bool
+
+
+def zeros_of_shape(g: Any, sizes: Sequence[Any], like: ir.Value) -> ir.Value:
+    """Zeros of the given sizes in `like`'s dtype (ConstantOfShape is float32, then Cast)."""
+    out = g.op("ConstantOfShape", ints(g, sizes))
+    out.dtype = ir.DataType.FLOAT  # g.op would guess the dtype of the shape input
+    return g.cast(out, g.dtype(like))
+
+
+def floor_div_exact(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+    """floor(a / b) of float tensors as torch computes it, without ONNX Mod (opset 9).
+
+    In float64, floor(fl(a / b)) can be one too large when the quotient rounds up onto an
+    integer q; the sign of the exact residual a - b * q (Veltkamp-split product, exact for
+    |q| < 2**26) tells, and q is lowered by one.
+    """
+    x, y = g.cast(a, torch.float64), g.cast(b, torch.float64)
+    q = g.op("Floor", g.op("Div", x, y))
+    c = g.op("Mul", y, g.constant(134217729.0, torch.float64))  # 2**27 + 1
+    hi = g.op("Sub", c, g.op("Sub", c, y))
+    residual = g.op("Sub", g.op("Sub", x, g.op("Mul", hi, q)), g.op("Mul", g.op("Sub", y, hi), q))
+    wrong = g.op("Less", g.op("Mul", residual, y), g.constant(0.0, torch.float64))
+    return g.cast(g.op("Sub", q, g.cast(wrong, torch.float64)), g.dtype(a))
+
+
+# c10::ScalarType numbers, as schema defaults give them (randint's `dtype=4` is int64).
+_SCALAR_TYPE_NUMBERS = {0: torch.uint8, 1: torch.int8, 2: torch.int16, 3: torch.int32, 4: torch.int64,
+                        5: torch.float16, 6: torch.float32, 7: torch.float64, 11: torch.bool, 15: torch.bfloat16}
+
+
+def factory_dtype(g: Any, dtype: Any, *like: Any) -> torch.dtype:
+    """The dtype a factory op (zeros, full, arange, *_like, new_*) produces, as torch infers it.
+
+    `dtype` when given (a torch dtype, a name or a ScalarType number); else, for one tensor in
+    `like`, its dtype; else from Python scalars: any float -> the default dtype, bool -> bool,
+    ints (or symbolic ints) -> int64; with nothing to go by, the default dtype.
+    """
+    if dtype is not None:
+        return _SCALAR_TYPE_NUMBERS[dtype] if isinstance(dtype, int) else parse_dtype(dtype)
+    if len(like) == 1 and isinstance(like[0], ir.Value):
+        return g.dtype(like[0])
+    kinds = [g.dtype(v) if isinstance(v, ir.Value) else type(v) for v in like]
+    if not kinds or any(k is float or (isinstance(k, torch.dtype) and k.is_floating_point) for k in kinds):
+        return torch.get_default_dtype()
+    if all(k is bool or k == torch.bool for k in kinds):
+        return torch.bool
+    return torch.int64
+
+
+def filled(g: Any, size: Any, value: Any, dtype: Any) -> ir.Value:
+    """A tensor of `size` (a list of ints or symbolic sizes, or a 1-D int64 shape value) holding
+    `value` in `dtype`, converted as torch does (2.7 -> 2 for ints, nonzero -> True for bool).
+
+    A Python value becomes ConstantOfShape's `value`; a tensor or symbolic value is cast and
+    expanded. ConstantOfShape takes bfloat16 only from opset 20: before, float32 and a Cast.
+    """
+    dtype = parse_dtype(dtype)
+    shape = size if isinstance(size, ir.Value) else ints(g, size)
+    if isinstance(value, ir.Value):
+        return g.op("Expand", g.cast(value, dtype), shape)
+    build = torch.float32 if dtype == torch.bfloat16 and g.opset < 20 else dtype
+    out = g.op("ConstantOfShape", shape, value=torch.full([1], value, dtype=build))
+    return g.cast(out, dtype)
+
+
+def sample_dtype(g: Any, like: Any) -> torch.dtype:
+    """The dtype to draw random samples in for results like `like` (a tensor or a dtype): ONNX
+    Runtime's random ops produce float32 and float64 only, so float64 stays, the rest is float32."""
+    wanted = g.dtype(like) if isinstance(like, ir.Value) else parse_dtype(like)
+    return torch.float64 if wanted == torch.float64 else torch.float32
+
+
+def random_uniform(g: Any, shape_of: Any, dtype: Any, low: float = 0.0, high: float = 1.0) -> ir.Value:
+    """Unseeded uniform samples in [low, high) of `dtype`, shaped like a tensor or a size list.
+
+    Up to opset 21: RandomUniform (static sizes) or RandomUniformLike. ONNX Runtime has no
+    kernels for their opset-22 versions, so from 22 the samples come from Dropout's training
+    mask (a fair random bit per element): 24 bits (float32) or 53 (float64), weighted by 2**-k,
+    give a uniform sample on the grid torch's own rand uses.
+    """
+    dtype = parse_dtype(dtype)
+    sample = sample_dtype(g, dtype)
+    static = not isinstance(shape_of, ir.Value) and all(not isinstance(s, ir.Value) for s in shape_of)
+    if g.opset < 22:
+        attributes = {"dtype": onnx_dtype(g, sample), "low": float(low), "high": float(high)}
+        if static and len(shape_of) > 0:
+            out = g.op("RandomUniform", shape=[int(s) for s in shape_of], **attributes)
+        else:  # a tensor, symbolic sizes, or 0-d (an empty `shape` attribute reads as missing)
+            like = shape_of if isinstance(shape_of, ir.Value) else filled(g, shape_of, 0, sample)
+            out = g.op("RandomUniformLike", like, **attributes)
+        return g.cast(out, dtype)
+    bits = 24 if sample == torch.float32 else 53
+    shape = g.op("Shape", shape_of) if isinstance(shape_of, ir.Value) else ints(g, shape_of)
+    ones = filled(g, g.op("Concat", shape, ints(g, [bits]), axis=0), 1, sample)  # [..., bits]
+    half, training = g.constant(0.5, torch.float32), g.constant(True, torch.bool)
+    mask = g.op("Dropout", ones, half, training, _outputs=2)[1]
+    mask.dtype = ir.DataType.BOOL
+    weights = g.constant(torch.tensor([[2.0 ** -k] for k in range(1, bits + 1)], dtype=sample))
+    # exact sums (distinct powers of two); weights [bits, 1] then Reshape, as ONNX Runtime's
+    # MatMul refuses an empty left operand with a 1-D right one
+    out = g.op("Reshape", g.op("MatMul", g.cast(mask, sample), weights), shape, allowzero=1)
+    if (low, high) != (0.0, 1.0):
+        out = g.op("Add", g.op("Mul", out, g.constant(float(high) - float(low), sample)), g.constant(float(low), sample))
+    return g.cast(out, dtype)
+
+
+def number_dtype(g: Any, value: ir.Value) -> torch.dtype:
+    """The dtype of the 0-d value standing for the Python number `value.item()` gives:
+    int64 for integers, float64 for floats, bool for bool (symbolic sizes use the same)."""
+    dtype = g.dtype(value)
+    if dtype == torch.bool:
+        return torch.bool
+    return torch.float64 if dtype is not None and (dtype.is_floating_point or dtype.is_complex) else torch.int64
+
+
+def slice_axes(g: Any, value: ir.Value, starts: Sequence[Any], ends: Sequence[Any], axes: Sequence[int]) -> ir.Value:
+    """`value[start:end]` along each of `axes` (step 1): Slice takes attributes before opset 10,
+    inputs from 10. Ends past the size clamp, as in Python (INT64_MAX: to the end)."""
+    if g.opset >= 10:
+        return g.op("Slice", value, ints(g, starts), ints(g, ends), ints(g, axes))
+    return g.op("Slice", value, starts=[int(s) for s in starts], ends=[int(e) for e in ends], axes=list(axes))
+
+
+def finite_max(g: Any, value: ir.Value) -> float:
+    """The largest finite number of `value`'s floating-point dtype (what torch.nan_to_num puts for +inf)."""
+    return float(torch.finfo(g.dtype(value)).max)

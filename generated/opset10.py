@@ -9,5 +9,244 @@ op's next variant. Only what changes at opset 10 is here.
 from __future__ import annotations
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.lib import creation_ops
+from exporter.lib import indexing_ops
+from exporter.lib import nn_ops
+from exporter.lib import pooling_ops
+from exporter.lib import resize_ops
+from exporter.lib import rnn_ops
 
-# No mapping changes at opset 10.
+
+def div_Tensor_mode(g, self, other, *, rounding_mode):
+    """aten::div.Tensor_mode, opsets 10-26: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (Where(Not(Or(Less(other, like(0, other)), Greater(other, like(0, other)))), Div(self, other), Sub(Floor(Add(Div(Sub(self, Mod(self, other, fmod=1)), other), like(0.5, self))), cast_like(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), self))) if is_float(self) else Div(Sub(self, Mod(self, other)), other)))) (opspecs/arithmetic.yaml:117)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Greater', other, h.like(g, 0, other)))), g.op('Div', self, other), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, other, fmod=1)), other), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Greater', other, h.like(g, 0, other))), g.op('And', g.op('Greater', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other)))), self))) if h.is_float(g, self) else g.op('Div', g.op('Sub', self, g.op('Mod', self, other)), other)
+
+
+def remainder_Tensor(g, self, other):
+    """aten::remainder.Tensor, opsets 10-26: (Where(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), Add(Mod(self, other, fmod=1), other), Mod(self, other, fmod=1)) if is_float(self) else Mod(self, other)) (opspecs/arithmetic.yaml:150)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Where', g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Greater', other, h.like(g, 0, other))), g.op('And', g.op('Greater', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other)))), g.op('Add', g.op('Mod', self, other, fmod=1), other), g.op('Mod', self, other, fmod=1)) if h.is_float(g, self) else g.op('Mod', self, other)
+
+
+def remainder_Scalar(g, self, other):
+    """aten::remainder.Scalar, opsets 10-26: (Where(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), Add(Mod(self, like(other, self), fmod=1), like(other, self)), Mod(self, like(other, self), fmod=1)) if is_float(self) else Mod(self, like(other, self))) (opspecs/arithmetic.yaml:171)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Where', g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), g.op('Add', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, other, self)), g.op('Mod', self, h.like(g, other, self), fmod=1)) if h.is_float(g, self) else g.op('Mod', self, h.like(g, other, self))
+
+
+def fmod_Tensor(g, self, other):
+    """aten::fmod.Tensor, opsets 10-26: Mod(self, other, fmod=1) if is_float(self) else Sub(self, Mul(other, Div(self, other))) (opspecs/arithmetic.yaml:192)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Mod', self, other, fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
+
+
+def select_scatter(g, self, src, dim, index):
+    """aten::select_scatter.default, opsets 10-12: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:134)"""
+    return indexing_ops.select_scatter(g, self, src, dim, index)
+
+
+def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
+    """aten::slice_scatter.default, opsets 10-10: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:146)"""
+    return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
+
+
+def nonzero(g, self):
+    """aten::nonzero.default, opsets 10-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:220)"""
+    return indexing_ops.nonzero(g, self)
+
+
+def flip(g, self, dims):
+    """aten::flip.default, opsets 10-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:247)"""
+    return indexing_ops.flip(g, self, dims)
+
+
+def roll(g, self, shifts, dims=[]):
+    """aten::roll.default, opsets 10-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:256)"""
+    return indexing_ops.roll(g, self, shifts, dims)
+
+
+def isinf(g, self):
+    """aten::isinf.default, opsets 10-26: IsInf(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:258)"""
+    return g.op('IsInf', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
+
+
+def fmod_Scalar(g, self, other):
+    """aten::fmod.Scalar, opsets 10-26: (Mod(self, like(other, self), fmod=1) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:272)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Mod', self, h.like(g, other, self), fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
+
+
+def div_Scalar_mode(g, self, other, *, rounding_mode):
+    """aten::div.Scalar_mode, opsets 10-26: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (Where(Not(Or(Less(like(other, self), like(0, self)), Greater(like(other, self), like(0, self)))), Div(self, like(other, self)), Sub(Floor(Add(Div(Sub(self, Mod(self, like(other, self), fmod=1)), like(other, self)), like(0.5, self))), cast_like(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), self))) if is_float(self) else Div(Sub(self, Mod(self, like(other, self))), like(other, self))))) (opspecs/math.yaml:299)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', h.like(g, other, self), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self)))), g.op('Div', self, h.like(g, other, self)), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self), fmod=1)), h.like(g, other, self)), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), self))) if h.is_float(g, self) else g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self))), h.like(g, other, self))
+
+
+def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+    """aten::max_pool1d.default, opsets 10-12: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:138)"""
+    return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+    """aten::max_pool2d.default, opsets 10-12: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:151)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:154')
+    return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+    """aten::max_pool3d.default, opsets 10-12: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:167)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:170')
+    return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+    """aten::max_pool2d_with_indices.default, opsets 10-12: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:185)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:188')
+    return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+    """aten::max_pool3d_with_indices.default, opsets 10-12: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:201)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:204')
+    return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """aten::avg_pool2d.default, opsets 10-10: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:220)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:224')
+    return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
+    """aten::avg_pool1d.default, opsets 10-10: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:17)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:21')
+    return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """aten::avg_pool3d.default, opsets 10-10: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:34)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:38')
+    return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_max_pool1d(g, self, output_size):
+    """aten::adaptive_max_pool1d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:77)"""
+    return pooling_ops.adaptive_max_pool1d(g, self, output_size)
+
+
+def adaptive_max_pool2d(g, self, output_size):
+    """aten::adaptive_max_pool2d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:89)"""
+    return pooling_ops.adaptive_max_pool2d(g, self, output_size)
+
+
+def adaptive_max_pool3d(g, self, output_size):
+    """aten::adaptive_max_pool3d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:101)"""
+    return pooling_ops.adaptive_max_pool3d(g, self, output_size)
+
+
+def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+    """aten::max_pool1d_with_indices.default, opsets 10-12: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:116)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:119')
+    return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
+    """aten::embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:144)"""
+    return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
+
+
+def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
+    """aten::embedding_bag.padding_idx, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:162)"""
+    return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+
+
+def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
+    """aten::_embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:183)"""
+    return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+
+
+def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randperm.default, opsets 10-21: exporter.lib.creation_ops.randperm (opspecs/random.yaml:108)"""
+    return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
+
+
+def multinomial(g, self, num_samples, replacement=False, *, generator=None):
+    """aten::multinomial.default, opsets 10-12: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:208)"""
+    return creation_ops.multinomial(g, self, num_samples, replacement, generator)
+
+
+def upsample_nearest1d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest1d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:24)"""
+    return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest1d(g, self, output_size, scales=None):
+    """aten::upsample_nearest1d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:37)"""
+    return resize_ops.upsample_nearest1d(g, self, output_size, scales)
+
+
+def upsample_nearest2d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest2d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:50)"""
+    return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
+    """aten::upsample_nearest2d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:63)"""
+    return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
+
+
+def upsample_nearest3d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest3d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:77)"""
+    return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
+    """aten::upsample_nearest3d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:90)"""
+    return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
+
+
+def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::lstm.input, opsets 10-12: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:18)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:21')
+    return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::gru.input, opsets 10-12: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:40)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:43')
+    return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::rnn_tanh.input, opsets 10-12: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:62)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:65')
+    return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::rnn_relu.input, opsets 10-12: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:84)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:87')
+    return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
+    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:129)"""
+    return g.op('Slice', self, h.ints(g, [0 if start is None else start]), h.ints(g, [9223372036854775807 if end is None else end]), h.ints(g, [h.norm_dim(g, dim, self)]), h.ints(g, [step]))
+
+
+def sym_stride_int(g, self, dim):
+    """aten::sym_stride.int, opsets 10-26: ReduceProd(Slice(Shape(self), ints([norm_dim(dim, self) + 1]), ints([9223372036854775807]), ints([0])), keepdims=0) (opspecs/symbolic.yaml:21)"""
+    return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), h.ints(g, [h.norm_dim(g, dim, self) + 1]), h.ints(g, [9223372036854775807]), h.ints(g, [0])), keepdims=0)

@@ -9,8 +9,402 @@ op's next variant. Only what changes at opset 13 is here.
 from __future__ import annotations
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.lib import attention_ops
+from exporter.lib import creation_ops
+from exporter.lib import indexing_ops
+from exporter.lib import nn_ops
+from exporter.lib import norm_ops
+from exporter.lib import pooling_ops
+from exporter.lib import resize_ops
+from exporter.lib import rnn_ops
+
+
+def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    """aten::scaled_dot_product_attention.default, opsets 13-17: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:22)"""
+    if not (dropout_p == 0):
+        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:26')
+    return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+def index_put(g, self, indices, values, accumulate=False):
+    """aten::index_put.default, opsets 13-15: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:86)"""
+    return indexing_ops.index_put(g, self, indices, values, accumulate)
+
+
+def select_scatter(g, self, src, dim, index):
+    """aten::select_scatter.default, opsets 13-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:135)"""
+    return indexing_ops.select_scatter(g, self, src, dim, index)
+
+
+def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
+    """aten::scatter_reduce.two, opsets 13-15: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:164)"""
+    return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
+
+
+def index_fill_int_Scalar(g, self, dim, index, value):
+    """aten::index_fill.int_Scalar, opsets 13-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:193)"""
+    return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
+
+
+def index_add(g, self, dim, index, source, *, alpha=1):
+    """aten::index_add.default, opsets 13-15: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:206)"""
+    return indexing_ops.index_add(g, self, dim, index, source, alpha)
+
+
+def repeat(g, self, repeats):
+    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:267)"""
+    return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, list(range(len(repeats) - h.rank(g, self))))) if len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
+
+
+def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
+    """aten::col2im.default, opsets 13-17: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:346)"""
+    return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
+
+
+def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
+    """aten::conv1d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:14)"""
+    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
+    """aten::conv2d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:30)"""
+    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
+    """aten::conv3d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:46)"""
+    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+
+
+def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """aten::convolution.default, opsets 13-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:64)"""
+    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+
+
+def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+    """aten::max_pool1d.default, opsets 13-26: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:139)"""
+    return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+    """aten::max_pool2d.default, opsets 13-26: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:152)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:154')
+    return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+    """aten::max_pool3d.default, opsets 13-26: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:168)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:170')
+    return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+    """aten::max_pool2d_with_indices.default, opsets 13-26: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:186)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:188')
+    return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+    """aten::max_pool3d_with_indices.default, opsets 13-26: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:202)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:204')
+    return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """aten::avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:222)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:224')
+    return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(g, self, output_size):
+    """aten::adaptive_avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:240)"""
+    return nn_ops.adaptive_avg_pool2d(g, self, output_size)
+
+
+def _adaptive_avg_pool2d(g, self, output_size):
+    """aten::_adaptive_avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:249)"""
+    return nn_ops.adaptive_avg_pool2d(g, self, output_size)
+
+
+def adaptive_avg_pool1d(g, self, output_size):
+    """aten::adaptive_avg_pool1d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:258)"""
+    return nn_ops.adaptive_avg_pool1d(g, self, output_size)
+
+
+def _softmax(g, self, dim, half_to_float):
+    """aten::_softmax.default, opsets 13-26: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:280)"""
+    return nn_ops.softmax_internal(g, self, dim, half_to_float)
+
+
+def softmax_int(g, self, dim, dtype=None):
+    """aten::softmax.int, opsets 13-26: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:288)"""
+    return nn_ops.softmax_int(g, self, dim, dtype)
+
+
+def _log_softmax(g, self, dim, half_to_float):
+    """aten::_log_softmax.default, opsets 13-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:295)"""
+    return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
+
+
+def log_softmax_int(g, self, dim, dtype=None):
+    """aten::log_softmax.int, opsets 13-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:303)"""
+    return nn_ops.log_softmax_int(g, self, dim, dtype)
+
+
+def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
+    """aten::native_group_norm.default, opsets 13-17: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:64)"""
+    return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
+
+
+def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
+    """aten::instance_norm.default, opsets 13-17: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:87)"""
+    return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
+
+
+def constant_pad_nd(g, self, pad, value=0):
+    """aten::constant_pad_nd.default, opsets 13-17: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:13)"""
+    return indexing_ops.constant_pad_nd(g, self, pad, value)
+
+
+def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
+    """aten::avg_pool1d.default, opsets 13-26: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:19)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:21')
+    return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """aten::avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:36)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:38')
+    return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool3d(g, self, output_size):
+    """aten::adaptive_avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:54)"""
+    return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
+
+
+def _adaptive_avg_pool3d(g, self, output_size):
+    """aten::_adaptive_avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:63)"""
+    return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
+
+
+def adaptive_max_pool1d(g, self, output_size):
+    """aten::adaptive_max_pool1d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:79)"""
+    return pooling_ops.adaptive_max_pool1d(g, self, output_size)
+
+
+def adaptive_max_pool2d(g, self, output_size):
+    """aten::adaptive_max_pool2d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:91)"""
+    return pooling_ops.adaptive_max_pool2d(g, self, output_size)
+
+
+def adaptive_max_pool3d(g, self, output_size):
+    """aten::adaptive_max_pool3d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:103)"""
+    return pooling_ops.adaptive_max_pool3d(g, self, output_size)
+
+
+def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+    """aten::max_pool1d_with_indices.default, opsets 13-26: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:117)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:119')
+    return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
+    """aten::embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:146)"""
+    return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
+
+
+def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
+    """aten::embedding_bag.padding_idx, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:164)"""
+    return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+
+
+def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
+    """aten::_embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:185)"""
+    return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+
+
+def multinomial(g, self, num_samples, replacement=False, *, generator=None):
+    """aten::multinomial.default, opsets 13-21: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:209)"""
+    return creation_ops.multinomial(g, self, num_samples, replacement, generator)
+
+
+def sum(g, self, *, dtype=None):
+    """aten::sum.default, opsets 13-26: exporter.lib.nn_ops.sum_all (opspecs/reduction.yaml:10)"""
+    return nn_ops.sum_all(g, self, dtype)
+
+
+def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
+    """aten::sum.dim_IntList, opsets 13-26: exporter.lib.nn_ops.sum_dims (opspecs/reduction.yaml:19)"""
+    return nn_ops.sum_dims(g, self, dim, keepdim, dtype)
+
+
+def argmax(g, self, dim=None, keepdim=False):
+    """aten::argmax.default, opsets 13-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:87)"""
+    return nn_ops.argmax(g, self, dim, keepdim)
+
+
+def argmin(g, self, dim=None, keepdim=False):
+    """aten::argmin.default, opsets 13-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:96)"""
+    return nn_ops.argmin(g, self, dim, keepdim)
+
+
+def upsample_nearest1d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:26)"""
+    return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest1d(g, self, output_size, scales=None):
+    """aten::upsample_nearest1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:39)"""
+    return resize_ops.upsample_nearest1d(g, self, output_size, scales)
+
+
+def upsample_nearest2d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:52)"""
+    return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
+    """aten::upsample_nearest2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:65)"""
+    return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
+
+
+def upsample_nearest3d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:79)"""
+    return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
+    """aten::upsample_nearest3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:92)"""
+    return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
+
+
+def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:106)"""
+    return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
+
+
+def _upsample_nearest_exact1d(g, self, output_size, scales=None):
+    """aten::_upsample_nearest_exact1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:118)"""
+    return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
+
+
+def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:130)"""
+    return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
+
+
+def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
+    """aten::_upsample_nearest_exact2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:142)"""
+    return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
+
+
+def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:155)"""
+    return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
+
+
+def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
+    """aten::_upsample_nearest_exact3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:167)"""
+    return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
+
+
+def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_linear1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:185)"""
+    return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_linear1d(g, self, output_size, align_corners, scales=None):
+    """aten::upsample_linear1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:198)"""
+    return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
+
+
+def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_bilinear2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:211)"""
+    return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::upsample_bilinear2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:224)"""
+    return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
+
+
+def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_trilinear3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:238)"""
+    return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
+    """aten::upsample_trilinear3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:251)"""
+    return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
+
+
+def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_bicubic2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:266)"""
+    return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::upsample_bicubic2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:279)"""
+    return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
+
+
+def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::lstm.input, opsets 13-26: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:19)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:21')
+    return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::gru.input, opsets 13-26: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:41)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:43')
+    return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::rnn_tanh.input, opsets 13-26: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:63)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:65')
+    return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::rnn_relu.input, opsets 13-26: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:85)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:87')
+    return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def squeeze(g, self):
+    """aten::squeeze.default, opsets 13-26: Squeeze(self, ints(unit_dims(self))) if unit_dims(self) else self (opspecs/shape.yaml:53)"""
+    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self))) if h.unit_dims(g, self) else self
+
+
+def squeeze_dim(g, self, dim):
+    """aten::squeeze.dim, opsets 13-26: Squeeze(self, ints(unit_dims(self, [dim]))) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:62)"""
+    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, [dim]))) if h.unit_dims(g, self, [dim]) else self
+
+
+def squeeze_dims(g, self, dim):
+    """aten::squeeze.dims, opsets 13-26: Squeeze(self, ints(unit_dims(self, dim))) if unit_dims(self, dim) else self (opspecs/shape.yaml:72)"""
+    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, dim))) if h.unit_dims(g, self, dim) else self
 
 
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/arithmetic.yaml:12)"""
+    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:82)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))
+
+
+def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
+    """aten::addbmm.default, opsets 13-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)))) (opspecs/statistics.yaml:312)"""
+    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0))

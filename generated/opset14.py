@@ -9,5 +9,45 @@ op's next variant. Only what changes at opset 14 is here.
 from __future__ import annotations
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.lib import indexing_ops
+from exporter.lib import nn_ops
 
-# No mapping changes at opset 14.
+
+def hardswish(g, self):
+    """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:99)"""
+    return g.op('HardSwish', self)
+
+
+def tril(g, self, diagonal=0):
+    """aten::tril.default, opsets 14-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:277)"""
+    return indexing_ops.tril(g, self, diagonal)
+
+
+def triu(g, self, diagonal=0):
+    """aten::triu.default, opsets 14-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:285)"""
+    return indexing_ops.triu(g, self, diagonal)
+
+
+def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+    """aten::batch_norm.default, opsets 14-17: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:313)"""
+    return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
+
+
+def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
+    """aten::_native_batch_norm_legit_no_training.default, opsets 14-14: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:333)"""
+    return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
+
+
+def view(g, self, size):
+    """aten::view.default, opsets 14-26: Reshape(self, ints(size), allowzero=1 if 0 in size else None) (opspecs/shape.yaml:11)"""
+    return g.op('Reshape', self, h.ints(g, size), allowzero=1 if 0 in size else None)
+
+
+def _unsafe_view(g, self, size):
+    """aten::_unsafe_view.default, opsets 14-26: Reshape(self, ints(size), allowzero=1 if 0 in size else None) (opspecs/shape.yaml:21)"""
+    return g.op('Reshape', self, h.ints(g, size), allowzero=1 if 0 in size else None)
+
+
+def reshape(g, self, shape):
+    """aten::reshape.default, opsets 14-26: Reshape(self, ints(shape), allowzero=1 if 0 in shape else None) (opspecs/shape.yaml:31)"""
+    return g.op('Reshape', self, h.ints(g, shape), allowzero=1 if 0 in shape else None)

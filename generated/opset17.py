@@ -9,5 +9,14 @@ op's next variant. Only what changes at opset 17 is here.
 from __future__ import annotations
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.lib import norm_ops
 
-# No mapping changes at opset 17.
+
+def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
+    """aten::layer_norm.default, opsets 17-26: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:17)"""
+    return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
+
+
+def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
+    """aten::native_layer_norm.default, opsets 17-17: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:31)"""
+    return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)

@@ -10,4 +10,12 @@ from __future__ import annotations
 
 from exporter import emit_helpers as h  # noqa: F401
 
-# No mapping changes at opset 20.
+
+def gelu(g, self, *, approximate='none'):
+    """aten::gelu.default, opsets 20-26: Gelu(self, approximate=approximate) (opspecs/activation.yaml:78)"""
+    return g.op('Gelu', self, approximate=approximate)
+
+
+def grid_sampler_2d(g, input, grid, interpolation_mode, padding_mode, align_corners):
+    """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:300)"""
+    return g.op('GridSample', input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

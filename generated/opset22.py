@@ -9,5 +9,89 @@ op's next variant. Only what changes at opset 22 is here.
 from __future__ import annotations
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.lib import creation_ops
 
-# No mapping changes at opset 22.
+
+def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::rand.default, opsets 22-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:20)"""
+    return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
+
+
+def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::randn.default, opsets 22-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:30)"""
+    return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
+
+
+def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::rand_like.default, opsets 22-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:40)"""
+    return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
+
+
+def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::randn_like.default, opsets 22-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:50)"""
+    return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
+
+
+def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randint.low, opsets 22-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:61)"""
+    return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
+
+
+def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randint.default, opsets 22-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:73)"""
+    return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
+
+
+def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::randint_like.default, opsets 22-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:84)"""
+    return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
+
+
+def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::randint_like.low_dtype, opsets 22-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:95)"""
+    return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
+
+
+def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randperm.default, opsets 22-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:109)"""
+    return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
+
+
+def bernoulli(g, self, *, generator=None):
+    """aten::bernoulli.default, opsets 22-26: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:122)"""
+    return creation_ops.bernoulli(g, self, generator)
+
+
+def bernoulli_p(g, self, p, *, generator=None):
+    """aten::bernoulli.p, opsets 22-26: exporter.lib.creation_ops.bernoulli_p (opspecs/random.yaml:131)"""
+    return creation_ops.bernoulli_p(g, self, p, generator)
+
+
+def bernoulli_Tensor(g, self, p, *, generator=None):
+    """aten::bernoulli.Tensor, opsets 22-26: exporter.lib.creation_ops.bernoulli_tensor (opspecs/random.yaml:142)"""
+    return creation_ops.bernoulli_tensor(g, self, p, generator)
+
+
+def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
+    """aten::normal.Tensor_float, opsets 22-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:163)"""
+    return creation_ops.normal_tensor_float(g, mean, std, generator)
+
+
+def normal_float_Tensor(g, mean, std, *, generator=None):
+    """aten::normal.float_Tensor, opsets 22-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:173)"""
+    return creation_ops.normal_float_tensor(g, mean, std, generator)
+
+
+def normal_Tensor_Tensor(g, mean, std, *, generator=None):
+    """aten::normal.Tensor_Tensor, opsets 22-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:183)"""
+    return creation_ops.normal_tensor_tensor(g, mean, std, generator)
+
+
+def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::normal.float_float, opsets 22-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:193)"""
+    return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
+
+
+def multinomial(g, self, num_samples, replacement=False, *, generator=None):
+    """aten::multinomial.default, opsets 22-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:210)"""
+    return creation_ops.multinomial(g, self, num_samples, replacement, generator)

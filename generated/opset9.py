@@ -9,6 +9,19 @@ op's next variant. Only what changes at opset 9 is here.
 from __future__ import annotations
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.lib import attention_ops
+from exporter.lib import bitwise_ops
+from exporter.lib import creation_ops
+from exporter.lib import dynamic_ops
+from exporter.lib import indexing_ops
+from exporter.lib import nn_ops
+from exporter.lib import norm_ops
+from exporter.lib import pooling_ops
+from exporter.lib import resize_ops
+from exporter.lib import rnn_ops
+from exporter.lib import shape_ops
+from exporter.lib import sorting_ops
+from exporter.lib import statistics_ops
 
 
 def relu(g, self):
@@ -33,18 +46,1893 @@ def elu(g, self, alpha=1, scale=1, input_scale=1):
     return g.op('Elu', self, alpha=alpha)
 
 
+def leaky_relu(g, self, negative_slope=0.01):
+    """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:22)"""
+    return g.op('LeakyRelu', self, alpha=negative_slope)
+
+
+def hardtanh(g, self, min_val=-1, max_val=1):
+    """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:33)"""
+    return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, min=min_val, max=max_val) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
+
+
+def relu6(g, self):
+    """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:56)"""
+    return g.op('Clip', self, min=0.0, max=6.0) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
+
+
+def gelu(g, self, *, approximate='none'):
+    """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Mul(self, like(0.7071067811865476, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(like(0.7978845608028654, self), Add(self, Mul(like(0.044715, self), Mul(self, Mul(self, self)))))))) (opspecs/activation.yaml:72)"""
+    return g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Erf', g.op('Mul', self, h.like(g, 0.7071067811865476, self))))) if approximate == 'none' else g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Tanh', g.op('Mul', h.like(g, 0.7978845608028654, self), g.op('Add', self, g.op('Mul', h.like(g, 0.044715, self), g.op('Mul', self, g.op('Mul', self, self))))))))
+
+
+def silu(g, self):
+    """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:84)"""
+    return g.op('Mul', self, g.op('Sigmoid', self))
+
+
+def hardsigmoid(g, self):
+    """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:90)"""
+    return g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5)
+
+
+def hardswish(g, self):
+    """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:97)"""
+    return g.op('Mul', self, g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5))
+
+
+def softplus(g, self, beta=1, threshold=20):
+    """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:105)"""
+    return g.op('Where', g.op('Greater', g.op('Mul', self, h.like(g, beta, self)), h.like(g, threshold, self)), self, g.op('Div', g.op('Softplus', g.op('Mul', self, h.like(g, beta, self))), h.like(g, beta, self))) if beta != 1 else g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Softplus', self))
+
+
+def mish(g, self):
+    """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:118)"""
+    return g.op('Mul', self, g.op('Tanh', g.op('Softplus', self)))
+
+
+def prelu(g, self, weight):
+    """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:127)"""
+    return nn_ops.prelu(g, self, weight)
+
+
+def celu(g, self, alpha=1.0):
+    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:139)"""
+    return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
+
+
+def selu(g, self):
+    """aten::selu.default, opsets 9-26: Selu(self) (opspecs/activation.yaml:152)"""
+    return g.op('Selu', self)
+
+
+def threshold(g, self, threshold, value):
+    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:159)"""
+    return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
+
+
+def log_sigmoid(g, self):
+    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:171)"""
+    return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
+
+
 def add_Tensor(g, self, other, *, alpha=1):
-    """aten::add.Tensor, opsets 9-26: Add(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:2)"""
+    """aten::add.Tensor, opsets 9-26: (Or(self, other) if is_bool(self) else Add(self, other if alpha == 1 else Mul(other, like(alpha, other)))) (opspecs/arithmetic.yaml:10)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Add', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
+    return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Add', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
-def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[norm_dim(dim, self) if dim >= 0 else dim + rank(self) + 1]) (opspecs/arithmetic.yaml:10)"""
-    return g.op('Unsqueeze', self, axes=[h.norm_dim(g, dim, self) if dim >= 0 else dim + h.rank(g, self) + 1])
+def add_Scalar(g, self, other, alpha=1):
+    """aten::add.Scalar, opsets 9-26: (Or(self, like(other, self)) if is_bool(self) else Add(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self)))) (opspecs/arithmetic.yaml:20)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Add', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
+
+
+def sub_Tensor(g, self, other, *, alpha=1):
+    """aten::sub.Tensor, opsets 9-26: Sub(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:30)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Sub', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
+
+
+def sub_Scalar(g, self, other, alpha=1):
+    """aten::sub.Scalar, opsets 9-26: Sub(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self))) (opspecs/arithmetic.yaml:38)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Sub', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
+
+
+def rsub_Tensor(g, self, other, *, alpha=1):
+    """aten::rsub.Tensor, opsets 9-26: Sub(other, self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:47)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Sub', other, self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
+
+
+def rsub_Scalar(g, self, other, alpha=1):
+    """aten::rsub.Scalar, opsets 9-26: Sub(like(other, self), self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:55)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Sub', h.like(g, other, self), self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
 def mul_Tensor(g, self, other):
-    """aten::mul.Tensor, opsets 9-26: Mul(self, other) (opspecs/arithmetic.yaml:17)"""
+    """aten::mul.Tensor, opsets 9-26: And(self, other) if is_bool(self) else Mul(self, other) (opspecs/arithmetic.yaml:63)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Mul', self, other)
+    return g.op('And', self, other) if h.is_bool(g, self) else g.op('Mul', self, other)
+
+
+def mul_Scalar(g, self, other):
+    """aten::mul.Scalar, opsets 9-26: And(self, like(other, self)) if is_bool(self) else Mul(self, like(other, self)) (opspecs/arithmetic.yaml:71)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Mul', self, h.like(g, other, self))
+
+
+def div_Tensor(g, self, other):
+    """aten::div.Tensor, opsets 9-26: Div(self, other) (opspecs/arithmetic.yaml:79)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Div', self, other)
+
+
+def div_Scalar(g, self, other):
+    """aten::div.Scalar, opsets 9-26: Div(self, like(other, self)) (opspecs/arithmetic.yaml:86)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Div', self, h.like(g, other, self))
+
+
+def div_Tensor_mode(g, self, other, *, rounding_mode):
+    """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:106)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, other) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
+
+
+def remainder_Tensor(g, self, other):
+    """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:143)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
+
+
+def remainder_Scalar(g, self, other):
+    """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:164)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
+
+
+def fmod_Tensor(g, self, other):
+    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:188)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', other), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', other))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
+
+
+def pow_Tensor_Tensor(g, self, exponent):
+    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:205)"""
+    self, exponent = g.promote([self, exponent], 'DEFAULT')
+    return g.op('Pow', self, exponent) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, exponent, 'float64')), self)
+
+
+def pow_Tensor_Scalar(g, self, exponent):
+    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:218)"""
+    self, exponent = g.promote([self, exponent], 'DEFAULT')
+    return g.op('Pow', self, h.like(g, exponent, self)) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, h.like(g, exponent, self), 'float64')), self)
+
+
+def pow_Scalar(g, self, exponent):
+    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:231)"""
+    self, exponent = g.promote([self, exponent], 'DEFAULT')
+    return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
+
+
+def maximum(g, self, other):
+    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:245)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
+
+
+def minimum(g, self, other):
+    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:258)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
+
+
+def clamp(g, self, min=None, max=None):
+    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:273)"""
+    self, min, max = g.promote([self, min, max], 'DEFAULT')
+    return ((self if min is None else g.op('Max', self, h.like(g, min, self))) if max is None else g.op('Min', self if min is None else g.op('Max', self, h.like(g, min, self)), h.like(g, max, self))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
+
+
+def clamp_Tensor(g, self, min=None, max=None):
+    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:293)"""
+    self, min, max = g.promote([self, min, max], 'DEFAULT')
+    return ((self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
+
+
+def clamp_min(g, self, min):
+    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:313)"""
+    self, min = g.promote([self, min], 'DEFAULT')
+    return g.op('Max', self, h.like(g, min, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
+
+
+def clamp_max(g, self, max):
+    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:326)"""
+    self, max = g.promote([self, max], 'DEFAULT')
+    return g.op('Min', self, h.like(g, max, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
+
+
+def where_self(g, condition, self, other):
+    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:337)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
+
+
+def logical_and(g, self, other):
+    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:348)"""
+    return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
+
+
+def logical_or(g, self, other):
+    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:354)"""
+    return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
+
+
+def logical_xor(g, self, other):
+    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:360)"""
+    return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
+
+
+def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+    """aten::scaled_dot_product_attention.default, opsets 9-10: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:20)"""
+    if not (dropout_p == 0):
+        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:26')
+    return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+def bitwise_and_Tensor(g, self, other):
+    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:17)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_and(g, self, other)
+
+
+def bitwise_and_Scalar(g, self, other):
+    """aten::bitwise_and.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:27)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_and(g, self, other)
+
+
+def bitwise_or_Tensor(g, self, other):
+    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:37)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_or(g, self, other)
+
+
+def bitwise_or_Scalar(g, self, other):
+    """aten::bitwise_or.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:47)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_or(g, self, other)
+
+
+def bitwise_xor_Tensor(g, self, other):
+    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:57)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_xor(g, self, other)
+
+
+def bitwise_xor_Scalar(g, self, other):
+    """aten::bitwise_xor.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:67)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_xor(g, self, other)
+
+
+def bitwise_left_shift_Tensor(g, self, other):
+    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:74)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.left_shift(g, self, other)
+
+
+def bitwise_left_shift_Tensor_Scalar(g, self, other):
+    """aten::bitwise_left_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:82)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.left_shift(g, self, other)
+
+
+def bitwise_left_shift_Scalar_Tensor(g, self, other):
+    """aten::bitwise_left_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:90)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.left_shift(g, self, other)
+
+
+def bitwise_right_shift_Tensor(g, self, other):
+    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:98)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.right_shift(g, self, other)
+
+
+def bitwise_right_shift_Tensor_Scalar(g, self, other):
+    """aten::bitwise_right_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:106)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.right_shift(g, self, other)
+
+
+def bitwise_right_shift_Scalar_Tensor(g, self, other):
+    """aten::bitwise_right_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:114)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.right_shift(g, self, other)
+
+
+def __lshift___Tensor(g, self, other):
+    """aten::__lshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:123)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.left_shift(g, self, other)
+
+
+def __lshift___Scalar(g, self, other):
+    """aten::__lshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:131)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.left_shift(g, self, other)
+
+
+def __rshift___Tensor(g, self, other):
+    """aten::__rshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:139)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.right_shift(g, self, other)
+
+
+def __rshift___Scalar(g, self, other):
+    """aten::__rshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:147)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.right_shift(g, self, other)
+
+
+def eq_Tensor(g, self, other):
+    """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:14)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Equal', self, other) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))
+
+
+def eq_Scalar(g, self, other):
+    """aten::eq.Scalar, opsets 9-10: (Equal(self, like(other, self)) if not is_float(self) else Not(Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self)))))) (opspecs/comparison.yaml:27)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Equal', self, h.like(g, other, self)) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self)))))
+
+
+def ne_Tensor(g, self, other):
+    """aten::ne.Tensor, opsets 9-10: (Not(Equal(self, other)) if not is_float(self) else Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other)))) (opspecs/comparison.yaml:40)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Not', g.op('Equal', self, other)) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))
+
+
+def ne_Scalar(g, self, other):
+    """aten::ne.Scalar, opsets 9-10: (Not(Equal(self, like(other, self))) if not is_float(self) else Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self))))) (opspecs/comparison.yaml:53)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Not', g.op('Equal', self, h.like(g, other, self))) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))
+
+
+def lt_Tensor(g, self, other):
+    """aten::lt.Tensor, opsets 9-26: And(Not(self), other) if is_bool(self) else Less(self, other) (opspecs/comparison.yaml:63)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('And', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Less', self, other)
+
+
+def lt_Scalar(g, self, other):
+    """aten::lt.Scalar, opsets 9-26: And(Not(self), like(other, self)) if is_bool(self) else Less(self, like(other, self)) (opspecs/comparison.yaml:70)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('And', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Less', self, h.like(g, other, self))
+
+
+def gt_Tensor(g, self, other):
+    """aten::gt.Tensor, opsets 9-26: And(self, Not(other)) if is_bool(self) else Greater(self, other) (opspecs/comparison.yaml:77)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('And', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Greater', self, other)
+
+
+def gt_Scalar(g, self, other):
+    """aten::gt.Scalar, opsets 9-26: And(self, Not(like(other, self))) if is_bool(self) else Greater(self, like(other, self)) (opspecs/comparison.yaml:84)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('And', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Greater', self, h.like(g, other, self))
+
+
+def le_Tensor(g, self, other):
+    """aten::le.Tensor, opsets 9-11: (Or(Not(self), other) if is_bool(self) else (Not(Or(Greater(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Greater(self, other)))) (opspecs/comparison.yaml:94)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Or', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, other))
+
+
+def le_Scalar(g, self, other):
+    """aten::le.Scalar, opsets 9-11: (Or(Not(self), like(other, self)) if is_bool(self) else (Not(Or(Greater(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Greater(self, like(other, self))))) (opspecs/comparison.yaml:108)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Or', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, h.like(g, other, self)))
+
+
+def ge_Tensor(g, self, other):
+    """aten::ge.Tensor, opsets 9-11: (Or(self, Not(other)) if is_bool(self) else (Not(Or(Less(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Less(self, other)))) (opspecs/comparison.yaml:122)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Or', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, other))
+
+
+def ge_Scalar(g, self, other):
+    """aten::ge.Scalar, opsets 9-11: (Or(self, Not(like(other, self))) if is_bool(self) else (Not(Or(Less(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Less(self, like(other, self))))) (opspecs/comparison.yaml:136)"""
+    self, other = g.promote([self, other], 'ALWAYS_BOOL')
+    return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, h.like(g, other, self)))
+
+
+def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::arange.default, opsets 9-10: exporter.lib.creation_ops.arange (opspecs/creation.yaml:20)"""
+    return creation_ops.arange(g, end, dtype, layout, device, pin_memory)
+
+
+def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::arange.start, opsets 9-10: exporter.lib.creation_ops.arange_start (opspecs/creation.yaml:29)"""
+    return creation_ops.arange_start(g, start, end, dtype, layout, device, pin_memory)
+
+
+def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::arange.start_step, opsets 9-10: exporter.lib.creation_ops.arange_start_step (opspecs/creation.yaml:39)"""
+    return creation_ops.arange_start_step(g, start, end, step, dtype, layout, device, pin_memory)
+
+
+def full(g, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:52)"""
+    return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, fill_value))
+
+
+def zeros(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:59)"""
+    return h.filled(g, size, 0, h.factory_dtype(g, dtype))
+
+
+def ones(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:65)"""
+    return h.filled(g, size, 1, h.factory_dtype(g, dtype))
+
+
+def empty_memory_format(g, size, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:72)"""
+    return h.filled(g, size, 0, h.factory_dtype(g, dtype))
+
+
+def empty_strided(g, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:80)"""
+    return h.filled(g, size, 0, h.factory_dtype(g, dtype))
+
+
+def full_like(g, self, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:89)"""
+    return h.filled(g, g.op('Shape', self), fill_value, h.factory_dtype(g, dtype, self))
+
+
+def zeros_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:96)"""
+    return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
+
+
+def ones_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:102)"""
+    return h.filled(g, g.op('Shape', self), 1, h.factory_dtype(g, dtype, self))
+
+
+def empty_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::empty_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:108)"""
+    return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
+
+
+def new_zeros(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:116)"""
+    return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
+
+
+def new_ones(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:123)"""
+    return h.filled(g, size, 1, h.factory_dtype(g, dtype, self))
+
+
+def new_full(g, self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:130)"""
+    return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, self))
+
+
+def new_empty(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::new_empty.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:138)"""
+    return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
+
+
+def new_empty_strided(g, self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:147)"""
+    return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
+
+
+def scalar_tensor(g, s, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:158)"""
+    return h.filled(g, [], s, h.factory_dtype(g, dtype))
+
+
+def eye(g, n, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:165)"""
+    return h.cast(g, g.op('EyeLike', h.filled(g, [n, n], 0, 'float32')), h.factory_dtype(g, dtype))
+
+
+def eye_m(g, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:171)"""
+    return h.cast(g, g.op('EyeLike', h.filled(g, [n, m], 0, 'float32')), h.factory_dtype(g, dtype))
+
+
+def fill_Scalar(g, self, value):
+    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:180)"""
+    return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
+
+
+def fill_Tensor(g, self, value):
+    """aten::fill.Tensor, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:186)"""
+    return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
+
+
+def zero(g, self):
+    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:193)"""
+    return h.filled(g, g.op('Shape', self), 0, h.dtype(g, self))
+
+
+def lift_fresh_copy(g, self):
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:198)"""
+    return g.op('Identity', self)
+
+
+def _to_copy(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
+    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:204)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
+
+
+def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:211)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
+
+
+def to_dtype_layout(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:217)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
+
+
+def to_device(g, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:224)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
+
+
+def to_other(g, self, other, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:232)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
+
+
+def type_as(g, self, other):
+    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:238)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
+
+
+def copy(g, self, src, non_blocking=False):
+    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:245)"""
+    return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
+
+
+def masked_select(g, self, mask):
+    """aten::masked_select.default, opsets 9-26: exporter.lib.dynamic_ops.masked_select (opspecs/dynamic.yaml:9)"""
+    return dynamic_ops.masked_select(g, self, mask)
+
+
+def gather(g, self, dim, index, *, sparse_grad=False):
+    """aten::gather.default, opsets 9-10: exporter.lib.shape_ops.gather_opset9 (opspecs/indexing.yaml:8)"""
+    return shape_ops.gather_opset9(g, self, dim, index, sparse_grad)
+
+
+def index_select(g, self, dim, index):
+    """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:18)"""
+    return g.op('Gather', self, g.op('Reshape', index, h.ints(g, [-1])), axis=h.norm_dim(g, dim, self)) if h.rank(g, self) > 0 else self
+
+
+def scatter_src(g, self, dim, index, src):
+    """aten::scatter.src, opsets 9-26: exporter.lib.shape_ops.scatter_src (opspecs/indexing.yaml:28)"""
+    return shape_ops.scatter_src(g, self, dim, index, src)
+
+
+def scatter_value(g, self, dim, index, value):
+    """aten::scatter.value, opsets 9-26: exporter.lib.shape_ops.scatter_value (opspecs/indexing.yaml:40)"""
+    return shape_ops.scatter_value(g, self, dim, index, value)
+
+
+def scatter_add(g, self, dim, index, src):
+    """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:52)"""
+    return shape_ops.scatter_add_opset9(g, self, dim, index, src)
+
+
+def index_Tensor(g, self, indices):
+    """aten::index.Tensor, opsets 9-10: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:73)"""
+    return indexing_ops.index_tensor(g, self, indices)
+
+
+def index_put(g, self, indices, values, accumulate=False):
+    """aten::index_put.default, opsets 9-10: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:84)"""
+    return indexing_ops.index_put(g, self, indices, values, accumulate)
+
+
+def masked_fill_Scalar(g, self, mask, value):
+    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:99)"""
+    return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
+
+
+def masked_fill_Tensor(g, self, mask, value):
+    """aten::masked_fill.Tensor, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:108)"""
+    return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
+
+
+def masked_scatter(g, self, mask, source):
+    """aten::masked_scatter.default, opsets 9-10: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:122)"""
+    return indexing_ops.masked_scatter(g, self, mask, source)
+
+
+def select_scatter(g, self, src, dim, index):
+    """aten::select_scatter.default, opsets 9-9: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:133)"""
+    return indexing_ops.select_scatter(g, self, src, dim, index)
+
+
+def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
+    """aten::slice_scatter.default, opsets 9-9: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:145)"""
+    return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
+
+
+def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
+    """aten::scatter_reduce.two, opsets 9-12: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:163)"""
+    return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
+
+
+def index_copy(g, self, dim, index, source):
+    """aten::index_copy.default, opsets 9-10: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:181)"""
+    return indexing_ops.index_copy(g, self, dim, index, source)
+
+
+def index_fill_int_Scalar(g, self, dim, index, value):
+    """aten::index_fill.int_Scalar, opsets 9-12: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:192)"""
+    return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
+
+
+def index_add(g, self, dim, index, source, *, alpha=1):
+    """aten::index_add.default, opsets 9-12: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:205)"""
+    return indexing_ops.index_add(g, self, dim, index, source, alpha)
+
+
+def nonzero(g, self):
+    """aten::nonzero.default, opsets 9-9: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:219)"""
+    return indexing_ops.nonzero(g, self)
+
+
+def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:225)"""
+    return g.op('Gather', weight, indices, axis=0)
+
+
+def diagonal(g, self, offset=0, dim1=0, dim2=1):
+    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:234)"""
+    return indexing_ops.diagonal(g, self, offset, dim1, dim2)
+
+
+def flip(g, self, dims):
+    """aten::flip.default, opsets 9-9: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:246)"""
+    return indexing_ops.flip(g, self, dims)
+
+
+def roll(g, self, shifts, dims=[]):
+    """aten::roll.default, opsets 9-9: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:255)"""
+    return indexing_ops.roll(g, self, shifts, dims)
+
+
+def repeat(g, self, repeats):
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:265)"""
+    return g.op('Tile', g.op('Unsqueeze', self, axes=list(range(len(repeats) - h.rank(g, self)))) if len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
+
+
+def tril(g, self, diagonal=0):
+    """aten::tril.default, opsets 9-13: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:276)"""
+    return indexing_ops.tril(g, self, diagonal)
+
+
+def triu(g, self, diagonal=0):
+    """aten::triu.default, opsets 9-13: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:284)"""
+    return indexing_ops.triu(g, self, diagonal)
+
+
+def pixel_shuffle(g, self, upscale_factor):
+    """aten::pixel_shuffle.default, opsets 9-10: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:295)"""
+    return indexing_ops.pixel_shuffle(g, self, upscale_factor)
+
+
+def pixel_unshuffle(g, self, downscale_factor):
+    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:305)"""
+    return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
+
+
+def unfold(g, self, dimension, size, step):
+    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:315)"""
+    return indexing_ops.unfold(g, self, dimension, size, step)
+
+
+def im2col(g, self, kernel_size, dilation, padding, stride):
+    """aten::im2col.default, opsets 9-10: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:328)"""
+    return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
+
+
+def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
+    """aten::col2im.default, opsets 9-10: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:344)"""
+    return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
+
+
+def abs(g, self):
+    """aten::abs.default, opsets 9-26: Abs(self) (opspecs/math.yaml:6)"""
+    return g.op('Abs', self)
+
+
+def neg(g, self):
+    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:11)"""
+    return g.op('Neg', self)
+
+
+def sign(g, self):
+    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:16)"""
+    return g.op('Identity', self) if h.is_bool(g, self) else g.op('Sign', self)
+
+
+def exp(g, self):
+    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:23)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Exp', self)
+
+
+def log(g, self):
+    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:29)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Log', self)
+
+
+def log2(g, self):
+    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:35)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
+
+
+def log1p(g, self):
+    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:41)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
+
+
+def sqrt(g, self):
+    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:48)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Sqrt', self)
+
+
+def rsqrt(g, self):
+    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:54)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Reciprocal', g.op('Sqrt', self))
+
+
+def reciprocal(g, self):
+    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:60)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Reciprocal', self)
+
+
+def sin(g, self):
+    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:66)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Sin', self)
+
+
+def cos(g, self):
+    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:72)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Cos', self)
+
+
+def tan(g, self):
+    """aten::tan.default, opsets 9-26: cast_like(Tan(cast(self, 'float32')), self) (opspecs/math.yaml:78)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Tan', h.cast(g, self, 'float32')), self)
+
+
+def asin(g, self):
+    """aten::asin.default, opsets 9-26: cast_like(Asin(cast(self, 'float32')), self) (opspecs/math.yaml:86)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Asin', h.cast(g, self, 'float32')), self)
+
+
+def acos(g, self):
+    """aten::acos.default, opsets 9-26: cast_like(Acos(cast(self, 'float32')), self) (opspecs/math.yaml:93)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Acos', h.cast(g, self, 'float32')), self)
+
+
+def atan(g, self):
+    """aten::atan.default, opsets 9-26: cast_like(Atan(cast(self, 'float32')), self) (opspecs/math.yaml:100)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Atan', h.cast(g, self, 'float32')), self)
+
+
+def sinh(g, self):
+    """aten::sinh.default, opsets 9-26: cast_like(Sinh(cast(self, 'float32')), self) (opspecs/math.yaml:107)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Sinh', h.cast(g, self, 'float32')), self)
+
+
+def cosh(g, self):
+    """aten::cosh.default, opsets 9-26: cast_like(Cosh(cast(self, 'float32')), self) (opspecs/math.yaml:114)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Cosh', h.cast(g, self, 'float32')), self)
+
+
+def erf(g, self):
+    """aten::erf.default, opsets 9-26: cast_like(Erf(cast(self, 'float32')), self) (opspecs/math.yaml:121)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Erf', h.cast(g, self, 'float32')), self)
+
+
+def floor(g, self):
+    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:129)"""
+    return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
+
+
+def ceil(g, self):
+    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:134)"""
+    return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
+
+
+def trunc(g, self):
+    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:139)"""
+    return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
+
+
+def round(g, self):
+    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:150)"""
+    return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
+
+
+def isnan(g, self):
+    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else Not(Equal(self, self)) (opspecs/math.yaml:161)"""
+    return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Not', g.op('Equal', self, self))
+
+
+def logical_not(g, self):
+    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:167)"""
+    return g.op('Not', h.cast(g, self, 'bool'))
+
+
+def bitwise_not(g, self):
+    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else Sub(like(-1, self), self) (opspecs/math.yaml:175)"""
+    return g.op('Not', self) if h.is_bool(g, self) else g.op('Sub', h.like(g, -1, self), self)
+
+
+def acosh(g, self):
+    """aten::acosh.default, opsets 9-26: cast_like(Acosh(cast(self, 'float32')), self) (opspecs/math.yaml:184)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Acosh', h.cast(g, self, 'float32')), self)
+
+
+def asinh(g, self):
+    """aten::asinh.default, opsets 9-26: cast_like(Asinh(cast(self, 'float32')), self) (opspecs/math.yaml:191)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Asinh', h.cast(g, self, 'float32')), self)
+
+
+def atanh(g, self):
+    """aten::atanh.default, opsets 9-26: cast_like(Atanh(cast(self, 'float32')), self) (opspecs/math.yaml:198)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, g.op('Atanh', h.cast(g, self, 'float32')), self)
+
+
+def atan2(g, self, other):
+    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := cast_like(Atan(cast(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)), 'float32')), self)), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:211)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := h.cast_like(g, g.op('Atan', h.cast(g, g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)), 'float32')), self)), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
+
+
+def expm1(g, self):
+    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:230)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
+
+
+def log10(g, self):
+    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:239)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
+
+
+def exp2(g, self):
+    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:245)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Pow', h.like(g, 2, self), self)
+
+
+def isinf(g, self):
+    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:254)"""
+    return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
+
+
+def fmod_Scalar(g, self, other):
+    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:267)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
+
+
+def div_Scalar_mode(g, self, other, *, rounding_mode):
+    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:286)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
+
+
+def logit(g, self, eps=None):
+    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:325)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
+
+
+def xlogy_Tensor(g, self, other):
+    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:338)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
+
+
+def hypot(g, self, other):
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:348)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
+
+
+def nan_to_num(g, self, nan=None, posinf=None, neginf=None):
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:358)"""
+    return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
+
+
+def frac(g, self):
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:373)"""
+    return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
+
+
+def lerp_Scalar(g, self, end, weight):
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:379)"""
+    return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
+
+
+def lerp_Tensor(g, self, end, weight):
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:388)"""
+    return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
+
+
+def addcmul(g, self, tensor1, tensor2, *, value=1):
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:399)"""
+    self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
+    return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
+
+
+def addcdiv(g, self, tensor1, tensor2, *, value=1):
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:410)"""
+    self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
+    return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
+
+
+def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
+    """aten::conv1d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:13)"""
+    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
+    """aten::conv2d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:29)"""
+    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
+    """aten::conv3d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:45)"""
+    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+
+
+def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """aten::convolution.default, opsets 9-12: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:63)"""
+    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+
+
+def linear(g, input, weight, bias=None):
+    """aten::linear.default, opsets 9-10: exporter.lib.nn_ops.linear (opspecs/nn.yaml:83)"""
+    return nn_ops.linear(g, input, weight, bias)
+
+
+def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
+    """aten::addmm.default, opsets 9-26: exporter.lib.nn_ops.addmm (opspecs/nn.yaml:93)"""
+    return nn_ops.addmm(g, self, mat1, mat2, beta, alpha)
+
+
+def mm(g, self, mat2):
+    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:106)"""
+    return g.op('MatMul', self, mat2)
+
+
+def bmm(g, self, mat2):
+    """aten::bmm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:114)"""
+    return g.op('MatMul', self, mat2)
+
+
+def matmul(g, self, other):
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:123)"""
+    return g.op('MatMul', self, other)
+
+
+def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+    """aten::max_pool1d.default, opsets 9-9: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:137)"""
+    return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+    """aten::max_pool2d.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:150)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:154')
+    return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+    """aten::max_pool3d.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:166)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:170')
+    return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+    """aten::max_pool2d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:184)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:188')
+    return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+    """aten::max_pool3d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:200)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:204')
+    return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """aten::avg_pool2d.default, opsets 9-9: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:219)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:224')
+    return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(g, self, output_size):
+    """aten::adaptive_avg_pool2d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:239)"""
+    return nn_ops.adaptive_avg_pool2d(g, self, output_size)
+
+
+def _adaptive_avg_pool2d(g, self, output_size):
+    """aten::_adaptive_avg_pool2d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:248)"""
+    return nn_ops.adaptive_avg_pool2d(g, self, output_size)
+
+
+def adaptive_avg_pool1d(g, self, output_size):
+    """aten::adaptive_avg_pool1d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:257)"""
+    return nn_ops.adaptive_avg_pool1d(g, self, output_size)
+
+
+def dropout(g, input, p, train):
+    """aten::dropout.default, opsets 9-26: Identity(input) (opspecs/nn.yaml:265)"""
+    if not (not train or p == 0):
+        raise g.constraint_error('dropout in training mode is random and has no deterministic ONNX equivalent; export the model in eval() mode', 'opspecs/nn.yaml:268')
+    return g.op('Identity', input)
+
+
+def _softmax(g, self, dim, half_to_float):
+    """aten::_softmax.default, opsets 9-12: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:279)"""
+    return nn_ops.softmax_internal(g, self, dim, half_to_float)
+
+
+def softmax_int(g, self, dim, dtype=None):
+    """aten::softmax.int, opsets 9-12: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:287)"""
+    return nn_ops.softmax_int(g, self, dim, dtype)
+
+
+def _log_softmax(g, self, dim, half_to_float):
+    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:294)"""
+    return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
+
+
+def log_softmax_int(g, self, dim, dtype=None):
+    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:302)"""
+    return nn_ops.log_softmax_int(g, self, dim, dtype)
+
+
+def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:312)"""
+    return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
+
+
+def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:332)"""
+    return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
+
+
+def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
+    """aten::layer_norm.default, opsets 9-16: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:16)"""
+    return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
+
+
+def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
+    """aten::native_layer_norm.default, opsets 9-16: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:30)"""
+    return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
+    """aten::group_norm.default, opsets 9-17: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:47)"""
+    return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
+
+
+def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
+    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:63)"""
+    return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
+
+
+def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
+    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:86)"""
+    return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
+
+
+def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
+    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:113)"""
+    return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
+
+
+def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:131)"""
+    return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
+
+
+def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:148)"""
+    return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
+
+
+def rms_norm(g, input, normalized_shape, weight=None, eps=None):
+    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:167)"""
+    return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
+
+
+def constant_pad_nd(g, self, pad, value=0):
+    """aten::constant_pad_nd.default, opsets 9-10: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:11)"""
+    return indexing_ops.constant_pad_nd(g, self, pad, value)
+
+
+def reflection_pad1d(g, self, padding):
+    """aten::reflection_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:24)"""
+    return indexing_ops.reflection_pad1d(g, self, padding)
+
+
+def reflection_pad2d(g, self, padding):
+    """aten::reflection_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:34)"""
+    return indexing_ops.reflection_pad2d(g, self, padding)
+
+
+def reflection_pad3d(g, self, padding):
+    """aten::reflection_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:44)"""
+    return indexing_ops.reflection_pad3d(g, self, padding)
+
+
+def replication_pad1d(g, self, padding):
+    """aten::replication_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:54)"""
+    return indexing_ops.replication_pad1d(g, self, padding)
+
+
+def replication_pad2d(g, self, padding):
+    """aten::replication_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:64)"""
+    return indexing_ops.replication_pad2d(g, self, padding)
+
+
+def replication_pad3d(g, self, padding):
+    """aten::replication_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:74)"""
+    return indexing_ops.replication_pad3d(g, self, padding)
+
+
+def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
+    """aten::avg_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:16)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:21')
+    return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """aten::avg_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:33)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:38')
+    return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool3d(g, self, output_size):
+    """aten::adaptive_avg_pool3d.default, opsets 9-12: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:53)"""
+    return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
+
+
+def _adaptive_avg_pool3d(g, self, output_size):
+    """aten::_adaptive_avg_pool3d.default, opsets 9-12: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:62)"""
+    return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
+
+
+def adaptive_max_pool1d(g, self, output_size):
+    """aten::adaptive_max_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:76)"""
+    return pooling_ops.adaptive_max_pool1d(g, self, output_size)
+
+
+def adaptive_max_pool2d(g, self, output_size):
+    """aten::adaptive_max_pool2d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:88)"""
+    return pooling_ops.adaptive_max_pool2d(g, self, output_size)
+
+
+def adaptive_max_pool3d(g, self, output_size):
+    """aten::adaptive_max_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:100)"""
+    return pooling_ops.adaptive_max_pool3d(g, self, output_size)
+
+
+def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+    """aten::max_pool1d_with_indices.default, opsets 9-9: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:115)"""
+    if not (h.is_float(g, self)):
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:119')
+    return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
+    """aten::embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:143)"""
+    return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
+
+
+def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
+    """aten::embedding_bag.padding_idx, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:161)"""
+    return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+
+
+def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
+    """aten::_embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:182)"""
+    return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+
+
+def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::rand.default, opsets 9-21: exporter.lib.creation_ops.rand (opspecs/random.yaml:19)"""
+    return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
+
+
+def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::randn.default, opsets 9-21: exporter.lib.creation_ops.randn (opspecs/random.yaml:29)"""
+    return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
+
+
+def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::rand_like.default, opsets 9-21: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:39)"""
+    return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
+
+
+def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::randn_like.default, opsets 9-21: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:49)"""
+    return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
+
+
+def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randint.low, opsets 9-21: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:60)"""
+    return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
+
+
+def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randint.default, opsets 9-21: exporter.lib.creation_ops.randint (opspecs/random.yaml:72)"""
+    return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
+
+
+def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::randint_like.default, opsets 9-21: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:83)"""
+    return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
+
+
+def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """aten::randint_like.low_dtype, opsets 9-21: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:94)"""
+    return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
+
+
+def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randperm.default, opsets 9-9: exporter.lib.creation_ops.randperm (opspecs/random.yaml:107)"""
+    return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
+
+
+def bernoulli(g, self, *, generator=None):
+    """aten::bernoulli.default, opsets 9-14: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:120)"""
+    return creation_ops.bernoulli(g, self, generator)
+
+
+def bernoulli_p(g, self, p, *, generator=None):
+    """aten::bernoulli.p, opsets 9-21: exporter.lib.creation_ops.bernoulli_p (opspecs/random.yaml:130)"""
+    return creation_ops.bernoulli_p(g, self, p, generator)
+
+
+def bernoulli_Tensor(g, self, p, *, generator=None):
+    """aten::bernoulli.Tensor, opsets 9-21: exporter.lib.creation_ops.bernoulli_tensor (opspecs/random.yaml:141)"""
+    return creation_ops.bernoulli_tensor(g, self, p, generator)
+
+
+def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
+    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:149)"""
+    return h.random_uniform(g, self, h.dtype(g, self), from_, to)
+
+
+def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
+    """aten::normal.Tensor_float, opsets 9-21: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:162)"""
+    return creation_ops.normal_tensor_float(g, mean, std, generator)
+
+
+def normal_float_Tensor(g, mean, std, *, generator=None):
+    """aten::normal.float_Tensor, opsets 9-21: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:172)"""
+    return creation_ops.normal_float_tensor(g, mean, std, generator)
+
+
+def normal_Tensor_Tensor(g, mean, std, *, generator=None):
+    """aten::normal.Tensor_Tensor, opsets 9-21: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:182)"""
+    return creation_ops.normal_tensor_tensor(g, mean, std, generator)
+
+
+def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
+    """aten::normal.float_float, opsets 9-21: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:192)"""
+    return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
+
+
+def multinomial(g, self, num_samples, replacement=False, *, generator=None):
+    """aten::multinomial.default, opsets 9-9: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:207)"""
+    return creation_ops.multinomial(g, self, num_samples, replacement, generator)
+
+
+def native_dropout(g, input, p, train):
+    """aten::native_dropout.default, opsets 9-11: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:223)"""
+    return creation_ops.native_dropout(g, input, p, train)
+
+
+def sum(g, self, *, dtype=None):
+    """aten::sum.default, opsets 9-12: exporter.lib.nn_ops.sum_all (opspecs/reduction.yaml:9)"""
+    return nn_ops.sum_all(g, self, dtype)
+
+
+def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
+    """aten::sum.dim_IntList, opsets 9-12: exporter.lib.nn_ops.sum_dims (opspecs/reduction.yaml:18)"""
+    return nn_ops.sum_dims(g, self, dim, keepdim, dtype)
+
+
+def mean(g, self, *, dtype=None):
+    """aten::mean.default, opsets 9-17: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:29)"""
+    return nn_ops.mean_all(g, self, dtype)
+
+
+def mean_dim(g, self, dim, keepdim=False, *, dtype=None):
+    """aten::mean.dim, opsets 9-17: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:38)"""
+    return nn_ops.mean_dims(g, self, dim, keepdim, dtype)
+
+
+def amax(g, self, dim=[], keepdim=False):
+    """aten::amax.default, opsets 9-17: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:48)"""
+    return nn_ops.amax(g, self, dim, keepdim)
+
+
+def amin(g, self, dim=[], keepdim=False):
+    """aten::amin.default, opsets 9-17: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:57)"""
+    return nn_ops.amin(g, self, dim, keepdim)
+
+
+def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
+    """aten::prod.dim_int, opsets 9-17: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:66)"""
+    return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
+
+
+def prod(g, self, *, dtype=None):
+    """aten::prod.default, opsets 9-17: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:75)"""
+    return nn_ops.prod_all(g, self, dtype)
+
+
+def argmax(g, self, dim=None, keepdim=False):
+    """aten::argmax.default, opsets 9-12: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:86)"""
+    return nn_ops.argmax(g, self, dim, keepdim)
+
+
+def argmin(g, self, dim=None, keepdim=False):
+    """aten::argmin.default, opsets 9-12: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:95)"""
+    return nn_ops.argmin(g, self, dim, keepdim)
+
+
+def upsample_nearest1d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest1d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:23)"""
+    return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest1d(g, self, output_size, scales=None):
+    """aten::upsample_nearest1d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:36)"""
+    return resize_ops.upsample_nearest1d(g, self, output_size, scales)
+
+
+def upsample_nearest2d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest2d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:49)"""
+    return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
+    """aten::upsample_nearest2d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:62)"""
+    return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
+
+
+def upsample_nearest3d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest3d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:76)"""
+    return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
+
+
+def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
+    """aten::upsample_nearest3d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:89)"""
+    return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
+
+
+def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:104)"""
+    return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
+
+
+def _upsample_nearest_exact1d(g, self, output_size, scales=None):
+    """aten::_upsample_nearest_exact1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:116)"""
+    return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
+
+
+def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:128)"""
+    return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
+
+
+def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
+    """aten::_upsample_nearest_exact2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:140)"""
+    return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
+
+
+def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:153)"""
+    return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
+
+
+def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
+    """aten::_upsample_nearest_exact3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:165)"""
+    return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
+
+
+def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_linear1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:183)"""
+    return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_linear1d(g, self, output_size, align_corners, scales=None):
+    """aten::upsample_linear1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:196)"""
+    return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
+
+
+def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_bilinear2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:209)"""
+    return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::upsample_bilinear2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:222)"""
+    return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
+
+
+def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_trilinear3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:236)"""
+    return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
+    """aten::upsample_trilinear3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:249)"""
+    return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
+
+
+def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_bicubic2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:264)"""
+    return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
+
+
+def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::upsample_bicubic2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:277)"""
+    return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
+
+
+def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::lstm.input, opsets 9-9: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:17)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:21')
+    return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::gru.input, opsets 9-9: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:39)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:43')
+    return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::rnn_tanh.input, opsets 9-9: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:61)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:65')
+    return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+    """aten::rnn_relu.input, opsets 9-9: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:83)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:87')
+    return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def view(g, self, size):
+    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:9)"""
+    return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
+
+
+def _unsafe_view(g, self, size):
+    """aten::_unsafe_view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:19)"""
+    return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
+
+
+def reshape(g, self, shape):
+    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:29)"""
+    return h.zeros_of_shape(g, shape, self) if 0 in shape else g.op('Reshape', self, h.ints(g, shape))
+
+
+def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
+    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:39)"""
+    return shape_ops.flatten_using_ints(g, self, start_dim, end_dim)
+
+
+def squeeze(g, self):
+    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:51)"""
+    return g.op('Squeeze', self, axes=h.unit_dims(g, self)) if h.unit_dims(g, self) else self
+
+
+def squeeze_dim(g, self, dim):
+    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:60)"""
+    return g.op('Squeeze', self, axes=h.unit_dims(g, self, [dim])) if h.unit_dims(g, self, [dim]) else self
+
+
+def squeeze_dims(g, self, dim):
+    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:70)"""
+    return g.op('Squeeze', self, axes=h.unit_dims(g, self, dim)) if h.unit_dims(g, self, dim) else self
+
+
+def unsqueeze(g, self, dim):
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:80)"""
+    return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
+
+
+def cat(g, tensors, dim=0):
+    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:89)"""
+    return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
+
+
+def stack(g, tensors, dim=0):
+    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:98)"""
+    return shape_ops.stack(g, tensors, dim)
+
+
+def expand(g, self, size, *, implicit=False):
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:106)"""
+    return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
+
+
+def select_int(g, self, dim, index):
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:115)"""
+    return shape_ops.select_int_opset9(g, self, dim, index)
+
+
+def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:127)"""
+    return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
+
+
+def split_Tensor(g, self, split_size, dim=0):
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:140)"""
+    return shape_ops.split_tensor(g, self, split_size, dim)
+
+
+def split_with_sizes(g, self, split_sizes, dim=0):
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:151)"""
+    return shape_ops.split_with_sizes(g, self, split_sizes, dim)
+
+
+def permute(g, self, dims):
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:159)"""
+    return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
+
+
+def transpose_int(g, self, dim0, dim1):
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:165)"""
+    return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
+
+
+def t(g, self):
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:172)"""
+    return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
+
+
+def clone(g, self, *, memory_format=None):
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:177)"""
+    return g.op('Identity', self)
+
+
+def alias(g, self):
+    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:183)"""
+    return g.op('Identity', self)
+
+
+def narrow(g, self, dim, start, length):
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:192)"""
+    return shape_ops.narrow(g, self, dim, start, length)
+
+
+def sort(g, self, dim=-1, descending=False):
+    """aten::sort.default, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:15)"""
+    return sorting_ops.sort(g, self, dim, descending)
+
+
+def sort_stable(g, self, *, stable, dim=-1, descending=False):
+    """aten::sort.stable, opsets 9-26: exporter.lib.sorting_ops.sort_stable (opspecs/sorting.yaml:24)"""
+    return sorting_ops.sort_stable(g, self, stable, dim, descending)
+
+
+def argsort(g, self, dim=-1, descending=False):
+    """aten::argsort.default, opsets 9-26: exporter.lib.sorting_ops.argsort (opspecs/sorting.yaml:33)"""
+    return sorting_ops.argsort(g, self, dim, descending)
+
+
+def argsort_stable(g, self, *, stable, dim=-1, descending=False):
+    """aten::argsort.stable, opsets 9-26: exporter.lib.sorting_ops.argsort_stable (opspecs/sorting.yaml:42)"""
+    return sorting_ops.argsort_stable(g, self, stable, dim, descending)
+
+
+def topk(g, self, k, dim=-1, largest=True, sorted=True):
+    """aten::topk.default, opsets 9-26: exporter.lib.sorting_ops.topk (opspecs/sorting.yaml:52)"""
+    return sorting_ops.topk(g, self, k, dim, largest, sorted)
+
+
+def kthvalue(g, self, k, dim=-1, keepdim=False):
+    """aten::kthvalue.default, opsets 9-26: exporter.lib.sorting_ops.kthvalue (opspecs/sorting.yaml:64)"""
+    return sorting_ops.kthvalue(g, self, k, dim, keepdim)
+
+
+def median(g, self):
+    """aten::median.default, opsets 9-26: exporter.lib.sorting_ops.median (opspecs/sorting.yaml:76)"""
+    return sorting_ops.median(g, self)
+
+
+def median_dim(g, self, dim, keepdim=False):
+    """aten::median.dim, opsets 9-26: exporter.lib.sorting_ops.median_dim (opspecs/sorting.yaml:83)"""
+    return sorting_ops.median_dim(g, self, dim, keepdim)
+
+
+def cumsum(g, self, dim, *, dtype=None):
+    """aten::cumsum.default, opsets 9-26: exporter.lib.sorting_ops.cumsum (opspecs/sorting.yaml:92)"""
+    return sorting_ops.cumsum(g, self, dim, dtype)
+
+
+def cumprod(g, self, dim, *, dtype=None):
+    """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:100)"""
+    return sorting_ops.cumprod(g, self, dim, dtype)
+
+
+def logcumsumexp(g, self, dim):
+    """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:108)"""
+    return sorting_ops.logcumsumexp(g, self, dim)
+
+
+def cummax(g, self, dim):
+    """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.cummax (opspecs/sorting.yaml:117)"""
+    return sorting_ops.cummax(g, self, dim)
+
+
+def cummin(g, self, dim):
+    """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.cummin (opspecs/sorting.yaml:124)"""
+    return sorting_ops.cummin(g, self, dim)
+
+
+def any(g, self):
+    """aten::any.default, opsets 9-26: exporter.lib.statistics_ops.any_default (opspecs/statistics.yaml:9)"""
+    return statistics_ops.any_default(g, self)
+
+
+def any_dim(g, self, dim, keepdim=False):
+    """aten::any.dim, opsets 9-26: exporter.lib.statistics_ops.any_dim (opspecs/statistics.yaml:16)"""
+    return statistics_ops.any_dim(g, self, dim, keepdim)
+
+
+def any_dims(g, self, dim=None, keepdim=False):
+    """aten::any.dims, opsets 9-26: exporter.lib.statistics_ops.any_dims (opspecs/statistics.yaml:25)"""
+    return statistics_ops.any_dims(g, self, dim, keepdim)
+
+
+def all(g, self):
+    """aten::all.default, opsets 9-26: exporter.lib.statistics_ops.all_default (opspecs/statistics.yaml:34)"""
+    return statistics_ops.all_default(g, self)
+
+
+def all_dim(g, self, dim, keepdim=False):
+    """aten::all.dim, opsets 9-26: exporter.lib.statistics_ops.all_dim (opspecs/statistics.yaml:41)"""
+    return statistics_ops.all_dim(g, self, dim, keepdim)
+
+
+def all_dims(g, self, dim=None, keepdim=False):
+    """aten::all.dims, opsets 9-26: exporter.lib.statistics_ops.all_dims (opspecs/statistics.yaml:49)"""
+    return statistics_ops.all_dims(g, self, dim, keepdim)
+
+
+def max_dim(g, self, dim, keepdim=False):
+    """aten::max.dim, opsets 9-26: exporter.lib.statistics_ops.max_dim (opspecs/statistics.yaml:59)"""
+    return statistics_ops.max_dim(g, self, dim, keepdim)
+
+
+def min_dim(g, self, dim, keepdim=False):
+    """aten::min.dim, opsets 9-26: exporter.lib.statistics_ops.min_dim (opspecs/statistics.yaml:67)"""
+    return statistics_ops.min_dim(g, self, dim, keepdim)
+
+
+def max(g, self):
+    """aten::max.default, opsets 9-26: exporter.lib.statistics_ops.max_default (opspecs/statistics.yaml:75)"""
+    return statistics_ops.max_default(g, self)
+
+
+def min(g, self):
+    """aten::min.default, opsets 9-26: exporter.lib.statistics_ops.min_default (opspecs/statistics.yaml:82)"""
+    return statistics_ops.min_default(g, self)
+
+
+def var_correction(g, self, dim=None, *, correction=None, keepdim=False):
+    """aten::var.correction, opsets 9-26: exporter.lib.statistics_ops.var_correction (opspecs/statistics.yaml:91)"""
+    return statistics_ops.var_correction(g, self, dim, correction, keepdim)
+
+
+def var_dim(g, self, dim, unbiased=True, keepdim=False):
+    """aten::var.dim, opsets 9-26: exporter.lib.statistics_ops.var_dim (opspecs/statistics.yaml:101)"""
+    return statistics_ops.var_dim(g, self, dim, unbiased, keepdim)
+
+
+def std_correction(g, self, dim=None, *, correction=None, keepdim=False):
+    """aten::std.correction, opsets 9-26: exporter.lib.statistics_ops.std_correction (opspecs/statistics.yaml:111)"""
+    return statistics_ops.std_correction(g, self, dim, correction, keepdim)
+
+
+def std_dim(g, self, dim, unbiased=True, keepdim=False):
+    """aten::std.dim, opsets 9-26: exporter.lib.statistics_ops.std_dim (opspecs/statistics.yaml:121)"""
+    return statistics_ops.std_dim(g, self, dim, unbiased, keepdim)
+
+
+def var_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
+    """aten::var_mean.correction, opsets 9-26: exporter.lib.statistics_ops.var_mean_correction (opspecs/statistics.yaml:131)"""
+    return statistics_ops.var_mean_correction(g, self, dim, correction, keepdim)
+
+
+def var_mean_dim(g, self, dim, unbiased=True, keepdim=False):
+    """aten::var_mean.dim, opsets 9-26: exporter.lib.statistics_ops.var_mean_dim (opspecs/statistics.yaml:141)"""
+    return statistics_ops.var_mean_dim(g, self, dim, unbiased, keepdim)
+
+
+def std_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
+    """aten::std_mean.correction, opsets 9-26: exporter.lib.statistics_ops.std_mean_correction (opspecs/statistics.yaml:151)"""
+    return statistics_ops.std_mean_correction(g, self, dim, correction, keepdim)
+
+
+def std_mean_dim(g, self, dim, unbiased=True, keepdim=False):
+    """aten::std_mean.dim, opsets 9-26: exporter.lib.statistics_ops.std_mean_dim (opspecs/statistics.yaml:161)"""
+    return statistics_ops.std_mean_dim(g, self, dim, unbiased, keepdim)
+
+
+def logsumexp(g, self, dim, keepdim=False):
+    """aten::logsumexp.default, opsets 9-26: exporter.lib.statistics_ops.logsumexp (opspecs/statistics.yaml:172)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return statistics_ops.logsumexp(g, self, dim, keepdim)
+
+
+def linalg_vector_norm(g, self, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """aten::linalg_vector_norm.default, opsets 9-26: exporter.lib.statistics_ops.linalg_vector_norm (opspecs/statistics.yaml:184)"""
+    return statistics_ops.linalg_vector_norm(g, self, ord, dim, keepdim, dtype)
+
+
+def _cdist_forward(g, x1, x2, p, compute_mode):
+    """aten::_cdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.cdist_forward (opspecs/statistics.yaml:198)"""
+    return statistics_ops.cdist_forward(g, x1, x2, p, compute_mode)
+
+
+def _pdist_forward(g, self, p=2.0):
+    """aten::_pdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.pdist_forward (opspecs/statistics.yaml:211)"""
+    return statistics_ops.pdist_forward(g, self, p)
+
+
+def glu(g, self, dim=-1):
+    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:235)"""
+    return g.op('Mul', (s := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', s[1]))
+
+
+def dot(g, self, tensor):
+    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:244)"""
+    return g.op('MatMul', self, tensor)
+
+
+def vdot(g, self, other):
+    """aten::vdot.default, opsets 9-26: MatMul(self, other) (opspecs/statistics.yaml:251)"""
+    return g.op('MatMul', self, other)
+
+
+def mv(g, self, vec):
+    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:258)"""
+    return g.op('MatMul', self, vec)
+
+
+def outer(g, self, vec2):
+    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:265)"""
+    self, vec2 = g.promote([self, vec2], 'DEFAULT')
+    return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
+
+
+def addmv(g, self, mat, vec, *, beta=1, alpha=1):
+    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:274)"""
+    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
+
+
+def baddbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:287)"""
+    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
+
+
+def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:304)"""
+    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
+
+
+def sym_size_int(g, self, dim):
+    """aten::sym_size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/symbolic.yaml:8)"""
+    return g.op('Gather', g.op('Shape', self), h.scalar(g, h.norm_dim(g, dim, self), 'int64'), axis=0)
+
+
+def sym_numel(g, self):
+    """aten::sym_numel.default, opsets 9-26: Size(self) (opspecs/symbolic.yaml:13)"""
+    return g.op('Size', self)
+
+
+def sym_stride_int(g, self, dim):
+    """aten::sym_stride.int, opsets 9-9: ReduceProd(Slice(Shape(self), starts=[norm_dim(dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0) (opspecs/symbolic.yaml:19)"""
+    return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), starts=[h.norm_dim(g, dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0)
+
+
+def sym_storage_offset(g, self):
+    """aten::sym_storage_offset.default, opsets 9-26: scalar(0, 'int64') (opspecs/symbolic.yaml:27)"""
+    return h.scalar(g, 0, 'int64')
+
+
+def _local_scalar_dense(g, self):
+    """aten::_local_scalar_dense.default, opsets 9-26: cast(Reshape(self, ints([])), number_dtype(self)) (opspecs/symbolic.yaml:32)"""
+    return h.cast(g, g.op('Reshape', self, h.ints(g, [])), h.number_dtype(g, self))
+
+
+def _assert_scalar(g, self, assert_msg):
+    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39)"""
+    return None
+
+
+def _assert_tensor_metadata(g, a, size=None, stride=None, dtype=None, *, device=None, layout=None):
+    """aten::_assert_tensor_metadata.default, opsets 9-26: None (opspecs/symbolic.yaml:46)"""
+    return None
+
+
+def _assert_async(g, self):
+    """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:50)"""
+    return None
+
+
+def _assert_async_msg(g, self, assert_msg):
+    """aten::_assert_async.msg, opsets 9-26: None (opspecs/symbolic.yaml:54)"""
+    return None
+
+
+def sym_constrain_range(g, size, *, min=None, max=None):
+    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60)"""
+    return None
+
+
+def sym_constrain_range_for_size(g, size, *, min=None, max=None):
+    """aten::sym_constrain_range_for_size.default, opsets 9-26: None (opspecs/symbolic.yaml:66)"""
+    return None

@@ -3,8 +3,14 @@
 Hint vocabulary (the `test:` block of a spec entry; every key is optional):
 
   shapes: {N: [1, 3], C: [2, 4]}   dimension symbols, drawn once per example
+  random: true                     values are random or undefined: compare dtype, shape and
+                                  distribution (or {moments: false, range: [lo, hi], values:
+                                  [0, 1], check: name}; see op_runner.assert_same_random)
   <tensor arg>:
     shape: [N, C, 5, [2, 4]]      ints, symbols, or [lo, hi] ranges
+                                  (a product of symbols too: G*C)
+    shape_one_of: [[N, C, L], [C, L]]  one of several `shape` templates (e.g. batched or not);
+                                  `pick: R` takes template number R (a `shapes` symbol) instead
     rank: [lo, hi]                when no shape: rank range (default [0, 4]); dims from `dims`
     dims: [lo, hi]                size of each drawn dim (default [1, 5])
     like: self                    the same shape as another tensor argument
@@ -12,9 +18,43 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     dtype: [float32, int64]       dtypes to draw from (default [float32])
     same_dtype: self              the dtype drawn for another tensor argument
     values: [lo, hi]              element range (default [-3, 3]; bool: random)
-    none: true                    also draw None (optional tensors)
+    nonzero: true                 no element is 0 (divisors): zeros become `hi`
+    unique: true                  no two elements are equal (ties would make sort/topk indices
+                                  unspecified): a shuffled run lo, lo+1, ... (ints) or evenly
+                                  spaced values in [lo, hi] (floats)
+    specials: [.inf, -.inf, .nan, -0.0]  floats: about a quarter of the elements become one of these
+    operands_of: equation         tensor lists: one tensor per operand of an einsum equation (a str
+                                  argument drawn first), each letter sized in `dims` (default [1, 4]),
+                                  `...` a shared drawn batch shape; one dtype drawn for all
+    none: true                    also draw None (optional tensors; also beside a generator below)
+    only_if: [mode, 0]            optional tensors: None unless that argument has this value
+                                  (embedding_bag's per_sample_weights, sum mode only)
     count: [lo, hi]               tensor lists: how many tensors
     vary_dim: dim                 tensor lists: sizes may differ along this int argument
+    no_larger: self               same rank as another tensor argument, each dim in [1, its size]
+    indexes_into: [self, dim]     int64 values that index self along the dim argument (0..size-1)
+    distinct: true                with indexes_into: no value repeats along dim (needs no_larger)
+    index_list_of: self           tensor lists (Tensor?[]): advanced indices into self's leading dims,
+                                  int tensors that broadcast together (values -size..size-1);
+                                  `none: true` adds None entries (always a leading one: test_ops'
+                                  _describe reads a list's first entry), `masks: true` sometimes one
+                                  bool mask instead, `distinct: true` makes index tuples unique
+                                  (`distinct_unless: accumulate`: unless that bool argument is True)
+    index_result_of: [self, indices]  a shape that broadcasts to self[indices] (index_put values)
+    along_index: [self, dim, index]  self's shape with the dim sized as index's numel (index_add source)
+    sliced: [self, dim, start, end, step]  the shape of that slice of self (slice_scatter src)
+    without_dim: [self, dim]      self's shape without the dim (select_scatter src)
+    shape_if: [flag, [B, T, C]]   this shape template instead when the bool argument `flag` is True
+                                  (batch_first layouts)
+    sized_by: normalized_shape    the shape is the value of an int-list argument (norm weights)
+    offsets_into: indices         1-D sorted offsets into a 1-D tensor: first 0, each in [0, its
+                                  length] (embedding_bag); the count comes from `shape`;
+                                  `last_if: flag`: the last one is the length when that bool
+                                  argument is True (include_last_offset)
+    rnn_params: {gates: 4, input: I, hidden: H, layers: L, directions: D, biases: has_biases}
+                                  tensor lists: torch's flat RNN weights, per layer and direction
+                                  w_ih (gates*H, in), w_hh (gates*H, H) and, when the bool argument
+                                  `biases` is True, b_ih and b_hh (gates*H); in = I, then D*H
   <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator:
     range: [lo, hi]               an int (or float when lo/hi are floats) in range
     dim_of: self                  a valid dim of a tensor arg (negative too); `extra: 1` for rank+1
@@ -25,11 +65,19 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     size_along: [self, dim]       an int in [1, size of self along the dim argument]
     index_along: [self, dim]      a valid index (negative too) along the dim argument
     split_sizes_of: [self, dim]   sizes that add up to self's size along dim
+    symbol: G                     the value drawn for a `shapes` symbol (e.g. conv groups); also an
+                                  expression (G*C, H*W) or a comparison giving a bool (D == 2)
+    tail_of: input                an int list: a non-empty trailing part of a tensor arg's shape
+    scalar_type: [float64, null]  a torch dtype (or None) for ScalarType args, by name
+    choose: [v1, v2], unless: x   None when argument x is not None, else one of the values
+                                  (e.g. scale_factors, given only when output_size is not)
+    symbols: [OH+KH-1, W]         int lists from `shapes` symbols: + - * and parentheses
 Unhinted arguments with a schema default use it; unhinted tensors share one drawn shape.
 """
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Any
 
@@ -51,16 +99,39 @@ def _int_range(draw: Any, bounds: list[Any]) -> int:
     return draw(st.integers(int(bounds[0]), int(bounds[1])))
 
 
+def _symbol_expression(text: str, symbols: dict[str, int]) -> int:
+    """An int from symbols, integers, + - * and parentheses (the `symbols` hint)."""
+    def value(node: ast.AST) -> int:
+        if isinstance(node, ast.Name):
+            return symbols[node.id]
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            a, b = value(node.left), value(node.right)
+            return a + b if isinstance(node.op, ast.Add) else a - b if isinstance(node.op, ast.Sub) else a * b
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+            return value(node.left) == value(node.comparators[0])  # a bool (the `symbol` hint)
+        raise ValueError(f"symbols hint '{text}': only symbols, integers, + - * and parentheses")
+    return value(ast.parse(text, mode="eval").body)
+
+
 def _hint_deps(hint: Any) -> set[str]:
     """Arguments a hint refers to (they must be drawn first)."""
     if not isinstance(hint, dict):
         return set()
     deps = set()
     for key in ("like", "broadcast", "same_dtype", "dim_of", "dims_of", "permutation_of", "reshape_of",
-                "expand_of", "vary_dim"):
+                "expand_of", "vary_dim", "no_larger", "index_list_of", "unless", "distinct_unless", "tail_of",
+                "sized_by", "offsets_into", "last_if"):
         if isinstance(hint.get(key), str):
             deps.add(hint[key])
-    for key in ("size_along", "index_along", "split_sizes_of"):
+    for key in ("shape_if", "only_if"):
+        if isinstance(hint.get(key), list):
+            deps.add(hint[key][0])
+    if isinstance(hint.get("rnn_params"), dict) and "biases" in hint["rnn_params"]:
+        deps.add(hint["rnn_params"]["biases"])
+    for key in ("size_along", "index_along", "split_sizes_of", "indexes_into", "index_result_of", "along_index",
+                "sliced", "without_dim"):
         if isinstance(hint.get(key), list):
             deps.update(hint[key])
     return deps
@@ -76,6 +147,15 @@ def _draw_order(schema: TorchSchema, hints: dict[str, Any]) -> list[TorchArg]:
         ordered.append(ready)
         pending.remove(ready)
     return ordered
+
+
+def _unique_values(shape: list[int], dtype: torch.dtype, low: float, high: float, gen: torch.Generator) -> torch.Tensor:
+    """The `unique` hint: no two elements equal (ints lo, lo+1, ...; floats evenly spaced in [lo, hi])."""
+    count = math.prod(shape)
+    order = torch.randperm(count, generator=gen).to(torch.float64)
+    if dtype.is_floating_point:
+        order = order * ((high - low) / max(count - 1, 1))
+    return (order + low).reshape(shape).to(dtype)
 
 
 class _Example:
@@ -99,11 +179,20 @@ class _Example:
         return [_int_range(self.draw, dims) for _ in range(r)]
 
     def shape(self, hint: dict[str, Any]) -> list[int]:
+        if "shape_if" in hint and self.values[hint["shape_if"][0]]:
+            return self.shape({"shape": hint["shape_if"][1]})
+        if "sized_by" in hint:
+            return [int(d) for d in self.values[hint["sized_by"]]]
+        if "shape_one_of" in hint:
+            templates = hint["shape_one_of"]
+            if "pick" in hint:  # a shared symbol chooses, so several arguments take the same layout
+                return self.shape({"shape": templates[self.symbols[hint["pick"]] % len(templates)]})
+            return self.shape({"shape": _choose(self.draw, templates)})
         if "shape" in hint:
             out = []
             for d in hint["shape"]:
                 if isinstance(d, str):
-                    out.append(self.symbols[d])
+                    out.append(math.prod(self.symbols[s.strip()] for s in d.split("*")))
                 elif isinstance(d, list):
                     out.append(_int_range(self.draw, d))
                 else:
@@ -116,6 +205,27 @@ class _Example:
             keep = self.draw(st.integers(0, len(other)))
             tail = other[len(other) - keep:]
             return [1 if self.draw(st.booleans()) else d for d in tail]
+        if "without_dim" in hint:
+            shape = list(self.values[hint["without_dim"][0]].shape)
+            if shape:
+                del shape[self.values[hint["without_dim"][1]] % len(shape)]
+            return shape
+        if "sliced" in hint:
+            tensor, dim, start, end, step = (self.values[n] for n in hint["sliced"])
+            shape = list(tensor.shape)
+            if shape:
+                shape[dim % len(shape)] = len(range(shape[dim % len(shape)])[slice(start, end, step)])
+            return shape
+        if "along_index" in hint:
+            tensor_name, dim_name, index_name = hint["along_index"]
+            shape = list(self.values[tensor_name].shape)
+            if shape:
+                shape[self.values[dim_name] % len(shape)] = self.values[index_name].numel()
+            return shape
+        if "index_result_of" in hint:
+            return self.broadcast_to(self.index_result_shape(*hint["index_result_of"]))
+        if "no_larger" in hint:
+            return [_int_range(self.draw, [min(1, d), d]) for d in self.values[hint["no_larger"]].shape]
         if "rank" in hint or "dims" in hint:
             return self.random_shape(hint.get("rank", DEFAULT_RANK), hint.get("dims", DEFAULT_DIMS))
         return list(self.base_shape())
@@ -127,21 +237,140 @@ class _Example:
             dtype = getattr(torch, _choose(self.draw, hint.get("dtype", ["float32"])))
         seed = self.draw(st.integers(0, 2**31 - 1))
         gen = torch.Generator().manual_seed(seed)
+        if "indexes_into" in hint:
+            return self.indexes(hint, shape, gen).to(dtype)
+        if "offsets_into" in hint:  # sorted, the first 0, none past the indexed tensor's length
+            length = self.values[hint["offsets_into"]].numel()
+            drawn = torch.randint(0, length + 1, shape, generator=gen).sort().values
+            drawn = drawn - drawn[:1] if drawn.numel() else drawn
+            if "last_if" in hint and self.values[hint["last_if"]] and drawn.numel():
+                drawn[-1] = length  # include_last_offset: the last offset closes the last bag
+            return drawn.to(dtype)
         if dtype == torch.bool:
             return torch.rand(shape, generator=gen) > 0.5
         low, high = hint.get("values", [-3, 3])
         if dtype.is_floating_point:
-            return (torch.rand(shape, generator=gen, dtype=torch.float64) * (high - low) + low).to(dtype)
-        return torch.randint(int(low), int(high) + 1, shape, generator=gen, dtype=torch.int64).to(dtype)
+            drawn = (torch.rand(shape, generator=gen, dtype=torch.float64) * (high - low) + low).to(dtype)
+        else:
+            drawn = torch.randint(int(low), int(high) + 1, shape, generator=gen, dtype=torch.int64).to(dtype)
+        if hint.get("nonzero"):
+            drawn = torch.where(drawn == 0, torch.full_like(drawn, high), drawn)
+        if hint.get("unique"):
+            drawn = _unique_values(shape, dtype, low, high, gen)
+        if hint.get("specials") and dtype.is_floating_point:
+            specials = torch.tensor([float(v) for v in hint["specials"]], dtype=torch.float64).to(dtype)
+            pick = torch.randint(0, len(specials), shape, generator=gen)
+            drawn = torch.where(torch.rand(shape, generator=gen) < 0.25, specials[pick], drawn)
+        return drawn
+
+    def indexes(self, hint: dict[str, Any], shape: list[int], gen: torch.Generator) -> torch.Tensor:
+        """Valid indices into a tensor along a dim; `distinct`: a permutation prefix per fiber."""
+        tensor_name, dim_name = hint["indexes_into"]
+        of = self.values[tensor_name]
+        size = of.shape[self.values[dim_name]] if of.dim() else 1
+        if size == 0:
+            return torch.zeros(shape, dtype=torch.int64)
+        axis = self.values[dim_name] % len(shape) if shape else 0
+        if not hint.get("distinct") or not shape or shape[axis] > size:
+            return torch.randint(0, size, shape, generator=gen)
+        room = list(shape)
+        room[axis] = size
+        return torch.rand(room, generator=gen).argsort(dim=axis).narrow(axis, 0, shape[axis])
+
+    def index_list(self, hint: dict[str, Any]) -> list[torch.Tensor | None]:
+        """Advanced indices (index_list_of): one entry per leading dim of the indexed tensor."""
+        draw, sizes = self.draw, list(self.values[hint["index_list_of"]].shape)
+        gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+        if not sizes:
+            return [torch.zeros([], dtype=torch.int64)]  # torch refuses: nothing to index
+        if hint.get("masks") and draw(st.booleans()):  # one mask over the leading dims
+            return [torch.rand(sizes[:draw(st.integers(1, len(sizes)))], generator=gen) > 0.5]
+        dtype = getattr(torch, _choose(draw, hint.get("dtype", ["int64"])))
+        count = draw(st.integers(1, len(sizes)))
+        given = list(range(count))
+        if hint.get("none") and count > 1 and draw(st.booleans()):  # None entries, the first one None
+            given = [p for p in range(1, count) if draw(st.booleans())] or [count - 1]
+        if hint.get("distinct") or ("distinct_unless" in hint and not self.values[hint["distinct_unless"]]):
+            room = math.prod(sizes[p] for p in given)
+            flat = torch.randperm(room, generator=gen)[:draw(st.integers(1, max(1, min(room, 5))))]
+            columns = []
+            for p in reversed(given):
+                columns.append(flat % sizes[p])
+                flat = flat // sizes[p]
+            columns.reverse()
+        else:
+            base = self.random_shape([1, 2], [1, 4])
+            columns = []
+            for p in given:
+                keep = len(base) if draw(st.booleans()) else draw(st.integers(0, len(base)))
+                shape = [1 if draw(st.booleans()) else d for d in base[len(base) - keep:]]
+                columns.append(torch.randint(0, sizes[p], shape, generator=gen))
+        out: list[torch.Tensor | None] = [None] * count
+        for p, column in zip(given, columns):
+            negative = torch.rand(column.shape, generator=gen) > 0.5  # the same element, counted from the end
+            out[p] = torch.where(negative, column - sizes[p], column).to(dtype)
+        return out
+
+    def index_result_shape(self, tensor_name: str, indices_name: str) -> list[int]:
+        try:
+            return list(torch.ops.aten.index.Tensor(self.values[tensor_name], self.values[indices_name]).shape)
+        except (RuntimeError, IndexError):
+            return []  # an invalid index list: torch refuses the whole example
+
+    def broadcast_to(self, other: list[int]) -> list[int]:
+        """A shape that broadcasts to `other`: a trailing part, some dims 1."""
+        keep = self.draw(st.integers(0, len(other)))
+        return [1 if self.draw(st.booleans()) else d for d in other[len(other) - keep:]]
+
+    def rnn_params(self, hint: dict[str, Any]) -> list[torch.Tensor]:
+        """torch's flat RNN weight list (`rnn_params` hint): per layer, per direction."""
+        spec = hint["rnn_params"]
+        size = {k: self.symbols[spec[k]] for k in ("input", "hidden", "layers", "directions")}
+        rows = int(spec["gates"]) * size["hidden"]
+        biases = bool(self.values[spec["biases"]]) if "biases" in spec else True
+        params = []
+        for layer in range(size["layers"]):
+            width = size["input"] if layer == 0 else size["directions"] * size["hidden"]
+            for _ in range(size["directions"]):
+                shapes = [[rows, width], [rows, size["hidden"]]] + ([[rows], [rows]] if biases else [])
+                params += [self.tensor(hint, s) for s in shapes]
+        return params
 
     def tensor_arg(self, arg: TorchArg, hint: dict[str, Any]) -> Any:
+        if "only_if" in hint and self.values[hint["only_if"][0]] != hint["only_if"][1]:
+            return None
         if hint.get("none") and self.draw(st.booleans()):
             return None
         if arg.is_optional and not hint and arg.has_default:
             return None
         return self.tensor(hint, self.shape(hint))
 
+    def einsum_operands(self, hint: dict[str, Any]) -> list[torch.Tensor]:
+        """One tensor per operand of the einsum equation in argument `operands_of` (letters and `...`)."""
+        equation = str(self.values[hint["operands_of"]]).replace(" ", "")
+        sizes: dict[str, int] = {}
+        batch = self.random_shape([0, 2], hint.get("dims", [1, 4]))
+        hint = {**hint, "dtype": [_choose(self.draw, hint.get("dtype", ["float32"]))]}  # one dtype for all
+        tensors = []
+        for term in equation.split("->")[0].split(","):
+            shape: list[int] = []
+            for part in term.split("..."):
+                if shape or term.startswith("..."):
+                    shape += batch
+                for letter in part:
+                    if letter not in sizes:
+                        sizes[letter] = _int_range(self.draw, hint.get("dims", [1, 4]))
+                    shape.append(sizes[letter])
+            tensors.append(self.tensor(hint, shape))
+        return tensors
+
     def tensor_list(self, hint: dict[str, Any]) -> list[torch.Tensor]:
+        if "index_list_of" in hint:
+            return self.index_list(hint)
+        if "operands_of" in hint:
+            return self.einsum_operands(hint)
+        if "rnn_params" in hint:
+            return self.rnn_params(hint)
         count = _int_range(self.draw, hint.get("count", [1, 3]))
         shape = self.shape(hint)
         axis = self.values.get(hint["vary_dim"]) if "vary_dim" in hint else None
@@ -168,6 +397,8 @@ class _Example:
                 key = "dim_of" if arg.base_type in ("int", "SymInt") else "dims_of"
                 return self.generated({key: next(k for k, v in self.values.items() if v is first_tensor)})
             raise ValueError(f"argument '{arg.name}' ({arg.type}) needs a test hint in its spec")
+        if hint.get("none") and self.draw(st.booleans()):
+            return None
         return self.generated(hint)
 
     def generated(self, hint: dict[str, Any]) -> Any:
@@ -177,6 +408,18 @@ class _Example:
             if isinstance(low, float) or isinstance(high, float):
                 return draw(st.floats(float(low), float(high), allow_nan=False, width=32))
             return _int_range(draw, hint["range"])
+        if "symbol" in hint:
+            return _symbol_expression(str(hint["symbol"]), self.symbols)
+        if "tail_of" in hint:
+            shape = list(self.values[hint["tail_of"]].shape)
+            return shape[len(shape) - draw(st.integers(1, max(len(shape), 1))):]
+        if "symbols" in hint:
+            return [_symbol_expression(str(e), self.symbols) for e in hint["symbols"]]
+        if "choose" in hint:
+            return None if self.values.get(hint.get("unless")) is not None else _choose(draw, hint["choose"])
+        if "scalar_type" in hint:
+            name = _choose(draw, hint["scalar_type"])
+            return None if name is None else getattr(torch, name)
         if "dim_of" in hint:
             of = self.values[hint["dim_of"]]
             of = of[0] if isinstance(of, list) else of

@@ -99,13 +99,114 @@ def run_onnx(model: OneOpModel) -> list[torch.Tensor]:
     return [torch.from_numpy(np.array(out)) for out in session.run(None, model.feeds)]
 
 
+def _assert_same_type(index: int, got: torch.Tensor, want: torch.Tensor) -> None:
+    if got.dtype != want.dtype and not (want.dtype == torch.bfloat16 and got.dtype == torch.float32):
+        raise AssertionError(f"output {index}: ONNX Runtime gives {got.dtype}, torch {want.dtype}")
+    if tuple(got.shape) != tuple(want.shape):
+        raise AssertionError(f"output {index}: ONNX Runtime gives shape {tuple(got.shape)}, torch {tuple(want.shape)}")
+
+
 def assert_same(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: float, rtol: float) -> None:
     """dtype and shape must match exactly; values within tolerance (exactly for ints/bools)."""
     for index, (got, want) in enumerate(zip(actual, expected)):
-        if got.dtype != want.dtype and not (want.dtype == torch.bfloat16 and got.dtype == torch.float32):
-            raise AssertionError(f"output {index}: ONNX Runtime gives {got.dtype}, torch {want.dtype}")
-        if tuple(got.shape) != tuple(want.shape):
-            raise AssertionError(f"output {index}: ONNX Runtime gives shape {tuple(got.shape)}, torch {tuple(want.shape)}")
+        _assert_same_type(index, got, want)
         exact = not want.dtype.is_floating_point
         torch.testing.assert_close(got.to(want.dtype), want, atol=0 if exact else atol, rtol=0 if exact else rtol,
                                    equal_nan=True, msg=lambda m, i=index: f"output {i}: {m}")
+
+
+# -- random ops (spec hint `random:`) ---------------------------------------------------------------
+MIN_MOMENT_SAMPLES = 256  # smaller samples: no mean/variance comparison
+_SIGMAS = 6.0             # a two-sample difference this many standard errors out fails
+
+
+def assert_same_random(actual: list[torch.Tensor], expected: list[torch.Tensor], hint: dict[str, Any],
+                       arguments: dict[str, Any]) -> None:
+    """Random (or undefined) values: dtype and shape exactly, then what the hint asks for.
+
+    `moments` (default true): each output's mean and variance agree with torch's own sample
+    within _SIGMAS standard errors (from the samples' variances and fourth moments);
+    `range: [lo, hi]`: every value in [lo, hi) for integer outputs, [lo, hi] for floats (numbers
+    or argument names); `values`: every value is one of these; `check`: a RANDOM_CHECKS entry.
+    """
+    for index, (got, want) in enumerate(zip(actual, expected)):
+        _assert_same_type(index, got, want)
+    if "check" in hint:
+        if hint["check"] not in RANDOM_CHECKS:
+            raise AssertionError(f"unknown random check '{hint['check']}'; known: {', '.join(RANDOM_CHECKS)}")
+        RANDOM_CHECKS[hint["check"]](actual, expected, arguments)
+    for index, got in enumerate(actual):
+        values = got.double()
+        if "range" in hint:
+            low, high = (arguments[b] if isinstance(b, str) else b for b in hint["range"])
+            inside = (values >= low) & ((values < high) if not got.dtype.is_floating_point else (values <= high))
+            if not bool(inside.all()):
+                raise AssertionError(f"output {index}: values {values[~inside][:5].tolist()} outside [{low}, {high})")
+        if "values" in hint:
+            allowed = torch.isin(values, torch.tensor(hint["values"], dtype=torch.float64))
+            if not bool(allowed.all()):
+                raise AssertionError(f"output {index}: values {values[~allowed][:5].tolist()} not in {hint['values']}")
+    if hint.get("moments", True):
+        for index, (got, want) in enumerate(zip(actual, expected)):
+            _assert_same_moments(index, got, want)
+
+
+def _assert_same_moments(index: int, got: torch.Tensor, want: torch.Tensor) -> None:
+    a, b = got.double().flatten(), want.double().flatten()
+    if a.numel() < MIN_MOMENT_SAMPLES or not (a.isfinite().all() and b.isfinite().all()):
+        return
+    stats = []
+    for x in (a, b):
+        mean = x.mean()
+        var = ((x - mean) ** 2).mean()
+        fourth = ((x - mean) ** 4).mean()
+        stats.append((float(mean), float(var), max(float(fourth - var * var), 0.0), x.numel()))
+    (ma, va, ka, na), (mb, vb, kb, nb) = stats
+    scale = max(abs(ma), abs(mb), va ** 0.5, vb ** 0.5, 1e-12)
+    slack = 2e-3 * scale  # rounding of float16 samples
+    mean_tol = _SIGMAS * (va / na + vb / nb) ** 0.5 + slack
+    # the variance estimate's own spread, plus the bias of centring on the sample mean
+    var_tol = _SIGMAS * (ka / na + kb / nb) ** 0.5 + _SIGMAS ** 2 * (va / na + vb / nb) + slack * scale
+    if abs(ma - mb) > mean_tol:
+        raise AssertionError(f"output {index}: mean {ma:.5g} (ONNX Runtime) vs {mb:.5g} (torch), tolerance {mean_tol:.3g}")
+    if abs(va - vb) > var_tol:
+        raise AssertionError(f"output {index}: variance {va:.5g} (ONNX Runtime) vs {vb:.5g} (torch), "
+                             f"tolerance {var_tol:.3g}")
+
+
+def _check_permutation(actual: list[torch.Tensor], expected: list[torch.Tensor], arguments: dict[str, Any]) -> None:
+    got = actual[0].double().sort().values
+    if not torch.equal(got, torch.arange(got.numel(), dtype=torch.float64)):
+        raise AssertionError(f"not a permutation of 0..{got.numel() - 1}: {actual[0][:10].tolist()}")
+
+
+def _check_multinomial(actual: list[torch.Tensor], expected: list[torch.Tensor], arguments: dict[str, Any]) -> None:
+    """Indices of categories with nonzero weight; without replacement, distinct in each row."""
+    weights, drawn = arguments["self"], actual[0]
+    rows_w, rows_d = (weights, drawn) if weights.dim() == 2 else (weights[None], drawn[None])
+    if bool(((rows_d < 0) | (rows_d >= rows_w.shape[-1])).any()):
+        raise AssertionError(f"category indices out of range: {drawn.tolist()}")
+    if bool((rows_w.gather(1, rows_d) == 0).any()):
+        raise AssertionError(f"a category of weight 0 was drawn: {drawn.tolist()}")
+    if not arguments["replacement"] and any(len(set(r.tolist())) != len(r) for r in rows_d):
+        raise AssertionError(f"without replacement, a row repeats a category: {drawn.tolist()}")
+
+
+def _check_dropout(actual: list[torch.Tensor], expected: list[torch.Tensor], arguments: dict[str, Any]) -> None:
+    """(output, mask): output is input / (1 - p) where the mask is set, 0 elsewhere (p = 1: all 0)."""
+    (output, mask), source = actual, arguments["input"]
+    if mask.dtype != torch.bool or source.numel() == 0:
+        return
+    if arguments["train"] is False:
+        if not (bool(mask.all()) and torch.equal(output, source)):
+            raise AssertionError("train=False must give the input and an all-True mask")
+        return
+    p = arguments["p"]
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    wanted = torch.where(mask, source.double() * scale, torch.zeros((), dtype=torch.float64))
+    tol = 1e-2 if source.dtype == torch.float16 else 1e-5
+    torch.testing.assert_close(output.double(), wanted, atol=tol, rtol=tol,
+                               msg=lambda m: f"dropout output is not input * mask / (1 - p): {m}")
+
+
+RANDOM_CHECKS = {"permutation": _check_permutation, "multinomial": _check_multinomial, "dropout": _check_dropout}

@@ -456,3 +456,32 @@ def test_multiline_emit_keeps_support_row_on_one_line(tmp_path: Path):
     support = render_all(specs)["SUPPORT.md"]
     rows = [line for line in support.splitlines() if line.startswith("| `aten::")]
     assert len(rows) == 1 and rows[0].endswith("spec/spec.yaml:2 |")
+
+
+def test_test_opsets_and_xfail_together(tmp_path: Path):
+    (spec,) = _load_text(tmp_path, """
+        - aten: relu
+          onnx: Relu
+          test:
+            opsets: [13, 14]
+            xfail: [{opsets: [9, 10], reason: "an example"}]
+    """)
+    assert spec.test.opsets == (13, 14)
+    assert spec.test.xfail == ((9, 10, "an example"),)
+
+
+def test_impl_of_an_op_with_a_keyword_argument(tmp_path: Path):
+    lib = Path(__file__).resolve().parent.parent / "exporter" / "lib"
+    module = lib / "_codegen_test_impl.py"
+    module.write_text("def uniform(g, self, from_, to, generator):\n    return self\n", encoding="utf-8")
+    try:
+        (spec,) = _load_text(tmp_path, """
+            - aten: uniform
+              since: 9
+              impl: exporter.lib._codegen_test_impl.uniform
+        """)
+        assert spec.variants[0].impl == "exporter.lib._codegen_test_impl.uniform"
+        rendered = render_all([spec])["opset9.py"]
+        assert "_codegen_test_impl.uniform(g, self, from_, to, generator)" in rendered
+    finally:
+        module.unlink()

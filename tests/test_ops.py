@@ -2,7 +2,8 @@
 
 Arguments are drawn from the schema and the spec's `test:` hints. A drawn case that
 violates a spec constraint must raise that constraint's documented error; every other
-case must match eager PyTorch in dtype, shape and values. Replay one op with
+case must match eager PyTorch in dtype, shape and values (for `random:` specs, dtype, shape
+and distribution: tests/op_runner.py, assert_same_random). Replay one op with
 `pytest tests/test_ops.py -k "relu"`; a failure prints the minimal example and a
 @reproduce_failure blob.
 """
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import find, given, note, settings
 from hypothesis.errors import NoSuchExample
 from op_inputs import op_arguments
-from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
+from op_runner import assert_same, assert_same_random, build_one_op_model, flatten_outputs, run_eager, run_onnx
 
 from codegen.load import load_specs
 from codegen.model import MAX_OPSET, OpSpec
@@ -68,7 +69,10 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None
         assert error.constraint_message in messages, f"undocumented constraint message: {error}"
         return
     actual = run_onnx(model)
-    assert_same(actual, expected, spec.test.atol, spec.test.rtol)
+    if spec.test.random is not None:  # random or undefined values: compare distributions
+        assert_same_random(actual, expected, spec.test.random, arguments)
+    else:
+        assert_same(actual, expected, spec.test.atol, spec.test.rtol)
 
 
 @pytest.mark.parametrize(("spec", "opset"), _cases())

@@ -1,0 +1,793 @@
+"""Indexing, scatter, layout and padding mappings (opspecs/indexing.yaml, opspecs/padding.yaml).
+
+Each public function takes `(g, <every schema argument in order>)`. Private helpers hide the
+opset differences the specs mark as variants: Slice (attributes -> inputs at 10), Scatter ->
+ScatterElements (11), GatherND/ScatterND (from 11), ScatterND/ScatterElements `reduction`
+(add/mul at 16, max/min at 18), Unsqueeze/ReduceSum axes (input at 13; other Reduce* ops at
+18), Pad (pads and value become inputs at 11, bool at 13, `axes` input at 18), Trilu (14),
+DepthToSpace `mode` (11), Col2Im (18).
+
+Values made here carry no shape, so sizes are read from the op's inputs (FX metadata); where
+ONNX has no op for the job before some opset, the construction needs those sizes to be static.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+import torch
+
+from exporter import emit_helpers as h
+
+INT64_MAX = 2**63 - 1
+
+
+# -- opset-dependent building blocks ---------------------------------------------------------------
+def _unsqueeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
+    if g.opset >= 13:
+        return g.op("Unsqueeze", x, h.ints(g, axes))
+    return g.op("Unsqueeze", x, axes=list(axes))
+
+
+def _slice(g: Any, x: ir.Value, starts: Sequence[int], ends: Sequence[int], axes: Sequence[int]) -> ir.Value:
+    """Step-1 Slice (attributes before opset 10, inputs from 10)."""
+    if g.opset >= 10:
+        return g.op("Slice", x, h.ints(g, starts), h.ints(g, ends), h.ints(g, axes))
+    return g.op("Slice", x, starts=list(starts), ends=list(ends), axes=list(axes))
+
+
+def _reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int], keepdims: int = 0) -> ir.Value:
+    """ReduceSum takes axes as an input from 13, the other Reduce* ops from 18."""
+    if g.opset >= (13 if op == "ReduceSum" else 18):
+        return g.op(op, x, h.ints(g, axes), keepdims=keepdims)
+    return g.op(op, x, axes=list(axes), keepdims=keepdims)
+
+
+def _scatter_elements(g: Any, data: ir.Value, index: ir.Value, updates: ir.Value, axis: int,
+                      reduction: str | None = None) -> ir.Value:
+    """Scatter (opsets 9-10) / ScatterElements (11+); `reduction` needs 16 (add/mul) or 18 (max/min)."""
+    if g.opset < 11:
+        return g.op("Scatter", data, index, updates, axis=axis)
+    return g.op("ScatterElements", data, index, updates, axis=axis, reduction=reduction)
+
+
+def _transpose(g: Any, x: ir.Value, perm: Sequence[int]) -> ir.Value:
+    perm = list(perm)
+    return x if perm == sorted(perm) else g.op("Transpose", x, perm=perm)
+
+
+def _inverse(perm: Sequence[int]) -> list[int]:
+    out = [0] * len(perm)
+    for i, p in enumerate(perm):
+        out[p] = i
+    return out
+
+
+def _static_shape(g: Any, x: ir.Value, why: str) -> list[int]:
+    dims = g.shape(x)
+    if not all(isinstance(d, int) for d in dims):
+        raise ValueError(f"{g.overload}: {why} needs a static shape, but '{x.name}' has shape {dims}")
+    return [int(d) for d in dims]
+
+
+def _static_size(g: Any, x: ir.Value, axis: int, why: str) -> int:
+    size = g.shape(x)[axis]
+    if not isinstance(size, int):
+        raise ValueError(f"{g.overload}: {why} needs the static size of axis {axis} of '{x.name}', not {size}")
+    return size
+
+
+def _size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
+    """The size of one axis: an int when static, else a 0-d int64 value."""
+    size = g.shape(x)[axis]
+    if isinstance(size, int):
+        return size
+    return g.op("Gather", g.op("Shape", x), h.scalar(g, axis, "int64"), axis=0)
+
+
+def _shape_value(g: Any, *pieces: Any) -> ir.Value:
+    """A 1-D int64 shape from pieces: lists of ints / 0-d values, or 1-D int64 values."""
+    parts = [p if isinstance(p, ir.Value) else h.ints(g, p) for p in pieces if isinstance(p, ir.Value) or p]
+    if not parts:
+        return h.ints(g, [])
+    return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0)
+
+
+def _constraint(g: Any, message: str) -> Exception:
+    return g.constraint_error(message, "exporter/lib/indexing_ops.py")
+
+
+def _where(g: Any, cond: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
+    """Where for every dtype (ONNX Runtime's Where has no bool kernel)."""
+    if g.dtype(a) == torch.bool:
+        return g.op("Or", g.op("And", cond, a), g.op("And", g.op("Not", cond), b))
+    return g.op("Where", cond, a, b)
+
+
+def _fill(g: Any, shape: Sequence[int], value: Any, dtype: torch.dtype) -> ir.Value:
+    return g.constant(torch.full(list(shape), value, dtype=dtype))
+
+
+def _as_1d(g: Any, x: ir.Value) -> ir.Value:
+    """0-d becomes [1] (torch's scatter-like ops treat 0-d tensors as 1-element vectors)."""
+    if g.rank(x) != 0:
+        return x
+    out = g.op("Reshape", x, h.ints(g, [1]))
+    out.shape = ir.Shape([1])
+    out.dtype = x.dtype
+    return out
+
+
+def _reshape_back(g: Any, x: ir.Value, like: ir.Value) -> ir.Value:
+    return g.op("Reshape", x, h.ints(g, [])) if g.rank(like) == 0 else x
+
+
+def _int_floor_div(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+    """floor(a / b) for integers with b > 0 (ONNX Div truncates towards zero)."""
+    q = g.op("Div", a, b)
+    r = g.op("Sub", a, g.op("Mul", q, b))
+    return g.op("Where", g.op("Less", r, h.like(g, 0, r)), g.op("Sub", q, h.like(g, 1, q)), q)
+
+
+def _max(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+    return g.op("Where", g.op("Less", a, b), b, a)  # Max has no integer kernels before opset 12
+
+
+def _min(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+    return g.op("Where", g.op("Less", b, a), b, a)
+
+
+# -- advanced indexing (index.Tensor, index_put) ---------------------------------------------------
+@dataclass
+class _Index:
+    value: ir.Value
+    rank: int
+    shape: list[Any] | None  # static dims, or None when not known (a mask's nonzero count)
+
+
+@dataclass
+class _Advanced:
+    positions: list[int]   # indexed dims of self, in order
+    rest: list[int]        # the other dims, in order
+    indices: list[_Index]  # int64, non-negative, one per position
+    front: int             # torch puts the index dims after this many of the rest dims
+
+
+def _advanced(g: Any, self: ir.Value, indices: Sequence[Any]) -> _Advanced:
+    """Masks become their nonzero coordinates (as torch does), negative indices wrap."""
+    entries: list[_Index | None] = []
+    for item in indices:
+        if isinstance(item, torch.Tensor):  # a constant index, not a graph value
+            item = g.constant(item)
+        if item is None:
+            entries.append(None)
+        elif g.dtype(item) in (torch.bool, torch.uint8):
+            coords = g.op("NonZero", g.cast(item, torch.bool))
+            for k in range(g.rank(item)):
+                row = g.op("Gather", coords, h.scalar(g, k, "int64"), axis=0)
+                entries.append(_Index(row, 1, None))
+        else:
+            value = g.cast(item, torch.int64)
+            size = _size(g, self, len(entries))
+            wrapped = g.op("Add", value, size if isinstance(size, ir.Value) else h.scalar(g, size, "int64"))
+            value = g.op("Where", g.op("Less", value, h.scalar(g, 0, "int64")), wrapped, value)
+            entries.append(_Index(value, g.rank(item), g.shape(item)))
+    if len(entries) > g.rank(self):
+        raise ValueError(f"{g.overload}: {len(entries)} indices for a tensor of rank {g.rank(self)}")
+    positions = [p for p, e in enumerate(entries) if e is not None]
+    rest = [d for d in range(g.rank(self)) if d not in positions]
+    adjacent = positions == list(range(positions[0], positions[-1] + 1))
+    return _Advanced(positions, rest, [e for e in entries if e is not None], positions[0] if adjacent else 0)
+
+
+def _common_shape(g: Any, indices: list[_Index]) -> tuple[list[int] | ir.Value, int]:
+    """The index tensors' broadcast shape (a static list or a 1-D value) and its rank."""
+    rank = max(i.rank for i in indices)
+    shapes = [i.shape for i in indices]
+    if all(s is not None and all(isinstance(d, int) for d in s) for s in shapes):
+        return list(np.broadcast_shapes(*[tuple(s) for s in shapes])), rank
+    total = indices[0].value
+    for i in indices[1:]:
+        total = g.op("Add", total, i.value)
+    return g.op("Shape", total), rank
+
+
+def _stacked(g: Any, indices: list[_Index], common: list[int] | ir.Value, rank: int) -> ir.Value:
+    """[*common, len(indices)]: the index tuples, as GatherND/ScatterND take them."""
+    values = []
+    for i in indices:
+        if isinstance(common, list) and i.shape == common:
+            values.append(i.value)
+        else:
+            values.append(g.op("Expand", i.value, common if isinstance(common, ir.Value) else h.ints(g, common)))
+    return g.op("Concat", *[_unsqueeze(g, v, [rank]) for v in values], axis=rank)
+
+
+def _linear(g: Any, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
+    """The flat position of each index tuple within the indexed dims (static sizes), and their count."""
+    sizes = [_static_size(g, self, p, "indexing before opset 11") for p in adv.positions]
+    linear = None
+    for k, index in enumerate(adv.indices):
+        stride = math.prod(sizes[k + 1:])
+        term = index.value if stride == 1 else g.op("Mul", index.value, h.scalar(g, stride, "int64"))
+        linear = term if linear is None else g.op("Add", linear, term)
+    return linear, math.prod(sizes)
+
+
+def _to_torch_layout(g: Any, x: ir.Value, adv: _Advanced, b: int) -> ir.Value:
+    """[index dims..., rest...] -> torch's layout (index dims after `front` rest dims)."""
+    if not adv.front:
+        return x
+    n = len(adv.rest)
+    perm = [b + i for i in range(adv.front)] + list(range(b)) + [b + i for i in range(adv.front, n)]
+    return g.op("Transpose", x, perm=perm)
+
+
+def index_tensor(g: Any, self: ir.Value, indices: Sequence[Any]) -> ir.Value:
+    """Gather for one index tensor; GatherND (11+) or Gather at flat positions (9-10) for several."""
+    adv = _advanced(g, self, indices)
+    if len(adv.indices) == 1:
+        return g.op("Gather", self, adv.indices[0].value, axis=adv.positions[0])
+    data = _transpose(g, self, adv.positions + adv.rest)
+    if g.opset >= 11:
+        common, b = _common_shape(g, adv.indices)
+        return _to_torch_layout(g, g.op("GatherND", data, _stacked(g, adv.indices, common, b)), adv, b)
+    linear, count = _linear(g, self, adv)
+    b = max(i.rank for i in adv.indices)
+    flat = g.op("Reshape", data, _shape_value(g, [count], [_size(g, self, d) for d in adv.rest]))
+    return _to_torch_layout(g, g.op("Gather", flat, linear, axis=0), adv, b)
+
+
+def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, accumulate: bool) -> ir.Value:
+    """ScatterND (11+; reduction add from 16); before that a one-hot sum over the index tuples."""
+    adv = _advanced(g, self, indices)
+    r = g.rank(self)
+    perm = adv.positions + adv.rest
+    data = _transpose(g, self, perm)
+    common, b = _common_shape(g, adv.indices)
+    rest_sizes = [_size(g, self, d) for d in adv.rest]
+    torch_shape = _shape_value(g, rest_sizes[:adv.front], common, rest_sizes[adv.front:])
+    updates = g.op("Expand", g.cast(values, g.dtype(self)), torch_shape)
+    if adv.front:  # back to [index dims..., rest...]
+        n = len(adv.rest)
+        updates = g.op("Transpose", updates, perm=[*range(adv.front, adv.front + b), *range(adv.front),
+                                                   *range(adv.front + b, b + n)])
+    if g.opset >= 11 and (not accumulate or g.opset >= 16):
+        out = g.op("ScatterND", data, _stacked(g, adv.indices, common, b), updates,
+                   reduction="add" if accumulate else None)
+        return _transpose(g, out, _inverse(perm))
+    # One-hot: mask[n, P] = (flat position == p); contributions summed over the n index tuples.
+    # P (the indexed dims' positions) must be static; the other dims may be symbolic.
+    linear, count = _linear(g, self, adv)
+    rest_dims = g.shape(self)
+    rest_dims = [rest_dims[d] for d in adv.rest]
+    if all(isinstance(d, int) for d in rest_dims):
+        width: Any = math.prod(rest_dims)
+        if width == 0:
+            return self
+        width_value = h.ints(g, [width])
+    else:
+        tail = _slice(g, g.op("Shape", data), [len(adv.positions)], [INT64_MAX], [0])
+        width_value = g.op("ReduceProd", tail, keepdims=1)
+    if count == 0:
+        return self
+    dtype = g.dtype(self)
+    compute = torch.int64 if dtype == torch.bool else dtype
+    flat_index = g.op("Reshape", linear, h.ints(g, [-1]))
+    rows = g.op("Reshape", g.cast(updates, compute), g.op("Concat", h.ints(g, [-1]), width_value, axis=0))
+    mask = g.op("Equal", _unsqueeze(g, flat_index, [1]), g.constant(list(range(count)), torch.int64))
+    picked = g.op("Where", _unsqueeze(g, mask, [2]), _unsqueeze(g, rows, [1]), g.constant(0, compute))
+    summed = _reduce(g, "ReduceSum", picked, [0])
+    flat = g.op("Reshape", g.cast(data, compute), g.op("Concat", h.ints(g, [count]), width_value, axis=0))
+    if accumulate:
+        out = g.op("Add", flat, summed)
+    else:
+        hits = _reduce(g, "ReduceSum", g.cast(mask, torch.int64), [0])
+        hit = _unsqueeze(g, g.op("Greater", hits, h.scalar(g, 0, "int64")), [1])
+        out = g.op("Where", hit, summed, flat)
+    out = g.op("Reshape", g.cast(out, dtype), g.op("Shape", data))
+    return _transpose(g, out, _inverse(perm)) if r else out
+
+
+# -- masks -----------------------------------------------------------------------------------------
+def masked_scatter(g: Any, self: ir.Value, mask: ir.Value, source: ir.Value) -> ir.Value:
+    """The k masked positions (NonZero of the flat mask) get source's first k elements, in order."""
+    data = g.op("Expand", self, g.op("Shape", mask))  # both broadcast to their common shape
+    full_mask = g.op("Expand", mask, g.op("Shape", data))
+    flat_data = g.op("Reshape", data, h.ints(g, [-1]))
+    positions = g.op("Reshape", g.op("NonZero", g.op("Reshape", full_mask, h.ints(g, [-1]))), h.ints(g, [-1]))
+    if g.opset >= 11:
+        count = g.op("Gather", g.op("Shape", positions), h.scalar(g, 0, "int64"), axis=0)
+        order = g.op("Range", h.scalar(g, 0, "int64"), count, h.scalar(g, 1, "int64"))
+    else:  # no Range: the nonzero coordinates of k ones are 0..k-1
+        ones = g.op("ConstantOfShape", g.op("Shape", positions), value=torch.tensor([1], dtype=torch.int64))
+        order = g.op("Reshape", g.op("NonZero", ones), h.ints(g, [-1]))
+    updates = g.op("Gather", g.op("Reshape", g.cast(source, g.dtype(self)), h.ints(g, [-1])), order, axis=0)
+    out = _scatter_elements(g, flat_data, positions, updates, 0)
+    return g.op("Reshape", out, g.op("Shape", data))
+
+
+# -- scatter-like ----------------------------------------------------------------------------------
+def select_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, index: int) -> ir.Value:
+    """Concat(self before index, src as one slice, self after index) along dim."""
+    axis = h.norm_dim(g, dim, self)
+    size = g.shape(self)[axis]
+    if index < 0:
+        index += _static_size(g, self, axis, "a negative index")
+    pieces = [_slice(g, self, [0], [index], [axis])] if index > 0 else []
+    pieces.append(_unsqueeze(g, g.cast(src, g.dtype(self)), [axis]))
+    if not isinstance(size, int) or index < size - 1:
+        pieces.append(_slice(g, self, [index + 1], [INT64_MAX], [axis]))
+    return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
+
+
+def slice_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, start: Any, end: Any, step: int) -> ir.Value:
+    """Step 1: Concat(head, src, tail); a larger step scatters src at the static positions."""
+    axis = h.norm_dim(g, dim, self)
+    src = g.cast(src, g.dtype(self))
+    size = g.shape(self)[axis]
+    if not isinstance(size, int) and step == 1 and (start or 0) >= 0 and (end is None or end >= 0):
+        # a symbolic size: non-negative bounds need no size (Slice clamps the tail)
+        begin = start or 0
+        pieces = [_slice(g, self, [0], [begin], [axis])] if begin > 0 else []
+        pieces.append(src)
+        if end is not None and end < INT64_MAX // 2:
+            pieces.append(_slice(g, self, [end], [INT64_MAX], [axis]))
+        return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
+    size = _static_size(g, self, axis, "slice_scatter with negative bounds or a step")
+    positions = list(range(size))[slice(start, end, step)]
+    if not positions:
+        return self
+    if step == 1:
+        pieces = [_slice(g, self, [0], [positions[0]], [axis])] if positions[0] > 0 else []
+        pieces.append(src)
+        if positions[-1] < size - 1:
+            pieces.append(_slice(g, self, [positions[-1] + 1], [INT64_MAX], [axis]))
+        return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
+    view = [1] * g.rank(self)
+    view[axis] = len(positions)
+    index = g.op("Expand", g.constant(torch.tensor(positions).reshape(view)), g.op("Shape", src))
+    return _scatter_elements(g, self, index, src, axis)
+
+
+_REDUCTIONS = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min", "mean": "add"}
+_ONE_HOT_REDUCE = {"sum": "ReduceSum", "prod": "ReduceProd", "amax": "ReduceMax", "amin": "ReduceMin",
+                   "mean": "ReduceSum"}
+
+
+def _identity(reduce: str, dtype: torch.dtype) -> Any:
+    """The value that leaves a reduction unchanged."""
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    info = torch.finfo(dtype) if dtype.is_floating_point else torch.iinfo(dtype)
+    low, high = (-math.inf, math.inf) if dtype.is_floating_point else (info.min, info.max)
+    return low if reduce == "amax" else high
+
+
+def _combine(g: Any, reduce: str, a: ir.Value, b: ir.Value) -> ir.Value:
+    if reduce in ("sum", "mean"):
+        return g.op("Add", a, b)
+    if reduce == "prod":
+        return g.op("Mul", a, b)
+    return _max(g, a, b) if reduce == "amax" else _min(g, a, b)
+
+
+def _pad_end_with(g: Any, x: ir.Value, shape: list[int], target: list[int], fill: Any, dtype: torch.dtype) -> ir.Value:
+    """Constant blocks appended after each axis until `shape` becomes `target`."""
+    shape = list(shape)
+    for axis, want in enumerate(target):
+        if want > shape[axis]:
+            block = _fill(g, [*shape[:axis], want - shape[axis], *shape[axis + 1:]], fill, dtype)
+            x = g.op("Concat", x, block, axis=axis)
+            shape[axis] = want
+    return x
+
+
+def _one_hot_reduce(g: Any, data_shape: list[int], index_shape: list[int], axis: int, index: ir.Value,
+                    updates: ir.Value, reduce: str, dtype: torch.dtype) -> tuple[ir.Value, ir.Value]:
+    """Without ScatterElements' reduction: (each position's reduction of the updates scattered to it,
+    with the identity where none is; how many were), both shaped like data.
+
+    mask[..., j] = (index == j) for j along axis; Reduce over axis of Where(mask, updates, identity),
+    the new last axis moved back to `axis`, padded to data's shape.
+    """
+    r = len(data_shape)
+    identity = _identity(reduce, dtype)
+    positions = g.constant(list(range(data_shape[axis])), torch.int64)
+    mask = g.op("Equal", _unsqueeze(g, index, [r]), positions)
+    picked = g.op("Where", mask, _unsqueeze(g, updates, [r]), g.constant(identity, dtype))
+    reduced = _reduce(g, _ONE_HOT_REDUCE[reduce], picked, [axis])
+    counts = _reduce(g, "ReduceSum", g.cast(mask, torch.int64), [axis])
+    if r > 1:
+        perm = [*range(axis), r - 1, *range(axis, r - 1)]
+        reduced, counts = g.op("Transpose", reduced, perm=perm), g.op("Transpose", counts, perm=perm)
+    shape = [data_shape[k] if k == axis else index_shape[k] for k in range(r)]
+    return (_pad_end_with(g, reduced, shape, data_shape, identity, dtype),
+            _pad_end_with(g, counts, shape, data_shape, 0, torch.int64))
+
+
+def _scatter_reduce(g: Any, self: ir.Value, axis: int, index: ir.Value, index_shape: list[int],
+                    updates: ir.Value, reduce: str, include_self: bool) -> ir.Value:
+    """scatter_reduce on 1-D-or-more values; `updates` is shaped like index."""
+    dtype = g.dtype(self)
+    native = g.opset >= 18 or (g.opset >= 16 and reduce in ("sum", "prod", "mean"))
+    if native:
+        base = self
+        if not include_self:  # the identity first at every scattered-to position
+            base = _scatter_elements(g, self, index, g.op("Expand", g.constant(_identity(reduce, dtype), dtype),
+                                                               g.op("Shape", index)), axis)
+        out = _scatter_elements(g, base, index, updates, axis, _REDUCTIONS[reduce])
+        if reduce != "mean":
+            return out
+        ones = g.op("Expand", g.constant(1, torch.int64), g.op("Shape", index))
+        zeros = g.op("ConstantOfShape", g.op("Shape", self), value=torch.tensor([0], dtype=torch.int64))
+        counts = _scatter_elements(g, zeros, index, ones, axis, "add")
+    else:
+        data_shape = _static_shape(g, self, f"scatter_reduce '{reduce}' before opset {18 if reduce in ('amax', 'amin') else 16}")
+        contributions, counts = _one_hot_reduce(g, data_shape, index_shape, axis, index, updates, reduce, dtype)
+        if include_self:
+            out = _combine(g, reduce, self, contributions)
+        else:
+            out = g.op("Where", g.op("Greater", counts, g.constant(0, torch.int64)), contributions, self)
+        if reduce != "mean":
+            return out
+    # mean: the sum over the self element (if included) and the updates, divided by their count
+    if include_self:
+        counts = g.op("Add", counts, g.constant(1, torch.int64))
+    counts = g.op("Where", g.op("Equal", counts, g.constant(0, torch.int64)), g.constant(1, torch.int64), counts)
+    counts = g.cast(counts, dtype)
+    return g.op("Div", out, counts) if dtype.is_floating_point else _int_floor_div(g, out, counts)
+
+
+def _fit(g: Any, src: ir.Value, index_shape: list[Any]) -> ir.Value:
+    """The leading corner of src shaped like index (torch reads src only where index is)."""
+    src = _as_1d(g, src)
+    if g.shape(src) == index_shape:
+        return src
+    if not all(isinstance(d, int) for d in index_shape):
+        raise ValueError(f"{g.overload}: src larger than index needs index's static shape, not {index_shape}")
+    return _slice(g, src, [0] * len(index_shape), index_shape, list(range(len(index_shape))))
+
+
+def scatter_reduce_two(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value, reduce: str,
+                       include_self: bool) -> ir.Value:
+    """ScatterElements with reduction (add/mul 16, max/min 18; mean as sum / count); before, one-hot."""
+    data, idx = _as_1d(g, self), _as_1d(g, index)
+    index_shape = g.shape(idx)
+    updates = g.cast(_fit(g, src, index_shape), g.dtype(self))
+    out = _scatter_reduce(g, data, h.norm_dim(g, dim, self), idx, index_shape, updates, reduce, include_self)
+    return _reshape_back(g, out, self)
+
+
+def _index_along(g: Any, index: ir.Value, axis: int, source: ir.Value) -> ir.Value:
+    """A 1-D index along `axis` expanded to the source's shape (for ScatterElements)."""
+    view = [1] * g.rank(source)
+    view[axis] = -1
+    return g.op("Expand", g.op("Reshape", g.cast(index, torch.int64), h.ints(g, view)), g.op("Shape", source))
+
+
+def index_copy(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value) -> ir.Value:
+    """self[..., index[i], ...] = source[..., i, ...]: a scatter of source along dim."""
+    data, src = _as_1d(g, self), _as_1d(g, g.cast(source, g.dtype(self)))
+    axis = h.norm_dim(g, dim, self)
+    out = _scatter_elements(g, data, _index_along(g, index, axis, src), src, axis)
+    return _reshape_back(g, out, self)
+
+
+def index_add(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, alpha: Any) -> ir.Value:
+    """self[..., index[i], ...] += alpha * source[..., i, ...] (duplicates accumulate)."""
+    data, src = _as_1d(g, self), _as_1d(g, g.cast(source, g.dtype(self)))
+    axis = h.norm_dim(g, dim, self)
+    idx, source_shape = _index_along(g, index, axis, src), g.shape(src)
+    if alpha != 1:
+        src = g.op("Mul", src, h.like(g, alpha, src))
+    out = _scatter_reduce(g, data, axis, idx, source_shape, src, "sum", True)
+    return _reshape_back(g, out, self)
+
+
+def index_fill_int_scalar(g: Any, self: ir.Value, dim: int, index: ir.Value, value: Any) -> ir.Value:
+    """Where(position along dim is in index, value, self); negative indices wrap."""
+    data = _as_1d(g, self)
+    axis = h.norm_dim(g, dim, data)
+    size = _static_size(g, data, axis, "index_fill")
+    idx = g.op("Reshape", g.cast(index, torch.int64), h.ints(g, [-1, 1]))
+    idx = g.op("Where", g.op("Less", idx, h.scalar(g, 0, "int64")), g.op("Add", idx, h.scalar(g, size, "int64")), idx)
+    hits = _reduce(g, "ReduceSum", g.cast(g.op("Equal", idx, g.constant(list(range(size)), torch.int64)),
+                                         torch.int64), [0])
+    view = [1] * g.rank(data)
+    view[axis] = size
+    hit = g.op("Reshape", g.op("Greater", hits, h.scalar(g, 0, "int64")), h.ints(g, view))
+    return _reshape_back(g, _where(g, hit, h.like(g, value, self), data), self)
+
+
+# -- layout ----------------------------------------------------------------------------------------
+def nonzero(g: Any, self: ir.Value) -> ir.Value:
+    """Transpose(NonZero): [count, rank]; a 0-d input gives [count, 0] as in torch."""
+    if g.rank(self) > 0:
+        return g.op("Transpose", g.op("NonZero", self), perm=[1, 0])
+    coords = g.op("Transpose", g.op("NonZero", g.op("Reshape", self, h.ints(g, [1]))), perm=[1, 0])
+    return _slice(g, coords, [0], [0], [1])
+
+
+def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
+    """dim1, dim2 moved last and merged; Gather of the diagonal's flat positions."""
+    r = g.rank(self)
+    d1, d2 = h.norm_dim(g, dim1, self), h.norm_dim(g, dim2, self)
+    s1, s2 = _static_size(g, self, d1, "diagonal"), _static_size(g, self, d2, "diagonal")
+    length = max(0, min(s1, s2 - offset) if offset >= 0 else min(s1 + offset, s2))
+    others = [d for d in range(r) if d not in (d1, d2)]
+    if length == 0:
+        shape = _static_shape(g, self, "an empty diagonal")
+        return h.zeros_of_shape(g, [*[shape[d] for d in others], 0], self)
+    x = _transpose(g, self, [*others, d1, d2])
+    flat = g.op("Reshape", x, h.ints(g, [0] * len(others) + [s1 * s2]))
+    row, col = max(0, -offset), max(0, offset)
+    picked = [(row + i) * s2 + col + i for i in range(length)]
+    return g.op("Gather", flat, g.constant(picked, torch.int64), axis=len(others))
+
+
+def flip(g: Any, self: ir.Value, dims: Sequence[int]) -> ir.Value:
+    """Slice with step -1 (10+); before, Gather of the reversed static index range."""
+    axes = sorted({h.norm_dim(g, d, self) for d in dims}) if g.rank(self) else []
+    if not axes:
+        return self
+    if g.opset >= 10:
+        k = len(axes)
+        return g.op("Slice", self, h.ints(g, [-1] * k), h.ints(g, [-INT64_MAX] * k), h.ints(g, axes),
+                    h.ints(g, [-1] * k))
+    out = self
+    for axis in axes:
+        size = _static_size(g, self, axis, "flip before opset 10")
+        out = g.op("Gather", out, g.constant(list(reversed(range(size))), torch.int64), axis=axis)
+    return out
+
+
+def roll(g: Any, self: ir.Value, shifts: Sequence[int], dims: Sequence[int]) -> ir.Value:
+    """Concat(last `shift` elements, the others) along each dim; no dims: of the flattened tensor."""
+    if not dims:
+        shape = _static_shape(g, self, "roll without dims")
+        flat = g.op("Reshape", self, h.ints(g, [-1]))
+        flat.shape = ir.Shape([math.prod(shape)])
+        rolled = roll(g, flat, [shifts[0]], [0])
+        return g.op("Reshape", rolled, h.ints(g, shape))
+    out = self
+    for shift, dim in zip(shifts, dims):
+        axis = h.norm_dim(g, dim, self)
+        size = _static_size(g, self, axis, "roll")
+        s = shift % size if size else 0
+        if s:
+            out = g.op("Concat", _slice(g, out, [size - s], [INT64_MAX], [axis]), _slice(g, out, [0], [size - s], [axis]),
+                       axis=axis)
+    return out
+
+
+def _tri_mask(g: Any, self: ir.Value, diagonal: int, upper: bool) -> ir.Value:
+    r = g.rank(self)
+    rows, cols = (_static_size(g, self, a, "tril/triu before opset 14") for a in (r - 2, r - 1))
+    ones = np.ones((rows, cols), dtype=bool)
+    return g.constant(torch.from_numpy(np.triu(ones, diagonal) if upper else np.tril(ones, diagonal)))
+
+
+def tril(g: Any, self: ir.Value, diagonal: int) -> ir.Value:
+    """Trilu (14+); before, Where with a constant mask from the static shape."""
+    if g.opset >= 14:
+        return g.op("Trilu", self, h.scalar(g, diagonal, "int64"), upper=0)
+    return _where(g, _tri_mask(g, self, diagonal, False), self, h.like(g, 0, self))
+
+
+def triu(g: Any, self: ir.Value, diagonal: int) -> ir.Value:
+    if g.opset >= 14:
+        return g.op("Trilu", self, h.scalar(g, diagonal, "int64"), upper=1)
+    return _where(g, _tri_mask(g, self, diagonal, True), self, h.like(g, 0, self))
+
+
+# ONNX Runtime's DepthToSpace / SpaceToDepth kernels take these dtypes only.
+_SPACE_DEPTH_DTYPES = (torch.float32, torch.float64, torch.uint8)
+
+
+def pixel_shuffle(g: Any, self: ir.Value, upscale_factor: int) -> ir.Value:
+    """DepthToSpace mode CRD (11+, 4-D, float/uint8); else Reshape-Transpose-Reshape."""
+    f = upscale_factor
+    r = g.rank(self)
+    if g.opset >= 11 and r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
+        return g.op("DepthToSpace", self, blocksize=f, mode="CRD")
+    c, height, width = [_static_size(g, self, a, "pixel_shuffle") for a in (r - 3, r - 2, r - 1)]
+    lead = r - 3
+    x = g.op("Reshape", self, h.ints(g, [0] * lead + [c // (f * f), f, f, height, width]))
+    x = g.op("Transpose", x, perm=[*range(lead), lead, lead + 3, lead + 1, lead + 4, lead + 2])
+    return g.op("Reshape", x, h.ints(g, [0] * lead + [c // (f * f), height * f, width * f]))
+
+
+def pixel_unshuffle(g: Any, self: ir.Value, downscale_factor: int) -> ir.Value:
+    """SpaceToDepth (4-D, float/uint8; its channels come block-major, so a transpose follows);
+    else Reshape-Transpose-Reshape."""
+    f = downscale_factor
+    r = g.rank(self)
+    c, height, width = [_static_size(g, self, a, "pixel_unshuffle") for a in (r - 3, r - 2, r - 1)]
+    oh, ow = height // f, width // f
+    if r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
+        x = g.op("SpaceToDepth", self, blocksize=f)
+        if f == 1:
+            return x
+        x = g.op("Reshape", x, h.ints(g, [0, f * f, c, oh, ow]))
+        x = g.op("Transpose", x, perm=[0, 2, 1, 3, 4])
+        return g.op("Reshape", x, h.ints(g, [0, c * f * f, oh, ow]))
+    lead = r - 3
+    x = g.op("Reshape", self, h.ints(g, [0] * lead + [c, oh, f, ow, f]))
+    x = g.op("Transpose", x, perm=[*range(lead), lead, lead + 2, lead + 4, lead + 1, lead + 3])
+    return g.op("Reshape", x, h.ints(g, [0] * lead + [c * f * f, oh, ow]))
+
+
+def unfold(g: Any, self: ir.Value, dimension: int, size: int, step: int) -> ir.Value:
+    """Gather of a static [windows, size] index matrix along the dim, the window axis moved last."""
+    r = g.rank(self)
+    if r == 0:
+        return g.op("Reshape", self, h.ints(g, [1])) if size == 1 else h.zeros_of_shape(g, [0], self)
+    axis = h.norm_dim(g, dimension, self)
+    length = _static_size(g, self, axis, "unfold")
+    count = (length - size) // step + 1
+    windows = torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0)
+    out = g.op("Gather", self, g.constant(windows.to(torch.int64)), axis=axis)
+    return _transpose(g, out, [*range(axis + 1), *range(axis + 2, r + 1), axis + 1])
+
+
+def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int],
+           stride: Sequence[int]) -> ir.Value:
+    """Pad, flatten the image, Gather a static [kh*kw, L] matrix of flat positions, merge C with kh*kw."""
+    r = g.rank(self)
+    height, width = [_static_size(g, self, a, "im2col") for a in (r - 2, r - 1)]
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
+    hp, wp = height + 2 * ph, width + 2 * pw
+    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    x = _pad_constant(g, self, [0] * (r - 2) + [ph, pw] + [0] * (r - 2) + [ph, pw], 0) if ph or pw else self
+    flat = g.op("Reshape", x, h.ints(g, [0] * (r - 2) + [hp * wp]))
+    ki, kj, oi, oj = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(oh), np.arange(ow), indexing="ij")
+    picked = ((oi * sh + ki * dh) * wp + oj * sw + kj * dw).reshape(kh * kw, oh * ow)
+    out = g.op("Gather", flat, g.constant(torch.from_numpy(picked.astype(np.int64))), axis=r - 2)
+    return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [-1, oh * ow]))
+
+
+def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequence[int],
+           dilation: Sequence[int], padding: Sequence[int], stride: Sequence[int]) -> ir.Value:
+    """Col2Im (18+, float32); before, each output pixel sums its static list of column entries
+    (Gather from the columns plus a zero sentinel, then ReduceSum)."""
+    r = g.rank(self)
+    (height, width), (kh, kw), (dh, dw), (ph, pw), (sh, sw) = output_size, kernel_size, dilation, padding, stride
+    if g.opset >= 18 and g.dtype(self) == torch.float32:
+        x = self if r == 3 else _unsqueeze(g, self, [0])
+        out = g.op("Col2Im", x, h.ints(g, [height, width]), h.ints(g, [kh, kw]), dilations=[dh, dw],
+                   pads=[ph, pw, ph, pw], strides=[sh, sw])
+        return out if r == 3 else g.op("Reshape", out, h.ints(g, [-1, height, width]))
+    blocks = kh * kw
+    oh = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    count = oh * ow
+    sources: list[list[int]] = [[] for _ in range(height * width)]
+    for k in range(blocks):
+        ki, kj = divmod(k, kw)
+        for li in range(oh):
+            y = li * sh - ph + ki * dh
+            if not 0 <= y < height:
+                continue
+            for lj in range(ow):
+                x_pos = lj * sw - pw + kj * dw
+                if 0 <= x_pos < width:
+                    sources[y * width + x_pos].append(k * count + li * ow + lj)
+    sentinel = blocks * count
+    depth = max(1, max(len(s) for s in sources))
+    table = torch.tensor([s + [sentinel] * (depth - len(s)) for s in sources], dtype=torch.int64)
+    lead = r - 2
+    cols = g.op("Reshape", self, h.ints(g, [0] * lead + [-1, blocks * count]))
+    cols = _pad_constant(g, cols, [0] * (lead + 1) + [0] + [0] * (lead + 1) + [1], 0)
+    summed = _reduce(g, "ReduceSum", g.op("Gather", cols, g.constant(table), axis=lead + 1), [lead + 2])
+    return g.op("Reshape", summed, h.ints(g, [0] * (lead + 1) + [height, width]))
+
+
+# -- padding (opspecs/padding.yaml) ----------------------------------------------------------------
+def _onnx_pads(g: Any, x: ir.Value, pad: Sequence[int]) -> list[int]:
+    """torch's pad list (last dim first, (begin, end) pairs) as ONNX [begins..., ends...] over all axes."""
+    r = g.rank(x)
+    begins, ends = [0] * r, [0] * r
+    for i in range(len(pad) // 2):
+        begins[r - 1 - i], ends[r - 1 - i] = int(pad[2 * i]), int(pad[2 * i + 1])
+    return begins + ends
+
+
+def _pad_constant(g: Any, x: ir.Value, pads: list[int], value: Any) -> ir.Value:
+    """Constant Pad with ONNX-style pads (negative ones crop)."""
+    return _pad(g, x, pads, "constant", value)
+
+
+# Pad-2 (opsets 9-10) takes floats only in ONNX Runtime; Pad-11/-12 no bool.
+_PAD2_DTYPES = (torch.float32, torch.float64, torch.float16)
+
+
+def _pad(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any = 0) -> ir.Value:
+    r = len(pads) // 2
+    if not any(pads):
+        return x
+    dtype = g.dtype(x)
+    if g.opset < 11 and dtype not in _PAD2_DTYPES:
+        return _pad_by_gather(g, x, pads, mode, value)
+    if g.opset < 11:
+        return g.op("Pad", x, pads=pads, mode=mode, value=float(value) if mode == "constant" else None)
+    if dtype == torch.bool and g.opset < 13:
+        return g.cast(_pad(g, g.cast(x, torch.uint8), pads, mode, int(bool(value))), torch.bool)
+    constant = h.like(g, value, x) if mode == "constant" else None
+    if g.opset >= 18:  # only the padded axes
+        axes = [a for a in range(r) if pads[a] or pads[r + a]]
+        short = [pads[a] for a in axes] + [pads[r + a] for a in axes]
+        return g.op("Pad", x, h.ints(g, short), constant, h.ints(g, axes), mode=mode)
+    return g.op("Pad", x, h.ints(g, pads), constant, mode=mode)
+
+
+def _pad_by_gather(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any) -> ir.Value:
+    """Pad without Pad (dtypes Pad-2 lacks): crops by Slice, then constant blocks by Concat, or
+    reflect/edge positions by Gather of a static index range."""
+    r = len(pads) // 2
+    shape = _static_shape(g, x, "padding this dtype before opset 11")
+    for axis in range(r):
+        begin, end = pads[axis], pads[r + axis]
+        if not begin and not end:
+            continue
+        size = shape[axis]
+        if mode == "constant":
+            if begin < 0 or end < 0:
+                x = _slice(g, x, [max(0, -begin)], [size - max(0, -end)], [axis])
+                size -= max(0, -begin) + max(0, -end)
+            pieces = []
+            for amount in (begin, end):
+                block = [*shape[:axis], amount, *shape[axis + 1:]]
+                pieces.append(_fill(g, block, value, g.dtype(x)) if amount > 0 else None)
+            x = g.op("Concat", *[p for p in (pieces[0], x, pieces[1]) if p is not None], axis=axis)
+            shape[axis] = size + max(0, begin) + max(0, end)
+            continue
+        positions = []
+        for p in range(-begin, size + end):
+            if mode == "edge":
+                positions.append(min(max(p, 0), size - 1))
+            else:
+                positions.append(-p if p < 0 else 2 * (size - 1) - p if p >= size else p)
+        x = g.op("Gather", x, g.constant(positions, torch.int64), axis=axis)
+        shape[axis] = len(positions)
+    return x
+
+
+def constant_pad_nd(g: Any, self: ir.Value, pad: Sequence[int], value: Any) -> ir.Value:
+    """Pad mode constant; negative pads crop."""
+    return _pad(g, self, _onnx_pads(g, self, pad), "constant", value)
+
+
+def _mode_pad(g: Any, x: ir.Value, padding: Sequence[int], mode: str) -> ir.Value:
+    return _pad(g, x, _onnx_pads(g, x, padding), mode)
+
+
+def reflection_pad1d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
+    return _mode_pad(g, self, padding, "reflect")
+
+
+def reflection_pad2d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
+    return _mode_pad(g, self, padding, "reflect")
+
+
+def reflection_pad3d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
+    return _mode_pad(g, self, padding, "reflect")
+
+
+def replication_pad1d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
+    return _mode_pad(g, self, padding, "edge")
+
+
+def replication_pad2d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
+    return _mode_pad(g, self, padding, "edge")
+
+
+def replication_pad3d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
+    return _mode_pad(g, self, padding, "edge")
