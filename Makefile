@@ -34,6 +34,14 @@ demo: setup
 docs: codegen
 	@echo "support matrix: generated/SUPPORT.md"
 
+# ResNet-50, BERT-base, GPT-2 and a 1.1B LLaMA-style model against torch.onnx.export(dynamo=True),
+# each export in a fresh process; writes docs/benchmarks.{md,png,json}. BENCH_ARGS="--quick" checks the harness.
+BENCH_ARGS ?= --profile
+.PHONY: bench
+bench: setup
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 lint: setup
 	$(PY) -m ruff check exporter codegen tests scripts
 

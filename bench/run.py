@@ -1,0 +1,163 @@
+"""`make bench`: each model exported by torch.export.export alone, torch.onnx.export(dynamo=True)
+and aten2onnx, each in a fresh process; ONNX Runtime latency of both ONNX models; a Markdown
+table and a chart in docs/.
+
+    python -m bench.run                                # full configs: ResNet-50, BERT-base, GPT-2, LLaMA 1.1B
+    python -m bench.run --quick --models resnet50      # small configs: checks the harness in a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.measure import TOOLS
+from bench.models import MODELS, ROOT
+from bench.report import chart, markdown
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _child(module: str, arguments: list[str], out: Path, timeout: float) -> dict[str, Any]:
+    """Run `python -m module ...` in a fresh process; its JSON result, or the way it failed."""
+    command = [sys.executable, "-m", module, *arguments, "--out", str(out)]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    try:
+        completed = subprocess.run(command, cwd=ROOT, env=environment, timeout=timeout, capture_output=True,
+                                   text=True)
+    except subprocess.TimeoutExpired:
+        return {"error": "Timeout", "message": f"no result after {timeout:.0f} s"}
+    if out.exists():
+        return json.loads(out.read_text())
+    tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or [""]
+    killed = completed.returncode < 0 or completed.returncode == 137
+    return {"error": "Killed" if killed else "Crashed",
+            "message": f"exit code {completed.returncode}: {tail[0][:300]}"}
+
+
+def measure_model(name: str, options: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]:
+    """Each tool's export in its own process, then one process timing the ONNX models in turns."""
+    results: dict[str, dict[str, Any]] = {}
+    quick = ["--quick"] if options.quick else []
+    exported: dict[str, Path] = {}
+    for tool in TOOLS:
+        folder = work / f"{name}-{tool}"
+        folder.mkdir()
+        onnx_path = folder / "model.onnx"
+        common = ["--model", name, "--onnx", str(onnx_path), "--opset", str(options.opset), *quick]
+        _log(f"{name}: {tool} ...")
+        result = _child("bench.measure", [*common, "--tool", tool], folder / "export.json", options.timeout)
+        summary = result.get("error") or f"{result['wall_s']:.2f} s, peak RSS {result['peak_rss_mb']:,.0f} MB"
+        _log(f"{name}: {tool}: {summary}")
+        if tool != "torch.export" and not result.get("error") and onnx_path.exists():
+            exported[tool] = onnx_path
+        if tool == "aten2onnx" and options.profile and not result.get("error"):
+            profiled = _child("bench.measure", [*common, "--tool", tool, "--profile"], folder / "profile.json",
+                              options.timeout)
+            result["profile"] = profiled.get("profile") or [(f"profiling failed: {profiled.get('error')}", 0.0)]
+        results[tool] = result
+    if exported:
+        _log(f"{name}: ONNX Runtime latency of {', '.join(exported)} ...")
+        latency = _child("bench.latency", ["--model", name, *quick, "--repeat", str(options.repeat),
+                                           "--budget", str(options.budget),
+                                           *[f"--onnx={tool}={path}" for tool, path in exported.items()]],
+                         work / f"{name}-latency.json", options.timeout)
+        for tool in exported:
+            if latency.get("error"):  # the latency process itself died
+                results[tool].update(latency_error=latency["error"], latency_message=latency.get("message", ""))
+            else:
+                results[tool].update(latency.get(tool, {}))
+            measured = results[tool]
+            _log(f"{name}: {tool}: ORT latency "
+                 f"{measured.get('latency_error') or format(measured.get('latency_ms', float('nan')), '.2f') + ' ms'}")
+    for folder in work.glob(f"{name}-*"):  # full-size models are gigabytes
+        shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink()
+    return results
+
+
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except Exception:  # not installed, or no version attribute
+        return "not installed"
+
+
+def environment(options: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+        commit += " (with uncommitted changes)" if dirty.strip() else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import onnx
+    import onnxruntime
+    import onnxscript
+    import torch
+
+    return {
+        "command": "python -m bench.run " + " ".join(argv) if argv else "make bench",
+        "date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "memory_gib": memory,
+        "platform": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
+        "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+        "onnxscript": onnxscript.__version__, "transformers": _version("transformers"), "commit": commit,
+        "opset": options.opset, "quick": options.quick,
+    }
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="small configs: checks the harness, not the exporters")
+    parser.add_argument("--output-dir", type=Path, default=ROOT / "docs",
+                        help="where benchmarks.md, .png and .json go (default: docs/)")
+    parser.add_argument("--opset", type=int, default=18, help="opset for both ONNX exporters (default 18)")
+    parser.add_argument("--repeat", type=int, default=30, help="timed ONNX Runtime rounds (default 30)")
+    parser.add_argument("--budget", type=float, default=120.0,
+                        help="seconds of timed ORT rounds at most, after 3 (default 120)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per child process (default 3600)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile aten2onnx's export (one more process per model) for the notes")
+    parser.add_argument("--work-dir", type=Path, default=None, help="scratch space for ONNX files (default: a temp dir)")
+    options = parser.parse_args(argv)
+    options.model_names = [m.strip() for m in options.models.split(",") if m.strip()]
+    unknown = [m for m in options.model_names if m not in MODELS]
+    if unknown or not options.model_names:
+        parser.error(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    options = parse(argv)
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    all_results: dict[str, dict[str, dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="aten2onnx-bench-", dir=options.work_dir) as scratch:
+        for name in options.model_names:
+            all_results[name] = measure_model(name, options, Path(scratch))
+    env = environment(options, argv)
+    env["load_average"] = (load_before, os.getloadavg()[0])  # other work on the machine skews the timings
+    (options.output_dir / "benchmarks.json").write_text(json.dumps({"environment": env, "results": all_results},
+                                                                   indent=1))
+    (options.output_dir / "benchmarks.md").write_text(markdown(all_results, env))
+    chart(all_results, options.output_dir / "benchmarks.png", options.quick)
+    _log(f"wrote {options.output_dir / 'benchmarks.md'} and benchmarks.png, benchmarks.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The benchmark harness end to end in quick mode, on one small model (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ("torch.export", "torch.onnx", "aten2onnx")
+
+
+def test_quick_bench_writes_table_chart_and_results(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "bench.run", "--quick", "--models", "resnet50", "--output-dir", str(tmp_path),
+               "--repeat", "5", "--budget", "2", "--timeout", "300"]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    data = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert data["environment"]["quick"] is True
+    results = data["results"]["resnet50"]
+    assert set(results) == set(TOOLS)
+    table = (tmp_path / "benchmarks.md").read_text()
+    assert "quick mode" in table and "| model | tool | export (s) |" in table
+    assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    for tool in ("torch.export", "torch.onnx"):
+        assert "error" not in results[tool], results[tool]
+        assert results[tool]["wall_s"] > 0 and results[tool]["peak_rss_mb"] > 0
+    reference = results["torch.onnx"]
+    assert reference["nodes"] > 0 and reference["file_mb"] > 0 and reference["latency_ms"] > 0
+    assert "| torch.onnx.export(dynamo=True) | " in table and "1.00×" in table
+
+    ours = results["aten2onnx"]
+    if ours.get("error"):
+        # a failed export shows its error class in the table, never numbers
+        assert f"| aten2onnx exporter.export | `{ours['error']}` | — |" in table
+        if ours["error"] == "UnsupportedOpsError":
+            pytest.xfail(f"aten2onnx cannot export the quick ResNet-50 yet: {ours.get('message')}")
+        pytest.fail(f"aten2onnx failed with {ours['error']}: {ours.get('message')}\n{ours.get('traceback', '')}")
+    assert ours["nodes"] > 0 and ours["file_mb"] > 0
+    assert "latency_error" not in ours, ours.get("latency_message")
+    assert ours["latency_ms"] > 0
+
+
+def test_unknown_model_is_refused() -> None:
+    completed = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--models", "resnet5"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2 and "unknown model" in completed.stderr and "resnet50" in completed.stderr
+
+
+def test_report_shows_error_class_instead_of_numbers() -> None:
+    from bench.report import markdown
+
+    results = {"resnet50": {
+        "torch.export": {"wall_s": 2.0, "peak_rss_mb": 900.0, "parameters": 25_557_032, "rss_before_mb": 500.0},
+        "torch.onnx": {"wall_s": 10.0, "peak_rss_mb": 1500.0, "nodes": 120, "file_mb": 97.5, "latency_ms": 40.0},
+        "aten2onnx": {"error": "UnsupportedOpsError", "message": "aten::foo.default", "wall_s": 1.0,
+                      "peak_rss_mb": 800.0},
+    }}
+    environment = {"command": "make bench", "date": "2026-01-01", "cpus": 2, "memory_gib": 24.0, "platform": "Linux",
+                   "python": "3.11", "torch": "2.13.0", "onnx": "1", "onnxscript": "0", "onnxruntime": "1",
+                   "commit": "abc", "opset": 18, "quick": False}
+    table = markdown(results, environment)
+    row = next(line for line in table.splitlines() if "aten2onnx exporter.export" in line)
+    assert "`UnsupportedOpsError`" in row and "800" not in row and "1.0" not in row
+    assert "| ResNet-50 (25.6M params, 1x3x224x224) | torch.export.export alone | 2.00 | 0.20× | 900 | 0.60× |" in table
+    assert "n/a (`UnsupportedOpsError`)" in table and "aten::foo.default" in table
