@@ -62,8 +62,10 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
         value = arguments[arg.name]
         if isinstance(value, torch.Tensor):
             value = graph_input(arg.name, value)
-        elif isinstance(value, list) and value and all(isinstance(v, torch.Tensor) for v in value):
-            value = [graph_input(f"{arg.name}_{i}", t) for i, t in enumerate(value)]
+        elif isinstance(value, list) and any(isinstance(v, torch.Tensor) for v in value):
+            # Optional-tensor lists (index.Tensor's indices) may hold None between tensors.
+            value = [graph_input(f"{arg.name}_{i}", t) if isinstance(t, torch.Tensor) else t
+                     for i, t in enumerate(value)]
         call_args[python_name(arg.name)] = value
 
     function = registry.lookup(overload, opset)

@@ -48,8 +48,9 @@ def _describe(arguments: dict[str, object]) -> str:
     for name, value in arguments.items():
         if hasattr(value, "shape"):
             parts.append(f"{name}=tensor{tuple(value.shape)}:{value.dtype}")
-        elif isinstance(value, list) and value and hasattr(value[0], "shape"):
-            parts.append(f"{name}=[{', '.join(f'tensor{tuple(v.shape)}:{v.dtype}' for v in value)}]")
+        elif isinstance(value, list) and any(hasattr(v, "shape") for v in value):
+            items = (f"tensor{tuple(v.shape)}:{v.dtype}" if hasattr(v, "shape") else repr(v) for v in value)
+            parts.append(f"{name}=[{', '.join(items)}]")
         else:
             parts.append(f"{name}={value!r}")
     return ", ".join(parts)
