@@ -121,6 +121,8 @@ class _ToPython(ast.NodeTransformer):
             func = ast.Attribute(ast.Name("g", ast.Load()), "op", ast.Load())
             return ast.Call(func, [ast.Constant(name), *node.args], node.keywords)
         if name in BUILTINS:
+            # builtins.min, not min: generated modules define functions named after ops (min, abs, ...)
+            node.func = ast.Attribute(ast.Name("builtins", ast.Load()), name, ast.Load())
             return node
         func = ast.Attribute(ast.Name("h", ast.Load()), name, ast.Load())
         return ast.Call(func, [ast.Name("g", ast.Load()), *node.args], node.keywords)

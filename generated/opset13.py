@@ -8,6 +8,8 @@ op's next variant. Only what changes at opset 13 is here.
 
 from __future__ import annotations
 
+import builtins  # noqa: F401
+
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.lib import attention_ops
 from exporter.lib import creation_ops
@@ -53,7 +55,7 @@ def index_add(g, self, dim, index, source, *, alpha=1):
 
 def repeat(g, self, repeats):
     """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:267)"""
-    return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, list(range(len(repeats) - h.rank(g, self))))) if len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
+    return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self))))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
@@ -157,12 +159,12 @@ def log_softmax_int(g, self, dim, dtype=None):
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 13-17: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:64)"""
+    """aten::native_group_norm.default, opsets 13-17: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:66)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 13-17: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:87)"""
+    """aten::instance_norm.default, opsets 13-17: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:89)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 

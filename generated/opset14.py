@@ -8,6 +8,8 @@ op's next variant. Only what changes at opset 14 is here.
 
 from __future__ import annotations
 
+import builtins  # noqa: F401
+
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.lib import indexing_ops
 from exporter.lib import nn_ops

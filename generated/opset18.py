@@ -8,6 +8,8 @@ op's next variant. Only what changes at opset 18 is here.
 
 from __future__ import annotations
 
+import builtins  # noqa: F401
+
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.lib import attention_ops
 from exporter.lib import indexing_ops
@@ -90,37 +92,37 @@ def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
 
 
 def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 18-20: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:48)"""
+    """aten::group_norm.default, opsets 18-20: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:50)"""
     return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 18-20: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:65)"""
+    """aten::native_group_norm.default, opsets 18-20: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:67)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 18-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:88)"""
+    """aten::instance_norm.default, opsets 18-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:90)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:114)"""
+    """aten::_native_batch_norm_legit.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:116)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:132)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:134)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:149)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:151)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 18-22: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:168)"""
+    """aten::rms_norm.default, opsets 18-22: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:170)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 

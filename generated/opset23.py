@@ -8,6 +8,8 @@ op's next variant. Only what changes at opset 23 is here.
 
 from __future__ import annotations
 
+import builtins  # noqa: F401
+
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.lib import attention_ops
 from exporter.lib import norm_ops
@@ -21,5 +23,5 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 23-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:169)"""
+    """aten::rms_norm.default, opsets 23-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:171)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)

@@ -8,6 +8,8 @@ op's next variant. Only what changes at opset 9 is here.
 
 from __future__ import annotations
 
+import builtins  # noqa: F401
+
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.lib import attention_ops
 from exporter.lib import bitwise_ops
@@ -717,7 +719,7 @@ def roll(g, self, shifts, dims=[]):
 
 def repeat(g, self, repeats):
     """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:265)"""
-    return g.op('Tile', g.op('Unsqueeze', self, axes=list(range(len(repeats) - h.rank(g, self)))) if len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
+    return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
 def tril(g, self, diagonal=0):
@@ -1158,37 +1160,37 @@ def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
 
 
 def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 9-17: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:47)"""
+    """aten::group_norm.default, opsets 9-17: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:49)"""
     return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:63)"""
+    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:65)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:86)"""
+    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:88)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:113)"""
+    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:115)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:131)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:133)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:148)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:150)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:167)"""
+    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:169)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 
