@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup codegen check-generated test test-thorough demo docs lint clean
+.PHONY: setup codegen check-generated test test-slow test-thorough demo docs lint clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,12 @@ codegen: setup
 check-generated: setup
 	$(PY) -m codegen --check
 
+# The default suite leaves out the heavy zoo models (marker `slow`); CI runs them after it.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
 
 test-thorough: setup
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q
