@@ -139,22 +139,22 @@ def adaptive_avg_pool1d(g, self, output_size):
 
 
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 13-26: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:280)"""
+    """aten::_softmax.default, opsets 13-26: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:283)"""
     return nn_ops.softmax_internal(g, self, dim, half_to_float)
 
 
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 13-26: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:288)"""
+    """aten::softmax.int, opsets 13-26: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:291)"""
     return nn_ops.softmax_int(g, self, dim, dtype)
 
 
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 13-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:295)"""
+    """aten::_log_softmax.default, opsets 13-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:298)"""
     return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
 
 
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 13-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:303)"""
+    """aten::log_softmax.int, opsets 13-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:306)"""
     return nn_ops.log_softmax_int(g, self, dim, dtype)
 
 

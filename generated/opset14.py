@@ -31,12 +31,12 @@ def triu(g, self, diagonal=0):
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 14-17: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:313)"""
+    """aten::batch_norm.default, opsets 14-17: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:316)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 14-14: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:333)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 14-14: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:336)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 

@@ -82,7 +82,7 @@ def bitwise_not(g, self):
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 18-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:314)"""
+    """aten::batch_norm.default, opsets 18-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:317)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 

@@ -1113,39 +1113,37 @@ def adaptive_avg_pool1d(g, self, output_size):
 
 
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: Identity(input) (opspecs/nn.yaml:265)"""
-    if not (not train or p == 0):
-        raise g.constraint_error('dropout in training mode is random and has no deterministic ONNX equivalent; export the model in eval() mode', 'opspecs/nn.yaml:268')
-    return g.op('Identity', input)
+    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:269)"""
+    return creation_ops.dropout(g, input, p, train)
 
 
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-12: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:279)"""
+    """aten::_softmax.default, opsets 9-12: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:282)"""
     return nn_ops.softmax_internal(g, self, dim, half_to_float)
 
 
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-12: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:287)"""
+    """aten::softmax.int, opsets 9-12: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:290)"""
     return nn_ops.softmax_int(g, self, dim, dtype)
 
 
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:294)"""
+    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:297)"""
     return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
 
 
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:302)"""
+    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:305)"""
     return nn_ops.log_softmax_int(g, self, dim, dtype)
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:312)"""
+    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:315)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:332)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:335)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
