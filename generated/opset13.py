@@ -159,12 +159,12 @@ def log_softmax_int(g, self, dim, dtype=None):
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 13-17: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:66)"""
+    """aten::native_group_norm.default, opsets 13-17: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:69)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 13-17: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:89)"""
+    """aten::instance_norm.default, opsets 13-17: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:92)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 

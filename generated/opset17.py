@@ -15,10 +15,10 @@ from exporter.lib import norm_ops
 
 
 def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
-    """aten::layer_norm.default, opsets 17-26: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:17)"""
+    """aten::layer_norm.default, opsets 17-26: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:21)"""
     return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
 
 
 def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 17-17: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:31)"""
+    """aten::native_layer_norm.default, opsets 17-17: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:35)"""
     return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)

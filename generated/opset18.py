@@ -87,42 +87,42 @@ def batch_norm(g, input, weight, bias, running_mean, running_var, training, mome
 
 
 def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 18-26: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:32)"""
+    """aten::native_layer_norm.default, opsets 18-26: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:36)"""
     return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)
 
 
 def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 18-20: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:50)"""
+    """aten::group_norm.default, opsets 18-20: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:53)"""
     return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 18-20: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:67)"""
+    """aten::native_group_norm.default, opsets 18-20: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:70)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 18-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:90)"""
+    """aten::instance_norm.default, opsets 18-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:93)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:116)"""
+    """aten::_native_batch_norm_legit.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:117)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:134)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:135)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:151)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:152)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 18-22: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:170)"""
+    """aten::rms_norm.default, opsets 18-22: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:171)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 

@@ -1148,47 +1148,47 @@ def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, r
 
 
 def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
-    """aten::layer_norm.default, opsets 9-16: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:16)"""
+    """aten::layer_norm.default, opsets 9-16: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:20)"""
     return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
 
 
 def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 9-16: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:30)"""
+    """aten::native_layer_norm.default, opsets 9-16: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:34)"""
     return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)
 
 
 def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 9-17: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:49)"""
+    """aten::group_norm.default, opsets 9-17: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:52)"""
     return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:65)"""
+    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:68)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:88)"""
+    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:91)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:115)"""
+    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:116)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:133)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:134)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:150)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:151)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:169)"""
+    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:170)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 
