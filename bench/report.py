@@ -42,6 +42,11 @@ def _ratio(results: dict[str, dict[str, Any]], tool: str, key: str, baseline: st
     return f"{mine / base:.2f}×"
 
 
+def _over_floor(result: dict[str, Any] | None) -> float | None:
+    peak, floor = _value(result, "peak_rss_mb"), _value(result, "rss_before_mb")
+    return None if peak is None or floor is None else max(0.0, peak - floor)
+
+
 def _fmt(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "—"
@@ -62,7 +67,8 @@ def model_title(name: str, quick: bool, results: dict[str, dict[str, Any]] | Non
     if results is None:
         return spec.quick_title if quick else spec.title
     params = next((r["parameters"] for r in results.values() if r and "parameters" in r), None)
-    size = "" if not params else f"{params / 1e6:,.1f}M params, " if params >= 1e5 else f"{params / 1e3:,.0f}K params, "
+    size = ("" if not params else f"{params / 1e9:.2f}B params, " if params >= 1e9
+            else f"{params / 1e6:,.1f}M params, " if params >= 1e5 else f"{params / 1e3:,.0f}K params, ")
     return f"{spec.quick_title if quick else spec.title} ({size}{spec.quick_shape if quick else spec.shape})"
 
 
@@ -89,19 +95,21 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
         f"transformers {environment.get('transformers', 'not installed')}; aten2onnx at {environment['commit']}."
         + _load_note(environment, quick),
         "",
-        "Every cell comes from a fresh Python process. The libraries are imported (the same set for every tool)",
-        "and the model (random weights, static shapes) is built before the clock starts; **export** is the wall",
-        "time of the export call (the ONNX exporters write the file",
-        f"inside it, torch.onnx with its default `optimize=True`), at opset {environment['opset']}. **Peak RSS** is the",
-        "child's `ru_maxrss`, its high-water mark reset after building the model (construction transients do not",
-        "count); it includes the interpreter, the libraries and the weights (that floor is in the notes). **ORT latency** is the median of repeated `InferenceSession.run` calls in another",
-        "fresh process that runs both ONNX models in turns, same session options for each (CPU provider, all graph",
-        f"optimizations, sequential, {environment['cpus']} intra-op threads). Ratios are against torch.onnx in the same run; where an export fails",
-        "the table shows the error class instead of numbers.",
+        "Every cell comes from a fresh Python process. The libraries are imported (the same set for every tool) "
+        "and the model (random weights, static shapes) is built before the clock starts. **export** is the wall "
+        "time of the export call at opset " + str(environment["opset"]) + "; both ONNX exporters write the file "
+        "inside it, torch.onnx with its default `optimize=True`. **peak RSS** is the child's `ru_maxrss`, its "
+        "high-water mark reset after building the model (construction transients do not count), so it includes "
+        "the interpreter, the libraries and the weights; **over floor** is that peak minus the RSS after building "
+        "the model, the memory the export itself added. **ORT latency** is the median of repeated "
+        "`InferenceSession.run` calls in another fresh process that runs the ONNX models in turns, with the same "
+        f"session options for each (CPU provider, all graph optimizations, sequential, {environment['cpus']} "
+        "intra-op threads). Ratios are against torch.onnx in the same run; where an export fails the table shows "
+        "the error class instead of numbers.",
         "",
-        "| model | tool | export (s) | × torch.onnx | peak RSS (MB) | × torch.onnx | ONNX nodes | file (MB) "
-        "| ORT latency (ms) | × torch.onnx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | tool | export (s) | × torch.onnx | peak RSS (MB) | × torch.onnx | over floor (MB) | ONNX nodes "
+        "| file (MB) | ORT latency (ms) | × torch.onnx |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, results in all_results.items():
         title = model_title(name, quick, results)
@@ -110,12 +118,13 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
             first = title if index == 0 else ""
             error = failure(result)
             if error:
-                lines.append(f"| {first} | {label} | `{error}` | — | — | — | — | — | — | — |")
+                lines.append(f"| {first} | {label} | `{error}` | — | — | — | — | — | — | — | — |")
                 continue
             onnx_tool = tool != "torch.export"
             lines.append(
                 f"| {first} | {label} | {_fmt(_value(result, 'wall_s'), 2)} | {_ratio(results, tool, 'wall_s')} "
                 f"| {_fmt(_value(result, 'peak_rss_mb'), 0)} | {_ratio(results, tool, 'peak_rss_mb')} "
+                f"| {_fmt(_over_floor(result), 0)} "
                 f"| {_fmt(_value(result, 'nodes'), 0) if onnx_tool else '—'} "
                 f"| {_fmt(_value(result, 'file_mb'), 1) if onnx_tool else '—'} "
                 f"| {_latency_cell(result) if onnx_tool else '—'} "
@@ -155,6 +164,10 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
             if "rss_before_mb" in result and tool == "torch.export":
                 lines.append(f"- {model_title(name, quick)}: RSS after building the model, before any export: "
                              f"{result['rss_before_mb']:,.0f} MB.")
+            if result.get("session_load_s") is not None and tool != "torch.export":
+                lines.append(f"- {label}: ONNX Runtime session creation {result['session_load_s']:.1f} s; "
+                             f"latency from {result.get('latency_runs', '?')} runs, fastest "
+                             f"{result.get('latency_min_ms', float('nan')):,.2f} ms.")
             if result.get("latency_in_turns") is False:
                 lines.append(f"- {label}: ONNX Runtime latency measured alone, not in turns with the other model "
                              "(both would not fit in memory at once).")

@@ -132,6 +132,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="also profile aten2onnx's export (one more process per model) for the notes")
     parser.add_argument("--work-dir", type=Path, default=None, help="scratch space for ONNX files (default: a temp dir)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: rewrite benchmarks.md and .png from the output dir's benchmarks.json")
     options = parser.parse_args(argv)
     options.model_names = [m.strip() for m in options.models.split(",") if m.strip()]
     unknown = [m for m in options.model_names if m not in MODELS]
@@ -144,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     options = parse(argv)
     options.output_dir.mkdir(parents=True, exist_ok=True)
+    if options.report_only:
+        saved = json.loads((options.output_dir / "benchmarks.json").read_text())
+        write_report(saved["results"], saved["environment"], options.output_dir)
+        return 0
     load_before = os.getloadavg()[0]
     all_results: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="aten2onnx-bench-", dir=options.work_dir) as scratch:
@@ -153,10 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     env["load_average"] = (load_before, os.getloadavg()[0])  # other work on the machine skews the timings
     (options.output_dir / "benchmarks.json").write_text(json.dumps({"environment": env, "results": all_results},
                                                                    indent=1))
-    (options.output_dir / "benchmarks.md").write_text(markdown(all_results, env))
-    chart(all_results, options.output_dir / "benchmarks.png", options.quick)
-    _log(f"wrote {options.output_dir / 'benchmarks.md'} and benchmarks.png, benchmarks.json")
+    write_report(all_results, env, options.output_dir)
     return 0
+
+
+def write_report(all_results: dict[str, dict[str, dict[str, Any]]], env: dict[str, Any], output_dir: Path) -> None:
+    (output_dir / "benchmarks.md").write_text(markdown(all_results, env))
+    chart(all_results, output_dir / "benchmarks.png", bool(env.get("quick")))
+    _log(f"wrote {output_dir / 'benchmarks.md'}, benchmarks.png and benchmarks.json")
 
 
 if __name__ == "__main__":
