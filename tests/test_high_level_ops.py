@@ -2,8 +2,9 @@
 
 Each model runs in ONNX Runtime and must match eager PyTorch. At the opset where ONNX gained a
 matching op (LayerNormalization 17, GroupNormalization 21, Attention and RMSNormalization 23,
-LSTM/GRU always) the graph must hold that op, proving the layer was not decomposed by torch;
-below it the decomposition must not use it.
+Gelu 20, Mish 18, Col2Im 18, GridSample 16, HardSwish and Trilu 14, Einsum 12, CumSum,
+DepthToSpace CRD and Resize's linear/cubic modes 11, LSTM/GRU always) the graph must hold that
+op, proving the layer was not decomposed by torch; below it the decomposition must not use it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ class Attention(nn.Module):
 class CausalAttention(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3)
+
+
+class Lambda(nn.Module):
+    """A functional op as a module, for the table below."""
+
+    def __init__(self, fn: object) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> object:
+        return self.fn(*args)
 
 
 class Recurrent(nn.Module):
@@ -67,6 +79,47 @@ def _cases() -> list[object]:
          None, [], [9, 26]),
         ("adaptive_max_pool", nn.AdaptiveMaxPool2d((3, 2)), (torch.randn(1, 2, 7, 5),), None, [], [9, 11, 26]),
         ("avg_pool3d", nn.AvgPool3d(2, ceil_mode=True), (torch.randn(1, 2, 5, 5, 5),), "AveragePool", [], [9, 26]),
+        ("gelu", nn.GELU(), (torch.randn(2, 5),), "Gelu", [9, 19], [20, 26]),
+        ("gelu_tanh", nn.GELU(approximate="tanh"), (torch.randn(2, 5),), "Gelu", [9, 19], [20, 26]),
+        ("linear", nn.Linear(4, 3), (torch.randn(2, 4),), "Gemm", [], [9, 26]),
+        ("linear_3d", nn.Linear(4, 3), (torch.randn(2, 5, 4),), "MatMul", [], [9, 26]),
+        ("batch_norm", nn.BatchNorm2d(3), (torch.randn(2, 3, 4, 4),), "BatchNormalization", [], [9, 26]),
+        ("pixel_shuffle", nn.PixelShuffle(2), (torch.randn(1, 8, 3, 3),), "DepthToSpace", [9, 10], [11, 26]),
+        ("pixel_unshuffle", nn.PixelUnshuffle(2), (torch.randn(1, 2, 4, 6),), "SpaceToDepth", [], [9, 26]),
+        ("einsum", Lambda(lambda a, b: torch.einsum("bij,bjk->bik", a, b)), (torch.randn(2, 3, 4),
+                                                                             torch.randn(2, 4, 5)),
+         "Einsum", [9, 11], [12, 26]),
+        ("silu", nn.SiLU(), (torch.randn(2, 5),), "Sigmoid", [], [9, 26]),
+        ("mish", nn.Mish(), (torch.randn(2, 5),), "Mish", [9, 17], [18, 26]),
+        ("hardswish", nn.Hardswish(), (torch.randn(2, 5) * 4,), "HardSwish", [9, 13], [14, 26]),
+        ("hardsigmoid", nn.Hardsigmoid(), (torch.randn(2, 5) * 4,), "HardSigmoid", [], [9, 26]),
+        ("softmax", nn.Softmax(-1), (torch.randn(2, 5),), "Softmax", [], [9, 26]),
+        ("log_softmax", nn.LogSoftmax(1), (torch.randn(2, 5, 3),), "LogSoftmax", [], [9, 26]),
+        ("cumsum", Lambda(lambda x: torch.cumsum(x, 1)), (torch.randn(2, 5),), "CumSum", [9, 10], [11, 26]),
+        ("cumprod", Lambda(lambda x: torch.cumprod(x, 1)), (torch.randn(2, 5),), None, [], [9, 26]),
+        ("topk", Lambda(lambda x: torch.topk(x, 2, dim=1)), (torch.randn(2, 5),), "TopK", [], [9, 26]),
+        ("sort", Lambda(lambda x: torch.sort(x, dim=1, descending=True)), (torch.randn(2, 5),), "TopK", [], [9, 26]),
+        ("argsort", Lambda(lambda x: torch.argsort(x, dim=1)), (torch.randn(2, 5),), "TopK", [], [9, 26]),
+        ("tril", Lambda(lambda x: torch.tril(x, 1)), (torch.randn(4, 5),), "Trilu", [9, 13], [14, 26]),
+        ("triu", Lambda(lambda x: torch.triu(x, -1)), (torch.randn(4, 5),), "Trilu", [9, 13], [14, 26]),
+        ("roll", Lambda(lambda x: torch.roll(x, (1, -2), (0, 1))), (torch.randn(4, 5),), "Slice", [], [9, 26]),
+        ("flip", Lambda(lambda x: torch.flip(x, (0, 1))), (torch.randn(4, 5),), None, [], [9, 26]),
+        ("grid_sample", Lambda(lambda x, grid: F.grid_sample(x, grid, align_corners=False)),
+         (torch.randn(1, 2, 4, 5), torch.rand(1, 3, 3, 2) * 2.2 - 1.1), "GridSample", [], [16, 20, 26]),
+        ("col2im", nn.Fold((4, 5), (2, 2)), (torch.randn(1, 8, 12),), "Col2Im", [9, 17], [18, 26]),
+        ("upsample_nearest", nn.Upsample(scale_factor=2, mode="nearest"), (torch.randn(1, 2, 3, 4),), "Resize",
+         [9], [10, 26]),
+        ("upsample_nearest_exact", Lambda(lambda x: F.interpolate(x, scale_factor=1.5, mode="nearest-exact")),
+         (torch.randn(1, 2, 4, 6),), "Resize", [9, 10], [11, 26]),
+        ("upsample_linear", nn.Upsample(scale_factor=2, mode="linear"), (torch.randn(1, 2, 3),), "Resize",
+         [9, 10], [11, 26]),
+        ("upsample_bilinear", nn.Upsample(scale_factor=2, mode="bilinear"), (torch.randn(1, 2, 3, 4),), "Resize",
+         [9, 10], [11, 26]),
+        ("upsample_bicubic", nn.Upsample(size=(5, 7), mode="bicubic", align_corners=True), (torch.randn(1, 2, 3, 4),),
+         "Resize", [9, 10], [11, 26]),
+        ("upsample_trilinear", nn.Upsample(scale_factor=2, mode="trilinear"), (torch.randn(1, 2, 2, 3, 4),),
+         "Resize", [9, 10], [11, 26]),
+        ("interpolate_area", nn.AdaptiveAvgPool2d((2, 3)), (torch.randn(1, 2, 4, 6),), "AveragePool", [], [9, 26]),
     ]
     params = []
     for name, model, inputs, op, without, with_op in cases:
