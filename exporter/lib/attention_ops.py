@@ -24,24 +24,13 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
-from exporter.lib import nn_ops
+from exporter.lib import common as c
 
-_INT64_MAX = 2**63 - 1
 _ATTENTION_DTYPES = (torch.float32, torch.float64)
 
 
 def _constraint(g: Any, message: str) -> Exception:
     return g.constraint_error(message, "exporter/lib/attention_ops.py")
-
-
-def _dims(g: Any, x: ir.Value, start: int, end: int | None = None) -> list[Any] | ir.Value:
-    """x.shape[start:end] as ints when static, else a 1-D int64 value."""
-    r = g.rank(x)
-    lo, hi = start % r if start < 0 else start, r if end is None else end % r if end < 0 else end
-    dims = h.shape(g, x)[lo:hi]
-    if all(isinstance(d, int) for d in dims):
-        return [int(d) for d in dims]
-    return h.slice_axes(g, g.op("Shape", x), [lo], [hi], [0])
 
 
 def _concat_shape(g: Any, *parts: list[Any] | ir.Value) -> ir.Value:
@@ -71,24 +60,24 @@ def _attention(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mas
                scale: Any) -> ir.Value:
     r = g.rank(query)
     lead = list(range(4 - r))
-    q, k, v = (nn_ops._unsqueeze(g, t, lead) if lead else t for t in (query, key, value))
+    q, k, v = (c.unsqueeze(g, t, lead) if lead else t for t in (query, key, value))
     mask = attn_mask
     if mask is not None:
         L, S = h.shape(g, query)[-2], h.shape(g, key)[-2]
         tail = h.shape(g, mask)[-2:] if g.rank(mask) >= 2 else [1, *h.shape(g, mask)]
         if [str(d) for d in tail] != [str(L), str(S)]:
-            size = _concat_shape(g, _dims(g, query, -2, -1), _dims(g, key, -2, -1))
+            size = _concat_shape(g, c.shape_slice(g, query, -2, -1), c.shape_slice(g, key, -2, -1))
             mask = g.op("Expand", mask, size)
     attrs = {"is_causal": int(bool(is_causal))}
     if scale is not None:
         attrs["scale"] = float(scale)
     y = g.op("Attention", q, k, v, mask, **attrs)
-    return nn_ops._squeeze(g, y, lead) if lead else y
+    return c.squeeze(g, y, lead) if lead else y
 
 
 def _length(g: Any, x: ir.Value) -> ir.Value:
     """x.shape[-2] (the sequence length) as a 0-d int64 value."""
-    return nn_ops._squeeze(g, h.slice_axes(g, g.op("Shape", x), [g.rank(x) - 2], [g.rank(x) - 1], [0]), [0])
+    return c.squeeze(g, h.slice_axes(g, g.op("Shape", x), [g.rank(x) - 2], [g.rank(x) - 1], [0]), [0])
 
 
 def _causal_mask(g: Any, query: ir.Value, key: ir.Value) -> ir.Value:
@@ -100,8 +89,8 @@ def _causal_mask(g: Any, query: ir.Value, key: ir.Value) -> ir.Value:
         raise _constraint(g, "scaled_dot_product_attention with is_causal and dynamic sequence lengths needs "
                              "opset 11 or newer (Range); export with opset_version >= 11")
     zero, one = h.scalar(g, 0, "int64"), h.scalar(g, 1, "int64")
-    rows = nn_ops._unsqueeze(g, g.op("Range", zero, _length(g, query), one), [1])
-    cols = nn_ops._unsqueeze(g, g.op("Range", zero, _length(g, key), one), [0])
+    rows = c.unsqueeze(g, g.op("Range", zero, _length(g, query), one), [1])
+    cols = c.unsqueeze(g, g.op("Range", zero, _length(g, key), one), [0])
     return g.op("Not", g.op("Greater", cols, rows))
 
 
@@ -109,8 +98,8 @@ def _repeat_heads(g: Any, x: ir.Value, times: int) -> ir.Value:
     """torch's repeat_interleave(times, dim=-3): (..., H, S, E) -> (..., H * times, S, E)."""
     r = g.rank(x)
     heads = h.shape(g, x)[-3]
-    grown = g.op("Expand", nn_ops._unsqueeze(g, x, [r - 2]), h.ints(g, [1] * (r - 2) + [times, 1, 1]))
-    size = _concat_shape(g, _dims(g, x, 0, r - 3) if r > 3 else [], [heads * times], _dims(g, x, -2))
+    grown = g.op("Expand", c.unsqueeze(g, x, [r - 2]), h.ints(g, [1] * (r - 2) + [times, 1, 1]))
+    size = _concat_shape(g, c.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], c.shape_slice(g, x, -2))
     return g.op("Reshape", grown, size)
 
 
@@ -134,7 +123,7 @@ def _math(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: An
         if isinstance(size, int):
             factor = h.scalar(g, 1.0 / math.sqrt(size), dtype)
         else:
-            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(_dims(g, query, -1), dtype)))
+            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(c.shape_slice(g, query, -1), dtype)))
     else:
         factor = h.scalar(g, float(scale), dtype)
     scores = g.op("Mul", scores, factor)
@@ -152,7 +141,7 @@ def _math(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: An
     probs = g.op("Softmax", scores, axis=last)  # the last axis: right before opset 13 too
     if masks or attn_mask is not None:
         # rows masked everywhere: torch's _safe_softmax gives 0 where Softmax gives NaN
-        top = nn_ops._reduce(g, "ReduceMax", scores, [last], True)
+        top = c.reduce(g, "ReduceMax", scores, [last], True)
         empty = g.op("Less", top, h.scalar(g, float(torch.finfo(dtype).min), dtype))  # Equal: no floats before 11
         probs = g.op("Where", empty, h.scalar(g, 0.0, dtype), probs)
     return g.op("MatMul", probs, v)

@@ -23,6 +23,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import common as c
 
 _LOW_BITS = 63
 # 2**k for k in 0..63 as int64: 2**63 wraps to -2**63, as 1 << 63 does in torch.
@@ -46,24 +47,12 @@ def _low_bits(g: Any, x: ir.Value, rank: int) -> tuple[ir.Value, ir.Value]:
     axis (position `rank`), negative its sign bit (bool, x's shape)."""
     negative = g.op("Less", x, _zero(g))
     magnitude = g.op("Where", negative, g.op("Sub", g.constant(-1, torch.int64), x), x)  # ~x for x < 0
-    column = _unsqueeze_last(g, magnitude, rank)
+    column = c.unsqueeze(g, magnitude, [rank])
     quotient = g.op("Div", column, g.constant(_POWERS[:_LOW_BITS], torch.int64))
     two = g.constant(2, torch.int64)
     bits = g.op("Sub", quotient, g.op("Mul", g.op("Div", quotient, two), two))
     flipped = g.op("Sub", _one(g), bits)
-    return g.op("Where", _unsqueeze_last(g, negative, rank), flipped, bits), negative
-
-
-def _unsqueeze_last(g: Any, x: ir.Value, rank: int) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("Unsqueeze", x, h.ints(g, [rank]))
-    return g.op("Unsqueeze", x, axes=[rank])
-
-
-def _sum_last(g: Any, x: ir.Value, axis: int) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("ReduceSum", x, h.ints(g, [axis]), keepdims=0)
-    return g.op("ReduceSum", x, axes=[axis], keepdims=0)
+    return g.op("Where", c.unsqueeze(g, negative, [rank]), flipped, bits), negative
 
 
 def _bitwise(g: Any, self: ir.Value, other: ir.Value, kind: str) -> ir.Value:
@@ -82,9 +71,9 @@ def _bitwise(g: Any, self: ir.Value, other: ir.Value, kind: str) -> ir.Value:
         sign = g.op("Xor", sign_a, sign_b)
     axis = max(rank_a, rank_b)
     powers = g.constant(_POWERS[:_LOW_BITS], torch.int64)
-    positive = _sum_last(g, g.op("Mul", bits, powers), axis)
+    positive = c.reduce(g, "ReduceSum", g.op("Mul", bits, powers), [axis], False)
     negative = g.op("Sub", g.constant(-1, torch.int64),
-                    _sum_last(g, g.op("Mul", g.op("Sub", _one(g), bits), powers), axis))
+                    c.reduce(g, "ReduceSum", g.op("Mul", g.op("Sub", _one(g), bits), powers), [axis], False))
     return h.cast_like(g, g.op("Where", sign, negative, positive), self)
 
 

@@ -22,6 +22,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import common as c
 
 _SOURCE = "exporter/lib/creation_ops.py"
 
@@ -244,9 +245,9 @@ def multinomial(g: Any, self: ir.Value, num_samples: Any, replacement: bool = Fa
             raise _constraint(g, "multinomial with replacement needs a static num_samples (ONNX Multinomial "
                                  "takes it as an attribute)")
         logits = g.op("Log", g.cast(self, torch.float32))
-        batched = logits if g.rank(self) == 2 else _unsqueeze0(g, logits)
+        batched = logits if g.rank(self) == 2 else c.unsqueeze(g, logits, [0])
         drawn = g.op("Multinomial", batched, sample_size=int(num_samples), dtype=h.onnx_dtype(g, torch.int64))
-        return drawn if g.rank(self) == 2 else _squeeze0(g, drawn)
+        return drawn if g.rank(self) == 2 else c.squeeze(g, drawn, [0])
     q = g.op("Neg", g.op("Log", _uniform(g, self, h.sample_dtype(g, self))))
     return _topk_indices(g, g.op("Div", g.cast(self, h.sample_dtype(g, self)), q), num_samples)
 
@@ -258,18 +259,6 @@ def _multinomial_gumbel(g: Any, self: ir.Value, num_samples: Any) -> ir.Value:
     scores = g.op("Add", logits, h.filled(g, [num_samples, 1], 0, sample))          # [..., S, C]
     gumbel = g.op("Neg", g.op("Log", g.op("Neg", g.op("Log", _uniform(g, scores, sample)))))
     return g.op("ArgMax", g.op("Add", scores, gumbel), axis=-1, keepdims=0)
-
-
-def _unsqueeze0(g: Any, value: ir.Value) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("Unsqueeze", value, h.ints(g, [0]))
-    return g.op("Unsqueeze", value, axes=[0])
-
-
-def _squeeze0(g: Any, value: ir.Value) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("Squeeze", value, h.ints(g, [0]))
-    return g.op("Squeeze", value, axes=[0])
 
 
 # -- dropout ---------------------------------------------------------------------------------------

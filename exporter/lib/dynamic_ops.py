@@ -16,8 +16,8 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import common as c
 
-INT64_MAX = 2**63 - 1
 # dtypes ONNX Runtime's Unique has kernels for; others are computed in int64 (or float32)
 _UNIQUE_DTYPES = {torch.float32, torch.float64, torch.float16, torch.int64, torch.int8}
 
@@ -28,19 +28,6 @@ def _flat(g: Any, value: ir.Value) -> ir.Value:
 
 def _empty_int64(g: Any) -> ir.Value:
     return g.constant(torch.zeros(0, dtype=torch.int64))
-
-
-def _slice(g: Any, value: ir.Value, start: Any, end: Any) -> ir.Value:
-    """value[start:end] along axis 0 (opset 10+: inputs)."""
-    return g.op("Slice", value, h.ints(g, [start]), h.ints(g, [end]), h.ints(g, [0]))
-
-
-def _reduce_sum(g: Any, value: ir.Value, axes: list[int] | None, keepdims: int = 0) -> ir.Value:
-    if axes is None:
-        return g.op("ReduceSum", value, keepdims=keepdims)
-    if g.opset >= 13:
-        return g.op("ReduceSum", value, h.ints(g, axes), keepdims=keepdims)
-    return g.op("ReduceSum", value, axes=axes, keepdims=keepdims)
 
 
 def _greater_or_equal(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
@@ -101,7 +88,7 @@ def unique_consecutive(g: Any, self: ir.Value, return_inverse: bool, return_coun
     """
     x = _flat(g, self)
     length = g.op("Shape", x)
-    later, earlier = _slice(g, x, 1, INT64_MAX), _slice(g, x, 0, -1)
+    later, earlier = h.slice_axes(g, x, [1], [h.INT64_MAX], [0]), h.slice_axes(g, x, [0], [-1], [0])
     if g.dtype(self) == torch.bool:
         changed = g.op("Xor", later, earlier)
     else:
@@ -116,7 +103,7 @@ def unique_consecutive(g: Any, self: ir.Value, return_inverse: bool, return_coun
     counts = _empty_int64(g)
     if return_counts:
         positions = _flat(g, g.op("NonZero", starts))
-        ends = g.op("Concat", _slice(g, positions, 1, INT64_MAX), length, axis=0)
+        ends = g.op("Concat", h.slice_axes(g, positions, [1], [h.INT64_MAX], [0]), length, axis=0)
         counts = g.op("Sub", ends, positions)
     return values, inverse, counts
 
@@ -126,11 +113,8 @@ def repeat_interleave_tensor(g: Any, repeats: ir.Value, output_size: Any) -> ir.
     cumulative repeat counts at or below p (a [total, n] comparison, summed)."""
     counts = g.cast(_flat(g, repeats), torch.int64)
     ends = g.op("CumSum", counts, h.ints(g, [0]))
-    total = _reduce_sum(g, counts, None)
+    total = c.reduce(g, "ReduceSum", counts, None, False)
     positions = g.op("Range", g.constant(0, torch.int64), total, g.constant(1, torch.int64))
-    passed = _greater_or_equal(g, g.op("Unsqueeze", positions, h.ints(g, [1])) if g.opset >= 13
-                               else g.op("Unsqueeze", positions, axes=[1]),
-                               g.op("Unsqueeze", ends, h.ints(g, [0])) if g.opset >= 13
-                               else g.op("Unsqueeze", ends, axes=[0]))
-    index = _reduce_sum(g, g.cast(passed, torch.int64), [1])
+    passed = _greater_or_equal(g, c.unsqueeze(g, positions, [1]), c.unsqueeze(g, ends, [0]))
+    index = c.reduce(g, "ReduceSum", g.cast(passed, torch.int64), [1], False)
     return g.cast(index, g.dtype(repeats))

@@ -23,27 +23,15 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import common as c
 from exporter.lib import nn_ops
 
-_INT64_MAX = 2**63 - 1
 _STASH_DOUBLE = 11  # stash_type float64: statistics computed in double
-
-
-def _static(dims: Sequence[Any]) -> bool:
-    return all(isinstance(d, int) for d in dims)
-
-
-def _shape_from(g: Any, x: ir.Value, start: int) -> list[int] | ir.Value:
-    """x.shape[start:], as ints when static, else a 1-D int64 value."""
-    dims = h.shape(g, x)[start:]
-    if _static(dims):
-        return [int(d) for d in dims]
-    return h.slice_axes(g, g.op("Shape", x), [start], [_INT64_MAX], [0])
 
 
 def _filled_from(g: Any, x: ir.Value, start: int, fill: float) -> ir.Value:
     """A tensor of x.shape[start:] holding `fill` in x's dtype (the scale or bias torch omits)."""
-    shape = _shape_from(g, x, start)
+    shape = c.shape_slice(g, x, start)
     if isinstance(shape, list):
         return g.constant(torch.full(shape, fill, dtype=g.dtype(x)))
     return g.op("Expand", h.scalar(g, fill, g.dtype(x)), shape)
@@ -60,9 +48,9 @@ def _channels(g: Any, x: ir.Value, fill: float) -> ir.Value:
 
 def _moments(g: Any, x: ir.Value, axes: Sequence[int]) -> tuple[ir.Value, ir.Value, ir.Value]:
     """(mean, x - mean, biased variance) over `axes`, dims kept."""
-    mean = nn_ops._reduce(g, "ReduceMean", x, list(axes), True)
+    mean = c.reduce(g, "ReduceMean", x, list(axes), True)
     centered = g.op("Sub", x, mean)
-    var = nn_ops._reduce(g, "ReduceMean", g.op("Mul", centered, centered), list(axes), True)
+    var = c.reduce(g, "ReduceMean", g.op("Mul", centered, centered), list(axes), True)
     return mean, centered, var
 
 
@@ -120,9 +108,9 @@ def _group_stats(g: Any, input: ir.Value, groups: int, eps: float) -> tuple[ir.V
     grouped = g.op("Reshape", input, h.ints(g, [0, int(groups), -1]))
     mean, centered, var = _moments(g, grouped, [2])
     rstd = _rstd(g, var, eps, input)
-    shape = _shape_from(g, input, 0)
+    shape = c.shape_slice(g, input, 0)
     normalized = g.op("Reshape", g.op("Mul", centered, rstd), h.ints(g, shape) if isinstance(shape, list) else shape)
-    return normalized, nn_ops._squeeze(g, mean, [2]), nn_ops._squeeze(g, rstd, [2])
+    return normalized, c.squeeze(g, mean, [2]), c.squeeze(g, rstd, [2])
 
 
 def _group_norm_whole(g: Any, input: ir.Value, groups: int, weight: Any, bias: Any, eps: float) -> ir.Value:
@@ -160,17 +148,20 @@ def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
     if not use_input_stats:
         # The running statistics, per channel: BatchNormalization's inference form.
-        return nn_ops._batch_norm(g, input, weight, bias, running_mean, running_var, False, eps)
+        return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, False, momentum, eps, False)
     r = g.rank(input)
-    x = nn_ops._unsqueeze(g, input, [2]) if r == 2 else input  # (N, C): one element per instance
-    if g.dtype(input) == torch.float32:
-        y = g.op("InstanceNormalization", x, _channels(g, input, 1.0) if weight is None else weight,
-                 _channels(g, input, 0.0) if bias is None else bias, epsilon=float(eps))
+    x = c.unsqueeze(g, input, [2]) if r == 2 else input  # (N, C): one element per instance
+    dtype = g.dtype(input)
+    if dtype in (torch.float32, torch.float16, torch.bfloat16):  # halves in float32, as torch computes them
+        scale = _channels(g, input, 1.0) if weight is None else weight
+        shift = _channels(g, input, 0.0) if bias is None else bias
+        y = g.op("InstanceNormalization", *(g.cast(v, torch.float32) for v in (x, scale, shift)), epsilon=float(eps))
+        y = g.cast(y, dtype)
     else:  # ONNX Runtime's InstanceNormalization is float32 only
         _, centered, var = _moments(g, x, range(2, max(r, 3)))
         shape = [-1, *([1] * (max(r, 3) - 2))]
         y = _affine(g, g.op("Mul", centered, _rstd(g, var, eps, input)), weight, bias, shape)
-    return nn_ops._squeeze(g, y, [2]) if r == 2 else y
+    return c.squeeze(g, y, [2]) if r == 2 else y
 
 
 # -- batch norm, training form ---------------------------------------------------------------------
@@ -195,7 +186,7 @@ def _unbiased_factor(g: Any, input: ir.Value) -> ir.Value:
     """n / (n - 1) for n values per channel (inf for n = 1, as torch's division gives)."""
     dims = h.shape(g, input)
     dtype = g.dtype(input)
-    if _static(dims):
+    if c.is_static(dims):
         n = math.prod(dims) // max(int(dims[1]), 1)
         return h.scalar(g, n / (n - 1) if n > 1 else math.inf, dtype)
     n = g.cast(g.op("Div", g.op("Size", input), g.op("Gather", g.op("Shape", input), h.scalar(g, 1, "int64"),
@@ -205,7 +196,7 @@ def _unbiased_factor(g: Any, input: ir.Value) -> ir.Value:
 
 def native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
     if not training:
-        out = nn_ops._batch_norm(g, input, weight, bias, running_mean, running_var, False, eps)
+        out = nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, False, momentum, eps, False)
         return out, _empty(g, input), _empty(g, input)
     y, mean, _, invstd = _batch_stats(g, input, weight, bias, eps)
     return y, mean, invstd
@@ -218,7 +209,7 @@ def native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum,
 
 def native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
     if not training:
-        out = nn_ops._batch_norm(g, input, weight, bias, running_mean, running_var, False, eps)
+        out = nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, False, momentum, eps, False)
         return out, _empty(g, input), _empty(g, input), g.op("Identity", running_mean), g.op("Identity", running_var)
     y, mean, var, invstd = _batch_stats(g, input, weight, bias, eps)
     # torch: running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
@@ -236,13 +227,15 @@ def native_batch_norm_legit_functional(g, input, weight, bias, running_mean, run
 
 def rms_norm(g, input, normalized_shape, weight, eps):
     dtype = g.dtype(input)
-    eps = float(torch.finfo(dtype).eps) if eps is None else float(eps)
+    # torch's default is the epsilon of its computation type: float32 for float16/bfloat16 inputs
+    compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    eps = float(torch.finfo(compute).eps) if eps is None else float(eps)
     r = g.rank(input)
     axis = r - len(normalized_shape)
     if g.opset >= 23:
         scale = weight if weight is not None else _filled_from(g, input, axis, 1.0)
         stash = {"stash_type": _STASH_DOUBLE} if dtype == torch.float64 else {}  # default float would round
         return g.op("RMSNormalization", input, scale, axis=axis, epsilon=eps, **stash)
-    mean_square = nn_ops._reduce(g, "ReduceMean", g.op("Mul", input, input), list(range(axis, r)), True)
+    mean_square = c.reduce(g, "ReduceMean", g.op("Mul", input, input), list(range(axis, r)), True)
     y = g.op("Mul", input, _rstd(g, mean_square, eps, input))
     return y if weight is None else g.op("Mul", y, weight)

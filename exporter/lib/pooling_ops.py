@@ -1,21 +1,27 @@
-"""Python mappings for pooling and bag ops (opspecs/pooling.yaml).
+"""Python mappings for pooling and bag ops (opspecs/pooling.yaml, and nn.yaml's poolings).
 
-avg_pool1d/3d: AveragePool where its divisor matches torch's, otherwise explicit padding
-and a constant map of torch's per-window divisors (the n-D form of nn_ops.avg_pool2d).
-adaptive_avg_pool3d: nn_ops' adaptive average pooling. adaptive_max_pool1d/2d/3d: MaxPool
-(with torch-style in-plane indices, nn_ops._max_pool) when the input size divides the output
-size, otherwise one Slice + ReduceMax/ArgMax per output position along each axis, last axis
-first, carrying the in-plane index of each maximum so the first maximum in row-major order
-wins, as in torch. embedding_bag: Gather of the rows, then a (bags, indices) membership
-matrix reduces them (MatMul for sum/mean, masked ReduceMax for max).
+max_pool / avg_pool / adaptive_avg_pool are torch's n-D poolings; nn_ops' max_pool2d,
+avg_pool2d, adaptive_avg_pool2d and the like (named by opspecs/nn.yaml) call them.
+Max pooling: MaxPool, with torch-style in-plane indices; at opset 9 (no dilations, no
+ceil_mode) explicit end padding, or one Gather per window offset. Average pooling:
+AveragePool where its divisor matches torch's, otherwise explicit padding and a constant map
+of torch's per-window divisors. Adaptive average pooling: GlobalAveragePool, AveragePool when
+the output size divides the input size, else a constant averaging matrix per axis.
+adaptive_max_pool1d/2d/3d: MaxPool when the input size divides the output size, otherwise one
+Slice + ReduceMax/ArgMax per output position along each axis, last axis first, carrying the
+in-plane index of each maximum so the first maximum in row-major order wins, as in torch.
+embedding_bag: Gather of the rows, then a (bags, indices) membership matrix reduces them
+(MatMul for sum/mean, masked ReduceMax for max).
 
-Opset changes handled here: Slice's inputs (10), Range and GatherElements (11),
-Unsqueeze/Squeeze/ReduceSum axes as inputs (13), ReduceMax axes as an input (18).
+Opset changes handled here: MaxPool's dilations and ceil_mode and Slice's inputs (10), Range
+and GatherElements (11), Unsqueeze/Squeeze/ReduceSum axes as inputs (13), ReduceMax axes as
+an input (18).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Any
 
@@ -24,28 +30,140 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
-from exporter.lib import nn_ops
-
-_INT64_MAX = 2**63 - 1
+from exporter.lib import common as c
 
 
 def _constraint(g: Any, message: str) -> Exception:
     return g.constraint_error(message, "exporter/lib/pooling_ops.py")
 
 
+# -- window geometry -------------------------------------------------------------------------------
+
+
+def _spatial_product(g: Any, x: ir.Value, n: int) -> ir.Value:
+    """The number of elements in one (N, C) plane of `x`, as an int64 scalar value."""
+    dims = h.shape(g, x)[-n:]
+    if c.is_static(dims):
+        return h.scalar(g, math.prod(dims), "int64")
+    shape = g.op("Shape", x)
+    rank = len(h.shape(g, x))
+    total = None
+    for axis in range(rank - n, rank):
+        size = g.op("Gather", shape, h.scalar(g, axis, "int64"), axis=0)
+        total = size if total is None else g.op("Mul", total, size)
+    return total
+
+
+def _pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """torch's pooling output size (a last window must start inside the input or left padding)."""
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+# -- max pooling -----------------------------------------------------------------------------------
+
+
+def max_pool(g: Any, x: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+             ceil_mode: bool, n: int, with_indices: bool) -> Any:
+    """torch's n-D max pooling (values, or (values, in-plane indices) `with_indices`)."""
+    k = c.per_dim(kernel_size, n)
+    s = c.per_dim(stride, n) if stride else list(k)
+    p = c.per_dim(padding, n)
+    d = c.per_dim(dilation, n)
+    xb, added = c.batched(g, x, n)
+    sizes = h.shape(g, x)[-n:]
+    static = c.is_static(sizes)
+    if ceil_mode and static and all(_pool_out_size(L, *a, True) == _pool_out_size(L, *a, False)
+                                    for L, a in zip(sizes, zip(k, s, p, d))):
+        ceil_mode = False  # ceil changes nothing here: plain floor mode
+    outputs = 2 if with_indices else 1
+    if g.opset >= 10:
+        result = g.op("MaxPool", xb, kernel_shape=k, strides=s, pads=p * 2, dilations=d,
+                      ceil_mode=int(ceil_mode), _outputs=outputs)
+    else:
+        # MaxPool-8 has neither dilations nor ceil_mode: ceil mode is extra end padding (which
+        # MaxPool treats as -inf, like torch), while ONNX Runtime requires pads < kernel.
+        if not static and (ceil_mode or any(v != 1 for v in d)):
+            raise _constraint(g, "max pooling with ceil_mode or dilation at opset 9 needs static spatial "
+                                 "sizes; export with opset_version >= 10")
+        outs = [_pool_out_size(L, kk, ss, pp, dd, ceil_mode) if static else None
+                for L, kk, ss, pp, dd in zip(sizes, k, s, p, d)]
+        # (an axis where ceil changes nothing keeps its padding: the formula would give less)
+        ends = [max((o - 1) * ss + dd * (kk - 1) + 1 - L - pp, pp) if ceil_mode else pp
+                for o, L, kk, ss, pp, dd in zip(outs, sizes, k, s, p, d)]
+        if all(v == 1 for v in d) and all(e < kk for e, kk in zip(ends, k)):
+            result = g.op("MaxPool", xb, kernel_shape=k, strides=s, pads=p + ends, _outputs=outputs)
+        else:
+            result = _max_pool_gather(g, xb, sizes, outs, k, s, p, d, ends, with_indices)
+            return c.unbatched(g, result, added) if with_indices else c.unbatched(g, (result[0],), added)[0]
+    if not with_indices:
+        return c.squeeze(g, result, [0]) if added else result
+    values, flat = result
+    # ONNX indexes the whole flattened tensor, torch each (N, C) plane: keep the in-plane part.
+    plane = _spatial_product(g, x, n)
+    if g.opset >= 10:
+        indices = g.op("Mod", flat, plane)
+    else:
+        indices = g.op("Sub", flat, g.op("Mul", g.op("Div", flat, plane), plane))
+    return c.unbatched(g, (values, indices), added)
+
+
+def _max_pool_gather(g: Any, x: ir.Value, sizes: list[int], outs: list[int], k: list[int], s: list[int],
+                     p: list[int], d: list[int], ends: list[int], with_indices: bool) -> tuple[ir.Value, ...]:
+    """Opset 9 dilated (or wide ceil-mode) max pooling: one Gather per window offset, then Max.
+
+    Each offset j (row-major over the kernel, as torch scans it) picks x_padded[o*s + j*d] for
+    every output position o; the values are their elementwise Max and the indices come from
+    the first offset holding the maximum.
+    """
+    n = len(k)
+    lowest = float("-inf") if g.dtype(x).is_floating_point else float(torch.iinfo(g.dtype(x)).min)
+    padded = c.pad_constant(g, x, [0, 0, *p, 0, 0, *ends], lowest)
+    offsets = list(itertools.product(*(range(kk) for kk in k)))
+    slices = []
+    for offset in offsets:
+        value = padded
+        for axis in range(n):
+            index = [o * s[axis] + offset[axis] * d[axis] for o in range(outs[axis])]
+            value = g.op("Gather", value, g.constant(index, torch.int64), axis=2 + axis)
+        slices.append(value)
+    values = g.op("Max", *slices) if len(slices) > 1 else g.op("Identity", slices[0])
+    if not with_indices:
+        return (values,)
+    stacked = g.op("Concat", *[c.unsqueeze(g, v, [0]) for v in slices], axis=0)
+    first = g.op("ArgMax", stacked, axis=0, keepdims=1)  # (1, N, C, *outs), the first maximum
+    # table[j, o...] = the in-plane (row-major, unpadded) index that offset j reads at output o
+    table = np.zeros([len(offsets), *outs], dtype=np.int64)
+    for j, offset in enumerate(offsets):
+        for position in itertools.product(*(range(o) for o in outs)):
+            flat = 0
+            for axis in range(n):
+                flat = flat * sizes[axis] + position[axis] * s[axis] - p[axis] + offset[axis] * d[axis]
+            table[(j, *position)] = flat
+    table_value = g.constant(torch.from_numpy(table.reshape(len(offsets), 1, 1, *outs)))
+    which = g.constant(torch.arange(len(offsets)).reshape(len(offsets), *([1] * (n + 2))))
+    onehot = g.op("Cast", g.op("Equal", first, which), to=int(h.onnx_dtype(g, "int64")))
+    indices = c.reduce(g, "ReduceSum", g.op("Mul", onehot, table_value), [0], False)
+    return values, indices
+
+
 # -- average pooling -------------------------------------------------------------------------------
 
 
-def _avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
-              count_include_pad: bool, divisor_override: Any, n: int) -> ir.Value:
-    k = nn_ops._n(kernel_size, n)
-    s = nn_ops._n(stride, n) if stride else list(k)
-    p = nn_ops._n(padding, n)
-    x, added = nn_ops._batched(g, self, n)
+def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
+             count_include_pad: bool, divisor_override: Any, n: int) -> ir.Value:
+    """torch's n-D average pooling (padding counted or not, a divisor override, ceil mode)."""
+    k = c.per_dim(kernel_size, n)
+    s = c.per_dim(stride, n) if stride else list(k)
+    p = c.per_dim(padding, n)
+    x, added = c.batched(g, self, n)
     sizes = h.shape(g, self)[-n:]
-    static = nn_ops._static(sizes)
-    if ceil_mode and static and all(nn_ops._pool_out_size(L, kk, ss, pp, 1, True)
-                                    == nn_ops._pool_out_size(L, kk, ss, pp, 1, False)
+    static = c.is_static(sizes)
+    if ceil_mode and static and all(_pool_out_size(L, kk, ss, pp, 1, True)
+                                    == _pool_out_size(L, kk, ss, pp, 1, False)
                                     for L, kk, ss, pp in zip(sizes, k, s, p)):
         ceil_mode = False
     area = math.prod(k)
@@ -64,9 +182,9 @@ def _avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: An
                                  "needs static spatial sizes")
         # Pad explicitly (zeros, plus the ceil-mode overhang), average full windows, then rescale
         # each output position from the kernel area to torch's divisor there.
-        outs = [nn_ops._pool_out_size(L, kk, ss, pp, 1, True) for L, kk, ss, pp in zip(sizes, k, s, p)]
+        outs = [_pool_out_size(L, kk, ss, pp, 1, True) for L, kk, ss, pp in zip(sizes, k, s, p)]
         ends = [max((o - 1) * ss + kk - L - pp, pp) for o, L, kk, ss, pp in zip(outs, sizes, k, s, p)]
-        padded = nn_ops._pad(g, x, [0, 0, *p, 0, 0, *ends], 0.0)
+        padded = c.pad_constant(g, x, [0, 0, *p, 0, 0, *ends], 0.0)
         y = g.op("AveragePool", padded, kernel_shape=k, strides=s)
         per_axis = []
         for o, L, kk, ss, pp in zip(outs, sizes, k, s, p):
@@ -81,19 +199,55 @@ def _avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: An
             divisor[...] = divisor_override
         scale = torch.from_numpy(area / divisor).to(g.dtype(self))
         y = g.op("Mul", y, g.constant(scale))
-    return nn_ops._squeeze(g, y, [0]) if added else y
+    return c.squeeze(g, y, [0]) if added else y
+
+
+def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> ir.Value:
+    """torch's n-D adaptive average pooling."""
+    out = c.per_dim(output_size, n)
+    x, added = c.batched(g, self, n)
+    sizes = h.shape(g, self)[-n:]
+    if all(o == 1 for o in out):
+        y = g.op("GlobalAveragePool", x)
+    elif not c.is_static(sizes):
+        raise _constraint(g, f"adaptive_avg_pool{n}d to {out} needs static input spatial sizes "
+                             "unless the output size is 1")
+    elif all(L % o == 0 for L, o in zip(sizes, out)):
+        kernel = [L // o for L, o in zip(sizes, out)]
+        y = g.op("AveragePool", x, kernel_shape=kernel, strides=kernel)
+    else:
+        # Windows of varying size: average along each spatial axis with a constant (L, o) matrix
+        # (column o holds 1/len over torch's window [floor(o*L/out), ceil((o+1)*L/out))).
+        y = x
+        rank = n + 2
+        for axis in reversed(range(n)):
+            L, o = sizes[axis], out[axis]
+            matrix = np.zeros((L, o), dtype=np.float64)
+            for i in range(o):
+                start, stop = (i * L) // o, -(-((i + 1) * L) // o)
+                matrix[start:stop, i] = 1.0 / (stop - start)
+            weights = g.constant(torch.from_numpy(matrix).to(g.dtype(self)))
+            last = rank - 1
+            target = 2 + axis
+            if target == last:
+                y = g.op("MatMul", y, weights)
+            else:
+                perm = list(range(rank))
+                perm[target], perm[last] = perm[last], perm[target]
+                y = g.op("Transpose", g.op("MatMul", g.op("Transpose", y, perm=perm), weights), perm=perm)
+    return c.squeeze(g, y, [0]) if added else y
 
 
 def avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    return _avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
+    return avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
 
 
 def avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    return _avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
+    return avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
 
 
 def adaptive_avg_pool3d(g, self, output_size):
-    return nn_ops._adaptive_avg_pool(g, self, output_size, 3)
+    return adaptive_avg_pool(g, self, output_size, 3)
 
 
 # -- adaptive max pooling --------------------------------------------------------------------------
@@ -106,33 +260,33 @@ def _window_max(g: Any, values: ir.Value, indices: ir.Value, axis: int, start: i
     ix = h.slice_axes(g, indices, [start], [stop], [axis])
     if stop - start == 1:
         return v, ix
-    top = nn_ops._reduce(g, "ReduceMax", v, [axis], True)
+    top = c.reduce(g, "ReduceMax", v, [axis], True)
     first = g.op("ArgMax", v, axis=axis, keepdims=1)
     if g.opset >= 11:
         return top, g.op("GatherElements", ix, first, axis=axis)
     # GatherElements is new in 11: pick with a one-hot along the axis and sum it away
     positions = g.constant(torch.arange(stop - start).reshape([-1] + [1] * (rank - 1 - axis)))
     onehot = g.op("Cast", g.op("Equal", positions, first), to=h.onnx_dtype(g, "int64"))
-    return top, nn_ops._reduce(g, "ReduceSum", g.op("Mul", onehot, ix), [axis], True)
+    return top, c.reduce(g, "ReduceSum", g.op("Mul", onehot, ix), [axis], True)
 
 
 def _adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> tuple[ir.Value, ir.Value]:
-    out = nn_ops._n(output_size, n)
+    out = c.per_dim(output_size, n)
     sizes = h.shape(g, self)[-n:]
-    x, added = nn_ops._batched(g, self, n)
+    x, added = c.batched(g, self, n)
     rank = n + 2
     if all(o == 1 for o in out):
         # One window per plane: the max and the first flat position of it.
-        values = nn_ops._reduce(g, "ReduceMax", x, list(range(2, rank)), True)
+        values = c.reduce(g, "ReduceMax", x, list(range(2, rank)), True)
         flat = g.op("Reshape", x, h.ints(g, [0, 0, -1]))
         indices = g.op("Reshape", g.op("ArgMax", flat, axis=2, keepdims=1), h.ints(g, [0, 0, *([1] * n)]))
-        return nn_ops._unbatch(g, (values, indices), added)
-    if not nn_ops._static(sizes):
+        return c.unbatched(g, (values, indices), added)
+    if not c.is_static(sizes):
         raise _constraint(g, f"adaptive_max_pool{n}d to {out} needs static input spatial sizes unless the output "
                              "size is 1")
     if all(L % o == 0 for L, o in zip(sizes, out)):
         kernel = [L // o for L, o in zip(sizes, out)]
-        return nn_ops._max_pool(g, self, kernel, kernel, [0] * n, [1] * n, False, n, True)
+        return max_pool(g, self, kernel, kernel, [0] * n, [1] * n, False, n, True)
     # Windows of varying size (torch's [floor(i*L/o), ceil((i+1)*L/o))): separable, last axis first.
     plane = torch.arange(math.prod(sizes)).reshape(1, 1, *sizes)
     values, indices = x, g.op("Expand", g.constant(plane), g.op("Shape", x))
@@ -144,7 +298,7 @@ def _adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> tupl
                   for i in range(o)]
         values = g.op("Concat", *[v for v, _ in pieces], axis=2 + axis)
         indices = g.op("Concat", *[i for _, i in pieces], axis=2 + axis)
-    return nn_ops._unbatch(g, (values, indices), added)
+    return c.unbatched(g, (values, indices), added)
 
 
 def adaptive_max_pool1d(g, self, output_size):
@@ -160,7 +314,7 @@ def adaptive_max_pool3d(g, self, output_size):
 
 
 def max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode):
-    return nn_ops._max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 1, True)
+    return max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 1, True)
 
 
 # -- embedding bag ---------------------------------------------------------------------------------
@@ -176,7 +330,7 @@ def _arange(g: Any, length: Any, like: ir.Value) -> ir.Value:
     if isinstance(length, int):
         return g.constant(torch.arange(length))
     if g.opset >= 11:
-        count = nn_ops._squeeze(g, h.slice_axes(g, g.op("Shape", like), [0], [1], [0]), [0])
+        count = c.squeeze(g, h.slice_axes(g, g.op("Shape", like), [0], [1], [0]), [0])
         return g.op("Range", h.scalar(g, 0, "int64"), count, h.scalar(g, 1, "int64"))
     ones = g.op("ConstantOfShape", h.slice_axes(g, g.op("Shape", like), [0], [1], [0]),
                 value=torch.ones(1, dtype=torch.int64))
@@ -200,34 +354,34 @@ def _embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Valu
     index64 = h.cast(g, indices, torch.int64)
     # bag of index j: how many bag starts are <= j, minus 1
     positions = _arange(g, count, indices)
-    started = g.op("Not", g.op("Less", nn_ops._unsqueeze(g, positions, [1]),
-                               nn_ops._unsqueeze(g, h.cast(g, starts, torch.int64), [0])))
-    bag = g.op("Sub", nn_ops._reduce(g, "ReduceSum", g.op("Cast", started, to=h.onnx_dtype(g, "int64")), [1], False),
+    started = g.op("Not", g.op("Less", c.unsqueeze(g, positions, [1]),
+                               c.unsqueeze(g, h.cast(g, starts, torch.int64), [0])))
+    bag = g.op("Sub", c.reduce(g, "ReduceSum", g.op("Cast", started, to=h.onnx_dtype(g, "int64")), [1], False),
                h.scalar(g, 1, "int64"))
-    member = g.op("Equal", nn_ops._unsqueeze(g, _arange(g, bags, starts), [1]), nn_ops._unsqueeze(g, bag, [0]))
+    member = g.op("Equal", c.unsqueeze(g, _arange(g, bags, starts), [1]), c.unsqueeze(g, bag, [0]))
     if padding:
         kept = g.op("Not", g.op("Equal", index64, h.scalar(g, int(padding_idx), "int64")))
-        member = g.op("And", member, nn_ops._unsqueeze(g, kept, [0]))  # (bags, count)
+        member = g.op("And", member, c.unsqueeze(g, kept, [0]))  # (bags, count)
     rows = g.op("Gather", weight, index64, axis=0)  # (count, D)
-    sizes = nn_ops._reduce(g, "ReduceSum", g.op("Cast", member, to=h.onnx_dtype(g, "int64")), [1], False)
+    sizes = c.reduce(g, "ReduceSum", g.op("Cast", member, to=h.onnx_dtype(g, "int64")), [1], False)
     if mode == _MAX:
-        masked = g.op("Where", nn_ops._unsqueeze(g, member, [2]), nn_ops._unsqueeze(g, rows, [0]),
+        masked = g.op("Where", c.unsqueeze(g, member, [2]), c.unsqueeze(g, rows, [0]),
                       h.scalar(g, -np.inf, dtype))  # (bags, count, D)
         # one more -inf entry (and row 0) at the end: no reduction over an empty axis when there
         # are no indices; an empty bag's pick is replaced by 0 below anyway
-        masked = nn_ops._pad(g, masked, [0, 0, 0, 0, 1, 0], -np.inf)
+        masked = c.pad_constant(g, masked, [0, 0, 0, 0, 1, 0], -np.inf)
         candidates = g.op("Concat", index64, g.constant([0], torch.int64), axis=0)
-        empty = nn_ops._unsqueeze(g, g.op("Equal", sizes, h.scalar(g, 0, "int64")), [1])
-        output = g.op("Where", empty, h.scalar(g, 0.0, dtype), nn_ops._reduce(g, "ReduceMax", masked, [1], False))
+        empty = c.unsqueeze(g, g.op("Equal", sizes, h.scalar(g, 0, "int64")), [1])
+        output = g.op("Where", empty, h.scalar(g, 0.0, dtype), c.reduce(g, "ReduceMax", masked, [1], False))
         chosen = g.op("Gather", candidates, g.op("ArgMax", masked, axis=1, keepdims=0), axis=0)
         max_indices = g.op("Where", empty, h.scalar(g, 0, "int64"), chosen)
     else:
         if per_sample_weights is not None:
-            rows = g.op("Mul", rows, nn_ops._unsqueeze(g, h.cast_like(g, per_sample_weights, rows), [1]))
+            rows = g.op("Mul", rows, c.unsqueeze(g, h.cast_like(g, per_sample_weights, rows), [1]))
         output = g.op("MatMul", h.cast(g, member, dtype), rows)
         if mode == _MEAN:
             divisor = g.op("Max", h.cast(g, sizes, dtype), h.scalar(g, 1.0, dtype))
-            output = g.op("Div", output, nn_ops._unsqueeze(g, divisor, [1]))
+            output = g.op("Div", output, c.unsqueeze(g, divisor, [1]))
         max_indices = sizes
     if mode == _SUM:
         like = h.cast(g, offsets, torch.int64) if forward_only else sizes

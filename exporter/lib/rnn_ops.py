@@ -25,7 +25,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
-from exporter.lib import nn_ops
+from exporter.lib import common as c
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 # ONNX gate k takes torch's gate _ORDER[op][k]
@@ -47,7 +47,7 @@ def _reorder(g: Any, op: str, weight: ir.Value, hidden: int) -> ir.Value:
 
 def _stack(g: Any, values: Sequence[ir.Value]) -> ir.Value:
     """Stack per-direction tensors on a new leading axis."""
-    parts = [nn_ops._unsqueeze(g, v, [0]) for v in values]
+    parts = [c.unsqueeze(g, v, [0]) for v in values]
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0)
 
 
@@ -90,7 +90,7 @@ def _rnn(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: S
         # (seq, dirs, batch, H) -> (seq, batch, dirs * H)
         x = g.op("Reshape", g.op("Transpose", y, perm=[0, 2, 1, 3]), h.ints(g, [0, 0, dirs * hidden]))
     output = g.op("Transpose", x, perm=[1, 0, 2]) if batch_first else x
-    states_out = [c[0] if len(c) == 1 else g.op("Concat", *c, axis=0) for c in finals]
+    states_out = [parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0) for parts in finals]
     return (output, *states_out)
 
 

@@ -24,40 +24,19 @@ Values made here carry no shape information: ranks and sizes come from the op's 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import common as c
 
 _DBL_MAX = float(torch.finfo(torch.float64).max)
 _SMALL_INTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32)
 _SOURCE = "exporter/lib/sorting_ops.py"
 
 # -- opset-dependent building blocks ---------------------------------------------------------------
-
-
-def _unsqueeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("Unsqueeze", x, h.ints(g, axes))
-    return g.op("Unsqueeze", x, axes=list(axes))
-
-
-def _reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int], keepdims: bool) -> ir.Value:
-    """Reduce over `axes`. ReduceSum takes them as an input from 13, the other Reduce* from 18."""
-    if g.opset >= (13 if op == "ReduceSum" else 18):
-        return g.op(op, x, h.ints(g, axes), keepdims=int(keepdims))
-    return g.op(op, x, axes=list(axes), keepdims=int(keepdims))
-
-
-def _size(g: Any, x: ir.Value, axis: int) -> Any:
-    """The size of `x` along `axis`: an int, or a 0-d int64 value for a dynamic dimension."""
-    size = h.shape(g, x)[axis]
-    if isinstance(size, int):
-        return size
-    return g.op("Gather", g.op("Shape", x), g.constant(axis, torch.int64), axis=0)
 
 
 def _topk(g: Any, key: ir.Value, k: Any, axis: int, largest: bool) -> tuple[ir.Value, ir.Value]:
@@ -123,7 +102,7 @@ def _sort(g: Any, x: ir.Value, dim: int, descending: bool) -> tuple[ir.Value, ir
     if g.rank(x) == 0:
         return g.op("Identity", x), _index_zero(g)
     axis = h.norm_dim(g, dim, x)
-    return _sorted(g, x, _size(g, x, axis), axis, bool(descending))
+    return _sorted(g, x, c.dim_size(g, x, axis), axis, bool(descending))
 
 
 def sort(g, self, dim, descending):
@@ -164,7 +143,7 @@ def kthvalue(g, self, k, dim, keepdim):
 
 def _lower_median(g: Any, x: ir.Value, axis: int, keepdim: bool) -> tuple[ir.Value, ir.Value]:
     """torch's median: the lower of the two middle values; NaN (and the first NaN's index) if any."""
-    n = _size(g, x, axis)
+    n = c.dim_size(g, x, axis)
     k = (n - 1) // 2 + 1 if isinstance(n, int) else g.op(
         "Add", g.op("Div", g.op("Sub", n, g.constant(1, torch.int64)), g.constant(2, torch.int64)),
         g.constant(1, torch.int64))
@@ -172,7 +151,7 @@ def _lower_median(g: Any, x: ir.Value, axis: int, keepdim: bool) -> tuple[ir.Val
     if not g.dtype(x).is_floating_point:
         return values, indices
     nan = h.cast(g, g.op("IsNaN", x), torch.int32)
-    has_nan = g.op("Greater", _reduce(g, "ReduceMax", nan, [axis], keepdim), g.constant(0, torch.int32))
+    has_nan = g.op("Greater", c.reduce(g, "ReduceMax", nan, [axis], keepdim), g.constant(0, torch.int32))
     first_nan = g.op("ArgMax", nan, axis=axis, keepdims=int(keepdim))
     return (g.op("Where", has_nan, g.constant(float("nan"), g.dtype(x)), values),
             g.op("Where", has_nan, first_nan, indices))
@@ -215,7 +194,7 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 def _triangle(g: Any, x: ir.Value, axis: int) -> ir.Value:
     """A bool mask [n, n, 1, ...] (one 1 per axis after `axis`): mask[i, j] = i <= j."""
     trailing = g.rank(x) - axis - 1
-    n = _size(g, x, axis)
+    n = c.dim_size(g, x, axis)
     if isinstance(n, int):
         mask = torch.ones(n, n, dtype=torch.bool).triu()
         return g.constant(mask.reshape([n, n] + [1] * trailing))
@@ -224,15 +203,15 @@ def _triangle(g: Any, x: ir.Value, axis: int) -> ir.Value:
             f"{g.overload} along a dimension whose size is known only at run time needs ONNX Range "
             "(opset 11); export at opset 11 or later, or mark this dimension static", _SOURCE)
     steps = g.op("Range", g.constant(0, torch.int64), n, g.constant(1, torch.int64))
-    rows, columns = _unsqueeze(g, steps, [1]), _unsqueeze(g, steps, [0])
+    rows, columns = c.unsqueeze(g, steps, [1]), c.unsqueeze(g, steps, [0])
     mask = g.op("Not", g.op("Greater", rows, columns))
     return g.op("Reshape", mask, h.ints(g, [n, n] + [1] * trailing))
 
 
 def _prefix_reduce(g: Any, op: str, x: ir.Value, source: ir.Value, axis: int, fill: float) -> ir.Value:
     """out[j] = op over x[i], i <= j, along `axis` (the masked-triangle construction)."""
-    spread = g.op("Where", _triangle(g, source, axis), _unsqueeze(g, x, [axis + 1]), g.constant(fill, g.dtype(x)))
-    return _reduce(g, op, spread, [axis], False)
+    spread = g.op("Where", _triangle(g, source, axis), c.unsqueeze(g, x, [axis + 1]), g.constant(fill, g.dtype(x)))
+    return c.reduce(g, op, spread, [axis], False)
 
 
 def cumsum(g, self, dim, dtype):
@@ -257,20 +236,15 @@ def cumprod(g, self, dim, dtype):
     return h.cast_like(g, _prefix_reduce(g, "ReduceProd", work, self, axis, 1), x)
 
 
-def _finite_or_zero(g: Any, m: ir.Value) -> ir.Value:
-    """A running maximum made safe to subtract: +-inf (and NaN) become 0."""
-    return g.op("Where", g.op("IsNaN", g.op("Sub", m, m)), g.constant(0.0, g.dtype(m)), m)
-
-
 def logcumsumexp(g, self, dim):
     if g.rank(self) == 0:
         return g.op("Identity", self)
     axis = h.norm_dim(g, dim, self)
     x = h.cast(g, self, _compute_dtype(g.dtype(self)))
-    spread = g.op("Where", _triangle(g, self, axis), _unsqueeze(g, x, [axis + 1]),
+    spread = g.op("Where", _triangle(g, self, axis), c.unsqueeze(g, x, [axis + 1]),
                   g.constant(float("-inf"), g.dtype(x)))
-    shift = _finite_or_zero(g, _reduce(g, "ReduceMax", spread, [axis], True))
-    total = _reduce(g, "ReduceSum", g.op("Exp", g.op("Sub", spread, shift)), [axis], False)
+    shift = c.finite_or_zero(g, c.reduce(g, "ReduceMax", spread, [axis], True))
+    total = c.reduce(g, "ReduceSum", g.op("Exp", g.op("Sub", spread, shift)), [axis], False)
     shift = g.op("Squeeze", shift, h.ints(g, [axis])) if g.opset >= 13 else g.op("Squeeze", shift, axes=[axis])
     return h.cast_like(g, g.op("Add", g.op("Log", total), shift), self)
 
@@ -289,17 +263,17 @@ def _running_extreme(g: Any, self: ir.Value, dim: int, largest: bool) -> tuple[i
     fill = (float("-inf") if largest else float("inf")) if work.is_floating_point else (info.min if largest else info.max)
     op = "ReduceMax" if largest else "ReduceMin"
     triangle = _triangle(g, self, axis)  # [n_i, n_j, 1...]: i <= j
-    column = _unsqueeze(g, x, [axis + 1])  # x_i along the new j axis
-    running = _reduce(g, op, g.op("Where", triangle, column, g.constant(fill, work)), [axis], True)  # [.., 1, n_j, ..]
+    column = c.unsqueeze(g, x, [axis + 1])  # x_i along the new j axis
+    running = c.reduce(g, op, g.op("Where", triangle, column, g.constant(fill, work)), [axis], True)  # [.., 1, n_j, ..]
     equal = g.op("Not", g.op("Or", g.op("Less", column, running), g.op("Greater", column, running)))
     if work.is_floating_point:
         nan_i = g.op("IsNaN", column)
         nan_flags = g.op("Where", triangle, h.cast(g, nan_i, torch.int32), g.constant(0, torch.int32))
-        seen = g.op("Greater", _reduce(g, "ReduceMax", nan_flags, [axis], True), g.constant(0, torch.int32))
+        seen = g.op("Greater", c.reduce(g, "ReduceMax", nan_flags, [axis], True), g.constant(0, torch.int32))
         equal = g.op("Or", g.op("And", seen, nan_i),  # no bool Where kernel in ONNX Runtime
                      g.op("And", g.op("Not", seen), g.op("And", equal, g.op("Not", nan_i))))
         running = g.op("Where", seen, g.constant(float("nan"), work), running)
-    n = _size(g, self, axis)
+    n = c.dim_size(g, self, axis)
     trailing = g.rank(self) - axis - 1
     if isinstance(n, int):
         positions = g.constant(torch.arange(n).reshape([n, 1] + [1] * trailing))
@@ -307,7 +281,7 @@ def _running_extreme(g: Any, self: ir.Value, dim: int, largest: bool) -> tuple[i
         steps = g.op("Range", g.constant(0, torch.int64), n, g.constant(1, torch.int64))
         positions = g.op("Reshape", steps, h.ints(g, [-1, 1] + [1] * trailing))
     hits = g.op("Where", g.op("And", triangle, equal), positions, g.constant(-1, torch.int64))
-    indices = _reduce(g, "ReduceMax", hits, [axis], False)
+    indices = c.reduce(g, "ReduceMax", hits, [axis], False)
     values = g.op("Squeeze", running, h.ints(g, [axis])) if g.opset >= 13 else g.op("Squeeze", running, axes=[axis])
     return h.cast(g, values, dtype), indices
 

@@ -19,35 +19,13 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import common as c
 
 _SMALL_INTS = (torch.bool, torch.uint8, torch.int8, torch.int16)
 _HALF = (torch.float16, torch.bfloat16)
 _SOURCE = "exporter/lib/statistics_ops.py"
 
 # -- building blocks ---------------------------------------------------------------------------------
-
-
-def _reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int] | None, keepdims: bool) -> ir.Value:
-    """Reduce over `axes` (None: every axis). ReduceSum takes axes as an input from 13, others from 18."""
-    if axes is None:
-        return g.op(op, x, keepdims=int(keepdims))
-    if g.opset >= (13 if op == "ReduceSum" else 18):
-        return g.op(op, x, h.ints(g, axes), keepdims=int(keepdims))
-    return g.op(op, x, axes=list(axes), keepdims=int(keepdims))
-
-
-def _unsqueeze(g: Any, x: ir.Value, axis: int) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("Unsqueeze", x, h.ints(g, [axis]))
-    return g.op("Unsqueeze", x, axes=[axis])
-
-
-def _axes(g: Any, dims: Any, x: ir.Value) -> list[int] | None:
-    """ONNX axes for torch's dim argument; None (every axis) for None or []."""
-    if dims is None:
-        return None
-    dims = [dims] if isinstance(dims, int) else list(dims)
-    return [h.norm_dim(g, d, x) for d in dims] or None
 
 
 def _work(g: Any, x: ir.Value) -> ir.Value:
@@ -67,7 +45,7 @@ def _nan(g: Any, like: ir.Value) -> ir.Value:
 def _nan_seen(g: Any, x: ir.Value, axes: Sequence[int] | None, keepdim: bool) -> ir.Value:
     """Whether each reduced slice of float `x` holds a NaN (bool)."""
     flags = h.cast(g, g.op("IsNaN", x), torch.int32)
-    return g.op("Greater", _reduce(g, "ReduceMax", flags, axes, keepdim), g.constant(0, torch.int32))
+    return g.op("Greater", c.reduce(g, "ReduceMax", flags, axes, keepdim), g.constant(0, torch.int32))
 
 
 def _count(g: Any, x: ir.Value, axes: Sequence[int] | None, dtype: torch.dtype) -> ir.Value:
@@ -96,7 +74,7 @@ def _any_all(g: Any, self: ir.Value, dims: Any, keepdim: bool, every: bool) -> i
     if g.rank(self) == 0 or (not dims and not reduce_all):
         return h.cast(g, g.op("Identity", truth), out_dtype)
     counted = g.op("Not", truth) if every else truth
-    count = _reduce(g, "ReduceSum", h.cast(g, counted, torch.int64), _axes(g, dims, self), bool(keepdim))
+    count = c.reduce(g, "ReduceSum", h.cast(g, counted, torch.int64), c.reduce_axes(g, dims, self), bool(keepdim))
     found = g.op("Greater", count, g.constant(0, torch.int64))
     return h.cast(g, g.op("Not", found) if every else found, out_dtype)
 
@@ -131,7 +109,7 @@ def all_dims(g, self, dim, keepdim):
 def _extreme(g: Any, self: ir.Value, axes: Sequence[int] | None, keepdim: bool, largest: bool) -> ir.Value:
     """max/min values over `axes`; NaN wins, as in torch."""
     x = _work(g, self)
-    out = _reduce(g, "ReduceMax" if largest else "ReduceMin", x, axes, keepdim)
+    out = c.reduce(g, "ReduceMax" if largest else "ReduceMin", x, axes, keepdim)
     if g.dtype(x).is_floating_point:
         out = g.op("Where", _nan_seen(g, x, axes, keepdim), _nan(g, x), out)
     return h.cast_like(g, out, self)
@@ -143,11 +121,11 @@ def _extreme_dim(g: Any, self: ir.Value, dim: int, keepdim: bool, largest: bool)
         return g.op("Identity", self), g.constant(0, torch.int64)
     axis = h.norm_dim(g, dim, self)
     x = _work(g, self)
-    values = _reduce(g, "ReduceMax" if largest else "ReduceMin", x, [axis], keepdim)
+    values = c.reduce(g, "ReduceMax" if largest else "ReduceMin", x, [axis], keepdim)
     indices = g.op("ArgMax" if largest else "ArgMin", x, axis=axis, keepdims=int(keepdim))
     if g.dtype(x).is_floating_point:
         flags = h.cast(g, g.op("IsNaN", x), torch.int32)
-        seen = g.op("Greater", _reduce(g, "ReduceMax", flags, [axis], keepdim), g.constant(0, torch.int32))
+        seen = g.op("Greater", c.reduce(g, "ReduceMax", flags, [axis], keepdim), g.constant(0, torch.int32))
         values = g.op("Where", seen, _nan(g, x), values)
         indices = g.op("Where", seen, g.op("ArgMax", flags, axis=axis, keepdims=int(keepdim)), indices)
     return h.cast_like(g, values, self), indices
@@ -189,10 +167,10 @@ def _var_mean(g: Any, self: ir.Value, dims: Any, correction: Any, keepdim: bool)
         mean, squares = x, g.op("Mul", centred, centred)
         count = g.constant(1.0, g.dtype(x))
     else:
-        axes = _axes(g, dims, self)
-        centred = g.op("Sub", x, _reduce(g, "ReduceMean", x, axes, True))
-        squares = _reduce(g, "ReduceSum", g.op("Mul", centred, centred), axes, keepdim)
-        mean = _reduce(g, "ReduceMean", x, axes, keepdim)
+        axes = c.reduce_axes(g, dims, self)
+        centred = g.op("Sub", x, c.reduce(g, "ReduceMean", x, axes, True))
+        squares = c.reduce(g, "ReduceSum", g.op("Mul", centred, centred), axes, keepdim)
+        mean = c.reduce(g, "ReduceMean", x, axes, keepdim)
         count = _count(g, self, axes, g.dtype(x))
     dof = g.op("Sub", count, g.constant(float(correction), g.dtype(x)))
     dof = g.op("Max", dof, g.constant(0.0, g.dtype(x)))
@@ -236,20 +214,15 @@ def std_mean_dim(g, self, dim, unbiased, keepdim):
 # -- logsumexp and norms -----------------------------------------------------------------------------
 
 
-def _finite_or_zero(g: Any, m: ir.Value) -> ir.Value:
-    """A maximum made safe to subtract: +-inf (and NaN) become 0."""
-    return g.op("Where", g.op("IsNaN", g.op("Sub", m, m)), g.constant(0.0, g.dtype(m)), m)
-
-
 def logsumexp(g, self, dim, keepdim):
     """max + log(sum(exp(x - max))), the max taken as 0 where it is infinite (all -inf gives -inf)."""
     if g.rank(self) == 0:
         return g.op("Identity", self)
     x = h.cast(g, self, torch.float32) if g.dtype(self) in _HALF else self
-    axes = _axes(g, dim, self)
-    shift = _finite_or_zero(g, _reduce(g, "ReduceMax", x, axes, True))
-    total = _reduce(g, "ReduceSum", g.op("Exp", g.op("Sub", x, shift)), axes, keepdim)
-    kept = shift if keepdim else _finite_or_zero(g, _reduce(g, "ReduceMax", x, axes, False))
+    axes = c.reduce_axes(g, dim, self)
+    shift = c.finite_or_zero(g, c.reduce(g, "ReduceMax", x, axes, True))
+    total = c.reduce(g, "ReduceSum", g.op("Exp", g.op("Sub", x, shift)), axes, keepdim)
+    kept = shift if keepdim else c.finite_or_zero(g, c.reduce(g, "ReduceMax", x, axes, False))
     return h.cast_like(g, g.op("Add", g.op("Log", total), kept), self)
 
 
@@ -257,16 +230,16 @@ def _vector_norm(g: Any, x: ir.Value, ord: float, axes: Sequence[int] | None, ke
     """The ord-norm of float `x` over `axes` (None: every axis), as torch.linalg.vector_norm."""
     magnitude = g.op("Abs", x)
     if ord == 0:
-        return _reduce(g, "ReduceSum", h.cast_like(g, h.cast(g, x, torch.bool), x), axes, keepdim)
+        return c.reduce(g, "ReduceSum", h.cast_like(g, h.cast(g, x, torch.bool), x), axes, keepdim)
     if ord == 1:
-        return _reduce(g, "ReduceSum", magnitude, axes, keepdim)
+        return c.reduce(g, "ReduceSum", magnitude, axes, keepdim)
     if ord == 2:
-        return g.op("Sqrt", _reduce(g, "ReduceSum", g.op("Mul", x, x), axes, keepdim))
+        return g.op("Sqrt", c.reduce(g, "ReduceSum", g.op("Mul", x, x), axes, keepdim))
     if math.isinf(ord):
-        out = _reduce(g, "ReduceMax" if ord > 0 else "ReduceMin", magnitude, axes, keepdim)
+        out = c.reduce(g, "ReduceMax" if ord > 0 else "ReduceMin", magnitude, axes, keepdim)
         return g.op("Where", _nan_seen(g, x, axes, keepdim), _nan(g, x), out)
     powered = g.op("Pow", magnitude, g.constant(float(ord), g.dtype(x)))
-    return g.op("Pow", _reduce(g, "ReduceSum", powered, axes, keepdim), g.constant(1.0 / float(ord), g.dtype(x)))
+    return g.op("Pow", c.reduce(g, "ReduceSum", powered, axes, keepdim), g.constant(1.0 / float(ord), g.dtype(x)))
 
 
 def linalg_vector_norm(g, self, ord, dim, keepdim, dtype):
@@ -277,13 +250,13 @@ def linalg_vector_norm(g, self, ord, dim, keepdim, dtype):
         if ord == 0:
             return h.cast_like(g, h.cast(g, x, torch.bool), result)
         return h.cast_like(g, g.op("Abs", x), result)
-    return h.cast_like(g, _vector_norm(g, x, float(ord), _axes(g, dim, self), bool(keepdim)), result)
+    return h.cast_like(g, _vector_norm(g, x, float(ord), c.reduce_axes(g, dim, self), bool(keepdim)), result)
 
 
 def _cdist(g: Any, x1: ir.Value, x2: ir.Value, p: float) -> ir.Value:
     """Distances between the rows of x1 [..., P, M] and x2 [..., R, M]: [..., P, R]."""
     r1, r2 = g.rank(x1), g.rank(x2)
-    diff = g.op("Sub", _unsqueeze(g, x1, r1 - 1), _unsqueeze(g, x2, r2 - 2))  # [..., P, R, M]
+    diff = g.op("Sub", c.unsqueeze(g, x1, [r1 - 1]), c.unsqueeze(g, x2, [r2 - 2]))  # [..., P, R, M]
     return _vector_norm(g, diff, float(p), [max(r1, r2)], False)
 
 
@@ -311,7 +284,7 @@ def pdist_forward(g, self, p):
     full = _cdist(g, x, x, p)  # [N, N]
     rows = g.op("Gather", g.op("Shape", x), g.constant(0, torch.int64), axis=0)
     steps = g.op("Range", g.constant(0, torch.int64), rows, g.constant(1, torch.int64))
-    upper = g.op("Less", _unsqueeze(g, steps, 1), steps)
+    upper = g.op("Less", c.unsqueeze(g, steps, [1]), steps)
     flat = g.op("Reshape", full, h.ints(g, [-1]))
     return h.cast_like(g, g.op("Compress", flat, g.op("Reshape", upper, h.ints(g, [-1])), axis=0), self)
 

@@ -1,0 +1,102 @@
+"""Building blocks shared by the exporter/lib mappings: opset-dependent ops and shape reads.
+
+Not mappings themselves (no spec names a function here). Each takes the GraphBuilder `g`
+first and hides an opset change: Unsqueeze/Squeeze axes and ReduceSum axes become inputs at
+13, the other Reduce* ops' axes at 18, Pad's pads and value at 11.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import onnx_ir as ir
+import torch
+
+from exporter import emit_helpers as h
+
+
+def unsqueeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
+    if g.opset >= 13:
+        return g.op("Unsqueeze", x, h.ints(g, axes))
+    return g.op("Unsqueeze", x, axes=list(axes))
+
+
+def squeeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
+    if g.opset >= 13:
+        return g.op("Squeeze", x, h.ints(g, axes))
+    return g.op("Squeeze", x, axes=list(axes))
+
+
+def reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int] | None, keepdims: bool) -> ir.Value:
+    """`op` (ReduceSum, ReduceMax, ...) over `axes`; None reduces every axis."""
+    if axes is None:
+        return g.op(op, x, keepdims=int(keepdims))
+    if g.opset >= (13 if op == "ReduceSum" else 18):
+        return g.op(op, x, h.ints(g, axes), keepdims=int(keepdims))
+    return g.op(op, x, axes=list(axes), keepdims=int(keepdims))
+
+
+def reduce_axes(g: Any, dims: Any, x: ir.Value) -> list[int] | None:
+    """ONNX axes of `x` for torch's `dim` argument (an int or a list); None (every axis) for None or []."""
+    if dims is None:
+        return None
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    return [h.norm_dim(g, d, x) for d in dims] or None
+
+
+def pad_constant(g: Any, x: ir.Value, pads: Sequence[int], value: float) -> ir.Value:
+    """Constant padding; `pads` is ONNX-style [begins..., ends...] over every axis."""
+    if g.opset >= 11:
+        return g.op("Pad", x, h.ints(g, pads), h.scalar(g, value, g.dtype(x)), mode="constant")
+    return g.op("Pad", x, pads=list(pads), value=float(value), mode="constant")
+
+
+def is_static(dims: Sequence[Any]) -> bool:
+    """True when every size is a known int (no dynamic dimension)."""
+    return all(isinstance(d, int) for d in dims)
+
+
+def dim_size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
+    """The size of `x` along `axis`: an int, or a 0-d int64 value for a dynamic dimension."""
+    size = h.shape(g, x)[axis]
+    if isinstance(size, int):
+        return size
+    return g.op("Gather", g.op("Shape", x), g.constant(axis, torch.int64), axis=0)
+
+
+def shape_slice(g: Any, x: ir.Value, start: int, end: int | None = None) -> list[int] | ir.Value:
+    """x.shape[start:end] (negative bounds count from the end): ints when static, else a 1-D int64 value."""
+    r = g.rank(x)
+    lo = start + r if start < 0 else start
+    hi = r if end is None else end + r if end < 0 else end
+    sizes = h.shape(g, x)[lo:hi]
+    if is_static(sizes):
+        return [int(d) for d in sizes]
+    return h.slice_axes(g, g.op("Shape", x), [lo], [hi], [0])
+
+
+def per_dim(values: Any, n: int) -> list[int]:
+    """torch's `int[n]` arguments (kernel_size, stride, ...): one value stands for all n."""
+    if isinstance(values, int):
+        return [values] * n
+    values = [int(v) for v in values]
+    return values * n if len(values) == 1 else values
+
+
+def batched(g: Any, x: ir.Value, n: int) -> tuple[ir.Value, bool]:
+    """(x with a batch axis, whether one was added): torch accepts unbatched (C, *spatial) inputs
+    to its n-D convolutions and poolings."""
+    if g.rank(x) == n + 1:
+        return unsqueeze(g, x, [0]), True
+    return x, False
+
+
+def unbatched(g: Any, values: Sequence[ir.Value], added: bool) -> tuple[ir.Value, ...]:
+    """The results of an op run on `batched` input, without the batch axis it added."""
+    return tuple(squeeze(g, v, [0]) for v in values) if added else tuple(values)
+
+
+def finite_or_zero(g: Any, m: ir.Value) -> ir.Value:
+    """A maximum made safe to subtract (logsumexp's shift): +-inf (and NaN) become 0."""
+    return g.op("Where", g.op("IsNaN", g.op("Sub", m, m)), g.constant(0.0, g.dtype(m)), m)
