@@ -34,15 +34,19 @@ _ATTR_FROM_TORCH = {
 }
 
 
-def python_functions(path: Path) -> dict[str, list[str]]:
-    """Top-level functions of a module file and their parameter names, without importing it."""
+def python_functions(path: Path, private: bool = False) -> dict[str, list[str]]:
+    """Top-level functions of a module file and their parameter names, without importing it.
+
+    Private ones (a leading underscore) are left out unless `private` is set: they are helpers,
+    never emit helpers or impls.
+    """
     if not path.is_file():
         return {}
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return {
         node.name: [a.arg for a in node.args.args + node.args.kwonlyargs]
         for node in tree.body
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+        if isinstance(node, ast.FunctionDef) and (private or not node.name.startswith("_"))
     }
 
 
@@ -245,6 +249,11 @@ class _SpecChecker:
             return
         path = ROOT / (module.replace(".", "/") + ".py")
         functions = python_functions(path)
+        if function not in functions and function in python_functions(path, private=True):
+            self.error(variant.location, f"impl '{variant.impl}': '{function}' in {path.relative_to(ROOT)} is "
+                                         "private (its name starts with '_'), and impls must be public: "
+                                         "rename it, or add a public function that calls it")
+            return
         if function not in functions:
             self.error(variant.location, f"impl '{variant.impl}': no function '{function}' in {path.relative_to(ROOT)}")
             return
