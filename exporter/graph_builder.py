@@ -33,6 +33,20 @@ _DTYPE_ATTRIBUTE = {"RandomNormal": ir.DataType.FLOAT, "RandomUniform": ir.DataT
                     "Multinomial": ir.DataType.INT32, "EyeLike": None, "RandomNormalLike": None,
                     "RandomUniformLike": None, "Bernoulli": None}
 _INT64_SECOND_OUTPUT = {"TopK", "MaxPool"}
+# Ops whose every output has the shape of the first input (other inputs are scalars, or broadcast
+# into it one way), and elementwise ops whose output is the broadcast of all inputs: their output
+# shapes are known exactly from the inputs', so `g.rank`/`g.shape` work on intermediate values.
+_SAME_SHAPE = {
+    "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "BitwiseNot", "Cast", "CastLike", "Ceil", "Celu",
+    "Clip", "Cos", "Cosh", "Dropout", "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Hardmax",
+    "Identity", "IsInf", "IsNaN", "LeakyRelu", "Log", "LogSoftmax", "Mish", "Neg", "Not", "PRelu", "Reciprocal",
+    "Relu", "Round", "Selu", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt",
+    "Tan", "Tanh", "ThresholdedRelu",
+}
+_BROADCAST = {
+    "Add", "And", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "Div", "Equal", "Greater", "GreaterOrEqual",
+    "Less", "LessOrEqual", "Max", "Mean", "Min", "Mod", "Mul", "Or", "Pow", "Sub", "Sum", "Where", "Xor",
+}
 # torch.onnx's typed attribute suffixes: `alpha_f=0.5` is a FLOAT attribute named `alpha`.
 _SUFFIX_TYPES = {
     "_fs": AttrType.FLOATS, "_is": AttrType.INTS, "_ss": AttrType.STRINGS,
@@ -106,6 +120,13 @@ class GraphBuilder:
         values = [self._as_value(v) for v in inputs]
         while values and values[-1] is None:
             values.pop()  # trailing optional inputs that were not given
+        narrow = self._narrow_int_without_kernel(op_type, domain, values) if count == 1 else None
+        if narrow is not None:
+            # int32 holds every int8/uint8/int16 value, and the cast back wraps as torch's own
+            # narrow arithmetic does (two's complement), so the result is exact
+            wide = [self.cast(v, torch.int32) if v is not None and v.dtype == narrow else v for v in values]
+            result = self.op(op_type, *wide, _domain=domain, **attributes)
+            return self.cast(result, to_torch_dtype(narrow)) if result.dtype == ir.DataType.INT32 else result
         node = ir.Node(
             domain, op_type, values,
             attributes=self._attributes(op_type, domain, attributes),
@@ -118,6 +139,7 @@ class GraphBuilder:
         for index, output in enumerate(node.outputs):
             output.name = self._value_name()
             output.dtype = self._output_dtype(node, index)
+            output.shape = _output_shape(node)
         self.nodes.append(node)
         return node.outputs[0] if count == 1 else tuple(node.outputs)
 
@@ -137,7 +159,7 @@ class GraphBuilder:
                 tensor = ir.tensor(array.float().numpy().astype(ir.DataType.BFLOAT16.numpy()))
         else:
             dtype = dtype or torch.tensor(value).dtype
-            tensor = ir.tensor(np.array(value, dtype=ir.DataType(from_torch_dtype(dtype)).numpy()))
+            tensor = ir.tensor(_number_array(value, dtype))
         node = ir.Node("", "Constant", [], attributes=[ir.AttrTensor("value", tensor)],
                        name=self._node_name("Constant"))
         self._tag(node)
@@ -234,6 +256,26 @@ class GraphBuilder:
             converted.append(ir.convenience.convert_attribute(name, value, _ir_attr_type(attr_type)))
         return converted
 
+    def _narrow_int_without_kernel(self, op_type: str, domain: str, values: Sequence[Any]) -> ir.DataType | None:
+        """The int8/uint8/int16/uint16 dtype of `values` when the ONNX op at this opset does not take
+        it but takes int32 (Add, Sub, Mul, Div before 14, MatMul, Pow, ...); None otherwise."""
+        narrow = {v.dtype for v in values if v is not None and v.dtype in _NARROW_INTS}
+        if len(narrow) != 1 or domain not in _STANDARD_DOMAINS:
+            return None
+        schema = schema_at(op_type, self.opset, domain)
+        if schema is None or not schema.inputs:
+            return None
+        (dtype,) = narrow
+        allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
+        for index, value in enumerate(values):
+            if value is None or value.dtype != dtype:
+                continue
+            formal = schema.inputs[min(index, len(schema.inputs) - 1)].type_str
+            types = allowed.get(formal, {formal})
+            if f"tensor({_ONNX_TYPE_NAMES[dtype]})" in types or "tensor(int32)" not in types:
+                return None
+        return dtype
+
     def _output_dtype(self, node: ir.Node, index: int) -> ir.DataType | None:
         op = node.op_type
         if op in _BOOL_OUTPUT:
@@ -297,6 +339,82 @@ def mark_symbolic_scalar(value: ir.Value) -> None:
 
 def is_symbolic_scalar(value: ir.Value) -> bool:
     return bool(value.meta.get(SYMBOLIC_KEY, False))
+
+
+# ONNX Runtime has no complex tensors: a complex torch value is a real tensor of its component
+# dtype with a trailing dimension of 2 (real, imaginary), the layout DFT takes and returns.
+COMPLEX_KEY = "aten2onnx.complex"  # value metadata: this value holds (real, imag) pairs
+# value.meta key: (stride, storage_offset) of a value that torch holds as a strided view of another
+# tensor's storage (translate.set_type_from_meta); ONNX values are always dense.
+STRIDED_VIEW_KEY = "aten2onnx.strided_view"
+
+# Narrow integer types many ONNX ops (or opsets) leave out; computed in int32 instead.
+_ONNX_TYPE_NAMES = {ir.DataType.INT8: "int8", ir.DataType.UINT8: "uint8", ir.DataType.INT16: "int16",
+                    ir.DataType.UINT16: "uint16"}
+_NARROW_INTS = frozenset(_ONNX_TYPE_NAMES)
+
+
+def mark_complex(value: ir.Value) -> None:
+    """Record that `value` is a complex tensor stored as (real, imag) pairs on a trailing axis."""
+    value.meta[COMPLEX_KEY] = True
+
+
+def is_complex(value: Any) -> bool:
+    return isinstance(value, ir.Value) and bool(value.meta.get(COMPLEX_KEY, False))
+
+
+def complex_parts_dtype(dtype: torch.dtype) -> torch.dtype:
+    """complex64 -> float32, complex128 -> float64 (complex32 -> float16); a real dtype stays."""
+    return dtype.to_real() if dtype.is_complex else dtype
+
+
+def _number_array(value: Any, dtype: torch.dtype) -> np.ndarray:
+    """A number (or nested list) as an array of `dtype`. An int outside an integer dtype's range
+    wraps modulo 2**bits, as torch's C cast of a Python scalar operand does (`x_uint8 + (-1)`
+    adds 255, `x_int8 & (2**63 - 1)` ands with -1); numpy would raise instead."""
+    np_dtype = ir.DataType(from_torch_dtype(dtype)).numpy()
+    try:
+        return np.array(value, dtype=np_dtype)
+    except OverflowError:
+        return np.array(value, dtype=np.int64).astype(np_dtype)
+
+
+def _output_shape(node: ir.Node) -> ir.Shape | None:
+    """The output shape of an elementwise op, from its inputs' shapes; None when not known exactly."""
+    if node.domain not in _STANDARD_DOMAINS or not node.inputs:
+        return None
+    if node.op_type in _SAME_SHAPE:
+        sources = node.inputs[:1]
+    elif node.op_type in _BROADCAST:
+        sources = node.inputs
+    else:
+        return None
+    if any(v is None or v.shape is None for v in sources):
+        return None
+    shapes = [list(v.shape) for v in sources]
+    rank = max(len(shape) for shape in shapes)
+    dims = []
+    for axis in range(rank):
+        dim = _broadcast_dim([shape[axis - rank + len(shape)] for shape in shapes if axis - rank + len(shape) >= 0])
+        if dim is None:
+            return None
+        dims.append(dim)
+    return ir.Shape(dims)
+
+
+def _broadcast_dim(dims: list[Any]) -> int | str | None:
+    """One axis of a numpy-style broadcast: a size other than 1 wins (a symbolic size there must
+    equal it or be 1), then a symbolic size; None when unknown (two different symbolic names,
+    an unnamed dimension, or sizes that do not broadcast)."""
+    sizes = {d for d in dims if isinstance(d, int)}
+    names = {d.value for d in dims if not isinstance(d, int)}
+    if None in names or len(sizes - {1}) > 1:
+        return None
+    if sizes - {1}:
+        return (sizes - {1}).pop()
+    if len(names) > 1:
+        return None
+    return names.pop() if names else 1
 
 
 def _mapping_source(overload: str) -> str:

@@ -16,7 +16,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from codegen.torch_schema import python_name, schema_of
-from exporter import aten_fallback, control_flow, registry, symint_ops
+from exporter import aten_fallback, complex_values, control_flow, registry, symint_ops
 from exporter.dim_names import dim_text
 from exporter.dtypes import from_torch_dtype
 from exporter.errors import (
@@ -27,7 +27,15 @@ from exporter.errors import (
     UnsupportedUse,
 )
 from exporter.fx_locations import classic_scope, locate, module_path
-from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
+from exporter.graph_builder import (
+    COMPLEX_KEY,
+    STRIDED_VIEW_KEY,
+    GraphBuilder,
+    complex_parts_dtype,
+    is_symbolic_scalar,
+    mark_complex,
+    mark_symbolic_scalar,
+)
 
 
 def overload_name(target: Any) -> str | None:
@@ -103,8 +111,26 @@ def set_type_from_meta(value: ir.Value, meta: Any, dim_names: dict[Any, Any] | N
         return
     if not isinstance(meta, torch.Tensor):
         return
+    dims = [dim_text(d, dim_names or {}) for d in meta.shape]
+    if meta.dtype.is_complex:  # (real, imag) pairs on a trailing axis: see graph_builder.mark_complex
+        value.dtype = from_torch_dtype(complex_parts_dtype(meta.dtype))
+        value.shape = ir.Shape([*dims, 2])
+        mark_complex(value)
+        return
+    value.meta.pop(COMPLEX_KEY, None)
     value.dtype = from_torch_dtype(meta.dtype)
-    value.shape = ir.Shape([dim_text(d, dim_names or {}) for d in meta.shape])
+    value.shape = ir.Shape(dims)
+    if not _dense(meta):  # a view in eager: as_strided reads its base's storage, which ONNX does not have
+        value.meta[STRIDED_VIEW_KEY] = (tuple(meta.stride()), int(meta.storage_offset()))
+
+
+def _dense(meta: torch.Tensor) -> bool:
+    """Row-major with its own storage, as every ONNX tensor is; True when symbolic sizes leave it open."""
+    try:
+        return bool(meta.is_contiguous() and meta.storage_offset() == 0
+                    and meta.untyped_storage().nbytes() == meta.numel() * meta.element_size())
+    except Exception:  # symbolic sizes: a guard torch cannot decide here
+        return True
 
 
 class Translator:
@@ -137,8 +163,9 @@ class Translator:
             if tensor is None:
                 tensor = self.program.constants[spec.target]
             name = self._unique(spec.target)
+            stored = torch.view_as_real(tensor.detach()) if tensor.is_complex() else tensor.detach()
             # Wrapped, not copied: serialization reads the torch tensor once, on save.
-            value = ir.Value(name=name, const_value=TorchTensor(tensor.detach(), name=name))
+            value = ir.Value(name=name, const_value=TorchTensor(stored, name=name))
             set_type_from_meta(value, tensor)
             self.initializers.append(value)
         else:
@@ -203,6 +230,7 @@ class Translator:
         # find_unsupported ran first: no mapping here means the ATen fallback was allowed
         function = registry.lookup(name, self.opset) or aten_fallback.symbolic
         arguments = self.arguments(node, name)
+        function = complex_values.symbolic_for(name, function, arguments, node.meta.get("val"))
         path, _ = module_path(node)
         location = locate(node)
         with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
