@@ -199,12 +199,14 @@ def _logical_or_bitwise(logical: str, bitwise: str) -> Callable[..., ir.Value]:
 
 
 add = _binary("Add")
+sub = _binary("Sub")
+mul = _binary("Mul")
 
 # target -> builder(g, *args)
 _BUILDERS: dict[Any, Callable[..., Any]] = {
     operator.add: add,
-    operator.sub: _binary("Sub"),
-    operator.mul: _binary("Mul"),
+    operator.sub: sub,
+    operator.mul: mul,
     operator.floordiv: floordiv,
     operator.mod: mod,
     operator.truediv: truediv,

@@ -69,9 +69,9 @@ class BranchOnData(nn.Module):
 
 @pytest.mark.parametrize("opset", [9, 18])
 def test_cond_becomes_if_and_takes_both_branches(opset: int) -> None:
-    y = torch.randn(2, 3)
-    program = _export_and_compare(BranchOnData().eval(), (torch.randn(2, 3), y),
-                                  [(torch.ones(2, 3), y), (-torch.ones(2, 3), y)], opset)
+    runs = [(sign * torch.ones(rows, 3), torch.randn(rows, 3)) for rows in (1, 2, 7) for sign in (1, -1)]
+    program = _export_and_compare(BranchOnData().eval(), (torch.randn(2, 3), torch.randn(2, 3)), runs, opset,
+                                  dynamic_shapes=({0: Dim("rows")}, {0: Dim("rows")}))
     assert [n.op_type for n in program.model.graph].count("If") == 1
 
 
@@ -103,7 +103,9 @@ class NestedBranches(nn.Module):
 
 def test_nested_cond() -> None:
     runs = [(sx * torch.ones(2, 3), sy * torch.rand(2, 3)) for sx in (1, -1) for sy in (1, -1)]
-    program = _export_and_compare(NestedBranches(), (torch.randn(2, 3), torch.randn(2, 3)), runs)
+    runs += [(torch.ones(1, 1), torch.rand(1, 1)), (-torch.ones(4, 5), torch.rand(4, 5))]
+    program = _export_and_compare(NestedBranches(), (torch.randn(2, 3), torch.randn(2, 3)), runs,
+                                  dynamic_shapes=({0: Dim("r"), 1: Dim("c")}, {0: Dim("r"), 1: Dim("c")}))
     assert _op_types(program.model.graph).count("If") == 2
 
 
@@ -115,8 +117,10 @@ class BranchesOfDifferentSizes(nn.Module):
 
 
 def test_cond_branches_of_different_sizes() -> None:
-    runs = [(torch.ones(5, 3), torch.tensor(4)), (-torch.ones(5, 3), torch.tensor(4))]
-    _export_and_compare(BranchesOfDifferentSizes(), (torch.randn(5, 3), torch.tensor(2)), runs)
+    # torch.export records rows >= 3 (x[:3] then has 3 rows): the smallest size it allows
+    runs = [(sign * torch.ones(rows, 3), torch.tensor(4)) for rows in (3, 5, 9) for sign in (1, -1)]
+    _export_and_compare(BranchesOfDifferentSizes(), (torch.randn(5, 3), torch.tensor(2)), runs,
+                        dynamic_shapes=({0: Dim.DYNAMIC}, None))
 
 
 # -- while_loop -> Loop ----------------------------------------------------------------------------
@@ -138,7 +142,8 @@ class ClassicLoop(nn.Module):
 def test_classic_loop_runs_any_trip_count_without_reexport(opset: int) -> None:
     example = (torch.ones(2, 3, dtype=torch.long), torch.tensor(5))
     runs = [(torch.ones(2, 3, dtype=torch.long), torch.tensor(count)) for count in (0, 1, 9)]
-    runs.append((torch.full((1, 4), 3, dtype=torch.long), torch.tensor(4)))  # another input size too
+    runs.append((torch.full((1, 4), 3, dtype=torch.long), torch.tensor(4)))  # other input sizes too
+    runs.append((torch.full((6, 5), -2, dtype=torch.long), torch.tensor(9)))
     program = _export_and_compare(ClassicLoop(), example, runs, opset,
                                   dynamic_shapes={"x": {0: Dim.DYNAMIC, 1: Dim.DYNAMIC}, "loop_count": None})
     assert [n.op_type for n in program.model.graph].count("Loop") == 1
@@ -166,8 +171,9 @@ class LoopWithBranch(nn.Module):
 
 
 def test_while_loop_with_cond_and_weight_in_its_body() -> None:
-    runs = [(torch.randn(2, 3), torch.tensor(count)) for count in (0, 1, 4, 7)]
-    program = _export_and_compare(LoopWithBranch(), (torch.randn(2, 3), torch.tensor(3)), runs)
+    runs = [(torch.randn(rows, 3), torch.tensor(count)) for rows, count in ((2, 0), (1, 1), (2, 4), (6, 7))]
+    program = _export_and_compare(LoopWithBranch(), (torch.randn(2, 3), torch.tensor(3)), runs,
+                                  dynamic_shapes=({0: Dim.DYNAMIC}, None))
     assert _op_types(program.model.graph).count("If") == 1
 
 
@@ -256,5 +262,5 @@ class RunningMax(nn.Module):
 
 
 def test_associative_scan() -> None:
-    runs = [(torch.randn(5, 3), torch.randn(3)) for _ in range(2)]
-    _export_and_compare(RunningMax(), (torch.randn(5, 3), torch.randn(3)), runs)
+    runs = [(torch.randn(rows, 3), torch.randn(3)) for rows in (1, 5, 12)]
+    _export_and_compare(RunningMax(), (torch.randn(5, 3), torch.randn(3)), runs, dynamic_shapes=({0: Dim.DYNAMIC}, None))

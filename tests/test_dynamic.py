@@ -2,7 +2,9 @@
 
 Covers symbolic sizes (sym_size and Python arithmetic on them), data-dependent output sizes
 (nonzero, masked_select, x[mask], unique, repeat_interleave, .item() as a size), in-place ops
-and index assignment, and the capture error for dynamic shapes a model does not allow.
+and index assignment (select/slice_scatter with symbolic indices and bounds), ops along dynamic
+axes (padding, interpolation, roll, col2im), and the capture error for dynamic shapes a model
+does not allow. Where torch.export records a minimum size (a range constraint), runs start there.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from torch.utils._pytree import tree_leaves
 
 import exporter
 from exporter import symint_ops
-from exporter.errors import TranslationError
 from exporter.graph_builder import GraphBuilder
+from exporter.input_checks import InputSizeWarning
 
 DYNAMIC = Dim.DYNAMIC
 
@@ -211,7 +213,8 @@ _ITEM_SIZED: dict[str, Callable[..., object]] = {
 @pytest.mark.parametrize("name", list(_ITEM_SIZED))
 def test_item_used_as_a_size(name: str) -> None:
     """`.item()` gives an unbacked symbol; torch inserts runtime checks (translated to nothing)."""
-    runs = [(torch.randn(6, 2), torch.tensor(k)) for k in (0, 1, 5)] + [(torch.randn(1, 2), torch.tensor(1))]
+    runs = [(torch.randn(6, 2), torch.tensor(k)) for k in (0, 1, 5)] + [(torch.randn(1, 2), torch.tensor(1)),
+                                                                         (torch.randn(11, 2), torch.tensor(9))]
     _check(_ITEM_SIZED[name], (torch.randn(6, 2), torch.tensor(3)), runs, ({0: DYNAMIC}, None))
 
 
@@ -224,7 +227,7 @@ def _assign_tensor_index(d: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
 
 def _assign_slice(d: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     d = d.clone()
-    d[1:3] = v
+    d[1:3] = v  # torch.export then requires at least 3 rows (the range constraint it records)
     return d
 
 
@@ -287,36 +290,35 @@ def _input_mutated(d: torch.Tensor) -> torch.Tensor:
     return d * 2
 
 
-_SYMBOLIC_SLICE_SCATTER = pytest.mark.xfail(raises=TranslationError, strict=False,
-                                            reason="slice_scatter (opspecs/indexing.yaml) cannot take symbolic bounds")
-_SELECT_SCATTER = pytest.mark.xfail(raises=TranslationError, strict=False,
-                                    reason="select_scatter (opspecs/indexing.yaml) cannot take a symbolic index")
-_SELECT_SCATTER_MARKS = (_SELECT_SCATTER,)  # the index stays symbolic with static shapes too
 _INPLACE = [
     ("tensor_index", _assign_tensor_index, (torch.randn(5, 3), torch.tensor([0, 2])),
      [(torch.randn(6, 3), torch.tensor([4, 1, -1])), (torch.randn(1, 3), torch.tensor([0]))], ({0: DYNAMIC}, {0: DYNAMIC}), ()),
     ("slice", _assign_slice, (torch.randn(5, 3), torch.randn(2, 3)),
-     [(torch.randn(6, 3), torch.randn(2, 3))], ({0: DYNAMIC}, None), ()),
+     [(torch.randn(rows, 3), torch.randn(2, 3)) for rows in (3, 6, 11)], ({0: DYNAMIC}, None), ()),
     ("bool_mask", _assign_mask, (torch.randn(5, 3),), [(torch.randn(1, 3),), (torch.randn(8, 3),)], _ROWS, ()),
     ("bool_mask_rows", _assign_mask_rows, (torch.randn(5, 3), torch.randn(3)),
      [(torch.randn(1, 3), torch.randn(3)), (torch.randn(8, 3), torch.randn(3))], ({0: DYNAMIC}, None), ()),
     ("0d_index", _assign_0d_index, (torch.randn(5, 3), torch.tensor(2)),
-     [(torch.randn(5, 3), torch.tensor(k)) for k in (0, 4, -1)] + [(torch.randn(2, 3), torch.tensor(1))],
+     [(torch.randn(5, 3), torch.tensor(k)) for k in (0, 4, -1)] + [(torch.randn(2, 3), torch.tensor(1)),
+      (torch.randn(1, 3), torch.tensor(0)), (torch.randn(8, 3), torch.tensor(-8))],
      ({0: DYNAMIC}, None), ()),
     ("0d_index_of_a_column", _add_at_0d_index_of_a_column, (torch.randn(5, 3), torch.tensor(2)),
-     [(torch.randn(5, 3), torch.tensor(k)) for k in (0, 1, -1)], ({0: DYNAMIC}, None), _SELECT_SCATTER_MARKS),
+     [(torch.randn(rows, 3), torch.tensor(k)) for rows, k in ((5, 0), (5, 1), (5, -1), (1, 2), (9, -3))],
+     ({0: DYNAMIC}, None), ()),
     ("index_put_accumulate", _index_put_accumulate, (torch.randn(5, 3), torch.tensor([0, 2, 0])),
      [(torch.randn(6, 3), torch.tensor([1, 1, 1, 5])), (torch.randn(1, 3), torch.tensor([0]))],
      ({0: DYNAMIC}, {0: DYNAMIC}), ()),
     ("masked_fill_", _masked_fill_, (torch.randn(5, 3), torch.randn(5, 3) > 0),
-     [(torch.randn(2, 3), torch.randn(2, 3) > 0)], ({0: DYNAMIC}, {0: DYNAMIC}), ()),
-    ("views_in_place", _views_modified_in_place, (torch.randn(5, 3),), [(torch.randn(7, 3),)], _ROWS, ()),
-    ("slice_add", _slice_add, (torch.randn(5, 3), torch.randn(5, 2)), [(torch.randn(7, 3), torch.randn(7, 2))],
+     [(torch.randn(rows, 3), torch.randn(rows, 3) > 0) for rows in (1, 2, 8)], ({0: DYNAMIC}, {0: DYNAMIC}), ()),
+    ("views_in_place", _views_modified_in_place, (torch.randn(5, 3),), [(torch.randn(1, 3),), (torch.randn(7, 3),)],
+     _ROWS, ()),
+    ("slice_add", _slice_add, (torch.randn(5, 3), torch.randn(5, 2)),
+     [(torch.randn(rows, 3), torch.randn(rows, 2)) for rows in (1, 7)],
      ({0: DYNAMIC}, {0: DYNAMIC}), ()),
     ("slice_of_symbolic_bounds", _assign_slice_of_symbolic_bounds, (torch.randn(2, 6, 3), torch.randn(2, 2, 3)),
      [(torch.randn(2, 9, 3), torch.randn(2, 4, 3)), (torch.randn(1, 2, 3), torch.randn(1, 1, 3))],
-     ({0: DYNAMIC, 1: DYNAMIC}, {0: DYNAMIC, 1: DYNAMIC}), (_SYMBOLIC_SLICE_SCATTER,)),
-    ("input_mutated", _input_mutated, (torch.randn(5, 3),), [(torch.randn(2, 3),)], _ROWS, ()),
+     ({0: DYNAMIC, 1: DYNAMIC}, {0: DYNAMIC, 1: DYNAMIC}), ()),
+    ("input_mutated", _input_mutated, (torch.randn(5, 3),), [(torch.randn(rows, 3),) for rows in (1, 2, 8)], _ROWS, ()),
 ]
 
 
@@ -330,7 +332,7 @@ def test_in_place_dynamic(fn: Callable[..., object], example: tuple[torch.Tensor
 
 
 @pytest.mark.parametrize(("fn", "example"), [
-    pytest.param(fn, example, id=f"{name}-static", marks=marks if marks is _SELECT_SCATTER_MARKS else ())
+    pytest.param(fn, example, id=f"{name}-static", marks=marks)
     for name, fn, example, _, _, marks in _INPLACE
 ])
 def test_in_place_static(fn: Callable[..., object], example: tuple[torch.Tensor, ...]) -> None:
@@ -338,6 +340,132 @@ def test_in_place_static(fn: Callable[..., object], example: tuple[torch.Tensor,
     torch.manual_seed(1)
     runs = [tuple(torch.randn_like(a) if a.is_floating_point() else a.clone() for a in example)]
     _check(fn, example, runs)
+
+
+_SCATTERS: dict[str, Callable[..., object]] = {
+    "slice_scatter_step": lambda x, y: x.slice_scatter(x[1::2] * 10, 0, 1, None, 2),
+    "slice_scatter_negative_start": lambda x, y: x.slice_scatter(x[-1:] + 1, 0, -1),
+    "slice_scatter_negative_symbolic": lambda x, y: x.slice_scatter(x[-x.shape[0] // 2:] + 1, 0, -x.shape[0] // 2),
+    "slice_scatter_symbolic_start": lambda x, y: x.slice_scatter(x[y.shape[0]:] * 2, 0, y.shape[0]),
+    "slice_scatter_symbolic_bounds_step": lambda x, y: x.slice_scatter(
+        x[y.shape[0] - 1:x.shape[0] - 1:2] - 5, 0, y.shape[0] - 1, x.shape[0] - 1, 2),
+    "select_scatter_negative": lambda x, y: x.select_scatter(x[-1] * 3, 0, -1),
+    "select_scatter_symbolic": lambda x, y: x.select_scatter(y[0] * 0 + 7, 0, y.shape[0] - 1),
+}
+
+
+@pytest.mark.parametrize("opset", [9, 10, 18])
+@pytest.mark.parametrize("name", list(_SCATTERS))
+def test_scatters_along_a_dynamic_axis(name: str, opset: int) -> None:
+    """Bounds and indices computed in the graph from sizes, wrapped and clamped as in Python."""
+    runs = [(torch.randn(rows, 2), torch.randn(k, 2)) for rows, k in ((1, 1), (2, 1), (5, 3), (9, 2), (11, 11))]
+    _check(_SCATTERS[name], (torch.randn(6, 2), torch.randn(2, 2)), runs, ({0: DYNAMIC}, {0: DYNAMIC}), opset)
+
+
+# -- ops along dynamic axes: padding, interpolation, roll, col2im ------------------------------------
+F = nn.functional
+def test_integer_interpolation_with_dynamic_sizes_is_refused_clearly() -> None:
+    model = Fn(lambda x: F.interpolate(x, scale_factor=2.0, mode="bilinear"))
+    with pytest.raises(exporter.ConstraintError, match=r"linear interpolation of torch.uint8 images with dynamic sizes.*\(x\.float\(\)\)"):
+        exporter.export(model, (torch.zeros(1, 1, 4, 4, dtype=torch.uint8),), dynamic_shapes=({2: DYNAMIC},))
+
+
+_PADDINGS: dict[str, Callable[..., object]] = {
+    "constant": lambda x: F.pad(x, (1, 2, 0, 3), value=1.5),
+    "constant_crop": lambda x: F.pad(x, (-1, 2, 1, 0)),
+    "constant_int": lambda x: F.pad(x.long(), (2, 1, 1, 1), value=3),
+    "constant_to_a_multiple": lambda x: F.pad(x, (0, (-x.shape[-1]) % 4, x.shape[-2] // 2, 1)),
+    "reflect": lambda x: F.pad(x, (1, 0, 0, 1), mode="reflect"),
+    "reflect_int": lambda x: F.pad(x.long(), (0, 1, 1, 0), mode="reflect"),
+    "replicate": lambda x: F.pad(x, (2, 1, 3, 0), mode="replicate"),
+    "replicate_int": lambda x: F.pad(x.long(), (2, 1, 3, 0), mode="replicate"),
+    "replicate_symbolic": lambda x: F.pad(x, (x.shape[-1], 0, 0, x.shape[-2] % 3), mode="replicate"),
+    "circular": lambda x: F.pad(x, (1, 2, 1, 0), mode="circular"),
+    "reflect_3d": lambda x: F.pad(x.unsqueeze(2), (1, 1, 0, 1, 0, 0), mode="reflect"),
+}
+
+
+@pytest.mark.parametrize("opset", [9, 11, 18])
+@pytest.mark.parametrize("name", list(_PADDINGS))
+def test_padding_along_dynamic_axes(name: str, opset: int) -> None:
+    torch.manual_seed(0)
+    runs = [(torch.randn(1, 2, h, w),) for h, w in ((2, 2), (3, 5), (8, 11))]
+    if "reflect" not in name and "circular" not in name:
+        runs.append((torch.randn(1, 2, 1, 1),))  # reflect and circular need sizes above the padding
+    _check(_PADDINGS[name], (torch.randn(1, 2, 4, 6),), runs, ({2: DYNAMIC, 3: DYNAMIC},), opset)
+
+
+_INTERPOLATIONS: dict[str, Callable[..., object]] = {
+    "nearest_scale": lambda x, y: F.interpolate(x, scale_factor=2.0, mode="nearest"),
+    "nearest_size_of_y": lambda x, y: F.interpolate(x, size=y.shape[-2:], mode="nearest"),
+    "nearest_exact_scale": lambda x, y: F.interpolate(x, scale_factor=1.5, mode="nearest-exact"),
+    "bilinear_size_of_y": lambda x, y: F.interpolate(x, size=y.shape[-2:], mode="bilinear"),
+    "bilinear_align_corners": lambda x, y: F.interpolate(x, size=y.shape[-2:], mode="bilinear", align_corners=True),
+    "bilinear_scale": lambda x, y: F.interpolate(x, scale_factor=(1.5, 2.5), mode="bilinear"),
+    "bicubic_size_of_y": lambda x, y: F.interpolate(x, size=y.shape[-2:], mode="bicubic"),
+    "bicubic_align_corners_scale": lambda x, y: F.interpolate(x, scale_factor=2.0, mode="bicubic", align_corners=True),
+    "linear_1d": lambda x, y: F.interpolate(x[:, :, 0], scale_factor=3.0, mode="linear"),
+}
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+@pytest.mark.parametrize("name", list(_INTERPOLATIONS))
+def test_interpolate_along_dynamic_axes(name: str, opset: int) -> None:
+    torch.manual_seed(0)
+    runs = [(torch.randn(1, 2, h, w), torch.randn(1, 1, oh, ow))
+            for h, w, oh, ow in ((1, 1, 1, 1), (3, 5, 7, 2), (6, 4, 6, 8), (9, 13, 20, 5))]
+    spatial = {2: DYNAMIC, 3: DYNAMIC}
+    _check(_INTERPOLATIONS[name], (torch.randn(1, 2, 4, 6), torch.randn(1, 1, 5, 9)), runs, (spatial, spatial), opset)
+
+
+_ROLLS: dict[str, Callable[..., object]] = {
+    "roll_dims": lambda x: torch.roll(x, 2, 0) + torch.roll(x, (-1, 7), (1, 0)),
+    "roll_symbolic_shift": lambda x: torch.roll(x, (x.shape[1] // 2 + 1, -x.shape[0]), (0, 1)),
+    "roll_flattened": lambda x: torch.roll(x, 3),
+}
+
+
+@pytest.mark.parametrize("opset", [9, 10, 18])
+@pytest.mark.parametrize("name", list(_ROLLS))
+def test_roll_along_dynamic_axes(name: str, opset: int) -> None:
+    """The shift is taken modulo the size in the graph (Python's %, so negative shifts too)."""
+    runs = [(torch.randn(h, w),) for h, w in ((1, 1), (2, 5), (4, 3), (9, 4))]
+    _check(_ROLLS[name], (torch.randn(4, 3),), runs, ({0: DYNAMIC, 1: DYNAMIC},), opset)
+
+
+@pytest.mark.parametrize("opset", [9, 18])
+def test_windows_of_a_dynamic_length(opset: int) -> None:
+    """Tensor.unfold (audio framing): the window count is computed in the graph. torch.export
+    wants at least 2 windows (5 samples) on a dynamic length."""
+    runs = [(torch.randn(1, length),) for length in (5, 6, 10, 31)] + [(torch.randn(4, 7),)]
+    _check(lambda x: x.unfold(-1, 3, 2) * 2, (torch.randn(2, 8),), runs,
+           ({0: DYNAMIC, 1: Dim("length", min=5)},), opset)
+
+
+@pytest.mark.parametrize("opset", [9, 18])
+def test_unfold_and_fold_images_of_any_size(opset: int) -> None:
+    """F.unfold (im2col) of a dynamic image and F.fold (col2im) back to its size."""
+    def fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        columns = F.unfold(x, kernel_size=(2, 3), dilation=(1, 2), padding=(1, 0), stride=(2, 1))
+        return columns, F.fold(F.unfold(x, 2, padding=1), x.shape[-2:], 2, padding=1)
+
+    runs = [(torch.randn(n, 2, h, w),) for n, h, w in ((1, 1, 5), (2, 4, 7), (1, 9, 12))]
+    _check(fn, (torch.randn(2, 2, 5, 8),), runs, ({0: DYNAMIC, 2: DYNAMIC, 3: DYNAMIC},), opset)
+
+
+def _columns(height: int) -> torch.Tensor:
+    """Columns for a 2x2 kernel, padding 1, stride 2 over a height x 4 image of 3 channels."""
+    return torch.randn(1, 3 * 4, (height // 2 + 1) * 3)
+
+
+@pytest.mark.parametrize("opset", [9, 11, 17, 18])
+def test_col2im_with_an_output_size_computed_at_run_time(opset: int) -> None:
+    """F.fold to a height read from another input (Col2Im from 18; before, a scatter per kernel offset)."""
+    def fn(columns: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.fold(columns, output_size=(like.shape[0], 4), kernel_size=(2, 2), padding=1, stride=2)
+
+    runs = [(_columns(h), torch.randn(h, 1)) for h in (1, 2, 5, 9)]
+    _check(fn, (_columns(4), torch.randn(4, 1)), runs, ({2: Dim.AUTO}, {0: Dim.AUTO}), opset)
 
 
 # -- capture errors ------------------------------------------------------------------------------------
@@ -375,3 +503,40 @@ def test_dynamic_shape_the_model_does_not_allow_is_explained(model: nn.Module, a
         assert text in message, message
     assert "Traceback" not in message and "L['" not in message and len(message.splitlines()) < 15
     assert info.value.__cause__ is not None
+
+
+class _Add(torch.nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
+class _NeedsThreeRows(torch.nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x[:3] + y
+
+
+def test_input_sizes_are_checked_against_what_torch_export_proved() -> None:
+    """ONNX has no assertion op: the program checks ranks, static sizes and ranges itself (a size
+    outside a range warns: torch's ranges are often cautious), and writes the ranges into the
+    model's metadata for other runtimes."""
+    n = Dim("n", min=3)
+    program = exporter.export(_NeedsThreeRows(), (torch.randn(5, 4), torch.randn(3, 4)),
+                              dynamic_shapes=({0: n}, None))
+    assert program.model.metadata_props["aten2onnx.size_rules"] == "x.shape[0] = n in [3, inf]"
+    x, y = torch.randn(8, 4), torch.randn(3, 4)
+    torch.testing.assert_close(program(x, y)[0], x[:3] + y)
+    with pytest.warns(InputSizeWarning, match=r"x.shape\[0\] is 2, outside \[3, inf\].*dimension n"):
+        with pytest.raises(Exception):  # noqa: B017 - ONNX Runtime's own shape error: 2 rows + 3 rows
+            program(torch.randn(2, 4), y)
+    with pytest.raises(ValueError, match=r"x.shape\[1\] is 5, the model was exported for 4 only"):
+        program(torch.randn(5, 5), y)
+    with pytest.raises(ValueError, match="x has 3 dimensions, the model was exported for 2"):
+        program(torch.randn(5, 4, 1), y)
+
+
+def test_dims_that_must_be_equal_are_checked() -> None:
+    batch = Dim("batch")
+    program = exporter.export(_Add(), (torch.randn(5, 4), torch.randn(5, 4)),
+                              dynamic_shapes=({0: batch}, {0: batch}))
+    with pytest.raises(ValueError, match=r"y.shape\[0\] is 3 but x.shape\[0\] is 2: the model needs them equal"):
+        program(torch.randn(2, 4), torch.randn(3, 4))

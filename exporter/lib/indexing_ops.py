@@ -23,6 +23,8 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter import symint_ops
+from exporter.lib import shape_ops
 
 INT64_MAX = 2**63 - 1
 
@@ -313,33 +315,55 @@ def masked_scatter(g: Any, self: ir.Value, mask: ir.Value, source: ir.Value) -> 
 
 
 # -- scatter-like ----------------------------------------------------------------------------------
-def select_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, index: int) -> ir.Value:
-    """Concat(self before index, src as one slice, self after index) along dim."""
+def _is_static(*values: Any) -> bool:
+    return not any(isinstance(v, ir.Value) for v in values)
+
+
+def _shape_of(g: Any, x: ir.Value, dims: Sequence[Any] | None = None) -> ir.Value:
+    """x's shape (`dims` when x carries none) as a 1-D value: a constant when static, else Shape."""
+    dims = g.shape(x) if dims is None else list(dims)
+    return h.ints(g, dims) if all(isinstance(d, int) for d in dims) else g.op("Shape", x)
+
+
+def _along(g: Any, positions: ir.Value, axis: int, like: ir.Value, dims: Sequence[Any] | None = None) -> ir.Value:
+    """1-D positions along `axis` expanded to `like`'s shape (`dims`): a ScatterElements index."""
+    view = [1] * (g.rank(like) if dims is None else len(dims))
+    view[axis] = -1
+    return g.op("Expand", g.op("Reshape", positions, h.ints(g, view)), _shape_of(g, like, dims))
+
+
+def select_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, index: Any) -> ir.Value:
+    """Concat(self before index, src as one slice, self after index) along dim; a symbolic
+    index (or a negative one on a dynamic axis) scatters src at its wrapped position instead."""
     axis = h.norm_dim(g, dim, self)
     size = g.shape(self)[axis]
-    if index < 0:
-        index += _static_size(g, self, axis, "a negative index")
-    pieces = [_slice(g, self, [0], [index], [axis])] if index > 0 else []
-    pieces.append(_unsqueeze(g, g.cast(src, g.dtype(self)), [axis]))
-    if not isinstance(size, int) or index < size - 1:
-        pieces.append(_slice(g, self, [index + 1], [INT64_MAX], [axis]))
-    return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
+    row = _unsqueeze(g, g.cast(src, g.dtype(self)), [axis])
+    if _is_static(index) and (index >= 0 or isinstance(size, int)):
+        if index < 0:
+            index += size
+        pieces = [_slice(g, self, [0], [index], [axis])] if index > 0 else []
+        pieces.append(row)
+        if not isinstance(size, int) or index < size - 1:
+            pieces.append(_slice(g, self, [index + 1], [INT64_MAX], [axis]))
+        return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
+    position = g.cast(h.scalar(g, index, "int64") if _is_static(index) else index, torch.int64)
+    length = _size(g, self, axis)
+    wrapped = g.op("Add", position, length if isinstance(length, ir.Value) else h.scalar(g, length, "int64"))
+    position = g.op("Where", g.op("Less", position, h.scalar(g, 0, "int64")), wrapped, position)
+    dims = [*g.shape(src)[:axis], 1, *g.shape(src)[axis:]]
+    index_value = _along(g, g.op("Reshape", position, h.ints(g, [1])), axis, row, dims)
+    return _scatter_elements(g, self, index_value, row, axis)
 
 
-def slice_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, start: Any, end: Any, step: int) -> ir.Value:
-    """Step 1: Concat(head, src, tail); a larger step scatters src at the static positions."""
+def slice_scatter(g: Any, self: ir.Value, src: Any, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
+    """Static size and bounds: Concat(head, src, tail) for step 1, ScatterElements at the static
+    positions otherwise. A dynamic size or symbolic bounds: ScatterElements at the same slice of
+    0..size-1 taken in the graph (shape_ops.slice_positions)."""
     axis = h.norm_dim(g, dim, self)
     src = g.cast(src, g.dtype(self))
     size = g.shape(self)[axis]
-    if not isinstance(size, int) and step == 1 and (start or 0) >= 0 and (end is None or end >= 0):
-        # a symbolic size: non-negative bounds need no size (Slice clamps the tail)
-        begin = start or 0
-        pieces = [_slice(g, self, [0], [begin], [axis])] if begin > 0 else []
-        pieces.append(src)
-        if end is not None and end < INT64_MAX // 2:
-            pieces.append(_slice(g, self, [end], [INT64_MAX], [axis]))
-        return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
-    size = _static_size(g, self, axis, "slice_scatter with negative bounds or a step")
+    if not _is_static(start, end, step) or not isinstance(size, int):
+        return _slice_scatter_dynamic(g, self, src, axis, start, end, step)
     positions = list(range(size))[slice(start, end, step)]
     if not positions:
         return self
@@ -351,8 +375,23 @@ def slice_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, start: Any, e
         return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
     view = [1] * g.rank(self)
     view[axis] = len(positions)
-    index = g.op("Expand", g.constant(torch.tensor(positions).reshape(view)), g.op("Shape", src))
+    index = g.op("Expand", g.constant(torch.tensor(positions).reshape(view)), _shape_of(g, src))
     return _scatter_elements(g, self, index, src, axis)
+
+
+def _slice_scatter_dynamic(g: Any, self: ir.Value, src: ir.Value, axis: int, start: Any, end: Any,
+                           step: Any) -> ir.Value:
+    begin = 0 if start is None else start
+    stop = INT64_MAX if end is None else end
+    if _is_static(begin, stop, step) and step == 1 and begin >= 0 and stop >= 0:
+        # non-negative bounds need no size: Slice clamps, and src is empty when stop <= begin
+        pieces = [_slice(g, self, [0], [begin], [axis])] if begin > 0 else []
+        pieces.append(src)
+        if stop < INT64_MAX // 2:
+            pieces.append(_slice(g, self, [max(begin, stop)], [INT64_MAX], [axis]))
+        return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
+    positions = shape_ops.slice_positions(g, _size(g, self, axis), begin, stop, step)
+    return _scatter_elements(g, self, _along(g, positions, axis, src), src, axis)
 
 
 _REDUCTIONS = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min", "mean": "add"}
@@ -549,23 +588,42 @@ def flip(g: Any, self: ir.Value, dims: Sequence[int]) -> ir.Value:
     return out
 
 
-def roll(g: Any, self: ir.Value, shifts: Sequence[int], dims: Sequence[int]) -> ir.Value:
-    """Concat(last `shift` elements, the others) along each dim; no dims: of the flattened tensor."""
+def roll(g: Any, self: ir.Value, shifts: Sequence[Any], dims: Sequence[int]) -> ir.Value:
+    """Concat(last `shift` elements, the others) along each dim; no dims: of the flattened tensor.
+    A dynamic size (or a symbolic shift) takes the shift modulo the size in the graph."""
     if not dims:
-        shape = _static_shape(g, self, "roll without dims")
+        dims_known = g.shape(self)
         flat = g.op("Reshape", self, h.ints(g, [-1]))
-        flat.shape = ir.Shape([math.prod(shape)])
-        rolled = roll(g, flat, [shifts[0]], [0])
-        return g.op("Reshape", rolled, h.ints(g, shape))
+        if all(isinstance(d, int) for d in dims_known):
+            flat.shape = ir.Shape([math.prod(dims_known)])
+            return g.op("Reshape", roll(g, flat, [shifts[0]], [0]), h.ints(g, dims_known))
+        flat.shape = ir.Shape([None])
+        flat.dtype = self.dtype
+        return g.op("Reshape", roll(g, flat, [shifts[0]], [0]), g.op("Shape", self))
     out = self
     for shift, dim in zip(shifts, dims):
         axis = h.norm_dim(g, dim, self)
-        size = _static_size(g, self, axis, "roll")
-        s = shift % size if size else 0
-        if s:
-            out = g.op("Concat", _slice(g, out, [size - s], [INT64_MAX], [axis]), _slice(g, out, [0], [size - s], [axis]),
-                       axis=axis)
+        size = g.shape(self)[axis]
+        if isinstance(size, int) and not isinstance(shift, ir.Value):
+            s = shift % size if size else 0
+            if s:
+                out = g.op("Concat", _slice(g, out, [size - s], [INT64_MAX], [axis]),
+                           _slice(g, out, [0], [size - s], [axis]), axis=axis)
+            continue
+        out = _roll_dynamic(g, out, shift, _size(g, self, axis), axis)
     return out
+
+
+def _roll_dynamic(g: Any, x: ir.Value, shift: Any, size: int | ir.Value, axis: int) -> ir.Value:
+    """split = size - shift % size (Python's %, divisor at least 1 for empty axes); from opset 10
+    Concat(x[split:], x[:split]), before it Gather at (i + split) wrapped into [0, size)."""
+    n = size if isinstance(size, ir.Value) else h.scalar(g, size, "int64")
+    split = symint_ops.sub(g, n, symint_ops.mod(g, shift, symint_ops.sym_max(g, n, 1)))
+    if g.opset >= 10:
+        return g.op("Concat", _slice(g, x, [split], [INT64_MAX], [axis]), _slice(g, x, [0], [split], [axis]), axis=axis)
+    positions = g.op("Add", shape_ops.arange(g, n), split)
+    positions = g.op("Where", g.op("Less", positions, n), positions, g.op("Sub", positions, n))
+    return g.op("Gather", x, positions, axis=axis)
 
 
 def _tri_mask(g: Any, self: ir.Value, diagonal: int, upper: bool) -> ir.Value:
@@ -626,24 +684,33 @@ def pixel_unshuffle(g: Any, self: ir.Value, downscale_factor: int) -> ir.Value:
 
 
 def unfold(g: Any, self: ir.Value, dimension: int, size: int, step: int) -> ir.Value:
-    """Gather of a static [windows, size] index matrix along the dim, the window axis moved last."""
+    """Gather of a [windows, size] index matrix along the dim (static, or computed in the graph
+    from a dynamic size), the window axis moved last."""
     r = g.rank(self)
     if r == 0:
         return g.op("Reshape", self, h.ints(g, [1])) if size == 1 else h.zeros_of_shape(g, [0], self)
     axis = h.norm_dim(g, dimension, self)
-    length = _static_size(g, self, axis, "unfold")
-    count = (length - size) // step + 1
-    windows = torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0)
-    out = g.op("Gather", self, g.constant(windows.to(torch.int64)), axis=axis)
+    length = g.shape(self)[axis]
+    if isinstance(length, int):
+        count = (length - size) // step + 1
+        windows = g.constant((torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0)).to(torch.int64))
+    else:
+        count = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, _size(g, self, axis), size), step), 1)
+        starts = g.op("Mul", g.op("Reshape", shape_ops.arange(g, count), h.ints(g, [-1, 1])), h.scalar(g, step, "int64"))
+        windows = g.op("Add", starts, g.constant(torch.arange(size).unsqueeze(0)))
+    out = g.op("Gather", self, windows, axis=axis)
     return _transpose(g, out, [*range(axis + 1), *range(axis + 2, r + 1), axis + 1])
 
 
 def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int],
            stride: Sequence[int]) -> ir.Value:
-    """Pad, flatten the image, Gather a static [kh*kw, L] matrix of flat positions, merge C with kh*kw."""
+    """Pad, flatten the image, Gather a static [kh*kw, L] matrix of flat positions, merge C with kh*kw
+    (with dynamic image sizes, the matrix is computed in the graph)."""
     r = g.rank(self)
-    height, width = [_static_size(g, self, a, "im2col") for a in (r - 2, r - 1)]
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
+    if not all(isinstance(d, int) for d in g.shape(self)[r - 2:]):
+        return _im2col_dynamic(g, self, kernel_size, dilation, padding, stride)
+    height, width = [_static_size(g, self, a, "im2col") for a in (r - 2, r - 1)]
     hp, wp = height + 2 * ph, width + 2 * pw
     oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
     x = _pad_constant(g, self, [0] * (r - 2) + [ph, pw] + [0] * (r - 2) + [ph, pw], 0) if ph or pw else self
@@ -652,6 +719,29 @@ def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequenc
     picked = ((oi * sh + ki * dh) * wp + oj * sw + kj * dw).reshape(kh * kw, oh * ow)
     out = g.op("Gather", flat, g.constant(torch.from_numpy(picked.astype(np.int64))), axis=r - 2)
     return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [-1, oh * ow]))
+
+
+def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int],
+                    padding: Sequence[int], stride: Sequence[int]) -> ir.Value:
+    """im2col's flat positions (oi*sh + ki*dh) * padded width + oj*sw + kj*dw, from the image
+    sizes read at run time."""
+    r = g.rank(self)
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
+    hp = symint_ops.add(g, _size(g, self, r - 2), 2 * ph)
+    wp = symint_ops.add(g, _size(g, self, r - 1), 2 * pw)
+    oh = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, hp, dh * (kh - 1) + 1), sh), 1)
+    ow = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, wp, dw * (kw - 1) + 1), sw), 1)
+    x = _pad_constant(g, self, [0] * (r - 2) + [ph, pw] + [0] * (r - 2) + [ph, pw], 0) if ph or pw else self
+    flat = g.op("Reshape", x, h.ints(g, [0] * (r - 2) + [-1]))
+    ki, kj = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
+    rows = g.op("Mul", g.op("Reshape", shape_ops.arange(g, oh), h.ints(g, [1, -1, 1])), h.scalar(g, sh, "int64"))
+    cols = g.op("Mul", g.op("Reshape", shape_ops.arange(g, ow), h.ints(g, [1, 1, -1])), h.scalar(g, sw, "int64"))
+    row_offsets = g.constant(torch.from_numpy((ki * dh).reshape(-1, 1, 1).astype(np.int64)))
+    col_offsets = g.constant(torch.from_numpy((kj * dw).reshape(-1, 1, 1).astype(np.int64)))
+    picked = g.op("Add", g.op("Mul", g.op("Add", rows, row_offsets), wp), g.op("Add", cols, col_offsets))
+    picked = g.op("Reshape", picked, h.ints(g, [kh * kw, -1]))
+    out = g.op("Gather", flat, picked, axis=r - 2)
+    return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [-1, symint_ops.mul(g, oh, ow)]))
 
 
 def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequence[int],
@@ -665,6 +755,8 @@ def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequ
         out = g.op("Col2Im", x, h.ints(g, [height, width]), h.ints(g, [kh, kw]), dilations=[dh, dw],
                    pads=[ph, pw, ph, pw], strides=[sh, sw])
         return out if r == 3 else g.op("Reshape", out, h.ints(g, [-1, height, width]))
+    if isinstance(height, ir.Value) or isinstance(width, ir.Value):
+        return _col2im_by_scatter(g, self, [height, width], [kh, kw], [dh, dw], [ph, pw], [sh, sw])
     blocks = kh * kw
     oh = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     ow = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
@@ -690,14 +782,67 @@ def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequ
     return g.op("Reshape", summed, h.ints(g, [0] * (lead + 1) + [height, width]))
 
 
+def _col2im_by_scatter(g: Any, self: ir.Value, output_size: Sequence[Any], kernel_size: Sequence[int],
+                      dilation: Sequence[int], padding: Sequence[int], stride: Sequence[int]) -> ir.Value:
+    """col2im with an output size computed at run time: for each of the kh*kw kernel offsets, the
+    L column entries land on distinct pixels (their flat positions computed in the graph), so a
+    plain scatter into zeros per offset, summed, adds up the overlaps. Entries outside the image
+    go to a sentinel slot 0, cut off at the end."""
+    lead = g.rank(self) - 2
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
+
+    def value(v: Any) -> ir.Value:
+        return g.cast(v, torch.int64) if isinstance(v, ir.Value) else h.scalar(g, v, "int64")
+
+    def blocks_along(size: ir.Value, k: int, d: int, p: int, st: int) -> ir.Value:
+        span = g.op("Sub", g.op("Add", size, value(2 * p)), value(d * (k - 1) + 1))
+        return g.op("Add", symint_ops.floordiv(g, span, st), value(1))
+
+    height, width = value(output_size[0]), value(output_size[1])
+    ow = blocks_along(width, kw, dw, pw, sw)
+    count = g.op("Mul", blocks_along(height, kh, dh, ph, sh), ow)
+    cols = g.op("Reshape", self, h.ints(g, [0] * lead + [-1, kh * kw, count]))
+    l_index = shape_ops.arange(g, count)
+    li = g.op("Div", l_index, ow)
+    lj = g.op("Sub", l_index, g.op("Mul", li, ow))
+    zero = value(0)
+    pixels = g.op("Mul", height, width)
+    target_shape = g.op("Concat", _slice(g, g.op("Shape", cols), [0], [lead + 1], [0]),
+                        g.op("Reshape", g.op("Add", pixels, value(1)), h.ints(g, [1])), axis=0)
+    zeros = g.cast(g.op("ConstantOfShape", target_shape), g.dtype(self))
+    total = None
+    for k in range(kh * kw):
+        ki, kj = divmod(k, kw)
+        y = g.op("Add", g.op("Mul", li, value(sh)), value(ki * dh - ph))
+        x = g.op("Add", g.op("Mul", lj, value(sw)), value(kj * dw - pw))
+        inside = g.op("And", g.op("And", g.op("Not", g.op("Less", y, zero)), g.op("Less", y, height)),
+                      g.op("And", g.op("Not", g.op("Less", x, zero)), g.op("Less", x, width)))
+        flat = g.op("Where", inside, g.op("Add", g.op("Add", g.op("Mul", y, width), x), value(1)), zero)
+        entries = g.op("Gather", cols, value(k), axis=lead + 1)
+        index = g.op("Expand", flat, g.op("Shape", entries))
+        part = _scatter_elements(g, zeros, index, entries, lead + 1)
+        total = part if total is None else g.op("Add", total, part)
+    image = _slice(g, total, [1], [INT64_MAX], [lead + 1])
+    return g.op("Reshape", image, h.ints(g, [0] * (lead + 1) + [height, width]))
+
+
 # -- padding (opspecs/padding.yaml) ----------------------------------------------------------------
 def _onnx_pads(g: Any, x: ir.Value, pad: Sequence[int]) -> list[int]:
     """torch's pad list (last dim first, (begin, end) pairs) as ONNX [begins..., ends...] over all axes."""
     r = g.rank(x)
     begins, ends = [0] * r, [0] * r
     for i in range(len(pad) // 2):
-        begins[r - 1 - i], ends[r - 1 - i] = int(pad[2 * i]), int(pad[2 * i + 1])
+        begins[r - 1 - i], ends[r - 1 - i] = _pad_amount(pad[2 * i]), _pad_amount(pad[2 * i + 1])
     return begins + ends
+
+
+def _pad_amount(amount: Any) -> Any:
+    """A pad amount: an int, or a 0-d value when computed at run time (a SymInt)."""
+    return amount if isinstance(amount, ir.Value) else int(amount)
+
+
+def _padded(amount: Any) -> bool:
+    return isinstance(amount, ir.Value) or amount != 0
 
 
 def _pad_constant(g: Any, x: ir.Value, pads: list[int], value: Any) -> ir.Value:
@@ -709,20 +854,24 @@ def _pad_constant(g: Any, x: ir.Value, pads: list[int], value: Any) -> ir.Value:
 _PAD2_DTYPES = (torch.float32, torch.float64, torch.float16)
 
 
-def _pad(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any = 0) -> ir.Value:
+def _pad(g: Any, x: ir.Value, pads: list[Any], mode: str, value: Any = 0) -> ir.Value:
+    """ONNX-style pads (ints, or 0-d values computed at run time); negative ones crop."""
     r = len(pads) // 2
-    if not any(pads):
+    if not any(_padded(p) for p in pads):
         return x
     dtype = g.dtype(x)
-    if g.opset < 11 and dtype not in _PAD2_DTYPES:
-        return _pad_by_gather(g, x, pads, mode, value)
-    if g.opset < 11:
-        return g.op("Pad", x, pads=pads, mode=mode, value=float(value) if mode == "constant" else None)
+    if g.opset < 11:  # Pad-2: pads are an attribute, and ONNX Runtime pads floats only
+        symbolic = not all(isinstance(p, int) for p in pads)
+        if dtype in _PAD2_DTYPES and not symbolic:
+            return g.op("Pad", x, pads=pads, mode=mode, value=float(value) if mode == "constant" else None)
+        if not symbolic and all(isinstance(d, int) for d in g.shape(x)):
+            return _pad_by_gather(g, x, pads, mode, value)
+        return _pad_by_positions(g, x, pads, mode, value)
     if dtype == torch.bool and g.opset < 13:
         return g.cast(_pad(g, g.cast(x, torch.uint8), pads, mode, int(bool(value))), torch.bool)
     constant = h.like(g, value, x) if mode == "constant" else None
     if g.opset >= 18:  # only the padded axes
-        axes = [a for a in range(r) if pads[a] or pads[r + a]]
+        axes = [a for a in range(r) if _padded(pads[a]) or _padded(pads[r + a])]
         short = [pads[a] for a in axes] + [pads[r + a] for a in axes]
         return g.op("Pad", x, h.ints(g, short), constant, h.ints(g, axes), mode=mode)
     return g.op("Pad", x, h.ints(g, pads), constant, mode=mode)
@@ -757,6 +906,40 @@ def _pad_by_gather(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any) 
                 positions.append(-p if p < 0 else 2 * (size - 1) - p if p >= size else p)
         x = g.op("Gather", x, g.constant(positions, torch.int64), axis=axis)
         shape[axis] = len(positions)
+    return x
+
+
+def _pad_by_positions(g: Any, x: ir.Value, pads: list[Any], mode: str, value: Any) -> ir.Value:
+    """Pad-2 cannot take sizes or pads computed at run time (nor, in ONNX Runtime, non-floats):
+    per padded axis, the output's source positions p = -begin .. size+end-1 computed in the graph,
+    then Gather at p clamped (edge), mirrored (reflect), or clamped and masked to `value`
+    (constant; negative pads crop, as the range then starts or ends inside)."""
+    r = len(pads) // 2
+    zero = h.scalar(g, 0, "int64")
+    source = x  # carries the shape (each axis changes once, so its size along axis is x's)
+    for axis in range(r):
+        begin, end = pads[axis], pads[r + axis]
+        if not _padded(begin) and not _padded(end):
+            continue
+        size = _size(g, source, axis)
+        n = size if isinstance(size, ir.Value) else h.scalar(g, size, "int64")
+        first, after = (g.cast(v, torch.int64) if isinstance(v, ir.Value) else h.scalar(g, v, "int64")
+                        for v in (begin, end))
+        count = g.op("Add", g.op("Add", n, first), after)
+        p = g.op("Sub", shape_ops.arange(g, count), first)
+        last = g.op("Sub", n, h.scalar(g, 1, "int64"))
+        if mode == "reflect":  # -p before the start, 2 (size - 1) - p past the end
+            p = g.op("Where", g.op("Less", p, zero), g.op("Neg", p), p)
+            p = g.op("Where", g.op("Less", last, p), g.op("Sub", g.op("Add", last, last), p), p)
+        clamped = _max(g, _min(g, p, last), zero)
+        picked = g.op("Gather", x, clamped, axis=axis)
+        if mode == "constant":
+            inside = g.op("And", g.op("Not", g.op("Less", p, zero)), g.op("Less", p, n))
+            view = [1] * r
+            view[axis] = -1
+            inside = g.op("Reshape", inside, h.ints(g, view))
+            picked = _where(g, inside, picked, h.like(g, value, source))
+        x = picked
     return x
 
 

@@ -15,7 +15,14 @@ probe) or the [out, in] interpolation matrix (linear, cubic: a batch of one-hot 
 - Otherwise the probe's result is applied directly: Gather of the static source indices per axis
   (nearest, exact for every dtype), or MatMul with the static interpolation matrix per axis
   (linear/cubic before opset 11, where Upsample/Resize only know the asymmetric transform, or
-  when torch's scale cannot be expressed). Input sizes must be static.
+  when torch's scale cannot be expressed).
+
+Probing needs static sizes. A dynamic spatial size (or an output size computed at run time)
+takes `_dynamic_resample` instead: per axis, torch's own sampling arithmetic (its kernels'
+scale, source index and weight formulas, in their compute dtype) evaluated in the graph, then
+Gather of the source indices (nearest) or of the 2 / 4 neighbours weighted (linear / cubic).
+It needs no probe and no Resize kernel, so it serves every opset: every dtype for nearest,
+float dtypes for linear/cubic (torch's integer kernels use fixed-point weights).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import shape_ops
 
 aten = torch.ops.aten
 
@@ -190,6 +198,8 @@ def _matmul_axes(g: Any, x: ir.Value, matrices: list[np.ndarray]) -> ir.Value:
 def _nearest(g: Any, x: ir.Value, exact: bool, output_size: Any, scales: Sequence[Any]) -> ir.Value:
     """`output_size` as torch computed it (None: from `scales` with the `.vec` overload's rule)."""
     n = len(scales)
+    if _is_dynamic(g, x, output_size):
+        return _dynamic_resample(g, x, "nearest-exact" if exact else "nearest", False, output_size, scales)
     sizes = _spatial_sizes(g, x, n, "nearest upsampling")
     outs = list(output_size)
     indices = _nearest_indices(exact, g.dtype(x), sizes, outs, list(scales))
@@ -240,6 +250,8 @@ def _interpolate(g: Any, x: ir.Value, mode: str, align_corners: bool, output_siz
                  scales: Sequence[Any]) -> ir.Value:
     """mode 'linear' or 'cubic'; `scales` as torch received them (None entries: torch uses in/out)."""
     n = len(scales)
+    if _is_dynamic(g, x, output_size):
+        return _dynamic_resample(g, x, mode, align_corners, output_size, scales)
     sizes = _spatial_sizes(g, x, n, f"{mode} upsampling")
     outs = list(output_size)
     matrices = _weights(mode, align_corners, g.dtype(x), sizes, outs, list(scales))
@@ -262,9 +274,15 @@ def _interpolate(g: Any, x: ir.Value, mode: str, align_corners: bool, output_siz
 def _vec(g: Any, x: ir.Value, op: Any, output_size: Any, scale_factors: Any, *middle: Any) -> tuple[list[int], list[Any]]:
     """A `.vec` call's output sizes and per-axis scales (torch samples with the factors when given)."""
     n = len(output_size if output_size is not None else scale_factors)
+    scales = list(scale_factors) if scale_factors is not None else [None] * n
+    if _is_dynamic(g, x, output_size or []):
+        if output_size is not None:
+            return list(output_size), scales
+        # torch: int(input_size * scale_factor), in double
+        return [_times(g, _dim(g, x, g.rank(x) - n + k), float(f)) for k, f in enumerate(scale_factors)], scales
     sizes = _spatial_sizes(g, x, n, "upsampling")
     outs = _vec_sizes(op, sizes, output_size, *middle, scale_factors)
-    return outs, list(scale_factors) if scale_factors is not None else [None] * n
+    return outs, scales
 
 
 # -- nearest ---------------------------------------------------------------------------------------
@@ -360,3 +378,128 @@ def upsample_trilinear3d(g: Any, self: ir.Value, output_size: Any, align_corners
 def upsample_bicubic2d(g: Any, self: ir.Value, output_size: Any, align_corners: bool, scales_h: Any,
                        scales_w: Any) -> ir.Value:
     return _interpolate(g, self, "cubic", align_corners, output_size, [scales_h, scales_w])
+
+
+# -- dynamic sizes: torch's sampling arithmetic in the graph ------------------------------------------
+def _is_dynamic(g: Any, x: ir.Value, output_size: Sequence[Any]) -> bool:
+    """A spatial size of x or an output size is only known at run time."""
+    spatial = g.shape(x)[g.rank(x) - len(output_size):] if output_size else g.shape(x)[2:]
+    return any(not isinstance(d, int) for d in spatial) or any(isinstance(o, ir.Value) for o in output_size)
+
+
+def _dim(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
+    size = g.shape(x)[axis]
+    if isinstance(size, int):
+        return size
+    return g.op("Gather", g.op("Shape", x), h.scalar(g, axis, "int64"), axis=0)
+
+
+def _times(g: Any, size: int | ir.Value, factor: float) -> int | ir.Value:
+    """int(size * factor) as torch computes an output size from a scale factor (in double)."""
+    if isinstance(size, int):
+        return int(size * factor)
+    return g.cast(g.op("Mul", g.cast(size, torch.float64), g.constant(factor, torch.float64)), torch.int64)
+
+
+def _number(g: Any, value: int | ir.Value, dtype: torch.dtype) -> ir.Value:
+    return g.cast(value, dtype) if isinstance(value, ir.Value) else g.constant(value, dtype)
+
+
+def _scale(g: Any, size: int | ir.Value, out: int | ir.Value, scale: Any, align_corners: bool,
+           dtype: torch.dtype) -> ir.Value:
+    """torch's area_pixel_compute_scale: (in-1)/(out-1) with align_corners (0 for out 1), else
+    1/scale when a scale was given, else in/out."""
+    if align_corners:
+        out_i = _number(g, out, torch.int64)
+        denominator = g.op("Sub", out_i, h.scalar(g, 1, "int64"))
+        many = g.op("Greater", denominator, h.scalar(g, 0, "int64"))
+        safe = g.op("Where", many, denominator, h.scalar(g, 1, "int64"))
+        ratio = g.op("Div", g.cast(g.op("Sub", _number(g, size, torch.int64), h.scalar(g, 1, "int64")), dtype),
+                     g.cast(safe, dtype))
+        return g.op("Where", many, ratio, g.constant(0.0, dtype))
+    if scale is not None and scale > 0:
+        return g.constant(1.0 / scale, dtype)  # in double, then rounded to the compute dtype
+    return g.op("Div", _number(g, size, dtype), _number(g, out, dtype))
+
+
+def _along_axis(g: Any, values: ir.Value, axis: int, rank: int) -> ir.Value:
+    """A 1-D value laid along `axis` of a rank-`rank` tensor (for broadcasting)."""
+    view = [1] * rank
+    view[axis] = -1
+    return g.op("Reshape", values, h.ints(g, view))
+
+
+def _cubic_weights(g: Any, t: ir.Value, dtype: torch.dtype) -> list[ir.Value]:
+    """torch's get_cubic_upsample_coefficients (A = -0.75) for the 4 taps at offsets -1, 0, 1, 2."""
+    a = -0.75
+
+    def c(value: float) -> ir.Value:
+        return g.constant(value, dtype)
+
+    def near(x: ir.Value) -> ir.Value:  # ((A + 2) x - (A + 3)) x x + 1
+        return g.op("Add", g.op("Mul", g.op("Mul", g.op("Sub", g.op("Mul", c(a + 2), x), c(a + 3)), x), x), c(1.0))
+
+    def far(x: ir.Value) -> ir.Value:  # ((A x - 5A) x + 8A) x - 4A
+        inner = g.op("Add", g.op("Mul", g.op("Sub", g.op("Mul", c(a), x), c(5 * a)), x), c(8 * a))
+        return g.op("Sub", g.op("Mul", inner, x), c(4 * a))
+
+    rest = g.op("Sub", c(1.0), t)
+    return [far(g.op("Add", t, c(1.0))), near(t), near(rest), far(g.op("Add", rest, c(1.0)))]
+
+
+def _dynamic_resample(g: Any, x: ir.Value, kind: str, align_corners: bool, output_size: Sequence[Any],
+                      scales: Sequence[Any]) -> ir.Value:
+    """Each spatial axis resampled as torch's CPU kernels do (kind: nearest, nearest-exact,
+    linear, cubic); linear and cubic are separable, so axis by axis is their full result."""
+    r = g.rank(x)
+    n = len(output_size)
+    dtype = g.dtype(x)
+    if not kind.startswith("nearest") and not dtype.is_floating_point:
+        raise g.constraint_error(
+            f"{kind} interpolation of {dtype} images with dynamic sizes: torch's integer kernels use "
+            "fixed-point weights (and renormalized borders for cubic) that the graph cannot reproduce "
+            "exactly; interpolate a float copy (x.float()) and convert back", "exporter/lib/resize_ops.py")
+    # torch computes nearest indices in float32 and weights in the input's opmath type
+    weight_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    index_dtype = torch.float32 if kind.startswith("nearest") else weight_dtype
+    out_value = x
+    for k in range(n):
+        axis = r - n + k
+        size, out = _dim(g, x, axis), output_size[k]
+        last = g.op("Sub", _number(g, size, torch.int64), h.scalar(g, 1, "int64"))
+        scale = _scale(g, size, out, scales[k], align_corners and not kind.startswith("nearest"), index_dtype)
+        dst = g.cast(shape_ops.arange(g, out if isinstance(out, ir.Value) else int(out)), index_dtype)
+        if kind.startswith("nearest"):
+            if kind == "nearest-exact":
+                dst = g.op("Add", dst, g.constant(0.5, index_dtype))
+            source = g.cast(g.op("Floor", g.op("Mul", dst, scale)), torch.int64)
+            source = g.op("Where", g.op("Less", last, source), last, source)
+            out_value = g.op("Gather", out_value, source, axis=axis)
+            continue
+        if align_corners:
+            real = g.op("Mul", dst, scale)
+        else:
+            half = g.constant(0.5, index_dtype)
+            real = g.op("Sub", g.op("Mul", scale, g.op("Add", dst, half)), half)
+            if kind == "linear":  # torch clamps negative source positions for linear only
+                real = g.op("Where", g.op("Less", real, g.constant(0.0, index_dtype)), g.constant(0.0, index_dtype), real)
+        # guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)
+        index = g.cast(g.op("Floor", real), torch.int64)
+        index = g.op("Where", g.op("Less", last, index), last, index)
+        t = g.op("Sub", real, g.cast(index, index_dtype))
+        t = g.op("Where", g.op("Less", t, g.constant(0.0, index_dtype)), g.constant(0.0, index_dtype), t)
+        t = g.op("Where", g.op("Less", g.constant(1.0, index_dtype), t), g.constant(1.0, index_dtype), t)
+        if kind == "linear":
+            offsets, weights = (0, 1), [g.op("Sub", g.constant(1.0, index_dtype), t), t]
+        else:
+            offsets, weights = (-1, 0, 1, 2), _cubic_weights(g, t, index_dtype)
+        source = g.cast(out_value, weight_dtype)
+        total = None
+        for offset, weight in zip(offsets, weights):
+            tap = g.op("Add", index, h.scalar(g, offset, "int64")) if offset else index
+            tap = g.op("Where", g.op("Less", tap, h.scalar(g, 0, "int64")), h.scalar(g, 0, "int64"), tap)
+            tap = g.op("Where", g.op("Less", last, tap), last, tap)
+            term = g.op("Mul", g.op("Gather", source, tap, axis=axis), _along_axis(g, weight, axis, r))
+            total = term if total is None else g.op("Add", total, term)
+        out_value = g.cast(total, dtype) if weight_dtype != dtype else total
+    return out_value

@@ -179,15 +179,59 @@ def narrow(g: Any, self: ir.Value, dim: int, start: Any, length: Any) -> ir.Valu
 
 
 def slice_tensor_opset9(g: Any, self: ir.Value, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
-    """Slice-1 has no steps: step 1 slices, a larger step gathers the static index range."""
+    """Slice-1 has no steps and takes bounds as attributes: static bounds with step 1 slice; else
+    a Gather of the slice's positions (static, or computed in the graph for dynamic sizes)."""
     axis = _axis(g, dim, self)
     begin = 0 if start is None else start
     stop = INT64_MAX if end is None else end
-    if step == 1:
+    if _is_static(begin, stop, step) and step == 1:
         return _slice(g, self, [begin], [stop], [axis])
-    size = _static_shape(g, self, "slice with step > 1 before opset 10")[axis]
-    picked = list(range(size))[slice(start, end, step)]
-    return g.op("Gather", self, g.constant(picked, torch.int64), axis=axis)
+    size = g.shape(self)[axis]
+    if isinstance(size, int) and _is_static(begin, stop, step):
+        picked = list(range(size))[slice(begin, stop, step)]
+        return g.op("Gather", self, g.constant(picked, torch.int64), axis=axis)
+    length = size if isinstance(size, int) else g.op("Gather", g.op("Shape", self), h.scalar(g, axis, "int64"), axis=0)
+    return g.op("Gather", self, slice_positions(g, length, begin, stop, step), axis=axis)
+
+
+def _is_static(*values: Any) -> bool:
+    return not any(isinstance(v, ir.Value) for v in values)
+
+
+def arange(g: Any, count: int | ir.Value) -> ir.Value:
+    """0..count-1 as a 1-D int64 value (Range from 11; before, NonZero of `count` ones)."""
+    if isinstance(count, int):
+        return g.constant(list(range(count)), torch.int64)
+    if g.opset >= 11:
+        return g.op("Range", h.scalar(g, 0, "int64"), count, h.scalar(g, 1, "int64"))
+    ones = g.op("ConstantOfShape", g.op("Reshape", count, h.ints(g, [1])), value=torch.tensor([1], dtype=torch.int64))
+    return g.op("Reshape", g.op("NonZero", ones), h.ints(g, [-1]))
+
+
+def slice_positions(g: Any, length: int | ir.Value, start: Any, end: Any, step: Any) -> ir.Value:
+    """range(length)[start:end:step] (step > 0; any argument may be a 0-d value) as 1-D int64.
+
+    From opset 10 a Slice of 0..length-1 (its inputs wrap and clamp as Python does). Before,
+    NonZero of the positions p with start' <= p < end' and (p - start') divisible by step,
+    the bounds wrapped and clamped by hand.
+    """
+    positions = arange(g, length)
+    if g.opset >= 10:
+        return g.op("Slice", positions, h.ints(g, [start]), h.ints(g, [end]), h.ints(g, [0]), h.ints(g, [step]))
+    n = length if isinstance(length, ir.Value) else h.scalar(g, length, "int64")
+    zero = h.scalar(g, 0, "int64")
+
+    def bound(value: Any) -> ir.Value:
+        v = h.scalar(g, min(value, INT64_MAX // 2), "int64") if _is_static(value) else g.cast(value, torch.int64)
+        v = g.op("Where", g.op("Less", v, zero), g.op("Add", v, n), v)
+        return g.op("Where", g.op("Less", v, zero), zero, v)
+
+    first, last = bound(start), bound(end)
+    stride = h.scalar(g, step, "int64") if _is_static(step) else g.cast(step, torch.int64)
+    offset = g.op("Sub", positions, first)
+    on_grid = g.op("Equal", g.op("Mul", g.op("Div", offset, stride), stride), offset)
+    inside = g.op("And", g.op("Not", g.op("Less", positions, first)), g.op("Less", positions, last))
+    return g.op("Reshape", g.op("NonZero", g.op("And", inside, on_grid)), h.ints(g, [-1]))
 
 
 def _static_size(g: Any, value: ir.Value, axis: int, why: str) -> int:
