@@ -146,6 +146,9 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
                     verdict = f"tie (within {LATENCY_NOISE:.0%} run-to-run noise)"
                 else:
                     verdict = "**missed**"
+                floor = _value(results.get("aten2onnx"), "rss_before_mb") if key == "peak_rss_mb" else None
+                if floor is not None and floor / base > limit:  # the peak includes the weights and libraries
+                    verdict += f" (out of reach: the RSS before exporting is already {floor / base:.2f}×)"
                 cells.append(f"{ratio:.2f}× {verdict}")
         lines.append(f"| {model_title(name, quick)} | " + " | ".join(cells) + " |")
     lines += ["", "## Notes", ""]

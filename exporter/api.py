@@ -188,7 +188,7 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))
     start = time.perf_counter()
     with progress.stage(f"translating to ONNX at opset {options.opset_version}"):
-        program = decompose(program, options.opset_version)
+        program = decompose(program, options.opset_version, owned=not isinstance(model, ExportedProgram))
         record.exported_program = program
         model_ir = translate(
             program, options.opset_version, options.input_names, options.output_names, dim_names,

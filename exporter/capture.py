@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import operator
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
 from torch.overrides import TorchFunctionMode
 
 from codegen.torch_schema import overload_names, resolve_overload
-from exporter import registry
+from exporter import registry, symint_ops
 from exporter.errors import CaptureError
 from exporter.options import TrainingMode
 
@@ -202,12 +204,33 @@ def _hints(text: str) -> list[str]:
     return hints
 
 
+def _data_dependent(error: BaseException) -> bool:
+    """A guard on a tensor's data (GuardOnDataDependentSymNode), anywhere in the error's chain."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen).__name__ == "GuardOnDataDependentSymNode" or "data-dependent" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any, training: TrainingMode = TrainingMode.EVAL) -> ExportedProgram:
-    """torch.export.export(strict=False), with its failure turned into a CaptureError."""
+    """torch.export.export(strict=False), with its failure turned into a CaptureError.
+
+    `_ExportFriendlyIndexing` costs every torch call of the trace a trip through Python (about 5%
+    of a capture), so it is installed only to retry a capture that failed on a data-dependent guard
+    (what `data[i] = v` with a 0-d tensor `i` raises without it).
+    """
     try:
-        with model_mode(model, training), _quiet_torch_logs(), _ExportFriendlyIndexing():
-            return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+        with model_mode(model, training), _quiet_torch_logs():
+            try:
+                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+            except Exception as first:  # retried below, outside this handler, so errors do not chain
+                if not _data_dependent(first):
+                    raise
+            with _ExportFriendlyIndexing():
+                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
         text = str(exc).strip()
         violation = _constraint_violation(text, _dim_sources(model, dynamic_shapes))
@@ -227,9 +250,26 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
         ) from exc
 
 
+def _core_fallback(op: Any) -> Any:
+    """torch._decomp's decomposition of a Core ATen op (None if it has none). Core ops are
+    torch.export's floor and never decomposed by default; one without a mapping at the opset
+    (grid_sampler_2d below GridSample-16) is better decomposed than unsupported."""
+    from torch._decomp import decomposition_table as every_decomposition
+
+    if not isinstance(op, torch._ops.OpOverload) or torch.Tag.core not in op.tags:
+        return None
+    return every_decomposition.get(op)
+
+
 def decomposition_table(opset: int) -> dict[Any, Any]:
-    """torch's default decompositions minus every op that has a mapping at `opset` (kept whole)."""
+    """torch's default decompositions, plus those of Core ATen ops without a mapping at `opset`,
+    minus every op that has a mapping at `opset` (kept whole)."""
+    from torch._decomp import decomposition_table as every_decomposition
+
     table = torch.export.default_decompositions()
+    for op in every_decomposition:
+        if op not in table and _core_fallback(op) is not None and not _mapped(op, opset):
+            table[op] = every_decomposition[op]
     for name in registry.supported_ops(opset):
         # a custom symbolic may name a whole op (`aten::gelu`): keep every overload of it
         overloads = [name] if "." in name.split("::", 1)[-1] else [f"{name}.{o}" for o in overload_names(name)]
@@ -240,5 +280,292 @@ def decomposition_table(opset: int) -> dict[Any, Any]:
     return table
 
 
-def decompose(program: ExportedProgram, opset: int) -> ExportedProgram:
+# Placeholders translate knows; anything else (tokens, custom objects) goes through torch first.
+_DIRECT_INPUTS = (InputKind.USER_INPUT, InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+
+
+def _mapped(op: torch._ops.OpOverload, opset: int) -> bool:
+    return registry.lookup(f"{op._schema.name}.{op._overloadname}", opset) is not None
+
+
+def _functional_variant(op: torch._ops.OpOverload) -> torch._ops.OpOverload | None:
+    """`aten.relu.default` for `aten.relu_.default`: an in-place op that writes `self` only and
+    returns it, and whose functional twin takes the same arguments; None for anything else."""
+    schema = op._schema
+    name = schema.name.split("::", 1)[-1]
+    if not name.endswith("_") or name.startswith("_") or not schema.arguments or len(schema.returns) != 1:
+        return None
+    written = [a for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+    if written != [schema.arguments[0]]:
+        return None
+    packet = getattr(getattr(torch.ops, op.namespace), name[:-1], None)
+    functional = getattr(packet, op._overloadname, None) if packet is not None else None
+    if not isinstance(functional, torch._ops.OpOverload) or functional._schema.is_mutable:
+        return None
+    if [a.name for a in functional._schema.arguments] != [a.name for a in schema.arguments]:
+        return None
+    return functional
+
+
+def _fresh(node: Any, retargeted: dict[torch.fx.Node, Any]) -> bool:
+    """`node` is a tensor of its own (made by an op that returns no alias), so writing into it
+    changes no input, weight or view."""
+    while isinstance(node, torch.fx.Node) and node.op == "call_function":
+        if node.target is operator.getitem or node in retargeted:
+            node = node.args[0]  # an output of a multi-output op; an in-place op returns its self
+            continue
+        target = node.target
+        return isinstance(target, torch._ops.OpOverload) and all(r.alias_info is None for r in target._schema.returns)
+    return False
+
+
+def _keeps_dtype(node: torch.fx.Node) -> bool:
+    """The functional op would give the in-place op's dtype: every tensor operand has self's dtype and
+    no Python scalar promotes it (an in-place result keeps self's dtype, a functional one promotes)."""
+    self_meta = node.args[0].meta.get("val") if isinstance(node.args[0], torch.fx.Node) else None
+    if not isinstance(self_meta, torch.Tensor):
+        return False
+    for arg in [*node.args[1:], *node.kwargs.values()]:
+        for item in arg if isinstance(arg, (list, tuple)) else (arg,):
+            meta = item.meta.get("val") if isinstance(item, torch.fx.Node) else item
+            if isinstance(meta, torch.Tensor) and meta.dtype != self_meta.dtype:
+                return False
+            if isinstance(meta, (float, complex)) and not (self_meta.is_floating_point() or self_meta.is_complex()):
+                return False
+            if isinstance(meta, int) and not isinstance(meta, bool) and self_meta.dtype == torch.bool:
+                return False
+    return True
+
+
+def _survey(program: ExportedProgram, opset: int) -> tuple[dict[torch.fx.Node, Any], list[torch.fx.Node]] | None:
+    """(in-place nodes to retarget to their functional op, nodes whose op has no mapping) when the
+    captured graph can be translated as it is once those ops are decomposed; None when it needs
+    run_decompositions as a whole.
+
+    torch.export returns training IR: ops as the model called them, in-place ops and views included.
+    Translating it directly is exact when nothing is mutated but fresh intermediates: an in-place
+    op whose `self` was made by a non-aliasing op, is read by nothing else (so no view of it
+    exists and no later reader sees the write), and whose functional twin has a mapping and gives
+    the same dtype (`relu_` after a batch_norm). Then every view is as good as a copy. Inputs or
+    weights written, views written and control flow go through run_decompositions.
+    """
+    signature = program.graph_signature
+    if any(spec.kind not in _DIRECT_INPUTS for spec in signature.input_specs):
+        return None
+    if any(spec.kind != OutputKind.USER_OUTPUT for spec in signature.output_specs):
+        return None
+    retargeted: dict[torch.fx.Node, Any] = {}
+    unmapped: list[torch.fx.Node] = []
+    for node in program.graph_module.graph.nodes:
+        if node.op != "call_function" or node.target is operator.getitem or symint_ops.handles(node.target):
+            continue
+        if not isinstance(node.target, torch._ops.OpOverload):
+            return None  # control flow and other higher-order ops
+        if not node.target._schema.is_mutable:
+            if not _mapped(node.target, opset):
+                unmapped.append(node)
+            continue
+        functional = _functional_variant(node.target)
+        written = node.args[0] if node.args else None
+        if (functional is None or not _mapped(functional, opset) or not isinstance(written, torch.fx.Node)
+                or len(written.users) != 1 or not _fresh(written, retargeted) or not _keeps_dtype(node)):
+            return None
+        retargeted[node] = functional
+    return retargeted, unmapped
+
+
+def _symbolic_objects(items: Any) -> bool:
+    return any(isinstance(i, (torch.SymInt, torch.SymFloat, torch.SymBool))
+               for i in torch.utils._pytree.tree_leaves(items))
+
+
+def _guard_count(fake_mode: Any) -> int:
+    shape_env = getattr(fake_mode, "shape_env", None)
+    if shape_env is None:
+        return 0
+    return len(shape_env.guards) + sum(len(a) for a in shape_env.deferred_runtime_asserts.values())
+
+
+def _decompositions() -> Callable[[Any], Any]:
+    """op -> torch.export's default decomposition of it (None when it keeps the op), without building
+    default_decompositions() (about 0.5 s: it collects every CompositeImplicitAutograd op)."""
+    try:
+        from torch._decomp import _core_aten_decompositions_post_autograd
+        from torch._export.utils import _get_decomp_for_cia
+        from torch.export.decomp_utils import PRESERVED_ATEN_CIA_OPS
+    except ImportError:  # torch moved its private helpers: the public table has the same entries
+        table = torch.export.default_decompositions()
+        return lambda op: table[op] if op in table else None
+    core = _core_aten_decompositions_post_autograd()
+
+    def find(op: Any) -> Any:
+        if op in core:
+            return core[op]
+        implicit = torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd")
+        if implicit and op not in PRESERVED_ATEN_CIA_OPS:
+            return _get_decomp_for_cia(op)
+        return _core_fallback(op)
+
+    return find
+
+
+def _trace_decomposition(node: torch.fx.Node, decomposition_of: Callable[[Any], Any], opset: int,
+                         dynamic: bool = False) -> tuple[torch.fx.GraphModule, list[torch.fx.Node]] | None:
+    """The decomposition of `node`'s op traced on its own fake example values, and the nodes its
+    placeholders stand for, when every op it yields has a mapping and it returns one tensor;
+    None otherwise. With symbolic sizes, a decomposition that computes with them or guards on
+    them (which would specialize the program) is refused: run_decompositions tracks those."""
+    from torch._guards import detect_fake_mode
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    decomposition = decomposition_of(node.target)
+    if decomposition is None or not isinstance(node.meta.get("val"), torch.Tensor):
+        return None
+    flat, spec = torch.utils._pytree.tree_flatten((node.args, node.kwargs))
+    positions = [i for i, item in enumerate(flat) if isinstance(item, torch.fx.Node)]
+    examples = [flat[i].meta.get("val") for i in positions]
+    if not all(isinstance(e, torch.Tensor) for e in examples) or _symbolic_objects(flat):
+        return None
+    # In a program with symbolic sizes, torch keeps some composite ops (stft) with metadata of the
+    # example's sizes: an operand computed in the graph with a static shape may be such a stale value,
+    # and the decomposition would bake it in. run_decompositions retraces those correctly.
+    if dynamic and any(flat[i].op != "placeholder" and not _symbolic_objects(tuple(e.shape))
+                       for i, e in zip(positions, examples)):
+        return None
+    fake_mode = detect_fake_mode(examples)
+    if fake_mode is None:
+        return None
+
+    def body(*tensors: torch.Tensor) -> Any:
+        items = list(flat)
+        for i, tensor in zip(positions, tensors):
+            items[i] = tensor
+        args, kwargs = torch.utils._pytree.tree_unflatten(items, spec)
+        return decomposition(*args, **kwargs)
+
+    guards = _guard_count(fake_mode)
+    try:
+        with fake_mode:
+            traced = make_fx(body, tracing_mode="real")(*examples)
+    except Exception:  # torch could not trace it on its own: run_decompositions will
+        return None
+    if _guard_count(fake_mode) != guards:
+        return None
+    for sub in traced.graph.nodes:
+        if _symbolic_objects((sub.args, sub.kwargs)):
+            return None
+        if sub.op == "output" and not isinstance(sub.args[0], torch.fx.Node):
+            return None
+        if sub.op == "get_attr" or sub.op == "call_function" and not (
+                isinstance(sub.target, torch._ops.OpOverload) and not sub.target._schema.is_mutable
+                and _mapped(sub.target, opset)):
+            return None
+    return traced, [flat[i] for i in positions]
+
+
+def _decompose_locally(program: ExportedProgram, nodes: list[torch.fx.Node], opset: int) -> bool:
+    """Replace each of `nodes` by its decomposition (ops with a mapping), in place; all or nothing.
+
+    A few ops without a mapping (`aten.__and__.Tensor` in BERT) do not need run_decompositions'
+    retrace of the whole program: each is traced alone on its fake example values and inlined.
+    """
+    decomposition_of = _decompositions()
+    dynamic = any(_symbolic_objects(tuple(n.meta["val"].shape)) for n in program.graph_module.graph.nodes
+                  if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor))
+    traced = [_trace_decomposition(node, decomposition_of, opset, dynamic) for node in nodes]
+    if any(t is None for t in traced):
+        return False
+    graph = program.graph_module.graph
+    replaced: dict[torch.fx.Node, torch.fx.Node] = {}  # an operand may itself be one of `nodes`
+    for node, (sub, operands) in zip(nodes, traced):  # type: ignore[misc]
+        placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
+        env = dict(zip(placeholders, (replaced.get(o, o) for o in operands)))
+        kept_meta = {k: v for k, v in node.meta.items() if k not in ("val", "tensor_meta")}
+        with graph.inserting_before(node):
+            for sub_node in sub.graph.nodes:
+                if sub_node.op == "call_function":
+                    copy = graph.node_copy(sub_node, env.__getitem__)
+                    copy.meta = {**kept_meta, "val": sub_node.meta.get("val")}
+                    env[sub_node] = copy
+                elif sub_node.op == "output":
+                    replaced[node] = env[sub_node.args[0]]
+                    node.replace_all_uses_with(replaced[node])
+        graph.erase_node(node)
+    program.graph_module.recompile()
+    return True
+
+
+def _grad_region(node: torch.fx.Node) -> torch.fx.GraphModule | None:
+    """The body of a `with torch.no_grad()` region (wrap_with_set_grad_enabled) that can be inlined:
+    plain ops only, its outputs read through getitem; None for any other node."""
+    wrap = getattr(torch.ops.higher_order, "wrap_with_set_grad_enabled", None)
+    if wrap is None or node.target is not wrap or len(node.args) < 2 or node.kwargs:
+        return None
+    holder = node.args[1]
+    owner = node.graph.owning_module
+    body = getattr(owner, str(holder.target), None) if isinstance(holder, torch.fx.Node) else None
+    if not isinstance(body, torch.fx.GraphModule) or holder.op != "get_attr":
+        return None
+    if any(n.op not in ("placeholder", "call_function", "output") for n in body.graph.nodes):
+        return None
+    results = next(n for n in body.graph.nodes if n.op == "output").args[0]
+    if not isinstance(results, (list, tuple)) or not all(isinstance(r, torch.fx.Node) for r in results):
+        return None
+    if not all(u.target is operator.getitem and isinstance(u.args[1], int) for u in node.users):
+        return None
+    if sum(1 for n in body.graph.nodes if n.op == "placeholder") != len(node.args) - 2:
+        return None
+    return body
+
+
+def _inline_grad_regions(program: ExportedProgram) -> bool:
+    """Inline every `torch.no_grad()` region (rotary embeddings in LLaMA-style models), in place; all
+    or nothing. Grad mode changes no value an inference graph computes; run_decompositions would
+    inline them too, retracing the whole program."""
+    graph = program.graph_module.graph
+    regions = [(n, _grad_region(n)) for n in graph.nodes if n.op == "call_function"
+               and isinstance(n.target, torch._ops.HigherOrderOperator)]
+    if not regions or any(body is None for _, body in regions):
+        return False
+    for node, body in regions:
+        placeholders = [n for n in body.graph.nodes if n.op == "placeholder"]  # type: ignore[union-attr]
+        env = dict(zip(placeholders, node.args[2:]))
+        with graph.inserting_before(node):
+            for inner in body.graph.nodes:  # type: ignore[union-attr]
+                if inner.op == "call_function":
+                    env[inner] = graph.node_copy(inner, env.__getitem__)
+                elif inner.op == "output":
+                    results = [env[r] for r in inner.args[0]]
+        for user in list(node.users):
+            user.replace_all_uses_with(results[user.args[1]])
+            graph.erase_node(user)
+        holder = node.args[1]
+        graph.erase_node(node)
+        if not holder.users:
+            graph.erase_node(holder)
+            delattr(program.graph_module, str(holder.target))
+    program.graph_module.recompile()
+    return True
+
+
+def decompose(program: ExportedProgram, opset: int, owned: bool = True) -> ExportedProgram:
+    """The program with only ops that have a mapping at `opset`, functional.
+
+    run_decompositions retraces the whole program (about as long as capturing it), so it is
+    skipped when `_survey` finds the captured graph translatable as it is, after decomposing
+    the few ops without a mapping one by one and inlining `torch.no_grad()` regions. `owned`:
+    the program is ours to edit (not a user's ExportedProgram), so nodes may be retargeted or
+    replaced.
+    """
+    if owned:
+        _inline_grad_regions(program)
+    survey = _survey(program, opset)
+    if survey is not None and survey[1] and owned and _decompose_locally(program, survey[1], opset):
+        survey = _survey(program, opset)
+    if survey is not None and not survey[1] and (owned or not survey[0]):
+        for node, functional in survey[0].items():
+            node.target = functional
+        if survey[0]:
+            program.graph_module.recompile()
+        return program
     return program.run_decompositions(decomposition_table(opset))

@@ -8,7 +8,13 @@ feeding or overriding them at run time still works.
 
 from __future__ import annotations
 
+import numpy as np
 import onnx_ir as ir
+
+# Constant's value_int(s)/value_float(s) attributes exist from opset 12; below it only `value`.
+_SCALAR_ATTRIBUTE_DTYPES = {"value_int": np.int64, "value_ints": np.int64, "value_float": np.float32,
+                            "value_floats": np.float32}
+_CONSTANT_VALUE_INTS_SINCE = 12
 
 
 def _name_folded(model: ir.Model) -> None:
@@ -29,12 +35,28 @@ def _name_folded(model: ir.Model) -> None:
         value.name = name
 
 
+def _legal_constants(model: ir.Model) -> None:
+    """Below opset 12, Constant(value_ints=...) (which onnxscript's folder makes of a static Shape)
+    becomes Constant(value=tensor): the checker and runtimes reject the newer attributes there."""
+    if model.opset_imports.get("", _CONSTANT_VALUE_INTS_SINCE) >= _CONSTANT_VALUE_INTS_SINCE:
+        return
+    for node in ir.traversal.RecursiveGraphIterator(model.graph):
+        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+            continue
+        for name, dtype in _SCALAR_ATTRIBUTE_DTYPES.items():
+            attribute = node.attributes.pop(name, None)
+            if attribute is not None:
+                tensor = ir.tensor(np.array(attribute.value, dtype=dtype))
+                node.attributes["value"] = ir.Attr("value", ir.AttributeType.TENSOR, tensor)
+
+
 def fold_constants(model: ir.Model) -> None:
     import onnxscript.optimizer
 
     onnxscript.optimizer.fold_constants(model)
     ir.passes.common.RemoveUnusedNodesPass()(model)
     _name_folded(model)
+    _legal_constants(model)
 
 
 def optimize(model: ir.Model) -> None:
@@ -43,3 +65,4 @@ def optimize(model: ir.Model) -> None:
 
     onnxscript.optimizer.optimize(model)
     _name_folded(model)
+    _legal_constants(model)

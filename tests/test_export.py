@@ -174,3 +174,227 @@ def test_dynamic_dims_keep_user_names_and_run_at_other_sizes(by_name: bool) -> N
         x, y = torch.randn(*size), torch.randn(*size)
         (got,) = program(x, y)
         torch.testing.assert_close(got, torch.relu(x) + y)
+
+
+# -- performance paths: direct translation of the captured graph, streamed save ----------------------
+def _forbid_run_decompositions(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("run_decompositions was called; the captured graph should translate directly")
+
+    monkeypatch.setattr(torch.export.ExportedProgram, "run_decompositions", refuse)
+
+
+def _count_run_decompositions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = torch.export.ExportedProgram.run_decompositions
+
+    def counted(self: torch.export.ExportedProgram, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.export.ExportedProgram, "run_decompositions", counted)
+    return calls
+
+
+class _ConvBnReluInPlace(torch.nn.Module):
+    """ResNet's block shape: ReLU(inplace=True) writes into the batch norm's fresh output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.relu = torch.nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x))).mul_(2).add_(1)
+
+
+class _MaskAnd(torch.nn.Module):
+    """`a & b` on bool tensors: aten.__and__.Tensor has no mapping, its decomposition has."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where((x > 0) & (x < 1), x, -x)
+
+
+def _assert_matches(program: exporter.ONNXProgram, model: torch.nn.Module, *args: torch.Tensor) -> None:
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    with torch.no_grad():
+        want = model(*[a.clone() for a in args])
+    (got,) = program(*args)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_fresh_in_place_ops_translate_without_run_decompositions(monkeypatch: pytest.MonkeyPatch) -> None:
+    _forbid_run_decompositions(monkeypatch)
+    model, x = _ConvBnReluInPlace().eval(), torch.randn(2, 3, 8, 8)
+    program = exporter.export(model, (x,))
+    assert {n.op_type for n in program.model.graph} >= {"Conv", "Relu", "Mul", "Add"}
+    _assert_matches(program, model, x)
+
+
+def test_op_without_mapping_is_decomposed_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    _forbid_run_decompositions(monkeypatch)
+    program = exporter.export(_MaskAnd(), (torch.randn(3, 4),))
+    assert "And" in {n.op_type for n in program.model.graph}
+    _assert_matches(program, _MaskAnd(), torch.randn(3, 4) * 2)
+
+
+def test_op_without_mapping_is_decomposed_alone_with_dynamic_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    _forbid_run_decompositions(monkeypatch)
+    rows = torch.export.Dim("rows")
+    program = exporter.export(_MaskAnd(), (torch.randn(3, 4),), dynamic_shapes=({0: rows},))
+    assert str(program.model.graph.inputs[0].shape[0]) == "rows"
+    _assert_matches(program, _MaskAnd(), torch.randn(7, 4) * 2)
+
+
+class _WritesView(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * 1
+        y[:, 0].relu_()  # a write through a view: the base must see it
+        return y
+
+
+class _WritesInput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x.mul_(2)
+        return x + 1
+
+
+class _ReadAfterWrite(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * 1
+        view = y.t()
+        y.relu_()  # the earlier view must see the write
+        return view + 0
+
+
+class _PromotingInPlace(torch.nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = x * 1
+        return h.add_(y)  # in place keeps float16; a functional add would give float32
+
+
+@pytest.mark.parametrize("model_type", [_WritesView, _WritesInput, _ReadAfterWrite, _PromotingInPlace])
+def test_unsafe_in_place_ops_go_through_run_decompositions(model_type: type[torch.nn.Module],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_run_decompositions(monkeypatch)
+    args = ((torch.randn(3, 4).half(), torch.randn(3, 4)) if model_type is _PromotingInPlace
+            else (torch.randn(3, 4),))
+    program = exporter.export(model_type(), args)
+    assert calls == [1]
+    _assert_matches(program, model_type(), *args)
+
+
+def test_users_exported_program_is_not_edited(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, x = _ConvBnReluInPlace().eval(), torch.randn(2, 3, 8, 8)
+    captured = torch.export.export(model, (x,), strict=False)
+    before = [str(n.target) for n in captured.graph.nodes]
+    program = exporter.export(captured, (x,))
+    assert [str(n.target) for n in captured.graph.nodes] == before
+    _assert_matches(program, model, x)
+
+
+class _MixedWeights(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+        self.register_buffer("mask", torch.tensor([True, False, True]))
+        self.register_buffer("scale", torch.randn(3).to(torch.bfloat16))
+        self.register_buffer("empty", torch.zeros(0, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        folded = self.linear.weight.t().contiguous() * 2  # folded at export: a numpy-backed initializer
+        return torch.where(self.mask, x @ folded, self.scale.float()) + self.empty.sum()
+
+
+def test_streamed_save_is_the_serialized_model(tmp_path: object) -> None:
+    import io
+
+    import onnx_ir as ir
+
+    model, x = _MixedWeights().eval(), torch.randn(2, 4)
+    program = exporter.export(model, (x,), tmp_path / "m.onnx")
+    expected = ir.serde.serialize_model(program.model)
+    assert onnx.load(str(tmp_path / "m.onnx")) == expected
+    buffer = io.BytesIO()
+    program.save(buffer)
+    assert onnx.ModelProto.FromString(buffer.getvalue()) == expected
+    kinds = {type(v.const_value).__name__ for v in program.model.graph.initializers.values()}
+    assert {"TorchTensor", "Tensor"} <= kinds, kinds  # both a model tensor and a folded one were streamed
+    _assert_matches(program, model, x)
+
+
+class _MaskAssign(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        y[y > 0] = 0.0  # index_put with a bool mask: its Shape of a static value is folded
+        return y
+
+
+@pytest.mark.parametrize("opset", [9, 11])
+@pytest.mark.parametrize("optimize", [False, True])
+def test_folded_shape_is_a_valid_constant_below_opset_12(opset: int, optimize: bool) -> None:
+    x = torch.randn(3, 4)
+    program = exporter.export(_MaskAssign(), (x,), opset_version=opset, optimize=optimize)
+    for node in program.model.graph:
+        if node.op_type == "Constant":
+            assert set(node.attributes) == {"value"}, node  # value_ints exists from opset 12
+    _assert_matches(program, _MaskAssign(), x)
+
+
+def test_single_file_over_the_protobuf_limit_is_refused(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import exporter.program
+
+    program = exporter.export(MLPModel().eval(), (torch.rand(3, 8),))
+    limit = exporter.program._weights_bytes(program.model)  # stands for 2 GiB: the MLP's weights reach it
+    monkeypatch.setattr(exporter.program, "PROTOBUF_LIMIT", limit)
+    with pytest.raises(ValueError, match="external_data=True"):
+        program.save(tmp_path / "one.onnx", external_data=False)
+    assert not (tmp_path / "one.onnx").exists()
+    program.save(tmp_path / "auto.onnx")  # left to choose, it puts the weights beside the model
+    assert (tmp_path / "auto.onnx.data").exists()
+    onnx.checker.check_model(onnx.load(str(tmp_path / "auto.onnx")))
+
+
+class _NoGradRegion(torch.nn.Module):
+    """A rotary-embedding-like table computed under torch.no_grad(): a wrap_with_set_grad_enabled region."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("inv_freq", torch.rand(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            angles = torch.arange(x.shape[0], dtype=torch.float32)[:, None] * self.inv_freq
+            cos, sin = angles.cos(), angles.sin()
+        return x * cos + x.flip(-1) * sin
+
+
+def test_no_grad_region_is_inlined_without_run_decompositions(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured = torch.export.export(_NoGradRegion(), (torch.randn(3, 4),), strict=False)
+    assert any("wrap_with_set_grad_enabled" in str(n.target) for n in captured.graph.nodes)
+    _forbid_run_decompositions(monkeypatch)
+    model, x = _NoGradRegion(), torch.randn(3, 4)
+    program = exporter.export(model, (x,))
+    _assert_matches(program, model, x)
+
+
+class _StridedOverView(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.t().as_strided((2, 3), (1, 2), 1)
+
+
+class _StridedOverFresh(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * 2).as_strided((2, 3), (1, 2), 1)
+
+
+def test_as_strided_reads_a_dense_input_and_refuses_a_view() -> None:
+    """as_strided addresses storage: over a fresh tensor the ONNX graph's dense value is that storage;
+    over a transposed view it is not, and the export says so instead of returning other numbers."""
+    x = torch.arange(12.0).reshape(3, 4)
+    program = exporter.export(_StridedOverFresh(), (x,))
+    torch.testing.assert_close(program(x)[0], _StridedOverFresh()(x))
+    with pytest.raises(exporter.errors.TranslationError, match=r"strided view in torch \(stride \[1, 4\]"):
+        exporter.export(_StridedOverView(), (x,))
