@@ -20,67 +20,67 @@ from exporter.lib import rnn_ops
 
 
 def div_Tensor_mode(g, self, other, *, rounding_mode):
-    """aten::div.Tensor_mode, opsets 10-26: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (Where(Not(Or(Less(other, like(0, other)), Greater(other, like(0, other)))), Div(self, other), Sub(Floor(Add(Div(Sub(self, Mod(self, other, fmod=1)), other), like(0.5, self))), cast_like(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), self))) if is_float(self) else Div(Sub(self, Mod(self, other)), other)))) (opspecs/arithmetic.yaml:117)"""
+    """aten::div.Tensor_mode, opsets 10-26: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (Where(Not(Or(Less(other, like(0, other)), Greater(other, like(0, other)))), Div(self, other), Sub(Floor(Add(Div(Sub(self, Mod(self, other, fmod=1)), other), like(0.5, self))), cast_like(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), self))) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:117)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Greater', other, h.like(g, 0, other)))), g.op('Div', self, other), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, other, fmod=1)), other), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Greater', other, h.like(g, 0, other))), g.op('And', g.op('Greater', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other)))), self))) if h.is_float(g, self) else g.op('Div', g.op('Sub', self, g.op('Mod', self, other)), other)
+    return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Greater', other, h.like(g, 0, other)))), g.op('Div', self, other), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, other, fmod=1)), other), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Greater', other, h.like(g, 0, other))), g.op('And', g.op('Greater', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other)))), self))) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
 
 
 def remainder_Tensor(g, self, other):
-    """aten::remainder.Tensor, opsets 10-26: (Where(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), Add(Mod(self, other, fmod=1), other), Mod(self, other, fmod=1)) if is_float(self) else Mod(self, other)) (opspecs/arithmetic.yaml:150)"""
+    """aten::remainder.Tensor, opsets 10-26: (Where(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), Add(Mod(self, other, fmod=1), other), Mod(self, other, fmod=1)) if is_float(self) else Mod(self, other)) (opspecs/arithmetic.yaml:153)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Where', g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Greater', other, h.like(g, 0, other))), g.op('And', g.op('Greater', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other)))), g.op('Add', g.op('Mod', self, other, fmod=1), other), g.op('Mod', self, other, fmod=1)) if h.is_float(g, self) else g.op('Mod', self, other)
 
 
 def remainder_Scalar(g, self, other):
-    """aten::remainder.Scalar, opsets 10-26: (Where(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), Add(Mod(self, like(other, self), fmod=1), like(other, self)), Mod(self, like(other, self), fmod=1)) if is_float(self) else Mod(self, like(other, self))) (opspecs/arithmetic.yaml:171)"""
+    """aten::remainder.Scalar, opsets 10-26: (Where(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), Add(Mod(self, like(other, self), fmod=1), like(other, self)), Mod(self, like(other, self), fmod=1)) if is_float(self) else Mod(self, like(other, self))) (opspecs/arithmetic.yaml:174)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Where', g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), g.op('Add', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, other, self)), g.op('Mod', self, h.like(g, other, self), fmod=1)) if h.is_float(g, self) else g.op('Mod', self, h.like(g, other, self))
 
 
 def fmod_Tensor(g, self, other):
-    """aten::fmod.Tensor, opsets 10-26: Mod(self, other, fmod=1) if is_float(self) else Sub(self, Mul(other, Div(self, other))) (opspecs/arithmetic.yaml:192)"""
+    """aten::fmod.Tensor, opsets 10-26: Mod(self, other, fmod=1) if is_float(self) else Sub(self, Mul(other, Div(self, other))) (opspecs/arithmetic.yaml:195)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mod', self, other, fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
 def select_scatter(g, self, src, dim, index):
-    """aten::select_scatter.default, opsets 10-12: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:134)"""
+    """aten::select_scatter.default, opsets 10-12: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:136)"""
     return indexing_ops.select_scatter(g, self, src, dim, index)
 
 
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 10-10: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:146)"""
+    """aten::slice_scatter.default, opsets 10-10: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:149)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
 def nonzero(g, self):
-    """aten::nonzero.default, opsets 10-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:220)"""
+    """aten::nonzero.default, opsets 10-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:223)"""
     return indexing_ops.nonzero(g, self)
 
 
 def flip(g, self, dims):
-    """aten::flip.default, opsets 10-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:247)"""
+    """aten::flip.default, opsets 10-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:250)"""
     return indexing_ops.flip(g, self, dims)
 
 
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 10-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:256)"""
+    """aten::roll.default, opsets 10-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:259)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
 def isinf(g, self):
-    """aten::isinf.default, opsets 10-26: IsInf(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:258)"""
-    return g.op('IsInf', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
+    """aten::isinf.default, opsets 10-26: (IsInf(cast(self, 'float32') if onnx_dtype(dtype(self)) == onnx_dtype('float16') else self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:266)"""
+    return g.op('IsInf', h.cast(g, self, 'float32') if h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'float16') else self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
 def fmod_Scalar(g, self, other):
-    """aten::fmod.Scalar, opsets 10-26: (Mod(self, like(other, self), fmod=1) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:272)"""
+    """aten::fmod.Scalar, opsets 10-26: (Mod(self, like(other, self), fmod=1) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:282)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mod', self, h.like(g, other, self), fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
 def div_Scalar_mode(g, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 10-26: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (Where(Not(Or(Less(like(other, self), like(0, self)), Greater(like(other, self), like(0, self)))), Div(self, like(other, self)), Sub(Floor(Add(Div(Sub(self, Mod(self, like(other, self), fmod=1)), like(other, self)), like(0.5, self))), cast_like(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), self))) if is_float(self) else Div(Sub(self, Mod(self, like(other, self))), like(other, self))))) (opspecs/math.yaml:299)"""
+    """aten::div.Scalar_mode, opsets 10-26: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (Where(Not(Or(Less(like(other, self), like(0, self)), Greater(like(other, self), like(0, self)))), Div(self, like(other, self)), Sub(Floor(Add(Div(Sub(self, Mod(self, like(other, self), fmod=1)), like(other, self)), like(0.5, self))), cast_like(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), self))) if is_float(self) else Div(Sub(self, Mod(self, like(other, self))), like(other, self))))) (opspecs/math.yaml:309)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', h.like(g, other, self), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self)))), g.op('Div', self, h.like(g, other, self)), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self), fmod=1)), h.like(g, other, self)), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), self))) if h.is_float(g, self) else g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self))), h.like(g, other, self))
 
@@ -187,32 +187,32 @@ def multinomial(g, self, num_samples, replacement=False, *, generator=None):
 
 
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:24)"""
+    """aten::upsample_nearest1d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:25)"""
     return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:37)"""
+    """aten::upsample_nearest1d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:38)"""
     return resize_ops.upsample_nearest1d(g, self, output_size, scales)
 
 
 def upsample_nearest2d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest2d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:50)"""
+    """aten::upsample_nearest2d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:51)"""
     return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:63)"""
+    """aten::upsample_nearest2d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:64)"""
     return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
 
 
 def upsample_nearest3d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest3d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:77)"""
+    """aten::upsample_nearest3d.vec, opsets 10-10: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:78)"""
     return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:90)"""
+    """aten::upsample_nearest3d.default, opsets 10-10: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:91)"""
     return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 

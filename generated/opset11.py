@@ -22,13 +22,13 @@ from exporter.lib import shape_ops
 
 
 def hardtanh(g, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:39)"""
-    return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
+    """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:51)"""
+    return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
 def relu6(g, self):
-    """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:60)"""
-    return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
+    """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:72)"""
+    return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
 def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
@@ -39,25 +39,25 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 def eq_Tensor(g, self, other):
-    """aten::eq.Tensor, opsets 11-26: Equal(self, other) (opspecs/comparison.yaml:18)"""
+    """aten::eq.Tensor, opsets 11-26: Equal(self, other) (opspecs/comparison.yaml:20)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other)
 
 
 def eq_Scalar(g, self, other):
-    """aten::eq.Scalar, opsets 11-26: Equal(self, like(other, self)) (opspecs/comparison.yaml:31)"""
+    """aten::eq.Scalar, opsets 11-26: Equal(self, like(other, self)) (opspecs/comparison.yaml:34)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self))
 
 
 def ne_Tensor(g, self, other):
-    """aten::ne.Tensor, opsets 11-26: Not(Equal(self, other)) (opspecs/comparison.yaml:44)"""
+    """aten::ne.Tensor, opsets 11-26: Not(Equal(self, other)) (opspecs/comparison.yaml:47)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other))
 
 
 def ne_Scalar(g, self, other):
-    """aten::ne.Scalar, opsets 11-26: Not(Equal(self, like(other, self))) (opspecs/comparison.yaml:57)"""
+    """aten::ne.Scalar, opsets 11-26: Not(Equal(self, like(other, self))) (opspecs/comparison.yaml:61)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self)))
 
@@ -110,42 +110,42 @@ def index_Tensor(g, self, indices):
 
 
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 11-12: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:85)"""
+    """aten::index_put.default, opsets 11-12: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:86)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
 def masked_scatter(g, self, mask, source):
-    """aten::masked_scatter.default, opsets 11-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:123)"""
+    """aten::masked_scatter.default, opsets 11-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:124)"""
     return indexing_ops.masked_scatter(g, self, mask, source)
 
 
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 11-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:147)"""
+    """aten::slice_scatter.default, opsets 11-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:150)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
 def index_copy(g, self, dim, index, source):
-    """aten::index_copy.default, opsets 11-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:182)"""
+    """aten::index_copy.default, opsets 11-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:184)"""
     return indexing_ops.index_copy(g, self, dim, index, source)
 
 
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 11-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:296)"""
+    """aten::pixel_shuffle.default, opsets 11-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:299)"""
     return indexing_ops.pixel_shuffle(g, self, upscale_factor)
 
 
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 11-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:329)"""
+    """aten::im2col.default, opsets 11-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:331)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 11-12: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:345)"""
+    """aten::col2im.default, opsets 11-12: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:347)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
 def round(g, self):
-    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:156)"""
+    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:159)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
@@ -162,37 +162,37 @@ def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False,
 
 
 def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 11-12: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:12)"""
+    """aten::constant_pad_nd.default, opsets 11-12: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:13)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
 def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:25)"""
+    """aten::reflection_pad1d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:26)"""
     return indexing_ops.reflection_pad1d(g, self, padding)
 
 
 def reflection_pad2d(g, self, padding):
-    """aten::reflection_pad2d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:35)"""
+    """aten::reflection_pad2d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:36)"""
     return indexing_ops.reflection_pad2d(g, self, padding)
 
 
 def reflection_pad3d(g, self, padding):
-    """aten::reflection_pad3d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:45)"""
+    """aten::reflection_pad3d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:46)"""
     return indexing_ops.reflection_pad3d(g, self, padding)
 
 
 def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:55)"""
+    """aten::replication_pad1d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:56)"""
     return indexing_ops.replication_pad1d(g, self, padding)
 
 
 def replication_pad2d(g, self, padding):
-    """aten::replication_pad2d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:65)"""
+    """aten::replication_pad2d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:66)"""
     return indexing_ops.replication_pad2d(g, self, padding)
 
 
 def replication_pad3d(g, self, padding):
-    """aten::replication_pad3d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:75)"""
+    """aten::replication_pad3d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:76)"""
     return indexing_ops.replication_pad3d(g, self, padding)
 
 
@@ -241,102 +241,102 @@ def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0
 
 
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:25)"""
+    """aten::upsample_nearest1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:26)"""
     return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:38)"""
+    """aten::upsample_nearest1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:39)"""
     return resize_ops.upsample_nearest1d(g, self, output_size, scales)
 
 
 def upsample_nearest2d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:51)"""
+    """aten::upsample_nearest2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:52)"""
     return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:64)"""
+    """aten::upsample_nearest2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:65)"""
     return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
 
 
 def upsample_nearest3d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:78)"""
+    """aten::upsample_nearest3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:79)"""
     return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:91)"""
+    """aten::upsample_nearest3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:92)"""
     return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:105)"""
+    """aten::_upsample_nearest_exact1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:106)"""
     return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:117)"""
+    """aten::_upsample_nearest_exact1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:118)"""
     return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
 
 
 def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:129)"""
+    """aten::_upsample_nearest_exact2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:130)"""
     return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:141)"""
+    """aten::_upsample_nearest_exact2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:142)"""
     return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
 
 
 def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:154)"""
+    """aten::_upsample_nearest_exact3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:155)"""
     return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:166)"""
+    """aten::_upsample_nearest_exact3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:167)"""
     return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:184)"""
+    """aten::upsample_linear1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:185)"""
     return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:197)"""
+    """aten::upsample_linear1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:198)"""
     return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
 
 
 def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:210)"""
+    """aten::upsample_bilinear2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:211)"""
     return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:223)"""
+    """aten::upsample_bilinear2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:224)"""
     return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
 def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_trilinear3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:237)"""
+    """aten::upsample_trilinear3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:238)"""
     return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:250)"""
+    """aten::upsample_trilinear3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:251)"""
     return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
 
 
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:265)"""
+    """aten::upsample_bicubic2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:266)"""
     return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:278)"""
+    """aten::upsample_bicubic2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:279)"""
     return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 

@@ -29,37 +29,37 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 13-15: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:86)"""
+    """aten::index_put.default, opsets 13-15: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:87)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
 def select_scatter(g, self, src, dim, index):
-    """aten::select_scatter.default, opsets 13-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:135)"""
+    """aten::select_scatter.default, opsets 13-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:137)"""
     return indexing_ops.select_scatter(g, self, src, dim, index)
 
 
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 13-15: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:164)"""
+    """aten::scatter_reduce.two, opsets 13-15: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:166)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
 def index_fill_int_Scalar(g, self, dim, index, value):
-    """aten::index_fill.int_Scalar, opsets 13-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:193)"""
+    """aten::index_fill.int_Scalar, opsets 13-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:195)"""
     return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
 
 
 def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 13-15: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:206)"""
+    """aten::index_add.default, opsets 13-15: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:208)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:267)"""
+    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:270)"""
     return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self))))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 13-17: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:346)"""
+    """aten::col2im.default, opsets 13-17: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:348)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
@@ -149,27 +149,27 @@ def softmax_int(g, self, dim, dtype=None):
 
 
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 13-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:298)"""
+    """aten::_log_softmax.default, opsets 13-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:299)"""
     return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
 
 
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 13-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:306)"""
+    """aten::log_softmax.int, opsets 13-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:307)"""
     return nn_ops.log_softmax_int(g, self, dim, dtype)
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 13-17: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:69)"""
+    """aten::native_group_norm.default, opsets 13-17: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:70)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 13-17: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:92)"""
+    """aten::instance_norm.default, opsets 13-17: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:93)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 13-17: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:13)"""
+    """aten::constant_pad_nd.default, opsets 13-17: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:14)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
@@ -250,112 +250,112 @@ def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
 
 
 def argmax(g, self, dim=None, keepdim=False):
-    """aten::argmax.default, opsets 13-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:87)"""
+    """aten::argmax.default, opsets 13-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:89)"""
     return nn_ops.argmax(g, self, dim, keepdim)
 
 
 def argmin(g, self, dim=None, keepdim=False):
-    """aten::argmin.default, opsets 13-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:96)"""
+    """aten::argmin.default, opsets 13-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:98)"""
     return nn_ops.argmin(g, self, dim, keepdim)
 
 
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:26)"""
+    """aten::upsample_nearest1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:27)"""
     return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:39)"""
+    """aten::upsample_nearest1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:40)"""
     return resize_ops.upsample_nearest1d(g, self, output_size, scales)
 
 
 def upsample_nearest2d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:52)"""
+    """aten::upsample_nearest2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:53)"""
     return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:65)"""
+    """aten::upsample_nearest2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:66)"""
     return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
 
 
 def upsample_nearest3d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:79)"""
+    """aten::upsample_nearest3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:80)"""
     return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:92)"""
+    """aten::upsample_nearest3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:93)"""
     return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:106)"""
+    """aten::_upsample_nearest_exact1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:107)"""
     return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:118)"""
+    """aten::_upsample_nearest_exact1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:119)"""
     return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
 
 
 def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:130)"""
+    """aten::_upsample_nearest_exact2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:131)"""
     return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:142)"""
+    """aten::_upsample_nearest_exact2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:143)"""
     return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
 
 
 def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:155)"""
+    """aten::_upsample_nearest_exact3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:156)"""
     return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:167)"""
+    """aten::_upsample_nearest_exact3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:168)"""
     return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:185)"""
+    """aten::upsample_linear1d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:186)"""
     return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:198)"""
+    """aten::upsample_linear1d.default, opsets 13-26: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:199)"""
     return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
 
 
 def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:211)"""
+    """aten::upsample_bilinear2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:212)"""
     return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:224)"""
+    """aten::upsample_bilinear2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:225)"""
     return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
 def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_trilinear3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:238)"""
+    """aten::upsample_trilinear3d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:239)"""
     return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:251)"""
+    """aten::upsample_trilinear3d.default, opsets 13-26: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:252)"""
     return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
 
 
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:266)"""
+    """aten::upsample_bicubic2d.vec, opsets 13-26: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:267)"""
     return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:279)"""
+    """aten::upsample_bicubic2d.default, opsets 13-26: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:280)"""
     return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 

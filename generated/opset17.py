@@ -11,7 +11,33 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.lib import fft_ops
 from exporter.lib import norm_ops
+
+
+def _fft_r2c(g, self, dim, normalization, onesided):
+    """aten::_fft_r2c.default, opsets 17-26: exporter.lib.fft_ops.fft_r2c (opspecs/fft.yaml:21)"""
+    return fft_ops.fft_r2c(g, self, dim, normalization, onesided)
+
+
+def _fft_c2r(g, self, dim, normalization, last_dim_size):
+    """aten::_fft_c2r.default, opsets 17-26: exporter.lib.fft_ops.fft_c2r (opspecs/fft.yaml:35)"""
+    return fft_ops.fft_c2r(g, self, dim, normalization, last_dim_size)
+
+
+def _fft_c2c(g, self, dim, normalization, forward):
+    """aten::_fft_c2c.default, opsets 17-26: exporter.lib.fft_ops.fft_c2c (opspecs/fft.yaml:48)"""
+    return fft_ops.fft_c2c(g, self, dim, normalization, forward)
+
+
+def stft(g, self, n_fft, hop_length=None, win_length=None, window=None, normalized=False, onesided=None, return_complex=None, align_to_window=None):
+    """aten::stft.default, opsets 17-26: exporter.lib.fft_ops.stft (opspecs/fft.yaml:64)"""
+    return fft_ops.stft(g, self, n_fft, hop_length, win_length, window, normalized, onesided, return_complex, align_to_window)
+
+
+def stft_center(g, self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None, align_to_window=None):
+    """aten::stft.center, opsets 17-26: exporter.lib.fft_ops.stft_center (opspecs/fft.yaml:84)"""
+    return fft_ops.stft_center(g, self, n_fft, hop_length, win_length, window, center, pad_mode, normalized, onesided, return_complex, align_to_window)
 
 
 def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):

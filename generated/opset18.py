@@ -19,7 +19,7 @@ from exporter.lib import pooling_ops
 
 
 def mish(g, self):
-    """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:120)"""
+    """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:132)"""
     return g.op('Mish', self)
 
 
@@ -37,52 +37,52 @@ def bitwise_and_Tensor(g, self, other):
 
 
 def bitwise_and_Scalar(g, self, other):
-    """aten::bitwise_and.Scalar, opsets 18-26: And(self, like(other, self)) if is_bool(self) else BitwiseAnd(self, like(other, self)) (opspecs/bitwise.yaml:28)"""
+    """aten::bitwise_and.Scalar, opsets 18-26: And(self, like(other, self)) if is_bool(self) else BitwiseAnd(self, like(other, self)) (opspecs/bitwise.yaml:29)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseAnd', self, h.like(g, other, self))
 
 
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 18-26: Or(self, other) if is_bool(self) else BitwiseOr(self, other) (opspecs/bitwise.yaml:38)"""
+    """aten::bitwise_or.Tensor, opsets 18-26: Or(self, other) if is_bool(self) else BitwiseOr(self, other) (opspecs/bitwise.yaml:40)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('BitwiseOr', self, other)
 
 
 def bitwise_or_Scalar(g, self, other):
-    """aten::bitwise_or.Scalar, opsets 18-26: Or(self, like(other, self)) if is_bool(self) else BitwiseOr(self, like(other, self)) (opspecs/bitwise.yaml:48)"""
+    """aten::bitwise_or.Scalar, opsets 18-26: Or(self, like(other, self)) if is_bool(self) else BitwiseOr(self, like(other, self)) (opspecs/bitwise.yaml:51)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseOr', self, h.like(g, other, self))
 
 
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 18-26: Xor(self, other) if is_bool(self) else BitwiseXor(self, other) (opspecs/bitwise.yaml:58)"""
+    """aten::bitwise_xor.Tensor, opsets 18-26: Xor(self, other) if is_bool(self) else BitwiseXor(self, other) (opspecs/bitwise.yaml:62)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Xor', self, other) if h.is_bool(g, self) else g.op('BitwiseXor', self, other)
 
 
 def bitwise_xor_Scalar(g, self, other):
-    """aten::bitwise_xor.Scalar, opsets 18-26: Xor(self, like(other, self)) if is_bool(self) else BitwiseXor(self, like(other, self)) (opspecs/bitwise.yaml:68)"""
+    """aten::bitwise_xor.Scalar, opsets 18-26: Xor(self, like(other, self)) if is_bool(self) else BitwiseXor(self, like(other, self)) (opspecs/bitwise.yaml:73)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
 
 
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 18-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:166)"""
+    """aten::scatter_reduce.two, opsets 18-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:168)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 18-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:347)"""
+    """aten::col2im.default, opsets 18-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:349)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:177)"""
+    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:184)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 18-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:317)"""
+    """aten::batch_norm.default, opsets 18-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:319)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
@@ -97,67 +97,67 @@ def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_en
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 18-20: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:70)"""
+    """aten::native_group_norm.default, opsets 18-20: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:71)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 18-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:93)"""
+    """aten::instance_norm.default, opsets 18-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:94)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:117)"""
+    """aten::_native_batch_norm_legit.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:118)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:135)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:136)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:152)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:153)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 18-22: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:171)"""
+    """aten::rms_norm.default, opsets 18-22: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:172)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 
 def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 18-26: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:14)"""
+    """aten::constant_pad_nd.default, opsets 18-26: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:15)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
 def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:26)"""
+    """aten::reflection_pad1d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:27)"""
     return indexing_ops.reflection_pad1d(g, self, padding)
 
 
 def reflection_pad2d(g, self, padding):
-    """aten::reflection_pad2d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:36)"""
+    """aten::reflection_pad2d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:37)"""
     return indexing_ops.reflection_pad2d(g, self, padding)
 
 
 def reflection_pad3d(g, self, padding):
-    """aten::reflection_pad3d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:46)"""
+    """aten::reflection_pad3d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:47)"""
     return indexing_ops.reflection_pad3d(g, self, padding)
 
 
 def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:56)"""
+    """aten::replication_pad1d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:57)"""
     return indexing_ops.replication_pad1d(g, self, padding)
 
 
 def replication_pad2d(g, self, padding):
-    """aten::replication_pad2d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:66)"""
+    """aten::replication_pad2d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:67)"""
     return indexing_ops.replication_pad2d(g, self, padding)
 
 
 def replication_pad3d(g, self, padding):
-    """aten::replication_pad3d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:76)"""
+    """aten::replication_pad3d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:77)"""
     return indexing_ops.replication_pad3d(g, self, padding)
 
 
@@ -207,17 +207,17 @@ def amax(g, self, dim=[], keepdim=False):
 
 
 def amin(g, self, dim=[], keepdim=False):
-    """aten::amin.default, opsets 18-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:58)"""
+    """aten::amin.default, opsets 18-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:59)"""
     return nn_ops.amin(g, self, dim, keepdim)
 
 
 def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::prod.dim_int, opsets 18-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:67)"""
+    """aten::prod.dim_int, opsets 18-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:69)"""
     return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
 
 
 def prod(g, self, *, dtype=None):
-    """aten::prod.default, opsets 18-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:76)"""
+    """aten::prod.default, opsets 18-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:78)"""
     return nn_ops.prod_all(g, self, dtype)
 
 

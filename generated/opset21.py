@@ -20,5 +20,5 @@ def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_en
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 21-26: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:71)"""
+    """aten::native_group_norm.default, opsets 21-26: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:72)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)

@@ -23,5 +23,5 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 23-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:172)"""
+    """aten::rms_norm.default, opsets 23-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:173)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)

@@ -15,6 +15,7 @@ from exporter.lib import attention_ops
 from exporter.lib import bitwise_ops
 from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
+from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
 from exporter.lib import nn_ops
 from exporter.lib import norm_ops
@@ -24,97 +25,100 @@ from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
 from exporter.lib import sorting_ops
 from exporter.lib import statistics_ops
+from exporter.lib import strided_ops
 
 
 def relu(g, self):
-    """aten::relu.default, opsets 9-26: Relu(self) (opspecs/activation.yaml:2)"""
-    return g.op('Relu', self)
+    """aten::relu.default, opsets 9-26: Relu(self) if is_float(self) else Where(Less(self, like(0, self)), like(0, self), self) (opspecs/activation.yaml:3)"""
+    return g.op('Relu', self) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), self)
 
 
 def sigmoid(g, self):
-    """aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:5)"""
+    """aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:8)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sigmoid', self)
 
 
 def tanh(g, self):
-    """aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:8)"""
+    """aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:14)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tanh', self)
 
 
 def elu(g, self, alpha=1, scale=1, input_scale=1):
-    """aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:11)"""
+    """aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:20)"""
     if not (scale == 1 and input_scale == 1):
-        raise g.constraint_error('elu with scale or input_scale other than 1 has no ONNX Elu equivalent; use alpha only', 'opspecs/activation.yaml:14')
+        raise g.constraint_error('elu with scale or input_scale other than 1 has no ONNX Elu equivalent; use alpha only', 'opspecs/activation.yaml:23')
     return g.op('Elu', self, alpha=alpha)
 
 
 def leaky_relu(g, self, negative_slope=0.01):
-    """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:22)"""
+    """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:33)"""
     return g.op('LeakyRelu', self, alpha=negative_slope)
 
 
 def hardtanh(g, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:33)"""
-    return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, min=min_val, max=max_val) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
+    """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:45)"""
+    return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, min=min_val, max=max_val) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
 def relu6(g, self):
-    """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:56)"""
-    return g.op('Clip', self, min=0.0, max=6.0) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
+    """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:68)"""
+    return g.op('Clip', self, min=0.0, max=6.0) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
 def gelu(g, self, *, approximate='none'):
-    """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Mul(self, like(0.7071067811865476, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(like(0.7978845608028654, self), Add(self, Mul(like(0.044715, self), Mul(self, Mul(self, self)))))))) (opspecs/activation.yaml:72)"""
+    """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Mul(self, like(0.7071067811865476, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(like(0.7978845608028654, self), Add(self, Mul(like(0.044715, self), Mul(self, Mul(self, self)))))))) (opspecs/activation.yaml:84)"""
     return g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Erf', g.op('Mul', self, h.like(g, 0.7071067811865476, self))))) if approximate == 'none' else g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Tanh', g.op('Mul', h.like(g, 0.7978845608028654, self), g.op('Add', self, g.op('Mul', h.like(g, 0.044715, self), g.op('Mul', self, g.op('Mul', self, self))))))))
 
 
 def silu(g, self):
-    """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:84)"""
+    """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:96)"""
     return g.op('Mul', self, g.op('Sigmoid', self))
 
 
 def hardsigmoid(g, self):
-    """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:90)"""
+    """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:102)"""
     return g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5)
 
 
 def hardswish(g, self):
-    """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:97)"""
+    """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:109)"""
     return g.op('Mul', self, g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5))
 
 
 def softplus(g, self, beta=1, threshold=20):
-    """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:105)"""
+    """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:117)"""
     return g.op('Where', g.op('Greater', g.op('Mul', self, h.like(g, beta, self)), h.like(g, threshold, self)), self, g.op('Div', g.op('Softplus', g.op('Mul', self, h.like(g, beta, self))), h.like(g, beta, self))) if beta != 1 else g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Softplus', self))
 
 
 def mish(g, self):
-    """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:118)"""
+    """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:130)"""
     return g.op('Mul', self, g.op('Tanh', g.op('Softplus', self)))
 
 
 def prelu(g, self, weight):
-    """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:127)"""
+    """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:139)"""
     return nn_ops.prelu(g, self, weight)
 
 
 def celu(g, self, alpha=1.0):
-    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:139)"""
+    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:152)"""
     return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
 def selu(g, self):
-    """aten::selu.default, opsets 9-26: Selu(self) (opspecs/activation.yaml:152)"""
+    """aten::selu.default, opsets 9-26: Selu(self) (opspecs/activation.yaml:166)"""
     return g.op('Selu', self)
 
 
 def threshold(g, self, threshold, value):
-    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:159)"""
+    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:175)"""
     return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
 
 
 def log_sigmoid(g, self):
-    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:171)"""
+    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:187)"""
     return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
 
 
@@ -185,95 +189,95 @@ def div_Tensor_mode(g, self, other, *, rounding_mode):
 
 
 def remainder_Tensor(g, self, other):
-    """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:143)"""
+    """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:146)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
 
 
 def remainder_Scalar(g, self, other):
-    """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:164)"""
+    """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:167)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
 
 
 def fmod_Tensor(g, self, other):
-    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:188)"""
+    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:191)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', other), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', other))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
 def pow_Tensor_Tensor(g, self, exponent):
-    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:205)"""
+    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:208)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, exponent, 'float64')), self)
 
 
 def pow_Tensor_Scalar(g, self, exponent):
-    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:218)"""
+    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:221)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self)) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, h.like(g, exponent, self), 'float64')), self)
 
 
 def pow_Scalar(g, self, exponent):
-    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:231)"""
+    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:234)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
 
 
 def maximum(g, self, other):
-    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:245)"""
+    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:248)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
 
 
 def minimum(g, self, other):
-    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:258)"""
+    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:262)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
 def clamp(g, self, min=None, max=None):
-    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:273)"""
+    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:278)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, h.like(g, min, self))) if max is None else g.op('Min', self if min is None else g.op('Max', self, h.like(g, min, self)), h.like(g, max, self))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
 def clamp_Tensor(g, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:293)"""
+    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:298)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
 def clamp_min(g, self, min):
-    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:313)"""
+    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:319)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
 def clamp_max(g, self, max):
-    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:326)"""
+    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:332)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
 def where_self(g, condition, self, other):
-    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:337)"""
+    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:343)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
 def logical_and(g, self, other):
-    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:348)"""
+    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:355)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
 def logical_or(g, self, other):
-    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:354)"""
+    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:361)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
 def logical_xor(g, self, other):
-    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:360)"""
+    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:367)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
@@ -291,163 +295,163 @@ def bitwise_and_Tensor(g, self, other):
 
 
 def bitwise_and_Scalar(g, self, other):
-    """aten::bitwise_and.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:27)"""
+    """aten::bitwise_and.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:28)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_and(g, self, other)
 
 
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:37)"""
+    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:39)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_or(g, self, other)
 
 
 def bitwise_or_Scalar(g, self, other):
-    """aten::bitwise_or.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:47)"""
+    """aten::bitwise_or.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:50)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_or(g, self, other)
 
 
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:57)"""
+    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:61)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_xor(g, self, other)
 
 
 def bitwise_xor_Scalar(g, self, other):
-    """aten::bitwise_xor.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:67)"""
+    """aten::bitwise_xor.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:72)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_xor(g, self, other)
 
 
 def bitwise_left_shift_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:74)"""
+    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:80)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def bitwise_left_shift_Tensor_Scalar(g, self, other):
-    """aten::bitwise_left_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:82)"""
+    """aten::bitwise_left_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:88)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def bitwise_left_shift_Scalar_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:90)"""
+    """aten::bitwise_left_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:96)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def bitwise_right_shift_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:98)"""
+    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:104)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
 
 def bitwise_right_shift_Tensor_Scalar(g, self, other):
-    """aten::bitwise_right_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:106)"""
+    """aten::bitwise_right_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:112)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
 
 def bitwise_right_shift_Scalar_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:114)"""
+    """aten::bitwise_right_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:120)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
 
 def __lshift___Tensor(g, self, other):
-    """aten::__lshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:123)"""
+    """aten::__lshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:129)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def __lshift___Scalar(g, self, other):
-    """aten::__lshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:131)"""
+    """aten::__lshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:137)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def __rshift___Tensor(g, self, other):
-    """aten::__rshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:139)"""
+    """aten::__rshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:145)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
 
 def __rshift___Scalar(g, self, other):
-    """aten::__rshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:147)"""
+    """aten::__rshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:153)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
 
 def eq_Tensor(g, self, other):
-    """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:14)"""
+    """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:16)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))
 
 
 def eq_Scalar(g, self, other):
-    """aten::eq.Scalar, opsets 9-10: (Equal(self, like(other, self)) if not is_float(self) else Not(Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self)))))) (opspecs/comparison.yaml:27)"""
+    """aten::eq.Scalar, opsets 9-10: (Equal(self, like(other, self)) if not is_float(self) else Not(Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self)))))) (opspecs/comparison.yaml:30)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self)) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self)))))
 
 
 def ne_Tensor(g, self, other):
-    """aten::ne.Tensor, opsets 9-10: (Not(Equal(self, other)) if not is_float(self) else Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other)))) (opspecs/comparison.yaml:40)"""
+    """aten::ne.Tensor, opsets 9-10: (Not(Equal(self, other)) if not is_float(self) else Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other)))) (opspecs/comparison.yaml:43)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other)) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))
 
 
 def ne_Scalar(g, self, other):
-    """aten::ne.Scalar, opsets 9-10: (Not(Equal(self, like(other, self))) if not is_float(self) else Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self))))) (opspecs/comparison.yaml:53)"""
+    """aten::ne.Scalar, opsets 9-10: (Not(Equal(self, like(other, self))) if not is_float(self) else Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self))))) (opspecs/comparison.yaml:57)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self))) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))
 
 
 def lt_Tensor(g, self, other):
-    """aten::lt.Tensor, opsets 9-26: And(Not(self), other) if is_bool(self) else Less(self, other) (opspecs/comparison.yaml:63)"""
+    """aten::lt.Tensor, opsets 9-26: And(Not(self), other) if is_bool(self) else Less(self, other) (opspecs/comparison.yaml:67)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Less', self, other)
 
 
 def lt_Scalar(g, self, other):
-    """aten::lt.Scalar, opsets 9-26: And(Not(self), like(other, self)) if is_bool(self) else Less(self, like(other, self)) (opspecs/comparison.yaml:70)"""
+    """aten::lt.Scalar, opsets 9-26: And(Not(self), like(other, self)) if is_bool(self) else Less(self, like(other, self)) (opspecs/comparison.yaml:75)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Less', self, h.like(g, other, self))
 
 
 def gt_Tensor(g, self, other):
-    """aten::gt.Tensor, opsets 9-26: And(self, Not(other)) if is_bool(self) else Greater(self, other) (opspecs/comparison.yaml:77)"""
+    """aten::gt.Tensor, opsets 9-26: And(self, Not(other)) if is_bool(self) else Greater(self, other) (opspecs/comparison.yaml:82)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Greater', self, other)
 
 
 def gt_Scalar(g, self, other):
-    """aten::gt.Scalar, opsets 9-26: And(self, Not(like(other, self))) if is_bool(self) else Greater(self, like(other, self)) (opspecs/comparison.yaml:84)"""
+    """aten::gt.Scalar, opsets 9-26: And(self, Not(like(other, self))) if is_bool(self) else Greater(self, like(other, self)) (opspecs/comparison.yaml:90)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Greater', self, h.like(g, other, self))
 
 
 def le_Tensor(g, self, other):
-    """aten::le.Tensor, opsets 9-11: (Or(Not(self), other) if is_bool(self) else (Not(Or(Greater(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Greater(self, other)))) (opspecs/comparison.yaml:94)"""
+    """aten::le.Tensor, opsets 9-11: (Or(Not(self), other) if is_bool(self) else (Not(Or(Greater(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Greater(self, other)))) (opspecs/comparison.yaml:100)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, other))
 
 
 def le_Scalar(g, self, other):
-    """aten::le.Scalar, opsets 9-11: (Or(Not(self), like(other, self)) if is_bool(self) else (Not(Or(Greater(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Greater(self, like(other, self))))) (opspecs/comparison.yaml:108)"""
+    """aten::le.Scalar, opsets 9-11: (Or(Not(self), like(other, self)) if is_bool(self) else (Not(Or(Greater(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Greater(self, like(other, self))))) (opspecs/comparison.yaml:115)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, h.like(g, other, self)))
 
 
 def ge_Tensor(g, self, other):
-    """aten::ge.Tensor, opsets 9-11: (Or(self, Not(other)) if is_bool(self) else (Not(Or(Less(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Less(self, other)))) (opspecs/comparison.yaml:122)"""
+    """aten::ge.Tensor, opsets 9-11: (Or(self, Not(other)) if is_bool(self) else (Not(Or(Less(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Less(self, other)))) (opspecs/comparison.yaml:129)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, other))
 
 
 def ge_Scalar(g, self, other):
-    """aten::ge.Scalar, opsets 9-11: (Or(self, Not(like(other, self))) if is_bool(self) else (Not(Or(Less(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Less(self, like(other, self))))) (opspecs/comparison.yaml:136)"""
+    """aten::ge.Scalar, opsets 9-11: (Or(self, Not(like(other, self))) if is_bool(self) else (Not(Or(Less(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Less(self, like(other, self))))) (opspecs/comparison.yaml:144)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, h.like(g, other, self)))
 
@@ -612,6 +616,36 @@ def masked_select(g, self, mask):
     return dynamic_ops.masked_select(g, self, mask)
 
 
+def view_as_real(g, self):
+    """aten::view_as_real.default, opsets 9-26: exporter.lib.fft_ops.view_as_real (opspecs/fft.yaml:105)"""
+    return fft_ops.view_as_real(g, self)
+
+
+def view_as_complex(g, self):
+    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:111)"""
+    return fft_ops.view_as_complex(g, self)
+
+
+def complex(g, real, imag):
+    """aten::complex.default, opsets 9-26: exporter.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:119)"""
+    return fft_ops.complex_from_parts(g, real, imag)
+
+
+def _conj(g, self):
+    """aten::_conj.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:128)"""
+    return fft_ops.conj(g, self)
+
+
+def conj_physical(g, self):
+    """aten::conj_physical.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:134)"""
+    return fft_ops.conj(g, self)
+
+
+def angle(g, self):
+    """aten::angle.default, opsets 9-26: exporter.lib.fft_ops.angle (opspecs/fft.yaml:142)"""
+    return fft_ops.angle(g, self)
+
+
 def gather(g, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 9-10: exporter.lib.shape_ops.gather_opset9 (opspecs/indexing.yaml:8)"""
     return shape_ops.gather_opset9(g, self, dim, index, sparse_grad)
@@ -643,371 +677,371 @@ def index_Tensor(g, self, indices):
 
 
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 9-10: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:84)"""
+    """aten::index_put.default, opsets 9-10: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:85)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
 def masked_fill_Scalar(g, self, mask, value):
-    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:99)"""
+    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:100)"""
     return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
 
 
 def masked_fill_Tensor(g, self, mask, value):
-    """aten::masked_fill.Tensor, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:108)"""
+    """aten::masked_fill.Tensor, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:109)"""
     return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
 
 
 def masked_scatter(g, self, mask, source):
-    """aten::masked_scatter.default, opsets 9-10: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:122)"""
+    """aten::masked_scatter.default, opsets 9-10: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:123)"""
     return indexing_ops.masked_scatter(g, self, mask, source)
 
 
 def select_scatter(g, self, src, dim, index):
-    """aten::select_scatter.default, opsets 9-9: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:133)"""
+    """aten::select_scatter.default, opsets 9-9: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:135)"""
     return indexing_ops.select_scatter(g, self, src, dim, index)
 
 
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 9-9: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:145)"""
+    """aten::slice_scatter.default, opsets 9-9: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:148)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 9-12: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:163)"""
+    """aten::scatter_reduce.two, opsets 9-12: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:165)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
 def index_copy(g, self, dim, index, source):
-    """aten::index_copy.default, opsets 9-10: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:181)"""
+    """aten::index_copy.default, opsets 9-10: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:183)"""
     return indexing_ops.index_copy(g, self, dim, index, source)
 
 
 def index_fill_int_Scalar(g, self, dim, index, value):
-    """aten::index_fill.int_Scalar, opsets 9-12: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:192)"""
+    """aten::index_fill.int_Scalar, opsets 9-12: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:194)"""
     return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
 
 
 def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 9-12: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:205)"""
+    """aten::index_add.default, opsets 9-12: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:207)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
 def nonzero(g, self):
-    """aten::nonzero.default, opsets 9-9: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:219)"""
+    """aten::nonzero.default, opsets 9-9: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:222)"""
     return indexing_ops.nonzero(g, self)
 
 
 def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:225)"""
+    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:228)"""
     return g.op('Gather', weight, indices, axis=0)
 
 
 def diagonal(g, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:234)"""
+    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:237)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
 def flip(g, self, dims):
-    """aten::flip.default, opsets 9-9: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:246)"""
+    """aten::flip.default, opsets 9-9: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:249)"""
     return indexing_ops.flip(g, self, dims)
 
 
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-9: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:255)"""
+    """aten::roll.default, opsets 9-9: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:258)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:265)"""
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:268)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
 def tril(g, self, diagonal=0):
-    """aten::tril.default, opsets 9-13: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:276)"""
+    """aten::tril.default, opsets 9-13: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:279)"""
     return indexing_ops.tril(g, self, diagonal)
 
 
 def triu(g, self, diagonal=0):
-    """aten::triu.default, opsets 9-13: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:284)"""
+    """aten::triu.default, opsets 9-13: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:287)"""
     return indexing_ops.triu(g, self, diagonal)
 
 
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-10: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:295)"""
+    """aten::pixel_shuffle.default, opsets 9-10: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:298)"""
     return indexing_ops.pixel_shuffle(g, self, upscale_factor)
 
 
 def pixel_unshuffle(g, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:305)"""
+    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:308)"""
     return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
 
 
 def unfold(g, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:315)"""
+    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:318)"""
     return indexing_ops.unfold(g, self, dimension, size, step)
 
 
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-10: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:328)"""
+    """aten::im2col.default, opsets 9-10: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:330)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-10: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:344)"""
+    """aten::col2im.default, opsets 9-10: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:346)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
 def abs(g, self):
-    """aten::abs.default, opsets 9-26: Abs(self) (opspecs/math.yaml:6)"""
-    return g.op('Abs', self)
+    """aten::abs.default, opsets 9-26: exporter.lib.fft_ops.abs (opspecs/math.yaml:7)"""
+    return fft_ops.abs(g, self)
 
 
 def neg(g, self):
-    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:11)"""
-    return g.op('Neg', self)
+    """aten::neg.default, opsets 9-26: cast(Neg(cast(self, 'int32')), 'uint8') if onnx_dtype(dtype(self)) == onnx_dtype('uint8') else Neg(self) (opspecs/math.yaml:14)"""
+    return h.cast(g, g.op('Neg', h.cast(g, self, 'int32')), 'uint8') if h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'uint8') else g.op('Neg', self)
 
 
 def sign(g, self):
-    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:16)"""
+    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:19)"""
     return g.op('Identity', self) if h.is_bool(g, self) else g.op('Sign', self)
 
 
 def exp(g, self):
-    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:23)"""
+    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:26)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Exp', self)
 
 
 def log(g, self):
-    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:29)"""
+    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:32)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', self)
 
 
 def log2(g, self):
-    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:35)"""
+    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:38)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
 
 
 def log1p(g, self):
-    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:41)"""
+    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:44)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
 
 
 def sqrt(g, self):
-    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:48)"""
+    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:51)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sqrt', self)
 
 
 def rsqrt(g, self):
-    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:54)"""
+    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:57)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', g.op('Sqrt', self))
 
 
 def reciprocal(g, self):
-    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:60)"""
+    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:63)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', self)
 
 
 def sin(g, self):
-    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:66)"""
+    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:69)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sin', self)
 
 
 def cos(g, self):
-    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:72)"""
+    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:75)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cos', self)
 
 
 def tan(g, self):
-    """aten::tan.default, opsets 9-26: cast_like(Tan(cast(self, 'float32')), self) (opspecs/math.yaml:78)"""
+    """aten::tan.default, opsets 9-26: cast_like(Tan(cast(self, 'float32')), self) (opspecs/math.yaml:81)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Tan', h.cast(g, self, 'float32')), self)
 
 
 def asin(g, self):
-    """aten::asin.default, opsets 9-26: cast_like(Asin(cast(self, 'float32')), self) (opspecs/math.yaml:86)"""
+    """aten::asin.default, opsets 9-26: cast_like(Asin(cast(self, 'float32')), self) (opspecs/math.yaml:89)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Asin', h.cast(g, self, 'float32')), self)
 
 
 def acos(g, self):
-    """aten::acos.default, opsets 9-26: cast_like(Acos(cast(self, 'float32')), self) (opspecs/math.yaml:93)"""
+    """aten::acos.default, opsets 9-26: cast_like(Acos(cast(self, 'float32')), self) (opspecs/math.yaml:96)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Acos', h.cast(g, self, 'float32')), self)
 
 
 def atan(g, self):
-    """aten::atan.default, opsets 9-26: cast_like(Atan(cast(self, 'float32')), self) (opspecs/math.yaml:100)"""
+    """aten::atan.default, opsets 9-26: cast_like(Atan(cast(self, 'float32')), self) (opspecs/math.yaml:103)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Atan', h.cast(g, self, 'float32')), self)
 
 
 def sinh(g, self):
-    """aten::sinh.default, opsets 9-26: cast_like(Sinh(cast(self, 'float32')), self) (opspecs/math.yaml:107)"""
+    """aten::sinh.default, opsets 9-26: cast_like(Sinh(cast(self, 'float32')), self) (opspecs/math.yaml:110)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Sinh', h.cast(g, self, 'float32')), self)
 
 
 def cosh(g, self):
-    """aten::cosh.default, opsets 9-26: cast_like(Cosh(cast(self, 'float32')), self) (opspecs/math.yaml:114)"""
+    """aten::cosh.default, opsets 9-26: cast_like(Cosh(cast(self, 'float32')), self) (opspecs/math.yaml:117)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Cosh', h.cast(g, self, 'float32')), self)
 
 
 def erf(g, self):
-    """aten::erf.default, opsets 9-26: cast_like(Erf(cast(self, 'float32')), self) (opspecs/math.yaml:121)"""
+    """aten::erf.default, opsets 9-26: cast_like(Erf(cast(self, 'float32')), self) (opspecs/math.yaml:124)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Erf', h.cast(g, self, 'float32')), self)
 
 
 def floor(g, self):
-    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:129)"""
+    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:132)"""
     return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
 def ceil(g, self):
-    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:134)"""
+    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:137)"""
     return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
 def trunc(g, self):
-    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:139)"""
+    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:142)"""
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
 def round(g, self):
-    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:150)"""
+    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:153)"""
     return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
 def isnan(g, self):
-    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else Not(Equal(self, self)) (opspecs/math.yaml:161)"""
-    return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Not', g.op('Equal', self, self))
+    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:164)"""
+    return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
 def logical_not(g, self):
-    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:167)"""
+    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:170)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else Sub(like(-1, self), self) (opspecs/math.yaml:175)"""
-    return g.op('Not', self) if h.is_bool(g, self) else g.op('Sub', h.like(g, -1, self), self)
+    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:179)"""
+    return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
 def acosh(g, self):
-    """aten::acosh.default, opsets 9-26: cast_like(Acosh(cast(self, 'float32')), self) (opspecs/math.yaml:184)"""
+    """aten::acosh.default, opsets 9-26: cast_like(Acosh(cast(self, 'float32')), self) (opspecs/math.yaml:191)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Acosh', h.cast(g, self, 'float32')), self)
 
 
 def asinh(g, self):
-    """aten::asinh.default, opsets 9-26: cast_like(Asinh(cast(self, 'float32')), self) (opspecs/math.yaml:191)"""
+    """aten::asinh.default, opsets 9-26: cast_like(Asinh(cast(self, 'float32')), self) (opspecs/math.yaml:198)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Asinh', h.cast(g, self, 'float32')), self)
 
 
 def atanh(g, self):
-    """aten::atanh.default, opsets 9-26: cast_like(Atanh(cast(self, 'float32')), self) (opspecs/math.yaml:198)"""
+    """aten::atanh.default, opsets 9-26: cast_like(Atanh(cast(self, 'float32')), self) (opspecs/math.yaml:205)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, g.op('Atanh', h.cast(g, self, 'float32')), self)
 
 
 def atan2(g, self, other):
-    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := cast_like(Atan(cast(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)), 'float32')), self)), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:211)"""
+    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := cast_like(Atan(cast(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)), 'float32')), self)), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:218)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := h.cast_like(g, g.op('Atan', h.cast(g, g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)), 'float32')), self)), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
 def expm1(g, self):
-    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:230)"""
+    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:237)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
 def log10(g, self):
-    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:239)"""
+    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:246)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
 def exp2(g, self):
-    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:245)"""
+    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:252)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
 def isinf(g, self):
-    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:254)"""
+    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:262)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
 def fmod_Scalar(g, self, other):
-    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:267)"""
+    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:277)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
 def div_Scalar_mode(g, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:286)"""
+    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:296)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
 def logit(g, self, eps=None):
-    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:325)"""
+    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:335)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
 def xlogy_Tensor(g, self, other):
-    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:338)"""
+    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:348)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
 def hypot(g, self, other):
-    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:348)"""
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:358)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
 def nan_to_num(g, self, nan=None, posinf=None, neginf=None):
-    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:358)"""
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:368)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
 def frac(g, self):
-    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:373)"""
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:383)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
 def lerp_Scalar(g, self, end, weight):
-    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:379)"""
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:389)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
 def lerp_Tensor(g, self, end, weight):
-    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:388)"""
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:398)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
 def addcmul(g, self, tensor1, tensor2, *, value=1):
-    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:399)"""
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:409)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
 def addcdiv(g, self, tensor1, tensor2, *, value=1):
-    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:410)"""
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:420)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
@@ -1128,22 +1162,22 @@ def softmax_int(g, self, dim, dtype=None):
 
 
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:297)"""
+    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:298)"""
     return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
 
 
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:305)"""
+    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:306)"""
     return nn_ops.log_softmax_int(g, self, dim, dtype)
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:315)"""
+    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:317)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:335)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:337)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
@@ -1163,67 +1197,67 @@ def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_en
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:68)"""
+    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:69)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:91)"""
+    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:92)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:116)"""
+    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:117)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:134)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:135)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:151)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:152)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:170)"""
+    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:171)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 
 def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 9-10: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:11)"""
+    """aten::constant_pad_nd.default, opsets 9-10: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:12)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
 def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:24)"""
+    """aten::reflection_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:25)"""
     return indexing_ops.reflection_pad1d(g, self, padding)
 
 
 def reflection_pad2d(g, self, padding):
-    """aten::reflection_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:34)"""
+    """aten::reflection_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:35)"""
     return indexing_ops.reflection_pad2d(g, self, padding)
 
 
 def reflection_pad3d(g, self, padding):
-    """aten::reflection_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:44)"""
+    """aten::reflection_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:45)"""
     return indexing_ops.reflection_pad3d(g, self, padding)
 
 
 def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:54)"""
+    """aten::replication_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:55)"""
     return indexing_ops.replication_pad1d(g, self, padding)
 
 
 def replication_pad2d(g, self, padding):
-    """aten::replication_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:64)"""
+    """aten::replication_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:65)"""
     return indexing_ops.replication_pad2d(g, self, padding)
 
 
 def replication_pad3d(g, self, padding):
-    """aten::replication_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:74)"""
+    """aten::replication_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:75)"""
     return indexing_ops.replication_pad3d(g, self, padding)
 
 
@@ -1409,127 +1443,127 @@ def amax(g, self, dim=[], keepdim=False):
 
 
 def amin(g, self, dim=[], keepdim=False):
-    """aten::amin.default, opsets 9-17: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:57)"""
+    """aten::amin.default, opsets 9-17: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:58)"""
     return nn_ops.amin(g, self, dim, keepdim)
 
 
 def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::prod.dim_int, opsets 9-17: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:66)"""
+    """aten::prod.dim_int, opsets 9-17: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:68)"""
     return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
 
 
 def prod(g, self, *, dtype=None):
-    """aten::prod.default, opsets 9-17: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:75)"""
+    """aten::prod.default, opsets 9-17: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:77)"""
     return nn_ops.prod_all(g, self, dtype)
 
 
 def argmax(g, self, dim=None, keepdim=False):
-    """aten::argmax.default, opsets 9-12: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:86)"""
+    """aten::argmax.default, opsets 9-12: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:88)"""
     return nn_ops.argmax(g, self, dim, keepdim)
 
 
 def argmin(g, self, dim=None, keepdim=False):
-    """aten::argmin.default, opsets 9-12: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:95)"""
+    """aten::argmin.default, opsets 9-12: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:97)"""
     return nn_ops.argmin(g, self, dim, keepdim)
 
 
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:23)"""
+    """aten::upsample_nearest1d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:24)"""
     return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:36)"""
+    """aten::upsample_nearest1d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:37)"""
     return resize_ops.upsample_nearest1d(g, self, output_size, scales)
 
 
 def upsample_nearest2d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest2d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:49)"""
+    """aten::upsample_nearest2d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:50)"""
     return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:62)"""
+    """aten::upsample_nearest2d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:63)"""
     return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
 
 
 def upsample_nearest3d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest3d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:76)"""
+    """aten::upsample_nearest3d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:77)"""
     return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:89)"""
+    """aten::upsample_nearest3d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:90)"""
     return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:104)"""
+    """aten::_upsample_nearest_exact1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:105)"""
     return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:116)"""
+    """aten::_upsample_nearest_exact1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:117)"""
     return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
 
 
 def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:128)"""
+    """aten::_upsample_nearest_exact2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:129)"""
     return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:140)"""
+    """aten::_upsample_nearest_exact2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:141)"""
     return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
 
 
 def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:153)"""
+    """aten::_upsample_nearest_exact3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:154)"""
     return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:165)"""
+    """aten::_upsample_nearest_exact3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:166)"""
     return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:183)"""
+    """aten::upsample_linear1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:184)"""
     return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:196)"""
+    """aten::upsample_linear1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:197)"""
     return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
 
 
 def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:209)"""
+    """aten::upsample_bilinear2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:210)"""
     return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:222)"""
+    """aten::upsample_bilinear2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:223)"""
     return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
 def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_trilinear3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:236)"""
+    """aten::upsample_trilinear3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:237)"""
     return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:249)"""
+    """aten::upsample_trilinear3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:250)"""
     return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
 
 
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:264)"""
+    """aten::upsample_bicubic2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:265)"""
     return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:277)"""
+    """aten::upsample_bicubic2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:278)"""
     return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
@@ -1664,6 +1698,11 @@ def alias(g, self):
 def narrow(g, self, dim, start, length):
     """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:192)"""
     return shape_ops.narrow(g, self, dim, start, length)
+
+
+def as_strided(g, self, size, stride, storage_offset=None):
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:205)"""
+    return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
 def sort(g, self, dim=-1, descending=False):

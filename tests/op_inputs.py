@@ -15,7 +15,8 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     dims: [lo, hi]                size of each drawn dim (default [1, 5])
     like: self                    the same shape as another tensor argument
     broadcast: self               a shape that broadcasts against another tensor argument
-    dtype: [float32, int64]       dtypes to draw from (default [float32])
+    dtype: [float32, int64]       dtypes to draw from (default [float32]); complex64/complex128
+                                  draw real and imaginary parts each from `values`
     same_dtype: self              the dtype drawn for another tensor argument
     values: [lo, hi]              element range (default [-3, 3]; bool: random)
     nonzero: true                 no element is 0 (divisors): zeros become `hi`
@@ -65,6 +66,9 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     size_along: [self, dim]       an int in [1, size of self along the dim argument]
     index_along: [self, dim]      a valid index (negative too) along the dim argument
     split_sizes_of: [self, dim]   sizes that add up to self's size along dim
+    strides_within: [self, size, storage_offset]  strides (one per entry of the int list `size`) with
+                                  which every element read, storage_offset + sum i_k * stride_k, lies
+                                  inside self's numel (as_strided); 0 (broadcast) and overlaps included
     symbol: G                     the value drawn for a `shapes` symbol (e.g. conv groups); also an
                                   expression (G*C, H*W) or a comparison giving a bool (D == 2)
     tail_of: input                an int list: a non-empty trailing part of a tensor arg's shape
@@ -131,7 +135,7 @@ def _hint_deps(hint: Any) -> set[str]:
     if isinstance(hint.get("rnn_params"), dict) and "biases" in hint["rnn_params"]:
         deps.add(hint["rnn_params"]["biases"])
     for key in ("size_along", "index_along", "split_sizes_of", "indexes_into", "index_result_of", "along_index",
-                "sliced", "without_dim"):
+                "sliced", "without_dim", "strides_within"):
         if isinstance(hint.get(key), list):
             deps.update(hint[key])
     return deps
@@ -249,6 +253,9 @@ class _Example:
         if dtype == torch.bool:
             return torch.rand(shape, generator=gen) > 0.5
         low, high = hint.get("values", [-3, 3])
+        if dtype.is_complex:  # real and imaginary parts each drawn from `values`
+            parts = torch.rand([*shape, 2], generator=gen, dtype=torch.float64) * (high - low) + low
+            return torch.complex(parts[..., 0], parts[..., 1]).to(dtype)
         if dtype.is_floating_point:
             drawn = (torch.rand(shape, generator=gen, dtype=torch.float64) * (high - low) + low).to(dtype)
         else:
@@ -438,6 +445,8 @@ class _Example:
             lead = [_int_range(draw, [1, 3]) for _ in range(draw(st.integers(0, 2)))]
             body = [(-1 if draw(st.booleans()) else d) if d != 1 else _int_range(draw, [1, 3]) for d in shape]
             return lead + body
+        if "strides_within" in hint:
+            return self._strides_within(*hint["strides_within"])
         for key in ("size_along", "index_along", "split_sizes_of"):
             if key in hint:
                 tensor_name, dim_name = hint[key]
@@ -451,6 +460,19 @@ class _Example:
                 edges = [0, *cuts, size]
                 return [b - a for a, b in zip(edges, edges[1:])]
         raise ValueError(f"unknown test hint {hint!r}")
+
+    def _strides_within(self, tensor_name: str, size_name: str, offset_name: str) -> list[int]:
+        """Strides for `size` whose last element read stays inside the tensor: each dim, in a drawn
+        order, takes a stride up to what the room left allows (size-0 and size-1 dims: any small one)."""
+        sizes = list(self.values[size_name])
+        room = self.values[tensor_name].numel() - 1 - (self.values[offset_name] or 0)
+        strides = [0] * len(sizes)
+        for k in self.draw(st.permutations(range(len(sizes)))):
+            span = sizes[k] - 1
+            most = max(room, 0) // span if span > 0 else 3
+            strides[k] = self.draw(st.integers(0, min(most, 2)) | st.integers(0, most))  # small: overlaps
+            room -= strides[k] * max(span, 0)
+        return strides
 
     def _reshape(self, shape: list[int]) -> list[int]:
         numel = math.prod(shape)
