@@ -129,7 +129,8 @@ def registry_rows(specs: list[OpSpec]) -> list[tuple[str, list[tuple[int, str]],
     return rows
 
 
-_DTYPE_ORDER = ["float32", "float16", "bfloat16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"]
+_DTYPE_ORDER = ["float32", "float16", "bfloat16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool", "complex64",
+                "complex128"]
 
 
 def tested_dtypes(spec: OpSpec) -> list[str]:
@@ -147,7 +148,8 @@ def tested_dtypes(spec: OpSpec) -> list[str]:
         dtypes = hint.get("dtype") if isinstance(hint, dict) else None
         found.update(dtypes if isinstance(dtypes, list) else ["float32"] if not isinstance(hint, dict)
                      or "same_dtype" not in hint else [])
-    return sorted(found, key=lambda d: _DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else len(_DTYPE_ORDER))
+    # known dtypes in their usual order, any other by name: set order varies between runs
+    return sorted(found, key=lambda d: (_DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else len(_DTYPE_ORDER), d))
 
 
 def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:

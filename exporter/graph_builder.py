@@ -200,17 +200,25 @@ class GraphBuilder:
         if not present:
             return list(values)
         samples = [self._meta_sample(v) for v in present]
-        compute, result = elementwise_dtypes(*samples, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND[kind])
-        # Comparisons return bool: compare in the common (computation) dtype instead.
-        target = compute if kind == "ALWAYS_BOOL" else result
+        rounded = None
+        if kind == "ALWAYS_BOOL":
+            # comparisons return bool: both sides are rounded to the dtype torch promotes them to (a
+            # float32 0-d tensor against float16 becomes float16), then compared in the compute dtype
+            # (float32 for half types, exact, and what ONNX Runtime has kernels for)
+            target, _ = elementwise_dtypes(*samples, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND[kind])
+            _, rounded = elementwise_dtypes(*samples, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND["DEFAULT"])
+            rounded = rounded if rounded != target else None
+        else:
+            _, target = elementwise_dtypes(*samples, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND[kind])
         out = []
         for v in values:
             if v is None:
                 out.append(None)
             elif isinstance(v, ir.Value):
-                out.append(self.cast(v, target))
+                out.append(self.cast(v if rounded is None else self.cast(v, rounded), target))
             else:
-                out.append(self.constant(v, target))
+                out.append(self.cast(self.constant(v, rounded), target) if rounded is not None
+                           else self.constant(v, target))
         return out
 
     def _meta_sample(self, value: Any) -> Any:

@@ -120,17 +120,21 @@ def set_type_from_meta(value: ir.Value, meta: Any, dim_names: dict[Any, Any] | N
     value.meta.pop(COMPLEX_KEY, None)
     value.dtype = from_torch_dtype(meta.dtype)
     value.shape = ir.Shape(dims)
-    if not _dense(meta):  # a view in eager: as_strided reads its base's storage, which ONNX does not have
-        value.meta[STRIDED_VIEW_KEY] = (tuple(meta.stride()), int(meta.storage_offset()))
+    layout = _view_layout(meta)
+    if layout is not None:  # a view in eager: as_strided reads its base's storage, which ONNX does not have
+        value.meta[STRIDED_VIEW_KEY] = layout
 
 
-def _dense(meta: torch.Tensor) -> bool:
-    """Row-major with its own storage, as every ONNX tensor is; True when symbolic sizes leave it open."""
+def _view_layout(meta: torch.Tensor) -> tuple[tuple[int, ...], int] | None:
+    """(stride, storage offset) of a tensor that is not row-major with storage of its own, as every
+    ONNX value is; None when it is, or when symbolic sizes leave it undecided."""
     try:
-        return bool(meta.is_contiguous() and meta.storage_offset() == 0
-                    and meta.untyped_storage().nbytes() == meta.numel() * meta.element_size())
-    except Exception:  # symbolic sizes: a guard torch cannot decide here
-        return True
+        if (meta.is_contiguous() and meta.storage_offset() == 0
+                and meta.untyped_storage().nbytes() == meta.numel() * meta.element_size()):
+            return None
+        return tuple(int(s) for s in meta.stride()), int(meta.storage_offset())
+    except Exception:  # a guard on a symbolic (or data-dependent) size torch cannot decide here
+        return None
 
 
 class Translator:

@@ -39,25 +39,25 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 def eq_Tensor(g, self, other):
-    """aten::eq.Tensor, opsets 11-26: Equal(self, other) (opspecs/comparison.yaml:20)"""
+    """aten::eq.Tensor, opsets 11-26: Equal(self, other) (opspecs/comparison.yaml:19)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other)
 
 
 def eq_Scalar(g, self, other):
-    """aten::eq.Scalar, opsets 11-26: Equal(self, like(other, self)) (opspecs/comparison.yaml:34)"""
+    """aten::eq.Scalar, opsets 11-26: Equal(self, like(other, self)) (opspecs/comparison.yaml:32)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self))
 
 
 def ne_Tensor(g, self, other):
-    """aten::ne.Tensor, opsets 11-26: Not(Equal(self, other)) (opspecs/comparison.yaml:47)"""
+    """aten::ne.Tensor, opsets 11-26: Not(Equal(self, other)) (opspecs/comparison.yaml:45)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other))
 
 
 def ne_Scalar(g, self, other):
-    """aten::ne.Scalar, opsets 11-26: Not(Equal(self, like(other, self))) (opspecs/comparison.yaml:61)"""
+    """aten::ne.Scalar, opsets 11-26: Not(Equal(self, like(other, self))) (opspecs/comparison.yaml:58)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self)))
 

@@ -90,25 +90,25 @@ def clamp_max(g, self, max):
 
 
 def le_Tensor(g, self, other):
-    """aten::le.Tensor, opsets 12-26: Or(Not(self), other) if is_bool(self) else LessOrEqual(self, other) (opspecs/comparison.yaml:105)"""
+    """aten::le.Tensor, opsets 12-26: Or(Not(self), other) if is_bool(self) else LessOrEqual(self, other) (opspecs/comparison.yaml:100)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), other) if h.is_bool(g, self) else g.op('LessOrEqual', self, other)
 
 
 def le_Scalar(g, self, other):
-    """aten::le.Scalar, opsets 12-26: Or(Not(self), like(other, self)) if is_bool(self) else LessOrEqual(self, like(other, self)) (opspecs/comparison.yaml:120)"""
+    """aten::le.Scalar, opsets 12-26: Or(Not(self), like(other, self)) if is_bool(self) else LessOrEqual(self, like(other, self)) (opspecs/comparison.yaml:114)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('LessOrEqual', self, h.like(g, other, self))
 
 
 def ge_Tensor(g, self, other):
-    """aten::ge.Tensor, opsets 12-26: Or(self, Not(other)) if is_bool(self) else GreaterOrEqual(self, other) (opspecs/comparison.yaml:134)"""
+    """aten::ge.Tensor, opsets 12-26: Or(self, Not(other)) if is_bool(self) else GreaterOrEqual(self, other) (opspecs/comparison.yaml:128)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, other)
 
 
 def ge_Scalar(g, self, other):
-    """aten::ge.Scalar, opsets 12-26: Or(self, Not(like(other, self))) if is_bool(self) else GreaterOrEqual(self, like(other, self)) (opspecs/comparison.yaml:149)"""
+    """aten::ge.Scalar, opsets 12-26: Or(self, Not(like(other, self))) if is_bool(self) else GreaterOrEqual(self, like(other, self)) (opspecs/comparison.yaml:142)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, h.like(g, other, self))
 

@@ -385,73 +385,73 @@ def __rshift___Scalar(g, self, other):
 
 
 def eq_Tensor(g, self, other):
-    """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:16)"""
+    """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:15)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))
 
 
 def eq_Scalar(g, self, other):
-    """aten::eq.Scalar, opsets 9-10: (Equal(self, like(other, self)) if not is_float(self) else Not(Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self)))))) (opspecs/comparison.yaml:30)"""
+    """aten::eq.Scalar, opsets 9-10: (Equal(self, like(other, self)) if not is_float(self) else Not(Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self)))))) (opspecs/comparison.yaml:28)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self)) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self)))))
 
 
 def ne_Tensor(g, self, other):
-    """aten::ne.Tensor, opsets 9-10: (Not(Equal(self, other)) if not is_float(self) else Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other)))) (opspecs/comparison.yaml:43)"""
+    """aten::ne.Tensor, opsets 9-10: (Not(Equal(self, other)) if not is_float(self) else Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other)))) (opspecs/comparison.yaml:41)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other)) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))
 
 
 def ne_Scalar(g, self, other):
-    """aten::ne.Scalar, opsets 9-10: (Not(Equal(self, like(other, self))) if not is_float(self) else Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self))))) (opspecs/comparison.yaml:57)"""
+    """aten::ne.Scalar, opsets 9-10: (Not(Equal(self, like(other, self))) if not is_float(self) else Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self))))) (opspecs/comparison.yaml:54)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self))) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))
 
 
 def lt_Tensor(g, self, other):
-    """aten::lt.Tensor, opsets 9-26: And(Not(self), other) if is_bool(self) else Less(self, other) (opspecs/comparison.yaml:67)"""
+    """aten::lt.Tensor, opsets 9-26: And(Not(self), other) if is_bool(self) else Less(self, other) (opspecs/comparison.yaml:64)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Less', self, other)
 
 
 def lt_Scalar(g, self, other):
-    """aten::lt.Scalar, opsets 9-26: And(Not(self), like(other, self)) if is_bool(self) else Less(self, like(other, self)) (opspecs/comparison.yaml:75)"""
+    """aten::lt.Scalar, opsets 9-26: And(Not(self), like(other, self)) if is_bool(self) else Less(self, like(other, self)) (opspecs/comparison.yaml:71)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Less', self, h.like(g, other, self))
 
 
 def gt_Tensor(g, self, other):
-    """aten::gt.Tensor, opsets 9-26: And(self, Not(other)) if is_bool(self) else Greater(self, other) (opspecs/comparison.yaml:82)"""
+    """aten::gt.Tensor, opsets 9-26: And(self, Not(other)) if is_bool(self) else Greater(self, other) (opspecs/comparison.yaml:78)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Greater', self, other)
 
 
 def gt_Scalar(g, self, other):
-    """aten::gt.Scalar, opsets 9-26: And(self, Not(like(other, self))) if is_bool(self) else Greater(self, like(other, self)) (opspecs/comparison.yaml:90)"""
+    """aten::gt.Scalar, opsets 9-26: And(self, Not(like(other, self))) if is_bool(self) else Greater(self, like(other, self)) (opspecs/comparison.yaml:85)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Greater', self, h.like(g, other, self))
 
 
 def le_Tensor(g, self, other):
-    """aten::le.Tensor, opsets 9-11: (Or(Not(self), other) if is_bool(self) else (Not(Or(Greater(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Greater(self, other)))) (opspecs/comparison.yaml:100)"""
+    """aten::le.Tensor, opsets 9-11: (Or(Not(self), other) if is_bool(self) else (Not(Or(Greater(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Greater(self, other)))) (opspecs/comparison.yaml:95)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, other))
 
 
 def le_Scalar(g, self, other):
-    """aten::le.Scalar, opsets 9-11: (Or(Not(self), like(other, self)) if is_bool(self) else (Not(Or(Greater(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Greater(self, like(other, self))))) (opspecs/comparison.yaml:115)"""
+    """aten::le.Scalar, opsets 9-11: (Or(Not(self), like(other, self)) if is_bool(self) else (Not(Or(Greater(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Greater(self, like(other, self))))) (opspecs/comparison.yaml:109)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, h.like(g, other, self)))
 
 
 def ge_Tensor(g, self, other):
-    """aten::ge.Tensor, opsets 9-11: (Or(self, Not(other)) if is_bool(self) else (Not(Or(Less(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Less(self, other)))) (opspecs/comparison.yaml:129)"""
+    """aten::ge.Tensor, opsets 9-11: (Or(self, Not(other)) if is_bool(self) else (Not(Or(Less(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Less(self, other)))) (opspecs/comparison.yaml:123)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, other))
 
 
 def ge_Scalar(g, self, other):
-    """aten::ge.Scalar, opsets 9-11: (Or(self, Not(like(other, self))) if is_bool(self) else (Not(Or(Less(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Less(self, like(other, self))))) (opspecs/comparison.yaml:144)"""
+    """aten::ge.Scalar, opsets 9-11: (Or(self, Not(like(other, self))) if is_bool(self) else (Not(Or(Less(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Less(self, like(other, self))))) (opspecs/comparison.yaml:137)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, h.like(g, other, self)))
 
