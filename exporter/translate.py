@@ -127,8 +127,11 @@ def set_type_from_meta(value: ir.Value, meta: Any, dim_names: dict[Any, Any] | N
 
 def _view_layout(meta: torch.Tensor) -> tuple[tuple[int, ...], int] | None:
     """(stride, storage offset) of a tensor that is not row-major with storage of its own, as every
-    ONNX value is; None when it is, or when symbolic sizes leave it undecided."""
+    ONNX value is; None when it is, or when sizes are symbolic: asking torch then adds guards that
+    would specialize the program's dynamic dimensions."""
     try:
+        if any(isinstance(n, torch.SymInt) for n in (*meta.shape, *meta.stride(), meta.storage_offset())):
+            return None
         if (meta.is_contiguous() and meta.storage_offset() == 0
                 and meta.untyped_storage().nbytes() == meta.numel() * meta.element_size()):
             return None
