@@ -66,6 +66,42 @@ def bitwise_xor_Scalar(g, self, other):
     return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
 
 
+def __and___Tensor(g, self, other):
+    """aten::__and__.Tensor, opsets 18-26: And(self, other) if is_bool(self) else BitwiseAnd(self, other) (opspecs/bitwise.yaml:169)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('And', self, other) if h.is_bool(g, self) else g.op('BitwiseAnd', self, other)
+
+
+def __and___Scalar(g, self, other):
+    """aten::__and__.Scalar, opsets 18-26: And(self, like(other, self)) if is_bool(self) else BitwiseAnd(self, like(other, self)) (opspecs/bitwise.yaml:180)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseAnd', self, h.like(g, other, self))
+
+
+def __or___Tensor(g, self, other):
+    """aten::__or__.Tensor, opsets 18-26: Or(self, other) if is_bool(self) else BitwiseOr(self, other) (opspecs/bitwise.yaml:191)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Or', self, other) if h.is_bool(g, self) else g.op('BitwiseOr', self, other)
+
+
+def __or___Scalar(g, self, other):
+    """aten::__or__.Scalar, opsets 18-26: Or(self, like(other, self)) if is_bool(self) else BitwiseOr(self, like(other, self)) (opspecs/bitwise.yaml:202)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseOr', self, h.like(g, other, self))
+
+
+def __xor___Tensor(g, self, other):
+    """aten::__xor__.Tensor, opsets 18-26: Xor(self, other) if is_bool(self) else BitwiseXor(self, other) (opspecs/bitwise.yaml:213)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Xor', self, other) if h.is_bool(g, self) else g.op('BitwiseXor', self, other)
+
+
+def __xor___Scalar(g, self, other):
+    """aten::__xor__.Scalar, opsets 18-26: Xor(self, like(other, self)) if is_bool(self) else BitwiseXor(self, like(other, self)) (opspecs/bitwise.yaml:224)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
+
+
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
     """aten::scatter_reduce.two, opsets 18-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:168)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)

@@ -384,6 +384,42 @@ def __rshift___Scalar(g, self, other):
     return bitwise_ops.right_shift(g, self, other)
 
 
+def __and___Tensor(g, self, other):
+    """aten::__and__.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:168)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_and(g, self, other)
+
+
+def __and___Scalar(g, self, other):
+    """aten::__and__.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:179)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_and(g, self, other)
+
+
+def __or___Tensor(g, self, other):
+    """aten::__or__.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:190)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_or(g, self, other)
+
+
+def __or___Scalar(g, self, other):
+    """aten::__or__.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:201)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_or(g, self, other)
+
+
+def __xor___Tensor(g, self, other):
+    """aten::__xor__.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:212)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_xor(g, self, other)
+
+
+def __xor___Scalar(g, self, other):
+    """aten::__xor__.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:223)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    return bitwise_ops.bitwise_xor(g, self, other)
+
+
 def eq_Tensor(g, self, other):
     """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:15)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')

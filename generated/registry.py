@@ -13,10 +13,16 @@ MAX_OPSET = 26
 
 # overload -> ((first opset, function), ...), oldest first
 VARIANTS: dict[str, tuple[tuple[int, Callable[..., object]], ...]] = {
+    'aten::__and__.Scalar': ((9, opset9.__and___Scalar), (18, opset18.__and___Scalar),),
+    'aten::__and__.Tensor': ((9, opset9.__and___Tensor), (18, opset18.__and___Tensor),),
     'aten::__lshift__.Scalar': ((9, opset9.__lshift___Scalar),),
     'aten::__lshift__.Tensor': ((9, opset9.__lshift___Tensor),),
+    'aten::__or__.Scalar': ((9, opset9.__or___Scalar), (18, opset18.__or___Scalar),),
+    'aten::__or__.Tensor': ((9, opset9.__or___Tensor), (18, opset18.__or___Tensor),),
     'aten::__rshift__.Scalar': ((9, opset9.__rshift___Scalar),),
     'aten::__rshift__.Tensor': ((9, opset9.__rshift___Tensor),),
+    'aten::__xor__.Scalar': ((9, opset9.__xor___Scalar), (18, opset18.__xor___Scalar),),
+    'aten::__xor__.Tensor': ((9, opset9.__xor___Tensor), (18, opset18.__xor___Tensor),),
     'aten::_adaptive_avg_pool2d.default': ((9, opset9._adaptive_avg_pool2d), (13, opset13._adaptive_avg_pool2d),),
     'aten::_adaptive_avg_pool3d.default': ((9, opset9._adaptive_avg_pool3d), (13, opset13._adaptive_avg_pool3d),),
     'aten::_assert_async.default': ((9, opset9._assert_async),),
@@ -395,10 +401,16 @@ VARIANTS: dict[str, tuple[tuple[int, Callable[..., object]], ...]] = {
 
 # overload -> the spec entry that defines it
 SOURCES: dict[str, str] = {
+    'aten::__and__.Scalar': 'opspecs/bitwise.yaml:176',
+    'aten::__and__.Tensor': 'opspecs/bitwise.yaml:165',
     'aten::__lshift__.Scalar': 'opspecs/bitwise.yaml:137',
     'aten::__lshift__.Tensor': 'opspecs/bitwise.yaml:129',
+    'aten::__or__.Scalar': 'opspecs/bitwise.yaml:198',
+    'aten::__or__.Tensor': 'opspecs/bitwise.yaml:187',
     'aten::__rshift__.Scalar': 'opspecs/bitwise.yaml:153',
     'aten::__rshift__.Tensor': 'opspecs/bitwise.yaml:145',
+    'aten::__xor__.Scalar': 'opspecs/bitwise.yaml:220',
+    'aten::__xor__.Tensor': 'opspecs/bitwise.yaml:209',
     'aten::_adaptive_avg_pool2d.default': 'opspecs/nn.yaml:246',
     'aten::_adaptive_avg_pool3d.default': 'opspecs/pooling.yaml:60',
     'aten::_assert_async.default': 'opspecs/symbolic.yaml:50',

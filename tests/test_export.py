@@ -209,11 +209,11 @@ class _ConvBnReluInPlace(torch.nn.Module):
         return self.relu(self.bn(self.conv(x))).mul_(2).add_(1)
 
 
-class _MaskAnd(torch.nn.Module):
-    """`a & b` on bool tensors: aten.__and__.Tensor has no mapping, its decomposition has."""
+class _Squared(torch.nn.Module):
+    """torch.square: aten.square has no mapping, its decomposition (pow) has."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.where((x > 0) & (x < 1), x, -x)
+        return torch.where(x > 0, torch.square(x), -x)
 
 
 def _assert_matches(program: exporter.ONNXProgram, model: torch.nn.Module, *args: torch.Tensor) -> None:
@@ -235,17 +235,17 @@ def test_fresh_in_place_ops_translate_without_run_decompositions(monkeypatch: py
 
 def test_op_without_mapping_is_decomposed_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     _forbid_run_decompositions(monkeypatch)
-    program = exporter.export(_MaskAnd(), (torch.randn(3, 4),))
-    assert "And" in {n.op_type for n in program.model.graph}
-    _assert_matches(program, _MaskAnd(), torch.randn(3, 4) * 2)
+    program = exporter.export(_Squared(), (torch.randn(3, 4),))
+    assert "Pow" in {n.op_type for n in program.model.graph}
+    _assert_matches(program, _Squared(), torch.randn(3, 4) * 2)
 
 
 def test_op_without_mapping_is_decomposed_alone_with_dynamic_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
     _forbid_run_decompositions(monkeypatch)
     rows = torch.export.Dim("rows")
-    program = exporter.export(_MaskAnd(), (torch.randn(3, 4),), dynamic_shapes=({0: rows},))
+    program = exporter.export(_Squared(), (torch.randn(3, 4),), dynamic_shapes=({0: rows},))
     assert str(program.model.graph.inputs[0].shape[0]) == "rows"
-    _assert_matches(program, _MaskAnd(), torch.randn(7, 4) * 2)
+    _assert_matches(program, _Squared(), torch.randn(7, 4) * 2)
 
 
 class _WritesView(torch.nn.Module):
