@@ -267,9 +267,10 @@ def mean_dims(g, self, dim, keepdim, dtype):
 
 
 def _extreme(g: Any, op: str, x: ir.Value, dims: Any, keepdim: bool) -> ir.Value:
-    """ReduceMax/Min take int8/uint8 only from 12 and bool from 20: before, reduce them as int32 (exact)."""
+    """ReduceMax/Min take bool only from 20: before, reduce it as int32 (exact). (int8/uint8 before 12
+    are widened by GraphBuilder.op, as for every op whose schema lacks them.)"""
     dtype = g.dtype(x)
-    if not ((dtype in (torch.int8, torch.uint8) and g.opset < 12) or (dtype == torch.bool and g.opset < 20)):
+    if not (dtype == torch.bool and g.opset < 20):
         return _reduction(g, op, x, x, dims, keepdim)
     return h.cast(g, _reduction(g, op, h.cast(g, x, torch.int32), x, dims, keepdim), dtype)
 
