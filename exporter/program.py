@@ -99,6 +99,39 @@ def _write_tensor(stream: BinaryIO, tensor: Any, size: int, scratch: _Scratch) -
     stream.write(data)
 
 
+def write_external(model: ir.Model, model_stream: BinaryIO, data_stream: BinaryIO, data_name: str,
+                   threshold: int) -> None:
+    """Write `model` with every weight of at least `threshold` bytes in `data_stream` (the file
+    `data_name` beside the model), streamed from its tensor in initializer order.
+
+    onnx_ir's ir.save converts each weight to bytes (a copy) before writing it; here the graph is
+    serialized with each such weight replaced by an ExternalTensor that only records where its
+    bytes go, then the bytes are written from the tensors' own memory.
+    """
+    graph = model.graph
+    streamed: dict[str, Any] = {}
+    offset = 0
+    for value in graph.initializers.values():
+        tensor = value.const_value
+        if tensor is None or not _streamable(tensor) or tensor.nbytes < threshold:
+            continue
+        tensor.name = value.name
+        streamed[value.name] = tensor
+        value.const_value = ir.ExternalTensor(data_name, offset, tensor.nbytes, tensor.dtype, shape=tensor.shape,
+                                              name=value.name, doc_string=tensor.doc_string,
+                                              metadata_props=tensor.metadata_props)
+        offset += tensor.nbytes
+    try:
+        proto = ir.serde.serialize_model(model)
+    finally:
+        for name, tensor in streamed.items():
+            graph.initializers[name].const_value = tensor
+    model_stream.write(proto.SerializeToString())
+    scratch = _Scratch()
+    for tensor in streamed.values():
+        _write_tensor(data_stream, tensor, tensor.nbytes, scratch)
+
+
 def write_model(model: ir.Model, stream: BinaryIO) -> None:
     """Write `model` as one ModelProto, weights streamed from their tensors.
 
@@ -159,6 +192,14 @@ def model_bytes(model: ir.Model) -> bytes:
     return buffer.getvalue()
 
 
+def _move(source: Path, target: Path) -> None:
+    """Rename `source` to `target`, removing an old `target` first: ext4 starts writing a file
+    renamed over an existing one to disk inside the rename (auto_da_alloc), which stalls the save."""
+    if target.is_file() and not target.is_symlink():
+        target.unlink()
+    os.replace(source, target)
+
+
 class ONNXProgram:
     """An exported ONNX model (onnx_ir), with the ExportedProgram it came from.
 
@@ -217,14 +258,15 @@ class ONNXProgram:
         data_name = path.name + ".data" if external_data else None
         with tempfile.TemporaryDirectory(dir=path.parent) as staging:
             staged = Path(staging) / path.name
-            if data_name:
-                ir.save(self.model, staged, external_data=data_name, size_threshold_bytes=threshold)
-            else:
-                with open(staged, "wb") as stream:
+            with open(staged, "wb") as stream:
+                if data_name:
+                    with open(Path(staging) / data_name, "wb") as data_stream:
+                        write_external(self.model, stream, data_stream, data_name, threshold)
+                else:
                     write_model(self.model, stream)
             if data_name:
-                os.replace(Path(staging) / data_name, path.parent / data_name)
-            os.replace(staged, path)
+                _move(Path(staging) / data_name, path.parent / data_name)
+            _move(staged, path)
 
     def optimize(self) -> None:
         """Constant folding and dead-code elimination (onnxscript's optimizer), in place."""

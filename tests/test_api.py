@@ -237,6 +237,22 @@ def test_external_data_and_file_objects(tmp_path: Path) -> None:
     assert {i.name for i in loaded.graph.initializer} >= {"fc.weight", "fc.bias"}
 
 
+
+def test_external_data_streams_folded_weights_and_overwrites(tmp_path: Path) -> None:
+    """Linear on a 3-D input folds weight.T into a new (non-contiguous) array: streamed to the data
+    file like the torch weights; saving again over the same files replaces both."""
+    import onnxruntime
+
+    x = torch.randn(2, 3, 4)
+    for scale in (1.0, -2.0):  # the second export writes over the first one's files
+        model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 5)).eval()
+        with torch.no_grad():
+            model[0].weight.mul_(scale)
+        exporter.export(model, (x,), tmp_path / "m.onnx", external_data=True)
+        assert _files(tmp_path) == ["m.onnx", "m.onnx.data"]
+        (got,) = onnxruntime.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"input": x.numpy()})
+        _close(torch.from_numpy(got), model(x).detach())
+
 # -- modes and export types ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("training", "model_training", "expected"), [
     (exporter.TrainingMode.EVAL, True, "plus_one"),
