@@ -82,6 +82,12 @@ def _load_note(environment: dict[str, Any], quick: bool) -> str:
                if busy else "."))
 
 
+def _runs_note(environment: dict[str, Any]) -> str:
+    runs = environment.get("runs", 1)
+    return (f" Each tool exports {runs} times, in turns with the others; export time and peak RSS are the "
+            "medians (every run's time is in the notes)." if runs > 1 else "")
+
+
 def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dict[str, Any]) -> str:
     quick = bool(environment.get("quick"))
     lines = [
@@ -98,7 +104,8 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
         "Every cell comes from a fresh Python process. The libraries are imported (the same set for every tool) "
         "and the model (random weights, static shapes) is built before the clock starts. **export** is the wall "
         "time of the export call at opset " + str(environment["opset"]) + "; both ONNX exporters write the file "
-        "inside it, torch.onnx with its default `optimize=True`. **peak RSS** is the child's `ru_maxrss`, its "
+        "inside it (into a new file, after `os.sync()` so no earlier write-back slows it), torch.onnx with its "
+        "default `optimize=True`." + _runs_note(environment) + " **peak RSS** is the child's `ru_maxrss`, its "
         "high-water mark reset after building the model (construction transients do not count), so it includes "
         "the interpreter, the libraries and the weights; **over floor** is that peak minus the RSS after building "
         "the model, the memory the export itself added. **ORT latency** is the median of repeated "
@@ -167,6 +174,8 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
             if "rss_before_mb" in result and tool == "torch.export":
                 lines.append(f"- {model_title(name, quick)}: RSS after building the model, before any export: "
                              f"{result['rss_before_mb']:,.0f} MB.")
+            if len(result.get("wall_runs", ())) > 1:
+                lines.append(f"- {label}: export runs " + ", ".join(f"{t:.2f}" for t in result["wall_runs"]) + " s.")
             if result.get("session_load_s") is not None and tool != "torch.export":
                 lines.append(f"- {label}: ONNX Runtime session creation {result['session_load_s']:.1f} s; "
                              f"latency from {result.get('latency_runs', '?')} runs, fastest "

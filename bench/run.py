@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,27 +47,51 @@ def _child(module: str, arguments: list[str], out: Path, timeout: float) -> dict
             "message": f"exit code {completed.returncode}: {tail[0][:300]}"}
 
 
+def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One tool's runs as one result: the median wall time and peak RSS, every run's time kept; the
+    first failure instead, if any run failed."""
+    failed = [run for run in runs if run.get("error")]
+    if failed:
+        return failed[0]
+    result = dict(runs[-1])
+    for key in ("wall_s", "peak_rss_mb", "rss_before_mb"):
+        result[key] = statistics.median(run[key] for run in runs)
+    result["wall_runs"] = [run["wall_s"] for run in runs]
+    return result
+
+
 def measure_model(name: str, options: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]:
-    """Each tool's export in its own process, then one process timing the ONNX models in turns."""
-    results: dict[str, dict[str, Any]] = {}
+    """Each tool's export in its own process, `--runs` times in turns (tool after tool, round after
+    round, so a change in the machine's load touches every tool alike); then one process timing the
+    ONNX models in turns."""
     quick = ["--quick"] if options.quick else []
+    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in TOOLS}
     exported: dict[str, Path] = {}
-    for tool in TOOLS:
-        folder = work / f"{name}-{tool}"
+    for round_ in range(options.runs):
+        for tool in TOOLS:
+            folder = work / f"{name}-{tool}-{round_}"
+            folder.mkdir()
+            onnx_path = folder / "model.onnx"
+            common = ["--model", name, "--onnx", str(onnx_path), "--opset", str(options.opset), *quick]
+            _log(f"{name}: {tool} (run {round_ + 1} of {options.runs}) ...")
+            os.sync()  # the last export's file, still being written back, would slow this one's writes down
+            result = _child("bench.measure", [*common, "--tool", tool], folder / "export.json", options.timeout)
+            summary = result.get("error") or f"{result['wall_s']:.2f} s, peak RSS {result['peak_rss_mb']:,.0f} MB"
+            _log(f"{name}: {tool}: {summary}")
+            runs[tool].append(result)
+            if tool in exported:  # keep one file per tool for the latency run
+                shutil.rmtree(exported.pop(tool).parent, ignore_errors=True)
+            if tool != "torch.export" and not result.get("error") and onnx_path.exists():
+                exported[tool] = onnx_path
+    results = {tool: _combined(tool_runs) for tool, tool_runs in runs.items()}
+    if options.profile and not results["aten2onnx"].get("error"):
+        folder = work / f"{name}-profile"
         folder.mkdir()
-        onnx_path = folder / "model.onnx"
-        common = ["--model", name, "--onnx", str(onnx_path), "--opset", str(options.opset), *quick]
-        _log(f"{name}: {tool} ...")
-        result = _child("bench.measure", [*common, "--tool", tool], folder / "export.json", options.timeout)
-        summary = result.get("error") or f"{result['wall_s']:.2f} s, peak RSS {result['peak_rss_mb']:,.0f} MB"
-        _log(f"{name}: {tool}: {summary}")
-        if tool != "torch.export" and not result.get("error") and onnx_path.exists():
-            exported[tool] = onnx_path
-        if tool == "aten2onnx" and options.profile and not result.get("error"):
-            profiled = _child("bench.measure", [*common, "--tool", tool, "--profile"], folder / "profile.json",
-                              options.timeout)
-            result["profile"] = profiled.get("profile") or [(f"profiling failed: {profiled.get('error')}", 0.0)]
-        results[tool] = result
+        profiled = _child("bench.measure", ["--model", name, "--onnx", str(folder / "model.onnx"), "--opset",
+                                            str(options.opset), *quick, "--tool", "aten2onnx", "--profile"],
+                          folder / "profile.json", options.timeout)
+        results["aten2onnx"]["profile"] = (profiled.get("profile")
+                                           or [(f"profiling failed: {profiled.get('error')}", 0.0)])
     if exported:
         _log(f"{name}: ONNX Runtime latency of {', '.join(exported)} ...")
         latency = _child("bench.latency", ["--model", name, *quick, "--repeat", str(options.repeat),
@@ -113,7 +138,7 @@ def environment(options: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "platform": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
         "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
         "onnxscript": onnxscript.__version__, "transformers": _version("transformers"), "commit": commit,
-        "opset": options.opset, "quick": options.quick,
+        "opset": options.opset, "quick": options.quick, "runs": options.runs,
     }
 
 
@@ -125,6 +150,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output-dir", type=Path, default=ROOT / "docs",
                         help="where benchmarks.md, .png and .json go (default: docs/)")
     parser.add_argument("--opset", type=int, default=18, help="opset for both ONNX exporters (default 18)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="export runs per tool, in turns; the table shows the median (default 3)")
     parser.add_argument("--repeat", type=int, default=30, help="timed ONNX Runtime rounds (default 30)")
     parser.add_argument("--budget", type=float, default=120.0,
                         help="seconds of timed ORT rounds at most, after 3 (default 120)")

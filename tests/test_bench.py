@@ -15,7 +15,7 @@ TOOLS = ("torch.export", "torch.onnx", "aten2onnx")
 
 def test_quick_bench_writes_table_chart_and_results(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench.run", "--quick", "--models", "resnet50", "--output-dir", str(tmp_path),
-               "--repeat", "5", "--budget", "2", "--timeout", "300"]
+               "--repeat", "5", "--budget", "2", "--timeout", "300", "--runs", "2"]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
 
@@ -30,9 +30,11 @@ def test_quick_bench_writes_table_chart_and_results(tmp_path: Path) -> None:
     for tool in ("torch.export", "torch.onnx"):
         assert "error" not in results[tool], results[tool]
         assert results[tool]["wall_s"] > 0 and results[tool]["peak_rss_mb"] > 0
+        assert len(results[tool]["wall_runs"]) == 2 and min(results[tool]["wall_runs"]) <= results[tool]["wall_s"]
     reference = results["torch.onnx"]
     assert reference["nodes"] > 0 and reference["file_mb"] > 0 and reference["latency_ms"] > 0
     assert "| torch.onnx.export(dynamo=True) | " in table and "1.00×" in table
+    assert "torch.onnx.export(dynamo=True): export runs " in table
 
     ours = results["aten2onnx"]
     if ours.get("error"):
