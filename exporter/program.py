@@ -1,8 +1,7 @@
-"""ONNXProgram: the exported model, its serialization and a way to run it."""
+"""ONNXProgram: the exported model, saving it (through exporter.serialize) and running it."""
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from collections.abc import Sequence
@@ -13,183 +12,10 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 import torch
-from onnx_ir.tensor_adapters import TorchTensor
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves
 
-from exporter import input_checks
-
-# Protobuf cannot hold a message over 2 GiB: larger models must keep weights outside.
-PROTOBUF_LIMIT = 2 * 1024**3
-
-
-def _weights_bytes(model: ir.Model) -> int:
-    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value is not None)
-
-
-# -- streaming serialization ------------------------------------------------------------------------
-# Protobuf wire format: a length-delimited field is (number << 3 | 2), the length as a varint, the bytes.
-_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
-
-
-def _varint(number: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, number = number & 0x7F, number >> 7
-        out.append(low | (0x80 if number else 0))
-        if not number:
-            return bytes(out)
-
-
-def _field_prefix(field: int, length: int) -> bytes:
-    return _varint(field << 3 | 2) + _varint(length)
-
-
-class _Header:
-    """Stands in for a weight while onnx_ir serializes the graph: name, type and shape, no data."""
-
-    def __init__(self, tensor: Any):
-        self.name, self.doc_string = tensor.name, tensor.doc_string
-        self.dtype, self.shape, self.metadata_props = tensor.dtype, tensor.shape, tensor.metadata_props
-
-    def tobytes(self) -> bytes:
-        return b""
-
-
-def _streamable(tensor: Any) -> bool:
-    """Tensors whose raw bytes can be written on their own (not strings, external or proto-backed)."""
-    return (isinstance(tensor, (TorchTensor, ir.Tensor)) and tensor.dtype != ir.DataType.STRING
-            and tensor.dtype.bitwidth >= 8)
-
-
-class _Scratch:
-    """One reusable buffer for weights that must be copied to be written (a folded transpose).
-
-    torch copies a transposed array into it about 2.5x faster than numpy (blocked, threaded), and
-    reusing the buffer spares page-faulting fresh memory for every weight.
-    """
-
-    def __init__(self) -> None:
-        self.buffer = torch.empty(0, dtype=torch.uint8)
-
-    def contiguous(self, array: np.ndarray) -> np.ndarray:
-        if array.flags.c_contiguous:
-            return array
-        if self.buffer.numel() < array.nbytes:
-            self.buffer = torch.empty(array.nbytes, dtype=torch.uint8)
-        out = self.buffer[:array.nbytes].numpy().view(array.dtype).reshape(array.shape)
-        try:
-            torch.from_numpy(out).copy_(torch.from_numpy(array))
-        except TypeError:  # a dtype torch cannot view (ml_dtypes' float8 or bfloat16 arrays)
-            np.copyto(out, array)
-        return out
-
-
-def _write_tensor(stream: BinaryIO, tensor: Any, size: int, scratch: _Scratch) -> None:
-    """A weight's raw bytes: from the torch tensor's own memory where possible (no copy)."""
-    if isinstance(tensor, TorchTensor):
-        raw = tensor.raw.detach().cpu().contiguous().reshape(-1)
-        data: Any = raw.view(torch.uint8).numpy() if raw.numel() else b""
-    elif isinstance(tensor.raw, np.ndarray):  # a folded constant, often a transposed view of a weight
-        data = scratch.contiguous(tensor.raw).reshape(-1).view(np.uint8)
-    else:
-        data = tensor.tobytes()
-    if memoryview(data).nbytes != size:
-        raise ValueError(f"weight '{tensor.name}' holds {memoryview(data).nbytes} bytes, its type and shape say {size}")
-    stream.write(data)
-
-
-def write_external(model: ir.Model, model_stream: BinaryIO, data_stream: BinaryIO, data_name: str,
-                   threshold: int) -> None:
-    """Write `model` with every weight of at least `threshold` bytes in `data_stream` (the file
-    `data_name` beside the model), streamed from its tensor in initializer order.
-
-    onnx_ir's ir.save converts each weight to bytes (a copy) before writing it; here the graph is
-    serialized with each such weight replaced by an ExternalTensor that only records where its
-    bytes go, then the bytes are written from the tensors' own memory.
-    """
-    graph = model.graph
-    streamed: dict[str, Any] = {}
-    offset = 0
-    for value in graph.initializers.values():
-        tensor = value.const_value
-        if tensor is None or not _streamable(tensor) or tensor.nbytes < threshold:
-            continue
-        tensor.name = value.name
-        streamed[value.name] = tensor
-        value.const_value = ir.ExternalTensor(data_name, offset, tensor.nbytes, tensor.dtype, shape=tensor.shape,
-                                              name=value.name, doc_string=tensor.doc_string,
-                                              metadata_props=tensor.metadata_props)
-        offset += tensor.nbytes
-    try:
-        proto = ir.serde.serialize_model(model)
-    finally:
-        for name, tensor in streamed.items():
-            graph.initializers[name].const_value = tensor
-    model_stream.write(proto.SerializeToString())
-    scratch = _Scratch()
-    for tensor in streamed.values():
-        _write_tensor(data_stream, tensor, tensor.nbytes, scratch)
-
-
-def write_model(model: ir.Model, stream: BinaryIO) -> None:
-    """Write `model` as one ModelProto, weights streamed from their tensors.
-
-    ir.serde.serialize_model would copy every weight into the proto and SerializeToString
-    copies it again (twice the weights in memory). Here onnx_ir serializes the graph with each
-    weight replaced by a data-less header, and the weights' bytes are written after it, each as
-    its TensorProto's raw_data field: protobuf accepts a message's fields in any order, so the
-    file parses to the same ModelProto.
-    """
-    graph = model.graph
-    streamed: dict[str, Any] = {}
-    for value in graph.initializers.values():
-        if value.const_value is not None and _streamable(value.const_value):
-            value.const_value.name = value.name
-            streamed[value.name] = value.const_value
-            value.const_value = _Header(value.const_value)
-    try:
-        proto = ir.serde.serialize_model(model)
-    finally:
-        for name, tensor in streamed.items():
-            graph.initializers[name].const_value = tensor
-    graph_proto = onnx.GraphProto()
-    graph_proto.CopyFrom(proto.graph)
-    proto.ClearField("graph")
-    initializers = list(graph_proto.initializer)
-    graph_proto.ClearField("initializer")
-    pieces: list[tuple[bytes, int, Any]] = []  # (initializer field up to its data, data length, tensor)
-    for entry in initializers:
-        if entry.name not in streamed:
-            body = entry.SerializeToString()
-            pieces.append((_field_prefix(_GRAPH_INITIALIZER, len(body)) + body, 0, b""))
-            continue
-        entry.ClearField("raw_data")
-        header = entry.SerializeToString()
-        tensor = streamed[entry.name]
-        size = tensor.nbytes
-        raw_prefix = _field_prefix(_TENSOR_RAW_DATA, size)
-        head = _field_prefix(_GRAPH_INITIALIZER, len(header) + len(raw_prefix) + size) + header + raw_prefix
-        pieces.append((head, size, tensor))
-    graph_body = graph_proto.SerializeToString()
-    graph_size = len(graph_body) + sum(len(head) + size for head, size, _ in pieces)
-    if graph_size >= PROTOBUF_LIMIT:  # checked before writing: such a file could not be read back
-        raise ValueError(f"the model is {graph_size / 2**30:.1f} GiB, over protobuf's 2 GiB limit for one file; "
-                         "save it to a file path with external_data=True (weights beside it in <name>.data)")
-    stream.write(proto.SerializeToString())
-    stream.write(_field_prefix(_MODEL_GRAPH, graph_size))
-    stream.write(graph_body)
-    scratch = _Scratch()
-    for head, size, tensor in pieces:
-        stream.write(head)
-        if size:
-            _write_tensor(stream, tensor, size, scratch)
-
-
-def model_bytes(model: ir.Model) -> bytes:
-    buffer = io.BytesIO()
-    write_model(model, buffer)
-    return buffer.getvalue()
+from exporter import input_checks, serialize
 
 
 def _move(source: Path, target: Path) -> None:
@@ -245,7 +71,7 @@ class ONNXProgram:
         if hasattr(destination, "write") and not isinstance(destination, (str, os.PathLike)):
             if external_data:
                 raise ValueError("external_data needs a file path to put the weights beside; got a file object")
-            write_model(self.model, destination)  # type: ignore[arg-type]
+            serialize.write_model(self.model, destination)  # type: ignore[arg-type]
             return
         path = Path(destination)
         if not path.parent.is_dir():
@@ -254,16 +80,16 @@ class ONNXProgram:
         # tensors (under onnx_ir's 256-byte threshold) stay inline as onnx does.
         threshold = 0 if external_data else 256
         if external_data is None:
-            external_data = _weights_bytes(self.model) >= PROTOBUF_LIMIT
+            external_data = serialize.weights_bytes(self.model) >= serialize.PROTOBUF_LIMIT
         data_name = path.name + ".data" if external_data else None
         with tempfile.TemporaryDirectory(dir=path.parent) as staging:
             staged = Path(staging) / path.name
             with open(staged, "wb") as stream:
                 if data_name:
                     with open(Path(staging) / data_name, "wb") as data_stream:
-                        write_external(self.model, stream, data_stream, data_name, threshold)
+                        serialize.write_external(self.model, stream, data_stream, data_name, threshold)
                 else:
-                    write_model(self.model, stream)
+                    serialize.write_model(self.model, stream)
             if data_name:
                 _move(Path(staging) / data_name, path.parent / data_name)
             _move(staged, path)
@@ -281,7 +107,7 @@ class ONNXProgram:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
-            model_bytes(self.model), options, providers=["CPUExecutionProvider"]
+            serialize.model_bytes(self.model), options, providers=["CPUExecutionProvider"]
         )
         return self._session
 

@@ -344,11 +344,11 @@ def test_folded_shape_is_a_valid_constant_below_opset_12(opset: int, optimize: b
 
 
 def test_single_file_over_the_protobuf_limit_is_refused(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    import exporter.program
+    import exporter.serialize
 
     program = exporter.export(MLPModel().eval(), (torch.rand(3, 8),))
-    limit = exporter.program._weights_bytes(program.model)  # stands for 2 GiB: the MLP's weights reach it
-    monkeypatch.setattr(exporter.program, "PROTOBUF_LIMIT", limit)
+    limit = exporter.serialize.weights_bytes(program.model)  # stands for 2 GiB: the MLP's weights reach it
+    monkeypatch.setattr(exporter.serialize, "PROTOBUF_LIMIT", limit)
     with pytest.raises(ValueError, match="external_data=True"):
         program.save(tmp_path / "one.onnx", external_data=False)
     assert not (tmp_path / "one.onnx").exists()
