@@ -86,6 +86,10 @@ def unique_consecutive(g: Any, self: ir.Value, return_inverse: bool, return_coun
     values = Compress(x, starts); inverse = CumSum(starts) - 1; counts = differences of the
     run starts' positions (and the length).
     """
+    if dim is not None and dim != 0:
+        # torch runs its per-dim kernel for any dim but 0 of a vector (dim=-1), which returns the
+        # inverse and the counts whether or not they were asked for
+        return_inverse = return_counts = True
     x = _flat(g, self)
     length = g.op("Shape", x)
     later, earlier = h.slice_axes(g, x, [1], [h.INT64_MAX], [0]), h.slice_axes(g, x, [0], [-1], [0])
