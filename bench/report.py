@@ -155,7 +155,11 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
                     verdict = "**missed**"
                 floor = _value(results.get("aten2onnx"), "rss_before_mb") if key == "peak_rss_mb" else None
                 if floor is not None and floor / base > limit:  # the peak includes the weights and libraries
-                    verdict += f" (out of reach: the RSS before exporting is already {floor / base:.2f}×)"
+                    verdict += f" (out of reach: the RSS before exporting is already {floor / base:.2f}×"
+                    mine_over, base_over = _over_floor(results.get("aten2onnx")), _over_floor(results.get(baseline))
+                    if mine_over is not None and base_over:
+                        verdict += f"; the memory the export adds is {mine_over / base_over:.2f}× torch.onnx's"
+                    verdict += ")"
                 cells.append(f"{ratio:.2f}× {verdict}")
         lines.append(f"| {model_title(name, quick)} | " + " | ".join(cells) + " |")
     lines += ["", "## Notes", ""]
