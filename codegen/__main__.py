@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     changed = write_if_changed(options.out, files)
-    print(f"codegen: {len(specs)} specs, {len(changed)} file(s) updated in {options.out.name}/")
+    aliases = sum(1 for s in specs if s.alias_of is not None)
+    counted = f"{len(specs) - aliases} specs" + (f" (+{aliases} aliases)" if aliases else "")
+    print(f"codegen: {counted}, {len(changed)} file(s) updated in {options.out.name}/")
     return 0
 
 

@@ -72,8 +72,22 @@ class TestHints:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """Another overload that the entry's generated function serves (`aliases: [__and__.Tensor]`)."""
+
+    aten: str
+    location: Location
+
+
+@dataclass(frozen=True)
 class OpSpec:
-    """One ATen overload (`aten::add.Tensor`) and its ONNX emission at every opset."""
+    """One ATen overload (`aten::add.Tensor`) and its ONNX emission at every opset.
+
+    `aliases` are overloads with the same arguments that share this entry's function. After
+    validation each alias is also an OpSpec of its own (`alias_of` names the entry, `location`
+    is the alias's line), so tests and the support matrix see every registered overload; render
+    writes no function for it and registers the entry's function under its name.
+    """
 
     aten: str
     variants: tuple[Variant, ...]
@@ -82,6 +96,8 @@ class OpSpec:
     test: TestHints
     note: str | None
     location: Location
+    aliases: tuple[Alias, ...] = ()
+    alias_of: str | None = None
 
     def __repr__(self) -> str:
         return f"OpSpec({self.aten} at {self.location})"
@@ -96,9 +112,12 @@ class OpSpec:
 
     @property
     def function_name(self) -> str:
-        """Python name of the generated symbolic function: `add_Tensor`, `relu`."""
-        name = self.op_name if self.overload == "default" else f"{self.op_name}_{self.overload}"
-        return python_name(name)
+        """Python name of the generated symbolic function: `add_Tensor`, `relu`.
+
+        An alias's is the function of the entry it aliases: that is the one it is registered to.
+        """
+        op, overload = (self.alias_of or self.aten).split("::", 1)[1].split(".", 1)
+        return python_name(op if overload == "default" else f"{op}_{overload}")
 
     def variant_range(self, index: int) -> tuple[int, int]:
         """First and last opset (clipped to MIN..MAX) that variant `index` serves."""
@@ -309,7 +328,25 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     )
 
 
-ENTRY_KEYS = "aten, onnx, emit, impl, since, variants, constraints, promote, test, note"
+def _parse_aliases(raw: Any, entry: _Entry) -> tuple[Alias, ...]:
+    """`aliases: [__and__.Tensor, ...]`: overload names spelled as in `aten`; checked in validate."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        entry.error("'aliases' must be a non-empty list of overload names (spelled as in 'aten'), "
+                    f"like [__and__.Tensor]; got {raw!r}")
+        return ()
+    aliases = []
+    for index, item in enumerate(raw):
+        where = Location(entry.file, item_line(raw, index, entry.location.line))
+        if not isinstance(item, str) or not item.strip():
+            entry.collector.add(where, f"each alias must be an overload name such as '__and__.Tensor', got {item!r}")
+            continue
+        aliases.append(Alias(normalize_overload(item.strip()), where))
+    return tuple(aliases)
+
+
+ENTRY_KEYS = "aten, onnx, emit, impl, since, variants, constraints, promote, test, note, aliases"
 
 
 def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -> OpSpec | None:
@@ -319,6 +356,7 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -
         return None
     entry = _Entry(raw, file, collector, "an op entry")
     aten = entry.pop("aten", str)
+    aliases = _parse_aliases(entry.raw.pop("aliases", None), entry)
     onnx_op = entry.pop("onnx", str)
     emit = entry.pop("emit", str)
     impl = entry.pop("impl", str)
@@ -355,4 +393,4 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -
         if any(v is None for v in parsed):
             return None
         variants = tuple(v for v in parsed if v is not None)
-    return OpSpec(normalize_overload(aten), variants, constraints, promote, test, note, entry.location)
+    return OpSpec(normalize_overload(aten), variants, constraints, promote, test, note, entry.location, aliases)

@@ -78,6 +78,8 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) 
     first, last = opset_range
     how = variant.impl or " ".join((variant.emit or "").split())
     docstring = f"{spec.aten}, opsets {first}-{last}: {how} ({variant.location})"
+    if spec.aliases:
+        docstring += f"; also serves {', '.join(a.aten for a in spec.aliases)}"
     return FunctionView(spec.function_name, signature(spec), docstring, checks, promote, body)
 
 
@@ -106,6 +108,8 @@ def opset_of_variant(spec: OpSpec, index: int) -> int:
 def render_opset_module(opset: int, specs: list[OpSpec], env: jinja2.Environment) -> str:
     functions, impl_modules = [], set()
     for spec in specs:
+        if spec.alias_of is not None:
+            continue  # registered to its entry's function (registry_rows)
         for index, variant in enumerate(spec.variants):
             first, last = spec.variant_range(index)
             if first != opset or first > last:
@@ -165,7 +169,9 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
             how = variant.impl.rsplit(".", 1)[1] + "()" if variant.impl else " ".join((variant.emit or "").split())
             mappings.append(f"{first}–{last}: `{how}`" if (first, last) != (MIN_OPSET, MAX_OPSET) else f"`{how}`")
         xfailed = {o for first, last, _ in spec.test.xfail for o in range(first, last + 1)}
-        notes = [c.message for c in spec.constraints] + [
+        notes = [f"alias of `{spec.alias_of}` (same function)"] if spec.alias_of else []
+        notes += [f"also serves {', '.join(f'`{a.aten}`' for a in spec.aliases)}"] if spec.aliases else []
+        notes += [c.message for c in spec.constraints] + [
             c.message for v in spec.variants for c in v.constraints
         ] + ([spec.note] if spec.note else []) + [
             f"not verified at {first}–{last}: {reason}" for first, last, reason in spec.test.xfail
@@ -198,7 +204,8 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
         for n in OPSETS
     ]
     files["SUPPORT.md"] = env.get_template("SUPPORT.md.jinja").render(
-        rows=rows, opsets=OPSETS, summary=summary, total=len(rows)
+        rows=rows, opsets=OPSETS, summary=summary, total=len(rows),
+        aliases=sum(1 for s in specs if s.alias_of is not None),
     )
     return files
 

@@ -25,6 +25,7 @@ class TorchArg:
     kwarg_only: bool
     has_default: bool
     default: Any
+    mutated: bool = False  # `Tensor(a!)`: the op writes into it
 
     @property
     def base_type(self) -> str:
@@ -95,6 +96,7 @@ def schema_of(overload: str) -> TorchSchema | None:
             kwarg_only=a.kwarg_only,
             has_default=a.has_default_value(),
             default=a.default_value if a.has_default_value() else None,
+            mutated=a.alias_info is not None and a.alias_info.is_write,
         )
         for a in op._schema.arguments
     )

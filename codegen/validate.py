@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import itertools
+import re
 from pathlib import Path
 
 from codegen import emit_expr
 from codegen.errors import ErrorCollector, Location, SpecErrors
-from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
+from codegen.model import MAX_OPSET, MIN_OPSET, Alias, OpSpec, Variant
 from codegen.onnx_schema import AttrType, first_opset, schema_at
 from codegen.torch_schema import TorchSchema, overload_names, python_name, schema_of
 
@@ -264,9 +266,108 @@ class _SpecChecker:
                                          f"it takes ({', '.join(params)})")
 
 
+def _unknown_overload_hint(aten: str) -> str:
+    """What to check when torch has no overload `aten`: its known overloads, or where to look."""
+    known = overload_names(aten)
+    listed = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
+    namespace = aten.split("::", 1)[0]
+    return f"torch has: {listed}" if known else (
+        "check the name in torch.ops.aten" if namespace == "aten" else
+        f"is '{namespace}' defined (torch.library) before the specs are loaded?")
+
+
+def _emitted_type(torch_type: str) -> str:
+    """A type as the generated function sees it: a SymInt arrives like an int."""
+    return re.sub(r"\bSymInt\b", "int", torch_type)
+
+
+def _shown(torch_type: str) -> str:
+    """torch's spelling in schema strings: `number` is written `Scalar` there."""
+    return re.sub(r"\bnumber\b", "Scalar", torch_type)
+
+
+def _signature_text(schema: TorchSchema) -> str:
+    parts, keyword_only = [], False
+    for arg in schema.arguments:
+        if arg.kwarg_only and not keyword_only:
+            parts.append("*")
+            keyword_only = True
+        default = f"={arg.default!r}" if arg.has_default else ""
+        parts.append(f"{_shown(arg.type)}{'(a!)' if arg.mutated else ''} {arg.name}{default}")
+    return f"({', '.join(parts)}) -> ({', '.join(_shown(r) for r in schema.returns)})"
+
+
+def signature_difference(entry: TorchSchema, alias: TorchSchema) -> str | None:
+    """Why `alias` cannot be served by the function generated for `entry`, or None if it can.
+
+    The function takes the entry's arguments by name with the entry's defaults (the translator
+    leaves out arguments a call did not pass), so names, types, keyword-only-ness, defaults,
+    in-place writes and returns must all agree.
+    """
+    for index, (mine, theirs) in enumerate(itertools.zip_longest(entry.arguments, alias.arguments)):
+        if mine is None:
+            return f"it has an extra argument '{theirs.name}'"
+        if theirs is None:
+            return f"it has no argument '{mine.name}'"
+        if mine.name != theirs.name:
+            return f"its argument {index + 1} is '{theirs.name}', not '{mine.name}'"
+        if _emitted_type(mine.type) != _emitted_type(theirs.type):
+            return f"its argument '{mine.name}' is {_shown(theirs.type)}, not {_shown(mine.type)}"
+        if mine.kwarg_only != theirs.kwarg_only:
+            return f"its argument '{mine.name}' is {'keyword-only' if theirs.kwarg_only else 'positional'}"
+        if (mine.has_default, mine.default) != (theirs.has_default, theirs.default):
+            given = f"defaults to {theirs.default!r}" if theirs.has_default else "has no default"
+            return f"its argument '{mine.name}' {given}, the entry's " + (
+                f"to {mine.default!r}" if mine.has_default else "has none")
+        if mine.mutated != theirs.mutated:
+            return f"it {'writes' if theirs.mutated else 'does not write'} its argument '{mine.name}' in place"
+    if [_emitted_type(r) for r in entry.returns] != [_emitted_type(r) for r in alias.returns]:
+        return f"it returns ({_shown(', '.join(alias.returns))}), not ({_shown(', '.join(entry.returns))})"
+    return None
+
+
+def _alias_specs(checked: OpSpec, schema: TorchSchema, entries: dict[str, Location],
+                 aliases_seen: dict[str, tuple[Location, str]], collector: ErrorCollector) -> list[OpSpec]:
+    """One OpSpec per valid alias of `checked`, registered to its function; problems go to `collector`."""
+    found = []
+    for alias in checked.aliases:
+        def error(message: str, alias: Alias = alias) -> None:
+            collector.add(alias.location, f"{checked.aten}: alias '{alias.aten}' {message}")
+        if alias.aten == checked.aten:
+            error("is this entry's own overload; remove it from 'aliases'")
+            continue
+        if alias.aten in entries:
+            error(f"also has its own entry at {entries[alias.aten]}; an overload is registered once: "
+                  "delete that entry if it maps the same way, else remove the alias")
+            continue
+        if alias.aten in aliases_seen:
+            where, owner = aliases_seen[alias.aten]
+            error(f"is already listed at {where} (an alias of {owner}); list it once")
+            continue
+        aliases_seen[alias.aten] = (alias.location, checked.aten)
+        alias_schema = schema_of(alias.aten)
+        if alias_schema is None:
+            error(f"is not an ATen overload; {_unknown_overload_hint(alias.aten)}")
+            continue
+        difference = signature_difference(schema, alias_schema)
+        if difference is not None:
+            error(f"cannot share this entry's function: {difference}. Its schema is "
+                  f"{_signature_text(alias_schema)}, the entry's {_signature_text(schema)}; list it under "
+                  "an entry whose arguments match, or give it an entry of its own")
+            continue
+        found.append(dataclasses.replace(checked, aten=alias.aten, aliases=(), alias_of=checked.aten,
+                                         location=alias.location))
+    return found
+
+
 def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None) -> list[OpSpec]:
+    """The checked entries, each followed by one OpSpec per alias (see OpSpec)."""
     collector = collector or ErrorCollector()
     helpers = python_functions(EMIT_HELPERS_FILE)
+    entries: dict[str, Location] = {}
+    for spec in specs:
+        entries.setdefault(spec.aten, spec.location)
+    aliases_seen: dict[str, tuple[Location, str]] = {}
     seen: dict[str, Location] = {}
     resolved = []
     for spec in specs:
@@ -277,15 +378,10 @@ def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None)
         seen[spec.aten] = spec.location
         schema = schema_of(spec.aten)
         if schema is None:
-            known = overload_names(spec.aten)
-            listed = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
-            namespace = spec.aten.split("::", 1)[0]
-            hint = f"; torch has: {listed}" if known else (
-                "; check the name in torch.ops.aten" if namespace == "aten" else
-                f"; is '{namespace}' defined (torch.library) before the specs are loaded?")
-            collector.add(spec.location, f"unknown ATen overload '{spec.aten}'{hint}")
+            collector.add(spec.location, f"unknown ATen overload '{spec.aten}'; {_unknown_overload_hint(spec.aten)}")
             continue
-        resolved.append(_SpecChecker(spec, schema, helpers, collector).check())
+        checked = _SpecChecker(spec, schema, helpers, collector).check()
+        resolved += [checked, *_alias_specs(checked, schema, entries, aliases_seen, collector)]
     if collector.errors:
         raise SpecErrors(collector.errors)
     return resolved

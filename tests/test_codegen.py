@@ -40,9 +40,10 @@ from codegen import model
 from codegen.__main__ import main as codegen_main
 from codegen.errors import Location, SpecErrors
 from codegen.load import load_specs
-from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
+from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant, normalize_overload
 from codegen.render import OPSETS, registry_rows, render_all, write_if_changed
-from codegen.validate import EMIT_HELPERS_FILE, python_functions
+from codegen.torch_schema import TorchArg, TorchSchema, schema_of
+from codegen.validate import EMIT_HELPERS_FILE, python_functions, signature_difference
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "codegen"
@@ -485,3 +486,202 @@ def test_impl_of_an_op_with_a_keyword_argument(tmp_path: Path):
         assert "_codegen_test_impl.uniform(g, self, from_, to, generator)" in rendered
     finally:
         module.unlink()
+
+
+# -- aliases: one entry, several overloads -------------------------------------------------------
+
+_AND = """
+    - aten: bitwise_and.Tensor
+      aliases: [__and__.Tensor]
+      variants:
+        - {since: 9, emit: "And(self, other)"}
+        - {since: 18, emit: "And(self, other) if is_bool(self) else BitwiseAnd(self, other)"}
+    """
+
+
+def _alias_errors(tmp_path: Path, text: str, name: str = "spec") -> list[str]:
+    with pytest.raises(SpecErrors) as info:
+        _load_text(tmp_path, text, name)
+    return [str(e) for e in info.value.errors]
+
+
+def test_alias_is_registered_to_the_entry_function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    entry, alias = _load_text(tmp_path, _AND)
+    assert (entry.aten, entry.alias_of, [a.aten for a in entry.aliases]) == (
+        "aten::bitwise_and.Tensor", None, ["aten::__and__.Tensor"])
+    assert (alias.aten, alias.alias_of, alias.aliases) == ("aten::__and__.Tensor", "aten::bitwise_and.Tensor", ())
+    assert str(alias.location) == "spec/spec.yaml:3"  # the alias's own line
+    assert alias.variants == entry.variants and alias.test == entry.test
+    assert alias.function_name == entry.function_name == "bitwise_and_Tensor"
+
+    files = render_all([entry, alias])
+    for opset in (9, 18):  # one function per variant, none for the alias
+        tree = ast.parse(files[f"opset{opset}.py"])
+        assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["bitwise_and_Tensor"]
+        assert "also serves aten::__and__.Tensor" in files[f"opset{opset}.py"]
+    assert registry_rows([entry, alias]) == [
+        ("aten::__and__.Tensor", [(9, "opset9.bitwise_and_Tensor"), (18, "opset18.bitwise_and_Tensor")],
+         "spec/spec.yaml:3"),
+        ("aten::bitwise_and.Tensor", [(9, "opset9.bitwise_and_Tensor"), (18, "opset18.bitwise_and_Tensor")],
+         "spec/spec.yaml:2"),
+    ]
+    fake = types.ModuleType("generated")
+    for n in OPSETS:
+        setattr(fake, f"opset{n}", _FunctionTags(n))
+    monkeypatch.setitem(sys.modules, "generated", fake)
+    registry: dict[str, object] = {}
+    exec(compile(files["registry.py"], "registry.py", "exec"), registry)
+    for opset in OPSETS:
+        assert registry["lookup"]("aten::__and__.Tensor", opset) == registry["lookup"]("aten::bitwise_and.Tensor", opset)
+    assert registry["lookup"]("aten::__and__.Tensor", 17) == "opset9.bitwise_and_Tensor"
+
+    support = files["SUPPORT.md"]
+    assert "2 ATen overloads have a spec (1 of them aliases:" in support
+    (row,) = [line for line in support.splitlines() if line.startswith("| `aten::__and__.Tensor`")]
+    assert "alias of `aten::bitwise_and.Tensor` (same function)" in row and row.endswith("| spec/spec.yaml:3 |")
+
+
+def test_alias_block_list_and_spelling(tmp_path: Path):
+    specs = _load_text(tmp_path, """
+        - aten: bitwise_or.Tensor
+          aliases:
+            - __or__.Tensor
+          onnx: Or
+        - aten: view
+          aliases: [aten::_unsafe_view.default]
+          emit: Reshape(self, ints(size))
+        """)
+    assert [(s.aten, s.alias_of, str(s.location)) for s in specs] == [
+        ("aten::bitwise_or.Tensor", None, "spec/spec.yaml:2"),
+        ("aten::__or__.Tensor", "aten::bitwise_or.Tensor", "spec/spec.yaml:4"),
+        ("aten::view.default", None, "spec/spec.yaml:6"),
+        ("aten::_unsafe_view.default", "aten::view.default", "spec/spec.yaml:7"),
+    ]
+
+
+def test_alias_with_other_arguments_is_an_error(tmp_path: Path):
+    assert _alias_errors(tmp_path, _AND.replace("[__and__.Tensor]", "[__and__.Scalar]")) == [
+        "spec/spec.yaml:3: aten::bitwise_and.Tensor: alias 'aten::__and__.Scalar' cannot share this entry's "
+        "function: its argument 'other' is Scalar, not Tensor. Its schema is (Tensor self, Scalar other) -> "
+        "(Tensor), the entry's (Tensor self, Tensor other) -> (Tensor); list it under an entry whose arguments "
+        "match, or give it an entry of its own"
+    ]
+
+
+def test_unknown_alias_is_an_error(tmp_path: Path):
+    assert _alias_errors(tmp_path, _AND.replace("[__and__.Tensor]", "[__nand__.Tensor]")) == [
+        "spec/spec.yaml:3: aten::bitwise_and.Tensor: alias 'aten::__nand__.Tensor' is not an ATen overload; "
+        "check the name in torch.ops.aten"
+    ]
+    (line,) = _alias_errors(tmp_path, _AND.replace("[__and__.Tensor]", "[__and__.Tensr]"), name="typo")
+    assert line.startswith("typo/typo.yaml:3: aten::bitwise_and.Tensor: alias 'aten::__and__.Tensr' is not an "
+                           "ATen overload; torch has: Scalar, Tensor")
+
+
+def test_alias_that_has_its_own_entry_is_an_error(tmp_path: Path):
+    text = _AND + """
+    - aten: __and__.Tensor
+      onnx: And
+    """
+    assert _alias_errors(tmp_path, text) == [
+        "spec/spec.yaml:3: aten::bitwise_and.Tensor: alias 'aten::__and__.Tensor' also has its own entry at "
+        "spec/spec.yaml:8; an overload is registered once: delete that entry if it maps the same way, else "
+        "remove the alias"
+    ]
+
+
+def test_alias_listed_twice_or_of_itself_is_an_error(tmp_path: Path):
+    text = """
+    - aten: bitwise_or.Tensor
+      aliases:
+        - __or__.Tensor
+        - bitwise_or.Tensor
+      onnx: Or
+    - aten: logical_or
+      aliases: [__or__.Tensor]
+      onnx: Or
+    """
+    assert _alias_errors(tmp_path, text) == [
+        "spec/spec.yaml:5: aten::bitwise_or.Tensor: alias 'aten::bitwise_or.Tensor' is this entry's own "
+        "overload; remove it from 'aliases'",
+        "spec/spec.yaml:8: aten::logical_or.default: alias 'aten::__or__.Tensor' is already listed at "
+        "spec/spec.yaml:4 (an alias of aten::bitwise_or.Tensor); list it once",
+    ]
+
+
+def test_aliases_must_be_a_list_of_names(tmp_path: Path):
+    text = """
+    - aten: relu
+      aliases: relu_
+      onnx: Relu
+    - aten: neg
+      aliases:
+        - 3
+      onnx: Neg
+    - aten: abs
+      aliases: []
+      onnx: Abs
+    """
+    assert _alias_errors(tmp_path, text) == [
+        "spec/spec.yaml:2: 'aliases' must be a non-empty list of overload names (spelled as in 'aten'), "
+        "like [__and__.Tensor]; got 'relu_'",
+        "spec/spec.yaml:7: each alias must be an overload name such as '__and__.Tensor', got 3",
+        "spec/spec.yaml:9: 'aliases' must be a non-empty list of overload names (spelled as in 'aten'), "
+        "like [__and__.Tensor]; got []",
+    ]
+
+
+def _schema(overload: str) -> TorchSchema:
+    found = schema_of(normalize_overload(overload))
+    assert found is not None, overload
+    return found
+
+
+def test_signature_difference_covers_what_the_function_depends_on():
+    assert signature_difference(_schema("bitwise_and.Tensor"), _schema("__and__.Tensor")) is None
+    assert signature_difference(_schema("conv1d"), _schema("conv2d")) == \
+        "its argument 'stride' defaults to [1, 1], the entry's to [1]"
+    assert signature_difference(_schema("__and__.Tensor"), _schema("__iand__.Tensor")) == \
+        "it writes its argument 'self' in place"
+    assert signature_difference(_schema("relu"), _schema("add.Tensor")) == "it has an extra argument 'other'"
+    assert signature_difference(_schema("add.Tensor"), _schema("relu")) == "it has no argument 'other'"
+    assert signature_difference(_schema("sum.dim_IntList"), _schema("mean.dim")) is None
+    assert signature_difference(_schema("max.default"), _schema("max.dim")) == "it has an extra argument 'dim'"
+    # keyword-only, returns, and a SymInt that arrives like an int
+    base = TorchSchema("aten::x.default", (TorchArg("self", "Tensor", False, False, None),
+                                           TorchArg("n", "int", True, True, 1)), ("Tensor",))
+    symint = TorchSchema("aten::y.default", (TorchArg("self", "Tensor", False, False, None),
+                                             TorchArg("n", "SymInt", True, True, 1)), ("Tensor",))
+    positional = TorchSchema("aten::y.default", (base.arguments[0], TorchArg("n", "int", False, True, 1)), ("Tensor",))
+    two = TorchSchema("aten::y.default", base.arguments, ("Tensor", "Tensor"))
+    assert signature_difference(base, symint) is None
+    assert signature_difference(base, positional) == "its argument 'n' is positional"
+    assert signature_difference(base, two) == "it returns (Tensor, Tensor), not (Tensor)"
+
+
+def test_generated_registry_serves_the_bitwise_operator_forms():
+    from generated import registry
+
+    for op in ("and", "or", "xor"):
+        for kind in ("Tensor", "Scalar"):
+            for opset in (9, 18):
+                served = registry.lookup(f"aten::__{op}__.{kind}", opset)
+                assert served is not None and served is registry.lookup(f"aten::bitwise_{op}.{kind}", opset)
+
+
+def test_user_specs_register_aliases(tmp_path: Path):
+    from exporter import registry
+    from exporter.user_specs import load_opspecs, unload_opspecs
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(textwrap.dedent(_AND), encoding="utf-8")
+    try:
+        assert load_opspecs(path) == ["aten::__and__.Tensor", "aten::bitwise_and.Tensor"]
+        for opset in (9, 18):
+            alias = registry.user_specs.find("aten::__and__.Tensor", opset)
+            entry = registry.user_specs.find("aten::bitwise_and.Tensor", opset)
+            assert alias is not None and entry is not None and alias.function is entry.function
+            assert alias.source == f"{path.as_posix()}:3"
+    finally:
+        unload_opspecs(path)
+    assert registry.user_specs.find("aten::__and__.Tensor", 18) is None
