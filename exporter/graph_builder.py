@@ -24,6 +24,7 @@ from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dty
 from codegen.onnx_schema import AttrType, schema_at
 from exporter.dtypes import from_torch_dtype, to_torch_dtype
 from exporter.errors import ConstraintError, ModelLocation
+from exporter.ort_kernel_gaps import compute_dtype, double_form
 
 _BOOL_OUTPUT = {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or",
                 "Xor", "IsNaN", "IsInf"}
@@ -120,6 +121,20 @@ class GraphBuilder:
         values = [self._as_value(v) for v in inputs]
         while values and values[-1] is None:
             values.pop()  # trailing optional inputs that were not given
+        form = double_form(op_type, domain, values) if count == 1 else None
+        if form is not None:
+            # no double kernel in ONNX Runtime: the op's exact float64 expansion instead
+            return form(self, *values, **{_strip_suffix(k, v)[0]: v for k, v in attributes.items() if v is not None})
+        gap = compute_dtype(op_type, domain, self.opset, [v.dtype if v is not None else None for v in values],
+                            attributes) if count == 1 else None
+        if gap is not None:
+            # ONNX Runtime has no kernel for this dtype (exporter/ort_kernel_gaps.py says why each
+            # entry is safe): compute in a dtype it has, cast the result back
+            missing, compute = gap
+            wide = [self.cast(v, to_torch_dtype(compute)) if v is not None and v.dtype == missing else v
+                    for v in values]
+            result = self.op(op_type, *wide, _domain=domain, **attributes)
+            return self.cast(result, to_torch_dtype(missing)) if result.dtype == compute else result
         narrow = self._narrow_int_without_kernel(op_type, domain, values) if count == 1 else None
         if narrow is not None:
             # int32 holds every int8/uint8/int16 value, and the cast back wraps as torch's own

@@ -86,93 +86,93 @@ def div_Scalar_mode(g, self, other, *, rounding_mode):
 
 
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 10-12: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:138)"""
+    """aten::max_pool1d.default, opsets 10-12: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:139)"""
     return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 10-12: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:151)"""
+    """aten::max_pool2d.default, opsets 10-12: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:152)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:154')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:155')
     return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 10-12: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:167)"""
+    """aten::max_pool3d.default, opsets 10-12: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:168)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:170')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:171')
     return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 10-12: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:185)"""
+    """aten::max_pool2d_with_indices.default, opsets 10-12: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:186)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:188')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:189')
     return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 10-12: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:201)"""
+    """aten::max_pool3d_with_indices.default, opsets 10-12: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:202)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:204')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:205')
     return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 10-10: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:220)"""
+    """aten::avg_pool2d.default, opsets 10-10: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:221)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:224')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:225')
     return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 10-10: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:17)"""
+    """aten::avg_pool1d.default, opsets 10-10: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:18)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:21')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:22')
     return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 10-10: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:34)"""
+    """aten::avg_pool3d.default, opsets 10-10: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:35)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:38')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
     return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:77)"""
+    """aten::adaptive_max_pool1d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:70)"""
     return pooling_ops.adaptive_max_pool1d(g, self, output_size)
 
 
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:89)"""
+    """aten::adaptive_max_pool2d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:82)"""
     return pooling_ops.adaptive_max_pool2d(g, self, output_size)
 
 
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:101)"""
+    """aten::adaptive_max_pool3d.default, opsets 10-10: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:94)"""
     return pooling_ops.adaptive_max_pool3d(g, self, output_size)
 
 
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 10-12: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:116)"""
+    """aten::max_pool1d_with_indices.default, opsets 10-12: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:109)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:119')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:112')
     return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:144)"""
+    """aten::embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:137)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:162)"""
+    """aten::embedding_bag.padding_idx, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:155)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:183)"""
+    """aten::_embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:176)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
@@ -245,7 +245,7 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:129)"""
+    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:120)"""
     return g.op('Slice', self, h.ints(g, [0 if start is None else start]), h.ints(g, [9223372036854775807 if end is None else end]), h.ints(g, [h.norm_dim(g, dim, self)]), h.ints(g, [step]))
 
 

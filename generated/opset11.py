@@ -22,12 +22,12 @@ from exporter.lib import shape_ops
 
 
 def hardtanh(g, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:51)"""
+    """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:53)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
 def relu6(g, self):
-    """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:72)"""
+    """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:74)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
@@ -150,14 +150,14 @@ def round(g, self):
 
 
 def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 11-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:84)"""
+    """aten::linear.default, opsets 11-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:85)"""
     return nn_ops.linear(g, input, weight, bias)
 
 
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 11-12: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:221)"""
+    """aten::avg_pool2d.default, opsets 11-12: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:222)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:224')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:225')
     return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
@@ -197,46 +197,46 @@ def replication_pad3d(g, self, padding):
 
 
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 11-12: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:18)"""
+    """aten::avg_pool1d.default, opsets 11-12: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:19)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:21')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:22')
     return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 11-12: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:35)"""
+    """aten::avg_pool3d.default, opsets 11-12: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:36)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:38')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
     return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:78)"""
+    """aten::adaptive_max_pool1d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:71)"""
     return pooling_ops.adaptive_max_pool1d(g, self, output_size)
 
 
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:90)"""
+    """aten::adaptive_max_pool2d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:83)"""
     return pooling_ops.adaptive_max_pool2d(g, self, output_size)
 
 
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:102)"""
+    """aten::adaptive_max_pool3d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:95)"""
     return pooling_ops.adaptive_max_pool3d(g, self, output_size)
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:145)"""
+    """aten::embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:138)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:163)"""
+    """aten::embedding_bag.padding_idx, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:156)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:184)"""
+    """aten::_embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:177)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
@@ -341,5 +341,5 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 
 
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:117)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))

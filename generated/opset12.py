@@ -16,22 +16,22 @@ from exporter.lib import statistics_ops
 
 
 def hardtanh(g, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 12-26: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self))) (opspecs/activation.yaml:57)"""
+    """aten::hardtanh.default, opsets 12-26: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self))) (opspecs/activation.yaml:59)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self))
 
 
 def relu6(g, self):
-    """aten::relu6.default, opsets 12-26: Clip(self, like(0, self), like(6, self)) (opspecs/activation.yaml:76)"""
+    """aten::relu6.default, opsets 12-26: Clip(self, like(0, self), like(6, self)) (opspecs/activation.yaml:78)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self))
 
 
 def celu(g, self, alpha=1.0):
-    """aten::celu.default, opsets 12-26: Celu(self, alpha=alpha) if alpha > 0 and onnx_dtype(dtype(self)) == onnx_dtype('float32') else Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:156)"""
+    """aten::celu.default, opsets 12-26: Celu(self, alpha=alpha) if alpha > 0 and onnx_dtype(dtype(self)) == onnx_dtype('float32') else Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:160)"""
     return g.op('Celu', self, alpha=alpha) if alpha > 0 and h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'float32') else g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
 def threshold(g, self, threshold, value):
-    """aten::threshold.default, opsets 12-26: Where(LessOrEqual(self, like(threshold, self)), like(value, self), self) (opspecs/activation.yaml:179)"""
+    """aten::threshold.default, opsets 12-26: Where(LessOrEqual(self, like(threshold, self)), like(value, self), self) (opspecs/activation.yaml:184)"""
     return g.op('Where', g.op('LessOrEqual', self, h.like(g, threshold, self)), h.like(g, value, self), self)
 
 

@@ -64,97 +64,92 @@ def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
 
 
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
-    """aten::conv1d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:14)"""
+    """aten::conv1d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:15)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
-    """aten::conv2d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:30)"""
+    """aten::conv2d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:31)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
-    """aten::conv3d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:46)"""
+    """aten::conv3d.default, opsets 13-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:47)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """aten::convolution.default, opsets 13-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:64)"""
+    """aten::convolution.default, opsets 13-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:65)"""
     return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
 
 
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 13-26: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:139)"""
+    """aten::max_pool1d.default, opsets 13-26: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:140)"""
     return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 13-26: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:152)"""
+    """aten::max_pool2d.default, opsets 13-26: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:153)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:154')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:155')
     return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 13-26: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:168)"""
+    """aten::max_pool3d.default, opsets 13-26: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:169)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:170')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:171')
     return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 13-26: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:186)"""
+    """aten::max_pool2d_with_indices.default, opsets 13-26: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:187)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:188')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:189')
     return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 13-26: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:202)"""
+    """aten::max_pool3d_with_indices.default, opsets 13-26: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:203)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:204')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:205')
     return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:222)"""
+    """aten::avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:223)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:224')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:225')
     return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:240)"""
-    return nn_ops.adaptive_avg_pool2d(g, self, output_size)
-
-
-def _adaptive_avg_pool2d(g, self, output_size):
-    """aten::_adaptive_avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:249)"""
+    """aten::adaptive_avg_pool2d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:242); also serves aten::_adaptive_avg_pool2d.default"""
     return nn_ops.adaptive_avg_pool2d(g, self, output_size)
 
 
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:258)"""
+    """aten::adaptive_avg_pool1d.default, opsets 13-26: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:251)"""
     return nn_ops.adaptive_avg_pool1d(g, self, output_size)
 
 
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 13-26: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:283)"""
+    """aten::_softmax.default, opsets 13-26: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:276)"""
     return nn_ops.softmax_internal(g, self, dim, half_to_float)
 
 
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 13-26: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:291)"""
+    """aten::softmax.int, opsets 13-26: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:284)"""
     return nn_ops.softmax_int(g, self, dim, dtype)
 
 
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 13-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:299)"""
+    """aten::_log_softmax.default, opsets 13-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:292)"""
     return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
 
 
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 13-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:307)"""
+    """aten::log_softmax.int, opsets 13-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:300)"""
     return nn_ops.log_softmax_int(g, self, dim, dtype)
 
 
@@ -174,63 +169,58 @@ def constant_pad_nd(g, self, pad, value=0):
 
 
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 13-26: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:19)"""
+    """aten::avg_pool1d.default, opsets 13-26: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:20)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:21')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:22')
     return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:36)"""
+    """aten::avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:37)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:38')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
     return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_avg_pool3d(g, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:54)"""
-    return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
-
-
-def _adaptive_avg_pool3d(g, self, output_size):
-    """aten::_adaptive_avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:63)"""
+    """aten::adaptive_avg_pool3d.default, opsets 13-26: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
 
 
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:79)"""
+    """aten::adaptive_max_pool1d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:72)"""
     return pooling_ops.adaptive_max_pool1d(g, self, output_size)
 
 
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:91)"""
+    """aten::adaptive_max_pool2d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:84)"""
     return pooling_ops.adaptive_max_pool2d(g, self, output_size)
 
 
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:103)"""
+    """aten::adaptive_max_pool3d.default, opsets 13-17: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:96)"""
     return pooling_ops.adaptive_max_pool3d(g, self, output_size)
 
 
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 13-26: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:117)"""
+    """aten::max_pool1d_with_indices.default, opsets 13-26: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:110)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:119')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:112')
     return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:146)"""
+    """aten::embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:139)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:164)"""
+    """aten::embedding_bag.padding_idx, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:157)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:185)"""
+    """aten::_embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:178)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
@@ -388,22 +378,22 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 13-26: Squeeze(self, ints(unit_dims(self))) if unit_dims(self) else self (opspecs/shape.yaml:53)"""
+    """aten::squeeze.default, opsets 13-26: Squeeze(self, ints(unit_dims(self))) if unit_dims(self) else self (opspecs/shape.yaml:44)"""
     return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self))) if h.unit_dims(g, self) else self
 
 
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 13-26: Squeeze(self, ints(unit_dims(self, [dim]))) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:62)"""
+    """aten::squeeze.dim, opsets 13-26: Squeeze(self, ints(unit_dims(self, [dim]))) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:53)"""
     return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, [dim]))) if h.unit_dims(g, self, [dim]) else self
 
 
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 13-26: Squeeze(self, ints(unit_dims(self, dim))) if unit_dims(self, dim) else self (opspecs/shape.yaml:72)"""
+    """aten::squeeze.dims, opsets 13-26: Squeeze(self, ints(unit_dims(self, dim))) if unit_dims(self, dim) else self (opspecs/shape.yaml:63)"""
     return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, dim))) if h.unit_dims(g, self, dim) else self
 
 
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:82)"""
+    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:73)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))
 
 

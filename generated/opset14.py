@@ -16,7 +16,7 @@ from exporter.lib import nn_ops
 
 
 def hardswish(g, self):
-    """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:111)"""
+    """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:115)"""
     return g.op('HardSwish', self)
 
 
@@ -31,25 +31,20 @@ def triu(g, self, diagonal=0):
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 14-17: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:318)"""
+    """aten::batch_norm.default, opsets 14-17: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:311)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 14-14: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:338)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 14-14: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:331)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
 def view(g, self, size):
-    """aten::view.default, opsets 14-26: Reshape(self, ints(size), allowzero=1 if 0 in size else None) (opspecs/shape.yaml:11)"""
-    return g.op('Reshape', self, h.ints(g, size), allowzero=1 if 0 in size else None)
-
-
-def _unsafe_view(g, self, size):
-    """aten::_unsafe_view.default, opsets 14-26: Reshape(self, ints(size), allowzero=1 if 0 in size else None) (opspecs/shape.yaml:21)"""
+    """aten::view.default, opsets 14-26: Reshape(self, ints(size), allowzero=1 if 0 in size else None) (opspecs/shape.yaml:12); also serves aten::_unsafe_view.default"""
     return g.op('Reshape', self, h.ints(g, size), allowzero=1 if 0 in size else None)
 
 
 def reshape(g, self, shape):
-    """aten::reshape.default, opsets 14-26: Reshape(self, ints(shape), allowzero=1 if 0 in shape else None) (opspecs/shape.yaml:31)"""
+    """aten::reshape.default, opsets 14-26: Reshape(self, ints(shape), allowzero=1 if 0 in shape else None) (opspecs/shape.yaml:22)"""
     return g.op('Reshape', self, h.ints(g, shape), allowzero=1 if 0 in shape else None)

@@ -16,7 +16,7 @@ from exporter.lib import nn_ops
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 15-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:339)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 15-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:332)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 

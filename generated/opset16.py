@@ -36,5 +36,5 @@ def index_add(g, self, dim, index, source, *, alpha=1):
 
 
 def grid_sampler_2d(g, input, grid, interpolation_mode, padding_mode, align_corners):
-    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:297)"""
+    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:298)"""
     return g.op('GridSample', input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

@@ -19,7 +19,7 @@ from exporter.lib import pooling_ops
 
 
 def mish(g, self):
-    """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:132)"""
+    """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:136)"""
     return g.op('Mish', self)
 
 
@@ -31,73 +31,37 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 def bitwise_and_Tensor(g, self, other):
-    """aten::bitwise_and.Tensor, opsets 18-26: And(self, other) if is_bool(self) else BitwiseAnd(self, other) (opspecs/bitwise.yaml:18)"""
+    """aten::bitwise_and.Tensor, opsets 18-26: And(self, other) if is_bool(self) else BitwiseAnd(self, other) (opspecs/bitwise.yaml:24); also serves aten::__and__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('BitwiseAnd', self, other)
 
 
 def bitwise_and_Scalar(g, self, other):
-    """aten::bitwise_and.Scalar, opsets 18-26: And(self, like(other, self)) if is_bool(self) else BitwiseAnd(self, like(other, self)) (opspecs/bitwise.yaml:29)"""
+    """aten::bitwise_and.Scalar, opsets 18-26: And(self, like(other, self)) if is_bool(self) else BitwiseAnd(self, like(other, self)) (opspecs/bitwise.yaml:36); also serves aten::__and__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseAnd', self, h.like(g, other, self))
 
 
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 18-26: Or(self, other) if is_bool(self) else BitwiseOr(self, other) (opspecs/bitwise.yaml:40)"""
+    """aten::bitwise_or.Tensor, opsets 18-26: Or(self, other) if is_bool(self) else BitwiseOr(self, other) (opspecs/bitwise.yaml:48); also serves aten::__or__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('BitwiseOr', self, other)
 
 
 def bitwise_or_Scalar(g, self, other):
-    """aten::bitwise_or.Scalar, opsets 18-26: Or(self, like(other, self)) if is_bool(self) else BitwiseOr(self, like(other, self)) (opspecs/bitwise.yaml:51)"""
+    """aten::bitwise_or.Scalar, opsets 18-26: Or(self, like(other, self)) if is_bool(self) else BitwiseOr(self, like(other, self)) (opspecs/bitwise.yaml:60); also serves aten::__or__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseOr', self, h.like(g, other, self))
 
 
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 18-26: Xor(self, other) if is_bool(self) else BitwiseXor(self, other) (opspecs/bitwise.yaml:62)"""
+    """aten::bitwise_xor.Tensor, opsets 18-26: Xor(self, other) if is_bool(self) else BitwiseXor(self, other) (opspecs/bitwise.yaml:72); also serves aten::__xor__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Xor', self, other) if h.is_bool(g, self) else g.op('BitwiseXor', self, other)
 
 
 def bitwise_xor_Scalar(g, self, other):
-    """aten::bitwise_xor.Scalar, opsets 18-26: Xor(self, like(other, self)) if is_bool(self) else BitwiseXor(self, like(other, self)) (opspecs/bitwise.yaml:73)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
-
-
-def __and___Tensor(g, self, other):
-    """aten::__and__.Tensor, opsets 18-26: And(self, other) if is_bool(self) else BitwiseAnd(self, other) (opspecs/bitwise.yaml:169)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('And', self, other) if h.is_bool(g, self) else g.op('BitwiseAnd', self, other)
-
-
-def __and___Scalar(g, self, other):
-    """aten::__and__.Scalar, opsets 18-26: And(self, like(other, self)) if is_bool(self) else BitwiseAnd(self, like(other, self)) (opspecs/bitwise.yaml:180)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseAnd', self, h.like(g, other, self))
-
-
-def __or___Tensor(g, self, other):
-    """aten::__or__.Tensor, opsets 18-26: Or(self, other) if is_bool(self) else BitwiseOr(self, other) (opspecs/bitwise.yaml:191)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Or', self, other) if h.is_bool(g, self) else g.op('BitwiseOr', self, other)
-
-
-def __or___Scalar(g, self, other):
-    """aten::__or__.Scalar, opsets 18-26: Or(self, like(other, self)) if is_bool(self) else BitwiseOr(self, like(other, self)) (opspecs/bitwise.yaml:202)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseOr', self, h.like(g, other, self))
-
-
-def __xor___Tensor(g, self, other):
-    """aten::__xor__.Tensor, opsets 18-26: Xor(self, other) if is_bool(self) else BitwiseXor(self, other) (opspecs/bitwise.yaml:213)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Xor', self, other) if h.is_bool(g, self) else g.op('BitwiseXor', self, other)
-
-
-def __xor___Scalar(g, self, other):
-    """aten::__xor__.Scalar, opsets 18-26: Xor(self, like(other, self)) if is_bool(self) else BitwiseXor(self, like(other, self)) (opspecs/bitwise.yaml:224)"""
+    """aten::bitwise_xor.Scalar, opsets 18-26: Xor(self, like(other, self)) if is_bool(self) else BitwiseXor(self, like(other, self)) (opspecs/bitwise.yaml:84); also serves aten::__xor__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
 
@@ -118,7 +82,7 @@ def bitwise_not(g, self):
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 18-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:319)"""
+    """aten::batch_norm.default, opsets 18-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:312)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
@@ -198,32 +162,32 @@ def replication_pad3d(g, self, padding):
 
 
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:80)"""
+    """aten::adaptive_max_pool1d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:73)"""
     return pooling_ops.adaptive_max_pool1d(g, self, output_size)
 
 
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:92)"""
+    """aten::adaptive_max_pool2d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:85)"""
     return pooling_ops.adaptive_max_pool2d(g, self, output_size)
 
 
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:104)"""
+    """aten::adaptive_max_pool3d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:97)"""
     return pooling_ops.adaptive_max_pool3d(g, self, output_size)
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:147)"""
+    """aten::embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:140)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:165)"""
+    """aten::embedding_bag.padding_idx, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:158)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:186)"""
+    """aten::_embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:179)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 

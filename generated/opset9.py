@@ -53,72 +53,72 @@ def elu(g, self, alpha=1, scale=1, input_scale=1):
 
 
 def leaky_relu(g, self, negative_slope=0.01):
-    """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:33)"""
+    """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:35)"""
     return g.op('LeakyRelu', self, alpha=negative_slope)
 
 
 def hardtanh(g, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:45)"""
+    """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:47)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, min=min_val, max=max_val) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
 def relu6(g, self):
-    """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:68)"""
+    """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:70)"""
     return g.op('Clip', self, min=0.0, max=6.0) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
 def gelu(g, self, *, approximate='none'):
-    """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Mul(self, like(0.7071067811865476, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(like(0.7978845608028654, self), Add(self, Mul(like(0.044715, self), Mul(self, Mul(self, self)))))))) (opspecs/activation.yaml:84)"""
-    return g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Erf', g.op('Mul', self, h.like(g, 0.7071067811865476, self))))) if approximate == 'none' else g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Tanh', g.op('Mul', h.like(g, 0.7978845608028654, self), g.op('Add', self, g.op('Mul', h.like(g, 0.044715, self), g.op('Mul', self, g.op('Mul', self, self))))))))
+    """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Div(self, like(1.4142135623730951, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(Mul(self, like(0.7978845608028654, self)), Add(Mul(Mul(self, like(0.044715, self)), self), like(1.0, self)))))) (opspecs/activation.yaml:88)"""
+    return g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Erf', g.op('Div', self, h.like(g, 1.4142135623730951, self))))) if approximate == 'none' else g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Tanh', g.op('Mul', g.op('Mul', self, h.like(g, 0.7978845608028654, self)), g.op('Add', g.op('Mul', g.op('Mul', self, h.like(g, 0.044715, self)), self), h.like(g, 1.0, self))))))
 
 
 def silu(g, self):
-    """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:96)"""
+    """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:100)"""
     return g.op('Mul', self, g.op('Sigmoid', self))
 
 
 def hardsigmoid(g, self):
-    """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:102)"""
+    """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:106)"""
     return g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5)
 
 
 def hardswish(g, self):
-    """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:109)"""
+    """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:113)"""
     return g.op('Mul', self, g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5))
 
 
 def softplus(g, self, beta=1, threshold=20):
-    """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:117)"""
+    """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:121)"""
     return g.op('Where', g.op('Greater', g.op('Mul', self, h.like(g, beta, self)), h.like(g, threshold, self)), self, g.op('Div', g.op('Softplus', g.op('Mul', self, h.like(g, beta, self))), h.like(g, beta, self))) if beta != 1 else g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Softplus', self))
 
 
 def mish(g, self):
-    """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:130)"""
+    """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:134)"""
     return g.op('Mul', self, g.op('Tanh', g.op('Softplus', self)))
 
 
 def prelu(g, self, weight):
-    """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:139)"""
+    """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:143)"""
     return nn_ops.prelu(g, self, weight)
 
 
 def celu(g, self, alpha=1.0):
-    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:152)"""
+    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:156)"""
     return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
 def selu(g, self):
-    """aten::selu.default, opsets 9-26: Selu(self) (opspecs/activation.yaml:166)"""
-    return g.op('Selu', self)
+    """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:171)"""
+    return g.op('Selu', self, alpha=1.6732632423543772, gamma=1.0507009873554805)
 
 
 def threshold(g, self, threshold, value):
-    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:175)"""
+    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:180)"""
     return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
 
 
 def log_sigmoid(g, self):
-    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:187)"""
+    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:192)"""
     return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
 
 
@@ -289,135 +289,75 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 def bitwise_and_Tensor(g, self, other):
-    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:17)"""
+    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:23); also serves aten::__and__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_and(g, self, other)
 
 
 def bitwise_and_Scalar(g, self, other):
-    """aten::bitwise_and.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:28)"""
+    """aten::bitwise_and.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:35); also serves aten::__and__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_and(g, self, other)
 
 
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:39)"""
+    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:47); also serves aten::__or__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_or(g, self, other)
 
 
 def bitwise_or_Scalar(g, self, other):
-    """aten::bitwise_or.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:50)"""
+    """aten::bitwise_or.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:59); also serves aten::__or__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_or(g, self, other)
 
 
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:61)"""
+    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:71); also serves aten::__xor__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_xor(g, self, other)
 
 
 def bitwise_xor_Scalar(g, self, other):
-    """aten::bitwise_xor.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:72)"""
+    """aten::bitwise_xor.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:83); also serves aten::__xor__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_xor(g, self, other)
 
 
 def bitwise_left_shift_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:80)"""
+    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:91); also serves aten::__lshift__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def bitwise_left_shift_Tensor_Scalar(g, self, other):
-    """aten::bitwise_left_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:88)"""
+    """aten::bitwise_left_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:100); also serves aten::__lshift__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def bitwise_left_shift_Scalar_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:96)"""
+    """aten::bitwise_left_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:109)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def bitwise_right_shift_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:104)"""
+    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:117); also serves aten::__rshift__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
 
 def bitwise_right_shift_Tensor_Scalar(g, self, other):
-    """aten::bitwise_right_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:112)"""
+    """aten::bitwise_right_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:126); also serves aten::__rshift__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
 
 def bitwise_right_shift_Scalar_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:120)"""
+    """aten::bitwise_right_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:135)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
-
-
-def __lshift___Tensor(g, self, other):
-    """aten::__lshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:129)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.left_shift(g, self, other)
-
-
-def __lshift___Scalar(g, self, other):
-    """aten::__lshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:137)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.left_shift(g, self, other)
-
-
-def __rshift___Tensor(g, self, other):
-    """aten::__rshift__.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:145)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.right_shift(g, self, other)
-
-
-def __rshift___Scalar(g, self, other):
-    """aten::__rshift__.Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:153)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.right_shift(g, self, other)
-
-
-def __and___Tensor(g, self, other):
-    """aten::__and__.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:168)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_and(g, self, other)
-
-
-def __and___Scalar(g, self, other):
-    """aten::__and__.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:179)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_and(g, self, other)
-
-
-def __or___Tensor(g, self, other):
-    """aten::__or__.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:190)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_or(g, self, other)
-
-
-def __or___Scalar(g, self, other):
-    """aten::__or__.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:201)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_or(g, self, other)
-
-
-def __xor___Tensor(g, self, other):
-    """aten::__xor__.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:212)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_xor(g, self, other)
-
-
-def __xor___Scalar(g, self, other):
-    """aten::__xor__.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:223)"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_xor(g, self, other)
 
 
 def eq_Tensor(g, self, other):
@@ -667,18 +607,13 @@ def complex(g, real, imag):
     return fft_ops.complex_from_parts(g, real, imag)
 
 
-def _conj(g, self):
-    """aten::_conj.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:128)"""
-    return fft_ops.conj(g, self)
-
-
 def conj_physical(g, self):
-    """aten::conj_physical.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:134)"""
+    """aten::conj_physical.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:129); also serves aten::_conj.default"""
     return fft_ops.conj(g, self)
 
 
 def angle(g, self):
-    """aten::angle.default, opsets 9-26: exporter.lib.fft_ops.angle (opspecs/fft.yaml:142)"""
+    """aten::angle.default, opsets 9-26: exporter.lib.fft_ops.angle (opspecs/fft.yaml:138)"""
     return fft_ops.angle(g, self)
 
 
@@ -897,15 +832,15 @@ def cos(g, self):
 
 
 def tan(g, self):
-    """aten::tan.default, opsets 9-26: cast_like(Tan(cast(self, 'float32')), self) (opspecs/math.yaml:82)"""
+    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:82)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
-    return h.cast_like(g, g.op('Tan', h.cast(g, self, 'float32')), self)
+    return g.op('Tan', self)
 
 
 def asin(g, self):
-    """aten::asin.default, opsets 9-26: cast_like(Asin(cast(self, 'float32')), self) (opspecs/math.yaml:90)"""
+    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:90)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
-    return h.cast_like(g, g.op('Asin', h.cast(g, self, 'float32')), self)
+    return g.op('Asin', self)
 
 
 def acos(g, self):
@@ -1083,137 +1018,132 @@ def addcdiv(g, self, tensor1, tensor2, *, value=1):
 
 
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
-    """aten::conv1d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:13)"""
+    """aten::conv1d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:14)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
-    """aten::conv2d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:29)"""
+    """aten::conv2d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:30)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
-    """aten::conv3d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:45)"""
+    """aten::conv3d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:46)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """aten::convolution.default, opsets 9-12: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:63)"""
+    """aten::convolution.default, opsets 9-12: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:64)"""
     return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
 
 
 def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 9-10: exporter.lib.nn_ops.linear (opspecs/nn.yaml:83)"""
+    """aten::linear.default, opsets 9-10: exporter.lib.nn_ops.linear (opspecs/nn.yaml:84)"""
     return nn_ops.linear(g, input, weight, bias)
 
 
 def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
-    """aten::addmm.default, opsets 9-26: exporter.lib.nn_ops.addmm (opspecs/nn.yaml:93)"""
+    """aten::addmm.default, opsets 9-26: exporter.lib.nn_ops.addmm (opspecs/nn.yaml:94)"""
     return nn_ops.addmm(g, self, mat1, mat2, beta, alpha)
 
 
 def mm(g, self, mat2):
-    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:106)"""
+    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:107)"""
     return g.op('MatMul', self, mat2)
 
 
 def bmm(g, self, mat2):
-    """aten::bmm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:114)"""
+    """aten::bmm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:115)"""
     return g.op('MatMul', self, mat2)
 
 
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:123)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:124)"""
     return g.op('MatMul', self, other)
 
 
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 9-9: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:137)"""
+    """aten::max_pool1d.default, opsets 9-9: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:138)"""
     return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:150)"""
+    """aten::max_pool2d.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:151)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:154')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:155')
     return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:166)"""
+    """aten::max_pool3d.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:167)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:170')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:171')
     return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:184)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:185)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:188')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:189')
     return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:200)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:201)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:204')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:205')
     return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-9: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:219)"""
+    """aten::avg_pool2d.default, opsets 9-9: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:220)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:224')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:225')
     return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:239)"""
-    return nn_ops.adaptive_avg_pool2d(g, self, output_size)
-
-
-def _adaptive_avg_pool2d(g, self, output_size):
-    """aten::_adaptive_avg_pool2d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:248)"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:241); also serves aten::_adaptive_avg_pool2d.default"""
     return nn_ops.adaptive_avg_pool2d(g, self, output_size)
 
 
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:257)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:250)"""
     return nn_ops.adaptive_avg_pool1d(g, self, output_size)
 
 
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:269)"""
+    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:262)"""
     return creation_ops.dropout(g, input, p, train)
 
 
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-12: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:282)"""
+    """aten::_softmax.default, opsets 9-12: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:275)"""
     return nn_ops.softmax_internal(g, self, dim, half_to_float)
 
 
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-12: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:290)"""
+    """aten::softmax.int, opsets 9-12: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:283)"""
     return nn_ops.softmax_int(g, self, dim, dtype)
 
 
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:298)"""
+    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:291)"""
     return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
 
 
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:306)"""
+    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:299)"""
     return nn_ops.log_softmax_int(g, self, dim, dtype)
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:317)"""
+    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:310)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:337)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:330)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
@@ -1298,63 +1228,58 @@ def replication_pad3d(g, self, padding):
 
 
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:16)"""
+    """aten::avg_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:17)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:21')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:22')
     return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:33)"""
+    """aten::avg_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:34)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:38')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
     return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_avg_pool3d(g, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 9-12: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:53)"""
-    return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
-
-
-def _adaptive_avg_pool3d(g, self, output_size):
-    """aten::_adaptive_avg_pool3d.default, opsets 9-12: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:62)"""
+    """aten::adaptive_avg_pool3d.default, opsets 9-12: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:55); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
 
 
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:76)"""
+    """aten::adaptive_max_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:69)"""
     return pooling_ops.adaptive_max_pool1d(g, self, output_size)
 
 
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:88)"""
+    """aten::adaptive_max_pool2d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:81)"""
     return pooling_ops.adaptive_max_pool2d(g, self, output_size)
 
 
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:100)"""
+    """aten::adaptive_max_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:93)"""
     return pooling_ops.adaptive_max_pool3d(g, self, output_size)
 
 
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-9: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:115)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-9: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:108)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:119')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:112')
     return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:143)"""
+    """aten::embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:136)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:161)"""
+    """aten::embedding_bag.padding_idx, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:154)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:182)"""
+    """aten::_embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:175)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
@@ -1632,112 +1557,107 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 def view(g, self, size):
-    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:9)"""
-    return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
-
-
-def _unsafe_view(g, self, size):
-    """aten::_unsafe_view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:19)"""
+    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:10); also serves aten::_unsafe_view.default"""
     return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
 
 
 def reshape(g, self, shape):
-    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:29)"""
+    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:20)"""
     return h.zeros_of_shape(g, shape, self) if 0 in shape else g.op('Reshape', self, h.ints(g, shape))
 
 
 def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
-    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:39)"""
+    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:30)"""
     return shape_ops.flatten_using_ints(g, self, start_dim, end_dim)
 
 
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:51)"""
+    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:42)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self)) if h.unit_dims(g, self) else self
 
 
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:60)"""
+    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:51)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self, [dim])) if h.unit_dims(g, self, [dim]) else self
 
 
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:70)"""
+    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:61)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self, dim)) if h.unit_dims(g, self, dim) else self
 
 
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:80)"""
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:71)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:89)"""
+    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:80)"""
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
 def stack(g, tensors, dim=0):
-    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:98)"""
+    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:89)"""
     return shape_ops.stack(g, tensors, dim)
 
 
 def expand(g, self, size, *, implicit=False):
-    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:106)"""
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:97)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:115)"""
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:127)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:118)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:140)"""
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:131)"""
     return shape_ops.split_tensor(g, self, split_size, dim)
 
 
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:151)"""
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:142)"""
     return shape_ops.split_with_sizes(g, self, split_sizes, dim)
 
 
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:159)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:150)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:165)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:156)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:172)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:163)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:177)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:168)"""
     return g.op('Identity', self)
 
 
 def alias(g, self):
-    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:183)"""
+    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:174)"""
     return g.op('Identity', self)
 
 
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:192)"""
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:183)"""
     return shape_ops.narrow(g, self, dim, start, length)
 
 
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:205)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:196)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
@@ -2004,10 +1924,5 @@ def _assert_async_msg(g, self, assert_msg):
 
 
 def sym_constrain_range(g, size, *, min=None, max=None):
-    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60)"""
-    return None
-
-
-def sym_constrain_range_for_size(g, size, *, min=None, max=None):
-    """aten::sym_constrain_range_for_size.default, opsets 9-26: None (opspecs/symbolic.yaml:66)"""
+    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60); also serves aten::sym_constrain_range_for_size.default"""
     return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import onnx
 import onnx_ir as ir
+import onnxruntime
 import pytest
 import torch
 from torch.export import Dim
@@ -85,3 +86,120 @@ def test_exported_shapes_agree_with_onnx_shape_inference() -> None:
     for rows in (1, 5):
         x = torch.randn(rows, 4)
         torch.testing.assert_close(program(x, y)[0], _Elementwise()(x, y))
+
+
+# -- dtypes ONNX Runtime has no kernel for (exporter/ort_kernel_gaps.py) ----------------------------
+class _MixedNarrowInts(torch.nn.Module):
+    """int8 with uint8 promotes to int16, for which ONNX Runtime has no Max, Min or Where."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.maximum(a, b), torch.minimum(a, b), torch.where(c, a, b)
+
+
+class _Call(torch.nn.Module):
+    def __init__(self, function: object) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.function(*args)
+
+
+def _export_and_compare(model: torch.nn.Module, args: tuple[torch.Tensor, ...], opset: int, tolerance: float = 0.0) -> None:
+    program = exporter.export(model, args, opset_version=opset)
+    expected = model(*args)
+    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    for got, want in zip(program(*args), expected, strict=True):
+        assert got.dtype == want.dtype
+        torch.testing.assert_close(got, want, atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.parametrize("opset", [11, 18])
+def test_int8_with_uint8_max_min_where_run_in_int32(opset: int) -> None:
+    a = torch.tensor([-128, -1, 0, 5, 127], dtype=torch.int8)
+    b = torch.tensor([255, 0, 1, 4, 200], dtype=torch.uint8)
+    c = torch.tensor([True, False, True, False, True])
+    _export_and_compare(_MixedNarrowInts(), (a, b, c), opset)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.int16])
+def test_trilu_of_dtypes_without_kernel(dtype: torch.dtype) -> None:
+    x = torch.arange(-6, 6).reshape(3, 4).to(dtype)
+    _export_and_compare(_Call(lambda t: (torch.tril(t, 1), torch.triu(t, -1))), (x,), 18)
+
+
+def test_nonzero_of_float64_keeps_values_float32_would_flush() -> None:
+    """Cast to bool, not to float32: 1e-300 is nonzero (float32 would round it to 0)."""
+    x = torch.tensor([[0.0, 1e-300], [-1e-310, 0.0], [float("nan"), 2.0]], dtype=torch.float64)
+    _export_and_compare(_Call(torch.nonzero), (x,), 18)
+
+
+def test_scatter_reductions_of_float16() -> None:
+    x = torch.tensor([1.5, -2.0, 3.25, 0.5], dtype=torch.float16)
+    index = torch.tensor([0, 0, 3, 1, 3])
+    src = torch.tensor([0.25, 1.0, -4.0, 2.0, 8.0], dtype=torch.float16)
+    for reduce in ("sum", "prod", "amax", "amin"):
+        _export_and_compare(_Call(lambda t, i, s, r=reduce: t.scatter_reduce(0, i, s, r)), (x, index, src), 18)
+
+
+@pytest.mark.parametrize("opset", [9, 18, 20])
+def test_float64_activations_are_exact(opset: int) -> None:
+    """ONNX Runtime runs these in double at no opset but 18 (LeakyRelu 16-18): their float64
+    forms keep double precision (float32 would be off by ~1e-8 relative)."""
+    x = torch.cat([torch.linspace(-30, 30, 601, dtype=torch.float64), torch.tensor([-1e-12, 1e-12, -700.0])])
+    functions = [
+        lambda t: torch.nn.functional.elu(t, 0.5), torch.selu, lambda t: torch.nn.functional.leaky_relu(t, 0.1),
+        torch.nn.functional.hardsigmoid, torch.nn.functional.softplus, lambda t: torch.tan(t / 21),
+        lambda t: torch.asin(t / 30),
+    ]
+    for function in functions:
+        program = exporter.export(_Call(function), (x,), opset_version=opset)
+        torch.testing.assert_close(program(x)[0], function(x), atol=1e-15, rtol=4e-15, equal_nan=True)
+
+
+def _run_one_op(op_type: str, inputs: list[torch.Tensor], opset: int, **attributes: object) -> torch.Tensor:
+    g = GraphBuilder(opset)
+    values = [ir.Value(name=f"x{i}", type=ir.TensorType(ir.DataType.DOUBLE), shape=ir.Shape(t.shape))
+              for i, t in enumerate(inputs)]
+    out = g.op(op_type, *values, **attributes)
+    out.name = "y"
+    graph = ir.Graph(values, [out], nodes=g.nodes, opset_imports={"": opset})
+    proto = ir.serde.serialize_model(ir.Model(graph, ir_version=8))
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {v.name: t.numpy() for v, t in zip(values, inputs)})[0])
+
+
+_F = torch.nn.functional
+_DOUBLE_OPS = [  # (ONNX op, attributes, torch reference with the ONNX definition's constants)
+    ("Elu", {"alpha": 0.5}, lambda x: _F.elu(x, 0.5)),
+    ("Selu", {}, lambda x: 1.05070102214813232421875 * _F.elu(x, 1.67326319217681884765625)),
+    ("Celu", {"alpha": 2.0}, lambda x: _F.celu(x, 2.0)),
+    ("LeakyRelu", {"alpha": 0.1}, lambda x: _F.leaky_relu(x, 0.1)),
+    ("ThresholdedRelu", {"alpha": 1.5}, lambda x: torch.where(x > 1.5, x, 0.0)),
+    ("HardSigmoid", {"alpha": 0.25, "beta": 0.4}, lambda x: (0.25 * x + 0.4).clamp(0, 1)),
+    ("HardSwish", {}, _F.hardswish),
+    ("Softplus", {}, lambda x: _F.softplus(x, threshold=1e9)),
+    ("Softsign", {}, _F.softsign),
+    ("Mish", {}, _F.mish),
+    ("Tan", {}, torch.tan),
+    ("Asin", {}, torch.asin),
+]
+# inputs: [-30, 30] (and +-1e-12, 0) scaled into Tan's (-pi/2, pi/2) and Asin's [-1, 1]
+_SCALE = {"Tan": 1 / 21, "Asin": 1 / 30}
+
+
+@pytest.mark.parametrize(("op_type", "attributes", "reference"), _DOUBLE_OPS, ids=[o[0] for o in _DOUBLE_OPS])
+@pytest.mark.parametrize("opset", [13, 18])
+def test_float64_forms_of_ops_without_double_kernels(op_type: str, attributes: dict[str, float], reference: object,
+                                                      opset: int) -> None:
+    """Every exact float64 form (exporter/ort_kernel_gaps.py), including ops no spec emits in float64."""
+    x = torch.cat([torch.linspace(-30, 30, 601, dtype=torch.float64), torch.tensor([-1e-12, 1e-12, 0.0])])
+    x = x * _SCALE.get(op_type, 1.0)
+    got = _run_one_op(op_type, [x], opset, **attributes)
+    torch.testing.assert_close(got, reference(x), atol=1e-15, rtol=4e-15)
+
+
+def test_prelu_float64_form() -> None:
+    x = torch.linspace(-3, 3, 24, dtype=torch.float64).reshape(2, 3, 4)
+    slope = torch.tensor([[0.25], [-1.5], [2.0]], dtype=torch.float64)
+    torch.testing.assert_close(_run_one_op("PRelu", [x, slope], 9), torch.where(x < 0, x * slope, x), atol=0, rtol=0)

@@ -24,32 +24,11 @@ import torch
 
 from exporter import emit_helpers as h
 from exporter import symint_ops
+from exporter.lib import common as c
 from exporter.lib import shape_ops
-
-INT64_MAX = 2**63 - 1
 
 
 # -- opset-dependent building blocks ---------------------------------------------------------------
-def _unsqueeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("Unsqueeze", x, h.ints(g, axes))
-    return g.op("Unsqueeze", x, axes=list(axes))
-
-
-def _slice(g: Any, x: ir.Value, starts: Sequence[int], ends: Sequence[int], axes: Sequence[int]) -> ir.Value:
-    """Step-1 Slice (attributes before opset 10, inputs from 10)."""
-    if g.opset >= 10:
-        return g.op("Slice", x, h.ints(g, starts), h.ints(g, ends), h.ints(g, axes))
-    return g.op("Slice", x, starts=list(starts), ends=list(ends), axes=list(axes))
-
-
-def _reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int], keepdims: int = 0) -> ir.Value:
-    """ReduceSum takes axes as an input from 13, the other Reduce* ops from 18."""
-    if g.opset >= (13 if op == "ReduceSum" else 18):
-        return g.op(op, x, h.ints(g, axes), keepdims=keepdims)
-    return g.op(op, x, axes=list(axes), keepdims=keepdims)
-
-
 def _scatter_elements(g: Any, data: ir.Value, index: ir.Value, updates: ir.Value, axis: int,
                       reduction: str | None = None) -> ir.Value:
     """Scatter (opsets 9-10) / ScatterElements (11+); `reduction` needs 16 (add/mul) or 18 (max/min)."""
@@ -82,14 +61,6 @@ def _static_size(g: Any, x: ir.Value, axis: int, why: str) -> int:
     if not isinstance(size, int):
         raise ValueError(f"{g.overload}: {why} needs the static size of axis {axis} of '{x.name}', not {size}")
     return size
-
-
-def _size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
-    """The size of one axis: an int when static, else a 0-d int64 value."""
-    size = g.shape(x)[axis]
-    if isinstance(size, int):
-        return size
-    return g.op("Gather", g.op("Shape", x), h.scalar(g, axis, "int64"), axis=0)
 
 
 def _shape_value(g: Any, *pieces: Any) -> ir.Value:
@@ -175,7 +146,7 @@ def _advanced(g: Any, self: ir.Value, indices: Sequence[Any]) -> _Advanced:
                 entries.append(_Index(row, 1, None))
         else:
             value = g.cast(item, torch.int64)
-            size = _size(g, self, len(entries))
+            size = c.dim_size(g, self, len(entries))
             wrapped = g.op("Add", value, size if isinstance(size, ir.Value) else h.scalar(g, size, "int64"))
             value = g.op("Where", g.op("Less", value, h.scalar(g, 0, "int64")), wrapped, value)
             entries.append(_Index(value, g.rank(item), g.shape(item)))
@@ -207,7 +178,7 @@ def _stacked(g: Any, indices: list[_Index], common: list[int] | ir.Value, rank: 
             values.append(i.value)
         else:
             values.append(g.op("Expand", i.value, common if isinstance(common, ir.Value) else h.ints(g, common)))
-    return g.op("Concat", *[_unsqueeze(g, v, [rank]) for v in values], axis=rank)
+    return g.op("Concat", *[c.unsqueeze(g, v, [rank]) for v in values], axis=rank)
 
 
 def _linear(g: Any, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
@@ -241,7 +212,7 @@ def index_tensor(g: Any, self: ir.Value, indices: Sequence[Any]) -> ir.Value:
         return _to_torch_layout(g, g.op("GatherND", data, _stacked(g, adv.indices, common, b)), adv, b)
     linear, count = _linear(g, self, adv)
     b = max(i.rank for i in adv.indices)
-    flat = g.op("Reshape", data, _shape_value(g, [count], [_size(g, self, d) for d in adv.rest]))
+    flat = g.op("Reshape", data, _shape_value(g, [count], [c.dim_size(g, self, d) for d in adv.rest]))
     return _to_torch_layout(g, g.op("Gather", flat, linear, axis=0), adv, b)
 
 
@@ -252,7 +223,7 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
     perm = adv.positions + adv.rest
     data = _transpose(g, self, perm)
     common, b = _common_shape(g, adv.indices)
-    rest_sizes = [_size(g, self, d) for d in adv.rest]
+    rest_sizes = [c.dim_size(g, self, d) for d in adv.rest]
     torch_shape = _shape_value(g, rest_sizes[:adv.front], common, rest_sizes[adv.front:])
     updates = g.op("Expand", g.cast(values, g.dtype(self)), torch_shape)
     if adv.front:  # back to [index dims..., rest...]
@@ -274,7 +245,7 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
             return self
         width_value = h.ints(g, [width])
     else:
-        tail = _slice(g, g.op("Shape", data), [len(adv.positions)], [INT64_MAX], [0])
+        tail = h.slice_axes(g, g.op("Shape", data), [len(adv.positions)], [h.INT64_MAX], [0])
         width_value = g.op("ReduceProd", tail, keepdims=1)
     if count == 0:
         return self
@@ -282,15 +253,15 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
     compute = torch.int64 if dtype == torch.bool else dtype
     flat_index = g.op("Reshape", linear, h.ints(g, [-1]))
     rows = g.op("Reshape", g.cast(updates, compute), g.op("Concat", h.ints(g, [-1]), width_value, axis=0))
-    mask = g.op("Equal", _unsqueeze(g, flat_index, [1]), g.constant(list(range(count)), torch.int64))
-    picked = g.op("Where", _unsqueeze(g, mask, [2]), _unsqueeze(g, rows, [1]), g.constant(0, compute))
-    summed = _reduce(g, "ReduceSum", picked, [0])
+    mask = g.op("Equal", c.unsqueeze(g, flat_index, [1]), g.constant(list(range(count)), torch.int64))
+    picked = g.op("Where", c.unsqueeze(g, mask, [2]), c.unsqueeze(g, rows, [1]), g.constant(0, compute))
+    summed = c.reduce(g, "ReduceSum", picked, [0], False)
     flat = g.op("Reshape", g.cast(data, compute), g.op("Concat", h.ints(g, [count]), width_value, axis=0))
     if accumulate:
         out = g.op("Add", flat, summed)
     else:
-        hits = _reduce(g, "ReduceSum", g.cast(mask, torch.int64), [0])
-        hit = _unsqueeze(g, g.op("Greater", hits, h.scalar(g, 0, "int64")), [1])
+        hits = c.reduce(g, "ReduceSum", g.cast(mask, torch.int64), [0], False)
+        hit = c.unsqueeze(g, g.op("Greater", hits, h.scalar(g, 0, "int64")), [1])
         out = g.op("Where", hit, summed, flat)
     out = g.op("Reshape", g.cast(out, dtype), g.op("Shape", data))
     return _transpose(g, out, _inverse(perm)) if r else out
@@ -337,17 +308,17 @@ def select_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, index: Any) 
     index (or a negative one on a dynamic axis) scatters src at its wrapped position instead."""
     axis = h.norm_dim(g, dim, self)
     size = g.shape(self)[axis]
-    row = _unsqueeze(g, g.cast(src, g.dtype(self)), [axis])
+    row = c.unsqueeze(g, g.cast(src, g.dtype(self)), [axis])
     if _is_static(index) and (index >= 0 or isinstance(size, int)):
         if index < 0:
             index += size
-        pieces = [_slice(g, self, [0], [index], [axis])] if index > 0 else []
+        pieces = [h.slice_axes(g, self, [0], [index], [axis])] if index > 0 else []
         pieces.append(row)
         if not isinstance(size, int) or index < size - 1:
-            pieces.append(_slice(g, self, [index + 1], [INT64_MAX], [axis]))
+            pieces.append(h.slice_axes(g, self, [index + 1], [h.INT64_MAX], [axis]))
         return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
     position = g.cast(h.scalar(g, index, "int64") if _is_static(index) else index, torch.int64)
-    length = _size(g, self, axis)
+    length = c.dim_size(g, self, axis)
     wrapped = g.op("Add", position, length if isinstance(length, ir.Value) else h.scalar(g, length, "int64"))
     position = g.op("Where", g.op("Less", position, h.scalar(g, 0, "int64")), wrapped, position)
     dims = [*g.shape(src)[:axis], 1, *g.shape(src)[axis:]]
@@ -368,10 +339,10 @@ def slice_scatter(g: Any, self: ir.Value, src: Any, dim: int, start: Any, end: A
     if not positions:
         return self
     if step == 1:
-        pieces = [_slice(g, self, [0], [positions[0]], [axis])] if positions[0] > 0 else []
+        pieces = [h.slice_axes(g, self, [0], [positions[0]], [axis])] if positions[0] > 0 else []
         pieces.append(src)
         if positions[-1] < size - 1:
-            pieces.append(_slice(g, self, [positions[-1] + 1], [INT64_MAX], [axis]))
+            pieces.append(h.slice_axes(g, self, [positions[-1] + 1], [h.INT64_MAX], [axis]))
         return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
     view = [1] * g.rank(self)
     view[axis] = len(positions)
@@ -382,15 +353,15 @@ def slice_scatter(g: Any, self: ir.Value, src: Any, dim: int, start: Any, end: A
 def _slice_scatter_dynamic(g: Any, self: ir.Value, src: ir.Value, axis: int, start: Any, end: Any,
                            step: Any) -> ir.Value:
     begin = 0 if start is None else start
-    stop = INT64_MAX if end is None else end
+    stop = h.INT64_MAX if end is None else end
     if _is_static(begin, stop, step) and step == 1 and begin >= 0 and stop >= 0:
         # non-negative bounds need no size: Slice clamps, and src is empty when stop <= begin
-        pieces = [_slice(g, self, [0], [begin], [axis])] if begin > 0 else []
+        pieces = [h.slice_axes(g, self, [0], [begin], [axis])] if begin > 0 else []
         pieces.append(src)
-        if stop < INT64_MAX // 2:
-            pieces.append(_slice(g, self, [max(begin, stop)], [INT64_MAX], [axis]))
+        if stop < h.INT64_MAX // 2:
+            pieces.append(h.slice_axes(g, self, [max(begin, stop)], [h.INT64_MAX], [axis]))
         return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
-    positions = shape_ops.slice_positions(g, _size(g, self, axis), begin, stop, step)
+    positions = shape_ops.slice_positions(g, c.dim_size(g, self, axis), begin, stop, step)
     return _scatter_elements(g, self, _along(g, positions, axis, src), src, axis)
 
 
@@ -440,10 +411,10 @@ def _one_hot_reduce(g: Any, data_shape: list[int], index_shape: list[int], axis:
     r = len(data_shape)
     identity = _identity(reduce, dtype)
     positions = g.constant(list(range(data_shape[axis])), torch.int64)
-    mask = g.op("Equal", _unsqueeze(g, index, [r]), positions)
-    picked = g.op("Where", mask, _unsqueeze(g, updates, [r]), g.constant(identity, dtype))
-    reduced = _reduce(g, _ONE_HOT_REDUCE[reduce], picked, [axis])
-    counts = _reduce(g, "ReduceSum", g.cast(mask, torch.int64), [axis])
+    mask = g.op("Equal", c.unsqueeze(g, index, [r]), positions)
+    picked = g.op("Where", mask, c.unsqueeze(g, updates, [r]), g.constant(identity, dtype))
+    reduced = c.reduce(g, _ONE_HOT_REDUCE[reduce], picked, [axis], False)
+    counts = c.reduce(g, "ReduceSum", g.cast(mask, torch.int64), [axis], False)
     if r > 1:
         perm = [*range(axis), r - 1, *range(axis, r - 1)]
         reduced, counts = g.op("Transpose", reduced, perm=perm), g.op("Transpose", counts, perm=perm)
@@ -492,7 +463,7 @@ def _fit(g: Any, src: ir.Value, index_shape: list[Any]) -> ir.Value:
         return src
     if not all(isinstance(d, int) for d in index_shape):
         raise ValueError(f"{g.overload}: src larger than index needs index's static shape, not {index_shape}")
-    return _slice(g, src, [0] * len(index_shape), index_shape, list(range(len(index_shape))))
+    return h.slice_axes(g, src, [0] * len(index_shape), index_shape, list(range(len(index_shape))))
 
 
 def scatter_reduce_two(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value, reduce: str,
@@ -538,8 +509,8 @@ def index_fill_int_scalar(g: Any, self: ir.Value, dim: int, index: ir.Value, val
     size = _static_size(g, data, axis, "index_fill")
     idx = g.op("Reshape", g.cast(index, torch.int64), h.ints(g, [-1, 1]))
     idx = g.op("Where", g.op("Less", idx, h.scalar(g, 0, "int64")), g.op("Add", idx, h.scalar(g, size, "int64")), idx)
-    hits = _reduce(g, "ReduceSum", g.cast(g.op("Equal", idx, g.constant(list(range(size)), torch.int64)),
-                                         torch.int64), [0])
+    hits = c.reduce(g, "ReduceSum", g.cast(g.op("Equal", idx, g.constant(list(range(size)), torch.int64)),
+                                         torch.int64), [0], False)
     view = [1] * g.rank(data)
     view[axis] = size
     hit = g.op("Reshape", g.op("Greater", hits, h.scalar(g, 0, "int64")), h.ints(g, view))
@@ -552,7 +523,7 @@ def nonzero(g: Any, self: ir.Value) -> ir.Value:
     if g.rank(self) > 0:
         return g.op("Transpose", g.op("NonZero", self), perm=[1, 0])
     coords = g.op("Transpose", g.op("NonZero", g.op("Reshape", self, h.ints(g, [1]))), perm=[1, 0])
-    return _slice(g, coords, [0], [0], [1])
+    return h.slice_axes(g, coords, [0], [0], [1])
 
 
 def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
@@ -579,7 +550,7 @@ def flip(g: Any, self: ir.Value, dims: Sequence[int]) -> ir.Value:
         return self
     if g.opset >= 10:
         k = len(axes)
-        return g.op("Slice", self, h.ints(g, [-1] * k), h.ints(g, [-INT64_MAX] * k), h.ints(g, axes),
+        return g.op("Slice", self, h.ints(g, [-1] * k), h.ints(g, [-h.INT64_MAX] * k), h.ints(g, axes),
                     h.ints(g, [-1] * k))
     out = self
     for axis in axes:
@@ -607,10 +578,10 @@ def roll(g: Any, self: ir.Value, shifts: Sequence[Any], dims: Sequence[int]) -> 
         if isinstance(size, int) and not isinstance(shift, ir.Value):
             s = shift % size if size else 0
             if s:
-                out = g.op("Concat", _slice(g, out, [size - s], [INT64_MAX], [axis]),
-                           _slice(g, out, [0], [size - s], [axis]), axis=axis)
+                out = g.op("Concat", h.slice_axes(g, out, [size - s], [h.INT64_MAX], [axis]),
+                           h.slice_axes(g, out, [0], [size - s], [axis]), axis=axis)
             continue
-        out = _roll_dynamic(g, out, shift, _size(g, self, axis), axis)
+        out = _roll_dynamic(g, out, shift, c.dim_size(g, self, axis), axis)
     return out
 
 
@@ -620,7 +591,7 @@ def _roll_dynamic(g: Any, x: ir.Value, shift: Any, size: int | ir.Value, axis: i
     n = size if isinstance(size, ir.Value) else h.scalar(g, size, "int64")
     split = symint_ops.sub(g, n, symint_ops.mod(g, shift, symint_ops.sym_max(g, n, 1)))
     if g.opset >= 10:
-        return g.op("Concat", _slice(g, x, [split], [INT64_MAX], [axis]), _slice(g, x, [0], [split], [axis]), axis=axis)
+        return g.op("Concat", h.slice_axes(g, x, [split], [h.INT64_MAX], [axis]), h.slice_axes(g, x, [0], [split], [axis]), axis=axis)
     positions = g.op("Add", shape_ops.arange(g, n), split)
     positions = g.op("Where", g.op("Less", positions, n), positions, g.op("Sub", positions, n))
     return g.op("Gather", x, positions, axis=axis)
@@ -695,7 +666,7 @@ def unfold(g: Any, self: ir.Value, dimension: int, size: int, step: int) -> ir.V
         count = (length - size) // step + 1
         windows = g.constant((torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0)).to(torch.int64))
     else:
-        count = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, _size(g, self, axis), size), step), 1)
+        count = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, c.dim_size(g, self, axis), size), step), 1)
         starts = g.op("Mul", g.op("Reshape", shape_ops.arange(g, count), h.ints(g, [-1, 1])), h.scalar(g, step, "int64"))
         windows = g.op("Add", starts, g.constant(torch.arange(size).unsqueeze(0)))
     out = g.op("Gather", self, windows, axis=axis)
@@ -727,8 +698,8 @@ def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation
     sizes read at run time."""
     r = g.rank(self)
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
-    hp = symint_ops.add(g, _size(g, self, r - 2), 2 * ph)
-    wp = symint_ops.add(g, _size(g, self, r - 1), 2 * pw)
+    hp = symint_ops.add(g, c.dim_size(g, self, r - 2), 2 * ph)
+    wp = symint_ops.add(g, c.dim_size(g, self, r - 1), 2 * pw)
     oh = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, hp, dh * (kh - 1) + 1), sh), 1)
     ow = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, wp, dw * (kw - 1) + 1), sw), 1)
     x = _pad_constant(g, self, [0] * (r - 2) + [ph, pw] + [0] * (r - 2) + [ph, pw], 0) if ph or pw else self
@@ -751,7 +722,7 @@ def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequ
     r = g.rank(self)
     (height, width), (kh, kw), (dh, dw), (ph, pw), (sh, sw) = output_size, kernel_size, dilation, padding, stride
     if g.opset >= 18 and g.dtype(self) == torch.float32:
-        x = self if r == 3 else _unsqueeze(g, self, [0])
+        x = self if r == 3 else c.unsqueeze(g, self, [0])
         out = g.op("Col2Im", x, h.ints(g, [height, width]), h.ints(g, [kh, kw]), dilations=[dh, dw],
                    pads=[ph, pw, ph, pw], strides=[sh, sw])
         return out if r == 3 else g.op("Reshape", out, h.ints(g, [-1, height, width]))
@@ -778,7 +749,7 @@ def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequ
     lead = r - 2
     cols = g.op("Reshape", self, h.ints(g, [0] * lead + [-1, blocks * count]))
     cols = _pad_constant(g, cols, [0] * (lead + 1) + [0] + [0] * (lead + 1) + [1], 0)
-    summed = _reduce(g, "ReduceSum", g.op("Gather", cols, g.constant(table), axis=lead + 1), [lead + 2])
+    summed = c.reduce(g, "ReduceSum", g.op("Gather", cols, g.constant(table), axis=lead + 1), [lead + 2], False)
     return g.op("Reshape", summed, h.ints(g, [0] * (lead + 1) + [height, width]))
 
 
@@ -807,7 +778,7 @@ def _col2im_by_scatter(g: Any, self: ir.Value, output_size: Sequence[Any], kerne
     lj = g.op("Sub", l_index, g.op("Mul", li, ow))
     zero = value(0)
     pixels = g.op("Mul", height, width)
-    target_shape = g.op("Concat", _slice(g, g.op("Shape", cols), [0], [lead + 1], [0]),
+    target_shape = g.op("Concat", h.slice_axes(g, g.op("Shape", cols), [0], [lead + 1], [0]),
                         g.op("Reshape", g.op("Add", pixels, value(1)), h.ints(g, [1])), axis=0)
     zeros = g.cast(g.op("ConstantOfShape", target_shape), g.dtype(self))
     total = None
@@ -822,7 +793,7 @@ def _col2im_by_scatter(g: Any, self: ir.Value, output_size: Sequence[Any], kerne
         index = g.op("Expand", flat, g.op("Shape", entries))
         part = _scatter_elements(g, zeros, index, entries, lead + 1)
         total = part if total is None else g.op("Add", total, part)
-    image = _slice(g, total, [1], [INT64_MAX], [lead + 1])
+    image = h.slice_axes(g, total, [1], [h.INT64_MAX], [lead + 1])
     return g.op("Reshape", image, h.ints(g, [0] * (lead + 1) + [height, width]))
 
 
@@ -889,7 +860,7 @@ def _pad_by_gather(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any) 
         size = shape[axis]
         if mode == "constant":
             if begin < 0 or end < 0:
-                x = _slice(g, x, [max(0, -begin)], [size - max(0, -end)], [axis])
+                x = h.slice_axes(g, x, [max(0, -begin)], [size - max(0, -end)], [axis])
                 size -= max(0, -begin) + max(0, -end)
             pieces = []
             for amount in (begin, end):
@@ -921,7 +892,7 @@ def _pad_by_positions(g: Any, x: ir.Value, pads: list[Any], mode: str, value: An
         begin, end = pads[axis], pads[r + axis]
         if not _padded(begin) and not _padded(end):
             continue
-        size = _size(g, source, axis)
+        size = c.dim_size(g, source, axis)
         n = size if isinstance(size, ir.Value) else h.scalar(g, size, "int64")
         first, after = (g.cast(v, torch.int64) if isinstance(v, ir.Value) else h.scalar(g, v, "int64")
                         for v in (begin, end))

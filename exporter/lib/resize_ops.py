@@ -35,6 +35,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.lib import common as c
 from exporter.lib import shape_ops
 
 aten = torch.ops.aten
@@ -279,7 +280,7 @@ def _vec(g: Any, x: ir.Value, op: Any, output_size: Any, scale_factors: Any, *mi
         if output_size is not None:
             return list(output_size), scales
         # torch: int(input_size * scale_factor), in double
-        return [_times(g, _dim(g, x, g.rank(x) - n + k), float(f)) for k, f in enumerate(scale_factors)], scales
+        return [_times(g, c.dim_size(g, x, g.rank(x) - n + k), float(f)) for k, f in enumerate(scale_factors)], scales
     sizes = _spatial_sizes(g, x, n, "upsampling")
     outs = _vec_sizes(op, sizes, output_size, *middle, scale_factors)
     return outs, scales
@@ -387,13 +388,6 @@ def _is_dynamic(g: Any, x: ir.Value, output_size: Sequence[Any]) -> bool:
     return any(not isinstance(d, int) for d in spatial) or any(isinstance(o, ir.Value) for o in output_size)
 
 
-def _dim(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
-    size = g.shape(x)[axis]
-    if isinstance(size, int):
-        return size
-    return g.op("Gather", g.op("Shape", x), h.scalar(g, axis, "int64"), axis=0)
-
-
 def _times(g: Any, size: int | ir.Value, factor: float) -> int | ir.Value:
     """int(size * factor) as torch computes an output size from a scale factor (in double)."""
     if isinstance(size, int):
@@ -465,7 +459,7 @@ def _dynamic_resample(g: Any, x: ir.Value, kind: str, align_corners: bool, outpu
     out_value = x
     for k in range(n):
         axis = r - n + k
-        size, out = _dim(g, x, axis), output_size[k]
+        size, out = c.dim_size(g, x, axis), output_size[k]
         last = g.op("Sub", _number(g, size, torch.int64), h.scalar(g, 1, "int64"))
         scale = _scale(g, size, out, scales[k], align_corners and not kind.startswith("nearest"), index_dtype)
         dst = g.cast(shape_ops.arange(g, out if isinstance(out, ir.Value) else int(out)), index_dtype)

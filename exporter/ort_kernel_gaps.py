@@ -1,0 +1,210 @@
+"""Dtypes ONNX allows for an op but ONNX Runtime's CPU provider has no kernel for.
+
+GraphBuilder.op consults this module before appending a node:
+
+- `double_form`: an exact float64 expansion of the op into ops ONNX Runtime runs in double
+  (Elu, Selu, Celu, LeakyRelu, PRelu, ThresholdedRelu, HardSigmoid, HardSwish, Softplus,
+  Softsign, Mish, Tan, Asin); emitted instead of the op.
+- `compute_dtype`: otherwise, the inputs of the missing dtype are cast to a dtype it has and
+  the result cast back.
+
+Every entry was found by running a one-node model in ONNX Runtime 1.31 at opsets 9..26
+(a "Could not find an implementation" or "data type is not supported" error).
+
+Exact entries hold every value of the missing dtype in the compute dtype and give the same
+result after the cast back. Entries marked lossy compute float64 in float32 (no double kernel,
+and no exact float64 form is reasonable); their specs say so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import onnx_ir as ir
+import torch
+
+_D = ir.DataType
+
+
+@dataclass(frozen=True)
+class KernelGap:
+    op_type: str
+    compute: Mapping[ir.DataType, ir.DataType]  # missing dtype -> dtype to compute in
+    reductions: frozenset[str] | None = None    # only with these `reduction` attributes
+    before_opset: int | None = None             # only below this opset (ONNX Runtime has it from there)
+    lossy: bool = False                         # float64 computed in float32
+
+
+_SCATTER_REDUCE = frozenset({"add", "mul", "max", "min"})
+_WIDEN_HALF = {_D.FLOAT16: _D.FLOAT, _D.BFLOAT16: _D.FLOAT}
+
+GAPS: tuple[KernelGap, ...] = (
+    # Scatter with a reduction has no float16/bfloat16 kernel (ScatterElements float16 max/min
+    # does run; computing them in float32 too is exact). float32 holds every half value, and
+    # the one rounding back is at least as close to torch as a half accumulation.
+    KernelGap("ScatterElements", _WIDEN_HALF, reductions=_SCATTER_REDUCE),
+    KernelGap("ScatterND", _WIDEN_HALF, reductions=_SCATTER_REDUCE),
+    # ... nor bool max/min (or/and): uint8 0/1 max/min is exactly that.
+    KernelGap("ScatterElements", {_D.BOOL: _D.UINT8}, reductions=frozenset({"max", "min"})),
+    KernelGap("ScatterND", {_D.BOOL: _D.UINT8}, reductions=frozenset({"max", "min"})),
+    # Trilu only zeroes elements: any dtype that holds the values gives the same result.
+    KernelGap("Trilu", {_D.INT8: _D.INT32, _D.UINT8: _D.INT32, _D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    # NonZero only asks x != 0, which Cast to bool answers exactly (a float64 too small for
+    # float32 stays nonzero; NaN is nonzero in both).
+    KernelGap("NonZero", {_D.DOUBLE: _D.BOOL, _D.INT8: _D.BOOL, _D.INT16: _D.BOOL, _D.BFLOAT16: _D.BOOL}),
+    # No int16 (int8 with uint8 promotes to int16) or bfloat16 kernels: selecting and comparing
+    # in a wider dtype is exact.
+    KernelGap("Max", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    KernelGap("Min", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    KernelGap("Where", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    # float32 kernels only (float64 has an exact form below): half inputs are computed in
+    # float32 and rounded once, as torch does.
+    KernelGap("Tan", _WIDEN_HALF),
+    KernelGap("Asin", _WIDEN_HALF),
+    # Lossy: no double kernels for these, and no exact float64 decomposition worth its cost.
+    KernelGap("Conv", {_D.DOUBLE: _D.FLOAT}, lossy=True),
+    KernelGap("ConvTranspose", {_D.DOUBLE: _D.FLOAT}, lossy=True),
+    KernelGap("AveragePool", {_D.DOUBLE: _D.FLOAT}, lossy=True),
+    KernelGap("GlobalAveragePool", {_D.DOUBLE: _D.FLOAT}, lossy=True),
+    KernelGap("Erf", {_D.DOUBLE: _D.FLOAT}, lossy=True),
+    KernelGap("GridSample", {_D.DOUBLE: _D.FLOAT}, before_opset=20, lossy=True),
+)
+
+_BY_OP: dict[str, list[KernelGap]] = {}
+for _gap in GAPS:
+    _BY_OP.setdefault(_gap.op_type, []).append(_gap)
+
+
+def compute_dtype(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataType | None],
+                  attributes: Mapping[str, Any]) -> tuple[ir.DataType, ir.DataType] | None:
+    """(missing dtype, compute dtype) when ONNX Runtime lacks `op_type` for an input's dtype."""
+    if domain not in ("", "ai.onnx"):
+        return None
+    for gap in _BY_OP.get(op_type, ()):
+        if gap.before_opset is not None and opset >= gap.before_opset:
+            continue
+        if gap.reductions is not None:
+            reduction = attributes.get("reduction", attributes.get("reduction_s", "none"))
+            if reduction not in gap.reductions:
+                continue
+        for dtype in dtypes:
+            if dtype in gap.compute:
+                return dtype, gap.compute[dtype]
+    return None
+
+
+# -- exact float64 forms ---------------------------------------------------------------------------
+# ONNX Runtime runs these in double at few opsets (most only at 18; LeakyRelu and PRelu 16-18;
+# Celu, Tan, Asin never). Each expansion follows the ONNX op's definition with
+# ops that have double kernels from opset 9 (Exp, Log, Sqrt, Sin, Cos, Where, Less, Greater,
+# Max, Min), written to keep float64 precision where the naive formula would lose it.
+
+
+def _f(g: Any, value: float) -> ir.Value:
+    return g.constant(value, torch.float64)
+
+
+def _expm1_nonpositive(g: Any, x: ir.Value) -> ir.Value:
+    """exp(x) - 1 for x <= 0, accurate near 0: (u - 1) * x / log(u) with u = exp(x) (Kahan);
+    x where u rounds to 1; plain u - 1 below -1, where there is no cancellation."""
+    u = g.op("Exp", x)
+    d = g.op("Sub", u, _f(g, 1.0))
+    kahan = g.op("Div", g.op("Mul", d, x), g.op("Log", u))
+    near_zero = g.op("Where", g.op("Less", u, _f(g, 1.0)), kahan, x)
+    return g.op("Where", g.op("Less", x, _f(g, -1.0)), d, near_zero)
+
+
+def _log1p_unit(g: Any, u: ir.Value) -> ir.Value:
+    """log(1 + u) for 0 <= u <= 1, accurate for small u: log(w) * u / (w - 1) with w = 1 + u."""
+    w = g.op("Add", u, _f(g, 1.0))
+    d = g.op("Sub", w, _f(g, 1.0))
+    return g.op("Where", g.op("Greater", d, _f(g, 0.0)), g.op("Div", g.op("Mul", g.op("Log", w), u), d), u)
+
+
+def _elu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+    negative = g.op("Mul", _expm1_nonpositive(g, x), _f(g, alpha))
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), negative, x)
+
+
+def _selu(g: Any, x: ir.Value, alpha: float = 1.67326319217681884765625,
+          gamma: float = 1.05070102214813232421875) -> ir.Value:
+    return g.op("Mul", _elu(g, x, alpha), _f(g, gamma))
+
+
+def _leaky_relu(g: Any, x: ir.Value, alpha: float = 0.01) -> ir.Value:
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Mul", x, _f(g, alpha)), x)
+
+
+def _hard_sigmoid(g: Any, x: ir.Value, alpha: float = 0.2, beta: float = 0.5) -> ir.Value:
+    linear = g.op("Add", g.op("Mul", x, _f(g, alpha)), _f(g, beta))
+    return g.op("Max", g.op("Min", linear, _f(g, 1.0)), _f(g, 0.0))
+
+
+def _celu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)); ONNX requires alpha > 0."""
+    negative = g.op("Mul", _expm1_nonpositive(g, g.op("Div", x, _f(g, alpha))), _f(g, alpha))
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), negative, x)
+
+
+def _prelu(g: Any, x: ir.Value, slope: ir.Value) -> ir.Value:
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Mul", x, slope), x)
+
+
+def _thresholded_relu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+    return g.op("Where", g.op("Greater", x, _f(g, alpha)), x, _f(g, 0.0))
+
+
+def _hard_swish(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Mul", x, _hard_sigmoid(g, x, 1 / 6, 0.5))
+
+
+def _softsign(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Div", x, g.op("Add", g.op("Abs", x), _f(g, 1.0)))
+
+
+def _mish(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Mul", x, g.op("Tanh", _softplus(g, x)))
+
+
+def _softplus(g: Any, x: ir.Value) -> ir.Value:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): no overflow, no cancellation."""
+    tail = _log1p_unit(g, g.op("Exp", g.op("Neg", g.op("Abs", x))))
+    return g.op("Add", g.op("Max", x, _f(g, 0.0)), tail)
+
+
+def _tan(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Div", g.op("Sin", x), g.op("Cos", x))
+
+
+def _asin(g: Any, x: ir.Value) -> ir.Value:
+    """asin(|x|) from float32 Asin refined by two Newton steps on sin(y) = z in double, with
+    z = |x| up to 0.5 and asin(|x|) = pi/2 - 2 asin(sqrt((1 - |x|) / 2)) above (where Newton
+    near the flat top of sin would be ill-conditioned; 1 - |x| is exact there); then the sign."""
+    a = g.op("Abs", x)
+    small = g.op("Less", a, _f(g, 0.5))
+    z = g.op("Where", small, a, g.op("Sqrt", g.op("Mul", g.op("Sub", _f(g, 1.0), a), _f(g, 0.5))))
+    y = g.cast(g.op("Asin", g.cast(z, torch.float32)), torch.float64)
+    for _ in range(2):  # each step squares the error: 1e-7 -> 1e-14 -> double rounding
+        y = g.op("Sub", y, g.op("Div", g.op("Sub", g.op("Sin", y), z), g.op("Cos", y)))
+    magnitude = g.op("Where", small, y, g.op("Sub", _f(g, math.pi / 2), g.op("Mul", y, _f(g, 2.0))))
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Neg", magnitude), magnitude)
+
+
+_DOUBLE_FORMS: dict[str, Callable[..., ir.Value]] = {
+    "Elu": _elu, "Selu": _selu, "Celu": _celu, "LeakyRelu": _leaky_relu, "PRelu": _prelu,
+    "ThresholdedRelu": _thresholded_relu, "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish,
+    "Softplus": _softplus, "Softsign": _softsign, "Mish": _mish, "Tan": _tan, "Asin": _asin,
+}
+
+
+def double_form(op_type: str, domain: str, values: Sequence[Any]) -> Callable[..., ir.Value] | None:
+    """The exact float64 expansion of `op_type` when its inputs are float64; None otherwise.
+    Call it as `form(g, *inputs, **attributes)` with the op's ONNX attributes (plain names)."""
+    if domain not in ("", "ai.onnx") or op_type not in _DOUBLE_FORMS or not values:
+        return None
+    if any(v is None or v.dtype != _D.DOUBLE for v in values):
+        return None
+    return _DOUBLE_FORMS[op_type]
