@@ -60,31 +60,31 @@ def maximum(g, self, other):
 
 
 def minimum(g, self, other):
-    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else Min(self, other) (opspecs/arithmetic.yaml:266)"""
+    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else Min(self, other) (opspecs/arithmetic.yaml:265)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other)
 
 
 def clamp(g, self, min=None, max=None):
-    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:288)"""
+    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:286)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return g.op('Clip', self, h.like(g, min, self), h.like(g, max, self))
 
 
 def clamp_Tensor(g, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) (opspecs/arithmetic.yaml:306)"""
+    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) (opspecs/arithmetic.yaml:304)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return (self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)
 
 
 def clamp_min(g, self, min):
-    """aten::clamp_min.default, opsets 12-26: Max(self, like(min, self)) (opspecs/arithmetic.yaml:323)"""
+    """aten::clamp_min.default, opsets 12-26: Max(self, like(min, self)) (opspecs/arithmetic.yaml:320)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self))
 
 
 def clamp_max(g, self, max):
-    """aten::clamp_max.default, opsets 12-26: Min(self, like(max, self)) (opspecs/arithmetic.yaml:336)"""
+    """aten::clamp_max.default, opsets 12-26: Min(self, like(max, self)) (opspecs/arithmetic.yaml:333)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self))
 

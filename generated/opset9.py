@@ -231,53 +231,53 @@ def maximum(g, self, other):
 
 
 def minimum(g, self, other):
-    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:262)"""
+    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:261)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
 def clamp(g, self, min=None, max=None):
-    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:278)"""
+    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:276)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, h.like(g, min, self))) if max is None else g.op('Min', self if min is None else g.op('Max', self, h.like(g, min, self)), h.like(g, max, self))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
 def clamp_Tensor(g, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:298)"""
+    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:296)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
 def clamp_min(g, self, min):
-    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:319)"""
+    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:316)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
 def clamp_max(g, self, max):
-    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:332)"""
+    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:329)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
 def where_self(g, condition, self, other):
-    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:343)"""
+    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:340)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
 def logical_and(g, self, other):
-    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:355)"""
+    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:351)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
 def logical_or(g, self, other):
-    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:361)"""
+    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:357)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
 def logical_xor(g, self, other):
-    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:367)"""
+    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:363)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
