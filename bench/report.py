@@ -153,6 +153,9 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
                     verdict = f"tie (within {LATENCY_NOISE:.0%} run-to-run noise)"
                 else:
                     verdict = "**missed**"
+                save = _value(results.get("aten2onnx"), "save_s") if baseline == "torch.export" else None
+                if save is not None and ratio > limit:  # torch.export writes no file: how much is the writing
+                    verdict += f" (converting alone, without writing the file: {(mine - save) / base:.2f}×)"
                 floor = _value(results.get("aten2onnx"), "rss_before_mb") if key == "peak_rss_mb" else None
                 if floor is not None and floor / base > limit:  # the peak includes the weights and libraries
                     verdict += f" (out of reach: the RSS before exporting is already {floor / base:.2f}×"
@@ -178,6 +181,9 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
             if "rss_before_mb" in result and tool == "torch.export":
                 lines.append(f"- {model_title(name, quick)}: RSS after building the model, before any export: "
                              f"{result['rss_before_mb']:,.0f} MB.")
+            if result.get("save_s") is not None:
+                lines.append(f"- {label}: writing the file (ONNXProgram.save inside the export call) took "
+                             f"{result['save_s']:.2f} s of the {result['wall_s']:.2f} s.")
             if len(result.get("wall_runs", ())) > 1:
                 lines.append(f"- {label}: export runs " + ", ".join(f"{t:.2f}" for t in result["wall_runs"]) + " s.")
             if result.get("session_load_s") is not None and tool != "torch.export":

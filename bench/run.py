@@ -54,8 +54,9 @@ def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if failed:
         return failed[0]
     result = dict(runs[-1])
-    for key in ("wall_s", "peak_rss_mb", "rss_before_mb"):
-        result[key] = statistics.median(run[key] for run in runs)
+    for key in ("wall_s", "peak_rss_mb", "rss_before_mb", "save_s"):
+        if all(key in run for run in runs):
+            result[key] = statistics.median(run[key] for run in runs)
     result["wall_runs"] = [run["wall_s"] for run in runs]
     return result
 
