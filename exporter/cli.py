@@ -89,6 +89,8 @@ def _spec_constraints() -> dict[str, list[str]]:
             since = f" (from opset {variant.since})" if variant.since and len(spec.variants) > 1 else ""
             messages += [c.message + since for c in variant.constraints]
         found[spec.aten] = messages
+        for alias in spec.aliases:  # served by the entry's function, so bound by its constraints
+            found[alias.aten] = messages
     return found
 
 

@@ -210,6 +210,12 @@ def test_ops_lists_supported_with_constraints(capsys: pytest.CaptureFixture[str]
     assert "supported at opset 9 matching 'elu'" in captured.err
 
 
+def test_aliases_share_their_entrys_constraints() -> None:
+    constraints = cli._spec_constraints()
+    assert "aten::_adaptive_avg_pool2d.default" in constraints  # an alias (opspecs/nn.yaml)
+    assert constraints["aten::_adaptive_avg_pool2d.default"] == constraints["aten::adaptive_avg_pool2d.default"]
+
+
 def test_matrix_prints_or_writes_the_support_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     expected = cli.SUPPORT_MATRIX.read_text(encoding="utf-8")
     assert main(["matrix"]) == 0
