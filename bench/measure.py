@@ -128,11 +128,14 @@ def _profile_breakdown(profile: cProfile.Profile, top: int = 15, floor: float = 
 
 def preimport() -> None:
     """Import every tool's libraries before the clock, the same set for each tool, so wall time and
-    the RSS floor compare exports rather than imports (torch.onnx loads onnxscript lazily)."""
+    the RSS floor compare exports rather than imports (torch.onnx loads onnxscript lazily, and
+    torch.export its tracer with torch._dynamo; transformers imports torch._dynamo itself, so
+    without this only the CNN's exports would carry that second of importing)."""
     import onnx  # noqa: F401
     import onnx_ir  # noqa: F401
     import onnxscript  # noqa: F401
     import torch.export  # noqa: F401
+    import torch.export._trace  # noqa: F401  (torch.export imports its tracer and torch._dynamo on first use: 1 s)
     import torch.onnx  # noqa: F401
 
     import exporter
