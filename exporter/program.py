@@ -16,6 +16,11 @@ from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves
 
 from exporter import input_checks, serialize
+from exporter.direct_file import open_for_writing
+
+# Weights from this size on are written past the page cache (exporter/direct_file.py says why);
+# below it the page cache is as fast and the file stays cached for a session to load.
+DIRECT_WRITE_MIN = 64 * 2**20
 
 
 def _move(source: Path, target: Path) -> None:
@@ -79,16 +84,19 @@ class ONNXProgram:
         # Asked for explicitly, every weight goes to the data file; chosen for size, tiny
         # tensors (under onnx_ir's 256-byte threshold) stay inline as onnx does.
         threshold = 0 if external_data else 256
+        weights = serialize.weights_bytes(self.model)
         if external_data is None:
-            external_data = serialize.weights_bytes(self.model) >= serialize.PROTOBUF_LIMIT
+            external_data = weights >= serialize.PROTOBUF_LIMIT
         data_name = path.name + ".data" if external_data else None
+        direct = weights >= DIRECT_WRITE_MIN  # the file that holds the weights skips the page cache
         with tempfile.TemporaryDirectory(dir=path.parent) as staging:
             staged = Path(staging) / path.name
-            with open(staged, "wb") as stream:
-                if data_name:
-                    with open(Path(staging) / data_name, "wb") as data_stream:
-                        serialize.write_external(self.model, stream, data_stream, data_name, threshold)
-                else:
+            if data_name:
+                with open(staged, "wb") as stream, \
+                        open_for_writing(Path(staging) / data_name, direct) as data_stream:
+                    serialize.write_external(self.model, stream, data_stream, data_name, threshold)
+            else:
+                with open_for_writing(staged, direct) as stream:
                     serialize.write_model(self.model, stream)
             if data_name:
                 _move(Path(staging) / data_name, path.parent / data_name)
