@@ -62,7 +62,7 @@ def _streamable(tensor: Any) -> bool:
 
 # A weight that must be copied to be written (a folded transpose) goes out in pieces of about this
 # size, through two reusable buffers: the extra memory stays under 2 pieces whatever the weight.
-_PIECE_BYTES = 8 * 2**20
+_PIECE_BYTES = 4 * 2**20
 
 
 class _Writer:
