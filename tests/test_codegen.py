@@ -360,13 +360,19 @@ class _FunctionTags:
         return f"opset{self.opset}.{name}"
 
 
-def test_rendered_registry_lookup(good_specs, good_files, monkeypatch: pytest.MonkeyPatch):
+def _rendered_registry(files: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Run the rendered registry.py against stand-in opset modules whose functions are named tags."""
     fake = types.ModuleType("generated")
     for n in OPSETS:
         setattr(fake, f"opset{n}", _FunctionTags(n))
     monkeypatch.setitem(sys.modules, "generated", fake)
     registry: dict[str, object] = {}
-    exec(compile(good_files["registry.py"], "registry.py", "exec"), registry)
+    exec(compile(files["registry.py"], "registry.py", "exec"), registry)
+    return registry
+
+
+def test_rendered_registry_lookup(good_specs, good_files, monkeypatch: pytest.MonkeyPatch):
+    registry = _rendered_registry(good_files, monkeypatch)
     lookup = registry["lookup"]
     for spec in good_specs:
         for opset in OPSETS:
@@ -525,12 +531,7 @@ def test_alias_is_registered_to_the_entry_function(tmp_path: Path, monkeypatch: 
         ("aten::bitwise_and.Tensor", [(9, "opset9.bitwise_and_Tensor"), (18, "opset18.bitwise_and_Tensor")],
          "spec/spec.yaml:2"),
     ]
-    fake = types.ModuleType("generated")
-    for n in OPSETS:
-        setattr(fake, f"opset{n}", _FunctionTags(n))
-    monkeypatch.setitem(sys.modules, "generated", fake)
-    registry: dict[str, object] = {}
-    exec(compile(files["registry.py"], "registry.py", "exec"), registry)
+    registry = _rendered_registry(files, monkeypatch)
     for opset in OPSETS:
         assert registry["lookup"]("aten::__and__.Tensor", opset) == registry["lookup"]("aten::bitwise_and.Tensor", opset)
     assert registry["lookup"]("aten::__and__.Tensor", 17) == "opset9.bitwise_and_Tensor"
