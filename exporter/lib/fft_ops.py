@@ -22,6 +22,7 @@ import torch
 
 from exporter import emit_helpers as h
 from exporter.graph_builder import complex_parts_dtype, is_complex, mark_complex
+from exporter.lib import common as c
 
 # torch's fft_norm_mode: the power of 1/n the result is scaled by
 _NORM_POWER = {0: 0.0, 1: 0.5, 2: 1.0}
@@ -44,20 +45,12 @@ def _dims_of(value: ir.Value) -> list[Any] | None:
 
 def _unsqueeze_last(g: Any, x: ir.Value) -> ir.Value:
     dims = _dims_of(x)
-    if g.opset >= 13:
-        out = g.op("Unsqueeze", x, h.ints(g, [-1]))
-    else:
-        out = g.op("Unsqueeze", x, axes=[-1])
-    return _with_shape(out, None if dims is None else [*dims, 1])
+    return _with_shape(c.unsqueeze(g, x, [-1]), None if dims is None else [*dims, 1])
 
 
 def _squeeze_last(g: Any, x: ir.Value) -> ir.Value:
     dims = _dims_of(x)
-    if g.opset >= 13:
-        out = g.op("Squeeze", x, h.ints(g, [-1]))
-    else:
-        out = g.op("Squeeze", x, axes=[-1])
-    return _with_shape(out, None if dims is None else dims[:-1])
+    return _with_shape(c.squeeze(g, x, [-1]), None if dims is None else dims[:-1])
 
 
 def part(g: Any, x: ir.Value, index: int) -> ir.Value:
