@@ -19,8 +19,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
-
-INT64_MAX = 2**63 - 1
+from exporter.lib import common as c
 
 
 # -- small version-aware builders --------------------------------------------------------------
@@ -35,35 +34,16 @@ def _static_shape(g: Any, value: ir.Value, why: str) -> list[int]:
     return [int(d) for d in dims]
 
 
-def _unsqueeze(g: Any, value: ir.Value, axes: Sequence[int]) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("Unsqueeze", value, h.ints(g, axes))
-    return g.op("Unsqueeze", value, axes=list(axes))
-
-
-def _slice(g: Any, value: ir.Value, starts: Sequence[Any], ends: Sequence[Any], axes: Sequence[int]) -> ir.Value:
-    """Step-1 Slice (attributes before opset 10, inputs from 10)."""
-    if g.opset >= 10:
-        return g.op("Slice", value, h.ints(g, starts), h.ints(g, ends), h.ints(g, axes))
-    return g.op("Slice", value, starts=list(starts), ends=list(ends), axes=list(axes))
-
-
 def _split(g: Any, value: ir.Value, sizes: Sequence[int], axis: int) -> list[ir.Value]:
     """Chunks of the given sizes along `axis` (a list, even for one chunk)."""
     if len(sizes) == 1:
         return [value]
     if 0 in sizes:  # zero-length chunks: slice each one (not every runtime takes 0 in Split sizes)
         edges = [0, *np.cumsum(sizes).tolist()]
-        return [_slice(g, value, [a], [b], [axis]) for a, b in zip(edges, edges[1:])]
+        return [h.slice_axes(g, value, [a], [b], [axis]) for a, b in zip(edges, edges[1:])]
     if g.opset >= 13:
         return list(g.op("Split", value, h.ints(g, sizes), axis=axis, _outputs=len(sizes)))
     return list(g.op("Split", value, axis=axis, split=list(sizes), _outputs=len(sizes)))
-
-
-def _reduce_sum(g: Any, value: ir.Value, axes: Sequence[int], keepdims: int) -> ir.Value:
-    if g.opset >= 13:
-        return g.op("ReduceSum", value, h.ints(g, axes), keepdims=keepdims)
-    return g.op("ReduceSum", value, axes=list(axes), keepdims=keepdims)
 
 
 def _pad_end(g: Any, value: ir.Value, shape: Sequence[int], amounts: Sequence[int]) -> ir.Value:
@@ -101,7 +81,7 @@ def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     value = _as_1d(g, src)
     if have == want:
         return value
-    return _slice(g, value, [0] * len(want), want, list(range(len(want))))
+    return h.slice_axes(g, value, [0] * len(want), want, list(range(len(want))))
 
 
 # -- shape ops ---------------------------------------------------------------------------------
@@ -125,7 +105,7 @@ def flatten_using_ints(g: Any, self: ir.Value, start_dim: int, end_dim: int) -> 
     full = g.op("Shape", self)
     parts = [h.ints(g, [0] * start + [-1])]
     if end + 1 < r:
-        parts.append(_slice(g, full, [end + 1], [INT64_MAX], [0]))
+        parts.append(h.slice_axes(g, full, [end + 1], [h.INT64_MAX], [0]))
     shape = g.op("Concat", *parts, axis=0) if len(parts) > 1 else parts[0]
     return g.op("Reshape", self, shape)
 
@@ -140,7 +120,7 @@ def stack(g: Any, tensors: Sequence[ir.Value], dim: int) -> ir.Value:
     tensors = h.promoted_list(g, tensors)
     out_rank = g.rank(tensors[0]) + 1
     axis = dim + out_rank if dim < 0 else dim
-    parts = [_unsqueeze(g, t, [axis]) for t in tensors]
+    parts = [c.unsqueeze(g, t, [axis]) for t in tensors]
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=axis)
 
 
@@ -165,8 +145,8 @@ def narrow(g: Any, self: ir.Value, dim: int, start: Any, length: Any) -> ir.Valu
     start + length reaches 0 the slice runs to the end. Symbolic start/length: computed in the graph."""
     axis = _axis(g, dim, self)
     if not isinstance(start, ir.Value) and not isinstance(length, ir.Value):
-        end = INT64_MAX if start < 0 and start + length == 0 else start + length
-        return _slice(g, self, [start], [end], [axis])
+        end = h.INT64_MAX if start < 0 and start + length == 0 else start + length
+        return h.slice_axes(g, self, [start], [end], [axis])
     if g.opset < 10:
         raise ValueError(f"{g.overload}: narrow with a start or length computed at run time needs opset 10 or newer "
                          "(Slice takes its bounds as inputs from 10)")
@@ -174,8 +154,8 @@ def narrow(g: Any, self: ir.Value, dim: int, start: Any, length: Any) -> ir.Valu
     end = g.op("Add", begin, g.constant(length, torch.int64))
     zero = g.constant(0, torch.int64)
     to_end = g.op("And", g.op("Less", begin, zero), g.op("Equal", end, zero))
-    end = g.op("Where", to_end, g.constant(INT64_MAX, torch.int64), end)
-    return _slice(g, self, [begin], [end], [axis])
+    end = g.op("Where", to_end, g.constant(h.INT64_MAX, torch.int64), end)
+    return h.slice_axes(g, self, [begin], [end], [axis])
 
 
 def slice_tensor_opset9(g: Any, self: ir.Value, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
@@ -183,9 +163,9 @@ def slice_tensor_opset9(g: Any, self: ir.Value, dim: int, start: Any, end: Any, 
     a Gather of the slice's positions (static, or computed in the graph for dynamic sizes)."""
     axis = _axis(g, dim, self)
     begin = 0 if start is None else start
-    stop = INT64_MAX if end is None else end
+    stop = h.INT64_MAX if end is None else end
     if _is_static(begin, stop, step) and step == 1:
-        return _slice(g, self, [begin], [stop], [axis])
+        return h.slice_axes(g, self, [begin], [stop], [axis])
     size = g.shape(self)[axis]
     if isinstance(size, int) and _is_static(begin, stop, step):
         picked = list(range(size))[slice(begin, stop, step)]
@@ -222,7 +202,7 @@ def slice_positions(g: Any, length: int | ir.Value, start: Any, end: Any, step: 
     zero = h.scalar(g, 0, "int64")
 
     def bound(value: Any) -> ir.Value:
-        v = h.scalar(g, min(value, INT64_MAX // 2), "int64") if _is_static(value) else g.cast(value, torch.int64)
+        v = h.scalar(g, min(value, h.INT64_MAX // 2), "int64") if _is_static(value) else g.cast(value, torch.int64)
         v = g.op("Where", g.op("Less", v, zero), g.op("Add", v, n), v)
         return g.op("Where", g.op("Less", v, zero), zero, v)
 
@@ -330,9 +310,9 @@ def scatter_add_opset9(g: Any, self: ir.Value, dim: int, index: ir.Value, src: i
     data, idx = g.cast(_as_1d(g, self), compute), _as_1d(g, index)
     updates = g.cast(_fit(g, src, index), compute)
     positions = g.constant(list(range(data_shape[axis])), g.dtype(idx))
-    mask = g.op("Equal", _unsqueeze(g, idx, [r]), positions)
-    picked = g.op("Where", mask, _unsqueeze(g, updates, [r]), g.constant(0, compute))  # not Mul: inf * 0
-    summed = _reduce_sum(g, picked, [axis], keepdims=0)
+    mask = g.op("Equal", c.unsqueeze(g, idx, [r]), positions)
+    picked = g.op("Where", mask, c.unsqueeze(g, updates, [r]), g.constant(0, compute))  # not Mul: inf * 0
+    summed = c.reduce(g, "ReduceSum", picked, [axis], False)
     if r > 1:
         perm = [*range(axis), r - 1, *range(axis, r - 1)]
         summed = g.op("Transpose", summed, perm=perm)
