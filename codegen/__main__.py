@@ -8,7 +8,7 @@ from pathlib import Path
 
 from codegen.errors import SpecErrors
 from codegen.load import load_specs
-from codegen.render import render_all, stale_files, write_if_changed
+from codegen.render import duplicate_functions, render_all, stale_files, write_if_changed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codegen: {len(errors.errors)} error(s) in {options.specs}; nothing was written", file=sys.stderr)
         return 1
     files = render_all(specs)
+    duplicates = duplicate_functions(files)
+    if duplicates:  # validate refuses repeated variants: a duplicate here is a codegen bug
+        print(f"codegen: generated functions repeat each other: {'; '.join(duplicates)}", file=sys.stderr)
+        return 1
     if options.check:
         stale = stale_files(options.out, files)
         if stale:

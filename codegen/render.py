@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
 from codegen.torch_schema import TorchArg, python_name, schema_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+OPSETS = list(range(MIN_OPSET, MAX_OPSET + 1))
 _LITERAL_TYPES = (type(None), bool, int, float, str)
 
 
@@ -105,30 +107,76 @@ def opset_of_variant(spec: OpSpec, index: int) -> int:
     return spec.variant_range(index)[0]
 
 
-def render_opset_module(opset: int, specs: list[OpSpec], env: jinja2.Environment) -> str:
-    functions, impl_modules = [], set()
-    for spec in specs:
+@dataclass(frozen=True)
+class FunctionPlan:
+    """Where every served variant's function is written, and what each opset module holds.
+
+    A function whose signature and body repeat one written earlier (two overloads with the same
+    arguments and emission, `bitwise_and.Tensor` and `.Scalar`) is written once: the later
+    variant is registered to the earlier function, whose docstring says so.
+    """
+
+    modules: dict[int, list[FunctionView]]             # opset -> functions written there
+    placement: dict[tuple[str, int], tuple[int, str]]  # (aten, variant index) -> (opset, name)
+    impl_modules: dict[int, set[str]]                  # opset -> exporter.lib modules it imports
+
+
+def _function_key(view: FunctionView) -> tuple[object, ...]:
+    return view.signature, view.checks, view.promote, view.body
+
+
+def plan_functions(specs: list[OpSpec]) -> FunctionPlan:
+    modules: dict[int, list[FunctionView]] = {n: [] for n in OPSETS}
+    placement: dict[tuple[str, int], tuple[int, str]] = {}
+    impl_modules: dict[int, set[str]] = {n: set() for n in OPSETS}
+    written: dict[tuple[object, ...], tuple[int, int]] = {}  # key -> (opset, position in modules[opset])
+    served = [(spec.variant_range(i)[0], order, spec, i)
+              for order, spec in enumerate(specs) if spec.alias_of is None
+              for i in range(len(spec.variants)) if spec.variant_range(i)[0] <= spec.variant_range(i)[1]]
+    for first, _, spec, index in sorted(served, key=lambda item: (item[0], item[1], item[3])):
+        view = function_view(spec, spec.variants[index], spec.variant_range(index))
+        key = _function_key(view)
+        if key in written:
+            opset, position = written[key]
+            shared = modules[opset][position]
+            modules[opset][position] = dataclasses.replace(
+                shared, docstring=f"{shared.docstring}; also serves {spec.aten} ({spec.variants[index].location})")
+            placement[(spec.aten, index)] = (opset, shared.name)
+            continue
+        name = view.name
+        taken = {v.name for v in modules[first]}
+        while name in taken:  # two entries with one function name at one opset cannot happen; be safe
+            name += "_"
+        written[key] = (first, len(modules[first]))
+        modules[first].append(dataclasses.replace(view, name=name))
+        placement[(spec.aten, index)] = (first, name)
+        if spec.variants[index].impl:
+            impl_modules[first].add(spec.variants[index].impl.rpartition(".")[0])
+    for spec in specs:  # an alias is registered to its entry's functions
         if spec.alias_of is not None:
-            continue  # registered to its entry's function (registry_rows)
-        for index, variant in enumerate(spec.variants):
-            first, last = spec.variant_range(index)
-            if first != opset or first > last:
-                continue
-            functions.append(function_view(spec, variant, (first, last)))
-            if variant.impl:
-                impl_modules.add(variant.impl.rpartition(".")[0])
-    imports = sorted((m.rsplit(".", 1)[0], m.rsplit(".", 1)[1]) for m in impl_modules)
-    return env.get_template("opset.py.jinja").render(opset=opset, functions=functions, impl_imports=imports)
+            for index in range(len(spec.variants)):
+                if (spec.alias_of, index) in placement:
+                    placement[(spec.aten, index)] = placement[(spec.alias_of, index)]
+    return FunctionPlan(modules, placement, impl_modules)
 
 
-def registry_rows(specs: list[OpSpec]) -> list[tuple[str, list[tuple[int, str]], str]]:
+def render_opset_module(opset: int, specs: list[OpSpec], env: jinja2.Environment,
+                        plan: FunctionPlan | None = None) -> str:
+    plan = plan or plan_functions(specs)
+    imports = sorted((m.rsplit(".", 1)[0], m.rsplit(".", 1)[1]) for m in plan.impl_modules[opset])
+    return env.get_template("opset.py.jinja").render(opset=opset, functions=plan.modules[opset], impl_imports=imports)
+
+
+def registry_rows(specs: list[OpSpec], plan: FunctionPlan | None = None) -> list[tuple[str, list[tuple[int, str]], str]]:
+    plan = plan or plan_functions(specs)
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
         entries = []
         for index, _ in enumerate(spec.variants):
             first, last = spec.variant_range(index)
             if first <= last:
-                entries.append((first, f"opset{first}.{spec.function_name}"))
+                opset, name = plan.placement[(spec.aten, index)]
+                entries.append((first, f"opset{opset}.{name}"))
         rows.append((spec.aten, entries, str(spec.location)))
     return rows
 
@@ -187,15 +235,15 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
     return rows
 
 
-OPSETS = list(range(MIN_OPSET, MAX_OPSET + 1))
 
 
 def render_all(specs: list[OpSpec]) -> dict[str, str]:
     """Every generated file, keyed by its path relative to generated/."""
     env = _environment()
-    files = {f"opset{n}.py": render_opset_module(n, specs, env) for n in OPSETS}
+    plan = plan_functions(specs)
+    files = {f"opset{n}.py": render_opset_module(n, specs, env, plan) for n in OPSETS}
     files["registry.py"] = env.get_template("registry.py.jinja").render(
-        rows=registry_rows(specs), opsets=OPSETS, min_opset=MIN_OPSET, max_opset=MAX_OPSET
+        rows=registry_rows(specs, plan), opsets=OPSETS, min_opset=MIN_OPSET, max_opset=MAX_OPSET
     )
     files["__init__.py"] = env.get_template("init.py.jinja").render()
     rows = support_rows(specs)
@@ -208,6 +256,31 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
         aliases=sum(1 for s in specs if s.alias_of is not None),
     )
     return files
+
+
+def duplicate_functions(files: dict[str, str]) -> list[str]:
+    """`opsetA.f = opsetB.f` for every generated function whose signature and body (its docstring
+    aside) repeat an earlier one's: a variant must change what is emitted (validate refuses one
+    that does not), so any is a codegen bug."""
+    import ast
+
+    seen: dict[str, str] = {}
+    found = []
+    for name in sorted(files, key=lambda n: (len(n), n)):
+        if not (name.startswith("opset") and name.endswith(".py")):
+            continue
+        for node in ast.parse(files[name]).body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            body = node.body[1:] if node.body and isinstance(node.body[0], ast.Expr) else node.body
+            key = "\n".join([ast.unparse(node.args), *(ast.unparse(d) for d in node.decorator_list),
+                             *(ast.unparse(b) for b in body)])
+            where = f"{name[:-3]}.{node.name}"
+            if key in seen:
+                found.append(f"{where} = {seen[key]}")
+            else:
+                seen[key] = where
+    return found
 
 
 def stale_files(folder: Path, files: dict[str, str]) -> list[str]:

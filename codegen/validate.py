@@ -226,6 +226,7 @@ class _SpecChecker:
                 self.error(variant.location, f"'since: {variant.since}' is past the newest opset served ({MAX_OPSET})")
             previous = variant.since or previous
         checked = dataclasses.replace(spec, variants=tuple(resolved))
+        self.check_no_repeated_variant(checked)
         for index, variant in enumerate(checked.variants):
             start, end = checked.variant_range(index)
             following = checked.variants[index + 1].since if index + 1 < len(checked.variants) else None
@@ -242,6 +243,16 @@ class _SpecChecker:
                 for call in emit_expr.onnx_calls(tree):
                     self.check_onnx_call(call, opset, variant.location, reported, start)
         return checked
+
+    def check_no_repeated_variant(self, spec: OpSpec) -> None:
+        """A variant exists only where the emitted ONNX changes: one equal to its predecessor is refused."""
+        for before, variant in itertools.pairwise(spec.variants):
+            if variant_identity(before) != variant_identity(variant) or variant.since is None:
+                continue
+            self.error(variant.location, f"variant 'since: {variant.since}' emits exactly what the variant before "
+                                         f"it (line {before.location.line}) emits; a variant exists only where the "
+                                         f"emitted ONNX changes: remove it, and add {variant.since} to the entry's "
+                                         "'test: opsets:' to keep testing there")
 
     def check_impl(self, variant: Variant) -> None:
         assert variant.impl is not None
@@ -264,6 +275,17 @@ class _SpecChecker:
         if params != expected:
             self.error(variant.location, f"impl '{variant.impl}' must take ({', '.join(expected)}), "
                                          f"it takes ({', '.join(params)})")
+
+
+def variant_identity(variant: Variant) -> tuple[object, ...]:
+    """What a variant's generated function is made of: equal identities give equal functions."""
+    emit = None
+    if variant.emit is not None:
+        try:
+            emit = ast.dump(emit_expr.parse(variant.emit))
+        except SyntaxError:
+            emit = variant.emit
+    return emit, variant.impl, tuple((c.require, c.message) for c in variant.constraints)
 
 
 def _unknown_overload_hint(aten: str) -> str:

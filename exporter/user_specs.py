@@ -18,7 +18,7 @@ from pathlib import Path
 from codegen.errors import ErrorCollector, Location, SpecErrors
 from codegen.load import parse_spec_files
 from codegen.model import OpSpec
-from codegen.render import _environment, render_opset_module
+from codegen.render import FunctionPlan, _environment, plan_functions, render_opset_module
 from codegen.validate import validate_specs
 from exporter import registry
 from exporter.errors import OpspecError
@@ -34,9 +34,9 @@ def _spec_files(path: Path) -> list[Path]:
     raise OpspecError([f"{path}: no such file or folder; pass a spec .yaml file or a folder of them"])
 
 
-def _compile(opset: int, specs: list[OpSpec], origin: str) -> types.ModuleType:
+def _compile(opset: int, specs: list[OpSpec], plan: FunctionPlan, origin: str) -> types.ModuleType:
     """Render the opset module for `specs` and execute it; tracebacks show the rendered source."""
-    text = render_opset_module(opset, specs, _environment())
+    text = render_opset_module(opset, specs, _environment(), plan)
     filename = f"<aten2onnx user opspecs {origin} @opset{opset}>"
     linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
     module = types.ModuleType(f"aten2onnx_user_opspecs_opset{opset}")
@@ -60,14 +60,16 @@ def load_opspecs(path: str | os.PathLike[str]) -> list[str]:
         raise OpspecError([str(e) for e in errors.errors]) from None
     modules: dict[int, types.ModuleType] = {}
     added: list[tuple[str, int]] = []
+    plan = plan_functions(specs)
     for spec in specs:
         for index, _ in enumerate(spec.variants):
             first, last = spec.variant_range(index)
             if first > last:
                 continue
-            if first not in modules:
-                modules[first] = _compile(first, specs, path.as_posix())
-            function = getattr(modules[first], spec.function_name)
+            opset, name = plan.placement[(spec.aten, index)]
+            if opset not in modules:
+                modules[opset] = _compile(opset, specs, plan, path.as_posix())
+            function = getattr(modules[opset], name)
             registry.user_specs.add(spec.aten, registry.Entry(first, function, str(spec.location)))
             added.append((spec.aten, first))
     for file in files:

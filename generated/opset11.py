@@ -11,13 +11,7 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import attention_ops
-from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
-from exporter.lib import indexing_ops
-from exporter.lib import nn_ops
-from exporter.lib import pooling_ops
-from exporter.lib import resize_ops
 from exporter.lib import shape_ops
 
 
@@ -29,13 +23,6 @@ def hardtanh(g, self, min_val=-1, max_val=1):
 def relu6(g, self):
     """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:74)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
-
-
-def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    """aten::scaled_dot_product_attention.default, opsets 11-12: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:21)"""
-    if not (dropout_p == 0):
-        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:26')
-    return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
 def eq_Tensor(g, self, other):
@@ -60,21 +47,6 @@ def ne_Scalar(g, self, other):
     """aten::ne.Scalar, opsets 11-26: Not(Equal(self, like(other, self))) (opspecs/comparison.yaml:58)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self)))
-
-
-def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.default, opsets 11-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:21)"""
-    return creation_ops.arange(g, end, dtype, layout, device, pin_memory)
-
-
-def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start, opsets 11-26: exporter.lib.creation_ops.arange_start (opspecs/creation.yaml:30)"""
-    return creation_ops.arange_start(g, start, end, dtype, layout, device, pin_memory)
-
-
-def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start_step, opsets 11-26: exporter.lib.creation_ops.arange_start_step (opspecs/creation.yaml:40)"""
-    return creation_ops.arange_start_step(g, start, end, step, dtype, layout, device, pin_memory)
 
 
 def _unique2(g, self, sorted=True, return_inverse=False, return_counts=False):
@@ -104,240 +76,9 @@ def gather(g, self, dim, index, *, sparse_grad=False):
     return shape_ops.gather(g, self, dim, index, sparse_grad)
 
 
-def index_Tensor(g, self, indices):
-    """aten::index.Tensor, opsets 11-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:74)"""
-    return indexing_ops.index_tensor(g, self, indices)
-
-
-def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 11-12: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:86)"""
-    return indexing_ops.index_put(g, self, indices, values, accumulate)
-
-
-def masked_scatter(g, self, mask, source):
-    """aten::masked_scatter.default, opsets 11-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:124)"""
-    return indexing_ops.masked_scatter(g, self, mask, source)
-
-
-def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 11-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:150)"""
-    return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
-
-
-def index_copy(g, self, dim, index, source):
-    """aten::index_copy.default, opsets 11-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:184)"""
-    return indexing_ops.index_copy(g, self, dim, index, source)
-
-
-def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 11-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:299)"""
-    return indexing_ops.pixel_shuffle(g, self, upscale_factor)
-
-
-def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 11-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:331)"""
-    return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
-
-
-def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 11-12: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:347)"""
-    return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
-
-
 def round(g, self):
     """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:154)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
-
-
-def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 11-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:85)"""
-    return nn_ops.linear(g, input, weight, bias)
-
-
-def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 11-12: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:222)"""
-    if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:225')
-    return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-
-
-def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 11-12: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:13)"""
-    return indexing_ops.constant_pad_nd(g, self, pad, value)
-
-
-def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:26)"""
-    return indexing_ops.reflection_pad1d(g, self, padding)
-
-
-def reflection_pad2d(g, self, padding):
-    """aten::reflection_pad2d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:36)"""
-    return indexing_ops.reflection_pad2d(g, self, padding)
-
-
-def reflection_pad3d(g, self, padding):
-    """aten::reflection_pad3d.default, opsets 11-17: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:46)"""
-    return indexing_ops.reflection_pad3d(g, self, padding)
-
-
-def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:56)"""
-    return indexing_ops.replication_pad1d(g, self, padding)
-
-
-def replication_pad2d(g, self, padding):
-    """aten::replication_pad2d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:66)"""
-    return indexing_ops.replication_pad2d(g, self, padding)
-
-
-def replication_pad3d(g, self, padding):
-    """aten::replication_pad3d.default, opsets 11-17: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:76)"""
-    return indexing_ops.replication_pad3d(g, self, padding)
-
-
-def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 11-12: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:19)"""
-    if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:22')
-    return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
-
-
-def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 11-12: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:36)"""
-    if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
-    return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-
-
-def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:71)"""
-    return pooling_ops.adaptive_max_pool1d(g, self, output_size)
-
-
-def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:83)"""
-    return pooling_ops.adaptive_max_pool2d(g, self, output_size)
-
-
-def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 11-12: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:95)"""
-    return pooling_ops.adaptive_max_pool3d(g, self, output_size)
-
-
-def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:138)"""
-    return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
-
-
-def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:156)"""
-    return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
-
-
-def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:177)"""
-    return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
-
-
-def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:26)"""
-    return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
-
-
-def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:39)"""
-    return resize_ops.upsample_nearest1d(g, self, output_size, scales)
-
-
-def upsample_nearest2d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:52)"""
-    return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
-
-
-def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:65)"""
-    return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
-
-
-def upsample_nearest3d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:79)"""
-    return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
-
-
-def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:92)"""
-    return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
-
-
-def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:106)"""
-    return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
-
-
-def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:118)"""
-    return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
-
-
-def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:130)"""
-    return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
-
-
-def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:142)"""
-    return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
-
-
-def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:155)"""
-    return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
-
-
-def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:167)"""
-    return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
-
-
-def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:185)"""
-    return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
-
-
-def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 11-12: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:198)"""
-    return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
-
-
-def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:211)"""
-    return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
-
-
-def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:224)"""
-    return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
-
-
-def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_trilinear3d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:238)"""
-    return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
-
-
-def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 11-12: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:251)"""
-    return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
-
-
-def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 11-12: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:266)"""
-    return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
-
-
-def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 11-12: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:279)"""
-    return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
 def select_int(g, self, dim, index):

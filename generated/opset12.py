@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import creation_ops
 from exporter.lib import statistics_ops
 
 
@@ -111,11 +110,6 @@ def ge_Scalar(g, self, other):
     """aten::ge.Scalar, opsets 12-26: Or(self, Not(like(other, self))) if is_bool(self) else GreaterOrEqual(self, like(other, self)) (opspecs/comparison.yaml:142)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, h.like(g, other, self))
-
-
-def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 12-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:224)"""
-    return creation_ops.native_dropout(g, input, p, train)
 
 
 def einsum(g, equation, tensors, *, path=None):

@@ -11,33 +11,11 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import indexing_ops
-from exporter.lib import nn_ops
 
 
 def hardswish(g, self):
     """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:115)"""
     return g.op('HardSwish', self)
-
-
-def tril(g, self, diagonal=0):
-    """aten::tril.default, opsets 14-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:280)"""
-    return indexing_ops.tril(g, self, diagonal)
-
-
-def triu(g, self, diagonal=0):
-    """aten::triu.default, opsets 14-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:288)"""
-    return indexing_ops.triu(g, self, diagonal)
-
-
-def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 14-17: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:311)"""
-    return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
-
-
-def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 14-14: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:331)"""
-    return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
 def view(g, self, size):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import indexing_ops
 from exporter.lib import shape_ops
 
 
@@ -20,21 +19,6 @@ def scatter_add(g, self, dim, index, src):
     return shape_ops.scatter_add(g, self, dim, index, src)
 
 
-def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 16-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:88)"""
-    return indexing_ops.index_put(g, self, indices, values, accumulate)
-
-
-def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 16-17: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:167)"""
-    return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
-
-
-def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 16-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:209)"""
-    return indexing_ops.index_add(g, self, dim, index, source, alpha)
-
-
 def grid_sampler_2d(g, input, grid, interpolation_mode, padding_mode, align_corners):
-    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:298)"""
+    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:272)"""
     return g.op('GridSample', input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

@@ -12,7 +12,6 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.lib import fft_ops
-from exporter.lib import norm_ops
 
 
 def _fft_r2c(g, self, dim, normalization, onesided):
@@ -38,13 +37,3 @@ def stft(g, self, n_fft, hop_length=None, win_length=None, window=None, normaliz
 def stft_center(g, self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None, align_to_window=None):
     """aten::stft.center, opsets 17-26: exporter.lib.fft_ops.stft_center (opspecs/fft.yaml:84)"""
     return fft_ops.stft_center(g, self, n_fft, hop_length, win_length, window, center, pad_mode, normalized, onesided, return_complex, align_to_window)
-
-
-def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
-    """aten::layer_norm.default, opsets 17-26: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:21)"""
-    return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
-
-
-def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 17-17: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:35)"""
-    return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)

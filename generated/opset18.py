@@ -11,23 +11,11 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import attention_ops
-from exporter.lib import indexing_ops
-from exporter.lib import nn_ops
-from exporter.lib import norm_ops
-from exporter.lib import pooling_ops
 
 
 def mish(g, self):
     """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:136)"""
     return g.op('Mish', self)
-
-
-def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    """aten::scaled_dot_product_attention.default, opsets 18-22: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:23)"""
-    if not (dropout_p == 0):
-        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:26')
-    return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
 def bitwise_and_Tensor(g, self, other):
@@ -66,159 +54,9 @@ def bitwise_xor_Scalar(g, self, other):
     return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
 
 
-def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 18-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:168)"""
-    return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
-
-
-def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 18-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:349)"""
-    return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
-
-
 def bitwise_not(g, self):
     """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:179)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
-
-
-def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 18-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:312)"""
-    return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
-
-
-def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 18-26: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:36)"""
-    return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)
-
-
-def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 18-20: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:53)"""
-    return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
-
-
-def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 18-20: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:71)"""
-    return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
-
-
-def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 18-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:94)"""
-    return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
-
-
-def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:118)"""
-    return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
-
-
-def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:136)"""
-    return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
-
-
-def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 18-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:153)"""
-    return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
-
-
-def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 18-22: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:172)"""
-    return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
-
-
-def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 18-26: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:15)"""
-    return indexing_ops.constant_pad_nd(g, self, pad, value)
-
-
-def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:27)"""
-    return indexing_ops.reflection_pad1d(g, self, padding)
-
-
-def reflection_pad2d(g, self, padding):
-    """aten::reflection_pad2d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:37)"""
-    return indexing_ops.reflection_pad2d(g, self, padding)
-
-
-def reflection_pad3d(g, self, padding):
-    """aten::reflection_pad3d.default, opsets 18-26: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:47)"""
-    return indexing_ops.reflection_pad3d(g, self, padding)
-
-
-def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:57)"""
-    return indexing_ops.replication_pad1d(g, self, padding)
-
-
-def replication_pad2d(g, self, padding):
-    """aten::replication_pad2d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:67)"""
-    return indexing_ops.replication_pad2d(g, self, padding)
-
-
-def replication_pad3d(g, self, padding):
-    """aten::replication_pad3d.default, opsets 18-26: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:77)"""
-    return indexing_ops.replication_pad3d(g, self, padding)
-
-
-def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:73)"""
-    return pooling_ops.adaptive_max_pool1d(g, self, output_size)
-
-
-def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:85)"""
-    return pooling_ops.adaptive_max_pool2d(g, self, output_size)
-
-
-def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 18-26: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:97)"""
-    return pooling_ops.adaptive_max_pool3d(g, self, output_size)
-
-
-def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:140)"""
-    return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
-
-
-def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:158)"""
-    return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
-
-
-def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:179)"""
-    return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
-
-
-def mean(g, self, *, dtype=None):
-    """aten::mean.default, opsets 18-26: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:30)"""
-    return nn_ops.mean_all(g, self, dtype)
-
-
-def mean_dim(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::mean.dim, opsets 18-26: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:39)"""
-    return nn_ops.mean_dims(g, self, dim, keepdim, dtype)
-
-
-def amax(g, self, dim=[], keepdim=False):
-    """aten::amax.default, opsets 18-26: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:49)"""
-    return nn_ops.amax(g, self, dim, keepdim)
-
-
-def amin(g, self, dim=[], keepdim=False):
-    """aten::amin.default, opsets 18-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:59)"""
-    return nn_ops.amin(g, self, dim, keepdim)
-
-
-def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::prod.dim_int, opsets 18-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:69)"""
-    return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
-
-
-def prod(g, self, *, dtype=None):
-    """aten::prod.default, opsets 18-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:78)"""
-    return nn_ops.prod_all(g, self, dtype)
 
 
 def glu(g, self, dim=-1):

@@ -19,5 +19,5 @@ def gelu(g, self, *, approximate='none'):
 
 
 def grid_sampler_2d(g, input, grid, interpolation_mode, padding_mode, align_corners):
-    """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:302)"""
+    """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:276)"""
     return g.op('GridSample', input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

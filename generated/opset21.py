@@ -11,14 +11,5 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import norm_ops
 
-
-def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 21-26: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:54)"""
-    return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
-
-
-def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 21-26: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:72)"""
-    return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
+# No mapping changes at opset 21.

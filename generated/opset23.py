@@ -11,17 +11,5 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import attention_ops
-from exporter.lib import norm_ops
 
-
-def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    """aten::scaled_dot_product_attention.default, opsets 23-26: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:24)"""
-    if not (dropout_p == 0):
-        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:26')
-    return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
-
-
-def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 23-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:173)"""
-    return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
+# No mapping changes at opset 23.

@@ -282,80 +282,38 @@ def logical_xor(g, self, other):
 
 
 def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    """aten::scaled_dot_product_attention.default, opsets 9-10: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:20)"""
+    """aten::scaled_dot_product_attention.default, opsets 9-26: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
     if not (dropout_p == 0):
-        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:26')
+        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:22')
     return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
 def bitwise_and_Tensor(g, self, other):
-    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:23); also serves aten::__and__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_and(g, self, other)
-
-
-def bitwise_and_Scalar(g, self, other):
-    """aten::bitwise_and.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:35); also serves aten::__and__.Scalar"""
+    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:23); also serves aten::__and__.Tensor; also serves aten::bitwise_and.Scalar (opspecs/bitwise.yaml:35)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_and(g, self, other)
 
 
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:47); also serves aten::__or__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_or(g, self, other)
-
-
-def bitwise_or_Scalar(g, self, other):
-    """aten::bitwise_or.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:59); also serves aten::__or__.Scalar"""
+    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:47); also serves aten::__or__.Tensor; also serves aten::bitwise_or.Scalar (opspecs/bitwise.yaml:59)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_or(g, self, other)
 
 
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:71); also serves aten::__xor__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_xor(g, self, other)
-
-
-def bitwise_xor_Scalar(g, self, other):
-    """aten::bitwise_xor.Scalar, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:83); also serves aten::__xor__.Scalar"""
+    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:71); also serves aten::__xor__.Tensor; also serves aten::bitwise_xor.Scalar (opspecs/bitwise.yaml:83)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.bitwise_xor(g, self, other)
 
 
 def bitwise_left_shift_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:91); also serves aten::__lshift__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.left_shift(g, self, other)
-
-
-def bitwise_left_shift_Tensor_Scalar(g, self, other):
-    """aten::bitwise_left_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:100); also serves aten::__lshift__.Scalar"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.left_shift(g, self, other)
-
-
-def bitwise_left_shift_Scalar_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:109)"""
+    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:91); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:100); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:109)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.left_shift(g, self, other)
 
 
 def bitwise_right_shift_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:117); also serves aten::__rshift__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.right_shift(g, self, other)
-
-
-def bitwise_right_shift_Tensor_Scalar(g, self, other):
-    """aten::bitwise_right_shift.Tensor_Scalar, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:126); also serves aten::__rshift__.Scalar"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.right_shift(g, self, other)
-
-
-def bitwise_right_shift_Scalar_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Scalar_Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:135)"""
+    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:117); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:126); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:135)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return bitwise_ops.right_shift(g, self, other)
 
@@ -433,17 +391,17 @@ def ge_Scalar(g, self, other):
 
 
 def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.default, opsets 9-10: exporter.lib.creation_ops.arange (opspecs/creation.yaml:20)"""
+    """aten::arange.default, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:18)"""
     return creation_ops.arange(g, end, dtype, layout, device, pin_memory)
 
 
 def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start, opsets 9-10: exporter.lib.creation_ops.arange_start (opspecs/creation.yaml:29)"""
+    """aten::arange.start, opsets 9-26: exporter.lib.creation_ops.arange_start (opspecs/creation.yaml:27)"""
     return creation_ops.arange_start(g, start, end, dtype, layout, device, pin_memory)
 
 
 def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start_step, opsets 9-10: exporter.lib.creation_ops.arange_start_step (opspecs/creation.yaml:39)"""
+    """aten::arange.start_step, opsets 9-26: exporter.lib.creation_ops.arange_start_step (opspecs/creation.yaml:37)"""
     return creation_ops.arange_start_step(g, start, end, step, dtype, layout, device, pin_memory)
 
 
@@ -478,7 +436,7 @@ def full_like(g, self, fill_value, *, dtype=None, layout=None, device=None, pin_
 
 
 def zeros_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:96)"""
+    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:96); also serves aten::empty_like.default (opspecs/creation.yaml:108)"""
     return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
 
 
@@ -487,13 +445,8 @@ def ones_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None,
     return h.filled(g, g.op('Shape', self), 1, h.factory_dtype(g, dtype, self))
 
 
-def empty_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::empty_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:108)"""
-    return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
-
-
 def new_zeros(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:116)"""
+    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:116); also serves aten::new_empty.default (opspecs/creation.yaml:138)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
@@ -505,11 +458,6 @@ def new_ones(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=
 def new_full(g, self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:130)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, self))
-
-
-def new_empty(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_empty.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:138)"""
-    return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
 def new_empty_strided(g, self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
@@ -533,12 +481,7 @@ def eye_m(g, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
 
 
 def fill_Scalar(g, self, value):
-    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:180)"""
-    return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
-
-
-def fill_Tensor(g, self, value):
-    """aten::fill.Tensor, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:186)"""
+    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:180); also serves aten::fill.Tensor (opspecs/creation.yaml:186)"""
     return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
 
 
@@ -548,7 +491,7 @@ def zero(g, self):
 
 
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:198)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:198); also serves aten::alias.default (opspecs/shape.yaml:174)"""
     return g.op('Identity', self)
 
 
@@ -643,122 +586,117 @@ def scatter_add(g, self, dim, index, src):
 
 
 def index_Tensor(g, self, indices):
-    """aten::index.Tensor, opsets 9-10: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:73)"""
+    """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:71)"""
     return indexing_ops.index_tensor(g, self, indices)
 
 
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 9-10: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:85)"""
+    """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:82)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
 def masked_fill_Scalar(g, self, mask, value):
-    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:100)"""
-    return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
-
-
-def masked_fill_Tensor(g, self, mask, value):
-    """aten::masked_fill.Tensor, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:109)"""
+    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:97); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:106)"""
     return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
 
 
 def masked_scatter(g, self, mask, source):
-    """aten::masked_scatter.default, opsets 9-10: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:123)"""
+    """aten::masked_scatter.default, opsets 9-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:118)"""
     return indexing_ops.masked_scatter(g, self, mask, source)
 
 
 def select_scatter(g, self, src, dim, index):
-    """aten::select_scatter.default, opsets 9-9: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:135)"""
+    """aten::select_scatter.default, opsets 9-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:130)"""
     return indexing_ops.select_scatter(g, self, src, dim, index)
 
 
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 9-9: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:148)"""
+    """aten::slice_scatter.default, opsets 9-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:142)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 9-12: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:165)"""
+    """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:158)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
 def index_copy(g, self, dim, index, source):
-    """aten::index_copy.default, opsets 9-10: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:183)"""
+    """aten::index_copy.default, opsets 9-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:173)"""
     return indexing_ops.index_copy(g, self, dim, index, source)
 
 
 def index_fill_int_Scalar(g, self, dim, index, value):
-    """aten::index_fill.int_Scalar, opsets 9-12: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:194)"""
+    """aten::index_fill.int_Scalar, opsets 9-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:184)"""
     return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
 
 
 def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 9-12: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:207)"""
+    """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:197)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
 def nonzero(g, self):
-    """aten::nonzero.default, opsets 9-9: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:222)"""
+    """aten::nonzero.default, opsets 9-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:210)"""
     return indexing_ops.nonzero(g, self)
 
 
 def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:228)"""
+    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:218)"""
     return g.op('Gather', weight, indices, axis=0)
 
 
 def diagonal(g, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:237)"""
+    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:227)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
 def flip(g, self, dims):
-    """aten::flip.default, opsets 9-9: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:249)"""
+    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:237)"""
     return indexing_ops.flip(g, self, dims)
 
 
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-9: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:258)"""
+    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:246)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:268)"""
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:258)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
 def tril(g, self, diagonal=0):
-    """aten::tril.default, opsets 9-13: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:279)"""
+    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:267)"""
     return indexing_ops.tril(g, self, diagonal)
 
 
 def triu(g, self, diagonal=0):
-    """aten::triu.default, opsets 9-13: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:287)"""
+    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:275)"""
     return indexing_ops.triu(g, self, diagonal)
 
 
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-10: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:298)"""
+    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:286)"""
     return indexing_ops.pixel_shuffle(g, self, upscale_factor)
 
 
 def pixel_unshuffle(g, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:308)"""
+    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:298)"""
     return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
 
 
 def unfold(g, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:318)"""
+    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:308)"""
     return indexing_ops.unfold(g, self, dimension, size, step)
 
 
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-10: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:330)"""
+    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:318)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-10: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:346)"""
+    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:333)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
@@ -1018,27 +956,27 @@ def addcdiv(g, self, tensor1, tensor2, *, value=1):
 
 
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
-    """aten::conv1d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:14)"""
+    """aten::conv1d.default, opsets 9-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:12)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
-    """aten::conv2d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:30)"""
+    """aten::conv2d.default, opsets 9-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:28)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
-    """aten::conv3d.default, opsets 9-12: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:46)"""
+    """aten::conv3d.default, opsets 9-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:44)"""
     return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """aten::convolution.default, opsets 9-12: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:64)"""
+    """aten::convolution.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:62)"""
     return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
 
 
 def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 9-10: exporter.lib.nn_ops.linear (opspecs/nn.yaml:84)"""
+    """aten::linear.default, opsets 9-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:82)"""
     return nn_ops.linear(g, input, weight, bias)
 
 
@@ -1048,511 +986,506 @@ def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
 
 
 def mm(g, self, mat2):
-    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:107)"""
-    return g.op('MatMul', self, mat2)
-
-
-def bmm(g, self, mat2):
-    """aten::bmm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:115)"""
+    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:107); also serves aten::bmm.default (opspecs/nn.yaml:115)"""
     return g.op('MatMul', self, mat2)
 
 
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:124)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:124); also serves aten::vdot.default (opspecs/statistics.yaml:251)"""
     return g.op('MatMul', self, other)
 
 
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 9-9: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:138)"""
+    """aten::max_pool1d.default, opsets 9-26: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:136)"""
     return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:151)"""
+    """aten::max_pool2d.default, opsets 9-26: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:148)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:155')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:152')
     return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:167)"""
+    """aten::max_pool3d.default, opsets 9-26: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:163)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:171')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:167')
     return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:185)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:180)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:189')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:184')
     return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-9: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:201)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:195)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:205')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:199')
     return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-9: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:220)"""
+    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:213)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:225')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:217')
     return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:241); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:231); also serves aten::_adaptive_avg_pool2d.default"""
     return nn_ops.adaptive_avg_pool2d(g, self, output_size)
 
 
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-12: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:250)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:241)"""
     return nn_ops.adaptive_avg_pool1d(g, self, output_size)
 
 
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:262)"""
+    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:255)"""
     return creation_ops.dropout(g, input, p, train)
 
 
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-12: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:275)"""
+    """aten::_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:266)"""
     return nn_ops.softmax_internal(g, self, dim, half_to_float)
 
 
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-12: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:283)"""
+    """aten::softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:274)"""
     return nn_ops.softmax_int(g, self, dim, dtype)
 
 
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-12: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:291)"""
+    """aten::_log_softmax.default, opsets 9-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:282)"""
     return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
 
 
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-12: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:299)"""
+    """aten::log_softmax.int, opsets 9-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:290)"""
     return nn_ops.log_softmax_int(g, self, dim, dtype)
 
 
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-13: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:310)"""
+    """aten::batch_norm.default, opsets 9-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:301)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-13: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:330)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:320)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
 def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
-    """aten::layer_norm.default, opsets 9-16: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:20)"""
+    """aten::layer_norm.default, opsets 9-26: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:18)"""
     return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
 
 
 def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 9-16: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:34)"""
+    """aten::native_layer_norm.default, opsets 9-26: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:32)"""
     return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)
 
 
 def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 9-17: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:52)"""
+    """aten::group_norm.default, opsets 9-26: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:49)"""
     return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
 
 
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 9-12: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:69)"""
+    """aten::native_group_norm.default, opsets 9-26: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:64)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 9-12: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:92)"""
+    """aten::instance_norm.default, opsets 9-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:85)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:117)"""
+    """aten::_native_batch_norm_legit.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:109)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:135)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:127)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-17: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:152)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:144)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-17: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:171)"""
+    """aten::rms_norm.default, opsets 9-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:163)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 
 def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 9-10: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:12)"""
+    """aten::constant_pad_nd.default, opsets 9-26: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:10)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
 def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:25)"""
+    """aten::reflection_pad1d.default, opsets 9-26: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:20)"""
     return indexing_ops.reflection_pad1d(g, self, padding)
 
 
 def reflection_pad2d(g, self, padding):
-    """aten::reflection_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:35)"""
+    """aten::reflection_pad2d.default, opsets 9-26: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:29)"""
     return indexing_ops.reflection_pad2d(g, self, padding)
 
 
 def reflection_pad3d(g, self, padding):
-    """aten::reflection_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:45)"""
+    """aten::reflection_pad3d.default, opsets 9-26: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:38)"""
     return indexing_ops.reflection_pad3d(g, self, padding)
 
 
 def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:55)"""
+    """aten::replication_pad1d.default, opsets 9-26: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:47)"""
     return indexing_ops.replication_pad1d(g, self, padding)
 
 
 def replication_pad2d(g, self, padding):
-    """aten::replication_pad2d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:65)"""
+    """aten::replication_pad2d.default, opsets 9-26: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:56)"""
     return indexing_ops.replication_pad2d(g, self, padding)
 
 
 def replication_pad3d(g, self, padding):
-    """aten::replication_pad3d.default, opsets 9-10: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:75)"""
+    """aten::replication_pad3d.default, opsets 9-26: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:65)"""
     return indexing_ops.replication_pad3d(g, self, padding)
 
 
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:17)"""
+    """aten::avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:15)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:22')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:19')
     return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:34)"""
+    """aten::avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:30)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:34')
     return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def adaptive_avg_pool3d(g, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 9-12: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:55); also serves aten::_adaptive_avg_pool3d.default"""
+    """aten::adaptive_avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:48); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
 
 
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:69)"""
+    """aten::adaptive_max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:63)"""
     return pooling_ops.adaptive_max_pool1d(g, self, output_size)
 
 
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:81)"""
+    """aten::adaptive_max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:72)"""
     return pooling_ops.adaptive_max_pool2d(g, self, output_size)
 
 
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 9-9: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:93)"""
+    """aten::adaptive_max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:81)"""
     return pooling_ops.adaptive_max_pool3d(g, self, output_size)
 
 
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-9: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:108)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:93)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:112')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:97')
     return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:136)"""
+    """aten::embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:120)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:154)"""
+    """aten::embedding_bag.padding_idx, opsets 9-26: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:135)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:175)"""
+    """aten::_embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:153)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::rand.default, opsets 9-21: exporter.lib.creation_ops.rand (opspecs/random.yaml:19)"""
+    """aten::rand.default, opsets 9-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:17)"""
     return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
 
 
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 9-21: exporter.lib.creation_ops.randn (opspecs/random.yaml:29)"""
+    """aten::randn.default, opsets 9-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:27)"""
     return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
 
 
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 9-21: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:39)"""
+    """aten::rand_like.default, opsets 9-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:37)"""
     return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 9-21: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:49)"""
+    """aten::randn_like.default, opsets 9-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:47)"""
     return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 9-21: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:60)"""
+    """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:58)"""
     return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
 
 
 def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-21: exporter.lib.creation_ops.randint (opspecs/random.yaml:72)"""
+    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:70)"""
     return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
 
 
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-21: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:83)"""
+    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:81)"""
     return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-21: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:94)"""
+    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:92)"""
     return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-9: exporter.lib.creation_ops.randperm (opspecs/random.yaml:107)"""
+    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:105)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-14: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:120)"""
+    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:117)"""
     return creation_ops.bernoulli(g, self, generator)
 
 
 def bernoulli_p(g, self, p, *, generator=None):
-    """aten::bernoulli.p, opsets 9-21: exporter.lib.creation_ops.bernoulli_p (opspecs/random.yaml:130)"""
+    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_p (opspecs/random.yaml:126)"""
     return creation_ops.bernoulli_p(g, self, p, generator)
 
 
 def bernoulli_Tensor(g, self, p, *, generator=None):
-    """aten::bernoulli.Tensor, opsets 9-21: exporter.lib.creation_ops.bernoulli_tensor (opspecs/random.yaml:141)"""
+    """aten::bernoulli.Tensor, opsets 9-26: exporter.lib.creation_ops.bernoulli_tensor (opspecs/random.yaml:137)"""
     return creation_ops.bernoulli_tensor(g, self, p, generator)
 
 
 def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
-    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:149)"""
+    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:147)"""
     return h.random_uniform(g, self, h.dtype(g, self), from_, to)
 
 
 def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
-    """aten::normal.Tensor_float, opsets 9-21: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:162)"""
+    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:158)"""
     return creation_ops.normal_tensor_float(g, mean, std, generator)
 
 
 def normal_float_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.float_Tensor, opsets 9-21: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:172)"""
+    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:168)"""
     return creation_ops.normal_float_tensor(g, mean, std, generator)
 
 
 def normal_Tensor_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.Tensor_Tensor, opsets 9-21: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:182)"""
+    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:178)"""
     return creation_ops.normal_tensor_tensor(g, mean, std, generator)
 
 
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-21: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:192)"""
+    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:188)"""
     return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-9: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:207)"""
+    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:203)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-11: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:223)"""
+    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:217)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
 def sum(g, self, *, dtype=None):
-    """aten::sum.default, opsets 9-12: exporter.lib.nn_ops.sum_all (opspecs/reduction.yaml:9)"""
+    """aten::sum.default, opsets 9-26: exporter.lib.nn_ops.sum_all (opspecs/reduction.yaml:7)"""
     return nn_ops.sum_all(g, self, dtype)
 
 
 def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::sum.dim_IntList, opsets 9-12: exporter.lib.nn_ops.sum_dims (opspecs/reduction.yaml:18)"""
+    """aten::sum.dim_IntList, opsets 9-26: exporter.lib.nn_ops.sum_dims (opspecs/reduction.yaml:16)"""
     return nn_ops.sum_dims(g, self, dim, keepdim, dtype)
 
 
 def mean(g, self, *, dtype=None):
-    """aten::mean.default, opsets 9-17: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:29)"""
+    """aten::mean.default, opsets 9-26: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:27)"""
     return nn_ops.mean_all(g, self, dtype)
 
 
 def mean_dim(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::mean.dim, opsets 9-17: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:38)"""
+    """aten::mean.dim, opsets 9-26: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:36)"""
     return nn_ops.mean_dims(g, self, dim, keepdim, dtype)
 
 
 def amax(g, self, dim=[], keepdim=False):
-    """aten::amax.default, opsets 9-17: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:48)"""
+    """aten::amax.default, opsets 9-26: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:46)"""
     return nn_ops.amax(g, self, dim, keepdim)
 
 
 def amin(g, self, dim=[], keepdim=False):
-    """aten::amin.default, opsets 9-17: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:58)"""
+    """aten::amin.default, opsets 9-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:55)"""
     return nn_ops.amin(g, self, dim, keepdim)
 
 
 def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::prod.dim_int, opsets 9-17: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:68)"""
+    """aten::prod.dim_int, opsets 9-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:64)"""
     return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
 
 
 def prod(g, self, *, dtype=None):
-    """aten::prod.default, opsets 9-17: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:77)"""
+    """aten::prod.default, opsets 9-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:73)"""
     return nn_ops.prod_all(g, self, dtype)
 
 
 def argmax(g, self, dim=None, keepdim=False):
-    """aten::argmax.default, opsets 9-12: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:88)"""
+    """aten::argmax.default, opsets 9-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:84)"""
     return nn_ops.argmax(g, self, dim, keepdim)
 
 
 def argmin(g, self, dim=None, keepdim=False):
-    """aten::argmin.default, opsets 9-12: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:97)"""
+    """aten::argmin.default, opsets 9-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:93)"""
     return nn_ops.argmin(g, self, dim, keepdim)
 
 
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:24)"""
+    """aten::upsample_nearest1d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:22)"""
     return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:37)"""
+    """aten::upsample_nearest1d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:33)"""
     return resize_ops.upsample_nearest1d(g, self, output_size, scales)
 
 
 def upsample_nearest2d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest2d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:50)"""
+    """aten::upsample_nearest2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:44)"""
     return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:63)"""
+    """aten::upsample_nearest2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:55)"""
     return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
 
 
 def upsample_nearest3d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest3d.vec, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:77)"""
+    """aten::upsample_nearest3d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:67)"""
     return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
 
 
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 9-9: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:90)"""
+    """aten::upsample_nearest3d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:78)"""
     return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:105)"""
+    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:91)"""
     return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:117)"""
+    """aten::_upsample_nearest_exact1d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:102)"""
     return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
 
 
 def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:129)"""
+    """aten::_upsample_nearest_exact2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:113)"""
     return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:141)"""
+    """aten::_upsample_nearest_exact2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:124)"""
     return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
 
 
 def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:154)"""
+    """aten::_upsample_nearest_exact3d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:136)"""
     return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
 
 
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:166)"""
+    """aten::_upsample_nearest_exact3d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:147)"""
     return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
 
 
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:184)"""
+    """aten::upsample_linear1d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:164)"""
     return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 9-10: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:197)"""
+    """aten::upsample_linear1d.default, opsets 9-26: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:176)"""
     return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
 
 
 def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:210)"""
+    """aten::upsample_bilinear2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:188)"""
     return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:223)"""
+    """aten::upsample_bilinear2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:200)"""
     return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
 def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_trilinear3d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:237)"""
+    """aten::upsample_trilinear3d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:213)"""
     return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 9-10: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:250)"""
+    """aten::upsample_trilinear3d.default, opsets 9-26: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:225)"""
     return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
 
 
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:265)"""
+    """aten::upsample_bicubic2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:239)"""
     return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 9-10: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:278)"""
+    """aten::upsample_bicubic2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:251)"""
     return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::lstm.input, opsets 9-9: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:17)"""
+    """aten::lstm.input, opsets 9-26: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:15)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:21')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:19')
     return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-9: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:39)"""
+    """aten::gru.input, opsets 9-26: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:36)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:43')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:40')
     return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-9: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:61)"""
+    """aten::rnn_tanh.input, opsets 9-26: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:57)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:65')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:61')
     return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-9: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:83)"""
+    """aten::rnn_relu.input, opsets 9-26: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:78)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:87')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:82')
     return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
@@ -1643,11 +1576,6 @@ def t(g, self):
 
 def clone(g, self, *, memory_format=None):
     """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:168)"""
-    return g.op('Identity', self)
-
-
-def alias(g, self):
-    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:174)"""
     return g.op('Identity', self)
 
 
@@ -1847,11 +1775,6 @@ def dot(g, self, tensor):
     return g.op('MatMul', self, tensor)
 
 
-def vdot(g, self, other):
-    """aten::vdot.default, opsets 9-26: MatMul(self, other) (opspecs/statistics.yaml:251)"""
-    return g.op('MatMul', self, other)
-
-
 def mv(g, self, vec):
     """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:258)"""
     return g.op('MatMul', self, vec)
@@ -1904,7 +1827,7 @@ def _local_scalar_dense(g, self):
 
 
 def _assert_scalar(g, self, assert_msg):
-    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39)"""
+    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:54)"""
     return None
 
 
@@ -1915,11 +1838,6 @@ def _assert_tensor_metadata(g, a, size=None, stride=None, dtype=None, *, device=
 
 def _assert_async(g, self):
     """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:50)"""
-    return None
-
-
-def _assert_async_msg(g, self, assert_msg):
-    """aten::_assert_async.msg, opsets 9-26: None (opspecs/symbolic.yaml:54)"""
     return None
 
 

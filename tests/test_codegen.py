@@ -41,7 +41,7 @@ from codegen.__main__ import main as codegen_main
 from codegen.errors import Location, SpecErrors
 from codegen.load import load_specs
 from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant, normalize_overload
-from codegen.render import OPSETS, registry_rows, render_all, write_if_changed
+from codegen.render import OPSETS, duplicate_functions, registry_rows, render_all, write_if_changed
 from codegen.torch_schema import TorchArg, TorchSchema, schema_of
 from codegen.validate import EMIT_HELPERS_FILE, python_functions, signature_difference
 
@@ -392,7 +392,8 @@ def test_rendered_registry_lookup(good_specs, good_files, monkeypatch: pytest.Mo
 def test_variant_at_is_newest_since_at_or_below(sinces: set[int]):
     where = Location("x.yaml", 1)
     ordered = sorted(sinces)
-    spec = OpSpec("aten::relu.default", tuple(Variant(s, "Relu(self)", None, (), where) for s in ordered),
+    spec = OpSpec("aten::relu.default", tuple(Variant(s, f"Add(Relu(self), like({s}, self))", None, (), where)
+                                              for s in ordered),
                   (), None, model.TestHints(), None, where)
     rows = registry_rows([spec])[0][1]
     for opset in OPSETS:
@@ -686,3 +687,32 @@ def test_user_specs_register_aliases(tmp_path: Path):
     finally:
         unload_opspecs(path)
     assert registry.user_specs.find("aten::__and__.Tensor", 18) is None
+
+
+# -- one function per emission ------------------------------------------------------------------------
+
+def test_generated_holds_no_two_functions_with_the_same_body():
+    generated = ROOT / "generated"
+    files = {p.name: p.read_text(encoding="utf-8") for p in generated.glob("opset*.py")}
+    assert len(files) == len(OPSETS)
+    assert duplicate_functions(files) == []
+
+
+def test_duplicate_functions_are_found():
+    one = 'def f(g, self):\n    """one"""\n    return g.op("Relu", self)\n'
+    other = 'def k(g, self):\n    """other"""\n    return g.op("Relu", self)\n'
+    assert duplicate_functions({"opset9.py": one, "opset13.py": other}) == ["opset13.k = opset9.f"]
+
+
+def test_overloads_with_the_same_emission_share_one_function(tmp_path: Path):
+    specs = _load_text(tmp_path, """
+        - aten: fill.Scalar
+          emit: Expand(cast_like(value, self), Shape(self))
+        - aten: fill.Tensor
+          emit: Expand(cast_like(value, self), Shape(self))
+        """)
+    files = render_all(specs)
+    tree = ast.parse(files["opset9.py"])
+    assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["fill_Scalar"]
+    assert "also serves aten::fill.Tensor (spec/spec.yaml:4)" in files["opset9.py"]
+    assert [row[1] for row in registry_rows(specs)] == [[(9, "opset9.fill_Scalar")], [(9, "opset9.fill_Scalar")]]
