@@ -6,6 +6,7 @@ This is the one place that knows the YAML layout of `opspecs/*.yaml`. Parsing ch
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +30,37 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class EmitDecl:
+    """One item of an impl's `emits:`: an ONNX op it may emit, at opsets `first`..`last` (None: open).
+
+    Written `Gather`, `Range>=11`, `Upsample<10`, `Slice>=10<13`, or `com.microsoft::Foo`.
+    """
+
+    op: str
+    first: int | None = None
+    last: int | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def domain(self) -> str:
+        return self.op.rpartition("::")[0]
+
+    @property
+    def op_type(self) -> str:
+        return self.op.rpartition("::")[2]
+
+    def __str__(self) -> str:
+        return self.op + (f">={self.first}" if self.first else "") + (f"<{self.last + 1}" if self.last else "")
+
+
+@dataclass(frozen=True)
 class Variant:
     """How the op is emitted from `since` until the next variant (or the newest opset).
 
     Exactly one of `emit` (an expression over schema arguments) and `impl` (a dotted path to
-    a Python helper in `exporter.lib`) is set. `since` is None until validation resolves it
-    from onnx.defs (the first opset where every ONNX op it uses exists).
+    a Python function in `exporter.lib`) is set. An impl may bind constant arguments of its
+    function (`args`) and declares the ONNX ops it may emit (`emits`). `since` is None until
+    validation resolves it from onnx.defs (the first opset where every ONNX op it uses exists).
     """
 
     since: int | None
@@ -42,6 +68,8 @@ class Variant:
     impl: str | None
     constraints: tuple[Constraint, ...]
     location: Location
+    args: tuple[tuple[str, Any], ...] = ()
+    emits: tuple[EmitDecl, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +240,56 @@ def _parse_constraints(raw: Any, file: str, where: Location, collector: ErrorCol
     return tuple(constraints)
 
 
+_EMIT_DECL = re.compile(r"^(?:([A-Za-z][\w.]*)::)?([A-Za-z]\w*)\s*(?:>=\s*(\d+))?\s*(?:<\s*(\d+))?$")
+_ARG_VALUE_TYPES = (bool, int, float, str, type(None))
+
+
+def _parse_emits(raw: Any, entry: _Entry) -> tuple[EmitDecl, ...] | None:
+    """`emits: [Gather, Range>=11, Upsample<10]` (`[]`: the impl emits no op); None when absent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        entry.error(f"'emits' must be a list of the ONNX ops the impl may emit, like [Gather, Range>=11]; got {raw!r}")
+        return ()
+    decls = []
+    for index, item in enumerate(raw):
+        where = Location(entry.file, item_line(raw, index, entry.location.line))
+        match = _EMIT_DECL.match(item.strip()) if isinstance(item, str) else None
+        if match is None:
+            entry.collector.add(where, f"'emits' item {item!r} is not an ONNX op name with optional opsets: write "
+                                       "'Gather', 'Range>=11' (from opset 11), 'Upsample<10' (before 10) or "
+                                       "'Slice>=10<13'")
+            continue
+        domain, op, first, until = match.groups()
+        decl = EmitDecl(f"{domain}::{op}" if domain else op, int(first) if first else None,
+                        int(until) - 1 if until else None, where)
+        if (decl.first or MIN_OPSET) > MAX_OPSET or (decl.last is not None and decl.last < MIN_OPSET):
+            entry.collector.add(where, f"'emits' item '{item}' names no opset from {MIN_OPSET} to {MAX_OPSET}")
+            continue
+        decls.append(decl)
+    return tuple(decls)
+
+
+def _parse_args(raw: Any, entry: _Entry) -> tuple[tuple[str, Any], ...]:
+    """`args: {rank: 2, with_indices: false}`: constants bound to parameters of the impl's function."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        entry.error(f"'args' must be a mapping of parameter names to constants, like {{rank: 2}}; got {raw!r}")
+        return ()
+    bound = []
+    for name, value in _strip_lines(raw).items():
+        plain = value if not isinstance(value, list) else None
+        if not isinstance(name, str) or not name.isidentifier():
+            entry.error(f"'args' key {name!r} is not a parameter name")
+        elif not (isinstance(plain, _ARG_VALUE_TYPES) or (isinstance(value, list) and all(
+                isinstance(v, _ARG_VALUE_TYPES) for v in value))):
+            entry.error(f"'args.{name}' must be a number, a string, true/false, null or a list of those; got {value!r}")
+        else:
+            bound.append((name, value))
+    return tuple(bound)
+
+
 def _parse_variant(raw: Any, file: str, where: Location, collector: ErrorCollector) -> Variant | None:
     if not isinstance(raw, dict):
         collector.add(where, f"a variant must be a mapping with 'since' and 'emit' or 'impl', got {raw!r}")
@@ -220,15 +298,31 @@ def _parse_variant(raw: Any, file: str, where: Location, collector: ErrorCollect
     since = entry.pop("since", int)
     emit = entry.pop("emit", str)
     impl = entry.pop("impl", str)
+    args = _parse_args(entry.raw.pop("args", None), entry)
+    emits = _parse_emits(entry.raw.pop("emits", None), entry)
     constraints = _parse_constraints(entry.raw.pop("constraints", None), file, entry.location, collector)
-    entry.finish("since, emit, impl, constraints")
+    entry.finish("since, emit, impl, args, emits, constraints")
     if (emit is None) == (impl is None):
         entry.error("a variant needs exactly one of 'emit' (an ONNX expression) or 'impl' (a Python helper)")
         return None
-    if since is None and impl is not None:
-        entry.error("an 'impl' variant must say 'since' (codegen cannot see which ONNX ops it uses)")
+    if not _impl_keys_fit(entry, impl, args, emits):
         return None
-    return Variant(since, emit.strip() if emit else None, impl, constraints, entry.location)
+    return Variant(since, emit.strip() if emit else None, impl, constraints, entry.location, args, emits or ())
+
+
+def _impl_keys_fit(entry: _Entry, impl: str | None, args: tuple[Any, ...],
+                   emits: tuple[EmitDecl, ...] | None) -> bool:
+    """'args' and 'emits' go with an 'impl'; an impl says what it emits."""
+    if impl is None:
+        for key, given in (("args", bool(args)), ("emits", emits is not None)):
+            if given:
+                entry.error(f"'{key}' belongs to an 'impl'; an 'emit' expression shows its ONNX ops and arguments itself")
+        return not args and emits is None
+    if emits is None and not entry.had_type_error:
+        entry.error(f"impl '{impl}' must declare the ONNX ops it may emit: add 'emits: [...]' (codegen checks them "
+                    "against its Python and onnx.defs, and says which are missing)")
+        return False
+    return True
 
 
 def _parse_promotion(raw: Any, entry: _Entry) -> Promotion | None:
@@ -346,7 +440,7 @@ def _parse_aliases(raw: Any, entry: _Entry) -> tuple[Alias, ...]:
     return tuple(aliases)
 
 
-ENTRY_KEYS = "aten, onnx, emit, impl, since, variants, constraints, promote, test, note, aliases"
+ENTRY_KEYS = "aten, onnx, emit, impl, args, emits, since, variants, constraints, promote, test, note, aliases"
 
 
 def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -> OpSpec | None:
@@ -360,6 +454,8 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -
     onnx_op = entry.pop("onnx", str)
     emit = entry.pop("emit", str)
     impl = entry.pop("impl", str)
+    args = _parse_args(entry.raw.pop("args", None), entry)
+    emits = _parse_emits(entry.raw.pop("emits", None), entry)
     since = entry.pop("since", int)
     raw_variants = entry.pop("variants", list)
     constraints = _parse_constraints(entry.raw.pop("constraints", None), file, entry.location, collector)
@@ -378,16 +474,18 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -
         entry.error(f"'{aten}' needs exactly one of 'onnx', 'emit', 'impl' or 'variants', found: {', '.join(forms) or 'none'}")
         return None
     if onnx_op is not None:
+        if not _impl_keys_fit(entry, None, args, emits):
+            return None
         # Tier 1: every tensor argument, in schema order, becomes an input; resolved in validate.
         variants: tuple[Variant, ...] = (Variant(since, f"{onnx_op}(*)", None, (), entry.location),)
     elif emit is not None or impl is not None:
-        if impl is not None and since is None:
-            entry.error("an 'impl' entry must say 'since' (codegen cannot see which ONNX ops it uses)")
+        if not _impl_keys_fit(entry, impl, args, emits):
             return None
-        variants = (Variant(since, emit.strip() if emit else None, impl, (), entry.location),)
+        variants = (Variant(since, emit.strip() if emit else None, impl, (), entry.location, args, emits or ()),)
     else:
-        if since is not None:
-            entry.error("'since' belongs on each variant when 'variants' is used")
+        for key, given in (("since", since), ("args", args), ("emits", emits)):
+            if given or (key == "emits" and given is not None):
+                entry.error(f"'{key}' belongs on each variant when 'variants' is used")
         parsed = [_parse_variant(v, file, Location(file, item_line(raw_variants, i, entry.location.line)), collector)
                   for i, v in enumerate(raw_variants)]
         if any(v is None for v in parsed):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jinja2
 
-from codegen import emit_expr
+from codegen import emit_expr, lib_calls
 from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
 from codegen.torch_schema import TorchArg, python_name, schema_of
 
@@ -27,6 +27,17 @@ class FunctionView:
     checks: tuple[tuple[str, str, str], ...]   # (condition, message, source)
     promote: str | None
     body: str
+    source: str = ""                           # the variant's spec line, for @declared
+    emits: tuple[str, ...] = ()                # what it may emit, in `emits:` syntax
+    refusals: tuple[tuple[str, str, str], ...] = ()  # (id, message, constraint line) raised from Python
+
+    @property
+    def declaration(self) -> str:
+        """The `@declared(...)` decorator's arguments after the source."""
+        text = f"emits={tuple(self.emits)!r}"
+        if self.refusals:
+            text += ", refusals={" + ", ".join(f"{i!r}: ({m!r}, {s!r})" for i, m, s in self.refusals) + "}"
+        return text
 
 
 def _default_literal(arg: TorchArg) -> str:
@@ -73,8 +84,7 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) 
     assert schema is not None
     if variant.impl:
         module, _, function = variant.impl.rpartition(".")
-        call_args = ", ".join(["g", *(python_name(a.name) for a in schema.arguments)])
-        body = f"{module.rsplit('.', 1)[1]}.{function}({call_args})"
+        body = f"{module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})"
     else:
         body = emit_expr.to_python(emit_expr.parse(variant.emit or ""), renames)
     first, last = opset_range
@@ -82,7 +92,28 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) 
     docstring = f"{spec.aten}, opsets {first}-{last}: {how} ({variant.location})"
     if spec.aliases:
         docstring += f"; also serves {', '.join(a.aten for a in spec.aliases)}"
-    return FunctionView(spec.function_name, signature(spec), docstring, checks, promote, body)
+    return FunctionView(spec.function_name, signature(spec), docstring, checks, promote, body, str(variant.location),
+                        tuple(str(d) for d in variant.emits))
+
+
+def impl_call_arguments(spec: OpSpec, variant: Variant) -> list[str]:
+    """`g`, then the function's parameters in its order: the op's arguments by position while
+    they come first, the rest (and every constant bound by `args:`) by keyword."""
+    schema = schema_of(spec.aten)
+    assert schema is not None and variant.impl is not None
+    names = [python_name(a.name) for a in schema.arguments]
+    facts = lib_calls.function(variant.impl)
+    if facts is None:  # not readable here (validated specs always have it): every argument, in order
+        return ["g", *names]
+    bound = dict(variant.args)
+    call, keywords = ["g"], False
+    for param in facts.params[1:]:
+        if param in bound:
+            call.append(f"{param}={bound[param]!r}")
+            keywords = True
+        elif param in names:
+            call.append(f"{param}={param}" if keywords else param)
+    return call
 
 
 def _environment() -> jinja2.Environment:
@@ -122,7 +153,7 @@ class FunctionPlan:
 
 
 def _function_key(view: FunctionView) -> tuple[object, ...]:
-    return view.signature, view.checks, view.promote, view.body
+    return view.signature, view.checks, view.promote, view.body, view.emits, view.refusals
 
 
 def plan_functions(specs: list[OpSpec]) -> FunctionPlan:
@@ -273,8 +304,9 @@ def duplicate_functions(files: dict[str, str]) -> list[str]:
             if not isinstance(node, ast.FunctionDef):
                 continue
             body = node.body[1:] if node.body and isinstance(node.body[0], ast.Expr) else node.body
-            key = "\n".join([ast.unparse(node.args), *(ast.unparse(d) for d in node.decorator_list),
-                             *(ast.unparse(b) for b in body)])
+            decorators = [ast.unparse(ast.Call(d.func, d.args[1:], d.keywords) if isinstance(d, ast.Call) else d)
+                          for d in node.decorator_list]  # @declared's first argument is the spec line
+            key = "\n".join([ast.unparse(node.args), *decorators, *(ast.unparse(b) for b in body)])
             where = f"{name[:-3]}.{node.name}"
             if key in seen:
                 found.append(f"{where} = {seen[key]}")

@@ -12,15 +12,16 @@ import itertools
 import re
 from pathlib import Path
 
-from codegen import emit_expr
+from codegen import emit_expr, lib_calls
 from codegen.errors import ErrorCollector, Location, SpecErrors
-from codegen.model import MAX_OPSET, MIN_OPSET, Alias, OpSpec, Variant
+from codegen.model import MAX_OPSET, MIN_OPSET, Alias, EmitDecl, OpSpec, Variant
 from codegen.onnx_schema import AttrType, first_opset, schema_at
 from codegen.torch_schema import TorchSchema, overload_names, python_name, schema_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EMIT_HELPERS_FILE = ROOT / "exporter" / "emit_helpers.py"
 IMPL_PACKAGE = "exporter.lib"
+EMIT_HELPERS_MODULE = "exporter.emit_helpers"
 
 # Which ONNX attribute types a torch argument type may feed (None drops the attribute).
 _ATTR_FROM_TORCH = {
@@ -208,8 +209,7 @@ class _SpecChecker:
             for constraint in variant.constraints:
                 self.parse_expression(constraint.require, constraint.location, "constraint")
             if variant.impl is not None:
-                self.check_impl(variant)
-                resolved.append(variant)
+                resolved.append(self.check_impl(variant))
                 continue
             tree = self.parse_expression(variant.emit or "", variant.location, "emit")
             if tree is None:
@@ -217,7 +217,7 @@ class _SpecChecker:
                 continue
             since = self.resolve_since(variant, tree)
             parsed_ok.add(len(resolved))
-            resolved.append(dataclasses.replace(variant, since=since))
+            resolved.append(dataclasses.replace(variant, since=since, emits=self.derived_emits(tree)))
         previous = 0
         for variant in resolved:
             if variant.since is not None and variant.since <= previous:
@@ -234,6 +234,8 @@ class _SpecChecker:
                 self.error(variant.location, f"variant 'since: {variant.since}' never applies: opsets start at "
                                              f"{MIN_OPSET} and the next variant starts at {following}; remove it")
         for index, variant in enumerate(checked.variants):
+            if variant.impl is not None and variant.since is not None:
+                self.check_declared_opsets(variant, *checked.variant_range(index))
             if variant.emit is None or variant.since is None or index not in parsed_ok:
                 continue
             tree = emit_expr.parse(variant.emit)
@@ -254,27 +256,156 @@ class _SpecChecker:
                                          f"emitted ONNX changes: remove it, and add {variant.since} to the entry's "
                                          "'test: opsets:' to keep testing there")
 
-    def check_impl(self, variant: Variant) -> None:
+    def derived_emits(self, tree: ast.AST) -> tuple[EmitDecl, ...]:
+        """What an emit expression may emit: its own ONNX calls, what the helpers it calls emit, and
+        Cast when the entry promotes (the run-time check of generated functions allows these)."""
+        ops = {call.op_type if call.is_standard else f"{call.domain}::{call.op_type}" for call in emit_expr.onnx_calls(tree)}
+        for helper in emit_expr.helper_calls(tree):
+            ops |= set(lib_calls.reach(f"{EMIT_HELPERS_MODULE}.{helper}").ops)
+        if self.spec.promote:
+            ops.add("Cast")
+        return tuple(EmitDecl(op) for op in sorted(ops))
+
+    def check_impl(self, variant: Variant) -> Variant:
+        """Checks where the impl lives, how it is called, what it declares; returns it with `since` resolved."""
         assert variant.impl is not None
         module, _, function = variant.impl.rpartition(".")
         if not module.startswith(IMPL_PACKAGE + "."):
             self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/lib/)")
-            return
+            return variant
         path = ROOT / (module.replace(".", "/") + ".py")
         functions = python_functions(path)
         if function not in functions and function in python_functions(path, private=True):
             self.error(variant.location, f"impl '{variant.impl}': '{function}' in {path.relative_to(ROOT)} is "
                                          "private (its name starts with '_'), and impls must be public: "
                                          "rename it, or add a public function that calls it")
-            return
-        if function not in functions:
+            return variant
+        facts = lib_calls.function(variant.impl)
+        if function not in functions or facts is None:
             self.error(variant.location, f"impl '{variant.impl}': no function '{function}' in {path.relative_to(ROOT)}")
+            return variant
+        self.check_impl_parameters(variant, facts)
+        self.check_emits_known(variant)
+        self.check_emits_match_python(variant)
+        derived = max((first_opset(d.op) or MIN_OPSET for d in variant.emits if not d.domain and d.first is None),
+                      default=MIN_OPSET)
+        if variant.since is not None and variant.since < derived and variant.since > MIN_OPSET:
+            late = [d.op for d in variant.emits if not d.domain and d.first is None and (first_opset(d.op) or 0) > variant.since]
+            self.error(variant.location, f"'since: {variant.since}', but {', '.join(late)} exist(s) only from opset "
+                                         f"{derived}: start at {derived}, or declare them with their first opset "
+                                         f"({late[0]}>={first_opset(late[0])}) if the Python uses them only there")
+        return dataclasses.replace(variant, since=variant.since if variant.since is not None else derived)
+
+    def check_impl_parameters(self, variant: Variant, facts: lib_calls.FunctionFacts) -> None:
+        """The function takes `g`, then schema arguments (any it needs) and the constants `args:` binds."""
+        names = {python_name(n) for n in self.schema.names}
+        shown = f"impl '{variant.impl}' ({facts.module.replace('.', '/')}.py:{facts.line})"
+        if facts.params[:1] != ["g"]:
+            self.error(variant.location, f"{shown} must take the GraphBuilder 'g' first, it takes "
+                                         f"({', '.join(facts.params)})")
             return
-        params = functions[function]
-        expected = ["g", *(python_name(n) for n in self.schema.names)]
-        if params != expected:
-            self.error(variant.location, f"impl '{variant.impl}' must take ({', '.join(expected)}), "
-                                         f"it takes ({', '.join(params)})")
+        bound = dict(variant.args)
+        for name, value in variant.args:
+            if name in names:
+                self.error(variant.location, f"'args' binds '{name}', an argument of {self.spec.aten}: the generated "
+                                             "function passes the op's own arguments; bind only the function's "
+                                             "other parameters")
+            elif name not in facts.params:
+                self.error(variant.location, f"'args' binds '{name}', but {shown} has no such parameter; it takes "
+                                             f"({', '.join(facts.params)})")
+            elif (problem := bound_value_problem(facts.annotations.get(name), value)) is not None:
+                self.error(variant.location, f"'args.{name}: {value!r}' does not fit {shown}: {problem}")
+        for param in facts.params[1:]:
+            if param not in names and param not in bound and param not in facts.defaults:
+                self.error(variant.location, f"{shown} takes '{param}', which is neither an argument of "
+                                             f"{self.spec.aten} ({', '.join(self.schema.names)}) nor bound in "
+                                             f"'args:'; bind it (args: {{{param}: ...}}) or rename it")
+
+    def check_emits_known(self, variant: Variant) -> None:
+        for decl in variant.emits:
+            if decl.domain:
+                continue  # a custom domain: its runtime defines the op
+            where = decl.location or variant.location
+            first = first_opset(decl.op)
+            if first is None:
+                self.error(where, f"'emits' names '{decl.op}', which is not an ONNX operator (onnx.defs has no "
+                                  "schema for it)")
+            elif decl.first is not None and decl.first < first:
+                self.error(where, f"'emits' declares '{decl}', but ONNX '{decl.op}' exists only from opset {first}: "
+                                  f"write '{decl.op}>={first}'")
+            elif decl.first is not None and decl.last is not None and decl.last < decl.first:
+                self.error(where, f"'emits' declares '{decl}', an empty opset range")
+
+    def check_emits_match_python(self, variant: Variant) -> None:
+        """`emits` names exactly the ops the function's Python may reach (exporter/lib, emit helpers)."""
+        assert variant.impl is not None
+        reach = lib_calls.reach(variant.impl)
+        reached = dict(reach.ops)
+        for name, value in variant.args:  # an op name bound as an argument (`args: {op: LSTM}`)
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str) and text[:1].isupper() and first_opset(text) is not None:
+                    reached.setdefault(text, f"args.{name}")
+        declared = {d.op for d in variant.emits}
+        missing = sorted(set(reached) - declared)
+        extra = sorted(op for op in declared - set(reached) if "::" not in op)
+        if not (missing or extra):
+            return
+        problems = []
+        if missing:
+            problems.append("its Python may emit " + ", ".join(f"{op} ({reached[op]})" for op in missing)
+                            + " without declaring it")
+        if extra:
+            problems.append(f"it declares {', '.join(extra)}, which its Python never emits")
+        self.error(variant.location, f"impl '{variant.impl}': 'emits' must list the ONNX ops its Python may emit: "
+                                     f"{'; '.join(problems)}. From its Python: emits: [{', '.join(sorted(reached))}] "
+                                     "(add '>=N' or '<N' to an op it uses only at some opsets)")
+
+    def check_declared_opsets(self, variant: Variant, start: int, end: int) -> None:
+        """Each declared op exists, and is not deprecated, at every opset where the variant may emit it.
+
+        A window outside the variant's opsets is allowed: the shared Python may emit the op at
+        other opsets (a `Range>=11` in a variant serving only 9 says the function never does here).
+        """
+        for decl in variant.emits:
+            if decl.domain or first_opset(decl.op) is None or (decl.first is not None and decl.first < (first_opset(decl.op) or 0)):
+                continue  # reported by check_emits_known
+            low, high = max(start, decl.first or start), min(end, decl.last if decl.last is not None else end)
+            for opset in range(low, high + 1):
+                schema = schema_at(decl.op, opset)
+                if schema is None or schema.deprecated:
+                    why = "does not exist" if schema is None else "is deprecated"
+                    valid = [o for o in range(MIN_OPSET, MAX_OPSET + 1)
+                             if (found := schema_at(decl.op, o)) is not None and not found.deprecated]
+                    where = f"it is valid at opsets {valid[0]}-{valid[-1]}" if valid else "it is valid nowhere"
+                    hint = f"{decl.op}>={valid[0]}" if valid and valid[0] > opset else f"{decl.op}<{opset}"
+                    self.error(decl.location or variant.location,
+                               f"'emits' declares '{decl}', but ONNX '{decl.op}' {why} at opset {opset}, which this "
+                               f"variant serves ({start}-{end}; {where}): write '{hint}' if the Python uses it only there")
+                    break
+
+
+def bound_value_problem(annotation: str | None, value: object) -> str | None:
+    """Why a constant from `args:` cannot be the value of a parameter annotated `annotation`."""
+    if annotation is None:
+        return None
+    kinds = {part.strip() for part in annotation.split("|")}
+    accepted = {
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "None": lambda v: v is None,
+    }
+    if any(k in ("Any", "object") for k in kinds):
+        return None
+    for kind in kinds:
+        if kind in accepted and accepted[kind](value):
+            return None
+        if kind.split("[", 1)[0] in ("list", "tuple", "Sequence") and isinstance(value, list):
+            return None
+    if not any(kind in accepted or kind.split("[", 1)[0] in ("list", "tuple", "Sequence") for kind in kinds):
+        return None  # a type YAML cannot give (ir.Value, torch.dtype): nothing to compare
+    return f"the parameter is annotated '{annotation}'"
 
 
 def variant_identity(variant: Variant) -> tuple[object, ...]:
@@ -285,7 +416,7 @@ def variant_identity(variant: Variant) -> tuple[object, ...]:
             emit = ast.dump(emit_expr.parse(variant.emit))
         except SyntaxError:
             emit = variant.emit
-    return emit, variant.impl, tuple((c.require, c.message) for c in variant.constraints)
+    return emit, variant.impl, variant.args, tuple((c.require, c.message) for c in variant.constraints)
 
 
 def _unknown_overload_hint(aten: str) -> str:
@@ -385,6 +516,7 @@ def _alias_specs(checked: OpSpec, schema: TorchSchema, entries: dict[str, Locati
 def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None) -> list[OpSpec]:
     """The checked entries, each followed by one OpSpec per alias (see OpSpec)."""
     collector = collector or ErrorCollector()
+    lib_calls.forget()  # exporter/lib is read afresh: it may have changed since the last validation
     helpers = python_functions(EMIT_HELPERS_FILE)
     entries: dict[str, Location] = {}
     for spec in specs:

@@ -55,12 +55,15 @@ class UnsupportedOpsError(OnnxExporterError):
 class ConstraintError(OnnxExporterError):
     """A spec constraint does not hold for the arguments this model passes."""
 
-    def __init__(self, overload: str, message: str, spec_source: str, location: ModelLocation | None):
+    def __init__(self, overload: str, message: str, spec_source: str, location: ModelLocation | None,
+                 detail: str | None = None):
         self.overload = overload
-        self.constraint_message = message
-        self.spec_source = spec_source
+        self.constraint_message = message  # the spec's message, word for word
+        self.spec_source = spec_source     # the constraint's file:line: its identity
+        self.detail = detail               # what this model passes, when the mapping says
         where = f" at {location}" if location else ""
-        super().__init__(f"{overload}{where}: {message} (constraint in {spec_source})")
+        told = f" ({detail})" if detail else ""
+        super().__init__(f"{overload}{where}: {message}{told} (constraint in {spec_source})")
 
 
 class CaptureError(OnnxExporterError):

@@ -22,6 +22,7 @@ from onnx_ir.tensor_adapters import TorchTensor
 from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
 
 from codegen.onnx_schema import AttrType, schema_at
+from exporter.declared import Declaration, UndeclaredOpError, UndeclaredRefusalError
 from exporter.dtypes import from_torch_dtype, to_torch_dtype
 from exporter.errors import ConstraintError, ModelLocation
 
@@ -83,12 +84,14 @@ class GraphBuilder:
         self._node_names: dict[str, int] = {}
         self._value_counter = itertools.count(1)
         self.domains: set[str] = set()  # custom domains the graph uses (for opset_imports)
+        # what the generated function running now declares (exporter/declared.py); None outside one
+        self.declared: Declaration | None = None
 
     def subgraph(self) -> GraphBuilder:
         """A builder for a nested graph (If branch, Loop body) of this one."""
         child = GraphBuilder(self.opset)
         child._node_names, child._value_counter, child.domains = self._node_names, self._value_counter, self.domains
-        child.overload, child.location = self.overload, self.location
+        child.overload, child.location, child.declared = self.overload, self.location, self.declared
         child._scope, child._class_scope = self._scope, self._class_scope
         return child
 
@@ -107,6 +110,20 @@ class GraphBuilder:
     def constraint_error(self, message: str, spec_source: str) -> ConstraintError:
         return ConstraintError(self.overload, message, spec_source, self.location)
 
+    def refuse(self, refusal: str, detail: str | None = None) -> ConstraintError:
+        """The error for the spec constraint `refusal` (its `id:`), to raise: `raise g.refuse("id")`.
+
+        The message and the constraint's line come from the spec of the op being translated;
+        `detail` (what this model passes) is appended to the message.
+        """
+        declaration = self.declared
+        if declaration is None or refusal not in declaration.refusals:
+            where = f"the spec at {declaration.source}" if declaration is not None else "no spec (no generated function runs)"
+            raise UndeclaredRefusalError(f"{self.overload}: Python refuses with constraint id '{refusal}', which "
+                                         f"{where} does not declare; add a constraint with 'id: {refusal}' there")
+        message, source = declaration.refusals[refusal]
+        return ConstraintError(self.overload, message, source, self.location, detail)
+
     # -- nodes ----------------------------------------------------------------------------------
     def op(self, op_type: str, *inputs: Any, _outputs: int = 1, _domain: str = "", outputs: int | None = None,
            **attributes: Any) -> Any:
@@ -116,6 +133,8 @@ class GraphBuilder:
         domain); `outputs` is the classic spelling of `_outputs`.
         """
         domain, op_type = _split_domain(op_type, _domain)
+        if self.declared is not None:
+            self._check_declared(op_type if domain in _STANDARD_DOMAINS else f"{domain}::{op_type}")
         count = outputs if outputs is not None else _outputs
         values = [self._as_value(v) for v in inputs]
         while values and values[-1] is None:
@@ -135,6 +154,16 @@ class GraphBuilder:
             output.shape = _output_shape(node)
         self.nodes.append(node)
         return node.outputs[0] if count == 1 else tuple(node.outputs)
+
+    def _check_declared(self, op: str) -> None:
+        declaration = self.declared
+        assert declaration is not None
+        if not declaration.allows(op, self.opset):
+            elsewhere = declaration.opsets_of(op)
+            declared = f"declares it only at opsets {elsewhere}" if elsewhere else "does not declare it"
+            raise UndeclaredOpError(
+                f"{self.overload} emitted ONNX '{op}' at opset {self.opset}, but its spec ({declaration.source}) "
+                f"{declared} in 'emits:'; declare it there (codegen checks the list against the Python)")
 
     def constant(self, value: Any, dtype: torch.dtype | None = None) -> ir.Value:
         """A Constant node holding `value` (a number, a nested list or a tensor).

@@ -11,54 +11,64 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.declared import declared  # noqa: F401
 from exporter.lib import dynamic_ops
 from exporter.lib import shape_ops
 
 
+@declared('opspecs/activation.yaml:53', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
 def hardtanh(g, self, min_val=-1, max_val=1):
     """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:53)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
+@declared('opspecs/activation.yaml:74', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
 def relu6(g, self):
     """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:74)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
+@declared('opspecs/comparison.yaml:19', emits=('Cast', 'Equal'))
 def eq_Tensor(g, self, other):
     """aten::eq.Tensor, opsets 11-26: Equal(self, other) (opspecs/comparison.yaml:19)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other)
 
 
+@declared('opspecs/comparison.yaml:32', emits=('Cast', 'Equal'))
 def eq_Scalar(g, self, other):
     """aten::eq.Scalar, opsets 11-26: Equal(self, like(other, self)) (opspecs/comparison.yaml:32)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self))
 
 
+@declared('opspecs/comparison.yaml:45', emits=('Cast', 'Equal', 'Not'))
 def ne_Tensor(g, self, other):
     """aten::ne.Tensor, opsets 11-26: Not(Equal(self, other)) (opspecs/comparison.yaml:45)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other))
 
 
+@declared('opspecs/comparison.yaml:58', emits=('Cast', 'Equal', 'Not'))
 def ne_Scalar(g, self, other):
     """aten::ne.Scalar, opsets 11-26: Not(Equal(self, like(other, self))) (opspecs/comparison.yaml:58)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self)))
 
 
+@declared('opspecs/dynamic.yaml:20', emits=('Cast', 'Concat', 'Reshape', 'Shape', 'Unique'))
 def _unique2(g, self, sorted=True, return_inverse=False, return_counts=False):
     """aten::_unique2.default, opsets 11-26: exporter.lib.dynamic_ops.unique2 (opspecs/dynamic.yaml:20)"""
     return dynamic_ops.unique2(g, self, sorted, return_inverse, return_counts)
 
 
+@declared('opspecs/dynamic.yaml:31', emits=('Cast', 'Unique'))
 def unique_dim(g, self, dim, sorted=True, return_inverse=False, return_counts=False):
     """aten::unique_dim.default, opsets 11-26: exporter.lib.dynamic_ops.unique_dim (opspecs/dynamic.yaml:31)"""
     return dynamic_ops.unique_dim(g, self, dim, sorted, return_inverse, return_counts)
 
 
+@declared('opspecs/dynamic.yaml:45', emits=('Cast', 'Compress', 'Concat', 'CumSum', 'Equal', 'NonZero', 'Not', 'Reshape', 'Shape', 'Slice', 'Sub', 'Xor'))
 def unique_consecutive(g, self, return_inverse=False, return_counts=False, dim=None):
     """aten::unique_consecutive.default, opsets 11-26: exporter.lib.dynamic_ops.unique_consecutive (opspecs/dynamic.yaml:45)"""
     if not (dim is None or h.rank(g, self) <= 1):
@@ -66,21 +76,25 @@ def unique_consecutive(g, self, return_inverse=False, return_counts=False, dim=N
     return dynamic_ops.unique_consecutive(g, self, return_inverse, return_counts, dim)
 
 
+@declared('opspecs/dynamic.yaml:57', emits=('Cast', 'Concat', 'CumSum', 'GreaterOrEqual>=12', 'Less', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def repeat_interleave_Tensor(g, repeats, *, output_size=None):
     """aten::repeat_interleave.Tensor, opsets 11-26: exporter.lib.dynamic_ops.repeat_interleave_tensor (opspecs/dynamic.yaml:57)"""
     return dynamic_ops.repeat_interleave_tensor(g, repeats, output_size)
 
 
+@declared('opspecs/indexing.yaml:11', emits=('Concat', 'GatherElements', 'Reshape'))
 def gather(g, self, dim, index, *, sparse_grad=False):
-    """aten::gather.default, opsets 11-26: exporter.lib.shape_ops.gather (opspecs/indexing.yaml:10)"""
+    """aten::gather.default, opsets 11-26: exporter.lib.shape_ops.gather (opspecs/indexing.yaml:11)"""
     return shape_ops.gather(g, self, dim, index, sparse_grad)
 
 
+@declared('opspecs/math.yaml:154', emits=('Identity', 'Round'))
 def round(g, self):
     """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:154)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
+@declared('opspecs/shape.yaml:108', emits=('Gather',))
 def select_int(g, self, dim, index):
     """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))

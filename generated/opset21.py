@@ -11,5 +11,6 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.declared import declared  # noqa: F401
 
 # No mapping changes at opset 21.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
+from exporter.declared import declared  # noqa: F401
 from exporter.lib import attention_ops
 from exporter.lib import bitwise_ops
 from exporter.lib import creation_ops
@@ -28,23 +29,27 @@ from exporter.lib import statistics_ops
 from exporter.lib import strided_ops
 
 
+@declared('opspecs/activation.yaml:3', emits=('Cast', 'Less', 'Relu', 'Where'))
 def relu(g, self):
     """aten::relu.default, opsets 9-26: Relu(self) if is_float(self) else Where(Less(self, like(0, self)), like(0, self), self) (opspecs/activation.yaml:3)"""
     return g.op('Relu', self) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), self)
 
 
+@declared('opspecs/activation.yaml:8', emits=('Cast', 'Sigmoid'))
 def sigmoid(g, self):
     """aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:8)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sigmoid', self)
 
 
+@declared('opspecs/activation.yaml:14', emits=('Cast', 'Tanh'))
 def tanh(g, self):
     """aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:14)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tanh', self)
 
 
+@declared('opspecs/activation.yaml:20', emits=('Elu',))
 def elu(g, self, alpha=1, scale=1, input_scale=1):
     """aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:20)"""
     if not (scale == 1 and input_scale == 1):
@@ -52,1795 +57,2068 @@ def elu(g, self, alpha=1, scale=1, input_scale=1):
     return g.op('Elu', self, alpha=alpha)
 
 
+@declared('opspecs/activation.yaml:35', emits=('LeakyRelu',))
 def leaky_relu(g, self, negative_slope=0.01):
     """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:35)"""
     return g.op('LeakyRelu', self, alpha=negative_slope)
 
 
+@declared('opspecs/activation.yaml:47', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
 def hardtanh(g, self, min_val=-1, max_val=1):
     """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:47)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, min=min_val, max=max_val) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
+@declared('opspecs/activation.yaml:70', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
 def relu6(g, self):
     """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:70)"""
     return g.op('Clip', self, min=0.0, max=6.0) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
+@declared('opspecs/activation.yaml:88', emits=('Add', 'Cast', 'Div', 'Erf', 'Mul', 'Tanh'))
 def gelu(g, self, *, approximate='none'):
     """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Div(self, like(1.4142135623730951, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(Mul(self, like(0.7978845608028654, self)), Add(Mul(Mul(self, like(0.044715, self)), self), like(1.0, self)))))) (opspecs/activation.yaml:88)"""
     return g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Erf', g.op('Div', self, h.like(g, 1.4142135623730951, self))))) if approximate == 'none' else g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Tanh', g.op('Mul', g.op('Mul', self, h.like(g, 0.7978845608028654, self)), g.op('Add', g.op('Mul', g.op('Mul', self, h.like(g, 0.044715, self)), self), h.like(g, 1.0, self))))))
 
 
+@declared('opspecs/activation.yaml:100', emits=('Mul', 'Sigmoid'))
 def silu(g, self):
     """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:100)"""
     return g.op('Mul', self, g.op('Sigmoid', self))
 
 
+@declared('opspecs/activation.yaml:106', emits=('HardSigmoid',))
 def hardsigmoid(g, self):
     """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:106)"""
     return g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5)
 
 
+@declared('opspecs/activation.yaml:113', emits=('HardSigmoid', 'Mul'))
 def hardswish(g, self):
     """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:113)"""
     return g.op('Mul', self, g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5))
 
 
+@declared('opspecs/activation.yaml:121', emits=('Cast', 'Div', 'Greater', 'Mul', 'Softplus', 'Where'))
 def softplus(g, self, beta=1, threshold=20):
     """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:121)"""
     return g.op('Where', g.op('Greater', g.op('Mul', self, h.like(g, beta, self)), h.like(g, threshold, self)), self, g.op('Div', g.op('Softplus', g.op('Mul', self, h.like(g, beta, self))), h.like(g, beta, self))) if beta != 1 else g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Softplus', self))
 
 
+@declared('opspecs/activation.yaml:134', emits=('Mul', 'Softplus', 'Tanh'))
 def mish(g, self):
     """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:134)"""
     return g.op('Mul', self, g.op('Tanh', g.op('Softplus', self)))
 
 
+@declared('opspecs/activation.yaml:143', emits=('Cast', 'Concat', 'PRelu', 'Reshape'))
 def prelu(g, self, weight):
     """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:143)"""
     return nn_ops.prelu(g, self, weight)
 
 
+@declared('opspecs/activation.yaml:156', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
 def celu(g, self, alpha=1.0):
     """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:156)"""
     return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
+@declared('opspecs/activation.yaml:171', emits=('Selu',))
 def selu(g, self):
     """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:171)"""
     return g.op('Selu', self, alpha=1.6732632423543772, gamma=1.0507009873554805)
 
 
+@declared('opspecs/activation.yaml:180', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
 def threshold(g, self, threshold, value):
     """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:180)"""
     return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
 
 
+@declared('opspecs/activation.yaml:192', emits=('Neg', 'Softplus'))
 def log_sigmoid(g, self):
     """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:192)"""
     return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
 
 
+@declared('opspecs/arithmetic.yaml:10', emits=('Add', 'Cast', 'Mul', 'Or'))
 def add_Tensor(g, self, other, *, alpha=1):
     """aten::add.Tensor, opsets 9-26: (Or(self, other) if is_bool(self) else Add(self, other if alpha == 1 else Mul(other, like(alpha, other)))) (opspecs/arithmetic.yaml:10)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Add', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
+@declared('opspecs/arithmetic.yaml:20', emits=('Add', 'Cast', 'Mul', 'Or'))
 def add_Scalar(g, self, other, alpha=1):
     """aten::add.Scalar, opsets 9-26: (Or(self, like(other, self)) if is_bool(self) else Add(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self)))) (opspecs/arithmetic.yaml:20)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Add', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
+@declared('opspecs/arithmetic.yaml:30', emits=('Cast', 'Mul', 'Sub'))
 def sub_Tensor(g, self, other, *, alpha=1):
     """aten::sub.Tensor, opsets 9-26: Sub(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:30)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
+@declared('opspecs/arithmetic.yaml:38', emits=('Cast', 'Mul', 'Sub'))
 def sub_Scalar(g, self, other, alpha=1):
     """aten::sub.Scalar, opsets 9-26: Sub(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self))) (opspecs/arithmetic.yaml:38)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
+@declared('opspecs/arithmetic.yaml:47', emits=('Cast', 'Mul', 'Sub'))
 def rsub_Tensor(g, self, other, *, alpha=1):
     """aten::rsub.Tensor, opsets 9-26: Sub(other, self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:47)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', other, self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
+@declared('opspecs/arithmetic.yaml:55', emits=('Cast', 'Mul', 'Sub'))
 def rsub_Scalar(g, self, other, alpha=1):
     """aten::rsub.Scalar, opsets 9-26: Sub(like(other, self), self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:55)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', h.like(g, other, self), self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
+@declared('opspecs/arithmetic.yaml:63', emits=('And', 'Cast', 'Mul'))
 def mul_Tensor(g, self, other):
     """aten::mul.Tensor, opsets 9-26: And(self, other) if is_bool(self) else Mul(self, other) (opspecs/arithmetic.yaml:63)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Mul', self, other)
 
 
+@declared('opspecs/arithmetic.yaml:71', emits=('And', 'Cast', 'Mul'))
 def mul_Scalar(g, self, other):
     """aten::mul.Scalar, opsets 9-26: And(self, like(other, self)) if is_bool(self) else Mul(self, like(other, self)) (opspecs/arithmetic.yaml:71)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Mul', self, h.like(g, other, self))
 
 
+@declared('opspecs/arithmetic.yaml:79', emits=('Cast', 'Div'))
 def div_Tensor(g, self, other):
     """aten::div.Tensor, opsets 9-26: Div(self, other) (opspecs/arithmetic.yaml:79)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, other)
 
 
+@declared('opspecs/arithmetic.yaml:86', emits=('Cast', 'Div'))
 def div_Scalar(g, self, other):
     """aten::div.Scalar, opsets 9-26: Div(self, like(other, self)) (opspecs/arithmetic.yaml:86)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, h.like(g, other, self))
 
 
+@declared('opspecs/arithmetic.yaml:106', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Tensor_mode(g, self, other, *, rounding_mode):
     """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:106)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, other) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
 
 
+@declared('opspecs/arithmetic.yaml:146', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
 def remainder_Tensor(g, self, other):
     """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:146)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
 
 
+@declared('opspecs/arithmetic.yaml:167', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
 def remainder_Scalar(g, self, other):
     """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:167)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
 
 
+@declared('opspecs/arithmetic.yaml:191', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Tensor(g, self, other):
     """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:191)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', other), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', other))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
+@declared('opspecs/arithmetic.yaml:208', emits=('Cast', 'Pow'))
 def pow_Tensor_Tensor(g, self, exponent):
     """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:208)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, exponent, 'float64')), self)
 
 
+@declared('opspecs/arithmetic.yaml:221', emits=('Cast', 'Pow'))
 def pow_Tensor_Scalar(g, self, exponent):
     """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:221)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self)) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, h.like(g, exponent, self), 'float64')), self)
 
 
+@declared('opspecs/arithmetic.yaml:234', emits=('Cast', 'Pow'))
 def pow_Scalar(g, self, exponent):
     """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:234)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
 
 
+@declared('opspecs/arithmetic.yaml:248', emits=('Cast', 'Greater', 'Max', 'Or', 'Where'))
 def maximum(g, self, other):
     """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:248)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
 
 
+@declared('opspecs/arithmetic.yaml:261', emits=('And', 'Cast', 'Less', 'Min', 'Where'))
 def minimum(g, self, other):
     """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:261)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
+@declared('opspecs/arithmetic.yaml:276', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
 def clamp(g, self, min=None, max=None):
     """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:276)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, h.like(g, min, self))) if max is None else g.op('Min', self if min is None else g.op('Max', self, h.like(g, min, self)), h.like(g, max, self))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
+@declared('opspecs/arithmetic.yaml:296', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
 def clamp_Tensor(g, self, min=None, max=None):
     """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:296)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
+@declared('opspecs/arithmetic.yaml:316', emits=('Cast', 'Less', 'Max', 'Where'))
 def clamp_min(g, self, min):
     """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:316)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
+@declared('opspecs/arithmetic.yaml:329', emits=('Cast', 'Greater', 'Min', 'Where'))
 def clamp_max(g, self, max):
     """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:329)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
+@declared('opspecs/arithmetic.yaml:340', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def where_self(g, condition, self, other):
     """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:340)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
+@declared('opspecs/arithmetic.yaml:351', emits=('And', 'Cast'))
 def logical_and(g, self, other):
     """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:351)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
+@declared('opspecs/arithmetic.yaml:357', emits=('Cast', 'Or'))
 def logical_or(g, self, other):
     """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:357)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
+@declared('opspecs/arithmetic.yaml:363', emits=('Cast', 'Xor'))
 def logical_xor(g, self, other):
     """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:363)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
+@declared('opspecs/attention.yaml:18', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'))
 def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
     """aten::scaled_dot_product_attention.default, opsets 9-26: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
     if not (dropout_p == 0):
-        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:22')
+        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:23')
     return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
+@declared('opspecs/bitwise.yaml:23', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_and_Tensor(g, self, other):
-    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_and (opspecs/bitwise.yaml:23); also serves aten::__and__.Tensor; also serves aten::bitwise_and.Scalar (opspecs/bitwise.yaml:35)"""
+    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:23); also serves aten::__and__.Tensor; also serves aten::bitwise_and.Scalar (opspecs/bitwise.yaml:37)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_and(g, self, other)
+    return bitwise_ops.bitwise(g, self, other, kind='and')
 
 
+@declared('opspecs/bitwise.yaml:51', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_or (opspecs/bitwise.yaml:47); also serves aten::__or__.Tensor; also serves aten::bitwise_or.Scalar (opspecs/bitwise.yaml:59)"""
+    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:51); also serves aten::__or__.Tensor; also serves aten::bitwise_or.Scalar (opspecs/bitwise.yaml:65)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_or(g, self, other)
+    return bitwise_ops.bitwise(g, self, other, kind='or')
 
 
+@declared('opspecs/bitwise.yaml:79', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise_xor (opspecs/bitwise.yaml:71); also serves aten::__xor__.Tensor; also serves aten::bitwise_xor.Scalar (opspecs/bitwise.yaml:83)"""
+    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:79); also serves aten::__xor__.Tensor; also serves aten::bitwise_xor.Scalar (opspecs/bitwise.yaml:93)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise_xor(g, self, other)
+    return bitwise_ops.bitwise(g, self, other, kind='xor')
 
 
+@declared('opspecs/bitwise.yaml:103', emits=('And', 'Cast', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Sub', 'Where'))
 def bitwise_left_shift_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.left_shift (opspecs/bitwise.yaml:91); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:100); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:109)"""
+    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.shift (opspecs/bitwise.yaml:103); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:113); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:123)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.left_shift(g, self, other)
+    return bitwise_ops.shift(g, self, other, left=True)
 
 
+@declared('opspecs/bitwise.yaml:132', emits=('And', 'Cast', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Sub', 'Where'))
 def bitwise_right_shift_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.right_shift (opspecs/bitwise.yaml:117); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:126); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:135)"""
+    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.shift (opspecs/bitwise.yaml:132); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:142); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:152)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.right_shift(g, self, other)
+    return bitwise_ops.shift(g, self, other, left=False)
 
 
+@declared('opspecs/comparison.yaml:15', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
 def eq_Tensor(g, self, other):
     """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:15)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))
 
 
+@declared('opspecs/comparison.yaml:28', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
 def eq_Scalar(g, self, other):
     """aten::eq.Scalar, opsets 9-10: (Equal(self, like(other, self)) if not is_float(self) else Not(Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self)))))) (opspecs/comparison.yaml:28)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self)) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self)))))
 
 
+@declared('opspecs/comparison.yaml:41', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
 def ne_Tensor(g, self, other):
     """aten::ne.Tensor, opsets 9-10: (Not(Equal(self, other)) if not is_float(self) else Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other)))) (opspecs/comparison.yaml:41)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other)) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))
 
 
+@declared('opspecs/comparison.yaml:54', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
 def ne_Scalar(g, self, other):
     """aten::ne.Scalar, opsets 9-10: (Not(Equal(self, like(other, self))) if not is_float(self) else Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self))))) (opspecs/comparison.yaml:54)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self))) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))
 
 
+@declared('opspecs/comparison.yaml:64', emits=('And', 'Cast', 'Less', 'Not'))
 def lt_Tensor(g, self, other):
     """aten::lt.Tensor, opsets 9-26: And(Not(self), other) if is_bool(self) else Less(self, other) (opspecs/comparison.yaml:64)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Less', self, other)
 
 
+@declared('opspecs/comparison.yaml:71', emits=('And', 'Cast', 'Less', 'Not'))
 def lt_Scalar(g, self, other):
     """aten::lt.Scalar, opsets 9-26: And(Not(self), like(other, self)) if is_bool(self) else Less(self, like(other, self)) (opspecs/comparison.yaml:71)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Less', self, h.like(g, other, self))
 
 
+@declared('opspecs/comparison.yaml:78', emits=('And', 'Cast', 'Greater', 'Not'))
 def gt_Tensor(g, self, other):
     """aten::gt.Tensor, opsets 9-26: And(self, Not(other)) if is_bool(self) else Greater(self, other) (opspecs/comparison.yaml:78)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Greater', self, other)
 
 
+@declared('opspecs/comparison.yaml:85', emits=('And', 'Cast', 'Greater', 'Not'))
 def gt_Scalar(g, self, other):
     """aten::gt.Scalar, opsets 9-26: And(self, Not(like(other, self))) if is_bool(self) else Greater(self, like(other, self)) (opspecs/comparison.yaml:85)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Greater', self, h.like(g, other, self))
 
 
+@declared('opspecs/comparison.yaml:95', emits=('Cast', 'Greater', 'IsNaN', 'Not', 'Or'))
 def le_Tensor(g, self, other):
     """aten::le.Tensor, opsets 9-11: (Or(Not(self), other) if is_bool(self) else (Not(Or(Greater(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Greater(self, other)))) (opspecs/comparison.yaml:95)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, other))
 
 
+@declared('opspecs/comparison.yaml:109', emits=('Cast', 'Greater', 'IsNaN', 'Not', 'Or'))
 def le_Scalar(g, self, other):
     """aten::le.Scalar, opsets 9-11: (Or(Not(self), like(other, self)) if is_bool(self) else (Not(Or(Greater(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Greater(self, like(other, self))))) (opspecs/comparison.yaml:109)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, h.like(g, other, self)))
 
 
+@declared('opspecs/comparison.yaml:123', emits=('Cast', 'IsNaN', 'Less', 'Not', 'Or'))
 def ge_Tensor(g, self, other):
     """aten::ge.Tensor, opsets 9-11: (Or(self, Not(other)) if is_bool(self) else (Not(Or(Less(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Less(self, other)))) (opspecs/comparison.yaml:123)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, other))
 
 
+@declared('opspecs/comparison.yaml:137', emits=('Cast', 'IsNaN', 'Less', 'Not', 'Or'))
 def ge_Scalar(g, self, other):
     """aten::ge.Scalar, opsets 9-11: (Or(self, Not(like(other, self))) if is_bool(self) else (Not(Or(Less(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Less(self, like(other, self))))) (opspecs/comparison.yaml:137)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, h.like(g, other, self)))
 
 
+@declared('opspecs/creation.yaml:18', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'))
 def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::arange.default, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:18)"""
-    return creation_ops.arange(g, end, dtype, layout, device, pin_memory)
+    return creation_ops.arange(g, start=0, end=end, step=1, dtype=dtype)
 
 
+@declared('opspecs/creation.yaml:28', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'))
 def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start, opsets 9-26: exporter.lib.creation_ops.arange_start (opspecs/creation.yaml:27)"""
-    return creation_ops.arange_start(g, start, end, dtype, layout, device, pin_memory)
+    """aten::arange.start, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:28)"""
+    return creation_ops.arange(g, start, end, step=1, dtype=dtype)
 
 
+@declared('opspecs/creation.yaml:39', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'))
 def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start_step, opsets 9-26: exporter.lib.creation_ops.arange_start_step (opspecs/creation.yaml:37)"""
-    return creation_ops.arange_start_step(g, start, end, step, dtype, layout, device, pin_memory)
+    """aten::arange.start_step, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:39)"""
+    return creation_ops.arange(g, start, end, step, dtype)
 
 
+@declared('opspecs/creation.yaml:54', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def full(g, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:52)"""
+    """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:54)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, fill_value))
 
 
+@declared('opspecs/creation.yaml:61', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def zeros(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:59)"""
+    """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:61)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
+@declared('opspecs/creation.yaml:67', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def ones(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:65)"""
+    """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:67)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype))
 
 
+@declared('opspecs/creation.yaml:74', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def empty_memory_format(g, size, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:72)"""
+    """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:74)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
+@declared('opspecs/creation.yaml:82', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def empty_strided(g, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:80)"""
+    """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:82)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
+@declared('opspecs/creation.yaml:91', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def full_like(g, self, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:89)"""
+    """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:91)"""
     return h.filled(g, g.op('Shape', self), fill_value, h.factory_dtype(g, dtype, self))
 
 
+@declared('opspecs/creation.yaml:98', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zeros_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:96); also serves aten::empty_like.default (opspecs/creation.yaml:108)"""
+    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:98); also serves aten::empty_like.default (opspecs/creation.yaml:110)"""
     return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
 
 
+@declared('opspecs/creation.yaml:104', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def ones_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:102)"""
+    """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:104)"""
     return h.filled(g, g.op('Shape', self), 1, h.factory_dtype(g, dtype, self))
 
 
+@declared('opspecs/creation.yaml:118', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_zeros(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:116); also serves aten::new_empty.default (opspecs/creation.yaml:138)"""
+    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:118); also serves aten::new_empty.default (opspecs/creation.yaml:140)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
+@declared('opspecs/creation.yaml:125', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_ones(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:123)"""
+    """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:125)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype, self))
 
 
+@declared('opspecs/creation.yaml:132', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_full(g, self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:130)"""
+    """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:132)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, self))
 
 
+@declared('opspecs/creation.yaml:149', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_empty_strided(g, self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:147)"""
+    """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:149)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
+@declared('opspecs/creation.yaml:160', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def scalar_tensor(g, s, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:158)"""
+    """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:160)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
+@declared('opspecs/creation.yaml:167', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye(g, n, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:165)"""
+    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:167)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, n], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
+@declared('opspecs/creation.yaml:173', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye_m(g, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:171)"""
+    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:173)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, m], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
+@declared('opspecs/creation.yaml:182', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def fill_Scalar(g, self, value):
-    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:180); also serves aten::fill.Tensor (opspecs/creation.yaml:186)"""
+    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:182); also serves aten::fill.Tensor (opspecs/creation.yaml:188)"""
     return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
 
 
+@declared('opspecs/creation.yaml:195', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zero(g, self):
-    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:193)"""
+    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:195)"""
     return h.filled(g, g.op('Shape', self), 0, h.dtype(g, self))
 
 
+@declared('opspecs/creation.yaml:200', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:198); also serves aten::alias.default (opspecs/shape.yaml:174)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:200); also serves aten::alias.default (opspecs/shape.yaml:176)"""
     return g.op('Identity', self)
 
 
+@declared('opspecs/creation.yaml:206', emits=('Cast',))
 def _to_copy(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:204)"""
+    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:206)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
+@declared('opspecs/creation.yaml:213', emits=('Cast',))
 def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:211)"""
+    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:213)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
+@declared('opspecs/creation.yaml:219', emits=('Cast',))
 def to_dtype_layout(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:217)"""
+    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:219)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
+@declared('opspecs/creation.yaml:226', emits=('Cast',))
 def to_device(g, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:224)"""
+    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:226)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
+@declared('opspecs/creation.yaml:234', emits=('Cast',))
 def to_other(g, self, other, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:232)"""
+    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:234)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
+@declared('opspecs/creation.yaml:240', emits=('Cast',))
 def type_as(g, self, other):
-    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:238)"""
+    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:240)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
+@declared('opspecs/creation.yaml:247', emits=('Cast', 'Expand', 'Shape'))
 def copy(g, self, src, non_blocking=False):
-    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:245)"""
+    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:247)"""
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
+@declared('opspecs/dynamic.yaml:9', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def masked_select(g, self, mask):
     """aten::masked_select.default, opsets 9-26: exporter.lib.dynamic_ops.masked_select (opspecs/dynamic.yaml:9)"""
     return dynamic_ops.masked_select(g, self, mask)
 
 
+@declared('opspecs/fft.yaml:107', emits=('Identity',))
 def view_as_real(g, self):
-    """aten::view_as_real.default, opsets 9-26: exporter.lib.fft_ops.view_as_real (opspecs/fft.yaml:105)"""
+    """aten::view_as_real.default, opsets 9-26: exporter.lib.fft_ops.view_as_real (opspecs/fft.yaml:107)"""
     return fft_ops.view_as_real(g, self)
 
 
+@declared('opspecs/fft.yaml:113', emits=('Identity',))
 def view_as_complex(g, self):
-    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:111)"""
+    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:113)"""
     return fft_ops.view_as_complex(g, self)
 
 
+@declared('opspecs/fft.yaml:121', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
 def complex(g, real, imag):
-    """aten::complex.default, opsets 9-26: exporter.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:119)"""
+    """aten::complex.default, opsets 9-26: exporter.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:121)"""
     return fft_ops.complex_from_parts(g, real, imag)
 
 
+@declared('opspecs/fft.yaml:131', emits=('Identity', 'Mul'))
 def conj_physical(g, self):
-    """aten::conj_physical.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:129); also serves aten::_conj.default"""
+    """aten::conj_physical.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:131); also serves aten::_conj.default"""
     return fft_ops.conj(g, self)
 
 
+@declared('opspecs/fft.yaml:140', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
 def angle(g, self):
-    """aten::angle.default, opsets 9-26: exporter.lib.fft_ops.angle (opspecs/fft.yaml:138)"""
+    """aten::angle.default, opsets 9-26: exporter.lib.fft_ops.angle (opspecs/fft.yaml:140)"""
     return fft_ops.angle(g, self)
 
 
+@declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'))
 def gather(g, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 9-10: exporter.lib.shape_ops.gather_opset9 (opspecs/indexing.yaml:8)"""
     return shape_ops.gather_opset9(g, self, dim, index, sparse_grad)
 
 
+@declared('opspecs/indexing.yaml:20', emits=('Concat', 'Gather', 'Reshape'))
 def index_select(g, self, dim, index):
-    """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:18)"""
+    """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:20)"""
     return g.op('Gather', self, g.op('Reshape', index, h.ints(g, [-1])), axis=h.norm_dim(g, dim, self)) if h.rank(g, self) > 0 else self
 
 
+@declared('opspecs/indexing.yaml:30', emits=('Concat', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Slice'))
 def scatter_src(g, self, dim, index, src):
-    """aten::scatter.src, opsets 9-26: exporter.lib.shape_ops.scatter_src (opspecs/indexing.yaml:28)"""
+    """aten::scatter.src, opsets 9-26: exporter.lib.shape_ops.scatter_src (opspecs/indexing.yaml:30)"""
     return shape_ops.scatter_src(g, self, dim, index, src)
 
 
+@declared('opspecs/indexing.yaml:42', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
 def scatter_value(g, self, dim, index, value):
-    """aten::scatter.value, opsets 9-26: exporter.lib.shape_ops.scatter_value (opspecs/indexing.yaml:40)"""
+    """aten::scatter.value, opsets 9-26: exporter.lib.shape_ops.scatter_value (opspecs/indexing.yaml:42)"""
     return shape_ops.scatter_value(g, self, dim, index, value)
 
 
+@declared('opspecs/indexing.yaml:54', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'))
 def scatter_add(g, self, dim, index, src):
-    """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:52)"""
+    """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:54)"""
     return shape_ops.scatter_add_opset9(g, self, dim, index, src)
 
 
+@declared('opspecs/indexing.yaml:76', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'))
 def index_Tensor(g, self, indices):
-    """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:71)"""
+    """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:76)"""
     return indexing_ops.index_tensor(g, self, indices)
 
 
+@declared('opspecs/indexing.yaml:88', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'))
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:82)"""
+    """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:88)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
+@declared('opspecs/indexing.yaml:104', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def masked_fill_Scalar(g, self, mask, value):
-    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:97); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:106)"""
+    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:104); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:113)"""
     return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
 
 
+@declared('opspecs/indexing.yaml:125', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Gather', 'NonZero', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
 def masked_scatter(g, self, mask, source):
-    """aten::masked_scatter.default, opsets 9-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:118)"""
+    """aten::masked_scatter.default, opsets 9-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:125)"""
     return indexing_ops.masked_scatter(g, self, mask, source)
 
 
+@declared('opspecs/indexing.yaml:138', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'Less', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Unsqueeze', 'Where'))
 def select_scatter(g, self, src, dim, index):
-    """aten::select_scatter.default, opsets 9-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:130)"""
+    """aten::select_scatter.default, opsets 9-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:138)"""
     return indexing_ops.select_scatter(g, self, src, dim, index)
 
 
+@declared('opspecs/indexing.yaml:151', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 9-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:142)"""
+    """aten::slice_scatter.default, opsets 9-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:151)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
+@declared('opspecs/indexing.yaml:168', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:158)"""
+    """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:168)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
+@declared('opspecs/indexing.yaml:185', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
 def index_copy(g, self, dim, index, source):
-    """aten::index_copy.default, opsets 9-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:173)"""
+    """aten::index_copy.default, opsets 9-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:185)"""
     return indexing_ops.index_copy(g, self, dim, index, source)
 
 
+@declared('opspecs/indexing.yaml:196', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'))
 def index_fill_int_Scalar(g, self, dim, index, value):
-    """aten::index_fill.int_Scalar, opsets 9-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:184)"""
+    """aten::index_fill.int_Scalar, opsets 9-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:196)"""
     return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
 
 
+@declared('opspecs/indexing.yaml:209', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:197)"""
+    """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:209)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
+@declared('opspecs/indexing.yaml:224', emits=('Concat', 'NonZero', 'Reshape', 'Slice', 'Transpose'))
 def nonzero(g, self):
-    """aten::nonzero.default, opsets 9-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:210)"""
+    """aten::nonzero.default, opsets 9-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:224)"""
     return indexing_ops.nonzero(g, self)
 
 
+@declared('opspecs/indexing.yaml:232', emits=('Gather',))
 def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:218)"""
+    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:232)"""
     return g.op('Gather', weight, indices, axis=0)
 
 
+@declared('opspecs/indexing.yaml:241', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Reshape', 'Transpose'))
 def diagonal(g, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:227)"""
+    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:241)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
+@declared('opspecs/indexing.yaml:251', emits=('Concat', 'Gather', 'Reshape', 'Slice'))
 def flip(g, self, dims):
-    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:237)"""
+    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:251)"""
     return indexing_ops.flip(g, self, dims)
 
 
+@declared('opspecs/indexing.yaml:260', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:246)"""
+    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:260)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
+@declared('opspecs/indexing.yaml:273', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:258)"""
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:273)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
+@declared('opspecs/indexing.yaml:282', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Not', 'Or', 'Reshape', 'Transpose', 'Trilu>=14', 'Where'))
 def tril(g, self, diagonal=0):
-    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:267)"""
+    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:282)"""
     return indexing_ops.tril(g, self, diagonal)
 
 
+@declared('opspecs/indexing.yaml:290', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Not', 'Or', 'Reshape', 'Transpose', 'Trilu>=14', 'Where'))
 def triu(g, self, diagonal=0):
-    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:275)"""
+    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:290)"""
     return indexing_ops.triu(g, self, diagonal)
 
 
+@declared('opspecs/indexing.yaml:301', emits=('Concat', 'DepthToSpace', 'Reshape', 'Transpose'))
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:286)"""
+    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:301)"""
     return indexing_ops.pixel_shuffle(g, self, upscale_factor)
 
 
+@declared('opspecs/indexing.yaml:313', emits=('Concat', 'Reshape', 'SpaceToDepth', 'Transpose'))
 def pixel_unshuffle(g, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:298)"""
+    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:313)"""
     return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
 
 
+@declared('opspecs/indexing.yaml:323', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Xor'))
 def unfold(g, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:308)"""
+    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:323)"""
     return indexing_ops.unfold(g, self, dimension, size, step)
 
 
+@declared('opspecs/indexing.yaml:334', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:318)"""
+    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:334)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
+@declared('opspecs/indexing.yaml:350', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:333)"""
+    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:350)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
+@declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Gather', 'Mul', 'Sqrt'))
 def abs(g, self):
     """aten::abs.default, opsets 9-26: exporter.lib.fft_ops.abs (opspecs/math.yaml:8)"""
     return fft_ops.abs(g, self)
 
 
+@declared('opspecs/math.yaml:16', emits=('Neg',))
 def neg(g, self):
     """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:16)"""
     return g.op('Neg', self)
 
 
+@declared('opspecs/math.yaml:21', emits=('Identity', 'Sign'))
 def sign(g, self):
     """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:21)"""
     return g.op('Identity', self) if h.is_bool(g, self) else g.op('Sign', self)
 
 
+@declared('opspecs/math.yaml:28', emits=('Cast', 'Exp'))
 def exp(g, self):
     """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:28)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Exp', self)
 
 
+@declared('opspecs/math.yaml:34', emits=('Cast', 'Log'))
 def log(g, self):
     """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:34)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', self)
 
 
+@declared('opspecs/math.yaml:40', emits=('Cast', 'Log', 'Mul'))
 def log2(g, self):
     """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:40)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
 
 
+@declared('opspecs/math.yaml:46', emits=('Add', 'Cast', 'Log'))
 def log1p(g, self):
     """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:46)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
 
 
+@declared('opspecs/math.yaml:53', emits=('Cast', 'Sqrt'))
 def sqrt(g, self):
     """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:53)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sqrt', self)
 
 
+@declared('opspecs/math.yaml:59', emits=('Cast', 'Reciprocal', 'Sqrt'))
 def rsqrt(g, self):
     """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:59)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', g.op('Sqrt', self))
 
 
+@declared('opspecs/math.yaml:65', emits=('Cast', 'Reciprocal'))
 def reciprocal(g, self):
     """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:65)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', self)
 
 
+@declared('opspecs/math.yaml:71', emits=('Cast', 'Sin'))
 def sin(g, self):
     """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:71)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sin', self)
 
 
+@declared('opspecs/math.yaml:77', emits=('Cast', 'Cos'))
 def cos(g, self):
     """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:77)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cos', self)
 
 
+@declared('opspecs/math.yaml:83', emits=('Cast', 'Tan'))
 def tan(g, self):
     """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:83)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tan', self)
 
 
+@declared('opspecs/math.yaml:90', emits=('Asin', 'Cast'))
 def asin(g, self):
     """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:90)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asin', self)
 
 
+@declared('opspecs/math.yaml:96', emits=('Acos', 'Cast'))
 def acos(g, self):
     """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:96)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acos', self)
 
 
+@declared('opspecs/math.yaml:102', emits=('Atan', 'Cast'))
 def atan(g, self):
     """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:102)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atan', self)
 
 
+@declared('opspecs/math.yaml:108', emits=('Cast', 'Sinh'))
 def sinh(g, self):
     """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:108)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sinh', self)
 
 
+@declared('opspecs/math.yaml:114', emits=('Cast', 'Cosh'))
 def cosh(g, self):
     """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:114)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cosh', self)
 
 
+@declared('opspecs/math.yaml:120', emits=('Cast', 'Erf'))
 def erf(g, self):
     """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:120)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Erf', self)
 
 
+@declared('opspecs/math.yaml:127', emits=('Floor', 'Identity'))
 def floor(g, self):
     """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:127)"""
     return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
+@declared('opspecs/math.yaml:132', emits=('Ceil', 'Identity'))
 def ceil(g, self):
     """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:132)"""
     return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
+@declared('opspecs/math.yaml:137', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
 def trunc(g, self):
     """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:137)"""
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
+@declared('opspecs/math.yaml:148', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
 def round(g, self):
     """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:148)"""
     return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
+@declared('opspecs/math.yaml:159', emits=('IsNaN', 'Less', 'Xor'))
 def isnan(g, self):
     """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:159)"""
     return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
+@declared('opspecs/math.yaml:165', emits=('Cast', 'Not'))
 def logical_not(g, self):
     """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:165)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
+@declared('opspecs/math.yaml:174', emits=('Cast', 'Not', 'Sub'))
 def bitwise_not(g, self):
     """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:174)"""
     return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
+@declared('opspecs/math.yaml:186', emits=('Acosh', 'Cast'))
 def acosh(g, self):
     """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:186)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acosh', self)
 
 
+@declared('opspecs/math.yaml:192', emits=('Asinh', 'Cast'))
 def asinh(g, self):
     """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:192)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asinh', self)
 
 
+@declared('opspecs/math.yaml:198', emits=('Atanh', 'Cast'))
 def atanh(g, self):
     """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:198)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atanh', self)
 
 
+@declared('opspecs/math.yaml:210', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
 def atan2(g, self, other):
     """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:210)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := g.op('Atan', g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)))), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
+@declared('opspecs/math.yaml:229', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
 def expm1(g, self):
     """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:229)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
+@declared('opspecs/math.yaml:238', emits=('Cast', 'Log', 'Mul'))
 def log10(g, self):
     """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:238)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
+@declared('opspecs/math.yaml:244', emits=('Cast', 'Pow'))
 def exp2(g, self):
     """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:244)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
+@declared('opspecs/math.yaml:254', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
 def isinf(g, self):
     """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:254)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
+@declared('opspecs/math.yaml:269', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Scalar(g, self, other):
     """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:269)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
+@declared('opspecs/math.yaml:288', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Scalar_mode(g, self, other, *, rounding_mode):
     """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:288)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
+@declared('opspecs/math.yaml:327', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
 def logit(g, self, eps=None):
     """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:327)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
+@declared('opspecs/math.yaml:340', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
 def xlogy_Tensor(g, self, other):
     """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:340)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
+@declared('opspecs/math.yaml:350', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
 def hypot(g, self, other):
     """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:350)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
+@declared('opspecs/math.yaml:360', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
 def nan_to_num(g, self, nan=None, posinf=None, neginf=None):
     """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:360)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
+@declared('opspecs/math.yaml:375', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
 def frac(g, self):
     """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:375)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
+@declared('opspecs/math.yaml:381', emits=('Add', 'Cast', 'Mul', 'Sub'))
 def lerp_Scalar(g, self, end, weight):
     """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:381)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
+@declared('opspecs/math.yaml:390', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
 def lerp_Tensor(g, self, end, weight):
     """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:390)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
+@declared('opspecs/math.yaml:401', emits=('Add', 'Cast', 'Mul'))
 def addcmul(g, self, tensor1, tensor2, *, value=1):
     """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:401)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
+@declared('opspecs/math.yaml:412', emits=('Add', 'Cast', 'Div', 'Mul'))
 def addcdiv(g, self, tensor1, tensor2, *, value=1):
     """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:412)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
+@declared('opspecs/nn.yaml:12', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
-    """aten::conv1d.default, opsets 9-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:12)"""
-    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+    """aten::conv1d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:12)"""
+    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
 
 
+@declared('opspecs/nn.yaml:29', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
-    """aten::conv2d.default, opsets 9-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:28)"""
-    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+    """aten::conv2d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:29)"""
+    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
 
 
+@declared('opspecs/nn.yaml:46', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
-    """aten::conv3d.default, opsets 9-26: exporter.lib.nn_ops.conv_nd (opspecs/nn.yaml:44)"""
-    return nn_ops.conv_nd(g, input, weight, bias, stride, padding, dilation, groups)
+    """aten::conv3d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:46)"""
+    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
 
 
+@declared('opspecs/nn.yaml:65', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """aten::convolution.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:62)"""
+    """aten::convolution.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:65)"""
     return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
 
 
+@declared('opspecs/nn.yaml:85', emits=('Add', 'Gemm', 'MatMul', 'Transpose'))
 def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 9-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:82)"""
+    """aten::linear.default, opsets 9-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:85)"""
     return nn_ops.linear(g, input, weight, bias)
 
 
+@declared('opspecs/nn.yaml:97', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
 def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
-    """aten::addmm.default, opsets 9-26: exporter.lib.nn_ops.addmm (opspecs/nn.yaml:94)"""
+    """aten::addmm.default, opsets 9-26: exporter.lib.nn_ops.addmm (opspecs/nn.yaml:97)"""
     return nn_ops.addmm(g, self, mat1, mat2, beta, alpha)
 
 
+@declared('opspecs/nn.yaml:110', emits=('MatMul',))
 def mm(g, self, mat2):
-    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:107); also serves aten::bmm.default (opspecs/nn.yaml:115)"""
+    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:110); also serves aten::bmm.default (opspecs/nn.yaml:118)"""
     return g.op('MatMul', self, mat2)
 
 
+@declared('opspecs/nn.yaml:127', emits=('MatMul',))
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:124); also serves aten::vdot.default (opspecs/statistics.yaml:251)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:127); also serves aten::vdot.default (opspecs/statistics.yaml:269)"""
     return g.op('MatMul', self, other)
 
 
+@declared('opspecs/nn.yaml:139', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 9-26: exporter.lib.nn_ops.max_pool1d (opspecs/nn.yaml:136)"""
-    return nn_ops.max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+    """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:139)"""
+    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
+@declared('opspecs/nn.yaml:153', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-26: exporter.lib.nn_ops.max_pool2d (opspecs/nn.yaml:148)"""
+    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:153)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:152')
-    return nn_ops.max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:159')
+    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=False)
 
 
+@declared('opspecs/nn.yaml:170', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-26: exporter.lib.nn_ops.max_pool3d (opspecs/nn.yaml:163)"""
+    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:170)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:167')
-    return nn_ops.max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:176')
+    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=False)
 
 
+@declared('opspecs/nn.yaml:189', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.nn_ops.max_pool2d_with_indices (opspecs/nn.yaml:180)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:189)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:184')
-    return nn_ops.max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:195')
+    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=True)
 
 
+@declared('opspecs/nn.yaml:206', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.nn_ops.max_pool3d_with_indices (opspecs/nn.yaml:195)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:206)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:199')
-    return nn_ops.max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:212')
+    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
 
 
+@declared('opspecs/nn.yaml:226', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.nn_ops.avg_pool2d (opspecs/nn.yaml:213)"""
+    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:226)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:217')
-    return nn_ops.avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:231')
+    return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
+@declared('opspecs/nn.yaml:245', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'))
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.nn_ops.adaptive_avg_pool2d (opspecs/nn.yaml:231); also serves aten::_adaptive_avg_pool2d.default"""
-    return nn_ops.adaptive_avg_pool2d(g, self, output_size)
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:245); also serves aten::_adaptive_avg_pool2d.default"""
+    return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
+@declared('opspecs/nn.yaml:256', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'))
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.nn_ops.adaptive_avg_pool1d (opspecs/nn.yaml:241)"""
-    return nn_ops.adaptive_avg_pool1d(g, self, output_size)
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:256)"""
+    return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
+@declared('opspecs/nn.yaml:271', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:255)"""
+    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:271)"""
     return creation_ops.dropout(g, input, p, train)
 
 
+@declared('opspecs/nn.yaml:284', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax_internal (opspecs/nn.yaml:266)"""
-    return nn_ops.softmax_internal(g, self, dim, half_to_float)
+    """aten::_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:284)"""
+    return nn_ops.softmax(g, self, dim, op='Softmax', half_to_float=half_to_float)
 
 
+@declared('opspecs/nn.yaml:293', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax_int (opspecs/nn.yaml:274)"""
-    return nn_ops.softmax_int(g, self, dim, dtype)
+    """aten::softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:293)"""
+    return nn_ops.softmax(g, self, dim, op='Softmax', dtype=dtype)
 
 
+@declared('opspecs/nn.yaml:302', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: exporter.lib.nn_ops.log_softmax_internal (opspecs/nn.yaml:282)"""
-    return nn_ops.log_softmax_internal(g, self, dim, half_to_float)
+    """aten::_log_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:302)"""
+    return nn_ops.softmax(g, self, dim, op='LogSoftmax', half_to_float=half_to_float)
 
 
+@declared('opspecs/nn.yaml:311', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: exporter.lib.nn_ops.log_softmax_int (opspecs/nn.yaml:290)"""
-    return nn_ops.log_softmax_int(g, self, dim, dtype)
+    """aten::log_softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:311)"""
+    return nn_ops.softmax(g, self, dim, op='LogSoftmax', dtype=dtype)
 
 
+@declared('opspecs/nn.yaml:323', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:301)"""
+    """aten::batch_norm.default, opsets 9-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:323)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
+@declared('opspecs/nn.yaml:342', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:320)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:342)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
+@declared('opspecs/norms.yaml:18', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization>=17', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
     """aten::layer_norm.default, opsets 9-26: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:18)"""
     return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
 
 
+@declared('opspecs/norms.yaml:33', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization>=17', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 9-26: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:32)"""
+    """aten::native_layer_norm.default, opsets 9-26: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:33)"""
     return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)
 
 
+@declared('opspecs/norms.yaml:51', emits=('Add', 'Concat', 'Expand', 'GroupNormalization>=21', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 9-26: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:49)"""
+    """aten::group_norm.default, opsets 9-26: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:51)"""
     return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
 
 
+@declared('opspecs/norms.yaml:67', emits=('Add', 'Concat', 'Expand', 'GroupNormalization>=21', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 9-26: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:64)"""
+    """aten::native_group_norm.default, opsets 9-26: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:67)"""
     return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
 
 
+@declared('opspecs/norms.yaml:89', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'InstanceNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Unsqueeze'))
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 9-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:85)"""
+    """aten::instance_norm.default, opsets 9-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:89)"""
     return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
 
 
+@declared('opspecs/norms.yaml:114', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:109)"""
+    """aten::_native_batch_norm_legit.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:114)"""
     return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
+@declared('opspecs/norms.yaml:133', emits=('Add', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:127)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:133)"""
     return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
 
 
+@declared('opspecs/norms.yaml:150', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:144)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:150)"""
     return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
+@declared('opspecs/norms.yaml:170', emits=('Add', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization>=23', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:163)"""
+    """aten::rms_norm.default, opsets 9-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:170)"""
     return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
 
 
+@declared('opspecs/padding.yaml:10', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def constant_pad_nd(g, self, pad, value=0):
     """aten::constant_pad_nd.default, opsets 9-26: exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:10)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
+@declared('opspecs/padding.yaml:21', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 9-26: exporter.lib.indexing_ops.reflection_pad1d (opspecs/padding.yaml:20)"""
-    return indexing_ops.reflection_pad1d(g, self, padding)
+    """aten::reflection_pad1d.default, opsets 9-26: exporter.lib.indexing_ops.mode_pad (opspecs/padding.yaml:21); also serves aten::reflection_pad2d.default (opspecs/padding.yaml:32); also serves aten::reflection_pad3d.default (opspecs/padding.yaml:43)"""
+    return indexing_ops.mode_pad(g, self, padding, mode='reflect')
 
 
-def reflection_pad2d(g, self, padding):
-    """aten::reflection_pad2d.default, opsets 9-26: exporter.lib.indexing_ops.reflection_pad2d (opspecs/padding.yaml:29)"""
-    return indexing_ops.reflection_pad2d(g, self, padding)
-
-
-def reflection_pad3d(g, self, padding):
-    """aten::reflection_pad3d.default, opsets 9-26: exporter.lib.indexing_ops.reflection_pad3d (opspecs/padding.yaml:38)"""
-    return indexing_ops.reflection_pad3d(g, self, padding)
-
-
+@declared('opspecs/padding.yaml:54', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 9-26: exporter.lib.indexing_ops.replication_pad1d (opspecs/padding.yaml:47)"""
-    return indexing_ops.replication_pad1d(g, self, padding)
+    """aten::replication_pad1d.default, opsets 9-26: exporter.lib.indexing_ops.mode_pad (opspecs/padding.yaml:54); also serves aten::replication_pad2d.default (opspecs/padding.yaml:65); also serves aten::replication_pad3d.default (opspecs/padding.yaml:76)"""
+    return indexing_ops.mode_pad(g, self, padding, mode='edge')
 
 
-def replication_pad2d(g, self, padding):
-    """aten::replication_pad2d.default, opsets 9-26: exporter.lib.indexing_ops.replication_pad2d (opspecs/padding.yaml:56)"""
-    return indexing_ops.replication_pad2d(g, self, padding)
-
-
-def replication_pad3d(g, self, padding):
-    """aten::replication_pad3d.default, opsets 9-26: exporter.lib.indexing_ops.replication_pad3d (opspecs/padding.yaml:65)"""
-    return indexing_ops.replication_pad3d(g, self, padding)
-
-
+@declared('opspecs/pooling.yaml:15', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool1d (opspecs/pooling.yaml:15)"""
+    """aten::avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:15)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:19')
-    return pooling_ops.avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad)
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:20')
+    return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=1)
 
 
+@declared('opspecs/pooling.yaml:31', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool3d (opspecs/pooling.yaml:30)"""
+    """aten::avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:31)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:34')
-    return pooling_ops.avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:36')
+    return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=3, divisor_override=divisor_override)
 
 
+@declared('opspecs/pooling.yaml:50', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'))
 def adaptive_avg_pool3d(g, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool3d (opspecs/pooling.yaml:48); also serves aten::_adaptive_avg_pool3d.default"""
-    return pooling_ops.adaptive_avg_pool3d(g, self, output_size)
+    """aten::adaptive_avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:50); also serves aten::_adaptive_avg_pool3d.default"""
+    return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=3)
 
 
+@declared('opspecs/pooling.yaml:66', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'))
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool1d (opspecs/pooling.yaml:63)"""
-    return pooling_ops.adaptive_max_pool1d(g, self, output_size)
+    """aten::adaptive_max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:66)"""
+    return pooling_ops.adaptive_max_pool(g, self, output_size, rank=1)
 
 
+@declared('opspecs/pooling.yaml:77', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'))
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool2d (opspecs/pooling.yaml:72)"""
-    return pooling_ops.adaptive_max_pool2d(g, self, output_size)
+    """aten::adaptive_max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:77)"""
+    return pooling_ops.adaptive_max_pool(g, self, output_size, rank=2)
 
 
+@declared('opspecs/pooling.yaml:88', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'))
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool3d (opspecs/pooling.yaml:81)"""
-    return pooling_ops.adaptive_max_pool3d(g, self, output_size)
+    """aten::adaptive_max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:88)"""
+    return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
+@declared('opspecs/pooling.yaml:102', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool1d_with_indices (opspecs/pooling.yaml:93)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/pooling.yaml:102)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:97')
-    return pooling_ops.max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode)
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:108')
+    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=True)
 
 
+@declared('opspecs/pooling.yaml:131', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:120)"""
-    return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
+    """aten::embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:131)"""
+    return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
+@declared('opspecs/pooling.yaml:148', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-26: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:135)"""
-    return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+    """aten::embedding_bag.padding_idx, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:148)"""
+    return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
+@declared('opspecs/pooling.yaml:168', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:153)"""
-    return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
+    """aten::_embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:168)"""
+    return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 
+@declared('opspecs/random.yaml:17', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::rand.default, opsets 9-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:17)"""
     return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
 
 
+@declared('opspecs/random.yaml:28', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 9-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:27)"""
+    """aten::randn.default, opsets 9-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:28)"""
     return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
 
 
+@declared('opspecs/random.yaml:39', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 9-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:37)"""
+    """aten::rand_like.default, opsets 9-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:39)"""
     return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
+@declared('opspecs/random.yaml:50', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 9-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:47)"""
+    """aten::randn_like.default, opsets 9-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:50)"""
     return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
+@declared('opspecs/random.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:58)"""
+    """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:62)"""
     return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
 
 
+@declared('opspecs/random.yaml:75', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:70)"""
+    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:75)"""
     return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
 
 
+@declared('opspecs/random.yaml:87', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:81)"""
+    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:87)"""
     return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
 
 
+@declared('opspecs/random.yaml:99', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:92)"""
+    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:99)"""
     return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
 
 
+@declared('opspecs/random.yaml:113', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'))
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:105)"""
+    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:113)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
+@declared('opspecs/random.yaml:126', emits=('Add', 'Bernoulli>=15', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:117)"""
+    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:126)"""
     return creation_ops.bernoulli(g, self, generator)
 
 
+@declared('opspecs/random.yaml:136', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli_p(g, self, p, *, generator=None):
-    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_p (opspecs/random.yaml:126)"""
-    return creation_ops.bernoulli_p(g, self, p, generator)
+    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:136); also serves aten::bernoulli.Tensor (opspecs/random.yaml:148)"""
+    return creation_ops.bernoulli_below(g, self, p)
 
 
-def bernoulli_Tensor(g, self, p, *, generator=None):
-    """aten::bernoulli.Tensor, opsets 9-26: exporter.lib.creation_ops.bernoulli_tensor (opspecs/random.yaml:137)"""
-    return creation_ops.bernoulli_tensor(g, self, p, generator)
-
-
+@declared('opspecs/random.yaml:159', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
-    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:147)"""
+    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:159)"""
     return h.random_uniform(g, self, h.dtype(g, self), from_, to)
 
 
+@declared('opspecs/random.yaml:170', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
-    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:158)"""
+    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:170)"""
     return creation_ops.normal_tensor_float(g, mean, std, generator)
 
 
+@declared('opspecs/random.yaml:181', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:168)"""
+    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:181)"""
     return creation_ops.normal_float_tensor(g, mean, std, generator)
 
 
+@declared('opspecs/random.yaml:192', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:178)"""
+    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:192)"""
     return creation_ops.normal_tensor_tensor(g, mean, std, generator)
 
 
+@declared('opspecs/random.yaml:203', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:188)"""
+    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:203)"""
     return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
 
 
+@declared('opspecs/random.yaml:219', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'))
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:203)"""
+    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:219)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
+@declared('opspecs/random.yaml:234', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:217)"""
+    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:234)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
+@declared('opspecs/reduction.yaml:7', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
 def sum(g, self, *, dtype=None):
     """aten::sum.default, opsets 9-26: exporter.lib.nn_ops.sum_all (opspecs/reduction.yaml:7)"""
     return nn_ops.sum_all(g, self, dtype)
 
 
+@declared('opspecs/reduction.yaml:16', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
 def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
     """aten::sum.dim_IntList, opsets 9-26: exporter.lib.nn_ops.sum_dims (opspecs/reduction.yaml:16)"""
     return nn_ops.sum_dims(g, self, dim, keepdim, dtype)
 
 
+@declared('opspecs/reduction.yaml:27', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
 def mean(g, self, *, dtype=None):
     """aten::mean.default, opsets 9-26: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:27)"""
     return nn_ops.mean_all(g, self, dtype)
 
 
+@declared('opspecs/reduction.yaml:36', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
 def mean_dim(g, self, dim, keepdim=False, *, dtype=None):
     """aten::mean.dim, opsets 9-26: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:36)"""
     return nn_ops.mean_dims(g, self, dim, keepdim, dtype)
 
 
+@declared('opspecs/reduction.yaml:46', emits=('Cast', 'Concat', 'Identity', 'ReduceMax', 'Reshape'))
 def amax(g, self, dim=[], keepdim=False):
     """aten::amax.default, opsets 9-26: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:46)"""
     return nn_ops.amax(g, self, dim, keepdim)
 
 
+@declared('opspecs/reduction.yaml:55', emits=('Cast', 'Concat', 'Identity', 'ReduceMin', 'Reshape'))
 def amin(g, self, dim=[], keepdim=False):
     """aten::amin.default, opsets 9-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:55)"""
     return nn_ops.amin(g, self, dim, keepdim)
 
 
+@declared('opspecs/reduction.yaml:64', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
 def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
     """aten::prod.dim_int, opsets 9-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:64)"""
     return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
 
 
+@declared('opspecs/reduction.yaml:73', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
 def prod(g, self, *, dtype=None):
     """aten::prod.default, opsets 9-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:73)"""
     return nn_ops.prod_all(g, self, dtype)
 
 
+@declared('opspecs/reduction.yaml:84', emits=('ArgMax', 'Concat', 'Reshape'))
 def argmax(g, self, dim=None, keepdim=False):
     """aten::argmax.default, opsets 9-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:84)"""
     return nn_ops.argmax(g, self, dim, keepdim)
 
 
+@declared('opspecs/reduction.yaml:93', emits=('ArgMin', 'Concat', 'Reshape'))
 def argmin(g, self, dim=None, keepdim=False):
     """aten::argmin.default, opsets 9-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:93)"""
     return nn_ops.argmin(g, self, dim, keepdim)
 
 
+@declared('opspecs/resize.yaml:22', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest1d_vec (opspecs/resize.yaml:22)"""
-    return resize_ops.upsample_nearest1d_vec(g, input, output_size, scale_factors)
+    """aten::upsample_nearest1d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:22); also serves aten::upsample_nearest2d.vec (opspecs/resize.yaml:48); also serves aten::upsample_nearest3d.vec (opspecs/resize.yaml:75)"""
+    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='nearest')
 
 
+@declared('opspecs/resize.yaml:35', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest1d (opspecs/resize.yaml:33)"""
-    return resize_ops.upsample_nearest1d(g, self, output_size, scales)
+    """aten::upsample_nearest1d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:35)"""
+    return resize_ops.resample(g, self, output_size, mode='nearest', rank=1, scales=scales)
 
 
-def upsample_nearest2d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest2d_vec (opspecs/resize.yaml:44)"""
-    return resize_ops.upsample_nearest2d_vec(g, input, output_size, scale_factors)
-
-
+@declared('opspecs/resize.yaml:61', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest2d (opspecs/resize.yaml:55)"""
-    return resize_ops.upsample_nearest2d(g, self, output_size, scales_h, scales_w)
+    """aten::upsample_nearest2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:61)"""
+    return resize_ops.resample(g, self, output_size, mode='nearest', rank=2, scales_h=scales_h, scales_w=scales_w)
 
 
-def upsample_nearest3d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest3d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest3d_vec (opspecs/resize.yaml:67)"""
-    return resize_ops.upsample_nearest3d_vec(g, input, output_size, scale_factors)
-
-
+@declared('opspecs/resize.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest3d (opspecs/resize.yaml:78)"""
-    return resize_ops.upsample_nearest3d(g, self, output_size, scales_d, scales_h, scales_w)
+    """aten::upsample_nearest3d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:88)"""
+    return resize_ops.resample(g, self, output_size, mode='nearest', rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
 
 
+@declared('opspecs/resize.yaml:103', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact1d_vec (opspecs/resize.yaml:91)"""
-    return resize_ops.upsample_nearest_exact1d_vec(g, input, output_size, scale_factors)
+    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:103); also serves aten::_upsample_nearest_exact2d.vec (opspecs/resize.yaml:129); also serves aten::_upsample_nearest_exact3d.vec (opspecs/resize.yaml:156)"""
+    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='nearest-exact')
 
 
+@declared('opspecs/resize.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact1d (opspecs/resize.yaml:102)"""
-    return resize_ops.upsample_nearest_exact1d(g, self, output_size, scales)
+    """aten::_upsample_nearest_exact1d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:116)"""
+    return resize_ops.resample(g, self, output_size, mode='nearest-exact', rank=1, scales=scales)
 
 
-def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact2d_vec (opspecs/resize.yaml:113)"""
-    return resize_ops.upsample_nearest_exact2d_vec(g, input, output_size, scale_factors)
-
-
+@declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact2d (opspecs/resize.yaml:124)"""
-    return resize_ops.upsample_nearest_exact2d(g, self, output_size, scales_h, scales_w)
+    """aten::_upsample_nearest_exact2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:142)"""
+    return resize_ops.resample(g, self, output_size, mode='nearest-exact', rank=2, scales_h=scales_h, scales_w=scales_w)
 
 
-def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact3d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact3d_vec (opspecs/resize.yaml:136)"""
-    return resize_ops.upsample_nearest_exact3d_vec(g, input, output_size, scale_factors)
-
-
+@declared('opspecs/resize.yaml:169', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 9-26: exporter.lib.resize_ops.upsample_nearest_exact3d (opspecs/resize.yaml:147)"""
-    return resize_ops.upsample_nearest_exact3d(g, self, output_size, scales_d, scales_h, scales_w)
+    """aten::_upsample_nearest_exact3d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:169)"""
+    return resize_ops.resample(g, self, output_size, mode='nearest-exact', rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
 
 
+@declared('opspecs/resize.yaml:188', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_linear1d_vec (opspecs/resize.yaml:164)"""
-    return resize_ops.upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors)
+    """aten::upsample_linear1d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:188); also serves aten::upsample_bilinear2d.vec (opspecs/resize.yaml:216); also serves aten::upsample_trilinear3d.vec (opspecs/resize.yaml:245)"""
+    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='linear', align_corners=align_corners)
 
 
+@declared('opspecs/resize.yaml:202', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 9-26: exporter.lib.resize_ops.upsample_linear1d (opspecs/resize.yaml:176)"""
-    return resize_ops.upsample_linear1d(g, self, output_size, align_corners, scales)
+    """aten::upsample_linear1d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:202)"""
+    return resize_ops.resample(g, self, output_size, mode='linear', rank=1, align_corners=align_corners, scales=scales)
 
 
-def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_bilinear2d_vec (opspecs/resize.yaml:188)"""
-    return resize_ops.upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
-
-
+@declared('opspecs/resize.yaml:230', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_bilinear2d (opspecs/resize.yaml:200)"""
-    return resize_ops.upsample_bilinear2d(g, self, output_size, align_corners, scales_h, scales_w)
+    """aten::upsample_bilinear2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:230)"""
+    return resize_ops.resample(g, self, output_size, mode='linear', rank=2, align_corners=align_corners, scales_h=scales_h, scales_w=scales_w)
 
 
-def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_trilinear3d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_trilinear3d_vec (opspecs/resize.yaml:213)"""
-    return resize_ops.upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors)
-
-
+@declared('opspecs/resize.yaml:259', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 9-26: exporter.lib.resize_ops.upsample_trilinear3d (opspecs/resize.yaml:225)"""
-    return resize_ops.upsample_trilinear3d(g, self, output_size, align_corners, scales_d, scales_h, scales_w)
+    """aten::upsample_trilinear3d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:259)"""
+    return resize_ops.resample(g, self, output_size, mode='linear', rank=3, align_corners=align_corners, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
 
 
+@declared('opspecs/resize.yaml:275', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 9-26: exporter.lib.resize_ops.upsample_bicubic2d_vec (opspecs/resize.yaml:239)"""
-    return resize_ops.upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors)
+    """aten::upsample_bicubic2d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:275)"""
+    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='cubic', align_corners=align_corners)
 
 
+@declared('opspecs/resize.yaml:289', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 9-26: exporter.lib.resize_ops.upsample_bicubic2d (opspecs/resize.yaml:251)"""
-    return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
+    """aten::upsample_bicubic2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:289)"""
+    return resize_ops.resample(g, self, output_size, mode='cubic', rank=2, align_corners=align_corners, scales_h=scales_h, scales_w=scales_w)
 
 
+@declared('opspecs/rnn.yaml:15', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::lstm.input, opsets 9-26: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:15)"""
+    """aten::lstm.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:15)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:19')
-    return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:20')
+    return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='LSTM')
 
 
+@declared('opspecs/rnn.yaml:37', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-26: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:36)"""
+    """aten::gru.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:37)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:40')
-    return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:42')
+    return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='GRU')
 
 
+@declared('opspecs/rnn.yaml:59', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-26: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:57)"""
+    """aten::rnn_tanh.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:59)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:61')
-    return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:64')
+    return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Tanh')
 
 
+@declared('opspecs/rnn.yaml:81', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-26: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:78)"""
+    """aten::rnn_relu.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:81)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:82')
-    return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:86')
+    return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Relu')
 
 
+@declared('opspecs/shape.yaml:10', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
 def view(g, self, size):
     """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:10); also serves aten::_unsafe_view.default"""
     return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
 
 
+@declared('opspecs/shape.yaml:20', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
 def reshape(g, self, shape):
     """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:20)"""
     return h.zeros_of_shape(g, shape, self) if 0 in shape else g.op('Reshape', self, h.ints(g, shape))
 
 
+@declared('opspecs/shape.yaml:30', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape', 'Shape', 'Slice'))
 def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
     """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:30)"""
     return shape_ops.flatten_using_ints(g, self, start_dim, end_dim)
 
 
+@declared('opspecs/shape.yaml:42', emits=('Squeeze',))
 def squeeze(g, self):
     """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:42)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self)) if h.unit_dims(g, self) else self
 
 
+@declared('opspecs/shape.yaml:51', emits=('Squeeze',))
 def squeeze_dim(g, self, dim):
     """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:51)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self, [dim])) if h.unit_dims(g, self, [dim]) else self
 
 
+@declared('opspecs/shape.yaml:61', emits=('Squeeze',))
 def squeeze_dims(g, self, dim):
     """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:61)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self, dim)) if h.unit_dims(g, self, dim) else self
 
 
+@declared('opspecs/shape.yaml:71', emits=('Unsqueeze',))
 def unsqueeze(g, self, dim):
     """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:71)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
+@declared('opspecs/shape.yaml:80', emits=('Cast', 'Concat'))
 def cat(g, tensors, dim=0):
     """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:80)"""
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
+@declared('opspecs/shape.yaml:89', emits=('Cast', 'Concat', 'Reshape', 'Unsqueeze'))
 def stack(g, tensors, dim=0):
     """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:89)"""
     return shape_ops.stack(g, tensors, dim)
 
 
+@declared('opspecs/shape.yaml:97', emits=('Concat', 'Expand', 'Reshape'))
 def expand(g, self, size, *, implicit=False):
     """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:97)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
+@declared('opspecs/shape.yaml:106', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
 def select_int(g, self, dim, index):
     """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
+@declared('opspecs/shape.yaml:118', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
     """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:118)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
+@declared('opspecs/shape.yaml:133', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:131)"""
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:133)"""
     return shape_ops.split_tensor(g, self, split_size, dim)
 
 
+@declared('opspecs/shape.yaml:144', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:142)"""
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:144)"""
     return shape_ops.split_with_sizes(g, self, split_sizes, dim)
 
 
+@declared('opspecs/shape.yaml:152', emits=('Transpose',))
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:150)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:152)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
+@declared('opspecs/shape.yaml:158', emits=('Transpose',))
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:156)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:158)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
+@declared('opspecs/shape.yaml:165', emits=('Transpose',))
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:163)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:165)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
+@declared('opspecs/shape.yaml:170', emits=('Identity',))
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:168)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:170)"""
     return g.op('Identity', self)
 
 
+@declared('opspecs/shape.yaml:185', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:183)"""
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:185)"""
     return shape_ops.narrow(g, self, dim, start, length)
 
 
+@declared('opspecs/shape.yaml:198', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'))
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:196)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:198)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
+@declared('opspecs/sorting.yaml:15', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def sort(g, self, dim=-1, descending=False):
     """aten::sort.default, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:15)"""
     return sorting_ops.sort(g, self, dim, descending)
 
 
+@declared('opspecs/sorting.yaml:25', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def sort_stable(g, self, *, stable, dim=-1, descending=False):
-    """aten::sort.stable, opsets 9-26: exporter.lib.sorting_ops.sort_stable (opspecs/sorting.yaml:24)"""
-    return sorting_ops.sort_stable(g, self, stable, dim, descending)
+    """aten::sort.stable, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:25)"""
+    return sorting_ops.sort(g, self, dim, descending)
 
 
+@declared('opspecs/sorting.yaml:35', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def argsort(g, self, dim=-1, descending=False):
-    """aten::argsort.default, opsets 9-26: exporter.lib.sorting_ops.argsort (opspecs/sorting.yaml:33)"""
+    """aten::argsort.default, opsets 9-26: exporter.lib.sorting_ops.argsort (opspecs/sorting.yaml:35)"""
     return sorting_ops.argsort(g, self, dim, descending)
 
 
+@declared('opspecs/sorting.yaml:45', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def argsort_stable(g, self, *, stable, dim=-1, descending=False):
-    """aten::argsort.stable, opsets 9-26: exporter.lib.sorting_ops.argsort_stable (opspecs/sorting.yaml:42)"""
+    """aten::argsort.stable, opsets 9-26: exporter.lib.sorting_ops.argsort_stable (opspecs/sorting.yaml:45)"""
     return sorting_ops.argsort_stable(g, self, stable, dim, descending)
 
 
+@declared('opspecs/sorting.yaml:56', emits=('Cast', 'Concat', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'TopK', 'Where'))
 def topk(g, self, k, dim=-1, largest=True, sorted=True):
-    """aten::topk.default, opsets 9-26: exporter.lib.sorting_ops.topk (opspecs/sorting.yaml:52)"""
+    """aten::topk.default, opsets 9-26: exporter.lib.sorting_ops.topk (opspecs/sorting.yaml:56)"""
     return sorting_ops.topk(g, self, k, dim, largest, sorted)
 
 
+@declared('opspecs/sorting.yaml:68', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Sub', 'TopK', 'Where'))
 def kthvalue(g, self, k, dim=-1, keepdim=False):
-    """aten::kthvalue.default, opsets 9-26: exporter.lib.sorting_ops.kthvalue (opspecs/sorting.yaml:64)"""
+    """aten::kthvalue.default, opsets 9-26: exporter.lib.sorting_ops.kthvalue (opspecs/sorting.yaml:68)"""
     return sorting_ops.kthvalue(g, self, k, dim, keepdim)
 
 
+@declared('opspecs/sorting.yaml:81', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
 def median(g, self):
-    """aten::median.default, opsets 9-26: exporter.lib.sorting_ops.median (opspecs/sorting.yaml:76)"""
+    """aten::median.default, opsets 9-26: exporter.lib.sorting_ops.median (opspecs/sorting.yaml:81)"""
     return sorting_ops.median(g, self)
 
 
+@declared('opspecs/sorting.yaml:89', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
 def median_dim(g, self, dim, keepdim=False):
-    """aten::median.dim, opsets 9-26: exporter.lib.sorting_ops.median_dim (opspecs/sorting.yaml:83)"""
+    """aten::median.dim, opsets 9-26: exporter.lib.sorting_ops.median_dim (opspecs/sorting.yaml:89)"""
     return sorting_ops.median_dim(g, self, dim, keepdim)
 
 
+@declared('opspecs/sorting.yaml:99', emits=('Cast', 'Concat', 'CumSum>=11', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def cumsum(g, self, dim, *, dtype=None):
-    """aten::cumsum.default, opsets 9-26: exporter.lib.sorting_ops.cumsum (opspecs/sorting.yaml:92)"""
+    """aten::cumsum.default, opsets 9-26: exporter.lib.sorting_ops.cumsum (opspecs/sorting.yaml:99)"""
     return sorting_ops.cumsum(g, self, dim, dtype)
 
 
+@declared('opspecs/sorting.yaml:108', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def cumprod(g, self, dim, *, dtype=None):
-    """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:100)"""
+    """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:108)"""
     return sorting_ops.cumprod(g, self, dim, dtype)
 
 
+@declared('opspecs/sorting.yaml:117', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def logcumsumexp(g, self, dim):
-    """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:108)"""
+    """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:117)"""
     return sorting_ops.logcumsumexp(g, self, dim)
 
 
+@declared('opspecs/sorting.yaml:127', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummax(g, self, dim):
-    """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.cummax (opspecs/sorting.yaml:117)"""
-    return sorting_ops.cummax(g, self, dim)
+    """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:127)"""
+    return sorting_ops.running_extreme(g, self, dim, largest=True)
 
 
+@declared('opspecs/sorting.yaml:136', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummin(g, self, dim):
-    """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.cummin (opspecs/sorting.yaml:124)"""
-    return sorting_ops.cummin(g, self, dim)
+    """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:136)"""
+    return sorting_ops.running_extreme(g, self, dim, largest=False)
 
 
+@declared('opspecs/statistics.yaml:9', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any(g, self):
-    """aten::any.default, opsets 9-26: exporter.lib.statistics_ops.any_default (opspecs/statistics.yaml:9)"""
-    return statistics_ops.any_default(g, self)
+    """aten::any.default, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:9)"""
+    return statistics_ops.any_all(g, self, every=False)
 
 
+@declared('opspecs/statistics.yaml:17', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any_dim(g, self, dim, keepdim=False):
-    """aten::any.dim, opsets 9-26: exporter.lib.statistics_ops.any_dim (opspecs/statistics.yaml:16)"""
-    return statistics_ops.any_dim(g, self, dim, keepdim)
+    """aten::any.dim, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:17)"""
+    return statistics_ops.any_all(g, self, every=False, dim=dim, keepdim=keepdim)
 
 
+@declared('opspecs/statistics.yaml:27', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any_dims(g, self, dim=None, keepdim=False):
-    """aten::any.dims, opsets 9-26: exporter.lib.statistics_ops.any_dims (opspecs/statistics.yaml:25)"""
-    return statistics_ops.any_dims(g, self, dim, keepdim)
+    """aten::any.dims, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:27)"""
+    return statistics_ops.any_all(g, self, every=False, dim=dim, keepdim=keepdim)
 
 
+@declared('opspecs/statistics.yaml:37', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def all(g, self):
-    """aten::all.default, opsets 9-26: exporter.lib.statistics_ops.all_default (opspecs/statistics.yaml:34)"""
-    return statistics_ops.all_default(g, self)
+    """aten::all.default, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:37)"""
+    return statistics_ops.any_all(g, self, every=True)
 
 
+@declared('opspecs/statistics.yaml:45', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def all_dim(g, self, dim, keepdim=False):
-    """aten::all.dim, opsets 9-26: exporter.lib.statistics_ops.all_dim (opspecs/statistics.yaml:41)"""
-    return statistics_ops.all_dim(g, self, dim, keepdim)
+    """aten::all.dim, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:45)"""
+    return statistics_ops.any_all(g, self, every=True, dim=dim, keepdim=keepdim)
 
 
+@declared('opspecs/statistics.yaml:54', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def all_dims(g, self, dim=None, keepdim=False):
-    """aten::all.dims, opsets 9-26: exporter.lib.statistics_ops.all_dims (opspecs/statistics.yaml:49)"""
-    return statistics_ops.all_dims(g, self, dim, keepdim)
+    """aten::all.dims, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:54)"""
+    return statistics_ops.any_all(g, self, every=True, dim=dim, keepdim=keepdim)
 
 
+@declared('opspecs/statistics.yaml:65', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def max_dim(g, self, dim, keepdim=False):
-    """aten::max.dim, opsets 9-26: exporter.lib.statistics_ops.max_dim (opspecs/statistics.yaml:59)"""
-    return statistics_ops.max_dim(g, self, dim, keepdim)
+    """aten::max.dim, opsets 9-26: exporter.lib.statistics_ops.extreme_dim (opspecs/statistics.yaml:65)"""
+    return statistics_ops.extreme_dim(g, self, dim, keepdim, largest=True)
 
 
+@declared('opspecs/statistics.yaml:74', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def min_dim(g, self, dim, keepdim=False):
-    """aten::min.dim, opsets 9-26: exporter.lib.statistics_ops.min_dim (opspecs/statistics.yaml:67)"""
-    return statistics_ops.min_dim(g, self, dim, keepdim)
+    """aten::min.dim, opsets 9-26: exporter.lib.statistics_ops.extreme_dim (opspecs/statistics.yaml:74)"""
+    return statistics_ops.extreme_dim(g, self, dim, keepdim, largest=False)
 
 
+@declared('opspecs/statistics.yaml:83', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def max(g, self):
-    """aten::max.default, opsets 9-26: exporter.lib.statistics_ops.max_default (opspecs/statistics.yaml:75)"""
+    """aten::max.default, opsets 9-26: exporter.lib.statistics_ops.max_default (opspecs/statistics.yaml:83)"""
     return statistics_ops.max_default(g, self)
 
 
+@declared('opspecs/statistics.yaml:90', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def min(g, self):
-    """aten::min.default, opsets 9-26: exporter.lib.statistics_ops.min_default (opspecs/statistics.yaml:82)"""
+    """aten::min.default, opsets 9-26: exporter.lib.statistics_ops.min_default (opspecs/statistics.yaml:90)"""
     return statistics_ops.min_default(g, self)
 
 
+@declared('opspecs/statistics.yaml:99', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def var_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::var.correction, opsets 9-26: exporter.lib.statistics_ops.var_correction (opspecs/statistics.yaml:91)"""
-    return statistics_ops.var_correction(g, self, dim, correction, keepdim)
+    """aten::var.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:99)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=False, correction=correction)
 
 
+@declared('opspecs/statistics.yaml:110', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def var_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::var.dim, opsets 9-26: exporter.lib.statistics_ops.var_dim (opspecs/statistics.yaml:101)"""
-    return statistics_ops.var_dim(g, self, dim, unbiased, keepdim)
+    """aten::var.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:110)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=False, unbiased=unbiased)
 
 
+@declared('opspecs/statistics.yaml:121', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::std.correction, opsets 9-26: exporter.lib.statistics_ops.std_correction (opspecs/statistics.yaml:111)"""
-    return statistics_ops.std_correction(g, self, dim, correction, keepdim)
+    """aten::std.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:121)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=False, correction=correction)
 
 
+@declared('opspecs/statistics.yaml:132', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::std.dim, opsets 9-26: exporter.lib.statistics_ops.std_dim (opspecs/statistics.yaml:121)"""
-    return statistics_ops.std_dim(g, self, dim, unbiased, keepdim)
+    """aten::std.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:132)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=False, unbiased=unbiased)
 
 
+@declared('opspecs/statistics.yaml:143', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def var_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::var_mean.correction, opsets 9-26: exporter.lib.statistics_ops.var_mean_correction (opspecs/statistics.yaml:131)"""
-    return statistics_ops.var_mean_correction(g, self, dim, correction, keepdim)
+    """aten::var_mean.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:143)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=True, correction=correction)
 
 
+@declared('opspecs/statistics.yaml:154', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def var_mean_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::var_mean.dim, opsets 9-26: exporter.lib.statistics_ops.var_mean_dim (opspecs/statistics.yaml:141)"""
-    return statistics_ops.var_mean_dim(g, self, dim, unbiased, keepdim)
+    """aten::var_mean.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:154)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=True, unbiased=unbiased)
 
 
+@declared('opspecs/statistics.yaml:165', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::std_mean.correction, opsets 9-26: exporter.lib.statistics_ops.std_mean_correction (opspecs/statistics.yaml:151)"""
-    return statistics_ops.std_mean_correction(g, self, dim, correction, keepdim)
+    """aten::std_mean.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:165)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=True, correction=correction)
 
 
+@declared('opspecs/statistics.yaml:176', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_mean_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::std_mean.dim, opsets 9-26: exporter.lib.statistics_ops.std_mean_dim (opspecs/statistics.yaml:161)"""
-    return statistics_ops.std_mean_dim(g, self, dim, unbiased, keepdim)
+    """aten::std_mean.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:176)"""
+    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=True, unbiased=unbiased)
 
 
+@declared('opspecs/statistics.yaml:188', emits=('Add', 'Cast', 'Concat', 'Exp', 'Identity', 'IsNaN', 'Log', 'ReduceMax', 'ReduceSum', 'Reshape', 'Sub', 'Where'))
 def logsumexp(g, self, dim, keepdim=False):
-    """aten::logsumexp.default, opsets 9-26: exporter.lib.statistics_ops.logsumexp (opspecs/statistics.yaml:172)"""
+    """aten::logsumexp.default, opsets 9-26: exporter.lib.statistics_ops.logsumexp (opspecs/statistics.yaml:188)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return statistics_ops.logsumexp(g, self, dim, keepdim)
 
 
+@declared('opspecs/statistics.yaml:200', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Where'))
 def linalg_vector_norm(g, self, ord=2, dim=None, keepdim=False, *, dtype=None):
-    """aten::linalg_vector_norm.default, opsets 9-26: exporter.lib.statistics_ops.linalg_vector_norm (opspecs/statistics.yaml:184)"""
+    """aten::linalg_vector_norm.default, opsets 9-26: exporter.lib.statistics_ops.linalg_vector_norm (opspecs/statistics.yaml:200)"""
     return statistics_ops.linalg_vector_norm(g, self, ord, dim, keepdim, dtype)
 
 
+@declared('opspecs/statistics.yaml:214', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _cdist_forward(g, x1, x2, p, compute_mode):
-    """aten::_cdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.cdist_forward (opspecs/statistics.yaml:198)"""
+    """aten::_cdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.cdist_forward (opspecs/statistics.yaml:214)"""
     return statistics_ops.cdist_forward(g, x1, x2, p, compute_mode)
 
 
+@declared('opspecs/statistics.yaml:228', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range>=11', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _pdist_forward(g, self, p=2.0):
-    """aten::_pdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.pdist_forward (opspecs/statistics.yaml:211)"""
+    """aten::_pdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.pdist_forward (opspecs/statistics.yaml:228)"""
     return statistics_ops.pdist_forward(g, self, p)
 
 
+@declared('opspecs/statistics.yaml:253', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g, self, dim=-1):
-    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:235)"""
+    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:253)"""
     return g.op('Mul', (s := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', s[1]))
 
 
+@declared('opspecs/statistics.yaml:262', emits=('MatMul',))
 def dot(g, self, tensor):
-    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:244)"""
+    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:262)"""
     return g.op('MatMul', self, tensor)
 
 
+@declared('opspecs/statistics.yaml:276', emits=('MatMul',))
 def mv(g, self, vec):
-    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:258)"""
+    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:276)"""
     return g.op('MatMul', self, vec)
 
 
+@declared('opspecs/statistics.yaml:283', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
 def outer(g, self, vec2):
-    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:265)"""
+    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:283)"""
     self, vec2 = g.promote([self, vec2], 'DEFAULT')
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
+@declared('opspecs/statistics.yaml:292', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def addmv(g, self, mat, vec, *, beta=1, alpha=1):
-    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:274)"""
+    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:292)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
 
 
+@declared('opspecs/statistics.yaml:305', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def baddbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:287)"""
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:305)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
+@declared('opspecs/statistics.yaml:322', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
 def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:304)"""
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:322)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
+@declared('opspecs/symbolic.yaml:8', emits=('Gather', 'Shape'))
 def sym_size_int(g, self, dim):
     """aten::sym_size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/symbolic.yaml:8)"""
     return g.op('Gather', g.op('Shape', self), h.scalar(g, h.norm_dim(g, dim, self), 'int64'), axis=0)
 
 
+@declared('opspecs/symbolic.yaml:13', emits=('Size',))
 def sym_numel(g, self):
     """aten::sym_numel.default, opsets 9-26: Size(self) (opspecs/symbolic.yaml:13)"""
     return g.op('Size', self)
 
 
+@declared('opspecs/symbolic.yaml:19', emits=('ReduceProd', 'Shape', 'Slice'))
 def sym_stride_int(g, self, dim):
     """aten::sym_stride.int, opsets 9-9: ReduceProd(Slice(Shape(self), starts=[norm_dim(dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0) (opspecs/symbolic.yaml:19)"""
     return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), starts=[h.norm_dim(g, dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0)
 
 
+@declared('opspecs/symbolic.yaml:27', emits=())
 def sym_storage_offset(g, self):
     """aten::sym_storage_offset.default, opsets 9-26: scalar(0, 'int64') (opspecs/symbolic.yaml:27)"""
     return h.scalar(g, 0, 'int64')
 
 
+@declared('opspecs/symbolic.yaml:32', emits=('Cast', 'Concat', 'Reshape'))
 def _local_scalar_dense(g, self):
     """aten::_local_scalar_dense.default, opsets 9-26: cast(Reshape(self, ints([])), number_dtype(self)) (opspecs/symbolic.yaml:32)"""
     return h.cast(g, g.op('Reshape', self, h.ints(g, [])), h.number_dtype(g, self))
 
 
+@declared('opspecs/symbolic.yaml:39', emits=())
 def _assert_scalar(g, self, assert_msg):
     """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:54)"""
     return None
 
 
+@declared('opspecs/symbolic.yaml:46', emits=())
 def _assert_tensor_metadata(g, a, size=None, stride=None, dtype=None, *, device=None, layout=None):
     """aten::_assert_tensor_metadata.default, opsets 9-26: None (opspecs/symbolic.yaml:46)"""
     return None
 
 
+@declared('opspecs/symbolic.yaml:50', emits=())
 def _assert_async(g, self):
     """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:50)"""
     return None
 
 
+@declared('opspecs/symbolic.yaml:60', emits=())
 def sym_constrain_range(g, size, *, min=None, max=None):
     """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60); also serves aten::sym_constrain_range_for_size.default"""
     return None

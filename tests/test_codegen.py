@@ -485,8 +485,8 @@ def test_impl_of_an_op_with_a_keyword_argument(tmp_path: Path):
     try:
         (spec,) = _load_text(tmp_path, """
             - aten: uniform
-              since: 9
               impl: exporter.lib._codegen_test_impl.uniform
+              emits: []
         """)
         assert spec.variants[0].impl == "exporter.lib._codegen_test_impl.uniform"
         rendered = render_all([spec])["opset9.py"]

@@ -55,7 +55,8 @@ def _low_bits(g: Any, x: ir.Value, rank: int) -> tuple[ir.Value, ir.Value]:
     return g.op("Where", c.unsqueeze(g, negative, [rank]), flipped, bits), negative
 
 
-def _bitwise(g: Any, self: ir.Value, other: ir.Value, kind: str) -> ir.Value:
+def bitwise(g: Any, self: ir.Value, other: ir.Value, kind: str) -> ir.Value:
+    """bitwise_and / or / xor (`kind`: "and", "or", "xor")."""
     if g.dtype(self) == torch.bool:
         return g.op({"and": "And", "or": "Or", "xor": "Xor"}[kind], self, other)
     rank_a, rank_b = g.rank(self), g.rank(other)
@@ -77,19 +78,8 @@ def _bitwise(g: Any, self: ir.Value, other: ir.Value, kind: str) -> ir.Value:
     return h.cast_like(g, g.op("Where", sign, negative, positive), self)
 
 
-def bitwise_and(g, self, other):
-    return _bitwise(g, self, other, "and")
-
-
-def bitwise_or(g, self, other):
-    return _bitwise(g, self, other, "or")
-
-
-def bitwise_xor(g, self, other):
-    return _bitwise(g, self, other, "xor")
-
-
-def _shift(g: Any, self: ir.Value, other: ir.Value, left: bool) -> ir.Value:
+def shift(g: Any, self: ir.Value, other: ir.Value, left: bool) -> ir.Value:
+    """bitwise_left_shift (`left`) / bitwise_right_shift: torch's results for any shift count."""
     x, s = _int64(g, self), _int64(g, other)
     below = g.op("Less", s, _zero(g))
     last = 63 if left else 62  # 2**63 only wraps correctly in a product, never as a divisor
@@ -106,11 +96,3 @@ def _shift(g: Any, self: ir.Value, other: ir.Value, left: bool) -> ir.Value:
         fill = h.cast(g, g.op("Less", x, _zero(g)), torch.int64)
         out = g.op("Where", out_of_range, g.op("Neg", fill), floor)
     return h.cast_like(g, out, self)
-
-
-def left_shift(g, self, other):
-    return _shift(g, self, other, True)
-
-
-def right_shift(g, self, other):
-    return _shift(g, self, other, False)

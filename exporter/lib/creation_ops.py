@@ -36,7 +36,8 @@ def _is_static(values: Sequence[Any]) -> bool:
 
 
 # -- arange -----------------------------------------------------------------------------------------
-def _arange(g: Any, start: Any, end: Any, step: Any, dtype: Any) -> ir.Value:
+def arange(g: Any, start: Any, end: Any, step: Any, dtype: Any) -> ir.Value:
+    """torch.arange (its overloads bind start=0 and step=1 in their specs)."""
     out_dtype = h.factory_dtype(g, dtype, start, end, step)
     if not _is_static([start, end, step]):
         return _arange_symbolic(g, start, end, step, out_dtype)
@@ -67,21 +68,6 @@ def _arange_symbolic(g: Any, start: Any, end: Any, step: Any, out_dtype: torch.d
     bounds = [g.cast(v, acc) if isinstance(v, ir.Value) else g.constant(v, acc) for v in (start, end, step)]
     bounds = [g.op("Reshape", b, g.constant([], torch.int64)) for b in bounds]  # Range takes 0-d inputs
     return g.cast(g.op("Range", *bounds), out_dtype)
-
-
-def arange(g: Any, end: Any, dtype: Any = None, layout: Any = None, device: Any = None,
-           pin_memory: Any = None) -> ir.Value:
-    return _arange(g, 0, end, 1, dtype)
-
-
-def arange_start(g: Any, start: Any, end: Any, dtype: Any = None, layout: Any = None, device: Any = None,
-                 pin_memory: Any = None) -> ir.Value:
-    return _arange(g, start, end, 1, dtype)
-
-
-def arange_start_step(g: Any, start: Any, end: Any, step: Any = 1, dtype: Any = None, layout: Any = None,
-                      device: Any = None, pin_memory: Any = None) -> ir.Value:
-    return _arange(g, start, end, step, dtype)
 
 
 # -- sampling building blocks -----------------------------------------------------------------------
@@ -186,8 +172,8 @@ def randperm(g: Any, n: Any, dtype: Any = 4, layout: Any = None, device: Any = N
 
 
 # -- sampling from tensors ------------------------------------------------------------------------
-def _bernoulli(g: Any, self: ir.Value, p: Any) -> ir.Value:
-    """1 (in self's dtype) where a uniform sample is below p (a float, or a tensor broadcasting to self)."""
+def bernoulli_below(g: Any, self: ir.Value, p: Any) -> ir.Value:
+    """bernoulli.p / .Tensor: 1 (in self's dtype) where a uniform sample is below p (a float, or a tensor broadcasting to self)."""
     sample = h.sample_dtype(g, p if isinstance(p, ir.Value) else torch.float32)
     p = g.cast(p, sample) if isinstance(p, ir.Value) else g.constant(float(p), sample)
     return g.cast(g.op("Less", _uniform(g, self, sample), p), g.dtype(self))
@@ -198,15 +184,7 @@ def bernoulli(g: Any, self: ir.Value, generator: Any = None) -> ir.Value:
     RandomUniformLike in its function body); otherwise a uniform sample below the probabilities."""
     if 15 <= g.opset < 22 and g.dtype(self) in (torch.float16, torch.float32, torch.float64):
         return g.op("Bernoulli", self)
-    return _bernoulli(g, self, self)
-
-
-def bernoulli_p(g: Any, self: ir.Value, p: float, generator: Any = None) -> ir.Value:
-    return _bernoulli(g, self, p)
-
-
-def bernoulli_tensor(g: Any, self: ir.Value, p: ir.Value, generator: Any = None) -> ir.Value:
-    return _bernoulli(g, self, p)
+    return bernoulli_below(g, self, self)
 
 
 def normal_tensor_float(g: Any, mean: ir.Value, std: float = 1.0, generator: Any = None) -> ir.Value:

@@ -919,29 +919,6 @@ def constant_pad_nd(g: Any, self: ir.Value, pad: Sequence[int], value: Any) -> i
     return _pad(g, self, _onnx_pads(g, self, pad), "constant", value)
 
 
-def _mode_pad(g: Any, x: ir.Value, padding: Sequence[int], mode: str) -> ir.Value:
-    return _pad(g, x, _onnx_pads(g, x, padding), mode)
-
-
-def reflection_pad1d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
-    return _mode_pad(g, self, padding, "reflect")
-
-
-def reflection_pad2d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
-    return _mode_pad(g, self, padding, "reflect")
-
-
-def reflection_pad3d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
-    return _mode_pad(g, self, padding, "reflect")
-
-
-def replication_pad1d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
-    return _mode_pad(g, self, padding, "edge")
-
-
-def replication_pad2d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
-    return _mode_pad(g, self, padding, "edge")
-
-
-def replication_pad3d(g: Any, self: ir.Value, padding: Sequence[int]) -> ir.Value:
-    return _mode_pad(g, self, padding, "edge")
+def mode_pad(g: Any, self: ir.Value, padding: Sequence[int], mode: str) -> ir.Value:
+    """reflection_pad{1,2,3}d (mode "reflect") and replication_pad{1,2,3}d ("edge"); negative pads crop."""
+    return _pad(g, self, _onnx_pads(g, self, padding), mode)

@@ -4,7 +4,7 @@ Each public function takes `(g, <every schema argument in order>)` and returns t
 value(s). The opset differences are hidden by exporter/lib/common.py (Unsqueeze/Squeeze axes
 and ReduceSum axes become inputs at 13, the other Reduce* ops at 18, Pad's pads an input at 11)
 and here: Softmax stops coercing to 2-D at 13. The poolings nn.yaml names are torch's n-D
-poolings of exporter/lib/pooling_ops.py.
+poolings of exporter/lib/pooling_ops.py (the spec binds the spatial rank).
 
 Values made here have no shape information, so ranks and sizes are always taken from the
 op's inputs (which carry FX metadata), never from intermediate results.
@@ -20,13 +20,14 @@ import torch
 
 from exporter import emit_helpers as h
 from exporter.lib import common as c
-from exporter.lib import pooling_ops
 
 # -- convolution -----------------------------------------------------------------------------------
 
 
-def _conv(g: Any, input: ir.Value, weight: ir.Value, bias: ir.Value | None, stride: Any, padding: Any,
-          dilation: Any, transposed: bool, output_padding: Any, groups: int) -> ir.Value:
+def convolution(g: Any, input: ir.Value, weight: ir.Value, bias: ir.Value | None, stride: Any, padding: Any,
+                dilation: Any, transposed: bool, output_padding: Any, groups: int) -> ir.Value:
+    """torch.convolution; conv1d/2d/3d bind transposed=False, output_padding=[0] (the spatial rank
+    comes from the weight)."""
     n = g.rank(weight) - 2
     x, added = c.batched(g, input, n)
     attrs = dict(strides=c.per_dim(stride, n), pads=c.per_dim(padding, n) * 2, dilations=c.per_dim(dilation, n), group=int(groups))
@@ -61,15 +62,6 @@ def _conv(g: Any, input: ir.Value, weight: ir.Value, bias: ir.Value | None, stri
     return c.squeeze(g, y, [0]) if added else y
 
 
-def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    return _conv(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
-
-
-def conv_nd(g, input, weight, bias, stride, padding, dilation, groups):
-    """conv1d / conv2d / conv3d (the spatial rank comes from the weight)."""
-    return _conv(g, input, weight, bias, stride, padding, dilation, False, [0], groups)
-
-
 # -- matrix products -------------------------------------------------------------------------------
 
 
@@ -102,46 +94,13 @@ def addmm(g, self, mat1, mat2, beta, alpha):
     return g.op("Add", product, h.cast_like(g, term, mat1))
 
 
-# -- pooling (exporter/lib/pooling_ops.py) --------------------------------------------------------
-
-
-def max_pool1d(g, self, kernel_size, stride, padding, dilation, ceil_mode):
-    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 1, False)
-
-
-def max_pool2d(g, self, kernel_size, stride, padding, dilation, ceil_mode):
-    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 2, False)
-
-
-def max_pool3d(g, self, kernel_size, stride, padding, dilation, ceil_mode):
-    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 3, False)
-
-
-def max_pool2d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode):
-    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 2, True)
-
-
-def max_pool3d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode):
-    return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 3, True)
-
-
-def avg_pool2d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                divisor_override, 2)
-
-
-def adaptive_avg_pool1d(g, self, output_size):
-    return pooling_ops.adaptive_avg_pool(g, self, output_size, 1)
-
-
-def adaptive_avg_pool2d(g, self, output_size):
-    return pooling_ops.adaptive_avg_pool(g, self, output_size, 2)
-
-
 # -- softmax ---------------------------------------------------------------------------------------
 
 
-def _softmax(g: Any, op: str, x: ir.Value, dim: int) -> ir.Value:
+def softmax(g: Any, self: ir.Value, dim: int, op: str, dtype: Any = None, half_to_float: bool = False) -> ir.Value:
+    """softmax / log_softmax (`op` Softmax or LogSoftmax) and their internal forms: in `dtype` when
+    given, in float32 for half_to_float."""
+    x = h.cast(g, self, dtype) if dtype is not None else h.cast(g, self, torch.float32) if half_to_float else self
     r = g.rank(x)
     if r == 0:  # softmax of a single element: work on a 1-element vector
         y = g.op(op, g.op("Reshape", x, h.ints(g, [1])), axis=0)
@@ -153,22 +112,6 @@ def _softmax(g: Any, op: str, x: ir.Value, dim: int) -> ir.Value:
     perm = list(range(r))
     perm[axis], perm[r - 1] = r - 1, axis
     return g.op("Transpose", g.op(op, g.op("Transpose", x, perm=perm), axis=r - 1), perm=perm)
-
-
-def softmax_int(g, self, dim, dtype):
-    return _softmax(g, "Softmax", self if dtype is None else h.cast(g, self, dtype), dim)
-
-
-def log_softmax_int(g, self, dim, dtype):
-    return _softmax(g, "LogSoftmax", self if dtype is None else h.cast(g, self, dtype), dim)
-
-
-def softmax_internal(g, self, dim, half_to_float):
-    return _softmax(g, "Softmax", h.cast(g, self, torch.float32) if half_to_float else self, dim)
-
-
-def log_softmax_internal(g, self, dim, half_to_float):
-    return _softmax(g, "LogSoftmax", h.cast(g, self, torch.float32) if half_to_float else self, dim)
 
 
 # -- batch normalization ---------------------------------------------------------------------------

@@ -66,9 +66,10 @@ def _pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -
 # -- max pooling -----------------------------------------------------------------------------------
 
 
-def max_pool(g: Any, x: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-             ceil_mode: bool, n: int, with_indices: bool) -> Any:
-    """torch's n-D max pooling (values, or (values, in-plane indices) `with_indices`)."""
+def max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+             ceil_mode: bool, rank: int, with_indices: bool) -> Any:
+    """torch's `rank`-D max pooling (values, or (values, in-plane indices) `with_indices`)."""
+    x, n = self, rank
     k = c.per_dim(kernel_size, n)
     s = c.per_dim(stride, n) if stride else list(k)
     p = c.per_dim(padding, n)
@@ -154,8 +155,9 @@ def _max_pool_gather(g: Any, x: ir.Value, sizes: list[int], outs: list[int], k: 
 
 
 def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
-             count_include_pad: bool, divisor_override: Any, n: int) -> ir.Value:
-    """torch's n-D average pooling (padding counted or not, a divisor override, ceil mode)."""
+             count_include_pad: bool, rank: int, divisor_override: Any = None) -> ir.Value:
+    """torch's `rank`-D average pooling (padding counted or not, a divisor override, ceil mode)."""
+    n = rank
     k = c.per_dim(kernel_size, n)
     s = c.per_dim(stride, n) if stride else list(k)
     p = c.per_dim(padding, n)
@@ -202,8 +204,9 @@ def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
     return c.squeeze(g, y, [0]) if added else y
 
 
-def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> ir.Value:
-    """torch's n-D adaptive average pooling."""
+def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> ir.Value:
+    """torch's `rank`-D adaptive average pooling."""
+    n = rank
     out = c.per_dim(output_size, n)
     x, added = c.batched(g, self, n)
     sizes = h.shape(g, self)[-n:]
@@ -238,18 +241,6 @@ def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> ir.Va
     return c.squeeze(g, y, [0]) if added else y
 
 
-def avg_pool1d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    return avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1)
-
-
-def avg_pool3d(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    return avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3)
-
-
-def adaptive_avg_pool3d(g, self, output_size):
-    return adaptive_avg_pool(g, self, output_size, 3)
-
-
 # -- adaptive max pooling --------------------------------------------------------------------------
 
 
@@ -270,7 +261,9 @@ def _window_max(g: Any, values: ir.Value, indices: ir.Value, axis: int, start: i
     return top, c.reduce(g, "ReduceSum", g.op("Mul", onehot, ix), [axis], True)
 
 
-def _adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> tuple[ir.Value, ir.Value]:
+def adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> tuple[ir.Value, ir.Value]:
+    """torch's `rank`-D adaptive max pooling: (values, in-plane indices)."""
+    n = rank
     out = c.per_dim(output_size, n)
     sizes = h.shape(g, self)[-n:]
     x, added = c.batched(g, self, n)
@@ -286,7 +279,7 @@ def _adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> tupl
                              "size is 1")
     if all(L % o == 0 for L, o in zip(sizes, out)):
         kernel = [L // o for L, o in zip(sizes, out)]
-        return max_pool(g, self, kernel, kernel, [0] * n, [1] * n, False, n, True)
+        return max_pool(g, self, kernel, kernel, [0] * n, [1] * n, False, rank=n, with_indices=True)
     # Windows of varying size (torch's [floor(i*L/o), ceil((i+1)*L/o))): separable, last axis first.
     plane = torch.arange(math.prod(sizes)).reshape(1, 1, *sizes)
     values, indices = x, g.op("Expand", g.constant(plane), g.op("Shape", x))
@@ -299,22 +292,6 @@ def _adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, n: int) -> tupl
         values = g.op("Concat", *[v for v, _ in pieces], axis=2 + axis)
         indices = g.op("Concat", *[i for _, i in pieces], axis=2 + axis)
     return c.unbatched(g, (values, indices), added)
-
-
-def adaptive_max_pool1d(g, self, output_size):
-    return _adaptive_max_pool(g, self, output_size, 1)
-
-
-def adaptive_max_pool2d(g, self, output_size):
-    return _adaptive_max_pool(g, self, output_size, 2)
-
-
-def adaptive_max_pool3d(g, self, output_size):
-    return _adaptive_max_pool(g, self, output_size, 3)
-
-
-def max_pool1d_with_indices(g, self, kernel_size, stride, padding, dilation, ceil_mode):
-    return max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, 1, True)
 
 
 # -- embedding bag ---------------------------------------------------------------------------------
@@ -337,14 +314,11 @@ def _arange(g: Any, length: Any, like: ir.Value) -> ir.Value:
     return g.op("Reshape", g.op("NonZero", ones), h.ints(g, [-1]))
 
 
-def _embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Value, mode: int,
-                   per_sample_weights: Any, include_last_offset: bool, padding_idx: Any,
-                   forward_only: bool) -> tuple[ir.Value, ...]:
+def embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Value, mode: int,
+                  per_sample_weights: Any, include_last_offset: bool, forward_only: bool,
+                  padding_idx: Any = None) -> tuple[ir.Value, ...]:
     """torch's CPU embedding bag; `forward_only`: embedding_bag(.padding_idx), whose kernel sizes
     the sum-mode bag_size / max_indices zeros like offsets (_embedding_bag: like the bags)."""
-    if g.rank(indices) != 1:
-        raise _constraint(g, "embedding_bag with 2-D indices: torch.nn.EmbeddingBag passes them flattened "
-                             "with offsets; pass 1-D indices and offsets")
     dtype, index_dtype = g.dtype(weight), g.dtype(indices)
     padding = padding_idx is not None and padding_idx >= 0
     count = h.shape(g, indices)[0]
@@ -368,6 +342,9 @@ def _embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Valu
         masked = g.op("Where", c.unsqueeze(g, member, [2]), c.unsqueeze(g, rows, [0]),
                       h.scalar(g, -np.inf, dtype))  # (bags, count, D)
         # one more -inf entry (and row 0) at the end: no reduction over an empty axis when there
+    if g.rank(indices) != 1:
+        raise _constraint(g, "embedding_bag with 2-D indices: torch.nn.EmbeddingBag passes them flattened "
+                             "with offsets; pass 1-D indices and offsets")
         # are no indices; an empty bag's pick is replaced by 0 below anyway
         masked = c.pad_constant(g, masked, [0, 0, 0, 0, 1, 0], -np.inf)
         candidates = g.op("Concat", index64, g.constant([0], torch.int64), axis=0)
@@ -392,21 +369,3 @@ def _embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Valu
     else:
         bag_size, offset2bag = sizes, bag
     return output, *(h.cast(g, v, index_dtype) for v in (offset2bag, bag_size, max_indices))
-
-
-def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights,
-                  include_last_offset):
-    return _embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, None, True)
-
-
-def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights,
-                              include_last_offset, padding_idx):
-    return _embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, padding_idx,
-                          True)
-
-
-def embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights,
-                           include_last_offset, padding_idx):
-    return _embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, padding_idx,
-                          False)
-

@@ -34,6 +34,7 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
+from codegen.torch_schema import resolve_overload
 from exporter import emit_helpers as h
 from exporter.lib import common as c
 from exporter.lib import shape_ops
@@ -201,7 +202,7 @@ def _nearest(g: Any, x: ir.Value, exact: bool, output_size: Any, scales: Sequenc
     n = len(scales)
     if _is_dynamic(g, x, output_size):
         return _dynamic_resample(g, x, "nearest-exact" if exact else "nearest", False, output_size, scales)
-    sizes = _spatial_sizes(g, x, n, "nearest upsampling")
+    sizes = _spatial_sizes(g, x, n)
     outs = list(output_size)
     indices = _nearest_indices(exact, g.dtype(x), sizes, outs, list(scales))
     if g.dtype(x) in _RESIZE_DTYPES and all(o > 0 for o in outs):
@@ -253,7 +254,7 @@ def _interpolate(g: Any, x: ir.Value, mode: str, align_corners: bool, output_siz
     n = len(scales)
     if _is_dynamic(g, x, output_size):
         return _dynamic_resample(g, x, mode, align_corners, output_size, scales)
-    sizes = _spatial_sizes(g, x, n, f"{mode} upsampling")
+    sizes = _spatial_sizes(g, x, n)
     outs = list(output_size)
     matrices = _weights(mode, align_corners, g.dtype(x), sizes, outs, list(scales))
     if g.opset >= 11 and g.dtype(x) in _RESIZE_DTYPES and all(o > 0 for o in outs):
@@ -281,104 +282,32 @@ def _vec(g: Any, x: ir.Value, op: Any, output_size: Any, scale_factors: Any, *mi
             return list(output_size), scales
         # torch: int(input_size * scale_factor), in double
         return [_times(g, c.dim_size(g, x, g.rank(x) - n + k), float(f)) for k, f in enumerate(scale_factors)], scales
-    sizes = _spatial_sizes(g, x, n, "upsampling")
+    sizes = _spatial_sizes(g, x, n)
     outs = _vec_sizes(op, sizes, output_size, *middle, scale_factors)
     return outs, scales
 
 
 # -- nearest ---------------------------------------------------------------------------------------
-def upsample_nearest1d_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any) -> ir.Value:
-    return _nearest(g, input, False, *_vec(g, input, aten.upsample_nearest1d.vec, output_size, scale_factors))
+def resample(g: Any, self: ir.Value, output_size: Any, mode: str, rank: int, align_corners: bool = False,
+             scales: Any = None, scales_d: Any = None, scales_h: Any = None, scales_w: Any = None) -> ir.Value:
+    """upsample_{nearest,nearest_exact,linear,bilinear,trilinear,bicubic}{1,2,3}d: `mode` nearest,
+    nearest-exact, linear or cubic over `rank` spatial axes; the scales as torch received them."""
+    given = [scales] if rank == 1 else [scales_h, scales_w] if rank == 2 else [scales_d, scales_h, scales_w]
+    if mode.startswith("nearest"):
+        return _nearest(g, self, mode == "nearest-exact", output_size, given)
+    return _interpolate(g, self, mode, align_corners, output_size, given)
 
 
-def upsample_nearest2d_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any) -> ir.Value:
-    return _nearest(g, input, False, *_vec(g, input, aten.upsample_nearest2d.vec, output_size, scale_factors))
-
-
-def upsample_nearest3d_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any) -> ir.Value:
-    return _nearest(g, input, False, *_vec(g, input, aten.upsample_nearest3d.vec, output_size, scale_factors))
-
-
-def upsample_nearest1d(g: Any, self: ir.Value, output_size: Any, scales: Any) -> ir.Value:
-    return _nearest(g, self, False, output_size, [scales])
-
-
-def upsample_nearest2d(g: Any, self: ir.Value, output_size: Any, scales_h: Any, scales_w: Any) -> ir.Value:
-    return _nearest(g, self, False, output_size, [scales_h, scales_w])
-
-
-def upsample_nearest3d(g: Any, self: ir.Value, output_size: Any, scales_d: Any, scales_h: Any,
-                       scales_w: Any) -> ir.Value:
-    return _nearest(g, self, False, output_size, [scales_d, scales_h, scales_w])
-
-
-def upsample_nearest_exact1d_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any) -> ir.Value:
-    return _nearest(g, input, True, *_vec(g, input, aten._upsample_nearest_exact1d.vec, output_size, scale_factors))
-
-
-def upsample_nearest_exact2d_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any) -> ir.Value:
-    return _nearest(g, input, True, *_vec(g, input, aten._upsample_nearest_exact2d.vec, output_size, scale_factors))
-
-
-def upsample_nearest_exact3d_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any) -> ir.Value:
-    return _nearest(g, input, True, *_vec(g, input, aten._upsample_nearest_exact3d.vec, output_size, scale_factors))
-
-
-def upsample_nearest_exact1d(g: Any, self: ir.Value, output_size: Any, scales: Any) -> ir.Value:
-    return _nearest(g, self, True, output_size, [scales])
-
-
-def upsample_nearest_exact2d(g: Any, self: ir.Value, output_size: Any, scales_h: Any, scales_w: Any) -> ir.Value:
-    return _nearest(g, self, True, output_size, [scales_h, scales_w])
-
-
-def upsample_nearest_exact3d(g: Any, self: ir.Value, output_size: Any, scales_d: Any, scales_h: Any,
-                             scales_w: Any) -> ir.Value:
-    return _nearest(g, self, True, output_size, [scales_d, scales_h, scales_w])
-
-
-# -- linear and cubic ------------------------------------------------------------------------------
-def upsample_linear1d_vec(g: Any, input: ir.Value, output_size: Any, align_corners: bool,
-                          scale_factors: Any) -> ir.Value:
-    outs, scales = _vec(g, input, aten.upsample_linear1d.vec, output_size, scale_factors, align_corners)
-    return _interpolate(g, input, "linear", align_corners, outs, scales)
-
-
-def upsample_bilinear2d_vec(g: Any, input: ir.Value, output_size: Any, align_corners: bool,
-                            scale_factors: Any) -> ir.Value:
-    outs, scales = _vec(g, input, aten.upsample_bilinear2d.vec, output_size, scale_factors, align_corners)
-    return _interpolate(g, input, "linear", align_corners, outs, scales)
-
-
-def upsample_trilinear3d_vec(g: Any, input: ir.Value, output_size: Any, align_corners: bool,
-                             scale_factors: Any) -> ir.Value:
-    outs, scales = _vec(g, input, aten.upsample_trilinear3d.vec, output_size, scale_factors, align_corners)
-    return _interpolate(g, input, "linear", align_corners, outs, scales)
-
-
-def upsample_bicubic2d_vec(g: Any, input: ir.Value, output_size: Any, align_corners: bool,
-                           scale_factors: Any) -> ir.Value:
-    outs, scales = _vec(g, input, aten.upsample_bicubic2d.vec, output_size, scale_factors, align_corners)
-    return _interpolate(g, input, "cubic", align_corners, outs, scales)
-
-
-def upsample_linear1d(g: Any, self: ir.Value, output_size: Any, align_corners: bool, scales: Any) -> ir.Value:
-    return _interpolate(g, self, "linear", align_corners, output_size, [scales])
-
-
-def upsample_bilinear2d(g: Any, self: ir.Value, output_size: Any, align_corners: bool, scales_h: Any,
-                        scales_w: Any) -> ir.Value:
-    return _interpolate(g, self, "linear", align_corners, output_size, [scales_h, scales_w])
-
-
-def upsample_trilinear3d(g: Any, self: ir.Value, output_size: Any, align_corners: bool, scales_d: Any,
-                         scales_h: Any, scales_w: Any) -> ir.Value:
-    return _interpolate(g, self, "linear", align_corners, output_size, [scales_d, scales_h, scales_w])
-
-
-def upsample_bicubic2d(g: Any, self: ir.Value, output_size: Any, align_corners: bool, scales_h: Any,
-                       scales_w: Any) -> ir.Value:
-    return _interpolate(g, self, "cubic", align_corners, output_size, [scales_h, scales_w])
+def resample_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any, mode: str,
+                 align_corners: bool | None = None) -> ir.Value:
+    """The `.vec` overloads (output_size or scale_factors): the sizes torch computes for this very
+    overload (`g.overload`), then as `resample`."""
+    op = resolve_overload(g.overload)
+    middle = () if align_corners is None else (align_corners,)
+    outs, factors = _vec(g, input, op, output_size, scale_factors, *middle)
+    if mode.startswith("nearest"):
+        return _nearest(g, input, mode == "nearest-exact", outs, factors)
+    return _interpolate(g, input, mode, bool(align_corners), outs, factors)
 
 
 # -- dynamic sizes: torch's sampling arithmetic in the graph ------------------------------------------

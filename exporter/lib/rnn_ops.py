@@ -51,9 +51,12 @@ def _stack(g: Any, values: Sequence[ir.Value]) -> ir.Value:
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0)
 
 
-def _rnn(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: Sequence[ir.Value], has_biases: bool,
-         num_layers: int, dropout: float, train: bool, bidirectional: bool, batch_first: bool,
-         activation: str | None = None) -> tuple[ir.Value, ...]:
+def rnn(g: Any, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases: bool, num_layers: int,
+        dropout: float, train: bool, bidirectional: bool, batch_first: bool, op: str,
+        activation: str | None = None) -> tuple[ir.Value, ...]:
+    """lstm / gru / rnn_tanh / rnn_relu (.input): `op` is the ONNX op (LSTM, GRU, RNN), `activation`
+    RNN's (Tanh, Relu); `hx` is LSTM's (h0, c0) list or the others' h0."""
+    states = list(hx) if isinstance(hx, (list, tuple)) else [hx]
     gates = _GATES[op]
     dirs = 2 if bidirectional else 1
     per = 4 if has_biases else 2
@@ -92,21 +95,3 @@ def _rnn(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: S
     output = g.op("Transpose", x, perm=[1, 0, 2]) if batch_first else x
     states_out = [parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0) for parts in finals]
     return (output, *states_out)
-
-
-def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "LSTM", input, list(hx), params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-
-
-def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "GRU", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-
-
-def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "RNN", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
-                "Tanh")
-
-
-def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "RNN", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
-                "Relu")

@@ -98,27 +98,20 @@ def _index_zero(g: Any) -> ir.Value:
 # -- sort, argsort, topk, kthvalue, median -----------------------------------------------------------
 
 
-def _sort(g: Any, x: ir.Value, dim: int, descending: bool) -> tuple[ir.Value, ir.Value]:
-    if g.rank(x) == 0:
-        return g.op("Identity", x), _index_zero(g)
-    axis = h.norm_dim(g, dim, x)
-    return _sorted(g, x, c.dim_size(g, x, axis), axis, bool(descending))
-
-
-def sort(g, self, dim, descending):
-    return _sort(g, self, dim, descending)
-
-
-def sort_stable(g, self, stable, dim, descending):
-    return _sort(g, self, dim, descending)
+def sort(g: Any, self: ir.Value, dim: int, descending: bool) -> tuple[ir.Value, ir.Value]:
+    """sort and sort.stable (every sort here is stable: ties keep their index order)."""
+    if g.rank(self) == 0:
+        return g.op("Identity", self), _index_zero(g)
+    axis = h.norm_dim(g, dim, self)
+    return _sorted(g, self, c.dim_size(g, self, axis), axis, bool(descending))
 
 
 def argsort(g, self, dim, descending):
-    return _sort(g, self, dim, descending)[1]
+    return sort(g, self, dim, descending)[1]
 
 
 def argsort_stable(g, self, stable, dim, descending):
-    return _sort(g, self, dim, descending)[1]
+    return sort(g, self, dim, descending)[1]
 
 
 def topk(g, self, k, dim, largest, sorted):
@@ -249,7 +242,7 @@ def logcumsumexp(g, self, dim):
     return h.cast_like(g, g.op("Add", g.op("Log", total), shift), self)
 
 
-def _running_extreme(g: Any, self: ir.Value, dim: int, largest: bool) -> tuple[ir.Value, ir.Value]:
+def running_extreme(g: Any, self: ir.Value, dim: int, largest: bool) -> tuple[ir.Value, ir.Value]:
     """cummax/cummin: the running extreme and the index of its last occurrence so far; once a NaN
     has been seen the value is NaN and the index that of the latest NaN, as in torch."""
     if g.rank(self) == 0:
@@ -285,10 +278,3 @@ def _running_extreme(g: Any, self: ir.Value, dim: int, largest: bool) -> tuple[i
     values = g.op("Squeeze", running, h.ints(g, [axis])) if g.opset >= 13 else g.op("Squeeze", running, axes=[axis])
     return h.cast(g, values, dtype), indices
 
-
-def cummax(g, self, dim):
-    return _running_extreme(g, self, dim, True)
-
-
-def cummin(g, self, dim):
-    return _running_extreme(g, self, dim, False)

@@ -65,8 +65,10 @@ def _count(g: Any, x: ir.Value, axes: Sequence[int] | None, dtype: torch.dtype) 
 # -- any / all ---------------------------------------------------------------------------------------
 
 
-def _any_all(g: Any, self: ir.Value, dims: Any, keepdim: bool, every: bool) -> ir.Value:
-    """torch.any/all: bool results (uint8 for uint8 input); dims [] keeps every element."""
+def any_all(g: Any, self: ir.Value, every: bool, dim: Any = None, keepdim: bool = False) -> ir.Value:
+    """torch.any (`every` false) / torch.all: bool results (uint8 for uint8 input); dim None
+    reduces every axis, dim [] keeps every element."""
+    dims = dim
     truth = self if g.dtype(self) == torch.bool else h.cast(g, self, torch.bool)  # NaN is true
     out_dtype = torch.uint8 if g.dtype(self) == torch.uint8 else torch.bool
     reduce_all = dims is None
@@ -77,30 +79,6 @@ def _any_all(g: Any, self: ir.Value, dims: Any, keepdim: bool, every: bool) -> i
     count = c.reduce(g, "ReduceSum", h.cast(g, counted, torch.int64), c.reduce_axes(g, dims, self), bool(keepdim))
     found = g.op("Greater", count, g.constant(0, torch.int64))
     return h.cast(g, g.op("Not", found) if every else found, out_dtype)
-
-
-def any_default(g, self):
-    return _any_all(g, self, None, False, False)
-
-
-def any_dim(g, self, dim, keepdim):
-    return _any_all(g, self, dim, keepdim, False)
-
-
-def any_dims(g, self, dim, keepdim):
-    return _any_all(g, self, dim, keepdim, False)
-
-
-def all_default(g, self):
-    return _any_all(g, self, None, False, True)
-
-
-def all_dim(g, self, dim, keepdim):
-    return _any_all(g, self, dim, keepdim, True)
-
-
-def all_dims(g, self, dim, keepdim):
-    return _any_all(g, self, dim, keepdim, True)
 
 
 # -- max / min ---------------------------------------------------------------------------------------
@@ -115,7 +93,7 @@ def _extreme(g: Any, self: ir.Value, axes: Sequence[int] | None, keepdim: bool, 
     return h.cast_like(g, out, self)
 
 
-def _extreme_dim(g: Any, self: ir.Value, dim: int, keepdim: bool, largest: bool) -> tuple[ir.Value, ir.Value]:
+def extreme_dim(g: Any, self: ir.Value, dim: int, keepdim: bool, largest: bool) -> tuple[ir.Value, ir.Value]:
     """(values, indices) along `dim`: the first extreme's index, or the first NaN's, as in torch."""
     if g.rank(self) == 0:
         return g.op("Identity", self), g.constant(0, torch.int64)
@@ -142,13 +120,6 @@ def min_default(g, self):
         return g.op("Identity", self)
     return _extreme(g, self, None, False, False)
 
-
-def max_dim(g, self, dim, keepdim):
-    return _extreme_dim(g, self, dim, keepdim, True)
-
-
-def min_dim(g, self, dim, keepdim):
-    return _extreme_dim(g, self, dim, keepdim, False)
 
 
 # -- variance and standard deviation ------------------------------------------------------------------
@@ -177,38 +148,15 @@ def _var_mean(g: Any, self: ir.Value, dims: Any, correction: Any, keepdim: bool)
     return h.cast_like(g, g.op("Div", squares, dof), self), h.cast_like(g, mean, self)
 
 
-def var_correction(g, self, dim, correction, keepdim):
-    return _var_mean(g, self, dim, correction, keepdim)[0]
-
-
-def var_dim(g, self, dim, unbiased, keepdim):
-    return _var_mean(g, self, dim, 1 if unbiased else 0, keepdim)[0]
-
-
-def std_correction(g, self, dim, correction, keepdim):
-    return g.op("Sqrt", _var_mean(g, self, dim, correction, keepdim)[0])
-
-
-def std_dim(g, self, dim, unbiased, keepdim):
-    return g.op("Sqrt", _var_mean(g, self, dim, 1 if unbiased else 0, keepdim)[0])
-
-
-def var_mean_correction(g, self, dim, correction, keepdim):
-    return _var_mean(g, self, dim, correction, keepdim)
-
-
-def var_mean_dim(g, self, dim, unbiased, keepdim):
-    return _var_mean(g, self, dim, 1 if unbiased else 0, keepdim)
-
-
-def std_mean_correction(g, self, dim, correction, keepdim):
+def variance(g: Any, self: ir.Value, dim: Any, keepdim: bool, std: bool, with_mean: bool,
+             correction: Any = None, unbiased: bool = True) -> Any:
+    """var / std (`std`), alone or with the mean (`with_mean`), for the .correction overloads
+    (correction None is 1) and the .dim ones (unbiased: correction 1, else 0)."""
+    if correction is None:
+        correction = 1 if unbiased else 0
     var, mean = _var_mean(g, self, dim, correction, keepdim)
-    return g.op("Sqrt", var), mean
-
-
-def std_mean_dim(g, self, dim, unbiased, keepdim):
-    var, mean = _var_mean(g, self, dim, 1 if unbiased else 0, keepdim)
-    return g.op("Sqrt", var), mean
+    spread = g.op("Sqrt", var) if std else var
+    return (spread, mean) if with_mean else spread
 
 
 # -- logsumexp and norms -----------------------------------------------------------------------------
