@@ -114,6 +114,9 @@ class _ModuleReader:
 
     def _scan(self, root: ast.AST, facts: FunctionFacts, seen_constants: set[str] | None = None) -> None:
         seen_constants = seen_constants if seen_constants is not None else set()
+        # parameters and local variables shadow module functions (`diagonal` in tril(g, self, diagonal))
+        local = {a.arg for node in ast.walk(root) if isinstance(node, ast.arg) for a in [node]}
+        local |= {node.id for node in ast.walk(root) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
         # `op == "ReduceSum"` and `{"LSTM": 4}[op]` read an op name, they do not emit one
         compared = {id(operand) for node in ast.walk(root) if isinstance(node, ast.Compare)
                     for operand in (node.left, *node.comparators)}
@@ -135,6 +138,8 @@ class _ModuleReader:
                             and isinstance(keyword.value.value, str):
                         facts.refusals.add(keyword.value.value)
             if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
+                if isinstance(node, ast.Name) and node.id in local:
+                    continue
                 target = self._resolve(node)
                 if target is None:
                     continue

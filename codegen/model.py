@@ -22,11 +22,26 @@ PROMOTION_KINDS = ("DEFAULT", "INT_TO_FLOAT", "ALWAYS_BOOL", "COMPLEX_TO_FLOAT",
 
 @dataclass(frozen=True)
 class Constraint:
-    """A condition on the concrete arguments, checked at export time."""
+    """A case aten2onnx refuses, with the message the user reads; its line is its identity.
 
-    require: str
+    Either `require` (a condition over the arguments, checked by the generated function) or
+    `id` (a condition the impl's Python evaluates, raised there by `g.refuse(id)`). `test_opset`
+    and `test_dynamic` tell the differential test where the refusal is reached: at which opset,
+    and with which arguments known only at run time (dynamic input sizes, symbolic ints).
+    """
+
+    require: str | None
     message: str
     location: Location
+    id: str | None = None
+    test_opset: int | None = None
+    test_dynamic: tuple[str, ...] = ()
+    test_hints: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def condition(self) -> str:
+        """What the support matrix says is refused: the expression, or 'Python: <id>'."""
+        return self.require if self.require is not None else f"Python: {self.id}"
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,11 @@ class OpSpec:
     location: Location
     aliases: tuple[Alias, ...] = ()
     alias_of: str | None = None
+    # Complex tensors (real tensors with a trailing (real, imag) axis, exporter/complex_values.py):
+    # "native" (the mapping reads them itself), "parts" (linear with real coefficients: run on the
+    # real and the imaginary parts), "impl" (`complex_impl`, a mapping of its own), None (refused).
+    complex_mode: str | None = None
+    complex_impl: Variant | None = None
 
     def __repr__(self) -> str:
         return f"OpSpec({self.aten} at {self.location})"
@@ -162,6 +182,55 @@ class OpSpec:
             if start <= opset <= end:
                 return self.variants[index]
         return None
+
+
+@dataclass(frozen=True)
+class HelperSpec:
+    """A spec helper (`- helper: moments`): a small emit, reused by entries of any spec file.
+
+    Called like a Python helper (`moments(x, axes)`); its body is the emit language over its
+    `params`, checked against onnx.defs at every opset of every variant that uses it.
+    """
+
+    name: str
+    params: tuple[str, ...]
+    emit: str
+    location: Location
+    note: str | None = None
+
+
+class SpecSet(list):  # type: ignore[type-arg]
+    """The validated entries (a list of OpSpec), with the spec helpers they may call."""
+
+    helpers: dict[str, HelperSpec]
+
+    def __init__(self, specs: list[OpSpec] | None = None, helpers: dict[str, HelperSpec] | None = None):
+        super().__init__(specs or [])
+        self.helpers = dict(helpers or {})
+
+
+HELPER_KEYS = "helper, params, emit, note"
+
+
+def parse_helper(raw: dict[str, Any], file: str, collector: ErrorCollector) -> HelperSpec | None:
+    """One `- helper: name` item of a spec file."""
+    entry = _Entry(raw, file, collector, "a helper")
+    name = entry.pop("helper", str)
+    params = entry.pop("params", list, [])
+    emit = entry.pop("emit", str)
+    note = entry.pop("note", str)
+    entry.finish(HELPER_KEYS)
+    if name is None or emit is None:
+        entry.error("a helper needs 'helper: <name>', 'params: [...]' and 'emit: <expression or block>'")
+        return None
+    if not name.isidentifier() or not name[:1].islower():
+        entry.error(f"helper name '{name}' must be a lower-case Python identifier (calls to capitalised names "
+                    "are ONNX ops)")
+        return None
+    if not all(isinstance(p, str) and p.isidentifier() for p in params) or len(set(params)) != len(params):
+        entry.error(f"a helper's 'params' must be distinct parameter names, got {params!r}")
+        return None
+    return HelperSpec(name, tuple(params), emit.strip(), entry.location, note)
 
 
 def normalize_overload(name: str) -> str:
@@ -222,22 +291,50 @@ def _parse_constraints(raw: Any, file: str, where: Location, collector: ErrorCol
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        collector.add(where, "'constraints' must be a list of {require, message}")
+        collector.add(where, "'constraints' must be a list of {require, message} or {id, message}")
         return ()
     constraints = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
-            collector.add(Location(where.file, item_line(raw, index, where.line)), f"a constraint must be a mapping with 'require' and 'message', got {item!r}")
+            collector.add(Location(where.file, item_line(raw, index, where.line)),
+                          f"a constraint must be a mapping with 'require' (or 'id') and 'message', got {item!r}")
             continue
         entry = _Entry(item, file, collector, "a constraint")
         require = entry.pop("require", str)
+        refusal = entry.pop("id", str)
         message = entry.pop("message", str)
-        entry.finish("require, message")
-        if require is None or message is None:
-            entry.error("a constraint needs both 'require' (a condition) and 'message' (what the user sees)")
+        test = entry.pop("test", dict) or {}
+        entry.finish("require, id, message, test")
+        if (require is None) == (refusal is None) or message is None:
+            entry.error("a constraint needs a 'message' (what the user reads) and exactly one of 'require' (a "
+                        "condition over the arguments) or 'id' (a refusal its impl's Python raises with g.refuse(id))")
             continue
-        constraints.append(Constraint(require.strip(), message.strip(), entry.location))
+        if refusal is not None and not refusal.isidentifier():
+            entry.error(f"constraint id '{refusal}' must be a Python identifier (it is written g.refuse(\"{refusal}\"))")
+            continue
+        opset, dynamic, hints = _parse_constraint_test(test, entry)
+        constraints.append(Constraint(require.strip() if require else None, message.strip(), entry.location,
+                                      refusal, opset, dynamic, hints))
     return tuple(constraints)
+
+
+def _parse_constraint_test(raw: dict[str, Any], entry: _Entry) -> tuple[int | None, tuple[str, ...], dict[str, Any]]:
+    """`test: {opset: 10, dynamic: [self], hints: {self: {dtype: [uint8]}}}`: where the differential
+    test reaches the refusal, and hints that replace the entry's for that search only."""
+    test = _strip_lines(raw)
+    opset, dynamic, hints = test.pop("opset", None), test.pop("dynamic", []), test.pop("hints", {})
+    for key in test:
+        entry.error(f"unknown key '{key}' in a constraint's 'test'; allowed keys: opset, dynamic, hints")
+    if not isinstance(hints, dict):
+        entry.error(f"a constraint's 'test.hints' must map argument names to test hints, got {hints!r}")
+        hints = {}
+    if opset is not None and (type(opset) is not int or not MIN_OPSET <= opset <= MAX_OPSET):
+        entry.error(f"a constraint's 'test.opset' must be an opset from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}")
+        opset = None
+    if not (isinstance(dynamic, list) and all(isinstance(d, str) for d in dynamic)):
+        entry.error(f"a constraint's 'test.dynamic' must list argument names, got {dynamic!r}")
+        dynamic = []
+    return opset, tuple(dynamic), hints
 
 
 _EMIT_DECL = re.compile(r"^(?:([A-Za-z][\w.]*)::)?([A-Za-z]\w*)\s*(?:>=\s*(\d+))?\s*(?:<\s*(\d+))?$")
@@ -440,7 +537,33 @@ def _parse_aliases(raw: Any, entry: _Entry) -> tuple[Alias, ...]:
     return tuple(aliases)
 
 
-ENTRY_KEYS = "aten, onnx, emit, impl, args, emits, since, variants, constraints, promote, test, note, aliases"
+ENTRY_KEYS = ("aten, onnx, emit, impl, args, emits, since, variants, constraints, promote, complex, test, note, "
+              "aliases")
+COMPLEX_MODES = ("native", "parts")
+
+
+def _parse_complex(raw: Any, entry: _Entry) -> tuple[str | None, Variant | None]:
+    """`complex: native`, `complex: parts` or `complex: {impl: ..., args: {...}, emits: [...]}`."""
+    if raw is None:
+        return None, None
+    if isinstance(raw, str) and raw in COMPLEX_MODES:
+        return raw, None
+    if isinstance(raw, dict):
+        sub = _Entry(raw, entry.file, entry.collector, "'complex'")
+        impl = sub.pop("impl", str)
+        args = _parse_args(sub.raw.pop("args", None), sub)
+        emits = _parse_emits(sub.raw.pop("emits", None), sub)
+        sub.finish("impl, args, emits")
+        if impl is None:
+            sub.error("'complex' as a mapping needs 'impl' (the Python mapping for complex inputs) and 'emits'")
+            return None, None
+        if not _impl_keys_fit(sub, impl, args, emits):
+            return None, None
+        return "impl", Variant(None, None, impl, (), sub.location, args, emits or ())
+    entry.error(f"'complex' must be native (the mapping handles (real, imag) pairs itself), parts (it is linear with "
+                f"real coefficients: it runs on the real and the imaginary parts) or {{impl: ..., emits: [...]}}; "
+                f"got {raw!r}")
+    return None, None
 
 
 def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -> OpSpec | None:
@@ -460,6 +583,7 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -
     raw_variants = entry.pop("variants", list)
     constraints = _parse_constraints(entry.raw.pop("constraints", None), file, entry.location, collector)
     promote = _parse_promotion(entry.raw.pop("promote", None), entry)
+    complex_mode, complex_impl = _parse_complex(entry.raw.pop("complex", None), entry)
     test = _parse_test(entry.raw.pop("test", None), entry)
     note = entry.pop("note", str)
     entry.finish(ENTRY_KEYS)
@@ -491,4 +615,5 @@ def parse_entry(raw: Any, file: str, collector: ErrorCollector, line: int = 1) -
         if any(v is None for v in parsed):
             return None
         variants = tuple(v for v in parsed if v is not None)
-    return OpSpec(normalize_overload(aten), variants, constraints, promote, test, note, entry.location, aliases)
+    return OpSpec(normalize_overload(aten), variants, constraints, promote, test, note, entry.location, aliases,
+                  complex_mode=complex_mode, complex_impl=complex_impl)

@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 
 from codegen import emit_expr, lib_calls
-from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant
+from codegen.model import MAX_OPSET, MIN_OPSET, HelperSpec, OpSpec, Variant
 from codegen.torch_schema import TorchArg, python_name, schema_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -26,10 +26,14 @@ class FunctionView:
     docstring: str
     checks: tuple[tuple[str, str, str], ...]   # (condition, message, source)
     promote: str | None
-    body: str
+    body_lines: tuple[str, ...]                # the function's body after its checks, unindented
     source: str = ""                           # the variant's spec line, for @declared
     emits: tuple[str, ...] = ()                # what it may emit, in `emits:` syntax
     refusals: tuple[tuple[str, str, str], ...] = ()  # (id, message, constraint line) raised from Python
+
+    @property
+    def body(self) -> str:
+        return "\n".join(self.body_lines)
 
     @property
     def declaration(self) -> str:
@@ -69,12 +73,13 @@ def _renames(spec: OpSpec) -> dict[str, str]:
     return {a.name: python_name(a.name) for a in schema.arguments if python_name(a.name) != a.name}
 
 
-def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) -> FunctionView:
+def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int],
+                  spec_helpers: frozenset[str] = frozenset()) -> FunctionView:
     renames = _renames(spec)
-    checks = tuple(
-        (emit_expr.to_python(emit_expr.parse(c.require), renames), c.message, str(c.location))
-        for c in (*spec.constraints, *variant.constraints)
-    )
+    constraints = (*spec.constraints, *variant.constraints)
+    checks = tuple((emit_expr.to_python(emit_expr.parse(c.require), renames, spec_helpers), c.message, str(c.location))
+                   for c in constraints if c.require is not None)
+    refusals = tuple((c.id, c.message, str(c.location)) for c in constraints if c.id is not None)
     promote = None
     if spec.promote:
         names = [python_name(a) for a in spec.promote.args]
@@ -84,16 +89,29 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int]) 
     assert schema is not None
     if variant.impl:
         module, _, function = variant.impl.rpartition(".")
-        body = f"{module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})"
+        body = (f"return {module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})",)
     else:
-        body = emit_expr.to_python(emit_expr.parse(variant.emit or ""), renames)
+        body = tuple(emit_expr.to_python_lines(emit_expr.parse_program(variant.emit or ""), renames, spec_helpers))
     first, last = opset_range
-    how = variant.impl or " ".join((variant.emit or "").split())
+    how = variant.impl or emit_summary(variant.emit or "")
     docstring = f"{spec.aten}, opsets {first}-{last}: {how} ({variant.location})"
     if spec.aliases:
         docstring += f"; also serves {', '.join(a.aten for a in spec.aliases)}"
     return FunctionView(spec.function_name, signature(spec), docstring, checks, promote, body, str(variant.location),
-                        tuple(str(d) for d in variant.emits))
+                        tuple(str(d) for d in variant.emits), refusals)
+
+
+def emit_summary(emit: str) -> str:
+    """An emit for a docstring or the support matrix: the expression on one line, or for a block
+    `block of N lines: Op, Op` (the ONNX ops it calls itself)."""
+    tree = emit_expr.parse_program(emit)
+    if emit_expr.is_single_expression(tree):
+        return " ".join(emit.split())
+    ops = sorted({c.op_type for c in emit_expr.onnx_calls(tree)})
+    helpers = sorted(set(emit_expr.helper_calls(tree)))
+    lines = len([line for line in emit.splitlines() if line.strip()])
+    return (f"block of {lines} lines: {', '.join(ops) or 'no ONNX op of its own'}"
+            + (f"; calls {', '.join(h + '()' for h in helpers)}" if helpers else ""))
 
 
 def impl_call_arguments(spec: OpSpec, variant: Variant) -> list[str]:
@@ -164,8 +182,9 @@ def plan_functions(specs: list[OpSpec]) -> FunctionPlan:
     served = [(spec.variant_range(i)[0], order, spec, i)
               for order, spec in enumerate(specs) if spec.alias_of is None
               for i in range(len(spec.variants)) if spec.variant_range(i)[0] <= spec.variant_range(i)[1]]
+    spec_helpers = frozenset(getattr(specs, "helpers", {}))
     for first, _, spec, index in sorted(served, key=lambda item: (item[0], item[1], item[3])):
-        view = function_view(spec, spec.variants[index], spec.variant_range(index))
+        view = function_view(spec, spec.variants[index], spec.variant_range(index), spec_helpers)
         key = _function_key(view)
         if key in written:
             opset, position = written[key]
@@ -183,12 +202,46 @@ def plan_functions(specs: list[OpSpec]) -> FunctionPlan:
         placement[(spec.aten, index)] = (first, name)
         if spec.variants[index].impl:
             impl_modules[first].add(spec.variants[index].impl.rpartition(".")[0])
+    for spec in specs:  # the mapping for complex inputs, written at the entry's first opset
+        if spec.alias_of is None and spec.complex_impl is not None and spec.complex_impl.since is not None:
+            opset = spec.complex_impl.since
+            view = complex_function_view(spec)
+            modules[opset].append(view)
+            placement[(spec.aten, COMPLEX_INDEX)] = (opset, view.name)
+            impl_modules[opset].add(spec.complex_impl.impl.rpartition(".")[0])
     for spec in specs:  # an alias is registered to its entry's functions
         if spec.alias_of is not None:
-            for index in range(len(spec.variants)):
+            for index in (*range(len(spec.variants)), COMPLEX_INDEX):
                 if (spec.alias_of, index) in placement:
                     placement[(spec.aten, index)] = placement[(spec.alias_of, index)]
     return FunctionPlan(modules, placement, impl_modules)
+
+
+COMPLEX_INDEX = -1  # FunctionPlan.placement's index for an entry's complex mapping
+
+
+def complex_function_view(spec: OpSpec) -> FunctionView:
+    """The entry's mapping for complex inputs: its impl, without the entry's promotion and checks
+    (it promotes the (real, imag) pairs itself)."""
+    variant = spec.complex_impl
+    assert variant is not None and variant.impl is not None
+    module, _, function = variant.impl.rpartition(".")
+    body = (f"return {module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})",)
+    docstring = f"{spec.aten} on complex values (real, imag pairs): {variant.impl} ({variant.location})"
+    return FunctionView(f"{spec.function_name}_complex", signature(spec), docstring, (), None, body,
+                        str(variant.location), tuple(str(d) for d in variant.emits))
+
+
+def complex_rows(specs: list[OpSpec], plan: FunctionPlan) -> list[tuple[str, str]]:
+    """(overload, how it takes complex tensors: 'native', 'parts' or its function) for the registry."""
+    rows = []
+    for spec in sorted(specs, key=lambda s: s.aten):
+        if spec.complex_mode in ("native", "parts"):
+            rows.append((spec.aten, repr(spec.complex_mode)))
+        elif spec.complex_mode == "impl" and (spec.aten, COMPLEX_INDEX) in plan.placement:
+            opset, name = plan.placement[(spec.aten, COMPLEX_INDEX)]
+            rows.append((spec.aten, f"opset{opset}.{name}"))
+    return rows
 
 
 def render_opset_module(opset: int, specs: list[OpSpec], env: jinja2.Environment,
@@ -245,7 +298,7 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
             if first > last:
                 continue
             served.update(range(first, last + 1))
-            how = variant.impl.rsplit(".", 1)[1] + "()" if variant.impl else " ".join((variant.emit or "").split())
+            how = variant.impl.rsplit(".", 1)[1] + "()" if variant.impl else emit_summary(variant.emit or "")
             mappings.append(f"{first}–{last}: `{how}`" if (first, last) != (MIN_OPSET, MAX_OPSET) else f"`{how}`")
         xfailed = {o for first, last, _ in spec.test.xfail for o in range(first, last + 1)}
         notes = [f"alias of `{spec.alias_of}` (same function)"] if spec.alias_of else []
@@ -274,9 +327,11 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
     plan = plan_functions(specs)
     files = {f"opset{n}.py": render_opset_module(n, specs, env, plan) for n in OPSETS}
     files["registry.py"] = env.get_template("registry.py.jinja").render(
-        rows=registry_rows(specs, plan), opsets=OPSETS, min_opset=MIN_OPSET, max_opset=MAX_OPSET
+        rows=registry_rows(specs, plan), opsets=OPSETS, min_opset=MIN_OPSET, max_opset=MAX_OPSET,
+        complex_rows=complex_rows(specs, plan),
     )
     files["__init__.py"] = env.get_template("init.py.jinja").render()
+    files["spec_helpers.py"] = render_spec_helpers(getattr(specs, "helpers", {}), env)
     rows = support_rows(specs)
     summary = [
         (n, sum(1 for r in rows if n in r["served"]), sum(1 for r in rows if n in r["verified"]))
@@ -287,6 +342,36 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
         aliases=sum(1 for s in specs if s.alias_of is not None),
     )
     return files
+
+
+@dataclass(frozen=True)
+class HelperView:
+    name: str
+    params: str
+    docstring: str
+    body_lines: tuple[str, ...]
+    param_names: str  # a Python tuple literal
+    emit: str
+    source: str
+
+
+def render_spec_helpers(helpers: dict[str, HelperSpec], env: jinja2.Environment, base: str | None = None) -> str:
+    """generated/spec_helpers.py: every `- helper:` item as a plain Python function `(g, *params)`.
+
+    `base` (a module name) is imported first, so helpers of a user's spec files can call the
+    built-in ones (exporter/user_specs.py)."""
+    names = frozenset(helpers)
+    if base is not None:
+        import importlib
+
+        names |= {n for n in vars(importlib.import_module(base)) if not n.startswith("_")}
+    views = []
+    for name, helper in sorted(helpers.items()):
+        lines = emit_expr.to_python_lines(emit_expr.parse_program(helper.emit), {}, names, prefix="")
+        doc = f"{helper.note} ({helper.location})" if helper.note else f"spec helper ({helper.location})"
+        views.append(HelperView(name, ", ".join(["g", *helper.params]), doc, tuple(lines), repr(helper.params),
+                                helper.emit, str(helper.location)))
+    return env.get_template("spec_helpers.py.jinja").render(helpers=views, base=base)
 
 
 def duplicate_functions(files: dict[str, str]) -> list[str]:

@@ -11,10 +11,22 @@ import dataclasses
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 from codegen import emit_expr, lib_calls
 from codegen.errors import ErrorCollector, Location, SpecErrors
-from codegen.model import MAX_OPSET, MIN_OPSET, Alias, EmitDecl, OpSpec, Variant
+from codegen.model import (
+    MAX_OPSET,
+    MIN_OPSET,
+    Alias,
+    Constraint,
+    EmitDecl,
+    HelperSpec,
+    OpSpec,
+    SpecSet,
+    TestHints,
+    Variant,
+)
 from codegen.onnx_schema import AttrType, first_opset, schema_at
 from codegen.torch_schema import TorchSchema, overload_names, python_name, schema_of
 
@@ -58,11 +70,13 @@ def _inputs(count: int) -> str:
 
 
 class _SpecChecker:
-    def __init__(self, spec: OpSpec, schema: TorchSchema, helpers: dict[str, list[str]], collector: ErrorCollector):
+    def __init__(self, spec: OpSpec, schema: TorchSchema | None, helpers: dict[str, list[str]],
+                 collector: ErrorCollector, spec_helpers: SpecHelpers | None = None):
         self.spec = spec
         self.schema = schema
         self.helpers = helpers
         self.collector = collector
+        self.spec_helpers = spec_helpers or SpecHelpers({}, helpers, collector)
 
     def error(self, location: Location, message: str) -> None:
         self.collector.add(location, f"{self.spec.aten}: {message}")
@@ -90,6 +104,29 @@ class _SpecChecker:
                                      f"{', '.join(sorted(self.helpers))} (exporter/emit_helpers.py)")
         return None if problems else tree
 
+    def parse_emit(self, text: str, location: Location) -> ast.Module | None:
+        """An emit (one expression, or a block ending in return on every path), names and helpers checked."""
+        try:
+            tree = emit_expr.parse_program(text)
+        except SyntaxError as exc:
+            self.error(location, f"emit is not a valid expression or block: {exc.msg} (line {exc.lineno} of the emit)")
+            return None
+        problems = emit_expr.disallowed_syntax(tree)
+        if not emit_expr.returns_on_every_path(tree.body):
+            problems.append("a block must end in `return` on every path (an if needs its else, or a return after it)")
+        for problem in problems:
+            self.error(location, f"emit: {problem}")
+        if problems:
+            return None
+        assert self.schema is not None
+        known = set(self.schema.names) | {python_name(n) for n in self.schema.names} | emit_expr.SPECIAL_NAMES
+        known |= emit_expr.assigned_names(tree)
+        for name in sorted(emit_expr.referenced_names(tree) - known):
+            self.error(location, f"emit uses '{name}', which is not an argument of {self.spec.aten} nor assigned "
+                                 f"before; its arguments are: {', '.join(self.schema.names)}")
+        self.spec_helpers.check_calls(tree, location, self.error)
+        return tree
+
     def expand_tier_one(self, variant: Variant) -> Variant:
         """`onnx: Relu` means Relu(<every tensor argument in schema order>)."""
         if not (variant.emit or "").endswith("(*)"):
@@ -107,30 +144,36 @@ class _SpecChecker:
         return dataclasses.replace(variant, emit=f"{op_type}({', '.join(tensor_args)})")
 
     # -- ONNX checks -------------------------------------------------------------------------
-    def resolve_since(self, variant: Variant, tree: ast.Expression) -> int | None:
+    def resolve_since(self, variant: Variant, tree: ast.Module) -> int | None:
+        """`since` as written, else the first opset at which every ONNX op the emit uses there exists
+        (ops on branches of `if opset >= N` count from N only)."""
+        unknown = sorted({c.op_type for c in self.spec_helpers.calls(tree, None)
+                          if c.is_standard and first_opset(c.op_type) is None})
+        for op in unknown:
+            self.error(variant.location, f"'{op}' is not an ONNX operator (onnx.defs has no schema for it)")
+        if unknown:
+            return None
         if variant.since is not None:
             return variant.since
-        firsts = []
-        for call in emit_expr.onnx_calls(tree):
-            if not call.is_standard:
-                continue  # a custom domain's ops exist at every opset of the default domain
-            first = first_opset(call.op_type)
-            if first is None:
-                self.error(variant.location, f"'{call.op_type}' is not an ONNX operator (onnx.defs has no schema for it)")
-                return None
-            firsts.append(first)
-        return max(firsts, default=MIN_OPSET)
+        for opset in range(1, MAX_OPSET + 1):  # (below MIN_OPSET only the range clips it)
+            calls = self.spec_helpers.calls(tree, opset)
+            if all(schema_at(c.op_type, opset) is not None for c in calls if c.is_standard):
+                return opset
+        late = max((first_opset(c.op_type) or 0 for c in self.spec_helpers.calls(tree, None) if c.is_standard),
+                   default=MAX_OPSET)
+        return late
 
     def check_onnx_call(self, call: emit_expr.OnnxCall, opset: int, location: Location, reported: set[str],
-                        first_of_range: int) -> None:
+                        first_of_range: int, used_by: str = "") -> None:
         if not call.is_standard:
             return  # onnx.defs knows nothing of a custom domain; its runtime defines the op
         schema = schema_at(call.op_type, opset)
-        new_variant = f"; add a variant 'since: {opset}' that passes it differently" if opset > first_of_range else ""
+        new_variant = (f"; add a variant 'since: {opset}' (or an `if opset >= {opset}:` branch) that passes it "
+                       "differently" if opset > first_of_range else "")
         def once(key: str, message: str) -> None:
             if key not in reported:
                 reported.add(key)
-                self.error(location, message)
+                self.error(location, message + (f" (used by {used_by})" if used_by else ""))
         if schema is None:
             first = first_opset(call.op_type)
             if first is None:
@@ -163,6 +206,8 @@ class _SpecChecker:
         if count > schema.max_input:
             once(f"{call.op_type}>", f"{where} takes at most {_inputs(schema.max_input)}, the spec passes {count}"
                  + (f"; an input may have become an attribute: add a variant 'since: {opset}'" if new_variant else ""))
+        if self.schema is None:
+            return  # a spec helper: its parameters have no torch types
         for position, value in enumerate(call.inputs):
             promoted = set(self.spec.promote.args) if self.spec.promote else set()
             if isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None \
@@ -172,7 +217,7 @@ class _SpecChecker:
                          f"{arg.type}, not a tensor; wrap it (ints([...]), scalar(..., like=x)) or pass it as an attribute")
 
     def attribute_type_problem(self, value: ast.expr, attr_type: AttrType) -> str | None:
-        if isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None:
+        if self.schema is not None and isinstance(value, ast.Name) and (arg := self.schema.arg(value.id)) is not None:
             allowed = _ATTR_FROM_TORCH.get(arg.base_type)
             if allowed is not None and attr_type not in allowed:
                 return f"but '{value.id}' is torch type {arg.type}"
@@ -193,7 +238,7 @@ class _SpecChecker:
         resolved: list[Variant] = []
         parsed_ok: set[int] = set()  # indexes of variants whose emit parsed and passed the syntax check
         for constraint in spec.constraints:
-            self.parse_expression(constraint.require, constraint.location, "constraint")
+            self.check_constraint(constraint)
         if spec.promote:
             for name in spec.promote.args:
                 arg = self.schema.arg(name)
@@ -207,17 +252,17 @@ class _SpecChecker:
         for variant in spec.variants:
             variant = self.expand_tier_one(variant)
             for constraint in variant.constraints:
-                self.parse_expression(constraint.require, constraint.location, "constraint")
+                self.check_constraint(constraint)
             if variant.impl is not None:
                 resolved.append(self.check_impl(variant))
                 continue
-            tree = self.parse_expression(variant.emit or "", variant.location, "emit")
+            tree = self.parse_emit(variant.emit or "", variant.location)
             if tree is None:
                 resolved.append(variant)
                 continue
             since = self.resolve_since(variant, tree)
             parsed_ok.add(len(resolved))
-            resolved.append(dataclasses.replace(variant, since=since, emits=self.derived_emits(tree)))
+            resolved.append(dataclasses.replace(variant, since=since))
         previous = 0
         for variant in resolved:
             if variant.since is not None and variant.since <= previous:
@@ -227,24 +272,107 @@ class _SpecChecker:
             previous = variant.since or previous
         checked = dataclasses.replace(spec, variants=tuple(resolved))
         self.check_no_repeated_variant(checked)
+        self.check_refusals(checked)
+        if spec.complex_impl is not None:  # serves every opset the entry serves
+            complex_impl = self.check_impl(spec.complex_impl)
+            served = [checked.variant_range(i) for i in range(len(checked.variants))]
+            first = min((a for a, b in served if a <= b), default=MIN_OPSET)
+            if complex_impl.since is not None and complex_impl.since > first:
+                self.error(complex_impl.location, f"the complex mapping's ops exist only from opset {complex_impl.since}, "
+                                                  f"but the entry serves opset {first}: declare them with their opsets")
+            self.check_declared_opsets(complex_impl, first, MAX_OPSET)
+            for name, chain in self.refusals_of(complex_impl).items():
+                self.error(complex_impl.location, f"the complex mapping may refuse with '{name}' ({chain}); "
+                                                  "complex mappings cannot refuse from Python yet")
+            checked = dataclasses.replace(checked, complex_impl=dataclasses.replace(complex_impl, since=first))
         for index, variant in enumerate(checked.variants):
             start, end = checked.variant_range(index)
             following = checked.variants[index + 1].since if index + 1 < len(checked.variants) else None
             if start > end and variant.since is not None and following is not None and variant.since < following:
                 self.error(variant.location, f"variant 'since: {variant.since}' never applies: opsets start at "
                                              f"{MIN_OPSET} and the next variant starts at {following}; remove it")
+        final = list(checked.variants)
         for index, variant in enumerate(checked.variants):
             if variant.impl is not None and variant.since is not None:
                 self.check_declared_opsets(variant, *checked.variant_range(index))
             if variant.emit is None or variant.since is None or index not in parsed_ok:
                 continue
-            tree = emit_expr.parse(variant.emit)
+            tree = emit_expr.parse_program(variant.emit)
             start, end = checked.variant_range(index)
             reported: set[str] = set()
             for opset in range(start, end + 1):
-                for call in emit_expr.onnx_calls(tree):
+                for call in emit_expr.onnx_calls(tree, opset):
                     self.check_onnx_call(call, opset, variant.location, reported, start)
-        return checked
+                self.spec_helpers.check_at(tree, opset, f"{spec.aten} ({variant.location})", reported)
+            final[index] = dataclasses.replace(variant, emits=self.derived_emits(tree, start, end))
+        return dataclasses.replace(checked, variants=tuple(final))
+
+    def check_constraint(self, constraint: Constraint) -> None:
+        if constraint.require is not None:
+            self.parse_expression(constraint.require, constraint.location, "constraint")
+        for name in constraint.test_dynamic:
+            arg = self.schema.arg(name)
+            if arg is None or not (arg.is_tensor or arg.base_type in ("int", "SymInt", "List[int]", "List[SymInt]",
+                                                                       "number", "float")):
+                self.error(constraint.location, f"constraint test.dynamic names '{name}', which is not a tensor or "
+                                                f"number argument of {self.spec.aten} ({', '.join(self.schema.names)})")
+        for name in constraint.test_hints:
+            if self.schema.arg(name) is None and name != "shapes":
+                self.error(constraint.location, f"constraint test.hints has a hint for '{name}', which is not an "
+                                                f"argument of {self.spec.aten} ({', '.join(self.schema.names)})")
+
+    def check_refusals(self, spec: OpSpec) -> None:
+        """Every refusal a variant's Python may raise is a constraint with that id (entry-wide or the
+        variant's own), and every id declared is raised by some variant's Python."""
+        entry_ids: dict[str, Constraint] = {}
+        for constraint in spec.constraints:
+            if constraint.id is not None:
+                if constraint.id in entry_ids:
+                    self.error(constraint.location, f"constraint id '{constraint.id}' is declared twice "
+                                                    f"(first at line {entry_ids[constraint.id].location.line})")
+                entry_ids.setdefault(constraint.id, constraint)
+        raised_anywhere: set[str] = set()
+        for variant in spec.variants:
+            own = {c.id: c for c in variant.constraints if c.id is not None}
+            for name in own.keys() & entry_ids.keys():
+                self.error(own[name].location, f"constraint id '{name}' is also declared for the whole entry "
+                                               f"(line {entry_ids[name].location.line}); declare it once")
+            raised = self.refusals_of(variant)
+            raised_anywhere |= set(raised)
+            for name, chain in sorted(raised.items()):
+                if name not in own and name not in entry_ids:
+                    self.error(variant.location, f"its Python may refuse with constraint id '{name}' ({chain}), but "
+                                                 f"no constraint declares it: add to 'constraints:' "
+                                                 f"'- {{id: {name}, message: <what the user reads>}}' (with 'test: "
+                                                 "{opset: N, dynamic: [arg]}' to say where the differential test "
+                                                 "reaches it)")
+            for name, constraint in own.items():
+                if name not in raised:
+                    self.error(constraint.location, f"constraint id '{name}' is never raised by this variant's "
+                                                    "Python (no g.refuse(\"{name}\") it may reach); remove it")
+        for name, constraint in entry_ids.items():
+            if name not in raised_anywhere:
+                self.error(constraint.location, f"constraint id '{name}' is never raised by the entry's Python "
+                                                f"(no g.refuse(\"{name}\") any variant may reach); remove it, or "
+                                                "write the condition as 'require:'")
+
+    def refusals_of(self, variant: Variant) -> dict[str, str]:
+        """Constraint ids a variant's Python may raise (its impl, or the helpers its emit calls)."""
+        if variant.impl is not None:
+            found = dict(lib_calls.reach(variant.impl).refusals)
+            for name, value in variant.args:  # an id handed down by the spec (`args: {refusal: id}`)
+                if name == lib_calls.REFUSAL_KEYWORD and isinstance(value, str):
+                    found.setdefault(value, f"args.{name}")
+            return found
+        found: dict[str, str] = {}
+        try:
+            tree = emit_expr.parse_program(variant.emit or "")
+        except SyntaxError:
+            return found
+        for helper in self.spec_helpers.python_calls(tree, None):
+            for name, chain in lib_calls.reach(f"{EMIT_HELPERS_MODULE}.{helper}").refusals.items():
+                found.setdefault(name, chain)
+        return found
 
     def check_no_repeated_variant(self, spec: OpSpec) -> None:
         """A variant exists only where the emitted ONNX changes: one equal to its predecessor is refused."""
@@ -256,12 +384,15 @@ class _SpecChecker:
                                          f"emitted ONNX changes: remove it, and add {variant.since} to the entry's "
                                          "'test: opsets:' to keep testing there")
 
-    def derived_emits(self, tree: ast.AST) -> tuple[EmitDecl, ...]:
-        """What an emit expression may emit: its own ONNX calls, what the helpers it calls emit, and
-        Cast when the entry promotes (the run-time check of generated functions allows these)."""
-        ops = {call.op_type if call.is_standard else f"{call.domain}::{call.op_type}" for call in emit_expr.onnx_calls(tree)}
-        for helper in emit_expr.helper_calls(tree):
-            ops |= set(lib_calls.reach(f"{EMIT_HELPERS_MODULE}.{helper}").ops)
+    def derived_emits(self, tree: ast.Module, start: int, end: int) -> tuple[EmitDecl, ...]:
+        """What an emit may emit at its opsets: its own ONNX calls and its spec helpers', what the
+        Python helpers they call may emit, and Cast when the entry promotes (the run-time check of
+        generated functions allows these)."""
+        ops: set[str] = set()
+        for opset in range(start, end + 1):
+            ops |= {c.op_type if c.is_standard else f"{c.domain}::{c.op_type}" for c in self.spec_helpers.calls(tree, opset)}
+            for helper in self.spec_helpers.python_calls(tree, opset):
+                ops |= set(lib_calls.reach(f"{EMIT_HELPERS_MODULE}.{helper}").ops)
         if self.spec.promote:
             ops.add("Cast")
         return tuple(EmitDecl(op) for op in sorted(ops))
@@ -408,6 +539,136 @@ def bound_value_problem(annotation: str | None, value: object) -> str | None:
     return f"the parameter is annotated '{annotation}'"
 
 
+class SpecHelpers:
+    """The spec helpers (`- helper:` items) of a spec folder: parsed and checked once, then asked
+    by every entry that calls them. A helper's ONNX calls are checked at every opset of every
+    variant that uses it (an error there names the helper's line and the entry that used it)."""
+
+    def __init__(self, helpers: dict[str, HelperSpec], python: dict[str, list[str]], collector: ErrorCollector):
+        self.specs = helpers
+        self.python = python
+        self.collector = collector
+        self.trees: dict[str, ast.Module] = {}
+        self.checked: set[tuple[str, int]] = set()
+        self.reported: dict[str, set[str]] = {}
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.trees)
+
+    def error(self, location: Location, message: str) -> None:
+        self.collector.add(location, message)
+
+    def parse_all(self) -> None:
+        for name, helper in sorted(self.specs.items()):
+            where = helper.location
+            if name in self.python or name in emit_expr.BUILTINS:
+                kind = "exporter/emit_helpers.py" if name in self.python else "a Python builtin"
+                self.error(where, f"helper '{name}' has the name of {kind}; rename it")
+                continue
+            try:
+                tree = emit_expr.parse_program(helper.emit)
+            except SyntaxError as exc:
+                self.error(where, f"helper '{name}': emit is not a valid expression or block: {exc.msg}")
+                continue
+            problems = emit_expr.disallowed_syntax(tree)
+            if not emit_expr.returns_on_every_path(tree.body):
+                problems.append("a block must end in `return` on every path")
+            for problem in problems:
+                self.error(where, f"helper '{name}': {problem}")
+            if problems:
+                continue
+            known = set(helper.params) | emit_expr.SPECIAL_NAMES | emit_expr.assigned_names(tree)
+            for unknown in sorted(emit_expr.referenced_names(tree) - known):
+                self.error(where, f"helper '{name}' uses '{unknown}', which is none of its params "
+                                  f"({', '.join(helper.params) or 'none'}) nor assigned before")
+            for call in emit_expr.onnx_calls(tree):
+                if call.is_standard and first_opset(call.op_type) is None:
+                    self.error(where, f"helper '{name}': '{call.op_type}' is not an ONNX operator (onnx.defs has no "
+                                      "schema for it)")
+            self.trees[name] = tree
+        for name, tree in list(self.trees.items()):
+            self.check_calls(tree, self.specs[name].location, lambda where, message, n=name: self.error(
+                where, f"helper '{n}': {message}"))
+        for name in sorted(self.trees):
+            cycle = self._cycle(name, [])
+            if cycle:
+                self.error(self.specs[name].location, f"helper '{name}' calls itself ({' -> '.join(cycle)}); "
+                                                      "spec helpers cannot recurse")
+                self.trees.pop(name, None)
+
+    def _cycle(self, name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name):], name]
+        tree = self.trees.get(name)
+        for called in sorted(set(emit_expr.helper_calls(tree))) if tree is not None else ():
+            if called in self.specs:
+                found = self._cycle(called, [*path, name])
+                if found:
+                    return found
+        return None
+
+    def check_calls(self, tree: ast.AST, location: Location, error: Any) -> None:
+        """Lower-case calls name a Python or spec helper; a spec helper gets each param once."""
+        for name in sorted(set(emit_expr.helper_calls(tree))):
+            if name in self.specs:
+                params = self.specs[name].params
+                for call in emit_expr.call_sites(tree, name):
+                    given = len(call.args) + len(call.keywords)
+                    named = [k.arg for k in call.keywords]
+                    if any(isinstance(a, ast.Starred) for a in call.args) or None in named:
+                        continue
+                    if given != len(params) or any(k not in params[len(call.args):] for k in named):
+                        error(location, f"helper '{name}' takes ({', '.join(params)}) ({self.specs[name].location}), "
+                                        f"the call passes {ast.unparse(call)[len(name):]}")
+            elif name not in self.python:
+                spec_names = ", ".join(sorted(self.specs)) or "none"
+                error(location, f"calls unknown helper '{name}()'; Python helpers are {', '.join(sorted(self.python))} "
+                                f"(exporter/emit_helpers.py), spec helpers are {spec_names} (`- helper:` items)")
+
+    def _called(self, tree: ast.AST, opset: int | None) -> list[str]:
+        return [n for n in emit_expr.helper_calls(tree, opset) if n in self.trees]
+
+    def calls(self, tree: ast.AST, opset: int | None) -> list[emit_expr.OnnxCall]:
+        """The ONNX calls of `tree` and of the spec helpers it calls (at `opset`: on branches taken there)."""
+        found = list(emit_expr.onnx_calls(tree, opset))
+        for name in self._called(tree, opset):
+            found += self.calls(self.trees[name], opset)
+        return found
+
+    def python_calls(self, tree: ast.AST, opset: int | None) -> set[str]:
+        """Python helpers called by `tree` or by the spec helpers it calls."""
+        found = {n for n in emit_expr.helper_calls(tree, opset) if n in self.python}
+        for name in self._called(tree, opset):
+            found |= self.python_calls(self.trees[name], opset)
+        return found
+
+    def check_at(self, tree: ast.AST, opset: int, used_by: str, _reported: set[str]) -> None:
+        """Check the spec helpers `tree` calls against onnx.defs at `opset` (each helper once per opset)."""
+        for name in self._called(tree, opset):
+            if (name, opset) not in self.checked:
+                self.checked.add((name, opset))
+                helper = self.specs[name]
+                checker = _HelperChecker(helper, self.python, self.collector, self)
+                reported = self.reported.setdefault(name, set())
+                for call in emit_expr.onnx_calls(self.trees[name], opset):
+                    checker.check_onnx_call(call, opset, helper.location, reported, MIN_OPSET, used_by)
+            self.check_at(self.trees[name], opset, used_by, _reported)
+
+
+class _HelperChecker(_SpecChecker):
+    """check_onnx_call for a spec helper's body: no torch schema, errors name the helper."""
+
+    def __init__(self, helper: HelperSpec, python: dict[str, list[str]], collector: ErrorCollector,
+                 spec_helpers: SpecHelpers):
+        placeholder = OpSpec(f"helper {helper.name}", (), (), None, TestHints(), None, helper.location)
+        super().__init__(placeholder, None, python, collector, spec_helpers)
+        self.helper = helper
+
+    def error(self, location: Location, message: str) -> None:
+        self.collector.add(location, f"helper '{self.helper.name}': {message}")
+
+
 def variant_identity(variant: Variant) -> tuple[object, ...]:
     """What a variant's generated function is made of: equal identities give equal functions."""
     emit = None
@@ -416,7 +677,7 @@ def variant_identity(variant: Variant) -> tuple[object, ...]:
             emit = ast.dump(emit_expr.parse(variant.emit))
         except SyntaxError:
             emit = variant.emit
-    return emit, variant.impl, variant.args, tuple((c.require, c.message) for c in variant.constraints)
+    return emit, variant.impl, variant.args, tuple((c.require, c.id, c.message) for c in variant.constraints)
 
 
 def _unknown_overload_hint(aten: str) -> str:
@@ -513,11 +774,13 @@ def _alias_specs(checked: OpSpec, schema: TorchSchema, entries: dict[str, Locati
     return found
 
 
-def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None) -> list[OpSpec]:
+def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None) -> SpecSet:
     """The checked entries, each followed by one OpSpec per alias (see OpSpec)."""
     collector = collector or ErrorCollector()
     lib_calls.forget()  # exporter/lib is read afresh: it may have changed since the last validation
     helpers = python_functions(EMIT_HELPERS_FILE)
+    spec_helpers = SpecHelpers(dict(getattr(specs, "helpers", {})), helpers, collector)
+    spec_helpers.parse_all()
     entries: dict[str, Location] = {}
     for spec in specs:
         entries.setdefault(spec.aten, spec.location)
@@ -534,8 +797,8 @@ def validate_specs(specs: list[OpSpec], collector: ErrorCollector | None = None)
         if schema is None:
             collector.add(spec.location, f"unknown ATen overload '{spec.aten}'; {_unknown_overload_hint(spec.aten)}")
             continue
-        checked = _SpecChecker(spec, schema, helpers, collector).check()
+        checked = _SpecChecker(spec, schema, helpers, collector, spec_helpers).check()
         resolved += [checked, *_alias_specs(checked, schema, entries, aliases_seen, collector)]
     if collector.errors:
         raise SpecErrors(collector.errors)
-    return resolved
+    return SpecSet(resolved, {name: spec_helpers.specs[name] for name in spec_helpers.trees})

@@ -3,14 +3,14 @@
 ONNX Runtime has no complex tensors, so a complex torch value is exported as a real tensor of
 its component dtype with a trailing axis of 2 (real, imag) (graph_builder.mark_complex).
 A mapping written for real tensors would misread that axis, so a node with a complex input
-or output goes through `symbolic_for`:
+or output goes through `symbolic_for`, which follows the spec's `complex:` key:
 
-- specs written for complex values (every entry of opspecs/fft.yaml, and abs) run as they are;
-- ops that move, select or add elements without mixing the real and imaginary parts (permute,
-  reshape, slice, cat, sum, add, ...) run their own mapping twice, on the real parts and on the
+- `native`: the mapping reads the (real, imag) pairs itself (opspecs/fft.yaml, abs, ...);
+- `parts`: the op moves, selects or adds elements without mixing the real and imaginary parts
+  (permute, reshape, slice, cat, sum, add, ...): its mapping runs on the real parts and on the
   imaginary parts, and the two results are paired again (`_on_parts`);
-- a few ops need a complex formula of their own (`_COMPLEX_FORMS`: mul, _to_copy);
-- any other op raises an error that names the op and says what to do.
+- `{impl: ...}`: a mapping of its own for complex inputs (mul, _to_copy);
+- no `complex:`: an error that names the op and says what to do.
 """
 
 from __future__ import annotations
@@ -27,30 +27,6 @@ from exporter.lib import fft_ops
 
 Symbolic = Callable[..., Any]
 
-# Specs that read the complex flag themselves: every entry of opspecs/fft.yaml, and abs.
-COMPLEX_SPEC_FILE = "opspecs/fft.yaml"
-COMPLEX_SPECS = frozenset({"aten::abs.default"})
-
-# Linear in their data with real coefficients: f(re + i im) = f(re) + i f(im). Real float
-# tensors among their data (add, cat) are complex values with zero imaginary parts; integer
-# and bool tensors (indices) and Python numbers are passed to both halves unchanged.
-PART_WISE = frozenset({
-    "aten::permute.default", "aten::transpose.int", "aten::t.default", "aten::view.default",
-    "aten::_unsafe_view.default", "aten::reshape.default", "aten::clone.default", "aten::alias.default",
-    "aten::detach.default", "aten::lift_fresh_copy.default", "aten::unsqueeze.default",
-    "aten::squeeze.dim", "aten::squeeze.dims", "aten::squeeze.default", "aten::slice.Tensor",
-    "aten::select.int", "aten::narrow.default", "aten::expand.default", "aten::cat.default",
-    "aten::stack.default", "aten::flip.default", "aten::roll.default", "aten::index.Tensor",
-    "aten::split.Tensor", "aten::split_with_sizes.default", "aten::unbind.int", "aten::chunk.default",
-    "aten::unfold.default", "aten::neg.default", "aten::add.Tensor", "aten::sub.Tensor",
-    "aten::mul.Scalar", "aten::div.Scalar", "aten::sum.dim_IntList", "aten::mean.dim",
-})
-
-_COMPLEX_FORMS: dict[str, Symbolic] = {
-    "aten::mul.Tensor": fft_ops.complex_mul,
-    "aten::_to_copy.default": fft_ops.to_copy,
-}
-
 
 def _leaves(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
@@ -65,16 +41,18 @@ def involves_complex(arguments: dict[str, Any], meta: Any) -> bool:
     return any(isinstance(t, torch.Tensor) and t.is_complex() for t in _leaves(meta))
 
 
-def symbolic_for(overload: str, function: Symbolic, arguments: dict[str, Any], meta: Any) -> Symbolic:
+def symbolic_for(overload: str, function: Symbolic, arguments: dict[str, Any], meta: Any,
+                 opset: int = registry.MAX_OPSET) -> Symbolic:
     """The function that translates this node, given that complex values may be involved."""
-    if not involves_complex(arguments, meta) or overload in COMPLEX_SPECS:
+    if not involves_complex(arguments, meta):
         return function
-    if (registry.source_of(overload) or "").startswith(COMPLEX_SPEC_FILE):
+    handling = registry.complex_handling(overload, opset)
+    if handling == "native":
         return function
-    if overload in _COMPLEX_FORMS:
-        return _COMPLEX_FORMS[overload]
-    if overload in PART_WISE and not any(isinstance(v, complex) for v in _leaves(list(arguments.values()))):
+    if handling == "parts" and not any(isinstance(v, complex) for v in _leaves(list(arguments.values()))):
         return _on_parts(function)  # (a complex Python number would mix the parts)
+    if callable(handling):
+        return handling
     return _unsupported(overload)
 
 
@@ -82,8 +60,8 @@ def _unsupported(overload: str) -> Symbolic:
     def raise_error(g: Any, **arguments: Any) -> Any:
         raise g.constraint_error(
             f"{overload} on complex tensors has no ONNX mapping (complex values are exported as (real, imag) "
-            "pairs and only the ops of opspecs/fft.yaml, abs, mul, _to_copy and ops that move or add elements "
-            "take them); apply torch.view_as_real(...) or .abs() before this op",
+            "pairs, which only the ops whose spec says `complex:` take: the FFTs, abs, mul, _to_copy and ops that "
+            "move or add elements; SUPPORT.md lists them); apply torch.view_as_real(...) or .abs() before this op",
             "exporter/complex_values.py",
         )
     return raise_error

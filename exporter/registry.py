@@ -89,6 +89,14 @@ def supported_ops(opset: int) -> list[str]:
     return sorted(names)
 
 
+def complex_handling(overload: str, opset: int) -> object:
+    """How `overload` takes complex tensors at `opset` (its spec's `complex:`): "native", "parts",
+    the mapping for complex inputs, or None (it refuses them). Only generated specs say so."""
+    if custom_symbolics.find(overload, opset) or user_specs.find(overload, opset):
+        return None
+    return generated.COMPLEX.get(overload)
+
+
 def source_of(overload: str) -> str | None:
     """Where the newest mapping of `overload` comes from (spec file:line or registration)."""
     entry = find(overload, MAX_OPSET)

@@ -239,7 +239,7 @@ class Translator:
         # find_unsupported ran first: no mapping here means the ATen fallback was allowed
         function = registry.lookup(name, self.opset) or aten_fallback.symbolic
         arguments = self.arguments(node, name)
-        function = complex_values.symbolic_for(name, function, arguments, node.meta.get("val"))
+        function = complex_values.symbolic_for(name, function, arguments, node.meta.get("val"), self.opset)
         path, _ = module_path(node)
         location = locate(node)
         with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from codegen.errors import ErrorCollector, Location, SpecErrors
 from codegen.load import parse_spec_files
-from codegen.model import OpSpec
-from codegen.render import FunctionPlan, _environment, plan_functions, render_opset_module
+from codegen.model import HelperSpec, OpSpec
+from codegen.render import FunctionPlan, _environment, plan_functions, render_opset_module, render_spec_helpers
 from codegen.validate import validate_specs
 from exporter import registry
 from exporter.errors import OpspecError
@@ -34,14 +34,33 @@ def _spec_files(path: Path) -> list[Path]:
     raise OpspecError([f"{path}: no such file or folder; pass a spec .yaml file or a folder of them"])
 
 
-def _compile(opset: int, specs: list[OpSpec], plan: FunctionPlan, origin: str) -> types.ModuleType:
-    """Render the opset module for `specs` and execute it; tracebacks show the rendered source."""
-    text = render_opset_module(opset, specs, _environment(), plan)
-    filename = f"<aten2onnx user opspecs {origin} @opset{opset}>"
+def _execute(text: str, name: str, origin: str) -> types.ModuleType:
+    """Run rendered source as a module; tracebacks show the rendered source."""
+    filename = f"<aten2onnx user opspecs {origin} {name}>"
     linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
-    module = types.ModuleType(f"aten2onnx_user_opspecs_opset{opset}")
+    module = types.ModuleType(f"aten2onnx_user_opspecs_{name}")
     exec(compile(text, filename, "exec"), module.__dict__)  # noqa: S102 - our own rendered code
     return module
+
+
+def _compile(opset: int, specs: list[OpSpec], plan: FunctionPlan, origin: str,
+             helpers: types.ModuleType | None) -> types.ModuleType:
+    """Render the opset module for `specs` and execute it (with the user's spec helpers as `s`)."""
+    module = _execute(render_opset_module(opset, specs, _environment(), plan), f"opset{opset}", origin)
+    if helpers is not None:
+        module.s = helpers  # type: ignore[attr-defined]
+    return module
+
+
+def _builtin_helpers() -> dict[str, HelperSpec]:
+    """The spec helpers of opspecs/ (generated/spec_helpers.py): user specs may call them."""
+    from generated import spec_helpers
+
+    found = {}
+    for name, (params, emit, source) in spec_helpers.SPECS.items():
+        file, _, line = source.rpartition(":")
+        found[name] = HelperSpec(name, params, emit, Location(file, int(line)))
+    return found
 
 
 def load_opspecs(path: str | os.PathLike[str]) -> list[str]:
@@ -54,10 +73,22 @@ def load_opspecs(path: str | os.PathLike[str]) -> list[str]:
     collector = ErrorCollector()
     if not files:
         collector.add(Location(path.as_posix(), 0), "no *.yaml spec files in this folder")
+    parsed = parse_spec_files(files, Path.cwd(), collector)
+    builtin = _builtin_helpers()
+    own = dict(parsed.helpers)
+    for name, helper in own.items():
+        if name in builtin:
+            collector.add(helper.location, f"helper '{name}' is already defined at {builtin[name].location} "
+                                           "(a helper of aten2onnx's own specs); rename yours")
+    parsed.helpers = {**builtin, **own}
     try:
-        specs = validate_specs(parse_spec_files(files, Path.cwd(), collector), collector)
+        specs = validate_specs(parsed, collector)
     except SpecErrors as errors:
         raise OpspecError([str(e) for e in errors.errors]) from None
+    helpers = None
+    if own:
+        text = render_spec_helpers(own, _environment(), base="generated.spec_helpers")
+        helpers = _execute(text, "spec_helpers", path.as_posix())
     modules: dict[int, types.ModuleType] = {}
     added: list[tuple[str, int]] = []
     plan = plan_functions(specs)
@@ -68,7 +99,7 @@ def load_opspecs(path: str | os.PathLike[str]) -> list[str]:
                 continue
             opset, name = plan.placement[(spec.aten, index)]
             if opset not in modules:
-                modules[opset] = _compile(opset, specs, plan, path.as_posix())
+                modules[opset] = _compile(opset, specs, plan, path.as_posix(), helpers)
             function = getattr(modules[opset], name)
             registry.user_specs.add(spec.aten, registry.Entry(first, function, str(spec.location)))
             added.append((spec.aten, first))

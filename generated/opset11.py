@@ -12,6 +12,7 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
+from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import dynamic_ops
 from exporter.lib import shape_ops
 
@@ -82,19 +83,19 @@ def repeat_interleave_Tensor(g, repeats, *, output_size=None):
     return dynamic_ops.repeat_interleave_tensor(g, repeats, output_size)
 
 
-@declared('opspecs/indexing.yaml:11', emits=('Concat', 'GatherElements', 'Reshape'))
+@declared('opspecs/indexing.yaml:11', emits=('Concat', 'GatherElements', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
 def gather(g, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 11-26: exporter.lib.shape_ops.gather (opspecs/indexing.yaml:11)"""
     return shape_ops.gather(g, self, dim, index, sparse_grad)
 
 
-@declared('opspecs/math.yaml:154', emits=('Identity', 'Round'))
+@declared('opspecs/math.yaml:156', emits=('Identity', 'Round'))
 def round(g, self):
-    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:154)"""
+    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:156)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:108', emits=('Gather',))
+@declared('opspecs/shape.yaml:118', emits=('Gather',))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:118)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))

@@ -12,6 +12,7 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
+from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import statistics_ops
 
 
@@ -39,65 +40,65 @@ def threshold(g, self, threshold, value):
     return g.op('Where', g.op('LessOrEqual', self, h.like(g, threshold, self)), h.like(g, value, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:212', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:217', emits=('Cast', 'Pow'))
 def pow_Tensor_Tensor(g, self, exponent):
-    """aten::pow.Tensor_Tensor, opsets 12-26: Pow(self, exponent) (opspecs/arithmetic.yaml:212)"""
+    """aten::pow.Tensor_Tensor, opsets 12-26: Pow(self, exponent) (opspecs/arithmetic.yaml:217)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent)
 
 
-@declared('opspecs/arithmetic.yaml:225', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:230', emits=('Cast', 'Pow'))
 def pow_Tensor_Scalar(g, self, exponent):
-    """aten::pow.Tensor_Scalar, opsets 12-26: Pow(self, like(exponent, self)) (opspecs/arithmetic.yaml:225)"""
+    """aten::pow.Tensor_Scalar, opsets 12-26: Pow(self, like(exponent, self)) (opspecs/arithmetic.yaml:230)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self))
 
 
-@declared('opspecs/arithmetic.yaml:238', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:243', emits=('Cast', 'Pow'))
 def pow_Scalar(g, self, exponent):
-    """aten::pow.Scalar, opsets 12-26: Pow(like(self, exponent), exponent) (opspecs/arithmetic.yaml:238)"""
+    """aten::pow.Scalar, opsets 12-26: Pow(like(self, exponent), exponent) (opspecs/arithmetic.yaml:243)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:252', emits=('Cast', 'Max', 'Or'))
+@declared('opspecs/arithmetic.yaml:257', emits=('Cast', 'Max', 'Or'))
 def maximum(g, self, other):
-    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else Max(self, other) (opspecs/arithmetic.yaml:252)"""
+    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else Max(self, other) (opspecs/arithmetic.yaml:257)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other)
 
 
-@declared('opspecs/arithmetic.yaml:265', emits=('And', 'Cast', 'Min'))
+@declared('opspecs/arithmetic.yaml:270', emits=('And', 'Cast', 'Min'))
 def minimum(g, self, other):
-    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else Min(self, other) (opspecs/arithmetic.yaml:265)"""
+    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else Min(self, other) (opspecs/arithmetic.yaml:270)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other)
 
 
-@declared('opspecs/arithmetic.yaml:286', emits=('Cast', 'Clip'))
+@declared('opspecs/arithmetic.yaml:291', emits=('Cast', 'Clip'))
 def clamp(g, self, min=None, max=None):
-    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:286)"""
+    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:291)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return g.op('Clip', self, h.like(g, min, self), h.like(g, max, self))
 
 
-@declared('opspecs/arithmetic.yaml:304', emits=('Cast', 'Max', 'Min'))
+@declared('opspecs/arithmetic.yaml:309', emits=('Cast', 'Max', 'Min'))
 def clamp_Tensor(g, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) (opspecs/arithmetic.yaml:304)"""
+    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) (opspecs/arithmetic.yaml:309)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return (self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)
 
 
-@declared('opspecs/arithmetic.yaml:320', emits=('Cast', 'Max'))
+@declared('opspecs/arithmetic.yaml:325', emits=('Cast', 'Max'))
 def clamp_min(g, self, min):
-    """aten::clamp_min.default, opsets 12-26: Max(self, like(min, self)) (opspecs/arithmetic.yaml:320)"""
+    """aten::clamp_min.default, opsets 12-26: Max(self, like(min, self)) (opspecs/arithmetic.yaml:325)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self))
 
 
-@declared('opspecs/arithmetic.yaml:333', emits=('Cast', 'Min'))
+@declared('opspecs/arithmetic.yaml:338', emits=('Cast', 'Min'))
 def clamp_max(g, self, max):
-    """aten::clamp_max.default, opsets 12-26: Min(self, like(max, self)) (opspecs/arithmetic.yaml:333)"""
+    """aten::clamp_max.default, opsets 12-26: Min(self, like(max, self)) (opspecs/arithmetic.yaml:338)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self))
 
@@ -130,7 +131,7 @@ def ge_Scalar(g, self, other):
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, h.like(g, other, self))
 
 
-@declared('opspecs/statistics.yaml:241', emits=('Cast', 'Einsum'))
+@declared('opspecs/statistics.yaml:245', emits=('Cast', 'Einsum'))
 def einsum(g, equation, tensors, *, path=None):
-    """aten::einsum.default, opsets 12-26: exporter.lib.statistics_ops.einsum (opspecs/statistics.yaml:241)"""
+    """aten::einsum.default, opsets 12-26: exporter.lib.statistics_ops.einsum (opspecs/statistics.yaml:245)"""
     return statistics_ops.einsum(g, equation, tensors, path)

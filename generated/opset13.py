@@ -12,39 +12,40 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
+from generated import spec_helpers as s  # noqa: F401
 
 
-@declared('opspecs/indexing.yaml:275', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
+@declared('opspecs/indexing.yaml:321', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:275)"""
+    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:321)"""
     return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self))))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
-@declared('opspecs/shape.yaml:44', emits=('Concat', 'Reshape', 'Squeeze'))
+@declared('opspecs/shape.yaml:47', emits=('Concat', 'Reshape', 'Squeeze'))
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 13-26: Squeeze(self, ints(unit_dims(self))) if unit_dims(self) else self (opspecs/shape.yaml:44)"""
+    """aten::squeeze.default, opsets 13-26: Squeeze(self, ints(unit_dims(self))) if unit_dims(self) else self (opspecs/shape.yaml:47)"""
     return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self))) if h.unit_dims(g, self) else self
 
 
-@declared('opspecs/shape.yaml:53', emits=('Concat', 'Reshape', 'Squeeze'))
+@declared('opspecs/shape.yaml:57', emits=('Concat', 'Reshape', 'Squeeze'))
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 13-26: Squeeze(self, ints(unit_dims(self, [dim]))) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:53)"""
+    """aten::squeeze.dim, opsets 13-26: Squeeze(self, ints(unit_dims(self, [dim]))) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:57)"""
     return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, [dim]))) if h.unit_dims(g, self, [dim]) else self
 
 
-@declared('opspecs/shape.yaml:63', emits=('Concat', 'Reshape', 'Squeeze'))
+@declared('opspecs/shape.yaml:68', emits=('Concat', 'Reshape', 'Squeeze'))
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 13-26: Squeeze(self, ints(unit_dims(self, dim))) if unit_dims(self, dim) else self (opspecs/shape.yaml:63)"""
+    """aten::squeeze.dims, opsets 13-26: Squeeze(self, ints(unit_dims(self, dim))) if unit_dims(self, dim) else self (opspecs/shape.yaml:68)"""
     return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, dim))) if h.unit_dims(g, self, dim) else self
 
 
-@declared('opspecs/shape.yaml:73', emits=('Concat', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/shape.yaml:79', emits=('Concat', 'Reshape', 'Unsqueeze'))
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:73)"""
+    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:79)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))
 
 
-@declared('opspecs/statistics.yaml:330', emits=('Add', 'Cast', 'Concat', 'MatMul', 'Mul', 'ReduceSum', 'Reshape'))
+@declared('opspecs/statistics.yaml:334', emits=('Add', 'Cast', 'Concat', 'MatMul', 'Mul', 'ReduceSum', 'Reshape'))
 def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 13-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)))) (opspecs/statistics.yaml:330)"""
+    """aten::addbmm.default, opsets 13-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)))) (opspecs/statistics.yaml:334)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0))

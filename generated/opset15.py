@@ -12,5 +12,6 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
+from generated import spec_helpers as s  # noqa: F401
 
 # No mapping changes at opset 15.

@@ -12,16 +12,17 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
+from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import shape_ops
 
 
-@declared('opspecs/indexing.yaml:58', emits=('Concat', 'Reshape', 'ScatterElements', 'Slice'))
+@declared('opspecs/indexing.yaml:66', emits=('Concat', 'Reshape', 'ScatterElements', 'Slice'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:70')})
 def scatter_add(g, self, dim, index, src):
-    """aten::scatter_add.default, opsets 16-26: exporter.lib.shape_ops.scatter_add (opspecs/indexing.yaml:58)"""
+    """aten::scatter_add.default, opsets 16-26: exporter.lib.shape_ops.scatter_add (opspecs/indexing.yaml:66)"""
     return shape_ops.scatter_add(g, self, dim, index, src)
 
 
-@declared('opspecs/resize.yaml:312', emits=('GridSample',))
+@declared('opspecs/resize.yaml:328', emits=('GridSample',))
 def grid_sampler_2d(g, input, grid, interpolation_mode, padding_mode, align_corners):
-    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:312)"""
+    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:328)"""
     return g.op('GridSample', input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

@@ -12,6 +12,7 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
+from generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/activation.yaml:136', emits=('Mish',))
@@ -62,13 +63,13 @@ def bitwise_xor_Scalar(g, self, other):
     return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
 
 
-@declared('opspecs/math.yaml:179', emits=('BitwiseNot', 'Not'))
+@declared('opspecs/math.yaml:181', emits=('BitwiseNot', 'Not'))
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:179)"""
+    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:181)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 
-@declared('opspecs/statistics.yaml:255', emits=('Mul', 'Sigmoid', 'Split'))
+@declared('opspecs/statistics.yaml:259', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g, self, dim=-1):
-    """aten::glu.default, opsets 18-26: Mul((s := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:255)"""
+    """aten::glu.default, opsets 18-26: Mul((s := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:259)"""
     return g.op('Mul', (s := g.op('Split', self, axis=dim, num_outputs=2, _outputs=2))[0], g.op('Sigmoid', s[1]))

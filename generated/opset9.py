@@ -12,6 +12,7 @@ import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
+from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import attention_ops
 from exporter.lib import bitwise_ops
 from exporter.lib import creation_ops
@@ -148,186 +149,186 @@ def add_Tensor(g, self, other, *, alpha=1):
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Add', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
-@declared('opspecs/arithmetic.yaml:20', emits=('Add', 'Cast', 'Mul', 'Or'))
+@declared('opspecs/arithmetic.yaml:21', emits=('Add', 'Cast', 'Mul', 'Or'))
 def add_Scalar(g, self, other, alpha=1):
-    """aten::add.Scalar, opsets 9-26: (Or(self, like(other, self)) if is_bool(self) else Add(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self)))) (opspecs/arithmetic.yaml:20)"""
+    """aten::add.Scalar, opsets 9-26: (Or(self, like(other, self)) if is_bool(self) else Add(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self)))) (opspecs/arithmetic.yaml:21)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Add', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:30', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:31', emits=('Cast', 'Mul', 'Sub'))
 def sub_Tensor(g, self, other, *, alpha=1):
-    """aten::sub.Tensor, opsets 9-26: Sub(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:30)"""
+    """aten::sub.Tensor, opsets 9-26: Sub(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:31)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
-@declared('opspecs/arithmetic.yaml:38', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:40', emits=('Cast', 'Mul', 'Sub'))
 def sub_Scalar(g, self, other, alpha=1):
-    """aten::sub.Scalar, opsets 9-26: Sub(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self))) (opspecs/arithmetic.yaml:38)"""
+    """aten::sub.Scalar, opsets 9-26: Sub(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self))) (opspecs/arithmetic.yaml:40)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:47', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:49', emits=('Cast', 'Mul', 'Sub'))
 def rsub_Tensor(g, self, other, *, alpha=1):
-    """aten::rsub.Tensor, opsets 9-26: Sub(other, self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:47)"""
+    """aten::rsub.Tensor, opsets 9-26: Sub(other, self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:49)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', other, self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:55', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:57', emits=('Cast', 'Mul', 'Sub'))
 def rsub_Scalar(g, self, other, alpha=1):
-    """aten::rsub.Scalar, opsets 9-26: Sub(like(other, self), self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:55)"""
+    """aten::rsub.Scalar, opsets 9-26: Sub(like(other, self), self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:57)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', h.like(g, other, self), self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:63', emits=('And', 'Cast', 'Mul'))
+@declared('opspecs/arithmetic.yaml:65', emits=('And', 'Cast', 'Mul'))
 def mul_Tensor(g, self, other):
-    """aten::mul.Tensor, opsets 9-26: And(self, other) if is_bool(self) else Mul(self, other) (opspecs/arithmetic.yaml:63)"""
+    """aten::mul.Tensor, opsets 9-26: And(self, other) if is_bool(self) else Mul(self, other) (opspecs/arithmetic.yaml:65)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Mul', self, other)
 
 
-@declared('opspecs/arithmetic.yaml:71', emits=('And', 'Cast', 'Mul'))
+@declared('opspecs/arithmetic.yaml:74', emits=('And', 'Cast', 'Mul'))
 def mul_Scalar(g, self, other):
-    """aten::mul.Scalar, opsets 9-26: And(self, like(other, self)) if is_bool(self) else Mul(self, like(other, self)) (opspecs/arithmetic.yaml:71)"""
+    """aten::mul.Scalar, opsets 9-26: And(self, like(other, self)) if is_bool(self) else Mul(self, like(other, self)) (opspecs/arithmetic.yaml:74)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Mul', self, h.like(g, other, self))
 
 
-@declared('opspecs/arithmetic.yaml:79', emits=('Cast', 'Div'))
+@declared('opspecs/arithmetic.yaml:83', emits=('Cast', 'Div'))
 def div_Tensor(g, self, other):
-    """aten::div.Tensor, opsets 9-26: Div(self, other) (opspecs/arithmetic.yaml:79)"""
+    """aten::div.Tensor, opsets 9-26: Div(self, other) (opspecs/arithmetic.yaml:83)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, other)
 
 
-@declared('opspecs/arithmetic.yaml:86', emits=('Cast', 'Div'))
+@declared('opspecs/arithmetic.yaml:90', emits=('Cast', 'Div'))
 def div_Scalar(g, self, other):
-    """aten::div.Scalar, opsets 9-26: Div(self, like(other, self)) (opspecs/arithmetic.yaml:86)"""
+    """aten::div.Scalar, opsets 9-26: Div(self, like(other, self)) (opspecs/arithmetic.yaml:90)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, h.like(g, other, self))
 
 
-@declared('opspecs/arithmetic.yaml:106', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/arithmetic.yaml:111', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Tensor_mode(g, self, other, *, rounding_mode):
-    """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:106)"""
+    """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:111)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, other) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
 
 
-@declared('opspecs/arithmetic.yaml:146', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/arithmetic.yaml:151', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
 def remainder_Tensor(g, self, other):
-    """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:146)"""
+    """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:151)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
 
 
-@declared('opspecs/arithmetic.yaml:167', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/arithmetic.yaml:172', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
 def remainder_Scalar(g, self, other):
-    """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:167)"""
+    """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:172)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
 
 
-@declared('opspecs/arithmetic.yaml:191', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/arithmetic.yaml:196', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Tensor(g, self, other):
-    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:191)"""
+    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:196)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', other), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', other))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
-@declared('opspecs/arithmetic.yaml:208', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:213', emits=('Cast', 'Pow'))
 def pow_Tensor_Tensor(g, self, exponent):
-    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:208)"""
+    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:213)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, exponent, 'float64')), self)
 
 
-@declared('opspecs/arithmetic.yaml:221', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:226', emits=('Cast', 'Pow'))
 def pow_Tensor_Scalar(g, self, exponent):
-    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:221)"""
+    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:226)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self)) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, h.like(g, exponent, self), 'float64')), self)
 
 
-@declared('opspecs/arithmetic.yaml:234', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:239', emits=('Cast', 'Pow'))
 def pow_Scalar(g, self, exponent):
-    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:234)"""
+    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:239)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:248', emits=('Cast', 'Greater', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:253', emits=('Cast', 'Greater', 'Max', 'Or', 'Where'))
 def maximum(g, self, other):
-    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:248)"""
+    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:253)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:261', emits=('And', 'Cast', 'Less', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:266', emits=('And', 'Cast', 'Less', 'Min', 'Where'))
 def minimum(g, self, other):
-    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:261)"""
+    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:266)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:276', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:281', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
 def clamp(g, self, min=None, max=None):
-    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:276)"""
+    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:281)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, h.like(g, min, self))) if max is None else g.op('Min', self if min is None else g.op('Max', self, h.like(g, min, self)), h.like(g, max, self))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
-@declared('opspecs/arithmetic.yaml:296', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:301', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
 def clamp_Tensor(g, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:296)"""
+    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:301)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
-@declared('opspecs/arithmetic.yaml:316', emits=('Cast', 'Less', 'Max', 'Where'))
+@declared('opspecs/arithmetic.yaml:321', emits=('Cast', 'Less', 'Max', 'Where'))
 def clamp_min(g, self, min):
-    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:316)"""
+    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:321)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:329', emits=('Cast', 'Greater', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:334', emits=('Cast', 'Greater', 'Min', 'Where'))
 def clamp_max(g, self, max):
-    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:329)"""
+    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:334)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:340', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:345', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def where_self(g, condition, self, other):
-    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:340)"""
+    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:345)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
-@declared('opspecs/arithmetic.yaml:351', emits=('And', 'Cast'))
+@declared('opspecs/arithmetic.yaml:356', emits=('And', 'Cast'))
 def logical_and(g, self, other):
-    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:351)"""
+    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:356)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:357', emits=('Cast', 'Or'))
+@declared('opspecs/arithmetic.yaml:362', emits=('Cast', 'Or'))
 def logical_or(g, self, other):
-    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:357)"""
+    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:362)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:363', emits=('Cast', 'Xor'))
+@declared('opspecs/arithmetic.yaml:368', emits=('Cast', 'Xor'))
 def logical_xor(g, self, other):
-    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:363)"""
+    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:368)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/attention.yaml:18', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/attention.yaml:18', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'), refusals={'causal_dynamic_lengths': ('scaled_dot_product_attention with is_causal and sequence lengths known only at run time needs ONNX Range (opset 11); export with opset_version >= 11', 'opspecs/attention.yaml:25'), 'gqa_dynamic_heads': ('scaled_dot_product_attention with enable_gqa needs static head counts below opset 23; export with opset_version >= 23 (ONNX Attention) or mark the head dims static', 'opspecs/attention.yaml:28')})
 def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
     """aten::scaled_dot_product_attention.default, opsets 9-26: exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
     if not (dropout_p == 0):
@@ -454,171 +455,171 @@ def ge_Scalar(g, self, other):
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, h.like(g, other, self)))
 
 
-@declared('opspecs/creation.yaml:18', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'))
+@declared('opspecs/creation.yaml:18', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_bounds_before_11': ('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:23')})
 def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::arange.default, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:18)"""
     return creation_ops.arange(g, start=0, end=end, step=1, dtype=dtype)
 
 
-@declared('opspecs/creation.yaml:28', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'))
+@declared('opspecs/creation.yaml:32', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_bounds_before_11': ('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:37')})
 def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:28)"""
+    """aten::arange.start, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:32)"""
     return creation_ops.arange(g, start, end, step=1, dtype=dtype)
 
 
-@declared('opspecs/creation.yaml:39', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'))
+@declared('opspecs/creation.yaml:47', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_bounds_before_11': ('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:51')})
 def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start_step, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:39)"""
+    """aten::arange.start_step, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:47)"""
     return creation_ops.arange(g, start, end, step, dtype)
 
 
-@declared('opspecs/creation.yaml:54', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:66', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def full(g, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:54)"""
+    """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:66)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, fill_value))
 
 
-@declared('opspecs/creation.yaml:61', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:73', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def zeros(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:61)"""
+    """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:73)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:67', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:79', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def ones(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:67)"""
+    """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:79)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:74', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:86', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def empty_memory_format(g, size, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:74)"""
+    """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:86)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:82', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:94', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def empty_strided(g, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:82)"""
+    """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:94)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:91', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:103', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def full_like(g, self, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:91)"""
+    """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:103)"""
     return h.filled(g, g.op('Shape', self), fill_value, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:98', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:110', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zeros_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:98); also serves aten::empty_like.default (opspecs/creation.yaml:110)"""
+    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:110); also serves aten::empty_like.default (opspecs/creation.yaml:122)"""
     return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:104', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:116', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def ones_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:104)"""
+    """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:116)"""
     return h.filled(g, g.op('Shape', self), 1, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:118', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:130', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_zeros(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:118); also serves aten::new_empty.default (opspecs/creation.yaml:140)"""
+    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:130); also serves aten::new_empty.default (opspecs/creation.yaml:152)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:125', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:137', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_ones(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:125)"""
+    """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:137)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:132', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:144', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_full(g, self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:132)"""
+    """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:144)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:149', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:161', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_empty_strided(g, self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:149)"""
+    """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:161)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:160', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:172', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def scalar_tensor(g, s, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:160)"""
+    """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:172)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:167', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
+@declared('opspecs/creation.yaml:179', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye(g, n, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:167)"""
+    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:179)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, n], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:173', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
+@declared('opspecs/creation.yaml:185', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye_m(g, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:173)"""
+    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:185)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, m], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:182', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:194', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def fill_Scalar(g, self, value):
-    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:182); also serves aten::fill.Tensor (opspecs/creation.yaml:188)"""
+    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:194); also serves aten::fill.Tensor (opspecs/creation.yaml:200)"""
     return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:195', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:207', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zero(g, self):
-    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:195)"""
+    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:207)"""
     return h.filled(g, g.op('Shape', self), 0, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:200', emits=('Identity',))
+@declared('opspecs/creation.yaml:212', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:200); also serves aten::alias.default (opspecs/shape.yaml:176)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::alias.default (opspecs/shape.yaml:200)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/creation.yaml:206', emits=('Cast',))
-def _to_copy(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:206)"""
-    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
-
-
-@declared('opspecs/creation.yaml:213', emits=('Cast',))
-def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:213)"""
-    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
-
-
 @declared('opspecs/creation.yaml:219', emits=('Cast',))
-def to_dtype_layout(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:219)"""
+def _to_copy(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
+    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:219)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:226', emits=('Cast',))
-def to_device(g, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:226)"""
+@declared('opspecs/creation.yaml:227', emits=('Cast',))
+def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:227)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
-@declared('opspecs/creation.yaml:234', emits=('Cast',))
-def to_other(g, self, other, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:234)"""
-    return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
+@declared('opspecs/creation.yaml:233', emits=('Cast',))
+def to_dtype_layout(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:233)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
 @declared('opspecs/creation.yaml:240', emits=('Cast',))
-def type_as(g, self, other):
-    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:240)"""
+def to_device(g, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:240)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
+
+
+@declared('opspecs/creation.yaml:248', emits=('Cast',))
+def to_other(g, self, other, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:248)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:247', emits=('Cast', 'Expand', 'Shape'))
+@declared('opspecs/creation.yaml:254', emits=('Cast',))
+def type_as(g, self, other):
+    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:254)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
+
+
+@declared('opspecs/creation.yaml:261', emits=('Cast', 'Expand', 'Shape'))
 def copy(g, self, src, non_blocking=False):
-    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:247)"""
+    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:261)"""
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
@@ -628,201 +629,201 @@ def masked_select(g, self, mask):
     return dynamic_ops.masked_select(g, self, mask)
 
 
-@declared('opspecs/fft.yaml:107', emits=('Identity',))
+@declared('opspecs/fft.yaml:125', emits=('Identity',))
 def view_as_real(g, self):
-    """aten::view_as_real.default, opsets 9-26: exporter.lib.fft_ops.view_as_real (opspecs/fft.yaml:107)"""
+    """aten::view_as_real.default, opsets 9-26: exporter.lib.fft_ops.view_as_real (opspecs/fft.yaml:125)"""
     return fft_ops.view_as_real(g, self)
 
 
-@declared('opspecs/fft.yaml:113', emits=('Identity',))
+@declared('opspecs/fft.yaml:132', emits=('Identity',))
 def view_as_complex(g, self):
-    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:113)"""
+    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132)"""
     return fft_ops.view_as_complex(g, self)
 
 
-@declared('opspecs/fft.yaml:121', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:141', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
 def complex(g, real, imag):
-    """aten::complex.default, opsets 9-26: exporter.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:121)"""
+    """aten::complex.default, opsets 9-26: exporter.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:141)"""
     return fft_ops.complex_from_parts(g, real, imag)
 
 
-@declared('opspecs/fft.yaml:131', emits=('Identity', 'Mul'))
+@declared('opspecs/fft.yaml:152', emits=('Identity', 'Mul'))
 def conj_physical(g, self):
-    """aten::conj_physical.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:131); also serves aten::_conj.default"""
+    """aten::conj_physical.default, opsets 9-26: exporter.lib.fft_ops.conj (opspecs/fft.yaml:152); also serves aten::_conj.default"""
     return fft_ops.conj(g, self)
 
 
-@declared('opspecs/fft.yaml:140', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/fft.yaml:162', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
 def angle(g, self):
-    """aten::angle.default, opsets 9-26: exporter.lib.fft_ops.angle (opspecs/fft.yaml:140)"""
+    """aten::angle.default, opsets 9-26: exporter.lib.fft_ops.angle (opspecs/fft.yaml:162)"""
     return fft_ops.angle(g, self)
 
 
-@declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'))
+@declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
 def gather(g, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 9-10: exporter.lib.shape_ops.gather_opset9 (opspecs/indexing.yaml:8)"""
     return shape_ops.gather_opset9(g, self, dim, index, sparse_grad)
 
 
-@declared('opspecs/indexing.yaml:20', emits=('Concat', 'Gather', 'Reshape'))
+@declared('opspecs/indexing.yaml:24', emits=('Concat', 'Gather', 'Reshape'))
 def index_select(g, self, dim, index):
-    """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:20)"""
+    """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:24)"""
     return g.op('Gather', self, g.op('Reshape', index, h.ints(g, [-1])), axis=h.norm_dim(g, dim, self)) if h.rank(g, self) > 0 else self
 
 
-@declared('opspecs/indexing.yaml:30', emits=('Concat', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Slice'))
+@declared('opspecs/indexing.yaml:34', emits=('Concat', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Slice'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:37')})
 def scatter_src(g, self, dim, index, src):
-    """aten::scatter.src, opsets 9-26: exporter.lib.shape_ops.scatter_src (opspecs/indexing.yaml:30)"""
+    """aten::scatter.src, opsets 9-26: exporter.lib.shape_ops.scatter_src (opspecs/indexing.yaml:34)"""
     return shape_ops.scatter_src(g, self, dim, index, src)
 
 
-@declared('opspecs/indexing.yaml:42', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
+@declared('opspecs/indexing.yaml:50', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
 def scatter_value(g, self, dim, index, value):
-    """aten::scatter.value, opsets 9-26: exporter.lib.shape_ops.scatter_value (opspecs/indexing.yaml:42)"""
+    """aten::scatter.value, opsets 9-26: exporter.lib.shape_ops.scatter_value (opspecs/indexing.yaml:50)"""
     return shape_ops.scatter_value(g, self, dim, index, value)
 
 
-@declared('opspecs/indexing.yaml:54', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/indexing.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:70')})
 def scatter_add(g, self, dim, index, src):
-    """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:54)"""
+    """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:62)"""
     return shape_ops.scatter_add_opset9(g, self, dim, index, src)
 
 
-@declared('opspecs/indexing.yaml:76', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/indexing.yaml:88', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('indexing with tensors below opset 11 needs the static sizes of the indexed dims; export with opset_version >= 11', 'opspecs/indexing.yaml:94')})
 def index_Tensor(g, self, indices):
-    """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:76)"""
+    """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:88)"""
     return indexing_ops.index_tensor(g, self, indices)
 
 
-@declared('opspecs/indexing.yaml:88', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/indexing.yaml:105', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_put below opset 11 needs the static sizes of the indexed dims; export with opset_version >= 11', 'opspecs/indexing.yaml:110')})
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:88)"""
+    """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:105)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
-@declared('opspecs/indexing.yaml:104', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
+@declared('opspecs/indexing.yaml:125', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def masked_fill_Scalar(g, self, mask, value):
-    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:104); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:113)"""
+    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:125); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:134)"""
     return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
 
 
-@declared('opspecs/indexing.yaml:125', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Gather', 'NonZero', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
+@declared('opspecs/indexing.yaml:146', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Gather', 'NonZero', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
 def masked_scatter(g, self, mask, source):
-    """aten::masked_scatter.default, opsets 9-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:125)"""
+    """aten::masked_scatter.default, opsets 9-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:146)"""
     return indexing_ops.masked_scatter(g, self, mask, source)
 
 
-@declared('opspecs/indexing.yaml:138', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'Less', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Unsqueeze', 'Where'))
+@declared('opspecs/indexing.yaml:159', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'Less', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Unsqueeze', 'Where'))
 def select_scatter(g, self, src, dim, index):
-    """aten::select_scatter.default, opsets 9-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:138)"""
+    """aten::select_scatter.default, opsets 9-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:159)"""
     return indexing_ops.select_scatter(g, self, src, dim, index)
 
 
-@declared('opspecs/indexing.yaml:151', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/indexing.yaml:172', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 9-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:151)"""
+    """aten::slice_scatter.default, opsets 9-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:172)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
-@declared('opspecs/indexing.yaml:168', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/indexing.yaml:189', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:195'), 'dynamic_sizes_old_opset': ('scatter_reduce below opset 16 (sum, prod, mean) or 18 (amax, amin) needs the static shape of self; export with opset_version >= 18', 'opspecs/indexing.yaml:198')})
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:168)"""
+    """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:189)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
-@declared('opspecs/indexing.yaml:185', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
+@declared('opspecs/indexing.yaml:213', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
 def index_copy(g, self, dim, index, source):
-    """aten::index_copy.default, opsets 9-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:185)"""
+    """aten::index_copy.default, opsets 9-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:213)"""
     return indexing_ops.index_copy(g, self, dim, index, source)
 
 
-@declared('opspecs/indexing.yaml:196', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'))
+@declared('opspecs/indexing.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('index_fill needs the static size of self along dim; mark it static', 'opspecs/indexing.yaml:228')})
 def index_fill_int_Scalar(g, self, dim, index, value):
-    """aten::index_fill.int_Scalar, opsets 9-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:196)"""
+    """aten::index_fill.int_Scalar, opsets 9-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:224)"""
     return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
 
 
-@declared('opspecs/indexing.yaml:209', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/indexing.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_add below opset 16 (ScatterElements without reduction) needs the static shape of self; export with opset_version >= 16', 'opspecs/indexing.yaml:247')})
 def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:209)"""
+    """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:241)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
-@declared('opspecs/indexing.yaml:224', emits=('Concat', 'NonZero', 'Reshape', 'Slice', 'Transpose'))
+@declared('opspecs/indexing.yaml:260', emits=('Concat', 'NonZero', 'Reshape', 'Slice', 'Transpose'))
 def nonzero(g, self):
-    """aten::nonzero.default, opsets 9-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:224)"""
+    """aten::nonzero.default, opsets 9-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:260)"""
     return indexing_ops.nonzero(g, self)
 
 
-@declared('opspecs/indexing.yaml:232', emits=('Gather',))
+@declared('opspecs/indexing.yaml:268', emits=('Gather',))
 def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:232)"""
+    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:268)"""
     return g.op('Gather', weight, indices, axis=0)
 
 
-@declared('opspecs/indexing.yaml:241', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Reshape', 'Transpose'))
+@declared('opspecs/indexing.yaml:277', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Reshape', 'Transpose'), refusals={'dynamic_sizes': ('diagonal needs the static sizes of dim1 and dim2; mark them static', 'opspecs/indexing.yaml:281')})
 def diagonal(g, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:241)"""
+    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:277)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
-@declared('opspecs/indexing.yaml:251', emits=('Concat', 'Gather', 'Reshape', 'Slice'))
+@declared('opspecs/indexing.yaml:291', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); export with opset_version >= 10', 'opspecs/indexing.yaml:296')})
 def flip(g, self, dims):
-    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:251)"""
+    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:291)"""
     return indexing_ops.flip(g, self, dims)
 
 
-@declared('opspecs/indexing.yaml:260', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:305', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:260)"""
+    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:305)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
-@declared('opspecs/indexing.yaml:273', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
+@declared('opspecs/indexing.yaml:319', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:273)"""
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:319)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
-@declared('opspecs/indexing.yaml:282', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Not', 'Or', 'Reshape', 'Transpose', 'Trilu>=14', 'Where'))
+@declared('opspecs/indexing.yaml:328', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; export with opset_version >= 14', 'opspecs/indexing.yaml:332')})
 def tril(g, self, diagonal=0):
-    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:282)"""
+    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:328)"""
     return indexing_ops.tril(g, self, diagonal)
 
 
-@declared('opspecs/indexing.yaml:290', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Not', 'Or', 'Reshape', 'Transpose', 'Trilu>=14', 'Where'))
+@declared('opspecs/indexing.yaml:340', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; export with opset_version >= 14', 'opspecs/indexing.yaml:344')})
 def triu(g, self, diagonal=0):
-    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:290)"""
+    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:340)"""
     return indexing_ops.triu(g, self, diagonal)
 
 
-@declared('opspecs/indexing.yaml:301', emits=('Concat', 'DepthToSpace', 'Reshape', 'Transpose'))
+@declared('opspecs/indexing.yaml:355', emits=('Concat', 'DepthToSpace', 'Reshape', 'Transpose'), refusals={'dynamic_sizes': ('pixel_shuffle needs static channel and spatial sizes unless it is ONNX DepthToSpace (a 4-D float or uint8 input, opset 11 or newer)', 'opspecs/indexing.yaml:359')})
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:301)"""
+    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:355)"""
     return indexing_ops.pixel_shuffle(g, self, upscale_factor)
 
 
-@declared('opspecs/indexing.yaml:313', emits=('Concat', 'Reshape', 'SpaceToDepth', 'Transpose'))
+@declared('opspecs/indexing.yaml:371', emits=('Concat', 'Reshape', 'SpaceToDepth', 'Transpose'), refusals={'dynamic_sizes': ('pixel_unshuffle needs static channel and spatial sizes; mark them static', 'opspecs/indexing.yaml:375')})
 def pixel_unshuffle(g, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:313)"""
+    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:371)"""
     return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
 
 
-@declared('opspecs/indexing.yaml:323', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Xor'))
+@declared('opspecs/indexing.yaml:385', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Xor'))
 def unfold(g, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:323)"""
+    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:385)"""
     return indexing_ops.unfold(g, self, dimension, size, step)
 
 
-@declared('opspecs/indexing.yaml:334', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:397', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:334)"""
+    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:397)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
-@declared('opspecs/indexing.yaml:350', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:413', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:350)"""
+    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:413)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
@@ -832,296 +833,296 @@ def abs(g, self):
     return fft_ops.abs(g, self)
 
 
-@declared('opspecs/math.yaml:16', emits=('Neg',))
+@declared('opspecs/math.yaml:17', emits=('Neg',))
 def neg(g, self):
-    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:16)"""
+    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:17)"""
     return g.op('Neg', self)
 
 
-@declared('opspecs/math.yaml:21', emits=('Identity', 'Sign'))
+@declared('opspecs/math.yaml:23', emits=('Identity', 'Sign'))
 def sign(g, self):
-    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:21)"""
+    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:23)"""
     return g.op('Identity', self) if h.is_bool(g, self) else g.op('Sign', self)
 
 
-@declared('opspecs/math.yaml:28', emits=('Cast', 'Exp'))
+@declared('opspecs/math.yaml:30', emits=('Cast', 'Exp'))
 def exp(g, self):
-    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:28)"""
+    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:30)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Exp', self)
 
 
-@declared('opspecs/math.yaml:34', emits=('Cast', 'Log'))
+@declared('opspecs/math.yaml:36', emits=('Cast', 'Log'))
 def log(g, self):
-    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:34)"""
+    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:36)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', self)
 
 
-@declared('opspecs/math.yaml:40', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:42', emits=('Cast', 'Log', 'Mul'))
 def log2(g, self):
-    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:40)"""
+    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:42)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
 
 
-@declared('opspecs/math.yaml:46', emits=('Add', 'Cast', 'Log'))
+@declared('opspecs/math.yaml:48', emits=('Add', 'Cast', 'Log'))
 def log1p(g, self):
-    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:46)"""
+    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:48)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:53', emits=('Cast', 'Sqrt'))
+@declared('opspecs/math.yaml:55', emits=('Cast', 'Sqrt'))
 def sqrt(g, self):
-    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:53)"""
+    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:55)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sqrt', self)
 
 
-@declared('opspecs/math.yaml:59', emits=('Cast', 'Reciprocal', 'Sqrt'))
+@declared('opspecs/math.yaml:61', emits=('Cast', 'Reciprocal', 'Sqrt'))
 def rsqrt(g, self):
-    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:59)"""
+    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:61)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', g.op('Sqrt', self))
 
 
-@declared('opspecs/math.yaml:65', emits=('Cast', 'Reciprocal'))
+@declared('opspecs/math.yaml:67', emits=('Cast', 'Reciprocal'))
 def reciprocal(g, self):
-    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:65)"""
+    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:67)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', self)
 
 
-@declared('opspecs/math.yaml:71', emits=('Cast', 'Sin'))
+@declared('opspecs/math.yaml:73', emits=('Cast', 'Sin'))
 def sin(g, self):
-    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:71)"""
+    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:73)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sin', self)
 
 
-@declared('opspecs/math.yaml:77', emits=('Cast', 'Cos'))
+@declared('opspecs/math.yaml:79', emits=('Cast', 'Cos'))
 def cos(g, self):
-    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:77)"""
+    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:79)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cos', self)
 
 
-@declared('opspecs/math.yaml:83', emits=('Cast', 'Tan'))
+@declared('opspecs/math.yaml:85', emits=('Cast', 'Tan'))
 def tan(g, self):
-    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:83)"""
+    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:85)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tan', self)
 
 
-@declared('opspecs/math.yaml:90', emits=('Asin', 'Cast'))
+@declared('opspecs/math.yaml:92', emits=('Asin', 'Cast'))
 def asin(g, self):
-    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:90)"""
+    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:92)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asin', self)
 
 
-@declared('opspecs/math.yaml:96', emits=('Acos', 'Cast'))
+@declared('opspecs/math.yaml:98', emits=('Acos', 'Cast'))
 def acos(g, self):
-    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:96)"""
+    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:98)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acos', self)
 
 
-@declared('opspecs/math.yaml:102', emits=('Atan', 'Cast'))
+@declared('opspecs/math.yaml:104', emits=('Atan', 'Cast'))
 def atan(g, self):
-    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:102)"""
+    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:104)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atan', self)
 
 
-@declared('opspecs/math.yaml:108', emits=('Cast', 'Sinh'))
+@declared('opspecs/math.yaml:110', emits=('Cast', 'Sinh'))
 def sinh(g, self):
-    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:108)"""
+    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:110)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sinh', self)
 
 
-@declared('opspecs/math.yaml:114', emits=('Cast', 'Cosh'))
+@declared('opspecs/math.yaml:116', emits=('Cast', 'Cosh'))
 def cosh(g, self):
-    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:114)"""
+    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:116)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cosh', self)
 
 
-@declared('opspecs/math.yaml:120', emits=('Cast', 'Erf'))
+@declared('opspecs/math.yaml:122', emits=('Cast', 'Erf'))
 def erf(g, self):
-    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:120)"""
+    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:122)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Erf', self)
 
 
-@declared('opspecs/math.yaml:127', emits=('Floor', 'Identity'))
+@declared('opspecs/math.yaml:129', emits=('Floor', 'Identity'))
 def floor(g, self):
-    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:127)"""
+    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:129)"""
     return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:132', emits=('Ceil', 'Identity'))
+@declared('opspecs/math.yaml:134', emits=('Ceil', 'Identity'))
 def ceil(g, self):
-    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:132)"""
+    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:134)"""
     return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:137', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
+@declared('opspecs/math.yaml:139', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
 def trunc(g, self):
-    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:137)"""
+    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:139)"""
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:148', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:150', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
 def round(g, self):
-    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:148)"""
+    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:150)"""
     return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:159', emits=('IsNaN', 'Less', 'Xor'))
+@declared('opspecs/math.yaml:161', emits=('IsNaN', 'Less', 'Xor'))
 def isnan(g, self):
-    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:159)"""
+    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:161)"""
     return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:165', emits=('Cast', 'Not'))
+@declared('opspecs/math.yaml:167', emits=('Cast', 'Not'))
 def logical_not(g, self):
-    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:165)"""
+    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:167)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
-@declared('opspecs/math.yaml:174', emits=('Cast', 'Not', 'Sub'))
+@declared('opspecs/math.yaml:176', emits=('Cast', 'Not', 'Sub'))
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:174)"""
+    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:176)"""
     return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
-@declared('opspecs/math.yaml:186', emits=('Acosh', 'Cast'))
+@declared('opspecs/math.yaml:188', emits=('Acosh', 'Cast'))
 def acosh(g, self):
-    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:186)"""
+    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:188)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acosh', self)
 
 
-@declared('opspecs/math.yaml:192', emits=('Asinh', 'Cast'))
+@declared('opspecs/math.yaml:194', emits=('Asinh', 'Cast'))
 def asinh(g, self):
-    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:192)"""
+    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:194)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asinh', self)
 
 
-@declared('opspecs/math.yaml:198', emits=('Atanh', 'Cast'))
+@declared('opspecs/math.yaml:200', emits=('Atanh', 'Cast'))
 def atanh(g, self):
-    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:198)"""
+    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:200)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atanh', self)
 
 
-@declared('opspecs/math.yaml:210', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:212', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
 def atan2(g, self, other):
-    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:210)"""
+    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:212)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := g.op('Atan', g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)))), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
-@declared('opspecs/math.yaml:229', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
+@declared('opspecs/math.yaml:231', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
 def expm1(g, self):
-    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:229)"""
+    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:231)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:238', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:240', emits=('Cast', 'Log', 'Mul'))
 def log10(g, self):
-    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:238)"""
+    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:240)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
-@declared('opspecs/math.yaml:244', emits=('Cast', 'Pow'))
+@declared('opspecs/math.yaml:246', emits=('Cast', 'Pow'))
 def exp2(g, self):
-    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:244)"""
+    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:246)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
-@declared('opspecs/math.yaml:254', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/math.yaml:256', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
 def isinf(g, self):
-    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:254)"""
+    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:256)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:269', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/math.yaml:271', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Scalar(g, self, other):
-    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:269)"""
+    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:271)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
-@declared('opspecs/math.yaml:288', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/math.yaml:290', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Scalar_mode(g, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:288)"""
+    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:290)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
-@declared('opspecs/math.yaml:327', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:329', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
 def logit(g, self, eps=None):
-    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:327)"""
+    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:329)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
-@declared('opspecs/math.yaml:340', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
+@declared('opspecs/math.yaml:342', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
 def xlogy_Tensor(g, self, other):
-    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:340)"""
+    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:342)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
-@declared('opspecs/math.yaml:350', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
+@declared('opspecs/math.yaml:352', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
 def hypot(g, self, other):
-    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:350)"""
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:352)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
-@declared('opspecs/math.yaml:360', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/math.yaml:362', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
 def nan_to_num(g, self, nan=None, posinf=None, neginf=None):
-    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:360)"""
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:362)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:375', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:377', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
 def frac(g, self):
-    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:375)"""
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:377)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
-@declared('opspecs/math.yaml:381', emits=('Add', 'Cast', 'Mul', 'Sub'))
+@declared('opspecs/math.yaml:383', emits=('Add', 'Cast', 'Mul', 'Sub'))
 def lerp_Scalar(g, self, end, weight):
-    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:381)"""
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:383)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
-@declared('opspecs/math.yaml:390', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:392', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
 def lerp_Tensor(g, self, end, weight):
-    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:390)"""
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:392)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
-@declared('opspecs/math.yaml:401', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/math.yaml:403', emits=('Add', 'Cast', 'Mul'))
 def addcmul(g, self, tensor1, tensor2, *, value=1):
-    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:401)"""
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:403)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:412', emits=('Add', 'Cast', 'Div', 'Mul'))
+@declared('opspecs/math.yaml:414', emits=('Add', 'Cast', 'Div', 'Mul'))
 def addcdiv(g, self, tensor1, tensor2, *, value=1):
-    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:412)"""
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:414)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
@@ -1170,107 +1171,107 @@ def mm(g, self, mat2):
 
 @declared('opspecs/nn.yaml:127', emits=('MatMul',))
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:127); also serves aten::vdot.default (opspecs/statistics.yaml:269)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:127); also serves aten::vdot.default (opspecs/statistics.yaml:273)"""
     return g.op('MatMul', self, other)
 
 
-@declared('opspecs/nn.yaml:139', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:139', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:145')})
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
     """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:139)"""
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:153', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:157', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:165')})
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:153)"""
+    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:157)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:159')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:163')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:170', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:177', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:185')})
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:170)"""
+    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:177)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:176')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:183')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:189', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:199', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:207')})
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:189)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:199)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:195')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:205')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:206', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:219', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:227')})
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:206)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:219)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:212')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:225')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:226', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:242', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map)", 'opspecs/nn.yaml:249')})
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:226)"""
+    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:242)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:231')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:247')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:245', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:264', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/nn.yaml:270')})
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:245); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:264); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:256', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/nn.yaml:284')})
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:256)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:279)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/nn.yaml:271', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:298', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:271)"""
+    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:298)"""
     return creation_ops.dropout(g, input, p, train)
 
 
-@declared('opspecs/nn.yaml:284', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:311', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:284)"""
+    """aten::_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:311)"""
     return nn_ops.softmax(g, self, dim, op='Softmax', half_to_float=half_to_float)
 
 
-@declared('opspecs/nn.yaml:293', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:320', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:293)"""
+    """aten::softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:320)"""
     return nn_ops.softmax(g, self, dim, op='Softmax', dtype=dtype)
 
 
-@declared('opspecs/nn.yaml:302', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:329', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:302)"""
+    """aten::_log_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:329)"""
     return nn_ops.softmax(g, self, dim, op='LogSoftmax', half_to_float=half_to_float)
 
 
-@declared('opspecs/nn.yaml:311', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:338', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:311)"""
+    """aten::log_softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:338)"""
     return nn_ops.softmax(g, self, dim, op='LogSoftmax', dtype=dtype)
 
 
-@declared('opspecs/nn.yaml:323', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:350', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:323)"""
+    """aten::batch_norm.default, opsets 9-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:350)"""
     return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
 
 
-@declared('opspecs/nn.yaml:342', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:369', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:342)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:369)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
@@ -1346,7 +1347,7 @@ def replication_pad1d(g, self, padding):
     return indexing_ops.mode_pad(g, self, padding, mode='edge')
 
 
-@declared('opspecs/pooling.yaml:15', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/pooling.yaml:15', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map)", 'opspecs/pooling.yaml:22')})
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
     """aten::avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:15)"""
     if not (h.is_float(g, self)):
@@ -1354,61 +1355,61 @@ def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, co
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=1)
 
 
-@declared('opspecs/pooling.yaml:31', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/pooling.yaml:34', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map)", 'opspecs/pooling.yaml:41')})
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:31)"""
+    """aten::avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:34)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:36')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=3, divisor_override=divisor_override)
 
 
-@declared('opspecs/pooling.yaml:50', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/pooling.yaml:56', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:62')})
 def adaptive_avg_pool3d(g, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:50); also serves aten::_adaptive_avg_pool3d.default"""
+    """aten::adaptive_avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:66', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/pooling.yaml:76', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:82')})
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:66)"""
+    """aten::adaptive_max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:76)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/pooling.yaml:77', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/pooling.yaml:91', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:97')})
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:77)"""
+    """aten::adaptive_max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:91)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/pooling.yaml:88', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/pooling.yaml:106', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:112')})
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:88)"""
+    """aten::adaptive_max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:106)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:102', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/pooling.yaml:124', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/pooling.yaml:132')})
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/pooling.yaml:102)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/pooling.yaml:124)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:108')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:130')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=True)
 
 
-@declared('opspecs/pooling.yaml:131', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:156', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:131)"""
+    """aten::embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:156)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
-@declared('opspecs/pooling.yaml:148', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:173', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:148)"""
+    """aten::embedding_bag.padding_idx, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:173)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
-@declared('opspecs/pooling.yaml:168', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:193', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:168)"""
+    """aten::_embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:193)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 
@@ -1436,87 +1437,87 @@ def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None
     return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
-@declared('opspecs/random.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:67')})
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
     """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:62)"""
     return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:75', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:79', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:84')})
 def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:75)"""
+    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:79)"""
     return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:87', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:95', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:100')})
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:87)"""
+    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:95)"""
     return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
 
 
-@declared('opspecs/random.yaml:99', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:111', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:116')})
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:99)"""
+    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:111)"""
     return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
 
 
-@declared('opspecs/random.yaml:113', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'))
+@declared('opspecs/random.yaml:129', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'), refusals={'dynamic_count_before_10': ('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:134')})
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:113)"""
+    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:129)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:126', emits=('Add', 'Bernoulli>=15', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:146', emits=('Add', 'Bernoulli>=15', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:126)"""
+    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:146)"""
     return creation_ops.bernoulli(g, self, generator)
 
 
-@declared('opspecs/random.yaml:136', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:156', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli_p(g, self, p, *, generator=None):
-    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:136); also serves aten::bernoulli.Tensor (opspecs/random.yaml:148)"""
+    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:156); also serves aten::bernoulli.Tensor (opspecs/random.yaml:168)"""
     return creation_ops.bernoulli_below(g, self, p)
 
 
-@declared('opspecs/random.yaml:159', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:179', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
-    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:159)"""
+    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:179)"""
     return h.random_uniform(g, self, h.dtype(g, self), from_, to)
 
 
-@declared('opspecs/random.yaml:170', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:190', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
-    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:170)"""
+    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:190)"""
     return creation_ops.normal_tensor_float(g, mean, std, generator)
 
 
-@declared('opspecs/random.yaml:181', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:201', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:181)"""
+    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:201)"""
     return creation_ops.normal_float_tensor(g, mean, std, generator)
 
 
-@declared('opspecs/random.yaml:192', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:212', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:192)"""
+    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:212)"""
     return creation_ops.normal_tensor_tensor(g, mean, std, generator)
 
 
-@declared('opspecs/random.yaml:203', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:223', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:203)"""
+    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:223)"""
     return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:219', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'))
+@declared('opspecs/random.yaml:239', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'), refusals={'dynamic_count_before_10': ('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:244'), 'dynamic_count_with_replacement': ('multinomial with replacement and num_samples known only at run time needs opset 22 (ONNX Multinomial takes the count as an attribute before); export with opset_version >= 22 or use a static num_samples', 'opspecs/random.yaml:247')})
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:219)"""
+    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:239)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
-@declared('opspecs/random.yaml:234', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:261', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:234)"""
+    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:261)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
@@ -1532,136 +1533,142 @@ def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
     return nn_ops.sum_dims(g, self, dim, keepdim, dtype)
 
 
-@declared('opspecs/reduction.yaml:27', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
+@declared('opspecs/reduction.yaml:28', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
 def mean(g, self, *, dtype=None):
-    """aten::mean.default, opsets 9-26: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:27)"""
+    """aten::mean.default, opsets 9-26: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:28)"""
     return nn_ops.mean_all(g, self, dtype)
 
 
-@declared('opspecs/reduction.yaml:36', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
+@declared('opspecs/reduction.yaml:37', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
 def mean_dim(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::mean.dim, opsets 9-26: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:36)"""
+    """aten::mean.dim, opsets 9-26: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:37)"""
     return nn_ops.mean_dims(g, self, dim, keepdim, dtype)
 
 
-@declared('opspecs/reduction.yaml:46', emits=('Cast', 'Concat', 'Identity', 'ReduceMax', 'Reshape'))
+@declared('opspecs/reduction.yaml:48', emits=('Cast', 'Concat', 'Identity', 'ReduceMax', 'Reshape'))
 def amax(g, self, dim=[], keepdim=False):
-    """aten::amax.default, opsets 9-26: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:46)"""
+    """aten::amax.default, opsets 9-26: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:48)"""
     return nn_ops.amax(g, self, dim, keepdim)
 
 
-@declared('opspecs/reduction.yaml:55', emits=('Cast', 'Concat', 'Identity', 'ReduceMin', 'Reshape'))
+@declared('opspecs/reduction.yaml:57', emits=('Cast', 'Concat', 'Identity', 'ReduceMin', 'Reshape'))
 def amin(g, self, dim=[], keepdim=False):
-    """aten::amin.default, opsets 9-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:55)"""
+    """aten::amin.default, opsets 9-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:57)"""
     return nn_ops.amin(g, self, dim, keepdim)
 
 
-@declared('opspecs/reduction.yaml:64', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
+@declared('opspecs/reduction.yaml:66', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
 def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::prod.dim_int, opsets 9-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:64)"""
+    """aten::prod.dim_int, opsets 9-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:66)"""
     return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
 
 
-@declared('opspecs/reduction.yaml:73', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
+@declared('opspecs/reduction.yaml:75', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
 def prod(g, self, *, dtype=None):
-    """aten::prod.default, opsets 9-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:73)"""
+    """aten::prod.default, opsets 9-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:75)"""
     return nn_ops.prod_all(g, self, dtype)
 
 
-@declared('opspecs/reduction.yaml:84', emits=('ArgMax', 'Concat', 'Reshape'))
+@declared('opspecs/reduction.yaml:86', emits=('ArgMax', 'Concat', 'Reshape'))
 def argmax(g, self, dim=None, keepdim=False):
-    """aten::argmax.default, opsets 9-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:84)"""
+    """aten::argmax.default, opsets 9-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:86)"""
     return nn_ops.argmax(g, self, dim, keepdim)
 
 
-@declared('opspecs/reduction.yaml:93', emits=('ArgMin', 'Concat', 'Reshape'))
+@declared('opspecs/reduction.yaml:95', emits=('ArgMin', 'Concat', 'Reshape'))
 def argmin(g, self, dim=None, keepdim=False):
-    """aten::argmin.default, opsets 9-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:93)"""
+    """aten::argmin.default, opsets 9-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:95)"""
     return nn_ops.argmin(g, self, dim, keepdim)
 
 
-@declared('opspecs/resize.yaml:22', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:22', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:22); also serves aten::upsample_nearest2d.vec (opspecs/resize.yaml:48); also serves aten::upsample_nearest3d.vec (opspecs/resize.yaml:75)"""
-    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='nearest')
+    """aten::upsample_nearest1d.vec, opsets 9-26: exporter.lib.resize_ops.nearest_vec (opspecs/resize.yaml:22); also serves aten::upsample_nearest2d.vec (opspecs/resize.yaml:48); also serves aten::upsample_nearest3d.vec (opspecs/resize.yaml:75)"""
+    return resize_ops.nearest_vec(g, input, output_size, scale_factors, exact=False)
 
 
-@declared('opspecs/resize.yaml:35', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:35', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:35)"""
-    return resize_ops.resample(g, self, output_size, mode='nearest', rank=1, scales=scales)
+    """aten::upsample_nearest1d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:35)"""
+    return resize_ops.nearest(g, self, output_size, exact=False, rank=1, scales=scales)
 
 
-@declared('opspecs/resize.yaml:61', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:61', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:61)"""
-    return resize_ops.resample(g, self, output_size, mode='nearest', rank=2, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_nearest2d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:61)"""
+    return resize_ops.nearest(g, self, output_size, exact=False, rank=2, scales_h=scales_h, scales_w=scales_w)
 
 
-@declared('opspecs/resize.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:88)"""
-    return resize_ops.resample(g, self, output_size, mode='nearest', rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_nearest3d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:88)"""
+    return resize_ops.nearest(g, self, output_size, exact=False, rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
 
 
-@declared('opspecs/resize.yaml:103', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:103', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:103); also serves aten::_upsample_nearest_exact2d.vec (opspecs/resize.yaml:129); also serves aten::_upsample_nearest_exact3d.vec (opspecs/resize.yaml:156)"""
-    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='nearest-exact')
+    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: exporter.lib.resize_ops.nearest_vec (opspecs/resize.yaml:103); also serves aten::_upsample_nearest_exact2d.vec (opspecs/resize.yaml:129); also serves aten::_upsample_nearest_exact3d.vec (opspecs/resize.yaml:156)"""
+    return resize_ops.nearest_vec(g, input, output_size, scale_factors, exact=True)
 
 
-@declared('opspecs/resize.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:116)"""
-    return resize_ops.resample(g, self, output_size, mode='nearest-exact', rank=1, scales=scales)
+    """aten::_upsample_nearest_exact1d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:116)"""
+    return resize_ops.nearest(g, self, output_size, exact=True, rank=1, scales=scales)
 
 
-@declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:142)"""
-    return resize_ops.resample(g, self, output_size, mode='nearest-exact', rank=2, scales_h=scales_h, scales_w=scales_w)
+    """aten::_upsample_nearest_exact2d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:142)"""
+    return resize_ops.nearest(g, self, output_size, exact=True, rank=2, scales_h=scales_h, scales_w=scales_w)
 
 
-@declared('opspecs/resize.yaml:169', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:169', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:169)"""
-    return resize_ops.resample(g, self, output_size, mode='nearest-exact', rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::_upsample_nearest_exact3d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:169)"""
+    return resize_ops.nearest(g, self, output_size, exact=True, rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
 
 
-@declared('opspecs/resize.yaml:188', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:188', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:188); also serves aten::upsample_bilinear2d.vec (opspecs/resize.yaml:216); also serves aten::upsample_trilinear3d.vec (opspecs/resize.yaml:245)"""
-    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='linear', align_corners=align_corners)
+    """aten::upsample_linear1d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:188); also serves aten::upsample_trilinear3d.vec (opspecs/resize.yaml:253)"""
+    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='linear')
 
 
-@declared('opspecs/resize.yaml:202', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:202', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:202)"""
-    return resize_ops.resample(g, self, output_size, mode='linear', rank=1, align_corners=align_corners, scales=scales)
+    """aten::upsample_linear1d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:202)"""
+    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=1, scales=scales)
 
 
-@declared('opspecs/resize.yaml:230', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:216', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:222')})
+def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_bilinear2d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:216)"""
+    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='linear', refusal='dynamic_integer_interpolation')
+
+
+@declared('opspecs/resize.yaml:234', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:240')})
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:230)"""
-    return resize_ops.resample(g, self, output_size, mode='linear', rank=2, align_corners=align_corners, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_bilinear2d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:234)"""
+    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=2, scales_h=scales_h, scales_w=scales_w, refusal='dynamic_integer_interpolation')
 
 
-@declared('opspecs/resize.yaml:259', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:267', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:259)"""
-    return resize_ops.resample(g, self, output_size, mode='linear', rank=3, align_corners=align_corners, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_trilinear3d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:267)"""
+    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
 
 
-@declared('opspecs/resize.yaml:275', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:283', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:289')})
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 9-26: exporter.lib.resize_ops.resample_vec (opspecs/resize.yaml:275)"""
-    return resize_ops.resample_vec(g, input, output_size, scale_factors, mode='cubic', align_corners=align_corners)
+    """aten::upsample_bicubic2d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:283)"""
+    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='cubic', refusal='dynamic_integer_interpolation')
 
 
-@declared('opspecs/resize.yaml:289', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:301', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:307')})
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 9-26: exporter.lib.resize_ops.resample (opspecs/resize.yaml:289)"""
-    return resize_ops.resample(g, self, output_size, mode='cubic', rank=2, align_corners=align_corners, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_bicubic2d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:301)"""
+    return resize_ops.interpolate(g, self, output_size, align_corners, mode='cubic', rank=2, scales_h=scales_h, scales_w=scales_w, refusal='dynamic_integer_interpolation')
 
 
 @declared('opspecs/rnn.yaml:15', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
@@ -1669,150 +1676,152 @@ def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bid
     """aten::lstm.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:15)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:20')
+    if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:22')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='LSTM')
 
 
-@declared('opspecs/rnn.yaml:37', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:44', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:37)"""
+    """aten::gru.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:44)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:42')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:49')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='GRU')
 
 
-@declared('opspecs/rnn.yaml:59', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:66', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:59)"""
+    """aten::rnn_tanh.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:66)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:64')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:71')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Tanh')
 
 
-@declared('opspecs/rnn.yaml:81', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:88', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:81)"""
+    """aten::rnn_relu.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:88)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:86')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:93')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Relu')
 
 
-@declared('opspecs/shape.yaml:10', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
+@declared('opspecs/shape.yaml:11', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
 def view(g, self, size):
-    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:10); also serves aten::_unsafe_view.default"""
+    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:11); also serves aten::_unsafe_view.default"""
     return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
 
 
-@declared('opspecs/shape.yaml:20', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
+@declared('opspecs/shape.yaml:22', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
 def reshape(g, self, shape):
-    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:20)"""
+    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:22)"""
     return h.zeros_of_shape(g, shape, self) if 0 in shape else g.op('Reshape', self, h.ints(g, shape))
 
 
-@declared('opspecs/shape.yaml:30', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape', 'Shape', 'Slice'))
+@declared('opspecs/shape.yaml:32', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape', 'Shape', 'Slice'))
 def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
-    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:30)"""
+    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:32)"""
     return shape_ops.flatten_using_ints(g, self, start_dim, end_dim)
 
 
-@declared('opspecs/shape.yaml:42', emits=('Squeeze',))
+@declared('opspecs/shape.yaml:45', emits=('Squeeze',))
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:42)"""
+    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:45)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self)) if h.unit_dims(g, self) else self
 
 
-@declared('opspecs/shape.yaml:51', emits=('Squeeze',))
+@declared('opspecs/shape.yaml:55', emits=('Squeeze',))
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:51)"""
+    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:55)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self, [dim])) if h.unit_dims(g, self, [dim]) else self
 
 
-@declared('opspecs/shape.yaml:61', emits=('Squeeze',))
+@declared('opspecs/shape.yaml:66', emits=('Squeeze',))
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:61)"""
+    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:66)"""
     return g.op('Squeeze', self, axes=h.unit_dims(g, self, dim)) if h.unit_dims(g, self, dim) else self
 
 
-@declared('opspecs/shape.yaml:71', emits=('Unsqueeze',))
+@declared('opspecs/shape.yaml:77', emits=('Unsqueeze',))
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:71)"""
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:77)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
-@declared('opspecs/shape.yaml:80', emits=('Cast', 'Concat'))
+@declared('opspecs/shape.yaml:86', emits=('Cast', 'Concat'))
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:80)"""
+    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:86)"""
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
-@declared('opspecs/shape.yaml:89', emits=('Cast', 'Concat', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/shape.yaml:97', emits=('Cast', 'Concat', 'Reshape', 'Unsqueeze'))
 def stack(g, tensors, dim=0):
-    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:89)"""
+    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:97)"""
     return shape_ops.stack(g, tensors, dim)
 
 
-@declared('opspecs/shape.yaml:97', emits=('Concat', 'Expand', 'Reshape'))
+@declared('opspecs/shape.yaml:105', emits=('Concat', 'Expand', 'Reshape'))
 def expand(g, self, size, *, implicit=False):
-    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:97)"""
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:105)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
-@declared('opspecs/shape.yaml:106', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
+@declared('opspecs/shape.yaml:116', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:116)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
-@declared('opspecs/shape.yaml:118', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/shape.yaml:129', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:118)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:129)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
-@declared('opspecs/shape.yaml:133', emits=('Concat', 'Reshape', 'Slice', 'Split'))
+@declared('opspecs/shape.yaml:145', emits=('Concat', 'Reshape', 'Slice', 'Split'), refusals={'dynamic_sizes': ('split needs the static size along dim (the number of outputs depends on it); mark it static', 'opspecs/shape.yaml:148'), 'dynamic_split_size': ('split with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:151')})
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:133)"""
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:145)"""
     return shape_ops.split_tensor(g, self, split_size, dim)
 
 
-@declared('opspecs/shape.yaml:144', emits=('Concat', 'Reshape', 'Slice', 'Split'))
+@declared('opspecs/shape.yaml:164', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:144)"""
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:164)"""
     return shape_ops.split_with_sizes(g, self, split_sizes, dim)
 
 
-@declared('opspecs/shape.yaml:152', emits=('Transpose',))
+@declared('opspecs/shape.yaml:172', emits=('Transpose',))
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:152)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:172)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
-@declared('opspecs/shape.yaml:158', emits=('Transpose',))
+@declared('opspecs/shape.yaml:179', emits=('Transpose',))
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:158)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:179)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
-@declared('opspecs/shape.yaml:165', emits=('Transpose',))
+@declared('opspecs/shape.yaml:187', emits=('Transpose',))
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:165)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:187)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
-@declared('opspecs/shape.yaml:170', emits=('Identity',))
+@declared('opspecs/shape.yaml:193', emits=('Identity',))
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:170)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:193)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:185', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
+@declared('opspecs/shape.yaml:211', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'), refusals={'dynamic_bounds_old_opset': ('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:214')})
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:185)"""
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:211)"""
     return shape_ops.narrow(g, self, dim, start, length)
 
 
-@declared('opspecs/shape.yaml:198', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'))
+@declared('opspecs/shape.yaml:228', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or static shapes', 'opspecs/shape.yaml:231'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:234')})
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:198)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:228)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
@@ -1864,33 +1873,33 @@ def median_dim(g, self, dim, keepdim=False):
     return sorting_ops.median_dim(g, self, dim, keepdim)
 
 
-@declared('opspecs/sorting.yaml:99', emits=('Cast', 'Concat', 'CumSum>=11', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:99', emits=('Cast', 'Concat', 'CumSum>=11', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:104')})
 def cumsum(g, self, dim, *, dtype=None):
     """aten::cumsum.default, opsets 9-26: exporter.lib.sorting_ops.cumsum (opspecs/sorting.yaml:99)"""
     return sorting_ops.cumsum(g, self, dim, dtype)
 
 
-@declared('opspecs/sorting.yaml:108', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:112', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:117')})
 def cumprod(g, self, dim, *, dtype=None):
-    """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:108)"""
+    """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:112)"""
     return sorting_ops.cumprod(g, self, dim, dtype)
 
 
-@declared('opspecs/sorting.yaml:117', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:125', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:130')})
 def logcumsumexp(g, self, dim):
-    """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:117)"""
+    """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:125)"""
     return sorting_ops.logcumsumexp(g, self, dim)
 
 
-@declared('opspecs/sorting.yaml:127', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:139', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:145')})
 def cummax(g, self, dim):
-    """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:127)"""
+    """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:139)"""
     return sorting_ops.running_extreme(g, self, dim, largest=True)
 
 
-@declared('opspecs/sorting.yaml:136', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:152', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:158')})
 def cummin(g, self, dim):
-    """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:136)"""
+    """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:152)"""
     return sorting_ops.running_extreme(g, self, dim, largest=False)
 
 
@@ -2021,52 +2030,52 @@ def _cdist_forward(g, x1, x2, p, compute_mode):
     return statistics_ops.cdist_forward(g, x1, x2, p, compute_mode)
 
 
-@declared('opspecs/statistics.yaml:228', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range>=11', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:228', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range>=11', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/statistics.yaml:233')})
 def _pdist_forward(g, self, p=2.0):
     """aten::_pdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.pdist_forward (opspecs/statistics.yaml:228)"""
     return statistics_ops.pdist_forward(g, self, p)
 
 
-@declared('opspecs/statistics.yaml:253', emits=('Mul', 'Sigmoid', 'Split'))
+@declared('opspecs/statistics.yaml:257', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g, self, dim=-1):
-    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:253)"""
+    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:257)"""
     return g.op('Mul', (s := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', s[1]))
 
 
-@declared('opspecs/statistics.yaml:262', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:266', emits=('MatMul',))
 def dot(g, self, tensor):
-    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:262)"""
+    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:266)"""
     return g.op('MatMul', self, tensor)
 
 
-@declared('opspecs/statistics.yaml:276', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:280', emits=('MatMul',))
 def mv(g, self, vec):
-    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:276)"""
+    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:280)"""
     return g.op('MatMul', self, vec)
 
 
-@declared('opspecs/statistics.yaml:283', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
+@declared('opspecs/statistics.yaml:287', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
 def outer(g, self, vec2):
-    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:283)"""
+    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:287)"""
     self, vec2 = g.promote([self, vec2], 'DEFAULT')
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
-@declared('opspecs/statistics.yaml:292', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:296', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def addmv(g, self, mat, vec, *, beta=1, alpha=1):
-    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:292)"""
+    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:296)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
 
 
-@declared('opspecs/statistics.yaml:305', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:309', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def baddbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:305)"""
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:309)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
-@declared('opspecs/statistics.yaml:322', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
+@declared('opspecs/statistics.yaml:326', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
 def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:322)"""
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:326)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
@@ -2122,3 +2131,15 @@ def _assert_async(g, self):
 def sym_constrain_range(g, size, *, min=None, max=None):
     """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60); also serves aten::sym_constrain_range_for_size.default"""
     return None
+
+
+@declared('opspecs/arithmetic.yaml:66', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))
+def mul_Tensor_complex(g, self, other):
+    """aten::mul.Tensor on complex values (real, imag pairs): exporter.lib.fft_ops.complex_mul (opspecs/arithmetic.yaml:66)"""
+    return fft_ops.complex_mul(g, self, other)
+
+
+@declared('opspecs/creation.yaml:220', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
+def _to_copy_complex(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
+    """aten::_to_copy.default on complex values (real, imag pairs): exporter.lib.fft_ops.to_copy (opspecs/creation.yaml:220)"""
+    return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)

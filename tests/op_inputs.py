@@ -45,6 +45,9 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     along_index: [self, dim, index]  self's shape with the dim sized as index's numel (index_add source)
     sliced: [self, dim, start, end, step]  the shape of that slice of self (slice_scatter src)
     without_dim: [self, dim]      self's shape without the dim (select_scatter src)
+    view: true                    a strided view in torch (the tail of a larger tensor's storage), as
+                                  export marks such a value (as_strided refuses it)
+    shape_each: [[A, B], [C]]     tensor lists: one shape template per tensor (fixes the count)
     shape_if: [flag, [B, T, C]]   this shape template instead when the bool argument `flag` is True
                                   (batch_first layouts)
     sized_by: normalized_shape    the shape is the value of an int-list argument (norm weights)
@@ -55,7 +58,9 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     rnn_params: {gates: 4, input: I, hidden: H, layers: L, directions: D, biases: has_biases}
                                   tensor lists: torch's flat RNN weights, per layer and direction
                                   w_ih (gates*H, in), w_hh (gates*H, H) and, when the bool argument
-                                  `biases` is True, b_ih and b_hh (gates*H); in = I, then D*H
+                                  `biases` is True, b_ih and b_hh (gates*H); in = I, then D*H;
+                                  `proj: P` adds LSTM's projection w_hr (P, H) (P = 0: none), with
+                                  w_hh (gates*H, P) and in = D*P after the first layer
   <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator:
     range: [lo, hi]               an int (or float when lo/hi are floats) in range
     dim_of: self                  a valid dim of a tensor arg (negative too); `extra: 1` for rank+1
@@ -256,6 +261,10 @@ class _Example:
         if dtype.is_complex:  # real and imaginary parts each drawn from `values`
             parts = torch.rand([*shape, 2], generator=gen, dtype=torch.float64) * (high - low) + low
             return torch.complex(parts[..., 0], parts[..., 1]).to(dtype)
+        if hint.get("view"):  # a strided view in torch: the tail of a larger tensor's storage
+            base = self.tensor({k: v for k, v in hint.items() if k != "view"}, [*shape[:-1], shape[-1] + 1] if shape
+                               else [2])
+            return base[..., 1:] if shape else base[1]
         if dtype.is_floating_point:
             drawn = (torch.rand(shape, generator=gen, dtype=torch.float64) * (high - low) + low).to(dtype)
         else:
@@ -335,11 +344,14 @@ class _Example:
         size = {k: self.symbols[spec[k]] for k in ("input", "hidden", "layers", "directions")}
         rows = int(spec["gates"]) * size["hidden"]
         biases = bool(self.values[spec["biases"]]) if "biases" in spec else True
+        proj = self.symbols[spec["proj"]] if "proj" in spec else 0  # LSTM proj_size (0: none)
+        out = proj or size["hidden"]
         params = []
         for layer in range(size["layers"]):
-            width = size["input"] if layer == 0 else size["directions"] * size["hidden"]
+            width = size["input"] if layer == 0 else size["directions"] * out
             for _ in range(size["directions"]):
-                shapes = [[rows, width], [rows, size["hidden"]]] + ([[rows], [rows]] if biases else [])
+                shapes = [[rows, width], [rows, out]] + ([[rows], [rows]] if biases else [])
+                shapes += [[proj, size["hidden"]]] if proj else []  # w_hr
                 params += [self.tensor(hint, s) for s in shapes]
         return params
 
@@ -378,6 +390,8 @@ class _Example:
             return self.einsum_operands(hint)
         if "rnn_params" in hint:
             return self.rnn_params(hint)
+        if "shape_each" in hint:  # one shape template per tensor (LSTM's h0 and c0 with projections)
+            return [self.tensor(hint, self.shape({**hint, "shape": each})) for each in hint["shape_each"]]
         count = _int_range(self.draw, hint.get("count", [1, 3]))
         shape = self.shape(hint)
         axis = self.values.get(hint["vary_dim"]) if "vary_dim" in hint else None

@@ -7,6 +7,7 @@ uses (exporter.passes.legalize), so thousands of examples run in minutes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,9 @@ from hypothesis import assume
 from codegen.torch_schema import TorchSchema, python_name, resolve_overload
 from exporter import passes
 from exporter.dtypes import from_torch_dtype
-from exporter.graph_builder import GraphBuilder, mark_complex
+from exporter.graph_builder import STRIDED_VIEW_KEY, GraphBuilder, mark_complex, mark_symbolic_scalar
 from exporter.program import _to_numpy
+from exporter.translate import _view_layout
 from generated import registry
 
 _SESSION_OPTIONS = onnxruntime.SessionOptions()
@@ -51,34 +53,54 @@ class OneOpModel:
 
 def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, Any], opset: int,
                        eager_outputs: list[torch.Tensor],
-                       target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME) -> OneOpModel:
+                       target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME,
+                       dynamic: Collection[str] = ()) -> OneOpModel:
     """Graph inputs for every tensor argument; the symbolic function emits the rest, and the
-    model goes through the same legalization passes as an export for `target_runtime`."""
+    model goes through the same legalization passes as an export for `target_runtime`.
+
+    The arguments named in `dynamic` are known only at run time, as in an export with dynamic
+    shapes: a tensor's sizes are symbolic, a number (or each number of a list) is a 0-d graph
+    input standing for a SymInt/SymFloat (a constraint's `test: {dynamic: [...]}`).
+    """
     g = GraphBuilder(opset)
     inputs, feeds, call_args = [], {}, {}
     # ONNX has bfloat16 from opset 13: below it such an example is no valid model to compare.
     if opset < 13 and any(t.dtype == torch.bfloat16 for t in _tensors(arguments)):
         assume(False)
 
-    def graph_input(name: str, tensor: torch.Tensor) -> ir.Value:
+    def graph_input(name: str, tensor: torch.Tensor, symbolic: bool = False) -> ir.Value:
         is_complex = tensor.is_complex()
         if is_complex:  # fed as (real, imag) pairs, as the exporter represents complex values
             tensor = torch.view_as_real(tensor.resolve_conj())
-        value = ir.Value(name=name, type=ir.TensorType(from_torch_dtype(tensor.dtype)), shape=ir.Shape(tensor.shape))
+        dims = [f"{name}_{i}" for i in range(tensor.dim())] if symbolic else list(tensor.shape)
+        value = ir.Value(name=name, type=ir.TensorType(from_torch_dtype(tensor.dtype)), shape=ir.Shape(dims))
         if is_complex:
             mark_complex(value)
+        layout = _view_layout(tensor)
+        if layout is not None:  # a strided view in eager, marked as export marks one (translate.py)
+            value.meta[STRIDED_VIEW_KEY] = layout
         inputs.append(value)
         feeds[name] = _to_numpy(tensor)
         return value
 
+    def symbolic_number(name: str, number: Any) -> ir.Value:
+        value = graph_input(name, torch.tensor(number, dtype=torch.int64 if isinstance(number, int) else torch.float64))
+        mark_symbolic_scalar(value)
+        return value
+
     for arg in schema.arguments:
         value = arguments[arg.name]
+        symbolic = arg.name in dynamic
         if isinstance(value, torch.Tensor):
-            value = graph_input(arg.name, value)
+            value = graph_input(arg.name, value, symbolic)
         elif isinstance(value, list) and any(isinstance(v, torch.Tensor) for v in value):
             # Optional-tensor lists (index.Tensor's indices) may hold None between tensors.
-            value = [graph_input(f"{arg.name}_{i}", t) if isinstance(t, torch.Tensor) else t
+            value = [graph_input(f"{arg.name}_{i}", t, symbolic) if isinstance(t, torch.Tensor) else t
                      for i, t in enumerate(value)]
+        elif symbolic and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = symbolic_number(arg.name, value)
+        elif symbolic and isinstance(value, list):
+            value = [symbolic_number(f"{arg.name}_{i}", v) for i, v in enumerate(value)]
         call_args[python_name(arg.name)] = value
 
     function = registry.lookup(overload, opset)

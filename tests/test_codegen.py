@@ -181,7 +181,7 @@ def good_files(good_specs: list[OpSpec]) -> dict[str, str]:
 def test_golden_file_set(good_files: dict[str, str]):
     assert sorted(good_files) == sorted(p.name for p in GOLDEN.iterdir())
     assert set(good_files) == {f"opset{n}.py" for n in range(MIN_OPSET, MAX_OPSET + 1)} | {
-        "registry.py", "__init__.py", "SUPPORT.md"}
+        "registry.py", "__init__.py", "SUPPORT.md", "spec_helpers.py"}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.iterdir()))
@@ -202,7 +202,7 @@ def test_rendered_functions_sit_in_their_first_opset(good_files: dict[str, str])
         return [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
 
     assert functions("opset9.py") == [
-        "relu", "leaky_relu", "elu", "gelu", "add_Tensor", "div_Tensor", "unsqueeze", "stack"]
+        "relu", "leaky_relu", "elu", "gelu", "add_Tensor", "div_Tensor", "unsqueeze", "stack", "squeeze_dim"]
     assert functions("opset13.py") == ["unsqueeze", "sum_dim_IntList"]
     assert functions("opset20.py") == ["gelu"]
     for n in set(OPSETS) - {9, 13, 20}:
@@ -249,11 +249,11 @@ def test_write_if_changed(tmp_path: Path, good_files: dict[str, str]):
 def test_cli_writes_the_golden_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "out"
     assert codegen_main(["--specs", str(GOOD), "--out", str(out)]) == 0
-    assert capsys.readouterr().out == f"codegen: 9 specs, {len(OPSETS) + 3} file(s) updated in out/\n"
+    assert capsys.readouterr().out == f"codegen: 10 specs, {len(OPSETS) + 4} file(s) updated in out/\n"
     for path in GOLDEN.iterdir():
         assert (out / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path.name
     assert codegen_main(["--specs", str(GOOD), "--out", str(out)]) == 0
-    assert capsys.readouterr().out == "codegen: 9 specs, 0 file(s) updated in out/\n"
+    assert capsys.readouterr().out == "codegen: 10 specs, 0 file(s) updated in out/\n"
 
 
 # -- 4. --check ----------------------------------------------------------------------------------
@@ -315,6 +315,7 @@ def test_variant_ranges(good_specs: list[OpSpec]):
         "aten::unsqueeze.default": [(9, 12), (13, 26)],
         "aten::sum.dim_IntList": [(13, 26)],
         "aten::stack.default": [(9, 26)],
+        "aten::squeeze.dim": [(9, 26)],
     }
     # `since` omitted: resolved from onnx.defs (Relu exists from opset 1, ReduceSum's
     # explicit 13 is kept); a `since` below 9 is clipped to 9 only in the range.
@@ -343,6 +344,7 @@ def test_registry_rows(good_specs: list[OpSpec]):
          "tests/fixtures/codegen/good/activation.yaml:19"),
         ("aten::leaky_relu.default", [(9, "opset9.leaky_relu")], "tests/fixtures/codegen/good/activation.yaml:6"),
         ("aten::relu.default", [(9, "opset9.relu")], "tests/fixtures/codegen/good/activation.yaml:3"),
+        ("aten::squeeze.dim", [(9, "opset9.squeeze_dim")], "tests/fixtures/codegen/good/shape.yaml:39"),
         ("aten::stack.default", [(9, "opset9.stack")], "tests/fixtures/codegen/good/shape.yaml:25"),
         ("aten::sum.dim_IntList", [(13, "opset13.sum_dim_IntList")], "tests/fixtures/codegen/good/shape.yaml:18"),
         ("aten::unsqueeze.default", [(9, "opset9.unsqueeze"), (13, "opset13.unsqueeze")],

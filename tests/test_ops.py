@@ -10,6 +10,7 @@ and distribution: tests/op_runner.py, assert_same_random). Replay one op with
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,12 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None
     except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         note(f"torch refuses these arguments: {exc}")
         return  # not a valid call: nothing to compare
-    messages = {c.message for c in spec.constraints} | {c.message for v in spec.variants for c in v.constraints}
+    documented = {str(c.location): c.message for c in (*spec.constraints, *(c for v in spec.variants
+                                                                            for c in v.constraints))}
     try:
         model = build_one_op_model(spec.aten, schema, arguments, opset, expected)
-    except ConstraintError as error:
-        assert error.constraint_message in messages, f"undocumented constraint message: {error}"
+    except ConstraintError as error:  # a documented refusal: the spec's constraint, word for word
+        assert documented.get(error.spec_source) == error.constraint_message, f"undocumented refusal: {error}"
         return
     actual = run_onnx(model)
     if spec.test.random is not None:  # random or undefined values: compare distributions
@@ -91,36 +93,48 @@ def test_matches_torch(spec: OpSpec, opset: int) -> None:
 
 
 def _constraint_cases() -> list[object]:
-    """Entry constraints at the newest opset; a variant's own constraints at its first opset."""
+    """Entry constraints at the newest opset; a variant's own constraints at its first opset; a
+    constraint's `test: {opset: N}` at N."""
     cases = []
     for spec in SPECS:
         newest = max(opsets_to_test(spec))
-        cases += [pytest.param(spec, c, newest, id=f"{spec.aten}:{c.location.line}@{newest}") for c in spec.constraints]
-        for index, variant in enumerate(spec.variants):
-            first = spec.variant_range(index)[0]
-            cases += [pytest.param(spec, c, first, id=f"{spec.aten}:{c.location.line}@{first}")
-                      for c in variant.constraints]
+        found = [(c, newest) for c in spec.constraints]
+        found += [(c, spec.variant_range(i)[0]) for i, v in enumerate(spec.variants) for c in v.constraints]
+        for constraint, default in found:
+            opset = constraint.test_opset or default
+            cases.append(pytest.param(spec, constraint, opset, id=f"{spec.aten}:{constraint.location.line}@{opset}"))
     return cases
 
 
 @pytest.mark.parametrize(("spec", "constraint", "opset"), _constraint_cases())
 def test_constraint_is_reachable(spec: OpSpec, constraint: object, opset: int) -> None:
-    """The hints must be able to draw a case that violates each constraint, and it must raise."""
+    """The hints must be able to draw a case that violates each constraint, and it must raise: for a
+    `require:` the generated check, for an `id:` its Python (with the arguments the constraint's
+    `test: {dynamic: [...]}` names known only at run time)."""
     schema = schema_of(spec.aten)
 
     def raises_this_constraint(arguments: dict[str, object]) -> bool:
         try:
             expected = flatten_outputs(run_eager(spec.aten, schema, arguments))
-            build_one_op_model(spec.aten, schema, arguments, opset, expected)
+            build_one_op_model(spec.aten, schema, arguments, opset, expected, dynamic=constraint.test_dynamic)
         except ConstraintError as error:
-            return error.constraint_message == constraint.message
+            return error.spec_source == str(constraint.location) and error.constraint_message == constraint.message
         except (RuntimeError, ValueError, IndexError, TypeError):
             return False
         return False
 
+    searched = spec
+    if constraint.test_hints:  # hints for this search only (the differential test keeps the entry's)
+        shapes = {**spec.test.shapes, **constraint.test_hints.get("shapes", {})}
+        hints = {k: v for k, v in constraint.test_hints.items() if k != "shapes"}
+        searched = dataclasses.replace(spec, test=dataclasses.replace(spec.test, args={**spec.test.args, **hints},
+                                                                        shapes=shapes))
     try:
-        find(op_arguments(spec, schema), raises_this_constraint, settings=settings(max_examples=300, database=None))
+        find(op_arguments(searched, schema), raises_this_constraint,
+             settings=settings(max_examples=300, database=None))
     except NoSuchExample:
-        pytest.fail(f"{spec.aten}: no drawn case violates '{constraint.message}' ({constraint.location}); "
-                    "add values that violate it to the spec's test hints")
+        where = f" with {', '.join(constraint.test_dynamic)} dynamic" if constraint.test_dynamic else ""
+        pytest.fail(f"{spec.aten}: no drawn case at opset {opset}{where} violates '{constraint.message}' "
+                    f"({constraint.location}); add values that violate it to the spec's test hints, or say in the "
+                    "constraint's 'test: {opset: N, dynamic: [arg]}' where it is reached")
 

@@ -29,10 +29,6 @@ from exporter.lib import common as c
 _ATTENTION_DTYPES = (torch.float32, torch.float64)
 
 
-def _constraint(g: Any, message: str) -> Exception:
-    return g.constraint_error(message, "exporter/lib/attention_ops.py")
-
-
 def _concat_shape(g: Any, *parts: list[Any] | ir.Value) -> ir.Value:
     if all(isinstance(p, list) for p in parts):
         return h.ints(g, [d for p in parts for d in p])
@@ -86,8 +82,7 @@ def _causal_mask(g: Any, query: ir.Value, key: ir.Value) -> ir.Value:
     if isinstance(L, int) and isinstance(S, int):
         return g.constant(torch.ones(L, S, dtype=torch.bool).tril())
     if g.opset < 11:
-        raise _constraint(g, "scaled_dot_product_attention with is_causal and dynamic sequence lengths needs "
-                             "opset 11 or newer (Range); export with opset_version >= 11")
+        raise g.refuse("causal_dynamic_lengths")
     zero, one = h.scalar(g, 0, "int64"), h.scalar(g, 1, "int64")
     rows = c.unsqueeze(g, g.op("Range", zero, _length(g, query), one), [1])
     cols = c.unsqueeze(g, g.op("Range", zero, _length(g, key), one), [0])
@@ -110,8 +105,7 @@ def _math(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: An
     if enable_gqa and g.rank(query) >= 3 and g.rank(key) >= 3:
         hq, hk = h.shape(g, query)[-3], h.shape(g, key)[-3]
         if not (isinstance(hq, int) and isinstance(hk, int)):
-            raise _constraint(g, "scaled_dot_product_attention with enable_gqa needs static head counts below "
-                                 "opset 23; export with opset_version >= 23 (ONNX Attention)")
+            raise g.refuse("gqa_dynamic_heads", detail=f"head counts {hq} and {hk}")
         if hq != hk and hk != 1:
             k, v = _repeat_heads(g, key, hq // hk), _repeat_heads(g, value, hq // hk)
     rk = g.rank(key)  # (k may be a new value without shape information)

@@ -27,10 +27,6 @@ from exporter.lib import common as c
 _SOURCE = "exporter/lib/creation_ops.py"
 
 
-def _constraint(g: Any, message: str) -> Exception:
-    return g.constraint_error(message, _SOURCE)
-
-
 def _is_static(values: Sequence[Any]) -> bool:
     return not any(isinstance(v, ir.Value) for v in values)
 
@@ -62,8 +58,7 @@ def arange(g: Any, start: Any, end: Any, step: Any, dtype: Any) -> ir.Value:
 def _arange_symbolic(g: Any, start: Any, end: Any, step: Any, out_dtype: torch.dtype) -> ir.Value:
     """Range over bounds known only at run time (sizes of dynamic axes), from opset 11."""
     if g.opset < 11:
-        raise _constraint(g, "arange with a bound that depends on input sizes needs ONNX Range: export "
-                             "with opset_version >= 11, or make the bound static")
+        raise g.refuse("dynamic_bounds_before_11")
     acc = torch.float64 if out_dtype.is_floating_point else torch.int64
     bounds = [g.cast(v, acc) if isinstance(v, ir.Value) else g.constant(v, acc) for v in (start, end, step)]
     bounds = [g.op("Reshape", b, g.constant([], torch.int64)) for b in bounds]  # Range takes 0-d inputs
@@ -108,8 +103,7 @@ def _topk_indices(g: Any, value: ir.Value, k: Any) -> ir.Value:
     if g.opset >= 10:
         return g.op("TopK", value, h.ints(g, [k]), axis=-1, _outputs=2)[1]
     if isinstance(k, ir.Value):
-        raise _constraint(g, "a sample count that depends on input sizes needs TopK with a k input: "
-                             "export with opset_version >= 10")
+        raise g.refuse("dynamic_count_before_10")
     return g.op("TopK", value, axis=-1, k=int(k), _outputs=2)[1]
 
 
@@ -137,7 +131,7 @@ def randn_like(g: Any, self: ir.Value, dtype: Any = None, layout: Any = None, de
 def _randint(g: Any, low: Any, high: Any, shape_of: Any, dtype: torch.dtype) -> ir.Value:
     """floor(uniform [low, high)) in float64, kept below `high` (a float sample can round up to it)."""
     if isinstance(low, ir.Value) or isinstance(high, ir.Value):
-        raise _constraint(g, "randint bounds that depend on input sizes are not supported; use static bounds")
+        raise g.refuse("dynamic_bounds")
     drawn = g.op("Floor", _uniform(g, shape_of, torch.float64, low, high))
     drawn = g.op("Min", drawn, g.constant(float(high - 1), torch.float64))
     return g.cast(drawn, dtype)
@@ -220,8 +214,7 @@ def multinomial(g: Any, self: ir.Value, num_samples: Any, replacement: bool = Fa
         if g.opset >= 22:
             return _multinomial_gumbel(g, self, num_samples)
         if isinstance(num_samples, ir.Value):
-            raise _constraint(g, "multinomial with replacement needs a static num_samples (ONNX Multinomial "
-                                 "takes it as an attribute)")
+            raise g.refuse("dynamic_count_with_replacement")
         logits = g.op("Log", g.cast(self, torch.float32))
         batched = logits if g.rank(self) == 2 else c.unsqueeze(g, logits, [0])
         drawn = g.op("Multinomial", batched, sample_size=int(num_samples), dtype=h.onnx_dtype(g, torch.int64))

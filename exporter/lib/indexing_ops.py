@@ -49,17 +49,19 @@ def _inverse(perm: Sequence[int]) -> list[int]:
     return out
 
 
-def _static_shape(g: Any, x: ir.Value, why: str) -> list[int]:
+def _static_shape(g: Any, x: ir.Value, refusal: str) -> list[int]:
+    """x's shape, which must be static; else the spec's constraint `refusal` (its id)."""
     dims = g.shape(x)
     if not all(isinstance(d, int) for d in dims):
-        raise ValueError(f"{g.overload}: {why} needs a static shape, but '{x.name}' has shape {dims}")
+        raise g.refuse(refusal, detail=f"'{x.name}' has shape {dims}")
     return [int(d) for d in dims]
 
 
-def _static_size(g: Any, x: ir.Value, axis: int, why: str) -> int:
+def _static_size(g: Any, x: ir.Value, axis: int, refusal: str) -> int:
+    """x's size along `axis`, which must be static; else the spec's constraint `refusal` (its id)."""
     size = g.shape(x)[axis]
     if not isinstance(size, int):
-        raise ValueError(f"{g.overload}: {why} needs the static size of axis {axis} of '{x.name}', not {size}")
+        raise g.refuse(refusal, detail=f"'{x.name}' has shape {g.shape(x)}")
     return size
 
 
@@ -69,10 +71,6 @@ def _shape_value(g: Any, *pieces: Any) -> ir.Value:
     if not parts:
         return h.ints(g, [])
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0)
-
-
-def _constraint(g: Any, message: str) -> Exception:
-    return g.constraint_error(message, "exporter/lib/indexing_ops.py")
 
 
 def _where(g: Any, cond: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
@@ -150,8 +148,7 @@ def _advanced(g: Any, self: ir.Value, indices: Sequence[Any]) -> _Advanced:
             wrapped = g.op("Add", value, size if isinstance(size, ir.Value) else h.scalar(g, size, "int64"))
             value = g.op("Where", g.op("Less", value, h.scalar(g, 0, "int64")), wrapped, value)
             entries.append(_Index(value, g.rank(item), g.shape(item)))
-    if len(entries) > g.rank(self):
-        raise ValueError(f"{g.overload}: {len(entries)} indices for a tensor of rank {g.rank(self)}")
+    assert len(entries) <= g.rank(self), "torch refuses more indices than dims"
     positions = [p for p, e in enumerate(entries) if e is not None]
     rest = [d for d in range(g.rank(self)) if d not in positions]
     adjacent = positions == list(range(positions[0], positions[-1] + 1))
@@ -183,7 +180,7 @@ def _stacked(g: Any, indices: list[_Index], common: list[int] | ir.Value, rank: 
 
 def _linear(g: Any, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
     """The flat position of each index tuple within the indexed dims (static sizes), and their count."""
-    sizes = [_static_size(g, self, p, "indexing before opset 11") for p in adv.positions]
+    sizes = [_static_size(g, self, p, refusal="dynamic_sizes_old_opset") for p in adv.positions]
     linear = None
     for k, index in enumerate(adv.indices):
         stride = math.prod(sizes[k + 1:])
@@ -440,7 +437,7 @@ def _scatter_reduce(g: Any, self: ir.Value, axis: int, index: ir.Value, index_sh
         zeros = g.op("ConstantOfShape", g.op("Shape", self), value=torch.tensor([0], dtype=torch.int64))
         counts = _scatter_elements(g, zeros, index, ones, axis, "add")
     else:
-        data_shape = _static_shape(g, self, f"scatter_reduce '{reduce}' before opset {18 if reduce in ('amax', 'amin') else 16}")
+        data_shape = _static_shape(g, self, refusal="dynamic_sizes_old_opset")
         contributions, counts = _one_hot_reduce(g, data_shape, index_shape, axis, index, updates, reduce, dtype)
         if include_self:
             out = _combine(g, reduce, self, contributions)
@@ -462,7 +459,7 @@ def _fit(g: Any, src: ir.Value, index_shape: list[Any]) -> ir.Value:
     if g.shape(src) == index_shape:
         return src
     if not all(isinstance(d, int) for d in index_shape):
-        raise ValueError(f"{g.overload}: src larger than index needs index's static shape, not {index_shape}")
+        raise g.refuse("dynamic_sizes", detail=f"index has shape {index_shape}")
     return h.slice_axes(g, src, [0] * len(index_shape), index_shape, list(range(len(index_shape))))
 
 
@@ -506,7 +503,7 @@ def index_fill_int_scalar(g: Any, self: ir.Value, dim: int, index: ir.Value, val
     """Where(position along dim is in index, value, self); negative indices wrap."""
     data = _as_1d(g, self)
     axis = h.norm_dim(g, dim, data)
-    size = _static_size(g, data, axis, "index_fill")
+    size = _static_size(g, data, axis, refusal="dynamic_sizes")
     idx = g.op("Reshape", g.cast(index, torch.int64), h.ints(g, [-1, 1]))
     idx = g.op("Where", g.op("Less", idx, h.scalar(g, 0, "int64")), g.op("Add", idx, h.scalar(g, size, "int64")), idx)
     hits = c.reduce(g, "ReduceSum", g.cast(g.op("Equal", idx, g.constant(list(range(size)), torch.int64)),
@@ -530,11 +527,11 @@ def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Va
     """dim1, dim2 moved last and merged; Gather of the diagonal's flat positions."""
     r = g.rank(self)
     d1, d2 = h.norm_dim(g, dim1, self), h.norm_dim(g, dim2, self)
-    s1, s2 = _static_size(g, self, d1, "diagonal"), _static_size(g, self, d2, "diagonal")
+    s1, s2 = _static_size(g, self, d1, refusal="dynamic_sizes"), _static_size(g, self, d2, refusal="dynamic_sizes")
     length = max(0, min(s1, s2 - offset) if offset >= 0 else min(s1 + offset, s2))
     others = [d for d in range(r) if d not in (d1, d2)]
     if length == 0:
-        shape = _static_shape(g, self, "an empty diagonal")
+        shape = _static_shape(g, self, refusal="dynamic_sizes")
         return h.zeros_of_shape(g, [*[shape[d] for d in others], 0], self)
     x = _transpose(g, self, [*others, d1, d2])
     flat = g.op("Reshape", x, h.ints(g, [0] * len(others) + [s1 * s2]))
@@ -554,7 +551,7 @@ def flip(g: Any, self: ir.Value, dims: Sequence[int]) -> ir.Value:
                     h.ints(g, [-1] * k))
     out = self
     for axis in axes:
-        size = _static_size(g, self, axis, "flip before opset 10")
+        size = _static_size(g, self, axis, refusal="dynamic_sizes_old_opset")
         out = g.op("Gather", out, g.constant(list(reversed(range(size))), torch.int64), axis=axis)
     return out
 
@@ -599,7 +596,7 @@ def _roll_dynamic(g: Any, x: ir.Value, shift: Any, size: int | ir.Value, axis: i
 
 def _tri_mask(g: Any, self: ir.Value, diagonal: int, upper: bool) -> ir.Value:
     r = g.rank(self)
-    rows, cols = (_static_size(g, self, a, "tril/triu before opset 14") for a in (r - 2, r - 1))
+    rows, cols = (_static_size(g, self, a, refusal="dynamic_sizes_old_opset") for a in (r - 2, r - 1))
     ones = np.ones((rows, cols), dtype=bool)
     return g.constant(torch.from_numpy(np.triu(ones, diagonal) if upper else np.tril(ones, diagonal)))
 
@@ -627,7 +624,7 @@ def pixel_shuffle(g: Any, self: ir.Value, upscale_factor: int) -> ir.Value:
     r = g.rank(self)
     if g.opset >= 11 and r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
         return g.op("DepthToSpace", self, blocksize=f, mode="CRD")
-    c, height, width = [_static_size(g, self, a, "pixel_shuffle") for a in (r - 3, r - 2, r - 1)]
+    c, height, width = [_static_size(g, self, a, refusal="dynamic_sizes") for a in (r - 3, r - 2, r - 1)]
     lead = r - 3
     x = g.op("Reshape", self, h.ints(g, [0] * lead + [c // (f * f), f, f, height, width]))
     x = g.op("Transpose", x, perm=[*range(lead), lead, lead + 3, lead + 1, lead + 4, lead + 2])
@@ -639,7 +636,7 @@ def pixel_unshuffle(g: Any, self: ir.Value, downscale_factor: int) -> ir.Value:
     else Reshape-Transpose-Reshape."""
     f = downscale_factor
     r = g.rank(self)
-    c, height, width = [_static_size(g, self, a, "pixel_unshuffle") for a in (r - 3, r - 2, r - 1)]
+    c, height, width = [_static_size(g, self, a, refusal="dynamic_sizes") for a in (r - 3, r - 2, r - 1)]
     oh, ow = height // f, width // f
     if r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
         x = g.op("SpaceToDepth", self, blocksize=f)
@@ -681,7 +678,7 @@ def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequenc
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
     if not all(isinstance(d, int) for d in g.shape(self)[r - 2:]):
         return _im2col_dynamic(g, self, kernel_size, dilation, padding, stride)
-    height, width = [_static_size(g, self, a, "im2col") for a in (r - 2, r - 1)]
+    height, width = [int(d) for d in g.shape(self)[r - 2:]]  # static: dynamic sizes took the branch above
     hp, wp = height + 2 * ph, width + 2 * pw
     oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
     x = _pad_constant(g, self, [0] * (r - 2) + [ph, pw] + [0] * (r - 2) + [ph, pw], 0) if ph or pw else self
@@ -852,7 +849,7 @@ def _pad_by_gather(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any) 
     """Pad without Pad (dtypes Pad-2 lacks): crops by Slice, then constant blocks by Concat, or
     reflect/edge positions by Gather of a static index range."""
     r = len(pads) // 2
-    shape = _static_shape(g, x, "padding this dtype before opset 11")
+    shape = [int(d) for d in g.shape(x)]  # _pad takes this form for static shapes only
     for axis in range(r):
         begin, end = pads[axis], pads[r + axis]
         if not begin and not end:

@@ -32,11 +32,6 @@ import torch
 from exporter import emit_helpers as h
 from exporter.lib import common as c
 
-
-def _constraint(g: Any, message: str) -> Exception:
-    return g.constraint_error(message, "exporter/lib/pooling_ops.py")
-
-
 # -- window geometry -------------------------------------------------------------------------------
 
 
@@ -69,6 +64,15 @@ def _pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -
 def max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
              ceil_mode: bool, rank: int, with_indices: bool) -> Any:
     """torch's `rank`-D max pooling (values, or (values, in-plane indices) `with_indices`)."""
+    static = c.is_static(h.shape(g, self)[-rank:])
+    if g.opset < 10 and not static and (ceil_mode or any(v != 1 for v in c.per_dim(dilation, rank))):
+        # MaxPool-8 has neither: they are built from static sizes below
+        raise g.refuse("dynamic_sizes_at_9", detail=f"input shape {h.shape(g, self)}")
+    return _max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank, with_indices)
+
+
+def _max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+              ceil_mode: bool, rank: int, with_indices: bool) -> Any:
     x, n = self, rank
     k = c.per_dim(kernel_size, n)
     s = c.per_dim(stride, n) if stride else list(k)
@@ -87,9 +91,6 @@ def max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
     else:
         # MaxPool-8 has neither dilations nor ceil_mode: ceil mode is extra end padding (which
         # MaxPool treats as -inf, like torch), while ONNX Runtime requires pads < kernel.
-        if not static and (ceil_mode or any(v != 1 for v in d)):
-            raise _constraint(g, "max pooling with ceil_mode or dilation at opset 9 needs static spatial "
-                                 "sizes; export with opset_version >= 10")
         outs = [_pool_out_size(L, kk, ss, pp, dd, ceil_mode) if static else None
                 for L, kk, ss, pp, dd in zip(sizes, k, s, p, d)]
         # (an axis where ceil changes nothing keeps its padding: the formula would give less)
@@ -180,8 +181,7 @@ def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
                  ceil_mode=1)
     else:
         if not static:
-            raise _constraint(g, f"avg_pool{n}d with ceil_mode and divisor_override (or ceil_mode at opset 9) "
-                                 "needs static spatial sizes")
+            raise g.refuse("dynamic_sizes_ceil_mode", detail=f"input shape {h.shape(g, self)}")
         # Pad explicitly (zeros, plus the ceil-mode overhang), average full windows, then rescale
         # each output position from the kernel area to torch's divisor there.
         outs = [_pool_out_size(L, kk, ss, pp, 1, True) for L, kk, ss, pp in zip(sizes, k, s, p)]
@@ -213,8 +213,7 @@ def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> ir
     if all(o == 1 for o in out):
         y = g.op("GlobalAveragePool", x)
     elif not c.is_static(sizes):
-        raise _constraint(g, f"adaptive_avg_pool{n}d to {out} needs static input spatial sizes "
-                             "unless the output size is 1")
+        raise g.refuse("dynamic_sizes", detail=f"output size {out}, input shape {h.shape(g, self)}")
     elif all(L % o == 0 for L, o in zip(sizes, out)):
         kernel = [L // o for L, o in zip(sizes, out)]
         y = g.op("AveragePool", x, kernel_shape=kernel, strides=kernel)
@@ -275,11 +274,10 @@ def adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> tu
         indices = g.op("Reshape", g.op("ArgMax", flat, axis=2, keepdims=1), h.ints(g, [0, 0, *([1] * n)]))
         return c.unbatched(g, (values, indices), added)
     if not c.is_static(sizes):
-        raise _constraint(g, f"adaptive_max_pool{n}d to {out} needs static input spatial sizes unless the output "
-                             "size is 1")
+        raise g.refuse("dynamic_sizes", detail=f"output size {out}, input shape {h.shape(g, self)}")
     if all(L % o == 0 for L, o in zip(sizes, out)):
         kernel = [L // o for L, o in zip(sizes, out)]
-        return max_pool(g, self, kernel, kernel, [0] * n, [1] * n, False, rank=n, with_indices=True)
+        return _max_pool(g, self, kernel, kernel, [0] * n, [1] * n, False, n, True)
     # Windows of varying size (torch's [floor(i*L/o), ceil((i+1)*L/o))): separable, last axis first.
     plane = torch.arange(math.prod(sizes)).reshape(1, 1, *sizes)
     values, indices = x, g.op("Expand", g.constant(plane), g.op("Shape", x))
@@ -319,6 +317,8 @@ def embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Value
                   padding_idx: Any = None) -> tuple[ir.Value, ...]:
     """torch's CPU embedding bag; `forward_only`: embedding_bag(.padding_idx), whose kernel sizes
     the sum-mode bag_size / max_indices zeros like offsets (_embedding_bag: like the bags)."""
+    # 1-D: nn.EmbeddingBag flattens 2-D input itself (with 2-D indices and offsets torch crashes)
+    assert g.rank(indices) == 1, "embedding_bag takes 1-D indices with offsets"
     dtype, index_dtype = g.dtype(weight), g.dtype(indices)
     padding = padding_idx is not None and padding_idx >= 0
     count = h.shape(g, indices)[0]
@@ -342,9 +342,6 @@ def embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Value
         masked = g.op("Where", c.unsqueeze(g, member, [2]), c.unsqueeze(g, rows, [0]),
                       h.scalar(g, -np.inf, dtype))  # (bags, count, D)
         # one more -inf entry (and row 0) at the end: no reduction over an empty axis when there
-    if g.rank(indices) != 1:
-        raise _constraint(g, "embedding_bag with 2-D indices: torch.nn.EmbeddingBag passes them flattened "
-                             "with offsets; pass 1-D indices and offsets")
         # are no indices; an empty bag's pick is replaced by 0 below anyway
         masked = c.pad_constant(g, masked, [0, 0, 0, 0, 1, 0], -np.inf)
         candidates = g.op("Concat", index64, g.constant([0], torch.int64), axis=0)

@@ -45,10 +45,10 @@ aten = torch.ops.aten
 _RESIZE_DTYPES = (torch.float32, torch.uint8, torch.int8, torch.int32)
 
 
-def _spatial_sizes(g: Any, x: ir.Value, n: int, why: str) -> list[int]:
+def _spatial_sizes(g: Any, x: ir.Value, n: int) -> list[int]:
+    """The static spatial sizes (callers take the dynamic forms first, `_is_dynamic`)."""
     dims = g.shape(x)[-n:]
-    if not all(isinstance(d, int) for d in dims):
-        raise ValueError(f"{g.overload}: {why} needs static spatial sizes, but '{x.name}' has shape {g.shape(x)}")
+    assert all(isinstance(d, int) for d in dims), f"dynamic spatial sizes {dims}"
     return [int(d) for d in dims]
 
 
@@ -249,10 +249,15 @@ def _ort_weights(size: int, out: int, mode: str, align_corners: bool, scale: flo
 
 
 def _interpolate(g: Any, x: ir.Value, mode: str, align_corners: bool, output_size: Any,
-                 scales: Sequence[Any]) -> ir.Value:
-    """mode 'linear' or 'cubic'; `scales` as torch received them (None entries: torch uses in/out)."""
+                 scales: Sequence[Any], refusal: str | None) -> ir.Value:
+    """mode 'linear' or 'cubic'; `scales` as torch received them (None entries: torch uses in/out).
+    `refusal`: the spec's constraint id for integer images of dynamic sizes (None where torch has
+    no integer kernel, so such an image never arrives)."""
     n = len(scales)
     if _is_dynamic(g, x, output_size):
+        if not g.dtype(x).is_floating_point:
+            assert refusal is not None, f"torch has no integer {mode} kernel for this rank"
+            raise g.refuse(refusal, detail=f"{mode} of {g.dtype(x)}")
         return _dynamic_resample(g, x, mode, align_corners, output_size, scales)
     sizes = _spatial_sizes(g, x, n)
     outs = list(output_size)
@@ -288,29 +293,38 @@ def _vec(g: Any, x: ir.Value, op: Any, output_size: Any, scale_factors: Any, *mi
 
 
 # -- nearest ---------------------------------------------------------------------------------------
-def resample(g: Any, self: ir.Value, output_size: Any, mode: str, rank: int, align_corners: bool = False,
-             scales: Any = None, scales_d: Any = None, scales_h: Any = None, scales_w: Any = None) -> ir.Value:
-    """upsample_{nearest,nearest_exact,linear,bilinear,trilinear,bicubic}{1,2,3}d: `mode` nearest,
-    nearest-exact, linear or cubic over `rank` spatial axes; the scales as torch received them."""
-    given = [scales] if rank == 1 else [scales_h, scales_w] if rank == 2 else [scales_d, scales_h, scales_w]
-    if mode.startswith("nearest"):
-        return _nearest(g, self, mode == "nearest-exact", output_size, given)
-    return _interpolate(g, self, mode, align_corners, output_size, given)
+def _scales(rank: int, scales: Any, scales_d: Any, scales_h: Any, scales_w: Any) -> list[Any]:
+    return [scales] if rank == 1 else [scales_h, scales_w] if rank == 2 else [scales_d, scales_h, scales_w]
 
 
-def resample_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any, mode: str,
-                 align_corners: bool | None = None) -> ir.Value:
-    """The `.vec` overloads (output_size or scale_factors): the sizes torch computes for this very
-    overload (`g.overload`), then as `resample`."""
-    op = resolve_overload(g.overload)
-    middle = () if align_corners is None else (align_corners,)
-    outs, factors = _vec(g, input, op, output_size, scale_factors, *middle)
-    if mode.startswith("nearest"):
-        return _nearest(g, input, mode == "nearest-exact", outs, factors)
-    return _interpolate(g, input, mode, bool(align_corners), outs, factors)
+def nearest(g: Any, self: ir.Value, output_size: Any, exact: bool, rank: int, scales: Any = None,
+            scales_d: Any = None, scales_h: Any = None, scales_w: Any = None) -> ir.Value:
+    """upsample_nearest{1,2,3}d and _upsample_nearest_exact{1,2,3}d over `rank` spatial axes."""
+    return _nearest(g, self, exact, output_size, _scales(rank, scales, scales_d, scales_h, scales_w))
 
 
-# -- dynamic sizes: torch's sampling arithmetic in the graph ------------------------------------------
+def interpolate(g: Any, self: ir.Value, output_size: Any, align_corners: bool, mode: str, rank: int,
+                scales: Any = None, scales_d: Any = None, scales_h: Any = None, scales_w: Any = None,
+                refusal: str | None = None) -> ir.Value:
+    """upsample_{linear1d,bilinear2d,trilinear3d,bicubic2d}: `mode` linear or cubic over `rank` axes;
+    `refusal` is the spec's constraint id for integer images of dynamic sizes (2-D: torch's integer kernels)."""
+    given = _scales(rank, scales, scales_d, scales_h, scales_w)
+    return _interpolate(g, self, mode, align_corners, output_size, given, refusal)
+
+
+def nearest_vec(g: Any, input: ir.Value, output_size: Any, scale_factors: Any, exact: bool) -> ir.Value:
+    """The nearest `.vec` overloads: the sizes torch computes for this very overload (`g.overload`)."""
+    outs, factors = _vec(g, input, resolve_overload(g.overload), output_size, scale_factors)
+    return _nearest(g, input, exact, outs, factors)
+
+
+def interpolate_vec(g: Any, input: ir.Value, output_size: Any, align_corners: bool, scale_factors: Any,
+                    mode: str, refusal: str | None = None) -> ir.Value:
+    """The linear and cubic `.vec` overloads, as `nearest_vec` and `interpolate`."""
+    outs, factors = _vec(g, input, resolve_overload(g.overload), output_size, scale_factors, align_corners)
+    return _interpolate(g, input, mode, align_corners, outs, factors, refusal)
+
+
 def _is_dynamic(g: Any, x: ir.Value, output_size: Sequence[Any]) -> bool:
     """A spatial size of x or an output size is only known at run time."""
     spatial = g.shape(x)[g.rank(x) - len(output_size):] if output_size else g.shape(x)[2:]
@@ -377,11 +391,6 @@ def _dynamic_resample(g: Any, x: ir.Value, kind: str, align_corners: bool, outpu
     r = g.rank(x)
     n = len(output_size)
     dtype = g.dtype(x)
-    if not kind.startswith("nearest") and not dtype.is_floating_point:
-        raise g.constraint_error(
-            f"{kind} interpolation of {dtype} images with dynamic sizes: torch's integer kernels use "
-            "fixed-point weights (and renormalized borders for cubic) that the graph cannot reproduce "
-            "exactly; interpolate a float copy (x.float()) and convert back", "exporter/lib/resize_ops.py")
     # torch computes nearest indices in float32 and weights in the input's opmath type
     weight_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     index_dtype = torch.float32 if kind.startswith("nearest") else weight_dtype

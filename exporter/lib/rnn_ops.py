@@ -32,10 +32,6 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 _ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
 
 
-def _constraint(g: Any, message: str) -> Exception:
-    return g.constraint_error(message, "exporter/lib/rnn_ops.py")
-
-
 def _reorder(g: Any, op: str, weight: ir.Value, hidden: int) -> ir.Value:
     """Rows of a (gates*H, ...) torch weight in ONNX's gate order."""
     order = _ORDER[op]
@@ -57,17 +53,12 @@ def rnn(g: Any, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases
     """lstm / gru / rnn_tanh / rnn_relu (.input): `op` is the ONNX op (LSTM, GRU, RNN), `activation`
     RNN's (Tanh, Relu); `hx` is LSTM's (h0, c0) list or the others' h0."""
     states = list(hx) if isinstance(hx, (list, tuple)) else [hx]
-    gates = _GATES[op]
+
     dirs = 2 if bidirectional else 1
     per = 4 if has_biases else 2
-    if len(params) != num_layers * dirs * per:
-        raise _constraint(g, f"{op} with projections (LSTM proj_size > 0) has no ONNX equivalent: torch passes "
-                             f"{len(params)} weights for {num_layers} layer(s), {dirs} direction(s); export without "
-                             "proj_size")
+    # (the lstm spec refuses projections, which give more weights per layer: ONNX LSTM has none)
+    assert len(params) == num_layers * dirs * per, f"{len(params)} weights for {num_layers} layers, {dirs} directions"
     hidden = int(h.shape(g, params[1])[1])
-    if int(h.shape(g, params[1])[0]) != gates * hidden:
-        raise _constraint(g, f"{op} with projections (LSTM proj_size > 0) has no ONNX equivalent; export "
-                             "without proj_size")
     x = g.op("Transpose", input, perm=[1, 0, 2]) if batch_first else input
     attrs: dict[str, Any] = {"hidden_size": hidden, "direction": "bidirectional" if bidirectional else "forward"}
     if op == "GRU":

@@ -27,10 +27,11 @@ def _axis(g: Any, dim: int, value: ir.Value) -> int:
     return h.norm_dim(g, dim, value)
 
 
-def _static_shape(g: Any, value: ir.Value, why: str) -> list[int]:
+def _static_shape(g: Any, value: ir.Value, refusal: str) -> list[int]:
+    """value's shape, which must be static; else the spec's constraint `refusal` (its id)."""
     dims = g.shape(value)
     if not all(isinstance(d, int) for d in dims):
-        raise ValueError(f"{g.overload}: {why} needs a static shape, but '{value.name}' has shape {dims}")
+        raise g.refuse(refusal, detail=f"'{value.name}' has shape {dims}")
     return [int(d) for d in dims]
 
 
@@ -72,7 +73,7 @@ def _reshape_back(g: Any, value: ir.Value, like: ir.Value) -> ir.Value:
 
 def _shape_of(g: Any, value: ir.Value) -> list[int]:
     """A static shape, with 0-d counted as [1]."""
-    return _static_shape(g, value, "this mapping") or [1]
+    return _static_shape(g, value, refusal="dynamic_sizes") or [1]
 
 
 def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
@@ -148,8 +149,7 @@ def narrow(g: Any, self: ir.Value, dim: int, start: Any, length: Any) -> ir.Valu
         end = h.INT64_MAX if start < 0 and start + length == 0 else start + length
         return h.slice_axes(g, self, [start], [end], [axis])
     if g.opset < 10:
-        raise ValueError(f"{g.overload}: narrow with a start or length computed at run time needs opset 10 or newer "
-                         "(Slice takes its bounds as inputs from 10)")
+        raise g.refuse("dynamic_bounds_old_opset")
     begin = g.constant(start, torch.int64)  # a symbolic value is cast, a number becomes a constant
     end = g.op("Add", begin, g.constant(length, torch.int64))
     zero = g.constant(0, torch.int64)
@@ -214,22 +214,21 @@ def slice_positions(g: Any, length: int | ir.Value, start: Any, end: Any, step: 
     return g.op("Reshape", g.op("NonZero", g.op("And", inside, on_grid)), h.ints(g, [-1]))
 
 
-def _static_size(g: Any, value: ir.Value, axis: int, why: str) -> int:
-    """The size of one axis, which must be static (other axes may be dynamic)."""
+def _static_size(g: Any, value: ir.Value, axis: int, refusal: str) -> int:
+    """The size of one axis, which must be static (other axes may be dynamic); else the spec's
+    constraint `refusal` (its id)."""
     size = g.shape(value)[axis]
     if not isinstance(size, int):
-        raise ValueError(f"{g.overload}: {why} needs a static size along axis {axis}, but '{value.name}' has "
-                         f"shape {g.shape(value)}; mark that axis static (the number of outputs depends on it)")
+        raise g.refuse(refusal, detail=f"'{value.name}' has shape {g.shape(value)}")
     return size
 
 
 def split_tensor(g: Any, self: ir.Value, split_size: int, dim: int) -> list[ir.Value]:
     """torch.split: chunks of `split_size`, the last one smaller (needs the static size along dim)."""
     axis = _axis(g, dim, self)
-    size = _static_size(g, self, axis, "split")
+    size = _static_size(g, self, axis, refusal="dynamic_sizes")
     if isinstance(split_size, ir.Value):
-        raise ValueError(f"{g.overload}: split with a split_size computed at run time has a varying number of "
-                         "outputs; use a constant split_size")
+        raise g.refuse("dynamic_split_size")
     if split_size <= 0 or size == 0:
         return [self]
     count = max(math.ceil(size / split_size), 1)

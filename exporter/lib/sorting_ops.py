@@ -34,7 +34,6 @@ from exporter.lib import common as c
 
 _DBL_MAX = float(torch.finfo(torch.float64).max)
 _SMALL_INTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32)
-_SOURCE = "exporter/lib/sorting_ops.py"
 
 # -- opset-dependent building blocks ---------------------------------------------------------------
 
@@ -192,9 +191,7 @@ def _triangle(g: Any, x: ir.Value, axis: int) -> ir.Value:
         mask = torch.ones(n, n, dtype=torch.bool).triu()
         return g.constant(mask.reshape([n, n] + [1] * trailing))
     if g.opset < 11:
-        raise g.constraint_error(
-            f"{g.overload} along a dimension whose size is known only at run time needs ONNX Range "
-            "(opset 11); export at opset 11 or later, or mark this dimension static", _SOURCE)
+        raise g.refuse("dynamic_sizes_old_opset")
     steps = g.op("Range", g.constant(0, torch.int64), n, g.constant(1, torch.int64))
     rows, columns = c.unsqueeze(g, steps, [1]), c.unsqueeze(g, steps, [0])
     mask = g.op("Not", g.op("Greater", rows, columns))

@@ -23,7 +23,6 @@ from exporter.lib import common as c
 
 _SMALL_INTS = (torch.bool, torch.uint8, torch.int8, torch.int16)
 _HALF = (torch.float16, torch.bfloat16)
-_SOURCE = "exporter/lib/statistics_ops.py"
 
 # -- building blocks ---------------------------------------------------------------------------------
 
@@ -226,9 +225,7 @@ def pdist_forward(g, self, p):
         second = g.op("Gather", x, g.constant([j for _, j in pairs], torch.int64), axis=0)
         return h.cast_like(g, _vector_norm(g, g.op("Sub", first, second), float(p), [1], False), self)
     if g.opset < 11:
-        raise g.constraint_error(
-            "pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); "
-            "export at opset 11 or later, or mark this dimension static", _SOURCE)
+        raise g.refuse("dynamic_sizes_old_opset")
     full = _cdist(g, x, x, p)  # [N, N]
     rows = g.op("Gather", g.op("Shape", x), g.constant(0, torch.int64), axis=0)
     steps = g.op("Range", g.constant(0, torch.int64), rows, g.constant(1, torch.int64))

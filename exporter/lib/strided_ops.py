@@ -50,13 +50,10 @@ def _axis_term(g: Any, count: Any, step: Any, axis: int, rank: int) -> ir.Value:
 def as_strided(g: Any, self: ir.Value, size: Sequence[Any], stride: Sequence[Any],
                storage_offset: Any = None) -> ir.Value:
     """Gather from flattened `self` at storage_offset + sum_k arange(size[k]) * stride[k]."""
-    if len(size) != len(stride):
-        raise ValueError(f"{g.overload}: size {list(size)} and stride {list(stride)} must have the same length")
+    assert len(size) == len(stride), "torch refuses a size and a stride of different lengths"
     view = self.meta.get(STRIDED_VIEW_KEY)
     if view is not None:
-        raise ValueError(f"{g.overload}: the input is a strided view in torch (stride {list(view[0])}, storage "
-                         f"offset {view[1]}), and as_strided reads its base tensor's memory, which the ONNX graph "
-                         "does not have; call .contiguous() before as_strided, or use view/unfold/narrow instead")
+        raise g.refuse("strided_view_input", detail=f"stride {list(view[0])}, storage offset {view[1]}")
     offset = 0 if storage_offset is None else storage_offset
     flat = g.op("Reshape", self, h.ints(g, [-1]))
     indices: ir.Value = g.constant(torch.from_numpy(_static_indices(size, stride, offset)))
@@ -64,8 +61,7 @@ def as_strided(g: Any, self: ir.Value, size: Sequence[Any], stride: Sequence[Any
                      if _is_symbolic(count) or _is_symbolic(step)]
     if symbolic_axes or _is_symbolic(offset):
         if symbolic_axes and g.opset < 11:
-            raise ValueError(f"{g.overload}: as_strided with a size or stride computed at run time (dynamic "
-                             "shapes) needs opset 11 or newer (Range); export with opset >= 11 or static shapes")
+            raise g.refuse("dynamic_sizes_old_opset")
         if _is_symbolic(offset):
             indices = g.op("Add", indices, g.cast(offset, torch.int64))
         for k in symbolic_axes:
