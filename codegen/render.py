@@ -93,7 +93,7 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int],
     else:
         body = tuple(emit_expr.to_python_lines(emit_expr.parse_program(variant.emit or ""), renames, spec_helpers))
     first, last = opset_range
-    how = variant.impl or emit_summary(variant.emit or "")
+    how = variant.impl or emit_summary(variant.emit or "", spec_helpers)
     docstring = f"{spec.aten}, opsets {first}-{last}: {how} ({variant.location})"
     if spec.aliases:
         docstring += f"; also serves {', '.join(a.aten for a in spec.aliases)}"
@@ -101,14 +101,14 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int],
                         tuple(str(d) for d in variant.emits), refusals)
 
 
-def emit_summary(emit: str) -> str:
+def emit_summary(emit: str, spec_helpers: frozenset[str] = frozenset()) -> str:
     """An emit for a docstring or the support matrix: the expression on one line, or for a block
-    `block of N lines: Op, Op` (the ONNX ops it calls itself)."""
+    `block of N lines: Op, Op; calls helper()` (the ONNX ops it calls itself, its spec helpers)."""
     tree = emit_expr.parse_program(emit)
     if emit_expr.is_single_expression(tree):
         return " ".join(emit.split())
     ops = sorted({c.op_type for c in emit_expr.onnx_calls(tree)})
-    helpers = sorted(set(emit_expr.helper_calls(tree)))
+    helpers = sorted(set(emit_expr.helper_calls(tree)) & spec_helpers)
     lines = len([line for line in emit.splitlines() if line.strip()])
     return (f"block of {lines} lines: {', '.join(ops) or 'no ONNX op of its own'}"
             + (f"; calls {', '.join(h + '()' for h in helpers)}" if helpers else ""))
@@ -288,7 +288,73 @@ def tested_dtypes(spec: OpSpec) -> list[str]:
     return sorted(found, key=lambda d: (_DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else len(_DTYPE_ORDER), d))
 
 
+COMPLEX_NOTES = {"native": "takes complex tensors", "parts": "takes complex tensors part by part",
+                 "impl": "takes complex tensors (a mapping of its own)"}
+
+
+def impl_summary(variant: Variant) -> str:
+    """`max_pool(rank=2, with_indices=False)`: the impl's function and its bound arguments."""
+    assert variant.impl is not None
+    bound = ", ".join(f"{k}={v!r}" for k, v in variant.args)
+    return f"{variant.impl.rsplit('.', 1)[1]}({bound})"
+
+
+def form_counts(specs: list[OpSpec]) -> dict[str, int]:
+    """Entries (aliases aside) by form: data (onnx/emit only), python (impl only), mixed; and their
+    constraints, by whether the generated function (require) or the Python (id) evaluates them."""
+    entries = [s for s in specs if s.alias_of is None]
+    kinds = [{"impl" if v.impl else "data" for v in s.variants} for s in entries]
+    constraints = [c for s in entries for c in (*s.constraints, *(c for v in s.variants for c in v.constraints))]
+    return {
+        "entries": len(entries),
+        "data": sum(1 for k in kinds if k == {"data"}),
+        "python": sum(1 for k in kinds if k == {"impl"}),
+        "mixed": sum(1 for k in kinds if len(k) > 1),
+        "constraints": len(constraints),
+        "required": sum(1 for c in constraints if c.require is not None),
+        "refused_in_python": sum(1 for c in constraints if c.id is not None),
+        "helpers": len(getattr(specs, "helpers", {})),
+        "complex": sum(1 for s in entries if s.complex_mode),
+    }
+
+
+def constraint_rows(specs: list[OpSpec]) -> list[dict[str, str]]:
+    """Every constraint of every entry (aliases share their entry's): what is refused, and why."""
+    rows = []
+    for spec in sorted((s for s in specs if s.alias_of is None), key=lambda s: s.aten):
+        for constraint in (*spec.constraints, *(c for v in spec.variants for c in v.constraints)):
+            condition = (f"requires `{' '.join(constraint.require.split())}`" if constraint.require is not None
+                         else f"refused by its Python (`{constraint.id}`)")
+            rows.append({"aten": spec.aten, "condition": condition.replace("|", "\\|"),
+                         "message": constraint.message.replace("|", "\\|"), "source": str(constraint.location)})
+    return rows
+
+
+def kernel_gap_rows() -> list[dict[str, str]]:
+    """What the ort-kernel-gaps pass rewrites (exporter/ort_kernel_gaps.py), for the matrix."""
+    from exporter import ort_kernel_gaps as gaps
+    from exporter.dtypes import to_torch_dtype
+
+    def name(dtype: object) -> str:
+        return str(to_torch_dtype(dtype)).removeprefix("torch.")
+
+    def opsets(span: tuple[int, int | None]) -> str:
+        first, last = span
+        return "all" if first <= MIN_OPSET and last is None else f"{max(first, MIN_OPSET)}–{last or MAX_OPSET}"
+
+    rows = [{"op": f.op_type, "dtypes": "float64", "how": "exact float64 form", "opsets": opsets(f.opsets)}
+            for f in gaps.FORMS]
+    for gap in gaps.GAPS:
+        pairs = ", ".join(f"{name(a)} → {name(b)}" for a, b in gap.compute.items())
+        when = f" ({', '.join(sorted(gap.reductions))} reductions)" if gap.reductions else ""
+        rows.append({"op": gap.op_type, "dtypes": pairs + when,
+                     "how": "inputs cast, op computed there, result cast back" + (" (lossy)" if gap.lossy else " (exact)"),
+                     "opsets": opsets(gap.opsets)})
+    return rows
+
+
 def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
+    helpers = frozenset(getattr(specs, "helpers", {}))
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
         served = set()
@@ -298,11 +364,12 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
             if first > last:
                 continue
             served.update(range(first, last + 1))
-            how = variant.impl.rsplit(".", 1)[1] + "()" if variant.impl else emit_summary(variant.emit or "")
+            how = impl_summary(variant) if variant.impl else emit_summary(variant.emit or "", helpers)
             mappings.append(f"{first}–{last}: `{how}`" if (first, last) != (MIN_OPSET, MAX_OPSET) else f"`{how}`")
         xfailed = {o for first, last, _ in spec.test.xfail for o in range(first, last + 1)}
         notes = [f"alias of `{spec.alias_of}` (same function)"] if spec.alias_of else []
         notes += [f"also serves {', '.join(f'`{a.aten}`' for a in spec.aliases)}"] if spec.aliases else []
+        notes += [COMPLEX_NOTES[spec.complex_mode]] if spec.complex_mode else []
         notes += [c.message for c in spec.constraints] + [
             c.message for v in spec.variants for c in v.constraints
         ] + ([spec.note] if spec.note else []) + [
@@ -337,9 +404,14 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
         (n, sum(1 for r in rows if n in r["served"]), sum(1 for r in rows if n in r["verified"]))
         for n in OPSETS
     ]
+    counts = form_counts(specs)
     files["SUPPORT.md"] = env.get_template("SUPPORT.md.jinja").render(
         rows=rows, opsets=OPSETS, summary=summary, total=len(rows),
-        aliases=sum(1 for s in specs if s.alias_of is not None),
+        aliases=sum(1 for s in specs if s.alias_of is not None), counts=counts,
+        data_share=round(100 * counts["data"] / max(counts["entries"], 1)),
+        functions=sum(len(v) for v in plan.modules.values()),
+        duplicates=len(duplicate_functions(files)),
+        constraints=constraint_rows(specs), gaps=kernel_gap_rows(),
     )
     return files
 

@@ -6,6 +6,7 @@ specs, so a new helper is available to specs as soon as it is defined here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,6 +86,26 @@ def norm_dims(g: Any, dims: Sequence[int] | None, value: ir.Value) -> list[int]:
     if not dims:
         return list(range(g.rank(value)))
     return [norm_dim(g, d, value) for d in dims]
+
+
+def reduce_axes(g: Any, dims: Any, value: ir.Value) -> list[int] | None:
+    """ONNX axes of `value` for torch's `dim` argument of a reduction (an int or a list); None
+    (every axis) for None or [], as torch's reductions read them."""
+    if dims is None:
+        return None
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    return [norm_dim(g, d, value) for d in dims] or None
+
+
+# Integer (and bool) dtypes torch's sum and prod accumulate in int64.
+_ACCUMULATED_IN_INT64 = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32)
+
+
+def accumulated(g: Any, value: ir.Value, dtype: Any) -> ir.Value:
+    """The tensor torch's sum/prod add up: in `dtype` when given, else integers and bool in int64."""
+    if dtype is not None:
+        return cast(g, value, dtype)
+    return g.cast(value, torch.int64) if g.dtype(value) in _ACCUMULATED_IN_INT64 else value
 
 
 def expand_sizes(g: Any, sizes: Sequence[Any]) -> list[Any]:
@@ -239,6 +260,91 @@ def slice_axes(g: Any, value: ir.Value, starts: Sequence[Any], ends: Sequence[An
     if g.opset >= 10:
         return g.op("Slice", value, ints(g, starts), ints(g, ends), ints(g, axes))
     return g.op("Slice", value, starts=[int(s) for s in starts], ends=[int(e) for e in ends], axes=list(axes))
+
+
+def shape_slice(g: Any, x: ir.Value, start: int, end: int | None = None) -> list[int] | ir.Value:
+    """x.shape[start:end] (negative bounds count from the end): ints when static, else a 1-D int64 value."""
+    r = g.rank(x)
+    lo = start + r if start < 0 else start
+    hi = r if end is None else end + r if end < 0 else end
+    sizes = g.shape(x)[lo:hi]
+    if all(isinstance(d, int) for d in sizes):
+        return [int(d) for d in sizes]
+    return slice_axes(g, g.op("Shape", x), [lo], [hi], [0])
+
+
+def as_shape(g: Any, shape: Any) -> ir.Value:
+    """A shape for Reshape or Expand: a list of ints (or symbolic sizes) as an int64 tensor; a 1-D
+    int64 value as it is."""
+    return shape if isinstance(shape, ir.Value) else ints(g, shape)
+
+
+def dtype_in(g: Any, value: ir.Value, *names: str) -> bool:
+    """True when value's dtype is one of these ('float32', 'float16', ...)."""
+    return g.dtype(value) in {parse_dtype(n) for n in names}
+
+
+def filled_tail(g: Any, x: ir.Value, start: int, fill: float) -> ir.Value:
+    """A tensor of x.shape[start:] holding `fill` in x's dtype (the scale or bias torch omits): a
+    constant when those sizes are static, else `fill` expanded to them."""
+    shape = shape_slice(g, x, start)
+    if isinstance(shape, list):
+        return g.constant(torch.full(shape, fill, dtype=g.dtype(x)))
+    return g.op("Expand", scalar(g, fill, g.dtype(x)), shape)
+
+
+def channel_fill(g: Any, x: ir.Value, fill: float) -> ir.Value:
+    """A (C,) tensor of `fill` in x's dtype for an (N, C, ...) input."""
+    channels = g.shape(x)[1]
+    if isinstance(channels, int):
+        return g.constant(torch.full([channels], fill, dtype=g.dtype(x)))
+    return g.op("Expand", scalar(g, fill, g.dtype(x)), slice_axes(g, g.op("Shape", x), [1], [2], [0]))
+
+
+def per_channel(g: Any, value: ir.Value | None, fill: float, x: ir.Value, reference: ir.Value | None) -> ir.Value:
+    """`value`, or a (C,) tensor of `fill` for an (N, C, ...) input when torch passed None (sized
+    like `reference` when given, a (C,) tensor such as the running mean)."""
+    if value is not None:
+        return value
+    channels = g.shape(x)[1]
+    if isinstance(channels, int):
+        return g.constant([fill] * channels, g.dtype(x))
+    if reference is not None:
+        size = g.op("Shape", reference)
+    else:
+        size = g.op("Gather", g.op("Shape", x), ints(g, [1]), axis=0)
+    return g.op("Expand", scalar(g, fill, g.dtype(x)), size)
+
+
+def unbiased_factor(g: Any, x: ir.Value) -> ir.Value:
+    """n / (n - 1) for the n values per channel of an (N, C, ...) input, in its dtype (inf for
+    n = 1, as torch's division gives): a constant when the sizes are static."""
+    dims = g.shape(x)
+    dtype = g.dtype(x)
+    if all(isinstance(d, int) for d in dims):
+        n = math.prod(dims) // max(int(dims[1]), 1)
+        return scalar(g, n / (n - 1) if n > 1 else math.inf, dtype)
+    n = g.cast(g.op("Div", g.op("Size", x), g.op("Gather", g.op("Shape", x), scalar(g, 1, "int64"), axis=0)), dtype)
+    return g.op("Div", n, g.op("Sub", n, scalar(g, 1.0, dtype)))
+
+
+def empty(g: Any, like: ir.Value) -> ir.Value:
+    """A tensor of no elements in like's dtype (the statistics torch returns when it computes none)."""
+    return g.constant(torch.empty(0, dtype=g.dtype(like)))
+
+
+def default_eps(g: Any, x: ir.Value, eps: Any) -> float:
+    """`eps`, or for None the epsilon of the dtype torch computes x in (float32 for half floats)."""
+    if eps is not None:
+        return float(eps)
+    dtype = g.dtype(x)
+    return float(torch.finfo(torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype).eps)
+
+
+def float_statistic(g: Any, value: ir.Value, like: ir.Value) -> ir.Value:
+    """A Mean/InvStdDev output of ONNX LayerNormalization (float, its stash_type 1) in like's dtype."""
+    value.dtype = ir.DataType.FLOAT  # g.op takes the dtype of the first input for every output
+    return g.cast(value, g.dtype(like))
 
 
 def finite_max(g: Any, value: ir.Value) -> float:

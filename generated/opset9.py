@@ -20,7 +20,6 @@ from exporter.lib import dynamic_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
 from exporter.lib import nn_ops
-from exporter.lib import norm_ops
 from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
@@ -1275,58 +1274,115 @@ def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, r
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
-@declared('opspecs/norms.yaml:18', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization>=17', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:19', emits=('Add', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
-    """aten::layer_norm.default, opsets 9-26: exporter.lib.norm_ops.layer_norm (opspecs/norms.yaml:18)"""
-    return norm_ops.layer_norm(g, input, normalized_shape, weight, bias, eps, cudnn_enable)
+    """aten::layer_norm.default, opsets 9-26: block of 6 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:19)"""
+    axis = h.rank(g, input) - builtins.len(normalized_shape)
+    if g.opset >= 17:
+        scale = weight if weight is not None else h.filled_tail(g, input, axis, 1.0)
+        return g.op('LayerNormalization', input, scale, bias, axis=axis, epsilon=builtins.float(eps))
+    mean, centered, var = s.moments(g, input, builtins.list(builtins.range(axis, h.rank(g, input))))
+    return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, None)
 
 
-@declared('opspecs/norms.yaml:33', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization>=17', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:38', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
-    """aten::native_layer_norm.default, opsets 9-26: exporter.lib.norm_ops.native_layer_norm (opspecs/norms.yaml:33)"""
-    return norm_ops.native_layer_norm(g, input, normalized_shape, weight, bias, eps)
+    """aten::native_layer_norm.default, opsets 9-26: block of 8 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:38)"""
+    axis = h.rank(g, input) - builtins.len(normalized_shape)
+    if g.opset >= 17 and (not h.dtype_in(g, input, 'float64')):
+        scale = weight if weight is not None else h.filled_tail(g, input, axis, 1.0)
+        y, mean, invstd = g.op('LayerNormalization', input, scale, bias, axis=axis, epsilon=builtins.float(eps), _outputs=3)
+        return (y, h.float_statistic(g, mean, input), h.float_statistic(g, invstd, input))
+    mean, centered, var = s.moments(g, input, builtins.list(builtins.range(axis, h.rank(g, input))))
+    r = s.rstd(g, var, eps, input)
+    return (s.affine(g, g.op('Mul', centered, r), weight, bias, None), mean, r)
 
 
-@declared('opspecs/norms.yaml:51', emits=('Add', 'Concat', 'Expand', 'GroupNormalization>=21', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+@declared('opspecs/norms.yaml:62', emits=('Add', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 9-26: exporter.lib.norm_ops.group_norm (opspecs/norms.yaml:51)"""
-    return norm_ops.group_norm(g, input, num_groups, weight, bias, eps, cudnn_enabled)
+    """aten::group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:62)"""
+    if g.opset >= 21:
+        return s.group_norm_21(g, input, num_groups, weight, bias, eps)
+    normalized, _, _ = s.group_stats(g, input, num_groups, eps)
+    return s.affine(g, normalized, weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/norms.yaml:67', emits=('Add', 'Concat', 'Expand', 'GroupNormalization>=21', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+@declared('opspecs/norms.yaml:80', emits=('Add', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 9-26: exporter.lib.norm_ops.native_group_norm (opspecs/norms.yaml:67)"""
-    return norm_ops.native_group_norm(g, input, weight, bias, N, C, HxW, group, eps)
+    """aten::native_group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:80)"""
+    normalized, mean, r = s.group_stats(g, input, group, eps)
+    if g.opset >= 21:
+        return (s.group_norm_21(g, input, group, weight, bias, eps), mean, r)
+    return (s.affine(g, normalized, weight, bias, [-1] + [1] * (h.rank(g, input) - 2)), mean, r)
 
 
-@declared('opspecs/norms.yaml:89', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'InstanceNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/norms.yaml:104', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'InstanceNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Unsqueeze'))
 def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 9-26: exporter.lib.norm_ops.instance_norm (opspecs/norms.yaml:89)"""
-    return norm_ops.instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled)
+    """aten::instance_norm.default, opsets 9-26: block of 13 lines: InstanceNormalization, Mul; calls affine(), batch_norm_running(), moments(), rstd(), squeeze_axes(), unsqueeze_axes() (opspecs/norms.yaml:104)"""
+    if not use_input_stats:
+        return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
+    r = h.rank(g, input)
+    x = s.unsqueeze_axes(g, input, [2]) if r == 2 else input
+    if h.dtype_in(g, input, 'float32', 'float16', 'bfloat16'):
+        scale = h.channel_fill(g, input, 1.0) if weight is None else weight
+        shift = h.channel_fill(g, input, 0.0) if bias is None else bias
+        y = g.op('InstanceNormalization', h.cast(g, x, 'float32'), h.cast(g, scale, 'float32'), h.cast(g, shift, 'float32'), epsilon=builtins.float(eps))
+        y = h.cast_like(g, y, input)
+    else:
+        _, centered, var = s.moments(g, x, builtins.list(builtins.range(2, builtins.max(r, 3))))
+        y = s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (builtins.max(r, 3) - 2))
+    return s.squeeze_axes(g, y, [2]) if r == 2 else y
 
 
-@declared('opspecs/norms.yaml:114', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:140', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit (opspecs/norms.yaml:114)"""
-    return norm_ops.native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
+    """aten::_native_batch_norm_legit.default, opsets 9-26: block of 5 lines: no ONNX op of its own; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:140)"""
+    if not training:
+        out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
+        return (out, h.empty(g, input), h.empty(g, input))
+    y, mean, _, invstd = s.batch_stats(g, input, weight, bias, eps)
+    return (y, mean, invstd)
 
 
-@declared('opspecs/norms.yaml:133', emits=('Add', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:162', emits=('Add', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_no_stats (opspecs/norms.yaml:133)"""
-    return norm_ops.native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps)
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_stats() (opspecs/norms.yaml:162)"""
+    y, mean, _, invstd = s.batch_stats(g, input, weight, bias, eps)
+    return (y, mean, invstd)
 
 
-@declared('opspecs/norms.yaml:150', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:180', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: exporter.lib.norm_ops.native_batch_norm_legit_functional (opspecs/norms.yaml:150)"""
-    return norm_ops.native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps)
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 11 lines: Add, Identity, Mul; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:180)"""
+    if not training:
+        out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
+        return (out, h.empty(g, input), h.empty(g, input), g.op('Identity', running_mean), g.op('Identity', running_var))
+    y, mean, var, invstd = s.batch_stats(g, input, weight, bias, eps)
+    stats = h.dtype(g, running_mean)
+    keep, take = (h.scalar(g, 1.0 - builtins.float(momentum), stats), h.scalar(g, builtins.float(momentum), stats))
+    unbiased = g.op('Mul', var, h.unbiased_factor(g, input))
+    new_mean = g.op('Add', g.op('Mul', running_mean, keep), g.op('Mul', h.cast(g, mean, stats), take))
+    new_var = g.op('Add', g.op('Mul', running_var, keep), g.op('Mul', h.cast(g, unbiased, stats), take))
+    return (y, mean, invstd, new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:170', emits=('Add', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization>=23', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
+@declared('opspecs/norms.yaml:209', emits=('Add', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
 def rms_norm(g, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-26: exporter.lib.norm_ops.rms_norm (opspecs/norms.yaml:170)"""
-    return norm_ops.rms_norm(g, input, normalized_shape, weight, eps)
+    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:209)"""
+    axis = h.rank(g, input) - builtins.len(normalized_shape)
+    epsilon = h.default_eps(g, input, eps)
+    if g.opset >= 23:
+        scale = weight if weight is not None else h.filled_tail(g, input, axis, 1.0)
+        stash = 11 if h.dtype_in(g, input, 'float64') else None
+        return g.op('RMSNormalization', input, scale, axis=axis, epsilon=epsilon, stash_type=stash)
+    fusable = h.dtype_in(g, input, 'float32', 'float64')
+    square = g.op('Pow', input, h.scalar(g, 2.0, h.dtype(g, input))) if fusable else g.op('Mul', input, input)
+    mean_square = s.reduce_mean(g, square, builtins.list(builtins.range(axis, h.rank(g, input))), True)
+    if fusable:
+        y = g.op('Div', input, g.op('Sqrt', g.op('Add', mean_square, h.scalar(g, epsilon, h.dtype(g, input)))))
+    else:
+        y = g.op('Mul', input, s.rstd(g, mean_square, epsilon, input))
+    return y if weight is None else g.op('Mul', y, weight)
 
 
 @declared('opspecs/padding.yaml:10', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
@@ -1521,64 +1577,80 @@ def native_dropout(g, input, p, train):
     return creation_ops.native_dropout(g, input, p, train)
 
 
-@declared('opspecs/reduction.yaml:7', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
+@declared('opspecs/reduction.yaml:9', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
 def sum(g, self, *, dtype=None):
-    """aten::sum.default, opsets 9-26: exporter.lib.nn_ops.sum_all (opspecs/reduction.yaml:7)"""
-    return nn_ops.sum_all(g, self, dtype)
+    """aten::sum.default, opsets 9-26: block of 2 lines: Identity; calls reduce_sum() (opspecs/reduction.yaml:9)"""
+    x = h.accumulated(g, self, dtype)
+    return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_sum(g, x, None, False)
 
 
-@declared('opspecs/reduction.yaml:16', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
+@declared('opspecs/reduction.yaml:19', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
 def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::sum.dim_IntList, opsets 9-26: exporter.lib.nn_ops.sum_dims (opspecs/reduction.yaml:16)"""
-    return nn_ops.sum_dims(g, self, dim, keepdim, dtype)
+    """aten::sum.dim_IntList, opsets 9-26: block of 2 lines: Identity; calls reduce_sum() (opspecs/reduction.yaml:19)"""
+    x = h.accumulated(g, self, dtype)
+    return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_sum(g, x, h.reduce_axes(g, dim, self), keepdim)
 
 
-@declared('opspecs/reduction.yaml:28', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
+@declared('opspecs/reduction.yaml:32', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
 def mean(g, self, *, dtype=None):
-    """aten::mean.default, opsets 9-26: exporter.lib.nn_ops.mean_all (opspecs/reduction.yaml:28)"""
-    return nn_ops.mean_all(g, self, dtype)
+    """aten::mean.default, opsets 9-26: block of 2 lines: Identity; calls reduce_mean() (opspecs/reduction.yaml:32)"""
+    x = self if dtype is None else h.cast(g, self, dtype)
+    return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_mean(g, x, None, False)
 
 
-@declared('opspecs/reduction.yaml:37', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
+@declared('opspecs/reduction.yaml:42', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
 def mean_dim(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::mean.dim, opsets 9-26: exporter.lib.nn_ops.mean_dims (opspecs/reduction.yaml:37)"""
-    return nn_ops.mean_dims(g, self, dim, keepdim, dtype)
+    """aten::mean.dim, opsets 9-26: block of 2 lines: Identity; calls reduce_mean() (opspecs/reduction.yaml:42)"""
+    x = self if dtype is None else h.cast(g, self, dtype)
+    return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_mean(g, x, h.reduce_axes(g, dim, self), keepdim)
 
 
-@declared('opspecs/reduction.yaml:48', emits=('Cast', 'Concat', 'Identity', 'ReduceMax', 'Reshape'))
-def amax(g, self, dim=[], keepdim=False):
-    """aten::amax.default, opsets 9-26: exporter.lib.nn_ops.amax (opspecs/reduction.yaml:48)"""
-    return nn_ops.amax(g, self, dim, keepdim)
-
-
-@declared('opspecs/reduction.yaml:57', emits=('Cast', 'Concat', 'Identity', 'ReduceMin', 'Reshape'))
-def amin(g, self, dim=[], keepdim=False):
-    """aten::amin.default, opsets 9-26: exporter.lib.nn_ops.amin (opspecs/reduction.yaml:57)"""
-    return nn_ops.amin(g, self, dim, keepdim)
-
-
-@declared('opspecs/reduction.yaml:66', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
+@declared('opspecs/reduction.yaml:54', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
 def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
-    """aten::prod.dim_int, opsets 9-26: exporter.lib.nn_ops.prod_dim (opspecs/reduction.yaml:66)"""
-    return nn_ops.prod_dim(g, self, dim, keepdim, dtype)
+    """aten::prod.dim_int, opsets 9-26: block of 2 lines: Identity; calls reduce_prod() (opspecs/reduction.yaml:54)"""
+    x = h.accumulated(g, self, dtype)
+    return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_prod(g, x, [h.norm_dim(g, dim, self)], keepdim)
 
 
-@declared('opspecs/reduction.yaml:75', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
+@declared('opspecs/reduction.yaml:64', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
 def prod(g, self, *, dtype=None):
-    """aten::prod.default, opsets 9-26: exporter.lib.nn_ops.prod_all (opspecs/reduction.yaml:75)"""
-    return nn_ops.prod_all(g, self, dtype)
+    """aten::prod.default, opsets 9-26: block of 2 lines: Identity; calls reduce_prod() (opspecs/reduction.yaml:64)"""
+    x = h.accumulated(g, self, dtype)
+    return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_prod(g, x, None, False)
 
 
-@declared('opspecs/reduction.yaml:86', emits=('ArgMax', 'Concat', 'Reshape'))
+@declared('opspecs/reduction.yaml:75', emits=('Cast', 'Concat', 'Identity', 'ReduceMax', 'Reshape'))
+def amax(g, self, dim=[], keepdim=False):
+    """aten::amax.default, opsets 9-26: block of 3 lines: Identity; calls reduce_max() (opspecs/reduction.yaml:75)"""
+    x = h.cast(g, self, 'int32') if h.is_bool(g, self) and g.opset < 20 else self
+    y = g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_max(g, x, h.reduce_axes(g, dim, self), keepdim)
+    return h.cast_like(g, y, self)
+
+
+@declared('opspecs/reduction.yaml:86', emits=('Cast', 'Concat', 'Identity', 'ReduceMin', 'Reshape'))
+def amin(g, self, dim=[], keepdim=False):
+    """aten::amin.default, opsets 9-26: block of 3 lines: Identity; calls reduce_min() (opspecs/reduction.yaml:86)"""
+    x = h.cast(g, self, 'int32') if h.is_bool(g, self) and g.opset < 20 else self
+    y = g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_min(g, x, h.reduce_axes(g, dim, self), keepdim)
+    return h.cast_like(g, y, self)
+
+
+@declared('opspecs/reduction.yaml:100', emits=('ArgMax', 'Concat', 'Reshape'))
 def argmax(g, self, dim=None, keepdim=False):
-    """aten::argmax.default, opsets 9-26: exporter.lib.nn_ops.argmax (opspecs/reduction.yaml:86)"""
-    return nn_ops.argmax(g, self, dim, keepdim)
+    """aten::argmax.default, opsets 9-26: block of 4 lines: ArgMax, Reshape (opspecs/reduction.yaml:100)"""
+    if dim is None or h.rank(g, self) == 0:
+        flat = g.op('ArgMax', g.op('Reshape', self, h.ints(g, [-1])), axis=0, keepdims=0)
+        return g.op('Reshape', flat, h.ints(g, [1] * h.rank(g, self))) if keepdim and h.rank(g, self) > 0 else flat
+    return g.op('ArgMax', self, axis=h.norm_dim(g, dim, self), keepdims=keepdim)
 
 
-@declared('opspecs/reduction.yaml:95', emits=('ArgMin', 'Concat', 'Reshape'))
+@declared('opspecs/reduction.yaml:112', emits=('ArgMin', 'Concat', 'Reshape'))
 def argmin(g, self, dim=None, keepdim=False):
-    """aten::argmin.default, opsets 9-26: exporter.lib.nn_ops.argmin (opspecs/reduction.yaml:95)"""
-    return nn_ops.argmin(g, self, dim, keepdim)
+    """aten::argmin.default, opsets 9-26: block of 4 lines: ArgMin, Reshape (opspecs/reduction.yaml:112)"""
+    if dim is None or h.rank(g, self) == 0:
+        flat = g.op('ArgMin', g.op('Reshape', self, h.ints(g, [-1])), axis=0, keepdims=0)
+        return g.op('Reshape', flat, h.ints(g, [1] * h.rank(g, self))) if keepdim and h.rank(g, self) > 0 else flat
+    return g.op('ArgMin', self, axis=h.norm_dim(g, dim, self), keepdims=keepdim)
 
 
 @declared('opspecs/resize.yaml:22', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))

@@ -15,6 +15,127 @@ from exporter import emit_helpers as h  # noqa: F401
 
 # name -> (params, emit, spec line): what user spec files (exporter.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
+    'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
+    'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
+    'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
+    'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
+    'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
+    'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
+    'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
+    'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
+    'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
+    'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
+    'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
+    'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
 }
 
-# No spec defines a helper.
+
+def affine(g, y, weight, bias, shape):
+    """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:250)"""
+    scaled = y if weight is None else g.op('Mul', y, weight if shape is None else g.op('Reshape', weight, h.ints(g, shape)))
+    return scaled if bias is None else g.op('Add', scaled, bias if shape is None else g.op('Reshape', bias, h.ints(g, shape)))
+
+
+def batch_norm_running(g, x, weight, bias, running_mean, running_var, eps):
+    """BatchNormalization with the running statistics (torch's eval-mode batch norm) (opspecs/norms.yaml:279)"""
+    scale = h.per_channel(g, weight, 1.0, x, running_mean)
+    shift = h.per_channel(g, bias, 0.0, x, running_mean)
+    return g.op('BatchNormalization', x, scale, shift, running_mean, running_var, epsilon=builtins.float(eps))
+
+
+def batch_stats(g, x, weight, bias, eps):
+    """(output, mean (C,), biased variance (C,), invstd (C,)) from this batch's statistics (opspecs/norms.yaml:287)"""
+    mean, centered, var = moments(g, x, [0] + builtins.list(builtins.range(2, h.rank(g, x))))
+    invstd = rstd(g, var, eps, x)
+    y = affine(g, g.op('Mul', centered, invstd), weight, bias, [-1] + [1] * (h.rank(g, x) - 2))
+    flat = h.ints(g, [-1])
+    return (y, g.op('Reshape', mean, flat), g.op('Reshape', var, flat), g.op('Reshape', invstd, flat))
+
+
+def group_norm_21(g, x, groups, weight, bias, eps):
+    """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:271)"""
+    scale = weight if weight is not None else h.channel_fill(g, x, 1.0)
+    shift = bias if bias is not None else h.channel_fill(g, x, 0.0)
+    return g.op('GroupNormalization', x, scale, shift, num_groups=builtins.int(groups), epsilon=builtins.float(eps), stash_type=11)
+
+
+def group_stats(g, x, groups, eps):
+    """(x normalized per group without scale and shift, mean (N, G), rstd (N, G)) over (N, G, C/G * spatial) (opspecs/norms.yaml:257)"""
+    grouped = g.op('Reshape', x, h.ints(g, [0, builtins.int(groups), -1]))
+    mean, centered, var = moments(g, grouped, [2])
+    r = rstd(g, var, eps, x)
+    normalized = g.op('Reshape', g.op('Mul', centered, r), h.as_shape(g, h.shape_slice(g, x, 0)))
+    return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
+
+
+def moments(g, x, axes):
+    """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
+    mean = reduce_mean(g, x, axes, True)
+    centered = g.op('Sub', x, mean)
+    return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
+
+
+def reduce_max(g, x, axes, keepdims):
+    """ReduceMax over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:27)"""
+    if axes is None:
+        return g.op('ReduceMax', x, keepdims=keepdims)
+    if g.opset >= 18:
+        return g.op('ReduceMax', x, h.ints(g, axes), keepdims=keepdims)
+    return g.op('ReduceMax', x, axes=axes, keepdims=keepdims)
+
+
+def reduce_mean(g, x, axes, keepdims):
+    """ReduceMean over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:17)"""
+    if axes is None:
+        return g.op('ReduceMean', x, keepdims=keepdims)
+    if g.opset >= 18:
+        return g.op('ReduceMean', x, h.ints(g, axes), keepdims=keepdims)
+    return g.op('ReduceMean', x, axes=axes, keepdims=keepdims)
+
+
+def reduce_min(g, x, axes, keepdims):
+    """ReduceMin over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:37)"""
+    if axes is None:
+        return g.op('ReduceMin', x, keepdims=keepdims)
+    if g.opset >= 18:
+        return g.op('ReduceMin', x, h.ints(g, axes), keepdims=keepdims)
+    return g.op('ReduceMin', x, axes=axes, keepdims=keepdims)
+
+
+def reduce_prod(g, x, axes, keepdims):
+    """ReduceProd over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:47)"""
+    if axes is None:
+        return g.op('ReduceProd', x, keepdims=keepdims)
+    if g.opset >= 18:
+        return g.op('ReduceProd', x, h.ints(g, axes), keepdims=keepdims)
+    return g.op('ReduceProd', x, axes=axes, keepdims=keepdims)
+
+
+def reduce_sum(g, x, axes, keepdims):
+    """ReduceSum over axes (None is every axis); the axes are an input from opset 13 (opspecs/helpers.yaml:7)"""
+    if axes is None:
+        return g.op('ReduceSum', x, keepdims=keepdims)
+    if g.opset >= 13:
+        return g.op('ReduceSum', x, h.ints(g, axes), keepdims=keepdims)
+    return g.op('ReduceSum', x, axes=axes, keepdims=keepdims)
+
+
+def rstd(g, var, eps, like):
+    """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:245)"""
+    return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
+
+
+def squeeze_axes(g, x, axes):
+    """Squeeze of the given axes; they are an input from opset 13 (opspecs/helpers.yaml:58)"""
+    if g.opset >= 13:
+        return g.op('Squeeze', x, h.ints(g, axes))
+    return g.op('Squeeze', x, axes=axes)
+
+
+def unsqueeze_axes(g, x, axes):
+    """Unsqueeze at the given axes; they are an input from opset 13 (opspecs/helpers.yaml:66)"""
+    if g.opset >= 13:
+        return g.op('Unsqueeze', x, h.ints(g, axes))
+    return g.op('Unsqueeze', x, axes=axes)

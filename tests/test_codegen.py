@@ -718,3 +718,43 @@ def test_overloads_with_the_same_emission_share_one_function(tmp_path: Path):
     assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["fill_Scalar"]
     assert "also serves aten::fill.Tensor (spec/spec.yaml:4)" in files["opset9.py"]
     assert [row[1] for row in registry_rows(specs)] == [[(9, "opset9.fill_Scalar")], [(9, "opset9.fill_Scalar")]]
+
+
+def test_user_specs_define_and_call_spec_helpers(tmp_path: Path):
+    """A user's spec file may define its own spec helpers and call aten2onnx's (reduce_sum)."""
+    import torch
+
+    import exporter
+    from exporter.user_specs import load_opspecs, unload_opspecs
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(textwrap.dedent("""\
+        - helper: doubled
+          params: [x]
+          emit: Add(x, x)
+        - aten: neg
+          emit: |
+            total = reduce_sum(doubled(self), None, False)
+            return Neg(total) if opset >= 13 else Sub(like(0, total), total)
+        """), encoding="utf-8")
+
+    class Negate(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return -x
+
+    x = torch.randn(2, 3)
+    try:
+        load_opspecs(path)
+        for opset in (12, 13):
+            program = exporter.export(Negate(), (x,), opset_version=opset, do_constant_folding=False)
+            torch.testing.assert_close(program(x)[0], -(2 * x).sum())  # what the user's spec says
+    finally:
+        unload_opspecs(path)
+
+
+def test_support_matrix_counts_entries_by_form(good_specs: list[OpSpec], good_files: dict[str, str]):
+    from codegen.render import form_counts
+
+    counts = form_counts(good_specs)
+    assert (counts["entries"], counts["data"], counts["python"], counts["mixed"], counts["helpers"]) == (10, 9, 1, 0, 1)
+    assert "| 10 | 9 (90%) | 1 | 0 | 1 |" in good_files["SUPPORT.md"]

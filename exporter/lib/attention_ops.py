@@ -62,7 +62,7 @@ def _attention(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mas
         L, S = h.shape(g, query)[-2], h.shape(g, key)[-2]
         tail = h.shape(g, mask)[-2:] if g.rank(mask) >= 2 else [1, *h.shape(g, mask)]
         if [str(d) for d in tail] != [str(L), str(S)]:
-            size = _concat_shape(g, c.shape_slice(g, query, -2, -1), c.shape_slice(g, key, -2, -1))
+            size = _concat_shape(g, h.shape_slice(g, query, -2, -1), h.shape_slice(g, key, -2, -1))
             mask = g.op("Expand", mask, size)
     attrs = {"is_causal": int(bool(is_causal))}
     if scale is not None:
@@ -94,7 +94,7 @@ def _repeat_heads(g: Any, x: ir.Value, times: int) -> ir.Value:
     r = g.rank(x)
     heads = h.shape(g, x)[-3]
     grown = g.op("Expand", c.unsqueeze(g, x, [r - 2]), h.ints(g, [1] * (r - 2) + [times, 1, 1]))
-    size = _concat_shape(g, c.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], c.shape_slice(g, x, -2))
+    size = _concat_shape(g, h.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], h.shape_slice(g, x, -2))
     return g.op("Reshape", grown, size)
 
 
@@ -117,7 +117,7 @@ def _math(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: An
         if isinstance(size, int):
             factor = h.scalar(g, 1.0 / math.sqrt(size), dtype)
         else:
-            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(c.shape_slice(g, query, -1), dtype)))
+            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(h.shape_slice(g, query, -1), dtype)))
     else:
         factor = h.scalar(g, float(scale), dtype)
     scores = g.op("Mul", scores, factor)

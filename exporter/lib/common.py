@@ -65,17 +65,6 @@ def dim_size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
     return g.op("Gather", g.op("Shape", x), g.constant(axis, torch.int64), axis=0)
 
 
-def shape_slice(g: Any, x: ir.Value, start: int, end: int | None = None) -> list[int] | ir.Value:
-    """x.shape[start:end] (negative bounds count from the end): ints when static, else a 1-D int64 value."""
-    r = g.rank(x)
-    lo = start + r if start < 0 else start
-    hi = r if end is None else end + r if end < 0 else end
-    sizes = h.shape(g, x)[lo:hi]
-    if is_static(sizes):
-        return [int(d) for d in sizes]
-    return h.slice_axes(g, g.op("Shape", x), [lo], [hi], [0])
-
-
 def per_dim(values: Any, n: int) -> list[int]:
     """torch's `int[n]` arguments (kernel_size, stride, ...): one value stands for all n."""
     if isinstance(values, int):

@@ -1,4 +1,4 @@
-"""Python mappings for neural-network ATen ops (opspecs/nn.yaml, reduction.yaml, activation.yaml).
+"""Python mappings for neural-network ATen ops (opspecs/nn.yaml, activation.yaml).
 
 Each public function takes `(g, <every schema argument in order>)` and returns the ONNX
 value(s). The opset differences are hidden by exporter/lib/common.py (Unsqueeze/Squeeze axes
@@ -117,24 +117,10 @@ def softmax(g: Any, self: ir.Value, dim: int, op: str, dtype: Any = None, half_t
 # -- batch normalization ---------------------------------------------------------------------------
 
 
-def _per_channel(g: Any, value: ir.Value | None, fill: float, input: ir.Value, reference: ir.Value | None) -> ir.Value:
-    """`value`, or a (C,) tensor of `fill` when torch passed None."""
-    if value is not None:
-        return value
-    channels = h.shape(g, input)[1]
-    if isinstance(channels, int):
-        return g.constant([fill] * channels, g.dtype(input))
-    if reference is not None:
-        size = g.op("Shape", reference)
-    else:
-        size = g.op("Gather", g.op("Shape", input), h.ints(g, [1]), axis=0)
-    return g.op("Expand", h.scalar(g, fill, g.dtype(input)), size)
-
-
 def _batch_norm(g: Any, input: ir.Value, weight: Any, bias: Any, running_mean: Any, running_var: Any,
                 use_batch_stats: bool, eps: float) -> ir.Value:
-    scale = _per_channel(g, weight, 1.0, input, running_mean)
-    shift = _per_channel(g, bias, 0.0, input, running_mean)
+    scale = h.per_channel(g, weight, 1.0, input, running_mean)
+    shift = h.per_channel(g, bias, 0.0, input, running_mean)
     if not use_batch_stats:
         return g.op("BatchNormalization", input, scale, shift, running_mean, running_var, epsilon=float(eps))
     # Training mode: normalize with this batch's statistics (biased variance), as torch's output does.
@@ -171,81 +157,3 @@ def prelu(g, self, weight):
     else:
         slope = g.op("Reshape", weight, h.ints(g, [-1, *([1] * (g.rank(self) - 2))]))
     return g.op("PRelu", self, h.cast_like(g, slope, self))
-
-
-# -- reductions ------------------------------------------------------------------------------------
-
-_SMALL_INTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32)
-
-
-def _accumulate_dtype(g: Any, x: ir.Value, dtype: Any) -> ir.Value:
-    """torch's sum/prod: the requested dtype, else integers (and bool) accumulate in int64."""
-    if dtype is not None:
-        return h.cast(g, x, dtype)
-    if g.dtype(x) in _SMALL_INTS:
-        return h.cast(g, x, torch.int64)
-    return x
-
-
-def _reduction(g: Any, op: str, x: ir.Value, source: ir.Value, dims: Any, keepdim: bool) -> ir.Value:
-    if g.rank(source) == 0:  # a 0-d tensor reduced over dim 0 or -1 (or all) is itself
-        return g.op("Identity", x)
-    return c.reduce(g, op, x, c.reduce_axes(g, dims, source), keepdim)
-
-
-def sum_all(g, self, dtype):
-    return _reduction(g, "ReduceSum", _accumulate_dtype(g, self, dtype), self, None, False)
-
-
-def sum_dims(g, self, dim, keepdim, dtype):
-    return _reduction(g, "ReduceSum", _accumulate_dtype(g, self, dtype), self, dim, keepdim)
-
-
-def mean_all(g, self, dtype):
-    return _reduction(g, "ReduceMean", self if dtype is None else h.cast(g, self, dtype), self, None, False)
-
-
-def mean_dims(g, self, dim, keepdim, dtype):
-    return _reduction(g, "ReduceMean", self if dtype is None else h.cast(g, self, dtype), self, dim, keepdim)
-
-
-def _extreme(g: Any, op: str, x: ir.Value, dims: Any, keepdim: bool) -> ir.Value:
-    """ReduceMax/Min take bool only from 20: before, reduce it as int32 (exact). (int8/uint8 before 12
-    are widened by GraphBuilder.op, as for every op whose schema lacks them.)"""
-    dtype = g.dtype(x)
-    if not (dtype == torch.bool and g.opset < 20):
-        return _reduction(g, op, x, x, dims, keepdim)
-    return h.cast(g, _reduction(g, op, h.cast(g, x, torch.int32), x, dims, keepdim), dtype)
-
-
-def amax(g, self, dim, keepdim):
-    return _extreme(g, "ReduceMax", self, dim, keepdim)
-
-
-def amin(g, self, dim, keepdim):
-    return _extreme(g, "ReduceMin", self, dim, keepdim)
-
-
-def prod_dim(g, self, dim, keepdim, dtype):
-    return _reduction(g, "ReduceProd", _accumulate_dtype(g, self, dtype), self, [dim], keepdim)
-
-
-def prod_all(g, self, dtype):
-    return _reduction(g, "ReduceProd", _accumulate_dtype(g, self, dtype), self, None, False)
-
-
-def _arg_reduce(g: Any, op: str, x: ir.Value, dim: Any, keepdim: bool) -> ir.Value:
-    r = g.rank(x)
-    if dim is None or r == 0:
-        # Over the flattened tensor; keepdim keeps every axis as size 1.
-        flat = g.op(op, g.op("Reshape", x, h.ints(g, [-1])), axis=0, keepdims=0)
-        return g.op("Reshape", flat, h.ints(g, [1] * r)) if keepdim and r else flat
-    return g.op(op, x, axis=h.norm_dim(g, dim, x), keepdims=int(keepdim))
-
-
-def argmax(g, self, dim, keepdim):
-    return _arg_reduce(g, "ArgMax", self, dim, keepdim)
-
-
-def argmin(g, self, dim, keepdim):
-    return _arg_reduce(g, "ArgMin", self, dim, keepdim)
