@@ -8,6 +8,7 @@ to the rules in turn (a replacement may itself need rewriting by a later rule).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -36,9 +37,9 @@ def rewrite(model: ir.Model, rules: Sequence[tuple[str, Rule]]) -> list[str]:
                                        if (m := _GENERATED_NAME.match(value.name or ""))), default=0))
     node_names = {node.name: 1 for node in nodes if node.name}
     applied: list[str] = []
-    pending = list(nodes)
+    pending = collections.deque(nodes)
     while pending:
-        node = pending.pop(0)
+        node = pending.popleft()
         if node.graph is None:
             continue  # removed by an earlier rewrite
         for name, rule in rules:
@@ -51,7 +52,7 @@ def rewrite(model: ir.Model, rules: Sequence[tuple[str, Rule]]) -> list[str]:
             dtypes = ", ".join(str(v.dtype) if v is not None else "-" for v in node.inputs)
             applied.append(f"{name}: {node.op_type}({dtypes})")
             _splice(node, builder.nodes, list(outputs))
-            pending[:0] = builder.nodes
+            pending.extendleft(reversed(builder.nodes))
             break
     return applied
 

@@ -72,10 +72,10 @@ def legalize(model: ir.Model, target_runtime: str | None = DEFAULT_TARGET_RUNTIM
     """
     if target_runtime not in TARGET_RUNTIMES:
         raise ValueError(f"target_runtime={target_runtime!r}: use one of {TARGET_RUNTIMES}")
-    applied = []
-    if target_runtime == ort_kernel_gaps.RUNTIME:
-        applied += node_rewrite.rewrite(model, kernel_gap_pass.rules(runtime_version))
-    return applied + node_rewrite.rewrite(model, type_legalization.rules())
+    # One walk over the nodes: a node is offered to the kernel-gap rules first, and the nodes a
+    # rewrite makes are offered to every rule in turn (so a widened op is legalized too).
+    gaps = kernel_gap_pass.rules(runtime_version) if target_runtime == ort_kernel_gaps.RUNTIME else []
+    return node_rewrite.rewrite(model, [*gaps, *type_legalization.rules()])
 
 
 def fold_constants(model: ir.Model) -> None:

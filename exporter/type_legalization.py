@@ -12,6 +12,7 @@ Standard ONNX, for every runtime: this pass always runs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import onnx_ir as ir
@@ -31,23 +32,32 @@ _TYPE_NAMES = {_D.INT8: "int8", _D.UINT8: "uint8", _D.INT16: "int16", _D.UINT16:
                _D.BFLOAT16: "bfloat16", _D.FLOAT16: "float16", _D.FLOAT: "float"}
 
 
+@functools.cache
+def _input_types(op_type: str, opset: int, domain: str) -> tuple[frozenset[str], ...] | None:
+    """The type strings each formal input of the op's schema at `opset` takes (None: no schema)."""
+    schema = schema_at(op_type, opset, domain)
+    if schema is None or not schema.inputs:
+        return None
+    allowed = {c.type_param_str: frozenset(c.allowed_type_strs) for c in schema.type_constraints}
+    return tuple(allowed.get(i.type_str, frozenset({i.type_str})) for i in schema.inputs)
+
+
 def unsupported_dtype(node: ir.Node, opset: int) -> ir.DataType | None:
     """The one narrow dtype among `node`'s inputs that its ONNX schema at `opset` does not take
     where it takes the holder dtype instead; None when the node is valid as it is."""
-    narrow = {v.dtype for v in node.inputs if v is not None and v.dtype in _HOLDERS}
+    dtypes = [v.dtype if v is not None else None for v in node.inputs]
+    narrow = {d for d in dtypes if d in _HOLDERS}
     if len(narrow) != 1 or node.domain not in ("", "ai.onnx") or len(node.outputs) != 1:
         return None
-    schema = schema_at(node.op_type, opset, node.domain)
-    if schema is None or not schema.inputs:
+    formals = _input_types(node.op_type, opset, node.domain)
+    if formals is None:
         return None
     (dtype,) = narrow
     holder = f"tensor({_TYPE_NAMES[_HOLDERS[dtype]]})"
-    allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
-    for index, value in enumerate(node.inputs):
-        if value is None or value.dtype != dtype:
+    for index, given in enumerate(dtypes):
+        if given != dtype:
             continue
-        formal = schema.inputs[min(index, len(schema.inputs) - 1)].type_str
-        types = allowed.get(formal, {formal})
+        types = formals[min(index, len(formals) - 1)]
         if f"tensor({_TYPE_NAMES[dtype]})" in types or holder not in types:
             return None
     return dtype

@@ -576,7 +576,7 @@ def zero(g, self):
 
 @declared('opspecs/creation.yaml:212', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::alias.default (opspecs/shape.yaml:200)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::alias.default (opspecs/shape.yaml:200)"""
     return g.op('Identity', self)
 
 
@@ -626,12 +626,6 @@ def copy(g, self, src, non_blocking=False):
 def masked_select(g, self, mask):
     """aten::masked_select.default, opsets 9-26: exporter.lib.dynamic_ops.masked_select (opspecs/dynamic.yaml:9)"""
     return dynamic_ops.masked_select(g, self, mask)
-
-
-@declared('opspecs/fft.yaml:125', emits=('Identity',))
-def view_as_real(g, self):
-    """aten::view_as_real.default, opsets 9-26: exporter.lib.fft_ops.view_as_real (opspecs/fft.yaml:125)"""
-    return fft_ops.view_as_real(g, self)
 
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))

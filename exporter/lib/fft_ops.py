@@ -177,11 +177,6 @@ def fft_c2c(g: Any, self: ir.Value, dim: Sequence[int], normalization: int, forw
 # -- complex <-> real -----------------------------------------------------------------------------------
 
 
-def view_as_real(g: Any, self: ir.Value) -> ir.Value:
-    """The pair tensor already is torch's view_as_real: only its meaning changes."""
-    return g.op("Identity", self)
-
-
 def view_as_complex(g: Any, self: ir.Value) -> ir.Value:
     """A real tensor whose last dim is 2 is already the pair tensor of the complex view."""
     out = g.op("Identity", self)
