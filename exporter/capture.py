@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import logging
 import operator
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -50,6 +52,45 @@ def _quiet_torch_logs() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def _torch_stream_handlers() -> list[logging.StreamHandler[Any]]:
+    """The handlers torch's logging set up on the process's stderr (torch's loggers do not propagate)."""
+    found = []
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not (name == "torch" or name.startswith("torch.")) or not isinstance(logger, logging.Logger):
+            continue
+        found.extend(h for h in logger.handlers if type(h) is logging.StreamHandler
+                     and h.stream in (sys.stderr, sys.__stderr__))
+    return found
+
+
+@contextlib.contextmanager
+def _torch_output_held(held: list[str]) -> Iterator[None]:
+    """What torch writes to stderr while capturing, appended to `held` instead of printed: a failed
+    torch.export prints the partial graph it traced (several times over for one error) and logs
+    through handlers of its own; a failure must show aten2onnx's one error, with this text kept in
+    the error and the report."""
+    buffer = io.StringIO()
+    handlers = _torch_stream_handlers()
+    streams = [h.setStream(buffer) for h in handlers]
+    try:
+        with contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams):
+            if stream is not None:
+                handler.setStream(stream)
+        held.append(buffer.getvalue())
+
+
+def _export_holding_output(held: list[str], *args: Any, **kwargs: Any) -> ExportedProgram:
+    """torch.export.export, printing what torch wrote only if it succeeded (its warnings)."""
+    with _torch_output_held(held):
+        program = torch.export.export(*args, **kwargs)
+    if held[-1]:
+        sys.stderr.write(held[-1])
+    return program
 
 
 def _is_index_tensor(item: Any) -> bool:
@@ -222,15 +263,18 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
     of a capture), so it is installed only to retry a capture that failed on a data-dependent guard
     (what `data[i] = v` with a 0-d tensor `i` raises without it).
     """
+    held: list[str] = []  # what torch printed, per attempt
     try:
         with model_mode(model, training), _quiet_torch_logs():
             try:
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                return _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                              strict=False)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
                 if not _data_dependent(first):
                     raise
             with _ExportFriendlyIndexing():
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                return _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                              strict=False)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
         text = str(exc).strip()
         violation = _constraint_violation(text, _dim_sources(model, dynamic_shapes))
@@ -238,7 +282,7 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
             hints = _constraint_hints(text) or _hints(text)
             raise CaptureError(
                 f"torch.export could not capture {type(model).__name__} with these dynamic shapes: {violation}"
-                + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below."
+                + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below.", torch_output="".join(held)
             ) from exc
         lines = [line for line in text.splitlines() if line.strip()][:_MAX_DETAIL_LINES] or [type(exc).__name__]
         hints = _hints(text) or ["make forward() traceable by torch.export: replace data-dependent Python control "
@@ -246,7 +290,7 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
                                  "check that the example inputs match forward()'s signature"]
         raise CaptureError(
             f"torch.export could not capture {type(model).__name__}: {type(exc).__name__}: " + "\n".join(lines)
-            + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below."
+            + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below.", torch_output="".join(held)
         ) from exc
 
 
