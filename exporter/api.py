@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from exporter import module_functions, passes, progress, registry, translation_table, weights
 from exporter import options as opt
-from exporter import passes, progress, registry, weights
 from exporter.capture import capture, decompose
 from exporter.dim_names import leaf_specs, user_dim_names
 from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
@@ -97,8 +97,8 @@ def _weights_order(model: Any, program: ExportedProgram) -> list[str]:
 
 
 def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram, options: ExportOptions,
-                 axes: DynamicAxes) -> None:
-    """Weights as inputs and their names, folding, optimization, output axis names."""
+                 axes: DynamicAxes, modules_as_functions: module_functions.ModuleSelection | None) -> None:
+    """Weights as inputs and their names, folding, optimization, output axis names, module functions."""
     model_ir = onnx_program.model
     onnx_program.weight_feeds = weights.arrange_weights(
         model_ir, _weights_order(model, program), export_params=options.export_params,
@@ -109,6 +109,7 @@ def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram
     if options.optimize:
         passes.optimize(model_ir)
     name_output_axes(model_ir, axes.output_axes)
+    module_functions.extract(model_ir, modules_as_functions, model)  # last: folding must not see into calls
 
 
 def _report_options(options: ExportOptions) -> dict[str, Any]:
@@ -154,10 +155,10 @@ def export(
     through the registry (custom symbolics, loaded specs, generated specs). On any error
     nothing is written but the report (report=True).
     """
-    opt.check_torch_only_options(dynamo=dynamo, custom_translation_table=custom_translation_table,
-                                 profile=profile, export_modules_as_functions=export_modules_as_functions,
-                                 fallback=fallback, autograd_inlining=autograd_inlining,
-                                 dump_exported_program=dump_exported_program)
+    opt.check_torch_only_options(dynamo=dynamo, profile=profile, fallback=fallback,
+                                 autograd_inlining=autograd_inlining, dump_exported_program=dump_exported_program)
+    table = translation_table.check_table(custom_translation_table)
+    modules_as_functions = module_functions.check_selection(export_modules_as_functions)
     options = opt.build_options(
         opset_version=opset_version, input_names=input_names, output_names=output_names,
         export_params=export_params, keep_initializers_as_inputs=keep_initializers_as_inputs,
@@ -173,8 +174,10 @@ def export(
     record = ExportRecord(type(model).__name__, options.opset_version, _report_options(options))
     try:
         with _cycle_collector_paused():
-            with exporting():
-                onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program)
+            with exporting(), translation_table.installed(table) as table_session:
+                record.table_uses = table_session.uses
+                onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program,
+                                       modules_as_functions)
             if target is not None:
                 with progress.stage(f"saving {target}"):
                     onnx_program.save(target, external_data=options.external_data)
@@ -192,7 +195,8 @@ def export(
 
 
 def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes, options: ExportOptions,
-            record: ExportRecord, dump_exported_program: bool) -> ONNXProgram:
+            record: ExportRecord, dump_exported_program: bool,
+            modules_as_functions: module_functions.ModuleSelection | None) -> ONNXProgram:
     start = time.perf_counter()
     if isinstance(model, ExportedProgram):
         program, dim_names = model, {}
@@ -213,9 +217,10 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
             aten_fallback_ok=options.aten_fallback, custom_opsets=options.custom_opsets,
             model_name=type(model).__name__ if isinstance(model, torch.nn.Module) else "",  # scope root
         )
+        translation_table.add_functions(model_ir, options.custom_opsets)
         onnx_program = ONNXProgram(model_ir, program)
         record.onnx_model = model_ir
-        _post_passes(onnx_program, model, program, options, axes)
+        _post_passes(onnx_program, model, program, options, axes, modules_as_functions)
     record.seconds["translate"] = time.perf_counter() - start
     if options.verbose:
         print(graph_text(model_ir.graph))

@@ -26,7 +26,7 @@ from exporter.errors import (
     UnsupportedOpsError,
     UnsupportedUse,
 )
-from exporter.fx_locations import classic_scope, locate, module_path
+from exporter.fx_locations import classic_scope, locate, module_calls, module_path
 from exporter.graph_builder import (
     COMPLEX_KEY,
     STRIDED_VIEW_KEY,
@@ -240,7 +240,8 @@ class Translator:
         function = complex_values.symbolic_for(name, function, arguments, node.meta.get("val"))
         path, _ = module_path(node)
         location = locate(node)
-        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
+        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name),
+                                module_calls(node)):
             try:
                 result = function(self.g, **arguments)
             except OnnxExporterError:
@@ -258,7 +259,8 @@ class Translator:
         name = _describe_target(node.target)
         path, _ = module_path(node)
         location = locate(node)
-        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
+        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name),
+                                module_calls(node)):
             try:
                 if control_flow.handles(node.target):
                     return control_flow.translate(self, node)
