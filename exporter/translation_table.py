@@ -38,7 +38,7 @@ import onnx_ir as ir
 import torch
 
 from codegen.onnx_schema import schema_at
-from codegen.torch_schema import schema_of
+from codegen.torch_schema import python_name, schema_of
 from exporter import registry
 from exporter.dtypes import from_torch_dtype, to_torch_dtype
 from exporter.errors import ExportArgumentError, OnnxExporterError, TranslationError
@@ -197,8 +197,6 @@ def _call_arguments(overload: str, arguments: Mapping[str, Any]) -> tuple[list[A
     """Translate's keyword arguments -> the op's call as recorded: positional ones in schema order
     up to the first one left out, the rest (and keyword-only ones) by name. No default is filled in:
     the function's own defaults apply, as in torch.onnx."""
-    from codegen.torch_schema import python_name
-
     schema = schema_of(overload)
     if schema is None:
         return [_onnx_argument(v) for v in arguments.values()], {}
