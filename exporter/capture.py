@@ -31,12 +31,15 @@ def model_mode(model: Any, training: TrainingMode) -> Iterator[None]:
     if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE:
         yield
         return
-    was_training = model.training
+    # each module's own mode: train(flag) sets every submodule, so restoring the root's alone would
+    # turn an eval() submodule of a training model (or a model inside a fresh wrapper) to training
+    modes = [(module, module.training) for module in model.modules()]
     model.train(training == TrainingMode.TRAINING)
     try:
         yield
     finally:
-        model.train(was_training)
+        for module, was_training in modes:
+            module.training = was_training
 
 
 @contextlib.contextmanager

@@ -1,0 +1,114 @@
+"""export_hf: a transformers model to the ONNX file(s) a runtime needs for a task, with a JSON beside them.
+
+    from exporter.hf import export_hf
+    result = export_hf("path/to/checkpoint_or_config.json", "text-generation-with-past", "out/")
+
+Tasks (exporter.hf.tasks): text-generation, text-generation-with-past, text2text-generation-with-past
+(encoder_model.onnx and decoder_model.onnx), feature-extraction. Inputs and outputs carry the names
+ONNX Runtime tooling (Optimum, onnxruntime-genai) uses: input_ids, attention_mask, position_ids,
+past_key_values.{i}.key/.value -> logits, present.{i}.key/.value; dims batch_size, sequence_length,
+past_sequence_length, total_sequence_length, encoder_sequence_length. `genai_config.json` beside
+the model says which file is which, the names and dims of every input and output, and the model's
+sizes. `verify=True` generates greedily in eager PyTorch and in ONNX Runtime and compares the tokens.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from exporter.hf.load import DTYPES, HFExportError, check_model_fits, dtype_named, load_model, task_named
+from exporter.hf.tasks import TASKS, TOTAL, Part, Task
+
+__all__ = ["export_hf", "HFExport", "HFExportError", "TASKS", "DTYPES"]
+
+
+@dataclass
+class HFExport:
+    """What export_hf wrote: the files by part kind, the model, and the verification when asked."""
+
+    task: str
+    output_dir: Path
+    files: dict[str, Path]                      # "model" / "decoder" / "encoder" -> path
+    config_path: Path
+    model: nn.Module
+    programs: dict[str, Any] = field(default_factory=dict)
+    verification: Any = None                     # exporter.hf.verify.GreedyCheck, when verified
+
+
+def _name_total_length(program: Any) -> None:
+    """present.* of the decoder's own attention are past + new tokens long: total_sequence_length."""
+    import onnx_ir as ir
+
+    for value in program.model.graph.outputs:
+        if value.name.startswith("present.") and ".encoder." not in value.name and value.shape is not None:
+            dims = list(value.shape)
+            dims[2] = TOTAL
+            value.shape = ir.Shape(dims)
+
+
+def _export_part(model: nn.Module, part: Part, path: Path, opset: int) -> Any:
+    import exporter
+
+    example = part.example(model)
+    with torch.no_grad():
+        program = exporter.export(example.module, example.args, None, opset_version=opset,
+                                  dynamic_shapes=example.dynamic_shapes)
+    _check_dynamic(program, example.dynamic_shapes, part)
+    if part.kind == "decoder":
+        _name_total_length(program)
+    return program
+
+
+def _check_dynamic(program: Any, dynamic_shapes: Any, part: Part) -> None:
+    """Every dimension named dynamic stayed dynamic (torch fixes a size the model computes with as a constant)."""
+    wanted = {leaf for leaf in torch.utils._pytree.tree_leaves(dynamic_shapes) if isinstance(leaf, str)}
+    found = {str(d) for v in program.model.graph.inputs if v.shape is not None for d in v.shape
+             if not isinstance(d, int)}
+    fixed = sorted(wanted - found)
+    if fixed:
+        raise HFExportError(f"{part.file_name}: torch.export fixed the size of {', '.join(fixed)} (the model "
+                            "computes with it as a constant), so the graph would only run at the example's size; "
+                            "this model cannot be exported for generation yet")
+
+
+def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir: str | os.PathLike[str], *,
+              dtype: str | torch.dtype = "float32", opset: int | None = None, verify: bool = False,
+              new_tokens: int = 8) -> HFExport:
+    """Export the model at `source` (a checkpoint folder, a config.json, or a transformers model) for `task`.
+
+    `dtype` (float32, float16, bfloat16) is the model's: weights and float inputs and outputs keep it.
+    Writes the task's ONNX file(s) and genai_config.json into `output_dir` (created). With `verify`,
+    generates `new_tokens` greedily for two left-padded prompts in eager PyTorch and ONNX Runtime,
+    prints the token ids side by side and raises VerificationError if they differ.
+    """
+    from exporter.api import DEFAULT_OPSET
+    from exporter.hf import genai_config
+
+    spec: Task = task_named(task)
+    torch_dtype = dtype_named(dtype)
+    if isinstance(source, nn.Module):
+        check_model_fits(source, spec)
+        model = source.to(torch_dtype).eval()
+    else:
+        model = load_model(source, spec, torch_dtype)
+    target = Path(output_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    opset = DEFAULT_OPSET if opset is None else opset
+    programs = {part.kind: _export_part(model, part, target / part.file_name, opset) for part in spec.parts}
+    files = {}
+    for part in spec.parts:  # written once every part exported: a failure leaves no partial set
+        programs[part.kind].save(target / part.file_name)
+        files[part.kind] = target / part.file_name
+    config_path = genai_config.write(target, model, spec, programs, opset)
+    result = HFExport(spec.name, target, files, config_path, model, programs)
+    if verify:
+        from exporter.hf.verify import verify_generation
+
+        result.verification = verify_generation(result, new_tokens=new_tokens, echo=True)
+    return result

@@ -1,0 +1,76 @@
+"""export_hf(verify=True): greedy generation in eager PyTorch and in ONNX Runtime, compared.
+
+Two prompts of different lengths, left-padded into one batch, generate the same number of new
+tokens both ways (exporter.hf.generate). The token ids must be identical; the logits of the first
+step (the prompt, empty past) and of the last step (one token, a long past) must match within
+the dtype's tolerance. Features without generation (feature-extraction, text-generation without
+past) compare the outputs of one run on the same batch.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from exporter.errors import VerificationError
+from exporter.hf import generate
+from exporter.hf.tasks import decoder_start_token
+from exporter.verify import TOLERANCES
+
+PROMPT_LENGTHS = (5, 3)
+
+
+@dataclass(frozen=True)
+class GreedyCheck:
+    eager: generate.Generation
+    onnx: generate.Generation
+    logit_errors: tuple[float, ...]   # max abs error of the first and the last step's logits
+    tolerance: tuple[float, float]    # (atol, rtol)
+
+    @property
+    def same_tokens(self) -> bool:
+        return torch.equal(self.eager.tokens, self.onnx.tokens)
+
+
+def _logit_error(want: torch.Tensor, got: torch.Tensor, atol: float, rtol: float) -> tuple[float, bool]:
+    want, got = want.double(), got.double()
+    diff = (want - got).abs()
+    return float(diff.max()), bool((diff <= atol + rtol * want.abs()).all())
+
+
+def greedy_check(result: Any, new_tokens: int, prompt_lengths: tuple[int, ...] = PROMPT_LENGTHS,
+                 seed: int = 0) -> GreedyCheck:
+    """Generate both ways from a left-padded batch of prompts; nothing raised, just the numbers."""
+    model = result.model
+    vocab = model.config.get_text_config(decoder=True).vocab_size
+    input_ids, attention_mask = generate.left_padded_prompts(min(vocab, 1000), prompt_lengths, seed)
+    eager = generate.eager_greedy(model, input_ids, attention_mask, new_tokens)
+    if result.task == "text2text-generation-with-past":
+        onnx = generate.onnx_seq2seq_greedy(result.files["encoder"], result.files["decoder"], input_ids,
+                                            attention_mask, decoder_start_token(model), new_tokens)
+    else:
+        onnx = generate.onnx_greedy(result.files["decoder"], input_ids, attention_mask, new_tokens)
+    atol, rtol = TOLERANCES[model.dtype]
+    errors = tuple(_logit_error(eager.step_logits[i], onnx.step_logits[i], atol, rtol)[0] for i in (0, -1))
+    return GreedyCheck(eager, onnx, errors, (atol, rtol))
+
+
+def verify_generation(result: Any, new_tokens: int = 8, echo: bool = False) -> GreedyCheck:
+    """greedy_check, printed side by side; VerificationError unless the tokens are identical."""
+    if result.task not in ("text-generation-with-past", "text2text-generation-with-past"):
+        raise VerificationError(f"verify generates text with past; task '{result.task}' does not generate "
+                                "(export it with --task text-generation-with-past to check generation)", [])
+    check = greedy_check(result, new_tokens)
+    lines = generate.side_by_side(check.eager, check.onnx)
+    lines.append(f"logits max abs error: first step {check.logit_errors[0]:.3g}, last step "
+                 f"{check.logit_errors[1]:.3g} (atol {check.tolerance[0]:g}, rtol {check.tolerance[1]:g})")
+    if echo:
+        for line in lines:
+            print(f"aten2onnx: {line}", file=sys.stderr)
+    if not check.same_tokens:
+        raise VerificationError("greedy generation differs between eager PyTorch and ONNX Runtime:\n"
+                                + "\n".join(lines), [])
+    return check
