@@ -52,7 +52,7 @@ def _name_total_length(program: Any) -> None:
             value.shape = ir.Shape(dims)
 
 
-def _export_part(model: nn.Module, part: Part, path: Path, opset: int) -> Any:
+def _export_part(model: nn.Module, part: Part, opset: int) -> Any:
     import exporter
 
     example = part.example(model)
@@ -98,9 +98,9 @@ def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir:
     else:
         model = load_model(source, spec, torch_dtype)
     target = Path(output_dir)
-    target.mkdir(parents=True, exist_ok=True)
     opset = DEFAULT_OPSET if opset is None else opset
-    programs = {part.kind: _export_part(model, part, target / part.file_name, opset) for part in spec.parts}
+    programs = {part.kind: _export_part(model, part, opset) for part in spec.parts}
+    target.mkdir(parents=True, exist_ok=True)
     files = {}
     for part in spec.parts:  # written once every part exported: a failure leaves no partial set
         programs[part.kind].save(target / part.file_name)

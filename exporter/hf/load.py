@@ -65,22 +65,27 @@ def _auto_class(task: Task) -> Any:
     return getattr(transformers, task.auto_class)
 
 
+def _fits(config: Any, task: Task) -> bool:
+    """The task's auto class builds a model of this config, and that model reads token ids."""
+    mapping = _auto_class(task)._model_mapping
+    if type(config) not in mapping:
+        return False
+    model_class = mapping[type(config)]
+    model_class = model_class[0] if isinstance(model_class, (tuple, list)) else model_class
+    return getattr(model_class, "main_input_name", "input_ids") == "input_ids"
+
+
 def tasks_for(config: Any) -> list[str]:
-    """The tasks whose auto class can build a model of this config."""
-    fitting = []
-    for name, task in TASKS.items():
-        mapping = _auto_class(task)._model_mapping
-        if type(config) in mapping:
-            fitting.append(name)
-    return fitting
+    """The tasks that fit a model of this config."""
+    return [name for name, task in TASKS.items() if _fits(config, task)]
 
 
 def check_fits(config: Any, task: Task) -> None:
-    if type(config) not in _auto_class(task)._model_mapping:
+    if not _fits(config, task):
         fitting = tasks_for(config)
         raise HFExportError(
             f"model type '{config.model_type}' ({type(config).__name__}) does not fit task '{task.name}', which needs "
-            f"{task.needs} ({task.auto_class}); tasks that fit '{config.model_type}': {', '.join(fitting) or 'none'}")
+            f"{task.needs} reading token ids ({task.auto_class}); tasks that fit '{config.model_type}': {', '.join(fitting) or 'none'}")
 
 
 def check_model_fits(model: nn.Module, task: Task) -> None:

@@ -64,7 +64,10 @@ def verify_generation(result: Any, new_tokens: int = 8, echo: bool = False) -> G
         raise VerificationError(f"verify generates text with past; task '{result.task}' does not generate "
                                 "(export it with --task text-generation-with-past to check generation)", [])
     check = greedy_check(result, new_tokens)
-    lines = generate.side_by_side(check.eager, check.onnx)
+    lines = [f"greedy generation of {new_tokens} tokens from {len(PROMPT_LENGTHS)} prompts of "
+             f"{' and '.join(map(str, PROMPT_LENGTHS))} tokens, left-padded into one batch; ONNX Runtime feeds "
+             "present.* back as past_key_values.*, starting from an empty past"]
+    lines += generate.side_by_side(check.eager, check.onnx)
     lines.append(f"logits max abs error: first step {check.logit_errors[0]:.3g}, last step "
                  f"{check.logit_errors[1]:.3g} (atol {check.tolerance[0]:g}, rtol {check.tolerance[1]:g})")
     if echo:
