@@ -45,9 +45,11 @@ class UnsupportedCacheError(OnnxExporterError, TypeError):
     """A transformers cache class (or cache layer class) that export cannot flatten yet."""
 
     def __init__(self, what: str):
+        self.what = what
         super().__init__(f"{what} is not supported as an input or output of export yet; supported: "
-                         + "; ".join(SUPPORTED) + ". Pass a DynamicCache (transformers' default, "
-                         "`DynamicCache(config=model.config)`), or no cache for a model without past.")
+                         + "; ".join(SUPPORTED) + ". Pass a DynamicCache (`DynamicCache(config=model.config)`, "
+                         "transformers' default), or export without a cache (use_cache=False; export_hf's "
+                         "task text-generation).")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def _export_part(model: nn.Module, part: Part, opset: int) -> Any:
     example = part.example(model)
     with torch.no_grad():
         program = exporter.export(example.module, example.args, None, opset_version=opset,
-                                  dynamic_shapes=example.dynamic_shapes)
+                                  dynamic_shapes=example.dynamic_shapes, output_names=example.output_names)
     _check_dynamic(program, example.dynamic_shapes, part)
     if part.kind == "decoder":
         _name_total_length(program)

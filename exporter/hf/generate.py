@@ -75,8 +75,11 @@ def _as_past(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def onnx_greedy(model_path: str | Path, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                new_tokens: int) -> Generation:
-    """Greedy decoding with a decoder-only model exported with past (text-generation-with-past)."""
+                new_tokens: int, follow: torch.Tensor | None = None) -> Generation:
+    """Greedy decoding with a decoder-only model exported with past (text-generation-with-past).
+
+    `follow` (batch, new_tokens): feed these tokens instead of the argmax (teacher forcing), so the
+    logits of every step can be compared with eager's even where a near tie in float16 picks another."""
     decoder = session(model_path)
     names = [item.name for item in decoder.get_inputs()]
     output_names = [item.name for item in decoder.get_outputs()]
@@ -95,7 +98,7 @@ def onnx_greedy(model_path: str | Path, input_ids: torch.Tensor, attention_mask:
         result.step_logits.append(logits)
         result.tokens = torch.cat([result.tokens, token[:, None]], dim=1)
         past = _as_past(outputs)
-        ids = token[:, None].numpy()
+        ids = (token if follow is None else follow[:, len(result.step_logits) - 1])[:, None].numpy()
         mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
         position_ids = position_ids[:, -1:] + 1
     return result

@@ -44,6 +44,7 @@ class Example:
     module: nn.Module
     args: tuple[Any, ...]
     dynamic_shapes: tuple[Any, ...]
+    output_names: tuple[str, ...] | None = None  # None: named by exporter.kv_cache (logits, present.*)
 
     def __post_init__(self) -> None:
         self.module.eval()  # a new module trains by default; the model inside is in eval mode
@@ -113,7 +114,7 @@ def _causal(model: nn.Module) -> Example:
     dims: tuple[Any, ...] = ({0: BATCH_DIM, 1: SEQUENCE_DIM}, {0: BATCH_DIM, 1: SEQUENCE_DIM})
     if with_positions:
         args, dims = args + (positions(mask),), dims + ({0: BATCH_DIM, 1: SEQUENCE_DIM},)
-    return Example(module, args, dims)
+    return Example(module, args, dims, ("logits",))
 
 
 def _causal_with_past(model: nn.Module) -> Example:
@@ -135,7 +136,7 @@ def _feature_extraction(model: nn.Module) -> Example:
     dims: tuple[Any, ...] = ({0: BATCH_DIM, 1: SEQUENCE_DIM},) * 2
     if token_types:
         args, dims = args + (torch.zeros(BATCH, SEQUENCE, dtype=torch.int64),), dims + (dims[0],)
-    return Example(module, args, dims)
+    return Example(module, args, dims, ("last_hidden_state",))
 
 
 def decoder_start_token(model: nn.Module) -> int:
