@@ -4,7 +4,8 @@ generation in eager PyTorch against an ONNX Runtime loop that feeds present.* ba
 Every family (tests/models/llm_zoo.py) generates 16 tokens from a batch of two prompts of different
 lengths, left-padded: the ONNX loop starts from an empty past (the same graph as every later step),
 the token ids must be identical to `model.generate`'s, and the logits of the first and the last
-step must match within float32 tolerance. LLaMA and BART run by default; every family with `-m slow`.
+step must match within float32 tolerance. Whisper generates from two random utterances (its
+features have no padding). LLaMA and BART run by default; every family with `-m slow`.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ FAST = {"llama", "bart"}  # the default run; the other families with `-m slow`
 
 
 def _task(name: str) -> str:
+    if name in llm_zoo.SPEECH:
+        return "automatic-speech-recognition-with-past"
     return "text-generation-with-past" if name in llm_zoo.DECODERS else "text2text-generation-with-past"
 
 
 def _config(name: str) -> Any:
-    return (llm_zoo.DECODERS.get(name) or llm_zoo.ENCODER_DECODERS[name])()
+    return {**llm_zoo.DECODERS, **llm_zoo.ENCODER_DECODERS, **llm_zoo.SPEECH}[name]()
 
 
 def _checkpoint(tmp_path: Path, name: str) -> Path:
@@ -64,7 +67,7 @@ def _assert_greedy_equal(check: Any, dtype: torch.dtype = torch.float32) -> None
 
 
 def _families() -> list[Any]:
-    names = list(llm_zoo.DECODERS) + list(llm_zoo.ENCODER_DECODERS) if HAS_TRANSFORMERS else []
+    names = [*llm_zoo.DECODERS, *llm_zoo.ENCODER_DECODERS, *llm_zoo.SPEECH] if HAS_TRANSFORMERS else []
     return [pytest.param(name, marks=[] if name in FAST else [pytest.mark.slow], id=name) for name in names]
 
 
@@ -212,7 +215,7 @@ def test_text_generation_and_feature_extraction_tasks(llama_checkpoint: Path, tm
 def test_unknown_task_names_the_supported_ones(llama_checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(HFExportError, match=r"unknown task 'chat'; supported tasks: text-generation, "
                                             r"text-generation-with-past, text2text-generation-with-past, "
-                                            r"feature-extraction"):
+                                            r"automatic-speech-recognition-with-past, feature-extraction"):
         export_hf(llama_checkpoint, "chat", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

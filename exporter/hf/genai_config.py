@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from exporter.dtypes import to_torch_dtype
 from exporter.hf.tasks import Task, decoder_start_token
 
 FILE_NAME = "genai_config.json"
@@ -23,8 +24,8 @@ FILE_NAME = "genai_config.json"
 def _io(program: Any) -> dict[str, list[dict[str, Any]]]:
     def describe(value: Any) -> dict[str, Any]:
         dims = [d if isinstance(d, int) else str(d) for d in value.shape] if value.shape is not None else None
-        return {"name": value.name, "dtype": value.dtype.name.lower() if value.dtype is not None else None,
-                "dims": dims}
+        dtype = str(to_torch_dtype(value.dtype)).removeprefix("torch.") if value.dtype is not None else None
+        return {"name": value.name, "dtype": dtype, "dims": dims}
 
     graph = program.model.graph
     return {"inputs": [describe(v) for v in graph.inputs if not v.is_initializer()],
@@ -50,7 +51,8 @@ def _names(program: Any, kind: str) -> dict[str, Any]:
     inputs = [v.name for v in program.model.graph.inputs if not v.is_initializer()]
     outputs = [v.name for v in program.model.graph.outputs]
     section: dict[str, Any] = {"inputs": {}, "outputs": {}}
-    for name in ("input_ids", "attention_mask", "position_ids", "encoder_attention_mask", "token_type_ids"):
+    for name in ("input_ids", "input_features", "attention_mask", "position_ids", "encoder_attention_mask",
+                 "token_type_ids"):
         if name in inputs:
             section["inputs"][name] = name
     for name in ("logits", "last_hidden_state"):

@@ -104,21 +104,23 @@ def onnx_greedy(model_path: str | Path, input_ids: torch.Tensor, attention_mask:
     return result
 
 
-def onnx_seq2seq_greedy(encoder_path: str | Path, decoder_path: str | Path, input_ids: torch.Tensor,
-                        attention_mask: torch.Tensor, start_token: int, new_tokens: int) -> Generation:
-    """Greedy decoding with an encoder-decoder model exported as two files (text2text-generation-with-past)."""
+def onnx_seq2seq_greedy(encoder_path: str | Path, decoder_path: str | Path, encoder_inputs: dict[str, torch.Tensor],
+                        start_token: int, new_tokens: int) -> Generation:
+    """Greedy decoding with an encoder-decoder model exported as two files: its encoder runs once on
+    `encoder_inputs` (input_ids and attention_mask, or Whisper's input_features) and gives the
+    cross-attention keys and values; the decoder starts from the start token and an empty past."""
     encoder, decoder = session(encoder_path), session(decoder_path)
-    batch = input_ids.shape[0]
-    mask = attention_mask.numpy().astype(np.int64)
-    encoded = dict(zip([o.name for o in encoder.get_outputs()],
-                       encoder.run(None, {"input_ids": input_ids.numpy(), "attention_mask": mask})))
+    feeds = {name: value.numpy() for name, value in encoder_inputs.items()}
+    batch = next(iter(feeds.values())).shape[0]
+    encoded = dict(zip([o.name for o in encoder.get_outputs()], encoder.run(None, feeds)))
     past = {**_empty_past(decoder, batch, r"past_key_values\.\d+\.decoder\.(key|value)"), **_as_past(encoded)}
+    mask = {"encoder_attention_mask": feeds["attention_mask"].astype(np.int64)} \
+        if "encoder_attention_mask" in [i.name for i in decoder.get_inputs()] else {}
     output_names = [item.name for item in decoder.get_outputs()]
     ids = np.full((batch, 1), start_token, dtype=np.int64)
     result = Generation(torch.empty(batch, 0, dtype=torch.long))
     for _ in range(new_tokens):
-        outputs = dict(zip(output_names, decoder.run(None, {"input_ids": ids, "encoder_attention_mask": mask,
-                                                            **past})))
+        outputs = dict(zip(output_names, decoder.run(None, {"input_ids": ids, **mask, **past})))
         logits = _to_torch(outputs["logits"][:, -1, :])
         token = logits.float().argmax(-1)
         result.step_logits.append(logits)
@@ -158,11 +160,19 @@ def _plain_greedy(model: nn.Module, new_tokens: int) -> Iterator[Any]:
         model.generation_config = saved
 
 
-def eager_greedy(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 new_tokens: int) -> Generation:
-    """transformers' model.generate, greedy: the tokens after the prompt (or the start token)."""
+def eager_greedy(model: nn.Module, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
+                 new_tokens: int, **inputs: torch.Tensor) -> Generation:
+    """transformers' model.generate, greedy: the tokens after the prompt (or the start token).
+
+    Whisper's own generate() adds language detection, timestamps and long-form decoding on top;
+    its plain greedy search is GenerationMixin.generate, which is what is called for it."""
+    from transformers import GenerationMixin
+
+    if input_ids is not None:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
+    generate_with = GenerationMixin.generate if "input_features" in inputs else type(model).generate
     with torch.no_grad(), _plain_greedy(model, new_tokens) as config:
-        output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        output = generate_with(model, **inputs, generation_config=config)
     start = 1 if model.config.is_encoder_decoder else input_ids.shape[1]
     tokens = output.sequences[:, start:]
     if tokens.shape[1] != new_tokens:

@@ -66,13 +66,15 @@ def _auto_class(task: Task) -> Any:
 
 
 def _fits(config: Any, task: Task) -> bool:
-    """The task's auto class builds a model of this config, and that model reads token ids."""
+    """The task's auto class builds a model of this config, and that model reads what the task gives
+    (token ids; audio features for speech recognition)."""
     mapping = _auto_class(task)._model_mapping
     if type(config) not in mapping:
         return False
     model_class = mapping[type(config)]
     model_class = model_class[0] if isinstance(model_class, (tuple, list)) else model_class
-    return getattr(model_class, "main_input_name", "input_ids") == "input_ids"
+    wanted = "input_features" if task.auto_class == "AutoModelForSpeechSeq2Seq" else "input_ids"
+    return getattr(model_class, "main_input_name", "input_ids") == wanted
 
 
 def tasks_for(config: Any) -> list[str]:
@@ -85,7 +87,7 @@ def check_fits(config: Any, task: Task) -> None:
         fitting = tasks_for(config)
         raise HFExportError(
             f"model type '{config.model_type}' ({type(config).__name__}) does not fit task '{task.name}', which needs "
-            f"{task.needs} reading token ids ({task.auto_class}); tasks that fit '{config.model_type}': {', '.join(fitting) or 'none'}")
+            f"{task.needs} ({task.auto_class}); tasks that fit '{config.model_type}': {', '.join(fitting) or 'none'}")
 
 
 def check_model_fits(model: nn.Module, task: Task) -> None:

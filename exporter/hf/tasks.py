@@ -100,10 +100,16 @@ def _prefill_cache(model: nn.Module, batch: int, past: int) -> Any:
         return wrappers.returned_cache(model(**inputs, use_cache=True))
 
 
-def _cache_dims(cache: Any) -> list[dict[int, Any]]:
-    """dynamic_shapes of a cache: one entry per key and value tensor, in flattening order."""
+def _cache_dims(cache: Any, encoder_length: bool = True) -> list[dict[int, Any]]:
+    """dynamic_shapes of a cache: one entry per key and value tensor, in flattening order. The
+    cross-attention (encoder) ones are as long as the encoder's input, fixed for Whisper's."""
     leaves, _ = torch.utils._pytree.tree_flatten_with_path(cache)
-    return [{0: BATCH_DIM, 2: ENCODER_DIM if ".encoder." in str(path) else PAST_DIM} for path, _ in leaves]
+    dims: list[dict[int, Any]] = []
+    for path, _ in leaves:
+        cross = ".encoder." in str(path)
+        dims.append({0: BATCH_DIM, 2: ENCODER_DIM} if cross and encoder_length else
+                    {0: BATCH_DIM} if cross else {0: BATCH_DIM, 2: PAST_DIM})
+    return dims
 
 
 def _causal(model: nn.Module) -> Example:
@@ -163,6 +169,28 @@ def _seq2seq_decoder(model: nn.Module) -> Example:
     return Example(module, args, ({0: BATCH_DIM, 1: SEQUENCE_DIM}, {0: BATCH_DIM, 1: ENCODER_DIM}, _cache_dims(cache)))
 
 
+def speech_features(model: nn.Module, batch: int, seed: int = 0) -> torch.Tensor:
+    """Random log-mel features of the length Whisper's encoder takes (2 x max_source_positions frames)."""
+    config = model.config
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, config.num_mel_bins, 2 * config.max_source_positions, generator=generator,
+                       dtype=model.dtype)
+
+
+def _speech_encoder(model: nn.Module) -> Example:
+    module = wrappers.SpeechEncoder(model, decoder_start_token(model))
+    return Example(module, (speech_features(model, BATCH),), ({0: BATCH_DIM},))
+
+
+def _speech_decoder(model: nn.Module) -> Example:
+    with torch.no_grad():
+        cache = wrappers.returned_cache(model(input_features=speech_features(model, BATCH),
+                                              decoder_input_ids=_ids(model, BATCH, PAST), use_cache=True))
+    module = wrappers.SpeechDecoder(model, hidden_size(model))
+    args = (_ids(model, BATCH, SEQUENCE), cache)
+    return Example(module, args, ({0: BATCH_DIM, 1: SEQUENCE_DIM}, _cache_dims(cache, encoder_length=False)))
+
+
 def hidden_size(model: nn.Module) -> int:
     config = model.config
     for name in ("d_model", "hidden_size", "n_embd"):
@@ -171,15 +199,21 @@ def hidden_size(model: nn.Module) -> int:
     raise ValueError(f"{type(config).__name__} names no hidden size (d_model, hidden_size or n_embd)")
 
 
+_CAUSAL = "a causal language model reading token ids"
 TASKS: dict[str, Task] = {
-    "text-generation": Task("text-generation", "AutoModelForCausalLM", "a causal language model",
+    "text-generation": Task("text-generation", "AutoModelForCausalLM", _CAUSAL,
                             (Part("model.onnx", "model", _causal),), with_past=False),
-    "text-generation-with-past": Task("text-generation-with-past", "AutoModelForCausalLM", "a causal language model",
+    "text-generation-with-past": Task("text-generation-with-past", "AutoModelForCausalLM", _CAUSAL,
                                       (Part("model.onnx", "decoder", _causal_with_past),), with_past=True),
     "text2text-generation-with-past": Task(
-        "text2text-generation-with-past", "AutoModelForSeq2SeqLM", "an encoder-decoder language model",
+        "text2text-generation-with-past", "AutoModelForSeq2SeqLM", "an encoder-decoder model reading token ids",
         (Part("encoder_model.onnx", "encoder", _seq2seq_encoder), Part("decoder_model.onnx", "decoder", _seq2seq_decoder)),
         with_past=True),
-    "feature-extraction": Task("feature-extraction", "AutoModel", "a transformers base model",
+    "automatic-speech-recognition-with-past": Task(
+        "automatic-speech-recognition-with-past", "AutoModelForSpeechSeq2Seq",
+        "an encoder-decoder model reading audio features",
+        (Part("encoder_model.onnx", "encoder", _speech_encoder), Part("decoder_model.onnx", "decoder", _speech_decoder)),
+        with_past=True),
+    "feature-extraction": Task("feature-extraction", "AutoModel", "a transformers base model reading token ids",
                                (Part("model.onnx", "model", _feature_extraction),), with_past=False),
 }

@@ -17,7 +17,7 @@ import torch
 
 from exporter.errors import VerificationError
 from exporter.hf import generate
-from exporter.hf.tasks import decoder_start_token
+from exporter.hf.tasks import decoder_start_token, speech_features
 from exporter.verify import TOLERANCES
 
 PROMPT_LENGTHS = (5, 3)
@@ -47,11 +47,18 @@ def greedy_check(result: Any, new_tokens: int, prompt_lengths: tuple[int, ...] =
     model = result.model
     vocab = model.config.get_text_config(decoder=True).vocab_size
     input_ids, attention_mask = generate.left_padded_prompts(min(vocab, 1000), prompt_lengths, seed)
-    eager = generate.eager_greedy(model, input_ids, attention_mask, new_tokens)
-    if result.task == "text2text-generation-with-past":
-        onnx = generate.onnx_seq2seq_greedy(result.files["encoder"], result.files["decoder"], input_ids,
-                                            attention_mask, decoder_start_token(model), new_tokens)
+    if result.task == "automatic-speech-recognition-with-past":  # two random utterances
+        features = speech_features(model, len(prompt_lengths), seed)
+        eager = generate.eager_greedy(model, None, None, new_tokens, input_features=features)
+        onnx = generate.onnx_seq2seq_greedy(result.files["encoder"], result.files["decoder"],
+                                            {"input_features": features}, decoder_start_token(model), new_tokens)
+    elif result.task == "text2text-generation-with-past":
+        eager = generate.eager_greedy(model, input_ids, attention_mask, new_tokens)
+        onnx = generate.onnx_seq2seq_greedy(result.files["encoder"], result.files["decoder"],
+                                            {"input_ids": input_ids, "attention_mask": attention_mask},
+                                            decoder_start_token(model), new_tokens)
     else:
+        eager = generate.eager_greedy(model, input_ids, attention_mask, new_tokens)
         onnx = generate.onnx_greedy(result.files["decoder"], input_ids, attention_mask, new_tokens)
     atol, rtol = TOLERANCES[model.dtype]
     errors = tuple(_logit_error(eager.step_logits[i], onnx.step_logits[i], atol, rtol)[0] for i in (0, -1))
@@ -60,12 +67,13 @@ def greedy_check(result: Any, new_tokens: int, prompt_lengths: tuple[int, ...] =
 
 def verify_generation(result: Any, new_tokens: int = 8, echo: bool = False) -> GreedyCheck:
     """greedy_check, printed side by side; VerificationError unless the tokens are identical."""
-    if result.task not in ("text-generation-with-past", "text2text-generation-with-past"):
+    if not result.task.endswith("-with-past"):
         raise VerificationError(f"verify generates text with past; task '{result.task}' does not generate "
                                 "(export it with --task text-generation-with-past to check generation)", [])
     check = greedy_check(result, new_tokens)
-    lines = [f"greedy generation of {new_tokens} tokens from {len(PROMPT_LENGTHS)} prompts of "
-             f"{' and '.join(map(str, PROMPT_LENGTHS))} tokens, left-padded into one batch; ONNX Runtime feeds "
+    given = ("2 random utterances" if result.task == "automatic-speech-recognition-with-past" else
+             f"{len(PROMPT_LENGTHS)} prompts of {' and '.join(map(str, PROMPT_LENGTHS))} tokens, left-padded")
+    lines = [f"greedy generation of {new_tokens} tokens from {given} in one batch; ONNX Runtime feeds "
              "present.* back as past_key_values.*, starting from an empty past"]
     lines += generate.side_by_side(check.eager, check.onnx)
     lines.append(f"logits max abs error: first step {check.logit_errors[0]:.3g}, last step "

@@ -114,16 +114,28 @@ class Seq2SeqEncoder(_Wrapper):
         super().__init__(model)
         self.start_token_id = start_token_id
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
+    def encode(self, **inputs: torch.Tensor) -> dict[str, Any]:
         from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-        encoder_outputs = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
-        start = torch.full((input_ids.shape[0], 1), self.start_token_id, dtype=torch.long, device=input_ids.device)
-        output = self.model(encoder_outputs=encoder_outputs, attention_mask=attention_mask, decoder_input_ids=start,
+        encoder_outputs = self.model.get_encoder()(**inputs)
+        batch = next(iter(inputs.values())).shape[0]
+        start = torch.full((batch, 1), self.start_token_id, dtype=torch.long, device=encoder_outputs[0].device)
+        mask = {"attention_mask": inputs["attention_mask"]} if "attention_mask" in inputs else {}
+        output = self.model(encoder_outputs=encoder_outputs, decoder_input_ids=start, **mask,
                             **{self.cache_argument: _empty_encoder_decoder_cache()}, use_cache=True)
         cross = returned_cache(output).cross_attention_cache
         return {"last_hidden_state": encoder_outputs.last_hidden_state,
                 "present": EncoderDecoderCache(DynamicCache(), cross)}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
+        return self.encode(input_ids=input_ids, attention_mask=attention_mask)
+
+
+class SpeechEncoder(Seq2SeqEncoder):
+    """The encoder of automatic-speech-recognition-with-past (Whisper): input_features -> the same."""
+
+    def forward(self, input_features: torch.Tensor) -> dict[str, Any]:  # type: ignore[override]
+        return self.encode(input_features=input_features)
 
 
 class Seq2SeqDecoder(_Wrapper):
@@ -135,15 +147,27 @@ class Seq2SeqDecoder(_Wrapper):
         super().__init__(model)
         self.hidden_size = hidden_size
 
-    def forward(self, input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor,
-                past_key_values: Any) -> dict[str, Any]:
+    def decode(self, input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor | None,
+               past_key_values: Any) -> dict[str, Any]:
         from transformers.modeling_outputs import BaseModelOutput
 
         # The cross-attention keys and values are in the past: the decoder does not read the encoder's
         # states, but the model wants them; a stand-in of their shape is pruned from the graph.
         cross_keys = past_key_values.cross_attention_cache.layers[0].keys
         stand_in = cross_keys.new_zeros(input_ids.shape[0], cross_keys.shape[2], self.hidden_size)
-        output = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=stand_in),
-                            attention_mask=encoder_attention_mask, decoder_input_ids=input_ids,
-                            **{self.cache_argument: past_key_values}, use_cache=True)
+        mask = {} if encoder_attention_mask is None else {"attention_mask": encoder_attention_mask}
+        output = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=stand_in), decoder_input_ids=input_ids,
+                            **mask, **{self.cache_argument: past_key_values}, use_cache=True)
         return {"logits": output.logits, "present": returned_cache(output)}
+
+    def forward(self, input_ids: torch.Tensor, encoder_attention_mask: torch.Tensor,
+                past_key_values: Any) -> dict[str, Any]:
+        return self.decode(input_ids, encoder_attention_mask, past_key_values)
+
+
+class SpeechDecoder(Seq2SeqDecoder):
+    """The decoder of automatic-speech-recognition-with-past: (input_ids, past) -> logits, present
+    (Whisper's cross-attention reads every encoder frame: no encoder mask)."""
+
+    def forward(self, input_ids: torch.Tensor, past_key_values: Any) -> dict[str, Any]:  # type: ignore[override]
+        return self.decode(input_ids, None, past_key_values)

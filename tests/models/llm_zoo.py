@@ -93,9 +93,20 @@ def t5() -> Any:
                                  initializer_factor=15.0, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
 
 
+def whisper() -> Any:
+    """Whisper: 16 mel bins, 32 frames (the encoder's fixed length); its decoder generates."""
+    return transformers.WhisperConfig(vocab_size=128, num_mel_bins=16, d_model=32, encoder_layers=2,
+                                      decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
+                                      encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=16,
+                                      max_target_positions=64, init_std=WIDE, tie_word_embeddings=False,
+                                      pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+                                      suppress_tokens=None, begin_suppress_tokens=None)
+
+
 DECODERS: dict[str, Callable[[], Any]] = {
     "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "phi3": phi3, "gemma": gemma,
     "gemma2": gemma2, "gpt2": gpt2, "gpt_neox": gpt_neox, "falcon": falcon, "mixtral": mixtral,
     "qwen2_moe": qwen2_moe,
 }
 ENCODER_DECODERS: dict[str, Callable[[], Any]] = {"bart": bart, "t5": t5}
+SPEECH: dict[str, Callable[[], Any]] = {"whisper": whisper}
