@@ -9,7 +9,7 @@ cross-attention key and value), the order and names ONNX Runtime tooling expects
     inputs   past_key_values.{i}.key / .value     (.decoder.key, .decoder.value, .encoder.key, .encoder.value)
     outputs  present.{i}.key / .value             (likewise)
 
-`io_names` gives those names to every leaf of a cache in the inputs or outputs (other leaves:
+`default_names` gives those names to every leaf of a cache in the inputs or outputs (other leaves:
 their parameter or field name, `logits`), used when the caller gives no names of their own.
 
 A sliding-window layer (Mistral, Gemma 2) keeps only the last `window - 1` tokens in eager
@@ -26,6 +26,8 @@ cache, a cache with linear-attention layers) raises UnsupportedCacheError naming
 from __future__ import annotations
 
 import contextlib
+import importlib
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -208,8 +210,41 @@ def _unflatten_encoder_decoder(leaves: Any, layout: EncoderDecoderLayout) -> Any
 
 
 # -- registration ---------------------------------------------------------------------------------
-def _refuse(cache: Any) -> Any:
-    raise UnsupportedCacheError(f"cache class {type(cache).__name__}")
+def _class_path(cls: type | None) -> str | None:
+    return None if cls is None else f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _class_at(path: str | None) -> type | None:
+    if path is None:
+        return None
+    module, _, name = path.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found  # type: ignore[no-any-return]
+
+
+def _dumpable(layout: DynamicLayout | EncoderDecoderLayout) -> str:
+    """The pytree context as JSON, so torch.export.save can write a program whose inputs hold a cache."""
+    def dynamic(part: DynamicLayout) -> dict[str, Any]:
+        return {"cache": _class_path(part.cache_class), "replicate": _class_path(part.replicate),
+                "layers": [[_class_path(k.layer_class), k.sliding_window, k.filled] for k in part.layers]}
+
+    if isinstance(layout, EncoderDecoderLayout):
+        return json.dumps({"cache": _class_path(layout.cache_class), "self": dynamic(layout.self_attention),
+                           "cross": dynamic(layout.cross_attention)})
+    return json.dumps(dynamic(layout))
+
+
+def _from_dumpable(text: str) -> DynamicLayout | EncoderDecoderLayout:
+    def dynamic(data: dict[str, Any]) -> DynamicLayout:
+        layers = tuple(LayerLayout(_class_at(c), w, f) for c, w, f in data["layers"])  # type: ignore[arg-type]
+        return DynamicLayout(_class_at(data["cache"]), layers, _class_at(data["replicate"]))  # type: ignore[arg-type]
+
+    data = json.loads(text)
+    if "self" in data:
+        return EncoderDecoderLayout(_class_at(data["cache"]), dynamic(data["self"]), dynamic(data["cross"]))  # type: ignore[arg-type]
+    return dynamic(data)
 
 
 def _register(cls: type, flatten: Any, unflatten: Any, flatten_with_keys: Any) -> None:
@@ -219,7 +254,23 @@ def _register(cls: type, flatten: Any, unflatten: Any, flatten_with_keys: Any) -
     if node is not None:  # transformers' own exporter registers a generic flattening: ours names the layers
         pytree._deregister_pytree_node(cls)
     pytree.register_pytree_node(cls, flatten, unflatten, flatten_with_keys_fn=flatten_with_keys,
-                                serialized_type_name=f"{cls.__module__}.{cls.__qualname__}")
+                                serialized_type_name=f"{cls.__module__}.{cls.__qualname__}",
+                                to_dumpable_context=_dumpable, from_dumpable_context=_from_dumpable)
+
+
+def register() -> bool:
+    """Make DynamicCache and EncoderDecoderCache pytree nodes (once; True when transformers is imported)."""
+    cache_utils = _transformers()
+    if cache_utils is None:
+        return False
+    _register(cache_utils.DynamicCache, _flatten_dynamic, _unflatten_dynamic, _flatten_dynamic_with_keys)
+    _register(cache_utils.EncoderDecoderCache, _flatten_encoder_decoder, _unflatten_encoder_decoder,
+              _flatten_encoder_decoder_with_keys)
+    return True
+
+
+def _refuse(cache: Any) -> Any:
+    raise UnsupportedCacheError(f"cache class {type(cache).__name__}")
 
 
 def _subclasses(cls: type) -> Iterator[type]:
@@ -228,24 +279,20 @@ def _subclasses(cls: type) -> Iterator[type]:
         yield from _subclasses(sub)
 
 
-def register() -> bool:
-    """Make transformers' cache classes pytree nodes (once; True when transformers is imported).
-
-    DynamicCache and EncoderDecoderCache flatten to their tensors; every other Cache class is
-    registered too, so that meeting one raises UnsupportedCacheError naming it instead of
-    torch's "not a known type".
-    """
-    cache_utils = _transformers()
-    if cache_utils is None:
-        return False
-    dynamic, encoder_decoder = cache_utils.DynamicCache, cache_utils.EncoderDecoderCache
-    _register(dynamic, _flatten_dynamic, _unflatten_dynamic, _flatten_dynamic_with_keys)
-    _register(encoder_decoder, _flatten_encoder_decoder, _unflatten_encoder_decoder,
-              _flatten_encoder_decoder_with_keys)
-    for cls in _subclasses(cache_utils.Cache):
-        if cls not in (dynamic, encoder_decoder):
-            _register(cls, _refuse, _refuse, _refuse)
-    return True
+@contextlib.contextmanager
+def _refusing_other_caches(cache_class: type) -> Iterator[None]:
+    """Every other Cache class a pytree node that raises UnsupportedCacheError naming it (instead of
+    torch's "not a known type"), while exporting only: registered for good, they would also refuse
+    transformers' own exporters, which register them lazily. Classes someone registered are left."""
+    added = [cls for cls in _subclasses(cache_class) if cls not in pytree.SUPPORTED_NODES]
+    for cls in added:
+        pytree.register_pytree_node(cls, _refuse, _refuse, flatten_with_keys_fn=_refuse,
+                                    serialized_type_name=f"{cls.__module__}.{cls.__qualname__}")
+    try:
+        yield
+    finally:
+        for cls in added:
+            pytree._deregister_pytree_node(cls)
 
 
 def is_cache(value: Any) -> bool:
@@ -255,18 +302,21 @@ def is_cache(value: Any) -> bool:
 
 @contextlib.contextmanager
 def exporting_caches() -> Iterator[None]:
-    """While exporting: caches registered, sliding-window layers behaving as full layers (see above)."""
+    """While exporting: caches registered (the unsupported ones refused by name), sliding-window
+    layers behaving as full layers (see above)."""
     if not register():
         yield
         return
-    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+    from transformers.cache_utils import Cache, DynamicLayer, DynamicSlidingWindowLayer
 
     names = ("update", "get_mask_sizes", "get_seq_length")
-    saved = {name: DynamicSlidingWindowLayer.__dict__[name] for name in names if name in DynamicSlidingWindowLayer.__dict__}
+    saved = {name: DynamicSlidingWindowLayer.__dict__[name] for name in names
+             if name in DynamicSlidingWindowLayer.__dict__}
     for name in names:
         setattr(DynamicSlidingWindowLayer, name, getattr(DynamicLayer, name))
     try:
-        yield
+        with _refusing_other_caches(Cache):
+            yield
     finally:
         for name in names:
             if name in saved:

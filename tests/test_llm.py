@@ -240,6 +240,8 @@ def test_unsupported_cache_class_is_named_with_what_is_supported(tmp_path: Path)
         exporter.export(model, (), kwargs={"input_ids": torch.randint(3, 128, (2, 3)), "cache": static},
                         f=tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+    # refused only while exporting: transformers' own exporters register StaticCache themselves
+    assert transformers.StaticCache not in torch.utils._pytree.SUPPORTED_NODES
     mamba = transformers.MambaForCausalLM(transformers.MambaConfig(vocab_size=128, hidden_size=32,
                                                                      num_hidden_layers=2, state_size=4)).eval()
     with pytest.raises(kv_cache.UnsupportedCacheError, match=r"layer 0 of class LinearAttentionLayer"):
