@@ -4,7 +4,8 @@
     result = export_hf("path/to/checkpoint_or_config.json", "text-generation-with-past", "out/")
 
 Tasks (exporter.hf.tasks): text-generation, text-generation-with-past, text2text-generation-with-past
-(encoder_model.onnx and decoder_model.onnx), feature-extraction. Inputs and outputs carry the names
+and automatic-speech-recognition-with-past (encoder_model.onnx and decoder_model.onnx),
+feature-extraction. Inputs and outputs carry the names
 ONNX Runtime tooling (Optimum, onnxruntime-genai) uses: input_ids, attention_mask, position_ids,
 past_key_values.{i}.key/.value -> logits, present.{i}.key/.value; dims batch_size, sequence_length,
 past_sequence_length, total_sequence_length, encoder_sequence_length. `genai_config.json` beside
@@ -14,6 +15,7 @@ sizes. `verify=True` generates greedily in eager PyTorch and in ONNX Runtime and
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,11 +80,13 @@ def _check_dynamic(program: Any, dynamic_shapes: Any, part: Part) -> None:
 
 
 def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir: str | os.PathLike[str], *,
-              dtype: str | torch.dtype = "float32", opset: int | None = None, verify: bool = False,
+              dtype: str | torch.dtype | None = None, opset: int | None = None, verify: bool = False,
               new_tokens: int = 8) -> HFExport:
     """Export the model at `source` (a checkpoint folder, a config.json, or a transformers model) for `task`.
 
-    `dtype` (float32, float16, bfloat16) is the model's: weights and float inputs and outputs keep it.
+    `dtype` (float32, float16, bfloat16; default: a given model's own, float32 for a checkpoint) is the
+    exported model's: weights and float inputs and outputs keep it. A model object is not changed (a
+    copy is converted when `dtype` differs from its own).
     Writes the task's ONNX file(s) and genai_config.json into `output_dir` (created). With `verify`,
     generates `new_tokens` greedily for two left-padded prompts in eager PyTorch and ONNX Runtime,
     prints the token ids side by side and raises VerificationError if they differ.
@@ -91,12 +95,13 @@ def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir:
     from exporter.hf import genai_config
 
     spec: Task = task_named(task)
-    torch_dtype = dtype_named(dtype)
     if isinstance(source, nn.Module):
         check_model_fits(source, spec)
-        model = source.to(torch_dtype).eval()
+        torch_dtype = source.dtype if dtype is None else dtype_named(dtype)
+        model = source if torch_dtype == source.dtype else copy.deepcopy(source).to(torch_dtype)
+        model.eval()
     else:
-        model = load_model(source, spec, torch_dtype)
+        model = load_model(source, spec, dtype_named("float32" if dtype is None else dtype))
     target = Path(output_dir)
     opset = DEFAULT_OPSET if opset is None else opset
     programs = {part.kind: _export_part(model, part, opset) for part in spec.parts}
