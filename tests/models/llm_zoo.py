@@ -79,6 +79,11 @@ def qwen2_moe() -> Any:
                                        shared_expert_intermediate_size=32, **_DECODER)
 
 
+def olmoe() -> Any:
+    """OLMoE: 4 experts, 2 per token, query/key norms."""
+    return transformers.OlmoeConfig(num_experts=4, num_experts_per_tok=2, **_DECODER)
+
+
 def bart() -> Any:
     return transformers.BartConfig(vocab_size=128, d_model=32, encoder_layers=2, decoder_layers=2,
                                    encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
@@ -106,7 +111,7 @@ def whisper() -> Any:
 DECODERS: dict[str, Callable[[], Any]] = {
     "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "phi3": phi3, "gemma": gemma,
     "gemma2": gemma2, "gpt2": gpt2, "gpt_neox": gpt_neox, "falcon": falcon, "mixtral": mixtral,
-    "qwen2_moe": qwen2_moe,
+    "qwen2_moe": qwen2_moe, "olmoe": olmoe,
 }
 ENCODER_DECODERS: dict[str, Callable[[], Any]] = {"bart": bart, "t5": t5}
 SPEECH: dict[str, Callable[[], Any]] = {"whisper": whisper}
