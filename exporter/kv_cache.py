@@ -390,5 +390,13 @@ def default_names(program: Any, named_inputs: list[tuple[str, Any]]) -> tuple[li
         placeholders = [spec.arg.name for spec in program.graph_signature.input_specs
                         if spec.kind == InputKind.USER_INPUT]
         inputs = input_names(placeholders, named_inputs)
-    outputs = output_names(program.call_spec.out_spec) if program.call_spec.out_spec is not None else []
-    return inputs, outputs if any(name.startswith("present.") for name in outputs) else None
+    out_spec = program.call_spec.out_spec
+    return inputs, output_names(out_spec) if out_spec is not None and _spec_has_cache(out_spec) else None
+
+
+def _spec_has_cache(spec: pytree.TreeSpec) -> bool:
+    """Whether a cache is among the nodes of a pytree spec (the outputs' structure)."""
+    cache_utils = _transformers()
+    if isinstance(spec.type, type) and cache_utils is not None and issubclass(spec.type, cache_utils.Cache):
+        return True
+    return any(_spec_has_cache(child) for child in spec.children_specs)
