@@ -212,6 +212,23 @@ def test_text_generation_and_feature_extraction_tasks(llama_checkpoint: Path, tm
         np.testing.assert_allclose(got[rows.numpy()], want[rows].numpy(), atol=1e-4, rtol=1e-3)
 
 
+@pytest.mark.parametrize("model_type", ["bert", "t5"])
+def test_feature_extraction_of_encoders(model_type: str, tmp_path: Path) -> None:
+    """BERT (with token_type_ids) and T5 (its encoder, as Optimum exports it): verify compares the
+    hidden states of a padded batch."""
+    from exporter.hf.verify import verify_generation
+
+    config = (transformers.BertConfig(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                      intermediate_size=64) if model_type == "bert" else llm_zoo.t5())
+    config.save_pretrained(tmp_path / model_type)
+    result = export_hf(tmp_path / model_type, "feature-extraction", tmp_path / "onnx", verify=False)
+    inputs = [v.name for v in result.programs["model"].model.graph.inputs]
+    assert inputs == (["input_ids", "attention_mask", "token_type_ids"] if model_type == "bert"
+                      else ["input_ids", "attention_mask"])
+    name, error, _, ok = verify_generation(result)
+    assert name == "last_hidden_state" and ok and error < 1e-4
+
+
 def test_unknown_task_names_the_supported_ones(llama_checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(HFExportError, match=r"unknown task 'chat'; supported tasks: text-generation, "
                                             r"text-generation-with-past, text2text-generation-with-past, "

@@ -136,7 +136,8 @@ def _causal_with_past(model: nn.Module) -> Example:
 
 
 def _feature_extraction(model: nn.Module) -> Example:
-    token_types = wrappers.takes(model, "token_type_ids") and getattr(model.config, "type_vocab_size", 0) > 0
+    token_types = wrappers.takes(wrappers.feature_model(model), "token_type_ids") \
+        and getattr(model.config, "type_vocab_size", 0) > 0
     module = (wrappers.FeatureExtractionWithTokenTypes if token_types else wrappers.FeatureExtraction)(model)
     args: tuple[Any, ...] = (_ids(model, BATCH, SEQUENCE), torch.ones(BATCH, SEQUENCE, dtype=torch.int64))
     dims: tuple[Any, ...] = ({0: BATCH_DIM, 1: SEQUENCE_DIM},) * 2

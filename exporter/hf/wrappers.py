@@ -73,13 +73,19 @@ class CausalLMWithPastAndPositions(CausalLMWithPast):
                          position_ids=position_ids)
 
 
+def feature_model(model: nn.Module) -> nn.Module:
+    """The module whose hidden states feature-extraction gives: an encoder-decoder model's encoder."""
+    return model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else model
+
+
 class FeatureExtraction(nn.Module):
-    """feature-extraction: (input_ids, attention_mask[, token_type_ids]) -> last_hidden_state."""
+    """feature-extraction: (input_ids, attention_mask[, token_type_ids]) -> last_hidden_state (of the
+    encoder, for an encoder-decoder model, as Optimum exports it)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.model = model
-        self.extra = {"use_cache": False} if takes(model, "use_cache") else {}
+        self.model = feature_model(model)
+        self.extra = {"use_cache": False} if takes(self.model, "use_cache") else {}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         output = self.model(input_ids=input_ids, attention_mask=attention_mask, **self.extra)
