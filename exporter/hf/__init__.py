@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from exporter import progress
 from exporter.hf.load import DTYPES, HFExportError, check_model_fits, dtype_named, load_model, task_named
 from exporter.hf.tasks import TASKS, TOTAL, Part, Task
 
@@ -108,12 +109,14 @@ def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir:
     target.mkdir(parents=True, exist_ok=True)
     files = {}
     for part in spec.parts:  # written once every part exported: a failure leaves no partial set
-        programs[part.kind].save(target / part.file_name)
+        with progress.stage(f"saving {target / part.file_name}"):
+            programs[part.kind].save(target / part.file_name)
         files[part.kind] = target / part.file_name
     config_path = genai_config.write(target, model, spec, programs, opset)
     result = HFExport(spec.name, target, files, config_path, model, programs)
     if verify:
         from exporter.hf.verify import verify_generation
 
-        result.verification = verify_generation(result, new_tokens=new_tokens, echo=True)
+        with progress.stage("verifying in ONNX Runtime against eager PyTorch"):
+            result.verification = verify_generation(result, new_tokens=new_tokens, echo=True)
     return result
