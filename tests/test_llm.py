@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -330,8 +331,8 @@ def test_cli_export_hf_verifies_generation(llama_checkpoint: Path, tmp_path: Pat
     assert code == 0, captured.err
     assert (tmp_path / "out" / "model.onnx").is_file() and (tmp_path / "out" / "genai_config.json").is_file()
     assert "past_key_values.0.key" in captured.out
-    eager = [line for line in captured.err.splitlines() if "eager " in line]
-    onnx_lines = [line for line in captured.err.splitlines() if "onnxruntime " in line]
+    eager = [line for line in captured.err.splitlines() if re.search(r"prompt \d: eager ", line)]
+    onnx_lines = [line for line in captured.err.splitlines() if re.search(r"prompt \d: onnxruntime ", line)]
     assert len(eager) == len(onnx_lines) == 2 and all(line.endswith("same") for line in onnx_lines)
     assert onnx.load(tmp_path / "out" / "model.onnx").opset_import[0].version == 18
 
