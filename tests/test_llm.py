@@ -191,6 +191,9 @@ def test_genai_config_describes_the_decoder(llama_checkpoint: Path, tmp_path: Pa
     assert dims["logits"] == ["batch_size", "sequence_length", 128]
     model = onnx.load(result.files["decoder"])
     onnx.checker.check_model(model, full_check=True)
+    rules = {p.key: p.value for p in model.metadata_props}["aten2onnx.size_rules"]  # by ONNX input names
+    assert "past_key_values.0.key.shape[2] = past_sequence_length in [0, inf]" in rules
+    assert "attention_mask.shape[1] = total_sequence_length in [0, inf]" in rules  # an empty past, one token
 
 
 def test_text_generation_and_feature_extraction_tasks(llama_checkpoint: Path, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ sizes. `verify=True` generates greedily in eager PyTorch and in ONNX Runtime and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,22 @@ def _export_part(model: nn.Module, part: Part, opset: int) -> Any:
     _check_dynamic(program, example.dynamic_shapes, part)
     if part.kind == "decoder":
         _name_total_length(program)
+        _total_length_from_one(program)
     return program
+
+
+def _total_length_from_one(program: Any) -> None:
+    """torch.export records total_sequence_length >= 4: it traces past and new tokens as at least 2
+    each (0/1 specialization) and cannot state that the mask is their sum. The graph runs a total
+    of 1 (an empty past and one token: tests/test_llm.py), so the rule ONNXProgram checks and the
+    model's metadata say so rather than warn on every first step."""
+    from exporter import input_checks
+
+    program.size_rules = [dataclasses.replace(rule, low=None) if rule.symbol == TOTAL else rule
+                          for rule in program.size_rules]
+    text = input_checks.metadata_text(program.size_rules)
+    if text:
+        program.model.metadata_props["aten2onnx.size_rules"] = text
 
 
 def _check_dynamic(program: Any, dynamic_shapes: Any, part: Part) -> None:
