@@ -82,8 +82,8 @@ def write(folder: Path, model: nn.Module, task: Task, programs: dict[str, Any], 
     for part in task.parts:
         program = programs[part.kind]
         sections[part.kind] = {"filename": part.file_name, **_sizes(model), **_names(program, part.kind)}
-    context = next((getattr(text, n) for n in ("max_position_embeddings", "n_positions", "n_ctx")
-                    if isinstance(getattr(text, n, None), int)), None)
+    lengths = ("max_position_embeddings", "n_positions", "n_ctx", "max_target_positions")
+    context = next((getattr(text, n) for n in lengths if isinstance(getattr(text, n, None), int)), None)
     document = {
         "model": {
             "type": config.model_type,
