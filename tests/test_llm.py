@@ -77,6 +77,10 @@ def test_family_greedy_generation_matches_eager(name: str, tmp_path: Path) -> No
     result = export_hf(_checkpoint(tmp_path, name), _task(name), tmp_path / "onnx")
     names = {kind: [v.name for v in program.model.graph.inputs] for kind, program in result.programs.items()}
     assert any(n.startswith("past_key_values.0.") for n in names["decoder"])
+    document = json.loads(result.config_path.read_text())["model"]
+    for kind, path in result.files.items():  # genai_config.json names every file and its main input
+        assert document[kind]["filename"] == path.name
+        assert document[kind]["inputs"].get("input_ids") or document[kind]["inputs"].get("input_features")
     _assert_greedy_equal(greedy_check(result, NEW_TOKENS))
 
 
