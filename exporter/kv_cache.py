@@ -354,17 +354,21 @@ def has_cache(tree: Any) -> bool:
     return node is not None and any(has_cache(child) for child in node.flatten_fn(tree)[0])
 
 
-def input_names(placeholder_names: list[str], named_inputs: list[tuple[str, Any]]) -> list[str] | None:
+def input_names(placeholders: list[tuple[str, bool]], named_inputs: list[tuple[str, Any]]) -> list[str] | None:
     """The user inputs' names, in torch.export's order: leaves of a cache `past_key_values.{i}.key`
-    (`.decoder.key`, `.encoder.key` for an EncoderDecoderCache), others as torch.export named them
-    (`placeholder_names`). None when the flattened inputs do not line up with the placeholders."""
-    names = []
+    (`.decoder.key`, `.encoder.key` for an EncoderDecoderCache), others as torch.export named them.
+    `placeholders`: (name, holds a tensor) of each user input placeholder; the tensor leaves of the
+    inputs line up with the tensor placeholders (Python numbers may or may not have one). None when
+    they do not."""
+    mine = []
     for _, value in named_inputs:
-        for path, _ in pytree.tree_flatten_with_path(value)[0]:
-            names.append(_cache_leaf_name(value, path, "past_key_values"))
-    if len(names) != len(placeholder_names):
+        for path, leaf in pytree.tree_flatten_with_path(value)[0]:
+            if isinstance(leaf, torch.Tensor):
+                mine.append(_cache_leaf_name(value, path, "past_key_values"))
+    if len(mine) != sum(1 for _, is_tensor in placeholders if is_tensor):
         return None
-    return [mine or theirs for mine, theirs in zip(names, placeholder_names)]
+    names = iter(mine)
+    return [(next(names) or name) if is_tensor else name for name, is_tensor in placeholders]
 
 
 def output_names(out_spec: pytree.TreeSpec) -> list[str]:
@@ -387,8 +391,9 @@ def default_names(program: Any, named_inputs: list[tuple[str, Any]]) -> tuple[li
         return None, None
     inputs = None
     if has_cache([value for _, value in named_inputs]):
-        placeholders = [spec.arg.name for spec in program.graph_signature.input_specs
-                        if spec.kind == InputKind.USER_INPUT]
+        nodes = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
+        placeholders = [(spec.arg.name, isinstance(nodes[spec.arg.name].meta.get("val"), torch.Tensor))
+                        for spec in program.graph_signature.input_specs if spec.kind == InputKind.USER_INPUT]
         inputs = input_names(placeholders, named_inputs)
     out_spec = program.call_spec.out_spec
     return inputs, output_names(out_spec) if out_spec is not None and _spec_has_cache(out_spec) else None

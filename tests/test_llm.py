@@ -151,7 +151,7 @@ def test_encoder_decoder_cache_flattens_per_layer_decoder_then_encoder() -> None
     cache = transformers.EncoderDecoderCache(own, cross)
     flat, spec = torch.utils._pytree.tree_flatten_with_path({"past_key_values": cache})
     assert [float(leaf[0, 0, 0, 0]) for _, leaf in flat] == [0, 1, 2, 3, 10, 11, 12, 13]
-    assert kv_cache.input_names(["x"] * 8, [("past_key_values", cache)]) == [
+    assert kv_cache.input_names([("x", True)] * 8, [("past_key_values", cache)]) == [
         f"past_key_values.{i}.{side}.{part}" for i in range(2) for side in ("decoder", "encoder")
         for part in ("key", "value")]
     rebuilt = torch.utils._pytree.tree_unflatten([leaf for _, leaf in flat], spec)["past_key_values"]
