@@ -18,14 +18,14 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
-from exporter import module_functions, passes, progress, registry, translation_table, weights
+from exporter import kv_cache, module_functions, passes, progress, registry, translation_table, weights
 from exporter import options as opt
 from exporter.capture import capture, decompose
 from exporter.dim_names import leaf_specs, user_dim_names
 from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
 from exporter.errors import ExportArgumentError
 from exporter.export_state import exporting
-from exporter.inputs import check_signature
+from exporter.inputs import check_signature, named_inputs
 from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
 from exporter.program import ONNXProgram
 from exporter.report import ExportRecord, write_report
@@ -166,6 +166,7 @@ def export(
         training=training, operator_export_type=operator_export_type, custom_opsets=custom_opsets,
         verbose=verbose, report=report, verify=verify, artifacts_dir=artifacts_dir,
     )
+    kv_cache.register()  # before anything flattens the inputs
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
     target = opt.check_output_path(f)
     if target is not None and not isinstance(target, os.PathLike) and options.external_data:
@@ -174,7 +175,7 @@ def export(
     record = ExportRecord(type(model).__name__, options.opset_version, _report_options(options))
     try:
         with _cycle_collector_paused():
-            with exporting(), translation_table.installed(table) as table_session:
+            with exporting(), kv_cache.exporting_caches(), translation_table.installed(table) as table_session:
                 record.table_uses = table_session.uses
                 onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program,
                                        modules_as_functions)
@@ -209,11 +210,14 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
     if dump_exported_program:
         (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))
     start = time.perf_counter()
+    # a transformers cache among the inputs or outputs: its tensors get ONNX Runtime's names
+    cache_inputs, cache_outputs = kv_cache.default_names(program, named_inputs(model, args, kwargs))
     with progress.stage(f"translating to ONNX at opset {options.opset_version}"):
         program = decompose(program, options.opset_version, owned=not isinstance(model, ExportedProgram))
         record.exported_program = program
         model_ir = translate(
-            program, options.opset_version, options.input_names, options.output_names, dim_names,
+            program, options.opset_version, options.input_names or cache_inputs,
+            options.output_names or cache_outputs, dim_names,
             aten_fallback_ok=options.aten_fallback, custom_opsets=options.custom_opsets,
             model_name=type(model).__name__ if isinstance(model, torch.nn.Module) else "",  # scope root
         )

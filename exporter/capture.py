@@ -19,7 +19,7 @@ from torch.overrides import TorchFunctionMode
 
 from codegen.torch_schema import overload_names, resolve_overload
 from exporter import registry, symint_ops
-from exporter.errors import CaptureError
+from exporter.errors import CaptureError, OnnxExporterError
 from exporter.options import TrainingMode
 
 # torch logs a traceback of its own when a meta kernel fails; the CaptureError says it better.
@@ -33,12 +33,15 @@ def model_mode(model: Any, training: TrainingMode) -> Iterator[None]:
     if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE:
         yield
         return
-    was_training = model.training
+    # each module's own mode: train(flag) sets every submodule, so restoring the root's alone would
+    # turn an eval() submodule of a training model (or a model inside a fresh wrapper) to training
+    modes = [(module, module.training) for module in model.modules()]
     model.train(training == TrainingMode.TRAINING)
     try:
         yield
     finally:
-        model.train(was_training)
+        for module, was_training in modes:
+            module.training = was_training
 
 
 @contextlib.contextmanager
@@ -255,6 +258,16 @@ def _data_dependent(error: BaseException) -> bool:
     return False
 
 
+def _own_error(error: BaseException) -> OnnxExporterError | None:
+    """An aten2onnx error in the chain of a torch.export failure: it already says what to do."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OnnxExporterError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any, training: TrainingMode = TrainingMode.EVAL) -> ExportedProgram:
     """torch.export.export(strict=False), with its failure turned into a CaptureError.
@@ -276,6 +289,9 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
                 return _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
                                               strict=False)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
+        own = _own_error(exc)
+        if own is not None:  # raised by our code inside torch.export (an unsupported cache class)
+            raise own from None
         text = str(exc).strip()
         violation = _constraint_violation(text, _dim_sources(model, dynamic_shapes))
         if violation is not None:

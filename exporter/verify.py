@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 from torch.export import ExportedProgram
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map
 
 from exporter.capture import model_mode
 from exporter.errors import VerificationError
@@ -82,7 +82,11 @@ def _compare(name: str, got: torch.Tensor, want: torch.Tensor) -> OutputComparis
 
 def eager_outputs(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                   training: TrainingMode) -> list[torch.Tensor]:
-    """The model's outputs in eager PyTorch, flattened as the ONNX outputs are."""
+    """The model's outputs in eager PyTorch, flattened as the ONNX outputs are.
+
+    The model runs on fresh containers holding the same tensors: a transformers cache grows in
+    place when the model runs, and the ONNX run must see the inputs as they were."""
+    args, kwargs = tree_map(lambda leaf: leaf, (args, kwargs))
     if isinstance(model, ExportedProgram):  # its module has no train()/eval(): the mode was fixed at capture
         with torch.no_grad():
             result = model.module()(*args, **kwargs)
