@@ -36,6 +36,8 @@ class ExportRecord:
     verification: list[Any] = field(default_factory=list)
     error: BaseException | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    capture_method: str = "torch.export"  # or torch.jit.trace / torch.jit.script (dynamo=False, fallback)
+    capture_notes: list[str] = field(default_factory=list)  # values tracing baked in, fallbacks taken
 
 
 def _cell(text: Any) -> str:
@@ -83,9 +85,16 @@ def spec_skeleton(overload: str, uses: list[UnsupportedUse]) -> str:
 
 
 def _capture_section(record: ExportRecord) -> list[str]:
-    lines = ["## Capture (torch.export)", ""]
+    lines = [f"## Capture ({record.capture_method})", ""]
+    notes = [f"- {_cell(n)}" for n in record.capture_notes]
+    if notes:
+        lines += ["Notes (values fixed while tracing, paths taken):", "", *notes, ""]
     if isinstance(record.error, CaptureError):
         return [*lines, "Failed:", "", "```text", str(record.error), "```", ""]
+    if record.capture_method != "torch.export":
+        seconds = record.seconds.get("capture and translate")
+        took = f" in {seconds:.2f} s (with translation)" if seconds is not None else ""
+        return [*lines, f"Succeeded{took}." if record.onnx_model is not None else "Not finished.", ""]
     program = record.exported_program
     if program is None:
         return [*lines, "Not reached.", ""]

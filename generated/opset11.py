@@ -15,6 +15,7 @@ from exporter.lib import attention_ops
 from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
 from exporter.lib import indexing_ops
+from exporter.lib import list_ops
 from exporter.lib import nn_ops
 from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
@@ -343,3 +344,23 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 def select_int(g, self, dim, index):
     """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
+
+
+def __getitem___t(g, list, idx):
+    """aten::__getitem__.t, opsets 11-26: exporter.lib.list_ops.getitem (opspecs/torchscript.yaml:351)"""
+    return list_ops.getitem(g, list, idx)
+
+
+def len_t(g, a):
+    """aten::len.t, opsets 11-26: exporter.lib.list_ops.length (opspecs/torchscript.yaml:358)"""
+    return list_ops.length(g, a)
+
+
+def append_t(g, self, el):
+    """aten::append.t, opsets 11-26: exporter.lib.list_ops.append (opspecs/torchscript.yaml:364)"""
+    return list_ops.append(g, self, el)
+
+
+def _set_item_t(g, l, idx, el):
+    """aten::_set_item.t, opsets 11-26: exporter.lib.list_ops.set_item (opspecs/torchscript.yaml:372)"""
+    return list_ops.set_item(g, l, idx, el)
