@@ -266,3 +266,8 @@ def number_tensor(g: Any, value: Any) -> ir.Value:
         return g.op("Identity", value)
     dtype = torch.bool if isinstance(value, bool) else torch.float64 if isinstance(value, float) else torch.int64
     return g.constant(value, dtype)
+
+
+def is_sequence(g: Any, value: Any) -> bool:
+    """A tensor list that only exists at run time: an ONNX sequence (a list grown in a scripted loop)."""
+    return isinstance(value, ir.Value) and isinstance(value.type, ir.SequenceType)

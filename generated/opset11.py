@@ -341,8 +341,13 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
     return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
+def cat(g, tensors, dim=0):
+    """aten::cat.default, opsets 11-26: (ConcatFromSequence(tensors, axis=dim) if is_sequence(tensors) else Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0]))) (opspecs/shape.yaml:85)"""
+    return g.op('ConcatFromSequence', tensors, axis=dim) if h.is_sequence(g, tensors) else g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
+
+
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:115)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 

@@ -116,7 +116,10 @@ def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
 
 
 def stack(g: Any, tensors: Sequence[ir.Value], dim: int) -> ir.Value:
-    """Unsqueeze each tensor at `dim` (of the output rank) and concatenate (after promotion)."""
+    """Unsqueeze each tensor at `dim` (of the output rank) and concatenate (after promotion). A list grown
+    in a scripted loop is an ONNX sequence (opset 11+): ConcatFromSequence with a new axis."""
+    if h.is_sequence(g, tensors):
+        return g.op("ConcatFromSequence", tensors, axis=dim, new_axis=1)
     tensors = h.promoted_list(g, tensors)
     out_rank = g.rank(tensors[0]) + 1
     axis = dim + out_rank if dim < 0 else dim

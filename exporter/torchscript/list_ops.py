@@ -122,18 +122,22 @@ def meta(name: str, metas: list[Any]) -> Any:
             return source.element
         if isinstance(source, list) and source:
             return source[metas[1]] if is_concrete(metas[1]) else source[0]
-    if name in ("aten::append.t", "aten::_set_item.t"):
-        if isinstance(source, SequenceMeta) and source.element is None:
-            source.element = metas[-1]
-        return source
+    if name in ("aten::append.t", "aten::_set_item.t") and isinstance(source, SequenceMeta):
+        return source if source.element is not None else SequenceMeta(metas[-1])
     return None
 
 
 # -- ONNX sequences -------------------------------------------------------------------------------------
+# ONNX Loop and If carry sequences from opset 13 (sequence ops themselves exist from 11).
+SEQUENCES_IN_CONTROL_FLOW = 13
+
+
 def require_sequences(t: Translator, node: torch._C.Node, why: str) -> None:
-    if t.opset < 11:
-        raise TranslationError(f"{why} at {t.location(node)} needs ONNX sequences, which start at opset 11; "
-                               f"export with opset_version=11 or newer (this export asked for {t.opset})")
+    if t.opset < SEQUENCES_IN_CONTROL_FLOW:
+        raise TranslationError(
+            f"{why} at {t.location(node)} becomes an ONNX sequence carried by Loop/If, which ONNX allows from "
+            f"opset {SEQUENCES_IN_CONTROL_FLOW}; export with opset_version={SEQUENCES_IN_CONTROL_FLOW} or newer "
+            f"(this export asked for {t.opset}), or build a tensor in the loop instead of a list")
 
 
 def to_sequence(g: Any, items: Any, element: Any) -> ir.Value:

@@ -32,6 +32,7 @@ from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbol
 from exporter.torchscript import locations
 from exporter.torchscript.meta import (
     MetaContext,
+    SequenceMeta,
     is_concrete,
     number_op,
     returns_kind,
@@ -179,8 +180,8 @@ class Translator:
     @contextlib.contextmanager
     def translating(self, node: torch._C.Node, name: str) -> Iterator[None]:
         location = self.location(node)
-        with self.g.translating(name, locations.scope_name(node) or node.output().debugName() if
-                                node.outputsSize() else name, location,
+        with self.g.translating(name, locations.scope_name(node) or (node.outputsAt(0).debugName() if
+                                node.outputsSize() else name), location,
                                 locations.classic_scope(node, self.root, self.model_name)):
             yield
 
@@ -216,10 +217,16 @@ class Translator:
             self._bind_missing(node, result_meta)
             return
         if op._schema.is_mutable:
-            self._in_place(node, name, op, inputs, metas)
+            self._in_place(node, name, op, inputs, metas, result_meta)
             return
         function = registry.lookup(name, self.opset)
         if function is None:
+            from exporter.torchscript.decompose import decompose
+
+            result = decompose(self, node, name, op, inputs, metas)
+            if result is not None:
+                self._bind_outputs(node, result, result_meta)
+                return
             if self.aten_fallback_ok and aten_fallback.can_fall_back(op):
                 function = aten_fallback.symbolic
             else:
@@ -252,6 +259,11 @@ class Translator:
     # -- metadata -------------------------------------------------------------------------------
     def compute_meta(self, node: torch._C.Node, name: str, op: torch._ops.OpOverload, metas: list[Any]) -> Any:
         """The op's result on fake values (see meta.py); the node's own TorchScript type when that fails."""
+        from exporter.torchscript import list_ops
+
+        found = list_ops.meta(name, metas)
+        if found is not None:
+            return found
         base = name.split("::", 1)[1].split(".", 1)[0]
         tensors = [m for m in metas if isinstance(m, torch.Tensor)]
         returns = [str(r.type) for r in op._schema.returns]
@@ -289,7 +301,7 @@ class Translator:
             return metas[written[0]] if written else None
         before = len(self.meta.shape_env.replacements)
         try:
-            result = self.meta.call(op, metas)
+            result = self._call_meta(op, metas)
         except Exception:  # no fake kernel, or a data-dependent size torch cannot decide: the node's own type
             result = self._fallback_meta(node, metas)
         if len(self.meta.shape_env.replacements) != before:
@@ -297,6 +309,18 @@ class Translator:
         if base in _HELD_ARITHMETIC and isinstance(result, torch.Tensor) and result.dim() == 0:
             self._hold_arithmetic(base, name, metas, result)
         return result
+
+    def _call_meta(self, op: torch._ops.OpOverload, metas: list[Any]) -> Any:
+        """The op on fake values; a list that exists only at run time (an ONNX sequence) is tried with one
+        and with two elements, and the sizes that differ (`stack`'s new axis) become unknown."""
+        if not any(isinstance(m, SequenceMeta) for m in metas):
+            return self.meta.call(op, metas)
+        one, two = ([[m.element] * count if isinstance(m, SequenceMeta) else m for m in metas] for count in (1, 2))
+        first, second = self.meta.call(op, one), self.meta.call(op, two)
+        if not isinstance(first, torch.Tensor) or not isinstance(second, torch.Tensor):
+            return first
+        sizes = [a if a == b else self.meta.unknown_number(int) for a, b in zip(first.shape, second.shape)]
+        return self.meta.empty(sizes, first.dtype)
 
     def _hold_arithmetic(self, base: str, name: str, metas: list[Any], result: torch.Tensor) -> None:
         numbers = []
@@ -350,7 +374,7 @@ class Translator:
 
     # -- in-place ops ---------------------------------------------------------------------------
     def _in_place(self, node: torch._C.Node, name: str, op: torch._ops.OpOverload, inputs: list[Any],
-                  metas: list[Any]) -> None:
+                  metas: list[Any], result_meta: Any) -> None:
         """`x.add_(y)`: the op's own spec, else its functional op's mapping cast back to x's dtype; then
         x (and the tensor x is a select/slice view of) is rebound to the result."""
         written = [i for i, a in enumerate(op._schema.arguments) if a.alias_info and a.alias_info.is_write]
@@ -366,14 +390,14 @@ class Translator:
             self._bind_missing(node, metas[written[0]] if written else None)
             return
         target = node.inputsAt(0)
-        result = self.call(node, name, function, op, inputs, metas[0])
-        result = self._bind_one(node.output(), result, metas[0], name)
-        self.assign(node, target, result)
-        self.set(node.output(), self.get(target), metas[0])
+        result = self.call(node, name, function, op, inputs, result_meta)
+        result = self._bind_one(node.output(), result, result_meta, name)
+        self.assign(node, target, result, result_meta)
+        self.set(node.output(), self.get(target), result_meta)
 
-    def assign(self, node: torch._C.Node, target: torch._C.Value, value: Any) -> None:
+    def assign(self, node: torch._C.Node, target: torch._C.Value, value: Any, meta: Any = None) -> None:
         """`target` now holds `value` (an in-place write); writes reach the base of a select/slice view."""
-        self.set(target, value, self.meta_of(target))
+        self.set(target, value, meta if meta is not None else self.meta_of(target))
         producer = target.node()
         overload = overload_of(producer)[0] if producer.kind().startswith("aten::") else ""
         base_name = overload.split("::", 1)[-1].split(".", 1)[0]
