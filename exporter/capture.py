@@ -214,6 +214,16 @@ def _data_dependent(error: BaseException) -> bool:
     return False
 
 
+def _export(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
+            dynamic_shapes: Any) -> ExportedProgram:
+    """torch.export.export, with autograd.Functions that define `symbolic` kept whole (autograd_symbolic)."""
+    from exporter import autograd_symbolic
+
+    return autograd_symbolic.capture_with_leaves(
+        lambda: torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False),
+        lambda: model(*args, **(kwargs or {})))
+
+
 def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any, training: TrainingMode = TrainingMode.EVAL) -> ExportedProgram:
     """torch.export.export(strict=False), with its failure turned into a CaptureError.
@@ -225,12 +235,12 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
     try:
         with model_mode(model, training), _quiet_torch_logs():
             try:
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                return _export(model, args, kwargs, dynamic_shapes)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
                 if not _data_dependent(first):
                     raise
             with _ExportFriendlyIndexing():
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                return _export(model, args, kwargs, dynamic_shapes)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
         text = str(exc).strip()
         violation = _constraint_violation(text, _dim_sources(model, dynamic_shapes))

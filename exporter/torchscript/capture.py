@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from exporter.autograd_symbolic import quiet_forwards_while_tracing
 from exporter.capture import model_mode
 from exporter.errors import CaptureError
 from exporter.options import TrainingMode
@@ -99,11 +100,15 @@ class _BakedValueSpy(TorchFunctionMode):
         super().__init__()
         self.paths = paths
         self.found: list[BakedValue] = []
+        self.paused = 0  # inside the forward of an autograd.Function that exports through its symbolic
+
+    def pause(self, on: bool) -> None:
+        self.paused += 1 if on else -1
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         result = func(*args, **(kwargs or {}))
         kind = _CONVERSIONS.get(getattr(func, "__name__", ""))
-        if kind is not None and args and isinstance(args[0], torch.Tensor):
+        if kind is not None and not self.paused and args and isinstance(args[0], torch.Tensor):
             frame = _caller_frame()
             if frame is not None:
                 file, line, owner = frame
@@ -188,7 +193,7 @@ def _trace(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
            paths: dict[int, str]) -> tuple[Any, list[BakedValue]]:
     spy = _BakedValueSpy(paths)
     with _quiet_jit() as caught:
-        with spy:
+        with spy, quiet_forwards_while_tracing(spy.pause):
             if kwargs:
                 bound = inspect.signature(model.forward).bind(*args, **kwargs)
                 traced = torch.jit.trace(model, example_kwarg_inputs=dict(bound.arguments), check_trace=False,
