@@ -17,6 +17,7 @@ from exporter.lib import dynamic_ops
 from exporter.lib import indexing_ops
 from exporter.lib import list_ops
 from exporter.lib import nn_ops
+from exporter.lib import packed_sequence_ops
 from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
 from exporter.lib import shape_ops
@@ -369,3 +370,27 @@ def append_t(g, self, el):
 def _set_item_t(g, l, idx, el):
     """aten::_set_item.t, opsets 11-26: exporter.lib.list_ops.set_item (opspecs/torchscript.yaml:372)"""
     return list_ops.set_item(g, l, idx, el)
+
+
+def _pack_padded_sequence(g, input, lengths, batch_first):
+    """aten::_pack_padded_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:383)"""
+    return packed_sequence_ops.pack_padded_sequence(g, input, lengths, batch_first)
+
+
+def _pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length):
+    """aten::_pad_packed_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:392)"""
+    return packed_sequence_ops.pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length)
+
+
+def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+    """aten::lstm.data, opsets 11-26: exporter.lib.packed_sequence_ops.lstm_data (opspecs/torchscript.yaml:403)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:407')
+    return packed_sequence_ops.lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional)
+
+
+def gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+    """aten::gru.data, opsets 11-26: exporter.lib.packed_sequence_ops.gru_data (opspecs/torchscript.yaml:422)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:426')
+    return packed_sequence_ops.gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional)

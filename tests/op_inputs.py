@@ -52,6 +52,12 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   length] (embedding_bag); the count comes from `shape`;
                                   `last_if: flag`: the last one is the length when that bool
                                   argument is True (include_last_offset)
+    sorted_lengths: T             int64 sequence lengths in [1, T] (a `shapes` symbol), longest first
+                                  (pack_padded_sequence)
+    batch_sizes: [T, B]           a PackedSequence's batch sizes: for lengths in [1, T], longest T, of
+                                  B sequences, how many run at each of the T steps
+    rows_from: batch_sizes        the first dim is the sum of that int tensor (packed data); `shape`
+                                  gives the rest
     rnn_params: {gates: 4, input: I, hidden: H, layers: L, directions: D, biases: has_biases}
                                   tensor lists: torch's flat RNN weights, per layer and direction
                                   w_ih (gates*H, in), w_hh (gates*H, H) and, when the bool argument
@@ -126,7 +132,7 @@ def _hint_deps(hint: Any) -> set[str]:
     deps = set()
     for key in ("like", "broadcast", "same_dtype", "dim_of", "dims_of", "permutation_of", "reshape_of",
                 "expand_of", "vary_dim", "no_larger", "index_list_of", "unless", "distinct_unless", "tail_of",
-                "sized_by", "offsets_into", "last_if"):
+                "sized_by", "offsets_into", "last_if", "rows_from"):
         if isinstance(hint.get(key), str):
             deps.add(hint[key])
     for key in ("shape_if", "only_if"):
@@ -187,6 +193,8 @@ class _Example:
             return self.shape({"shape": hint["shape_if"][1]})
         if "sized_by" in hint:
             return [int(d) for d in self.values[hint["sized_by"]]]
+        if "rows_from" in hint:
+            return [int(self.values[hint["rows_from"]].sum())] + self.shape({"shape": hint.get("shape", [])})
         if "shape_one_of" in hint:
             templates = hint["shape_one_of"]
             if "pick" in hint:  # a shared symbol chooses, so several arguments take the same layout
@@ -243,6 +251,14 @@ class _Example:
         gen = torch.Generator().manual_seed(seed)
         if "indexes_into" in hint:
             return self.indexes(hint, shape, gen).to(dtype)
+        if "sorted_lengths" in hint:
+            longest = self.symbols[hint["sorted_lengths"]]
+            return torch.randint(1, longest + 1, shape, generator=gen).sort(descending=True).values.to(dtype)
+        if "batch_sizes" in hint:
+            steps, batch = (self.symbols[s] for s in hint["batch_sizes"])
+            lengths = torch.randint(1, steps + 1, [batch], generator=gen)
+            lengths[0] = steps
+            return torch.stack([(lengths > t).sum() for t in range(steps)]).to(dtype)
         if "offsets_into" in hint:  # sorted, the first 0, none past the indexed tensor's length
             length = self.values[hint["offsets_into"]].numel()
             drawn = torch.randint(0, length + 1, shape, generator=gen).sort().values
@@ -494,9 +510,9 @@ def op_arguments(draw: Any, spec: OpSpec, schema: TorchSchema) -> dict[str, Any]
     example = _Example(draw, spec)
     for arg in _draw_order(schema, example.hints):
         hint = example.hints.get(arg.name)
-        if arg.is_tensor:
+        if arg.is_tensor or arg.base_type == "t" and isinstance(hint, dict):  # TorchScript's generic element
             value = example.tensor_arg(arg, hint or {})
-        elif arg.is_tensor_list:
+        elif arg.is_tensor_list or arg.base_type == "List[t]" and isinstance(hint, dict):
             value = example.tensor_list(hint or {})
         else:
             value = example.other_arg(arg, hint)

@@ -178,7 +178,7 @@ _NUMBER_OPS: dict[str, Callable[..., Any]] = {
     "remainder": operator.mod, "div": _true_div, "neg": operator.neg, "pow": operator.pow,
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
     "__and__": operator.and_, "__or__": operator.or_, "__xor__": operator.xor, "__not__": torch.sym_not,
-    "min": torch.sym_min, "max": torch.sym_max, "abs": abs, "Int": _int_of, "Float": _float_of,
+    "min": torch.sym_min, "max": torch.sym_max, "abs": abs, "Int": _int_of, "Float": _float_of, "Bool": bool,
     "ScalarImplicit": lambda v: v, "IntImplicit": _int_of, "FloatImplicit": _float_of,
     "floor": lambda v: math.floor(v) if not isinstance(v, torch.SymFloat) else torch.sym_int(v // 1),
     "ceil": lambda v: math.ceil(v) if not isinstance(v, torch.SymFloat) else -torch.sym_int(-v // 1),

@@ -52,6 +52,9 @@ _VIEWS = {"view", "reshape", "transpose", "t", "permute", "unsqueeze", "squeeze"
           "flatten", "unflatten", "view_as", "reshape_as", "diagonal", "as_strided", "unfold", "split", "chunk",
           "unbind", "select", "slice", "alias", "detach", "movedim", "swapaxes", "real", "imag"}
 _SANITIZE = re.compile(r"[^\w.]")
+# Ops whose output sizes depend on tensor data (packed sequences follow their lengths).
+_DATA_DEPENDENT = {"aten::_pack_padded_sequence.default", "aten::_pad_packed_sequence.default", "aten::lstm.data",
+                   "aten::gru.data", "aten::rnn_tanh.data", "aten::rnn_relu.data"}
 
 
 def overload_of(node: torch._C.Node) -> tuple[str, torch._ops.OpOverload | None]:
@@ -279,13 +282,13 @@ class Translator:
             return tensors[0].shape[0]
         if base in _TO_NUMBER and len(tensors) == 1:
             held = self.meta.number_of(tensors[0])
-            kind = _TO_NUMBER[base] or returns_kind(returns[0]) or float
+            kind = _TO_NUMBER[base]  # None: the number keeps the tensor's kind (item, ScalarImplicit)
             if held is not None:
-                return number_op({int: "Int", float: "Float"}.get(kind, "ScalarImplicit"), [held]) \
-                    if kind is not bool else held
-            if tensors[0].dtype == torch.bool or kind is bool:
+                return held if kind is None else number_op({int: "Int", float: "Float"}.get(kind, "Bool"), [held])
+            if kind is bool or kind is None and tensors[0].dtype == torch.bool:
                 return self.meta.unknown_number(bool)
-            return self.meta.unknown_number(int if kind is int or not tensors[0].is_floating_point() else float)
+            floating = tensors[0].is_floating_point() or tensors[0].is_complex()
+            return self.meta.unknown_number(kind or (float if floating else int))
         if name.startswith("prim::NumToTensor"):
             return self.meta.number_tensor(metas[0])
         if not tensors and all(returns_kind(t) is not None or t == "str" for t in returns) and len(returns) == 1:
@@ -306,6 +309,10 @@ class Translator:
             result = self._fallback_meta(node, metas)
         if len(self.meta.shape_env.replacements) != before:
             self._note_specialization(node, name)
+        if name in _DATA_DEPENDENT:  # torch's fake kernels give sizes (and dtypes) that do not follow the data
+            result = tuple(self.meta.empty([self.meta.unknown_number(int) for _ in r.shape],
+                                           _TS_DTYPES.get(out.type().scalarType(), r.dtype))
+                           if isinstance(r, torch.Tensor) else r for r, out in zip(result, node.outputs()))
         if base in _HELD_ARITHMETIC and isinstance(result, torch.Tensor) and result.dim() == 0:
             self._hold_arithmetic(base, name, metas, result)
         return result
@@ -366,10 +373,10 @@ class Translator:
         if sizes is None or any(s is None for s in sizes):
             return self.meta.empty([self.meta.unknown_number(int) for _ in range(rank)], dtype)
         for m in metas:
-            if isinstance(m, torch.Tensor) and len(m.shape) == len(sizes) and all(
-                    int(getattr(d.node, "hint", d) if isinstance(d, torch.SymInt) else d) == s
-                    for d, s in zip(m.shape, sizes) if not isinstance(d, torch.SymInt) or d.node.hint is not None):
+            if isinstance(m, torch.Tensor) and list(_hints(m.shape)) == list(sizes):
                 return self.meta.empty(list(m.shape), dtype)
+        if self.meta.dim_names:  # dynamic axes: a size seen while tracing may be any of them
+            return self.meta.empty([self.meta.unknown_number(int) for _ in sizes], dtype)
         return self.meta.empty(sizes, dtype)
 
     # -- in-place ops ---------------------------------------------------------------------------
@@ -474,6 +481,11 @@ class Translator:
             if scalar_type(meta) is not None:
                 mark_symbolic_scalar(value)
         return value
+
+
+def _hints(sizes: Any) -> list[int | None]:
+    """Sizes as the example had them (a symbol's hint)."""
+    return [d.node.hint if isinstance(d, torch.SymInt) else d for d in sizes]
 
 
 # TorchScript's scalarType() names -> torch dtypes.
