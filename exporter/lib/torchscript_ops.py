@@ -12,12 +12,10 @@ from exporter import symint_ops
 
 
 def size(g: Any, self: ir.Value) -> list[Any]:
-    """aten::size.default (`x.size()`): one value per dimension; static sizes stay ints."""
+    """aten::size.default (`x.size()`): one 0-d value per dimension (the frontend keeps the static ones as
+    numbers, from the metadata, and only the dynamic ones read the shape at run time)."""
     shape = g.op("Shape", self)
-    sizes: list[Any] = []
-    for axis, dim in enumerate(self.shape or []):
-        sizes.append(dim if isinstance(dim, int) else g.op("Gather", shape, g.constant(axis, torch.int64), axis=0))
-    return sizes
+    return [g.op("Gather", shape, g.constant(axis, torch.int64), axis=0) for axis in range(g.rank(self))]
 
 
 def floordiv(g: Any, a: Any, b: Any) -> ir.Value:
