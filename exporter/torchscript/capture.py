@@ -160,12 +160,12 @@ def _failure_site(error: BaseException, model: Any) -> str:
         module = ""
         if isinstance(owner, torch.nn.Module) and id(owner) in paths:
             path = paths[id(owner)]
-            module = f"in module '{path}' ({type(owner).__name__}) " if path else f"in {type(owner).__name__}.forward "
-        where = f"{module}at {file}:{line}"
+            module = f" in module '{path}' ({type(owner).__name__})" if path else f" in {type(owner).__name__}.forward"
+        where = f"{module} at {file}:{line}"
     if not where:
         found = re.search(r'File "([^"]+)", line (\d+)', str(error))
         if found:
-            where = f"at {found.group(1)}:{found.group(2)}"
+            where = f" at {found.group(1)}:{found.group(2)}"
     return where
 
 
@@ -231,7 +231,8 @@ def capture_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     if is_scripted(model):
         with model_mode(model, training):
             graph = _graph_of(model)
-        return Captured(graph, model if isinstance(model, torch.jit.ScriptModule) else None, SCRIPT)
+        method = TRACE if isinstance(model, torch.jit.TracedModule) else SCRIPT
+        return Captured(graph, model if isinstance(model, torch.jit.ScriptModule) else None, method)
     paths = {id(m): path for path, m in model.named_modules()}
     with model_mode(model, training):
         try:
@@ -247,13 +248,13 @@ def capture_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         except Exception as script_error:
             error = CaptureError(
                 f"aten2onnx could not capture {name} with TorchScript (dynamo=False):\n"
-                f"  tracing failed {_failure_site(failure, model)}: {_first_line(failure)}\n"
-                f"  scripting failed {_failure_site(script_error, model)}: {_first_line(script_error)}\n"
+                f"  tracing failed{_failure_site(failure, model)}: {_first_line(failure)}\n"
+                f"  scripting failed{_failure_site(script_error, model)}: {_first_line(script_error)}\n"
                 "Hint: " + "; ".join(_hints(failure, script_error)) + ". The scripting error is chained below; "
                 "the tracing error is the CaptureError's `trace_error`."
             )
             error.trace_error = failure  # type: ignore[attr-defined]
             raise error from script_error
         graph = _graph_of(scripted)
-    note = f"tracing failed {_failure_site(failure, model)} ({_first_line(failure)}); the model was scripted instead"
+    note = f"tracing failed{_failure_site(failure, model)} ({_first_line(failure)}); the model was scripted instead"
     return Captured(graph, scripted, SCRIPT, notes=[note])

@@ -47,7 +47,7 @@ def _trace(t: Translator, op: torch._ops.OpOverload, metas: list[Any]) -> tuple[
     decomposition = _decomposition_of(op)
     if decomposition is None:
         return None
-    converted = [torch_value(str(a.type), m) for a, m in zip(op._schema.arguments, metas)]
+    converted = [torch_value(str(a.real_type), m) for a, m in zip(op._schema.arguments, metas)]
     flat, spec = tree_flatten(converted)
     positions = [i for i, item in enumerate(flat) if isinstance(item, torch.Tensor)]
     if any(isinstance(item, Symbolic) for item in flat):
@@ -83,7 +83,7 @@ def decompose(t: Translator, node: torch._C.Node, name: str, op: torch._ops.OpOv
     if found is None:
         return None
     traced, (positions, _) = found
-    flat_inputs, _ = tree_flatten([torch_value(str(a.type), v) for a, v in zip(op._schema.arguments, inputs)])
+    flat_inputs, _ = tree_flatten([torch_value(str(a.real_type), v) for a, v in zip(op._schema.arguments, inputs)])
     operands = [t.onnx(flat_inputs[i]) for i in positions]
     if not all(isinstance(v, ir.Value) for v in operands):
         return None

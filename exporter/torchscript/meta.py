@@ -140,7 +140,7 @@ class MetaContext:
         """The op's result on fake arguments (given in schema order, kwarg-only ones included)."""
         args, kwargs = [], {}
         for spec, value in zip(op._schema.arguments, arguments):
-            value = torch_value(str(spec.type), value)
+            value = torch_value(str(spec.real_type), value)
             if spec.kwarg_only:
                 kwargs[spec.name] = value
             else:

@@ -242,7 +242,7 @@ class Translator:
     def arguments(self, op: torch._C.FunctionSchema | Any, inputs: Sequence[Any]) -> dict[str, Any]:
         """Schema-named keyword arguments: tensors as ONNX values, enums as torch objects."""
         schema = op._schema if hasattr(op, "_schema") else op
-        return {python_name(a.name): self.onnx(torch_value(str(a.type), v)) for a, v in zip(schema.arguments, inputs)}
+        return {python_name(a.name): self.onnx(torch_value(str(a.real_type), v)) for a, v in zip(schema.arguments, inputs)}
 
     def call(self, node: torch._C.Node, name: str, function: Any, op: Any, inputs: Sequence[Any],
              result_meta: Any) -> Any:
@@ -294,7 +294,7 @@ class Translator:
         if not tensors and all(returns_kind(t) is not None or t == "str" for t in returns) and len(returns) == 1:
             if all(is_concrete(m) for m in metas):
                 try:
-                    return op(*[torch_value(str(a.type), m) for a, m in zip(op._schema.arguments, metas)])
+                    return op(*[torch_value(str(a.real_type), m) for a, m in zip(op._schema.arguments, metas)])
                 except Exception:  # noqa: BLE001 - a TorchScript-only op torch cannot run eagerly
                     pass
             found = number_op(base, metas)
