@@ -148,25 +148,45 @@ def _tracer_warnings(caught: list[warnings.WarningMessage], paths: dict[int, str
 
 
 # -- errors --------------------------------------------------------------------------------------------
+def _module_at(model: Any, file: str, line: int) -> str:
+    """` in module 'inner' (Inner)` for the submodule whose forward() holds file:line ('' if none does)."""
+    if not isinstance(model, torch.nn.Module):
+        return ""
+    for path, module in model.named_modules():
+        try:
+            lines, first = inspect.getsourcelines(type(module).forward)
+            source = inspect.getsourcefile(type(module).forward)
+        except (OSError, TypeError):
+            continue
+        if source and os.path.abspath(source) == os.path.abspath(file) and first <= line < first + len(lines):
+            return f" in module '{path}' ({type(module).__name__})" if path else f" in {type(module).__name__}.forward"
+    return ""
+
+
 def _failure_site(error: BaseException, model: Any) -> str:
-    """`in module 'features.0' (Conv2d) at model.py:42` from the innermost user frame of the traceback."""
+    """` in module 'features.0' (Conv2d) at model.py:42`: where the model's own code failed."""
     paths = {id(m): name for name, m in model.named_modules()} if isinstance(model, torch.nn.Module) else {}
     where = ""
-    for frame, line in traceback.walk_tb(error.__traceback__):
-        file = frame.f_code.co_filename
-        if _is_torch_file(file) or file == __file__:
-            continue
+    for frame, line in traceback.walk_tb(error.__traceback__):  # the innermost frame of the model's code wins
         owner = frame.f_locals.get("self")
-        module = ""
-        if isinstance(owner, torch.nn.Module) and id(owner) in paths:
+        if isinstance(owner, torch.nn.Module) and id(owner) in paths and not _is_torch_file(frame.f_code.co_filename):
             path = paths[id(owner)]
             module = f" in module '{path}' ({type(owner).__name__})" if path else f" in {type(owner).__name__}.forward"
-        where = f"{module} at {file}:{line}"
-    if not where:
-        found = re.search(r'File "([^"]+)", line (\d+)', str(error))
-        if found:
-            where = f" at {found.group(1)}:{found.group(2)}"
-    return where
+            where = f"{module} at {frame.f_code.co_filename}:{line}"
+    if where:
+        return where
+    found = re.search(r'File "([^"]+)", line (\d+)', str(error))  # TorchScript's compiler names the line
+    if found:
+        file, line = found.group(1), int(found.group(2))
+        return f"{_module_at(model, file, line)} at {file}:{line}"
+    if isinstance(model, torch.nn.Module):
+        try:
+            file = inspect.getsourcefile(type(model).forward)
+            line = inspect.getsourcelines(type(model).forward)[1]
+            return f" in {type(model).__name__}.forward at {file}:{line}"
+        except (OSError, TypeError):
+            pass
+    return ""
 
 
 def _first_line(error: BaseException) -> str:

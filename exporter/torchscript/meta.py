@@ -162,11 +162,16 @@ def _kernel(op: torch._ops.OpOverload) -> Callable[..., Any]:
 
 # -- Python arithmetic on numbers (TorchScript's aten::add.int and kin) --------------------------------
 def _int_of(value: Any) -> Any:
-    return torch.sym_int(value) if isinstance(value, torch.SymFloat) else int(value)
+    """int(value) without reading a symbol's value (which would fix it)."""
+    if isinstance(value, torch.SymInt):
+        return value
+    return torch.sym_int(value) if isinstance(value, (torch.SymFloat, torch.SymBool)) else int(value)
 
 
 def _float_of(value: Any) -> Any:
-    return torch.sym_float(value) if isinstance(value, torch.SymInt) else float(value)
+    if isinstance(value, torch.SymFloat):
+        return value
+    return torch.sym_float(value) if isinstance(value, (torch.SymInt, torch.SymBool)) else float(value)
 
 
 def _true_div(a: Any, b: Any) -> Any:
