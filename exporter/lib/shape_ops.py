@@ -77,8 +77,11 @@ def _shape_of(g: Any, value: ir.Value) -> list[int]:
 
 def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index (torch reads src only where index is)."""
-    have, want = _shape_of(g, src), _shape_of(g, index)
     value = _as_1d(g, src)
+    same = src.shape is not None and index.shape is not None and g.shape(src) == g.shape(index)
+    if same and "None" not in g.shape(src):  # equal dims, named dynamic ones included: nothing to cut
+        return value
+    have, want = _shape_of(g, src), _shape_of(g, index)
     if have == want:
         return value
     return h.slice_axes(g, value, [0] * len(want), want, list(range(len(want))))

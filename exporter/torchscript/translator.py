@@ -245,7 +245,8 @@ class Translator:
         return {python_name(a.name): self.onnx(torch_value(str(a.real_type), v)) for a, v in zip(schema.arguments, inputs)}
 
     def call(self, node: torch._C.Node, name: str, function: Any, op: Any, inputs: Sequence[Any],
-             result_meta: Any) -> Any:
+             result_meta: Any, mapped_as: str | None = None) -> Any:
+        """`function(g, **arguments)` for the node; `mapped_as` names the overload whose mapping it is."""
         arguments = self.arguments(op, inputs)
         function = complex_values.symbolic_for(name, function, arguments, result_meta)
         with self.translating(node, name):
@@ -254,7 +255,7 @@ class Translator:
             except OnnxExporterError:
                 raise
             except Exception as exc:  # a bug in a spec helper or a user's symbolic: say which and where
-                source = registry.source_of(name) or "the ATen fallback"
+                source = registry.source_of(mapped_as or name) or "the ATen fallback"
                 raise TranslationError(
                     f"translating {name} at {self.location(node)} failed: {type(exc).__name__}: {exc} "
                     f"(mapping from {source}); the original error is chained below") from exc
@@ -385,10 +386,11 @@ class Translator:
         """`x.add_(y)`: the op's own spec, else its functional op's mapping cast back to x's dtype; then
         x (and the tensor x is a select/slice view of) is rebound to the result."""
         written = [i for i, a in enumerate(op._schema.arguments) if a.alias_info and a.alias_info.is_write]
-        function = registry.lookup(name, self.opset)
+        function, mapped_as = registry.lookup(name, self.opset), name
         functional = _functional_variant(op) if function is None else None
         if function is None and functional is not None:
-            inner = registry.lookup(f"{functional._schema.name}.{functional._overloadname}", self.opset)
+            mapped_as = f"{functional._schema.name}.{functional._overloadname}"
+            inner = registry.lookup(mapped_as, self.opset)
             if inner is not None:
                 def function(g: Any, **arguments: Any) -> Any:
                     return g.cast(inner(g, **arguments), g.dtype(arguments["self"]))
@@ -397,7 +399,7 @@ class Translator:
             self._bind_missing(node, metas[written[0]] if written else None)
             return
         target = node.inputsAt(0)
-        result = self.call(node, name, function, op, inputs, result_meta)
+        result = self.call(node, name, function, op, inputs, result_meta, mapped_as)
         result = self._bind_one(node.output(), result, result_meta, name)
         self.assign(node, target, result, result_meta)
         self.set(node.output(), self.get(target), result_meta)

@@ -194,3 +194,22 @@ class DataDependentBranch(nn.Module):
         if x.sum() > 0:
             return x * 2
         return x - 1
+
+
+# -- packed sequences --------------------------------------------------------------------------------
+class PackedLSTM(nn.Module):
+    """The word-language-model LSTM over pack_padded_sequence (unsorted lengths), as classic exports did it."""
+
+    def __init__(self, ntoken: int = 20, ninp: int = 8, nhid: int = 6) -> None:
+        super().__init__()
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.lstm = nn.LSTM(ninp, nhid, num_layers=2, batch_first=True, bidirectional=True)
+        self.decoder = nn.Linear(2 * nhid, ntoken)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        packed = pack_padded_sequence(self.encoder(tokens), lengths, batch_first=True, enforce_sorted=False)
+        output, (hidden, _) = self.lstm(packed)
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])
+        return self.decoder(output), hidden
