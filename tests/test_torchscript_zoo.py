@@ -81,10 +81,11 @@ def test_lstm_over_packed_sequences_matches_eager(opset: int) -> None:
                                                                                    "lengths": {0: "batch"}})
     types = [n.op_type for n in program.model.graph]
     assert types.count("LSTM") == 2 and "GatherND" in types and "ScatterND" in types
-    for tokens, lengths in [(tokens, lengths), (tokens, torch.tensor([7, 1, 5])),
-                            (torch.randint(0, 20, (5, 7)), torch.tensor([3, 3, 7, 1, 6]))]:
+    runs = [(tokens, lengths), (tokens, torch.tensor([7, 1, 5])),
+            (torch.randint(0, 20, (5, 7)), torch.tensor([3, 3, 7, 1, 6]))]
+    for run_tokens, run_lengths in runs:
         with torch.no_grad():
-            expected = model(tokens, lengths)
-        for got, want in zip(program(tokens, lengths), expected):
+            expected = model(run_tokens, run_lengths)
+        for got, want in zip(program(run_tokens, run_lengths), expected):
             assert got.shape == want.shape
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
