@@ -148,9 +148,10 @@ def export(
     """Export `model` to ONNX at `opset_version` (9 to 26, default 20); save to `f` when given.
 
     Takes torch.onnx.export's arguments with the same meaning. The model is captured with
-    torch.export, ops without a mapping are decomposed by torch, every node is translated
-    through the registry (custom symbolics, loaded specs, generated specs). On any error
-    nothing is written but the report (report=True).
+    torch.export (dynamo=True), or with TorchScript (dynamo=False, a ScriptModule/ScriptFunction,
+    or fallback=True when torch.export fails: exporter/torchscript); ops without a mapping are
+    decomposed by torch, every node is translated through the registry (custom symbolics, loaded
+    specs, generated specs). On any error nothing is written but the report (report=True).
     """
     opt.check_torch_only_options(dynamo=dynamo, custom_translation_table=custom_translation_table,
                                  profile=profile, export_modules_as_functions=export_modules_as_functions,
