@@ -12,10 +12,14 @@ import onnx_ir as ir
 import torch
 
 
+# A Python number in a list is the 0-d value the exporter uses for numbers: int64, float64 or bool.
+_NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
+
+
 def _sequence(g: Any, items: Any) -> ir.Value:
     if isinstance(items, ir.Value):
         return items
-    values = [v if isinstance(v, ir.Value) else g.constant(v) for v in items]
+    values = [v if isinstance(v, ir.Value) else g.constant(v, _NUMBER_DTYPES.get(type(v))) for v in items]
     out = g.op("SequenceConstruct", *values)
     out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
     return out

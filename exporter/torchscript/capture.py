@@ -200,6 +200,9 @@ def _hints(trace_error: BaseException | None, script_error: BaseException | None
     text = f"{trace_error} {script_error}"
     if "output" in text and ("Only tensors" in text or "cannot infer type of output" in text.lower()):
         hints.append("forward() must return tensors, or tuples/lists/dicts of tensors, to be traced")
+    if "method's arguments" in str(trace_error):
+        hints.append("torch.jit.trace passes inputs by position: make keyword-only arguments of forward() "
+                     "positional, or export with dynamo=True")
     if script_error is not None and ("not supported" in str(script_error) or "Unknown type" in str(script_error)):
         hints.append("TorchScript does not support some Python in the model: keep it out of scripted code "
                      "(@torch.jit.ignore, or script only the function that has the loop)")

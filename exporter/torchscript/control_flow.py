@@ -236,15 +236,19 @@ def _if(t: Translator, node: torch._C.Node) -> None:
             results = t.g.op("If", _condition(t.g, condition), _outputs=len(onnx_outputs),
                              then_branch=then_graph, else_branch=else_graph)
         results = results if isinstance(results, tuple) else (results,)
-        for (index, _, _, meta), value in zip(onnx_outputs, results):
+        for (index, then_value, _, meta), value in zip(onnx_outputs, results):
+            if isinstance(then_value.type, ir.SequenceType):
+                value.type = then_value.type
             _bind_result(t, targets[index], value, meta)
     for index, (value, meta) in passed.items():
         t.set(targets[index], value, meta)
 
 
 def _name(node: torch._C.Node) -> str:
+    """`loop_x_5` (after the node's first output) to name its subgraphs and their inputs."""
     outputs = list(node.outputs())
-    return f"{node.kind().split('::')[1].lower()}_{outputs[0].debugName() if outputs else id(node)}".replace(".", "_")
+    kind = node.kind().split("::")[1].lower()
+    return f"{kind}_{outputs[0].debugName()}".replace(".", "_") if outputs else kind
 
 
 # -- Loop ---------------------------------------------------------------------------------------------

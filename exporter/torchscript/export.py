@@ -7,6 +7,7 @@ verification, the report and saving are shared with the torch.export path.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,9 +22,9 @@ from exporter.capture import model_mode
 from exporter.dim_names import _name_of, leaf_specs
 from exporter.dynamic_axes import DynamicAxes
 from exporter.errors import ExportArgumentError, TranslationError, UnsupportedOpsError
-from exporter.inputs import tensor_leaves
+from exporter.inputs import parameter_names, tensor_leaves
 from exporter.options import ExportOptions
-from exporter.torchscript.capture import Captured, TracedValueWarning, capture_torchscript
+from exporter.torchscript.capture import TRACE, Captured, TracedValueWarning, capture_torchscript
 from exporter.torchscript.meta import MetaContext
 from exporter.torchscript.translator import Translator
 from exporter.torchscript.values import ModuleRef, is_missing, is_sequence
@@ -38,15 +39,11 @@ def _axis_names(spec: Any, leaf_name: str) -> dict[int, str]:
     return {axis: _name_of(dim) or f"{leaf_name}_dynamic_axes_{axis + 1}" for axis, dim in items if dim is not None}
 
 
-def _flat_examples(values: Sequence[Any]) -> list[Any]:
-    """Example inputs as the lowered graph takes them: tuples flattened, lists and numbers kept."""
-    flat: list[Any] = []
-    for value in values:
-        if isinstance(value, tuple):
-            flat += _flat_examples(value)
-        else:
-            flat.append(value)
-    return flat
+def _flat_pairs(value: Any, meta: Any) -> list[tuple[Any, Any]]:
+    """An input as the lowered graph takes it: tuples flattened, lists and numbers kept whole."""
+    if isinstance(value, tuple):
+        return [pair for v, m in zip(value, meta) for pair in _flat_pairs(v, m)]
+    return [(value, meta)]
 
 
 class _InputBinder:
@@ -78,7 +75,11 @@ def _outputs(t: Translator, results: list[tuple[Any, Any]], output_names: Sequen
     flat: list[tuple[Any, Any]] = []
 
     def walk(value: Any, meta: Any) -> None:
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, dict):
+            metas = meta if isinstance(meta, dict) else {}
+            for key, item in value.items():
+                walk(item, metas.get(key))
+        elif isinstance(value, (list, tuple)):
             metas = meta if isinstance(meta, (list, tuple)) else [None] * len(value)
             for v, m in zip(value, metas):
                 walk(v, m)
@@ -116,6 +117,15 @@ def _outputs(t: Translator, results: list[tuple[Any, Any]], output_names: Sequen
     return values
 
 
+def _defaults(captured: Captured, given: int, wanted: int) -> list[Any]:
+    """The default values of a scripted forward()'s trailing arguments the example inputs leave out."""
+    if given >= wanted or not isinstance(captured.owner, torch.jit.ScriptModule) or captured.method != "torch.jit.script":
+        return []
+    arguments = captured.owner.forward.schema.arguments[1:]  # after self
+    missing = arguments[given:wanted] if len(arguments) == wanted else []
+    return [a.default_value for a in missing if a.default_value is not None or a.has_default_value()]
+
+
 def _input_names(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], captured: Captured) -> list[str]:
     names = [leaf.default_name for leaf in tensor_leaves(model, args, kwargs)]
     if all(not n.startswith("args_") for n in names):
@@ -137,12 +147,19 @@ def translate_torchscript(captured: Captured, model: Any, args: tuple[Any, ...],
     names = _input_names(model, args, kwargs, captured)
     specs = leaf_specs(model, args, kwargs, axes.dynamic_shapes) if axes.dynamic_shapes is not None else []
     binder = _InputBinder(t, names, [_axis_names(s, n) for s, n in zip(specs, names)], options.input_names or ())
-    examples = _flat_examples([*args, *kwargs.values()])
-    if len(examples) != len(graph_inputs):
+    # ONNX inputs follow torch.export's order (args, then kwargs as given); the graph takes them as traced
+    named = [*zip(parameter_names(model, len(args)), args), *kwargs.items()]
+    bound = {name: binder.bind(value) for name, value in named}
+    order = list(bound)
+    if kwargs and captured.method == TRACE and isinstance(model, torch.nn.Module):
+        order = list(inspect.signature(model.forward).bind(*args, **kwargs).arguments)  # what tracing passed
+    pairs = [pair for name in order for pair in _flat_pairs(*bound[name])]
+    pairs += [(d, d) for d in _defaults(captured, len(pairs), len(graph_inputs))]
+    if len(pairs) != len(graph_inputs):
         raise ExportArgumentError(f"{type(model).__name__}'s TorchScript graph takes {len(graph_inputs)} input(s), "
-                                  f"the example inputs give {len(examples)}")
-    for graph_input, example in zip(graph_inputs, examples):
-        t.set(graph_input, *binder.bind(example))
+                                  f"the example inputs give {len(pairs)}")
+    for graph_input, (value, meta) in zip(graph_inputs, pairs):
+        t.set(graph_input, value, meta)
     t.run_graph(captured.graph)
     if t.unsupported:
         uses = t.unsupported_uses()

@@ -112,7 +112,7 @@ _STATIC: dict[str, Callable[[list[Any], list[Any], list[Any], list[Any]], tuple[
 }
 
 
-def meta(name: str, metas: list[Any]) -> Any:
+def meta(name: str, metas: list[Any], context: Any) -> Any:
     """The metadata of a list op's result when the list is a sequence or the index is symbolic."""
     if not metas:
         return None
@@ -121,7 +121,12 @@ def meta(name: str, metas: list[Any]) -> Any:
         if isinstance(source, SequenceMeta):
             return source.element
         if isinstance(source, list) and source:
-            return source[metas[1]] if is_concrete(metas[1]) else source[0]
+            if is_concrete(metas[1]):
+                return source[metas[1]]
+            if all(is_concrete(m) for m in source):  # numbers picked at run time: one of them, not known now
+                first = source[0]
+                return first if all(m == first for m in source) else context.unknown_number(type(first))
+            return source[0]
     if name in ("aten::append.t", "aten::_set_item.t") and isinstance(source, SequenceMeta):
         return source if source.element is not None else SequenceMeta(metas[-1])
     return None

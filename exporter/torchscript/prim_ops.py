@@ -36,6 +36,14 @@ def _list_construct(t: Translator, node: torch._C.Node) -> None:
     t.set(node.output(), [t.get(v) for v in node.inputs()], [t.meta_of(v) for v in node.inputs()])
 
 
+def _dict_construct(t: Translator, node: torch._C.Node) -> None:
+    """A dict of outputs (`return {"logits": ...}`): its values in order, as torch flattens it."""
+    items = list(node.inputs())
+    keys = [t.get(k) for k in items[0::2]]
+    t.set(node.output(), dict(zip(keys, (t.get(v) for v in items[1::2]))),
+          dict(zip(keys, (t.meta_of(v) for v in items[1::2]))))
+
+
 def _tuple_construct(t: Translator, node: torch._C.Node) -> None:
     t.set(node.output(), tuple(t.get(v) for v in node.inputs()), tuple(t.meta_of(v) for v in node.inputs()))
 
@@ -114,6 +122,7 @@ _HANDLERS: dict[str, Callable[[Translator, torch._C.Node], None]] = {
     "prim::Constant": _constant,
     "prim::ListConstruct": _list_construct,
     "prim::TupleConstruct": _tuple_construct,
+    "prim::DictConstruct": _dict_construct,
     "prim::ListUnpack": _unpack,
     "prim::TupleUnpack": _unpack,
     "prim::TupleIndex": _tuple_index,

@@ -265,10 +265,12 @@ class Translator:
         """The op's result on fake values (see meta.py); the node's own TorchScript type when that fails."""
         from exporter.torchscript import list_ops
 
-        found = list_ops.meta(name, metas)
+        found = list_ops.meta(name, metas, self.meta)
         if found is not None:
             return found
         base = name.split("::", 1)[1].split(".", 1)[0]
+        if base in ("__is__", "__isnot__"):  # `x is None`: a value's metadata is None exactly when it is None
+            return (metas[0] is None and metas[1] is None) == (base == "__is__")
         tensors = [m for m in metas if isinstance(m, torch.Tensor)]
         returns = [str(r.type) for r in op._schema.returns]
         if base in ("size", "sym_size") and tensors:
