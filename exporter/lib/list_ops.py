@@ -11,7 +11,6 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-
 # A Python number in a list is the 0-d value the exporter uses for numbers: int64, float64 or bool.
 _NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
 
