@@ -219,9 +219,16 @@ class Translator:
         if is_missing(inputs):
             self._bind_missing(node, result_meta)
             return
-        if op._schema.is_mutable:
+        written = [i for i, a in enumerate(op._schema.arguments) if a.alias_info and a.alias_info.is_write]
+        if written == [0]:
             self._in_place(node, name, op, inputs, metas, result_meta)
             return
+        for index in written:  # batch norm's running statistics, updated in place: only its outputs export
+            if self._used_after(node.inputsAt(index), node, node):
+                raise TranslationError(
+                    f"{name} at {self.location(node)} updates '{op._schema.arguments[index].name}' in place and the "
+                    "model reads it afterwards; ONNX cannot update a tensor in place: export in eval mode or read "
+                    "the op's outputs instead")
         function = registry.lookup(name, self.opset)
         if function is None:
             from exporter.torchscript.decompose import decompose
@@ -312,6 +319,7 @@ class Translator:
             result = self._fallback_meta(node, metas)
         if len(self.meta.shape_env.replacements) != before:
             self._note_specialization(node, name)
+        result = self._traced_dtypes(node, result)
         if name in _DATA_DEPENDENT:  # torch's fake kernels give sizes (and dtypes) that do not follow the data
             result = tuple(self.meta.empty([self.meta.unknown_number(int) for _ in r.shape],
                                            _TS_DTYPES.get(out.type().scalarType(), r.dtype))
@@ -319,6 +327,19 @@ class Translator:
         if base in _HELD_ARITHMETIC and isinstance(result, torch.Tensor) and result.dim() == 0:
             self._hold_arithmetic(base, name, metas, result)
         return result
+
+    def _traced_dtypes(self, node: torch._C.Node, result: Any) -> Any:
+        """A trace records the dtypes eager torch produced; where a fake kernel disagrees (batch norm's
+        running statistics in float16), the trace is right."""
+        outputs = list(node.outputs())
+        results = list(result) if isinstance(result, (tuple, list)) and len(outputs) > 1 else [result]
+        fixed = []
+        for out, meta in zip(outputs, results):
+            dtype = _TS_DTYPES.get(out.type().scalarType()) if isinstance(out.type(), torch._C.TensorType) else None
+            if isinstance(meta, torch.Tensor) and dtype is not None and dtype != meta.dtype:
+                meta = self.meta.empty(list(meta.shape), dtype)
+            fixed.append(meta)
+        return fixed[0] if len(outputs) == 1 or not isinstance(result, (tuple, list)) else type(result)(fixed)
 
     def _call_meta(self, op: torch._ops.OpOverload, metas: list[Any]) -> Any:
         """The op on fake values; a list that exists only at run time (an ONNX sequence) is tried with one
