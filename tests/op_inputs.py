@@ -62,7 +62,10 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   tensor lists: torch's flat RNN weights, per layer and direction
                                   w_ih (gates*H, in), w_hh (gates*H, H) and, when the bool argument
                                   `biases` is True, b_ih and b_hh (gates*H); in = I, then D*H
-  <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator:
+  <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator (and, for a
+                                  number or a tensor list, `as_input: true`: the one-op model takes
+                                  it at run time, a number as a 0-d input, a list as an ONNX sequence,
+                                  as TorchScript graphs pass values computed in the graph):
     range: [lo, hi]               an int (or float when lo/hi are floats) in range
     dim_of: self                  a valid dim of a tensor arg (negative too); `extra: 1` for rank+1
     dims_of: self                 a list of distinct dims of a tensor arg (maybe empty)
