@@ -19,7 +19,7 @@ import torch
 from torch.export import ExportedProgram
 
 from exporter import options as opt
-from exporter import passes, progress, registry, torchscript, weights
+from exporter import passes, progress, registry, weights
 from exporter.capture import capture, decompose
 from exporter.dim_names import leaf_specs, user_dim_names
 from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
@@ -176,7 +176,7 @@ def export(
     try:
         with _cycle_collector_paused():
             with exporting():
-                if not dynamo or torchscript.is_scripted(model):
+                if not dynamo or _is_scripted(model):
                     onnx_program = _export_torchscript(model, args, kwargs, axes, options, record)
                 else:
                     onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program,
@@ -197,14 +197,20 @@ def export(
     return onnx_program
 
 
+def _is_scripted(model: Any) -> bool:
+    return isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
+
+
 def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes,
                         options: ExportOptions, record: ExportRecord, after: str = "") -> ONNXProgram:
     """The classic exporter's capture (exporter/torchscript): trace, or take the scripted model."""
+    from exporter.torchscript import export_torchscript  # imported on use: it loads torch's tracing machinery
+
     start = time.perf_counter()
-    how = "as scripted" if torchscript.is_scripted(model) else "with torch.jit.trace"
+    how = "as scripted" if _is_scripted(model) else "with torch.jit.trace"
     with progress.stage(f"{after}capturing {type(model).__name__} {how} and translating at opset "
                         f"{options.opset_version}"):
-        captured, model_ir = torchscript.export_torchscript(model, args, kwargs, axes, options)
+        captured, model_ir = export_torchscript(model, args, kwargs, axes, options)
         record.capture_method = captured.method
         record.capture_notes += [str(b) for b in captured.baked] + captured.notes
         onnx_program = ONNXProgram(model_ir)

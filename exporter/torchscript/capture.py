@@ -29,7 +29,7 @@ from exporter.autograd_symbolic import quiet_forwards_while_tracing
 from exporter.capture import model_mode
 from exporter.errors import CaptureError
 from exporter.options import TrainingMode
-from exporter.torchscript.locations import _is_torch_file
+from exporter.torchscript.locations import is_internal_file
 
 TRACE = "torch.jit.trace"
 SCRIPT = "torch.jit.script"
@@ -86,7 +86,7 @@ def _caller_frame() -> tuple[str, int, Any] | None:
     while frame is not None and (frame.f_code.co_filename == __file__
                                  or frame.f_code.co_filename.endswith(_DISPATCH_FILES)):
         frame = frame.f_back
-    if frame is None or _is_torch_file(frame.f_code.co_filename):
+    if frame is None or is_internal_file(frame.f_code.co_filename):
         return None
     owner = frame.f_locals.get("self")
     return frame.f_code.co_filename, frame.f_lineno, owner if isinstance(owner, torch.nn.Module) else None
@@ -169,7 +169,7 @@ def _failure_site(error: BaseException, model: Any) -> str:
     where = ""
     for frame, line in traceback.walk_tb(error.__traceback__):  # the innermost frame of the model's code wins
         owner = frame.f_locals.get("self")
-        if isinstance(owner, torch.nn.Module) and id(owner) in paths and not _is_torch_file(frame.f_code.co_filename):
+        if isinstance(owner, torch.nn.Module) and id(owner) in paths and not is_internal_file(frame.f_code.co_filename):
             path = paths[id(owner)]
             module = f" in module '{path}' ({type(owner).__name__})" if path else f" in {type(owner).__name__}.forward"
             where = f"{module} at {frame.f_code.co_filename}:{line}"

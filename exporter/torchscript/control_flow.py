@@ -23,6 +23,7 @@ import onnx_ir as ir
 import torch
 
 from exporter.control_flow import _condition, _graph
+from exporter.dtypes import from_torch_dtype
 from exporter.errors import TranslationError
 from exporter.graph_builder import mark_symbolic_scalar
 from exporter.torchscript import list_ops
@@ -166,8 +167,6 @@ def _typed_like(t: Translator, base: str, meta: Any, value: Any) -> ir.Value:
     if isinstance(meta, SequenceMeta) or is_sequence(value):
         element = meta.element if isinstance(meta, SequenceMeta) else None
         if isinstance(element, torch.Tensor):
-            from exporter.dtypes import from_torch_dtype
-
             out.type = ir.SequenceType(ir.TensorType(from_torch_dtype(element.dtype)))
         elif is_sequence(value):
             out.type = value.type

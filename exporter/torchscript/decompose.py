@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 import onnx_ir as ir
 import torch
 import torch.fx
+from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from exporter import registry, symint_ops
 from exporter.capture import _decompositions
 from exporter.errors import OnnxExporterError
 from exporter.torchscript.meta import Symbolic, torch_value
+from exporter.translate import Translator as FxTranslator
 
 if TYPE_CHECKING:
     from exporter.torchscript.translator import Translator
@@ -42,8 +44,6 @@ def _mapped(target: Any, opset: int) -> bool:
 def _trace(t: Translator, op: torch._ops.OpOverload, metas: list[Any]) -> tuple[torch.fx.GraphModule, Any] | None:
     """The decomposition traced on fake values (every op it yields mapped), and how its tensor inputs
     sit in the flattened arguments; None when torch has none or it cannot be traced here."""
-    from torch.fx.experimental.proxy_tensor import make_fx
-
     decomposition = _decomposition_of(op)
     if decomposition is None:
         return None
@@ -77,8 +77,6 @@ def _trace(t: Translator, op: torch._ops.OpOverload, metas: list[Any]) -> tuple[
 def decompose(t: Translator, node: torch._C.Node, name: str, op: torch._ops.OpOverload, inputs: list[Any],
               metas: list[Any]) -> Any | None:
     """The ONNX values of `node`'s outputs through torch's decomposition; None when there is none to use."""
-    from exporter.translate import Translator as FxTranslator
-
     found = _trace(t, op, metas)
     if found is None:
         return None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import onnx_ir as ir
 import torch
 
+from exporter.dtypes import from_torch_dtype
 from exporter.errors import TranslationError
 from exporter.torchscript.meta import SequenceMeta, is_concrete
 from exporter.torchscript.values import is_sequence
@@ -155,8 +156,6 @@ def to_sequence(g: Any, items: Any, element: Any) -> ir.Value:
         out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
         return out
     dtype = element.dtype if isinstance(element, torch.Tensor) else torch.float32
-    from exporter.dtypes import from_torch_dtype
-
     out = g.op("SequenceEmpty", dtype=int(from_torch_dtype(dtype)))
     out.type = ir.SequenceType(ir.TensorType(from_torch_dtype(dtype)))
     return out

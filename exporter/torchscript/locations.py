@@ -20,7 +20,7 @@ _EXPORTER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os
 _SCOPE_PREFIX = "__module."
 
 
-def _is_torch_file(path: str) -> bool:
+def is_internal_file(path: str) -> bool:
     """torch's files and aten2onnx's: frames there are never where the user's model code is."""
     full = os.path.abspath(path)
     return full.startswith(_TORCH_DIR) or full.startswith(_EXPORTER_DIR)
@@ -39,7 +39,7 @@ def frames(node: torch._C.Node) -> list[tuple[str, int]]:
 def source_line(node: torch._C.Node) -> str:
     """`model.py:42`: the innermost frame outside torch, else the innermost frame."""
     found = frames(node)
-    user = [f for f in found if not _is_torch_file(f[0])]
+    user = [f for f in found if not is_internal_file(f[0])]
     chosen = user[0] if user else found[0] if found else None
     return f"{chosen[0]}:{chosen[1]}" if chosen else ""
 

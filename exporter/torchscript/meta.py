@@ -21,6 +21,8 @@ from typing import Any
 
 import sympy
 import torch
+from torch._decomp import decomposition_table
+from torch._dynamo.source import ConstantSource
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
@@ -86,8 +88,6 @@ class MetaContext:
         sample = tensor.detach() if list(tensor.shape) == shape else torch.empty(shape, dtype=tensor.dtype)
         context = StatelessSymbolicContext(
             dynamic_sizes=[DimDynamic.DYNAMIC if i in axes else DimDynamic.STATIC for i in range(tensor.dim())])
-        from torch._dynamo.source import ConstantSource
-
         fake = self.mode.from_tensor(sample, source=ConstantSource(where), symbolic_context=context)
         for axis, name in axes.items():
             size = fake.shape[axis]
@@ -152,8 +152,6 @@ class MetaContext:
 def _kernel(op: torch._ops.OpOverload) -> Callable[..., Any]:
     """The op, or for a CompositeImplicitAutograd op torch's Python decomposition of it: the C++ composite
     kernels read sizes as ints (nn.GRU's would fix a dynamic batch), the Python ones keep symbols."""
-    from torch._decomp import decomposition_table
-
     if op in decomposition_table and torch._C._dispatch_has_kernel_for_dispatch_key(
             op.name(), "CompositeImplicitAutograd"):
         return decomposition_table[op]

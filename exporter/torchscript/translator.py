@@ -26,10 +26,12 @@ from onnx_ir.tensor_adapters import TorchTensor
 
 from codegen.torch_schema import python_name
 from exporter import aten_fallback, complex_values, registry
+from exporter.autograd_symbolic import translate_python_op
 from exporter.capture import _functional_variant
 from exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
 from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
-from exporter.torchscript import locations
+from exporter.torchscript import control_flow, list_ops, locations, prim_ops
+from exporter.torchscript.decompose import decompose
 from exporter.torchscript.meta import (
     MetaContext,
     SequenceMeta,
@@ -87,7 +89,7 @@ class Translator:
         self.inputs: list[ir.Value] = []
         self.initializers: list[ir.Value] = []
         self._by_path: dict[str, tuple[ir.Value, Any]] = {}
-        self._constants: dict[tuple[int, int], ir.Value] = {}
+        self._constants: dict[GraphBuilder, dict[int, ir.Value]] = {}
         self.used_names: set[str] = set()
         self.unsupported: dict[tuple[str, ModelLocation], int] = {}
         self.dry_run = 0                      # > 0 while a loop body is translated to learn its types
@@ -133,13 +135,13 @@ class Translator:
     def onnx(self, value: Any) -> Any:
         """An argument as specs take it: a tensor constant becomes an ONNX value (once per graph)."""
         if isinstance(value, torch.Tensor):
-            key = (id(self.g), id(value))
-            if key not in self._constants:
-                if value.numel() > 64 and self.g is self._main_g:
-                    self._constants[key] = self.initializer(f"_tensor_constant{len(self._constants)}", value)[0]
+            made = self._constants.setdefault(self.g, {})  # per builder: a subgraph makes its own
+            if id(value) not in made:
+                if value.numel() > 64 and self.g is self._main_g:  # large: an initializer, as weights are
+                    made[id(value)] = self.initializer(f"_tensor_constant{len(made)}", value)[0]
                 else:
-                    self._constants[key] = self.g.constant(value)
-            return self._constants[key]
+                    made[id(value)] = self.g.constant(value)
+            return made[id(value)]
         if isinstance(value, list):
             return [self.onnx(v) for v in value]
         if isinstance(value, tuple):
@@ -161,8 +163,6 @@ class Translator:
 
     def run_block(self, block: torch._C.Block) -> list[tuple[Any, Any]]:
         """Translate the block's nodes; its outputs as (value, meta) pairs."""
-        from exporter.torchscript import control_flow, prim_ops
-
         for node in block.nodes():
             kind = node.kind()
             if kind in ("prim::If", "prim::Loop"):
@@ -170,8 +170,6 @@ class Translator:
             elif kind.startswith("prim::") and prim_ops.handles(kind):
                 prim_ops.translate(self, node)
             elif kind == "prim::PythonOp":
-                from exporter.autograd_symbolic import translate_python_op
-
                 translate_python_op(self, node)
             else:
                 self.op(node)
@@ -206,8 +204,6 @@ class Translator:
             self.record_unsupported(name, node)
             self._bind_missing(node)
             return
-        from exporter.torchscript import list_ops
-
         if list_ops.handles(self, name, inputs):
             list_ops.translate(self, node, name, inputs, metas)
             return
@@ -231,8 +227,6 @@ class Translator:
                     "the op's outputs instead")
         function = registry.lookup(name, self.opset)
         if function is None:
-            from exporter.torchscript.decompose import decompose
-
             result = decompose(self, node, name, op, inputs, metas)
             if result is not None:
                 self._bind_outputs(node, result, result_meta)
@@ -270,8 +264,6 @@ class Translator:
     # -- metadata -------------------------------------------------------------------------------
     def compute_meta(self, node: torch._C.Node, name: str, op: torch._ops.OpOverload, metas: list[Any]) -> Any:
         """The op's result on fake values (see meta.py); the node's own TorchScript type when that fails."""
-        from exporter.torchscript import list_ops
-
         found = list_ops.meta(name, metas, self.meta)
         if found is not None:
             return found
