@@ -204,7 +204,7 @@ def _is_scripted(model: Any) -> bool:
 def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes,
                         options: ExportOptions, record: ExportRecord, after: str = "") -> ONNXProgram:
     """The classic exporter's capture (exporter/torchscript): trace, or take the scripted model."""
-    from exporter.torchscript import export_torchscript  # imported on use: it loads torch's tracing machinery
+    from exporter.torchscript.export import export_torchscript, operator_counts  # loads torch's tracing on use
 
     start = time.perf_counter()
     how = "as scripted" if _is_scripted(model) else "with torch.jit.trace"
@@ -212,6 +212,7 @@ def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
                         f"{options.opset_version}"):
         captured, model_ir = export_torchscript(model, args, kwargs, axes, options)
         record.capture_method = captured.method
+        record.operator_counts = operator_counts(captured.graph)
         record.capture_notes += [str(b) for b in captured.baked] + captured.notes
         onnx_program = ONNXProgram(model_ir)
         onnx_program.capture_method = captured.method

@@ -38,6 +38,7 @@ class ExportRecord:
     seconds: dict[str, float] = field(default_factory=dict)
     capture_method: str = "torch.export"  # or torch.jit.trace / torch.jit.script (dynamo=False, fallback)
     capture_notes: list[str] = field(default_factory=list)  # values tracing baked in, fallbacks taken
+    operator_counts: Counter[str] | None = None  # the TorchScript graph's ops (no ExportedProgram there)
 
 
 def _cell(text: Any) -> str:
@@ -108,13 +109,14 @@ def _capture_section(record: ExportRecord) -> list[str]:
 
 def _aten_section(record: ExportRecord) -> list[str]:
     program = record.exported_program
-    if program is None:
+    if program is None and record.operator_counts is None:
         return []
-    counts = Counter(
+    counts = record.operator_counts if program is None else Counter(
         f"{n.target._schema.name}.{n.target._overloadname}" if hasattr(n.target, "_schema") else str(n.target)
         for n in program.graph.nodes if n.op == "call_function" and "getitem" not in str(n.target)
     )
-    lines = ["## ATen operators (after decomposition)", "", "| operator | count | mapping |", "|---|---:|---|"]
+    title = "## ATen operators (after decomposition)" if program is not None else "## Operators of the TorchScript graph"
+    lines = [title, "", "| operator | count | mapping |", "|---|---:|---|"]
     for name, count in sorted(counts.items()):
         source = registry.source_of(name) if registry.lookup(name, record.opset) else None
         lines.append(f"| `{_cell(name)}` | {count} | {_cell(source) if source else '**none**'} |")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -190,3 +191,20 @@ def export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     captured = capture_torchscript(model, args, kwargs, options.training)
     with model_mode(model, options.training), model_mode(captured.owner, options.training):
         return captured, translate_torchscript(captured, model, args, kwargs, axes, options)
+
+
+def operator_counts(graph: torch._C.Graph) -> Counter[str]:
+    """How often each op (`aten::add.Tensor`, `prim::Loop`) occurs in the graph, its blocks included."""
+    from exporter.torchscript.translator import overload_of
+
+    counts: Counter[str] = Counter()
+
+    def walk(block: torch._C.Block) -> None:
+        for node in block.nodes():
+            if node.kind() not in ("prim::Constant", "prim::ListConstruct", "prim::GetAttr"):
+                counts[overload_of(node)[0]] += 1  # a node without a schema (prim::If) counts by its kind
+            for inner in node.blocks():
+                walk(inner)
+
+    walk(graph.block())
+    return counts
