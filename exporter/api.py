@@ -208,6 +208,7 @@ def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
 
     start = time.perf_counter()
     how = "as scripted" if _is_scripted(model) else "with torch.jit.trace"
+    record.capture_method = "torch.jit.script" if _is_scripted(model) else "torch.jit.trace"  # for a failure's report
     with progress.stage(f"{after}capturing {type(model).__name__} {how} and translating at opset "
                         f"{options.opset_version}"):
         captured, model_ir = export_torchscript(model, args, kwargs, axes, options)

@@ -298,3 +298,10 @@ def test_a_dynamic_axis_the_trace_fixes_is_reported() -> None:
     with pytest.warns(TracedValueWarning, match=r"dynamic axis x\.shape\[0\] was fixed to 2 by aten::view"):
         exporter.export(FixedBatch(), (torch.randn(2, 3),), dynamo=False, input_names=["x"],
                         dynamic_axes={"x": {0: "batch"}})
+
+
+def test_a_capture_failure_is_reported_under_the_torchscript_capture(tmp_path: Path) -> None:
+    with pytest.raises(exporter.CaptureError) as info:
+        exporter.export(ts.Wrapper(), (torch.randn(2),), dynamo=False, report=True, artifacts_dir=tmp_path)
+    report = Path(info.value.report_path).read_text()
+    assert "## Capture (torch.jit.trace)" in report and "scripting failed in module 'inner'" in report
