@@ -334,6 +334,12 @@ def _loop(t: Translator, node: torch._C.Node) -> None:
             raise TranslationError(f"{where}: a carried value starts as {start.dtype} and the body makes it "
                                    f"{body_input.dtype}; convert it before the loop so both agree")
     outputs = [_as_onnx(sub, value, meta) for (value, _), meta in zip(results[1:], metas)]
+    for body_input, output in zip(body_inputs, outputs):
+        if body_input.dtype is not None and output.dtype is not None and body_input.dtype != output.dtype \
+                and not isinstance(output.type, ir.SequenceType):
+            raise TranslationError(f"{where}: a value the loop carries enters as {body_input.dtype.name.lower()} "
+                                   f"and leaves an iteration as {output.dtype.name.lower()}; ONNX Loop needs one "
+                                   "dtype: convert it in the loop (.to(...)) so both agree")
     padding = [] if starts or t.opset >= 11 else [g.constant(0, torch.int64)]  # Loop needs a carried value before 11
     extra = [ir.Value(name=t.unique(f"{_name(node)}_unused"), type=ir.TensorType(ir.DataType.INT64),
                       shape=ir.Shape([]))] if padding else []
