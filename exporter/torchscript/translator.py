@@ -331,7 +331,7 @@ class Translator:
             if isinstance(meta, torch.Tensor) and dtype is not None and dtype != meta.dtype:
                 meta = self.meta.empty(list(meta.shape), dtype)
             fixed.append(meta)
-        return fixed[0] if len(outputs) == 1 or not isinstance(result, (tuple, list)) else type(result)(fixed)
+        return fixed[0] if len(outputs) == 1 or not isinstance(result, (tuple, list)) else tuple(fixed)
 
     def _call_meta(self, op: torch._ops.OpOverload, metas: list[Any]) -> Any:
         """The op on fake values; a list that exists only at run time (an ONNX sequence) is tried with one
