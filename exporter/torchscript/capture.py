@@ -228,7 +228,13 @@ def _trace(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
 
 def _script(model: Any) -> Any:
     with _quiet_jit():
-        return torch.jit.script(model)
+        try:
+            return torch.jit.script(model)
+        except Exception:
+            # TorchScript keeps the half-compiled types of a failed script, and scripting the same class
+            # again then fails with "Can't redefine method" instead of the real error: forget them
+            torch.jit._recursive.concrete_type_store = torch.jit._recursive.ConcreteTypeStore()
+            raise
 
 
 def is_scripted(model: Any) -> bool:
