@@ -26,6 +26,7 @@ _PUBLIC = {
     "OperatorExportTypes": "exporter.options", "TrainingMode": "exporter.options",
     "ONNXProgram": "exporter.program",
     "load_opspecs": "exporter.user_specs", "unload_opspecs": "exporter.user_specs",
+    "TracedValueWarning": "exporter.torchscript.capture",
 }
 
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from exporter.export_state import is_in_onnx_export  # noqa: F401
     from exporter.options import OperatorExportTypes, TrainingMode  # noqa: F401
     from exporter.program import ONNXProgram  # noqa: F401
+    from exporter.torchscript.capture import TracedValueWarning  # noqa: F401
     from exporter.user_specs import load_opspecs, unload_opspecs  # noqa: F401
 
 __all__ = [
@@ -64,4 +66,5 @@ __all__ = [
     "TrainingMode", "OperatorExportTypes", "register_custom_op_symbolic", "unregister_custom_op_symbolic",
     "load_opspecs", "unload_opspecs", "OnnxExporterError", "UnsupportedOpsError", "ConstraintError",
     "CaptureError", "ExportArgumentError", "OpspecError", "TranslationError", "VerificationError",
+    "TracedValueWarning",
 ]

@@ -23,7 +23,7 @@ from exporter import options as opt
 from exporter.capture import capture, decompose
 from exporter.dim_names import leaf_specs, user_dim_names
 from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
-from exporter.errors import ExportArgumentError
+from exporter.errors import CaptureError, ExportArgumentError
 from exporter.export_state import exporting
 from exporter.inputs import check_signature, named_inputs
 from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
@@ -52,12 +52,10 @@ def _cycle_collector_paused() -> Iterator[None]:
 
 
 def _check_model_and_inputs(model: Any, args: Any, kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    if isinstance(model, torch.jit.ScriptModule) or isinstance(model, torch.jit.ScriptFunction):
-        raise ExportArgumentError("TorchScript models cannot be captured by torch.export; pass the original "
-                                  "torch.nn.Module (or a torch.export.ExportedProgram)")
-    if not isinstance(model, (torch.nn.Module, ExportedProgram)):
+    if not isinstance(model, (torch.nn.Module, ExportedProgram, torch.jit.ScriptFunction)):
         raise ExportArgumentError(
-            f"model must be a torch.nn.Module or a torch.export.ExportedProgram, got {type(model).__name__}"
+            f"model must be a torch.nn.Module, a torch.jit.ScriptModule/ScriptFunction or a "
+            f"torch.export.ExportedProgram, got {type(model).__name__}"
         )
     if isinstance(args, torch.Tensor):
         args = (args,)
@@ -89,14 +87,14 @@ def _dynamic(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_
     return axes
 
 
-def _weights_order(model: Any, program: ExportedProgram) -> list[str]:
+def _weights_order(model: Any, program: ExportedProgram | None) -> list[str]:
     """state_dict order, as torch.onnx orders weight inputs."""
     if isinstance(model, torch.nn.Module):
         return list(model.state_dict(keep_vars=True))
-    return list(program.state_dict)
+    return list(program.state_dict) if program is not None else []
 
 
-def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram, options: ExportOptions,
+def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram | None, options: ExportOptions,
                  axes: DynamicAxes, modules_as_functions: module_functions.ModuleSelection | None) -> None:
     """Weights as inputs and their names, folding, optimization, output axis names, module functions."""
     model_ir = onnx_program.model
@@ -151,9 +149,10 @@ def export(
     """Export `model` to ONNX at `opset_version` (9 to 26, default 20); save to `f` when given.
 
     Takes torch.onnx.export's arguments with the same meaning. The model is captured with
-    torch.export, ops without a mapping are decomposed by torch, every node is translated
-    through the registry (custom symbolics, loaded specs, generated specs). On any error
-    nothing is written but the report (report=True).
+    torch.export (dynamo=True), or with TorchScript (dynamo=False, a ScriptModule/ScriptFunction,
+    or fallback=True when torch.export fails: exporter/torchscript); ops without a mapping are
+    decomposed by torch, every node is translated through the registry (custom symbolics, loaded
+    specs, generated specs). On any error nothing is written but the report (report=True).
     """
     opt.check_torch_only_options(dynamo=dynamo, profile=profile, fallback=fallback,
                                  autograd_inlining=autograd_inlining, dump_exported_program=dump_exported_program)
@@ -172,13 +171,20 @@ def export(
     if target is not None and not isinstance(target, os.PathLike) and options.external_data:
         raise ExportArgumentError("external_data=True needs f to be a file path (the weights go beside it)")
     axes = _dynamic(model, args, kwargs, dynamic_axes, dynamic_shapes, options)
+    if not dynamo and isinstance(model, ExportedProgram):
+        raise ExportArgumentError("dynamo=False exports an nn.Module or a TorchScript model; an ExportedProgram "
+                                  "was already captured by torch.export: export it with dynamo=True")
     record = ExportRecord(type(model).__name__, options.opset_version, _report_options(options))
     try:
         with _cycle_collector_paused():
             with exporting(), kv_cache.exporting_caches(), translation_table.installed(table) as table_session:
                 record.table_uses = table_session.uses
-                onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program,
-                                       modules_as_functions)
+                if not dynamo or _is_scripted(model):
+                    onnx_program = _export_torchscript(model, args, kwargs, axes, options, record,
+                                                       modules_as_functions)
+                else:
+                    onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program,
+                                           modules_as_functions, fallback)
             if target is not None:
                 with progress.stage(f"saving {target}"):
                     onnx_program.save(target, external_data=options.external_data)
@@ -195,15 +201,53 @@ def export(
     return onnx_program
 
 
+def _is_scripted(model: Any) -> bool:
+    return isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
+
+
+def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes,
+                        options: ExportOptions, record: ExportRecord,
+                        modules_as_functions: module_functions.ModuleSelection | None, after: str = "") -> ONNXProgram:
+    """The classic exporter's capture (exporter/torchscript): trace, or take the scripted model."""
+    from exporter.torchscript.export import export_torchscript, operator_counts  # loads torch's tracing on use
+
+    start = time.perf_counter()
+    how = "as scripted" if _is_scripted(model) else "with torch.jit.trace"
+    record.capture_method = "torch.jit.script" if _is_scripted(model) else "torch.jit.trace"  # for a failure's report
+    with progress.stage(f"{after}capturing {type(model).__name__} {how} and translating at opset "
+                        f"{options.opset_version}"):
+        captured, model_ir = export_torchscript(model, args, kwargs, axes, options)
+        record.capture_method = captured.method
+        record.operator_counts = operator_counts(captured.graph)
+        record.capture_notes += [str(b) for b in captured.baked] + captured.notes
+        onnx_program = ONNXProgram(model_ir)
+        onnx_program.capture_method = captured.method
+        onnx_program.capture_notes = list(record.capture_notes)
+        record.onnx_model = model_ir
+        translation_table.add_functions(model_ir, options.custom_opsets)
+        _post_passes(onnx_program, model, None, options, axes, modules_as_functions)
+    record.seconds["capture and translate"] = time.perf_counter() - start
+    _finish(onnx_program, model, args, kwargs, options, record)
+    return onnx_program
+
+
 def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes, options: ExportOptions,
             record: ExportRecord, dump_exported_program: bool,
-            modules_as_functions: module_functions.ModuleSelection | None) -> ONNXProgram:
+            modules_as_functions: module_functions.ModuleSelection | None, fallback: bool = False) -> ONNXProgram:
     start = time.perf_counter()
     if isinstance(model, ExportedProgram):
         program, dim_names = model, {}
     else:
-        with progress.stage(f"capturing {type(model).__name__} with torch.export"):
-            program = capture(model, args, kwargs, to_torch(axes.dynamic_shapes), options.training)
+        try:
+            with progress.stage(f"capturing {type(model).__name__} with torch.export"):
+                program = capture(model, args, kwargs, to_torch(axes.dynamic_shapes), options.training)
+        except CaptureError as error:
+            if not fallback:
+                raise
+            record.capture_notes.append(f"torch.export could not capture the model; fallback=True exported it "
+                                        f"with TorchScript instead. torch.export said: {str(error).splitlines()[0]}")
+            return _export_torchscript(model, args, kwargs, axes, options, record, modules_as_functions,
+                                       after="torch.export failed (fallback=True): ")
         dim_names = user_dim_names(program, leaf_specs(model, args, kwargs, axes.dynamic_shapes))
     record.exported_program = program
     record.seconds["capture"] = time.perf_counter() - start
@@ -226,6 +270,14 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         record.onnx_model = model_ir
         _post_passes(onnx_program, model, program, options, axes, modules_as_functions)
     record.seconds["translate"] = time.perf_counter() - start
+    _finish(onnx_program, model, args, kwargs, options, record)
+    return onnx_program
+
+
+def _finish(onnx_program: ONNXProgram, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+            options: ExportOptions, record: ExportRecord) -> None:
+    """verbose and verify, on either path."""
+    model_ir = onnx_program.model
     if options.verbose:
         print(graph_text(model_ir.graph))
     if options.verify:  # still inside exporting(): eager takes the same is_in_onnx_export() branch
@@ -235,7 +287,6 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         record.seconds["verify"] = time.perf_counter() - start
         for comparison in record.verification:  # the numbers verify=True promises, one line per output
             print(f"aten2onnx: verified {comparison}", file=sys.stderr)
-    return onnx_program
 
 
 def dynamo_export(model: torch.nn.Module | ExportedProgram, /, *model_args: Any, export_options: Any = None,

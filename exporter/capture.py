@@ -268,6 +268,17 @@ def _own_error(error: BaseException) -> OnnxExporterError | None:
     return None
 
 
+def _export(held: list[str], model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
+            dynamic_shapes: Any) -> ExportedProgram:
+    """torch.export.export, with autograd.Functions that define `symbolic` kept whole (autograd_symbolic)."""
+    from exporter import autograd_symbolic
+
+    return autograd_symbolic.capture_with_leaves(
+        lambda: _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                       strict=False),
+        lambda: model(*args, **(kwargs or {})))
+
+
 def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any, training: TrainingMode = TrainingMode.EVAL) -> ExportedProgram:
     """torch.export.export(strict=False), with its failure turned into a CaptureError.
@@ -280,14 +291,12 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
     try:
         with model_mode(model, training), _quiet_torch_logs():
             try:
-                return _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
-                                              strict=False)
+                return _export(held, model, args, kwargs, dynamic_shapes)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
                 if not _data_dependent(first):
                     raise
             with _ExportFriendlyIndexing():
-                return _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
-                                              strict=False)
+                return _export(held, model, args, kwargs, dynamic_shapes)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
         own = _own_error(exc)
         if own is not None:  # raised by our code inside torch.export (an unsupported cache class)

@@ -64,10 +64,12 @@ def _export(options: argparse.Namespace) -> int:
         external_data=True if options.external_data else None, verbose=options.verbose,
         training=options.training.upper(),
         operator_export_type="ONNX_ATEN_FALLBACK" if options.aten_fallback else "ONNX",
+        dynamo=not options.torchscript, fallback=options.fallback,
     )
     graph = program.model.graph
-    print(f"aten2onnx: wrote {options.output} (opset {options.opset}, {len(graph)} nodes; inputs "
-          f"{', '.join(v.name for v in graph.inputs)}; outputs {', '.join(v.name for v in graph.outputs)})")
+    print(f"aten2onnx: wrote {options.output} (opset {options.opset}, {len(graph)} nodes, captured with "
+          f"{program.capture_method}; inputs {', '.join(v.name for v in graph.inputs)}; outputs "
+          f"{', '.join(v.name for v in graph.outputs)})")
     if getattr(program, "report_path", None):
         print(f"aten2onnx: report written to {program.report_path}")
     return 0
@@ -198,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
                         type=lambda s: {"train": "training"}.get(s, s))
     export.add_argument("--opspecs", action="append", type=Path, default=[], help="a spec file of your own ops")
     export.add_argument("--verbose", action="store_true", help="print the graph")
+    capture = export.add_mutually_exclusive_group()
+    capture.add_argument("--torchscript", action="store_true",
+                         help="capture with TorchScript (torch.jit.trace; dynamo=False) instead of torch.export")
+    capture.add_argument("--fallback", action="store_true",
+                         help="when torch.export cannot capture the model, trace it with TorchScript")
     export.set_defaults(run=_export)
 
     from exporter.hf.load import DTYPES

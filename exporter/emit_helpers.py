@@ -244,3 +244,30 @@ def slice_axes(g: Any, value: ir.Value, starts: Sequence[Any], ends: Sequence[An
 def finite_max(g: Any, value: ir.Value) -> float:
     """The largest finite number of `value`'s floating-point dtype (what torch.nan_to_num puts for +inf)."""
     return float(torch.finfo(g.dtype(value)).max)
+
+
+def functional(g: Any, overload: str, **arguments: Any) -> Any:
+    """The mapping of another overload (`'add.Tensor'`) on these arguments, at this opset: what an
+    in-place op's spec (`add_.Tensor`) computes before its result is cast back to the written dtype."""
+    from exporter import registry  # imported late: the registry imports the generated specs
+
+    name = overload if "::" in overload else f"aten::{overload}"
+    name = name if "." in name.split("::", 1)[1] else f"{name}.default"
+    function = registry.lookup(name, g.opset)
+    if function is None:
+        raise ValueError(f"{name} has no mapping at opset {g.opset}")
+    return function(g, **arguments)
+
+
+def number_tensor(g: Any, value: Any) -> ir.Value:
+    """A 0-d tensor holding a Python number (or a symbolic one), in the dtype torch gives it:
+    int64 for ints, float64 for floats, bool for bools (TorchScript's prim::NumToTensor)."""
+    if isinstance(value, ir.Value):
+        return g.op("Identity", value)
+    dtype = torch.bool if isinstance(value, bool) else torch.float64 if isinstance(value, float) else torch.int64
+    return g.constant(value, dtype)
+
+
+def is_sequence(g: Any, value: Any) -> bool:
+    """A tensor list that only exists at run time: an ONNX sequence (a list grown in a scripted loop)."""
+    return isinstance(value, ir.Value) and isinstance(value.type, ir.SequenceType)

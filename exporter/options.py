@@ -184,6 +184,6 @@ def check_torch_only_options(*, dynamo: Any, profile: Any, fallback: Any, autogr
     """torch.onnx options with no meaning here are accepted at their defaults, refused otherwise."""
     for name, value in (("dynamo", dynamo), ("fallback", fallback), ("autograd_inlining", autograd_inlining),
                         ("dump_exported_program", dump_exported_program)):
-        check_bool(value, name)  # dynamo/fallback: accepted, aten2onnx always captures with torch.export
+        check_bool(value, name)  # dynamo=False/fallback=True: the TorchScript capture (exporter/torchscript)
     if profile:
         raise ExportArgumentError("profile=True is not supported by aten2onnx")

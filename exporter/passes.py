@@ -8,6 +8,10 @@ feeding or overriding them at run time still works.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
 import numpy as np
 import onnx_ir as ir
 
@@ -50,10 +54,24 @@ def _legal_constants(model: ir.Model) -> None:
                 node.attributes["value"] = ir.Attr("value", ir.AttributeType.TENSOR, tensor)
 
 
+@contextlib.contextmanager
+def _quiet_folder() -> Iterator[None]:
+    """onnxscript's folder warns on stderr about nodes it leaves alone (an empty sequence's
+    SequenceEmpty, whose value is a list); leaving them is right, so nothing is printed."""
+    logger = logging.getLogger("onnxscript.optimizer._constant_folding")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def fold_constants(model: ir.Model) -> None:
     import onnxscript.optimizer
 
-    onnxscript.optimizer.fold_constants(model)
+    with _quiet_folder():
+        onnxscript.optimizer.fold_constants(model)
     ir.passes.common.RemoveUnusedNodesPass()(model)
     _name_folded(model)
     _legal_constants(model)
@@ -63,6 +81,7 @@ def optimize(model: ir.Model) -> None:
     """onnxscript's optimizer (folding, redundant-op elimination), in place."""
     import onnxscript.optimizer
 
-    onnxscript.optimizer.optimize(model)
+    with _quiet_folder():
+        onnxscript.optimizer.optimize(model)
     _name_folded(model)
     _legal_constants(model)

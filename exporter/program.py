@@ -50,6 +50,9 @@ class ONNXProgram:
         self.weight_feeds: dict[str, torch.Tensor] = {}
         self.verification: list[Any] = []   # verify.OutputComparison per output, when verified
         self.report_path: Path | None = None  # the Markdown report, when report=True
+        # how the model was captured: torch.export, or (dynamo=False, fallback=True) torch.jit.trace/script
+        self.capture_method = "torch.export"
+        self.capture_notes: list[str] = []    # values tracing fixed, fallbacks taken
         # the input sizes torch.export proved the model for; ONNX cannot check them itself
         inputs = [v for v in model.graph.inputs if not v.is_initializer()]
         self.size_rules = input_checks.size_rules(exported_program, [v.shape for v in inputs],

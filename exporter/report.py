@@ -37,6 +37,9 @@ class ExportRecord:
     error: BaseException | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     table_uses: dict[str, Counter[str]] = field(default_factory=dict)  # custom_translation_table: op -> functions
+    capture_method: str = "torch.export"  # or torch.jit.trace / torch.jit.script (dynamo=False, fallback)
+    capture_notes: list[str] = field(default_factory=list)  # values tracing baked in, fallbacks taken
+    operator_counts: Counter[str] | None = None  # the TorchScript graph's ops (no ExportedProgram there)
 
 
 def _cell(text: Any) -> str:
@@ -84,7 +87,10 @@ def spec_skeleton(overload: str, uses: list[UnsupportedUse]) -> str:
 
 
 def _capture_section(record: ExportRecord) -> list[str]:
-    lines = ["## Capture (torch.export)", ""]
+    lines = [f"## Capture ({record.capture_method})", ""]
+    notes = [f"- {_cell(n)}" for n in record.capture_notes]
+    if notes:
+        lines += ["Notes (values fixed while tracing, paths taken):", "", *notes, ""]
     if isinstance(record.error, CaptureError):
         lines += ["Failed:", "", "```text", str(record.error), "```", ""]
         cause = record.error.__cause__
@@ -94,6 +100,10 @@ def _capture_section(record: ExportRecord) -> list[str]:
             lines += ["What torch printed while capturing (kept off the terminal):", "", "```text",
                       record.error.torch_output.strip(), "```", ""]
         return lines
+    if record.capture_method != "torch.export":
+        seconds = record.seconds.get("capture and translate")
+        took = f" in {seconds:.2f} s (with translation)" if seconds is not None else ""
+        return [*lines, f"Succeeded{took}." if record.onnx_model is not None else "Not finished.", ""]
     program = record.exported_program
     if program is None:
         return [*lines, "Not reached.", ""]
@@ -107,13 +117,14 @@ def _capture_section(record: ExportRecord) -> list[str]:
 
 def _aten_section(record: ExportRecord) -> list[str]:
     program = record.exported_program
-    if program is None:
+    if program is None and record.operator_counts is None:
         return []
-    counts = Counter(
+    counts = record.operator_counts if program is None else Counter(
         f"{n.target._schema.name}.{n.target._overloadname}" if hasattr(n.target, "_schema") else str(n.target)
         for n in program.graph.nodes if n.op == "call_function" and "getitem" not in str(n.target)
     )
-    lines = ["## ATen operators (after decomposition)", "", "| operator | count | mapping |", "|---|---:|---|"]
+    title = "## ATen operators (after decomposition)" if program is not None else "## Operators of the TorchScript graph"
+    lines = [title, "", "| operator | count | mapping |", "|---|---:|---|"]
     for name, count in sorted(counts.items()):
         if name in record.table_uses:
             source = "custom_translation_table: " + ", ".join(record.table_uses[name])

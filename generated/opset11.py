@@ -15,7 +15,9 @@ from exporter.lib import attention_ops
 from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
 from exporter.lib import indexing_ops
+from exporter.lib import list_ops
 from exporter.lib import nn_ops
+from exporter.lib import packed_sequence_ops
 from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
 from exporter.lib import shape_ops
@@ -340,6 +342,55 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
     return resize_ops.upsample_bicubic2d(g, self, output_size, align_corners, scales_h, scales_w)
 
 
+def cat(g, tensors, dim=0):
+    """aten::cat.default, opsets 11-26: (ConcatFromSequence(tensors, axis=dim) if is_sequence(tensors) else Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0]))) (opspecs/shape.yaml:85)"""
+    return g.op('ConcatFromSequence', tensors, axis=dim) if h.is_sequence(g, tensors) else g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
+
+
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:115)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
+
+
+def __getitem___t(g, list, idx):
+    """aten::__getitem__.t, opsets 11-26: exporter.lib.list_ops.getitem (opspecs/torchscript.yaml:351)"""
+    return list_ops.getitem(g, list, idx)
+
+
+def len_t(g, a):
+    """aten::len.t, opsets 11-26: exporter.lib.list_ops.length (opspecs/torchscript.yaml:358)"""
+    return list_ops.length(g, a)
+
+
+def append_t(g, self, el):
+    """aten::append.t, opsets 11-26: exporter.lib.list_ops.append (opspecs/torchscript.yaml:364)"""
+    return list_ops.append(g, self, el)
+
+
+def _set_item_t(g, l, idx, el):
+    """aten::_set_item.t, opsets 11-26: exporter.lib.list_ops.set_item (opspecs/torchscript.yaml:372)"""
+    return list_ops.set_item(g, l, idx, el)
+
+
+def _pack_padded_sequence(g, input, lengths, batch_first):
+    """aten::_pack_padded_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:383)"""
+    return packed_sequence_ops.pack_padded_sequence(g, input, lengths, batch_first)
+
+
+def _pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length):
+    """aten::_pad_packed_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:392)"""
+    return packed_sequence_ops.pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length)
+
+
+def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+    """aten::lstm.data, opsets 11-26: exporter.lib.packed_sequence_ops.lstm_data (opspecs/torchscript.yaml:403)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:407')
+    return packed_sequence_ops.lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional)
+
+
+def gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+    """aten::gru.data, opsets 11-26: exporter.lib.packed_sequence_ops.gru_data (opspecs/torchscript.yaml:422)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:426')
+    return packed_sequence_ops.gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional)

@@ -26,6 +26,7 @@ from exporter.lib import shape_ops
 from exporter.lib import sorting_ops
 from exporter.lib import statistics_ops
 from exporter.lib import strided_ops
+from exporter.lib import torchscript_ops
 
 
 def relu(g, self):
@@ -1592,72 +1593,72 @@ def unsqueeze(g, self, dim):
 
 
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:80)"""
+    """aten::cat.default, opsets 9-10: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:83)"""
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
 def stack(g, tensors, dim=0):
-    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:89)"""
+    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:96)"""
     return shape_ops.stack(g, tensors, dim)
 
 
 def expand(g, self, size, *, implicit=False):
-    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:97)"""
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:104)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:113)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:118)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:125)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:131)"""
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:138)"""
     return shape_ops.split_tensor(g, self, split_size, dim)
 
 
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:142)"""
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:149)"""
     return shape_ops.split_with_sizes(g, self, split_sizes, dim)
 
 
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:150)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:157)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:156)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:163)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:163)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:170)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:168)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:175)"""
     return g.op('Identity', self)
 
 
 def alias(g, self):
-    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:174)"""
+    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:181)"""
     return g.op('Identity', self)
 
 
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:183)"""
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:190)"""
     return shape_ops.narrow(g, self, dim, start, length)
 
 
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:196)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:203)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
@@ -1926,3 +1927,263 @@ def _assert_async_msg(g, self, assert_msg):
 def sym_constrain_range(g, size, *, min=None, max=None):
     """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60); also serves aten::sym_constrain_range_for_size.default"""
     return None
+
+
+def _convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, benchmark, deterministic, cudnn_enabled, allow_tf32):
+    """aten::_convolution.default, opsets 9-26: functional('convolution', input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, transposed=transposed, output_padding=output_padding, groups=groups) (opspecs/torchscript.yaml:10)"""
+    return h.functional(g, 'convolution', input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, transposed=transposed, output_padding=output_padding, groups=groups)
+
+
+def add__Tensor(g, self, other, *, alpha=1):
+    """aten::add_.Tensor, opsets 9-26: cast_like(functional('add.Tensor', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:36)"""
+    return h.cast_like(g, h.functional(g, 'add.Tensor', self=self, other=other, alpha=alpha), self)
+
+
+def add__Scalar(g, self, other, alpha=1):
+    """aten::add_.Scalar, opsets 9-26: cast_like(functional('add.Scalar', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:43)"""
+    return h.cast_like(g, h.functional(g, 'add.Scalar', self=self, other=other, alpha=alpha), self)
+
+
+def sub__Tensor(g, self, other, *, alpha=1):
+    """aten::sub_.Tensor, opsets 9-26: cast_like(functional('sub.Tensor', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:50)"""
+    return h.cast_like(g, h.functional(g, 'sub.Tensor', self=self, other=other, alpha=alpha), self)
+
+
+def mul__Tensor(g, self, other):
+    """aten::mul_.Tensor, opsets 9-26: cast_like(functional('mul.Tensor', self=self, other=other), self) (opspecs/torchscript.yaml:57)"""
+    return h.cast_like(g, h.functional(g, 'mul.Tensor', self=self, other=other), self)
+
+
+def mul__Scalar(g, self, other):
+    """aten::mul_.Scalar, opsets 9-26: cast_like(functional('mul.Scalar', self=self, other=other), self) (opspecs/torchscript.yaml:63)"""
+    return h.cast_like(g, h.functional(g, 'mul.Scalar', self=self, other=other), self)
+
+
+def div__Tensor(g, self, other):
+    """aten::div_.Tensor, opsets 9-26: cast_like(functional('div.Tensor', self=self, other=other), self) (opspecs/torchscript.yaml:69)"""
+    return h.cast_like(g, h.functional(g, 'div.Tensor', self=self, other=other), self)
+
+
+def div__Scalar(g, self, other):
+    """aten::div_.Scalar, opsets 9-26: cast_like(functional('div.Scalar', self=self, other=other), self) (opspecs/torchscript.yaml:75)"""
+    return h.cast_like(g, h.functional(g, 'div.Scalar', self=self, other=other), self)
+
+
+def copy_(g, self, src, non_blocking=False):
+    """aten::copy_.default, opsets 9-26: functional('copy', self=self, src=src, non_blocking=non_blocking) (opspecs/torchscript.yaml:82)"""
+    return h.functional(g, 'copy', self=self, src=src, non_blocking=non_blocking)
+
+
+def fill__Scalar(g, self, value):
+    """aten::fill_.Scalar, opsets 9-26: functional('fill.Scalar', self=self, value=value) (opspecs/torchscript.yaml:88)"""
+    return h.functional(g, 'fill.Scalar', self=self, value=value)
+
+
+def zero_(g, self):
+    """aten::zero_.default, opsets 9-26: functional('zero', self=self) (opspecs/torchscript.yaml:94)"""
+    return h.functional(g, 'zero', self=self)
+
+
+def masked_fill__Scalar(g, self, mask, value):
+    """aten::masked_fill_.Scalar, opsets 9-26: functional('masked_fill.Scalar', self=self, mask=mask, value=value) (opspecs/torchscript.yaml:99)"""
+    return h.functional(g, 'masked_fill.Scalar', self=self, mask=mask, value=value)
+
+
+def relu_(g, self):
+    """aten::relu_.default, opsets 9-26: functional('relu', self=self) (opspecs/torchscript.yaml:107)"""
+    return h.functional(g, 'relu', self=self)
+
+
+def hardtanh_(g, self, min_val=-1, max_val=1):
+    """aten::hardtanh_.default, opsets 9-26: functional('hardtanh', self=self, min_val=min_val, max_val=max_val) (opspecs/torchscript.yaml:112)"""
+    return h.functional(g, 'hardtanh', self=self, min_val=min_val, max_val=max_val)
+
+
+def leaky_relu_(g, self, negative_slope=0.01):
+    """aten::leaky_relu_.default, opsets 9-26: functional('leaky_relu', self=self, negative_slope=negative_slope) (opspecs/torchscript.yaml:120)"""
+    return h.functional(g, 'leaky_relu', self=self, negative_slope=negative_slope)
+
+
+def dropout_(g, self, p, train):
+    """aten::dropout_.default, opsets 9-26: functional('dropout', input=self, p=p, train=train) (opspecs/torchscript.yaml:126)"""
+    return h.functional(g, 'dropout', input=self, p=p, train=train)
+
+
+def size_int(g, self, dim):
+    """aten::size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/torchscript.yaml:135)"""
+    return g.op('Gather', g.op('Shape', self), h.scalar(g, h.norm_dim(g, dim, self), 'int64'), axis=0)
+
+
+def size(g, self):
+    """aten::size.default, opsets 9-26: exporter.lib.torchscript_ops.size (opspecs/torchscript.yaml:140)"""
+    return torchscript_ops.size(g, self)
+
+
+def numel(g, self):
+    """aten::numel.default, opsets 9-26: Size(self) (opspecs/torchscript.yaml:147)"""
+    return g.op('Size', self)
+
+
+def len_Tensor(g, t):
+    """aten::len.Tensor, opsets 9-26: Gather(Shape(t), scalar(0, 'int64'), axis=0) (opspecs/torchscript.yaml:152)"""
+    return g.op('Gather', g.op('Shape', t), h.scalar(g, 0, 'int64'), axis=0)
+
+
+def Int_Tensor(g, a):
+    """aten::Int.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'int64') (opspecs/torchscript.yaml:159)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'int64')
+
+
+def Float_Tensor(g, a):
+    """aten::Float.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'float64') (opspecs/torchscript.yaml:164)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'float64')
+
+
+def Bool_Tensor(g, a):
+    """aten::Bool.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'bool') (opspecs/torchscript.yaml:169)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'bool')
+
+
+def ScalarImplicit(g, a):
+    """aten::ScalarImplicit.default, opsets 9-26: cast(Reshape(a, ints([])), number_dtype(a)) (opspecs/torchscript.yaml:174)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), h.number_dtype(g, a))
+
+
+def IntImplicit(g, a):
+    """aten::IntImplicit.default, opsets 9-26: cast(Reshape(a, ints([])), 'int64') (opspecs/torchscript.yaml:179)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'int64')
+
+
+def FloatImplicit(g, a):
+    """aten::FloatImplicit.default, opsets 9-26: cast(Reshape(a, ints([])), 'float64') (opspecs/torchscript.yaml:184)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'float64')
+
+
+def NumToTensor_Scalar(g, a):
+    """prim::NumToTensor.Scalar, opsets 9-26: number_tensor(a) (opspecs/torchscript.yaml:190)"""
+    return h.number_tensor(g, a)
+
+
+def NumToTensor_bool(g, a):
+    """prim::NumToTensor.bool, opsets 9-26: number_tensor(a) (opspecs/torchscript.yaml:195)"""
+    return h.number_tensor(g, a)
+
+
+def add_int(g, a, b):
+    """aten::add.int, opsets 9-26: Add(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:201)"""
+    return g.op('Add', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def sub_int(g, a, b):
+    """aten::sub.int, opsets 9-26: Sub(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:207)"""
+    return g.op('Sub', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def mul_int(g, a, b):
+    """aten::mul.int, opsets 9-26: Mul(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:213)"""
+    return g.op('Mul', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def floordiv_int(g, a, b):
+    """aten::floordiv.int, opsets 9-26: exporter.lib.torchscript_ops.floordiv (opspecs/torchscript.yaml:220)"""
+    return torchscript_ops.floordiv(g, a, b)
+
+
+def remainder_int(g, a, b):
+    """aten::remainder.int, opsets 9-26: exporter.lib.torchscript_ops.remainder (opspecs/torchscript.yaml:228)"""
+    return torchscript_ops.remainder(g, a, b)
+
+
+def div_int(g, a, b):
+    """aten::div.int, opsets 9-26: Div(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:236)"""
+    return g.op('Div', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
+
+
+def neg_int(g, a):
+    """aten::neg.int, opsets 9-26: Neg(scalar(a, 'int64')) (opspecs/torchscript.yaml:242)"""
+    return g.op('Neg', h.scalar(g, a, 'int64'))
+
+
+def add_float(g, a, b):
+    """aten::add.float, opsets 9-26: Add(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:247)"""
+    return g.op('Add', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
+
+
+def mul_float(g, a, b):
+    """aten::mul.float, opsets 9-26: Mul(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:253)"""
+    return g.op('Mul', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
+
+
+def Int_float(g, a):
+    """aten::Int.float, opsets 9-26: cast(scalar(a, 'float64'), 'int64') (opspecs/torchscript.yaml:259)"""
+    return h.cast(g, h.scalar(g, a, 'float64'), 'int64')
+
+
+def Float_int(g, a):
+    """aten::Float.int, opsets 9-26: scalar(a, 'float64') (opspecs/torchscript.yaml:264)"""
+    return h.scalar(g, a, 'float64')
+
+
+def eq_int(g, a, b):
+    """aten::eq.int, opsets 9-26: Equal(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:269)"""
+    return g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def ne_int(g, a, b):
+    """aten::ne.int, opsets 9-26: Not(Equal(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:275)"""
+    return g.op('Not', g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
+
+
+def lt_int(g, a, b):
+    """aten::lt.int, opsets 9-26: Less(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:281)"""
+    return g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def le_int(g, a, b):
+    """aten::le.int, opsets 9-26: Not(Greater(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:287)"""
+    return g.op('Not', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
+
+
+def gt_int(g, a, b):
+    """aten::gt.int, opsets 9-26: Greater(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:293)"""
+    return g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def ge_int(g, a, b):
+    """aten::ge.int, opsets 9-26: Not(Less(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:299)"""
+    return g.op('Not', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
+
+
+def min_int(g, a, b):
+    """prim::min.int, opsets 9-26: Where(Less(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:305)"""
+    return g.op('Where', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def max_int(g, a, b):
+    """prim::max.int, opsets 9-26: Where(Greater(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:311)"""
+    return g.op('Where', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
+
+
+def __and___bool(g, a, b):
+    """aten::__and__.bool, opsets 9-26: And(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:317)"""
+    return g.op('And', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
+
+
+def __or___bool(g, a, b):
+    """aten::__or__.bool, opsets 9-26: Or(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:323)"""
+    return g.op('Or', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
+
+
+def __not__(g, self):
+    """aten::__not__.default, opsets 9-26: Not(scalar(self, 'bool')) (opspecs/torchscript.yaml:329)"""
+    return g.op('Not', h.scalar(g, self, 'bool'))
+
+
+def __range_length(g, lo, hi, step):
+    """aten::__range_length.default, opsets 9-26: exporter.lib.torchscript_ops.range_length (opspecs/torchscript.yaml:335)"""
+    return torchscript_ops.range_length(g, lo, hi, step)
+
+
+def __derive_index(g, index, start, step):
+    """aten::__derive_index.default, opsets 9-26: Add(scalar(start, 'int64'), Mul(scalar(index, 'int64'), scalar(step, 'int64'))) (opspecs/torchscript.yaml:343)"""
+    return g.op('Add', h.scalar(g, start, 'int64'), g.op('Mul', h.scalar(g, index, 'int64'), h.scalar(g, step, 'int64')))

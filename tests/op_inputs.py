@@ -55,11 +55,20 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     cumulative_counts_of: [input, 0]  1-D non-decreasing ints in [0, input's size along that dim]:
                                   running row counts per group (grouped matmul offsets); the last
                                   may stop short of the size (the rows past it belong to no group)
+    sorted_lengths: T             int64 sequence lengths in [1, T] (a `shapes` symbol), longest first
+                                  (pack_padded_sequence)
+    batch_sizes: [T, B]           a PackedSequence's batch sizes: for lengths in [1, T], longest T, of
+                                  B sequences, how many run at each of the T steps
+    rows_from: batch_sizes        the first dim is the sum of that int tensor (packed data); `shape`
+                                  gives the rest
     rnn_params: {gates: 4, input: I, hidden: H, layers: L, directions: D, biases: has_biases}
                                   tensor lists: torch's flat RNN weights, per layer and direction
                                   w_ih (gates*H, in), w_hh (gates*H, H) and, when the bool argument
                                   `biases` is True, b_ih and b_hh (gates*H); in = I, then D*H
-  <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator:
+  <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator (and, for a
+                                  number or a tensor list, `as_input: true`: the one-op model takes
+                                  it at run time, a number as a 0-d input, a list as an ONNX sequence,
+                                  as TorchScript graphs pass values computed in the graph):
     range: [lo, hi]               an int (or float when lo/hi are floats) in range
     dim_of: self                  a valid dim of a tensor arg (negative too); `extra: 1` for rank+1
     dims_of: self                 a list of distinct dims of a tensor arg (maybe empty)
@@ -129,7 +138,7 @@ def _hint_deps(hint: Any) -> set[str]:
     deps = set()
     for key in ("like", "broadcast", "same_dtype", "dim_of", "dims_of", "permutation_of", "reshape_of",
                 "expand_of", "vary_dim", "no_larger", "index_list_of", "unless", "distinct_unless", "tail_of",
-                "sized_by", "offsets_into", "last_if"):
+                "sized_by", "offsets_into", "last_if", "rows_from"):
         if isinstance(hint.get(key), str):
             deps.add(hint[key])
     for key in ("shape_if", "only_if"):
@@ -190,6 +199,8 @@ class _Example:
             return self.shape({"shape": hint["shape_if"][1]})
         if "sized_by" in hint:
             return [int(d) for d in self.values[hint["sized_by"]]]
+        if "rows_from" in hint:
+            return [int(self.values[hint["rows_from"]].sum())] + self.shape({"shape": hint.get("shape", [])})
         if "shape_one_of" in hint:
             templates = hint["shape_one_of"]
             if "pick" in hint:  # a shared symbol chooses, so several arguments take the same layout
@@ -250,6 +261,14 @@ class _Example:
             tensor_name, dim = hint["cumulative_counts_of"]
             rows = self.values[tensor_name].shape[dim]
             return torch.randint(0, rows + 1, shape, generator=gen).sort().values.to(dtype)
+        if "sorted_lengths" in hint:
+            longest = self.symbols[hint["sorted_lengths"]]
+            return torch.randint(1, longest + 1, shape, generator=gen).sort(descending=True).values.to(dtype)
+        if "batch_sizes" in hint:
+            steps, batch = (self.symbols[s] for s in hint["batch_sizes"])
+            lengths = torch.randint(1, steps + 1, [batch], generator=gen)
+            lengths[0] = steps
+            return torch.stack([(lengths > t).sum() for t in range(steps)]).to(dtype)
         if "offsets_into" in hint:  # sorted, the first 0, none past the indexed tensor's length
             length = self.values[hint["offsets_into"]].numel()
             drawn = torch.randint(0, length + 1, shape, generator=gen).sort().values
@@ -501,9 +520,9 @@ def op_arguments(draw: Any, spec: OpSpec, schema: TorchSchema) -> dict[str, Any]
     example = _Example(draw, spec)
     for arg in _draw_order(schema, example.hints):
         hint = example.hints.get(arg.name)
-        if arg.is_tensor:
+        if arg.is_tensor or arg.base_type == "t" and isinstance(hint, dict):  # TorchScript's generic element
             value = example.tensor_arg(arg, hint or {})
-        elif arg.is_tensor_list:
+        elif arg.is_tensor_list or arg.base_type == "List[t]" and isinstance(hint, dict):
             value = example.tensor_list(hint or {})
         else:
             value = example.other_arg(arg, hint)

@@ -559,8 +559,8 @@ def test_exported_program_is_accepted_as_model() -> None:
      exporter.ExportArgumentError, "export_modules_as_functions must be True, False or a set"),
     (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f.parent / "missing" / "m.onnx"),
      exporter.ExportArgumentError, "folder '.*missing' does not exist"),
-    (lambda f: exporter.export(torch.jit.script(Pair()), (torch.randn(2, 3),) * 2, f), exporter.ExportArgumentError,
-     "TorchScript models cannot be captured"),
+    (lambda f: exporter.export(torch.export.export(Pair(), (torch.randn(2, 3),) * 2), (torch.randn(2, 3),) * 2, f,
+                               dynamo=False), exporter.ExportArgumentError, "already captured by torch.export"),
 ])
 def test_bad_input_is_a_clear_error_and_leaves_no_file(call: object, error: type, message: str,
                                                         tmp_path: Path) -> None:

@@ -56,6 +56,11 @@ def _describe(arguments: dict[str, object]) -> str:
     return ", ".join(parts)
 
 
+def graph_inputs(spec: OpSpec) -> frozenset[str]:
+    """Arguments the one-op model takes at run time although they are not tensors (hint `as_input`)."""
+    return frozenset(name for name, hint in spec.test.args.items() if isinstance(hint, dict) and hint.get("as_input"))
+
+
 def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None:
     schema = schema_of(spec.aten)
     try:
@@ -65,7 +70,7 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None
         return  # not a valid call: nothing to compare
     messages = {c.message for c in spec.constraints} | {c.message for v in spec.variants for c in v.constraints}
     try:
-        model = build_one_op_model(spec.aten, schema, arguments, opset, expected)
+        model = build_one_op_model(spec.aten, schema, arguments, opset, expected, graph_inputs(spec))
     except ConstraintError as error:
         assert error.constraint_message in messages, f"undocumented constraint message: {error}"
         return
@@ -111,7 +116,7 @@ def test_constraint_is_reachable(spec: OpSpec, constraint: object, opset: int) -
     def raises_this_constraint(arguments: dict[str, object]) -> bool:
         try:
             expected = flatten_outputs(run_eager(spec.aten, schema, arguments))
-            build_one_op_model(spec.aten, schema, arguments, opset, expected)
+            build_one_op_model(spec.aten, schema, arguments, opset, expected, graph_inputs(spec))
         except ConstraintError as error:
             return error.constraint_message == constraint.message
         except (RuntimeError, ValueError, IndexError, TypeError):

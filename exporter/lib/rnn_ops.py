@@ -51,9 +51,10 @@ def _stack(g: Any, values: Sequence[ir.Value]) -> ir.Value:
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0)
 
 
-def _rnn(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: Sequence[ir.Value], has_biases: bool,
-         num_layers: int, dropout: float, train: bool, bidirectional: bool, batch_first: bool,
-         activation: str | None = None) -> tuple[ir.Value, ...]:
+def run(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: Sequence[ir.Value], has_biases: bool,
+        num_layers: int, dropout: float, train: bool, bidirectional: bool, batch_first: bool,
+        activation: str | None = None, sequence_lens: ir.Value | None = None) -> tuple[ir.Value, ...]:
+    """The stacked layers; `sequence_lens` (int32, one per sequence) stops each at its length (packed input)."""
     gates = _GATES[op]
     dirs = 2 if bidirectional else 1
     per = 4 if has_biases else 2
@@ -83,7 +84,7 @@ def _rnn(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: S
                                    _reorder(g, op, params[base + 3], hidden), axis=0))
         initial = [h.slice_axes(g, s, [layer * dirs], [(layer + 1) * dirs], [0]) for s in states]
         outputs = g.op(op, x, _stack(g, weights), _stack(g, recurrences), _stack(g, biases) if biases else None,
-                       None, *initial, _outputs=1 + len(states), **attrs)
+                       sequence_lens, *initial, _outputs=1 + len(states), **attrs)
         y, *last = outputs
         for collected, value in zip(finals, last):
             collected.append(value)
@@ -95,18 +96,18 @@ def _rnn(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: S
 
 
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "LSTM", input, list(hx), params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+    return run(g, "LSTM", input, list(hx), params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "GRU", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+    return run(g, "GRU", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "RNN", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
+    return run(g, "RNN", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
                 "Tanh")
 
 
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    return _rnn(g, "RNN", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
+    return run(g, "RNN", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
                 "Relu")

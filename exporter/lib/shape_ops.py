@@ -77,8 +77,11 @@ def _shape_of(g: Any, value: ir.Value) -> list[int]:
 
 def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index (torch reads src only where index is)."""
-    have, want = _shape_of(g, src), _shape_of(g, index)
     value = _as_1d(g, src)
+    same = src.shape is not None and index.shape is not None and g.shape(src) == g.shape(index)
+    if same and "None" not in g.shape(src):  # equal dims, named dynamic ones included: nothing to cut
+        return value
+    have, want = _shape_of(g, src), _shape_of(g, index)
     if have == want:
         return value
     return h.slice_axes(g, value, [0] * len(want), want, list(range(len(want))))
@@ -116,7 +119,10 @@ def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
 
 
 def stack(g: Any, tensors: Sequence[ir.Value], dim: int) -> ir.Value:
-    """Unsqueeze each tensor at `dim` (of the output rank) and concatenate (after promotion)."""
+    """Unsqueeze each tensor at `dim` (of the output rank) and concatenate (after promotion). A list grown
+    in a scripted loop is an ONNX sequence (opset 11+): ConcatFromSequence with a new axis."""
+    if h.is_sequence(g, tensors):
+        return g.op("ConcatFromSequence", tensors, axis=dim, new_axis=1)
     tensors = h.promoted_list(g, tensors)
     out_rank = g.rank(tensors[0]) + 1
     axis = dim + out_rank if dim < 0 else dim
