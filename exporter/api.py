@@ -20,16 +20,17 @@ from torch.export import ExportedProgram
 
 from exporter import options as opt
 from exporter import passes, progress, registry, weights
-from exporter.capture import capture, decompose
+from exporter.capture import decompose
 from exporter.dim_names import leaf_specs, user_dim_names
-from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
+from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes
+from exporter.dynamic_capture import capture_with_hints
 from exporter.errors import ExportArgumentError
 from exporter.export_state import exporting
-from exporter.inputs import check_signature
+from exporter.inputs import check_signature, split_trailing_kwargs
 from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
 from exporter.program import ONNXProgram
 from exporter.report import ExportRecord, write_report
-from exporter.translate import translate
+from exporter.translate import constant_inputs, translate
 from exporter.verbose import graph_text
 from exporter.verify import verify as verify_program
 
@@ -68,8 +69,8 @@ def _check_model_and_inputs(model: Any, args: Any, kwargs: Any) -> tuple[tuple[A
     args = tuple(args)
     if kwargs is not None and not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
         raise ExportArgumentError(f"kwargs must be a dict of keyword inputs, got {type(kwargs).__name__}")
-    if not kwargs and args and isinstance(args[-1], dict):
-        args, kwargs = args[:-1], args[-1]  # torch.onnx: a trailing dict in args holds the keyword inputs
+    if not kwargs:
+        args, kwargs = split_trailing_kwargs(model, args)
     kwargs = dict(kwargs or {})
     check_signature(model, args, kwargs)
     return args, kwargs
@@ -97,7 +98,7 @@ def _weights_order(model: Any, program: ExportedProgram) -> list[str]:
 
 
 def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram, options: ExportOptions,
-                 axes: DynamicAxes) -> None:
+                 axes: DynamicAxes, record: ExportRecord) -> None:
     """Weights as inputs and their names, folding, optimization, output axis names."""
     model_ir = onnx_program.model
     onnx_program.weight_feeds = weights.arrange_weights(
@@ -108,7 +109,7 @@ def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram
         passes.fold_constants(model_ir)
     if options.optimize:
         passes.optimize(model_ir)
-    name_output_axes(model_ir, axes.output_axes)
+    name_output_axes(model_ir, axes.output_axes, record.dynamic.fixed_names)
 
 
 def _report_options(options: ExportOptions) -> dict[str, Any]:
@@ -171,6 +172,7 @@ def export(
         raise ExportArgumentError("external_data=True needs f to be a file path (the weights go beside it)")
     axes = _dynamic(model, args, kwargs, dynamic_axes, dynamic_shapes, options)
     record = ExportRecord(type(model).__name__, options.opset_version, _report_options(options))
+    record.dynamic.notes.extend(axes.ignored)
     try:
         with _cycle_collector_paused():
             with exporting():
@@ -198,9 +200,11 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         program, dim_names = model, {}
     else:
         with progress.stage(f"capturing {type(model).__name__} with torch.export"):
-            program = capture(model, args, kwargs, to_torch(axes.dynamic_shapes), options.training)
+            program, _ = capture_with_hints(model, args, kwargs, axes.dynamic_shapes, options.training,
+                                            record.dynamic)
         dim_names = user_dim_names(program, leaf_specs(model, args, kwargs, axes.dynamic_shapes))
     record.exported_program = program
+    record.constant_inputs = constant_inputs(program)
     record.seconds["capture"] = time.perf_counter() - start
     if dump_exported_program:
         (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))
@@ -215,7 +219,7 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         )
         onnx_program = ONNXProgram(model_ir, program)
         record.onnx_model = model_ir
-        _post_passes(onnx_program, model, program, options, axes)
+        _post_passes(onnx_program, model, program, options, axes, record)
     record.seconds["translate"] = time.perf_counter() - start
     if options.verbose:
         print(graph_text(model_ir.graph))

@@ -18,6 +18,7 @@ from torch.overrides import TorchFunctionMode
 from codegen.torch_schema import overload_names, resolve_overload
 from exporter import registry, symint_ops
 from exporter.errors import CaptureError
+from exporter.model_frames import shape_decisions_at_model_lines
 from exporter.options import TrainingMode
 
 # torch logs a traceback of its own when a meta kernel fails; the CaptureError says it better.
@@ -223,12 +224,13 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
     (what `data[i] = v` with a 0-d tensor `i` raises without it).
     """
     try:
-        with model_mode(model, training), _quiet_torch_logs():
+        with model_mode(model, training), _quiet_torch_logs(), shape_decisions_at_model_lines():
             try:
                 return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
                 if not _data_dependent(first):
                     raise
+                _clean_dynamic_markers((args, kwargs))
             with _ExportFriendlyIndexing():
                 return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
@@ -248,6 +250,23 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
             f"torch.export could not capture {type(model).__name__}: {type(exc).__name__}: " + "\n".join(lines)
             + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below."
         ) from exc
+    finally:
+        _clean_dynamic_markers((args, kwargs))
+
+
+# What torch.export marks on the example tensors; a failed capture leaves them behind, and the
+# next capture of the same tensors (a retry, another export) would take them as dynamic_shapes.
+_DYNAMIC_MARKERS = ("_dynamo_weak_dynamic_indices", "_dynamo_dynamic_indices", "_dynamo_dynamic_range",
+                    "_dynamo_static_indices", "_dynamo_unbacked_indices", "_dynamo_propagated_dynamic_indices",
+                    "_has_dynamo_dim_marking", "_dynamo_hint_overrides", "_dynamo_shape_ids")
+
+
+def _clean_dynamic_markers(inputs: Any) -> None:
+    for leaf in torch.utils._pytree.tree_leaves(inputs):
+        if isinstance(leaf, torch.Tensor):
+            for attribute in _DYNAMIC_MARKERS:
+                if attribute in leaf.__dict__:
+                    delattr(leaf, attribute)
 
 
 def _core_fallback(op: Any) -> Any:

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from exporter.dim_names import static_size
+
 # torch.export gives every dynamic dimension at least [2, ...], since it traces sizes 0 and 1 as
 # special cases; exported graphs are nonetheless valid for them (the sizes tests run include 1).
 # Only a larger lower bound is a requirement of the model (`x[:3]`, `Dim("n", min=3)`).
@@ -74,8 +76,8 @@ def size_rules(program: ExportedProgram | None, shown: Sequence[Any] = ()) -> li
     for index, node in enumerate(tensors):
         rank = node.meta["val"].dim()
         for axis, dim in enumerate(node.meta["val"].shape):
-            if isinstance(dim, int):
-                rules.append(DimRule(node.name, index, rank, axis, dim, None, None, None))
+            if static_size(dim) is not None:
+                rules.append(DimRule(node.name, index, rank, axis, static_size(dim), None, None, None))
                 continue
             expr = dim.node.expr
             if not getattr(expr, "is_Symbol", False):

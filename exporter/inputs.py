@@ -73,6 +73,36 @@ def check_signature(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         ) from None
 
 
+def _binds(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    try:
+        inspect.signature(_forward(model)).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to check against
+        return True
+    return True
+
+
+def split_trailing_kwargs(model: Any, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """torch.onnx's convention: a dict at the end of `args` holds the keyword inputs, and an empty
+    dict there means "no keyword inputs" (so that a dict can be the last positional input).
+
+    A trailing dict whose keys are not all strings, or that forward() cannot take as keywords
+    while it can take it as its last positional input (`forward(self, batch)` given
+    `({"ids": ..., "mask": ...},)`), is that positional input.
+    """
+    if not args or not isinstance(args[-1], dict):
+        return args, {}
+    last, rest = args[-1], args[:-1]
+    if not last:
+        return rest, {}
+    if not all(isinstance(k, str) for k in last):
+        return args, {}
+    if isinstance(model, ExportedProgram) or _binds(model, rest, last) or not _binds(model, args, {}):
+        return rest, dict(last)
+    return args, {}
+
+
 def named_inputs(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
     """(parameter name, value) for the args then the kwargs, in torch.export's order."""
     return list(zip(parameter_names(model, len(args)), args)) + list(kwargs.items())

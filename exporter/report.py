@@ -21,6 +21,7 @@ from torch.export.graph_signature import InputKind
 from codegen.onnx_schema import schema_at
 from codegen.torch_schema import resolve_overload, schema_of
 from exporter import registry
+from exporter.dynamic_capture import DynamicOutcome
 from exporter.errors import CaptureError, ConstraintError, UnsupportedOpsError, UnsupportedUse
 
 
@@ -36,6 +37,8 @@ class ExportRecord:
     verification: list[Any] = field(default_factory=list)
     error: BaseException | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    constant_inputs: dict[str, Any] = field(default_factory=dict)  # Python values torch.export specialized on
+    dynamic: DynamicOutcome = field(default_factory=DynamicOutcome)  # dynamic axes: ignored, widened, fixed
 
 
 def _cell(text: Any) -> str:
@@ -93,8 +96,21 @@ def _capture_section(record: ExportRecord) -> list[str]:
     inputs = [s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
     seconds = record.seconds.get("capture")
     took = f" in {seconds:.2f} s" if seconds is not None else ""
-    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, user inputs: {', '.join(inputs) or 'none'}.")
+    constants = record.constant_inputs
+    tensors = [name for name in inputs if name not in constants]
+    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, tensor inputs: {', '.join(tensors) or 'none'}.")
+    if constants:
+        lines += ["", "Python values and None among the inputs are constants of the export, not ONNX inputs "
+                  "(as in torch.onnx): the graph computes with these values whatever is passed at run time: "
+                  + ", ".join(f"`{name}={value!r}`" for name, value in constants.items()) + "."]
     return [*lines, ""]
+
+
+def _dynamic_section(record: ExportRecord) -> list[str]:
+    lines = record.dynamic.lines()
+    if not lines:
+        return []
+    return ["## Dynamic axes", "", *(f"- {_cell(line)}" for line in lines), ""]
 
 
 def _aten_section(record: ExportRecord) -> list[str]:
@@ -177,7 +193,7 @@ def render(record: ExportRecord) -> str:
              f"- status: **{status}**" + (f" ({type(record.error).__name__})" if record.error else ""),
              f"- opset: {record.opset}", f"- options: {options or 'defaults'}",
              f"- time: {', '.join(f'{k} {v:.2f} s' for k, v in record.seconds.items()) or 'n/a'}", ""]
-    lines += _capture_section(record) + _aten_section(record) + _onnx_section(record)
+    lines += _capture_section(record) + _dynamic_section(record) + _aten_section(record) + _onnx_section(record)
     lines += _unsupported_section(record) + _constraint_section(record) + _verification_section(record)
     if record.error is not None and not isinstance(record.error, (CaptureError, ConstraintError, UnsupportedOpsError)):
         lines += ["## Error", "", "```text", f"{type(record.error).__name__}: {record.error}", "```", ""]

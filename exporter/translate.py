@@ -13,7 +13,7 @@ import torch
 import torch.fx
 from onnx_ir.tensor_adapters import TorchTensor
 from torch.export import ExportedProgram
-from torch.export.graph_signature import InputKind, OutputKind
+from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
 from codegen.torch_schema import python_name, schema_of
 from exporter import aten_fallback, complex_values, control_flow, registry, symint_ops
@@ -160,6 +160,11 @@ class Translator:
         self.used_names: set[str] = parent.used_names if parent else set()
 
     # -- placeholders -----------------------------------------------------------------------------
+    def constant_input(self, node: torch.fx.Node, spec: Any) -> None:
+        """A Python value (or None) given as an input: torch.export specialized the graph on it, so
+        it is a constant of the export, not an ONNX input (as in torch.onnx)."""
+        self.env[node] = spec.arg.value
+
     def placeholder(self, node: torch.fx.Node, spec: Any, user_name: str | None) -> None:
         if spec.kind == InputKind.USER_INPUT:
             value = ir.Value(name=self._unique(user_name or node.name))
@@ -311,7 +316,8 @@ class Translator:
     def outputs(self, node: torch.fx.Node, output_names: Sequence[str] | None) -> list[ir.Value]:
         specs = self.program.graph_signature.output_specs
         results = node.args[0]
-        user_outputs = sum(1 for spec in specs if spec.kind == OutputKind.USER_OUTPUT)
+        user_outputs = sum(1 for spec, arg in zip(specs, results) if spec.kind == OutputKind.USER_OUTPUT
+                           and arg is not None)
         if output_names and len(output_names) > user_outputs:
             raise ExportArgumentError(
                 f"output_names has {len(output_names)} names ({', '.join(output_names)}) but the model "
@@ -319,8 +325,8 @@ class Translator:
             )
         values = []
         for spec, arg in zip(specs, results):
-            if spec.kind != OutputKind.USER_OUTPUT:
-                continue
+            if spec.kind != OutputKind.USER_OUTPUT or arg is None:
+                continue  # None outputs are dropped, as torch.onnx does
             value = self.env[arg] if isinstance(arg, torch.fx.Node) else arg
             wanted = output_names[len(values)] if output_names and len(values) < len(output_names) else None
             if not isinstance(value, ir.Value):  # a Python number the model returns (a static size)
@@ -350,6 +356,17 @@ class Translator:
         return candidate
 
 
+def is_constant_input(spec: Any) -> bool:
+    """A user input that is a Python value (bool, int, float, str) or None, not a tensor."""
+    return spec.kind == InputKind.USER_INPUT and isinstance(spec.arg, ConstantArgument)
+
+
+def constant_inputs(program: ExportedProgram) -> dict[str, Any]:
+    """The user inputs torch.export specialized on: name -> value (`flag=False`, `mask=None`)."""
+    return {spec.arg.name: spec.arg.value for spec in program.graph_signature.input_specs
+            if is_constant_input(spec)}
+
+
 def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] | None = None,
               output_names: Sequence[str] | None = None, dim_names: dict[Any, Any] | None = None, *,
               aten_fallback_ok: bool = False, model_name: str = "",
@@ -370,6 +387,9 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
     for node in graph.nodes:
         if node.op == "placeholder":
             spec = next(input_specs)
+            if is_constant_input(spec):
+                translator.constant_input(node, spec)
+                continue
             user_name = next(user_names, None) if spec.kind == InputKind.USER_INPUT else None
             translator.placeholder(node, spec, user_name)
         elif node.op == "call_function":
