@@ -204,7 +204,7 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
                                             record.dynamic)
         dim_names = user_dim_names(program, leaf_specs(model, args, kwargs, axes.dynamic_shapes))
     record.exported_program = program
-    record.constant_inputs = constant_inputs(program)
+    record.constant_inputs = {**constant_inputs(program), **record.dynamic.bound}
     record.seconds["capture"] = time.perf_counter() - start
     if dump_exported_program:
         (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))

@@ -21,6 +21,9 @@ Every fixed axis is listed in the report; the ONNX input shows its size, not a n
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import re
 import warnings
 from collections.abc import Iterator
@@ -35,7 +38,7 @@ from exporter.capture import capture, model_mode
 from exporter.dim_names import static_size
 from exporter.dynamic_axes import DynamicAxisWarning, to_torch
 from exporter.errors import CaptureError
-from exporter.inputs import named_inputs
+from exporter.inputs import forward_of, named_inputs
 from exporter.model_frames import fixed_at, traceback_line
 from exporter.options import TrainingMode
 
@@ -88,6 +91,7 @@ class DynamicOutcome:
 
     notes: list[str] = field(default_factory=list)       # ignored keys, axes captured at another size
     fixed: list[FixedAxis] = field(default_factory=list)
+    bound: dict[str, Any] = field(default_factory=dict)  # Python values bound to forward() before capture
 
     @property
     def fixed_names(self) -> set[str]:
@@ -134,6 +138,7 @@ class _Hints:
 
     def __init__(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_shapes: Any,
                  notes: list[str]):
+        self.model, self.positional, self.keywords = model, len(args), list(kwargs)
         self.inputs = named_inputs(model, args, kwargs)
         self.as_dict = isinstance(dynamic_shapes, dict)
         self.container = type(dynamic_shapes) if isinstance(dynamic_shapes, (list, tuple)) else tuple
@@ -142,14 +147,14 @@ class _Hints:
             for key, spec in dynamic_shapes.items():
                 if key not in names and spec is not None:
                     notes.append(f"dynamic_shapes['{key}'] names no input given to the model: ignored")
-                    warnings.warn(notes[-1], DynamicAxisWarning, stacklevel=5)
+                    warnings.warn(notes[-1], DynamicAxisWarning, stacklevel=6)
             self.specs = [dynamic_shapes.get(name) for name in names]
         else:
             given = list(dynamic_shapes)
             if any(spec is not None for spec in given[len(names):]):
                 notes.append(f"dynamic_shapes has {len(given)} entries for {len(names)} inputs given to the "
                              "model: the extra entries are ignored")
-                warnings.warn(notes[-1], DynamicAxisWarning, stacklevel=5)
+                warnings.warn(notes[-1], DynamicAxisWarning, stacklevel=6)
             self.specs = given[:len(names)] + [None] * (len(names) - len(given))
         self.axes = list(self._axes())
 
@@ -172,8 +177,32 @@ class _Hints:
         specs = [self._spec(value, spec, index, (), static, auto)
                  for index, ((_, value), spec) in enumerate(zip(self.inputs, self.specs))]
         if self.as_dict:
-            return {name: spec for (name, _), spec in zip(self.inputs, specs)}
+            return self._by_parameter(specs)
         return self.container(specs)
+
+    def _by_parameter(self, specs: list[Any]) -> dict[str, Any]:
+        """torch.export's dict form: keyed by forward()'s parameters, the keywords a `**kwargs`
+        takes gathered under its name, the values a `*args` takes as a tuple."""
+        by_input = {name: spec for (name, _), spec in zip(self.inputs, specs)}
+        try:
+            parameters = inspect.signature(forward_of(self.model)).parameters
+        except (TypeError, ValueError):
+            return by_input
+        names = list(parameters)
+        out: dict[str, Any] = {}
+        for index in range(self.positional):
+            parameter = parameters[names[min(index, len(names) - 1)]] if names else None
+            if parameter is not None and parameter.kind == inspect.Parameter.VAR_POSITIONAL:
+                out[parameter.name] = (*out.get(parameter.name, ()), specs[index])
+            else:
+                out[self.inputs[index][0]] = specs[index]
+        extra = next((p.name for p in parameters.values() if p.kind == inspect.Parameter.VAR_KEYWORD), None)
+        for key in self.keywords:
+            if key in parameters and parameters[key].kind != inspect.Parameter.VAR_KEYWORD or extra is None:
+                out[key] = by_input[key]
+            else:
+                out.setdefault(extra, {})[key] = by_input[key]
+        return out
 
     def _spec(self, value: Any, spec: Any, index: int, path: tuple[Any, ...], static: set[Any], auto: set[str]) -> Any:
         if isinstance(value, torch.Tensor):
@@ -367,6 +396,32 @@ def _leaf(hints: _Hints, axis: Axis) -> torch.Tensor:
     return value
 
 
+@contextlib.contextmanager
+def _extra_keywords_bound(model: Any, kwargs: dict[str, Any], bound: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Python values among the keywords a `**kwargs` of forward() takes (transformers'
+    `output_attentions=False`), bound to forward() while capturing; yields the other keywords.
+
+    torch.export 2.13 cannot match dynamic_shapes to inputs when a `**kwargs` takes some: it
+    checks them grouped under the parameter's name and then matches them one by one. They are
+    constants of the export either way."""
+    try:
+        parameters = inspect.signature(forward_of(model)).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    takes_extra = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    extra = {k: v for k, v in kwargs.items() if k not in parameters and not any(
+        isinstance(leaf, torch.Tensor) for leaf in torch.utils._pytree.tree_leaves(v))} if takes_extra else {}
+    if not extra or not isinstance(model, torch.nn.Module) or "forward" in vars(model):
+        yield kwargs
+        return
+    bound.update(extra)
+    model.forward = functools.partial(type(model).forward.__get__(model), **extra)
+    try:
+        yield {k: v for k, v in kwargs.items() if k not in extra}
+    finally:
+        del model.forward
+
+
 def capture_with_hints(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_shapes: Any,
                        training: TrainingMode = TrainingMode.EVAL,
                        outcome: DynamicOutcome | None = None) -> tuple[ExportedProgram, DynamicOutcome]:
@@ -375,6 +430,12 @@ def capture_with_hints(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     outcome = outcome if outcome is not None else DynamicOutcome()
     if dynamic_shapes is None:
         return capture(model, args, kwargs, None, training), outcome
+    with _extra_keywords_bound(model, kwargs, outcome.bound) as kwargs:
+        return _capture_with_hints(model, args, kwargs, dynamic_shapes, training, outcome), outcome
+
+
+def _capture_with_hints(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_shapes: Any,
+                        training: TrainingMode, outcome: DynamicOutcome) -> ExportedProgram:
     hints = _Hints(model, args, kwargs, dynamic_shapes, outcome.notes)
     small = [a for a in hints.axes if a.size <= 1 and _wide_size(a, WIDE_SIZES[0]) is not None]
     static: set[Any] = set()
@@ -391,6 +452,6 @@ def capture_with_hints(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     outcome.fixed.extend(fixed_small + _fixed_in(program, others))
     for fixed in outcome.fixed:
         warnings.warn(f"{fixed}. The ONNX input has that size; export with another example (or change the "
-                      "model) to make it dynamic", DynamicAxisWarning, stacklevel=4)
-    return program, outcome
+                      "model) to make it dynamic", DynamicAxisWarning, stacklevel=5)
+    return program
 

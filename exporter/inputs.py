@@ -32,7 +32,8 @@ class TensorLeaf:
         return "_".join([self.parameter, *(str(p) for p in self.path)])
 
 
-def _forward(model: Any) -> Any:
+def forward_of(model: Any) -> Any:
+    """The callable torch.export traces: forward() of a module or of an ExportedProgram's module."""
     if isinstance(model, ExportedProgram):
         return model.module().forward
     return model.forward if isinstance(model, torch.nn.Module) else model
@@ -41,7 +42,7 @@ def _forward(model: Any) -> Any:
 def parameter_names(model: Any, count: int) -> list[str]:
     """Names of forward()'s first `count` positional parameters (`args_3` past a *args)."""
     try:
-        parameters = list(inspect.signature(_forward(model)).parameters.values())
+        parameters = list(inspect.signature(forward_of(model)).parameters.values())
     except (TypeError, ValueError):
         return [f"args_{i}" for i in range(count)]
     names = []
@@ -60,7 +61,7 @@ def check_signature(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     if isinstance(model, ExportedProgram):
         return
     try:
-        signature = inspect.signature(_forward(model))
+        signature = inspect.signature(forward_of(model))
     except (TypeError, ValueError):
         return
     try:
@@ -75,7 +76,7 @@ def check_signature(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 def _binds(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     try:
-        inspect.signature(_forward(model)).bind(*args, **kwargs)
+        inspect.signature(forward_of(model)).bind(*args, **kwargs)
     except TypeError:
         return False
     except ValueError:  # no signature to check against
