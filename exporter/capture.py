@@ -16,7 +16,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.overrides import TorchFunctionMode
 
 from codegen.torch_schema import overload_names, resolve_overload
-from exporter import registry, symint_ops
+from exporter import registry, rnn_capture, symint_ops
 from exporter.errors import CaptureError
 from exporter.model_frames import shape_decisions_at_model_lines
 from exporter.options import TrainingMode
@@ -221,17 +221,29 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
 
     `_ExportFriendlyIndexing` costs every torch call of the trace a trip through Python (about 5%
     of a capture), so it is installed only to retry a capture that failed on a data-dependent guard
-    (what `data[i] = v` with a 0-d tensor `i` raises without it).
+    (what `data[i] = v` with a 0-d tensor `i` raises without it). The packed-sequence mode
+    (exporter/rnn_capture.py) is installed for models with recurrent layers, and to retry a capture
+    that failed inside torch's packing code.
     """
+    packing = rnn_capture.has_rnn(model)
     try:
-        with model_mode(model, training), _quiet_torch_logs(), shape_decisions_at_model_lines():
+        with model_mode(model, training), _quiet_torch_logs(), shape_decisions_at_model_lines(), \
+                rnn_capture.symbolic_rnn_shapes():
+            retry = None
             try:
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                with rnn_capture.packed_sequences(packing):
+                    return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                               strict=False)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
-                if not _data_dependent(first):
+                if not packing and rnn_capture.failed_in_packing(first):
+                    retry = "packing"
+                elif _data_dependent(first):
+                    retry = "indexing"
+                else:
                     raise
                 _clean_dynamic_markers((args, kwargs))
-            with _ExportFriendlyIndexing():
+            with rnn_capture.packed_sequences(packing or retry == "packing"), \
+                    _ExportFriendlyIndexing() if retry == "indexing" else contextlib.nullcontext():
                 return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
         text = str(exc).strip()
@@ -576,6 +588,17 @@ def decompose(program: ExportedProgram, opset: int, owned: bool = True) -> Expor
     the program is ours to edit (not a user's ExportedProgram), so nodes may be retargeted or
     replaced.
     """
+    with rnn_capture.symbolic_rnn_shapes() if _has_rnn_nodes(program) else contextlib.nullcontext():
+        return _decompose(program, opset, owned)
+
+
+def _has_rnn_nodes(program: ExportedProgram) -> bool:
+    """An RNN op whose shapes a retrace would compute with torch's time loop (see rnn_capture)."""
+    return any(n.op == "call_function" and getattr(n.target, "__name__", "").split(".")[0]
+               in ("lstm", "gru", "rnn_tanh", "rnn_relu") for n in program.graph_module.graph.nodes)
+
+
+def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedProgram:
     if owned:
         _inline_grad_regions(program)
     survey = _survey(program, opset)

@@ -77,11 +77,18 @@ def _shape_of(g: Any, value: ir.Value) -> list[int]:
 
 def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index (torch reads src only where index is)."""
-    have, want = _shape_of(g, src), _shape_of(g, index)
+    have, want = g.shape(src) or [1], g.shape(index) or [1]
     value = _as_1d(g, src)
     if have == want:
         return value
-    return h.slice_axes(g, value, [0] * len(want), want, list(range(len(want))))
+    axes = list(range(len(want)))
+    if all(isinstance(d, int) for d in want):
+        return h.slice_axes(g, value, [0] * len(want), want, axes)
+    if g.opset < 10:
+        raise g.constraint_error("scatter with a src larger than index along a dynamic dimension needs Slice's "
+                                 "inputs (opset 10); export at opset 10 or later, or give src index's shape",
+                                 "exporter/lib/shape_ops.py")
+    return g.op("Slice", value, h.ints(g, [0] * len(want)), g.op("Shape", _as_1d(g, index)), h.ints(g, axes))
 
 
 # -- shape ops ---------------------------------------------------------------------------------
