@@ -245,7 +245,7 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:120)"""
+    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:121)"""
     return g.op('Slice', self, h.ints(g, [0 if start is None else start]), h.ints(g, [9223372036854775807 if end is None else end]), h.ints(g, [h.norm_dim(g, dim, self)]), h.ints(g, [step]))
 
 

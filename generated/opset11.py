@@ -341,5 +341,5 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 
 
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:109)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))

@@ -378,22 +378,22 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 13-26: Squeeze(self, ints(unit_dims(self))) if unit_dims(self) else self (opspecs/shape.yaml:44)"""
-    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self))) if h.unit_dims(g, self) else self
+    """aten::squeeze.default, opsets 13-26: squeezed(self) (opspecs/shape.yaml:45)"""
+    return h.squeezed(g, self)
 
 
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 13-26: Squeeze(self, ints(unit_dims(self, [dim]))) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:53)"""
-    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, [dim]))) if h.unit_dims(g, self, [dim]) else self
+    """aten::squeeze.dim, opsets 13-26: squeezed(self, [dim]) (opspecs/shape.yaml:54)"""
+    return h.squeezed(g, self, [dim])
 
 
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 13-26: Squeeze(self, ints(unit_dims(self, dim))) if unit_dims(self, dim) else self (opspecs/shape.yaml:63)"""
-    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, dim))) if h.unit_dims(g, self, dim) else self
+    """aten::squeeze.dims, opsets 13-26: squeezed(self, dim) (opspecs/shape.yaml:64)"""
+    return h.squeezed(g, self, dim)
 
 
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:73)"""
+    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:74)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))
 
 

@@ -1557,13 +1557,13 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 def view(g, self, size):
-    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:10); also serves aten::_unsafe_view.default"""
-    return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
+    """aten::view.default, opsets 9-13: reshape_to(self, size) (opspecs/shape.yaml:10); also serves aten::_unsafe_view.default"""
+    return h.reshape_to(g, self, size)
 
 
 def reshape(g, self, shape):
-    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:20)"""
-    return h.zeros_of_shape(g, shape, self) if 0 in shape else g.op('Reshape', self, h.ints(g, shape))
+    """aten::reshape.default, opsets 9-13: reshape_to(self, shape) (opspecs/shape.yaml:20)"""
+    return h.reshape_to(g, self, shape)
 
 
 def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
@@ -1572,92 +1572,92 @@ def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
 
 
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:42)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self)) if h.unit_dims(g, self) else self
+    """aten::squeeze.default, opsets 9-12: squeezed(self) (opspecs/shape.yaml:43)"""
+    return h.squeezed(g, self)
 
 
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:51)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self, [dim])) if h.unit_dims(g, self, [dim]) else self
+    """aten::squeeze.dim, opsets 9-12: squeezed(self, [dim]) (opspecs/shape.yaml:52)"""
+    return h.squeezed(g, self, [dim])
 
 
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:61)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self, dim)) if h.unit_dims(g, self, dim) else self
+    """aten::squeeze.dims, opsets 9-12: squeezed(self, dim) (opspecs/shape.yaml:62)"""
+    return h.squeezed(g, self, dim)
 
 
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:71)"""
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:72)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:80)"""
+    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:81)"""
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
 def stack(g, tensors, dim=0):
-    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:89)"""
+    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:90)"""
     return shape_ops.stack(g, tensors, dim)
 
 
 def expand(g, self, size, *, implicit=False):
-    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:97)"""
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:98)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:107)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:118)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:119)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:131)"""
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:132)"""
     return shape_ops.split_tensor(g, self, split_size, dim)
 
 
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:142)"""
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:143)"""
     return shape_ops.split_with_sizes(g, self, split_sizes, dim)
 
 
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:150)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:151)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:156)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:157)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:163)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:164)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:168)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:169)"""
     return g.op('Identity', self)
 
 
 def alias(g, self):
-    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:174)"""
+    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:175)"""
     return g.op('Identity', self)
 
 
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:183)"""
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:184)"""
     return shape_ops.narrow(g, self, dim, start, length)
 
 
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:196)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:197)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 

@@ -19,6 +19,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter import symint_ops
 from exporter.lib import common as c
 
 
@@ -30,7 +31,9 @@ def _axis(g: Any, dim: int, value: ir.Value) -> int:
 def _static_shape(g: Any, value: ir.Value, why: str) -> list[int]:
     dims = g.shape(value)
     if not all(isinstance(d, int) for d in dims):
-        raise ValueError(f"{g.overload}: {why} needs a static shape, but '{value.name}' has shape {dims}")
+        raise g.constraint_error(f"{why} needs a static shape, but '{value.name}' has shape {dims} (sizes known "
+                                 "only at run time): drop those axes from dynamic_shapes/dynamic_axes, or export "
+                                 "at a newer opset", "exporter/lib/shape_ops.py")
     return [int(d) for d in dims]
 
 
@@ -108,13 +111,13 @@ def flatten_using_ints(g: Any, self: ir.Value, start_dim: int, end_dim: int) -> 
                 return g.op("Reshape", self, h.ints(g, shape), allowzero=1)
             return _zeros(g, shape, self)
         return g.op("Reshape", self, h.ints(g, shape))
-    # Symbolic sizes: keep the leading dims (0 copies them), merge the middle, read the tail.
-    full = g.op("Shape", self)
-    parts = [h.ints(g, [0] * start + [-1])]
-    if end + 1 < r:
-        parts.append(h.slice_axes(g, full, [end + 1], [h.INT64_MAX], [0]))
-    shape = g.op("Concat", *parts, axis=0) if len(parts) > 1 else parts[0]
-    return g.op("Reshape", self, shape)
+    # Symbolic sizes: each read at run time, the merged one their product (no -1: it cannot be
+    # inferred when another size is 0, and a size 0 stays 0)
+    sizes = [c.dim_size(g, self, a) for a in range(r)]
+    merged = sizes[start]
+    for size in sizes[start + 1:end + 1]:
+        merged = merged * size if isinstance(merged, int) and isinstance(size, int) else symint_ops.mul(g, merged, size)
+    return h.reshape_to(g, self, [*sizes[:start], merged, *sizes[end + 1:]])
 
 
 def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
@@ -225,8 +228,9 @@ def _static_size(g: Any, value: ir.Value, axis: int, why: str) -> int:
     """The size of one axis, which must be static (other axes may be dynamic)."""
     size = g.shape(value)[axis]
     if not isinstance(size, int):
-        raise ValueError(f"{g.overload}: {why} needs a static size along axis {axis}, but '{value.name}' has "
-                         f"shape {g.shape(value)}; mark that axis static (the number of outputs depends on it)")
+        raise g.constraint_error(f"{why} needs a static size along axis {axis}, but '{value.name}' has shape "
+                                 f"{g.shape(value)}; mark that axis static (the number of outputs depends on it)",
+                                 "exporter/lib/shape_ops.py")
     return size
 
 
