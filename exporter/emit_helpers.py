@@ -199,12 +199,16 @@ _SCALAR_TYPE_NUMBERS = {0: torch.uint8, 1: torch.int8, 2: torch.int16, 3: torch.
 def factory_dtype(g: Any, dtype: Any, *like: Any) -> torch.dtype:
     """The dtype a factory op (zeros, full, arange, *_like, new_*) produces, as torch infers it.
 
-    `dtype` when given (a torch dtype, a name or a ScalarType number); else, for one tensor in
-    `like`, its dtype; else from Python scalars: any float -> the default dtype, bool -> bool,
-    ints (or symbolic ints) -> int64; with nothing to go by, the default dtype.
+    `dtype` when given (a torch dtype, a name or a ScalarType number); else the dtype torch
+    recorded for the result (`g.output_dtype`, set while translating a model's node: the default
+    dtype may have been another while the model ran); else, for one tensor in `like`, its dtype;
+    else from Python scalars: any float -> the default dtype, bool -> bool, ints (or symbolic
+    ints) -> int64; with nothing to go by, the default dtype.
     """
     if dtype is not None:
         return _SCALAR_TYPE_NUMBERS[dtype] if isinstance(dtype, int) else parse_dtype(dtype)
+    if getattr(g, "output_dtype", None) is not None:
+        return g.output_dtype
     if len(like) == 1 and isinstance(like[0], ir.Value):
         return g.dtype(like[0])
     kinds = [g.dtype(v) if isinstance(v, ir.Value) else type(v) for v in like]

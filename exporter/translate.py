@@ -245,6 +245,10 @@ class Translator:
         function = complex_values.symbolic_for(name, function, arguments, node.meta.get("val"))
         path, _ = module_path(node)
         location = locate(node)
+        meta = node.meta.get("val")
+        # the dtype torch recorded for the node's result: factory ops without a dtype argument take it
+        # (torch's default dtype when the model ran may not be the one now)
+        self.g.output_dtype = meta.dtype if isinstance(meta, torch.Tensor) and not meta.dtype.is_complex else None
         with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
             try:
                 result = function(self.g, **arguments)
@@ -256,6 +260,8 @@ class Translator:
                     f"translating {name} at {location} failed: {type(exc).__name__}: {exc} "
                     f"(mapping from {source}); the original error is chained below"
                 ) from exc
+            finally:
+                self.g.output_dtype = None
         self.env[node] = self.bind(node, result)
 
     def _call_python(self, node: torch.fx.Node) -> Any:
@@ -306,11 +312,23 @@ class Translator:
             value = self.g.op("Identity", value)  # a tensor made from a size: it promotes as a tensor
         fresh = value.producer() is not None and value.name.startswith("val_")
         if fresh:  # an output made for this node: give it the FX name and torch's type
+            value = self._as_torch_dtype(value, meta)
             value.name = self._unique(base if index is None else f"{base}_{index}")
             set_type_from_meta(value, meta, self.dim_names)
             if scalar_type(meta) is not None:
                 mark_symbolic_scalar(value)  # a SymInt/SymFloat/SymBool: promotes as a Python number
         return value
+
+    def _as_torch_dtype(self, value: ir.Value, meta: Any) -> ir.Value:
+        """`value` cast to the dtype torch recorded when the mapping computed another one: the value is
+        declared with torch's dtype, and a declared type that disagrees with the computed one makes
+        ONNX Runtime refuse the model."""
+        if not isinstance(meta, torch.Tensor) or value.dtype is None or is_symbolic_scalar(value):
+            return value
+        wanted = from_torch_dtype(complex_parts_dtype(meta.dtype) if meta.dtype.is_complex else meta.dtype)
+        if value.dtype == wanted:
+            return value
+        return self.g.op("Cast", value, to=int(wanted))
 
     # -- outputs --------------------------------------------------------------------------------
     def outputs(self, node: torch.fx.Node, output_names: Sequence[str] | None) -> list[ir.Value]:
