@@ -162,17 +162,17 @@ def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilati
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:137)"""
+    """aten::embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:139)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:155)"""
+    """aten::embedding_bag.padding_idx, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:157)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:176)"""
+    """aten::_embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:178)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 

@@ -226,17 +226,17 @@ def adaptive_max_pool3d(g, self, output_size):
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:138)"""
+    """aten::embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:140)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:156)"""
+    """aten::embedding_bag.padding_idx, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:158)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:177)"""
+    """aten::_embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:179)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
