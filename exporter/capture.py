@@ -16,7 +16,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.overrides import TorchFunctionMode
 
 from codegen.torch_schema import overload_names, resolve_overload
-from exporter import registry, rnn_capture, symint_ops
+from exporter import registry, rnn_capture, symint_ops, tensor_sizes
 from exporter.errors import CaptureError
 from exporter.model_frames import shape_decisions_at_model_lines
 from exporter.options import TrainingMode
@@ -221,14 +221,15 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
 
     `_ExportFriendlyIndexing` costs every torch call of the trace a trip through Python (about 5%
     of a capture), so it is installed only to retry a capture that failed on a data-dependent guard
-    (what `data[i] = v` with a 0-d tensor `i` raises without it). The packed-sequence mode
+    (what `data[i] = v` with a 0-d tensor `i` raises without it), together with the rewrites of
+    exporter/tensor_sizes.py (sizes and steps read from tensors). The packed-sequence mode
     (exporter/rnn_capture.py) is installed for models with recurrent layers, and to retry a capture
     that failed inside torch's packing code.
     """
     packing = rnn_capture.has_rnn(model)
     try:
         with model_mode(model, training), _quiet_torch_logs(), shape_decisions_at_model_lines(), \
-                rnn_capture.symbolic_rnn_shapes():
+                rnn_capture.symbolic_rnn_shapes(), tensor_sizes.distribution_checks_off():
             retry = None
             try:
                 with rnn_capture.packed_sequences(packing):
@@ -243,7 +244,8 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
                     raise
                 _clean_dynamic_markers((args, kwargs))
             with rnn_capture.packed_sequences(packing or retry == "packing"), \
-                    _ExportFriendlyIndexing() if retry == "indexing" else contextlib.nullcontext():
+                    _ExportFriendlyIndexing() if retry == "indexing" else contextlib.nullcontext(), \
+                    tensor_sizes.SizesFromTensors() if retry == "indexing" else contextlib.nullcontext():
                 return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
         text = str(exc).strip()

@@ -177,12 +177,12 @@ def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0
 
 
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 10-21: exporter.lib.creation_ops.randperm (opspecs/random.yaml:108)"""
+    """aten::randperm.default, opsets 10-21: exporter.lib.creation_ops.randperm (opspecs/random.yaml:109)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 10-12: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:208)"""
+    """aten::multinomial.default, opsets 10-12: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:221)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 

@@ -225,7 +225,7 @@ def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 13-21: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:209)"""
+    """aten::multinomial.default, opsets 13-21: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:222)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 

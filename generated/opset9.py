@@ -1284,52 +1284,52 @@ def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0
 
 
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::rand.default, opsets 9-21: exporter.lib.creation_ops.rand (opspecs/random.yaml:19)"""
+    """aten::rand.default, opsets 9-21: exporter.lib.creation_ops.rand (opspecs/random.yaml:20)"""
     return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
 
 
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 9-21: exporter.lib.creation_ops.randn (opspecs/random.yaml:29)"""
+    """aten::randn.default, opsets 9-21: exporter.lib.creation_ops.randn (opspecs/random.yaml:30)"""
     return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
 
 
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 9-21: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:39)"""
+    """aten::rand_like.default, opsets 9-21: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:40)"""
     return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 9-21: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:49)"""
+    """aten::randn_like.default, opsets 9-21: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:50)"""
     return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 9-21: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:60)"""
+    """aten::randint.low, opsets 9-21: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:61)"""
     return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
 
 
 def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-21: exporter.lib.creation_ops.randint (opspecs/random.yaml:72)"""
+    """aten::randint.default, opsets 9-21: exporter.lib.creation_ops.randint (opspecs/random.yaml:73)"""
     return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
 
 
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-21: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:83)"""
+    """aten::randint_like.default, opsets 9-21: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:84)"""
     return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-21: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:94)"""
+    """aten::randint_like.low_dtype, opsets 9-21: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:95)"""
     return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-9: exporter.lib.creation_ops.randperm (opspecs/random.yaml:107)"""
+    """aten::randperm.default, opsets 9-9: exporter.lib.creation_ops.randperm (opspecs/random.yaml:108)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-14: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:120)"""
+    """aten::bernoulli.default, opsets 9-21: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:121)"""
     return creation_ops.bernoulli(g, self, generator)
 
 
@@ -1363,18 +1363,23 @@ def normal_Tensor_Tensor(g, mean, std, *, generator=None):
     return creation_ops.normal_tensor_tensor(g, mean, std, generator)
 
 
+def normal_functional(g, self, mean=0.0, std=1.0, *, generator=None):
+    """aten::normal_functional.default, opsets 9-21: exporter.lib.creation_ops.normal_functional (opspecs/random.yaml:194)"""
+    return creation_ops.normal_functional(g, self, mean, std, generator)
+
+
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-21: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:192)"""
+    """aten::normal.float_float, opsets 9-21: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:205)"""
     return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-9: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:207)"""
+    """aten::multinomial.default, opsets 9-9: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:220)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-11: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:223)"""
+    """aten::native_dropout.default, opsets 9-11: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:236)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
