@@ -471,14 +471,18 @@ def _scatter_reduce(g: Any, self: ir.Value, axis: int, index: ir.Value, index_sh
     return g.op("Div", out, counts) if dtype.is_floating_point else _int_floor_div(g, out, counts)
 
 
-def _fit(g: Any, src: ir.Value, index_shape: list[Any]) -> ir.Value:
+def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index (torch reads src only where index is)."""
-    src = _as_1d(g, src)
+    src, index_shape = _as_1d(g, src), g.shape(index)
     if g.shape(src) == index_shape:
         return src
-    if not all(isinstance(d, int) for d in index_shape):
-        raise ValueError(f"{g.overload}: src larger than index needs index's static shape, not {index_shape}")
-    return h.slice_axes(g, src, [0] * len(index_shape), index_shape, list(range(len(index_shape))))
+    axes = list(range(len(index_shape)))
+    if all(isinstance(d, int) for d in index_shape):
+        return h.slice_axes(g, src, [0] * len(index_shape), index_shape, axes)
+    if g.opset < 10:
+        raise _constraint(g, "a src larger than index along a dynamic dimension needs Slice's inputs (opset 10); "
+                             "export at opset 10 or later, or give src index's shape")
+    return g.op("Slice", src, h.ints(g, [0] * len(index_shape)), g.op("Shape", index), h.ints(g, axes))
 
 
 def scatter_reduce_two(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value, reduce: str,
@@ -486,7 +490,7 @@ def scatter_reduce_two(g: Any, self: ir.Value, dim: int, index: ir.Value, src: i
     """ScatterElements with reduction (add/mul 16, max/min 18; mean as sum / count); before, one-hot."""
     data, idx = _as_1d(g, self), _as_1d(g, index)
     index_shape = g.shape(idx)
-    updates = g.cast(_fit(g, src, index_shape), g.dtype(self))
+    updates = g.cast(_fit(g, src, idx), g.dtype(self))
     out = _scatter_reduce(g, data, h.norm_dim(g, dim, self), idx, index_shape, updates, reduce, include_self)
     return _reshape_back(g, out, self)
 

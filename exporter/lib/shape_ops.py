@@ -158,8 +158,8 @@ def narrow(g: Any, self: ir.Value, dim: int, start: Any, length: Any) -> ir.Valu
         end = h.INT64_MAX if start < 0 and start + length == 0 else start + length
         return h.slice_axes(g, self, [start], [end], [axis])
     if g.opset < 10:
-        raise ValueError(f"{g.overload}: narrow with a start or length computed at run time needs opset 10 or newer "
-                         "(Slice takes its bounds as inputs from 10)")
+        raise g.constraint_error("narrow with a start or length computed at run time needs opset 10 or newer "
+                                 "(Slice takes its bounds as inputs from 10)", "exporter/lib/shape_ops.py")
     begin = g.constant(start, torch.int64)  # a symbolic value is cast, a number becomes a constant
     end = g.op("Add", begin, g.constant(length, torch.int64))
     zero = g.constant(0, torch.int64)
@@ -239,8 +239,8 @@ def split_tensor(g: Any, self: ir.Value, split_size: int, dim: int) -> list[ir.V
     axis = _axis(g, dim, self)
     size = _static_size(g, self, axis, "split")
     if isinstance(split_size, ir.Value):
-        raise ValueError(f"{g.overload}: split with a split_size computed at run time has a varying number of "
-                         "outputs; use a constant split_size")
+        raise g.constraint_error("split with a split_size computed at run time has a varying number of outputs; "
+                                 "use a constant split_size", "exporter/lib/shape_ops.py")
     if split_size <= 0 or size == 0:
         return [self]
     count = max(math.ceil(size / split_size), 1)
