@@ -295,7 +295,7 @@ def _differs_at_example(program: ExportedProgram, model: torch.nn.Module, args: 
     except TypeError:  # a torch without that argument
         module = program.module()
     try:
-        with torch.no_grad(), torch.random.fork_rng():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             state = torch.random.get_rng_state()
             with model_mode(model, training):
                 want = model(*_clone(args), **_clone(kwargs))
