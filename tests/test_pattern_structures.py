@@ -101,3 +101,16 @@ def test_nested_input_axes_by_flattened_names() -> None:
     axes = {name: [0] for name in ("xs_0", "xs_1_0", "xs_1_1", "pair_0", "pair_1")}
     program = export_and_run(model, _nested(2), [_nested(5)], dynamic_axes=axes)
     assert all(dims[0] != "2" for dims in input_dims(program))
+
+
+class IntKeys(nn.Module):
+    def forward(self, features: dict[int, torch.Tensor]) -> torch.Tensor:
+        return features[0] * 2 + features[1]
+
+
+def test_trailing_dict_with_non_string_keys_is_an_input() -> None:
+    """Not keywords (that raised `TypeError: keywords must be strings`): the dict is the input."""
+    model = IntKeys()
+    feats = lambda n: {0: torch.randn(n, 3), 1: torch.randn(n, 3)}  # noqa: E731
+    program = export_and_run(model, (feats(2),), [(feats(5),)], dynamic_shapes=({0: {0: "n"}, 1: {0: "n"}},))
+    assert [v.name for v in program.model.graph.inputs] == ["features_0", "features_1"]
