@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import pstats
+import re
 import resource
 import sys
 import time
@@ -53,6 +54,12 @@ def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     import torch
 
     if tool == "torch.export":
+        from bench.models import has_cache
+
+        if has_cache(kwargs):  # torch.export knows no DynamicCache: the baseline uses aten2onnx's pytree nodes
+            from exporter import kv_cache
+
+            kv_cache.register()
         torch.export.export(model, args, kwargs=kwargs or None, strict=False)
     elif tool == "torch.onnx":
         torch.onnx.export(model, args, str(onnx_path), kwargs=kwargs or None, dynamo=True, opset_version=opset,
@@ -63,6 +70,11 @@ def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         exporter.export(model, args, onnx_path, kwargs=kwargs or None, opset_version=opset)
     else:
         raise ValueError(f"unknown tool {tool!r}; choose from {', '.join(TOOLS)}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # torch.onnx colours its messages
+    return (text.splitlines() or [""])[0][:400]
 
 
 def _timing_saves(result: dict[str, Any]) -> None:
@@ -167,7 +179,12 @@ def measure(model_name: str, tool: str, quick: bool, onnx_path: Path, opset: int
         run_tool(tool, model, args, kwargs, onnx_path, opset)
     except Exception as exc:  # the report shows the error class instead of numbers
         result["error"] = type(exc).__name__
-        result["message"] = (str(exc).strip().splitlines() or [""])[0][:400]
+        result["message"] = _first_line(exc)
+        root = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        if root is not exc:  # torch.onnx wraps the reason (an unsupported input type) in a generic error
+            result["message"] += f" Cause: {type(root).__name__}: {_first_line(root)}"
         uses = getattr(exc, "uses", None)  # UnsupportedOpsError: every op without a mapping
         if uses:
             result["unsupported"] = sorted({getattr(use, "overload", str(use)) for use in uses})

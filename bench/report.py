@@ -166,6 +166,13 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
                 cells.append(f"{ratio:.2f}× {verdict}")
         lines.append(f"| {model_title(name, quick)} | " + " | ".join(cells) + " |")
     lines += ["", "## Notes", ""]
+    from bench.models import WITH_PAST
+
+    for name in WITH_PAST & set(all_results):
+        lines.append(f"- {model_title(name, quick)}: called as `model(input_ids, attention_mask, position_ids, "
+                     "cache=DynamicCache(...))`, static shapes; its ORT latency is one decoding step (one token). "
+                     "torch.export alone knows no DynamicCache either: it runs with aten2onnx's pytree "
+                     "registration of the cache (exporter.kv_cache); torch.onnx runs as a user calls it.")
     for name, results in all_results.items():
         for tool, result in results.items():
             if result is None:

@@ -2,7 +2,7 @@
 and aten2onnx, each in a fresh process; ONNX Runtime latency of both ONNX models; a Markdown
 table and a chart in docs/.
 
-    python -m bench.run                                # full configs: ResNet-50, BERT-base, GPT-2, LLaMA 1.1B
+    python -m bench.run                                # full configs: ResNet-50, BERT-base, GPT-2, LLaMA 1.1B (and with past)
     python -m bench.run --quick --models resnet50      # small configs: checks the harness in a minute
 """
 

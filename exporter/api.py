@@ -18,15 +18,15 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from exporter import kv_cache, module_functions, passes, progress, registry, translation_table, weights
 from exporter import options as opt
-from exporter import passes, progress, registry, weights
 from exporter.capture import decompose
 from exporter.dim_names import leaf_specs, user_dim_names
 from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes
 from exporter.dynamic_capture import capture_with_hints
 from exporter.errors import ExportArgumentError
 from exporter.export_state import exporting
-from exporter.inputs import check_signature, split_trailing_kwargs
+from exporter.inputs import check_signature, named_inputs, split_trailing_kwargs
 from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
 from exporter.program import ONNXProgram
 from exporter.report import ExportRecord, write_report
@@ -98,8 +98,9 @@ def _weights_order(model: Any, program: ExportedProgram) -> list[str]:
 
 
 def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram, options: ExportOptions,
-                 axes: DynamicAxes, record: ExportRecord) -> None:
-    """Weights as inputs and their names, folding, optimization, output axis names."""
+                 axes: DynamicAxes, record: ExportRecord,
+                 modules_as_functions: module_functions.ModuleSelection | None) -> None:
+    """Weights as inputs and their names, folding, optimization, output axis names, module functions."""
     model_ir = onnx_program.model
     onnx_program.weight_feeds = weights.arrange_weights(
         model_ir, _weights_order(model, program), export_params=options.export_params,
@@ -110,6 +111,7 @@ def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram
     if options.optimize:
         passes.optimize(model_ir)
     name_output_axes(model_ir, axes.output_axes, record.dynamic.fixed_names)
+    module_functions.extract(model_ir, modules_as_functions, model)  # last: folding must not see into calls
 
 
 def _report_options(options: ExportOptions) -> dict[str, Any]:
@@ -155,10 +157,10 @@ def export(
     through the registry (custom symbolics, loaded specs, generated specs). On any error
     nothing is written but the report (report=True).
     """
-    opt.check_torch_only_options(dynamo=dynamo, custom_translation_table=custom_translation_table,
-                                 profile=profile, export_modules_as_functions=export_modules_as_functions,
-                                 fallback=fallback, autograd_inlining=autograd_inlining,
-                                 dump_exported_program=dump_exported_program)
+    opt.check_torch_only_options(dynamo=dynamo, profile=profile, fallback=fallback,
+                                 autograd_inlining=autograd_inlining, dump_exported_program=dump_exported_program)
+    table = translation_table.check_table(custom_translation_table)
+    modules_as_functions = module_functions.check_selection(export_modules_as_functions)
     options = opt.build_options(
         opset_version=opset_version, input_names=input_names, output_names=output_names,
         export_params=export_params, keep_initializers_as_inputs=keep_initializers_as_inputs,
@@ -166,6 +168,7 @@ def export(
         training=training, operator_export_type=operator_export_type, custom_opsets=custom_opsets,
         verbose=verbose, report=report, verify=verify, artifacts_dir=artifacts_dir,
     )
+    kv_cache.register()  # before anything flattens the inputs
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
     target = opt.check_output_path(f)
     if target is not None and not isinstance(target, os.PathLike) and options.external_data:
@@ -175,8 +178,10 @@ def export(
     record.dynamic.notes.extend(axes.ignored)
     try:
         with _cycle_collector_paused():
-            with exporting():
-                onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program)
+            with exporting(), kv_cache.exporting_caches(), translation_table.installed(table) as table_session:
+                record.table_uses = table_session.uses
+                onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program,
+                                       modules_as_functions)
             if target is not None:
                 with progress.stage(f"saving {target}"):
                     onnx_program.save(target, external_data=options.external_data)
@@ -194,7 +199,8 @@ def export(
 
 
 def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes, options: ExportOptions,
-            record: ExportRecord, dump_exported_program: bool) -> ONNXProgram:
+            record: ExportRecord, dump_exported_program: bool,
+            modules_as_functions: module_functions.ModuleSelection | None) -> ONNXProgram:
     start = time.perf_counter()
     if isinstance(model, ExportedProgram):
         program, dim_names = model, {}
@@ -209,17 +215,21 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
     if dump_exported_program:
         (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))
     start = time.perf_counter()
+    # a transformers cache among the inputs or outputs: its tensors get ONNX Runtime's names
+    cache_inputs, cache_outputs = kv_cache.default_names(program, named_inputs(model, args, kwargs))
     with progress.stage(f"translating to ONNX at opset {options.opset_version}"):
         program = decompose(program, options.opset_version, owned=not isinstance(model, ExportedProgram))
         record.exported_program = program
         model_ir = translate(
-            program, options.opset_version, options.input_names, options.output_names, dim_names,
+            program, options.opset_version, options.input_names or cache_inputs,
+            options.output_names or cache_outputs, dim_names,
             aten_fallback_ok=options.aten_fallback, custom_opsets=options.custom_opsets,
             model_name=type(model).__name__ if isinstance(model, torch.nn.Module) else "",  # scope root
         )
+        translation_table.add_functions(model_ir, options.custom_opsets)
         onnx_program = ONNXProgram(model_ir, program)
         record.onnx_model = model_ir
-        _post_passes(onnx_program, model, program, options, axes, record)
+        _post_passes(onnx_program, model, program, options, axes, record, modules_as_functions)
     record.seconds["translate"] = time.perf_counter() - start
     if options.verbose:
         print(graph_text(model_ir.graph))

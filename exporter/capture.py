@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import logging
 import operator
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -17,7 +19,7 @@ from torch.overrides import TorchFunctionMode
 
 from codegen.torch_schema import overload_names, resolve_overload
 from exporter import registry, rnn_capture, symint_ops, tensor_sizes
-from exporter.errors import CaptureError
+from exporter.errors import CaptureError, OnnxExporterError
 from exporter.model_frames import shape_decisions_at_model_lines
 from exporter.options import TrainingMode
 
@@ -32,12 +34,15 @@ def model_mode(model: Any, training: TrainingMode) -> Iterator[None]:
     if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE:
         yield
         return
-    was_training = model.training
+    # each module's own mode: train(flag) sets every submodule, so restoring the root's alone would
+    # turn an eval() submodule of a training model (or a model inside a fresh wrapper) to training
+    modes = [(module, module.training) for module in model.modules()]
     model.train(training == TrainingMode.TRAINING)
     try:
         yield
     finally:
-        model.train(was_training)
+        for module, was_training in modes:
+            module.training = was_training
 
 
 @contextlib.contextmanager
@@ -51,6 +56,45 @@ def _quiet_torch_logs() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def _torch_stream_handlers() -> list[logging.StreamHandler[Any]]:
+    """The handlers torch's logging set up on the process's stderr (torch's loggers do not propagate)."""
+    found = []
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not (name == "torch" or name.startswith("torch.")) or not isinstance(logger, logging.Logger):
+            continue
+        found.extend(h for h in logger.handlers if type(h) is logging.StreamHandler
+                     and h.stream in (sys.stderr, sys.__stderr__))
+    return found
+
+
+@contextlib.contextmanager
+def _torch_output_held(held: list[str]) -> Iterator[None]:
+    """What torch writes to stderr while capturing, appended to `held` instead of printed: a failed
+    torch.export prints the partial graph it traced (several times over for one error) and logs
+    through handlers of its own; a failure must show aten2onnx's one error, with this text kept in
+    the error and the report."""
+    buffer = io.StringIO()
+    handlers = _torch_stream_handlers()
+    streams = [h.setStream(buffer) for h in handlers]
+    try:
+        with contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams):
+            if stream is not None:
+                handler.setStream(stream)
+        held.append(buffer.getvalue())
+
+
+def _export_holding_output(held: list[str], *args: Any, **kwargs: Any) -> ExportedProgram:
+    """torch.export.export, printing what torch wrote only if it succeeded (its warnings)."""
+    with _torch_output_held(held):
+        program = torch.export.export(*args, **kwargs)
+    if held[-1]:
+        sys.stderr.write(held[-1])
+    return program
 
 
 def _is_index_tensor(item: Any) -> bool:
@@ -215,6 +259,16 @@ def _data_dependent(error: BaseException) -> bool:
     return False
 
 
+def _own_error(error: BaseException) -> OnnxExporterError | None:
+    """An aten2onnx error in the chain of a torch.export failure: it already says what to do."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OnnxExporterError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any, training: TrainingMode = TrainingMode.EVAL) -> ExportedProgram:
     """torch.export.export(strict=False), with its failure turned into a CaptureError.
@@ -227,14 +281,15 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
     that failed inside torch's packing code.
     """
     packing = rnn_capture.has_rnn(model)
+    held: list[str] = []  # what torch printed, per attempt
     try:
         with model_mode(model, training), _quiet_torch_logs(), shape_decisions_at_model_lines(), \
                 rnn_capture.symbolic_rnn_shapes(), tensor_sizes.distribution_checks_off():
             retry = None
             try:
                 with rnn_capture.packed_sequences(packing):
-                    return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
-                                               strict=False)
+                    return _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                                  strict=False)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
                 if not packing and rnn_capture.failed_in_packing(first):
                     retry = "packing"
@@ -246,15 +301,19 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
             with rnn_capture.packed_sequences(packing or retry == "packing"), \
                     _ExportFriendlyIndexing() if retry == "indexing" else contextlib.nullcontext(), \
                     tensor_sizes.SizesFromTensors() if retry == "indexing" else contextlib.nullcontext():
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                return _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                              strict=False)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
+        own = _own_error(exc)
+        if own is not None:  # raised by our code inside torch.export (an unsupported cache class)
+            raise own from None
         text = str(exc).strip()
         violation = _constraint_violation(text, _dim_sources(model, dynamic_shapes))
         if violation is not None:
             hints = _constraint_hints(text) or _hints(text)
             raise CaptureError(
                 f"torch.export could not capture {type(model).__name__} with these dynamic shapes: {violation}"
-                + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below."
+                + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below.", torch_output="".join(held)
             ) from exc
         lines = [line for line in text.splitlines() if line.strip()][:_MAX_DETAIL_LINES] or [type(exc).__name__]
         hints = _hints(text) or ["make forward() traceable by torch.export: replace data-dependent Python control "
@@ -262,7 +321,7 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
                                  "check that the example inputs match forward()'s signature"]
         raise CaptureError(
             f"torch.export could not capture {type(model).__name__}: {type(exc).__name__}: " + "\n".join(lines)
-            + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below."
+            + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below.", torch_output="".join(held)
         ) from exc
     finally:
         _clean_dynamic_markers((args, kwargs))

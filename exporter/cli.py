@@ -73,6 +73,23 @@ def _export(options: argparse.Namespace) -> int:
     return 0
 
 
+def _export_hf(options: argparse.Namespace) -> int:
+    from exporter.hf import export_hf
+
+    if not options.source.exists():
+        raise UsageError(f"'{options.source}': no such checkpoint folder or config.json")
+    progress.enable()
+    result = export_hf(options.source, options.task, options.output, dtype=options.dtype, opset=options.opset,
+                       verify=options.verify, new_tokens=options.new_tokens)
+    for kind, path in result.files.items():
+        graph = result.programs[kind].model.graph
+        print(f"aten2onnx: wrote {path} ({kind}, opset {options.opset}, {len(graph)} nodes; inputs "
+              f"{', '.join(v.name for v in graph.inputs if not v.is_initializer())}; outputs "
+              f"{', '.join(v.name for v in graph.outputs)})")
+    print(f"aten2onnx: wrote {result.config_path}")
+    return 0
+
+
 def _spec_constraints() -> dict[str, list[str]]:
     """Constraint messages per op, read from opspecs/ (absent in an installed package)."""
     from codegen.errors import ErrorCollector
@@ -182,6 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--opspecs", action="append", type=Path, default=[], help="a spec file of your own ops")
     export.add_argument("--verbose", action="store_true", help="print the graph")
     export.set_defaults(run=_export)
+
+    from exporter.hf.load import DTYPES
+    from exporter.hf.tasks import TASKS
+
+    hf = commands.add_parser("export-hf", help="export a transformers model for a task (LLMs with a KV cache)",
+                             description="Export a transformers checkpoint folder, or a config.json (random "
+                             "weights), to the ONNX file(s) a task needs, with genai_config.json beside them. "
+                             "Nothing is downloaded.")
+    hf.add_argument("source", type=Path, help="a local checkpoint folder, or a config.json")
+    hf.add_argument("--task", choices=list(TASKS), default="text-generation-with-past")
+    hf.add_argument("-o", "--output", type=Path, default=Path("onnx"), help="output folder (created)")
+    hf.add_argument("--dtype", choices=list(DTYPES), default="float32", help="the model's dtype, kept in the ONNX")
+    hf.add_argument("--opset", type=_opset, default=DEFAULT_OPSET)
+    hf.add_argument("--verify", action="store_true",
+                    help="generate greedily in eager PyTorch and ONNX Runtime; print the tokens side by side")
+    hf.add_argument("--new-tokens", type=int, default=8, help="tokens --verify generates (default 8)")
+    hf.set_defaults(run=_export_hf)
 
     ops = commands.add_parser("ops", help="list the ATen overloads supported at an opset, with their constraints")
     ops.add_argument("pattern", nargs="?", default="", help="substring to filter by")

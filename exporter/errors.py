@@ -64,7 +64,12 @@ class ConstraintError(OnnxExporterError):
 
 
 class CaptureError(OnnxExporterError):
-    """torch.export could not capture the model."""
+    """torch.export could not capture the model. torch's own error is chained (`__cause__`); what
+    torch printed meanwhile (its partial graphs, logs) is `torch_output`, kept off the terminal."""
+
+    def __init__(self, message: str, torch_output: str = ""):
+        super().__init__(message)
+        self.torch_output = torch_output
 
 
 class ExportArgumentError(OnnxExporterError, ValueError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.utils._pytree as pytree
 from torch.export import ExportedProgram
 
 from exporter.errors import ExportArgumentError
@@ -118,6 +119,14 @@ def _leaves(value: Any, parameter: str, path: tuple[Any, ...]) -> Iterator[Tenso
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _leaves(item, parameter, (*path, key))
+    elif type(value) in pytree.SUPPORTED_NODES:  # a class registered with pytree (a transformers cache)
+        for index, item in enumerate(_children(value)):
+            yield from _leaves(item, parameter, (*path, index))
+
+
+def _children(value: Any) -> list[Any]:
+    """The children of a pytree node of a registered class, as torch.export flattens it."""
+    return list(pytree.SUPPORTED_NODES[type(value)].flatten_fn(value)[0])
 
 
 def tensor_leaves(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[TensorLeaf]:
@@ -136,3 +145,8 @@ def shape_spec_leaves(value: Any, spec: Any) -> Iterator[Any]:
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from shape_spec_leaves(item, spec.get(key) if isinstance(spec, dict) else None)
+    elif type(value) in pytree.SUPPORTED_NODES:  # its dynamic_shapes entry lists its children's
+        children = _children(value)
+        specs = spec if isinstance(spec, (list, tuple)) else [None] * len(children)
+        for item, item_spec in zip(children, specs):
+            yield from shape_spec_leaves(item, item_spec)

@@ -51,8 +51,9 @@ class ONNXProgram:
         self.verification: list[Any] = []   # verify.OutputComparison per output, when verified
         self.report_path: Path | None = None  # the Markdown report, when report=True
         # the input sizes torch.export proved the model for; ONNX cannot check them itself
-        self.size_rules = input_checks.size_rules(
-            exported_program, [v.shape for v in model.graph.inputs if not v.is_initializer()])
+        inputs = [v for v in model.graph.inputs if not v.is_initializer()]
+        self.size_rules = input_checks.size_rules(exported_program, [v.shape for v in inputs],
+                                                  [v.name for v in inputs])
         if input_checks.metadata_text(self.size_rules):
             model.metadata_props["aten2onnx.size_rules"] = input_checks.metadata_text(self.size_rules)
 

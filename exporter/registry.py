@@ -1,5 +1,6 @@
-"""Where translation finds the symbolic function of an op: one lookup, three layers.
+"""Where translation finds the symbolic function of an op: one lookup, five layers.
 
+0. the running export's custom_translation_table (exporter.translation_table), for that export only;
 1. custom symbolics (`register_custom_op_symbolic`), newest registration first;
 2. the user's own specs loaded at run time (`load_opspecs`);
 3. the generated registry (opspecs/ rendered by codegen);
@@ -62,6 +63,7 @@ class _Layer:
         return set(self.entries)
 
 
+translation_table = _Layer()
 custom_symbolics = _Layer()
 user_specs = _Layer()
 exporter_ops = _Layer()
@@ -85,6 +87,11 @@ def _generated_entry(overload: str, opset: int) -> Entry | None:
 
 def find(overload: str, opset: int) -> Entry | None:
     """The entry that translates `overload` at `opset`, or None if nothing maps it."""
+    return translation_table.find(overload, opset) or find_declared(overload, opset)
+
+
+def find_declared(overload: str, opset: int) -> Entry | None:
+    """The entry below the running export's custom_translation_table (what its functions fall back to)."""
     return (custom_symbolics.find(overload, opset) or user_specs.find(overload, opset)
             or _generated_entry(overload, opset) or _exporter_ops().find(overload, opset))
 
@@ -97,7 +104,7 @@ def lookup(overload: str, opset: int) -> Symbolic | None:
 def supported_ops(opset: int) -> list[str]:
     """Every overload (or whole op, for custom symbolics) with a mapping at `opset`, sorted."""
     names = set(generated.supported_ops(opset))
-    for layer in (custom_symbolics, user_specs, _exporter_ops()):
+    for layer in (translation_table, custom_symbolics, user_specs, _exporter_ops()):
         names.update(n for n in layer.names() if layer.find(n, opset) is not None)
     return sorted(names)
 

@@ -37,6 +37,7 @@ class ExportRecord:
     verification: list[Any] = field(default_factory=list)
     error: BaseException | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    table_uses: dict[str, Counter[str]] = field(default_factory=dict)  # custom_translation_table: op -> functions
     constant_inputs: dict[str, Any] = field(default_factory=dict)  # Python values torch.export specialized on
     dynamic: DynamicOutcome = field(default_factory=DynamicOutcome)  # dynamic axes: ignored, widened, fixed
 
@@ -88,7 +89,14 @@ def spec_skeleton(overload: str, uses: list[UnsupportedUse]) -> str:
 def _capture_section(record: ExportRecord) -> list[str]:
     lines = ["## Capture (torch.export)", ""]
     if isinstance(record.error, CaptureError):
-        return [*lines, "Failed:", "", "```text", str(record.error), "```", ""]
+        lines += ["Failed:", "", "```text", str(record.error), "```", ""]
+        cause = record.error.__cause__
+        if cause is not None:
+            lines += ["torch's error in full:", "", "```text", f"{type(cause).__name__}: {cause}".strip(), "```", ""]
+        if record.error.torch_output.strip():
+            lines += ["What torch printed while capturing (kept off the terminal):", "", "```text",
+                      record.error.torch_output.strip(), "```", ""]
+        return lines
     program = record.exported_program
     if program is None:
         return [*lines, "Not reached.", ""]
@@ -123,8 +131,20 @@ def _aten_section(record: ExportRecord) -> list[str]:
     )
     lines = ["## ATen operators (after decomposition)", "", "| operator | count | mapping |", "|---|---:|---|"]
     for name, count in sorted(counts.items()):
-        source = registry.source_of(name) if registry.lookup(name, record.opset) else None
+        if name in record.table_uses:
+            source = "custom_translation_table: " + ", ".join(record.table_uses[name])
+        else:
+            source = registry.source_of(name) if registry.lookup(name, record.opset) else None
         lines.append(f"| `{_cell(name)}` | {count} | {_cell(source) if source else '**none**'} |")
+    return [*lines, ""]
+
+
+def _table_section(record: ExportRecord) -> list[str]:
+    if not record.table_uses:
+        return []
+    lines = ["## custom_translation_table", "", "| operator | translated by | nodes |", "|---|---|---:|"]
+    for name, uses in sorted(record.table_uses.items()):
+        lines += [f"| `{_cell(name)}` | {_cell(label)} | {count} |" for label, count in uses.most_common()]
     return [*lines, ""]
 
 
@@ -138,6 +158,11 @@ def _onnx_section(record: ExportRecord) -> list[str]:
              f"Outputs: {', '.join(v.name for v in model.graph.outputs)}. Initializers: {len(model.graph.initializers)}.",
              "", "| ONNX operator | count |", "|---|---:|"]
     lines += [f"| `{_cell(op)}` | {count} |" for op, count in sorted(counts.items())]
+    if model.functions:
+        lines += ["", "Local functions (custom_translation_table's script functions, export_modules_as_functions):",
+                  "", "| function | nodes | attributes |", "|---|---:|---|"]
+        lines += [f"| `{_cell(f'{f.domain}::{f.name}')}` | {len(f)} | {_cell(', '.join(f.attributes) or '-')} |"
+                  for f in model.functions.values()]
     return [*lines, ""]
 
 
@@ -197,7 +222,8 @@ def render(record: ExportRecord) -> str:
              f"- status: **{status}**" + (f" ({type(record.error).__name__})" if record.error else ""),
              f"- opset: {record.opset}", f"- options: {options or 'defaults'}",
              f"- time: {', '.join(f'{k} {v:.2f} s' for k, v in record.seconds.items()) or 'n/a'}", ""]
-    lines += _capture_section(record) + _dynamic_section(record) + _aten_section(record) + _onnx_section(record)
+    lines += _capture_section(record) + _dynamic_section(record) + _aten_section(record) + _table_section(record)
+    lines += _onnx_section(record)
     lines += _unsupported_section(record) + _constraint_section(record) + _verification_section(record)
     if record.error is not None and not isinstance(record.error, (CaptureError, ConstraintError, UnsupportedOpsError)):
         lines += ["## Error", "", "```text", f"{type(record.error).__name__}: {record.error}", "```", ""]

@@ -26,7 +26,7 @@ from exporter.errors import (
     UnsupportedOpsError,
     UnsupportedUse,
 )
-from exporter.fx_locations import classic_scope, locate, module_path
+from exporter.fx_locations import classic_scope, locate, module_calls, module_path
 from exporter.graph_builder import (
     COMPLEX_KEY,
     STRIDED_VIEW_KEY,
@@ -249,7 +249,8 @@ class Translator:
         # the dtype torch recorded for the node's result: factory ops without a dtype argument take it
         # (torch's default dtype when the model ran may not be the one now)
         self.g.output_dtype = meta.dtype if isinstance(meta, torch.Tensor) and not meta.dtype.is_complex else None
-        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
+        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name),
+                                module_calls(node)):
             try:
                 result = function(self.g, **arguments)
             except OnnxExporterError:
@@ -269,7 +270,8 @@ class Translator:
         name = _describe_target(node.target)
         path, _ = module_path(node)
         location = locate(node)
-        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name)):
+        with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name),
+                                module_calls(node)):
             try:
                 if control_flow.handles(node.target):
                     return control_flow.translate(self, node)

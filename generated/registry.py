@@ -183,6 +183,7 @@ VARIANTS: dict[str, tuple[tuple[int, Callable[..., object]], ...]] = {
     'aten::hardsigmoid.default': ((9, opset9.hardsigmoid),),
     'aten::hardswish.default': ((9, opset9.hardswish), (14, opset14.hardswish),),
     'aten::hardtanh.default': ((9, opset9.hardtanh), (11, opset11.hardtanh), (12, opset12.hardtanh),),
+    'aten::histc.default': ((13, opset13.histc),),
     'aten::hypot.default': ((9, opset9.hypot),),
     'aten::im2col.default': ((9, opset9.im2col), (11, opset11.im2col),),
     'aten::index.Tensor': ((9, opset9.index_Tensor), (11, opset11.index_Tensor),),
@@ -398,6 +399,7 @@ VARIANTS: dict[str, tuple[tuple[int, Callable[..., object]], ...]] = {
     'aten::zero.default': ((9, opset9.zero),),
     'aten::zeros.default': ((9, opset9.zeros),),
     'aten::zeros_like.default': ((9, opset9.zeros_like),),
+    'transformers::grouped_mm_fallback.default': ((13, opset13.grouped_mm_fallback),),
 }
 
 # overload -> the spec entry that defines it
@@ -572,6 +574,7 @@ SOURCES: dict[str, str] = {
     'aten::hardsigmoid.default': 'opspecs/activation.yaml:106',
     'aten::hardswish.default': 'opspecs/activation.yaml:111',
     'aten::hardtanh.default': 'opspecs/activation.yaml:45',
+    'aten::histc.default': 'opspecs/statistics.yaml:332',
     'aten::hypot.default': 'opspecs/math.yaml:359',
     'aten::im2col.default': 'opspecs/indexing.yaml:328',
     'aten::index.Tensor': 'opspecs/indexing.yaml:71',
@@ -787,6 +790,7 @@ SOURCES: dict[str, str] = {
     'aten::zero.default': 'opspecs/creation.yaml:193',
     'aten::zeros.default': 'opspecs/creation.yaml:59',
     'aten::zeros_like.default': 'opspecs/creation.yaml:96',
+    'transformers::grouped_mm_fallback.default': 'opspecs/transformers.yaml:9',
 }
 
 

@@ -54,6 +54,9 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   argument is True (include_last_offset); with `short_last: true`
                                   it is drawn below the length for every other seed (indices past
                                   the last offset, which torch's kernels treat each their own way)
+    cumulative_counts_of: [input, 0]  1-D non-decreasing ints in [0, input's size along that dim]:
+                                  running row counts per group (grouped matmul offsets); the last
+                                  may stop short of the size (the rows past it belong to no group)
     rnn_params: {gates: 4, input: I, hidden: H, layers: L, directions: D, biases: has_biases}
                                   tensor lists: torch's flat RNN weights, per layer and direction
                                   w_ih (gates*H, in), w_hh (gates*H, H) and, when the bool argument
@@ -245,6 +248,10 @@ class _Example:
         gen = torch.Generator().manual_seed(seed)
         if "indexes_into" in hint:
             return self.indexes(hint, shape, gen).to(dtype)
+        if "cumulative_counts_of" in hint:  # running counts of rows per group: sorted, within the rows
+            tensor_name, dim = hint["cumulative_counts_of"]
+            rows = self.values[tensor_name].shape[dim]
+            return torch.randint(0, rows + 1, shape, generator=gen).sort().values.to(dtype)
         if "offsets_into" in hint:  # sorted, the first 0, none past the indexed tensor's length
             length = self.values[hint["offsets_into"]].numel()
             drawn = torch.randint(0, length + 1, shape, generator=gen).sort().values

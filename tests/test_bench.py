@@ -71,3 +71,19 @@ def test_report_shows_error_class_instead_of_numbers() -> None:
     assert "`UnsupportedOpsError`" in row and "800" not in row and "1.0" not in row
     assert "| ResNet-50 (25.6M params, 1x3x224x224) | torch.export.export alone | 2.00 | 0.20× | 900 | 0.60× |" in table
     assert "n/a (`UnsupportedOpsError`)" in table and "aten::foo.default" in table
+
+
+def test_llama_with_past_inputs_line_up_with_the_exported_model() -> None:
+    """The decoding-step model: aten2onnx exports the DynamicCache call, and the latency run's feeds
+    (bench.models.inputs) are exactly the ONNX inputs, by name."""
+    pytest.importorskip("transformers")
+    import exporter
+    from bench import models
+
+    model = models.build("llama-past", quick=True)
+    args, kwargs = models.call_arguments("llama-past", quick=True)
+    program = exporter.export(model, args, kwargs=kwargs)
+    feeds = models.inputs("llama-past", quick=True)
+    assert [v.name for v in program.model.graph.inputs if not v.is_initializer()] == list(feeds)
+    logits, *present = program.initialize_inference_session().run(None, {k: v.numpy() for k, v in feeds.items()})
+    assert logits.shape == (1, 1, 128) and present[0].shape == (1, 2, models.SEQUENCE[True] + 1, 8)
