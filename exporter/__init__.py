@@ -24,6 +24,7 @@ _PUBLIC = {
     "UnsupportedOpsError": "exporter.errors", "VerificationError": "exporter.errors",
     "is_in_onnx_export": "exporter.export_state",
     "OperatorExportTypes": "exporter.options", "TrainingMode": "exporter.options",
+    "DynamicAxisWarning": "exporter.dynamic_axes",
     "ONNXProgram": "exporter.program",
     "load_opspecs": "exporter.user_specs", "unload_opspecs": "exporter.user_specs",
     "TracedValueWarning": "exporter.torchscript.capture",
@@ -45,6 +46,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from exporter.api import DEFAULT_OPSET, dynamo_export, export, supported_ops  # noqa: F401
     from exporter.custom_ops import register_custom_op_symbolic, unregister_custom_op_symbolic  # noqa: F401
+    from exporter.dynamic_axes import DynamicAxisWarning  # noqa: F401
     from exporter.errors import (  # noqa: F401
         CaptureError,
         ConstraintError,
@@ -66,5 +68,5 @@ __all__ = [
     "TrainingMode", "OperatorExportTypes", "register_custom_op_symbolic", "unregister_custom_op_symbolic",
     "load_opspecs", "unload_opspecs", "OnnxExporterError", "UnsupportedOpsError", "ConstraintError",
     "CaptureError", "ExportArgumentError", "OpspecError", "TranslationError", "VerificationError",
-    "TracedValueWarning",
+    "TracedValueWarning", "DynamicAxisWarning",
 ]

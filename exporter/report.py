@@ -21,6 +21,7 @@ from torch.export.graph_signature import InputKind
 from codegen.onnx_schema import schema_at
 from codegen.torch_schema import resolve_overload, schema_of
 from exporter import registry
+from exporter.dynamic_capture import DynamicOutcome
 from exporter.errors import CaptureError, ConstraintError, UnsupportedOpsError, UnsupportedUse
 
 
@@ -40,6 +41,8 @@ class ExportRecord:
     capture_method: str = "torch.export"  # or torch.jit.trace / torch.jit.script (dynamo=False, fallback)
     capture_notes: list[str] = field(default_factory=list)  # values tracing baked in, fallbacks taken
     operator_counts: Counter[str] | None = None  # the TorchScript graph's ops (no ExportedProgram there)
+    constant_inputs: dict[str, Any] = field(default_factory=dict)  # Python values torch.export specialized on
+    dynamic: DynamicOutcome = field(default_factory=DynamicOutcome)  # dynamic axes: ignored, widened, fixed
 
 
 def _cell(text: Any) -> str:
@@ -111,8 +114,21 @@ def _capture_section(record: ExportRecord) -> list[str]:
     inputs = [s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
     seconds = record.seconds.get("capture")
     took = f" in {seconds:.2f} s" if seconds is not None else ""
-    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, user inputs: {', '.join(inputs) or 'none'}.")
+    constants = record.constant_inputs
+    tensors = [name for name in inputs if name not in constants]
+    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, tensor inputs: {', '.join(tensors) or 'none'}.")
+    if constants:
+        lines += ["", "Python values and None among the inputs are constants of the export, not ONNX inputs "
+                  "(as in torch.onnx): the graph computes with these values whatever is passed at run time: "
+                  + ", ".join(f"`{name}={value!r}`" for name, value in constants.items()) + "."]
     return [*lines, ""]
+
+
+def _dynamic_section(record: ExportRecord) -> list[str]:
+    lines = record.dynamic.lines()
+    if not lines:
+        return []
+    return ["## Dynamic axes", "", *(f"- {_cell(line)}" for line in lines), ""]
 
 
 def _aten_section(record: ExportRecord) -> list[str]:
@@ -201,6 +217,10 @@ def _verification_section(record: ExportRecord) -> list[str]:
              "|---|---|---|---:|---:|---:|---:|---|"]
     for c in comparisons:
         result = "ok" if c.passed else f"**mismatch**: {_cell(c.problem)}"
+        if getattr(c, "method", "elementwise") == "statistical":  # random: zero fraction, mean and variance
+            lines.append(f"| {_cell(c.name)} | {c.dtype} | {list(c.shape)} | random | compared as a sample | "
+                         f"| | {result} |")
+            continue
         lines.append(f"| {_cell(c.name)} | {c.dtype} | {list(c.shape)} | {c.max_abs_error:.3g} | "
                      f"{c.max_rel_error:.3g} | {c.atol:g} | {c.rtol:g} | {result} |")
     return [*lines, ""]
@@ -213,7 +233,8 @@ def render(record: ExportRecord) -> str:
              f"- status: **{status}**" + (f" ({type(record.error).__name__})" if record.error else ""),
              f"- opset: {record.opset}", f"- options: {options or 'defaults'}",
              f"- time: {', '.join(f'{k} {v:.2f} s' for k, v in record.seconds.items()) or 'n/a'}", ""]
-    lines += _capture_section(record) + _aten_section(record) + _table_section(record) + _onnx_section(record)
+    lines += _capture_section(record) + _dynamic_section(record) + _aten_section(record) + _table_section(record)
+    lines += _onnx_section(record)
     lines += _unsupported_section(record) + _constraint_section(record) + _verification_section(record)
     if record.error is not None and not isinstance(record.error, (CaptureError, ConstraintError, UnsupportedOpsError)):
         lines += ["## Error", "", "```text", f"{type(record.error).__name__}: {record.error}", "```", ""]
