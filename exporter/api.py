@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from exporter import fake_mode, passes, progress, registry, weights
 from exporter import options as opt
-from exporter import passes, progress, registry, weights
 from exporter.capture import capture, decompose
 from exporter.dim_names import leaf_specs, user_dim_names
 from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
@@ -167,6 +167,7 @@ def export(
     )
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
     target = opt.check_output_path(f)
+    fake_mode.check_export_options(model, target, options.export_params, options.verify)
     if target is not None and not isinstance(target, os.PathLike) and options.external_data:
         raise ExportArgumentError("external_data=True needs f to be a file path (the weights go beside it)")
     axes = _dynamic(model, args, kwargs, dynamic_axes, dynamic_shapes, options)
@@ -197,7 +198,8 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
     if isinstance(model, ExportedProgram):
         program, dim_names = model, {}
     else:
-        with progress.stage(f"capturing {type(model).__name__} with torch.export"):
+        with progress.stage(f"capturing {type(model).__name__} with torch.export"), \
+                fake_mode.capturable(model, args, kwargs) as (args, kwargs):
             program = capture(model, args, kwargs, to_torch(axes.dynamic_shapes), options.training)
         dim_names = user_dim_names(program, leaf_specs(model, args, kwargs, axes.dynamic_shapes))
     record.exported_program = program

@@ -13,19 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import onnx_ir as ir
-import torch
 
 from exporter.errors import ExportArgumentError
 
 
-def _as_torch(tensor: Any) -> torch.Tensor:
-    raw = getattr(tensor, "raw", None)  # translate wraps the model's own tensors (TorchTensor)
-    return raw.detach() if isinstance(raw, torch.Tensor) else torch.from_numpy(tensor.numpy())
-
-
 def arrange_weights(model: ir.Model, state_dict_order: Sequence[str], *, export_params: bool,
-                    keep_initializers_as_inputs: bool, input_names: Sequence[str] = ()) -> dict[str, torch.Tensor]:
-    """Move or copy weights to the graph inputs and name them; returns {input name: tensor} of moved ones."""
+                    keep_initializers_as_inputs: bool, input_names: Sequence[str] = ()) -> dict[str, Any]:
+    """Move or copy weights to the graph inputs and name them; returns {input name: tensor} of moved ones
+    (the initializers' own tensors: weights applied later reach them too)."""
     graph = model.graph
     user_count = len(graph.inputs)
     weights = [graph.initializers[name] for name in state_dict_order if name in graph.initializers]
@@ -34,7 +29,7 @@ def arrange_weights(model: ir.Model, state_dict_order: Sequence[str], *, export_
             f"input_names has {len(input_names)} names but the model has {user_count} input(s) and "
             f"{len(weights)} weight(s); names past the inputs name the weights in state_dict order"
         )
-    data = [_as_torch(v.const_value) for v in weights]
+    data = [v.const_value for v in weights]
     if not export_params:
         for value in weights:
             graph.initializers.pop(value.name)
