@@ -179,6 +179,7 @@ def export(
             if target is not None:
                 with progress.stage(f"saving {target}"):
                     onnx_program.save(target, external_data=options.external_data)
+                record.saved_weights = onnx_program.saved_weights
     except Exception as error:
         record.error = error
         if options.report:

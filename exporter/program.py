@@ -138,11 +138,13 @@ class ONNXProgram:
                                                        threshold, folder, meter)
             else:
                 with open_for_writing(staged, direct) as stream:
-                    written = serialize.write_model(self.model, stream, meter)
+                    written = serialize.write_model(self.model, stream, meter, path.parent)
             if meter is not None:
                 meter.close()
             if staged_data.exists():
                 _move(staged_data, path.parent / data_name)
+            elif external_data and (path.parent / data_name).is_file():
+                (path.parent / data_name).unlink()  # a former save's weights: this model points elsewhere
             _move(staged, path)
         return written
 

@@ -261,7 +261,18 @@ def write_external(model: ir.Model, model_stream: BinaryIO, open_data: Callable[
     return summary
 
 
-def write_model(model: ir.Model, stream: BinaryIO, meter: Meter | None = None) -> WeightsWritten:
+def _why_copied(tensor: Any, model_folder: Path | None) -> str | None:
+    """Why a weight read from a checkpoint file is written into a one-file model."""
+    if not isinstance(tensor, SourceTensor) or tensor.file_range is None:
+        return None
+    reference = checkpoint_reference(tensor, model_folder) if model_folder is not None else None
+    if isinstance(reference, str):
+        return reference
+    return "the model is saved as one file (external_data=True references checkpoint bytes)"
+
+
+def write_model(model: ir.Model, stream: BinaryIO, meter: Meter | None = None,
+                model_folder: Path | None = None) -> WeightsWritten:
     """Write `model` as one ModelProto, weights streamed from their tensors.
 
     ir.serde.serialize_model would copy every weight into the proto and SerializeToString
@@ -275,7 +286,7 @@ def write_model(model: ir.Model, stream: BinaryIO, meter: Meter | None = None) -
     streamed: dict[str, Any] = {}
     for value in graph.initializers.values():
         if isinstance(value.const_value, SourceTensor | DerivedTensor):
-            summary.count(value.const_value, value.const_value.nbytes, None)
+            summary.count(value.const_value, value.const_value.nbytes, _why_copied(value.const_value, model_folder))
         if value.const_value is not None and _streamable(value.const_value):
             value.const_value.name = value.name
             streamed[value.name] = value.const_value
