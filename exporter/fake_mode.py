@@ -69,7 +69,8 @@ def enable_fake_mode() -> Iterator[FakeContext]:
     def register_parameter(module: torch.nn.Module, name: str, param: torch.nn.Parameter | None) -> None:
         if (param is not None and not is_data_less(param)
                 and not isinstance(param, torch.nn.parameter.UninitializedParameter)):
-            fake = _fake_like(context.fake_mode, param, param.device)
+            # from_tensor reads only metadata; a fake made so can be converted later (model.to(float16))
+            fake = context.fake_mode.from_tensor(param.detach())
             param = torch.nn.Parameter(fake, requires_grad=param.requires_grad)
         original(module, name, param)
 
