@@ -70,7 +70,7 @@ def enable_fake_mode() -> Iterator[FakeContext]:
         if (param is not None and not is_data_less(param)
                 and not isinstance(param, torch.nn.parameter.UninitializedParameter)):
             # from_tensor reads only metadata; a fake made so can be converted later (model.to(float16))
-            fake = context.fake_mode.from_tensor(param.detach())
+            fake = context.fake_mode.from_tensor(param.detach(), static_shapes=True)
             param = torch.nn.Parameter(fake, requires_grad=param.requires_grad)
         original(module, name, param)
 
