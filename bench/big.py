@@ -275,6 +275,13 @@ def _casts_float16_weights() -> bool:
     return any(t.data_type == TensorProto.FLOAT and t.dims == [4, 4] for t in optimized.graph.initializer)
 
 
+# ONNX Runtime's CPU provider has no float16 MatMul: by default it converts every float16 weight to a float32
+# copy when loading (FuseFp16InitializerToFp32NodeTransformer), and folds the Transposes of weights into
+# copies (ConstantFolding). Without both, the float16 weights stay in the checkpoint's mapped pages and are
+# cast while running; without the arena, those float32 temporaries are freed after use.
+_IN_PLACE_OPTIMIZERS = ["FuseFp16InitializerToFp32NodeTransformer", "ConstantFolding"]
+
+
 def ort_step(spec: BigModel, checkpoint: Path, onnx_path: Path, quick: bool) -> dict[str, Any]:
     import numpy as np
     import onnxruntime
@@ -283,25 +290,34 @@ def ort_step(spec: BigModel, checkpoint: Path, onnx_path: Path, quick: bool) -> 
 
     weights = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors"))
     result: dict[str, Any] = {"ort_version": onnxruntime.__version__}
-    need = weights
-    if spec.dtype == torch.float16 and _casts_float16_weights():
-        need = weights * 3  # the float16 weights mapped plus a float32 copy of each
-        result["float16_cast"] = True
+    options, disabled = session_options(), []
     available = _available_bytes()
-    if need > available * 0.9:
+    if spec.dtype == torch.float16 and _casts_float16_weights():
+        result["float16_cast"] = True
+        if 3 * weights > available * 0.9:  # the weights mapped plus a float32 copy of each
+            disabled = _IN_PLACE_OPTIMIZERS
+            options.enable_cpu_mem_arena = False
+            options.enable_mem_pattern = False
+            result["ort_mode"] = (
+                f"default options would need about {3 * weights / 2**30:.0f} GiB ({available / 2**30:.0f} GiB "
+                "available): its CPU provider has no float16 MatMul, so it keeps a float32 copy of every weight "
+                "(measured on a probe model). Run with " + " and ".join(disabled) + " disabled and no memory "
+                "arena: the float16 weights stay in the checkpoint's mapped pages and are cast while running")
+    if weights + 4 * 2**30 > available:
         result.update(ort_error="NotEnoughMemory", ort_message=(
-            f"not run: ONNX Runtime would need about {need / 2**30:.0f} GiB to load it and {available / 2**30:.0f} "
-            "GiB are available" + ("; its CPU provider has no float16 MatMul, so it keeps a float32 copy of every "
-                                   "weight (measured on a probe model)" if result.get("float16_cast") else "")))
+            f"not run: the weights alone ({weights / 2**30:.1f} GiB, mapped by ONNX Runtime) and room to compute "
+            f"exceed the {available / 2**30:.1f} GiB available"))
         return result
     start = time.perf_counter()
-    session = onnxruntime.InferenceSession(str(onnx_path), session_options(), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"],
+                                           disabled_optimizers=disabled)
     result["ort_load_s"] = time.perf_counter() - start
     feeds = {k: v.numpy() for k, v in prompt(spec, quick).items()}
     start = time.perf_counter()
     logits = session.run(None, feeds)[0]
     result["ort_step_s"] = time.perf_counter() - start
     result["ort_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["logits_finite"] = bool(np.isfinite(logits).all())
     del session
     if spec.compare_eager:
         import transformers

@@ -297,6 +297,9 @@ def big_section(big_results: dict[str, dict[str, Any]], quick: bool) -> list[str
         ort = results.get("ort") or {}
         if ort.get("ort_message") or ort.get("message"):
             notes.append(f"- {title}, ONNX Runtime: {ort.get('ort_message') or ort.get('message')}")
+        if ort.get("ort_mode"):
+            notes.append(f"- {title}, ONNX Runtime: {ort['ort_mode']}. Peak RSS of that process "
+                         f"{ort.get('ort_rss_mb', 0):,.0f} MB (mapped checkpoint pages included).")
         ours = results.get("aten2onnx") or {}
         if not ours.get("error") and not quick and name == "llama7b":
             verdicts = []
