@@ -395,3 +395,48 @@ def test_transformers_checkpoint_folder_from_save_pretrained(tmp_path: Path) -> 
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     (logits, *_) = session.run(None, {k: v.numpy() for k, v in inputs.items()})
     np.testing.assert_allclose(logits, real(**inputs).logits.detach().numpy(), atol=1e-4, rtol=1e-4)
+
+
+class Gain(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gain
+
+
+def _unaligned_safetensors(path: Path, gain: torch.Tensor) -> None:
+    """A safetensors file whose float32 tensor starts 2 bytes into the data: its offset splits an element
+    (safetensors' own writer never does this; a hand-made or foreign file can)."""
+    header = {"pad": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
+              "gain": {"dtype": "F32", "shape": [4], "data_offsets": [2, 18]}}
+    text = json.dumps(header).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + b"\x00\x00" + gain.numpy().tobytes())
+
+
+def test_weights_that_cannot_be_referenced_are_copied_with_the_reason(tmp_path: Path) -> None:
+    gain = torch.tensor([1.5, -2.0, 0.25, 3.0])
+    x = torch.randn(2, 4)
+    with exporter.enable_fake_mode():
+        model = Gain()
+    _unaligned_safetensors(tmp_path / "odd.safetensors", gain)
+    program = exporter.export(model, (x,))
+    program.apply_weights(tmp_path / "odd.safetensors", strict=False)
+    program.save(tmp_path / "m.onnx", external_data=True)
+    assert [(n, why) for n, _, why in program.saved_weights.copied] == [
+        ("gain", "its offset in the checkpoint splits an element")]
+    torch.testing.assert_close(torch.from_numpy(_ort_run(tmp_path / "m.onnx", x)), x * gain)
+
+    save_file({"gain": gain}, str(tmp_path / "linked.safetensors"))
+    os.link(tmp_path / "linked.safetensors", tmp_path / "second_link.safetensors")
+    program.apply_weights(tmp_path / "linked.safetensors")
+    program.save(tmp_path / "m.onnx", external_data=True)
+    assert "several hard links" in program.saved_weights.copied[0][2]
+    torch.testing.assert_close(torch.from_numpy(_ort_run(tmp_path / "m.onnx", x)), x * gain)
+
+
+def _ort_run(path: Path, x: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
