@@ -24,9 +24,9 @@ from exporter.weight_sources import DerivedTensor
 
 
 class TiedLM(torch.nn.Module):
-    """An embedding, two Linears used as stored (over 8192 weights each: ONNX Runtime folds their
-    Transpose at load), a LayerNorm, a head tied to the embedding (5120 weights: its transpose is
-    folded at export, so computed and written when saving) and a non-persistent buffer."""
+    """An embedding, Linears (Gemm on the weight as stored), a LayerNorm, a head tied to the embedding,
+    a gain whose exp is folded at export (so computed from the checkpoint and written when saving)
+    and a non-persistent buffer."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,11 +36,12 @@ class TiedLM(torch.nn.Module):
         self.down = torch.nn.Linear(96, 128, bias=False)
         self.head = torch.nn.Linear(128, 40, bias=False)
         self.head.weight = self.embed.weight
+        self.log_gain = torch.nn.Parameter(torch.zeros(40))
         self.register_buffer("temperature", torch.linspace(0.5, 1.5, 40), persistent=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         hidden = self.down(torch.relu(self.norm(self.up(self.embed(ids)))))
-        return self.head(hidden) * self.temperature
+        return self.head(hidden) * self.temperature * torch.exp(self.log_gain)
 
 
 IDS = torch.tensor([[1, 5, 9, 30], [2, 2, 39, 0]])
@@ -49,9 +50,10 @@ IDS = torch.tensor([[1, 5, 9, 30], [2, 2, 39, 0]])
 def _real() -> TiedLM:
     torch.manual_seed(0)
     model = TiedLM().eval()
-    with torch.no_grad():  # LayerNorm's default ones/zeros would hide a weight applied wrongly
+    with torch.no_grad():  # default ones/zeros would hide a weight applied wrongly
         model.norm.weight.uniform_(0.5, 1.5)
         model.norm.bias.uniform_(-0.5, 0.5)
+        model.log_gain.uniform_(-0.5, 0.5)
     return model
 
 
@@ -186,11 +188,11 @@ def test_weights_from_a_checkpoint_file_are_referenced_not_copied(tmp_path: Path
     _assert_matches_eager(tmp_path / "model.onnx", real)
     _assert_points_into(tmp_path / "model.onnx", program, state, AS_STORED)
     external = _external(tmp_path / "model.onnx")
-    # the transformed weight (the head's transpose, folded at export) and the buffer went to the model's own file
-    assert external["head.weight_folded"]["location"] == "model.onnx.data"
+    # the transformed weight (exp of the gain, folded at export) and the buffer went to the model's own file
+    assert external["exp"]["location"] == "model.onnx.data"
     assert external["temperature"]["location"] == "model.onnx.data"
-    assert program.saved_weights.computed_bytes == 40 * 128 * 4
-    assert os.path.getsize(tmp_path / "model.onnx.data") == 40 * 128 * 4 + 40 * 4
+    assert program.saved_weights.computed_bytes == 40 * 4
+    assert os.path.getsize(tmp_path / "model.onnx.data") == 40 * 4 + 40 * 4
 
 
 def test_saved_outside_the_checkpoint_folder_the_weights_are_copied_and_said_why(tmp_path: Path) -> None:
@@ -246,11 +248,11 @@ def test_strict_false_keeps_weights_left_out_but_not_missing_data(tmp_path: Path
 
 
 def test_new_weights_reach_initializers_folded_at_export(tmp_path: Path) -> None:
-    """A real export applied another model's weights: the folded transpose is computed from them."""
+    """A real export applied another model's weights: the folded exp is computed from them."""
     first, second = _real(), TiedLM().eval()
     program = exporter.export(first, (IDS,))
-    folded = program.model.graph.initializers["head.weight_folded"].const_value
-    assert isinstance(folded, DerivedTensor) and folded.recipe.describe() == "Transpose[perm=[1, 0]](head.weight)"
+    folded = program.model.graph.initializers["exp"].const_value
+    assert isinstance(folded, DerivedTensor) and folded.recipe.describe() == "Exp(log_gain)"
     program.apply_weights(_saved_state(second))
     program.save(tmp_path / "m.onnx")
     _assert_matches_eager(tmp_path / "m.onnx", second)
@@ -390,8 +392,9 @@ def test_transformers_checkpoint_folder_from_save_pretrained(tmp_path: Path) -> 
     program.save(tmp_path / "model.onnx")
     locations = {e.get("location") for e in _external(tmp_path / "model.onnx").values()}
     assert any(location.startswith("model-0000") for location in locations), locations
-    # at this size every Linear's transpose is folded (computed while saving); nothing else read is copied
-    assert program.saved_weights.referenced_bytes > 0 and program.saved_weights.copied == []
+    # every parameter is used as stored (Linears as Gemm); only what comes of the rotary frequencies is written
+    assert program.saved_weights.copied == []
+    assert program.saved_weights.referenced_bytes == sum(p.nbytes for p in real.parameters())
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     (logits, *_) = session.run(None, {k: v.numpy() for k, v in inputs.items()})
     np.testing.assert_allclose(logits, real(**inputs).logits.detach().numpy(), atol=1e-4, rtol=1e-4)
