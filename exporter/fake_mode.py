@@ -61,7 +61,10 @@ def enable_fake_mode() -> Iterator[FakeContext]:
 
     A parameter created with real values (`nn.Parameter(torch.randn(n))`) holds them only until
     it is registered; layers that create theirs with torch.empty (nn.Linear, nn.Embedding and
-    the like) never allocate them.
+    the like) never allocate them. Build the model in the dtype it is to have
+    (`from_config(config, dtype=torch.float16)`, `torch.set_default_dtype`): torch cannot convert
+    fake parameters afterwards (`model.to(torch.float16)` fails to swap them, as it does under
+    FakeTensorMode).
     """
     context = FakeContext(_new_mode())
     original = torch.nn.Module.register_parameter
