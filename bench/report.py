@@ -252,7 +252,8 @@ def big_section(big_results: dict[str, dict[str, Any]], quick: bool) -> list[str
         return []
     lines = ["", "## Big models in fake mode, saved pointing into their checkpoint (issue 14)", "",
              "Each model is built without weights (aten2onnx: `exporter.enable_fake_mode()`; torch.onnx: the "
-             "`FakeTensorMode` its `enable_fake_mode` used, which torch 2.13 no longer has) in a fresh process, "
+             "`FakeTensorMode` its `enable_fake_mode` used, which torch 2.13 no longer has; `optimize=False`, as its "
+             "fake mode requires) in a fresh process, "
              "exported, given its weights from the checkpoint folder (random values, sharded safetensors written "
              "once by the bench and kept) and saved. aten2onnx saves beside the checkpoint, so its model points at "
              "the checkpoint's bytes; torch.onnx's `save` writes every weight. **total** is building + exporting + "
