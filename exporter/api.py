@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
-from exporter import kv_cache, module_functions, passes, progress, registry, translation_table, weights
+from exporter import fake_mode, kv_cache, module_functions, passes, progress, registry, translation_table, weights
 from exporter import options as opt
 from exporter.capture import decompose
 from exporter.dim_names import leaf_specs, user_dim_names
@@ -170,6 +170,7 @@ def export(
     kv_cache.register()  # before anything flattens the inputs
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
     target = opt.check_output_path(f)
+    fake_mode.check_export_options(model, target, options.export_params, options.verify)
     if target is not None and not isinstance(target, os.PathLike) and options.external_data:
         raise ExportArgumentError("external_data=True needs f to be a file path (the weights go beside it)")
     axes = _dynamic(model, args, kwargs, dynamic_axes, dynamic_shapes, options)
@@ -191,6 +192,7 @@ def export(
             if target is not None:
                 with progress.stage(f"saving {target}"):
                     onnx_program.save(target, external_data=options.external_data)
+                record.saved_weights = onnx_program.saved_weights
     except Exception as error:
         record.error = error
         if options.report:
@@ -242,7 +244,8 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         program, dim_names = model, {}
     else:
         try:
-            with progress.stage(f"capturing {type(model).__name__} with torch.export"):
+            with progress.stage(f"capturing {type(model).__name__} with torch.export"), \
+                    fake_mode.capturable(model, args, kwargs) as (args, kwargs):
                 program, _ = capture_with_hints(model, args, kwargs, axes.dynamic_shapes, options.training,
                                                 record.dynamic)
         except CaptureError as error:

@@ -35,6 +35,7 @@ class ExportRecord:
     exported_program: ExportedProgram | None = None
     onnx_model: ir.Model | None = None
     verification: list[Any] = field(default_factory=list)
+    saved_weights: Any = None  # serialize.WeightsWritten of the save inside export(), when there was one
     error: BaseException | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     table_uses: dict[str, Counter[str]] = field(default_factory=dict)  # custom_translation_table: op -> functions
@@ -226,6 +227,38 @@ def _verification_section(record: ExportRecord) -> list[str]:
     return [*lines, ""]
 
 
+_DERIVED_SHOWN = 30
+
+
+def _weights_section(record: ExportRecord) -> list[str]:
+    """What the save did with the weights, and every initializer computed from weights (its recipe)."""
+    from exporter.progress import size_text
+    from exporter.weight_sources import DerivedTensor, describe
+
+    model = record.onnx_model
+    derived = [] if model is None else [(v.name, v.const_value) for v in model.graph.initializers.values()
+                                        if isinstance(v.const_value, DerivedTensor)]
+    if record.saved_weights is None and not derived:
+        return []
+    lines = ["## Weights", ""]
+    if record.saved_weights is not None:
+        lines += [f"Saved: {record.saved_weights}.", ""]
+        if record.saved_weights.copied:
+            lines += ["| weight read from a checkpoint but written | bytes | why |", "|---|---:|---|"]
+            lines += [f"| `{_cell(name)}` | {size_text(size)} | {_cell(why)} |"
+                      for name, size, why in record.saved_weights.copied]
+            lines.append("")
+    if derived:
+        lines += [f"{len(derived)} initializer(s) are computed from weights when the model is saved "
+                  "(folded at export; weights applied later reach them):", "",
+                  "| initializer | computed as |", "|---|---|"]
+        lines += [f"| `{_cell(name)}` | `{_cell(describe(tensor))}` |" for name, tensor in derived[:_DERIVED_SHOWN]]
+        if len(derived) > _DERIVED_SHOWN:
+            lines.append(f"| ... and {len(derived) - _DERIVED_SHOWN} more | |")
+        lines.append("")
+    return lines
+
+
 def render(record: ExportRecord) -> str:
     status = "failed" if record.error is not None else "succeeded"
     options = ", ".join(f"{k}={v!r}" for k, v in record.options.items())
@@ -234,7 +267,7 @@ def render(record: ExportRecord) -> str:
              f"- opset: {record.opset}", f"- options: {options or 'defaults'}",
              f"- time: {', '.join(f'{k} {v:.2f} s' for k, v in record.seconds.items()) or 'n/a'}", ""]
     lines += _capture_section(record) + _dynamic_section(record) + _aten_section(record) + _table_section(record)
-    lines += _onnx_section(record)
+    lines += _onnx_section(record) + _weights_section(record)
     lines += _unsupported_section(record) + _constraint_section(record) + _verification_section(record)
     if record.error is not None and not isinstance(record.error, (CaptureError, ConstraintError, UnsupportedOpsError)):
         lines += ["## Error", "", "```text", f"{type(record.error).__name__}: {record.error}", "```", ""]

@@ -11,7 +11,6 @@ import onnx
 import onnx_ir as ir
 import torch
 import torch.fx
-from onnx_ir.tensor_adapters import TorchTensor
 from torch.export import ExportedProgram
 from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
@@ -36,6 +35,7 @@ from exporter.graph_builder import (
     mark_complex,
     mark_symbolic_scalar,
 )
+from exporter.weight_sources import SourceTensor
 
 
 def overload_name(target: Any) -> str | None:
@@ -140,6 +140,15 @@ def _view_layout(meta: torch.Tensor) -> tuple[tuple[int, ...], int] | None:
         return None
 
 
+def _state_kind(spec: Any) -> str:
+    """What a lifted tensor is in the model, as checkpoint errors name it."""
+    if spec.kind == InputKind.PARAMETER:
+        return "parameter"
+    if spec.kind == InputKind.BUFFER:
+        return "buffer" if spec.persistent is not False else "non-persistent buffer"
+    return "constant"
+
+
 class Translator:
     """Translates the nodes of one FX graph into `self.g`; a subgraph gets a translator of its own.
 
@@ -175,9 +184,10 @@ class Translator:
             if tensor is None:
                 tensor = self.program.constants[spec.target]
             name = self._unique(spec.target)
-            stored = torch.view_as_real(tensor.detach()) if tensor.is_complex() else tensor.detach()
-            # Wrapped, not copied: serialization reads the torch tensor once, on save.
-            value = ir.Value(name=name, const_value=TorchTensor(stored, name=name))
+            # Wrapped, not copied: serialization reads the torch tensor once, on save (it may be fake
+            # until ONNXProgram.apply_weights gives it data).
+            source = SourceTensor(tensor, key=spec.target, kind=_state_kind(spec), origin=id(tensor), name=name)
+            value = ir.Value(name=name, const_value=source)
             set_type_from_meta(value, tensor)
             self.initializers.append(value)
         else:
