@@ -38,7 +38,7 @@ demo: setup
 docs: codegen
 	@echo "support matrix: generated/SUPPORT.md"
 
-# ResNet-50, BERT-base, GPT-2 and a 1.1B LLaMA-style model against torch.onnx.export(dynamo=True),
+# ResNet-50, BERT-base, GPT-2, a 1.1B LLaMA-style model and the same decoding with a KV cache against torch.onnx.export(dynamo=True),
 # each export in a fresh process; writes docs/benchmarks.{md,png,json}. BENCH_ARGS="--quick" checks the harness.
 BENCH_ARGS ?= --profile
 .PHONY: bench

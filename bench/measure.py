@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import pstats
+import re
 import resource
 import sys
 import time
@@ -49,10 +50,17 @@ def _peak_rss_mb() -> float:
 
 
 def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], onnx_path: Path,
-             opset: int) -> None:
+             opset: int) -> Any:
+    """Export with `tool`; returns aten2onnx's ONNXProgram (None for the others)."""
     import torch
 
     if tool == "torch.export":
+        from bench.models import has_cache
+
+        if has_cache(kwargs):  # torch.export knows no DynamicCache: the baseline uses aten2onnx's pytree nodes
+            from exporter import kv_cache
+
+            kv_cache.register()
         torch.export.export(model, args, kwargs=kwargs or None, strict=False)
     elif tool == "torch.onnx":
         torch.onnx.export(model, args, str(onnx_path), kwargs=kwargs or None, dynamo=True, opset_version=opset,
@@ -60,9 +68,15 @@ def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     elif tool == "aten2onnx":
         import exporter
 
-        exporter.export(model, args, onnx_path, kwargs=kwargs or None, opset_version=opset)
+        return exporter.export(model, args, onnx_path, kwargs=kwargs or None, opset_version=opset)
     else:
         raise ValueError(f"unknown tool {tool!r}; choose from {', '.join(TOOLS)}")
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # torch.onnx colours its messages
+    return (text.splitlines() or [""])[0][:400]
 
 
 def _timing_saves(result: dict[str, Any]) -> None:
@@ -164,10 +178,15 @@ def measure(model_name: str, tool: str, quick: bool, onnx_path: Path, opset: int
     try:
         if profiler:
             profiler.enable()
-        run_tool(tool, model, args, kwargs, onnx_path, opset)
+        program = run_tool(tool, model, args, kwargs, onnx_path, opset)
     except Exception as exc:  # the report shows the error class instead of numbers
         result["error"] = type(exc).__name__
-        result["message"] = (str(exc).strip().splitlines() or [""])[0][:400]
+        result["message"] = _first_line(exc)
+        root = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        if root is not exc:  # torch.onnx wraps the reason (an unsupported input type) in a generic error
+            result["message"] += f" Cause: {type(root).__name__}: {_first_line(root)}"
         uses = getattr(exc, "uses", None)  # UnsupportedOpsError: every op without a mapping
         if uses:
             result["unsupported"] = sorted({getattr(use, "overload", str(use)) for use in uses})
@@ -180,6 +199,10 @@ def measure(model_name: str, tool: str, quick: bool, onnx_path: Path, opset: int
         result["peak_rss_mb"] = _peak_rss_mb()
     if profiler:
         result["profile"] = _profile_breakdown(profiler)
+    written = getattr(program, "saved_weights", None)
+    if written is not None:  # weights in memory: all written (none referenced), some computed while saving
+        result.update(referenced_bytes=written.referenced_bytes, copied_bytes=written.copied_bytes,
+                      computed_bytes=written.computed_bytes)
     if tool != "torch.export":
         result.update(onnx_facts(onnx_path))
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import keyword
 from dataclasses import dataclass
 from functools import cache
@@ -84,9 +85,27 @@ def overload_names(overload: str) -> list[str]:
         return []
 
 
+# Ops of other libraries (and the exporter's own aten2onnx:: ops) that specs map, and the module whose
+# import defines them. A model using such an op has imported it already; codegen and the op tests
+# import it to read the schema.
+NAMESPACE_PROVIDERS = {"transformers": "transformers.integrations.moe", "aten2onnx": "exporter.rnn_capture"}
+
+
+def _import_provider(overload: str) -> None:
+    namespace = overload.split("::", 1)[0]
+    if namespace in NAMESPACE_PROVIDERS:
+        try:
+            importlib.import_module(NAMESPACE_PROVIDERS[namespace])
+        except ImportError:  # the library is not installed: the overload stays unknown
+            pass
+
+
 @cache
 def schema_of(overload: str) -> TorchSchema | None:
     op = resolve_overload(overload)
+    if op is None:
+        _import_provider(overload)
+        op = resolve_overload(overload)
     if op is None:
         return None
     args = tuple(

@@ -33,6 +33,9 @@ from codegen.torch_schema import TorchSchema, overload_names, python_name, schem
 ROOT = Path(__file__).resolve().parent.parent
 EMIT_HELPERS_FILE = ROOT / "exporter" / "emit_helpers.py"
 IMPL_PACKAGE = "exporter.lib"
+# Besides exporter/lib: Python's arithmetic on numbers known only at run time, which TorchScript's
+# number ops (aten::floordiv.int) are, and which translation also uses for torch.export's SymInts.
+IMPL_MODULES = ("exporter.symint_ops",)
 EMIT_HELPERS_MODULE = "exporter.emit_helpers"
 
 # Which ONNX attribute types a torch argument type may feed (None drops the attribute).
@@ -401,8 +404,9 @@ class _SpecChecker:
         """Checks where the impl lives, how it is called, what it declares; returns it with `since` resolved."""
         assert variant.impl is not None
         module, _, function = variant.impl.rpartition(".")
-        if not module.startswith(IMPL_PACKAGE + "."):
-            self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/lib/)")
+        if not module.startswith(IMPL_PACKAGE + ".") and module not in IMPL_MODULES:
+            self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/lib/) or "
+                                         f"{', '.join(IMPL_MODULES)}")
             return variant
         path = ROOT / (module.replace(".", "/") + ".py")
         functions = python_functions(path)

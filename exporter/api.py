@@ -18,18 +18,19 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from exporter import fake_mode, kv_cache, module_functions, passes, progress, registry, translation_table, weights
 from exporter import options as opt
-from exporter import passes, progress, registry, weights
-from exporter.capture import capture, decompose
+from exporter.capture import decompose
 from exporter.dim_names import leaf_specs, user_dim_names
-from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
-from exporter.errors import ExportArgumentError
+from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes
+from exporter.dynamic_capture import capture_with_hints
+from exporter.errors import CaptureError, ExportArgumentError
 from exporter.export_state import exporting
-from exporter.inputs import check_signature
+from exporter.inputs import check_signature, named_inputs, split_trailing_kwargs
 from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
 from exporter.program import ONNXProgram
 from exporter.report import ExportRecord, write_report
-from exporter.translate import translate
+from exporter.translate import constant_inputs, translate
 from exporter.verbose import graph_text
 from exporter.verify import verify as verify_program
 
@@ -52,12 +53,10 @@ def _cycle_collector_paused() -> Iterator[None]:
 
 
 def _check_model_and_inputs(model: Any, args: Any, kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    if isinstance(model, torch.jit.ScriptModule) or isinstance(model, torch.jit.ScriptFunction):
-        raise ExportArgumentError("TorchScript models cannot be captured by torch.export; pass the original "
-                                  "torch.nn.Module (or a torch.export.ExportedProgram)")
-    if not isinstance(model, (torch.nn.Module, ExportedProgram)):
+    if not isinstance(model, (torch.nn.Module, ExportedProgram, torch.jit.ScriptFunction)):
         raise ExportArgumentError(
-            f"model must be a torch.nn.Module or a torch.export.ExportedProgram, got {type(model).__name__}"
+            f"model must be a torch.nn.Module, a torch.jit.ScriptModule/ScriptFunction or a "
+            f"torch.export.ExportedProgram, got {type(model).__name__}"
         )
     if isinstance(args, torch.Tensor):
         args = (args,)
@@ -68,8 +67,8 @@ def _check_model_and_inputs(model: Any, args: Any, kwargs: Any) -> tuple[tuple[A
     args = tuple(args)
     if kwargs is not None and not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
         raise ExportArgumentError(f"kwargs must be a dict of keyword inputs, got {type(kwargs).__name__}")
-    if not kwargs and args and isinstance(args[-1], dict):
-        args, kwargs = args[:-1], args[-1]  # torch.onnx: a trailing dict in args holds the keyword inputs
+    if not kwargs:
+        args, kwargs = split_trailing_kwargs(model, args)
     kwargs = dict(kwargs or {})
     check_signature(model, args, kwargs)
     return args, kwargs
@@ -89,16 +88,17 @@ def _dynamic(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_
     return axes
 
 
-def _weights_order(model: Any, program: ExportedProgram) -> list[str]:
+def _weights_order(model: Any, program: ExportedProgram | None) -> list[str]:
     """state_dict order, as torch.onnx orders weight inputs."""
     if isinstance(model, torch.nn.Module):
         return list(model.state_dict(keep_vars=True))
-    return list(program.state_dict)
+    return list(program.state_dict) if program is not None else []
 
 
-def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram, options: ExportOptions,
-                 axes: DynamicAxes) -> None:
-    """Weights as inputs and their names, folding, optimization, output axis names."""
+def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram | None, options: ExportOptions,
+                 axes: DynamicAxes, record: ExportRecord,
+                 modules_as_functions: module_functions.ModuleSelection | None) -> None:
+    """Weights as inputs and their names, folding, optimization, output axis names, module functions."""
     model_ir = onnx_program.model
     onnx_program.weight_feeds = weights.arrange_weights(
         model_ir, _weights_order(model, program), export_params=options.export_params,
@@ -108,7 +108,8 @@ def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram
         passes.fold_constants(model_ir)
     if options.optimize:
         passes.optimize(model_ir)
-    name_output_axes(model_ir, axes.output_axes)
+    name_output_axes(model_ir, axes.output_axes, record.dynamic.fixed_names)
+    module_functions.extract(model_ir, modules_as_functions, model)  # last: folding must not see into calls
 
 
 def _report_options(options: ExportOptions) -> dict[str, Any]:
@@ -151,18 +152,19 @@ def export(
     """Export `model` to ONNX at `opset_version` (9 to 26, default 20); save to `f` when given.
 
     Takes torch.onnx.export's arguments with the same meaning. The model is captured with
-    torch.export, ops without a mapping are decomposed by torch, every node is translated
-    through the registry (custom symbolics, loaded specs, generated specs). On any error
-    nothing is written but the report (report=True).
+    torch.export (dynamo=True), or with TorchScript (dynamo=False, a ScriptModule/ScriptFunction,
+    or fallback=True when torch.export fails: exporter/torchscript); ops without a mapping are
+    decomposed by torch, every node is translated through the registry (custom symbolics, loaded
+    specs, generated specs). On any error nothing is written but the report (report=True).
 
     `target_runtime` (aten2onnx's own option): "onnxruntime" (default) rewrites the nodes ONNX
     Runtime has no CPU kernel for (exporter/ort_kernel_gaps.py); None keeps the standard ONNX
     the specs emit, for other runtimes. `ONNXProgram.rewrites` lists what was rewritten.
     """
-    opt.check_torch_only_options(dynamo=dynamo, custom_translation_table=custom_translation_table,
-                                 profile=profile, export_modules_as_functions=export_modules_as_functions,
-                                 fallback=fallback, autograd_inlining=autograd_inlining,
-                                 dump_exported_program=dump_exported_program)
+    opt.check_torch_only_options(dynamo=dynamo, profile=profile, fallback=fallback,
+                                 autograd_inlining=autograd_inlining, dump_exported_program=dump_exported_program)
+    table = translation_table.check_table(custom_translation_table)
+    modules_as_functions = module_functions.check_selection(export_modules_as_functions)
     options = opt.build_options(
         opset_version=opset_version, input_names=input_names, output_names=output_names,
         export_params=export_params, keep_initializers_as_inputs=keep_initializers_as_inputs,
@@ -171,19 +173,32 @@ def export(
         verbose=verbose, report=report, verify=verify, artifacts_dir=artifacts_dir,
         target_runtime=target_runtime,
     )
+    kv_cache.register()  # before anything flattens the inputs
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
     target = opt.check_output_path(f)
+    fake_mode.check_export_options(model, target, options.export_params, options.verify)
     if target is not None and not isinstance(target, os.PathLike) and options.external_data:
         raise ExportArgumentError("external_data=True needs f to be a file path (the weights go beside it)")
     axes = _dynamic(model, args, kwargs, dynamic_axes, dynamic_shapes, options)
+    if not dynamo and isinstance(model, ExportedProgram):
+        raise ExportArgumentError("dynamo=False exports an nn.Module or a TorchScript model; an ExportedProgram "
+                                  "was already captured by torch.export: export it with dynamo=True")
     record = ExportRecord(type(model).__name__, options.opset_version, _report_options(options))
+    record.dynamic.notes.extend(axes.ignored)
     try:
         with _cycle_collector_paused():
-            with exporting():
-                onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program)
+            with exporting(), kv_cache.exporting_caches(), translation_table.installed(table) as table_session:
+                record.table_uses = table_session.uses
+                if not dynamo or _is_scripted(model):
+                    onnx_program = _export_torchscript(model, args, kwargs, axes, options, record,
+                                                       modules_as_functions)
+                else:
+                    onnx_program = _export(model, args, kwargs, axes, options, record, dump_exported_program,
+                                           modules_as_functions, fallback)
             if target is not None:
                 with progress.stage(f"saving {target}"):
                     onnx_program.save(target, external_data=options.external_data)
+                record.saved_weights = onnx_program.saved_weights
     except Exception as error:
         record.error = error
         if options.report:
@@ -197,33 +212,87 @@ def export(
     return onnx_program
 
 
+def _is_scripted(model: Any) -> bool:
+    return isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
+
+
+def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes,
+                        options: ExportOptions, record: ExportRecord,
+                        modules_as_functions: module_functions.ModuleSelection | None, after: str = "") -> ONNXProgram:
+    """The classic exporter's capture (exporter/torchscript): trace, or take the scripted model."""
+    from exporter.torchscript.export import export_torchscript, operator_counts  # loads torch's tracing on use
+
+    start = time.perf_counter()
+    how = "as scripted" if _is_scripted(model) else "with torch.jit.trace"
+    record.capture_method = "torch.jit.script" if _is_scripted(model) else "torch.jit.trace"  # for a failure's report
+    with progress.stage(f"{after}capturing {type(model).__name__} {how} and translating at opset "
+                        f"{options.opset_version}"):
+        captured, model_ir = export_torchscript(model, args, kwargs, axes, options)
+        record.capture_method = captured.method
+        record.operator_counts = operator_counts(captured.graph)
+        record.capture_notes += [str(b) for b in captured.baked] + captured.notes
+        onnx_program = ONNXProgram(model_ir)
+        onnx_program.capture_method = captured.method
+        onnx_program.capture_notes = list(record.capture_notes)
+        record.onnx_model = model_ir
+        translation_table.add_functions(model_ir, options.custom_opsets)
+        _post_passes(onnx_program, model, None, options, axes, record, modules_as_functions)
+    record.seconds["capture and translate"] = time.perf_counter() - start
+    _finish(onnx_program, model, args, kwargs, options, record)
+    return onnx_program
+
+
 def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes, options: ExportOptions,
-            record: ExportRecord, dump_exported_program: bool) -> ONNXProgram:
+            record: ExportRecord, dump_exported_program: bool,
+            modules_as_functions: module_functions.ModuleSelection | None, fallback: bool = False) -> ONNXProgram:
     start = time.perf_counter()
     if isinstance(model, ExportedProgram):
         program, dim_names = model, {}
     else:
-        with progress.stage(f"capturing {type(model).__name__} with torch.export"):
-            program = capture(model, args, kwargs, to_torch(axes.dynamic_shapes), options.training)
+        try:
+            with progress.stage(f"capturing {type(model).__name__} with torch.export"), \
+                    fake_mode.capturable(model, args, kwargs) as (args, kwargs):
+                program, _ = capture_with_hints(model, args, kwargs, axes.dynamic_shapes, options.training,
+                                                record.dynamic)
+        except CaptureError as error:
+            if not fallback:
+                raise
+            record.capture_notes.append(f"torch.export could not capture the model; fallback=True exported it "
+                                        f"with TorchScript instead. torch.export said: {str(error).splitlines()[0]}")
+            return _export_torchscript(model, args, kwargs, axes, options, record, modules_as_functions,
+                                       after="torch.export failed (fallback=True): ")
         dim_names = user_dim_names(program, leaf_specs(model, args, kwargs, axes.dynamic_shapes))
     record.exported_program = program
+    record.constant_inputs = {**constant_inputs(program), **record.dynamic.bound}
     record.seconds["capture"] = time.perf_counter() - start
     if dump_exported_program:
         (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))
     start = time.perf_counter()
+    # a transformers cache among the inputs or outputs: its tensors get ONNX Runtime's names
+    cache_inputs, cache_outputs = kv_cache.default_names(program, named_inputs(model, args, kwargs))
     with progress.stage(f"translating to ONNX at opset {options.opset_version}"):
         program = decompose(program, options.opset_version, owned=not isinstance(model, ExportedProgram))
         record.exported_program = program
         model_ir = translate(
-            program, options.opset_version, options.input_names, options.output_names, dim_names,
+            program, options.opset_version, options.input_names or cache_inputs,
+            options.output_names or cache_outputs, dim_names,
             aten_fallback_ok=options.aten_fallback, custom_opsets=options.custom_opsets,
             target_runtime=options.target_runtime,
             model_name=type(model).__name__ if isinstance(model, torch.nn.Module) else "",  # scope root
         )
+        translation_table.add_functions(model_ir, options.custom_opsets)
         onnx_program = ONNXProgram(model_ir, program)
         record.onnx_model = model_ir
-        _post_passes(onnx_program, model, program, options, axes)
+        _post_passes(onnx_program, model, program, options, axes, record, modules_as_functions)
     record.seconds["translate"] = time.perf_counter() - start
+    _finish(onnx_program, model, args, kwargs, options, record)
+    return onnx_program
+
+
+def _finish(onnx_program: ONNXProgram, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+            options: ExportOptions, record: ExportRecord) -> None:
+    """verbose and verify, on either path."""
+    model_ir = onnx_program.model
     if options.verbose:
         print(graph_text(model_ir.graph))
     if options.verify:  # still inside exporting(): eager takes the same is_in_onnx_export() branch
@@ -233,7 +302,6 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         record.seconds["verify"] = time.perf_counter() - start
         for comparison in record.verification:  # the numbers verify=True promises, one line per output
             print(f"aten2onnx: verified {comparison}", file=sys.stderr)
-    return onnx_program
 
 
 def dynamo_export(model: torch.nn.Module | ExportedProgram, /, *model_args: Any, export_options: Any = None,

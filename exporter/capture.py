@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import logging
 import operator
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,8 +18,9 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.overrides import TorchFunctionMode
 
 from codegen.torch_schema import overload_names, resolve_overload
-from exporter import registry, symint_ops
-from exporter.errors import CaptureError
+from exporter import registry, rnn_capture, symint_ops, tensor_sizes
+from exporter.errors import CaptureError, OnnxExporterError
+from exporter.model_frames import shape_decisions_at_model_lines
 from exporter.options import TrainingMode
 
 # torch logs a traceback of its own when a meta kernel fails; the CaptureError says it better.
@@ -31,12 +34,15 @@ def model_mode(model: Any, training: TrainingMode) -> Iterator[None]:
     if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE:
         yield
         return
-    was_training = model.training
+    # each module's own mode: train(flag) sets every submodule, so restoring the root's alone would
+    # turn an eval() submodule of a training model (or a model inside a fresh wrapper) to training
+    modes = [(module, module.training) for module in model.modules()]
     model.train(training == TrainingMode.TRAINING)
     try:
         yield
     finally:
-        model.train(was_training)
+        for module, was_training in modes:
+            module.training = was_training
 
 
 @contextlib.contextmanager
@@ -50,6 +56,45 @@ def _quiet_torch_logs() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def _torch_stream_handlers() -> list[logging.StreamHandler[Any]]:
+    """The handlers torch's logging set up on the process's stderr (torch's loggers do not propagate)."""
+    found = []
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if not (name == "torch" or name.startswith("torch.")) or not isinstance(logger, logging.Logger):
+            continue
+        found.extend(h for h in logger.handlers if type(h) is logging.StreamHandler
+                     and h.stream in (sys.stderr, sys.__stderr__))
+    return found
+
+
+@contextlib.contextmanager
+def _torch_output_held(held: list[str]) -> Iterator[None]:
+    """What torch writes to stderr while capturing, appended to `held` instead of printed: a failed
+    torch.export prints the partial graph it traced (several times over for one error) and logs
+    through handlers of its own; a failure must show aten2onnx's one error, with this text kept in
+    the error and the report."""
+    buffer = io.StringIO()
+    handlers = _torch_stream_handlers()
+    streams = [h.setStream(buffer) for h in handlers]
+    try:
+        with contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        for handler, stream in zip(handlers, streams):
+            if stream is not None:
+                handler.setStream(stream)
+        held.append(buffer.getvalue())
+
+
+def _export_holding_output(held: list[str], *args: Any, **kwargs: Any) -> ExportedProgram:
+    """torch.export.export, printing what torch wrote only if it succeeded (its warnings)."""
+    with _torch_output_held(held):
+        program = torch.export.export(*args, **kwargs)
+    if held[-1]:
+        sys.stderr.write(held[-1])
+    return program
 
 
 def _is_index_tensor(item: Any) -> bool:
@@ -214,31 +259,70 @@ def _data_dependent(error: BaseException) -> bool:
     return False
 
 
+def _own_error(error: BaseException) -> OnnxExporterError | None:
+    """An aten2onnx error in the chain of a torch.export failure: it already says what to do."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OnnxExporterError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _export(held: list[str], model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
+            dynamic_shapes: Any) -> ExportedProgram:
+    """torch.export.export, with autograd.Functions that define `symbolic` kept whole (autograd_symbolic)."""
+    from exporter import autograd_symbolic
+
+    return autograd_symbolic.capture_with_leaves(
+        lambda: _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,
+                                       strict=False),
+        lambda: model(*args, **(kwargs or {})))
+
+
 def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any, training: TrainingMode = TrainingMode.EVAL) -> ExportedProgram:
     """torch.export.export(strict=False), with its failure turned into a CaptureError.
 
     `_ExportFriendlyIndexing` costs every torch call of the trace a trip through Python (about 5%
     of a capture), so it is installed only to retry a capture that failed on a data-dependent guard
-    (what `data[i] = v` with a 0-d tensor `i` raises without it).
+    (what `data[i] = v` with a 0-d tensor `i` raises without it), together with the rewrites of
+    exporter/tensor_sizes.py (sizes and steps read from tensors). The packed-sequence mode
+    (exporter/rnn_capture.py) is installed for models with recurrent layers, and to retry a capture
+    that failed inside torch's packing code.
     """
+    packing = rnn_capture.has_rnn(model)
+    held: list[str] = []  # what torch printed, per attempt
     try:
-        with model_mode(model, training), _quiet_torch_logs():
+        with model_mode(model, training), _quiet_torch_logs(), shape_decisions_at_model_lines(), \
+                rnn_capture.symbolic_rnn_shapes(), tensor_sizes.distribution_checks_off():
+            retry = None
             try:
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                with rnn_capture.packed_sequences(packing):
+                    return _export(held, model, args, kwargs, dynamic_shapes)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
-                if not _data_dependent(first):
+                if not packing and rnn_capture.failed_in_packing(first):
+                    retry = "packing"
+                elif _data_dependent(first):
+                    retry = "indexing"
+                else:
                     raise
-            with _ExportFriendlyIndexing():
-                return torch.export.export(model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+                _clean_dynamic_markers((args, kwargs))
+            with rnn_capture.packed_sequences(packing or retry == "packing"), \
+                    _ExportFriendlyIndexing() if retry == "indexing" else contextlib.nullcontext(), \
+                    tensor_sizes.SizesFromTensors() if retry == "indexing" else contextlib.nullcontext():
+                return _export(held, model, args, kwargs, dynamic_shapes)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
+        own = _own_error(exc)
+        if own is not None:  # raised by our code inside torch.export (an unsupported cache class)
+            raise own from None
         text = str(exc).strip()
         violation = _constraint_violation(text, _dim_sources(model, dynamic_shapes))
         if violation is not None:
             hints = _constraint_hints(text) or _hints(text)
             raise CaptureError(
                 f"torch.export could not capture {type(model).__name__} with these dynamic shapes: {violation}"
-                + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below."
+                + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below.", torch_output="".join(held)
             ) from exc
         lines = [line for line in text.splitlines() if line.strip()][:_MAX_DETAIL_LINES] or [type(exc).__name__]
         hints = _hints(text) or ["make forward() traceable by torch.export: replace data-dependent Python control "
@@ -246,8 +330,25 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
                                  "check that the example inputs match forward()'s signature"]
         raise CaptureError(
             f"torch.export could not capture {type(model).__name__}: {type(exc).__name__}: " + "\n".join(lines)
-            + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below."
+            + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below.", torch_output="".join(held)
         ) from exc
+    finally:
+        _clean_dynamic_markers((args, kwargs))
+
+
+# What torch.export marks on the example tensors; a failed capture leaves them behind, and the
+# next capture of the same tensors (a retry, another export) would take them as dynamic_shapes.
+_DYNAMIC_MARKERS = ("_dynamo_weak_dynamic_indices", "_dynamo_dynamic_indices", "_dynamo_dynamic_range",
+                    "_dynamo_static_indices", "_dynamo_unbacked_indices", "_dynamo_propagated_dynamic_indices",
+                    "_has_dynamo_dim_marking", "_dynamo_hint_overrides", "_dynamo_shape_ids")
+
+
+def _clean_dynamic_markers(inputs: Any) -> None:
+    for leaf in torch.utils._pytree.tree_leaves(inputs):
+        if isinstance(leaf, torch.Tensor):
+            for attribute in _DYNAMIC_MARKERS:
+                if attribute in leaf.__dict__:
+                    delattr(leaf, attribute)
 
 
 def _core_fallback(op: Any) -> Any:
@@ -557,6 +658,17 @@ def decompose(program: ExportedProgram, opset: int, owned: bool = True) -> Expor
     the program is ours to edit (not a user's ExportedProgram), so nodes may be retargeted or
     replaced.
     """
+    with rnn_capture.symbolic_rnn_shapes() if _has_rnn_nodes(program) else contextlib.nullcontext():
+        return _decompose(program, opset, owned)
+
+
+def _has_rnn_nodes(program: ExportedProgram) -> bool:
+    """An RNN op whose shapes a retrace would compute with torch's time loop (see rnn_capture)."""
+    return any(n.op == "call_function" and getattr(n.target, "__name__", "").split(".")[0]
+               in ("lstm", "gru", "rnn_tanh", "rnn_relu") for n in program.graph_module.graph.nodes)
+
+
+def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedProgram:
     if owned:
         _inline_grad_regions(program)
     survey = _survey(program, opset)

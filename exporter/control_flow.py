@@ -65,7 +65,7 @@ def _graph(g: GraphBuilder, inputs: Sequence[ir.Value], outputs: Sequence[Any], 
         value = _as_value(g, output)
         if id(value) not in made or value in values:
             copy = g.op("Identity", value)
-            copy.dtype, copy.shape = value.dtype, value.shape
+            copy.type, copy.shape = value.type, value.shape  # a sequence stays a sequence
             value = copy
         values.append(value)
     return ir.Graph(list(inputs), values, nodes=g.nodes, name=name)

@@ -26,6 +26,14 @@ def _module_stack(node: torch.fx.Node) -> list[tuple[str, object]]:
     return [(path, cls) for path, cls in stack.values() if path and not path.startswith(_TORCH_PSEUDO_MODULE)]
 
 
+def module_calls(node: torch.fx.Node) -> tuple[tuple[str, str, str], ...]:
+    """(stack key, path, class) of each module call the node ran in, outermost first; the key tells
+    two calls of one module apart (`L__self__shared@1`)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return tuple((key, path, cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}")
+                 for key, (path, cls) in stack.items() if path and not path.startswith(_TORCH_PSEUDO_MODULE))
+
+
 def module_path(node: torch.fx.Node) -> tuple[str, str]:
     """(`layer1.0.conv1`, `Conv2d`) of the innermost module, or ('', '') at top level."""
     stack = _module_stack(node)

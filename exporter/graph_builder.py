@@ -57,6 +57,9 @@ _LIST_OF = {AttrType.FLOAT: AttrType.FLOATS, AttrType.INT: AttrType.INTS, AttrTy
 _STANDARD_DOMAINS = ("", "ai.onnx")
 SCOPE_KEY = "aten2onnx.scope"      # node metadata: `AlexNet/Sequential[features]/Conv2d[0]`
 SOURCE_KEY = "aten2onnx.source"    # node metadata: the user's source line
+# node.meta (in memory, not saved): ((nn_module_stack key, path, class), ...) of the module calls the
+# node came from, outermost first (export_modules_as_functions groups nodes by them)
+MODULE_CALLS_KEY = "aten2onnx.module_calls"
 _ATTR_COERCE = {
     AttrType.FLOAT: float,
     AttrType.INT: int,
@@ -81,31 +84,36 @@ class GraphBuilder:
         self.location: ModelLocation | None = None
         self._scope = ""
         self._class_scope = ""
+        self._module_calls: tuple[tuple[str, str, str], ...] = ()
         self._node_names: dict[str, int] = {}
         self._value_counter = itertools.count(1)
         self.domains: set[str] = set()  # custom domains the graph uses (for opset_imports)
         # what the generated function running now declares (exporter/declared.py); None outside one
         self.declared: Declaration | None = None
+        self.output_dtype: torch.dtype | None = None  # torch's dtype for the node being translated
 
     def subgraph(self) -> GraphBuilder:
         """A builder for a nested graph (If branch, Loop body) of this one."""
         child = GraphBuilder(self.opset)
         child._node_names, child._value_counter, child.domains = self._node_names, self._value_counter, self.domains
-        child.overload, child.location, child.declared = self.overload, self.location, self.declared
-        child._scope, child._class_scope = self._scope, self._class_scope
+        child.overload, child.location, child.output_dtype = self.overload, self.location, self.output_dtype
+        child.declared = self.declared
+        child._scope, child._class_scope, child._module_calls = self._scope, self._class_scope, self._module_calls
         return child
 
     # -- context ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def translating(self, overload: str, scope: str, location: ModelLocation | None,
-                    class_scope: str = "") -> Iterator[None]:
-        """Name nodes after `scope`, tag them with `class_scope` and attribute errors to `overload`."""
-        saved = (self.overload, self._scope, self.location, self._class_scope)
-        self.overload, self._scope, self.location, self._class_scope = overload, scope, location, class_scope
+                    class_scope: str = "", module_calls: tuple[tuple[str, str, str], ...] = ()) -> Iterator[None]:
+        """Name nodes after `scope`, tag them with `class_scope` and `module_calls`, and attribute
+        errors to `overload`."""
+        saved = (self.overload, self._scope, self.location, self._class_scope, self._module_calls)
+        self.overload, self._scope, self.location = overload, scope, location
+        self._class_scope, self._module_calls = class_scope, module_calls
         try:
             yield
         finally:
-            self.overload, self._scope, self.location, self._class_scope = saved
+            self.overload, self._scope, self.location, self._class_scope, self._module_calls = saved
 
     def constraint_error(self, message: str, spec_source: str) -> ConstraintError:
         return ConstraintError(self.overload, message, spec_source, self.location)
@@ -336,6 +344,8 @@ class GraphBuilder:
         """Record where in the model the node comes from (printed by verbose, kept in the file)."""
         if self._class_scope:
             node.metadata_props[SCOPE_KEY] = self._class_scope
+        if self._module_calls:
+            node.meta[MODULE_CALLS_KEY] = self._module_calls
         if self.location is not None and self.location.source:
             node.metadata_props[SOURCE_KEY] = self.location.source
 

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from exporter.dim_names import static_size
+
 # torch.export gives every dynamic dimension at least [2, ...], since it traces sizes 0 and 1 as
 # special cases; exported graphs are nonetheless valid for them (the sizes tests run include 1).
 # Only a larger lower bound is a requirement of the model (`x[:3]`, `Dim("n", min=3)`).
@@ -61,10 +63,12 @@ def _bound(value: Any) -> int | None:
         return None
 
 
-def size_rules(program: ExportedProgram | None, shown: Sequence[Any] = ()) -> list[DimRule]:
+def size_rules(program: ExportedProgram | None, shown: Sequence[Any] = (),
+               input_names: Sequence[str] = ()) -> list[DimRule]:
     """One rule per axis of every tensor user input; axes whose size is an expression
     (`2*s0`) are not checked (their symbol's own axis is). `shown`: the ONNX graph inputs'
-    shapes, in the same order, whose named dims (the user's Dim names) name the symbols."""
+    shapes, in the same order, whose named dims (the user's Dim names) name the symbols;
+    `input_names`: their names (`past_key_values.0.key`, the user's input_names) for the rules."""
     if program is None:
         return []
     names = set(program.graph_signature.user_inputs)
@@ -73,9 +77,10 @@ def size_rules(program: ExportedProgram | None, shown: Sequence[Any] = ()) -> li
     tensors = [n for n in placeholders if isinstance(n.meta.get("val"), torch.Tensor)]
     for index, node in enumerate(tensors):
         rank = node.meta["val"].dim()
+        name = input_names[index] if index < len(input_names) else node.name
         for axis, dim in enumerate(node.meta["val"].shape):
-            if isinstance(dim, int):
-                rules.append(DimRule(node.name, index, rank, axis, dim, None, None, None))
+            if static_size(dim) is not None:
+                rules.append(DimRule(name, index, rank, axis, static_size(dim), None, None, None))
                 continue
             expr = dim.node.expr
             if not getattr(expr, "is_Symbol", False):
@@ -88,7 +93,7 @@ def size_rules(program: ExportedProgram | None, shown: Sequence[Any] = ()) -> li
             shape = shown[index] if index < len(shown) else None
             named = shape[axis] if shape is not None and axis < len(shape) else None
             symbol = str(named) if named is not None and not isinstance(named, int) else str(expr)
-            rules.append(DimRule(node.name, index, rank, axis, None, symbol, low, high))
+            rules.append(DimRule(name, index, rank, axis, None, symbol, low, high))
     return rules
 
 

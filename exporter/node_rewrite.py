@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import onnx_ir as ir
 
-from exporter.graph_builder import GraphBuilder
+from exporter.graph_builder import MODULE_CALLS_KEY, GraphBuilder
 
 # builder -> the replacement's outputs, one per output of the node replaced
 Build = Callable[[GraphBuilder], Sequence[ir.Value]]
@@ -67,8 +67,10 @@ def _splice(node: ir.Node, new_nodes: list[ir.Node], outputs: list[ir.Value]) ->
         new.meta.update(old.meta)
         old.replace_all_uses_with(new, replace_graph_outputs=True)
     names = [old.name for old in node.outputs]
-    for new_node in new_nodes:  # where in the model it comes from (verbose, the saved file)
+    for new_node in new_nodes:  # where in the model it comes from (verbose, the saved file, module functions)
         new_node.metadata_props.update(node.metadata_props)
+        if MODULE_CALLS_KEY in node.meta:
+            new_node.meta[MODULE_CALLS_KEY] = node.meta[MODULE_CALLS_KEY]
     graph.insert_before(node, new_nodes)
     graph.remove(node, safe=True)
     for name, new in zip(names, outputs):

@@ -191,20 +191,11 @@ def build_options(*, opset_version: Any, input_names: Any, output_names: Any, ex
     )
 
 
-def check_torch_only_options(*, dynamo: Any, custom_translation_table: Any, profile: Any,
-                             export_modules_as_functions: Any, fallback: Any, autograd_inlining: Any,
+def check_torch_only_options(*, dynamo: Any, profile: Any, fallback: Any, autograd_inlining: Any,
                              dump_exported_program: Any) -> None:
     """torch.onnx options with no meaning here are accepted at their defaults, refused otherwise."""
     for name, value in (("dynamo", dynamo), ("fallback", fallback), ("autograd_inlining", autograd_inlining),
                         ("dump_exported_program", dump_exported_program)):
-        check_bool(value, name)  # dynamo/fallback: accepted, aten2onnx always captures with torch.export
-    if custom_translation_table:
-        raise ExportArgumentError(
-            "custom_translation_table is not supported: register a classic symbolic with "
-            "exporter.register_custom_op_symbolic('ns::op', fn, opset) or load a spec file with exporter.load_opspecs"
-        )
+        check_bool(value, name)  # dynamo=False/fallback=True: the TorchScript capture (exporter/torchscript)
     if profile:
         raise ExportArgumentError("profile=True is not supported by aten2onnx")
-    if export_modules_as_functions:
-        raise ExportArgumentError("export_modules_as_functions is not supported: aten2onnx exports a flat graph "
-                                  "whose node names carry the module path (e.g. 'layer1.0.conv1/Conv')")

@@ -9,15 +9,21 @@ nodes ONNX Runtime has no CPU kernel for (exporter/ort_kernel_gaps.py).
 Folding runs onnxscript's folder: nodes whose inputs are all constants (Constant nodes and
 initializers that are not graph inputs) are computed once at export time, within its size
 limits, and dead nodes are removed. Weights exposed as graph inputs are never folded, so
-feeding or overriding them at run time still works.
+feeding or overriding them at run time still works. Nodes that read weights are hidden from
+onnxscript and folded by exporter/weight_folding.py instead, into initializers computed when
+the model is written: the weights may be fake at export and applied later.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
 import numpy as np
 import onnx_ir as ir
 
-from exporter import kernel_gap_pass, node_rewrite, ort_kernel_gaps, type_legalization
+from exporter import kernel_gap_pass, node_rewrite, ort_kernel_gaps, type_legalization, weight_folding, weight_sources
 
 # What export(target_runtime=...) accepts: the runtime the model is rewritten for, or None for
 # standard ONNX only (another runtime, which has kernels of its own).
@@ -78,10 +84,30 @@ def legalize(model: ir.Model, target_runtime: str | None = DEFAULT_TARGET_RUNTIM
     return node_rewrite.rewrite(model, [*gaps, *type_legalization.rules()])
 
 
+@contextlib.contextmanager
+def _quiet_folder() -> Iterator[None]:
+    """onnxscript's folder warns on stderr about nodes it leaves alone (an empty sequence's
+    SequenceEmpty, whose value is a list); leaving them is right, so nothing is printed."""
+    logger = logging.getLogger("onnxscript.optimizer._constant_folding")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _not_weights(node: ir.Node) -> bool | None:
+    """onnxscript's should_fold: never a node that reads a weight (weight_folding records those)."""
+    return False if weight_sources.reads_weights(node) else None
+
+
 def fold_constants(model: ir.Model) -> None:
     import onnxscript.optimizer
 
-    onnxscript.optimizer.fold_constants(model)
+    with _quiet_folder(), weight_sources.hidden_weights(model):
+        onnxscript.optimizer.fold_constants(model, should_fold=_not_weights)
+    weight_folding.fold_weight_nodes(model)
     ir.passes.common.RemoveUnusedNodesPass()(model)
     _name_folded(model)
     _legal_constants(model)
@@ -89,8 +115,11 @@ def fold_constants(model: ir.Model) -> None:
 
 def optimize(model: ir.Model) -> None:
     """onnxscript's optimizer (folding, redundant-op elimination), in place."""
-    import onnxscript.optimizer
+    from onnxscript.optimizer import optimize_ir
 
-    onnxscript.optimizer.optimize(model)
+    with _quiet_folder(), weight_sources.hidden_weights(model):
+        optimize_ir(model, should_fold=_not_weights)
+    if weight_folding.fold_weight_nodes(model):
+        ir.passes.common.RemoveUnusedNodesPass()(model)
     _name_folded(model)
     _legal_constants(model)

@@ -1,8 +1,10 @@
-"""Where translation finds the symbolic function of an op: one lookup, three layers.
+"""Where translation finds the symbolic function of an op: one lookup, four layers.
 
+0. the running export's custom_translation_table (exporter.translation_table), for that export only;
 1. custom symbolics (`register_custom_op_symbolic`), newest registration first;
 2. the user's own specs loaded at run time (`load_opspecs`);
-3. the generated registry (opspecs/ rendered by codegen).
+3. the generated registry (opspecs/ rendered by codegen), the exporter's own ops included (the
+   `aten2onnx::` ops it puts in the captured graph, such as aten2onnx::packed_rnn in opspecs/rnn.yaml).
 
 Every layer answers "(overload, opset) -> function(g, **schema arguments)": the newest
 entry whose first opset is at or below the target. A layer may name a whole op
@@ -60,6 +62,7 @@ class _Layer:
         return set(self.entries)
 
 
+translation_table = _Layer()
 custom_symbolics = _Layer()
 user_specs = _Layer()
 
@@ -71,9 +74,13 @@ def _generated_entry(overload: str, opset: int) -> Entry | None:
 
 def find(overload: str, opset: int) -> Entry | None:
     """The entry that translates `overload` at `opset`, or None if nothing maps it."""
-    return custom_symbolics.find(overload, opset) or user_specs.find(overload, opset) or _generated_entry(
-        overload, opset
-    )
+    return translation_table.find(overload, opset) or find_declared(overload, opset)
+
+
+def find_declared(overload: str, opset: int) -> Entry | None:
+    """The entry below the running export's custom_translation_table (what its functions fall back to)."""
+    return (custom_symbolics.find(overload, opset) or user_specs.find(overload, opset)
+            or _generated_entry(overload, opset))
 
 
 def lookup(overload: str, opset: int) -> Symbolic | None:
@@ -84,7 +91,7 @@ def lookup(overload: str, opset: int) -> Symbolic | None:
 def supported_ops(opset: int) -> list[str]:
     """Every overload (or whole op, for custom symbolics) with a mapping at `opset`, sorted."""
     names = set(generated.supported_ops(opset))
-    for layer in (custom_symbolics, user_specs):
+    for layer in (translation_table, custom_symbolics, user_specs):
         names.update(n for n in layer.names() if layer.find(n, opset) is not None)
     return sorted(names)
 

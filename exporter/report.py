@@ -21,6 +21,7 @@ from torch.export.graph_signature import InputKind
 from codegen.onnx_schema import schema_at
 from codegen.torch_schema import resolve_overload, schema_of
 from exporter import registry
+from exporter.dynamic_capture import DynamicOutcome
 from exporter.errors import CaptureError, ConstraintError, UnsupportedOpsError, UnsupportedUse
 
 
@@ -34,8 +35,15 @@ class ExportRecord:
     exported_program: ExportedProgram | None = None
     onnx_model: ir.Model | None = None
     verification: list[Any] = field(default_factory=list)
+    saved_weights: Any = None  # serialize.WeightsWritten of the save inside export(), when there was one
     error: BaseException | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    table_uses: dict[str, Counter[str]] = field(default_factory=dict)  # custom_translation_table: op -> functions
+    capture_method: str = "torch.export"  # or torch.jit.trace / torch.jit.script (dynamo=False, fallback)
+    capture_notes: list[str] = field(default_factory=list)  # values tracing baked in, fallbacks taken
+    operator_counts: Counter[str] | None = None  # the TorchScript graph's ops (no ExportedProgram there)
+    constant_inputs: dict[str, Any] = field(default_factory=dict)  # Python values torch.export specialized on
+    dynamic: DynamicOutcome = field(default_factory=DynamicOutcome)  # dynamic axes: ignored, widened, fixed
 
 
 def _cell(text: Any) -> str:
@@ -83,9 +91,23 @@ def spec_skeleton(overload: str, uses: list[UnsupportedUse]) -> str:
 
 
 def _capture_section(record: ExportRecord) -> list[str]:
-    lines = ["## Capture (torch.export)", ""]
+    lines = [f"## Capture ({record.capture_method})", ""]
+    notes = [f"- {_cell(n)}" for n in record.capture_notes]
+    if notes:
+        lines += ["Notes (values fixed while tracing, paths taken):", "", *notes, ""]
     if isinstance(record.error, CaptureError):
-        return [*lines, "Failed:", "", "```text", str(record.error), "```", ""]
+        lines += ["Failed:", "", "```text", str(record.error), "```", ""]
+        cause = record.error.__cause__
+        if cause is not None:
+            lines += ["torch's error in full:", "", "```text", f"{type(cause).__name__}: {cause}".strip(), "```", ""]
+        if record.error.torch_output.strip():
+            lines += ["What torch printed while capturing (kept off the terminal):", "", "```text",
+                      record.error.torch_output.strip(), "```", ""]
+        return lines
+    if record.capture_method != "torch.export":
+        seconds = record.seconds.get("capture and translate")
+        took = f" in {seconds:.2f} s (with translation)" if seconds is not None else ""
+        return [*lines, f"Succeeded{took}." if record.onnx_model is not None else "Not finished.", ""]
     program = record.exported_program
     if program is None:
         return [*lines, "Not reached.", ""]
@@ -93,22 +115,48 @@ def _capture_section(record: ExportRecord) -> list[str]:
     inputs = [s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
     seconds = record.seconds.get("capture")
     took = f" in {seconds:.2f} s" if seconds is not None else ""
-    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, user inputs: {', '.join(inputs) or 'none'}.")
+    constants = record.constant_inputs
+    tensors = [name for name in inputs if name not in constants]
+    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, tensor inputs: {', '.join(tensors) or 'none'}.")
+    if constants:
+        lines += ["", "Python values and None among the inputs are constants of the export, not ONNX inputs "
+                  "(as in torch.onnx): the graph computes with these values whatever is passed at run time: "
+                  + ", ".join(f"`{name}={value!r}`" for name, value in constants.items()) + "."]
     return [*lines, ""]
+
+
+def _dynamic_section(record: ExportRecord) -> list[str]:
+    lines = record.dynamic.lines()
+    if not lines:
+        return []
+    return ["## Dynamic axes", "", *(f"- {_cell(line)}" for line in lines), ""]
 
 
 def _aten_section(record: ExportRecord) -> list[str]:
     program = record.exported_program
-    if program is None:
+    if program is None and record.operator_counts is None:
         return []
-    counts = Counter(
+    counts = record.operator_counts if program is None else Counter(
         f"{n.target._schema.name}.{n.target._overloadname}" if hasattr(n.target, "_schema") else str(n.target)
         for n in program.graph.nodes if n.op == "call_function" and "getitem" not in str(n.target)
     )
-    lines = ["## ATen operators (after decomposition)", "", "| operator | count | mapping |", "|---|---:|---|"]
+    title = "## ATen operators (after decomposition)" if program is not None else "## Operators of the TorchScript graph"
+    lines = [title, "", "| operator | count | mapping |", "|---|---:|---|"]
     for name, count in sorted(counts.items()):
-        source = registry.source_of(name) if registry.lookup(name, record.opset) else None
+        if name in record.table_uses:
+            source = "custom_translation_table: " + ", ".join(record.table_uses[name])
+        else:
+            source = registry.source_of(name) if registry.lookup(name, record.opset) else None
         lines.append(f"| `{_cell(name)}` | {count} | {_cell(source) if source else '**none**'} |")
+    return [*lines, ""]
+
+
+def _table_section(record: ExportRecord) -> list[str]:
+    if not record.table_uses:
+        return []
+    lines = ["## custom_translation_table", "", "| operator | translated by | nodes |", "|---|---|---:|"]
+    for name, uses in sorted(record.table_uses.items()):
+        lines += [f"| `{_cell(name)}` | {_cell(label)} | {count} |" for label, count in uses.most_common()]
     return [*lines, ""]
 
 
@@ -122,6 +170,11 @@ def _onnx_section(record: ExportRecord) -> list[str]:
              f"Outputs: {', '.join(v.name for v in model.graph.outputs)}. Initializers: {len(model.graph.initializers)}.",
              "", "| ONNX operator | count |", "|---|---:|"]
     lines += [f"| `{_cell(op)}` | {count} |" for op, count in sorted(counts.items())]
+    if model.functions:
+        lines += ["", "Local functions (custom_translation_table's script functions, export_modules_as_functions):",
+                  "", "| function | nodes | attributes |", "|---|---:|---|"]
+        lines += [f"| `{_cell(f'{f.domain}::{f.name}')}` | {len(f)} | {_cell(', '.join(f.attributes) or '-')} |"
+                  for f in model.functions.values()]
     return [*lines, ""]
 
 
@@ -165,9 +218,45 @@ def _verification_section(record: ExportRecord) -> list[str]:
              "|---|---|---|---:|---:|---:|---:|---|"]
     for c in comparisons:
         result = "ok" if c.passed else f"**mismatch**: {_cell(c.problem)}"
+        if getattr(c, "method", "elementwise") == "statistical":  # random: zero fraction, mean and variance
+            lines.append(f"| {_cell(c.name)} | {c.dtype} | {list(c.shape)} | random | compared as a sample | "
+                         f"| | {result} |")
+            continue
         lines.append(f"| {_cell(c.name)} | {c.dtype} | {list(c.shape)} | {c.max_abs_error:.3g} | "
                      f"{c.max_rel_error:.3g} | {c.atol:g} | {c.rtol:g} | {result} |")
     return [*lines, ""]
+
+
+_DERIVED_SHOWN = 30
+
+
+def _weights_section(record: ExportRecord) -> list[str]:
+    """What the save did with the weights, and every initializer computed from weights (its recipe)."""
+    from exporter.progress import size_text
+    from exporter.weight_sources import DerivedTensor, describe
+
+    model = record.onnx_model
+    derived = [] if model is None else [(v.name, v.const_value) for v in model.graph.initializers.values()
+                                        if isinstance(v.const_value, DerivedTensor)]
+    if record.saved_weights is None and not derived:
+        return []
+    lines = ["## Weights", ""]
+    if record.saved_weights is not None:
+        lines += [f"Saved: {record.saved_weights}.", ""]
+        if record.saved_weights.copied:
+            lines += ["| weight read from a checkpoint but written | bytes | why |", "|---|---:|---|"]
+            lines += [f"| `{_cell(name)}` | {size_text(size)} | {_cell(why)} |"
+                      for name, size, why in record.saved_weights.copied]
+            lines.append("")
+    if derived:
+        lines += [f"{len(derived)} initializer(s) are computed from weights when the model is saved "
+                  "(folded at export; weights applied later reach them):", "",
+                  "| initializer | computed as |", "|---|---|"]
+        lines += [f"| `{_cell(name)}` | `{_cell(describe(tensor))}` |" for name, tensor in derived[:_DERIVED_SHOWN]]
+        if len(derived) > _DERIVED_SHOWN:
+            lines.append(f"| ... and {len(derived) - _DERIVED_SHOWN} more | |")
+        lines.append("")
+    return lines
 
 
 def render(record: ExportRecord) -> str:
@@ -177,7 +266,8 @@ def render(record: ExportRecord) -> str:
              f"- status: **{status}**" + (f" ({type(record.error).__name__})" if record.error else ""),
              f"- opset: {record.opset}", f"- options: {options or 'defaults'}",
              f"- time: {', '.join(f'{k} {v:.2f} s' for k, v in record.seconds.items()) or 'n/a'}", ""]
-    lines += _capture_section(record) + _aten_section(record) + _onnx_section(record)
+    lines += _capture_section(record) + _dynamic_section(record) + _aten_section(record) + _table_section(record)
+    lines += _onnx_section(record) + _weights_section(record)
     lines += _unsupported_section(record) + _constraint_section(record) + _verification_section(record)
     if record.error is not None and not isinstance(record.error, (CaptureError, ConstraintError, UnsupportedOpsError)):
         lines += ["## Error", "", "```text", f"{type(record.error).__name__}: {record.error}", "```", ""]

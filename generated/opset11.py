@@ -14,6 +14,8 @@ from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import dynamic_ops
+from exporter.lib import list_ops
+from exporter.lib import packed_sequence_ops
 from exporter.lib import shape_ops
 
 
@@ -83,7 +85,7 @@ def repeat_interleave_Tensor(g, repeats, *, output_size=None):
     return dynamic_ops.repeat_interleave_tensor(g, repeats, output_size)
 
 
-@declared('opspecs/indexing.yaml:11', emits=('Concat', 'GatherElements', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
+@declared('opspecs/indexing.yaml:11', emits=('Concat', 'GatherElements', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
 def gather(g, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 11-26: exporter.lib.shape_ops.gather (opspecs/indexing.yaml:11)"""
     return shape_ops.gather(g, self, dim, index, sparse_grad)
@@ -95,7 +97,61 @@ def round(g, self):
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:118', emits=('Gather',))
+@declared('opspecs/shape.yaml:108', emits=('Gather',))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:118)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
+
+
+@declared('opspecs/torchscript.yaml:355', emits=('SequenceAt', 'SequenceConstruct'))
+def __getitem___t(g, list, idx):
+    """aten::__getitem__.t, opsets 11-26: exporter.lib.list_ops.getitem (opspecs/torchscript.yaml:355)"""
+    return list_ops.getitem(g, list, idx)
+
+
+@declared('opspecs/torchscript.yaml:362', emits=('SequenceLength',))
+def len_t(g, a):
+    """aten::len.t, opsets 11-26: exporter.lib.list_ops.length (opspecs/torchscript.yaml:362)"""
+    return list_ops.length(g, a)
+
+
+@declared('opspecs/torchscript.yaml:368', emits=('SequenceInsert',))
+def append_t(g, self, el):
+    """aten::append.t, opsets 11-26: exporter.lib.list_ops.append (opspecs/torchscript.yaml:368)"""
+    return list_ops.append(g, self, el)
+
+
+@declared('opspecs/torchscript.yaml:376', emits=('Add', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
+def _set_item_t(g, l, idx, el):
+    """aten::_set_item.t, opsets 11-26: exporter.lib.list_ops.set_item (opspecs/torchscript.yaml:376)"""
+    return list_ops.set_item(g, l, idx, el)
+
+
+@declared('opspecs/torchscript.yaml:387', emits=('Cast', 'Concat', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+def _pack_padded_sequence(g, input, lengths, batch_first):
+    """aten::_pack_padded_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:387)"""
+    return packed_sequence_ops.pack_padded_sequence(g, input, lengths, batch_first)
+
+
+@declared('opspecs/torchscript.yaml:397', emits=('Cast', 'Concat', 'Expand', 'Gather', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+def _pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length):
+    """aten::_pad_packed_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:397)"""
+    return packed_sequence_ops.pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length)
+
+
+@declared('opspecs/torchscript.yaml:409', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+    """aten::lstm.data, opsets 11-26: exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:409)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:415')
+    if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/torchscript.yaml:417')
+    return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='LSTM')
+
+
+@declared('opspecs/torchscript.yaml:437', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+def gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+    """aten::gru.data, opsets 11-26: exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:437)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:443')
+    return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='GRU')

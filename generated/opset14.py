@@ -19,15 +19,3 @@ from generated import spec_helpers as s  # noqa: F401
 def hardswish(g, self):
     """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:115)"""
     return g.op('HardSwish', self)
-
-
-@declared('opspecs/shape.yaml:13', emits=('Concat', 'Reshape'))
-def view(g, self, size):
-    """aten::view.default, opsets 14-26: Reshape(self, ints(size), allowzero=1 if 0 in size else None) (opspecs/shape.yaml:13); also serves aten::_unsafe_view.default"""
-    return g.op('Reshape', self, h.ints(g, size), allowzero=1 if 0 in size else None)
-
-
-@declared('opspecs/shape.yaml:24', emits=('Concat', 'Reshape'))
-def reshape(g, self, shape):
-    """aten::reshape.default, opsets 14-26: Reshape(self, ints(shape), allowzero=1 if 0 in shape else None) (opspecs/shape.yaml:24)"""
-    return g.op('Reshape', self, h.ints(g, shape), allowzero=1 if 0 in shape else None)

@@ -16,7 +16,7 @@ from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import shape_ops
 
 
-@declared('opspecs/indexing.yaml:66', emits=('Concat', 'Reshape', 'ScatterElements', 'Slice'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:70')})
+@declared('opspecs/indexing.yaml:66', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape', 'Slice'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:70')})
 def scatter_add(g, self, dim, index, src):
     """aten::scatter_add.default, opsets 16-26: exporter.lib.shape_ops.scatter_add (opspecs/indexing.yaml:66)"""
     return shape_ops.scatter_add(g, self, dim, index, src)

@@ -13,6 +13,7 @@ import builtins  # noqa: F401
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
+from exporter import symint_ops
 from exporter.lib import attention_ops
 from exporter.lib import bitwise_ops
 from exporter.lib import creation_ops
@@ -27,6 +28,7 @@ from exporter.lib import shape_ops
 from exporter.lib import sorting_ops
 from exporter.lib import statistics_ops
 from exporter.lib import strided_ops
+from exporter.lib import torchscript_ops
 
 
 @declared('opspecs/activation.yaml:3', emits=('Cast', 'Less', 'Relu', 'Where'))
@@ -576,7 +578,7 @@ def zero(g, self):
 
 @declared('opspecs/creation.yaml:212', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::alias.default (opspecs/shape.yaml:200)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::alias.default (opspecs/shape.yaml:190)"""
     return g.op('Identity', self)
 
 
@@ -652,7 +654,7 @@ def angle(g, self):
     return fft_ops.angle(g, self)
 
 
-@declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
+@declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
 def gather(g, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 9-10: exporter.lib.shape_ops.gather_opset9 (opspecs/indexing.yaml:8)"""
     return shape_ops.gather_opset9(g, self, dim, index, sparse_grad)
@@ -664,7 +666,7 @@ def index_select(g, self, dim, index):
     return g.op('Gather', self, g.op('Reshape', index, h.ints(g, [-1])), axis=h.norm_dim(g, dim, self)) if h.rank(g, self) > 0 else self
 
 
-@declared('opspecs/indexing.yaml:34', emits=('Concat', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Slice'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:37')})
+@declared('opspecs/indexing.yaml:34', emits=('Concat', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice'), refusals={'dynamic_src_before_10': ("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:37')})
 def scatter_src(g, self, dim, index, src):
     """aten::scatter.src, opsets 9-26: exporter.lib.shape_ops.scatter_src (opspecs/indexing.yaml:34)"""
     return shape_ops.scatter_src(g, self, dim, index, src)
@@ -676,19 +678,19 @@ def scatter_value(g, self, dim, index, value):
     return shape_ops.scatter_value(g, self, dim, index, value)
 
 
-@declared('opspecs/indexing.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:70')})
+@declared('opspecs/indexing.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:70')})
 def scatter_add(g, self, dim, index, src):
     """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:62)"""
     return shape_ops.scatter_add_opset9(g, self, dim, index, src)
 
 
-@declared('opspecs/indexing.yaml:88', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('indexing with tensors below opset 11 needs the static sizes of the indexed dims; export with opset_version >= 11', 'opspecs/indexing.yaml:94')})
+@declared('opspecs/indexing.yaml:88', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('indexing with tensors below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:94')})
 def index_Tensor(g, self, indices):
     """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:88)"""
     return indexing_ops.index_tensor(g, self, indices)
 
 
-@declared('opspecs/indexing.yaml:105', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_put below opset 11 needs the static sizes of the indexed dims; export with opset_version >= 11', 'opspecs/indexing.yaml:110')})
+@declared('opspecs/indexing.yaml:105', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_put below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:110')})
 def index_put(g, self, indices, values, accumulate=False):
     """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:105)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
@@ -718,7 +720,7 @@ def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
-@declared('opspecs/indexing.yaml:189', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter with a src larger than index needs the static shapes of src and index (src is read only where index is); mark them static', 'opspecs/indexing.yaml:195'), 'dynamic_sizes_old_opset': ('scatter_reduce below opset 16 (sum, prod, mean) or 18 (amax, amin) needs the static shape of self; export with opset_version >= 18', 'opspecs/indexing.yaml:198')})
+@declared('opspecs/indexing.yaml:189', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:195'), 'dynamic_sizes_old_opset': ('scatter_reduce below opset 16 (sum, prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:198')})
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
     """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:189)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
@@ -730,13 +732,13 @@ def index_copy(g, self, dim, index, source):
     return indexing_ops.index_copy(g, self, dim, index, source)
 
 
-@declared('opspecs/indexing.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('index_fill needs the static size of self along dim; mark it static', 'opspecs/indexing.yaml:228')})
+@declared('opspecs/indexing.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('index_fill needs the static size of self along dim; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/indexing.yaml:228')})
 def index_fill_int_Scalar(g, self, dim, index, value):
     """aten::index_fill.int_Scalar, opsets 9-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:224)"""
     return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
 
 
-@declared('opspecs/indexing.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_add below opset 16 (ScatterElements without reduction) needs the static shape of self; export with opset_version >= 16', 'opspecs/indexing.yaml:247')})
+@declared('opspecs/indexing.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_add below opset 16 (ScatterElements without reduction) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:247')})
 def index_add(g, self, dim, index, source, *, alpha=1):
     """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:241)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
@@ -754,69 +756,69 @@ def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, spar
     return g.op('Gather', weight, indices, axis=0)
 
 
-@declared('opspecs/indexing.yaml:277', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Reshape', 'Transpose'), refusals={'dynamic_sizes': ('diagonal needs the static sizes of dim1 and dim2; mark them static', 'opspecs/indexing.yaml:281')})
+@declared('opspecs/indexing.yaml:278', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero<11', 'Not', 'Or', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def diagonal(g, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:277)"""
+    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:278)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
-@declared('opspecs/indexing.yaml:291', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); export with opset_version >= 10', 'opspecs/indexing.yaml:296')})
+@declared('opspecs/indexing.yaml:289', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/indexing.yaml:294')})
 def flip(g, self, dims):
-    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:291)"""
+    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:289)"""
     return indexing_ops.flip(g, self, dims)
 
 
-@declared('opspecs/indexing.yaml:305', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:303', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:305)"""
+    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:303)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
-@declared('opspecs/indexing.yaml:319', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
+@declared('opspecs/indexing.yaml:317', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:319)"""
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:317)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
-@declared('opspecs/indexing.yaml:328', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; export with opset_version >= 14', 'opspecs/indexing.yaml:332')})
+@declared('opspecs/indexing.yaml:326', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:330')})
 def tril(g, self, diagonal=0):
-    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:328)"""
+    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:326)"""
     return indexing_ops.tril(g, self, diagonal)
 
 
-@declared('opspecs/indexing.yaml:340', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; export with opset_version >= 14', 'opspecs/indexing.yaml:344')})
+@declared('opspecs/indexing.yaml:338', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:342')})
 def triu(g, self, diagonal=0):
-    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:340)"""
+    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:338)"""
     return indexing_ops.triu(g, self, diagonal)
 
 
-@declared('opspecs/indexing.yaml:355', emits=('Concat', 'DepthToSpace', 'Reshape', 'Transpose'), refusals={'dynamic_sizes': ('pixel_shuffle needs static channel and spatial sizes unless it is ONNX DepthToSpace (a 4-D float or uint8 input, opset 11 or newer)', 'opspecs/indexing.yaml:359')})
+@declared('opspecs/indexing.yaml:353', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Not', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where', 'Xor'))
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:355)"""
+    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:353)"""
     return indexing_ops.pixel_shuffle(g, self, upscale_factor)
 
 
-@declared('opspecs/indexing.yaml:371', emits=('Concat', 'Reshape', 'SpaceToDepth', 'Transpose'), refusals={'dynamic_sizes': ('pixel_unshuffle needs static channel and spatial sizes; mark them static', 'opspecs/indexing.yaml:375')})
+@declared('opspecs/indexing.yaml:366', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Not', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Sub', 'Transpose', 'Where', 'Xor'))
 def pixel_unshuffle(g, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:371)"""
+    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:366)"""
     return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
 
 
-@declared('opspecs/indexing.yaml:385', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Xor'))
+@declared('opspecs/indexing.yaml:377', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Xor'))
 def unfold(g, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:385)"""
+    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:377)"""
     return indexing_ops.unfold(g, self, dimension, size, step)
 
 
-@declared('opspecs/indexing.yaml:397', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:389', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:397)"""
+    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:389)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
-@declared('opspecs/indexing.yaml:413', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:405', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:413)"""
+    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:405)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
@@ -1144,7 +1146,7 @@ def convolution(g, input, weight, bias, stride, padding, dilation, transposed, o
     return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
 
 
-@declared('opspecs/nn.yaml:85', emits=('Add', 'Gemm', 'MatMul', 'Transpose'))
+@declared('opspecs/nn.yaml:85', emits=('Add', 'Concat', 'Gemm', 'MatMul', 'Reshape', 'Shape', 'Slice', 'Transpose'))
 def linear(g, input, weight, bias=None):
     """aten::linear.default, opsets 9-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:85)"""
     return nn_ops.linear(g, input, weight, bias)
@@ -1168,13 +1170,13 @@ def matmul(g, self, other):
     return g.op('MatMul', self, other)
 
 
-@declared('opspecs/nn.yaml:139', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:145')})
+@declared('opspecs/nn.yaml:139', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:145')})
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
     """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:139)"""
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:157', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:165')})
+@declared('opspecs/nn.yaml:157', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:165')})
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
     """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:157)"""
     if not (h.is_float(g, self)):
@@ -1182,7 +1184,7 @@ def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1],
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:177', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:185')})
+@declared('opspecs/nn.yaml:177', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:185')})
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
     """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:177)"""
     if not (h.is_float(g, self)):
@@ -1190,7 +1192,7 @@ def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:199', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:207')})
+@declared('opspecs/nn.yaml:199', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:207')})
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
     """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:199)"""
     if not (h.is_float(g, self)):
@@ -1198,7 +1200,7 @@ def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dil
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:219', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/nn.yaml:227')})
+@declared('opspecs/nn.yaml:219', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:227')})
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
     """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:219)"""
     if not (h.is_float(g, self)):
@@ -1206,7 +1208,7 @@ def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], 
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:242', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map)", 'opspecs/nn.yaml:249')})
+@declared('opspecs/nn.yaml:242', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:249')})
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
     """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:242)"""
     if not (h.is_float(g, self)):
@@ -1214,13 +1216,13 @@ def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False,
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:264', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/nn.yaml:270')})
+@declared('opspecs/nn.yaml:264', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:270')})
 def adaptive_avg_pool2d(g, self, output_size):
     """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:264); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/nn.yaml:284')})
+@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:284')})
 def adaptive_avg_pool1d(g, self, output_size):
     """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:279)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
@@ -1397,7 +1399,7 @@ def replication_pad1d(g, self, padding):
     return indexing_ops.mode_pad(g, self, padding, mode='edge')
 
 
-@declared('opspecs/pooling.yaml:15', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map)", 'opspecs/pooling.yaml:22')})
+@declared('opspecs/pooling.yaml:15', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:22')})
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
     """aten::avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:15)"""
     if not (h.is_float(g, self)):
@@ -1405,7 +1407,7 @@ def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, co
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=1)
 
 
-@declared('opspecs/pooling.yaml:34', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map)", 'opspecs/pooling.yaml:41')})
+@declared('opspecs/pooling.yaml:34', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:41')})
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
     """aten::avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:34)"""
     if not (h.is_float(g, self)):
@@ -1413,31 +1415,31 @@ def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=Fal
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=3, divisor_override=divisor_override)
 
 
-@declared('opspecs/pooling.yaml:56', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:62')})
+@declared('opspecs/pooling.yaml:56', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:62')})
 def adaptive_avg_pool3d(g, self, output_size):
     """aten::adaptive_avg_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:76', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:82')})
+@declared('opspecs/pooling.yaml:76', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:82')})
 def adaptive_max_pool1d(g, self, output_size):
     """aten::adaptive_max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:76)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/pooling.yaml:91', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:97')})
+@declared('opspecs/pooling.yaml:91', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:97')})
 def adaptive_max_pool2d(g, self, output_size):
     """aten::adaptive_max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:91)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/pooling.yaml:106', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time)', 'opspecs/pooling.yaml:112')})
+@declared('opspecs/pooling.yaml:106', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:112')})
 def adaptive_max_pool3d(g, self, output_size):
     """aten::adaptive_max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:106)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:124', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); export with opset_version >= 10', 'opspecs/pooling.yaml:132')})
+@declared('opspecs/pooling.yaml:124', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:132')})
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
     """aten::max_pool1d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/pooling.yaml:124)"""
     if not (h.is_float(g, self)):
@@ -1445,129 +1447,135 @@ def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilati
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=True)
 
 
-@declared('opspecs/pooling.yaml:156', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:158', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:156)"""
+    """aten::embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:158)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
-@declared('opspecs/pooling.yaml:173', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:175', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:173)"""
+    """aten::embedding_bag.padding_idx, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:175)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
-@declared('opspecs/pooling.yaml:193', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:195', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:193)"""
+    """aten::_embedding_bag.default, opsets 9-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:195)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 
-@declared('opspecs/random.yaml:17', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:18', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::rand.default, opsets 9-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:17)"""
+    """aten::rand.default, opsets 9-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:18)"""
     return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:28', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:29', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 9-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:28)"""
+    """aten::randn.default, opsets 9-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:29)"""
     return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:39', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:40', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 9-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:39)"""
+    """aten::rand_like.default, opsets 9-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:40)"""
     return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
-@declared('opspecs/random.yaml:50', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:51', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 9-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:50)"""
+    """aten::randn_like.default, opsets 9-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:51)"""
     return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
-@declared('opspecs/random.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:67')})
+@declared('opspecs/random.yaml:63', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:62)"""
+    """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:63)"""
     return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:79', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:84')})
+@declared('opspecs/random.yaml:76', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:79)"""
+    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:76)"""
     return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:95', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:100')})
+@declared('opspecs/random.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:95)"""
+    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:88)"""
     return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
 
 
-@declared('opspecs/random.yaml:111', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'), refusals={'dynamic_bounds': ('randint with bounds known only at run time (dynamic sizes) is not supported; use static bounds', 'opspecs/random.yaml:116')})
+@declared('opspecs/random.yaml:100', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:111)"""
+    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:100)"""
     return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
 
 
-@declared('opspecs/random.yaml:129', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'), refusals={'dynamic_count_before_10': ('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:134')})
+@declared('opspecs/random.yaml:114', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'), refusals={'dynamic_count_before_10': ('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:119')})
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:129)"""
+    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:114)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:146', emits=('Add', 'Bernoulli>=15', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:131', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:146)"""
-    return creation_ops.bernoulli(g, self, generator)
+    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:131)"""
+    return creation_ops.bernoulli_below(g, self)
 
 
-@declared('opspecs/random.yaml:156', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:141', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli_p(g, self, p, *, generator=None):
-    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:156); also serves aten::bernoulli.Tensor (opspecs/random.yaml:168)"""
+    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:141); also serves aten::bernoulli.Tensor (opspecs/random.yaml:153)"""
     return creation_ops.bernoulli_below(g, self, p)
 
 
-@declared('opspecs/random.yaml:179', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:164', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
-    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:179)"""
+    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:164)"""
     return h.random_uniform(g, self, h.dtype(g, self), from_, to)
 
 
-@declared('opspecs/random.yaml:190', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:175', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
-    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:190)"""
+    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:175)"""
     return creation_ops.normal_tensor_float(g, mean, std, generator)
 
 
-@declared('opspecs/random.yaml:201', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:186', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:201)"""
+    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:186)"""
     return creation_ops.normal_float_tensor(g, mean, std, generator)
 
 
-@declared('opspecs/random.yaml:212', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:197', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:212)"""
+    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:197)"""
     return creation_ops.normal_tensor_tensor(g, mean, std, generator)
 
 
-@declared('opspecs/random.yaml:223', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:210', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+def normal_functional(g, self, mean=0.0, std=1.0, *, generator=None):
+    """aten::normal_functional.default, opsets 9-26: exporter.lib.creation_ops.normal_functional (opspecs/random.yaml:210)"""
+    return creation_ops.normal_functional(g, self, mean, std, generator)
+
+
+@declared('opspecs/random.yaml:222', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:223)"""
+    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:222)"""
     return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
 
 
-@declared('opspecs/random.yaml:239', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'), refusals={'dynamic_count_before_10': ('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:244'), 'dynamic_count_with_replacement': ('multinomial with replacement and num_samples known only at run time needs opset 22 (ONNX Multinomial takes the count as an attribute before); export with opset_version >= 22 or use a static num_samples', 'opspecs/random.yaml:247')})
+@declared('opspecs/random.yaml:238', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'), refusals={'dynamic_count_before_10': ('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:243'), 'dynamic_count_with_replacement': ('multinomial with replacement and num_samples known only at run time needs opset 22 (ONNX Multinomial takes the count as an attribute before); export with opset_version >= 22 or use a static num_samples', 'opspecs/random.yaml:246')})
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:239)"""
+    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:238)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
-@declared('opspecs/random.yaml:261', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:260', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:261)"""
+    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:260)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
@@ -1737,157 +1745,169 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
     return resize_ops.interpolate(g, self, output_size, align_corners, mode='cubic', rank=2, scales_h=scales_h, scales_w=scales_w, refusal='dynamic_integer_interpolation')
 
 
-@declared('opspecs/rnn.yaml:15', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::lstm.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:15)"""
+    """aten::lstm.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:18)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:20')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:23')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
-        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:22')
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:25')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='LSTM')
 
 
-@declared('opspecs/rnn.yaml:44', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:47', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:44)"""
+    """aten::gru.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:47)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:49')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:52')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='GRU')
 
 
-@declared('opspecs/rnn.yaml:66', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:69', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:66)"""
+    """aten::rnn_tanh.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:69)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:71')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:74')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Tanh')
 
 
-@declared('opspecs/rnn.yaml:88', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:91', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:88)"""
+    """aten::rnn_relu.input, opsets 9-26: exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:91)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:93')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:96')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Relu')
 
 
-@declared('opspecs/shape.yaml:11', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
+@declared('opspecs/rnn.yaml:118', emits=('Cast', 'Concat', 'ConstantOfShape<11', 'GRU', 'Gather', 'LSTM', 'Less', 'NonZero<11', 'RNN', 'Range>=11', 'Relu', 'Reshape', 'Shape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze', 'Where'))
+def packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional):
+    """aten2onnx::packed_rnn.default, opsets 9-26: exporter.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:118)"""
+    if not (not (train and dropout > 0 and (num_layers > 1))):
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:123')
+    if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:125')
+    return rnn_ops.packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional)
+
+
+@declared('opspecs/shape.yaml:7', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
 def view(g, self, size):
-    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:11); also serves aten::_unsafe_view.default"""
-    return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
+    """aten::view.default, opsets 9-26: reshape_to(self, size) (opspecs/shape.yaml:7); also serves aten::_unsafe_view.default"""
+    return h.reshape_to(g, self, size)
 
 
-@declared('opspecs/shape.yaml:22', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape'))
+@declared('opspecs/shape.yaml:16', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
 def reshape(g, self, shape):
-    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:22)"""
-    return h.zeros_of_shape(g, shape, self) if 0 in shape else g.op('Reshape', self, h.ints(g, shape))
+    """aten::reshape.default, opsets 9-26: reshape_to(self, shape) (opspecs/shape.yaml:16)"""
+    return h.reshape_to(g, self, shape)
 
 
-@declared('opspecs/shape.yaml:32', emits=('Cast', 'Concat', 'ConstantOfShape', 'Reshape', 'Shape', 'Slice'))
+@declared('opspecs/shape.yaml:26', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
 def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
-    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:32)"""
+    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:26)"""
     return shape_ops.flatten_using_ints(g, self, start_dim, end_dim)
 
 
-@declared('opspecs/shape.yaml:45', emits=('Squeeze',))
+@declared('opspecs/shape.yaml:37', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:45)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self)) if h.unit_dims(g, self) else self
+    """aten::squeeze.default, opsets 9-26: squeezed(self) (opspecs/shape.yaml:37)"""
+    return h.squeezed(g, self)
 
 
-@declared('opspecs/shape.yaml:55', emits=('Squeeze',))
+@declared('opspecs/shape.yaml:44', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:55)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self, [dim])) if h.unit_dims(g, self, [dim]) else self
+    """aten::squeeze.dim, opsets 9-26: squeezed(self, [dim]) (opspecs/shape.yaml:44)"""
+    return h.squeezed(g, self, [dim])
 
 
-@declared('opspecs/shape.yaml:66', emits=('Squeeze',))
+@declared('opspecs/shape.yaml:52', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:66)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self, dim)) if h.unit_dims(g, self, dim) else self
+    """aten::squeeze.dims, opsets 9-26: squeezed(self, dim) (opspecs/shape.yaml:52)"""
+    return h.squeezed(g, self, dim)
 
 
-@declared('opspecs/shape.yaml:77', emits=('Unsqueeze',))
+@declared('opspecs/shape.yaml:63', emits=('Unsqueeze',))
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:77)"""
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:63)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
-@declared('opspecs/shape.yaml:86', emits=('Cast', 'Concat'))
+@declared('opspecs/shape.yaml:73', emits=('Cast', 'Concat', 'ConcatFromSequence'))
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 9-26: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:86)"""
+    """aten::cat.default, opsets 9-26: block of 3 lines: Concat, ConcatFromSequence (opspecs/shape.yaml:73)"""
+    if g.opset >= 11 and h.is_sequence(g, tensors):
+        return g.op('ConcatFromSequence', tensors, axis=dim)
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
-@declared('opspecs/shape.yaml:97', emits=('Cast', 'Concat', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/shape.yaml:87', emits=('Cast', 'Concat', 'ConcatFromSequence>=11', 'Reshape', 'Unsqueeze'))
 def stack(g, tensors, dim=0):
-    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:97)"""
+    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:87)"""
     return shape_ops.stack(g, tensors, dim)
 
 
-@declared('opspecs/shape.yaml:105', emits=('Concat', 'Expand', 'Reshape'))
+@declared('opspecs/shape.yaml:95', emits=('Concat', 'Expand', 'Reshape'))
 def expand(g, self, size, *, implicit=False):
-    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:105)"""
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:95)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
-@declared('opspecs/shape.yaml:116', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
+@declared('opspecs/shape.yaml:106', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:116)"""
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
-@declared('opspecs/shape.yaml:129', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/shape.yaml:119', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:129)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:119)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
-@declared('opspecs/shape.yaml:145', emits=('Concat', 'Reshape', 'Slice', 'Split'), refusals={'dynamic_sizes': ('split needs the static size along dim (the number of outputs depends on it); mark it static', 'opspecs/shape.yaml:148'), 'dynamic_split_size': ('split with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:151')})
+@declared('opspecs/shape.yaml:135', emits=('Concat', 'Reshape', 'Slice', 'Split'), refusals={'dynamic_sizes': ('split needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:138'), 'dynamic_split_size': ('split with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:141')})
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:145)"""
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:135)"""
     return shape_ops.split_tensor(g, self, split_size, dim)
 
 
-@declared('opspecs/shape.yaml:164', emits=('Concat', 'Reshape', 'Slice', 'Split'))
+@declared('opspecs/shape.yaml:154', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:164)"""
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:154)"""
     return shape_ops.split_with_sizes(g, self, split_sizes, dim)
 
 
-@declared('opspecs/shape.yaml:172', emits=('Transpose',))
+@declared('opspecs/shape.yaml:162', emits=('Transpose',))
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:172)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:162)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
-@declared('opspecs/shape.yaml:179', emits=('Transpose',))
+@declared('opspecs/shape.yaml:169', emits=('Transpose',))
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:179)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:169)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
-@declared('opspecs/shape.yaml:187', emits=('Transpose',))
+@declared('opspecs/shape.yaml:177', emits=('Transpose',))
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:187)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:177)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
-@declared('opspecs/shape.yaml:193', emits=('Identity',))
+@declared('opspecs/shape.yaml:183', emits=('Identity',))
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:193)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:183)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:211', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'), refusals={'dynamic_bounds_old_opset': ('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:214')})
+@declared('opspecs/shape.yaml:201', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'), refusals={'dynamic_bounds_old_opset': ('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:204')})
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:211)"""
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:201)"""
     return shape_ops.narrow(g, self, dim, start, length)
 
 
-@declared('opspecs/shape.yaml:228', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or static shapes', 'opspecs/shape.yaml:231'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:234')})
+@declared('opspecs/shape.yaml:218', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:221'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:224')})
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:228)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:218)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
@@ -1939,31 +1959,31 @@ def median_dim(g, self, dim, keepdim=False):
     return sorting_ops.median_dim(g, self, dim, keepdim)
 
 
-@declared('opspecs/sorting.yaml:99', emits=('Cast', 'Concat', 'CumSum>=11', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:104')})
+@declared('opspecs/sorting.yaml:99', emits=('Cast', 'Concat', 'CumSum>=11', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:104')})
 def cumsum(g, self, dim, *, dtype=None):
     """aten::cumsum.default, opsets 9-26: exporter.lib.sorting_ops.cumsum (opspecs/sorting.yaml:99)"""
     return sorting_ops.cumsum(g, self, dim, dtype)
 
 
-@declared('opspecs/sorting.yaml:112', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:117')})
+@declared('opspecs/sorting.yaml:112', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:117')})
 def cumprod(g, self, dim, *, dtype=None):
     """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:112)"""
     return sorting_ops.cumprod(g, self, dim, dtype)
 
 
-@declared('opspecs/sorting.yaml:125', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:130')})
+@declared('opspecs/sorting.yaml:125', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:130')})
 def logcumsumexp(g, self, dim):
     """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:125)"""
     return sorting_ops.logcumsumexp(g, self, dim)
 
 
-@declared('opspecs/sorting.yaml:139', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:145')})
+@declared('opspecs/sorting.yaml:139', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:145')})
 def cummax(g, self, dim):
     """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:139)"""
     return sorting_ops.running_extreme(g, self, dim, largest=True)
 
 
-@declared('opspecs/sorting.yaml:152', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/sorting.yaml:158')})
+@declared('opspecs/sorting.yaml:152', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:158')})
 def cummin(g, self, dim):
     """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:152)"""
     return sorting_ops.running_extreme(g, self, dim, largest=False)
@@ -2096,7 +2116,7 @@ def _cdist_forward(g, x1, x2, p, compute_mode):
     return statistics_ops.cdist_forward(g, x1, x2, p, compute_mode)
 
 
-@declared('opspecs/statistics.yaml:228', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range>=11', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); export with opset_version >= 11 or mark this dimension static', 'opspecs/statistics.yaml:233')})
+@declared('opspecs/statistics.yaml:228', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range>=11', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:233')})
 def _pdist_forward(g, self, p=2.0):
     """aten::_pdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.pdist_forward (opspecs/statistics.yaml:228)"""
     return statistics_ops.pdist_forward(g, self, p)
@@ -2147,13 +2167,13 @@ def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
 
 @declared('opspecs/symbolic.yaml:8', emits=('Gather', 'Shape'))
 def sym_size_int(g, self, dim):
-    """aten::sym_size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/symbolic.yaml:8)"""
+    """aten::sym_size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/symbolic.yaml:8); also serves aten::size.int (opspecs/torchscript.yaml:135)"""
     return g.op('Gather', g.op('Shape', self), h.scalar(g, h.norm_dim(g, dim, self), 'int64'), axis=0)
 
 
 @declared('opspecs/symbolic.yaml:13', emits=('Size',))
 def sym_numel(g, self):
-    """aten::sym_numel.default, opsets 9-26: Size(self) (opspecs/symbolic.yaml:13)"""
+    """aten::sym_numel.default, opsets 9-26: Size(self) (opspecs/symbolic.yaml:13); also serves aten::numel.default (opspecs/torchscript.yaml:147)"""
     return g.op('Size', self)
 
 
@@ -2197,6 +2217,288 @@ def _assert_async(g, self):
 def sym_constrain_range(g, size, *, min=None, max=None):
     """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60); also serves aten::sym_constrain_range_for_size.default"""
     return None
+
+
+@declared('opspecs/torchscript.yaml:10', emits=())
+def _convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, benchmark, deterministic, cudnn_enabled, allow_tf32):
+    """aten::_convolution.default, opsets 9-26: functional('convolution', input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, transposed=transposed, output_padding=output_padding, groups=groups) (opspecs/torchscript.yaml:10)"""
+    return h.functional(g, 'convolution', input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, transposed=transposed, output_padding=output_padding, groups=groups)
+
+
+@declared('opspecs/torchscript.yaml:36', emits=('Cast',))
+def add__Tensor(g, self, other, *, alpha=1):
+    """aten::add_.Tensor, opsets 9-26: cast_like(functional('add.Tensor', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:36)"""
+    return h.cast_like(g, h.functional(g, 'add.Tensor', self=self, other=other, alpha=alpha), self)
+
+
+@declared('opspecs/torchscript.yaml:43', emits=('Cast',))
+def add__Scalar(g, self, other, alpha=1):
+    """aten::add_.Scalar, opsets 9-26: cast_like(functional('add.Scalar', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:43)"""
+    return h.cast_like(g, h.functional(g, 'add.Scalar', self=self, other=other, alpha=alpha), self)
+
+
+@declared('opspecs/torchscript.yaml:50', emits=('Cast',))
+def sub__Tensor(g, self, other, *, alpha=1):
+    """aten::sub_.Tensor, opsets 9-26: cast_like(functional('sub.Tensor', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:50)"""
+    return h.cast_like(g, h.functional(g, 'sub.Tensor', self=self, other=other, alpha=alpha), self)
+
+
+@declared('opspecs/torchscript.yaml:57', emits=('Cast',))
+def mul__Tensor(g, self, other):
+    """aten::mul_.Tensor, opsets 9-26: cast_like(functional('mul.Tensor', self=self, other=other), self) (opspecs/torchscript.yaml:57)"""
+    return h.cast_like(g, h.functional(g, 'mul.Tensor', self=self, other=other), self)
+
+
+@declared('opspecs/torchscript.yaml:63', emits=('Cast',))
+def mul__Scalar(g, self, other):
+    """aten::mul_.Scalar, opsets 9-26: cast_like(functional('mul.Scalar', self=self, other=other), self) (opspecs/torchscript.yaml:63)"""
+    return h.cast_like(g, h.functional(g, 'mul.Scalar', self=self, other=other), self)
+
+
+@declared('opspecs/torchscript.yaml:69', emits=('Cast',))
+def div__Tensor(g, self, other):
+    """aten::div_.Tensor, opsets 9-26: cast_like(functional('div.Tensor', self=self, other=other), self) (opspecs/torchscript.yaml:69)"""
+    return h.cast_like(g, h.functional(g, 'div.Tensor', self=self, other=other), self)
+
+
+@declared('opspecs/torchscript.yaml:75', emits=('Cast',))
+def div__Scalar(g, self, other):
+    """aten::div_.Scalar, opsets 9-26: cast_like(functional('div.Scalar', self=self, other=other), self) (opspecs/torchscript.yaml:75)"""
+    return h.cast_like(g, h.functional(g, 'div.Scalar', self=self, other=other), self)
+
+
+@declared('opspecs/torchscript.yaml:82', emits=())
+def copy_(g, self, src, non_blocking=False):
+    """aten::copy_.default, opsets 9-26: functional('copy', self=self, src=src, non_blocking=non_blocking) (opspecs/torchscript.yaml:82)"""
+    return h.functional(g, 'copy', self=self, src=src, non_blocking=non_blocking)
+
+
+@declared('opspecs/torchscript.yaml:88', emits=())
+def fill__Scalar(g, self, value):
+    """aten::fill_.Scalar, opsets 9-26: functional('fill.Scalar', self=self, value=value) (opspecs/torchscript.yaml:88)"""
+    return h.functional(g, 'fill.Scalar', self=self, value=value)
+
+
+@declared('opspecs/torchscript.yaml:94', emits=())
+def zero_(g, self):
+    """aten::zero_.default, opsets 9-26: functional('zero', self=self) (opspecs/torchscript.yaml:94)"""
+    return h.functional(g, 'zero', self=self)
+
+
+@declared('opspecs/torchscript.yaml:99', emits=())
+def masked_fill__Scalar(g, self, mask, value):
+    """aten::masked_fill_.Scalar, opsets 9-26: functional('masked_fill.Scalar', self=self, mask=mask, value=value) (opspecs/torchscript.yaml:99)"""
+    return h.functional(g, 'masked_fill.Scalar', self=self, mask=mask, value=value)
+
+
+@declared('opspecs/torchscript.yaml:107', emits=())
+def relu_(g, self):
+    """aten::relu_.default, opsets 9-26: functional('relu', self=self) (opspecs/torchscript.yaml:107)"""
+    return h.functional(g, 'relu', self=self)
+
+
+@declared('opspecs/torchscript.yaml:112', emits=())
+def hardtanh_(g, self, min_val=-1, max_val=1):
+    """aten::hardtanh_.default, opsets 9-26: functional('hardtanh', self=self, min_val=min_val, max_val=max_val) (opspecs/torchscript.yaml:112)"""
+    return h.functional(g, 'hardtanh', self=self, min_val=min_val, max_val=max_val)
+
+
+@declared('opspecs/torchscript.yaml:120', emits=())
+def leaky_relu_(g, self, negative_slope=0.01):
+    """aten::leaky_relu_.default, opsets 9-26: functional('leaky_relu', self=self, negative_slope=negative_slope) (opspecs/torchscript.yaml:120)"""
+    return h.functional(g, 'leaky_relu', self=self, negative_slope=negative_slope)
+
+
+@declared('opspecs/torchscript.yaml:126', emits=())
+def dropout_(g, self, p, train):
+    """aten::dropout_.default, opsets 9-26: functional('dropout', input=self, p=p, train=train) (opspecs/torchscript.yaml:126)"""
+    return h.functional(g, 'dropout', input=self, p=p, train=train)
+
+
+@declared('opspecs/torchscript.yaml:140', emits=('Gather', 'Shape'))
+def size(g, self):
+    """aten::size.default, opsets 9-26: exporter.lib.torchscript_ops.size (opspecs/torchscript.yaml:140)"""
+    return torchscript_ops.size(g, self)
+
+
+@declared('opspecs/torchscript.yaml:152', emits=('Gather', 'Shape'))
+def len_Tensor(g, t):
+    """aten::len.Tensor, opsets 9-26: Gather(Shape(t), scalar(0, 'int64'), axis=0) (opspecs/torchscript.yaml:152)"""
+    return g.op('Gather', g.op('Shape', t), h.scalar(g, 0, 'int64'), axis=0)
+
+
+@declared('opspecs/torchscript.yaml:159', emits=('Cast', 'Concat', 'Reshape'))
+def Int_Tensor(g, a):
+    """aten::Int.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'int64') (opspecs/torchscript.yaml:159); also serves aten::IntImplicit.default (opspecs/torchscript.yaml:179)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'int64')
+
+
+@declared('opspecs/torchscript.yaml:164', emits=('Cast', 'Concat', 'Reshape'))
+def Float_Tensor(g, a):
+    """aten::Float.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'float64') (opspecs/torchscript.yaml:164); also serves aten::FloatImplicit.default (opspecs/torchscript.yaml:184)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'float64')
+
+
+@declared('opspecs/torchscript.yaml:169', emits=('Cast', 'Concat', 'Reshape'))
+def Bool_Tensor(g, a):
+    """aten::Bool.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'bool') (opspecs/torchscript.yaml:169)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'bool')
+
+
+@declared('opspecs/torchscript.yaml:174', emits=('Cast', 'Concat', 'Reshape'))
+def ScalarImplicit(g, a):
+    """aten::ScalarImplicit.default, opsets 9-26: cast(Reshape(a, ints([])), number_dtype(a)) (opspecs/torchscript.yaml:174)"""
+    return h.cast(g, g.op('Reshape', a, h.ints(g, [])), h.number_dtype(g, a))
+
+
+@declared('opspecs/torchscript.yaml:190', emits=('Identity',))
+def NumToTensor_Scalar(g, a):
+    """prim::NumToTensor.Scalar, opsets 9-26: number_tensor(a) (opspecs/torchscript.yaml:190); also serves prim::NumToTensor.bool (opspecs/torchscript.yaml:195)"""
+    return h.number_tensor(g, a)
+
+
+@declared('opspecs/torchscript.yaml:201', emits=('Add', 'Cast'))
+def add_int(g, a, b):
+    """aten::add.int, opsets 9-26: Add(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:201)"""
+    return g.op('Add', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:207', emits=('Cast', 'Sub'))
+def sub_int(g, a, b):
+    """aten::sub.int, opsets 9-26: Sub(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:207)"""
+    return g.op('Sub', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:213', emits=('Cast', 'Mul'))
+def mul_int(g, a, b):
+    """aten::mul.int, opsets 9-26: Mul(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:213)"""
+    return g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:220', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mod>=10', 'Mul', 'Not', 'Sub', 'Xor'))
+def floordiv_int(g, a, b):
+    """aten::floordiv.int, opsets 9-26: exporter.symint_ops.floordiv (opspecs/torchscript.yaml:220)"""
+    return symint_ops.floordiv(g, a, b)
+
+
+@declared('opspecs/torchscript.yaml:228', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mod>=10', 'Mul', 'Not', 'Sub', 'Xor'))
+def remainder_int(g, a, b):
+    """aten::remainder.int, opsets 9-26: exporter.symint_ops.mod (opspecs/torchscript.yaml:228)"""
+    return symint_ops.mod(g, a, b)
+
+
+@declared('opspecs/torchscript.yaml:236', emits=('Cast', 'Div'))
+def div_int(g, a, b):
+    """aten::div.int, opsets 9-26: Div(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:236)"""
+    return g.op('Div', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+
+
+@declared('opspecs/torchscript.yaml:242', emits=('Cast', 'Neg'))
+def neg_int(g, a):
+    """aten::neg.int, opsets 9-26: Neg(number(a, 'int64')) (opspecs/torchscript.yaml:242)"""
+    return g.op('Neg', h.number(g, a, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:247', emits=('Add', 'Cast'))
+def add_float(g, a, b):
+    """aten::add.float, opsets 9-26: Add(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:247)"""
+    return g.op('Add', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+
+
+@declared('opspecs/torchscript.yaml:253', emits=('Cast', 'Mul'))
+def mul_float(g, a, b):
+    """aten::mul.float, opsets 9-26: Mul(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:253)"""
+    return g.op('Mul', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+
+
+@declared('opspecs/torchscript.yaml:259', emits=('Cast',))
+def Int_float(g, a):
+    """aten::Int.float, opsets 9-26: cast(number(a, 'float64'), 'int64') (opspecs/torchscript.yaml:259)"""
+    return h.cast(g, h.number(g, a, 'float64'), 'int64')
+
+
+@declared('opspecs/torchscript.yaml:264', emits=('Cast',))
+def Float_int(g, a):
+    """aten::Float.int, opsets 9-26: number(a, 'float64') (opspecs/torchscript.yaml:264)"""
+    return h.number(g, a, 'float64')
+
+
+@declared('opspecs/torchscript.yaml:269', emits=('Cast', 'Equal'))
+def eq_int(g, a, b):
+    """aten::eq.int, opsets 9-26: Equal(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:269)"""
+    return g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:275', emits=('Cast', 'Equal', 'Not'))
+def ne_int(g, a, b):
+    """aten::ne.int, opsets 9-26: Not(Equal(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:275)"""
+    return g.op('Not', g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+
+
+@declared('opspecs/torchscript.yaml:281', emits=('Cast', 'Less'))
+def lt_int(g, a, b):
+    """aten::lt.int, opsets 9-26: Less(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:281)"""
+    return g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:287', emits=('Cast', 'Greater', 'Not'))
+def le_int(g, a, b):
+    """aten::le.int, opsets 9-26: Not(Greater(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:287)"""
+    return g.op('Not', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+
+
+@declared('opspecs/torchscript.yaml:293', emits=('Cast', 'Greater'))
+def gt_int(g, a, b):
+    """aten::gt.int, opsets 9-26: Greater(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:293)"""
+    return g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:299', emits=('Cast', 'Less', 'Not'))
+def ge_int(g, a, b):
+    """aten::ge.int, opsets 9-26: Not(Less(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:299)"""
+    return g.op('Not', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+
+
+@declared('opspecs/torchscript.yaml:305', emits=('Cast', 'Less', 'Where'))
+def min_int(g, a, b):
+    """prim::min.int, opsets 9-26: Where(Less(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:305)"""
+    return g.op('Where', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:311', emits=('Cast', 'Greater', 'Where'))
+def max_int(g, a, b):
+    """prim::max.int, opsets 9-26: Where(Greater(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:311)"""
+    return g.op('Where', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+
+
+@declared('opspecs/torchscript.yaml:317', emits=('And', 'Cast'))
+def __and___bool(g, a, b):
+    """aten::__and__.bool, opsets 9-26: And(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:317)"""
+    return g.op('And', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
+
+
+@declared('opspecs/torchscript.yaml:323', emits=('Cast', 'Or'))
+def __or___bool(g, a, b):
+    """aten::__or__.bool, opsets 9-26: Or(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:323)"""
+    return g.op('Or', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
+
+
+@declared('opspecs/torchscript.yaml:329', emits=('Cast', 'Not'))
+def __not__(g, self):
+    """aten::__not__.default, opsets 9-26: Not(number(self, 'bool')) (opspecs/torchscript.yaml:329)"""
+    return g.op('Not', h.number(g, self, 'bool'))
+
+
+@declared('opspecs/torchscript.yaml:335', emits=('Add', 'And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mod>=10', 'Mul', 'Not', 'Sub', 'Where', 'Xor'), refusals={'dynamic_step': ("a range() whose step is computed at run time is not supported (the trip count's rounding depends on its sign); use a constant step", 'opspecs/torchscript.yaml:339')})
+def __range_length(g, lo, hi, step):
+    """aten::__range_length.default, opsets 9-26: exporter.lib.torchscript_ops.range_length (opspecs/torchscript.yaml:335)"""
+    return torchscript_ops.range_length(g, lo, hi, step)
+
+
+@declared('opspecs/torchscript.yaml:347', emits=('Add', 'Cast', 'Mul'))
+def __derive_index(g, index, start, step):
+    """aten::__derive_index.default, opsets 9-26: Add(number(start, 'int64'), Mul(number(index, 'int64'), number(step, 'int64'))) (opspecs/torchscript.yaml:347)"""
+    return g.op('Add', h.number(g, start, 'int64'), g.op('Mul', h.number(g, index, 'int64'), h.number(g, step, 'int64')))
 
 
 @declared('opspecs/arithmetic.yaml:66', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))

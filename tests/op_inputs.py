@@ -54,14 +54,31 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     offsets_into: indices         1-D sorted offsets into a 1-D tensor: first 0, each in [0, its
                                   length] (embedding_bag); the count comes from `shape`;
                                   `last_if: flag`: the last one is the length when that bool
-                                  argument is True (include_last_offset)
+                                  argument is True (include_last_offset); with `short_last: true`
+                                  it is drawn below the length for every other seed (indices past
+                                  the last offset, which torch's kernels treat each their own way)
+    cumulative_counts_of: [input, 0]  1-D non-decreasing ints in [0, input's size along that dim]:
+                                  running row counts per group (grouped matmul offsets); the last
+                                  may stop short of the size (the rows past it belong to no group)
+    sorted_lengths: T             int64 sequence lengths in [1, T] (a `shapes` symbol), longest first
+                                  (pack_padded_sequence)
+    batch_sizes: [T, B]           a PackedSequence's batch sizes: for lengths in [1, T], longest T, of
+                                  B sequences, how many run at each of the T steps
+    rows_from: batch_sizes        the first dim is the sum of that int tensor (packed data); `shape`
+                                  gives the rest
     rnn_params: {gates: 4, input: I, hidden: H, layers: L, directions: D, biases: has_biases}
                                   tensor lists: torch's flat RNN weights, per layer and direction
                                   w_ih (gates*H, in), w_hh (gates*H, H) and, when the bool argument
                                   `biases` is True, b_ih and b_hh (gates*H); in = I, then D*H;
                                   `proj: P` adds LSTM's projection w_hr (P, H) (P = 0: none), with
-                                  w_hh (gates*H, P) and in = D*P after the first layer
-  <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator:
+                                  w_hh (gates*H, P) and in = D*P after the first layer; `gates: mode`
+                                  reads them from that str argument (RNN modes LSTM, GRU, RNN_TANH)
+    states_of: mode               tensor lists: the initial states of that RNN mode (h0 and c0 for
+                                  LSTM, h0 otherwise), each of `shape`
+  <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator (and, for a
+                                  number or a tensor list, `as_input: true`: the one-op model takes
+                                  it at run time, a number as a 0-d input, a list as an ONNX sequence,
+                                  as TorchScript graphs pass values computed in the graph):
     range: [lo, hi]               an int (or float when lo/hi are floats) in range
     dim_of: self                  a valid dim of a tensor arg (negative too); `extra: 1` for rank+1
     dims_of: self                 a list of distinct dims of a tensor arg (maybe empty)
@@ -98,6 +115,7 @@ from codegen.torch_schema import TorchArg, TorchSchema
 
 DEFAULT_RANK = (0, 4)
 DEFAULT_DIMS = (1, 5)
+_RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}  # gate rows per hidden unit, by RNN mode
 
 
 def _choose(draw: Any, hint: Any) -> Any:
@@ -131,14 +149,14 @@ def _hint_deps(hint: Any) -> set[str]:
     deps = set()
     for key in ("like", "broadcast", "same_dtype", "dim_of", "dims_of", "permutation_of", "reshape_of",
                 "expand_of", "vary_dim", "no_larger", "index_list_of", "unless", "distinct_unless", "tail_of",
-                "sized_by", "offsets_into", "last_if"):
+                "sized_by", "offsets_into", "last_if", "rows_from", "states_of"):
         if isinstance(hint.get(key), str):
             deps.add(hint[key])
     for key in ("shape_if", "only_if"):
         if isinstance(hint.get(key), list):
             deps.add(hint[key][0])
-    if isinstance(hint.get("rnn_params"), dict) and "biases" in hint["rnn_params"]:
-        deps.add(hint["rnn_params"]["biases"])
+    if isinstance(hint.get("rnn_params"), dict):
+        deps.update(hint["rnn_params"][k] for k in ("biases", "gates") if isinstance(hint["rnn_params"].get(k), str))
     for key in ("size_along", "index_along", "split_sizes_of", "indexes_into", "index_result_of", "along_index",
                 "sliced", "without_dim", "strides_within"):
         if isinstance(hint.get(key), list):
@@ -192,6 +210,8 @@ class _Example:
             return self.shape({"shape": hint["shape_if"][1]})
         if "sized_by" in hint:
             return [int(d) for d in self.values[hint["sized_by"]]]
+        if "rows_from" in hint:
+            return [int(self.values[hint["rows_from"]].sum())] + self.shape({"shape": hint.get("shape", [])})
         if "shape_one_of" in hint:
             templates = hint["shape_one_of"]
             if "pick" in hint:  # a shared symbol chooses, so several arguments take the same layout
@@ -248,12 +268,26 @@ class _Example:
         gen = torch.Generator().manual_seed(seed)
         if "indexes_into" in hint:
             return self.indexes(hint, shape, gen).to(dtype)
+        if "cumulative_counts_of" in hint:  # running counts of rows per group: sorted, within the rows
+            tensor_name, dim = hint["cumulative_counts_of"]
+            rows = self.values[tensor_name].shape[dim]
+            return torch.randint(0, rows + 1, shape, generator=gen).sort().values.to(dtype)
+        if "sorted_lengths" in hint:
+            longest = self.symbols[hint["sorted_lengths"]]
+            return torch.randint(1, longest + 1, shape, generator=gen).sort(descending=True).values.to(dtype)
+        if "batch_sizes" in hint:
+            steps, batch = (self.symbols[s] for s in hint["batch_sizes"])
+            lengths = torch.randint(1, steps + 1, [batch], generator=gen)
+            lengths[0] = steps
+            return torch.stack([(lengths > t).sum() for t in range(steps)]).to(dtype)
         if "offsets_into" in hint:  # sorted, the first 0, none past the indexed tensor's length
             length = self.values[hint["offsets_into"]].numel()
             drawn = torch.randint(0, length + 1, shape, generator=gen).sort().values
             drawn = drawn - drawn[:1] if drawn.numel() else drawn
             if "last_if" in hint and self.values[hint["last_if"]] and drawn.numel():
                 drawn[-1] = length  # include_last_offset: the last offset closes the last bag
+                if hint.get("short_last") and seed % 2 and drawn.numel() > 1 and drawn[-2] < length:
+                    drawn[-1] = int(torch.randint(int(drawn[-2]), length, (), generator=gen))
             return drawn.to(dtype)
         if dtype == torch.bool:
             return torch.rand(shape, generator=gen) > 0.5
@@ -342,7 +376,8 @@ class _Example:
         """torch's flat RNN weight list (`rnn_params` hint): per layer, per direction."""
         spec = hint["rnn_params"]
         size = {k: self.symbols[spec[k]] for k in ("input", "hidden", "layers", "directions")}
-        rows = int(spec["gates"]) * size["hidden"]
+        gates = _RNN_GATES[self.values[spec["gates"]]] if isinstance(spec["gates"], str) else int(spec["gates"])
+        rows = gates * size["hidden"]
         biases = bool(self.values[spec["biases"]]) if "biases" in spec else True
         proj = self.symbols[spec["proj"]] if "proj" in spec else 0  # LSTM proj_size (0: none)
         out = proj or size["hidden"]
@@ -393,6 +428,8 @@ class _Example:
         if "shape_each" in hint:  # one shape template per tensor (LSTM's h0 and c0 with projections)
             return [self.tensor(hint, self.shape({**hint, "shape": each})) for each in hint["shape_each"]]
         count = _int_range(self.draw, hint.get("count", [1, 3]))
+        if "states_of" in hint:
+            count = 2 if self.values[hint["states_of"]] == "LSTM" else 1
         shape = self.shape(hint)
         axis = self.values.get(hint["vary_dim"]) if "vary_dim" in hint else None
         tensors = []
@@ -508,9 +545,9 @@ def op_arguments(draw: Any, spec: OpSpec, schema: TorchSchema) -> dict[str, Any]
     example = _Example(draw, spec)
     for arg in _draw_order(schema, example.hints):
         hint = example.hints.get(arg.name)
-        if arg.is_tensor:
+        if arg.is_tensor or arg.base_type == "t" and isinstance(hint, dict):  # TorchScript's generic element
             value = example.tensor_arg(arg, hint or {})
-        elif arg.is_tensor_list:
+        elif arg.is_tensor_list or arg.base_type == "List[t]" and isinstance(hint, dict):
             value = example.tensor_list(hint or {})
         else:
             value = example.other_arg(arg, hint)

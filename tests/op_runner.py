@@ -32,16 +32,32 @@ _SESSION_OPTIONS.graph_optimization_level = onnxruntime.GraphOptimizationLevel.O
 
 
 def run_eager(overload: str, schema: TorchSchema, arguments: dict[str, Any]) -> Any:
+    """The op in eager torch; arguments it writes (in-place ops, list edits) are copied first, so the
+    drawn values stay as they were for the ONNX model."""
     op = resolve_overload(overload)
     assert op is not None
-    positional = [arguments[a.name] for a in schema.arguments if not a.kwarg_only]
-    keywords = {a.name: arguments[a.name] for a in schema.arguments if a.kwarg_only}
+    given = {a.name: _copy(arguments[a.name]) if a.mutated else arguments[a.name] for a in schema.arguments}
+    positional = [given[a.name] for a in schema.arguments if not a.kwarg_only]
+    keywords = {a.name: given[a.name] for a in schema.arguments if a.kwarg_only}
     return op(*positional, **keywords)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    return list(value) if isinstance(value, list) else value
+
+
+# A Python number an op returns (TorchScript's aten::add.int, aten::size.int) is compared as the 0-d
+# value the exporter computes for it: int64 for ints, float64 for floats, bool for bools.
+_NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
 
 
 def flatten_outputs(result: Any) -> list[torch.Tensor]:
     if isinstance(result, torch.Tensor):
         return [result]
+    if type(result) in _NUMBER_DTYPES:
+        return [torch.tensor(result, dtype=_NUMBER_DTYPES[type(result)])]
     return [t for item in result for t in flatten_outputs(item)]
 
 
@@ -52,12 +68,15 @@ class OneOpModel:
 
 
 def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, Any], opset: int,
-                       eager_outputs: list[torch.Tensor],
+                       eager_outputs: list[torch.Tensor], graph_inputs: Collection[str] = (),
                        target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME,
                        dynamic: Collection[str] = ()) -> OneOpModel:
     """Graph inputs for every tensor argument; the symbolic function emits the rest, and the
     model goes through the same legalization passes as an export for `target_runtime`.
 
+    Arguments named in `graph_inputs` (spec hint `as_input: true`) are fed at run time too: a number
+    as a 0-d input standing for a symbolic one (int64, float64 or bool), a tensor list as an ONNX
+    sequence, as the TorchScript frontend passes values computed in the graph.
     The arguments named in `dynamic` are known only at run time, as in an export with dynamic
     shapes: a tensor's sizes are symbolic, a number (or each number of a list) is a 0-d graph
     input standing for a SymInt/SymFloat (a constraint's `test: {dynamic: [...]}`).
@@ -83,6 +102,22 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
         feeds[name] = _to_numpy(tensor)
         return value
 
+    def number_input(name: str, number: Any) -> ir.Value:
+        """A number of a TorchScript graph, computed at run time: int64, float64 or bool."""
+        dtype = _NUMBER_DTYPES[type(number)]
+        value = ir.Value(name=name, type=ir.TensorType(from_torch_dtype(dtype)), shape=ir.Shape([]))
+        mark_symbolic_scalar(value)
+        inputs.append(value)
+        feeds[name] = np.array(number, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+        return value
+
+    def sequence_input(name: str, tensors: list[torch.Tensor]) -> ir.Value:
+        dtype = tensors[0].dtype if tensors else torch.float32
+        value = ir.Value(name=name, type=ir.SequenceType(ir.TensorType(from_torch_dtype(dtype))))
+        inputs.append(value)
+        feeds[name] = [_to_numpy(t) for t in tensors]
+        return value
+
     def symbolic_number(name: str, number: Any) -> ir.Value:
         value = graph_input(name, torch.tensor(number, dtype=torch.int64 if isinstance(number, int) else torch.float64))
         mark_symbolic_scalar(value)
@@ -91,7 +126,11 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
     for arg in schema.arguments:
         value = arguments[arg.name]
         symbolic = arg.name in dynamic
-        if isinstance(value, torch.Tensor):
+        if arg.name in graph_inputs and type(value) in _NUMBER_DTYPES:
+            value = number_input(arg.name, value)
+        elif arg.name in graph_inputs and isinstance(value, list):
+            value = sequence_input(arg.name, value)
+        elif isinstance(value, torch.Tensor):
             value = graph_input(arg.name, value, symbolic)
         elif isinstance(value, list) and any(isinstance(v, torch.Tensor) for v in value):
             # Optional-tensor lists (index.Tensor's indices) may hold None between tensors.
@@ -107,7 +146,19 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
     assert function is not None, f"{overload} has no mapping at opset {opset}"
     with g.translating(overload, "", None):
         result = function(g, **call_args)
-    results = flatten_outputs_values(result)
+    results = [v if isinstance(v, ir.Value) else g.constant(v, _NUMBER_DTYPES.get(type(v)))
+               for v in flatten_outputs_values(result)]
+    sequences = [v for v in results if isinstance(v.type, ir.SequenceType)]
+    if sequences:  # a list built at run time: one ONNX output holding every tensor torch returns
+        if len(results) != 1:
+            raise AssertionError(f"{overload}: the mapping returns a sequence among other outputs")
+        output = g.op("Identity", results[0]) if results[0] in inputs else results[0]
+        output.name, output.type = "output_0", results[0].type
+        graph = ir.Graph(inputs, [output], nodes=g.nodes, opset_imports={"": opset}, name=overload)
+        ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
+        model = ir.Model(graph, ir_version=max(ir_version, 8))
+        passes.legalize(model, target_runtime)  # as export does after translation
+        return OneOpModel(model, feeds)
     if len(results) != len(eager_outputs):
         raise AssertionError(f"{overload}: the mapping returns {len(results)} outputs, torch {len(eager_outputs)}")
     outputs = []
@@ -142,8 +193,9 @@ def _ort_feed(array: np.ndarray) -> Any:
     return array
 
 
-def flatten_outputs_values(result: Any) -> list[ir.Value]:
-    if isinstance(result, ir.Value):
+def flatten_outputs_values(result: Any) -> list[Any]:
+    """The mapping's results in order: ONNX values, and Python numbers it computed at export time."""
+    if isinstance(result, ir.Value) or type(result) in _NUMBER_DTYPES:
         return [result]
     return [v for item in result for v in flatten_outputs_values(item)]
 
@@ -152,8 +204,12 @@ def run_onnx(model: OneOpModel) -> list[torch.Tensor]:
     proto = ir.serde.serialize_model(model.model)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), _SESSION_OPTIONS,
                                            providers=["CPUExecutionProvider"])
-    feeds = {name: _ort_feed(array) for name, array in model.feeds.items()}
-    return [torch.from_numpy(np.array(out)) for out in session.run(None, feeds)]
+    feeds = {name: [_ort_feed(a) for a in array] if isinstance(array, list) else _ort_feed(array)
+             for name, array in model.feeds.items()}
+    outputs = []
+    for out in session.run(None, feeds):  # a sequence output comes back as a list of arrays
+        outputs += [torch.from_numpy(np.array(o)) for o in out] if isinstance(out, list) else [torch.from_numpy(np.array(out))]
+    return outputs
 
 
 def _assert_same_type(index: int, got: torch.Tensor, want: torch.Tensor) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -51,6 +53,11 @@ class ModeDependent(nn.Module):
         return x * 2 if self.training else x + 1
 
 
+class Pair(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) * y + 1
+
+
 def _close(got: torch.Tensor, want: torch.Tensor) -> None:
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
 
@@ -86,26 +93,47 @@ def test_too_many_output_names_is_an_error() -> None:
 
 
 def test_extra_input_names_name_the_weights_in_state_dict_order() -> None:
-    # the classic AlexNet example: input_names = ["actual_input_1"] + ["learned_%d" % i ...]
-    model = Small().eval()
-    names = ["actual_input_1", "learned_0", "learned_1"]
-    program = exporter.export(model, (torch.randn(2, 4),), input_names=names, do_constant_folding=False)
+    # the classic AlexNet example: input_names = ["actual_input_1"] + ["learned_%d" % i ...], one per weight
+    model, x = Small().eval(), torch.randn(2, 4)
+    names = ["actual_input_1", "learned_0", "learned_1", "learned_2"]
+    program = exporter.export(model, (x,), input_names=names, do_constant_folding=False)
     graph = program.model.graph
     assert list(model.state_dict()) == ["proj", "fc.weight", "fc.bias"]
     assert graph.inputs[0].name == "actual_input_1"
-    assert {"learned_0", "learned_1", "fc.bias"} <= set(graph.initializers)  # proj, fc.weight renamed
+    assert set(graph.initializers) == {"learned_0", "learned_1", "learned_2", "offset"}
     assert graph.initializers["learned_0"].shape == ir.Shape([5, 3])
     assert graph.initializers["learned_1"].shape == ir.Shape([3, 4])
-    with pytest.raises(exporter.ExportArgumentError, match="input_names has 6 names"):
-        exporter.export(model, (torch.randn(2, 4),), input_names=[f"n{i}" for i in range(6)])
+    _close(program(x)[0], model(x))
+    # weights that are graph inputs can be named in part, as any input can
+    program = exporter.export(model, (x,), input_names=names[:3], keep_initializers_as_inputs=True,
+                              do_constant_folding=False)
+    assert [v.name for v in program.model.graph.inputs][:4] == ["actual_input_1", "learned_0", "learned_1", "fc.bias"]
+
+
+@pytest.mark.parametrize(("model", "names", "extra"), [
+    (Small(), ["x", "mask"], "'mask'"),                      # a typo would have renamed the weight `proj`
+    (Pair(), ["left", "right", "bias"], "'bias'"),           # no weights at all
+    (Small(), ["x"] + [f"w{i}" for i in range(5)], "'w0', 'w1', 'w2', 'w3', 'w4'"),
+])
+def test_more_input_names_than_inputs_is_an_error_naming_them(model: nn.Module, names: list[str],
+                                                              extra: str) -> None:
+    args = (torch.randn(2, 4),) if isinstance(model, Small) else (torch.randn(2, 3), torch.randn(2, 3))
+    real = "x" if isinstance(model, Small) else "left, right"
+    with pytest.raises(exporter.ExportArgumentError) as info:
+        exporter.export(model, args, input_names=names)
+    message = str(info.value)
+    assert f"has {len(names)} names but the model has {len(args)} input(s) ({real}): {extra} name no input" in message
+    assert "fewer names than inputs is fine" in message and "keep_initializers_as_inputs=True" in message
+
+
+def test_fewer_input_names_than_inputs_name_the_first_ones() -> None:
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    program = exporter.export(Pair(), (x, y), input_names=["left"])
+    assert [v.name for v in program.model.graph.inputs] == ["left", "y"]
+    _close(program(x, y)[0], torch.relu(x) * y + 1)
 
 
 # -- dynamic axes ----------------------------------------------------------------------------------------
-class Pair(nn.Module):
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x) * y + 1
-
-
 @pytest.mark.parametrize("form", ["names", "indices", "dynamic_shapes_strings"])
 def test_dynamic_axes_become_named_dims_and_run_at_other_sizes(form: str) -> None:
     args = (torch.randn(2, 3), torch.randn(2, 3))
@@ -129,7 +157,6 @@ def test_dynamic_axes_become_named_dims_and_run_at_other_sizes(form: str) -> Non
 
 
 @pytest.mark.parametrize(("dynamic_axes", "message"), [
-    ({"nope": [0]}, "neither an input nor an output; known names: x, y"),
     ({"x": {5: "batch"}}, "names axis 5, but 'x' has rank 2"),
     ({"x": "batch"}, "must be a list of axes"),
     ({"x": {0: 3}}, "must map axis numbers to names"),
@@ -148,9 +175,14 @@ def test_dynamic_axes_and_dynamic_shapes_together_is_an_error() -> None:
                         dynamic_shapes={"x": {0: "b"}, "y": None})
 
 
-def test_size_one_dynamic_axis_explains_the_fix() -> None:
-    with pytest.raises(exporter.CaptureError, match="size of at least 2"):
-        exporter.export(Pair(), (torch.randn(1, 3), torch.randn(1, 3)), dynamic_axes={"x": [0], "y": [0]})
+def test_unknown_dynamic_axes_key_is_ignored_with_a_warning_as_the_classic_exporter_did(tmp_path: Path) -> None:
+    with pytest.warns(exporter.DynamicAxisWarning, match=r"dynamic_axes\[.seq_lengths.\] names neither .*known names: x, y;"):
+        program = exporter.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_axes={
+            "x": {0: "batch"}, "y": {0: "batch"}, "seq_lengths": {0: "batch"}}, report=True, artifacts_dir=tmp_path)
+    assert [str(d) for d in program.model.graph.inputs[0].shape] == ["batch", "3"]
+    assert "seq_lengths" in program.report_path.read_text()
+    x, y = torch.randn(5, 3), torch.randn(5, 3)
+    _close(program(x, y)[0], torch.relu(x) * y + 1)
 
 
 # -- weights -------------------------------------------------------------------------------------------
@@ -441,6 +473,40 @@ def test_report_on_constraint_and_capture_failures(tmp_path: Path) -> None:
     assert "## Constraint violations" in elu and "opspecs/activation.yaml:" in elu and "scale" in elu
     capture = next(tmp_path.glob("*_DataDependent_*_failed.md")).read_text()
     assert "## Capture (torch.export)\n\nFailed:" in capture and "torch.cond" in capture
+    # torch's full error and the partial graph it printed are in the report, not on the terminal
+    assert "torch's error in full:" in capture and "GuardOnDataDependentSymNode" in capture
+    assert "What torch printed while capturing" in capture and "def forward(" in capture
+
+
+_FAILING_CAPTURE = """
+import sys, torch, exporter
+
+class DataDependent(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x
+
+try:
+    exporter.export(DataDependent(), (torch.randn(3),))
+except exporter.CaptureError as error:
+    assert "def forward(" in error.torch_output  # torch's partial graph, kept on the error
+    open(sys.argv[1], "w").write(str(error))
+    print(f"ERROR {error}", file=sys.stderr)
+    raise
+"""
+
+
+def test_a_failed_capture_prints_nothing_but_the_error(tmp_path: Path) -> None:
+    script = tmp_path / "fail.py"
+    script.write_text(_FAILING_CAPTURE)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "message.txt")], capture_output=True,
+                         text=True, timeout=600)
+    message = (tmp_path / "message.txt").read_text()
+    assert message.startswith("torch.export could not capture DataDependent: GuardOnDataDependentSymNode")
+    assert run.returncode == 1 and run.stdout == ""
+    # the error, then Python's traceback of it (torch's error chained in it): no graph dump before or within
+    assert run.stderr.startswith(f"ERROR {message}\nTraceback (most recent call last):")
+    assert "def forward(" not in run.stderr
+    assert run.stderr.rstrip().endswith("The full torch error is chained below.")
 
 
 # -- the rest of torch.onnx's surface ---------------------------------------------------------------------
@@ -487,11 +553,18 @@ def test_exported_program_is_accepted_as_model() -> None:
     (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, opset_version=30), exporter.ExportArgumentError,
      "choose an integer from 9 to 26"),
     (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, custom_translation_table={1: 2}),
-     exporter.ExportArgumentError, "register_custom_op_symbolic"),
+     exporter.ExportArgumentError, "key 1 is not a torch operator; use an op overload such as"),
+    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f,
+                               custom_translation_table={torch.ops.aten.relu.default: "Relu"}),
+     exporter.ExportArgumentError, r"custom_translation_table\[aten::relu.default\] must be an onnxscript function"),
+    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, export_modules_as_functions={Pair, int}),
+     exporter.ExportArgumentError, "export_modules_as_functions: <class 'int'> is not a torch.nn.Module class"),
+    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, export_modules_as_functions="all"),
+     exporter.ExportArgumentError, "export_modules_as_functions must be True, False or a set"),
     (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f.parent / "missing" / "m.onnx"),
      exporter.ExportArgumentError, "folder '.*missing' does not exist"),
-    (lambda f: exporter.export(torch.jit.script(Pair()), (torch.randn(2, 3),) * 2, f), exporter.ExportArgumentError,
-     "TorchScript models cannot be captured"),
+    (lambda f: exporter.export(torch.export.export(Pair(), (torch.randn(2, 3),) * 2), (torch.randn(2, 3),) * 2, f,
+                               dynamo=False), exporter.ExportArgumentError, "already captured by torch.export"),
 ])
 def test_bad_input_is_a_clear_error_and_leaves_no_file(call: object, error: type, message: str,
                                                         tmp_path: Path) -> None:

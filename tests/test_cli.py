@@ -257,3 +257,15 @@ def test_demo_exports_and_verifies(tmp_path: Path, capsys: pytest.CaptureFixture
     model = onnx.load(str(target))
     assert model.opset_import[0].version == 17
     assert {n.op_type for n in model.graph.node} >= {"Conv", "Relu", "MaxPool"}
+
+
+def test_export_fallback_and_torchscript_say_which_capture(factory: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.warns(torch.jit.TracerWarning, match=r"factory\.py:\d+: a tensor was read as a Python bool"):
+        assert main(["export", "factory.py:data_dependent", "-o", "m.onnx", "--fallback"]) == 0
+    out, err = capsys.readouterr()
+    assert "torch.export failed (fallback=True): capturing Chooses with torch.jit.trace" in err
+    assert "captured with torch.jit.trace" in out and Path("m.onnx").is_file()
+    assert main(["export", "factory.py:make_with_args", "-o", "t.onnx", "--torchscript", "--verify"]) == 0
+    out, err = capsys.readouterr()
+    assert "capturing Net with torch.jit.trace" in err and "captured with torch.jit.trace" in out
+    assert "verified" in err

@@ -57,6 +57,11 @@ def _describe(arguments: dict[str, object]) -> str:
     return ", ".join(parts)
 
 
+def graph_inputs(spec: OpSpec) -> frozenset[str]:
+    """Arguments the one-op model takes at run time although they are not tensors (hint `as_input`)."""
+    return frozenset(name for name, hint in spec.test.args.items() if isinstance(hint, dict) and hint.get("as_input"))
+
+
 def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None:
     schema = schema_of(spec.aten)
     try:
@@ -67,7 +72,7 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None
     documented = {str(c.location): c.message for c in (*spec.constraints, *(c for v in spec.variants
                                                                             for c in v.constraints))}
     try:
-        model = build_one_op_model(spec.aten, schema, arguments, opset, expected)
+        model = build_one_op_model(spec.aten, schema, arguments, opset, expected, graph_inputs(spec))
     except ConstraintError as error:  # a documented refusal: the spec's constraint, word for word
         assert documented.get(error.spec_source) == error.constraint_message, f"undocumented refusal: {error}"
         return
@@ -116,7 +121,8 @@ def test_constraint_is_reachable(spec: OpSpec, constraint: object, opset: int) -
     def raises_this_constraint(arguments: dict[str, object]) -> bool:
         try:
             expected = flatten_outputs(run_eager(spec.aten, schema, arguments))
-            build_one_op_model(spec.aten, schema, arguments, opset, expected, dynamic=constraint.test_dynamic)
+            build_one_op_model(spec.aten, schema, arguments, opset, expected, graph_inputs(spec),
+                               dynamic=constraint.test_dynamic)
         except ConstraintError as error:
             return error.spec_source == str(constraint.location) and error.constraint_message == constraint.message
         except (RuntimeError, ValueError, IndexError, TypeError):

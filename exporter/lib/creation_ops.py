@@ -129,9 +129,14 @@ def randn_like(g: Any, self: ir.Value, dtype: Any = None, layout: Any = None, de
 
 
 def _randint(g: Any, low: Any, high: Any, shape_of: Any, dtype: torch.dtype) -> ir.Value:
-    """floor(uniform [low, high)) in float64, kept below `high` (a float sample can round up to it)."""
+    """floor(uniform [low, high)) in float64, kept below `high` (a float sample can round up to it).
+    Bounds read at run time (sizes, or values from tensors) scale a [0, 1) sample in the graph."""
     if isinstance(low, ir.Value) or isinstance(high, ir.Value):
-        raise g.refuse("dynamic_bounds")
+        lo, hi = (g.cast(v, torch.float64) if isinstance(v, ir.Value) else g.constant(float(v), torch.float64)
+                  for v in (low, high))
+        span = g.op("Sub", hi, lo)
+        drawn = g.op("Floor", g.op("Add", lo, g.op("Mul", _uniform(g, shape_of, torch.float64), span)))
+        return g.cast(g.op("Min", drawn, g.op("Sub", hi, g.constant(1.0, torch.float64))), dtype)
     drawn = g.op("Floor", _uniform(g, shape_of, torch.float64, low, high))
     drawn = g.op("Min", drawn, g.constant(float(high - 1), torch.float64))
     return g.cast(drawn, dtype)
@@ -166,19 +171,14 @@ def randperm(g: Any, n: Any, dtype: Any = 4, layout: Any = None, device: Any = N
 
 
 # -- sampling from tensors ------------------------------------------------------------------------
-def bernoulli_below(g: Any, self: ir.Value, p: Any) -> ir.Value:
-    """bernoulli.p / .Tensor: 1 (in self's dtype) where a uniform sample is below p (a float, or a tensor broadcasting to self)."""
+def bernoulli_below(g: Any, self: ir.Value, p: Any = None) -> ir.Value:
+    """bernoulli (p None: self holds the probabilities), .p and .Tensor: 1 (in self's dtype) where a
+    uniform sample is below p (a float, or a tensor broadcasting to self). Not ONNX Bernoulli: ONNX
+    Runtime's kernel (1.32, opsets 15-21) draws 1 with probability 1 - p, and it has none from 22."""
+    p = self if p is None else p
     sample = h.sample_dtype(g, p if isinstance(p, ir.Value) else torch.float32)
     p = g.cast(p, sample) if isinstance(p, ir.Value) else g.constant(float(p), sample)
     return g.cast(g.op("Less", _uniform(g, self, sample), p), g.dtype(self))
-
-
-def bernoulli(g: Any, self: ir.Value, generator: Any = None) -> ir.Value:
-    """ONNX Bernoulli for float types at opsets 15-21 (from 22 ONNX Runtime has no kernel for the
-    RandomUniformLike in its function body); otherwise a uniform sample below the probabilities."""
-    if 15 <= g.opset < 22 and g.dtype(self) in (torch.float16, torch.float32, torch.float64):
-        return g.op("Bernoulli", self)
-    return bernoulli_below(g, self, self)
 
 
 def normal_tensor_float(g: Any, mean: ir.Value, std: float = 1.0, generator: Any = None) -> ir.Value:
@@ -194,6 +194,10 @@ def normal_float_tensor(g: Any, mean: float, std: ir.Value, generator: Any = Non
 def normal_tensor_tensor(g: Any, mean: ir.Value, std: ir.Value, generator: Any = None) -> ir.Value:
     broadcast = g.op("Add", mean, std)  # only its shape is used
     return g.op("Add", mean, g.op("Mul", _normal(g, broadcast, g.dtype(mean)), std))
+
+
+def normal_functional(g: Any, self: ir.Value, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> ir.Value:
+    return _normal(g, self, g.dtype(self), mean, std)
 
 
 def normal_float_float(g: Any, mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None,

@@ -26,6 +26,7 @@ import torch
 
 from exporter import emit_helpers as h
 from exporter.lib import common as c
+from exporter.lib import shape_ops
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 # ONNX gate k takes torch's gate _ORDER[op][k]
@@ -49,11 +50,13 @@ def _stack(g: Any, values: Sequence[ir.Value]) -> ir.Value:
 
 def rnn(g: Any, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases: bool, num_layers: int,
         dropout: float, train: bool, bidirectional: bool, batch_first: bool, op: str,
-        activation: str | None = None) -> tuple[ir.Value, ...]:
+        activation: str | None = None, sequence_lens: ir.Value | None = None) -> tuple[ir.Value, ...]:
     """lstm / gru / rnn_tanh / rnn_relu (.input): `op` is the ONNX op (LSTM, GRU, RNN), `activation`
-    RNN's (Tanh, Relu); `hx` is LSTM's (h0, c0) list or the others' h0."""
+    RNN's (Tanh, Relu); `hx` is LSTM's (h0, c0) list or the others' h0. `sequence_lens` (B,) int32:
+    each sequence's step count (packed input): each layer stops there, the next reads no step past
+    it, and the final states are those of each sequence's last step; the output past it is not
+    defined by ONNX (the packed mappings never read it)."""
     states = list(hx) if isinstance(hx, (list, tuple)) else [hx]
-
     dirs = 2 if bidirectional else 1
     per = 4 if has_biases else 2
     # (the lstm spec refuses projections, which give more weights per layer: ONNX LSTM has none)
@@ -77,7 +80,7 @@ def rnn(g: Any, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases
                                    _reorder(g, op, params[base + 3], hidden), axis=0))
         initial = [h.slice_axes(g, s, [layer * dirs], [(layer + 1) * dirs], [0]) for s in states]
         outputs = g.op(op, x, _stack(g, weights), _stack(g, recurrences), _stack(g, biases) if biases else None,
-                       None, *initial, _outputs=1 + len(states), **attrs)
+                       sequence_lens, *initial, _outputs=1 + len(states), **attrs)
         y, *last = outputs
         for collected, value in zip(finals, last):
             collected.append(value)
@@ -86,3 +89,25 @@ def rnn(g: Any, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases
     output = g.op("Transpose", x, perm=[1, 0, 2]) if batch_first else x
     states_out = [parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0) for parts in finals]
     return (output, *states_out)
+
+
+def _within(g: Any, output: ir.Value, lengths: ir.Value) -> ir.Value:
+    """(T, B, 1) bool: step t is inside sequence b, for an output of shape (T, B, dirs * H)."""
+    steps = g.op("Gather", g.op("Shape", output), g.constant(0, torch.int64), axis=0)
+    positions = c.unsqueeze(g, shape_ops.arange(g, steps), [1, 2])
+    return g.op("Less", positions, c.unsqueeze(g, lengths, [0, 2]))
+
+
+_PACKED_MODES = {"LSTM": ("LSTM", None), "GRU": ("GRU", None), "RNN_TANH": ("RNN", "Tanh"), "RNN_RELU": ("RNN", "Relu")}
+
+
+def packed_rnn(g: Any, input: ir.Value, lengths: ir.Value, hx: Sequence[ir.Value], params: Sequence[ir.Value],
+               mode: str, has_biases: bool, num_layers: int, dropout: float, train: bool,
+               bidirectional: bool) -> list[ir.Value]:
+    """aten2onnx::packed_rnn (exporter/rnn_capture.py): the RNN over padded time-major input with
+    each sequence's length as ONNX's sequence_lens; the output is 0 past each length, as torch pads it."""
+    op, activation = _PACKED_MODES[mode]
+    lengths = g.cast(lengths, torch.int64)
+    output, *states = rnn(g, input, list(hx), params, has_biases, num_layers, dropout, train, bidirectional, False,
+                          op, activation, g.cast(lengths, torch.int32))
+    return [g.op("Where", _within(g, output, lengths), output, h.like(g, 0, output)), *states]

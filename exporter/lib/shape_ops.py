@@ -19,6 +19,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter import symint_ops
 from exporter.lib import common as c
 
 
@@ -76,13 +77,24 @@ def _shape_of(g: Any, value: ir.Value) -> list[int]:
     return _static_shape(g, value, refusal="dynamic_sizes") or [1]
 
 
-def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
-    """The leading corner of src shaped like index (torch reads src only where index is)."""
-    have, want = _shape_of(g, src), _shape_of(g, index)
+def _fit(g: Any, src: ir.Value, index: ir.Value, refusal: str | None = None) -> ir.Value:
+    """The leading corner of src shaped like index (torch reads src only where index is). Along a
+    dimension of index known only at run time it needs Slice's inputs (opset 10): before, the
+    caller's constraint `refusal` (its id; callers without one have static shapes there)."""
     value = _as_1d(g, src)
+    same = src.shape is not None and index.shape is not None and g.shape(src) == g.shape(index)
+    if same and "None" not in g.shape(src):  # equal dims, named dynamic ones included: nothing to cut
+        return value
+    have, want = g.shape(src) or [1], g.shape(index) or [1]
     if have == want:
         return value
-    return h.slice_axes(g, value, [0] * len(want), want, list(range(len(want))))
+    axes = list(range(len(want)))
+    if all(isinstance(d, int) for d in want):
+        return h.slice_axes(g, value, [0] * len(want), want, axes)
+    if g.opset < 10:
+        assert refusal is not None, f"a dynamic index shape {want} at opset {g.opset}"
+        raise g.refuse(refusal, detail=f"src has shape {have}, index {want}")
+    return g.op("Slice", value, h.ints(g, [0] * len(want)), g.op("Shape", _as_1d(g, index)), h.ints(g, axes))
 
 
 # -- shape ops ---------------------------------------------------------------------------------
@@ -102,13 +114,13 @@ def flatten_using_ints(g: Any, self: ir.Value, start_dim: int, end_dim: int) -> 
                 return g.op("Reshape", self, h.ints(g, shape), allowzero=1)
             return _zeros(g, shape, self)
         return g.op("Reshape", self, h.ints(g, shape))
-    # Symbolic sizes: keep the leading dims (0 copies them), merge the middle, read the tail.
-    full = g.op("Shape", self)
-    parts = [h.ints(g, [0] * start + [-1])]
-    if end + 1 < r:
-        parts.append(h.slice_axes(g, full, [end + 1], [h.INT64_MAX], [0]))
-    shape = g.op("Concat", *parts, axis=0) if len(parts) > 1 else parts[0]
-    return g.op("Reshape", self, shape)
+    # Symbolic sizes: each read at run time, the merged one their product (no -1: it cannot be
+    # inferred when another size is 0, and a size 0 stays 0)
+    sizes = [c.dim_size(g, self, a) for a in range(r)]
+    merged = sizes[start]
+    for size in sizes[start + 1:end + 1]:
+        merged = merged * size if isinstance(merged, int) and isinstance(size, int) else symint_ops.mul(g, merged, size)
+    return h.reshape_to(g, self, [*sizes[:start], merged, *sizes[end + 1:]])
 
 
 def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
@@ -117,7 +129,10 @@ def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
 
 
 def stack(g: Any, tensors: Sequence[ir.Value], dim: int) -> ir.Value:
-    """Unsqueeze each tensor at `dim` (of the output rank) and concatenate (after promotion)."""
+    """Unsqueeze each tensor at `dim` (of the output rank) and concatenate (after promotion). A list grown
+    in a scripted loop is an ONNX sequence (opset 11+): ConcatFromSequence with a new axis."""
+    if h.is_sequence(g, tensors):
+        return g.op("ConcatFromSequence", tensors, axis=dim, new_axis=1)
     tensors = h.promoted_list(g, tensors)
     out_rank = g.rank(tensors[0]) + 1
     axis = dim + out_rank if dim < 0 else dim
@@ -277,7 +292,7 @@ def _scatter(g: Any, data: ir.Value, axis: int, index: ir.Value, updates: ir.Val
 
 def scatter_src(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value) -> ir.Value:
     data, idx = _as_1d(g, self), _as_1d(g, index)
-    updates = _fit(g, src, index)
+    updates = _fit(g, src, index, refusal="dynamic_src_before_10")
     return _reshape_back(g, _scatter(g, data, _axis(g, dim, self), idx, updates), self)
 
 

@@ -58,3 +58,27 @@ class ShapeOps(nn.Module):
         back = grown.unsqueeze(-1).squeeze(-1)
         scattered = torch.zeros(4, 5).scatter(1, index, x[:, :2])
         return joined, column, window, back, scattered
+
+
+# -- "Tracing vs Scripting" (the classic exporter's documentation) -------------------------------------
+class LoopModel(nn.Module):
+    """Trace-based only: the loop over a 0-d tensor count is unrolled by tracing."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        for i in range(y):
+            x = x + i
+        return x
+
+
+@torch.jit.script
+def loop(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    for i in range(int(y)):
+        x = x + i
+    return x
+
+
+class LoopModel2(nn.Module):
+    """Mixing tracing and scripting: the loop lives in a scripted function, so it stays a loop."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loop(x, y)
