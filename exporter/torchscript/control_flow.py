@@ -285,6 +285,41 @@ def _loop_body(t: Translator, node: torch._C.Node, carried: list[torch._C.Value]
     return sub, inputs, results, iteration, condition
 
 
+def _picks_python_values(t: Translator, body: torch._C.Block) -> bool:
+    """The body reads, at the iteration's index, a list of values no ONNX graph holds: the keys or
+    items of a dict, strings, tuples (`for key in batch.keys()`, `for k, v in d.items()`)."""
+    iteration = next(body.inputs())
+    for use in iteration.uses():
+        user = use.user
+        if user.kind() != "aten::__getitem__" or use.offset != 1:
+            continue
+        items = t.get(user.inputsAt(0))
+        if isinstance(items, list) and any(not isinstance(v, (ir.Value, torch.Tensor, bool, int, float))
+                                           for v in items):
+            return True
+    return False
+
+
+def _unroll(t: Translator, node: torch._C.Node, trips: int) -> None:
+    """The loop run at export time, its body translated once per iteration (a static trip count)."""
+    body = next(node.blocks())
+    block_inputs = list(body.inputs())
+    values = [(t.get(v), t.meta_of(v)) for v in list(node.inputs())[2:]]
+    for index in range(trips):
+        t.set(block_inputs[0], index, index)
+        for block_input, (value, meta) in zip(block_inputs[1:], values):
+            t.set(block_input, value, meta)
+        (go_on, _), *values = t.run_block(body)
+        if isinstance(go_on, ir.Value):
+            raise TranslationError(f"the loop at {t.location(node)} walks a list of strings or tuples (a dict's keys "
+                                   "or items) and stops on a tensor's value; ONNX cannot hold that list: loop over "
+                                   "tensors, or decide when to stop from values known at export time")
+        if not go_on:
+            break
+    for out, (value, meta) in zip(node.outputs(), values):
+        t.set(out, value, meta)
+
+
 def _loop(t: Translator, node: torch._C.Node) -> None:
     inputs = list(node.inputs())
     trips, first = t.get(inputs[0]), t.get(inputs[1])
@@ -296,6 +331,9 @@ def _loop(t: Translator, node: torch._C.Node) -> None:
     if first is False or trips == 0:  # the loop never runs
         for target, (value, meta) in zip(targets, init):
             t.set(target, value, meta)
+        return
+    if isinstance(trips, int) and trips < _INT64_MAX and first is True and _picks_python_values(t, body):
+        _unroll(t, node, trips)
         return
     if any(is_missing(v) for v, _ in init) or is_missing(trips) or is_missing(first):
         for target in targets:

@@ -48,7 +48,8 @@ def _flat_pairs(value: Any, meta: Any) -> list[tuple[Any, Any]]:
 
 
 class _InputBinder:
-    """Graph inputs from the example inputs: every tensor an ONNX input, every other value a constant."""
+    """Graph inputs from the example inputs: every tensor an ONNX input (those inside tuples, lists and
+    dicts in order, named as torch.export names them: `batch_ids`), every other value a constant."""
 
     def __init__(self, t: Translator, names: list[str], axes: list[dict[int, str]], user_names: Sequence[str]):
         self.t, self.names, self.axes, self.user_names = t, names, axes, list(user_names)
@@ -66,9 +67,9 @@ class _InputBinder:
         if isinstance(value, (list, tuple)):
             pairs = [self.bind(v) for v in value]
             return type(value)(p[0] for p in pairs), type(value)(p[1] for p in pairs)
-        if isinstance(value, dict):
-            raise ExportArgumentError("a dict input cannot be passed to a TorchScript graph here; pass its "
-                                      "tensors as separate inputs")
+        if isinstance(value, dict):  # torch.onnx flattened a dict input's values in order: one input each
+            pairs = {key: self.bind(item) for key, item in value.items()}
+            return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
         return value, value
 
 

@@ -45,7 +45,11 @@ def translate(t: Translator, node: torch._C.Node, name: str, inputs: list[Any], 
     result, result_meta = _STATIC[name](items, item_metas, inputs[1:], metas[1:])
     if name in _MUTATING:
         t.set(node.inputsAt(0), items, item_metas)
-    if node.outputsSize():
+    if node.outputsSize() > 1:  # an item that is a tuple, unpacked (tuples are lowered)
+        metas = result_meta if isinstance(result_meta, tuple) else (None,) * len(result)
+        for out, value, meta in zip(node.outputs(), result, metas):
+            t.set(out, value, meta)
+    elif node.outputsSize():
         if name in ("aten::append.t", "aten::_set_item.t", "aten::extend.t"):
             result, result_meta = items, item_metas
         t.set(node.output(), result, result_meta)

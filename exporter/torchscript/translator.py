@@ -30,7 +30,7 @@ from exporter.autograd_symbolic import translate_python_op
 from exporter.capture import _functional_variant
 from exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
 from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
-from exporter.torchscript import control_flow, list_ops, locations, prim_ops
+from exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops
 from exporter.torchscript.decompose import decompose
 from exporter.torchscript.meta import (
     MetaContext,
@@ -206,6 +206,9 @@ class Translator:
             return
         if list_ops.handles(self, name, inputs):
             list_ops.translate(self, node, name, inputs, metas)
+            return
+        if dict_ops.handles(name, inputs):
+            dict_ops.translate(self, node, name, inputs, metas)
             return
         result_meta = self.compute_meta(node, name, op, metas)
         returns = [str(r.type) for r in op._schema.returns]
