@@ -30,8 +30,8 @@ _MAX_DETAIL_LINES = 8
 @contextlib.contextmanager
 def model_mode(model: Any, training: TrainingMode) -> Iterator[None]:
     """train()/eval() as TrainingMode asks while capturing; the model's own mode is restored."""
-    if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE:
-        yield
+    if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE or not hasattr(model, "training"):
+        yield  # a frozen ScriptModule has no mode left to set
         return
     # each module's own mode: train(flag) sets every submodule, so restoring the root's alone would
     # turn an eval() submodule of a training model (or a model inside a fresh wrapper) to training

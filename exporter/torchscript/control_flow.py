@@ -361,37 +361,36 @@ def _loop(t: Translator, node: torch._C.Node) -> None:
         for target in targets:
             t.set(target, MISSING, None)
         return
-    g = t.g
-    starts = [_as_onnx(g, value, meta) for (value, _), meta in zip(init, metas)]
-    for start, body_input in zip(starts, body_inputs):
-        if isinstance(body_input.type, ir.SequenceType) or not isinstance(start.type, ir.SequenceType):
-            if body_input.type is None:
-                body_input.type = start.type
-        if body_input.dtype is not None and start.dtype is not None and body_input.dtype != start.dtype \
-                and not isinstance(start.type, ir.SequenceType):
-            raise TranslationError(f"{where}: a carried value starts as {start.dtype} and the body makes it "
-                                   f"{body_input.dtype}; convert it before the loop so both agree")
-    outputs = [_as_onnx(sub, value, meta) for (value, _), meta in zip(results[1:], metas)]
-    for body_input, output in zip(body_inputs, outputs):
-        if body_input.dtype is not None and output.dtype is not None and body_input.dtype != output.dtype \
-                and not isinstance(output.type, ir.SequenceType):
-            raise TranslationError(f"{where}: a value the loop carries enters as {body_input.dtype.name.lower()} "
-                                   f"and leaves an iteration as {output.dtype.name.lower()}; ONNX Loop needs one "
-                                   "dtype: convert it in the loop (.to(...)) so both agree")
-    padding = [] if starts or t.opset >= 11 else [g.constant(0, torch.int64)]  # Loop needs a carried value before 11
-    extra = [ir.Value(name=t.unique(f"{_name(node)}_unused"), type=ir.TensorType(ir.DataType.INT64),
-                      shape=ir.Shape([]))] if padding else []
-    go_on = _condition(sub, results[0][0] if not isinstance(results[0][0], bool)
-                       else sub.constant(results[0][0], torch.bool))
-    graph = _graph(sub, [iteration, condition, *body_inputs, *extra], [go_on, *outputs, *extra], f"{_name(node)}_body")
-    count = None if isinstance(trips, int) and trips >= _INT64_MAX else (
-        trips if isinstance(trips, ir.Value) else g.constant(int(trips), torch.int64))
-    if isinstance(count, ir.Value) and count.dtype != ir.DataType.INT64:
-        count = g.cast(count, torch.int64)
-    start_condition = _condition(g, first if isinstance(first, ir.Value) else g.constant(bool(first), torch.bool))
-    with t.translating(node, "prim::Loop"):
-        loop = g.op("Loop", count, start_condition, *starts, *padding, body=graph,
-                    _outputs=len(starts) + len(padding))
+    with t.translating(node, "prim::Loop"):  # its constants and casts belong to the loop's module
+        g = t.g
+        starts = [_as_onnx(g, value, meta) for (value, _), meta in zip(init, metas)]
+        for start, body_input in zip(starts, body_inputs):
+            if isinstance(body_input.type, ir.SequenceType) or not isinstance(start.type, ir.SequenceType):
+                if body_input.type is None:
+                    body_input.type = start.type
+            if body_input.dtype is not None and start.dtype is not None and body_input.dtype != start.dtype \
+                    and not isinstance(start.type, ir.SequenceType):
+                raise TranslationError(f"{where}: a carried value starts as {start.dtype} and the body makes it "
+                                       f"{body_input.dtype}; convert it before the loop so both agree")
+        outputs = [_as_onnx(sub, value, meta) for (value, _), meta in zip(results[1:], metas)]
+        for body_input, output in zip(body_inputs, outputs):
+            if body_input.dtype is not None and output.dtype is not None and body_input.dtype != output.dtype \
+                    and not isinstance(output.type, ir.SequenceType):
+                raise TranslationError(f"{where}: a value the loop carries enters as {body_input.dtype.name.lower()} "
+                                       f"and leaves an iteration as {output.dtype.name.lower()}; ONNX Loop needs one "
+                                       "dtype: convert it in the loop (.to(...)) so both agree")
+        padding = [] if starts or t.opset >= 11 else [g.constant(0, torch.int64)]  # Loop needs a carried value before 11
+        extra = [ir.Value(name=t.unique(f"{_name(node)}_unused"), type=ir.TensorType(ir.DataType.INT64),
+                          shape=ir.Shape([]))] if padding else []
+        go_on = _condition(sub, results[0][0] if not isinstance(results[0][0], bool)
+                           else sub.constant(results[0][0], torch.bool))
+        graph = _graph(sub, [iteration, condition, *body_inputs, *extra], [go_on, *outputs, *extra], f"{_name(node)}_body")
+        count = None if isinstance(trips, int) and trips >= _INT64_MAX else (
+            trips if isinstance(trips, ir.Value) else g.constant(int(trips), torch.int64))
+        if isinstance(count, ir.Value) and count.dtype != ir.DataType.INT64:
+            count = g.cast(count, torch.int64)
+        start_condition = _condition(g, first if isinstance(first, ir.Value) else g.constant(bool(first), torch.bool))
+        loop = g.op("Loop", count, start_condition, *starts, *padding, body=graph, _outputs=len(starts) + len(padding))
     loop = loop if isinstance(loop, tuple) else (loop,)
     for target, value, meta, start in zip(targets, loop, metas, starts):
         if isinstance(start.type, ir.SequenceType):

@@ -142,7 +142,8 @@ def translate_torchscript(captured: Captured, model: Any, args: tuple[Any, ...],
     """The ONNX model of a captured TorchScript graph; raises UnsupportedOpsError listing every gap."""
     root = model if isinstance(model, torch.nn.Module) else None
     model_name = getattr(model, "original_name", None) or type(model).__name__ if root is not None else ""
-    t = Translator(options.opset_version, MetaContext(), root, model_name, options.aten_fallback)
+    t = Translator(options.opset_version, MetaContext(), root, model_name, options.aten_fallback,
+                   captured.module_calls)
     graph_inputs = list(captured.graph.inputs())
     if captured.takes_self:
         t.set(graph_inputs.pop(0), ModuleRef("", captured.owner), None)
@@ -187,9 +188,15 @@ def translate_torchscript(captured: Captured, model: Any, args: tuple[Any, ...],
 
 
 def export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes,
-                       options: ExportOptions) -> tuple[Captured, ir.Model]:
-    """Capture (trace or script) and translate; the model's attributes are read in the training mode asked."""
+                       options: ExportOptions, modules_as_functions: bool = False) -> tuple[Captured, ir.Model]:
+    """Capture (trace or script) and translate; the model's attributes are read in the training mode asked.
+    `modules_as_functions`: every node must be known to come from its module call (or from none)."""
+    if modules_as_functions and isinstance(model, torch.jit.ScriptFunction):
+        raise ExportArgumentError(f"export_modules_as_functions: {model.name} is a scripted function, which calls "
+                                  "no modules; export the nn.Module that uses it, or leave the option out")
     captured = capture_torchscript(model, args, kwargs, options.training)
+    if modules_as_functions:
+        captured.module_calls.check_complete(getattr(model, "original_name", None) or type(model).__name__)
     with model_mode(model, options.training), model_mode(captured.owner, options.training):
         return captured, translate_torchscript(captured, model, args, kwargs, axes, options)
 
