@@ -147,7 +147,9 @@ def require_sequences(t: Translator, node: torch._C.Node, why: str) -> None:
         raise TranslationError(
             f"{why} at {t.location(node)} becomes an ONNX sequence carried by Loop/If, which ONNX allows from "
             f"opset {SEQUENCES_IN_CONTROL_FLOW}; export with opset_version={SEQUENCES_IN_CONTROL_FLOW} or newer "
-            f"(this export asked for {t.opset}), or build a tensor in the loop instead of a list")
+            f"(this export asked for {t.opset}). Below it, a loop may grow a list only as `ys.append(y)` once per "
+            "iteration (not inside an `if`), with elements of one shape, read after the loop only by "
+            "torch.stack(ys) or torch.cat(ys) (an ONNX Loop scan output); or build a tensor in the loop instead")
 
 
 def to_sequence(g: Any, items: Any, element: Any) -> ir.Value:

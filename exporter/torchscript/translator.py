@@ -30,7 +30,7 @@ from exporter.autograd_symbolic import translate_python_op
 from exporter.capture import _functional_variant
 from exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
 from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
-from exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops
+from exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops, scan_lists
 from exporter.torchscript.decompose import decompose
 from exporter.torchscript.meta import (
     MetaContext,
@@ -214,6 +214,10 @@ class Translator:
             self.record_unsupported(name, node)
             self._bind_missing(node)
             return
+        if scan_lists.handles(inputs):  # stack/cat of a list a loop grew as its scan output
+            self._bind_outputs(node, scan_lists.translate(self, node, name, inputs),
+                               self.compute_meta(node, name, op, metas))
+            return
         if list_ops.handles(self, name, inputs):
             list_ops.translate(self, node, name, inputs, metas)
             return
@@ -355,7 +359,7 @@ class Translator:
         first, second = self.meta.call(op, one), self.meta.call(op, two)
         if not isinstance(first, torch.Tensor) or not isinstance(second, torch.Tensor):
             return first
-        sizes = [a if a == b else self.meta.unknown_number(int) for a, b in zip(first.shape, second.shape)]
+        sizes = [a if _same_size(a, b) else self.meta.unknown_number(int) for a, b in zip(first.shape, second.shape)]
         return self.meta.empty(sizes, first.dtype)
 
     def _hold_arithmetic(self, base: str, name: str, metas: list[Any], result: torch.Tensor) -> None:
@@ -511,6 +515,13 @@ class Translator:
             if scalar_type(meta) is not None:
                 mark_symbolic_scalar(value)
         return value
+
+
+def _same_size(a: Any, b: Any) -> bool:
+    """Sizes that are the same expression (comparing unbacked sizes with == would need their values)."""
+    if isinstance(a, torch.SymInt) or isinstance(b, torch.SymInt):
+        return isinstance(a, torch.SymInt) and isinstance(b, torch.SymInt) and a.node.expr == b.node.expr
+    return a == b
 
 
 def _hints(sizes: Any) -> list[int | None]:
