@@ -53,6 +53,9 @@ def test_a_dict_input_is_one_onnx_input_per_key(scripted: bool) -> None:
     graph = program.model.graph
     assert [v.name for v in graph.inputs] == ["batch_ids", "batch_mask", "scale"]
     assert [[str(d) for d in v.shape] for v in graph.inputs[:2]] == [["n", "length"]] * 2
+    if not scripted:  # named as the torch.export path names them
+        reference = exporter.export(model, (_batch(2, 5), torch.tensor(2.0)))
+        assert [v.name for v in reference.model.graph.inputs] == [v.name for v in graph.inputs]
     onnx.checker.check_model(program.model_proto, full_check=True)
     for n, length in ((1, 3), (2, 5), (4, 9)):
         _compare(program, model, _batch(n, length), torch.tensor(0.5 * n))
