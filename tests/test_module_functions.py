@@ -308,6 +308,27 @@ class Pick(nn.Module):
         return op.forward(x)
 
 
+def test_a_traced_model_calling_scripted_modules_and_functions() -> None:
+    """Scripted functions inlined at the top level belong to no module; a scripted submodule of a traced
+    model is a function like any other."""
+    from models import torchscript_models as ts
+    from models.seed_examples import LoopModel2
+
+    x, count = torch.ones(2, 3, dtype=torch.long), torch.tensor(5)
+    program = exporter.export(LoopModel2(), (x, count), dynamo=False, export_modules_as_functions=True)
+    assert not program.model.functions and "Loop" in [n.op_type for n in program.model.graph]
+    torch.manual_seed(0)
+    model = ts.TracedWithScriptedParts().eval()
+    program = exporter.export(model, (torch.randn(2, 3), torch.tensor(3)), dynamo=False,
+                              export_modules_as_functions=True)
+    assert set(_functions(program)) == {"torch.nn.modules.linear::Linear", "models.torchscript_models::ScriptedBlock"}
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    for rows, steps in ((2, 4), (2, 1)):
+        x = torch.randn(rows, 3)
+        with torch.no_grad():
+            _same(program(x, torch.tensor(steps)), [model(x, torch.tensor(steps))])
+
+
 def test_calls_torchscript_cannot_attribute_are_errors() -> None:
     x = torch.randn(2, 4)
     with pytest.raises(exporter.ExportArgumentError, match=r"Pick calls modules that TorchScript does not name "

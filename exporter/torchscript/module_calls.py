@@ -29,6 +29,7 @@ from exporter.torchscript.locations import source_line
 CALL_ATTRIBUTE = "aten2onnx_module_call"  # int node attribute: the index of the node's call in ModuleCalls.stacks
 _MANGLE = re.compile(r"___torch_mangle_\d+\.")
 _FORWARD = re.compile(r"forward\d*")  # a traced module's later calls are forward1, forward2, ...
+_FUNCTION_FRAME = re.compile(r"\.?UNKNOWN_INSTANCE\(UNKNOWN_TYPE\)")
 
 Call = tuple[str, str, str]  # (key, module path, class)
 
@@ -161,9 +162,11 @@ def _tag(block: torch._C.Block, index: int) -> None:
 def _inlined_before(block: torch._C.Block, found: dict[str, None]) -> None:
     for node in block.nodes():
         if not node.hasAttribute(CALL_ATTRIBUTE) and node.kind() != "prim::Constant":
-            hierarchy = node.getModuleHierarchy()
-            if hierarchy:
-                found.setdefault(re.sub(r"\([^)]*\)", "", hierarchy), None)
+            # `a(Block).fc(Linear)`; a scripted function's frame shows as UNKNOWN_INSTANCE(UNKNOWN_TYPE)
+            hierarchy = _FUNCTION_FRAME.sub("", node.getModuleHierarchy())
+            path = re.sub(r"\([^)]*\)", "", hierarchy).strip(".")
+            if path:
+                found.setdefault(path, None)
         for inner in node.blocks():
             _inlined_before(inner, found)
 
