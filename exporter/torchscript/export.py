@@ -196,7 +196,8 @@ def export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
                                   "no modules; export the nn.Module that uses it, or leave the option out")
     captured = capture_torchscript(model, args, kwargs, options.training)
     if modules_as_functions:
-        captured.module_calls.check_complete(getattr(model, "original_name", None) or type(model).__name__)
+        captured.module_calls.check_complete(getattr(model, "original_name", None) or type(model).__name__,
+                                             captured.graph)
     with model_mode(model, options.training), model_mode(captured.owner, options.training):
         return captured, translate_torchscript(captured, model, args, kwargs, axes, options)
 

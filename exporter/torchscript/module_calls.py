@@ -40,23 +40,24 @@ class ModuleCalls:
 
     stacks: list[tuple[Call, ...]] = field(default_factory=list)  # per call: the calls from the outermost down
     unresolved: list[str] = field(default_factory=list)          # calls whose module is not known statically
-    inlined_before: list[str] = field(default_factory=list)      # module paths torch had already inlined
 
     def of(self, node: torch._C.Node) -> tuple[Call, ...]:
         """The module calls `node` ran in, outermost first; () at the model's top level."""
         return self.stacks[node.i(CALL_ATTRIBUTE)] if node.hasAttribute(CALL_ATTRIBUTE) else ()
 
-    def check_complete(self, model_name: str) -> None:
-        """export_modules_as_functions needs every node's module call: say which ones are not known."""
+    def check_complete(self, model_name: str, graph: torch._C.Graph) -> None:
+        """export_modules_as_functions needs every node of `graph` to know its module call: say which do not."""
         if self.unresolved:
             raise ExportArgumentError(
                 f"export_modules_as_functions: {model_name} calls modules that TorchScript does not name statically "
                 f"({'; '.join(self.unresolved[:3])}): a module behind an interface type or picked at run time "
                 "cannot become an ONNX function here. Call submodules as attributes (self.block(x)), or export "
                 "with dynamo=True")
-        if self.inlined_before:
+        found: dict[str, None] = {}
+        _inlined_before(graph.block(), found)
+        if found:
             raise ExportArgumentError(
-                f"export_modules_as_functions: {model_name}'s submodules ({', '.join(self.inlined_before[:3])}) were "
+                f"export_modules_as_functions: {model_name}'s submodules ({', '.join(list(found)[:3])}) were "
                 "already inlined into its graph (a frozen or optimized ScriptModule), so their calls cannot be told "
                 "apart; export the module before torch.jit.freeze, or the nn.Module itself")
 
@@ -109,44 +110,54 @@ class _Inliner:
         self.count: Counter[str] = Counter()
 
     def block(self, graph: torch._C.Graph, block: torch._C.Block, paths: dict[int, str], self_path: str,
-              stack: tuple[Call, ...]) -> None:
-        for node in list(block.nodes()):
+              stack: tuple[Call, ...], index: int | None) -> bool:
+        """Inline the block's module calls and tag its own nodes with `index` (the call it belongs to);
+        whether calls are left for torch's inliner (scripted functions, unresolved calls)."""
+        left = False
+        for node in list(block.nodes()):  # nodes inserted for a call are not in this list: tagged already
             kind = node.kind()
+            if kind == "prim::CallMethod":
+                left = self.call(graph, node, paths, self_path, stack, index) or left
+                continue
             if kind == "prim::GetAttr" and node.input().unique() in paths:
                 parent = paths[node.input().unique()]
                 paths[node.output().unique()] = f"{parent}.{node.s('name')}" if parent else node.s("name")
-            elif kind == "prim::CallMethod":
-                self.call(graph, node, paths, self_path, stack)
-                continue
+            elif kind == "prim::CallFunction":
+                left = True
+            if index is not None and kind != "prim::Constant":
+                node.i_(CALL_ATTRIBUTE, index)
             for inner in node.blocks():
-                self.block(graph, inner, paths, self_path, stack)
+                left = self.block(graph, inner, paths, self_path, stack, index) or left
+        return left
 
     def call(self, graph: torch._C.Graph, node: torch._C.Node, paths: dict[int, str], self_path: str,
-             stack: tuple[Call, ...]) -> None:
+             stack: tuple[Call, ...], index: int | None) -> bool:
         method = node.s("name")
         path = paths.get(node.inputsAt(0).unique())
         if path is None:
             self.calls.unresolved.append(f"{method}() of {_script_type(node.inputsAt(0))} at "
                                          f"{source_line(node) or 'an unknown line'}")
-            return  # torch's inliner takes it, when it can
+            if index is not None:
+                node.i_(CALL_ATTRIBUTE, index)
+            return True  # torch's inliner takes it, when it can
         callee = submodule(self.owner, path)._c._get_method(method).graph.copy()
-        index = None
-        if path != self_path and _FORWARD.fullmatch(method):
+        if path != self_path and _FORWARD.fullmatch(method):  # a module's call; a helper method is its caller's
             count = self.count[path]
             self.count[path] += 1
             index = len(self.calls.stacks)
             stack = (*stack, (path if count == 0 else f"{path}@{count}", path, self.class_of(path)))
             self.calls.stacks.append(stack)
-        self.block(callee, callee.block(), {next(callee.inputs()).unique(): path}, path, stack)
-        torch._C._jit_pass_inline(callee)  # scripted functions it calls, and calls left unresolved
-        if index is not None:
-            _tag(callee.block(), index)
+        if self.block(callee, callee.block(), {next(callee.inputs()).unique(): path}, path, stack, index):
+            torch._C._jit_pass_inline(callee)  # scripted functions it calls, and calls left unresolved
+            if index is not None:
+                _tag(callee.block(), index)
         graph.setInsertPoint(node)
         outputs = graph.insertGraph(callee, list(node.inputs()))
         graph.setInsertPoint(graph.block())  # the graph's end, as it was: the call node goes away
         for old, new in zip(node.outputs(), outputs):
             old.replaceAllUsesWith(new)
         node.destroy()
+        return False
 
 
 def _tag(block: torch._C.Block, index: int) -> None:
@@ -160,6 +171,7 @@ def _tag(block: torch._C.Block, index: int) -> None:
 
 
 def _inlined_before(block: torch._C.Block, found: dict[str, None]) -> None:
+    """Module paths of nodes torch inlined before this module saw the graph (a frozen module's)."""
     for node in block.nodes():
         if not node.hasAttribute(CALL_ATTRIBUTE) and node.kind() != "prim::Constant":
             # `a(Block).fc(Linear)`; a scripted function's frame shows as UNKNOWN_INSTANCE(UNKNOWN_TYPE)
@@ -178,9 +190,6 @@ def inline_tagging_module_calls(graph: torch._C.Graph, owner: Any, root: Any) ->
         torch._C._jit_pass_inline(graph)
         return ModuleCalls()
     inliner = _Inliner(owner, class_finder(root, owner))
-    inliner.block(graph, graph.block(), {next(graph.inputs()).unique(): ""}, "", ())
-    torch._C._jit_pass_inline(graph)
-    found: dict[str, None] = {}
-    _inlined_before(graph.block(), found)
-    inliner.calls.inlined_before = list(found)
+    if inliner.block(graph, graph.block(), {next(graph.inputs()).unique(): ""}, "", (), None):
+        torch._C._jit_pass_inline(graph)
     return inliner.calls
