@@ -50,7 +50,8 @@ def _peak_rss_mb() -> float:
 
 
 def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], onnx_path: Path,
-             opset: int) -> None:
+             opset: int) -> Any:
+    """Export with `tool`; returns aten2onnx's ONNXProgram (None for the others)."""
     import torch
 
     if tool == "torch.export":
@@ -67,9 +68,10 @@ def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     elif tool == "aten2onnx":
         import exporter
 
-        exporter.export(model, args, onnx_path, kwargs=kwargs or None, opset_version=opset)
+        return exporter.export(model, args, onnx_path, kwargs=kwargs or None, opset_version=opset)
     else:
         raise ValueError(f"unknown tool {tool!r}; choose from {', '.join(TOOLS)}")
+    return None
 
 
 def _first_line(error: BaseException) -> str:
@@ -176,7 +178,7 @@ def measure(model_name: str, tool: str, quick: bool, onnx_path: Path, opset: int
     try:
         if profiler:
             profiler.enable()
-        run_tool(tool, model, args, kwargs, onnx_path, opset)
+        program = run_tool(tool, model, args, kwargs, onnx_path, opset)
     except Exception as exc:  # the report shows the error class instead of numbers
         result["error"] = type(exc).__name__
         result["message"] = _first_line(exc)
@@ -197,6 +199,10 @@ def measure(model_name: str, tool: str, quick: bool, onnx_path: Path, opset: int
         result["peak_rss_mb"] = _peak_rss_mb()
     if profiler:
         result["profile"] = _profile_breakdown(profiler)
+    written = getattr(program, "saved_weights", None)
+    if written is not None:  # weights in memory: all written (none referenced), some computed while saving
+        result.update(referenced_bytes=written.referenced_bytes, copied_bytes=written.copied_bytes,
+                      computed_bytes=written.computed_bytes)
     if tool != "torch.export":
         result.update(onnx_facts(onnx_path))
     return result

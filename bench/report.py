@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.big import BIG_MODELS
 from bench.models import MODELS
 
 TOOL_LABELS = {
@@ -88,7 +89,26 @@ def _runs_note(environment: dict[str, Any]) -> str:
             "medians (every run's time is in the notes)." if runs > 1 else "")
 
 
-def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dict[str, Any]) -> str:
+def _bytes(count: float | None) -> str:
+    if count is None:
+        return "—"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{int(count)} B"
+
+
+def _weights_cell(result: dict[str, Any] | None) -> str:
+    """`0 B / 4.4 GB`: bytes referenced in checkpoint files / written into the model's files."""
+    if result is None or result.get("error") or "copied_bytes" not in result:
+        return "—"
+    computed = result.get("computed_bytes") or 0
+    return (f"{_bytes(result.get('referenced_bytes', 0))} / {_bytes(result['copied_bytes'])}"
+            + (f" ({_bytes(computed)} computed)" if computed else ""))
+
+
+def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dict[str, Any],
+             big_results: dict[str, dict[str, Any]] | None = None) -> str:
     quick = bool(environment.get("quick"))
     lines = [
         "# Benchmarks: aten2onnx against torch.onnx.export(dynamo=True)",
@@ -114,9 +134,13 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
         "intra-op threads). Ratios are against torch.onnx in the same run; where an export fails the table shows "
         "the error class instead of numbers.",
         "",
+        "**weights referenced / written** (aten2onnx): bytes its saved model points at in checkpoint files / bytes "
+        "it wrote into its own files (and of those, computed from weights while saving, such as folded transposes); "
+        "these exports start from weights in memory, so nothing is referenced (see the big models below).",
+        "",
         "| model | tool | export (s) | × torch.onnx | peak RSS (MB) | × torch.onnx | over floor (MB) | ONNX nodes "
-        "| file (MB) | ORT latency (ms) | × torch.onnx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| file (MB) | ORT latency (ms) | × torch.onnx | weights referenced / written |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, results in all_results.items():
         title = model_title(name, quick, results)
@@ -125,7 +149,7 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
             first = title if index == 0 else ""
             error = failure(result)
             if error:
-                lines.append(f"| {first} | {label} | `{error}` | — | — | — | — | — | — | — | — |")
+                lines.append(f"| {first} | {label} | `{error}` | — | — | — | — | — | — | — | — | — |")
                 continue
             onnx_tool = tool != "torch.export"
             lines.append(
@@ -135,7 +159,8 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
                 f"| {_fmt(_value(result, 'nodes'), 0) if onnx_tool else '—'} "
                 f"| {_fmt(_value(result, 'file_mb'), 1) if onnx_tool else '—'} "
                 f"| {_latency_cell(result) if onnx_tool else '—'} "
-                f"| {_ratio(results, tool, 'latency_ms') if onnx_tool else '—'} |")
+                f"| {_ratio(results, tool, 'latency_ms') if onnx_tool else '—'} "
+                f"| {_weights_cell(result)} |")
     lines += ["", "## Targets (issue 6)", "",
               "| model | " + " | ".join(f"{what} ({goal})" for what, _, _, _, goal in TARGETS) + " |",
               "|---|" + "---|" * len(TARGETS)]
@@ -204,8 +229,92 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
                 lines.append(f"- {label}, profile of exporter.export (cProfile, separate run; seconds inflated "
                              "by the profiler, proportions hold):")
                 lines += [f"  - {function}: {seconds:.2f} s" for function, seconds in result["profile"]]
+    lines += big_section(big_results or {}, quick)
     lines.append("")
     return "\n".join(lines)
+
+
+BIG_TARGETS = (("total", "wall_s", 30.0, "s", "under 30 s"), ("peak RSS", "peak_rss_mb", 2048.0, "MB", "under 2 GB"))
+
+
+def _big_title(name: str, quick: bool) -> str:
+    spec = BIG_MODELS[name]
+    return spec.quick_title if quick else spec.title
+
+
+def _ort_cell(ort: dict[str, Any] | None) -> str:
+    if not ort:
+        return "—"
+    if ort.get("error") or ort.get("ort_error"):
+        return f"`{ort.get('ort_error') or ort.get('error')}`"
+    text = f"load {ort['ort_load_s']:.1f} s, step {ort['ort_step_s']:.2f} s"
+    if ort.get("max_abs_diff_vs_eager") is not None:
+        text += f", max abs diff vs eager {ort['max_abs_diff_vs_eager']:.1e}"
+    return text
+
+
+def big_section(big_results: dict[str, dict[str, Any]], quick: bool) -> list[str]:
+    """The big models exported in fake mode from their checkpoint (bench/big.py)."""
+    if not big_results:
+        return []
+    lines = ["", "## Big models in fake mode, saved pointing into their checkpoint (issue 14)", "",
+             "Each model is built without weights (aten2onnx: `exporter.enable_fake_mode()`; torch.onnx: the "
+             "`FakeTensorMode` its `enable_fake_mode` used, which torch 2.13 no longer has; `optimize=False`, as its "
+             "fake mode requires) in a fresh process, "
+             "exported, given its weights from the checkpoint folder (random values, sharded safetensors written "
+             "once by the bench and kept) and saved. aten2onnx saves beside the checkpoint, so its model points at "
+             "the checkpoint's bytes; torch.onnx's `save` writes every weight. **total** is building + exporting + "
+             "applying and saving; **peak RSS** covers all of it, libraries included. ONNX Runtime then loads "
+             "aten2onnx's model from its files and runs one forward step on an 8-token prompt.", "",
+             "| model | tool | build (s) | export (s) | apply + save (s) | total (s) | × torch.onnx | peak RSS (MB) "
+             "| weights referenced / written | ONNX Runtime |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    notes: list[str] = []
+    for name, results in big_results.items():
+        title = _big_title(name, quick)
+        for index, tool in enumerate(("aten2onnx", "torch.onnx")):
+            result = results.get(tool) or {"error": "not run"}
+            first = title if index == 0 else ""
+            label = TOOL_LABELS[tool] + " in fake mode"
+            ort = _ort_cell(results.get("ort")) if tool == "aten2onnx" else "—"
+            if result.get("error"):
+                lines.append(f"| {first} | {label} | `{result['error']}` ({result.get('stage', '')}) | — | — | — | — "
+                             f"| — | — | {ort} |")
+                notes.append(f"- {title}, {label}: `{result['error']}` while {result.get('stage', 'running')}: "
+                             f"{result.get('message', '')}")
+                continue
+            base = _value(results.get("torch.onnx"), "wall_s")
+            ratio = f"{result['wall_s'] / base:.2f}×" if base else "—"
+            lines.append(f"| {first} | {label} | {result['build_s']:.2f} | {result['export_s']:.2f} "
+                         f"| {result['save_s']:.2f} | {result['wall_s']:.2f} | {ratio} | {result['peak_rss_mb']:,.0f} "
+                         f"| {_weights_cell(result) if tool == 'aten2onnx' else _bytes(result.get('own_files_mb', 0) * 2**20) + ' written'} "
+                         f"| {ort} |")
+            if len(result.get("wall_runs", ())) > 1:
+                notes.append(f"- {title}, {label}: runs " + ", ".join(f"{t:.2f}" for t in result["wall_runs"]) + " s.")
+            if result.get("fake_after_apply"):
+                notes.append(f"- {title}, {label}: after `apply_weights` with the checkpoint, "
+                             f"{', '.join(f'`{n}`' for n in result['fake_after_apply'])} stayed fake (a non-persistent "
+                             "buffer FakeTensorMode made fake, which no checkpoint holds): its `save` fails on it, so "
+                             "the bench gave it from a real rotary embedding to measure the rest.")
+            for copy in result.get("copies") or []:
+                notes.append(f"- {title}, {label}: `{copy[0]}` copied because {copy[2]}.")
+        written = results.get("checkpoint_written")
+        if written and not written.get("error"):
+            notes.append(f"- {title}: checkpoint ({_bytes(written['checkpoint_bytes'])} in {written['shards']} "
+                         f"shard(s)) written in this run in {written['write_s']:.0f} s, into {results['checkpoint']}.")
+        ort = results.get("ort") or {}
+        if ort.get("ort_message") or ort.get("message"):
+            notes.append(f"- {title}, ONNX Runtime: {ort.get('ort_message') or ort.get('message')}")
+        if ort.get("ort_mode"):
+            notes.append(f"- {title}, ONNX Runtime: {ort['ort_mode']}. Peak RSS of that process "
+                         f"{ort.get('ort_rss_mb', 0):,.0f} MB (mapped checkpoint pages included).")
+        ours = results.get("aten2onnx") or {}
+        if not ours.get("error") and not quick and name == "llama7b":
+            verdicts = []
+            for what, key, limit, unit, goal in BIG_TARGETS:
+                verdicts.append(f"{what} {ours[key]:,.1f} {unit} ({goal}: {'met' if ours[key] < limit else '**missed**'})")
+            notes.append(f"- {title}, targets: " + "; ".join(verdicts) + ".")
+    return [*lines, "", *notes]
 
 
 def chart(all_results: dict[str, dict[str, dict[str, Any]]], path: Path, quick: bool) -> None:

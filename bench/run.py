@@ -1,8 +1,9 @@
 """`make bench`: each model exported by torch.export.export alone, torch.onnx.export(dynamo=True)
-and aten2onnx, each in a fresh process; ONNX Runtime latency of both ONNX models; a Markdown
-table and a chart in docs/.
+and aten2onnx, each in a fresh process; ONNX Runtime latency of both ONNX models; then the big
+models (bench/big.py) exported in fake mode from their checkpoint; a Markdown table and a chart in docs/.
 
-    python -m bench.run                                # full configs: ResNet-50, BERT-base, GPT-2, LLaMA 1.1B (and with past)
+    python -m bench.run                                # full configs: ResNet-50, BERT-base, GPT-2, LLaMA 1.1B (and with past);
+                                                       # LLaMA 7B and 1.1B in fake mode from their checkpoints
     python -m bench.run --quick --models resnet50      # small configs: checks the harness in a minute
 """
 
@@ -21,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.big import BIG_MODELS, checkpoint_folder, checkpoint_ready
 from bench.measure import TOOLS
 from bench.models import MODELS, ROOT
 from bench.report import chart, markdown
@@ -54,7 +56,7 @@ def _combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if failed:
         return failed[0]
     result = dict(runs[-1])
-    for key in ("wall_s", "peak_rss_mb", "rss_before_mb", "save_s"):
+    for key in ("wall_s", "peak_rss_mb", "rss_before_mb", "save_s", "build_s", "export_s"):
         if all(key in run for run in runs):
             result[key] = statistics.median(run[key] for run in runs)
     result["wall_runs"] = [run["wall_s"] for run in runs]
@@ -112,6 +114,54 @@ def measure_model(name: str, options: argparse.Namespace, work: Path) -> dict[st
     return results
 
 
+BIG_TOOLS = ("aten2onnx", "torch.onnx")
+
+
+def measure_big(name: str, options: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """A big model from its checkpoint (written into the cache once): aten2onnx `--runs` times and torch.onnx
+    once (it writes every weight), each building the model in fake mode in a fresh process; then ONNX
+    Runtime loads aten2onnx's model and runs one step."""
+    spec = BIG_MODELS[name]
+    quick = ["--quick"] if options.quick else []
+    checkpoint = checkpoint_folder(spec, options.cache_dir, options.quick)
+    results: dict[str, Any] = {"checkpoint": str(checkpoint)}
+    if not checkpoint_ready(checkpoint, spec, options.quick):
+        _log(f"{name}: writing its random weights to {checkpoint} (once; kept for the next runs) ...")
+        results["checkpoint_written"] = _child("bench.big", ["write", "--model", name, "--checkpoint",
+                                                             str(checkpoint), *quick], work / f"{name}-write.json",
+                                               options.timeout)
+        if results["checkpoint_written"].get("error"):
+            return {**results, **{tool: results["checkpoint_written"] for tool in BIG_TOOLS}}
+    ours = checkpoint / "aten2onnx-bench.onnx"  # beside the checkpoint, so it can point into it
+    runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in BIG_TOOLS}
+    for round_ in range(options.runs):
+        for tool in BIG_TOOLS:
+            if tool == "torch.onnx" and round_:
+                continue  # it writes every weight: once is enough to compare
+            onnx_path = ours if tool == "aten2onnx" else work / f"{name}-torch.onnx" / "model.onnx"
+            onnx_path.parent.mkdir(exist_ok=True)
+            _log(f"{name}: {tool} in fake mode (run {round_ + 1}) ...")
+            os.sync()
+            result = _child("bench.big", ["export", "--model", name, "--tool", tool, "--checkpoint", str(checkpoint),
+                                          "--onnx", str(onnx_path), "--opset", str(options.opset), *quick],
+                            work / f"{name}-{tool}-{round_}.json", options.timeout)
+            _log(f"{name}: {tool}: " + (f"{result['error']}: {result.get('message', '')[:200]}" if result.get("error")
+                                         else f"{result['wall_s']:.1f} s, peak RSS {result['peak_rss_mb']:,.0f} MB"))
+            runs[tool].append(result)
+            if tool == "torch.onnx":
+                shutil.rmtree(onnx_path.parent, ignore_errors=True)
+    for tool in BIG_TOOLS:
+        results[tool] = _combined(runs[tool]) if runs[tool] else {"error": "not run"}
+    if not results["aten2onnx"].get("error"):
+        _log(f"{name}: ONNX Runtime loads aten2onnx's model and runs one step ...")
+        results["ort"] = _child("bench.big", ["ort", "--model", name, "--checkpoint", str(checkpoint), "--onnx",
+                                              str(ours), *quick], work / f"{name}-ort.json", options.timeout)
+        _log(f"{name}: ONNX Runtime: {results['ort'].get('ort_error') or results['ort'].get('error') or 'ok'}")
+    for leftover in checkpoint.glob("aten2onnx-bench.onnx*"):
+        leftover.unlink()
+    return results
+
+
 def _version(module: str) -> str:
     try:
         return __import__(module).__version__
@@ -145,8 +195,13 @@ def environment(options: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
+    parser.add_argument("--models", default=",".join([*MODELS, *BIG_MODELS]),
+                        help=f"comma-separated, from {', '.join([*MODELS, *BIG_MODELS])} (default: all; "
+                             f"{', '.join(BIG_MODELS)} are exported in fake mode from a checkpoint)")
+    parser.add_argument("--cache-dir", type=Path,
+                        default=Path(os.environ.get("ATEN2ONNX_BENCH_CACHE", Path.home() / ".cache" / "aten2onnx-bench")),
+                        help="where the big models' checkpoints are written once and kept "
+                             "(default ~/.cache/aten2onnx-bench, or $ATEN2ONNX_BENCH_CACHE; LLaMA 7B takes 13.5 GB)")
     parser.add_argument("--quick", action="store_true", help="small configs: checks the harness, not the exporters")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "docs",
                         help="where benchmarks.md, .png and .json go (default: docs/)")
@@ -164,9 +219,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="measure nothing: rewrite benchmarks.md and .png from the output dir's benchmarks.json")
     options = parser.parse_args(argv)
     options.model_names = [m.strip() for m in options.models.split(",") if m.strip()]
-    unknown = [m for m in options.model_names if m not in MODELS]
+    unknown = [m for m in options.model_names if m not in MODELS and m not in BIG_MODELS]
     if unknown or not options.model_names:
-        parser.error(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+        parser.error(f"unknown model(s) {unknown}; choose from {', '.join([*MODELS, *BIG_MODELS])}")
     return options
 
 
@@ -176,24 +231,30 @@ def main(argv: list[str] | None = None) -> int:
     options.output_dir.mkdir(parents=True, exist_ok=True)
     if options.report_only:
         saved = json.loads((options.output_dir / "benchmarks.json").read_text())
-        write_report(saved["results"], saved["environment"], options.output_dir)
+        write_report(saved["results"], saved["environment"], options.output_dir, saved.get("big_models", {}))
         return 0
     load_before = os.getloadavg()[0]
     all_results: dict[str, dict[str, dict[str, Any]]] = {}
+    big_results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="aten2onnx-bench-", dir=options.work_dir) as scratch:
         for name in options.model_names:
-            all_results[name] = measure_model(name, options, Path(scratch))
+            if name in BIG_MODELS:
+                big_results[name] = measure_big(name, options, Path(scratch))
+            else:
+                all_results[name] = measure_model(name, options, Path(scratch))
     env = environment(options, argv)
     env["load_average"] = (load_before, os.getloadavg()[0])  # other work on the machine skews the timings
-    (options.output_dir / "benchmarks.json").write_text(json.dumps({"environment": env, "results": all_results},
-                                                                   indent=1))
-    write_report(all_results, env, options.output_dir)
+    (options.output_dir / "benchmarks.json").write_text(json.dumps(
+        {"environment": env, "results": all_results, "big_models": big_results}, indent=1))
+    write_report(all_results, env, options.output_dir, big_results)
     return 0
 
 
-def write_report(all_results: dict[str, dict[str, dict[str, Any]]], env: dict[str, Any], output_dir: Path) -> None:
-    (output_dir / "benchmarks.md").write_text(markdown(all_results, env))
-    chart(all_results, output_dir / "benchmarks.png", bool(env.get("quick")))
+def write_report(all_results: dict[str, dict[str, dict[str, Any]]], env: dict[str, Any], output_dir: Path,
+                 big_results: dict[str, dict[str, Any]] | None = None) -> None:
+    (output_dir / "benchmarks.md").write_text(markdown(all_results, env, big_results))
+    if all_results:
+        chart(all_results, output_dir / "benchmarks.png", bool(env.get("quick")))
     _log(f"wrote {output_dir / 'benchmarks.md'}, benchmarks.png and benchmarks.json")
 
 

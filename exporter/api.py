@@ -18,18 +18,19 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
-from exporter import kv_cache, module_functions, passes, progress, registry, translation_table, weights
+from exporter import fake_mode, kv_cache, module_functions, passes, progress, registry, translation_table, weights
 from exporter import options as opt
-from exporter.capture import capture, decompose
+from exporter.capture import decompose
 from exporter.dim_names import leaf_specs, user_dim_names
-from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes, to_torch
+from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes
+from exporter.dynamic_capture import capture_with_hints
 from exporter.errors import CaptureError, ExportArgumentError
 from exporter.export_state import exporting
-from exporter.inputs import check_signature, named_inputs
+from exporter.inputs import check_signature, named_inputs, split_trailing_kwargs
 from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
 from exporter.program import ONNXProgram
 from exporter.report import ExportRecord, write_report
-from exporter.translate import translate
+from exporter.translate import constant_inputs, translate
 from exporter.verbose import graph_text
 from exporter.verify import verify as verify_program
 
@@ -66,8 +67,8 @@ def _check_model_and_inputs(model: Any, args: Any, kwargs: Any) -> tuple[tuple[A
     args = tuple(args)
     if kwargs is not None and not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
         raise ExportArgumentError(f"kwargs must be a dict of keyword inputs, got {type(kwargs).__name__}")
-    if not kwargs and args and isinstance(args[-1], dict):
-        args, kwargs = args[:-1], args[-1]  # torch.onnx: a trailing dict in args holds the keyword inputs
+    if not kwargs:
+        args, kwargs = split_trailing_kwargs(model, args)
     kwargs = dict(kwargs or {})
     check_signature(model, args, kwargs)
     return args, kwargs
@@ -95,7 +96,8 @@ def _weights_order(model: Any, program: ExportedProgram | None) -> list[str]:
 
 
 def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram | None, options: ExportOptions,
-                 axes: DynamicAxes, modules_as_functions: module_functions.ModuleSelection | None) -> None:
+                 axes: DynamicAxes, record: ExportRecord,
+                 modules_as_functions: module_functions.ModuleSelection | None) -> None:
     """Weights as inputs and their names, folding, optimization, output axis names, module functions."""
     model_ir = onnx_program.model
     onnx_program.weight_feeds = weights.arrange_weights(
@@ -106,7 +108,7 @@ def _post_passes(onnx_program: ONNXProgram, model: Any, program: ExportedProgram
         passes.fold_constants(model_ir)
     if options.optimize:
         passes.optimize(model_ir)
-    name_output_axes(model_ir, axes.output_axes)
+    name_output_axes(model_ir, axes.output_axes, record.dynamic.fixed_names)
     module_functions.extract(model_ir, modules_as_functions, model)  # last: folding must not see into calls
 
 
@@ -168,6 +170,7 @@ def export(
     kv_cache.register()  # before anything flattens the inputs
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
     target = opt.check_output_path(f)
+    fake_mode.check_export_options(model, target, options.export_params, options.verify)
     if target is not None and not isinstance(target, os.PathLike) and options.external_data:
         raise ExportArgumentError("external_data=True needs f to be a file path (the weights go beside it)")
     axes = _dynamic(model, args, kwargs, dynamic_axes, dynamic_shapes, options)
@@ -175,6 +178,7 @@ def export(
         raise ExportArgumentError("dynamo=False exports an nn.Module or a TorchScript model; an ExportedProgram "
                                   "was already captured by torch.export: export it with dynamo=True")
     record = ExportRecord(type(model).__name__, options.opset_version, _report_options(options))
+    record.dynamic.notes.extend(axes.ignored)
     try:
         with _cycle_collector_paused():
             with exporting(), kv_cache.exporting_caches(), translation_table.installed(table) as table_session:
@@ -188,6 +192,7 @@ def export(
             if target is not None:
                 with progress.stage(f"saving {target}"):
                     onnx_program.save(target, external_data=options.external_data)
+                record.saved_weights = onnx_program.saved_weights
     except Exception as error:
         record.error = error
         if options.report:
@@ -226,7 +231,7 @@ def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         onnx_program.capture_notes = list(record.capture_notes)
         record.onnx_model = model_ir
         translation_table.add_functions(model_ir, options.custom_opsets)
-        _post_passes(onnx_program, model, None, options, axes, modules_as_functions)
+        _post_passes(onnx_program, model, None, options, axes, record, modules_as_functions)
     record.seconds["capture and translate"] = time.perf_counter() - start
     _finish(onnx_program, model, args, kwargs, options, record)
     return onnx_program
@@ -240,8 +245,10 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         program, dim_names = model, {}
     else:
         try:
-            with progress.stage(f"capturing {type(model).__name__} with torch.export"):
-                program = capture(model, args, kwargs, to_torch(axes.dynamic_shapes), options.training)
+            with progress.stage(f"capturing {type(model).__name__} with torch.export"), \
+                    fake_mode.capturable(model, args, kwargs) as (args, kwargs):
+                program, _ = capture_with_hints(model, args, kwargs, axes.dynamic_shapes, options.training,
+                                                record.dynamic)
         except CaptureError as error:
             if not fallback:
                 raise
@@ -251,6 +258,7 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
                                        after="torch.export failed (fallback=True): ")
         dim_names = user_dim_names(program, leaf_specs(model, args, kwargs, axes.dynamic_shapes))
     record.exported_program = program
+    record.constant_inputs = {**constant_inputs(program), **record.dynamic.bound}
     record.seconds["capture"] = time.perf_counter() - start
     if dump_exported_program:
         (options.artifacts_dir / f"{record.model_name}_exported_program.txt").write_text(str(program))
@@ -269,7 +277,7 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         translation_table.add_functions(model_ir, options.custom_opsets)
         onnx_program = ONNXProgram(model_ir, program)
         record.onnx_model = model_ir
-        _post_passes(onnx_program, model, program, options, axes, modules_as_functions)
+        _post_passes(onnx_program, model, program, options, axes, record, modules_as_functions)
     record.seconds["translate"] = time.perf_counter() - start
     _finish(onnx_program, model, args, kwargs, options, record)
     return onnx_program

@@ -18,8 +18,9 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.overrides import TorchFunctionMode
 
 from codegen.torch_schema import overload_names, resolve_overload
-from exporter import registry, symint_ops
+from exporter import registry, rnn_capture, symint_ops, tensor_sizes
 from exporter.errors import CaptureError, OnnxExporterError
+from exporter.model_frames import shape_decisions_at_model_lines
 from exporter.options import TrainingMode
 
 # torch logs a traceback of its own when a meta kernel fails; the CaptureError says it better.
@@ -324,18 +325,32 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
 
     `_ExportFriendlyIndexing` costs every torch call of the trace a trip through Python (about 5%
     of a capture), so it is installed only to retry a capture that failed on a data-dependent guard
-    (what `data[i] = v` with a 0-d tensor `i` raises without it).
+    (what `data[i] = v` with a 0-d tensor `i` raises without it), together with the rewrites of
+    exporter/tensor_sizes.py (sizes and steps read from tensors). The packed-sequence mode
+    (exporter/rnn_capture.py) is installed for models with recurrent layers, and to retry a capture
+    that failed inside torch's packing code.
     """
     args, kwargs = independent_inputs(args, kwargs)
+    packing = rnn_capture.has_rnn(model)
     held: list[str] = []  # what torch printed, per attempt
     try:
-        with model_mode(model, training), _quiet_torch_logs():
+        with model_mode(model, training), _quiet_torch_logs(), shape_decisions_at_model_lines(), \
+                rnn_capture.symbolic_rnn_shapes(), tensor_sizes.distribution_checks_off():
+            retry = None
             try:
-                return _export(held, model, args, kwargs, dynamic_shapes)
+                with rnn_capture.packed_sequences(packing):
+                    return _export(held, model, args, kwargs, dynamic_shapes)
             except Exception as first:  # retried below, outside this handler, so errors do not chain
-                if not _data_dependent(first):
+                if not packing and rnn_capture.failed_in_packing(first):
+                    retry = "packing"
+                elif _data_dependent(first):
+                    retry = "indexing"
+                else:
                     raise
-            with _ExportFriendlyIndexing():
+                _clean_dynamic_markers((args, kwargs))
+            with rnn_capture.packed_sequences(packing or retry == "packing"), \
+                    _ExportFriendlyIndexing() if retry == "indexing" else contextlib.nullcontext(), \
+                    tensor_sizes.SizesFromTensors() if retry == "indexing" else contextlib.nullcontext():
                 return _export(held, model, args, kwargs, dynamic_shapes)
     except Exception as exc:  # torch raises many types here; all mean "could not capture"
         own = _own_error(exc)
@@ -357,6 +372,23 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
             f"torch.export could not capture {type(model).__name__}: {type(exc).__name__}: " + "\n".join(lines)
             + "\nHint: " + "; ".join(hints) + ". The full torch error is chained below.", torch_output="".join(held)
         ) from exc
+    finally:
+        _clean_dynamic_markers((args, kwargs))
+
+
+# What torch.export marks on the example tensors; a failed capture leaves them behind, and the
+# next capture of the same tensors (a retry, another export) would take them as dynamic_shapes.
+_DYNAMIC_MARKERS = ("_dynamo_weak_dynamic_indices", "_dynamo_dynamic_indices", "_dynamo_dynamic_range",
+                    "_dynamo_static_indices", "_dynamo_unbacked_indices", "_dynamo_propagated_dynamic_indices",
+                    "_has_dynamo_dim_marking", "_dynamo_hint_overrides", "_dynamo_shape_ids")
+
+
+def _clean_dynamic_markers(inputs: Any) -> None:
+    for leaf in torch.utils._pytree.tree_leaves(inputs):
+        if isinstance(leaf, torch.Tensor):
+            for attribute in _DYNAMIC_MARKERS:
+                if attribute in leaf.__dict__:
+                    delattr(leaf, attribute)
 
 
 def _core_fallback(op: Any) -> Any:
@@ -666,6 +698,17 @@ def decompose(program: ExportedProgram, opset: int, owned: bool = True) -> Expor
     the program is ours to edit (not a user's ExportedProgram), so nodes may be retargeted or
     replaced.
     """
+    with rnn_capture.symbolic_rnn_shapes() if _has_rnn_nodes(program) else contextlib.nullcontext():
+        return _decompose(program, opset, owned)
+
+
+def _has_rnn_nodes(program: ExportedProgram) -> bool:
+    """An RNN op whose shapes a retrace would compute with torch's time loop (see rnn_capture)."""
+    return any(n.op == "call_function" and getattr(n.target, "__name__", "").split(".")[0]
+               in ("lstm", "gru", "rnn_tanh", "rnn_relu") for n in program.graph_module.graph.nodes)
+
+
+def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedProgram:
     if owned:
         _inline_grad_regions(program)
     survey = _survey(program, opset)

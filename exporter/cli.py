@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 export error (the model, a spec, verification), 2 usage
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import warnings
@@ -50,15 +51,18 @@ def _export(options: argparse.Namespace) -> int:
 
     if options.output.parent and not options.output.parent.is_dir():
         raise UsageError(f"-o {options.output}: folder '{options.output.parent}' does not exist")
+    _check_weight_options(options)
     progress.enable()
-    with progress.stage(f"loading {options.target}"):
-        model, args = model_and_args(options.target, options.input)
+    with progress.stage(f"loading {options.target}" + (" in fake mode" if options.fake else "")):
+        with exporter.enable_fake_mode() if options.fake else contextlib.nullcontext():
+            model, args = model_and_args(options.target, options.input)
     for spec_path in options.opspecs:  # after the factory's file: it may define the ops (torch.library)
         exporter.load_opspecs(spec_path)
     names = options.input_names or parameter_names(model, len(args))
     program = exporter.export(
-        model, args, options.output, opset_version=options.opset, input_names=options.input_names,
-        output_names=options.output_names, dynamic_shapes=dynamic_shapes(options.dynamic, args, names),
+        model, args, None if options.weights else options.output, opset_version=options.opset,
+        input_names=options.input_names, output_names=options.output_names,
+        dynamic_shapes=dynamic_shapes(options.dynamic, args, names),
         verify=options.verify, report=options.report, artifacts_dir=options.artifacts_dir,
         optimize=options.optimize, do_constant_folding=not options.no_constant_folding,
         external_data=True if options.external_data else None, verbose=options.verbose,
@@ -66,10 +70,19 @@ def _export(options: argparse.Namespace) -> int:
         operator_export_type="ONNX_ATEN_FALLBACK" if options.aten_fallback else "ONNX",
         dynamo=not options.torchscript, fallback=options.fallback,
     )
+    if options.weights:
+        with progress.stage(f"applying the weights of {options.weights}"):
+            program.apply_weights(options.weights)
+        with progress.stage(f"saving {options.output}"):
+            program.save(options.output, external_data=True if options.external_data else None,
+                         copy_weights=options.copy_weights)
     graph = program.model.graph
     print(f"aten2onnx: wrote {options.output} (opset {options.opset}, {len(graph)} nodes, captured with "
           f"{program.capture_method}; inputs {', '.join(v.name for v in graph.inputs)}; outputs "
           f"{', '.join(v.name for v in graph.outputs)})")
+    if program.saved_weights is not None:
+        print(f"aten2onnx: weights: {program.saved_weights}")
+        _print_copies(program.saved_weights.copied)
     if getattr(program, "report_path", None):
         print(f"aten2onnx: report written to {program.report_path}")
     return 0
@@ -90,6 +103,33 @@ def _export_hf(options: argparse.Namespace) -> int:
               f"{', '.join(v.name for v in graph.outputs)})")
     print(f"aten2onnx: wrote {result.config_path}")
     return 0
+
+
+def _check_weight_options(options: argparse.Namespace) -> None:
+    if options.fake and not options.weights:
+        raise UsageError("--fake builds the model without weights: pass --weights PATH (a .safetensors file, a "
+                         "folder with sharded files and their index, or a torch.save file) to save it with them")
+    if options.fake and options.verify:
+        raise UsageError("--verify runs the model in eager PyTorch, which needs real weights; --fake builds it "
+                         "without them")
+    if options.copy_weights and not options.weights:
+        raise UsageError("--copy-weights is about the weights of --weights PATH; pass --weights too")
+    if options.weights and not options.weights.exists():
+        raise UsageError(f"--weights {options.weights}: no such file or folder")
+
+
+def _print_copies(copied: list[tuple[str, int, str]], shown: int = 5) -> None:
+    """Weights read from a checkpoint file but written anyway, by reason (the first few names of each)."""
+    from exporter.progress import size_text
+
+    by_reason: dict[str, list[tuple[str, int]]] = {}
+    for name, size, reason in copied:
+        by_reason.setdefault(reason, []).append((name, size))
+    for reason, items in by_reason.items():
+        names = ", ".join(name for name, _ in items[:shown]) + (f" and {len(items) - shown} more"
+                                                                 if len(items) > shown else "")
+        print(f"aten2onnx: copied {len(items)} weight(s), {size_text(sum(s for _, s in items))}, because "
+              f"{reason}: {names}")
 
 
 def _spec_constraints() -> dict[str, list[str]]:
@@ -205,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="capture with TorchScript (torch.jit.trace; dynamo=False) instead of torch.export")
     capture.add_argument("--fallback", action="store_true",
                          help="when torch.export cannot capture the model, trace it with TorchScript")
+    export.add_argument("--fake", action="store_true",
+                        help="build the model in exporter.enable_fake_mode(): parameters take no memory; "
+                             "needs --weights")
+    export.add_argument("--weights", type=Path, metavar="PATH",
+                        help="apply these weights before saving: a .safetensors file, a folder of sharded files "
+                             "with their index JSON, or a torch.save file; weights stored as the model uses them "
+                             "are referenced in place when the checkpoint is inside the output's folder")
+    export.add_argument("--copy-weights", action="store_true",
+                        help="write the --weights into <output>.data instead of referencing the checkpoint")
     export.set_defaults(run=_export)
 
     from exporter.hf.load import DTYPES

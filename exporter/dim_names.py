@@ -42,11 +42,11 @@ def user_dim_names(program: ExportedProgram, specs: list[Any]) -> dict[sympy.Sym
     leaf = iter(specs)
     placeholders = [n for n in program.graph.nodes if n.op == "placeholder"]
     for node, input_spec in zip(placeholders, program.graph_signature.input_specs):
-        if input_spec.kind != InputKind.USER_INPUT:
-            continue
-        dims = next(leaf, None)
         fake = node.meta.get("val")
-        if not isinstance(fake, torch.Tensor) or dims is None:
+        if input_spec.kind != InputKind.USER_INPUT or not isinstance(fake, torch.Tensor):
+            continue  # Python values and None inputs have no entry among the tensor leaves
+        dims = next(leaf, None)
+        if dims is None:
             continue
         items = dims.items() if isinstance(dims, dict) else enumerate(dims)
         for axis, spec in items:
@@ -57,9 +57,19 @@ def user_dim_names(program: ExportedProgram, specs: list[Any]) -> dict[sympy.Sym
     return mapping
 
 
-def dim_text(size: Any, names: dict[sympy.Symbol, sympy.Symbol]) -> int | str:
-    """An int for a static size; otherwise the size's expression with user names put in."""
+def static_size(size: Any) -> int | None:
+    """The size as an int when it is one, or a SymInt torch has replaced by a constant (an axis asked
+    dynamic that the model fixed); None for a symbolic size."""
     if isinstance(size, int):
         return size
+    expr = size.node.expr if isinstance(size, torch.SymInt) else size
+    return int(expr) if isinstance(expr, sympy.Basic) and expr.is_number else None
+
+
+def dim_text(size: Any, names: dict[sympy.Symbol, sympy.Symbol]) -> int | str:
+    """An int for a static size; otherwise the size's expression with user names put in."""
+    static = static_size(size)
+    if static is not None:
+        return static
     expr = size.node.expr if isinstance(size, torch.SymInt) else size
     return str(expr.xreplace(names)) if isinstance(expr, sympy.Basic) else str(expr)

@@ -2,23 +2,32 @@
 
 `dynamic_axes={"x": {0: "batch"}, "y": [0, 1], "out": {0: "batch"}}` names axes of inputs
 (by input_names or forward() parameter names) and of outputs (by output_names). Input axes
-become `Dim.DYNAMIC` for torch.export (lenient: sizes torch proves equal share one symbol,
-as the classic exporter allowed) and keep their names; output axes are named after
-translation. Unnamed axes get the classic exporter's names, `x_dynamic_axes_1`, ...
+are hints, as in the classic exporter: `Dim.AUTO` for torch.export (lenient: sizes torch proves
+equal share one symbol; an axis the model fixes is exported with its size and a warning, see
+exporter.dynamic_capture) and keep their names; output axes are named after translation.
+Unnamed axes get the classic exporter's names, `x_dynamic_axes_1`, ... A key naming no input
+or output is ignored with a warning, as the classic exporter did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import onnx_ir as ir
 import torch
 from torch.export import Dim
+from torch.export.dynamic_shapes import _DimHint, _DimHintType
 
 from exporter.errors import ExportArgumentError
 from exporter.inputs import TensorLeaf, named_inputs, tensor_leaves
+
+
+class DynamicAxisWarning(UserWarning):
+    """An axis asked dynamic is exported with a fixed size, or a dynamic_axes key is ignored."""
+
 
 AxisNames = dict[int, str]
 
@@ -29,6 +38,7 @@ class DynamicAxes:
 
     dynamic_shapes: dict[str, Any] | None          # input axes, names as strings (see `to_torch`)
     output_axes: dict[int, AxisNames] = field(default_factory=dict)  # output index -> axis names
+    ignored: tuple[str, ...] = ()                  # keys naming neither an input nor an output
 
 
 def _axis_names(key: str, axes: Any) -> AxisNames:
@@ -82,6 +92,7 @@ def from_dynamic_axes(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
     outputs = {name: index for index, name in enumerate(output_names or ())}
     input_axes: dict[int, AxisNames] = {}
     output_axes: dict[int, AxisNames] = {}
+    ignored: list[str] = []
     for key, axes in dynamic_axes.items():
         named = _axis_names(key, axes)
         if key in by_name:
@@ -89,23 +100,26 @@ def from_dynamic_axes(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
             input_axes[index] = _normalized(named, leaves[index].tensor.dim(), key)
         elif key in outputs:
             output_axes[outputs[key]] = named
-        else:
+        else:  # the classic exporter warned and went on (an input not given, a name of an older model)
             known = sorted(by_name) + sorted(outputs)
-            raise ExportArgumentError(
-                f"dynamic_axes names '{key}', which is neither an input nor an output; "
-                f"known names: {', '.join(known) or 'none'} (outputs are named by output_names)"
-            )
+            ignored.append(f"dynamic_axes['{key}'] names neither an input nor an output (known names: "
+                           f"{', '.join(known) or 'none'}; outputs are named by output_names): ignored")
+            warnings.warn(ignored[-1], DynamicAxisWarning, stacklevel=4)
     if not input_axes:
-        return DynamicAxes(None, output_axes)
+        return DynamicAxes(None, output_axes, tuple(ignored))
     leaf_ids = {id(leaf.tensor): index for index, leaf in enumerate(leaves)}
     shapes = {name: _spec_for(value, input_axes, leaf_ids) for name, value in named_inputs(model, args, kwargs)}
-    return DynamicAxes(shapes, output_axes)
+    return DynamicAxes(shapes, output_axes, tuple(ignored))
 
 
 def to_torch(dynamic_shapes: Any) -> Any:
-    """Replace axis names given as strings by Dim.DYNAMIC; torch.export takes no strings."""
+    """Axis names given as strings, and Dim.DYNAMIC, as Dim.AUTO: torch.export takes no strings, and
+    the axes the model fixes are then exported with their example size and a warning (see
+    exporter.dynamic_capture) where Dim.DYNAMIC would fail the capture. Named Dims stay."""
     if isinstance(dynamic_shapes, str):
-        return Dim.DYNAMIC
+        return Dim.AUTO
+    if isinstance(dynamic_shapes, _DimHint) and dynamic_shapes.type == _DimHintType.DYNAMIC:
+        return _DimHint(_DimHintType.AUTO, min=dynamic_shapes.min, max=dynamic_shapes.max)
     if isinstance(dynamic_shapes, dict):
         return {k: to_torch(v) for k, v in dynamic_shapes.items()}
     if isinstance(dynamic_shapes, (list, tuple)):
@@ -113,8 +127,9 @@ def to_torch(dynamic_shapes: Any) -> Any:
     return dynamic_shapes
 
 
-def name_output_axes(model: ir.Model, output_axes: dict[int, AxisNames]) -> None:
-    """Give outputs' axes the names dynamic_axes asked for (as the classic exporter did)."""
+def name_output_axes(model: ir.Model, output_axes: dict[int, AxisNames], fixed: Collection[str] = ()) -> None:
+    """Give outputs' axes the names dynamic_axes asked for (as the classic exporter did), except
+    the `fixed` names: axes the model fixed are exported static, in and out."""
     outputs = list(model.graph.outputs)
     for index, axes in output_axes.items():
         value = outputs[index]
@@ -126,5 +141,7 @@ def name_output_axes(model: ir.Model, output_axes: dict[int, AxisNames]) -> None
                 raise ExportArgumentError(
                     f"dynamic_axes['{value.name}'] names axis {axis}, but output '{value.name}' has rank {len(dims)}"
                 )
+            if name in fixed and isinstance(dims[axis], int):
+                continue
             dims[axis] = name
         value.shape = ir.Shape(dims)

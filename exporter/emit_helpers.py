@@ -102,6 +102,54 @@ def unit_dims(g: Any, value: ir.Value, dims: Sequence[int] | None = None) -> lis
     return sorted(a for a in axes if sizes[a] == 1)
 
 
+def reshape_to(g: Any, value: ir.Value, sizes: Any) -> ir.Value:
+    """torch's view/reshape to `sizes` (ints, one may be -1, and sizes known only at run time, as
+    0-d values; or a 1-D int64 shape value). A size that is 0 is 0, as in torch: Reshape's
+    `allowzero` from opset 14. Before 14 a static 0 gives zeros of the shape, and a size known
+    only at run time is taken as it is (where it is 0 at run time, ONNX copies the input's size
+    at that position, which is 0 too for an axis that keeps its place, such as a batch axis)."""
+    if isinstance(sizes, ir.Value):
+        return g.op("Reshape", value, sizes, allowzero=1 if g.opset >= 14 else None)
+    sizes = list(sizes)
+    if not any(isinstance(s, ir.Value) for s in sizes):
+        if 0 not in sizes:
+            return g.op("Reshape", value, ints(g, sizes))
+        if g.opset >= 14:
+            return g.op("Reshape", value, ints(g, sizes), allowzero=1)
+        return zeros_of_shape(g, sizes, value)
+    if any(isinstance(s, int) and s == -1 for s in sizes):
+        # allowzero forbids -1 beside a 0: the inferred size is the element count over the others
+        known = [s for s in sizes if not (isinstance(s, int) and s == -1)]
+        rest = g.op("ReduceProd", ints(g, known), keepdims=0) if known else g.constant(1, torch.int64)
+        count = g.op("ReduceProd", g.op("Shape", value), keepdims=0)
+        one = g.constant(1, torch.int64)
+        inferred = g.op("Div", count, g.op("Where", g.op("Less", rest, one), one, rest))  # no int Max before 12
+        sizes = [inferred if isinstance(s, int) and s == -1 else s for s in sizes]
+    return g.op("Reshape", value, ints(g, sizes), allowzero=1 if g.opset >= 14 else None)
+
+
+def squeezed(g: Any, value: ir.Value, dims: Sequence[int] | None = None) -> ir.Value:
+    """torch.squeeze: the axes among `dims` (every axis when None) whose size is 1. A size known
+    only at run time is checked at run time, as torch does: the result's rank then depends on
+    the input's sizes (Compress of the shape, then Reshape)."""
+    r = g.rank(value)
+    if r == 0:
+        return value
+    sizes = g.shape(value)
+    axes = sorted(set(range(r) if dims is None else [d + r if d < 0 else d for d in dims]))
+    if all(isinstance(sizes[a], int) for a in axes):
+        ones = [a for a in axes if sizes[a] == 1]
+        if not ones:
+            return value
+        if g.opset >= 13:
+            return g.op("Squeeze", value, ints(g, ones))
+        return g.op("Squeeze", value, axes=ones)
+    shape = g.op("Shape", value)
+    candidate = g.constant([a in axes for a in range(r)], torch.bool)
+    keep = g.op("Or", g.op("Not", candidate), g.op("Not", g.op("Equal", shape, g.constant(1, torch.int64))))
+    return reshape_to(g, value, g.op("Compress", shape, keep, axis=0))
+
+
 def swapped_axes(g: Any, value: ir.Value, dim0: int, dim1: int) -> list[int]:
     """The Transpose perm that swaps two (possibly negative) dims of `value`."""
     perm = list(range(g.rank(value)))
@@ -151,12 +199,16 @@ _SCALAR_TYPE_NUMBERS = {0: torch.uint8, 1: torch.int8, 2: torch.int16, 3: torch.
 def factory_dtype(g: Any, dtype: Any, *like: Any) -> torch.dtype:
     """The dtype a factory op (zeros, full, arange, *_like, new_*) produces, as torch infers it.
 
-    `dtype` when given (a torch dtype, a name or a ScalarType number); else, for one tensor in
-    `like`, its dtype; else from Python scalars: any float -> the default dtype, bool -> bool,
-    ints (or symbolic ints) -> int64; with nothing to go by, the default dtype.
+    `dtype` when given (a torch dtype, a name or a ScalarType number); else the dtype torch
+    recorded for the result (`g.output_dtype`, set while translating a model's node: the default
+    dtype may have been another while the model ran); else, for one tensor in `like`, its dtype;
+    else from Python scalars: any float -> the default dtype, bool -> bool, ints (or symbolic
+    ints) -> int64; with nothing to go by, the default dtype.
     """
     if dtype is not None:
         return _SCALAR_TYPE_NUMBERS[dtype] if isinstance(dtype, int) else parse_dtype(dtype)
+    if getattr(g, "output_dtype", None) is not None:
+        return g.output_dtype
     if len(like) == 1 and isinstance(like[0], ir.Value):
         return g.dtype(like[0])
     kinds = [g.dtype(v) if isinstance(v, ir.Value) else type(v) for v in like]

@@ -94,3 +94,48 @@ class VerificationError(OnnxExporterError):
 
 class TranslationError(OnnxExporterError):
     """A symbolic function failed on this model's node: names the op, where, and the function."""
+
+
+class WeightsNotAppliedError(OnnxExporterError):
+    """A model exported in fake mode (or from the meta device) is saved or run before its weights exist."""
+
+    def __init__(self, names: list[str], what: str = "save"):
+        self.names = names
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        super().__init__(
+            f"cannot {what} the ONNX model: {len(names)} weight(s) have no data ({shown}); the model was built "
+            "in exporter.enable_fake_mode() or on the meta device. Call program.apply_weights(...) with a state "
+            "dict, a .safetensors file, a sharded checkpoint folder or a torch.save file first, or save the graph "
+            "alone with program.save(path, include_initializers=False)."
+        )
+
+
+class CheckpointMismatchError(OnnxExporterError, ValueError):
+    """A checkpoint given to ONNXProgram.apply_weights does not fit the model; lists every mismatch at once.
+
+    `missing`, `unexpected` and `mismatched` hold every problem (the message shows the first ones).
+    """
+
+    def __init__(self, source: str, missing: list[str], unexpected: list[str], mismatched: list[str],
+                 hint: str = ""):
+        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
+        count = len(missing) + len(unexpected) + len(mismatched)
+        lines = [f"the checkpoint {source} does not fit the exported model: {count} mismatch(es); "
+                 "no weight was applied"]
+        for title, items in (("missing from the checkpoint", missing), ("wrong shape or dtype", mismatched),
+                             ("not weights of the model", unexpected)):
+            if not items:
+                continue
+            lines.append(f"  {title} ({len(items)}):")
+            lines += [f"    {item}" for item in items[:_SHOWN_PER_KIND]]
+            if len(items) > _SHOWN_PER_KIND:
+                lines.append(f"    ... and {len(items) - _SHOWN_PER_KIND} more (the error's .missing, .mismatched "
+                             "and .unexpected list them all)")
+        if hint:
+            lines.append(f"Hint: {hint}")
+        lines.append("Names are the model's state-dict paths (model.state_dict() keys); pass strict=False to accept "
+                     "a checkpoint that leaves out or adds tensors (weights left out keep their current values).")
+        super().__init__("\n".join(lines))
+
+
+_SHOWN_PER_KIND = 25

@@ -88,12 +88,13 @@ class GraphBuilder:
         self._node_names: dict[str, int] = {}
         self._value_counter = itertools.count(1)
         self.domains: set[str] = set()  # custom domains the graph uses (for opset_imports)
+        self.output_dtype: torch.dtype | None = None  # torch's dtype for the node being translated
 
     def subgraph(self) -> GraphBuilder:
         """A builder for a nested graph (If branch, Loop body) of this one."""
         child = GraphBuilder(self.opset)
         child._node_names, child._value_counter, child.domains = self._node_names, self._value_counter, self.domains
-        child.overload, child.location = self.overload, self.location
+        child.overload, child.location, child.output_dtype = self.overload, self.location, self.output_dtype
         child._scope, child._class_scope, child._module_calls = self._scope, self._class_scope, self._module_calls
         return child
 

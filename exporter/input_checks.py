@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from exporter.dim_names import static_size
+
 # torch.export gives every dynamic dimension at least [2, ...], since it traces sizes 0 and 1 as
 # special cases; exported graphs are nonetheless valid for them (the sizes tests run include 1).
 # Only a larger lower bound is a requirement of the model (`x[:3]`, `Dim("n", min=3)`).
@@ -77,8 +79,8 @@ def size_rules(program: ExportedProgram | None, shown: Sequence[Any] = (),
         rank = node.meta["val"].dim()
         name = input_names[index] if index < len(input_names) else node.name
         for axis, dim in enumerate(node.meta["val"].shape):
-            if isinstance(dim, int):
-                rules.append(DimRule(name, index, rank, axis, dim, None, None, None))
+            if static_size(dim) is not None:
+                rules.append(DimRule(name, index, rank, axis, static_size(dim), None, None, None))
                 continue
             expr = dim.node.expr
             if not getattr(expr, "is_Symbol", False):

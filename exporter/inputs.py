@@ -33,7 +33,8 @@ class TensorLeaf:
         return "_".join([self.parameter, *(str(p) for p in self.path)])
 
 
-def _forward(model: Any) -> Any:
+def forward_of(model: Any) -> Any:
+    """The callable torch.export traces: forward() of a module or of an ExportedProgram's module."""
     if isinstance(model, ExportedProgram):
         return model.module().forward
     return model.forward if isinstance(model, torch.nn.Module) else model
@@ -42,7 +43,7 @@ def _forward(model: Any) -> Any:
 def parameter_names(model: Any, count: int) -> list[str]:
     """Names of forward()'s first `count` positional parameters (`args_3` past a *args)."""
     try:
-        parameters = list(inspect.signature(_forward(model)).parameters.values())
+        parameters = list(inspect.signature(forward_of(model)).parameters.values())
     except (TypeError, ValueError):
         return [f"args_{i}" for i in range(count)]
     names = []
@@ -61,7 +62,7 @@ def check_signature(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     if isinstance(model, ExportedProgram):
         return
     try:
-        signature = inspect.signature(_forward(model))
+        signature = inspect.signature(forward_of(model))
     except (TypeError, ValueError):
         return
     try:
@@ -72,6 +73,36 @@ def check_signature(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
             f"{exc}; "
             f"got {len(args)} positional input(s){' and keyword(s) ' + ', '.join(kwargs) if kwargs else ''}"
         ) from None
+
+
+def _binds(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    try:
+        inspect.signature(forward_of(model)).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to check against
+        return True
+    return True
+
+
+def split_trailing_kwargs(model: Any, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """torch.onnx's convention: a dict at the end of `args` holds the keyword inputs, and an empty
+    dict there means "no keyword inputs" (so that a dict can be the last positional input).
+
+    A trailing dict whose keys are not all strings, or that forward() cannot take as keywords
+    while it can take it as its last positional input (`forward(self, batch)` given
+    `({"ids": ..., "mask": ...},)`), is that positional input.
+    """
+    if not args or not isinstance(args[-1], dict):
+        return args, {}
+    last, rest = args[-1], args[:-1]
+    if not last:
+        return rest, {}
+    if not all(isinstance(k, str) for k in last):
+        return args, {}
+    if isinstance(model, ExportedProgram) or _binds(model, rest, last) or not _binds(model, args, {}):
+        return rest, dict(last)
+    return args, {}
 
 
 def named_inputs(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -358,8 +358,8 @@ def input_names(placeholders: list[tuple[str, bool]], named_inputs: list[tuple[s
     """The user inputs' names, in torch.export's order: leaves of a cache `past_key_values.{i}.key`
     (`.decoder.key`, `.encoder.key` for an EncoderDecoderCache), others as torch.export named them.
     `placeholders`: (name, holds a tensor) of each user input placeholder; the tensor leaves of the
-    inputs line up with the tensor placeholders (Python numbers may or may not have one). None when
-    they do not."""
+    inputs line up with the tensor placeholders. Python values among the inputs are constants of the
+    export (no ONNX input), so only the tensor placeholders get a name. None when they do not line up."""
     mine = []
     for _, value in named_inputs:
         for path, leaf in pytree.tree_flatten_with_path(value)[0]:
@@ -368,7 +368,7 @@ def input_names(placeholders: list[tuple[str, bool]], named_inputs: list[tuple[s
     if len(mine) != sum(1 for _, is_tensor in placeholders if is_tensor):
         return None
     names = iter(mine)
-    return [(next(names) or name) if is_tensor else name for name, is_tensor in placeholders]
+    return [next(names) or name for name, is_tensor in placeholders if is_tensor]
 
 
 def output_names(out_spec: pytree.TreeSpec) -> list[str]:

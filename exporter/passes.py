@@ -3,7 +3,9 @@
 Folding runs onnxscript's folder: nodes whose inputs are all constants (Constant nodes and
 initializers that are not graph inputs) are computed once at export time, within its size
 limits, and dead nodes are removed. Weights exposed as graph inputs are never folded, so
-feeding or overriding them at run time still works.
+feeding or overriding them at run time still works. Nodes that read weights are hidden from
+onnxscript and folded by exporter/weight_folding.py instead, into initializers computed when
+the model is written: the weights may be fake at export and applied later.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import onnx_ir as ir
+
+from exporter import weight_folding, weight_sources
 
 # Constant's value_int(s)/value_float(s) attributes exist from opset 12; below it only `value`.
 _SCALAR_ATTRIBUTE_DTYPES = {"value_int": np.int64, "value_ints": np.int64, "value_float": np.float32,
@@ -67,11 +71,17 @@ def _quiet_folder() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _not_weights(node: ir.Node) -> bool | None:
+    """onnxscript's should_fold: never a node that reads a weight (weight_folding records those)."""
+    return False if weight_sources.reads_weights(node) else None
+
+
 def fold_constants(model: ir.Model) -> None:
     import onnxscript.optimizer
 
-    with _quiet_folder():
-        onnxscript.optimizer.fold_constants(model)
+    with _quiet_folder(), weight_sources.hidden_weights(model):
+        onnxscript.optimizer.fold_constants(model, should_fold=_not_weights)
+    weight_folding.fold_weight_nodes(model)
     ir.passes.common.RemoveUnusedNodesPass()(model)
     _name_folded(model)
     _legal_constants(model)
@@ -79,9 +89,11 @@ def fold_constants(model: ir.Model) -> None:
 
 def optimize(model: ir.Model) -> None:
     """onnxscript's optimizer (folding, redundant-op elimination), in place."""
-    import onnxscript.optimizer
+    from onnxscript.optimizer import optimize_ir
 
-    with _quiet_folder():
-        onnxscript.optimizer.optimize(model)
+    with _quiet_folder(), weight_sources.hidden_weights(model):
+        optimize_ir(model, should_fold=_not_weights)
+    if weight_folding.fold_weight_nodes(model):
+        ir.passes.common.RemoveUnusedNodesPass()(model)
     _name_folded(model)
     _legal_constants(model)

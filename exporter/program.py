@@ -1,10 +1,11 @@
-"""ONNXProgram: the exported model, saving it (through exporter.serialize) and running it."""
+"""ONNXProgram: the exported model, applying weights to it, saving it (through exporter.serialize) and running it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,8 +16,9 @@ import torch
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves
 
-from exporter import input_checks, serialize
+from exporter import input_checks, progress, serialize, weight_sources
 from exporter.direct_file import open_for_writing
+from exporter.weight_record import WeightRecord
 
 # Weights from this size on are written past the page cache (exporter/direct_file.py says why);
 # below it the page cache is as fast and the file stays cached for a session to load.
@@ -47,7 +49,11 @@ class ONNXProgram:
         self._session: Any = None
         # graph input name -> the model's own tensor, fed when the caller does not
         # (weights exported as inputs with export_params=False)
-        self.weight_feeds: dict[str, torch.Tensor] = {}
+        self.weight_feeds: dict[str, Any] = {}
+        # every weight by state-dict path, for apply_weights (taken before passes fold any of them)
+        self.weight_record = WeightRecord.of(model)
+        # what the last save did with the weights: bytes referenced in checkpoints, bytes written
+        self.saved_weights: serialize.WeightsWritten | None = None
         self.verification: list[Any] = []   # verify.OutputComparison per output, when verified
         self.report_path: Path | None = None  # the Markdown report, when report=True
         # how the model was captured: torch.export, or (dynamo=False, fallback=True) torch.jit.trace/script
@@ -69,42 +75,109 @@ class ONNXProgram:
     @property
     def model_proto(self) -> onnx.ModelProto:
         """The model as an onnx.ModelProto (weights serialized into it)."""
+        weight_sources.require_weights(self.model, "build the ModelProto of")
         return ir.serde.serialize_model(self.model)
 
-    def save(self, destination: str | os.PathLike[str] | BinaryIO, *, external_data: bool | None = None) -> None:
-        """Write the model; weights go to `<name>.data` beside it when asked or over 2 GB.
+    def apply_weights(self, state_dict: Mapping[str, torch.Tensor] | str | os.PathLike[str], *,
+                      strict: bool = True) -> None:
+        """Give the model's weights their values: from a state dict, or from a checkpoint path (a
+        .safetensors file, a folder of sharded files with its index JSON, or a torch.save file,
+        which is loaded with mmap=True). Names are state-dict paths (`model.state_dict()` keys).
 
-        The file is written to a temporary name first, so a failure leaves no partial model.
-        A binary file object receives the whole model (weights included).
+        Nothing is read until the model is saved or run, and a weight read from a checkpoint file
+        as it is stored is not even copied then: `save` points the model's external data at its
+        bytes in the file when the file is inside the model's folder. Every missing, unexpected,
+        mis-shaped or mis-typed tensor is listed in one CheckpointMismatchError, and then nothing is
+        applied; strict=False accepts checkpoints that leave out weights (they keep their values)
+        or hold others. Initializers computed from weights at export are computed from these.
         """
+        self.weight_record.apply(state_dict, strict=strict)
+        self._session = None
+
+    def save(self, destination: str | os.PathLike[str] | BinaryIO, *, external_data: bool | None = None,
+             include_initializers: bool = True, keep_initializers_as_inputs: bool = False,
+             copy_weights: bool = False) -> None:
+        """Write the model; weights go to external data beside it when asked, over 2 GB, or when they
+        can be referenced where they are.
+
+        Weights read from a checkpoint file by `apply_weights` are referenced in it (no byte
+        copied) when the file is inside the model's folder and external data is used (the default
+        then); `copy_weights=True` writes them into `<name>.data` instead. `include_initializers=False`
+        writes the graph without its weights (as inputs with `keep_initializers_as_inputs=True`),
+        which a model exported in fake mode can do before any weights are applied. The file is
+        written to a temporary name first, so a failure leaves no partial model. A binary file
+        object receives the whole model (weights included). `saved_weights` tells what was referenced
+        and what was written.
+        """
+        with self._initializers_arranged(include_initializers, keep_initializers_as_inputs):
+            weight_sources.require_weights(self.model)
+            self.saved_weights = self._save(destination, external_data, copy_weights)
+
+    def _save(self, destination: str | os.PathLike[str] | BinaryIO, external_data: bool | None,
+              copy_weights: bool) -> serialize.WeightsWritten:
+        weights = serialize.weights_bytes(self.model)
         if hasattr(destination, "write") and not isinstance(destination, (str, os.PathLike)):
             if external_data:
                 raise ValueError("external_data needs a file path to put the weights beside; got a file object")
-            serialize.write_model(self.model, destination)  # type: ignore[arg-type]
-            return
+            return serialize.write_model(self.model, destination,  # type: ignore[arg-type]
+                                         progress.meter("writing the model", weights))
         path = Path(destination)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"cannot save the ONNX model to '{path}': folder '{path.parent}' does not exist")
-        # Asked for explicitly, every weight goes to the data file; chosen for size, tiny
+        folder = None if copy_weights else path.parent
+        if external_data is None:
+            external_data = weights >= serialize.PROTOBUF_LIMIT or folder is not None and self._referable(folder)
+        # Asked for explicitly, every weight goes outside; chosen for size or references, tiny
         # tensors (under onnx_ir's 256-byte threshold) stay inline as onnx does.
         threshold = 0 if external_data else 256
-        weights = serialize.weights_bytes(self.model)
-        if external_data is None:
-            external_data = weights >= serialize.PROTOBUF_LIMIT
-        data_name = path.name + ".data" if external_data else None
+        data_name = path.name + ".data"
         direct = weights >= DIRECT_WRITE_MIN  # the file that holds the weights skips the page cache
+        meter = progress.meter(f"writing {path.name}", weights)
         with tempfile.TemporaryDirectory(dir=path.parent) as staging:
-            staged = Path(staging) / path.name
-            if data_name:
-                with open(staged, "wb") as stream, \
-                        open_for_writing(Path(staging) / data_name, direct) as data_stream:
-                    serialize.write_external(self.model, stream, data_stream, data_name, threshold)
+            staged, staged_data = Path(staging) / path.name, Path(staging) / data_name
+            if external_data:
+                with open(staged, "wb") as stream:
+                    written = serialize.write_external(self.model, stream,
+                                                       lambda: open_for_writing(staged_data, direct), data_name,
+                                                       threshold, folder, meter)
             else:
                 with open_for_writing(staged, direct) as stream:
-                    serialize.write_model(self.model, stream)
-            if data_name:
-                _move(Path(staging) / data_name, path.parent / data_name)
+                    written = serialize.write_model(self.model, stream, meter, path.parent)
+            if meter is not None:
+                meter.close()
+            if staged_data.exists():
+                _move(staged_data, path.parent / data_name)
+            elif external_data and (path.parent / data_name).is_file():
+                (path.parent / data_name).unlink()  # a former save's weights: this model points elsewhere
             _move(staged, path)
+        return written
+
+    def _referable(self, folder: Path) -> bool:
+        """Some weight can be pointed at in its checkpoint file from a model saved in `folder`."""
+        return any(isinstance(serialize.checkpoint_reference(tensor, folder), tuple)
+                   for _, tensor in weight_sources.initializer_tensors(self.model))
+
+    @contextlib.contextmanager
+    def _initializers_arranged(self, include: bool, as_inputs: bool) -> Iterator[None]:
+        """For one save: initializers left out (include=False), or also listed as graph inputs (as_inputs)."""
+        graph = self.model.graph
+        if include and not as_inputs:
+            yield
+            return
+        initializers = dict(graph.initializers)
+        inputs = list(graph.inputs)
+        if as_inputs:
+            graph.inputs.extend(v for v in initializers.values() if not v.is_graph_input())
+        if not include:
+            graph.initializers.clear()
+        try:
+            yield
+        finally:
+            if not include:
+                for value in initializers.values():
+                    graph.register_initializer(value)
+            graph.inputs.clear()
+            graph.inputs.extend(inputs)
 
     def optimize(self) -> None:
         """Constant folding and dead-code elimination (onnxscript's optimizer), in place."""
@@ -118,6 +191,7 @@ class ONNXProgram:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        weight_sources.require_weights(self.model, "run")
         self._session = onnxruntime.InferenceSession(
             serialize.model_bytes(self.model), options, providers=["CPUExecutionProvider"]
         )

@@ -1,9 +1,11 @@
-"""Where translation finds the symbolic function of an op: one lookup, four layers.
+"""Where translation finds the symbolic function of an op: one lookup, five layers.
 
 0. the running export's custom_translation_table (exporter.translation_table), for that export only;
 1. custom symbolics (`register_custom_op_symbolic`), newest registration first;
 2. the user's own specs loaded at run time (`load_opspecs`);
-3. the generated registry (opspecs/ rendered by codegen).
+3. the generated registry (opspecs/ rendered by codegen);
+4. the exporter's own ops (`aten2onnx::` ops it puts in the captured graph, such as
+   aten2onnx::packed_rnn, see exporter/rnn_capture.py), mapped in Python.
 
 Every layer answers "(overload, opset) -> function(g, **schema arguments)": the newest
 entry whose first opset is at or below the target. A layer may name a whole op
@@ -64,6 +66,18 @@ class _Layer:
 translation_table = _Layer()
 custom_symbolics = _Layer()
 user_specs = _Layer()
+exporter_ops = _Layer()
+
+
+def _exporter_ops() -> _Layer:
+    """The exporter's own ops, registered on first use (importing them defines torch ops)."""
+    if not exporter_ops.entries:
+        from exporter import rnn_capture  # noqa: F401  (defines aten2onnx::packed_rnn)
+        from exporter.lib import rnn_ops
+
+        exporter_ops.add("aten2onnx::packed_rnn.default",
+                         Entry(MIN_OPSET, rnn_ops.packed_rnn, "exporter/lib/rnn_ops.py (packed_rnn)"))
+    return exporter_ops
 
 
 def _generated_entry(overload: str, opset: int) -> Entry | None:
@@ -78,9 +92,8 @@ def find(overload: str, opset: int) -> Entry | None:
 
 def find_declared(overload: str, opset: int) -> Entry | None:
     """The entry below the running export's custom_translation_table (what its functions fall back to)."""
-    return custom_symbolics.find(overload, opset) or user_specs.find(overload, opset) or _generated_entry(
-        overload, opset
-    )
+    return (custom_symbolics.find(overload, opset) or user_specs.find(overload, opset)
+            or _generated_entry(overload, opset) or _exporter_ops().find(overload, opset))
 
 
 def lookup(overload: str, opset: int) -> Symbolic | None:
@@ -91,7 +104,7 @@ def lookup(overload: str, opset: int) -> Symbolic | None:
 def supported_ops(opset: int) -> list[str]:
     """Every overload (or whole op, for custom symbolics) with a mapping at `opset`, sorted."""
     names = set(generated.supported_ops(opset))
-    for layer in (translation_table, custom_symbolics, user_specs):
+    for layer in (translation_table, custom_symbolics, user_specs, _exporter_ops()):
         names.update(n for n in layer.names() if layer.find(n, opset) is not None)
     return sorted(names)
 

@@ -21,6 +21,7 @@ from torch.export.graph_signature import InputKind
 from codegen.onnx_schema import schema_at
 from codegen.torch_schema import resolve_overload, schema_of
 from exporter import registry
+from exporter.dynamic_capture import DynamicOutcome
 from exporter.errors import CaptureError, ConstraintError, UnsupportedOpsError, UnsupportedUse
 
 
@@ -34,12 +35,15 @@ class ExportRecord:
     exported_program: ExportedProgram | None = None
     onnx_model: ir.Model | None = None
     verification: list[Any] = field(default_factory=list)
+    saved_weights: Any = None  # serialize.WeightsWritten of the save inside export(), when there was one
     error: BaseException | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     table_uses: dict[str, Counter[str]] = field(default_factory=dict)  # custom_translation_table: op -> functions
     capture_method: str = "torch.export"  # or torch.jit.trace / torch.jit.script (dynamo=False, fallback)
     capture_notes: list[str] = field(default_factory=list)  # values tracing baked in, fallbacks taken
     operator_counts: Counter[str] | None = None  # the TorchScript graph's ops (no ExportedProgram there)
+    constant_inputs: dict[str, Any] = field(default_factory=dict)  # Python values torch.export specialized on
+    dynamic: DynamicOutcome = field(default_factory=DynamicOutcome)  # dynamic axes: ignored, widened, fixed
 
 
 def _cell(text: Any) -> str:
@@ -111,8 +115,21 @@ def _capture_section(record: ExportRecord) -> list[str]:
     inputs = [s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
     seconds = record.seconds.get("capture")
     took = f" in {seconds:.2f} s" if seconds is not None else ""
-    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, user inputs: {', '.join(inputs) or 'none'}.")
+    constants = record.constant_inputs
+    tensors = [name for name in inputs if name not in constants]
+    lines.append(f"Succeeded{took}: {len(calls)} ATen calls, tensor inputs: {', '.join(tensors) or 'none'}.")
+    if constants:
+        lines += ["", "Python values and None among the inputs are constants of the export, not ONNX inputs "
+                  "(as in torch.onnx): the graph computes with these values whatever is passed at run time: "
+                  + ", ".join(f"`{name}={value!r}`" for name, value in constants.items()) + "."]
     return [*lines, ""]
+
+
+def _dynamic_section(record: ExportRecord) -> list[str]:
+    lines = record.dynamic.lines()
+    if not lines:
+        return []
+    return ["## Dynamic axes", "", *(f"- {_cell(line)}" for line in lines), ""]
 
 
 def _aten_section(record: ExportRecord) -> list[str]:
@@ -201,9 +218,45 @@ def _verification_section(record: ExportRecord) -> list[str]:
              "|---|---|---|---:|---:|---:|---:|---|"]
     for c in comparisons:
         result = "ok" if c.passed else f"**mismatch**: {_cell(c.problem)}"
+        if getattr(c, "method", "elementwise") == "statistical":  # random: zero fraction, mean and variance
+            lines.append(f"| {_cell(c.name)} | {c.dtype} | {list(c.shape)} | random | compared as a sample | "
+                         f"| | {result} |")
+            continue
         lines.append(f"| {_cell(c.name)} | {c.dtype} | {list(c.shape)} | {c.max_abs_error:.3g} | "
                      f"{c.max_rel_error:.3g} | {c.atol:g} | {c.rtol:g} | {result} |")
     return [*lines, ""]
+
+
+_DERIVED_SHOWN = 30
+
+
+def _weights_section(record: ExportRecord) -> list[str]:
+    """What the save did with the weights, and every initializer computed from weights (its recipe)."""
+    from exporter.progress import size_text
+    from exporter.weight_sources import DerivedTensor, describe
+
+    model = record.onnx_model
+    derived = [] if model is None else [(v.name, v.const_value) for v in model.graph.initializers.values()
+                                        if isinstance(v.const_value, DerivedTensor)]
+    if record.saved_weights is None and not derived:
+        return []
+    lines = ["## Weights", ""]
+    if record.saved_weights is not None:
+        lines += [f"Saved: {record.saved_weights}.", ""]
+        if record.saved_weights.copied:
+            lines += ["| weight read from a checkpoint but written | bytes | why |", "|---|---:|---|"]
+            lines += [f"| `{_cell(name)}` | {size_text(size)} | {_cell(why)} |"
+                      for name, size, why in record.saved_weights.copied]
+            lines.append("")
+    if derived:
+        lines += [f"{len(derived)} initializer(s) are computed from weights when the model is saved "
+                  "(folded at export; weights applied later reach them):", "",
+                  "| initializer | computed as |", "|---|---|"]
+        lines += [f"| `{_cell(name)}` | `{_cell(describe(tensor))}` |" for name, tensor in derived[:_DERIVED_SHOWN]]
+        if len(derived) > _DERIVED_SHOWN:
+            lines.append(f"| ... and {len(derived) - _DERIVED_SHOWN} more | |")
+        lines.append("")
+    return lines
 
 
 def render(record: ExportRecord) -> str:
@@ -213,7 +266,8 @@ def render(record: ExportRecord) -> str:
              f"- status: **{status}**" + (f" ({type(record.error).__name__})" if record.error else ""),
              f"- opset: {record.opset}", f"- options: {options or 'defaults'}",
              f"- time: {', '.join(f'{k} {v:.2f} s' for k, v in record.seconds.items()) or 'n/a'}", ""]
-    lines += _capture_section(record) + _aten_section(record) + _table_section(record) + _onnx_section(record)
+    lines += _capture_section(record) + _dynamic_section(record) + _aten_section(record) + _table_section(record)
+    lines += _onnx_section(record) + _weights_section(record)
     lines += _unsupported_section(record) + _constraint_section(record) + _verification_section(record)
     if record.error is not None and not isinstance(record.error, (CaptureError, ConstraintError, UnsupportedOpsError)):
         lines += ["## Error", "", "```text", f"{type(record.error).__name__}: {record.error}", "```", ""]

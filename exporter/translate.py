@@ -11,9 +11,8 @@ import onnx
 import onnx_ir as ir
 import torch
 import torch.fx
-from onnx_ir.tensor_adapters import TorchTensor
 from torch.export import ExportedProgram
-from torch.export.graph_signature import InputKind, OutputKind
+from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
 from codegen.torch_schema import python_name, schema_of
 from exporter import aten_fallback, complex_values, control_flow, registry, symint_ops
@@ -36,6 +35,7 @@ from exporter.graph_builder import (
     mark_complex,
     mark_symbolic_scalar,
 )
+from exporter.weight_sources import SourceTensor
 
 
 def overload_name(target: Any) -> str | None:
@@ -140,6 +140,15 @@ def _view_layout(meta: torch.Tensor) -> tuple[tuple[int, ...], int] | None:
         return None
 
 
+def _state_kind(spec: Any) -> str:
+    """What a lifted tensor is in the model, as checkpoint errors name it."""
+    if spec.kind == InputKind.PARAMETER:
+        return "parameter"
+    if spec.kind == InputKind.BUFFER:
+        return "buffer" if spec.persistent is not False else "non-persistent buffer"
+    return "constant"
+
+
 class Translator:
     """Translates the nodes of one FX graph into `self.g`; a subgraph gets a translator of its own.
 
@@ -160,6 +169,11 @@ class Translator:
         self.used_names: set[str] = parent.used_names if parent else set()
 
     # -- placeholders -----------------------------------------------------------------------------
+    def constant_input(self, node: torch.fx.Node, spec: Any) -> None:
+        """A Python value (or None) given as an input: torch.export specialized the graph on it, so
+        it is a constant of the export, not an ONNX input (as in torch.onnx)."""
+        self.env[node] = spec.arg.value
+
     def placeholder(self, node: torch.fx.Node, spec: Any, user_name: str | None) -> None:
         if spec.kind == InputKind.USER_INPUT:
             value = ir.Value(name=self._unique(user_name or node.name))
@@ -170,9 +184,10 @@ class Translator:
             if tensor is None:
                 tensor = self.program.constants[spec.target]
             name = self._unique(spec.target)
-            stored = torch.view_as_real(tensor.detach()) if tensor.is_complex() else tensor.detach()
-            # Wrapped, not copied: serialization reads the torch tensor once, on save.
-            value = ir.Value(name=name, const_value=TorchTensor(stored, name=name))
+            # Wrapped, not copied: serialization reads the torch tensor once, on save (it may be fake
+            # until ONNXProgram.apply_weights gives it data).
+            source = SourceTensor(tensor, key=spec.target, kind=_state_kind(spec), origin=id(tensor), name=name)
+            value = ir.Value(name=name, const_value=source)
             set_type_from_meta(value, tensor)
             self.initializers.append(value)
         else:
@@ -240,6 +255,10 @@ class Translator:
         function = complex_values.symbolic_for(name, function, arguments, node.meta.get("val"))
         path, _ = module_path(node)
         location = locate(node)
+        meta = node.meta.get("val")
+        # the dtype torch recorded for the node's result: factory ops without a dtype argument take it
+        # (torch's default dtype when the model ran may not be the one now)
+        self.g.output_dtype = meta.dtype if isinstance(meta, torch.Tensor) and not meta.dtype.is_complex else None
         with self.g.translating(name, path or node.name, location, classic_scope(node, self.model_name),
                                 module_calls(node)):
             try:
@@ -252,6 +271,8 @@ class Translator:
                     f"translating {name} at {location} failed: {type(exc).__name__}: {exc} "
                     f"(mapping from {source}); the original error is chained below"
                 ) from exc
+            finally:
+                self.g.output_dtype = None
         self.env[node] = self.bind(node, result)
 
     def _call_python(self, node: torch.fx.Node) -> Any:
@@ -303,17 +324,30 @@ class Translator:
             value = self.g.op("Identity", value)  # a tensor made from a size: it promotes as a tensor
         fresh = value.producer() is not None and value.name.startswith("val_")
         if fresh:  # an output made for this node: give it the FX name and torch's type
+            value = self._as_torch_dtype(value, meta)
             value.name = self._unique(base if index is None else f"{base}_{index}")
             set_type_from_meta(value, meta, self.dim_names)
             if scalar_type(meta) is not None:
                 mark_symbolic_scalar(value)  # a SymInt/SymFloat/SymBool: promotes as a Python number
         return value
 
+    def _as_torch_dtype(self, value: ir.Value, meta: Any) -> ir.Value:
+        """`value` cast to the dtype torch recorded when the mapping computed another one: the value is
+        declared with torch's dtype, and a declared type that disagrees with the computed one makes
+        ONNX Runtime refuse the model."""
+        if not isinstance(meta, torch.Tensor) or value.dtype is None or is_symbolic_scalar(value):
+            return value
+        wanted = from_torch_dtype(complex_parts_dtype(meta.dtype) if meta.dtype.is_complex else meta.dtype)
+        if value.dtype == wanted:
+            return value
+        return self.g.op("Cast", value, to=int(wanted))
+
     # -- outputs --------------------------------------------------------------------------------
     def outputs(self, node: torch.fx.Node, output_names: Sequence[str] | None) -> list[ir.Value]:
         specs = self.program.graph_signature.output_specs
         results = node.args[0]
-        user_outputs = sum(1 for spec in specs if spec.kind == OutputKind.USER_OUTPUT)
+        user_outputs = sum(1 for spec, arg in zip(specs, results) if spec.kind == OutputKind.USER_OUTPUT
+                           and arg is not None)
         if output_names and len(output_names) > user_outputs:
             raise ExportArgumentError(
                 f"output_names has {len(output_names)} names ({', '.join(output_names)}) but the model "
@@ -321,8 +355,8 @@ class Translator:
             )
         values = []
         for spec, arg in zip(specs, results):
-            if spec.kind != OutputKind.USER_OUTPUT:
-                continue
+            if spec.kind != OutputKind.USER_OUTPUT or arg is None:
+                continue  # None outputs are dropped, as torch.onnx does
             value = self.env[arg] if isinstance(arg, torch.fx.Node) else arg
             wanted = output_names[len(values)] if output_names and len(values) < len(output_names) else None
             if not isinstance(value, ir.Value):  # a Python number the model returns (a static size)
@@ -352,6 +386,17 @@ class Translator:
         return candidate
 
 
+def is_constant_input(spec: Any) -> bool:
+    """A user input that is a Python value (bool, int, float, str) or None, not a tensor."""
+    return spec.kind == InputKind.USER_INPUT and isinstance(spec.arg, ConstantArgument)
+
+
+def constant_inputs(program: ExportedProgram) -> dict[str, Any]:
+    """The user inputs torch.export specialized on: name -> value (`flag=False`, `mask=None`)."""
+    return {spec.arg.name: spec.arg.value for spec in program.graph_signature.input_specs
+            if is_constant_input(spec)}
+
+
 def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] | None = None,
               output_names: Sequence[str] | None = None, dim_names: dict[Any, Any] | None = None, *,
               aten_fallback_ok: bool = False, model_name: str = "",
@@ -372,6 +417,9 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
     for node in graph.nodes:
         if node.op == "placeholder":
             spec = next(input_specs)
+            if is_constant_input(spec):
+                translator.constant_input(node, spec)
+                continue
             user_name = next(user_names, None) if spec.kind == InputKind.USER_INPUT else None
             translator.placeholder(node, spec, user_name)
         elif node.op == "call_function":

@@ -3,14 +3,21 @@
 Each output is compared as torch.allclose does (|onnx - torch| <= atol + rtol * |torch|,
 NaN equal to NaN), with tolerances by dtype; the max absolute and relative errors are kept
 for the report, and any output beyond tolerance raises VerificationError with the numbers.
+
+An output computed from random samples (dropout in training mode, torch.rand, bernoulli...)
+cannot match element by element: ONNX Runtime and torch draw different numbers. It is compared
+as a sample instead: the same dtype and shape, the same fraction of zeros (dropout's pattern)
+and the same mean and variance, each within 6 standard errors of the two samples.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import onnx_ir as ir
 import torch
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves, tree_map
@@ -41,6 +48,7 @@ class OutputComparison:
     atol: float
     rtol: float
     problem: str = ""  # a shape or dtype mismatch, or the tolerance breach
+    method: str = "elementwise"  # or "statistical": an output computed from random samples
 
     @property
     def passed(self) -> bool:
@@ -48,6 +56,8 @@ class OutputComparison:
 
     def __str__(self) -> str:
         verdict = "ok" if self.passed else f"MISMATCH: {self.problem}"
+        if self.method == "statistical":
+            return f"{self.name} {self.dtype}{list(self.shape)}: random, compared as a sample {verdict}"
         return (f"{self.name} {self.dtype}{list(self.shape)}: max abs error {self.max_abs_error:.3g}, "
                 f"max rel error {self.max_rel_error:.3g} (atol {self.atol:g}, rtol {self.rtol:g}) {verdict}")
 
@@ -80,6 +90,81 @@ def _compare(name: str, got: torch.Tensor, want: torch.Tensor) -> OutputComparis
     return OutputComparison(name, dtype, tuple(want.shape), max_abs, max_rel, atol, rtol, problem)
 
 
+# ONNX ops that draw random numbers; Dropout too when its training_mode input may be true.
+_RANDOM_OPS = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli", "Multinomial"}
+MIN_SAMPLE = 256  # fewer elements: only dtype and shape are compared
+_SIGMAS = 6.0
+
+
+def _draws(node: ir.Node) -> bool:
+    if node.op_type in _RANDOM_OPS:
+        return True
+    if node.op_type == "Dropout" and len(node.inputs) > 2 and node.inputs[2] is not None:
+        flag = node.inputs[2].const_value
+        producer = node.inputs[2].producer()
+        if flag is None and producer is not None and producer.op_type == "Constant":
+            flag = producer.attributes["value"].as_tensor() if "value" in producer.attributes else None
+        return flag is None or bool(flag.numpy().item())
+    return any(_draws(inner) for attr in node.attributes.values() if attr.type == ir.AttributeType.GRAPH
+               for inner in attr.as_graph())
+
+
+def random_outputs(model: ir.Model) -> set[str]:
+    """Names of the graph outputs computed from random samples."""
+    random: set[ir.Value] = set()
+    for node in model.graph:
+        if _draws(node) or any(v in random for v in node.inputs if v is not None):
+            random.update(node.outputs)
+    return {v.name for v in model.graph.outputs if v in random}
+
+
+def _independent_draws(got: torch.Tensor, want: torch.Tensor) -> int:
+    """How many independent draws the samples hold: the elements, or, when zeros come in blocks of
+    trailing axes in both (dropout2d zeroes whole channels), the blocks."""
+    shape, n = tuple(want.shape), want.numel()
+    if not bool((got == 0).any()) and not bool((want == 0).any()):
+        return n
+    for axis in range(1, len(shape)):  # the largest trailing block first
+        size = math.prod(shape[axis:])
+        if size <= 1:
+            break
+        blocks = [(t.reshape(-1, size) == 0) for t in (got, want)]
+        if all(bool((zero.all(1) | ~zero.any(1)).all()) for zero in blocks):
+            return n // size
+    return n
+
+
+def _compare_sample(name: str, got: torch.Tensor, want: torch.Tensor) -> OutputComparison:
+    """Two random samples: same dtype and shape, zero fraction, mean and variance."""
+    atol, rtol = TOLERANCES.get(want.dtype, (0.0, 0.0))
+    dtype = str(want.dtype).removeprefix("torch.")
+    compared = OutputComparison(name, dtype, tuple(want.shape), math.nan, math.nan, atol, rtol, method="statistical")
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return dataclasses.replace(compared, problem=f"ONNX gives {str(got.dtype).removeprefix('torch.')}"
+                                                     f"{list(got.shape)}")
+    n = want.numel()
+    if n < MIN_SAMPLE:
+        return compared
+    a, b = got.double().flatten(), want.double().flatten()
+    if not (a.isfinite().all() and b.isfinite().all()):
+        return compared
+    n = _independent_draws(got, want)
+    za, zb = float((a == 0).double().mean()), float((b == 0).double().mean())
+    pooled = (za + zb) / 2
+    zero_tol = _SIGMAS * math.sqrt(max(pooled * (1 - pooled), 1 / n) * 2 / n)
+    if abs(za - zb) > zero_tol:
+        return dataclasses.replace(compared, problem=f"{za:.1%} of the elements are 0 in ONNX Runtime, {zb:.1%} "
+                                                     f"in PyTorch (tolerance {zero_tol:.1%})")
+    for label, x, y in (("mean", a, b), ("variance", (a - a.mean()) ** 2, (b - b.mean()) ** 2)):
+        mx, my = float(x.mean()), float(y.mean())
+        scale = max(abs(mx), abs(my), float(x.std()), float(y.std()), 1e-12)
+        tol = _SIGMAS * math.sqrt(float(x.var()) / n + float(y.var()) / n) + 2e-3 * scale
+        if abs(mx - my) > tol:
+            return dataclasses.replace(compared, problem=f"{label} {mx:.5g} in ONNX Runtime, {my:.5g} in PyTorch "
+                                                         f"(tolerance {tol:.3g})")
+    return compared
+
+
 def eager_outputs(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
                   training: TrainingMode) -> list[torch.Tensor]:
     """The model's outputs in eager PyTorch, flattened as the ONNX outputs are.
@@ -106,7 +191,9 @@ def verify(program: ONNXProgram, model: Any, args: tuple[Any, ...], kwargs: dict
         raise VerificationError(
             f"verification failed: the ONNX model has {len(actual)} outputs, eager PyTorch gives {len(expected)}", []
         )
-    comparisons = [_compare(name, got, want) for name, got, want in zip(names, actual, expected)]
+    random = random_outputs(program.model)
+    comparisons = [(_compare_sample if name in random else _compare)(name, got, want)
+                   for name, got, want in zip(names, actual, expected)]
     program.verification = comparisons
     failed = [c for c in comparisons if not c.passed]
     if failed:

@@ -14,14 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import onnx_ir as ir
-import torch
 
 from exporter.errors import ExportArgumentError
-
-
-def _as_torch(tensor: Any) -> torch.Tensor:
-    raw = getattr(tensor, "raw", None)  # translate wraps the model's own tensors (TorchTensor)
-    return raw.detach() if isinstance(raw, torch.Tensor) else torch.from_numpy(tensor.numpy())
 
 
 def _check_extra_names(names: list[str], inputs: list[str], weight_count: int, *, weights_are_inputs: bool) -> None:
@@ -42,14 +36,15 @@ def _check_extra_names(names: list[str], inputs: list[str], weight_count: int, *
 
 
 def arrange_weights(model: ir.Model, state_dict_order: Sequence[str], *, export_params: bool,
-                    keep_initializers_as_inputs: bool, input_names: Sequence[str] = ()) -> dict[str, torch.Tensor]:
-    """Move or copy weights to the graph inputs and name them; returns {input name: tensor} of moved ones."""
+                    keep_initializers_as_inputs: bool, input_names: Sequence[str] = ()) -> dict[str, Any]:
+    """Move or copy weights to the graph inputs and name them; returns {input name: tensor} of moved ones
+    (the initializers' own tensors: weights applied later reach them too)."""
     graph = model.graph
     user_count = len(graph.inputs)
     weights = [graph.initializers[name] for name in state_dict_order if name in graph.initializers]
     _check_extra_names(list(input_names), [v.name for v in graph.inputs], len(weights),
                        weights_are_inputs=not export_params or keep_initializers_as_inputs)
-    data = [_as_torch(v.const_value) for v in weights]
+    data = [v.const_value for v in weights]
     if not export_params:
         for value in weights:
             graph.initializers.pop(value.name)

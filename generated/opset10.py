@@ -162,27 +162,27 @@ def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilati
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:137)"""
+    """aten::embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:139)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:155)"""
+    """aten::embedding_bag.padding_idx, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:157)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:176)"""
+    """aten::_embedding_bag.default, opsets 10-10: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:178)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 10-21: exporter.lib.creation_ops.randperm (opspecs/random.yaml:108)"""
+    """aten::randperm.default, opsets 10-21: exporter.lib.creation_ops.randperm (opspecs/random.yaml:109)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 10-12: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:208)"""
+    """aten::multinomial.default, opsets 10-12: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:221)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
@@ -217,35 +217,35 @@ def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scale
 
 
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::lstm.input, opsets 10-12: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:18)"""
+    """aten::lstm.input, opsets 10-12: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:20)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:21')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:23')
     return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 10-12: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:40)"""
+    """aten::gru.input, opsets 10-12: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:42)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:43')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:45')
     return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 10-12: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:62)"""
+    """aten::rnn_tanh.input, opsets 10-12: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:64)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:65')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:67')
     return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 10-12: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:84)"""
+    """aten::rnn_relu.input, opsets 10-12: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:86)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:87')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:89')
     return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:127)"""
+    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:128)"""
     return g.op('Slice', self, h.ints(g, [0 if start is None else start]), h.ints(g, [9223372036854775807 if end is None else end]), h.ints(g, [h.norm_dim(g, dim, self)]), h.ints(g, [step]))
 
 

@@ -228,17 +228,17 @@ def adaptive_max_pool3d(g, self, output_size):
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:138)"""
+    """aten::embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:140)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:156)"""
+    """aten::embedding_bag.padding_idx, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:158)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:177)"""
+    """aten::_embedding_bag.default, opsets 11-12: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:179)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
@@ -343,12 +343,12 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 
 
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 11-26: (ConcatFromSequence(tensors, axis=dim) if is_sequence(tensors) else Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0]))) (opspecs/shape.yaml:85)"""
+    """aten::cat.default, opsets 11-26: (ConcatFromSequence(tensors, axis=dim) if is_sequence(tensors) else Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0]))) (opspecs/shape.yaml:86)"""
     return g.op('ConcatFromSequence', tensors, axis=dim) if h.is_sequence(g, tensors) else g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:115)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:116)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 

@@ -114,7 +114,7 @@ def ge_Scalar(g, self, other):
 
 
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 12-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:224)"""
+    """aten::native_dropout.default, opsets 12-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:237)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 

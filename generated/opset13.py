@@ -210,22 +210,22 @@ def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilati
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:139)"""
+    """aten::embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:141)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:157)"""
+    """aten::embedding_bag.padding_idx, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:159)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:178)"""
+    """aten::_embedding_bag.default, opsets 13-17: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:180)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 13-21: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:209)"""
+    """aten::multinomial.default, opsets 13-21: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:222)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
@@ -350,50 +350,50 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 
 
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::lstm.input, opsets 13-26: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:19)"""
+    """aten::lstm.input, opsets 13-26: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:21)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:21')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:23')
     return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 13-26: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:41)"""
+    """aten::gru.input, opsets 13-26: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:43)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:43')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:45')
     return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 13-26: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:63)"""
+    """aten::rnn_tanh.input, opsets 13-26: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:65)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:65')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:67')
     return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 13-26: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:85)"""
+    """aten::rnn_relu.input, opsets 13-26: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:87)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:87')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:89')
     return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 13-26: Squeeze(self, ints(unit_dims(self))) if unit_dims(self) else self (opspecs/shape.yaml:44)"""
-    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self))) if h.unit_dims(g, self) else self
+    """aten::squeeze.default, opsets 13-26: squeezed(self) (opspecs/shape.yaml:45)"""
+    return h.squeezed(g, self)
 
 
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 13-26: Squeeze(self, ints(unit_dims(self, [dim]))) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:53)"""
-    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, [dim]))) if h.unit_dims(g, self, [dim]) else self
+    """aten::squeeze.dim, opsets 13-26: squeezed(self, [dim]) (opspecs/shape.yaml:54)"""
+    return h.squeezed(g, self, [dim])
 
 
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 13-26: Squeeze(self, ints(unit_dims(self, dim))) if unit_dims(self, dim) else self (opspecs/shape.yaml:63)"""
-    return g.op('Squeeze', self, h.ints(g, h.unit_dims(g, self, dim))) if h.unit_dims(g, self, dim) else self
+    """aten::squeeze.dims, opsets 13-26: squeezed(self, dim) (opspecs/shape.yaml:64)"""
+    return h.squeezed(g, self, dim)
 
 
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:73)"""
+    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:74)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))
 
 

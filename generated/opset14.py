@@ -41,10 +41,10 @@ def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, r
 
 
 def view(g, self, size):
-    """aten::view.default, opsets 14-26: Reshape(self, ints(size), allowzero=1 if 0 in size else None) (opspecs/shape.yaml:12); also serves aten::_unsafe_view.default"""
-    return g.op('Reshape', self, h.ints(g, size), allowzero=1 if 0 in size else None)
+    """aten::view.default, opsets 14-26: reshape_to(self, size) (opspecs/shape.yaml:12); also serves aten::_unsafe_view.default"""
+    return h.reshape_to(g, self, size)
 
 
 def reshape(g, self, shape):
-    """aten::reshape.default, opsets 14-26: Reshape(self, ints(shape), allowzero=1 if 0 in shape else None) (opspecs/shape.yaml:22)"""
-    return g.op('Reshape', self, h.ints(g, shape), allowzero=1 if 0 in shape else None)
+    """aten::reshape.default, opsets 14-26: reshape_to(self, shape) (opspecs/shape.yaml:22)"""
+    return h.reshape_to(g, self, shape)

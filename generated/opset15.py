@@ -11,15 +11,9 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from exporter import emit_helpers as h  # noqa: F401
-from exporter.lib import creation_ops
 from exporter.lib import nn_ops
 
 
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
     """aten::_native_batch_norm_legit_no_training.default, opsets 15-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:332)"""
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
-
-
-def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 15-21: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:121)"""
-    return creation_ops.bernoulli(g, self, generator)

@@ -177,17 +177,17 @@ def adaptive_max_pool3d(g, self, output_size):
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:140)"""
+    """aten::embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:142)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:158)"""
+    """aten::embedding_bag.padding_idx, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:160)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:179)"""
+    """aten::_embedding_bag.default, opsets 18-26: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:181)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 

@@ -15,47 +15,47 @@ from exporter.lib import creation_ops
 
 
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::rand.default, opsets 22-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:20)"""
+    """aten::rand.default, opsets 22-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:21)"""
     return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
 
 
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 22-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:30)"""
+    """aten::randn.default, opsets 22-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:31)"""
     return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
 
 
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 22-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:40)"""
+    """aten::rand_like.default, opsets 22-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:41)"""
     return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 22-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:50)"""
+    """aten::randn_like.default, opsets 22-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:51)"""
     return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 22-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:61)"""
+    """aten::randint.low, opsets 22-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:62)"""
     return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
 
 
 def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 22-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:73)"""
+    """aten::randint.default, opsets 22-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:74)"""
     return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
 
 
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 22-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:84)"""
+    """aten::randint_like.default, opsets 22-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:85)"""
     return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 22-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:95)"""
+    """aten::randint_like.low_dtype, opsets 22-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:96)"""
     return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 22-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:109)"""
+    """aten::randperm.default, opsets 22-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:110)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
@@ -89,11 +89,16 @@ def normal_Tensor_Tensor(g, mean, std, *, generator=None):
     return creation_ops.normal_tensor_tensor(g, mean, std, generator)
 
 
+def normal_functional(g, self, mean=0.0, std=1.0, *, generator=None):
+    """aten::normal_functional.default, opsets 22-26: exporter.lib.creation_ops.normal_functional (opspecs/random.yaml:195)"""
+    return creation_ops.normal_functional(g, self, mean, std, generator)
+
+
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 22-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:193)"""
+    """aten::normal.float_float, opsets 22-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:206)"""
     return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 22-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:210)"""
+    """aten::multinomial.default, opsets 22-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:223)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)

@@ -1270,67 +1270,67 @@ def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilati
 
 
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:136)"""
+    """aten::embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:138)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset)
 
 
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:154)"""
+    """aten::embedding_bag.padding_idx, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_padding_idx (opspecs/pooling.yaml:156)"""
     return pooling_ops.embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:175)"""
+    """aten::_embedding_bag.default, opsets 9-9: exporter.lib.pooling_ops.embedding_bag_internal (opspecs/pooling.yaml:177)"""
     return pooling_ops.embedding_bag_internal(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx)
 
 
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::rand.default, opsets 9-21: exporter.lib.creation_ops.rand (opspecs/random.yaml:19)"""
+    """aten::rand.default, opsets 9-21: exporter.lib.creation_ops.rand (opspecs/random.yaml:20)"""
     return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
 
 
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 9-21: exporter.lib.creation_ops.randn (opspecs/random.yaml:29)"""
+    """aten::randn.default, opsets 9-21: exporter.lib.creation_ops.randn (opspecs/random.yaml:30)"""
     return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
 
 
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 9-21: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:39)"""
+    """aten::rand_like.default, opsets 9-21: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:40)"""
     return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 9-21: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:49)"""
+    """aten::randn_like.default, opsets 9-21: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:50)"""
     return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 9-21: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:60)"""
+    """aten::randint.low, opsets 9-21: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:61)"""
     return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
 
 
 def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-21: exporter.lib.creation_ops.randint (opspecs/random.yaml:72)"""
+    """aten::randint.default, opsets 9-21: exporter.lib.creation_ops.randint (opspecs/random.yaml:73)"""
     return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
 
 
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-21: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:83)"""
+    """aten::randint_like.default, opsets 9-21: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:84)"""
     return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-21: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:94)"""
+    """aten::randint_like.low_dtype, opsets 9-21: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:95)"""
     return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
 
 
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-9: exporter.lib.creation_ops.randperm (opspecs/random.yaml:107)"""
+    """aten::randperm.default, opsets 9-9: exporter.lib.creation_ops.randperm (opspecs/random.yaml:108)"""
     return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
 
 
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-14: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:120)"""
+    """aten::bernoulli.default, opsets 9-21: exporter.lib.creation_ops.bernoulli (opspecs/random.yaml:121)"""
     return creation_ops.bernoulli(g, self, generator)
 
 
@@ -1364,18 +1364,23 @@ def normal_Tensor_Tensor(g, mean, std, *, generator=None):
     return creation_ops.normal_tensor_tensor(g, mean, std, generator)
 
 
+def normal_functional(g, self, mean=0.0, std=1.0, *, generator=None):
+    """aten::normal_functional.default, opsets 9-21: exporter.lib.creation_ops.normal_functional (opspecs/random.yaml:194)"""
+    return creation_ops.normal_functional(g, self, mean, std, generator)
+
+
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-21: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:192)"""
+    """aten::normal.float_float, opsets 9-21: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:205)"""
     return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
 
 
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-9: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:207)"""
+    """aten::multinomial.default, opsets 9-9: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:220)"""
     return creation_ops.multinomial(g, self, num_samples, replacement, generator)
 
 
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-11: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:223)"""
+    """aten::native_dropout.default, opsets 9-11: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:236)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
@@ -1530,41 +1535,41 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 
 
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::lstm.input, opsets 9-9: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:17)"""
+    """aten::lstm.input, opsets 9-9: exporter.lib.rnn_ops.lstm_input (opspecs/rnn.yaml:19)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:21')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:23')
     return rnn_ops.lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-9: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:39)"""
+    """aten::gru.input, opsets 9-9: exporter.lib.rnn_ops.gru_input (opspecs/rnn.yaml:41)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:43')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:45')
     return rnn_ops.gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-9: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:61)"""
+    """aten::rnn_tanh.input, opsets 9-9: exporter.lib.rnn_ops.rnn_tanh_input (opspecs/rnn.yaml:63)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:65')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:67')
     return rnn_ops.rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-9: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:83)"""
+    """aten::rnn_relu.input, opsets 9-9: exporter.lib.rnn_ops.rnn_relu_input (opspecs/rnn.yaml:85)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:87')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:89')
     return rnn_ops.rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 
 
 def view(g, self, size):
-    """aten::view.default, opsets 9-13: zeros_of_shape(size, self) if 0 in size else Reshape(self, ints(size)) (opspecs/shape.yaml:10); also serves aten::_unsafe_view.default"""
-    return h.zeros_of_shape(g, size, self) if 0 in size else g.op('Reshape', self, h.ints(g, size))
+    """aten::view.default, opsets 9-13: reshape_to(self, size) (opspecs/shape.yaml:10); also serves aten::_unsafe_view.default"""
+    return h.reshape_to(g, self, size)
 
 
 def reshape(g, self, shape):
-    """aten::reshape.default, opsets 9-13: zeros_of_shape(shape, self) if 0 in shape else Reshape(self, ints(shape)) (opspecs/shape.yaml:20)"""
-    return h.zeros_of_shape(g, shape, self) if 0 in shape else g.op('Reshape', self, h.ints(g, shape))
+    """aten::reshape.default, opsets 9-13: reshape_to(self, shape) (opspecs/shape.yaml:20)"""
+    return h.reshape_to(g, self, shape)
 
 
 def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
@@ -1573,92 +1578,92 @@ def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
 
 
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 9-12: Squeeze(self, axes=unit_dims(self)) if unit_dims(self) else self (opspecs/shape.yaml:42)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self)) if h.unit_dims(g, self) else self
+    """aten::squeeze.default, opsets 9-12: squeezed(self) (opspecs/shape.yaml:43)"""
+    return h.squeezed(g, self)
 
 
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 9-12: Squeeze(self, axes=unit_dims(self, [dim])) if unit_dims(self, [dim]) else self (opspecs/shape.yaml:51)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self, [dim])) if h.unit_dims(g, self, [dim]) else self
+    """aten::squeeze.dim, opsets 9-12: squeezed(self, [dim]) (opspecs/shape.yaml:52)"""
+    return h.squeezed(g, self, [dim])
 
 
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 9-12: Squeeze(self, axes=unit_dims(self, dim)) if unit_dims(self, dim) else self (opspecs/shape.yaml:61)"""
-    return g.op('Squeeze', self, axes=h.unit_dims(g, self, dim)) if h.unit_dims(g, self, dim) else self
+    """aten::squeeze.dims, opsets 9-12: squeezed(self, dim) (opspecs/shape.yaml:62)"""
+    return h.squeezed(g, self, dim)
 
 
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:71)"""
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:72)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 9-10: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:83)"""
+    """aten::cat.default, opsets 9-10: Concat(*promoted_list(tensors), axis=norm_dim(dim, tensors[0])) (opspecs/shape.yaml:84)"""
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
 def stack(g, tensors, dim=0):
-    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:96)"""
+    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:97)"""
     return shape_ops.stack(g, tensors, dim)
 
 
 def expand(g, self, size, *, implicit=False):
-    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:104)"""
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:105)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:113)"""
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:114)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:125)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:126)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:138)"""
+    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:139)"""
     return shape_ops.split_tensor(g, self, split_size, dim)
 
 
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:149)"""
+    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:150)"""
     return shape_ops.split_with_sizes(g, self, split_sizes, dim)
 
 
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:157)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:158)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:163)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:164)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:170)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:171)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:175)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:176)"""
     return g.op('Identity', self)
 
 
 def alias(g, self):
-    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:181)"""
+    """aten::alias.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:182)"""
     return g.op('Identity', self)
 
 
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:190)"""
+    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:191)"""
     return shape_ops.narrow(g, self, dim, start, length)
 
 
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:203)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:204)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 

@@ -51,7 +51,9 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     offsets_into: indices         1-D sorted offsets into a 1-D tensor: first 0, each in [0, its
                                   length] (embedding_bag); the count comes from `shape`;
                                   `last_if: flag`: the last one is the length when that bool
-                                  argument is True (include_last_offset)
+                                  argument is True (include_last_offset); with `short_last: true`
+                                  it is drawn below the length for every other seed (indices past
+                                  the last offset, which torch's kernels treat each their own way)
     cumulative_counts_of: [input, 0]  1-D non-decreasing ints in [0, input's size along that dim]:
                                   running row counts per group (grouped matmul offsets); the last
                                   may stop short of the size (the rows past it belong to no group)
@@ -275,6 +277,8 @@ class _Example:
             drawn = drawn - drawn[:1] if drawn.numel() else drawn
             if "last_if" in hint and self.values[hint["last_if"]] and drawn.numel():
                 drawn[-1] = length  # include_last_offset: the last offset closes the last bag
+                if hint.get("short_last") and seed % 2 and drawn.numel() > 1 and drawn[-2] < length:
+                    drawn[-1] = int(torch.randint(int(drawn[-2]), length, (), generator=gen))
             return drawn.to(dtype)
         if dtype == torch.bool:
             return torch.rand(shape, generator=gen) > 0.5

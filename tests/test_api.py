@@ -157,7 +157,6 @@ def test_dynamic_axes_become_named_dims_and_run_at_other_sizes(form: str) -> Non
 
 
 @pytest.mark.parametrize(("dynamic_axes", "message"), [
-    ({"nope": [0]}, "neither an input nor an output; known names: x, y"),
     ({"x": {5: "batch"}}, "names axis 5, but 'x' has rank 2"),
     ({"x": "batch"}, "must be a list of axes"),
     ({"x": {0: 3}}, "must map axis numbers to names"),
@@ -176,9 +175,14 @@ def test_dynamic_axes_and_dynamic_shapes_together_is_an_error() -> None:
                         dynamic_shapes={"x": {0: "b"}, "y": None})
 
 
-def test_size_one_dynamic_axis_explains_the_fix() -> None:
-    with pytest.raises(exporter.CaptureError, match="size of at least 2"):
-        exporter.export(Pair(), (torch.randn(1, 3), torch.randn(1, 3)), dynamic_axes={"x": [0], "y": [0]})
+def test_unknown_dynamic_axes_key_is_ignored_with_a_warning_as_the_classic_exporter_did(tmp_path: Path) -> None:
+    with pytest.warns(exporter.DynamicAxisWarning, match=r"dynamic_axes\[.seq_lengths.\] names neither .*known names: x, y;"):
+        program = exporter.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_axes={
+            "x": {0: "batch"}, "y": {0: "batch"}, "seq_lengths": {0: "batch"}}, report=True, artifacts_dir=tmp_path)
+    assert [str(d) for d in program.model.graph.inputs[0].shape] == ["batch", "3"]
+    assert "seq_lengths" in program.report_path.read_text()
+    x, y = torch.randn(5, 3), torch.randn(5, 3)
+    _close(program(x, y)[0], torch.relu(x) * y + 1)
 
 
 # -- weights -------------------------------------------------------------------------------------------

@@ -87,3 +87,24 @@ def test_llama_with_past_inputs_line_up_with_the_exported_model() -> None:
     assert [v.name for v in program.model.graph.inputs if not v.is_initializer()] == list(feeds)
     logits, *present = program.initialize_inference_session().run(None, {k: v.numpy() for k, v in feeds.items()})
     assert logits.shape == (1, 1, 128) and present[0].shape == (1, 2, models.SEQUENCE[True] + 1, 8)
+
+
+def test_quick_big_model_bench_exports_in_fake_mode_from_its_checkpoint(tmp_path: Path) -> None:
+    """The big-model harness on the quick LLaMA (float16): checkpoint written into the cache and kept,
+    aten2onnx and torch.onnx in fake mode, ONNX Runtime's step, the section of the report."""
+    command = [sys.executable, "-m", "bench.run", "--quick", "--models", "llama7b", "--output-dir", str(tmp_path),
+               "--runs", "1", "--timeout", "300", "--cache-dir", str(tmp_path / "cache")]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    big = json.loads((tmp_path / "benchmarks.json").read_text())["big_models"]["llama7b"]
+    checkpoint = Path(big["checkpoint"])
+    assert (checkpoint / "model.safetensors.index.json").is_file() and big["checkpoint_written"]["shards"] == 1
+    ours = big["aten2onnx"]
+    assert "error" not in ours, ours
+    assert ours["referenced_bytes"] > 0 and ours["wall_s"] > ours["export_s"] > 0 and ours["peak_rss_mb"] > 0
+    assert "error" not in big["ort"] and big["ort"]["ort_step_s"] > 0, big["ort"]
+    assert not list(checkpoint.glob("aten2onnx-bench.onnx*"))  # the exported model is removed, the checkpoint kept
+    theirs = big["torch.onnx"]
+    assert theirs.get("error") or theirs["wall_s"] > 0
+    table = (tmp_path / "benchmarks.md").read_text()
+    assert "## Big models in fake mode" in table and "| aten2onnx exporter.export in fake mode | " in table

@@ -304,7 +304,7 @@ class _MixedWeights(torch.nn.Module):
         self.register_buffer("empty", torch.zeros(0, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        folded = self.linear.weight.t().contiguous() * 2  # folded at export: a numpy-backed initializer
+        folded = self.linear.weight.t().contiguous() * 2  # folded at export: computed from the weight on save
         return torch.where(self.mask, x @ folded, self.scale.float()) + self.empty.sum()
 
 
@@ -321,7 +321,7 @@ def test_streamed_save_is_the_serialized_model(tmp_path: object) -> None:
     program.save(buffer)
     assert onnx.ModelProto.FromString(buffer.getvalue()) == expected
     kinds = {type(v.const_value).__name__ for v in program.model.graph.initializers.values()}
-    assert {"TorchTensor", "Tensor"} <= kinds, kinds  # both a model tensor and a folded one were streamed
+    assert {"SourceTensor", "DerivedTensor"} <= kinds, kinds  # a model tensor and one computed from it, streamed
     _assert_matches(program, model, x)
 
 

@@ -82,7 +82,7 @@ def _cases() -> list[object]:
         ("gelu", nn.GELU(), (torch.randn(2, 5),), "Gelu", [9, 19], [20, 26]),
         ("gelu_tanh", nn.GELU(approximate="tanh"), (torch.randn(2, 5),), "Gelu", [9, 19], [20, 26]),
         ("linear", nn.Linear(4, 3), (torch.randn(2, 4),), "Gemm", [], [9, 26]),
-        ("linear_3d", nn.Linear(4, 3), (torch.randn(2, 5, 4),), "MatMul", [], [9, 26]),
+        ("linear_3d", nn.Linear(4, 3), (torch.randn(2, 5, 4),), "Gemm", [], [9, 26]),  # rows through Gemm
         ("batch_norm", nn.BatchNorm2d(3), (torch.randn(2, 3, 4, 4),), "BatchNormalization", [], [9, 26]),
         ("pixel_shuffle", nn.PixelShuffle(2), (torch.randn(1, 8, 3, 3),), "DepthToSpace", [9, 10], [11, 26]),
         ("pixel_unshuffle", nn.PixelUnshuffle(2), (torch.randn(1, 2, 4, 6),), "SpaceToDepth", [], [9, 26]),

@@ -149,9 +149,14 @@ def randn_like(g: Any, self: ir.Value, dtype: Any = None, layout: Any = None, de
 
 
 def _randint(g: Any, low: Any, high: Any, shape_of: Any, dtype: torch.dtype) -> ir.Value:
-    """floor(uniform [low, high)) in float64, kept below `high` (a float sample can round up to it)."""
+    """floor(uniform [low, high)) in float64, kept below `high` (a float sample can round up to it).
+    Bounds read at run time (sizes, or values from tensors) scale a [0, 1) sample in the graph."""
     if isinstance(low, ir.Value) or isinstance(high, ir.Value):
-        raise _constraint(g, "randint bounds that depend on input sizes are not supported; use static bounds")
+        lo, hi = (g.cast(v, torch.float64) if isinstance(v, ir.Value) else g.constant(float(v), torch.float64)
+                  for v in (low, high))
+        span = g.op("Sub", hi, lo)
+        drawn = g.op("Floor", g.op("Add", lo, g.op("Mul", _uniform(g, shape_of, torch.float64), span)))
+        return g.cast(g.op("Min", drawn, g.op("Sub", hi, g.constant(1.0, torch.float64))), dtype)
     drawn = g.op("Floor", _uniform(g, shape_of, torch.float64, low, high))
     drawn = g.op("Min", drawn, g.constant(float(high - 1), torch.float64))
     return g.cast(drawn, dtype)
@@ -194,10 +199,8 @@ def _bernoulli(g: Any, self: ir.Value, p: Any) -> ir.Value:
 
 
 def bernoulli(g: Any, self: ir.Value, generator: Any = None) -> ir.Value:
-    """ONNX Bernoulli for float types at opsets 15-21 (from 22 ONNX Runtime has no kernel for the
-    RandomUniformLike in its function body); otherwise a uniform sample below the probabilities."""
-    if 15 <= g.opset < 22 and g.dtype(self) in (torch.float16, torch.float32, torch.float64):
-        return g.op("Bernoulli", self)
+    """A uniform sample below the probabilities. Not ONNX Bernoulli: ONNX Runtime's kernel (1.32,
+    opsets 15-21) draws 1 with probability 1 - p, and it has none from 22."""
     return _bernoulli(g, self, self)
 
 
@@ -222,6 +225,10 @@ def normal_float_tensor(g: Any, mean: float, std: ir.Value, generator: Any = Non
 def normal_tensor_tensor(g: Any, mean: ir.Value, std: ir.Value, generator: Any = None) -> ir.Value:
     broadcast = g.op("Add", mean, std)  # only its shape is used
     return g.op("Add", mean, g.op("Mul", _normal(g, broadcast, g.dtype(mean)), std))
+
+
+def normal_functional(g: Any, self: ir.Value, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> ir.Value:
+    return _normal(g, self, g.dtype(self), mean, std)
 
 
 def normal_float_float(g: Any, mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None,

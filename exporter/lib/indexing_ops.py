@@ -52,15 +52,30 @@ def _inverse(perm: Sequence[int]) -> list[int]:
 def _static_shape(g: Any, x: ir.Value, why: str) -> list[int]:
     dims = g.shape(x)
     if not all(isinstance(d, int) for d in dims):
-        raise ValueError(f"{g.overload}: {why} needs a static shape, but '{x.name}' has shape {dims}")
+        raise _constraint(g, f"{why} needs a static shape, but '{x.name}' has shape {dims} (sizes known only at "
+                             "run time): drop those axes from dynamic_shapes/dynamic_axes, or export at a newer opset")
     return [int(d) for d in dims]
 
 
 def _static_size(g: Any, x: ir.Value, axis: int, why: str) -> int:
     size = g.shape(x)[axis]
     if not isinstance(size, int):
-        raise ValueError(f"{g.overload}: {why} needs the static size of axis {axis} of '{x.name}', not {size}")
+        raise _constraint(g, f"{why} needs the static size of axis {axis} of '{x.name}', not {size} (known only at "
+                             "run time): drop that axis from dynamic_shapes/dynamic_axes, or export at a newer opset")
     return size
+
+
+def _size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
+    """The size along an axis: an int, or a 0-d int64 value read at run time."""
+    return c.dim_size(g, x, axis)
+
+
+def _times(g: Any, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
+    return a * b if isinstance(a, int) and isinstance(b, int) else symint_ops.mul(g, a, b)
+
+
+def _over(g: Any, a: int | ir.Value, b: int) -> int | ir.Value:
+    return a // b if isinstance(a, int) else symint_ops.floordiv(g, a, b)
 
 
 def _shape_value(g: Any, *pieces: Any) -> ir.Value:
@@ -456,14 +471,18 @@ def _scatter_reduce(g: Any, self: ir.Value, axis: int, index: ir.Value, index_sh
     return g.op("Div", out, counts) if dtype.is_floating_point else _int_floor_div(g, out, counts)
 
 
-def _fit(g: Any, src: ir.Value, index_shape: list[Any]) -> ir.Value:
+def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index (torch reads src only where index is)."""
-    src = _as_1d(g, src)
+    src, index_shape = _as_1d(g, src), g.shape(index)
     if g.shape(src) == index_shape:
         return src
-    if not all(isinstance(d, int) for d in index_shape):
-        raise ValueError(f"{g.overload}: src larger than index needs index's static shape, not {index_shape}")
-    return h.slice_axes(g, src, [0] * len(index_shape), index_shape, list(range(len(index_shape))))
+    axes = list(range(len(index_shape)))
+    if all(isinstance(d, int) for d in index_shape):
+        return h.slice_axes(g, src, [0] * len(index_shape), index_shape, axes)
+    if g.opset < 10:
+        raise _constraint(g, "a src larger than index along a dynamic dimension needs Slice's inputs (opset 10); "
+                             "export at opset 10 or later, or give src index's shape")
+    return g.op("Slice", src, h.ints(g, [0] * len(index_shape)), g.op("Shape", index), h.ints(g, axes))
 
 
 def scatter_reduce_two(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value, reduce: str,
@@ -471,7 +490,7 @@ def scatter_reduce_two(g: Any, self: ir.Value, dim: int, index: ir.Value, src: i
     """ScatterElements with reduction (add/mul 16, max/min 18; mean as sum / count); before, one-hot."""
     data, idx = _as_1d(g, self), _as_1d(g, index)
     index_shape = g.shape(idx)
-    updates = g.cast(_fit(g, src, index_shape), g.dtype(self))
+    updates = g.cast(_fit(g, src, idx), g.dtype(self))
     out = _scatter_reduce(g, data, h.norm_dim(g, dim, self), idx, index_shape, updates, reduce, include_self)
     return _reshape_back(g, out, self)
 
@@ -527,12 +546,15 @@ def nonzero(g: Any, self: ir.Value) -> ir.Value:
 
 
 def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
-    """dim1, dim2 moved last and merged; Gather of the diagonal's flat positions."""
+    """dim1, dim2 moved last and merged; Gather of the diagonal's flat positions (computed in the
+    graph when the two sizes are known only at run time)."""
     r = g.rank(self)
     d1, d2 = h.norm_dim(g, dim1, self), h.norm_dim(g, dim2, self)
-    s1, s2 = _static_size(g, self, d1, "diagonal"), _static_size(g, self, d2, "diagonal")
-    length = max(0, min(s1, s2 - offset) if offset >= 0 else min(s1 + offset, s2))
     others = [d for d in range(r) if d not in (d1, d2)]
+    s1, s2 = _size(g, self, d1), _size(g, self, d2)
+    if isinstance(s1, ir.Value) or isinstance(s2, ir.Value):
+        return _diagonal_dynamic(g, self, offset, d1, d2, others, s1, s2)
+    length = max(0, min(s1, s2 - offset) if offset >= 0 else min(s1 + offset, s2))
     if length == 0:
         shape = _static_shape(g, self, "an empty diagonal")
         return h.zeros_of_shape(g, [*[shape[d] for d in others], 0], self)
@@ -541,6 +563,26 @@ def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Va
     row, col = max(0, -offset), max(0, offset)
     picked = [(row + i) * s2 + col + i for i in range(length)]
     return g.op("Gather", flat, g.constant(picked, torch.int64), axis=len(others))
+
+
+def _diagonal_dynamic(g: Any, self: ir.Value, offset: int, d1: int, d2: int, others: list[int],
+                      s1: int | ir.Value, s2: int | ir.Value) -> ir.Value:
+    """The diagonal's length max(0, min(s1, s2 - offset)) (or min(s1 + offset, s2)) and flat positions
+    (row + i) * s2 + col + i, for i below that length, all computed from the run-time sizes."""
+    if offset >= 0:
+        length = symint_ops.sym_min(g, s1, symint_ops.sub(g, s2, offset))
+    else:
+        length = symint_ops.sym_min(g, symint_ops.add(g, s1, offset), s2)
+    length = symint_ops.sym_max(g, length, 0)
+    x = _transpose(g, self, [*others, d1, d2])
+    lead = [_size(g, self, d) for d in others]
+    flat = h.reshape_to(g, x, [*lead, _times(g, s1, s2)])
+    row, col = max(0, -offset), max(0, offset)
+    steps = shape_ops.arange(g, length)
+    stride = symint_ops.add(g, s2, 1)
+    picked = g.op("Add", g.op("Mul", steps, stride if isinstance(stride, ir.Value) else h.scalar(g, stride, "int64")),
+                  symint_ops.add(g, _times(g, row, s2), col))
+    return g.op("Gather", flat, picked, axis=len(others))
 
 
 def flip(g: Any, self: ir.Value, dims: Sequence[int]) -> ir.Value:
@@ -622,36 +664,39 @@ _SPACE_DEPTH_DTYPES = (torch.float32, torch.float64, torch.uint8)
 
 
 def pixel_shuffle(g: Any, self: ir.Value, upscale_factor: int) -> ir.Value:
-    """DepthToSpace mode CRD (11+, 4-D, float/uint8); else Reshape-Transpose-Reshape."""
+    """DepthToSpace mode CRD (11+, 4-D, float/uint8); else Reshape-Transpose-Reshape (sizes read at
+    run time where they are dynamic)."""
     f = upscale_factor
     r = g.rank(self)
     if g.opset >= 11 and r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
         return g.op("DepthToSpace", self, blocksize=f, mode="CRD")
-    c, height, width = [_static_size(g, self, a, "pixel_shuffle") for a in (r - 3, r - 2, r - 1)]
-    lead = r - 3
-    x = g.op("Reshape", self, h.ints(g, [0] * lead + [c // (f * f), f, f, height, width]))
-    x = g.op("Transpose", x, perm=[*range(lead), lead, lead + 3, lead + 1, lead + 4, lead + 2])
-    return g.op("Reshape", x, h.ints(g, [0] * lead + [c // (f * f), height * f, width * f]))
+    lead = [_size(g, self, a) for a in range(r - 3)]
+    c_, height, width = [_size(g, self, a) for a in (r - 3, r - 2, r - 1)]
+    x = h.reshape_to(g, self, [*lead, _over(g, c_, f * f), f, f, height, width])
+    n = len(lead)
+    x = g.op("Transpose", x, perm=[*range(n), n, n + 3, n + 1, n + 4, n + 2])
+    return h.reshape_to(g, x, [*lead, _over(g, c_, f * f), _times(g, height, f), _times(g, width, f)])
 
 
 def pixel_unshuffle(g: Any, self: ir.Value, downscale_factor: int) -> ir.Value:
     """SpaceToDepth (4-D, float/uint8; its channels come block-major, so a transpose follows);
-    else Reshape-Transpose-Reshape."""
+    else Reshape-Transpose-Reshape (sizes read at run time where they are dynamic)."""
     f = downscale_factor
     r = g.rank(self)
-    c, height, width = [_static_size(g, self, a, "pixel_unshuffle") for a in (r - 3, r - 2, r - 1)]
-    oh, ow = height // f, width // f
+    lead = [_size(g, self, a) for a in range(r - 3)]
+    c_, height, width = [_size(g, self, a) for a in (r - 3, r - 2, r - 1)]
+    oh, ow = _over(g, height, f), _over(g, width, f)
     if r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
         x = g.op("SpaceToDepth", self, blocksize=f)
         if f == 1:
             return x
-        x = g.op("Reshape", x, h.ints(g, [0, f * f, c, oh, ow]))
+        x = h.reshape_to(g, x, [*lead, f * f, c_, oh, ow])
         x = g.op("Transpose", x, perm=[0, 2, 1, 3, 4])
-        return g.op("Reshape", x, h.ints(g, [0, c * f * f, oh, ow]))
-    lead = r - 3
-    x = g.op("Reshape", self, h.ints(g, [0] * lead + [c, oh, f, ow, f]))
-    x = g.op("Transpose", x, perm=[*range(lead), lead, lead + 2, lead + 4, lead + 1, lead + 3])
-    return g.op("Reshape", x, h.ints(g, [0] * lead + [c * f * f, oh, ow]))
+        return h.reshape_to(g, x, [*lead, _times(g, c_, f * f), oh, ow])
+    n = len(lead)
+    x = h.reshape_to(g, self, [*lead, c_, oh, f, ow, f])
+    x = g.op("Transpose", x, perm=[*range(n), n, n + 2, n + 4, n + 1, n + 3])
+    return h.reshape_to(g, x, [*lead, _times(g, c_, f * f), oh, ow])
 
 
 def unfold(g: Any, self: ir.Value, dimension: int, size: int, step: int) -> ir.Value:

@@ -90,7 +90,7 @@ def _packed_rnn(g: Any, op: str, data: ir.Value, batch_sizes: ir.Value, states: 
                 activation: str | None = None) -> tuple[ir.Value, ...]:
     padded, lengths, positions = _unpack(g, data, batch_sizes, 0)
     output, *finals = rnn_ops.run(g, op, padded, states, params, has_biases, num_layers, dropout, train,
-                                  bidirectional, False, activation, sequence_lens=g.cast(lengths, torch.int32))
+                                  bidirectional, False, activation, lengths=lengths)
     return (g.op("GatherND", output, positions), *finals)
 
 

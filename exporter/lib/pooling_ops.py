@@ -378,7 +378,13 @@ def _embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Valu
     else:
         if per_sample_weights is not None:
             rows = g.op("Mul", rows, c.unsqueeze(g, h.cast_like(g, per_sample_weights, rows), [1]))
-        output = g.op("MatMul", h.cast(g, member, dtype), rows)
+        summed = member
+        if include_last_offset and dtype in _FAST_SUM_DTYPES and not padding:
+            # torch's fast CPU kernel (these dtypes, no padding_idx) sums the last bag only up to the
+            # last offset: indices past it count in the bag's size (mean divides by it) but add nothing
+            last = h.slice_axes(g, h.cast(g, offsets, torch.int64), [-1], [h.INT64_MAX], [0])
+            summed = g.op("And", member, c.unsqueeze(g, g.op("Less", positions, last), [0]))
+        output = g.op("MatMul", h.cast(g, summed, dtype), rows)
         if mode == _MEAN:
             divisor = g.op("Max", h.cast(g, sizes, dtype), h.scalar(g, 1.0, dtype))
             output = g.op("Div", output, c.unsqueeze(g, divisor, [1]))

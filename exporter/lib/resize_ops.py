@@ -47,7 +47,9 @@ _RESIZE_DTYPES = (torch.float32, torch.uint8, torch.int8, torch.int32)
 def _spatial_sizes(g: Any, x: ir.Value, n: int, why: str) -> list[int]:
     dims = g.shape(x)[-n:]
     if not all(isinstance(d, int) for d in dims):
-        raise ValueError(f"{g.overload}: {why} needs static spatial sizes, but '{x.name}' has shape {g.shape(x)}")
+        raise g.constraint_error(f"{why} needs static spatial sizes, but '{x.name}' has shape {g.shape(x)} (known "
+                                 "only at run time): drop those axes from dynamic_shapes/dynamic_axes",
+                                 "exporter/lib/resize_ops.py")
     return [int(d) for d in dims]
 
 

@@ -26,6 +26,7 @@ import torch
 
 from exporter import emit_helpers as h
 from exporter.lib import common as c
+from exporter.lib import shape_ops
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 # ONNX gate k takes torch's gate _ORDER[op][k]
@@ -53,8 +54,9 @@ def _stack(g: Any, values: Sequence[ir.Value]) -> ir.Value:
 
 def run(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: Sequence[ir.Value], has_biases: bool,
         num_layers: int, dropout: float, train: bool, bidirectional: bool, batch_first: bool,
-        activation: str | None = None, sequence_lens: ir.Value | None = None) -> tuple[ir.Value, ...]:
-    """The stacked layers; `sequence_lens` (int32, one per sequence) stops each at its length (packed input)."""
+        activation: str | None = None, lengths: ir.Value | None = None) -> tuple[ir.Value, ...]:
+    """The stacked layers. `lengths` (B,): each sequence's step count (ONNX sequence_lens, packed
+    input); outputs past it are 0, as torch pads them."""
     gates = _GATES[op]
     dirs = 2 if bidirectional else 1
     per = 4 if has_biases else 2
@@ -73,6 +75,7 @@ def run(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: Se
     if activation is not None:
         attrs["activations"] = [activation] * dirs
     finals: list[list[ir.Value]] = [[] for _ in states]
+    sequence_lens = g.cast(lengths, torch.int32) if lengths is not None else None
     for layer in range(num_layers):
         weights, recurrences, biases = [], [], []
         for direction in range(dirs):
@@ -86,6 +89,8 @@ def run(g: Any, op: str, input: ir.Value, states: Sequence[ir.Value], params: Se
         outputs = g.op(op, x, _stack(g, weights), _stack(g, recurrences), _stack(g, biases) if biases else None,
                        sequence_lens, *initial, _outputs=1 + len(states), **attrs)
         y, *last = outputs
+        if lengths is not None:  # ONNX leaves Y past a sequence's end undefined; torch pads with 0
+            y = g.op("Where", _within(g, y, lengths), y, h.like(g, 0, y))
         for collected, value in zip(finals, last):
             collected.append(value)
         # (seq, dirs, batch, H) -> (seq, batch, dirs * H)
@@ -111,3 +116,24 @@ def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     return run(g, "RNN", input, [hx], params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
                 "Relu")
+
+
+def _within(g: Any, y: ir.Value, lengths: ir.Value) -> ir.Value:
+    """(T, 1, B, 1) bool: step t is inside sequence b, for Y of shape (T, dirs, B, H)."""
+    steps = g.op("Gather", g.op("Shape", y), g.constant(0, torch.int64), axis=0)
+    positions = c.unsqueeze(g, shape_ops.arange(g, steps), [1, 2, 3])
+    return g.op("Less", positions, c.unsqueeze(g, g.cast(lengths, torch.int64), [0, 1, 3]))
+
+
+_PACKED_MODES = {"LSTM": ("LSTM", None), "GRU": ("GRU", None), "RNN_TANH": ("RNN", "Tanh"), "RNN_RELU": ("RNN", "Relu")}
+
+
+def packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional):
+    """aten2onnx::packed_rnn (exporter/rnn_capture.py): the RNN over padded time-major input with
+    each sequence's length as ONNX's sequence_lens."""
+    if train and dropout > 0 and num_layers > 1:
+        raise _constraint(g, f"{mode} dropout between layers in training mode is random and has no ONNX "
+                             "equivalent; export the model in eval() mode or with dropout=0")
+    op, activation = _PACKED_MODES[mode]
+    return list(run(g, op, input, list(hx), params, has_biases, num_layers, dropout, train, bidirectional, False,
+                     activation, lengths))

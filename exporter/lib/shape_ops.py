@@ -19,6 +19,7 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter import symint_ops
 from exporter.lib import common as c
 
 
@@ -30,7 +31,9 @@ def _axis(g: Any, dim: int, value: ir.Value) -> int:
 def _static_shape(g: Any, value: ir.Value, why: str) -> list[int]:
     dims = g.shape(value)
     if not all(isinstance(d, int) for d in dims):
-        raise ValueError(f"{g.overload}: {why} needs a static shape, but '{value.name}' has shape {dims}")
+        raise g.constraint_error(f"{why} needs a static shape, but '{value.name}' has shape {dims} (sizes known "
+                                 "only at run time): drop those axes from dynamic_shapes/dynamic_axes, or export "
+                                 "at a newer opset", "exporter/lib/shape_ops.py")
     return [int(d) for d in dims]
 
 
@@ -81,10 +84,17 @@ def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     same = src.shape is not None and index.shape is not None and g.shape(src) == g.shape(index)
     if same and "None" not in g.shape(src):  # equal dims, named dynamic ones included: nothing to cut
         return value
-    have, want = _shape_of(g, src), _shape_of(g, index)
+    have, want = g.shape(src) or [1], g.shape(index) or [1]
     if have == want:
         return value
-    return h.slice_axes(g, value, [0] * len(want), want, list(range(len(want))))
+    axes = list(range(len(want)))
+    if all(isinstance(d, int) for d in want):
+        return h.slice_axes(g, value, [0] * len(want), want, axes)
+    if g.opset < 10:
+        raise g.constraint_error("scatter with a src larger than index along a dynamic dimension needs Slice's "
+                                 "inputs (opset 10); export at opset 10 or later, or give src index's shape",
+                                 "exporter/lib/shape_ops.py")
+    return g.op("Slice", value, h.ints(g, [0] * len(want)), g.op("Shape", _as_1d(g, index)), h.ints(g, axes))
 
 
 # -- shape ops ---------------------------------------------------------------------------------
@@ -104,13 +114,13 @@ def flatten_using_ints(g: Any, self: ir.Value, start_dim: int, end_dim: int) -> 
                 return g.op("Reshape", self, h.ints(g, shape), allowzero=1)
             return _zeros(g, shape, self)
         return g.op("Reshape", self, h.ints(g, shape))
-    # Symbolic sizes: keep the leading dims (0 copies them), merge the middle, read the tail.
-    full = g.op("Shape", self)
-    parts = [h.ints(g, [0] * start + [-1])]
-    if end + 1 < r:
-        parts.append(h.slice_axes(g, full, [end + 1], [h.INT64_MAX], [0]))
-    shape = g.op("Concat", *parts, axis=0) if len(parts) > 1 else parts[0]
-    return g.op("Reshape", self, shape)
+    # Symbolic sizes: each read at run time, the merged one their product (no -1: it cannot be
+    # inferred when another size is 0, and a size 0 stays 0)
+    sizes = [c.dim_size(g, self, a) for a in range(r)]
+    merged = sizes[start]
+    for size in sizes[start + 1:end + 1]:
+        merged = merged * size if isinstance(merged, int) and isinstance(size, int) else symint_ops.mul(g, merged, size)
+    return h.reshape_to(g, self, [*sizes[:start], merged, *sizes[end + 1:]])
 
 
 def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
@@ -154,8 +164,8 @@ def narrow(g: Any, self: ir.Value, dim: int, start: Any, length: Any) -> ir.Valu
         end = h.INT64_MAX if start < 0 and start + length == 0 else start + length
         return h.slice_axes(g, self, [start], [end], [axis])
     if g.opset < 10:
-        raise ValueError(f"{g.overload}: narrow with a start or length computed at run time needs opset 10 or newer "
-                         "(Slice takes its bounds as inputs from 10)")
+        raise g.constraint_error("narrow with a start or length computed at run time needs opset 10 or newer "
+                                 "(Slice takes its bounds as inputs from 10)", "exporter/lib/shape_ops.py")
     begin = g.constant(start, torch.int64)  # a symbolic value is cast, a number becomes a constant
     end = g.op("Add", begin, g.constant(length, torch.int64))
     zero = g.constant(0, torch.int64)
@@ -224,8 +234,9 @@ def _static_size(g: Any, value: ir.Value, axis: int, why: str) -> int:
     """The size of one axis, which must be static (other axes may be dynamic)."""
     size = g.shape(value)[axis]
     if not isinstance(size, int):
-        raise ValueError(f"{g.overload}: {why} needs a static size along axis {axis}, but '{value.name}' has "
-                         f"shape {g.shape(value)}; mark that axis static (the number of outputs depends on it)")
+        raise g.constraint_error(f"{why} needs a static size along axis {axis}, but '{value.name}' has shape "
+                                 f"{g.shape(value)}; mark that axis static (the number of outputs depends on it)",
+                                 "exporter/lib/shape_ops.py")
     return size
 
 
@@ -234,8 +245,8 @@ def split_tensor(g: Any, self: ir.Value, split_size: int, dim: int) -> list[ir.V
     axis = _axis(g, dim, self)
     size = _static_size(g, self, axis, "split")
     if isinstance(split_size, ir.Value):
-        raise ValueError(f"{g.overload}: split with a split_size computed at run time has a varying number of "
-                         "outputs; use a constant split_size")
+        raise g.constraint_error("split with a split_size computed at run time has a varying number of outputs; "
+                                 "use a constant split_size", "exporter/lib/shape_ops.py")
     if split_size <= 0 or size == 0:
         return [self]
     count = max(math.ceil(size / split_size), 1)

@@ -64,8 +64,9 @@ def as_strided(g: Any, self: ir.Value, size: Sequence[Any], stride: Sequence[Any
                      if _is_symbolic(count) or _is_symbolic(step)]
     if symbolic_axes or _is_symbolic(offset):
         if symbolic_axes and g.opset < 11:
-            raise ValueError(f"{g.overload}: as_strided with a size or stride computed at run time (dynamic "
-                             "shapes) needs opset 11 or newer (Range); export with opset >= 11 or static shapes")
+            raise g.constraint_error("as_strided with a size or stride computed at run time (dynamic shapes) needs "
+                                     "opset 11 or newer (Range); export with opset >= 11 or static shapes",
+                                     "exporter/lib/strided_ops.py")
         if _is_symbolic(offset):
             indices = g.op("Add", indices, g.cast(offset, torch.int64))
         for k in symbolic_axes:
