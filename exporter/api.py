@@ -227,7 +227,8 @@ def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     record.capture_method = "torch.jit.script" if _is_scripted(model) else "torch.jit.trace"  # for a failure's report
     with progress.stage(f"{after}capturing {type(model).__name__} {how} and translating at opset "
                         f"{options.opset_version}"):
-        captured, model_ir = export_torchscript(model, args, kwargs, axes, options)
+        captured, model_ir = export_torchscript(model, args, kwargs, axes, options,
+                                                modules_as_functions=modules_as_functions is not None)
         record.capture_method = captured.method
         record.operator_counts = operator_counts(captured.graph)
         record.capture_notes += [str(b) for b in captured.baked] + captured.notes

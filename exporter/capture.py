@@ -31,8 +31,8 @@ _MAX_DETAIL_LINES = 8
 @contextlib.contextmanager
 def model_mode(model: Any, training: TrainingMode) -> Iterator[None]:
     """train()/eval() as TrainingMode asks while capturing; the model's own mode is restored."""
-    if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE:
-        yield
+    if not isinstance(model, torch.nn.Module) or training == TrainingMode.PRESERVE or not hasattr(model, "training"):
+        yield  # a frozen ScriptModule has no mode left to set
         return
     # each module's own mode: train(flag) sets every submodule, so restoring the root's alone would
     # turn an eval() submodule of a training model (or a model inside a fresh wrapper) to training
@@ -280,6 +280,45 @@ def _export(held: list[str], model: torch.nn.Module, args: tuple[Any, ...], kwar
         lambda: model(*args, **(kwargs or {})))
 
 
+def _own_storage(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy of a view that is no view: same values, sizes and (where they do not overlap) strides."""
+    with torch.no_grad():
+        if torch._debug_has_internal_overlap(tensor) == 0:  # a slice or a transpose: keep its strides
+            fresh = torch.empty_strided(tensor.size(), tensor.stride(), dtype=tensor.dtype, device=tensor.device)
+            fresh.copy_(tensor)
+        else:  # an expand: elements share memory, which a fresh tensor cannot
+            fresh = tensor.clone(memory_format=torch.contiguous_format)
+    return fresh.requires_grad_(tensor.requires_grad)
+
+
+def independent_inputs(args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> tuple[tuple[Any, ...], Any]:
+    """The example inputs with none aliasing another: every view (`x[:, :4]`, `x.t()`) and every
+    repeat of a tensor already given is replaced by a copy owning its storage.
+
+    ONNX inputs never alias, but torch.export follows aliasing among its inputs: it records a view
+    with its base (and with a dynamic axis guards on the base's sizes, `x._base.size()[0]`, which
+    run_decompositions' retrace cannot check), and one tensor given twice becomes one graph input,
+    the second ONNX input being ignored. Copies have the same values, sizes and (where they do not
+    overlap) strides, so the graph computes the same; a model that writes into its input reads the
+    written values afterwards either way, and the caller's tensors are left as they were (as
+    torch.export leaves them).
+    """
+    leaves = [t for t in torch.utils._pytree.tree_leaves((args, kwargs)) if type(t) is torch.Tensor]
+    if all(t._base is None for t in leaves) and len({id(t) for t in leaves}) == len(leaves):
+        return args, kwargs
+    seen: set[int] = set()
+
+    def independent(tensor: torch.Tensor) -> torch.Tensor:
+        if type(tensor) is not torch.Tensor:
+            return tensor
+        if tensor._base is not None or id(tensor) in seen:
+            return _own_storage(tensor)
+        seen.add(id(tensor))
+        return tensor
+
+    return torch.utils._pytree.tree_map_only(torch.Tensor, independent, (args, kwargs))
+
+
 def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any, training: TrainingMode = TrainingMode.EVAL) -> ExportedProgram:
     """torch.export.export(strict=False), with its failure turned into a CaptureError.
@@ -291,6 +330,7 @@ def capture(model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any
     (exporter/rnn_capture.py) is installed for models with recurrent layers, and to retry a capture
     that failed inside torch's packing code.
     """
+    args, kwargs = independent_inputs(args, kwargs)
     packing = rnn_capture.has_rnn(model)
     held: list[str] = []  # what torch printed, per attempt
     try:

@@ -183,6 +183,23 @@ def _between(wiring: _Graph, group: set[ir.Node]) -> set[ir.Node] | None:
     return reached & back
 
 
+def _adopt_constants(wiring: _Graph) -> None:
+    """A Constant made outside any module call (folding a static Shape makes new ones) belongs to the
+    innermost call that holds all its readers, so that it is not passed in from outside."""
+    for node in wiring.nodes:
+        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx") or _calls_of(node):
+            continue
+        stacks = [_calls_of(reader) for reader in wiring.successors(node)]
+        if not stacks or any(not stack for stack in stacks):
+            continue
+        common = stacks[0]
+        for stack in stacks[1:]:
+            depth = next((i for i, (a, b) in enumerate(zip(common, stack)) if a != b), min(len(common), len(stack)))
+            common = common[:depth]
+        if common:
+            node.meta[MODULE_CALLS_KEY] = common
+
+
 def _find_instances(wiring: _Graph, selection: ModuleSelection) -> list[_Instance]:
     instances: dict[str, _Instance] = {}
     for node in wiring.nodes:
@@ -472,6 +489,7 @@ def extract(model: ir.Model, selection: ModuleSelection | None, module: Any = No
         return []
     classes = {class_name(type(m)): type(m) for m in module.modules()} if isinstance(module, torch.nn.Module) else {}
     wiring = _Graph(model.graph)
+    _adopt_constants(wiring)
     instances = _make_convex(wiring, _find_instances(wiring, selection))
     wiring = _Graph(model.graph)
     for instance in instances:

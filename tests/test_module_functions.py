@@ -210,3 +210,135 @@ def test_modules_with_control_flow() -> None:
     for x in (torch.randn(3, 4), torch.randn(3, 4) * 10 - 5, torch.randn(3, 4) * 10 + 5):
         with torch.no_grad():
             _same(program(x), [model(x)])
+
+
+# -- the TorchScript path (dynamo=False, scripted models) -------------------------------------------------
+def _shape(program: exporter.ONNXProgram) -> tuple[set[str], Counter[str], dict[str, list[str]]]:
+    """What a module-functions export made: its functions, the top level's calls, each function's attributes."""
+    functions = _functions(program)
+    return set(functions), _calls(program), {k: sorted(f.attributes) for k, f in functions.items()}
+
+
+@pytest.mark.parametrize("how", ["traced", "scripted"])
+@pytest.mark.parametrize("selection", ["every class", "a set"])
+def test_the_torchscript_path_makes_the_same_functions_as_torch_export(
+        net: tuple[Net, torch.Tensor, list[torch.Tensor]], how: str, selection: str) -> None:
+    model, x, flat = net
+    chosen = True if selection == "every class" else {Block, Inner}
+    reference = exporter.export(model, (x,), export_modules_as_functions=chosen)
+    exported = torch.jit.script(model) if how == "scripted" else model
+    program = exporter.export(exported, (x,), dynamo=False, export_modules_as_functions=chosen)
+    assert program.capture_method == f"torch.jit.{'script' if how == 'scripted' else 'trace'}"
+    assert _shape(program) == _shape(reference)  # one function per class (and structure), called alike
+    calls = [n for n in program.model.graph if n.op_type == "Block"]
+    assert [c.name for c in calls] == ["blocks.0", "blocks.1", "blocks.2", "shared", "shared@1"]
+    assert [round(c.attributes["act_LeakyRelu_alpha"].value, 3) for c in calls] == [0.1, 0.2, 0.3, 0.05, 0.05]
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    _same(program(x), flat)
+    other = torch.randn(4, 8)
+    _same(program(other), exporter.export(model, (x,), dynamo=False)(other))
+
+
+@torch.jit.script
+def _shift(y: torch.Tensor) -> torch.Tensor:
+    return y - y.mean()
+
+
+class Decides(nn.Module):
+    """Scripted control flow inside a module: an `if` on a tensor (its threshold differs per instance),
+    a loop over the rows, and a scripted function."""
+
+    def __init__(self, width: int, threshold: float) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        if y.sum() > self.threshold:
+            y = y * 2
+        else:
+            y = _shift(y)
+        total = torch.zeros_like(y[0])
+        for i in range(y.size(0)):
+            total = total + y[i]
+        return y + total
+
+
+class Decisions(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.first, self.second = Decides(4, 0.0), Decides(4, 1.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x).relu())
+
+
+def test_scripted_modules_with_control_flow_become_functions() -> None:
+    model = Decisions().eval()
+    scripted = torch.jit.script(model)
+    program = exporter.export(scripted, (torch.randn(3, 4),), export_modules_as_functions={Decides},
+                              input_names=["x"], dynamic_axes={"x": {0: "rows"}})
+    (function,) = program.model.functions.values()
+    assert (function.domain, function.name) == (__name__, "Decides")
+    types = [n.op_type for n in function]
+    assert "If" in types and "Loop" in types and "Gemm" in types
+    assert len(function.attributes) == 1  # the threshold, set by each call
+    assert [n.op_type for n in program.model.graph] == ["Decides", "Relu", "Decides"]
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    for x in (torch.randn(3, 4), torch.randn(1, 4) * 5 - 3, torch.randn(6, 4) * 5 + 3):
+        with torch.no_grad():
+            _same(program(x), [model(x)])
+
+
+@torch.jit.interface
+class _Op(nn.Module):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        pass
+
+
+class Pick(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = nn.ModuleDict({"a": nn.ReLU(), "b": nn.Tanh()})
+
+    def forward(self, x: torch.Tensor, key: str) -> torch.Tensor:
+        op: _Op = self.ops[key]  # picked at run time: no module path
+        return op.forward(x)
+
+
+def test_a_traced_model_calling_scripted_modules_and_functions() -> None:
+    """Scripted functions inlined at the top level belong to no module; a scripted submodule of a traced
+    model is a function like any other."""
+    from models import torchscript_models as ts
+    from models.seed_examples import LoopModel2
+
+    x, count = torch.ones(2, 3, dtype=torch.long), torch.tensor(5)
+    program = exporter.export(LoopModel2(), (x, count), dynamo=False, export_modules_as_functions=True)
+    assert not program.model.functions and "Loop" in [n.op_type for n in program.model.graph]
+    torch.manual_seed(0)
+    model = ts.TracedWithScriptedParts().eval()
+    program = exporter.export(model, (torch.randn(2, 3), torch.tensor(3)), dynamo=False,
+                              export_modules_as_functions=True)
+    assert set(_functions(program)) == {"torch.nn.modules.linear::Linear", "models.torchscript_models::ScriptedBlock"}
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    for rows, steps in ((2, 4), (2, 1)):
+        x = torch.randn(rows, 3)
+        with torch.no_grad():
+            _same(program(x, torch.tensor(steps)), [model(x, torch.tensor(steps))])
+
+
+def test_calls_torchscript_cannot_attribute_are_errors() -> None:
+    x = torch.randn(2, 4)
+    with pytest.raises(exporter.ExportArgumentError, match=r"Pick calls modules that TorchScript does not name "
+                                                           r"statically \(forward\(\) of .*_Op at .*test_module_functions"):
+        exporter.export(torch.jit.script(Pick()), (x, "a"), export_modules_as_functions=True)
+    frozen = torch.jit.freeze(torch.jit.script(Twice().eval()))
+    with pytest.raises(exporter.ExportArgumentError, match=r"Twice's submodules \(a, b\) were already inlined"):
+        exporter.export(frozen, (x,), export_modules_as_functions=True)
+    with pytest.raises(exporter.ExportArgumentError, match="_shift is a scripted function, which calls no modules"):
+        exporter.export(_shift, (x,), export_modules_as_functions=True)
+    plain = exporter.export(frozen, (x,))  # without the option a frozen module exports as it always did
+    with torch.no_grad():
+        _same(plain(x), [frozen(x)])

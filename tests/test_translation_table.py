@@ -269,3 +269,76 @@ def test_script_function_with_control_flow_is_kept_whole() -> None:
     onnx.checker.check_model(program.model_proto, full_check=True)
     for x in (torch.randn(3, 4), torch.randn(3, 4) * 10 - 5, torch.randn(3, 4) * 10 + 5):
         _close(program(x)[0], _eager(model, x))
+
+
+# -- the TorchScript path (dynamo=False, scripted models) ----------------------------------------------
+def _all_op_types(graph: object) -> list[str]:
+    found = []
+    for node in graph:
+        found.append(node.op_type)
+        for attribute in node.attributes.values():
+            if attribute.type.name == "GRAPH":
+                found += _all_op_types(attribute.as_graph())
+    return found
+
+
+def test_the_table_translates_traced_models_library_ops_as_local_functions(tmp_path: Path) -> None:
+    model, x = SinModel().eval(), torch.randn(3, 4)
+    program = exporter.export(model, (x,), tmp_path / "m.onnx", dynamo=False, report=True, artifacts_dir=tmp_path,
+                              custom_translation_table={torch.ops.a2o_table.scaled_sin.default: scaled_sin_script})
+    assert program.capture_method == "torch.jit.trace"
+    (call,) = [n for n in program.model.graph if n.op_type == "scaled_sin_script"]
+    assert call.domain == "com.example.a2o" and call.attributes["scale"].value == 3.0
+    assert ("com.example.a2o", "scaled_sin_script", "") in program.model.functions
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    for sample in (x, torch.randn(3, 4) * 4):
+        _close(program(sample)[0], _eager(model, sample))
+    _close(exporter.ONNXProgram(onnx_ir_load(tmp_path / "m.onnx"))(x)[0], _eager(model, x))
+    report = program.report_path.read_text()
+    assert "| `a2o_table::scaled_sin.default` | scaled_sin_script (" in report
+
+
+class InPlaceRelu(nn.Module):
+    """In-place forms TorchScript keeps (torch.export would have functionalized them)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x * 2
+        y.relu_()
+        return torch.nn.functional.relu(y - 1, inplace=True) + 1
+
+
+def test_the_table_overrides_a_builtin_op_on_the_torchscript_path_in_place_forms_too() -> None:
+    x = torch.randn(3, 4)
+    table = {torch.ops.aten.relu.default: relu_as_max}
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU()).eval()
+    assert _op_types(exporter.export(model, (x,), dynamo=False, custom_translation_table=table)) == ["Gemm", "Sub",
+                                                                                                    "Max"]
+    program = exporter.export(InPlaceRelu(), (x,), dynamo=False, custom_translation_table=table)
+    assert "Relu" not in _op_types(program) and _op_types(program).count("Max") == 2  # relu_ through relu's entry
+    _close(program(x)[0], _eager(InPlaceRelu(), x))
+    ints = torch.randint(-5, 5, (3, 4))
+    program = exporter.export(ReluModel(), (x, ints), dynamo=False,
+                              custom_translation_table={torch.ops.aten.relu.default: relu_float_only})
+    assert _op_types(program).count("Max") == 1  # float: the function; int64: the spec
+    for got, want in zip(program(x, ints), ReluModel()(x, ints)):
+        torch.testing.assert_close(got, want)
+    assert "Relu" in _op_types(exporter.export(model, (x,), dynamo=False))  # for that export only
+
+
+@torch.jit.script
+def _loop_with_table_ops(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    for _ in range(int(n)):
+        x = torch.relu(x - 0.5) + torch.ops.a2o_table.scaled_sin(x, 0.5)
+    return x
+
+
+def test_the_table_translates_ops_inside_a_scripted_loop() -> None:
+    x = torch.randn(3, 4)
+    program = exporter.export(_loop_with_table_ops, (x, torch.tensor(3)), custom_translation_table={
+        torch.ops.aten.relu.default: relu_as_max, torch.ops.a2o_table.scaled_sin.default: scaled_sin_script})
+    assert program.capture_method == "torch.jit.script"
+    types = _all_op_types(program.model.graph)
+    assert "Loop" in types and "scaled_sin_script" in types and "Max" in types and "Relu" not in types
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    for count in (0, 2, 5):
+        _close(program(x, torch.tensor(count))[0], _loop_with_table_ops(x, torch.tensor(count)))

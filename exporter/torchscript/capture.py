@@ -30,6 +30,7 @@ from exporter.capture import model_mode
 from exporter.errors import CaptureError
 from exporter.options import TrainingMode
 from exporter.torchscript.locations import is_internal_file
+from exporter.torchscript.module_calls import ModuleCalls, inline_tagging_module_calls
 
 TRACE = "torch.jit.trace"
 SCRIPT = "torch.jit.script"
@@ -61,6 +62,7 @@ class Captured:
     method: str                          # TRACE or SCRIPT
     baked: list[BakedValue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    module_calls: ModuleCalls = field(default_factory=ModuleCalls)  # node -> its calls
 
     @property
     def takes_self(self) -> bool:
@@ -241,16 +243,17 @@ def is_scripted(model: Any) -> bool:
     return isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
 
 
-def _graph_of(scripted: Any) -> torch._C.Graph:
+def _graph_of(scripted: Any, root: Any = None) -> tuple[torch._C.Graph, ModuleCalls]:
+    """The inlined graph, each node tagged with its module calls (`root`: the user's nn.Module, for classes)."""
     graph = (scripted.graph if isinstance(scripted, torch.jit.ScriptFunction) else scripted.forward.graph).copy()
-    torch._C._jit_pass_inline(graph)
+    calls = inline_tagging_module_calls(graph, scripted, root)
     try:
         torch._C._jit_pass_lower_all_tuples(graph)  # tuples in block outputs and loop-carried values
     except RuntimeError:
         pass  # a tuple inside a list or dict: the translator reads it as it is
     torch._C._jit_pass_constant_propagation_immutable_types(graph)
     torch._C._jit_pass_dce(graph)
-    return graph
+    return graph, calls
 
 
 def capture_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -259,9 +262,10 @@ def capture_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     name = type(model).__name__
     if is_scripted(model):
         with model_mode(model, training):
-            graph = _graph_of(model)
+            graph, calls = _graph_of(model, model)
         method = TRACE if isinstance(model, torch.jit.TracedModule) else SCRIPT
-        return Captured(graph, model if isinstance(model, torch.jit.ScriptModule) else None, method)
+        return Captured(graph, model if isinstance(model, torch.jit.ScriptModule) else None, method,
+                        module_calls=calls)
     paths = {id(m): path for path, m in model.named_modules()}
     with model_mode(model, training):
         try:
@@ -271,7 +275,8 @@ def capture_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         else:
             for item in baked:
                 warnings.warn(f"aten2onnx: {name}: {item}", TracedValueWarning, stacklevel=4)
-            return Captured(_graph_of(traced), traced, TRACE, baked)
+            graph, calls = _graph_of(traced, model)
+            return Captured(graph, traced, TRACE, baked, module_calls=calls)
         try:
             scripted = _script(model)
         except Exception as script_error:
@@ -284,6 +289,6 @@ def capture_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
             )
             error.trace_error = failure  # type: ignore[attr-defined]
             raise error from script_error
-        graph = _graph_of(scripted)
+        graph, calls = _graph_of(scripted, model)
     note = f"tracing failed{_failure_site(failure, model)} ({_first_line(failure)}); the model was scripted instead"
-    return Captured(graph, scripted, SCRIPT, notes=[note])
+    return Captured(graph, scripted, SCRIPT, notes=[note], module_calls=calls)

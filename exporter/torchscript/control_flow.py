@@ -7,8 +7,11 @@ each block becomes a subgraph, which reads outer values directly.
 TorchScript lists and in-place ops mutate values defined outside a block (`ys.append(y)` in a
 loop, `x[0] += 1` in a branch) without passing them through the block. Each block is scanned first
 for such writes (through select/slice views to their base), and those values become extra If
-outputs or extra loop-carried values, rebound after the node. A list carried by a loop, or edited
-in a branch, becomes an ONNX sequence (opset 11+).
+outputs or extra loop-carried values, rebound after the node. A list the loop appends to once per
+iteration and that is only stacked or concatenated afterwards becomes a scan output of the Loop
+(any opset: scan_lists.py); any other list carried by a loop, or edited in a branch, becomes an
+ONNX sequence (opset 13+). A loop over a list no ONNX graph holds (a dict's keys, strings) runs at
+export time, its body translated once per iteration.
 
 A loop body is translated twice: a dry run learns how its carried values change (numbers become
 symbols, sizes that grow become unknown, a list learns its element type), then the body is built
@@ -17,6 +20,7 @@ with those types.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import onnx_ir as ir
@@ -26,7 +30,7 @@ from exporter.control_flow import _condition, _graph
 from exporter.dtypes import from_torch_dtype
 from exporter.errors import TranslationError
 from exporter.graph_builder import mark_symbolic_scalar
-from exporter.torchscript import list_ops
+from exporter.torchscript import list_ops, scan_lists
 from exporter.torchscript.meta import SequenceMeta, is_concrete
 from exporter.torchscript.values import MISSING, is_missing, is_sequence
 from exporter.translate import scalar_type, set_type_from_meta
@@ -260,9 +264,15 @@ def _carried_meta(t: Translator, value: Any, meta: Any) -> Any:
     return meta
 
 
+# a list the loop appends to for a scan output: (its value, its elements before the loop, their metadata)
+_Scan = tuple[torch._C.Value, list[Any], list[Any]]
+
+
 def _loop_body(t: Translator, node: torch._C.Node, carried: list[torch._C.Value], metas: list[Any],
-               init: list[tuple[Any, Any]]) -> tuple[Any, list[ir.Value], list[tuple[Any, Any]], ir.Value, ir.Value]:
-    """Translate the body once with carried values typed by `metas`: (builder, inputs, outputs, iteration, cond)."""
+               init: list[tuple[Any, Any]], scans: Sequence[_Scan] = ()
+               ) -> tuple[Any, list[ir.Value], list[tuple[Any, Any]], ir.Value, ir.Value]:
+    """Translate the body once with carried values typed by `metas`: (builder, inputs, outputs, iteration, cond).
+    The outputs are the condition, the carried values, then the element each scanned list got."""
     body = next(node.blocks())
     sub = t.g.subgraph()
     name = _name(node)
@@ -279,10 +289,73 @@ def _loop_body(t: Translator, node: torch._C.Node, carried: list[torch._C.Value]
     mutated = carried[loop_carried:]
     for value, body_input, meta in zip(mutated, inputs[loop_carried:], metas[loop_carried:]):
         t.set(value, body_input, meta)
+    for value, prefix, prefix_metas in scans:
+        t.set(value, list(prefix), list(prefix_metas))
     with t.building(sub):
         results = t.run_block(body)
         results = results + [(t.get(m), t.meta_of(m)) for m in mutated]
+        results = results + [(t.get(value)[-1], t.meta_of(value)[-1]) for value, _, _ in scans]
+    for value, prefix, prefix_metas in scans:
+        t.set(value, list(prefix), list(prefix_metas))
     return sub, inputs, results, iteration, condition
+
+
+def _picks_python_values(t: Translator, body: torch._C.Block) -> bool:
+    """The body reads, at the iteration's index, a list of values no ONNX graph holds: the keys or
+    items of a dict, strings, tuples (`for key in batch.keys()`, `for k, v in d.items()`)."""
+    iteration = next(body.inputs())
+    for use in iteration.uses():
+        user = use.user
+        if user.kind() != "aten::__getitem__" or use.offset != 1:
+            continue
+        items = t.get(user.inputsAt(0))
+        if isinstance(items, list) and any(not isinstance(v, (ir.Value, torch.Tensor, bool, int, float))
+                                           for v in items):
+            return True
+    return False
+
+
+def _unroll(t: Translator, node: torch._C.Node, trips: int) -> None:
+    """The loop run at export time, its body translated once per iteration (a static trip count)."""
+    body = next(node.blocks())
+    block_inputs = list(body.inputs())
+    values = [(t.get(v), t.meta_of(v)) for v in list(node.inputs())[2:]]
+    for index in range(trips):
+        t.set(block_inputs[0], index, index)
+        for block_input, (value, meta) in zip(block_inputs[1:], values):
+            t.set(block_input, value, meta)
+        (go_on, _), *values = t.run_block(body)
+        if isinstance(go_on, ir.Value):
+            raise TranslationError(f"the loop at {t.location(node)} walks a list of strings or tuples (a dict's keys "
+                                   "or items) and stops on a tensor's value; ONNX cannot hold that list: loop over "
+                                   "tensors, or decide when to stop from values known at export time")
+        if not go_on:
+            break
+    for out, (value, meta) in zip(node.outputs(), values):
+        t.set(out, value, meta)
+
+
+def _widened(t: Translator, node: torch._C.Node, carried: list[torch._C.Value], init: list[tuple[Any, Any]],
+             scans: list[_Scan], where: str) -> tuple[list[Any], list[Any]]:
+    """Dry runs of the body: the metadata of the carried values over every iteration, and of each
+    scanned list's element."""
+    metas = [_carried_meta(t, v, m) for v, m in init]
+    elements: list[Any] = []
+    t.dry_run += 1
+    try:
+        for _ in range(3):  # each pass can only widen: unknown sizes, symbols, element types
+            _, _, results, _, _ = _loop_body(t, node, carried, metas, init, scans)
+            elements = [meta for _, meta in results[len(carried) + 1:]]
+            widened = [merge_meta(t, m, r, where) if not _same_meta(m, r) else m
+                       for m, (_, r) in zip(metas, results[1:])]
+            if all(_same_meta(a, b) for a, b in zip(widened, metas)):
+                break
+            metas = widened
+    finally:
+        t.dry_run -= 1
+        for value, (start, meta) in zip(carried, init):
+            t.set(value, start, meta)
+    return metas, elements
 
 
 def _loop(t: Translator, node: torch._C.Node) -> None:
@@ -297,64 +370,74 @@ def _loop(t: Translator, node: torch._C.Node) -> None:
         for target, (value, meta) in zip(targets, init):
             t.set(target, value, meta)
         return
+    if isinstance(trips, int) and trips < _INT64_MAX and first is True and _picks_python_values(t, body):
+        _unroll(t, node, trips)
+        return
     if any(is_missing(v) for v, _ in init) or is_missing(trips) or is_missing(first):
         for target in targets:
             t.set(target, MISSING, None)
         return
     where = f"prim::Loop at {t.location(node)}"
-    if any(isinstance(v, list) or is_sequence(v) for v, _ in init):
-        list_ops.require_sequences(t, node, "a list changed inside a loop")
-    metas = [_carried_meta(t, v, m) for v, m in init]
-    t.dry_run += 1
-    try:
-        for _ in range(3):  # each pass can only widen: unknown sizes, symbols, element types
-            _, _, results, _, _ = _loop_body(t, node, carried, metas, init)
-            widened = [merge_meta(t, m, r, where) if not _same_meta(m, r) else m
-                       for m, (_, r) in zip(metas, results[1:])]
-            if all(_same_meta(a, b) for a, b in zip(widened, metas)):
-                break
-            metas = widened
-    finally:
-        t.dry_run -= 1
-        for value, (start, meta) in zip(carried, init):
-            t.set(value, start, meta)
-    sub, body_inputs, results, iteration, condition = _loop_body(t, node, carried, metas, init)
-    if any(is_missing(v) for v, _ in results):
+    scanned = scan_lists.candidates(t, node, mutated)
+    while True:  # a scanned list whose elements turn out to change size is carried as a sequence instead
+        kept = {v.unique() for v in scanned}
+        carried = inputs[2:] + [m for m in mutated if m.unique() not in kept]
+        init = [(t.get(v), t.meta_of(v)) for v in carried]
+        if any(isinstance(v, list) or is_sequence(v) for v, _ in init):
+            list_ops.require_sequences(t, node, "a list changed inside a loop")
+        scans = [(v, list(t.get(v)), list(t.meta_of(v) or [None] * len(t.get(v)))) for v in scanned]
+        metas, elements = _widened(t, node, carried, init, scans, where)
+        unfit = {v.unique() for v, element in zip(scanned, elements) if not scan_lists.fits(v, element)}
+        if not unfit:
+            break
+        scanned = [v for v in scanned if v.unique() not in unfit]
+    targets = list(node.outputs()) + carried[len(inputs) - 2:]
+    sub, body_inputs, results, iteration, condition = _loop_body(t, node, carried, metas, init, scans)
+    results, elements = results[:len(carried) + 1], results[len(carried) + 1:]
+    if any(is_missing(v) for v, _ in results + elements):
         for target in targets:
             t.set(target, MISSING, None)
         return
-    g = t.g
-    starts = [_as_onnx(g, value, meta) for (value, _), meta in zip(init, metas)]
-    for start, body_input in zip(starts, body_inputs):
-        if isinstance(body_input.type, ir.SequenceType) or not isinstance(start.type, ir.SequenceType):
-            if body_input.type is None:
-                body_input.type = start.type
-        if body_input.dtype is not None and start.dtype is not None and body_input.dtype != start.dtype \
-                and not isinstance(start.type, ir.SequenceType):
-            raise TranslationError(f"{where}: a carried value starts as {start.dtype} and the body makes it "
-                                   f"{body_input.dtype}; convert it before the loop so both agree")
-    outputs = [_as_onnx(sub, value, meta) for (value, _), meta in zip(results[1:], metas)]
-    for body_input, output in zip(body_inputs, outputs):
-        if body_input.dtype is not None and output.dtype is not None and body_input.dtype != output.dtype \
-                and not isinstance(output.type, ir.SequenceType):
-            raise TranslationError(f"{where}: a value the loop carries enters as {body_input.dtype.name.lower()} "
-                                   f"and leaves an iteration as {output.dtype.name.lower()}; ONNX Loop needs one "
-                                   "dtype: convert it in the loop (.to(...)) so both agree")
-    padding = [] if starts or t.opset >= 11 else [g.constant(0, torch.int64)]  # Loop needs a carried value before 11
-    extra = [ir.Value(name=t.unique(f"{_name(node)}_unused"), type=ir.TensorType(ir.DataType.INT64),
-                      shape=ir.Shape([]))] if padding else []
-    go_on = _condition(sub, results[0][0] if not isinstance(results[0][0], bool)
-                       else sub.constant(results[0][0], torch.bool))
-    graph = _graph(sub, [iteration, condition, *body_inputs, *extra], [go_on, *outputs, *extra], f"{_name(node)}_body")
-    count = None if isinstance(trips, int) and trips >= _INT64_MAX else (
-        trips if isinstance(trips, ir.Value) else g.constant(int(trips), torch.int64))
-    if isinstance(count, ir.Value) and count.dtype != ir.DataType.INT64:
-        count = g.cast(count, torch.int64)
-    start_condition = _condition(g, first if isinstance(first, ir.Value) else g.constant(bool(first), torch.bool))
-    with t.translating(node, "prim::Loop"):
+    with t.translating(node, "prim::Loop"):  # its constants and casts belong to the loop's module
+        g = t.g
+        starts = [_as_onnx(g, value, meta) for (value, _), meta in zip(init, metas)]
+        for start, body_input in zip(starts, body_inputs):
+            if isinstance(body_input.type, ir.SequenceType) or not isinstance(start.type, ir.SequenceType):
+                if body_input.type is None:
+                    body_input.type = start.type
+            if body_input.dtype is not None and start.dtype is not None and body_input.dtype != start.dtype \
+                    and not isinstance(start.type, ir.SequenceType):
+                raise TranslationError(f"{where}: a carried value starts as {start.dtype} and the body makes it "
+                                       f"{body_input.dtype}; convert it before the loop so both agree")
+        outputs = [_as_onnx(sub, value, meta) for (value, _), meta in zip(results[1:], metas)]
+        for body_input, output in zip(body_inputs, outputs):
+            if body_input.dtype is not None and output.dtype is not None and body_input.dtype != output.dtype \
+                    and not isinstance(output.type, ir.SequenceType):
+                raise TranslationError(f"{where}: a value the loop carries enters as {body_input.dtype.name.lower()} "
+                                       f"and leaves an iteration as {output.dtype.name.lower()}; ONNX Loop needs one "
+                                       "dtype: convert it in the loop (.to(...)) so both agree")
+        padding = [] if starts or t.opset >= 11 else [g.constant(0, torch.int64)]  # Loop needs a carried value before 11
+        extra = [ir.Value(name=t.unique(f"{_name(node)}_unused"), type=ir.TensorType(ir.DataType.INT64),
+                          shape=ir.Shape([]))] if padding else []
+        go_on = _condition(sub, results[0][0] if not isinstance(results[0][0], bool)
+                           else sub.constant(results[0][0], torch.bool))
+        scan_outputs = [_as_onnx(sub, value, meta) for value, meta in elements]
+        graph = _graph(sub, [iteration, condition, *body_inputs, *extra], [go_on, *outputs, *extra, *scan_outputs],
+                       f"{_name(node)}_body")
+        count = None if isinstance(trips, int) and trips >= _INT64_MAX else (
+            trips if isinstance(trips, ir.Value) else g.constant(int(trips), torch.int64))
+        if isinstance(count, ir.Value) and count.dtype != ir.DataType.INT64:
+            count = g.cast(count, torch.int64)
+        start_condition = _condition(g, first if isinstance(first, ir.Value) else g.constant(bool(first), torch.bool))
         loop = g.op("Loop", count, start_condition, *starts, *padding, body=graph,
-                    _outputs=len(starts) + len(padding))
+                    _outputs=len(starts) + len(padding) + len(scan_outputs))
     loop = loop if isinstance(loop, tuple) else (loop,)
+    for (value, prefix, prefix_metas), stacked, (_, element) in zip(scans, loop[len(starts) + len(padding):],
+                                                                   elements):
+        set_type_from_meta(stacked, t.meta.empty([t.meta.unknown_number(int), *element.shape], element.dtype),
+                           t.meta.dim_names)
+        stacked.name = t.unique(f"{_name(node)}_{value.debugName()}_scanned".replace(".", "_"))
+        t.set(value, scan_lists.ScanList(tuple(prefix), tuple(prefix_metas), stacked, element), SequenceMeta(element))
     for target, value, meta, start in zip(targets, loop, metas, starts):
         if isinstance(start.type, ir.SequenceType):
             value.type = start.type if start.type.elem_type is not None else value.type

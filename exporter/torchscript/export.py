@@ -49,7 +49,8 @@ def _flat_pairs(value: Any, meta: Any) -> list[tuple[Any, Any]]:
 
 
 class _InputBinder:
-    """Graph inputs from the example inputs: every tensor an ONNX input, every other value a constant."""
+    """Graph inputs from the example inputs: every tensor an ONNX input (those inside tuples, lists and
+    dicts in order, named as torch.export names them: `batch_ids`), every other value a constant."""
 
     def __init__(self, t: Translator, names: list[str], axes: list[dict[int, str]], user_names: Sequence[str]):
         self.t, self.names, self.axes, self.user_names = t, names, axes, list(user_names)
@@ -67,9 +68,9 @@ class _InputBinder:
         if isinstance(value, (list, tuple)):
             pairs = [self.bind(v) for v in value]
             return type(value)(p[0] for p in pairs), type(value)(p[1] for p in pairs)
-        if isinstance(value, dict):
-            raise ExportArgumentError("a dict input cannot be passed to a TorchScript graph here; pass its "
-                                      "tensors as separate inputs")
+        if isinstance(value, dict):  # torch.onnx flattened a dict input's values in order: one input each
+            pairs = {key: self.bind(item) for key, item in value.items()}
+            return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
         return value, value
 
 
@@ -142,7 +143,8 @@ def translate_torchscript(captured: Captured, model: Any, args: tuple[Any, ...],
     """The ONNX model of a captured TorchScript graph; raises UnsupportedOpsError listing every gap."""
     root = model if isinstance(model, torch.nn.Module) else None
     model_name = getattr(model, "original_name", None) or type(model).__name__ if root is not None else ""
-    t = Translator(options.opset_version, MetaContext(), root, model_name, options.aten_fallback)
+    t = Translator(options.opset_version, MetaContext(), root, model_name, options.aten_fallback,
+                   captured.module_calls)
     graph_inputs = list(captured.graph.inputs())
     if captured.takes_self:
         t.set(graph_inputs.pop(0), ModuleRef("", captured.owner), None)
@@ -189,9 +191,16 @@ def translate_torchscript(captured: Captured, model: Any, args: tuple[Any, ...],
 
 
 def export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes,
-                       options: ExportOptions) -> tuple[Captured, ir.Model]:
-    """Capture (trace or script) and translate; the model's attributes are read in the training mode asked."""
+                       options: ExportOptions, modules_as_functions: bool = False) -> tuple[Captured, ir.Model]:
+    """Capture (trace or script) and translate; the model's attributes are read in the training mode asked.
+    `modules_as_functions`: every node must be known to come from its module call (or from none)."""
+    if modules_as_functions and isinstance(model, torch.jit.ScriptFunction):
+        raise ExportArgumentError(f"export_modules_as_functions: {model.name} is a scripted function, which calls "
+                                  "no modules; export the nn.Module that uses it, or leave the option out")
     captured = capture_torchscript(model, args, kwargs, options.training)
+    if modules_as_functions:
+        captured.module_calls.check_complete(getattr(model, "original_name", None) or type(model).__name__,
+                                             captured.graph)
     with model_mode(model, options.training), model_mode(captured.owner, options.training):
         return captured, translate_torchscript(captured, model, args, kwargs, axes, options)
 

@@ -45,7 +45,11 @@ def translate(t: Translator, node: torch._C.Node, name: str, inputs: list[Any], 
     result, result_meta = _STATIC[name](items, item_metas, inputs[1:], metas[1:])
     if name in _MUTATING:
         t.set(node.inputsAt(0), items, item_metas)
-    if node.outputsSize():
+    if node.outputsSize() > 1:  # an item that is a tuple, unpacked (tuples are lowered)
+        metas = result_meta if isinstance(result_meta, tuple) else (None,) * len(result)
+        for out, value, meta in zip(node.outputs(), result, metas):
+            t.set(out, value, meta)
+    elif node.outputsSize():
         if name in ("aten::append.t", "aten::_set_item.t", "aten::extend.t"):
             result, result_meta = items, item_metas
         t.set(node.output(), result, result_meta)
@@ -143,7 +147,9 @@ def require_sequences(t: Translator, node: torch._C.Node, why: str) -> None:
         raise TranslationError(
             f"{why} at {t.location(node)} becomes an ONNX sequence carried by Loop/If, which ONNX allows from "
             f"opset {SEQUENCES_IN_CONTROL_FLOW}; export with opset_version={SEQUENCES_IN_CONTROL_FLOW} or newer "
-            f"(this export asked for {t.opset}), or build a tensor in the loop instead of a list")
+            f"(this export asked for {t.opset}). Below it, a loop may grow a list only as `ys.append(y)` once per "
+            "iteration (not inside an `if`), with elements of one shape, read after the loop only by "
+            "torch.stack(ys) or torch.cat(ys) (an ONNX Loop scan output); or build a tensor in the loop instead")
 
 
 def to_sequence(g: Any, items: Any, element: Any) -> ir.Value:

@@ -30,7 +30,7 @@ from exporter.autograd_symbolic import translate_python_op
 from exporter.capture import _functional_variant
 from exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
 from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
-from exporter.torchscript import control_flow, list_ops, locations, prim_ops
+from exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops, scan_lists
 from exporter.torchscript.decompose import decompose
 from exporter.torchscript.meta import (
     MetaContext,
@@ -40,6 +40,7 @@ from exporter.torchscript.meta import (
     returns_kind,
     torch_value,
 )
+from exporter.torchscript.module_calls import ModuleCalls
 from exporter.torchscript.values import MISSING, is_missing
 from exporter.translate import scalar_type, set_type_from_meta
 
@@ -77,8 +78,10 @@ def overload_of(node: torch._C.Node) -> tuple[str, torch._ops.OpOverload | None]
 class Translator:
     """Translates one TorchScript graph (and its blocks) into GraphBuilders, value by value."""
 
-    def __init__(self, opset: int, meta: MetaContext, root: Any, model_name: str, aten_fallback_ok: bool):
+    def __init__(self, opset: int, meta: MetaContext, root: Any, model_name: str, aten_fallback_ok: bool,
+                 module_calls: ModuleCalls | None = None):
         self.opset = opset
+        self.module_calls = module_calls or ModuleCalls()  # each node's module calls (export_modules_as_functions)
         self.meta = meta
         self.root = root                      # the user's module: class names for locations
         self.model_name = model_name
@@ -176,14 +179,21 @@ class Translator:
         return [(self.get(v), self.meta_of(v)) for v in block.returnNode().inputs()]
 
     def location(self, node: torch._C.Node) -> ModelLocation:
-        return locations.locate(node, self.root)
+        location = locations.locate(node, self.root)
+        calls = self.module_calls.of(node)
+        if not location.module_path and calls:  # a scripted module: no trace scope, but its call is known
+            _, path, cls = calls[-1]
+            return ModelLocation(path, cls.rpartition(".")[2], location.source)
+        return location
 
     @contextlib.contextmanager
     def translating(self, node: torch._C.Node, name: str) -> Iterator[None]:
         location = self.location(node)
-        with self.g.translating(name, locations.scope_name(node) or (node.outputsAt(0).debugName() if
-                                node.outputsSize() else name), location,
-                                locations.classic_scope(node, self.root, self.model_name)):
+        calls = self.module_calls.of(node)
+        scope = locations.scope_name(node) or (calls[-1][1] if calls else "") or (
+            node.outputsAt(0).debugName() if node.outputsSize() else name)
+        with self.g.translating(name, scope, location, locations.classic_scope(node, self.root, self.model_name),
+                                calls):
             yield
 
     def record_unsupported(self, name: str, node: torch._C.Node) -> None:
@@ -204,8 +214,15 @@ class Translator:
             self.record_unsupported(name, node)
             self._bind_missing(node)
             return
+        if scan_lists.handles(inputs):  # stack/cat of a list a loop grew as its scan output
+            self._bind_outputs(node, scan_lists.translate(self, node, name, inputs),
+                               self.compute_meta(node, name, op, metas))
+            return
         if list_ops.handles(self, name, inputs):
             list_ops.translate(self, node, name, inputs, metas)
+            return
+        if dict_ops.handles(name, inputs):
+            dict_ops.translate(self, node, name, inputs, metas)
             return
         result_meta = self.compute_meta(node, name, op, metas)
         returns = [str(r.type) for r in op._schema.returns]
@@ -248,9 +265,9 @@ class Translator:
     def call(self, node: torch._C.Node, name: str, function: Any, op: Any, inputs: Sequence[Any],
              result_meta: Any, mapped_as: str | None = None) -> Any:
         """`function(g, **arguments)` for the node; `mapped_as` names the overload whose mapping it is."""
-        arguments = self.arguments(op, inputs)
-        function = complex_values.symbolic_for(name, function, arguments, result_meta)
-        with self.translating(node, name):
+        with self.translating(node, name):  # constants made for the arguments belong to the node's module
+            arguments = self.arguments(op, inputs)
+            function = complex_values.symbolic_for(name, function, arguments, result_meta)
             try:
                 return function(self.g, **arguments)
             except OnnxExporterError:
@@ -342,7 +359,7 @@ class Translator:
         first, second = self.meta.call(op, one), self.meta.call(op, two)
         if not isinstance(first, torch.Tensor) or not isinstance(second, torch.Tensor):
             return first
-        sizes = [a if a == b else self.meta.unknown_number(int) for a, b in zip(first.shape, second.shape)]
+        sizes = [a if _same_size(a, b) else self.meta.unknown_number(int) for a, b in zip(first.shape, second.shape)]
         return self.meta.empty(sizes, first.dtype)
 
     def _hold_arithmetic(self, base: str, name: str, metas: list[Any], result: torch.Tensor) -> None:
@@ -498,6 +515,13 @@ class Translator:
             if scalar_type(meta) is not None:
                 mark_symbolic_scalar(value)
         return value
+
+
+def _same_size(a: Any, b: Any) -> bool:
+    """Sizes that are the same expression (comparing unbacked sizes with == would need their values)."""
+    if isinstance(a, torch.SymInt) or isinstance(b, torch.SymInt):
+        return isinstance(a, torch.SymInt) and isinstance(b, torch.SymInt) and a.node.expr == b.node.expr
+    return a == b
 
 
 def _hints(sizes: Any) -> list[int | None]:
