@@ -422,7 +422,14 @@ def functional(g: Any, overload: str, **arguments: Any) -> Any:
     function = registry.lookup(name, g.opset)
     if function is None:
         raise ValueError(f"{name} has no mapping at opset {g.opset}")
-    return function(g, **arguments)
+    if getattr(function, "declaration", None) is not None:
+        return function(g, **arguments)
+    # a user's function from custom_translation_table: what it emits is not this spec's to declare
+    saved, g.declared = g.declared, None
+    try:
+        return function(g, **arguments)
+    finally:
+        g.declared = saved
 
 
 def number_tensor(g: Any, value: Any) -> ir.Value:
