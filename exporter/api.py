@@ -146,6 +146,7 @@ def export(
     custom_opsets: Mapping[str, int] | None = None,
     export_modules_as_functions: bool | Collection[type[torch.nn.Module]] = False,
     autograd_inlining: bool = True,
+    target_runtime: str | None = "onnxruntime",
 ) -> ONNXProgram:
     """Export `model` to ONNX at `opset_version` (9 to 26, default 20); save to `f` when given.
 
@@ -153,6 +154,10 @@ def export(
     torch.export, ops without a mapping are decomposed by torch, every node is translated
     through the registry (custom symbolics, loaded specs, generated specs). On any error
     nothing is written but the report (report=True).
+
+    `target_runtime` (aten2onnx's own option): "onnxruntime" (default) rewrites the nodes ONNX
+    Runtime has no CPU kernel for (exporter/ort_kernel_gaps.py); None keeps the standard ONNX
+    the specs emit, for other runtimes. `ONNXProgram.rewrites` lists what was rewritten.
     """
     opt.check_torch_only_options(dynamo=dynamo, custom_translation_table=custom_translation_table,
                                  profile=profile, export_modules_as_functions=export_modules_as_functions,
@@ -164,6 +169,7 @@ def export(
         do_constant_folding=do_constant_folding, optimize=optimize, external_data=external_data,
         training=training, operator_export_type=operator_export_type, custom_opsets=custom_opsets,
         verbose=verbose, report=report, verify=verify, artifacts_dir=artifacts_dir,
+        target_runtime=target_runtime,
     )
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
     target = opt.check_output_path(f)
@@ -211,6 +217,7 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
         model_ir = translate(
             program, options.opset_version, options.input_names, options.output_names, dim_names,
             aten_fallback_ok=options.aten_fallback, custom_opsets=options.custom_opsets,
+            target_runtime=options.target_runtime,
             model_name=type(model).__name__ if isinstance(model, torch.nn.Module) else "",  # scope root
         )
         onnx_program = ONNXProgram(model_ir, program)

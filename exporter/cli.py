@@ -64,6 +64,7 @@ def _export(options: argparse.Namespace) -> int:
         external_data=True if options.external_data else None, verbose=options.verbose,
         training=options.training.upper(),
         operator_export_type="ONNX_ATEN_FALLBACK" if options.aten_fallback else "ONNX",
+        target_runtime=None if options.target_runtime == "none" else options.target_runtime,
     )
     graph = program.model.graph
     print(f"aten2onnx: wrote {options.output} (opset {options.opset}, {len(graph)} nodes; inputs "
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--aten-fallback", action="store_true", help="ops without a spec become ATen nodes")
     export.add_argument("--training", choices=["eval", "training", "preserve"], default="eval",
                         type=lambda s: {"train": "training"}.get(s, s))
+    export.add_argument("--target-runtime", choices=["onnxruntime", "none"], default="onnxruntime",
+                        help="rewrite nodes ONNX Runtime has no CPU kernel for (default), or keep standard ONNX")
     export.add_argument("--opspecs", action="append", type=Path, default=[], help="a spec file of your own ops")
     export.add_argument("--verbose", action="store_true", help="print the graph")
     export.set_defaults(run=_export)

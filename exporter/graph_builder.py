@@ -24,7 +24,6 @@ from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dty
 from codegen.onnx_schema import AttrType, schema_at
 from exporter.dtypes import from_torch_dtype, to_torch_dtype
 from exporter.errors import ConstraintError, ModelLocation
-from exporter.ort_kernel_gaps import compute_dtype, double_form
 
 _BOOL_OUTPUT = {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or",
                 "Xor", "IsNaN", "IsInf"}
@@ -121,27 +120,6 @@ class GraphBuilder:
         values = [self._as_value(v) for v in inputs]
         while values and values[-1] is None:
             values.pop()  # trailing optional inputs that were not given
-        form = double_form(op_type, domain, values) if count == 1 else None
-        if form is not None:
-            # no double kernel in ONNX Runtime: the op's exact float64 expansion instead
-            return form(self, *values, **{_strip_suffix(k, v)[0]: v for k, v in attributes.items() if v is not None})
-        gap = compute_dtype(op_type, domain, self.opset, [v.dtype if v is not None else None for v in values],
-                            attributes) if count == 1 else None
-        if gap is not None:
-            # ONNX Runtime has no kernel for this dtype (exporter/ort_kernel_gaps.py says why each
-            # entry is safe): compute in a dtype it has, cast the result back
-            missing, compute = gap
-            wide = [self.cast(v, to_torch_dtype(compute)) if v is not None and v.dtype == missing else v
-                    for v in values]
-            result = self.op(op_type, *wide, _domain=domain, **attributes)
-            return self.cast(result, to_torch_dtype(missing)) if result.dtype == compute else result
-        narrow = self._narrow_int_without_kernel(op_type, domain, values) if count == 1 else None
-        if narrow is not None:
-            # int32 holds every int8/uint8/int16 value, and the cast back wraps as torch's own
-            # narrow arithmetic does (two's complement), so the result is exact
-            wide = [self.cast(v, torch.int32) if v is not None and v.dtype == narrow else v for v in values]
-            result = self.op(op_type, *wide, _domain=domain, **attributes)
-            return self.cast(result, to_torch_dtype(narrow)) if result.dtype == ir.DataType.INT32 else result
         node = ir.Node(
             domain, op_type, values,
             attributes=self._attributes(op_type, domain, attributes),
@@ -184,6 +162,17 @@ class GraphBuilder:
         out.shape = ir.Shape(tensor.shape)
         self.nodes.append(node)
         return out
+
+    def copy_node(self, node: ir.Node, inputs: Sequence[ir.Value | None]) -> ir.Value:
+        """A copy of single-output `node` (same op, domain and attributes) reading `inputs`: what the
+        rewrite passes (exporter/node_rewrite.py) put between casts. Its output dtype is left to them."""
+        copy = ir.Node(node.domain, node.op_type, list(inputs), attributes=list(node.attributes.values()),
+                       num_outputs=1, name=self._node_name(node.op_type))
+        self._tag(copy)
+        copy.outputs[0].name = self._value_name()
+        copy.outputs[0].shape = node.outputs[0].shape
+        self.nodes.append(copy)
+        return copy.outputs[0]
 
     def cast(self, value: ir.Value, dtype: torch.dtype) -> ir.Value:
         """Cast unless the value already has that dtype."""
@@ -279,26 +268,6 @@ class GraphBuilder:
             converted.append(ir.convenience.convert_attribute(name, value, _ir_attr_type(attr_type)))
         return converted
 
-    def _narrow_int_without_kernel(self, op_type: str, domain: str, values: Sequence[Any]) -> ir.DataType | None:
-        """The int8/uint8/int16/uint16 dtype of `values` when the ONNX op at this opset does not take
-        it but takes int32 (Add, Sub, Mul, Div before 14, MatMul, Pow, ...); None otherwise."""
-        narrow = {v.dtype for v in values if v is not None and v.dtype in _NARROW_INTS}
-        if len(narrow) != 1 or domain not in _STANDARD_DOMAINS:
-            return None
-        schema = schema_at(op_type, self.opset, domain)
-        if schema is None or not schema.inputs:
-            return None
-        (dtype,) = narrow
-        allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
-        for index, value in enumerate(values):
-            if value is None or value.dtype != dtype:
-                continue
-            formal = schema.inputs[min(index, len(schema.inputs) - 1)].type_str
-            types = allowed.get(formal, {formal})
-            if f"tensor({_ONNX_TYPE_NAMES[dtype]})" in types or "tensor(int32)" not in types:
-                return None
-        return dtype
-
     def _output_dtype(self, node: ir.Node, index: int) -> ir.DataType | None:
         op = node.op_type
         if op in _BOOL_OUTPUT:
@@ -370,12 +339,6 @@ COMPLEX_KEY = "aten2onnx.complex"  # value metadata: this value holds (real, ima
 # value.meta key: (stride, storage_offset) of a value that torch holds as a strided view of another
 # tensor's storage (translate.set_type_from_meta); ONNX values are always dense.
 STRIDED_VIEW_KEY = "aten2onnx.strided_view"
-
-# Narrow integer types many ONNX ops (or opsets) leave out; computed in int32 instead.
-_ONNX_TYPE_NAMES = {ir.DataType.INT8: "int8", ir.DataType.UINT8: "uint8", ir.DataType.INT16: "int16",
-                    ir.DataType.UINT16: "uint16"}
-_NARROW_INTS = frozenset(_ONNX_TYPE_NAMES)
-
 
 def mark_complex(value: ir.Value) -> None:
     """Record that `value` is a complex tensor stored as (real, imag) pairs on a trailing axis."""

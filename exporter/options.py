@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exporter import passes
 from exporter.errors import ExportArgumentError
 from generated import registry
 
@@ -57,6 +58,7 @@ class ExportOptions:
     report: bool = False
     verify: bool = False
     artifacts_dir: Path = Path(".")
+    target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME
 
 
 def _enum_value(value: Any, kind: type[enum.IntEnum], option: str) -> Any:
@@ -155,10 +157,19 @@ def check_external_data(value: Any) -> bool | None:
     return value
 
 
+def check_target_runtime(value: Any) -> str | None:
+    if value not in passes.TARGET_RUNTIMES:
+        raise ExportArgumentError(
+            f"target_runtime={value!r} is not known; use 'onnxruntime' (the default: nodes ONNX Runtime has no "
+            "CPU kernel for are rewritten, exporter/ort_kernel_gaps.py) or None (standard ONNX as the specs "
+            "emit it, for other runtimes)")
+    return value
+
+
 def build_options(*, opset_version: Any, input_names: Any, output_names: Any, export_params: Any,
                   keep_initializers_as_inputs: Any, do_constant_folding: Any, optimize: Any, external_data: Any,
                   training: Any, operator_export_type: Any, custom_opsets: Any, verbose: Any, report: Any,
-                  verify: Any, artifacts_dir: Any) -> ExportOptions:
+                  verify: Any, artifacts_dir: Any, target_runtime: Any = passes.DEFAULT_TARGET_RUNTIME) -> ExportOptions:
     """export()'s keyword arguments, each checked, as ExportOptions."""
     return ExportOptions(
         opset_version=check_opset(DEFAULT_OPSET if opset_version is None else opset_version),
@@ -176,6 +187,7 @@ def build_options(*, opset_version: Any, input_names: Any, output_names: Any, ex
         report=check_bool(report, "report"),
         verify=check_bool(verify, "verify"),
         artifacts_dir=check_artifacts_dir(artifacts_dir),
+        target_runtime=check_target_runtime(target_runtime),
     )
 
 

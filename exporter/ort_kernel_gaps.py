@@ -1,19 +1,23 @@
-"""Dtypes ONNX allows for an op but ONNX Runtime's CPU provider has no kernel for.
+"""Dtypes ONNX allows for an op but ONNX Runtime's CPU provider has no kernel for: data.
 
-GraphBuilder.op consults this module before appending a node:
+The `ort-kernel-gaps` pass (exporter/kernel_gap_pass.py) rewrites, after translation, every
+node this table names; specs and exporter/lib state ONNX semantics only and never work around
+one runtime's kernels. Two kinds of entry:
 
-- `double_form`: an exact float64 expansion of the op into ops ONNX Runtime runs in double
+- `ExactForm`: an exact float64 expansion of the op into ops ONNX Runtime runs in double
   (Elu, Selu, Celu, LeakyRelu, PRelu, ThresholdedRelu, HardSigmoid, HardSwish, Softplus,
-  Softsign, Mish, Tan, Asin); emitted instead of the op.
-- `compute_dtype`: otherwise, the inputs of the missing dtype are cast to a dtype it has and
-  the result cast back.
+  Softsign, Mish, Tan, Asin), emitted instead of the op;
+- `KernelGap`: otherwise, the inputs of the missing dtype are cast to a dtype it has and the
+  result cast back.
 
-Every entry was found by running a one-node model in ONNX Runtime 1.31 at opsets 9..26
-(a "Could not find an implementation" or "data type is not supported" error).
+Every entry was found by running a one-node model in ONNX Runtime 1.31 and 1.32 at opsets
+9..26 (a "Could not find an implementation" or "data type is not supported" error). Each entry
+holds the ONNX opsets and the onnxruntime versions it applies to (`VersionRange`; open ends by
+default, for every version measured), so knowledge of a fixed or a new gap is one more row.
 
 Exact entries hold every value of the missing dtype in the compute dtype and give the same
 result after the cast back. Entries marked lossy compute float64 in float32 (no double kernel,
-and no exact float64 form is reasonable); their specs say so.
+and no exact float64 form is reasonable); SUPPORT.md lists them.
 """
 
 from __future__ import annotations
@@ -27,19 +31,72 @@ import onnx_ir as ir
 import torch
 
 _D = ir.DataType
+RUNTIME = "onnxruntime"
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'1.31.0' -> (1, 31, 0); a suffix such as '+cpu' or 'rc1' is ignored."""
+    parts = []
+    for piece in text.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    """onnxruntime versions from `first` to `last` inclusive ('1.31'); None leaves that end open.
+
+    A version compares on the parts both name: '1.31' contains 1.31.0 and 1.31.1.
+    """
+
+    first: str | None = None
+    last: str | None = None
+
+    def __contains__(self, version: str | None) -> bool:
+        if version is None:  # the target version is not known: every known gap applies
+            return True
+        have = parse_version(version)
+        if self.first is not None and have[:len(parse_version(self.first))] < parse_version(self.first):
+            return False
+        return not (self.last is not None and have[:len(parse_version(self.last))] > parse_version(self.last))
+
+
+EVERY_VERSION = VersionRange()
+EVERY_OPSET = (1, None)
+
+
+def _in_opsets(opsets: tuple[int, int | None], opset: int) -> bool:
+    return opsets[0] <= opset and (opsets[1] is None or opset <= opsets[1])
 
 
 @dataclass(frozen=True)
 class KernelGap:
+    """No kernel for `op_type` with an input of a dtype in `compute`: computed in the mapped dtype."""
+
     op_type: str
     compute: Mapping[ir.DataType, ir.DataType]  # missing dtype -> dtype to compute in
     reductions: frozenset[str] | None = None    # only with these `reduction` attributes
-    before_opset: int | None = None             # only below this opset (ONNX Runtime has it from there)
+    opsets: tuple[int, int | None] = EVERY_OPSET  # ONNX opsets (first, last) where the gap is
+    versions: VersionRange = EVERY_VERSION      # onnxruntime versions that have the gap
     lossy: bool = False                         # float64 computed in float32
+
+
+@dataclass(frozen=True)
+class ExactForm:
+    """No float64 kernel for `op_type`: `expand(g, *inputs, **attributes)` computes it exactly."""
+
+    op_type: str
+    expand: Callable[..., ir.Value]
+    opsets: tuple[int, int | None] = EVERY_OPSET
+    versions: VersionRange = EVERY_VERSION
 
 
 _SCATTER_REDUCE = frozenset({"add", "mul", "max", "min"})
 _WIDEN_HALF = {_D.FLOAT16: _D.FLOAT, _D.BFLOAT16: _D.FLOAT}
+_DOUBLE_IN_FLOAT = {_D.DOUBLE: _D.FLOAT}
 
 GAPS: tuple[KernelGap, ...] = (
     # Scatter with a reduction has no float16/bfloat16 kernel (ScatterElements float16 max/min
@@ -60,40 +117,45 @@ GAPS: tuple[KernelGap, ...] = (
     KernelGap("Max", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
     KernelGap("Min", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
     KernelGap("Where", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
-    # float32 kernels only (float64 has an exact form below): half inputs are computed in
-    # float32 and rounded once, as torch does.
-    KernelGap("Tan", _WIDEN_HALF),
-    KernelGap("Asin", _WIDEN_HALF),
+    # float32 kernels only (float64 of Tan and Asin has an exact form below): half inputs are
+    # computed in float32 and rounded once, as torch does (ONNX Runtime would insert the same
+    # casts for float16 itself; it has no bfloat16 kernels at all).
+    *(KernelGap(op, _WIDEN_HALF) for op in ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Acosh", "Asinh",
+                                           "Atanh", "Erf")),
     # Lossy: no double kernels for these, and no exact float64 decomposition worth its cost.
-    KernelGap("Conv", {_D.DOUBLE: _D.FLOAT}, lossy=True),
-    KernelGap("ConvTranspose", {_D.DOUBLE: _D.FLOAT}, lossy=True),
-    KernelGap("AveragePool", {_D.DOUBLE: _D.FLOAT}, lossy=True),
-    KernelGap("GlobalAveragePool", {_D.DOUBLE: _D.FLOAT}, lossy=True),
-    KernelGap("Erf", {_D.DOUBLE: _D.FLOAT}, lossy=True),
-    KernelGap("GridSample", {_D.DOUBLE: _D.FLOAT}, before_opset=20, lossy=True),
+    *(KernelGap(op, _DOUBLE_IN_FLOAT, lossy=True) for op in ("Acos", "Atan", "Sinh", "Cosh", "Acosh", "Asinh",
+                                                             "Atanh", "Erf")),
+    KernelGap("Conv", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("ConvTranspose", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("AveragePool", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("GlobalAveragePool", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("GridSample", _DOUBLE_IN_FLOAT, opsets=(1, 19), lossy=True),
 )
 
-_BY_OP: dict[str, list[KernelGap]] = {}
-for _gap in GAPS:
-    _BY_OP.setdefault(_gap.op_type, []).append(_gap)
+
+def _standard(domain: str) -> bool:
+    return domain in ("", "ai.onnx")
 
 
 def compute_dtype(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataType | None],
-                  attributes: Mapping[str, Any]) -> tuple[ir.DataType, ir.DataType] | None:
-    """(missing dtype, compute dtype) when ONNX Runtime lacks `op_type` for an input's dtype."""
-    if domain not in ("", "ai.onnx"):
+                  reduction: str | None, version: str | None = None) -> tuple[ir.DataType, ir.DataType] | None:
+    """(missing dtype, compute dtype) when ONNX Runtime `version` lacks `op_type` for an input's dtype."""
+    if not _standard(domain):
         return None
-    for gap in _BY_OP.get(op_type, ()):
-        if gap.before_opset is not None and opset >= gap.before_opset:
+    for gap in GAPS:
+        if gap.op_type != op_type or not _in_opsets(gap.opsets, opset) or version not in gap.versions:
             continue
-        if gap.reductions is not None:
-            reduction = attributes.get("reduction", attributes.get("reduction_s", "none"))
-            if reduction not in gap.reductions:
-                continue
+        if gap.reductions is not None and (reduction or "none") not in gap.reductions:
+            continue
         for dtype in dtypes:
             if dtype in gap.compute:
                 return dtype, gap.compute[dtype]
     return None
+
+
+def lossy_gaps() -> list[KernelGap]:
+    """The entries that compute float64 in float32 (listed in SUPPORT.md)."""
+    return [gap for gap in GAPS if gap.lossy]
 
 
 # -- exact float64 forms ---------------------------------------------------------------------------
@@ -193,18 +255,25 @@ def _asin(g: Any, x: ir.Value) -> ir.Value:
     return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Neg", magnitude), magnitude)
 
 
-_DOUBLE_FORMS: dict[str, Callable[..., ir.Value]] = {
-    "Elu": _elu, "Selu": _selu, "Celu": _celu, "LeakyRelu": _leaky_relu, "PRelu": _prelu,
-    "ThresholdedRelu": _thresholded_relu, "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish,
-    "Softplus": _softplus, "Softsign": _softsign, "Mish": _mish, "Tan": _tan, "Asin": _asin,
-}
+FORMS: tuple[ExactForm, ...] = tuple(ExactForm(op, form) for op, form in (
+    ("Elu", _elu), ("Selu", _selu), ("Celu", _celu), ("LeakyRelu", _leaky_relu), ("PRelu", _prelu),
+    ("ThresholdedRelu", _thresholded_relu), ("HardSigmoid", _hard_sigmoid), ("HardSwish", _hard_swish),
+    ("Softplus", _softplus), ("Softsign", _softsign), ("Mish", _mish), ("Tan", _tan), ("Asin", _asin),
+))
 
 
-def double_form(op_type: str, domain: str, values: Sequence[Any]) -> Callable[..., ir.Value] | None:
-    """The exact float64 expansion of `op_type` when its inputs are float64; None otherwise.
+def exact_form(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataType | None],
+               version: str | None = None) -> Callable[..., ir.Value] | None:
+    """The exact float64 expansion of `op_type` when every input is float64; None otherwise.
     Call it as `form(g, *inputs, **attributes)` with the op's ONNX attributes (plain names)."""
-    if domain not in ("", "ai.onnx") or op_type not in _DOUBLE_FORMS or not values:
+    if not _standard(domain) or not dtypes or any(d != _D.DOUBLE for d in dtypes):
         return None
-    if any(v is None or v.dtype != _D.DOUBLE for v in values):
-        return None
-    return _DOUBLE_FORMS[op_type]
+    for form in FORMS:
+        if form.op_type == op_type and _in_opsets(form.opsets, opset) and version in form.versions:
+            return form.expand
+    return None
+
+
+def attribute_values(node: ir.Node) -> dict[str, Any]:
+    """A node's attributes as plain Python values (what the forms take)."""
+    return {name: attr.value for name, attr in node.attributes.items()}

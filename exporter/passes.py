@@ -1,4 +1,10 @@
-"""Graph passes after translation: constant folding (do_constant_folding) and optimize.
+"""Graph passes after translation: legalization for the target runtime, constant folding
+(do_constant_folding) and optimize.
+
+`legalize` runs right after translation, in export and in the differential tests alike:
+`onnx-type-legalization` (always: the model must be valid ONNX at its opset) and
+`ort-kernel-gaps` when the target runtime is ONNX Runtime (the default), which rewrites the
+nodes ONNX Runtime has no CPU kernel for (exporter/ort_kernel_gaps.py).
 
 Folding runs onnxscript's folder: nodes whose inputs are all constants (Constant nodes and
 initializers that are not graph inputs) are computed once at export time, within its size
@@ -10,6 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 import onnx_ir as ir
+
+from exporter import kernel_gap_pass, node_rewrite, ort_kernel_gaps, type_legalization
+
+# What export(target_runtime=...) accepts: the runtime the model is rewritten for, or None for
+# standard ONNX only (another runtime, which has kernels of its own).
+TARGET_RUNTIMES = (ort_kernel_gaps.RUNTIME, None)
+DEFAULT_TARGET_RUNTIME = ort_kernel_gaps.RUNTIME
 
 # Constant's value_int(s)/value_float(s) attributes exist from opset 12; below it only `value`.
 _SCALAR_ATTRIBUTE_DTYPES = {"value_int": np.int64, "value_ints": np.int64, "value_float": np.float32,
@@ -48,6 +61,21 @@ def _legal_constants(model: ir.Model) -> None:
             if attribute is not None:
                 tensor = ir.tensor(np.array(attribute.value, dtype=dtype))
                 node.attributes["value"] = ir.Attr("value", ir.AttributeType.TENSOR, tensor)
+
+
+def legalize(model: ir.Model, target_runtime: str | None = DEFAULT_TARGET_RUNTIME,
+             runtime_version: str | None = None) -> list[str]:
+    """Make the translated `model` valid at its opset and runnable by `target_runtime`, in place.
+
+    `runtime_version` ('1.31') narrows ONNX Runtime's gaps to those known for that version
+    (None: every known gap). Returns one line per rewritten node, `pass: Op(input dtypes)`.
+    """
+    if target_runtime not in TARGET_RUNTIMES:
+        raise ValueError(f"target_runtime={target_runtime!r}: use one of {TARGET_RUNTIMES}")
+    applied = []
+    if target_runtime == ort_kernel_gaps.RUNTIME:
+        applied += node_rewrite.rewrite(model, kernel_gap_pass.rules(runtime_version))
+    return applied + node_rewrite.rewrite(model, type_legalization.rules())
 
 
 def fold_constants(model: ir.Model) -> None:

@@ -50,6 +50,8 @@ class ONNXProgram:
         self.weight_feeds: dict[str, torch.Tensor] = {}
         self.verification: list[Any] = []   # verify.OutputComparison per output, when verified
         self.report_path: Path | None = None  # the Markdown report, when report=True
+        # nodes rewritten after translation (exporter.passes.legalize), `pass: Op(input dtypes)`
+        self.rewrites: list[str] = list(model.meta.get("aten2onnx.rewrites", ()))
         # the input sizes torch.export proved the model for; ONNX cannot check them itself
         self.size_rules = input_checks.size_rules(
             exported_program, [v.shape for v in model.graph.inputs if not v.is_initializer()])

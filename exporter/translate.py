@@ -16,7 +16,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from codegen.torch_schema import python_name, schema_of
-from exporter import aten_fallback, complex_values, control_flow, registry, symint_ops
+from exporter import aten_fallback, complex_values, control_flow, passes, registry, symint_ops
 from exporter.dim_names import dim_text
 from exporter.dtypes import from_torch_dtype
 from exporter.errors import (
@@ -36,6 +36,8 @@ from exporter.graph_builder import (
     mark_complex,
     mark_symbolic_scalar,
 )
+
+REWRITES_KEY = "aten2onnx.rewrites"  # model.meta: the nodes passes.legalize rewrote, `pass: Op(dtypes)`
 
 
 def overload_name(target: Any) -> str | None:
@@ -353,11 +355,14 @@ class Translator:
 def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] | None = None,
               output_names: Sequence[str] | None = None, dim_names: dict[Any, Any] | None = None, *,
               aten_fallback_ok: bool = False, model_name: str = "",
-              custom_opsets: Mapping[str, int] | None = None) -> ir.Model:
+              custom_opsets: Mapping[str, int] | None = None,
+              target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME) -> ir.Model:
     """The ONNX model for `program` at `opset`; raises UnsupportedOpsError listing every gap.
 
     `model_name` roots the classic scopes (`AlexNet/Conv2d[conv]`); `custom_opsets` sets the
-    version of custom domains (1 for any other domain the graph uses).
+    version of custom domains (1 for any other domain the graph uses). The translated model
+    goes through `passes.legalize` for `target_runtime` (its rewrites are listed in the model's
+    `meta["aten2onnx.rewrites"]`).
     """
     graph = program.graph_module.graph
     unsupported = find_unsupported(graph, opset, aten_fallback_ok)
@@ -386,4 +391,6 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
         opset_imports=imports, name="main_graph",
     )
     ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
-    return ir.Model(ir_graph, ir_version=max(ir_version, 8), producer_name="aten2onnx")
+    model = ir.Model(ir_graph, ir_version=max(ir_version, 8), producer_name="aten2onnx")
+    model.meta[REWRITES_KEY] = passes.legalize(model, target_runtime)
+    return model

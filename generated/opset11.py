@@ -145,7 +145,7 @@ def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
 
 
 def round(g, self):
-    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:160)"""
+    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:154)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 

@@ -77,7 +77,7 @@ def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
 
 
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:185)"""
+    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:179)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 

@@ -1,7 +1,8 @@
 """Run one ATen op eagerly and as a one-op ONNX model in ONNX Runtime; compare the results.
 
 The ONNX model is built straight from the generated symbolic function (no torch.export),
-with the same GraphBuilder the exporter uses, so thousands of examples run in minutes.
+with the same GraphBuilder and the same post-translation legalization passes the exporter
+uses (exporter.passes.legalize), so thousands of examples run in minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from hypothesis import assume
 
 from codegen.torch_schema import TorchSchema, python_name, resolve_overload
+from exporter import passes
 from exporter.dtypes import from_torch_dtype
 from exporter.graph_builder import GraphBuilder, mark_complex
 from exporter.program import _to_numpy
@@ -48,8 +50,10 @@ class OneOpModel:
 
 
 def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, Any], opset: int,
-                       eager_outputs: list[torch.Tensor]) -> OneOpModel:
-    """Graph inputs for every tensor argument; the symbolic function emits the rest."""
+                       eager_outputs: list[torch.Tensor],
+                       target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME) -> OneOpModel:
+    """Graph inputs for every tensor argument; the symbolic function emits the rest, and the
+    model goes through the same legalization passes as an export for `target_runtime`."""
     g = GraphBuilder(opset)
     inputs, feeds, call_args = [], {}, {}
     # ONNX has bfloat16 from opset 13: below it such an example is no valid model to compare.
@@ -99,7 +103,9 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
         outputs.append(value)
     graph = ir.Graph(inputs, outputs, nodes=g.nodes, opset_imports={"": opset}, name=overload)
     ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
-    return OneOpModel(ir.Model(graph, ir_version=max(ir_version, 8)), feeds)
+    model = ir.Model(graph, ir_version=max(ir_version, 8))
+    passes.legalize(model, target_runtime)  # as export does after translation
+    return OneOpModel(model, feeds)
 
 
 def _tensors(arguments: dict[str, Any]) -> list[torch.Tensor]:
