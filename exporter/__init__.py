@@ -22,6 +22,7 @@ _PUBLIC = {
     "ExportArgumentError": "exporter.errors", "OnnxExporterError": "exporter.errors",
     "OpspecError": "exporter.errors", "TranslationError": "exporter.errors",
     "UnsupportedOpsError": "exporter.errors", "VerificationError": "exporter.errors",
+    "RuntimeVersionError": "exporter.errors",
     "is_in_onnx_export": "exporter.export_state",
     "OperatorExportTypes": "exporter.options", "TrainingMode": "exporter.options",
     "ONNXProgram": "exporter.program",
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         ExportArgumentError,
         OnnxExporterError,
         OpspecError,
+        RuntimeVersionError,
         TranslationError,
         UnsupportedOpsError,
         VerificationError,
@@ -64,4 +66,5 @@ __all__ = [
     "TrainingMode", "OperatorExportTypes", "register_custom_op_symbolic", "unregister_custom_op_symbolic",
     "load_opspecs", "unload_opspecs", "OnnxExporterError", "UnsupportedOpsError", "ConstraintError",
     "CaptureError", "ExportArgumentError", "OpspecError", "TranslationError", "VerificationError",
+    "RuntimeVersionError",
 ]

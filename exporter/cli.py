@@ -65,9 +65,10 @@ def _export(options: argparse.Namespace) -> int:
         training=options.training.upper(),
         operator_export_type="ONNX_ATEN_FALLBACK" if options.aten_fallback else "ONNX",
         target_runtime=None if options.target_runtime == "none" else options.target_runtime,
+        runtime_version=options.runtime_version,
     )
     graph = program.model.graph
-    print(f"aten2onnx: wrote {options.output} (opset {options.opset}, {len(graph)} nodes; inputs "
+    print(f"aten2onnx: wrote {options.output} (opset {program.model.opset_imports['']}, {len(graph)} nodes; inputs "
           f"{', '.join(v.name for v in graph.inputs)}; outputs {', '.join(v.name for v in graph.outputs)})")
     if getattr(program, "report_path", None):
         print(f"aten2onnx: report written to {program.report_path}")
@@ -166,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--input", action="append", type=input_spec, metavar="SHAPE[:DTYPE]",
                         help="an example input, like 1x3x224x224:float32 (repeat for each input)")
     export.add_argument("-o", "--output", type=Path, default=Path("model.onnx"))
-    export.add_argument("--opset", type=_opset, default=DEFAULT_OPSET)
+    export.add_argument("--opset", type=_opset, default=None,
+                        help=f"default {DEFAULT_OPSET}, or the newest the target onnxruntime runs if older")
     export.add_argument("--dynamic", action="append", type=dynamic_axis, default=[], metavar="[INPUT:]AXIS=NAME",
                         help="a dynamic axis and its name: 0=batch (every input) or x:1=seq")
     export.add_argument("--input-names", type=_names, help="comma-separated ONNX input names")
@@ -182,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                         type=lambda s: {"train": "training"}.get(s, s))
     export.add_argument("--target-runtime", choices=["onnxruntime", "none"], default="onnxruntime",
                         help="rewrite nodes ONNX Runtime has no CPU kernel for (default), or keep standard ONNX")
+    export.add_argument("--runtime-version", metavar="X.Y[.Z]",
+                        help="the onnxruntime release the model is for (default: the installed one)")
     export.add_argument("--opspecs", action="append", type=Path, default=[], help="a spec file of your own ops")
     export.add_argument("--verbose", action="store_true", help="print the graph")
     export.set_defaults(run=_export)

@@ -89,3 +89,7 @@ class VerificationError(OnnxExporterError):
 
 class TranslationError(OnnxExporterError):
     """A symbolic function failed on this model's node: names the op, where, and the function."""
+
+
+class RuntimeVersionError(OnnxExporterError):
+    """The installed onnxruntime cannot run the model: missing, or older than the model's opset needs."""

@@ -15,8 +15,9 @@ import torch
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves
 
-from exporter import input_checks, serialize
+from exporter import input_checks, runtime_versions, serialize
 from exporter.direct_file import open_for_writing
+from exporter.errors import RuntimeVersionError
 
 # Weights from this size on are written past the page cache (exporter/direct_file.py says why);
 # below it the page cache is as fast and the file stays cached for a session to load.
@@ -112,6 +113,7 @@ class ONNXProgram:
         self._session = None
 
     def initialize_inference_session(self) -> Any:
+        self.check_runtime()
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -120,6 +122,22 @@ class ONNXProgram:
             serialize.model_bytes(self.model), options, providers=["CPUExecutionProvider"]
         )
         return self._session
+
+    def check_runtime(self) -> None:
+        """Raise RuntimeVersionError when the installed onnxruntime cannot run this model's opset
+        (it would refuse the model with an error from inside its loader)."""
+        version = runtime_versions.installed_version()
+        if version is None:
+            raise RuntimeVersionError("running the ONNX model needs onnxruntime, which is not installed: "
+                                      "pip install onnxruntime")
+        opset = self.model.opset_imports.get("", self.model.opset_imports.get("ai.onnx"))
+        newest = runtime_versions.max_opset(version)
+        if opset is not None and opset > newest:
+            needed = runtime_versions.oldest_running(opset)
+            raise RuntimeVersionError(
+                f"this model is opset {opset}, and the installed onnxruntime {version} runs opsets up to {newest}: "
+                f"export with opset_version={newest} (or leave it out: the default follows the installed runtime)"
+                + (f", or install onnxruntime>={needed}" if needed else ""))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Sequence[torch.Tensor]:
         """Run the model in ONNX Runtime on torch tensors; returns torch tensors.
@@ -130,7 +148,8 @@ class ONNXProgram:
         Complex inputs are fed as torch.view_as_real(input); complex outputs come back in that
         form too (float, trailing dimension 2 for (real, imag)). Input sizes outside what
         torch.export proved the model for (a Dim's range, dims that must be equal, static
-        dims) raise ValueError before anything runs.
+        dims) raise ValueError before anything runs; a model of an opset newer than the installed
+        onnxruntime runs raises RuntimeVersionError.
         """
         session = self._session or self.initialize_inference_session()
         flat = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]

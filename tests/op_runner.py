@@ -18,7 +18,7 @@ import torch
 from hypothesis import assume
 
 from codegen.torch_schema import TorchSchema, python_name, resolve_overload
-from exporter import passes
+from exporter import passes, runtime_versions
 from exporter.dtypes import from_torch_dtype
 from exporter.graph_builder import GraphBuilder, mark_complex
 from exporter.program import _to_numpy
@@ -53,7 +53,8 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
                        eager_outputs: list[torch.Tensor],
                        target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME) -> OneOpModel:
     """Graph inputs for every tensor argument; the symbolic function emits the rest, and the
-    model goes through the same legalization passes as an export for `target_runtime`."""
+    model goes through the same legalization passes as an export for `target_runtime` (the
+    installed onnxruntime release, as export's default)."""
     g = GraphBuilder(opset)
     inputs, feeds, call_args = [], {}, {}
     # ONNX has bfloat16 from opset 13: below it such an example is no valid model to compare.
@@ -104,7 +105,8 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
     graph = ir.Graph(inputs, outputs, nodes=g.nodes, opset_imports={"": opset}, name=overload)
     ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
     model = ir.Model(graph, ir_version=max(ir_version, 8))
-    passes.legalize(model, target_runtime)  # as export does after translation
+    runtime_version = runtime_versions.installed_version() if target_runtime is not None else None
+    passes.legalize(model, target_runtime, runtime_version)  # as export does after translation
     return OneOpModel(model, feeds)
 
 
