@@ -97,6 +97,8 @@ class ExactForm:
 _SCATTER_REDUCE = frozenset({"add", "mul", "max", "min"})
 _WIDEN_HALF = {_D.FLOAT16: _D.FLOAT, _D.BFLOAT16: _D.FLOAT}
 _DOUBLE_IN_FLOAT = {_D.DOUBLE: _D.FLOAT}
+_NARROW_IN_INT32 = {_D.INT8: _D.INT32, _D.UINT8: _D.INT32, _D.INT16: _D.INT32}
+_UP_TO_1_20 = VersionRange(last="1.20")
 
 GAPS: tuple[KernelGap, ...] = (
     # Scatter with a reduction has no float16/bfloat16 kernel (ScatterElements float16 max/min
@@ -130,6 +132,25 @@ GAPS: tuple[KernelGap, ...] = (
     KernelGap("AveragePool", _DOUBLE_IN_FLOAT, lossy=True),
     KernelGap("GlobalAveragePool", _DOUBLE_IN_FLOAT, lossy=True),
     KernelGap("GridSample", _DOUBLE_IN_FLOAT, opsets=(1, 19), lossy=True),
+    # -- gaps that later releases closed (scripts/probe_ort_kernels.py, every release 1.17-1.32) --
+    # Up to 1.20: no int8/uint8/int16 comparisons, nor the arithmetic ONNX takes them for from
+    # opset 14, nor int16 Neg. int32 holds every value: comparisons are exact, and the cast back
+    # wraps as torch's own narrow arithmetic does.
+    *(KernelGap(op, _NARROW_IN_INT32, versions=_UP_TO_1_20)
+      for op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")),
+    *(KernelGap(op, _NARROW_IN_INT32, opsets=(14, None), versions=_UP_TO_1_20) for op in ("Add", "Sub", "Mul", "Div")),
+    KernelGap("Neg", {_D.INT16: _D.INT32}, versions=_UP_TO_1_20),
+    # Data movement only, so any dtype holding the values is exact (float32 holds every uint8).
+    KernelGap("DepthToSpace", {_D.UINT8: _D.FLOAT}, versions=_UP_TO_1_20),
+    KernelGap("SpaceToDepth", {_D.UINT8: _D.FLOAT}, versions=VersionRange(last="1.27")),
+    KernelGap("Pad", {_D.BFLOAT16: _D.FLOAT}, opsets=(21, None), versions=VersionRange(last="1.31")),
+    # Selecting in int32 is exact; Trilu int32 itself arrived in 1.29 (int8 -> int32 -> int64).
+    KernelGap("Max", {_D.INT8: _D.INT32, _D.UINT8: _D.INT32}, versions=VersionRange(last="1.23")),
+    KernelGap("Min", {_D.INT8: _D.INT32, _D.UINT8: _D.INT32}, versions=VersionRange(last="1.23")),
+    KernelGap("Trilu", {_D.INT32: _D.INT64}, versions=VersionRange(last="1.28")),
+    KernelGap("Where", {_D.INT8: _D.INT32}, versions=VersionRange(last="1.30")),
+    # bfloat16 layer norm in float32, rounded once: what torch computes.
+    KernelGap("LayerNormalization", {_D.BFLOAT16: _D.FLOAT}, versions=VersionRange(last="1.29")),
 )
 
 
@@ -237,6 +258,12 @@ def _softplus(g: Any, x: ir.Value) -> ir.Value:
     return g.op("Add", g.op("Max", x, _f(g, 0.0)), tail)
 
 
+def _cos(g: Any, x: ir.Value) -> ir.Value:
+    """1 - 2 sin(x / 2)**2: halving is exact, and the error stays within a few units of 1e-16."""
+    s = g.op("Sin", g.op("Mul", x, _f(g, 0.5)))
+    return g.op("Sub", _f(g, 1.0), g.op("Mul", g.op("Mul", s, s), _f(g, 2.0)))
+
+
 def _tan(g: Any, x: ir.Value) -> ir.Value:
     return g.op("Div", g.op("Sin", x), g.op("Cos", x))
 
@@ -259,7 +286,10 @@ FORMS: tuple[ExactForm, ...] = tuple(ExactForm(op, form) for op, form in (
     ("Elu", _elu), ("Selu", _selu), ("Celu", _celu), ("LeakyRelu", _leaky_relu), ("PRelu", _prelu),
     ("ThresholdedRelu", _thresholded_relu), ("HardSigmoid", _hard_sigmoid), ("HardSwish", _hard_swish),
     ("Softplus", _softplus), ("Softsign", _softsign), ("Mish", _mish), ("Tan", _tan), ("Asin", _asin),
-))
+)) + (
+    # Cos had no double kernel up to 1.28 (Tan's and Asin's forms use it too: their Cos nodes are rewritten in turn).
+    ExactForm("Cos", _cos, versions=VersionRange(last="1.28")),
+)
 
 
 def exact_form(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataType | None],
