@@ -149,6 +149,8 @@ GAPS: tuple[KernelGap, ...] = (
     KernelGap("Min", {_D.INT8: _D.INT32, _D.UINT8: _D.INT32}, versions=VersionRange(last="1.23")),
     KernelGap("Trilu", {_D.INT32: _D.INT64}, versions=VersionRange(last="1.28")),
     KernelGap("Where", {_D.INT8: _D.INT32}, versions=VersionRange(last="1.30")),
+    # TopK's values come back exactly from int32, and its indices do not depend on the dtype.
+    KernelGap("TopK", _NARROW_IN_INT32, versions=VersionRange(last="1.25")),
     # bfloat16 layer norm in float32, rounded once: what torch computes.
     KernelGap("LayerNormalization", {_D.BFLOAT16: _D.FLOAT}, versions=VersionRange(last="1.29")),
 )
