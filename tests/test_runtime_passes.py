@@ -18,7 +18,7 @@ from exporter import passes
 from exporter.errors import ExportArgumentError
 from exporter.graph_builder import GraphBuilder
 from exporter.ort_kernel_gaps import GAPS, VersionRange, compute_dtype, parse_version
-from exporter.runtime_versions import NEWEST_TESTED
+from exporter.runtime_versions import NEWEST_TESTED, installed_version
 
 
 def _model(op_type: str, dtype: ir.DataType, opset: int, shape: tuple[int, ...] = (5,)) -> ir.Model:
@@ -46,9 +46,10 @@ def test_graph_builder_emits_what_it_is_told() -> None:
 
 def test_ort_pass_rewrites_a_gap_and_keeps_the_output() -> None:
     model = _model("Tan", ir.DataType.DOUBLE, 18)
-    applied = passes.legalize(model, "onnxruntime", "1.32")
-    assert applied == ["ort-kernel-gaps: Tan(DOUBLE)"]
-    assert "Tan" not in _ops(model) and {"Sin", "Cos", "Div"} <= set(_ops(model))
+    applied = passes.legalize(model, "onnxruntime", installed_version())
+    # up to onnxruntime 1.28 the form's Cos is rewritten in turn (no double kernel either)
+    assert applied in (["ort-kernel-gaps: Tan(DOUBLE)"], ["ort-kernel-gaps: Tan(DOUBLE)", "ort-kernel-gaps: Cos(DOUBLE)"])
+    assert "Tan" not in _ops(model) and {"Sin", "Div"} <= set(_ops(model))
     assert [v.name for v in model.graph.outputs] == ["y"] and model.graph.outputs[0].dtype == ir.DataType.DOUBLE
     onnx.checker.check_model(ir.serde.serialize_model(model), full_check=True)
     x = torch.linspace(-1.4, 1.4, 5, dtype=torch.float64)
