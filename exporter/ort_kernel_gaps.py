@@ -306,6 +306,84 @@ def exact_form(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataTy
     return None
 
 
+# -- forms for an attribute combination a release cannot run ---------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeForm:
+    """`op_type` with these attribute values fails in the listed releases, whatever the dtype:
+    `applies(node)` picks the nodes, `expand(g, *inputs, **attributes)` computes the same."""
+
+    op_type: str
+    applies: Callable[[ir.Node], bool]
+    expand: Callable[..., ir.Value]
+    opsets: tuple[int, int | None] = EVERY_OPSET
+    versions: VersionRange = EVERY_VERSION
+
+
+def _int_attribute(node: ir.Node, name: str) -> int:
+    attribute = node.attributes.get(name)
+    return attribute.as_int() if attribute is not None else 0
+
+
+def _static_int(value: ir.Value) -> int | None:
+    """The integer a Constant node's output (or an initializer) holds; None when not known."""
+    tensor = value.const_value
+    producer = value.producer()
+    if tensor is None and producer is not None and producer.op_type == "Constant" and "value" in producer.attributes:
+        tensor = producer.attributes["value"].as_tensor()
+    return int(tensor.numpy().reshape(-1)[0]) if tensor is not None and tensor.size == 1 else None
+
+
+def _is_onesided_inverse(node: ir.Node) -> bool:
+    """DFT's one-sided inverse (IRFFT) with its length and a static axis given."""
+    has_length = len(node.inputs) > 1 and node.inputs[1] is not None
+    static_axis = len(node.inputs) < 3 or node.inputs[2] is None or _static_int(node.inputs[2]) is not None
+    return _int_attribute(node, "inverse") == 1 and _int_attribute(node, "onesided") == 1 and has_length \
+        and static_axis
+
+
+def _full_spectrum_inverse(g: Any, x: ir.Value, length: ir.Value, axis_input: ir.Value | None = None, *,
+                           axis: int = 1, inverse: int = 1, onesided: int = 1) -> ir.Value:
+    """IRFFT as the real part of a complex inverse DFT of the whole Hermitian spectrum: bins
+    m..n-1 are conj(X[n-m]), ..., conj(X[1]) for X's m bins and n = `length`. The real part is
+    what the one-sided inverse gives (the imaginary parts of X[0] and of X[n/2] only ever reach
+    the imaginary part)."""
+    if axis_input is not None:
+        axis = _static_int(axis_input)
+    rank = len(x.shape) if x.shape is not None else None
+    axis = axis + rank if axis < 0 and rank is not None else axis
+    axes = g.constant([axis], torch.int64)
+    n = g.op("Reshape", g.cast(length, torch.int64), g.constant([1], torch.int64))
+    m = g.op("Gather", g.op("Shape", x), axes, axis=0)
+    tail = g.op("Slice", x, g.op("Sub", n, m), g.constant([0], torch.int64), axes, g.constant([-1], torch.int64))
+    conj = g.op("Mul", tail, g.cast(g.constant([1.0, -1.0]), g.dtype(x)))
+    full = g.op("Concat", x, conj, axis=axis)
+    inverse_inputs = [full, length] + ([axis_input] if axis_input is not None else [])
+    attributes = {"axis": axis} if axis_input is None else {}
+    y = g.op("DFT", *inverse_inputs, inverse=1, onesided=0, **attributes)
+    return g.op("Slice", y, g.constant([0], torch.int64), g.constant([1], torch.int64),
+                g.constant([-1], torch.int64))
+
+
+NODE_FORMS: tuple[NodeForm, ...] = (
+    # Up to 1.24 shape inference refuses DFT with inverse and onesided both set; 1.25-1.27 run it
+    # but return the complex pairs instead of the real signal.
+    NodeForm("DFT", _is_onesided_inverse, _full_spectrum_inverse, versions=VersionRange(last="1.27")),
+)
+
+
+def node_form(node: ir.Node, opset: int, version: str | None = None) -> Callable[..., ir.Value] | None:
+    """The form computing `node` where `version` cannot run it as it is; None otherwise."""
+    if not _standard(node.domain):
+        return None
+    for form in NODE_FORMS:
+        if form.op_type == node.op_type and _in_opsets(form.opsets, opset) and version in form.versions \
+                and form.applies(node):
+            return form.expand
+    return None
+
+
 def attribute_values(node: ir.Node) -> dict[str, Any]:
     """A node's attributes as plain Python values (what the forms take)."""
     return {name: attr.value for name, attr in node.attributes.items()}
