@@ -72,14 +72,14 @@ def test_bad_runtime_version_is_refused(kwargs: dict, message: str) -> None:
 
 def test_gaps_follow_the_target_release() -> None:
     """ONNX Runtime 1.20 has no int8 comparison (relu of an int8 is Where(Less(x, 0), 0, x));
-    1.21 on has it. Each model runs on the releases it is for and matches torch."""
+    1.21 on has it (and int8 Where from 1.31). Each model runs where it is meant to and matches torch."""
     x = torch.tensor([-128, -1, 0, 5, 127], dtype=torch.int8)
     old = exporter.export(_Relu(), (x,), opset_version=18, runtime_version="1.20")
     new = exporter.export(_Relu(), (x,), opset_version=18, runtime_version="1.32")
     assert "ort-kernel-gaps: Less(INT8, INT8)" in old.rewrites
     assert not any(r.startswith("ort-kernel-gaps: Less") for r in new.rewrites)
     torch.testing.assert_close(old(x)[0], torch.relu(x))
-    if parse_version(runtime_versions.installed_version() or "0") >= (1, 21):  # it has int8 Less
+    if parse_version(runtime_versions.installed_version() or "0") >= (1, 31):  # int8 Less from 1.21, Where 1.31
         torch.testing.assert_close(new(x)[0], torch.relu(x))
 
 
@@ -101,3 +101,15 @@ def test_verify_says_when_the_installed_runtime_is_too_old(monkeypatch: pytest.M
     with pytest.raises(RuntimeVersionError, match="installed onnxruntime 1.20.1 runs opsets up to 21"):
         exporter.export(_Linear(), (torch.ones(3),), target, opset_version=22, verify=True)
     assert not target.exists()  # nothing written when verification could not run
+
+
+def test_newest_opset_of_the_installed_runtime_is_measured() -> None:
+    """The table's entry for the installed release is what a session actually loads (one-node models)."""
+    import onnx.defs
+
+    from scripts import probe_ort_kernels
+
+    installed = runtime_versions.installed_version()
+    assert installed is not None
+    known = min(runtime_versions.max_opset(installed), onnx.defs.onnx_opset_version())
+    assert probe_ort_kernels.max_opset() == known
