@@ -34,11 +34,11 @@ test-thorough: setup
 
 # test-compat: the op suite (smaller Hypothesis profile), the runtime tests and codegen's check in
 # two more environments: .venv-compat, the lowest versions pyproject.toml declares
-# (constraints-lowest.txt: onnxruntime 1.20, onnx 1.21, ...) on the lowest Python it declares;
+# (constraints-lowest.txt: onnxruntime 1.26, onnx 1.21, ...) on the lowest Python it declares (3.11);
 # and .venv-newest, the newest releases on the newest Python here. torch 2.13.0 for Pythons other
 # than 3.11 is PyPI's CUDA build (2.6 GB with its nvidia-* wheels, a few minutes the first time;
 # it runs on the CPU without a GPU).
-LOWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3) python3.10)
+LOWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3) python3.11)
 NEWEST_PYTHON ?= $(lastword python3 $(sort $(wildcard $(HOME)/.pyenv/versions/3.1[0-9].*/bin/python3)))
 COMPAT_TESTS ?= tests/test_ops.py tests/test_runtime_versions.py tests/test_runtime_passes.py tests/test_graph_builder.py
 

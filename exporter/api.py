@@ -160,7 +160,7 @@ def export(
     `target_runtime` (aten2onnx's own option): "onnxruntime" (default) rewrites the nodes ONNX
     Runtime has no CPU kernel for (exporter/ort_kernel_gaps.py); None keeps the standard ONNX
     the specs emit, for other runtimes. `ONNXProgram.rewrites` lists what was rewritten.
-    `runtime_version` ('1.20') names the onnxruntime release the model is for (default: the
+    `runtime_version` ('1.28') names the onnxruntime release the model is for (default: the
     installed one, or the oldest supported when none is); only that release's kernel gaps are
     rewritten, and the default opset is never newer than it runs.
     """

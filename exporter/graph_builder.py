@@ -164,15 +164,13 @@ class GraphBuilder:
         return out
 
     def copy_node(self, node: ir.Node, inputs: Sequence[ir.Value | None]) -> ir.Value:
-        """A copy of `node` (same op, domain, attributes and number of outputs) reading `inputs`: what
-        the rewrite passes (exporter/node_rewrite.py) put between casts. Returns its first output
-        (`.producer().outputs` has them all); output dtypes are left to the passes."""
+        """A copy of single-output `node` (same op, domain and attributes) reading `inputs`: what the
+        rewrite passes (exporter/node_rewrite.py) put between casts. Its output dtype is left to them."""
         copy = ir.Node(node.domain, node.op_type, list(inputs), attributes=list(node.attributes.values()),
-                       num_outputs=len(node.outputs), name=self._node_name(node.op_type))
+                       num_outputs=1, name=self._node_name(node.op_type))
         self._tag(copy)
-        for output, original in zip(copy.outputs, node.outputs):
-            output.name = self._value_name()
-            output.shape = original.shape
+        copy.outputs[0].name = self._value_name()
+        copy.outputs[0].shape = node.outputs[0].shape
         self.nodes.append(copy)
         return copy.outputs[0]
 

@@ -53,7 +53,7 @@ def node_forms(version: str | None) -> Rule:
 
 def wider_dtypes(version: str | None) -> Rule:
     def rule(node: ir.Node, opset: int) -> Build | None:
-        if node.op_type not in _GAP_OPS:
+        if node.op_type not in _GAP_OPS or not _single_output(node):
             return None
         reduction = node.attributes.get("reduction")
         found = gaps.compute_dtype(node.op_type, node.domain, opset, _dtypes(node),
@@ -65,17 +65,12 @@ def wider_dtypes(version: str | None) -> Rule:
         def build(g: GraphBuilder) -> Sequence[ir.Value]:
             inputs = [g.cast(v, to_torch_dtype(compute)) if v is not None and v.dtype == missing else v
                       for v in node.inputs]
-            copy = g.copy_node(node, inputs).producer()
-            assert copy is not None
-            results = []
-            for result, original in zip(copy.outputs, node.outputs):  # TopK: values and indices
-                if original.dtype == missing:  # computed in the wider dtype: back to the node's own
-                    result.dtype = compute
-                    results.append(g.cast(result, to_torch_dtype(missing)))
-                else:
-                    result.dtype = original.dtype
-                    results.append(result)
-            return results
+            result = g.copy_node(node, inputs)
+            if node.outputs[0].dtype == missing:  # computed in the wider dtype: back to the node's own
+                result.dtype = compute
+                return [g.cast(result, to_torch_dtype(missing))]
+            result.dtype = node.outputs[0].dtype
+            return [result]
         return build
     return rule
 

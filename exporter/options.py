@@ -60,7 +60,7 @@ class ExportOptions:
     verify: bool = False
     artifacts_dir: Path = Path(".")
     target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME
-    runtime_version: str | None = None  # the onnxruntime release the export is for ('1.20.1')
+    runtime_version: str | None = None  # the onnxruntime release the export is for ('1.28.0')
 
 
 def _enum_value(value: Any, kind: type[enum.IntEnum], option: str) -> Any:
@@ -196,7 +196,7 @@ def resolve_runtime(target_runtime: str | None, runtime_version: Any, opset_vers
 
 def check_runtime_version(value: Any) -> str:
     if not isinstance(value, str) or len(parse_version(value)) < 2:
-        raise ExportArgumentError(f"runtime_version must name an onnxruntime release such as '1.20' or '1.20.1', "
+        raise ExportArgumentError(f"runtime_version must name an onnxruntime release such as '1.28' or '1.28.0', "
                                   f"got {value!r}")
     if not runtime_versions.is_supported(value):
         raise ExportArgumentError(f"runtime_version={value!r} is older than the oldest onnxruntime aten2onnx "

@@ -97,8 +97,6 @@ class ExactForm:
 _SCATTER_REDUCE = frozenset({"add", "mul", "max", "min"})
 _WIDEN_HALF = {_D.FLOAT16: _D.FLOAT, _D.BFLOAT16: _D.FLOAT}
 _DOUBLE_IN_FLOAT = {_D.DOUBLE: _D.FLOAT}
-_NARROW_IN_INT32 = {_D.INT8: _D.INT32, _D.UINT8: _D.INT32, _D.INT16: _D.INT32}
-_UP_TO_1_20 = VersionRange(last="1.20")
 
 GAPS: tuple[KernelGap, ...] = (
     # Scatter with a reduction has no float16/bfloat16 kernel (ScatterElements float16 max/min
@@ -133,24 +131,12 @@ GAPS: tuple[KernelGap, ...] = (
     KernelGap("GlobalAveragePool", _DOUBLE_IN_FLOAT, lossy=True),
     KernelGap("GridSample", _DOUBLE_IN_FLOAT, opsets=(1, 19), lossy=True),
     # -- gaps that later releases closed (scripts/probe_ort_kernels.py, every release 1.17-1.32) --
-    # Up to 1.20: no int8/uint8/int16 comparisons, nor the arithmetic ONNX takes them for from
-    # opset 14, nor int16 Neg. int32 holds every value: comparisons are exact, and the cast back
-    # wraps as torch's own narrow arithmetic does.
-    *(KernelGap(op, _NARROW_IN_INT32, versions=_UP_TO_1_20)
-      for op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")),
-    *(KernelGap(op, _NARROW_IN_INT32, opsets=(14, None), versions=_UP_TO_1_20) for op in ("Add", "Sub", "Mul", "Div")),
-    KernelGap("Neg", {_D.INT16: _D.INT32}, versions=_UP_TO_1_20),
     # Data movement only, so any dtype holding the values is exact (float32 holds every uint8).
-    KernelGap("DepthToSpace", {_D.UINT8: _D.FLOAT}, versions=_UP_TO_1_20),
     KernelGap("SpaceToDepth", {_D.UINT8: _D.FLOAT}, versions=VersionRange(last="1.27")),
     KernelGap("Pad", {_D.BFLOAT16: _D.FLOAT}, opsets=(21, None), versions=VersionRange(last="1.31")),
-    # Selecting in int32 is exact; Trilu int32 itself arrived in 1.29 (int8 -> int32 -> int64).
-    KernelGap("Max", {_D.INT8: _D.INT32, _D.UINT8: _D.INT32}, versions=VersionRange(last="1.23")),
-    KernelGap("Min", {_D.INT8: _D.INT32, _D.UINT8: _D.INT32}, versions=VersionRange(last="1.23")),
+    # Selecting in a wider dtype is exact; Trilu int32 itself arrived in 1.29 (int8 -> int32 -> int64).
     KernelGap("Trilu", {_D.INT32: _D.INT64}, versions=VersionRange(last="1.28")),
     KernelGap("Where", {_D.INT8: _D.INT32}, versions=VersionRange(last="1.30")),
-    # TopK's values come back exactly from int32, and its indices do not depend on the dtype.
-    KernelGap("TopK", _NARROW_IN_INT32, versions=VersionRange(last="1.25")),
     # bfloat16 layer norm in float32, rounded once: what torch computes.
     KernelGap("LayerNormalization", {_D.BFLOAT16: _D.FLOAT}, versions=VersionRange(last="1.29")),
 )
@@ -366,9 +352,31 @@ def _full_spectrum_inverse(g: Any, x: ir.Value, length: ir.Value, axis_input: ir
                 g.constant([-1], torch.int64))
 
 
+_ROWS_ZEROED = "aten2onnx.masked_rows_zeroed"  # node.meta: an Attention whose fully masked rows are zeroed
+
+
+def _masks_rows(node: ir.Node) -> bool:
+    """Attention with a boolean mask, not yet followed by the zeroing below."""
+    mask = node.inputs[3] if len(node.inputs) > 3 else None
+    return mask is not None and mask.dtype == _D.BOOL and len(node.outputs) == 1 and not node.meta.get(_ROWS_ZEROED)
+
+
+def _attention_zeroing_masked_rows(g: Any, *inputs: ir.Value | None, **attributes: Any) -> ir.Value:
+    """Attention, then zeros where the boolean mask hides every key of a query (torch's result;
+    the release gives that query the attention of an unmasked row instead)."""
+    y = g.op("Attention", *inputs, **attributes)
+    y.producer().meta[_ROWS_ZEROED] = True
+    mask = g.cast(inputs[3], torch.float32)
+    any_key = g.op("Greater", g.op("ReduceMax", mask, g.constant([-1], torch.int64), keepdims=1),
+                   g.constant(0.0, torch.float32))
+    return g.op("Where", any_key, y, g.cast(g.constant(0.0), g.dtype(y)))
+
+
 NODE_FORMS: tuple[NodeForm, ...] = (
-    # Up to 1.24 shape inference refuses DFT with inverse and onesided both set; 1.25-1.27 run it
-    # but return the complex pairs instead of the real signal.
+    # Up to 1.27 a query whose boolean mask hides every key is not given zeros.
+    NodeForm("Attention", _masks_rows, _attention_zeroing_masked_rows, versions=VersionRange(last="1.27")),
+    # 1.25-1.27 run DFT with inverse and onesided both set but return the complex pairs instead of
+    # the real signal (and shape inference refuses it up to 1.24).
     NodeForm("DFT", _is_onesided_inverse, _full_spectrum_inverse, versions=VersionRange(last="1.27")),
 )
 

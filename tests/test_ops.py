@@ -117,6 +117,7 @@ def _constraint_cases() -> list[object]:
     return cases
 
 
+@pytest.mark.builds_only
 @pytest.mark.parametrize(("spec", "constraint", "opset"), _constraint_cases())
 def test_constraint_is_reachable(spec: OpSpec, constraint: object, opset: int) -> None:
     """The hints must be able to draw a case that violates each constraint, and it must raise."""
