@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup codegen check-generated test test-slow test-thorough demo docs lint clean
+.PHONY: setup codegen check-generated test test-slow test-thorough test-compat demo docs lint clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,43 @@ test-slow: setup
 test-thorough: setup
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q
 
+# test-compat: the op suite (smaller Hypothesis profile), the runtime tests and codegen's check in
+# two more environments: .venv-compat, the lowest versions pyproject.toml declares
+# (constraints-lowest.txt: onnxruntime 1.26, onnx 1.21, ...) on the lowest Python it declares (3.11);
+# and .venv-newest, the newest releases on the newest Python here. torch 2.13.0 for Pythons other
+# than 3.11 is PyPI's CUDA build (2.6 GB with its nvidia-* wheels, a few minutes the first time;
+# it runs on the CPU without a GPU).
+LOWEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3) python3.11)
+NEWEST_PYTHON ?= $(lastword python3 $(sort $(wildcard $(HOME)/.pyenv/versions/3.1[0-9].*/bin/python3)))
+COMPAT_TESTS ?= tests/test_ops.py tests/test_runtime_versions.py tests/test_runtime_passes.py tests/test_graph_builder.py
+
+# $(call compat_env,VENV,PYTHON,PIP_ARGS): create VENV with PYTHON, torch first, then the project
+define compat_env
+	test -x $(1)/bin/python || $(2) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet $(3) torch==2.13.0
+	$(1)/bin/python -m pip install --quiet $(3) -e '.[test]'
+	touch $(1)/.installed
+endef
+
+# $(call compat_run,VENV): print the versions, check generated/, run the tests
+define compat_run
+	$(1)/bin/python -c "import sys, onnx, onnxruntime, torch; print('$(1): Python', sys.version.split()[0], \
+		'torch', torch.__version__, 'onnx', onnx.__version__, 'onnxruntime', onnxruntime.__version__)"
+	$(1)/bin/python -m codegen --check
+	HYPOTHESIS_PROFILE=compat $(1)/bin/python -m pytest -q $(COMPAT_TESTS)
+endef
+
+.venv-compat/.installed: pyproject.toml constraints-lowest.txt
+	$(call compat_env,.venv-compat,$(LOWEST_PYTHON),-c constraints-lowest.txt)
+
+.venv-newest/.installed: pyproject.toml
+	$(call compat_env,.venv-newest,$(NEWEST_PYTHON),--upgrade)
+
+test-compat: .venv-compat/.installed .venv-newest/.installed
+	$(call compat_run,.venv-compat)
+	$(call compat_run,.venv-newest)
+
 demo: setup
 	$(VENV)/bin/aten2onnx demo
 
@@ -50,4 +87,4 @@ lint: setup
 	$(PY) -m ruff check exporter codegen tests scripts
 
 clean:
-	rm -rf $(VENV) model.onnx model.onnx.data build *.egg-info
+	rm -rf $(VENV) .venv-compat .venv-newest model.onnx model.onnx.data build *.egg-info

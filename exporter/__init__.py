@@ -23,6 +23,7 @@ _PUBLIC = {
     "OpspecError": "exporter.errors", "TranslationError": "exporter.errors",
     "UnsupportedOpsError": "exporter.errors", "VerificationError": "exporter.errors",
     "WeightsNotAppliedError": "exporter.errors",
+    "RuntimeVersionError": "exporter.errors",
     "is_in_onnx_export": "exporter.export_state",
     "OperatorExportTypes": "exporter.options", "TrainingMode": "exporter.options",
     "DynamicAxisWarning": "exporter.dynamic_axes",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         ExportArgumentError,
         OnnxExporterError,
         OpspecError,
+        RuntimeVersionError,
         TranslationError,
         UnsupportedOpsError,
         VerificationError,
@@ -74,4 +76,5 @@ __all__ = [
     "CaptureError", "ExportArgumentError", "OpspecError", "TranslationError", "VerificationError",
     "TracedValueWarning", "DynamicAxisWarning",
     "enable_fake_mode", "CheckpointMismatchError", "WeightsNotAppliedError",
+    "RuntimeVersionError",
 ]

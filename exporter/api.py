@@ -148,8 +148,10 @@ def export(
     export_modules_as_functions: bool | Collection[type[torch.nn.Module]] = False,
     autograd_inlining: bool = True,
     target_runtime: str | None = "onnxruntime",
+    runtime_version: str | None = None,
 ) -> ONNXProgram:
-    """Export `model` to ONNX at `opset_version` (9 to 26, default 20); save to `f` when given.
+    """Export `model` to ONNX at `opset_version` (9 to 26; default 20, or the newest opset the target
+    onnxruntime release runs if that is older); save to `f` when given.
 
     Takes torch.onnx.export's arguments with the same meaning. The model is captured with
     torch.export (dynamo=True), or with TorchScript (dynamo=False, a ScriptModule/ScriptFunction,
@@ -160,6 +162,9 @@ def export(
     `target_runtime` (aten2onnx's own option): "onnxruntime" (default) rewrites the nodes ONNX
     Runtime has no CPU kernel for (exporter/ort_kernel_gaps.py); None keeps the standard ONNX
     the specs emit, for other runtimes. `ONNXProgram.rewrites` lists what was rewritten.
+    `runtime_version` ('1.28') names the onnxruntime release the model is for (default: the
+    installed one, or the oldest supported when none is); only that release's kernel gaps are
+    rewritten, and the default opset is never newer than it runs.
     """
     opt.check_torch_only_options(dynamo=dynamo, profile=profile, fallback=fallback,
                                  autograd_inlining=autograd_inlining, dump_exported_program=dump_exported_program)
@@ -171,7 +176,7 @@ def export(
         do_constant_folding=do_constant_folding, optimize=optimize, external_data=external_data,
         training=training, operator_export_type=operator_export_type, custom_opsets=custom_opsets,
         verbose=verbose, report=report, verify=verify, artifacts_dir=artifacts_dir,
-        target_runtime=target_runtime,
+        target_runtime=target_runtime, runtime_version=runtime_version,
     )
     kv_cache.register()  # before anything flattens the inputs
     args, kwargs = _check_model_and_inputs(model, args, kwargs)
@@ -278,7 +283,7 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
             program, options.opset_version, options.input_names or cache_inputs,
             options.output_names or cache_outputs, dim_names,
             aten_fallback_ok=options.aten_fallback, custom_opsets=options.custom_opsets,
-            target_runtime=options.target_runtime,
+            target_runtime=options.target_runtime, runtime_version=options.runtime_version,
             model_name=type(model).__name__ if isinstance(model, torch.nn.Module) else "",  # scope root
         )
         translation_table.add_functions(model_ir, options.custom_opsets)

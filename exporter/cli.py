@@ -70,6 +70,7 @@ def _export(options: argparse.Namespace) -> int:
         operator_export_type="ONNX_ATEN_FALLBACK" if options.aten_fallback else "ONNX",
         target_runtime=None if options.target_runtime == "none" else options.target_runtime,
         dynamo=not options.torchscript, fallback=options.fallback,
+        runtime_version=options.runtime_version,
     )
     if options.weights:
         with progress.stage(f"applying the weights of {options.weights}"):
@@ -78,7 +79,7 @@ def _export(options: argparse.Namespace) -> int:
             program.save(options.output, external_data=True if options.external_data else None,
                          copy_weights=options.copy_weights)
     graph = program.model.graph
-    print(f"aten2onnx: wrote {options.output} (opset {options.opset}, {len(graph)} nodes, captured with "
+    print(f"aten2onnx: wrote {options.output} (opset {program.model.opset_imports['']}, {len(graph)} nodes, captured with "
           f"{program.capture_method}; inputs {', '.join(v.name for v in graph.inputs)}; outputs "
           f"{', '.join(v.name for v in graph.outputs)})")
     if program.saved_weights is not None:
@@ -225,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--input", action="append", type=input_spec, metavar="SHAPE[:DTYPE]",
                         help="an example input, like 1x3x224x224:float32 (repeat for each input)")
     export.add_argument("-o", "--output", type=Path, default=Path("model.onnx"))
-    export.add_argument("--opset", type=_opset, default=DEFAULT_OPSET)
+    export.add_argument("--opset", type=_opset, default=None,
+                        help=f"default {DEFAULT_OPSET}, or the newest the target onnxruntime runs if older")
     export.add_argument("--dynamic", action="append", type=dynamic_axis, default=[], metavar="[INPUT:]AXIS=NAME",
                         help="a dynamic axis and its name: 0=batch (every input) or x:1=seq")
     export.add_argument("--input-names", type=_names, help="comma-separated ONNX input names")
@@ -241,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                         type=lambda s: {"train": "training"}.get(s, s))
     export.add_argument("--target-runtime", choices=["onnxruntime", "none"], default="onnxruntime",
                         help="rewrite nodes ONNX Runtime has no CPU kernel for (default), or keep standard ONNX")
+    export.add_argument("--runtime-version", metavar="X.Y[.Z]",
+                        help="the onnxruntime release the model is for (default: the installed one)")
     export.add_argument("--opspecs", action="append", type=Path, default=[], help="a spec file of your own ops")
     export.add_argument("--verbose", action="store_true", help="print the graph")
     capture = export.add_mutually_exclusive_group()

@@ -142,3 +142,5 @@ class CheckpointMismatchError(OnnxExporterError, ValueError):
 
 
 _SHOWN_PER_KIND = 25
+class RuntimeVersionError(OnnxExporterError):
+    """The installed onnxruntime cannot run the model: missing, or older than the model's opset needs."""

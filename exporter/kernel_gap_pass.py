@@ -40,6 +40,17 @@ def exact_forms(version: str | None) -> Rule:
     return rule
 
 
+def node_forms(version: str | None) -> Rule:
+    def rule(node: ir.Node, opset: int) -> Build | None:
+        if node.op_type not in _NODE_FORM_OPS or not _single_output(node):
+            return None
+        form = gaps.node_form(node, opset, version)
+        if form is None:
+            return None
+        return lambda g: [form(g, *node.inputs, **gaps.attribute_values(node))]
+    return rule
+
+
 def wider_dtypes(version: str | None) -> Rule:
     def rule(node: ir.Node, opset: int) -> Build | None:
         if node.op_type not in _GAP_OPS or not _single_output(node):
@@ -66,8 +77,9 @@ def wider_dtypes(version: str | None) -> Rule:
 
 _FORM_OPS = frozenset(form.op_type for form in gaps.FORMS)
 _GAP_OPS = frozenset(gap.op_type for gap in gaps.GAPS)
+_NODE_FORM_OPS = frozenset(form.op_type for form in gaps.NODE_FORMS)
 
 
 def rules(version: str | None = None) -> list[tuple[str, Rule]]:
     """The pass's rules for onnxruntime `version` (None: every gap known for any version)."""
-    return [(NAME, exact_forms(version)), (NAME, wider_dtypes(version))]
+    return [(NAME, exact_forms(version)), (NAME, node_forms(version)), (NAME, wider_dtypes(version))]

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporter import passes
+from exporter import passes, runtime_versions
 from exporter.errors import ExportArgumentError
+from exporter.ort_kernel_gaps import parse_version
 from generated import registry
 
 DEFAULT_OPSET = 20
@@ -59,6 +60,7 @@ class ExportOptions:
     verify: bool = False
     artifacts_dir: Path = Path(".")
     target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME
+    runtime_version: str | None = None  # the onnxruntime release the export is for ('1.28.0')
 
 
 def _enum_value(value: Any, kind: type[enum.IntEnum], option: str) -> Any:
@@ -166,13 +168,52 @@ def check_target_runtime(value: Any) -> str | None:
     return value
 
 
+def resolve_runtime(target_runtime: str | None, runtime_version: Any, opset_version: Any) -> tuple[str | None, int]:
+    """(onnxruntime release the export is for, opset): the opset defaults to DEFAULT_OPSET or the
+    newest that release runs if lower; the release to the one named, else the installed one,
+    else the oldest supported (or, for an opset newer than that release runs, the oldest that
+    runs it: the model is then for another machine, and its gaps are those of that release)."""
+    opset = None if opset_version is None else check_opset(opset_version)
+    if target_runtime is None:
+        if runtime_version is not None:
+            raise ExportArgumentError("runtime_version names an onnxruntime release: it needs "
+                                      "target_runtime='onnxruntime', not None")
+        return None, DEFAULT_OPSET if opset is None else opset
+    if runtime_version is not None:
+        version = check_runtime_version(runtime_version)
+        newest = runtime_versions.max_opset(version)
+        if opset is not None and opset > newest:
+            raise ExportArgumentError(
+                f"opset_version={opset} is newer than onnxruntime {version} runs (opsets up to {newest}); choose "
+                f"opset_version<={newest}, or a runtime_version that runs it "
+                f"({runtime_versions.oldest_running(opset) or 'none measured'} or newer)")
+    else:
+        version = runtime_versions.default_target()
+        if opset is not None and opset > runtime_versions.max_opset(version):
+            version = runtime_versions.oldest_running(opset) or version
+    return version, min(DEFAULT_OPSET, runtime_versions.max_opset(version)) if opset is None else opset
+
+
+def check_runtime_version(value: Any) -> str:
+    if not isinstance(value, str) or len(parse_version(value)) < 2:
+        raise ExportArgumentError(f"runtime_version must name an onnxruntime release such as '1.28' or '1.28.0', "
+                                  f"got {value!r}")
+    if not runtime_versions.is_supported(value):
+        raise ExportArgumentError(f"runtime_version={value!r} is older than the oldest onnxruntime aten2onnx "
+                                  f"supports ({runtime_versions.OLDEST_SUPPORTED}); see the README's version table")
+    return value
+
+
 def build_options(*, opset_version: Any, input_names: Any, output_names: Any, export_params: Any,
                   keep_initializers_as_inputs: Any, do_constant_folding: Any, optimize: Any, external_data: Any,
                   training: Any, operator_export_type: Any, custom_opsets: Any, verbose: Any, report: Any,
-                  verify: Any, artifacts_dir: Any, target_runtime: Any = passes.DEFAULT_TARGET_RUNTIME) -> ExportOptions:
+                  verify: Any, artifacts_dir: Any, target_runtime: Any = passes.DEFAULT_TARGET_RUNTIME,
+                  runtime_version: Any = None) -> ExportOptions:
     """export()'s keyword arguments, each checked, as ExportOptions."""
+    target_runtime = check_target_runtime(target_runtime)
+    runtime_version, opset = resolve_runtime(target_runtime, runtime_version, opset_version)
     return ExportOptions(
-        opset_version=check_opset(DEFAULT_OPSET if opset_version is None else opset_version),
+        opset_version=opset,
         input_names=check_names(input_names, "input_names"),
         output_names=check_names(output_names, "output_names"),
         export_params=check_bool(export_params, "export_params"),
@@ -187,7 +228,8 @@ def build_options(*, opset_version: Any, input_names: Any, output_names: Any, ex
         report=check_bool(report, "report"),
         verify=check_bool(verify, "verify"),
         artifacts_dir=check_artifacts_dir(artifacts_dir),
-        target_runtime=check_target_runtime(target_runtime),
+        target_runtime=target_runtime,
+        runtime_version=runtime_version,
     )
 
 

@@ -130,6 +130,15 @@ GAPS: tuple[KernelGap, ...] = (
     KernelGap("AveragePool", _DOUBLE_IN_FLOAT, lossy=True),
     KernelGap("GlobalAveragePool", _DOUBLE_IN_FLOAT, lossy=True),
     KernelGap("GridSample", _DOUBLE_IN_FLOAT, opsets=(1, 19), lossy=True),
+    # -- gaps that later releases closed (scripts/probe_ort_kernels.py, every release 1.17-1.32) --
+    # Data movement only, so any dtype holding the values is exact (float32 holds every uint8).
+    KernelGap("SpaceToDepth", {_D.UINT8: _D.FLOAT}, versions=VersionRange(last="1.27")),
+    KernelGap("Pad", {_D.BFLOAT16: _D.FLOAT}, opsets=(21, None), versions=VersionRange(last="1.31")),
+    # Selecting in a wider dtype is exact; Trilu int32 itself arrived in 1.29 (int8 -> int32 -> int64).
+    KernelGap("Trilu", {_D.INT32: _D.INT64}, versions=VersionRange(last="1.28")),
+    KernelGap("Where", {_D.INT8: _D.INT32}, versions=VersionRange(last="1.30")),
+    # bfloat16 layer norm in float32, rounded once: what torch computes.
+    KernelGap("LayerNormalization", {_D.BFLOAT16: _D.FLOAT}, versions=VersionRange(last="1.29")),
 )
 
 
@@ -237,6 +246,12 @@ def _softplus(g: Any, x: ir.Value) -> ir.Value:
     return g.op("Add", g.op("Max", x, _f(g, 0.0)), tail)
 
 
+def _cos(g: Any, x: ir.Value) -> ir.Value:
+    """1 - 2 sin(x / 2)**2: halving is exact, and the error stays within a few units of 1e-16."""
+    s = g.op("Sin", g.op("Mul", x, _f(g, 0.5)))
+    return g.op("Sub", _f(g, 1.0), g.op("Mul", g.op("Mul", s, s), _f(g, 2.0)))
+
+
 def _tan(g: Any, x: ir.Value) -> ir.Value:
     return g.op("Div", g.op("Sin", x), g.op("Cos", x))
 
@@ -259,7 +274,10 @@ FORMS: tuple[ExactForm, ...] = tuple(ExactForm(op, form) for op, form in (
     ("Elu", _elu), ("Selu", _selu), ("Celu", _celu), ("LeakyRelu", _leaky_relu), ("PRelu", _prelu),
     ("ThresholdedRelu", _thresholded_relu), ("HardSigmoid", _hard_sigmoid), ("HardSwish", _hard_swish),
     ("Softplus", _softplus), ("Softsign", _softsign), ("Mish", _mish), ("Tan", _tan), ("Asin", _asin),
-))
+)) + (
+    # Cos had no double kernel up to 1.28 (Tan's and Asin's forms use it too: their Cos nodes are rewritten in turn).
+    ExactForm("Cos", _cos, versions=VersionRange(last="1.28")),
+)
 
 
 def exact_form(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataType | None],
@@ -270,6 +288,106 @@ def exact_form(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataTy
         return None
     for form in FORMS:
         if form.op_type == op_type and _in_opsets(form.opsets, opset) and version in form.versions:
+            return form.expand
+    return None
+
+
+# -- forms for an attribute combination a release cannot run ---------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeForm:
+    """`op_type` with these attribute values fails in the listed releases, whatever the dtype:
+    `applies(node)` picks the nodes, `expand(g, *inputs, **attributes)` computes the same."""
+
+    op_type: str
+    applies: Callable[[ir.Node], bool]
+    expand: Callable[..., ir.Value]
+    opsets: tuple[int, int | None] = EVERY_OPSET
+    versions: VersionRange = EVERY_VERSION
+
+
+def _int_attribute(node: ir.Node, name: str) -> int:
+    attribute = node.attributes.get(name)
+    return attribute.as_int() if attribute is not None else 0
+
+
+def _static_int(value: ir.Value) -> int | None:
+    """The integer a Constant node's output (or an initializer) holds; None when not known."""
+    tensor = value.const_value
+    producer = value.producer()
+    if tensor is None and producer is not None and producer.op_type == "Constant" and "value" in producer.attributes:
+        tensor = producer.attributes["value"].as_tensor()
+    return int(tensor.numpy().reshape(-1)[0]) if tensor is not None and tensor.size == 1 else None
+
+
+def _is_onesided_inverse(node: ir.Node) -> bool:
+    """DFT's one-sided inverse (IRFFT) with its length and a static axis given."""
+    has_length = len(node.inputs) > 1 and node.inputs[1] is not None
+    static_axis = len(node.inputs) < 3 or node.inputs[2] is None or _static_int(node.inputs[2]) is not None
+    return _int_attribute(node, "inverse") == 1 and _int_attribute(node, "onesided") == 1 and has_length \
+        and static_axis
+
+
+def _full_spectrum_inverse(g: Any, x: ir.Value, length: ir.Value, axis_input: ir.Value | None = None, *,
+                           axis: int = 1, inverse: int = 1, onesided: int = 1) -> ir.Value:
+    """IRFFT as the real part of a complex inverse DFT of the whole Hermitian spectrum: bins
+    m..n-1 are conj(X[n-m]), ..., conj(X[1]) for X's m bins and n = `length`. The real part is
+    what the one-sided inverse gives (the imaginary parts of X[0] and of X[n/2] only ever reach
+    the imaginary part)."""
+    if axis_input is not None:
+        axis = _static_int(axis_input)
+    rank = len(x.shape) if x.shape is not None else None
+    axis = axis + rank if axis < 0 and rank is not None else axis
+    axes = g.constant([axis], torch.int64)
+    n = g.op("Reshape", g.cast(length, torch.int64), g.constant([1], torch.int64))
+    m = g.op("Gather", g.op("Shape", x), axes, axis=0)
+    tail = g.op("Slice", x, g.op("Sub", n, m), g.constant([0], torch.int64), axes, g.constant([-1], torch.int64))
+    conj = g.op("Mul", tail, g.cast(g.constant([1.0, -1.0]), g.dtype(x)))
+    full = g.op("Concat", x, conj, axis=axis)
+    inverse_inputs = [full, length] + ([axis_input] if axis_input is not None else [])
+    attributes = {"axis": axis} if axis_input is None else {}
+    y = g.op("DFT", *inverse_inputs, inverse=1, onesided=0, **attributes)
+    return g.op("Slice", y, g.constant([0], torch.int64), g.constant([1], torch.int64),
+                g.constant([-1], torch.int64))
+
+
+_ROWS_ZEROED = "aten2onnx.masked_rows_zeroed"  # node.meta: an Attention whose fully masked rows are zeroed
+
+
+def _masks_rows(node: ir.Node) -> bool:
+    """Attention with a boolean mask, not yet followed by the zeroing below."""
+    mask = node.inputs[3] if len(node.inputs) > 3 else None
+    return mask is not None and mask.dtype == _D.BOOL and len(node.outputs) == 1 and not node.meta.get(_ROWS_ZEROED)
+
+
+def _attention_zeroing_masked_rows(g: Any, *inputs: ir.Value | None, **attributes: Any) -> ir.Value:
+    """Attention, then zeros where the boolean mask hides every key of a query (torch's result;
+    the release gives that query the attention of an unmasked row instead)."""
+    y = g.op("Attention", *inputs, **attributes)
+    y.producer().meta[_ROWS_ZEROED] = True
+    mask = g.cast(inputs[3], torch.float32)
+    any_key = g.op("Greater", g.op("ReduceMax", mask, g.constant([-1], torch.int64), keepdims=1),
+                   g.constant(0.0, torch.float32))
+    return g.op("Where", any_key, y, g.cast(g.constant(0.0), g.dtype(y)))
+
+
+NODE_FORMS: tuple[NodeForm, ...] = (
+    # Up to 1.27 a query whose boolean mask hides every key is not given zeros.
+    NodeForm("Attention", _masks_rows, _attention_zeroing_masked_rows, versions=VersionRange(last="1.27")),
+    # 1.25-1.27 run DFT with inverse and onesided both set but return the complex pairs instead of
+    # the real signal (and shape inference refuses it up to 1.24).
+    NodeForm("DFT", _is_onesided_inverse, _full_spectrum_inverse, versions=VersionRange(last="1.27")),
+)
+
+
+def node_form(node: ir.Node, opset: int, version: str | None = None) -> Callable[..., ir.Value] | None:
+    """The form computing `node` where `version` cannot run it as it is; None otherwise."""
+    if not _standard(node.domain):
+        return None
+    for form in NODE_FORMS:
+        if form.op_type == node.op_type and _in_opsets(form.opsets, opset) and version in form.versions \
+                and form.applies(node):
             return form.expand
     return None
 

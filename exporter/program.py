@@ -16,8 +16,9 @@ import torch
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves
 
-from exporter import input_checks, progress, serialize, weight_sources
+from exporter import input_checks, progress, runtime_versions, serialize, weight_sources
 from exporter.direct_file import open_for_writing
+from exporter.errors import RuntimeVersionError
 from exporter.weight_record import WeightRecord
 
 # Weights from this size on are written past the page cache (exporter/direct_file.py says why);
@@ -189,6 +190,7 @@ class ONNXProgram:
         self._session = None
 
     def initialize_inference_session(self) -> Any:
+        self.check_runtime()
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -199,6 +201,22 @@ class ONNXProgram:
         )
         return self._session
 
+    def check_runtime(self) -> None:
+        """Raise RuntimeVersionError when the installed onnxruntime cannot run this model's opset
+        (it would refuse the model with an error from inside its loader)."""
+        version = runtime_versions.installed_version()
+        if version is None:
+            raise RuntimeVersionError("running the ONNX model needs onnxruntime, which is not installed: "
+                                      "pip install onnxruntime")
+        opset = self.model.opset_imports.get("", self.model.opset_imports.get("ai.onnx"))
+        newest = runtime_versions.max_opset(version)
+        if opset is not None and opset > newest:
+            needed = runtime_versions.oldest_running(opset)
+            raise RuntimeVersionError(
+                f"this model is opset {opset}, and the installed onnxruntime {version} runs opsets up to {newest}: "
+                f"export with opset_version={newest} (or leave it out: the default follows the installed runtime)"
+                + (f", or install onnxruntime>={needed}" if needed else ""))
+
     def __call__(self, *args: Any, **kwargs: Any) -> Sequence[torch.Tensor]:
         """Run the model in ONNX Runtime on torch tensors; returns torch tensors.
 
@@ -208,7 +226,8 @@ class ONNXProgram:
         Complex inputs are fed as torch.view_as_real(input); complex outputs come back in that
         form too (float, trailing dimension 2 for (real, imag)). Input sizes outside what
         torch.export proved the model for (a Dim's range, dims that must be equal, static
-        dims) raise ValueError before anything runs.
+        dims) raise ValueError before anything runs; a model of an opset newer than the installed
+        onnxruntime runs raises RuntimeVersionError.
         """
         session = self._session or self.initialize_inference_session()
         flat = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]

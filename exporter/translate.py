@@ -403,12 +403,13 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
               output_names: Sequence[str] | None = None, dim_names: dict[Any, Any] | None = None, *,
               aten_fallback_ok: bool = False, model_name: str = "",
               custom_opsets: Mapping[str, int] | None = None,
-              target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME) -> ir.Model:
+              target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME,
+              runtime_version: str | None = None) -> ir.Model:
     """The ONNX model for `program` at `opset`; raises UnsupportedOpsError listing every gap.
 
     `model_name` roots the classic scopes (`AlexNet/Conv2d[conv]`); `custom_opsets` sets the
     version of custom domains (1 for any other domain the graph uses). The translated model
-    goes through `passes.legalize` for `target_runtime` (its rewrites are listed in the model's
+    goes through `passes.legalize` for `target_runtime` at `runtime_version` (its rewrites are listed in the model's
     `meta["aten2onnx.rewrites"]`).
     """
     graph = program.graph_module.graph
@@ -442,5 +443,5 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
     )
     ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
     model = ir.Model(ir_graph, ir_version=max(ir_version, 8), producer_name="aten2onnx")
-    model.meta[REWRITES_KEY] = passes.legalize(model, target_runtime)
+    model.meta[REWRITES_KEY] = passes.legalize(model, target_runtime, runtime_version)
     return model

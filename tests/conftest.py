@@ -1,7 +1,9 @@
-"""Hypothesis profiles: `ci` (default: seeded, few examples) and `thorough` (make test-thorough)."""
+"""Hypothesis profiles: `ci` (default: seeded, few examples), `compat` (make test-compat: fewer) and
+`thorough` (make test-thorough); opsets newer than the installed onnxruntime runs are skipped."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -12,5 +14,37 @@ settings.register_profile(
     "thorough", max_examples=300, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# make test-compat: the op suite under the oldest supported versions, a few examples per case
+settings.register_profile(
+    "compat", max_examples=4, derandomize=True, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 settings.register_profile("dev", max_examples=40, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# Tests parametrized by an `opset` that the installed onnxruntime cannot run are skipped, saying
+# so (exporter/runtime_versions.py knows each release's newest opset); tests marked
+# `builds_only` never run a model and keep every opset.
+def _runtime_max_opset() -> tuple[str, int]:
+    from codegen.model import MAX_OPSET
+    from exporter import runtime_versions
+
+    version = runtime_versions.installed_version()
+    return (version or "not installed"), (min(MAX_OPSET, runtime_versions.max_opset(version)) if version else 0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "builds_only: builds models without running them (every opset is tested)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from codegen.model import MAX_OPSET
+
+    version, newest = _runtime_max_opset()
+    skip = pytest.mark.skip(reason=f"onnxruntime {version} runs opsets up to {newest}")
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        opset = callspec.params.get("opset") if callspec is not None else None
+        if type(opset) is int and newest < opset <= MAX_OPSET and item.get_closest_marker("builds_only") is None:
+            item.add_marker(skip)

@@ -19,7 +19,7 @@ import torch
 from hypothesis import assume
 
 from codegen.torch_schema import TorchSchema, python_name, resolve_overload
-from exporter import passes
+from exporter import passes, runtime_versions
 from exporter.dtypes import from_torch_dtype
 from exporter.graph_builder import STRIDED_VIEW_KEY, GraphBuilder, mark_complex, mark_symbolic_scalar
 from exporter.program import _to_numpy
@@ -72,7 +72,8 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
                        target_runtime: str | None = passes.DEFAULT_TARGET_RUNTIME,
                        dynamic: Collection[str] = ()) -> OneOpModel:
     """Graph inputs for every tensor argument; the symbolic function emits the rest, and the
-    model goes through the same legalization passes as an export for `target_runtime`.
+    model goes through the same legalization passes as an export for `target_runtime` (the
+    installed onnxruntime release, as export's default).
 
     Arguments named in `graph_inputs` (spec hint `as_input: true`) are fed at run time too: a number
     as a 0-d input standing for a symbolic one (int64, float64 or bool), a tensor list as an ONNX
@@ -177,7 +178,8 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
     graph = ir.Graph(inputs, outputs, nodes=g.nodes, opset_imports={"": opset}, name=overload)
     ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
     model = ir.Model(graph, ir_version=max(ir_version, 8))
-    passes.legalize(model, target_runtime)  # as export does after translation
+    runtime_version = runtime_versions.installed_version() if target_runtime is not None else None
+    passes.legalize(model, target_runtime, runtime_version)  # as export does after translation
     return OneOpModel(model, feeds)
 
 
