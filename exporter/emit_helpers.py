@@ -437,3 +437,9 @@ def number_tensor(g: Any, value: Any) -> ir.Value:
 def is_sequence(g: Any, value: Any) -> bool:
     """A tensor list that only exists at run time: an ONNX sequence (a list grown in a scripted loop)."""
     return isinstance(value, ir.Value) and isinstance(value.type, ir.SequenceType)
+
+
+# -- nn, padding, bitwise, activation, attention, math, torchscript (issue 11) ----------------------
+def powers_of_two(g: Any, count: int) -> list[int]:
+    """2**k for k < count as int64 values: 2**63 wraps to -2**63, as torch's 1 << 63 does."""
+    return [(1 << k) - (1 << 64 if k == 63 else 0) for k in range(count)]

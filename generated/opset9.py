@@ -15,7 +15,6 @@ from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter import symint_ops
 from exporter.lib import attention_ops
-from exporter.lib import bitwise_ops
 from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
 from exporter.lib import fft_ops
@@ -337,39 +336,84 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
     return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
-@declared('opspecs/bitwise.yaml:23', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/bitwise.yaml:19', emits=('Add', 'And', 'BitwiseAnd', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_and_Tensor(g, self, other):
-    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:23); also serves aten::__and__.Tensor; also serves aten::bitwise_and.Scalar (opspecs/bitwise.yaml:37)"""
+    """aten::bitwise_and.Tensor, opsets 9-26: block of 5 lines: And, BitwiseAnd; calls bitwise_int64() (opspecs/bitwise.yaml:19); also serves aten::__and__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise(g, self, other, kind='and')
+    if h.is_bool(g, self):
+        return g.op('And', self, other)
+    if g.opset >= 18:
+        return g.op('BitwiseAnd', self, other)
+    return s.bitwise_int64(g, self, other, 'and')
 
 
-@declared('opspecs/bitwise.yaml:51', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/bitwise.yaml:33', emits=('Add', 'And', 'BitwiseAnd', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+def bitwise_and_Scalar(g, self, other):
+    """aten::bitwise_and.Scalar, opsets 9-26: block of 5 lines: And, BitwiseAnd; calls bitwise_int64() (opspecs/bitwise.yaml:33); also serves aten::__and__.Scalar"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if h.is_bool(g, self):
+        return g.op('And', self, h.like(g, other, self))
+    if g.opset >= 18:
+        return g.op('BitwiseAnd', self, h.like(g, other, self))
+    return s.bitwise_int64(g, self, h.like(g, other, self), 'and')
+
+
+@declared('opspecs/bitwise.yaml:47', emits=('Add', 'And', 'BitwiseOr', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:51); also serves aten::__or__.Tensor; also serves aten::bitwise_or.Scalar (opspecs/bitwise.yaml:65)"""
+    """aten::bitwise_or.Tensor, opsets 9-26: block of 5 lines: BitwiseOr, Or; calls bitwise_int64() (opspecs/bitwise.yaml:47); also serves aten::__or__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise(g, self, other, kind='or')
+    if h.is_bool(g, self):
+        return g.op('Or', self, other)
+    if g.opset >= 18:
+        return g.op('BitwiseOr', self, other)
+    return s.bitwise_int64(g, self, other, 'or')
 
 
-@declared('opspecs/bitwise.yaml:79', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/bitwise.yaml:61', emits=('Add', 'And', 'BitwiseOr', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+def bitwise_or_Scalar(g, self, other):
+    """aten::bitwise_or.Scalar, opsets 9-26: block of 5 lines: BitwiseOr, Or; calls bitwise_int64() (opspecs/bitwise.yaml:61); also serves aten::__or__.Scalar"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if h.is_bool(g, self):
+        return g.op('Or', self, h.like(g, other, self))
+    if g.opset >= 18:
+        return g.op('BitwiseOr', self, h.like(g, other, self))
+    return s.bitwise_int64(g, self, h.like(g, other, self), 'or')
+
+
+@declared('opspecs/bitwise.yaml:75', emits=('Add', 'And', 'BitwiseXor', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:79); also serves aten::__xor__.Tensor; also serves aten::bitwise_xor.Scalar (opspecs/bitwise.yaml:93)"""
+    """aten::bitwise_xor.Tensor, opsets 9-26: block of 5 lines: BitwiseXor, Xor; calls bitwise_int64() (opspecs/bitwise.yaml:75); also serves aten::__xor__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise(g, self, other, kind='xor')
+    if h.is_bool(g, self):
+        return g.op('Xor', self, other)
+    if g.opset >= 18:
+        return g.op('BitwiseXor', self, other)
+    return s.bitwise_int64(g, self, other, 'xor')
 
 
-@declared('opspecs/bitwise.yaml:103', emits=('And', 'Cast', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Sub', 'Where'))
+@declared('opspecs/bitwise.yaml:89', emits=('Add', 'And', 'BitwiseXor', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+def bitwise_xor_Scalar(g, self, other):
+    """aten::bitwise_xor.Scalar, opsets 9-26: block of 5 lines: BitwiseXor, Xor; calls bitwise_int64() (opspecs/bitwise.yaml:89); also serves aten::__xor__.Scalar"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if h.is_bool(g, self):
+        return g.op('Xor', self, h.like(g, other, self))
+    if g.opset >= 18:
+        return g.op('BitwiseXor', self, h.like(g, other, self))
+    return s.bitwise_int64(g, self, h.like(g, other, self), 'xor')
+
+
+@declared('opspecs/bitwise.yaml:103', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Reshape', 'Sub', 'Where'))
 def bitwise_left_shift_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.shift (opspecs/bitwise.yaml:103); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:113); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:123)"""
+    """aten::bitwise_left_shift.Tensor, opsets 9-26: shift_int64(self, other, True) (opspecs/bitwise.yaml:103); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:111); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:119)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.shift(g, self, other, left=True)
+    return s.shift_int64(g, self, other, True)
 
 
-@declared('opspecs/bitwise.yaml:132', emits=('And', 'Cast', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Sub', 'Where'))
+@declared('opspecs/bitwise.yaml:126', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Reshape', 'Sub', 'Where'))
 def bitwise_right_shift_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.shift (opspecs/bitwise.yaml:132); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:142); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:152)"""
+    """aten::bitwise_right_shift.Tensor, opsets 9-26: shift_int64(self, other, False) (opspecs/bitwise.yaml:126); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:134); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:142)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.shift(g, self, other, left=False)
+    return s.shift_int64(g, self, other, False)
 
 
 @declared('opspecs/comparison.yaml:15', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
