@@ -443,3 +443,54 @@ def is_sequence(g: Any, value: Any) -> bool:
 def powers_of_two(g: Any, count: int) -> list[int]:
     """2**k for k < count as int64 values: 2**63 wraps to -2**63, as torch's 1 << 63 does."""
     return [(1 << k) - (1 << 64 if k == 63 else 0) for k in range(count)]
+
+
+def per_dim(g: Any, values: Any, n: int) -> list[int]:
+    """torch's `int[n]` arguments (kernel_size, stride, ...) as n ints: one value stands for all n."""
+    if isinstance(values, int):
+        return [values] * n
+    values = [int(v) for v in values]
+    return values * n if len(values) == 1 else values
+
+
+def has_static_shape(g: Any, value: ir.Value) -> bool:
+    """True when every size of `value` is a known int."""
+    return all(isinstance(d, int) for d in g.shape(value))
+
+
+def static_numel(g: Any, value: ir.Value) -> int | None:
+    """The element count of `value` when its sizes are static, else None."""
+    sizes = g.shape(value)
+    return math.prod(sizes) if all(isinstance(d, int) for d in sizes) else None
+
+
+def shape_concat(g: Any, lead: Any, tail: Sequence[int]) -> ir.Value:
+    """A 1-D int64 shape: `lead` (ints, or a 1-D int64 value as shape_slice gives) then `tail`;
+    one constant when `lead` is static."""
+    if isinstance(lead, ir.Value):
+        return g.op("Concat", lead, ints(g, tail), axis=0)
+    return ints(g, [*lead, *tail])
+
+
+def clamped_difference(g: Any, a: Sequence[int], b: Sequence[int]) -> list[int]:
+    """max(a_i - b_i, 0) for each i."""
+    return [max(int(x) - int(y), 0) for x, y in zip(a, b, strict=True)]
+
+
+def all_less(g: Any, a: Sequence[int], b: Sequence[int]) -> bool:
+    """True when a_i < b_i for every i."""
+    return all(x < y for x, y in zip(a, b, strict=True))
+
+
+def conv_transpose_empty_sizes(g: Any, input: ir.Value, weight: ir.Value, strides: Sequence[int],
+                               pads: Sequence[int], dilations: Sequence[int], extra: Sequence[int]) -> list[int] | None:
+    """The spatial sizes (each at least 0) of a transposed convolution whose padding crops its
+    output to nothing (torch returns an empty tensor, ONNX Runtime refuses), when the sizes are
+    static; None when the output is not empty or its sizes are known only at run time."""
+    n = len(strides)
+    sizes, kernel = g.shape(input)[-n:], g.shape(weight)[2:]
+    if not all(isinstance(d, int) for d in [*sizes, *kernel]):
+        return None
+    outs = [(size - 1) * s - 2 * p + d * (k - 1) + e + 1
+            for size, s, p, d, k, e in zip(sizes, strides, pads, dilations, kernel, extra, strict=True)]
+    return [max(o, 0) for o in outs] if any(o <= 0 for o in outs) else None

@@ -19,7 +19,6 @@ from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
-from exporter.lib import nn_ops
 from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
@@ -114,31 +113,32 @@ def mish(g, self):
 
 @declared('opspecs/activation.yaml:143', emits=('Cast', 'Concat', 'PRelu', 'Reshape'))
 def prelu(g, self, weight):
-    """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:143)"""
-    return nn_ops.prelu(g, self, weight)
+    """aten::prelu.default, opsets 9-26: block of 2 lines: PRelu, Reshape (opspecs/activation.yaml:143)"""
+    sizes = [] if h.static_numel(g, weight) == 1 else [-1] + [1] * (h.rank(g, self) - 2)
+    return g.op('PRelu', self, h.cast_like(g, g.op('Reshape', weight, h.ints(g, sizes)), self))
 
 
-@declared('opspecs/activation.yaml:156', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/activation.yaml:157', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
 def celu(g, self, alpha=1.0):
-    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:156)"""
+    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:157)"""
     return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
-@declared('opspecs/activation.yaml:171', emits=('Selu',))
+@declared('opspecs/activation.yaml:172', emits=('Selu',))
 def selu(g, self):
-    """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:171)"""
+    """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:172)"""
     return g.op('Selu', self, alpha=1.6732632423543772, gamma=1.0507009873554805)
 
 
-@declared('opspecs/activation.yaml:180', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
+@declared('opspecs/activation.yaml:181', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
 def threshold(g, self, threshold, value):
-    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:180)"""
+    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:181)"""
     return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
 
 
-@declared('opspecs/activation.yaml:192', emits=('Neg', 'Softplus'))
+@declared('opspecs/activation.yaml:193', emits=('Neg', 'Softplus'))
 def log_sigmoid(g, self):
-    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:192)"""
+    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:193)"""
     return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
 
 
@@ -1166,152 +1166,189 @@ def addcdiv(g, self, tensor1, tensor2, *, value=1):
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/nn.yaml:12', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:13', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
-    """aten::conv1d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:12)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
+    """aten::conv1d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:13)"""
+    return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:29', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:28', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
-    """aten::conv2d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:29)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
+    """aten::conv2d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:28)"""
+    return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:46', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:43', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
-    """aten::conv3d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:46)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
+    """aten::conv3d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:43)"""
+    return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:65', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:60', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """aten::convolution.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:65)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    """aten::convolution.default, opsets 9-26: block of 23 lines: Add, Concat, ConvTranspose, Expand, Gather, Reshape, Shape; calls conv(), pad_constant(), squeeze_axes(), unsqueeze_axes() (opspecs/nn.yaml:60)"""
+    if not transposed:
+        return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
+    n = h.rank(g, weight) - 2
+    added = h.rank(g, input) == n + 1
+    x = s.unsqueeze_axes(g, input, [0]) if added else input
+    strides = h.per_dim(g, stride, n)
+    pads = h.per_dim(g, padding, n)
+    dilations = h.per_dim(g, dilation, n)
+    extra = h.per_dim(g, output_padding, n)
+    empty_sizes = h.conv_transpose_empty_sizes(g, input, weight, strides, pads, dilations, extra)
+    if empty_sizes is not None:
+        batch = g.op('Gather', g.op('Shape', x), h.ints(g, [0]), axis=0)
+        y = g.op('Expand', h.scalar(g, 0, h.dtype(g, x)), g.op('Concat', batch, h.ints(g, [h.shape(g, weight)[1] * builtins.int(groups)] + empty_sizes), axis=0))
+    elif h.all_less(g, extra, strides):
+        y = g.op('ConvTranspose', x, weight, bias, output_padding=extra, strides=strides, pads=pads * 2, dilations=dilations, group=builtins.int(groups))
+    else:
+        y = g.op('ConvTranspose', x, weight, strides=strides, pads=pads + h.clamped_difference(g, pads, extra), dilations=dilations, group=builtins.int(groups))
+        grow = h.clamped_difference(g, extra, pads)
+        y = y if builtins.max(grow) == 0 else s.pad_constant(g, y, [0] * (n + 4) + grow, 0.0)
+        y = y if bias is None else g.op('Add', y, g.op('Reshape', bias, h.ints(g, [-1] + [1] * n)))
+    return s.squeeze_axes(g, y, [0]) if added else y
 
 
-@declared('opspecs/nn.yaml:85', emits=('Add', 'Concat', 'Gemm', 'MatMul', 'Reshape', 'Shape', 'Slice', 'Transpose'))
+@declared('opspecs/nn.yaml:102', emits=('Add', 'Concat', 'Gemm', 'MatMul', 'Reshape', 'Shape', 'Slice', 'Transpose'))
 def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 9-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:85)"""
-    return nn_ops.linear(g, input, weight, bias)
+    """aten::linear.default, opsets 9-26: block of 13 lines: Add, Gemm, MatMul, Reshape, Transpose; calls gemm_operands() (opspecs/nn.yaml:102)"""
+    gemm = h.rank(g, weight) == 2 and (bias is not None or g.opset >= 11)
+    if gemm and s.gemm_operands(g, input, weight):
+        return g.op('Gemm', input, weight, bias, transB=1)
+    if gemm and h.rank(g, input) > 2 and (h.dtype(g, input) == h.dtype(g, weight)) and h.dtype_in(g, input, 'float32', 'float64', 'float16') and h.has_static_shape(g, weight) and (h.shape(g, weight)[1] != 0):
+        product = g.op('Gemm', g.op('Reshape', input, h.ints(g, [-1, h.shape(g, weight)[1]])), weight, bias, transB=1)
+        return g.op('Reshape', product, h.shape_concat(g, h.shape_slice(g, input, 0, -1), [h.shape(g, weight)[0]]))
+    y = g.op('MatMul', input, weight if h.rank(g, weight) < 2 else g.op('Transpose', weight, perm=[1, 0]))
+    return y if bias is None else g.op('Add', y, bias)
 
 
-@declared('opspecs/nn.yaml:97', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
+@declared('opspecs/nn.yaml:126', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
 def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
-    """aten::addmm.default, opsets 9-26: exporter.lib.nn_ops.addmm (opspecs/nn.yaml:97)"""
-    return nn_ops.addmm(g, self, mat1, mat2, beta, alpha)
+    """aten::addmm.default, opsets 9-26: block of 9 lines: Add, Expand, Gemm, MatMul, Mul, Shape; calls gemm_operands() (opspecs/nn.yaml:126)"""
+    if beta != 0 and s.gemm_operands(g, mat1, mat2):
+        return g.op('Gemm', mat1, mat2, h.cast_like(g, self, mat1), alpha=builtins.float(alpha), beta=builtins.float(beta))
+    product = g.op('MatMul', mat1, mat2) if alpha == 1 else g.op('Mul', g.op('MatMul', mat1, mat2), h.like(g, alpha, mat1))
+    if beta == 0 and h.shape(g, self) == h.shape(g, mat1)[:1] + h.shape(g, mat2)[1:]:
+        return product
+    if beta == 0:
+        return g.op('Expand', product, g.op('Shape', g.op('Add', product, h.cast_like(g, self, mat1))))
+    return g.op('Add', product, h.cast_like(g, self if beta == 1 else g.op('Mul', self, h.like(g, beta, self)), mat1))
 
 
-@declared('opspecs/nn.yaml:110', emits=('MatMul',))
+@declared('opspecs/nn.yaml:147', emits=('MatMul',))
 def mm(g, self, mat2):
-    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:110); also serves aten::bmm.default (opspecs/nn.yaml:118)"""
+    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:147); also serves aten::bmm.default (opspecs/nn.yaml:155)"""
     return g.op('MatMul', self, mat2)
 
 
-@declared('opspecs/nn.yaml:127', emits=('MatMul',))
+@declared('opspecs/nn.yaml:164', emits=('MatMul',))
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:127); also serves aten::vdot.default (opspecs/statistics.yaml:273)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:164); also serves aten::vdot.default (opspecs/statistics.yaml:273)"""
     return g.op('MatMul', self, other)
 
 
-@declared('opspecs/nn.yaml:139', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:145')})
+@declared('opspecs/nn.yaml:176', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:182')})
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:139)"""
+    """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:176)"""
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:157', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:165')})
+@declared('opspecs/nn.yaml:194', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:202')})
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:157)"""
+    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:194)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:163')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:200')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:177', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:185')})
+@declared('opspecs/nn.yaml:214', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:222')})
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:177)"""
+    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:214)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:183')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:220')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:199', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:207')})
+@declared('opspecs/nn.yaml:236', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:244')})
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:199)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:236)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:205')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:242')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:219', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:227')})
+@declared('opspecs/nn.yaml:256', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:264')})
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:219)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:256)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:225')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:262')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:242', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:249')})
+@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:286')})
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:242)"""
+    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:279)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:247')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:284')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:264', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:270')})
+@declared('opspecs/nn.yaml:301', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:307')})
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:264); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:301); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:284')})
+@declared('opspecs/nn.yaml:316', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:321')})
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:279)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:316)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/nn.yaml:298', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:335', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:298)"""
+    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:335)"""
     return creation_ops.dropout(g, input, p, train)
 
 
-@declared('opspecs/nn.yaml:311', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:311)"""
-    return nn_ops.softmax(g, self, dim, op='Softmax', half_to_float=half_to_float)
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:348)"""
+    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
 
 
-@declared('opspecs/nn.yaml:320', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:320)"""
-    return nn_ops.softmax(g, self, dim, op='Softmax', dtype=dtype)
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:355)"""
+    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
 
 
-@declared('opspecs/nn.yaml:329', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:329)"""
-    return nn_ops.softmax(g, self, dim, op='LogSoftmax', half_to_float=half_to_float)
+    """aten::_log_softmax.default, opsets 9-26: log_softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:362)"""
+    return s.log_softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
 
 
-@declared('opspecs/nn.yaml:338', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:338)"""
-    return nn_ops.softmax(g, self, dim, op='LogSoftmax', dtype=dtype)
+    """aten::log_softmax.int, opsets 9-26: log_softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:369)"""
+    return s.log_softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
 
 
-@declared('opspecs/nn.yaml:350', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:350)"""
-    return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
+    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:379)"""
+    if not training and running_mean is not None and (running_var is not None):
+        return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
+    mean, centered, var = s.moments(g, input, [0] + builtins.list(builtins.range(2, h.rank(g, input))))
+    return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:369', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:369)"""
-    return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:401)"""
+    return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
 
 
 @declared('opspecs/norms.yaml:19', emits=('Add', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
