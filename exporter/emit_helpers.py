@@ -14,6 +14,7 @@ import onnx_ir as ir
 import torch
 
 from exporter.dtypes import from_torch_dtype, parse_dtype
+from exporter.graph_builder import is_complex as marked_complex
 
 INT64_MAX = 2**63 - 1
 
@@ -494,3 +495,13 @@ def conv_transpose_empty_sizes(g: Any, input: ir.Value, weight: ir.Value, stride
     outs = [(size - 1) * s - 2 * p + d * (k - 1) + e + 1
             for size, s, p, d, k, e in zip(sizes, strides, pads, dilations, kernel, extra, strict=True)]
     return [max(o, 0) for o in outs] if any(o <= 0 for o in outs) else None
+
+
+def is_complex(g: Any, value: Any) -> bool:
+    """True for a complex tensor, stored as (real, imag) pairs on a trailing axis."""
+    return marked_complex(value)
+
+
+def is_export_time(g: Any, value: Any) -> bool:
+    """True for a number known while exporting (a TorchScript number computed at run time is a 0-d value)."""
+    return not isinstance(value, ir.Value)

@@ -21,9 +21,9 @@ def mish(g, self):
     return g.op('Mish', self)
 
 
-@declared('opspecs/math.yaml:181', emits=('BitwiseNot', 'Not'))
+@declared('opspecs/math.yaml:185', emits=('BitwiseNot', 'Not'))
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:181)"""
+    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:185)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 
