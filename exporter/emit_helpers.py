@@ -503,5 +503,39 @@ def is_complex(g: Any, value: Any) -> bool:
 
 
 def is_export_time(g: Any, value: Any) -> bool:
-    """True for a number known while exporting (a TorchScript number computed at run time is a 0-d value)."""
+    """True for a number or list known while exporting (TorchScript's numbers computed at run time are
+    0-d values, its lists grown at run time sequences)."""
     return not isinstance(value, ir.Value)
+
+
+# A Python number in a list is the 0-d value the exporter uses for numbers: int64, float64 or bool.
+_NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
+
+
+def as_sequence(g: Any, items: Any) -> ir.Value:
+    """A TorchScript list as an ONNX sequence: one already is; a Python list of values and numbers
+    becomes SequenceConstruct of them (numbers as 0-d constants)."""
+    if isinstance(items, ir.Value):
+        return items
+    values = [as_value(g, v) for v in items]
+    out = g.op("SequenceConstruct", *values)
+    out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
+    return out
+
+
+def sequence_like(g: Any, value: ir.Value, sequence: ir.Value) -> ir.Value:
+    """`value`, a sequence made from `sequence` (SequenceInsert, ...), typed as it is."""
+    value.type = sequence.type
+    return value
+
+
+def element_of(g: Any, value: ir.Value, sequence: ir.Value) -> ir.Value:
+    """`value`, an element taken from `sequence` (SequenceAt), with the sequence's element dtype."""
+    element = sequence.type.elem_type if isinstance(sequence.type, ir.SequenceType) else None
+    value.dtype = element.dtype if isinstance(element, ir.TensorType) else None
+    return value
+
+
+def as_value(g: Any, item: Any) -> ir.Value:
+    """A list element (TorchScript's generic `t`) as a value: a number becomes a 0-d constant."""
+    return item if isinstance(item, ir.Value) else g.constant(item, _NUMBER_DTYPES.get(type(item)))

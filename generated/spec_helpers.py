@@ -23,7 +23,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:423'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
-    'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:464'),
+    'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:471'),
     'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:440'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
@@ -114,7 +114,7 @@ def group_stats(g, x, groups, eps):
 
 
 def int_floordiv(g, x, y):
-    """Python's x // y of int64 values (rounding towards -inf); from opset 10 x - x % y is a multiple of y (Mod, fmod=0, has the divisor's sign), before the truncated quotient is lowered by one when inexact and the signs differ (opspecs/torchscript.yaml:464)"""
+    """Python's x // y of int64 values (rounding towards -inf); from opset 10 x - x % y is a multiple of y (Mod, fmod=0, has the divisor's sign), before the truncated quotient is lowered by one when inexact and the signs differ (opspecs/torchscript.yaml:471)"""
     if g.opset >= 10:
         return g.op('Div', g.op('Sub', x, g.op('Mod', x, y)), y)
     q = g.op('Div', x, y)
