@@ -14,6 +14,7 @@ import onnx_ir as ir
 import torch
 
 from exporter.dtypes import from_torch_dtype, parse_dtype
+from exporter.graph_builder import is_complex as marked_complex
 
 INT64_MAX = 2**63 - 1
 
@@ -444,3 +445,104 @@ def number_tensor(g: Any, value: Any) -> ir.Value:
 def is_sequence(g: Any, value: Any) -> bool:
     """A tensor list that only exists at run time: an ONNX sequence (a list grown in a scripted loop)."""
     return isinstance(value, ir.Value) and isinstance(value.type, ir.SequenceType)
+
+
+# -- nn, padding, bitwise, activation, attention, math, torchscript (issue 11) ----------------------
+def powers_of_two(g: Any, count: int) -> list[int]:
+    """2**k for k < count as int64 values: 2**63 wraps to -2**63, as torch's 1 << 63 does."""
+    return [(1 << k) - (1 << 64 if k == 63 else 0) for k in range(count)]
+
+
+def per_dim(g: Any, values: Any, n: int) -> list[int]:
+    """torch's `int[n]` arguments (kernel_size, stride, ...) as n ints: one value stands for all n."""
+    if isinstance(values, int):
+        return [values] * n
+    values = [int(v) for v in values]
+    return values * n if len(values) == 1 else values
+
+
+def has_static_shape(g: Any, value: ir.Value) -> bool:
+    """True when every size of `value` is a known int."""
+    return all(isinstance(d, int) for d in g.shape(value))
+
+
+def static_numel(g: Any, value: ir.Value) -> int | None:
+    """The element count of `value` when its sizes are static, else None."""
+    sizes = g.shape(value)
+    return math.prod(sizes) if all(isinstance(d, int) for d in sizes) else None
+
+
+def shape_concat(g: Any, lead: Any, tail: Sequence[int]) -> ir.Value:
+    """A 1-D int64 shape: `lead` (ints, or a 1-D int64 value as shape_slice gives) then `tail`;
+    one constant when `lead` is static."""
+    if isinstance(lead, ir.Value):
+        return g.op("Concat", lead, ints(g, tail), axis=0)
+    return ints(g, [*lead, *tail])
+
+
+def clamped_difference(g: Any, a: Sequence[int], b: Sequence[int]) -> list[int]:
+    """max(a_i - b_i, 0) for each i."""
+    return [max(int(x) - int(y), 0) for x, y in zip(a, b, strict=True)]
+
+
+def all_less(g: Any, a: Sequence[int], b: Sequence[int]) -> bool:
+    """True when a_i < b_i for every i."""
+    return all(x < y for x, y in zip(a, b, strict=True))
+
+
+def conv_transpose_empty_sizes(g: Any, input: ir.Value, weight: ir.Value, strides: Sequence[int],
+                               pads: Sequence[int], dilations: Sequence[int], extra: Sequence[int]) -> list[int] | None:
+    """The spatial sizes (each at least 0) of a transposed convolution whose padding crops its
+    output to nothing (torch returns an empty tensor, ONNX Runtime refuses), when the sizes are
+    static; None when the output is not empty or its sizes are known only at run time."""
+    n = len(strides)
+    sizes, kernel = g.shape(input)[-n:], g.shape(weight)[2:]
+    if not all(isinstance(d, int) for d in [*sizes, *kernel]):
+        return None
+    outs = [(size - 1) * s - 2 * p + d * (k - 1) + e + 1
+            for size, s, p, d, k, e in zip(sizes, strides, pads, dilations, kernel, extra, strict=True)]
+    return [max(o, 0) for o in outs] if any(o <= 0 for o in outs) else None
+
+
+def is_complex(g: Any, value: Any) -> bool:
+    """True for a complex tensor, stored as (real, imag) pairs on a trailing axis."""
+    return marked_complex(value)
+
+
+def is_export_time(g: Any, value: Any) -> bool:
+    """True for a number or list known while exporting (TorchScript's numbers computed at run time are
+    0-d values, its lists grown at run time sequences)."""
+    return not isinstance(value, ir.Value)
+
+
+# A Python number in a list is the 0-d value the exporter uses for numbers: int64, float64 or bool.
+_NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
+
+
+def as_sequence(g: Any, items: Any) -> ir.Value:
+    """A TorchScript list as an ONNX sequence: one already is; a Python list of values and numbers
+    becomes SequenceConstruct of them (numbers as 0-d constants)."""
+    if isinstance(items, ir.Value):
+        return items
+    values = [as_value(g, v) for v in items]
+    out = g.op("SequenceConstruct", *values)
+    out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
+    return out
+
+
+def sequence_like(g: Any, value: ir.Value, sequence: ir.Value) -> ir.Value:
+    """`value`, a sequence made from `sequence` (SequenceInsert, ...), typed as it is."""
+    value.type = sequence.type
+    return value
+
+
+def element_of(g: Any, value: ir.Value, sequence: ir.Value) -> ir.Value:
+    """`value`, an element taken from `sequence` (SequenceAt), with the sequence's element dtype."""
+    element = sequence.type.elem_type if isinstance(sequence.type, ir.SequenceType) else None
+    value.dtype = element.dtype if isinstance(element, ir.TensorType) else None
+    return value
+
+
+def as_value(g: Any, item: Any) -> ir.Value:
+    """A list element (TorchScript's generic `t`) as a value: a number becomes a 0-d constant."""
+    return item if isinstance(item, ir.Value) else g.constant(item, _NUMBER_DTYPES.get(type(item)))

@@ -14,7 +14,6 @@ from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import dynamic_ops
-from exporter.lib import list_ops
 from exporter.lib import packed_sequence_ops
 from exporter.lib import shape_ops
 
@@ -91,9 +90,9 @@ def gather(g, self, dim, index, *, sparse_grad=False):
     return shape_ops.gather(g, self, dim, index, sparse_grad)
 
 
-@declared('opspecs/math.yaml:156', emits=('Identity', 'Round'))
+@declared('opspecs/math.yaml:160', emits=('Identity', 'Round'))
 def round(g, self):
-    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:156)"""
+    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:160)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
@@ -103,55 +102,64 @@ def select_int(g, self, dim, index):
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 
-@declared('opspecs/torchscript.yaml:355', emits=('SequenceAt', 'SequenceConstruct'))
+@declared('opspecs/torchscript.yaml:360', emits=('Cast', 'SequenceAt', 'SequenceConstruct'))
 def __getitem___t(g, list, idx):
-    """aten::__getitem__.t, opsets 11-26: exporter.lib.list_ops.getitem (opspecs/torchscript.yaml:355)"""
-    return list_ops.getitem(g, list, idx)
+    """aten::__getitem__.t, opsets 11-26: block of 4 lines: SequenceAt (opspecs/torchscript.yaml:360)"""
+    if h.is_export_time(g, list) and h.is_export_time(g, idx):
+        return list[idx]
+    sequence = h.as_sequence(g, list)
+    return h.element_of(g, g.op('SequenceAt', sequence, h.number(g, idx, 'int64')), sequence)
 
 
-@declared('opspecs/torchscript.yaml:362', emits=('SequenceLength',))
+@declared('opspecs/torchscript.yaml:370', emits=('SequenceConstruct', 'SequenceLength'))
 def len_t(g, a):
-    """aten::len.t, opsets 11-26: exporter.lib.list_ops.length (opspecs/torchscript.yaml:362)"""
-    return list_ops.length(g, a)
+    """aten::len.t, opsets 11-26: len(a) if is_export_time(a) else SequenceLength(as_sequence(a)) (opspecs/torchscript.yaml:370)"""
+    return builtins.len(a) if h.is_export_time(g, a) else g.op('SequenceLength', h.as_sequence(g, a))
 
 
-@declared('opspecs/torchscript.yaml:368', emits=('SequenceInsert',))
+@declared('opspecs/torchscript.yaml:375', emits=('SequenceConstruct', 'SequenceInsert'))
 def append_t(g, self, el):
-    """aten::append.t, opsets 11-26: exporter.lib.list_ops.append (opspecs/torchscript.yaml:368)"""
-    return list_ops.append(g, self, el)
+    """aten::append.t, opsets 11-26: [*self, el] if is_export_time(self) else sequence_like(SequenceInsert(as_sequence(self), as_value(el)), self) (opspecs/torchscript.yaml:375)"""
+    return [*self, el] if h.is_export_time(g, self) else h.sequence_like(g, g.op('SequenceInsert', h.as_sequence(g, self), h.as_value(g, el)), self)
 
 
-@declared('opspecs/torchscript.yaml:376', emits=('Add', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
+@declared('opspecs/torchscript.yaml:382', emits=('Add', 'Cast', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
 def _set_item_t(g, l, idx, el):
-    """aten::_set_item.t, opsets 11-26: exporter.lib.list_ops.set_item (opspecs/torchscript.yaml:376)"""
-    return list_ops.set_item(g, l, idx, el)
+    """aten::_set_item.t, opsets 11-26: block of 7 lines: Add, Less, SequenceErase, SequenceInsert, SequenceLength, Where (opspecs/torchscript.yaml:382)"""
+    if h.is_export_time(g, l) and h.is_export_time(g, idx):
+        return builtins.list(l)[:idx % builtins.len(l)] + [el] + builtins.list(l)[idx % builtins.len(l) + 1:]
+    sequence = h.as_sequence(g, l)
+    position = h.number(g, idx, 'int64')
+    if not h.is_export_time(g, idx) or idx < 0:
+        position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, g.op('SequenceLength', sequence)), position)
+    return h.sequence_like(g, g.op('SequenceInsert', g.op('SequenceErase', sequence, position), h.as_value(g, el), position), sequence)
 
 
-@declared('opspecs/torchscript.yaml:387', emits=('Cast', 'Concat', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:399', emits=('Cast', 'Concat', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def _pack_padded_sequence(g, input, lengths, batch_first):
-    """aten::_pack_padded_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:387)"""
+    """aten::_pack_padded_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:399)"""
     return packed_sequence_ops.pack_padded_sequence(g, input, lengths, batch_first)
 
 
-@declared('opspecs/torchscript.yaml:397', emits=('Cast', 'Concat', 'Expand', 'Gather', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:409', emits=('Cast', 'Concat', 'Expand', 'Gather', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def _pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length):
-    """aten::_pad_packed_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:397)"""
+    """aten::_pad_packed_sequence.default, opsets 11-26: exporter.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:409)"""
     return packed_sequence_ops.pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length)
 
 
-@declared('opspecs/torchscript.yaml:409', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:421', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::lstm.data, opsets 11-26: exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:409)"""
+    """aten::lstm.data, opsets 11-26: exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:421)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:415')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:427')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
-        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/torchscript.yaml:417')
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/torchscript.yaml:429')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='LSTM')
 
 
-@declared('opspecs/torchscript.yaml:437', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:449', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::gru.data, opsets 11-26: exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:437)"""
+    """aten::gru.data, opsets 11-26: exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:449)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:443')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:455')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='GRU')

@@ -28,15 +28,15 @@ def relu6(g, self):
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self))
 
 
-@declared('opspecs/activation.yaml:160', emits=('Cast', 'Celu', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/activation.yaml:161', emits=('Cast', 'Celu', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
 def celu(g, self, alpha=1.0):
-    """aten::celu.default, opsets 12-26: Celu(self, alpha=alpha) if alpha > 0 and onnx_dtype(dtype(self)) == onnx_dtype('float32') else Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:160)"""
+    """aten::celu.default, opsets 12-26: Celu(self, alpha=alpha) if alpha > 0 and onnx_dtype(dtype(self)) == onnx_dtype('float32') else Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:161)"""
     return g.op('Celu', self, alpha=alpha) if alpha > 0 and h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'float32') else g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
-@declared('opspecs/activation.yaml:184', emits=('Cast', 'LessOrEqual', 'Where'))
+@declared('opspecs/activation.yaml:185', emits=('Cast', 'LessOrEqual', 'Where'))
 def threshold(g, self, threshold, value):
-    """aten::threshold.default, opsets 12-26: Where(LessOrEqual(self, like(threshold, self)), like(value, self), self) (opspecs/activation.yaml:184)"""
+    """aten::threshold.default, opsets 12-26: Where(LessOrEqual(self, like(threshold, self)), like(value, self), self) (opspecs/activation.yaml:185)"""
     return g.op('Where', g.op('LessOrEqual', self, h.like(g, threshold, self)), h.like(g, value, self), self)
 
 

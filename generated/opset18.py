@@ -21,51 +21,9 @@ def mish(g, self):
     return g.op('Mish', self)
 
 
-@declared('opspecs/bitwise.yaml:26', emits=('And', 'BitwiseAnd', 'Cast'))
-def bitwise_and_Tensor(g, self, other):
-    """aten::bitwise_and.Tensor, opsets 18-26: And(self, other) if is_bool(self) else BitwiseAnd(self, other) (opspecs/bitwise.yaml:26); also serves aten::__and__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('And', self, other) if h.is_bool(g, self) else g.op('BitwiseAnd', self, other)
-
-
-@declared('opspecs/bitwise.yaml:40', emits=('And', 'BitwiseAnd', 'Cast'))
-def bitwise_and_Scalar(g, self, other):
-    """aten::bitwise_and.Scalar, opsets 18-26: And(self, like(other, self)) if is_bool(self) else BitwiseAnd(self, like(other, self)) (opspecs/bitwise.yaml:40); also serves aten::__and__.Scalar"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseAnd', self, h.like(g, other, self))
-
-
-@declared('opspecs/bitwise.yaml:54', emits=('BitwiseOr', 'Cast', 'Or'))
-def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 18-26: Or(self, other) if is_bool(self) else BitwiseOr(self, other) (opspecs/bitwise.yaml:54); also serves aten::__or__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Or', self, other) if h.is_bool(g, self) else g.op('BitwiseOr', self, other)
-
-
-@declared('opspecs/bitwise.yaml:68', emits=('BitwiseOr', 'Cast', 'Or'))
-def bitwise_or_Scalar(g, self, other):
-    """aten::bitwise_or.Scalar, opsets 18-26: Or(self, like(other, self)) if is_bool(self) else BitwiseOr(self, like(other, self)) (opspecs/bitwise.yaml:68); also serves aten::__or__.Scalar"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseOr', self, h.like(g, other, self))
-
-
-@declared('opspecs/bitwise.yaml:82', emits=('BitwiseXor', 'Cast', 'Xor'))
-def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 18-26: Xor(self, other) if is_bool(self) else BitwiseXor(self, other) (opspecs/bitwise.yaml:82); also serves aten::__xor__.Tensor"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Xor', self, other) if h.is_bool(g, self) else g.op('BitwiseXor', self, other)
-
-
-@declared('opspecs/bitwise.yaml:96', emits=('BitwiseXor', 'Cast', 'Xor'))
-def bitwise_xor_Scalar(g, self, other):
-    """aten::bitwise_xor.Scalar, opsets 18-26: Xor(self, like(other, self)) if is_bool(self) else BitwiseXor(self, like(other, self)) (opspecs/bitwise.yaml:96); also serves aten::__xor__.Scalar"""
-    self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Xor', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('BitwiseXor', self, h.like(g, other, self))
-
-
-@declared('opspecs/math.yaml:181', emits=('BitwiseNot', 'Not'))
+@declared('opspecs/math.yaml:185', emits=('BitwiseNot', 'Not'))
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:181)"""
+    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:185)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 

@@ -13,14 +13,11 @@ import builtins  # noqa: F401
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
-from exporter import symint_ops
 from exporter.lib import attention_ops
-from exporter.lib import bitwise_ops
 from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
-from exporter.lib import nn_ops
 from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
@@ -115,31 +112,32 @@ def mish(g, self):
 
 @declared('opspecs/activation.yaml:143', emits=('Cast', 'Concat', 'PRelu', 'Reshape'))
 def prelu(g, self, weight):
-    """aten::prelu.default, opsets 9-26: exporter.lib.nn_ops.prelu (opspecs/activation.yaml:143)"""
-    return nn_ops.prelu(g, self, weight)
+    """aten::prelu.default, opsets 9-26: block of 2 lines: PRelu, Reshape (opspecs/activation.yaml:143)"""
+    sizes = [] if h.static_numel(g, weight) == 1 else [-1] + [1] * (h.rank(g, self) - 2)
+    return g.op('PRelu', self, h.cast_like(g, g.op('Reshape', weight, h.ints(g, sizes)), self))
 
 
-@declared('opspecs/activation.yaml:156', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/activation.yaml:157', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
 def celu(g, self, alpha=1.0):
-    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:156)"""
+    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:157)"""
     return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
-@declared('opspecs/activation.yaml:171', emits=('Selu',))
+@declared('opspecs/activation.yaml:172', emits=('Selu',))
 def selu(g, self):
-    """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:171)"""
+    """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:172)"""
     return g.op('Selu', self, alpha=1.6732632423543772, gamma=1.0507009873554805)
 
 
-@declared('opspecs/activation.yaml:180', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
+@declared('opspecs/activation.yaml:181', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
 def threshold(g, self, threshold, value):
-    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:180)"""
+    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:181)"""
     return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
 
 
-@declared('opspecs/activation.yaml:192', emits=('Neg', 'Softplus'))
+@declared('opspecs/activation.yaml:193', emits=('Neg', 'Softplus'))
 def log_sigmoid(g, self):
-    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:192)"""
+    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:193)"""
     return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
 
 
@@ -337,39 +335,84 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
     return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
-@declared('opspecs/bitwise.yaml:23', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/bitwise.yaml:19', emits=('Add', 'And', 'BitwiseAnd', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_and_Tensor(g, self, other):
-    """aten::bitwise_and.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:23); also serves aten::__and__.Tensor; also serves aten::bitwise_and.Scalar (opspecs/bitwise.yaml:37)"""
+    """aten::bitwise_and.Tensor, opsets 9-26: block of 5 lines: And, BitwiseAnd; calls bitwise_int64() (opspecs/bitwise.yaml:19); also serves aten::__and__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise(g, self, other, kind='and')
+    if h.is_bool(g, self):
+        return g.op('And', self, other)
+    if g.opset >= 18:
+        return g.op('BitwiseAnd', self, other)
+    return s.bitwise_int64(g, self, other, 'and')
 
 
-@declared('opspecs/bitwise.yaml:51', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/bitwise.yaml:33', emits=('Add', 'And', 'BitwiseAnd', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+def bitwise_and_Scalar(g, self, other):
+    """aten::bitwise_and.Scalar, opsets 9-26: block of 5 lines: And, BitwiseAnd; calls bitwise_int64() (opspecs/bitwise.yaml:33); also serves aten::__and__.Scalar"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if h.is_bool(g, self):
+        return g.op('And', self, h.like(g, other, self))
+    if g.opset >= 18:
+        return g.op('BitwiseAnd', self, h.like(g, other, self))
+    return s.bitwise_int64(g, self, h.like(g, other, self), 'and')
+
+
+@declared('opspecs/bitwise.yaml:47', emits=('Add', 'And', 'BitwiseOr', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_or_Tensor(g, self, other):
-    """aten::bitwise_or.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:51); also serves aten::__or__.Tensor; also serves aten::bitwise_or.Scalar (opspecs/bitwise.yaml:65)"""
+    """aten::bitwise_or.Tensor, opsets 9-26: block of 5 lines: BitwiseOr, Or; calls bitwise_int64() (opspecs/bitwise.yaml:47); also serves aten::__or__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise(g, self, other, kind='or')
+    if h.is_bool(g, self):
+        return g.op('Or', self, other)
+    if g.opset >= 18:
+        return g.op('BitwiseOr', self, other)
+    return s.bitwise_int64(g, self, other, 'or')
 
 
-@declared('opspecs/bitwise.yaml:79', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/bitwise.yaml:61', emits=('Add', 'And', 'BitwiseOr', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+def bitwise_or_Scalar(g, self, other):
+    """aten::bitwise_or.Scalar, opsets 9-26: block of 5 lines: BitwiseOr, Or; calls bitwise_int64() (opspecs/bitwise.yaml:61); also serves aten::__or__.Scalar"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if h.is_bool(g, self):
+        return g.op('Or', self, h.like(g, other, self))
+    if g.opset >= 18:
+        return g.op('BitwiseOr', self, h.like(g, other, self))
+    return s.bitwise_int64(g, self, h.like(g, other, self), 'or')
+
+
+@declared('opspecs/bitwise.yaml:75', emits=('Add', 'And', 'BitwiseXor', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def bitwise_xor_Tensor(g, self, other):
-    """aten::bitwise_xor.Tensor, opsets 9-17: exporter.lib.bitwise_ops.bitwise (opspecs/bitwise.yaml:79); also serves aten::__xor__.Tensor; also serves aten::bitwise_xor.Scalar (opspecs/bitwise.yaml:93)"""
+    """aten::bitwise_xor.Tensor, opsets 9-26: block of 5 lines: BitwiseXor, Xor; calls bitwise_int64() (opspecs/bitwise.yaml:75); also serves aten::__xor__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.bitwise(g, self, other, kind='xor')
+    if h.is_bool(g, self):
+        return g.op('Xor', self, other)
+    if g.opset >= 18:
+        return g.op('BitwiseXor', self, other)
+    return s.bitwise_int64(g, self, other, 'xor')
 
 
-@declared('opspecs/bitwise.yaml:103', emits=('And', 'Cast', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Sub', 'Where'))
+@declared('opspecs/bitwise.yaml:89', emits=('Add', 'And', 'BitwiseXor', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+def bitwise_xor_Scalar(g, self, other):
+    """aten::bitwise_xor.Scalar, opsets 9-26: block of 5 lines: BitwiseXor, Xor; calls bitwise_int64() (opspecs/bitwise.yaml:89); also serves aten::__xor__.Scalar"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if h.is_bool(g, self):
+        return g.op('Xor', self, h.like(g, other, self))
+    if g.opset >= 18:
+        return g.op('BitwiseXor', self, h.like(g, other, self))
+    return s.bitwise_int64(g, self, h.like(g, other, self), 'xor')
+
+
+@declared('opspecs/bitwise.yaml:103', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Reshape', 'Sub', 'Where'))
 def bitwise_left_shift_Tensor(g, self, other):
-    """aten::bitwise_left_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.shift (opspecs/bitwise.yaml:103); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:113); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:123)"""
+    """aten::bitwise_left_shift.Tensor, opsets 9-26: shift_int64(self, other, True) (opspecs/bitwise.yaml:103); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:111); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:119)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.shift(g, self, other, left=True)
+    return s.shift_int64(g, self, other, True)
 
 
-@declared('opspecs/bitwise.yaml:132', emits=('And', 'Cast', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Sub', 'Where'))
+@declared('opspecs/bitwise.yaml:126', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Reshape', 'Sub', 'Where'))
 def bitwise_right_shift_Tensor(g, self, other):
-    """aten::bitwise_right_shift.Tensor, opsets 9-26: exporter.lib.bitwise_ops.shift (opspecs/bitwise.yaml:132); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:142); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:152)"""
+    """aten::bitwise_right_shift.Tensor, opsets 9-26: shift_int64(self, other, False) (opspecs/bitwise.yaml:126); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:134); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:142)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return bitwise_ops.shift(g, self, other, left=False)
+    return s.shift_int64(g, self, other, False)
 
 
 @declared('opspecs/comparison.yaml:15', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
@@ -824,450 +867,491 @@ def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
 
 @declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Gather', 'Mul', 'Sqrt'))
 def abs(g, self):
-    """aten::abs.default, opsets 9-26: exporter.lib.fft_ops.abs (opspecs/math.yaml:8)"""
-    return fft_ops.abs(g, self)
+    """aten::abs.default, opsets 9-26: block of 5 lines: Abs, Add, Gather, Mul, Sqrt (opspecs/math.yaml:8)"""
+    if not h.is_complex(g, self):
+        return g.op('Abs', self)
+    real = g.op('Gather', self, h.scalar(g, 0, 'int64'), axis=-1)
+    imag = g.op('Gather', self, h.scalar(g, 1, 'int64'), axis=-1)
+    return g.op('Sqrt', g.op('Add', g.op('Mul', real, real), g.op('Mul', imag, imag)))
 
 
-@declared('opspecs/math.yaml:17', emits=('Neg',))
+@declared('opspecs/math.yaml:21', emits=('Neg',))
 def neg(g, self):
-    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:17)"""
+    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:21)"""
     return g.op('Neg', self)
 
 
-@declared('opspecs/math.yaml:23', emits=('Identity', 'Sign'))
+@declared('opspecs/math.yaml:27', emits=('Identity', 'Sign'))
 def sign(g, self):
-    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:23)"""
+    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:27)"""
     return g.op('Identity', self) if h.is_bool(g, self) else g.op('Sign', self)
 
 
-@declared('opspecs/math.yaml:30', emits=('Cast', 'Exp'))
+@declared('opspecs/math.yaml:34', emits=('Cast', 'Exp'))
 def exp(g, self):
-    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:30)"""
+    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:34)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Exp', self)
 
 
-@declared('opspecs/math.yaml:36', emits=('Cast', 'Log'))
+@declared('opspecs/math.yaml:40', emits=('Cast', 'Log'))
 def log(g, self):
-    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:36)"""
+    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:40)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', self)
 
 
-@declared('opspecs/math.yaml:42', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:46', emits=('Cast', 'Log', 'Mul'))
 def log2(g, self):
-    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:42)"""
+    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:46)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
 
 
-@declared('opspecs/math.yaml:48', emits=('Add', 'Cast', 'Log'))
+@declared('opspecs/math.yaml:52', emits=('Add', 'Cast', 'Log'))
 def log1p(g, self):
-    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:48)"""
+    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:52)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:55', emits=('Cast', 'Sqrt'))
+@declared('opspecs/math.yaml:59', emits=('Cast', 'Sqrt'))
 def sqrt(g, self):
-    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:55)"""
+    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:59)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sqrt', self)
 
 
-@declared('opspecs/math.yaml:61', emits=('Cast', 'Reciprocal', 'Sqrt'))
+@declared('opspecs/math.yaml:65', emits=('Cast', 'Reciprocal', 'Sqrt'))
 def rsqrt(g, self):
-    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:61)"""
+    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:65)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', g.op('Sqrt', self))
 
 
-@declared('opspecs/math.yaml:67', emits=('Cast', 'Reciprocal'))
+@declared('opspecs/math.yaml:71', emits=('Cast', 'Reciprocal'))
 def reciprocal(g, self):
-    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:67)"""
+    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:71)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', self)
 
 
-@declared('opspecs/math.yaml:73', emits=('Cast', 'Sin'))
+@declared('opspecs/math.yaml:77', emits=('Cast', 'Sin'))
 def sin(g, self):
-    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:73)"""
+    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:77)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sin', self)
 
 
-@declared('opspecs/math.yaml:79', emits=('Cast', 'Cos'))
+@declared('opspecs/math.yaml:83', emits=('Cast', 'Cos'))
 def cos(g, self):
-    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:79)"""
+    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:83)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cos', self)
 
 
-@declared('opspecs/math.yaml:85', emits=('Cast', 'Tan'))
+@declared('opspecs/math.yaml:89', emits=('Cast', 'Tan'))
 def tan(g, self):
-    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:85)"""
+    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:89)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tan', self)
 
 
-@declared('opspecs/math.yaml:92', emits=('Asin', 'Cast'))
+@declared('opspecs/math.yaml:96', emits=('Asin', 'Cast'))
 def asin(g, self):
-    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:92)"""
+    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:96)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asin', self)
 
 
-@declared('opspecs/math.yaml:98', emits=('Acos', 'Cast'))
+@declared('opspecs/math.yaml:102', emits=('Acos', 'Cast'))
 def acos(g, self):
-    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:98)"""
+    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:102)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acos', self)
 
 
-@declared('opspecs/math.yaml:104', emits=('Atan', 'Cast'))
+@declared('opspecs/math.yaml:108', emits=('Atan', 'Cast'))
 def atan(g, self):
-    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:104)"""
+    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:108)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atan', self)
 
 
-@declared('opspecs/math.yaml:110', emits=('Cast', 'Sinh'))
+@declared('opspecs/math.yaml:114', emits=('Cast', 'Sinh'))
 def sinh(g, self):
-    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:110)"""
+    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:114)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sinh', self)
 
 
-@declared('opspecs/math.yaml:116', emits=('Cast', 'Cosh'))
+@declared('opspecs/math.yaml:120', emits=('Cast', 'Cosh'))
 def cosh(g, self):
-    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:116)"""
+    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:120)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cosh', self)
 
 
-@declared('opspecs/math.yaml:122', emits=('Cast', 'Erf'))
+@declared('opspecs/math.yaml:126', emits=('Cast', 'Erf'))
 def erf(g, self):
-    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:122)"""
+    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:126)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Erf', self)
 
 
-@declared('opspecs/math.yaml:129', emits=('Floor', 'Identity'))
+@declared('opspecs/math.yaml:133', emits=('Floor', 'Identity'))
 def floor(g, self):
-    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:129)"""
+    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:133)"""
     return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:134', emits=('Ceil', 'Identity'))
+@declared('opspecs/math.yaml:138', emits=('Ceil', 'Identity'))
 def ceil(g, self):
-    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:134)"""
+    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:138)"""
     return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:139', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
+@declared('opspecs/math.yaml:143', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
 def trunc(g, self):
-    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:139)"""
+    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:143)"""
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:150', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:154', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
 def round(g, self):
-    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:150)"""
+    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:154)"""
     return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:161', emits=('IsNaN', 'Less', 'Xor'))
+@declared('opspecs/math.yaml:165', emits=('IsNaN', 'Less', 'Xor'))
 def isnan(g, self):
-    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:161)"""
+    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:165)"""
     return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:167', emits=('Cast', 'Not'))
+@declared('opspecs/math.yaml:171', emits=('Cast', 'Not'))
 def logical_not(g, self):
-    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:167)"""
+    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:171)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
-@declared('opspecs/math.yaml:176', emits=('Cast', 'Not', 'Sub'))
+@declared('opspecs/math.yaml:180', emits=('Cast', 'Not', 'Sub'))
 def bitwise_not(g, self):
-    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:176)"""
+    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:180)"""
     return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
-@declared('opspecs/math.yaml:188', emits=('Acosh', 'Cast'))
+@declared('opspecs/math.yaml:192', emits=('Acosh', 'Cast'))
 def acosh(g, self):
-    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:188)"""
+    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:192)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acosh', self)
 
 
-@declared('opspecs/math.yaml:194', emits=('Asinh', 'Cast'))
+@declared('opspecs/math.yaml:198', emits=('Asinh', 'Cast'))
 def asinh(g, self):
-    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:194)"""
+    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:198)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asinh', self)
 
 
-@declared('opspecs/math.yaml:200', emits=('Atanh', 'Cast'))
+@declared('opspecs/math.yaml:204', emits=('Atanh', 'Cast'))
 def atanh(g, self):
-    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:200)"""
+    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:204)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atanh', self)
 
 
-@declared('opspecs/math.yaml:212', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:216', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
 def atan2(g, self, other):
-    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:212)"""
+    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:216)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := g.op('Atan', g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)))), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
-@declared('opspecs/math.yaml:231', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
+@declared('opspecs/math.yaml:235', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
 def expm1(g, self):
-    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:231)"""
+    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:235)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:240', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:244', emits=('Cast', 'Log', 'Mul'))
 def log10(g, self):
-    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:240)"""
+    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:244)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
-@declared('opspecs/math.yaml:246', emits=('Cast', 'Pow'))
+@declared('opspecs/math.yaml:250', emits=('Cast', 'Pow'))
 def exp2(g, self):
-    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:246)"""
+    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:250)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
-@declared('opspecs/math.yaml:256', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/math.yaml:260', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
 def isinf(g, self):
-    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:256)"""
+    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:260)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:271', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/math.yaml:275', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Scalar(g, self, other):
-    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:271)"""
+    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:275)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
-@declared('opspecs/math.yaml:290', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/math.yaml:294', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Scalar_mode(g, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:290)"""
+    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:294)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
-@declared('opspecs/math.yaml:329', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:333', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
 def logit(g, self, eps=None):
-    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:329)"""
+    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:333)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
-@declared('opspecs/math.yaml:342', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
+@declared('opspecs/math.yaml:346', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
 def xlogy_Tensor(g, self, other):
-    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:342)"""
+    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:346)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
-@declared('opspecs/math.yaml:352', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
+@declared('opspecs/math.yaml:356', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
 def hypot(g, self, other):
-    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:352)"""
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:356)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
-@declared('opspecs/math.yaml:362', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/math.yaml:366', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
 def nan_to_num(g, self, nan=None, posinf=None, neginf=None):
-    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:362)"""
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:366)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:377', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:381', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
 def frac(g, self):
-    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:377)"""
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:381)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
-@declared('opspecs/math.yaml:383', emits=('Add', 'Cast', 'Mul', 'Sub'))
+@declared('opspecs/math.yaml:387', emits=('Add', 'Cast', 'Mul', 'Sub'))
 def lerp_Scalar(g, self, end, weight):
-    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:383)"""
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:387)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
-@declared('opspecs/math.yaml:392', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:396', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
 def lerp_Tensor(g, self, end, weight):
-    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:392)"""
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:396)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
-@declared('opspecs/math.yaml:403', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/math.yaml:407', emits=('Add', 'Cast', 'Mul'))
 def addcmul(g, self, tensor1, tensor2, *, value=1):
-    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:403)"""
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:407)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:414', emits=('Add', 'Cast', 'Div', 'Mul'))
+@declared('opspecs/math.yaml:418', emits=('Add', 'Cast', 'Div', 'Mul'))
 def addcdiv(g, self, tensor1, tensor2, *, value=1):
-    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:414)"""
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:418)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/nn.yaml:12', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:13', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
-    """aten::conv1d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:12)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
+    """aten::conv1d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:13)"""
+    return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:29', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:28', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
-    """aten::conv2d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:29)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
+    """aten::conv2d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:28)"""
+    return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:46', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:43', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
-    """aten::conv3d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:46)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed=False, output_padding=[0], groups=groups)
+    """aten::conv3d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:43)"""
+    return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:65', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:60', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """aten::convolution.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:65)"""
-    return nn_ops.convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    """aten::convolution.default, opsets 9-26: block of 23 lines: Add, Concat, ConvTranspose, Expand, Gather, Reshape, Shape; calls conv(), pad_constant(), squeeze_axes(), unsqueeze_axes() (opspecs/nn.yaml:60)"""
+    if not transposed:
+        return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
+    n = h.rank(g, weight) - 2
+    added = h.rank(g, input) == n + 1
+    x = s.unsqueeze_axes(g, input, [0]) if added else input
+    strides = h.per_dim(g, stride, n)
+    pads = h.per_dim(g, padding, n)
+    dilations = h.per_dim(g, dilation, n)
+    extra = h.per_dim(g, output_padding, n)
+    empty_sizes = h.conv_transpose_empty_sizes(g, input, weight, strides, pads, dilations, extra)
+    if empty_sizes is not None:
+        batch = g.op('Gather', g.op('Shape', x), h.ints(g, [0]), axis=0)
+        y = g.op('Expand', h.scalar(g, 0, h.dtype(g, x)), g.op('Concat', batch, h.ints(g, [h.shape(g, weight)[1] * builtins.int(groups)] + empty_sizes), axis=0))
+    elif h.all_less(g, extra, strides):
+        y = g.op('ConvTranspose', x, weight, bias, output_padding=extra, strides=strides, pads=pads * 2, dilations=dilations, group=builtins.int(groups))
+    else:
+        y = g.op('ConvTranspose', x, weight, strides=strides, pads=pads + h.clamped_difference(g, pads, extra), dilations=dilations, group=builtins.int(groups))
+        grow = h.clamped_difference(g, extra, pads)
+        y = y if builtins.max(grow) == 0 else s.pad_constant(g, y, [0] * (n + 4) + grow, 0.0)
+        y = y if bias is None else g.op('Add', y, g.op('Reshape', bias, h.ints(g, [-1] + [1] * n)))
+    return s.squeeze_axes(g, y, [0]) if added else y
 
 
-@declared('opspecs/nn.yaml:85', emits=('Add', 'Concat', 'Gemm', 'MatMul', 'Reshape', 'Shape', 'Slice', 'Transpose'))
+@declared('opspecs/nn.yaml:102', emits=('Add', 'Concat', 'Gemm', 'MatMul', 'Reshape', 'Shape', 'Slice', 'Transpose'))
 def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 9-26: exporter.lib.nn_ops.linear (opspecs/nn.yaml:85)"""
-    return nn_ops.linear(g, input, weight, bias)
+    """aten::linear.default, opsets 9-26: block of 13 lines: Add, Gemm, MatMul, Reshape, Transpose; calls gemm_operands() (opspecs/nn.yaml:102)"""
+    gemm = h.rank(g, weight) == 2 and (bias is not None or g.opset >= 11)
+    if gemm and s.gemm_operands(g, input, weight):
+        return g.op('Gemm', input, weight, bias, transB=1)
+    if gemm and h.rank(g, input) > 2 and (h.dtype(g, input) == h.dtype(g, weight)) and h.dtype_in(g, input, 'float32', 'float64', 'float16') and h.has_static_shape(g, weight) and (h.shape(g, weight)[1] != 0):
+        product = g.op('Gemm', g.op('Reshape', input, h.ints(g, [-1, h.shape(g, weight)[1]])), weight, bias, transB=1)
+        return g.op('Reshape', product, h.shape_concat(g, h.shape_slice(g, input, 0, -1), [h.shape(g, weight)[0]]))
+    y = g.op('MatMul', input, weight if h.rank(g, weight) < 2 else g.op('Transpose', weight, perm=[1, 0]))
+    return y if bias is None else g.op('Add', y, bias)
 
 
-@declared('opspecs/nn.yaml:97', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
+@declared('opspecs/nn.yaml:126', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
 def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
-    """aten::addmm.default, opsets 9-26: exporter.lib.nn_ops.addmm (opspecs/nn.yaml:97)"""
-    return nn_ops.addmm(g, self, mat1, mat2, beta, alpha)
+    """aten::addmm.default, opsets 9-26: block of 9 lines: Add, Expand, Gemm, MatMul, Mul, Shape; calls gemm_operands() (opspecs/nn.yaml:126)"""
+    if beta != 0 and s.gemm_operands(g, mat1, mat2):
+        return g.op('Gemm', mat1, mat2, h.cast_like(g, self, mat1), alpha=builtins.float(alpha), beta=builtins.float(beta))
+    product = g.op('MatMul', mat1, mat2) if alpha == 1 else g.op('Mul', g.op('MatMul', mat1, mat2), h.like(g, alpha, mat1))
+    if beta == 0 and h.shape(g, self) == h.shape(g, mat1)[:1] + h.shape(g, mat2)[1:]:
+        return product
+    if beta == 0:
+        return g.op('Expand', product, g.op('Shape', g.op('Add', product, h.cast_like(g, self, mat1))))
+    return g.op('Add', product, h.cast_like(g, self if beta == 1 else g.op('Mul', self, h.like(g, beta, self)), mat1))
 
 
-@declared('opspecs/nn.yaml:110', emits=('MatMul',))
+@declared('opspecs/nn.yaml:147', emits=('MatMul',))
 def mm(g, self, mat2):
-    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:110); also serves aten::bmm.default (opspecs/nn.yaml:118)"""
+    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:147); also serves aten::bmm.default (opspecs/nn.yaml:155)"""
     return g.op('MatMul', self, mat2)
 
 
-@declared('opspecs/nn.yaml:127', emits=('MatMul',))
+@declared('opspecs/nn.yaml:164', emits=('MatMul',))
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:127); also serves aten::vdot.default (opspecs/statistics.yaml:273)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:164); also serves aten::vdot.default (opspecs/statistics.yaml:273)"""
     return g.op('MatMul', self, other)
 
 
-@declared('opspecs/nn.yaml:139', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:145')})
+@declared('opspecs/nn.yaml:176', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:182')})
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:139)"""
+    """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:176)"""
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:157', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:165')})
+@declared('opspecs/nn.yaml:194', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:202')})
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:157)"""
+    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:194)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:163')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:200')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:177', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:185')})
+@declared('opspecs/nn.yaml:214', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:222')})
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:177)"""
+    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:214)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:183')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:220')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:199', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:207')})
+@declared('opspecs/nn.yaml:236', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:244')})
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:199)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:236)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:205')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:242')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:219', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:227')})
+@declared('opspecs/nn.yaml:256', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:264')})
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:219)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:256)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:225')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:262')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:242', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:249')})
+@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:286')})
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:242)"""
+    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:279)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:247')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:284')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:264', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:270')})
+@declared('opspecs/nn.yaml:301', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:307')})
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:264); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:301); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:284')})
+@declared('opspecs/nn.yaml:316', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:321')})
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:279)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:316)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/nn.yaml:298', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:333', emits=('Identity',))
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: exporter.lib.creation_ops.dropout (opspecs/nn.yaml:298)"""
-    return creation_ops.dropout(g, input, p, train)
+    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:333)"""
+    return g.op('Identity', input) if not train or p == 0 else h.functional(g, 'native_dropout', input=input, p=p, train=train)[0]
 
 
-@declared('opspecs/nn.yaml:311', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:345', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:311)"""
-    return nn_ops.softmax(g, self, dim, op='Softmax', half_to_float=half_to_float)
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:345)"""
+    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
 
 
-@declared('opspecs/nn.yaml:320', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:352', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:320)"""
-    return nn_ops.softmax(g, self, dim, op='Softmax', dtype=dtype)
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:352)"""
+    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
 
 
-@declared('opspecs/nn.yaml:329', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:359', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:329)"""
-    return nn_ops.softmax(g, self, dim, op='LogSoftmax', half_to_float=half_to_float)
+    """aten::_log_softmax.default, opsets 9-26: log_softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:359)"""
+    return s.log_softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
 
 
-@declared('opspecs/nn.yaml:338', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:366', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: exporter.lib.nn_ops.softmax (opspecs/nn.yaml:338)"""
-    return nn_ops.softmax(g, self, dim, op='LogSoftmax', dtype=dtype)
+    """aten::log_softmax.int, opsets 9-26: log_softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:366)"""
+    return s.log_softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
 
 
-@declared('opspecs/nn.yaml:350', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:376', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: exporter.lib.nn_ops.batch_norm (opspecs/nn.yaml:350)"""
-    return nn_ops.batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
+    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:376)"""
+    if not training and running_mean is not None and (running_var is not None):
+        return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
+    mean, centered, var = s.moments(g, input, [0] + builtins.list(builtins.range(2, h.rank(g, input))))
+    return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:369', emits=('Add', 'BatchNormalization', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:398', emits=('BatchNormalization', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: exporter.lib.nn_ops.native_batch_norm_no_training (opspecs/nn.yaml:369)"""
-    return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:398)"""
+    return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
 
 
 @declared('opspecs/norms.yaml:19', emits=('Add', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
@@ -2375,129 +2459,136 @@ def mul_int(g, a, b):
     return g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:220', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mod>=10', 'Mul', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/torchscript.yaml:220', emits=('And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Xor'))
 def floordiv_int(g, a, b):
-    """aten::floordiv.int, opsets 9-26: exporter.symint_ops.floordiv (opspecs/torchscript.yaml:220)"""
-    return symint_ops.floordiv(g, a, b)
+    """aten::floordiv.int, opsets 9-26: int_floordiv(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:220)"""
+    return s.int_floordiv(g, h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:228', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mod>=10', 'Mul', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/torchscript.yaml:227', emits=('And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Xor'))
 def remainder_int(g, a, b):
-    """aten::remainder.int, opsets 9-26: exporter.symint_ops.mod (opspecs/torchscript.yaml:228)"""
-    return symint_ops.mod(g, a, b)
+    """aten::remainder.int, opsets 9-26: block of 3 lines: Mod, Mul, Sub; calls int_floordiv() (opspecs/torchscript.yaml:227)"""
+    x = h.number(g, a, 'int64')
+    y = h.number(g, b, 'int64')
+    return g.op('Mod', x, y) if g.opset >= 10 else g.op('Sub', x, g.op('Mul', y, s.int_floordiv(g, x, y)))
 
 
-@declared('opspecs/torchscript.yaml:236', emits=('Cast', 'Div'))
+@declared('opspecs/torchscript.yaml:237', emits=('Cast', 'Div'))
 def div_int(g, a, b):
-    """aten::div.int, opsets 9-26: Div(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:236)"""
+    """aten::div.int, opsets 9-26: Div(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:237)"""
     return g.op('Div', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
 
 
-@declared('opspecs/torchscript.yaml:242', emits=('Cast', 'Neg'))
+@declared('opspecs/torchscript.yaml:243', emits=('Cast', 'Neg'))
 def neg_int(g, a):
-    """aten::neg.int, opsets 9-26: Neg(number(a, 'int64')) (opspecs/torchscript.yaml:242)"""
+    """aten::neg.int, opsets 9-26: Neg(number(a, 'int64')) (opspecs/torchscript.yaml:243)"""
     return g.op('Neg', h.number(g, a, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:247', emits=('Add', 'Cast'))
+@declared('opspecs/torchscript.yaml:248', emits=('Add', 'Cast'))
 def add_float(g, a, b):
-    """aten::add.float, opsets 9-26: Add(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:247)"""
+    """aten::add.float, opsets 9-26: Add(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:248)"""
     return g.op('Add', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
 
 
-@declared('opspecs/torchscript.yaml:253', emits=('Cast', 'Mul'))
+@declared('opspecs/torchscript.yaml:254', emits=('Cast', 'Mul'))
 def mul_float(g, a, b):
-    """aten::mul.float, opsets 9-26: Mul(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:253)"""
+    """aten::mul.float, opsets 9-26: Mul(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:254)"""
     return g.op('Mul', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
 
 
-@declared('opspecs/torchscript.yaml:259', emits=('Cast',))
+@declared('opspecs/torchscript.yaml:260', emits=('Cast',))
 def Int_float(g, a):
-    """aten::Int.float, opsets 9-26: cast(number(a, 'float64'), 'int64') (opspecs/torchscript.yaml:259)"""
+    """aten::Int.float, opsets 9-26: cast(number(a, 'float64'), 'int64') (opspecs/torchscript.yaml:260)"""
     return h.cast(g, h.number(g, a, 'float64'), 'int64')
 
 
-@declared('opspecs/torchscript.yaml:264', emits=('Cast',))
+@declared('opspecs/torchscript.yaml:265', emits=('Cast',))
 def Float_int(g, a):
-    """aten::Float.int, opsets 9-26: number(a, 'float64') (opspecs/torchscript.yaml:264)"""
+    """aten::Float.int, opsets 9-26: number(a, 'float64') (opspecs/torchscript.yaml:265)"""
     return h.number(g, a, 'float64')
 
 
-@declared('opspecs/torchscript.yaml:269', emits=('Cast', 'Equal'))
+@declared('opspecs/torchscript.yaml:270', emits=('Cast', 'Equal'))
 def eq_int(g, a, b):
-    """aten::eq.int, opsets 9-26: Equal(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:269)"""
+    """aten::eq.int, opsets 9-26: Equal(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:270)"""
     return g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:275', emits=('Cast', 'Equal', 'Not'))
+@declared('opspecs/torchscript.yaml:276', emits=('Cast', 'Equal', 'Not'))
 def ne_int(g, a, b):
-    """aten::ne.int, opsets 9-26: Not(Equal(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:275)"""
+    """aten::ne.int, opsets 9-26: Not(Equal(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:276)"""
     return g.op('Not', g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:281', emits=('Cast', 'Less'))
+@declared('opspecs/torchscript.yaml:282', emits=('Cast', 'Less'))
 def lt_int(g, a, b):
-    """aten::lt.int, opsets 9-26: Less(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:281)"""
+    """aten::lt.int, opsets 9-26: Less(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:282)"""
     return g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:287', emits=('Cast', 'Greater', 'Not'))
+@declared('opspecs/torchscript.yaml:288', emits=('Cast', 'Greater', 'Not'))
 def le_int(g, a, b):
-    """aten::le.int, opsets 9-26: Not(Greater(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:287)"""
+    """aten::le.int, opsets 9-26: Not(Greater(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:288)"""
     return g.op('Not', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:293', emits=('Cast', 'Greater'))
+@declared('opspecs/torchscript.yaml:294', emits=('Cast', 'Greater'))
 def gt_int(g, a, b):
-    """aten::gt.int, opsets 9-26: Greater(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:293)"""
+    """aten::gt.int, opsets 9-26: Greater(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:294)"""
     return g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:299', emits=('Cast', 'Less', 'Not'))
+@declared('opspecs/torchscript.yaml:300', emits=('Cast', 'Less', 'Not'))
 def ge_int(g, a, b):
-    """aten::ge.int, opsets 9-26: Not(Less(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:299)"""
+    """aten::ge.int, opsets 9-26: Not(Less(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:300)"""
     return g.op('Not', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:305', emits=('Cast', 'Less', 'Where'))
+@declared('opspecs/torchscript.yaml:306', emits=('Cast', 'Less', 'Where'))
 def min_int(g, a, b):
-    """prim::min.int, opsets 9-26: Where(Less(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:305)"""
+    """prim::min.int, opsets 9-26: Where(Less(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:306)"""
     return g.op('Where', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:311', emits=('Cast', 'Greater', 'Where'))
+@declared('opspecs/torchscript.yaml:312', emits=('Cast', 'Greater', 'Where'))
 def max_int(g, a, b):
-    """prim::max.int, opsets 9-26: Where(Greater(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:311)"""
+    """prim::max.int, opsets 9-26: Where(Greater(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:312)"""
     return g.op('Where', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:317', emits=('And', 'Cast'))
+@declared('opspecs/torchscript.yaml:318', emits=('And', 'Cast'))
 def __and___bool(g, a, b):
-    """aten::__and__.bool, opsets 9-26: And(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:317)"""
+    """aten::__and__.bool, opsets 9-26: And(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:318)"""
     return g.op('And', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
 
 
-@declared('opspecs/torchscript.yaml:323', emits=('Cast', 'Or'))
+@declared('opspecs/torchscript.yaml:324', emits=('Cast', 'Or'))
 def __or___bool(g, a, b):
-    """aten::__or__.bool, opsets 9-26: Or(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:323)"""
+    """aten::__or__.bool, opsets 9-26: Or(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:324)"""
     return g.op('Or', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
 
 
-@declared('opspecs/torchscript.yaml:329', emits=('Cast', 'Not'))
+@declared('opspecs/torchscript.yaml:330', emits=('Cast', 'Not'))
 def __not__(g, self):
-    """aten::__not__.default, opsets 9-26: Not(number(self, 'bool')) (opspecs/torchscript.yaml:329)"""
+    """aten::__not__.default, opsets 9-26: Not(number(self, 'bool')) (opspecs/torchscript.yaml:330)"""
     return g.op('Not', h.number(g, self, 'bool'))
 
 
-@declared('opspecs/torchscript.yaml:335', emits=('Add', 'And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mod>=10', 'Mul', 'Not', 'Sub', 'Where', 'Xor'), refusals={'dynamic_step': ("a range() whose step is computed at run time is not supported (the trip count's rounding depends on its sign); use a constant step", 'opspecs/torchscript.yaml:339')})
+@declared('opspecs/torchscript.yaml:336', emits=('Add', 'And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def __range_length(g, lo, hi, step):
-    """aten::__range_length.default, opsets 9-26: exporter.lib.torchscript_ops.range_length (opspecs/torchscript.yaml:335)"""
-    return torchscript_ops.range_length(g, lo, hi, step)
+    """aten::__range_length.default, opsets 9-26: block of 4 lines: Add, Less, Sub, Where; calls int_floordiv() (opspecs/torchscript.yaml:336)"""
+    if not (h.is_export_time(g, step)):
+        raise g.constraint_error("a range() whose step is computed at run time is not supported (the trip count's rounding depends on its sign); use a constant step", 'opspecs/torchscript.yaml:343')
+    span = g.op('Sub', h.number(g, hi, 'int64'), h.number(g, lo, 'int64')) if step > 0 else g.op('Sub', h.number(g, lo, 'int64'), h.number(g, hi, 'int64'))
+    count = s.int_floordiv(g, g.op('Add', span, h.scalar(g, builtins.abs(step) - 1, 'int64')), h.scalar(g, builtins.abs(step), 'int64'))
+    zero = h.scalar(g, 0, 'int64')
+    return g.op('Where', g.op('Less', count, zero), zero, count)
 
 
-@declared('opspecs/torchscript.yaml:347', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/torchscript.yaml:352', emits=('Add', 'Cast', 'Mul'))
 def __derive_index(g, index, start, step):
-    """aten::__derive_index.default, opsets 9-26: Add(number(start, 'int64'), Mul(number(index, 'int64'), number(step, 'int64'))) (opspecs/torchscript.yaml:347)"""
+    """aten::__derive_index.default, opsets 9-26: Add(number(start, 'int64'), Mul(number(index, 'int64'), number(step, 'int64'))) (opspecs/torchscript.yaml:352)"""
     return g.op('Add', h.number(g, start, 'int64'), g.op('Mul', h.number(g, index, 'int64'), h.number(g, step, 'int64')))
 
 

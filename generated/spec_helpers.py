@@ -18,15 +18,24 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
+    'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
+    'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:413'),
+    'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:423'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
+    'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:471'),
+    'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:440'),
+    'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
+    'pad_constant': (('x', 'pads', 'value'), "if opset >= 11:\n    return Pad(x, ints(pads), scalar(value, dtype(x)), mode='constant')\nreturn Pad(x, pads=pads, value=float(value), mode='constant')", 'opspecs/helpers.yaml:75'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
+    'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:428'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
 }
@@ -54,6 +63,40 @@ def batch_stats(g, x, weight, bias, eps):
     return (y, g.op('Reshape', mean, flat), g.op('Reshape', var, flat), g.op('Reshape', invstd, flat))
 
 
+def bitwise_int64(g, self, other, kind):
+    """integer and/or/xor (`kind`) from int64 arithmetic, for opsets without BitwiseAnd/Or/Xor; the result reassembled as sum(bit_k 2**k), or -1 - sum((1 - bit_k) 2**k) when its sign bit is set (opspecs/bitwise.yaml:162)"""
+    a, sign_a = low_bits(g, h.cast(g, self, 'int64'), h.rank(g, self))
+    b, sign_b = low_bits(g, h.cast(g, other, 'int64'), h.rank(g, other))
+    both = g.op('Mul', a, b)
+    if kind == 'and':
+        bits = both
+        sign = g.op('And', sign_a, sign_b)
+    elif kind == 'or':
+        bits = g.op('Sub', g.op('Add', a, b), both)
+        sign = g.op('Or', sign_a, sign_b)
+    else:
+        bits = g.op('Sub', g.op('Add', a, b), g.op('Mul', both, h.scalar(g, 2, 'int64')))
+        sign = g.op('Xor', sign_a, sign_b)
+    axis = builtins.max(h.rank(g, self), h.rank(g, other))
+    powers = h.ints(g, h.powers_of_two(g, 63))
+    positive = reduce_sum(g, g.op('Mul', bits, powers), [axis], False)
+    negative = g.op('Sub', h.scalar(g, -1, 'int64'), reduce_sum(g, g.op('Mul', g.op('Sub', h.scalar(g, 1, 'int64'), bits), powers), [axis], False))
+    return h.cast_like(g, g.op('Where', sign, negative, positive), self)
+
+
+def conv(g, input, weight, bias, stride, padding, dilation, groups):
+    """Conv of an n-D input (the weight's rank minus 2); an unbatched (C, *spatial) input gets a batch of one (opspecs/nn.yaml:413)"""
+    n = h.rank(g, weight) - 2
+    added = h.rank(g, input) == n + 1
+    y = g.op('Conv', unsqueeze_axes(g, input, [0]) if added else input, weight, bias, strides=h.per_dim(g, stride, n), pads=h.per_dim(g, padding, n) * 2, dilations=h.per_dim(g, dilation, n), group=builtins.int(groups))
+    return squeeze_axes(g, y, [0]) if added else y
+
+
+def gemm_operands(g, a, b):
+    """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:423)"""
+    return h.rank(g, a) == 2 and h.rank(g, b) == 2 and h.dtype_in(g, a, 'float32', 'float64') and h.dtype_in(g, b, 'float32', 'float64')
+
+
 def group_norm_21(g, x, groups, weight, bias, eps):
     """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:271)"""
     scale = weight if weight is not None else h.channel_fill(g, x, 1.0)
@@ -70,11 +113,50 @@ def group_stats(g, x, groups, eps):
     return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
 
 
+def int_floordiv(g, x, y):
+    """Python's x // y of int64 values (rounding towards -inf); from opset 10 x - x % y is a multiple of y (Mod, fmod=0, has the divisor's sign), before the truncated quotient is lowered by one when inexact and the signs differ (opspecs/torchscript.yaml:471)"""
+    if g.opset >= 10:
+        return g.op('Div', g.op('Sub', x, g.op('Mod', x, y)), y)
+    q = g.op('Div', x, y)
+    zero = h.scalar(g, 0, 'int64')
+    signs_differ = g.op('Xor', g.op('Less', x, zero), g.op('Less', y, zero))
+    inexact = g.op('Not', g.op('Equal', g.op('Mul', q, y), x))
+    return g.op('Sub', q, h.cast(g, g.op('And', signs_differ, inexact), 'int64'))
+
+
+def log_softmax_nd(g, x, dim):
+    """LogSoftmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:440)"""
+    r = h.rank(g, x)
+    if r == 0:
+        return g.op('Reshape', g.op('LogSoftmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))
+    if g.opset >= 13 or dim % r == r - 1:
+        return g.op('LogSoftmax', x, axis=dim % r)
+    perm = h.swapped_axes(g, x, dim, -1)
+    return g.op('Transpose', g.op('LogSoftmax', g.op('Transpose', x, perm=perm), axis=r - 1), perm=perm)
+
+
+def low_bits(g, x, axis):
+    """(bits, negative) of an int64 x; bits are its 63 low two's-complement bits as 0/1 int64 along a new axis `axis`, negative its sign (for x < 0 the bits of ~x = -1 - x, flipped) (opspecs/bitwise.yaml:151)"""
+    negative = g.op('Less', x, h.scalar(g, 0, 'int64'))
+    magnitude = g.op('Where', negative, g.op('Sub', h.scalar(g, -1, 'int64'), x), x)
+    quotient = g.op('Div', unsqueeze_axes(g, magnitude, [axis]), h.ints(g, h.powers_of_two(g, 63)))
+    two = h.scalar(g, 2, 'int64')
+    bits = g.op('Sub', quotient, g.op('Mul', g.op('Div', quotient, two), two))
+    return (g.op('Where', unsqueeze_axes(g, negative, [axis]), g.op('Sub', h.scalar(g, 1, 'int64'), bits), bits), negative)
+
+
 def moments(g, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
+
+
+def pad_constant(g, x, pads, value):
+    """constant Pad, `pads` ONNX-style [begins..., ends...] over every axis; pads and value are inputs from opset 11 (opspecs/helpers.yaml:75)"""
+    if g.opset >= 11:
+        return g.op('Pad', x, h.ints(g, pads), h.scalar(g, value, h.dtype(g, x)), mode='constant')
+    return g.op('Pad', x, pads=pads, value=builtins.float(value), mode='constant')
 
 
 def reduce_max(g, x, axes, keepdims):
@@ -125,6 +207,36 @@ def reduce_sum(g, x, axes, keepdims):
 def rstd(g, var, eps, like):
     """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:245)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
+
+
+def shift_int64(g, self, other, left):
+    """torch's x << s (left) or x >> s for any count s, by int64 Mul/Div by 2**s, cast back: x << s wraps and is 0 for s < 0 or s >= 64; x >> s is floor(x / 2**s), the sign fill for s < 0 or s > 62 (2**63 only wraps correctly in a product, never as a divisor) (opspecs/bitwise.yaml:184)"""
+    x = h.cast(g, self, 'int64')
+    s = h.cast(g, other, 'int64')
+    zero = h.scalar(g, 0, 'int64')
+    last = 63 if left else 62
+    below = g.op('Less', s, zero)
+    beyond = g.op('Greater', s, h.scalar(g, last, 'int64'))
+    power = g.op('Gather', h.ints(g, h.powers_of_two(g, last + 1)), g.op('Where', below, zero, g.op('Where', beyond, h.scalar(g, last, 'int64'), s)), axis=0)
+    out_of_range = g.op('Or', below, beyond)
+    if left:
+        return h.cast_like(g, g.op('Where', out_of_range, zero, g.op('Mul', x, power)), self)
+    quotient = g.op('Div', x, power)
+    inexact = g.op('Not', g.op('Equal', g.op('Mul', quotient, power), x))
+    negative = g.op('Less', x, zero)
+    floor = g.op('Sub', quotient, h.cast(g, g.op('And', negative, inexact), 'int64'))
+    return h.cast_like(g, g.op('Where', out_of_range, g.op('Neg', h.cast(g, negative, 'int64')), floor), self)
+
+
+def softmax_nd(g, x, dim):
+    """Softmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:428)"""
+    r = h.rank(g, x)
+    if r == 0:
+        return g.op('Reshape', g.op('Softmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))
+    if g.opset >= 13 or dim % r == r - 1:
+        return g.op('Softmax', x, axis=dim % r)
+    perm = h.swapped_axes(g, x, dim, -1)
+    return g.op('Transpose', g.op('Softmax', g.op('Transpose', x, perm=perm), axis=r - 1), perm=perm)
 
 
 def squeeze_axes(g, x, axes):

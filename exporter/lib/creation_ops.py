@@ -260,10 +260,3 @@ def native_dropout(g: Any, input: ir.Value, p: float, train: bool | None) -> tup
     mask = g.op("Not", g.op("Less", _uniform(g, input, sample), g.constant(float(p), sample)))
     kept = g.op("Mul", input, g.cast(mask, dtype))
     return g.op("Mul", kept, g.constant(1.0 / (1.0 - p), dtype)), mask
-
-
-def dropout(g: Any, input: ir.Value, p: float, train: bool) -> ir.Value:
-    """aten::dropout: identity in eval; in training (TrainingMode.TRAINING) native_dropout's output."""
-    if not train or p == 0:
-        return g.op("Identity", input)
-    return native_dropout(g, input, p, True)[0]

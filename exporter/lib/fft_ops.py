@@ -184,14 +184,6 @@ def view_as_complex(g: Any, self: ir.Value) -> ir.Value:
     return out
 
 
-def abs(g: Any, self: ir.Value) -> ir.Value:  # noqa: A001 (named after the ATen op)
-    """|x|; for a complex x its magnitude sqrt(re^2 + im^2)."""
-    if not is_complex(self):
-        return g.op("Abs", self)
-    real, imag = part(g, self, 0), part(g, self, 1)
-    return g.op("Sqrt", g.op("Add", g.op("Mul", real, real), g.op("Mul", imag, imag)))
-
-
 def complex_mul(g: Any, self: Any, other: Any) -> ir.Value:
     """Complex products: (a + bi)(c + di) = (ac - bd) + (ad + bc)i; by a real tensor, both parts scale."""
     complex_self, complex_other = is_complex(self), is_complex(other)
