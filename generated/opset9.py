@@ -26,6 +26,7 @@ from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
 from exporter.lib import sorting_ops
+from exporter.lib import special_ops
 from exporter.lib import statistics_ops
 from exporter.lib import strided_ops
 from exporter.lib import torchscript_ops
@@ -1987,6 +1988,378 @@ def cummax(g, self, dim):
 def cummin(g, self, dim):
     """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:152)"""
     return sorting_ops.running_extreme(g, self, dim, largest=False)
+
+
+@declared('opspecs/special.yaml:109', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Reciprocal', 'Sub', 'Where'))
+def erfc(g, self):
+    """aten::erfc.default, opsets 9-26: cast_like(erfc_wide(wide(self)), self) (opspecs/special.yaml:109)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.erfc_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:117', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
+def special_erfcx(g, self):
+    """aten::special_erfcx.default, opsets 9-26: cast_like(erfcx_wide(wide(self)), self) (opspecs/special.yaml:117)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.erfcx_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:125', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
+def special_log_ndtr(g, self):
+    """aten::special_log_ndtr.default, opsets 9-26: block of 5 lines: Less, Log, Mul, Neg, Sub, Where; calls erfc_wide(), erfcx_wide(), f64(), keep_nan(), log1p_nonpositive(), wide() (opspecs/special.yaml:125)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    t = g.op('Mul', x, s.f64(g, 0.7071067811865476))
+    left = g.op('Sub', g.op('Log', g.op('Mul', s.erfcx_wide(g, g.op('Neg', t)), s.f64(g, 0.5))), g.op('Mul', t, t))
+    right = s.log1p_nonpositive(g, g.op('Neg', g.op('Mul', s.erfc_wide(g, t), s.f64(g, 0.5))))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, -1.0)), left, right)), self)
+
+
+@declared('opspecs/special.yaml:141', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
+def erfinv(g, self):
+    """aten::erfinv.default, opsets 9-26: block of 17 lines: Abs, Div, Greater, Less, Log, Mul, Neg, Sqrt, Sub, Where; calls erf_small(), erfc_wide(), exp_square(), f64(), keep_nan(), wide() (opspecs/special.yaml:141)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    y = s.wide(g, self)
+    a = g.op('Abs', y)
+    z = g.op('Mul', y, y)
+    central = g.op('Div', g.op('Mul', y, h.horner(g, z, [-0.140543331, 0.914624893, -1.645349621, 0.886226899])), h.horner(g, z, [0.012229801, -0.329097515, 1.442710462, -2.118377725, 1.0]))
+    w = g.op('Sqrt', g.op('Neg', g.op('Log', g.op('Div', g.op('Sub', s.f64(g, 1.0), a), s.f64(g, 2.0)))))
+    magnitude = g.op('Div', h.horner(g, w, [1.641345311, 3.429567803, -1.624906493, -1.970840454]), h.horner(g, w, [1.6370678, 3.5438892, 1.0]))
+    sign = g.op('Where', g.op('Less', y, s.f64(g, 0.0)), s.f64(g, -1.0), s.f64(g, 1.0))
+    tail = g.op('Greater', a, s.f64(g, 0.7))
+    x0 = g.op('Where', tail, g.op('Mul', sign, magnitude), central)
+    r0 = g.op('Where', tail, g.op('Mul', sign, g.op('Sub', g.op('Sub', s.f64(g, 1.0), a), s.erfc_wide(g, g.op('Abs', x0)))), g.op('Sub', s.erf_small(g, x0), y))
+    x1 = g.op('Sub', x0, g.op('Div', r0, g.op('Mul', s.f64(g, 1.1283791670955126), s.exp_square(g, x0, -1.0))))
+    r1 = g.op('Where', tail, g.op('Mul', sign, g.op('Sub', g.op('Sub', s.f64(g, 1.0), a), s.erfc_wide(g, g.op('Abs', x1)))), g.op('Sub', s.erf_small(g, x1), y))
+    x2 = g.op('Sub', x1, g.op('Div', r1, g.op('Mul', s.f64(g, 1.1283791670955126), s.exp_square(g, x1, -1.0))))
+    edge = g.op('Where', g.op('Greater', a, s.f64(g, 1.0)), s.f64(g, builtins.float('nan')), g.op('Mul', sign, s.f64(g, builtins.float('inf'))))
+    return h.cast_like(g, s.keep_nan(g, y, g.op('Where', g.op('Less', a, s.f64(g, 1.0)), x2, edge)), self)
+
+
+@declared('opspecs/special.yaml:168', emits=('Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
+def special_ndtri(g, self):
+    """aten::special_ndtri.default, opsets 9-26: block of 30 lines: Add, Div, Greater, Less, Log, Mul, Neg, Or, Reciprocal, Sqrt, Sub, Where; calls f64(), keep_nan(), same_as(), wide() (opspecs/special.yaml:168)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    y0 = s.wide(g, self)
+    flip = g.op('Greater', y0, s.f64(g, 1.0 - 0.1353352832366127))
+    y = g.op('Where', flip, g.op('Sub', s.f64(g, 1.0), y0), y0)
+    c = g.op('Sub', y, s.f64(g, 0.5))
+    c2 = g.op('Mul', c, c)
+    ratio = g.op('Div', g.op('Mul', c2, h.horner(g, c2, [-59.96335010141079, 98.00107541859997, -56.67628574690703, 13.931260938727968, -1.2391658386738125])), h.horner(g, c2, [1.0, 1.9544885833814176, 4.676279128988815, 86.36024213908905, -225.46268785411937, 200.26021238006066, -82.03722561683334, 15.90562251262117, -1.1833162112133]))
+    central = g.op('Mul', g.op('Add', c, g.op('Mul', c, ratio)), s.f64(g, 2.5066282746310007))
+    r = g.op('Sqrt', g.op('Mul', s.f64(g, -2.0), g.op('Log', y)))
+    z = g.op('Reciprocal', r)
+    near = g.op('Div', g.op('Mul', z, h.horner(g, z, [4.0554489230596245, 31.525109459989388, 57.16281922464213, 44.08050738932008, 14.684956192885803, 2.1866330685079025, -0.1402560791713545, -0.03504246268278482, -0.0008574567851546854])), h.horner(g, z, [1.0, 15.779988325646675, 45.39076351288792, 41.3172038254672, 15.04253856929075, 2.504649462083094, -0.14218292285478779, -0.03808064076915783, -0.0009332594808954574]))
+    far = g.op('Div', g.op('Mul', z, h.horner(g, z, [3.2377489177694603, 6.915228890689842, 3.9388102529247444, 1.3330346081580755, 0.20148538954917908, 0.012371663481782003, 0.00030158155350823543, 2.6580697468673755e-06, 6.239745391849833e-09])), h.horner(g, z, [1.0, 6.02427039364742, 3.6798356385616087, 1.3770209948908132, 0.21623699359449663, 0.013420400608854318, 0.00032801446468212774, 2.8924786474538068e-06, 6.790194080099813e-09]))
+    tail = g.op('Sub', g.op('Sub', r, g.op('Div', g.op('Log', r), r)), g.op('Where', g.op('Less', r, s.f64(g, 8.0)), near, far))
+    x = g.op('Where', g.op('Greater', y, s.f64(g, 0.1353352832366127)), central, g.op('Where', flip, tail, g.op('Neg', tail)))
+    x = g.op('Where', g.op('Or', g.op('Less', y0, s.f64(g, 0.0)), g.op('Greater', y0, s.f64(g, 1.0))), s.f64(g, builtins.float('nan')), x)
+    x = g.op('Where', s.same_as(g, y0, s.f64(g, 0.0)), s.f64(g, builtins.float('-inf')), g.op('Where', s.same_as(g, y0, s.f64(g, 1.0)), s.f64(g, builtins.float('inf')), x))
+    return h.cast_like(g, s.keep_nan(g, y0, x), self)
+
+
+@declared('opspecs/special.yaml:288', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sub', 'Where'))
+def lgamma(g, self):
+    """aten::lgamma.default, opsets 9-26: cast_like(lgamma_wide(wide(self)), self) (opspecs/special.yaml:288)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.lgamma_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:296', emits=('Add', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'Sub', 'Tan', 'Where'))
+def digamma(g, self):
+    """aten::digamma.default, opsets 9-26: cast_like(digamma_wide(wide(self)), self) (opspecs/special.yaml:296)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.digamma_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:306', emits=('Abs', 'Add', 'And', 'Cast', 'Ceil', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sin', 'Sub', 'Tan', 'Where'))
+def polygamma(g, n, self):
+    """aten::polygamma.default, opsets 9-26: block of 6 lines: Mul; calls digamma_wide(), f64(), keep_nan(), trigamma_wide(), wide() (opspecs/special.yaml:306)"""
+    if not (n >= 0):
+        raise g.constraint_error('polygamma is defined for n >= 0 (torch refuses a negative n as well)', 'opspecs/special.yaml:316')
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    if n == 0:
+        return h.cast_like(g, s.digamma_wide(g, x), self)
+    if n == 1:
+        return h.cast_like(g, s.keep_nan(g, x, s.trigamma_wide(g, x)), self)
+    return h.cast_like(g, g.op('Mul', s.f64(g, h.polygamma_factor(g, n)), h.hurwitz_zeta(g, s.f64(g, builtins.float(n + 1)), x)), self)
+
+
+@declared('opspecs/special.yaml:326', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
+def mvlgamma(g, self, p):
+    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:326)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.unsqueeze_axes(g, s.wide(g, self), [h.rank(g, self)])
+    terms = s.lgamma_wide(g, g.op('Add', x, h.arange_constant(g, -0.5 * p + 0.5, 0.5, 0.5, 'float64')))
+    total = g.op('Add', s.reduce_sum(g, terms, [h.rank(g, self)], 0), s.f64(g, p * (p - 1) * 0.28618247146235004))
+    return h.cast_like(g, total, self)
+
+
+@declared('opspecs/special.yaml:340', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+def special_zeta(g, self, other):
+    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:340); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:357)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), self)
+
+
+@declared('opspecs/special.yaml:349', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+def special_zeta_self_scalar(g, self, other):
+    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:349)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
+
+
+@declared('opspecs/special.yaml:366', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
+def special_spherical_bessel_j0(g, x):
+    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:366)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    x2 = g.op('Mul', v, v)
+    series = h.horner(g, x2, [1.0 / 6227020800.0, -1.0 / 39916800.0, 1.0 / 362880.0, -1.0 / 5040.0, 1.0 / 120.0, -1.0 / 6.0, 1.0])
+    y = g.op('Where', g.op('Less', g.op('Abs', v), s.f64(g, 0.5)), series, g.op('Div', g.op('Sin', v), v))
+    return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, 0.0), y)), x)
+
+
+@declared('opspecs/special.yaml:456', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
+def i0(g, self):
+    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:456); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:494)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
+
+
+@declared('opspecs/special.yaml:464', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
+def special_i0e(g, self):
+    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:464)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.i0e_wide(g, x)
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), near)), self)
+
+
+@declared('opspecs/special.yaml:474', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
+def special_i1(g, self):
+    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:474); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:501)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
+
+
+@declared('opspecs/special.yaml:482', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
+def special_i1e(g, self):
+    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:482)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.i1e_wide(g, x)
+    y = g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), g.op('Mul', near, g.op('Abs', x)))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, 0.0)), g.op('Neg', y), y)), self)
+
+
+@declared('opspecs/special.yaml:553', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_modified_bessel_k0(g, self):
+    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:553)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.k0_parts(g, x)
+    y = g.op('Where', g.op('Greater', x, s.f64(g, 2.0)), g.op('Div', g.op('Mul', g.op('Exp', g.op('Neg', x)), far), g.op('Sqrt', x)), near)
+    return h.cast_like(g, s.k_edges(g, x, y), self)
+
+
+@declared('opspecs/special.yaml:564', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_modified_bessel_k1(g, self):
+    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:564)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.k1_parts(g, x)
+    y = g.op('Where', g.op('Greater', x, s.f64(g, 2.0)), g.op('Div', g.op('Mul', g.op('Exp', g.op('Neg', x)), far), g.op('Sqrt', x)), near)
+    return h.cast_like(g, s.k_edges(g, x, y), self)
+
+
+@declared('opspecs/special.yaml:575', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_scaled_modified_bessel_k0(g, x):
+    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:575)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    near, far = s.k0_parts(g, v)
+    y = g.op('Where', g.op('Greater', v, s.f64(g, 2.0)), g.op('Div', far, g.op('Sqrt', v)), g.op('Mul', near, g.op('Exp', v)))
+    return h.cast_like(g, s.k_edges(g, v, y), x)
+
+
+@declared('opspecs/special.yaml:586', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_scaled_modified_bessel_k1(g, x):
+    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:586)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    near, far = s.k1_parts(g, v)
+    y = g.op('Where', g.op('Greater', v, s.f64(g, 2.0)), g.op('Div', far, g.op('Sqrt', v)), g.op('Mul', near, g.op('Exp', v)))
+    return h.cast_like(g, s.k_edges(g, v, y), x)
+
+
+@declared('opspecs/special.yaml:605', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_t(g, x, n):
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:605); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:616)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t')
+
+
+@declared('opspecs/special.yaml:627', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_t_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:627)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t')
+
+
+@declared('opspecs/special.yaml:638', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_u(g, x, n):
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:638); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:649)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u')
+
+
+@declared('opspecs/special.yaml:660', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_u_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:660)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u')
+
+
+@declared('opspecs/special.yaml:671', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_v(g, x, n):
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:671); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:682)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v')
+
+
+@declared('opspecs/special.yaml:693', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_v_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:693)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v')
+
+
+@declared('opspecs/special.yaml:704', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_w(g, x, n):
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:704); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:715)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w')
+
+
+@declared('opspecs/special.yaml:726', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_w_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:726)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w')
+
+
+@declared('opspecs/special.yaml:737', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_t(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:737); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:748)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
+
+
+@declared('opspecs/special.yaml:759', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_t_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:759)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
+
+
+@declared('opspecs/special.yaml:770', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_u(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:770); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:781)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
+
+
+@declared('opspecs/special.yaml:792', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_u_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:792)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
+
+
+@declared('opspecs/special.yaml:803', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_v(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:803); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:814)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
+
+
+@declared('opspecs/special.yaml:825', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_v_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:825)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
+
+
+@declared('opspecs/special.yaml:836', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_w(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:836); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:847)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
+
+
+@declared('opspecs/special.yaml:858', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_w_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:858)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
+
+
+@declared('opspecs/special.yaml:869', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_h(g, x, n):
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:869); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:880)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='h')
+
+
+@declared('opspecs/special.yaml:891', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_h_n_scalar(g, x, n):
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:891)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='h')
+
+
+@declared('opspecs/special.yaml:902', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_he(g, x, n):
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:902); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:913)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='he')
+
+
+@declared('opspecs/special.yaml:924', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_he_n_scalar(g, x, n):
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:924)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='he')
+
+
+@declared('opspecs/special.yaml:935', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_laguerre_polynomial_l(g, x, n):
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:935); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:946)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='l')
+
+
+@declared('opspecs/special.yaml:957', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_laguerre_polynomial_l_n_scalar(g, x, n):
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:957)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='l')
+
+
+@declared('opspecs/special.yaml:968', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_legendre_polynomial_p(g, x, n):
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:968); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:979)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='p')
+
+
+@declared('opspecs/special.yaml:990', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_legendre_polynomial_p_n_scalar(g, x, n):
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:990)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
 @declared('opspecs/statistics.yaml:9', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
