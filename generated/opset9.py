@@ -2110,9 +2110,53 @@ def special_zeta_self_scalar(g, self, other):
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
 
 
-@declared('opspecs/special.yaml:366', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:449', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_j0(g, self):
+    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:449)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_j0_wide(g, s.wide(g, self), self), self)
+
+
+@declared('opspecs/special.yaml:457', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_j1(g, self):
+    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:457)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_j1_wide(g, s.wide(g, self), self), self)
+
+
+@declared('opspecs/special.yaml:465', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_y0(g, self):
+    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:465)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    x2 = g.op('Mul', x, x)
+    small = g.op('Add', g.op('Div', h.horner(g, x2, [15592.436785523574, -14663929.59039716, 5435264770.518765, -982136065717.9115, 87590639439536.7, -3466283033847297.0, 4.4273326857256984e+16, -1.8495080043698668e+16]), h.horner(g, x2, [1041.2835366425984, 626107.330137135, 268919633.39381415, 86400248710.3935, 20297961275010.555, 3171577528429750.5, 2.5059625617265306e+17])), g.op('Mul', g.op('Mul', s.f64(g, 0.6366197723675814), g.op('Log', x)), s.bessel_j0_wide(g, x, self)))
+    small = g.op('Where', s.same_as(g, x, s.f64(g, 0.0)), s.f64(g, builtins.float('-inf')), g.op('Where', g.op('Less', x, s.f64(g, 0.0)), s.f64(g, builtins.float('nan')), small))
+    p, q = s.hankel_j0(g, x, g.op('Div', s.f64(g, 25.0), x2))
+    phase = s.torch_phase(g, x, self, 0.7853981633974483)
+    large = g.op('Div', g.op('Mul', g.op('Add', g.op('Mul', p, g.op('Sin', phase)), g.op('Mul', q, g.op('Cos', phase))), s.f64(g, 0.7978845608028654)), g.op('Sqrt', x))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
+
+
+@declared('opspecs/special.yaml:487', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_y1(g, self):
+    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:487)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    x2 = g.op('Mul', x, x)
+    ratio = g.op('Div', h.horner(g, x2, [1263204747.9017804, -647355876379.1603, 114509511541823.73, -8127702555013251.0, 2.024394757135949e+17, -7.788771962659501e+17]), h.horner(g, x2, [594.3015923461282, 235564.09294306856, 73481194.44597217, 18760131610.870617, 3882312774962.3857, 620557727146953.8, 6.871410873553005e+16, 3.9727060811656064e+18]))
+    small = g.op('Add', g.op('Mul', x, ratio), g.op('Mul', s.f64(g, 0.6366197723675814), g.op('Sub', g.op('Mul', s.bessel_j1_wide(g, x, self), g.op('Log', x)), g.op('Reciprocal', x))))
+    small = g.op('Where', s.same_as(g, x, s.f64(g, 0.0)), s.f64(g, builtins.float('-inf')), g.op('Where', g.op('Less', x, s.f64(g, 0.0)), s.f64(g, builtins.float('nan')), small))
+    w = g.op('Div', s.f64(g, 5.0), x)
+    p, q = s.hankel_j1(g, x, g.op('Mul', w, w))
+    phase = s.torch_phase(g, x, self, 2.356194490192345)
+    large = g.op('Div', g.op('Mul', g.op('Add', g.op('Mul', p, g.op('Sin', phase)), g.op('Mul', q, g.op('Cos', phase))), s.f64(g, 0.7978845608028654)), g.op('Sqrt', x))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
+
+
+@declared('opspecs/special.yaml:510', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
 def special_spherical_bessel_j0(g, x):
-    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:366)"""
+    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:510)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     x2 = g.op('Mul', v, v)
@@ -2121,32 +2165,32 @@ def special_spherical_bessel_j0(g, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, 0.0), y)), x)
 
 
-@declared('opspecs/special.yaml:456', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:600', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
 def i0(g, self):
-    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:456); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:494)"""
+    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:600); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:638)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:464', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:608', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
 def special_i0e(g, self):
-    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:464)"""
+    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:608)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i0e_wide(g, x)
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), near)), self)
 
 
-@declared('opspecs/special.yaml:474', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:618', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
 def special_i1(g, self):
-    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:474); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:501)"""
+    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:618); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:645)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:482', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:626', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
 def special_i1e(g, self):
-    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:482)"""
+    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:626)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i1e_wide(g, x)
@@ -2154,9 +2198,9 @@ def special_i1e(g, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, 0.0)), g.op('Neg', y), y)), self)
 
 
-@declared('opspecs/special.yaml:553', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:697', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k0(g, self):
-    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:553)"""
+    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:697)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k0_parts(g, x)
@@ -2164,9 +2208,9 @@ def special_modified_bessel_k0(g, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:564', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:708', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k1(g, self):
-    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:564)"""
+    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:708)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k1_parts(g, x)
@@ -2174,9 +2218,9 @@ def special_modified_bessel_k1(g, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:575', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:719', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k0(g, x):
-    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:575)"""
+    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:719)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k0_parts(g, v)
@@ -2184,9 +2228,9 @@ def special_scaled_modified_bessel_k0(g, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:586', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:730', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k1(g, x):
-    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:586)"""
+    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:730)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k1_parts(g, v)
@@ -2194,170 +2238,198 @@ def special_scaled_modified_bessel_k1(g, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:605', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:745', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_airy_ai(g, x):
+    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:745)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    a = g.op('Abs', v)
+    zeta = g.op('Div', g.op('Mul', g.op('Mul', s.f64(g, 2.0), a), g.op('Sqrt', a)), s.f64(g, 3.0))
+    z = g.op('Reciprocal', zeta)
+    z2 = g.op('Mul', z, z)
+    afn = h.horner(g, z2, [-0.1316963234183318, -0.6264565444319123, -0.6931580360369335, -0.2797799815451191, -0.04919001326095003, -0.004062659235948854, -0.0001592764962392621, -2.776491081552329e-06, -1.6778769848911465e-08])
+    afd = h.horner(g, z2, [13.356042070655324, 32.682503279522464, 26.736704094149957, 9.187074029072596, 1.4752914677166642, 0.11568717379518804, 0.004402916416152112, 7.547203482874142e-05, 4.5185009297058035e-07])
+    agn = h.horner(g, z2, [0.01973399320916857, 0.39110302961568827, 1.0657989759959559, 0.9391692298166502, 0.35146565610554764, 0.06338889196289255, 0.005858041130483885, 0.000282851600836737, 6.98793669997261e-06, 8.117892395543892e-08, 3.415517847659236e-10])
+    agd = h.horner(g, z2, [9.30892908077442, 19.835292871831214, 15.564662893286462, 5.476860694229755, 0.9542936116189619, 0.08645808263523921, 0.004126565238242226, 0.00010125908511650914, 1.1716673321441352e-06, 4.9183457006293e-09])
+    if h.dtype_in(g, x, 'float32'):
+        t = s.wide(g, g.op('Add', g.op('Div', g.op('Mul', g.op('Mul', h.scalar(g, -2.0, 'float32'), x), g.op('Sqrt', g.op('Neg', x))), h.scalar(g, 3.0, 'float32')), h.scalar(g, 0.7853981852531433, 'float32')))
+    else:
+        t = g.op('Add', zeta, s.f64(g, 0.7853981633974483))
+    oscillating = g.op('Div', g.op('Mul', s.f64(g, 0.5641895835477563), g.op('Sub', g.op('Mul', g.op('Sin', t), g.op('Add', s.f64(g, 1.0), g.op('Div', g.op('Mul', z2, afn), afd))), g.op('Mul', g.op('Cos', t), g.op('Div', g.op('Mul', z, agn), agd)))), g.op('Sqrt', g.op('Sqrt', a)))
+    an = h.horner(g, z, [0.346538101525629, 12.007595273964581, 76.27960536152345, 168.08922493463058, 159.75639135016442, 70.53609068404442, 14.026469116338967, 1.0])
+    ad = h.horner(g, z, [0.5675945326387702, 14.75625625848472, 84.51389701414746, 177.31808814540045, 164.2346928715297, 71.47784008255756, 14.095913560783403, 1.0])
+    decaying = g.op('Div', g.op('Mul', s.f64(g, 0.5641895835477563), g.op('Div', an, ad)), g.op('Mul', g.op('Mul', s.f64(g, 2.0), g.op('Sqrt', g.op('Sqrt', a))), g.op('Exp', zeta)))
+    fs, gs = h.airy_series(g, g.op('Where', g.op('Greater', a, s.f64(g, 2.09)), s.f64(g, 0.0), v), 16)
+    series = g.op('Sub', g.op('Mul', s.f64(g, 0.3550280538878172), fs), g.op('Mul', s.f64(g, 0.2588194037928068), gs))
+    y = g.op('Where', g.op('Less', v, s.f64(g, -2.09)), oscillating, g.op('Where', g.op('Less', v, s.f64(g, 2.09)), series, decaying))
+    y = g.op('Where', g.op('Greater', v, s.f64(g, 103.892)), s.f64(g, 0.0), y)
+    return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, builtins.float('nan')), y)), x)
+
+
+@declared('opspecs/special.yaml:800', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t(g, x, n):
-    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:605); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:616)"""
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:800); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:811)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:627', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:822', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:627)"""
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:822)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:638', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:833', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u(g, x, n):
-    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:638); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:649)"""
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:833); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:844)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:660', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:855', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:660)"""
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:855)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:671', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:866', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v(g, x, n):
-    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:671); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:682)"""
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:866); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:877)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:693', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:888', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:693)"""
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:888)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:704', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:899', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w(g, x, n):
-    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:704); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:715)"""
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:899); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:910)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:726', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:921', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:726)"""
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:921)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:737', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:932', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:737); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:748)"""
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:932); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:943)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:759', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:954', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:759)"""
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:954)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:770', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:965', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:770); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:781)"""
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:965); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:976)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:792', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:987', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:792)"""
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:987)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:803', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:998', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:803); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:814)"""
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:998); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1009)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:825', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1020', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:825)"""
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1020)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:836', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1031', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:836); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:847)"""
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1031); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1042)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:858', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1053', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:858)"""
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1053)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:869', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1064', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h(g, x, n):
-    """aten::special_hermite_polynomial_h.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:869); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:880)"""
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1064); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1075)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:891', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1086', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:891)"""
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1086)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:902', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1097', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he(g, x, n):
-    """aten::special_hermite_polynomial_he.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:902); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:913)"""
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1097); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1108)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:924', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1119', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:924)"""
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1119)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:935', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1130', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l(g, x, n):
-    """aten::special_laguerre_polynomial_l.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:935); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:946)"""
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1130); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1141)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:957', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1152', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l_n_scalar(g, x, n):
-    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:957)"""
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1152)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:968', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1163', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p(g, x, n):
-    """aten::special_legendre_polynomial_p.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:968); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:979)"""
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1163); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1174)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:990', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1185', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p_n_scalar(g, x, n):
-    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:990)"""
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1185)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
