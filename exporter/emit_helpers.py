@@ -574,3 +574,14 @@ def airy_series(g: Any, x: ir.Value, terms: int) -> tuple[ir.Value, ir.Value]:
         going = g.op("And", going, g.op("Greater", g.op("Abs", g.op("Div", m_next, f_next)), f(2.220446049250313e-16)))
         k += 3.0
     return total_f, total_g
+
+
+def incomplete_gamma_sum(g: Any, kind: str, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
+    """The iterated sums of torch's incomplete gamma functions, ONNX Loops run until every `active`
+    element converged (exporter/lib/special_ops.py): the lower series ('series'), the upper series
+    ('upper_series') or the upper continued fraction ('fraction'); x is eta for 'asymptotic'."""
+    if kind == "asymptotic":
+        return special_ops.igam_asymptotic_sum(g, a, x)
+    loops = {"series": special_ops.igam_series, "upper_series": special_ops.igamc_series,
+             "fraction": special_ops.igamc_continued_fraction}
+    return loops[kind](g, a, x, active)

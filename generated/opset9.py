@@ -2434,6 +2434,20 @@ def special_legendre_polynomial_p_n_scalar(g, x, n):
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
+@declared('opspecs/special.yaml:1290', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def igamma(g, self, other):
+    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1290); also serves aten::special_gammainc.default"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), False), self)
+
+
+@declared('opspecs/special.yaml:1300', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def igammac(g, self, other):
+    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1300); also serves aten::special_gammaincc.default"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
+
+
 @declared('opspecs/statistics.yaml:9', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any(g, self):
     """aten::any.default, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:9)"""

@@ -30,6 +30,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'erfcx_wide': (('x',), 'inside = Mul(exp_square(x, 1.0), Sub(f64(1.0), erf_small(x)))\nbelow = Sub(Mul(f64(2.0), exp_square(x, 1.0)), erfcx_large(Max(Neg(x), f64(1.0))))\nsmall = Where(Less(x, f64(-1.0)), below, inside)\nreturn keep_nan(x, Where(Less(x, f64(1.0)), small, erfcx_large(Max(x, f64(1.0)))))', 'opspecs/special.yaml:100'),
     'exp_overflow': (('x',), "709.782712893384 if dtype_in(x, 'float64') else 88.72283905206835", 'opspecs/special.yaml:595'),
     'exp_square': (('x', 'sign'), 'a = Min(Abs(x), f64(40.0))\nhi = Div(Floor(Mul(a, f64(128.0))), f64(128.0))\nlo = Sub(a, hi)\nreturn Mul(Exp(Mul(Mul(hi, hi), f64(sign))), Exp(Mul(Mul(Add(Add(hi, hi), lo), lo), f64(sign))))', 'opspecs/special.yaml:83'),
+    'expm1_wide': (('u',), 'w = Exp(u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Where(Less(Abs(u), f64(0.5)), Div(Mul(d, u), Log(w)), d))', 'opspecs/special.yaml:1209'),
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
@@ -37,15 +38,19 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'hankel_j1': (('x', 'z'), 'p = Div(horner(z, [7.62125616208173112003e-04, 7.31397056940917570436e-02, 1.12719608129684925192e+00,\n                   5.11207951146807644818e+00, 8.42404590141772420927e+00, 5.21451598682361504063e+00,\n                   1.00000000000000000254e+00]),\n        horner(z, [5.71323128072548699714e-04, 6.88455908754495404082e-02, 1.10514232634061696926e+00,\n                   5.07386386128601488557e+00, 8.39985554327604159757e+00, 5.20982848682361821619e+00,\n                   9.99999999999999997461e-01]))\nq = Div(horner(z, [5.10862594750176621635e-02, 4.98213872951233449420e+00, 7.58238284132545283818e+01,\n                   3.66779609360150777800e+02, 7.10856304998926107277e+02, 5.97489612400613639965e+02,\n                   2.11688757100572135698e+02, 2.52070205858023719784e+01]),\n        horner(z, [7.42373277035675149943e+01, 1.05644886038262816351e+03, 4.98641058337653607651e+03,\n                   9.56231892404756170795e+03, 7.99704160447350683650e+03, 2.82619278517639096600e+03,\n                   3.36093607810698293419e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:386'),
     'i0e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    -4.41534164647933937950E-18, 3.33079451882223809783E-17, -2.43127984654795469359E-16, 1.71539128555513303061E-15,\n    -1.16853328779934516808E-14, 7.67618549860493561688E-14, -4.85644678311192946090E-13, 2.95505266312963983461E-12,\n    -1.72682629144155570723E-11, 9.67580903537323691224E-11, -5.18979560163526290666E-10, 2.65982372468238665035E-9,\n    -1.30002500998624804212E-8, 6.04699502254191894932E-8, -2.67079385394061173391E-7, 1.11738753912010371815E-6,\n    -4.41673835845875056359E-6, 1.64484480707288970893E-5, -5.75419501008210370398E-5, 1.88502885095841655729E-4,\n    -5.76375574538582365885E-4, 1.63947561694133579842E-3, -4.32430999505057594430E-3, 1.05464603945949983183E-2,\n    -2.37374148058994688156E-2, 4.93052842396707084878E-2, -9.49010970480476444210E-2, 1.71620901522208775349E-1,\n    -3.04682672343198398683E-1, 6.76795274409476084995E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    -7.23318048787475395456E-18, -4.83050448594418207126E-18, 4.46562142029675999901E-17, 3.46122286769746109310E-17,\n    -2.82762398051658348494E-16, -3.42548561967721913462E-16, 1.77256013305652638360E-15, 3.81168066935262242075E-15,\n    -9.55484669882830764870E-15, -4.15056934728722208663E-14, 1.54008621752140982691E-14, 3.85277838274214270114E-13,\n    7.18012445138366623367E-13, -1.79417853150680611778E-12, -1.32158118404477131188E-11, -3.14991652796324136454E-11,\n    1.18891471078464383424E-11, 4.94060238822496958910E-10, 3.39623202570838634515E-9, 2.26666899049817806459E-8,\n    2.04891858946906374183E-7, 2.89137052083475648297E-6, 6.88975834691682398426E-5, 3.36911647825569408990E-3,\n    8.04490411014108831608E-1])\nreturn near, far', 'opspecs/special.yaml:525'),
     'i1e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    2.77791411276104639959E-18, -2.11142121435816608115E-17, 1.55363195773620046921E-16, -1.10559694773538630805E-15,\n    7.60068429473540693410E-15, -5.04218550472791168711E-14, 3.22379336594557470981E-13, -1.98397439776494371520E-12,\n    1.17361862988909016308E-11, -6.66348972350202774223E-11, 3.62559028155211703701E-10, -1.88724975172282928790E-9,\n    9.38153738649577178388E-9, -4.44505912879632808065E-8, 2.00329475355213526229E-7, -8.56872026469545474066E-7,\n    3.47025130813767847674E-6, -1.32731636560394358279E-5, 4.78156510755005422638E-5, -1.61760815825896745588E-4,\n    5.12285956168575772895E-4, -1.51357245063125314899E-3, 4.15642294431288815669E-3, -1.05640848946261981558E-2,\n    2.47264490306265168283E-2, -5.29459812080949914269E-2, 1.02643658689847095384E-1, -1.76416518357834055153E-1,\n    2.52587186443633654823E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    7.51729631084210481353E-18, 4.41434832307170791151E-18, -4.65030536848935832153E-17, -3.20952592199342395980E-17,\n    2.96262899764595013876E-16, 3.30820231092092828324E-16, -1.88035477551078244854E-15, -3.81440307243700780478E-15,\n    1.04202769841288027642E-14, 4.27244001671195135429E-14, -2.10154184277266431302E-14, -4.08355111109219731823E-13,\n    -7.19855177624590851209E-13, 2.03562854414708950722E-12, 1.41258074366137813316E-11, 3.25260358301548823856E-11,\n    -1.89749581235054123450E-11, -5.58974346219658380687E-10, -3.83538038596423702205E-9, -2.63146884688951950684E-8,\n    -2.51223623787020892529E-7, -3.88256480887769039346E-6, -1.10588938762623716291E-4, -9.76109749136146840777E-3,\n    7.78576235018280120474E-1])\nreturn near, far', 'opspecs/special.yaml:549'),
+    'igam_factor': (('a', 'x'), 'direct = Sub(Sub(Mul(a, Log(x)), x), lgamma_wide(a))\ndirect = Where(Less(direct, f64(-709.782712893384)), f64(0.0), Exp(direct))\nfac = Sub(Add(a, f64(6.02468004077673)), f64(0.5))\nres = Div(Sqrt(Div(fac, f64(2.718281828459045))), lanczos_sum_expg_scaled(a))\nsmall = Mul(res, Mul(Exp(Sub(a, x)), Pow(Div(x, fac), a)))\nnumfac = Div(Add(Sub(Sub(x, a), f64(6.02468004077673)), f64(0.5)), fac)\nlarge = Mul(res, Exp(Add(Mul(a, Sub(log1p_wide(numfac), numfac)), Div(Mul(x, f64(-5.52468004077673)), fac))))\nnear = Where(And(Less(a, f64(200.0)), Less(x, f64(200.0))), small, large)\nreturn Where(Greater(Abs(Sub(a, x)), Mul(f64(0.4), Abs(a))), direct, near)', 'opspecs/special.yaml:1228'),
+    'incomplete_gamma': (('a0', 'x0', 'upper'), "regular = And(And(Greater(a0, f64(0.0)), Greater(x0, f64(0.0))), Not(Or(infinite(a0), infinite(x0))))\na = Where(regular, a0, f64(1.0))\nx = Where(regular, x0, f64(1.0))\nabsxma = Div(Abs(Sub(x, a)), a)\nasymptotic = Or(And(And(Greater(a, f64(20.0)), Less(a, f64(200.0))), Less(absxma, f64(0.3))),\n                And(Greater(a, f64(200.0)), Less(absxma, Div(f64(4.5), Sqrt(a)))))\nby_fraction = And(Greater(x, f64(1.1)), Not(Less(x, a)))\nlow = Not(Greater(x, f64(0.5)))\nmid = Not(Or(low, Greater(x, f64(1.1))))\nby_upper_series = Or(And(low, Not(Less(Div(f64(-0.4), Log(x)), a))), And(mid, Not(Less(Mul(x, f64(1.1)), a))))\nif upper:\n    by_q = And(Not(asymptotic), Or(by_fraction, by_upper_series))\nelse:\n    by_q = And(Not(asymptotic), And(Greater(x, f64(1.0)), Greater(x, a)))\nby_p = And(Not(asymptotic), Not(by_q))\nfac = igam_factor(a, x)\np = Div(Mul(incomplete_gamma_sum('series', a, x, And(regular, by_p)), fac), a)\nfraction = Mul(incomplete_gamma_sum('fraction', a, x, And(regular, And(by_q, by_fraction))), fac)\nlogx = Log(x)\nseries = Sub(Neg(expm1_wide(Sub(Mul(a, logx), lgamma_wide(Add(a, f64(1.0)))))),\n             Mul(Exp(Sub(Mul(a, logx), lgamma_wide(a))),\n                 incomplete_gamma_sum('upper_series', a, x, And(regular, And(by_q, Not(by_fraction))))))\nq = Where(by_fraction, Where(same_as(fac, f64(0.0)), f64(0.0), fraction), series)\np = Where(same_as(fac, f64(0.0)), f64(0.0), p)\nsigma = Div(Sub(x, a), a)\neta = Sqrt(Mul(f64(-2.0), Sub(log1p_wide(sigma), sigma)))\neta = Where(Greater(x, a), eta, Where(Less(x, a), Neg(eta), f64(0.0)))\nsign = 1.0 if upper else -1.0\ntotal = incomplete_gamma_sum('asymptotic', a, eta, asymptotic)\nexpansion = Add(Mul(f64(0.5), erfc_wide(Mul(Mul(f64(sign), eta), Sqrt(Mul(a, f64(0.5)))))),\n                Div(Mul(Mul(f64(sign), Exp(Mul(Mul(f64(-0.5), a), Mul(eta, eta)))), total),\n                    Sqrt(Mul(f64(2.0 * 3.1415927410125732), a))))\nif upper:\n    y = Where(asymptotic, expansion, Where(by_q, q, Sub(f64(1.0), p)))\nelse:\n    y = Where(asymptotic, expansion, Where(by_q, Sub(f64(1.0), q), p))\ninner = 1.0 if upper else 0.0\ny = Where(Or(IsNaN(a0), IsNaN(x0)), f64(float('nan')), y)\ny = Where(infinite(x0), f64(1.0 - inner), y)\ny = Where(infinite(a0), Where(infinite(x0), f64(float('nan')), f64(inner)), y)\ny = Where(same_as(x0, f64(0.0)), f64(inner), y)\ny = Where(same_as(a0, f64(0.0)), Where(Greater(x0, f64(0.0)), f64(1.0 - inner), f64(float('nan'))), y)\nreturn Where(Or(Less(x0, f64(0.0)), Less(a0, f64(0.0))), f64(float('nan')), y)", 'opspecs/special.yaml:1242'),
     'infinite': (('x',), 'And(IsNaN(Sub(x, x)), Not(IsNaN(x)))', 'opspecs/special.yaml:31'),
     'is_integer': (('x',), 'same_as(Floor(x), x)', 'opspecs/special.yaml:26'),
     'k0_parts': (('x',), 'near = Sub(chebyshev_series(Sub(Mul(x, x), f64(2.0)), [\n    1.37446543561352307156e-16, 4.25981614279661018399e-14, 1.03496952576338420167e-11, 1.90451637722020886025e-09,\n    2.53479107902614945675e-07, 2.28621210311945178607e-05, 1.26461541144692592338e-03, 3.59799365153615016266e-02,\n    3.44289899924628486886e-01, -5.35327393233902768720e-01]),\n           Mul(Log(Mul(f64(0.5), x)), bessel_i0_wide(x, 709.782712893384)))\nfar = chebyshev_series(Sub(Div(f64(8.0), x), f64(2.0)), [\n    5.30043377268626276149e-18, -1.64758043015242134646e-17, 5.21039150503902756861e-17, -1.67823109680541210385e-16,\n    5.51205597852431940784e-16, -1.84859337734377901440e-15, 6.34007647740507060557e-15, -2.22751332699166985548e-14,\n    8.03289077536357521100e-14, -2.98009692317273043925e-13, 1.14034058820847496303e-12, -4.51459788337394416547e-12,\n    1.85594911495471785253e-11, -7.95748924447710747776e-11, 3.57739728140030116597e-10, -1.69753450938905987466e-09,\n    8.57403401741422608519e-09, -4.66048989768794782956e-08, 2.76681363944501510342e-07, -1.83175552271911948767e-06,\n    1.39498137188764993662e-05, -1.28495495816278026384e-04, 1.56988388573005337491e-03, -3.14481013119645005427e-02,\n    2.44030308206595545468e+00])\nreturn near, far', 'opspecs/special.yaml:654'),
     'k1_parts': (('x',), 'near = Add(Mul(Log(Mul(f64(0.5), x)), bessel_i1_wide(x, 709.782712893384)),\n           Div(chebyshev_series(Sub(Mul(x, x), f64(2.0)), [\n    -7.02386347938628759343e-18, -2.42744985051936593393e-15, -6.66690169419932900609e-13, -1.41148839263352776110e-10,\n    -2.21338763073472585583e-08, -2.43340614156596823496e-06, -1.73028895751305206302e-04, -6.97572385963986435018e-03,\n    -1.22611180822657148235e-01, -3.53155960776544875667e-01, 1.52530022733894777053e+00]), x))\nfar = chebyshev_series(Sub(Div(f64(8.0), x), f64(2.0)), [\n    -5.75674448366501715755e-18, 1.79405087314755922667e-17, -5.68946255844285935196e-17, 1.83809354436663880070e-16,\n    -6.05704724837331885336e-16, 2.03870316562433424052e-15, -7.01983709041831346144e-15, 2.47715442448130437068e-14,\n    -8.97670518232499435011e-14, 3.34841966607842919884e-13, -1.28917396095102890680e-12, 5.13963967348173025100e-12,\n    -2.12996783842756842877e-11, 9.21831518760500529508e-11, -4.19035475934189648750e-10, 2.01504975519703286596e-09,\n    -1.03457624656780970260e-08, 5.74108412545004946722e-08, -3.50196060308781257119e-07, 2.40648494783721712015e-06,\n    -1.93619797416608296024e-05, 1.95215518471351631108e-04, -2.85781685962277938680e-03, 1.03923736576817238437e-01,\n    2.72062619048444266945e+00])\nreturn near, far', 'opspecs/special.yaml:673'),
     'k_edges': (('x', 'y'), "keep_nan(x, Where(same_as(x, f64(0.0)), f64(float('inf')), Where(Less(x, f64(0.0)), f64(float('nan')), y)))", 'opspecs/special.yaml:692'),
     'keep_nan': (('x', 'y'), 'Where(IsNaN(x), x, y)', 'opspecs/special.yaml:36'),
+    'lanczos_sum_expg_scaled': (('a',), 'inside = Div(horner(a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]),\n             horner(a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))\nt = Reciprocal(a)\noutside = Div(horner(t, [56906521.913471565, 103794043.11634454, 86363131.2881386, 43338889.32467614, 14605578.087685067, 3481712.154980646, 601859.6171681099, 75999.29304014542, 6955.999602515376, 449.9445569063168, 19.519927882476175, 0.5098416655656676, 0.006061842346248907]),\n              horner(t, [0.0, 39916800.0, 120543840.0, 150917976.0, 105258076.0, 45995730.0, 13339535.0, 2637558.0, 357423.0, 32670.0, 1925.0, 66.0, 1.0]))\nreturn Where(Greater(Abs(a), f64(1.0)), outside, inside)', 'opspecs/special.yaml:1217'),
     'lgamma_core': (('u',), 'big = Not(Less(u, f64(13.0)))\nv = Where(big, f64(2.5), u)\ndown = Max(Sub(Floor(v), f64(2.0)), f64(0.0))\nup = Where(Less(v, f64(1.0)), f64(2.0), Where(Less(v, f64(2.0)), f64(1.0), f64(0.0)))\nt = Sub(v, Add(Sub(down, up), f64(2.0)))\nratio = Div(rising_factorial(Add(t, f64(2.0)), down, 10), rising_factorial(v, up, 2))\nrational = Div(Mul(t, horner(t, [-1.37825152569120859100E3, -3.88016315134637840924E4, -3.31612992738871184744E5,\n                                 -1.16237097492762307383E6, -1.72173700820839662146E6, -8.53555664245765465627E5])),\n               horner(t, [1.0, -3.51815701436523470549E2, -1.70642106651881159223E4, -2.20528590553854454839E5,\n                          -1.13933444367982507207E6, -2.53252307177582951285E6, -2.01889141433532773231E6]))\nsmall = Add(Log(ratio), rational)\nw = Where(big, u, f64(13.0))\nr2 = Reciprocal(Mul(w, w))\nminimax = horner(r2, [8.11614167470508450300E-4, -5.95061904284301438324E-4, 7.93650340457716943945E-4,\n                      -2.77777777730099687205E-3, 8.33333333333331927722E-2])\nbernoulli = horner(r2, [7.9365079365079365079365e-4, -2.7777777777777777777778e-3, 0.0833333333333333333333])\nseries = Where(Greater(w, f64(1.0e8)), f64(0.0), Div(Where(Less(w, f64(1000.0)), minimax, bernoulli), w))\nstirling = Add(Sub(Mul(Sub(w, f64(0.5)), Log(w)), w), Add(f64(0.91893853320467274178), series))\nreturn Where(big, stirling, small)', 'opspecs/special.yaml:210'),
     'lgamma_wide': (('x',), "reflect = Less(x, f64(0.5))\ncore = lgamma_core(Where(reflect, Sub(f64(1.0), x), Where(infinite(x), f64(2.0), x)))\ny = Where(reflect, Sub(Log(Div(f64(3.141592653589793), abs_sin_pi(x))), core), core)\ny = Where(Less(Abs(x), f64(1.0e-200)), Neg(Log(Abs(x))), y)\ny = Where(Or(infinite(x), And(Less(x, f64(0.0)), is_integer(x))), f64(float('inf')), y)\nreturn keep_nan(x, y)", 'opspecs/special.yaml:236'),
     'log1p_nonpositive': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(Less(d, f64(0.0)), Div(Mul(Log(w), u), d), u)', 'opspecs/special.yaml:46'),
+    'log1p_wide': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Div(Mul(Log(w), u), d))', 'opspecs/special.yaml:1201'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
@@ -192,6 +197,13 @@ def exp_square(g, x, sign):
     return g.op('Mul', g.op('Exp', g.op('Mul', g.op('Mul', hi, hi), f64(g, sign))), g.op('Exp', g.op('Mul', g.op('Mul', g.op('Add', g.op('Add', hi, hi), lo), lo), f64(g, sign))))
 
 
+def expm1_wide(g, u):
+    """exp(u) - 1, accurate for small |u| ((w - 1) u / log w, w = exp u, below 1/2) (opspecs/special.yaml:1209)"""
+    w = g.op('Exp', u)
+    d = g.op('Sub', w, f64(g, 1.0))
+    return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Where', g.op('Less', g.op('Abs', u), f64(g, 0.5)), g.op('Div', g.op('Mul', d, u), g.op('Log', w)), d))
+
+
 def f64(g, value):
     """a float64 0-d constant (opspecs/special.yaml:11)"""
     return h.scalar(g, value, 'float64')
@@ -243,6 +255,61 @@ def i1e_wide(g, x0):
     return (near, far)
 
 
+def igam_factor(g, a, x):
+    """x^a e^-x / Gamma(a) as torch's _igam_helper_fac computes it (a Lanczos form where x is near a) (opspecs/special.yaml:1228)"""
+    direct = g.op('Sub', g.op('Sub', g.op('Mul', a, g.op('Log', x)), x), lgamma_wide(g, a))
+    direct = g.op('Where', g.op('Less', direct, f64(g, -709.782712893384)), f64(g, 0.0), g.op('Exp', direct))
+    fac = g.op('Sub', g.op('Add', a, f64(g, 6.02468004077673)), f64(g, 0.5))
+    res = g.op('Div', g.op('Sqrt', g.op('Div', fac, f64(g, 2.718281828459045))), lanczos_sum_expg_scaled(g, a))
+    small = g.op('Mul', res, g.op('Mul', g.op('Exp', g.op('Sub', a, x)), g.op('Pow', g.op('Div', x, fac), a)))
+    numfac = g.op('Div', g.op('Add', g.op('Sub', g.op('Sub', x, a), f64(g, 6.02468004077673)), f64(g, 0.5)), fac)
+    large = g.op('Mul', res, g.op('Exp', g.op('Add', g.op('Mul', a, g.op('Sub', log1p_wide(g, numfac), numfac)), g.op('Div', g.op('Mul', x, f64(g, -5.52468004077673)), fac))))
+    near = g.op('Where', g.op('And', g.op('Less', a, f64(g, 200.0)), g.op('Less', x, f64(g, 200.0))), small, large)
+    return g.op('Where', g.op('Greater', g.op('Abs', g.op('Sub', a, x)), g.op('Mul', f64(g, 0.4), g.op('Abs', a))), direct, near)
+
+
+def incomplete_gamma(g, a0, x0, upper):
+    """P(a, x) (upper false) or Q(a, x) = 1 - P in float64, in torch's regimes and special values (opspecs/special.yaml:1242)"""
+    regular = g.op('And', g.op('And', g.op('Greater', a0, f64(g, 0.0)), g.op('Greater', x0, f64(g, 0.0))), g.op('Not', g.op('Or', infinite(g, a0), infinite(g, x0))))
+    a = g.op('Where', regular, a0, f64(g, 1.0))
+    x = g.op('Where', regular, x0, f64(g, 1.0))
+    absxma = g.op('Div', g.op('Abs', g.op('Sub', x, a)), a)
+    asymptotic = g.op('Or', g.op('And', g.op('And', g.op('Greater', a, f64(g, 20.0)), g.op('Less', a, f64(g, 200.0))), g.op('Less', absxma, f64(g, 0.3))), g.op('And', g.op('Greater', a, f64(g, 200.0)), g.op('Less', absxma, g.op('Div', f64(g, 4.5), g.op('Sqrt', a)))))
+    by_fraction = g.op('And', g.op('Greater', x, f64(g, 1.1)), g.op('Not', g.op('Less', x, a)))
+    low = g.op('Not', g.op('Greater', x, f64(g, 0.5)))
+    mid = g.op('Not', g.op('Or', low, g.op('Greater', x, f64(g, 1.1))))
+    by_upper_series = g.op('Or', g.op('And', low, g.op('Not', g.op('Less', g.op('Div', f64(g, -0.4), g.op('Log', x)), a))), g.op('And', mid, g.op('Not', g.op('Less', g.op('Mul', x, f64(g, 1.1)), a))))
+    if upper:
+        by_q = g.op('And', g.op('Not', asymptotic), g.op('Or', by_fraction, by_upper_series))
+    else:
+        by_q = g.op('And', g.op('Not', asymptotic), g.op('And', g.op('Greater', x, f64(g, 1.0)), g.op('Greater', x, a)))
+    by_p = g.op('And', g.op('Not', asymptotic), g.op('Not', by_q))
+    fac = igam_factor(g, a, x)
+    p = g.op('Div', g.op('Mul', h.incomplete_gamma_sum(g, 'series', a, x, g.op('And', regular, by_p)), fac), a)
+    fraction = g.op('Mul', h.incomplete_gamma_sum(g, 'fraction', a, x, g.op('And', regular, g.op('And', by_q, by_fraction))), fac)
+    logx = g.op('Log', x)
+    series = g.op('Sub', g.op('Neg', expm1_wide(g, g.op('Sub', g.op('Mul', a, logx), lgamma_wide(g, g.op('Add', a, f64(g, 1.0)))))), g.op('Mul', g.op('Exp', g.op('Sub', g.op('Mul', a, logx), lgamma_wide(g, a))), h.incomplete_gamma_sum(g, 'upper_series', a, x, g.op('And', regular, g.op('And', by_q, g.op('Not', by_fraction))))))
+    q = g.op('Where', by_fraction, g.op('Where', same_as(g, fac, f64(g, 0.0)), f64(g, 0.0), fraction), series)
+    p = g.op('Where', same_as(g, fac, f64(g, 0.0)), f64(g, 0.0), p)
+    sigma = g.op('Div', g.op('Sub', x, a), a)
+    eta = g.op('Sqrt', g.op('Mul', f64(g, -2.0), g.op('Sub', log1p_wide(g, sigma), sigma)))
+    eta = g.op('Where', g.op('Greater', x, a), eta, g.op('Where', g.op('Less', x, a), g.op('Neg', eta), f64(g, 0.0)))
+    sign = 1.0 if upper else -1.0
+    total = h.incomplete_gamma_sum(g, 'asymptotic', a, eta, asymptotic)
+    expansion = g.op('Add', g.op('Mul', f64(g, 0.5), erfc_wide(g, g.op('Mul', g.op('Mul', f64(g, sign), eta), g.op('Sqrt', g.op('Mul', a, f64(g, 0.5)))))), g.op('Div', g.op('Mul', g.op('Mul', f64(g, sign), g.op('Exp', g.op('Mul', g.op('Mul', f64(g, -0.5), a), g.op('Mul', eta, eta)))), total), g.op('Sqrt', g.op('Mul', f64(g, 2.0 * 3.1415927410125732), a))))
+    if upper:
+        y = g.op('Where', asymptotic, expansion, g.op('Where', by_q, q, g.op('Sub', f64(g, 1.0), p)))
+    else:
+        y = g.op('Where', asymptotic, expansion, g.op('Where', by_q, g.op('Sub', f64(g, 1.0), q), p))
+    inner = 1.0 if upper else 0.0
+    y = g.op('Where', g.op('Or', g.op('IsNaN', a0), g.op('IsNaN', x0)), f64(g, builtins.float('nan')), y)
+    y = g.op('Where', infinite(g, x0), f64(g, 1.0 - inner), y)
+    y = g.op('Where', infinite(g, a0), g.op('Where', infinite(g, x0), f64(g, builtins.float('nan')), f64(g, inner)), y)
+    y = g.op('Where', same_as(g, x0, f64(g, 0.0)), f64(g, inner), y)
+    y = g.op('Where', same_as(g, a0, f64(g, 0.0)), g.op('Where', g.op('Greater', x0, f64(g, 0.0)), f64(g, 1.0 - inner), f64(g, builtins.float('nan'))), y)
+    return g.op('Where', g.op('Or', g.op('Less', x0, f64(g, 0.0)), g.op('Less', a0, f64(g, 0.0))), f64(g, builtins.float('nan')), y)
+
+
 def infinite(g, x):
     """x is +-inf (x - x is NaN only for infinities and NaN); every opset (opspecs/special.yaml:31)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', x, x)), g.op('Not', g.op('IsNaN', x)))
@@ -275,6 +342,14 @@ def k_edges(g, x, y):
 def keep_nan(g, x, y):
     """y, but NaN where x is NaN (opspecs/special.yaml:36)"""
     return g.op('Where', g.op('IsNaN', x), x, y)
+
+
+def lanczos_sum_expg_scaled(g, a):
+    """torch's Lanczos sum (Boost's, g = 6.0247) scaled by exp(-g), a rational in a, or in 1/a above 1 (opspecs/special.yaml:1217)"""
+    inside = g.op('Div', h.horner(g, a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]), h.horner(g, a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))
+    t = g.op('Reciprocal', a)
+    outside = g.op('Div', h.horner(g, t, [56906521.913471565, 103794043.11634454, 86363131.2881386, 43338889.32467614, 14605578.087685067, 3481712.154980646, 601859.6171681099, 75999.29304014542, 6955.999602515376, 449.9445569063168, 19.519927882476175, 0.5098416655656676, 0.006061842346248907]), h.horner(g, t, [0.0, 39916800.0, 120543840.0, 150917976.0, 105258076.0, 45995730.0, 13339535.0, 2637558.0, 357423.0, 32670.0, 1925.0, 66.0, 1.0]))
+    return g.op('Where', g.op('Greater', g.op('Abs', a), f64(g, 1.0)), outside, inside)
 
 
 def lgamma_core(g, u):
@@ -311,6 +386,13 @@ def log1p_nonpositive(g, u):
     w = g.op('Add', f64(g, 1.0), u)
     d = g.op('Sub', w, f64(g, 1.0))
     return g.op('Where', g.op('Less', d, f64(g, 0.0)), g.op('Div', g.op('Mul', g.op('Log', w), u), d), u)
+
+
+def log1p_wide(g, u):
+    """log(1 + u) for u > -1, accurate for small |u| (log(w) u / (w - 1), w = 1 + u) (opspecs/special.yaml:1201)"""
+    w = g.op('Add', f64(g, 1.0), u)
+    d = g.op('Sub', w, f64(g, 1.0))
+    return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Div', g.op('Mul', g.op('Log', w), u), d))
 
 
 def moments(g, x, axes):
