@@ -2075,8 +2075,6 @@ def digamma(g, self):
 @declared('opspecs/special.yaml:306', emits=('Abs', 'Add', 'And', 'Cast', 'Ceil', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sin', 'Sub', 'Tan', 'Where'))
 def polygamma(g, n, self):
     """aten::polygamma.default, opsets 9-26: block of 6 lines: Mul; calls digamma_wide(), f64(), keep_nan(), trigamma_wide(), wide() (opspecs/special.yaml:306)"""
-    if not (n >= 0):
-        raise g.constraint_error('polygamma is defined for n >= 0 (torch refuses a negative n as well)', 'opspecs/special.yaml:316')
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     if n == 0:
@@ -2086,9 +2084,9 @@ def polygamma(g, n, self):
     return h.cast_like(g, g.op('Mul', s.f64(g, h.polygamma_factor(g, n)), h.hurwitz_zeta(g, s.f64(g, builtins.float(n + 1)), x)), self)
 
 
-@declared('opspecs/special.yaml:326', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/special.yaml:323', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
 def mvlgamma(g, self, p):
-    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:326)"""
+    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:323)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.unsqueeze_axes(g, s.wide(g, self), [h.rank(g, self)])
     terms = s.lgamma_wide(g, g.op('Add', x, h.arange_constant(g, -0.5 * p + 0.5, 0.5, 0.5, 'float64')))
@@ -2096,37 +2094,37 @@ def mvlgamma(g, self, p):
     return h.cast_like(g, total, self)
 
 
-@declared('opspecs/special.yaml:340', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:337', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta(g, self, other):
-    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:340); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:357)"""
+    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:337); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:354)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), self)
 
 
-@declared('opspecs/special.yaml:349', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:346', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta_self_scalar(g, self, other):
-    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:349)"""
+    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:346)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
 
 
-@declared('opspecs/special.yaml:449', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:446', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j0(g, self):
-    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:449)"""
+    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:446)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j0_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:457', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:454', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j1(g, self):
-    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:457)"""
+    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:454)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j1_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:465', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:462', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y0(g, self):
-    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:465)"""
+    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:462)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2138,9 +2136,9 @@ def special_bessel_y0(g, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:487', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:484', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y1(g, self):
-    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:487)"""
+    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:484)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2154,9 +2152,9 @@ def special_bessel_y1(g, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:510', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:507', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
 def special_spherical_bessel_j0(g, x):
-    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:510)"""
+    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:507)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     x2 = g.op('Mul', v, v)
@@ -2165,32 +2163,32 @@ def special_spherical_bessel_j0(g, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, 0.0), y)), x)
 
 
-@declared('opspecs/special.yaml:600', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:597', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
 def i0(g, self):
-    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:600); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:638)"""
+    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:597); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:635)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:608', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:605', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
 def special_i0e(g, self):
-    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:608)"""
+    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:605)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i0e_wide(g, x)
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), near)), self)
 
 
-@declared('opspecs/special.yaml:618', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:615', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
 def special_i1(g, self):
-    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:618); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:645)"""
+    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:615); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:642)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:626', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:623', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
 def special_i1e(g, self):
-    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:626)"""
+    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:623)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i1e_wide(g, x)
@@ -2198,9 +2196,9 @@ def special_i1e(g, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, 0.0)), g.op('Neg', y), y)), self)
 
 
-@declared('opspecs/special.yaml:697', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:694', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k0(g, self):
-    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:697)"""
+    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:694)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k0_parts(g, x)
@@ -2208,9 +2206,9 @@ def special_modified_bessel_k0(g, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:708', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:705', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k1(g, self):
-    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:708)"""
+    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:705)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k1_parts(g, x)
@@ -2218,9 +2216,9 @@ def special_modified_bessel_k1(g, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:719', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:716', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k0(g, x):
-    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:719)"""
+    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:716)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k0_parts(g, v)
@@ -2228,9 +2226,9 @@ def special_scaled_modified_bessel_k0(g, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:730', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:727', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k1(g, x):
-    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:730)"""
+    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:727)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k1_parts(g, v)
@@ -2238,9 +2236,9 @@ def special_scaled_modified_bessel_k1(g, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:745', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:742', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_airy_ai(g, x):
-    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:745)"""
+    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:742)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     a = g.op('Abs', v)
@@ -2266,184 +2264,184 @@ def special_airy_ai(g, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, builtins.float('nan')), y)), x)
 
 
-@declared('opspecs/special.yaml:800', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:797', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t(g, x, n):
-    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:800); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:811)"""
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:797); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:808)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:822', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:819', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:822)"""
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:819)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:833', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:830', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u(g, x, n):
-    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:833); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:844)"""
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:830); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:841)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:855', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:852', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:855)"""
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:852)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:866', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:863', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v(g, x, n):
-    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:866); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:877)"""
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:863); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:874)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:888', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:885', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:888)"""
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:885)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:899', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:896', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w(g, x, n):
-    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:899); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:910)"""
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:896); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:907)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:921', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:918', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:921)"""
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:918)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:932', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:929', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:932); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:943)"""
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:929); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:940)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:954', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:951', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:954)"""
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:951)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:965', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:962', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:965); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:976)"""
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:962); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:973)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:987', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:984', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:987)"""
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:984)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:998', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:995', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:998); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1009)"""
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:995); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1006)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1020', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1017', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1020)"""
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1017)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1031', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1028', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1031); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1042)"""
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1028); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1039)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1053', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1050', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1053)"""
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1050)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1064', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1061', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h(g, x, n):
-    """aten::special_hermite_polynomial_h.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1064); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1075)"""
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1061); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1072)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1086', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1083', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1086)"""
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1083)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1097', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1094', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he(g, x, n):
-    """aten::special_hermite_polynomial_he.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1097); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1108)"""
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1094); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1105)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1119', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1116', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1119)"""
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1116)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1130', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1127', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l(g, x, n):
-    """aten::special_laguerre_polynomial_l.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1130); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1141)"""
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1127); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1138)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1152', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1149', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l_n_scalar(g, x, n):
-    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1152)"""
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1149)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1163', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1160', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p(g, x, n):
-    """aten::special_legendre_polynomial_p.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1163); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1174)"""
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1160); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1171)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1185', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1182', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p_n_scalar(g, x, n):
-    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1185)"""
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1182)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1290', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1287', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igamma(g, self, other):
-    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1290); also serves aten::special_gammainc.default"""
+    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1287); also serves aten::special_gammainc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), False), self)
 
 
-@declared('opspecs/special.yaml:1300', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1297', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igammac(g, self, other):
-    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1300); also serves aten::special_gammaincc.default"""
+    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1297); also serves aten::special_gammaincc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
 
