@@ -15,6 +15,7 @@ import torch
 
 from exporter.dtypes import from_torch_dtype, parse_dtype
 from exporter.graph_builder import is_complex as marked_complex
+from exporter.lib import special_ops
 
 INT64_MAX = 2**63 - 1
 
@@ -546,3 +547,150 @@ def element_of(g: Any, value: ir.Value, sequence: ir.Value) -> ir.Value:
 def as_value(g: Any, item: Any) -> ir.Value:
     """A list element (TorchScript's generic `t`) as a value: a number becomes a 0-d constant."""
     return item if isinstance(item, ir.Value) else g.constant(item, _NUMBER_DTYPES.get(type(item)))
+# -- special functions (opspecs/special.yaml): evaluation schemes over static coefficient lists ----
+# Each unrolls a loop over a list or a bounded count known at export time; the math stays in the spec.
+
+def horner(g: Any, x: ir.Value, coefficients: Sequence[float]) -> ir.Value:
+    """c[0] x^n + c[1] x^(n-1) + ... + c[n] by Horner's rule in x's dtype (Cephes' polevl order)."""
+    result = g.constant(float(coefficients[0]), g.dtype(x))
+    for c in coefficients[1:]:
+        result = g.op("Add", g.op("Mul", result, x), g.constant(float(c), g.dtype(x)))
+    return result
+
+
+def chebyshev_series(g: Any, x: ir.Value, coefficients: Sequence[float]) -> ir.Value:
+    """sum' c[i] T_i(x / 2) by Clenshaw's recurrence (Cephes' chbevl: the constant term last,
+    x already mapped onto [-2, 2])."""
+    b0 = g.constant(float(coefficients[0]), g.dtype(x))
+    b1 = g.constant(0.0, g.dtype(x))
+    b2 = b1
+    for c in coefficients[1:]:
+        b2, b1 = b1, b0
+        b0 = g.op("Add", g.op("Sub", g.op("Mul", x, b1), b2), g.constant(float(c), g.dtype(x)))
+    return g.op("Mul", g.op("Sub", b0, b2), g.constant(0.5, g.dtype(x)))
+
+
+def shifted_sum(g: Any, x: ir.Value, count: Any, most: int, power: Any = 1) -> ir.Value:
+    """sum_{i < count} (x + i)^-power, the terms a recurrence shifts out (digamma, trigamma, zeta).
+    `count` is an int or a tensor of counts (each at most `most`); `power` 1, 2 or a tensor."""
+    dtype = g.dtype(x)
+    total = g.constant(0.0, dtype)
+    for i in range(most):
+        shifted = g.op("Add", x, g.constant(float(i), dtype)) if i else x
+        if power == 1:
+            term = g.op("Reciprocal", shifted)
+        elif power == 2:
+            term = g.op("Reciprocal", g.op("Mul", shifted, shifted))
+        else:
+            term = g.op("Pow", shifted, g.op("Neg", power))
+        if not isinstance(count, int):
+            term = g.op("Where", g.op("Less", g.constant(float(i), dtype), count), term, g.constant(0.0, dtype))
+        elif i >= count:
+            break
+        total = g.op("Add", total, term)
+    return total
+
+
+def rising_factorial(g: Any, x: ir.Value, count: ir.Value, most: int) -> ir.Value:
+    """x (x + 1) ... (x + count - 1) for a tensor of counts, each at most `most` (1 for count 0)."""
+    dtype = g.dtype(x)
+    product = g.constant(1.0, dtype)
+    for i in range(most):
+        factor = g.op("Add", x, g.constant(float(i), dtype)) if i else x
+        factor = g.op("Where", g.op("Less", g.constant(float(i), dtype), count), factor, g.constant(1.0, dtype))
+        product = g.op("Mul", product, factor)
+    return product
+
+
+# (2k)! / B_2k: the Euler-Maclaurin coefficients of torch's (Cephes') zeta
+_ZETA_A = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9, 7.47242496e10,
+           -2.950130727918164224e12, 1.1646782814350067249e14, -4.5979787224074726105e15,
+           1.8152105401943546773e17, -7.1661652561756670113e18)
+
+
+def hurwitz_zeta(g: Any, x: ir.Value, q: ir.Value) -> ir.Value:
+    """zeta(x, q) = sum_k (q + k)^-x as torch computes it (Cephes): the direct sum (an ONNX Loop,
+    special_ops.zeta_direct_sum), then the Euler-Maclaurin tail with 12 Bernoulli terms, each
+    element stopping where a term falls below eps times the sum; float64 in and out.
+    Special values: inf for x == 1 and for q a non-positive integer, NaN for x < 1 and for a
+    non-positive q with a non-integer x."""
+    def f(value: float) -> ir.Value:
+        return g.constant(float(value), torch.float64)
+
+    def is_integer(v: ir.Value) -> ir.Value:
+        return g.op("Not", g.op("Or", g.op("Less", g.op("Floor", v), v), g.op("IsNaN", v)))
+
+    nonpositive = g.op("Not", g.op("Or", g.op("Greater", q, f(0.0)), g.op("IsNaN", q)))  # q <= 0
+    q_is_integer = is_integer(q)
+    x_is_integer = is_integer(x)
+    long_sum = g.op("And", g.op("And", nonpositive, g.op("Not", q_is_integer)),
+                    g.op("And", x_is_integer, g.op("Greater", x, f(1.0))))
+    q_far = g.op("Where", long_sum, q, f(1.0))
+    a, s, b, done = special_ops.zeta_direct_sum(g, x, q, q_far)
+    w = a
+    s = g.op("Sub", g.op("Add", s, g.op("Div", g.op("Mul", b, w), g.op("Sub", x, f(1.0)))), g.op("Mul", b, f(0.5)))
+    factor, k = f(1.0), 0.0
+    for coefficient in _ZETA_A:
+        factor = g.op("Mul", factor, g.op("Add", x, f(k)))
+        b = g.op("Div", b, w)
+        t = g.op("Div", g.op("Mul", factor, b), f(coefficient))
+        added = g.op("Add", s, t)
+        s = g.op("Where", done, s, added)
+        done = g.op("Or", done, g.op("Less", g.op("Abs", g.op("Div", t, added)), f(special_ops.ZETA_EPS)))
+        factor = g.op("Mul", factor, g.op("Add", x, f(k + 1.0)))
+        b = g.op("Div", b, w)
+        k += 2.0
+    # torch's special cases, the last written first: NaN from the sums, then q <= 0, x < 1, x == 1
+    inf, nan = f(float("inf")), f(float("nan"))
+    s = g.op("Where", g.op("Or", g.op("IsNaN", x), g.op("IsNaN", q)), nan, s)
+    s = g.op("Where", g.op("And", nonpositive, g.op("Not", x_is_integer)), nan, s)
+    s = g.op("Where", g.op("And", nonpositive, q_is_integer), inf, s)
+    s = g.op("Where", g.op("Less", x, f(1.0)), nan, s)
+    return g.op("Where", g.op("Not", g.op("Or", g.op("Or", g.op("Less", x, f(1.0)), g.op("Greater", x, f(1.0))),
+                                              g.op("IsNaN", x))), inf, s)
+
+
+def arange_constant(g: Any, start: float, end: float, step: float, dtype: Any) -> ir.Value:
+    """A 1-D constant holding torch.arange(start, end, step) in `dtype`."""
+    return g.constant(torch.arange(start, end, step, dtype=torch.float64).to(parse_dtype(dtype)))
+
+
+def polygamma_factor(g: Any, n: int) -> float:
+    """(-1)^(n+1) n! as torch's polygamma computes it for n >= 2: exp(lgamma(n + 1)) in double."""
+    return (1.0 if n % 2 else -1.0) * math.exp(math.lgamma(n + 1))
+
+
+def airy_series(g: Any, x: ir.Value, terms: int) -> tuple[ir.Value, ir.Value]:
+    """The Maclaurin series f, g of Ai = c1 f - c2 g (f = sum x^3k / ((2)(3)(5)(6)...), g likewise
+    from x), in torch's operation order, each element stopping once |term / f| <= float64 eps;
+    `terms` bounds the unrolled loop (|x| < 2.09 needs 13)."""
+    dtype = g.dtype(x)
+
+    def f(value: float) -> ir.Value:
+        return g.constant(float(value), dtype)
+
+    z = g.op("Mul", g.op("Mul", x, x), x)
+    m, n, total_f, total_g = f(1.0), x, f(1.0), x
+    going = g.op("Not", g.op("IsNaN", x))
+    k = 1.0
+    for _ in range(terms):
+        m_next = g.op("Div", g.op("Div", g.op("Mul", m, z), f(k + 1.0)), f(k + 2.0))
+        n_next = g.op("Div", g.op("Div", g.op("Mul", n, z), f(k + 2.0)), f(k + 3.0))
+        f_next = g.op("Add", total_f, m_next)
+        g_next = g.op("Add", total_g, n_next)
+        m, n = g.op("Where", going, m_next, m), g.op("Where", going, n_next, n)
+        total_f, total_g = g.op("Where", going, f_next, total_f), g.op("Where", going, g_next, total_g)
+        going = g.op("And", going, g.op("Greater", g.op("Abs", g.op("Div", m_next, f_next)), f(2.220446049250313e-16)))
+        k += 3.0
+    return total_f, total_g
+
+
+def incomplete_gamma_sum(g: Any, kind: str, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
+    """The iterated sums of torch's incomplete gamma functions, ONNX Loops run until every `active`
+    element converged (exporter/lib/special_ops.py): the lower series ('series'), the upper series
+    ('upper_series') or the upper continued fraction ('fraction'); x is eta for 'asymptotic'."""
+    if kind == "asymptotic":
+        return special_ops.igam_asymptotic_sum(g, a, x)
+    loops = {"series": special_ops.igam_series, "upper_series": special_ops.igamc_series,
+             "fraction": special_ops.igamc_continued_fraction}
+    return loops[kind](g, a, x, active)

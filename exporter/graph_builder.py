@@ -358,6 +358,12 @@ class GraphBuilder:
     def _value_name(self) -> str:
         return f"val_{next(self._value_counter)}"
 
+    def graph_input(self, dtype: torch.dtype, shape: Sequence[Any] | None = None) -> ir.Value:
+        """A fresh, uniquely named value to be an input of a graph built here (a Loop body's
+        iteration number, condition and carried values); no node produces it."""
+        return ir.Value(name=self._value_name(), type=ir.TensorType(from_torch_dtype(dtype)),
+                        shape=None if shape is None else ir.Shape(list(shape)))
+
 
 SYMBOLIC_KEY = "aten2onnx.symbolic"  # value metadata: a 0-d value standing for a SymInt/SymFloat/SymBool
 _SCALAR_SAMPLES = {ir.DataType.INT64: 1, ir.DataType.DOUBLE: 1.0, ir.DataType.FLOAT: 1.0, ir.DataType.BOOL: True}

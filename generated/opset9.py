@@ -23,6 +23,7 @@ from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
 from exporter.lib import sorting_ops
+from exporter.lib import special_ops
 from exporter.lib import statistics_ops
 from exporter.lib import strided_ops
 from exporter.lib import torchscript_ops
@@ -2071,6 +2072,462 @@ def cummax(g, self, dim):
 def cummin(g, self, dim):
     """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:152)"""
     return sorting_ops.running_extreme(g, self, dim, largest=False)
+
+
+@declared('opspecs/special.yaml:109', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Reciprocal', 'Sub', 'Where'))
+def erfc(g, self):
+    """aten::erfc.default, opsets 9-26: cast_like(erfc_wide(wide(self)), self) (opspecs/special.yaml:109)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.erfc_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:117', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
+def special_erfcx(g, self):
+    """aten::special_erfcx.default, opsets 9-26: cast_like(erfcx_wide(wide(self)), self) (opspecs/special.yaml:117)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.erfcx_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:125', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
+def special_log_ndtr(g, self):
+    """aten::special_log_ndtr.default, opsets 9-26: block of 5 lines: Less, Log, Mul, Neg, Sub, Where; calls erfc_wide(), erfcx_wide(), f64(), keep_nan(), log1p_nonpositive(), wide() (opspecs/special.yaml:125)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    t = g.op('Mul', x, s.f64(g, 0.7071067811865476))
+    left = g.op('Sub', g.op('Log', g.op('Mul', s.erfcx_wide(g, g.op('Neg', t)), s.f64(g, 0.5))), g.op('Mul', t, t))
+    right = s.log1p_nonpositive(g, g.op('Neg', g.op('Mul', s.erfc_wide(g, t), s.f64(g, 0.5))))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, -1.0)), left, right)), self)
+
+
+@declared('opspecs/special.yaml:141', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
+def erfinv(g, self):
+    """aten::erfinv.default, opsets 9-26: block of 17 lines: Abs, Div, Greater, Less, Log, Mul, Neg, Sqrt, Sub, Where; calls erf_small(), erfc_wide(), exp_square(), f64(), keep_nan(), wide() (opspecs/special.yaml:141)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    y = s.wide(g, self)
+    a = g.op('Abs', y)
+    z = g.op('Mul', y, y)
+    central = g.op('Div', g.op('Mul', y, h.horner(g, z, [-0.140543331, 0.914624893, -1.645349621, 0.886226899])), h.horner(g, z, [0.012229801, -0.329097515, 1.442710462, -2.118377725, 1.0]))
+    w = g.op('Sqrt', g.op('Neg', g.op('Log', g.op('Div', g.op('Sub', s.f64(g, 1.0), a), s.f64(g, 2.0)))))
+    magnitude = g.op('Div', h.horner(g, w, [1.641345311, 3.429567803, -1.624906493, -1.970840454]), h.horner(g, w, [1.6370678, 3.5438892, 1.0]))
+    sign = g.op('Where', g.op('Less', y, s.f64(g, 0.0)), s.f64(g, -1.0), s.f64(g, 1.0))
+    tail = g.op('Greater', a, s.f64(g, 0.7))
+    x0 = g.op('Where', tail, g.op('Mul', sign, magnitude), central)
+    r0 = g.op('Where', tail, g.op('Mul', sign, g.op('Sub', g.op('Sub', s.f64(g, 1.0), a), s.erfc_wide(g, g.op('Abs', x0)))), g.op('Sub', s.erf_small(g, x0), y))
+    x1 = g.op('Sub', x0, g.op('Div', r0, g.op('Mul', s.f64(g, 1.1283791670955126), s.exp_square(g, x0, -1.0))))
+    r1 = g.op('Where', tail, g.op('Mul', sign, g.op('Sub', g.op('Sub', s.f64(g, 1.0), a), s.erfc_wide(g, g.op('Abs', x1)))), g.op('Sub', s.erf_small(g, x1), y))
+    x2 = g.op('Sub', x1, g.op('Div', r1, g.op('Mul', s.f64(g, 1.1283791670955126), s.exp_square(g, x1, -1.0))))
+    edge = g.op('Where', g.op('Greater', a, s.f64(g, 1.0)), s.f64(g, builtins.float('nan')), g.op('Mul', sign, s.f64(g, builtins.float('inf'))))
+    return h.cast_like(g, s.keep_nan(g, y, g.op('Where', g.op('Less', a, s.f64(g, 1.0)), x2, edge)), self)
+
+
+@declared('opspecs/special.yaml:168', emits=('Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
+def special_ndtri(g, self):
+    """aten::special_ndtri.default, opsets 9-26: block of 30 lines: Add, Div, Greater, Less, Log, Mul, Neg, Or, Reciprocal, Sqrt, Sub, Where; calls f64(), keep_nan(), same_as(), wide() (opspecs/special.yaml:168)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    y0 = s.wide(g, self)
+    flip = g.op('Greater', y0, s.f64(g, 1.0 - 0.1353352832366127))
+    y = g.op('Where', flip, g.op('Sub', s.f64(g, 1.0), y0), y0)
+    c = g.op('Sub', y, s.f64(g, 0.5))
+    c2 = g.op('Mul', c, c)
+    ratio = g.op('Div', g.op('Mul', c2, h.horner(g, c2, [-59.96335010141079, 98.00107541859997, -56.67628574690703, 13.931260938727968, -1.2391658386738125])), h.horner(g, c2, [1.0, 1.9544885833814176, 4.676279128988815, 86.36024213908905, -225.46268785411937, 200.26021238006066, -82.03722561683334, 15.90562251262117, -1.1833162112133]))
+    central = g.op('Mul', g.op('Add', c, g.op('Mul', c, ratio)), s.f64(g, 2.5066282746310007))
+    r = g.op('Sqrt', g.op('Mul', s.f64(g, -2.0), g.op('Log', y)))
+    z = g.op('Reciprocal', r)
+    near = g.op('Div', g.op('Mul', z, h.horner(g, z, [4.0554489230596245, 31.525109459989388, 57.16281922464213, 44.08050738932008, 14.684956192885803, 2.1866330685079025, -0.1402560791713545, -0.03504246268278482, -0.0008574567851546854])), h.horner(g, z, [1.0, 15.779988325646675, 45.39076351288792, 41.3172038254672, 15.04253856929075, 2.504649462083094, -0.14218292285478779, -0.03808064076915783, -0.0009332594808954574]))
+    far = g.op('Div', g.op('Mul', z, h.horner(g, z, [3.2377489177694603, 6.915228890689842, 3.9388102529247444, 1.3330346081580755, 0.20148538954917908, 0.012371663481782003, 0.00030158155350823543, 2.6580697468673755e-06, 6.239745391849833e-09])), h.horner(g, z, [1.0, 6.02427039364742, 3.6798356385616087, 1.3770209948908132, 0.21623699359449663, 0.013420400608854318, 0.00032801446468212774, 2.8924786474538068e-06, 6.790194080099813e-09]))
+    tail = g.op('Sub', g.op('Sub', r, g.op('Div', g.op('Log', r), r)), g.op('Where', g.op('Less', r, s.f64(g, 8.0)), near, far))
+    x = g.op('Where', g.op('Greater', y, s.f64(g, 0.1353352832366127)), central, g.op('Where', flip, tail, g.op('Neg', tail)))
+    x = g.op('Where', g.op('Or', g.op('Less', y0, s.f64(g, 0.0)), g.op('Greater', y0, s.f64(g, 1.0))), s.f64(g, builtins.float('nan')), x)
+    x = g.op('Where', s.same_as(g, y0, s.f64(g, 0.0)), s.f64(g, builtins.float('-inf')), g.op('Where', s.same_as(g, y0, s.f64(g, 1.0)), s.f64(g, builtins.float('inf')), x))
+    return h.cast_like(g, s.keep_nan(g, y0, x), self)
+
+
+@declared('opspecs/special.yaml:288', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sub', 'Where'))
+def lgamma(g, self):
+    """aten::lgamma.default, opsets 9-26: cast_like(lgamma_wide(wide(self)), self) (opspecs/special.yaml:288)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.lgamma_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:296', emits=('Add', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'Sub', 'Tan', 'Where'))
+def digamma(g, self):
+    """aten::digamma.default, opsets 9-26: cast_like(digamma_wide(wide(self)), self) (opspecs/special.yaml:296)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.digamma_wide(g, s.wide(g, self)), self)
+
+
+@declared('opspecs/special.yaml:306', emits=('Abs', 'Add', 'And', 'Cast', 'Ceil', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sin', 'Sub', 'Tan', 'Where'))
+def polygamma(g, n, self):
+    """aten::polygamma.default, opsets 9-26: block of 6 lines: Mul; calls digamma_wide(), f64(), keep_nan(), trigamma_wide(), wide() (opspecs/special.yaml:306)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    if n == 0:
+        return h.cast_like(g, s.digamma_wide(g, x), self)
+    if n == 1:
+        return h.cast_like(g, s.keep_nan(g, x, s.trigamma_wide(g, x)), self)
+    return h.cast_like(g, g.op('Mul', s.f64(g, h.polygamma_factor(g, n)), h.hurwitz_zeta(g, s.f64(g, builtins.float(n + 1)), x)), self)
+
+
+@declared('opspecs/special.yaml:323', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
+def mvlgamma(g, self, p):
+    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:323)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.unsqueeze_axes(g, s.wide(g, self), [h.rank(g, self)])
+    terms = s.lgamma_wide(g, g.op('Add', x, h.arange_constant(g, -0.5 * p + 0.5, 0.5, 0.5, 'float64')))
+    total = g.op('Add', s.reduce_sum(g, terms, [h.rank(g, self)], 0), s.f64(g, p * (p - 1) * 0.28618247146235004))
+    return h.cast_like(g, total, self)
+
+
+@declared('opspecs/special.yaml:337', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+def special_zeta(g, self, other):
+    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:337); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:354)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), self)
+
+
+@declared('opspecs/special.yaml:346', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+def special_zeta_self_scalar(g, self, other):
+    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:346)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
+
+
+@declared('opspecs/special.yaml:446', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_j0(g, self):
+    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:446)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_j0_wide(g, s.wide(g, self), self), self)
+
+
+@declared('opspecs/special.yaml:454', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_j1(g, self):
+    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:454)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_j1_wide(g, s.wide(g, self), self), self)
+
+
+@declared('opspecs/special.yaml:462', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_y0(g, self):
+    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:462)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    x2 = g.op('Mul', x, x)
+    small = g.op('Add', g.op('Div', h.horner(g, x2, [15592.436785523574, -14663929.59039716, 5435264770.518765, -982136065717.9115, 87590639439536.7, -3466283033847297.0, 4.4273326857256984e+16, -1.8495080043698668e+16]), h.horner(g, x2, [1041.2835366425984, 626107.330137135, 268919633.39381415, 86400248710.3935, 20297961275010.555, 3171577528429750.5, 2.5059625617265306e+17])), g.op('Mul', g.op('Mul', s.f64(g, 0.6366197723675814), g.op('Log', x)), s.bessel_j0_wide(g, x, self)))
+    small = g.op('Where', s.same_as(g, x, s.f64(g, 0.0)), s.f64(g, builtins.float('-inf')), g.op('Where', g.op('Less', x, s.f64(g, 0.0)), s.f64(g, builtins.float('nan')), small))
+    p, q = s.hankel_j0(g, x, g.op('Div', s.f64(g, 25.0), x2))
+    phase = s.torch_phase(g, x, self, 0.7853981633974483)
+    large = g.op('Div', g.op('Mul', g.op('Add', g.op('Mul', p, g.op('Sin', phase)), g.op('Mul', q, g.op('Cos', phase))), s.f64(g, 0.7978845608028654)), g.op('Sqrt', x))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
+
+
+@declared('opspecs/special.yaml:484', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_bessel_y1(g, self):
+    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:484)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    x2 = g.op('Mul', x, x)
+    ratio = g.op('Div', h.horner(g, x2, [1263204747.9017804, -647355876379.1603, 114509511541823.73, -8127702555013251.0, 2.024394757135949e+17, -7.788771962659501e+17]), h.horner(g, x2, [594.3015923461282, 235564.09294306856, 73481194.44597217, 18760131610.870617, 3882312774962.3857, 620557727146953.8, 6.871410873553005e+16, 3.9727060811656064e+18]))
+    small = g.op('Add', g.op('Mul', x, ratio), g.op('Mul', s.f64(g, 0.6366197723675814), g.op('Sub', g.op('Mul', s.bessel_j1_wide(g, x, self), g.op('Log', x)), g.op('Reciprocal', x))))
+    small = g.op('Where', s.same_as(g, x, s.f64(g, 0.0)), s.f64(g, builtins.float('-inf')), g.op('Where', g.op('Less', x, s.f64(g, 0.0)), s.f64(g, builtins.float('nan')), small))
+    w = g.op('Div', s.f64(g, 5.0), x)
+    p, q = s.hankel_j1(g, x, g.op('Mul', w, w))
+    phase = s.torch_phase(g, x, self, 2.356194490192345)
+    large = g.op('Div', g.op('Mul', g.op('Add', g.op('Mul', p, g.op('Sin', phase)), g.op('Mul', q, g.op('Cos', phase))), s.f64(g, 0.7978845608028654)), g.op('Sqrt', x))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
+
+
+@declared('opspecs/special.yaml:507', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
+def special_spherical_bessel_j0(g, x):
+    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:507)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    x2 = g.op('Mul', v, v)
+    series = h.horner(g, x2, [1.0 / 6227020800.0, -1.0 / 39916800.0, 1.0 / 362880.0, -1.0 / 5040.0, 1.0 / 120.0, -1.0 / 6.0, 1.0])
+    y = g.op('Where', g.op('Less', g.op('Abs', v), s.f64(g, 0.5)), series, g.op('Div', g.op('Sin', v), v))
+    return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, 0.0), y)), x)
+
+
+@declared('opspecs/special.yaml:597', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
+def i0(g, self):
+    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:597); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:635)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
+
+
+@declared('opspecs/special.yaml:605', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
+def special_i0e(g, self):
+    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:605)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.i0e_wide(g, x)
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), near)), self)
+
+
+@declared('opspecs/special.yaml:615', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
+def special_i1(g, self):
+    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:615); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:642)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
+
+
+@declared('opspecs/special.yaml:623', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
+def special_i1e(g, self):
+    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:623)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.i1e_wide(g, x)
+    y = g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), g.op('Mul', near, g.op('Abs', x)))
+    return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, 0.0)), g.op('Neg', y), y)), self)
+
+
+@declared('opspecs/special.yaml:694', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_modified_bessel_k0(g, self):
+    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:694)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.k0_parts(g, x)
+    y = g.op('Where', g.op('Greater', x, s.f64(g, 2.0)), g.op('Div', g.op('Mul', g.op('Exp', g.op('Neg', x)), far), g.op('Sqrt', x)), near)
+    return h.cast_like(g, s.k_edges(g, x, y), self)
+
+
+@declared('opspecs/special.yaml:705', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_modified_bessel_k1(g, self):
+    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:705)"""
+    self, = g.promote([self], 'INT_TO_FLOAT')
+    x = s.wide(g, self)
+    near, far = s.k1_parts(g, x)
+    y = g.op('Where', g.op('Greater', x, s.f64(g, 2.0)), g.op('Div', g.op('Mul', g.op('Exp', g.op('Neg', x)), far), g.op('Sqrt', x)), near)
+    return h.cast_like(g, s.k_edges(g, x, y), self)
+
+
+@declared('opspecs/special.yaml:716', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_scaled_modified_bessel_k0(g, x):
+    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:716)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    near, far = s.k0_parts(g, v)
+    y = g.op('Where', g.op('Greater', v, s.f64(g, 2.0)), g.op('Div', far, g.op('Sqrt', v)), g.op('Mul', near, g.op('Exp', v)))
+    return h.cast_like(g, s.k_edges(g, v, y), x)
+
+
+@declared('opspecs/special.yaml:727', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+def special_scaled_modified_bessel_k1(g, x):
+    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:727)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    near, far = s.k1_parts(g, v)
+    y = g.op('Where', g.op('Greater', v, s.f64(g, 2.0)), g.op('Div', far, g.op('Sqrt', v)), g.op('Mul', near, g.op('Exp', v)))
+    return h.cast_like(g, s.k_edges(g, v, y), x)
+
+
+@declared('opspecs/special.yaml:742', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_airy_ai(g, x):
+    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:742)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    v = s.wide(g, x)
+    a = g.op('Abs', v)
+    zeta = g.op('Div', g.op('Mul', g.op('Mul', s.f64(g, 2.0), a), g.op('Sqrt', a)), s.f64(g, 3.0))
+    z = g.op('Reciprocal', zeta)
+    z2 = g.op('Mul', z, z)
+    afn = h.horner(g, z2, [-0.1316963234183318, -0.6264565444319123, -0.6931580360369335, -0.2797799815451191, -0.04919001326095003, -0.004062659235948854, -0.0001592764962392621, -2.776491081552329e-06, -1.6778769848911465e-08])
+    afd = h.horner(g, z2, [13.356042070655324, 32.682503279522464, 26.736704094149957, 9.187074029072596, 1.4752914677166642, 0.11568717379518804, 0.004402916416152112, 7.547203482874142e-05, 4.5185009297058035e-07])
+    agn = h.horner(g, z2, [0.01973399320916857, 0.39110302961568827, 1.0657989759959559, 0.9391692298166502, 0.35146565610554764, 0.06338889196289255, 0.005858041130483885, 0.000282851600836737, 6.98793669997261e-06, 8.117892395543892e-08, 3.415517847659236e-10])
+    agd = h.horner(g, z2, [9.30892908077442, 19.835292871831214, 15.564662893286462, 5.476860694229755, 0.9542936116189619, 0.08645808263523921, 0.004126565238242226, 0.00010125908511650914, 1.1716673321441352e-06, 4.9183457006293e-09])
+    if h.dtype_in(g, x, 'float32'):
+        t = s.wide(g, g.op('Add', g.op('Div', g.op('Mul', g.op('Mul', h.scalar(g, -2.0, 'float32'), x), g.op('Sqrt', g.op('Neg', x))), h.scalar(g, 3.0, 'float32')), h.scalar(g, 0.7853981852531433, 'float32')))
+    else:
+        t = g.op('Add', zeta, s.f64(g, 0.7853981633974483))
+    oscillating = g.op('Div', g.op('Mul', s.f64(g, 0.5641895835477563), g.op('Sub', g.op('Mul', g.op('Sin', t), g.op('Add', s.f64(g, 1.0), g.op('Div', g.op('Mul', z2, afn), afd))), g.op('Mul', g.op('Cos', t), g.op('Div', g.op('Mul', z, agn), agd)))), g.op('Sqrt', g.op('Sqrt', a)))
+    an = h.horner(g, z, [0.346538101525629, 12.007595273964581, 76.27960536152345, 168.08922493463058, 159.75639135016442, 70.53609068404442, 14.026469116338967, 1.0])
+    ad = h.horner(g, z, [0.5675945326387702, 14.75625625848472, 84.51389701414746, 177.31808814540045, 164.2346928715297, 71.47784008255756, 14.095913560783403, 1.0])
+    decaying = g.op('Div', g.op('Mul', s.f64(g, 0.5641895835477563), g.op('Div', an, ad)), g.op('Mul', g.op('Mul', s.f64(g, 2.0), g.op('Sqrt', g.op('Sqrt', a))), g.op('Exp', zeta)))
+    fs, gs = h.airy_series(g, g.op('Where', g.op('Greater', a, s.f64(g, 2.09)), s.f64(g, 0.0), v), 16)
+    series = g.op('Sub', g.op('Mul', s.f64(g, 0.3550280538878172), fs), g.op('Mul', s.f64(g, 0.2588194037928068), gs))
+    y = g.op('Where', g.op('Less', v, s.f64(g, -2.09)), oscillating, g.op('Where', g.op('Less', v, s.f64(g, 2.09)), series, decaying))
+    y = g.op('Where', g.op('Greater', v, s.f64(g, 103.892)), s.f64(g, 0.0), y)
+    return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, builtins.float('nan')), y)), x)
+
+
+@declared('opspecs/special.yaml:797', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_t(g, x, n):
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:797); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:808)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t')
+
+
+@declared('opspecs/special.yaml:819', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_t_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:819)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t')
+
+
+@declared('opspecs/special.yaml:830', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_u(g, x, n):
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:830); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:841)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u')
+
+
+@declared('opspecs/special.yaml:852', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_u_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:852)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u')
+
+
+@declared('opspecs/special.yaml:863', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_v(g, x, n):
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:863); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:874)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v')
+
+
+@declared('opspecs/special.yaml:885', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_v_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:885)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v')
+
+
+@declared('opspecs/special.yaml:896', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_w(g, x, n):
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:896); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:907)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w')
+
+
+@declared('opspecs/special.yaml:918', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_w_n_scalar(g, x, n):
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:918)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w')
+
+
+@declared('opspecs/special.yaml:929', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_t(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:929); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:940)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
+
+
+@declared('opspecs/special.yaml:951', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_t_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:951)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
+
+
+@declared('opspecs/special.yaml:962', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_u(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:962); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:973)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
+
+
+@declared('opspecs/special.yaml:984', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_u_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:984)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
+
+
+@declared('opspecs/special.yaml:995', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_v(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:995); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1006)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
+
+
+@declared('opspecs/special.yaml:1017', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_v_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1017)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
+
+
+@declared('opspecs/special.yaml:1028', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_w(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1028); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1039)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
+
+
+@declared('opspecs/special.yaml:1050', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_w_n_scalar(g, x, n):
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1050)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
+
+
+@declared('opspecs/special.yaml:1061', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_h(g, x, n):
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1061); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1072)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='h')
+
+
+@declared('opspecs/special.yaml:1083', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_h_n_scalar(g, x, n):
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1083)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='h')
+
+
+@declared('opspecs/special.yaml:1094', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_he(g, x, n):
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1094); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1105)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='he')
+
+
+@declared('opspecs/special.yaml:1116', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_hermite_polynomial_he_n_scalar(g, x, n):
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1116)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='he')
+
+
+@declared('opspecs/special.yaml:1127', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_laguerre_polynomial_l(g, x, n):
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1127); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1138)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='l')
+
+
+@declared('opspecs/special.yaml:1149', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_laguerre_polynomial_l_n_scalar(g, x, n):
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1149)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='l')
+
+
+@declared('opspecs/special.yaml:1160', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_legendre_polynomial_p(g, x, n):
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1160); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1171)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='p')
+
+
+@declared('opspecs/special.yaml:1182', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_legendre_polynomial_p_n_scalar(g, x, n):
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1182)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='p')
+
+
+@declared('opspecs/special.yaml:1287', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def igamma(g, self, other):
+    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1287); also serves aten::special_gammainc.default"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), False), self)
+
+
+@declared('opspecs/special.yaml:1297', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def igammac(g, self, other):
+    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1297); also serves aten::special_gammaincc.default"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
 
 
 @declared('opspecs/statistics.yaml:9', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))

@@ -15,15 +15,46 @@ from exporter import emit_helpers as h  # noqa: F401
 
 # name -> (params, emit, spec line): what user spec files (exporter.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    'abs_sin_pi': (('x',), 'Abs(Sin(Mul(Sub(x, Floor(Add(x, f64(0.5)))), f64(3.141592653589793))))', 'opspecs/special.yaml:41'),
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
+    'bessel_i0_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i0e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Exp(x), near))\nreturn keep_nan(x0, Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y))", 'opspecs/special.yaml:573'),
+    'bessel_i1_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i1e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Mul(near, x), Exp(x)))\ny = Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))", 'opspecs/special.yaml:582'),
+    'bessel_j0_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Div(Mul(Mul(Sub(x2, f64(5.78318596294678452118e+00)), Sub(x2, f64(3.04712623436620863991e+01))),\n                horner(x2, [-4.79443220978201773821e+09, 1.95617491946556577543e+12, -2.49248344360967716204e+14,\n                            9.70862251047306323952e+15])),\n            horner(x2, [4.99563147152651017219e+02, 1.73785401676374683123e+05, 4.84409658339962045305e+07,\n                        1.11855537045356834862e+10, 2.11277520115489217587e+12, 3.10518229857422583814e+14,\n                        3.18121955943204943306e+16, 1.71086294081043136091e+18]))\nsmall = Where(Less(x, f64(0.00001)), Sub(f64(1.0), Div(x2, f64(4.0))), small)\np, q = hankel_j0(x, Div(f64(25.0), x2))\nphase = torch_phase(x, narrow, 0.785398163397448309615660845819875721)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\nreturn keep_nan(x0, Where(Greater(x, f64(5.0)), large, small))', 'opspecs/special.yaml:409'),
+    'bessel_j1_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Mul(Mul(Mul(Div(horner(x2, [-8.99971225705559398224e+08, 4.52228297998194034323e+11,\n                                    -7.27494245221818276015e+13, 3.68295732863852883286e+15]),\n                        horner(x2, [6.20836478118054335476e+02, 2.56987256757748830383e+05, 8.35146791431949253037e+07,\n                                    2.21511595479792499675e+10, 4.74914122079991414898e+12, 7.84369607876235854894e+14,\n                                    8.95222336184627338078e+16, 5.32278620332680085395e+18])),\n                    x), Sub(x2, f64(1.46819706421238932572e+01))), Sub(x2, f64(4.92184563216946036703e+01)))\nw = Div(f64(5.0), x)\np, q = hankel_j1(x, Mul(w, w))\nphase = torch_phase(x, narrow, 2.356194490192344928846982537459627163)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\ny = Where(Greater(x, f64(5.0)), large, small)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))', 'opspecs/special.yaml:427'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
     'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:413'),
+    'digamma_wide': (('x',), "negative = Less(x, f64(0.0))\nu = Where(negative, Sub(f64(1.0), x), x)\nsteps = Where(Less(u, f64(10.0)), Ceil(Sub(f64(10.0), u)), f64(0.0))\nw = Add(u, steps)\nhead = Neg(shifted_sum(u, steps, 10, 1))\nz = Reciprocal(Mul(w, w))\nseries = Where(Less(w, f64(1.0e17)),\n               Mul(z, horner(z, [8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,\n                                 -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,\n                                 8.33333333333333333333E-2])),\n               f64(0.0))\ncore = Where(same_as(w, f64(10.0)), Add(head, f64(2.25175258906672110764)),\n             Sub(Sub(Add(head, Log(w)), Div(f64(0.5), w)), series))\nr = Sub(x, Ceil(x))\nreflected = Sub(core, Div(f64(3.141592653589793), Tan(Mul(f64(3.141592653589793), r))))\ny = Where(negative, Where(is_integer(x), f64(float('nan')), reflected), core)\nzero = same_as(x, f64(0.0))\nreturn keep_nan(x, Where(zero, Where(Less(Reciprocal(x), f64(0.0)), f64(float('inf')), f64(float('-inf'))), y))", 'opspecs/special.yaml:249'),
+    'erf_small': (('x',), 'z = Mul(x, x)\nnum = horner(z, [9.60497373987051638749E0, 9.00260197203842689217E1, 2.23200534594684319226E3,\n                 7.00332514112805075473E3, 5.55923013010394962768E4])\nden = horner(z, [1.0, 3.35617141647503099647E1, 5.21357949780152679795E2, 4.59432382970980127987E3,\n                 2.26290000613890934246E4, 4.92673942608635921086E4])\nreturn Div(Mul(x, num), den)', 'opspecs/special.yaml:55'),
+    'erfc_wide': (('x',), 'e = Mul(exp_square(x, -1.0), erfcx_large(Max(Abs(x), f64(1.0))))\ntail = Where(Less(x, f64(0.0)), Sub(f64(2.0), e), e)\nreturn keep_nan(x, Where(Less(Abs(x), f64(1.0)), Sub(f64(1.0), erf_small(x)), tail))', 'opspecs/special.yaml:92'),
+    'erfcx_large': (('a',), 'near = Div(horner(a, [2.46196981473530512524E-10, 5.64189564831068821977E-1, 7.46321056442269912687E0,\n                      4.86371970985681366614E1, 1.96520832956077098242E2, 5.26445194995477358631E2,\n                      9.34528527171957607540E2, 1.02755188689515710272E3, 5.57535335369399327526E2]),\n           horner(a, [1.0, 1.32281951154744992508E1, 8.67072140885989742329E1, 3.54937778887819891062E2,\n                      9.75708501743205489753E2, 1.82390916687909736289E3, 2.24633760818710981792E3,\n                      1.65666309194161350182E3, 5.57535340817727675546E2]))\nt = Reciprocal(a)\nfar = Div(Mul(t, horner(t, [2.97886665372100240670E0, 7.40974269950448939160E0, 6.16021097993053585195E0,\n                             5.01905042251180477414E0, 1.27536670759978104416E0, 5.64189583547755073984E-1])),\n          horner(t, [3.36907645100081516050E0, 9.60896809063285878198E0, 1.70814450747565897222E1,\n                     1.20489539808096656605E1, 9.39603524938001434673E0, 2.26052863220117276590E0, 1.0]))\nreturn Where(Less(a, f64(8.0)), near, far)', 'opspecs/special.yaml:66'),
+    'erfcx_wide': (('x',), 'inside = Mul(exp_square(x, 1.0), Sub(f64(1.0), erf_small(x)))\nbelow = Sub(Mul(f64(2.0), exp_square(x, 1.0)), erfcx_large(Max(Neg(x), f64(1.0))))\nsmall = Where(Less(x, f64(-1.0)), below, inside)\nreturn keep_nan(x, Where(Less(x, f64(1.0)), small, erfcx_large(Max(x, f64(1.0)))))', 'opspecs/special.yaml:100'),
+    'exp_overflow': (('x',), "709.782712893384 if dtype_in(x, 'float64') else 88.72283905206835", 'opspecs/special.yaml:592'),
+    'exp_square': (('x', 'sign'), 'a = Min(Abs(x), f64(40.0))\nhi = Div(Floor(Mul(a, f64(128.0))), f64(128.0))\nlo = Sub(a, hi)\nreturn Mul(Exp(Mul(Mul(hi, hi), f64(sign))), Exp(Mul(Mul(Add(Add(hi, hi), lo), lo), f64(sign))))', 'opspecs/special.yaml:83'),
+    'expm1_wide': (('u',), 'w = Exp(u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Where(Less(Abs(u), f64(0.5)), Div(Mul(d, u), Log(w)), d))', 'opspecs/special.yaml:1206'),
+    'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:423'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
+    'hankel_j0': (('x', 'z'), 'p = Div(horner(z, [7.96936729297347051624e-04, 8.28352392107440799803e-02, 1.23953371646414299388e+00,\n                   5.44725003058768775090e+00, 8.74716500199817011941e+00, 5.30324038235394892183e+00,\n                   9.99999999999999997821e-01]),\n        horner(z, [9.24408810558863637013e-04, 8.56288474354474431428e-02, 1.25352743901058953537e+00,\n                   5.47097740330417105182e+00, 8.76190883237069594232e+00, 5.30605288235394617618e+00,\n                   1.00000000000000000218e+00]))\nq = Div(horner(z, [-1.13663838898469149931e-02, -1.28252718670509318512e+00, -1.95539544257735972385e+01,\n                   -9.32060152123768231369e+01, -1.77681167980488050595e+02, -1.47077505154951170175e+02,\n                   -5.14105326766599330220e+01, -6.05014350600728481186e+00]),\n        horner(z, [6.43178256118178023184e+01, 8.56430025976980587198e+02, 3.88240183605401609683e+03,\n                   7.24046774195652478189e+03, 5.93072701187316984827e+03, 2.06209331660327847417e+03,\n                   2.42005740240291393179e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:365'),
+    'hankel_j1': (('x', 'z'), 'p = Div(horner(z, [7.62125616208173112003e-04, 7.31397056940917570436e-02, 1.12719608129684925192e+00,\n                   5.11207951146807644818e+00, 8.42404590141772420927e+00, 5.21451598682361504063e+00,\n                   1.00000000000000000254e+00]),\n        horner(z, [5.71323128072548699714e-04, 6.88455908754495404082e-02, 1.10514232634061696926e+00,\n                   5.07386386128601488557e+00, 8.39985554327604159757e+00, 5.20982848682361821619e+00,\n                   9.99999999999999997461e-01]))\nq = Div(horner(z, [5.10862594750176621635e-02, 4.98213872951233449420e+00, 7.58238284132545283818e+01,\n                   3.66779609360150777800e+02, 7.10856304998926107277e+02, 5.97489612400613639965e+02,\n                   2.11688757100572135698e+02, 2.52070205858023719784e+01]),\n        horner(z, [7.42373277035675149943e+01, 1.05644886038262816351e+03, 4.98641058337653607651e+03,\n                   9.56231892404756170795e+03, 7.99704160447350683650e+03, 2.82619278517639096600e+03,\n                   3.36093607810698293419e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:383'),
+    'i0e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    -4.41534164647933937950E-18, 3.33079451882223809783E-17, -2.43127984654795469359E-16, 1.71539128555513303061E-15,\n    -1.16853328779934516808E-14, 7.67618549860493561688E-14, -4.85644678311192946090E-13, 2.95505266312963983461E-12,\n    -1.72682629144155570723E-11, 9.67580903537323691224E-11, -5.18979560163526290666E-10, 2.65982372468238665035E-9,\n    -1.30002500998624804212E-8, 6.04699502254191894932E-8, -2.67079385394061173391E-7, 1.11738753912010371815E-6,\n    -4.41673835845875056359E-6, 1.64484480707288970893E-5, -5.75419501008210370398E-5, 1.88502885095841655729E-4,\n    -5.76375574538582365885E-4, 1.63947561694133579842E-3, -4.32430999505057594430E-3, 1.05464603945949983183E-2,\n    -2.37374148058994688156E-2, 4.93052842396707084878E-2, -9.49010970480476444210E-2, 1.71620901522208775349E-1,\n    -3.04682672343198398683E-1, 6.76795274409476084995E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    -7.23318048787475395456E-18, -4.83050448594418207126E-18, 4.46562142029675999901E-17, 3.46122286769746109310E-17,\n    -2.82762398051658348494E-16, -3.42548561967721913462E-16, 1.77256013305652638360E-15, 3.81168066935262242075E-15,\n    -9.55484669882830764870E-15, -4.15056934728722208663E-14, 1.54008621752140982691E-14, 3.85277838274214270114E-13,\n    7.18012445138366623367E-13, -1.79417853150680611778E-12, -1.32158118404477131188E-11, -3.14991652796324136454E-11,\n    1.18891471078464383424E-11, 4.94060238822496958910E-10, 3.39623202570838634515E-9, 2.26666899049817806459E-8,\n    2.04891858946906374183E-7, 2.89137052083475648297E-6, 6.88975834691682398426E-5, 3.36911647825569408990E-3,\n    8.04490411014108831608E-1])\nreturn near, far', 'opspecs/special.yaml:522'),
+    'i1e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    2.77791411276104639959E-18, -2.11142121435816608115E-17, 1.55363195773620046921E-16, -1.10559694773538630805E-15,\n    7.60068429473540693410E-15, -5.04218550472791168711E-14, 3.22379336594557470981E-13, -1.98397439776494371520E-12,\n    1.17361862988909016308E-11, -6.66348972350202774223E-11, 3.62559028155211703701E-10, -1.88724975172282928790E-9,\n    9.38153738649577178388E-9, -4.44505912879632808065E-8, 2.00329475355213526229E-7, -8.56872026469545474066E-7,\n    3.47025130813767847674E-6, -1.32731636560394358279E-5, 4.78156510755005422638E-5, -1.61760815825896745588E-4,\n    5.12285956168575772895E-4, -1.51357245063125314899E-3, 4.15642294431288815669E-3, -1.05640848946261981558E-2,\n    2.47264490306265168283E-2, -5.29459812080949914269E-2, 1.02643658689847095384E-1, -1.76416518357834055153E-1,\n    2.52587186443633654823E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    7.51729631084210481353E-18, 4.41434832307170791151E-18, -4.65030536848935832153E-17, -3.20952592199342395980E-17,\n    2.96262899764595013876E-16, 3.30820231092092828324E-16, -1.88035477551078244854E-15, -3.81440307243700780478E-15,\n    1.04202769841288027642E-14, 4.27244001671195135429E-14, -2.10154184277266431302E-14, -4.08355111109219731823E-13,\n    -7.19855177624590851209E-13, 2.03562854414708950722E-12, 1.41258074366137813316E-11, 3.25260358301548823856E-11,\n    -1.89749581235054123450E-11, -5.58974346219658380687E-10, -3.83538038596423702205E-9, -2.63146884688951950684E-8,\n    -2.51223623787020892529E-7, -3.88256480887769039346E-6, -1.10588938762623716291E-4, -9.76109749136146840777E-3,\n    7.78576235018280120474E-1])\nreturn near, far', 'opspecs/special.yaml:546'),
+    'igam_factor': (('a', 'x'), 'direct = Sub(Sub(Mul(a, Log(x)), x), lgamma_wide(a))\ndirect = Where(Less(direct, f64(-709.782712893384)), f64(0.0), Exp(direct))\nfac = Sub(Add(a, f64(6.02468004077673)), f64(0.5))\nres = Div(Sqrt(Div(fac, f64(2.718281828459045))), lanczos_sum_expg_scaled(a))\nsmall = Mul(res, Mul(Exp(Sub(a, x)), Pow(Div(x, fac), a)))\nnumfac = Div(Add(Sub(Sub(x, a), f64(6.02468004077673)), f64(0.5)), fac)\nlarge = Mul(res, Exp(Add(Mul(a, Sub(log1p_wide(numfac), numfac)), Div(Mul(x, f64(-5.52468004077673)), fac))))\nnear = Where(And(Less(a, f64(200.0)), Less(x, f64(200.0))), small, large)\nreturn Where(Greater(Abs(Sub(a, x)), Mul(f64(0.4), Abs(a))), direct, near)', 'opspecs/special.yaml:1225'),
+    'incomplete_gamma': (('a0', 'x0', 'upper'), "regular = And(And(Greater(a0, f64(0.0)), Greater(x0, f64(0.0))), Not(Or(infinite(a0), infinite(x0))))\na = Where(regular, a0, f64(1.0))\nx = Where(regular, x0, f64(1.0))\nabsxma = Div(Abs(Sub(x, a)), a)\nasymptotic = Or(And(And(Greater(a, f64(20.0)), Less(a, f64(200.0))), Less(absxma, f64(0.3))),\n                And(Greater(a, f64(200.0)), Less(absxma, Div(f64(4.5), Sqrt(a)))))\nby_fraction = And(Greater(x, f64(1.1)), Not(Less(x, a)))\nlow = Not(Greater(x, f64(0.5)))\nmid = Not(Or(low, Greater(x, f64(1.1))))\nby_upper_series = Or(And(low, Not(Less(Div(f64(-0.4), Log(x)), a))), And(mid, Not(Less(Mul(x, f64(1.1)), a))))\nif upper:\n    by_q = And(Not(asymptotic), Or(by_fraction, by_upper_series))\nelse:\n    by_q = And(Not(asymptotic), And(Greater(x, f64(1.0)), Greater(x, a)))\nby_p = And(Not(asymptotic), Not(by_q))\nfac = igam_factor(a, x)\np = Div(Mul(incomplete_gamma_sum('series', a, x, And(regular, by_p)), fac), a)\nfraction = Mul(incomplete_gamma_sum('fraction', a, x, And(regular, And(by_q, by_fraction))), fac)\nlogx = Log(x)\nseries = Sub(Neg(expm1_wide(Sub(Mul(a, logx), lgamma_wide(Add(a, f64(1.0)))))),\n             Mul(Exp(Sub(Mul(a, logx), lgamma_wide(a))),\n                 incomplete_gamma_sum('upper_series', a, x, And(regular, And(by_q, Not(by_fraction))))))\nq = Where(by_fraction, Where(same_as(fac, f64(0.0)), f64(0.0), fraction), series)\np = Where(same_as(fac, f64(0.0)), f64(0.0), p)\nsigma = Div(Sub(x, a), a)\neta = Sqrt(Mul(f64(-2.0), Sub(log1p_wide(sigma), sigma)))\neta = Where(Greater(x, a), eta, Where(Less(x, a), Neg(eta), f64(0.0)))\nsign = 1.0 if upper else -1.0\ntotal = incomplete_gamma_sum('asymptotic', a, eta, asymptotic)\nexpansion = Add(Mul(f64(0.5), erfc_wide(Mul(Mul(f64(sign), eta), Sqrt(Mul(a, f64(0.5)))))),\n                Div(Mul(Mul(f64(sign), Exp(Mul(Mul(f64(-0.5), a), Mul(eta, eta)))), total),\n                    Sqrt(Mul(f64(2.0 * 3.1415927410125732), a))))\nif upper:\n    y = Where(asymptotic, expansion, Where(by_q, q, Sub(f64(1.0), p)))\nelse:\n    y = Where(asymptotic, expansion, Where(by_q, Sub(f64(1.0), q), p))\ninner = 1.0 if upper else 0.0\ny = Where(Or(IsNaN(a0), IsNaN(x0)), f64(float('nan')), y)\ny = Where(infinite(x0), f64(1.0 - inner), y)\ny = Where(infinite(a0), Where(infinite(x0), f64(float('nan')), f64(inner)), y)\ny = Where(same_as(x0, f64(0.0)), f64(inner), y)\ny = Where(same_as(a0, f64(0.0)), Where(Greater(x0, f64(0.0)), f64(1.0 - inner), f64(float('nan'))), y)\nreturn Where(Or(Less(x0, f64(0.0)), Less(a0, f64(0.0))), f64(float('nan')), y)", 'opspecs/special.yaml:1239'),
+    'infinite': (('x',), 'And(IsNaN(Sub(x, x)), Not(IsNaN(x)))', 'opspecs/special.yaml:31'),
     'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:471'),
+    'is_integer': (('x',), 'same_as(Floor(x), x)', 'opspecs/special.yaml:26'),
+    'k0_parts': (('x',), 'near = Sub(chebyshev_series(Sub(Mul(x, x), f64(2.0)), [\n    1.37446543561352307156e-16, 4.25981614279661018399e-14, 1.03496952576338420167e-11, 1.90451637722020886025e-09,\n    2.53479107902614945675e-07, 2.28621210311945178607e-05, 1.26461541144692592338e-03, 3.59799365153615016266e-02,\n    3.44289899924628486886e-01, -5.35327393233902768720e-01]),\n           Mul(Log(Mul(f64(0.5), x)), bessel_i0_wide(x, 709.782712893384)))\nfar = chebyshev_series(Sub(Div(f64(8.0), x), f64(2.0)), [\n    5.30043377268626276149e-18, -1.64758043015242134646e-17, 5.21039150503902756861e-17, -1.67823109680541210385e-16,\n    5.51205597852431940784e-16, -1.84859337734377901440e-15, 6.34007647740507060557e-15, -2.22751332699166985548e-14,\n    8.03289077536357521100e-14, -2.98009692317273043925e-13, 1.14034058820847496303e-12, -4.51459788337394416547e-12,\n    1.85594911495471785253e-11, -7.95748924447710747776e-11, 3.57739728140030116597e-10, -1.69753450938905987466e-09,\n    8.57403401741422608519e-09, -4.66048989768794782956e-08, 2.76681363944501510342e-07, -1.83175552271911948767e-06,\n    1.39498137188764993662e-05, -1.28495495816278026384e-04, 1.56988388573005337491e-03, -3.14481013119645005427e-02,\n    2.44030308206595545468e+00])\nreturn near, far', 'opspecs/special.yaml:651'),
+    'k1_parts': (('x',), 'near = Add(Mul(Log(Mul(f64(0.5), x)), bessel_i1_wide(x, 709.782712893384)),\n           Div(chebyshev_series(Sub(Mul(x, x), f64(2.0)), [\n    -7.02386347938628759343e-18, -2.42744985051936593393e-15, -6.66690169419932900609e-13, -1.41148839263352776110e-10,\n    -2.21338763073472585583e-08, -2.43340614156596823496e-06, -1.73028895751305206302e-04, -6.97572385963986435018e-03,\n    -1.22611180822657148235e-01, -3.53155960776544875667e-01, 1.52530022733894777053e+00]), x))\nfar = chebyshev_series(Sub(Div(f64(8.0), x), f64(2.0)), [\n    -5.75674448366501715755e-18, 1.79405087314755922667e-17, -5.68946255844285935196e-17, 1.83809354436663880070e-16,\n    -6.05704724837331885336e-16, 2.03870316562433424052e-15, -7.01983709041831346144e-15, 2.47715442448130437068e-14,\n    -8.97670518232499435011e-14, 3.34841966607842919884e-13, -1.28917396095102890680e-12, 5.13963967348173025100e-12,\n    -2.12996783842756842877e-11, 9.21831518760500529508e-11, -4.19035475934189648750e-10, 2.01504975519703286596e-09,\n    -1.03457624656780970260e-08, 5.74108412545004946722e-08, -3.50196060308781257119e-07, 2.40648494783721712015e-06,\n    -1.93619797416608296024e-05, 1.95215518471351631108e-04, -2.85781685962277938680e-03, 1.03923736576817238437e-01,\n    2.72062619048444266945e+00])\nreturn near, far', 'opspecs/special.yaml:670'),
+    'k_edges': (('x', 'y'), "keep_nan(x, Where(same_as(x, f64(0.0)), f64(float('inf')), Where(Less(x, f64(0.0)), f64(float('nan')), y)))", 'opspecs/special.yaml:689'),
+    'keep_nan': (('x', 'y'), 'Where(IsNaN(x), x, y)', 'opspecs/special.yaml:36'),
+    'lanczos_sum_expg_scaled': (('a',), 'inside = Div(horner(a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]),\n             horner(a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))\nt = Reciprocal(a)\noutside = Div(horner(t, [56906521.913471565, 103794043.11634454, 86363131.2881386, 43338889.32467614, 14605578.087685067, 3481712.154980646, 601859.6171681099, 75999.29304014542, 6955.999602515376, 449.9445569063168, 19.519927882476175, 0.5098416655656676, 0.006061842346248907]),\n              horner(t, [0.0, 39916800.0, 120543840.0, 150917976.0, 105258076.0, 45995730.0, 13339535.0, 2637558.0, 357423.0, 32670.0, 1925.0, 66.0, 1.0]))\nreturn Where(Greater(Abs(a), f64(1.0)), outside, inside)', 'opspecs/special.yaml:1214'),
+    'lgamma_core': (('u',), 'big = Not(Less(u, f64(13.0)))\nv = Where(big, f64(2.5), u)\ndown = Max(Sub(Floor(v), f64(2.0)), f64(0.0))\nup = Where(Less(v, f64(1.0)), f64(2.0), Where(Less(v, f64(2.0)), f64(1.0), f64(0.0)))\nt = Sub(v, Add(Sub(down, up), f64(2.0)))\nratio = Div(rising_factorial(Add(t, f64(2.0)), down, 10), rising_factorial(v, up, 2))\nrational = Div(Mul(t, horner(t, [-1.37825152569120859100E3, -3.88016315134637840924E4, -3.31612992738871184744E5,\n                                 -1.16237097492762307383E6, -1.72173700820839662146E6, -8.53555664245765465627E5])),\n               horner(t, [1.0, -3.51815701436523470549E2, -1.70642106651881159223E4, -2.20528590553854454839E5,\n                          -1.13933444367982507207E6, -2.53252307177582951285E6, -2.01889141433532773231E6]))\nsmall = Add(Log(ratio), rational)\nw = Where(big, u, f64(13.0))\nr2 = Reciprocal(Mul(w, w))\nminimax = horner(r2, [8.11614167470508450300E-4, -5.95061904284301438324E-4, 7.93650340457716943945E-4,\n                      -2.77777777730099687205E-3, 8.33333333333331927722E-2])\nbernoulli = horner(r2, [7.9365079365079365079365e-4, -2.7777777777777777777778e-3, 0.0833333333333333333333])\nseries = Where(Greater(w, f64(1.0e8)), f64(0.0), Div(Where(Less(w, f64(1000.0)), minimax, bernoulli), w))\nstirling = Add(Sub(Mul(Sub(w, f64(0.5)), Log(w)), w), Add(f64(0.91893853320467274178), series))\nreturn Where(big, stirling, small)', 'opspecs/special.yaml:210'),
+    'lgamma_wide': (('x',), "reflect = Less(x, f64(0.5))\ncore = lgamma_core(Where(reflect, Sub(f64(1.0), x), Where(infinite(x), f64(2.0), x)))\ny = Where(reflect, Sub(Log(Div(f64(3.141592653589793), abs_sin_pi(x))), core), core)\ny = Where(Less(Abs(x), f64(1.0e-200)), Neg(Log(Abs(x))), y)\ny = Where(Or(infinite(x), And(Less(x, f64(0.0)), is_integer(x))), f64(float('inf')), y)\nreturn keep_nan(x, y)", 'opspecs/special.yaml:236'),
+    'log1p_nonpositive': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(Less(d, f64(0.0)), Div(Mul(Log(w), u), d), u)', 'opspecs/special.yaml:46'),
+    'log1p_wide': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Div(Mul(Log(w), u), d))', 'opspecs/special.yaml:1198'),
     'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:440'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
@@ -34,11 +65,20 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'same_as': (('x', 'value'), 'Not(Or(Or(Less(x, value), Greater(x, value)), IsNaN(x)))', 'opspecs/special.yaml:21'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:428'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
+    'torch_phase': (('x', 'narrow', 'shift'), "if dtype_in(narrow, 'float32'):\n    return wide(Sub(Abs(narrow), scalar(shift, 'float32')))\nreturn Sub(Abs(x), f64(shift))", 'opspecs/special.yaml:401'),
+    'trigamma_wide': (('x',), 'reflect = Less(x, f64(0.5))\nu = Where(reflect, Sub(f64(1.0), x), x)\nw = Add(u, f64(6.0))\nixx = Reciprocal(Mul(w, w))\nseries = Div(Add(Add(f64(1.0), Div(f64(1.0), Mul(f64(2.0), w))),\n                 Mul(ixx, Sub(f64(1.0 / 6), Mul(ixx, Sub(f64(1.0 / 30), Mul(ixx, f64(1.0 / 42))))))), w)\ncore = Add(shifted_sum(u, 6, 6, 2), series)\nsn = abs_sin_pi(x)\nreturn Where(reflect, Sub(Div(f64(9.869604401089358), Mul(sn, sn)), core), core)', 'opspecs/special.yaml:274'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
+    'wide': (('x',), "cast(x, 'float64')", 'opspecs/special.yaml:16'),
 }
+
+
+def abs_sin_pi(g, x):
+    """|sin(pi x)| with the argument reduced first (x - round(x) is exact): no loss for large |x| (opspecs/special.yaml:41)"""
+    return g.op('Abs', g.op('Sin', g.op('Mul', g.op('Sub', x, g.op('Floor', g.op('Add', x, f64(g, 0.5)))), f64(g, 3.141592653589793))))
 
 
 def affine(g, y, weight, bias, shape):
@@ -61,6 +101,48 @@ def batch_stats(g, x, weight, bias, eps):
     y = affine(g, g.op('Mul', centered, invstd), weight, bias, [-1] + [1] * (h.rank(g, x) - 2))
     flat = h.ints(g, [-1])
     return (y, g.op('Reshape', mean, flat), g.op('Reshape', var, flat), g.op('Reshape', invstd, flat))
+
+
+def bessel_i0_wide(g, x0, overflow):
+    """I0(x) in float64, +inf past `overflow` (torch's exp overflow in the input's dtype) (opspecs/special.yaml:573)"""
+    x = g.op('Abs', x0)
+    near, far = i0e_wide(g, x0)
+    y = g.op('Where', g.op('Greater', x, f64(g, 8.0)), g.op('Div', g.op('Mul', g.op('Exp', x), far), g.op('Sqrt', x)), g.op('Mul', g.op('Exp', x), near))
+    return keep_nan(g, x0, g.op('Where', g.op('And', g.op('Greater', x, f64(g, overflow)), g.op('Not', infinite(g, x))), f64(g, builtins.float('inf')), y))
+
+
+def bessel_i1_wide(g, x0, overflow):
+    """I1(x) in float64 (odd), +-inf past `overflow` (opspecs/special.yaml:582)"""
+    x = g.op('Abs', x0)
+    near, far = i1e_wide(g, x0)
+    y = g.op('Where', g.op('Greater', x, f64(g, 8.0)), g.op('Div', g.op('Mul', g.op('Exp', x), far), g.op('Sqrt', x)), g.op('Mul', g.op('Mul', near, x), g.op('Exp', x)))
+    y = g.op('Where', g.op('And', g.op('Greater', x, f64(g, overflow)), g.op('Not', infinite(g, x))), f64(g, builtins.float('inf')), y)
+    return keep_nan(g, x0, g.op('Where', g.op('Less', x0, f64(g, 0.0)), g.op('Neg', y), y))
+
+
+def bessel_j0_wide(g, x0, narrow):
+    """J0(x) in float64 (opspecs/special.yaml:409)"""
+    x = g.op('Abs', x0)
+    x2 = g.op('Mul', x, x)
+    small = g.op('Div', g.op('Mul', g.op('Mul', g.op('Sub', x2, f64(g, 5.783185962946784)), g.op('Sub', x2, f64(g, 30.471262343662087))), h.horner(g, x2, [-4794432209.782018, 1956174919465.5657, -249248344360967.72, 9708622510473064.0])), h.horner(g, x2, [499.563147152651, 173785.4016763747, 48440965.83399621, 11185553704.535683, 2112775201154.892, 310518229857422.56, 3.1812195594320496e+16, 1.7108629408104315e+18]))
+    small = g.op('Where', g.op('Less', x, f64(g, 1e-05)), g.op('Sub', f64(g, 1.0), g.op('Div', x2, f64(g, 4.0))), small)
+    p, q = hankel_j0(g, x, g.op('Div', f64(g, 25.0), x2))
+    phase = torch_phase(g, x, narrow, 0.7853981633974483)
+    large = g.op('Div', g.op('Mul', g.op('Sub', g.op('Mul', p, g.op('Cos', phase)), g.op('Mul', q, g.op('Sin', phase))), f64(g, 0.7978845608028654)), g.op('Sqrt', x))
+    return keep_nan(g, x0, g.op('Where', g.op('Greater', x, f64(g, 5.0)), large, small))
+
+
+def bessel_j1_wide(g, x0, narrow):
+    """J1(x) in float64 (odd) (opspecs/special.yaml:427)"""
+    x = g.op('Abs', x0)
+    x2 = g.op('Mul', x, x)
+    small = g.op('Mul', g.op('Mul', g.op('Mul', g.op('Div', h.horner(g, x2, [-899971225.7055594, 452228297998.19403, -72749424522181.83, 3682957328638529.0]), h.horner(g, x2, [620.8364781180543, 256987.25675774884, 83514679.14319493, 22151159547.97925, 4749141220799.914, 784369607876235.9, 8.952223361846274e+16, 5.322786203326801e+18])), x), g.op('Sub', x2, f64(g, 14.681970642123893))), g.op('Sub', x2, f64(g, 49.2184563216946)))
+    w = g.op('Div', f64(g, 5.0), x)
+    p, q = hankel_j1(g, x, g.op('Mul', w, w))
+    phase = torch_phase(g, x, narrow, 2.356194490192345)
+    large = g.op('Div', g.op('Mul', g.op('Sub', g.op('Mul', p, g.op('Cos', phase)), g.op('Mul', q, g.op('Sin', phase))), f64(g, 0.7978845608028654)), g.op('Sqrt', x))
+    y = g.op('Where', g.op('Greater', x, f64(g, 5.0)), large, small)
+    return keep_nan(g, x0, g.op('Where', g.op('Less', x0, f64(g, 0.0)), g.op('Neg', y), y))
 
 
 def bitwise_int64(g, self, other, kind):
@@ -92,6 +174,79 @@ def conv(g, input, weight, bias, stride, padding, dilation, groups):
     return squeeze_axes(g, y, [0]) if added else y
 
 
+def digamma_wide(g, x):
+    """digamma(x) in float64 (+-inf at +-0 with the opposite sign, NaN at negative integers) (opspecs/special.yaml:249)"""
+    negative = g.op('Less', x, f64(g, 0.0))
+    u = g.op('Where', negative, g.op('Sub', f64(g, 1.0), x), x)
+    steps = g.op('Where', g.op('Less', u, f64(g, 10.0)), g.op('Ceil', g.op('Sub', f64(g, 10.0), u)), f64(g, 0.0))
+    w = g.op('Add', u, steps)
+    head = g.op('Neg', h.shifted_sum(g, u, steps, 10, 1))
+    z = g.op('Reciprocal', g.op('Mul', w, w))
+    series = g.op('Where', g.op('Less', w, f64(g, 1e+17)), g.op('Mul', z, h.horner(g, z, [0.08333333333333333, -0.021092796092796094, 0.007575757575757576, -0.004166666666666667, 0.003968253968253968, -0.008333333333333333, 0.08333333333333333])), f64(g, 0.0))
+    core = g.op('Where', same_as(g, w, f64(g, 10.0)), g.op('Add', head, f64(g, 2.251752589066721)), g.op('Sub', g.op('Sub', g.op('Add', head, g.op('Log', w)), g.op('Div', f64(g, 0.5), w)), series))
+    r = g.op('Sub', x, g.op('Ceil', x))
+    reflected = g.op('Sub', core, g.op('Div', f64(g, 3.141592653589793), g.op('Tan', g.op('Mul', f64(g, 3.141592653589793), r))))
+    y = g.op('Where', negative, g.op('Where', is_integer(g, x), f64(g, builtins.float('nan')), reflected), core)
+    zero = same_as(g, x, f64(g, 0.0))
+    return keep_nan(g, x, g.op('Where', zero, g.op('Where', g.op('Less', g.op('Reciprocal', x), f64(g, 0.0)), f64(g, builtins.float('inf')), f64(g, builtins.float('-inf'))), y))
+
+
+def erf_small(g, x):
+    """erf(x) for |x| <= 1, x T(x^2) / U(x^2) (opspecs/special.yaml:55)"""
+    z = g.op('Mul', x, x)
+    num = h.horner(g, z, [9.604973739870516, 90.02601972038427, 2232.005345946843, 7003.325141128051, 55592.30130103949])
+    den = h.horner(g, z, [1.0, 33.56171416475031, 521.3579497801527, 4594.323829709801, 22629.000061389095, 49267.39426086359])
+    return g.op('Div', g.op('Mul', x, num), den)
+
+
+def erfc_wide(g, x):
+    """erfc(x), 1 - erf(x) inside (-1, 1), exp(-x^2) erfcx(|x|) (2 minus that below 0) outside (opspecs/special.yaml:92)"""
+    e = g.op('Mul', exp_square(g, x, -1.0), erfcx_large(g, g.op('Max', g.op('Abs', x), f64(g, 1.0))))
+    tail = g.op('Where', g.op('Less', x, f64(g, 0.0)), g.op('Sub', f64(g, 2.0), e), e)
+    return keep_nan(g, x, g.op('Where', g.op('Less', g.op('Abs', x), f64(g, 1.0)), g.op('Sub', f64(g, 1.0), erf_small(g, x)), tail))
+
+
+def erfcx_large(g, a):
+    """exp(a^2) erfc(a) for a >= 1, P(a) / Q(a) below 8 and R / S in t = 1/a above (no overflow) (opspecs/special.yaml:66)"""
+    near = g.op('Div', h.horner(g, a, [2.461969814735305e-10, 0.5641895648310689, 7.463210564422699, 48.63719709856814, 196.5208329560771, 526.4451949954773, 934.5285271719576, 1027.5518868951572, 557.5353353693994]), h.horner(g, a, [1.0, 13.228195115474499, 86.70721408859897, 354.9377788878199, 975.7085017432055, 1823.9091668790973, 2246.3376081871097, 1656.6630919416134, 557.5353408177277]))
+    t = g.op('Reciprocal', a)
+    far = g.op('Div', g.op('Mul', t, h.horner(g, t, [2.9788666537210022, 7.4097426995044895, 6.160210979930536, 5.019050422511805, 1.275366707599781, 0.5641895835477551])), h.horner(g, t, [3.369076451000815, 9.608968090632859, 17.08144507475659, 12.048953980809666, 9.396035249380015, 2.2605286322011726, 1.0]))
+    return g.op('Where', g.op('Less', a, f64(g, 8.0)), near, far)
+
+
+def erfcx_wide(g, x):
+    """exp(x^2) erfc(x) without overflow for large x (opspecs/special.yaml:100)"""
+    inside = g.op('Mul', exp_square(g, x, 1.0), g.op('Sub', f64(g, 1.0), erf_small(g, x)))
+    below = g.op('Sub', g.op('Mul', f64(g, 2.0), exp_square(g, x, 1.0)), erfcx_large(g, g.op('Max', g.op('Neg', x), f64(g, 1.0))))
+    small = g.op('Where', g.op('Less', x, f64(g, -1.0)), below, inside)
+    return keep_nan(g, x, g.op('Where', g.op('Less', x, f64(g, 1.0)), small, erfcx_large(g, g.op('Max', x, f64(g, 1.0)))))
+
+
+def exp_overflow(g, x):
+    """where torch's exp(|x|) overflows in x's dtype (float32 and below compute in float32) (opspecs/special.yaml:592)"""
+    return 709.782712893384 if h.dtype_in(g, x, 'float64') else 88.72283905206835
+
+
+def exp_square(g, x, sign):
+    """exp(sign x^2) with x^2 = h^2 + (2h + l) l, h = |x| rounded to 1/128 (h^2 exact); |x| capped at 40 (opspecs/special.yaml:83)"""
+    a = g.op('Min', g.op('Abs', x), f64(g, 40.0))
+    hi = g.op('Div', g.op('Floor', g.op('Mul', a, f64(g, 128.0))), f64(g, 128.0))
+    lo = g.op('Sub', a, hi)
+    return g.op('Mul', g.op('Exp', g.op('Mul', g.op('Mul', hi, hi), f64(g, sign))), g.op('Exp', g.op('Mul', g.op('Mul', g.op('Add', g.op('Add', hi, hi), lo), lo), f64(g, sign))))
+
+
+def expm1_wide(g, u):
+    """exp(u) - 1, accurate for small |u| ((w - 1) u / log w, w = exp u, below 1/2) (opspecs/special.yaml:1206)"""
+    w = g.op('Exp', u)
+    d = g.op('Sub', w, f64(g, 1.0))
+    return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Where', g.op('Less', g.op('Abs', u), f64(g, 0.5)), g.op('Div', g.op('Mul', d, u), g.op('Log', w)), d))
+
+
+def f64(g, value):
+    """a float64 0-d constant (opspecs/special.yaml:11)"""
+    return h.scalar(g, value, 'float64')
+
+
 def gemm_operands(g, a, b):
     """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:423)"""
     return h.rank(g, a) == 2 and h.rank(g, b) == 2 and h.dtype_in(g, a, 'float32', 'float64') and h.dtype_in(g, b, 'float32', 'float64')
@@ -113,6 +268,96 @@ def group_stats(g, x, groups, eps):
     return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
 
 
+def hankel_j0(g, x, z):
+    """the amplitude ratios P and Q of J0/Y0 for x > 5 at z = 25/x^2 (opspecs/special.yaml:365)"""
+    p = g.op('Div', h.horner(g, z, [0.0007969367292973471, 0.08283523921074408, 1.239533716464143, 5.447250030587687, 8.74716500199817, 5.303240382353949, 1.0]), h.horner(g, z, [0.0009244088105588637, 0.08562884743544745, 1.2535274390105895, 5.470977403304171, 8.761908832370695, 5.306052882353947, 1.0]))
+    q = g.op('Div', h.horner(g, z, [-0.011366383889846916, -1.2825271867050931, -19.553954425773597, -93.20601521237683, -177.68116798048806, -147.07750515495118, -51.41053267665993, -6.050143506007285]), h.horner(g, z, [64.3178256118178, 856.4300259769806, 3882.4018360540163, 7240.467741956525, 5930.727011873169, 2062.0933166032783, 242.0057402402914]))
+    return (p, g.op('Mul', g.op('Div', f64(g, 5.0), x), q))
+
+
+def hankel_j1(g, x, z):
+    """the amplitude ratios P and Q of J1/Y1 for x > 5 at z = (5/x)^2 (opspecs/special.yaml:383)"""
+    p = g.op('Div', h.horner(g, z, [0.0007621256162081731, 0.07313970569409176, 1.1271960812968493, 5.112079511468076, 8.424045901417724, 5.214515986823615, 1.0]), h.horner(g, z, [0.0005713231280725487, 0.06884559087544954, 1.105142326340617, 5.073863861286015, 8.399855543276042, 5.209828486823619, 1.0]))
+    q = g.op('Div', h.horner(g, z, [0.05108625947501766, 4.982138729512334, 75.82382841325453, 366.7796093601508, 710.8563049989261, 597.4896124006136, 211.68875710057213, 25.207020585802372]), h.horner(g, z, [74.23732770356752, 1056.4488603826283, 4986.410583376536, 9562.318924047562, 7997.041604473507, 2826.1927851763908, 336.0936078106983]))
+    return (p, g.op('Mul', g.op('Div', f64(g, 5.0), x), q))
+
+
+def i0e_wide(g, x0):
+    """exp(-|x|) I0(x), Chebyshev series in |x|/2 - 2 up to 8 and in 32/|x| - 2 above (over sqrt|x|) (opspecs/special.yaml:522)"""
+    x = g.op('Abs', x0)
+    near = h.chebyshev_series(g, g.op('Sub', g.op('Div', x, f64(g, 2.0)), f64(g, 2.0)), [-4.4153416464793395e-18, 3.3307945188222384e-17, -2.431279846547955e-16, 1.715391285555133e-15, -1.1685332877993451e-14, 7.676185498604936e-14, -4.856446783111929e-13, 2.95505266312964e-12, -1.726826291441556e-11, 9.675809035373237e-11, -5.189795601635263e-10, 2.6598237246823866e-09, -1.300025009986248e-08, 6.046995022541919e-08, -2.670793853940612e-07, 1.1173875391201037e-06, -4.4167383584587505e-06, 1.6448448070728896e-05, -5.754195010082104e-05, 0.00018850288509584165, -0.0005763755745385824, 0.0016394756169413357, -0.004324309995050576, 0.010546460394594998, -0.02373741480589947, 0.04930528423967071, -0.09490109704804764, 0.17162090152220877, -0.3046826723431984, 0.6767952744094761])
+    far = h.chebyshev_series(g, g.op('Sub', g.op('Div', f64(g, 32.0), x), f64(g, 2.0)), [-7.233180487874754e-18, -4.830504485944182e-18, 4.46562142029676e-17, 3.461222867697461e-17, -2.8276239805165836e-16, -3.425485619677219e-16, 1.7725601330565263e-15, 3.8116806693526224e-15, -9.554846698828307e-15, -4.150569347287222e-14, 1.54008621752141e-14, 3.8527783827421426e-13, 7.180124451383666e-13, -1.7941785315068062e-12, -1.3215811840447713e-11, -3.1499165279632416e-11, 1.1889147107846439e-11, 4.94060238822497e-10, 3.3962320257083865e-09, 2.266668990498178e-08, 2.0489185894690638e-07, 2.8913705208347567e-06, 6.889758346916825e-05, 0.0033691164782556943, 0.8044904110141088])
+    return (near, far)
+
+
+def i1e_wide(g, x0):
+    """exp(-|x|) I1(|x|) / |x| up to 8 and exp(-|x|) I1(|x|) sqrt|x| above (Chebyshev series) (opspecs/special.yaml:546)"""
+    x = g.op('Abs', x0)
+    near = h.chebyshev_series(g, g.op('Sub', g.op('Div', x, f64(g, 2.0)), f64(g, 2.0)), [2.7779141127610464e-18, -2.111421214358166e-17, 1.5536319577362005e-16, -1.1055969477353862e-15, 7.600684294735408e-15, -5.042185504727912e-14, 3.223793365945575e-13, -1.9839743977649436e-12, 1.1736186298890901e-11, -6.663489723502027e-11, 3.625590281552117e-10, -1.8872497517228294e-09, 9.381537386495773e-09, -4.445059128796328e-08, 2.0032947535521353e-07, -8.568720264695455e-07, 3.4702513081376785e-06, -1.3273163656039436e-05, 4.781565107550054e-05, -0.00016176081582589674, 0.0005122859561685758, -0.0015135724506312532, 0.004156422944312888, -0.010564084894626197, 0.024726449030626516, -0.05294598120809499, 0.1026436586898471, -0.17641651835783406, 0.25258718644363365])
+    far = h.chebyshev_series(g, g.op('Sub', g.op('Div', f64(g, 32.0), x), f64(g, 2.0)), [7.517296310842105e-18, 4.414348323071708e-18, -4.6503053684893586e-17, -3.209525921993424e-17, 2.96262899764595e-16, 3.3082023109209285e-16, -1.8803547755107825e-15, -3.8144030724370075e-15, 1.0420276984128802e-14, 4.272440016711951e-14, -2.1015418427726643e-14, -4.0835511110921974e-13, -7.198551776245908e-13, 2.0356285441470896e-12, 1.4125807436613782e-11, 3.2526035830154884e-11, -1.8974958123505413e-11, -5.589743462196584e-10, -3.835380385964237e-09, -2.6314688468895196e-08, -2.512236237870209e-07, -3.882564808877691e-06, -0.00011058893876262371, -0.009761097491361469, 0.7785762350182801])
+    return (near, far)
+
+
+def igam_factor(g, a, x):
+    """x^a e^-x / Gamma(a) as torch's _igam_helper_fac computes it (a Lanczos form where x is near a) (opspecs/special.yaml:1225)"""
+    direct = g.op('Sub', g.op('Sub', g.op('Mul', a, g.op('Log', x)), x), lgamma_wide(g, a))
+    direct = g.op('Where', g.op('Less', direct, f64(g, -709.782712893384)), f64(g, 0.0), g.op('Exp', direct))
+    fac = g.op('Sub', g.op('Add', a, f64(g, 6.02468004077673)), f64(g, 0.5))
+    res = g.op('Div', g.op('Sqrt', g.op('Div', fac, f64(g, 2.718281828459045))), lanczos_sum_expg_scaled(g, a))
+    small = g.op('Mul', res, g.op('Mul', g.op('Exp', g.op('Sub', a, x)), g.op('Pow', g.op('Div', x, fac), a)))
+    numfac = g.op('Div', g.op('Add', g.op('Sub', g.op('Sub', x, a), f64(g, 6.02468004077673)), f64(g, 0.5)), fac)
+    large = g.op('Mul', res, g.op('Exp', g.op('Add', g.op('Mul', a, g.op('Sub', log1p_wide(g, numfac), numfac)), g.op('Div', g.op('Mul', x, f64(g, -5.52468004077673)), fac))))
+    near = g.op('Where', g.op('And', g.op('Less', a, f64(g, 200.0)), g.op('Less', x, f64(g, 200.0))), small, large)
+    return g.op('Where', g.op('Greater', g.op('Abs', g.op('Sub', a, x)), g.op('Mul', f64(g, 0.4), g.op('Abs', a))), direct, near)
+
+
+def incomplete_gamma(g, a0, x0, upper):
+    """P(a, x) (upper false) or Q(a, x) = 1 - P in float64, in torch's regimes and special values (opspecs/special.yaml:1239)"""
+    regular = g.op('And', g.op('And', g.op('Greater', a0, f64(g, 0.0)), g.op('Greater', x0, f64(g, 0.0))), g.op('Not', g.op('Or', infinite(g, a0), infinite(g, x0))))
+    a = g.op('Where', regular, a0, f64(g, 1.0))
+    x = g.op('Where', regular, x0, f64(g, 1.0))
+    absxma = g.op('Div', g.op('Abs', g.op('Sub', x, a)), a)
+    asymptotic = g.op('Or', g.op('And', g.op('And', g.op('Greater', a, f64(g, 20.0)), g.op('Less', a, f64(g, 200.0))), g.op('Less', absxma, f64(g, 0.3))), g.op('And', g.op('Greater', a, f64(g, 200.0)), g.op('Less', absxma, g.op('Div', f64(g, 4.5), g.op('Sqrt', a)))))
+    by_fraction = g.op('And', g.op('Greater', x, f64(g, 1.1)), g.op('Not', g.op('Less', x, a)))
+    low = g.op('Not', g.op('Greater', x, f64(g, 0.5)))
+    mid = g.op('Not', g.op('Or', low, g.op('Greater', x, f64(g, 1.1))))
+    by_upper_series = g.op('Or', g.op('And', low, g.op('Not', g.op('Less', g.op('Div', f64(g, -0.4), g.op('Log', x)), a))), g.op('And', mid, g.op('Not', g.op('Less', g.op('Mul', x, f64(g, 1.1)), a))))
+    if upper:
+        by_q = g.op('And', g.op('Not', asymptotic), g.op('Or', by_fraction, by_upper_series))
+    else:
+        by_q = g.op('And', g.op('Not', asymptotic), g.op('And', g.op('Greater', x, f64(g, 1.0)), g.op('Greater', x, a)))
+    by_p = g.op('And', g.op('Not', asymptotic), g.op('Not', by_q))
+    fac = igam_factor(g, a, x)
+    p = g.op('Div', g.op('Mul', h.incomplete_gamma_sum(g, 'series', a, x, g.op('And', regular, by_p)), fac), a)
+    fraction = g.op('Mul', h.incomplete_gamma_sum(g, 'fraction', a, x, g.op('And', regular, g.op('And', by_q, by_fraction))), fac)
+    logx = g.op('Log', x)
+    series = g.op('Sub', g.op('Neg', expm1_wide(g, g.op('Sub', g.op('Mul', a, logx), lgamma_wide(g, g.op('Add', a, f64(g, 1.0)))))), g.op('Mul', g.op('Exp', g.op('Sub', g.op('Mul', a, logx), lgamma_wide(g, a))), h.incomplete_gamma_sum(g, 'upper_series', a, x, g.op('And', regular, g.op('And', by_q, g.op('Not', by_fraction))))))
+    q = g.op('Where', by_fraction, g.op('Where', same_as(g, fac, f64(g, 0.0)), f64(g, 0.0), fraction), series)
+    p = g.op('Where', same_as(g, fac, f64(g, 0.0)), f64(g, 0.0), p)
+    sigma = g.op('Div', g.op('Sub', x, a), a)
+    eta = g.op('Sqrt', g.op('Mul', f64(g, -2.0), g.op('Sub', log1p_wide(g, sigma), sigma)))
+    eta = g.op('Where', g.op('Greater', x, a), eta, g.op('Where', g.op('Less', x, a), g.op('Neg', eta), f64(g, 0.0)))
+    sign = 1.0 if upper else -1.0
+    total = h.incomplete_gamma_sum(g, 'asymptotic', a, eta, asymptotic)
+    expansion = g.op('Add', g.op('Mul', f64(g, 0.5), erfc_wide(g, g.op('Mul', g.op('Mul', f64(g, sign), eta), g.op('Sqrt', g.op('Mul', a, f64(g, 0.5)))))), g.op('Div', g.op('Mul', g.op('Mul', f64(g, sign), g.op('Exp', g.op('Mul', g.op('Mul', f64(g, -0.5), a), g.op('Mul', eta, eta)))), total), g.op('Sqrt', g.op('Mul', f64(g, 2.0 * 3.1415927410125732), a))))
+    if upper:
+        y = g.op('Where', asymptotic, expansion, g.op('Where', by_q, q, g.op('Sub', f64(g, 1.0), p)))
+    else:
+        y = g.op('Where', asymptotic, expansion, g.op('Where', by_q, g.op('Sub', f64(g, 1.0), q), p))
+    inner = 1.0 if upper else 0.0
+    y = g.op('Where', g.op('Or', g.op('IsNaN', a0), g.op('IsNaN', x0)), f64(g, builtins.float('nan')), y)
+    y = g.op('Where', infinite(g, x0), f64(g, 1.0 - inner), y)
+    y = g.op('Where', infinite(g, a0), g.op('Where', infinite(g, x0), f64(g, builtins.float('nan')), f64(g, inner)), y)
+    y = g.op('Where', same_as(g, x0, f64(g, 0.0)), f64(g, inner), y)
+    y = g.op('Where', same_as(g, a0, f64(g, 0.0)), g.op('Where', g.op('Greater', x0, f64(g, 0.0)), f64(g, 1.0 - inner), f64(g, builtins.float('nan'))), y)
+    return g.op('Where', g.op('Or', g.op('Less', x0, f64(g, 0.0)), g.op('Less', a0, f64(g, 0.0))), f64(g, builtins.float('nan')), y)
+
+
+def infinite(g, x):
+    """x is +-inf (x - x is NaN only for infinities and NaN); every opset (opspecs/special.yaml:31)"""
+    return g.op('And', g.op('IsNaN', g.op('Sub', x, x)), g.op('Not', g.op('IsNaN', x)))
+
+
 def int_floordiv(g, x, y):
     """Python's x // y of int64 values (rounding towards -inf); from opset 10 x - x % y is a multiple of y (Mod, fmod=0, has the divisor's sign), before the truncated quotient is lowered by one when inexact and the signs differ (opspecs/torchscript.yaml:471)"""
     if g.opset >= 10:
@@ -122,6 +367,86 @@ def int_floordiv(g, x, y):
     signs_differ = g.op('Xor', g.op('Less', x, zero), g.op('Less', y, zero))
     inexact = g.op('Not', g.op('Equal', g.op('Mul', q, y), x))
     return g.op('Sub', q, h.cast(g, g.op('And', signs_differ, inexact), 'int64'))
+
+
+def is_integer(g, x):
+    """x is a whole number (also +-inf; not NaN) (opspecs/special.yaml:26)"""
+    return same_as(g, g.op('Floor', x), x)
+
+
+def k0_parts(g, x):
+    """K0(x) up to 2 and exp(x) sqrt(x) K0(x) above (opspecs/special.yaml:651)"""
+    near = g.op('Sub', h.chebyshev_series(g, g.op('Sub', g.op('Mul', x, x), f64(g, 2.0)), [1.374465435613523e-16, 4.25981614279661e-14, 1.0349695257633842e-11, 1.904516377220209e-09, 2.5347910790261494e-07, 2.286212103119452e-05, 0.001264615411446926, 0.0359799365153615, 0.3442898999246285, -0.5353273932339028]), g.op('Mul', g.op('Log', g.op('Mul', f64(g, 0.5), x)), bessel_i0_wide(g, x, 709.782712893384)))
+    far = h.chebyshev_series(g, g.op('Sub', g.op('Div', f64(g, 8.0), x), f64(g, 2.0)), [5.300433772686263e-18, -1.6475804301524212e-17, 5.2103915050390274e-17, -1.678231096805412e-16, 5.512055978524319e-16, -1.848593377343779e-15, 6.3400764774050706e-15, -2.2275133269916698e-14, 8.032890775363575e-14, -2.9800969231727303e-13, 1.140340588208475e-12, -4.514597883373944e-12, 1.8559491149547177e-11, -7.957489244477107e-11, 3.577397281400301e-10, -1.69753450938906e-09, 8.574034017414225e-09, -4.660489897687948e-08, 2.766813639445015e-07, -1.8317555227191195e-06, 1.39498137188765e-05, -0.00012849549581627802, 0.0015698838857300533, -0.0314481013119645, 2.4403030820659555])
+    return (near, far)
+
+
+def k1_parts(g, x):
+    """K1(x) up to 2 and exp(x) sqrt(x) K1(x) above (opspecs/special.yaml:670)"""
+    near = g.op('Add', g.op('Mul', g.op('Log', g.op('Mul', f64(g, 0.5), x)), bessel_i1_wide(g, x, 709.782712893384)), g.op('Div', h.chebyshev_series(g, g.op('Sub', g.op('Mul', x, x), f64(g, 2.0)), [-7.023863479386288e-18, -2.427449850519366e-15, -6.666901694199329e-13, -1.4114883926335278e-10, -2.213387630734726e-08, -2.4334061415659684e-06, -0.0001730288957513052, -0.006975723859639864, -0.12261118082265715, -0.3531559607765449, 1.5253002273389478]), x))
+    far = h.chebyshev_series(g, g.op('Sub', g.op('Div', f64(g, 8.0), x), f64(g, 2.0)), [-5.756744483665017e-18, 1.7940508731475592e-17, -5.689462558442859e-17, 1.838093544366639e-16, -6.057047248373319e-16, 2.038703165624334e-15, -7.019837090418314e-15, 2.4771544244813043e-14, -8.976705182324994e-14, 3.3484196660784293e-13, -1.2891739609510289e-12, 5.13963967348173e-12, -2.1299678384275683e-11, 9.218315187605006e-11, -4.1903547593418965e-10, 2.015049755197033e-09, -1.0345762465678097e-08, 5.7410841254500495e-08, -3.5019606030878126e-07, 2.406484947837217e-06, -1.936197974166083e-05, 0.00019521551847135162, -0.002857816859622779, 0.10392373657681724, 2.7206261904844427])
+    return (near, far)
+
+
+def k_edges(g, x, y):
+    """+inf at 0, NaN below 0 (and for NaN) (opspecs/special.yaml:689)"""
+    return keep_nan(g, x, g.op('Where', same_as(g, x, f64(g, 0.0)), f64(g, builtins.float('inf')), g.op('Where', g.op('Less', x, f64(g, 0.0)), f64(g, builtins.float('nan')), y)))
+
+
+def keep_nan(g, x, y):
+    """y, but NaN where x is NaN (opspecs/special.yaml:36)"""
+    return g.op('Where', g.op('IsNaN', x), x, y)
+
+
+def lanczos_sum_expg_scaled(g, a):
+    """torch's Lanczos sum (Boost's, g = 6.0247) scaled by exp(-g), a rational in a, or in 1/a above 1 (opspecs/special.yaml:1214)"""
+    inside = g.op('Div', h.horner(g, a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]), h.horner(g, a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))
+    t = g.op('Reciprocal', a)
+    outside = g.op('Div', h.horner(g, t, [56906521.913471565, 103794043.11634454, 86363131.2881386, 43338889.32467614, 14605578.087685067, 3481712.154980646, 601859.6171681099, 75999.29304014542, 6955.999602515376, 449.9445569063168, 19.519927882476175, 0.5098416655656676, 0.006061842346248907]), h.horner(g, t, [0.0, 39916800.0, 120543840.0, 150917976.0, 105258076.0, 45995730.0, 13339535.0, 2637558.0, 357423.0, 32670.0, 1925.0, 66.0, 1.0]))
+    return g.op('Where', g.op('Greater', g.op('Abs', a), f64(g, 1.0)), outside, inside)
+
+
+def lgamma_core(g, u):
+    """log Gamma(u) for u >= 0.5 (u = +inf excepted) (opspecs/special.yaml:210)"""
+    big = g.op('Not', g.op('Less', u, f64(g, 13.0)))
+    v = g.op('Where', big, f64(g, 2.5), u)
+    down = g.op('Max', g.op('Sub', g.op('Floor', v), f64(g, 2.0)), f64(g, 0.0))
+    up = g.op('Where', g.op('Less', v, f64(g, 1.0)), f64(g, 2.0), g.op('Where', g.op('Less', v, f64(g, 2.0)), f64(g, 1.0), f64(g, 0.0)))
+    t = g.op('Sub', v, g.op('Add', g.op('Sub', down, up), f64(g, 2.0)))
+    ratio = g.op('Div', h.rising_factorial(g, g.op('Add', t, f64(g, 2.0)), down, 10), h.rising_factorial(g, v, up, 2))
+    rational = g.op('Div', g.op('Mul', t, h.horner(g, t, [-1378.2515256912086, -38801.631513463784, -331612.9927388712, -1162370.974927623, -1721737.0082083966, -853555.6642457654])), h.horner(g, t, [1.0, -351.81570143652345, -17064.210665188115, -220528.59055385445, -1139334.4436798252, -2532523.0717758294, -2018891.4143353277]))
+    small = g.op('Add', g.op('Log', ratio), rational)
+    w = g.op('Where', big, u, f64(g, 13.0))
+    r2 = g.op('Reciprocal', g.op('Mul', w, w))
+    minimax = h.horner(g, r2, [0.0008116141674705085, -0.0005950619042843014, 0.0007936503404577169, -0.002777777777300997, 0.08333333333333319])
+    bernoulli = h.horner(g, r2, [0.0007936507936507937, -0.002777777777777778, 0.08333333333333333])
+    series = g.op('Where', g.op('Greater', w, f64(g, 100000000.0)), f64(g, 0.0), g.op('Div', g.op('Where', g.op('Less', w, f64(g, 1000.0)), minimax, bernoulli), w))
+    stirling = g.op('Add', g.op('Sub', g.op('Mul', g.op('Sub', w, f64(g, 0.5)), g.op('Log', w)), w), g.op('Add', f64(g, 0.9189385332046728), series))
+    return g.op('Where', big, stirling, small)
+
+
+def lgamma_wide(g, x):
+    """log |Gamma(x)| in float64 (opspecs/special.yaml:236)"""
+    reflect = g.op('Less', x, f64(g, 0.5))
+    core = lgamma_core(g, g.op('Where', reflect, g.op('Sub', f64(g, 1.0), x), g.op('Where', infinite(g, x), f64(g, 2.0), x)))
+    y = g.op('Where', reflect, g.op('Sub', g.op('Log', g.op('Div', f64(g, 3.141592653589793), abs_sin_pi(g, x))), core), core)
+    y = g.op('Where', g.op('Less', g.op('Abs', x), f64(g, 1e-200)), g.op('Neg', g.op('Log', g.op('Abs', x))), y)
+    y = g.op('Where', g.op('Or', infinite(g, x), g.op('And', g.op('Less', x, f64(g, 0.0)), is_integer(g, x))), f64(g, builtins.float('inf')), y)
+    return keep_nan(g, x, y)
+
+
+def log1p_nonpositive(g, u):
+    """log(1 + u) for -1 <= u <= 0, accurate for small |u| (log(w) u / (w - 1), w = 1 + u) (opspecs/special.yaml:46)"""
+    w = g.op('Add', f64(g, 1.0), u)
+    d = g.op('Sub', w, f64(g, 1.0))
+    return g.op('Where', g.op('Less', d, f64(g, 0.0)), g.op('Div', g.op('Mul', g.op('Log', w), u), d), u)
+
+
+def log1p_wide(g, u):
+    """log(1 + u) for u > -1, accurate for small |u| (log(w) u / (w - 1), w = 1 + u) (opspecs/special.yaml:1198)"""
+    w = g.op('Add', f64(g, 1.0), u)
+    d = g.op('Sub', w, f64(g, 1.0))
+    return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Div', g.op('Mul', g.op('Log', w), u), d))
 
 
 def log_softmax_nd(g, x, dim):
@@ -209,6 +534,11 @@ def rstd(g, var, eps, like):
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
 
 
+def same_as(g, x, value):
+    """x == value (false for NaN), without Equal (ONNX Runtime has no float Equal before opset 11) (opspecs/special.yaml:21)"""
+    return g.op('Not', g.op('Or', g.op('Or', g.op('Less', x, value), g.op('Greater', x, value)), g.op('IsNaN', x)))
+
+
 def shift_int64(g, self, other, left):
     """torch's x << s (left) or x >> s for any count s, by int64 Mul/Div by 2**s, cast back: x << s wraps and is 0 for s < 0 or s >= 64; x >> s is floor(x / 2**s), the sign fill for s < 0 or s > 62 (2**63 only wraps correctly in a product, never as a divisor) (opspecs/bitwise.yaml:184)"""
     x = h.cast(g, self, 'int64')
@@ -246,8 +576,32 @@ def squeeze_axes(g, x, axes):
     return g.op('Squeeze', x, axes=axes)
 
 
+def torch_phase(g, x, narrow, shift):
+    """|x| - shift in float64, rounded first as torch rounds it where `narrow` (the input) is float32 (opspecs/special.yaml:401)"""
+    if h.dtype_in(g, narrow, 'float32'):
+        return wide(g, g.op('Sub', g.op('Abs', narrow), h.scalar(g, shift, 'float32')))
+    return g.op('Sub', g.op('Abs', x), f64(g, shift))
+
+
+def trigamma_wide(g, x):
+    """polygamma(1, x) in float64 (opspecs/special.yaml:274)"""
+    reflect = g.op('Less', x, f64(g, 0.5))
+    u = g.op('Where', reflect, g.op('Sub', f64(g, 1.0), x), x)
+    w = g.op('Add', u, f64(g, 6.0))
+    ixx = g.op('Reciprocal', g.op('Mul', w, w))
+    series = g.op('Div', g.op('Add', g.op('Add', f64(g, 1.0), g.op('Div', f64(g, 1.0), g.op('Mul', f64(g, 2.0), w))), g.op('Mul', ixx, g.op('Sub', f64(g, 1.0 / 6), g.op('Mul', ixx, g.op('Sub', f64(g, 1.0 / 30), g.op('Mul', ixx, f64(g, 1.0 / 42))))))), w)
+    core = g.op('Add', h.shifted_sum(g, u, 6, 6, 2), series)
+    sn = abs_sin_pi(g, x)
+    return g.op('Where', reflect, g.op('Sub', g.op('Div', f64(g, 9.869604401089358), g.op('Mul', sn, sn)), core), core)
+
+
 def unsqueeze_axes(g, x, axes):
     """Unsqueeze at the given axes; they are an input from opset 13 (opspecs/helpers.yaml:66)"""
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
+
+
+def wide(g, x):
+    """x in float64, the dtype every special function here is computed in (opspecs/special.yaml:16)"""
+    return h.cast(g, x, 'float64')

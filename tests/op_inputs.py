@@ -24,6 +24,9 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   unspecified): a shuffled run lo, lo+1, ... (ints) or evenly
                                   spaced values in [lo, hi] (floats)
     specials: [.inf, -.inf, .nan, -0.0]  floats: about a quarter of the elements become one of these
+    wide: [1.0e-6, 1.0e30]        floats: about a third of the elements drawn log-uniformly in magnitude
+                                  between the bounds (negative too where `values` reaches below 0):
+                                  tiny and huge arguments, for functions defined over the whole line
     operands_of: equation         tensor lists: one tensor per operand of an einsum equation (a str
                                   argument drawn first), each letter sized in `dims` (default [1, 4]),
                                   `...` a shared drawn batch shape; one dtype drawn for all
@@ -185,6 +188,15 @@ def _unique_values(shape: list[int], dtype: torch.dtype, low: float, high: float
     return (order + low).reshape(shape).to(dtype)
 
 
+def _log_uniform(bounds: list[Any], low: float, shape: list[int], gen: torch.Generator) -> torch.Tensor:
+    """The `wide` hint: magnitudes log-uniform in [bounds], negative half the time when low < 0."""
+    lo, hi = math.log(float(bounds[0])), math.log(float(bounds[1]))
+    magnitude = torch.exp(torch.rand(shape, generator=gen, dtype=torch.float64) * (hi - lo) + lo)
+    if low < 0:
+        magnitude = torch.where(torch.rand(shape, generator=gen) < 0.5, -magnitude, magnitude)
+    return magnitude
+
+
 class _Example:
     """State while drawing one example: symbols, the shared shape, values drawn so far."""
 
@@ -307,6 +319,9 @@ class _Example:
             drawn = torch.where(drawn == 0, torch.full_like(drawn, high), drawn)
         if hint.get("unique"):
             drawn = _unique_values(shape, dtype, low, high, gen)
+        if hint.get("wide") and dtype.is_floating_point:
+            drawn = torch.where(torch.rand(shape, generator=gen) < 1 / 3, _log_uniform(hint["wide"], low, shape, gen).to(dtype),
+                                drawn)
         if hint.get("specials") and dtype.is_floating_point:
             specials = torch.tensor([float(v) for v in hint["specials"]], dtype=torch.float64).to(dtype)
             pick = torch.randint(0, len(specials), shape, generator=gen)
