@@ -15,6 +15,7 @@ from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import dynamic_ops
 from exporter.lib import linalg_ops
+from exporter.lib import linalg_spectral_ops
 from exporter.lib import list_ops
 from exporter.lib import packed_sequence_ops
 from exporter.lib import shape_ops
@@ -180,6 +181,26 @@ def lu_unpack(g, LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
 def linalg_matrix_exp(g, self):
     """aten::linalg_matrix_exp.default, opsets 11-26: exporter.lib.linalg_ops.matrix_exp (opspecs/linalg.yaml:205)"""
     return linalg_ops.matrix_exp(g, self)
+
+
+@declared('opspecs/linalg.yaml:216', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'))
+def _linalg_eigh(g, A, UPLO='L', compute_v=True):
+    """aten::_linalg_eigh.default, opsets 11-26: exporter.lib.linalg_spectral_ops.linalg_eigh (opspecs/linalg.yaml:216)"""
+    return linalg_spectral_ops.linalg_eigh(g, A, UPLO, compute_v)
+
+
+@declared('opspecs/linalg.yaml:232', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the SVD needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:245')})
+def _linalg_svd(g, A, full_matrices=False, compute_uv=True, *, driver=None):
+    """aten::_linalg_svd.default, opsets 11-26: exporter.lib.linalg_spectral_ops.linalg_svd (opspecs/linalg.yaml:232)"""
+    if not (not (full_matrices and compute_uv) or h.shape(g, A)[-1] == h.shape(g, A)[-2]):
+        raise g.constraint_error('full_matrices=True needs a square A here (the extra singular vectors of a non-square A are not computed); use full_matrices=False (torch.linalg.svd(A, full_matrices=False))', 'opspecs/linalg.yaml:242')
+    return linalg_spectral_ops.linalg_svd(g, A, full_matrices, compute_uv, driver)
+
+
+@declared('opspecs/linalg.yaml:256', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Max', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the pseudo-inverse needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:265')})
+def linalg_pinv_atol_rtol_tensor(g, self, *, atol=None, rtol=None, hermitian=False):
+    """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: exporter.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:256)"""
+    return linalg_spectral_ops.linalg_pinv(g, self, atol, rtol, hermitian)
 
 
 @declared('opspecs/math.yaml:156', emits=('Identity', 'Round'))
