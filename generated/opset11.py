@@ -15,6 +15,7 @@ from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import dynamic_ops
 from exporter.lib import linalg_ops
+from exporter.lib import linalg_qr_ops
 from exporter.lib import linalg_spectral_ops
 from exporter.lib import list_ops
 from exporter.lib import packed_sequence_ops
@@ -201,6 +202,30 @@ def _linalg_svd(g, A, full_matrices=False, compute_uv=True, *, driver=None):
 def linalg_pinv_atol_rtol_tensor(g, self, *, atol=None, rtol=None, hermitian=False):
     """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: exporter.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:256)"""
     return linalg_spectral_ops.linalg_pinv(g, self, atol, rtol, hermitian)
+
+
+@declared('opspecs/linalg.yaml:277', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def geqrf(g, self):
+    """aten::geqrf.default, opsets 11-26: exporter.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:277)"""
+    return linalg_qr_ops.geqrf(g, self)
+
+
+@declared('opspecs/linalg.yaml:289', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_householder_product(g, input, tau):
+    """aten::linalg_householder_product.default, opsets 11-26: exporter.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:289)"""
+    return linalg_qr_ops.householder_product(g, input, tau)
+
+
+@declared('opspecs/linalg.yaml:300', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_qr(g, A, mode='reduced'):
+    """aten::linalg_qr.default, opsets 11-26: exporter.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:300)"""
+    return linalg_qr_ops.linalg_qr(g, A, mode)
+
+
+@declared('opspecs/linalg.yaml:312', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def ormqr(g, self, input2, input3, left=True, transpose=False):
+    """aten::ormqr.default, opsets 11-26: exporter.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:312)"""
+    return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 
 @declared('opspecs/math.yaml:156', emits=('Identity', 'Round'))

@@ -26,11 +26,11 @@ class Solver(nn.Module):
 
 
 class Spectral(nn.Module):
-    """Eigenvalues, singular values, pseudo-inverse and rank."""
+    """Eigenvalues, singular values, pseudo-inverse, rank and QR."""
 
     def forward(self, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (torch.linalg.eigvalsh(a), torch.linalg.svdvals(a), torch.linalg.pinv(a),
-                torch.linalg.matrix_rank(a))
+                torch.linalg.matrix_rank(a), *torch.linalg.qr(a))
 
 
 def _spd(batch: int, n: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
