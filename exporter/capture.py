@@ -720,4 +720,15 @@ def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedPro
         if survey[0]:
             program.graph_module.recompile()
         return program
-    return program.run_decompositions(decomposition_table(opset))
+    return _without_effect_tokens(program.run_decompositions(decomposition_table(opset)))
+
+
+def _without_effect_tokens(program: ExportedProgram) -> ExportedProgram:
+    """The program with its effect tokens removed: ops torch orders by a token (the
+    `_linalg_check_errors` after `linalg.inv` and the other checking linalg functions, wrapped in
+    `with_effects`) become plain calls, and the token input and output go."""
+    if not any(spec.kind == InputKind.TOKEN for spec in program.graph_signature.input_specs):
+        return program
+    from torch.export._remove_effect_tokens_pass import _remove_effect_tokens
+
+    return _remove_effect_tokens(program)

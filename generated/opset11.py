@@ -14,6 +14,9 @@ from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import dynamic_ops
+from exporter.lib import linalg_ops
+from exporter.lib import linalg_qr_ops
+from exporter.lib import linalg_spectral_ops
 from exporter.lib import packed_sequence_ops
 from exporter.lib import shape_ops
 
@@ -88,6 +91,140 @@ def repeat_interleave_Tensor(g, repeats, *, output_size=None):
 def gather(g, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 11-26: exporter.lib.shape_ops.gather (opspecs/indexing.yaml:11)"""
     return shape_ops.gather(g, self, dim, index, sparse_grad)
+
+
+@declared('opspecs/linalg.yaml:25', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def _linalg_det(g, A):
+    """aten::_linalg_det.default, opsets 11-26: exporter.lib.linalg_ops.linalg_det (opspecs/linalg.yaml:25)"""
+    return linalg_ops.linalg_det(g, A)
+
+
+@declared('opspecs/linalg.yaml:37', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sign', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def _linalg_slogdet(g, A):
+    """aten::_linalg_slogdet.default, opsets 11-26: exporter.lib.linalg_ops.linalg_slogdet (opspecs/linalg.yaml:37)"""
+    return linalg_ops.linalg_slogdet(g, A)
+
+
+@declared('opspecs/linalg.yaml:48', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_inv_ex(g, A, *, check_errors=False):
+    """aten::linalg_inv_ex.default, opsets 11-26: exporter.lib.linalg_ops.inv_ex (opspecs/linalg.yaml:48)"""
+    return linalg_ops.inv_ex(g, A)
+
+
+@declared('opspecs/linalg.yaml:61', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def _linalg_solve_ex(g, A, B, *, left=True, check_errors=False):
+    """aten::_linalg_solve_ex.default, opsets 11-26: exporter.lib.linalg_ops.solve_ex (opspecs/linalg.yaml:61)"""
+    return linalg_ops.solve_ex(g, A, B, left)
+
+
+@declared('opspecs/linalg.yaml:76', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_solve_triangular(g, self, B, *, upper, left=True, unitriangular=False):
+    """aten::linalg_solve_triangular.default, opsets 11-26: exporter.lib.linalg_ops.solve_triangular (opspecs/linalg.yaml:76)"""
+    return linalg_ops.solve_triangular(g, self, B, upper, left, unitriangular)
+
+
+@declared('opspecs/linalg.yaml:91', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def triangular_solve(g, self, A, upper=True, transpose=False, unitriangular=False):
+    """aten::triangular_solve.default, opsets 11-26: exporter.lib.linalg_ops.triangular_solve (opspecs/linalg.yaml:91)"""
+    return linalg_ops.triangular_solve(g, self, A, upper, transpose, unitriangular)
+
+
+@declared('opspecs/linalg.yaml:105', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_cholesky_ex(g, self, *, upper=False, check_errors=False):
+    """aten::linalg_cholesky_ex.default, opsets 11-26: exporter.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:105)"""
+    return linalg_ops.cholesky_ex(g, self, upper)
+
+
+@declared('opspecs/linalg.yaml:119', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def cholesky(g, self, upper=False):
+    """aten::cholesky.default, opsets 11-26: exporter.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:119)"""
+    return linalg_ops.cholesky_ex(g, self, upper, with_info=False)
+
+
+@declared('opspecs/linalg.yaml:131', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def cholesky_solve(g, self, input2, upper=False):
+    """aten::cholesky_solve.default, opsets 11-26: exporter.lib.linalg_ops.cholesky_solve (opspecs/linalg.yaml:131)"""
+    return linalg_ops.cholesky_solve(g, self, input2, upper)
+
+
+@declared('opspecs/linalg.yaml:143', emits=('Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def cholesky_inverse(g, self, upper=False):
+    """aten::cholesky_inverse.default, opsets 11-26: exporter.lib.linalg_ops.cholesky_inverse (opspecs/linalg.yaml:143)"""
+    return linalg_ops.cholesky_inverse(g, self, upper)
+
+
+@declared('opspecs/linalg.yaml:154', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+def linalg_lu_factor_ex(g, A, *, pivot=True, check_errors=False):
+    """aten::linalg_lu_factor_ex.default, opsets 11-26: exporter.lib.linalg_ops.lu_factor_ex (opspecs/linalg.yaml:154)"""
+    return linalg_ops.lu_factor_ex(g, A, pivot)
+
+
+@declared('opspecs/linalg.yaml:168', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'Min', 'Mul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+def linalg_lu(g, A, *, pivot=True):
+    """aten::linalg_lu.default, opsets 11-26: exporter.lib.linalg_ops.linalg_lu (opspecs/linalg.yaml:168)"""
+    return linalg_ops.linalg_lu(g, A, pivot)
+
+
+@declared('opspecs/linalg.yaml:180', emits=('Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_lu_solve(g, LU, pivots, B, *, left=True, adjoint=False):
+    """aten::linalg_lu_solve.default, opsets 11-26: exporter.lib.linalg_ops.lu_solve (opspecs/linalg.yaml:180)"""
+    return linalg_ops.lu_solve(g, LU, pivots, B, left, adjoint)
+
+
+@declared('opspecs/linalg.yaml:194', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'LessOrEqual>=12', 'Loop', 'Min', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+def lu_unpack(g, LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
+    """aten::lu_unpack.default, opsets 11-26: exporter.lib.linalg_ops.lu_unpack (opspecs/linalg.yaml:194)"""
+    return linalg_ops.lu_unpack(g, LU_data, LU_pivots, unpack_data, unpack_pivots)
+
+
+@declared('opspecs/linalg.yaml:205', emits=('Abs', 'Add', 'Cast', 'Ceil', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'MatMul', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
+def linalg_matrix_exp(g, self):
+    """aten::linalg_matrix_exp.default, opsets 11-26: exporter.lib.linalg_ops.matrix_exp (opspecs/linalg.yaml:205)"""
+    return linalg_ops.matrix_exp(g, self)
+
+
+@declared('opspecs/linalg.yaml:216', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'))
+def _linalg_eigh(g, A, UPLO='L', compute_v=True):
+    """aten::_linalg_eigh.default, opsets 11-26: exporter.lib.linalg_spectral_ops.linalg_eigh (opspecs/linalg.yaml:216)"""
+    return linalg_spectral_ops.linalg_eigh(g, A, UPLO, compute_v)
+
+
+@declared('opspecs/linalg.yaml:232', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the SVD needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:245')})
+def _linalg_svd(g, A, full_matrices=False, compute_uv=True, *, driver=None):
+    """aten::_linalg_svd.default, opsets 11-26: exporter.lib.linalg_spectral_ops.linalg_svd (opspecs/linalg.yaml:232)"""
+    if not (not (full_matrices and compute_uv) or h.shape(g, A)[-1] == h.shape(g, A)[-2]):
+        raise g.constraint_error('full_matrices=True needs a square A here (the extra singular vectors of a non-square A are not computed); use full_matrices=False (torch.linalg.svd(A, full_matrices=False))', 'opspecs/linalg.yaml:242')
+    return linalg_spectral_ops.linalg_svd(g, A, full_matrices, compute_uv, driver)
+
+
+@declared('opspecs/linalg.yaml:256', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Max', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the pseudo-inverse needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:265')})
+def linalg_pinv_atol_rtol_tensor(g, self, *, atol=None, rtol=None, hermitian=False):
+    """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: exporter.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:256)"""
+    return linalg_spectral_ops.linalg_pinv(g, self, atol, rtol, hermitian)
+
+
+@declared('opspecs/linalg.yaml:277', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def geqrf(g, self):
+    """aten::geqrf.default, opsets 11-26: exporter.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:277)"""
+    return linalg_qr_ops.geqrf(g, self)
+
+
+@declared('opspecs/linalg.yaml:289', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_householder_product(g, input, tau):
+    """aten::linalg_householder_product.default, opsets 11-26: exporter.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:289)"""
+    return linalg_qr_ops.householder_product(g, input, tau)
+
+
+@declared('opspecs/linalg.yaml:300', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_qr(g, A, mode='reduced'):
+    """aten::linalg_qr.default, opsets 11-26: exporter.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:300)"""
+    return linalg_qr_ops.linalg_qr(g, A, mode)
+
+
+@declared('opspecs/linalg.yaml:312', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def ormqr(g, self, input2, input3, left=True, transpose=False):
+    """aten::ormqr.default, opsets 11-26: exporter.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:312)"""
+    return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 
 @declared('opspecs/math.yaml:160', emits=('Identity', 'Round'))

@@ -866,6 +866,12 @@ def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
+@declared('opspecs/linalg.yaml:17', emits=())
+def _linalg_check_errors(g, info, api_name, *, is_matrix):
+    """aten::_linalg_check_errors.default, opsets 9-26: None (opspecs/linalg.yaml:17)"""
+    return None
+
+
 @declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Gather', 'Mul', 'Sqrt'))
 def abs(g, self):
     """aten::abs.default, opsets 9-26: block of 5 lines: Abs, Add, Gather, Mul, Sqrt (opspecs/math.yaml:8)"""

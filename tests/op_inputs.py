@@ -78,6 +78,14 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   reads them from that str argument (RNN modes LSTM, GRU, RNN_TANH)
     states_of: mode               tensor lists: the initial states of that RNN mode (h0 and c0 for
                                   LSTM, h0 otherwise), each of `shape`
+    matrix: general               floats: a stack of well-conditioned matrices of `shape` (linear
+                                  algebra): `general` U diag(s) V^T with s in [1, cond] (`cond`,
+                                  default 10) and random signs; `spd` Q diag(s) Q^T; `lower`/`upper`
+                                  triangular with |diagonal| in [1, 2] and small entries in the
+                                  triangle (random values outside it: they must not be read); `lu`
+                                  both triangles so (a packed LU factorization)
+    pivots_for: LU                int tensors: LAPACK pivots for that packed LU (*, m, n): shape
+                                  (*, min(m, n)), entry i drawn in [i + 1, m] (1-based row swaps)
   <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator (and, for a
                                   number or a tensor list, `as_input: true`: the one-op model takes
                                   it at run time, a number as a 0-d input, a list as an ONNX sequence,
@@ -152,7 +160,7 @@ def _hint_deps(hint: Any) -> set[str]:
     deps = set()
     for key in ("like", "broadcast", "same_dtype", "dim_of", "dims_of", "permutation_of", "reshape_of",
                 "expand_of", "vary_dim", "no_larger", "index_list_of", "unless", "distinct_unless", "tail_of",
-                "sized_by", "offsets_into", "last_if", "rows_from", "states_of"):
+                "sized_by", "offsets_into", "last_if", "rows_from", "states_of", "pivots_for"):
         if isinstance(hint.get(key), str):
             deps.add(hint[key])
     for key in ("shape_if", "only_if"):
@@ -197,6 +205,37 @@ def _log_uniform(bounds: list[Any], low: float, shape: list[int], gen: torch.Gen
     return magnitude
 
 
+def _orthogonal(shape: list[int], gen: torch.Generator) -> torch.Tensor:
+    """Random orthogonal (*, n, n) matrices (Q of a Gaussian's QR)."""
+    return torch.linalg.qr(torch.randn(shape, generator=gen, dtype=torch.float64))[0]
+
+
+def _matrices(kind: str, cond: float, shape: list[int], gen: torch.Generator) -> torch.Tensor:
+    """The `matrix` hint: well-conditioned float64 matrices of a kind (see the module docstring)."""
+    *batch, m, n = shape
+    k = min(m, n)
+    values = 1 + torch.rand([*batch, k], generator=gen, dtype=torch.float64) * (cond - 1)
+    if kind == "spd":
+        q = _orthogonal([*batch, m, m], gen)
+        return q @ torch.diag_embed(values) @ q.mT
+    if kind == "general":
+        signs = torch.where(torch.rand([*batch, k], generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
+        u, v = _orthogonal([*batch, m, m], gen)[..., :k], _orthogonal([*batch, n, n], gen)[..., :k]
+        return u @ torch.diag_embed(values * signs) @ v.mT
+    small = (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) / max(m, n)
+    diagonal = (1 + torch.rand([*batch, k], generator=gen, dtype=torch.float64))
+    diagonal = diagonal * torch.where(torch.rand([*batch, k], generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
+    packed = small.clone()
+    packed.diagonal(dim1=-2, dim2=-1).copy_(diagonal)
+    if kind == "lu":
+        return packed
+    if kind not in ("lower", "upper"):
+        raise AssertionError(f"unknown matrix kind '{kind}' (general, spd, lower, upper, lu)")
+    noise = torch.rand(shape, generator=gen, dtype=torch.float64) * 6 - 3  # never read
+    inside = torch.ones(m, n, dtype=torch.bool).tril() if kind == "lower" else torch.ones(m, n, dtype=torch.bool).triu()
+    return torch.where(inside, packed, noise)
+
+
 class _Example:
     """State while drawing one example: symbols, the shared shape, values drawn so far."""
 
@@ -222,6 +261,9 @@ class _Example:
             return self.shape({"shape": hint["shape_if"][1]})
         if "sized_by" in hint:
             return [int(d) for d in self.values[hint["sized_by"]]]
+        if "pivots_for" in hint:
+            *batch, m, n = self.values[hint["pivots_for"]].shape
+            return [*batch, min(m, n)]
         if "rows_from" in hint:
             return [int(self.values[hint["rows_from"]].sum())] + self.shape({"shape": hint.get("shape", [])})
         if "shape_one_of" in hint:
@@ -303,6 +345,12 @@ class _Example:
             return drawn.to(dtype)
         if dtype == torch.bool:
             return torch.rand(shape, generator=gen) > 0.5
+        if "matrix" in hint:
+            return _matrices(hint["matrix"], float(hint.get("cond", 10)), shape, gen).to(dtype)
+        if "pivots_for" in hint:  # entry i in [i + 1, m]: any such sequence of row swaps is valid
+            rows = self.values[hint["pivots_for"]].shape[-2]
+            low = torch.arange(1, shape[-1] + 1, dtype=torch.float64)
+            return (low + torch.floor(torch.rand(shape, generator=gen, dtype=torch.float64) * (rows + 1 - low))).to(dtype)
         low, high = hint.get("values", [-3, 3])
         if dtype.is_complex:  # real and imaginary parts each drawn from `values`
             parts = torch.rand([*shape, 2], generator=gen, dtype=torch.float64) * (high - low) + low

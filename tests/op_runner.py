@@ -336,4 +336,32 @@ def _check_dropout(actual: list[torch.Tensor], expected: list[torch.Tensor], arg
                                msg=lambda m: f"dropout output is not input * mask / (1 - p): {m}")
 
 
-RANDOM_CHECKS = {"permutation": _check_permutation, "multinomial": _check_multinomial, "dropout": _check_dropout}
+def _spectral_tolerance(dtype: torch.dtype) -> dict[str, float]:
+    return {"atol": 1e-4, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-9, "rtol": 1e-9}
+
+
+def _check_eigh(actual: list[torch.Tensor], expected: list[torch.Tensor], arguments: dict[str, Any]) -> None:
+    """(eigenvalues, eigenvectors): values as torch's; each eigenvector as torch's up to its sign
+    (unique only up to sign), in well-separated spectra (the hints draw those)."""
+    (values, vectors), (want_values, want_vectors) = actual, expected
+    tolerance = _spectral_tolerance(values.dtype)
+    torch.testing.assert_close(values, want_values, **tolerance, msg=lambda m: f"eigenvalues: {m}")
+    if want_vectors.numel():
+        signs = torch.sign((vectors * want_vectors).sum(-2, keepdim=True))
+        torch.testing.assert_close(vectors * signs, want_vectors, **tolerance, msg=lambda m: f"eigenvectors: {m}")
+
+
+def _check_svd(actual: list[torch.Tensor], expected: list[torch.Tensor], arguments: dict[str, Any]) -> None:
+    """(U, S, Vh): S as torch's; each singular vector pair (U's column, Vh's row) as torch's up to one
+    shared sign."""
+    (u, s, vh), (want_u, want_s, want_vh) = actual, expected
+    tolerance = _spectral_tolerance(s.dtype)
+    torch.testing.assert_close(s, want_s, **tolerance, msg=lambda m: f"singular values: {m}")
+    if want_u.numel():
+        signs = torch.sign((u * want_u).sum(-2, keepdim=True))
+        torch.testing.assert_close(u * signs, want_u, **tolerance, msg=lambda m: f"U: {m}")
+        torch.testing.assert_close(vh * signs.mT, want_vh, **tolerance, msg=lambda m: f"Vh: {m}")
+
+
+RANDOM_CHECKS = {"permutation": _check_permutation, "multinomial": _check_multinomial, "dropout": _check_dropout,
+                 "eigh": _check_eigh, "svd": _check_svd}
