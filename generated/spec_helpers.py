@@ -16,19 +16,40 @@ from exporter import emit_helpers as h  # noqa: F401
 # name -> (params, emit, spec line): what user spec files (exporter.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
+    'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:113'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
+    'extreme_along': (('self', 'dim', 'keepdim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nvalues = reduce_max(x, [axis], keepdim) if largest else reduce_min(x, [axis], keepdim)\nindices = ArgMax(x, axis=axis, keepdims=keepdim) if largest else ArgMin(x, axis=axis, keepdims=keepdim)\nif not is_float(x):\n    return cast_like(values, self), indices\nflags = cast(IsNaN(x), 'int32')\nseen = Greater(reduce_max(flags, [axis], keepdim), scalar(0, 'int32'))\nreturn (cast_like(Where(seen, like(float('nan'), x), values), self),\n        Where(seen, ArgMax(flags, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:133'),
+    'extreme_of': (('self', 'axes', 'keepdim', 'largest'), "x = reduce_work(self)\nout = reduce_max(x, axes, keepdim) if largest else reduce_min(x, axes, keepdim)\nreturn cast_like(Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out) if is_float(x) else out, self)", 'opspecs/helpers.yaml:125'),
+    'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:103'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
+    'half_as_float': (('x',), "cast(x, 'float32') if dtype_in(x, 'float16', 'bfloat16') else x", 'opspecs/helpers.yaml:77'),
+    'kth_along': (('x', 'k', 'axis', 'keepdim'), "values, indices = sorted_along(x, k, axis, False)\nlast = Sub(k, scalar(1, 'int64')) if is_symbolic(k) else scalar(k - 1, 'int64')\npick = Reshape(last, ints([1])) if keepdim else last\nreturn Gather(values, pick, axis=axis), Gather(indices, pick, axis=axis)", 'opspecs/helpers.yaml:240'),
+    'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_symbolic(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:249'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
+    'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:98'),
+    'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:205'),
+    'prefix_mask': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:263'),
+    'prefix_positions': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:274'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
+    'reduce_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16'):\n    return cast(x, 'int32')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:82'),
+    'row_distances': (('x1', 'x2', 'p'), 'diff = Sub(unsqueeze_axes(x1, [rank(x1) - 1]), unsqueeze_axes(x2, [rank(x2) - 2]))\nreturn vector_norm(diff, float(p), [max(rank(x1), rank(x2))], False)', 'opspecs/helpers.yaml:186'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'running_extreme': (('self', 'dim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nmask = prefix_mask(self, axis)\ncolumn = unsqueeze_axes(x, [axis + 1])\nmasked = Where(mask, column, like(reduce_identity(x, largest), x))\nrunning = reduce_max(masked, [axis], True) if largest else reduce_min(masked, [axis], True)\nequal = Not(Or(Less(column, running), Greater(column, running)))\nif is_float(x):\n    nan_i = IsNaN(column)\n    seen = Greater(reduce_max(Where(mask, cast(nan_i, 'int32'), scalar(0, 'int32')), [axis], True), scalar(0, 'int32'))\n    equal = Or(And(seen, nan_i), And(Not(seen), And(equal, Not(nan_i))))\n    running = Where(seen, like(float('nan'), x), running)\nhits = Where(And(mask, equal), prefix_positions(self, axis), scalar(-1, 'int64'))\nreturn cast_like(squeeze_axes(running, [axis]), self), reduce_max(hits, [axis], False)", 'opspecs/helpers.yaml:283'),
+    'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:90'),
+    'size_along': (('x', 'axis'), "shape(x)[axis] if has_static_size(x, axis) else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:108'),
+    'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:231'),
+    'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:193'),
+    'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:215'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
+    'variance_mean': (('self', 'dim', 'correction', 'keepdim'), 'x = half_as_float(self)\nif rank(self) == 0:\n    centred = Sub(x, x)\n    squares = Mul(centred, centred)\n    mean = x\n    count = like(1.0, x)\nelse:\n    axes = reduce_axes(dim, self)\n    centred = Sub(x, reduce_mean(x, axes, True))\n    squares = reduce_sum(Mul(centred, centred), axes, keepdim)\n    mean = reduce_mean(x, axes, keepdim)\n    known = static_count(self, axes)\n    count = (like(float(known), x) if known is not None else\n             cast_like(ReduceProd(Gather(Shape(self), ints(norm_dims(axes, self)), axis=0), keepdims=0), x))\ndof = Max(Sub(count, like(float(correction), x)), like(0.0, x))\nreturn cast_like(Div(squares, dof), self), cast_like(mean, self)', 'opspecs/helpers.yaml:150'),
+    'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:171'),
 }
 
 
@@ -36,6 +57,17 @@ def affine(g, y, weight, bias, shape):
     """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:250)"""
     scaled = y if weight is None else g.op('Mul', y, weight if shape is None else g.op('Reshape', weight, h.ints(g, shape)))
     return scaled if bias is None else g.op('Add', scaled, bias if shape is None else g.op('Reshape', bias, h.ints(g, shape)))
+
+
+def any_all(g, x, dim, keepdim, every):
+    """torch.any (every false) or torch.all, bool (uint8 for uint8 input); dim None reduces every axis, dim [] none (opspecs/helpers.yaml:113)"""
+    truth = h.cast(g, x, 'bool')
+    out = 'uint8' if h.dtype_in(g, x, 'uint8') else 'bool'
+    if h.rank(g, x) == 0 or (dim is not None and h.reduce_axes(g, dim, x) is None):
+        return h.cast(g, g.op('Identity', truth), out)
+    counted = g.op('Not', truth) if every else truth
+    found = g.op('Greater', reduce_sum(g, h.cast(g, counted, 'int64'), h.reduce_axes(g, dim, x), keepdim), h.scalar(g, 0, 'int64'))
+    return h.cast(g, g.op('Not', found) if every else found, out)
 
 
 def batch_norm_running(g, x, weight, bias, running_mean, running_var, eps):
@@ -54,6 +86,33 @@ def batch_stats(g, x, weight, bias, eps):
     return (y, g.op('Reshape', mean, flat), g.op('Reshape', var, flat), g.op('Reshape', invstd, flat))
 
 
+def extreme_along(g, self, dim, keepdim, largest):
+    """max.dim (largest) or min.dim, (values, indices) with the first extreme's index, or the first NaN's (opspecs/helpers.yaml:133)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    x = reduce_work(g, self)
+    values = reduce_max(g, x, [axis], keepdim) if largest else reduce_min(g, x, [axis], keepdim)
+    indices = g.op('ArgMax', x, axis=axis, keepdims=keepdim) if largest else g.op('ArgMin', x, axis=axis, keepdims=keepdim)
+    if not h.is_float(g, x):
+        return (h.cast_like(g, values, self), indices)
+    flags = h.cast(g, g.op('IsNaN', x), 'int32')
+    seen = g.op('Greater', reduce_max(g, flags, [axis], keepdim), h.scalar(g, 0, 'int32'))
+    return (h.cast_like(g, g.op('Where', seen, h.like(g, builtins.float('nan'), x), values), self), g.op('Where', seen, g.op('ArgMax', flags, axis=axis, keepdims=keepdim), indices))
+
+
+def extreme_of(g, self, axes, keepdim, largest):
+    """the max (largest) or min over axes (None every axis), NaN winning as in torch (opspecs/helpers.yaml:125)"""
+    x = reduce_work(g, self)
+    out = reduce_max(g, x, axes, keepdim) if largest else reduce_min(g, x, axes, keepdim)
+    return h.cast_like(g, g.op('Where', nan_seen(g, x, axes, keepdim), h.like(g, builtins.float('nan'), x), out) if h.is_float(g, x) else out, self)
+
+
+def finite_or_zero(g, m):
+    """a maximum made safe to subtract (logsumexp's shift), +-inf and NaN as 0 (opspecs/helpers.yaml:103)"""
+    return g.op('Where', g.op('IsNaN', g.op('Sub', m, m)), h.like(g, 0.0, m), m)
+
+
 def group_norm_21(g, x, groups, weight, bias, eps):
     """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:271)"""
     scale = weight if weight is not None else h.channel_fill(g, x, 1.0)
@@ -70,11 +129,67 @@ def group_stats(g, x, groups, eps):
     return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
 
 
+def half_as_float(g, x):
+    """half floats (float16, bfloat16) as float32, the statistics' compute dtype; other dtypes as they are (opspecs/helpers.yaml:77)"""
+    return h.cast(g, x, 'float32') if h.dtype_in(g, x, 'float16', 'bfloat16') else x
+
+
+def kth_along(g, x, k, axis, keepdim):
+    """the k-th smallest (1-based) of x along axis and its index, the first such in index order (opspecs/helpers.yaml:240)"""
+    values, indices = sorted_along(g, x, k, axis, False)
+    last = g.op('Sub', k, h.scalar(g, 1, 'int64')) if h.is_symbolic(g, k) else h.scalar(g, k - 1, 'int64')
+    pick = g.op('Reshape', last, h.ints(g, [1])) if keepdim else last
+    return (g.op('Gather', values, pick, axis=axis), g.op('Gather', indices, pick, axis=axis))
+
+
+def lower_median(g, x, n, axis, keepdim):
+    """torch's median of x's n elements along axis, the lower middle value and its index; NaN and the first NaN's index when there is one (opspecs/helpers.yaml:249)"""
+    k = g.op('Add', g.op('Div', g.op('Sub', n, h.scalar(g, 1, 'int64')), h.scalar(g, 2, 'int64')), h.scalar(g, 1, 'int64')) if h.is_symbolic(g, n) else (n - 1) // 2 + 1
+    values, indices = kth_along(g, x, k, axis, keepdim)
+    if not h.is_float(g, x):
+        return (values, indices)
+    nan = h.cast(g, g.op('IsNaN', x), 'int32')
+    has_nan = g.op('Greater', reduce_max(g, nan, [axis], keepdim), h.scalar(g, 0, 'int32'))
+    return (g.op('Where', has_nan, h.like(g, builtins.float('nan'), x), values), g.op('Where', has_nan, g.op('ArgMax', nan, axis=axis, keepdims=keepdim), indices))
+
+
 def moments(g, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
+
+
+def nan_seen(g, x, axes, keepdims):
+    """whether each slice of float x reduced over axes (None every axis) holds a NaN (bool) (opspecs/helpers.yaml:98)"""
+    return g.op('Greater', reduce_max(g, h.cast(g, g.op('IsNaN', x), 'int32'), axes, keepdims), h.scalar(g, 0, 'int32'))
+
+
+def ordered_topk(g, key, k, axis, largest):
+    """TopK's k largest (or smallest) of key along axis, in order, ties by index; before opset 11 (no `largest`) the smallest are the largest of -key; k is an attribute at 9 (opspecs/helpers.yaml:205)"""
+    if g.opset >= 11:
+        return g.op('TopK', key, h.ints(g, [k]), axis=axis, largest=builtins.int(largest), sorted=1, _outputs=2)
+    flipped = key if largest else g.op('Neg', key)
+    top = g.op('TopK', flipped, h.ints(g, [k]), axis=axis, _outputs=2) if g.opset >= 10 else g.op('TopK', flipped, k=k, axis=axis, _outputs=2)
+    return (top[0] if largest else g.op('Neg', top[0]), top[1])
+
+
+def prefix_mask(g, x, axis):
+    """a bool mask [n, n, 1, ...] over x's n elements along axis (a 1 per later axis), mask[i, j] = i <= j; a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:263)"""
+    if g.opset < 11 or h.has_static_size(g, x, axis):
+        return h.upper_triangle(g, x, axis)
+    n = size_along(g, x, axis)
+    steps = g.op('Range', h.scalar(g, 0, 'int64'), n, h.scalar(g, 1, 'int64'))
+    mask = g.op('Not', g.op('Greater', unsqueeze_axes(g, steps, [1]), unsqueeze_axes(g, steps, [0])))
+    return g.op('Reshape', mask, h.ints(g, [n, n] + [1] * (h.rank(g, x) - axis - 1)))
+
+
+def prefix_positions(g, x, axis):
+    """0 .. n-1 shaped [n, 1, 1, ...] for x's n elements along axis (a 1 per later axis); a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:274)"""
+    if g.opset < 11 or h.has_static_size(g, x, axis):
+        return h.positions(g, x, axis)
+    steps = g.op('Range', h.scalar(g, 0, 'int64'), size_along(g, x, axis), h.scalar(g, 1, 'int64'))
+    return g.op('Reshape', steps, h.ints(g, [-1, 1] + [1] * (h.rank(g, x) - axis - 1)))
 
 
 def reduce_max(g, x, axes, keepdims):
@@ -122,9 +237,87 @@ def reduce_sum(g, x, axes, keepdims):
     return g.op('ReduceSum', x, axes=axes, keepdims=keepdims)
 
 
+def reduce_work(g, x):
+    """x in a dtype ONNX Runtime's Reduce*/ArgMax kernels take at every opset, order kept (small integers and bool as int32, half floats as float32) (opspecs/helpers.yaml:82)"""
+    if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16'):
+        return h.cast(g, x, 'int32')
+    return half_as_float(g, x)
+
+
+def row_distances(g, x1, x2, p):
+    """the p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M], [..., P, R] (opspecs/helpers.yaml:186)"""
+    diff = g.op('Sub', unsqueeze_axes(g, x1, [h.rank(g, x1) - 1]), unsqueeze_axes(g, x2, [h.rank(g, x2) - 2]))
+    return vector_norm(g, diff, builtins.float(p), [builtins.max(h.rank(g, x1), h.rank(g, x2))], False)
+
+
 def rstd(g, var, eps, like):
     """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:245)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
+
+
+def running_extreme(g, self, dim, largest):
+    """cummax (largest) or cummin, the running extreme and the index of its last occurrence so far; after a NaN, NaN and the latest NaN's index (opspecs/helpers.yaml:283)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    x = reduce_work(g, self)
+    mask = prefix_mask(g, self, axis)
+    column = unsqueeze_axes(g, x, [axis + 1])
+    masked = g.op('Where', mask, column, h.like(g, h.reduce_identity(g, x, largest), x))
+    running = reduce_max(g, masked, [axis], True) if largest else reduce_min(g, masked, [axis], True)
+    equal = g.op('Not', g.op('Or', g.op('Less', column, running), g.op('Greater', column, running)))
+    if h.is_float(g, x):
+        nan_i = g.op('IsNaN', column)
+        seen = g.op('Greater', reduce_max(g, g.op('Where', mask, h.cast(g, nan_i, 'int32'), h.scalar(g, 0, 'int32')), [axis], True), h.scalar(g, 0, 'int32'))
+        equal = g.op('Or', g.op('And', seen, nan_i), g.op('And', g.op('Not', seen), g.op('And', equal, g.op('Not', nan_i))))
+        running = g.op('Where', seen, h.like(g, builtins.float('nan'), x), running)
+    hits = g.op('Where', g.op('And', mask, equal), prefix_positions(g, self, axis), h.scalar(g, -1, 'int64'))
+    return (h.cast_like(g, squeeze_axes(g, running, [axis]), self), reduce_max(g, hits, [axis], False))
+
+
+def scan_work(g, x):
+    """x in the dtype ONNX Runtime's CumSum/Reduce*/Where run for its results (half floats as float32, small integers and bool as int64; the cast back wraps around as torch does) (opspecs/helpers.yaml:90)"""
+    if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16', 'int32'):
+        return h.cast(g, x, 'int64')
+    return half_as_float(g, x)
+
+
+def size_along(g, x, axis):
+    """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:108)"""
+    return h.shape(g, x)[axis] if h.has_static_size(g, x, axis) else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
+
+
+def sort_along(g, self, dim, descending):
+    """torch.sort's (values, indices), stable (opspecs/helpers.yaml:231)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    return sorted_along(g, self, size_along(g, self, axis), axis, descending)
+
+
+def sort_key(g, x):
+    """a key TopK orders as torch orders x, NaN above +inf (floats as float64, NaN as +inf, +inf as the largest double); integers as float64 before opset 11, bool as float32 (opspecs/helpers.yaml:193)"""
+    if h.is_bool(g, x):
+        return h.cast(g, x, 'float32')
+    if not h.is_float(g, x):
+        return x if g.opset >= 11 else h.cast(g, x, 'float64')
+    wide = h.cast(g, x, 'float64')
+    biggest = h.scalar(g, h.finite_max(g, wide), 'float64')
+    return g.op('Where', g.op('IsNaN', wide), h.scalar(g, builtins.float('inf'), 'float64'), g.op('Where', g.op('Greater', wide, biggest), biggest, wide))
+
+
+def sorted_along(g, x, k, axis, largest):
+    """(values, indices) of the k largest (smallest) of x along axis, in order, ties by index; values gathered from x from opset 11, mapped back from the key before (opspecs/helpers.yaml:215)"""
+    if g.opset >= 11 and (not h.is_float(g, x)) and (not h.is_bool(g, x)):
+        return ordered_topk(g, x, k, axis, largest)
+    key_values, indices = ordered_topk(g, sort_key(g, x), k, axis, largest)
+    if g.opset >= 11:
+        return (g.op('GatherElements', x, indices, axis=axis), indices)
+    if not h.is_float(g, x):
+        return (h.cast_like(g, key_values, x), indices)
+    biggest = h.scalar(g, h.finite_max(g, key_values), 'float64')
+    restored = g.op('Where', g.op('Greater', key_values, biggest), h.scalar(g, builtins.float('nan'), 'float64'), g.op('Where', g.op('Less', key_values, biggest), key_values, h.scalar(g, builtins.float('inf'), 'float64')))
+    return (h.cast_like(g, restored, x), indices)
 
 
 def squeeze_axes(g, x, axes):
@@ -139,3 +332,36 @@ def unsqueeze_axes(g, x, axes):
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
+
+
+def variance_mean(g, self, dim, correction, keepdim):
+    """(var, mean) as torch, sum((x - mean)**2) / max(0, N - correction) in two passes (half floats in float32); N - correction <= 0 divides by 0 (opspecs/helpers.yaml:150)"""
+    x = half_as_float(g, self)
+    if h.rank(g, self) == 0:
+        centred = g.op('Sub', x, x)
+        squares = g.op('Mul', centred, centred)
+        mean = x
+        count = h.like(g, 1.0, x)
+    else:
+        axes = h.reduce_axes(g, dim, self)
+        centred = g.op('Sub', x, reduce_mean(g, x, axes, True))
+        squares = reduce_sum(g, g.op('Mul', centred, centred), axes, keepdim)
+        mean = reduce_mean(g, x, axes, keepdim)
+        known = h.static_count(g, self, axes)
+        count = h.like(g, builtins.float(known), x) if known is not None else h.cast_like(g, g.op('ReduceProd', g.op('Gather', g.op('Shape', self), h.ints(g, h.norm_dims(g, axes, self)), axis=0), keepdims=0), x)
+    dof = g.op('Max', g.op('Sub', count, h.like(g, builtins.float(correction), x)), h.like(g, 0.0, x))
+    return (h.cast_like(g, g.op('Div', squares, dof), self), h.cast_like(g, mean, self))
+
+
+def vector_norm(g, x, ord, axes, keepdim):
+    """the ord-norm of float x over axes (None every axis) as torch.linalg.vector_norm; NaN wins in the inf-norms (opspecs/helpers.yaml:171)"""
+    if ord == 0:
+        return reduce_sum(g, h.cast_like(g, h.cast(g, x, 'bool'), x), axes, keepdim)
+    if ord == 1:
+        return reduce_sum(g, g.op('Abs', x), axes, keepdim)
+    if ord == 2:
+        return g.op('Sqrt', reduce_sum(g, g.op('Mul', x, x), axes, keepdim))
+    if ord == builtins.float('inf') or ord == builtins.float('-inf'):
+        out = reduce_max(g, g.op('Abs', x), axes, keepdim) if ord > 0 else reduce_min(g, g.op('Abs', x), axes, keepdim)
+        return g.op('Where', nan_seen(g, x, axes, keepdim), h.like(g, builtins.float('nan'), x), out)
+    return g.op('Pow', reduce_sum(g, g.op('Pow', g.op('Abs', x), h.like(g, builtins.float(ord), x)), axes, keepdim), h.like(g, 1.0 / builtins.float(ord), x))
