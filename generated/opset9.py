@@ -25,7 +25,6 @@ from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
-from exporter.lib import sorting_ops
 from exporter.lib import strided_ops
 from exporter.lib import torchscript_ops
 
@@ -1910,82 +1909,123 @@ def as_strided(g, self, size, stride, storage_offset=None):
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
-@declared('opspecs/sorting.yaml:15', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:21', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def sort(g, self, dim=-1, descending=False):
-    """aten::sort.default, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:15)"""
-    return sorting_ops.sort(g, self, dim, descending)
+    """aten::sort.default, opsets 9-26: sort_along(self, dim, descending) (opspecs/sorting.yaml:21)"""
+    return s.sort_along(g, self, dim, descending)
 
 
-@declared('opspecs/sorting.yaml:25', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:29', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def sort_stable(g, self, *, stable, dim=-1, descending=False):
-    """aten::sort.stable, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:25)"""
-    return sorting_ops.sort(g, self, dim, descending)
+    """aten::sort.stable, opsets 9-26: sort_along(self, dim, descending) (opspecs/sorting.yaml:29)"""
+    return s.sort_along(g, self, dim, descending)
 
 
-@declared('opspecs/sorting.yaml:35', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:37', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def argsort(g, self, dim=-1, descending=False):
-    """aten::argsort.default, opsets 9-26: exporter.lib.sorting_ops.argsort (opspecs/sorting.yaml:35)"""
-    return sorting_ops.argsort(g, self, dim, descending)
+    """aten::argsort.default, opsets 9-26: sort_along(self, dim, descending)[1] (opspecs/sorting.yaml:37)"""
+    return s.sort_along(g, self, dim, descending)[1]
 
 
-@declared('opspecs/sorting.yaml:45', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:45', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def argsort_stable(g, self, *, stable, dim=-1, descending=False):
-    """aten::argsort.stable, opsets 9-26: exporter.lib.sorting_ops.argsort_stable (opspecs/sorting.yaml:45)"""
-    return sorting_ops.argsort_stable(g, self, stable, dim, descending)
+    """aten::argsort.stable, opsets 9-26: sort_along(self, dim, descending)[1] (opspecs/sorting.yaml:45)"""
+    return s.sort_along(g, self, dim, descending)[1]
 
 
-@declared('opspecs/sorting.yaml:56', emits=('Cast', 'Concat', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:54', emits=('Cast', 'Concat', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'TopK', 'Where'))
 def topk(g, self, k, dim=-1, largest=True, sorted=True):
-    """aten::topk.default, opsets 9-26: exporter.lib.sorting_ops.topk (opspecs/sorting.yaml:56)"""
-    return sorting_ops.topk(g, self, k, dim, largest, sorted)
+    """aten::topk.default, opsets 9-26: block of 3 lines: Identity; calls sorted_along() (opspecs/sorting.yaml:54)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    return s.sorted_along(g, self, k, h.norm_dim(g, dim, self), largest)
 
 
-@declared('opspecs/sorting.yaml:68', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:68', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Sub', 'TopK', 'Where'))
 def kthvalue(g, self, k, dim=-1, keepdim=False):
-    """aten::kthvalue.default, opsets 9-26: exporter.lib.sorting_ops.kthvalue (opspecs/sorting.yaml:68)"""
-    return sorting_ops.kthvalue(g, self, k, dim, keepdim)
+    """aten::kthvalue.default, opsets 9-26: block of 3 lines: Identity; calls kth_along() (opspecs/sorting.yaml:68)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    return s.kth_along(g, self, k, h.norm_dim(g, dim, self), keepdim)
 
 
-@declared('opspecs/sorting.yaml:81', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:82', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Size', 'Sub', 'TopK', 'Where'))
 def median(g, self):
-    """aten::median.default, opsets 9-26: exporter.lib.sorting_ops.median (opspecs/sorting.yaml:81)"""
-    return sorting_ops.median(g, self)
+    """aten::median.default, opsets 9-26: block of 4 lines: Identity, Reshape, Size; calls lower_median() (opspecs/sorting.yaml:82)"""
+    if h.rank(g, self) == 0:
+        return g.op('Identity', self)
+    count = h.static_count(g, self, None)
+    return s.lower_median(g, g.op('Reshape', self, h.ints(g, [-1])), count if count is not None else g.op('Size', self), 0, False)[0]
 
 
-@declared('opspecs/sorting.yaml:89', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:92', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
 def median_dim(g, self, dim, keepdim=False):
-    """aten::median.dim, opsets 9-26: exporter.lib.sorting_ops.median_dim (opspecs/sorting.yaml:89)"""
-    return sorting_ops.median_dim(g, self, dim, keepdim)
+    """aten::median.dim, opsets 9-26: block of 4 lines: Identity; calls lower_median(), size_along() (opspecs/sorting.yaml:92)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    return s.lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
 
 
-@declared('opspecs/sorting.yaml:99', emits=('Cast', 'Concat', 'CumSum>=11', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:104')})
+@declared('opspecs/sorting.yaml:104', emits=('Cast', 'CumSum', 'Identity', 'ReduceSum', 'Unsqueeze', 'Where'))
 def cumsum(g, self, dim, *, dtype=None):
-    """aten::cumsum.default, opsets 9-26: exporter.lib.sorting_ops.cumsum (opspecs/sorting.yaml:99)"""
-    return sorting_ops.cumsum(g, self, dim, dtype)
+    """aten::cumsum.default, opsets 9-26: block of 9 lines: CumSum, Identity, Where; calls prefix_mask(), reduce_sum(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:104)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:116')
+    x = h.accumulated(g, self, dtype)
+    if h.rank(g, self) == 0:
+        return g.op('Identity', x)
+    axis = h.norm_dim(g, dim, self)
+    work = s.scan_work(g, x)
+    if g.opset >= 11:
+        return h.cast_like(g, g.op('CumSum', work, h.scalar(g, axis, 'int64')), x)
+    spread = g.op('Where', s.prefix_mask(g, self, axis), s.unsqueeze_axes(g, work, [axis + 1]), h.like(g, 0, work))
+    return h.cast_like(g, s.reduce_sum(g, spread, [axis], False), x)
 
 
-@declared('opspecs/sorting.yaml:112', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:117')})
+@declared('opspecs/sorting.yaml:124', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def cumprod(g, self, dim, *, dtype=None):
-    """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:112)"""
-    return sorting_ops.cumprod(g, self, dim, dtype)
+    """aten::cumprod.default, opsets 9-26: block of 7 lines: Identity, Where; calls prefix_mask(), reduce_prod(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:124)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:134')
+    x = h.accumulated(g, self, dtype)
+    if h.rank(g, self) == 0:
+        return g.op('Identity', x)
+    axis = h.norm_dim(g, dim, self)
+    work = s.scan_work(g, x)
+    spread = g.op('Where', s.prefix_mask(g, self, axis), s.unsqueeze_axes(g, work, [axis + 1]), h.like(g, 1, work))
+    return h.cast_like(g, s.reduce_prod(g, spread, [axis], False), x)
 
 
-@declared('opspecs/sorting.yaml:125', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:130')})
+@declared('opspecs/sorting.yaml:142', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def logcumsumexp(g, self, dim):
-    """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:125)"""
-    return sorting_ops.logcumsumexp(g, self, dim)
+    """aten::logcumsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub, Where; calls finite_or_zero(), prefix_mask(), reduce_max(), reduce_sum(), scan_work(), squeeze_axes(), unsqueeze_axes() (opspecs/sorting.yaml:142)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:153')
+    if h.rank(g, self) == 0:
+        return g.op('Identity', self)
+    axis = h.norm_dim(g, dim, self)
+    x = s.scan_work(g, self)
+    spread = g.op('Where', s.prefix_mask(g, self, axis), s.unsqueeze_axes(g, x, [axis + 1]), h.like(g, builtins.float('-inf'), x))
+    shift = s.finite_or_zero(g, s.reduce_max(g, spread, [axis], True))
+    total = s.reduce_sum(g, g.op('Exp', g.op('Sub', spread, shift)), [axis], False)
+    return h.cast_like(g, g.op('Add', g.op('Log', total), s.squeeze_axes(g, shift, [axis])), self)
 
 
-@declared('opspecs/sorting.yaml:139', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:145')})
+@declared('opspecs/sorting.yaml:162', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummax(g, self, dim):
-    """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:139)"""
-    return sorting_ops.running_extreme(g, self, dim, largest=True)
+    """aten::cummax.default, opsets 9-26: running_extreme(self, dim, True) (opspecs/sorting.yaml:162)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:165')
+    return s.running_extreme(g, self, dim, True)
 
 
-@declared('opspecs/sorting.yaml:152', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:158')})
+@declared('opspecs/sorting.yaml:172', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummin(g, self, dim):
-    """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:152)"""
-    return sorting_ops.running_extreme(g, self, dim, largest=False)
+    """aten::cummin.default, opsets 9-26: running_extreme(self, dim, False) (opspecs/sorting.yaml:172)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:175')
+    return s.running_extreme(g, self, dim, False)
 
 
 @declared('opspecs/statistics.yaml:10', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
