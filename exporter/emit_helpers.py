@@ -694,3 +694,76 @@ def incomplete_gamma_sum(g: Any, kind: str, a: ir.Value, x: ir.Value, active: ir
     loops = {"series": special_ops.igam_series, "upper_series": special_ops.igamc_series,
              "fraction": special_ops.igamc_continued_fraction}
     return loops[kind](g, a, x, active)
+
+
+# -- statistics and sorting (opspecs/statistics.yaml, opspecs/sorting.yaml) ---------------------------
+
+
+def has_static_size(g: Any, x: ir.Value, axis: int) -> bool:
+    """True when x's size along `axis` is known at export time."""
+    return isinstance(g.shape(x)[axis], int)
+
+
+def static_count(g: Any, x: ir.Value, axes: Sequence[int] | None) -> int | None:
+    """The element count of each slice of x reduced over `axes` (None: every axis), when static."""
+    sizes = g.shape(x)
+    picked = [sizes[a] for a in (range(len(sizes)) if axes is None else axes)]
+    return math.prod(picked) if all(isinstance(s, int) for s in picked) else None
+
+
+def is_symbolic(g: Any, value: Any) -> bool:
+    """True for a number known only at run time (a 0-d value of the graph), False for a Python one."""
+    return isinstance(value, ir.Value)
+
+
+def row_pairs(g: Any, n: int) -> tuple[list[int], list[int]]:
+    """The row pairs (i, j), i < j, of n rows in row-major order, as two index lists (pdist's)."""
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    return [i for i, _ in pairs], [j for _, j in pairs]
+
+
+def upper_triangle(g: Any, x: ir.Value, axis: int) -> ir.Value:
+    """A bool constant [n, n, 1, ...] for x's static size n along `axis` (one 1 per later axis):
+    mask[i, j] = i <= j, the prefix mask of the scans."""
+    n = int(g.shape(x)[axis])
+    trailing = g.rank(x) - axis - 1
+    return g.constant(torch.ones(n, n, dtype=torch.bool).triu().reshape([n, n] + [1] * trailing))
+
+
+def positions(g: Any, x: ir.Value, axis: int) -> ir.Value:
+    """An int64 constant [n, 1, 1, ...] holding 0 .. n-1 for x's static size n along `axis` (one 1
+    per later axis): the positions along the reduced axis of the prefix mask."""
+    n = int(g.shape(x)[axis])
+    trailing = g.rank(x) - axis - 1
+    return g.constant(torch.arange(n).reshape([n, 1] + [1] * trailing))
+
+
+def reduce_identity(g: Any, x: ir.Value, largest: bool) -> float | int:
+    """The value ReduceMax (`largest`) or ReduceMin leaves unchanged in x's dtype: -inf or +inf for
+    floats, the smallest or largest integer for integers."""
+    dtype = g.dtype(x)
+    if dtype.is_floating_point:
+        return -math.inf if largest else math.inf
+    info = torch.iinfo(dtype)
+    return info.min if largest else info.max
+
+
+def cast_all(g: Any, tensors: Sequence[ir.Value], dtype: Any) -> list[ir.Value]:
+    """Each tensor of a list cast to `dtype` (an op's variadic inputs in one compute dtype)."""
+    return [cast(g, t, dtype) for t in tensors]
+
+
+def einsum_equation(g: Any, equation: str) -> str:
+    """An einsum equation without spaces (ONNX Einsum's grammar has none)."""
+    return str(equation).replace(" ", "")
+
+
+def einsum_sums_out(g: Any, equation: str, count: int) -> bool:
+    """Whether torch computes this einsum as a plain sum (one operand, some letter summed out),
+    which gives int64 for integer and bool inputs."""
+    if count != 1:
+        return False
+    inputs, arrow, output = einsum_equation(g, equation).partition("->")
+    letters = [c for c in inputs if c.isalpha()]
+    kept = {c for c in output if c.isalpha()} if arrow else {c for c in letters if letters.count(c) == 1}
+    return bool(set(letters) - kept)

@@ -13,7 +13,6 @@ import builtins  # noqa: F401
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
-from exporter.lib import statistics_ops
 
 
 @declared('opspecs/activation.yaml:59', emits=('Cast', 'Clip', 'Expand', 'Shape'))
@@ -131,7 +130,10 @@ def ge_Scalar(g, self, other):
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, h.like(g, other, self))
 
 
-@declared('opspecs/statistics.yaml:245', emits=('Cast', 'Einsum'))
+@declared('opspecs/statistics.yaml:237', emits=('Cast', 'Einsum'))
 def einsum(g, equation, tensors, *, path=None):
-    """aten::einsum.default, opsets 12-26: exporter.lib.statistics_ops.einsum (opspecs/statistics.yaml:245)"""
-    return statistics_ops.einsum(g, equation, tensors, path)
+    """aten::einsum.default, opsets 12-26: block of 4 lines: Einsum (opspecs/statistics.yaml:237)"""
+    first = tensors[0]
+    work = 'float32' if h.dtype_in(g, first, 'float16', 'bfloat16') else h.dtype(g, first) if h.is_float(g, first) else 'int64'
+    out = g.op('Einsum', *h.cast_all(g, tensors, work), equation=h.einsum_equation(g, equation))
+    return out if not h.is_float(g, first) and h.einsum_sums_out(g, equation, builtins.len(tensors)) else h.cast_like(g, out, first)

@@ -22,9 +22,7 @@ from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
-from exporter.lib import sorting_ops
 from exporter.lib import special_ops
-from exporter.lib import statistics_ops
 from exporter.lib import strided_ops
 from exporter.lib import torchscript_ops
 
@@ -1254,7 +1252,7 @@ def mm(g, self, mat2):
 
 @declared('opspecs/nn.yaml:164', emits=('MatMul',))
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:164); also serves aten::vdot.default (opspecs/statistics.yaml:273)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:164); also serves aten::vdot.default (opspecs/statistics.yaml:268)"""
     return g.op('MatMul', self, other)
 
 
@@ -2002,82 +2000,123 @@ def as_strided(g, self, size, stride, storage_offset=None):
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
-@declared('opspecs/sorting.yaml:15', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:21', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def sort(g, self, dim=-1, descending=False):
-    """aten::sort.default, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:15)"""
-    return sorting_ops.sort(g, self, dim, descending)
+    """aten::sort.default, opsets 9-26: sort_along(self, dim, descending) (opspecs/sorting.yaml:21)"""
+    return s.sort_along(g, self, dim, descending)
 
 
-@declared('opspecs/sorting.yaml:25', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:29', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def sort_stable(g, self, *, stable, dim=-1, descending=False):
-    """aten::sort.stable, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:25)"""
-    return sorting_ops.sort(g, self, dim, descending)
+    """aten::sort.stable, opsets 9-26: sort_along(self, dim, descending) (opspecs/sorting.yaml:29)"""
+    return s.sort_along(g, self, dim, descending)
 
 
-@declared('opspecs/sorting.yaml:35', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:37', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def argsort(g, self, dim=-1, descending=False):
-    """aten::argsort.default, opsets 9-26: exporter.lib.sorting_ops.argsort (opspecs/sorting.yaml:35)"""
-    return sorting_ops.argsort(g, self, dim, descending)
+    """aten::argsort.default, opsets 9-26: sort_along(self, dim, descending)[1] (opspecs/sorting.yaml:37)"""
+    return s.sort_along(g, self, dim, descending)[1]
 
 
-@declared('opspecs/sorting.yaml:45', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:45', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def argsort_stable(g, self, *, stable, dim=-1, descending=False):
-    """aten::argsort.stable, opsets 9-26: exporter.lib.sorting_ops.argsort_stable (opspecs/sorting.yaml:45)"""
-    return sorting_ops.argsort_stable(g, self, stable, dim, descending)
+    """aten::argsort.stable, opsets 9-26: sort_along(self, dim, descending)[1] (opspecs/sorting.yaml:45)"""
+    return s.sort_along(g, self, dim, descending)[1]
 
 
-@declared('opspecs/sorting.yaml:56', emits=('Cast', 'Concat', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:54', emits=('Cast', 'Concat', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'TopK', 'Where'))
 def topk(g, self, k, dim=-1, largest=True, sorted=True):
-    """aten::topk.default, opsets 9-26: exporter.lib.sorting_ops.topk (opspecs/sorting.yaml:56)"""
-    return sorting_ops.topk(g, self, k, dim, largest, sorted)
+    """aten::topk.default, opsets 9-26: block of 3 lines: Identity; calls sorted_along() (opspecs/sorting.yaml:54)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    return s.sorted_along(g, self, k, h.norm_dim(g, dim, self), largest)
 
 
-@declared('opspecs/sorting.yaml:68', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:68', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Sub', 'TopK', 'Where'))
 def kthvalue(g, self, k, dim=-1, keepdim=False):
-    """aten::kthvalue.default, opsets 9-26: exporter.lib.sorting_ops.kthvalue (opspecs/sorting.yaml:68)"""
-    return sorting_ops.kthvalue(g, self, k, dim, keepdim)
+    """aten::kthvalue.default, opsets 9-26: block of 3 lines: Identity; calls kth_along() (opspecs/sorting.yaml:68)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    return s.kth_along(g, self, k, h.norm_dim(g, dim, self), keepdim)
 
 
-@declared('opspecs/sorting.yaml:81', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:82', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Size', 'Sub', 'TopK', 'Where'))
 def median(g, self):
-    """aten::median.default, opsets 9-26: exporter.lib.sorting_ops.median (opspecs/sorting.yaml:81)"""
-    return sorting_ops.median(g, self)
+    """aten::median.default, opsets 9-26: block of 4 lines: Identity, Reshape, Size; calls lower_median() (opspecs/sorting.yaml:82)"""
+    if h.rank(g, self) == 0:
+        return g.op('Identity', self)
+    count = h.static_count(g, self, None)
+    return s.lower_median(g, g.op('Reshape', self, h.ints(g, [-1])), count if count is not None else g.op('Size', self), 0, False)[0]
 
 
-@declared('opspecs/sorting.yaml:89', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:92', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
 def median_dim(g, self, dim, keepdim=False):
-    """aten::median.dim, opsets 9-26: exporter.lib.sorting_ops.median_dim (opspecs/sorting.yaml:89)"""
-    return sorting_ops.median_dim(g, self, dim, keepdim)
+    """aten::median.dim, opsets 9-26: block of 4 lines: Identity; calls lower_median(), size_along() (opspecs/sorting.yaml:92)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    return s.lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
 
 
-@declared('opspecs/sorting.yaml:99', emits=('Cast', 'Concat', 'CumSum>=11', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:104')})
+@declared('opspecs/sorting.yaml:104', emits=('Cast', 'CumSum', 'Identity', 'ReduceSum', 'Unsqueeze', 'Where'))
 def cumsum(g, self, dim, *, dtype=None):
-    """aten::cumsum.default, opsets 9-26: exporter.lib.sorting_ops.cumsum (opspecs/sorting.yaml:99)"""
-    return sorting_ops.cumsum(g, self, dim, dtype)
+    """aten::cumsum.default, opsets 9-26: block of 9 lines: CumSum, Identity, Where; calls prefix_mask(), reduce_sum(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:104)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:116')
+    x = h.accumulated(g, self, dtype)
+    if h.rank(g, self) == 0:
+        return g.op('Identity', x)
+    axis = h.norm_dim(g, dim, self)
+    work = s.scan_work(g, x)
+    if g.opset >= 11:
+        return h.cast_like(g, g.op('CumSum', work, h.scalar(g, axis, 'int64')), x)
+    spread = g.op('Where', s.prefix_mask(g, self, axis), s.unsqueeze_axes(g, work, [axis + 1]), h.like(g, 0, work))
+    return h.cast_like(g, s.reduce_sum(g, spread, [axis], False), x)
 
 
-@declared('opspecs/sorting.yaml:112', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:117')})
+@declared('opspecs/sorting.yaml:124', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def cumprod(g, self, dim, *, dtype=None):
-    """aten::cumprod.default, opsets 9-26: exporter.lib.sorting_ops.cumprod (opspecs/sorting.yaml:112)"""
-    return sorting_ops.cumprod(g, self, dim, dtype)
+    """aten::cumprod.default, opsets 9-26: block of 7 lines: Identity, Where; calls prefix_mask(), reduce_prod(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:124)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:134')
+    x = h.accumulated(g, self, dtype)
+    if h.rank(g, self) == 0:
+        return g.op('Identity', x)
+    axis = h.norm_dim(g, dim, self)
+    work = s.scan_work(g, x)
+    spread = g.op('Where', s.prefix_mask(g, self, axis), s.unsqueeze_axes(g, work, [axis + 1]), h.like(g, 1, work))
+    return h.cast_like(g, s.reduce_prod(g, spread, [axis], False), x)
 
 
-@declared('opspecs/sorting.yaml:125', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:130')})
+@declared('opspecs/sorting.yaml:142', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def logcumsumexp(g, self, dim):
-    """aten::logcumsumexp.default, opsets 9-26: exporter.lib.sorting_ops.logcumsumexp (opspecs/sorting.yaml:125)"""
-    return sorting_ops.logcumsumexp(g, self, dim)
+    """aten::logcumsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub, Where; calls finite_or_zero(), prefix_mask(), reduce_max(), reduce_sum(), scan_work(), squeeze_axes(), unsqueeze_axes() (opspecs/sorting.yaml:142)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:153')
+    if h.rank(g, self) == 0:
+        return g.op('Identity', self)
+    axis = h.norm_dim(g, dim, self)
+    x = s.scan_work(g, self)
+    spread = g.op('Where', s.prefix_mask(g, self, axis), s.unsqueeze_axes(g, x, [axis + 1]), h.like(g, builtins.float('-inf'), x))
+    shift = s.finite_or_zero(g, s.reduce_max(g, spread, [axis], True))
+    total = s.reduce_sum(g, g.op('Exp', g.op('Sub', spread, shift)), [axis], False)
+    return h.cast_like(g, g.op('Add', g.op('Log', total), s.squeeze_axes(g, shift, [axis])), self)
 
 
-@declared('opspecs/sorting.yaml:139', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:145')})
+@declared('opspecs/sorting.yaml:162', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummax(g, self, dim):
-    """aten::cummax.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:139)"""
-    return sorting_ops.running_extreme(g, self, dim, largest=True)
+    """aten::cummax.default, opsets 9-26: running_extreme(self, dim, True) (opspecs/sorting.yaml:162)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:165')
+    return s.running_extreme(g, self, dim, True)
 
 
-@declared('opspecs/sorting.yaml:152', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range>=11', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:158')})
+@declared('opspecs/sorting.yaml:172', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummin(g, self, dim):
-    """aten::cummin.default, opsets 9-26: exporter.lib.sorting_ops.running_extreme (opspecs/sorting.yaml:152)"""
-    return sorting_ops.running_extreme(g, self, dim, largest=False)
+    """aten::cummin.default, opsets 9-26: running_extreme(self, dim, False) (opspecs/sorting.yaml:172)"""
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+        raise g.constraint_error('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:175')
+    return s.running_extreme(g, self, dim, False)
 
 
 @declared('opspecs/special.yaml:109', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Reciprocal', 'Sub', 'Where'))
@@ -2536,179 +2575,205 @@ def igammac(g, self, other):
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
 
 
-@declared('opspecs/statistics.yaml:9', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
+@declared('opspecs/statistics.yaml:10', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any(g, self):
-    """aten::any.default, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:9)"""
-    return statistics_ops.any_all(g, self, every=False)
+    """aten::any.default, opsets 9-26: any_all(self, None, False, False) (opspecs/statistics.yaml:10)"""
+    return s.any_all(g, self, None, False, False)
 
 
-@declared('opspecs/statistics.yaml:17', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
+@declared('opspecs/statistics.yaml:16', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any_dim(g, self, dim, keepdim=False):
-    """aten::any.dim, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:17)"""
-    return statistics_ops.any_all(g, self, every=False, dim=dim, keepdim=keepdim)
+    """aten::any.dim, opsets 9-26: any_all(self, dim, keepdim, False) (opspecs/statistics.yaml:16)"""
+    return s.any_all(g, self, dim, keepdim, False)
 
 
-@declared('opspecs/statistics.yaml:27', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
+@declared('opspecs/statistics.yaml:24', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any_dims(g, self, dim=None, keepdim=False):
-    """aten::any.dims, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:27)"""
-    return statistics_ops.any_all(g, self, every=False, dim=dim, keepdim=keepdim)
+    """aten::any.dims, opsets 9-26: any_all(self, dim, keepdim, False) (opspecs/statistics.yaml:24)"""
+    return s.any_all(g, self, dim, keepdim, False)
 
 
-@declared('opspecs/statistics.yaml:37', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
+@declared('opspecs/statistics.yaml:32', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def all(g, self):
-    """aten::all.default, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:37)"""
-    return statistics_ops.any_all(g, self, every=True)
+    """aten::all.default, opsets 9-26: any_all(self, None, False, True) (opspecs/statistics.yaml:32)"""
+    return s.any_all(g, self, None, False, True)
+
+
+@declared('opspecs/statistics.yaml:38', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
+def all_dim(g, self, dim, keepdim=False):
+    """aten::all.dim, opsets 9-26: any_all(self, dim, keepdim, True) (opspecs/statistics.yaml:38)"""
+    return s.any_all(g, self, dim, keepdim, True)
 
 
 @declared('opspecs/statistics.yaml:45', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
-def all_dim(g, self, dim, keepdim=False):
-    """aten::all.dim, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:45)"""
-    return statistics_ops.any_all(g, self, every=True, dim=dim, keepdim=keepdim)
-
-
-@declared('opspecs/statistics.yaml:54', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def all_dims(g, self, dim=None, keepdim=False):
-    """aten::all.dims, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:54)"""
-    return statistics_ops.any_all(g, self, every=True, dim=dim, keepdim=keepdim)
+    """aten::all.dims, opsets 9-26: any_all(self, dim, keepdim, True) (opspecs/statistics.yaml:45)"""
+    return s.any_all(g, self, dim, keepdim, True)
 
 
-@declared('opspecs/statistics.yaml:65', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
+@declared('opspecs/statistics.yaml:54', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def max_dim(g, self, dim, keepdim=False):
-    """aten::max.dim, opsets 9-26: exporter.lib.statistics_ops.extreme_dim (opspecs/statistics.yaml:65)"""
-    return statistics_ops.extreme_dim(g, self, dim, keepdim, largest=True)
+    """aten::max.dim, opsets 9-26: extreme_along(self, dim, keepdim, True) (opspecs/statistics.yaml:54)"""
+    return s.extreme_along(g, self, dim, keepdim, True)
 
 
-@declared('opspecs/statistics.yaml:74', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
+@declared('opspecs/statistics.yaml:61', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def min_dim(g, self, dim, keepdim=False):
-    """aten::min.dim, opsets 9-26: exporter.lib.statistics_ops.extreme_dim (opspecs/statistics.yaml:74)"""
-    return statistics_ops.extreme_dim(g, self, dim, keepdim, largest=False)
+    """aten::min.dim, opsets 9-26: extreme_along(self, dim, keepdim, False) (opspecs/statistics.yaml:61)"""
+    return s.extreme_along(g, self, dim, keepdim, False)
 
 
-@declared('opspecs/statistics.yaml:83', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
+@declared('opspecs/statistics.yaml:68', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def max(g, self):
-    """aten::max.default, opsets 9-26: exporter.lib.statistics_ops.max_default (opspecs/statistics.yaml:83)"""
-    return statistics_ops.max_default(g, self)
+    """aten::max.default, opsets 9-26: Identity(self) if rank(self) == 0 else extreme_of(self, None, False, True) (opspecs/statistics.yaml:68)"""
+    return g.op('Identity', self) if h.rank(g, self) == 0 else s.extreme_of(g, self, None, False, True)
 
 
-@declared('opspecs/statistics.yaml:90', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
+@declared('opspecs/statistics.yaml:74', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
 def min(g, self):
-    """aten::min.default, opsets 9-26: exporter.lib.statistics_ops.min_default (opspecs/statistics.yaml:90)"""
-    return statistics_ops.min_default(g, self)
+    """aten::min.default, opsets 9-26: Identity(self) if rank(self) == 0 else extreme_of(self, None, False, False) (opspecs/statistics.yaml:74)"""
+    return g.op('Identity', self) if h.rank(g, self) == 0 else s.extreme_of(g, self, None, False, False)
 
 
-@declared('opspecs/statistics.yaml:99', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:82', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
 def var_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::var.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:99)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=False, correction=correction)
+    """aten::var.correction, opsets 9-26: variance_mean(self, dim, 1 if correction is None else correction, keepdim)[0] (opspecs/statistics.yaml:82)"""
+    return s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)[0]
 
 
-@declared('opspecs/statistics.yaml:110', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:91', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
 def var_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::var.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:110)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=False, unbiased=unbiased)
+    """aten::var.dim, opsets 9-26: variance_mean(self, dim, 1 if unbiased else 0, keepdim)[0] (opspecs/statistics.yaml:91)"""
+    return s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)[0]
 
 
-@declared('opspecs/statistics.yaml:121', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:100', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::std.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:121)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=False, correction=correction)
+    """aten::std.correction, opsets 9-26: Sqrt(variance_mean(self, dim, 1 if correction is None else correction, keepdim)[0]) (opspecs/statistics.yaml:100)"""
+    return g.op('Sqrt', s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)[0])
 
 
-@declared('opspecs/statistics.yaml:132', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:109', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::std.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:132)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=False, unbiased=unbiased)
+    """aten::std.dim, opsets 9-26: Sqrt(variance_mean(self, dim, 1 if unbiased else 0, keepdim)[0]) (opspecs/statistics.yaml:109)"""
+    return g.op('Sqrt', s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)[0])
 
 
-@declared('opspecs/statistics.yaml:143', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:118', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
 def var_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::var_mean.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:143)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=True, correction=correction)
+    """aten::var_mean.correction, opsets 9-26: variance_mean(self, dim, 1 if correction is None else correction, keepdim) (opspecs/statistics.yaml:118)"""
+    return s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)
 
 
-@declared('opspecs/statistics.yaml:154', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:127', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
 def var_mean_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::var_mean.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:154)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=False, with_mean=True, unbiased=unbiased)
+    """aten::var_mean.dim, opsets 9-26: variance_mean(self, dim, 1 if unbiased else 0, keepdim) (opspecs/statistics.yaml:127)"""
+    return s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)
 
 
-@declared('opspecs/statistics.yaml:165', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:136', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
-    """aten::std_mean.correction, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:165)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=True, correction=correction)
+    """aten::std_mean.correction, opsets 9-26: block of 2 lines: Sqrt; calls variance_mean() (opspecs/statistics.yaml:136)"""
+    var, mean = s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)
+    return (g.op('Sqrt', var), mean)
 
 
-@declared('opspecs/statistics.yaml:176', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/statistics.yaml:147', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def std_mean_dim(g, self, dim, unbiased=True, keepdim=False):
-    """aten::std_mean.dim, opsets 9-26: exporter.lib.statistics_ops.variance (opspecs/statistics.yaml:176)"""
-    return statistics_ops.variance(g, self, dim, keepdim, std=True, with_mean=True, unbiased=unbiased)
+    """aten::std_mean.dim, opsets 9-26: block of 2 lines: Sqrt; calls variance_mean() (opspecs/statistics.yaml:147)"""
+    var, mean = s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)
+    return (g.op('Sqrt', var), mean)
 
 
-@declared('opspecs/statistics.yaml:188', emits=('Add', 'Cast', 'Concat', 'Exp', 'Identity', 'IsNaN', 'Log', 'ReduceMax', 'ReduceSum', 'Reshape', 'Sub', 'Where'))
+@declared('opspecs/statistics.yaml:159', emits=('Add', 'Cast', 'Concat', 'Exp', 'Identity', 'IsNaN', 'Log', 'ReduceMax', 'ReduceSum', 'Reshape', 'Sub', 'Where'))
 def logsumexp(g, self, dim, keepdim=False):
-    """aten::logsumexp.default, opsets 9-26: exporter.lib.statistics_ops.logsumexp (opspecs/statistics.yaml:188)"""
+    """aten::logsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub; calls finite_or_zero(), half_as_float(), reduce_max(), reduce_sum() (opspecs/statistics.yaml:159)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
-    return statistics_ops.logsumexp(g, self, dim, keepdim)
+    if h.rank(g, self) == 0:
+        return g.op('Identity', self)
+    x = s.half_as_float(g, self)
+    axes = h.reduce_axes(g, dim, self)
+    shift = s.finite_or_zero(g, s.reduce_max(g, x, axes, True))
+    total = s.reduce_sum(g, g.op('Exp', g.op('Sub', x, shift)), axes, keepdim)
+    kept = shift if keepdim else s.finite_or_zero(g, s.reduce_max(g, x, axes, False))
+    return h.cast_like(g, g.op('Add', g.op('Log', total), kept), self)
 
 
-@declared('opspecs/statistics.yaml:200', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Where'))
+@declared('opspecs/statistics.yaml:178', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Where'))
 def linalg_vector_norm(g, self, ord=2, dim=None, keepdim=False, *, dtype=None):
-    """aten::linalg_vector_norm.default, opsets 9-26: exporter.lib.statistics_ops.linalg_vector_norm (opspecs/statistics.yaml:200)"""
-    return statistics_ops.linalg_vector_norm(g, self, ord, dim, keepdim, dtype)
+    """aten::linalg_vector_norm.default, opsets 9-26: block of 5 lines: Abs; calls half_as_float(), vector_norm() (opspecs/statistics.yaml:178)"""
+    x = self if dtype is None else h.cast(g, self, dtype)
+    work = s.half_as_float(g, x)
+    if h.rank(g, self) == 0:
+        return h.cast_like(g, h.cast(g, work, 'bool'), x) if ord == 0 else h.cast_like(g, g.op('Abs', work), x)
+    return h.cast_like(g, s.vector_norm(g, work, builtins.float(ord), h.reduce_axes(g, dim, self), keepdim), x)
 
 
-@declared('opspecs/statistics.yaml:214', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:196', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _cdist_forward(g, x1, x2, p, compute_mode):
-    """aten::_cdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.cdist_forward (opspecs/statistics.yaml:214)"""
-    return statistics_ops.cdist_forward(g, x1, x2, p, compute_mode)
+    """aten::_cdist_forward.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls half_as_float(), row_distances() (opspecs/statistics.yaml:196)"""
+    work1 = s.half_as_float(g, x1)
+    return h.cast_like(g, s.row_distances(g, work1, h.cast_like(g, x2, work1), p), x1)
 
 
-@declared('opspecs/statistics.yaml:228', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range>=11', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:233')})
+@declared('opspecs/statistics.yaml:210', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _pdist_forward(g, self, p=2.0):
-    """aten::_pdist_forward.default, opsets 9-26: exporter.lib.statistics_ops.pdist_forward (opspecs/statistics.yaml:228)"""
-    return statistics_ops.pdist_forward(g, self, p)
+    """aten::_pdist_forward.default, opsets 9-26: block of 11 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:210)"""
+    if not (g.opset >= 11 or h.has_static_size(g, self, 0)):
+        raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:224')
+    x = s.half_as_float(g, self)
+    if g.opset < 11 or h.has_static_size(g, self, 0):
+        if h.shape(g, self)[0] < 2:
+            return h.empty(g, self)
+        firsts, seconds = h.row_pairs(g, h.shape(g, self)[0])
+        diff = g.op('Sub', g.op('Gather', x, h.ints(g, firsts), axis=0), g.op('Gather', x, h.ints(g, seconds), axis=0))
+        return h.cast_like(g, s.vector_norm(g, diff, builtins.float(p), [1], False), self)
+    full = s.row_distances(g, x, x, p)
+    steps = g.op('Range', h.scalar(g, 0, 'int64'), g.op('Gather', g.op('Shape', x), h.scalar(g, 0, 'int64'), axis=0), h.scalar(g, 1, 'int64'))
+    upper = g.op('Less', s.unsqueeze_axes(g, steps, [1]), steps)
+    return h.cast_like(g, g.op('Compress', g.op('Reshape', full, h.ints(g, [-1])), g.op('Reshape', upper, h.ints(g, [-1])), axis=0), self)
 
 
-@declared('opspecs/statistics.yaml:257', emits=('Mul', 'Sigmoid', 'Split'))
+@declared('opspecs/statistics.yaml:252', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g, self, dim=-1):
-    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:257)"""
+    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:252)"""
     return g.op('Mul', (s := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', s[1]))
 
 
-@declared('opspecs/statistics.yaml:266', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:261', emits=('MatMul',))
 def dot(g, self, tensor):
-    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:266)"""
+    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:261)"""
     return g.op('MatMul', self, tensor)
 
 
-@declared('opspecs/statistics.yaml:280', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:275', emits=('MatMul',))
 def mv(g, self, vec):
-    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:280)"""
+    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:275)"""
     return g.op('MatMul', self, vec)
 
 
-@declared('opspecs/statistics.yaml:287', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
+@declared('opspecs/statistics.yaml:282', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
 def outer(g, self, vec2):
-    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:287)"""
+    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:282)"""
     self, vec2 = g.promote([self, vec2], 'DEFAULT')
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
-@declared('opspecs/statistics.yaml:296', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:291', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def addmv(g, self, mat, vec, *, beta=1, alpha=1):
-    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:296)"""
+    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:291)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
 
 
-@declared('opspecs/statistics.yaml:309', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:304', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def baddbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:309)"""
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:304)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
-@declared('opspecs/statistics.yaml:326', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
+@declared('opspecs/statistics.yaml:321', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
 def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:326)"""
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:321)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 

@@ -17,6 +17,7 @@ from exporter import emit_helpers as h  # noqa: F401
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'abs_sin_pi': (('x',), 'Abs(Sin(Mul(Sub(x, Floor(Add(x, f64(0.5)))), f64(3.141592653589793))))', 'opspecs/special.yaml:41'),
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
+    'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:122'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
     'bessel_i0_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i0e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Exp(x), near))\nreturn keep_nan(x0, Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y))", 'opspecs/special.yaml:573'),
@@ -33,10 +34,14 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'exp_overflow': (('x',), "709.782712893384 if dtype_in(x, 'float64') else 88.72283905206835", 'opspecs/special.yaml:592'),
     'exp_square': (('x', 'sign'), 'a = Min(Abs(x), f64(40.0))\nhi = Div(Floor(Mul(a, f64(128.0))), f64(128.0))\nlo = Sub(a, hi)\nreturn Mul(Exp(Mul(Mul(hi, hi), f64(sign))), Exp(Mul(Mul(Add(Add(hi, hi), lo), lo), f64(sign))))', 'opspecs/special.yaml:83'),
     'expm1_wide': (('u',), 'w = Exp(u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Where(Less(Abs(u), f64(0.5)), Div(Mul(d, u), Log(w)), d))', 'opspecs/special.yaml:1206'),
+    'extreme_along': (('self', 'dim', 'keepdim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nvalues = reduce_max(x, [axis], keepdim) if largest else reduce_min(x, [axis], keepdim)\nindices = ArgMax(x, axis=axis, keepdims=keepdim) if largest else ArgMin(x, axis=axis, keepdims=keepdim)\nif not is_float(x):\n    return cast_like(values, self), indices\nflags = cast(IsNaN(x), 'int32')\nseen = Greater(reduce_max(flags, [axis], keepdim), scalar(0, 'int32'))\nreturn (cast_like(Where(seen, like(float('nan'), x), values), self),\n        Where(seen, ArgMax(flags, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:142'),
+    'extreme_of': (('self', 'axes', 'keepdim', 'largest'), "x = reduce_work(self)\nout = reduce_max(x, axes, keepdim) if largest else reduce_min(x, axes, keepdim)\nreturn cast_like(Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out) if is_float(x) else out, self)", 'opspecs/helpers.yaml:134'),
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
+    'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:112'),
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:423'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
+    'half_as_float': (('x',), "cast(x, 'float32') if dtype_in(x, 'float16', 'bfloat16') else x", 'opspecs/helpers.yaml:86'),
     'hankel_j0': (('x', 'z'), 'p = Div(horner(z, [7.96936729297347051624e-04, 8.28352392107440799803e-02, 1.23953371646414299388e+00,\n                   5.44725003058768775090e+00, 8.74716500199817011941e+00, 5.30324038235394892183e+00,\n                   9.99999999999999997821e-01]),\n        horner(z, [9.24408810558863637013e-04, 8.56288474354474431428e-02, 1.25352743901058953537e+00,\n                   5.47097740330417105182e+00, 8.76190883237069594232e+00, 5.30605288235394617618e+00,\n                   1.00000000000000000218e+00]))\nq = Div(horner(z, [-1.13663838898469149931e-02, -1.28252718670509318512e+00, -1.95539544257735972385e+01,\n                   -9.32060152123768231369e+01, -1.77681167980488050595e+02, -1.47077505154951170175e+02,\n                   -5.14105326766599330220e+01, -6.05014350600728481186e+00]),\n        horner(z, [6.43178256118178023184e+01, 8.56430025976980587198e+02, 3.88240183605401609683e+03,\n                   7.24046774195652478189e+03, 5.93072701187316984827e+03, 2.06209331660327847417e+03,\n                   2.42005740240291393179e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:365'),
     'hankel_j1': (('x', 'z'), 'p = Div(horner(z, [7.62125616208173112003e-04, 7.31397056940917570436e-02, 1.12719608129684925192e+00,\n                   5.11207951146807644818e+00, 8.42404590141772420927e+00, 5.21451598682361504063e+00,\n                   1.00000000000000000254e+00]),\n        horner(z, [5.71323128072548699714e-04, 6.88455908754495404082e-02, 1.10514232634061696926e+00,\n                   5.07386386128601488557e+00, 8.39985554327604159757e+00, 5.20982848682361821619e+00,\n                   9.99999999999999997461e-01]))\nq = Div(horner(z, [5.10862594750176621635e-02, 4.98213872951233449420e+00, 7.58238284132545283818e+01,\n                   3.66779609360150777800e+02, 7.10856304998926107277e+02, 5.97489612400613639965e+02,\n                   2.11688757100572135698e+02, 2.52070205858023719784e+01]),\n        horner(z, [7.42373277035675149943e+01, 1.05644886038262816351e+03, 4.98641058337653607651e+03,\n                   9.56231892404756170795e+03, 7.99704160447350683650e+03, 2.82619278517639096600e+03,\n                   3.36093607810698293419e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:383'),
     'i0e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    -4.41534164647933937950E-18, 3.33079451882223809783E-17, -2.43127984654795469359E-16, 1.71539128555513303061E-15,\n    -1.16853328779934516808E-14, 7.67618549860493561688E-14, -4.85644678311192946090E-13, 2.95505266312963983461E-12,\n    -1.72682629144155570723E-11, 9.67580903537323691224E-11, -5.18979560163526290666E-10, 2.65982372468238665035E-9,\n    -1.30002500998624804212E-8, 6.04699502254191894932E-8, -2.67079385394061173391E-7, 1.11738753912010371815E-6,\n    -4.41673835845875056359E-6, 1.64484480707288970893E-5, -5.75419501008210370398E-5, 1.88502885095841655729E-4,\n    -5.76375574538582365885E-4, 1.63947561694133579842E-3, -4.32430999505057594430E-3, 1.05464603945949983183E-2,\n    -2.37374148058994688156E-2, 4.93052842396707084878E-2, -9.49010970480476444210E-2, 1.71620901522208775349E-1,\n    -3.04682672343198398683E-1, 6.76795274409476084995E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    -7.23318048787475395456E-18, -4.83050448594418207126E-18, 4.46562142029675999901E-17, 3.46122286769746109310E-17,\n    -2.82762398051658348494E-16, -3.42548561967721913462E-16, 1.77256013305652638360E-15, 3.81168066935262242075E-15,\n    -9.55484669882830764870E-15, -4.15056934728722208663E-14, 1.54008621752140982691E-14, 3.85277838274214270114E-13,\n    7.18012445138366623367E-13, -1.79417853150680611778E-12, -1.32158118404477131188E-11, -3.14991652796324136454E-11,\n    1.18891471078464383424E-11, 4.94060238822496958910E-10, 3.39623202570838634515E-9, 2.26666899049817806459E-8,\n    2.04891858946906374183E-7, 2.89137052083475648297E-6, 6.88975834691682398426E-5, 3.36911647825569408990E-3,\n    8.04490411014108831608E-1])\nreturn near, far', 'opspecs/special.yaml:522'),
@@ -50,6 +55,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'k1_parts': (('x',), 'near = Add(Mul(Log(Mul(f64(0.5), x)), bessel_i1_wide(x, 709.782712893384)),\n           Div(chebyshev_series(Sub(Mul(x, x), f64(2.0)), [\n    -7.02386347938628759343e-18, -2.42744985051936593393e-15, -6.66690169419932900609e-13, -1.41148839263352776110e-10,\n    -2.21338763073472585583e-08, -2.43340614156596823496e-06, -1.73028895751305206302e-04, -6.97572385963986435018e-03,\n    -1.22611180822657148235e-01, -3.53155960776544875667e-01, 1.52530022733894777053e+00]), x))\nfar = chebyshev_series(Sub(Div(f64(8.0), x), f64(2.0)), [\n    -5.75674448366501715755e-18, 1.79405087314755922667e-17, -5.68946255844285935196e-17, 1.83809354436663880070e-16,\n    -6.05704724837331885336e-16, 2.03870316562433424052e-15, -7.01983709041831346144e-15, 2.47715442448130437068e-14,\n    -8.97670518232499435011e-14, 3.34841966607842919884e-13, -1.28917396095102890680e-12, 5.13963967348173025100e-12,\n    -2.12996783842756842877e-11, 9.21831518760500529508e-11, -4.19035475934189648750e-10, 2.01504975519703286596e-09,\n    -1.03457624656780970260e-08, 5.74108412545004946722e-08, -3.50196060308781257119e-07, 2.40648494783721712015e-06,\n    -1.93619797416608296024e-05, 1.95215518471351631108e-04, -2.85781685962277938680e-03, 1.03923736576817238437e-01,\n    2.72062619048444266945e+00])\nreturn near, far', 'opspecs/special.yaml:670'),
     'k_edges': (('x', 'y'), "keep_nan(x, Where(same_as(x, f64(0.0)), f64(float('inf')), Where(Less(x, f64(0.0)), f64(float('nan')), y)))", 'opspecs/special.yaml:689'),
     'keep_nan': (('x', 'y'), 'Where(IsNaN(x), x, y)', 'opspecs/special.yaml:36'),
+    'kth_along': (('x', 'k', 'axis', 'keepdim'), "values, indices = sorted_along(x, k, axis, False)\nlast = Sub(k, scalar(1, 'int64')) if is_symbolic(k) else scalar(k - 1, 'int64')\npick = Reshape(last, ints([1])) if keepdim else last\nreturn Gather(values, pick, axis=axis), Gather(indices, pick, axis=axis)", 'opspecs/helpers.yaml:249'),
     'lanczos_sum_expg_scaled': (('a',), 'inside = Div(horner(a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]),\n             horner(a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))\nt = Reciprocal(a)\noutside = Div(horner(t, [56906521.913471565, 103794043.11634454, 86363131.2881386, 43338889.32467614, 14605578.087685067, 3481712.154980646, 601859.6171681099, 75999.29304014542, 6955.999602515376, 449.9445569063168, 19.519927882476175, 0.5098416655656676, 0.006061842346248907]),\n              horner(t, [0.0, 39916800.0, 120543840.0, 150917976.0, 105258076.0, 45995730.0, 13339535.0, 2637558.0, 357423.0, 32670.0, 1925.0, 66.0, 1.0]))\nreturn Where(Greater(Abs(a), f64(1.0)), outside, inside)', 'opspecs/special.yaml:1214'),
     'lgamma_core': (('u',), 'big = Not(Less(u, f64(13.0)))\nv = Where(big, f64(2.5), u)\ndown = Max(Sub(Floor(v), f64(2.0)), f64(0.0))\nup = Where(Less(v, f64(1.0)), f64(2.0), Where(Less(v, f64(2.0)), f64(1.0), f64(0.0)))\nt = Sub(v, Add(Sub(down, up), f64(2.0)))\nratio = Div(rising_factorial(Add(t, f64(2.0)), down, 10), rising_factorial(v, up, 2))\nrational = Div(Mul(t, horner(t, [-1.37825152569120859100E3, -3.88016315134637840924E4, -3.31612992738871184744E5,\n                                 -1.16237097492762307383E6, -1.72173700820839662146E6, -8.53555664245765465627E5])),\n               horner(t, [1.0, -3.51815701436523470549E2, -1.70642106651881159223E4, -2.20528590553854454839E5,\n                          -1.13933444367982507207E6, -2.53252307177582951285E6, -2.01889141433532773231E6]))\nsmall = Add(Log(ratio), rational)\nw = Where(big, u, f64(13.0))\nr2 = Reciprocal(Mul(w, w))\nminimax = horner(r2, [8.11614167470508450300E-4, -5.95061904284301438324E-4, 7.93650340457716943945E-4,\n                      -2.77777777730099687205E-3, 8.33333333333331927722E-2])\nbernoulli = horner(r2, [7.9365079365079365079365e-4, -2.7777777777777777777778e-3, 0.0833333333333333333333])\nseries = Where(Greater(w, f64(1.0e8)), f64(0.0), Div(Where(Less(w, f64(1000.0)), minimax, bernoulli), w))\nstirling = Add(Sub(Mul(Sub(w, f64(0.5)), Log(w)), w), Add(f64(0.91893853320467274178), series))\nreturn Where(big, stirling, small)', 'opspecs/special.yaml:210'),
     'lgamma_wide': (('x',), "reflect = Less(x, f64(0.5))\ncore = lgamma_core(Where(reflect, Sub(f64(1.0), x), Where(infinite(x), f64(2.0), x)))\ny = Where(reflect, Sub(Log(Div(f64(3.141592653589793), abs_sin_pi(x))), core), core)\ny = Where(Less(Abs(x), f64(1.0e-200)), Neg(Log(Abs(x))), y)\ny = Where(Or(infinite(x), And(Less(x, f64(0.0)), is_integer(x))), f64(float('inf')), y)\nreturn keep_nan(x, y)", 'opspecs/special.yaml:236'),
@@ -57,21 +63,36 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'log1p_wide': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Div(Mul(Log(w), u), d))', 'opspecs/special.yaml:1198'),
     'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:440'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
+    'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_symbolic(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
+    'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:107'),
+    'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:214'),
     'pad_constant': (('x', 'pads', 'value'), "if opset >= 11:\n    return Pad(x, ints(pads), scalar(value, dtype(x)), mode='constant')\nreturn Pad(x, pads=pads, value=float(value), mode='constant')", 'opspecs/helpers.yaml:75'),
+    'prefix_mask': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:272'),
+    'prefix_positions': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:283'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
+    'reduce_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16'):\n    return cast(x, 'int32')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:91'),
+    'row_distances': (('x1', 'x2', 'p'), 'diff = Sub(unsqueeze_axes(x1, [rank(x1) - 1]), unsqueeze_axes(x2, [rank(x2) - 2]))\nreturn vector_norm(diff, float(p), [max(rank(x1), rank(x2))], False)', 'opspecs/helpers.yaml:195'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'running_extreme': (('self', 'dim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nmask = prefix_mask(self, axis)\ncolumn = unsqueeze_axes(x, [axis + 1])\nmasked = Where(mask, column, like(reduce_identity(x, largest), x))\nrunning = reduce_max(masked, [axis], True) if largest else reduce_min(masked, [axis], True)\nequal = Not(Or(Less(column, running), Greater(column, running)))\nif is_float(x):\n    nan_i = IsNaN(column)\n    seen = Greater(reduce_max(Where(mask, cast(nan_i, 'int32'), scalar(0, 'int32')), [axis], True), scalar(0, 'int32'))\n    equal = Or(And(seen, nan_i), And(Not(seen), And(equal, Not(nan_i))))\n    running = Where(seen, like(float('nan'), x), running)\nhits = Where(And(mask, equal), prefix_positions(self, axis), scalar(-1, 'int64'))\nreturn cast_like(squeeze_axes(running, [axis]), self), reduce_max(hits, [axis], False)", 'opspecs/helpers.yaml:292'),
     'same_as': (('x', 'value'), 'Not(Or(Or(Less(x, value), Greater(x, value)), IsNaN(x)))', 'opspecs/special.yaml:21'),
+    'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:99'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
+    'size_along': (('x', 'axis'), "shape(x)[axis] if has_static_size(x, axis) else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
     'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:428'),
+    'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:240'),
+    'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:202'),
+    'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:224'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'torch_phase': (('x', 'narrow', 'shift'), "if dtype_in(narrow, 'float32'):\n    return wide(Sub(Abs(narrow), scalar(shift, 'float32')))\nreturn Sub(Abs(x), f64(shift))", 'opspecs/special.yaml:401'),
     'trigamma_wide': (('x',), 'reflect = Less(x, f64(0.5))\nu = Where(reflect, Sub(f64(1.0), x), x)\nw = Add(u, f64(6.0))\nixx = Reciprocal(Mul(w, w))\nseries = Div(Add(Add(f64(1.0), Div(f64(1.0), Mul(f64(2.0), w))),\n                 Mul(ixx, Sub(f64(1.0 / 6), Mul(ixx, Sub(f64(1.0 / 30), Mul(ixx, f64(1.0 / 42))))))), w)\ncore = Add(shifted_sum(u, 6, 6, 2), series)\nsn = abs_sin_pi(x)\nreturn Where(reflect, Sub(Div(f64(9.869604401089358), Mul(sn, sn)), core), core)', 'opspecs/special.yaml:274'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
+    'variance_mean': (('self', 'dim', 'correction', 'keepdim'), 'x = half_as_float(self)\nif rank(self) == 0:\n    centred = Sub(x, x)\n    squares = Mul(centred, centred)\n    mean = x\n    count = like(1.0, x)\nelse:\n    axes = reduce_axes(dim, self)\n    centred = Sub(x, reduce_mean(x, axes, True))\n    squares = reduce_sum(Mul(centred, centred), axes, keepdim)\n    mean = reduce_mean(x, axes, keepdim)\n    known = static_count(self, axes)\n    count = (like(float(known), x) if known is not None else\n             cast_like(ReduceProd(Gather(Shape(self), ints(norm_dims(axes, self)), axis=0), keepdims=0), x))\ndof = Max(Sub(count, like(float(correction), x)), like(0.0, x))\nreturn cast_like(Div(squares, dof), self), cast_like(mean, self)', 'opspecs/helpers.yaml:159'),
+    'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:180'),
     'wide': (('x',), "cast(x, 'float64')", 'opspecs/special.yaml:16'),
 }
 
@@ -85,6 +106,17 @@ def affine(g, y, weight, bias, shape):
     """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:250)"""
     scaled = y if weight is None else g.op('Mul', y, weight if shape is None else g.op('Reshape', weight, h.ints(g, shape)))
     return scaled if bias is None else g.op('Add', scaled, bias if shape is None else g.op('Reshape', bias, h.ints(g, shape)))
+
+
+def any_all(g, x, dim, keepdim, every):
+    """torch.any (every false) or torch.all, bool (uint8 for uint8 input); dim None reduces every axis, dim [] none (opspecs/helpers.yaml:122)"""
+    truth = h.cast(g, x, 'bool')
+    out = 'uint8' if h.dtype_in(g, x, 'uint8') else 'bool'
+    if h.rank(g, x) == 0 or (dim is not None and h.reduce_axes(g, dim, x) is None):
+        return h.cast(g, g.op('Identity', truth), out)
+    counted = g.op('Not', truth) if every else truth
+    found = g.op('Greater', reduce_sum(g, h.cast(g, counted, 'int64'), h.reduce_axes(g, dim, x), keepdim), h.scalar(g, 0, 'int64'))
+    return h.cast(g, g.op('Not', found) if every else found, out)
 
 
 def batch_norm_running(g, x, weight, bias, running_mean, running_var, eps):
@@ -242,9 +274,36 @@ def expm1_wide(g, u):
     return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Where', g.op('Less', g.op('Abs', u), f64(g, 0.5)), g.op('Div', g.op('Mul', d, u), g.op('Log', w)), d))
 
 
+def extreme_along(g, self, dim, keepdim, largest):
+    """max.dim (largest) or min.dim, (values, indices) with the first extreme's index, or the first NaN's (opspecs/helpers.yaml:142)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    x = reduce_work(g, self)
+    values = reduce_max(g, x, [axis], keepdim) if largest else reduce_min(g, x, [axis], keepdim)
+    indices = g.op('ArgMax', x, axis=axis, keepdims=keepdim) if largest else g.op('ArgMin', x, axis=axis, keepdims=keepdim)
+    if not h.is_float(g, x):
+        return (h.cast_like(g, values, self), indices)
+    flags = h.cast(g, g.op('IsNaN', x), 'int32')
+    seen = g.op('Greater', reduce_max(g, flags, [axis], keepdim), h.scalar(g, 0, 'int32'))
+    return (h.cast_like(g, g.op('Where', seen, h.like(g, builtins.float('nan'), x), values), self), g.op('Where', seen, g.op('ArgMax', flags, axis=axis, keepdims=keepdim), indices))
+
+
+def extreme_of(g, self, axes, keepdim, largest):
+    """the max (largest) or min over axes (None every axis), NaN winning as in torch (opspecs/helpers.yaml:134)"""
+    x = reduce_work(g, self)
+    out = reduce_max(g, x, axes, keepdim) if largest else reduce_min(g, x, axes, keepdim)
+    return h.cast_like(g, g.op('Where', nan_seen(g, x, axes, keepdim), h.like(g, builtins.float('nan'), x), out) if h.is_float(g, x) else out, self)
+
+
 def f64(g, value):
     """a float64 0-d constant (opspecs/special.yaml:11)"""
     return h.scalar(g, value, 'float64')
+
+
+def finite_or_zero(g, m):
+    """a maximum made safe to subtract (logsumexp's shift), +-inf and NaN as 0 (opspecs/helpers.yaml:112)"""
+    return g.op('Where', g.op('IsNaN', g.op('Sub', m, m)), h.like(g, 0.0, m), m)
 
 
 def gemm_operands(g, a, b):
@@ -266,6 +325,11 @@ def group_stats(g, x, groups, eps):
     r = rstd(g, var, eps, x)
     normalized = g.op('Reshape', g.op('Mul', centered, r), h.as_shape(g, h.shape_slice(g, x, 0)))
     return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
+
+
+def half_as_float(g, x):
+    """half floats (float16, bfloat16) as float32, the statistics' compute dtype; other dtypes as they are (opspecs/helpers.yaml:86)"""
+    return h.cast(g, x, 'float32') if h.dtype_in(g, x, 'float16', 'bfloat16') else x
 
 
 def hankel_j0(g, x, z):
@@ -398,6 +462,14 @@ def keep_nan(g, x, y):
     return g.op('Where', g.op('IsNaN', x), x, y)
 
 
+def kth_along(g, x, k, axis, keepdim):
+    """the k-th smallest (1-based) of x along axis and its index, the first such in index order (opspecs/helpers.yaml:249)"""
+    values, indices = sorted_along(g, x, k, axis, False)
+    last = g.op('Sub', k, h.scalar(g, 1, 'int64')) if h.is_symbolic(g, k) else h.scalar(g, k - 1, 'int64')
+    pick = g.op('Reshape', last, h.ints(g, [1])) if keepdim else last
+    return (g.op('Gather', values, pick, axis=axis), g.op('Gather', indices, pick, axis=axis))
+
+
 def lanczos_sum_expg_scaled(g, a):
     """torch's Lanczos sum (Boost's, g = 6.0247) scaled by exp(-g), a rational in a, or in 1/a above 1 (opspecs/special.yaml:1214)"""
     inside = g.op('Div', h.horner(g, a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]), h.horner(g, a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))
@@ -470,6 +542,17 @@ def low_bits(g, x, axis):
     return (g.op('Where', unsqueeze_axes(g, negative, [axis]), g.op('Sub', h.scalar(g, 1, 'int64'), bits), bits), negative)
 
 
+def lower_median(g, x, n, axis, keepdim):
+    """torch's median of x's n elements along axis, the lower middle value and its index; NaN and the first NaN's index when there is one (opspecs/helpers.yaml:258)"""
+    k = g.op('Add', g.op('Div', g.op('Sub', n, h.scalar(g, 1, 'int64')), h.scalar(g, 2, 'int64')), h.scalar(g, 1, 'int64')) if h.is_symbolic(g, n) else (n - 1) // 2 + 1
+    values, indices = kth_along(g, x, k, axis, keepdim)
+    if not h.is_float(g, x):
+        return (values, indices)
+    nan = h.cast(g, g.op('IsNaN', x), 'int32')
+    has_nan = g.op('Greater', reduce_max(g, nan, [axis], keepdim), h.scalar(g, 0, 'int32'))
+    return (g.op('Where', has_nan, h.like(g, builtins.float('nan'), x), values), g.op('Where', has_nan, g.op('ArgMax', nan, axis=axis, keepdims=keepdim), indices))
+
+
 def moments(g, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
@@ -477,11 +560,43 @@ def moments(g, x, axes):
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
 
 
+def nan_seen(g, x, axes, keepdims):
+    """whether each slice of float x reduced over axes (None every axis) holds a NaN (bool) (opspecs/helpers.yaml:107)"""
+    return g.op('Greater', reduce_max(g, h.cast(g, g.op('IsNaN', x), 'int32'), axes, keepdims), h.scalar(g, 0, 'int32'))
+
+
+def ordered_topk(g, key, k, axis, largest):
+    """TopK's k largest (or smallest) of key along axis, in order, ties by index; before opset 11 (no `largest`) the smallest are the largest of -key; k is an attribute at 9 (opspecs/helpers.yaml:214)"""
+    if g.opset >= 11:
+        return g.op('TopK', key, h.ints(g, [k]), axis=axis, largest=builtins.int(largest), sorted=1, _outputs=2)
+    flipped = key if largest else g.op('Neg', key)
+    top = g.op('TopK', flipped, h.ints(g, [k]), axis=axis, _outputs=2) if g.opset >= 10 else g.op('TopK', flipped, k=k, axis=axis, _outputs=2)
+    return (top[0] if largest else g.op('Neg', top[0]), top[1])
+
+
 def pad_constant(g, x, pads, value):
     """constant Pad, `pads` ONNX-style [begins..., ends...] over every axis; pads and value are inputs from opset 11 (opspecs/helpers.yaml:75)"""
     if g.opset >= 11:
         return g.op('Pad', x, h.ints(g, pads), h.scalar(g, value, h.dtype(g, x)), mode='constant')
     return g.op('Pad', x, pads=pads, value=builtins.float(value), mode='constant')
+
+
+def prefix_mask(g, x, axis):
+    """a bool mask [n, n, 1, ...] over x's n elements along axis (a 1 per later axis), mask[i, j] = i <= j; a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:272)"""
+    if g.opset < 11 or h.has_static_size(g, x, axis):
+        return h.upper_triangle(g, x, axis)
+    n = size_along(g, x, axis)
+    steps = g.op('Range', h.scalar(g, 0, 'int64'), n, h.scalar(g, 1, 'int64'))
+    mask = g.op('Not', g.op('Greater', unsqueeze_axes(g, steps, [1]), unsqueeze_axes(g, steps, [0])))
+    return g.op('Reshape', mask, h.ints(g, [n, n] + [1] * (h.rank(g, x) - axis - 1)))
+
+
+def prefix_positions(g, x, axis):
+    """0 .. n-1 shaped [n, 1, 1, ...] for x's n elements along axis (a 1 per later axis); a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:283)"""
+    if g.opset < 11 or h.has_static_size(g, x, axis):
+        return h.positions(g, x, axis)
+    steps = g.op('Range', h.scalar(g, 0, 'int64'), size_along(g, x, axis), h.scalar(g, 1, 'int64'))
+    return g.op('Reshape', steps, h.ints(g, [-1, 1] + [1] * (h.rank(g, x) - axis - 1)))
 
 
 def reduce_max(g, x, axes, keepdims):
@@ -529,14 +644,54 @@ def reduce_sum(g, x, axes, keepdims):
     return g.op('ReduceSum', x, axes=axes, keepdims=keepdims)
 
 
+def reduce_work(g, x):
+    """x in a dtype ONNX Runtime's Reduce*/ArgMax kernels take at every opset, order kept (small integers and bool as int32, half floats as float32) (opspecs/helpers.yaml:91)"""
+    if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16'):
+        return h.cast(g, x, 'int32')
+    return half_as_float(g, x)
+
+
+def row_distances(g, x1, x2, p):
+    """the p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M], [..., P, R] (opspecs/helpers.yaml:195)"""
+    diff = g.op('Sub', unsqueeze_axes(g, x1, [h.rank(g, x1) - 1]), unsqueeze_axes(g, x2, [h.rank(g, x2) - 2]))
+    return vector_norm(g, diff, builtins.float(p), [builtins.max(h.rank(g, x1), h.rank(g, x2))], False)
+
+
 def rstd(g, var, eps, like):
     """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:245)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
 
 
+def running_extreme(g, self, dim, largest):
+    """cummax (largest) or cummin, the running extreme and the index of its last occurrence so far; after a NaN, NaN and the latest NaN's index (opspecs/helpers.yaml:292)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    x = reduce_work(g, self)
+    mask = prefix_mask(g, self, axis)
+    column = unsqueeze_axes(g, x, [axis + 1])
+    masked = g.op('Where', mask, column, h.like(g, h.reduce_identity(g, x, largest), x))
+    running = reduce_max(g, masked, [axis], True) if largest else reduce_min(g, masked, [axis], True)
+    equal = g.op('Not', g.op('Or', g.op('Less', column, running), g.op('Greater', column, running)))
+    if h.is_float(g, x):
+        nan_i = g.op('IsNaN', column)
+        seen = g.op('Greater', reduce_max(g, g.op('Where', mask, h.cast(g, nan_i, 'int32'), h.scalar(g, 0, 'int32')), [axis], True), h.scalar(g, 0, 'int32'))
+        equal = g.op('Or', g.op('And', seen, nan_i), g.op('And', g.op('Not', seen), g.op('And', equal, g.op('Not', nan_i))))
+        running = g.op('Where', seen, h.like(g, builtins.float('nan'), x), running)
+    hits = g.op('Where', g.op('And', mask, equal), prefix_positions(g, self, axis), h.scalar(g, -1, 'int64'))
+    return (h.cast_like(g, squeeze_axes(g, running, [axis]), self), reduce_max(g, hits, [axis], False))
+
+
 def same_as(g, x, value):
     """x == value (false for NaN), without Equal (ONNX Runtime has no float Equal before opset 11) (opspecs/special.yaml:21)"""
     return g.op('Not', g.op('Or', g.op('Or', g.op('Less', x, value), g.op('Greater', x, value)), g.op('IsNaN', x)))
+
+
+def scan_work(g, x):
+    """x in the dtype ONNX Runtime's CumSum/Reduce*/Where run for its results (half floats as float32, small integers and bool as int64; the cast back wraps around as torch does) (opspecs/helpers.yaml:99)"""
+    if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16', 'int32'):
+        return h.cast(g, x, 'int64')
+    return half_as_float(g, x)
 
 
 def shift_int64(g, self, other, left):
@@ -558,6 +713,11 @@ def shift_int64(g, self, other, left):
     return h.cast_like(g, g.op('Where', out_of_range, g.op('Neg', h.cast(g, negative, 'int64')), floor), self)
 
 
+def size_along(g, x, axis):
+    """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:117)"""
+    return h.shape(g, x)[axis] if h.has_static_size(g, x, axis) else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
+
+
 def softmax_nd(g, x, dim):
     """Softmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:428)"""
     r = h.rank(g, x)
@@ -567,6 +727,39 @@ def softmax_nd(g, x, dim):
         return g.op('Softmax', x, axis=dim % r)
     perm = h.swapped_axes(g, x, dim, -1)
     return g.op('Transpose', g.op('Softmax', g.op('Transpose', x, perm=perm), axis=r - 1), perm=perm)
+
+
+def sort_along(g, self, dim, descending):
+    """torch.sort's (values, indices), stable (opspecs/helpers.yaml:240)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    return sorted_along(g, self, size_along(g, self, axis), axis, descending)
+
+
+def sort_key(g, x):
+    """a key TopK orders as torch orders x, NaN above +inf (floats as float64, NaN as +inf, +inf as the largest double); integers as float64 before opset 11, bool as float32 (opspecs/helpers.yaml:202)"""
+    if h.is_bool(g, x):
+        return h.cast(g, x, 'float32')
+    if not h.is_float(g, x):
+        return x if g.opset >= 11 else h.cast(g, x, 'float64')
+    wide = h.cast(g, x, 'float64')
+    biggest = h.scalar(g, h.finite_max(g, wide), 'float64')
+    return g.op('Where', g.op('IsNaN', wide), h.scalar(g, builtins.float('inf'), 'float64'), g.op('Where', g.op('Greater', wide, biggest), biggest, wide))
+
+
+def sorted_along(g, x, k, axis, largest):
+    """(values, indices) of the k largest (smallest) of x along axis, in order, ties by index; values gathered from x from opset 11, mapped back from the key before (opspecs/helpers.yaml:224)"""
+    if g.opset >= 11 and (not h.is_float(g, x)) and (not h.is_bool(g, x)):
+        return ordered_topk(g, x, k, axis, largest)
+    key_values, indices = ordered_topk(g, sort_key(g, x), k, axis, largest)
+    if g.opset >= 11:
+        return (g.op('GatherElements', x, indices, axis=axis), indices)
+    if not h.is_float(g, x):
+        return (h.cast_like(g, key_values, x), indices)
+    biggest = h.scalar(g, h.finite_max(g, key_values), 'float64')
+    restored = g.op('Where', g.op('Greater', key_values, biggest), h.scalar(g, builtins.float('nan'), 'float64'), g.op('Where', g.op('Less', key_values, biggest), key_values, h.scalar(g, builtins.float('inf'), 'float64')))
+    return (h.cast_like(g, restored, x), indices)
 
 
 def squeeze_axes(g, x, axes):
@@ -600,6 +793,39 @@ def unsqueeze_axes(g, x, axes):
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
+
+
+def variance_mean(g, self, dim, correction, keepdim):
+    """(var, mean) as torch, sum((x - mean)**2) / max(0, N - correction) in two passes (half floats in float32); N - correction <= 0 divides by 0 (opspecs/helpers.yaml:159)"""
+    x = half_as_float(g, self)
+    if h.rank(g, self) == 0:
+        centred = g.op('Sub', x, x)
+        squares = g.op('Mul', centred, centred)
+        mean = x
+        count = h.like(g, 1.0, x)
+    else:
+        axes = h.reduce_axes(g, dim, self)
+        centred = g.op('Sub', x, reduce_mean(g, x, axes, True))
+        squares = reduce_sum(g, g.op('Mul', centred, centred), axes, keepdim)
+        mean = reduce_mean(g, x, axes, keepdim)
+        known = h.static_count(g, self, axes)
+        count = h.like(g, builtins.float(known), x) if known is not None else h.cast_like(g, g.op('ReduceProd', g.op('Gather', g.op('Shape', self), h.ints(g, h.norm_dims(g, axes, self)), axis=0), keepdims=0), x)
+    dof = g.op('Max', g.op('Sub', count, h.like(g, builtins.float(correction), x)), h.like(g, 0.0, x))
+    return (h.cast_like(g, g.op('Div', squares, dof), self), h.cast_like(g, mean, self))
+
+
+def vector_norm(g, x, ord, axes, keepdim):
+    """the ord-norm of float x over axes (None every axis) as torch.linalg.vector_norm; NaN wins in the inf-norms (opspecs/helpers.yaml:180)"""
+    if ord == 0:
+        return reduce_sum(g, h.cast_like(g, h.cast(g, x, 'bool'), x), axes, keepdim)
+    if ord == 1:
+        return reduce_sum(g, g.op('Abs', x), axes, keepdim)
+    if ord == 2:
+        return g.op('Sqrt', reduce_sum(g, g.op('Mul', x, x), axes, keepdim))
+    if ord == builtins.float('inf') or ord == builtins.float('-inf'):
+        out = reduce_max(g, g.op('Abs', x), axes, keepdim) if ord > 0 else reduce_min(g, g.op('Abs', x), axes, keepdim)
+        return g.op('Where', nan_seen(g, x, axes, keepdim), h.like(g, builtins.float('nan'), x), out)
+    return g.op('Pow', reduce_sum(g, g.op('Pow', g.op('Abs', x), h.like(g, builtins.float(ord), x)), axes, keepdim), h.like(g, 1.0 / builtins.float(ord), x))
 
 
 def wide(g, x):

@@ -85,7 +85,3 @@ def unbatched(g: Any, values: Sequence[ir.Value], added: bool) -> tuple[ir.Value
     """The results of an op run on `batched` input, without the batch axis it added."""
     return tuple(squeeze(g, v, [0]) for v in values) if added else tuple(values)
 
-
-def finite_or_zero(g: Any, m: ir.Value) -> ir.Value:
-    """A maximum made safe to subtract (logsumexp's shift): +-inf (and NaN) become 0."""
-    return g.op("Where", g.op("IsNaN", g.op("Sub", m, m)), g.constant(0.0, g.dtype(m)), m)
