@@ -437,3 +437,32 @@ def number_tensor(g: Any, value: Any) -> ir.Value:
 def is_sequence(g: Any, value: Any) -> bool:
     """A tensor list that only exists at run time: an ONNX sequence (a list grown in a scripted loop)."""
     return isinstance(value, ir.Value) and isinstance(value.type, ir.SequenceType)
+
+
+# -- indexing, shape, creation and dynamic specs (issue 11 migration) ------------------------------
+def tensor(g: Any, values: Any, dtype: Any) -> ir.Value:
+    """A constant tensor of `values` (a number or a nested list, [] for no elements) in `dtype`."""
+    return g.constant(torch.tensor(values, dtype=parse_dtype(dtype)))
+
+
+def has_static_shape(g: Any, value: ir.Value) -> bool:
+    """True when every size of `value` is known at export time."""
+    return value.shape is not None and all(isinstance(d, int) for d in value.shape)
+
+
+def all_known(g: Any, *values: Any) -> bool:
+    """True when none of the numbers is known only at run time (a 0-d value of the graph)."""
+    return not any(isinstance(v, ir.Value) for v in values)
+
+
+# dtypes ONNX Runtime's Unique has kernels for (1.31); others are computed in int64 or float32
+_UNIQUE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int8)
+
+
+def unique_dtype(g: Any, value: ir.Value) -> torch.dtype:
+    """The dtype torch.unique's values are computed in: value's own, or float32 for other floats
+    and int64 for other integers and bool (Unique has no kernels for them)."""
+    dtype = g.dtype(value)
+    if dtype in _UNIQUE_DTYPES:
+        return dtype
+    return torch.float32 if dtype is not None and dtype.is_floating_point else torch.int64

@@ -17,7 +17,6 @@ from exporter import symint_ops
 from exporter.lib import attention_ops
 from exporter.lib import bitwise_ops
 from exporter.lib import creation_ops
-from exporter.lib import dynamic_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
 from exporter.lib import nn_ops
@@ -624,10 +623,14 @@ def copy(g, self, src, non_blocking=False):
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
-@declared('opspecs/dynamic.yaml:9', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/dynamic.yaml:7', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def masked_select(g, self, mask):
-    """aten::masked_select.default, opsets 9-26: exporter.lib.dynamic_ops.masked_select (opspecs/dynamic.yaml:9)"""
-    return dynamic_ops.masked_select(g, self, mask)
+    """aten::masked_select.default, opsets 9-26: block of 5 lines: Add, Compress, ConstantOfShape, Expand, Reshape, Shape (opspecs/dynamic.yaml:7)"""
+    if h.has_static_shape(g, self) and h.shape(g, self) == h.shape(g, mask):
+        return g.op('Compress', g.op('Reshape', self, h.ints(g, [-1])), g.op('Reshape', h.cast(g, mask, 'bool'), h.ints(g, [-1])), axis=0)
+    size = g.op('Shape', g.op('Add', g.op('ConstantOfShape', g.op('Shape', self)), g.op('ConstantOfShape', g.op('Shape', mask))))
+    keep = h.cast(g, g.op('Expand', mask, size), 'bool')
+    return g.op('Compress', g.op('Reshape', g.op('Expand', self, size), h.ints(g, [-1])), g.op('Reshape', keep, h.ints(g, [-1])), axis=0)
 
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
