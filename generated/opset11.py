@@ -15,7 +15,6 @@ from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import list_ops
 from exporter.lib import packed_sequence_ops
-from exporter.lib import shape_ops
 
 
 @declared('opspecs/activation.yaml:53', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
@@ -107,10 +106,13 @@ def repeat_interleave_Tensor(g, repeats, *, output_size=None):
     return h.cast_like(g, s.reduce_sum(g, h.cast(g, passed, 'int64'), [1], False), repeats)
 
 
-@declared('opspecs/indexing.yaml:11', emits=('Concat', 'GatherElements', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
+@declared('opspecs/indexing.yaml:14', emits=('Concat', 'GatherElements', 'Reshape'))
 def gather(g, self, dim, index, *, sparse_grad=False):
-    """aten::gather.default, opsets 11-26: exporter.lib.shape_ops.gather (opspecs/indexing.yaml:11)"""
-    return shape_ops.gather(g, self, dim, index, sparse_grad)
+    """aten::gather.default, opsets 11-26: block of 2 lines: GatherElements, Reshape (opspecs/indexing.yaml:14)"""
+    if not (g.opset >= 11 or (h.has_static_shape(g, self) and h.has_static_shape(g, index))):
+        raise g.constraint_error('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:19')
+    out = g.op('GatherElements', h.as_vector(g, self), h.as_vector(g, index), axis=h.norm_dim(g, dim, self))
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, index) == 0 else out
 
 
 @declared('opspecs/math.yaml:156', emits=('Identity', 'Round'))
@@ -119,9 +121,9 @@ def round(g, self):
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:108', emits=('Gather',))
+@declared('opspecs/shape.yaml:129', emits=('Gather',))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:129)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 

@@ -16,8 +16,10 @@ from exporter import emit_helpers as h  # noqa: F401
 # name -> (params, emit, spec line): what user spec files (exporter.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
+    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    acc = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(number(start, acc), ints([]))\n    last = Reshape(number(end, acc), ints([]))\n    return cast(Range(first, last, Reshape(number(step, acc), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:75'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
+    'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:115'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
@@ -27,8 +29,11 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:107'),
+    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:93'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
+    'where_any_dtype': (('cond', 'a', 'b'), 'Or(And(cond, a), And(Not(cond), b)) if is_bool(a) else Where(cond, a, b)', 'opspecs/helpers.yaml:131'),
 }
 
 
@@ -36,6 +41,20 @@ def affine(g, y, weight, bias, shape):
     """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:250)"""
     scaled = y if weight is None else g.op('Mul', y, weight if shape is None else g.op('Reshape', weight, h.ints(g, shape)))
     return scaled if bias is None else g.op('Add', scaled, bias if shape is None else g.op('Reshape', bias, h.ints(g, shape)))
+
+
+def arange_values(g, start, end, step, dtype):
+    """torch.arange in its inferred dtype: static bounds give index i (a Range from 11, a constant before) times step plus start in torch's accumulation dtype; bounds known only at run time a Range of 0-d bounds (float64 or int64), from opset 11 (the entries' constraint) (opspecs/helpers.yaml:75)"""
+    out = h.factory_dtype(g, dtype, start, end, step)
+    if g.opset >= 11 and (not h.all_known(g, start, end, step)):
+        acc = 'float64' if h.is_floating(g, out) else 'int64'
+        first = g.op('Reshape', h.number(g, start, acc), h.ints(g, []))
+        last = g.op('Reshape', h.number(g, end, acc), h.ints(g, []))
+        return h.cast(g, g.op('Range', first, last, g.op('Reshape', h.number(g, step, acc), h.ints(g, []))), out)
+    length, acc, first, delta = h.arange_terms(g, start, end, step, out)
+    index = g.op('Range', h.scalar(g, 0, acc), h.scalar(g, length, acc), h.scalar(g, 1, acc)) if g.opset >= 11 else h.tensor(g, builtins.list(builtins.range(length)), acc)
+    values = index if delta == 1 else g.op('Mul', index, h.scalar(g, delta, acc))
+    return h.cast(g, values if first == 0 else g.op('Add', values, h.scalar(g, first, acc)), out)
 
 
 def batch_norm_running(g, x, weight, bias, running_mean, running_var, eps):
@@ -52,6 +71,18 @@ def batch_stats(g, x, weight, bias, eps):
     y = affine(g, g.op('Mul', centered, invstd), weight, bias, [-1] + [1] * (h.rank(g, x) - 2))
     flat = h.ints(g, [-1])
     return (y, g.op('Reshape', mean, flat), g.op('Reshape', var, flat), g.op('Reshape', invstd, flat))
+
+
+def fit_to_index(g, src, index):
+    """the leading corner of src shaped like index (torch reads src only where index points; 0-d as [1]); along sizes known only at run time Slice takes them as inputs (opset 10: the entries refuse them before) (opspecs/helpers.yaml:115)"""
+    value = h.as_vector(g, src)
+    want = h.shape(g, index) or [1]
+    if (h.shape(g, src) or [1]) == want:
+        return value
+    axes = builtins.list(builtins.range(builtins.len(want)))
+    if g.opset < 10 or h.has_static_shape(g, index):
+        return h.slice_axes(g, value, [0] * builtins.len(want), want, axes)
+    return g.op('Slice', value, h.ints(g, [0] * builtins.len(want)), g.op('Shape', h.as_vector(g, index)), h.ints(g, axes))
 
 
 def group_norm_21(g, x, groups, weight, bias, eps):
@@ -127,6 +158,24 @@ def rstd(g, var, eps, like):
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
 
 
+def scatter_along(g, data, index, updates, axis):
+    """torch's scatter of updates (shaped like index) along axis; Scatter before opset 11, ScatterElements from 11 (opspecs/helpers.yaml:107)"""
+    if g.opset >= 11:
+        return g.op('ScatterElements', data, index, updates, axis=axis)
+    return g.op('Scatter', data, index, updates, axis=axis)
+
+
+def split_along(g, x, sizes, axis):
+    """chunks of the given sizes along axis, as a list: Split (its sizes an input from opset 13); sizes with a 0 are sliced one chunk each (not every runtime takes 0 in Split's sizes) (opspecs/helpers.yaml:93)"""
+    if builtins.len(sizes) == 1:
+        return [x]
+    if 0 in sizes:
+        return h.chunk_slices(g, x, sizes, axis)
+    if g.opset >= 13:
+        return builtins.list(g.op('Split', x, h.ints(g, sizes), axis=axis, _outputs=builtins.len(sizes)))
+    return builtins.list(g.op('Split', x, axis=axis, split=sizes, _outputs=builtins.len(sizes)))
+
+
 def squeeze_axes(g, x, axes):
     """Squeeze of the given axes; they are an input from opset 13 (opspecs/helpers.yaml:58)"""
     if g.opset >= 13:
@@ -139,3 +188,8 @@ def unsqueeze_axes(g, x, axes):
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
+
+
+def where_any_dtype(g, cond, a, b):
+    """Where(cond, a, b); bool tensors select with And/Or (ONNX Runtime's Where has no bool kernel) (opspecs/helpers.yaml:131)"""
+    return g.op('Or', g.op('And', cond, a), g.op('And', g.op('Not', cond), b)) if h.is_bool(g, a) else g.op('Where', cond, a, b)
