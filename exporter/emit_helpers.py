@@ -561,3 +561,9 @@ def triangle_mask(g: Any, value: ir.Value, diagonal: int, upper: bool) -> ir.Val
     rows, cols = (int(d) for d in g.shape(value)[-2:])
     ones = torch.ones(rows, cols, dtype=torch.bool)
     return g.constant(torch.triu(ones, diagonal) if upper else torch.tril(ones, diagonal))
+
+
+def window_positions(g: Any, length: int, size: int, step: int) -> ir.Value:
+    """Tensor.unfold's constant [windows, size] index matrix along a dim of static `length`."""
+    count = (length - size) // step + 1
+    return g.constant(torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0))

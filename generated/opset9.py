@@ -855,33 +855,70 @@ def triu(g, self, diagonal=0):
     return s.where_any_dtype(g, h.triangle_mask(g, self, diagonal, True), self, h.like(g, 0, self))
 
 
-@declared('opspecs/indexing.yaml:396', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Not', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:396', emits=('Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'Transpose', 'Where'))
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:396)"""
-    return indexing_ops.pixel_shuffle(g, self, upscale_factor)
+    """aten::pixel_shuffle.default, opsets 9-26: block of 10 lines: DepthToSpace, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:396)"""
+    f = upscale_factor
+    r = h.rank(g, self)
+    if g.opset >= 11 and r == 4 and h.dtype_in(g, self, 'float32', 'float64', 'uint8'):
+        return g.op('DepthToSpace', self, blocksize=f, mode='CRD')
+    n = r - 3
+    sizes = h.dim_sizes(g, self)
+    channels = s.size_over(g, sizes[n], f * f)
+    x = h.reshape_to(g, self, sizes[:n] + [channels, f, f, sizes[n + 1], sizes[n + 2]])
+    x = g.op('Transpose', x, perm=builtins.list(builtins.range(n)) + [n, n + 3, n + 1, n + 4, n + 2])
+    return h.reshape_to(g, x, sizes[:n] + [channels, s.size_times(g, sizes[n + 1], f), s.size_times(g, sizes[n + 2], f)])
 
 
-@declared('opspecs/indexing.yaml:409', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Not', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Sub', 'Transpose', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:417', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Transpose', 'Where'))
 def pixel_unshuffle(g, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:409)"""
-    return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
+    """aten::pixel_unshuffle.default, opsets 9-26: block of 16 lines: SpaceToDepth, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:417)"""
+    f = downscale_factor
+    r = h.rank(g, self)
+    n = r - 3
+    sizes = h.dim_sizes(g, self)
+    channels = sizes[n]
+    oh = s.size_over(g, sizes[n + 1], f)
+    ow = s.size_over(g, sizes[n + 2], f)
+    if r == 4 and h.dtype_in(g, self, 'float32', 'float64', 'uint8'):
+        x = g.op('SpaceToDepth', self, blocksize=f)
+        if f == 1:
+            return x
+        x = g.op('Transpose', h.reshape_to(g, x, sizes[:n] + [f * f, channels, oh, ow]), perm=[0, 2, 1, 3, 4])
+        return h.reshape_to(g, x, sizes[:n] + [s.size_times(g, channels, f * f), oh, ow])
+    x = h.reshape_to(g, self, sizes[:n] + [channels, oh, f, ow, f])
+    x = g.op('Transpose', x, perm=builtins.list(builtins.range(n)) + [n, n + 2, n + 4, n + 1, n + 3])
+    return h.reshape_to(g, x, sizes[:n] + [s.size_times(g, channels, f * f), oh, ow])
 
 
-@declared('opspecs/indexing.yaml:420', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Xor'))
+@declared('opspecs/indexing.yaml:442', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Gather', 'Mul', 'NonZero', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose'))
 def unfold(g, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:420)"""
-    return indexing_ops.unfold(g, self, dimension, size, step)
+    """aten::unfold.default, opsets 9-26: block of 14 lines: Add, Div, Gather, Mul, Reshape, Sub, Transpose; calls index_range() (opspecs/indexing.yaml:442)"""
+    r = h.rank(g, self)
+    if r == 0:
+        return g.op('Reshape', self, h.ints(g, [1])) if size == 1 else h.zeros_of_shape(g, [0], self)
+    axis = h.norm_dim(g, dimension, self)
+    length = h.static_size(g, self, axis)
+    if length is not None:
+        windows = h.window_positions(g, length, size, step)
+    else:
+        count = g.op('Add', g.op('Div', g.op('Sub', h.dim_size(g, self, axis), h.scalar(g, size, 'int64')), h.scalar(g, step, 'int64')), h.scalar(g, 1, 'int64'))
+        starts = g.op('Mul', g.op('Reshape', s.index_range(g, count), h.ints(g, [-1, 1])), h.scalar(g, step, 'int64'))
+        windows = g.op('Add', starts, h.tensor(g, [builtins.list(builtins.range(size))], 'int64'))
+    out = g.op('Gather', self, windows, axis=axis)
+    perm = builtins.list(builtins.range(axis + 1)) + builtins.list(builtins.range(axis + 2, r + 1)) + [axis + 1]
+    return out if perm == builtins.list(builtins.range(r + 1)) else g.op('Transpose', out, perm=perm)
 
 
-@declared('opspecs/indexing.yaml:432', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:466', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:432)"""
+    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:466)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
-@declared('opspecs/indexing.yaml:448', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:482', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:448)"""
+    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:482)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 

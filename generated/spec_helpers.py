@@ -22,6 +22,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:115'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
+    'index_range': (('count',), "if opset >= 11:\n    return Range(scalar(0, 'int64'), count, scalar(1, 'int64'))\nreturn Reshape(NonZero(filled(Reshape(count, ints([1])), 1, 'int64')), ints([-1]))", 'opspecs/helpers.yaml:146'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
@@ -30,6 +31,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:107'),
+    'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:141'),
+    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(number(a, 'int64'), number(b, 'int64'))", 'opspecs/helpers.yaml:136'),
     'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:93'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
@@ -101,6 +104,13 @@ def group_stats(g, x, groups, eps):
     return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
 
 
+def index_range(g, count):
+    """0..count-1 for a count known only at run time, as 1-D int64; Range from opset 11, the nonzero positions of count ones before (opspecs/helpers.yaml:146)"""
+    if g.opset >= 11:
+        return g.op('Range', h.scalar(g, 0, 'int64'), count, h.scalar(g, 1, 'int64'))
+    return g.op('Reshape', g.op('NonZero', h.filled(g, g.op('Reshape', count, h.ints(g, [1])), 1, 'int64')), h.ints(g, [-1]))
+
+
 def moments(g, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
@@ -163,6 +173,16 @@ def scatter_along(g, data, index, updates, axis):
     if g.opset >= 11:
         return g.op('ScatterElements', data, index, updates, axis=axis)
     return g.op('Scatter', data, index, updates, axis=axis)
+
+
+def size_over(g, a, b):
+    """a size divided by an int factor it is a multiple of (sizes are not negative, so Div floors) (opspecs/helpers.yaml:141)"""
+    return a // b if h.all_known(g, a) else g.op('Div', a, h.scalar(g, b, 'int64'))
+
+
+def size_times(g, a, b):
+    """the product of two sizes, an int when both are known, else a 0-d int64 value (opspecs/helpers.yaml:136)"""
+    return a * b if h.all_known(g, a, b) else g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
 def split_along(g, x, sizes, axis):

@@ -4,8 +4,7 @@ Each public function takes `(g, <every schema argument in order>)`. Private help
 opset differences the specs mark as variants: Slice (attributes -> inputs at 10), Scatter ->
 ScatterElements (11), GatherND/ScatterND (from 11), ScatterND/ScatterElements `reduction`
 (add/mul at 16, max/min at 18), Unsqueeze/ReduceSum axes (input at 13; other Reduce* ops at
-18), Pad (pads and value become inputs at 11, bool at 13, `axes` input at 18),
-DepthToSpace `mode` (11), Col2Im (18).
+18), Pad (pads and value become inputs at 11, bool at 13, `axes` input at 18), Col2Im (18).
 
 Values made here carry no shape, so sizes are read from the op's inputs (FX metadata); where
 ONNX has no op for the job before some opset, the construction needs those sizes to be static.
@@ -72,10 +71,6 @@ def _size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
 
 def _times(g: Any, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
     return a * b if isinstance(a, int) and isinstance(b, int) else symint_ops.mul(g, a, b)
-
-
-def _over(g: Any, a: int | ir.Value, b: int) -> int | ir.Value:
-    return a // b if isinstance(a, int) else symint_ops.floordiv(g, a, b)
 
 
 def _shape_value(g: Any, *pieces: Any) -> ir.Value:
@@ -277,7 +272,6 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
     return _transpose(g, out, _inverse(perm)) if r else out
 
 
-# -- masks -----------------------------------------------------------------------------------------
 # -- scatter-like ----------------------------------------------------------------------------------
 def _is_static(*values: Any) -> bool:
     return not any(isinstance(v, ir.Value) for v in values)
@@ -559,65 +553,6 @@ def _roll_dynamic(g: Any, x: ir.Value, shift: Any, size: int | ir.Value, axis: i
     positions = g.op("Add", shape_ops.arange(g, n), split)
     positions = g.op("Where", g.op("Less", positions, n), positions, g.op("Sub", positions, n))
     return g.op("Gather", x, positions, axis=axis)
-
-
-# ONNX Runtime's DepthToSpace / SpaceToDepth kernels take these dtypes only.
-_SPACE_DEPTH_DTYPES = (torch.float32, torch.float64, torch.uint8)
-
-
-def pixel_shuffle(g: Any, self: ir.Value, upscale_factor: int) -> ir.Value:
-    """DepthToSpace mode CRD (11+, 4-D, float/uint8); else Reshape-Transpose-Reshape (sizes read at
-    run time where they are dynamic)."""
-    f = upscale_factor
-    r = g.rank(self)
-    if g.opset >= 11 and r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
-        return g.op("DepthToSpace", self, blocksize=f, mode="CRD")
-    lead = [_size(g, self, a) for a in range(r - 3)]
-    c_, height, width = [_size(g, self, a) for a in (r - 3, r - 2, r - 1)]
-    x = h.reshape_to(g, self, [*lead, _over(g, c_, f * f), f, f, height, width])
-    n = len(lead)
-    x = g.op("Transpose", x, perm=[*range(n), n, n + 3, n + 1, n + 4, n + 2])
-    return h.reshape_to(g, x, [*lead, _over(g, c_, f * f), _times(g, height, f), _times(g, width, f)])
-
-
-def pixel_unshuffle(g: Any, self: ir.Value, downscale_factor: int) -> ir.Value:
-    """SpaceToDepth (4-D, float/uint8; its channels come block-major, so a transpose follows);
-    else Reshape-Transpose-Reshape (sizes read at run time where they are dynamic)."""
-    f = downscale_factor
-    r = g.rank(self)
-    lead = [_size(g, self, a) for a in range(r - 3)]
-    c_, height, width = [_size(g, self, a) for a in (r - 3, r - 2, r - 1)]
-    oh, ow = _over(g, height, f), _over(g, width, f)
-    if r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
-        x = g.op("SpaceToDepth", self, blocksize=f)
-        if f == 1:
-            return x
-        x = h.reshape_to(g, x, [*lead, f * f, c_, oh, ow])
-        x = g.op("Transpose", x, perm=[0, 2, 1, 3, 4])
-        return h.reshape_to(g, x, [*lead, _times(g, c_, f * f), oh, ow])
-    n = len(lead)
-    x = h.reshape_to(g, self, [*lead, c_, oh, f, ow, f])
-    x = g.op("Transpose", x, perm=[*range(n), n, n + 2, n + 4, n + 1, n + 3])
-    return h.reshape_to(g, x, [*lead, _times(g, c_, f * f), oh, ow])
-
-
-def unfold(g: Any, self: ir.Value, dimension: int, size: int, step: int) -> ir.Value:
-    """Gather of a [windows, size] index matrix along the dim (static, or computed in the graph
-    from a dynamic size), the window axis moved last."""
-    r = g.rank(self)
-    if r == 0:
-        return g.op("Reshape", self, h.ints(g, [1])) if size == 1 else h.zeros_of_shape(g, [0], self)
-    axis = h.norm_dim(g, dimension, self)
-    length = g.shape(self)[axis]
-    if isinstance(length, int):
-        count = (length - size) // step + 1
-        windows = g.constant((torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0)).to(torch.int64))
-    else:
-        count = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, c.dim_size(g, self, axis), size), step), 1)
-        starts = g.op("Mul", g.op("Reshape", shape_ops.arange(g, count), h.ints(g, [-1, 1])), h.scalar(g, step, "int64"))
-        windows = g.op("Add", starts, g.constant(torch.arange(size).unsqueeze(0)))
-    out = g.op("Gather", self, windows, axis=axis)
-    return _transpose(g, out, [*range(axis + 1), *range(axis + 2, r + 1), axis + 1])
 
 
 def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int],
