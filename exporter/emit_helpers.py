@@ -767,3 +767,128 @@ def einsum_sums_out(g: Any, equation: str, count: int) -> bool:
     letters = [c for c in inputs if c.isalpha()]
     kept = {c for c in output if c.isalpha()} if arrow else {c for c in letters if letters.count(c) == 1}
     return bool(set(letters) - kept)
+
+
+# -- indexing, shape, creation and dynamic specs (issue 11 migration) ------------------------------
+def tensor(g: Any, values: Any, dtype: Any) -> ir.Value:
+    """A constant tensor of `values` (a number or a nested list, [] for no elements) in `dtype`."""
+    return g.constant(torch.tensor(values, dtype=parse_dtype(dtype)))
+
+
+def all_known(g: Any, *values: Any) -> bool:
+    """True when none of the numbers is known only at run time (a 0-d value of the graph)."""
+    return not any(isinstance(v, ir.Value) for v in values)
+
+
+# dtypes ONNX Runtime's Unique has kernels for (1.31); others are computed in int64 or float32
+_UNIQUE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int8)
+
+
+def unique_dtype(g: Any, value: ir.Value) -> torch.dtype:
+    """The dtype torch.unique's values are computed in: value's own, or float32 for other floats
+    and int64 for other integers and bool (Unique has no kernels for them)."""
+    dtype = g.dtype(value)
+    if dtype in _UNIQUE_DTYPES:
+        return dtype
+    return torch.float32 if dtype is not None and dtype.is_floating_point else torch.int64
+
+
+def is_floating(g: Any, dtype: Any) -> bool:
+    """True for a floating-point dtype (a torch dtype or its name)."""
+    return parse_dtype(dtype).is_floating_point
+
+
+def arange_terms(g: Any, start: Any, end: Any, step: Any, dtype: Any) -> tuple[int, torch.dtype, Any, Any]:
+    """torch.arange with static bounds: (length, accumulation dtype, start, step). The length is
+    the eager op's own (its CPU kernel truncates integer bounds first); values are start + i * step
+    in torch's accumulation type: float64 for float32/64, float32 for half floats, else int64."""
+    dtype = parse_dtype(dtype)
+    length = torch.ops.aten.arange.start_step(start, end, step, dtype=dtype).shape[0]
+    if dtype.is_floating_point:
+        accumulation = torch.float64 if dtype in (torch.float32, torch.float64) else torch.float32
+        return length, accumulation, float(start), float(step)
+    return length, torch.int64, int(start), int(step)
+
+
+def static_size(g: Any, value: ir.Value, axis: int) -> int | None:
+    """value's size along `axis` when known at export time, else None."""
+    size = g.shape(value)[axis]
+    return size if isinstance(size, int) else None
+
+
+def dim_sizes(g: Any, value: ir.Value) -> list[Any]:
+    """value's sizes: ints where known, else a 0-d int64 value read from its shape at run time."""
+    sizes: list[Any] = list(g.shape(value))
+    for axis, size in enumerate(sizes):
+        if not isinstance(size, int):
+            sizes[axis] = g.op("Gather", g.op("Shape", value), g.constant(axis, torch.int64), axis=0)
+    return sizes
+
+
+def product(g: Any, values: Sequence[int]) -> int:
+    """The product of ints (1 for none)."""
+    return math.prod(int(v) for v in values)
+
+
+def unsqueezed_each(g: Any, values: Sequence[ir.Value], axis: int) -> list[ir.Value]:
+    """Each tensor of a list with a new axis of size 1 at `axis` (the language has no loop to map
+    over a list): Unsqueeze, its axes an input from opset 13."""
+    if g.opset >= 13:
+        return [g.op("Unsqueeze", v, ints(g, [axis])) for v in values]
+    return [g.op("Unsqueeze", v, axes=[axis]) for v in values]
+
+
+def chunk_slices(g: Any, value: ir.Value, sizes: Sequence[int], axis: int) -> list[ir.Value]:
+    """Chunks of the given sizes along `axis`, one slice each (for sizes that include 0, which not
+    every runtime takes in Split)."""
+    edges = [0]
+    for size in sizes:
+        edges.append(edges[-1] + int(size))
+    return [slice_axes(g, value, [a], [b], [axis]) for a, b in zip(edges, edges[1:])]
+
+
+def dim_size(g: Any, value: ir.Value, axis: int) -> Any:
+    """value's size along `axis`: an int, or a 0-d int64 value read from its shape at run time."""
+    size = g.shape(value)[axis]
+    if isinstance(size, int):
+        return size
+    return g.op("Gather", g.op("Shape", value), g.constant(axis, torch.int64), axis=0)
+
+
+def as_vector(g: Any, value: ir.Value) -> ir.Value:
+    """A 0-d tensor as shape [1] (torch's gather and scatter ops treat it as a 1-element vector);
+    any other tensor as it is."""
+    if g.rank(value) != 0:
+        return value
+    out = g.op("Reshape", value, ints(g, [1]))
+    out.shape = ir.Shape([1])
+    return out
+
+
+def gather_offsets(g: Any, data: ir.Value, index: ir.Value, axis: int) -> tuple[int, ir.Value]:
+    """For torch.gather as a Gather at flat positions (static shapes, 0-d as [1]): data's stride
+    along `axis`, and the constant sum over the other axes k of position_k * stride_k, shaped
+    like index."""
+    data_shape = [int(d) for d in g.shape(data)] or [1]
+    index_shape = [int(d) for d in g.shape(index)] or [1]
+    strides = [math.prod(data_shape[k + 1:]) for k in range(len(data_shape))]
+    offsets = torch.zeros(index_shape, dtype=torch.int64)
+    for k, size in enumerate(index_shape):
+        if k != axis:
+            view = [1] * len(index_shape)
+            view[k] = size
+            offsets = offsets + (torch.arange(size, dtype=torch.int64) * strides[k]).reshape(view)
+    return strides[axis], g.constant(offsets)
+
+
+def triangle_mask(g: Any, value: ir.Value, diagonal: int, upper: bool) -> ir.Value:
+    """The constant bool mask of torch.triu (upper) or torch.tril over value's last two (static) dims."""
+    rows, cols = (int(d) for d in g.shape(value)[-2:])
+    ones = torch.ones(rows, cols, dtype=torch.bool)
+    return g.constant(torch.triu(ones, diagonal) if upper else torch.tril(ones, diagonal))
+
+
+def window_positions(g: Any, length: int, size: int, step: int) -> ir.Value:
+    """Tensor.unfold's constant [windows, size] index matrix along a dim of static `length`."""
+    count = (length - size) // step + 1
+    return g.constant(torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0))

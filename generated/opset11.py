@@ -13,12 +13,10 @@ import builtins  # noqa: F401
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
-from exporter.lib import dynamic_ops
 from exporter.lib import linalg_ops
 from exporter.lib import linalg_qr_ops
 from exporter.lib import linalg_spectral_ops
 from exporter.lib import packed_sequence_ops
-from exporter.lib import shape_ops
 
 
 @declared('opspecs/activation.yaml:53', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
@@ -61,36 +59,62 @@ def ne_Scalar(g, self, other):
     return g.op('Not', g.op('Equal', self, h.like(g, other, self)))
 
 
-@declared('opspecs/dynamic.yaml:20', emits=('Cast', 'Concat', 'Reshape', 'Shape', 'Unique'))
+@declared('opspecs/dynamic.yaml:21', emits=('Cast', 'Concat', 'Reshape', 'Shape', 'Unique'))
 def _unique2(g, self, sorted=True, return_inverse=False, return_counts=False):
-    """aten::_unique2.default, opsets 11-26: exporter.lib.dynamic_ops.unique2 (opspecs/dynamic.yaml:20)"""
-    return dynamic_ops.unique2(g, self, sorted, return_inverse, return_counts)
+    """aten::_unique2.default, opsets 11-26: block of 5 lines: Reshape, Shape, Unique (opspecs/dynamic.yaml:21)"""
+    x = h.cast(g, g.op('Reshape', self, h.ints(g, [-1])), h.unique_dtype(g, self))
+    values, first, inverse, counts = g.op('Unique', x, sorted=1, _outputs=4)
+    return (h.cast_like(g, values, self), g.op('Reshape', inverse, g.op('Shape', self)) if return_inverse else h.tensor(g, [], 'int64'), counts if return_counts else h.tensor(g, [], 'int64'))
 
 
-@declared('opspecs/dynamic.yaml:31', emits=('Cast', 'Unique'))
+@declared('opspecs/dynamic.yaml:36', emits=('Cast', 'Unique'))
 def unique_dim(g, self, dim, sorted=True, return_inverse=False, return_counts=False):
-    """aten::unique_dim.default, opsets 11-26: exporter.lib.dynamic_ops.unique_dim (opspecs/dynamic.yaml:31)"""
-    return dynamic_ops.unique_dim(g, self, dim, sorted, return_inverse, return_counts)
+    """aten::unique_dim.default, opsets 11-26: block of 3 lines: Unique (opspecs/dynamic.yaml:36)"""
+    x = h.cast(g, self, h.unique_dtype(g, self))
+    values, first, inverse, counts = g.op('Unique', x, axis=h.norm_dim(g, dim, self), sorted=1, _outputs=4)
+    return (h.cast_like(g, values, self), inverse, counts)
 
 
-@declared('opspecs/dynamic.yaml:45', emits=('Cast', 'Compress', 'Concat', 'CumSum', 'Equal', 'NonZero', 'Not', 'Reshape', 'Shape', 'Slice', 'Sub', 'Xor'))
+@declared('opspecs/dynamic.yaml:48', emits=('Cast', 'Compress', 'Concat', 'CumSum', 'Equal', 'NonZero', 'Not', 'Reshape', 'Shape', 'Slice', 'Sub', 'Xor'))
 def unique_consecutive(g, self, return_inverse=False, return_counts=False, dim=None):
-    """aten::unique_consecutive.default, opsets 11-26: exporter.lib.dynamic_ops.unique_consecutive (opspecs/dynamic.yaml:45)"""
+    """aten::unique_consecutive.default, opsets 11-26: block of 16 lines: Compress, Concat, CumSum, Equal, NonZero, Not, Reshape, Shape, Slice, Sub, Xor (opspecs/dynamic.yaml:48)"""
     if not (dim is None or h.rank(g, self) <= 1):
-        raise g.constraint_error('unique_consecutive along one dim of a tensor of rank 2 or more has no mapping; flatten it first (dim=None)', 'opspecs/dynamic.yaml:42')
-    return dynamic_ops.unique_consecutive(g, self, return_inverse, return_counts, dim)
+        raise g.constraint_error('unique_consecutive along one dim of a tensor of rank 2 or more has no mapping; flatten it first (dim=None)', 'opspecs/dynamic.yaml:50')
+    x = g.op('Reshape', self, h.ints(g, [-1]))
+    length = g.op('Shape', x)
+    later = h.slice_axes(g, x, [1], [9223372036854775807], [0])
+    earlier = h.slice_axes(g, x, [0], [-1], [0])
+    changed = g.op('Xor', later, earlier) if h.is_bool(g, self) else g.op('Not', g.op('Equal', later, earlier))
+    starts = g.op('Slice', g.op('Concat', h.tensor(g, [True], 'bool'), changed, axis=0), h.ints(g, [0]), length, h.ints(g, [0]))
+    every = dim is not None and dim != 0
+    inverse = h.tensor(g, [], 'int64')
+    if return_inverse or every:
+        runs = g.op('Sub', g.op('CumSum', h.cast(g, starts, 'int64'), h.ints(g, [0])), h.scalar(g, 1, 'int64'))
+        inverse = g.op('Reshape', runs, g.op('Shape', self))
+    if return_counts or every:
+        positions = g.op('Reshape', g.op('NonZero', starts), h.ints(g, [-1]))
+        ends = g.op('Concat', h.slice_axes(g, positions, [1], [9223372036854775807], [0]), length, axis=0)
+        return (g.op('Compress', x, starts, axis=0), inverse, g.op('Sub', ends, positions))
+    return (g.op('Compress', x, starts, axis=0), inverse, h.tensor(g, [], 'int64'))
 
 
-@declared('opspecs/dynamic.yaml:57', emits=('Cast', 'Concat', 'CumSum', 'GreaterOrEqual>=12', 'Less', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/dynamic.yaml:80', emits=('Cast', 'Concat', 'CumSum', 'GreaterOrEqual', 'Less', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def repeat_interleave_Tensor(g, repeats, *, output_size=None):
-    """aten::repeat_interleave.Tensor, opsets 11-26: exporter.lib.dynamic_ops.repeat_interleave_tensor (opspecs/dynamic.yaml:57)"""
-    return dynamic_ops.repeat_interleave_tensor(g, repeats, output_size)
+    """aten::repeat_interleave.Tensor, opsets 11-26: block of 5 lines: CumSum, GreaterOrEqual, Less, Not, Range, Reshape; calls reduce_sum(), unsqueeze_axes() (opspecs/dynamic.yaml:80)"""
+    counts = h.cast(g, g.op('Reshape', repeats, h.ints(g, [-1])), 'int64')
+    ends = s.unsqueeze_axes(g, g.op('CumSum', counts, h.ints(g, [0])), [0])
+    positions = s.unsqueeze_axes(g, g.op('Range', h.scalar(g, 0, 'int64'), s.reduce_sum(g, counts, None, False), h.scalar(g, 1, 'int64')), [1])
+    passed = g.op('GreaterOrEqual', positions, ends) if g.opset >= 12 else g.op('Not', g.op('Less', positions, ends))
+    return h.cast_like(g, s.reduce_sum(g, h.cast(g, passed, 'int64'), [1], False), repeats)
 
 
-@declared('opspecs/indexing.yaml:11', emits=('Concat', 'GatherElements', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
+@declared('opspecs/indexing.yaml:14', emits=('Concat', 'GatherElements', 'Reshape'))
 def gather(g, self, dim, index, *, sparse_grad=False):
-    """aten::gather.default, opsets 11-26: exporter.lib.shape_ops.gather (opspecs/indexing.yaml:11)"""
-    return shape_ops.gather(g, self, dim, index, sparse_grad)
+    """aten::gather.default, opsets 11-26: block of 2 lines: GatherElements, Reshape (opspecs/indexing.yaml:14)"""
+    if not (g.opset >= 11 or (h.has_static_shape(g, self) and h.has_static_shape(g, index))):
+        raise g.constraint_error('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:19')
+    out = g.op('GatherElements', h.as_vector(g, self), h.as_vector(g, index), axis=h.norm_dim(g, dim, self))
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, index) == 0 else out
 
 
 @declared('opspecs/linalg.yaml:25', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
@@ -233,9 +257,9 @@ def round(g, self):
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:108', emits=('Gather',))
+@declared('opspecs/shape.yaml:129', emits=('Gather',))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:129)"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 

@@ -15,15 +15,15 @@ from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 
 
-@declared('opspecs/indexing.yaml:319', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
+@declared('opspecs/indexing.yaml:358', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:319)"""
+    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:358)"""
     return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self))))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
-@declared('opspecs/shape.yaml:65', emits=('Concat', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/shape.yaml:75', emits=('Concat', 'Reshape', 'Unsqueeze'))
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:65)"""
+    """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:75)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))
 
 

@@ -13,13 +13,14 @@ import builtins  # noqa: F401
 from exporter import emit_helpers as h  # noqa: F401
 from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
-from exporter.lib import shape_ops
 
 
-@declared('opspecs/indexing.yaml:66', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape', 'Slice'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:70')})
+@declared('opspecs/indexing.yaml:71', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape', 'Slice'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:77')})
 def scatter_add(g, self, dim, index, src):
-    """aten::scatter_add.default, opsets 16-26: exporter.lib.shape_ops.scatter_add (opspecs/indexing.yaml:66)"""
-    return shape_ops.scatter_add(g, self, dim, index, src)
+    """aten::scatter_add.default, opsets 16-26: block of 3 lines: Reshape, ScatterElements; calls fit_to_index() (opspecs/indexing.yaml:71)"""
+    updates = s.fit_to_index(g, src, index)
+    out = g.op('ScatterElements', h.as_vector(g, self), h.as_vector(g, index), updates, axis=h.norm_dim(g, dim, self), reduction='add')
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, self) == 0 else out
 
 
 @declared('opspecs/resize.yaml:328', emits=('GridSample',))

@@ -15,7 +15,6 @@ from exporter.declared import declared  # noqa: F401
 from generated import spec_helpers as s  # noqa: F401
 from exporter.lib import attention_ops
 from exporter.lib import creation_ops
-from exporter.lib import dynamic_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
 from exporter.lib import pooling_ops
@@ -498,178 +497,188 @@ def ge_Scalar(g, self, other):
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, h.like(g, other, self)))
 
 
-@declared('opspecs/creation.yaml:18', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_bounds_before_11': ('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:23')})
+@declared('opspecs/creation.yaml:17', emits=('Add', 'Cast', 'Concat', 'Mul', 'Range', 'Reshape'))
 def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.default, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:18)"""
-    return creation_ops.arange(g, start=0, end=end, step=1, dtype=dtype)
+    """aten::arange.default, opsets 9-26: arange_values(0, end, 1, dtype) (opspecs/creation.yaml:17)"""
+    if not (g.opset >= 11 or h.all_known(g, end)):
+        raise g.constraint_error('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:20')
+    return s.arange_values(g, 0, end, 1, dtype)
 
 
-@declared('opspecs/creation.yaml:32', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_bounds_before_11': ('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:37')})
+@declared('opspecs/creation.yaml:29', emits=('Add', 'Cast', 'Concat', 'Mul', 'Range', 'Reshape'))
 def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:32)"""
-    return creation_ops.arange(g, start, end, step=1, dtype=dtype)
+    """aten::arange.start, opsets 9-26: arange_values(start, end, 1, dtype) (opspecs/creation.yaml:29)"""
+    if not (g.opset >= 11 or h.all_known(g, start, end)):
+        raise g.constraint_error('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:32')
+    return s.arange_values(g, start, end, 1, dtype)
 
 
-@declared('opspecs/creation.yaml:47', emits=('Add', 'Cast', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_bounds_before_11': ('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:51')})
+@declared('opspecs/creation.yaml:42', emits=('Add', 'Cast', 'Concat', 'Mul', 'Range', 'Reshape'))
 def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::arange.start_step, opsets 9-26: exporter.lib.creation_ops.arange (opspecs/creation.yaml:47)"""
-    return creation_ops.arange(g, start, end, step, dtype)
+    """aten::arange.start_step, opsets 9-26: arange_values(start, end, step, dtype) (opspecs/creation.yaml:42)"""
+    if not (g.opset >= 11 or h.all_known(g, start, end, step)):
+        raise g.constraint_error('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:45')
+    return s.arange_values(g, start, end, step, dtype)
 
 
-@declared('opspecs/creation.yaml:66', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:60', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def full(g, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:66)"""
+    """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:60)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, fill_value))
 
 
-@declared('opspecs/creation.yaml:73', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:67', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def zeros(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:73)"""
+    """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:67)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:79', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:73', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def ones(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:79)"""
+    """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:73)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:86', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:80', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def empty_memory_format(g, size, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:86)"""
+    """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:80)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:94', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:88', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def empty_strided(g, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:94)"""
+    """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:88)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:103', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:97', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def full_like(g, self, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:103)"""
+    """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:97)"""
     return h.filled(g, g.op('Shape', self), fill_value, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:110', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:104', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zeros_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:110); also serves aten::empty_like.default (opspecs/creation.yaml:122)"""
+    """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:104); also serves aten::empty_like.default (opspecs/creation.yaml:116)"""
     return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:116', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:110', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def ones_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:116)"""
+    """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:110)"""
     return h.filled(g, g.op('Shape', self), 1, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:130', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:124', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_zeros(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:130); also serves aten::new_empty.default (opspecs/creation.yaml:152)"""
+    """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:124); also serves aten::new_empty.default (opspecs/creation.yaml:146)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:137', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:131', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_ones(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:137)"""
+    """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:131)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:144', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:138', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_full(g, self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:144)"""
+    """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:138)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:161', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:155', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def new_empty_strided(g, self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:161)"""
+    """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:155)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/creation.yaml:172', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:166', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def scalar_tensor(g, s, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:172)"""
+    """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:166)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:179', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
+@declared('opspecs/creation.yaml:173', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye(g, n, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:179)"""
+    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:173)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, n], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:185', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
+@declared('opspecs/creation.yaml:179', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye_m(g, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:185)"""
+    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:179)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, m], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:194', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:188', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def fill_Scalar(g, self, value):
-    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:194); also serves aten::fill.Tensor (opspecs/creation.yaml:200)"""
+    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:188); also serves aten::fill.Tensor (opspecs/creation.yaml:194)"""
     return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:207', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:201', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zero(g, self):
-    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:207)"""
+    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:201)"""
     return h.filled(g, g.op('Shape', self), 0, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:212', emits=('Identity',))
+@declared('opspecs/creation.yaml:206', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::alias.default (opspecs/shape.yaml:190)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:206); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::alias.default (opspecs/shape.yaml:213)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/creation.yaml:219', emits=('Cast',))
+@declared('opspecs/creation.yaml:213', emits=('Cast',))
 def _to_copy(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:219)"""
+    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:213)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
+
+
+@declared('opspecs/creation.yaml:221', emits=('Cast',))
+def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:221)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
 @declared('opspecs/creation.yaml:227', emits=('Cast',))
-def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:227)"""
-    return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
-
-
-@declared('opspecs/creation.yaml:233', emits=('Cast',))
 def to_dtype_layout(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:233)"""
+    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:227)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:240', emits=('Cast',))
+@declared('opspecs/creation.yaml:234', emits=('Cast',))
 def to_device(g, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:240)"""
+    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:234)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
-@declared('opspecs/creation.yaml:248', emits=('Cast',))
+@declared('opspecs/creation.yaml:242', emits=('Cast',))
 def to_other(g, self, other, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:248)"""
+    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:242)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:254', emits=('Cast',))
+@declared('opspecs/creation.yaml:248', emits=('Cast',))
 def type_as(g, self, other):
-    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:254)"""
+    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:248)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:261', emits=('Cast', 'Expand', 'Shape'))
+@declared('opspecs/creation.yaml:255', emits=('Cast', 'Expand', 'Shape'))
 def copy(g, self, src, non_blocking=False):
-    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:261)"""
+    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:255)"""
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
-@declared('opspecs/dynamic.yaml:9', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/dynamic.yaml:7', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def masked_select(g, self, mask):
-    """aten::masked_select.default, opsets 9-26: exporter.lib.dynamic_ops.masked_select (opspecs/dynamic.yaml:9)"""
-    return dynamic_ops.masked_select(g, self, mask)
+    """aten::masked_select.default, opsets 9-26: block of 5 lines: Add, Compress, ConstantOfShape, Expand, Reshape, Shape (opspecs/dynamic.yaml:7)"""
+    if h.has_static_shape(g, self) and h.shape(g, self) == h.shape(g, mask):
+        return g.op('Compress', g.op('Reshape', self, h.ints(g, [-1])), g.op('Reshape', h.cast(g, mask, 'bool'), h.ints(g, [-1])), axis=0)
+    size = g.op('Shape', g.op('Add', g.op('ConstantOfShape', g.op('Shape', self)), g.op('ConstantOfShape', g.op('Shape', mask))))
+    keep = h.cast(g, g.op('Expand', mask, size), 'bool')
+    return g.op('Compress', g.op('Reshape', g.op('Expand', self, size), h.ints(g, [-1])), g.op('Reshape', keep, h.ints(g, [-1])), axis=0)
 
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
@@ -696,171 +705,262 @@ def angle(g, self):
     return fft_ops.angle(g, self)
 
 
-@declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'), refusals={'dynamic_sizes': ('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:15')})
+@declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'))
 def gather(g, self, dim, index, *, sparse_grad=False):
-    """aten::gather.default, opsets 9-10: exporter.lib.shape_ops.gather_opset9 (opspecs/indexing.yaml:8)"""
-    return shape_ops.gather_opset9(g, self, dim, index, sparse_grad)
+    """aten::gather.default, opsets 9-10: block of 4 lines: Add, Gather, Mul, Reshape (opspecs/indexing.yaml:8)"""
+    if not (g.opset >= 11 or (h.has_static_shape(g, self) and h.has_static_shape(g, index))):
+        raise g.constraint_error('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:19')
+    stride, offsets = h.gather_offsets(g, self, index, h.norm_dim(g, dim, self))
+    linear = g.op('Add', g.op('Mul', h.cast(g, h.as_vector(g, index), 'int64'), h.scalar(g, stride, 'int64')), offsets)
+    out = g.op('Gather', g.op('Reshape', self, h.ints(g, [-1])), linear, axis=0)
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, index) == 0 else out
 
 
-@declared('opspecs/indexing.yaml:24', emits=('Concat', 'Gather', 'Reshape'))
+@declared('opspecs/indexing.yaml:28', emits=('Concat', 'Gather', 'Reshape'))
 def index_select(g, self, dim, index):
-    """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:24)"""
+    """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:28)"""
     return g.op('Gather', self, g.op('Reshape', index, h.ints(g, [-1])), axis=h.norm_dim(g, dim, self)) if h.rank(g, self) > 0 else self
 
 
-@declared('opspecs/indexing.yaml:34', emits=('Concat', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice'), refusals={'dynamic_src_before_10': ("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:37')})
+@declared('opspecs/indexing.yaml:36', emits=('Concat', 'Reshape', 'Scatter', 'ScatterElements', 'Shape', 'Slice'))
 def scatter_src(g, self, dim, index, src):
-    """aten::scatter.src, opsets 9-26: exporter.lib.shape_ops.scatter_src (opspecs/indexing.yaml:34)"""
-    return shape_ops.scatter_src(g, self, dim, index, src)
+    """aten::scatter.src, opsets 9-26: block of 2 lines: Reshape; calls fit_to_index(), scatter_along() (opspecs/indexing.yaml:36)"""
+    if not (g.opset >= 10 or h.has_static_shape(g, index) or (h.shape(g, src) or [1]) == (h.shape(g, index) or [1])):
+        raise g.constraint_error("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:41')
+    out = s.scatter_along(g, h.as_vector(g, self), h.as_vector(g, index), s.fit_to_index(g, src, index), h.norm_dim(g, dim, self))
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, self) == 0 else out
 
 
-@declared('opspecs/indexing.yaml:50', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
+@declared('opspecs/indexing.yaml:52', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter', 'ScatterElements', 'Shape'))
 def scatter_value(g, self, dim, index, value):
-    """aten::scatter.value, opsets 9-26: exporter.lib.shape_ops.scatter_value (opspecs/indexing.yaml:50)"""
-    return shape_ops.scatter_value(g, self, dim, index, value)
+    """aten::scatter.value, opsets 9-26: block of 3 lines: Expand, Reshape, Shape; calls scatter_along() (opspecs/indexing.yaml:52)"""
+    idx = h.as_vector(g, index)
+    out = s.scatter_along(g, h.as_vector(g, self), idx, g.op('Expand', h.like(g, value, self), g.op('Shape', idx)), h.norm_dim(g, dim, self))
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, self) == 0 else out
 
 
-@declared('opspecs/indexing.yaml:62', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:70')})
+@declared('opspecs/indexing.yaml:67', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:77')})
 def scatter_add(g, self, dim, index, src):
-    """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:62)"""
+    """aten::scatter_add.default, opsets 9-15: exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:67)"""
     return shape_ops.scatter_add_opset9(g, self, dim, index, src)
 
 
-@declared('opspecs/indexing.yaml:88', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('indexing with tensors below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:94')})
+@declared('opspecs/indexing.yaml:95', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('indexing with tensors below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:101')})
 def index_Tensor(g, self, indices):
-    """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:88)"""
+    """aten::index.Tensor, opsets 9-26: exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:95)"""
     return indexing_ops.index_tensor(g, self, indices)
 
 
-@declared('opspecs/indexing.yaml:105', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_put below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:110')})
+@declared('opspecs/indexing.yaml:112', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_put below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:117')})
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:105)"""
+    """aten::index_put.default, opsets 9-26: exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:112)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
-@declared('opspecs/indexing.yaml:125', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
+@declared('opspecs/indexing.yaml:132', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def masked_fill_Scalar(g, self, mask, value):
-    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:125); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:134)"""
+    """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:132); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:141)"""
     return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
 
 
-@declared('opspecs/indexing.yaml:146', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Gather', 'NonZero', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
+@declared('opspecs/indexing.yaml:153', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Gather', 'NonZero', 'Range', 'Reshape', 'Scatter', 'ScatterElements', 'Shape'))
 def masked_scatter(g, self, mask, source):
-    """aten::masked_scatter.default, opsets 9-26: exporter.lib.indexing_ops.masked_scatter (opspecs/indexing.yaml:146)"""
-    return indexing_ops.masked_scatter(g, self, mask, source)
+    """aten::masked_scatter.default, opsets 9-26: block of 8 lines: Expand, Gather, NonZero, Range, Reshape, Shape; calls scatter_along() (opspecs/indexing.yaml:153)"""
+    data = g.op('Expand', self, g.op('Shape', mask))
+    positions = g.op('Reshape', g.op('NonZero', g.op('Reshape', g.op('Expand', mask, g.op('Shape', data)), h.ints(g, [-1]))), h.ints(g, [-1]))
+    if g.opset >= 11:
+        order = g.op('Range', h.scalar(g, 0, 'int64'), g.op('Gather', g.op('Shape', positions), h.scalar(g, 0, 'int64'), axis=0), h.scalar(g, 1, 'int64'))
+    else:
+        order = g.op('Reshape', g.op('NonZero', h.filled(g, g.op('Shape', positions), 1, 'int64')), h.ints(g, [-1]))
+    updates = g.op('Gather', g.op('Reshape', h.cast_like(g, source, self), h.ints(g, [-1])), order, axis=0)
+    return g.op('Reshape', s.scatter_along(g, g.op('Reshape', data, h.ints(g, [-1])), positions, updates, 0), g.op('Shape', data))
 
 
-@declared('opspecs/indexing.yaml:159', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'Less', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Unsqueeze', 'Where'))
+@declared('opspecs/indexing.yaml:172', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'Less', 'Reshape', 'Scatter', 'ScatterElements', 'Shape', 'Slice', 'Unsqueeze', 'Where'))
 def select_scatter(g, self, src, dim, index):
-    """aten::select_scatter.default, opsets 9-26: exporter.lib.indexing_ops.select_scatter (opspecs/indexing.yaml:159)"""
-    return indexing_ops.select_scatter(g, self, src, dim, index)
+    """aten::select_scatter.default, opsets 9-26: block of 14 lines: Add, Concat, Expand, Less, Reshape, Shape, Where; calls scatter_along(), unsqueeze_axes() (opspecs/indexing.yaml:172)"""
+    axis = h.norm_dim(g, dim, self)
+    size = h.static_size(g, self, axis)
+    row = s.unsqueeze_axes(g, h.cast_like(g, src, self), [axis])
+    if h.all_known(g, index) and (index >= 0 or size is not None):
+        at = index + size if index < 0 else index
+        head = [h.slice_axes(g, self, [0], [at], [axis])] if at > 0 else []
+        tail = [h.slice_axes(g, self, [at + 1], [9223372036854775807], [axis])] if size is None or at < size - 1 else []
+        pieces = head + [row] + tail
+        return pieces[0] if builtins.len(pieces) == 1 else g.op('Concat', *pieces, axis=axis)
+    position = h.number(g, index, 'int64')
+    position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, h.number(g, h.dim_size(g, self, axis), 'int64')), position)
+    view = [1] * axis + [-1] + [1] * (h.rank(g, src) - axis)
+    target = h.ints(g, h.shape(g, src)[:axis] + [1] + h.shape(g, src)[axis:]) if h.has_static_shape(g, src) else g.op('Shape', row)
+    return s.scatter_along(g, self, g.op('Expand', g.op('Reshape', position, h.ints(g, view)), target), row, axis)
 
 
-@declared('opspecs/indexing.yaml:172', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/indexing.yaml:197', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 9-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:172)"""
+    """aten::slice_scatter.default, opsets 9-26: exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:197)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
-@declared('opspecs/indexing.yaml:189', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:195'), 'dynamic_sizes_old_opset': ('scatter_reduce below opset 16 (sum, prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:198')})
+@declared('opspecs/indexing.yaml:214', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:220'), 'dynamic_sizes_old_opset': ('scatter_reduce below opset 16 (sum, prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:223')})
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:189)"""
+    """aten::scatter_reduce.two, opsets 9-26: exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:214)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
-@declared('opspecs/indexing.yaml:213', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape'))
+@declared('opspecs/indexing.yaml:238', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter', 'ScatterElements', 'Shape'))
 def index_copy(g, self, dim, index, source):
-    """aten::index_copy.default, opsets 9-26: exporter.lib.indexing_ops.index_copy (opspecs/indexing.yaml:213)"""
-    return indexing_ops.index_copy(g, self, dim, index, source)
+    """aten::index_copy.default, opsets 9-26: block of 5 lines: Expand, Reshape, Shape; calls scatter_along() (opspecs/indexing.yaml:238)"""
+    src = h.as_vector(g, h.cast_like(g, source, self))
+    axis = h.norm_dim(g, dim, self)
+    view = [1] * axis + [-1] + [1] * (h.rank(g, src) - axis - 1)
+    out = s.scatter_along(g, h.as_vector(g, self), g.op('Expand', g.op('Reshape', h.cast(g, index, 'int64'), h.ints(g, view)), g.op('Shape', src)), src, axis)
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, self) == 0 else out
 
 
-@declared('opspecs/indexing.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('index_fill needs the static size of self along dim; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/indexing.yaml:228')})
+@declared('opspecs/indexing.yaml:253', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'))
 def index_fill_int_Scalar(g, self, dim, index, value):
-    """aten::index_fill.int_Scalar, opsets 9-26: exporter.lib.indexing_ops.index_fill_int_scalar (opspecs/indexing.yaml:224)"""
-    return indexing_ops.index_fill_int_scalar(g, self, dim, index, value)
+    """aten::index_fill.int_Scalar, opsets 9-26: block of 9 lines: Add, Equal, Greater, Less, Reshape, Where; calls reduce_sum(), where_any_dtype() (opspecs/indexing.yaml:253)"""
+    if not (h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
+        raise g.constraint_error('index_fill needs the static size of self along dim; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/indexing.yaml:265')
+    data = h.as_vector(g, self)
+    axis = h.norm_dim(g, dim, data)
+    size = h.static_size(g, data, axis)
+    idx = g.op('Reshape', h.cast(g, index, 'int64'), h.ints(g, [-1, 1]))
+    idx = g.op('Where', g.op('Less', idx, h.scalar(g, 0, 'int64')), g.op('Add', idx, h.scalar(g, size, 'int64')), idx)
+    hits = s.reduce_sum(g, h.cast(g, g.op('Equal', idx, h.tensor(g, builtins.list(builtins.range(size)), 'int64')), 'int64'), [0], False)
+    hit = g.op('Reshape', g.op('Greater', hits, h.scalar(g, 0, 'int64')), h.ints(g, [1] * axis + [size] + [1] * (h.rank(g, data) - axis - 1)))
+    out = s.where_any_dtype(g, hit, h.like(g, value, self), data)
+    return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, self) == 0 else out
 
 
-@declared('opspecs/indexing.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_add below opset 16 (ScatterElements without reduction) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:247')})
+@declared('opspecs/indexing.yaml:278', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_add below opset 16 (ScatterElements without reduction) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:284')})
 def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:241)"""
+    """aten::index_add.default, opsets 9-26: exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:278)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
-@declared('opspecs/indexing.yaml:260', emits=('Concat', 'NonZero', 'Reshape', 'Slice', 'Transpose'))
+@declared('opspecs/indexing.yaml:297', emits=('Concat', 'NonZero', 'Reshape', 'Slice', 'Transpose'))
 def nonzero(g, self):
-    """aten::nonzero.default, opsets 9-26: exporter.lib.indexing_ops.nonzero (opspecs/indexing.yaml:260)"""
-    return indexing_ops.nonzero(g, self)
+    """aten::nonzero.default, opsets 9-26: block of 3 lines: NonZero, Reshape, Transpose (opspecs/indexing.yaml:297)"""
+    if h.rank(g, self) > 0:
+        return g.op('Transpose', g.op('NonZero', self), perm=[1, 0])
+    return h.slice_axes(g, g.op('Transpose', g.op('NonZero', g.op('Reshape', self, h.ints(g, [1]))), perm=[1, 0]), [0], [0], [1])
 
 
-@declared('opspecs/indexing.yaml:268', emits=('Gather',))
+@declared('opspecs/indexing.yaml:307', emits=('Gather',))
 def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:268)"""
+    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:307)"""
     return g.op('Gather', weight, indices, axis=0)
 
 
-@declared('opspecs/indexing.yaml:278', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero<11', 'Not', 'Or', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/indexing.yaml:317', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero<11', 'Not', 'Or', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def diagonal(g, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:278)"""
+    """aten::diagonal.default, opsets 9-26: exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:317)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
-@declared('opspecs/indexing.yaml:289', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/indexing.yaml:294')})
+@declared('opspecs/indexing.yaml:328', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/indexing.yaml:333')})
 def flip(g, self, dims):
-    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:289)"""
+    """aten::flip.default, opsets 9-26: exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:328)"""
     return indexing_ops.flip(g, self, dims)
 
 
-@declared('opspecs/indexing.yaml:303', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:342', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:303)"""
+    """aten::roll.default, opsets 9-26: exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:342)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
-@declared('opspecs/indexing.yaml:317', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
+@declared('opspecs/indexing.yaml:356', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g, self, repeats):
-    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:317)"""
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:356)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
-@declared('opspecs/indexing.yaml:326', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:330')})
+@declared('opspecs/indexing.yaml:365', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
 def tril(g, self, diagonal=0):
-    """aten::tril.default, opsets 9-26: exporter.lib.indexing_ops.tril (opspecs/indexing.yaml:326)"""
-    return indexing_ops.tril(g, self, diagonal)
+    """aten::tril.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:365)"""
+    if not (g.opset >= 14 or (h.static_size(g, self, -2) is not None and h.static_size(g, self, -1) is not None)):
+        raise g.constraint_error('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:371')
+    if g.opset >= 14:
+        return g.op('Trilu', self, h.scalar(g, diagonal, 'int64'), upper=0)
+    return s.where_any_dtype(g, h.triangle_mask(g, self, diagonal, False), self, h.like(g, 0, self))
 
 
-@declared('opspecs/indexing.yaml:338', emits=('And', 'Cast', 'Not', 'Or', 'Trilu>=14', 'Where'), refusals={'dynamic_sizes_old_opset': ('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:342')})
+@declared('opspecs/indexing.yaml:379', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
 def triu(g, self, diagonal=0):
-    """aten::triu.default, opsets 9-26: exporter.lib.indexing_ops.triu (opspecs/indexing.yaml:338)"""
-    return indexing_ops.triu(g, self, diagonal)
+    """aten::triu.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:379)"""
+    if not (g.opset >= 14 or (h.static_size(g, self, -2) is not None and h.static_size(g, self, -1) is not None)):
+        raise g.constraint_error('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:385')
+    if g.opset >= 14:
+        return g.op('Trilu', self, h.scalar(g, diagonal, 'int64'), upper=1)
+    return s.where_any_dtype(g, h.triangle_mask(g, self, diagonal, True), self, h.like(g, 0, self))
 
 
-@declared('opspecs/indexing.yaml:353', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Not', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:396', emits=('Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'Transpose', 'Where'))
 def pixel_shuffle(g, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_shuffle (opspecs/indexing.yaml:353)"""
-    return indexing_ops.pixel_shuffle(g, self, upscale_factor)
+    """aten::pixel_shuffle.default, opsets 9-26: block of 10 lines: DepthToSpace, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:396)"""
+    f = upscale_factor
+    r = h.rank(g, self)
+    if g.opset >= 11 and r == 4 and h.dtype_in(g, self, 'float32', 'float64', 'uint8'):
+        return g.op('DepthToSpace', self, blocksize=f, mode='CRD')
+    n = r - 3
+    sizes = h.dim_sizes(g, self)
+    channels = s.size_over(g, sizes[n], f * f)
+    x = h.reshape_to(g, self, sizes[:n] + [channels, f, f, sizes[n + 1], sizes[n + 2]])
+    x = g.op('Transpose', x, perm=builtins.list(builtins.range(n)) + [n, n + 3, n + 1, n + 4, n + 2])
+    return h.reshape_to(g, x, sizes[:n] + [channels, s.size_times(g, sizes[n + 1], f), s.size_times(g, sizes[n + 2], f)])
 
 
-@declared('opspecs/indexing.yaml:366', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Not', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Sub', 'Transpose', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:417', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Transpose', 'Where'))
 def pixel_unshuffle(g, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: exporter.lib.indexing_ops.pixel_unshuffle (opspecs/indexing.yaml:366)"""
-    return indexing_ops.pixel_unshuffle(g, self, downscale_factor)
+    """aten::pixel_unshuffle.default, opsets 9-26: block of 16 lines: SpaceToDepth, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:417)"""
+    f = downscale_factor
+    r = h.rank(g, self)
+    n = r - 3
+    sizes = h.dim_sizes(g, self)
+    channels = sizes[n]
+    oh = s.size_over(g, sizes[n + 1], f)
+    ow = s.size_over(g, sizes[n + 2], f)
+    if r == 4 and h.dtype_in(g, self, 'float32', 'float64', 'uint8'):
+        x = g.op('SpaceToDepth', self, blocksize=f)
+        if f == 1:
+            return x
+        x = g.op('Transpose', h.reshape_to(g, x, sizes[:n] + [f * f, channels, oh, ow]), perm=[0, 2, 1, 3, 4])
+        return h.reshape_to(g, x, sizes[:n] + [s.size_times(g, channels, f * f), oh, ow])
+    x = h.reshape_to(g, self, sizes[:n] + [channels, oh, f, ow, f])
+    x = g.op('Transpose', x, perm=builtins.list(builtins.range(n)) + [n, n + 2, n + 4, n + 1, n + 3])
+    return h.reshape_to(g, x, sizes[:n] + [s.size_times(g, channels, f * f), oh, ow])
 
 
-@declared('opspecs/indexing.yaml:377', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Xor'))
+@declared('opspecs/indexing.yaml:442', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Gather', 'Mul', 'NonZero', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose'))
 def unfold(g, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: exporter.lib.indexing_ops.unfold (opspecs/indexing.yaml:377)"""
-    return indexing_ops.unfold(g, self, dimension, size, step)
+    """aten::unfold.default, opsets 9-26: block of 14 lines: Add, Div, Gather, Mul, Reshape, Sub, Transpose; calls index_range() (opspecs/indexing.yaml:442)"""
+    r = h.rank(g, self)
+    if r == 0:
+        return g.op('Reshape', self, h.ints(g, [1])) if size == 1 else h.zeros_of_shape(g, [0], self)
+    axis = h.norm_dim(g, dimension, self)
+    length = h.static_size(g, self, axis)
+    if length is not None:
+        windows = h.window_positions(g, length, size, step)
+    else:
+        count = g.op('Add', g.op('Div', g.op('Sub', h.dim_size(g, self, axis), h.scalar(g, size, 'int64')), h.scalar(g, step, 'int64')), h.scalar(g, 1, 'int64'))
+        starts = g.op('Mul', g.op('Reshape', s.index_range(g, count), h.ints(g, [-1, 1])), h.scalar(g, step, 'int64'))
+        windows = g.op('Add', starts, h.tensor(g, [builtins.list(builtins.range(size))], 'int64'))
+    out = g.op('Gather', self, windows, axis=axis)
+    perm = builtins.list(builtins.range(axis + 1)) + builtins.list(builtins.range(axis + 2, r + 1)) + [axis + 1]
+    return out if perm == builtins.list(builtins.range(r + 1)) else g.op('Transpose', out, perm=perm)
 
 
-@declared('opspecs/indexing.yaml:389', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:466', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:389)"""
+    """aten::im2col.default, opsets 9-26: exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:466)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
-@declared('opspecs/indexing.yaml:405', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:482', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:405)"""
+    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:482)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
@@ -1890,113 +1990,150 @@ def reshape(g, self, shape):
     return h.reshape_to(g, self, shape)
 
 
-@declared('opspecs/shape.yaml:26', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
+@declared('opspecs/shape.yaml:24', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
 def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
-    """aten::flatten.using_ints, opsets 9-26: exporter.lib.shape_ops.flatten_using_ints (opspecs/shape.yaml:26)"""
-    return shape_ops.flatten_using_ints(g, self, start_dim, end_dim)
+    """aten::flatten.using_ints, opsets 9-26: block of 10 lines: Reshape; calls reduce_prod() (opspecs/shape.yaml:24)"""
+    if h.rank(g, self) == 0:
+        return g.op('Reshape', self, h.ints(g, [1]))
+    start = h.norm_dim(g, start_dim, self)
+    end = h.norm_dim(g, end_dim, self)
+    if start == end:
+        return self
+    sizes = h.dim_sizes(g, self)
+    merged = sizes[start:end + 1]
+    size = h.product(g, merged) if h.all_known(g, *merged) else s.reduce_prod(g, h.ints(g, merged), None, False)
+    return h.reshape_to(g, self, sizes[:start] + [size] + sizes[end + 1:])
 
 
-@declared('opspecs/shape.yaml:37', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
+@declared('opspecs/shape.yaml:47', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
 def squeeze(g, self):
-    """aten::squeeze.default, opsets 9-26: squeezed(self) (opspecs/shape.yaml:37)"""
+    """aten::squeeze.default, opsets 9-26: squeezed(self) (opspecs/shape.yaml:47)"""
     return h.squeezed(g, self)
 
 
-@declared('opspecs/shape.yaml:44', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
+@declared('opspecs/shape.yaml:54', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
 def squeeze_dim(g, self, dim):
-    """aten::squeeze.dim, opsets 9-26: squeezed(self, [dim]) (opspecs/shape.yaml:44)"""
+    """aten::squeeze.dim, opsets 9-26: squeezed(self, [dim]) (opspecs/shape.yaml:54)"""
     return h.squeezed(g, self, [dim])
 
 
-@declared('opspecs/shape.yaml:52', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
+@declared('opspecs/shape.yaml:62', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
 def squeeze_dims(g, self, dim):
-    """aten::squeeze.dims, opsets 9-26: squeezed(self, dim) (opspecs/shape.yaml:52)"""
+    """aten::squeeze.dims, opsets 9-26: squeezed(self, dim) (opspecs/shape.yaml:62)"""
     return h.squeezed(g, self, dim)
 
 
-@declared('opspecs/shape.yaml:63', emits=('Unsqueeze',))
+@declared('opspecs/shape.yaml:73', emits=('Unsqueeze',))
 def unsqueeze(g, self, dim):
-    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:63)"""
+    """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:73)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
-@declared('opspecs/shape.yaml:73', emits=('Cast', 'Concat', 'ConcatFromSequence'))
+@declared('opspecs/shape.yaml:83', emits=('Cast', 'Concat', 'ConcatFromSequence'))
 def cat(g, tensors, dim=0):
-    """aten::cat.default, opsets 9-26: block of 3 lines: Concat, ConcatFromSequence (opspecs/shape.yaml:73)"""
+    """aten::cat.default, opsets 9-26: block of 3 lines: Concat, ConcatFromSequence (opspecs/shape.yaml:83)"""
     if g.opset >= 11 and h.is_sequence(g, tensors):
         return g.op('ConcatFromSequence', tensors, axis=dim)
     return g.op('Concat', *h.promoted_list(g, tensors), axis=h.norm_dim(g, dim, tensors[0]))
 
 
-@declared('opspecs/shape.yaml:87', emits=('Cast', 'Concat', 'ConcatFromSequence>=11', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/shape.yaml:94', emits=('Cast', 'Concat', 'ConcatFromSequence', 'Reshape', 'Unsqueeze'))
 def stack(g, tensors, dim=0):
-    """aten::stack.default, opsets 9-26: exporter.lib.shape_ops.stack (opspecs/shape.yaml:87)"""
-    return shape_ops.stack(g, tensors, dim)
+    """aten::stack.default, opsets 9-26: block of 5 lines: Concat, ConcatFromSequence; calls unsqueeze_axes() (opspecs/shape.yaml:94)"""
+    if g.opset >= 11 and h.is_sequence(g, tensors):
+        return g.op('ConcatFromSequence', tensors, axis=dim, new_axis=1)
+    parts = h.promoted_list(g, tensors)
+    axis = dim + h.rank(g, parts[0]) + 1 if dim < 0 else dim
+    return s.unsqueeze_axes(g, parts[0], [axis]) if builtins.len(parts) == 1 else g.op('Concat', *h.unsqueezed_each(g, parts, axis), axis=axis)
 
 
-@declared('opspecs/shape.yaml:95', emits=('Concat', 'Expand', 'Reshape'))
+@declared('opspecs/shape.yaml:109', emits=('Concat', 'Expand', 'Reshape'))
 def expand(g, self, size, *, implicit=False):
-    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:95)"""
+    """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:109)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
-@declared('opspecs/shape.yaml:106', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
+@declared('opspecs/shape.yaml:120', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
-    return shape_ops.select_int_opset9(g, self, dim, index)
+    """aten::select.int, opsets 9-10: block of 7 lines: Add, Gather, Less, Mul, Shape (opspecs/shape.yaml:120)"""
+    axis = h.norm_dim(g, dim, self)
+    size = h.static_size(g, self, axis)
+    if h.all_known(g, index) and (index >= 0 or size is not None):
+        return g.op('Gather', self, h.scalar(g, index + size if index < 0 else index, 'int64'), axis=axis)
+    i = h.number(g, index, 'int64')
+    length = g.op('Gather', g.op('Shape', self), h.scalar(g, axis, 'int64'), axis=0)
+    return g.op('Gather', self, g.op('Add', i, g.op('Mul', length, h.cast(g, g.op('Less', i, h.scalar(g, 0, 'int64')), 'int64'))), axis=axis)
 
 
-@declared('opspecs/shape.yaml:119', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/shape.yaml:140', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:119)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:140)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
-@declared('opspecs/shape.yaml:135', emits=('Concat', 'Reshape', 'Slice', 'Split'), refusals={'dynamic_sizes': ('split needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:138'), 'dynamic_split_size': ('split with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:141')})
+@declared('opspecs/shape.yaml:153', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:135)"""
-    return shape_ops.split_tensor(g, self, split_size, dim)
+    """aten::split.Tensor, opsets 9-26: block of 6 lines: no ONNX op of its own; calls split_along() (opspecs/shape.yaml:153)"""
+    if not (h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
+        raise g.constraint_error('split needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:163')
+    if not (h.all_known(g, split_size)):
+        raise g.constraint_error('split with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:166')
+    axis = h.norm_dim(g, dim, self)
+    size = h.static_size(g, self, axis)
+    if split_size <= 0 or size == 0:
+        return [self]
+    count = builtins.max((size + split_size - 1) // split_size, 1)
+    return s.split_along(g, self, [split_size] * (count - 1) + [size - split_size * (count - 1)], axis)
 
 
-@declared('opspecs/shape.yaml:154', emits=('Concat', 'Reshape', 'Slice', 'Split'))
+@declared('opspecs/shape.yaml:176', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: exporter.lib.shape_ops.split_with_sizes (opspecs/shape.yaml:154)"""
-    return shape_ops.split_with_sizes(g, self, split_sizes, dim)
+    """aten::split_with_sizes.default, opsets 9-26: split_along(self, list(split_sizes), norm_dim(dim, self)) (opspecs/shape.yaml:176)"""
+    return s.split_along(g, self, builtins.list(split_sizes), h.norm_dim(g, dim, self))
 
 
-@declared('opspecs/shape.yaml:162', emits=('Transpose',))
+@declared('opspecs/shape.yaml:185', emits=('Transpose',))
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:162)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:185)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
-@declared('opspecs/shape.yaml:169', emits=('Transpose',))
+@declared('opspecs/shape.yaml:192', emits=('Transpose',))
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:169)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:192)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
-@declared('opspecs/shape.yaml:177', emits=('Transpose',))
+@declared('opspecs/shape.yaml:200', emits=('Transpose',))
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:177)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:200)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
-@declared('opspecs/shape.yaml:183', emits=('Identity',))
+@declared('opspecs/shape.yaml:206', emits=('Identity',))
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:183)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:206)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:201', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'), refusals={'dynamic_bounds_old_opset': ('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:204')})
+@declared('opspecs/shape.yaml:221', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:201)"""
-    return shape_ops.narrow(g, self, dim, start, length)
+    """aten::narrow.default, opsets 9-26: block of 8 lines: Add, And, Equal, Less, Where (opspecs/shape.yaml:221)"""
+    if not (g.opset >= 10 or h.all_known(g, start, length)):
+        raise g.constraint_error('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:233')
+    axis = h.norm_dim(g, dim, self)
+    if h.all_known(g, start, length):
+        return h.slice_axes(g, self, [start], [9223372036854775807 if start < 0 and start + length == 0 else start + length], [axis])
+    begin = h.number(g, start, 'int64')
+    end = g.op('Add', begin, h.number(g, length, 'int64'))
+    zero = h.scalar(g, 0, 'int64')
+    to_end = g.op('And', g.op('Less', begin, zero), g.op('Equal', end, zero))
+    return h.slice_axes(g, self, [begin], [g.op('Where', to_end, h.scalar(g, 9223372036854775807, 'int64'), end)], [axis])
 
 
-@declared('opspecs/shape.yaml:218', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:221'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:224')})
+@declared('opspecs/shape.yaml:247', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:250'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:253')})
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:218)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:247)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
@@ -3126,7 +3263,7 @@ def mul_Tensor_complex(g, self, other):
     return fft_ops.complex_mul(g, self, other)
 
 
-@declared('opspecs/creation.yaml:220', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/creation.yaml:214', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
 def _to_copy_complex(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default on complex values (real, imag pairs): exporter.lib.fft_ops.to_copy (opspecs/creation.yaml:220)"""
+    """aten::_to_copy.default on complex values (real, imag pairs): exporter.lib.fft_ops.to_copy (opspecs/creation.yaml:214)"""
     return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)

@@ -18,6 +18,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'abs_sin_pi': (('x',), 'Abs(Sin(Mul(Sub(x, Floor(Add(x, f64(0.5)))), f64(3.141592653589793))))', 'opspecs/special.yaml:41'),
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
     'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:122'),
+    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    acc = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(number(start, acc), ints([]))\n    last = Reshape(number(end, acc), ints([]))\n    return cast(Range(first, last, Reshape(number(step, acc), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:314'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
     'bessel_i0_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i0e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Exp(x), near))\nreturn keep_nan(x0, Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y))", 'opspecs/special.yaml:573'),
@@ -38,6 +39,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'extreme_of': (('self', 'axes', 'keepdim', 'largest'), "x = reduce_work(self)\nout = reduce_max(x, axes, keepdim) if largest else reduce_min(x, axes, keepdim)\nreturn cast_like(Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out) if is_float(x) else out, self)", 'opspecs/helpers.yaml:134'),
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
     'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:112'),
+    'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:354'),
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:423'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
@@ -48,6 +50,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'i1e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    2.77791411276104639959E-18, -2.11142121435816608115E-17, 1.55363195773620046921E-16, -1.10559694773538630805E-15,\n    7.60068429473540693410E-15, -5.04218550472791168711E-14, 3.22379336594557470981E-13, -1.98397439776494371520E-12,\n    1.17361862988909016308E-11, -6.66348972350202774223E-11, 3.62559028155211703701E-10, -1.88724975172282928790E-9,\n    9.38153738649577178388E-9, -4.44505912879632808065E-8, 2.00329475355213526229E-7, -8.56872026469545474066E-7,\n    3.47025130813767847674E-6, -1.32731636560394358279E-5, 4.78156510755005422638E-5, -1.61760815825896745588E-4,\n    5.12285956168575772895E-4, -1.51357245063125314899E-3, 4.15642294431288815669E-3, -1.05640848946261981558E-2,\n    2.47264490306265168283E-2, -5.29459812080949914269E-2, 1.02643658689847095384E-1, -1.76416518357834055153E-1,\n    2.52587186443633654823E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    7.51729631084210481353E-18, 4.41434832307170791151E-18, -4.65030536848935832153E-17, -3.20952592199342395980E-17,\n    2.96262899764595013876E-16, 3.30820231092092828324E-16, -1.88035477551078244854E-15, -3.81440307243700780478E-15,\n    1.04202769841288027642E-14, 4.27244001671195135429E-14, -2.10154184277266431302E-14, -4.08355111109219731823E-13,\n    -7.19855177624590851209E-13, 2.03562854414708950722E-12, 1.41258074366137813316E-11, 3.25260358301548823856E-11,\n    -1.89749581235054123450E-11, -5.58974346219658380687E-10, -3.83538038596423702205E-9, -2.63146884688951950684E-8,\n    -2.51223623787020892529E-7, -3.88256480887769039346E-6, -1.10588938762623716291E-4, -9.76109749136146840777E-3,\n    7.78576235018280120474E-1])\nreturn near, far', 'opspecs/special.yaml:546'),
     'igam_factor': (('a', 'x'), 'direct = Sub(Sub(Mul(a, Log(x)), x), lgamma_wide(a))\ndirect = Where(Less(direct, f64(-709.782712893384)), f64(0.0), Exp(direct))\nfac = Sub(Add(a, f64(6.02468004077673)), f64(0.5))\nres = Div(Sqrt(Div(fac, f64(2.718281828459045))), lanczos_sum_expg_scaled(a))\nsmall = Mul(res, Mul(Exp(Sub(a, x)), Pow(Div(x, fac), a)))\nnumfac = Div(Add(Sub(Sub(x, a), f64(6.02468004077673)), f64(0.5)), fac)\nlarge = Mul(res, Exp(Add(Mul(a, Sub(log1p_wide(numfac), numfac)), Div(Mul(x, f64(-5.52468004077673)), fac))))\nnear = Where(And(Less(a, f64(200.0)), Less(x, f64(200.0))), small, large)\nreturn Where(Greater(Abs(Sub(a, x)), Mul(f64(0.4), Abs(a))), direct, near)', 'opspecs/special.yaml:1225'),
     'incomplete_gamma': (('a0', 'x0', 'upper'), "regular = And(And(Greater(a0, f64(0.0)), Greater(x0, f64(0.0))), Not(Or(infinite(a0), infinite(x0))))\na = Where(regular, a0, f64(1.0))\nx = Where(regular, x0, f64(1.0))\nabsxma = Div(Abs(Sub(x, a)), a)\nasymptotic = Or(And(And(Greater(a, f64(20.0)), Less(a, f64(200.0))), Less(absxma, f64(0.3))),\n                And(Greater(a, f64(200.0)), Less(absxma, Div(f64(4.5), Sqrt(a)))))\nby_fraction = And(Greater(x, f64(1.1)), Not(Less(x, a)))\nlow = Not(Greater(x, f64(0.5)))\nmid = Not(Or(low, Greater(x, f64(1.1))))\nby_upper_series = Or(And(low, Not(Less(Div(f64(-0.4), Log(x)), a))), And(mid, Not(Less(Mul(x, f64(1.1)), a))))\nif upper:\n    by_q = And(Not(asymptotic), Or(by_fraction, by_upper_series))\nelse:\n    by_q = And(Not(asymptotic), And(Greater(x, f64(1.0)), Greater(x, a)))\nby_p = And(Not(asymptotic), Not(by_q))\nfac = igam_factor(a, x)\np = Div(Mul(incomplete_gamma_sum('series', a, x, And(regular, by_p)), fac), a)\nfraction = Mul(incomplete_gamma_sum('fraction', a, x, And(regular, And(by_q, by_fraction))), fac)\nlogx = Log(x)\nseries = Sub(Neg(expm1_wide(Sub(Mul(a, logx), lgamma_wide(Add(a, f64(1.0)))))),\n             Mul(Exp(Sub(Mul(a, logx), lgamma_wide(a))),\n                 incomplete_gamma_sum('upper_series', a, x, And(regular, And(by_q, Not(by_fraction))))))\nq = Where(by_fraction, Where(same_as(fac, f64(0.0)), f64(0.0), fraction), series)\np = Where(same_as(fac, f64(0.0)), f64(0.0), p)\nsigma = Div(Sub(x, a), a)\neta = Sqrt(Mul(f64(-2.0), Sub(log1p_wide(sigma), sigma)))\neta = Where(Greater(x, a), eta, Where(Less(x, a), Neg(eta), f64(0.0)))\nsign = 1.0 if upper else -1.0\ntotal = incomplete_gamma_sum('asymptotic', a, eta, asymptotic)\nexpansion = Add(Mul(f64(0.5), erfc_wide(Mul(Mul(f64(sign), eta), Sqrt(Mul(a, f64(0.5)))))),\n                Div(Mul(Mul(f64(sign), Exp(Mul(Mul(f64(-0.5), a), Mul(eta, eta)))), total),\n                    Sqrt(Mul(f64(2.0 * 3.1415927410125732), a))))\nif upper:\n    y = Where(asymptotic, expansion, Where(by_q, q, Sub(f64(1.0), p)))\nelse:\n    y = Where(asymptotic, expansion, Where(by_q, Sub(f64(1.0), q), p))\ninner = 1.0 if upper else 0.0\ny = Where(Or(IsNaN(a0), IsNaN(x0)), f64(float('nan')), y)\ny = Where(infinite(x0), f64(1.0 - inner), y)\ny = Where(infinite(a0), Where(infinite(x0), f64(float('nan')), f64(inner)), y)\ny = Where(same_as(x0, f64(0.0)), f64(inner), y)\ny = Where(same_as(a0, f64(0.0)), Where(Greater(x0, f64(0.0)), f64(1.0 - inner), f64(float('nan'))), y)\nreturn Where(Or(Less(x0, f64(0.0)), Less(a0, f64(0.0))), f64(float('nan')), y)", 'opspecs/special.yaml:1239'),
+    'index_range': (('count',), "if opset >= 11:\n    return Range(scalar(0, 'int64'), count, scalar(1, 'int64'))\nreturn Reshape(NonZero(filled(Reshape(count, ints([1])), 1, 'int64')), ints([-1]))", 'opspecs/helpers.yaml:385'),
     'infinite': (('x',), 'And(IsNaN(Sub(x, x)), Not(IsNaN(x)))', 'opspecs/special.yaml:31'),
     'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:471'),
     'is_integer': (('x',), 'same_as(Floor(x), x)', 'opspecs/special.yaml:26'),
@@ -81,18 +84,23 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'running_extreme': (('self', 'dim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nmask = prefix_mask(self, axis)\ncolumn = unsqueeze_axes(x, [axis + 1])\nmasked = Where(mask, column, like(reduce_identity(x, largest), x))\nrunning = reduce_max(masked, [axis], True) if largest else reduce_min(masked, [axis], True)\nequal = Not(Or(Less(column, running), Greater(column, running)))\nif is_float(x):\n    nan_i = IsNaN(column)\n    seen = Greater(reduce_max(Where(mask, cast(nan_i, 'int32'), scalar(0, 'int32')), [axis], True), scalar(0, 'int32'))\n    equal = Or(And(seen, nan_i), And(Not(seen), And(equal, Not(nan_i))))\n    running = Where(seen, like(float('nan'), x), running)\nhits = Where(And(mask, equal), prefix_positions(self, axis), scalar(-1, 'int64'))\nreturn cast_like(squeeze_axes(running, [axis]), self), reduce_max(hits, [axis], False)", 'opspecs/helpers.yaml:292'),
     'same_as': (('x', 'value'), 'Not(Or(Or(Less(x, value), Greater(x, value)), IsNaN(x)))', 'opspecs/special.yaml:21'),
     'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:99'),
+    'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:346'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'size_along': (('x', 'axis'), "shape(x)[axis] if has_static_size(x, axis) else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
+    'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
+    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(number(a, 'int64'), number(b, 'int64'))", 'opspecs/helpers.yaml:375'),
     'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:428'),
     'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:240'),
     'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:202'),
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:224'),
+    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:332'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'torch_phase': (('x', 'narrow', 'shift'), "if dtype_in(narrow, 'float32'):\n    return wide(Sub(Abs(narrow), scalar(shift, 'float32')))\nreturn Sub(Abs(x), f64(shift))", 'opspecs/special.yaml:401'),
     'trigamma_wide': (('x',), 'reflect = Less(x, f64(0.5))\nu = Where(reflect, Sub(f64(1.0), x), x)\nw = Add(u, f64(6.0))\nixx = Reciprocal(Mul(w, w))\nseries = Div(Add(Add(f64(1.0), Div(f64(1.0), Mul(f64(2.0), w))),\n                 Mul(ixx, Sub(f64(1.0 / 6), Mul(ixx, Sub(f64(1.0 / 30), Mul(ixx, f64(1.0 / 42))))))), w)\ncore = Add(shifted_sum(u, 6, 6, 2), series)\nsn = abs_sin_pi(x)\nreturn Where(reflect, Sub(Div(f64(9.869604401089358), Mul(sn, sn)), core), core)', 'opspecs/special.yaml:274'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
     'variance_mean': (('self', 'dim', 'correction', 'keepdim'), 'x = half_as_float(self)\nif rank(self) == 0:\n    centred = Sub(x, x)\n    squares = Mul(centred, centred)\n    mean = x\n    count = like(1.0, x)\nelse:\n    axes = reduce_axes(dim, self)\n    centred = Sub(x, reduce_mean(x, axes, True))\n    squares = reduce_sum(Mul(centred, centred), axes, keepdim)\n    mean = reduce_mean(x, axes, keepdim)\n    known = static_count(self, axes)\n    count = (like(float(known), x) if known is not None else\n             cast_like(ReduceProd(Gather(Shape(self), ints(norm_dims(axes, self)), axis=0), keepdims=0), x))\ndof = Max(Sub(count, like(float(correction), x)), like(0.0, x))\nreturn cast_like(Div(squares, dof), self), cast_like(mean, self)', 'opspecs/helpers.yaml:159'),
     'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:180'),
+    'where_any_dtype': (('cond', 'a', 'b'), 'Or(And(cond, a), And(Not(cond), b)) if is_bool(a) else Where(cond, a, b)', 'opspecs/helpers.yaml:370'),
     'wide': (('x',), "cast(x, 'float64')", 'opspecs/special.yaml:16'),
 }
 
@@ -117,6 +125,20 @@ def any_all(g, x, dim, keepdim, every):
     counted = g.op('Not', truth) if every else truth
     found = g.op('Greater', reduce_sum(g, h.cast(g, counted, 'int64'), h.reduce_axes(g, dim, x), keepdim), h.scalar(g, 0, 'int64'))
     return h.cast(g, g.op('Not', found) if every else found, out)
+
+
+def arange_values(g, start, end, step, dtype):
+    """torch.arange in its inferred dtype: static bounds give index i (a Range from 11, a constant before) times step plus start in torch's accumulation dtype; bounds known only at run time a Range of 0-d bounds (float64 or int64), from opset 11 (the entries' constraint) (opspecs/helpers.yaml:314)"""
+    out = h.factory_dtype(g, dtype, start, end, step)
+    if g.opset >= 11 and (not h.all_known(g, start, end, step)):
+        acc = 'float64' if h.is_floating(g, out) else 'int64'
+        first = g.op('Reshape', h.number(g, start, acc), h.ints(g, []))
+        last = g.op('Reshape', h.number(g, end, acc), h.ints(g, []))
+        return h.cast(g, g.op('Range', first, last, g.op('Reshape', h.number(g, step, acc), h.ints(g, []))), out)
+    length, acc, first, delta = h.arange_terms(g, start, end, step, out)
+    index = g.op('Range', h.scalar(g, 0, acc), h.scalar(g, length, acc), h.scalar(g, 1, acc)) if g.opset >= 11 else h.tensor(g, builtins.list(builtins.range(length)), acc)
+    values = index if delta == 1 else g.op('Mul', index, h.scalar(g, delta, acc))
+    return h.cast(g, values if first == 0 else g.op('Add', values, h.scalar(g, first, acc)), out)
 
 
 def batch_norm_running(g, x, weight, bias, running_mean, running_var, eps):
@@ -306,6 +328,18 @@ def finite_or_zero(g, m):
     return g.op('Where', g.op('IsNaN', g.op('Sub', m, m)), h.like(g, 0.0, m), m)
 
 
+def fit_to_index(g, src, index):
+    """the leading corner of src shaped like index (torch reads src only where index points; 0-d as [1]); along sizes known only at run time Slice takes them as inputs (opset 10: the entries refuse them before) (opspecs/helpers.yaml:354)"""
+    value = h.as_vector(g, src)
+    want = h.shape(g, index) or [1]
+    if (h.shape(g, src) or [1]) == want:
+        return value
+    axes = builtins.list(builtins.range(builtins.len(want)))
+    if g.opset < 10 or h.has_static_shape(g, index):
+        return h.slice_axes(g, value, [0] * builtins.len(want), want, axes)
+    return g.op('Slice', value, h.ints(g, [0] * builtins.len(want)), g.op('Shape', h.as_vector(g, index)), h.ints(g, axes))
+
+
 def gemm_operands(g, a, b):
     """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:423)"""
     return h.rank(g, a) == 2 and h.rank(g, b) == 2 and h.dtype_in(g, a, 'float32', 'float64') and h.dtype_in(g, b, 'float32', 'float64')
@@ -415,6 +449,13 @@ def incomplete_gamma(g, a0, x0, upper):
     y = g.op('Where', same_as(g, x0, f64(g, 0.0)), f64(g, inner), y)
     y = g.op('Where', same_as(g, a0, f64(g, 0.0)), g.op('Where', g.op('Greater', x0, f64(g, 0.0)), f64(g, 1.0 - inner), f64(g, builtins.float('nan'))), y)
     return g.op('Where', g.op('Or', g.op('Less', x0, f64(g, 0.0)), g.op('Less', a0, f64(g, 0.0))), f64(g, builtins.float('nan')), y)
+
+
+def index_range(g, count):
+    """0..count-1 for a count known only at run time, as 1-D int64; Range from opset 11, the nonzero positions of count ones before (opspecs/helpers.yaml:385)"""
+    if g.opset >= 11:
+        return g.op('Range', h.scalar(g, 0, 'int64'), count, h.scalar(g, 1, 'int64'))
+    return g.op('Reshape', g.op('NonZero', h.filled(g, g.op('Reshape', count, h.ints(g, [1])), 1, 'int64')), h.ints(g, [-1]))
 
 
 def infinite(g, x):
@@ -694,6 +735,13 @@ def scan_work(g, x):
     return half_as_float(g, x)
 
 
+def scatter_along(g, data, index, updates, axis):
+    """torch's scatter of updates (shaped like index) along axis; Scatter before opset 11, ScatterElements from 11 (opspecs/helpers.yaml:346)"""
+    if g.opset >= 11:
+        return g.op('ScatterElements', data, index, updates, axis=axis)
+    return g.op('Scatter', data, index, updates, axis=axis)
+
+
 def shift_int64(g, self, other, left):
     """torch's x << s (left) or x >> s for any count s, by int64 Mul/Div by 2**s, cast back: x << s wraps and is 0 for s < 0 or s >= 64; x >> s is floor(x / 2**s), the sign fill for s < 0 or s > 62 (2**63 only wraps correctly in a product, never as a divisor) (opspecs/bitwise.yaml:184)"""
     x = h.cast(g, self, 'int64')
@@ -716,6 +764,16 @@ def shift_int64(g, self, other, left):
 def size_along(g, x, axis):
     """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:117)"""
     return h.shape(g, x)[axis] if h.has_static_size(g, x, axis) else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
+
+
+def size_over(g, a, b):
+    """a size divided by an int factor it is a multiple of (sizes are not negative, so Div floors) (opspecs/helpers.yaml:380)"""
+    return a // b if h.all_known(g, a) else g.op('Div', a, h.scalar(g, b, 'int64'))
+
+
+def size_times(g, a, b):
+    """the product of two sizes, an int when both are known, else a 0-d int64 value (opspecs/helpers.yaml:375)"""
+    return a * b if h.all_known(g, a, b) else g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
 
 
 def softmax_nd(g, x, dim):
@@ -760,6 +818,17 @@ def sorted_along(g, x, k, axis, largest):
     biggest = h.scalar(g, h.finite_max(g, key_values), 'float64')
     restored = g.op('Where', g.op('Greater', key_values, biggest), h.scalar(g, builtins.float('nan'), 'float64'), g.op('Where', g.op('Less', key_values, biggest), key_values, h.scalar(g, builtins.float('inf'), 'float64')))
     return (h.cast_like(g, restored, x), indices)
+
+
+def split_along(g, x, sizes, axis):
+    """chunks of the given sizes along axis, as a list: Split (its sizes an input from opset 13); sizes with a 0 are sliced one chunk each (not every runtime takes 0 in Split's sizes) (opspecs/helpers.yaml:332)"""
+    if builtins.len(sizes) == 1:
+        return [x]
+    if 0 in sizes:
+        return h.chunk_slices(g, x, sizes, axis)
+    if g.opset >= 13:
+        return builtins.list(g.op('Split', x, h.ints(g, sizes), axis=axis, _outputs=builtins.len(sizes)))
+    return builtins.list(g.op('Split', x, axis=axis, split=sizes, _outputs=builtins.len(sizes)))
 
 
 def squeeze_axes(g, x, axes):
@@ -826,6 +895,11 @@ def vector_norm(g, x, ord, axes, keepdim):
         out = reduce_max(g, g.op('Abs', x), axes, keepdim) if ord > 0 else reduce_min(g, g.op('Abs', x), axes, keepdim)
         return g.op('Where', nan_seen(g, x, axes, keepdim), h.like(g, builtins.float('nan'), x), out)
     return g.op('Pow', reduce_sum(g, g.op('Pow', g.op('Abs', x), h.like(g, builtins.float(ord), x)), axes, keepdim), h.like(g, 1.0 / builtins.float(ord), x))
+
+
+def where_any_dtype(g, cond, a, b):
+    """Where(cond, a, b); bool tensors select with And/Or (ONNX Runtime's Where has no bool kernel) (opspecs/helpers.yaml:370)"""
+    return g.op('Or', g.op('And', cond, a), g.op('And', g.op('Not', cond), b)) if h.is_bool(g, a) else g.op('Where', cond, a, b)
 
 
 def wide(g, x):

@@ -1,10 +1,9 @@
-"""Creation and random mappings that need Python: arange's length rule, random sampling.
+"""Random mappings that need Python: sampling.
 
 Each public function takes `(g, <every schema argument in order>)` and is referenced from
-opspecs/creation.yaml or opspecs/random.yaml as `impl: exporter.lib.creation_ops.<name>`.
-The ONNX ops they use change at these opsets, which the specs mark as variants: Range (from
-11), TopK's k (attribute -> input at 10), Dropout's training mode (from 12), Squeeze/Unsqueeze
-axes (input at 13), Bernoulli (from 15), and opset 22, whose versions of the random ops ONNX
+opspecs/random.yaml as `impl: exporter.lib.creation_ops.<name>`. The ONNX ops they use change
+at these opsets, which the specs mark as variants: TopK's k (attribute -> input at 10), Dropout's
+training mode (from 12), Squeeze/Unsqueeze axes (input at 13), Bernoulli (from 15), and opset 22, whose versions of the random ops ONNX
 Runtime (1.31) does not implement: from there samples come from Dropout's random mask
 (emit_helpers.random_uniform), normal ones by Box-Muller, multinomial by Gumbel-max.
 
@@ -29,40 +28,6 @@ _SOURCE = "exporter/lib/creation_ops.py"
 
 def _is_static(values: Sequence[Any]) -> bool:
     return not any(isinstance(v, ir.Value) for v in values)
-
-
-# -- arange -----------------------------------------------------------------------------------------
-def arange(g: Any, start: Any, end: Any, step: Any, dtype: Any) -> ir.Value:
-    """torch.arange (its overloads bind start=0 and step=1 in their specs)."""
-    out_dtype = h.factory_dtype(g, dtype, start, end, step)
-    if not _is_static([start, end, step]):
-        return _arange_symbolic(g, start, end, step, out_dtype)
-    # torch's own length (its CPU kernel truncates the bounds first for int64, not for other
-    # dtypes; the meta kernel differs), from the eager op: the bounds are static here.
-    length = torch.ops.aten.arange.start_step(start, end, step, dtype=out_dtype).shape[0]
-    if out_dtype.is_floating_point:
-        # torch's accumulation type: double for float32/64, float for float16/bfloat16.
-        acc = torch.float64 if out_dtype in (torch.float32, torch.float64) else torch.float32
-        first, delta = float(start), float(step)
-    else:
-        acc, first, delta = torch.int64, int(start), int(step)
-    if g.opset >= 11:
-        index = g.op("Range", g.constant(0, acc), g.constant(length, acc), g.constant(1, acc))
-    else:
-        index = g.constant(torch.arange(length, dtype=acc))
-    values = index if delta == 1 else g.op("Mul", index, g.constant(delta, acc))
-    values = values if first == 0 else g.op("Add", values, g.constant(first, acc))
-    return g.cast(values, out_dtype)
-
-
-def _arange_symbolic(g: Any, start: Any, end: Any, step: Any, out_dtype: torch.dtype) -> ir.Value:
-    """Range over bounds known only at run time (sizes of dynamic axes), from opset 11."""
-    if g.opset < 11:
-        raise g.refuse("dynamic_bounds_before_11")
-    acc = torch.float64 if out_dtype.is_floating_point else torch.int64
-    bounds = [g.cast(v, acc) if isinstance(v, ir.Value) else g.constant(v, acc) for v in (start, end, step)]
-    bounds = [g.op("Reshape", b, g.constant([], torch.int64)) for b in bounds]  # Range takes 0-d inputs
-    return g.cast(g.op("Range", *bounds), out_dtype)
 
 
 # -- sampling building blocks -----------------------------------------------------------------------

@@ -4,8 +4,7 @@ Each public function takes `(g, <every schema argument in order>)`. Private help
 opset differences the specs mark as variants: Slice (attributes -> inputs at 10), Scatter ->
 ScatterElements (11), GatherND/ScatterND (from 11), ScatterND/ScatterElements `reduction`
 (add/mul at 16, max/min at 18), Unsqueeze/ReduceSum axes (input at 13; other Reduce* ops at
-18), Pad (pads and value become inputs at 11, bool at 13, `axes` input at 18), Trilu (14),
-DepthToSpace `mode` (11), Col2Im (18).
+18), Pad (pads and value become inputs at 11, bool at 13, `axes` input at 18), Col2Im (18).
 
 Values made here carry no shape, so sizes are read from the op's inputs (FX metadata); where
 ONNX has no op for the job before some opset, the construction needs those sizes to be static.
@@ -72,10 +71,6 @@ def _size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
 
 def _times(g: Any, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
     return a * b if isinstance(a, int) and isinstance(b, int) else symint_ops.mul(g, a, b)
-
-
-def _over(g: Any, a: int | ir.Value, b: int) -> int | ir.Value:
-    return a // b if isinstance(a, int) else symint_ops.floordiv(g, a, b)
 
 
 def _shape_value(g: Any, *pieces: Any) -> ir.Value:
@@ -277,24 +272,6 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
     return _transpose(g, out, _inverse(perm)) if r else out
 
 
-# -- masks -----------------------------------------------------------------------------------------
-def masked_scatter(g: Any, self: ir.Value, mask: ir.Value, source: ir.Value) -> ir.Value:
-    """The k masked positions (NonZero of the flat mask) get source's first k elements, in order."""
-    data = g.op("Expand", self, g.op("Shape", mask))  # both broadcast to their common shape
-    full_mask = g.op("Expand", mask, g.op("Shape", data))
-    flat_data = g.op("Reshape", data, h.ints(g, [-1]))
-    positions = g.op("Reshape", g.op("NonZero", g.op("Reshape", full_mask, h.ints(g, [-1]))), h.ints(g, [-1]))
-    if g.opset >= 11:
-        count = g.op("Gather", g.op("Shape", positions), h.scalar(g, 0, "int64"), axis=0)
-        order = g.op("Range", h.scalar(g, 0, "int64"), count, h.scalar(g, 1, "int64"))
-    else:  # no Range: the nonzero coordinates of k ones are 0..k-1
-        ones = g.op("ConstantOfShape", g.op("Shape", positions), value=torch.tensor([1], dtype=torch.int64))
-        order = g.op("Reshape", g.op("NonZero", ones), h.ints(g, [-1]))
-    updates = g.op("Gather", g.op("Reshape", g.cast(source, g.dtype(self)), h.ints(g, [-1])), order, axis=0)
-    out = _scatter_elements(g, flat_data, positions, updates, 0)
-    return g.op("Reshape", out, g.op("Shape", data))
-
-
 # -- scatter-like ----------------------------------------------------------------------------------
 def _is_static(*values: Any) -> bool:
     return not any(isinstance(v, ir.Value) for v in values)
@@ -311,29 +288,6 @@ def _along(g: Any, positions: ir.Value, axis: int, like: ir.Value, dims: Sequenc
     view = [1] * (g.rank(like) if dims is None else len(dims))
     view[axis] = -1
     return g.op("Expand", g.op("Reshape", positions, h.ints(g, view)), _shape_of(g, like, dims))
-
-
-def select_scatter(g: Any, self: ir.Value, src: ir.Value, dim: int, index: Any) -> ir.Value:
-    """Concat(self before index, src as one slice, self after index) along dim; a symbolic
-    index (or a negative one on a dynamic axis) scatters src at its wrapped position instead."""
-    axis = h.norm_dim(g, dim, self)
-    size = g.shape(self)[axis]
-    row = c.unsqueeze(g, g.cast(src, g.dtype(self)), [axis])
-    if _is_static(index) and (index >= 0 or isinstance(size, int)):
-        if index < 0:
-            index += size
-        pieces = [h.slice_axes(g, self, [0], [index], [axis])] if index > 0 else []
-        pieces.append(row)
-        if not isinstance(size, int) or index < size - 1:
-            pieces.append(h.slice_axes(g, self, [index + 1], [h.INT64_MAX], [axis]))
-        return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
-    position = g.cast(h.scalar(g, index, "int64") if _is_static(index) else index, torch.int64)
-    length = c.dim_size(g, self, axis)
-    wrapped = g.op("Add", position, length if isinstance(length, ir.Value) else h.scalar(g, length, "int64"))
-    position = g.op("Where", g.op("Less", position, h.scalar(g, 0, "int64")), wrapped, position)
-    dims = [*g.shape(src)[:axis], 1, *g.shape(src)[axis:]]
-    index_value = _along(g, g.op("Reshape", position, h.ints(g, [1])), axis, row, dims)
-    return _scatter_elements(g, self, index_value, row, axis)
 
 
 def slice_scatter(g: Any, self: ir.Value, src: Any, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
@@ -496,14 +450,6 @@ def _index_along(g: Any, index: ir.Value, axis: int, source: ir.Value) -> ir.Val
     return g.op("Expand", g.op("Reshape", g.cast(index, torch.int64), h.ints(g, view)), g.op("Shape", source))
 
 
-def index_copy(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value) -> ir.Value:
-    """self[..., index[i], ...] = source[..., i, ...]: a scatter of source along dim."""
-    data, src = _as_1d(g, self), _as_1d(g, g.cast(source, g.dtype(self)))
-    axis = h.norm_dim(g, dim, self)
-    out = _scatter_elements(g, data, _index_along(g, index, axis, src), src, axis)
-    return _reshape_back(g, out, self)
-
-
 def index_add(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, alpha: Any) -> ir.Value:
     """self[..., index[i], ...] += alpha * source[..., i, ...] (duplicates accumulate)."""
     data, src = _as_1d(g, self), _as_1d(g, g.cast(source, g.dtype(self)))
@@ -515,30 +461,7 @@ def index_add(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Valu
     return _reshape_back(g, out, self)
 
 
-def index_fill_int_scalar(g: Any, self: ir.Value, dim: int, index: ir.Value, value: Any) -> ir.Value:
-    """Where(position along dim is in index, value, self); negative indices wrap."""
-    data = _as_1d(g, self)
-    axis = h.norm_dim(g, dim, data)
-    size = _static_size(g, data, axis, refusal="dynamic_sizes")
-    idx = g.op("Reshape", g.cast(index, torch.int64), h.ints(g, [-1, 1]))
-    idx = g.op("Where", g.op("Less", idx, h.scalar(g, 0, "int64")), g.op("Add", idx, h.scalar(g, size, "int64")), idx)
-    hits = c.reduce(g, "ReduceSum", g.cast(g.op("Equal", idx, g.constant(list(range(size)), torch.int64)),
-                                         torch.int64), [0], False)
-    view = [1] * g.rank(data)
-    view[axis] = size
-    hit = g.op("Reshape", g.op("Greater", hits, h.scalar(g, 0, "int64")), h.ints(g, view))
-    return _reshape_back(g, _where(g, hit, h.like(g, value, self), data), self)
-
-
 # -- layout ----------------------------------------------------------------------------------------
-def nonzero(g: Any, self: ir.Value) -> ir.Value:
-    """Transpose(NonZero): [count, rank]; a 0-d input gives [count, 0] as in torch."""
-    if g.rank(self) > 0:
-        return g.op("Transpose", g.op("NonZero", self), perm=[1, 0])
-    coords = g.op("Transpose", g.op("NonZero", g.op("Reshape", self, h.ints(g, [1]))), perm=[1, 0])
-    return h.slice_axes(g, coords, [0], [0], [1])
-
-
 def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
     """dim1, dim2 moved last and merged; Gather of the diagonal's flat positions (computed in the
     graph when the two sizes are known only at run time)."""
@@ -630,85 +553,6 @@ def _roll_dynamic(g: Any, x: ir.Value, shift: Any, size: int | ir.Value, axis: i
     positions = g.op("Add", shape_ops.arange(g, n), split)
     positions = g.op("Where", g.op("Less", positions, n), positions, g.op("Sub", positions, n))
     return g.op("Gather", x, positions, axis=axis)
-
-
-def _tri_mask(g: Any, self: ir.Value, diagonal: int, upper: bool) -> ir.Value:
-    r = g.rank(self)
-    rows, cols = (_static_size(g, self, a, refusal="dynamic_sizes_old_opset") for a in (r - 2, r - 1))
-    ones = np.ones((rows, cols), dtype=bool)
-    return g.constant(torch.from_numpy(np.triu(ones, diagonal) if upper else np.tril(ones, diagonal)))
-
-
-def tril(g: Any, self: ir.Value, diagonal: int) -> ir.Value:
-    """Trilu (14+); before, Where with a constant mask from the static shape."""
-    if g.opset >= 14:
-        return g.op("Trilu", self, h.scalar(g, diagonal, "int64"), upper=0)
-    return _where(g, _tri_mask(g, self, diagonal, False), self, h.like(g, 0, self))
-
-
-def triu(g: Any, self: ir.Value, diagonal: int) -> ir.Value:
-    if g.opset >= 14:
-        return g.op("Trilu", self, h.scalar(g, diagonal, "int64"), upper=1)
-    return _where(g, _tri_mask(g, self, diagonal, True), self, h.like(g, 0, self))
-
-
-# ONNX Runtime's DepthToSpace / SpaceToDepth kernels take these dtypes only.
-_SPACE_DEPTH_DTYPES = (torch.float32, torch.float64, torch.uint8)
-
-
-def pixel_shuffle(g: Any, self: ir.Value, upscale_factor: int) -> ir.Value:
-    """DepthToSpace mode CRD (11+, 4-D, float/uint8); else Reshape-Transpose-Reshape (sizes read at
-    run time where they are dynamic)."""
-    f = upscale_factor
-    r = g.rank(self)
-    if g.opset >= 11 and r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
-        return g.op("DepthToSpace", self, blocksize=f, mode="CRD")
-    lead = [_size(g, self, a) for a in range(r - 3)]
-    c_, height, width = [_size(g, self, a) for a in (r - 3, r - 2, r - 1)]
-    x = h.reshape_to(g, self, [*lead, _over(g, c_, f * f), f, f, height, width])
-    n = len(lead)
-    x = g.op("Transpose", x, perm=[*range(n), n, n + 3, n + 1, n + 4, n + 2])
-    return h.reshape_to(g, x, [*lead, _over(g, c_, f * f), _times(g, height, f), _times(g, width, f)])
-
-
-def pixel_unshuffle(g: Any, self: ir.Value, downscale_factor: int) -> ir.Value:
-    """SpaceToDepth (4-D, float/uint8; its channels come block-major, so a transpose follows);
-    else Reshape-Transpose-Reshape (sizes read at run time where they are dynamic)."""
-    f = downscale_factor
-    r = g.rank(self)
-    lead = [_size(g, self, a) for a in range(r - 3)]
-    c_, height, width = [_size(g, self, a) for a in (r - 3, r - 2, r - 1)]
-    oh, ow = _over(g, height, f), _over(g, width, f)
-    if r == 4 and g.dtype(self) in _SPACE_DEPTH_DTYPES:
-        x = g.op("SpaceToDepth", self, blocksize=f)
-        if f == 1:
-            return x
-        x = h.reshape_to(g, x, [*lead, f * f, c_, oh, ow])
-        x = g.op("Transpose", x, perm=[0, 2, 1, 3, 4])
-        return h.reshape_to(g, x, [*lead, _times(g, c_, f * f), oh, ow])
-    n = len(lead)
-    x = h.reshape_to(g, self, [*lead, c_, oh, f, ow, f])
-    x = g.op("Transpose", x, perm=[*range(n), n, n + 2, n + 4, n + 1, n + 3])
-    return h.reshape_to(g, x, [*lead, _times(g, c_, f * f), oh, ow])
-
-
-def unfold(g: Any, self: ir.Value, dimension: int, size: int, step: int) -> ir.Value:
-    """Gather of a [windows, size] index matrix along the dim (static, or computed in the graph
-    from a dynamic size), the window axis moved last."""
-    r = g.rank(self)
-    if r == 0:
-        return g.op("Reshape", self, h.ints(g, [1])) if size == 1 else h.zeros_of_shape(g, [0], self)
-    axis = h.norm_dim(g, dimension, self)
-    length = g.shape(self)[axis]
-    if isinstance(length, int):
-        count = (length - size) // step + 1
-        windows = g.constant((torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0)).to(torch.int64))
-    else:
-        count = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, c.dim_size(g, self, axis), size), step), 1)
-        starts = g.op("Mul", g.op("Reshape", shape_ops.arange(g, count), h.ints(g, [-1, 1])), h.scalar(g, step, "int64"))
-        windows = g.op("Add", starts, g.constant(torch.arange(size).unsqueeze(0)))
-    out = g.op("Gather", self, windows, axis=axis)
-    return _transpose(g, out, [*range(axis + 1), *range(axis + 2, r + 1), axis + 1])
 
 
 def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int],

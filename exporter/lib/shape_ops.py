@@ -1,25 +1,20 @@
-"""Shape and indexing mappings that need Python: static shapes, output counts, opset switches.
+"""Shape and indexing mappings that need Python: slice.Tensor before Slice took steps (opset 10)
+and scatter_add before ScatterElements took a reduction (16), plus the index ranges other lib
+modules build (arange, slice_positions).
 
 Each public function takes `(g, <every schema argument in order>)` and is referenced from
-opspecs/shape.yaml or opspecs/indexing.yaml as `impl: exporter.lib.shape_ops.<name>`. The
-ONNX ops they use change form at these opsets, which the specs mark as variants:
-Slice (attributes -> inputs at 10), Squeeze/Unsqueeze/Split/ReduceSum (axes or split
-attribute -> input at 13), Scatter -> ScatterElements (11), GatherElements (from 11),
-ScatterElements `reduction` (from 16).
+opspecs/shape.yaml or opspecs/indexing.yaml as `impl: exporter.lib.shape_ops.<name>`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
-from exporter import symint_ops
 from exporter.lib import common as c
 
 
@@ -34,18 +29,6 @@ def _static_shape(g: Any, value: ir.Value, refusal: str) -> list[int]:
     if not all(isinstance(d, int) for d in dims):
         raise g.refuse(refusal, detail=f"'{value.name}' has shape {dims}")
     return [int(d) for d in dims]
-
-
-def _split(g: Any, value: ir.Value, sizes: Sequence[int], axis: int) -> list[ir.Value]:
-    """Chunks of the given sizes along `axis` (a list, even for one chunk)."""
-    if len(sizes) == 1:
-        return [value]
-    if 0 in sizes:  # zero-length chunks: slice each one (not every runtime takes 0 in Split sizes)
-        edges = [0, *np.cumsum(sizes).tolist()]
-        return [h.slice_axes(g, value, [a], [b], [axis]) for a, b in zip(edges, edges[1:])]
-    if g.opset >= 13:
-        return list(g.op("Split", value, h.ints(g, sizes), axis=axis, _outputs=len(sizes)))
-    return list(g.op("Split", value, axis=axis, split=list(sizes), _outputs=len(sizes)))
 
 
 def _pad_end(g: Any, value: ir.Value, shape: Sequence[int], amounts: Sequence[int]) -> ir.Value:
@@ -77,100 +60,20 @@ def _shape_of(g: Any, value: ir.Value) -> list[int]:
     return _static_shape(g, value, refusal="dynamic_sizes") or [1]
 
 
-def _fit(g: Any, src: ir.Value, index: ir.Value, refusal: str | None = None) -> ir.Value:
-    """The leading corner of src shaped like index (torch reads src only where index is). Along a
-    dimension of index known only at run time it needs Slice's inputs (opset 10): before, the
-    caller's constraint `refusal` (its id; callers without one have static shapes there)."""
+def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
+    """The leading corner of src shaped like index, whose shape is static here (torch reads src
+    only where index points)."""
     value = _as_1d(g, src)
-    same = src.shape is not None and index.shape is not None and g.shape(src) == g.shape(index)
-    if same and "None" not in g.shape(src):  # equal dims, named dynamic ones included: nothing to cut
-        return value
     have, want = g.shape(src) or [1], g.shape(index) or [1]
     if have == want:
         return value
-    axes = list(range(len(want)))
-    if all(isinstance(d, int) for d in want):
-        return h.slice_axes(g, value, [0] * len(want), want, axes)
-    if g.opset < 10:
-        assert refusal is not None, f"a dynamic index shape {want} at opset {g.opset}"
-        raise g.refuse(refusal, detail=f"src has shape {have}, index {want}")
-    return g.op("Slice", value, h.ints(g, [0] * len(want)), g.op("Shape", _as_1d(g, index)), h.ints(g, axes))
+    return h.slice_axes(g, value, [0] * len(want), want, list(range(len(want))))
 
 
 # -- shape ops ---------------------------------------------------------------------------------
-def flatten_using_ints(g: Any, self: ir.Value, start_dim: int, end_dim: int) -> ir.Value:
-    """Reshape merging dims start..end; 0-d becomes [1]."""
-    r = g.rank(self)
-    if r == 0:
-        return g.op("Reshape", self, h.ints(g, [1]))
-    start, end = _axis(g, start_dim, self), _axis(g, end_dim, self)
-    if start == end:
-        return self
-    dims = g.shape(self)
-    if all(isinstance(d, int) for d in dims):
-        shape = [*dims[:start], math.prod(dims[start:end + 1]), *dims[end + 1:]]
-        if 0 in shape:
-            if g.opset >= 14:
-                return g.op("Reshape", self, h.ints(g, shape), allowzero=1)
-            return _zeros(g, shape, self)
-        return g.op("Reshape", self, h.ints(g, shape))
-    # Symbolic sizes: each read at run time, the merged one their product (no -1: it cannot be
-    # inferred when another size is 0, and a size 0 stays 0)
-    sizes = [c.dim_size(g, self, a) for a in range(r)]
-    merged = sizes[start]
-    for size in sizes[start + 1:end + 1]:
-        merged = merged * size if isinstance(merged, int) and isinstance(size, int) else symint_ops.mul(g, merged, size)
-    return h.reshape_to(g, self, [*sizes[:start], merged, *sizes[end + 1:]])
-
-
 def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
     """Zeros of `shape` with `like`'s dtype (also zero-size results before opset 14)."""
     return h.zeros_of_shape(g, shape, like)
-
-
-def stack(g: Any, tensors: Sequence[ir.Value], dim: int) -> ir.Value:
-    """Unsqueeze each tensor at `dim` (of the output rank) and concatenate (after promotion). A list grown
-    in a scripted loop is an ONNX sequence (opset 11+): ConcatFromSequence with a new axis."""
-    if h.is_sequence(g, tensors):
-        return g.op("ConcatFromSequence", tensors, axis=dim, new_axis=1)
-    tensors = h.promoted_list(g, tensors)
-    out_rank = g.rank(tensors[0]) + 1
-    axis = dim + out_rank if dim < 0 else dim
-    parts = [c.unsqueeze(g, t, [axis]) for t in tensors]
-    return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=axis)
-
-
-def select_int_opset9(g: Any, self: ir.Value, dim: int, index: Any) -> ir.Value:
-    """Gather takes no negative index before opset 11: the size is added to a negative one
-    (in the graph when the index is symbolic, e.g. a 0-d tensor index read with .item())."""
-    axis = _axis(g, dim, self)
-    if not isinstance(index, ir.Value):
-        size = g.shape(self)[axis] if index < 0 else 0
-        if isinstance(size, int):
-            return g.op("Gather", self, g.constant(index + size, torch.int64), axis=axis)
-        index = g.constant(index, torch.int64)
-    index = g.cast(index, torch.int64)
-    size = g.op("Gather", g.op("Shape", self), g.constant(axis, torch.int64), axis=0)
-    negative = g.op("Less", index, g.constant(0, torch.int64))
-    wrapped = g.op("Add", index, g.op("Mul", size, g.cast(negative, torch.int64)))
-    return g.op("Gather", self, wrapped, axis=axis)
-
-
-def narrow(g: Any, self: ir.Value, dim: int, start: Any, length: Any) -> ir.Value:
-    """Slice [start, start + length) along dim; a negative start counts from the end, and when
-    start + length reaches 0 the slice runs to the end. Symbolic start/length: computed in the graph."""
-    axis = _axis(g, dim, self)
-    if not isinstance(start, ir.Value) and not isinstance(length, ir.Value):
-        end = h.INT64_MAX if start < 0 and start + length == 0 else start + length
-        return h.slice_axes(g, self, [start], [end], [axis])
-    if g.opset < 10:
-        raise g.refuse("dynamic_bounds_old_opset")
-    begin = g.constant(start, torch.int64)  # a symbolic value is cast, a number becomes a constant
-    end = g.op("Add", begin, g.constant(length, torch.int64))
-    zero = g.constant(0, torch.int64)
-    to_end = g.op("And", g.op("Less", begin, zero), g.op("Equal", end, zero))
-    end = g.op("Where", to_end, g.constant(h.INT64_MAX, torch.int64), end)
-    return h.slice_axes(g, self, [begin], [end], [axis])
 
 
 def slice_tensor_opset9(g: Any, self: ir.Value, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
@@ -229,87 +132,7 @@ def slice_positions(g: Any, length: int | ir.Value, start: Any, end: Any, step: 
     return g.op("Reshape", g.op("NonZero", g.op("And", inside, on_grid)), h.ints(g, [-1]))
 
 
-def _static_size(g: Any, value: ir.Value, axis: int, refusal: str) -> int:
-    """The size of one axis, which must be static (other axes may be dynamic); else the spec's
-    constraint `refusal` (its id)."""
-    size = g.shape(value)[axis]
-    if not isinstance(size, int):
-        raise g.refuse(refusal, detail=f"'{value.name}' has shape {g.shape(value)}")
-    return size
-
-
-def split_tensor(g: Any, self: ir.Value, split_size: int, dim: int) -> list[ir.Value]:
-    """torch.split: chunks of `split_size`, the last one smaller (needs the static size along dim)."""
-    axis = _axis(g, dim, self)
-    size = _static_size(g, self, axis, refusal="dynamic_sizes")
-    if isinstance(split_size, ir.Value):
-        raise g.refuse("dynamic_split_size")
-    if split_size <= 0 or size == 0:
-        return [self]
-    count = max(math.ceil(size / split_size), 1)
-    sizes = [split_size] * (count - 1) + [size - split_size * (count - 1)]
-    return _split(g, self, sizes, axis)
-
-
-def split_with_sizes(g: Any, self: ir.Value, split_sizes: Sequence[int], dim: int) -> list[ir.Value]:
-    return _split(g, self, list(split_sizes), _axis(g, dim, self))
-
-
 # -- indexing ----------------------------------------------------------------------------------
-def gather_opset9(g: Any, self: ir.Value, dim: int, index: ir.Value, sparse_grad: bool) -> ir.Value:
-    """No GatherElements before 11: Gather from the flattened input at linear indices.
-
-    linear = index * stride[dim] + sum over the other axes k of position_k * stride[k],
-    the second term a constant from the static shapes.
-    """
-    data_shape, index_shape = _shape_of(g, self), _shape_of(g, index)
-    axis = _axis(g, dim, self)
-    strides = [math.prod(data_shape[k + 1:]) for k in range(len(data_shape))]
-    offsets = np.zeros(index_shape, dtype=np.int64)
-    for k, size in enumerate(index_shape):
-        if k != axis:
-            view = [1] * len(index_shape)
-            view[k] = size
-            offsets = offsets + (np.arange(size, dtype=np.int64) * strides[k]).reshape(view)
-    index64 = g.cast(_as_1d(g, index), torch.int64)
-    linear = g.op("Add", g.op("Mul", index64, g.constant(strides[axis], torch.int64)),
-                  g.constant(torch.from_numpy(offsets)))
-    flat = g.op("Reshape", self, h.ints(g, [-1]))
-    return _reshape_back(g, g.op("Gather", flat, linear, axis=0), index)
-
-
-def gather(g: Any, self: ir.Value, dim: int, index: ir.Value, sparse_grad: bool) -> ir.Value:
-    """GatherElements; 0-d inputs are treated as 1-element vectors, as torch does."""
-    out = g.op("GatherElements", _as_1d(g, self), _as_1d(g, index), axis=_axis(g, dim, self))
-    return _reshape_back(g, out, index)
-
-
-def _scatter(g: Any, data: ir.Value, axis: int, index: ir.Value, updates: ir.Value) -> ir.Value:
-    """Scatter (opsets 9-10) / ScatterElements (11+) of updates shaped like index."""
-    op = "ScatterElements" if g.opset >= 11 else "Scatter"
-    return g.op(op, data, index, updates, axis=axis)
-
-
-def scatter_src(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value) -> ir.Value:
-    data, idx = _as_1d(g, self), _as_1d(g, index)
-    updates = _fit(g, src, index, refusal="dynamic_src_before_10")
-    return _reshape_back(g, _scatter(g, data, _axis(g, dim, self), idx, updates), self)
-
-
-def scatter_value(g: Any, self: ir.Value, dim: int, index: ir.Value, value: Any) -> ir.Value:
-    data, idx = _as_1d(g, self), _as_1d(g, index)
-    updates = g.op("Expand", h.like(g, value, self), g.op("Shape", idx))
-    return _reshape_back(g, _scatter(g, data, _axis(g, dim, self), idx, updates), self)
-
-
-def scatter_add(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value) -> ir.Value:
-    """ScatterElements with reduction='add' (opset 16+)."""
-    data, idx = _as_1d(g, self), _as_1d(g, index)
-    updates = _fit(g, src, index)
-    out = g.op("ScatterElements", data, idx, updates, axis=_axis(g, dim, self), reduction="add")
-    return _reshape_back(g, out, self)
-
-
 def scatter_add_opset9(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value) -> ir.Value:
     """Before ScatterElements had `reduction`: sum src through a one-hot mask of index.
 
