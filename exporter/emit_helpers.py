@@ -437,3 +437,18 @@ def number_tensor(g: Any, value: Any) -> ir.Value:
 def is_sequence(g: Any, value: Any) -> bool:
     """A tensor list that only exists at run time: an ONNX sequence (a list grown in a scripted loop)."""
     return isinstance(value, ir.Value) and isinstance(value.type, ir.SequenceType)
+
+
+# -- random and resize (mig-resize) ------------------------------------------------------------------
+def is_value(g: Any, value: Any) -> bool:
+    """True for a value known only at run time (a tensor, a symbolic size or number), False for a
+    Python number or list."""
+    return isinstance(value, ir.Value)
+
+
+def static_sizes(g: Any, shape_of: Any) -> list[int] | None:
+    """A size list of Python ints as ints (for a `shape` attribute); None for a tensor, symbolic
+    sizes or no sizes (0-d: an empty `shape` attribute reads as missing)."""
+    if isinstance(shape_of, ir.Value) or any(isinstance(s, ir.Value) for s in shape_of) or len(shape_of) == 0:
+        return None
+    return [int(s) for s in shape_of]

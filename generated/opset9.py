@@ -1467,115 +1467,140 @@ def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0
 
 @declared('opspecs/random.yaml:18', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::rand.default, opsets 9-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:18)"""
-    return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
+    """aten::rand.default, opsets 9-26: random_uniform(size, factory_dtype(dtype)) (opspecs/random.yaml:18)"""
+    return h.random_uniform(g, size, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/random.yaml:29', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:27', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 9-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:29)"""
-    return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
+    """aten::randn.default, opsets 9-26: normal_sample(size, factory_dtype(dtype), 0.0, 1.0) (opspecs/random.yaml:27)"""
+    return s.normal_sample(g, size, h.factory_dtype(g, dtype), 0.0, 1.0)
 
 
-@declared('opspecs/random.yaml:40', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:36', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 9-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:40)"""
-    return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
+    """aten::rand_like.default, opsets 9-26: random_uniform(self, factory_dtype(dtype, self)) (opspecs/random.yaml:36)"""
+    return h.random_uniform(g, self, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/random.yaml:51', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:45', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 9-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:51)"""
-    return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
+    """aten::randn_like.default, opsets 9-26: normal_sample(self, factory_dtype(dtype, self), 0.0, 1.0) (opspecs/random.yaml:45)"""
+    return s.normal_sample(g, self, h.factory_dtype(g, dtype, self), 0.0, 1.0)
 
 
-@declared('opspecs/random.yaml:63', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
+@declared('opspecs/random.yaml:55', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:63)"""
-    return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
+    """aten::randint.low, opsets 9-26: randint_sample(low, high, size, factory_dtype(dtype)) (opspecs/random.yaml:55)"""
+    return s.randint_sample(g, low, high, size, h.factory_dtype(g, dtype))
+
+
+@declared('opspecs/random.yaml:66', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
+def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randint.default, opsets 9-26: randint_sample(0, high, size, factory_dtype(dtype)) (opspecs/random.yaml:66)"""
+    return s.randint_sample(g, 0, high, size, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/random.yaml:76', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
-def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:76)"""
-    return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
-
-
-@declared('opspecs/random.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:88)"""
-    return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
+    """aten::randint_like.default, opsets 9-26: randint_sample(0, high, self, factory_dtype(dtype, self)) (opspecs/random.yaml:76)"""
+    return s.randint_sample(g, 0, high, self, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/random.yaml:100', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
+@declared('opspecs/random.yaml:86', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:100)"""
-    return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
+    """aten::randint_like.low_dtype, opsets 9-26: randint_sample(low, high, self, factory_dtype(dtype, self)) (opspecs/random.yaml:86)"""
+    return s.randint_sample(g, low, high, self, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/random.yaml:114', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'), refusals={'dynamic_count_before_10': ('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:119')})
+@declared('opspecs/random.yaml:98', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'))
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:114)"""
-    return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
+    """aten::randperm.default, opsets 9-26: block of 3 lines: no ONNX op of its own; calls topk_last_indices() (opspecs/random.yaml:98)"""
+    if not (g.opset >= 10 or not h.is_value(g, n)):
+        raise g.constraint_error('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:104')
+    if not h.is_value(g, n) and n == 0:
+        return h.filled(g, [0], 0, h.factory_dtype(g, dtype))
+    return h.cast(g, s.topk_last_indices(g, h.random_uniform(g, [n], 'float32'), n), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/random.yaml:131', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:131)"""
-    return creation_ops.bernoulli_below(g, self)
+    """aten::bernoulli.default, opsets 9-26: cast_like(Less(random_uniform(self, sample_dtype(self)), cast(self, sample_dtype(self))), self) (opspecs/random.yaml:116)"""
+    return h.cast_like(g, g.op('Less', h.random_uniform(g, self, h.sample_dtype(g, self)), h.cast(g, self, h.sample_dtype(g, self))), self)
 
 
-@declared('opspecs/random.yaml:141', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:124', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli_p(g, self, p, *, generator=None):
-    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:141); also serves aten::bernoulli.Tensor (opspecs/random.yaml:153)"""
-    return creation_ops.bernoulli_below(g, self, p)
+    """aten::bernoulli.p, opsets 9-26: cast_like(Less(random_uniform(self, 'float32'), scalar(float(p), 'float32')), self) (opspecs/random.yaml:124)"""
+    return h.cast_like(g, g.op('Less', h.random_uniform(g, self, 'float32'), h.scalar(g, builtins.float(p), 'float32')), self)
 
 
-@declared('opspecs/random.yaml:164', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:134', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+def bernoulli_Tensor(g, self, p, *, generator=None):
+    """aten::bernoulli.Tensor, opsets 9-26: cast_like(Less(random_uniform(self, sample_dtype(p)), cast(p, sample_dtype(p))), self) (opspecs/random.yaml:134)"""
+    return h.cast_like(g, g.op('Less', h.random_uniform(g, self, h.sample_dtype(g, p)), h.cast(g, p, h.sample_dtype(g, p))), self)
+
+
+@declared('opspecs/random.yaml:143', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
-    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:164)"""
+    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:143)"""
     return h.random_uniform(g, self, h.dtype(g, self), from_, to)
 
 
-@declared('opspecs/random.yaml:175', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:154', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
-    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:175)"""
-    return creation_ops.normal_tensor_float(g, mean, std, generator)
+    """aten::normal.Tensor_float, opsets 9-26: Add(mean, normal_sample(mean, dtype(mean), 0.0, std)) (opspecs/random.yaml:154)"""
+    return g.op('Add', mean, s.normal_sample(g, mean, h.dtype(g, mean), 0.0, std))
 
 
-@declared('opspecs/random.yaml:186', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:163', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:186)"""
-    return creation_ops.normal_float_tensor(g, mean, std, generator)
+    """aten::normal.float_Tensor, opsets 9-26: Add(Mul(normal_sample(std, dtype(std), 0.0, 1.0), std), scalar(float(mean), dtype(std))) (opspecs/random.yaml:163)"""
+    return g.op('Add', g.op('Mul', s.normal_sample(g, std, h.dtype(g, std), 0.0, 1.0), std), h.scalar(g, builtins.float(mean), h.dtype(g, std)))
 
 
-@declared('opspecs/random.yaml:197', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:172', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:197)"""
-    return creation_ops.normal_tensor_tensor(g, mean, std, generator)
+    """aten::normal.Tensor_Tensor, opsets 9-26: Add(mean, Mul(normal_sample(Add(mean, std), dtype(mean), 0.0, 1.0), std)) (opspecs/random.yaml:172)"""
+    return g.op('Add', mean, g.op('Mul', s.normal_sample(g, g.op('Add', mean, std), h.dtype(g, mean), 0.0, 1.0), std))
 
 
-@declared('opspecs/random.yaml:210', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:183', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_functional(g, self, mean=0.0, std=1.0, *, generator=None):
-    """aten::normal_functional.default, opsets 9-26: exporter.lib.creation_ops.normal_functional (opspecs/random.yaml:210)"""
-    return creation_ops.normal_functional(g, self, mean, std, generator)
+    """aten::normal_functional.default, opsets 9-26: normal_sample(self, dtype(self), mean, std) (opspecs/random.yaml:183)"""
+    return s.normal_sample(g, self, h.dtype(g, self), mean, std)
 
 
-@declared('opspecs/random.yaml:222', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:193', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:222)"""
-    return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
+    """aten::normal.float_float, opsets 9-26: normal_sample(size, factory_dtype(dtype), mean, std) (opspecs/random.yaml:193)"""
+    return s.normal_sample(g, size, h.factory_dtype(g, dtype), mean, std)
 
 
-@declared('opspecs/random.yaml:238', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'), refusals={'dynamic_count_before_10': ('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:243'), 'dynamic_count_with_replacement': ('multinomial with replacement and num_samples known only at run time needs opset 22 (ONNX Multinomial takes the count as an attribute before); export with opset_version >= 22 or use a static num_samples', 'opspecs/random.yaml:246')})
+@declared('opspecs/random.yaml:207', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'))
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:238)"""
-    return creation_ops.multinomial(g, self, num_samples, replacement, generator)
+    """aten::multinomial.default, opsets 9-26: block of 14 lines: Add, ArgMax, Div, Log, Multinomial, Neg; calls squeeze_axes(), topk_last_indices(), unsqueeze_axes() (opspecs/random.yaml:207)"""
+    if not (g.opset >= 10 or not h.is_value(g, num_samples) or replacement):
+        raise g.constraint_error('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:224')
+    if not (g.opset >= 22 or not h.is_value(g, num_samples) or (not replacement)):
+        raise g.constraint_error('multinomial with replacement and num_samples known only at run time needs opset 22 (ONNX Multinomial takes the count as an attribute before); export with opset_version >= 22 or use a static num_samples', 'opspecs/random.yaml:227')
+    sample = h.sample_dtype(g, self)
+    if replacement and (h.is_value(g, num_samples) or num_samples != 1):
+        if g.opset >= 22:
+            scores = g.op('Add', s.unsqueeze_axes(g, g.op('Log', h.cast(g, self, sample)), [-2]), h.filled(g, [num_samples, 1], 0, sample))
+            gumbel = g.op('Neg', g.op('Log', g.op('Neg', g.op('Log', h.random_uniform(g, scores, sample)))))
+            return g.op('ArgMax', g.op('Add', scores, gumbel), axis=-1, keepdims=0)
+        logits = g.op('Log', h.cast(g, self, 'float32'))
+        batched = logits if h.rank(g, self) == 2 else s.unsqueeze_axes(g, logits, [0])
+        drawn = g.op('Multinomial', batched, sample_size=builtins.int(num_samples), dtype=h.onnx_dtype(g, 'int64'))
+        return drawn if h.rank(g, self) == 2 else s.squeeze_axes(g, drawn, [0])
+    q = g.op('Neg', g.op('Log', h.random_uniform(g, self, sample)))
+    return s.topk_last_indices(g, g.op('Div', h.cast(g, self, sample), q), num_samples)
 
 
-@declared('opspecs/random.yaml:260', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:260)"""
+    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:241)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 

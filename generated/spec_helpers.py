@@ -21,6 +21,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
+    'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:77'),
+    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = number(low, 'float64')\n    hi = number(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:101'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
@@ -28,6 +30,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
+    'topk_last_indices': (('x', 'k'), 'if opset >= 10:\n    return TopK(x, ints([k]), axis=-1, _outputs=2)[1]\nreturn TopK(x, axis=-1, k=int(k), _outputs=2)[1]', 'opspecs/helpers.yaml:115'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
 }
 
@@ -75,6 +78,36 @@ def moments(g, x, axes):
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
+
+
+def normal_sample(g, shape_of, out_dtype, mean, std):
+    """Normal samples of out_dtype shaped like a tensor or a size list, mean + std * a standard sample: RandomNormal (static sizes) or RandomNormalLike up to opset 21; from 22 (ONNX Runtime has no kernels) Box-Muller, sqrt(-2 log(1 - u1)) cos(2 pi u2). Scaled after drawing, as ONNX Runtime aborts on scale=0. (opspecs/helpers.yaml:77)"""
+    sample = h.sample_dtype(g, out_dtype)
+    if g.opset < 22:
+        sizes = h.static_sizes(g, shape_of)
+        if sizes is not None:
+            z = g.op('RandomNormal', shape=sizes, dtype=h.onnx_dtype(g, sample))
+        else:
+            like = shape_of if h.is_value(g, shape_of) else h.filled(g, shape_of, 0, sample)
+            z = g.op('RandomNormalLike', like, dtype=h.onnx_dtype(g, sample))
+    else:
+        radius = g.op('Sqrt', g.op('Mul', h.scalar(g, -2.0, sample), g.op('Log', g.op('Sub', h.scalar(g, 1.0, sample), h.random_uniform(g, shape_of, sample)))))
+        angle = g.op('Mul', h.random_uniform(g, shape_of, sample), h.scalar(g, 6.283185307179586, sample))
+        z = g.op('Mul', radius, g.op('Cos', angle))
+    scaled = z if std == 1 else g.op('Mul', z, h.scalar(g, builtins.float(std), sample))
+    shifted = scaled if mean == 0 else g.op('Add', scaled, h.scalar(g, builtins.float(mean), sample))
+    return h.cast(g, shifted, out_dtype)
+
+
+def randint_sample(g, low, high, shape_of, out_dtype):
+    """Integers uniform in [low, high): the floor of a float64 uniform sample, kept below high (a float sample can round up to it); bounds known only at run time scale a [0, 1) sample (opspecs/helpers.yaml:101)"""
+    if h.is_value(g, low) or h.is_value(g, high):
+        lo = h.number(g, low, 'float64')
+        hi = h.number(g, high, 'float64')
+        drawn = g.op('Floor', g.op('Add', lo, g.op('Mul', h.random_uniform(g, shape_of, 'float64'), g.op('Sub', hi, lo))))
+        return h.cast(g, g.op('Min', drawn, g.op('Sub', hi, h.scalar(g, 1.0, 'float64'))), out_dtype)
+    drawn = g.op('Floor', h.random_uniform(g, shape_of, 'float64', low, high))
+    return h.cast(g, g.op('Min', drawn, h.scalar(g, builtins.float(high - 1), 'float64')), out_dtype)
 
 
 def reduce_max(g, x, axes, keepdims):
@@ -132,6 +165,13 @@ def squeeze_axes(g, x, axes):
     if g.opset >= 13:
         return g.op('Squeeze', x, h.ints(g, axes))
     return g.op('Squeeze', x, axes=axes)
+
+
+def topk_last_indices(g, x, k):
+    """indices of the k largest values along the last axis (TopK's k is an input from opset 10) (opspecs/helpers.yaml:115)"""
+    if g.opset >= 10:
+        return g.op('TopK', x, h.ints(g, [k]), axis=-1, _outputs=2)[1]
+    return g.op('TopK', x, axis=-1, k=builtins.int(k), _outputs=2)[1]
 
 
 def unsqueeze_axes(g, x, axes):
