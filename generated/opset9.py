@@ -22,7 +22,6 @@ from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
 from exporter.lib import nn_ops
 from exporter.lib import pooling_ops
-from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
 from exporter.lib import sorting_ops
@@ -1680,94 +1679,152 @@ def argmin(g, self, dim=None, keepdim=False):
     return g.op('ArgMin', self, axis=h.norm_dim(g, dim, self), keepdims=keepdim)
 
 
-@declared('opspecs/resize.yaml:22', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:23', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 9-26: exporter.lib.resize_ops.nearest_vec (opspecs/resize.yaml:22); also serves aten::upsample_nearest2d.vec (opspecs/resize.yaml:48); also serves aten::upsample_nearest3d.vec (opspecs/resize.yaml:75)"""
-    return resize_ops.nearest_vec(g, input, output_size, scale_factors, exact=False)
+    """aten::upsample_nearest1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:23)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
+    return s.upsample_nearest(g, input, False, outs, given)
 
 
-@declared('opspecs/resize.yaml:35', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:36', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:35)"""
-    return resize_ops.nearest(g, self, output_size, exact=False, rank=1, scales=scales)
+    """aten::upsample_nearest1d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales]) (opspecs/resize.yaml:36)"""
+    return s.upsample_nearest(g, self, False, output_size, [scales])
 
 
-@declared('opspecs/resize.yaml:61', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:46', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def upsample_nearest2d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:46)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_nearest(g, input, False, outs, given)
+
+
+@declared('opspecs/resize.yaml:59', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:61)"""
-    return resize_ops.nearest(g, self, output_size, exact=False, rank=2, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_nearest2d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:59)"""
+    return s.upsample_nearest(g, self, False, output_size, [scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:70', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def upsample_nearest3d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:70)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
+    return s.upsample_nearest(g, input, False, outs, given)
+
+
+@declared('opspecs/resize.yaml:83', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:88)"""
-    return resize_ops.nearest(g, self, output_size, exact=False, rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_nearest3d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:83)"""
+    return s.upsample_nearest(g, self, False, output_size, [scales_d, scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:103', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:95', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: exporter.lib.resize_ops.nearest_vec (opspecs/resize.yaml:103); also serves aten::_upsample_nearest_exact2d.vec (opspecs/resize.yaml:129); also serves aten::_upsample_nearest_exact3d.vec (opspecs/resize.yaml:156)"""
-    return resize_ops.nearest_vec(g, input, output_size, scale_factors, exact=True)
+    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:95)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
+    return s.upsample_nearest(g, input, True, outs, given)
 
 
-@declared('opspecs/resize.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:108', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:116)"""
-    return resize_ops.nearest(g, self, output_size, exact=True, rank=1, scales=scales)
+    """aten::_upsample_nearest_exact1d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales]) (opspecs/resize.yaml:108)"""
+    return s.upsample_nearest(g, self, True, output_size, [scales])
 
 
-@declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:118', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:118)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_nearest(g, input, True, outs, given)
+
+
+@declared('opspecs/resize.yaml:131', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:142)"""
-    return resize_ops.nearest(g, self, output_size, exact=True, rank=2, scales_h=scales_h, scales_w=scales_w)
+    """aten::_upsample_nearest_exact2d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:131)"""
+    return s.upsample_nearest(g, self, True, output_size, [scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:169', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:142)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
+    return s.upsample_nearest(g, input, True, outs, given)
+
+
+@declared('opspecs/resize.yaml:155', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:169)"""
-    return resize_ops.nearest(g, self, output_size, exact=True, rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::_upsample_nearest_exact3d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:155)"""
+    return s.upsample_nearest(g, self, True, output_size, [scales_d, scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:188', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/resize.yaml:171', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:188); also serves aten::upsample_trilinear3d.vec (opspecs/resize.yaml:253)"""
-    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='linear')
+    """aten::upsample_linear1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:171)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
+    return s.upsample_interpolate(g, input, 'linear', align_corners, outs, given)
 
 
-@declared('opspecs/resize.yaml:202', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/resize.yaml:185', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:202)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=1, scales=scales)
+    """aten::upsample_linear1d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales]) (opspecs/resize.yaml:185)"""
+    return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales])
 
 
-@declared('opspecs/resize.yaml:216', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:222')})
+@declared('opspecs/resize.yaml:196', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:216)"""
-    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='linear', refusal='dynamic_integer_interpolation')
+    """aten::upsample_bilinear2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:196)"""
+    if not (h.is_float(g, input) or not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:202')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_interpolate(g, input, 'linear', align_corners, outs, given)
 
 
-@declared('opspecs/resize.yaml:234', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:240')})
+@declared('opspecs/resize.yaml:214', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:234)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=2, scales_h=scales_h, scales_w=scales_w, refusal='dynamic_integer_interpolation')
+    """aten::upsample_bilinear2d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:214)"""
+    if not (h.is_float(g, self) or not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:217')
+    return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:267', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/resize.yaml:230', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_trilinear3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:230)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
+    return s.upsample_interpolate(g, input, 'linear', align_corners, outs, given)
+
+
+@declared('opspecs/resize.yaml:244', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:267)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_trilinear3d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:244)"""
+    return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales_d, scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:283', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:289')})
+@declared('opspecs/resize.yaml:257', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:283)"""
-    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='cubic', refusal='dynamic_integer_interpolation')
+    """aten::upsample_bicubic2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:257)"""
+    if not (h.is_float(g, input) or not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:263')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_interpolate(g, input, 'cubic', align_corners, outs, given)
 
 
-@declared('opspecs/resize.yaml:301', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:307')})
+@declared('opspecs/resize.yaml:275', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:301)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='cubic', rank=2, scales_h=scales_h, scales_w=scales_w, refusal='dynamic_integer_interpolation')
+    """aten::upsample_bicubic2d.default, opsets 9-26: upsample_interpolate(self, 'cubic', align_corners, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:275)"""
+    if not (h.is_float(g, self) or not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:278')
+    return s.upsample_interpolate(g, self, 'cubic', align_corners, output_size, [scales_h, scales_w])
 
 
 @declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))

@@ -18,20 +18,34 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
+    'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:311'),
+    'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:306'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
+    'index_range': (('count',), "if not is_value(count):\n    return ints(list(range(int(count))))\nif opset >= 11:\n    return Range(scalar(0, 'int64'), count, scalar(1, 'int64'))\nreturn Reshape(NonZero(filled(Reshape(count, ints([1])), 1, 'int64')), ints([-1]))", 'opspecs/helpers.yaml:222'),
+    'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:181'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
     'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:77'),
+    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(number(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(number(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(number(size, dtype), number(out, dtype))", 'opspecs/helpers.yaml:282'),
     'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = number(low, 'float64')\n    hi = number(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:101'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
+    'resample': (('x', 'kind', 'align_corners', 'outs', 'scales'), 'n = len(outs)\nr = rank(x)\nlead = r - n\ny = resample_axis(x, r, lead, size_at(x, lead), outs[0], scales[0], kind, align_corners)\ny = y if n < 2 else resample_axis(y, r, lead + 1, size_at(x, lead + 1), outs[1], scales[1], kind, align_corners)\nreturn y if n < 3 else resample_axis(y, r, lead + 2, size_at(x, lead + 2), outs[2], scales[2], kind, align_corners)', 'opspecs/helpers.yaml:232'),
+    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(number(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:243'),
+    'resample_tap': (('source', 'r', 'index', 'offset', 'last', 'axis', 'weight'), "shifted = Add(index, scalar(offset, 'int64')) if offset != 0 else index\nlow = Where(Less(shifted, scalar(0, 'int64')), scalar(0, 'int64'), shifted)\ntap = Where(Less(last, low), last, low)\nview = [1] * axis + [-1] + [1] * (r - axis - 1)\nreturn Mul(Gather(source, tap, axis=axis), Reshape(weight, ints(view)))", 'opspecs/helpers.yaml:296'),
+    'resize_out_sizes': (('x', 'output_size', 'scale_factors', 'align_corners'), 'if not resize_dynamic(x, output_size):\n    return vec_output_sizes(x, output_size, scale_factors, align_corners)\nif output_size is not None:\n    return list(output_size)\nn = len(scale_factors)\nlead = rank(x) - n\nsizes = [scaled_size(x, lead, scale_factors[0])]\nsizes = sizes if n < 2 else sizes + [scaled_size(x, lead + 1, scale_factors[1])]\nreturn sizes if n < 3 else sizes + [scaled_size(x, lead + 2, scale_factors[2])]', 'opspecs/helpers.yaml:192'),
+    'resize_to': (('x', 'mode', 'sizes', 'scales', 'transform', 'nearest_mode', 'cubic_coeff_a'), 'lead = rank(x) - len(sizes if sizes is not None else scales)\nempty = None if opset >= 13 else floats([])\nif sizes is not None:\n    target = Concat(as_shape(shape_slice(x, 0, lead)), ints(sizes), axis=0)\n    return Resize(x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform,\n                  nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)\nreturn Resize(x, empty, floats([1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform,\n              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)', 'opspecs/helpers.yaml:168'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'scaled_size': (('x', 'axis', 'factor'), "d = static_dim(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:206'),
+    'size_at': (('x', 'axis'), "d = static_dim(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:215'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'topk_last_indices': (('x', 'k'), 'if opset >= 10:\n    return TopK(x, ints([k]), axis=-1, _outputs=2)[1]\nreturn TopK(x, axis=-1, k=int(k), _outputs=2)[1]', 'opspecs/helpers.yaml:115'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
+    'upsample_interpolate': (('x', 'mode', 'align_corners', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, mode, align_corners, output_size, scales)\nkind, factors, weights = interpolation_plan(x, mode, align_corners, output_size, scales)\ntransform = 'align_corners' if align_corners else 'half_pixel'\ncoeff = -0.75 if mode == 'cubic' else None\nif opset >= 11 and kind == 'sizes':\n    return resize_to(x, mode, output_size, None, transform, None, coeff)\nif opset >= 11 and kind == 'scales':\n    return resize_to(x, mode, None, factors, transform, None, coeff)\nr = rank(x)\nlead = r - len(weights)\ny = matmul_axis(x, lead, weights[0], r)\ny = y if len(weights) < 2 else matmul_axis(y, lead + 1, weights[1], r)\nreturn y if len(weights) < 3 else matmul_axis(y, lead + 2, weights[2], r)", 'opspecs/helpers.yaml:149'),
+    'upsample_nearest': (('x', 'exact', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)\nkind, factors, picks = nearest_plan(x, exact, output_size, scales)\nif opset >= 11 and kind == 'sizes':\n    if exact:\n        return resize_to(x, 'nearest', output_size, None, 'half_pixel', 'round_prefer_ceil', None)\n    return resize_to(x, 'nearest', output_size, None, 'asymmetric', 'floor', None)\nif opset < 10 and kind == 'scales':\n    return Upsample(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nif opset >= 10 and opset < 11 and kind == 'scales':\n    return Resize(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nlead = rank(x) - len(picks)\ny = x if picks[0] is None else Gather(x, ints(picks[0]), axis=lead)\ny = y if len(picks) < 2 or picks[1] is None else Gather(y, ints(picks[1]), axis=lead + 1)\nreturn y if len(picks) < 3 or picks[2] is None else Gather(y, ints(picks[2]), axis=lead + 2)", 'opspecs/helpers.yaml:129'),
 }
 
 
@@ -57,6 +71,16 @@ def batch_stats(g, x, weight, bias, eps):
     return (y, g.op('Reshape', mean, flat), g.op('Reshape', var, flat), g.op('Reshape', invstd, flat))
 
 
+def cubic_far(g, x):
+    """torch's cubic convolution weight for 1 < |d| < 2 (A = -0.75), ((A x - 5A) x + 8A) x - 4A (opspecs/helpers.yaml:311)"""
+    return g.op('Sub', g.op('Mul', g.op('Add', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, -0.75, x), x), h.like(g, -3.75, x)), x), h.like(g, -6.0, x)), x), h.like(g, -3.0, x))
+
+
+def cubic_near(g, x):
+    """torch's cubic convolution weight for |d| <= 1 (A = -0.75), ((A + 2) x - (A + 3)) x x + 1 (opspecs/helpers.yaml:306)"""
+    return g.op('Add', g.op('Mul', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, 1.25, x), x), h.like(g, 2.25, x)), x), x), h.like(g, 1.0, x))
+
+
 def group_norm_21(g, x, groups, weight, bias, eps):
     """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:271)"""
     scale = weight if weight is not None else h.channel_fill(g, x, 1.0)
@@ -71,6 +95,25 @@ def group_stats(g, x, groups, eps):
     r = rstd(g, var, eps, x)
     normalized = g.op('Reshape', g.op('Mul', centered, r), h.as_shape(g, h.shape_slice(g, x, 0)))
     return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
+
+
+def index_range(g, count):
+    """0..count-1 as 1-D int64 (Range from 11; before, NonZero of count ones) (opspecs/helpers.yaml:222)"""
+    if not h.is_value(g, count):
+        return h.ints(g, builtins.list(builtins.range(builtins.int(count))))
+    if g.opset >= 11:
+        return g.op('Range', h.scalar(g, 0, 'int64'), count, h.scalar(g, 1, 'int64'))
+    return g.op('Reshape', g.op('NonZero', h.filled(g, g.op('Reshape', count, h.ints(g, [1])), 1, 'int64')), h.ints(g, [-1]))
+
+
+def matmul_axis(g, x, axis, weights, r):
+    """axis of x (of rank r) contracted with an [in, out] matrix (moved last for MatMul); None is the identity (opspecs/helpers.yaml:181)"""
+    if weights is None:
+        return x
+    if axis == r - 1:
+        return g.op('MatMul', x, weights)
+    perm = builtins.list(builtins.range(axis)) + [r - 1] + builtins.list(builtins.range(axis + 1, r - 1)) + [axis]
+    return g.op('Transpose', g.op('MatMul', g.op('Transpose', x, perm=perm), weights), perm=perm)
 
 
 def moments(g, x, axes):
@@ -97,6 +140,19 @@ def normal_sample(g, shape_of, out_dtype, mean, std):
     scaled = z if std == 1 else g.op('Mul', z, h.scalar(g, builtins.float(std), sample))
     shifted = scaled if mean == 0 else g.op('Add', scaled, h.scalar(g, builtins.float(mean), sample))
     return h.cast(g, shifted, out_dtype)
+
+
+def pixel_scale(g, size, out, given, align_corners, dtype):
+    """torch's area_pixel_compute_scale, (in-1)/(out-1) with align_corners (0 for out 1), else 1/scale when a scale was given, else in/out (opspecs/helpers.yaml:282)"""
+    if align_corners:
+        denominator = g.op('Sub', h.number(g, out, 'int64'), h.scalar(g, 1, 'int64'))
+        many = g.op('Greater', denominator, h.scalar(g, 0, 'int64'))
+        safe = g.op('Where', many, denominator, h.scalar(g, 1, 'int64'))
+        ratio = g.op('Div', h.cast(g, g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64')), dtype), h.cast(g, safe, dtype))
+        return g.op('Where', many, ratio, h.scalar(g, 0.0, dtype))
+    if given is not None and given > 0:
+        return h.scalar(g, 1.0 / given, dtype)
+    return g.op('Div', h.number(g, size, dtype), h.number(g, out, dtype))
 
 
 def randint_sample(g, low, high, shape_of, out_dtype):
@@ -155,9 +211,101 @@ def reduce_sum(g, x, axes, keepdims):
     return g.op('ReduceSum', x, axes=axes, keepdims=keepdims)
 
 
+def resample(g, x, kind, align_corners, outs, scales):
+    """each trailing axis resampled as torch's CPU kernels do (kind nearest, nearest-exact, linear, cubic), for sizes known only at run time (opspecs/helpers.yaml:232)"""
+    n = builtins.len(outs)
+    r = h.rank(g, x)
+    lead = r - n
+    y = resample_axis(g, x, r, lead, size_at(g, x, lead), outs[0], scales[0], kind, align_corners)
+    y = y if n < 2 else resample_axis(g, y, r, lead + 1, size_at(g, x, lead + 1), outs[1], scales[1], kind, align_corners)
+    return y if n < 3 else resample_axis(g, y, r, lead + 2, size_at(g, x, lead + 2), outs[2], scales[2], kind, align_corners)
+
+
+def resample_axis(g, x, r, axis, size, out, given, kind, align_corners):
+    """one axis of resample (x of rank r); torch computes nearest indices in float32, weights in the input's opmath type (opspecs/helpers.yaml:243)"""
+    last = g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64'))
+    if kind == 'nearest' or kind == 'nearest-exact':
+        step = pixel_scale(g, size, out, given, False, 'float32')
+        dst = h.cast(g, index_range(g, out), 'float32')
+        dst = g.op('Add', dst, h.scalar(g, 0.5, 'float32')) if kind == 'nearest-exact' else dst
+        source = h.cast(g, g.op('Floor', g.op('Mul', dst, step)), 'int64')
+        return g.op('Gather', x, g.op('Where', g.op('Less', last, source), last, source), axis=axis)
+    wd = 'float64' if h.dtype_in(g, x, 'float64') else 'float32'
+    step = pixel_scale(g, size, out, given, align_corners, wd)
+    dst = h.cast(g, index_range(g, out), wd)
+    zero = h.scalar(g, 0.0, wd)
+    one = h.scalar(g, 1.0, wd)
+    if align_corners:
+        real = g.op('Mul', dst, step)
+    else:
+        half = h.scalar(g, 0.5, wd)
+        centred = g.op('Sub', g.op('Mul', step, g.op('Add', dst, half)), half)
+        real = g.op('Where', g.op('Less', centred, zero), zero, centred) if kind == 'linear' else centred
+    floor = h.cast(g, g.op('Floor', real), 'int64')
+    index = g.op('Where', g.op('Less', last, floor), last, floor)
+    frac = g.op('Sub', real, h.cast(g, index, wd))
+    frac = g.op('Where', g.op('Less', frac, zero), zero, frac)
+    t = g.op('Where', g.op('Less', one, frac), one, frac)
+    source = h.cast(g, x, wd)
+    if kind == 'linear':
+        total = g.op('Add', resample_tap(g, source, r, index, 0, last, axis, g.op('Sub', one, t)), resample_tap(g, source, r, index, 1, last, axis, t))
+        return h.cast_like(g, total, x)
+    rest = g.op('Sub', one, t)
+    total = g.op('Add', resample_tap(g, source, r, index, -1, last, axis, cubic_far(g, g.op('Add', t, one))), resample_tap(g, source, r, index, 0, last, axis, cubic_near(g, t)))
+    total = g.op('Add', total, resample_tap(g, source, r, index, 1, last, axis, cubic_near(g, rest)))
+    total = g.op('Add', total, resample_tap(g, source, r, index, 2, last, axis, cubic_far(g, g.op('Add', rest, one))))
+    return h.cast_like(g, total, x)
+
+
+def resample_tap(g, source, r, index, offset, last, axis, weight):
+    """source gathered at index + offset (clamped to the axis) along axis, times a per-position weight (opspecs/helpers.yaml:296)"""
+    shifted = g.op('Add', index, h.scalar(g, offset, 'int64')) if offset != 0 else index
+    low = g.op('Where', g.op('Less', shifted, h.scalar(g, 0, 'int64')), h.scalar(g, 0, 'int64'), shifted)
+    tap = g.op('Where', g.op('Less', last, low), last, low)
+    view = [1] * axis + [-1] + [1] * (r - axis - 1)
+    return g.op('Mul', g.op('Gather', source, tap, axis=axis), g.op('Reshape', weight, h.ints(g, view)))
+
+
+def resize_out_sizes(g, x, output_size, scale_factors, align_corners):
+    """the output sizes of a `.vec` overload; from scale factors torch takes int(size * factor) in double (opspecs/helpers.yaml:192)"""
+    if not h.resize_dynamic(g, x, output_size):
+        return h.vec_output_sizes(g, x, output_size, scale_factors, align_corners)
+    if output_size is not None:
+        return builtins.list(output_size)
+    n = builtins.len(scale_factors)
+    lead = h.rank(g, x) - n
+    sizes = [scaled_size(g, x, lead, scale_factors[0])]
+    sizes = sizes if n < 2 else sizes + [scaled_size(g, x, lead + 1, scale_factors[1])]
+    return sizes if n < 3 else sizes + [scaled_size(g, x, lead + 2, scale_factors[2])]
+
+
+def resize_to(g, x, mode, sizes, scales, transform, nearest_mode, cubic_coeff_a):
+    """Resize (11+) of the trailing axes to static sizes or by scale factors, the leading axes kept (opspecs/helpers.yaml:168)"""
+    lead = h.rank(g, x) - builtins.len(sizes if sizes is not None else scales)
+    empty = None if g.opset >= 13 else h.floats(g, [])
+    if sizes is not None:
+        target = g.op('Concat', h.as_shape(g, h.shape_slice(g, x, 0, lead)), h.ints(g, sizes), axis=0)
+        return g.op('Resize', x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform, nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)
+    return g.op('Resize', x, empty, h.floats(g, [1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform, nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)
+
+
 def rstd(g, var, eps, like):
     """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:245)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
+
+
+def scaled_size(g, x, axis, factor):
+    """int(x.shape[axis] * factor), computed in double as torch does (opspecs/helpers.yaml:206)"""
+    d = h.static_dim(g, x, axis)
+    if d is not None:
+        return builtins.int(d * factor)
+    return h.cast(g, g.op('Mul', h.cast(g, size_at(g, x, axis), 'float64'), h.scalar(g, builtins.float(factor), 'float64')), 'int64')
+
+
+def size_at(g, x, axis):
+    """x's size along axis, an int when static, else a 0-d int64 read at run time (opspecs/helpers.yaml:215)"""
+    d = h.static_dim(g, x, axis)
+    return d if d is not None else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
 
 
 def squeeze_axes(g, x, axes):
@@ -179,3 +327,40 @@ def unsqueeze_axes(g, x, axes):
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
+
+
+def upsample_interpolate(g, x, mode, align_corners, output_size, scales):
+    """torch's linear or cubic resampling of the trailing axes to output_size (opspecs/helpers.yaml:149)"""
+    if h.resize_dynamic(g, x, output_size):
+        return resample(g, x, mode, align_corners, output_size, scales)
+    kind, factors, weights = h.interpolation_plan(g, x, mode, align_corners, output_size, scales)
+    transform = 'align_corners' if align_corners else 'half_pixel'
+    coeff = -0.75 if mode == 'cubic' else None
+    if g.opset >= 11 and kind == 'sizes':
+        return resize_to(g, x, mode, output_size, None, transform, None, coeff)
+    if g.opset >= 11 and kind == 'scales':
+        return resize_to(g, x, mode, None, factors, transform, None, coeff)
+    r = h.rank(g, x)
+    lead = r - builtins.len(weights)
+    y = matmul_axis(g, x, lead, weights[0], r)
+    y = y if builtins.len(weights) < 2 else matmul_axis(g, y, lead + 1, weights[1], r)
+    return y if builtins.len(weights) < 3 else matmul_axis(g, y, lead + 2, weights[2], r)
+
+
+def upsample_nearest(g, x, exact, output_size, scales):
+    """torch's nearest (exact False) or nearest-exact resampling of the trailing axes to output_size (opspecs/helpers.yaml:129)"""
+    if h.resize_dynamic(g, x, output_size):
+        return resample(g, x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)
+    kind, factors, picks = h.nearest_plan(g, x, exact, output_size, scales)
+    if g.opset >= 11 and kind == 'sizes':
+        if exact:
+            return resize_to(g, x, 'nearest', output_size, None, 'half_pixel', 'round_prefer_ceil', None)
+        return resize_to(g, x, 'nearest', output_size, None, 'asymmetric', 'floor', None)
+    if g.opset < 10 and kind == 'scales':
+        return g.op('Upsample', x, h.floats(g, [1.0] * (h.rank(g, x) - builtins.len(factors)) + factors), mode='nearest')
+    if g.opset >= 10 and g.opset < 11 and (kind == 'scales'):
+        return g.op('Resize', x, h.floats(g, [1.0] * (h.rank(g, x) - builtins.len(factors)) + factors), mode='nearest')
+    lead = h.rank(g, x) - builtins.len(picks)
+    y = x if picks[0] is None else g.op('Gather', x, h.ints(g, picks[0]), axis=lead)
+    y = y if builtins.len(picks) < 2 or picks[1] is None else g.op('Gather', y, h.ints(g, picks[1]), axis=lead + 1)
+    return y if builtins.len(picks) < 3 or picks[2] is None else g.op('Gather', y, h.ints(g, picks[2]), axis=lead + 2)
