@@ -892,3 +892,73 @@ def window_positions(g: Any, length: int, size: int, step: int) -> ir.Value:
     """Tensor.unfold's constant [windows, size] index matrix along a dim of static `length`."""
     count = (length - size) // step + 1
     return g.constant(torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0))
+
+
+# -- random and resize (mig-resize) ------------------------------------------------------------------
+def is_value(g: Any, value: Any) -> bool:
+    """True for a value known only at run time (a tensor, a symbolic size or number), False for a
+    Python number or list."""
+    return isinstance(value, ir.Value)
+
+
+def static_sizes(g: Any, shape_of: Any) -> list[int] | None:
+    """A size list of Python ints as ints (for a `shape` attribute); None for a tensor, symbolic
+    sizes or no sizes (0-d: an empty `shape` attribute reads as missing)."""
+    if isinstance(shape_of, ir.Value) or any(isinstance(s, ir.Value) for s in shape_of) or len(shape_of) == 0:
+        return None
+    return [int(s) for s in shape_of]
+
+
+def static_dim(g: Any, x: ir.Value, axis: int) -> int | None:
+    """x's size along `axis` when known at export time, else None."""
+    size = g.shape(x)[axis]
+    return int(size) if isinstance(size, int) else None
+
+
+def floats(g: Any, values: Sequence[Any]) -> ir.Value:
+    """A 1-D float32 tensor (Resize's roi and scales inputs)."""
+    return g.constant(torch.tensor([float(v) for v in values], dtype=torch.float32))
+
+
+def resize_dynamic(g: Any, x: ir.Value, output_size: Any) -> bool:
+    """A resized axis of x has a size known only at run time, or an output size is a value
+    (output_size None: every axis after N and C)."""
+    sizes = list(output_size) if output_size is not None else []
+    spatial = g.shape(x)[g.rank(x) - len(sizes):] if sizes else g.shape(x)[2:]
+    return any(not isinstance(d, int) for d in spatial) or any(isinstance(o, ir.Value) for o in sizes)
+
+
+def _resized(g: Any, x: ir.Value, output_size: Sequence[Any]) -> tuple[list[int], list[int]]:
+    n = len(output_size)
+    return [int(d) for d in g.shape(x)[g.rank(x) - n:]], [int(o) for o in output_size]
+
+
+def nearest_plan(g: Any, x: ir.Value, exact: bool, output_size: Sequence[Any], scales: Sequence[Any]) -> tuple:
+    """resize_ops.nearest_plan for x's static sizes: (kind, factors, source indices per axis)."""
+    from exporter.lib import resize_ops  # imported late: exporter.lib imports this module
+
+    sizes, outs = _resized(g, x, output_size)
+    return resize_ops.nearest_plan(exact, g.dtype(x), g.opset, sizes, outs, list(scales))
+
+
+def interpolation_plan(g: Any, x: ir.Value, mode: str, align_corners: bool, output_size: Sequence[Any],
+                       scales: Sequence[Any]) -> tuple:
+    """resize_ops.interpolation_plan for x's static sizes; the weight matrices as constants in x's dtype."""
+    from exporter.lib import resize_ops
+
+    sizes, outs = _resized(g, x, output_size)
+    kind, factors, matrices = resize_ops.interpolation_plan(mode, align_corners, g.dtype(x), g.opset, sizes, outs,
+                                                            list(scales))
+    weights = None if matrices is None else [
+        None if m is None else g.constant(torch.from_numpy(m), g.dtype(x)) for m in matrices]
+    return kind, factors, weights
+
+
+def vec_output_sizes(g: Any, x: ir.Value, output_size: Any, scale_factors: Any, align_corners: Any) -> list[int]:
+    """The output sizes torch computes for this `.vec` overload (`g.overload`) on x's static sizes."""
+    from codegen.torch_schema import resolve_overload
+    from exporter.lib import resize_ops
+
+    n = len(output_size if output_size is not None else scale_factors)
+    sizes = [int(d) for d in g.shape(x)[g.rank(x) - n:]]
+    return resize_ops.vec_sizes(resolve_overload(g.overload), sizes, output_size, scale_factors, align_corners)

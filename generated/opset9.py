@@ -18,7 +18,6 @@ from exporter.lib import creation_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
 from exporter.lib import pooling_ops
-from exporter.lib import resize_ops
 from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
 from exporter.lib import special_ops
@@ -1656,115 +1655,140 @@ def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0
 
 @declared('opspecs/random.yaml:18', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::rand.default, opsets 9-26: exporter.lib.creation_ops.rand (opspecs/random.yaml:18)"""
-    return creation_ops.rand(g, size, dtype, layout, device, pin_memory)
+    """aten::rand.default, opsets 9-26: random_uniform(size, factory_dtype(dtype)) (opspecs/random.yaml:18)"""
+    return h.random_uniform(g, size, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/random.yaml:29', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:27', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::randn.default, opsets 9-26: exporter.lib.creation_ops.randn (opspecs/random.yaml:29)"""
-    return creation_ops.randn(g, size, dtype, layout, device, pin_memory)
+    """aten::randn.default, opsets 9-26: normal_sample(size, factory_dtype(dtype), 0.0, 1.0) (opspecs/random.yaml:27)"""
+    return s.normal_sample(g, size, h.factory_dtype(g, dtype), 0.0, 1.0)
 
 
-@declared('opspecs/random.yaml:40', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:36', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::rand_like.default, opsets 9-26: exporter.lib.creation_ops.rand_like (opspecs/random.yaml:40)"""
-    return creation_ops.rand_like(g, self, dtype, layout, device, pin_memory, memory_format)
+    """aten::rand_like.default, opsets 9-26: random_uniform(self, factory_dtype(dtype, self)) (opspecs/random.yaml:36)"""
+    return h.random_uniform(g, self, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/random.yaml:51', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:45', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randn_like.default, opsets 9-26: exporter.lib.creation_ops.randn_like (opspecs/random.yaml:51)"""
-    return creation_ops.randn_like(g, self, dtype, layout, device, pin_memory, memory_format)
+    """aten::randn_like.default, opsets 9-26: normal_sample(self, factory_dtype(dtype, self), 0.0, 1.0) (opspecs/random.yaml:45)"""
+    return s.normal_sample(g, self, h.factory_dtype(g, dtype, self), 0.0, 1.0)
 
 
-@declared('opspecs/random.yaml:63', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
+@declared('opspecs/random.yaml:55', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.low, opsets 9-26: exporter.lib.creation_ops.randint_low (opspecs/random.yaml:63)"""
-    return creation_ops.randint_low(g, low, high, size, dtype, layout, device, pin_memory)
+    """aten::randint.low, opsets 9-26: randint_sample(low, high, size, factory_dtype(dtype)) (opspecs/random.yaml:55)"""
+    return s.randint_sample(g, low, high, size, h.factory_dtype(g, dtype))
+
+
+@declared('opspecs/random.yaml:66', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
+def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+    """aten::randint.default, opsets 9-26: randint_sample(0, high, size, factory_dtype(dtype)) (opspecs/random.yaml:66)"""
+    return s.randint_sample(g, 0, high, size, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/random.yaml:76', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
-def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randint.default, opsets 9-26: exporter.lib.creation_ops.randint (opspecs/random.yaml:76)"""
-    return creation_ops.randint(g, high, size, dtype, layout, device, pin_memory)
-
-
-@declared('opspecs/random.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.default, opsets 9-26: exporter.lib.creation_ops.randint_like (opspecs/random.yaml:88)"""
-    return creation_ops.randint_like(g, self, high, dtype, layout, device, pin_memory, memory_format)
+    """aten::randint_like.default, opsets 9-26: randint_sample(0, high, self, factory_dtype(dtype, self)) (opspecs/random.yaml:76)"""
+    return s.randint_sample(g, 0, high, self, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/random.yaml:100', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
+@declared('opspecs/random.yaml:86', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
 def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
-    """aten::randint_like.low_dtype, opsets 9-26: exporter.lib.creation_ops.randint_like_low_dtype (opspecs/random.yaml:100)"""
-    return creation_ops.randint_like_low_dtype(g, self, low, high, dtype, layout, device, pin_memory, memory_format)
+    """aten::randint_like.low_dtype, opsets 9-26: randint_sample(low, high, self, factory_dtype(dtype, self)) (opspecs/random.yaml:86)"""
+    return s.randint_sample(g, low, high, self, h.factory_dtype(g, dtype, self))
 
 
-@declared('opspecs/random.yaml:114', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'), refusals={'dynamic_count_before_10': ('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:119')})
+@declared('opspecs/random.yaml:98', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'))
 def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
-    """aten::randperm.default, opsets 9-26: exporter.lib.creation_ops.randperm (opspecs/random.yaml:114)"""
-    return creation_ops.randperm(g, n, dtype, layout, device, pin_memory)
+    """aten::randperm.default, opsets 9-26: block of 3 lines: no ONNX op of its own; calls topk_last_indices() (opspecs/random.yaml:98)"""
+    if not (g.opset >= 10 or not h.is_value(g, n)):
+        raise g.constraint_error('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:104')
+    if not h.is_value(g, n) and n == 0:
+        return h.filled(g, [0], 0, h.factory_dtype(g, dtype))
+    return h.cast(g, s.topk_last_indices(g, h.random_uniform(g, [n], 'float32'), n), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/random.yaml:131', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli(g, self, *, generator=None):
-    """aten::bernoulli.default, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:131)"""
-    return creation_ops.bernoulli_below(g, self)
+    """aten::bernoulli.default, opsets 9-26: cast_like(Less(random_uniform(self, sample_dtype(self)), cast(self, sample_dtype(self))), self) (opspecs/random.yaml:116)"""
+    return h.cast_like(g, g.op('Less', h.random_uniform(g, self, h.sample_dtype(g, self)), h.cast(g, self, h.sample_dtype(g, self))), self)
 
 
-@declared('opspecs/random.yaml:141', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:124', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def bernoulli_p(g, self, p, *, generator=None):
-    """aten::bernoulli.p, opsets 9-26: exporter.lib.creation_ops.bernoulli_below (opspecs/random.yaml:141); also serves aten::bernoulli.Tensor (opspecs/random.yaml:153)"""
-    return creation_ops.bernoulli_below(g, self, p)
+    """aten::bernoulli.p, opsets 9-26: cast_like(Less(random_uniform(self, 'float32'), scalar(float(p), 'float32')), self) (opspecs/random.yaml:124)"""
+    return h.cast_like(g, g.op('Less', h.random_uniform(g, self, 'float32'), h.scalar(g, builtins.float(p), 'float32')), self)
 
 
-@declared('opspecs/random.yaml:164', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:134', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+def bernoulli_Tensor(g, self, p, *, generator=None):
+    """aten::bernoulli.Tensor, opsets 9-26: cast_like(Less(random_uniform(self, sample_dtype(p)), cast(p, sample_dtype(p))), self) (opspecs/random.yaml:134)"""
+    return h.cast_like(g, g.op('Less', h.random_uniform(g, self, h.sample_dtype(g, p)), h.cast(g, p, h.sample_dtype(g, p))), self)
+
+
+@declared('opspecs/random.yaml:143', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
-    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:164)"""
+    """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:143)"""
     return h.random_uniform(g, self, h.dtype(g, self), from_, to)
 
 
-@declared('opspecs/random.yaml:175', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:154', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
-    """aten::normal.Tensor_float, opsets 9-26: exporter.lib.creation_ops.normal_tensor_float (opspecs/random.yaml:175)"""
-    return creation_ops.normal_tensor_float(g, mean, std, generator)
+    """aten::normal.Tensor_float, opsets 9-26: Add(mean, normal_sample(mean, dtype(mean), 0.0, std)) (opspecs/random.yaml:154)"""
+    return g.op('Add', mean, s.normal_sample(g, mean, h.dtype(g, mean), 0.0, std))
 
 
-@declared('opspecs/random.yaml:186', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:163', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.float_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_float_tensor (opspecs/random.yaml:186)"""
-    return creation_ops.normal_float_tensor(g, mean, std, generator)
+    """aten::normal.float_Tensor, opsets 9-26: Add(Mul(normal_sample(std, dtype(std), 0.0, 1.0), std), scalar(float(mean), dtype(std))) (opspecs/random.yaml:163)"""
+    return g.op('Add', g.op('Mul', s.normal_sample(g, std, h.dtype(g, std), 0.0, 1.0), std), h.scalar(g, builtins.float(mean), h.dtype(g, std)))
 
 
-@declared('opspecs/random.yaml:197', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:172', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_Tensor_Tensor(g, mean, std, *, generator=None):
-    """aten::normal.Tensor_Tensor, opsets 9-26: exporter.lib.creation_ops.normal_tensor_tensor (opspecs/random.yaml:197)"""
-    return creation_ops.normal_tensor_tensor(g, mean, std, generator)
+    """aten::normal.Tensor_Tensor, opsets 9-26: Add(mean, Mul(normal_sample(Add(mean, std), dtype(mean), 0.0, 1.0), std)) (opspecs/random.yaml:172)"""
+    return g.op('Add', mean, g.op('Mul', s.normal_sample(g, g.op('Add', mean, std), h.dtype(g, mean), 0.0, 1.0), std))
 
 
-@declared('opspecs/random.yaml:210', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:183', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_functional(g, self, mean=0.0, std=1.0, *, generator=None):
-    """aten::normal_functional.default, opsets 9-26: exporter.lib.creation_ops.normal_functional (opspecs/random.yaml:210)"""
-    return creation_ops.normal_functional(g, self, mean, std, generator)
+    """aten::normal_functional.default, opsets 9-26: normal_sample(self, dtype(self), mean, std) (opspecs/random.yaml:183)"""
+    return s.normal_sample(g, self, h.dtype(g, self), mean, std)
 
 
-@declared('opspecs/random.yaml:222', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/random.yaml:193', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::normal.float_float, opsets 9-26: exporter.lib.creation_ops.normal_float_float (opspecs/random.yaml:222)"""
-    return creation_ops.normal_float_float(g, mean, std, size, generator, dtype, layout, device, pin_memory)
+    """aten::normal.float_float, opsets 9-26: normal_sample(size, factory_dtype(dtype), mean, std) (opspecs/random.yaml:193)"""
+    return s.normal_sample(g, size, h.factory_dtype(g, dtype), mean, std)
 
 
-@declared('opspecs/random.yaml:238', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'), refusals={'dynamic_count_before_10': ('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:243'), 'dynamic_count_with_replacement': ('multinomial with replacement and num_samples known only at run time needs opset 22 (ONNX Multinomial takes the count as an attribute before); export with opset_version >= 22 or use a static num_samples', 'opspecs/random.yaml:246')})
+@declared('opspecs/random.yaml:207', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'))
 def multinomial(g, self, num_samples, replacement=False, *, generator=None):
-    """aten::multinomial.default, opsets 9-26: exporter.lib.creation_ops.multinomial (opspecs/random.yaml:238)"""
-    return creation_ops.multinomial(g, self, num_samples, replacement, generator)
+    """aten::multinomial.default, opsets 9-26: block of 14 lines: Add, ArgMax, Div, Log, Multinomial, Neg; calls squeeze_axes(), topk_last_indices(), unsqueeze_axes() (opspecs/random.yaml:207)"""
+    if not (g.opset >= 10 or not h.is_value(g, num_samples) or replacement):
+        raise g.constraint_error('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:224')
+    if not (g.opset >= 22 or not h.is_value(g, num_samples) or (not replacement)):
+        raise g.constraint_error('multinomial with replacement and num_samples known only at run time needs opset 22 (ONNX Multinomial takes the count as an attribute before); export with opset_version >= 22 or use a static num_samples', 'opspecs/random.yaml:227')
+    sample = h.sample_dtype(g, self)
+    if replacement and (h.is_value(g, num_samples) or num_samples != 1):
+        if g.opset >= 22:
+            scores = g.op('Add', s.unsqueeze_axes(g, g.op('Log', h.cast(g, self, sample)), [-2]), h.filled(g, [num_samples, 1], 0, sample))
+            gumbel = g.op('Neg', g.op('Log', g.op('Neg', g.op('Log', h.random_uniform(g, scores, sample)))))
+            return g.op('ArgMax', g.op('Add', scores, gumbel), axis=-1, keepdims=0)
+        logits = g.op('Log', h.cast(g, self, 'float32'))
+        batched = logits if h.rank(g, self) == 2 else s.unsqueeze_axes(g, logits, [0])
+        drawn = g.op('Multinomial', batched, sample_size=builtins.int(num_samples), dtype=h.onnx_dtype(g, 'int64'))
+        return drawn if h.rank(g, self) == 2 else s.squeeze_axes(g, drawn, [0])
+    q = g.op('Neg', g.op('Log', h.random_uniform(g, self, sample)))
+    return s.topk_last_indices(g, g.op('Div', h.cast(g, self, sample), q), num_samples)
 
 
-@declared('opspecs/random.yaml:260', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
+@declared('opspecs/random.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:260)"""
+    """aten::native_dropout.default, opsets 9-26: exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:241)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
@@ -1844,94 +1868,152 @@ def argmin(g, self, dim=None, keepdim=False):
     return g.op('ArgMin', self, axis=h.norm_dim(g, dim, self), keepdims=keepdim)
 
 
-@declared('opspecs/resize.yaml:22', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:23', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest1d_vec(g, input, output_size, scale_factors):
-    """aten::upsample_nearest1d.vec, opsets 9-26: exporter.lib.resize_ops.nearest_vec (opspecs/resize.yaml:22); also serves aten::upsample_nearest2d.vec (opspecs/resize.yaml:48); also serves aten::upsample_nearest3d.vec (opspecs/resize.yaml:75)"""
-    return resize_ops.nearest_vec(g, input, output_size, scale_factors, exact=False)
+    """aten::upsample_nearest1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:23)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
+    return s.upsample_nearest(g, input, False, outs, given)
 
 
-@declared('opspecs/resize.yaml:35', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:36', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest1d(g, self, output_size, scales=None):
-    """aten::upsample_nearest1d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:35)"""
-    return resize_ops.nearest(g, self, output_size, exact=False, rank=1, scales=scales)
+    """aten::upsample_nearest1d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales]) (opspecs/resize.yaml:36)"""
+    return s.upsample_nearest(g, self, False, output_size, [scales])
 
 
-@declared('opspecs/resize.yaml:61', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:46', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def upsample_nearest2d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:46)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_nearest(g, input, False, outs, given)
+
+
+@declared('opspecs/resize.yaml:59', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::upsample_nearest2d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:61)"""
-    return resize_ops.nearest(g, self, output_size, exact=False, rank=2, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_nearest2d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:59)"""
+    return s.upsample_nearest(g, self, False, output_size, [scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:88', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:70', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def upsample_nearest3d_vec(g, input, output_size, scale_factors):
+    """aten::upsample_nearest3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:70)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
+    return s.upsample_nearest(g, input, False, outs, given)
+
+
+@declared('opspecs/resize.yaml:83', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_nearest3d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:88)"""
-    return resize_ops.nearest(g, self, output_size, exact=False, rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_nearest3d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:83)"""
+    return s.upsample_nearest(g, self, False, output_size, [scales_d, scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:103', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:95', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
-    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: exporter.lib.resize_ops.nearest_vec (opspecs/resize.yaml:103); also serves aten::_upsample_nearest_exact2d.vec (opspecs/resize.yaml:129); also serves aten::_upsample_nearest_exact3d.vec (opspecs/resize.yaml:156)"""
-    return resize_ops.nearest_vec(g, input, output_size, scale_factors, exact=True)
+    """aten::_upsample_nearest_exact1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:95)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
+    return s.upsample_nearest(g, input, True, outs, given)
 
 
-@declared('opspecs/resize.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:108', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact1d(g, self, output_size, scales=None):
-    """aten::_upsample_nearest_exact1d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:116)"""
-    return resize_ops.nearest(g, self, output_size, exact=True, rank=1, scales=scales)
+    """aten::_upsample_nearest_exact1d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales]) (opspecs/resize.yaml:108)"""
+    return s.upsample_nearest(g, self, True, output_size, [scales])
 
 
-@declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:118', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:118)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_nearest(g, input, True, outs, given)
+
+
+@declared('opspecs/resize.yaml:131', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact2d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:142)"""
-    return resize_ops.nearest(g, self, output_size, exact=True, rank=2, scales_h=scales_h, scales_w=scales_w)
+    """aten::_upsample_nearest_exact2d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:131)"""
+    return s.upsample_nearest(g, self, True, output_size, [scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:169', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Upsample<10', 'Where'))
+@declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
+def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
+    """aten::_upsample_nearest_exact3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:142)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
+    return s.upsample_nearest(g, input, True, outs, given)
+
+
+@declared('opspecs/resize.yaml:155', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
 def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
-    """aten::_upsample_nearest_exact3d.default, opsets 9-26: exporter.lib.resize_ops.nearest (opspecs/resize.yaml:169)"""
-    return resize_ops.nearest(g, self, output_size, exact=True, rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::_upsample_nearest_exact3d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:155)"""
+    return s.upsample_nearest(g, self, True, output_size, [scales_d, scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:188', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/resize.yaml:171', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_linear1d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:188); also serves aten::upsample_trilinear3d.vec (opspecs/resize.yaml:253)"""
-    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='linear')
+    """aten::upsample_linear1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:171)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
+    return s.upsample_interpolate(g, input, 'linear', align_corners, outs, given)
 
 
-@declared('opspecs/resize.yaml:202', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/resize.yaml:185', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_linear1d(g, self, output_size, align_corners, scales=None):
-    """aten::upsample_linear1d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:202)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=1, scales=scales)
+    """aten::upsample_linear1d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales]) (opspecs/resize.yaml:185)"""
+    return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales])
 
 
-@declared('opspecs/resize.yaml:216', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:222')})
+@declared('opspecs/resize.yaml:196', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bilinear2d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:216)"""
-    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='linear', refusal='dynamic_integer_interpolation')
+    """aten::upsample_bilinear2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:196)"""
+    if not (h.is_float(g, input) or not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:202')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_interpolate(g, input, 'linear', align_corners, outs, given)
 
 
-@declared('opspecs/resize.yaml:234', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:240')})
+@declared('opspecs/resize.yaml:214', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bilinear2d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:234)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=2, scales_h=scales_h, scales_w=scales_w, refusal='dynamic_integer_interpolation')
+    """aten::upsample_bilinear2d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:214)"""
+    if not (h.is_float(g, self) or not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:217')
+    return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:267', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/resize.yaml:230', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
+def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
+    """aten::upsample_trilinear3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:230)"""
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
+    return s.upsample_interpolate(g, input, 'linear', align_corners, outs, given)
+
+
+@declared('opspecs/resize.yaml:244', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
-    """aten::upsample_trilinear3d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:267)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='linear', rank=3, scales_d=scales_d, scales_h=scales_h, scales_w=scales_w)
+    """aten::upsample_trilinear3d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:244)"""
+    return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales_d, scales_h, scales_w])
 
 
-@declared('opspecs/resize.yaml:283', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:289')})
+@declared('opspecs/resize.yaml:257', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
-    """aten::upsample_bicubic2d.vec, opsets 9-26: exporter.lib.resize_ops.interpolate_vec (opspecs/resize.yaml:283)"""
-    return resize_ops.interpolate_vec(g, input, output_size, align_corners, scale_factors, mode='cubic', refusal='dynamic_integer_interpolation')
+    """aten::upsample_bicubic2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:257)"""
+    if not (h.is_float(g, input) or not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:263')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    return s.upsample_interpolate(g, input, 'cubic', align_corners, outs, given)
 
 
-@declared('opspecs/resize.yaml:301', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range>=11', 'Reshape', 'Resize>=10', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'), refusals={'dynamic_integer_interpolation': ("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:307')})
+@declared('opspecs/resize.yaml:275', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
 def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::upsample_bicubic2d.default, opsets 9-26: exporter.lib.resize_ops.interpolate (opspecs/resize.yaml:301)"""
-    return resize_ops.interpolate(g, self, output_size, align_corners, mode='cubic', rank=2, scales_h=scales_h, scales_w=scales_w, refusal='dynamic_integer_interpolation')
+    """aten::upsample_bicubic2d.default, opsets 9-26: upsample_interpolate(self, 'cubic', align_corners, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:275)"""
+    if not (h.is_float(g, self) or not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:278')
+    return s.upsample_interpolate(g, self, 'cubic', align_corners, output_size, [scales_h, scales_w])
 
 
 @declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))

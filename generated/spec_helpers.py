@@ -27,6 +27,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'bessel_j1_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Mul(Mul(Mul(Div(horner(x2, [-8.99971225705559398224e+08, 4.52228297998194034323e+11,\n                                    -7.27494245221818276015e+13, 3.68295732863852883286e+15]),\n                        horner(x2, [6.20836478118054335476e+02, 2.56987256757748830383e+05, 8.35146791431949253037e+07,\n                                    2.21511595479792499675e+10, 4.74914122079991414898e+12, 7.84369607876235854894e+14,\n                                    8.95222336184627338078e+16, 5.32278620332680085395e+18])),\n                    x), Sub(x2, f64(1.46819706421238932572e+01))), Sub(x2, f64(4.92184563216946036703e+01)))\nw = Div(f64(5.0), x)\np, q = hankel_j1(x, Mul(w, w))\nphase = torch_phase(x, narrow, 2.356194490192344928846982537459627163)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\ny = Where(Greater(x, f64(5.0)), large, small)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))', 'opspecs/special.yaml:427'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
     'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:413'),
+    'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:622'),
+    'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:617'),
     'digamma_wide': (('x',), "negative = Less(x, f64(0.0))\nu = Where(negative, Sub(f64(1.0), x), x)\nsteps = Where(Less(u, f64(10.0)), Ceil(Sub(f64(10.0), u)), f64(0.0))\nw = Add(u, steps)\nhead = Neg(shifted_sum(u, steps, 10, 1))\nz = Reciprocal(Mul(w, w))\nseries = Where(Less(w, f64(1.0e17)),\n               Mul(z, horner(z, [8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,\n                                 -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,\n                                 8.33333333333333333333E-2])),\n               f64(0.0))\ncore = Where(same_as(w, f64(10.0)), Add(head, f64(2.25175258906672110764)),\n             Sub(Sub(Add(head, Log(w)), Div(f64(0.5), w)), series))\nr = Sub(x, Ceil(x))\nreflected = Sub(core, Div(f64(3.141592653589793), Tan(Mul(f64(3.141592653589793), r))))\ny = Where(negative, Where(is_integer(x), f64(float('nan')), reflected), core)\nzero = same_as(x, f64(0.0))\nreturn keep_nan(x, Where(zero, Where(Less(Reciprocal(x), f64(0.0)), f64(float('inf')), f64(float('-inf'))), y))", 'opspecs/special.yaml:249'),
     'erf_small': (('x',), 'z = Mul(x, x)\nnum = horner(z, [9.60497373987051638749E0, 9.00260197203842689217E1, 2.23200534594684319226E3,\n                 7.00332514112805075473E3, 5.55923013010394962768E4])\nden = horner(z, [1.0, 3.35617141647503099647E1, 5.21357949780152679795E2, 4.59432382970980127987E3,\n                 2.26290000613890934246E4, 4.92673942608635921086E4])\nreturn Div(Mul(x, num), den)', 'opspecs/special.yaml:55'),
     'erfc_wide': (('x',), 'e = Mul(exp_square(x, -1.0), erfcx_large(Max(Abs(x), f64(1.0))))\ntail = Where(Less(x, f64(0.0)), Sub(f64(2.0), e), e)\nreturn keep_nan(x, Where(Less(Abs(x), f64(1.0)), Sub(f64(1.0), erf_small(x)), tail))', 'opspecs/special.yaml:92'),
@@ -50,7 +52,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'i1e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    2.77791411276104639959E-18, -2.11142121435816608115E-17, 1.55363195773620046921E-16, -1.10559694773538630805E-15,\n    7.60068429473540693410E-15, -5.04218550472791168711E-14, 3.22379336594557470981E-13, -1.98397439776494371520E-12,\n    1.17361862988909016308E-11, -6.66348972350202774223E-11, 3.62559028155211703701E-10, -1.88724975172282928790E-9,\n    9.38153738649577178388E-9, -4.44505912879632808065E-8, 2.00329475355213526229E-7, -8.56872026469545474066E-7,\n    3.47025130813767847674E-6, -1.32731636560394358279E-5, 4.78156510755005422638E-5, -1.61760815825896745588E-4,\n    5.12285956168575772895E-4, -1.51357245063125314899E-3, 4.15642294431288815669E-3, -1.05640848946261981558E-2,\n    2.47264490306265168283E-2, -5.29459812080949914269E-2, 1.02643658689847095384E-1, -1.76416518357834055153E-1,\n    2.52587186443633654823E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    7.51729631084210481353E-18, 4.41434832307170791151E-18, -4.65030536848935832153E-17, -3.20952592199342395980E-17,\n    2.96262899764595013876E-16, 3.30820231092092828324E-16, -1.88035477551078244854E-15, -3.81440307243700780478E-15,\n    1.04202769841288027642E-14, 4.27244001671195135429E-14, -2.10154184277266431302E-14, -4.08355111109219731823E-13,\n    -7.19855177624590851209E-13, 2.03562854414708950722E-12, 1.41258074366137813316E-11, 3.25260358301548823856E-11,\n    -1.89749581235054123450E-11, -5.58974346219658380687E-10, -3.83538038596423702205E-9, -2.63146884688951950684E-8,\n    -2.51223623787020892529E-7, -3.88256480887769039346E-6, -1.10588938762623716291E-4, -9.76109749136146840777E-3,\n    7.78576235018280120474E-1])\nreturn near, far', 'opspecs/special.yaml:546'),
     'igam_factor': (('a', 'x'), 'direct = Sub(Sub(Mul(a, Log(x)), x), lgamma_wide(a))\ndirect = Where(Less(direct, f64(-709.782712893384)), f64(0.0), Exp(direct))\nfac = Sub(Add(a, f64(6.02468004077673)), f64(0.5))\nres = Div(Sqrt(Div(fac, f64(2.718281828459045))), lanczos_sum_expg_scaled(a))\nsmall = Mul(res, Mul(Exp(Sub(a, x)), Pow(Div(x, fac), a)))\nnumfac = Div(Add(Sub(Sub(x, a), f64(6.02468004077673)), f64(0.5)), fac)\nlarge = Mul(res, Exp(Add(Mul(a, Sub(log1p_wide(numfac), numfac)), Div(Mul(x, f64(-5.52468004077673)), fac))))\nnear = Where(And(Less(a, f64(200.0)), Less(x, f64(200.0))), small, large)\nreturn Where(Greater(Abs(Sub(a, x)), Mul(f64(0.4), Abs(a))), direct, near)', 'opspecs/special.yaml:1225'),
     'incomplete_gamma': (('a0', 'x0', 'upper'), "regular = And(And(Greater(a0, f64(0.0)), Greater(x0, f64(0.0))), Not(Or(infinite(a0), infinite(x0))))\na = Where(regular, a0, f64(1.0))\nx = Where(regular, x0, f64(1.0))\nabsxma = Div(Abs(Sub(x, a)), a)\nasymptotic = Or(And(And(Greater(a, f64(20.0)), Less(a, f64(200.0))), Less(absxma, f64(0.3))),\n                And(Greater(a, f64(200.0)), Less(absxma, Div(f64(4.5), Sqrt(a)))))\nby_fraction = And(Greater(x, f64(1.1)), Not(Less(x, a)))\nlow = Not(Greater(x, f64(0.5)))\nmid = Not(Or(low, Greater(x, f64(1.1))))\nby_upper_series = Or(And(low, Not(Less(Div(f64(-0.4), Log(x)), a))), And(mid, Not(Less(Mul(x, f64(1.1)), a))))\nif upper:\n    by_q = And(Not(asymptotic), Or(by_fraction, by_upper_series))\nelse:\n    by_q = And(Not(asymptotic), And(Greater(x, f64(1.0)), Greater(x, a)))\nby_p = And(Not(asymptotic), Not(by_q))\nfac = igam_factor(a, x)\np = Div(Mul(incomplete_gamma_sum('series', a, x, And(regular, by_p)), fac), a)\nfraction = Mul(incomplete_gamma_sum('fraction', a, x, And(regular, And(by_q, by_fraction))), fac)\nlogx = Log(x)\nseries = Sub(Neg(expm1_wide(Sub(Mul(a, logx), lgamma_wide(Add(a, f64(1.0)))))),\n             Mul(Exp(Sub(Mul(a, logx), lgamma_wide(a))),\n                 incomplete_gamma_sum('upper_series', a, x, And(regular, And(by_q, Not(by_fraction))))))\nq = Where(by_fraction, Where(same_as(fac, f64(0.0)), f64(0.0), fraction), series)\np = Where(same_as(fac, f64(0.0)), f64(0.0), p)\nsigma = Div(Sub(x, a), a)\neta = Sqrt(Mul(f64(-2.0), Sub(log1p_wide(sigma), sigma)))\neta = Where(Greater(x, a), eta, Where(Less(x, a), Neg(eta), f64(0.0)))\nsign = 1.0 if upper else -1.0\ntotal = incomplete_gamma_sum('asymptotic', a, eta, asymptotic)\nexpansion = Add(Mul(f64(0.5), erfc_wide(Mul(Mul(f64(sign), eta), Sqrt(Mul(a, f64(0.5)))))),\n                Div(Mul(Mul(f64(sign), Exp(Mul(Mul(f64(-0.5), a), Mul(eta, eta)))), total),\n                    Sqrt(Mul(f64(2.0 * 3.1415927410125732), a))))\nif upper:\n    y = Where(asymptotic, expansion, Where(by_q, q, Sub(f64(1.0), p)))\nelse:\n    y = Where(asymptotic, expansion, Where(by_q, Sub(f64(1.0), q), p))\ninner = 1.0 if upper else 0.0\ny = Where(Or(IsNaN(a0), IsNaN(x0)), f64(float('nan')), y)\ny = Where(infinite(x0), f64(1.0 - inner), y)\ny = Where(infinite(a0), Where(infinite(x0), f64(float('nan')), f64(inner)), y)\ny = Where(same_as(x0, f64(0.0)), f64(inner), y)\ny = Where(same_as(a0, f64(0.0)), Where(Greater(x0, f64(0.0)), f64(1.0 - inner), f64(float('nan'))), y)\nreturn Where(Or(Less(x0, f64(0.0)), Less(a0, f64(0.0))), f64(float('nan')), y)", 'opspecs/special.yaml:1239'),
-    'index_range': (('count',), "if opset >= 11:\n    return Range(scalar(0, 'int64'), count, scalar(1, 'int64'))\nreturn Reshape(NonZero(filled(Reshape(count, ints([1])), 1, 'int64')), ints([-1]))", 'opspecs/helpers.yaml:385'),
+    'index_range': (('count',), "if not is_value(count):\n    return ints(list(range(int(count))))\nif opset >= 11:\n    return Range(scalar(0, 'int64'), count, scalar(1, 'int64'))\nreturn Reshape(NonZero(filled(Reshape(count, ints([1])), 1, 'int64')), ints([-1]))", 'opspecs/helpers.yaml:533'),
     'infinite': (('x',), 'And(IsNaN(Sub(x, x)), Not(IsNaN(x)))', 'opspecs/special.yaml:31'),
     'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:471'),
     'is_integer': (('x',), 'same_as(Floor(x), x)', 'opspecs/special.yaml:26'),
@@ -67,26 +69,37 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:440'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_symbolic(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
+    'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:492'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
     'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:107'),
+    'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:388'),
     'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:214'),
     'pad_constant': (('x', 'pads', 'value'), "if opset >= 11:\n    return Pad(x, ints(pads), scalar(value, dtype(x)), mode='constant')\nreturn Pad(x, pads=pads, value=float(value), mode='constant')", 'opspecs/helpers.yaml:75'),
+    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(number(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(number(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(number(size, dtype), number(out, dtype))", 'opspecs/helpers.yaml:593'),
     'prefix_mask': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:272'),
     'prefix_positions': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:283'),
+    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = number(low, 'float64')\n    hi = number(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:412'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'reduce_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16'):\n    return cast(x, 'int32')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:91'),
+    'resample': (('x', 'kind', 'align_corners', 'outs', 'scales'), 'n = len(outs)\nr = rank(x)\nlead = r - n\ny = resample_axis(x, r, lead, size_at(x, lead), outs[0], scales[0], kind, align_corners)\ny = y if n < 2 else resample_axis(y, r, lead + 1, size_at(x, lead + 1), outs[1], scales[1], kind, align_corners)\nreturn y if n < 3 else resample_axis(y, r, lead + 2, size_at(x, lead + 2), outs[2], scales[2], kind, align_corners)', 'opspecs/helpers.yaml:543'),
+    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(number(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:554'),
+    'resample_tap': (('source', 'r', 'index', 'offset', 'last', 'axis', 'weight'), "shifted = Add(index, scalar(offset, 'int64')) if offset != 0 else index\nlow = Where(Less(shifted, scalar(0, 'int64')), scalar(0, 'int64'), shifted)\ntap = Where(Less(last, low), last, low)\nview = [1] * axis + [-1] + [1] * (r - axis - 1)\nreturn Mul(Gather(source, tap, axis=axis), Reshape(weight, ints(view)))", 'opspecs/helpers.yaml:607'),
+    'resize_out_sizes': (('x', 'output_size', 'scale_factors', 'align_corners'), 'if not resize_dynamic(x, output_size):\n    return vec_output_sizes(x, output_size, scale_factors, align_corners)\nif output_size is not None:\n    return list(output_size)\nn = len(scale_factors)\nlead = rank(x) - n\nsizes = [scaled_size(x, lead, scale_factors[0])]\nsizes = sizes if n < 2 else sizes + [scaled_size(x, lead + 1, scale_factors[1])]\nreturn sizes if n < 3 else sizes + [scaled_size(x, lead + 2, scale_factors[2])]', 'opspecs/helpers.yaml:503'),
+    'resize_to': (('x', 'mode', 'sizes', 'scales', 'transform', 'nearest_mode', 'cubic_coeff_a'), 'lead = rank(x) - len(sizes if sizes is not None else scales)\nempty = None if opset >= 13 else floats([])\nif sizes is not None:\n    target = Concat(as_shape(shape_slice(x, 0, lead)), ints(sizes), axis=0)\n    return Resize(x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform,\n                  nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)\nreturn Resize(x, empty, floats([1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform,\n              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)', 'opspecs/helpers.yaml:479'),
     'row_distances': (('x1', 'x2', 'p'), 'diff = Sub(unsqueeze_axes(x1, [rank(x1) - 1]), unsqueeze_axes(x2, [rank(x2) - 2]))\nreturn vector_norm(diff, float(p), [max(rank(x1), rank(x2))], False)', 'opspecs/helpers.yaml:195'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
     'running_extreme': (('self', 'dim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nmask = prefix_mask(self, axis)\ncolumn = unsqueeze_axes(x, [axis + 1])\nmasked = Where(mask, column, like(reduce_identity(x, largest), x))\nrunning = reduce_max(masked, [axis], True) if largest else reduce_min(masked, [axis], True)\nequal = Not(Or(Less(column, running), Greater(column, running)))\nif is_float(x):\n    nan_i = IsNaN(column)\n    seen = Greater(reduce_max(Where(mask, cast(nan_i, 'int32'), scalar(0, 'int32')), [axis], True), scalar(0, 'int32'))\n    equal = Or(And(seen, nan_i), And(Not(seen), And(equal, Not(nan_i))))\n    running = Where(seen, like(float('nan'), x), running)\nhits = Where(And(mask, equal), prefix_positions(self, axis), scalar(-1, 'int64'))\nreturn cast_like(squeeze_axes(running, [axis]), self), reduce_max(hits, [axis], False)", 'opspecs/helpers.yaml:292'),
     'same_as': (('x', 'value'), 'Not(Or(Or(Less(x, value), Greater(x, value)), IsNaN(x)))', 'opspecs/special.yaml:21'),
+    'scaled_size': (('x', 'axis', 'factor'), "d = static_dim(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:517'),
     'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:99'),
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:346'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'size_along': (('x', 'axis'), "shape(x)[axis] if has_static_size(x, axis) else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
+    'size_at': (('x', 'axis'), "d = static_dim(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:526'),
     'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
     'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(number(a, 'int64'), number(b, 'int64'))", 'opspecs/helpers.yaml:375'),
     'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:428'),
@@ -95,9 +108,12 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:224'),
     'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:332'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
+    'topk_last_indices': (('x', 'k'), 'if opset >= 10:\n    return TopK(x, ints([k]), axis=-1, _outputs=2)[1]\nreturn TopK(x, axis=-1, k=int(k), _outputs=2)[1]', 'opspecs/helpers.yaml:426'),
     'torch_phase': (('x', 'narrow', 'shift'), "if dtype_in(narrow, 'float32'):\n    return wide(Sub(Abs(narrow), scalar(shift, 'float32')))\nreturn Sub(Abs(x), f64(shift))", 'opspecs/special.yaml:401'),
     'trigamma_wide': (('x',), 'reflect = Less(x, f64(0.5))\nu = Where(reflect, Sub(f64(1.0), x), x)\nw = Add(u, f64(6.0))\nixx = Reciprocal(Mul(w, w))\nseries = Div(Add(Add(f64(1.0), Div(f64(1.0), Mul(f64(2.0), w))),\n                 Mul(ixx, Sub(f64(1.0 / 6), Mul(ixx, Sub(f64(1.0 / 30), Mul(ixx, f64(1.0 / 42))))))), w)\ncore = Add(shifted_sum(u, 6, 6, 2), series)\nsn = abs_sin_pi(x)\nreturn Where(reflect, Sub(Div(f64(9.869604401089358), Mul(sn, sn)), core), core)', 'opspecs/special.yaml:274'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
+    'upsample_interpolate': (('x', 'mode', 'align_corners', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, mode, align_corners, output_size, scales)\nkind, factors, weights = interpolation_plan(x, mode, align_corners, output_size, scales)\ntransform = 'align_corners' if align_corners else 'half_pixel'\ncoeff = -0.75 if mode == 'cubic' else None\nif opset >= 11 and kind == 'sizes':\n    return resize_to(x, mode, output_size, None, transform, None, coeff)\nif opset >= 11 and kind == 'scales':\n    return resize_to(x, mode, None, factors, transform, None, coeff)\nr = rank(x)\nlead = r - len(weights)\ny = matmul_axis(x, lead, weights[0], r)\ny = y if len(weights) < 2 else matmul_axis(y, lead + 1, weights[1], r)\nreturn y if len(weights) < 3 else matmul_axis(y, lead + 2, weights[2], r)", 'opspecs/helpers.yaml:460'),
+    'upsample_nearest': (('x', 'exact', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)\nkind, factors, picks = nearest_plan(x, exact, output_size, scales)\nif opset >= 11 and kind == 'sizes':\n    if exact:\n        return resize_to(x, 'nearest', output_size, None, 'half_pixel', 'round_prefer_ceil', None)\n    return resize_to(x, 'nearest', output_size, None, 'asymmetric', 'floor', None)\nif opset < 10 and kind == 'scales':\n    return Upsample(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nif opset >= 10 and opset < 11 and kind == 'scales':\n    return Resize(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nlead = rank(x) - len(picks)\ny = x if picks[0] is None else Gather(x, ints(picks[0]), axis=lead)\ny = y if len(picks) < 2 or picks[1] is None else Gather(y, ints(picks[1]), axis=lead + 1)\nreturn y if len(picks) < 3 or picks[2] is None else Gather(y, ints(picks[2]), axis=lead + 2)", 'opspecs/helpers.yaml:440'),
     'variance_mean': (('self', 'dim', 'correction', 'keepdim'), 'x = half_as_float(self)\nif rank(self) == 0:\n    centred = Sub(x, x)\n    squares = Mul(centred, centred)\n    mean = x\n    count = like(1.0, x)\nelse:\n    axes = reduce_axes(dim, self)\n    centred = Sub(x, reduce_mean(x, axes, True))\n    squares = reduce_sum(Mul(centred, centred), axes, keepdim)\n    mean = reduce_mean(x, axes, keepdim)\n    known = static_count(self, axes)\n    count = (like(float(known), x) if known is not None else\n             cast_like(ReduceProd(Gather(Shape(self), ints(norm_dims(axes, self)), axis=0), keepdims=0), x))\ndof = Max(Sub(count, like(float(correction), x)), like(0.0, x))\nreturn cast_like(Div(squares, dof), self), cast_like(mean, self)', 'opspecs/helpers.yaml:159'),
     'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:180'),
     'where_any_dtype': (('cond', 'a', 'b'), 'Or(And(cond, a), And(Not(cond), b)) if is_bool(a) else Where(cond, a, b)', 'opspecs/helpers.yaml:370'),
@@ -226,6 +242,16 @@ def conv(g, input, weight, bias, stride, padding, dilation, groups):
     added = h.rank(g, input) == n + 1
     y = g.op('Conv', unsqueeze_axes(g, input, [0]) if added else input, weight, bias, strides=h.per_dim(g, stride, n), pads=h.per_dim(g, padding, n) * 2, dilations=h.per_dim(g, dilation, n), group=builtins.int(groups))
     return squeeze_axes(g, y, [0]) if added else y
+
+
+def cubic_far(g, x):
+    """torch's cubic convolution weight for 1 < |d| < 2 (A = -0.75), ((A x - 5A) x + 8A) x - 4A (opspecs/helpers.yaml:622)"""
+    return g.op('Sub', g.op('Mul', g.op('Add', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, -0.75, x), x), h.like(g, -3.75, x)), x), h.like(g, -6.0, x)), x), h.like(g, -3.0, x))
+
+
+def cubic_near(g, x):
+    """torch's cubic convolution weight for |d| <= 1 (A = -0.75), ((A + 2) x - (A + 3)) x x + 1 (opspecs/helpers.yaml:617)"""
+    return g.op('Add', g.op('Mul', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, 1.25, x), x), h.like(g, 2.25, x)), x), x), h.like(g, 1.0, x))
 
 
 def digamma_wide(g, x):
@@ -452,7 +478,9 @@ def incomplete_gamma(g, a0, x0, upper):
 
 
 def index_range(g, count):
-    """0..count-1 for a count known only at run time, as 1-D int64; Range from opset 11, the nonzero positions of count ones before (opspecs/helpers.yaml:385)"""
+    """0..count-1 as 1-D int64 (Range from 11; before, NonZero of count ones) (opspecs/helpers.yaml:533)"""
+    if not h.is_value(g, count):
+        return h.ints(g, builtins.list(builtins.range(builtins.int(count))))
     if g.opset >= 11:
         return g.op('Range', h.scalar(g, 0, 'int64'), count, h.scalar(g, 1, 'int64'))
     return g.op('Reshape', g.op('NonZero', h.filled(g, g.op('Reshape', count, h.ints(g, [1])), 1, 'int64')), h.ints(g, [-1]))
@@ -594,6 +622,16 @@ def lower_median(g, x, n, axis, keepdim):
     return (g.op('Where', has_nan, h.like(g, builtins.float('nan'), x), values), g.op('Where', has_nan, g.op('ArgMax', nan, axis=axis, keepdims=keepdim), indices))
 
 
+def matmul_axis(g, x, axis, weights, r):
+    """axis of x (of rank r) contracted with an [in, out] matrix (moved last for MatMul); None is the identity (opspecs/helpers.yaml:492)"""
+    if weights is None:
+        return x
+    if axis == r - 1:
+        return g.op('MatMul', x, weights)
+    perm = builtins.list(builtins.range(axis)) + [r - 1] + builtins.list(builtins.range(axis + 1, r - 1)) + [axis]
+    return g.op('Transpose', g.op('MatMul', g.op('Transpose', x, perm=perm), weights), perm=perm)
+
+
 def moments(g, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
@@ -604,6 +642,25 @@ def moments(g, x, axes):
 def nan_seen(g, x, axes, keepdims):
     """whether each slice of float x reduced over axes (None every axis) holds a NaN (bool) (opspecs/helpers.yaml:107)"""
     return g.op('Greater', reduce_max(g, h.cast(g, g.op('IsNaN', x), 'int32'), axes, keepdims), h.scalar(g, 0, 'int32'))
+
+
+def normal_sample(g, shape_of, out_dtype, mean, std):
+    """Normal samples of out_dtype shaped like a tensor or a size list, mean + std * a standard sample: RandomNormal (static sizes) or RandomNormalLike up to opset 21; from 22 (ONNX Runtime has no kernels) Box-Muller, sqrt(-2 log(1 - u1)) cos(2 pi u2). Scaled after drawing, as ONNX Runtime aborts on scale=0. (opspecs/helpers.yaml:388)"""
+    sample = h.sample_dtype(g, out_dtype)
+    if g.opset < 22:
+        sizes = h.static_sizes(g, shape_of)
+        if sizes is not None:
+            z = g.op('RandomNormal', shape=sizes, dtype=h.onnx_dtype(g, sample))
+        else:
+            like = shape_of if h.is_value(g, shape_of) else h.filled(g, shape_of, 0, sample)
+            z = g.op('RandomNormalLike', like, dtype=h.onnx_dtype(g, sample))
+    else:
+        radius = g.op('Sqrt', g.op('Mul', h.scalar(g, -2.0, sample), g.op('Log', g.op('Sub', h.scalar(g, 1.0, sample), h.random_uniform(g, shape_of, sample)))))
+        angle = g.op('Mul', h.random_uniform(g, shape_of, sample), h.scalar(g, 6.283185307179586, sample))
+        z = g.op('Mul', radius, g.op('Cos', angle))
+    scaled = z if std == 1 else g.op('Mul', z, h.scalar(g, builtins.float(std), sample))
+    shifted = scaled if mean == 0 else g.op('Add', scaled, h.scalar(g, builtins.float(mean), sample))
+    return h.cast(g, shifted, out_dtype)
 
 
 def ordered_topk(g, key, k, axis, largest):
@@ -622,6 +679,19 @@ def pad_constant(g, x, pads, value):
     return g.op('Pad', x, pads=pads, value=builtins.float(value), mode='constant')
 
 
+def pixel_scale(g, size, out, given, align_corners, dtype):
+    """torch's area_pixel_compute_scale, (in-1)/(out-1) with align_corners (0 for out 1), else 1/scale when a scale was given, else in/out (opspecs/helpers.yaml:593)"""
+    if align_corners:
+        denominator = g.op('Sub', h.number(g, out, 'int64'), h.scalar(g, 1, 'int64'))
+        many = g.op('Greater', denominator, h.scalar(g, 0, 'int64'))
+        safe = g.op('Where', many, denominator, h.scalar(g, 1, 'int64'))
+        ratio = g.op('Div', h.cast(g, g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64')), dtype), h.cast(g, safe, dtype))
+        return g.op('Where', many, ratio, h.scalar(g, 0.0, dtype))
+    if given is not None and given > 0:
+        return h.scalar(g, 1.0 / given, dtype)
+    return g.op('Div', h.number(g, size, dtype), h.number(g, out, dtype))
+
+
 def prefix_mask(g, x, axis):
     """a bool mask [n, n, 1, ...] over x's n elements along axis (a 1 per later axis), mask[i, j] = i <= j; a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:272)"""
     if g.opset < 11 or h.has_static_size(g, x, axis):
@@ -638,6 +708,17 @@ def prefix_positions(g, x, axis):
         return h.positions(g, x, axis)
     steps = g.op('Range', h.scalar(g, 0, 'int64'), size_along(g, x, axis), h.scalar(g, 1, 'int64'))
     return g.op('Reshape', steps, h.ints(g, [-1, 1] + [1] * (h.rank(g, x) - axis - 1)))
+
+
+def randint_sample(g, low, high, shape_of, out_dtype):
+    """Integers uniform in [low, high): the floor of a float64 uniform sample, kept below high (a float sample can round up to it); bounds known only at run time scale a [0, 1) sample (opspecs/helpers.yaml:412)"""
+    if h.is_value(g, low) or h.is_value(g, high):
+        lo = h.number(g, low, 'float64')
+        hi = h.number(g, high, 'float64')
+        drawn = g.op('Floor', g.op('Add', lo, g.op('Mul', h.random_uniform(g, shape_of, 'float64'), g.op('Sub', hi, lo))))
+        return h.cast(g, g.op('Min', drawn, g.op('Sub', hi, h.scalar(g, 1.0, 'float64'))), out_dtype)
+    drawn = g.op('Floor', h.random_uniform(g, shape_of, 'float64', low, high))
+    return h.cast(g, g.op('Min', drawn, h.scalar(g, builtins.float(high - 1), 'float64')), out_dtype)
 
 
 def reduce_max(g, x, axes, keepdims):
@@ -692,6 +773,84 @@ def reduce_work(g, x):
     return half_as_float(g, x)
 
 
+def resample(g, x, kind, align_corners, outs, scales):
+    """each trailing axis resampled as torch's CPU kernels do (kind nearest, nearest-exact, linear, cubic), for sizes known only at run time (opspecs/helpers.yaml:543)"""
+    n = builtins.len(outs)
+    r = h.rank(g, x)
+    lead = r - n
+    y = resample_axis(g, x, r, lead, size_at(g, x, lead), outs[0], scales[0], kind, align_corners)
+    y = y if n < 2 else resample_axis(g, y, r, lead + 1, size_at(g, x, lead + 1), outs[1], scales[1], kind, align_corners)
+    return y if n < 3 else resample_axis(g, y, r, lead + 2, size_at(g, x, lead + 2), outs[2], scales[2], kind, align_corners)
+
+
+def resample_axis(g, x, r, axis, size, out, given, kind, align_corners):
+    """one axis of resample (x of rank r); torch computes nearest indices in float32, weights in the input's opmath type (opspecs/helpers.yaml:554)"""
+    last = g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64'))
+    if kind == 'nearest' or kind == 'nearest-exact':
+        step = pixel_scale(g, size, out, given, False, 'float32')
+        dst = h.cast(g, index_range(g, out), 'float32')
+        dst = g.op('Add', dst, h.scalar(g, 0.5, 'float32')) if kind == 'nearest-exact' else dst
+        source = h.cast(g, g.op('Floor', g.op('Mul', dst, step)), 'int64')
+        return g.op('Gather', x, g.op('Where', g.op('Less', last, source), last, source), axis=axis)
+    wd = 'float64' if h.dtype_in(g, x, 'float64') else 'float32'
+    step = pixel_scale(g, size, out, given, align_corners, wd)
+    dst = h.cast(g, index_range(g, out), wd)
+    zero = h.scalar(g, 0.0, wd)
+    one = h.scalar(g, 1.0, wd)
+    if align_corners:
+        real = g.op('Mul', dst, step)
+    else:
+        half = h.scalar(g, 0.5, wd)
+        centred = g.op('Sub', g.op('Mul', step, g.op('Add', dst, half)), half)
+        real = g.op('Where', g.op('Less', centred, zero), zero, centred) if kind == 'linear' else centred
+    floor = h.cast(g, g.op('Floor', real), 'int64')
+    index = g.op('Where', g.op('Less', last, floor), last, floor)
+    frac = g.op('Sub', real, h.cast(g, index, wd))
+    frac = g.op('Where', g.op('Less', frac, zero), zero, frac)
+    t = g.op('Where', g.op('Less', one, frac), one, frac)
+    source = h.cast(g, x, wd)
+    if kind == 'linear':
+        total = g.op('Add', resample_tap(g, source, r, index, 0, last, axis, g.op('Sub', one, t)), resample_tap(g, source, r, index, 1, last, axis, t))
+        return h.cast_like(g, total, x)
+    rest = g.op('Sub', one, t)
+    total = g.op('Add', resample_tap(g, source, r, index, -1, last, axis, cubic_far(g, g.op('Add', t, one))), resample_tap(g, source, r, index, 0, last, axis, cubic_near(g, t)))
+    total = g.op('Add', total, resample_tap(g, source, r, index, 1, last, axis, cubic_near(g, rest)))
+    total = g.op('Add', total, resample_tap(g, source, r, index, 2, last, axis, cubic_far(g, g.op('Add', rest, one))))
+    return h.cast_like(g, total, x)
+
+
+def resample_tap(g, source, r, index, offset, last, axis, weight):
+    """source gathered at index + offset (clamped to the axis) along axis, times a per-position weight (opspecs/helpers.yaml:607)"""
+    shifted = g.op('Add', index, h.scalar(g, offset, 'int64')) if offset != 0 else index
+    low = g.op('Where', g.op('Less', shifted, h.scalar(g, 0, 'int64')), h.scalar(g, 0, 'int64'), shifted)
+    tap = g.op('Where', g.op('Less', last, low), last, low)
+    view = [1] * axis + [-1] + [1] * (r - axis - 1)
+    return g.op('Mul', g.op('Gather', source, tap, axis=axis), g.op('Reshape', weight, h.ints(g, view)))
+
+
+def resize_out_sizes(g, x, output_size, scale_factors, align_corners):
+    """the output sizes of a `.vec` overload; from scale factors torch takes int(size * factor) in double (opspecs/helpers.yaml:503)"""
+    if not h.resize_dynamic(g, x, output_size):
+        return h.vec_output_sizes(g, x, output_size, scale_factors, align_corners)
+    if output_size is not None:
+        return builtins.list(output_size)
+    n = builtins.len(scale_factors)
+    lead = h.rank(g, x) - n
+    sizes = [scaled_size(g, x, lead, scale_factors[0])]
+    sizes = sizes if n < 2 else sizes + [scaled_size(g, x, lead + 1, scale_factors[1])]
+    return sizes if n < 3 else sizes + [scaled_size(g, x, lead + 2, scale_factors[2])]
+
+
+def resize_to(g, x, mode, sizes, scales, transform, nearest_mode, cubic_coeff_a):
+    """Resize (11+) of the trailing axes to static sizes or by scale factors, the leading axes kept (opspecs/helpers.yaml:479)"""
+    lead = h.rank(g, x) - builtins.len(sizes if sizes is not None else scales)
+    empty = None if g.opset >= 13 else h.floats(g, [])
+    if sizes is not None:
+        target = g.op('Concat', h.as_shape(g, h.shape_slice(g, x, 0, lead)), h.ints(g, sizes), axis=0)
+        return g.op('Resize', x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform, nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)
+    return g.op('Resize', x, empty, h.floats(g, [1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform, nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)
+
+
 def row_distances(g, x1, x2, p):
     """the p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M], [..., P, R] (opspecs/helpers.yaml:195)"""
     diff = g.op('Sub', unsqueeze_axes(g, x1, [h.rank(g, x1) - 1]), unsqueeze_axes(g, x2, [h.rank(g, x2) - 2]))
@@ -726,6 +885,14 @@ def running_extreme(g, self, dim, largest):
 def same_as(g, x, value):
     """x == value (false for NaN), without Equal (ONNX Runtime has no float Equal before opset 11) (opspecs/special.yaml:21)"""
     return g.op('Not', g.op('Or', g.op('Or', g.op('Less', x, value), g.op('Greater', x, value)), g.op('IsNaN', x)))
+
+
+def scaled_size(g, x, axis, factor):
+    """int(x.shape[axis] * factor), computed in double as torch does (opspecs/helpers.yaml:517)"""
+    d = h.static_dim(g, x, axis)
+    if d is not None:
+        return builtins.int(d * factor)
+    return h.cast(g, g.op('Mul', h.cast(g, size_at(g, x, axis), 'float64'), h.scalar(g, builtins.float(factor), 'float64')), 'int64')
 
 
 def scan_work(g, x):
@@ -764,6 +931,12 @@ def shift_int64(g, self, other, left):
 def size_along(g, x, axis):
     """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:117)"""
     return h.shape(g, x)[axis] if h.has_static_size(g, x, axis) else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
+
+
+def size_at(g, x, axis):
+    """x's size along axis, an int when static, else a 0-d int64 read at run time (opspecs/helpers.yaml:526)"""
+    d = h.static_dim(g, x, axis)
+    return d if d is not None else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
 
 
 def size_over(g, a, b):
@@ -838,6 +1011,13 @@ def squeeze_axes(g, x, axes):
     return g.op('Squeeze', x, axes=axes)
 
 
+def topk_last_indices(g, x, k):
+    """indices of the k largest values along the last axis (TopK's k is an input from opset 10) (opspecs/helpers.yaml:426)"""
+    if g.opset >= 10:
+        return g.op('TopK', x, h.ints(g, [k]), axis=-1, _outputs=2)[1]
+    return g.op('TopK', x, axis=-1, k=builtins.int(k), _outputs=2)[1]
+
+
 def torch_phase(g, x, narrow, shift):
     """|x| - shift in float64, rounded first as torch rounds it where `narrow` (the input) is float32 (opspecs/special.yaml:401)"""
     if h.dtype_in(g, narrow, 'float32'):
@@ -862,6 +1042,43 @@ def unsqueeze_axes(g, x, axes):
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
+
+
+def upsample_interpolate(g, x, mode, align_corners, output_size, scales):
+    """torch's linear or cubic resampling of the trailing axes to output_size (opspecs/helpers.yaml:460)"""
+    if h.resize_dynamic(g, x, output_size):
+        return resample(g, x, mode, align_corners, output_size, scales)
+    kind, factors, weights = h.interpolation_plan(g, x, mode, align_corners, output_size, scales)
+    transform = 'align_corners' if align_corners else 'half_pixel'
+    coeff = -0.75 if mode == 'cubic' else None
+    if g.opset >= 11 and kind == 'sizes':
+        return resize_to(g, x, mode, output_size, None, transform, None, coeff)
+    if g.opset >= 11 and kind == 'scales':
+        return resize_to(g, x, mode, None, factors, transform, None, coeff)
+    r = h.rank(g, x)
+    lead = r - builtins.len(weights)
+    y = matmul_axis(g, x, lead, weights[0], r)
+    y = y if builtins.len(weights) < 2 else matmul_axis(g, y, lead + 1, weights[1], r)
+    return y if builtins.len(weights) < 3 else matmul_axis(g, y, lead + 2, weights[2], r)
+
+
+def upsample_nearest(g, x, exact, output_size, scales):
+    """torch's nearest (exact False) or nearest-exact resampling of the trailing axes to output_size (opspecs/helpers.yaml:440)"""
+    if h.resize_dynamic(g, x, output_size):
+        return resample(g, x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)
+    kind, factors, picks = h.nearest_plan(g, x, exact, output_size, scales)
+    if g.opset >= 11 and kind == 'sizes':
+        if exact:
+            return resize_to(g, x, 'nearest', output_size, None, 'half_pixel', 'round_prefer_ceil', None)
+        return resize_to(g, x, 'nearest', output_size, None, 'asymmetric', 'floor', None)
+    if g.opset < 10 and kind == 'scales':
+        return g.op('Upsample', x, h.floats(g, [1.0] * (h.rank(g, x) - builtins.len(factors)) + factors), mode='nearest')
+    if g.opset >= 10 and g.opset < 11 and (kind == 'scales'):
+        return g.op('Resize', x, h.floats(g, [1.0] * (h.rank(g, x) - builtins.len(factors)) + factors), mode='nearest')
+    lead = h.rank(g, x) - builtins.len(picks)
+    y = x if picks[0] is None else g.op('Gather', x, h.ints(g, picks[0]), axis=lead)
+    y = y if builtins.len(picks) < 2 or picks[1] is None else g.op('Gather', y, h.ints(g, picks[1]), axis=lead + 1)
+    return y if builtins.len(picks) < 3 or picks[2] is None else g.op('Gather', y, h.ints(g, picks[2]), axis=lead + 2)
 
 
 def variance_mean(g, self, dim, correction, keepdim):
