@@ -9,7 +9,7 @@ inputs of at most 8192 elements, an output of at most 512x512, deterministic ONN
 subgraphs, except one: a large weight is never folded through a Transpose. The graph then uses
 the weight as stored (ONNX Runtime folds the Transpose when it loads the model), so saving can
 point at the checkpoint's bytes instead of writing a transposed copy. (Linear layers have no
-Transpose to begin with: exporter/lib/nn_ops.py runs them as Gemm(transB=1), which ONNX Runtime
+Transpose to begin with: opspecs/nn.yaml's linear emits them as Gemm(transB=1), which ONNX Runtime
 also loads faster.)
 """
 
