@@ -649,7 +649,7 @@ SOURCES: dict[str, str] = {
     'aten::clamp_max.default': 'opspecs/arithmetic.yaml:331',
     'aten::clamp_min.default': 'opspecs/arithmetic.yaml:318',
     'aten::clone.default': 'opspecs/shape.yaml:183',
-    'aten::col2im.default': 'opspecs/indexing.yaml:405',
+    'aten::col2im.default': 'opspecs/indexing.yaml:407',
     'aten::complex.default': 'opspecs/fft.yaml:141',
     'aten::conj_physical.default': 'opspecs/fft.yaml:152',
     'aten::constant_pad_nd.default': 'opspecs/padding.yaml:10',
