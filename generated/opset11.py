@@ -97,6 +97,16 @@ def round(g, self):
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
+@declared('opspecs/math.yaml:482', emits=('Cast', 'Div', 'Mul', 'Round'))
+def round_decimals(g, self, *, decimals):
+    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:482)"""
+    if decimals == 0:
+        return g.op('Round', self)
+    if decimals > 0:
+        return g.op('Div', g.op('Round', g.op('Mul', self, h.like(g, 10.0 ** decimals, self))), h.like(g, 10.0 ** decimals, self))
+    return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
+
+
 @declared('opspecs/shape.yaml:108', emits=('Gather',))
 def select_int(g, self, dim, index):
     """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:108)"""

@@ -1122,6 +1122,69 @@ def addcdiv(g, self, tensor1, tensor2, *, value=1):
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
+@declared('opspecs/math.yaml:437', emits=('Cast', 'Div', 'Less', 'Or'))
+def signbit(g, self):
+    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:437)"""
+    return s.sign_bit(g, self)
+
+
+@declared('opspecs/math.yaml:443', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
+def copysign_Tensor(g, self, other):
+    """aten::copysign.Tensor, opsets 9-26: Where(sign_bit(other), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:443)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Where', s.sign_bit(g, other), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
+
+
+@declared('opspecs/math.yaml:451', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
+def copysign_Scalar(g, self, other):
+    """aten::copysign.Scalar, opsets 9-26: Where(sign_bit(like(other, self)), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:451)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Where', s.sign_bit(g, h.like(g, other, self)), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
+
+
+@declared('opspecs/math.yaml:459', emits=('Cast', 'Greater', 'IsNaN', 'Max', 'Where'))
+def fmax(g, self, other):
+    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where (opspecs/math.yaml:459)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if not h.is_float(g, self):
+        return g.op('Max', self, other) if g.opset >= 12 else g.op('Where', g.op('Greater', self, other), self, other)
+    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Max', self, other)))
+
+
+@declared('opspecs/math.yaml:470', emits=('Cast', 'IsNaN', 'Less', 'Min', 'Where'))
+def fmin(g, self, other):
+    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where (opspecs/math.yaml:470)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if not h.is_float(g, self):
+        return g.op('Min', self, other) if g.opset >= 12 else g.op('Where', g.op('Less', self, other), self, other)
+    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Min', self, other)))
+
+
+@declared('opspecs/math.yaml:494', emits=('Cast', 'Mul', 'Pow'))
+def ldexp_Tensor(g, self, other):
+    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:494)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
+
+
+@declared('opspecs/math.yaml:503', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
+def dist(g, self, other, p=2):
+    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:503)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    d = g.op('Abs', g.op('Sub', self, other))
+    if p == 0:
+        return s.reduce_sum(g, h.cast_like(g, g.op('Or', g.op('Greater', d, h.like(g, 0, d)), g.op('IsNaN', d)), d), None, 0)
+    if p > 1e+308:
+        return s.reduce_max(g, d, None, 0)
+    if p < -1e+308:
+        return s.reduce_min(g, d, None, 0)
+    if p == 1:
+        return s.reduce_sum(g, d, None, 0)
+    if p == 2:
+        return g.op('Sqrt', s.reduce_sum(g, g.op('Mul', d, d), None, 0))
+    return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
+
+
 @declared('opspecs/nn.yaml:12', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
     """aten::conv1d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:12)"""

@@ -27,6 +27,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:245'),
+    'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:427'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
     'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
 }
@@ -125,6 +126,15 @@ def reduce_sum(g, x, axes, keepdims):
 def rstd(g, var, eps, like):
     """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:245)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
+
+
+def sign_bit(g, x):
+    """x's sign bit as bool (-0.0 and -inf included; NaN counts as positive); integers x < 0 (opspecs/math.yaml:427)"""
+    if h.is_float(g, x):
+        return g.op('Or', g.op('Less', x, h.like(g, 0, x)), g.op('Less', g.op('Div', h.like(g, 1, x), x), h.like(g, 0, x)))
+    if h.is_bool(g, x) or h.dtype_in(g, x, 'uint8'):
+        return g.op('Less', h.cast(g, x, 'int32'), h.cast(g, x, 'int32'))
+    return g.op('Less', x, h.like(g, 0, x))
 
 
 def squeeze_axes(g, x, axes):
