@@ -624,6 +624,12 @@ def copy(g, self, src, non_blocking=False):
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
+@declared('opspecs/creation.yaml:269', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+def scalar_tensor_(g, s, *, dtype=None, device=None):
+    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:269)"""
+    return h.filled(g, [], s, h.factory_dtype(g, dtype))
+
+
 @declared('opspecs/dynamic.yaml:9', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def masked_select(g, self, mask):
     """aten::masked_select.default, opsets 9-26: exporter.lib.dynamic_ops.masked_select (opspecs/dynamic.yaml:9)"""

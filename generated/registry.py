@@ -469,6 +469,7 @@ VARIANTS: dict[str, tuple[tuple[int, Callable[..., object]], ...]] = {
     'prim::NumToTensor.bool': ((9, opset9.NumToTensor_Scalar),),
     'prim::max.int': ((9, opset9.max_int),),
     'prim::min.int': ((9, opset9.min_int),),
+    'prims::scalar_tensor.default': ((9, opset9.scalar_tensor_),),
     'transformers::grouped_mm_fallback.default': ((13, opset13.grouped_mm_fallback),),
 }
 
@@ -982,6 +983,7 @@ SOURCES: dict[str, str] = {
     'prim::NumToTensor.bool': 'opspecs/torchscript.yaml:195',
     'prim::max.int': 'opspecs/torchscript.yaml:311',
     'prim::min.int': 'opspecs/torchscript.yaml:305',
+    'prims::scalar_tensor.default': 'opspecs/creation.yaml:269',
     'transformers::grouped_mm_fallback.default': 'opspecs/transformers.yaml:9',
 }
 
