@@ -20,6 +20,7 @@ from exporter.lib import creation_ops
 from exporter.lib import dynamic_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
+from exporter.lib import long_tail_ops
 from exporter.lib import nn_ops
 from exporter.lib import pooling_ops
 from exporter.lib import resize_ops
@@ -578,7 +579,7 @@ def zero(g, self):
 
 @declared('opspecs/creation.yaml:212', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::alias.default (opspecs/shape.yaml:190)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:212); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:190); also serves aten::detach_copy.default (opspecs/shape.yaml:256)"""
     return g.op('Identity', self)
 
 
@@ -638,7 +639,7 @@ def masked_select(g, self, mask):
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
 def view_as_complex(g, self):
-    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132)"""
+    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:177)"""
     return fft_ops.view_as_complex(g, self)
 
 
@@ -1860,7 +1861,7 @@ def packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, drop
 
 @declared('opspecs/shape.yaml:7', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
 def view(g, self, size):
-    """aten::view.default, opsets 9-26: reshape_to(self, size) (opspecs/shape.yaml:7); also serves aten::_unsafe_view.default"""
+    """aten::view.default, opsets 9-26: reshape_to(self, size) (opspecs/shape.yaml:7); also serves aten::_unsafe_view.default; also serves aten::view_copy.default (opspecs/shape.yaml:241)"""
     return h.reshape_to(g, self, size)
 
 
@@ -1922,13 +1923,13 @@ def expand(g, self, size, *, implicit=False):
 
 @declared('opspecs/shape.yaml:106', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106)"""
+    """aten::select.int, opsets 9-10: exporter.lib.shape_ops.select_int_opset9 (opspecs/shape.yaml:106); also serves aten::select_copy.int (opspecs/shape.yaml:265)"""
     return shape_ops.select_int_opset9(g, self, dim, index)
 
 
 @declared('opspecs/shape.yaml:119', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:119)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:119); also serves aten::slice_copy.Tensor (opspecs/shape.yaml:277)"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
@@ -1946,7 +1947,7 @@ def split_with_sizes(g, self, split_sizes, dim=0):
 
 @declared('opspecs/shape.yaml:162', emits=('Transpose',))
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:162)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:162); also serves aten::permute_copy.default (opspecs/shape.yaml:249)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
@@ -1977,6 +1978,30 @@ def narrow(g, self, dim, start, length):
 @declared('opspecs/shape.yaml:218', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:221'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:224')})
 def as_strided(g, self, size, stride, storage_offset=None):
     """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:218)"""
+    return strided_ops.as_strided(g, self, size, stride, storage_offset)
+
+
+@declared('opspecs/shape.yaml:293', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'), refusals={'dynamic_bounds_old_opset': ('narrow_copy with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:296')})
+def narrow_copy(g, self, dim, start, length):
+    """aten::narrow_copy.default, opsets 9-26: exporter.lib.shape_ops.narrow (opspecs/shape.yaml:293)"""
+    return shape_ops.narrow(g, self, dim, start, length)
+
+
+@declared('opspecs/shape.yaml:309', emits=('Concat', 'Reshape', 'Slice', 'Split'), refusals={'dynamic_sizes': ('split_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:312'), 'dynamic_split_size': ('split_copy with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:315')})
+def split_copy_Tensor(g, self, split_size, dim=0):
+    """aten::split_copy.Tensor, opsets 9-26: exporter.lib.shape_ops.split_tensor (opspecs/shape.yaml:309)"""
+    return shape_ops.split_tensor(g, self, split_size, dim)
+
+
+@declared('opspecs/shape.yaml:324', emits=('Gather', 'Shape'), refusals={'dynamic_sizes': ('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:329')})
+def unbind_copy_int(g, self, dim=0):
+    """aten::unbind_copy.int, opsets 9-26: exporter.lib.long_tail_ops.unbind_copy (opspecs/shape.yaml:324)"""
+    return long_tail_ops.unbind_copy(g, self, dim)
+
+
+@declared('opspecs/shape.yaml:338', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:341'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:344')})
+def as_strided_copy(g, self, size, stride, storage_offset=None):
+    """aten::as_strided_copy.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:338)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
