@@ -2005,6 +2005,18 @@ def as_strided_copy(g, self, size, stride, storage_offset=None):
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
+@declared('opspecs/shape.yaml:356', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:360')})
+def diagonal_scatter(g, self, src, offset=0, dim1=0, dim2=1):
+    """aten::diagonal_scatter.default, opsets 9-26: exporter.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:356)"""
+    return long_tail_ops.diagonal_scatter(g, self, src, offset, dim1, dim2)
+
+
+@declared('opspecs/shape.yaml:371', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:375'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:378')})
+def as_strided_scatter(g, self, src, size, stride, storage_offset=None):
+    """aten::as_strided_scatter.default, opsets 9-26: exporter.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:371)"""
+    return long_tail_ops.as_strided_scatter(g, self, src, size, stride, storage_offset)
+
+
 @declared('opspecs/sorting.yaml:15', emits=('Cast', 'Concat', 'Gather', 'GatherElements>=11', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
 def sort(g, self, dim=-1, descending=False):
     """aten::sort.default, opsets 9-26: exporter.lib.sorting_ops.sort (opspecs/sorting.yaml:15)"""
