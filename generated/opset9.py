@@ -1340,6 +1340,16 @@ def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, r
     return nn_ops.native_batch_norm_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps)
 
 
+@declared('opspecs/nn.yaml:387', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+def _trilinear(g, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
+    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:387)"""
+    a = s.unsqueeze_axes(g, i1, expand1) if builtins.len(expand1) > 0 else i1
+    b = s.unsqueeze_axes(g, i2, expand2) if builtins.len(expand2) > 0 else i2
+    c = s.unsqueeze_axes(g, i3, expand3) if builtins.len(expand3) > 0 else i3
+    p = g.op('Mul', g.op('Mul', a, b), c)
+    return s.reduce_sum(g, p, sumdim, 0) if builtins.len(sumdim) > 0 else p
+
+
 @declared('opspecs/norms.yaml:19', emits=('Add', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
     """aten::layer_norm.default, opsets 9-26: block of 6 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:19)"""
