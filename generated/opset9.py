@@ -1192,6 +1192,23 @@ def dist(g, self, other, p=2):
     return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
 
 
+@declared('opspecs/math.yaml:527', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+def frexp_Tensor(g, self):
+    """aten::frexp.Tensor, opsets 9-26: block of 12 lines: Abs, Add, And, Div, Floor, Greater, Less, Log, Mul, Neg, Not, Pow, Sub, Where; calls sign_bit() (opspecs/math.yaml:527)"""
+    a = g.op('Abs', self)
+    ok = g.op('And', g.op('Greater', a, h.like(g, 0, a)), g.op('Less', a, h.like(g, builtins.float('inf'), a)))
+    safe = g.op('Where', ok, a, h.like(g, 1, a))
+    e0 = g.op('Add', g.op('Floor', g.op('Div', g.op('Log', safe), h.like(g, 0.6931471805599453, a))), h.like(g, 1, a))
+    h0 = g.op('Floor', g.op('Mul', g.op('Neg', e0), h.like(g, 0.5, a)))
+    m0 = g.op('Mul', g.op('Mul', safe, g.op('Pow', h.like(g, 2, a), h0)), g.op('Pow', h.like(g, 2, a), g.op('Sub', g.op('Neg', e0), h0)))
+    up = g.op('Not', g.op('Less', m0, h.like(g, 1, a)))
+    down = g.op('Less', m0, h.like(g, 0.5, a))
+    e = g.op('Add', e0, g.op('Sub', h.cast_like(g, up, a), h.cast_like(g, down, a)))
+    m = g.op('Where', up, g.op('Mul', m0, h.like(g, 0.5, a)), g.op('Where', down, g.op('Mul', m0, h.like(g, 2, a)), m0))
+    mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
+    return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, a)), 'int32'))
+
+
 @declared('opspecs/nn.yaml:12', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
     """aten::conv1d.default, opsets 9-26: exporter.lib.nn_ops.convolution (opspecs/nn.yaml:12)"""

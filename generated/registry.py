@@ -210,7 +210,7 @@ VARIANTS: dict[str, tuple[tuple[int, Callable[..., object]], ...]] = {
     'aten::fmod.Scalar': ((9, opset9.fmod_Scalar), (10, opset10.fmod_Scalar),),
     'aten::fmod.Tensor': ((9, opset9.fmod_Tensor), (10, opset10.fmod_Tensor),),
     'aten::frac.default': ((9, opset9.frac),),
-    'aten::frexp.Tensor': ((12, opset12.frexp_Tensor),),
+    'aten::frexp.Tensor': ((9, opset9.frexp_Tensor),),
     'aten::full.default': ((9, opset9.full),),
     'aten::full_like.default': ((9, opset9.full_like),),
     'aten::gather.default': ((9, opset9.gather), (11, opset11.gather),),
