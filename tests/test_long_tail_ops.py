@@ -123,3 +123,15 @@ def test_unfold_of_a_batch_of_zero(opset: int) -> None:
 def test_replicate_padding_that_crops(pads: tuple[int, ...], opset: int) -> None:
     x = torch.randn(2, 3, 4, 5)[(0,) * (2 - len(pads) // 2)]  # one padded dim: 3-D, two: 4-D
     export_and_run(Fn(lambda t: F.pad(t, pads, mode="replicate")), (x,), opset=opset)
+
+
+@pytest.mark.parametrize("opset", [11, 14, 18])
+def test_linear_on_an_empty_batch(opset: int) -> None:
+    """The rows-through-Gemm form reshaped its result with a static 0, which Reshape read as "copy
+    the input's size" (wrong shape in ONNX Runtime): allowzero from 14, MatMul before."""
+    torch.manual_seed(0)
+    layer = nn.Linear(4, 2)
+    export_and_run(layer, (torch.randn(2, 0, 4),), [(torch.randn(2, 0, 4),)], opset=opset)
+    if opset >= 14:
+        export_and_run(layer, (torch.randn(2, 3, 4),), [(torch.randn(2, 0, 4),), (torch.randn(0, 3, 4),)],
+                       opset=opset, dynamic_shapes=({0: "B", 1: "T"},))

@@ -78,7 +78,8 @@ def linear(g, input, weight, bias):
     if gemm and _gemm_ok(g, input, weight):
         return g.op("Gemm", input, weight, bias, transB=1)
     if gemm and g.rank(input) > 2 and g.dtype(input) == g.dtype(weight) in _ROWS_GEMM_DTYPES \
-            and c.is_static(h.shape(g, weight)) and h.shape(g, weight)[1] != 0:
+            and c.is_static(h.shape(g, weight)) and h.shape(g, weight)[1] != 0 \
+            and (g.opset >= 14 or 0 not in h.shape(g, input)):
         # The rows of the input through Gemm(transB=1): the weight is used as stored, so a saved model can
         # point at a checkpoint's bytes, and ONNX Runtime loads it 3x faster than with a Transpose it must
         # fold (BERT-base, LLaMA layers), as fast as a transposed copy, and runs it as fast. float16 too:
@@ -87,7 +88,9 @@ def linear(g, input, weight, bias):
         product = g.op("Gemm", rows, weight, bias, transB=1)
         lead, out = h.shape_slice(g, input, 0, -1), h.shape(g, weight)[0]
         sizes = h.ints(g, [*lead, out]) if isinstance(lead, list) else g.op("Concat", lead, h.ints(g, [out]), axis=0)
-        return g.op("Reshape", product, sizes)
+        # allowzero: a leading size 0 (an empty batch) is 0, not "copy the input's size" (opset 14+;
+        # before, a static 0 took the MatMul path above)
+        return g.op("Reshape", product, sizes, allowzero=1 if g.opset >= 14 else None)
     w = weight if g.rank(weight) < 2 else g.op("Transpose", weight, perm=[1, 0])
     y = g.op("MatMul", input, w)
     return y if bias is None else g.op("Add", y, bias)
