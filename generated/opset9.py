@@ -2122,6 +2122,29 @@ def cummin(g, self, dim):
     return sorting_ops.running_extreme(g, self, dim, largest=False)
 
 
+@declared('opspecs/sorting.yaml:168', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+def bucketize_Tensor(g, self, boundaries, *, out_int32=False, right=False):
+    """aten::bucketize.Tensor, opsets 9-26: block of 3 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:168)"""
+    self, boundaries = g.promote([self, boundaries], 'DEFAULT')
+    hit = g.op('Not', g.op('Less', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)) if right else g.op('Greater', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)
+    n = s.reduce_sum(g, h.cast(g, hit, 'int64'), [h.rank(g, self)], 0)
+    return h.cast(g, n, 'int32') if out_int32 else n
+
+
+@declared('opspecs/sorting.yaml:181', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+def searchsorted_Tensor(g, sorted_sequence, self, *, out_int32=False, right=False, side=None, sorter=None):
+    """aten::searchsorted.Tensor, opsets 9-26: block of 6 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:181)"""
+    if not (sorter is None):
+        raise g.constraint_error('searchsorted with a sorter is not supported; sort the sequence first (torch.sort) and pass it without sorter', 'opspecs/sorting.yaml:191')
+    sorted_sequence, self = g.promote([sorted_sequence, self], 'DEFAULT')
+    r = right if side is None else side == 'right'
+    x = s.unsqueeze_axes(g, self, [h.rank(g, self)])
+    row = sorted_sequence if h.rank(g, sorted_sequence) == 1 else s.unsqueeze_axes(g, sorted_sequence, [h.rank(g, sorted_sequence) - 1])
+    hit = g.op('Not', g.op('Less', x, row)) if r else g.op('Greater', x, row)
+    n = s.reduce_sum(g, h.cast(g, hit, 'int64'), [h.rank(g, self)], 0)
+    return h.cast(g, n, 'int32') if out_int32 else n
+
+
 @declared('opspecs/statistics.yaml:9', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
 def any(g, self):
     """aten::any.default, opsets 9-26: exporter.lib.statistics_ops.any_all (opspecs/statistics.yaml:9)"""

@@ -24,6 +24,7 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   unspecified): a shuffled run lo, lo+1, ... (ints) or evenly
                                   spaced values in [lo, hi] (floats)
     specials: [.inf, -.inf, .nan, -0.0]  floats: about a quarter of the elements become one of these
+    sorted: true                  sorted along the last dim (searchsorted's sequence, bucketize's boundaries)
     operands_of: equation         tensor lists: one tensor per operand of an einsum equation (a str
                                   argument drawn first), each letter sized in `dims` (default [1, 4]),
                                   `...` a shared drawn batch shape; one dtype drawn for all
@@ -318,6 +319,8 @@ class _Example:
             specials = torch.tensor([float(v) for v in hint["specials"]], dtype=torch.float64).to(dtype)
             pick = torch.randint(0, len(specials), shape, generator=gen)
             drawn = torch.where(torch.rand(shape, generator=gen) < 0.25, specials[pick], drawn)
+        if hint.get("sorted") and drawn.dim() > 0 and drawn.dtype != torch.bool:
+            drawn = torch.sort(drawn, dim=-1)[0]
         return drawn
 
     def indexes(self, hint: dict[str, Any], shape: list[int], gen: torch.Generator) -> torch.Tensor:
