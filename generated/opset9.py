@@ -829,6 +829,18 @@ def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
+@declared('opspecs/indexing.yaml:424', emits=())
+def scatter_reduce(g, self, dim, index, src, *, reduce):
+    """aten::scatter.reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:424)"""
+    return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True)
+
+
+@declared('opspecs/indexing.yaml:437', emits=('Add', 'Cast', 'Mul'))
+def scatter_value_reduce(g, self, dim, index, value, *, reduce):
+    """aten::scatter.value_reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=Add(Mul(cast_like(index, self), like(0, self)), like(value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:437)"""
+    return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=g.op('Add', g.op('Mul', h.cast_like(g, index, self), h.like(g, 0, self)), h.like(g, value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True)
+
+
 @declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Gather', 'Mul', 'Sqrt'))
 def abs(g, self):
     """aten::abs.default, opsets 9-26: exporter.lib.fft_ops.abs (opspecs/math.yaml:8)"""
