@@ -91,6 +91,19 @@ def gather(g, self, dim, index, *, sparse_grad=False):
     return shape_ops.gather(g, self, dim, index, sparse_grad)
 
 
+@declared('opspecs/indexing.yaml:453', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape'))
+def put(g, self, index, source, accumulate=False):
+    """aten::put.default, opsets 11-26: block of 6 lines: Reshape, ScatterElements, Shape (opspecs/indexing.yaml:453)"""
+    if not (g.opset >= 16 or not accumulate):
+        raise g.constraint_error("put with accumulate=True needs ScatterElements' reduction (opset 16); export with opset_version >= 16", 'opspecs/indexing.yaml:462')
+    flat = g.op('Reshape', self, h.ints(g, [-1]))
+    index1 = g.op('Reshape', index, h.ints(g, [-1]))
+    values = g.op('Reshape', source, h.ints(g, [-1]))
+    if accumulate and g.opset >= 16:
+        return g.op('Reshape', g.op('ScatterElements', flat, index1, values, axis=0, reduction='add'), g.op('Shape', self))
+    return g.op('Reshape', g.op('ScatterElements', flat, index1, values, axis=0), g.op('Shape', self))
+
+
 @declared('opspecs/math.yaml:156', emits=('Identity', 'Round'))
 def round(g, self):
     """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:156)"""
