@@ -841,6 +841,12 @@ def scatter_value_reduce(g, self, dim, index, value, *, reduce):
     return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=g.op('Add', g.op('Mul', h.cast_like(g, index, self), h.like(g, 0, self)), h.like(g, value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True)
 
 
+@declared('opspecs/indexing.yaml:475', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("index_reduce with a source larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10", 'opspecs/indexing.yaml:481'), 'dynamic_sizes_old_opset': ('index_reduce below opset 16 (prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:484')})
+def index_reduce(g, self, dim, index, source, reduce, *, include_self=True):
+    """aten::index_reduce.default, opsets 9-26: exporter.lib.long_tail_ops.index_reduce (opspecs/indexing.yaml:475)"""
+    return long_tail_ops.index_reduce(g, self, dim, index, source, reduce, include_self)
+
+
 @declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Gather', 'Mul', 'Sqrt'))
 def abs(g, self):
     """aten::abs.default, opsets 9-26: exporter.lib.fft_ops.abs (opspecs/math.yaml:8)"""

@@ -13,6 +13,7 @@ import torch
 
 from exporter.graph_builder import STRIDED_VIEW_KEY
 from exporter.lib import common as c
+from exporter.lib import indexing_ops
 
 
 def unbind_copy(g: Any, self: ir.Value, dim: int) -> list[ir.Value]:
@@ -72,3 +73,18 @@ def as_strided_scatter(g: Any, self: ir.Value, src: ir.Value, size: Sequence[Any
         view[k] = int(count)
         positions = positions + (np.arange(int(count), dtype=np.int64) * int(step)).reshape(view)
     return _overwrite(g, self, src, np.asarray(positions))
+
+
+def index_reduce(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, reduce: str,
+                 include_self: bool) -> ir.Value:
+    """torch.index_reduce: scatter_reduce along dim with the 1-D index spread over source's shape."""
+    view = [1] * g.rank(source)
+    if view:
+        view[dim % len(view)] = -1
+    line = g.op("Reshape", g.cast(index, torch.int64), g.constant(view, torch.int64))
+    spread = g.op("Expand", line, g.op("Shape", source))
+    dims = list(source.shape)  # Expand's result, which scatter_reduce reads: source's shape with
+    if dims:                   # index's length along dim (torch requires them equal)
+        dims[dim % len(dims)] = index.shape[0] if g.rank(index) == 1 else 1
+    spread.shape = ir.Shape(dims)
+    return indexing_ops.scatter_reduce_two(g, self, dim, spread, source, reduce, include_self)
