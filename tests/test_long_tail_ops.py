@@ -135,3 +135,22 @@ def test_linear_on_an_empty_batch(opset: int) -> None:
     if opset >= 14:
         export_and_run(layer, (torch.randn(2, 3, 4),), [(torch.randn(2, 0, 4),), (torch.randn(0, 3, 4),)],
                        opset=opset, dynamic_shapes=({0: "B", 1: "T"},))
+
+
+class Lookups(nn.Module):
+    def forward(self, x: torch.Tensor, edges: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        rows = torch.sort(x, -1)[0]
+        return (torch.bucketize(x, edges), torch.bucketize(x, edges, right=True, out_int32=True),
+                torch.searchsorted(rows, x), torch.searchsorted(edges, x, side="right"),
+                x.scatter(1, index, x * 2, reduce="add"), x.scatter(0, index[:2] % 3, 1.5, reduce="multiply"),
+                x.put(index[0], x[1], accumulate=True), x.put(index[1] - 4, x[0]),
+                x.index_reduce(1, index[0], x, "amax", include_self=False),
+                x.index_reduce(0, index[2, :2], x[:2], "mean"))
+
+
+def test_lookups_and_reductions() -> None:
+    torch.manual_seed(2)
+    x = torch.randn(3, 4).round(decimals=1)
+    edges = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    index = torch.tensor([[0, 2, 1, 0], [3, 0, 2, 1], [1, 1, 0, 3]])
+    export_and_run(Lookups(), (x, edges, index), opset=18)
