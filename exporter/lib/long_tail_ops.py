@@ -34,7 +34,7 @@ def _static_shape(g: Any, x: ir.Value, *, refusal: str) -> list[int]:
 
 def _overwrite(g: Any, self: ir.Value, src: ir.Value, positions: np.ndarray) -> ir.Value:
     """self with flat element positions[i] replaced by src's element i (src flattened in its order;
-    where positions repeat, the last write wins, as torch's sequential copy). Gather + Where with
+    where positions repeat, which eager torch refuses, the last write wins). Gather + Where with
     static tables: any dtype, every opset."""
     shape = [int(d) for d in g.shape(self)]
     numel = int(np.prod(shape, dtype=np.int64))
