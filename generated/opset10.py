@@ -63,9 +63,9 @@ def div_Scalar_mode(g, self, other, *, rounding_mode):
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', h.like(g, other, self), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self)))), g.op('Div', self, h.like(g, other, self)), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self), fmod=1)), h.like(g, other, self)), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), self))) if h.is_float(g, self) else g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self))), h.like(g, other, self))
 
 
-@declared('opspecs/shape.yaml:144', emits=('Concat', 'Reshape', 'Slice'))
+@declared('opspecs/shape.yaml:146', emits=('Concat', 'Reshape', 'Slice'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:144)"""
+    """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:146); also serves aten::slice_copy.Tensor"""
     return g.op('Slice', self, h.ints(g, [0 if start is None else start]), h.ints(g, [9223372036854775807 if end is None else end]), h.ints(g, [h.norm_dim(g, dim, self)]), h.ints(g, [step]))
 
 

@@ -117,6 +117,19 @@ def gather(g, self, dim, index, *, sparse_grad=False):
     return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, index) == 0 else out
 
 
+@declared('opspecs/indexing.yaml:530', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape'))
+def put(g, self, index, source, accumulate=False):
+    """aten::put.default, opsets 11-26: block of 6 lines: Reshape, ScatterElements, Shape (opspecs/indexing.yaml:530)"""
+    if not (g.opset >= 16 or not accumulate):
+        raise g.constraint_error("put with accumulate=True needs ScatterElements' reduction (opset 16); export with opset_version >= 16", 'opspecs/indexing.yaml:539')
+    flat = g.op('Reshape', self, h.ints(g, [-1]))
+    index1 = g.op('Reshape', index, h.ints(g, [-1]))
+    values = g.op('Reshape', source, h.ints(g, [-1]))
+    if accumulate and g.opset >= 16:
+        return g.op('Reshape', g.op('ScatterElements', flat, index1, values, axis=0, reduction='add'), g.op('Shape', self))
+    return g.op('Reshape', g.op('ScatterElements', flat, index1, values, axis=0), g.op('Shape', self))
+
+
 @declared('opspecs/linalg.yaml:25', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def _linalg_det(g, A):
     """aten::_linalg_det.default, opsets 11-26: exporter.lib.linalg_ops.linalg_det (opspecs/linalg.yaml:25)"""
@@ -257,9 +270,19 @@ def round(g, self):
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:129', emits=('Gather',))
+@declared('opspecs/math.yaml:486', emits=('Cast', 'Div', 'Mul', 'Round'))
+def round_decimals(g, self, *, decimals):
+    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:486)"""
+    if decimals == 0:
+        return g.op('Round', self)
+    if decimals > 0:
+        return g.op('Div', g.op('Round', g.op('Mul', self, h.like(g, 10.0 ** decimals, self))), h.like(g, 10.0 ** decimals, self))
+    return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
+
+
+@declared('opspecs/shape.yaml:130', emits=('Gather',))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:129)"""
+    """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:130); also serves aten::select_copy.int"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 

@@ -17,6 +17,7 @@ from exporter.lib import attention_ops
 from exporter.lib import creation_ops
 from exporter.lib import fft_ops
 from exporter.lib import indexing_ops
+from exporter.lib import long_tail_ops
 from exporter.lib import pooling_ops
 from exporter.lib import rnn_ops
 from exporter.lib import shape_ops
@@ -624,7 +625,7 @@ def zero(g, self):
 
 @declared('opspecs/creation.yaml:206', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:206); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::alias.default (opspecs/shape.yaml:213)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:206); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
@@ -670,6 +671,12 @@ def copy(g, self, src, non_blocking=False):
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
+@declared('opspecs/creation.yaml:263', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+def scalar_tensor_(g, s, *, dtype=None, device=None):
+    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:263)"""
+    return h.filled(g, [], s, h.factory_dtype(g, dtype))
+
+
 @declared('opspecs/dynamic.yaml:7', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def masked_select(g, self, mask):
     """aten::masked_select.default, opsets 9-26: block of 5 lines: Add, Compress, ConstantOfShape, Expand, Reshape, Shape (opspecs/dynamic.yaml:7)"""
@@ -682,7 +689,7 @@ def masked_select(g, self, mask):
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
 def view_as_complex(g, self):
-    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132)"""
+    """aten::view_as_complex.default, opsets 9-26: exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:177)"""
     return fft_ops.view_as_complex(g, self)
 
 
@@ -957,10 +964,28 @@ def im2col(g, self, kernel_size, dilation, padding, stride):
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
-@declared('opspecs/indexing.yaml:482', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:484', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:482)"""
+    """aten::col2im.default, opsets 9-26: exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:484)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
+
+
+@declared('opspecs/indexing.yaml:501', emits=())
+def scatter_reduce(g, self, dim, index, src, *, reduce):
+    """aten::scatter.reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:501)"""
+    return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True)
+
+
+@declared('opspecs/indexing.yaml:514', emits=('Add', 'Cast', 'Mul'))
+def scatter_value_reduce(g, self, dim, index, value, *, reduce):
+    """aten::scatter.value_reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=Add(Mul(cast_like(index, self), like(0, self)), like(value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:514)"""
+    return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=g.op('Add', g.op('Mul', h.cast_like(g, index, self), h.like(g, 0, self)), h.like(g, value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True)
+
+
+@declared('opspecs/indexing.yaml:552', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("index_reduce with a source larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10", 'opspecs/indexing.yaml:558'), 'dynamic_sizes_old_opset': ('index_reduce below opset 16 (prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:561')})
+def index_reduce(g, self, dim, index, source, reduce, *, include_self=True):
+    """aten::index_reduce.default, opsets 9-26: exporter.lib.long_tail_ops.index_reduce (opspecs/indexing.yaml:552)"""
+    return long_tail_ops.index_reduce(g, self, dim, index, source, reduce, include_self)
 
 
 @declared('opspecs/linalg.yaml:17', emits=())
@@ -1273,6 +1298,86 @@ def addcdiv(g, self, tensor1, tensor2, *, value=1):
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
+@declared('opspecs/math.yaml:441', emits=('Cast', 'Div', 'Less', 'Or'))
+def signbit(g, self):
+    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:441)"""
+    return s.sign_bit(g, self)
+
+
+@declared('opspecs/math.yaml:447', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
+def copysign_Tensor(g, self, other):
+    """aten::copysign.Tensor, opsets 9-26: Where(sign_bit(other), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:447)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Where', s.sign_bit(g, other), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
+
+
+@declared('opspecs/math.yaml:455', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
+def copysign_Scalar(g, self, other):
+    """aten::copysign.Scalar, opsets 9-26: Where(sign_bit(like(other, self)), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:455)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Where', s.sign_bit(g, h.like(g, other, self)), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
+
+
+@declared('opspecs/math.yaml:463', emits=('Cast', 'Greater', 'IsNaN', 'Max', 'Where'))
+def fmax(g, self, other):
+    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where (opspecs/math.yaml:463)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if not h.is_float(g, self):
+        return g.op('Max', self, other) if g.opset >= 12 else g.op('Where', g.op('Greater', self, other), self, other)
+    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Max', self, other)))
+
+
+@declared('opspecs/math.yaml:474', emits=('Cast', 'IsNaN', 'Less', 'Min', 'Where'))
+def fmin(g, self, other):
+    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where (opspecs/math.yaml:474)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    if not h.is_float(g, self):
+        return g.op('Min', self, other) if g.opset >= 12 else g.op('Where', g.op('Less', self, other), self, other)
+    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Min', self, other)))
+
+
+@declared('opspecs/math.yaml:498', emits=('Cast', 'Mul', 'Pow'))
+def ldexp_Tensor(g, self, other):
+    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:498)"""
+    self, other = g.promote([self, other], 'INT_TO_FLOAT')
+    return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
+
+
+@declared('opspecs/math.yaml:507', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
+def dist(g, self, other, p=2):
+    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:507)"""
+    self, other = g.promote([self, other], 'DEFAULT')
+    d = g.op('Abs', g.op('Sub', self, other))
+    if p == 0:
+        return s.reduce_sum(g, h.cast_like(g, g.op('Or', g.op('Greater', d, h.like(g, 0, d)), g.op('IsNaN', d)), d), None, 0)
+    if p > 1e+308:
+        return s.reduce_max(g, d, None, 0)
+    if p < -1e+308:
+        return s.reduce_min(g, d, None, 0)
+    if p == 1:
+        return s.reduce_sum(g, d, None, 0)
+    if p == 2:
+        return g.op('Sqrt', s.reduce_sum(g, g.op('Mul', d, d), None, 0))
+    return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
+
+
+@declared('opspecs/math.yaml:531', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+def frexp_Tensor(g, self):
+    """aten::frexp.Tensor, opsets 9-26: block of 12 lines: Abs, Add, And, Div, Floor, Greater, Less, Log, Mul, Neg, Not, Pow, Sub, Where; calls sign_bit() (opspecs/math.yaml:531)"""
+    a = g.op('Abs', self)
+    ok = g.op('And', g.op('Greater', a, h.like(g, 0, a)), g.op('Less', a, h.like(g, builtins.float('inf'), a)))
+    safe = g.op('Where', ok, a, h.like(g, 1, a))
+    e0 = g.op('Add', g.op('Floor', g.op('Div', g.op('Log', safe), h.like(g, 0.6931471805599453, a))), h.like(g, 1, a))
+    h0 = g.op('Floor', g.op('Mul', g.op('Neg', e0), h.like(g, 0.5, a)))
+    m0 = g.op('Mul', g.op('Mul', safe, g.op('Pow', h.like(g, 2, a), h0)), g.op('Pow', h.like(g, 2, a), g.op('Sub', g.op('Neg', e0), h0)))
+    up = g.op('Not', g.op('Less', m0, h.like(g, 1, a)))
+    down = g.op('Less', m0, h.like(g, 0.5, a))
+    e = g.op('Add', e0, g.op('Sub', h.cast_like(g, up, a), h.cast_like(g, down, a)))
+    m = g.op('Where', up, g.op('Mul', m0, h.like(g, 0.5, a)), g.op('Where', down, g.op('Mul', m0, h.like(g, 2, a)), m0))
+    mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
+    return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, a)), 'int32'))
+
+
 @declared('opspecs/nn.yaml:13', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
 def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
     """aten::conv1d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:13)"""
@@ -1319,20 +1424,21 @@ def convolution(g, input, weight, bias, stride, padding, dilation, transposed, o
 
 @declared('opspecs/nn.yaml:102', emits=('Add', 'Concat', 'Gemm', 'MatMul', 'Reshape', 'Shape', 'Slice', 'Transpose'))
 def linear(g, input, weight, bias=None):
-    """aten::linear.default, opsets 9-26: block of 13 lines: Add, Gemm, MatMul, Reshape, Transpose; calls gemm_operands() (opspecs/nn.yaml:102)"""
+    """aten::linear.default, opsets 9-26: block of 16 lines: Add, Gemm, MatMul, Reshape, Transpose; calls gemm_operands() (opspecs/nn.yaml:102)"""
     gemm = h.rank(g, weight) == 2 and (bias is not None or g.opset >= 11)
     if gemm and s.gemm_operands(g, input, weight):
         return g.op('Gemm', input, weight, bias, transB=1)
-    if gemm and h.rank(g, input) > 2 and (h.dtype(g, input) == h.dtype(g, weight)) and h.dtype_in(g, input, 'float32', 'float64', 'float16') and h.has_static_shape(g, weight) and (h.shape(g, weight)[1] != 0):
+    if gemm and h.rank(g, input) > 2 and (h.dtype(g, input) == h.dtype(g, weight)) and h.dtype_in(g, input, 'float32', 'float64', 'float16') and h.has_static_shape(g, weight) and (h.shape(g, weight)[1] != 0) and (g.opset >= 14 or 0 not in h.shape(g, input)):
         product = g.op('Gemm', g.op('Reshape', input, h.ints(g, [-1, h.shape(g, weight)[1]])), weight, bias, transB=1)
-        return g.op('Reshape', product, h.shape_concat(g, h.shape_slice(g, input, 0, -1), [h.shape(g, weight)[0]]))
+        sizes = h.shape_concat(g, h.shape_slice(g, input, 0, -1), [h.shape(g, weight)[0]])
+        return g.op('Reshape', product, sizes, allowzero=1) if g.opset >= 14 else g.op('Reshape', product, sizes)
     y = g.op('MatMul', input, weight if h.rank(g, weight) < 2 else g.op('Transpose', weight, perm=[1, 0]))
     return y if bias is None else g.op('Add', y, bias)
 
 
-@declared('opspecs/nn.yaml:126', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
+@declared('opspecs/nn.yaml:129', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
 def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
-    """aten::addmm.default, opsets 9-26: block of 9 lines: Add, Expand, Gemm, MatMul, Mul, Shape; calls gemm_operands() (opspecs/nn.yaml:126)"""
+    """aten::addmm.default, opsets 9-26: block of 9 lines: Add, Expand, Gemm, MatMul, Mul, Shape; calls gemm_operands() (opspecs/nn.yaml:129)"""
     if beta != 0 and s.gemm_operands(g, mat1, mat2):
         return g.op('Gemm', mat1, mat2, h.cast_like(g, self, mat1), alpha=builtins.float(alpha), beta=builtins.float(beta))
     product = g.op('MatMul', mat1, mat2) if alpha == 1 else g.op('Mul', g.op('MatMul', mat1, mat2), h.like(g, alpha, mat1))
@@ -1343,119 +1449,129 @@ def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
     return g.op('Add', product, h.cast_like(g, self if beta == 1 else g.op('Mul', self, h.like(g, beta, self)), mat1))
 
 
-@declared('opspecs/nn.yaml:147', emits=('MatMul',))
+@declared('opspecs/nn.yaml:150', emits=('MatMul',))
 def mm(g, self, mat2):
-    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:147); also serves aten::bmm.default (opspecs/nn.yaml:155)"""
+    """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:150); also serves aten::bmm.default (opspecs/nn.yaml:158)"""
     return g.op('MatMul', self, mat2)
 
 
-@declared('opspecs/nn.yaml:164', emits=('MatMul',))
+@declared('opspecs/nn.yaml:167', emits=('MatMul',))
 def matmul(g, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:164); also serves aten::vdot.default (opspecs/statistics.yaml:268)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:268)"""
     return g.op('MatMul', self, other)
 
 
-@declared('opspecs/nn.yaml:176', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:182')})
+@declared('opspecs/nn.yaml:179', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:185')})
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:176)"""
+    """aten::max_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:179)"""
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:194', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:202')})
+@declared('opspecs/nn.yaml:197', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:205')})
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:194)"""
+    """aten::max_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:197)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:200')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:203')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:214', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:222')})
+@declared('opspecs/nn.yaml:217', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:225')})
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:214)"""
+    """aten::max_pool3d.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:217)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:220')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:223')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=False)
 
 
-@declared('opspecs/nn.yaml:236', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:244')})
+@declared('opspecs/nn.yaml:239', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:247')})
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:236)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:239)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:242')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:245')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:256', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:264')})
+@declared('opspecs/nn.yaml:259', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:267')})
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:256)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-26: exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:259)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:262')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:265')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:279', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:286')})
+@declared('opspecs/nn.yaml:282', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:289')})
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:279)"""
+    """aten::avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:282)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:284')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:287')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:301', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:307')})
+@declared('opspecs/nn.yaml:304', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:310')})
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:301); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:304); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:316', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:321')})
+@declared('opspecs/nn.yaml:319', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:324')})
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:316)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:319)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/nn.yaml:333', emits=('Identity',))
+@declared('opspecs/nn.yaml:336', emits=('Identity',))
 def dropout(g, input, p, train):
-    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:333)"""
+    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:336)"""
     return g.op('Identity', input) if not train or p == 0 else h.functional(g, 'native_dropout', input=input, p=p, train=train)[0]
 
 
-@declared('opspecs/nn.yaml:345', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:345)"""
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:348)"""
     return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
 
 
-@declared('opspecs/nn.yaml:352', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:352)"""
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:355)"""
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
 
 
-@declared('opspecs/nn.yaml:359', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: log_softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:359)"""
+    """aten::_log_softmax.default, opsets 9-26: log_softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:362)"""
     return s.log_softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
 
 
-@declared('opspecs/nn.yaml:366', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
 def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: log_softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:366)"""
+    """aten::log_softmax.int, opsets 9-26: log_softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:369)"""
     return s.log_softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
 
 
-@declared('opspecs/nn.yaml:376', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:376)"""
+    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:379)"""
     if not training and running_mean is not None and (running_var is not None):
         return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
     mean, centered, var = s.moments(g, input, [0] + builtins.list(builtins.range(2, h.rank(g, input))))
     return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:398', emits=('BatchNormalization', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:398)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:401)"""
     return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
+
+
+@declared('opspecs/nn.yaml:458', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+def _trilinear(g, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
+    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:458)"""
+    a = s.unsqueeze_axes(g, i1, expand1) if builtins.len(expand1) > 0 else i1
+    b = s.unsqueeze_axes(g, i2, expand2) if builtins.len(expand2) > 0 else i2
+    c = s.unsqueeze_axes(g, i3, expand3) if builtins.len(expand3) > 0 else i3
+    p = g.op('Mul', g.op('Mul', a, b), c)
+    return s.reduce_sum(g, p, sumdim, 0) if builtins.len(sumdim) > 0 else p
 
 
 @declared('opspecs/norms.yaml:19', emits=('Add', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
@@ -2062,7 +2178,7 @@ def packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, drop
 
 @declared('opspecs/shape.yaml:7', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
 def view(g, self, size):
-    """aten::view.default, opsets 9-26: reshape_to(self, size) (opspecs/shape.yaml:7); also serves aten::_unsafe_view.default"""
+    """aten::view.default, opsets 9-26: reshape_to(self, size) (opspecs/shape.yaml:7); also serves aten::_unsafe_view.default; also serves aten::view_copy.default (opspecs/shape.yaml:274)"""
     return h.reshape_to(g, self, size)
 
 
@@ -2135,9 +2251,9 @@ def expand(g, self, size, *, implicit=False):
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
-@declared('opspecs/shape.yaml:120', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
+@declared('opspecs/shape.yaml:121', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
 def select_int(g, self, dim, index):
-    """aten::select.int, opsets 9-10: block of 7 lines: Add, Gather, Less, Mul, Shape (opspecs/shape.yaml:120)"""
+    """aten::select.int, opsets 9-10: block of 7 lines: Add, Gather, Less, Mul, Shape (opspecs/shape.yaml:121); also serves aten::select_copy.int"""
     axis = h.norm_dim(g, dim, self)
     size = h.static_size(g, self, axis)
     if h.all_known(g, index) and (index >= 0 or size is not None):
@@ -2147,19 +2263,19 @@ def select_int(g, self, dim, index):
     return g.op('Gather', self, g.op('Add', i, g.op('Mul', length, h.cast(g, g.op('Less', i, h.scalar(g, 0, 'int64')), 'int64'))), axis=axis)
 
 
-@declared('opspecs/shape.yaml:140', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/shape.yaml:142', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:140)"""
+    """aten::slice.Tensor, opsets 9-9: exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:142); also serves aten::slice_copy.Tensor"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
-@declared('opspecs/shape.yaml:153', emits=('Concat', 'Reshape', 'Slice', 'Split'))
+@declared('opspecs/shape.yaml:155', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_Tensor(g, self, split_size, dim=0):
-    """aten::split.Tensor, opsets 9-26: block of 6 lines: no ONNX op of its own; calls split_along() (opspecs/shape.yaml:153)"""
+    """aten::split.Tensor, opsets 9-26: block of 6 lines: no ONNX op of its own; calls split_along() (opspecs/shape.yaml:155); also serves aten::split_copy.Tensor"""
     if not (h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
-        raise g.constraint_error('split needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:163')
+        raise g.constraint_error('split needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:166')
     if not (h.all_known(g, split_size)):
-        raise g.constraint_error('split with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:166')
+        raise g.constraint_error('split with a split_size known only at run time has a varying number of outputs; use a constant split_size', 'opspecs/shape.yaml:169')
     axis = h.norm_dim(g, dim, self)
     size = h.static_size(g, self, axis)
     if split_size <= 0 or size == 0:
@@ -2168,41 +2284,41 @@ def split_Tensor(g, self, split_size, dim=0):
     return s.split_along(g, self, [split_size] * (count - 1) + [size - split_size * (count - 1)], axis)
 
 
-@declared('opspecs/shape.yaml:176', emits=('Concat', 'Reshape', 'Slice', 'Split'))
+@declared('opspecs/shape.yaml:179', emits=('Concat', 'Reshape', 'Slice', 'Split'))
 def split_with_sizes(g, self, split_sizes, dim=0):
-    """aten::split_with_sizes.default, opsets 9-26: split_along(self, list(split_sizes), norm_dim(dim, self)) (opspecs/shape.yaml:176)"""
+    """aten::split_with_sizes.default, opsets 9-26: split_along(self, list(split_sizes), norm_dim(dim, self)) (opspecs/shape.yaml:179)"""
     return s.split_along(g, self, builtins.list(split_sizes), h.norm_dim(g, dim, self))
 
 
-@declared('opspecs/shape.yaml:185', emits=('Transpose',))
+@declared('opspecs/shape.yaml:188', emits=('Transpose',))
 def permute(g, self, dims):
-    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:185)"""
+    """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:188); also serves aten::permute_copy.default (opspecs/shape.yaml:282)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
-@declared('opspecs/shape.yaml:192', emits=('Transpose',))
+@declared('opspecs/shape.yaml:195', emits=('Transpose',))
 def transpose_int(g, self, dim0, dim1):
-    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:192)"""
+    """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:195)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
-@declared('opspecs/shape.yaml:200', emits=('Transpose',))
+@declared('opspecs/shape.yaml:203', emits=('Transpose',))
 def t(g, self):
-    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:200)"""
+    """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:203)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
-@declared('opspecs/shape.yaml:206', emits=('Identity',))
+@declared('opspecs/shape.yaml:209', emits=('Identity',))
 def clone(g, self, *, memory_format=None):
-    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:206)"""
+    """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:209)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:221', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
+@declared('opspecs/shape.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
 def narrow(g, self, dim, start, length):
-    """aten::narrow.default, opsets 9-26: block of 8 lines: Add, And, Equal, Less, Where (opspecs/shape.yaml:221)"""
+    """aten::narrow.default, opsets 9-26: block of 8 lines: Add, And, Equal, Less, Where (opspecs/shape.yaml:224); also serves aten::narrow_copy.default"""
     if not (g.opset >= 10 or h.all_known(g, start, length)):
-        raise g.constraint_error('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:233')
+        raise g.constraint_error('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:237')
     axis = h.norm_dim(g, dim, self)
     if h.all_known(g, start, length):
         return h.slice_axes(g, self, [start], [9223372036854775807 if start < 0 and start + length == 0 else start + length], [axis])
@@ -2213,10 +2329,34 @@ def narrow(g, self, dim, start, length):
     return h.slice_axes(g, self, [begin], [g.op('Where', to_end, h.scalar(g, 9223372036854775807, 'int64'), end)], [axis])
 
 
-@declared('opspecs/shape.yaml:247', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:250'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:253')})
+@declared('opspecs/shape.yaml:251', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:254'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:257')})
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:247)"""
+    """aten::as_strided.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:251)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
+
+
+@declared('opspecs/shape.yaml:295', emits=('Gather', 'Shape'), refusals={'dynamic_sizes': ('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:300')})
+def unbind_copy_int(g, self, dim=0):
+    """aten::unbind_copy.int, opsets 9-26: exporter.lib.long_tail_ops.unbind_copy (opspecs/shape.yaml:295)"""
+    return long_tail_ops.unbind_copy(g, self, dim)
+
+
+@declared('opspecs/shape.yaml:309', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:312'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:315')})
+def as_strided_copy(g, self, size, stride, storage_offset=None):
+    """aten::as_strided_copy.default, opsets 9-26: exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:309)"""
+    return strided_ops.as_strided(g, self, size, stride, storage_offset)
+
+
+@declared('opspecs/shape.yaml:327', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:331')})
+def diagonal_scatter(g, self, src, offset=0, dim1=0, dim2=1):
+    """aten::diagonal_scatter.default, opsets 9-26: exporter.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:327)"""
+    return long_tail_ops.diagonal_scatter(g, self, src, offset, dim1, dim2)
+
+
+@declared('opspecs/shape.yaml:342', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:346'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:349')})
+def as_strided_scatter(g, self, src, size, stride, storage_offset=None):
+    """aten::as_strided_scatter.default, opsets 9-26: exporter.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:342)"""
+    return long_tail_ops.as_strided_scatter(g, self, src, size, stride, storage_offset)
 
 
 @declared('opspecs/sorting.yaml:21', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
@@ -2336,6 +2476,29 @@ def cummin(g, self, dim):
     if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
         raise g.constraint_error('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:175')
     return s.running_extreme(g, self, dim, False)
+
+
+@declared('opspecs/sorting.yaml:185', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+def bucketize_Tensor(g, self, boundaries, *, out_int32=False, right=False):
+    """aten::bucketize.Tensor, opsets 9-26: block of 3 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:185)"""
+    self, boundaries = g.promote([self, boundaries], 'DEFAULT')
+    hit = g.op('Not', g.op('Less', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)) if right else g.op('Greater', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)
+    n = s.reduce_sum(g, h.cast(g, hit, 'int64'), [h.rank(g, self)], 0)
+    return h.cast(g, n, 'int32') if out_int32 else n
+
+
+@declared('opspecs/sorting.yaml:198', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+def searchsorted_Tensor(g, sorted_sequence, self, *, out_int32=False, right=False, side=None, sorter=None):
+    """aten::searchsorted.Tensor, opsets 9-26: block of 6 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:198)"""
+    if not (sorter is None):
+        raise g.constraint_error('searchsorted with a sorter is not supported; sort the sequence first (torch.sort) and pass it without sorter', 'opspecs/sorting.yaml:208')
+    sorted_sequence, self = g.promote([sorted_sequence, self], 'DEFAULT')
+    r = right if side is None else side == 'right'
+    x = s.unsqueeze_axes(g, self, [h.rank(g, self)])
+    row = sorted_sequence if h.rank(g, sorted_sequence) == 1 else s.unsqueeze_axes(g, sorted_sequence, [h.rank(g, sorted_sequence) - 1])
+    hit = g.op('Not', g.op('Less', x, row)) if r else g.op('Greater', x, row)
+    n = s.reduce_sum(g, h.cast(g, hit, 'int64'), [h.rank(g, self)], 0)
+    return h.cast(g, n, 'int32') if out_int32 else n
 
 
 @declared('opspecs/special.yaml:109', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Reciprocal', 'Sub', 'Where'))

@@ -26,7 +26,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'bessel_j0_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Div(Mul(Mul(Sub(x2, f64(5.78318596294678452118e+00)), Sub(x2, f64(3.04712623436620863991e+01))),\n                horner(x2, [-4.79443220978201773821e+09, 1.95617491946556577543e+12, -2.49248344360967716204e+14,\n                            9.70862251047306323952e+15])),\n            horner(x2, [4.99563147152651017219e+02, 1.73785401676374683123e+05, 4.84409658339962045305e+07,\n                        1.11855537045356834862e+10, 2.11277520115489217587e+12, 3.10518229857422583814e+14,\n                        3.18121955943204943306e+16, 1.71086294081043136091e+18]))\nsmall = Where(Less(x, f64(0.00001)), Sub(f64(1.0), Div(x2, f64(4.0))), small)\np, q = hankel_j0(x, Div(f64(25.0), x2))\nphase = torch_phase(x, narrow, 0.785398163397448309615660845819875721)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\nreturn keep_nan(x0, Where(Greater(x, f64(5.0)), large, small))', 'opspecs/special.yaml:409'),
     'bessel_j1_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Mul(Mul(Mul(Div(horner(x2, [-8.99971225705559398224e+08, 4.52228297998194034323e+11,\n                                    -7.27494245221818276015e+13, 3.68295732863852883286e+15]),\n                        horner(x2, [6.20836478118054335476e+02, 2.56987256757748830383e+05, 8.35146791431949253037e+07,\n                                    2.21511595479792499675e+10, 4.74914122079991414898e+12, 7.84369607876235854894e+14,\n                                    8.95222336184627338078e+16, 5.32278620332680085395e+18])),\n                    x), Sub(x2, f64(1.46819706421238932572e+01))), Sub(x2, f64(4.92184563216946036703e+01)))\nw = Div(f64(5.0), x)\np, q = hankel_j1(x, Mul(w, w))\nphase = torch_phase(x, narrow, 2.356194490192344928846982537459627163)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\ny = Where(Greater(x, f64(5.0)), large, small)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))', 'opspecs/special.yaml:427'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
-    'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:413'),
+    'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:416'),
     'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:622'),
     'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:617'),
     'digamma_wide': (('x',), "negative = Less(x, f64(0.0))\nu = Where(negative, Sub(f64(1.0), x), x)\nsteps = Where(Less(u, f64(10.0)), Ceil(Sub(f64(10.0), u)), f64(0.0))\nw = Add(u, steps)\nhead = Neg(shifted_sum(u, steps, 10, 1))\nz = Reciprocal(Mul(w, w))\nseries = Where(Less(w, f64(1.0e17)),\n               Mul(z, horner(z, [8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,\n                                 -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,\n                                 8.33333333333333333333E-2])),\n               f64(0.0))\ncore = Where(same_as(w, f64(10.0)), Add(head, f64(2.25175258906672110764)),\n             Sub(Sub(Add(head, Log(w)), Div(f64(0.5), w)), series))\nr = Sub(x, Ceil(x))\nreflected = Sub(core, Div(f64(3.141592653589793), Tan(Mul(f64(3.141592653589793), r))))\ny = Where(negative, Where(is_integer(x), f64(float('nan')), reflected), core)\nzero = same_as(x, f64(0.0))\nreturn keep_nan(x, Where(zero, Where(Less(Reciprocal(x), f64(0.0)), f64(float('inf')), f64(float('-inf'))), y))", 'opspecs/special.yaml:249'),
@@ -42,7 +42,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
     'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:112'),
     'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:354'),
-    'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:423'),
+    'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:426'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:271'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:257'),
     'half_as_float': (('x',), "cast(x, 'float32') if dtype_in(x, 'float16', 'bfloat16') else x", 'opspecs/helpers.yaml:86'),
@@ -66,7 +66,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'lgamma_wide': (('x',), "reflect = Less(x, f64(0.5))\ncore = lgamma_core(Where(reflect, Sub(f64(1.0), x), Where(infinite(x), f64(2.0), x)))\ny = Where(reflect, Sub(Log(Div(f64(3.141592653589793), abs_sin_pi(x))), core), core)\ny = Where(Less(Abs(x), f64(1.0e-200)), Neg(Log(Abs(x))), y)\ny = Where(Or(infinite(x), And(Less(x, f64(0.0)), is_integer(x))), f64(float('inf')), y)\nreturn keep_nan(x, y)", 'opspecs/special.yaml:236'),
     'log1p_nonpositive': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(Less(d, f64(0.0)), Div(Mul(Log(w), u), d), u)', 'opspecs/special.yaml:46'),
     'log1p_wide': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Div(Mul(Log(w), u), d))', 'opspecs/special.yaml:1198'),
-    'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:440'),
+    'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:443'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_symbolic(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
     'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:492'),
@@ -98,11 +98,12 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:99'),
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:346'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
+    'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:431'),
     'size_along': (('x', 'axis'), "shape(x)[axis] if has_static_size(x, axis) else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
     'size_at': (('x', 'axis'), "d = static_dim(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:526'),
     'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
     'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(number(a, 'int64'), number(b, 'int64'))", 'opspecs/helpers.yaml:375'),
-    'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:428'),
+    'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:431'),
     'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:240'),
     'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:202'),
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:224'),
@@ -237,7 +238,7 @@ def bitwise_int64(g, self, other, kind):
 
 
 def conv(g, input, weight, bias, stride, padding, dilation, groups):
-    """Conv of an n-D input (the weight's rank minus 2); an unbatched (C, *spatial) input gets a batch of one (opspecs/nn.yaml:413)"""
+    """Conv of an n-D input (the weight's rank minus 2); an unbatched (C, *spatial) input gets a batch of one (opspecs/nn.yaml:416)"""
     n = h.rank(g, weight) - 2
     added = h.rank(g, input) == n + 1
     y = g.op('Conv', unsqueeze_axes(g, input, [0]) if added else input, weight, bias, strides=h.per_dim(g, stride, n), pads=h.per_dim(g, padding, n) * 2, dilations=h.per_dim(g, dilation, n), group=builtins.int(groups))
@@ -367,7 +368,7 @@ def fit_to_index(g, src, index):
 
 
 def gemm_operands(g, a, b):
-    """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:423)"""
+    """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:426)"""
     return h.rank(g, a) == 2 and h.rank(g, b) == 2 and h.dtype_in(g, a, 'float32', 'float64') and h.dtype_in(g, b, 'float32', 'float64')
 
 
@@ -591,7 +592,7 @@ def log1p_wide(g, u):
 
 
 def log_softmax_nd(g, x, dim):
-    """LogSoftmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:440)"""
+    """LogSoftmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:443)"""
     r = h.rank(g, x)
     if r == 0:
         return g.op('Reshape', g.op('LogSoftmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))
@@ -928,6 +929,15 @@ def shift_int64(g, self, other, left):
     return h.cast_like(g, g.op('Where', out_of_range, g.op('Neg', h.cast(g, negative, 'int64')), floor), self)
 
 
+def sign_bit(g, x):
+    """x's sign bit as bool (-0.0 and -inf included; NaN counts as positive); integers x < 0 (opspecs/math.yaml:431)"""
+    if h.is_float(g, x):
+        return g.op('Or', g.op('Less', x, h.like(g, 0, x)), g.op('Less', g.op('Div', h.like(g, 1, x), x), h.like(g, 0, x)))
+    if h.is_bool(g, x) or h.dtype_in(g, x, 'uint8'):
+        return g.op('Less', h.cast(g, x, 'int32'), h.cast(g, x, 'int32'))
+    return g.op('Less', x, h.like(g, 0, x))
+
+
 def size_along(g, x, axis):
     """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:117)"""
     return h.shape(g, x)[axis] if h.has_static_size(g, x, axis) else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
@@ -950,7 +960,7 @@ def size_times(g, a, b):
 
 
 def softmax_nd(g, x, dim):
-    """Softmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:428)"""
+    """Softmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:431)"""
     r = h.rank(g, x)
     if r == 0:
         return g.op('Reshape', g.op('Softmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))

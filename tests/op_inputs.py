@@ -27,6 +27,7 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     wide: [1.0e-6, 1.0e30]        floats: about a third of the elements drawn log-uniformly in magnitude
                                   between the bounds (negative too where `values` reaches below 0):
                                   tiny and huge arguments, for functions defined over the whole line
+    sorted: true                  sorted along the last dim (searchsorted's sequence, bucketize's boundaries)
     operands_of: equation         tensor lists: one tensor per operand of an einsum equation (a str
                                   argument drawn first), each letter sized in `dims` (default [1, 4]),
                                   `...` a shared drawn batch shape; one dtype drawn for all
@@ -48,6 +49,8 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     along_index: [self, dim, index]  self's shape with the dim sized as index's numel (index_add source)
     sliced: [self, dim, start, end, step]  the shape of that slice of self (slice_scatter src)
     without_dim: [self, dim]      self's shape without the dim (select_scatter src)
+    diagonal_of: [self, offset, dim1, dim2]  the shape of that diagonal of self (diagonal_scatter src;
+                                  dim1 == dim2, which torch refuses, gives self's shape)
     view: true                    a strided view in torch (the tail of a larger tensor's storage), as
                                   export marks such a value (as_strided refuses it)
     shape_each: [[A, B], [C]]     tensor lists: one shape template per tensor (fixes the count)
@@ -169,7 +172,7 @@ def _hint_deps(hint: Any) -> set[str]:
     if isinstance(hint.get("rnn_params"), dict):
         deps.update(hint["rnn_params"][k] for k in ("biases", "gates") if isinstance(hint["rnn_params"].get(k), str))
     for key in ("size_along", "index_along", "split_sizes_of", "indexes_into", "index_result_of", "along_index",
-                "sliced", "without_dim", "strides_within"):
+                "sliced", "without_dim", "diagonal_of", "strides_within"):
         if isinstance(hint.get(key), list):
             deps.update(hint[key])
     return deps
@@ -293,6 +296,11 @@ class _Example:
             if shape:
                 del shape[self.values[hint["without_dim"][1]] % len(shape)]
             return shape
+        if "diagonal_of" in hint:
+            tensor, offset, dim1, dim2 = (self.values[n] for n in hint["diagonal_of"])
+            if tensor.dim() < 2 or dim1 % tensor.dim() == dim2 % tensor.dim():
+                return list(tensor.shape)
+            return list(torch.diagonal(tensor, offset, dim1, dim2).shape)
         if "sliced" in hint:
             tensor, dim, start, end, step = (self.values[n] for n in hint["sliced"])
             shape = list(tensor.shape)
@@ -374,6 +382,8 @@ class _Example:
             specials = torch.tensor([float(v) for v in hint["specials"]], dtype=torch.float64).to(dtype)
             pick = torch.randint(0, len(specials), shape, generator=gen)
             drawn = torch.where(torch.rand(shape, generator=gen) < 0.25, specials[pick], drawn)
+        if hint.get("sorted") and drawn.dim() > 0 and drawn.dtype != torch.bool:
+            drawn = torch.sort(drawn, dim=-1)[0]
         return drawn
 
     def indexes(self, hint: dict[str, Any], shape: list[int], gen: torch.Generator) -> torch.Tensor:

@@ -571,7 +571,13 @@ def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequenc
     ki, kj, oi, oj = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(oh), np.arange(ow), indexing="ij")
     picked = ((oi * sh + ki * dh) * wp + oj * sw + kj * dw).reshape(kh * kw, oh * ow)
     out = g.op("Gather", flat, g.constant(torch.from_numpy(picked.astype(np.int64))), axis=r - 2)
-    return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [-1, oh * ow]))
+    return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [_im2col_rows(g, self, kh * kw), oh * ow]))
+
+
+def _im2col_rows(g: Any, self: ir.Value, blocks: int) -> int | ir.Value:
+    """C * kh * kw, im2col's row count: stated, not -1, since a batch of 0 makes -1 ambiguous."""
+    channels = c.dim_size(g, self, g.rank(self) - 3)
+    return channels * blocks if isinstance(channels, int) else symint_ops.mul(g, channels, blocks)
 
 
 def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int],
@@ -585,7 +591,7 @@ def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation
     oh = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, hp, dh * (kh - 1) + 1), sh), 1)
     ow = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, wp, dw * (kw - 1) + 1), sw), 1)
     x = _pad_constant(g, self, [0] * (r - 2) + [ph, pw] + [0] * (r - 2) + [ph, pw], 0) if ph or pw else self
-    flat = g.op("Reshape", x, h.ints(g, [0] * (r - 2) + [-1]))
+    flat = g.op("Reshape", x, h.ints(g, [0] * (r - 2) + [symint_ops.mul(g, hp, wp)]))  # not -1: N may be 0
     ki, kj = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
     rows = g.op("Mul", g.op("Reshape", shape_ops.arange(g, oh), h.ints(g, [1, -1, 1])), h.scalar(g, sh, "int64"))
     cols = g.op("Mul", g.op("Reshape", shape_ops.arange(g, ow), h.ints(g, [1, 1, -1])), h.scalar(g, sw, "int64"))
@@ -594,7 +600,8 @@ def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation
     picked = g.op("Add", g.op("Mul", g.op("Add", rows, row_offsets), wp), g.op("Add", cols, col_offsets))
     picked = g.op("Reshape", picked, h.ints(g, [kh * kw, -1]))
     out = g.op("Gather", flat, picked, axis=r - 2)
-    return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [-1, symint_ops.mul(g, oh, ow)]))
+    rows = _im2col_rows(g, self, kh * kw)
+    return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [rows, symint_ops.mul(g, oh, ow)]))
 
 
 def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequence[int],

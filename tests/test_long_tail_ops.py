@@ -1,0 +1,156 @@
+"""Issue 13 through the public API: small ops of the long tail (copysign, signbit, fmax, fmin, round
+with decimals, ldexp, frexp, dist, xlogy/xlog1py with a number, F.bilinear, diagonal_scatter,
+as_strided_scatter, the *_copy views) in a tiny model, and the "zero wrong numbers" cases:
+nn.MultiheadAttention over its argument combinations, F.unfold of a batch of 0, replicate padding
+with negative pads. Each exported model runs in ONNX Runtime and is compared with eager PyTorch."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from patterns import Fn, export_and_run
+from torch import nn
+
+
+class Elementwise(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        mantissa, exponent = torch.frexp(x)
+        return (torch.copysign(x, y), torch.copysign(x, -0.0), torch.signbit(y), torch.fmax(x, y), torch.fmin(x, y),
+                torch.round(x * 100, decimals=-1), torch.round(x, decimals=2), torch.ldexp(x, e), mantissa, exponent,
+                torch.dist(x, y), torch.dist(x, y, 3.0), torch.xlogy(x, 2.0), torch.xlogy(2.0, y.abs()),
+                torch.special.xlog1py(x, 2.0), torch.special.xlog1py(3.0, y.abs()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [11, 20])
+def test_elementwise_long_tail(dtype: torch.dtype, opset: int) -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 5, dtype=dtype) * 10, torch.randn(4, 5, dtype=dtype)
+    x[0, :3] = torch.tensor([0.0, float("nan"), float("inf")], dtype=dtype)
+    y[1, :3] = torch.tensor([-0.0, float("nan"), 0.0], dtype=dtype)
+    e = torch.randint(-8, 8, (4, 5))
+    export_and_run(Elementwise(), (x, y, e), opset=opset, atol=1e-5)
+
+
+class Writes(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.bilinear = nn.Bilinear(4, 3, 5)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, m: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self.bilinear(a, b), torch.diagonal_scatter(m, d, 1), torch.diagonal_scatter(m, d[:2] * 2, -2),
+                torch.as_strided_scatter(m, d.reshape(1, 3).expand(2, 3), (2, 3), (4, 1), 2),
+                torch.unbind_copy(m, 1)[2], torch.narrow_copy(m, 0, 1, 2), torch.permute_copy(m, (1, 0)))
+
+
+def test_bilinear_and_scatters() -> None:
+    torch.manual_seed(1)
+    example = (torch.randn(2, 4), torch.randn(2, 3), torch.randn(4, 4), torch.randn(3))
+    export_and_run(Writes(), example, opset=18, atol=1e-4)
+
+
+# -- zero wrong numbers -----------------------------------------------------------------------
+class Attention(nn.Module):
+    def __init__(self, kdim: int | None, bias_kv: bool, zero_attn: bool, batch_first: bool, need_weights: bool,
+                 average: bool, masks: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.mha = nn.MultiheadAttention(8, 2, kdim=kdim, vdim=kdim, add_bias_kv=bias_kv, add_zero_attn=zero_attn,
+                                         batch_first=batch_first)
+        self.need_weights, self.average, self.masks = need_weights, average, masks
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor,
+                padding_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out, weights = self.mha(q, k, v, need_weights=self.need_weights, average_attn_weights=self.average,
+                                attn_mask=attn_mask if self.masks in ("attn", "both") else None,
+                                key_padding_mask=padding_mask if self.masks in ("padding", "both") else None)
+        return (out,) if weights is None else (out, weights)
+
+
+# kdim (separate q/k/v projection weights when set), bias_kv, add_zero_attn, batch_first, need_weights,
+# average_attn_weights, masks, mask dtype: a pairwise-covering subset of the combinations.
+_ATTENTION_CASES = [
+    (None, False, False, False, True, True, "none", "bool"),
+    (6, True, True, True, True, False, "both", "float"),
+    (6, False, True, False, False, True, "attn", "bool"),
+    (None, True, False, True, True, True, "padding", "float"),
+    (6, True, False, False, True, False, "padding", "bool"),
+    (None, False, True, True, True, False, "attn", "float"),
+    (None, True, True, False, False, True, "both", "bool"),
+    (6, False, False, True, True, True, "both", "mixed"),
+    (None, False, False, True, False, True, "both", "float"),
+]
+
+
+@pytest.mark.parametrize(("kdim", "bias_kv", "zero_attn", "batch_first", "need_weights", "average", "masks", "mask_dtype"),
+                         _ATTENTION_CASES)
+def test_multi_head_attention_combinations(kdim: int | None, bias_kv: bool, zero_attn: bool, batch_first: bool,
+                                           need_weights: bool, average: bool, masks: str, mask_dtype: str) -> None:
+    model = Attention(kdim, bias_kv, zero_attn, batch_first, need_weights, average, masks).eval()
+    torch.manual_seed(1)
+    length, source, batch, kd = 3, 4, 2, kdim or 8
+    layout = (lambda t, n, e: torch.randn(n, t, e)) if batch_first else (lambda t, n, e: torch.randn(t, n, e))
+    q, k, v = layout(length, batch, 8), layout(source, batch, kd) * 4, layout(source, batch, kd) * 4
+    attn_mask, padding_mask = torch.randn(length, source) * 5, torch.randn(batch, source) * 5
+    if mask_dtype in ("bool", "mixed"):
+        attn_mask = torch.rand(length, source) > 0.6
+        attn_mask[:, 0] = False
+    if mask_dtype == "bool":
+        padding_mask = torch.rand(batch, source) > 0.6
+        padding_mask[:, 0] = False
+    export_and_run(model, (q, k, v, attn_mask, padding_mask), opset=20, atol=1e-4)
+
+
+def test_attention_sweep_covers_each_value() -> None:
+    """The cases above take every value of every argument at least once (so none is left untested)."""
+    for column in zip(*_ATTENTION_CASES):
+        assert len(set(column)) >= 2
+    assert {"none", "attn", "padding", "both"} <= {case[6] for case in _ATTENTION_CASES}
+    assert len(set(itertools.product(*[{c[i] for c in _ATTENTION_CASES} for i in range(8)]))) > len(_ATTENTION_CASES)
+
+
+@pytest.mark.parametrize("opset", [11, 18])
+def test_unfold_of_a_batch_of_zero(opset: int) -> None:
+    export_and_run(Fn(lambda x: F.unfold(x, 2, padding=1)), (torch.randn(0, 3, 4, 4),), opset=opset)
+
+
+@pytest.mark.parametrize("pads", [(-1, 1), (2, -1, 0, -2), (-1, -1, 1, 2)])
+@pytest.mark.parametrize("opset", [9, 11, 18])
+def test_replicate_padding_that_crops(pads: tuple[int, ...], opset: int) -> None:
+    x = torch.randn(2, 3, 4, 5)[(0,) * (2 - len(pads) // 2)]  # one padded dim: 3-D, two: 4-D
+    export_and_run(Fn(lambda t: F.pad(t, pads, mode="replicate")), (x,), opset=opset)
+
+
+@pytest.mark.parametrize("opset", [11, 14, 18])
+def test_linear_on_an_empty_batch(opset: int) -> None:
+    """The rows-through-Gemm form reshaped its result with a static 0, which Reshape read as "copy
+    the input's size" (wrong shape in ONNX Runtime): allowzero from 14, MatMul before."""
+    torch.manual_seed(0)
+    layer = nn.Linear(4, 2)
+    export_and_run(layer, (torch.randn(2, 0, 4),), [(torch.randn(2, 0, 4),)], opset=opset)
+    if opset >= 14:
+        export_and_run(layer, (torch.randn(2, 3, 4),), [(torch.randn(2, 0, 4),), (torch.randn(0, 3, 4),)],
+                       opset=opset, dynamic_shapes=({0: "B", 1: "T"},))
+
+
+class Lookups(nn.Module):
+    def forward(self, x: torch.Tensor, edges: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        rows = torch.sort(x, -1)[0]
+        return (torch.bucketize(x, edges), torch.bucketize(x, edges, right=True, out_int32=True),
+                torch.searchsorted(rows, x), torch.searchsorted(edges, x, side="right"),
+                x.scatter(1, index, x * 2, reduce="add"), x.scatter(0, index[:2] % 3, 1.5, reduce="multiply"),
+                x.put(index[0], x[1], accumulate=True), x.put(index[1] - 4, x[0]),
+                x.index_reduce(1, index[0], x, "amax", include_self=False),
+                x.index_reduce(0, index[2, :2], x[:2], "mean"))
+
+
+def test_lookups_and_reductions() -> None:
+    torch.manual_seed(2)
+    x = torch.randn(3, 4).round(decimals=1)
+    edges = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    index = torch.tensor([[0, 2, 1, 0], [3, 0, 2, 1], [1, 1, 0, 3]])
+    export_and_run(Lookups(), (x, edges, index), opset=18)
