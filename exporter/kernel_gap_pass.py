@@ -29,6 +29,11 @@ def _dtypes(node: ir.Node) -> list[ir.DataType | None]:
     return [v.dtype if v is not None else None for v in node.inputs]
 
 
+# Inputs that select rather than carry data keep their dtype: Where's bool condition stays bool
+# when its bool values are computed in uint8.
+_FIRST_DATA_INPUT = {"Where": 1}
+
+
 def exact_forms(version: str | None) -> Rule:
     def rule(node: ir.Node, opset: int) -> Build | None:
         if node.op_type not in _FORM_OPS or not _single_output(node):
@@ -56,15 +61,16 @@ def wider_dtypes(version: str | None) -> Rule:
         if node.op_type not in _GAP_OPS or not _single_output(node):
             return None
         reduction = node.attributes.get("reduction")
-        found = gaps.compute_dtype(node.op_type, node.domain, opset, _dtypes(node),
+        first = _FIRST_DATA_INPUT.get(node.op_type, 0)
+        found = gaps.compute_dtype(node.op_type, node.domain, opset, _dtypes(node)[first:],
                                    reduction.as_string() if reduction is not None else None, version)
         if found is None:
             return None
         missing, compute = found
 
         def build(g: GraphBuilder) -> Sequence[ir.Value]:
-            inputs = [g.cast(v, to_torch_dtype(compute)) if v is not None and v.dtype == missing else v
-                      for v in node.inputs]
+            inputs = [g.cast(v, to_torch_dtype(compute)) if i >= first and v is not None and v.dtype == missing else v
+                      for i, v in enumerate(node.inputs)]
             result = g.copy_node(node, inputs)
             if node.outputs[0].dtype == missing:  # computed in the wider dtype: back to the node's own
                 result.dtype = compute

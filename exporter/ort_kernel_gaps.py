@@ -116,7 +116,7 @@ GAPS: tuple[KernelGap, ...] = (
     # in a wider dtype is exact.
     KernelGap("Max", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
     KernelGap("Min", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
-    KernelGap("Where", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    KernelGap("Where", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT, _D.BOOL: _D.UINT8}),  # bool: 1.26 to 1.32
     # float32 kernels only (float64 of Tan and Asin has an exact form below): half inputs are
     # computed in float32 and rounded once, as torch does (ONNX Runtime would insert the same
     # casts for float16 itself; it has no bfloat16 kernels at all).

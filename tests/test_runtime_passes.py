@@ -125,3 +125,20 @@ def test_pass_rewrites_inside_if_branches() -> None:
         program = exporter.export(_CondTan(), (x,), opset_version=18)
         assert {"ort-kernel-gaps: Tan(DOUBLE)", "ort-kernel-gaps: Asin(DOUBLE)"} <= set(program.rewrites)
         torch.testing.assert_close(program(x)[0], _CondTan()(x), atol=1e-15, rtol=4e-15)
+
+
+@pytest.mark.parametrize("opset", [9, 16])
+def test_where_of_bools_selects_in_uint8_and_keeps_its_condition(opset: int) -> None:
+    """ONNX Runtime has no bool Where (1.26 to 1.32): the values are selected as uint8, the
+    condition stays bool."""
+    g = GraphBuilder(opset)
+    x = ir.Value(name="x", type=ir.TensorType(ir.DataType.BOOL), shape=ir.Shape((5,)))
+    y = g.op("Where", x, g.op("Not", x), x)
+    y.name = "y"
+    model = ir.Model(ir.Graph([x], [y], nodes=g.nodes, opset_imports={"": opset}, name="one_op"), ir_version=8)
+    assert passes.legalize(model, "onnxruntime", installed_version()) == ["ort-kernel-gaps: Where(BOOL, BOOL, BOOL)"]
+    where = next(node for node in model.graph if node.op_type == "Where")
+    assert [v.dtype for v in where.inputs] == [ir.DataType.BOOL, ir.DataType.UINT8, ir.DataType.UINT8]
+    assert model.graph.outputs[0].dtype == ir.DataType.BOOL
+    x_value = torch.tensor([True, False, True, False, False])
+    assert torch.equal(_run(model, x_value), torch.where(x_value, ~x_value, x_value))
