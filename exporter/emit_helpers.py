@@ -467,12 +467,6 @@ def has_static_shape(g: Any, value: ir.Value) -> bool:
     return all(isinstance(d, int) for d in g.shape(value))
 
 
-def static_numel(g: Any, value: ir.Value) -> int | None:
-    """The element count of `value` when its sizes are static, else None."""
-    sizes = g.shape(value)
-    return math.prod(sizes) if all(isinstance(d, int) for d in sizes) else None
-
-
 def shape_concat(g: Any, lead: Any, tail: Sequence[int]) -> ir.Value:
     """A 1-D int64 shape: `lead` (ints, or a 1-D int64 value as shape_slice gives) then `tail`;
     one constant when `lead` is static."""
@@ -711,11 +705,6 @@ def static_count(g: Any, x: ir.Value, axes: Sequence[int] | None) -> int | None:
     return math.prod(picked) if all(isinstance(s, int) for s in picked) else None
 
 
-def is_symbolic(g: Any, value: Any) -> bool:
-    """True for a number known only at run time (a 0-d value of the graph), False for a Python one."""
-    return isinstance(value, ir.Value)
-
-
 def row_pairs(g: Any, n: int) -> tuple[list[int], list[int]]:
     """The row pairs (i, j), i < j, of n rows in row-major order, as two index lists (pdist's)."""
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
@@ -907,12 +896,6 @@ def static_sizes(g: Any, shape_of: Any) -> list[int] | None:
     if isinstance(shape_of, ir.Value) or any(isinstance(s, ir.Value) for s in shape_of) or len(shape_of) == 0:
         return None
     return [int(s) for s in shape_of]
-
-
-def static_dim(g: Any, x: ir.Value, axis: int) -> int | None:
-    """x's size along `axis` when known at export time, else None."""
-    size = g.shape(x)[axis]
-    return int(size) if isinstance(size, int) else None
 
 
 def floats(g: Any, values: Sequence[Any]) -> ir.Value:

@@ -111,7 +111,7 @@ def mish(g, self):
 @declared('opspecs/activation.yaml:143', emits=('Cast', 'Concat', 'PRelu', 'Reshape'))
 def prelu(g, self, weight):
     """aten::prelu.default, opsets 9-26: block of 2 lines: PRelu, Reshape (opspecs/activation.yaml:143)"""
-    sizes = [] if h.static_numel(g, weight) == 1 else [-1] + [1] * (h.rank(g, self) - 2)
+    sizes = [] if h.static_count(g, weight, None) == 1 else [-1] + [1] * (h.rank(g, self) - 2)
     return g.op('PRelu', self, h.cast_like(g, g.op('Reshape', weight, h.ints(g, sizes)), self))
 
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import onnx_ir as ir
-import torch
 
 from exporter import emit_helpers as h
 
@@ -55,22 +54,6 @@ def pad_constant(g: Any, x: ir.Value, pads: Sequence[int], value: float) -> ir.V
 def is_static(dims: Sequence[Any]) -> bool:
     """True when every size is a known int (no dynamic dimension)."""
     return all(isinstance(d, int) for d in dims)
-
-
-def dim_size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
-    """The size of `x` along `axis`: an int, or a 0-d int64 value for a dynamic dimension."""
-    size = h.shape(g, x)[axis]
-    if isinstance(size, int):
-        return size
-    return g.op("Gather", g.op("Shape", x), g.constant(axis, torch.int64), axis=0)
-
-
-def per_dim(values: Any, n: int) -> list[int]:
-    """torch's `int[n]` arguments (kernel_size, stride, ...): one value stands for all n."""
-    if isinstance(values, int):
-        return [values] * n
-    values = [int(v) for v in values]
-    return values * n if len(values) == 1 else values
 
 
 def batched(g: Any, x: ir.Value, n: int) -> tuple[ir.Value, bool]:

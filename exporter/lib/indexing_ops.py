@@ -66,7 +66,7 @@ def _static_size(g: Any, x: ir.Value, axis: int, refusal: str) -> int:
 
 def _size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
     """The size along an axis: an int, or a 0-d int64 value read at run time."""
-    return c.dim_size(g, x, axis)
+    return h.dim_size(g, x, axis)
 
 
 def _times(g: Any, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
@@ -152,7 +152,7 @@ def _advanced(g: Any, self: ir.Value, indices: Sequence[Any]) -> _Advanced:
                 entries.append(_Index(row, 1, None))
         else:
             value = g.cast(item, torch.int64)
-            size = c.dim_size(g, self, len(entries))
+            size = h.dim_size(g, self, len(entries))
             wrapped = g.op("Add", value, size if isinstance(size, ir.Value) else h.scalar(g, size, "int64"))
             value = g.op("Where", g.op("Less", value, h.scalar(g, 0, "int64")), wrapped, value)
             entries.append(_Index(value, g.rank(item), g.shape(item)))
@@ -217,7 +217,7 @@ def index_tensor(g: Any, self: ir.Value, indices: Sequence[Any]) -> ir.Value:
         return _to_torch_layout(g, g.op("GatherND", data, _stacked(g, adv.indices, common, b)), adv, b)
     linear, count = _linear(g, self, adv)
     b = max(i.rank for i in adv.indices)
-    flat = g.op("Reshape", data, _shape_value(g, [count], [c.dim_size(g, self, d) for d in adv.rest]))
+    flat = g.op("Reshape", data, _shape_value(g, [count], [h.dim_size(g, self, d) for d in adv.rest]))
     return _to_torch_layout(g, g.op("Gather", flat, linear, axis=0), adv, b)
 
 
@@ -228,7 +228,7 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
     perm = adv.positions + adv.rest
     data = _transpose(g, self, perm)
     common, b = _common_shape(g, adv.indices)
-    rest_sizes = [c.dim_size(g, self, d) for d in adv.rest]
+    rest_sizes = [h.dim_size(g, self, d) for d in adv.rest]
     torch_shape = _shape_value(g, rest_sizes[:adv.front], common, rest_sizes[adv.front:])
     updates = g.op("Expand", g.cast(values, g.dtype(self)), torch_shape)
     if adv.front:  # back to [index dims..., rest...]
@@ -325,7 +325,7 @@ def _slice_scatter_dynamic(g: Any, self: ir.Value, src: ir.Value, axis: int, sta
         if stop < h.INT64_MAX // 2:
             pieces.append(h.slice_axes(g, self, [max(begin, stop)], [h.INT64_MAX], [axis]))
         return pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=axis)
-    positions = shape_ops.slice_positions(g, c.dim_size(g, self, axis), begin, stop, step)
+    positions = shape_ops.slice_positions(g, h.dim_size(g, self, axis), begin, stop, step)
     return _scatter_elements(g, self, _along(g, positions, axis, src), src, axis)
 
 
@@ -539,7 +539,7 @@ def roll(g: Any, self: ir.Value, shifts: Sequence[Any], dims: Sequence[int]) -> 
                 out = g.op("Concat", h.slice_axes(g, out, [size - s], [h.INT64_MAX], [axis]),
                            h.slice_axes(g, out, [0], [size - s], [axis]), axis=axis)
             continue
-        out = _roll_dynamic(g, out, shift, c.dim_size(g, self, axis), axis)
+        out = _roll_dynamic(g, out, shift, h.dim_size(g, self, axis), axis)
     return out
 
 
@@ -576,7 +576,7 @@ def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequenc
 
 def _im2col_rows(g: Any, self: ir.Value, blocks: int) -> int | ir.Value:
     """C * kh * kw, im2col's row count: stated, not -1, since a batch of 0 makes -1 ambiguous."""
-    channels = c.dim_size(g, self, g.rank(self) - 3)
+    channels = h.dim_size(g, self, g.rank(self) - 3)
     return channels * blocks if isinstance(channels, int) else symint_ops.mul(g, channels, blocks)
 
 
@@ -586,8 +586,8 @@ def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation
     sizes read at run time."""
     r = g.rank(self)
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel_size, dilation, padding, stride
-    hp = symint_ops.add(g, c.dim_size(g, self, r - 2), 2 * ph)
-    wp = symint_ops.add(g, c.dim_size(g, self, r - 1), 2 * pw)
+    hp = symint_ops.add(g, h.dim_size(g, self, r - 2), 2 * ph)
+    wp = symint_ops.add(g, h.dim_size(g, self, r - 1), 2 * pw)
     oh = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, hp, dh * (kh - 1) + 1), sh), 1)
     ow = symint_ops.add(g, symint_ops.floordiv(g, symint_ops.sub(g, wp, dw * (kw - 1) + 1), sw), 1)
     x = _pad_constant(g, self, [0] * (r - 2) + [ph, pw] + [0] * (r - 2) + [ph, pw], 0) if ph or pw else self
@@ -781,7 +781,7 @@ def _pad_by_positions(g: Any, x: ir.Value, pads: list[Any], mode: str, value: An
         begin, end = pads[axis], pads[r + axis]
         if not _padded(begin) and not _padded(end):
             continue
-        size = c.dim_size(g, source, axis)
+        size = h.dim_size(g, source, axis)
         n = size if isinstance(size, ir.Value) else h.scalar(g, size, "int64")
         first, after = (g.cast(v, torch.int64) if isinstance(v, ir.Value) else h.scalar(g, v, "int64")
                         for v in (begin, end))

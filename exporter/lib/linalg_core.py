@@ -18,6 +18,7 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from exporter import emit_helpers as h
 from exporter.lib import common as c
 
 Size = int | ir.Value  # a matrix size: known at export time, or a 0-d int64 value
@@ -28,7 +29,7 @@ ConvergingBody = Callable[[Any, ir.Value, list[ir.Value]], tuple[ir.Value, Seque
 # -- sizes and shapes --------------------------------------------------------------------------------
 def size(g: Any, x: ir.Value, axis: int) -> Size:
     """x's size along `axis` (negative counts from the end): an int, or a 0-d int64 value."""
-    return c.dim_size(g, x, axis % len(x.shape))
+    return h.dim_size(g, x, axis % len(x.shape))
 
 
 def smaller(g: Any, a: Size, b: Size) -> Size:

@@ -11,15 +11,15 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
+from exporter import emit_helpers as h
 from exporter.graph_builder import STRIDED_VIEW_KEY
-from exporter.lib import common as c
 from exporter.lib import indexing_ops
 
 
 def unbind_copy(g: Any, self: ir.Value, dim: int) -> list[ir.Value]:
     """torch.unbind_copy: one Gather per index along dim (needs the static size along dim)."""
     axis = dim % g.rank(self)
-    size = c.dim_size(g, self, axis)
+    size = h.dim_size(g, self, axis)
     if not isinstance(size, int):
         raise g.refuse("dynamic_sizes", detail=f"'{self.name}' has shape {g.shape(self)}")
     return [g.op("Gather", self, g.constant(i, torch.int64), axis=axis) for i in range(size)]

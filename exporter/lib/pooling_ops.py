@@ -65,7 +65,7 @@ def max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
              ceil_mode: bool, rank: int, with_indices: bool) -> Any:
     """torch's `rank`-D max pooling (values, or (values, in-plane indices) `with_indices`)."""
     static = c.is_static(h.shape(g, self)[-rank:])
-    if g.opset < 10 and not static and (ceil_mode or any(v != 1 for v in c.per_dim(dilation, rank))):
+    if g.opset < 10 and not static and (ceil_mode or any(v != 1 for v in h.per_dim(g, dilation, rank))):
         # MaxPool-8 has neither: they are built from static sizes below
         raise g.refuse("dynamic_sizes_at_9", detail=f"input shape {h.shape(g, self)}")
     return _max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank, with_indices)
@@ -74,10 +74,10 @@ def max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
 def _max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
               ceil_mode: bool, rank: int, with_indices: bool) -> Any:
     x, n = self, rank
-    k = c.per_dim(kernel_size, n)
-    s = c.per_dim(stride, n) if stride else list(k)
-    p = c.per_dim(padding, n)
-    d = c.per_dim(dilation, n)
+    k = h.per_dim(g, kernel_size, n)
+    s = h.per_dim(g, stride, n) if stride else list(k)
+    p = h.per_dim(g, padding, n)
+    d = h.per_dim(g, dilation, n)
     xb, added = c.batched(g, x, n)
     sizes = h.shape(g, x)[-n:]
     static = c.is_static(sizes)
@@ -159,9 +159,9 @@ def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
              count_include_pad: bool, rank: int, divisor_override: Any = None) -> ir.Value:
     """torch's `rank`-D average pooling (padding counted or not, a divisor override, ceil mode)."""
     n = rank
-    k = c.per_dim(kernel_size, n)
-    s = c.per_dim(stride, n) if stride else list(k)
-    p = c.per_dim(padding, n)
+    k = h.per_dim(g, kernel_size, n)
+    s = h.per_dim(g, stride, n) if stride else list(k)
+    p = h.per_dim(g, padding, n)
     x, added = c.batched(g, self, n)
     sizes = h.shape(g, self)[-n:]
     static = c.is_static(sizes)
@@ -207,7 +207,7 @@ def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
 def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> ir.Value:
     """torch's `rank`-D adaptive average pooling."""
     n = rank
-    out = c.per_dim(output_size, n)
+    out = h.per_dim(g, output_size, n)
     x, added = c.batched(g, self, n)
     sizes = h.shape(g, self)[-n:]
     if all(o == 1 for o in out):
@@ -263,7 +263,7 @@ def _window_max(g: Any, values: ir.Value, indices: ir.Value, axis: int, start: i
 def adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> tuple[ir.Value, ir.Value]:
     """torch's `rank`-D adaptive max pooling: (values, in-plane indices)."""
     n = rank
-    out = c.per_dim(output_size, n)
+    out = h.per_dim(g, output_size, n)
     sizes = h.shape(g, self)[-n:]
     x, added = c.batched(g, self, n)
     rank = n + 2
