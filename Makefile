@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 codegen: setup
-	$(PY) -m codegen
+	$(PY) -m aten2onnx.codegen
 
 check-generated: setup
-	$(PY) -m codegen --check
+	$(PY) -m aten2onnx.codegen --check
 
 # The default suite leaves out the heavy zoo models (marker `slow`); CI runs them after it.
 test: setup
@@ -55,7 +55,7 @@ endef
 define compat_run
 	$(1)/bin/python -c "import sys, onnx, onnxruntime, torch; print('$(1): Python', sys.version.split()[0], \
 		'torch', torch.__version__, 'onnx', onnx.__version__, 'onnxruntime', onnxruntime.__version__)"
-	$(1)/bin/python -m codegen --check
+	$(1)/bin/python -m aten2onnx.codegen --check
 	HYPOTHESIS_PROFILE=compat $(1)/bin/python -m pytest -q $(COMPAT_TESTS)
 endef
 
@@ -84,7 +84,7 @@ bench: setup
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: setup
-	$(PY) -m ruff check exporter codegen tests scripts
+	$(PY) -m ruff check exporter codegen tests scripts bench aten2onnx/__init__.py
 
 clean:
 	rm -rf $(VENV) .venv-compat .venv-newest model.onnx model.onnx.data build *.egg-info

@@ -7,7 +7,7 @@
 Each command runs in a fresh process (bench.run starts them). The checkpoint is the model's random
 weights as transformers lays them out (sharded safetensors of at most 2 GB, their index and
 config.json), written once into the cache folder and reused while its fingerprint matches.
-`export` builds the model without weights and exports it: aten2onnx with exporter.enable_fake_mode,
+`export` builds the model without weights and exports it: aten2onnx with aten2onnx.enable_fake_mode,
 then apply_weights(checkpoint folder) and save beside the checkpoint; torch.onnx with the
 FakeTensorMode its enable_fake_mode used (torch 2.13 no longer has the function), then its
 apply_weights with the checkpoint's tensors (memory-mapped by safetensors) and save. Times: building
@@ -108,12 +108,12 @@ def write_checkpoint(spec: BigModel, folder: Path, quick: bool) -> dict[str, Any
     """Random weights (normal, std 0.02; norms near 1) in shards of at most 2 GB, one shard in memory at a time."""
     from safetensors.torch import save_file
 
-    import exporter
+    import aten2onnx
 
     start = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "aten2onnx-bench.json").unlink(missing_ok=True)
-    with exporter.enable_fake_mode():
+    with aten2onnx.enable_fake_mode():
         model = _build(spec, quick)  # names, dtypes and shapes only
     state = [(name, tuple(t.shape), t.dtype) for name, t in model.state_dict().items()]
     shards: list[list[tuple[str, tuple[int, ...], torch.dtype]]] = [[]]
@@ -184,13 +184,13 @@ def export_big(spec: BigModel, tool: str, checkpoint: Path, onnx_path: Path, qui
     start = time.perf_counter()
     try:
         if tool == "aten2onnx":
-            import exporter
+            import aten2onnx
 
-            with exporter.enable_fake_mode():
+            with aten2onnx.enable_fake_mode():
                 model = _build(spec, quick)
             result["build_s"] = time.perf_counter() - start
             stage = "exporting"
-            program = exporter.export(model, (), kwargs=inputs, opset_version=opset)
+            program = aten2onnx.export(model, (), kwargs=inputs, opset_version=opset)
             result["export_s"] = time.perf_counter() - start - result["build_s"]
             stage = "applying the weights and saving"
             program.apply_weights(checkpoint)

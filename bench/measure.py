@@ -58,7 +58,7 @@ def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         from bench.models import has_cache
 
         if has_cache(kwargs):  # torch.export knows no DynamicCache: the baseline uses aten2onnx's pytree nodes
-            from exporter import kv_cache
+            from aten2onnx.exporter import kv_cache
 
             kv_cache.register()
         torch.export.export(model, args, kwargs=kwargs or None, strict=False)
@@ -66,9 +66,9 @@ def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         torch.onnx.export(model, args, str(onnx_path), kwargs=kwargs or None, dynamo=True, opset_version=opset,
                           external_data=True, verbose=False)
     elif tool == "aten2onnx":
-        import exporter
+        import aten2onnx
 
-        return exporter.export(model, args, onnx_path, kwargs=kwargs or None, opset_version=opset)
+        return aten2onnx.export(model, args, onnx_path, kwargs=kwargs or None, opset_version=opset)
     else:
         raise ValueError(f"unknown tool {tool!r}; choose from {', '.join(TOOLS)}")
     return None
@@ -82,7 +82,7 @@ def _first_line(error: BaseException) -> str:
 def _timing_saves(result: dict[str, Any]) -> None:
     """Record how long aten2onnx's ONNXProgram.save takes inside the export call (`save_s`), so the
     report can tell converting from writing the file; the call itself is unchanged."""
-    from exporter.program import ONNXProgram
+    from aten2onnx.exporter.program import ONNXProgram
 
     save = ONNXProgram.save
 
@@ -124,7 +124,7 @@ _STAGES_OF_TORCH = {("export", "__init__.py"), ("run_decompositions", "exported_
 
 
 def _profile_breakdown(profile: cProfile.Profile, top: int = 15, floor: float = 0.02) -> list[tuple[str, float]]:
-    """Where exporter.export spends its time: aten2onnx's own functions and torch.export's stages
+    """Where aten2onnx.export spends its time: aten2onnx's own functions and torch.export's stages
     (cumulative seconds, nested stages included in their callers), largest first."""
     stats = pstats.Stats(profile)
     entries = stats.stats.items()  # type: ignore[attr-defined]
@@ -152,9 +152,9 @@ def preimport() -> None:
     import torch.export._trace  # noqa: F401  (torch.export imports its tracer and torch._dynamo on first use: 1 s)
     import torch.onnx  # noqa: F401
 
-    import exporter
+    import aten2onnx
 
-    exporter.export  # noqa: B018  (resolves the package's lazy attribute)
+    aten2onnx.export  # noqa: B018  (resolves the package's lazy attribute)
 
 
 def measure(model_name: str, tool: str, quick: bool, onnx_path: Path, opset: int, profile: bool) -> dict[str, Any]:

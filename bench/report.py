@@ -11,7 +11,7 @@ from bench.models import MODELS
 TOOL_LABELS = {
     "torch.export": "torch.export.export alone",
     "torch.onnx": "torch.onnx.export(dynamo=True)",
-    "aten2onnx": "aten2onnx exporter.export",
+    "aten2onnx": "aten2onnx aten2onnx.export",
 }
 # The issue's targets, as ratios measured in the same run.
 TARGETS = (
@@ -197,7 +197,7 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
         lines.append(f"- {model_title(name, quick)}: called as `model(input_ids, attention_mask, position_ids, "
                      "cache=DynamicCache(...))`, static shapes; its ORT latency is one decoding step (one token). "
                      "torch.export alone knows no DynamicCache either: it runs with aten2onnx's pytree "
-                     "registration of the cache (exporter.kv_cache); torch.onnx runs as a user calls it.")
+                     "registration of the cache (aten2onnx.exporter.kv_cache); torch.onnx runs as a user calls it.")
     for name, results in all_results.items():
         for tool, result in results.items():
             if result is None:
@@ -226,7 +226,7 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
                 lines.append(f"- {label}: ONNX Runtime latency measured alone, not in turns with the other model "
                              "(both would not fit in memory at once).")
             if result.get("profile"):
-                lines.append(f"- {label}, profile of exporter.export (cProfile, separate run; seconds inflated "
+                lines.append(f"- {label}, profile of aten2onnx.export (cProfile, separate run; seconds inflated "
                              "by the profiler, proportions hold):")
                 lines += [f"  - {function}: {seconds:.2f} s" for function, seconds in result["profile"]]
     lines += big_section(big_results or {}, quick)
@@ -258,7 +258,7 @@ def big_section(big_results: dict[str, dict[str, Any]], quick: bool) -> list[str
     if not big_results:
         return []
     lines = ["", "## Big models in fake mode, saved pointing into their checkpoint (issue 14)", "",
-             "Each model is built without weights (aten2onnx: `exporter.enable_fake_mode()`; torch.onnx: the "
+             "Each model is built without weights (aten2onnx: `aten2onnx.enable_fake_mode()`; torch.onnx: the "
              "`FakeTensorMode` its `enable_fake_mode` used, which torch 2.13 no longer has; `optimize=False`, as its "
              "fake mode requires) in a fresh process, "
              "exported, given its weights from the checkpoint folder (random values, sharded safetensors written "

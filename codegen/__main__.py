@@ -1,4 +1,4 @@
-"""`python -m codegen`: validate opspecs/ and regenerate generated/. Exit 1 on spec errors."""
+"""`python -m aten2onnx.codegen`: validate opspecs/ and regenerate generated/. Exit 1 on spec errors."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from codegen.errors import SpecErrors
-from codegen.load import load_specs
-from codegen.render import duplicate_functions, render_all, stale_files, write_if_changed
+from aten2onnx.codegen.errors import SpecErrors
+from aten2onnx.codegen.load import load_specs
+from aten2onnx.codegen.render import duplicate_functions, render_all, stale_files, write_if_changed
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m aten2onnx.codegen", description=__doc__)
     parser.add_argument("--specs", type=Path, default=ROOT / "opspecs", help="folder of spec YAML files")
     parser.add_argument("--out", type=Path, default=ROOT / "generated", help="where generated files go")
     parser.add_argument("--check", action="store_true", help="fail instead of writing if anything would change")

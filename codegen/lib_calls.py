@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from codegen.onnx_schema import first_opset
+from aten2onnx.codegen.onnx_schema import first_opset
 
 ROOT = Path(__file__).resolve().parent.parent
-LIB_MODULES = ("exporter.emit_helpers", "exporter.symint_ops")  # besides exporter/lib/*.py
+LIB_MODULES = ("aten2onnx.exporter.emit_helpers", "aten2onnx.exporter.symint_ops")  # besides exporter/lib/*.py
 REFUSE_METHOD = "refuse"
 REFUSAL_KEYWORD = "refusal"
 # GraphBuilder methods that append nodes of a fixed type
@@ -64,7 +64,7 @@ class _ModuleReader:
     def __init__(self, module: str, path: Path):
         self.module = module
         self.tree = ast.parse(path.read_text(encoding="utf-8"))
-        self.aliases: dict[str, str] = {}  # local name -> module, for `from exporter.lib import common as c`
+        self.aliases: dict[str, str] = {}  # local name -> module, for `from aten2onnx.exporter.lib import common as c`
         self.imported: dict[str, tuple[str, str]] = {}  # local name -> (module, name)
         self.functions: dict[str, FunctionFacts] = {}
         self.constants: dict[str, ast.AST] = {}  # module-level names bound to values
@@ -72,7 +72,7 @@ class _ModuleReader:
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
-                    if (ROOT / (full.replace(".", "/") + ".py")).is_file():
+                    if source_path(full).is_file():
                         self.aliases[alias.asname or alias.name] = full
                     else:
                         self.imported[alias.asname or alias.name] = (node.module, alias.name)
@@ -152,11 +152,16 @@ class _ModuleReader:
                     facts.refers.add(target)
 
 
+def source_path(module: str) -> Path:
+    """The repo file of an `aten2onnx.*` module (aten2onnx/'s sub-packages link to the repo's folders)."""
+    return ROOT / (module.removeprefix("aten2onnx.").replace(".", "/") + ".py")
+
+
 def _module_paths() -> dict[str, Path]:
-    paths = {f"exporter.lib.{p.stem}": p for p in sorted((ROOT / "exporter" / "lib").glob("*.py"))
+    paths = {f"aten2onnx.exporter.lib.{p.stem}": p for p in sorted((ROOT / "exporter" / "lib").glob("*.py"))
              if p.stem != "__init__"}
     for module in LIB_MODULES:
-        paths[module] = ROOT / (module.replace(".", "/") + ".py")
+        paths[module] = source_path(module)
     return paths
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codegen.errors import ErrorCollector, Location
-from codegen.model import HelperSpec, SpecSet, parse_entry, parse_helper
-from codegen.validate import validate_specs
-from codegen.yaml_loader import item_line, load_yaml
+from aten2onnx.codegen.errors import ErrorCollector, Location
+from aten2onnx.codegen.model import HelperSpec, SpecSet, parse_entry, parse_helper
+from aten2onnx.codegen.validate import validate_specs
+from aten2onnx.codegen.yaml_loader import item_line, load_yaml
 
 
 def parse_spec_files(paths: list[Path], root: Path, collector: ErrorCollector) -> SpecSet:

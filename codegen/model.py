@@ -1,7 +1,7 @@
 """The parsed spec model: one frozen dataclass per concept, built by popping known keys.
 
 This is the one place that knows the YAML layout of `opspecs/*.yaml`. Parsing checks shape
-(keys, types); `codegen.validate` checks meaning (torch schema, onnx.defs).
+(keys, types); `aten2onnx.codegen.validate` checks meaning (torch schema, onnx.defs).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from codegen.errors import ErrorCollector, Location
-from codegen.torch_schema import python_name
-from codegen.yaml_loader import LINE_KEY, item_line
+from aten2onnx.codegen.errors import ErrorCollector, Location
+from aten2onnx.codegen.torch_schema import python_name
+from aten2onnx.codegen.yaml_loader import LINE_KEY, item_line
 
 MIN_OPSET = 9
 MAX_OPSET = 26
@@ -73,7 +73,7 @@ class Variant:
     """How the op is emitted from `since` until the next variant (or the newest opset).
 
     Exactly one of `emit` (an expression over schema arguments) and `impl` (a dotted path to
-    a Python function in `exporter.lib`) is set. An impl may bind constant arguments of its
+    a Python function in `aten2onnx.exporter.lib`) is set. An impl may bind constant arguments of its
     function (`args`) and declares the ONNX ops it may emit (`emits`). `since` is None until
     validation resolves it from onnx.defs (the first opset where every ONNX op it uses exists).
     """

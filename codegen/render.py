@@ -8,9 +8,9 @@ from pathlib import Path
 
 import jinja2
 
-from codegen import emit_expr, lib_calls
-from codegen.model import MAX_OPSET, MIN_OPSET, HelperSpec, OpSpec, Variant
-from codegen.torch_schema import TorchArg, python_name, schema_of
+from aten2onnx.codegen import emit_expr, lib_calls
+from aten2onnx.codegen.model import MAX_OPSET, MIN_OPSET, HelperSpec, OpSpec, Variant
+from aten2onnx.codegen.torch_schema import TorchArg, python_name, schema_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OPSETS = list(range(MIN_OPSET, MAX_OPSET + 1))
@@ -167,7 +167,7 @@ class FunctionPlan:
 
     modules: dict[int, list[FunctionView]]             # opset -> functions written there
     placement: dict[tuple[str, int], tuple[int, str]]  # (aten, variant index) -> (opset, name)
-    impl_modules: dict[int, set[str]]                  # opset -> exporter.lib modules it imports
+    impl_modules: dict[int, set[str]]                  # opset -> aten2onnx.exporter.lib modules it imports
 
 
 def _function_key(view: FunctionView) -> tuple[object, ...]:
@@ -332,8 +332,8 @@ def constraint_rows(specs: list[OpSpec]) -> list[dict[str, str]]:
 
 def kernel_gap_rows() -> list[dict[str, str]]:
     """What the ort-kernel-gaps pass rewrites (exporter/ort_kernel_gaps.py), for the matrix."""
-    from exporter import ort_kernel_gaps as gaps
-    from exporter.dtypes import to_torch_dtype
+    from aten2onnx.exporter import ort_kernel_gaps as gaps
+    from aten2onnx.exporter.dtypes import to_torch_dtype
 
     def name(dtype: object) -> str:
         return str(to_torch_dtype(dtype)).removeprefix("torch.")

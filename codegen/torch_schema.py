@@ -88,7 +88,7 @@ def overload_names(overload: str) -> list[str]:
 # Ops of other libraries (and the exporter's own aten2onnx:: ops) that specs map, and the module whose
 # import defines them. A model using such an op has imported it already; codegen and the op tests
 # import it to read the schema.
-NAMESPACE_PROVIDERS = {"transformers": "transformers.integrations.moe", "aten2onnx": "exporter.rnn_capture"}
+NAMESPACE_PROVIDERS = {"transformers": "transformers.integrations.moe", "aten2onnx": "aten2onnx.exporter.rnn_capture"}
 
 
 def _import_provider(overload: str) -> None:

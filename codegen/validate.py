@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from codegen import emit_expr, lib_calls
-from codegen.errors import ErrorCollector, Location, SpecErrors
-from codegen.model import (
+from aten2onnx.codegen import emit_expr, lib_calls
+from aten2onnx.codegen.errors import ErrorCollector, Location, SpecErrors
+from aten2onnx.codegen.model import (
     MAX_OPSET,
     MIN_OPSET,
     Alias,
@@ -27,16 +27,16 @@ from codegen.model import (
     TestHints,
     Variant,
 )
-from codegen.onnx_schema import AttrType, first_opset, schema_at
-from codegen.torch_schema import TorchSchema, overload_names, python_name, schema_of
+from aten2onnx.codegen.onnx_schema import AttrType, first_opset, schema_at
+from aten2onnx.codegen.torch_schema import TorchSchema, overload_names, python_name, schema_of
 
 ROOT = Path(__file__).resolve().parent.parent
 EMIT_HELPERS_FILE = ROOT / "exporter" / "emit_helpers.py"
-IMPL_PACKAGE = "exporter.lib"
+IMPL_PACKAGE = "aten2onnx.exporter.lib"
 # Besides exporter/lib: Python's arithmetic on numbers known only at run time, which TorchScript's
 # number ops (aten::floordiv.int) are, and which translation also uses for torch.export's SymInts.
-IMPL_MODULES = ("exporter.symint_ops",)
-EMIT_HELPERS_MODULE = "exporter.emit_helpers"
+IMPL_MODULES = ("aten2onnx.exporter.symint_ops",)
+EMIT_HELPERS_MODULE = "aten2onnx.exporter.emit_helpers"
 
 # Which ONNX attribute types a torch argument type may feed (None drops the attribute).
 _ATTR_FROM_TORCH = {
@@ -408,7 +408,7 @@ class _SpecChecker:
             self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/lib/) or "
                                          f"{', '.join(IMPL_MODULES)}")
             return variant
-        path = ROOT / (module.replace(".", "/") + ".py")
+        path = lib_calls.source_path(module)
         functions = python_functions(path)
         if function not in functions and function in python_functions(path, private=True):
             self.error(variant.location, f"impl '{variant.impl}': '{function}' in {path.relative_to(ROOT)} is "
@@ -434,7 +434,7 @@ class _SpecChecker:
     def check_impl_parameters(self, variant: Variant, facts: lib_calls.FunctionFacts) -> None:
         """The function takes `g`, then schema arguments (any it needs) and the constants `args:` binds."""
         names = {python_name(n) for n in self.schema.names}
-        shown = f"impl '{variant.impl}' ({facts.module.replace('.', '/')}.py:{facts.line})"
+        shown = f"impl '{variant.impl}' ({lib_calls.source_path(facts.module).relative_to(ROOT)}:{facts.line})"
         if facts.params[:1] != ["g"]:
             self.error(variant.location, f"{shown} must take the GraphBuilder 'g' first, it takes "
                                          f"({', '.join(facts.params)})")

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from codegen.errors import ErrorCollector, Location
+from aten2onnx.codegen.errors import ErrorCollector, Location
 
 LINE_KEY = "__line__"
 

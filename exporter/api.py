@@ -1,4 +1,4 @@
-"""exporter.export: the public entry point, modelled on torch.onnx.export.
+"""aten2onnx.export: the public entry point, modelled on torch.onnx.export.
 
 A thin orchestrator: check every option, capture, translate, run the post-passes the
 options ask for, verify, save. Each step lives in its own module.
@@ -18,21 +18,30 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
-from exporter import fake_mode, kv_cache, module_functions, passes, progress, registry, translation_table, weights
-from exporter import options as opt
-from exporter.capture import decompose
-from exporter.dim_names import leaf_specs, user_dim_names
-from exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes
-from exporter.dynamic_capture import capture_with_hints
-from exporter.errors import CaptureError, ExportArgumentError
-from exporter.export_state import exporting
-from exporter.inputs import check_signature, named_inputs, split_trailing_kwargs
-from exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
-from exporter.program import ONNXProgram
-from exporter.report import ExportRecord, write_report
-from exporter.translate import constant_inputs, translate
-from exporter.verbose import graph_text
-from exporter.verify import verify as verify_program
+from aten2onnx.exporter import (
+    fake_mode,
+    kv_cache,
+    module_functions,
+    passes,
+    progress,
+    registry,
+    translation_table,
+    weights,
+)
+from aten2onnx.exporter import options as opt
+from aten2onnx.exporter.capture import decompose
+from aten2onnx.exporter.dim_names import leaf_specs, user_dim_names
+from aten2onnx.exporter.dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes
+from aten2onnx.exporter.dynamic_capture import capture_with_hints
+from aten2onnx.exporter.errors import CaptureError, ExportArgumentError
+from aten2onnx.exporter.export_state import exporting
+from aten2onnx.exporter.inputs import check_signature, named_inputs, split_trailing_kwargs
+from aten2onnx.exporter.options import DEFAULT_OPSET, ExportOptions, OperatorExportTypes, TrainingMode
+from aten2onnx.exporter.program import ONNXProgram
+from aten2onnx.exporter.report import ExportRecord, write_report
+from aten2onnx.exporter.translate import constant_inputs, translate
+from aten2onnx.exporter.verbose import graph_text
+from aten2onnx.exporter.verify import verify as verify_program
 
 __all__ = ["DEFAULT_OPSET", "export", "dynamo_export", "supported_ops"]
 
@@ -225,7 +234,10 @@ def _export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
                         options: ExportOptions, record: ExportRecord,
                         modules_as_functions: module_functions.ModuleSelection | None, after: str = "") -> ONNXProgram:
     """The classic exporter's capture (exporter/torchscript): trace, or take the scripted model."""
-    from exporter.torchscript.export import export_torchscript, operator_counts  # loads torch's tracing on use
+    from aten2onnx.exporter.torchscript.export import (  # loads torch's tracing on use
+        export_torchscript,
+        operator_counts,
+    )
 
     start = time.perf_counter()
     how = "as scripted" if _is_scripted(model) else "with torch.jit.trace"
@@ -313,7 +325,7 @@ def _finish(onnx_program: ONNXProgram, model: Any, args: tuple[Any, ...], kwargs
 def dynamo_export(model: torch.nn.Module | ExportedProgram, /, *model_args: Any, export_options: Any = None,
                   **model_kwargs: Any) -> ONNXProgram:
     """Deprecated alias of `export(model, model_args, kwargs=model_kwargs)` (as torch.onnx.dynamo_export)."""
-    warnings.warn("exporter.dynamo_export is deprecated; use exporter.export(model, args, ...)",
+    warnings.warn("aten2onnx.dynamo_export is deprecated; use aten2onnx.export(model, args, ...)",
                   DeprecationWarning, stacklevel=2)
     if export_options is not None:
         raise ExportArgumentError("export_options is not supported; pass export()'s keyword options instead")

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from codegen.torch_schema import python_name, schema_of
-from exporter.dtypes import from_torch_dtype
+from aten2onnx.codegen.torch_schema import python_name, schema_of
+from aten2onnx.exporter.dtypes import from_torch_dtype
 
 ATEN_DOMAIN = "org.pytorch.aten"
 ATEN_DOMAIN_VERSION = 1

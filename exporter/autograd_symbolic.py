@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from exporter.errors import OnnxExporterError, TranslationError
+from aten2onnx.exporter.errors import OnnxExporterError, TranslationError
 
 if TYPE_CHECKING:
-    from exporter.torchscript.translator import Translator
+    from aten2onnx.exporter.torchscript.translator import Translator
 
 _ORIGINAL_APPLY = torch.autograd.Function.__dict__["apply"]
 
@@ -168,7 +168,7 @@ def _custom_op() -> Any:
     global _op
     if _op is not None:
         return _op
-    from exporter import registry
+    from aten2onnx.exporter import registry
 
     @torch.library.custom_op("aten2onnx_fn::apply", mutates_args=())
     def apply(tensors: list[torch.Tensor], key: int) -> list[torch.Tensor]:

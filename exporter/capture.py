@@ -17,11 +17,11 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 from torch.overrides import TorchFunctionMode
 
-from codegen.torch_schema import overload_names, resolve_overload
-from exporter import registry, rnn_capture, symint_ops, tensor_sizes
-from exporter.errors import CaptureError, OnnxExporterError
-from exporter.model_frames import shape_decisions_at_model_lines
-from exporter.options import TrainingMode
+from aten2onnx.codegen.torch_schema import overload_names, resolve_overload
+from aten2onnx.exporter import registry, rnn_capture, symint_ops, tensor_sizes
+from aten2onnx.exporter.errors import CaptureError, OnnxExporterError
+from aten2onnx.exporter.model_frames import shape_decisions_at_model_lines
+from aten2onnx.exporter.options import TrainingMode
 
 # torch logs a traceback of its own when a meta kernel fails; the CaptureError says it better.
 _NOISY_LOGGERS = ("torch._subclasses.fake_tensor", "torch.export", "torch._export", "torch.fx.experimental")
@@ -272,7 +272,7 @@ def _own_error(error: BaseException) -> OnnxExporterError | None:
 def _export(held: list[str], model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any] | None,
             dynamic_shapes: Any) -> ExportedProgram:
     """torch.export.export, with autograd.Functions that define `symbolic` kept whole (autograd_symbolic)."""
-    from exporter import autograd_symbolic
+    from aten2onnx.exporter import autograd_symbolic
 
     return autograd_symbolic.capture_with_leaves(
         lambda: _export_holding_output(held, model, args, kwargs=kwargs, dynamic_shapes=dynamic_shapes,

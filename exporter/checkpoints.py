@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from exporter.errors import ExportArgumentError
-from exporter.weight_sources import FileRange, is_data_less
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.weight_sources import FileRange, is_data_less
 
 # safetensors' dtype names (https://github.com/huggingface/safetensors, format description).
 _SAFETENSORS_DTYPES = {

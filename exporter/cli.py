@@ -13,11 +13,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from exporter import progress
-from exporter.cli_export import UsageError, dynamic_axis, dynamic_shapes, input_spec, model_and_args
-from exporter.errors import OnnxExporterError
-from exporter.options import DEFAULT_OPSET
-from generated import registry
+from aten2onnx.exporter import progress
+from aten2onnx.exporter.cli_export import UsageError, dynamic_axis, dynamic_shapes, input_spec, model_and_args
+from aten2onnx.exporter.errors import OnnxExporterError
+from aten2onnx.exporter.options import DEFAULT_OPSET
+from aten2onnx.generated import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_MATRIX = Path(registry.__file__).resolve().parent / "SUPPORT.md"
@@ -39,27 +39,27 @@ def _names(text: str) -> list[str]:
 
 # -- commands ---------------------------------------------------------------------------------------
 def _demo(options: argparse.Namespace) -> int:
-    from exporter.demo import run_demo
+    from aten2onnx.exporter.demo import run_demo
 
     run_demo(options.output, options.opset)
     return 0
 
 
 def _export(options: argparse.Namespace) -> int:
-    import exporter
-    from exporter.inputs import parameter_names
+    import aten2onnx
+    from aten2onnx.exporter.inputs import parameter_names
 
     if options.output.parent and not options.output.parent.is_dir():
         raise UsageError(f"-o {options.output}: folder '{options.output.parent}' does not exist")
     _check_weight_options(options)
     progress.enable()
     with progress.stage(f"loading {options.target}" + (" in fake mode" if options.fake else "")):
-        with exporter.enable_fake_mode() if options.fake else contextlib.nullcontext():
+        with aten2onnx.enable_fake_mode() if options.fake else contextlib.nullcontext():
             model, args = model_and_args(options.target, options.input)
     for spec_path in options.opspecs:  # after the factory's file: it may define the ops (torch.library)
-        exporter.load_opspecs(spec_path)
+        aten2onnx.load_opspecs(spec_path)
     names = options.input_names or parameter_names(model, len(args))
-    program = exporter.export(
+    program = aten2onnx.export(
         model, args, None if options.weights else options.output, opset_version=options.opset,
         input_names=options.input_names, output_names=options.output_names,
         dynamic_shapes=dynamic_shapes(options.dynamic, args, names),
@@ -91,7 +91,7 @@ def _export(options: argparse.Namespace) -> int:
 
 
 def _export_hf(options: argparse.Namespace) -> int:
-    from exporter.hf import export_hf
+    from aten2onnx.exporter.hf import export_hf
 
     if not options.source.exists():
         raise UsageError(f"'{options.source}': no such checkpoint folder or config.json")
@@ -122,7 +122,7 @@ def _check_weight_options(options: argparse.Namespace) -> None:
 
 def _print_copies(copied: list[tuple[str, int, str]], shown: int = 5) -> None:
     """Weights read from a checkpoint file but written anyway, by reason (the first few names of each)."""
-    from exporter.progress import size_text
+    from aten2onnx.exporter.progress import size_text
 
     by_reason: dict[str, list[tuple[str, int]]] = {}
     for name, size, reason in copied:
@@ -136,8 +136,8 @@ def _print_copies(copied: list[tuple[str, int, str]], shown: int = 5) -> None:
 
 def _spec_constraints() -> dict[str, list[str]]:
     """Constraint messages per op, read from opspecs/ (absent in an installed package)."""
-    from codegen.errors import ErrorCollector
-    from codegen.load import parse_spec_files
+    from aten2onnx.codegen.errors import ErrorCollector
+    from aten2onnx.codegen.load import parse_spec_files
 
     folder = ROOT / "opspecs"
     if not folder.is_dir():
@@ -204,7 +204,7 @@ def _check(options: argparse.Namespace) -> int:
 def _show(options: argparse.Namespace) -> int:
     import onnx_ir as ir
 
-    from exporter.verbose import model_text
+    from aten2onnx.exporter.verbose import model_text
 
     if not options.model.is_file():
         raise UsageError(f"'{options.model}': no such file")
@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--fallback", action="store_true",
                          help="when torch.export cannot capture the model, trace it with TorchScript")
     export.add_argument("--fake", action="store_true",
-                        help="build the model in exporter.enable_fake_mode(): parameters take no memory; "
+                        help="build the model in aten2onnx.enable_fake_mode(): parameters take no memory; "
                              "needs --weights")
     export.add_argument("--weights", type=Path, metavar="PATH",
                         help="apply these weights before saving: a .safetensors file, a folder of sharded files "
@@ -263,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the --weights into <output>.data instead of referencing the checkpoint")
     export.set_defaults(run=_export)
 
-    from exporter.hf.load import DTYPES
-    from exporter.hf.tasks import TASKS
+    from aten2onnx.exporter.hf.load import DTYPES
+    from aten2onnx.exporter.hf.tasks import TASKS
 
     hf = commands.add_parser("export-hf", help="export a transformers model for a task (LLMs with a KV cache)",
                              description="Export a transformers checkpoint folder, or a config.json (random "

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from exporter.dtypes import parse_dtype
+from aten2onnx.exporter.dtypes import parse_dtype
 
 
 class UsageError(Exception):

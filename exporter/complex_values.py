@@ -21,9 +21,9 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter import registry
-from exporter.graph_builder import is_complex, is_symbolic_scalar
-from exporter.lib import fft_ops
+from aten2onnx.exporter import registry
+from aten2onnx.exporter.graph_builder import is_complex, is_symbolic_scalar
+from aten2onnx.exporter.lib import fft_ops
 
 Symbolic = Callable[..., Any]
 

@@ -28,10 +28,10 @@ from torch._higher_order_ops.map import map_impl
 from torch._higher_order_ops.scan import scan_op
 from torch._higher_order_ops.while_loop import while_loop_op
 
-from exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.graph_builder import GraphBuilder
 
 if TYPE_CHECKING:
-    from exporter.translate import Translator
+    from aten2onnx.exporter.translate import Translator
 
 
 def _module_of(node: torch.fx.Node, arg: Any) -> torch.fx.GraphModule | None:

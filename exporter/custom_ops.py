@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from codegen.torch_schema import python_name, schema_of
-from exporter import registry
-from exporter.errors import ExportArgumentError
+from aten2onnx.codegen.torch_schema import python_name, schema_of
+from aten2onnx.exporter import registry
+from aten2onnx.exporter.errors import ExportArgumentError
 
 _NAME = re.compile(r"^[A-Za-z_][\w]*::[A-Za-z_][\w]*(\.[\w]+)?$")
 

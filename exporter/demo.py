@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from exporter.api import DEFAULT_OPSET, export
-from exporter.models import default_model
+from aten2onnx.exporter.api import DEFAULT_OPSET, export
+from aten2onnx.exporter.models import default_model
 
 
 def run_demo(output: Path = Path("model.onnx"), opset: int = DEFAULT_OPSET) -> float:

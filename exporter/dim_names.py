@@ -9,7 +9,7 @@ import torch
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 
-from exporter.inputs import named_inputs, shape_spec_leaves
+from aten2onnx.exporter.inputs import named_inputs, shape_spec_leaves
 
 
 def leaf_specs(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic_shapes: Any) -> list[Any]:

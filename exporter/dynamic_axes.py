@@ -4,7 +4,7 @@
 (by input_names or forward() parameter names) and of outputs (by output_names). Input axes
 are hints, as in the classic exporter: `Dim.AUTO` for torch.export (lenient: sizes torch proves
 equal share one symbol; an axis the model fixes is exported with its size and a warning, see
-exporter.dynamic_capture) and keep their names; output axes are named after translation.
+aten2onnx.exporter.dynamic_capture) and keep their names; output axes are named after translation.
 Unnamed axes get the classic exporter's names, `x_dynamic_axes_1`, ... A key naming no input
 or output is ignored with a warning, as the classic exporter did.
 """
@@ -21,8 +21,8 @@ import torch
 from torch.export import Dim
 from torch.export.dynamic_shapes import _DimHint, _DimHintType
 
-from exporter.errors import ExportArgumentError
-from exporter.inputs import TensorLeaf, named_inputs, tensor_leaves
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.inputs import TensorLeaf, named_inputs, tensor_leaves
 
 
 class DynamicAxisWarning(UserWarning):
@@ -115,7 +115,7 @@ def from_dynamic_axes(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
 def to_torch(dynamic_shapes: Any) -> Any:
     """Axis names given as strings, and Dim.DYNAMIC, as Dim.AUTO: torch.export takes no strings, and
     the axes the model fixes are then exported with their example size and a warning (see
-    exporter.dynamic_capture) where Dim.DYNAMIC would fail the capture. Named Dims stay."""
+    aten2onnx.exporter.dynamic_capture) where Dim.DYNAMIC would fail the capture. Named Dims stay."""
     if isinstance(dynamic_shapes, str):
         return Dim.AUTO
     if isinstance(dynamic_shapes, _DimHint) and dynamic_shapes.type == _DimHintType.DYNAMIC:

@@ -34,13 +34,13 @@ import torch
 from torch.export import ExportedProgram
 from torch.export.dynamic_shapes import _DimHint, _DimHintType
 
-from exporter.capture import capture, model_mode
-from exporter.dim_names import static_size
-from exporter.dynamic_axes import DynamicAxisWarning, to_torch
-from exporter.errors import CaptureError
-from exporter.inputs import forward_of, named_inputs
-from exporter.model_frames import fixed_at, traceback_line
-from exporter.options import TrainingMode
+from aten2onnx.exporter.capture import capture, model_mode
+from aten2onnx.exporter.dim_names import static_size
+from aten2onnx.exporter.dynamic_axes import DynamicAxisWarning, to_torch
+from aten2onnx.exporter.errors import CaptureError
+from aten2onnx.exporter.inputs import forward_of, named_inputs
+from aten2onnx.exporter.model_frames import fixed_at, traceback_line
+from aten2onnx.exporter.options import TrainingMode
 
 # Example sizes a 0/1 axis is captured at, one per axis name: primes, so that no two axes (nor an
 # axis and a layer's size) are equal by accident and torch ties nothing it should not.

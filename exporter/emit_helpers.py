@@ -13,9 +13,9 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter.dtypes import from_torch_dtype, parse_dtype
-from exporter.graph_builder import is_complex as marked_complex
-from exporter.lib import special_ops
+from aten2onnx.exporter.dtypes import from_torch_dtype, parse_dtype
+from aten2onnx.exporter.graph_builder import is_complex as marked_complex
+from aten2onnx.exporter.lib import special_ops
 
 INT64_MAX = 2**63 - 1
 
@@ -417,7 +417,7 @@ def finite_max(g: Any, value: ir.Value) -> float:
 def functional(g: Any, overload: str, **arguments: Any) -> Any:
     """The mapping of another overload (`'add.Tensor'`) on these arguments, at this opset: what an
     in-place op's spec (`add_.Tensor`) computes before its result is cast back to the written dtype."""
-    from exporter import registry  # imported late: the registry imports the generated specs
+    from aten2onnx.exporter import registry  # imported late: the registry imports the generated specs
 
     name = overload if "::" in overload else f"aten::{overload}"
     name = name if "." in name.split("::", 1)[1] else f"{name}.default"
@@ -918,7 +918,7 @@ def _resized(g: Any, x: ir.Value, output_size: Sequence[Any]) -> tuple[list[int]
 
 def nearest_plan(g: Any, x: ir.Value, exact: bool, output_size: Sequence[Any], scales: Sequence[Any]) -> tuple:
     """resize_ops.nearest_plan for x's static sizes: (kind, factors, source indices per axis)."""
-    from exporter.lib import resize_ops  # imported late: exporter.lib imports this module
+    from aten2onnx.exporter.lib import resize_ops  # imported late: aten2onnx.exporter.lib imports this module
 
     sizes, outs = _resized(g, x, output_size)
     return resize_ops.nearest_plan(exact, g.dtype(x), g.opset, sizes, outs, list(scales))
@@ -927,7 +927,7 @@ def nearest_plan(g: Any, x: ir.Value, exact: bool, output_size: Sequence[Any], s
 def interpolation_plan(g: Any, x: ir.Value, mode: str, align_corners: bool, output_size: Sequence[Any],
                        scales: Sequence[Any]) -> tuple:
     """resize_ops.interpolation_plan for x's static sizes; the weight matrices as constants in x's dtype."""
-    from exporter.lib import resize_ops
+    from aten2onnx.exporter.lib import resize_ops
 
     sizes, outs = _resized(g, x, output_size)
     kind, factors, matrices = resize_ops.interpolation_plan(mode, align_corners, g.dtype(x), g.opset, sizes, outs,
@@ -939,8 +939,8 @@ def interpolation_plan(g: Any, x: ir.Value, mode: str, align_corners: bool, outp
 
 def vec_output_sizes(g: Any, x: ir.Value, output_size: Any, scale_factors: Any, align_corners: Any) -> list[int]:
     """The output sizes torch computes for this `.vec` overload (`g.overload`) on x's static sizes."""
-    from codegen.torch_schema import resolve_overload
-    from exporter.lib import resize_ops
+    from aten2onnx.codegen.torch_schema import resolve_overload
+    from aten2onnx.exporter.lib import resize_ops
 
     n = len(output_size if output_size is not None else scale_factors)
     sizes = [int(d) for d in g.shape(x)[g.rank(x) - n:]]

@@ -45,8 +45,8 @@ class UnsupportedOpsError(OnnxExporterError):
                      "(README, 'Add an operator'); `aten2onnx ops` lists what is supported.")
         if any("::" in u.overload and not u.overload.startswith("aten::") for u in uses):
             lines.append("For an op of your own library, register a symbolic with "
-                         "exporter.register_custom_op_symbolic('ns::op', fn, opset) or load a spec file with "
-                         "exporter.load_opspecs(path).")
+                         "aten2onnx.register_custom_op_symbolic('ns::op', fn, opset) or load a spec file with "
+                         "aten2onnx.load_opspecs(path).")
         lines.append("Or keep such ops as ATen nodes with operator_export_type=OperatorExportTypes.ONNX_ATEN_FALLBACK; "
                      "report=True writes a Markdown report with a spec skeleton for each.")
         super().__init__("\n".join(lines))
@@ -107,7 +107,7 @@ class WeightsNotAppliedError(OnnxExporterError):
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         super().__init__(
             f"cannot {what} the ONNX model: {len(names)} weight(s) have no data ({shown}); the model was built "
-            "in exporter.enable_fake_mode() or on the meta device. Call program.apply_weights(...) with a state "
+            "in aten2onnx.enable_fake_mode() or on the meta device. Call program.apply_weights(...) with a state "
             "dict, a .safetensors file, a sharded checkpoint folder or a torch.save file first, or save the graph "
             "alone with program.save(path, include_initializers=False)."
         )

@@ -1,4 +1,4 @@
-"""exporter.enable_fake_mode(): build a model whose parameters hold no memory, and capture such models.
+"""aten2onnx.enable_fake_mode(): build a model whose parameters hold no memory, and capture such models.
 
 As torch.onnx.enable_fake_mode, the parameters of modules built inside the context are fake
 tensors (torch's FakeTensor: dtype, shape and device, no storage), so a model of any size can be
@@ -24,8 +24,8 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
-from exporter.errors import ExportArgumentError
-from exporter.weight_sources import is_data_less
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.weight_sources import is_data_less
 
 
 @dataclass
@@ -53,9 +53,9 @@ def enable_fake_mode() -> Iterator[FakeContext]:
 
     Export the model as usual (without `f`), then apply the real weights and save::
 
-        with exporter.enable_fake_mode():
+        with aten2onnx.enable_fake_mode():
             model = MyModel(config)
-        program = exporter.export(model, (example_input,))
+        program = aten2onnx.export(model, (example_input,))
         program.apply_weights("checkpoint/")      # .safetensors, sharded folder or torch.save file
         program.save("checkpoint/model.onnx")     # points at the checkpoint's bytes: nothing copied
 

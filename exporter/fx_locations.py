@@ -8,7 +8,7 @@ import re
 import torch
 import torch.fx
 
-from exporter.errors import ModelLocation
+from aten2onnx.exporter.errors import ModelLocation
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 # torch tags nodes its own passes insert (shape asserts, sym_size) with this pseudo module

@@ -21,10 +21,10 @@ import torch
 from onnx_ir.tensor_adapters import TorchTensor
 from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
 
-from codegen.onnx_schema import AttrType, schema_at
-from exporter.declared import Declaration, UndeclaredOpError, UndeclaredRefusalError
-from exporter.dtypes import from_torch_dtype, to_torch_dtype
-from exporter.errors import ConstraintError, ModelLocation
+from aten2onnx.codegen.onnx_schema import AttrType, schema_at
+from aten2onnx.exporter.declared import Declaration, UndeclaredOpError, UndeclaredRefusalError
+from aten2onnx.exporter.dtypes import from_torch_dtype, to_torch_dtype
+from aten2onnx.exporter.errors import ConstraintError, ModelLocation
 
 _BOOL_OUTPUT = {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or",
                 "Xor", "IsNaN", "IsInf"}
@@ -449,7 +449,7 @@ def _broadcast_dim(dims: list[Any]) -> int | str | None:
 
 
 def _mapping_source(overload: str) -> str:
-    from exporter import registry  # imported late: the registry imports the generated specs
+    from aten2onnx.exporter import registry  # imported late: the registry imports the generated specs
 
     return registry.source_of(overload) or "its mapping"
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
-from exporter.dim_names import static_size
+from aten2onnx.exporter.dim_names import static_size
 
 # torch.export gives every dynamic dimension at least [2, ...], since it traces sizes 0 and 1 as
 # special cases; exported graphs are nonetheless valid for them (the sizes tests run include 1).

@@ -16,7 +16,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch.export import ExportedProgram
 
-from exporter.errors import ExportArgumentError
+from aten2onnx.exporter.errors import ExportArgumentError
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Runs after translation, on the whole model (If/Loop bodies too), when the export targets
 ONNX Runtime (`target_runtime="onnxruntime"`, the default); `target_runtime=None` leaves the
 standard ONNX the specs emit. The differential tests run it exactly as export does
-(tests/op_runner.py calls `exporter.passes.legalize`). What it rewrites is data:
+(tests/op_runner.py calls `aten2onnx.exporter.passes.legalize`). What it rewrites is data:
 exporter/ort_kernel_gaps.py.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import onnx_ir as ir
 
-from exporter import ort_kernel_gaps as gaps
-from exporter.dtypes import to_torch_dtype
-from exporter.graph_builder import GraphBuilder
-from exporter.node_rewrite import Build, Rule
+from aten2onnx.exporter import ort_kernel_gaps as gaps
+from aten2onnx.exporter.dtypes import to_torch_dtype
+from aten2onnx.exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.node_rewrite import Build, Rule
 
 NAME = "ort-kernel-gaps"
 

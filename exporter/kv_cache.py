@@ -36,7 +36,7 @@ from typing import Any
 import torch
 import torch.utils._pytree as pytree
 
-from exporter.errors import OnnxExporterError
+from aten2onnx.exporter.errors import OnnxExporterError
 
 SUPPORTED = ("DynamicCache (DynamicLayer and DynamicSlidingWindowLayer layers: full, sliding-window and hybrid "
              "attention)", "EncoderDecoderCache of two such DynamicCaches")

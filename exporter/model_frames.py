@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-import exporter
+import aten2onnx
 
 _FRAMEWORK_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep  # type: ignore[arg-type]
-                        for m in (torch, exporter))
+                        for m in (torch, aten2onnx))
 _STDLIB_DIR = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
 
 

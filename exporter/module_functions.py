@@ -32,8 +32,8 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter.errors import ExportArgumentError
-from exporter.graph_builder import MODULE_CALLS_KEY
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.graph_builder import MODULE_CALLS_KEY
 
 _GRAPH_TYPES = (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS)
 _FUNCTION_DOMAIN_VERSION = 1

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import onnx_ir as ir
 
-from exporter.graph_builder import MODULE_CALLS_KEY, GraphBuilder
+from aten2onnx.exporter.graph_builder import MODULE_CALLS_KEY, GraphBuilder
 
 # builder -> the replacement's outputs, one per output of the node replaced
 Build = Callable[[GraphBuilder], Sequence[ir.Value]]

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporter import passes, runtime_versions
-from exporter.errors import ExportArgumentError
-from exporter.ort_kernel_gaps import parse_version
-from generated import registry
+from aten2onnx.exporter import passes, runtime_versions
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.ort_kernel_gaps import parse_version
+from aten2onnx.generated import registry
 
 DEFAULT_OPSET = 20
 

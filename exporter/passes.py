@@ -23,7 +23,14 @@ from collections.abc import Iterator
 import numpy as np
 import onnx_ir as ir
 
-from exporter import kernel_gap_pass, node_rewrite, ort_kernel_gaps, type_legalization, weight_folding, weight_sources
+from aten2onnx.exporter import (
+    kernel_gap_pass,
+    node_rewrite,
+    ort_kernel_gaps,
+    type_legalization,
+    weight_folding,
+    weight_sources,
+)
 
 # What export(target_runtime=...) accepts: the runtime the model is rewritten for, or None for
 # standard ONNX only (another runtime, which has kernels of its own).

@@ -1,4 +1,4 @@
-"""ONNXProgram: the exported model, applying weights to it, saving it (through exporter.serialize) and running it."""
+"""ONNXProgram: the exported model, applying weights to it, saving it (through aten2onnx.exporter.serialize) and running it."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import torch
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves
 
-from exporter import input_checks, progress, runtime_versions, serialize, weight_sources
-from exporter.direct_file import open_for_writing
-from exporter.errors import RuntimeVersionError
-from exporter.weight_record import WeightRecord
+from aten2onnx.exporter import input_checks, progress, runtime_versions, serialize, weight_sources
+from aten2onnx.exporter.direct_file import open_for_writing
+from aten2onnx.exporter.errors import RuntimeVersionError
+from aten2onnx.exporter.weight_record import WeightRecord
 
 # Weights from this size on are written past the page cache (exporter/direct_file.py says why);
 # below it the page cache is as fast and the file stays cached for a session to load.
@@ -57,7 +57,7 @@ class ONNXProgram:
         self.saved_weights: serialize.WeightsWritten | None = None
         self.verification: list[Any] = []   # verify.OutputComparison per output, when verified
         self.report_path: Path | None = None  # the Markdown report, when report=True
-        # nodes rewritten after translation (exporter.passes.legalize), `pass: Op(input dtypes)`
+        # nodes rewritten after translation (aten2onnx.exporter.passes.legalize), `pass: Op(input dtypes)`
         self.rewrites: list[str] = list(model.meta.get("aten2onnx.rewrites", ()))
         # how the model was captured: torch.export, or (dynamo=False, fallback=True) torch.jit.trace/script
         self.capture_method = "torch.export"
@@ -184,7 +184,7 @@ class ONNXProgram:
 
     def optimize(self) -> None:
         """Constant folding and dead-code elimination (onnxscript's optimizer), in place."""
-        from exporter import passes
+        from aten2onnx.exporter import passes
 
         passes.optimize(self.model)
         self._session = None

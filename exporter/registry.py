@@ -1,6 +1,6 @@
 """Where translation finds the symbolic function of an op: one lookup, four layers.
 
-0. the running export's custom_translation_table (exporter.translation_table), for that export only;
+0. the running export's custom_translation_table (aten2onnx.exporter.translation_table), for that export only;
 1. custom symbolics (`register_custom_op_symbolic`), newest registration first;
 2. the user's own specs loaded at run time (`load_opspecs`);
 3. the generated registry (opspecs/ rendered by codegen), the exporter's own ops included (the
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from generated import registry as generated
+from aten2onnx.generated import registry as generated
 
 Symbolic = Callable[..., Any]
 MIN_OPSET = generated.MIN_OPSET

@@ -18,11 +18,11 @@ import onnx_ir as ir
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 
-from codegen.onnx_schema import schema_at
-from codegen.torch_schema import resolve_overload, schema_of
-from exporter import registry
-from exporter.dynamic_capture import DynamicOutcome
-from exporter.errors import CaptureError, ConstraintError, UnsupportedOpsError, UnsupportedUse
+from aten2onnx.codegen.onnx_schema import schema_at
+from aten2onnx.codegen.torch_schema import resolve_overload, schema_of
+from aten2onnx.exporter import registry
+from aten2onnx.exporter.dynamic_capture import DynamicOutcome
+from aten2onnx.exporter.errors import CaptureError, ConstraintError, UnsupportedOpsError, UnsupportedUse
 
 
 @dataclass
@@ -191,7 +191,7 @@ def _unsupported_section(record: ExportRecord) -> list[str]:
         module = f"{where.module_path} ({where.module_class})" if where.module_path else "(top level)"
         lines.append(f"| `{_cell(use.overload)}` | {use.count} | {_cell(module)} | {_cell(where.source)} |")
     lines += ["", "A spec entry for each, to complete and add to `opspecs/<family>.yaml` (then `make codegen`), "
-              "or to a file of your own loaded with `exporter.load_opspecs(path)`:", ""]
+              "or to a file of your own loaded with `aten2onnx.load_opspecs(path)`:", ""]
     for overload, uses in by_op.items():
         if "::" not in overload:
             lines += [f"`{overload}` is not an ATen operator: it cannot have a spec.", ""]
@@ -232,8 +232,8 @@ _DERIVED_SHOWN = 30
 
 def _weights_section(record: ExportRecord) -> list[str]:
     """What the save did with the weights, and every initializer computed from weights (its recipe)."""
-    from exporter.progress import size_text
-    from exporter.weight_sources import DerivedTensor, describe
+    from aten2onnx.exporter.progress import size_text
+    from aten2onnx.exporter.weight_sources import DerivedTensor, describe
 
     model = record.onnx_model
     derived = [] if model is None else [(v.name, v.const_value) for v in model.graph.initializers.values()

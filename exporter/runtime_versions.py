@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from exporter.ort_kernel_gaps import parse_version
+from aten2onnx.exporter.ort_kernel_gaps import parse_version
 
 OLDEST_SUPPORTED = "1.26"
 NEWEST_TESTED = "1.32"

@@ -24,8 +24,8 @@ import onnx_ir as ir
 import torch
 from onnx_ir.tensor_adapters import TorchTensor
 
-from exporter.progress import Meter, size_text
-from exporter.weight_sources import DerivedTensor, SourceTensor
+from aten2onnx.exporter.progress import Meter, size_text
+from aten2onnx.exporter.weight_sources import DerivedTensor, SourceTensor
 
 # Protobuf cannot hold a message over 2 GiB: larger models must keep weights outside.
 PROTOBUF_LIMIT = 2 * 1024**3

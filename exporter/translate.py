@@ -14,19 +14,19 @@ import torch.fx
 from torch.export import ExportedProgram
 from torch.export.graph_signature import ConstantArgument, InputKind, OutputKind
 
-from codegen.torch_schema import python_name, schema_of
-from exporter import aten_fallback, complex_values, control_flow, passes, registry, symint_ops
-from exporter.dim_names import dim_text
-from exporter.dtypes import from_torch_dtype
-from exporter.errors import (
+from aten2onnx.codegen.torch_schema import python_name, schema_of
+from aten2onnx.exporter import aten_fallback, complex_values, control_flow, passes, registry, symint_ops
+from aten2onnx.exporter.dim_names import dim_text
+from aten2onnx.exporter.dtypes import from_torch_dtype
+from aten2onnx.exporter.errors import (
     ExportArgumentError,
     OnnxExporterError,
     TranslationError,
     UnsupportedOpsError,
     UnsupportedUse,
 )
-from exporter.fx_locations import classic_scope, locate, module_calls, module_path
-from exporter.graph_builder import (
+from aten2onnx.exporter.fx_locations import classic_scope, locate, module_calls, module_path
+from aten2onnx.exporter.graph_builder import (
     COMPLEX_KEY,
     STRIDED_VIEW_KEY,
     GraphBuilder,
@@ -35,7 +35,7 @@ from exporter.graph_builder import (
     mark_complex,
     mark_symbolic_scalar,
 )
-from exporter.weight_sources import SourceTensor
+from aten2onnx.exporter.weight_sources import SourceTensor
 
 REWRITES_KEY = "aten2onnx.rewrites"  # model.meta: the nodes passes.legalize rewrote, `pass: Op(dtypes)`
 

@@ -37,11 +37,11 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
-from codegen.onnx_schema import schema_at
-from codegen.torch_schema import python_name, schema_of
-from exporter import registry
-from exporter.dtypes import from_torch_dtype, to_torch_dtype
-from exporter.errors import ExportArgumentError, OnnxExporterError, TranslationError
+from aten2onnx.codegen.onnx_schema import schema_at
+from aten2onnx.codegen.torch_schema import python_name, schema_of
+from aten2onnx.exporter import registry
+from aten2onnx.exporter.dtypes import from_torch_dtype, to_torch_dtype
+from aten2onnx.exporter.errors import ExportArgumentError, OnnxExporterError, TranslationError
 
 _STANDARD_DOMAINS = ("", "ai.onnx")
 # ONNX attribute type -> graph_builder's typed-attribute suffix (torch.onnx's `alpha_f=` convention)

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 import onnx_ir as ir
 
-from codegen.onnx_schema import schema_at
-from exporter.dtypes import to_torch_dtype
-from exporter.graph_builder import GraphBuilder
-from exporter.node_rewrite import Build, Rule
+from aten2onnx.codegen.onnx_schema import schema_at
+from aten2onnx.exporter.dtypes import to_torch_dtype
+from aten2onnx.exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.node_rewrite import Build, Rule
 
 NAME = "onnx-type-legalization"
 

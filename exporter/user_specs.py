@@ -15,13 +15,19 @@ import os
 import types
 from pathlib import Path
 
-from codegen.errors import ErrorCollector, Location, SpecErrors
-from codegen.load import parse_spec_files
-from codegen.model import HelperSpec, OpSpec
-from codegen.render import FunctionPlan, _environment, plan_functions, render_opset_module, render_spec_helpers
-from codegen.validate import validate_specs
-from exporter import registry
-from exporter.errors import OpspecError
+from aten2onnx.codegen.errors import ErrorCollector, Location, SpecErrors
+from aten2onnx.codegen.load import parse_spec_files
+from aten2onnx.codegen.model import HelperSpec, OpSpec
+from aten2onnx.codegen.render import (
+    FunctionPlan,
+    _environment,
+    plan_functions,
+    render_opset_module,
+    render_spec_helpers,
+)
+from aten2onnx.codegen.validate import validate_specs
+from aten2onnx.exporter import registry
+from aten2onnx.exporter.errors import OpspecError
 
 _loaded: dict[str, list[tuple[str, int]]] = {}  # file -> the (op, since) entries it added
 
@@ -54,7 +60,7 @@ def _compile(opset: int, specs: list[OpSpec], plan: FunctionPlan, origin: str,
 
 def _builtin_helpers() -> dict[str, HelperSpec]:
     """The spec helpers of opspecs/ (generated/spec_helpers.py): user specs may call them."""
-    from generated import spec_helpers
+    from aten2onnx.generated import spec_helpers
 
     found = {}
     for name, (params, emit, source) in spec_helpers.SPECS.items():
@@ -87,7 +93,7 @@ def load_opspecs(path: str | os.PathLike[str]) -> list[str]:
         raise OpspecError([str(e) for e in errors.errors]) from None
     helpers = None
     if own:
-        text = render_spec_helpers(own, _environment(), base="generated.spec_helpers")
+        text = render_spec_helpers(own, _environment(), base="aten2onnx.generated.spec_helpers")
         helpers = _execute(text, "spec_helpers", path.as_posix())
     modules: dict[int, types.ModuleType] = {}
     added: list[tuple[str, int]] = []

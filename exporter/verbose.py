@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 import onnx_ir as ir
 
-from exporter.graph_builder import SCOPE_KEY, SOURCE_KEY
+from aten2onnx.exporter.graph_builder import SCOPE_KEY, SOURCE_KEY
 
 _TYPE_NAMES = {
     "FLOAT": "Float", "DOUBLE": "Double", "FLOAT16": "Half", "BFLOAT16": "BFloat16", "INT64": "Long",

@@ -22,10 +22,10 @@ import torch
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves, tree_map
 
-from exporter.capture import model_mode
-from exporter.errors import VerificationError
-from exporter.options import TrainingMode
-from exporter.program import ONNXProgram
+from aten2onnx.exporter.capture import model_mode
+from aten2onnx.exporter.errors import VerificationError
+from aten2onnx.exporter.options import TrainingMode
+from aten2onnx.exporter.program import ONNXProgram
 
 # (atol, rtol) by dtype; exact for integers and bool.
 TOLERANCES = {

@@ -25,7 +25,7 @@ from onnxscript.optimizer._constant_folding import (
     DEFAULT_CONSTANT_FOLD_OUTPUT_SIZE_LIMIT,
 )
 
-from exporter.weight_sources import DerivedTensor, NodeRecipe, SourceTensor, evaluate, is_weight, sources_of
+from aten2onnx.exporter.weight_sources import DerivedTensor, NodeRecipe, SourceTensor, evaluate, is_weight, sources_of
 
 # Input positions whose values decide the output's shape: a weight there cannot be folded without
 # its values (fake mode has none), so such nodes stay in the graph.

@@ -17,9 +17,9 @@ from typing import Any
 
 import onnx_ir as ir
 
-from exporter.checkpoints import Checkpoint, describe_entry, open_checkpoint
-from exporter.errors import CheckpointMismatchError
-from exporter.weight_sources import SourceTensor, initializer_tensors
+from aten2onnx.exporter.checkpoints import Checkpoint, describe_entry, open_checkpoint
+from aten2onnx.exporter.errors import CheckpointMismatchError
+from aten2onnx.exporter.weight_sources import SourceTensor, initializer_tensors
 
 # Kinds a checkpoint is expected to hold (state_dict() holds them); the others it never does.
 _SAVED_KINDS = ("parameter", "buffer")
@@ -88,7 +88,7 @@ def _missing_text(source: SourceTensor) -> str:
     text = f"{source.key} ({source.kind}, {_type_text(source.expected)})"
     if source.kind not in _SAVED_KINDS:
         text += (": checkpoints do not hold it (state_dict() leaves it out); pass it in a state dict, or build the "
-                 "model in exporter.enable_fake_mode(), which keeps buffers real")
+                 "model in aten2onnx.enable_fake_mode(), which keeps buffers real")
     return text
 
 

@@ -26,11 +26,11 @@ import torch
 from onnx_ir.tensor_adapters import TorchTensor
 from torch._subclasses.fake_tensor import FakeTensor
 
-from exporter.errors import OnnxExporterError, WeightsNotAppliedError
+from aten2onnx.exporter.errors import OnnxExporterError, WeightsNotAppliedError
 
 
 def is_data_less(tensor: torch.Tensor) -> bool:
-    """A tensor with metadata only: fake (exporter.enable_fake_mode, torch's FakeTensorMode) or on meta."""
+    """A tensor with metadata only: fake (aten2onnx.enable_fake_mode, torch's FakeTensorMode) or on meta."""
     return isinstance(tensor, FakeTensor) or tensor.device.type == "meta"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx_ir as ir
 
-from exporter.errors import ExportArgumentError
+from aten2onnx.exporter.errors import ExportArgumentError
 
 
 def _check_extra_names(names: list[str], inputs: list[str], weight_count: int, *, weights_are_inputs: bool) -> None:

@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from generated import registry
+from aten2onnx.generated import registry
 
 
 def _is_forward(name: str, overload: torch._ops.OpOverload) -> bool:

@@ -27,8 +27,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # so (exporter/runtime_versions.py knows each release's newest opset); tests marked
 # `builds_only` never run a model and keep every opset.
 def _runtime_max_opset() -> tuple[str, int]:
-    from codegen.model import MAX_OPSET
-    from exporter import runtime_versions
+    from aten2onnx.codegen.model import MAX_OPSET
+    from aten2onnx.exporter import runtime_versions
 
     version = runtime_versions.installed_version()
     return (version or "not installed"), (min(MAX_OPSET, runtime_versions.max_opset(version)) if version else 0)
@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from codegen.model import MAX_OPSET
+    from aten2onnx.codegen.model import MAX_OPSET
 
     version, newest = _runtime_max_opset()
     skip = pytest.mark.skip(reason=f"onnxruntime {version} runs opsets up to {newest}")

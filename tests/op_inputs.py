@@ -124,8 +124,8 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 
-from codegen.model import OpSpec
-from codegen.torch_schema import TorchArg, TorchSchema
+from aten2onnx.codegen.model import OpSpec
+from aten2onnx.codegen.torch_schema import TorchArg, TorchSchema
 
 DEFAULT_RANK = (0, 4)
 DEFAULT_DIMS = (1, 5)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
-import exporter
+import aten2onnx
 
 
 class Fn(nn.Module):
@@ -34,7 +34,7 @@ def eager(model: nn.Module, args: Sequence[Any], kwargs: dict[str, Any] | None =
     return [t if isinstance(t, torch.Tensor) else torch.tensor(t) for t in tree_leaves(result) if t is not None]
 
 
-def assert_matches(program: exporter.ONNXProgram, model: nn.Module, args: Sequence[Any],
+def assert_matches(program: aten2onnx.ONNXProgram, model: nn.Module, args: Sequence[Any],
                    kwargs: dict[str, Any] | None = None, atol: float = 1e-5, rtol: float = 1e-4) -> None:
     """ONNX Runtime's outputs equal eager PyTorch's: same count, dtypes, shapes and values."""
     want = eager(model, args, kwargs)
@@ -48,9 +48,9 @@ def assert_matches(program: exporter.ONNXProgram, model: nn.Module, args: Sequen
 
 
 def export_and_run(model: nn.Module, example: Sequence[Any], runs: Sequence[Sequence[Any]] = (), *,
-                   opset: int = 18, atol: float = 1e-5, **options: Any) -> exporter.ONNXProgram:
+                   opset: int = 18, atol: float = 1e-5, **options: Any) -> aten2onnx.ONNXProgram:
     """Export at `opset`, check the file, compare with eager on the example and on each of `runs`."""
-    program = exporter.export(model, tuple(example), opset_version=opset, **options)
+    program = aten2onnx.export(model, tuple(example), opset_version=opset, **options)
     onnx.checker.check_model(program.model_proto)
     kwargs = options.get("kwargs")
     for args in [example, *runs]:
@@ -58,6 +58,6 @@ def export_and_run(model: nn.Module, example: Sequence[Any], runs: Sequence[Sequ
     return program
 
 
-def input_dims(program: exporter.ONNXProgram) -> list[list[str]]:
+def input_dims(program: aten2onnx.ONNXProgram) -> list[list[str]]:
     """Each ONNX input's shape as strings: ['batch', '8']."""
     return [[str(d) for d in value.shape] for value in program.model.graph.inputs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -15,8 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-import exporter
-from exporter.models import AlexNet
+import aten2onnx
+from aten2onnx.exporter.models import AlexNet
 
 
 @torch.library.custom_op("a2o_api::twice", mutates_args=())
@@ -69,7 +70,7 @@ def _files(folder: Path) -> list[str]:
 # -- names and nesting ---------------------------------------------------------------------------------
 def test_names_kwargs_and_nested_outputs_flattened_in_order() -> None:
     x, y, scale = torch.randn(2, 3), torch.randn(2, 3), torch.randn(2, 3)
-    program = exporter.export(Nested(), (x, y), kwargs={"scale": scale}, input_names=["a", "b", "s"],
+    program = aten2onnx.export(Nested(), (x, y), kwargs={"scale": scale}, input_names=["a", "b", "s"],
                               output_names=["sum", "scaled", "shifted", "z"])
     graph = program.model.graph
     assert [v.name for v in graph.inputs] == ["a", "b", "s"]
@@ -82,21 +83,21 @@ def test_names_kwargs_and_nested_outputs_flattened_in_order() -> None:
 
 def test_trailing_dict_in_args_is_kwargs_as_in_torch_onnx() -> None:
     x, y, scale = torch.randn(2, 3), torch.randn(2, 3), torch.randn(2, 3)
-    program = exporter.export(Nested(), (x, y, {"scale": scale}))
+    program = aten2onnx.export(Nested(), (x, y, {"scale": scale}))
     assert [v.name for v in program.model.graph.inputs] == ["x", "y", "scale"]
     _close(program(x, y, scale)[1], x * scale)
 
 
 def test_too_many_output_names_is_an_error() -> None:
-    with pytest.raises(exporter.ExportArgumentError, match="output_names has 2 names .* 1 output"):
-        exporter.export(ModeDependent(), (torch.randn(2),), output_names=["a", "b"])
+    with pytest.raises(aten2onnx.ExportArgumentError, match="output_names has 2 names .* 1 output"):
+        aten2onnx.export(ModeDependent(), (torch.randn(2),), output_names=["a", "b"])
 
 
 def test_extra_input_names_name_the_weights_in_state_dict_order() -> None:
     # the classic AlexNet example: input_names = ["actual_input_1"] + ["learned_%d" % i ...], one per weight
     model, x = Small().eval(), torch.randn(2, 4)
     names = ["actual_input_1", "learned_0", "learned_1", "learned_2"]
-    program = exporter.export(model, (x,), input_names=names, do_constant_folding=False)
+    program = aten2onnx.export(model, (x,), input_names=names, do_constant_folding=False)
     graph = program.model.graph
     assert list(model.state_dict()) == ["proj", "fc.weight", "fc.bias"]
     assert graph.inputs[0].name == "actual_input_1"
@@ -105,7 +106,7 @@ def test_extra_input_names_name_the_weights_in_state_dict_order() -> None:
     assert graph.initializers["learned_1"].shape == ir.Shape([3, 4])
     _close(program(x)[0], model(x))
     # weights that are graph inputs can be named in part, as any input can
-    program = exporter.export(model, (x,), input_names=names[:3], keep_initializers_as_inputs=True,
+    program = aten2onnx.export(model, (x,), input_names=names[:3], keep_initializers_as_inputs=True,
                               do_constant_folding=False)
     assert [v.name for v in program.model.graph.inputs][:4] == ["actual_input_1", "learned_0", "learned_1", "fc.bias"]
 
@@ -119,8 +120,8 @@ def test_more_input_names_than_inputs_is_an_error_naming_them(model: nn.Module, 
                                                               extra: str) -> None:
     args = (torch.randn(2, 4),) if isinstance(model, Small) else (torch.randn(2, 3), torch.randn(2, 3))
     real = "x" if isinstance(model, Small) else "left, right"
-    with pytest.raises(exporter.ExportArgumentError) as info:
-        exporter.export(model, args, input_names=names)
+    with pytest.raises(aten2onnx.ExportArgumentError) as info:
+        aten2onnx.export(model, args, input_names=names)
     message = str(info.value)
     assert f"has {len(names)} names but the model has {len(args)} input(s) ({real}): {extra} name no input" in message
     assert "fewer names than inputs is fine" in message and "keep_initializers_as_inputs=True" in message
@@ -128,7 +129,7 @@ def test_more_input_names_than_inputs_is_an_error_naming_them(model: nn.Module, 
 
 def test_fewer_input_names_than_inputs_name_the_first_ones() -> None:
     x, y = torch.randn(2, 3), torch.randn(2, 3)
-    program = exporter.export(Pair(), (x, y), input_names=["left"])
+    program = aten2onnx.export(Pair(), (x, y), input_names=["left"])
     assert [v.name for v in program.model.graph.inputs] == ["left", "y"]
     _close(program(x, y)[0], torch.relu(x) * y + 1)
 
@@ -138,15 +139,15 @@ def test_fewer_input_names_than_inputs_name_the_first_ones() -> None:
 def test_dynamic_axes_become_named_dims_and_run_at_other_sizes(form: str) -> None:
     args = (torch.randn(2, 3), torch.randn(2, 3))
     if form == "names":
-        program = exporter.export(Pair(), args, input_names=["left", "right"], output_names=["out"],
+        program = aten2onnx.export(Pair(), args, input_names=["left", "right"], output_names=["out"],
                                   dynamic_axes={"left": {0: "batch", 1: "seq"}, "right": {0: "batch", 1: "seq"},
                                                 "out": {0: "batch", 1: "seq"}})
         expected = ["batch", "seq"]
     elif form == "indices":  # keyed by forward()'s parameter names, classic automatic names
-        program = exporter.export(Pair(), args, dynamic_axes={"x": [0, 1], "y": [0, 1]})
+        program = aten2onnx.export(Pair(), args, dynamic_axes={"x": [0, 1], "y": [0, 1]})
         expected = ["x_dynamic_axes_1", "x_dynamic_axes_2"]
     else:
-        program = exporter.export(Pair(), args, dynamic_shapes={"x": {0: "batch"}, "y": {0: "batch"}})
+        program = aten2onnx.export(Pair(), args, dynamic_shapes={"x": {0: "batch"}, "y": {0: "batch"}})
         expected = ["batch", "3"]
     graph = program.model.graph
     assert [str(d) for d in graph.inputs[0].shape] == expected
@@ -163,21 +164,21 @@ def test_dynamic_axes_become_named_dims_and_run_at_other_sizes(form: str) -> Non
     (["x"], "must be a dict"),
 ])
 def test_bad_dynamic_axes(dynamic_axes: object, message: str, tmp_path: Path) -> None:
-    with pytest.raises(exporter.ExportArgumentError, match=re.escape(message)):
-        exporter.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), tmp_path / "m.onnx",
+    with pytest.raises(aten2onnx.ExportArgumentError, match=re.escape(message)):
+        aten2onnx.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), tmp_path / "m.onnx",
                         dynamic_axes=dynamic_axes)
     assert _files(tmp_path) == []
 
 
 def test_dynamic_axes_and_dynamic_shapes_together_is_an_error() -> None:
-    with pytest.raises(exporter.ExportArgumentError, match="either dynamic_axes .* or dynamic_shapes"):
-        exporter.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_axes={"x": [0]},
+    with pytest.raises(aten2onnx.ExportArgumentError, match="either dynamic_axes .* or dynamic_shapes"):
+        aten2onnx.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_axes={"x": [0]},
                         dynamic_shapes={"x": {0: "b"}, "y": None})
 
 
 def test_unknown_dynamic_axes_key_is_ignored_with_a_warning_as_the_classic_exporter_did(tmp_path: Path) -> None:
-    with pytest.warns(exporter.DynamicAxisWarning, match=r"dynamic_axes\[.seq_lengths.\] names neither .*known names: x, y;"):
-        program = exporter.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_axes={
+    with pytest.warns(aten2onnx.DynamicAxisWarning, match=r"dynamic_axes\[.seq_lengths.\] names neither .*known names: x, y;"):
+        program = aten2onnx.export(Pair(), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_axes={
             "x": {0: "batch"}, "y": {0: "batch"}, "seq_lengths": {0: "batch"}}, report=True, artifacts_dir=tmp_path)
     assert [str(d) for d in program.model.graph.inputs[0].shape] == ["batch", "3"]
     assert "seq_lengths" in program.report_path.read_text()
@@ -188,7 +189,7 @@ def test_unknown_dynamic_axes_key_is_ignored_with_a_warning_as_the_classic_expor
 # -- weights -------------------------------------------------------------------------------------------
 def test_export_params_false_makes_weights_inputs_in_state_dict_order(tmp_path: Path) -> None:
     model, x = Small().eval(), torch.randn(2, 4)
-    program = exporter.export(model, (x,), tmp_path / "m.onnx", export_params=False)
+    program = aten2onnx.export(model, (x,), tmp_path / "m.onnx", export_params=False)
     graph = program.model.graph
     assert [v.name for v in graph.inputs] == ["x", "proj", "fc.weight", "fc.bias"]  # state_dict order
     assert list(graph.initializers) == ["offset"]  # not in the state_dict: stays a constant
@@ -206,9 +207,9 @@ def test_export_params_false_makes_weights_inputs_in_state_dict_order(tmp_path: 
 
 def test_keep_initializers_as_inputs_lets_a_runtime_override_them() -> None:
     model, x = Small().eval(), torch.randn(2, 4)
-    plain = exporter.export(model, (x,))
+    plain = aten2onnx.export(model, (x,))
     assert [v.name for v in plain.model.graph.inputs] == ["x"]
-    program = exporter.export(model, (x,), keep_initializers_as_inputs=True)
+    program = aten2onnx.export(model, (x,), keep_initializers_as_inputs=True)
     graph = program.model.graph
     assert [v.name for v in graph.inputs][:4] == ["x", "proj", "fc.weight", "fc.bias"]
     assert {"fc.weight", "fc.bias", "proj"} <= set(graph.initializers)
@@ -225,8 +226,8 @@ def test_keep_initializers_as_inputs_lets_a_runtime_override_them() -> None:
 
 def test_constant_folding_computes_constant_subgraphs_at_export() -> None:
     model, x = Small().eval(), torch.randn(2, 4)
-    folded = exporter.export(model, (x,))
-    unfolded = exporter.export(model, (x,), do_constant_folding=False)
+    folded = aten2onnx.export(model, (x,))
+    unfolded = aten2onnx.export(model, (x,), do_constant_folding=False)
     assert "Transpose" not in [n.op_type for n in folded.model.graph]
     initializers = folded.model.graph.initializers
     assert "proj" not in initializers and initializers["t"].shape == ir.Shape([3, 5])  # proj.t(), computed
@@ -247,8 +248,8 @@ class Redundant(nn.Module):
 
 def test_optimize_removes_redundant_ops_and_keeps_results() -> None:
     model, x = Redundant().eval(), torch.randn(3, 4)
-    plain = exporter.export(model, (x,))
-    optimized = exporter.export(model, (x,), optimize=True)
+    plain = aten2onnx.export(model, (x,))
+    optimized = aten2onnx.export(model, (x,), optimize=True)
     assert {"Mul", "Add"} <= {n.op_type for n in plain.model.graph}
     assert [n.op_type for n in optimized.model.graph] == ["Gemm", "Relu", "Add"]
     _close(optimized(x)[0], model(x).detach())
@@ -256,7 +257,7 @@ def test_optimize_removes_redundant_ops_and_keeps_results() -> None:
 
 def test_external_data_and_file_objects(tmp_path: Path) -> None:
     model, x = Small().eval(), torch.randn(2, 4)
-    exporter.export(model, (x,), tmp_path / "m.onnx", external_data=True)
+    aten2onnx.export(model, (x,), tmp_path / "m.onnx", external_data=True)
     assert _files(tmp_path) == ["m.onnx", "m.onnx.data"]
     assert (tmp_path / "m.onnx.data").stat().st_size >= (3 * 4 + 3 + 5 * 3) * 4
     import onnxruntime
@@ -264,7 +265,7 @@ def test_external_data_and_file_objects(tmp_path: Path) -> None:
     (got,) = onnxruntime.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"x": x.numpy()})
     _close(torch.from_numpy(got), model(x).detach())
     buffer = io.BytesIO()
-    exporter.export(model, (x,), buffer)
+    aten2onnx.export(model, (x,), buffer)
     loaded = onnx.load_from_string(buffer.getvalue())
     assert {i.name for i in loaded.graph.initializer} >= {"fc.weight", "fc.bias"}
 
@@ -280,24 +281,24 @@ def test_external_data_streams_folded_weights_and_overwrites(tmp_path: Path) -> 
         model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 5)).eval()
         with torch.no_grad():
             model[0].weight.mul_(scale)
-        exporter.export(model, (x,), tmp_path / "m.onnx", external_data=True)
+        aten2onnx.export(model, (x,), tmp_path / "m.onnx", external_data=True)
         assert _files(tmp_path) == ["m.onnx", "m.onnx.data"]
         (got,) = onnxruntime.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"input": x.numpy()})
         _close(torch.from_numpy(got), model(x).detach())
 
 # -- modes and export types ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("training", "model_training", "expected"), [
-    (exporter.TrainingMode.EVAL, True, "plus_one"),
-    (exporter.TrainingMode.TRAINING, False, "times_two"),
-    (exporter.TrainingMode.PRESERVE, True, "times_two"),
-    (exporter.TrainingMode.PRESERVE, False, "plus_one"),
+    (aten2onnx.TrainingMode.EVAL, True, "plus_one"),
+    (aten2onnx.TrainingMode.TRAINING, False, "times_two"),
+    (aten2onnx.TrainingMode.PRESERVE, True, "times_two"),
+    (aten2onnx.TrainingMode.PRESERVE, False, "plus_one"),
     (torch.onnx.TrainingMode.TRAINING, False, "times_two"),  # torch.onnx's own enum works
     (True, False, "times_two"),                                # and the classic bool
 ])
 def test_training_mode_decides_the_graph_and_the_model_mode_is_restored(
         training: object, model_training: bool, expected: str) -> None:
     model, x = ModeDependent().train(model_training), torch.randn(3)
-    program = exporter.export(model, (x,), training=training)
+    program = aten2onnx.export(model, (x,), training=training)
     assert model.training is model_training
     want = x * 2 if expected == "times_two" else x + 1
     _close(program(x)[0], want)
@@ -307,8 +308,8 @@ def test_batch_norm_in_training_mode_uses_batch_statistics_or_names_the_missing_
     torch.manual_seed(0)
     model, x = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)).eval(), torch.randn(4, 3) * 3 + 1
     try:
-        program = exporter.export(model, (x,), training=exporter.TrainingMode.TRAINING)
-    except exporter.UnsupportedOpsError as error:  # until opspecs map BatchNorm's training form
+        program = aten2onnx.export(model, (x,), training=aten2onnx.TrainingMode.TRAINING)
+    except aten2onnx.UnsupportedOpsError as error:  # until opspecs map BatchNorm's training form
         assert {u.overload for u in error.uses} == {"aten::_native_batch_norm_legit_functional.default"}
         return
     with torch.no_grad():
@@ -326,9 +327,9 @@ class UsesCustomOp(nn.Module):
 
 def test_aten_fallback_emits_an_aten_node_instead_of_failing() -> None:
     x = torch.randn(2, 3)
-    with pytest.raises(exporter.UnsupportedOpsError, match="a2o_api::twice.default"):
-        exporter.export(UsesCustomOp(), (x,))
-    program = exporter.export(UsesCustomOp(), (x,), operator_export_type=exporter.OperatorExportTypes.ONNX_ATEN_FALLBACK)
+    with pytest.raises(aten2onnx.UnsupportedOpsError, match="a2o_api::twice.default"):
+        aten2onnx.export(UsesCustomOp(), (x,))
+    program = aten2onnx.export(UsesCustomOp(), (x,), operator_export_type=aten2onnx.OperatorExportTypes.ONNX_ATEN_FALLBACK)
     nodes = [n for n in program.model.graph if n.op_type == "ATen"]
     assert len(nodes) == 1
     node = nodes[0]
@@ -342,8 +343,8 @@ def test_aten_fallback_emits_an_aten_node_instead_of_failing() -> None:
 
 
 def test_aten_fallback_node_follows_torch_onnx_conventions() -> None:
-    from exporter import aten_fallback
-    from exporter.graph_builder import GraphBuilder
+    from aten2onnx.exporter import aten_fallback
+    from aten2onnx.exporter.graph_builder import GraphBuilder
 
     g = GraphBuilder(18)
     x = ir.Value(name="x", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([3]))
@@ -358,34 +359,34 @@ def test_aten_fallback_node_follows_torch_onnx_conventions() -> None:
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    (exporter.OperatorExportTypes.ONNX_ATEN, "ONNX_ATEN is not supported"),
+    (aten2onnx.OperatorExportTypes.ONNX_ATEN, "ONNX_ATEN is not supported"),
     ("RAW", "not a OperatorExportTypes"),
 ])
 def test_unsupported_export_types(value: object, message: str) -> None:
-    with pytest.raises(exporter.ExportArgumentError, match=message):
-        exporter.export(ModeDependent(), (torch.randn(2),), operator_export_type=value)
+    with pytest.raises(aten2onnx.ExportArgumentError, match=message):
+        aten2onnx.export(ModeDependent(), (torch.randn(2),), operator_export_type=value)
 
 
 def test_custom_opsets_land_in_opset_imports() -> None:
-    program = exporter.export(ModeDependent(), (torch.randn(2),), custom_opsets={"com.example": 3})
-    assert program.model.opset_imports == {"": exporter.DEFAULT_OPSET, "com.example": 3}
+    program = aten2onnx.export(ModeDependent(), (torch.randn(2),), custom_opsets={"com.example": 3})
+    assert program.model.opset_imports == {"": aten2onnx.DEFAULT_OPSET, "com.example": 3}
     onnx.checker.check_model(program.model_proto)
     for bad in ({"": 3}, {"com.example": 0}, ["com.example"]):
-        with pytest.raises(exporter.ExportArgumentError, match="custom_opsets"):
-            exporter.export(ModeDependent(), (torch.randn(2),), custom_opsets=bad)
+        with pytest.raises(aten2onnx.ExportArgumentError, match="custom_opsets"):
+            aten2onnx.export(ModeDependent(), (torch.randn(2),), custom_opsets=bad)
 
 
 def test_enums_match_torch_onnx() -> None:
-    for ours, theirs in ((exporter.TrainingMode, torch.onnx.TrainingMode),
-                         (exporter.OperatorExportTypes, torch.onnx.OperatorExportTypes)):
+    for ours, theirs in ((aten2onnx.TrainingMode, torch.onnx.TrainingMode),
+                         (aten2onnx.OperatorExportTypes, torch.onnx.OperatorExportTypes)):
         assert {m.name: int(m) for m in ours} == {n: int(v) for n, v in theirs.__members__.items()}
-    assert exporter.OnnxExporterError.__name__ == torch.onnx.OnnxExporterError.__name__
+    assert aten2onnx.OnnxExporterError.__name__ == torch.onnx.OnnxExporterError.__name__
 
 
 # -- verbose, verify, report ------------------------------------------------------------------------------
 def test_verbose_prints_the_classic_graph(capsys: pytest.CaptureFixture[str]) -> None:
     model = AlexNet(num_classes=10, width=0.125).eval()
-    exporter.export(model, (torch.randn(2, 3, 224, 224),), input_names=["input"], verbose=True, opset_version=18)
+    aten2onnx.export(model, (torch.randn(2, 3, 224, 224),), input_names=["input"], verbose=True, opset_version=18)
     out = capsys.readouterr().out
     assert out.startswith("graph(%input : Float(2, 3, 224, 224),\n      %features.0.weight : Float(8, 3, 11, 11),")
     conv = re.search(r"^  %conv2d : Float\(2, 8, 55, 55\) = onnx::Conv\[.*strides=\[4, 4\]\]"
@@ -400,7 +401,7 @@ def test_verbose_prints_the_classic_graph(capsys: pytest.CaptureFixture[str]) ->
 def test_verify_reports_numbers_and_raises_beyond_tolerance(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     model, x = Small().eval(), torch.randn(2, 4)
-    program = exporter.export(model, (x,), verify=True)
+    program = aten2onnx.export(model, (x,), verify=True)
     (comparison,) = program.verification
     assert comparison.passed and comparison.max_abs_error < 1e-5 and comparison.shape == (2, 5)
     assert "max abs error" in capsys.readouterr().err
@@ -408,12 +409,12 @@ def test_verify_reports_numbers_and_raises_beyond_tolerance(tmp_path: Path,
     def wrong(g: object, x: object, bias: float) -> object:  # forgets the bias
         return g.op("Add", x, x)
 
-    exporter.register_custom_op_symbolic("a2o_api::twice", wrong, 9)
+    aten2onnx.register_custom_op_symbolic("a2o_api::twice", wrong, 9)
     try:
-        with pytest.raises(exporter.VerificationError) as info:
-            exporter.export(UsesCustomOp(), (torch.randn(2, 3),), tmp_path / "m.onnx", verify=True)
+        with pytest.raises(aten2onnx.VerificationError) as info:
+            aten2onnx.export(UsesCustomOp(), (torch.randn(2, 3),), tmp_path / "m.onnx", verify=True)
     finally:
-        exporter.unregister_custom_op_symbolic("a2o_api::twice", 9)
+        aten2onnx.unregister_custom_op_symbolic("a2o_api::twice", 9)
     (failed,) = info.value.comparisons
     assert not failed.passed and failed.max_abs_error > 0.05
     assert "max abs error" in str(info.value) and "beyond tolerance" in str(info.value)
@@ -421,7 +422,7 @@ def test_verify_reports_numbers_and_raises_beyond_tolerance(tmp_path: Path,
 
 
 def test_report_on_success_has_counts_and_verification(tmp_path: Path) -> None:
-    program = exporter.export(Small().eval(), (torch.randn(2, 4),), report=True, verify=True,
+    program = aten2onnx.export(Small().eval(), (torch.randn(2, 4),), report=True, verify=True,
                               artifacts_dir=tmp_path, dump_exported_program=True)
     (path,) = tmp_path.glob("aten2onnx_report_Small_*_ok.md")
     assert "torch.ops.aten.linear.default" in (tmp_path / "Small_exported_program.txt").read_text()
@@ -435,8 +436,8 @@ def test_report_on_success_has_counts_and_verification(tmp_path: Path) -> None:
 
 def test_report_on_unsupported_op_has_a_spec_skeleton_that_loads_once_filled(tmp_path: Path) -> None:
     x = torch.randn(2, 3)
-    with pytest.raises(exporter.UnsupportedOpsError) as info:
-        exporter.export(UsesCustomOp(), (x,), tmp_path / "m.onnx", report=True, artifacts_dir=tmp_path)
+    with pytest.raises(aten2onnx.UnsupportedOpsError) as info:
+        aten2onnx.export(UsesCustomOp(), (x,), tmp_path / "m.onnx", report=True, artifacts_dir=tmp_path)
     path = info.value.report_path
     assert path.name.endswith("_failed.md") and _files(tmp_path) == [path.name]  # no .onnx
     text = path.read_text()
@@ -446,11 +447,11 @@ def test_report_on_unsupported_op_has_a_spec_skeleton_that_loads_once_filled(tmp
     assert "- aten: a2o_api::twice\n  emit: TODO(x)" in skeleton
     spec = tmp_path / "twice.yaml"
     spec.write_text(skeleton.replace("TODO(x)", "Add(Add(x, x), like(bias, x))"))
-    exporter.load_opspecs(spec)
+    aten2onnx.load_opspecs(spec)
     try:
-        program = exporter.export(UsesCustomOp(), (x,), verify=True)
+        program = aten2onnx.export(UsesCustomOp(), (x,), verify=True)
     finally:
-        exporter.unload_opspecs(spec)
+        aten2onnx.unload_opspecs(spec)
     assert "Add" in [n.op_type for n in program.model.graph]
 
 
@@ -465,10 +466,10 @@ class _DataDependent(nn.Module):
 
 
 def test_report_on_constraint_and_capture_failures(tmp_path: Path) -> None:
-    with pytest.raises(exporter.ConstraintError):
-        exporter.export(_ScaledElu(), (torch.randn(3),), report=True, artifacts_dir=tmp_path)
-    with pytest.raises(exporter.CaptureError):
-        exporter.export(_DataDependent(), (torch.randn(3),), report=True, artifacts_dir=tmp_path)
+    with pytest.raises(aten2onnx.ConstraintError):
+        aten2onnx.export(_ScaledElu(), (torch.randn(3),), report=True, artifacts_dir=tmp_path)
+    with pytest.raises(aten2onnx.CaptureError):
+        aten2onnx.export(_DataDependent(), (torch.randn(3),), report=True, artifacts_dir=tmp_path)
     elu = next(tmp_path.glob("*_ScaledElu_*_failed.md")).read_text()
     assert "## Constraint violations" in elu and "opspecs/activation.yaml:" in elu and "scale" in elu
     capture = next(tmp_path.glob("*_DataDependent_*_failed.md")).read_text()
@@ -479,15 +480,15 @@ def test_report_on_constraint_and_capture_failures(tmp_path: Path) -> None:
 
 
 _FAILING_CAPTURE = """
-import sys, torch, exporter
+import sys, torch, aten2onnx
 
 class DataDependent(torch.nn.Module):
     def forward(self, x):
         return x * 2 if x.sum() > 0 else x
 
 try:
-    exporter.export(DataDependent(), (torch.randn(3),))
-except exporter.CaptureError as error:
+    aten2onnx.export(DataDependent(), (torch.randn(3),))
+except aten2onnx.CaptureError as error:
     assert "def forward(" in error.torch_output  # torch's partial graph, kept on the error
     open(sys.argv[1], "w").write(str(error))
     print(f"ERROR {error}", file=sys.stderr)
@@ -498,8 +499,10 @@ except exporter.CaptureError as error:
 def test_a_failed_capture_prints_nothing_but_the_error(tmp_path: Path) -> None:
     script = tmp_path / "fail.py"
     script.write_text(_FAILING_CAPTURE)
+    # the script runs from tmp_path: PYTHONPATH makes it import this checkout's aten2onnx
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     run = subprocess.run([sys.executable, str(script), str(tmp_path / "message.txt")], capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=600, env=env)
     message = (tmp_path / "message.txt").read_text()
     assert message.startswith("torch.export could not capture DataDependent: GuardOnDataDependentSymNode")
     assert run.returncode == 1 and run.stdout == ""
@@ -513,58 +516,58 @@ def test_a_failed_capture_prints_nothing_but_the_error(tmp_path: Path) -> None:
 def test_dynamo_export_is_a_deprecated_alias() -> None:
     x, y = torch.randn(2, 3), torch.randn(2, 3)
     with pytest.warns(DeprecationWarning, match="dynamo_export is deprecated"):
-        program = exporter.dynamo_export(Pair(), x, y)
+        program = aten2onnx.dynamo_export(Pair(), x, y)
     _close(program(x, y)[0], torch.relu(x) * y + 1)
 
 
 class ExportAware(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if exporter.is_in_onnx_export() and torch.onnx.is_in_onnx_export():
+        if aten2onnx.is_in_onnx_export() and torch.onnx.is_in_onnx_export():
             return x + 100
         return x
 
 
 def test_is_in_onnx_export_is_true_only_while_exporting() -> None:
     x = torch.randn(3)
-    assert not exporter.is_in_onnx_export()
-    program = exporter.export(ExportAware(), (x,))
+    assert not aten2onnx.is_in_onnx_export()
+    program = aten2onnx.export(ExportAware(), (x,))
     _close(program(x)[0], x + 100)
-    assert not exporter.is_in_onnx_export() and not torch.onnx.is_in_onnx_export()
+    assert not aten2onnx.is_in_onnx_export() and not torch.onnx.is_in_onnx_export()
 
 
 def test_exported_program_is_accepted_as_model() -> None:
     x, y = torch.randn(2, 3), torch.randn(2, 3)
     program = torch.export.export(Pair(), (x, y), strict=False)
-    onnx_program = exporter.export(program, (x, y), verify=True)
+    onnx_program = aten2onnx.export(program, (x, y), verify=True)
     _close(onnx_program(x, y)[0], torch.relu(x) * y + 1)
 
 
 @pytest.mark.parametrize(("call", "error", "message"), [
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),), f), exporter.ExportArgumentError,
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),), f), aten2onnx.ExportArgumentError,
      r"do not match Pair.forward\(x, y\)"),
-    (lambda f: exporter.export(Small(), (torch.randn(2, 7),), f), exporter.CaptureError,
+    (lambda f: aten2onnx.export(Small(), (torch.randn(2, 7),), f), aten2onnx.CaptureError,
      "shapes do not fit"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, training="fast"), exporter.ExportArgumentError,
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f, training="fast"), aten2onnx.ExportArgumentError,
      "training='fast' is not a TrainingMode; use one of TrainingMode.EVAL"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, input_names="x"), exporter.ExportArgumentError,
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f, input_names="x"), aten2onnx.ExportArgumentError,
      "input_names must be a list"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, export_params="no"), exporter.ExportArgumentError,
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f, export_params="no"), aten2onnx.ExportArgumentError,
      "export_params must be True or False"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, opset_version=30), exporter.ExportArgumentError,
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f, opset_version=30), aten2onnx.ExportArgumentError,
      "choose an integer from 9 to 26"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, custom_translation_table={1: 2}),
-     exporter.ExportArgumentError, "key 1 is not a torch operator; use an op overload such as"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f,
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f, custom_translation_table={1: 2}),
+     aten2onnx.ExportArgumentError, "key 1 is not a torch operator; use an op overload such as"),
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f,
                                custom_translation_table={torch.ops.aten.relu.default: "Relu"}),
-     exporter.ExportArgumentError, r"custom_translation_table\[aten::relu.default\] must be an onnxscript function"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, export_modules_as_functions={Pair, int}),
-     exporter.ExportArgumentError, "export_modules_as_functions: <class 'int'> is not a torch.nn.Module class"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f, export_modules_as_functions="all"),
-     exporter.ExportArgumentError, "export_modules_as_functions must be True, False or a set"),
-    (lambda f: exporter.export(Pair(), (torch.randn(2, 3),) * 2, f.parent / "missing" / "m.onnx"),
-     exporter.ExportArgumentError, "folder '.*missing' does not exist"),
-    (lambda f: exporter.export(torch.export.export(Pair(), (torch.randn(2, 3),) * 2), (torch.randn(2, 3),) * 2, f,
-                               dynamo=False), exporter.ExportArgumentError, "already captured by torch.export"),
+     aten2onnx.ExportArgumentError, r"custom_translation_table\[aten::relu.default\] must be an onnxscript function"),
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f, export_modules_as_functions={Pair, int}),
+     aten2onnx.ExportArgumentError, "export_modules_as_functions: <class 'int'> is not a torch.nn.Module class"),
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f, export_modules_as_functions="all"),
+     aten2onnx.ExportArgumentError, "export_modules_as_functions must be True, False or a set"),
+    (lambda f: aten2onnx.export(Pair(), (torch.randn(2, 3),) * 2, f.parent / "missing" / "m.onnx"),
+     aten2onnx.ExportArgumentError, "folder '.*missing' does not exist"),
+    (lambda f: aten2onnx.export(torch.export.export(Pair(), (torch.randn(2, 3),) * 2), (torch.randn(2, 3),) * 2, f,
+                               dynamo=False), aten2onnx.ExportArgumentError, "already captured by torch.export"),
 ])
 def test_bad_input_is_a_clear_error_and_leaves_no_file(call: object, error: type, message: str,
                                                         tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_quick_bench_writes_table_chart_and_results(tmp_path: Path) -> None:
     ours = results["aten2onnx"]
     if ours.get("error"):
         # a failed export shows its error class in the table, never numbers
-        assert f"| aten2onnx exporter.export | `{ours['error']}` | — |" in table
+        assert f"| aten2onnx aten2onnx.export | `{ours['error']}` | — |" in table
         if ours["error"] == "UnsupportedOpsError":
             pytest.xfail(f"aten2onnx cannot export the quick ResNet-50 yet: {ours.get('message')}")
         pytest.fail(f"aten2onnx failed with {ours['error']}: {ours.get('message')}\n{ours.get('traceback', '')}")
@@ -67,7 +67,7 @@ def test_report_shows_error_class_instead_of_numbers() -> None:
                    "python": "3.11", "torch": "2.13.0", "onnx": "1", "onnxscript": "0", "onnxruntime": "1",
                    "commit": "abc", "opset": 18, "quick": False}
     table = markdown(results, environment)
-    row = next(line for line in table.splitlines() if "aten2onnx exporter.export" in line)
+    row = next(line for line in table.splitlines() if "aten2onnx aten2onnx.export" in line)
     assert "`UnsupportedOpsError`" in row and "800" not in row and "1.0" not in row
     assert "| ResNet-50 (25.6M params, 1x3x224x224) | torch.export.export alone | 2.00 | 0.20× | 900 | 0.60× |" in table
     assert "n/a (`UnsupportedOpsError`)" in table and "aten::foo.default" in table
@@ -77,12 +77,12 @@ def test_llama_with_past_inputs_line_up_with_the_exported_model() -> None:
     """The decoding-step model: aten2onnx exports the DynamicCache call, and the latency run's feeds
     (bench.models.inputs) are exactly the ONNX inputs, by name."""
     pytest.importorskip("transformers")
-    import exporter
+    import aten2onnx
     from bench import models
 
     model = models.build("llama-past", quick=True)
     args, kwargs = models.call_arguments("llama-past", quick=True)
-    program = exporter.export(model, args, kwargs=kwargs)
+    program = aten2onnx.export(model, args, kwargs=kwargs)
     feeds = models.inputs("llama-past", quick=True)
     assert [v.name for v in program.model.graph.inputs if not v.is_initializer()] == list(feeds)
     logits, *present = program.initialize_inference_session().run(None, {k: v.numpy() for k, v in feeds.items()})
@@ -107,4 +107,4 @@ def test_quick_big_model_bench_exports_in_fake_mode_from_its_checkpoint(tmp_path
     theirs = big["torch.onnx"]
     assert theirs.get("error") or theirs["wall_s"] > 0
     table = (tmp_path / "benchmarks.md").read_text()
-    assert "## Big models in fake mode" in table and "| aten2onnx exporter.export in fake mode | " in table
+    assert "## Big models in fake mode" in table and "| aten2onnx aten2onnx.export in fake mode | " in table

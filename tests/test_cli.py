@@ -11,8 +11,8 @@ import onnxruntime
 import pytest
 import torch
 
-from exporter import cli
-from exporter.cli import main
+from aten2onnx.exporter import cli
+from aten2onnx.exporter.cli import main
 
 FACTORY = textwrap.dedent('''
     import torch
@@ -164,7 +164,7 @@ CUSTOM_FACTORY = textwrap.dedent('''
 
 
 def test_export_with_user_opspecs(factory: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import exporter
+    import aten2onnx
 
     Path("cubes.py").write_text(CUSTOM_FACTORY)
     Path("bad.yaml").write_text("- aten: a2o_cli::cube\n  emit: Cube(x)\n")
@@ -178,7 +178,7 @@ def test_export_with_user_opspecs(factory: Path, capsys: pytest.CaptureFixture[s
         assert main(["export", "cubes.py:make", "--opspecs", "good.yaml", "-o", "m.onnx", "--verify"]) == 0
         assert [n.op_type for n in onnx.load("m.onnx").graph.node][:2] == ["Mul", "Mul"]
     finally:
-        exporter.unload_opspecs()
+        aten2onnx.unload_opspecs()
 
 
 def test_show_prints_the_verbose_graph_of_any_onnx_file(factory: Path, capsys: pytest.CaptureFixture[str]) -> None:

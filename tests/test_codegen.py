@@ -10,7 +10,7 @@ Fixtures live in tests/fixtures/codegen/:
   in expected.txt stands for the live list of exporter/emit_helpers.py functions, which
   grows as specs are added.
 - `good/`: a small valid spec folder; `golden/`: what `render_all` makes of it (rendered with
-  the project root as display root, exactly as `python -m codegen` does).
+  the project root as display root, exactly as `python -m aten2onnx.codegen` does).
 
 After an intended change to codegen's output or messages, regenerate and review the diff:
 
@@ -36,14 +36,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codegen import model
-from codegen.__main__ import main as codegen_main
-from codegen.errors import Location, SpecErrors
-from codegen.load import load_specs
-from codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant, normalize_overload
-from codegen.render import OPSETS, duplicate_functions, registry_rows, render_all, write_if_changed
-from codegen.torch_schema import TorchArg, TorchSchema, schema_of
-from codegen.validate import EMIT_HELPERS_FILE, python_functions, signature_difference
+from aten2onnx.codegen import model
+from aten2onnx.codegen.__main__ import main as codegen_main
+from aten2onnx.codegen.errors import Location, SpecErrors
+from aten2onnx.codegen.load import load_specs
+from aten2onnx.codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant, normalize_overload
+from aten2onnx.codegen.render import OPSETS, duplicate_functions, registry_rows, render_all, write_if_changed
+from aten2onnx.codegen.torch_schema import TorchArg, TorchSchema, schema_of
+from aten2onnx.codegen.validate import EMIT_HELPERS_FILE, python_functions, signature_difference
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "codegen"
@@ -86,7 +86,7 @@ def _location(line: str) -> str:
 
 def _run_codegen(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "codegen", *args],
+        [sys.executable, "-m", "aten2onnx.codegen", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
 
@@ -213,10 +213,10 @@ def test_rendered_functions_sit_in_their_first_opset(good_files: dict[str, str])
 def test_impl_variant_renders_import_and_call():
     # Independent of what exporter/lib holds today (the good fixture's `as_strided` covers a real one).
     where = Location("x.yaml", 1)
-    spec = OpSpec("aten::relu.default", (Variant(9, None, "exporter.lib.activation.relu", (), where),),
+    spec = OpSpec("aten::relu.default", (Variant(9, None, "aten2onnx.exporter.lib.activation.relu", (), where),),
                   (), None, model.TestHints(), None, where)
     text = render_all([spec])["opset9.py"]
-    assert "\nfrom exporter.lib import activation\n" in text
+    assert "\nfrom aten2onnx.exporter.lib import activation\n" in text
     assert "    return activation.relu(g, self)\n" in text
     compile(text, "opset9.py", "exec")
 
@@ -353,7 +353,7 @@ def test_registry_rows(good_specs: list[OpSpec]):
 
 
 class _FunctionTags:
-    """Stands in for generated.opsetN: any attribute is the tag 'opsetN.name'."""
+    """Stands in for aten2onnx.generated.opsetN: any attribute is the tag 'opsetN.name'."""
 
     def __init__(self, opset: int):
         self.opset = opset
@@ -364,10 +364,10 @@ class _FunctionTags:
 
 def _rendered_registry(files: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     """Run the rendered registry.py against stand-in opset modules whose functions are named tags."""
-    fake = types.ModuleType("generated")
+    fake = types.ModuleType("aten2onnx.generated")
     for n in OPSETS:
         setattr(fake, f"opset{n}", _FunctionTags(n))
-    monkeypatch.setitem(sys.modules, "generated", fake)
+    monkeypatch.setitem(sys.modules, "aten2onnx.generated", fake)
     registry: dict[str, object] = {}
     exec(compile(files["registry.py"], "registry.py", "exec"), registry)
     return registry
@@ -487,10 +487,10 @@ def test_impl_of_an_op_with_a_keyword_argument(tmp_path: Path):
     try:
         (spec,) = _load_text(tmp_path, """
             - aten: uniform
-              impl: exporter.lib._codegen_test_impl.uniform
+              impl: aten2onnx.exporter.lib._codegen_test_impl.uniform
               emits: []
         """)
-        assert spec.variants[0].impl == "exporter.lib._codegen_test_impl.uniform"
+        assert spec.variants[0].impl == "aten2onnx.exporter.lib._codegen_test_impl.uniform"
         rendered = render_all([spec])["opset9.py"]
         assert "_codegen_test_impl.uniform(g, self, from_, to, generator)" in rendered
     finally:
@@ -664,7 +664,7 @@ def test_signature_difference_covers_what_the_function_depends_on():
 
 
 def test_generated_registry_serves_the_bitwise_operator_forms():
-    from generated import registry
+    from aten2onnx.generated import registry
 
     for op in ("and", "or", "xor"):
         for kind in ("Tensor", "Scalar"):
@@ -674,8 +674,8 @@ def test_generated_registry_serves_the_bitwise_operator_forms():
 
 
 def test_user_specs_register_aliases(tmp_path: Path):
-    from exporter import registry
-    from exporter.user_specs import load_opspecs, unload_opspecs
+    from aten2onnx.exporter import registry
+    from aten2onnx.exporter.user_specs import load_opspecs, unload_opspecs
 
     path = tmp_path / "mine.yaml"
     path.write_text(textwrap.dedent(_AND), encoding="utf-8")
@@ -724,8 +724,8 @@ def test_user_specs_define_and_call_spec_helpers(tmp_path: Path):
     """A user's spec file may define its own spec helpers and call aten2onnx's (reduce_sum)."""
     import torch
 
-    import exporter
-    from exporter.user_specs import load_opspecs, unload_opspecs
+    import aten2onnx
+    from aten2onnx.exporter.user_specs import load_opspecs, unload_opspecs
 
     path = tmp_path / "mine.yaml"
     path.write_text(textwrap.dedent("""\
@@ -746,14 +746,14 @@ def test_user_specs_define_and_call_spec_helpers(tmp_path: Path):
     try:
         load_opspecs(path)
         for opset in (12, 13):
-            program = exporter.export(Negate(), (x,), opset_version=opset, do_constant_folding=False)
+            program = aten2onnx.export(Negate(), (x,), opset_version=opset, do_constant_folding=False)
             torch.testing.assert_close(program(x)[0], -(2 * x).sum())  # what the user's spec says
     finally:
         unload_opspecs(path)
 
 
 def test_support_matrix_counts_entries_by_form(good_specs: list[OpSpec], good_files: dict[str, str]):
-    from codegen.render import form_counts
+    from aten2onnx.codegen.render import form_counts
 
     counts = form_counts(good_specs)
     assert (counts["entries"], counts["data"], counts["python"], counts["mixed"], counts["helpers"]) == (10, 9, 1, 0, 1)

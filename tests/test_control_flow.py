@@ -18,13 +18,13 @@ from torch._higher_order_ops.while_loop import while_loop
 from torch.export import Dim
 from torch.utils._pytree import tree_leaves
 
-import exporter
+import aten2onnx
 
 
 def _export_and_compare(model: nn.Module, example: tuple[object, ...], runs: Sequence[tuple[object, ...]],
-                        opset: int = 18, dynamic_shapes: object = None) -> exporter.ONNXProgram:
+                        opset: int = 18, dynamic_shapes: object = None) -> aten2onnx.ONNXProgram:
     """Export once, check the model, run every input set in ONNX Runtime against eager."""
-    program = exporter.export(model, example, opset_version=opset, dynamic_shapes=dynamic_shapes)
+    program = aten2onnx.export(model, example, opset_version=opset, dynamic_shapes=dynamic_shapes)
     onnx.checker.check_model(program.model_proto, full_check=True)
     for args in runs:
         with torch.no_grad():

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-import exporter
-from exporter.graph_builder import GraphBuilder
+import aten2onnx
+from aten2onnx.exporter.graph_builder import GraphBuilder
 
 
 @torch.library.custom_op("a2o_custom::scaled_sin", mutates_args=())
@@ -38,9 +38,9 @@ class SinModel(nn.Module):
 def clean_registry() -> Iterator[None]:
     yield
     for opset in (9, 13, 15):
-        exporter.unregister_custom_op_symbolic("a2o_custom::scaled_sin", opset)
-        exporter.unregister_custom_op_symbolic("aten::relu", opset)
-    exporter.unload_opspecs()
+        aten2onnx.unregister_custom_op_symbolic("a2o_custom::scaled_sin", opset)
+        aten2onnx.unregister_custom_op_symbolic("aten::relu", opset)
+    aten2onnx.unload_opspecs()
 
 
 def _eager(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -56,9 +56,9 @@ def test_symbolic_to_standard_onnx_ops_matches_eager(clean_registry: None) -> No
         calls.append((scale, mode, axes))
         return g.op("Mul", g.op("Sin", x), g.op("Constant", value_t=torch.tensor(scale)))
 
-    exporter.register_custom_op_symbolic("a2o_custom::scaled_sin", symbolic, 9)
+    aten2onnx.register_custom_op_symbolic("a2o_custom::scaled_sin", symbolic, 9)
     model, x = SinModel().eval(), torch.randn(3, 4)
-    program = exporter.export(model, (x,), opset_version=9)
+    program = aten2onnx.export(model, (x,), opset_version=9)
     assert calls == [(3.0, "fast", [0, 1])]  # positional, the schema default filled in
     assert [n.op_type for n in program.model.graph][:4] == ["Gemm", "Sin", "Constant", "Mul"]
     torch.testing.assert_close(program(x)[0], _eager(model, x), atol=1e-5, rtol=1e-4)
@@ -69,8 +69,8 @@ def test_symbolic_to_a_custom_domain_with_typed_attributes(clean_registry: None)
         return g.op("com.example::ScaledSin", x, scale_f=scale, mode_s=mode, axes_i=axes, bias_t=torch.ones(2),
                     count_i=2, plain=1.5)
 
-    exporter.register_custom_op_symbolic("a2o_custom::scaled_sin", symbolic, 9)
-    program = exporter.export(SinModel().eval(), (torch.randn(3, 4),), custom_opsets={"com.example": 2})
+    aten2onnx.register_custom_op_symbolic("a2o_custom::scaled_sin", symbolic, 9)
+    program = aten2onnx.export(SinModel().eval(), (torch.randn(3, 4),), custom_opsets={"com.example": 2})
     (node,) = [n for n in program.model.graph if n.op_type == "ScaledSin"]
     assert node.domain == "com.example"
     attributes = {name: (attr.type, attr.value) for name, attr in node.attributes.items()}
@@ -82,34 +82,34 @@ def test_symbolic_to_a_custom_domain_with_typed_attributes(clean_registry: None)
     assert attributes["bias"][0] == ir.AttributeType.TENSOR and attributes["bias"][1].numpy().tolist() == [1, 1]
     # the node's output has torch's type and shape
     assert node.outputs[0].dtype == ir.DataType.FLOAT and list(node.outputs[0].shape) == [3, 4]
-    assert program.model.opset_imports == {"": exporter.DEFAULT_OPSET, "com.example": 2}
+    assert program.model.opset_imports == {"": aten2onnx.DEFAULT_OPSET, "com.example": 2}
     onnx.checker.check_model(program.model_proto)
 
 
 def test_custom_domain_defaults_to_version_one(clean_registry: None) -> None:
-    exporter.register_custom_op_symbolic(
+    aten2onnx.register_custom_op_symbolic(
         "a2o_custom::scaled_sin", lambda g, x, *rest: g.op("my.ops::Foo", x), 9)
-    program = exporter.export(SinModel().eval(), (torch.randn(3, 4),))
+    program = aten2onnx.export(SinModel().eval(), (torch.randn(3, 4),))
     assert program.model.opset_imports["my.ops"] == 1
 
 
 def test_registration_applies_from_its_opset_and_unregisters(clean_registry: None) -> None:
-    exporter.register_custom_op_symbolic("a2o_custom::scaled_sin", lambda g, x, *rest: g.op("Sin", x), 15)
+    aten2onnx.register_custom_op_symbolic("a2o_custom::scaled_sin", lambda g, x, *rest: g.op("Sin", x), 15)
     x = torch.randn(3, 4)
-    with pytest.raises(exporter.UnsupportedOpsError, match="(?s)opset 13.*a2o_custom::scaled_sin.default.*"
+    with pytest.raises(aten2onnx.UnsupportedOpsError, match="(?s)opset 13.*a2o_custom::scaled_sin.default.*"
                                                            "mapped from opset 15"):
-        exporter.export(SinModel().eval(), (x,), opset_version=13)
-    assert "Sin" in [n.op_type for n in exporter.export(SinModel().eval(), (x,), opset_version=15).model.graph]
-    exporter.unregister_custom_op_symbolic("a2o_custom::scaled_sin", 15)
-    with pytest.raises(exporter.UnsupportedOpsError, match="register_custom_op_symbolic"):
-        exporter.export(SinModel().eval(), (x,), opset_version=15)
+        aten2onnx.export(SinModel().eval(), (x,), opset_version=13)
+    assert "Sin" in [n.op_type for n in aten2onnx.export(SinModel().eval(), (x,), opset_version=15).model.graph]
+    aten2onnx.unregister_custom_op_symbolic("a2o_custom::scaled_sin", 15)
+    with pytest.raises(aten2onnx.UnsupportedOpsError, match="register_custom_op_symbolic"):
+        aten2onnx.export(SinModel().eval(), (x,), opset_version=15)
 
 
 def test_symbolic_overrides_an_aten_spec(clean_registry: None) -> None:
     model, x = nn.Sequential(nn.Linear(4, 4), nn.ReLU()).eval(), torch.randn(3, 4)
-    assert "Relu" in [n.op_type for n in exporter.export(model, (x,)).model.graph]
-    exporter.register_custom_op_symbolic("aten::relu", lambda g, x: g.op("Max", x, g.op("Sub", x, x)), 9)
-    program = exporter.export(model, (x,))
+    assert "Relu" in [n.op_type for n in aten2onnx.export(model, (x,)).model.graph]
+    aten2onnx.register_custom_op_symbolic("aten::relu", lambda g, x: g.op("Max", x, g.op("Sub", x, x)), 9)
+    program = aten2onnx.export(model, (x,))
     assert [n.op_type for n in program.model.graph] == ["Gemm", "Sub", "Max"]
     torch.testing.assert_close(program(x)[0], _eager(model, x))
 
@@ -118,9 +118,9 @@ def test_symbolic_failure_names_op_place_and_registration(clean_registry: None) 
     def broken(g: object, x: object, *rest: object) -> object:
         raise KeyError("oops")
 
-    exporter.register_custom_op_symbolic("a2o_custom::scaled_sin", broken, 9)
-    with pytest.raises(exporter.TranslationError) as info:
-        exporter.export(SinModel().eval(), (torch.randn(3, 4),))
+    aten2onnx.register_custom_op_symbolic("a2o_custom::scaled_sin", broken, 9)
+    with pytest.raises(aten2onnx.TranslationError) as info:
+        aten2onnx.export(SinModel().eval(), (torch.randn(3, 4),))
     message = str(info.value)
     assert "a2o_custom::scaled_sin.default" in message and "test_custom_ops.py:" in message
     assert "KeyError" in message and "register_custom_op_symbolic('a2o_custom::scaled_sin'" in message
@@ -132,8 +132,8 @@ def test_symbolic_failure_names_op_place_and_registration(clean_registry: None) 
     (("a2o_custom::scaled_sin", lambda g: g, 40), "between 1 and 26"),
 ])
 def test_registration_errors(args: tuple[object, ...], message: str) -> None:
-    with pytest.raises(exporter.ExportArgumentError, match=message):
-        exporter.register_custom_op_symbolic(*args)
+    with pytest.raises(aten2onnx.ExportArgumentError, match=message):
+        aten2onnx.register_custom_op_symbolic(*args)
 
 
 # -- g.op conventions ---------------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_g_op_suffixes_domains_and_outputs() -> None:
 
 def test_g_op_keeps_a_standard_attribute_whose_name_looks_suffixed(monkeypatch: pytest.MonkeyPatch) -> None:
     # No ONNX attribute ends in _f/_i/... today; if one did, generated code's plain name must win.
-    from exporter import graph_builder
+    from aten2onnx.exporter import graph_builder
 
     real = graph_builder.schema_at
 
@@ -189,15 +189,15 @@ def test_g_op_keeps_a_standard_attribute_whose_name_looks_suffixed(monkeypatch: 
 def test_load_opspecs_emit_maps_to_onnx_ops(tmp_path: Path, clean_registry: None) -> None:
     spec = tmp_path / "my_ops.yaml"
     spec.write_text("# my library's ops\n- aten: a2o_custom::scaled_sin\n  emit: Mul(Sin(x), like(scale, x))\n")
-    assert exporter.load_opspecs(spec) == ["a2o_custom::scaled_sin.default"]
+    assert aten2onnx.load_opspecs(spec) == ["a2o_custom::scaled_sin.default"]
     model, x = SinModel().eval(), torch.randn(3, 4)
     for opset in (9, 18):
-        program = exporter.export(model, (x,), opset_version=opset)
+        program = aten2onnx.export(model, (x,), opset_version=opset)
         assert "Sin" in [n.op_type for n in program.model.graph]
         torch.testing.assert_close(program(x)[0], _eager(model, x), atol=1e-5, rtol=1e-4)
-    assert "a2o_custom::scaled_sin.default" in exporter.supported_ops(9)
-    exporter.unload_opspecs(spec)
-    assert "a2o_custom::scaled_sin.default" not in exporter.supported_ops(9)
+    assert "a2o_custom::scaled_sin.default" in aten2onnx.supported_ops(9)
+    aten2onnx.unload_opspecs(spec)
+    assert "a2o_custom::scaled_sin.default" not in aten2onnx.supported_ops(9)
 
 
 @pytest.mark.parametrize("text", [
@@ -206,8 +206,8 @@ def test_load_opspecs_emit_maps_to_onnx_ops(tmp_path: Path, clean_registry: None
 ])
 def test_load_opspecs_maps_to_a_custom_domain(text: str, tmp_path: Path, clean_registry: None) -> None:
     (tmp_path / "ops.yaml").write_text(text)
-    exporter.load_opspecs(tmp_path)  # a folder of spec files
-    program = exporter.export(SinModel().eval(), (torch.randn(3, 4),), custom_opsets={"com.example": 4})
+    aten2onnx.load_opspecs(tmp_path)  # a folder of spec files
+    program = aten2onnx.export(SinModel().eval(), (torch.randn(3, 4),), custom_opsets={"com.example": 4})
     (node,) = [n for n in program.model.graph if n.op_type == "ScaledSin"]
     assert node.domain == "com.example"
     assert {k: a.value for k, a in node.attributes.items()} == {"scale": 3.0, "mode": "fast", "axes": (0, 1)}
@@ -226,13 +226,13 @@ def test_load_opspecs_reports_every_problem_with_file_and_line(tmp_path: Path, c
         "- aten: a2o_custom::scaled_sin\n"
         "  emit: LeakyRelu(x, alpha=unknown)\n"
     )
-    with pytest.raises(exporter.OpspecError) as info:
-        exporter.load_opspecs("bad.yaml")
+    with pytest.raises(aten2onnx.OpspecError) as info:
+        aten2onnx.load_opspecs("bad.yaml")
     problems = info.value.problems
     assert any(p.startswith("bad.yaml:1:") and "'Sinn' is not an ONNX operator" in p for p in problems)
     assert any(p.startswith("bad.yaml:3:") and "unknown ATen overload 'a2o_custom::nope.default'" in p
                and "defined (torch.library)" in p for p in problems)
     assert any(p.startswith("bad.yaml:5:") and "already specified at bad.yaml:1" in p for p in problems)
-    assert "a2o_custom::scaled_sin.default" not in exporter.supported_ops(20)  # nothing was loaded
-    with pytest.raises(exporter.OpspecError, match="no such file or folder"):
-        exporter.load_opspecs("missing.yaml")
+    assert "a2o_custom::scaled_sin.default" not in aten2onnx.supported_ops(20)  # nothing was loaded
+    with pytest.raises(aten2onnx.OpspecError, match="no such file or folder"):
+        aten2onnx.load_opspecs("missing.yaml")

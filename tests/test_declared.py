@@ -15,12 +15,12 @@ import onnx_ir as ir
 import pytest
 import torch
 
-import exporter
-from exporter.declared import UndeclaredOpError, UndeclaredRefusalError, declared
-from exporter.errors import ConstraintError, TranslationError
-from exporter.graph_builder import GraphBuilder
-from exporter.user_specs import load_opspecs, unload_opspecs
-from generated import registry
+import aten2onnx
+from aten2onnx.exporter.declared import UndeclaredOpError, UndeclaredRefusalError, declared
+from aten2onnx.exporter.errors import ConstraintError, TranslationError
+from aten2onnx.exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.user_specs import load_opspecs, unload_opspecs
+from aten2onnx.generated import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,7 +110,7 @@ def test_a_wrong_declaration_fails_the_export(tmp_path: Path) -> None:
     spec = tmp_path / "neg.yaml"
     spec.write_text(textwrap.dedent("""\
         - aten: neg
-          impl: exporter.lib._declared_test_impl.negate
+          impl: aten2onnx.exporter.lib._declared_test_impl.negate
           args: {threshold: 11}
           emits: [Abs, Neg>=12]
         """), encoding="utf-8")
@@ -122,9 +122,9 @@ def test_a_wrong_declaration_fails_the_export(tmp_path: Path) -> None:
                 return -x
 
         x = torch.randn(3)
-        assert exporter.export(Negate(), (x,), opset_version=12) is not None
+        assert aten2onnx.export(Negate(), (x,), opset_version=12) is not None
         with pytest.raises(TranslationError) as info:
-            exporter.export(Negate(), (x,), opset_version=11)
+            aten2onnx.export(Negate(), (x,), opset_version=11)
         assert isinstance(info.value.__cause__, UndeclaredOpError)
         assert f"its spec ({spec.as_posix()}:1) declares it only at opsets 12+" in str(info.value)
     finally:

@@ -22,10 +22,10 @@ from torch import nn
 from torch.export import Dim
 from torch.utils._pytree import tree_leaves
 
-import exporter
-from exporter import symint_ops
-from exporter.graph_builder import GraphBuilder
-from exporter.input_checks import InputSizeWarning
+import aten2onnx
+from aten2onnx.exporter import symint_ops
+from aten2onnx.exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.input_checks import InputSizeWarning
 
 DYNAMIC = Dim.DYNAMIC
 
@@ -42,7 +42,7 @@ class Fn(nn.Module):
         return self.fn(*args)
 
 
-def _run(program: exporter.ONNXProgram, model: nn.Module, runs: Sequence[tuple[object, ...]]) -> None:
+def _run(program: aten2onnx.ONNXProgram, model: nn.Module, runs: Sequence[tuple[object, ...]]) -> None:
     for args in runs:
         with torch.no_grad():  # on copies: some models modify their inputs
             result = model(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
@@ -55,9 +55,9 @@ def _run(program: exporter.ONNXProgram, model: nn.Module, runs: Sequence[tuple[o
 
 
 def _check(fn: Callable[..., object], example: tuple[object, ...], runs: Sequence[tuple[object, ...]],
-           dynamic_shapes: object = None, opset: int = 18) -> exporter.ONNXProgram:
+           dynamic_shapes: object = None, opset: int = 18) -> aten2onnx.ONNXProgram:
     model = Fn(fn)
-    program = exporter.export(model, example, opset_version=opset, dynamic_shapes=dynamic_shapes)
+    program = aten2onnx.export(model, example, opset_version=opset, dynamic_shapes=dynamic_shapes)
     onnx.checker.check_model(program.model_proto)
     _run(program, model, runs)
     return program
@@ -79,7 +79,7 @@ class SizeArithmetic(nn.Module):
 @pytest.mark.parametrize("opset", [11, 26])
 def test_sizes_are_computed_in_the_graph_and_keep_user_names(opset: int) -> None:
     model = SizeArithmetic()
-    program = exporter.export(model, (torch.randn(4, 6),), opset_version=opset,
+    program = aten2onnx.export(model, (torch.randn(4, 6),), opset_version=opset,
                               dynamic_shapes={"x": {0: "rows", 1: "cols"}})
     graph = program.model.graph
     assert [str(d) for d in graph.inputs[0].shape] == ["rows", "cols"]
@@ -138,7 +138,7 @@ def test_legacy_dynamic_axes_with_sizes_used_in_the_model() -> None:
         return (x.view(x.shape[0], -1) @ y.t()).softmax(-1) * x.shape[1]
 
     model = Fn(fn)
-    program = exporter.export(model, (torch.randn(3, 4), torch.randn(5, 4)), input_names=["left", "right"],
+    program = aten2onnx.export(model, (torch.randn(3, 4), torch.randn(5, 4)), input_names=["left", "right"],
                               output_names=["scores"],
                               dynamic_axes={"left": {0: "batch"}, "right": {0: "keys"}, "scores": {0: "batch", 1: "keys"}})
     graph = program.model.graph
@@ -366,10 +366,10 @@ def test_scatters_along_a_dynamic_axis(name: str, opset: int) -> None:
 F = nn.functional
 def test_integer_interpolation_with_dynamic_sizes_is_refused_clearly() -> None:
     model = Fn(lambda x: F.interpolate(x, scale_factor=2.0, mode="bilinear"))
-    with pytest.raises(exporter.ConstraintError,
+    with pytest.raises(aten2onnx.ConstraintError,
                        match=r"upsample_bilinear2d.*interpolation of an integer image with sizes known only at run "
                              r"time.*\(x\.float\(\)\).* \(constraint in opspecs/resize.yaml:\d+\)"):
-        exporter.export(model, (torch.zeros(1, 1, 4, 4, dtype=torch.uint8),), dynamic_shapes=({2: DYNAMIC},))
+        aten2onnx.export(model, (torch.zeros(1, 1, 4, 4, dtype=torch.uint8),), dynamic_shapes=({2: DYNAMIC},))
 
 
 _PADDINGS: dict[str, Callable[..., object]] = {
@@ -491,8 +491,8 @@ def test_dynamic_shape_the_model_does_not_allow_is_explained(model: nn.Module, a
                                                               shapes: object, expected: list[str]) -> None:
     """Named Dims the model ties or restricts stay errors; a size the model fixes is a warning
     (tests/test_pattern_dynamic_axes.py)."""
-    with pytest.raises(exporter.CaptureError) as info:
-        exporter.export(model, args, dynamic_shapes=shapes)
+    with pytest.raises(aten2onnx.CaptureError) as info:
+        aten2onnx.export(model, args, dynamic_shapes=shapes)
     message = str(info.value)
     assert message.startswith(f"torch.export could not capture {type(model).__name__} with these dynamic shapes")
     for text in expected:
@@ -516,7 +516,7 @@ def test_input_sizes_are_checked_against_what_torch_export_proved() -> None:
     outside a range warns: torch's ranges are often cautious), and writes the ranges into the
     model's metadata for other runtimes."""
     n = Dim("n", min=3)
-    program = exporter.export(_NeedsThreeRows(), (torch.randn(5, 4), torch.randn(3, 4)),
+    program = aten2onnx.export(_NeedsThreeRows(), (torch.randn(5, 4), torch.randn(3, 4)),
                               dynamic_shapes=({0: n}, None))
     assert program.model.metadata_props["aten2onnx.size_rules"] == "x.shape[0] = n in [3, inf]"
     x, y = torch.randn(8, 4), torch.randn(3, 4)
@@ -532,7 +532,7 @@ def test_input_sizes_are_checked_against_what_torch_export_proved() -> None:
 
 def test_dims_that_must_be_equal_are_checked() -> None:
     batch = Dim("batch")
-    program = exporter.export(_Add(), (torch.randn(5, 4), torch.randn(5, 4)),
+    program = aten2onnx.export(_Add(), (torch.randn(5, 4), torch.randn(5, 4)),
                               dynamic_shapes=({0: batch}, {0: batch}))
     with pytest.raises(ValueError, match=r"y.shape\[0\] is 3 but x.shape\[0\] is 2: the model needs them equal"):
         program(torch.randn(2, 4), torch.randn(3, 4))

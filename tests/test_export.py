@@ -1,4 +1,4 @@
-"""End-to-end: the seed documents' models through exporter.export(), run in ONNX Runtime."""
+"""End-to-end: the seed documents' models through aten2onnx.export(), run in ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import torch
 from models.seed_examples import ConvReLU, ElementwiseOps, MLPModel, ShapeOps
 from onnx_ir.tensor_adapters import TorchTensor
 
-import exporter
-from exporter.models import AlexNet
+import aten2onnx
+from aten2onnx.exporter.models import AlexNet
 
 OPSETS = [9, 13, 17, 18, 26]
 
@@ -29,7 +29,7 @@ def _model_cases() -> list[object]:
 
 @pytest.mark.parametrize(("model", "args", "opset"), _model_cases())
 def test_model_matches_eager(model: torch.nn.Module, args: tuple[torch.Tensor, ...], opset: int) -> None:
-    program = exporter.export(model, args, opset_version=opset)
+    program = aten2onnx.export(model, args, opset_version=opset)
     onnx.checker.check_model(program.model_proto, full_check=True)
     assert program.model.opset_imports[""] == opset
     with torch.no_grad():
@@ -44,7 +44,7 @@ def test_model_matches_eager(model: torch.nn.Module, args: tuple[torch.Tensor, .
 
 def test_names_locations_and_weights(tmp_path: object) -> None:
     model, args = AlexNet(num_classes=10, width=0.125).eval(), (torch.randn(1, 3, 224, 224),)
-    program = exporter.export(model, args, input_names=["image"], output_names=["logits"])
+    program = aten2onnx.export(model, args, input_names=["image"], output_names=["logits"])
     graph = program.model.graph
     assert [v.name for v in graph.inputs] == ["image"]
     assert [v.name for v in graph.outputs] == ["logits"]
@@ -62,7 +62,7 @@ def test_names_locations_and_weights(tmp_path: object) -> None:
 def test_save_and_external_data(tmp_path: object) -> None:
     model, args = MLPModel().eval(), (torch.rand(3, 8),)
     target = tmp_path / "mlp.onnx"
-    program = exporter.export(model, args, target)
+    program = aten2onnx.export(model, args, target)
     assert target.exists() and not (tmp_path / "mlp.onnx.data").exists()
     program.save(tmp_path / "ext.onnx", external_data=True)
     assert (tmp_path / "ext.onnx.data").stat().st_size > 0
@@ -75,7 +75,7 @@ def test_save_and_external_data(tmp_path: object) -> None:
 
 def test_optimize_keeps_results() -> None:
     model, args = ElementwiseOps().eval(), (torch.randn(3, 4), torch.randn(4))
-    program = exporter.export(model, args)
+    program = aten2onnx.export(model, args)
     before = program(*args)
     program.optimize()
     for got, want in zip(program(*args), before):
@@ -93,8 +93,8 @@ class _Unsupported(torch.nn.Module):
 
 
 def test_every_unsupported_op_reported_at_once() -> None:
-    with pytest.raises(exporter.UnsupportedOpsError) as info:
-        exporter.export(_Unsupported(), (torch.randn(2, 4),), opset_version=18)
+    with pytest.raises(aten2onnx.UnsupportedOpsError) as info:
+        aten2onnx.export(_Unsupported(), (torch.randn(2, 4),), opset_version=18)
     message = str(info.value)
     assert "aten::nextafter.default" in message and "aten::mode.default" in message
     assert "opset 18" in message and "opspecs/" in message and "make codegen" in message
@@ -112,8 +112,8 @@ class _ScaledElu(torch.nn.Module):
 
 
 def test_constraint_violation_names_op_spec_and_location() -> None:
-    with pytest.raises(exporter.ConstraintError) as info:
-        exporter.export(_ScaledElu(), (torch.randn(3),))
+    with pytest.raises(aten2onnx.ConstraintError) as info:
+        aten2onnx.export(_ScaledElu(), (torch.randn(3),))
     message = str(info.value)
     assert "aten::elu.default" in message and "scale" in message
     assert "opspecs/activation.yaml:" in message and "test_export.py:" in message
@@ -127,32 +127,32 @@ class _DataDependent(torch.nn.Module):
 
 
 def test_capture_failure_is_explained() -> None:
-    with pytest.raises(exporter.CaptureError, match="torch.export could not capture _DataDependent") as info:
-        exporter.export(_DataDependent(), (torch.randn(3),))
+    with pytest.raises(aten2onnx.CaptureError, match="torch.export could not capture _DataDependent") as info:
+        aten2onnx.export(_DataDependent(), (torch.randn(3),))
     assert "torch.cond" in str(info.value)
     assert info.value.__cause__ is not None
 
 
 @pytest.mark.parametrize("opset", [8, 27, "18", True])
 def test_opset_out_of_range(opset: object) -> None:
-    with pytest.raises(exporter.ExportArgumentError, match="from 9 to 26"):
-        exporter.export(MLPModel(), (torch.rand(1, 8),), opset_version=opset)
+    with pytest.raises(aten2onnx.ExportArgumentError, match="from 9 to 26"):
+        aten2onnx.export(MLPModel(), (torch.rand(1, 8),), opset_version=opset)
 
 
 def test_wrong_model_and_args() -> None:
-    with pytest.raises(exporter.ExportArgumentError, match="torch.nn.Module"):
-        exporter.export(lambda x: x, (torch.rand(1),))
-    with pytest.raises(exporter.ExportArgumentError, match="tuple of example inputs"):
-        exporter.export(MLPModel(), {"x": 1})
+    with pytest.raises(aten2onnx.ExportArgumentError, match="torch.nn.Module"):
+        aten2onnx.export(lambda x: x, (torch.rand(1),))
+    with pytest.raises(aten2onnx.ExportArgumentError, match="tuple of example inputs"):
+        aten2onnx.export(MLPModel(), {"x": 1})
 
 
 def test_supported_ops_is_the_registry() -> None:
-    at_20 = exporter.supported_ops(20)
+    at_20 = aten2onnx.supported_ops(20)
     assert "aten::relu.default" in at_20 and "aten::add.Tensor" in at_20
     assert at_20 == sorted(at_20)
-    assert len(exporter.supported_ops(26)) >= 60
-    with pytest.raises(exporter.ExportArgumentError):
-        exporter.supported_ops(30)
+    assert len(aten2onnx.supported_ops(26)) >= 60
+    with pytest.raises(aten2onnx.ExportArgumentError):
+        aten2onnx.supported_ops(30)
 
 
 class _AddRelu(torch.nn.Module):
@@ -166,7 +166,7 @@ def test_dynamic_dims_keep_user_names_and_run_at_other_sizes(by_name: bool) -> N
     shapes = {0: batch, 1: seq}
     dynamic = {"x": shapes, "y": shapes} if by_name else (shapes, shapes)
     args = (torch.randn(2, 3), torch.randn(2, 3))
-    program = exporter.export(_AddRelu(), args, dynamic_shapes=dynamic)
+    program = aten2onnx.export(_AddRelu(), args, dynamic_shapes=dynamic)
     graph = program.model.graph
     assert [str(d) for d in graph.inputs[0].shape] == ["batch", "seq"]
     assert [str(d) for d in graph.outputs[0].shape] == ["batch", "seq"]
@@ -216,7 +216,7 @@ class _Squared(torch.nn.Module):
         return torch.where(x > 0, torch.square(x), -x)
 
 
-def _assert_matches(program: exporter.ONNXProgram, model: torch.nn.Module, *args: torch.Tensor) -> None:
+def _assert_matches(program: aten2onnx.ONNXProgram, model: torch.nn.Module, *args: torch.Tensor) -> None:
     onnx.checker.check_model(program.model_proto, full_check=True)
     with torch.no_grad():
         want = model(*[a.clone() for a in args])
@@ -228,14 +228,14 @@ def _assert_matches(program: exporter.ONNXProgram, model: torch.nn.Module, *args
 def test_fresh_in_place_ops_translate_without_run_decompositions(monkeypatch: pytest.MonkeyPatch) -> None:
     _forbid_run_decompositions(monkeypatch)
     model, x = _ConvBnReluInPlace().eval(), torch.randn(2, 3, 8, 8)
-    program = exporter.export(model, (x,))
+    program = aten2onnx.export(model, (x,))
     assert {n.op_type for n in program.model.graph} >= {"Conv", "Relu", "Mul", "Add"}
     _assert_matches(program, model, x)
 
 
 def test_op_without_mapping_is_decomposed_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     _forbid_run_decompositions(monkeypatch)
-    program = exporter.export(_Squared(), (torch.randn(3, 4),))
+    program = aten2onnx.export(_Squared(), (torch.randn(3, 4),))
     assert "Pow" in {n.op_type for n in program.model.graph}
     _assert_matches(program, _Squared(), torch.randn(3, 4) * 2)
 
@@ -243,7 +243,7 @@ def test_op_without_mapping_is_decomposed_alone(monkeypatch: pytest.MonkeyPatch)
 def test_op_without_mapping_is_decomposed_alone_with_dynamic_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
     _forbid_run_decompositions(monkeypatch)
     rows = torch.export.Dim("rows")
-    program = exporter.export(_Squared(), (torch.randn(3, 4),), dynamic_shapes=({0: rows},))
+    program = aten2onnx.export(_Squared(), (torch.randn(3, 4),), dynamic_shapes=({0: rows},))
     assert str(program.model.graph.inputs[0].shape[0]) == "rows"
     _assert_matches(program, _Squared(), torch.randn(7, 4) * 2)
 
@@ -281,7 +281,7 @@ def test_unsafe_in_place_ops_go_through_run_decompositions(model_type: type[torc
     calls = _count_run_decompositions(monkeypatch)
     args = ((torch.randn(3, 4).half(), torch.randn(3, 4)) if model_type is _PromotingInPlace
             else (torch.randn(3, 4),))
-    program = exporter.export(model_type(), args)
+    program = aten2onnx.export(model_type(), args)
     assert calls == [1]
     _assert_matches(program, model_type(), *args)
 
@@ -290,7 +290,7 @@ def test_users_exported_program_is_not_edited(monkeypatch: pytest.MonkeyPatch) -
     model, x = _ConvBnReluInPlace().eval(), torch.randn(2, 3, 8, 8)
     captured = torch.export.export(model, (x,), strict=False)
     before = [str(n.target) for n in captured.graph.nodes]
-    program = exporter.export(captured, (x,))
+    program = aten2onnx.export(captured, (x,))
     assert [str(n.target) for n in captured.graph.nodes] == before
     _assert_matches(program, model, x)
 
@@ -314,7 +314,7 @@ def test_streamed_save_is_the_serialized_model(tmp_path: object) -> None:
     import onnx_ir as ir
 
     model, x = _MixedWeights().eval(), torch.randn(2, 4)
-    program = exporter.export(model, (x,), tmp_path / "m.onnx")
+    program = aten2onnx.export(model, (x,), tmp_path / "m.onnx")
     expected = ir.serde.serialize_model(program.model)
     assert onnx.load(str(tmp_path / "m.onnx")) == expected
     buffer = io.BytesIO()
@@ -336,7 +336,7 @@ class _MaskAssign(torch.nn.Module):
 @pytest.mark.parametrize("optimize", [False, True])
 def test_folded_shape_is_a_valid_constant_below_opset_12(opset: int, optimize: bool) -> None:
     x = torch.randn(3, 4)
-    program = exporter.export(_MaskAssign(), (x,), opset_version=opset, optimize=optimize)
+    program = aten2onnx.export(_MaskAssign(), (x,), opset_version=opset, optimize=optimize)
     for node in program.model.graph:
         if node.op_type == "Constant":
             assert set(node.attributes) == {"value"}, node  # value_ints exists from opset 12
@@ -344,11 +344,11 @@ def test_folded_shape_is_a_valid_constant_below_opset_12(opset: int, optimize: b
 
 
 def test_single_file_over_the_protobuf_limit_is_refused(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    import exporter.serialize
+    import aten2onnx.exporter.serialize
 
-    program = exporter.export(MLPModel().eval(), (torch.rand(3, 8),))
-    limit = exporter.serialize.weights_bytes(program.model)  # stands for 2 GiB: the MLP's weights reach it
-    monkeypatch.setattr(exporter.serialize, "PROTOBUF_LIMIT", limit)
+    program = aten2onnx.export(MLPModel().eval(), (torch.rand(3, 8),))
+    limit = aten2onnx.exporter.serialize.weights_bytes(program.model)  # stands for 2 GiB: the MLP's weights reach it
+    monkeypatch.setattr(aten2onnx.exporter.serialize, "PROTOBUF_LIMIT", limit)
     with pytest.raises(ValueError, match="external_data=True"):
         program.save(tmp_path / "one.onnx", external_data=False)
     assert not (tmp_path / "one.onnx").exists()
@@ -376,7 +376,7 @@ def test_no_grad_region_is_inlined_without_run_decompositions(monkeypatch: pytes
     assert any("wrap_with_set_grad_enabled" in str(n.target) for n in captured.graph.nodes)
     _forbid_run_decompositions(monkeypatch)
     model, x = _NoGradRegion(), torch.randn(3, 4)
-    program = exporter.export(model, (x,))
+    program = aten2onnx.export(model, (x,))
     _assert_matches(program, model, x)
 
 
@@ -394,8 +394,8 @@ def test_as_strided_reads_a_dense_input_and_refuses_a_view() -> None:
     """as_strided addresses storage: over a fresh tensor the ONNX graph's dense value is that storage;
     over a transposed view it is not, and the export says so instead of returning other numbers."""
     x = torch.arange(12.0).reshape(3, 4)
-    program = exporter.export(_StridedOverFresh(), (x,))
+    program = aten2onnx.export(_StridedOverFresh(), (x,))
     torch.testing.assert_close(program(x)[0], _StridedOverFresh()(x))
-    with pytest.raises(exporter.ConstraintError, match=r"itself a strided view in torch .*\(stride \[1, 4\], storage "
+    with pytest.raises(aten2onnx.ConstraintError, match=r"itself a strided view in torch .*\(stride \[1, 4\], storage "
                                                        r"offset 0\) \(constraint in opspecs/shape.yaml:\d+\)"):
-        exporter.export(_StridedOverView(), (x,))
+        aten2onnx.export(_StridedOverView(), (x,))

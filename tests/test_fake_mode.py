@@ -18,9 +18,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import exporter
-from exporter import CheckpointMismatchError, ExportArgumentError, WeightsNotAppliedError
-from exporter.weight_sources import DerivedTensor
+import aten2onnx
+from aten2onnx import CheckpointMismatchError, ExportArgumentError, WeightsNotAppliedError
+from aten2onnx.exporter.weight_sources import DerivedTensor
 
 
 class TiedLM(torch.nn.Module):
@@ -58,7 +58,7 @@ def _real() -> TiedLM:
 
 
 def _fake() -> TiedLM:
-    with exporter.enable_fake_mode():
+    with aten2onnx.enable_fake_mode():
         return TiedLM().eval()
 
 
@@ -104,7 +104,7 @@ def test_fake_parameters_take_no_memory_and_export_as_placeholders(tmp_path: Pat
     assert all(isinstance(p, torch._subclasses.fake_tensor.FakeTensor) for p in model.parameters())
     assert model.embed.weight is model.head.weight  # ties survive
     assert not isinstance(model.temperature, torch._subclasses.fake_tensor.FakeTensor)  # buffers stay real
-    program = exporter.export(model, (IDS,))
+    program = aten2onnx.export(model, (IDS,))
     initializers = program.model.graph.initializers
     assert initializers["up.weight"].shape == onnx_ir_shape([96, 128])
     assert str(initializers["head.weight"].dtype) == "FLOAT"
@@ -123,14 +123,14 @@ def onnx_ir_shape(dims: list[int]) -> object:
 
 def test_fake_model_cannot_be_written_or_verified_by_export(tmp_path: Path) -> None:
     with pytest.raises(ExportArgumentError, match="apply_weights"):
-        exporter.export(_fake(), (IDS,), tmp_path / "m.onnx")
+        aten2onnx.export(_fake(), (IDS,), tmp_path / "m.onnx")
     with pytest.raises(ExportArgumentError, match="verify"):
-        exporter.export(_fake(), (IDS,), verify=True)
+        aten2onnx.export(_fake(), (IDS,), verify=True)
     assert _files(tmp_path) == []
 
 
 def test_graph_without_weights_is_saved_when_asked(tmp_path: Path) -> None:
-    program = exporter.export(_fake(), (IDS,))
+    program = aten2onnx.export(_fake(), (IDS,))
     program.save(tmp_path / "graph.onnx", include_initializers=False, keep_initializers_as_inputs=True)
     graph = onnx.load(str(tmp_path / "graph.onnx")).graph
     assert not graph.initializer and {"up.weight", "head.weight"} <= {i.name for i in graph.input}
@@ -140,7 +140,7 @@ def test_graph_without_weights_is_saved_when_asked(tmp_path: Path) -> None:
 
 def test_weights_from_a_state_dict(tmp_path: Path) -> None:
     real = _real()
-    program = exporter.export(_fake(), (IDS,))
+    program = aten2onnx.export(_fake(), (IDS,))
     program.apply_weights(_saved_state(real))
     torch.testing.assert_close(program(IDS)[0], real(IDS).detach(), atol=1e-5, rtol=1e-5)
     program.save(tmp_path / "m.onnx")
@@ -148,7 +148,7 @@ def test_weights_from_a_state_dict(tmp_path: Path) -> None:
     assert program.saved_weights.referenced_bytes == 0  # tensors in memory: written
 
 
-def _assert_points_into(model_path: Path, program: exporter.ONNXProgram, state: dict[str, torch.Tensor],
+def _assert_points_into(model_path: Path, program: aten2onnx.ONNXProgram, state: dict[str, torch.Tensor],
                         used_as_stored: list[str]) -> None:
     """Each weight used as stored is an external-data range of a checkpoint file holding its bytes."""
     external = _external(model_path)
@@ -182,7 +182,7 @@ def test_weights_from_a_checkpoint_file_are_referenced_not_copied(tmp_path: Path
         _write_sharded(tmp_path, state)
     else:
         torch.save(state, checkpoint)
-    program = exporter.export(_fake(), (IDS,))
+    program = aten2onnx.export(_fake(), (IDS,))
     program.apply_weights(checkpoint)
     program.save(tmp_path / "model.onnx")
     _assert_matches_eager(tmp_path / "model.onnx", real)
@@ -200,7 +200,7 @@ def test_saved_outside_the_checkpoint_folder_the_weights_are_copied_and_said_why
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "out").mkdir()
     save_file(_saved_state(real), str(tmp_path / "ckpt" / "model.safetensors"))
-    program = exporter.export(_fake(), (IDS,))
+    program = aten2onnx.export(_fake(), (IDS,))
     program.apply_weights(tmp_path / "ckpt")
     program.save(tmp_path / "out" / "model.onnx")
     _assert_matches_eager(tmp_path / "out" / "model.onnx", real)
@@ -220,7 +220,7 @@ def test_a_mismatched_checkpoint_is_one_error_listing_every_problem(tmp_path: Pa
     state["norm.weight"] = state["norm.weight"].double()     # wrong dtype
     state["extra.weight"] = torch.zeros(3)                   # not in the model
     save_file(state, str(tmp_path / "model.safetensors"))
-    program = exporter.export(_fake(), (IDS,))
+    program = aten2onnx.export(_fake(), (IDS,))
     with pytest.raises(CheckpointMismatchError) as caught:
         program.apply_weights(tmp_path / "model.safetensors")
     message = str(caught.value)
@@ -236,13 +236,13 @@ def test_a_mismatched_checkpoint_is_one_error_listing_every_problem(tmp_path: Pa
 
 def test_strict_false_keeps_weights_left_out_but_not_missing_data(tmp_path: Path) -> None:
     real, other = _real(), TiedLM().eval()
-    program = exporter.export(real, (IDS,))                 # a real export: every weight has data
+    program = aten2onnx.export(real, (IDS,))                 # a real export: every weight has data
     partial = {"up.weight": other.up.weight.detach(), "unknown": torch.zeros(1)}
     program.apply_weights(partial, strict=False)
     with torch.no_grad():
         real.up.weight.copy_(other.up.weight)
     torch.testing.assert_close(program(IDS)[0], real(IDS).detach(), atol=1e-5, rtol=1e-5)
-    fake = exporter.export(_fake(), (IDS,))
+    fake = aten2onnx.export(_fake(), (IDS,))
     with pytest.raises(CheckpointMismatchError, match="missing from the checkpoint"):
         fake.apply_weights(partial, strict=False)            # fake weights left out would have no data
 
@@ -250,7 +250,7 @@ def test_strict_false_keeps_weights_left_out_but_not_missing_data(tmp_path: Path
 def test_new_weights_reach_initializers_folded_at_export(tmp_path: Path) -> None:
     """A real export applied another model's weights: the folded exp is computed from them."""
     first, second = _real(), TiedLM().eval()
-    program = exporter.export(first, (IDS,))
+    program = aten2onnx.export(first, (IDS,))
     folded = program.model.graph.initializers["exp"].const_value
     assert isinstance(folded, DerivedTensor) and folded.recipe.describe() == "Exp(log_gain)"
     program.apply_weights(_saved_state(second))
@@ -259,8 +259,8 @@ def test_new_weights_reach_initializers_folded_at_export(tmp_path: Path) -> None
 
 
 def test_fake_and_real_exports_make_the_same_graph() -> None:
-    real = exporter.export(_real(), (IDS,))
-    fake = exporter.export(_fake(), (IDS,))
+    real = aten2onnx.export(_real(), (IDS,))
+    fake = aten2onnx.export(_fake(), (IDS,))
     assert [n.op_type for n in real.model.graph] == [n.op_type for n in fake.model.graph]
     assert list(real.model.graph.initializers) == list(fake.model.graph.initializers)
 
@@ -270,7 +270,7 @@ def test_meta_device_models_export_and_take_their_weights(tmp_path: Path) -> Non
     with torch.device("meta"):
         model = TiedLM().eval()
     for inputs in (IDS, IDS.to("meta")):  # real or meta example inputs
-        program = exporter.export(model, (inputs,))
+        program = aten2onnx.export(model, (inputs,))
         assert all(p.device.type == "meta" for p in model.parameters())  # the model is left as it was
         with pytest.raises(CheckpointMismatchError, match="temperature .*non-persistent buffer"):
             program.apply_weights(_saved_state(real))       # a meta buffer is in no checkpoint
@@ -289,7 +289,7 @@ def test_parameters_on_meta_and_buffers_real(tmp_path: Path) -> None:
                 module._parameters[name] = torch.nn.Parameter(param.to("meta"), requires_grad=False)
     model.head.weight = model.embed.weight
     save_file(_saved_state(real), str(tmp_path / "model.safetensors"))
-    program = exporter.export(model, (IDS,))
+    program = aten2onnx.export(model, (IDS,))
     program.apply_weights(tmp_path / "model.safetensors")
     program.save(tmp_path / "model.onnx")
     _assert_matches_eager(tmp_path / "model.onnx", real)
@@ -298,10 +298,10 @@ def test_parameters_on_meta_and_buffers_real(tmp_path: Path) -> None:
 def test_a_checkpoint_changed_after_apply_is_refused(tmp_path: Path) -> None:
     real = _real()
     save_file(_saved_state(real), str(tmp_path / "model.safetensors"))
-    program = exporter.export(_fake(), (IDS,))
+    program = aten2onnx.export(_fake(), (IDS,))
     program.apply_weights(tmp_path / "model.safetensors")
     save_file(_saved_state(TiedLM()), str(tmp_path / "model.safetensors"))
-    with pytest.raises(exporter.OnnxExporterError, match="changed since apply_weights"):
+    with pytest.raises(aten2onnx.OnnxExporterError, match="changed since apply_weights"):
         program.save(tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
 
@@ -323,15 +323,15 @@ def test_optimize_never_bakes_in_the_values_weights_have_at_export() -> None:
     with torch.no_grad():
         trained.gain.fill_(2.5)
         trained.fc.bias.fill_(0.25)
-    with exporter.enable_fake_mode():
+    with aten2onnx.enable_fake_mode():
         fake = Scaled().eval()
-    for program in (exporter.export(Scaled().eval(), (x,), optimize=True), exporter.export(fake, (x,), optimize=True)):
+    for program in (aten2onnx.export(Scaled().eval(), (x,), optimize=True), aten2onnx.export(fake, (x,), optimize=True)):
         program.apply_weights(trained.state_dict())
         torch.testing.assert_close(program(x)[0], trained(x).detach(), atol=1e-6, rtol=1e-6)
 
 
 def test_cli_exports_in_fake_mode_with_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from exporter.cli import main
+    from aten2onnx.exporter.cli import main
 
     real = _real()
     _write_sharded(tmp_path, _saved_state(real))
@@ -351,14 +351,14 @@ def test_cli_exports_in_fake_mode_with_a_checkpoint(tmp_path: Path, capsys: pyte
 def test_save_progress_reports_bytes_and_rate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    from exporter import progress
+    from aten2onnx.exporter import progress
 
     stream = io.StringIO()
     monkeypatch.setattr(progress, "METER_MIN_BYTES", 0)
     monkeypatch.setattr(progress.Meter, "__init__", _eager_meter(progress.Meter.__init__))
     progress.enable(stream)
     try:
-        program = exporter.export(_real(), (IDS,))
+        program = aten2onnx.export(_real(), (IDS,))
         program.save(tmp_path / "m.onnx", external_data=True)
     finally:
         progress.disable()
@@ -384,10 +384,10 @@ def test_transformers_checkpoint_folder_from_save_pretrained(tmp_path: Path) -> 
     real = transformers.LlamaForCausalLM(config).eval()
     real.save_pretrained(tmp_path, max_shard_size="40KB", safe_serialization=True)
     assert (tmp_path / "model.safetensors.index.json").is_file()
-    with exporter.enable_fake_mode():
+    with aten2onnx.enable_fake_mode():
         fake = transformers.LlamaForCausalLM(config).eval()
     inputs = {"input_ids": torch.randint(0, config.vocab_size, (2, 6)), "attention_mask": torch.ones(2, 6, dtype=torch.int64)}
-    program = exporter.export(fake, (), kwargs=inputs)
+    program = aten2onnx.export(fake, (), kwargs=inputs)
     program.apply_weights(tmp_path)
     program.save(tmp_path / "model.onnx")
     locations = {e.get("location") for e in _external(tmp_path / "model.onnx").values()}
@@ -422,10 +422,10 @@ def _unaligned_safetensors(path: Path, gain: torch.Tensor) -> None:
 def test_weights_that_cannot_be_referenced_are_copied_with_the_reason(tmp_path: Path) -> None:
     gain = torch.tensor([1.5, -2.0, 0.25, 3.0])
     x = torch.randn(2, 4)
-    with exporter.enable_fake_mode():
+    with aten2onnx.enable_fake_mode():
         model = Gain()
     _unaligned_safetensors(tmp_path / "odd.safetensors", gain)
-    program = exporter.export(model, (x,))
+    program = aten2onnx.export(model, (x,))
     program.apply_weights(tmp_path / "odd.safetensors", strict=False)
     program.save(tmp_path / "m.onnx", external_data=True)
     assert [(n, why) for n, _, why in program.saved_weights.copied] == [

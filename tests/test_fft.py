@@ -1,4 +1,4 @@
-"""End-to-end: torch.fft and torch.stft models through exporter.export(), run in ONNX Runtime.
+"""End-to-end: torch.fft and torch.stft models through aten2onnx.export(), run in ONNX Runtime.
 
 Complex outputs come out of ONNX as (real, imag) pairs on a trailing axis of 2, so they are
 compared with torch.view_as_real of eager PyTorch's result.
@@ -13,9 +13,9 @@ import torch
 from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
 from torch.export import Dim
 
-import exporter
-from codegen.torch_schema import schema_of
-from exporter.errors import ConstraintError, UnsupportedOpsError
+import aten2onnx
+from aten2onnx.codegen.torch_schema import schema_of
+from aten2onnx.exporter.errors import ConstraintError, UnsupportedOpsError
 
 OPSETS = [17, 18, 20, 26]  # DFT's axis is an attribute until 19, an input from 20
 NORMS = ["backward", "ortho", "forward"]
@@ -27,9 +27,9 @@ def _as_real(t: torch.Tensor) -> torch.Tensor:
 
 def _check(model: torch.nn.Module, args: tuple[torch.Tensor, ...], opset: int, *, atol: float = 1e-4,
            rtol: float = 1e-4, dynamic_shapes: object = None,
-           runs: list[tuple[torch.Tensor, ...]] | None = None) -> exporter.ONNXProgram:
+           runs: list[tuple[torch.Tensor, ...]] | None = None) -> aten2onnx.ONNXProgram:
     """Export, check the model, and compare every output with eager on `args` (and `runs`)."""
-    program = exporter.export(model, args, opset_version=opset, dynamic_shapes=dynamic_shapes)
+    program = aten2onnx.export(model, args, opset_version=opset, dynamic_shapes=dynamic_shapes)
     onnx.checker.check_model(program.model_proto, full_check=True)
     for inputs in [args, *(runs or [])]:
         with torch.no_grad():
@@ -176,12 +176,12 @@ def test_negative_dims(overload: str, arguments: dict[str, object], negative_dim
 
 def test_below_opset_17_names_the_opset() -> None:
     with pytest.raises(UnsupportedOpsError, match="_fft_r2c.*opset_version=17"):
-        exporter.export(Lambda(lambda x: torch.fft.rfft(x)), (torch.randn(2, 8),), opset_version=16)
+        aten2onnx.export(Lambda(lambda x: torch.fft.rfft(x)), (torch.randn(2, 8),), opset_version=16)
 
 
 def test_unsupported_op_on_complex_values_is_a_clear_error() -> None:
     with pytest.raises(ConstraintError, match="aten::exp.default on complex tensors"):
-        exporter.export(Lambda(lambda x: torch.fft.rfft(x).exp()), (torch.randn(2, 8),), opset_version=18)
+        aten2onnx.export(Lambda(lambda x: torch.fft.rfft(x).exp()), (torch.randn(2, 8),), opset_version=18)
 
 
 class RoundTrip(torch.nn.Module):

@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.export import Dim
 
-import exporter
-from exporter.fx_locations import locate
-from exporter.graph_builder import SOURCE_KEY
+import aten2onnx
+from aten2onnx.exporter.fx_locations import locate
+from aten2onnx.exporter.graph_builder import SOURCE_KEY
 
 THIS_FILE = Path(__file__).name
 
@@ -55,19 +55,19 @@ def test_error_while_translating_a_size_read_names_the_user_line() -> None:
     def broken(g, self, dim):  # a user's symbolic that fails on the size read
         raise RuntimeError("no sizes today")
 
-    exporter.register_custom_op_symbolic("aten::sym_size.int", broken, 9)
+    aten2onnx.register_custom_op_symbolic("aten::sym_size.int", broken, 9)
     try:
-        with pytest.raises(exporter.OnnxExporterError, match="no sizes today") as info:
-            exporter.export(ReadsASize(), (torch.randn(4, 6),), dynamic_shapes=DYNAMIC)
+        with pytest.raises(aten2onnx.OnnxExporterError, match="no sizes today") as info:
+            aten2onnx.export(ReadsASize(), (torch.randn(4, 6),), dynamic_shapes=DYNAMIC)
     finally:
-        exporter.unregister_custom_op_symbolic("aten::sym_size.int", 9)
+        aten2onnx.unregister_custom_op_symbolic("aten::sym_size.int", 9)
     message = str(info.value)
     assert re.search(rf"{re.escape(THIS_FILE)}:{SIZE_LINE}\b", message), message
     assert "runtime_assert" not in message
 
 
 def test_onnx_nodes_of_a_size_read_carry_the_user_line() -> None:
-    program = exporter.export(ReadsASize(), (torch.randn(4, 6),), dynamic_shapes=DYNAMIC)
+    program = aten2onnx.export(ReadsASize(), (torch.randn(4, 6),), dynamic_shapes=DYNAMIC)
     shapes = [n for n in program.model.graph if n.op_type == "Shape"]
     assert shapes
     for node in shapes:

@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch.export import Dim
 
-import exporter
-from exporter import emit_helpers as h
-from exporter import passes
-from exporter.graph_builder import GraphBuilder
+import aten2onnx
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter import passes
+from aten2onnx.exporter.graph_builder import GraphBuilder
 
 
 def _input(shape: list[int | str | None] | None, dtype: ir.DataType = ir.DataType.FLOAT) -> ir.Value:
@@ -81,7 +81,7 @@ def test_exported_shapes_agree_with_onnx_shape_inference() -> None:
     """The shapes written into the model (value_info) agree with ONNX's strict inference, and the
     model runs at other sizes of its dynamic dimension."""
     x, y = torch.randn(3, 4), torch.randn(1, 4)
-    program = exporter.export(_Elementwise(), (x, y), dynamic_shapes={"x": {0: Dim("rows")}, "y": None})
+    program = aten2onnx.export(_Elementwise(), (x, y), dynamic_shapes={"x": {0: Dim("rows")}, "y": None})
     onnx.shape_inference.infer_shapes(program.model_proto, check_type=True, strict_mode=True)
     onnx.checker.check_model(program.model_proto, full_check=True)
     for rows in (1, 5):
@@ -107,7 +107,7 @@ class _Call(torch.nn.Module):
 
 
 def _export_and_compare(model: torch.nn.Module, args: tuple[torch.Tensor, ...], opset: int, tolerance: float = 0.0) -> None:
-    program = exporter.export(model, args, opset_version=opset)
+    program = aten2onnx.export(model, args, opset_version=opset)
     expected = model(*args)
     expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
     for got, want in zip(program(*args), expected, strict=True):
@@ -154,7 +154,7 @@ def test_float64_activations_are_exact(opset: int) -> None:
         lambda t: torch.asin(t / 30),
     ]
     for function in functions:
-        program = exporter.export(_Call(function), (x,), opset_version=opset)
+        program = aten2onnx.export(_Call(function), (x,), opset_version=opset)
         torch.testing.assert_close(program(x)[0], function(x), atol=1e-15, rtol=4e-15, equal_nan=True)
 
 

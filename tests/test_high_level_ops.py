@@ -1,4 +1,4 @@
-"""End-to-end: high-level layers through exporter.export(), kept whole where ONNX has the op.
+"""End-to-end: high-level layers through aten2onnx.export(), kept whole where ONNX has the op.
 
 Each model runs in ONNX Runtime and must match eager PyTorch. At the opset where ONNX gained a
 matching op (LayerNormalization 17, GroupNormalization 21, Attention and RMSNormalization 23,
@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import exporter
-from exporter.options import TrainingMode
+import aten2onnx
+from aten2onnx.exporter.options import TrainingMode
 
 
 class Attention(nn.Module):
@@ -138,7 +138,7 @@ def _flat(result: object) -> list[torch.Tensor]:
 def test_high_level_layer_matches_eager(model: nn.Module, inputs: tuple[torch.Tensor, ...], opset: int,
                                         op: str | None, present: bool) -> None:
     model.eval()
-    program = exporter.export(model, inputs, opset_version=opset)
+    program = aten2onnx.export(model, inputs, opset_version=opset)
     onnx.checker.check_model(program.model_proto, full_check=True)
     op_types = {node.op_type for node in program.model.graph}
     if op is not None:
@@ -155,7 +155,7 @@ def test_high_level_layer_matches_eager(model: nn.Module, inputs: tuple[torch.Te
 @pytest.mark.parametrize("opset", [9, 26])
 def test_lstm_is_one_node_per_layer(opset: int) -> None:
     model = nn.LSTM(3, 5, num_layers=2, bidirectional=True).eval()
-    program = exporter.export(model, (torch.randn(4, 2, 3),), opset_version=opset)
+    program = aten2onnx.export(model, (torch.randn(4, 2, 3),), opset_version=opset)
     lstms = [node for node in program.model.graph if node.op_type == "LSTM"]
     assert len(lstms) == 2
     assert all(node.attributes["direction"].as_string() == "bidirectional" for node in lstms)
@@ -167,7 +167,7 @@ def test_batch_norm_in_training_mode_uses_batch_statistics(opset: int) -> None:
     with this batch's statistics (the running-stat update is not a model output)."""
     torch.manual_seed(0)
     model, x = nn.BatchNorm2d(3), torch.randn(4, 3, 2, 2) * 2 + 1
-    program = exporter.export(model, (x,), opset_version=opset, training=TrainingMode.TRAINING)
+    program = aten2onnx.export(model, (x,), opset_version=opset, training=TrainingMode.TRAINING)
     with torch.no_grad():
         expected = model.train()(x)
     torch.testing.assert_close(program(x)[0], expected, atol=1e-5, rtol=1e-4)
@@ -178,5 +178,5 @@ def test_attention_dropout_is_refused() -> None:
         def forward(self, q: torch.Tensor) -> torch.Tensor:
             return F.scaled_dot_product_attention(q, q, q, dropout_p=0.1)
 
-    with pytest.raises(exporter.errors.ConstraintError, match="dropout_p > 0"):
-        exporter.export(Dropped(), (torch.randn(1, 2, 3, 4),), opset_version=23)
+    with pytest.raises(aten2onnx.exporter.errors.ConstraintError, match="dropout_p > 0"):
+        aten2onnx.export(Dropped(), (torch.randn(1, 2, 3, 4),), opset_version=23)

@@ -28,11 +28,11 @@ if HAS_TRANSFORMERS:
     import transformers
     from models import llm_zoo
 
-    import exporter
-    from exporter import kv_cache
-    from exporter.hf import HFExportError, export_hf, generate
-    from exporter.hf.verify import greedy_check
-    from exporter.verify import TOLERANCES
+    import aten2onnx
+    from aten2onnx.exporter import kv_cache
+    from aten2onnx.exporter.hf import HFExportError, export_hf, generate
+    from aten2onnx.exporter.hf.verify import greedy_check
+    from aten2onnx.exporter.verify import TOLERANCES
 
 NEW_TOKENS = 16
 FAST = {"llama", "bart"}  # the default run; the other families with `-m slow`
@@ -105,7 +105,7 @@ def llama_with_cache() -> tuple[Any, Any]:
     dims = {"input_ids": {0: "batch_size", 1: "sequence_length"},
             "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
             "cache": [{0: "batch_size", 2: "past_sequence_length"}] * 4}
-    program = exporter.export(model, (), kwargs=kwargs, dynamic_shapes=dims, verify=True)
+    program = aten2onnx.export(model, (), kwargs=kwargs, dynamic_shapes=dims, verify=True)
     return model, program
 
 
@@ -224,7 +224,7 @@ def test_text_generation_and_feature_extraction_tasks(llama_checkpoint: Path, tm
 def test_feature_extraction_of_encoders(model_type: str, tmp_path: Path) -> None:
     """BERT (with token_type_ids) and T5 (its encoder, as Optimum exports it): verify compares the
     hidden states of a padded batch."""
-    from exporter.hf.verify import verify_generation
+    from aten2onnx.exporter.hf.verify import verify_generation
 
     config = (transformers.BertConfig(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=64) if model_type == "bert" else llm_zoo.t5())
@@ -262,7 +262,7 @@ def test_unsupported_cache_class_is_named_with_what_is_supported(tmp_path: Path)
     with pytest.raises(kv_cache.UnsupportedCacheError,
                        match=r"cache class StaticCache is not supported .* supported: DynamicCache .*"
                              r"EncoderDecoderCache"):
-        exporter.export(model, (), kwargs={"input_ids": torch.randint(3, 128, (2, 3)), "cache": static},
+        aten2onnx.export(model, (), kwargs={"input_ids": torch.randint(3, 128, (2, 3)), "cache": static},
                         f=tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
     # refused only while exporting: transformers' own exporters register StaticCache themselves
@@ -330,7 +330,7 @@ def test_bfloat16_keeps_its_dtype_though_onnxruntime_cpu_cannot_run_it(llama_che
 # -- the command line ---------------------------------------------------------------------------------
 def test_cli_export_hf_verifies_generation(llama_checkpoint: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from exporter.cli import main
+    from aten2onnx.exporter.cli import main
 
     code = main(["export-hf", str(llama_checkpoint / "config.json"), "--task", "text-generation-with-past",
                  "-o", str(tmp_path / "out"), "--opset", "18", "--verify", "--new-tokens", "6"])
@@ -345,7 +345,7 @@ def test_cli_export_hf_verifies_generation(llama_checkpoint: Path, tmp_path: Pat
 
 
 def test_cli_export_hf_errors(llama_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from exporter.cli import main
+    from aten2onnx.exporter.cli import main
 
     assert main(["export-hf", str(llama_checkpoint), "--task", "text2text-generation-with-past",
                  "-o", str(tmp_path / "out")]) == 1

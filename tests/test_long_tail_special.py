@@ -1,4 +1,4 @@
-"""End-to-end: torch.special functions (opspecs/special.yaml) through exporter.export().
+"""End-to-end: torch.special functions (opspecs/special.yaml) through aten2onnx.export().
 
 A small module mixes the error, gamma, Bessel and polynomial families as a user would call them;
 ONNX Runtime must match eager PyTorch over a wide range of inputs, in float32 and float64.
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-import exporter
+import aten2onnx
 
 
 class SpecialMix(nn.Module):
@@ -35,7 +35,7 @@ def test_special_functions_match_eager(dtype: torch.dtype, opset: int) -> None:
     u = torch.rand(3, 7, generator=generator, dtype=torch.float64).to(dtype)  # the domain of ndtri
     n = torch.randint(0, 12, (3, 7), generator=generator)
     model = SpecialMix()
-    program = exporter.export(model, (x, u, n), opset_version=opset)
+    program = aten2onnx.export(model, (x, u, n), opset_version=opset)
     onnx.checker.check_model(program.model_proto, full_check=True)
     expected = model(x, u, n)
     actual = program(x, u, n)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-import exporter
+import aten2onnx
 
 
 class Inner(nn.Module):
@@ -66,11 +66,11 @@ class Net(nn.Module):
         return self.head(self.gates(x)), x
 
 
-def _functions(program: exporter.ONNXProgram) -> dict[str, ir.Function]:
+def _functions(program: aten2onnx.ONNXProgram) -> dict[str, ir.Function]:
     return {f"{f.domain}::{f.name}": f for f in program.model.functions.values()}
 
 
-def _calls(program: exporter.ONNXProgram) -> Counter[str]:
+def _calls(program: aten2onnx.ONNXProgram) -> Counter[str]:
     return Counter(f"{n.domain}::{n.op_type}" for n in program.model.graph if n.domain)
 
 
@@ -83,7 +83,7 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
 @pytest.fixture(scope="module")
 def net() -> tuple[Net, torch.Tensor, list[torch.Tensor]]:
     model, x = Net().eval(), torch.randn(4, 8)
-    flat = exporter.export(model, (x,))
+    flat = aten2onnx.export(model, (x,))
     with torch.no_grad():
         eager = list(model(x))
     _same(flat(x), eager)
@@ -93,7 +93,7 @@ def net() -> tuple[Net, torch.Tensor, list[torch.Tensor]]:
 def test_every_module_class_becomes_one_function(net: tuple[Net, torch.Tensor, list[torch.Tensor]],
                                                  tmp_path: Path) -> None:
     model, x, flat = net
-    program = exporter.export(model, (x,), tmp_path / "net.onnx", export_modules_as_functions=True)
+    program = aten2onnx.export(model, (x,), tmp_path / "net.onnx", export_modules_as_functions=True)
     name = f"{__name__}"
     functions = _functions(program)
     assert set(functions) == {
@@ -118,14 +118,14 @@ def test_every_module_class_becomes_one_function(net: tuple[Net, torch.Tensor, l
     assert calls[3].inputs[1:] == calls[4].inputs[1:]  # a module called twice passes the same weights
     onnx.checker.check_model(program.model_proto, full_check=True)
     _same(program(x), flat)
-    saved = exporter.ONNXProgram(ir.load(tmp_path / "net.onnx"))
+    saved = aten2onnx.ONNXProgram(ir.load(tmp_path / "net.onnx"))
     _same(saved(x), flat)
 
 
 def test_a_set_of_classes_becomes_functions_and_the_rest_stays_flat(
         net: tuple[Net, torch.Tensor, list[torch.Tensor]], tmp_path: Path) -> None:
     model, x, flat = net
-    program = exporter.export(model, (x,), export_modules_as_functions={Block, Inner}, report=True,
+    program = aten2onnx.export(model, (x,), export_modules_as_functions={Block, Inner}, report=True,
                               artifacts_dir=tmp_path)
     name = f"{__name__}"
     functions = _functions(program)
@@ -141,7 +141,7 @@ def test_a_set_of_classes_becomes_functions_and_the_rest_stays_flat(
 
 def test_functions_at_an_old_opset_with_dynamic_axes_and_weights_as_inputs() -> None:
     model, x = Net().eval(), torch.randn(4, 8)
-    program = exporter.export(model, (x,), opset_version=13, input_names=["x"],
+    program = aten2onnx.export(model, (x,), opset_version=13, input_names=["x"],
                               dynamic_axes={"x": {0: "batch"}}, export_params=False,
                               export_modules_as_functions={Block})
     assert _calls(program) == {f"{__name__}::Block": 5}
@@ -164,7 +164,7 @@ class Twice(nn.Module):
 
 def test_a_model_without_selected_modules_is_unchanged() -> None:
     x = torch.randn(2, 4)
-    program = exporter.export(Twice().eval(), (x,), export_modules_as_functions={Block})
+    program = aten2onnx.export(Twice().eval(), (x,), export_modules_as_functions={Block})
     assert not program.model.functions and [n.op_type for n in program.model.graph] == ["Gemm", "Relu", "Gemm"]
 
 
@@ -201,7 +201,7 @@ class BranchyNet(nn.Module):
 
 def test_modules_with_control_flow() -> None:
     model = BranchyNet().eval()
-    program = exporter.export(model, (torch.randn(3, 4),), export_modules_as_functions=True)
+    program = aten2onnx.export(model, (torch.randn(3, 4),), export_modules_as_functions=True)
     (function,) = program.model.functions.values()  # InBranch runs inside a branch: it stays inline
     # the constants inside both branches (k) are the function's attributes
     assert function.name == "Branchy" and sorted(function.attributes) == ["mul_Constant_value", "sub_Constant_value"]
@@ -213,7 +213,7 @@ def test_modules_with_control_flow() -> None:
 
 
 # -- the TorchScript path (dynamo=False, scripted models) -------------------------------------------------
-def _shape(program: exporter.ONNXProgram) -> tuple[set[str], Counter[str], dict[str, list[str]]]:
+def _shape(program: aten2onnx.ONNXProgram) -> tuple[set[str], Counter[str], dict[str, list[str]]]:
     """What a module-functions export made: its functions, the top level's calls, each function's attributes."""
     functions = _functions(program)
     return set(functions), _calls(program), {k: sorted(f.attributes) for k, f in functions.items()}
@@ -225,9 +225,9 @@ def test_the_torchscript_path_makes_the_same_functions_as_torch_export(
         net: tuple[Net, torch.Tensor, list[torch.Tensor]], how: str, selection: str) -> None:
     model, x, flat = net
     chosen = True if selection == "every class" else {Block, Inner}
-    reference = exporter.export(model, (x,), export_modules_as_functions=chosen)
+    reference = aten2onnx.export(model, (x,), export_modules_as_functions=chosen)
     exported = torch.jit.script(model) if how == "scripted" else model
-    program = exporter.export(exported, (x,), dynamo=False, export_modules_as_functions=chosen)
+    program = aten2onnx.export(exported, (x,), dynamo=False, export_modules_as_functions=chosen)
     assert program.capture_method == f"torch.jit.{'script' if how == 'scripted' else 'trace'}"
     assert _shape(program) == _shape(reference)  # one function per class (and structure), called alike
     calls = [n for n in program.model.graph if n.op_type == "Block"]
@@ -236,7 +236,7 @@ def test_the_torchscript_path_makes_the_same_functions_as_torch_export(
     onnx.checker.check_model(program.model_proto, full_check=True)
     _same(program(x), flat)
     other = torch.randn(4, 8)
-    _same(program(other), exporter.export(model, (x,), dynamo=False)(other))
+    _same(program(other), aten2onnx.export(model, (x,), dynamo=False)(other))
 
 
 @torch.jit.script
@@ -278,7 +278,7 @@ class Decisions(nn.Module):
 def test_scripted_modules_with_control_flow_become_functions() -> None:
     model = Decisions().eval()
     scripted = torch.jit.script(model)
-    program = exporter.export(scripted, (torch.randn(3, 4),), export_modules_as_functions={Decides},
+    program = aten2onnx.export(scripted, (torch.randn(3, 4),), export_modules_as_functions={Decides},
                               input_names=["x"], dynamic_axes={"x": {0: "rows"}})
     (function,) = program.model.functions.values()
     assert (function.domain, function.name) == (__name__, "Decides")
@@ -315,11 +315,11 @@ def test_a_traced_model_calling_scripted_modules_and_functions() -> None:
     from models.seed_examples import LoopModel2
 
     x, count = torch.ones(2, 3, dtype=torch.long), torch.tensor(5)
-    program = exporter.export(LoopModel2(), (x, count), dynamo=False, export_modules_as_functions=True)
+    program = aten2onnx.export(LoopModel2(), (x, count), dynamo=False, export_modules_as_functions=True)
     assert not program.model.functions and "Loop" in [n.op_type for n in program.model.graph]
     torch.manual_seed(0)
     model = ts.TracedWithScriptedParts().eval()
-    program = exporter.export(model, (torch.randn(2, 3), torch.tensor(3)), dynamo=False,
+    program = aten2onnx.export(model, (torch.randn(2, 3), torch.tensor(3)), dynamo=False,
                               export_modules_as_functions=True)
     assert set(_functions(program)) == {"torch.nn.modules.linear::Linear", "models.torchscript_models::ScriptedBlock"}
     onnx.checker.check_model(program.model_proto, full_check=True)
@@ -331,14 +331,14 @@ def test_a_traced_model_calling_scripted_modules_and_functions() -> None:
 
 def test_calls_torchscript_cannot_attribute_are_errors() -> None:
     x = torch.randn(2, 4)
-    with pytest.raises(exporter.ExportArgumentError, match=r"Pick calls modules that TorchScript does not name "
+    with pytest.raises(aten2onnx.ExportArgumentError, match=r"Pick calls modules that TorchScript does not name "
                                                            r"statically \(forward\(\) of .*_Op at .*test_module_functions"):
-        exporter.export(torch.jit.script(Pick()), (x, "a"), export_modules_as_functions=True)
+        aten2onnx.export(torch.jit.script(Pick()), (x, "a"), export_modules_as_functions=True)
     frozen = torch.jit.freeze(torch.jit.script(Twice().eval()))
-    with pytest.raises(exporter.ExportArgumentError, match=r"Twice's submodules \(a, b\) were already inlined"):
-        exporter.export(frozen, (x,), export_modules_as_functions=True)
-    with pytest.raises(exporter.ExportArgumentError, match="_shift is a scripted function, which calls no modules"):
-        exporter.export(_shift, (x,), export_modules_as_functions=True)
-    plain = exporter.export(frozen, (x,))  # without the option a frozen module exports as it always did
+    with pytest.raises(aten2onnx.ExportArgumentError, match=r"Twice's submodules \(a, b\) were already inlined"):
+        aten2onnx.export(frozen, (x,), export_modules_as_functions=True)
+    with pytest.raises(aten2onnx.ExportArgumentError, match="_shift is a scripted function, which calls no modules"):
+        aten2onnx.export(_shift, (x,), export_modules_as_functions=True)
+    plain = aten2onnx.export(frozen, (x,))  # without the option a frozen module exports as it always did
     with torch.no_grad():
         _same(plain(x), [frozen(x)])

@@ -19,11 +19,11 @@ from hypothesis.errors import NoSuchExample
 from op_inputs import op_arguments
 from op_runner import assert_same, assert_same_random, build_one_op_model, flatten_outputs, run_eager, run_onnx
 
-from codegen.load import load_specs
-from codegen.model import MAX_OPSET, OpSpec
-from codegen.torch_schema import schema_of
-from exporter import runtime_versions
-from exporter.errors import ConstraintError
+from aten2onnx.codegen.load import load_specs
+from aten2onnx.codegen.model import MAX_OPSET, OpSpec
+from aten2onnx.codegen.torch_schema import schema_of
+from aten2onnx.exporter import runtime_versions
+from aten2onnx.exporter.errors import ConstraintError
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = load_specs(ROOT / "opspecs", ROOT)

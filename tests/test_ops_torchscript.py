@@ -24,11 +24,11 @@ from op_runner import assert_same, assert_same_random, flatten_outputs, run_eage
 from test_ops import SPECS, _describe, opsets_to_test
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-import exporter
-from codegen.model import OpSpec
-from codegen.torch_schema import resolve_overload, schema_of
-from exporter import registry
-from exporter.errors import ConstraintError
+import aten2onnx
+from aten2onnx.codegen.model import OpSpec
+from aten2onnx.codegen.torch_schema import resolve_overload, schema_of
+from aten2onnx.exporter import registry
+from aten2onnx.exporter.errors import ConstraintError
 
 # The overloads the traced and scripted models of the test tree translate through specs (the
 # classic zoo, the seed's loops, packed sequences), and the TorchScript-only specs with tensor
@@ -120,7 +120,7 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, Any]) -> None:
         note(f"torch.jit.trace refuses this call: {exc}")
         return
     try:
-        program = exporter.export(traced, inputs, opset_version=opset, do_constant_folding=False)
+        program = aten2onnx.export(traced, inputs, opset_version=opset, do_constant_folding=False)
     except ConstraintError as error:
         assert error.constraint_message in messages, f"undocumented constraint message: {error}"
         return
@@ -145,7 +145,7 @@ def test_traced_op_matches_torch(spec: OpSpec, opset: int) -> None:
 
 
 def _graph_overloads(block: torch._C.Block) -> set[str]:
-    from exporter.torchscript.translator import overload_of
+    from aten2onnx.exporter.torchscript.translator import overload_of
 
     found = set()
     for node in block.nodes():
@@ -160,7 +160,7 @@ def _graph_overloads(block: torch._C.Block) -> set[str]:
 def test_torchscript_ops_cover_the_models(name: str) -> None:
     """Every ATen op of the model's traced graph that reaches a spec is in TORCHSCRIPT_OPS (so the
     default run proves it through this frontend)."""
-    from exporter.torchscript.capture import capture_torchscript
+    from aten2onnx.exporter.torchscript.capture import capture_torchscript
 
     case = CLASSIC_ZOO[name]()
     with warnings.catch_warnings():

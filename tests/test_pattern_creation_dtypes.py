@@ -13,7 +13,7 @@ import torch
 from patterns import Fn, export_and_run
 from torch import nn
 
-import exporter
+import aten2onnx
 
 
 def _creations(dtype: torch.dtype) -> Fn:
@@ -82,12 +82,12 @@ def _(x: torch.Tensor) -> torch.Tensor:
 
 def test_a_mapping_that_computes_another_dtype_is_cast_to_torchs() -> None:
     """A symbolic that forgets the dtype conversion: the model still loads, in torch's dtype."""
-    exporter.register_custom_op_symbolic("a2o_pattern::halve", lambda g, x: g.op("Div", x, g.op(
+    aten2onnx.register_custom_op_symbolic("a2o_pattern::halve", lambda g, x: g.op("Div", x, g.op(
         "Constant", value_t=torch.tensor(2.0))), 9)
     try:
         model = Fn(lambda x: torch.ops.a2o_pattern.halve(x) + 1)
         program = export_and_run(model, (torch.randn(2, 3),), [(torch.randn(4, 3),)], atol=1e-6,
                                  dynamic_shapes=({0: "n"},))
     finally:
-        exporter.unregister_custom_op_symbolic("a2o_pattern::halve", 9)
+        aten2onnx.unregister_custom_op_symbolic("a2o_pattern::halve", 9)
     assert program.model.graph.outputs[0].dtype.name == "DOUBLE"

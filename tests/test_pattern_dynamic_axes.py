@@ -20,7 +20,7 @@ from patterns import assert_matches, export_and_run, input_dims
 from torch import nn
 from torch.export import Dim
 
-import exporter
+import aten2onnx
 
 
 class MLP(nn.Module):
@@ -88,7 +88,7 @@ def test_size_one_example_exports_dynamic(name: str) -> None:
     torch.manual_seed(0)
     model = make()
     with warnings.catch_warnings():
-        warnings.simplefilter("error", exporter.DynamicAxisWarning)  # nothing is fixed
+        warnings.simplefilter("error", aten2onnx.DynamicAxisWarning)  # nothing is fixed
         program = export_and_run(model, inputs(1), [inputs(2), inputs(7)], atol=1e-4, **options)
     dims = input_dims(program)
     assert all("1" not in d[:2] for d in dims), dims  # the batch/length axes stay symbolic
@@ -148,9 +148,9 @@ _FIXED = [
 def test_size_the_model_fixes_is_exported_with_a_warning(model: nn.Module, example: tuple[torch.Tensor, ...],
                                                          options: dict[str, Any], message: str, line: str,
                                                          tmp_path: Path) -> None:
-    with pytest.warns(exporter.DynamicAxisWarning) as caught:
-        program = exporter.export(model, example, opset_version=18, report=True, artifacts_dir=tmp_path, **options)
-    text = " ".join(str(w.message) for w in caught if issubclass(w.category, exporter.DynamicAxisWarning))
+    with pytest.warns(aten2onnx.DynamicAxisWarning) as caught:
+        program = aten2onnx.export(model, example, opset_version=18, report=True, artifacts_dir=tmp_path, **options)
+    text = " ".join(str(w.message) for w in caught if issubclass(w.category, aten2onnx.DynamicAxisWarning))
     assert message in text and line in text, text
     size = example[0].shape[0]
     assert input_dims(program)[0][0] == str(size)  # the input shows the size, not a name
@@ -160,8 +160,8 @@ def test_size_the_model_fixes_is_exported_with_a_warning(model: nn.Module, examp
 
 
 def test_fixed_axis_is_not_named_on_the_outputs() -> None:
-    with pytest.warns(exporter.DynamicAxisWarning):
-        program = exporter.export(FixedReshape(), (torch.randn(4, 6),), input_names=["x"], output_names=["y"],
+    with pytest.warns(aten2onnx.DynamicAxisWarning):
+        program = aten2onnx.export(FixedReshape(), (torch.randn(4, 6),), input_names=["x"], output_names=["y"],
                                   dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
     assert input_dims(program) == [["4", "6"]]
     assert [str(d) for d in program.model.graph.outputs[0].shape] == ["2", "2", "6"]
@@ -170,7 +170,7 @@ def test_fixed_axis_is_not_named_on_the_outputs() -> None:
 def test_dynamic_shapes_keys_of_inputs_not_given_are_ignored() -> None:
     """A dict naming an optional input the call leaves out (torch.export refuses such keys)."""
     model = MLP()
-    with pytest.warns(exporter.DynamicAxisWarning, match=r"dynamic_shapes\['mask'\] names no input"):
+    with pytest.warns(aten2onnx.DynamicAxisWarning, match=r"dynamic_shapes\['mask'\] names no input"):
         program = export_and_run(model, (torch.randn(1, 8),), [(torch.randn(3, 8),)],
                                  dynamic_shapes={"x": {0: "batch"}, "mask": {0: "batch"}})
     assert input_dims(program) == [["batch", "8"]]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from patterns import Fn, assert_matches, export_and_run
 from torch import nn
 
-import exporter
+import aten2onnx
 
 D = {0: "a", 1: "b", 2: "c", 3: "d"}
 r = torch.randn
@@ -119,7 +119,7 @@ def test_recurrent_layer_held_outside_the_module_tree() -> None:
 def test_mapping_that_needs_a_newer_opset_says_so() -> None:
     model = Fn(lambda x, i, s: x.scatter_add(0, i, s))
     example = (r(5, 3), torch.tensor([[0, 1, 2], [4, 0, 1]]), r(2, 3))
-    with pytest.raises(exporter.ConstraintError, match=r"needs the static shapes.*drop those axes from dynamic_shapes"):
-        exporter.export(model, example, opset_version=13, dynamic_shapes=(_dims(0), {0: "k"}, {0: "k"}))
-    program = exporter.export(model, example, opset_version=13)  # static: the one-hot form
+    with pytest.raises(aten2onnx.ConstraintError, match=r"needs the static shapes.*drop those axes from dynamic_shapes"):
+        aten2onnx.export(model, example, opset_version=13, dynamic_shapes=(_dims(0), {0: "k"}, {0: "k"}))
+    program = aten2onnx.export(model, example, opset_version=13)  # static: the one-hot form
     assert_matches(program, model, example)

@@ -11,7 +11,7 @@ import torch
 from patterns import assert_matches, export_and_run, input_dims
 from torch import nn
 
-import exporter
+import aten2onnx
 
 
 class Optional3(nn.Module):
@@ -36,7 +36,7 @@ def test_none_inputs_are_not_onnx_inputs(example: object, kwargs: dict[str, obje
     model = Optional3()
     make = example  # type: ignore[assignment]
     shapes = {name: _BATCH for name in names}
-    program = exporter.export(model, make(2), opset_version=18, dynamic_shapes=shapes)  # type: ignore[operator]
+    program = aten2onnx.export(model, make(2), opset_version=18, dynamic_shapes=shapes)  # type: ignore[operator]
     assert [v.name for v in program.model.graph.inputs] == names
     for n in (2, 1, 6):
         args = make(n)  # type: ignore[operator]
@@ -46,7 +46,7 @@ def test_none_inputs_are_not_onnx_inputs(example: object, kwargs: dict[str, obje
 def test_keyword_inputs_given_and_none_with_input_names() -> None:
     model = Optional3()
     x, z = torch.randn(4, 3), torch.randn(4, 3)
-    program = exporter.export(model, (x,), kwargs={"y": None, "z": z}, opset_version=18, input_names=["a", "c"],
+    program = aten2onnx.export(model, (x,), kwargs={"y": None, "z": z}, opset_version=18, input_names=["a", "c"],
                               dynamic_axes={"a": {0: "batch"}, "c": {0: "batch"}})
     assert input_dims(program) == [["batch", "3"], ["batch", "3"]]
     assert [v.name for v in program.model.graph.inputs] == ["a", "c"]

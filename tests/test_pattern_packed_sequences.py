@@ -13,7 +13,7 @@ from patterns import Fn, assert_matches
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-import exporter
+import aten2onnx
 
 
 class Tagger(nn.Module):
@@ -67,7 +67,7 @@ def test_packed_recurrent_layers(kind: str, options: dict[str, object], batch_fi
     model = Tagger(kind, batch_first, enforce_sorted, total_length=not enforce_sorted, **options).eval()  # type: ignore[arg-type]
     lengths = _LENGTHS[enforce_sorted]
     axes = {0: "batch", 1: "steps"} if batch_first else {0: "steps", 1: "batch"}
-    program = exporter.export(model, _batch(batch_first, lengths[0]), opset_version=18,
+    program = aten2onnx.export(model, _batch(batch_first, lengths[0]), opset_version=18,
                               dynamic_shapes={"tokens": axes, "lengths": {0: "batch"}})
     assert [v.name for v in program.model.graph.inputs] == ["tokens", "lengths"]
     for case in lengths:
@@ -98,7 +98,7 @@ def test_packed_lstm_with_initial_state(opset: int) -> None:
         return (torch.randn(max(lengths), len(lengths), 3), torch.tensor(lengths, dtype=torch.int32),
                 torch.randn(4, len(lengths), 4))
 
-    program = exporter.export(model, inputs([3, 5, 2]), opset_version=opset,
+    program = aten2onnx.export(model, inputs([3, 5, 2]), opset_version=opset,
                               dynamic_shapes=({0: "steps", 1: "batch"}, {0: "batch"}, {1: "batch"}))
     for lengths in ([3, 5, 2], [1, 1], [6, 2, 6, 4], [4]):
         assert_matches(program, model, inputs(lengths), atol=1e-5)
@@ -114,7 +114,7 @@ def test_packed_rnn_reached_through_a_closure() -> None:
         return pad_packed_sequence(out, batch_first=True)[0]
 
     model = Fn(run)
-    program = exporter.export(model, (torch.randn(3, 5, 3), torch.tensor([5, 2, 4])), opset_version=18,
+    program = aten2onnx.export(model, (torch.randn(3, 5, 3), torch.tensor([5, 2, 4])), opset_version=18,
                               dynamic_shapes=({0: "batch", 1: "steps"}, {0: "batch"}))
     for lengths in ([1, 3], [6, 6, 2, 5]):
         assert_matches(program, model, (torch.randn(len(lengths), max(lengths), 3), torch.tensor(lengths)))

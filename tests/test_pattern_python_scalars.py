@@ -13,7 +13,7 @@ import torch
 from patterns import assert_matches, export_and_run, input_dims
 from torch import nn
 
-import exporter
+import aten2onnx
 
 
 class Options(nn.Module):
@@ -35,7 +35,7 @@ def test_python_values_are_constants_not_inputs(args: tuple[object, ...], kwargs
                                                  tmp_path: Path) -> None:
     model = Options()
     x = torch.randn(3, 4)
-    program = exporter.export(model, (x, *args), kwargs=kwargs, opset_version=18, dynamic_shapes=None,
+    program = aten2onnx.export(model, (x, *args), kwargs=kwargs, opset_version=18, dynamic_shapes=None,
                               report=True, artifacts_dir=tmp_path)
     assert [v.name for v in program.model.graph.inputs] == ["x"]
     for sample in (x, torch.randn(3, 4) * 5):
@@ -63,7 +63,7 @@ def test_transformers_model_called_with_use_cache_false() -> None:
     model = transformers.GPT2LMHeadModel(config).eval()
     ids = torch.randint(0, 32, (1, 5))
     kwargs = {"use_cache": False, "output_attentions": False, "return_dict": False}
-    program = exporter.export(model, (ids,), kwargs=kwargs, opset_version=18,
+    program = aten2onnx.export(model, (ids,), kwargs=kwargs, opset_version=18,
                               dynamic_shapes={"input_ids": {0: "batch", 1: "length"}})
     assert [v.name for v in program.model.graph.inputs] == ["input_ids"]
     for shape in ((1, 5), (3, 2), (2, 9)):

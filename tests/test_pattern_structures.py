@@ -11,7 +11,7 @@ from patterns import assert_matches, export_and_run, input_dims
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
-import exporter
+import aten2onnx
 
 
 class DictIn(nn.Module):
@@ -38,7 +38,7 @@ def test_dict_input_by_position_and_by_keyword() -> None:
     assert [v.name for v in program.model.graph.inputs] == ["batch_ids", "batch_mask"]
     assert input_dims(program) == [["batch", "length"], ["batch", "length"]]
     # torch.onnx's convention still holds: a trailing dict of forward()'s keywords is the kwargs
-    program = exporter.export(model, ({"batch": _batch(2, 5)},), opset_version=18, input_names=["ids", "mask"],
+    program = aten2onnx.export(model, ({"batch": _batch(2, 5)},), opset_version=18, input_names=["ids", "mask"],
                               dynamic_axes={"ids": [0, 1], "mask": [0, 1]})
     assert [v.name for v in program.model.graph.inputs] == ["ids", "mask"]
     assert_matches(program, model, (_batch(3, 7),))

@@ -15,7 +15,7 @@ import torch
 from patterns import Fn, export_and_run
 from torch.distributions import Bernoulli, Categorical, Normal, Uniform
 
-import exporter
+import aten2onnx
 
 t = torch.tensor
 x = torch.randn(4, 3)
@@ -71,7 +71,7 @@ def test_distributions_sampled_with_tensor_parameters() -> None:
             return _draws(mean, std, low, high, probs)
 
     example = (torch.zeros(3), torch.ones(3), torch.zeros(3), torch.full((3,), 4.0), torch.tensor([0.2, 0.5, 0.3]))
-    program = exporter.export(Sampler(), example, opset_version=18)
+    program = aten2onnx.export(Sampler(), example, opset_version=18)
     other = (torch.tensor([5.0, -2.0, 0.0]), torch.tensor([0.5, 2.0, 1.0]), torch.tensor([-1.0, 2.0, 0.0]),
              torch.tensor([1.0, 6.0, 0.5]), torch.tensor([0.7, 0.1, 0.2]))
     for inputs in (example, other):

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from patterns import assert_matches
 from torch import nn
 
-import exporter
-from exporter.options import TrainingMode
-from exporter.verify import _compare_sample
+import aten2onnx
+from aten2onnx.exporter.options import TrainingMode
+from aten2onnx.exporter.verify import _compare_sample
 
 
 class Bags(nn.Module):
@@ -58,7 +58,7 @@ def test_embedding_bag_with_include_last_offset(mode: str, padding_idx: int | No
     weights = torch.rand(8, dtype=dtype) if weighted else None
     example = (_INDICES, _OFFSETS[1], *([weights] if weighted else []))
     shapes = ({0: "count"}, {0: "bags"}, *([{0: "count"}] if weighted else []))
-    program = exporter.export(model, example, opset_version=opset, dynamic_shapes=shapes)
+    program = aten2onnx.export(model, example, opset_version=opset, dynamic_shapes=shapes)
     for offsets in _OFFSETS:
         assert_matches(program, model, (_INDICES, offsets, *([weights] if weighted else [])), atol=1e-6)
     fewer = _INDICES[:5]
@@ -84,7 +84,7 @@ def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
 def test_dropout_in_training_mode_matches_eager_statistics_and_zeros_pattern(opset: int) -> None:
     x, image = _inputs()
     model = Dropouts().eval()
-    program = exporter.export(model, (x, image), opset_version=opset, training=TrainingMode.TRAINING, verify=True)
+    program = aten2onnx.export(model, (x, image), opset_version=opset, training=TrainingMode.TRAINING, verify=True)
     assert [c.method for c in program.verification] == ["statistical"] * 3 and all(c.passed for c in program.verification)
     assert model.training is False  # the model's own mode is restored
     plain, module, channels = program(x, image)

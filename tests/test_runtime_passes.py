@@ -1,4 +1,4 @@
-"""The passes after translation (exporter.passes.legalize): one place rewrites what a spec emits.
+"""The passes after translation (aten2onnx.exporter.passes.legalize): one place rewrites what a spec emits.
 
 GraphBuilder appends exactly the ONNX a mapping asks for; `onnx-type-legalization` then makes the
 model valid at its opset (always), and `ort-kernel-gaps` rewrites the nodes ONNX Runtime has no
@@ -13,12 +13,12 @@ import onnxruntime
 import pytest
 import torch
 
-import exporter
-from exporter import passes
-from exporter.errors import ExportArgumentError
-from exporter.graph_builder import GraphBuilder
-from exporter.ort_kernel_gaps import GAPS, VersionRange, compute_dtype, parse_version
-from exporter.runtime_versions import NEWEST_TESTED, installed_version
+import aten2onnx
+from aten2onnx.exporter import passes
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.ort_kernel_gaps import GAPS, VersionRange, compute_dtype, parse_version
+from aten2onnx.exporter.runtime_versions import NEWEST_TESTED, installed_version
 
 
 def _model(op_type: str, dtype: ir.DataType, opset: int, shape: tuple[int, ...] = (5,)) -> ir.Model:
@@ -105,14 +105,14 @@ class _Tan(torch.nn.Module):
 
 def test_export_option_switches_the_pass_off() -> None:
     x = torch.linspace(-1.4, 1.4, 7, dtype=torch.float64)
-    default = exporter.export(_Tan(), (x,), opset_version=18)
+    default = aten2onnx.export(_Tan(), (x,), opset_version=18)
     assert "ort-kernel-gaps: Tan(DOUBLE)" in default.rewrites
     torch.testing.assert_close(default(x)[0], _Tan()(x))
-    plain = exporter.export(_Tan(), (x,), opset_version=18, target_runtime=None)
+    plain = aten2onnx.export(_Tan(), (x,), opset_version=18, target_runtime=None)
     assert plain.rewrites == [] and "Tan" in _ops(plain.model)
     onnx.checker.check_model(plain.model_proto, full_check=True)  # valid ONNX, for another runtime
     with pytest.raises(ExportArgumentError, match="target_runtime='tvm' is not known"):
-        exporter.export(_Tan(), (x,), target_runtime="tvm")
+        aten2onnx.export(_Tan(), (x,), target_runtime="tvm")
 
 
 class _CondTan(torch.nn.Module):
@@ -122,7 +122,7 @@ class _CondTan(torch.nn.Module):
 
 def test_pass_rewrites_inside_if_branches() -> None:
     for x in (torch.linspace(0.1, 1.2, 6, dtype=torch.float64), -torch.linspace(0.1, 1.2, 6, dtype=torch.float64)):
-        program = exporter.export(_CondTan(), (x,), opset_version=18)
+        program = aten2onnx.export(_CondTan(), (x,), opset_version=18)
         assert {"ort-kernel-gaps: Tan(DOUBLE)", "ort-kernel-gaps: Asin(DOUBLE)"} <= set(program.rewrites)
         torch.testing.assert_close(program(x)[0], _CondTan()(x), atol=1e-15, rtol=4e-15)
 

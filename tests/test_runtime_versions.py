@@ -11,10 +11,10 @@ import onnxruntime
 import pytest
 import torch
 
-import exporter
-from exporter import options, runtime_versions
-from exporter.errors import ExportArgumentError, RuntimeVersionError
-from exporter.ort_kernel_gaps import parse_version
+import aten2onnx
+from aten2onnx.exporter import options, runtime_versions
+from aten2onnx.exporter.errors import ExportArgumentError, RuntimeVersionError
+from aten2onnx.exporter.ort_kernel_gaps import parse_version
 
 
 class _Relu(torch.nn.Module):
@@ -67,15 +67,15 @@ def test_default_target_is_the_installed_release(monkeypatch: pytest.MonkeyPatch
 ])
 def test_bad_runtime_version_is_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(ExportArgumentError, match=message):
-        exporter.export(_Linear(), (torch.ones(2),), **kwargs)
+        aten2onnx.export(_Linear(), (torch.ones(2),), **kwargs)
 
 
 def test_gaps_follow_the_target_release() -> None:
     """ONNX Runtime has no int8 Where up to 1.30 (relu of an int8 is Where(Less(x, 0), 0, x)); 1.31
     has it. Each model runs where it is meant to and matches torch."""
     x = torch.tensor([-128, -1, 0, 5, 127], dtype=torch.int8)
-    old = exporter.export(_Relu(), (x,), opset_version=18, runtime_version="1.30")
-    new = exporter.export(_Relu(), (x,), opset_version=18, runtime_version="1.32")
+    old = aten2onnx.export(_Relu(), (x,), opset_version=18, runtime_version="1.30")
+    new = aten2onnx.export(_Relu(), (x,), opset_version=18, runtime_version="1.32")
     assert "ort-kernel-gaps: Where(BOOL, INT8, INT8)" in old.rewrites
     assert not any(r.startswith("ort-kernel-gaps: Where") for r in new.rewrites)
     torch.testing.assert_close(old(x)[0], torch.relu(x))
@@ -85,7 +85,7 @@ def test_gaps_follow_the_target_release() -> None:
 
 def test_call_says_when_the_installed_runtime_is_too_old(monkeypatch: pytest.MonkeyPatch) -> None:
     x = torch.ones(3)
-    program = exporter.export(_Linear(), (x,), opset_version=23, runtime_version="1.26")
+    program = aten2onnx.export(_Linear(), (x,), opset_version=23, runtime_version="1.26")
     monkeypatch.setattr(runtime_versions, "installed_version", lambda: "1.20.1")  # runs opsets up to 21
     with pytest.raises(RuntimeVersionError, match=r"opset 23, and the installed onnxruntime 1.20.1 runs opsets "
                                                   r"up to 21.*opset_version=21.*onnxruntime>=1.26"):
@@ -99,7 +99,7 @@ def test_verify_says_when_the_installed_runtime_is_too_old(monkeypatch: pytest.M
     monkeypatch.setattr(runtime_versions, "installed_version", lambda: "1.20.1")
     target = tmp_path / "model.onnx"
     with pytest.raises(RuntimeVersionError, match="installed onnxruntime 1.20.1 runs opsets up to 21"):
-        exporter.export(_Linear(), (torch.ones(3),), target, opset_version=22, verify=True)
+        aten2onnx.export(_Linear(), (torch.ones(3),), target, opset_version=22, verify=True)
     assert not target.exists()  # nothing written when verification could not run
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-import exporter
+import aten2onnx
 
 INT8 = torch.tensor([[1, -2, 127], [-128, 0, 44]], dtype=torch.int8)
 # for x // 44: the floor-division spec computes a - mod(a, b), which overflows int8 below -88
@@ -63,7 +63,7 @@ def test_out_of_range_scalar_wraps_as_in_torch(fn: Callable[[torch.Tensor], torc
                                                opset: int) -> None:
     model = Fn(fn)
     expected = model(x)
-    program = exporter.export(model, (x,), opset_version=opset)
+    program = aten2onnx.export(model, (x,), opset_version=opset)
     (actual,) = program(x)
     assert actual.dtype == expected.dtype
     torch.testing.assert_close(actual, expected, atol=0, rtol=0)

@@ -20,9 +20,9 @@ from models.seed_examples import LoopModel, LoopModel2
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
-import exporter
-from exporter import progress
-from exporter.torchscript import TracedValueWarning
+import aten2onnx
+from aten2onnx.exporter import progress
+from aten2onnx.exporter.torchscript import TracedValueWarning
 
 SEED_OPSETS = [9, 13, 17, 18, 26]
 
@@ -38,7 +38,7 @@ def _op_types(graph: Any) -> list[str]:
     return found
 
 
-def _compare(program: exporter.ONNXProgram, model: Any, runs: Sequence[tuple[Any, ...]], atol: float = 1e-5) -> None:
+def _compare(program: aten2onnx.ONNXProgram, model: Any, runs: Sequence[tuple[Any, ...]], atol: float = 1e-5) -> None:
     for args in runs:
         with torch.no_grad():
             expected = [t for t in tree_leaves(model(*args)) if isinstance(t, torch.Tensor)]
@@ -49,8 +49,8 @@ def _compare(program: exporter.ONNXProgram, model: Any, runs: Sequence[tuple[Any
             torch.testing.assert_close(got, want, atol=atol, rtol=1e-5)
 
 
-def _export(model: Any, args: tuple[Any, ...], **options: Any) -> exporter.ONNXProgram:
-    program = exporter.export(model, args, dynamo=False, **options)
+def _export(model: Any, args: tuple[Any, ...], **options: Any) -> aten2onnx.ONNXProgram:
+    program = aten2onnx.export(model, args, dynamo=False, **options)
     onnx.checker.check_model(program.model_proto, full_check=True)
     return program
 
@@ -86,7 +86,7 @@ def test_loop_model2_scripted_loop_is_one_onnx_loop(opset: int) -> None:
 def test_scripted_function_exports_as_it_is() -> None:
     from models.seed_examples import loop
 
-    program = exporter.export(loop, (torch.ones(2, 3, dtype=torch.long), torch.tensor(5)))  # dynamo default
+    program = aten2onnx.export(loop, (torch.ones(2, 3, dtype=torch.long), torch.tensor(5)))  # dynamo default
     assert program.capture_method == "torch.jit.script"
     assert [n.op_type for n in program.model.graph].count("Loop") == 1
     (out,) = program(torch.ones(2, 3, dtype=torch.long), torch.tensor(9))
@@ -172,7 +172,7 @@ def test_training_mode_keeps_dropout_and_batch_norm_statistics() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.0))
     x = torch.randn(6, 4)
-    program = _export(model, (x,), training=exporter.TrainingMode.TRAINING)
+    program = _export(model, (x,), training=aten2onnx.TrainingMode.TRAINING)
     assert model.training is True  # restored
     model.train()
     with torch.no_grad():
@@ -183,7 +183,7 @@ def test_training_mode_keeps_dropout_and_batch_norm_statistics() -> None:
 def test_verbose_verify_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x, count = torch.ones(2, 3, dtype=torch.long), torch.tensor(5)
     with pytest.warns(TracedValueWarning):
-        program = exporter.export(LoopModel(), (x, count), dynamo=False, verbose=True, verify=True, report=True,
+        program = aten2onnx.export(LoopModel(), (x, count), dynamo=False, verbose=True, verify=True, report=True,
                                   artifacts_dir=tmp_path)
     out = capsys.readouterr()
     assert "onnx::Add" in out.out and "verified" in out.err
@@ -207,20 +207,20 @@ def test_aten_fallback_and_custom_symbolic_on_this_path() -> None:
             return torch.ops.a2o_ts.twice(x) + 1
 
     x = torch.randn(3)
-    with pytest.raises(exporter.UnsupportedOpsError, match=r"a2o_ts::twice.default x1 at UsesCustom\.forward|"
+    with pytest.raises(aten2onnx.UnsupportedOpsError, match=r"a2o_ts::twice.default x1 at UsesCustom\.forward|"
                                                            r"a2o_ts::twice.default x1 at the model's forward"):
-        exporter.export(UsesCustom(), (x,), dynamo=False)
-    fallback = exporter.export(UsesCustom(), (x,), dynamo=False,
-                               operator_export_type=exporter.OperatorExportTypes.ONNX_ATEN_FALLBACK)
+        aten2onnx.export(UsesCustom(), (x,), dynamo=False)
+    fallback = aten2onnx.export(UsesCustom(), (x,), dynamo=False,
+                               operator_export_type=aten2onnx.OperatorExportTypes.ONNX_ATEN_FALLBACK)
     (node,) = [n for n in fallback.model.graph if n.op_type == "ATen"]
     assert node.domain == "org.pytorch.aten" and node.attributes["operator"].value == "a2o_ts::twice"
-    exporter.register_custom_op_symbolic("a2o_ts::twice", lambda g, x: g.op("Add", x, x), 9)
+    aten2onnx.register_custom_op_symbolic("a2o_ts::twice", lambda g, x: g.op("Add", x, x), 9)
     try:
         program = _export(UsesCustom(), (x,))
         assert [n.op_type for n in program.model.graph][:1] == ["Add"]
         _compare(program, UsesCustom(), [(x,), (torch.randn(3),)])
     finally:
-        exporter.unregister_custom_op_symbolic("a2o_ts::twice", 9)
+        aten2onnx.unregister_custom_op_symbolic("a2o_ts::twice", 9)
 
 
 # -- fallback=True ---------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_fallback_exports_what_torch_export_cannot_and_says_so(tmp_path: Path) -
     progress.enable(stream)
     try:
         with pytest.warns(TracedValueWarning, match="read as a Python bool"):
-            program = exporter.export(ts.DataDependentBranch(), (torch.ones(3),), fallback=True, report=True,
+            program = aten2onnx.export(ts.DataDependentBranch(), (torch.ones(3),), fallback=True, report=True,
                                       artifacts_dir=tmp_path)
     finally:
         progress.disable()
@@ -239,9 +239,9 @@ def test_fallback_exports_what_torch_export_cannot_and_says_so(tmp_path: Path) -
     report = Path(program.report_path).read_text()
     assert "## Capture (torch.jit.trace)" in report and "fallback=True exported it with TorchScript" in report
     _compare(program, ts.DataDependentBranch(), [(torch.ones(3),)])
-    with pytest.raises(exporter.CaptureError):
-        exporter.export(ts.DataDependentBranch(), (torch.ones(3),))  # without fallback: torch.export's error
-    assert exporter.export(nn.ReLU(), (torch.randn(2),), fallback=True).capture_method == "torch.export"
+    with pytest.raises(aten2onnx.CaptureError):
+        aten2onnx.export(ts.DataDependentBranch(), (torch.ones(3),))  # without fallback: torch.export's error
+    assert aten2onnx.export(nn.ReLU(), (torch.randn(2),), fallback=True).capture_method == "torch.export"
 
 
 # -- autograd.Function with a symbolic -------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_function_with_symbolic_exports_through_it_on_both_paths(dynamo: bool) -
     x, y = torch.randn(2, 3), torch.randn(2, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", TracedValueWarning)  # the numpy forward is not traced into the graph
-        program = exporter.export(model, (x, y), dynamo=dynamo, input_names=["x", "y"],
+        program = aten2onnx.export(model, (x, y), dynamo=dynamo, input_names=["x", "y"],
                                   dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
     types = [n.op_type for n in program.model.graph]
     assert "Sin" in types and "Sub" in types and "Exp" in types  # NumpySin/ScaleAndDiff symbolics; PlainFunction
@@ -263,8 +263,8 @@ def test_function_with_symbolic_exports_through_it_on_both_paths(dynamo: bool) -
 
 # -- bad input -------------------------------------------------------------------------------------------
 def test_a_model_that_neither_traces_nor_scripts_gets_one_error() -> None:
-    with pytest.raises(exporter.CaptureError) as info:
-        exporter.export(ts.Wrapper(), (torch.randn(2),), dynamo=False)
+    with pytest.raises(aten2onnx.CaptureError) as info:
+        aten2onnx.export(ts.Wrapper(), (torch.randn(2),), dynamo=False)
     message = str(info.value)
     assert "could not capture Wrapper with TorchScript" in message
     assert "tracing failed in Wrapper.forward at" in message and "Only tensors" in message
@@ -280,8 +280,8 @@ def test_in_place_write_into_a_view_read_afterwards_is_refused() -> None:
             z.add_(1)
             return y * 2
 
-    with pytest.raises(exporter.TranslationError, match=r"writes into a view .* ONNX has no views"):
-        exporter.export(WritesThroughView(), (torch.randn(2, 3),), dynamo=False)
+    with pytest.raises(aten2onnx.TranslationError, match=r"writes into a view .* ONNX has no views"):
+        aten2onnx.export(WritesThroughView(), (torch.randn(2, 3),), dynamo=False)
 
 
 def test_a_dynamic_axis_the_trace_fixes_is_reported() -> None:
@@ -290,12 +290,12 @@ def test_a_dynamic_axis_the_trace_fixes_is_reported() -> None:
             return x.view(2, -1)  # the traced constant 2 ties the batch
 
     with pytest.warns(TracedValueWarning, match=r"dynamic axis x\.shape\[0\] was fixed to 2 by aten::view"):
-        exporter.export(FixedBatch(), (torch.randn(2, 3),), dynamo=False, input_names=["x"],
+        aten2onnx.export(FixedBatch(), (torch.randn(2, 3),), dynamo=False, input_names=["x"],
                         dynamic_axes={"x": {0: "batch"}})
 
 
 def test_a_capture_failure_is_reported_under_the_torchscript_capture(tmp_path: Path) -> None:
-    with pytest.raises(exporter.CaptureError) as info:
-        exporter.export(ts.Wrapper(), (torch.randn(2),), dynamo=False, report=True, artifacts_dir=tmp_path)
+    with pytest.raises(aten2onnx.CaptureError) as info:
+        aten2onnx.export(ts.Wrapper(), (torch.randn(2),), dynamo=False, report=True, artifacts_dir=tmp_path)
     report = Path(info.value.report_path).read_text()
     assert "## Capture (torch.jit.trace)" in report and "scripting failed in module 'inner'" in report

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils._pytree import tree_leaves
 
-import exporter
+import aten2onnx
 
 
 class DictIn(nn.Module):
@@ -34,7 +34,7 @@ def _batch(n: int, length: int) -> dict[str, Tensor]:
     return {"ids": torch.randint(0, 10, (n, length)), "mask": (torch.rand(n, length) > 0.3).float()}
 
 
-def _compare(program: exporter.ONNXProgram, model: Any, *args: Any) -> None:
+def _compare(program: aten2onnx.ONNXProgram, model: Any, *args: Any) -> None:
     with torch.no_grad():
         want = [t for t in tree_leaves(model(*args)) if isinstance(t, Tensor)]
     got = program(*args)
@@ -48,13 +48,13 @@ def test_a_dict_input_is_one_onnx_input_per_key(scripted: bool) -> None:
     model = DictIn().eval()
     exported = torch.jit.script(model) if scripted else model
     axes = {"batch_ids": {0: "n", 1: "length"}, "batch_mask": {0: "n", 1: "length"}}
-    program = exporter.export(exported, (_batch(2, 5), torch.tensor(2.0)), dynamo=False, dynamic_axes=axes)
+    program = aten2onnx.export(exported, (_batch(2, 5), torch.tensor(2.0)), dynamo=False, dynamic_axes=axes)
     assert program.capture_method == ("torch.jit.script" if scripted else "torch.jit.trace")
     graph = program.model.graph
     assert [v.name for v in graph.inputs] == ["batch_ids", "batch_mask", "scale"]
     assert [[str(d) for d in v.shape] for v in graph.inputs[:2]] == [["n", "length"]] * 2
     if not scripted:  # named as the torch.export path names them
-        reference = exporter.export(model, (_batch(2, 5), torch.tensor(2.0)))
+        reference = aten2onnx.export(model, (_batch(2, 5), torch.tensor(2.0)))
         assert [v.name for v in reference.model.graph.inputs] == [v.name for v in graph.inputs]
     onnx.checker.check_model(program.model_proto, full_check=True)
     for n, length in ((1, 3), (2, 5), (4, 9)):
@@ -64,7 +64,7 @@ def test_a_dict_input_is_one_onnx_input_per_key(scripted: bool) -> None:
 def test_a_dict_input_as_a_keyword_and_before_an_empty_trailing_dict() -> None:
     model = DictIn().eval()
     batch, scale = _batch(3, 4), torch.tensor(1.5)
-    by_keyword = exporter.export(model, (), dynamo=False, kwargs={"batch": batch, "scale": scale},
+    by_keyword = aten2onnx.export(model, (), dynamo=False, kwargs={"batch": batch, "scale": scale},
                                  input_names=["ids", "mask"])
     assert [v.name for v in by_keyword.model.graph.inputs] == ["ids", "mask", "scale"]
     _compare(by_keyword, model, _batch(3, 4), torch.tensor(3.0))
@@ -74,7 +74,7 @@ def test_a_dict_input_as_a_keyword_and_before_an_empty_trailing_dict() -> None:
             return x * features["a"] - features["b"]
 
     features = {"a": torch.randn(2, 3), "b": torch.randn(2, 3)}
-    program = exporter.export(DictLast(), (torch.randn(2, 3), features, {}), dynamo=False)  # torch.onnx's spelling
+    program = aten2onnx.export(DictLast(), (torch.randn(2, 3), features, {}), dynamo=False)  # torch.onnx's spelling
     assert [v.name for v in program.model.graph.inputs] == ["x", "features_a", "features_b"]
     _compare(program, DictLast(), torch.randn(2, 3), {"a": torch.randn(2, 3), "b": torch.randn(2, 3)})
 
@@ -102,7 +102,7 @@ class DictOps(nn.Module):
 def test_scripted_dict_operations_and_loops_over_keys_and_items() -> None:
     model = torch.jit.script(DictOps())
     feats = {"a": torch.randn(2, 3), "bias": torch.randn(2, 3), "b": torch.randn(2, 3)}
-    program = exporter.export(model, (feats, torch.randn(2, 3)), opset_version=13, input_names=["a", "bias", "b", "x"],
+    program = aten2onnx.export(model, (feats, torch.randn(2, 3)), opset_version=13, input_names=["a", "bias", "b", "x"],
                               dynamic_axes={name: {0: "rows"} for name in ("a", "bias", "b", "x")})
     assert "Loop" not in [n.op_type for n in program.model.graph]  # loops over the keys ran at export time
     assert len(program.model.graph.outputs) == 4
@@ -120,7 +120,7 @@ class IntKeys(nn.Module):
 def test_a_dict_with_int_keys(scripted: bool) -> None:
     model = torch.jit.script(IntKeys()) if scripted else IntKeys()
     features = {0: torch.randn(2, 3), 1: torch.randn(2, 3)}
-    program = exporter.export(model, (features, {}), dynamo=False)
+    program = aten2onnx.export(model, (features, {}), dynamo=False)
     assert [v.name for v in program.model.graph.inputs] == ["features_0", "features_1"]
     _compare(program, IntKeys(), {0: torch.randn(2, 3), 1: torch.randn(2, 3)})
 
@@ -130,6 +130,6 @@ def test_a_key_the_example_dict_lacks_is_a_clear_error() -> None:
         def forward(self, features: dict[str, Tensor]) -> Tensor:
             return features["weights"] * 2
 
-    with pytest.raises(exporter.TranslationError, match=r"reads key 'weights' that the dict does not have "
+    with pytest.raises(aten2onnx.TranslationError, match=r"reads key 'weights' that the dict does not have "
                                                         r"\(its keys: 'a'\)"):
-        exporter.export(torch.jit.script(ReadsMissing()), ({"a": torch.randn(2)}, {}))
+        aten2onnx.export(torch.jit.script(ReadsMissing()), ({"a": torch.randn(2)}, {}))

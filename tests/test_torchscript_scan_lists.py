@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-import exporter
+import aten2onnx
 
 OPSETS = [9, 11, 13, 18, 26]
 
@@ -27,7 +27,7 @@ def _op_types(graph: Any) -> list[str]:
     return found
 
 
-def _check(program: exporter.ONNXProgram, model: Any, runs: list[tuple[Any, ...]]) -> None:
+def _check(program: aten2onnx.ONNXProgram, model: Any, runs: list[tuple[Any, ...]]) -> None:
     onnx.checker.check_model(program.model_proto, full_check=True)
     for args in runs:
         with torch.no_grad():
@@ -109,7 +109,7 @@ _MODELS = {
 @pytest.mark.parametrize("name", sorted(_MODELS))
 def test_lists_stacked_after_a_loop_are_scan_outputs_at_every_opset(name: str, opset: int) -> None:
     function, runs = _MODELS[name]
-    program = exporter.export(function, runs[0], opset_version=opset)
+    program = aten2onnx.export(function, runs[0], opset_version=opset)
     types = _op_types(program.model.graph)
     assert "Loop" in types and not [t for t in types if t.startswith(("Sequence", "ConcatFromSequence"))]
     _check(program, function, runs)
@@ -141,7 +141,7 @@ class Steps(nn.Module):
 
 def test_a_traced_model_with_a_scripted_collecting_loop_and_dynamic_axes() -> None:
     model = Decoder().eval()
-    program = exporter.export(model, (torch.randn(2, 3), torch.tensor(4)), dynamo=False, opset_version=9,
+    program = aten2onnx.export(model, (torch.randn(2, 3), torch.tensor(4)), dynamo=False, opset_version=9,
                               input_names=["x", "count"], dynamic_axes={"x": {0: "batch"}})
     assert str(program.model.graph.inputs[0].shape[0]) == "batch"
     _check(program, model, [(torch.randn(b, 3), torch.tensor(c)) for b, c in ((2, 4), (1, 1), (5, 6))])
@@ -169,11 +169,11 @@ def read_again(x: Tensor, n: Tensor) -> Tensor:
     (read_again, [(torch.randn(2, 2), torch.tensor(c)) for c in (3, 1, 5)]),
 ], ids=["elements that grow", "list read again"])
 def test_other_lists_grown_in_a_loop_are_sequences_from_opset_13(function: Any, runs: list[tuple[Any, ...]]) -> None:
-    program = exporter.export(function, runs[0], opset_version=13)
+    program = aten2onnx.export(function, runs[0], opset_version=13)
     assert "SequenceInsert" in _op_types(program.model.graph)
     _check(program, function, runs)
-    with pytest.raises(exporter.TranslationError) as info:
-        exporter.export(function, runs[0], opset_version=12)
+    with pytest.raises(aten2onnx.TranslationError) as info:
+        aten2onnx.export(function, runs[0], opset_version=12)
     message = str(info.value)
     assert "a list changed inside a loop at the model's forward, " in message and "test_torchscript_scan_lists.py:" \
         in message

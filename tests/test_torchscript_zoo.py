@@ -15,7 +15,7 @@ import torch
 from models.classic import CLASSIC_ZOO, ZooCase
 from models.torchscript_models import PackedLSTM
 
-import exporter
+import aten2onnx
 
 DEFAULT = {"alexnet", "resnet18", "super_resolution", "word_lm_lstm", "dcgan_generator"}
 
@@ -40,7 +40,7 @@ def _dynamic_axes(case: ZooCase, names: list[str]) -> dict[str, dict[int, str]]:
     return axes
 
 
-def _check(program: exporter.ONNXProgram, case: ZooCase, other: bool) -> None:
+def _check(program: aten2onnx.ONNXProgram, case: ZooCase, other: bool) -> None:
     args, kwargs = case.inputs(other)
     expected = case.eager(other)
     actual = program(*args, *kwargs.values())
@@ -58,7 +58,7 @@ def test_traced_classic_model_matches_eager(name: str, opset: int, dynamic: bool
     axes = _dynamic_axes(case, names) if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the word models' `if self.rnn_type == ...` reads no tensor; others may
-        program = exporter.export(case.model, case.args, dynamo=False, opset_version=opset, input_names=names,
+        program = aten2onnx.export(case.model, case.args, dynamo=False, opset_version=opset, input_names=names,
                                   dynamic_axes=axes)
     assert program.capture_method == "torch.jit.trace"
     onnx.checker.check_model(program.model_proto)
@@ -76,7 +76,7 @@ def test_lstm_over_packed_sequences_matches_eager(opset: int) -> None:
     tokens, lengths = torch.randint(0, 20, (3, 7)), torch.tensor([4, 7, 2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = exporter.export(model, (tokens, lengths), dynamo=False, opset_version=opset,
+        program = aten2onnx.export(model, (tokens, lengths), dynamo=False, opset_version=opset,
                                   input_names=["tokens", "lengths"], dynamic_axes={"tokens": {0: "batch"},
                                                                                    "lengths": {0: "batch"}})
     types = [n.op_type for n in program.model.graph]

@@ -13,7 +13,7 @@ from onnxscript import opset13 as op13
 from onnxscript import opset18 as op
 from torch import nn
 
-import exporter
+import aten2onnx
 
 
 @torch.library.custom_op("a2o_table::scaled_sin", mutates_args=())
@@ -67,7 +67,7 @@ def _close(got: torch.Tensor, want: torch.Tensor) -> None:
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
 
 
-def _op_types(program: exporter.ONNXProgram) -> list[str]:
+def _op_types(program: aten2onnx.ONNXProgram) -> list[str]:
     return [n.op_type for n in program.model.graph]
 
 
@@ -75,7 +75,7 @@ def _op_types(program: exporter.ONNXProgram) -> list[str]:
 @pytest.mark.parametrize("opset", [18, 20])
 def test_script_function_translates_a_library_op_as_a_local_function(opset: int, tmp_path: Path) -> None:
     model, x = SinModel().eval(), torch.randn(3, 4)
-    program = exporter.export(model, (x,), tmp_path / "m.onnx", opset_version=opset,
+    program = aten2onnx.export(model, (x,), tmp_path / "m.onnx", opset_version=opset,
                               custom_translation_table={torch.ops.a2o_table.scaled_sin.default: scaled_sin_script})
     (call,) = [n for n in program.model.graph if n.op_type == "scaled_sin_script"]
     assert call.domain == "com.example.a2o" and call.attributes["scale"].value == 3.0  # the op's argument
@@ -85,7 +85,7 @@ def test_script_function_translates_a_library_op_as_a_local_function(opset: int,
     assert function.opset_imports[""] == opset  # its ops are the same at the model's opset
     onnx.checker.check_model(program.model_proto, full_check=True)
     _close(program(x)[0], _eager(model, x))
-    loaded = exporter.ONNXProgram(onnx_ir_load(tmp_path / "m.onnx"))
+    loaded = aten2onnx.ONNXProgram(onnx_ir_load(tmp_path / "m.onnx"))
     _close(loaded(x)[0], _eager(model, x))
 
 
@@ -97,7 +97,7 @@ def onnx_ir_load(path: Path) -> object:
 
 def test_traced_function_is_inlined_and_the_report_lists_it(tmp_path: Path) -> None:
     model, x = SinModel().eval(), torch.randn(3, 4)
-    program = exporter.export(model, (x,), report=True, artifacts_dir=tmp_path,
+    program = aten2onnx.export(model, (x,), report=True, artifacts_dir=tmp_path,
                               custom_translation_table={torch.ops.a2o_table.scaled_sin: scaled_sin_traced})  # a packet
     assert _op_types(program)[:3] == ["Gemm", "Sin", "Constant"] and "Mul" in _op_types(program)
     assert not program.model.functions
@@ -110,13 +110,13 @@ def test_traced_function_is_inlined_and_the_report_lists_it(tmp_path: Path) -> N
 
 def test_a_library_op_without_a_fitting_function_names_why() -> None:
     # CastLike (what `* scale` compiles to) exists from opset 15: the function does not fit opset 13
-    with pytest.raises(exporter.TranslationError) as info:
-        exporter.export(SinModel().eval(), (torch.randn(3, 4),), opset_version=13,
+    with pytest.raises(aten2onnx.TranslationError) as info:
+        aten2onnx.export(SinModel().eval(), (torch.randn(3, 4),), opset_version=13,
                         custom_translation_table={torch.ops.a2o_table.scaled_sin.default: scaled_sin_script})
     message = str(info.value)
     assert "custom_translation_table[a2o_table::scaled_sin.default] has no function" in message
     assert "scaled_sin_script (" in message and "ONNX CastLike does not exist at opset 13" in message
-    assert "a2o_table::scaled_sin.default" not in exporter.supported_ops(20)  # nothing stays installed
+    assert "a2o_table::scaled_sin.default" not in aten2onnx.supported_ops(20)  # nothing stays installed
 
 
 # -- overriding a built-in op -----------------------------------------------------------------------------
@@ -132,11 +132,11 @@ class ReluModel(nn.Module):
 def test_table_overrides_a_builtin_op() -> None:
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU()).eval()
     x = torch.randn(3, 4)
-    assert "Relu" in _op_types(exporter.export(model, (x,)))
-    program = exporter.export(model, (x,), custom_translation_table={torch.ops.aten.relu.default: relu_as_max})
+    assert "Relu" in _op_types(aten2onnx.export(model, (x,)))
+    program = aten2onnx.export(model, (x,), custom_translation_table={torch.ops.aten.relu.default: relu_as_max})
     assert _op_types(program) == ["Gemm", "Sub", "Max"]
     _close(program(x)[0], _eager(model, x))
-    assert "Relu" in _op_types(exporter.export(model, (x,)))  # for that export only
+    assert "Relu" in _op_types(aten2onnx.export(model, (x,)))  # for that export only
 
 
 def relu_float_only(self: FLOAT) -> FLOAT:
@@ -145,7 +145,7 @@ def relu_float_only(self: FLOAT) -> FLOAT:
 
 def test_a_builtin_op_falls_back_to_its_spec_where_no_function_fits(tmp_path: Path) -> None:
     x, n = torch.randn(3, 4), torch.randint(-5, 5, (3, 4))
-    program = exporter.export(ReluModel(), (x, n), report=True, artifacts_dir=tmp_path,
+    program = aten2onnx.export(ReluModel(), (x, n), report=True, artifacts_dir=tmp_path,
                               custom_translation_table={torch.ops.aten.relu.default: relu_float_only})
     assert _op_types(program).count("Max") == 1  # float: the function; int64: the spec
     for got, want in zip(program(x, n), ReluModel()(x, n)):
@@ -171,7 +171,7 @@ class TwoDtypes(nn.Module):
 
 def test_a_list_chooses_the_function_by_dtype() -> None:
     x, y = torch.randn(3, 4), torch.randn(2, 5, dtype=torch.float64)
-    program = exporter.export(TwoDtypes(), (x, y), do_constant_folding=False, custom_translation_table={
+    program = aten2onnx.export(TwoDtypes(), (x, y), do_constant_folding=False, custom_translation_table={
         torch.ops.a2o_table.scaled_sin.default: [double_double, double_float]})
     assert _op_types(program) == ["Sin", "Sin", "Add", "Sin", "Constant", "CastLike", "Mul"]
     got_x, got_y = program(x, y)
@@ -196,7 +196,7 @@ class RowMean(nn.Module):
 @pytest.mark.parametrize(("opset", "uses_axes_input"), [(13, False), (17, False), (18, True), (20, True)])
 def test_a_list_chooses_the_function_written_for_the_opset(opset: int, uses_axes_input: bool) -> None:
     x = torch.randn(3, 6)
-    program = exporter.export(RowMean(), (x,), opset_version=opset, custom_translation_table={
+    program = aten2onnx.export(RowMean(), (x,), opset_version=opset, custom_translation_table={
         torch.ops.a2o_table.row_mean.default: [row_mean_18, row_mean_13]})
     (reduce,) = [n for n in program.model.graph if n.op_type == "ReduceMean"]
     assert (len(reduce.inputs) == 2) == uses_axes_input and ("axes" in reduce.attributes) != uses_axes_input
@@ -218,7 +218,7 @@ def test_functions_get_the_recorded_arguments_dtypes_as_onnx_types() -> None:
         return op.Softmax(op.Cast(self, to=dtype), axis=dim)
 
     x = torch.randn(2, 5)
-    program = exporter.export(Softmaxes(), (x,), custom_translation_table={torch.ops.aten.softmax.int: softmax})
+    program = aten2onnx.export(Softmaxes(), (x,), custom_translation_table={torch.ops.aten.softmax.int: softmax})
     assert seen == [(1, 11)]  # torch.float64 arrives as ONNX DOUBLE (11), as in torch.onnx
     assert _op_types(program) == ["Cast", "Softmax"]
     torch.testing.assert_close(program(x)[0], torch.softmax(x, dim=1, dtype=torch.float64))
@@ -237,18 +237,18 @@ def test_bad_functions_are_clear_errors() -> None:
 
     model, x = SinModel().eval(), torch.randn(3, 4)
     key = torch.ops.a2o_table.scaled_sin.default
-    with pytest.raises(exporter.TranslationError, match=r"returns_nothing \(.*\) returned None for "
+    with pytest.raises(aten2onnx.TranslationError, match=r"returns_nothing \(.*\) returned None for "
                                                         r"a2o_table::scaled_sin.default"):
-        exporter.export(model, (x,), custom_translation_table={key: returns_nothing})
-    with pytest.raises(exporter.TranslationError, match=r"(?s)raises \(.*\) failed on a2o_table::scaled_sin.default "
+        aten2onnx.export(model, (x,), custom_translation_table={key: returns_nothing})
+    with pytest.raises(aten2onnx.TranslationError, match=r"(?s)raises \(.*\) failed on a2o_table::scaled_sin.default "
                                                         r"at .*KeyError"):
-        exporter.export(model, (x,), custom_translation_table={key: raises})
-    with pytest.raises(exporter.TranslationError, match="'x' is FLOAT, the function takes INT64"):
-        exporter.export(model, (x,), custom_translation_table={key: int_only})
-    with pytest.raises(exporter.ExportArgumentError, match=r"key 'relu' is not a torch operator"):
-        exporter.export(model, (x,), custom_translation_table={"relu": relu_as_max})
-    with pytest.raises(exporter.ExportArgumentError, match=r"must be an onnxscript function \(or a list of them\)"):
-        exporter.export(model, (x,), custom_translation_table={key: []})
+        aten2onnx.export(model, (x,), custom_translation_table={key: raises})
+    with pytest.raises(aten2onnx.TranslationError, match="'x' is FLOAT, the function takes INT64"):
+        aten2onnx.export(model, (x,), custom_translation_table={key: int_only})
+    with pytest.raises(aten2onnx.ExportArgumentError, match=r"key 'relu' is not a torch operator"):
+        aten2onnx.export(model, (x,), custom_translation_table={"relu": relu_as_max})
+    with pytest.raises(aten2onnx.ExportArgumentError, match=r"must be an onnxscript function \(or a list of them\)"):
+        aten2onnx.export(model, (x,), custom_translation_table={key: []})
 
 
 @onnxscript.script(CUSTOM)
@@ -262,7 +262,7 @@ def scaled_sin_branchy(x: FLOAT, scale: float = 2.0) -> FLOAT:
 
 def test_script_function_with_control_flow_is_kept_whole() -> None:
     model = SinModel().eval()
-    program = exporter.export(model, (torch.randn(3, 4),),
+    program = aten2onnx.export(model, (torch.randn(3, 4),),
                               custom_translation_table={torch.ops.a2o_table.scaled_sin.default: scaled_sin_branchy})
     function = program.model.functions[("com.example.a2o", "scaled_sin_branchy", "")]
     assert "If" in [n.op_type for n in function]
@@ -284,7 +284,7 @@ def _all_op_types(graph: object) -> list[str]:
 
 def test_the_table_translates_traced_models_library_ops_as_local_functions(tmp_path: Path) -> None:
     model, x = SinModel().eval(), torch.randn(3, 4)
-    program = exporter.export(model, (x,), tmp_path / "m.onnx", dynamo=False, report=True, artifacts_dir=tmp_path,
+    program = aten2onnx.export(model, (x,), tmp_path / "m.onnx", dynamo=False, report=True, artifacts_dir=tmp_path,
                               custom_translation_table={torch.ops.a2o_table.scaled_sin.default: scaled_sin_script})
     assert program.capture_method == "torch.jit.trace"
     (call,) = [n for n in program.model.graph if n.op_type == "scaled_sin_script"]
@@ -293,7 +293,7 @@ def test_the_table_translates_traced_models_library_ops_as_local_functions(tmp_p
     onnx.checker.check_model(program.model_proto, full_check=True)
     for sample in (x, torch.randn(3, 4) * 4):
         _close(program(sample)[0], _eager(model, sample))
-    _close(exporter.ONNXProgram(onnx_ir_load(tmp_path / "m.onnx"))(x)[0], _eager(model, x))
+    _close(aten2onnx.ONNXProgram(onnx_ir_load(tmp_path / "m.onnx"))(x)[0], _eager(model, x))
     report = program.report_path.read_text()
     assert "| `a2o_table::scaled_sin.default` | scaled_sin_script (" in report
 
@@ -311,18 +311,18 @@ def test_the_table_overrides_a_builtin_op_on_the_torchscript_path_in_place_forms
     x = torch.randn(3, 4)
     table = {torch.ops.aten.relu.default: relu_as_max}
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU()).eval()
-    assert _op_types(exporter.export(model, (x,), dynamo=False, custom_translation_table=table)) == ["Gemm", "Sub",
+    assert _op_types(aten2onnx.export(model, (x,), dynamo=False, custom_translation_table=table)) == ["Gemm", "Sub",
                                                                                                     "Max"]
-    program = exporter.export(InPlaceRelu(), (x,), dynamo=False, custom_translation_table=table)
+    program = aten2onnx.export(InPlaceRelu(), (x,), dynamo=False, custom_translation_table=table)
     assert "Relu" not in _op_types(program) and _op_types(program).count("Max") == 2  # relu_ through relu's entry
     _close(program(x)[0], _eager(InPlaceRelu(), x))
     ints = torch.randint(-5, 5, (3, 4))
-    program = exporter.export(ReluModel(), (x, ints), dynamo=False,
+    program = aten2onnx.export(ReluModel(), (x, ints), dynamo=False,
                               custom_translation_table={torch.ops.aten.relu.default: relu_float_only})
     assert _op_types(program).count("Max") == 1  # float: the function; int64: the spec
     for got, want in zip(program(x, ints), ReluModel()(x, ints)):
         torch.testing.assert_close(got, want)
-    assert "Relu" in _op_types(exporter.export(model, (x,), dynamo=False))  # for that export only
+    assert "Relu" in _op_types(aten2onnx.export(model, (x,), dynamo=False))  # for that export only
 
 
 @torch.jit.script
@@ -334,7 +334,7 @@ def _loop_with_table_ops(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
 
 def test_the_table_translates_ops_inside_a_scripted_loop() -> None:
     x = torch.randn(3, 4)
-    program = exporter.export(_loop_with_table_ops, (x, torch.tensor(3)), custom_translation_table={
+    program = aten2onnx.export(_loop_with_table_ops, (x, torch.tensor(3)), custom_translation_table={
         torch.ops.aten.relu.default: relu_as_max, torch.ops.a2o_table.scaled_sin.default: scaled_sin_script})
     assert program.capture_method == "torch.jit.script"
     types = _all_op_types(program.model.graph)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-import exporter
+import aten2onnx
 
 
 class Branches(nn.Module):
@@ -45,7 +45,7 @@ def _eager(model: nn.Module, *args: torch.Tensor) -> list[torch.Tensor]:
     return list(result) if isinstance(result, tuple) else [result]
 
 
-def _check(program: exporter.ONNXProgram, model: nn.Module, *args: torch.Tensor) -> None:
+def _check(program: aten2onnx.ONNXProgram, model: nn.Module, *args: torch.Tensor) -> None:
     got, want = program(*args), _eager(model, *args)
     assert len(got) == len(want) > 0
     for a, b in zip(got, want):
@@ -56,7 +56,7 @@ def _check(program: exporter.ONNXProgram, model: nn.Module, *args: torch.Tensor)
 def test_a_view_with_a_dynamic_axis_exports_through_the_retrace(view: str) -> None:
     x = _VIEWS[view](3)
     assert x._base is not None
-    program = exporter.export(Branches(), (x,), input_names=["x"], dynamic_axes={"x": {0: "rows"}})
+    program = aten2onnx.export(Branches(), (x,), input_names=["x"], dynamic_axes={"x": {0: "rows"}})
     assert str(program.model.graph.inputs[0].shape[0]) == "rows"
     for rows in (1, 3, 6):
         _check(program, Branches(), _VIEWS[view](rows))
@@ -67,7 +67,7 @@ def test_a_view_the_model_writes_into() -> None:
     base = torch.randn(3, 8)
     x, y = base[:, 2:6], torch.randn(4)
     before = base.clone()
-    program = exporter.export(WritesItsInput(), (x, y), dynamic_shapes={"x": {0: torch.export.Dim.DYNAMIC},
+    program = aten2onnx.export(WritesItsInput(), (x, y), dynamic_shapes={"x": {0: torch.export.Dim.DYNAMIC},
                                                                           "y": None})
     assert torch.equal(base, before)  # exporting wrote nothing into the caller's tensor
     for rows in (2, 3, 5):
@@ -81,7 +81,7 @@ def test_one_tensor_given_twice_is_two_independent_inputs(view: bool) -> None:
             return torch.cond(a.sum() > 0, lambda p, q: p * q, lambda p, q: p - q, (a, b))
 
     x = torch.randn(3, 8)[:, :4] if view else torch.randn(3, 4)
-    program = exporter.export(Twice(), (x, x), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},
+    program = aten2onnx.export(Twice(), (x, x), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},
                                                                {0: torch.export.Dim.DYNAMIC}))
     assert len(program.model.graph.inputs) == 2
     other = torch.randn(5, 4)

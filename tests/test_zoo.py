@@ -1,4 +1,4 @@
-"""The model zoo end to end: each model through exporter.export, run in ONNX Runtime, compared
+"""The model zoo end to end: each model through aten2onnx.export, run in ONNX Runtime, compared
 with eager PyTorch (random weights, small configs, no downloads).
 
 Every model is exported at each opset (17, 18 and 26 for the CNNs and RNNs; 18 and 26 for
@@ -22,7 +22,7 @@ import pytest
 import torch
 from models.classic import CLASSIC_ZOO, ZooCase
 
-import exporter
+import aten2onnx
 
 CNN_OPSETS = [17, 18, 26]
 TRANSFORMER_OPSETS = [18, 26]
@@ -57,7 +57,7 @@ def _expected_failure(name: str, kind: str) -> list[Any]:
     ops = UNSUPPORTED_TODAY.get((name, kind))
     if ops is None:
         return []
-    return [pytest.mark.xfail(raises=exporter.UnsupportedOpsError, strict=False,
+    return [pytest.mark.xfail(raises=aten2onnx.UnsupportedOpsError, strict=False,
                               reason=f"ATen ops without a mapping yet: {ops}")]
 
 
@@ -78,7 +78,7 @@ def _flat_inputs(case: ZooCase, other: bool) -> list[torch.Tensor]:
     return [*args, *kwargs.values()]
 
 
-def _check_outputs(program: exporter.ONNXProgram, case: ZooCase, other: bool) -> None:
+def _check_outputs(program: aten2onnx.ONNXProgram, case: ZooCase, other: bool) -> None:
     expected = case.eager(other)
     actual = program(*_flat_inputs(case, other))
     assert len(actual) == len(expected), f"{len(actual)} ONNX outputs, {len(expected)} eager outputs"
@@ -98,10 +98,10 @@ def _dim_names(dynamic_shapes: Any) -> set[str]:
     return names
 
 
-def run_case(case: ZooCase, opset: int, dynamic: bool) -> exporter.ONNXProgram:
+def run_case(case: ZooCase, opset: int, dynamic: bool) -> aten2onnx.ONNXProgram:
     """Export, check the ONNX model, compare with eager; at a second size when dims are dynamic."""
     dynamic_shapes = case.dynamic_shapes if dynamic else None
-    program = exporter.export(case.model, case.args, kwargs=case.kwargs or None, opset_version=opset,
+    program = aten2onnx.export(case.model, case.args, kwargs=case.kwargs or None, opset_version=opset,
                               dynamic_shapes=dynamic_shapes)
     assert program.model.opset_imports[""] == opset
     onnx.checker.check_model(program.model_proto, full_check=True)

@@ -1,9 +1,9 @@
 """export_hf: a transformers model to the ONNX file(s) a runtime needs for a task, with a JSON beside them.
 
-    from exporter.hf import export_hf
+    from aten2onnx.exporter.hf import export_hf
     result = export_hf("path/to/checkpoint_or_config.json", "text-generation-with-past", "out/")
 
-Tasks (exporter.hf.tasks): text-generation, text-generation-with-past, text2text-generation-with-past
+Tasks (aten2onnx.exporter.hf.tasks): text-generation, text-generation-with-past, text2text-generation-with-past
 and automatic-speech-recognition-with-past (encoder_model.onnx and decoder_model.onnx),
 feature-extraction. Inputs and outputs carry the names
 ONNX Runtime tooling (Optimum, onnxruntime-genai) uses: input_ids, attention_mask, position_ids,
@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from exporter import progress
-from exporter.hf.load import DTYPES, HFExportError, check_model_fits, dtype_named, load_model, task_named
-from exporter.hf.tasks import TASKS, TOTAL, Part, Task
+from aten2onnx.exporter import progress
+from aten2onnx.exporter.hf.load import DTYPES, HFExportError, check_model_fits, dtype_named, load_model, task_named
+from aten2onnx.exporter.hf.tasks import TASKS, TOTAL, Part, Task
 
 __all__ = ["export_hf", "HFExport", "HFExportError", "TASKS", "DTYPES"]
 
@@ -42,7 +42,7 @@ class HFExport:
     config_path: Path
     model: nn.Module
     programs: dict[str, Any] = field(default_factory=dict)
-    verification: Any = None                     # exporter.hf.verify.GreedyCheck, when verified
+    verification: Any = None                     # aten2onnx.exporter.hf.verify.GreedyCheck, when verified
 
 
 def _name_total_length(program: Any) -> None:
@@ -57,11 +57,11 @@ def _name_total_length(program: Any) -> None:
 
 
 def _export_part(model: nn.Module, part: Part, opset: int) -> Any:
-    import exporter
+    import aten2onnx
 
     example = part.example(model)
     with torch.no_grad():
-        program = exporter.export(example.module, example.args, None, opset_version=opset,
+        program = aten2onnx.export(example.module, example.args, None, opset_version=opset,
                                   dynamic_shapes=example.dynamic_shapes, output_names=example.output_names)
     _check_dynamic(program, example.dynamic_shapes, part)
     if part.kind == "decoder":
@@ -75,7 +75,7 @@ def _total_length_from_one(program: Any) -> None:
     each (0/1 specialization) and cannot state that the mask is their sum. The graph runs a total
     of 1 (an empty past and one token: tests/test_llm.py), so the rule ONNXProgram checks and the
     model's metadata say so rather than warn on every first step."""
-    from exporter import input_checks
+    from aten2onnx.exporter import input_checks
 
     program.size_rules = [dataclasses.replace(rule, low=None) if rule.symbol == TOTAL else rule
                           for rule in program.size_rules]
@@ -108,8 +108,8 @@ def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir:
     generates `new_tokens` greedily for two left-padded prompts in eager PyTorch and ONNX Runtime,
     prints the token ids side by side and raises VerificationError if they differ.
     """
-    from exporter.api import DEFAULT_OPSET
-    from exporter.hf import genai_config
+    from aten2onnx.exporter.api import DEFAULT_OPSET
+    from aten2onnx.exporter.hf import genai_config
 
     spec: Task = task_named(task)
     if isinstance(source, nn.Module):
@@ -131,7 +131,7 @@ def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir:
     config_path = genai_config.write(target, model, spec, programs, opset)
     result = HFExport(spec.name, target, files, config_path, model, programs)
     if verify:
-        from exporter.hf.verify import verify_generation
+        from aten2onnx.exporter.hf.verify import verify_generation
 
         with progress.stage("verifying in ONNX Runtime against eager PyTorch"):
             result.verification = verify_generation(result, new_tokens=new_tokens, echo=True)

@@ -15,8 +15,8 @@ from typing import Any
 
 from torch import nn
 
-from exporter.dtypes import to_torch_dtype
-from exporter.hf.tasks import Task, decoder_start_token
+from aten2onnx.exporter.dtypes import to_torch_dtype
+from aten2onnx.exporter.hf.tasks import Task, decoder_start_token
 
 FILE_NAME = "genai_config.json"
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from exporter.hf.tasks import decoder_start_token, positions
+from aten2onnx.exporter.hf.tasks import decoder_start_token, positions
 
 
 @dataclass

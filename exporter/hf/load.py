@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from exporter.errors import ExportArgumentError
-from exporter.hf.tasks import TASKS, Task
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.hf.tasks import TASKS, Task
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")

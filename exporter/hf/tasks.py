@@ -1,14 +1,14 @@
 """The tasks export_hf knows: which transformers model class serves each, and what each ONNX model takes.
 
 A task names the auto class that builds the model (AutoModelForCausalLM, ...) and one or two
-`Part`s, each one ONNX file: its wrapper module (exporter.hf.wrappers), example inputs made
+`Part`s, each one ONNX file: its wrapper module (aten2onnx.exporter.hf.wrappers), example inputs made
 from the model itself and the dynamic dimensions, named as ONNX Runtime tooling names them.
 
 Example sizes are at least 2 on every dynamic axis: torch.export fixes a size of 0 or 1 (its
 "0/1 specialization"). The past is 5 tokens long in the example and declared `Dim(min=0)`:
 torch traces the general case (sizes it cannot tell from 0 are assumed not 0) and records the
 range [0, ...], so the one graph also runs the first step, whose past is empty. That is proven
-by running it (exporter.hf.generate starts every generation from an empty past), not assumed.
+by running it (aten2onnx.exporter.hf.generate starts every generation from an empty past), not assumed.
 Two other ways were tried and not taken: an example past of 0 specializes the graph to an empty
 past; torch.fx.experimental._config.backed_size_oblivious with an example of 0 traces too, but
 changes how every size of the trace is reasoned about, through a process-wide private switch.
@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from exporter import kv_cache
-from exporter.hf import wrappers
+from aten2onnx.exporter import kv_cache
+from aten2onnx.exporter.hf import wrappers
 
 BATCH, SEQUENCE, PAST, ENCODER_SEQUENCE = 2, 3, 5, 6
 
@@ -44,7 +44,7 @@ class Example:
     module: nn.Module
     args: tuple[Any, ...]
     dynamic_shapes: tuple[Any, ...]
-    output_names: tuple[str, ...] | None = None  # None: named by exporter.kv_cache (logits, present.*)
+    output_names: tuple[str, ...] | None = None  # None: named by aten2onnx.exporter.kv_cache (logits, present.*)
 
     def __post_init__(self) -> None:
         self.module.eval()  # a new module trains by default; the model inside is in eval mode

@@ -1,7 +1,7 @@
 """export_hf(verify=True): greedy generation in eager PyTorch and in ONNX Runtime, compared.
 
 Two prompts of different lengths, left-padded into one batch, generate the same number of new
-tokens both ways (exporter.hf.generate). The token ids must be identical; the logits of the first
+tokens both ways (aten2onnx.exporter.hf.generate). The token ids must be identical; the logits of the first
 step (the prompt, empty past) and of the last step (one token, a long past) must match within
 the dtype's tolerance. Features without generation (feature-extraction, text-generation without
 past) compare the outputs of one run on the same batch.
@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from exporter.errors import VerificationError
-from exporter.hf import generate, wrappers
-from exporter.hf.tasks import decoder_start_token, speech_features
-from exporter.verify import TOLERANCES
+from aten2onnx.exporter.errors import VerificationError
+from aten2onnx.exporter.hf import generate, wrappers
+from aten2onnx.exporter.hf.tasks import decoder_start_token, speech_features
+from aten2onnx.exporter.verify import TOLERANCES
 
 PROMPT_LENGTHS = (5, 3)
 

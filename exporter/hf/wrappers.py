@@ -2,7 +2,7 @@
 
 Each wrapper has a plain positional forward (torch.export orders the graph inputs by it) and
 returns a dict, so the outputs are named by their keys; a cache among the inputs or outputs is
-flattened by exporter.kv_cache into `past_key_values.{i}.key` / `present.{i}.key`.
+flattened by aten2onnx.exporter.kv_cache into `past_key_values.{i}.key` / `present.{i}.key`.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.lib import common as c
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.lib import common as c
 
 _ATTENTION_DTYPES = (torch.float32, torch.float64)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import onnx_ir as ir
 
-from exporter import emit_helpers as h
+from aten2onnx.exporter import emit_helpers as h
 
 
 def unsqueeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:

@@ -1,6 +1,6 @@
 """Dropout that needs Python: native_dropout's cases.
 
-Referenced from opspecs/random.yaml as `impl: exporter.lib.creation_ops.native_dropout`; arange,
+Referenced from opspecs/random.yaml as `impl: aten2onnx.exporter.lib.creation_ops.native_dropout`; arange,
 the random factories and the samplers are data
 (opspecs/random.yaml, their spec helpers in opspecs/helpers.yaml); dropout's uniform-sample
 mask uses emit_helpers.random_uniform (Dropout's random mask from opset 22, where ONNX Runtime
@@ -14,7 +14,7 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
+from aten2onnx.exporter import emit_helpers as h
 
 _SOURCE = "exporter/lib/creation_ops.py"
 

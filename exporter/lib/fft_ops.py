@@ -20,9 +20,9 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.graph_builder import complex_parts_dtype, is_complex, mark_complex
-from exporter.lib import common as c
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.graph_builder import complex_parts_dtype, is_complex, mark_complex
+from aten2onnx.exporter.lib import common as c
 
 # torch's fft_norm_mode: the power of 1/n the result is scaled by
 _NORM_POWER = {0: 0.0, 1: 0.5, 2: 1.0}
@@ -240,7 +240,7 @@ def conj(g: Any, self: ir.Value) -> ir.Value:
 def angle(g: Any, self: ir.Value) -> ir.Value:
     """The argument of a complex number, atan2(imag, real) (atan2's own spec); for a real x, pi
     where x < 0 and 0 elsewhere (NaN stays NaN), in the default float dtype for integers."""
-    from exporter import registry  # imported late: the registry imports the generated specs
+    from aten2onnx.exporter import registry  # imported late: the registry imports the generated specs
 
     if is_complex(self):
         atan2 = registry.lookup("aten::atan2.default", g.opset)

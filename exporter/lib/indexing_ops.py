@@ -21,10 +21,10 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter import symint_ops
-from exporter.lib import common as c
-from exporter.lib import shape_ops
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter import symint_ops
+from aten2onnx.exporter.lib import common as c
+from aten2onnx.exporter.lib import shape_ops
 
 
 # -- opset-dependent building blocks ---------------------------------------------------------------

@@ -18,8 +18,8 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.lib import common as c
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.lib import common as c
 
 Size = int | ir.Value  # a matrix size: known at export time, or a 0-d int64 value
 LoopBody = Callable[[Any, ir.Value, list[ir.Value]], Sequence[ir.Value]]

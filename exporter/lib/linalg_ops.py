@@ -25,8 +25,8 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter.lib import common as c
-from exporter.lib import linalg_core as k
+from aten2onnx.exporter.lib import common as c
+from aten2onnx.exporter.lib import linalg_core as k
 
 # -- LU with partial pivoting ------------------------------------------------------------------------
 

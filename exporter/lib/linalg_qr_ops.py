@@ -15,8 +15,8 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter.lib import common as c
-from exporter.lib import linalg_core as k
+from aten2onnx.exporter.lib import common as c
+from aten2onnx.exporter.lib import linalg_core as k
 
 
 def _transpose_batched(g: Any, x: ir.Value, r: int) -> ir.Value:

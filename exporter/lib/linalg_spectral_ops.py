@@ -22,8 +22,8 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter.lib import common as c
-from exporter.lib import linalg_core as k
+from aten2onnx.exporter.lib import common as c
+from aten2onnx.exporter.lib import linalg_core as k
 
 _MOST_SWEEPS = 15  # Jacobi converges quadratically: 6-10 sweeps for the sizes tested, at either dtype
 _EPSILON = {torch.float64: 2.2e-16, torch.float32: 1.2e-7, torch.float16: 9.8e-4, torch.bfloat16: 7.8e-3}

@@ -11,9 +11,9 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.graph_builder import STRIDED_VIEW_KEY
-from exporter.lib import indexing_ops
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.graph_builder import STRIDED_VIEW_KEY
+from aten2onnx.exporter.lib import indexing_ops
 
 
 def unbind_copy(g: Any, self: ir.Value, dim: int) -> list[ir.Value]:

@@ -16,9 +16,9 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.lib import common as c
-from exporter.lib import rnn_ops
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.lib import common as c
+from aten2onnx.exporter.lib import rnn_ops
 
 
 def _time_major(g: Any, x: ir.Value, batch_first: bool, rank: int | None = None) -> ir.Value:

@@ -24,9 +24,9 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.lib import common as c
-from exporter.lib import shape_ops
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.lib import common as c
+from aten2onnx.exporter.lib import shape_ops
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 # ONNX gate k takes torch's gate _ORDER[op][k]

@@ -3,7 +3,7 @@ and scatter_add before ScatterElements took a reduction (16), plus the index ran
 modules build (arange, slice_positions).
 
 Each public function takes `(g, <every schema argument in order>)` and is referenced from
-opspecs/shape.yaml or opspecs/indexing.yaml as `impl: exporter.lib.shape_ops.<name>`.
+opspecs/shape.yaml or opspecs/indexing.yaml as `impl: aten2onnx.exporter.lib.shape_ops.<name>`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.lib import common as c
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.lib import common as c
 
 
 # -- small version-aware builders --------------------------------------------------------------

@@ -17,8 +17,8 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
-from exporter import emit_helpers as h
-from exporter.graph_builder import STRIDED_VIEW_KEY
+from aten2onnx.exporter import emit_helpers as h
+from aten2onnx.exporter.graph_builder import STRIDED_VIEW_KEY
 
 
 def _is_symbolic(value: Any) -> bool:

@@ -8,7 +8,7 @@ read here (capture.py, prim_ops.py, list_ops.py), `prim::If`/`prim::Loop` become
 (control_flow.py), and every value's type comes from fake tensors with symbolic sizes (meta.py).
 """
 
-from exporter.torchscript.capture import SCRIPT, TRACE, TracedValueWarning, is_scripted
-from exporter.torchscript.export import export_torchscript
+from aten2onnx.exporter.torchscript.capture import SCRIPT, TRACE, TracedValueWarning, is_scripted
+from aten2onnx.exporter.torchscript.export import export_torchscript
 
 __all__ = ["SCRIPT", "TRACE", "TracedValueWarning", "export_torchscript", "is_scripted"]

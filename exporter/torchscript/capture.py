@@ -25,12 +25,12 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from exporter.autograd_symbolic import quiet_forwards_while_tracing
-from exporter.capture import model_mode
-from exporter.errors import CaptureError
-from exporter.options import TrainingMode
-from exporter.torchscript.locations import is_internal_file
-from exporter.torchscript.module_calls import ModuleCalls, inline_tagging_module_calls
+from aten2onnx.exporter.autograd_symbolic import quiet_forwards_while_tracing
+from aten2onnx.exporter.capture import model_mode
+from aten2onnx.exporter.errors import CaptureError
+from aten2onnx.exporter.options import TrainingMode
+from aten2onnx.exporter.torchscript.locations import is_internal_file
+from aten2onnx.exporter.torchscript.module_calls import ModuleCalls, inline_tagging_module_calls
 
 TRACE = "torch.jit.trace"
 SCRIPT = "torch.jit.script"

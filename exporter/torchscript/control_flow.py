@@ -26,17 +26,17 @@ from typing import TYPE_CHECKING, Any
 import onnx_ir as ir
 import torch
 
-from exporter.control_flow import _condition, _graph
-from exporter.dtypes import from_torch_dtype
-from exporter.errors import TranslationError
-from exporter.graph_builder import mark_symbolic_scalar
-from exporter.torchscript import list_ops, scan_lists
-from exporter.torchscript.meta import SequenceMeta, is_concrete
-from exporter.torchscript.values import MISSING, is_missing, is_sequence
-from exporter.translate import scalar_type, set_type_from_meta
+from aten2onnx.exporter.control_flow import _condition, _graph
+from aten2onnx.exporter.dtypes import from_torch_dtype
+from aten2onnx.exporter.errors import TranslationError
+from aten2onnx.exporter.graph_builder import mark_symbolic_scalar
+from aten2onnx.exporter.torchscript import list_ops, scan_lists
+from aten2onnx.exporter.torchscript.meta import SequenceMeta, is_concrete
+from aten2onnx.exporter.torchscript.values import MISSING, is_missing, is_sequence
+from aten2onnx.exporter.translate import scalar_type, set_type_from_meta
 
 if TYPE_CHECKING:
-    from exporter.torchscript.translator import Translator
+    from aten2onnx.exporter.torchscript.translator import Translator
 
 _INT64_MAX = 2**63 - 1
 _VIEW_KINDS = {"aten::select", "aten::slice"}  # writes through these reach their base (Translator.assign)

@@ -15,14 +15,14 @@ import torch.fx
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from exporter import registry, symint_ops
-from exporter.capture import _decompositions
-from exporter.errors import OnnxExporterError
-from exporter.torchscript.meta import Symbolic, torch_value
-from exporter.translate import Translator as FxTranslator
+from aten2onnx.exporter import registry, symint_ops
+from aten2onnx.exporter.capture import _decompositions
+from aten2onnx.exporter.errors import OnnxExporterError
+from aten2onnx.exporter.torchscript.meta import Symbolic, torch_value
+from aten2onnx.exporter.translate import Translator as FxTranslator
 
 if TYPE_CHECKING:
-    from exporter.torchscript.translator import Translator
+    from aten2onnx.exporter.torchscript.translator import Translator
 
 _find = None
 

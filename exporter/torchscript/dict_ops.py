@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import onnx_ir as ir
 import torch
 
-from exporter.errors import TranslationError
+from aten2onnx.exporter.errors import TranslationError
 
 if TYPE_CHECKING:
-    from exporter.torchscript.translator import Translator
+    from aten2onnx.exporter.torchscript.translator import Translator
 
 # each op: (dict, metas, arguments, argument metas) -> (result, result meta); edits change the dict in place
 _Op = Callable[[dict[Any, Any], dict[Any, Any], list[Any], list[Any]], tuple[Any, Any]]

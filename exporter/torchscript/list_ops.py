@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import onnx_ir as ir
 import torch
 
-from exporter.dtypes import from_torch_dtype
-from exporter.errors import TranslationError
-from exporter.torchscript.meta import SequenceMeta, is_concrete
-from exporter.torchscript.values import is_sequence
+from aten2onnx.exporter.dtypes import from_torch_dtype
+from aten2onnx.exporter.errors import TranslationError
+from aten2onnx.exporter.torchscript.meta import SequenceMeta, is_concrete
+from aten2onnx.exporter.torchscript.values import is_sequence
 
 if TYPE_CHECKING:
-    from exporter.torchscript.translator import Translator
+    from aten2onnx.exporter.torchscript.translator import Translator
 
 _MUTATING = {"aten::append.t", "aten::_set_item.t", "aten::insert.t", "aten::pop.t", "aten::clear.t",
              "aten::extend.t"}

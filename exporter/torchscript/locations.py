@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from exporter.errors import ModelLocation
+from aten2onnx.exporter.errors import ModelLocation
 
 # A traced node's source range is its Python stack, innermost first: `path/file.py(42): forward`.
 _TRACED_FRAME = re.compile(r"^(.+?\.py)\((\d+)\): ", re.MULTILINE)

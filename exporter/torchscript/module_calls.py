@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from exporter.errors import ExportArgumentError
-from exporter.torchscript.locations import source_line
+from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.torchscript.locations import source_line
 
 CALL_ATTRIBUTE = "aten2onnx_module_call"  # int node attribute: the index of the node's call in ModuleCalls.stacks
 _MANGLE = re.compile(r"___torch_mangle_\d+\.")

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from exporter.errors import TranslationError
-from exporter.torchscript.meta import SCALAR_TYPE_NUMBERS
-from exporter.torchscript.values import MISSING, ModuleRef, is_sequence
+from aten2onnx.exporter.errors import TranslationError
+from aten2onnx.exporter.torchscript.meta import SCALAR_TYPE_NUMBERS
+from aten2onnx.exporter.torchscript.values import MISSING, ModuleRef, is_sequence
 
 if TYPE_CHECKING:
-    from exporter.torchscript.translator import Translator
+    from aten2onnx.exporter.torchscript.translator import Translator
 
 
 def _constant(t: Translator, node: torch._C.Node) -> None:
@@ -52,7 +52,7 @@ def _unpack(t: Translator, node: torch._C.Node) -> None:
     source, meta = t.get(node.input()), t.meta_of(node.input())
     outputs = list(node.outputs())
     if is_sequence(source):  # a list grown at run time, unpacked into a known number of names
-        from exporter.torchscript.list_ops import sequence_at
+        from aten2onnx.exporter.torchscript.list_ops import sequence_at
 
         for index, out in enumerate(outputs):
             t.set(out, sequence_at(t, node, source, index), getattr(meta, "element", None))

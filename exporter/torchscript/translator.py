@@ -24,15 +24,15 @@ import onnx_ir as ir
 import torch
 from onnx_ir.tensor_adapters import TorchTensor
 
-from codegen.torch_schema import python_name
-from exporter import aten_fallback, complex_values, registry
-from exporter.autograd_symbolic import translate_python_op
-from exporter.capture import _functional_variant
-from exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
-from exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
-from exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops, scan_lists
-from exporter.torchscript.decompose import decompose
-from exporter.torchscript.meta import (
+from aten2onnx.codegen.torch_schema import python_name
+from aten2onnx.exporter import aten_fallback, complex_values, registry
+from aten2onnx.exporter.autograd_symbolic import translate_python_op
+from aten2onnx.exporter.capture import _functional_variant
+from aten2onnx.exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
+from aten2onnx.exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
+from aten2onnx.exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops, scan_lists
+from aten2onnx.exporter.torchscript.decompose import decompose
+from aten2onnx.exporter.torchscript.meta import (
     MetaContext,
     SequenceMeta,
     is_concrete,
@@ -40,9 +40,9 @@ from exporter.torchscript.meta import (
     returns_kind,
     torch_value,
 )
-from exporter.torchscript.module_calls import ModuleCalls
-from exporter.torchscript.values import MISSING, is_missing
-from exporter.translate import scalar_type, set_type_from_meta
+from aten2onnx.exporter.torchscript.module_calls import ModuleCalls
+from aten2onnx.exporter.torchscript.values import MISSING, is_missing
+from aten2onnx.exporter.translate import scalar_type, set_type_from_meta
 
 # Ops that read a tensor's data as a Python number.
 _TO_NUMBER = {"Int": int, "Float": float, "Bool": bool, "ScalarImplicit": None, "IntImplicit": int,
