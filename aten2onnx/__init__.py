@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING, Any
 # (and every submodule import, which runs this file first) stays cheap: torch, onnx and the
 # generated functions load only when a public name is used.
 _PUBLIC = {
-    "DEFAULT_OPSET": "aten2onnx.exporter.api", "export": "aten2onnx.exporter.api", "dynamo_export": "aten2onnx.exporter.api",
-    "supported_ops": "aten2onnx.exporter.api", "enable_fake_mode": "aten2onnx.exporter.fake_mode",
-    "register_custom_op_symbolic": "aten2onnx.exporter.custom_ops", "unregister_custom_op_symbolic": "aten2onnx.exporter.custom_ops",
+    "DEFAULT_OPSET": "aten2onnx.exporter.api.export", "export": "aten2onnx.exporter.api.export", "dynamo_export": "aten2onnx.exporter.api.export",
+    "supported_ops": "aten2onnx.exporter.api.export", "enable_fake_mode": "aten2onnx.exporter.capture.fake_mode",
+    "register_custom_op_symbolic": "aten2onnx.exporter.translate.custom_ops", "unregister_custom_op_symbolic": "aten2onnx.exporter.translate.custom_ops",
     "CaptureError": "aten2onnx.exporter.errors", "CheckpointMismatchError": "aten2onnx.exporter.errors", "ConstraintError": "aten2onnx.exporter.errors",
     "ExportArgumentError": "aten2onnx.exporter.errors", "OnnxExporterError": "aten2onnx.exporter.errors",
     "OpspecError": "aten2onnx.exporter.errors", "TranslationError": "aten2onnx.exporter.errors",
     "UnsupportedOpsError": "aten2onnx.exporter.errors", "VerificationError": "aten2onnx.exporter.errors",
     "WeightsNotAppliedError": "aten2onnx.exporter.errors",
     "RuntimeVersionError": "aten2onnx.exporter.errors",
-    "is_in_onnx_export": "aten2onnx.exporter.export_state",
+    "is_in_onnx_export": "aten2onnx.exporter.api.export_state",
     "OperatorExportTypes": "aten2onnx.exporter.options", "TrainingMode": "aten2onnx.exporter.options",
-    "DynamicAxisWarning": "aten2onnx.exporter.dynamic_axes",
-    "ONNXProgram": "aten2onnx.exporter.program",
-    "load_opspecs": "aten2onnx.exporter.user_specs", "unload_opspecs": "aten2onnx.exporter.user_specs",
+    "DynamicAxisWarning": "aten2onnx.exporter.capture.legacy_dynamic_axes",
+    "ONNXProgram": "aten2onnx.exporter.api.program",
+    "load_opspecs": "aten2onnx.exporter.api.user_specs", "unload_opspecs": "aten2onnx.exporter.api.user_specs",
     "TracedValueWarning": "aten2onnx.exporter.torchscript.capture",
 }
 
@@ -50,9 +50,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from aten2onnx.exporter.api import DEFAULT_OPSET, dynamo_export, export, supported_ops  # noqa: F401
-    from aten2onnx.exporter.custom_ops import register_custom_op_symbolic, unregister_custom_op_symbolic  # noqa: F401
-    from aten2onnx.exporter.dynamic_axes import DynamicAxisWarning  # noqa: F401
+    from aten2onnx.exporter.api.export import DEFAULT_OPSET, dynamo_export, export, supported_ops  # noqa: F401
+    from aten2onnx.exporter.api.export_state import is_in_onnx_export  # noqa: F401
+    from aten2onnx.exporter.api.program import ONNXProgram  # noqa: F401
+    from aten2onnx.exporter.api.user_specs import load_opspecs, unload_opspecs  # noqa: F401
+    from aten2onnx.exporter.capture.fake_mode import enable_fake_mode  # noqa: F401
+    from aten2onnx.exporter.capture.legacy_dynamic_axes import DynamicAxisWarning  # noqa: F401
     from aten2onnx.exporter.errors import (  # noqa: F401
         CaptureError,
         CheckpointMismatchError,
@@ -66,12 +69,9 @@ if TYPE_CHECKING:
         VerificationError,
         WeightsNotAppliedError,
     )
-    from aten2onnx.exporter.export_state import is_in_onnx_export  # noqa: F401
-    from aten2onnx.exporter.fake_mode import enable_fake_mode  # noqa: F401
     from aten2onnx.exporter.options import OperatorExportTypes, TrainingMode  # noqa: F401
-    from aten2onnx.exporter.program import ONNXProgram  # noqa: F401
     from aten2onnx.exporter.torchscript.capture import TracedValueWarning  # noqa: F401
-    from aten2onnx.exporter.user_specs import load_opspecs, unload_opspecs  # noqa: F401
+    from aten2onnx.exporter.translate.custom_ops import register_custom_op_symbolic, unregister_custom_op_symbolic  # noqa: F401
 
 __all__ = [
     "DEFAULT_OPSET", "export", "dynamo_export", "supported_ops", "is_in_onnx_export", "ONNXProgram",

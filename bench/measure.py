@@ -58,7 +58,7 @@ def run_tool(tool: str, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         from bench.models import has_cache
 
         if has_cache(kwargs):  # torch.export knows no DynamicCache: the baseline uses aten2onnx's pytree nodes
-            from aten2onnx.exporter import kv_cache
+            from aten2onnx.exporter.capture import kv_cache
 
             kv_cache.register()
         torch.export.export(model, args, kwargs=kwargs or None, strict=False)
@@ -82,7 +82,7 @@ def _first_line(error: BaseException) -> str:
 def _timing_saves(result: dict[str, Any]) -> None:
     """Record how long aten2onnx's ONNXProgram.save takes inside the export call (`save_s`), so the
     report can tell converting from writing the file; the call itself is unchanged."""
-    from aten2onnx.exporter.program import ONNXProgram
+    from aten2onnx.exporter.api.program import ONNXProgram
 
     save = ONNXProgram.save
 
@@ -132,7 +132,7 @@ def _profile_breakdown(profile: cProfile.Profile, top: int = 15, floor: float = 
     rows: list[tuple[str, float]] = []
     for (filename, line, function), timing in entries:
         path = Path(filename)
-        ours = path.parent.name in ("exporter", "lib", "generated") and "site-packages" not in filename
+        ours = bool({"exporter", "generated"} & set(path.parts)) and "site-packages" not in filename
         torch_stage = "torch" in path.parts and (function, path.name) in _STAGES_OF_TORCH
         if (ours or torch_stage) and timing[3] >= floor * total and not function.startswith("<"):
             rows.append((f"{function} ({path.parent.name}/{path.name}:{line})", timing[3]))

@@ -37,7 +37,7 @@ MODELS: dict[str, BenchModel] = {
                              "LLaMA with a KV cache, 2 layers of 32",
                              "1 new token after 16 cached; latency per token"),
 }
-WITH_PAST = {"llama-past"}  # models called with a transformers DynamicCache (aten2onnx.exporter.kv_cache flattens it)
+WITH_PAST = {"llama-past"}  # models called with a transformers DynamicCache (aten2onnx.exporter.capture.kv_cache flattens it)
 
 SEQUENCE = {False: 128, True: 16}
 

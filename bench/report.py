@@ -197,7 +197,7 @@ def markdown(all_results: dict[str, dict[str, dict[str, Any]]], environment: dic
         lines.append(f"- {model_title(name, quick)}: called as `model(input_ids, attention_mask, position_ids, "
                      "cache=DynamicCache(...))`, static shapes; its ORT latency is one decoding step (one token). "
                      "torch.export alone knows no DynamicCache either: it runs with aten2onnx's pytree "
-                     "registration of the cache (aten2onnx.exporter.kv_cache); torch.onnx runs as a user calls it.")
+                     "registration of the cache (aten2onnx.exporter.capture.kv_cache); torch.onnx runs as a user calls it.")
     for name, results in all_results.items():
         for tool, result in results.items():
             if result is None:

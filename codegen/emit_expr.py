@@ -5,7 +5,7 @@ An emit is one expression, or a block of statements ending in `return` on every 
 - `Relu(self)`: a capitalised call is an ONNX op; positional arguments are inputs, keyword
   arguments are attributes, `_outputs=N` asks for N outputs (a tuple), and
   `_domain="com.example"` puts the op in a custom domain (not checked against onnx.defs).
-- `ints([dim])`: a lower-case call is a helper: a Python one from `exporter/emit_helpers.py`,
+- `ints([dim])`: a lower-case call is a helper: a Python one from `exporter/emit/helpers.py`,
   or a spec helper (a `- helper:` item of a spec file, itself written in this language).
 - Names are the op's schema arguments (a helper's: its `params`), `opset` (the target opset)
   and the names the block assigns.

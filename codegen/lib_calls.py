@@ -1,6 +1,6 @@
 """What the Python behind the specs can do, read from its source without importing it.
 
-For every function of exporter/lib/*.py, exporter/emit_helpers.py and exporter/symint_ops.py:
+For every function of exporter/emit/lib/*.py, exporter/emit/helpers.py and exporter/emit/symint_ops.py:
 the ONNX ops it names (a string literal that is an ONNX operator, `g.op("Gather", ...)` or
 `c.reduce(g, "ReduceMax", ...)`; `g.cast`/`g.promote` emit Cast), the functions it calls or
 passes around, and the refusals it raises (`g.refuse("id")`, or `refusal="id"` handed to a
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from aten2onnx.codegen.onnx_schema import first_opset
+from aten2onnx.codegen.shared.onnx_schema import first_opset
 
 ROOT = Path(__file__).resolve().parent.parent
-LIB_MODULES = ("aten2onnx.exporter.emit_helpers", "aten2onnx.exporter.symint_ops")  # besides exporter/lib/*.py
+LIB_MODULES = ("aten2onnx.exporter.emit.helpers", "aten2onnx.exporter.emit.symint_ops")  # besides exporter/emit/lib/*.py
 REFUSE_METHOD = "refuse"
 REFUSAL_KEYWORD = "refusal"
 # GraphBuilder methods that append nodes of a fixed type
@@ -64,7 +64,7 @@ class _ModuleReader:
     def __init__(self, module: str, path: Path):
         self.module = module
         self.tree = ast.parse(path.read_text(encoding="utf-8"))
-        self.aliases: dict[str, str] = {}  # local name -> module, for `from aten2onnx.exporter.lib import common as c`
+        self.aliases: dict[str, str] = {}  # local name -> module, for `from aten2onnx.exporter.emit.lib import common as c`
         self.imported: dict[str, tuple[str, str]] = {}  # local name -> (module, name)
         self.functions: dict[str, FunctionFacts] = {}
         self.constants: dict[str, ast.AST] = {}  # module-level names bound to values
@@ -158,7 +158,7 @@ def source_path(module: str) -> Path:
 
 
 def _module_paths() -> dict[str, Path]:
-    paths = {f"aten2onnx.exporter.lib.{p.stem}": p for p in sorted((ROOT / "exporter" / "lib").glob("*.py"))
+    paths = {f"aten2onnx.exporter.emit.lib.{p.stem}": p for p in sorted((ROOT / "exporter" / "emit" / "lib").glob("*.py"))
              if p.stem != "__init__"}
     for module in LIB_MODULES:
         paths[module] = source_path(module)

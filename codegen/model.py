@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aten2onnx.codegen.errors import ErrorCollector, Location
-from aten2onnx.codegen.torch_schema import python_name
+from aten2onnx.codegen.shared.torch_schema import python_name
 from aten2onnx.codegen.yaml_loader import LINE_KEY, item_line
 
 MIN_OPSET = 9
@@ -73,7 +73,7 @@ class Variant:
     """How the op is emitted from `since` until the next variant (or the newest opset).
 
     Exactly one of `emit` (an expression over schema arguments) and `impl` (a dotted path to
-    a Python function in `aten2onnx.exporter.lib`) is set. An impl may bind constant arguments of its
+    a Python function in `aten2onnx.exporter.emit.lib`) is set. An impl may bind constant arguments of its
     function (`args`) and declares the ONNX ops it may emit (`emits`). `since` is None until
     validation resolves it from onnx.defs (the first opset where every ONNX op it uses exists).
     """
@@ -141,7 +141,7 @@ class OpSpec:
     location: Location
     aliases: tuple[Alias, ...] = ()
     alias_of: str | None = None
-    # Complex tensors (real tensors with a trailing (real, imag) axis, exporter/complex_values.py):
+    # Complex tensors (real tensors with a trailing (real, imag) axis, exporter/translate/complex_values.py):
     # "native" (the mapping reads them itself), "parts" (linear with real coefficients: run on the
     # real and the imaginary parts), "impl" (`complex_impl`, a mapping of its own), None (refused).
     complex_mode: str | None = None

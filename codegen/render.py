@@ -10,7 +10,7 @@ import jinja2
 
 from aten2onnx.codegen import emit_expr, lib_calls
 from aten2onnx.codegen.model import MAX_OPSET, MIN_OPSET, HelperSpec, OpSpec, Variant
-from aten2onnx.codegen.torch_schema import TorchArg, python_name, schema_of
+from aten2onnx.codegen.shared.torch_schema import TorchArg, python_name, schema_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OPSETS = list(range(MIN_OPSET, MAX_OPSET + 1))
@@ -167,7 +167,7 @@ class FunctionPlan:
 
     modules: dict[int, list[FunctionView]]             # opset -> functions written there
     placement: dict[tuple[str, int], tuple[int, str]]  # (aten, variant index) -> (opset, name)
-    impl_modules: dict[int, set[str]]                  # opset -> aten2onnx.exporter.lib modules it imports
+    impl_modules: dict[int, set[str]]                  # opset -> aten2onnx.exporter.emit.lib modules it imports
 
 
 def _function_key(view: FunctionView) -> tuple[object, ...]:
@@ -331,9 +331,9 @@ def constraint_rows(specs: list[OpSpec]) -> list[dict[str, str]]:
 
 
 def kernel_gap_rows() -> list[dict[str, str]]:
-    """What the ort-kernel-gaps pass rewrites (exporter/ort_kernel_gaps.py), for the matrix."""
-    from aten2onnx.exporter import ort_kernel_gaps as gaps
+    """What the ort-kernel-gaps pass rewrites (exporter/rewrite/ort_kernel_gaps.py), for the matrix."""
     from aten2onnx.exporter.dtypes import to_torch_dtype
+    from aten2onnx.exporter.rewrite import ort_kernel_gaps as gaps
 
     def name(dtype: object) -> str:
         return str(to_torch_dtype(dtype)).removeprefix("torch.")
@@ -431,7 +431,7 @@ def render_spec_helpers(helpers: dict[str, HelperSpec], env: jinja2.Environment,
     """generated/spec_helpers.py: every `- helper:` item as a plain Python function `(g, *params)`.
 
     `base` (a module name) is imported first, so helpers of a user's spec files can call the
-    built-in ones (exporter/user_specs.py)."""
+    built-in ones (exporter/api/user_specs.py)."""
     names = frozenset(helpers)
     if base is not None:
         import importlib

@@ -27,16 +27,16 @@ from aten2onnx.codegen.model import (
     TestHints,
     Variant,
 )
-from aten2onnx.codegen.onnx_schema import AttrType, first_opset, schema_at
-from aten2onnx.codegen.torch_schema import TorchSchema, overload_names, python_name, schema_of
+from aten2onnx.codegen.shared.onnx_schema import AttrType, first_opset, schema_at
+from aten2onnx.codegen.shared.torch_schema import TorchSchema, overload_names, python_name, schema_of
 
 ROOT = Path(__file__).resolve().parent.parent
-EMIT_HELPERS_FILE = ROOT / "exporter" / "emit_helpers.py"
-IMPL_PACKAGE = "aten2onnx.exporter.lib"
+EMIT_HELPERS_FILE = ROOT / "exporter" / "emit" / "helpers.py"
+IMPL_PACKAGE = "aten2onnx.exporter.emit.lib"
 # Besides exporter/lib: Python's arithmetic on numbers known only at run time, which TorchScript's
 # number ops (aten::floordiv.int) are, and which translation also uses for torch.export's SymInts.
-IMPL_MODULES = ("aten2onnx.exporter.symint_ops",)
-EMIT_HELPERS_MODULE = "aten2onnx.exporter.emit_helpers"
+IMPL_MODULES = ("aten2onnx.exporter.emit.symint_ops",)
+EMIT_HELPERS_MODULE = "aten2onnx.exporter.emit.helpers"
 
 # Which ONNX attribute types a torch argument type may feed (None drops the attribute).
 _ATTR_FROM_TORCH = {
@@ -104,7 +104,7 @@ class _SpecChecker:
         for helper in emit_expr.helper_calls(tree):
             if helper not in self.helpers:
                 self.error(location, f"{what} calls unknown helper '{helper}()'; helpers are "
-                                     f"{', '.join(sorted(self.helpers))} (exporter/emit_helpers.py)")
+                                     f"{', '.join(sorted(self.helpers))} (exporter/emit/helpers.py)")
         return None if problems else tree
 
     def parse_emit(self, text: str, location: Location) -> ast.Module | None:
@@ -405,7 +405,7 @@ class _SpecChecker:
         assert variant.impl is not None
         module, _, function = variant.impl.rpartition(".")
         if not module.startswith(IMPL_PACKAGE + ".") and module not in IMPL_MODULES:
-            self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/lib/) or "
+            self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/emit/lib/) or "
                                          f"{', '.join(IMPL_MODULES)}")
             return variant
         path = lib_calls.source_path(module)
@@ -567,7 +567,7 @@ class SpecHelpers:
         for name, helper in sorted(self.specs.items()):
             where = helper.location
             if name in self.python or name in emit_expr.BUILTINS:
-                kind = "exporter/emit_helpers.py" if name in self.python else "a Python builtin"
+                kind = "exporter/emit/helpers.py" if name in self.python else "a Python builtin"
                 self.error(where, f"helper '{name}' has the name of {kind}; rename it")
                 continue
             try:
@@ -628,7 +628,7 @@ class SpecHelpers:
             elif name not in self.python:
                 spec_names = ", ".join(sorted(self.specs)) or "none"
                 error(location, f"calls unknown helper '{name}()'; Python helpers are {', '.join(sorted(self.python))} "
-                                f"(exporter/emit_helpers.py), spec helpers are {spec_names} (`- helper:` items)")
+                                f"(exporter/emit/helpers.py), spec helpers are {spec_names} (`- helper:` items)")
 
     def _called(self, tree: ast.AST, opset: int | None) -> list[str]:
         return [n for n in emit_expr.helper_calls(tree, opset) if n in self.trees]

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aten2onnx.exporter import passes, runtime_versions
 from aten2onnx.exporter.errors import ExportArgumentError
-from aten2onnx.exporter.ort_kernel_gaps import parse_version
+from aten2onnx.exporter.rewrite import passes, runtime_versions
+from aten2onnx.exporter.rewrite.ort_kernel_gaps import parse_version
 from aten2onnx.generated import registry
 
 DEFAULT_OPSET = 20
@@ -163,7 +163,7 @@ def check_target_runtime(value: Any) -> str | None:
     if value not in passes.TARGET_RUNTIMES:
         raise ExportArgumentError(
             f"target_runtime={value!r} is not known; use 'onnxruntime' (the default: nodes ONNX Runtime has no "
-            "CPU kernel for are rewritten, exporter/ort_kernel_gaps.py) or None (standard ONNX as the specs "
+            "CPU kernel for are rewritten, exporter/rewrite/ort_kernel_gaps.py) or None (standard ONNX as the specs "
             "emit it, for other runtimes)")
     return value
 

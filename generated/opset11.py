@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import builtins  # noqa: F401
 
-from aten2onnx.exporter import emit_helpers as h  # noqa: F401
-from aten2onnx.exporter.declared import declared  # noqa: F401
+from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
-from aten2onnx.exporter.lib import linalg_ops
-from aten2onnx.exporter.lib import linalg_qr_ops
-from aten2onnx.exporter.lib import linalg_spectral_ops
-from aten2onnx.exporter.lib import packed_sequence_ops
+from aten2onnx.exporter.emit.lib import linalg_ops
+from aten2onnx.exporter.emit.lib import linalg_qr_ops
+from aten2onnx.exporter.emit.lib import linalg_spectral_ops
+from aten2onnx.exporter.emit.lib import packed_sequence_ops
 
 
 @declared('opspecs/activation.yaml:53', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
@@ -132,103 +132,103 @@ def put(g, self, index, source, accumulate=False):
 
 @declared('opspecs/linalg.yaml:25', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def _linalg_det(g, A):
-    """aten::_linalg_det.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.linalg_det (opspecs/linalg.yaml:25)"""
+    """aten::_linalg_det.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.linalg_det (opspecs/linalg.yaml:25)"""
     return linalg_ops.linalg_det(g, A)
 
 
 @declared('opspecs/linalg.yaml:37', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sign', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def _linalg_slogdet(g, A):
-    """aten::_linalg_slogdet.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.linalg_slogdet (opspecs/linalg.yaml:37)"""
+    """aten::_linalg_slogdet.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.linalg_slogdet (opspecs/linalg.yaml:37)"""
     return linalg_ops.linalg_slogdet(g, A)
 
 
 @declared('opspecs/linalg.yaml:48', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_inv_ex(g, A, *, check_errors=False):
-    """aten::linalg_inv_ex.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.inv_ex (opspecs/linalg.yaml:48)"""
+    """aten::linalg_inv_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.inv_ex (opspecs/linalg.yaml:48)"""
     return linalg_ops.inv_ex(g, A)
 
 
 @declared('opspecs/linalg.yaml:61', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def _linalg_solve_ex(g, A, B, *, left=True, check_errors=False):
-    """aten::_linalg_solve_ex.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.solve_ex (opspecs/linalg.yaml:61)"""
+    """aten::_linalg_solve_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.solve_ex (opspecs/linalg.yaml:61)"""
     return linalg_ops.solve_ex(g, A, B, left)
 
 
 @declared('opspecs/linalg.yaml:76', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_solve_triangular(g, self, B, *, upper, left=True, unitriangular=False):
-    """aten::linalg_solve_triangular.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.solve_triangular (opspecs/linalg.yaml:76)"""
+    """aten::linalg_solve_triangular.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.solve_triangular (opspecs/linalg.yaml:76)"""
     return linalg_ops.solve_triangular(g, self, B, upper, left, unitriangular)
 
 
 @declared('opspecs/linalg.yaml:91', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def triangular_solve(g, self, A, upper=True, transpose=False, unitriangular=False):
-    """aten::triangular_solve.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.triangular_solve (opspecs/linalg.yaml:91)"""
+    """aten::triangular_solve.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.triangular_solve (opspecs/linalg.yaml:91)"""
     return linalg_ops.triangular_solve(g, self, A, upper, transpose, unitriangular)
 
 
 @declared('opspecs/linalg.yaml:105', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_cholesky_ex(g, self, *, upper=False, check_errors=False):
-    """aten::linalg_cholesky_ex.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:105)"""
+    """aten::linalg_cholesky_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:105)"""
     return linalg_ops.cholesky_ex(g, self, upper)
 
 
 @declared('opspecs/linalg.yaml:119', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def cholesky(g, self, upper=False):
-    """aten::cholesky.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:119)"""
+    """aten::cholesky.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:119)"""
     return linalg_ops.cholesky_ex(g, self, upper, with_info=False)
 
 
 @declared('opspecs/linalg.yaml:131', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def cholesky_solve(g, self, input2, upper=False):
-    """aten::cholesky_solve.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.cholesky_solve (opspecs/linalg.yaml:131)"""
+    """aten::cholesky_solve.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_solve (opspecs/linalg.yaml:131)"""
     return linalg_ops.cholesky_solve(g, self, input2, upper)
 
 
 @declared('opspecs/linalg.yaml:143', emits=('Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def cholesky_inverse(g, self, upper=False):
-    """aten::cholesky_inverse.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.cholesky_inverse (opspecs/linalg.yaml:143)"""
+    """aten::cholesky_inverse.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_inverse (opspecs/linalg.yaml:143)"""
     return linalg_ops.cholesky_inverse(g, self, upper)
 
 
 @declared('opspecs/linalg.yaml:154', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def linalg_lu_factor_ex(g, A, *, pivot=True, check_errors=False):
-    """aten::linalg_lu_factor_ex.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.lu_factor_ex (opspecs/linalg.yaml:154)"""
+    """aten::linalg_lu_factor_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.lu_factor_ex (opspecs/linalg.yaml:154)"""
     return linalg_ops.lu_factor_ex(g, A, pivot)
 
 
 @declared('opspecs/linalg.yaml:168', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'Min', 'Mul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def linalg_lu(g, A, *, pivot=True):
-    """aten::linalg_lu.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.linalg_lu (opspecs/linalg.yaml:168)"""
+    """aten::linalg_lu.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.linalg_lu (opspecs/linalg.yaml:168)"""
     return linalg_ops.linalg_lu(g, A, pivot)
 
 
 @declared('opspecs/linalg.yaml:180', emits=('Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_lu_solve(g, LU, pivots, B, *, left=True, adjoint=False):
-    """aten::linalg_lu_solve.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.lu_solve (opspecs/linalg.yaml:180)"""
+    """aten::linalg_lu_solve.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.lu_solve (opspecs/linalg.yaml:180)"""
     return linalg_ops.lu_solve(g, LU, pivots, B, left, adjoint)
 
 
 @declared('opspecs/linalg.yaml:194', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'LessOrEqual>=12', 'Loop', 'Min', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def lu_unpack(g, LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
-    """aten::lu_unpack.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.lu_unpack (opspecs/linalg.yaml:194)"""
+    """aten::lu_unpack.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.lu_unpack (opspecs/linalg.yaml:194)"""
     return linalg_ops.lu_unpack(g, LU_data, LU_pivots, unpack_data, unpack_pivots)
 
 
 @declared('opspecs/linalg.yaml:205', emits=('Abs', 'Add', 'Cast', 'Ceil', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'MatMul', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def linalg_matrix_exp(g, self):
-    """aten::linalg_matrix_exp.default, opsets 11-26: aten2onnx.exporter.lib.linalg_ops.matrix_exp (opspecs/linalg.yaml:205)"""
+    """aten::linalg_matrix_exp.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.matrix_exp (opspecs/linalg.yaml:205)"""
     return linalg_ops.matrix_exp(g, self)
 
 
 @declared('opspecs/linalg.yaml:216', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'))
 def _linalg_eigh(g, A, UPLO='L', compute_v=True):
-    """aten::_linalg_eigh.default, opsets 11-26: aten2onnx.exporter.lib.linalg_spectral_ops.linalg_eigh (opspecs/linalg.yaml:216)"""
+    """aten::_linalg_eigh.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_eigh (opspecs/linalg.yaml:216)"""
     return linalg_spectral_ops.linalg_eigh(g, A, UPLO, compute_v)
 
 
 @declared('opspecs/linalg.yaml:232', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the SVD needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:245')})
 def _linalg_svd(g, A, full_matrices=False, compute_uv=True, *, driver=None):
-    """aten::_linalg_svd.default, opsets 11-26: aten2onnx.exporter.lib.linalg_spectral_ops.linalg_svd (opspecs/linalg.yaml:232)"""
+    """aten::_linalg_svd.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_svd (opspecs/linalg.yaml:232)"""
     if not (not (full_matrices and compute_uv) or h.shape(g, A)[-1] == h.shape(g, A)[-2]):
         raise g.constraint_error('full_matrices=True needs a square A here (the extra singular vectors of a non-square A are not computed); use full_matrices=False (torch.linalg.svd(A, full_matrices=False))', 'opspecs/linalg.yaml:242')
     return linalg_spectral_ops.linalg_svd(g, A, full_matrices, compute_uv, driver)
@@ -236,31 +236,31 @@ def _linalg_svd(g, A, full_matrices=False, compute_uv=True, *, driver=None):
 
 @declared('opspecs/linalg.yaml:256', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Max', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the pseudo-inverse needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:265')})
 def linalg_pinv_atol_rtol_tensor(g, self, *, atol=None, rtol=None, hermitian=False):
-    """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: aten2onnx.exporter.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:256)"""
+    """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:256)"""
     return linalg_spectral_ops.linalg_pinv(g, self, atol, rtol, hermitian)
 
 
 @declared('opspecs/linalg.yaml:277', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def geqrf(g, self):
-    """aten::geqrf.default, opsets 11-26: aten2onnx.exporter.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:277)"""
+    """aten::geqrf.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:277)"""
     return linalg_qr_ops.geqrf(g, self)
 
 
 @declared('opspecs/linalg.yaml:289', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_householder_product(g, input, tau):
-    """aten::linalg_householder_product.default, opsets 11-26: aten2onnx.exporter.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:289)"""
+    """aten::linalg_householder_product.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:289)"""
     return linalg_qr_ops.householder_product(g, input, tau)
 
 
 @declared('opspecs/linalg.yaml:300', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_qr(g, A, mode='reduced'):
-    """aten::linalg_qr.default, opsets 11-26: aten2onnx.exporter.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:300)"""
+    """aten::linalg_qr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:300)"""
     return linalg_qr_ops.linalg_qr(g, A, mode)
 
 
 @declared('opspecs/linalg.yaml:312', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def ormqr(g, self, input2, input3, left=True, transpose=False):
-    """aten::ormqr.default, opsets 11-26: aten2onnx.exporter.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:312)"""
+    """aten::ormqr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:312)"""
     return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 
@@ -321,19 +321,19 @@ def _set_item_t(g, l, idx, el):
 
 @declared('opspecs/torchscript.yaml:399', emits=('Cast', 'Concat', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def _pack_padded_sequence(g, input, lengths, batch_first):
-    """aten::_pack_padded_sequence.default, opsets 11-26: aten2onnx.exporter.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:399)"""
+    """aten::_pack_padded_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:399)"""
     return packed_sequence_ops.pack_padded_sequence(g, input, lengths, batch_first)
 
 
 @declared('opspecs/torchscript.yaml:409', emits=('Cast', 'Concat', 'Expand', 'Gather', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def _pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length):
-    """aten::_pad_packed_sequence.default, opsets 11-26: aten2onnx.exporter.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:409)"""
+    """aten::_pad_packed_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:409)"""
     return packed_sequence_ops.pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length)
 
 
 @declared('opspecs/torchscript.yaml:421', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::lstm.data, opsets 11-26: aten2onnx.exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:421)"""
+    """aten::lstm.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:421)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:427')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
@@ -343,7 +343,7 @@ def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout,
 
 @declared('opspecs/torchscript.yaml:449', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::gru.data, opsets 11-26: aten2onnx.exporter.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:449)"""
+    """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:449)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:455')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='GRU')

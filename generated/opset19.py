@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import builtins  # noqa: F401
 
-from aten2onnx.exporter import emit_helpers as h  # noqa: F401
-from aten2onnx.exporter.declared import declared  # noqa: F401
+from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 # No mapping changes at opset 19.

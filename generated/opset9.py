@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import builtins  # noqa: F401
 
-from aten2onnx.exporter import emit_helpers as h  # noqa: F401
-from aten2onnx.exporter.declared import declared  # noqa: F401
+from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
-from aten2onnx.exporter.lib import attention_ops
-from aten2onnx.exporter.lib import creation_ops
-from aten2onnx.exporter.lib import fft_ops
-from aten2onnx.exporter.lib import indexing_ops
-from aten2onnx.exporter.lib import long_tail_ops
-from aten2onnx.exporter.lib import pooling_ops
-from aten2onnx.exporter.lib import rnn_ops
-from aten2onnx.exporter.lib import shape_ops
-from aten2onnx.exporter.lib import special_ops
-from aten2onnx.exporter.lib import strided_ops
-from aten2onnx.exporter.lib import torchscript_ops
+from aten2onnx.exporter.emit.lib import attention_ops
+from aten2onnx.exporter.emit.lib import creation_ops
+from aten2onnx.exporter.emit.lib import fft_ops
+from aten2onnx.exporter.emit.lib import indexing_ops
+from aten2onnx.exporter.emit.lib import long_tail_ops
+from aten2onnx.exporter.emit.lib import pooling_ops
+from aten2onnx.exporter.emit.lib import rnn_ops
+from aten2onnx.exporter.emit.lib import shape_ops
+from aten2onnx.exporter.emit.lib import special_ops
+from aten2onnx.exporter.emit.lib import strided_ops
+from aten2onnx.exporter.emit.lib import torchscript_ops
 
 
 @declared('opspecs/activation.yaml:3', emits=('Cast', 'Less', 'Relu', 'Where'))
@@ -327,7 +327,7 @@ def logical_xor(g, self, other):
 
 @declared('opspecs/attention.yaml:18', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'), refusals={'causal_dynamic_lengths': ('scaled_dot_product_attention with is_causal and sequence lengths known only at run time needs ONNX Range (opset 11); export with opset_version >= 11', 'opspecs/attention.yaml:25'), 'gqa_dynamic_heads': ('scaled_dot_product_attention with enable_gqa needs static head counts below opset 23; export with opset_version >= 23 (ONNX Attention) or mark the head dims static', 'opspecs/attention.yaml:28')})
 def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    """aten::scaled_dot_product_attention.default, opsets 9-26: aten2onnx.exporter.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
+    """aten::scaled_dot_product_attention.default, opsets 9-26: aten2onnx.exporter.emit.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
     if not (dropout_p == 0):
         raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:23')
     return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
@@ -689,25 +689,25 @@ def masked_select(g, self, mask):
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
 def view_as_complex(g, self):
-    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:177)"""
+    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:177)"""
     return fft_ops.view_as_complex(g, self)
 
 
 @declared('opspecs/fft.yaml:141', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
 def complex(g, real, imag):
-    """aten::complex.default, opsets 9-26: aten2onnx.exporter.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:141)"""
+    """aten::complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:141)"""
     return fft_ops.complex_from_parts(g, real, imag)
 
 
 @declared('opspecs/fft.yaml:152', emits=('Identity', 'Mul'))
 def conj_physical(g, self):
-    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.lib.fft_ops.conj (opspecs/fft.yaml:152); also serves aten::_conj.default"""
+    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:152); also serves aten::_conj.default"""
     return fft_ops.conj(g, self)
 
 
 @declared('opspecs/fft.yaml:162', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
 def angle(g, self):
-    """aten::angle.default, opsets 9-26: aten2onnx.exporter.lib.fft_ops.angle (opspecs/fft.yaml:162)"""
+    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:162)"""
     return fft_ops.angle(g, self)
 
 
@@ -747,19 +747,19 @@ def scatter_value(g, self, dim, index, value):
 
 @declared('opspecs/indexing.yaml:67', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:77')})
 def scatter_add(g, self, dim, index, src):
-    """aten::scatter_add.default, opsets 9-15: aten2onnx.exporter.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:67)"""
+    """aten::scatter_add.default, opsets 9-15: aten2onnx.exporter.emit.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:67)"""
     return shape_ops.scatter_add_opset9(g, self, dim, index, src)
 
 
 @declared('opspecs/indexing.yaml:95', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('indexing with tensors below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:101')})
 def index_Tensor(g, self, indices):
-    """aten::index.Tensor, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:95)"""
+    """aten::index.Tensor, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:95)"""
     return indexing_ops.index_tensor(g, self, indices)
 
 
 @declared('opspecs/indexing.yaml:112', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_put below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:117')})
 def index_put(g, self, indices, values, accumulate=False):
-    """aten::index_put.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.index_put (opspecs/indexing.yaml:112)"""
+    """aten::index_put.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.index_put (opspecs/indexing.yaml:112)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
@@ -803,13 +803,13 @@ def select_scatter(g, self, src, dim, index):
 
 @declared('opspecs/indexing.yaml:197', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
-    """aten::slice_scatter.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:197)"""
+    """aten::slice_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:197)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
 @declared('opspecs/indexing.yaml:214', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:220'), 'dynamic_sizes_old_opset': ('scatter_reduce below opset 16 (sum, prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:223')})
 def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
-    """aten::scatter_reduce.two, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:214)"""
+    """aten::scatter_reduce.two, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:214)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
@@ -841,7 +841,7 @@ def index_fill_int_Scalar(g, self, dim, index, value):
 
 @declared('opspecs/indexing.yaml:278', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_add below opset 16 (ScatterElements without reduction) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:284')})
 def index_add(g, self, dim, index, source, *, alpha=1):
-    """aten::index_add.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.index_add (opspecs/indexing.yaml:278)"""
+    """aten::index_add.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.index_add (opspecs/indexing.yaml:278)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
@@ -861,19 +861,19 @@ def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, spar
 
 @declared('opspecs/indexing.yaml:317', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero<11', 'Not', 'Or', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def diagonal(g, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.diagonal (opspecs/indexing.yaml:317)"""
+    """aten::diagonal.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.diagonal (opspecs/indexing.yaml:317)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
 @declared('opspecs/indexing.yaml:328', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/indexing.yaml:333')})
 def flip(g, self, dims):
-    """aten::flip.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.flip (opspecs/indexing.yaml:328)"""
+    """aten::flip.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.flip (opspecs/indexing.yaml:328)"""
     return indexing_ops.flip(g, self, dims)
 
 
 @declared('opspecs/indexing.yaml:342', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def roll(g, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.roll (opspecs/indexing.yaml:342)"""
+    """aten::roll.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.roll (opspecs/indexing.yaml:342)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
@@ -960,13 +960,13 @@ def unfold(g, self, dimension, size, step):
 
 @declared('opspecs/indexing.yaml:466', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def im2col(g, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.im2col (opspecs/indexing.yaml:466)"""
+    """aten::im2col.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.im2col (opspecs/indexing.yaml:466)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
 @declared('opspecs/indexing.yaml:484', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.col2im (opspecs/indexing.yaml:484)"""
+    """aten::col2im.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.col2im (opspecs/indexing.yaml:484)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
@@ -984,7 +984,7 @@ def scatter_value_reduce(g, self, dim, index, value, *, reduce):
 
 @declared('opspecs/indexing.yaml:552', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("index_reduce with a source larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10", 'opspecs/indexing.yaml:558'), 'dynamic_sizes_old_opset': ('index_reduce below opset 16 (prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:561')})
 def index_reduce(g, self, dim, index, source, reduce, *, include_self=True):
-    """aten::index_reduce.default, opsets 9-26: aten2onnx.exporter.lib.long_tail_ops.index_reduce (opspecs/indexing.yaml:552)"""
+    """aten::index_reduce.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.index_reduce (opspecs/indexing.yaml:552)"""
     return long_tail_ops.index_reduce(g, self, dim, index, source, reduce, include_self)
 
 
@@ -1463,13 +1463,13 @@ def matmul(g, self, other):
 
 @declared('opspecs/nn.yaml:179', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:185')})
 def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:179)"""
+    """aten::max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:179)"""
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
 @declared('opspecs/nn.yaml:197', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:205')})
 def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:197)"""
+    """aten::max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:197)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:203')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=False)
@@ -1477,7 +1477,7 @@ def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1],
 
 @declared('opspecs/nn.yaml:217', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:225')})
 def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:217)"""
+    """aten::max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:217)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:223')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=False)
@@ -1485,7 +1485,7 @@ def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 
 
 @declared('opspecs/nn.yaml:239', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:247')})
 def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
-    """aten::max_pool2d_with_indices.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:239)"""
+    """aten::max_pool2d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:239)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:245')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=2, with_indices=True)
@@ -1493,7 +1493,7 @@ def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dil
 
 @declared('opspecs/nn.yaml:259', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:267')})
 def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
-    """aten::max_pool3d_with_indices.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.max_pool (opspecs/nn.yaml:259)"""
+    """aten::max_pool3d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:259)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:265')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
@@ -1501,7 +1501,7 @@ def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], 
 
 @declared('opspecs/nn.yaml:282', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:289')})
 def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.avg_pool (opspecs/nn.yaml:282)"""
+    """aten::avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/nn.yaml:282)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:287')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
@@ -1509,13 +1509,13 @@ def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False,
 
 @declared('opspecs/nn.yaml:304', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:310')})
 def adaptive_avg_pool2d(g, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:304); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:304); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
 @declared('opspecs/nn.yaml:319', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:324')})
 def adaptive_avg_pool1d(g, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:319)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:319)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
@@ -1687,25 +1687,25 @@ def rms_norm(g, input, normalized_shape, weight=None, eps=None):
 
 @declared('opspecs/padding.yaml:10', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def constant_pad_nd(g, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:10)"""
+    """aten::constant_pad_nd.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:10)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
 @declared('opspecs/padding.yaml:21', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def reflection_pad1d(g, self, padding):
-    """aten::reflection_pad1d.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.mode_pad (opspecs/padding.yaml:21); also serves aten::reflection_pad2d.default (opspecs/padding.yaml:32); also serves aten::reflection_pad3d.default (opspecs/padding.yaml:43)"""
+    """aten::reflection_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:21); also serves aten::reflection_pad2d.default (opspecs/padding.yaml:32); also serves aten::reflection_pad3d.default (opspecs/padding.yaml:43)"""
     return indexing_ops.mode_pad(g, self, padding, mode='reflect')
 
 
 @declared('opspecs/padding.yaml:54', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def replication_pad1d(g, self, padding):
-    """aten::replication_pad1d.default, opsets 9-26: aten2onnx.exporter.lib.indexing_ops.mode_pad (opspecs/padding.yaml:54); also serves aten::replication_pad2d.default (opspecs/padding.yaml:65); also serves aten::replication_pad3d.default (opspecs/padding.yaml:76)"""
+    """aten::replication_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:54); also serves aten::replication_pad2d.default (opspecs/padding.yaml:65); also serves aten::replication_pad3d.default (opspecs/padding.yaml:76)"""
     return indexing_ops.mode_pad(g, self, padding, mode='edge')
 
 
 @declared('opspecs/pooling.yaml:15', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:22')})
 def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
-    """aten::avg_pool1d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:15)"""
+    """aten::avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:15)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:20')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=1)
@@ -1713,7 +1713,7 @@ def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, co
 
 @declared('opspecs/pooling.yaml:34', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:41')})
 def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool3d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:34)"""
+    """aten::avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:34)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=3, divisor_override=divisor_override)
@@ -1721,31 +1721,31 @@ def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=Fal
 
 @declared('opspecs/pooling.yaml:56', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:62')})
 def adaptive_avg_pool3d(g, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
+    """aten::adaptive_avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=3)
 
 
 @declared('opspecs/pooling.yaml:76', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:82')})
 def adaptive_max_pool1d(g, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:76)"""
+    """aten::adaptive_max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:76)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=1)
 
 
 @declared('opspecs/pooling.yaml:91', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:97')})
 def adaptive_max_pool2d(g, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:91)"""
+    """aten::adaptive_max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:91)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=2)
 
 
 @declared('opspecs/pooling.yaml:106', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:112')})
 def adaptive_max_pool3d(g, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:106)"""
+    """aten::adaptive_max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:106)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
 @declared('opspecs/pooling.yaml:124', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:132')})
 def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.max_pool (opspecs/pooling.yaml:124)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:124)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:130')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=True)
@@ -1753,19 +1753,19 @@ def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilati
 
 @declared('opspecs/pooling.yaml:158', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:158)"""
+    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:158)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
 @declared('opspecs/pooling.yaml:175', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:175)"""
+    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:175)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
 @declared('opspecs/pooling.yaml:195', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:195)"""
+    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:195)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 
@@ -1904,7 +1904,7 @@ def multinomial(g, self, num_samples, replacement=False, *, generator=None):
 
 @declared('opspecs/random.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
 def native_dropout(g, input, p, train):
-    """aten::native_dropout.default, opsets 9-26: aten2onnx.exporter.lib.creation_ops.native_dropout (opspecs/random.yaml:241)"""
+    """aten::native_dropout.default, opsets 9-26: aten2onnx.exporter.emit.lib.creation_ops.native_dropout (opspecs/random.yaml:241)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
@@ -2134,7 +2134,7 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 
 @declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::lstm.input, opsets 9-26: aten2onnx.exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:18)"""
+    """aten::lstm.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:18)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:23')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
@@ -2144,7 +2144,7 @@ def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bid
 
 @declared('opspecs/rnn.yaml:47', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-26: aten2onnx.exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:47)"""
+    """aten::gru.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:47)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:52')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='GRU')
@@ -2152,7 +2152,7 @@ def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidi
 
 @declared('opspecs/rnn.yaml:69', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
 def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-26: aten2onnx.exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:69)"""
+    """aten::rnn_tanh.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:69)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:74')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Tanh')
@@ -2160,7 +2160,7 @@ def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 @declared('opspecs/rnn.yaml:91', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-26: aten2onnx.exporter.lib.rnn_ops.rnn (opspecs/rnn.yaml:91)"""
+    """aten::rnn_relu.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:91)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:96')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Relu')
@@ -2168,7 +2168,7 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 @declared('opspecs/rnn.yaml:118', emits=('Cast', 'Concat', 'ConstantOfShape<11', 'GRU', 'Gather', 'LSTM', 'Less', 'NonZero<11', 'RNN', 'Range>=11', 'Relu', 'Reshape', 'Shape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze', 'Where'))
 def packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional):
-    """aten2onnx::packed_rnn.default, opsets 9-26: aten2onnx.exporter.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:118)"""
+    """aten2onnx::packed_rnn.default, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:118)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:123')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
@@ -2265,7 +2265,7 @@ def select_int(g, self, dim, index):
 
 @declared('opspecs/shape.yaml:142', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
-    """aten::slice.Tensor, opsets 9-9: aten2onnx.exporter.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:142); also serves aten::slice_copy.Tensor"""
+    """aten::slice.Tensor, opsets 9-9: aten2onnx.exporter.emit.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:142); also serves aten::slice_copy.Tensor"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
@@ -2331,31 +2331,31 @@ def narrow(g, self, dim, start, length):
 
 @declared('opspecs/shape.yaml:251', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:254'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:257')})
 def as_strided(g, self, size, stride, storage_offset=None):
-    """aten::as_strided.default, opsets 9-26: aten2onnx.exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:251)"""
+    """aten::as_strided.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:251)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
 @declared('opspecs/shape.yaml:295', emits=('Gather', 'Shape'), refusals={'dynamic_sizes': ('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:300')})
 def unbind_copy_int(g, self, dim=0):
-    """aten::unbind_copy.int, opsets 9-26: aten2onnx.exporter.lib.long_tail_ops.unbind_copy (opspecs/shape.yaml:295)"""
+    """aten::unbind_copy.int, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.unbind_copy (opspecs/shape.yaml:295)"""
     return long_tail_ops.unbind_copy(g, self, dim)
 
 
 @declared('opspecs/shape.yaml:309', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:312'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:315')})
 def as_strided_copy(g, self, size, stride, storage_offset=None):
-    """aten::as_strided_copy.default, opsets 9-26: aten2onnx.exporter.lib.strided_ops.as_strided (opspecs/shape.yaml:309)"""
+    """aten::as_strided_copy.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:309)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
 @declared('opspecs/shape.yaml:327', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:331')})
 def diagonal_scatter(g, self, src, offset=0, dim1=0, dim2=1):
-    """aten::diagonal_scatter.default, opsets 9-26: aten2onnx.exporter.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:327)"""
+    """aten::diagonal_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:327)"""
     return long_tail_ops.diagonal_scatter(g, self, src, offset, dim1, dim2)
 
 
 @declared('opspecs/shape.yaml:342', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:346'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:349')})
 def as_strided_scatter(g, self, src, size, stride, storage_offset=None):
-    """aten::as_strided_scatter.default, opsets 9-26: aten2onnx.exporter.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:342)"""
+    """aten::as_strided_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:342)"""
     return long_tail_ops.as_strided_scatter(g, self, src, size, stride, storage_offset)
 
 
@@ -2777,168 +2777,168 @@ def special_airy_ai(g, x):
 
 @declared('opspecs/special.yaml:797', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t(g, x, n):
-    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:797); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:808)"""
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:797); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:808)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
 @declared('opspecs/special.yaml:819', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:819)"""
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:819)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
 @declared('opspecs/special.yaml:830', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u(g, x, n):
-    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:830); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:841)"""
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:830); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:841)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
 @declared('opspecs/special.yaml:852', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:852)"""
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:852)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
 @declared('opspecs/special.yaml:863', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v(g, x, n):
-    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:863); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:874)"""
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:863); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:874)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
 @declared('opspecs/special.yaml:885', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:885)"""
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:885)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
 @declared('opspecs/special.yaml:896', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w(g, x, n):
-    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:896); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:907)"""
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:896); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:907)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
 @declared('opspecs/special.yaml:918', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:918)"""
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:918)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
 @declared('opspecs/special.yaml:929', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:929); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:940)"""
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:929); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:940)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
 @declared('opspecs/special.yaml:951', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:951)"""
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:951)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
 @declared('opspecs/special.yaml:962', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:962); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:973)"""
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:962); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:973)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
 @declared('opspecs/special.yaml:984', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:984)"""
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:984)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
 @declared('opspecs/special.yaml:995', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:995); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1006)"""
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:995); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1006)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
 @declared('opspecs/special.yaml:1017', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1017)"""
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1017)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
 @declared('opspecs/special.yaml:1028', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1028); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1039)"""
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1028); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1039)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
 @declared('opspecs/special.yaml:1050', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1050)"""
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1050)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
 @declared('opspecs/special.yaml:1061', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h(g, x, n):
-    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1061); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1072)"""
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1061); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1072)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
 @declared('opspecs/special.yaml:1083', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1083)"""
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1083)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
 @declared('opspecs/special.yaml:1094', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he(g, x, n):
-    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1094); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1105)"""
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1094); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1105)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
 @declared('opspecs/special.yaml:1116', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1116)"""
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1116)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
 @declared('opspecs/special.yaml:1127', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l(g, x, n):
-    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1127); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1138)"""
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1127); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1138)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
 @declared('opspecs/special.yaml:1149', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l_n_scalar(g, x, n):
-    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1149)"""
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1149)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
 @declared('opspecs/special.yaml:1160', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p(g, x, n):
-    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1160); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1171)"""
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1160); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1171)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
 @declared('opspecs/special.yaml:1182', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p_n_scalar(g, x, n):
-    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1182)"""
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1182)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
@@ -3311,7 +3311,7 @@ def dropout_(g, self, p, train):
 
 @declared('opspecs/torchscript.yaml:140', emits=('Gather', 'Shape'))
 def size(g, self):
-    """aten::size.default, opsets 9-26: aten2onnx.exporter.lib.torchscript_ops.size (opspecs/torchscript.yaml:140)"""
+    """aten::size.default, opsets 9-26: aten2onnx.exporter.emit.lib.torchscript_ops.size (opspecs/torchscript.yaml:140)"""
     return torchscript_ops.size(g, self)
 
 
@@ -3504,11 +3504,11 @@ def __derive_index(g, index, start, step):
 
 @declared('opspecs/arithmetic.yaml:66', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))
 def mul_Tensor_complex(g, self, other):
-    """aten::mul.Tensor on complex values (real, imag pairs): aten2onnx.exporter.lib.fft_ops.complex_mul (opspecs/arithmetic.yaml:66)"""
+    """aten::mul.Tensor on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.complex_mul (opspecs/arithmetic.yaml:66)"""
     return fft_ops.complex_mul(g, self, other)
 
 
 @declared('opspecs/creation.yaml:214', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
 def _to_copy_complex(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.lib.fft_ops.to_copy (opspecs/creation.yaml:214)"""
+    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:214)"""
     return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)

@@ -586,7 +586,7 @@ VARIANTS: dict[str, tuple[tuple[int, Callable[..., object]], ...]] = {
 
 # overload -> how it takes complex tensors (the spec's `complex:`): "native" (its mapping reads the
 # (real, imag) pairs itself), "parts" (it runs on the real and the imaginary parts), or the mapping
-# for complex inputs; an overload not listed refuses complex tensors (exporter/complex_values.py)
+# for complex inputs; an overload not listed refuses complex tensors (exporter/translate/complex_values.py)
 COMPLEX: dict[str, object] = {
     'aten::_conj.default': 'native',
     'aten::_fft_c2c.default': 'native',

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins  # noqa: F401
 
-from aten2onnx.exporter import emit_helpers as h  # noqa: F401
+from aten2onnx.exporter.emit import helpers as h  # noqa: F401
 
 # name -> (params, emit, spec line): what user spec files (aten2onnx.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {

@@ -3,7 +3,7 @@
     python scripts/probe_ort_kernels.py -o ort-1.20.1.json        # probe the installed onnxruntime
     python scripts/probe_ort_kernels.py --compare ort-*.json      # which gaps exist in which versions
 
-Each probe is a one-node model, the way exporter/ort_kernel_gaps.py's entries were found:
+Each probe is a one-node model, the way exporter/rewrite/ort_kernel_gaps.py's entries were found:
 
 - the newest opset: a Relu model stamped with each opset (and the lowest IR version that opset
   needs) until the session refuses it;

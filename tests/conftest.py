@@ -24,11 +24,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 # Tests parametrized by an `opset` that the installed onnxruntime cannot run are skipped, saying
-# so (exporter/runtime_versions.py knows each release's newest opset); tests marked
+# so (exporter/rewrite/runtime_versions.py knows each release's newest opset); tests marked
 # `builds_only` never run a model and keep every opset.
 def _runtime_max_opset() -> tuple[str, int]:
     from aten2onnx.codegen.model import MAX_OPSET
-    from aten2onnx.exporter import runtime_versions
+    from aten2onnx.exporter.rewrite import runtime_versions
 
     version = runtime_versions.installed_version()
     return (version or "not installed"), (min(MAX_OPSET, runtime_versions.max_opset(version)) if version else 0)

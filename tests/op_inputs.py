@@ -125,7 +125,7 @@ import torch
 from hypothesis import strategies as st
 
 from aten2onnx.codegen.model import OpSpec
-from aten2onnx.codegen.torch_schema import TorchArg, TorchSchema
+from aten2onnx.codegen.shared.torch_schema import TorchArg, TorchSchema
 
 DEFAULT_RANK = (0, 4)
 DEFAULT_DIMS = (1, 5)

@@ -2,7 +2,7 @@
 
 The ONNX model is built straight from the generated symbolic function (no torch.export),
 with the same GraphBuilder and the same post-translation legalization passes the exporter
-uses (aten2onnx.exporter.passes.legalize), so thousands of examples run in minutes.
+uses (aten2onnx.exporter.rewrite.passes.legalize), so thousands of examples run in minutes.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import onnxruntime
 import torch
 from hypothesis import assume
 
-from aten2onnx.codegen.torch_schema import TorchSchema, python_name, resolve_overload
-from aten2onnx.exporter import passes, runtime_versions
+from aten2onnx.codegen.shared.torch_schema import TorchSchema, python_name, resolve_overload
+from aten2onnx.exporter.api.program import _to_numpy
 from aten2onnx.exporter.dtypes import from_torch_dtype
-from aten2onnx.exporter.graph_builder import STRIDED_VIEW_KEY, GraphBuilder, mark_complex, mark_symbolic_scalar
-from aten2onnx.exporter.program import _to_numpy
-from aten2onnx.exporter.translate import _view_layout
+from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY, GraphBuilder, mark_complex, mark_symbolic_scalar
+from aten2onnx.exporter.rewrite import passes, runtime_versions
+from aten2onnx.exporter.translate.translator import _view_layout
 from aten2onnx.generated import registry
 
 _SESSION_OPTIONS = onnxruntime.SessionOptions()

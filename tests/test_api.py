@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import aten2onnx
-from aten2onnx.exporter.models import AlexNet
+from aten2onnx.exporter.tools.models import AlexNet
 
 
 @torch.library.custom_op("a2o_api::twice", mutates_args=())
@@ -343,8 +343,8 @@ def test_aten_fallback_emits_an_aten_node_instead_of_failing() -> None:
 
 
 def test_aten_fallback_node_follows_torch_onnx_conventions() -> None:
-    from aten2onnx.exporter import aten_fallback
-    from aten2onnx.exporter.graph_builder import GraphBuilder
+    from aten2onnx.exporter.emit.graph_builder import GraphBuilder
+    from aten2onnx.exporter.translate import aten_fallback
 
     g = GraphBuilder(18)
     x = ir.Value(name="x", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([3]))

@@ -11,8 +11,8 @@ import onnxruntime
 import pytest
 import torch
 
-from aten2onnx.exporter import cli
-from aten2onnx.exporter.cli import main
+from aten2onnx.exporter.tools import cli
+from aten2onnx.exporter.tools.cli import main
 
 FACTORY = textwrap.dedent('''
     import torch

@@ -7,7 +7,7 @@ Fixtures live in tests/fixtures/codegen/:
   SpecErrors sorts them). A case with an `xfail.txt` exposes a known codegen bug: the file
   holds the reason, the test is a strict xfail, and only the `file:line` part of each
   expected line is compared (the message a fix will print is not known yet). `{helpers}`
-  in expected.txt stands for the live list of exporter/emit_helpers.py functions, which
+  in expected.txt stands for the live list of exporter/emit/helpers.py functions, which
   grows as specs are added.
 - `good/`: a small valid spec folder; `golden/`: what `render_all` makes of it (rendered with
   the project root as display root, exactly as `python -m aten2onnx.codegen` does).
@@ -42,7 +42,7 @@ from aten2onnx.codegen.errors import Location, SpecErrors
 from aten2onnx.codegen.load import load_specs
 from aten2onnx.codegen.model import MAX_OPSET, MIN_OPSET, OpSpec, Variant, normalize_overload
 from aten2onnx.codegen.render import OPSETS, duplicate_functions, registry_rows, render_all, write_if_changed
-from aten2onnx.codegen.torch_schema import TorchArg, TorchSchema, schema_of
+from aten2onnx.codegen.shared.torch_schema import TorchArg, TorchSchema, schema_of
 from aten2onnx.codegen.validate import EMIT_HELPERS_FILE, python_functions, signature_difference
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,10 +213,10 @@ def test_rendered_functions_sit_in_their_first_opset(good_files: dict[str, str])
 def test_impl_variant_renders_import_and_call():
     # Independent of what exporter/lib holds today (the good fixture's `as_strided` covers a real one).
     where = Location("x.yaml", 1)
-    spec = OpSpec("aten::relu.default", (Variant(9, None, "aten2onnx.exporter.lib.activation.relu", (), where),),
+    spec = OpSpec("aten::relu.default", (Variant(9, None, "aten2onnx.exporter.emit.lib.activation.relu", (), where),),
                   (), None, model.TestHints(), None, where)
     text = render_all([spec])["opset9.py"]
-    assert "\nfrom aten2onnx.exporter.lib import activation\n" in text
+    assert "\nfrom aten2onnx.exporter.emit.lib import activation\n" in text
     assert "    return activation.relu(g, self)\n" in text
     compile(text, "opset9.py", "exec")
 
@@ -481,16 +481,16 @@ def test_test_opsets_and_xfail_together(tmp_path: Path):
 
 
 def test_impl_of_an_op_with_a_keyword_argument(tmp_path: Path):
-    lib = Path(__file__).resolve().parent.parent / "exporter" / "lib"
+    lib = Path(__file__).resolve().parent.parent / "exporter" / "emit" / "lib"
     module = lib / "_codegen_test_impl.py"
     module.write_text("def uniform(g, self, from_, to, generator):\n    return self\n", encoding="utf-8")
     try:
         (spec,) = _load_text(tmp_path, """
             - aten: uniform
-              impl: aten2onnx.exporter.lib._codegen_test_impl.uniform
+              impl: aten2onnx.exporter.emit.lib._codegen_test_impl.uniform
               emits: []
         """)
-        assert spec.variants[0].impl == "aten2onnx.exporter.lib._codegen_test_impl.uniform"
+        assert spec.variants[0].impl == "aten2onnx.exporter.emit.lib._codegen_test_impl.uniform"
         rendered = render_all([spec])["opset9.py"]
         assert "_codegen_test_impl.uniform(g, self, from_, to, generator)" in rendered
     finally:
@@ -674,8 +674,8 @@ def test_generated_registry_serves_the_bitwise_operator_forms():
 
 
 def test_user_specs_register_aliases(tmp_path: Path):
-    from aten2onnx.exporter import registry
-    from aten2onnx.exporter.user_specs import load_opspecs, unload_opspecs
+    from aten2onnx.exporter.api.user_specs import load_opspecs, unload_opspecs
+    from aten2onnx.exporter.translate import registry
 
     path = tmp_path / "mine.yaml"
     path.write_text(textwrap.dedent(_AND), encoding="utf-8")
@@ -725,7 +725,7 @@ def test_user_specs_define_and_call_spec_helpers(tmp_path: Path):
     import torch
 
     import aten2onnx
-    from aten2onnx.exporter.user_specs import load_opspecs, unload_opspecs
+    from aten2onnx.exporter.api.user_specs import load_opspecs, unload_opspecs
 
     path = tmp_path / "mine.yaml"
     path.write_text(textwrap.dedent("""\

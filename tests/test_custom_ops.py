@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import aten2onnx
-from aten2onnx.exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 
 
 @torch.library.custom_op("a2o_custom::scaled_sin", mutates_args=())
@@ -166,7 +166,7 @@ def test_g_op_suffixes_domains_and_outputs() -> None:
 
 def test_g_op_keeps_a_standard_attribute_whose_name_looks_suffixed(monkeypatch: pytest.MonkeyPatch) -> None:
     # No ONNX attribute ends in _f/_i/... today; if one did, generated code's plain name must win.
-    from aten2onnx.exporter import graph_builder
+    from aten2onnx.exporter.emit import graph_builder
 
     real = graph_builder.schema_at
 

@@ -1,4 +1,4 @@
-"""A generated function's declaration holds while it runs (exporter/declared.py).
+"""A generated function's declaration holds while it runs (exporter/emit/declared.py).
 
 Every generated function carries `@declared(spec line, emits=..., refusals=...)`. While it runs,
 GraphBuilder.op refuses an ONNX op the spec does not declare at the target opset, and
@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import aten2onnx
-from aten2onnx.exporter.declared import UndeclaredOpError, UndeclaredRefusalError, declared
+from aten2onnx.exporter.api.user_specs import load_opspecs, unload_opspecs
+from aten2onnx.exporter.emit.declared import UndeclaredOpError, UndeclaredRefusalError, declared
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.errors import ConstraintError, TranslationError
-from aten2onnx.exporter.graph_builder import GraphBuilder
-from aten2onnx.exporter.user_specs import load_opspecs, unload_opspecs
 from aten2onnx.generated import registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,12 +105,12 @@ def negate(g, self, threshold):
 
 def test_a_wrong_declaration_fails_the_export(tmp_path: Path) -> None:
     """The static check sees Neg and Abs; only running proves when: here Neg also runs at 11."""
-    module = ROOT / "exporter" / "lib" / "_declared_test_impl.py"
+    module = ROOT / "exporter" / "emit" / "lib" / "_declared_test_impl.py"
     module.write_text(textwrap.dedent(_LIB), encoding="utf-8")
     spec = tmp_path / "neg.yaml"
     spec.write_text(textwrap.dedent("""\
         - aten: neg
-          impl: aten2onnx.exporter.lib._declared_test_impl.negate
+          impl: aten2onnx.exporter.emit.lib._declared_test_impl.negate
           args: {threshold: 11}
           emits: [Abs, Neg>=12]
         """), encoding="utf-8")

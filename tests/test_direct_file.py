@@ -1,4 +1,4 @@
-"""aten2onnx.exporter.direct_file: bytes land in order whatever the write sizes; models saved through it run."""
+"""aten2onnx.exporter.write.direct_file: bytes land in order whatever the write sizes; models saved through it run."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import aten2onnx
-import aten2onnx.exporter.program
-from aten2onnx.exporter import direct_file
+import aten2onnx.exporter.api.program
+from aten2onnx.exporter.write import direct_file
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_a_file_system_without_o_direct_gets_a_buffered_file(tmp_path: Path, mon
 @pytest.mark.parametrize("external_data", [False, True])
 def test_saved_directly_the_model_runs(tmp_path: Path, small_buffers: None, monkeypatch: pytest.MonkeyPatch,
                                        external_data: bool) -> None:
-    monkeypatch.setattr(aten2onnx.exporter.program, "DIRECT_WRITE_MIN", 0)  # a small model takes the direct path too
+    monkeypatch.setattr(aten2onnx.exporter.api.program, "DIRECT_WRITE_MIN", 0)  # a small model takes the direct path too
     model = torch.nn.Sequential(torch.nn.Linear(40, 60), torch.nn.ReLU(), torch.nn.Linear(60, 7)).eval()
     x = torch.randn(3, 5, 40)
     aten2onnx.export(model, (x,), tmp_path / "m.onnx", external_data=external_data)

@@ -23,9 +23,9 @@ from torch.export import Dim
 from torch.utils._pytree import tree_leaves
 
 import aten2onnx
-from aten2onnx.exporter import symint_ops
-from aten2onnx.exporter.graph_builder import GraphBuilder
-from aten2onnx.exporter.input_checks import InputSizeWarning
+from aten2onnx.exporter.api.input_checks import InputSizeWarning
+from aten2onnx.exporter.emit import symint_ops
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 
 DYNAMIC = Dim.DYNAMIC
 

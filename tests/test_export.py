@@ -9,7 +9,7 @@ from models.seed_examples import ConvReLU, ElementwiseOps, MLPModel, ShapeOps
 from onnx_ir.tensor_adapters import TorchTensor
 
 import aten2onnx
-from aten2onnx.exporter.models import AlexNet
+from aten2onnx.exporter.tools.models import AlexNet
 
 OPSETS = [9, 13, 17, 18, 26]
 
@@ -344,11 +344,11 @@ def test_folded_shape_is_a_valid_constant_below_opset_12(opset: int, optimize: b
 
 
 def test_single_file_over_the_protobuf_limit_is_refused(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aten2onnx.exporter.serialize
+    import aten2onnx.exporter.write.serialize
 
     program = aten2onnx.export(MLPModel().eval(), (torch.rand(3, 8),))
-    limit = aten2onnx.exporter.serialize.weights_bytes(program.model)  # stands for 2 GiB: the MLP's weights reach it
-    monkeypatch.setattr(aten2onnx.exporter.serialize, "PROTOBUF_LIMIT", limit)
+    limit = aten2onnx.exporter.write.serialize.weights_bytes(program.model)  # stands for 2 GiB: the MLP's weights reach it
+    monkeypatch.setattr(aten2onnx.exporter.write.serialize, "PROTOBUF_LIMIT", limit)
     with pytest.raises(ValueError, match="external_data=True"):
         program.save(tmp_path / "one.onnx", external_data=False)
     assert not (tmp_path / "one.onnx").exists()

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 import aten2onnx
 from aten2onnx import CheckpointMismatchError, ExportArgumentError, WeightsNotAppliedError
-from aten2onnx.exporter.weight_sources import DerivedTensor
+from aten2onnx.exporter.write.weight_sources import DerivedTensor
 
 
 class TiedLM(torch.nn.Module):
@@ -331,7 +331,7 @@ def test_optimize_never_bakes_in_the_values_weights_have_at_export() -> None:
 
 
 def test_cli_exports_in_fake_mode_with_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from aten2onnx.exporter.cli import main
+    from aten2onnx.exporter.tools.cli import main
 
     real = _real()
     _write_sharded(tmp_path, _saved_state(real))

@@ -14,7 +14,7 @@ from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eage
 from torch.export import Dim
 
 import aten2onnx
-from aten2onnx.codegen.torch_schema import schema_of
+from aten2onnx.codegen.shared.torch_schema import schema_of
 from aten2onnx.exporter.errors import ConstraintError, UnsupportedOpsError
 
 OPSETS = [17, 18, 20, 26]  # DFT's axis is an attribute until 19, an input from 20

@@ -1,4 +1,4 @@
-"""Source locations of FX nodes (exporter/fx_locations.py) as errors and ONNX metadata show them.
+"""Source locations of FX nodes (exporter/capture/fx_locations.py) as errors and ONNX metadata show them.
 
 torch.export inserts the sym_size reads of dynamic dimensions itself: their stack trace names
 torch's own runtime_assert.py, so their location is the code that consumes the size.
@@ -15,8 +15,8 @@ import torch
 from torch.export import Dim
 
 import aten2onnx
-from aten2onnx.exporter.fx_locations import locate
-from aten2onnx.exporter.graph_builder import SOURCE_KEY
+from aten2onnx.exporter.capture.fx_locations import locate
+from aten2onnx.exporter.emit.graph_builder import SOURCE_KEY
 
 THIS_FILE = Path(__file__).name
 

@@ -15,9 +15,9 @@ import torch
 from torch.export import Dim
 
 import aten2onnx
-from aten2onnx.exporter import emit_helpers as h
-from aten2onnx.exporter import passes
-from aten2onnx.exporter.graph_builder import GraphBuilder
+from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
+from aten2onnx.exporter.rewrite import passes
 
 
 def _input(shape: list[int | str | None] | None, dtype: ir.DataType = ir.DataType.FLOAT) -> ir.Value:
@@ -89,7 +89,7 @@ def test_exported_shapes_agree_with_onnx_shape_inference() -> None:
         torch.testing.assert_close(program(x, y)[0], _Elementwise()(x, y))
 
 
-# -- dtypes ONNX Runtime has no kernel for (exporter/ort_kernel_gaps.py, the ort-kernel-gaps pass) --
+# -- dtypes ONNX Runtime has no kernel for (exporter/rewrite/ort_kernel_gaps.py, the ort-kernel-gaps pass) --
 class _MixedNarrowInts(torch.nn.Module):
     """int8 with uint8 promotes to int16, for which ONNX Runtime has no Max, Min or Where."""
 
@@ -195,7 +195,7 @@ _SCALE = {"Tan": 1 / 21, "Asin": 1 / 30}
 @pytest.mark.parametrize("opset", [13, 18])
 def test_float64_forms_of_ops_without_double_kernels(op_type: str, attributes: dict[str, float], reference: object,
                                                       opset: int) -> None:
-    """Every exact float64 form (exporter/ort_kernel_gaps.py), including ops no spec emits in float64."""
+    """Every exact float64 form (exporter/rewrite/ort_kernel_gaps.py), including ops no spec emits in float64."""
     x = torch.cat([torch.linspace(-30, 30, 601, dtype=torch.float64), torch.tensor([-1e-12, 1e-12, 0.0])])
     x = x * _SCALE.get(op_type, 1.0)
     got = _run_one_op(op_type, [x], opset, **attributes)

@@ -29,10 +29,10 @@ if HAS_TRANSFORMERS:
     from models import llm_zoo
 
     import aten2onnx
-    from aten2onnx.exporter import kv_cache
-    from aten2onnx.exporter.hf import HFExportError, export_hf, generate
-    from aten2onnx.exporter.hf.verify import greedy_check
-    from aten2onnx.exporter.verify import TOLERANCES
+    from aten2onnx.exporter.api.verify import TOLERANCES
+    from aten2onnx.exporter.capture import kv_cache
+    from aten2onnx.exporter.tools.hf import HFExportError, export_hf, generate
+    from aten2onnx.exporter.tools.hf.verify import greedy_check
 
 NEW_TOKENS = 16
 FAST = {"llama", "bart"}  # the default run; the other families with `-m slow`
@@ -224,7 +224,7 @@ def test_text_generation_and_feature_extraction_tasks(llama_checkpoint: Path, tm
 def test_feature_extraction_of_encoders(model_type: str, tmp_path: Path) -> None:
     """BERT (with token_type_ids) and T5 (its encoder, as Optimum exports it): verify compares the
     hidden states of a padded batch."""
-    from aten2onnx.exporter.hf.verify import verify_generation
+    from aten2onnx.exporter.tools.hf.verify import verify_generation
 
     config = (transformers.BertConfig(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=64) if model_type == "bert" else llm_zoo.t5())
@@ -330,7 +330,7 @@ def test_bfloat16_keeps_its_dtype_though_onnxruntime_cpu_cannot_run_it(llama_che
 # -- the command line ---------------------------------------------------------------------------------
 def test_cli_export_hf_verifies_generation(llama_checkpoint: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from aten2onnx.exporter.cli import main
+    from aten2onnx.exporter.tools.cli import main
 
     code = main(["export-hf", str(llama_checkpoint / "config.json"), "--task", "text-generation-with-past",
                  "-o", str(tmp_path / "out"), "--opset", "18", "--verify", "--new-tokens", "6"])
@@ -345,7 +345,7 @@ def test_cli_export_hf_verifies_generation(llama_checkpoint: Path, tmp_path: Pat
 
 
 def test_cli_export_hf_errors(llama_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from aten2onnx.exporter.cli import main
+    from aten2onnx.exporter.tools.cli import main
 
     assert main(["export-hf", str(llama_checkpoint), "--task", "text2text-generation-with-past",
                  "-o", str(tmp_path / "out")]) == 1

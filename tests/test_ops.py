@@ -21,15 +21,15 @@ from op_runner import assert_same, assert_same_random, build_one_op_model, flatt
 
 from aten2onnx.codegen.load import load_specs
 from aten2onnx.codegen.model import MAX_OPSET, OpSpec
-from aten2onnx.codegen.torch_schema import schema_of
-from aten2onnx.exporter import runtime_versions
+from aten2onnx.codegen.shared.torch_schema import schema_of
 from aten2onnx.exporter.errors import ConstraintError
+from aten2onnx.exporter.rewrite import runtime_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = load_specs(ROOT / "opspecs", ROOT)
 
 
-# The installed onnxruntime runs opsets up to RUNTIME_MAX_OPSET (exporter/runtime_versions.py):
+# The installed onnxruntime runs opsets up to RUNTIME_MAX_OPSET (exporter/rewrite/runtime_versions.py):
 # newer ones are skipped, and that opset itself is tested in their place.
 RUNTIME_VERSION = runtime_versions.installed_version() or "not installed"
 RUNTIME_MAX_OPSET = min(MAX_OPSET, runtime_versions.max_opset(RUNTIME_VERSION)) if RUNTIME_VERSION[0].isdigit() else 0

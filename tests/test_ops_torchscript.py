@@ -26,9 +26,9 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 import aten2onnx
 from aten2onnx.codegen.model import OpSpec
-from aten2onnx.codegen.torch_schema import resolve_overload, schema_of
-from aten2onnx.exporter import registry
+from aten2onnx.codegen.shared.torch_schema import resolve_overload, schema_of
 from aten2onnx.exporter.errors import ConstraintError
+from aten2onnx.exporter.translate import registry
 
 # The overloads the traced and scripted models of the test tree translate through specs (the
 # classic zoo, the seed's loops, packed sequences), and the TorchScript-only specs with tensor

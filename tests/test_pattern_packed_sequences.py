@@ -1,6 +1,6 @@
 """Packed sequences (issue 19 item 8): RNN/LSTM/GRU over pack_padded_sequence /
 pad_packed_sequence, batch-first or not, enforce_sorted either way, with the lengths a graph
-input, exported through the default path (exporter/rnn_capture.py keeps the packing out of the
+input, exported through the default path (exporter/capture/recurrent.py keeps the packing out of the
 graph: ONNX's recurrent ops take the lengths themselves) and compared with eager PyTorch for
 several length vectors and batch sizes. torch.onnx's exporters cannot capture these models.
 """

@@ -21,8 +21,8 @@ from patterns import assert_matches
 from torch import nn
 
 import aten2onnx
+from aten2onnx.exporter.api.verify import _compare_sample
 from aten2onnx.exporter.options import TrainingMode
-from aten2onnx.exporter.verify import _compare_sample
 
 
 class Bags(nn.Module):

@@ -1,4 +1,4 @@
-"""The passes after translation (aten2onnx.exporter.passes.legalize): one place rewrites what a spec emits.
+"""The passes after translation (aten2onnx.exporter.rewrite.passes.legalize): one place rewrites what a spec emits.
 
 GraphBuilder appends exactly the ONNX a mapping asks for; `onnx-type-legalization` then makes the
 model valid at its opset (always), and `ort-kernel-gaps` rewrites the nodes ONNX Runtime has no
@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import aten2onnx
-from aten2onnx.exporter import passes
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.errors import ExportArgumentError
-from aten2onnx.exporter.graph_builder import GraphBuilder
-from aten2onnx.exporter.ort_kernel_gaps import GAPS, VersionRange, compute_dtype, parse_version
-from aten2onnx.exporter.runtime_versions import NEWEST_TESTED, installed_version
+from aten2onnx.exporter.rewrite import passes
+from aten2onnx.exporter.rewrite.ort_kernel_gaps import GAPS, VersionRange, compute_dtype, parse_version
+from aten2onnx.exporter.rewrite.runtime_versions import NEWEST_TESTED, installed_version
 
 
 def _model(op_type: str, dtype: ir.DataType, opset: int, shape: tuple[int, ...] = (5,)) -> ir.Model:

@@ -1,5 +1,5 @@
 """Exporting for an onnxruntime release: its newest opset, its kernel gaps, and a clear error
-when the installed runtime cannot run a model (exporter/runtime_versions.py).
+when the installed runtime cannot run a model (exporter/rewrite/runtime_versions.py).
 
 Version-dependent behaviour is tested by naming releases (runtime_version=...) or by standing
 in for the installed version, so these tests mean the same under any onnxruntime installed.
@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import aten2onnx
-from aten2onnx.exporter import options, runtime_versions
+from aten2onnx.exporter import options
 from aten2onnx.exporter.errors import ExportArgumentError, RuntimeVersionError
-from aten2onnx.exporter.ort_kernel_gaps import parse_version
+from aten2onnx.exporter.rewrite import runtime_versions
+from aten2onnx.exporter.rewrite.ort_kernel_gaps import parse_version
 
 
 class _Relu(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""aten2onnx.exporter.serialize: weights streamed in order, copied pieces intact, write errors reported."""
+"""aten2onnx.exporter.write.serialize: weights streamed in order, copied pieces intact, write errors reported."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnx_ir as ir
 import pytest
 import torch
 
-from aten2onnx.exporter import serialize
+from aten2onnx.exporter.write import serialize
 
 
 def _model(*tensors: ir.TensorProtocol) -> ir.Model:

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from aten2onnx.exporter.autograd_symbolic import quiet_forwards_while_tracing
-from aten2onnx.exporter.capture import model_mode
+from aten2onnx.exporter.capture.autograd_symbolic import quiet_forwards_while_tracing
+from aten2onnx.exporter.capture.torch_export import model_mode
 from aten2onnx.exporter.errors import CaptureError
 from aten2onnx.exporter.options import TrainingMode
 from aten2onnx.exporter.torchscript.locations import is_internal_file

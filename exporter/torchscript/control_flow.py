@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 import onnx_ir as ir
 import torch
 
-from aten2onnx.exporter.control_flow import _condition, _graph
 from aten2onnx.exporter.dtypes import from_torch_dtype
+from aten2onnx.exporter.emit.graph_builder import mark_symbolic_scalar
 from aten2onnx.exporter.errors import TranslationError
-from aten2onnx.exporter.graph_builder import mark_symbolic_scalar
 from aten2onnx.exporter.torchscript import list_ops, scan_lists
 from aten2onnx.exporter.torchscript.meta import SequenceMeta, is_concrete
 from aten2onnx.exporter.torchscript.values import MISSING, is_missing, is_sequence
-from aten2onnx.exporter.translate import scalar_type, set_type_from_meta
+from aten2onnx.exporter.translate.control_flow import _condition, _graph
+from aten2onnx.exporter.translate.translator import scalar_type, set_type_from_meta
 
 if TYPE_CHECKING:
     from aten2onnx.exporter.torchscript.translator import Translator

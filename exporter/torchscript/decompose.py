@@ -15,11 +15,12 @@ import torch.fx
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from aten2onnx.exporter import registry, symint_ops
-from aten2onnx.exporter.capture import _decompositions
+from aten2onnx.exporter.capture.torch_export import _decompositions
+from aten2onnx.exporter.emit import symint_ops
 from aten2onnx.exporter.errors import OnnxExporterError
 from aten2onnx.exporter.torchscript.meta import Symbolic, torch_value
-from aten2onnx.exporter.translate import Translator as FxTranslator
+from aten2onnx.exporter.translate import registry
+from aten2onnx.exporter.translate.translator import Translator as FxTranslator
 
 if TYPE_CHECKING:
     from aten2onnx.exporter.torchscript.translator import Translator

@@ -3,7 +3,7 @@
 api.export calls `export_torchscript` for dynamo=False, for ScriptModules and ScriptFunctions, and
 (fallback=True) when torch.export cannot capture the model; checking options, the post-passes,
 verification, the report and saving are shared with the torch.export path, and so is the
-legalization after translation (aten2onnx.exporter.passes.legalize, for `target_runtime`).
+legalization after translation (aten2onnx.exporter.rewrite.passes.legalize, for `target_runtime`).
 """
 
 from __future__ import annotations
@@ -19,18 +19,19 @@ import onnx_ir as ir
 import onnx_ir.passes.common
 import torch
 
-from aten2onnx.exporter import aten_fallback, passes
-from aten2onnx.exporter.capture import model_mode
-from aten2onnx.exporter.dim_names import _name_of, leaf_specs
-from aten2onnx.exporter.dynamic_axes import DynamicAxes
+from aten2onnx.exporter.capture.dim_names import _name_of, leaf_specs
+from aten2onnx.exporter.capture.legacy_dynamic_axes import DynamicAxes
+from aten2onnx.exporter.capture.model_inputs import parameter_names, tensor_leaves
+from aten2onnx.exporter.capture.torch_export import model_mode
 from aten2onnx.exporter.errors import ExportArgumentError, TranslationError, UnsupportedOpsError
-from aten2onnx.exporter.inputs import parameter_names, tensor_leaves
 from aten2onnx.exporter.options import ExportOptions
+from aten2onnx.exporter.rewrite import passes
 from aten2onnx.exporter.torchscript.capture import TRACE, Captured, TracedValueWarning, capture_torchscript
 from aten2onnx.exporter.torchscript.meta import MetaContext
 from aten2onnx.exporter.torchscript.translator import Translator
 from aten2onnx.exporter.torchscript.values import ModuleRef, is_missing, is_sequence
-from aten2onnx.exporter.translate import REWRITES_KEY, _newer_opsets
+from aten2onnx.exporter.translate import aten_fallback
+from aten2onnx.exporter.translate.translator import REWRITES_KEY, _newer_opsets
 
 
 def _axis_names(spec: Any, leaf_name: str) -> dict[int, str]:

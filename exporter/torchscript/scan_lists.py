@@ -23,9 +23,9 @@ import onnx_ir as ir
 import torch
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-from aten2onnx.exporter import registry
 from aten2onnx.exporter.errors import TranslationError
-from aten2onnx.exporter.translate import set_type_from_meta
+from aten2onnx.exporter.translate import registry
+from aten2onnx.exporter.translate.translator import set_type_from_meta
 
 if TYPE_CHECKING:
     from aten2onnx.exporter.torchscript.translator import Translator

@@ -24,12 +24,11 @@ import onnx_ir as ir
 import torch
 from onnx_ir.tensor_adapters import TorchTensor
 
-from aten2onnx.codegen.torch_schema import python_name
-from aten2onnx.exporter import aten_fallback, complex_values, registry
-from aten2onnx.exporter.autograd_symbolic import translate_python_op
-from aten2onnx.exporter.capture import _functional_variant
+from aten2onnx.codegen.shared.torch_schema import python_name
+from aten2onnx.exporter.capture.autograd_symbolic import translate_python_op
+from aten2onnx.exporter.capture.torch_export import _functional_variant
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
 from aten2onnx.exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
-from aten2onnx.exporter.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
 from aten2onnx.exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops, scan_lists
 from aten2onnx.exporter.torchscript.decompose import decompose
 from aten2onnx.exporter.torchscript.meta import (
@@ -42,7 +41,8 @@ from aten2onnx.exporter.torchscript.meta import (
 )
 from aten2onnx.exporter.torchscript.module_calls import ModuleCalls
 from aten2onnx.exporter.torchscript.values import MISSING, is_missing
-from aten2onnx.exporter.translate import scalar_type, set_type_from_meta
+from aten2onnx.exporter.translate import aten_fallback, complex_values, registry
+from aten2onnx.exporter.translate.translator import scalar_type, set_type_from_meta
 
 # Ops that read a tensor's data as a Python number.
 _TO_NUMBER = {"Int": int, "Float": float, "Bool": bool, "ScalarImplicit": None, "IntImplicit": int,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aten2onnx.exporter.models import AlexNet
+from aten2onnx.exporter.tools.models import AlexNet
 
 
 @dataclass

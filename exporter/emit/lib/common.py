@@ -1,0 +1,70 @@
+"""Building blocks shared by the exporter/lib mappings: opset-dependent ops and shape reads.
+
+Not mappings themselves (no spec names a function here). Each takes the GraphBuilder `g`
+first and hides an opset change: Unsqueeze/Squeeze axes and ReduceSum axes become inputs at
+13, the other Reduce* ops' axes at 18, Pad's pads and value at 11.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import onnx_ir as ir
+
+from aten2onnx.exporter.emit import helpers as h
+
+
+def unsqueeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
+    if g.opset >= 13:
+        return g.op("Unsqueeze", x, h.ints(g, axes))
+    return g.op("Unsqueeze", x, axes=list(axes))
+
+
+def squeeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
+    if g.opset >= 13:
+        return g.op("Squeeze", x, h.ints(g, axes))
+    return g.op("Squeeze", x, axes=list(axes))
+
+
+def reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int] | None, keepdims: bool) -> ir.Value:
+    """`op` (ReduceSum, ReduceMax, ...) over `axes`; None reduces every axis."""
+    if axes is None:
+        return g.op(op, x, keepdims=int(keepdims))
+    if g.opset >= (13 if op == "ReduceSum" else 18):
+        return g.op(op, x, h.ints(g, axes), keepdims=int(keepdims))
+    return g.op(op, x, axes=list(axes), keepdims=int(keepdims))
+
+
+def reduce_axes(g: Any, dims: Any, x: ir.Value) -> list[int] | None:
+    """ONNX axes of `x` for torch's `dim` argument (an int or a list); None (every axis) for None or []."""
+    if dims is None:
+        return None
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    return [h.norm_dim(g, d, x) for d in dims] or None
+
+
+def pad_constant(g: Any, x: ir.Value, pads: Sequence[int], value: float) -> ir.Value:
+    """Constant padding; `pads` is ONNX-style [begins..., ends...] over every axis."""
+    if g.opset >= 11:
+        return g.op("Pad", x, h.ints(g, pads), h.scalar(g, value, g.dtype(x)), mode="constant")
+    return g.op("Pad", x, pads=list(pads), value=float(value), mode="constant")
+
+
+def is_static(dims: Sequence[Any]) -> bool:
+    """True when every size is a known int (no dynamic dimension)."""
+    return all(isinstance(d, int) for d in dims)
+
+
+def batched(g: Any, x: ir.Value, n: int) -> tuple[ir.Value, bool]:
+    """(x with a batch axis, whether one was added): torch accepts unbatched (C, *spatial) inputs
+    to its n-D convolutions and poolings."""
+    if g.rank(x) == n + 1:
+        return unsqueeze(g, x, [0]), True
+    return x, False
+
+
+def unbatched(g: Any, values: Sequence[ir.Value], added: bool) -> tuple[ir.Value, ...]:
+    """The results of an op run on `batched` input, without the batch axis it added."""
+    return tuple(squeeze(g, v, [0]) for v in values) if added else tuple(values)
+

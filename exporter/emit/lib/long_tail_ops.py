@@ -1,0 +1,90 @@
+"""Mappings of issue 13's long tail of operators that are algorithms rather than a few ops:
+a list of outputs whose count comes from a static size, writes at positions computed from
+static shapes (diagonal_scatter, as_strided_scatter)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+import torch
+
+from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY
+from aten2onnx.exporter.emit.lib import indexing_ops
+
+
+def unbind_copy(g: Any, self: ir.Value, dim: int) -> list[ir.Value]:
+    """torch.unbind_copy: one Gather per index along dim (needs the static size along dim)."""
+    axis = dim % g.rank(self)
+    size = h.dim_size(g, self, axis)
+    if not isinstance(size, int):
+        raise g.refuse("dynamic_sizes", detail=f"'{self.name}' has shape {g.shape(self)}")
+    return [g.op("Gather", self, g.constant(i, torch.int64), axis=axis) for i in range(size)]
+
+
+def _static_shape(g: Any, x: ir.Value, *, refusal: str) -> list[int]:
+    shape = g.shape(x)
+    if not all(isinstance(d, int) for d in shape):
+        raise g.refuse(refusal, detail=f"'{x.name}' has shape {shape}")
+    return [int(d) for d in shape]
+
+
+def _overwrite(g: Any, self: ir.Value, src: ir.Value, positions: np.ndarray) -> ir.Value:
+    """self with flat element positions[i] replaced by src's element i (src flattened in its order;
+    where positions repeat, which eager torch refuses, the last write wins). Gather + Where with
+    static tables: any dtype, every opset."""
+    shape = [int(d) for d in g.shape(self)]
+    numel = int(np.prod(shape, dtype=np.int64))
+    flat_positions = positions.reshape(-1)
+    source = np.full(numel, -1, dtype=np.int64)
+    source[flat_positions] = np.arange(flat_positions.size, dtype=np.int64)  # numpy keeps the last write
+    flat_self = g.op("Reshape", self, g.constant([numel], torch.int64))
+    if flat_positions.size == 0:
+        return self
+    flat_src = g.op("Reshape", src, g.constant([int(flat_positions.size)], torch.int64))
+    picked = g.op("Gather", flat_src, g.constant(torch.from_numpy(np.maximum(source, 0))), axis=0)
+    mask = g.constant(torch.from_numpy(source >= 0))
+    return g.op("Reshape", g.op("Where", mask, picked, flat_self), g.constant(shape, torch.int64))
+
+
+def diagonal_scatter(g: Any, self: ir.Value, src: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
+    """torch.diagonal_scatter: src written over self's diagonal (static shapes)."""
+    shape = _static_shape(g, self, refusal="dynamic_sizes")
+    flat = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    return _overwrite(g, self, src, np.diagonal(flat, offset, dim1 % len(shape), dim2 % len(shape)))
+
+
+def as_strided_scatter(g: Any, self: ir.Value, src: ir.Value, size: Sequence[Any], stride: Sequence[Any],
+                       storage_offset: Any = None) -> ir.Value:
+    """torch.as_strided_scatter: src written at storage_offset + sum_k i_k * stride[k] of self read
+    as a dense row-major tensor (static shapes, sizes and strides)."""
+    if self.meta.get(STRIDED_VIEW_KEY) is not None:
+        raise g.refuse("strided_view_input", detail=f"'{self.name}' is a strided view")
+    _static_shape(g, self, refusal="dynamic_sizes")
+    offset = 0 if storage_offset is None else storage_offset
+    if any(isinstance(v, ir.Value) for v in (*size, *stride, offset)):
+        raise g.refuse("dynamic_sizes", detail=f"size {list(size)}, stride {list(stride)}, offset {offset}")
+    positions = np.zeros([int(s) for s in size], dtype=np.int64) + int(offset)
+    for k, (count, step) in enumerate(zip(size, stride)):
+        view = [1] * len(size)
+        view[k] = int(count)
+        positions = positions + (np.arange(int(count), dtype=np.int64) * int(step)).reshape(view)
+    return _overwrite(g, self, src, np.asarray(positions))
+
+
+def index_reduce(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, reduce: str,
+                 include_self: bool) -> ir.Value:
+    """torch.index_reduce: scatter_reduce along dim with the 1-D index spread over source's shape."""
+    view = [1] * g.rank(source)
+    if view:
+        view[dim % len(view)] = -1
+    line = g.op("Reshape", g.cast(index, torch.int64), g.constant(view, torch.int64))
+    spread = g.op("Expand", line, g.op("Shape", source))
+    dims = list(source.shape)  # Expand's result, which scatter_reduce reads: source's shape with
+    if dims:                   # index's length along dim (torch requires them equal)
+        dims[dim % len(dims)] = index.shape[0] if g.rank(index) == 1 else 1
+    spread.shape = ir.Shape(dims)
+    return indexing_ops.scatter_reduce_two(g, self, dim, spread, source, reduce, include_self)

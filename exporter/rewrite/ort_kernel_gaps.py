@@ -1,0 +1,397 @@
+"""Dtypes ONNX allows for an op but ONNX Runtime's CPU provider has no kernel for: data.
+
+The `ort-kernel-gaps` pass (exporter/rewrite/kernel_gap_pass.py) rewrites, after translation, every
+node this table names; specs and exporter/lib state ONNX semantics only and never work around
+one runtime's kernels. Two kinds of entry:
+
+- `ExactForm`: an exact float64 expansion of the op into ops ONNX Runtime runs in double
+  (Elu, Selu, Celu, LeakyRelu, PRelu, ThresholdedRelu, HardSigmoid, HardSwish, Softplus,
+  Softsign, Mish, Tan, Asin), emitted instead of the op;
+- `KernelGap`: otherwise, the inputs of the missing dtype are cast to a dtype it has and the
+  result cast back.
+
+Every entry was found by running a one-node model in ONNX Runtime 1.31 and 1.32 at opsets
+9..26 (a "Could not find an implementation" or "data type is not supported" error). Each entry
+holds the ONNX opsets and the onnxruntime versions it applies to (`VersionRange`; open ends by
+default, for every version measured), so knowledge of a fixed or a new gap is one more row.
+
+Exact entries hold every value of the missing dtype in the compute dtype and give the same
+result after the cast back. Entries marked lossy compute float64 in float32 (no double kernel,
+and no exact float64 form is reasonable); SUPPORT.md lists them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import onnx_ir as ir
+import torch
+
+_D = ir.DataType
+RUNTIME = "onnxruntime"
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'1.31.0' -> (1, 31, 0); a suffix such as '+cpu' or 'rc1' is ignored."""
+    parts = []
+    for piece in text.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    """onnxruntime versions from `first` to `last` inclusive ('1.31'); None leaves that end open.
+
+    A version compares on the parts both name: '1.31' contains 1.31.0 and 1.31.1.
+    """
+
+    first: str | None = None
+    last: str | None = None
+
+    def __contains__(self, version: str | None) -> bool:
+        if version is None:  # the target version is not known: every known gap applies
+            return True
+        have = parse_version(version)
+        if self.first is not None and have[:len(parse_version(self.first))] < parse_version(self.first):
+            return False
+        return not (self.last is not None and have[:len(parse_version(self.last))] > parse_version(self.last))
+
+
+EVERY_VERSION = VersionRange()
+EVERY_OPSET = (1, None)
+
+
+def _in_opsets(opsets: tuple[int, int | None], opset: int) -> bool:
+    return opsets[0] <= opset and (opsets[1] is None or opset <= opsets[1])
+
+
+@dataclass(frozen=True)
+class KernelGap:
+    """No kernel for `op_type` with an input of a dtype in `compute`: computed in the mapped dtype."""
+
+    op_type: str
+    compute: Mapping[ir.DataType, ir.DataType]  # missing dtype -> dtype to compute in
+    reductions: frozenset[str] | None = None    # only with these `reduction` attributes
+    opsets: tuple[int, int | None] = EVERY_OPSET  # ONNX opsets (first, last) where the gap is
+    versions: VersionRange = EVERY_VERSION      # onnxruntime versions that have the gap
+    lossy: bool = False                         # float64 computed in float32
+
+
+@dataclass(frozen=True)
+class ExactForm:
+    """No float64 kernel for `op_type`: `expand(g, *inputs, **attributes)` computes it exactly."""
+
+    op_type: str
+    expand: Callable[..., ir.Value]
+    opsets: tuple[int, int | None] = EVERY_OPSET
+    versions: VersionRange = EVERY_VERSION
+
+
+_SCATTER_REDUCE = frozenset({"add", "mul", "max", "min"})
+_WIDEN_HALF = {_D.FLOAT16: _D.FLOAT, _D.BFLOAT16: _D.FLOAT}
+_DOUBLE_IN_FLOAT = {_D.DOUBLE: _D.FLOAT}
+
+GAPS: tuple[KernelGap, ...] = (
+    # Scatter with a reduction has no float16/bfloat16 kernel (ScatterElements float16 max/min
+    # does run; computing them in float32 too is exact). float32 holds every half value, and
+    # the one rounding back is at least as close to torch as a half accumulation.
+    KernelGap("ScatterElements", _WIDEN_HALF, reductions=_SCATTER_REDUCE),
+    KernelGap("ScatterND", _WIDEN_HALF, reductions=_SCATTER_REDUCE),
+    # ... nor bool max/min (or/and): uint8 0/1 max/min is exactly that.
+    KernelGap("ScatterElements", {_D.BOOL: _D.UINT8}, reductions=frozenset({"max", "min"})),
+    KernelGap("ScatterND", {_D.BOOL: _D.UINT8}, reductions=frozenset({"max", "min"})),
+    # Trilu only zeroes elements: any dtype that holds the values gives the same result.
+    KernelGap("Trilu", {_D.INT8: _D.INT32, _D.UINT8: _D.INT32, _D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    # NonZero only asks x != 0, which Cast to bool answers exactly (a float64 too small for
+    # float32 stays nonzero; NaN is nonzero in both).
+    KernelGap("NonZero", {_D.DOUBLE: _D.BOOL, _D.INT8: _D.BOOL, _D.INT16: _D.BOOL, _D.BFLOAT16: _D.BOOL}),
+    # No int16 (int8 with uint8 promotes to int16) or bfloat16 kernels: selecting and comparing
+    # in a wider dtype is exact.
+    KernelGap("Max", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    KernelGap("Min", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT}),
+    KernelGap("Where", {_D.INT16: _D.INT32, _D.BFLOAT16: _D.FLOAT, _D.BOOL: _D.UINT8}),  # bool: 1.26 to 1.32
+    # float32 kernels only (float64 of Tan and Asin has an exact form below): half inputs are
+    # computed in float32 and rounded once, as torch does (ONNX Runtime would insert the same
+    # casts for float16 itself; it has no bfloat16 kernels at all).
+    *(KernelGap(op, _WIDEN_HALF) for op in ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Acosh", "Asinh",
+                                           "Atanh", "Erf")),
+    # Lossy: no double kernels for these, and no exact float64 decomposition worth its cost.
+    *(KernelGap(op, _DOUBLE_IN_FLOAT, lossy=True) for op in ("Acos", "Atan", "Sinh", "Cosh", "Acosh", "Asinh",
+                                                             "Atanh", "Erf")),
+    KernelGap("Conv", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("ConvTranspose", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("AveragePool", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("GlobalAveragePool", _DOUBLE_IN_FLOAT, lossy=True),
+    KernelGap("GridSample", _DOUBLE_IN_FLOAT, opsets=(1, 19), lossy=True),
+    # -- gaps that later releases closed (scripts/probe_ort_kernels.py, every release 1.17-1.32) --
+    # Data movement only, so any dtype holding the values is exact (float32 holds every uint8).
+    KernelGap("SpaceToDepth", {_D.UINT8: _D.FLOAT}, versions=VersionRange(last="1.27")),
+    KernelGap("Pad", {_D.BFLOAT16: _D.FLOAT}, opsets=(21, None), versions=VersionRange(last="1.31")),
+    # Selecting in a wider dtype is exact; Trilu int32 itself arrived in 1.29 (int8 -> int32 -> int64).
+    KernelGap("Trilu", {_D.INT32: _D.INT64}, versions=VersionRange(last="1.28")),
+    KernelGap("Where", {_D.INT8: _D.INT32}, versions=VersionRange(last="1.30")),
+    # bfloat16 layer norm in float32, rounded once: what torch computes.
+    KernelGap("LayerNormalization", {_D.BFLOAT16: _D.FLOAT}, versions=VersionRange(last="1.29")),
+)
+
+
+def _standard(domain: str) -> bool:
+    return domain in ("", "ai.onnx")
+
+
+def compute_dtype(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataType | None],
+                  reduction: str | None, version: str | None = None) -> tuple[ir.DataType, ir.DataType] | None:
+    """(missing dtype, compute dtype) when ONNX Runtime `version` lacks `op_type` for an input's dtype."""
+    if not _standard(domain):
+        return None
+    for gap in GAPS:
+        if gap.op_type != op_type or not _in_opsets(gap.opsets, opset) or version not in gap.versions:
+            continue
+        if gap.reductions is not None and (reduction or "none") not in gap.reductions:
+            continue
+        for dtype in dtypes:
+            if dtype in gap.compute:
+                return dtype, gap.compute[dtype]
+    return None
+
+
+def lossy_gaps() -> list[KernelGap]:
+    """The entries that compute float64 in float32 (listed in SUPPORT.md)."""
+    return [gap for gap in GAPS if gap.lossy]
+
+
+# -- exact float64 forms ---------------------------------------------------------------------------
+# ONNX Runtime runs these in double at few opsets (most only at 18; LeakyRelu and PRelu 16-18;
+# Celu, Tan, Asin never). Each expansion follows the ONNX op's definition with
+# ops that have double kernels from opset 9 (Exp, Log, Sqrt, Sin, Cos, Where, Less, Greater,
+# Max, Min), written to keep float64 precision where the naive formula would lose it.
+
+
+def _f(g: Any, value: float) -> ir.Value:
+    return g.constant(value, torch.float64)
+
+
+def _expm1_nonpositive(g: Any, x: ir.Value) -> ir.Value:
+    """exp(x) - 1 for x <= 0, accurate near 0: (u - 1) * x / log(u) with u = exp(x) (Kahan);
+    x where u rounds to 1; plain u - 1 below -1, where there is no cancellation."""
+    u = g.op("Exp", x)
+    d = g.op("Sub", u, _f(g, 1.0))
+    kahan = g.op("Div", g.op("Mul", d, x), g.op("Log", u))
+    near_zero = g.op("Where", g.op("Less", u, _f(g, 1.0)), kahan, x)
+    return g.op("Where", g.op("Less", x, _f(g, -1.0)), d, near_zero)
+
+
+def _log1p_unit(g: Any, u: ir.Value) -> ir.Value:
+    """log(1 + u) for 0 <= u <= 1, accurate for small u: log(w) * u / (w - 1) with w = 1 + u."""
+    w = g.op("Add", u, _f(g, 1.0))
+    d = g.op("Sub", w, _f(g, 1.0))
+    return g.op("Where", g.op("Greater", d, _f(g, 0.0)), g.op("Div", g.op("Mul", g.op("Log", w), u), d), u)
+
+
+def _elu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+    negative = g.op("Mul", _expm1_nonpositive(g, x), _f(g, alpha))
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), negative, x)
+
+
+def _selu(g: Any, x: ir.Value, alpha: float = 1.67326319217681884765625,
+          gamma: float = 1.05070102214813232421875) -> ir.Value:
+    return g.op("Mul", _elu(g, x, alpha), _f(g, gamma))
+
+
+def _leaky_relu(g: Any, x: ir.Value, alpha: float = 0.01) -> ir.Value:
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Mul", x, _f(g, alpha)), x)
+
+
+def _hard_sigmoid(g: Any, x: ir.Value, alpha: float = 0.2, beta: float = 0.5) -> ir.Value:
+    linear = g.op("Add", g.op("Mul", x, _f(g, alpha)), _f(g, beta))
+    return g.op("Max", g.op("Min", linear, _f(g, 1.0)), _f(g, 0.0))
+
+
+def _celu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)); ONNX requires alpha > 0."""
+    negative = g.op("Mul", _expm1_nonpositive(g, g.op("Div", x, _f(g, alpha))), _f(g, alpha))
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), negative, x)
+
+
+def _prelu(g: Any, x: ir.Value, slope: ir.Value) -> ir.Value:
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Mul", x, slope), x)
+
+
+def _thresholded_relu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+    return g.op("Where", g.op("Greater", x, _f(g, alpha)), x, _f(g, 0.0))
+
+
+def _hard_swish(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Mul", x, _hard_sigmoid(g, x, 1 / 6, 0.5))
+
+
+def _softsign(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Div", x, g.op("Add", g.op("Abs", x), _f(g, 1.0)))
+
+
+def _mish(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Mul", x, g.op("Tanh", _softplus(g, x)))
+
+
+def _softplus(g: Any, x: ir.Value) -> ir.Value:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): no overflow, no cancellation."""
+    tail = _log1p_unit(g, g.op("Exp", g.op("Neg", g.op("Abs", x))))
+    return g.op("Add", g.op("Max", x, _f(g, 0.0)), tail)
+
+
+def _cos(g: Any, x: ir.Value) -> ir.Value:
+    """1 - 2 sin(x / 2)**2: halving is exact, and the error stays within a few units of 1e-16."""
+    s = g.op("Sin", g.op("Mul", x, _f(g, 0.5)))
+    return g.op("Sub", _f(g, 1.0), g.op("Mul", g.op("Mul", s, s), _f(g, 2.0)))
+
+
+def _tan(g: Any, x: ir.Value) -> ir.Value:
+    return g.op("Div", g.op("Sin", x), g.op("Cos", x))
+
+
+def _asin(g: Any, x: ir.Value) -> ir.Value:
+    """asin(|x|) from float32 Asin refined by two Newton steps on sin(y) = z in double, with
+    z = |x| up to 0.5 and asin(|x|) = pi/2 - 2 asin(sqrt((1 - |x|) / 2)) above (where Newton
+    near the flat top of sin would be ill-conditioned; 1 - |x| is exact there); then the sign."""
+    a = g.op("Abs", x)
+    small = g.op("Less", a, _f(g, 0.5))
+    z = g.op("Where", small, a, g.op("Sqrt", g.op("Mul", g.op("Sub", _f(g, 1.0), a), _f(g, 0.5))))
+    y = g.cast(g.op("Asin", g.cast(z, torch.float32)), torch.float64)
+    for _ in range(2):  # each step squares the error: 1e-7 -> 1e-14 -> double rounding
+        y = g.op("Sub", y, g.op("Div", g.op("Sub", g.op("Sin", y), z), g.op("Cos", y)))
+    magnitude = g.op("Where", small, y, g.op("Sub", _f(g, math.pi / 2), g.op("Mul", y, _f(g, 2.0))))
+    return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Neg", magnitude), magnitude)
+
+
+FORMS: tuple[ExactForm, ...] = tuple(ExactForm(op, form) for op, form in (
+    ("Elu", _elu), ("Selu", _selu), ("Celu", _celu), ("LeakyRelu", _leaky_relu), ("PRelu", _prelu),
+    ("ThresholdedRelu", _thresholded_relu), ("HardSigmoid", _hard_sigmoid), ("HardSwish", _hard_swish),
+    ("Softplus", _softplus), ("Softsign", _softsign), ("Mish", _mish), ("Tan", _tan), ("Asin", _asin),
+)) + (
+    # Cos had no double kernel up to 1.28 (Tan's and Asin's forms use it too: their Cos nodes are rewritten in turn).
+    ExactForm("Cos", _cos, versions=VersionRange(last="1.28")),
+)
+
+
+def exact_form(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataType | None],
+               version: str | None = None) -> Callable[..., ir.Value] | None:
+    """The exact float64 expansion of `op_type` when every input is float64; None otherwise.
+    Call it as `form(g, *inputs, **attributes)` with the op's ONNX attributes (plain names)."""
+    if not _standard(domain) or not dtypes or any(d != _D.DOUBLE for d in dtypes):
+        return None
+    for form in FORMS:
+        if form.op_type == op_type and _in_opsets(form.opsets, opset) and version in form.versions:
+            return form.expand
+    return None
+
+
+# -- forms for an attribute combination a release cannot run ---------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeForm:
+    """`op_type` with these attribute values fails in the listed releases, whatever the dtype:
+    `applies(node)` picks the nodes, `expand(g, *inputs, **attributes)` computes the same."""
+
+    op_type: str
+    applies: Callable[[ir.Node], bool]
+    expand: Callable[..., ir.Value]
+    opsets: tuple[int, int | None] = EVERY_OPSET
+    versions: VersionRange = EVERY_VERSION
+
+
+def _int_attribute(node: ir.Node, name: str) -> int:
+    attribute = node.attributes.get(name)
+    return attribute.as_int() if attribute is not None else 0
+
+
+def _static_int(value: ir.Value) -> int | None:
+    """The integer a Constant node's output (or an initializer) holds; None when not known."""
+    tensor = value.const_value
+    producer = value.producer()
+    if tensor is None and producer is not None and producer.op_type == "Constant" and "value" in producer.attributes:
+        tensor = producer.attributes["value"].as_tensor()
+    return int(tensor.numpy().reshape(-1)[0]) if tensor is not None and tensor.size == 1 else None
+
+
+def _is_onesided_inverse(node: ir.Node) -> bool:
+    """DFT's one-sided inverse (IRFFT) with its length and a static axis given."""
+    has_length = len(node.inputs) > 1 and node.inputs[1] is not None
+    static_axis = len(node.inputs) < 3 or node.inputs[2] is None or _static_int(node.inputs[2]) is not None
+    return _int_attribute(node, "inverse") == 1 and _int_attribute(node, "onesided") == 1 and has_length \
+        and static_axis
+
+
+def _full_spectrum_inverse(g: Any, x: ir.Value, length: ir.Value, axis_input: ir.Value | None = None, *,
+                           axis: int = 1, inverse: int = 1, onesided: int = 1) -> ir.Value:
+    """IRFFT as the real part of a complex inverse DFT of the whole Hermitian spectrum: bins
+    m..n-1 are conj(X[n-m]), ..., conj(X[1]) for X's m bins and n = `length`. The real part is
+    what the one-sided inverse gives (the imaginary parts of X[0] and of X[n/2] only ever reach
+    the imaginary part)."""
+    if axis_input is not None:
+        axis = _static_int(axis_input)
+    rank = len(x.shape) if x.shape is not None else None
+    axis = axis + rank if axis < 0 and rank is not None else axis
+    axes = g.constant([axis], torch.int64)
+    n = g.op("Reshape", g.cast(length, torch.int64), g.constant([1], torch.int64))
+    m = g.op("Gather", g.op("Shape", x), axes, axis=0)
+    tail = g.op("Slice", x, g.op("Sub", n, m), g.constant([0], torch.int64), axes, g.constant([-1], torch.int64))
+    conj = g.op("Mul", tail, g.cast(g.constant([1.0, -1.0]), g.dtype(x)))
+    full = g.op("Concat", x, conj, axis=axis)
+    inverse_inputs = [full, length] + ([axis_input] if axis_input is not None else [])
+    attributes = {"axis": axis} if axis_input is None else {}
+    y = g.op("DFT", *inverse_inputs, inverse=1, onesided=0, **attributes)
+    return g.op("Slice", y, g.constant([0], torch.int64), g.constant([1], torch.int64),
+                g.constant([-1], torch.int64))
+
+
+_ROWS_ZEROED = "aten2onnx.masked_rows_zeroed"  # node.meta: an Attention whose fully masked rows are zeroed
+
+
+def _masks_rows(node: ir.Node) -> bool:
+    """Attention with a boolean mask, not yet followed by the zeroing below."""
+    mask = node.inputs[3] if len(node.inputs) > 3 else None
+    return mask is not None and mask.dtype == _D.BOOL and len(node.outputs) == 1 and not node.meta.get(_ROWS_ZEROED)
+
+
+def _attention_zeroing_masked_rows(g: Any, *inputs: ir.Value | None, **attributes: Any) -> ir.Value:
+    """Attention, then zeros where the boolean mask hides every key of a query (torch's result;
+    the release gives that query the attention of an unmasked row instead)."""
+    y = g.op("Attention", *inputs, **attributes)
+    y.producer().meta[_ROWS_ZEROED] = True
+    mask = g.cast(inputs[3], torch.float32)
+    any_key = g.op("Greater", g.op("ReduceMax", mask, g.constant([-1], torch.int64), keepdims=1),
+                   g.constant(0.0, torch.float32))
+    return g.op("Where", any_key, y, g.cast(g.constant(0.0), g.dtype(y)))
+
+
+NODE_FORMS: tuple[NodeForm, ...] = (
+    # Up to 1.27 a query whose boolean mask hides every key is not given zeros.
+    NodeForm("Attention", _masks_rows, _attention_zeroing_masked_rows, versions=VersionRange(last="1.27")),
+    # 1.25-1.27 run DFT with inverse and onesided both set but return the complex pairs instead of
+    # the real signal (and shape inference refuses it up to 1.24).
+    NodeForm("DFT", _is_onesided_inverse, _full_spectrum_inverse, versions=VersionRange(last="1.27")),
+)
+
+
+def node_form(node: ir.Node, opset: int, version: str | None = None) -> Callable[..., ir.Value] | None:
+    """The form computing `node` where `version` cannot run it as it is; None otherwise."""
+    if not _standard(node.domain):
+        return None
+    for form in NODE_FORMS:
+        if form.op_type == node.op_type and _in_opsets(form.opsets, opset) and version in form.versions \
+                and form.applies(node):
+            return form.expand
+    return None
+
+
+def attribute_values(node: ir.Node) -> dict[str, Any]:
+    """A node's attributes as plain Python values (what the forms take)."""
+    return {name: attr.value for name, attr in node.attributes.items()}
