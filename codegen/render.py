@@ -10,6 +10,7 @@ import jinja2
 
 from codegen import emit_expr, lib_calls
 from codegen.model import MAX_OPSET, MIN_OPSET, HelperSpec, OpSpec, Variant
+from codegen.test_hints import TensorHint, ValueHint
 from codegen.torch_schema import TorchArg, python_name, schema_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -276,14 +277,16 @@ def tested_dtypes(spec: OpSpec) -> list[str]:
     found = set()
     for arg in schema.arguments:
         hint = spec.test.args.get(arg.name)
-        if isinstance(hint, dict) and isinstance(hint.get("scalar_type"), list):  # factories: the dtype argument
-            found.update(d for d in hint["scalar_type"] if isinstance(d, str))
+        if isinstance(hint, ValueHint) and hint.scalar_type:  # factories: the dtype argument
+            found.update(d for d in hint.scalar_type if isinstance(d, str))
         if not (arg.is_tensor or arg.is_tensor_list):
             continue
-        hint = spec.test.args.get(arg.name)
-        dtypes = hint.get("dtype") if isinstance(hint, dict) else None
-        found.update(dtypes if isinstance(dtypes, list) else ["float32"] if not isinstance(hint, dict)
-                     or "same_dtype" not in hint else [])
+        if not isinstance(hint, TensorHint):
+            found.add("float32")
+        elif hint.dtype:
+            found.update(hint.dtype)
+        elif hint.same_dtype is None:
+            found.add("float32")
     # known dtypes in their usual order, any other by name: set order varies between runs
     return sorted(found, key=lambda d: (_DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else len(_DTYPE_ORDER), d))
 
