@@ -12,6 +12,7 @@ from typing import Any
 
 from aten2onnx.codegen.errors import ErrorCollector, Location
 from aten2onnx.codegen.shared.torch_schema import python_name
+from aten2onnx.codegen.test_hints import ArgHint, parse_arg_hint
 from aten2onnx.codegen.yaml_loader import LINE_KEY, item_line
 
 MIN_OPSET = 9
@@ -36,7 +37,7 @@ class Constraint:
     id: str | None = None
     test_opset: int | None = None
     test_dynamic: tuple[str, ...] = ()
-    test_hints: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    test_hints: dict[str, ArgHint] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def condition(self) -> str:
@@ -99,11 +100,11 @@ class Promotion:
 class TestHints:
     """Input generation and comparison hints for the differential tests.
 
-    `args` maps a schema argument name to its hint (a list of values, or a mapping such as
-    `{rank: [1, 3], dtype: [float32]}`); `shapes` names dimension symbols shared by args.
+    `args` maps a schema argument name to its hint (a list of values, a plain value, or a parsed
+    mapping: codegen.test_hints); `shapes` names dimension symbols shared by args.
     """
 
-    args: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, ArgHint] = field(default_factory=dict)
     shapes: dict[str, Any] = field(default_factory=dict)
     atol: float = 1e-5
     rtol: float = 1e-4
@@ -321,6 +322,7 @@ def _parse_constraints(raw: Any, file: str, where: Location, collector: ErrorCol
 def _parse_constraint_test(raw: dict[str, Any], entry: _Entry) -> tuple[int | None, tuple[str, ...], dict[str, Any]]:
     """`test: {opset: 10, dynamic: [self], hints: {self: {dtype: [uint8]}}}`: where the differential
     test reaches the refusal, and hints that replace the entry's for that search only."""
+    raw_hints = raw.get("hints", {})
     test = _strip_lines(raw)
     opset, dynamic, hints = test.pop("opset", None), test.pop("dynamic", []), test.pop("hints", {})
     for key in test:
@@ -328,6 +330,10 @@ def _parse_constraint_test(raw: dict[str, Any], entry: _Entry) -> tuple[int | No
     if not isinstance(hints, dict):
         entry.error(f"a constraint's 'test.hints' must map argument names to test hints, got {hints!r}")
         hints = {}
+    else:  # argument hints parsed as the entry's are; `shapes` adds or replaces symbols
+        hints = {name: value if name == "shapes" else parse_arg_hint(name, raw_hints[name], entry.location,
+                                                                      entry.collector)
+                 for name, value in hints.items()}
     if opset is not None and (type(opset) is not int or not MIN_OPSET <= opset <= MAX_OPSET):
         entry.error(f"a constraint's 'test.opset' must be an opset from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}")
         opset = None
@@ -482,6 +488,7 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
         entry.error("'test' must be a mapping of argument hints")
         return TestHints()
     hints = _strip_lines(raw)
+    where = Location(entry.file, raw.get(LINE_KEY, entry.location.line))
     tolerance = hints.pop("tolerance", {}) or {}
     shapes = hints.pop("shapes", {}) or {}
     max_examples = hints.pop("max_examples", None)
@@ -508,7 +515,7 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
         entry.error(f"'test.max_examples' must be a positive integer, got {max_examples!r}")
         max_examples = None
     return TestHints(
-        args=hints,
+        args={name: parse_arg_hint(name, raw[name], where, entry.collector) for name in hints},
         shapes=shapes,
         atol=float(tolerance.get("atol", 1e-5)),
         rtol=float(tolerance.get("rtol", 1e-4)),

@@ -11,6 +11,7 @@ import jinja2
 from aten2onnx.codegen import emit_expr, lib_calls
 from aten2onnx.codegen.model import MAX_OPSET, MIN_OPSET, HelperSpec, OpSpec, Variant
 from aten2onnx.codegen.shared.torch_schema import TorchArg, python_name, schema_of
+from aten2onnx.codegen.test_hints import TensorHint, ValueHint
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OPSETS = list(range(MIN_OPSET, MAX_OPSET + 1))
@@ -276,14 +277,16 @@ def tested_dtypes(spec: OpSpec) -> list[str]:
     found = set()
     for arg in schema.arguments:
         hint = spec.test.args.get(arg.name)
-        if isinstance(hint, dict) and isinstance(hint.get("scalar_type"), list):  # factories: the dtype argument
-            found.update(d for d in hint["scalar_type"] if isinstance(d, str))
+        if isinstance(hint, ValueHint) and hint.scalar_type:  # factories: the dtype argument
+            found.update(d for d in hint.scalar_type if isinstance(d, str))
         if not (arg.is_tensor or arg.is_tensor_list):
             continue
-        hint = spec.test.args.get(arg.name)
-        dtypes = hint.get("dtype") if isinstance(hint, dict) else None
-        found.update(dtypes if isinstance(dtypes, list) else ["float32"] if not isinstance(hint, dict)
-                     or "same_dtype" not in hint else [])
+        if not isinstance(hint, TensorHint):
+            found.add("float32")
+        elif hint.dtype:
+            found.update(hint.dtype)
+        elif hint.same_dtype is None:
+            found.add("float32")
     # known dtypes in their usual order, any other by name: set order varies between runs
     return sorted(found, key=lambda d: (_DTYPE_ORDER.index(d) if d in _DTYPE_ORDER else len(_DTYPE_ORDER), d))
 

@@ -29,6 +29,7 @@ from aten2onnx.codegen.model import (
 )
 from aten2onnx.codegen.shared.onnx_schema import AttrType, first_opset, schema_at
 from aten2onnx.codegen.shared.torch_schema import TorchSchema, overload_names, python_name, schema_of
+from aten2onnx.codegen.test_hints import GENERATORS, TensorHint, ValueHint
 
 ROOT = Path(__file__).resolve().parent.parent
 EMIT_HELPERS_FILE = ROOT / "exporter" / "emit" / "helpers.py"
@@ -248,10 +249,12 @@ class _SpecChecker:
                 if arg is None or arg.base_type not in ("Tensor", "number"):
                     self.error(spec.location, f"promote lists '{name}', which is not a Tensor or Scalar "
                                               f"argument of {spec.aten}")
-        for name in spec.test.args:
+        for name, hint in spec.test.args.items():
             if self.schema.arg(name) is None:
                 self.error(spec.location, f"test hint for '{name}', which is not an argument; "
                                           f"arguments: {', '.join(self.schema.names)}")
+            else:
+                self.check_hint_kind(name, hint, spec.location)
         for variant in spec.variants:
             variant = self.expand_tier_one(variant)
             for constraint in variant.constraints:
@@ -319,10 +322,25 @@ class _SpecChecker:
                                                                        "number", "float")):
                 self.error(constraint.location, f"constraint test.dynamic names '{name}', which is not a tensor or "
                                                 f"number argument of {self.spec.aten} ({', '.join(self.schema.names)})")
-        for name in constraint.test_hints:
+        for name, hint in constraint.test_hints.items():
             if self.schema.arg(name) is None and name != "shapes":
                 self.error(constraint.location, f"constraint test.hints has a hint for '{name}', which is not an "
                                                 f"argument of {self.spec.aten} ({', '.join(self.schema.names)})")
+            elif name != "shapes":
+                self.check_hint_kind(name, hint, constraint.location)
+
+    def check_hint_kind(self, name: str, hint: Any, where: Location) -> None:
+        """A tensor argument takes a tensor hint; any other argument values, or one generator."""
+        arg = self.schema.arg(name)
+        tensor = arg.is_tensor or arg.is_tensor_list or arg.base_type in ("t", "List[t]")
+        where = getattr(hint, "location", None) or where
+        if isinstance(hint, TensorHint) and not tensor:
+            self.error(where, f"test hint for '{name}' ({arg.type}) is a tensor hint, but '{name}' is not a tensor: "
+                              f"give a list of values, a value, or a mapping with one generator of "
+                              f"{', '.join(GENERATORS)}")
+        elif isinstance(hint, ValueHint) and tensor and arg.base_type not in ("t", "List[t]"):
+            self.error(where, f"test hint for '{name}' ({arg.type}) names a generator, but '{name}' is a tensor: "
+                              f"give a tensor hint (shape, dtype, values, ...)")
 
     def check_refusals(self, spec: OpSpec) -> None:
         """Every refusal a variant's Python may raise is a constraint with that id (entry-wide or the

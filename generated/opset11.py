@@ -309,41 +309,42 @@ def append_t(g, self, el):
 
 @declared('opspecs/torchscript.yaml:382', emits=('Add', 'Cast', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
 def _set_item_t(g, l, idx, el):
-    """aten::_set_item.t, opsets 11-26: block of 7 lines: Add, Less, SequenceErase, SequenceInsert, SequenceLength, Where (opspecs/torchscript.yaml:382)"""
+    """aten::_set_item.t, opsets 11-26: block of 8 lines: Add, Less, SequenceErase, SequenceInsert, SequenceLength, Where (opspecs/torchscript.yaml:382)"""
     if h.is_export_time(g, l) and h.is_export_time(g, idx):
         return builtins.list(l)[:idx % builtins.len(l)] + [el] + builtins.list(l)[idx % builtins.len(l) + 1:]
     sequence = h.as_sequence(g, l)
     position = h.number(g, idx, 'int64')
     if not h.is_export_time(g, idx) or idx < 0:
         position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, g.op('SequenceLength', sequence)), position)
-    return h.sequence_like(g, g.op('SequenceInsert', g.op('SequenceErase', sequence, position), h.as_value(g, el), position), sequence)
+    erased = h.sequence_like(g, g.op('SequenceErase', sequence, position), sequence)
+    return h.sequence_like(g, g.op('SequenceInsert', erased, h.as_value(g, el), position), sequence)
 
 
-@declared('opspecs/torchscript.yaml:399', emits=('Cast', 'Concat', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:400', emits=('Cast', 'Concat', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def _pack_padded_sequence(g, input, lengths, batch_first):
-    """aten::_pack_padded_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:399)"""
+    """aten::_pack_padded_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:400)"""
     return packed_sequence_ops.pack_padded_sequence(g, input, lengths, batch_first)
 
 
-@declared('opspecs/torchscript.yaml:409', emits=('Cast', 'Concat', 'Expand', 'Gather', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:410', emits=('Cast', 'Concat', 'Expand', 'Gather', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def _pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length):
-    """aten::_pad_packed_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:409)"""
+    """aten::_pad_packed_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:410)"""
     return packed_sequence_ops.pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length)
 
 
-@declared('opspecs/torchscript.yaml:421', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:422', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::lstm.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:421)"""
+    """aten::lstm.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:422)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:427')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:428')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
-        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/torchscript.yaml:429')
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/torchscript.yaml:430')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='LSTM')
 
 
-@declared('opspecs/torchscript.yaml:449', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:450', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:449)"""
+    """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:450)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:455')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:456')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='GRU')

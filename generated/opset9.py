@@ -599,81 +599,81 @@ def scalar_tensor(g, s, *, dtype=None, layout=None, device=None, pin_memory=None
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:173', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
+@declared('opspecs/creation.yaml:175', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye(g, n, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:173)"""
+    """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:175)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, n], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:179', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
+@declared('opspecs/creation.yaml:181', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
 def eye_m(g, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
-    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:179)"""
+    """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:181)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, m], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
-@declared('opspecs/creation.yaml:188', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:190', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def fill_Scalar(g, self, value):
-    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:188); also serves aten::fill.Tensor (opspecs/creation.yaml:194)"""
+    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:190); also serves aten::fill.Tensor (opspecs/creation.yaml:196)"""
     return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:201', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:203', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zero(g, self):
-    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:201)"""
+    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:203)"""
     return h.filled(g, g.op('Shape', self), 0, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:206', emits=('Identity',))
+@declared('opspecs/creation.yaml:208', emits=('Identity',))
 def lift_fresh_copy(g, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:206); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:208); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/creation.yaml:213', emits=('Cast',))
+@declared('opspecs/creation.yaml:215', emits=('Cast',))
 def _to_copy(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:213)"""
+    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:215)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:221', emits=('Cast',))
+@declared('opspecs/creation.yaml:223', emits=('Cast',))
 def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:221)"""
+    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:223)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
-@declared('opspecs/creation.yaml:227', emits=('Cast',))
+@declared('opspecs/creation.yaml:229', emits=('Cast',))
 def to_dtype_layout(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:227)"""
+    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:229)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:234', emits=('Cast',))
+@declared('opspecs/creation.yaml:236', emits=('Cast',))
 def to_device(g, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:234)"""
+    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:236)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
-@declared('opspecs/creation.yaml:242', emits=('Cast',))
+@declared('opspecs/creation.yaml:244', emits=('Cast',))
 def to_other(g, self, other, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:242)"""
+    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:244)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:248', emits=('Cast',))
+@declared('opspecs/creation.yaml:250', emits=('Cast',))
 def type_as(g, self, other):
-    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:248)"""
+    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:250)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:255', emits=('Cast', 'Expand', 'Shape'))
+@declared('opspecs/creation.yaml:257', emits=('Cast', 'Expand', 'Shape'))
 def copy(g, self, src, non_blocking=False):
-    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:255)"""
+    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:257)"""
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
-@declared('opspecs/creation.yaml:263', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:265', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def scalar_tensor_(g, s, *, dtype=None, device=None):
-    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:263)"""
+    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:265)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
@@ -2595,9 +2595,9 @@ def polygamma(g, n, self):
     return h.cast_like(g, g.op('Mul', s.f64(g, h.polygamma_factor(g, n)), h.hurwitz_zeta(g, s.f64(g, builtins.float(n + 1)), x)), self)
 
 
-@declared('opspecs/special.yaml:323', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/special.yaml:325', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
 def mvlgamma(g, self, p):
-    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:323)"""
+    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:325)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.unsqueeze_axes(g, s.wide(g, self), [h.rank(g, self)])
     terms = s.lgamma_wide(g, g.op('Add', x, h.arange_constant(g, -0.5 * p + 0.5, 0.5, 0.5, 'float64')))
@@ -2605,37 +2605,37 @@ def mvlgamma(g, self, p):
     return h.cast_like(g, total, self)
 
 
-@declared('opspecs/special.yaml:337', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:339', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta(g, self, other):
-    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:337); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:354)"""
+    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:339); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:356)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), self)
 
 
-@declared('opspecs/special.yaml:346', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:348', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta_self_scalar(g, self, other):
-    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:346)"""
+    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:348)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
 
 
-@declared('opspecs/special.yaml:446', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:448', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j0(g, self):
-    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:446)"""
+    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:448)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j0_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:454', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:456', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j1(g, self):
-    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:454)"""
+    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:456)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j1_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:462', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:464', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y0(g, self):
-    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:462)"""
+    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:464)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2647,9 +2647,9 @@ def special_bessel_y0(g, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:484', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:486', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y1(g, self):
-    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:484)"""
+    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:486)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2663,9 +2663,9 @@ def special_bessel_y1(g, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:507', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:509', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
 def special_spherical_bessel_j0(g, x):
-    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:507)"""
+    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:509)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     x2 = g.op('Mul', v, v)
@@ -2674,32 +2674,32 @@ def special_spherical_bessel_j0(g, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, 0.0), y)), x)
 
 
-@declared('opspecs/special.yaml:597', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:599', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
 def i0(g, self):
-    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:597); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:635)"""
+    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:599); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:637)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:605', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:607', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
 def special_i0e(g, self):
-    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:605)"""
+    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:607)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i0e_wide(g, x)
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), near)), self)
 
 
-@declared('opspecs/special.yaml:615', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:617', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
 def special_i1(g, self):
-    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:615); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:642)"""
+    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:617); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:644)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:623', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:625', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
 def special_i1e(g, self):
-    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:623)"""
+    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:625)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i1e_wide(g, x)
@@ -2707,9 +2707,9 @@ def special_i1e(g, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, 0.0)), g.op('Neg', y), y)), self)
 
 
-@declared('opspecs/special.yaml:694', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:696', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k0(g, self):
-    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:694)"""
+    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:696)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k0_parts(g, x)
@@ -2717,9 +2717,9 @@ def special_modified_bessel_k0(g, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:705', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:707', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k1(g, self):
-    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:705)"""
+    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:707)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k1_parts(g, x)
@@ -2727,9 +2727,9 @@ def special_modified_bessel_k1(g, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:716', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:718', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k0(g, x):
-    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:716)"""
+    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:718)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k0_parts(g, v)
@@ -2737,9 +2737,9 @@ def special_scaled_modified_bessel_k0(g, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:727', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:729', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k1(g, x):
-    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:727)"""
+    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:729)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k1_parts(g, v)
@@ -2747,9 +2747,9 @@ def special_scaled_modified_bessel_k1(g, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:742', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:744', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_airy_ai(g, x):
-    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:742)"""
+    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:744)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     a = g.op('Abs', v)
@@ -2775,184 +2775,184 @@ def special_airy_ai(g, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, builtins.float('nan')), y)), x)
 
 
-@declared('opspecs/special.yaml:797', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:799', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t(g, x, n):
-    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:797); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:808)"""
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:799); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:810)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:819', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:821', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:819)"""
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:821)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:830', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:832', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u(g, x, n):
-    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:830); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:841)"""
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:832); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:843)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:852', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:854', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:852)"""
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:854)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:863', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:865', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v(g, x, n):
-    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:863); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:874)"""
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:865); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:876)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:885', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:887', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:885)"""
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:887)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:896', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:898', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w(g, x, n):
-    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:896); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:907)"""
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:898); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:909)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:918', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:920', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:918)"""
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:920)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:929', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:931', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:929); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:940)"""
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:931); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:942)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:951', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:953', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:951)"""
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:953)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:962', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:964', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:962); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:973)"""
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:964); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:975)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:984', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:986', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:984)"""
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:986)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:995', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:997', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:995); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1006)"""
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:997); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1008)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1017', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1019', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1017)"""
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1019)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1028', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1030', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1028); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1039)"""
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1030); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1041)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1050', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1052', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w_n_scalar(g, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1050)"""
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1052)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1061', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1063', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h(g, x, n):
-    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1061); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1072)"""
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1063); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1074)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1083', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1085', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1083)"""
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1085)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1094', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1096', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he(g, x, n):
-    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1094); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1105)"""
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1096); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1107)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1116', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1118', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he_n_scalar(g, x, n):
-    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1116)"""
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1118)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1127', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1129', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l(g, x, n):
-    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1127); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1138)"""
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1129); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1140)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1149', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1151', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l_n_scalar(g, x, n):
-    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1149)"""
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1151)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1160', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1162', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p(g, x, n):
-    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1160); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1171)"""
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1162); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1173)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1182', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1184', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p_n_scalar(g, x, n):
-    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1182)"""
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1184)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1287', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1289', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igamma(g, self, other):
-    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1287); also serves aten::special_gammainc.default"""
+    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1289); also serves aten::special_gammainc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), False), self)
 
 
-@declared('opspecs/special.yaml:1297', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1299', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igammac(g, self, other):
-    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1297); also serves aten::special_gammaincc.default"""
+    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1299); also serves aten::special_gammaincc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
 
@@ -3191,7 +3191,7 @@ def _local_scalar_dense(g, self):
 
 @declared('opspecs/symbolic.yaml:39', emits=())
 def _assert_scalar(g, self, assert_msg):
-    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:54)"""
+    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:56)"""
     return None
 
 
@@ -3207,9 +3207,9 @@ def _assert_async(g, self):
     return None
 
 
-@declared('opspecs/symbolic.yaml:60', emits=())
+@declared('opspecs/symbolic.yaml:63', emits=())
 def sym_constrain_range(g, size, *, min=None, max=None):
-    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:60); also serves aten::sym_constrain_range_for_size.default"""
+    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:63); also serves aten::sym_constrain_range_for_size.default"""
     return None
 
 
@@ -3508,7 +3508,7 @@ def mul_Tensor_complex(g, self, other):
     return fft_ops.complex_mul(g, self, other)
 
 
-@declared('opspecs/creation.yaml:214', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/creation.yaml:216', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
 def _to_copy_complex(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:214)"""
+    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:216)"""
     return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)

@@ -82,7 +82,7 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     states_of: mode               tensor lists: the initial states of that RNN mode (h0 and c0 for
                                   LSTM, h0 otherwise), each of `shape`
     matrix: general               floats: a stack of well-conditioned matrices of `shape` (linear
-                                  algebra): `general` U diag(s) V^T with s in [1, cond] (`cond`,
+                                  algebra): `general` U diag(s) V^T with s in [1, cond] (`cond: N`,
                                   default 10) and random signs; `spd` Q diag(s) Q^T; `lower`/`upper`
                                   triangular with |diagonal| in [1, 2] and small entries in the
                                   triangle (random values outside it: they must not be read); `lu`
@@ -119,6 +119,7 @@ from __future__ import annotations
 
 import ast
 import math
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -126,10 +127,16 @@ from hypothesis import strategies as st
 
 from aten2onnx.codegen.model import OpSpec
 from aten2onnx.codegen.shared.torch_schema import TorchArg, TorchSchema
+from aten2onnx.codegen.test_hints import TensorHint, ValueHint
 
 DEFAULT_RANK = (0, 4)
 DEFAULT_DIMS = (1, 5)
 _RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}  # gate rows per hidden unit, by RNN mode
+
+
+def _given(value: Any, default: Any) -> Any:
+    """A hint key's value, or the default when the spec leaves the key out."""
+    return default if value is None else value
 
 
 def _choose(draw: Any, hint: Any) -> Any:
@@ -158,23 +165,24 @@ def _symbol_expression(text: str, symbols: dict[str, int]) -> int:
 
 def _hint_deps(hint: Any) -> set[str]:
     """Arguments a hint refers to (they must be drawn first)."""
-    if not isinstance(hint, dict):
+    if not isinstance(hint, (TensorHint, ValueHint)):
         return set()
     deps = set()
     for key in ("like", "broadcast", "same_dtype", "dim_of", "dims_of", "permutation_of", "reshape_of",
                 "expand_of", "vary_dim", "no_larger", "index_list_of", "unless", "distinct_unless", "tail_of",
                 "sized_by", "offsets_into", "last_if", "rows_from", "states_of", "pivots_for"):
-        if isinstance(hint.get(key), str):
-            deps.add(hint[key])
+        if isinstance(getattr(hint, key, None), str):
+            deps.add(getattr(hint, key))
     for key in ("shape_if", "only_if"):
-        if isinstance(hint.get(key), list):
-            deps.add(hint[key][0])
-    if isinstance(hint.get("rnn_params"), dict):
-        deps.update(hint["rnn_params"][k] for k in ("biases", "gates") if isinstance(hint["rnn_params"].get(k), str))
+        if isinstance(getattr(hint, key, None), list):
+            deps.add(getattr(hint, key)[0])
+    rnn = getattr(hint, "rnn_params", None)
+    if isinstance(rnn, dict):
+        deps.update(rnn[k] for k in ("biases", "gates") if isinstance(rnn.get(k), str))
     for key in ("size_along", "index_along", "split_sizes_of", "indexes_into", "index_result_of", "along_index",
                 "sliced", "without_dim", "diagonal_of", "strides_within"):
-        if isinstance(hint.get(key), list):
-            deps.update(hint[key])
+        if isinstance(getattr(hint, key, None), list):
+            deps.update(getattr(hint, key))
     return deps
 
 
@@ -259,24 +267,24 @@ class _Example:
         r = _int_range(self.draw, rank)
         return [_int_range(self.draw, dims) for _ in range(r)]
 
-    def shape(self, hint: dict[str, Any]) -> list[int]:
-        if "shape_if" in hint and self.values[hint["shape_if"][0]]:
-            return self.shape({"shape": hint["shape_if"][1]})
-        if "sized_by" in hint:
-            return [int(d) for d in self.values[hint["sized_by"]]]
-        if "pivots_for" in hint:
-            *batch, m, n = self.values[hint["pivots_for"]].shape
+    def shape(self, hint: TensorHint) -> list[int]:
+        if hint.shape_if is not None and self.values[hint.shape_if[0]]:
+            return self.shape(TensorHint(shape=hint.shape_if[1]))
+        if hint.sized_by is not None:
+            return [int(d) for d in self.values[hint.sized_by]]
+        if hint.pivots_for is not None:
+            *batch, m, n = self.values[hint.pivots_for].shape
             return [*batch, min(m, n)]
-        if "rows_from" in hint:
-            return [int(self.values[hint["rows_from"]].sum())] + self.shape({"shape": hint.get("shape", [])})
-        if "shape_one_of" in hint:
-            templates = hint["shape_one_of"]
-            if "pick" in hint:  # a shared symbol chooses, so several arguments take the same layout
-                return self.shape({"shape": templates[self.symbols[hint["pick"]] % len(templates)]})
-            return self.shape({"shape": _choose(self.draw, templates)})
-        if "shape" in hint:
+        if hint.rows_from is not None:
+            return [int(self.values[hint.rows_from].sum())] + self.shape(TensorHint(shape=_given(hint.shape, [])))
+        if hint.shape_one_of is not None:
+            templates = hint.shape_one_of
+            if hint.pick is not None:  # a shared symbol chooses, so several arguments take the same layout
+                return self.shape(TensorHint(shape=templates[self.symbols[hint.pick] % len(templates)]))
+            return self.shape(TensorHint(shape=_choose(self.draw, templates)))
+        if hint.shape is not None:
             out = []
-            for d in hint["shape"]:
+            for d in hint.shape:
                 if isinstance(d, str):
                     out.append(math.prod(self.symbols[s.strip()] for s in d.split("*")))
                 elif isinstance(d, list):
@@ -284,136 +292,136 @@ class _Example:
                 else:
                     out.append(int(d))
             return out
-        if "like" in hint:
-            return list(self.values[hint["like"]].shape)
-        if "broadcast" in hint:
-            other = list(self.values[hint["broadcast"]].shape)
+        if hint.like is not None:
+            return list(self.values[hint.like].shape)
+        if hint.broadcast is not None:
+            other = list(self.values[hint.broadcast].shape)
             keep = self.draw(st.integers(0, len(other)))
             tail = other[len(other) - keep:]
             return [1 if self.draw(st.booleans()) else d for d in tail]
-        if "without_dim" in hint:
-            shape = list(self.values[hint["without_dim"][0]].shape)
+        if hint.without_dim is not None:
+            shape = list(self.values[hint.without_dim[0]].shape)
             if shape:
-                del shape[self.values[hint["without_dim"][1]] % len(shape)]
+                del shape[self.values[hint.without_dim[1]] % len(shape)]
             return shape
-        if "diagonal_of" in hint:
-            tensor, offset, dim1, dim2 = (self.values[n] for n in hint["diagonal_of"])
+        if hint.diagonal_of is not None:
+            tensor, offset, dim1, dim2 = (self.values[n] for n in hint.diagonal_of)
             if tensor.dim() < 2 or dim1 % tensor.dim() == dim2 % tensor.dim():
                 return list(tensor.shape)
             return list(torch.diagonal(tensor, offset, dim1, dim2).shape)
-        if "sliced" in hint:
-            tensor, dim, start, end, step = (self.values[n] for n in hint["sliced"])
+        if hint.sliced is not None:
+            tensor, dim, start, end, step = (self.values[n] for n in hint.sliced)
             shape = list(tensor.shape)
             if shape:
                 shape[dim % len(shape)] = len(range(shape[dim % len(shape)])[slice(start, end, step)])
             return shape
-        if "along_index" in hint:
-            tensor_name, dim_name, index_name = hint["along_index"]
+        if hint.along_index is not None:
+            tensor_name, dim_name, index_name = hint.along_index
             shape = list(self.values[tensor_name].shape)
             if shape:
                 shape[self.values[dim_name] % len(shape)] = self.values[index_name].numel()
             return shape
-        if "index_result_of" in hint:
-            return self.broadcast_to(self.index_result_shape(*hint["index_result_of"]))
-        if "no_larger" in hint:
-            return [_int_range(self.draw, [min(1, d), d]) for d in self.values[hint["no_larger"]].shape]
-        if "rank" in hint or "dims" in hint:
-            return self.random_shape(hint.get("rank", DEFAULT_RANK), hint.get("dims", DEFAULT_DIMS))
+        if hint.index_result_of is not None:
+            return self.broadcast_to(self.index_result_shape(*hint.index_result_of))
+        if hint.no_larger is not None:
+            return [_int_range(self.draw, [min(1, d), d]) for d in self.values[hint.no_larger].shape]
+        if hint.rank is not None or hint.dims is not None:
+            return self.random_shape(_given(hint.rank, DEFAULT_RANK), _given(hint.dims, DEFAULT_DIMS))
         return list(self.base_shape())
 
-    def tensor(self, hint: dict[str, Any], shape: list[int]) -> torch.Tensor:
-        if "same_dtype" in hint:
-            dtype = self.values[hint["same_dtype"]].dtype
+    def tensor(self, hint: TensorHint, shape: list[int]) -> torch.Tensor:
+        if hint.same_dtype is not None:
+            dtype = self.values[hint.same_dtype].dtype
         else:
-            dtype = getattr(torch, _choose(self.draw, hint.get("dtype", ["float32"])))
+            dtype = getattr(torch, _choose(self.draw, _given(hint.dtype, ["float32"])))
         seed = self.draw(st.integers(0, 2**31 - 1))
         gen = torch.Generator().manual_seed(seed)
-        if "indexes_into" in hint:
+        if hint.indexes_into is not None:
             return self.indexes(hint, shape, gen).to(dtype)
-        if "cumulative_counts_of" in hint:  # running counts of rows per group: sorted, within the rows
-            tensor_name, dim = hint["cumulative_counts_of"]
+        if hint.cumulative_counts_of is not None:  # running counts of rows per group: sorted, within the rows
+            tensor_name, dim = hint.cumulative_counts_of
             rows = self.values[tensor_name].shape[dim]
             return torch.randint(0, rows + 1, shape, generator=gen).sort().values.to(dtype)
-        if "sorted_lengths" in hint:
-            longest = self.symbols[hint["sorted_lengths"]]
+        if hint.sorted_lengths is not None:
+            longest = self.symbols[hint.sorted_lengths]
             return torch.randint(1, longest + 1, shape, generator=gen).sort(descending=True).values.to(dtype)
-        if "batch_sizes" in hint:
-            steps, batch = (self.symbols[s] for s in hint["batch_sizes"])
+        if hint.batch_sizes is not None:
+            steps, batch = (self.symbols[s] for s in hint.batch_sizes)
             lengths = torch.randint(1, steps + 1, [batch], generator=gen)
             lengths[0] = steps
             return torch.stack([(lengths > t).sum() for t in range(steps)]).to(dtype)
-        if "offsets_into" in hint:  # sorted, the first 0, none past the indexed tensor's length
-            length = self.values[hint["offsets_into"]].numel()
+        if hint.offsets_into is not None:  # sorted, the first 0, none past the indexed tensor's length
+            length = self.values[hint.offsets_into].numel()
             drawn = torch.randint(0, length + 1, shape, generator=gen).sort().values
             drawn = drawn - drawn[:1] if drawn.numel() else drawn
-            if "last_if" in hint and self.values[hint["last_if"]] and drawn.numel():
+            if hint.last_if is not None and self.values[hint.last_if] and drawn.numel():
                 drawn[-1] = length  # include_last_offset: the last offset closes the last bag
-                if hint.get("short_last") and seed % 2 and drawn.numel() > 1 and drawn[-2] < length:
+                if hint.short_last and seed % 2 and drawn.numel() > 1 and drawn[-2] < length:
                     drawn[-1] = int(torch.randint(int(drawn[-2]), length, (), generator=gen))
             return drawn.to(dtype)
         if dtype == torch.bool:
             return torch.rand(shape, generator=gen) > 0.5
-        if "matrix" in hint:
-            return _matrices(hint["matrix"], float(hint.get("cond", 10)), shape, gen).to(dtype)
-        if "pivots_for" in hint:  # entry i in [i + 1, m]: any such sequence of row swaps is valid
-            rows = self.values[hint["pivots_for"]].shape[-2]
+        if hint.matrix is not None:
+            return _matrices(hint.matrix, float(_given(hint.cond, 10)), shape, gen).to(dtype)
+        if hint.pivots_for is not None:  # entry i in [i + 1, m]: any such sequence of row swaps is valid
+            rows = self.values[hint.pivots_for].shape[-2]
             low = torch.arange(1, shape[-1] + 1, dtype=torch.float64)
             return (low + torch.floor(torch.rand(shape, generator=gen, dtype=torch.float64) * (rows + 1 - low))).to(dtype)
-        low, high = hint.get("values", [-3, 3])
+        low, high = _given(hint.values, [-3, 3])
         if dtype.is_complex:  # real and imaginary parts each drawn from `values`
             parts = torch.rand([*shape, 2], generator=gen, dtype=torch.float64) * (high - low) + low
             return torch.complex(parts[..., 0], parts[..., 1]).to(dtype)
-        if hint.get("view"):  # a strided view in torch: the tail of a larger tensor's storage
-            base = self.tensor({k: v for k, v in hint.items() if k != "view"}, [*shape[:-1], shape[-1] + 1] if shape
+        if hint.view:  # a strided view in torch: the tail of a larger tensor's storage
+            base = self.tensor(replace(hint, view=None), [*shape[:-1], shape[-1] + 1] if shape
                                else [2])
             return base[..., 1:] if shape else base[1]
         if dtype.is_floating_point:
             drawn = (torch.rand(shape, generator=gen, dtype=torch.float64) * (high - low) + low).to(dtype)
         else:
             drawn = torch.randint(int(low), int(high) + 1, shape, generator=gen, dtype=torch.int64).to(dtype)
-        if hint.get("nonzero"):
+        if hint.nonzero:
             drawn = torch.where(drawn == 0, torch.full_like(drawn, high), drawn)
-        if hint.get("unique"):
+        if hint.unique:
             drawn = _unique_values(shape, dtype, low, high, gen)
-        if hint.get("wide") and dtype.is_floating_point:
-            drawn = torch.where(torch.rand(shape, generator=gen) < 1 / 3, _log_uniform(hint["wide"], low, shape, gen).to(dtype),
+        if hint.wide and dtype.is_floating_point:
+            drawn = torch.where(torch.rand(shape, generator=gen) < 1 / 3, _log_uniform(hint.wide, low, shape, gen).to(dtype),
                                 drawn)
-        if hint.get("specials") and dtype.is_floating_point:
-            specials = torch.tensor([float(v) for v in hint["specials"]], dtype=torch.float64).to(dtype)
+        if hint.specials and dtype.is_floating_point:
+            specials = torch.tensor([float(v) for v in hint.specials], dtype=torch.float64).to(dtype)
             pick = torch.randint(0, len(specials), shape, generator=gen)
             drawn = torch.where(torch.rand(shape, generator=gen) < 0.25, specials[pick], drawn)
-        if hint.get("sorted") and drawn.dim() > 0 and drawn.dtype != torch.bool:
+        if hint.sorted and drawn.dim() > 0 and drawn.dtype != torch.bool:
             drawn = torch.sort(drawn, dim=-1)[0]
         return drawn
 
-    def indexes(self, hint: dict[str, Any], shape: list[int], gen: torch.Generator) -> torch.Tensor:
+    def indexes(self, hint: TensorHint, shape: list[int], gen: torch.Generator) -> torch.Tensor:
         """Valid indices into a tensor along a dim; `distinct`: a permutation prefix per fiber."""
-        tensor_name, dim_name = hint["indexes_into"]
+        tensor_name, dim_name = hint.indexes_into
         of = self.values[tensor_name]
         size = of.shape[self.values[dim_name]] if of.dim() else 1
         if size == 0:
             return torch.zeros(shape, dtype=torch.int64)
         axis = self.values[dim_name] % len(shape) if shape else 0
-        if not hint.get("distinct") or not shape or shape[axis] > size:
+        if not hint.distinct or not shape or shape[axis] > size:
             return torch.randint(0, size, shape, generator=gen)
         room = list(shape)
         room[axis] = size
         return torch.rand(room, generator=gen).argsort(dim=axis).narrow(axis, 0, shape[axis])
 
-    def index_list(self, hint: dict[str, Any]) -> list[torch.Tensor | None]:
+    def index_list(self, hint: TensorHint) -> list[torch.Tensor | None]:
         """Advanced indices (index_list_of): one entry per leading dim of the indexed tensor."""
-        draw, sizes = self.draw, list(self.values[hint["index_list_of"]].shape)
+        draw, sizes = self.draw, list(self.values[hint.index_list_of].shape)
         gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
         if not sizes:
             return [torch.zeros([], dtype=torch.int64)]  # torch refuses: nothing to index
-        if hint.get("masks") and draw(st.booleans()):  # one mask over the leading dims
+        if hint.masks and draw(st.booleans()):  # one mask over the leading dims
             return [torch.rand(sizes[:draw(st.integers(1, len(sizes)))], generator=gen) > 0.5]
-        dtype = getattr(torch, _choose(draw, hint.get("dtype", ["int64"])))
+        dtype = getattr(torch, _choose(draw, _given(hint.dtype, ["int64"])))
         count = draw(st.integers(1, len(sizes)))
         given = list(range(count))
-        if hint.get("none") and count > 1 and draw(st.booleans()):  # None entries, the first one None
+        if hint.none and count > 1 and draw(st.booleans()):  # None entries, the first one None
             given = [p for p in range(1, count) if draw(st.booleans())] or [count - 1]
-        if hint.get("distinct") or ("distinct_unless" in hint and not self.values[hint["distinct_unless"]]):
+        if hint.distinct or (hint.distinct_unless is not None and not self.values[hint.distinct_unless]):
             room = math.prod(sizes[p] for p in given)
             flat = torch.randperm(room, generator=gen)[:draw(st.integers(1, max(1, min(room, 5))))]
             columns = []
@@ -445,9 +453,9 @@ class _Example:
         keep = self.draw(st.integers(0, len(other)))
         return [1 if self.draw(st.booleans()) else d for d in other[len(other) - keep:]]
 
-    def rnn_params(self, hint: dict[str, Any]) -> list[torch.Tensor]:
+    def rnn_params(self, hint: TensorHint) -> list[torch.Tensor]:
         """torch's flat RNN weight list (`rnn_params` hint): per layer, per direction."""
-        spec = hint["rnn_params"]
+        spec = hint.rnn_params
         size = {k: self.symbols[spec[k]] for k in ("input", "hidden", "layers", "directions")}
         gates = _RNN_GATES[self.values[spec["gates"]]] if isinstance(spec["gates"], str) else int(spec["gates"])
         rows = gates * size["hidden"]
@@ -463,21 +471,21 @@ class _Example:
                 params += [self.tensor(hint, s) for s in shapes]
         return params
 
-    def tensor_arg(self, arg: TorchArg, hint: dict[str, Any]) -> Any:
-        if "only_if" in hint and self.values[hint["only_if"][0]] != hint["only_if"][1]:
+    def tensor_arg(self, arg: TorchArg, hint: TensorHint) -> Any:
+        if hint.only_if is not None and self.values[hint.only_if[0]] != hint.only_if[1]:
             return None
-        if hint.get("none") and self.draw(st.booleans()):
+        if hint.none and self.draw(st.booleans()):
             return None
-        if arg.is_optional and not hint and arg.has_default:
+        if arg.is_optional and hint == TensorHint() and arg.has_default:
             return None
         return self.tensor(hint, self.shape(hint))
 
-    def einsum_operands(self, hint: dict[str, Any]) -> list[torch.Tensor]:
+    def einsum_operands(self, hint: TensorHint) -> list[torch.Tensor]:
         """One tensor per operand of the einsum equation in argument `operands_of` (letters and `...`)."""
-        equation = str(self.values[hint["operands_of"]]).replace(" ", "")
+        equation = str(self.values[hint.operands_of]).replace(" ", "")
         sizes: dict[str, int] = {}
-        batch = self.random_shape([0, 2], hint.get("dims", [1, 4]))
-        hint = {**hint, "dtype": [_choose(self.draw, hint.get("dtype", ["float32"]))]}  # one dtype for all
+        batch = self.random_shape([0, 2], _given(hint.dims, [1, 4]))
+        hint = replace(hint, dtype=[_choose(self.draw, _given(hint.dtype, ["float32"]))])  # one dtype for all
         tensors = []
         for term in equation.split("->")[0].split(","):
             shape: list[int] = []
@@ -486,25 +494,25 @@ class _Example:
                     shape += batch
                 for letter in part:
                     if letter not in sizes:
-                        sizes[letter] = _int_range(self.draw, hint.get("dims", [1, 4]))
+                        sizes[letter] = _int_range(self.draw, _given(hint.dims, [1, 4]))
                     shape.append(sizes[letter])
             tensors.append(self.tensor(hint, shape))
         return tensors
 
-    def tensor_list(self, hint: dict[str, Any]) -> list[torch.Tensor]:
-        if "index_list_of" in hint:
+    def tensor_list(self, hint: TensorHint) -> list[torch.Tensor]:
+        if hint.index_list_of is not None:
             return self.index_list(hint)
-        if "operands_of" in hint:
+        if hint.operands_of is not None:
             return self.einsum_operands(hint)
-        if "rnn_params" in hint:
+        if hint.rnn_params is not None:
             return self.rnn_params(hint)
-        if "shape_each" in hint:  # one shape template per tensor (LSTM's h0 and c0 with projections)
-            return [self.tensor(hint, self.shape({**hint, "shape": each})) for each in hint["shape_each"]]
-        count = _int_range(self.draw, hint.get("count", [1, 3]))
-        if "states_of" in hint:
-            count = 2 if self.values[hint["states_of"]] == "LSTM" else 1
+        if hint.shape_each is not None:  # one shape template per tensor (LSTM's h0 and c0 with projections)
+            return [self.tensor(hint, self.shape(replace(hint, shape=each))) for each in hint.shape_each]
+        count = _int_range(self.draw, _given(hint.count, [1, 3]))
+        if hint.states_of is not None:
+            count = 2 if self.values[hint.states_of] == "LSTM" else 1
         shape = self.shape(hint)
-        axis = self.values.get(hint["vary_dim"]) if "vary_dim" in hint else None
+        axis = self.values.get(hint.vary_dim) if hint.vary_dim is not None else None
         tensors = []
         for _ in range(count):
             this = list(shape)
@@ -516,7 +524,7 @@ class _Example:
     def other_arg(self, arg: TorchArg, hint: Any) -> Any:
         if isinstance(hint, list):
             return _choose(self.draw, hint)
-        if not isinstance(hint, dict):
+        if not isinstance(hint, ValueHint):
             if hint is not None:
                 return hint
             if arg.has_default:
@@ -526,54 +534,54 @@ class _Example:
             first_tensor = next((v for v in self.values.values() if isinstance(v, torch.Tensor)), None)
             if arg.name == "dim" and first_tensor is not None:  # the common case needs no hint
                 key = "dim_of" if arg.base_type in ("int", "SymInt") else "dims_of"
-                return self.generated({key: next(k for k, v in self.values.items() if v is first_tensor)})
+                return self.generated(ValueHint(**{key: next(k for k, v in self.values.items() if v is first_tensor)}))
             raise ValueError(f"argument '{arg.name}' ({arg.type}) needs a test hint in its spec")
-        if hint.get("none") and self.draw(st.booleans()):
+        if hint.none and self.draw(st.booleans()):
             return None
         return self.generated(hint)
 
-    def generated(self, hint: dict[str, Any]) -> Any:
+    def generated(self, hint: ValueHint) -> Any:
         draw = self.draw
-        if "range" in hint:
-            low, high = hint["range"]
+        if hint.range is not None:
+            low, high = hint.range
             if isinstance(low, float) or isinstance(high, float):
                 return draw(st.floats(float(low), float(high), allow_nan=False, width=32))
-            return _int_range(draw, hint["range"])
-        if "symbol" in hint:
-            return _symbol_expression(str(hint["symbol"]), self.symbols)
-        if "tail_of" in hint:
-            shape = list(self.values[hint["tail_of"]].shape)
+            return _int_range(draw, hint.range)
+        if hint.symbol is not None:
+            return _symbol_expression(str(hint.symbol), self.symbols)
+        if hint.tail_of is not None:
+            shape = list(self.values[hint.tail_of].shape)
             return shape[len(shape) - draw(st.integers(1, max(len(shape), 1))):]
-        if "symbols" in hint:
-            return [_symbol_expression(str(e), self.symbols) for e in hint["symbols"]]
-        if "choose" in hint:
-            return None if self.values.get(hint.get("unless")) is not None else _choose(draw, hint["choose"])
-        if "scalar_type" in hint:
-            name = _choose(draw, hint["scalar_type"])
+        if hint.symbols is not None:
+            return [_symbol_expression(str(e), self.symbols) for e in hint.symbols]
+        if hint.choose is not None:
+            return None if self.values.get(hint.unless) is not None else _choose(draw, hint.choose)
+        if hint.scalar_type is not None:
+            name = _choose(draw, hint.scalar_type)
             return None if name is None else getattr(torch, name)
-        if "dim_of" in hint:
-            of = self.values[hint["dim_of"]]
+        if hint.dim_of is not None:
+            of = self.values[hint.dim_of]
             of = of[0] if isinstance(of, list) else of
-            rank = max(of.dim() + int(hint.get("extra", 0)), 1)
+            rank = max(of.dim() + int(_given(hint.extra, 0)), 1)
             return draw(st.integers(-rank, rank - 1))
-        if "dims_of" in hint:
-            rank = self.values[hint["dims_of"]].dim()
+        if hint.dims_of is not None:
+            rank = self.values[hint.dims_of].dim()
             dims = draw(st.lists(st.integers(0, max(rank - 1, 0)), unique=True, max_size=rank))
             return [d - rank if draw(st.booleans()) else d for d in dims]
-        if "permutation_of" in hint:
-            return draw(st.permutations(list(range(self.values[hint["permutation_of"]].dim()))))
-        if "reshape_of" in hint:
-            return self._reshape(list(self.values[hint["reshape_of"]].shape))
-        if "expand_of" in hint:
-            shape = list(self.values[hint["expand_of"]].shape)
+        if hint.permutation_of is not None:
+            return draw(st.permutations(list(range(self.values[hint.permutation_of].dim()))))
+        if hint.reshape_of is not None:
+            return self._reshape(list(self.values[hint.reshape_of].shape))
+        if hint.expand_of is not None:
+            shape = list(self.values[hint.expand_of].shape)
             lead = [_int_range(draw, [1, 3]) for _ in range(draw(st.integers(0, 2)))]
             body = [(-1 if draw(st.booleans()) else d) if d != 1 else _int_range(draw, [1, 3]) for d in shape]
             return lead + body
-        if "strides_within" in hint:
-            return self._strides_within(*hint["strides_within"])
+        if hint.strides_within is not None:
+            return self._strides_within(*hint.strides_within)
         for key in ("size_along", "index_along", "split_sizes_of"):
-            if key in hint:
-                tensor_name, dim_name = hint[key]
+            if getattr(hint, key) is not None:
+                tensor_name, dim_name = getattr(hint, key)
                 tensor = self.values[tensor_name]
                 size = tensor.shape[self.values[dim_name]] if tensor.dim() else 1
                 if key == "size_along":
@@ -618,10 +626,10 @@ def op_arguments(draw: Any, spec: OpSpec, schema: TorchSchema) -> dict[str, Any]
     example = _Example(draw, spec)
     for arg in _draw_order(schema, example.hints):
         hint = example.hints.get(arg.name)
-        if arg.is_tensor or arg.base_type == "t" and isinstance(hint, dict):  # TorchScript's generic element
-            value = example.tensor_arg(arg, hint or {})
-        elif arg.is_tensor_list or arg.base_type == "List[t]" and isinstance(hint, dict):
-            value = example.tensor_list(hint or {})
+        if arg.is_tensor or arg.base_type == "t" and isinstance(hint, TensorHint):  # TorchScript's generic element
+            value = example.tensor_arg(arg, hint or TensorHint())
+        elif arg.is_tensor_list or arg.base_type == "List[t]" and isinstance(hint, TensorHint):
+            value = example.tensor_list(hint or TensorHint())
         else:
             value = example.other_arg(arg, hint)
         example.values[arg.name] = value

@@ -34,12 +34,27 @@ _SESSION_OPTIONS.graph_optimization_level = onnxruntime.GraphOptimizationLevel.O
 def run_eager(overload: str, schema: TorchSchema, arguments: dict[str, Any]) -> Any:
     """The op in eager torch; arguments it writes (in-place ops, list edits) are copied first, so the
     drawn values stay as they were for the ONNX model."""
-    op = resolve_overload(overload)
+    op = _LIST_OPS.get(overload) or resolve_overload(overload)
     assert op is not None
     given = {a.name: _copy(arguments[a.name]) if a.mutated else arguments[a.name] for a in schema.arguments}
     positional = [given[a.name] for a in schema.arguments if not a.kwarg_only]
     keywords = {a.name: given[a.name] for a in schema.arguments if a.kwarg_only}
     return op(*positional, **keywords)
+
+
+def _set_item(items: list[Any], idx: int, el: Any) -> list[Any]:
+    items[idx] = el
+    return items
+
+
+# TorchScript's generic list ops take a `t[]` that torch.ops cannot build from a Python list of tensors
+# ("Expected a value of type 'List[t]'"); what they compute is Python's list operation itself.
+_LIST_OPS: dict[str, Any] = {
+    "aten::len.t": len,
+    "aten::__getitem__.t": lambda items, idx: items[idx],
+    "aten::append.t": lambda items, el: [*items, el],
+    "aten::_set_item.t": _set_item,
+}
 
 
 def _copy(value: Any) -> Any:
@@ -54,6 +69,9 @@ _NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
 
 
 def flatten_outputs(result: Any) -> list[torch.Tensor]:
+    """The op's results in order; none for an op that returns nothing (checks such as _assert_async)."""
+    if result is None:
+        return []
     if isinstance(result, torch.Tensor):
         return [result]
     if type(result) in _NUMBER_DTYPES:
@@ -199,6 +217,8 @@ def flatten_outputs_values(result: Any) -> list[Any]:
     """The mapping's results in order: ONNX values, and Python numbers it computed at export time."""
     if isinstance(result, ir.Value) or type(result) in _NUMBER_DTYPES:
         return [result]
+    if result is None:
+        return []
     return [v for item in result for v in flatten_outputs_values(item)]
 
 

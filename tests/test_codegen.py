@@ -758,3 +758,35 @@ def test_support_matrix_counts_entries_by_form(good_specs: list[OpSpec], good_fi
     counts = form_counts(good_specs)
     assert (counts["entries"], counts["data"], counts["python"], counts["mixed"], counts["helpers"]) == (10, 9, 1, 0, 1)
     assert "| 10 | 9 (90%) | 1 | 0 | 1 |" in good_files["SUPPORT.md"]
+
+
+# -- test hints: one vocabulary, checked like every other key -----------------------------------
+
+def test_unknown_test_hint_key_fails_codegen(tmp_path: Path):
+    """`dtypes:` for `dtype:` used to test float32 only, silently; now codegen names the line."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "ops.yaml").write_text("- aten: relu\n  onnx: Relu\n  test:\n    self: {dtypes: [float16]}\n",
+                                    encoding="utf-8")
+    result = _run_codegen("--specs", str(specs), "--out", str(tmp_path / "out"))
+    assert result.returncode != 0
+    assert "ops.yaml:4: unknown key 'dtypes' in the test hint for 'self'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_harness_documents_exactly_the_hint_vocabulary():
+    """tests/op_inputs.py's docstring explains each key the parser accepts, and no other."""
+    import op_inputs
+
+    from aten2onnx.codegen.test_hints import TensorHint, ValueHint, vocabulary
+
+    documented = set()
+    for line in (op_inputs.__doc__ or "").splitlines():
+        words = line.split()
+        if words and words[0].endswith(":") and words[0][:-1].isidentifier():
+            documented.add(words[0][:-1])
+    keys = set(vocabulary(TensorHint)) | set(vocabulary(ValueHint))
+    inline = {"pick", "cond", "masks", "distinct_unless", "extra", "last_if", "short_last", "unless", "as_input"}
+    assert keys - documented - inline == set(), "document these keys in tests/op_inputs.py"
+    assert all(f"{k}:" in (op_inputs.__doc__ or "") for k in inline), "explain the inline keys too"
+    assert documented - keys - {"shapes", "random"} == set(), "the docstring names keys the parser refuses"

@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import hypothesis_profiles
 import pytest
 from hypothesis import find, given, note, settings
 from hypothesis.errors import NoSuchExample
 from op_inputs import op_arguments
 from op_runner import assert_same, assert_same_random, build_one_op_model, flatten_outputs, run_eager, run_onnx
+from op_tally import Tally, run_counted
 
 from aten2onnx.codegen.load import load_specs
 from aten2onnx.codegen.model import MAX_OPSET, OpSpec
@@ -73,42 +75,51 @@ def _describe(arguments: dict[str, object]) -> str:
 
 def graph_inputs(spec: OpSpec) -> frozenset[str]:
     """Arguments the one-op model takes at run time although they are not tensors (hint `as_input`)."""
-    return frozenset(name for name, hint in spec.test.args.items() if isinstance(hint, dict) and hint.get("as_input"))
+    return frozenset(name for name, hint in spec.test.args.items() if getattr(hint, "as_input", None))
 
 
-def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object]) -> None:
+def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object], tally: Tally) -> None:
     schema = schema_of(spec.aten)
+    tally.draw()
     try:
         expected = flatten_outputs(run_eager(spec.aten, schema, arguments))
     except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         note(f"torch refuses these arguments: {exc}")
-        return  # not a valid call: nothing to compare
+        tally.rejected_by_torch(exc)  # not a valid call: nothing to compare
     documented = {str(c.location): c.message for c in (*spec.constraints, *(c for v in spec.variants
                                                                             for c in v.constraints))}
     try:
         model = build_one_op_model(spec.aten, schema, arguments, opset, expected, graph_inputs(spec))
     except ConstraintError as error:  # a documented refusal: the spec's constraint, word for word
         assert documented.get(error.spec_source) == error.constraint_message, f"undocumented refusal: {error}"
+        tally.refused_by_spec()
+    if not expected:  # an op that returns nothing (a check ONNX drops): the mapping must return nothing too
+        assert not model.model.graph.outputs, f"{spec.aten} returns nothing in torch, the mapping returns values"
+        tally.compare()
         return
     actual = run_onnx(model)
     if spec.test.random is not None:  # random or undefined values: compare distributions
         assert_same_random(actual, expected, spec.test.random, arguments)
     else:
         assert_same(actual, expected, spec.test.atol, spec.test.rtol)
+    tally.compare()
 
 
 @pytest.mark.parametrize(("spec", "opset"), _cases())
 def test_matches_torch(spec: OpSpec, opset: int) -> None:
+    """Fails on a mismatch, and unless the profile's minimum of examples was compared (op_tally)."""
     schema = schema_of(spec.aten)
-    examples = spec.test.max_examples
+    examples = spec.test.max_examples or settings.default.max_examples
+    tally = Tally()
 
-    @settings(max_examples=examples) if examples else (lambda f: f)
+    @settings(max_examples=examples)
     @given(op_arguments(spec, schema))
     def check(arguments: dict[str, object]) -> None:
         note(f"{spec.aten} at opset {opset} ({spec.location}): {_describe(arguments)}")
-        _run_example(spec, opset, arguments)
+        _run_example(spec, opset, arguments, tally)
 
-    check()
+    minimum = min(hypothesis_profiles.current().min_compared, examples)
+    run_counted(check, tally, minimum, f"{spec.aten} at opset {opset} ({spec.location})")
 
 
 def _constraint_cases() -> list[object]:

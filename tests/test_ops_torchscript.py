@@ -15,12 +15,14 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import hypothesis_profiles
 import pytest
 import torch
-from hypothesis import assume, given, note, settings
+from hypothesis import given, note, reject, settings
 from models.classic import CLASSIC_ZOO
 from op_inputs import op_arguments
 from op_runner import assert_same, assert_same_random, flatten_outputs, run_eager
+from op_tally import Tally, run_counted
 from test_ops import SPECS, _describe, opsets_to_test
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
@@ -98,18 +100,19 @@ def _cases() -> list[Any]:
     return cases
 
 
-def _run_example(spec: OpSpec, opset: int, arguments: dict[str, Any]) -> None:
+def _run_example(spec: OpSpec, opset: int, arguments: dict[str, Any], tally: Tally) -> None:
     schema = schema_of(spec.aten)
+    tally.draw()
     try:
         expected = flatten_outputs(run_eager(spec.aten, schema, arguments))
     except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         note(f"torch refuses these arguments: {exc}")
-        return
+        tally.rejected_by_torch(exc)
     module = OneOp(spec.aten, schema, arguments)
     if any(t.dtype == torch.bfloat16 for t in [*module.tensors, *expected]):
         # ONNX Runtime's Python API (ONNXProgram.__call__) takes and returns no bfloat16 arrays;
         # tests/test_ops.py proves the bfloat16 cases of every mapping
-        assume(False)
+        reject()
     inputs = tuple(t.clone() for t in module.tensors)  # an in-place op writes into its inputs
     messages = {c.message for c in spec.constraints} | {c.message for v in spec.variants for c in v.constraints}
     try:
@@ -118,30 +121,35 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, Any]) -> None:
             traced = torch.jit.trace(module, inputs, check_trace=False)
     except RuntimeError as exc:  # torch's tracer refuses some calls (fill_ with a bool value)
         note(f"torch.jit.trace refuses this call: {exc}")
-        return
+        tally.rejected_by_torch(exc)
     try:
         program = aten2onnx.export(traced, inputs, opset_version=opset, do_constant_folding=False)
     except ConstraintError as error:
         assert error.constraint_message in messages, f"undocumented constraint message: {error}"
-        return
+        tally.refused_by_spec()
     actual = list(program(*(t.clone() for t in module.tensors)))
     if spec.test.random is not None:
         assert_same_random(actual, expected, spec.test.random, arguments)
     else:
         assert_same(actual, expected, spec.test.atol, spec.test.rtol)
+    tally.compare()
 
 
 @pytest.mark.parametrize(("spec", "opset"), _cases())
 def test_traced_op_matches_torch(spec: OpSpec, opset: int) -> None:
+    """Fails on a mismatch, and unless the profile's minimum of examples was compared (op_tally)."""
     schema = schema_of(spec.aten)
+    examples = min(spec.test.max_examples or _MAX_EXAMPLES, _MAX_EXAMPLES)
+    tally = Tally()
 
-    @settings(max_examples=min(spec.test.max_examples or _MAX_EXAMPLES, _MAX_EXAMPLES))
+    @settings(max_examples=examples)
     @given(op_arguments(spec, schema))
     def check(arguments: dict[str, Any]) -> None:
         note(f"{spec.aten} traced, at opset {opset} ({spec.location}): {_describe(arguments)}")
-        _run_example(spec, opset, arguments)
+        _run_example(spec, opset, arguments, tally)
 
-    check()
+    minimum = min(hypothesis_profiles.current().min_compared, examples)
+    run_counted(check, tally, minimum, f"{spec.aten} traced, at opset {opset} ({spec.location})")
 
 
 def _graph_overloads(block: torch._C.Block) -> set[str]:

@@ -28,7 +28,7 @@ from aten2onnx.exporter.errors import ConstraintError, ModelLocation
 
 _BOOL_OUTPUT = {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or",
                 "Xor", "IsNaN", "IsInf"}
-_INT64_OUTPUT = {"Shape", "Size", "ArgMax", "ArgMin", "NonZero", "NonMaxSuppression"}
+_INT64_OUTPUT = {"Shape", "Size", "ArgMax", "ArgMin", "NonZero", "NonMaxSuppression", "SequenceLength"}
 # Ops whose output dtype is an attribute (with ONNX's default when it is absent).
 _DTYPE_ATTRIBUTE = {"RandomNormal": ir.DataType.FLOAT, "RandomUniform": ir.DataType.FLOAT,
                     "Multinomial": ir.DataType.INT32, "EyeLike": None, "RandomNormalLike": None,

@@ -1,0 +1,36 @@
+"""The op harness itself: a spec whose test hints draw only calls torch rejects fails its test."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import test_ops
+
+from aten2onnx.codegen.errors import ErrorCollector
+from aten2onnx.codegen.test_hints import parse_arg_hint
+
+
+def _with_hints(aten: str, hints: dict[str, object]):
+    spec = next(s for s in test_ops.SPECS if s.aten == aten)
+    collector = ErrorCollector()
+    args = {name: parse_arg_hint(name, raw, spec.location, collector) for name, raw in hints.items()}
+    assert not collector.errors, collector.errors
+    return dataclasses.replace(spec, test=dataclasses.replace(spec.test, args=args))
+
+
+def test_hints_torch_always_rejects_fail_the_test():
+    """mm of (2, 3) by (4, 5): every draw is refused by torch, so nothing is compared."""
+    spec = _with_hints("aten::mm.default", {"self": {"shape": [2, 3]}, "mat2": {"shape": [4, 5]}})
+    with pytest.raises(pytest.fail.Exception) as failure:
+        test_ops.test_matches_torch(spec, 18)
+    message = str(failure.value)
+    assert f"aten::mm.default at opset 18 ({spec.location}): compared 0 examples with eager torch" in message
+    assert "torch rejected" in message and "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in message
+    assert "Fix the spec's 'test:' hints" in message
+
+
+def test_hints_torch_mostly_rejects_still_compare_enough():
+    """Half the draws refused: Hypothesis draws others in their place and the test passes."""
+    spec = _with_hints("aten::mm.default", {"self": {"shape": [2, 3]}, "mat2": {"shape": [[2, 4], 5]}})
+    test_ops.test_matches_torch(spec, 18)
