@@ -1,7 +1,7 @@
 """Hypothesis profiles and, beside each, how many examples an op test must compare with eager torch.
 
 `ci` (default: seeded, few examples), `compat` (make test-compat: the oldest and newest
-environments), `thorough` (make test-thorough) and `dev` (a local run with Hypothesis' database).
+environments), `thorough` (make test-thorough), `rotating` (make test-thorough-slice) and `dev` (a local run with Hypothesis' database).
 Pick one with HYPOTHESIS_PROFILE. An op test's drawn examples that torch rejects, or that the spec's
 constraints refuse, do not count towards `max_examples`: Hypothesis draws others in their place
 (tests/op_tally.py), and the test fails when fewer than `min_compared` were compared.
@@ -39,6 +39,9 @@ PROFILES = {p.name: p for p in (
     # make test-compat: the op suite under the oldest and the newest supported versions, fewer examples
     Profile("compat", 5, {"max_examples": 5, "derandomize": True}),
     Profile("thorough", 50, {"max_examples": 300}),
+    # make test-thorough-slice (CI): thorough's examples on one slice of the specs, seeded so that a
+    # commit's CI result does not depend on the run: the slice moves with each commit's date instead
+    Profile("rotating", 50, {"max_examples": 300, "derandomize": True}),
     Profile("dev", 10, {"max_examples": 40}),
 )}
 
