@@ -15,14 +15,21 @@ calls go to module functions by name or through module aliases (`c.`, `h.`, `nn_
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from aten2onnx.codegen.shared.onnx_schema import first_opset
+from aten2onnx.exporter import emit
+from aten2onnx.exporter.emit import lib as impl_lib
 
 ROOT = Path(__file__).resolve().parent.parent
-LIB_MODULES = ("aten2onnx.exporter.emit.helpers", "aten2onnx.exporter.emit.symint_ops")  # besides exporter/emit/lib/*.py
+# The Python mappings are found through the import system (emit and lib are docstring-only
+# packages, cheap to import), not through paths written here.
+IMPL_PACKAGE = impl_lib.__name__
+HELPERS_MODULE = f"{emit.__name__}.helpers"
+LIB_MODULES = (HELPERS_MODULE, f"{emit.__name__}.symint_ops")  # besides the lib package's modules
 REFUSE_METHOD = "refuse"
 REFUSAL_KEYWORD = "refusal"
 # GraphBuilder methods that append nodes of a fixed type
@@ -154,11 +161,13 @@ class _ModuleReader:
 
 def source_path(module: str) -> Path:
     """The repo file of an `aten2onnx.*` module (aten2onnx/'s sub-packages link to the repo's folders)."""
-    return ROOT / (module.removeprefix("aten2onnx.").replace(".", "/") + ".py")
+    top = Path(sys.modules[module.split(".", 1)[0]].__file__ or "").parent
+    return (top / (module.split(".", 1)[1].replace(".", "/") + ".py")).resolve()
 
 
 def _module_paths() -> dict[str, Path]:
-    paths = {f"aten2onnx.exporter.emit.lib.{p.stem}": p for p in sorted((ROOT / "exporter" / "emit" / "lib").glob("*.py"))
+    folder = Path(impl_lib.__file__ or "").resolve().parent
+    paths = {f"{IMPL_PACKAGE}.{p.stem}": p for p in sorted(folder.glob("*.py"))
              if p.stem != "__init__"}
     for module in LIB_MODULES:
         paths[module] = source_path(module)

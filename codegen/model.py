@@ -152,14 +152,6 @@ class OpSpec:
         return f"OpSpec({self.aten} at {self.location})"
 
     @property
-    def op_name(self) -> str:
-        return self.aten.split("::", 1)[1].split(".", 1)[0]
-
-    @property
-    def overload(self) -> str:
-        return self.aten.split(".", 1)[1]
-
-    @property
     def function_name(self) -> str:
         """Python name of the generated symbolic function: `add_Tensor`, `relu`.
 

@@ -135,7 +135,8 @@ def impl_call_arguments(spec: OpSpec, variant: Variant) -> list[str]:
     return call
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The Jinja environment that renders generated/ (and a user's spec files, exporter/api/user_specs.py)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
@@ -151,10 +152,6 @@ def _environment() -> jinja2.Environment:
 def _docstring(text: str) -> str:
     body = str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     return f'"""{body}"""'
-
-
-def opset_of_variant(spec: OpSpec, index: int) -> int:
-    return spec.variant_range(index)[0]
 
 
 @dataclass(frozen=True)
@@ -393,7 +390,7 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
 
 def render_all(specs: list[OpSpec]) -> dict[str, str]:
     """Every generated file, keyed by its path relative to generated/."""
-    env = _environment()
+    env = environment()
     plan = plan_functions(specs)
     files = {f"opset{n}.py": render_opset_module(n, specs, env, plan) for n in OPSETS}
     files["registry.py"] = env.get_template("registry.py.jinja").render(

@@ -32,12 +32,12 @@ from aten2onnx.codegen.shared.torch_schema import TorchSchema, overload_names, p
 from aten2onnx.codegen.test_hints import GENERATORS, TensorHint, ValueHint
 
 ROOT = Path(__file__).resolve().parent.parent
-EMIT_HELPERS_FILE = ROOT / "exporter" / "emit" / "helpers.py"
-IMPL_PACKAGE = "aten2onnx.exporter.emit.lib"
-# Besides exporter/lib: Python's arithmetic on numbers known only at run time, which TorchScript's
+IMPL_PACKAGE = lib_calls.IMPL_PACKAGE
+# Besides the lib package: Python's arithmetic on numbers known only at run time, which TorchScript's
 # number ops (aten::floordiv.int) are, and which translation also uses for torch.export's SymInts.
-IMPL_MODULES = ("aten2onnx.exporter.emit.symint_ops",)
-EMIT_HELPERS_MODULE = "aten2onnx.exporter.emit.helpers"
+IMPL_MODULES = lib_calls.LIB_MODULES[1:]
+EMIT_HELPERS_MODULE = lib_calls.HELPERS_MODULE
+EMIT_HELPERS_FILE = lib_calls.source_path(EMIT_HELPERS_MODULE)
 
 # Which ONNX attribute types a torch argument type may feed (None drops the attribute).
 _ATTR_FROM_TORCH = {
@@ -423,7 +423,7 @@ class _SpecChecker:
         assert variant.impl is not None
         module, _, function = variant.impl.rpartition(".")
         if not module.startswith(IMPL_PACKAGE + ".") and module not in IMPL_MODULES:
-            self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} (exporter/emit/lib/) or "
+            self.error(variant.location, f"impl '{variant.impl}' must live in {IMPL_PACKAGE} or "
                                          f"{', '.join(IMPL_MODULES)}")
             return variant
         path = lib_calls.source_path(module)

@@ -23,6 +23,7 @@ from aten2onnx.exporter.api.program import _to_numpy
 from aten2onnx.exporter.dtypes import from_torch_dtype
 from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY, GraphBuilder, mark_complex, mark_symbolic_scalar
 from aten2onnx.exporter.rewrite import passes, runtime_versions
+from aten2onnx.exporter.translate import registry as mappings
 from aten2onnx.exporter.translate.translator import _view_layout
 from aten2onnx.generated import registry
 
@@ -100,7 +101,7 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
     shapes: a tensor's sizes are symbolic, a number (or each number of a list) is a 0-d graph
     input standing for a SymInt/SymFloat (a constraint's `test: {dynamic: [...]}`).
     """
-    g = GraphBuilder(opset)
+    g = GraphBuilder(opset, mappings)
     inputs, feeds, call_args = [], {}, {}
     # ONNX has bfloat16 from opset 13: below it such an example is no valid model to compare.
     if opset < 13 and any(t.dtype == torch.bfloat16 for t in _tensors(arguments)):

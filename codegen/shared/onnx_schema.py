@@ -29,7 +29,3 @@ def first_opset(op_type: str, domain: str = "") -> int | None:
         if schema_at(op_type, opset, domain) is not None:
             return opset
     return newest.since_version
-
-
-def attribute_type_name(attr_type: AttrType) -> str:
-    return attr_type.name

@@ -20,7 +20,7 @@ from aten2onnx.codegen.load import parse_spec_files
 from aten2onnx.codegen.model import HelperSpec, OpSpec
 from aten2onnx.codegen.render import (
     FunctionPlan,
-    _environment,
+    environment,
     plan_functions,
     render_opset_module,
     render_spec_helpers,
@@ -52,7 +52,7 @@ def _execute(text: str, name: str, origin: str) -> types.ModuleType:
 def _compile(opset: int, specs: list[OpSpec], plan: FunctionPlan, origin: str,
              helpers: types.ModuleType | None) -> types.ModuleType:
     """Render the opset module for `specs` and execute it (with the user's spec helpers as `s`)."""
-    module = _execute(render_opset_module(opset, specs, _environment(), plan), f"opset{opset}", origin)
+    module = _execute(render_opset_module(opset, specs, environment(), plan), f"opset{opset}", origin)
     if helpers is not None:
         module.s = helpers  # type: ignore[attr-defined]
     return module
@@ -93,7 +93,7 @@ def load_opspecs(path: str | os.PathLike[str]) -> list[str]:
         raise OpspecError([str(e) for e in errors.errors]) from None
     helpers = None
     if own:
-        text = render_spec_helpers(own, _environment(), base="aten2onnx.generated.spec_helpers")
+        text = render_spec_helpers(own, environment(), base="aten2onnx.generated.spec_helpers")
         helpers = _execute(text, "spec_helpers", path.as_posix())
     modules: dict[int, types.ModuleType] = {}
     added: list[tuple[str, int]] = []

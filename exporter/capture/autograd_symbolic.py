@@ -27,6 +27,7 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from aten2onnx.exporter.errors import OnnxExporterError, TranslationError
+from aten2onnx.exporter.translate import registry
 
 if TYPE_CHECKING:
     from aten2onnx.exporter.torchscript.translator import Translator
@@ -168,7 +169,6 @@ def _custom_op() -> Any:
     global _op
     if _op is not None:
         return _op
-    from aten2onnx.exporter.translate import registry
 
     @torch.library.custom_op("aten2onnx_fn::apply", mutates_args=())
     def apply(tensors: list[torch.Tensor], key: int) -> list[torch.Tensor]:

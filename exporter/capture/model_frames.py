@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-import aten2onnx
-
-_FRAMEWORK_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep  # type: ignore[arg-type]
-                        for m in (torch, aten2onnx))
+# torch's folder and aten2onnx's (three folders up from exporter/capture/model_frames.py, as
+# imported: through the aten2onnx/ links in a checkout, the package itself when installed)
+_FRAMEWORK_DIRS = (os.path.dirname(os.path.abspath(torch.__file__)) + os.sep,
+                   os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep)
 _STDLIB_DIR = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnx_ir as ir
@@ -69,6 +69,14 @@ _ATTR_COERCE = {
 }
 
 
+class Registry(Protocol):
+    """What a GraphBuilder asks the registry of mappings (exporter/translate/registry.py is one)."""
+
+    def lookup(self, overload: str, opset: int) -> Any: ...
+
+    def source_of(self, overload: str) -> str | None: ...
+
+
 class GraphBuilder:
     """Collects nodes for one graph at one opset.
 
@@ -77,8 +85,11 @@ class GraphBuilder:
     the set of custom domains with its parent.
     """
 
-    def __init__(self, opset: int):
+    def __init__(self, opset: int, registry: Registry | None = None):
         self.opset = opset
+        # where a function finds another op's mapping (an in-place op's functional form, atan2 for
+        # angle): handed in by the translator, so nothing in emit/ imports the registry above it
+        self._registry = registry
         self.nodes: list[ir.Node] = []
         self.overload = ""
         self.location: ModelLocation | None = None
@@ -92,9 +103,17 @@ class GraphBuilder:
         self.declared: Declaration | None = None
         self.output_dtype: torch.dtype | None = None  # torch's dtype for the node being translated
 
+    @property
+    def registry(self) -> Registry:
+        """The registry of mappings this builder was handed (GraphBuilder(opset, registry))."""
+        if self._registry is None:
+            raise RuntimeError("this GraphBuilder has no registry: build it with GraphBuilder(opset, registry) "
+                               "(aten2onnx.exporter.translate.registry) to call mappings of other ops")
+        return self._registry
+
     def subgraph(self) -> GraphBuilder:
         """A builder for a nested graph (If branch, Loop body) of this one."""
-        child = GraphBuilder(self.opset)
+        child = GraphBuilder(self.opset, self._registry)
         child._node_names, child._value_counter, child.domains = self._node_names, self._value_counter, self.domains
         child.overload, child.location, child.output_dtype = self.overload, self.location, self.output_dtype
         child.declared = self.declared
@@ -290,7 +309,7 @@ class GraphBuilder:
                 raise self.constraint_error(
                     f"a size or index computed at run time (a dynamic dimension) cannot be the attribute "
                     f"'{given_name}' of ONNX {op_type} at opset {self.opset}; export at a newer opset, where it "
-                    f"is an input, or mark this dimension static", _mapping_source(self.overload))
+                    f"is an input, or mark this dimension static", _mapping_source(self._registry, self.overload))
             name, attr_type = given_name, None
             if given_name not in known:  # generated code passes plain schema names: never stripped
                 name, attr_type = _strip_suffix(given_name, value)
@@ -448,10 +467,8 @@ def _broadcast_dim(dims: list[Any]) -> int | str | None:
     return names.pop() if names else 1
 
 
-def _mapping_source(overload: str) -> str:
-    from aten2onnx.exporter.translate import registry  # imported late: the registry imports the generated specs
-
-    return registry.source_of(overload) or "its mapping"
+def _mapping_source(registry: Registry | None, overload: str) -> str:
+    return (registry.source_of(overload) if registry is not None else None) or "its mapping"
 
 
 def _holds_value(value: Any) -> bool:

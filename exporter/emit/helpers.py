@@ -417,11 +417,9 @@ def finite_max(g: Any, value: ir.Value) -> float:
 def functional(g: Any, overload: str, **arguments: Any) -> Any:
     """The mapping of another overload (`'add.Tensor'`) on these arguments, at this opset: what an
     in-place op's spec (`add_.Tensor`) computes before its result is cast back to the written dtype."""
-    from aten2onnx.exporter.translate import registry  # imported late: the registry imports the generated specs
-
     name = overload if "::" in overload else f"aten::{overload}"
     name = name if "." in name.split("::", 1)[1] else f"{name}.default"
-    function = registry.lookup(name, g.opset)
+    function = g.registry.lookup(name, g.opset)
     if function is None:
         raise ValueError(f"{name} has no mapping at opset {g.opset}")
     if getattr(function, "declaration", None) is not None:

@@ -6,6 +6,8 @@ inlined and read node by node: `aten::` nodes call the registry entry of their o
 generated symbolic functions and GraphBuilder as the torch.export path), `prim::` constructs are
 read here (capture.py, prim_ops.py, list_ops.py), `prim::If`/`prim::Loop` become ONNX If/Loop
 (control_flow.py), and every value's type comes from fake tensors with symbolic sizes (meta.py).
+
+A layer above translate and capture, whose translator and capture it reuses; below api.
 """
 
 from aten2onnx.exporter.torchscript.capture import SCRIPT, TRACE, TracedValueWarning, is_scripted

@@ -86,7 +86,7 @@ class Translator:
         self.root = root                      # the user's module: class names for locations
         self.model_name = model_name
         self.aten_fallback_ok = aten_fallback_ok
-        self.g = GraphBuilder(opset)
+        self.g = GraphBuilder(opset, registry)
         self.values: dict[int, Any] = {}      # Value.unique() -> ir.Value, Python value, list, ModuleRef
         self.metas: dict[int, Any] = {}       # Value.unique() -> fake tensor, number or symbol, list
         self.inputs: list[ir.Value] = []

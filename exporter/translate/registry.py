@@ -69,7 +69,10 @@ user_specs = _Layer()
 
 def _generated_entry(overload: str, opset: int) -> Entry | None:
     function = generated.lookup(overload, opset)
-    return Entry(MIN_OPSET, function, generated.SOURCES[overload]) if function is not None else None
+    if function is None:
+        return None
+    since = max(first for first, _ in generated.VARIANTS[overload] if first <= opset)  # the variant's own
+    return Entry(since, function, generated.SOURCES[overload])
 
 
 def find(overload: str, opset: int) -> Entry | None:

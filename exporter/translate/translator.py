@@ -166,7 +166,7 @@ class Translator:
         self.dim_names = dim_names
         self.opset = opset
         self.model_name = model_name
-        self.g = g or GraphBuilder(opset)
+        self.g = g or GraphBuilder(opset, registry)
         self.env: dict[torch.fx.Node, Any] = {}
         self.inputs: list[ir.Value] = []
         self.initializers: list[ir.Value] = parent.initializers if parent else []

@@ -240,10 +240,8 @@ def conj(g: Any, self: ir.Value) -> ir.Value:
 def angle(g: Any, self: ir.Value) -> ir.Value:
     """The argument of a complex number, atan2(imag, real) (atan2's own spec); for a real x, pi
     where x < 0 and 0 elsewhere (NaN stays NaN), in the default float dtype for integers."""
-    from aten2onnx.exporter.translate import registry  # imported late: the registry imports the generated specs
-
     if is_complex(self):
-        atan2 = registry.lookup("aten::atan2.default", g.opset)
+        atan2 = g.registry.lookup("aten::atan2.default", g.opset)
         return atan2(g, part(g, self, 1), part(g, self, 0))
     x = self if g.dtype(self).is_floating_point else g.cast(self, torch.get_default_dtype())
     dtype = g.dtype(x)
