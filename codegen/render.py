@@ -56,7 +56,7 @@ def _default_literal(arg: TorchArg) -> str:
 def signature(spec: OpSpec) -> str:
     schema = schema_of(spec.aten)
     assert schema is not None
-    parts = ["g"]
+    parts = ["g: GraphBuilder"]
     kw_started = False
     for arg in schema.arguments:
         if arg.kwarg_only and not kw_started:
@@ -441,7 +441,7 @@ def render_spec_helpers(helpers: dict[str, HelperSpec], env: jinja2.Environment,
     for name, helper in sorted(helpers.items()):
         lines = emit_expr.to_python_lines(emit_expr.parse_program(helper.emit), {}, names, prefix="")
         doc = f"{helper.note} ({helper.location})" if helper.note else f"spec helper ({helper.location})"
-        views.append(HelperView(name, ", ".join(["g", *helper.params]), doc, tuple(lines), repr(helper.params),
+        views.append(HelperView(name, ", ".join(["g: GraphBuilder", *helper.params]), doc, tuple(lines), repr(helper.params),
                                 helper.emit, str(helper.location)))
     return env.get_template("spec_helpers.py.jinja").render(helpers=views, base=base)
 

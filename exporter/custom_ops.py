@@ -17,6 +17,7 @@ from typing import Any
 from codegen.torch_schema import python_name, schema_of
 from exporter import registry
 from exporter.errors import ExportArgumentError
+from exporter.graph_builder import GraphBuilder
 
 _NAME = re.compile(r"^[A-Za-z_][\w]*::[A-Za-z_][\w]*(\.[\w]+)?$")
 
@@ -41,7 +42,7 @@ def _check_opset(opset_version: Any) -> int:
     return opset_version
 
 
-def _call_classic(fn: Callable[..., Any], g: Any, **arguments: Any) -> Any:
+def _call_classic(fn: Callable[..., Any], g: GraphBuilder, **arguments: Any) -> Any:
     """Translate's keyword call -> the classic positional call, defaults filled from the schema."""
     schema = schema_of(g.overload)
     if schema is None:  # not an OpOverload torch knows: pass what was recorded, in order

@@ -224,6 +224,12 @@ class GraphBuilder:
     def dtype(self, value: ir.Value) -> torch.dtype | None:
         return to_torch_dtype(value.dtype) if value.dtype is not None else None
 
+    def known_dtype(self, value: ir.Value) -> torch.dtype:
+        """The dtype of a value the caller needs one of (to cast to it, to make a constant of it)."""
+        if value.dtype is None:
+            raise ValueError(f"dtype of '{value.name}' is not known while translating {self.overload}")
+        return to_torch_dtype(value.dtype)
+
     def rank(self, value: ir.Value) -> int:
         if value.shape is None:
             raise ValueError(f"rank of '{value.name}' is not known while translating {self.overload}")

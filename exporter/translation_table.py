@@ -42,6 +42,7 @@ from codegen.torch_schema import python_name, schema_of
 from exporter import registry
 from exporter.dtypes import from_torch_dtype, to_torch_dtype
 from exporter.errors import ExportArgumentError, OnnxExporterError, TranslationError
+from exporter.graph_builder import GraphBuilder
 
 _STANDARD_DOMAINS = ("", "ai.onnx")
 # ONNX attribute type -> graph_builder's typed-attribute suffix (torch.onnx's `alpha_f=` convention)
@@ -275,7 +276,7 @@ def _type_names(types: Any) -> str:
 
 
 def _translator(entry: TableEntry, session: TableSession) -> Callable[..., Any]:
-    def translate_with_table(g: Any, **arguments: Any) -> Any:
+    def translate_with_table(g: GraphBuilder, **arguments: Any) -> Any:
         overload = g.overload
         args, kwargs = _call_arguments(overload, arguments)
         reasons = []
@@ -300,7 +301,7 @@ def _translator(entry: TableEntry, session: TableSession) -> Callable[..., Any]:
     return translate_with_table
 
 
-def _try(candidate: Candidate, g: Any, args: list[Any], kwargs: dict[str, Any],
+def _try(candidate: Candidate, g: GraphBuilder, args: list[Any], kwargs: dict[str, Any],
          session: TableSession) -> tuple[str | None, Any]:
     """(None, outputs) when `candidate` translated the node; (why not, None) when it is not valid at
     the export's opset, leaving the graph as it was."""
@@ -380,7 +381,7 @@ class _Recorder:
     """An onnxscript evaluator that builds each op into the graph through `g` (onnxscript calls
     `eval_op` for every `op.X(...)` and `eval_function` for a script function)."""
 
-    def __init__(self, g: Any, session: TableSession, label: str):
+    def __init__(self, g: GraphBuilder, session: TableSession, label: str):
         self.g = g
         self.session = session
         self.label = label

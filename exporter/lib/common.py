@@ -13,21 +13,22 @@ from typing import Any
 import onnx_ir as ir
 
 from exporter import emit_helpers as h
+from exporter.graph_builder import GraphBuilder
 
 
-def unsqueeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
+def unsqueeze(g: GraphBuilder, x: ir.Value, axes: Sequence[int]) -> ir.Value:
     if g.opset >= 13:
         return g.op("Unsqueeze", x, h.ints(g, axes))
     return g.op("Unsqueeze", x, axes=list(axes))
 
 
-def squeeze(g: Any, x: ir.Value, axes: Sequence[int]) -> ir.Value:
+def squeeze(g: GraphBuilder, x: ir.Value, axes: Sequence[int]) -> ir.Value:
     if g.opset >= 13:
         return g.op("Squeeze", x, h.ints(g, axes))
     return g.op("Squeeze", x, axes=list(axes))
 
 
-def reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int] | None, keepdims: bool) -> ir.Value:
+def reduce(g: GraphBuilder, op: str, x: ir.Value, axes: Sequence[int] | None, keepdims: bool) -> ir.Value:
     """`op` (ReduceSum, ReduceMax, ...) over `axes`; None reduces every axis."""
     if axes is None:
         return g.op(op, x, keepdims=int(keepdims))
@@ -36,7 +37,7 @@ def reduce(g: Any, op: str, x: ir.Value, axes: Sequence[int] | None, keepdims: b
     return g.op(op, x, axes=list(axes), keepdims=int(keepdims))
 
 
-def reduce_axes(g: Any, dims: Any, x: ir.Value) -> list[int] | None:
+def reduce_axes(g: GraphBuilder, dims: Any, x: ir.Value) -> list[int] | None:
     """ONNX axes of `x` for torch's `dim` argument (an int or a list); None (every axis) for None or []."""
     if dims is None:
         return None
@@ -44,10 +45,10 @@ def reduce_axes(g: Any, dims: Any, x: ir.Value) -> list[int] | None:
     return [h.norm_dim(g, d, x) for d in dims] or None
 
 
-def pad_constant(g: Any, x: ir.Value, pads: Sequence[int], value: float) -> ir.Value:
+def pad_constant(g: GraphBuilder, x: ir.Value, pads: Sequence[int], value: float) -> ir.Value:
     """Constant padding; `pads` is ONNX-style [begins..., ends...] over every axis."""
     if g.opset >= 11:
-        return g.op("Pad", x, h.ints(g, pads), h.scalar(g, value, g.dtype(x)), mode="constant")
+        return g.op("Pad", x, h.ints(g, pads), h.scalar(g, value, g.known_dtype(x)), mode="constant")
     return g.op("Pad", x, pads=list(pads), value=float(value), mode="constant")
 
 
@@ -56,7 +57,7 @@ def is_static(dims: Sequence[Any]) -> bool:
     return all(isinstance(d, int) for d in dims)
 
 
-def batched(g: Any, x: ir.Value, n: int) -> tuple[ir.Value, bool]:
+def batched(g: GraphBuilder, x: ir.Value, n: int) -> tuple[ir.Value, bool]:
     """(x with a batch axis, whether one was added): torch accepts unbatched (C, *spatial) inputs
     to its n-D convolutions and poolings."""
     if g.rank(x) == n + 1:
@@ -64,7 +65,7 @@ def batched(g: Any, x: ir.Value, n: int) -> tuple[ir.Value, bool]:
     return x, False
 
 
-def unbatched(g: Any, values: Sequence[ir.Value], added: bool) -> tuple[ir.Value, ...]:
+def unbatched(g: GraphBuilder, values: Sequence[ir.Value], added: bool) -> tuple[ir.Value, ...]:
     """The results of an op run on `batched` input, without the batch axis it added."""
     return tuple(squeeze(g, v, [0]) for v in values) if added else tuple(values)
 

@@ -15,15 +15,16 @@ import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
+from exporter.graph_builder import GraphBuilder
 from exporter.lib import common as c
 
 
 # -- small version-aware builders --------------------------------------------------------------
-def _axis(g: Any, dim: int, value: ir.Value) -> int:
+def _axis(g: GraphBuilder, dim: int, value: ir.Value) -> int:
     return h.norm_dim(g, dim, value)
 
 
-def _static_shape(g: Any, value: ir.Value, refusal: str) -> list[int]:
+def _static_shape(g: GraphBuilder, value: ir.Value, refusal: str) -> list[int]:
     """value's shape, which must be static; else the spec's constraint `refusal` (its id)."""
     dims = g.shape(value)
     if not all(isinstance(d, int) for d in dims):
@@ -31,7 +32,7 @@ def _static_shape(g: Any, value: ir.Value, refusal: str) -> list[int]:
     return [int(d) for d in dims]
 
 
-def _pad_end(g: Any, value: ir.Value, shape: Sequence[int], amounts: Sequence[int]) -> ir.Value:
+def _pad_end(g: GraphBuilder, value: ir.Value, shape: Sequence[int], amounts: Sequence[int]) -> ir.Value:
     """Zeros appended after the end of each axis of a `shape`-shaped value (Concat: any dtype)."""
     shape = list(shape)
     for axis, amount in enumerate(amounts):
@@ -42,7 +43,7 @@ def _pad_end(g: Any, value: ir.Value, shape: Sequence[int], amounts: Sequence[in
     return value
 
 
-def _as_1d(g: Any, value: ir.Value) -> ir.Value:
+def _as_1d(g: GraphBuilder, value: ir.Value) -> ir.Value:
     """0-d tensors become [1] (torch's gather/scatter treat them as 1-element vectors)."""
     if g.rank(value) != 0:
         return value
@@ -51,16 +52,16 @@ def _as_1d(g: Any, value: ir.Value) -> ir.Value:
     return out
 
 
-def _reshape_back(g: Any, value: ir.Value, like: ir.Value) -> ir.Value:
+def _reshape_back(g: GraphBuilder, value: ir.Value, like: ir.Value) -> ir.Value:
     return g.op("Reshape", value, h.ints(g, [])) if g.rank(like) == 0 else value
 
 
-def _shape_of(g: Any, value: ir.Value) -> list[int]:
+def _shape_of(g: GraphBuilder, value: ir.Value) -> list[int]:
     """A static shape, with 0-d counted as [1]."""
     return _static_shape(g, value, refusal="dynamic_sizes") or [1]
 
 
-def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
+def _fit(g: GraphBuilder, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index, whose shape is static here (torch reads src
     only where index points)."""
     value = _as_1d(g, src)
@@ -71,12 +72,12 @@ def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
 
 
 # -- shape ops ---------------------------------------------------------------------------------
-def _zeros(g: Any, shape: Sequence[int], like: ir.Value) -> ir.Value:
+def _zeros(g: GraphBuilder, shape: Sequence[int], like: ir.Value) -> ir.Value:
     """Zeros of `shape` with `like`'s dtype (also zero-size results before opset 14)."""
     return h.zeros_of_shape(g, shape, like)
 
 
-def slice_tensor_opset9(g: Any, self: ir.Value, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
+def slice_tensor_opset9(g: GraphBuilder, self: ir.Value, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
     """Slice-1 has no steps and takes bounds as attributes: static bounds with step 1 slice; else
     a Gather of the slice's positions (static, or computed in the graph for dynamic sizes)."""
     axis = _axis(g, dim, self)
@@ -96,7 +97,7 @@ def _is_static(*values: Any) -> bool:
     return not any(isinstance(v, ir.Value) for v in values)
 
 
-def arange(g: Any, count: int | ir.Value) -> ir.Value:
+def arange(g: GraphBuilder, count: int | ir.Value) -> ir.Value:
     """0..count-1 as a 1-D int64 value (Range from 11; before, NonZero of `count` ones)."""
     if isinstance(count, int):
         return g.constant(list(range(count)), torch.int64)
@@ -106,7 +107,7 @@ def arange(g: Any, count: int | ir.Value) -> ir.Value:
     return g.op("Reshape", g.op("NonZero", ones), h.ints(g, [-1]))
 
 
-def slice_positions(g: Any, length: int | ir.Value, start: Any, end: Any, step: Any) -> ir.Value:
+def slice_positions(g: GraphBuilder, length: int | ir.Value, start: Any, end: Any, step: Any) -> ir.Value:
     """range(length)[start:end:step] (step > 0; any argument may be a 0-d value) as 1-D int64.
 
     From opset 10 a Slice of 0..length-1 (its inputs wrap and clamp as Python does). Before,
@@ -133,7 +134,7 @@ def slice_positions(g: Any, length: int | ir.Value, start: Any, end: Any, step: 
 
 
 # -- indexing ----------------------------------------------------------------------------------
-def scatter_add_opset9(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value) -> ir.Value:
+def scatter_add_opset9(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, src: ir.Value) -> ir.Value:
     """Before ScatterElements had `reduction`: sum src through a one-hot mask of index.
 
     mask[..., j] = (index == j) for j < size along dim; contributions = ReduceSum over dim of
@@ -142,11 +143,11 @@ def scatter_add_opset9(g: Any, self: ir.Value, dim: int, index: ir.Value, src: i
     data_shape, index_shape = _shape_of(g, self), _shape_of(g, index)
     axis = _axis(g, dim, self)
     r = len(data_shape)
-    dtype = g.dtype(self)
+    dtype = g.known_dtype(self)
     compute = torch.int64 if dtype == torch.bool else dtype
     data, idx = g.cast(_as_1d(g, self), compute), _as_1d(g, index)
     updates = g.cast(_fit(g, src, index), compute)
-    positions = g.constant(list(range(data_shape[axis])), g.dtype(idx))
+    positions = g.constant(list(range(data_shape[axis])), g.known_dtype(idx))
     mask = g.op("Equal", c.unsqueeze(g, idx, [r]), positions)
     picked = g.op("Where", mask, c.unsqueeze(g, updates, [r]), g.constant(0, compute))  # not Mul: inf * 0
     summed = c.reduce(g, "ReduceSum", picked, [axis], False)

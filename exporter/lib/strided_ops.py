@@ -11,17 +11,17 @@ build it in the graph with Range, Mul and broadcasting Add (Range needs opset 11
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import onnx_ir as ir
 import torch
 
 from exporter import emit_helpers as h
-from exporter.graph_builder import STRIDED_VIEW_KEY
+from exporter.graph_builder import STRIDED_VIEW_KEY, GraphBuilder
 
 
-def _is_symbolic(value: Any) -> bool:
+def _is_symbolic(value: Any) -> TypeGuard[ir.Value]:
     return isinstance(value, ir.Value)
 
 
@@ -39,7 +39,7 @@ def _static_indices(size: Sequence[Any], stride: Sequence[Any], offset: Any) -> 
     return np.asarray(out)  # 0-d sums are numpy scalars
 
 
-def _axis_term(g: Any, count: Any, step: Any, axis: int, rank: int) -> ir.Value:
+def _axis_term(g: GraphBuilder, count: Any, step: Any, axis: int, rank: int) -> ir.Value:
     """arange(count) * step as a [1, .., count, .., 1] int64 value (count or step symbolic)."""
     zero, one = g.constant(0, torch.int64), g.constant(1, torch.int64)
     positions = g.op("Range", zero, g.constant(count, torch.int64), one)
@@ -47,7 +47,7 @@ def _axis_term(g: Any, count: Any, step: Any, axis: int, rank: int) -> ir.Value:
     return g.op("Reshape", term, h.ints(g, [1] * axis + [-1] + [1] * (rank - axis - 1)))
 
 
-def as_strided(g: Any, self: ir.Value, size: Sequence[Any], stride: Sequence[Any],
+def as_strided(g: GraphBuilder, self: ir.Value, size: Sequence[Any], stride: Sequence[Any],
                storage_offset: Any = None) -> ir.Value:
     """Gather from flattened `self` at storage_offset + sum_k arange(size[k]) * stride[k]."""
     assert len(size) == len(stride), "torch refuses a size and a stride of different lengths"

@@ -29,7 +29,7 @@ import torch
 from exporter.control_flow import _condition, _graph
 from exporter.dtypes import from_torch_dtype
 from exporter.errors import TranslationError
-from exporter.graph_builder import mark_symbolic_scalar
+from exporter.graph_builder import GraphBuilder, mark_symbolic_scalar
 from exporter.torchscript import list_ops, scan_lists
 from exporter.torchscript.meta import SequenceMeta, is_concrete
 from exporter.torchscript.values import MISSING, is_missing, is_sequence
@@ -152,7 +152,7 @@ def _number_dtype(meta: Any) -> torch.dtype:
     return {bool: torch.bool, float: torch.float64}.get(_number_kind(meta), torch.int64)
 
 
-def _as_onnx(g: Any, value: Any, meta: Any) -> ir.Value:
+def _as_onnx(g: GraphBuilder, value: Any, meta: Any) -> ir.Value:
     """A value as an ONNX output of a subgraph: numbers become 0-d constants, lists sequences."""
     if isinstance(value, ir.Value):
         return value
