@@ -232,15 +232,31 @@ def complex_function_view(spec: OpSpec) -> FunctionView:
                         str(variant.location), tuple(str(d) for d in variant.emits))
 
 
-def complex_rows(specs: list[OpSpec], plan: FunctionPlan) -> list[tuple[str, str]]:
-    """(overload, how it takes complex tensors: 'native', 'parts' or its function) for the registry."""
+@dataclass(frozen=True)
+class ComplexRow:
+    """An overload of the registry's COMPLEX table and how it takes complex tensors: 'native', 'parts'
+    (as Python literals) or the generated function for complex inputs."""
+    aten: str
+    how: str
+
+
+@dataclass(frozen=True)
+class RegistryRow:
+    """An overload of the registry: (first opset, generated function) per variant, oldest first."""
+    aten: str
+    entries: tuple[tuple[int, str], ...]
+    source: str
+
+
+def complex_rows(specs: list[OpSpec], plan: FunctionPlan) -> list[ComplexRow]:
+    """How each overload that takes complex tensors does, for the registry."""
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
         if spec.complex_mode in ("native", "parts"):
-            rows.append((spec.aten, repr(spec.complex_mode)))
+            rows.append(ComplexRow(spec.aten, repr(spec.complex_mode)))
         elif spec.complex_mode == "impl" and (spec.aten, COMPLEX_INDEX) in plan.placement:
             opset, name = plan.placement[(spec.aten, COMPLEX_INDEX)]
-            rows.append((spec.aten, f"opset{opset}.{name}"))
+            rows.append(ComplexRow(spec.aten, f"opset{opset}.{name}"))
     return rows
 
 
@@ -251,7 +267,7 @@ def render_opset_module(opset: int, specs: list[OpSpec], env: jinja2.Environment
     return env.get_template("opset.py.jinja").render(opset=opset, functions=plan.modules[opset], impl_imports=imports)
 
 
-def registry_rows(specs: list[OpSpec], plan: FunctionPlan | None = None) -> list[tuple[str, list[tuple[int, str]], str]]:
+def registry_rows(specs: list[OpSpec], plan: FunctionPlan | None = None) -> list[RegistryRow]:
     plan = plan or plan_functions(specs)
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
@@ -261,7 +277,7 @@ def registry_rows(specs: list[OpSpec], plan: FunctionPlan | None = None) -> list
             if first <= last:
                 opset, name = plan.placement[(spec.aten, index)]
                 entries.append((first, f"opset{opset}.{name}"))
-        rows.append((spec.aten, entries, str(spec.location)))
+        rows.append(RegistryRow(spec.aten, tuple(entries), str(spec.location)))
     return rows
 
 
@@ -318,19 +334,51 @@ def form_counts(specs: list[OpSpec]) -> dict[str, int]:
     }
 
 
-def constraint_rows(specs: list[OpSpec]) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class ConstraintRow:
+    """A constraint in SUPPORT.md: its overload, what it requires, its message and spec line."""
+    aten: str
+    condition: str
+    message: str
+    source: str
+
+
+@dataclass(frozen=True)
+class KernelGapRow:
+    """An ONNX Runtime kernel gap in SUPPORT.md and how the ort-kernel-gaps pass works around it."""
+    op: str
+    dtypes: str
+    how: str
+    opsets: str
+
+
+@dataclass(frozen=True)
+class SupportRow:
+    """An overload's row of the support matrix."""
+    aten: str
+    first: int | None
+    cells: tuple[str, ...]
+    mapping: str
+    notes: str
+    source: str
+    served: frozenset[int]
+    verified: frozenset[int]
+    dtypes: str
+
+
+def constraint_rows(specs: list[OpSpec]) -> list[ConstraintRow]:
     """Every constraint of every entry (aliases share their entry's): what is refused, and why."""
     rows = []
     for spec in sorted((s for s in specs if s.alias_of is None), key=lambda s: s.aten):
         for constraint in (*spec.constraints, *(c for v in spec.variants for c in v.constraints)):
             condition = (f"requires `{' '.join(constraint.require.split())}`" if constraint.require is not None
                          else f"refused by its Python (`{constraint.id}`)")
-            rows.append({"aten": spec.aten, "condition": condition.replace("|", "\\|"),
-                         "message": constraint.message.replace("|", "\\|"), "source": str(constraint.location)})
+            rows.append(ConstraintRow(spec.aten, condition.replace("|", "\\|"), constraint.message.replace("|", "\\|"),
+                                      str(constraint.location)))
     return rows
 
 
-def kernel_gap_rows() -> list[dict[str, str]]:
+def kernel_gap_rows() -> list[KernelGapRow]:
     """What the ort-kernel-gaps pass rewrites (exporter/ort_kernel_gaps.py), for the matrix."""
     from exporter import ort_kernel_gaps as gaps
     from exporter.dtypes import to_torch_dtype
@@ -342,22 +390,21 @@ def kernel_gap_rows() -> list[dict[str, str]]:
         first, last = span
         return "all" if first <= MIN_OPSET and last is None else f"{max(first, MIN_OPSET)}–{last or MAX_OPSET}"
 
-    rows = [{"op": f.op_type, "dtypes": "float64", "how": "exact float64 form", "opsets": opsets(f.opsets)}
-            for f in gaps.FORMS]
+    rows = [KernelGapRow(f.op_type, "float64", "exact float64 form", opsets(f.opsets)) for f in gaps.FORMS]
     for gap in gaps.GAPS:
         pairs = ", ".join(f"{name(a)} → {name(b)}" for a, b in gap.compute.items())
         when = f" ({', '.join(sorted(gap.reductions))} reductions)" if gap.reductions else ""
-        rows.append({"op": gap.op_type, "dtypes": pairs + when,
-                     "how": "inputs cast, op computed there, result cast back" + (" (lossy)" if gap.lossy else " (exact)"),
-                     "opsets": opsets(gap.opsets)})
+        rows.append(KernelGapRow(gap.op_type, pairs + when,
+                                 "inputs cast, op computed there, result cast back" + (" (lossy)" if gap.lossy else " (exact)"),
+                                 opsets(gap.opsets)))
     return rows
 
 
-def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
+def support_rows(specs: list[OpSpec]) -> list[SupportRow]:
     helpers = frozenset(getattr(specs, "helpers", {}))
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
-        served = set()
+        served: set[int] = set()
         mappings = []
         for index, variant in enumerate(spec.variants):
             first, last = spec.variant_range(index)
@@ -376,13 +423,11 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
             f"not verified at {first}–{last}: {reason}" for first, last, reason in spec.test.xfail
         ]
         cells = ["✓" if o in served and o not in xfailed else ("✗" if o in served else "") for o in OPSETS]
-        rows.append({
-            "aten": spec.aten, "first": min(served) if served else None, "cells": cells,
-            "mapping": "<br>".join(mappings).replace("|", "\\|"),
-            "notes": "; ".join(notes).replace("|", "\\|").replace("\n", " "),
-            "source": str(spec.location), "served": served, "verified": served - xfailed,
-            "dtypes": ", ".join(tested_dtypes(spec)),
-        })
+        rows.append(SupportRow(
+            spec.aten, min(served) if served else None, tuple(cells), "<br>".join(mappings).replace("|", "\\|"),
+            "; ".join(notes).replace("|", "\\|").replace("\n", " "), str(spec.location), frozenset(served),
+            frozenset(served - xfailed), ", ".join(tested_dtypes(spec)),
+        ))
     return rows
 
 
@@ -401,7 +446,7 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
     files["spec_helpers.py"] = render_spec_helpers(getattr(specs, "helpers", {}), env)
     rows = support_rows(specs)
     summary = [
-        (n, sum(1 for r in rows if n in r["served"]), sum(1 for r in rows if n in r["verified"]))
+        (n, sum(1 for r in rows if n in r.served), sum(1 for r in rows if n in r.verified))
         for n in OPSETS
     ]
     counts = form_counts(specs)
