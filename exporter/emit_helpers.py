@@ -45,15 +45,8 @@ def like(g: GraphBuilder, value: Any, reference: ir.Value) -> ir.Value | None:
 
 
 def scalar(g: GraphBuilder, value: Any, dtype: Any) -> ir.Value:
-    """A 0-d constant of a given dtype ('int64', torch.float32, ...)."""
-    return g.constant(value, parse_dtype(dtype))
-
-
-def number(g: GraphBuilder, value: Any, dtype: Any) -> ir.Value:
-    """A number argument as a 0-d value of `dtype`: a constant, or a number known only at run time
-    (TorchScript's int and float arithmetic, a 0-d value of the graph) cast to it."""
-    if isinstance(value, ir.Value):
-        return g.cast(value, parse_dtype(dtype))
+    """A number as a 0-d value of a given dtype ('int64', torch.float32, ...): a constant, or a number
+    known only at run time (TorchScript's int and float arithmetic, a 0-d value of the graph) cast to it."""
     return g.constant(value, parse_dtype(dtype))
 
 
@@ -505,12 +498,6 @@ def is_complex(g: GraphBuilder, value: Any) -> bool:
     return marked_complex(value)
 
 
-def is_export_time(g: GraphBuilder, value: Any) -> bool:
-    """True for a number or list known while exporting (TorchScript's numbers computed at run time are
-    0-d values, its lists grown at run time sequences)."""
-    return not isinstance(value, ir.Value)
-
-
 # A Python number in a list is the 0-d value the exporter uses for numbers: int64, float64 or bool.
 _NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
 
@@ -692,11 +679,6 @@ def incomplete_gamma_sum(g: GraphBuilder, kind: str, a: ir.Value, x: ir.Value, a
 
 
 # -- statistics and sorting (opspecs/statistics.yaml, opspecs/sorting.yaml) ---------------------------
-
-
-def has_static_size(g: GraphBuilder, x: ir.Value, axis: int) -> bool:
-    """True when x's size along `axis` is known at export time."""
-    return isinstance(g.shape(x)[axis], int)
 
 
 def static_count(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> int | None:

@@ -287,35 +287,35 @@ def select_int(g: GraphBuilder, self, dim, index):
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 
-@declared('opspecs/torchscript.yaml:360', emits=('Cast', 'SequenceAt', 'SequenceConstruct'))
+@declared('opspecs/torchscript.yaml:360', emits=('SequenceAt', 'SequenceConstruct'))
 def __getitem___t(g: GraphBuilder, list, idx):
     """aten::__getitem__.t, opsets 11-26: block of 4 lines: SequenceAt (opspecs/torchscript.yaml:360)"""
-    if h.is_export_time(g, list) and h.is_export_time(g, idx):
+    if h.all_known(g, list) and h.all_known(g, idx):
         return list[idx]
     sequence = h.as_sequence(g, list)
-    return h.element_of(g, g.op('SequenceAt', sequence, h.number(g, idx, 'int64')), sequence)
+    return h.element_of(g, g.op('SequenceAt', sequence, h.scalar(g, idx, 'int64')), sequence)
 
 
 @declared('opspecs/torchscript.yaml:370', emits=('SequenceConstruct', 'SequenceLength'))
 def len_t(g: GraphBuilder, a):
-    """aten::len.t, opsets 11-26: len(a) if is_export_time(a) else SequenceLength(as_sequence(a)) (opspecs/torchscript.yaml:370)"""
-    return builtins.len(a) if h.is_export_time(g, a) else g.op('SequenceLength', h.as_sequence(g, a))
+    """aten::len.t, opsets 11-26: len(a) if all_known(a) else SequenceLength(as_sequence(a)) (opspecs/torchscript.yaml:370)"""
+    return builtins.len(a) if h.all_known(g, a) else g.op('SequenceLength', h.as_sequence(g, a))
 
 
 @declared('opspecs/torchscript.yaml:375', emits=('SequenceConstruct', 'SequenceInsert'))
 def append_t(g: GraphBuilder, self, el):
-    """aten::append.t, opsets 11-26: [*self, el] if is_export_time(self) else sequence_like(SequenceInsert(as_sequence(self), as_value(el)), self) (opspecs/torchscript.yaml:375)"""
-    return [*self, el] if h.is_export_time(g, self) else h.sequence_like(g, g.op('SequenceInsert', h.as_sequence(g, self), h.as_value(g, el)), self)
+    """aten::append.t, opsets 11-26: [*self, el] if all_known(self) else sequence_like(SequenceInsert(as_sequence(self), as_value(el)), self) (opspecs/torchscript.yaml:375)"""
+    return [*self, el] if h.all_known(g, self) else h.sequence_like(g, g.op('SequenceInsert', h.as_sequence(g, self), h.as_value(g, el)), self)
 
 
-@declared('opspecs/torchscript.yaml:382', emits=('Add', 'Cast', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
+@declared('opspecs/torchscript.yaml:382', emits=('Add', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
 def _set_item_t(g: GraphBuilder, l, idx, el):
     """aten::_set_item.t, opsets 11-26: block of 7 lines: Add, Less, SequenceErase, SequenceInsert, SequenceLength, Where (opspecs/torchscript.yaml:382)"""
-    if h.is_export_time(g, l) and h.is_export_time(g, idx):
+    if h.all_known(g, l) and h.all_known(g, idx):
         return builtins.list(l)[:idx % builtins.len(l)] + [el] + builtins.list(l)[idx % builtins.len(l) + 1:]
     sequence = h.as_sequence(g, l)
-    position = h.number(g, idx, 'int64')
-    if not h.is_export_time(g, idx) or idx < 0:
+    position = h.scalar(g, idx, 'int64')
+    if not h.all_known(g, idx) or idx < 0:
         position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, g.op('SequenceLength', sequence)), position)
     return h.sequence_like(g, g.op('SequenceInsert', g.op('SequenceErase', sequence, position), h.as_value(g, el), position), sequence)
 

@@ -795,8 +795,8 @@ def select_scatter(g: GraphBuilder, self, src, dim, index):
         tail = [h.slice_axes(g, self, [at + 1], [9223372036854775807], [axis])] if size is None or at < size - 1 else []
         pieces = head + [row] + tail
         return pieces[0] if builtins.len(pieces) == 1 else g.op('Concat', *pieces, axis=axis)
-    position = h.number(g, index, 'int64')
-    position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, h.number(g, h.dim_size(g, self, axis), 'int64')), position)
+    position = h.scalar(g, index, 'int64')
+    position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, h.scalar(g, h.dim_size(g, self, axis), 'int64')), position)
     view = [1] * axis + [-1] + [1] * (h.rank(g, src) - axis)
     target = h.ints(g, h.shape(g, src)[:axis] + [1] + h.shape(g, src)[axis:]) if h.has_static_shape(g, src) else g.op('Shape', row)
     return s.scatter_along(g, self, g.op('Expand', g.op('Reshape', position, h.ints(g, view)), target), row, axis)
@@ -1526,28 +1526,28 @@ def dropout(g: GraphBuilder, input, p, train):
     return g.op('Identity', input) if not train or p == 0 else h.functional(g, 'native_dropout', input=input, p=p, train=train)[0]
 
 
-@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:348)"""
-    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:348)"""
+    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, False)
 
 
-@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:355)"""
-    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:355)"""
+    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, False)
 
 
-@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _log_softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: log_softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:362)"""
-    return s.log_softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
+    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:362)"""
+    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, True)
 
 
-@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
+@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def log_softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: log_softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:369)"""
-    return s.log_softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
+    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:369)"""
+    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, True)
 
 
 @declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
@@ -1565,9 +1565,9 @@ def _native_batch_norm_legit_no_training(g: GraphBuilder, input, weight, bias, r
     return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
 
 
-@declared('opspecs/nn.yaml:458', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:448', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def _trilinear(g: GraphBuilder, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
-    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:458)"""
+    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:448)"""
     a = s.unsqueeze_axes(g, i1, expand1) if builtins.len(expand1) > 0 else i1
     b = s.unsqueeze_axes(g, i2, expand2) if builtins.len(expand2) > 0 else i2
     c = s.unsqueeze_axes(g, i3, expand3) if builtins.len(expand3) > 0 else i3
@@ -2259,7 +2259,7 @@ def select_int(g: GraphBuilder, self, dim, index):
     size = h.static_size(g, self, axis)
     if h.all_known(g, index) and (index >= 0 or size is not None):
         return g.op('Gather', self, h.scalar(g, index + size if index < 0 else index, 'int64'), axis=axis)
-    i = h.number(g, index, 'int64')
+    i = h.scalar(g, index, 'int64')
     length = g.op('Gather', g.op('Shape', self), h.scalar(g, axis, 'int64'), axis=0)
     return g.op('Gather', self, g.op('Add', i, g.op('Mul', length, h.cast(g, g.op('Less', i, h.scalar(g, 0, 'int64')), 'int64'))), axis=axis)
 
@@ -2315,7 +2315,7 @@ def clone(g: GraphBuilder, self, *, memory_format=None):
     return g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
+@declared('opspecs/shape.yaml:224', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
 def narrow(g: GraphBuilder, self, dim, start, length):
     """aten::narrow.default, opsets 9-26: block of 8 lines: Add, And, Equal, Less, Where (opspecs/shape.yaml:224); also serves aten::narrow_copy.default"""
     if not (g.opset >= 10 or h.all_known(g, start, length)):
@@ -2323,8 +2323,8 @@ def narrow(g: GraphBuilder, self, dim, start, length):
     axis = h.norm_dim(g, dim, self)
     if h.all_known(g, start, length):
         return h.slice_axes(g, self, [start], [9223372036854775807 if start < 0 and start + length == 0 else start + length], [axis])
-    begin = h.number(g, start, 'int64')
-    end = g.op('Add', begin, h.number(g, length, 'int64'))
+    begin = h.scalar(g, start, 'int64')
+    end = g.op('Add', begin, h.scalar(g, length, 'int64'))
     zero = h.scalar(g, 0, 'int64')
     to_end = g.op('And', g.op('Less', begin, zero), g.op('Equal', end, zero))
     return h.slice_axes(g, self, [begin], [g.op('Where', to_end, h.scalar(g, 9223372036854775807, 'int64'), end)], [axis])
@@ -2421,7 +2421,7 @@ def median_dim(g: GraphBuilder, self, dim, keepdim=False):
 @declared('opspecs/sorting.yaml:104', emits=('Cast', 'CumSum', 'Identity', 'ReduceSum', 'Unsqueeze', 'Where'))
 def cumsum(g: GraphBuilder, self, dim, *, dtype=None):
     """aten::cumsum.default, opsets 9-26: block of 9 lines: CumSum, Identity, Where; calls prefix_mask(), reduce_sum(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:104)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:116')
     x = h.accumulated(g, self, dtype)
     if h.rank(g, self) == 0:
@@ -2437,7 +2437,7 @@ def cumsum(g: GraphBuilder, self, dim, *, dtype=None):
 @declared('opspecs/sorting.yaml:124', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def cumprod(g: GraphBuilder, self, dim, *, dtype=None):
     """aten::cumprod.default, opsets 9-26: block of 7 lines: Identity, Where; calls prefix_mask(), reduce_prod(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:124)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:134')
     x = h.accumulated(g, self, dtype)
     if h.rank(g, self) == 0:
@@ -2451,7 +2451,7 @@ def cumprod(g: GraphBuilder, self, dim, *, dtype=None):
 @declared('opspecs/sorting.yaml:142', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def logcumsumexp(g: GraphBuilder, self, dim):
     """aten::logcumsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub, Where; calls finite_or_zero(), prefix_mask(), reduce_max(), reduce_sum(), scan_work(), squeeze_axes(), unsqueeze_axes() (opspecs/sorting.yaml:142)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:153')
     if h.rank(g, self) == 0:
         return g.op('Identity', self)
@@ -2466,7 +2466,7 @@ def logcumsumexp(g: GraphBuilder, self, dim):
 @declared('opspecs/sorting.yaml:162', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummax(g: GraphBuilder, self, dim):
     """aten::cummax.default, opsets 9-26: running_extreme(self, dim, True) (opspecs/sorting.yaml:162)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:165')
     return s.running_extreme(g, self, dim, True)
 
@@ -2474,7 +2474,7 @@ def cummax(g: GraphBuilder, self, dim):
 @declared('opspecs/sorting.yaml:172', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummin(g: GraphBuilder, self, dim):
     """aten::cummin.default, opsets 9-26: running_extreme(self, dim, False) (opspecs/sorting.yaml:172)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:175')
     return s.running_extreme(g, self, dim, False)
 
@@ -3102,10 +3102,10 @@ def _cdist_forward(g: GraphBuilder, x1, x2, p, compute_mode):
 @declared('opspecs/statistics.yaml:210', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _pdist_forward(g: GraphBuilder, self, p=2.0):
     """aten::_pdist_forward.default, opsets 9-26: block of 11 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:210)"""
-    if not (g.opset >= 11 or h.has_static_size(g, self, 0)):
+    if not (g.opset >= 11 or h.static_size(g, self, 0) is not None):
         raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:224')
     x = s.half_as_float(g, self)
-    if g.opset < 11 or h.has_static_size(g, self, 0):
+    if g.opset < 11 or h.static_size(g, self, 0) is not None:
         if h.shape(g, self)[0] < 2:
             return h.empty(g, self)
         firsts, seconds = h.row_pairs(g, h.shape(g, self)[0])
@@ -3352,155 +3352,155 @@ def NumToTensor_Scalar(g: GraphBuilder, a):
     return h.number_tensor(g, a)
 
 
-@declared('opspecs/torchscript.yaml:201', emits=('Add', 'Cast'))
+@declared('opspecs/torchscript.yaml:201', emits=('Add',))
 def add_int(g: GraphBuilder, a, b):
-    """aten::add.int, opsets 9-26: Add(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:201)"""
-    return g.op('Add', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """aten::add.int, opsets 9-26: Add(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:201)"""
+    return g.op('Add', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:207', emits=('Cast', 'Sub'))
+@declared('opspecs/torchscript.yaml:207', emits=('Sub',))
 def sub_int(g: GraphBuilder, a, b):
-    """aten::sub.int, opsets 9-26: Sub(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:207)"""
-    return g.op('Sub', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """aten::sub.int, opsets 9-26: Sub(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:207)"""
+    return g.op('Sub', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:213', emits=('Cast', 'Mul'))
+@declared('opspecs/torchscript.yaml:213', emits=('Mul',))
 def mul_int(g: GraphBuilder, a, b):
-    """aten::mul.int, opsets 9-26: Mul(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:213)"""
-    return g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """aten::mul.int, opsets 9-26: Mul(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:213)"""
+    return g.op('Mul', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:220', emits=('And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Xor'))
 def floordiv_int(g: GraphBuilder, a, b):
-    """aten::floordiv.int, opsets 9-26: int_floordiv(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:220)"""
-    return s.int_floordiv(g, h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """aten::floordiv.int, opsets 9-26: int_floordiv(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:220)"""
+    return s.int_floordiv(g, h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:227', emits=('And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Xor'))
 def remainder_int(g: GraphBuilder, a, b):
     """aten::remainder.int, opsets 9-26: block of 3 lines: Mod, Mul, Sub; calls int_floordiv() (opspecs/torchscript.yaml:227)"""
-    x = h.number(g, a, 'int64')
-    y = h.number(g, b, 'int64')
+    x = h.scalar(g, a, 'int64')
+    y = h.scalar(g, b, 'int64')
     return g.op('Mod', x, y) if g.opset >= 10 else g.op('Sub', x, g.op('Mul', y, s.int_floordiv(g, x, y)))
 
 
-@declared('opspecs/torchscript.yaml:237', emits=('Cast', 'Div'))
+@declared('opspecs/torchscript.yaml:237', emits=('Div',))
 def div_int(g: GraphBuilder, a, b):
-    """aten::div.int, opsets 9-26: Div(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:237)"""
-    return g.op('Div', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+    """aten::div.int, opsets 9-26: Div(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:237)"""
+    return g.op('Div', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
-@declared('opspecs/torchscript.yaml:243', emits=('Cast', 'Neg'))
+@declared('opspecs/torchscript.yaml:243', emits=('Neg',))
 def neg_int(g: GraphBuilder, a):
-    """aten::neg.int, opsets 9-26: Neg(number(a, 'int64')) (opspecs/torchscript.yaml:243)"""
-    return g.op('Neg', h.number(g, a, 'int64'))
+    """aten::neg.int, opsets 9-26: Neg(scalar(a, 'int64')) (opspecs/torchscript.yaml:243)"""
+    return g.op('Neg', h.scalar(g, a, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:248', emits=('Add', 'Cast'))
+@declared('opspecs/torchscript.yaml:248', emits=('Add',))
 def add_float(g: GraphBuilder, a, b):
-    """aten::add.float, opsets 9-26: Add(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:248)"""
-    return g.op('Add', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+    """aten::add.float, opsets 9-26: Add(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:248)"""
+    return g.op('Add', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
-@declared('opspecs/torchscript.yaml:254', emits=('Cast', 'Mul'))
+@declared('opspecs/torchscript.yaml:254', emits=('Mul',))
 def mul_float(g: GraphBuilder, a, b):
-    """aten::mul.float, opsets 9-26: Mul(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:254)"""
-    return g.op('Mul', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+    """aten::mul.float, opsets 9-26: Mul(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:254)"""
+    return g.op('Mul', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
 @declared('opspecs/torchscript.yaml:260', emits=('Cast',))
 def Int_float(g: GraphBuilder, a):
-    """aten::Int.float, opsets 9-26: cast(number(a, 'float64'), 'int64') (opspecs/torchscript.yaml:260)"""
-    return h.cast(g, h.number(g, a, 'float64'), 'int64')
+    """aten::Int.float, opsets 9-26: cast(scalar(a, 'float64'), 'int64') (opspecs/torchscript.yaml:260)"""
+    return h.cast(g, h.scalar(g, a, 'float64'), 'int64')
 
 
-@declared('opspecs/torchscript.yaml:265', emits=('Cast',))
+@declared('opspecs/torchscript.yaml:265', emits=())
 def Float_int(g: GraphBuilder, a):
-    """aten::Float.int, opsets 9-26: number(a, 'float64') (opspecs/torchscript.yaml:265)"""
-    return h.number(g, a, 'float64')
+    """aten::Float.int, opsets 9-26: scalar(a, 'float64') (opspecs/torchscript.yaml:265)"""
+    return h.scalar(g, a, 'float64')
 
 
-@declared('opspecs/torchscript.yaml:270', emits=('Cast', 'Equal'))
+@declared('opspecs/torchscript.yaml:270', emits=('Equal',))
 def eq_int(g: GraphBuilder, a, b):
-    """aten::eq.int, opsets 9-26: Equal(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:270)"""
-    return g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """aten::eq.int, opsets 9-26: Equal(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:270)"""
+    return g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:276', emits=('Cast', 'Equal', 'Not'))
+@declared('opspecs/torchscript.yaml:276', emits=('Equal', 'Not'))
 def ne_int(g: GraphBuilder, a, b):
-    """aten::ne.int, opsets 9-26: Not(Equal(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:276)"""
-    return g.op('Not', g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+    """aten::ne.int, opsets 9-26: Not(Equal(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:276)"""
+    return g.op('Not', g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:282', emits=('Cast', 'Less'))
+@declared('opspecs/torchscript.yaml:282', emits=('Less',))
 def lt_int(g: GraphBuilder, a, b):
-    """aten::lt.int, opsets 9-26: Less(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:282)"""
-    return g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """aten::lt.int, opsets 9-26: Less(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:282)"""
+    return g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:288', emits=('Cast', 'Greater', 'Not'))
+@declared('opspecs/torchscript.yaml:288', emits=('Greater', 'Not'))
 def le_int(g: GraphBuilder, a, b):
-    """aten::le.int, opsets 9-26: Not(Greater(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:288)"""
-    return g.op('Not', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+    """aten::le.int, opsets 9-26: Not(Greater(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:288)"""
+    return g.op('Not', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:294', emits=('Cast', 'Greater'))
+@declared('opspecs/torchscript.yaml:294', emits=('Greater',))
 def gt_int(g: GraphBuilder, a, b):
-    """aten::gt.int, opsets 9-26: Greater(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:294)"""
-    return g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """aten::gt.int, opsets 9-26: Greater(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:294)"""
+    return g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:300', emits=('Cast', 'Less', 'Not'))
+@declared('opspecs/torchscript.yaml:300', emits=('Less', 'Not'))
 def ge_int(g: GraphBuilder, a, b):
-    """aten::ge.int, opsets 9-26: Not(Less(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:300)"""
-    return g.op('Not', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+    """aten::ge.int, opsets 9-26: Not(Less(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:300)"""
+    return g.op('Not', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:306', emits=('Cast', 'Less', 'Where'))
+@declared('opspecs/torchscript.yaml:306', emits=('Less', 'Where'))
 def min_int(g: GraphBuilder, a, b):
-    """prim::min.int, opsets 9-26: Where(Less(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:306)"""
-    return g.op('Where', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """prim::min.int, opsets 9-26: Where(Less(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:306)"""
+    return g.op('Where', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:312', emits=('Cast', 'Greater', 'Where'))
+@declared('opspecs/torchscript.yaml:312', emits=('Greater', 'Where'))
 def max_int(g: GraphBuilder, a, b):
-    """prim::max.int, opsets 9-26: Where(Greater(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:312)"""
-    return g.op('Where', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    """prim::max.int, opsets 9-26: Where(Greater(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:312)"""
+    return g.op('Where', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:318', emits=('And', 'Cast'))
+@declared('opspecs/torchscript.yaml:318', emits=('And',))
 def __and___bool(g: GraphBuilder, a, b):
-    """aten::__and__.bool, opsets 9-26: And(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:318)"""
-    return g.op('And', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
+    """aten::__and__.bool, opsets 9-26: And(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:318)"""
+    return g.op('And', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
 
 
-@declared('opspecs/torchscript.yaml:324', emits=('Cast', 'Or'))
+@declared('opspecs/torchscript.yaml:324', emits=('Or',))
 def __or___bool(g: GraphBuilder, a, b):
-    """aten::__or__.bool, opsets 9-26: Or(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:324)"""
-    return g.op('Or', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
+    """aten::__or__.bool, opsets 9-26: Or(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:324)"""
+    return g.op('Or', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
 
 
-@declared('opspecs/torchscript.yaml:330', emits=('Cast', 'Not'))
+@declared('opspecs/torchscript.yaml:330', emits=('Not',))
 def __not__(g: GraphBuilder, self):
-    """aten::__not__.default, opsets 9-26: Not(number(self, 'bool')) (opspecs/torchscript.yaml:330)"""
-    return g.op('Not', h.number(g, self, 'bool'))
+    """aten::__not__.default, opsets 9-26: Not(scalar(self, 'bool')) (opspecs/torchscript.yaml:330)"""
+    return g.op('Not', h.scalar(g, self, 'bool'))
 
 
 @declared('opspecs/torchscript.yaml:336', emits=('Add', 'And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def __range_length(g: GraphBuilder, lo, hi, step):
     """aten::__range_length.default, opsets 9-26: block of 4 lines: Add, Less, Sub, Where; calls int_floordiv() (opspecs/torchscript.yaml:336)"""
-    if not (h.is_export_time(g, step)):
+    if not (h.all_known(g, step)):
         raise g.constraint_error("a range() whose step is computed at run time is not supported (the trip count's rounding depends on its sign); use a constant step", 'opspecs/torchscript.yaml:343')
-    span = g.op('Sub', h.number(g, hi, 'int64'), h.number(g, lo, 'int64')) if step > 0 else g.op('Sub', h.number(g, lo, 'int64'), h.number(g, hi, 'int64'))
+    span = g.op('Sub', h.scalar(g, hi, 'int64'), h.scalar(g, lo, 'int64')) if step > 0 else g.op('Sub', h.scalar(g, lo, 'int64'), h.scalar(g, hi, 'int64'))
     count = s.int_floordiv(g, g.op('Add', span, h.scalar(g, builtins.abs(step) - 1, 'int64')), h.scalar(g, builtins.abs(step), 'int64'))
     zero = h.scalar(g, 0, 'int64')
     return g.op('Where', g.op('Less', count, zero), zero, count)
 
 
-@declared('opspecs/torchscript.yaml:352', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/torchscript.yaml:352', emits=('Add', 'Mul'))
 def __derive_index(g: GraphBuilder, index, start, step):
-    """aten::__derive_index.default, opsets 9-26: Add(number(start, 'int64'), Mul(number(index, 'int64'), number(step, 'int64'))) (opspecs/torchscript.yaml:352)"""
-    return g.op('Add', h.number(g, start, 'int64'), g.op('Mul', h.number(g, index, 'int64'), h.number(g, step, 'int64')))
+    """aten::__derive_index.default, opsets 9-26: Add(scalar(start, 'int64'), Mul(scalar(index, 'int64'), scalar(step, 'int64'))) (opspecs/torchscript.yaml:352)"""
+    return g.op('Add', h.scalar(g, start, 'int64'), g.op('Mul', h.scalar(g, index, 'int64'), h.scalar(g, step, 'int64')))
 
 
 @declared('opspecs/arithmetic.yaml:66', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))

@@ -19,7 +19,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'abs_sin_pi': (('x',), 'Abs(Sin(Mul(Sub(x, Floor(Add(x, f64(0.5)))), f64(3.141592653589793))))', 'opspecs/special.yaml:41'),
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
     'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:122'),
-    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    acc = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(number(start, acc), ints([]))\n    last = Reshape(number(end, acc), ints([]))\n    return cast(Range(first, last, Reshape(number(step, acc), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:314'),
+    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    acc = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(scalar(start, acc), ints([]))\n    last = Reshape(scalar(end, acc), ints([]))\n    return cast(Range(first, last, Reshape(scalar(step, acc), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:314'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
     'bessel_i0_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i0e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Exp(x), near))\nreturn keep_nan(x0, Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y))", 'opspecs/special.yaml:573'),
@@ -67,7 +67,6 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'lgamma_wide': (('x',), "reflect = Less(x, f64(0.5))\ncore = lgamma_core(Where(reflect, Sub(f64(1.0), x), Where(infinite(x), f64(2.0), x)))\ny = Where(reflect, Sub(Log(Div(f64(3.141592653589793), abs_sin_pi(x))), core), core)\ny = Where(Less(Abs(x), f64(1.0e-200)), Neg(Log(Abs(x))), y)\ny = Where(Or(infinite(x), And(Less(x, f64(0.0)), is_integer(x))), f64(float('inf')), y)\nreturn keep_nan(x, y)", 'opspecs/special.yaml:236'),
     'log1p_nonpositive': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(Less(d, f64(0.0)), Div(Mul(Log(w), u), d), u)', 'opspecs/special.yaml:46'),
     'log1p_wide': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Div(Mul(Log(w), u), d))', 'opspecs/special.yaml:1198'),
-    'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:443'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
     'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:492'),
@@ -76,10 +75,10 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:388'),
     'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:214'),
     'pad_constant': (('x', 'pads', 'value'), "if opset >= 11:\n    return Pad(x, ints(pads), scalar(value, dtype(x)), mode='constant')\nreturn Pad(x, pads=pads, value=float(value), mode='constant')", 'opspecs/helpers.yaml:75'),
-    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(number(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(number(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(number(size, dtype), number(out, dtype))", 'opspecs/helpers.yaml:593'),
-    'prefix_mask': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:272'),
-    'prefix_positions': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:283'),
-    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = number(low, 'float64')\n    hi = number(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:412'),
+    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(scalar(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(scalar(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(scalar(size, dtype), scalar(out, dtype))", 'opspecs/helpers.yaml:593'),
+    'prefix_mask': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:272'),
+    'prefix_positions': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:283'),
+    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = scalar(low, 'float64')\n    hi = scalar(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:412'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
@@ -87,7 +86,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'reduce_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16'):\n    return cast(x, 'int32')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:91'),
     'resample': (('x', 'kind', 'align_corners', 'outs', 'scales'), 'n = len(outs)\nr = rank(x)\nlead = r - n\ny = resample_axis(x, r, lead, size_at(x, lead), outs[0], scales[0], kind, align_corners)\ny = y if n < 2 else resample_axis(y, r, lead + 1, size_at(x, lead + 1), outs[1], scales[1], kind, align_corners)\nreturn y if n < 3 else resample_axis(y, r, lead + 2, size_at(x, lead + 2), outs[2], scales[2], kind, align_corners)', 'opspecs/helpers.yaml:543'),
-    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(number(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:554'),
+    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(scalar(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:554'),
     'resample_tap': (('source', 'r', 'index', 'offset', 'last', 'axis', 'weight'), "shifted = Add(index, scalar(offset, 'int64')) if offset != 0 else index\nlow = Where(Less(shifted, scalar(0, 'int64')), scalar(0, 'int64'), shifted)\ntap = Where(Less(last, low), last, low)\nview = [1] * axis + [-1] + [1] * (r - axis - 1)\nreturn Mul(Gather(source, tap, axis=axis), Reshape(weight, ints(view)))", 'opspecs/helpers.yaml:607'),
     'resize_out_sizes': (('x', 'output_size', 'scale_factors', 'align_corners'), 'if not resize_dynamic(x, output_size):\n    return vec_output_sizes(x, output_size, scale_factors, align_corners)\nif output_size is not None:\n    return list(output_size)\nn = len(scale_factors)\nlead = rank(x) - n\nsizes = [scaled_size(x, lead, scale_factors[0])]\nsizes = sizes if n < 2 else sizes + [scaled_size(x, lead + 1, scale_factors[1])]\nreturn sizes if n < 3 else sizes + [scaled_size(x, lead + 2, scale_factors[2])]', 'opspecs/helpers.yaml:503'),
     'resize_to': (('x', 'mode', 'sizes', 'scales', 'transform', 'nearest_mode', 'cubic_coeff_a'), 'lead = rank(x) - len(sizes if sizes is not None else scales)\nempty = None if opset >= 13 else floats([])\nif sizes is not None:\n    target = Concat(as_shape(shape_slice(x, 0, lead)), ints(sizes), axis=0)\n    return Resize(x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform,\n                  nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)\nreturn Resize(x, empty, floats([1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform,\n              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)', 'opspecs/helpers.yaml:479'),
@@ -100,11 +99,11 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:346'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:431'),
-    'size_along': (('x', 'axis'), "shape(x)[axis] if has_static_size(x, axis) else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
+    'size_along': (('x', 'axis'), "shape(x)[axis] if static_size(x, axis) is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
     'size_at': (('x', 'axis'), "d = static_size(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:526'),
     'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
-    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(number(a, 'int64'), number(b, 'int64'))", 'opspecs/helpers.yaml:375'),
-    'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:431'),
+    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(scalar(a, 'int64'), scalar(b, 'int64'))", 'opspecs/helpers.yaml:375'),
+    'softmax_nd': (('x', 'dim', 'log'), 'r = rank(x)\nif r == 0:\n    flat = Reshape(x, ints([1]))\n    return Reshape(LogSoftmax(flat, axis=0) if log else Softmax(flat, axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r) if log else Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nlast = Transpose(x, perm=perm)\nreturn Transpose(LogSoftmax(last, axis=r - 1) if log else Softmax(last, axis=r - 1), perm=perm)', 'opspecs/nn.yaml:431'),
     'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:240'),
     'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:202'),
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:224'),
@@ -150,9 +149,9 @@ def arange_values(g: GraphBuilder, start, end, step, dtype):
     out = h.factory_dtype(g, dtype, start, end, step)
     if g.opset >= 11 and (not h.all_known(g, start, end, step)):
         acc = 'float64' if h.is_floating(g, out) else 'int64'
-        first = g.op('Reshape', h.number(g, start, acc), h.ints(g, []))
-        last = g.op('Reshape', h.number(g, end, acc), h.ints(g, []))
-        return h.cast(g, g.op('Range', first, last, g.op('Reshape', h.number(g, step, acc), h.ints(g, []))), out)
+        first = g.op('Reshape', h.scalar(g, start, acc), h.ints(g, []))
+        last = g.op('Reshape', h.scalar(g, end, acc), h.ints(g, []))
+        return h.cast(g, g.op('Range', first, last, g.op('Reshape', h.scalar(g, step, acc), h.ints(g, []))), out)
     length, acc, first, delta = h.arange_terms(g, start, end, step, out)
     index = g.op('Range', h.scalar(g, 0, acc), h.scalar(g, length, acc), h.scalar(g, 1, acc)) if g.opset >= 11 else h.tensor(g, builtins.list(builtins.range(length)), acc)
     values = index if delta == 1 else g.op('Mul', index, h.scalar(g, delta, acc))
@@ -592,17 +591,6 @@ def log1p_wide(g: GraphBuilder, u):
     return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Div', g.op('Mul', g.op('Log', w), u), d))
 
 
-def log_softmax_nd(g: GraphBuilder, x, dim):
-    """LogSoftmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:443)"""
-    r = h.rank(g, x)
-    if r == 0:
-        return g.op('Reshape', g.op('LogSoftmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))
-    if g.opset >= 13 or dim % r == r - 1:
-        return g.op('LogSoftmax', x, axis=dim % r)
-    perm = h.swapped_axes(g, x, dim, -1)
-    return g.op('Transpose', g.op('LogSoftmax', g.op('Transpose', x, perm=perm), axis=r - 1), perm=perm)
-
-
 def low_bits(g: GraphBuilder, x, axis):
     """(bits, negative) of an int64 x; bits are its 63 low two's-complement bits as 0/1 int64 along a new axis `axis`, negative its sign (for x < 0 the bits of ~x = -1 - x, flipped) (opspecs/bitwise.yaml:151)"""
     negative = g.op('Less', x, h.scalar(g, 0, 'int64'))
@@ -684,19 +672,19 @@ def pad_constant(g: GraphBuilder, x, pads, value):
 def pixel_scale(g: GraphBuilder, size, out, given, align_corners, dtype):
     """torch's area_pixel_compute_scale, (in-1)/(out-1) with align_corners (0 for out 1), else 1/scale when a scale was given, else in/out (opspecs/helpers.yaml:593)"""
     if align_corners:
-        denominator = g.op('Sub', h.number(g, out, 'int64'), h.scalar(g, 1, 'int64'))
+        denominator = g.op('Sub', h.scalar(g, out, 'int64'), h.scalar(g, 1, 'int64'))
         many = g.op('Greater', denominator, h.scalar(g, 0, 'int64'))
         safe = g.op('Where', many, denominator, h.scalar(g, 1, 'int64'))
-        ratio = g.op('Div', h.cast(g, g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64')), dtype), h.cast(g, safe, dtype))
+        ratio = g.op('Div', h.cast(g, g.op('Sub', h.scalar(g, size, 'int64'), h.scalar(g, 1, 'int64')), dtype), h.cast(g, safe, dtype))
         return g.op('Where', many, ratio, h.scalar(g, 0.0, dtype))
     if given is not None and given > 0:
         return h.scalar(g, 1.0 / given, dtype)
-    return g.op('Div', h.number(g, size, dtype), h.number(g, out, dtype))
+    return g.op('Div', h.scalar(g, size, dtype), h.scalar(g, out, dtype))
 
 
 def prefix_mask(g: GraphBuilder, x, axis):
     """a bool mask [n, n, 1, ...] over x's n elements along axis (a 1 per later axis), mask[i, j] = i <= j; a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:272)"""
-    if g.opset < 11 or h.has_static_size(g, x, axis):
+    if g.opset < 11 or h.static_size(g, x, axis) is not None:
         return h.upper_triangle(g, x, axis)
     n = size_along(g, x, axis)
     steps = g.op('Range', h.scalar(g, 0, 'int64'), n, h.scalar(g, 1, 'int64'))
@@ -706,7 +694,7 @@ def prefix_mask(g: GraphBuilder, x, axis):
 
 def prefix_positions(g: GraphBuilder, x, axis):
     """0 .. n-1 shaped [n, 1, 1, ...] for x's n elements along axis (a 1 per later axis); a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:283)"""
-    if g.opset < 11 or h.has_static_size(g, x, axis):
+    if g.opset < 11 or h.static_size(g, x, axis) is not None:
         return h.positions(g, x, axis)
     steps = g.op('Range', h.scalar(g, 0, 'int64'), size_along(g, x, axis), h.scalar(g, 1, 'int64'))
     return g.op('Reshape', steps, h.ints(g, [-1, 1] + [1] * (h.rank(g, x) - axis - 1)))
@@ -715,8 +703,8 @@ def prefix_positions(g: GraphBuilder, x, axis):
 def randint_sample(g: GraphBuilder, low, high, shape_of, out_dtype):
     """Integers uniform in [low, high): the floor of a float64 uniform sample, kept below high (a float sample can round up to it); bounds known only at run time scale a [0, 1) sample (opspecs/helpers.yaml:412)"""
     if h.is_value(g, low) or h.is_value(g, high):
-        lo = h.number(g, low, 'float64')
-        hi = h.number(g, high, 'float64')
+        lo = h.scalar(g, low, 'float64')
+        hi = h.scalar(g, high, 'float64')
         drawn = g.op('Floor', g.op('Add', lo, g.op('Mul', h.random_uniform(g, shape_of, 'float64'), g.op('Sub', hi, lo))))
         return h.cast(g, g.op('Min', drawn, g.op('Sub', hi, h.scalar(g, 1.0, 'float64'))), out_dtype)
     drawn = g.op('Floor', h.random_uniform(g, shape_of, 'float64', low, high))
@@ -787,7 +775,7 @@ def resample(g: GraphBuilder, x, kind, align_corners, outs, scales):
 
 def resample_axis(g: GraphBuilder, x, r, axis, size, out, given, kind, align_corners):
     """one axis of resample (x of rank r); torch computes nearest indices in float32, weights in the input's opmath type (opspecs/helpers.yaml:554)"""
-    last = g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64'))
+    last = g.op('Sub', h.scalar(g, size, 'int64'), h.scalar(g, 1, 'int64'))
     if kind == 'nearest' or kind == 'nearest-exact':
         step = pixel_scale(g, size, out, given, False, 'float32')
         dst = h.cast(g, index_range(g, out), 'float32')
@@ -941,7 +929,7 @@ def sign_bit(g: GraphBuilder, x):
 
 def size_along(g: GraphBuilder, x, axis):
     """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:117)"""
-    return h.shape(g, x)[axis] if h.has_static_size(g, x, axis) else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
+    return h.shape(g, x)[axis] if h.static_size(g, x, axis) is not None else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
 
 
 def size_at(g: GraphBuilder, x, axis):
@@ -957,18 +945,20 @@ def size_over(g: GraphBuilder, a, b):
 
 def size_times(g: GraphBuilder, a, b):
     """the product of two sizes, an int when both are known, else a 0-d int64 value (opspecs/helpers.yaml:375)"""
-    return a * b if h.all_known(g, a, b) else g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    return a * b if h.all_known(g, a, b) else g.op('Mul', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-def softmax_nd(g: GraphBuilder, x, dim):
-    """Softmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:431)"""
+def softmax_nd(g: GraphBuilder, x, dim, log):
+    """Softmax (LogSoftmax when log) of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:431)"""
     r = h.rank(g, x)
     if r == 0:
-        return g.op('Reshape', g.op('Softmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))
+        flat = g.op('Reshape', x, h.ints(g, [1]))
+        return g.op('Reshape', g.op('LogSoftmax', flat, axis=0) if log else g.op('Softmax', flat, axis=0), h.ints(g, []))
     if g.opset >= 13 or dim % r == r - 1:
-        return g.op('Softmax', x, axis=dim % r)
+        return g.op('LogSoftmax', x, axis=dim % r) if log else g.op('Softmax', x, axis=dim % r)
     perm = h.swapped_axes(g, x, dim, -1)
-    return g.op('Transpose', g.op('Softmax', g.op('Transpose', x, perm=perm), axis=r - 1), perm=perm)
+    last = g.op('Transpose', x, perm=perm)
+    return g.op('Transpose', g.op('LogSoftmax', last, axis=r - 1) if log else g.op('Softmax', last, axis=r - 1), perm=perm)
 
 
 def sort_along(g: GraphBuilder, self, dim, descending):

@@ -57,6 +57,32 @@ def is_static(dims: Sequence[Any]) -> bool:
     return all(isinstance(d, int) for d in dims)
 
 
+def static_shape(g: GraphBuilder, x: ir.Value, refusal: str) -> list[int]:
+    """x's shape, which must be static; else the spec's constraint `refusal` (its id)."""
+    dims = g.shape(x)
+    if not is_static(dims):
+        raise g.refuse(refusal, detail=f"'{x.name}' has shape {dims}")
+    return [int(d) for d in dims]
+
+
+def static_size(g: GraphBuilder, x: ir.Value, axis: int, refusal: str) -> int:
+    """x's size along `axis`, which must be static; else the spec's constraint `refusal` (its id)."""
+    size = h.static_size(g, x, axis)
+    if size is None:
+        raise g.refuse(refusal, detail=f"'{x.name}' has shape {g.shape(x)}")
+    return size
+
+
+def as_1d(g: GraphBuilder, x: ir.Value) -> ir.Value:
+    """0-d becomes [1] (torch's gather, scatter and put treat 0-d tensors as 1-element vectors)."""
+    if g.rank(x) != 0:
+        return x
+    out = g.op("Reshape", x, h.ints(g, [1]))
+    out.shape = ir.Shape([1])
+    out.dtype = x.dtype
+    return out
+
+
 def batched(g: GraphBuilder, x: ir.Value, n: int) -> tuple[ir.Value, bool]:
     """(x with a batch axis, whether one was added): torch accepts unbatched (C, *spatial) inputs
     to its n-D convolutions and poolings."""

@@ -49,22 +49,6 @@ def _inverse(perm: Sequence[int]) -> list[int]:
     return out
 
 
-def _static_shape(g: GraphBuilder, x: ir.Value, refusal: str) -> list[int]:
-    """x's shape, which must be static; else the spec's constraint `refusal` (its id)."""
-    dims = g.shape(x)
-    if not all(isinstance(d, int) for d in dims):
-        raise g.refuse(refusal, detail=f"'{x.name}' has shape {dims}")
-    return [int(d) for d in dims]
-
-
-def _static_size(g: GraphBuilder, x: ir.Value, axis: int, refusal: str) -> int:
-    """x's size along `axis`, which must be static; else the spec's constraint `refusal` (its id)."""
-    size = g.shape(x)[axis]
-    if not isinstance(size, int):
-        raise g.refuse(refusal, detail=f"'{x.name}' has shape {g.shape(x)}")
-    return size
-
-
 def _size(g: GraphBuilder, x: ir.Value, axis: int) -> int | ir.Value:
     """The size along an axis: an int, or a 0-d int64 value read at run time."""
     return h.dim_size(g, x, axis)
@@ -91,16 +75,6 @@ def _where(g: GraphBuilder, cond: ir.Value, a: ir.Value, b: ir.Value) -> ir.Valu
 
 def _fill(g: GraphBuilder, shape: Sequence[int], value: Any, dtype: torch.dtype) -> ir.Value:
     return g.constant(torch.full(list(shape), value, dtype=dtype))
-
-
-def _as_1d(g: GraphBuilder, x: ir.Value) -> ir.Value:
-    """0-d becomes [1] (torch's scatter-like ops treat 0-d tensors as 1-element vectors)."""
-    if g.rank(x) != 0:
-        return x
-    out = g.op("Reshape", x, h.ints(g, [1]))
-    out.shape = ir.Shape([1])
-    out.dtype = x.dtype
-    return out
 
 
 def _reshape_back(g: GraphBuilder, x: ir.Value, like: ir.Value) -> ir.Value:
@@ -189,7 +163,7 @@ def _stacked(g: GraphBuilder, indices: list[_Index], common: list[int] | ir.Valu
 
 def _linear(g: GraphBuilder, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
     """The flat position of each index tuple within the indexed dims (static sizes), and their count."""
-    sizes = [_static_size(g, self, p, refusal="dynamic_sizes_old_opset") for p in adv.positions]
+    sizes = [c.static_size(g, self, p, refusal="dynamic_sizes_old_opset") for p in adv.positions]
     linear = None
     for k, index in enumerate(adv.indices):
         stride = math.prod(sizes[k + 1:])
@@ -274,10 +248,6 @@ def index_put(g: GraphBuilder, self: ir.Value, indices: Sequence[Any], values: i
 
 
 # -- scatter-like ----------------------------------------------------------------------------------
-def _is_static(*values: Any) -> bool:
-    return not any(isinstance(v, ir.Value) for v in values)
-
-
 def _shape_of(g: GraphBuilder, x: ir.Value, dims: Sequence[Any] | None = None) -> ir.Value:
     """x's shape (`dims` when x carries none) as a 1-D value: a constant when static, else Shape."""
     dims = g.shape(x) if dims is None else list(dims)
@@ -298,7 +268,7 @@ def slice_scatter(g: GraphBuilder, self: ir.Value, src: Any, dim: int, start: An
     axis = h.norm_dim(g, dim, self)
     src = g.cast(src, g.known_dtype(self))
     size = g.shape(self)[axis]
-    if not _is_static(start, end, step) or not isinstance(size, int):
+    if not h.all_known(g, start, end, step) or not isinstance(size, int):
         return _slice_scatter_dynamic(g, self, src, axis, start, end, step)
     positions = list(range(size))[slice(start, end, step)]
     if not positions:
@@ -319,7 +289,7 @@ def _slice_scatter_dynamic(g: GraphBuilder, self: ir.Value, src: ir.Value, axis:
                            step: Any) -> ir.Value:
     begin = 0 if start is None else start
     stop = h.INT64_MAX if end is None else end
-    if _is_static(begin, stop, step) and step == 1 and begin >= 0 and stop >= 0:
+    if h.all_known(g, begin, stop, step) and step == 1 and begin >= 0 and stop >= 0:
         # non-negative bounds need no size: Slice clamps, and src is empty when stop <= begin
         pieces = [h.slice_axes(g, self, [0], [begin], [axis])] if begin > 0 else []
         pieces.append(src)
@@ -405,7 +375,7 @@ def _scatter_reduce(g: GraphBuilder, self: ir.Value, axis: int, index: ir.Value,
         zeros = g.op("ConstantOfShape", g.op("Shape", self), value=torch.tensor([0], dtype=torch.int64))
         counts = _scatter_elements(g, zeros, index, ones, axis, "add")
     else:
-        data_shape = _static_shape(g, self, refusal="dynamic_sizes_old_opset")
+        data_shape = c.static_shape(g, self, refusal="dynamic_sizes_old_opset")
         contributions, counts = _one_hot_reduce(g, data_shape, index_shape, axis, index, updates, reduce, dtype)
         if include_self:
             out = _combine(g, reduce, self, contributions)
@@ -423,7 +393,7 @@ def _scatter_reduce(g: GraphBuilder, self: ir.Value, axis: int, index: ir.Value,
 
 def _fit(g: GraphBuilder, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index (torch reads src only where index is)."""
-    src, index_shape = _as_1d(g, src), g.shape(index)
+    src, index_shape = c.as_1d(g, src), g.shape(index)
     if g.shape(src) == index_shape:
         return src
     axes = list(range(len(index_shape)))
@@ -437,7 +407,7 @@ def _fit(g: GraphBuilder, src: ir.Value, index: ir.Value) -> ir.Value:
 def scatter_reduce_two(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, src: ir.Value, reduce: str,
                        include_self: bool) -> ir.Value:
     """ScatterElements with reduction (add/mul 16, max/min 18; mean as sum / count); before, one-hot."""
-    data, idx = _as_1d(g, self), _as_1d(g, index)
+    data, idx = c.as_1d(g, self), c.as_1d(g, index)
     index_shape = g.shape(idx)
     updates = g.cast(_fit(g, src, idx), g.known_dtype(self))
     out = _scatter_reduce(g, data, h.norm_dim(g, dim, self), idx, index_shape, updates, reduce, include_self)
@@ -453,7 +423,7 @@ def _index_along(g: GraphBuilder, index: ir.Value, axis: int, source: ir.Value) 
 
 def index_add(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, alpha: Any) -> ir.Value:
     """self[..., index[i], ...] += alpha * source[..., i, ...] (duplicates accumulate)."""
-    data, src = _as_1d(g, self), _as_1d(g, g.cast(source, g.known_dtype(self)))
+    data, src = c.as_1d(g, self), c.as_1d(g, g.cast(source, g.known_dtype(self)))
     axis = h.norm_dim(g, dim, self)
     idx, source_shape = _index_along(g, index, axis, src), g.shape(src)
     if alpha != 1:
@@ -513,7 +483,7 @@ def flip(g: GraphBuilder, self: ir.Value, dims: Sequence[int]) -> ir.Value:
                     h.ints(g, [-1] * k))
     out = self
     for axis in axes:
-        size = _static_size(g, self, axis, refusal="dynamic_sizes_old_opset")
+        size = c.static_size(g, self, axis, refusal="dynamic_sizes_old_opset")
         out = g.op("Gather", out, g.constant(list(reversed(range(size))), torch.int64), axis=axis)
     return out
 

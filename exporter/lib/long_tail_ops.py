@@ -13,6 +13,7 @@ import torch
 
 from exporter import emit_helpers as h
 from exporter.graph_builder import STRIDED_VIEW_KEY, GraphBuilder
+from exporter.lib import common as c
 from exporter.lib import indexing_ops
 
 
@@ -23,13 +24,6 @@ def unbind_copy(g: GraphBuilder, self: ir.Value, dim: int) -> list[ir.Value]:
     if not isinstance(size, int):
         raise g.refuse("dynamic_sizes", detail=f"'{self.name}' has shape {g.shape(self)}")
     return [g.op("Gather", self, g.constant(i, torch.int64), axis=axis) for i in range(size)]
-
-
-def _static_shape(g: GraphBuilder, x: ir.Value, *, refusal: str) -> list[int]:
-    shape = g.shape(x)
-    if not all(isinstance(d, int) for d in shape):
-        raise g.refuse(refusal, detail=f"'{x.name}' has shape {shape}")
-    return [int(d) for d in shape]
 
 
 def _overwrite(g: GraphBuilder, self: ir.Value, src: ir.Value, positions: np.ndarray) -> ir.Value:
@@ -52,7 +46,7 @@ def _overwrite(g: GraphBuilder, self: ir.Value, src: ir.Value, positions: np.nda
 
 def diagonal_scatter(g: GraphBuilder, self: ir.Value, src: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
     """torch.diagonal_scatter: src written over self's diagonal (static shapes)."""
-    shape = _static_shape(g, self, refusal="dynamic_sizes")
+    shape = c.static_shape(g, self, refusal="dynamic_sizes")
     flat = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
     return _overwrite(g, self, src, np.diagonal(flat, offset, dim1 % len(shape), dim2 % len(shape)))
 
@@ -63,7 +57,7 @@ def as_strided_scatter(g: GraphBuilder, self: ir.Value, src: ir.Value, size: Seq
     as a dense row-major tensor (static shapes, sizes and strides)."""
     if self.meta.get(STRIDED_VIEW_KEY) is not None:
         raise g.refuse("strided_view_input", detail=f"'{self.name}' is a strided view")
-    _static_shape(g, self, refusal="dynamic_sizes")
+    c.static_shape(g, self, refusal="dynamic_sizes")
     offset = 0 if storage_offset is None else storage_offset
     if any(isinstance(v, ir.Value) for v in (*size, *stride, offset)):
         raise g.refuse("dynamic_sizes", detail=f"size {list(size)}, stride {list(stride)}, offset {offset}")

@@ -11,7 +11,7 @@ build it in the graph with Range, Mul and broadcasting Add (Range needs opset 11
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeGuard
+from typing import Any
 
 import numpy as np
 import onnx_ir as ir
@@ -21,17 +21,13 @@ from exporter import emit_helpers as h
 from exporter.graph_builder import STRIDED_VIEW_KEY, GraphBuilder
 
 
-def _is_symbolic(value: Any) -> TypeGuard[ir.Value]:
-    return isinstance(value, ir.Value)
-
-
 def _static_indices(size: Sequence[Any], stride: Sequence[Any], offset: Any) -> np.ndarray:
     """The index terms known at export time, shaped [size_k or 1 where size_k is symbolic]."""
     rank = len(size)
-    known = [1 if _is_symbolic(s) else int(s) for s in size]
-    out = np.zeros(known, dtype=np.int64) + (0 if _is_symbolic(offset) else int(offset))
+    known = [1 if isinstance(s, ir.Value) else int(s) for s in size]
+    out = np.zeros(known, dtype=np.int64) + (0 if isinstance(offset, ir.Value) else int(offset))
     for k, (count, step) in enumerate(zip(size, stride)):
-        if _is_symbolic(count) or _is_symbolic(step):
+        if isinstance(count, ir.Value) or isinstance(step, ir.Value):
             continue
         view = [1] * rank
         view[k] = int(count)
@@ -54,15 +50,15 @@ def as_strided(g: GraphBuilder, self: ir.Value, size: Sequence[Any], stride: Seq
     view = self.meta.get(STRIDED_VIEW_KEY)
     if view is not None:
         raise g.refuse("strided_view_input", detail=f"stride {list(view[0])}, storage offset {view[1]}")
-    offset = 0 if storage_offset is None else storage_offset
+    offset: Any = 0 if storage_offset is None else storage_offset
     flat = g.op("Reshape", self, h.ints(g, [-1]))
     indices: ir.Value = g.constant(torch.from_numpy(_static_indices(size, stride, offset)))
     symbolic_axes = [k for k, (count, step) in enumerate(zip(size, stride))
-                     if _is_symbolic(count) or _is_symbolic(step)]
-    if symbolic_axes or _is_symbolic(offset):
+                     if h.is_value(g, count) or h.is_value(g, step)]
+    if symbolic_axes or h.is_value(g, offset):
         if symbolic_axes and g.opset < 11:
             raise g.refuse("dynamic_sizes_old_opset")
-        if _is_symbolic(offset):
+        if h.is_value(g, offset):
             indices = g.op("Add", indices, g.cast(offset, torch.int64))
         for k in symbolic_axes:
             indices = g.op("Add", indices, _axis_term(g, size[k], stride[k], k, len(size)))
