@@ -157,7 +157,7 @@ class ONNXProgram:
 
     def _referable(self, folder: Path) -> bool:
         """Some weight can be pointed at in its checkpoint file from a model saved in `folder`."""
-        return any(isinstance(serialize.checkpoint_reference(tensor, folder), tuple)
+        return any(isinstance(serialize.checkpoint_reference(tensor, folder), serialize.CheckpointBytes)
                    for _, tensor in weight_sources.initializer_tensors(self.model))
 
     @contextlib.contextmanager

@@ -42,7 +42,7 @@ class HFExport:
     config_path: Path
     model: nn.Module
     programs: dict[str, Any] = field(default_factory=dict)
-    verification: Any = None                     # exporter.hf.verify.GreedyCheck, when verified
+    verification: Any = None                     # exporter.hf.verify.GreedyCheck or OutputCheck, when verified
 
 
 def _name_total_length(program: Any) -> None:
