@@ -18,7 +18,7 @@ from torch.utils._pytree import tree_leaves
 
 from exporter import input_checks, progress, runtime_versions, serialize, weight_sources
 from exporter.direct_file import open_for_writing
-from exporter.errors import RuntimeVersionError
+from exporter.errors import ExportArgumentError, RuntimeVersionError
 from exporter.weight_record import WeightRecord
 
 # Weights from this size on are written past the page cache (exporter/direct_file.py says why);
@@ -121,7 +121,7 @@ class ONNXProgram:
         weights = serialize.weights_bytes(self.model)
         if hasattr(destination, "write") and not isinstance(destination, (str, os.PathLike)):
             if external_data:
-                raise ValueError("external_data needs a file path to put the weights beside; got a file object")
+                raise ExportArgumentError("external_data needs a file path to put the weights beside; got a file object")
             return serialize.write_model(self.model, destination,  # type: ignore[arg-type]
                                          progress.meter("writing the model", weights))
         path = Path(destination)

@@ -24,6 +24,7 @@ import onnx_ir as ir
 import torch
 from onnx_ir.tensor_adapters import TorchTensor
 
+from exporter.errors import ExportArgumentError
 from exporter.progress import Meter, size_text
 from exporter.weight_sources import DerivedTensor, SourceTensor
 
@@ -324,7 +325,7 @@ def write_model(model: ir.Model, stream: BinaryIO, meter: Meter | None = None,
     graph_body = graph_proto.SerializeToString()
     graph_size = len(graph_body) + sum(len(head) + size for head, size, _ in pieces)
     if graph_size >= PROTOBUF_LIMIT:  # checked before writing: such a file could not be read back
-        raise ValueError(f"the model is {graph_size / 2**30:.1f} GiB, over protobuf's 2 GiB limit for one file; "
+        raise ExportArgumentError(f"the model is {graph_size / 2**30:.1f} GiB, over protobuf's 2 GiB limit for one file; "
                          "save it to a file path with external_data=True (weights beside it in <name>.data)")
     with _Writer(stream, meter) as out:
         out.write(proto.SerializeToString())

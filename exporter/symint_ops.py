@@ -195,7 +195,8 @@ def _logical_or_bitwise(logical: str, bitwise: str) -> Callable[..., ir.Value]:
         if _kind(g, a) == BOOL and _kind(g, b) == BOOL:
             return g.op(logical, _as(g, a, BOOL), _as(g, b, BOOL))
         if g.opset < 18:
-            raise ValueError(f"bitwise {bitwise} of symbolic integers needs opset 18 or newer")
+            raise g.constraint_error(f"bitwise {bitwise} of symbolic integers needs opset 18 or newer; export with "
+                                     "opset_version=18 or newer", "exporter/symint_ops.py (symbolic integer ops)")
         return g.op(bitwise, _as(g, a, INT), _as(g, b, INT))
     return build
 
