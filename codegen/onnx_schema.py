@@ -32,4 +32,5 @@ def first_opset(op_type: str, domain: str = "") -> int | None:
 
 
 def attribute_type_name(attr_type: AttrType) -> str:
-    return attr_type.name
+    """FLOAT, INTS, ...: the pybind enum has `.name` at run time, which onnx's stubs leave out."""
+    return str(attr_type.name)  # type: ignore[attr-defined]

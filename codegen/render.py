@@ -89,7 +89,8 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int],
     assert schema is not None
     if variant.impl:
         module, _, function = variant.impl.rpartition(".")
-        body = (f"return {module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})",)
+        body: tuple[str, ...] = (
+            f"return {module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})",)
     else:
         body = tuple(emit_expr.to_python_lines(emit_expr.parse_program(variant.emit or ""), renames, spec_helpers))
     first, last = opset_range
@@ -200,15 +201,16 @@ def plan_functions(specs: list[OpSpec]) -> FunctionPlan:
         written[key] = (first, len(modules[first]))
         modules[first].append(dataclasses.replace(view, name=name))
         placement[(spec.aten, index)] = (first, name)
-        if spec.variants[index].impl:
-            impl_modules[first].add(spec.variants[index].impl.rpartition(".")[0])
+        impl = spec.variants[index].impl
+        if impl:
+            impl_modules[first].add(impl.rpartition(".")[0])
     for spec in specs:  # the mapping for complex inputs, written at the entry's first opset
         if spec.alias_of is None and spec.complex_impl is not None and spec.complex_impl.since is not None:
             opset = spec.complex_impl.since
             view = complex_function_view(spec)
             modules[opset].append(view)
             placement[(spec.aten, COMPLEX_INDEX)] = (opset, view.name)
-            impl_modules[opset].add(spec.complex_impl.impl.rpartition(".")[0])
+            impl_modules[opset].add((spec.complex_impl.impl or "").rpartition(".")[0])
     for spec in specs:  # an alias is registered to its entry's functions
         if spec.alias_of is not None:
             for index in (*range(len(spec.variants)), COMPLEX_INDEX):
@@ -289,7 +291,7 @@ def tested_dtypes(spec: OpSpec) -> list[str]:
     """The tensor dtypes the op's differential test draws (float32 unless its hints say more)."""
     schema = schema_of(spec.aten)
     assert schema is not None
-    found = set()
+    found: set[str] = set()
     for arg in schema.arguments:
         hint = spec.test.args.get(arg.name)
         if isinstance(hint, dict) and isinstance(hint.get("scalar_type"), list):  # factories: the dtype argument
@@ -380,10 +382,12 @@ def constraint_rows(specs: list[OpSpec]) -> list[ConstraintRow]:
 
 def kernel_gap_rows() -> list[KernelGapRow]:
     """What the ort-kernel-gaps pass rewrites (exporter/ort_kernel_gaps.py), for the matrix."""
+    import onnx_ir as ir
+
     from exporter import ort_kernel_gaps as gaps
     from exporter.dtypes import to_torch_dtype
 
-    def name(dtype: object) -> str:
+    def name(dtype: ir.DataType) -> str:
         return str(to_torch_dtype(dtype)).removeprefix("torch.")
 
     def opsets(span: tuple[int, int | None]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import onnx_ir as ir
 import torch
@@ -35,6 +35,10 @@ def ints_or_none(g: GraphBuilder, values: Sequence[Any] | None) -> ir.Value | No
     return None if values is None else ints(g, values)
 
 
+@overload
+def like(g: GraphBuilder, value: None, reference: ir.Value) -> None: ...
+@overload
+def like(g: GraphBuilder, value: ir.Value | float, reference: ir.Value) -> ir.Value: ...
 def like(g: GraphBuilder, value: Any, reference: ir.Value) -> ir.Value | None:
     """A 0-d constant with `reference`'s dtype (None stays None: an omitted input)."""
     if value is None:
@@ -232,7 +236,7 @@ def factory_dtype(g: GraphBuilder, dtype: Any, *like: Any) -> torch.dtype:
     """
     if dtype is not None:
         return _SCALAR_TYPE_NUMBERS[dtype] if isinstance(dtype, int) else parse_dtype(dtype)
-    if getattr(g, "output_dtype", None) is not None:
+    if g.output_dtype is not None:
         return g.output_dtype
     if len(like) == 1 and isinstance(like[0], ir.Value):
         return g.known_dtype(like[0])
@@ -377,11 +381,12 @@ def unbiased_factor(g: GraphBuilder, x: ir.Value) -> ir.Value:
     n = 1, as torch's division gives): a constant when the sizes are static."""
     dims = g.shape(x)
     dtype = g.known_dtype(x)
-    if all(isinstance(d, int) for d in dims):
-        n = math.prod(dims) // max(int(dims[1]), 1)
+    sizes = [d for d in dims if isinstance(d, int)]
+    if len(sizes) == len(dims):
+        n = math.prod(sizes) // max(sizes[1], 1)
         return scalar(g, n / (n - 1) if n > 1 else math.inf, dtype)
-    n = g.cast(g.op("Div", g.op("Size", x), g.op("Gather", g.op("Shape", x), scalar(g, 1, "int64"), axis=0)), dtype)
-    return g.op("Div", n, g.op("Sub", n, scalar(g, 1.0, dtype)))
+    count = g.cast(g.op("Div", g.op("Size", x), g.op("Gather", g.op("Shape", x), scalar(g, 1, "int64"), axis=0)), dtype)
+    return g.op("Div", count, g.op("Sub", count, scalar(g, 1.0, dtype)))
 
 
 def empty(g: GraphBuilder, like: ir.Value) -> ir.Value:
@@ -509,7 +514,7 @@ def as_sequence(g: GraphBuilder, items: Any) -> ir.Value:
         return items
     values = [as_value(g, v) for v in items]
     out = g.op("SequenceConstruct", *values)
-    out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
+    out.type = ir.SequenceType(ir.TensorType(from_torch_dtype(g.known_dtype(values[0]))))
     return out
 
 
@@ -522,7 +527,8 @@ def sequence_like(g: GraphBuilder, value: ir.Value, sequence: ir.Value) -> ir.Va
 def element_of(g: GraphBuilder, value: ir.Value, sequence: ir.Value) -> ir.Value:
     """`value`, an element taken from `sequence` (SequenceAt), with the sequence's element dtype."""
     element = sequence.type.elem_type if isinstance(sequence.type, ir.SequenceType) else None
-    value.dtype = element.dtype if isinstance(element, ir.TensorType) else None
+    # onnx_ir's setter takes None (a tensor of unknown dtype); its annotation leaves that out
+    value.dtype = element.dtype if isinstance(element, ir.TensorType) else None  # type: ignore[assignment]
     return value
 
 
@@ -685,7 +691,8 @@ def static_count(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> in
     """The element count of each slice of x reduced over `axes` (None: every axis), when static."""
     sizes = g.shape(x)
     picked = [sizes[a] for a in (range(len(sizes)) if axes is None else axes)]
-    return math.prod(picked) if all(isinstance(s, int) for s in picked) else None
+    known = [s for s in picked if isinstance(s, int)]
+    return math.prod(known) if len(known) == len(picked) else None
 
 
 def row_pairs(g: GraphBuilder, n: int) -> tuple[list[int], list[int]]:

@@ -21,7 +21,7 @@ import torch
 from onnx_ir.tensor_adapters import TorchTensor
 from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
 
-from codegen.onnx_schema import AttrType, schema_at
+from codegen.onnx_schema import AttrType, attribute_type_name, schema_at
 from exporter.declared import Declaration, UndeclaredOpError, UndeclaredRefusalError
 from exporter.dtypes import from_torch_dtype, to_torch_dtype
 from exporter.errors import ConstraintError, ModelLocation
@@ -498,4 +498,5 @@ def _attr_tensor(value: Any) -> ir.TensorProtocol:
 def _ir_attr_type(attr_type: AttrType | None) -> ir.AttributeType | None:
     if attr_type is None:
         return None
-    return ir.AttributeType[attr_type.name] if attr_type.name in ir.AttributeType.__members__ else None
+    name = attribute_type_name(attr_type)
+    return ir.AttributeType[name] if name in ir.AttributeType.__members__ else None
