@@ -50,7 +50,10 @@ def like(g: GraphBuilder, value: Any, reference: ir.Value) -> ir.Value | None:
 
 def scalar(g: GraphBuilder, value: Any, dtype: Any) -> ir.Value:
     """A number as a 0-d value of a given dtype ('int64', torch.float32, ...): a constant, or a number
-    known only at run time (TorchScript's int and float arithmetic, a 0-d value of the graph) cast to it."""
+    known only at run time (TorchScript's int and float arithmetic, a 0-d value of the graph) cast to it
+    (g.constant would cast it too; the Cast is written here so that codegen sees it among the emits)."""
+    if isinstance(value, ir.Value):
+        return g.cast(value, parse_dtype(dtype))
     return g.constant(value, parse_dtype(dtype))
 
 

@@ -281,13 +281,13 @@ def round_decimals(g: GraphBuilder, self, *, decimals):
     return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
 
 
-@declared('opspecs/shape.yaml:130', emits=('Gather',))
+@declared('opspecs/shape.yaml:130', emits=('Cast', 'Gather'))
 def select_int(g: GraphBuilder, self, dim, index):
     """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:130); also serves aten::select_copy.int"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 
-@declared('opspecs/torchscript.yaml:360', emits=('SequenceAt', 'SequenceConstruct'))
+@declared('opspecs/torchscript.yaml:360', emits=('Cast', 'SequenceAt', 'SequenceConstruct'))
 def __getitem___t(g: GraphBuilder, list, idx):
     """aten::__getitem__.t, opsets 11-26: block of 4 lines: SequenceAt (opspecs/torchscript.yaml:360)"""
     if h.all_known(g, list) and h.all_known(g, idx):
@@ -308,7 +308,7 @@ def append_t(g: GraphBuilder, self, el):
     return [*self, el] if h.all_known(g, self) else h.sequence_like(g, g.op('SequenceInsert', h.as_sequence(g, self), h.as_value(g, el)), self)
 
 
-@declared('opspecs/torchscript.yaml:382', emits=('Add', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
+@declared('opspecs/torchscript.yaml:382', emits=('Add', 'Cast', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
 def _set_item_t(g: GraphBuilder, l, idx, el):
     """aten::_set_item.t, opsets 11-26: block of 7 lines: Add, Less, SequenceErase, SequenceInsert, SequenceLength, Where (opspecs/torchscript.yaml:382)"""
     if h.all_known(g, l) and h.all_known(g, idx):

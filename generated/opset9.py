@@ -995,7 +995,7 @@ def _linalg_check_errors(g: GraphBuilder, info, api_name, *, is_matrix):
     return None
 
 
-@declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Gather', 'Mul', 'Sqrt'))
+@declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Cast', 'Gather', 'Mul', 'Sqrt'))
 def abs(g: GraphBuilder, self):
     """aten::abs.default, opsets 9-26: block of 5 lines: Abs, Add, Gather, Mul, Sqrt (opspecs/math.yaml:8)"""
     if not h.is_complex(g, self):
@@ -1397,7 +1397,7 @@ def conv3d(g: GraphBuilder, input, weight, bias=None, stride=[1, 1, 1], padding=
     return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:60', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:60', emits=('Add', 'Cast', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
 def convolution(g: GraphBuilder, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     """aten::convolution.default, opsets 9-26: block of 23 lines: Add, Concat, ConvTranspose, Expand, Gather, Reshape, Shape; calls conv(), pad_constant(), squeeze_axes(), unsqueeze_axes() (opspecs/nn.yaml:60)"""
     if not transposed:
@@ -1550,7 +1550,7 @@ def log_softmax_int(g: GraphBuilder, self, dim, dtype=None):
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, True)
 
 
-@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
     """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:379)"""
     if not training and running_mean is not None and (running_var is not None):
@@ -1559,7 +1559,7 @@ def batch_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, 
     return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _native_batch_norm_legit_no_training(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
     """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:401)"""
     return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
@@ -1575,7 +1575,7 @@ def _trilinear(g: GraphBuilder, i1, i2, i3, expand1, expand2, expand3, sumdim, u
     return s.reduce_sum(g, p, sumdim, 0) if builtins.len(sumdim) > 0 else p
 
 
-@declared('opspecs/norms.yaml:19', emits=('Add', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:19', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def layer_norm(g: GraphBuilder, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
     """aten::layer_norm.default, opsets 9-26: block of 6 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:19)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
@@ -1599,7 +1599,7 @@ def native_layer_norm(g: GraphBuilder, input, normalized_shape, weight, bias, ep
     return (s.affine(g, g.op('Mul', centered, r), weight, bias, None), mean, r)
 
 
-@declared('opspecs/norms.yaml:62', emits=('Add', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+@declared('opspecs/norms.yaml:62', emits=('Add', 'Cast', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def group_norm(g: GraphBuilder, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
     """aten::group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:62)"""
     if g.opset >= 21:
@@ -1608,7 +1608,7 @@ def group_norm(g: GraphBuilder, input, num_groups, weight=None, bias=None, eps=1
     return s.affine(g, normalized, weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/norms.yaml:80', emits=('Add', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+@declared('opspecs/norms.yaml:80', emits=('Add', 'Cast', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def native_group_norm(g: GraphBuilder, input, weight, bias, N, C, HxW, group, eps):
     """aten::native_group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:80)"""
     normalized, mean, r = s.group_stats(g, input, group, eps)
@@ -1635,7 +1635,7 @@ def instance_norm(g: GraphBuilder, input, weight, bias, running_mean, running_va
     return s.squeeze_axes(g, y, [2]) if r == 2 else y
 
 
-@declared('opspecs/norms.yaml:140', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:140', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps):
     """aten::_native_batch_norm_legit.default, opsets 9-26: block of 5 lines: no ONNX op of its own; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:140)"""
     if not training:
@@ -1645,7 +1645,7 @@ def _native_batch_norm_legit(g: GraphBuilder, input, weight, bias, running_mean,
     return (y, mean, invstd)
 
 
-@declared('opspecs/norms.yaml:162', emits=('Add', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:162', emits=('Add', 'Cast', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_no_stats(g: GraphBuilder, input, weight, bias, training, momentum, eps):
     """aten::_native_batch_norm_legit.no_stats, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_stats() (opspecs/norms.yaml:162)"""
     y, mean, _, invstd = s.batch_stats(g, input, weight, bias, eps)
@@ -1667,7 +1667,7 @@ def _native_batch_norm_legit_functional(g: GraphBuilder, input, weight, bias, ru
     return (y, mean, invstd, new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:209', emits=('Add', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
+@declared('opspecs/norms.yaml:209', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
 def rms_norm(g: GraphBuilder, input, normalized_shape, weight=None, eps=None):
     """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:209)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
@@ -2315,7 +2315,7 @@ def clone(g: GraphBuilder, self, *, memory_format=None):
     return g.op('Identity', self)
 
 
-@declared('opspecs/shape.yaml:224', emits=('Add', 'And', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
+@declared('opspecs/shape.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
 def narrow(g: GraphBuilder, self, dim, start, length):
     """aten::narrow.default, opsets 9-26: block of 8 lines: Add, And, Equal, Less, Where (opspecs/shape.yaml:224); also serves aten::narrow_copy.default"""
     if not (g.opset >= 10 or h.all_known(g, start, length)):
@@ -3160,7 +3160,7 @@ def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
-@declared('opspecs/symbolic.yaml:8', emits=('Gather', 'Shape'))
+@declared('opspecs/symbolic.yaml:8', emits=('Cast', 'Gather', 'Shape'))
 def sym_size_int(g: GraphBuilder, self, dim):
     """aten::sym_size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/symbolic.yaml:8); also serves aten::size.int (opspecs/torchscript.yaml:135)"""
     return g.op('Gather', g.op('Shape', self), h.scalar(g, h.norm_dim(g, dim, self), 'int64'), axis=0)
@@ -3178,7 +3178,7 @@ def sym_stride_int(g: GraphBuilder, self, dim):
     return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), starts=[h.norm_dim(g, dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0)
 
 
-@declared('opspecs/symbolic.yaml:27', emits=())
+@declared('opspecs/symbolic.yaml:27', emits=('Cast',))
 def sym_storage_offset(g: GraphBuilder, self):
     """aten::sym_storage_offset.default, opsets 9-26: scalar(0, 'int64') (opspecs/symbolic.yaml:27)"""
     return h.scalar(g, 0, 'int64')
@@ -3316,7 +3316,7 @@ def size(g: GraphBuilder, self):
     return torchscript_ops.size(g, self)
 
 
-@declared('opspecs/torchscript.yaml:152', emits=('Gather', 'Shape'))
+@declared('opspecs/torchscript.yaml:152', emits=('Cast', 'Gather', 'Shape'))
 def len_Tensor(g: GraphBuilder, t):
     """aten::len.Tensor, opsets 9-26: Gather(Shape(t), scalar(0, 'int64'), axis=0) (opspecs/torchscript.yaml:152)"""
     return g.op('Gather', g.op('Shape', t), h.scalar(g, 0, 'int64'), axis=0)
@@ -3352,19 +3352,19 @@ def NumToTensor_Scalar(g: GraphBuilder, a):
     return h.number_tensor(g, a)
 
 
-@declared('opspecs/torchscript.yaml:201', emits=('Add',))
+@declared('opspecs/torchscript.yaml:201', emits=('Add', 'Cast'))
 def add_int(g: GraphBuilder, a, b):
     """aten::add.int, opsets 9-26: Add(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:201)"""
     return g.op('Add', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:207', emits=('Sub',))
+@declared('opspecs/torchscript.yaml:207', emits=('Cast', 'Sub'))
 def sub_int(g: GraphBuilder, a, b):
     """aten::sub.int, opsets 9-26: Sub(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:207)"""
     return g.op('Sub', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:213', emits=('Mul',))
+@declared('opspecs/torchscript.yaml:213', emits=('Cast', 'Mul'))
 def mul_int(g: GraphBuilder, a, b):
     """aten::mul.int, opsets 9-26: Mul(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:213)"""
     return g.op('Mul', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
@@ -3384,25 +3384,25 @@ def remainder_int(g: GraphBuilder, a, b):
     return g.op('Mod', x, y) if g.opset >= 10 else g.op('Sub', x, g.op('Mul', y, s.int_floordiv(g, x, y)))
 
 
-@declared('opspecs/torchscript.yaml:237', emits=('Div',))
+@declared('opspecs/torchscript.yaml:237', emits=('Cast', 'Div'))
 def div_int(g: GraphBuilder, a, b):
     """aten::div.int, opsets 9-26: Div(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:237)"""
     return g.op('Div', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
-@declared('opspecs/torchscript.yaml:243', emits=('Neg',))
+@declared('opspecs/torchscript.yaml:243', emits=('Cast', 'Neg'))
 def neg_int(g: GraphBuilder, a):
     """aten::neg.int, opsets 9-26: Neg(scalar(a, 'int64')) (opspecs/torchscript.yaml:243)"""
     return g.op('Neg', h.scalar(g, a, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:248', emits=('Add',))
+@declared('opspecs/torchscript.yaml:248', emits=('Add', 'Cast'))
 def add_float(g: GraphBuilder, a, b):
     """aten::add.float, opsets 9-26: Add(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:248)"""
     return g.op('Add', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
-@declared('opspecs/torchscript.yaml:254', emits=('Mul',))
+@declared('opspecs/torchscript.yaml:254', emits=('Cast', 'Mul'))
 def mul_float(g: GraphBuilder, a, b):
     """aten::mul.float, opsets 9-26: Mul(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:254)"""
     return g.op('Mul', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
@@ -3414,73 +3414,73 @@ def Int_float(g: GraphBuilder, a):
     return h.cast(g, h.scalar(g, a, 'float64'), 'int64')
 
 
-@declared('opspecs/torchscript.yaml:265', emits=())
+@declared('opspecs/torchscript.yaml:265', emits=('Cast',))
 def Float_int(g: GraphBuilder, a):
     """aten::Float.int, opsets 9-26: scalar(a, 'float64') (opspecs/torchscript.yaml:265)"""
     return h.scalar(g, a, 'float64')
 
 
-@declared('opspecs/torchscript.yaml:270', emits=('Equal',))
+@declared('opspecs/torchscript.yaml:270', emits=('Cast', 'Equal'))
 def eq_int(g: GraphBuilder, a, b):
     """aten::eq.int, opsets 9-26: Equal(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:270)"""
     return g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:276', emits=('Equal', 'Not'))
+@declared('opspecs/torchscript.yaml:276', emits=('Cast', 'Equal', 'Not'))
 def ne_int(g: GraphBuilder, a, b):
     """aten::ne.int, opsets 9-26: Not(Equal(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:276)"""
     return g.op('Not', g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:282', emits=('Less',))
+@declared('opspecs/torchscript.yaml:282', emits=('Cast', 'Less'))
 def lt_int(g: GraphBuilder, a, b):
     """aten::lt.int, opsets 9-26: Less(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:282)"""
     return g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:288', emits=('Greater', 'Not'))
+@declared('opspecs/torchscript.yaml:288', emits=('Cast', 'Greater', 'Not'))
 def le_int(g: GraphBuilder, a, b):
     """aten::le.int, opsets 9-26: Not(Greater(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:288)"""
     return g.op('Not', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:294', emits=('Greater',))
+@declared('opspecs/torchscript.yaml:294', emits=('Cast', 'Greater'))
 def gt_int(g: GraphBuilder, a, b):
     """aten::gt.int, opsets 9-26: Greater(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:294)"""
     return g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:300', emits=('Less', 'Not'))
+@declared('opspecs/torchscript.yaml:300', emits=('Cast', 'Less', 'Not'))
 def ge_int(g: GraphBuilder, a, b):
     """aten::ge.int, opsets 9-26: Not(Less(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:300)"""
     return g.op('Not', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:306', emits=('Less', 'Where'))
+@declared('opspecs/torchscript.yaml:306', emits=('Cast', 'Less', 'Where'))
 def min_int(g: GraphBuilder, a, b):
     """prim::min.int, opsets 9-26: Where(Less(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:306)"""
     return g.op('Where', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:312', emits=('Greater', 'Where'))
+@declared('opspecs/torchscript.yaml:312', emits=('Cast', 'Greater', 'Where'))
 def max_int(g: GraphBuilder, a, b):
     """prim::max.int, opsets 9-26: Where(Greater(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:312)"""
     return g.op('Where', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-@declared('opspecs/torchscript.yaml:318', emits=('And',))
+@declared('opspecs/torchscript.yaml:318', emits=('And', 'Cast'))
 def __and___bool(g: GraphBuilder, a, b):
     """aten::__and__.bool, opsets 9-26: And(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:318)"""
     return g.op('And', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
 
 
-@declared('opspecs/torchscript.yaml:324', emits=('Or',))
+@declared('opspecs/torchscript.yaml:324', emits=('Cast', 'Or'))
 def __or___bool(g: GraphBuilder, a, b):
     """aten::__or__.bool, opsets 9-26: Or(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:324)"""
     return g.op('Or', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
 
 
-@declared('opspecs/torchscript.yaml:330', emits=('Not',))
+@declared('opspecs/torchscript.yaml:330', emits=('Cast', 'Not'))
 def __not__(g: GraphBuilder, self):
     """aten::__not__.default, opsets 9-26: Not(scalar(self, 'bool')) (opspecs/torchscript.yaml:330)"""
     return g.op('Not', h.scalar(g, self, 'bool'))
@@ -3497,7 +3497,7 @@ def __range_length(g: GraphBuilder, lo, hi, step):
     return g.op('Where', g.op('Less', count, zero), zero, count)
 
 
-@declared('opspecs/torchscript.yaml:352', emits=('Add', 'Mul'))
+@declared('opspecs/torchscript.yaml:352', emits=('Add', 'Cast', 'Mul'))
 def __derive_index(g: GraphBuilder, index, start, step):
     """aten::__derive_index.default, opsets 9-26: Add(scalar(start, 'int64'), Mul(scalar(index, 'int64'), scalar(step, 'int64'))) (opspecs/torchscript.yaml:352)"""
     return g.op('Add', h.scalar(g, start, 'int64'), g.op('Mul', h.scalar(g, index, 'int64'), h.scalar(g, step, 'int64')))

@@ -48,7 +48,7 @@ def reduce_axes(g: GraphBuilder, dims: Any, x: ir.Value) -> list[int] | None:
 def pad_constant(g: GraphBuilder, x: ir.Value, pads: Sequence[int], value: float) -> ir.Value:
     """Constant padding; `pads` is ONNX-style [begins..., ends...] over every axis."""
     if g.opset >= 11:
-        return g.op("Pad", x, h.ints(g, pads), h.scalar(g, value, g.known_dtype(x)), mode="constant")
+        return g.op("Pad", x, h.ints(g, pads), g.constant(value, g.known_dtype(x)), mode="constant")
     return g.op("Pad", x, pads=list(pads), value=float(value), mode="constant")
 
 

@@ -176,7 +176,7 @@ def avg_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, stride: Any, pad
         include = bool(count_include_pad) or divisor_override is not None
         y = g.op("AveragePool", x, kernel_shape=k, strides=s, pads=p * 2, count_include_pad=int(include))
         if divisor_override is not None and divisor_override != area:
-            y = g.op("Mul", y, h.scalar(g, area / divisor_override, g.known_dtype(self)))
+            y = g.op("Mul", y, g.constant(area / divisor_override, g.known_dtype(self)))
     elif divisor_override is None and g.opset >= 10:
         y = g.op("AveragePool", x, kernel_shape=k, strides=s, pads=p * 2, count_include_pad=int(count_include_pad),
                  ceil_mode=1)
