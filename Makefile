@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup codegen check-generated test test-slow test-thorough test-thorough-slice test-compat demo docs lint clean
+.PHONY: setup codegen check-generated test test-slow test-thorough test-thorough-slice test-compat demo docs lint typecheck clean
 
 setup: $(STAMP)
 
@@ -91,8 +91,12 @@ bench: setup
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-lint: setup
+lint: setup typecheck
 	$(PY) -m ruff check exporter codegen tests scripts bench aten2onnx/__init__.py
+
+# mypy on codegen/, exporter/ and generated/ ([tool.mypy] in pyproject.toml); about a minute cold
+typecheck: setup
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .venv-compat .venv-newest model.onnx model.onnx.data build *.egg-info

@@ -210,8 +210,8 @@ def onnx_calls(tree: ast.AST, opset: int | None = None) -> list[OnnxCall]:
             calls.append(OnnxCall(
                 op_type=node.func.id,
                 inputs=tuple(node.args),
-                attributes=tuple((k.arg, k.value) for k in node.keywords
-                                 if k.arg not in (OUTPUTS_KEYWORD, DOMAIN_KEYWORD)),
+                attributes=tuple((k.arg, k.value) for k in node.keywords  # `**kw` (arg None): not allowed in specs
+                                 if k.arg is not None and k.arg not in (OUTPUTS_KEYWORD, DOMAIN_KEYWORD)),
                 has_starred_input=any(isinstance(a, ast.Starred) for a in node.args),
                 domain=domain.value if isinstance(domain, ast.Constant) and isinstance(domain.value, str) else "",
             ))

@@ -192,7 +192,7 @@ class HelperSpec:
     note: str | None = None
 
 
-class SpecSet(list):  # type: ignore[type-arg]
+class SpecSet(list):
     """The validated entries (a list of OpSpec), with the spec helpers they may call."""
 
     helpers: dict[str, HelperSpec]

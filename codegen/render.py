@@ -57,7 +57,7 @@ def _default_literal(arg: TorchArg) -> str:
 def signature(spec: OpSpec) -> str:
     schema = schema_of(spec.aten)
     assert schema is not None
-    parts = ["g"]
+    parts = ["g: GraphBuilder"]
     kw_started = False
     for arg in schema.arguments:
         if arg.kwarg_only and not kw_started:
@@ -90,7 +90,8 @@ def function_view(spec: OpSpec, variant: Variant, opset_range: tuple[int, int],
     assert schema is not None
     if variant.impl:
         module, _, function = variant.impl.rpartition(".")
-        body = (f"return {module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})",)
+        body: tuple[str, ...] = (
+            f"return {module.rsplit('.', 1)[1]}.{function}({', '.join(impl_call_arguments(spec, variant))})",)
     else:
         body = tuple(emit_expr.to_python_lines(emit_expr.parse_program(variant.emit or ""), renames, spec_helpers))
     first, last = opset_range
@@ -198,15 +199,16 @@ def plan_functions(specs: list[OpSpec]) -> FunctionPlan:
         written[key] = (first, len(modules[first]))
         modules[first].append(dataclasses.replace(view, name=name))
         placement[(spec.aten, index)] = (first, name)
-        if spec.variants[index].impl:
-            impl_modules[first].add(spec.variants[index].impl.rpartition(".")[0])
+        impl = spec.variants[index].impl
+        if impl:
+            impl_modules[first].add(impl.rpartition(".")[0])
     for spec in specs:  # the mapping for complex inputs, written at the entry's first opset
         if spec.alias_of is None and spec.complex_impl is not None and spec.complex_impl.since is not None:
             opset = spec.complex_impl.since
             view = complex_function_view(spec)
             modules[opset].append(view)
             placement[(spec.aten, COMPLEX_INDEX)] = (opset, view.name)
-            impl_modules[opset].add(spec.complex_impl.impl.rpartition(".")[0])
+            impl_modules[opset].add((spec.complex_impl.impl or "").rpartition(".")[0])
     for spec in specs:  # an alias is registered to its entry's functions
         if spec.alias_of is not None:
             for index in (*range(len(spec.variants)), COMPLEX_INDEX):
@@ -230,15 +232,31 @@ def complex_function_view(spec: OpSpec) -> FunctionView:
                         str(variant.location), tuple(str(d) for d in variant.emits))
 
 
-def complex_rows(specs: list[OpSpec], plan: FunctionPlan) -> list[tuple[str, str]]:
-    """(overload, how it takes complex tensors: 'native', 'parts' or its function) for the registry."""
+@dataclass(frozen=True)
+class ComplexRow:
+    """An overload of the registry's COMPLEX table and how it takes complex tensors: 'native', 'parts'
+    (as Python literals) or the generated function for complex inputs."""
+    aten: str
+    how: str
+
+
+@dataclass(frozen=True)
+class RegistryRow:
+    """An overload of the registry: (first opset, generated function) per variant, oldest first."""
+    aten: str
+    entries: tuple[tuple[int, str], ...]
+    source: str
+
+
+def complex_rows(specs: list[OpSpec], plan: FunctionPlan) -> list[ComplexRow]:
+    """How each overload that takes complex tensors does, for the registry."""
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
         if spec.complex_mode in ("native", "parts"):
-            rows.append((spec.aten, repr(spec.complex_mode)))
+            rows.append(ComplexRow(spec.aten, repr(spec.complex_mode)))
         elif spec.complex_mode == "impl" and (spec.aten, COMPLEX_INDEX) in plan.placement:
             opset, name = plan.placement[(spec.aten, COMPLEX_INDEX)]
-            rows.append((spec.aten, f"opset{opset}.{name}"))
+            rows.append(ComplexRow(spec.aten, f"opset{opset}.{name}"))
     return rows
 
 
@@ -249,7 +267,7 @@ def render_opset_module(opset: int, specs: list[OpSpec], env: jinja2.Environment
     return env.get_template("opset.py.jinja").render(opset=opset, functions=plan.modules[opset], impl_imports=imports)
 
 
-def registry_rows(specs: list[OpSpec], plan: FunctionPlan | None = None) -> list[tuple[str, list[tuple[int, str]], str]]:
+def registry_rows(specs: list[OpSpec], plan: FunctionPlan | None = None) -> list[RegistryRow]:
     plan = plan or plan_functions(specs)
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
@@ -259,7 +277,7 @@ def registry_rows(specs: list[OpSpec], plan: FunctionPlan | None = None) -> list
             if first <= last:
                 opset, name = plan.placement[(spec.aten, index)]
                 entries.append((first, f"opset{opset}.{name}"))
-        rows.append((spec.aten, entries, str(spec.location)))
+        rows.append(RegistryRow(spec.aten, tuple(entries), str(spec.location)))
     return rows
 
 
@@ -271,7 +289,7 @@ def tested_dtypes(spec: OpSpec) -> list[str]:
     """The tensor dtypes the op's differential test draws (float32 unless its hints say more)."""
     schema = schema_of(spec.aten)
     assert schema is not None
-    found = set()
+    found: set[str] = set()
     for arg in schema.arguments:
         hint = spec.test.args.get(arg.name)
         if isinstance(hint, ValueHint) and hint.scalar_type:  # factories: the dtype argument
@@ -318,46 +336,79 @@ def form_counts(specs: list[OpSpec]) -> dict[str, int]:
     }
 
 
-def constraint_rows(specs: list[OpSpec]) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class ConstraintRow:
+    """A constraint in SUPPORT.md: its overload, what it requires, its message and spec line."""
+    aten: str
+    condition: str
+    message: str
+    source: str
+
+
+@dataclass(frozen=True)
+class KernelGapRow:
+    """An ONNX Runtime kernel gap in SUPPORT.md and how the ort-kernel-gaps pass works around it."""
+    op: str
+    dtypes: str
+    how: str
+    opsets: str
+
+
+@dataclass(frozen=True)
+class SupportRow:
+    """An overload's row of the support matrix."""
+    aten: str
+    first: int | None
+    cells: tuple[str, ...]
+    mapping: str
+    notes: str
+    source: str
+    served: frozenset[int]
+    verified: frozenset[int]
+    dtypes: str
+
+
+def constraint_rows(specs: list[OpSpec]) -> list[ConstraintRow]:
     """Every constraint of every entry (aliases share their entry's): what is refused, and why."""
     rows = []
     for spec in sorted((s for s in specs if s.alias_of is None), key=lambda s: s.aten):
         for constraint in (*spec.constraints, *(c for v in spec.variants for c in v.constraints)):
             condition = (f"requires `{' '.join(constraint.require.split())}`" if constraint.require is not None
                          else f"refused by its Python (`{constraint.id}`)")
-            rows.append({"aten": spec.aten, "condition": condition.replace("|", "\\|"),
-                         "message": constraint.message.replace("|", "\\|"), "source": str(constraint.location)})
+            rows.append(ConstraintRow(spec.aten, condition.replace("|", "\\|"), constraint.message.replace("|", "\\|"),
+                                      str(constraint.location)))
     return rows
 
 
-def kernel_gap_rows() -> list[dict[str, str]]:
+def kernel_gap_rows() -> list[KernelGapRow]:
     """What the ort-kernel-gaps pass rewrites (exporter/rewrite/ort_kernel_gaps.py), for the matrix."""
+    import onnx_ir as ir
+
     from aten2onnx.exporter.dtypes import to_torch_dtype
     from aten2onnx.exporter.rewrite import ort_kernel_gaps as gaps
 
-    def name(dtype: object) -> str:
+    def name(dtype: ir.DataType) -> str:
         return str(to_torch_dtype(dtype)).removeprefix("torch.")
 
     def opsets(span: tuple[int, int | None]) -> str:
         first, last = span
         return "all" if first <= MIN_OPSET and last is None else f"{max(first, MIN_OPSET)}–{last or MAX_OPSET}"
 
-    rows = [{"op": f.op_type, "dtypes": "float64", "how": "exact float64 form", "opsets": opsets(f.opsets)}
-            for f in gaps.FORMS]
+    rows = [KernelGapRow(f.op_type, "float64", "exact float64 form", opsets(f.opsets)) for f in gaps.FORMS]
     for gap in gaps.GAPS:
         pairs = ", ".join(f"{name(a)} → {name(b)}" for a, b in gap.compute.items())
         when = f" ({', '.join(sorted(gap.reductions))} reductions)" if gap.reductions else ""
-        rows.append({"op": gap.op_type, "dtypes": pairs + when,
-                     "how": "inputs cast, op computed there, result cast back" + (" (lossy)" if gap.lossy else " (exact)"),
-                     "opsets": opsets(gap.opsets)})
+        rows.append(KernelGapRow(gap.op_type, pairs + when,
+                                 "inputs cast, op computed there, result cast back" + (" (lossy)" if gap.lossy else " (exact)"),
+                                 opsets(gap.opsets)))
     return rows
 
 
-def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
+def support_rows(specs: list[OpSpec]) -> list[SupportRow]:
     helpers = frozenset(getattr(specs, "helpers", {}))
     rows = []
     for spec in sorted(specs, key=lambda s: s.aten):
-        served = set()
+        served: set[int] = set()
         mappings = []
         for index, variant in enumerate(spec.variants):
             first, last = spec.variant_range(index)
@@ -376,13 +427,11 @@ def support_rows(specs: list[OpSpec]) -> list[dict[str, object]]:
             f"not verified at {first}–{last}: {reason}" for first, last, reason in spec.test.xfail
         ]
         cells = ["✓" if o in served and o not in xfailed else ("✗" if o in served else "") for o in OPSETS]
-        rows.append({
-            "aten": spec.aten, "first": min(served) if served else None, "cells": cells,
-            "mapping": "<br>".join(mappings).replace("|", "\\|"),
-            "notes": "; ".join(notes).replace("|", "\\|").replace("\n", " "),
-            "source": str(spec.location), "served": served, "verified": served - xfailed,
-            "dtypes": ", ".join(tested_dtypes(spec)),
-        })
+        rows.append(SupportRow(
+            spec.aten, min(served) if served else None, tuple(cells), "<br>".join(mappings).replace("|", "\\|"),
+            "; ".join(notes).replace("|", "\\|").replace("\n", " "), str(spec.location), frozenset(served),
+            frozenset(served - xfailed), ", ".join(tested_dtypes(spec)),
+        ))
     return rows
 
 
@@ -401,7 +450,7 @@ def render_all(specs: list[OpSpec]) -> dict[str, str]:
     files["spec_helpers.py"] = render_spec_helpers(getattr(specs, "helpers", {}), env)
     rows = support_rows(specs)
     summary = [
-        (n, sum(1 for r in rows if n in r["served"]), sum(1 for r in rows if n in r["verified"]))
+        (n, sum(1 for r in rows if n in r.served), sum(1 for r in rows if n in r.verified))
         for n in OPSETS
     ]
     counts = form_counts(specs)
@@ -441,7 +490,7 @@ def render_spec_helpers(helpers: dict[str, HelperSpec], env: jinja2.Environment,
     for name, helper in sorted(helpers.items()):
         lines = emit_expr.to_python_lines(emit_expr.parse_program(helper.emit), {}, names, prefix="")
         doc = f"{helper.note} ({helper.location})" if helper.note else f"spec helper ({helper.location})"
-        views.append(HelperView(name, ", ".join(["g", *helper.params]), doc, tuple(lines), repr(helper.params),
+        views.append(HelperView(name, ", ".join(["g: GraphBuilder", *helper.params]), doc, tuple(lines), repr(helper.params),
                                 helper.emit, str(helper.location)))
     return env.get_template("spec_helpers.py.jinja").render(helpers=views, base=base)
 

@@ -27,7 +27,7 @@ from aten2onnx.codegen.model import (
     TestHints,
     Variant,
 )
-from aten2onnx.codegen.shared.onnx_schema import AttrType, first_opset, schema_at
+from aten2onnx.codegen.shared.onnx_schema import AttrType, attribute_type_name, first_opset, schema_at
 from aten2onnx.codegen.shared.torch_schema import TorchSchema, overload_names, python_name, schema_of
 from aten2onnx.codegen.test_hints import GENERATORS, TensorHint, ValueHint
 
@@ -82,6 +82,12 @@ class _SpecChecker:
         self.collector = collector
         self.spec_helpers = spec_helpers or SpecHelpers({}, helpers, collector)
 
+    @property
+    def entry_schema(self) -> TorchSchema:
+        """The entry's torch schema: None only while a spec helper is checked, which never asks for it."""
+        assert self.schema is not None
+        return self.schema
+
     def error(self, location: Location, message: str) -> None:
         self.collector.add(location, f"{self.spec.aten}: {message}")
 
@@ -97,11 +103,11 @@ class _SpecChecker:
             self.error(location, f"{what} '{text}': {problem}")
         if problems:
             return None  # names inside a rejected construct would only add noise
-        known = set(self.schema.names) | {python_name(n) for n in self.schema.names} | emit_expr.SPECIAL_NAMES
+        known = set(self.entry_schema.names) | {python_name(n) for n in self.entry_schema.names} | emit_expr.SPECIAL_NAMES
         known |= emit_expr.bound_names(tree)
         for name in sorted(emit_expr.referenced_names(tree) - known):
             self.error(location, f"{what} uses '{name}', which is not an argument of {self.spec.aten}; "
-                                 f"its arguments are: {', '.join(self.schema.names)}")
+                                 f"its arguments are: {', '.join(self.entry_schema.names)}")
         for helper in emit_expr.helper_calls(tree):
             if helper not in self.helpers:
                 self.error(location, f"{what} calls unknown helper '{helper}()'; helpers are "
@@ -133,15 +139,16 @@ class _SpecChecker:
 
     def expand_tier_one(self, variant: Variant) -> Variant:
         """`onnx: Relu` means Relu(<every tensor argument in schema order>)."""
-        if not (variant.emit or "").endswith("(*)"):
+        emit = variant.emit or ""
+        if not emit.endswith("(*)"):
             return variant
-        tensor_args = [a.name for a in self.schema.arguments if a.is_tensor]
-        op_type = variant.emit[:-3]
+        tensor_args = [a.name for a in self.entry_schema.arguments if a.is_tensor]
+        op_type = emit[:-3]
         domain, _, op_type = op_type.rpartition("::")
         if domain:
             # A custom-domain op (`onnx: com.example::Foo`) takes every other argument as an
             # attribute of the same name: its definition mirrors the torch op's.
-            attributes = [f"{a.name}={a.name}" for a in self.schema.arguments
+            attributes = [f"{a.name}={a.name}" for a in self.entry_schema.arguments
                           if not (a.is_tensor or a.is_tensor_list) and a.base_type in _ATTR_FROM_TORCH]
             parts = [*tensor_args, f"_domain={domain!r}", *attributes]
             return dataclasses.replace(variant, emit=f"{op_type}({', '.join(parts)})")
@@ -199,11 +206,11 @@ class _SpecChecker:
                 continue
             problem = self.attribute_type_problem(value, attr.type)
             if problem:
-                once(f"{call.op_type}.{name}:type", f"{where}: attribute '{name}' is {attr.type.name}, {problem}")
+                once(f"{call.op_type}.{name}:type", f"{where}: attribute '{name}' is {attribute_type_name(attr.type)}, {problem}")
         given = {name for name, _ in call.attributes}
         for name, attr in schema.attributes.items():
             if attr.required and name not in given:
-                once(f"{call.op_type}.{name}!", f"{where} requires attribute '{name}' ({attr.type.name}); pass {name}=...")
+                once(f"{call.op_type}.{name}!", f"{where} requires attribute '{name}' ({attribute_type_name(attr.type)}); pass {name}=...")
         count = len(call.inputs) - (1 if call.has_starred_input else 0)
         if count < schema.min_input and not call.has_starred_input:
             once(f"{call.op_type}<", f"{where} needs at least {_inputs(schema.min_input)}, the spec passes {count}")
@@ -245,14 +252,14 @@ class _SpecChecker:
             self.check_constraint(constraint)
         if spec.promote:
             for name in spec.promote.args:
-                arg = self.schema.arg(name)
+                arg = self.entry_schema.arg(name)
                 if arg is None or arg.base_type not in ("Tensor", "number"):
                     self.error(spec.location, f"promote lists '{name}', which is not a Tensor or Scalar "
                                               f"argument of {spec.aten}")
         for name, hint in spec.test.args.items():
-            if self.schema.arg(name) is None:
+            if self.entry_schema.arg(name) is None:
                 self.error(spec.location, f"test hint for '{name}', which is not an argument; "
-                                          f"arguments: {', '.join(self.schema.names)}")
+                                          f"arguments: {', '.join(self.entry_schema.names)}")
             else:
                 self.check_hint_kind(name, hint, spec.location)
         for variant in spec.variants:
@@ -317,21 +324,23 @@ class _SpecChecker:
         if constraint.require is not None:
             self.parse_expression(constraint.require, constraint.location, "constraint")
         for name in constraint.test_dynamic:
-            arg = self.schema.arg(name)
+            arg = self.entry_schema.arg(name)
             if arg is None or not (arg.is_tensor or arg.base_type in ("int", "SymInt", "List[int]", "List[SymInt]",
                                                                        "number", "float")):
                 self.error(constraint.location, f"constraint test.dynamic names '{name}', which is not a tensor or "
-                                                f"number argument of {self.spec.aten} ({', '.join(self.schema.names)})")
+                                                f"number argument of {self.spec.aten} ({', '.join(self.entry_schema.names)})")
         for name, hint in constraint.test_hints.items():
-            if self.schema.arg(name) is None and name != "shapes":
+            if self.entry_schema.arg(name) is None and name != "shapes":
                 self.error(constraint.location, f"constraint test.hints has a hint for '{name}', which is not an "
-                                                f"argument of {self.spec.aten} ({', '.join(self.schema.names)})")
+                                                f"argument of {self.spec.aten} ({', '.join(self.entry_schema.names)})")
             elif name != "shapes":
                 self.check_hint_kind(name, hint, constraint.location)
 
     def check_hint_kind(self, name: str, hint: Any, where: Location) -> None:
         """A tensor argument takes a tensor hint; any other argument values, or one generator."""
-        arg = self.schema.arg(name)
+        arg = self.entry_schema.arg(name)
+        if arg is None:  # reported by the caller
+            return
         tensor = arg.is_tensor or arg.is_tensor_list or arg.base_type in ("t", "List[t]")
         where = getattr(hint, "location", None) or where
         if isinstance(hint, TensorHint) and not tensor:
@@ -379,13 +388,13 @@ class _SpecChecker:
 
     def refusals_of(self, variant: Variant) -> dict[str, str]:
         """Constraint ids a variant's Python may raise (its impl, or the helpers its emit calls)."""
+        found: dict[str, str] = {}
         if variant.impl is not None:
-            found = dict(lib_calls.reach(variant.impl).refusals)
+            found.update(lib_calls.reach(variant.impl).refusals)
             for name, value in variant.args:  # an id handed down by the spec (`args: {refusal: id}`)
                 if name == lib_calls.REFUSAL_KEYWORD and isinstance(value, str):
                     found.setdefault(value, f"args.{name}")
             return found
-        found: dict[str, str] = {}
         try:
             tree = emit_expr.parse_program(variant.emit or "")
         except SyntaxError:
@@ -451,7 +460,7 @@ class _SpecChecker:
 
     def check_impl_parameters(self, variant: Variant, facts: lib_calls.FunctionFacts) -> None:
         """The function takes `g`, then schema arguments (any it needs) and the constants `args:` binds."""
-        names = {python_name(n) for n in self.schema.names}
+        names = {python_name(n) for n in self.entry_schema.names}
         shown = f"impl '{variant.impl}' ({lib_calls.source_path(facts.module).relative_to(ROOT)}:{facts.line})"
         if facts.params[:1] != ["g"]:
             self.error(variant.location, f"{shown} must take the GraphBuilder 'g' first, it takes "
@@ -471,7 +480,7 @@ class _SpecChecker:
         for param in facts.params[1:]:
             if param not in names and param not in bound and param not in facts.defaults:
                 self.error(variant.location, f"{shown} takes '{param}', which is neither an argument of "
-                                             f"{self.spec.aten} ({', '.join(self.schema.names)}) nor bound in "
+                                             f"{self.spec.aten} ({', '.join(self.entry_schema.names)}) nor bound in "
                                              f"'args:'; bind it (args: {{{param}: ...}}) or rename it")
 
     def check_emits_known(self, variant: Variant) -> None:

@@ -76,7 +76,8 @@ class CaptureError(OnnxExporterError):
 
 
 class ExportArgumentError(OnnxExporterError, ValueError):
-    """An argument of export() is wrong: says which, what was given and what is accepted."""
+    """An argument of export(), of ONNXProgram.save or of export_hf is wrong: says which, what was given and
+    what is accepted."""
 
 
 class OpspecError(OnnxExporterError):

@@ -11,65 +11,66 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/arithmetic.yaml:122', emits=('Add', 'And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Greater', 'Less', 'Mod', 'Mul', 'Not', 'Or', 'Sub', 'Where', 'Xor'))
-def div_Tensor_mode(g, self, other, *, rounding_mode):
+def div_Tensor_mode(g: GraphBuilder, self, other, *, rounding_mode):
     """aten::div.Tensor_mode, opsets 10-26: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (Where(Not(Or(Less(other, like(0, other)), Greater(other, like(0, other)))), Div(self, other), Sub(Floor(Add(Div(Sub(self, Mod(self, other, fmod=1)), other), like(0.5, self))), cast_like(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), self))) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:122)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Greater', other, h.like(g, 0, other)))), g.op('Div', self, other), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, other, fmod=1)), other), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Greater', other, h.like(g, 0, other))), g.op('And', g.op('Greater', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other)))), self))) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
 
 
 @declared('opspecs/arithmetic.yaml:158', emits=('Add', 'And', 'Cast', 'Greater', 'Less', 'Mod', 'Or', 'Where'))
-def remainder_Tensor(g, self, other):
+def remainder_Tensor(g: GraphBuilder, self, other):
     """aten::remainder.Tensor, opsets 10-26: (Where(Or(And(Less(Mod(self, other, fmod=1), like(0, self)), Greater(other, like(0, other))), And(Greater(Mod(self, other, fmod=1), like(0, self)), Less(other, like(0, other)))), Add(Mod(self, other, fmod=1), other), Mod(self, other, fmod=1)) if is_float(self) else Mod(self, other)) (opspecs/arithmetic.yaml:158)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Where', g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Greater', other, h.like(g, 0, other))), g.op('And', g.op('Greater', g.op('Mod', self, other, fmod=1), h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other)))), g.op('Add', g.op('Mod', self, other, fmod=1), other), g.op('Mod', self, other, fmod=1)) if h.is_float(g, self) else g.op('Mod', self, other)
 
 
 @declared('opspecs/arithmetic.yaml:179', emits=('Add', 'And', 'Cast', 'Greater', 'Less', 'Mod', 'Or', 'Where'))
-def remainder_Scalar(g, self, other):
+def remainder_Scalar(g: GraphBuilder, self, other):
     """aten::remainder.Scalar, opsets 10-26: (Where(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), Add(Mod(self, like(other, self), fmod=1), like(other, self)), Mod(self, like(other, self), fmod=1)) if is_float(self) else Mod(self, like(other, self))) (opspecs/arithmetic.yaml:179)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Where', g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), g.op('Add', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, other, self)), g.op('Mod', self, h.like(g, other, self), fmod=1)) if h.is_float(g, self) else g.op('Mod', self, h.like(g, other, self))
 
 
 @declared('opspecs/arithmetic.yaml:200', emits=('Cast', 'Div', 'Mod', 'Mul', 'Sub'))
-def fmod_Tensor(g, self, other):
+def fmod_Tensor(g: GraphBuilder, self, other):
     """aten::fmod.Tensor, opsets 10-26: Mod(self, other, fmod=1) if is_float(self) else Sub(self, Mul(other, Div(self, other))) (opspecs/arithmetic.yaml:200)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mod', self, other, fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
 @declared('opspecs/math.yaml:264', emits=('Cast', 'IsInf', 'Less', 'Xor'))
-def isinf(g, self):
+def isinf(g: GraphBuilder, self):
     """aten::isinf.default, opsets 10-26: (IsInf(cast(self, 'float32') if onnx_dtype(dtype(self)) == onnx_dtype('float16') else self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:264)"""
     return g.op('IsInf', h.cast(g, self, 'float32') if h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'float16') else self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
 @declared('opspecs/math.yaml:280', emits=('Cast', 'Div', 'Mod', 'Mul', 'Sub'))
-def fmod_Scalar(g, self, other):
+def fmod_Scalar(g: GraphBuilder, self, other):
     """aten::fmod.Scalar, opsets 10-26: (Mod(self, like(other, self), fmod=1) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:280)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mod', self, h.like(g, other, self), fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
 @declared('opspecs/math.yaml:307', emits=('Add', 'And', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'Less', 'Mod', 'Not', 'Or', 'Sub', 'Where'))
-def div_Scalar_mode(g, self, other, *, rounding_mode):
+def div_Scalar_mode(g: GraphBuilder, self, other, *, rounding_mode):
     """aten::div.Scalar_mode, opsets 10-26: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (Where(Not(Or(Less(like(other, self), like(0, self)), Greater(like(other, self), like(0, self)))), Div(self, like(other, self)), Sub(Floor(Add(Div(Sub(self, Mod(self, like(other, self), fmod=1)), like(other, self)), like(0.5, self))), cast_like(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), self))) if is_float(self) else Div(Sub(self, Mod(self, like(other, self))), like(other, self))))) (opspecs/math.yaml:307)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', h.like(g, other, self), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self)))), g.op('Div', self, h.like(g, other, self)), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self), fmod=1)), h.like(g, other, self)), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), self))) if h.is_float(g, self) else g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self))), h.like(g, other, self))
 
 
 @declared('opspecs/shape.yaml:146', emits=('Concat', 'Reshape', 'Slice'))
-def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
+def slice_Tensor(g: GraphBuilder, self, dim=0, start=None, end=None, step=1):
     """aten::slice.Tensor, opsets 10-26: Slice(self, ints([0 if start is None else start]), ints([9223372036854775807 if end is None else end]), ints([norm_dim(dim, self)]), ints([step])) (opspecs/shape.yaml:146); also serves aten::slice_copy.Tensor"""
     return g.op('Slice', self, h.ints(g, [0 if start is None else start]), h.ints(g, [9223372036854775807 if end is None else end]), h.ints(g, [h.norm_dim(g, dim, self)]), h.ints(g, [step]))
 
 
 @declared('opspecs/symbolic.yaml:21', emits=('Concat', 'ReduceProd', 'Reshape', 'Shape', 'Slice'))
-def sym_stride_int(g, self, dim):
+def sym_stride_int(g: GraphBuilder, self, dim):
     """aten::sym_stride.int, opsets 10-26: ReduceProd(Slice(Shape(self), ints([norm_dim(dim, self) + 1]), ints([9223372036854775807]), ints([0])), keepdims=0) (opspecs/symbolic.yaml:21)"""
     return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), h.ints(g, [h.norm_dim(g, dim, self) + 1]), h.ints(g, [9223372036854775807]), h.ints(g, [0])), keepdims=0)

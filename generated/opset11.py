@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 from aten2onnx.exporter.emit.lib import linalg_ops
@@ -20,47 +21,47 @@ from aten2onnx.exporter.emit.lib import packed_sequence_ops
 
 
 @declared('opspecs/activation.yaml:53', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
-def hardtanh(g, self, min_val=-1, max_val=1):
+def hardtanh(g: GraphBuilder, self, min_val=-1, max_val=1):
     """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:53)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
 @declared('opspecs/activation.yaml:74', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
-def relu6(g, self):
+def relu6(g: GraphBuilder, self):
     """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:74)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
 @declared('opspecs/comparison.yaml:19', emits=('Cast', 'Equal'))
-def eq_Tensor(g, self, other):
+def eq_Tensor(g: GraphBuilder, self, other):
     """aten::eq.Tensor, opsets 11-26: Equal(self, other) (opspecs/comparison.yaml:19)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other)
 
 
 @declared('opspecs/comparison.yaml:32', emits=('Cast', 'Equal'))
-def eq_Scalar(g, self, other):
+def eq_Scalar(g: GraphBuilder, self, other):
     """aten::eq.Scalar, opsets 11-26: Equal(self, like(other, self)) (opspecs/comparison.yaml:32)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self))
 
 
 @declared('opspecs/comparison.yaml:45', emits=('Cast', 'Equal', 'Not'))
-def ne_Tensor(g, self, other):
+def ne_Tensor(g: GraphBuilder, self, other):
     """aten::ne.Tensor, opsets 11-26: Not(Equal(self, other)) (opspecs/comparison.yaml:45)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other))
 
 
 @declared('opspecs/comparison.yaml:58', emits=('Cast', 'Equal', 'Not'))
-def ne_Scalar(g, self, other):
+def ne_Scalar(g: GraphBuilder, self, other):
     """aten::ne.Scalar, opsets 11-26: Not(Equal(self, like(other, self))) (opspecs/comparison.yaml:58)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self)))
 
 
 @declared('opspecs/dynamic.yaml:21', emits=('Cast', 'Concat', 'Reshape', 'Shape', 'Unique'))
-def _unique2(g, self, sorted=True, return_inverse=False, return_counts=False):
+def _unique2(g: GraphBuilder, self, sorted=True, return_inverse=False, return_counts=False):
     """aten::_unique2.default, opsets 11-26: block of 5 lines: Reshape, Shape, Unique (opspecs/dynamic.yaml:21)"""
     x = h.cast(g, g.op('Reshape', self, h.ints(g, [-1])), h.unique_dtype(g, self))
     values, first, inverse, counts = g.op('Unique', x, sorted=1, _outputs=4)
@@ -68,7 +69,7 @@ def _unique2(g, self, sorted=True, return_inverse=False, return_counts=False):
 
 
 @declared('opspecs/dynamic.yaml:36', emits=('Cast', 'Unique'))
-def unique_dim(g, self, dim, sorted=True, return_inverse=False, return_counts=False):
+def unique_dim(g: GraphBuilder, self, dim, sorted=True, return_inverse=False, return_counts=False):
     """aten::unique_dim.default, opsets 11-26: block of 3 lines: Unique (opspecs/dynamic.yaml:36)"""
     x = h.cast(g, self, h.unique_dtype(g, self))
     values, first, inverse, counts = g.op('Unique', x, axis=h.norm_dim(g, dim, self), sorted=1, _outputs=4)
@@ -76,7 +77,7 @@ def unique_dim(g, self, dim, sorted=True, return_inverse=False, return_counts=Fa
 
 
 @declared('opspecs/dynamic.yaml:48', emits=('Cast', 'Compress', 'Concat', 'CumSum', 'Equal', 'NonZero', 'Not', 'Reshape', 'Shape', 'Slice', 'Sub', 'Xor'))
-def unique_consecutive(g, self, return_inverse=False, return_counts=False, dim=None):
+def unique_consecutive(g: GraphBuilder, self, return_inverse=False, return_counts=False, dim=None):
     """aten::unique_consecutive.default, opsets 11-26: block of 16 lines: Compress, Concat, CumSum, Equal, NonZero, Not, Reshape, Shape, Slice, Sub, Xor (opspecs/dynamic.yaml:48)"""
     if not (dim is None or h.rank(g, self) <= 1):
         raise g.constraint_error('unique_consecutive along one dim of a tensor of rank 2 or more has no mapping; flatten it first (dim=None)', 'opspecs/dynamic.yaml:50')
@@ -99,7 +100,7 @@ def unique_consecutive(g, self, return_inverse=False, return_counts=False, dim=N
 
 
 @declared('opspecs/dynamic.yaml:80', emits=('Cast', 'Concat', 'CumSum', 'GreaterOrEqual', 'Less', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Unsqueeze'))
-def repeat_interleave_Tensor(g, repeats, *, output_size=None):
+def repeat_interleave_Tensor(g: GraphBuilder, repeats, *, output_size=None):
     """aten::repeat_interleave.Tensor, opsets 11-26: block of 5 lines: CumSum, GreaterOrEqual, Less, Not, Range, Reshape; calls reduce_sum(), unsqueeze_axes() (opspecs/dynamic.yaml:80)"""
     counts = h.cast(g, g.op('Reshape', repeats, h.ints(g, [-1])), 'int64')
     ends = s.unsqueeze_axes(g, g.op('CumSum', counts, h.ints(g, [0])), [0])
@@ -109,7 +110,7 @@ def repeat_interleave_Tensor(g, repeats, *, output_size=None):
 
 
 @declared('opspecs/indexing.yaml:14', emits=('Concat', 'GatherElements', 'Reshape'))
-def gather(g, self, dim, index, *, sparse_grad=False):
+def gather(g: GraphBuilder, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 11-26: block of 2 lines: GatherElements, Reshape (opspecs/indexing.yaml:14)"""
     if not (g.opset >= 11 or (h.has_static_shape(g, self) and h.has_static_shape(g, index))):
         raise g.constraint_error('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:19')
@@ -118,7 +119,7 @@ def gather(g, self, dim, index, *, sparse_grad=False):
 
 
 @declared('opspecs/indexing.yaml:530', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape'))
-def put(g, self, index, source, accumulate=False):
+def put(g: GraphBuilder, self, index, source, accumulate=False):
     """aten::put.default, opsets 11-26: block of 6 lines: Reshape, ScatterElements, Shape (opspecs/indexing.yaml:530)"""
     if not (g.opset >= 16 or not accumulate):
         raise g.constraint_error("put with accumulate=True needs ScatterElements' reduction (opset 16); export with opset_version >= 16", 'opspecs/indexing.yaml:539')
@@ -131,103 +132,103 @@ def put(g, self, index, source, accumulate=False):
 
 
 @declared('opspecs/linalg.yaml:25', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def _linalg_det(g, A):
+def _linalg_det(g: GraphBuilder, A):
     """aten::_linalg_det.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.linalg_det (opspecs/linalg.yaml:25)"""
     return linalg_ops.linalg_det(g, A)
 
 
 @declared('opspecs/linalg.yaml:37', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'Min', 'Mod', 'Mul', 'Not', 'Range', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sign', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def _linalg_slogdet(g, A):
+def _linalg_slogdet(g: GraphBuilder, A):
     """aten::_linalg_slogdet.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.linalg_slogdet (opspecs/linalg.yaml:37)"""
     return linalg_ops.linalg_slogdet(g, A)
 
 
 @declared('opspecs/linalg.yaml:48', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def linalg_inv_ex(g, A, *, check_errors=False):
+def linalg_inv_ex(g: GraphBuilder, A, *, check_errors=False):
     """aten::linalg_inv_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.inv_ex (opspecs/linalg.yaml:48)"""
     return linalg_ops.inv_ex(g, A)
 
 
 @declared('opspecs/linalg.yaml:61', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def _linalg_solve_ex(g, A, B, *, left=True, check_errors=False):
+def _linalg_solve_ex(g: GraphBuilder, A, B, *, left=True, check_errors=False):
     """aten::_linalg_solve_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.solve_ex (opspecs/linalg.yaml:61)"""
     return linalg_ops.solve_ex(g, A, B, left)
 
 
 @declared('opspecs/linalg.yaml:76', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def linalg_solve_triangular(g, self, B, *, upper, left=True, unitriangular=False):
+def linalg_solve_triangular(g: GraphBuilder, self, B, *, upper, left=True, unitriangular=False):
     """aten::linalg_solve_triangular.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.solve_triangular (opspecs/linalg.yaml:76)"""
     return linalg_ops.solve_triangular(g, self, B, upper, left, unitriangular)
 
 
 @declared('opspecs/linalg.yaml:91', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def triangular_solve(g, self, A, upper=True, transpose=False, unitriangular=False):
+def triangular_solve(g: GraphBuilder, self, A, upper=True, transpose=False, unitriangular=False):
     """aten::triangular_solve.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.triangular_solve (opspecs/linalg.yaml:91)"""
     return linalg_ops.triangular_solve(g, self, A, upper, transpose, unitriangular)
 
 
 @declared('opspecs/linalg.yaml:105', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def linalg_cholesky_ex(g, self, *, upper=False, check_errors=False):
+def linalg_cholesky_ex(g: GraphBuilder, self, *, upper=False, check_errors=False):
     """aten::linalg_cholesky_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:105)"""
     return linalg_ops.cholesky_ex(g, self, upper)
 
 
 @declared('opspecs/linalg.yaml:119', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def cholesky(g, self, upper=False):
+def cholesky(g: GraphBuilder, self, upper=False):
     """aten::cholesky.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_ex (opspecs/linalg.yaml:119)"""
     return linalg_ops.cholesky_ex(g, self, upper, with_info=False)
 
 
 @declared('opspecs/linalg.yaml:131', emits=('Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def cholesky_solve(g, self, input2, upper=False):
+def cholesky_solve(g: GraphBuilder, self, input2, upper=False):
     """aten::cholesky_solve.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_solve (opspecs/linalg.yaml:131)"""
     return linalg_ops.cholesky_solve(g, self, input2, upper)
 
 
 @declared('opspecs/linalg.yaml:143', emits=('Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def cholesky_inverse(g, self, upper=False):
+def cholesky_inverse(g: GraphBuilder, self, upper=False):
     """aten::cholesky_inverse.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.cholesky_inverse (opspecs/linalg.yaml:143)"""
     return linalg_ops.cholesky_inverse(g, self, upper)
 
 
 @declared('opspecs/linalg.yaml:154', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Min', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
-def linalg_lu_factor_ex(g, A, *, pivot=True, check_errors=False):
+def linalg_lu_factor_ex(g: GraphBuilder, A, *, pivot=True, check_errors=False):
     """aten::linalg_lu_factor_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.lu_factor_ex (opspecs/linalg.yaml:154)"""
     return linalg_ops.lu_factor_ex(g, A, pivot)
 
 
 @declared('opspecs/linalg.yaml:168', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'Min', 'Mul', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
-def linalg_lu(g, A, *, pivot=True):
+def linalg_lu(g: GraphBuilder, A, *, pivot=True):
     """aten::linalg_lu.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.linalg_lu (opspecs/linalg.yaml:168)"""
     return linalg_ops.linalg_lu(g, A, pivot)
 
 
 @declared('opspecs/linalg.yaml:180', emits=('Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def linalg_lu_solve(g, LU, pivots, B, *, left=True, adjoint=False):
+def linalg_lu_solve(g: GraphBuilder, LU, pivots, B, *, left=True, adjoint=False):
     """aten::linalg_lu_solve.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.lu_solve (opspecs/linalg.yaml:180)"""
     return linalg_ops.lu_solve(g, LU, pivots, B, left, adjoint)
 
 
 @declared('opspecs/linalg.yaml:194', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'LessOrEqual>=12', 'Loop', 'Min', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
-def lu_unpack(g, LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
+def lu_unpack(g: GraphBuilder, LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):
     """aten::lu_unpack.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.lu_unpack (opspecs/linalg.yaml:194)"""
     return linalg_ops.lu_unpack(g, LU_data, LU_pivots, unpack_data, unpack_pivots)
 
 
 @declared('opspecs/linalg.yaml:205', emits=('Abs', 'Add', 'Cast', 'Ceil', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'MatMul', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
-def linalg_matrix_exp(g, self):
+def linalg_matrix_exp(g: GraphBuilder, self):
     """aten::linalg_matrix_exp.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.matrix_exp (opspecs/linalg.yaml:205)"""
     return linalg_ops.matrix_exp(g, self)
 
 
 @declared('opspecs/linalg.yaml:216', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'))
-def _linalg_eigh(g, A, UPLO='L', compute_v=True):
+def _linalg_eigh(g: GraphBuilder, A, UPLO='L', compute_v=True):
     """aten::_linalg_eigh.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_eigh (opspecs/linalg.yaml:216)"""
     return linalg_spectral_ops.linalg_eigh(g, A, UPLO, compute_v)
 
 
 @declared('opspecs/linalg.yaml:232', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the SVD needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:245')})
-def _linalg_svd(g, A, full_matrices=False, compute_uv=True, *, driver=None):
+def _linalg_svd(g: GraphBuilder, A, full_matrices=False, compute_uv=True, *, driver=None):
     """aten::_linalg_svd.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_svd (opspecs/linalg.yaml:232)"""
     if not (not (full_matrices and compute_uv) or h.shape(g, A)[-1] == h.shape(g, A)[-2]):
         raise g.constraint_error('full_matrices=True needs a square A here (the extra singular vectors of a non-square A are not computed); use full_matrices=False (torch.linalg.svd(A, full_matrices=False))', 'opspecs/linalg.yaml:242')
@@ -235,43 +236,43 @@ def _linalg_svd(g, A, full_matrices=False, compute_uv=True, *, driver=None):
 
 
 @declared('opspecs/linalg.yaml:256', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Max', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the pseudo-inverse needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:265')})
-def linalg_pinv_atol_rtol_tensor(g, self, *, atol=None, rtol=None, hermitian=False):
+def linalg_pinv_atol_rtol_tensor(g: GraphBuilder, self, *, atol=None, rtol=None, hermitian=False):
     """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:256)"""
     return linalg_spectral_ops.linalg_pinv(g, self, atol, rtol, hermitian)
 
 
 @declared('opspecs/linalg.yaml:277', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def geqrf(g, self):
+def geqrf(g: GraphBuilder, self):
     """aten::geqrf.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:277)"""
     return linalg_qr_ops.geqrf(g, self)
 
 
 @declared('opspecs/linalg.yaml:289', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def linalg_householder_product(g, input, tau):
+def linalg_householder_product(g: GraphBuilder, input, tau):
     """aten::linalg_householder_product.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:289)"""
     return linalg_qr_ops.householder_product(g, input, tau)
 
 
 @declared('opspecs/linalg.yaml:300', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def linalg_qr(g, A, mode='reduced'):
+def linalg_qr(g: GraphBuilder, A, mode='reduced'):
     """aten::linalg_qr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:300)"""
     return linalg_qr_ops.linalg_qr(g, A, mode)
 
 
 @declared('opspecs/linalg.yaml:312', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
-def ormqr(g, self, input2, input3, left=True, transpose=False):
+def ormqr(g: GraphBuilder, self, input2, input3, left=True, transpose=False):
     """aten::ormqr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:312)"""
     return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 
 @declared('opspecs/math.yaml:160', emits=('Identity', 'Round'))
-def round(g, self):
+def round(g: GraphBuilder, self):
     """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:160)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
 @declared('opspecs/math.yaml:486', emits=('Cast', 'Div', 'Mul', 'Round'))
-def round_decimals(g, self, *, decimals):
+def round_decimals(g: GraphBuilder, self, *, decimals):
     """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:486)"""
     if decimals == 0:
         return g.op('Round', self)
@@ -280,60 +281,60 @@ def round_decimals(g, self, *, decimals):
     return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
 
 
-@declared('opspecs/shape.yaml:130', emits=('Gather',))
-def select_int(g, self, dim, index):
+@declared('opspecs/shape.yaml:130', emits=('Cast', 'Gather'))
+def select_int(g: GraphBuilder, self, dim, index):
     """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:130); also serves aten::select_copy.int"""
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 
 @declared('opspecs/torchscript.yaml:360', emits=('Cast', 'SequenceAt', 'SequenceConstruct'))
-def __getitem___t(g, list, idx):
+def __getitem___t(g: GraphBuilder, list, idx):
     """aten::__getitem__.t, opsets 11-26: block of 4 lines: SequenceAt (opspecs/torchscript.yaml:360)"""
-    if h.is_export_time(g, list) and h.is_export_time(g, idx):
+    if h.all_known(g, list) and h.all_known(g, idx):
         return list[idx]
     sequence = h.as_sequence(g, list)
-    return h.element_of(g, g.op('SequenceAt', sequence, h.number(g, idx, 'int64')), sequence)
+    return h.element_of(g, g.op('SequenceAt', sequence, h.scalar(g, idx, 'int64')), sequence)
 
 
 @declared('opspecs/torchscript.yaml:370', emits=('SequenceConstruct', 'SequenceLength'))
-def len_t(g, a):
-    """aten::len.t, opsets 11-26: len(a) if is_export_time(a) else SequenceLength(as_sequence(a)) (opspecs/torchscript.yaml:370)"""
-    return builtins.len(a) if h.is_export_time(g, a) else g.op('SequenceLength', h.as_sequence(g, a))
+def len_t(g: GraphBuilder, a):
+    """aten::len.t, opsets 11-26: len(a) if all_known(a) else SequenceLength(as_sequence(a)) (opspecs/torchscript.yaml:370)"""
+    return builtins.len(a) if h.all_known(g, a) else g.op('SequenceLength', h.as_sequence(g, a))
 
 
 @declared('opspecs/torchscript.yaml:375', emits=('SequenceConstruct', 'SequenceInsert'))
-def append_t(g, self, el):
-    """aten::append.t, opsets 11-26: [*self, el] if is_export_time(self) else sequence_like(SequenceInsert(as_sequence(self), as_value(el)), self) (opspecs/torchscript.yaml:375)"""
-    return [*self, el] if h.is_export_time(g, self) else h.sequence_like(g, g.op('SequenceInsert', h.as_sequence(g, self), h.as_value(g, el)), self)
+def append_t(g: GraphBuilder, self, el):
+    """aten::append.t, opsets 11-26: [*self, el] if all_known(self) else sequence_like(SequenceInsert(as_sequence(self), as_value(el)), self) (opspecs/torchscript.yaml:375)"""
+    return [*self, el] if h.all_known(g, self) else h.sequence_like(g, g.op('SequenceInsert', h.as_sequence(g, self), h.as_value(g, el)), self)
 
 
 @declared('opspecs/torchscript.yaml:382', emits=('Add', 'Cast', 'Less', 'SequenceConstruct', 'SequenceErase', 'SequenceInsert', 'SequenceLength', 'Where'))
-def _set_item_t(g, l, idx, el):
+def _set_item_t(g: GraphBuilder, l, idx, el):
     """aten::_set_item.t, opsets 11-26: block of 8 lines: Add, Less, SequenceErase, SequenceInsert, SequenceLength, Where (opspecs/torchscript.yaml:382)"""
-    if h.is_export_time(g, l) and h.is_export_time(g, idx):
+    if h.all_known(g, l) and h.all_known(g, idx):
         return builtins.list(l)[:idx % builtins.len(l)] + [el] + builtins.list(l)[idx % builtins.len(l) + 1:]
     sequence = h.as_sequence(g, l)
-    position = h.number(g, idx, 'int64')
-    if not h.is_export_time(g, idx) or idx < 0:
+    position = h.scalar(g, idx, 'int64')
+    if not h.all_known(g, idx) or idx < 0:
         position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, g.op('SequenceLength', sequence)), position)
     erased = h.sequence_like(g, g.op('SequenceErase', sequence, position), sequence)
     return h.sequence_like(g, g.op('SequenceInsert', erased, h.as_value(g, el), position), sequence)
 
 
 @declared('opspecs/torchscript.yaml:400', emits=('Cast', 'Concat', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
-def _pack_padded_sequence(g, input, lengths, batch_first):
+def _pack_padded_sequence(g: GraphBuilder, input, lengths, batch_first):
     """aten::_pack_padded_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pack_padded_sequence (opspecs/torchscript.yaml:400)"""
     return packed_sequence_ops.pack_padded_sequence(g, input, lengths, batch_first)
 
 
 @declared('opspecs/torchscript.yaml:410', emits=('Cast', 'Concat', 'Expand', 'Gather', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
-def _pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length):
+def _pad_packed_sequence(g: GraphBuilder, data, batch_sizes, batch_first, padding_value, total_length):
     """aten::_pad_packed_sequence.default, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.pad_packed_sequence (opspecs/torchscript.yaml:410)"""
     return packed_sequence_ops.pad_packed_sequence(g, data, batch_sizes, batch_first, padding_value, total_length)
 
 
 @declared('opspecs/torchscript.yaml:422', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
-def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+def lstm_data(g: GraphBuilder, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
     """aten::lstm.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:422)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:428')
@@ -343,7 +344,7 @@ def lstm_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout,
 
 
 @declared('opspecs/torchscript.yaml:450', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
-def gru_data(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
+def gru_data(g: GraphBuilder, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
     """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:450)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:456')

@@ -11,127 +11,128 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/activation.yaml:59', emits=('Cast', 'Clip', 'Expand', 'Shape'))
-def hardtanh(g, self, min_val=-1, max_val=1):
+def hardtanh(g: GraphBuilder, self, min_val=-1, max_val=1):
     """aten::hardtanh.default, opsets 12-26: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self))) (opspecs/activation.yaml:59)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self))
 
 
 @declared('opspecs/activation.yaml:78', emits=('Cast', 'Clip'))
-def relu6(g, self):
+def relu6(g: GraphBuilder, self):
     """aten::relu6.default, opsets 12-26: Clip(self, like(0, self), like(6, self)) (opspecs/activation.yaml:78)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self))
 
 
 @declared('opspecs/activation.yaml:161', emits=('Cast', 'Celu', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
-def celu(g, self, alpha=1.0):
+def celu(g: GraphBuilder, self, alpha=1.0):
     """aten::celu.default, opsets 12-26: Celu(self, alpha=alpha) if alpha > 0 and onnx_dtype(dtype(self)) == onnx_dtype('float32') else Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:161)"""
     return g.op('Celu', self, alpha=alpha) if alpha > 0 and h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'float32') else g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
 @declared('opspecs/activation.yaml:185', emits=('Cast', 'LessOrEqual', 'Where'))
-def threshold(g, self, threshold, value):
+def threshold(g: GraphBuilder, self, threshold, value):
     """aten::threshold.default, opsets 12-26: Where(LessOrEqual(self, like(threshold, self)), like(value, self), self) (opspecs/activation.yaml:185)"""
     return g.op('Where', g.op('LessOrEqual', self, h.like(g, threshold, self)), h.like(g, value, self), self)
 
 
 @declared('opspecs/arithmetic.yaml:217', emits=('Cast', 'Pow'))
-def pow_Tensor_Tensor(g, self, exponent):
+def pow_Tensor_Tensor(g: GraphBuilder, self, exponent):
     """aten::pow.Tensor_Tensor, opsets 12-26: Pow(self, exponent) (opspecs/arithmetic.yaml:217)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent)
 
 
 @declared('opspecs/arithmetic.yaml:230', emits=('Cast', 'Pow'))
-def pow_Tensor_Scalar(g, self, exponent):
+def pow_Tensor_Scalar(g: GraphBuilder, self, exponent):
     """aten::pow.Tensor_Scalar, opsets 12-26: Pow(self, like(exponent, self)) (opspecs/arithmetic.yaml:230)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self))
 
 
 @declared('opspecs/arithmetic.yaml:243', emits=('Cast', 'Pow'))
-def pow_Scalar(g, self, exponent):
+def pow_Scalar(g: GraphBuilder, self, exponent):
     """aten::pow.Scalar, opsets 12-26: Pow(like(self, exponent), exponent) (opspecs/arithmetic.yaml:243)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent)
 
 
 @declared('opspecs/arithmetic.yaml:257', emits=('Cast', 'Max', 'Or'))
-def maximum(g, self, other):
+def maximum(g: GraphBuilder, self, other):
     """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else Max(self, other) (opspecs/arithmetic.yaml:257)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other)
 
 
 @declared('opspecs/arithmetic.yaml:270', emits=('And', 'Cast', 'Min'))
-def minimum(g, self, other):
+def minimum(g: GraphBuilder, self, other):
     """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else Min(self, other) (opspecs/arithmetic.yaml:270)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other)
 
 
 @declared('opspecs/arithmetic.yaml:291', emits=('Cast', 'Clip'))
-def clamp(g, self, min=None, max=None):
+def clamp(g: GraphBuilder, self, min=None, max=None):
     """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:291)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return g.op('Clip', self, h.like(g, min, self), h.like(g, max, self))
 
 
 @declared('opspecs/arithmetic.yaml:309', emits=('Cast', 'Max', 'Min'))
-def clamp_Tensor(g, self, min=None, max=None):
+def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
     """aten::clamp.Tensor, opsets 12-26: ((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) (opspecs/arithmetic.yaml:309)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return (self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)
 
 
 @declared('opspecs/arithmetic.yaml:325', emits=('Cast', 'Max'))
-def clamp_min(g, self, min):
+def clamp_min(g: GraphBuilder, self, min):
     """aten::clamp_min.default, opsets 12-26: Max(self, like(min, self)) (opspecs/arithmetic.yaml:325)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self))
 
 
 @declared('opspecs/arithmetic.yaml:338', emits=('Cast', 'Min'))
-def clamp_max(g, self, max):
+def clamp_max(g: GraphBuilder, self, max):
     """aten::clamp_max.default, opsets 12-26: Min(self, like(max, self)) (opspecs/arithmetic.yaml:338)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self))
 
 
 @declared('opspecs/comparison.yaml:100', emits=('Cast', 'LessOrEqual', 'Not', 'Or'))
-def le_Tensor(g, self, other):
+def le_Tensor(g: GraphBuilder, self, other):
     """aten::le.Tensor, opsets 12-26: Or(Not(self), other) if is_bool(self) else LessOrEqual(self, other) (opspecs/comparison.yaml:100)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), other) if h.is_bool(g, self) else g.op('LessOrEqual', self, other)
 
 
 @declared('opspecs/comparison.yaml:114', emits=('Cast', 'LessOrEqual', 'Not', 'Or'))
-def le_Scalar(g, self, other):
+def le_Scalar(g: GraphBuilder, self, other):
     """aten::le.Scalar, opsets 12-26: Or(Not(self), like(other, self)) if is_bool(self) else LessOrEqual(self, like(other, self)) (opspecs/comparison.yaml:114)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('LessOrEqual', self, h.like(g, other, self))
 
 
 @declared('opspecs/comparison.yaml:128', emits=('Cast', 'GreaterOrEqual', 'Not', 'Or'))
-def ge_Tensor(g, self, other):
+def ge_Tensor(g: GraphBuilder, self, other):
     """aten::ge.Tensor, opsets 12-26: Or(self, Not(other)) if is_bool(self) else GreaterOrEqual(self, other) (opspecs/comparison.yaml:128)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, other)
 
 
 @declared('opspecs/comparison.yaml:142', emits=('Cast', 'GreaterOrEqual', 'Not', 'Or'))
-def ge_Scalar(g, self, other):
+def ge_Scalar(g: GraphBuilder, self, other):
     """aten::ge.Scalar, opsets 12-26: Or(self, Not(like(other, self))) if is_bool(self) else GreaterOrEqual(self, like(other, self)) (opspecs/comparison.yaml:142)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, h.like(g, other, self))
 
 
 @declared('opspecs/statistics.yaml:237', emits=('Cast', 'Einsum'))
-def einsum(g, equation, tensors, *, path=None):
+def einsum(g: GraphBuilder, equation, tensors, *, path=None):
     """aten::einsum.default, opsets 12-26: block of 4 lines: Einsum (opspecs/statistics.yaml:237)"""
     first = tensors[0]
     work = 'float32' if h.dtype_in(g, first, 'float16', 'bfloat16') else h.dtype(g, first) if h.is_float(g, first) else 'int64'

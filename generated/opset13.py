@@ -11,35 +11,36 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/indexing.yaml:358', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
-def repeat(g, self, repeats):
+def repeat(g: GraphBuilder, self, repeats):
     """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:358)"""
     return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self))))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
 @declared('opspecs/shape.yaml:75', emits=('Concat', 'Reshape', 'Unsqueeze'))
-def unsqueeze(g, self, dim):
+def unsqueeze(g: GraphBuilder, self, dim):
     """aten::unsqueeze.default, opsets 13-26: Unsqueeze(self, ints([dim if dim >= 0 else dim + rank(self) + 1])) (opspecs/shape.yaml:75)"""
     return g.op('Unsqueeze', self, h.ints(g, [dim if dim >= 0 else dim + h.rank(g, self) + 1]))
 
 
 @declared('opspecs/statistics.yaml:329', emits=('Add', 'Cast', 'Concat', 'MatMul', 'Mul', 'ReduceSum', 'Reshape'))
-def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
+def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     """aten::addbmm.default, opsets 13-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), ints([0]), keepdims=0)))) (opspecs/statistics.yaml:329)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0))
 
 
 @declared('opspecs/statistics.yaml:349', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Floor', 'GreaterOrEqual', 'LessOrEqual', 'Min', 'Mul', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
-def histc(g, self, bins=100, min=0, max=0):
+def histc(g: GraphBuilder, self, bins=100, min=0, max=0):
     """aten::histc.default, opsets 13-26: ReduceSum(Cast(And( Equal(Unsqueeze(Cast(Min(Floor(Div( Mul(Sub((x := Reshape(self, ints([-1]))), (lo := like(min, x) if min != max else Where(Equal((a := ReduceMin(x, keepdims=0)), (b := ReduceMax(x, keepdims=0))), Sub(a, like(1, x)), a))), like(bins, x)), Sub((hi := like(max, x) if min != max else Where(Equal(a, b), Add(b, like(1, x)), b)), lo))), like(bins - 1, x)), to=onnx_dtype('int64')), ints([1])), Range(scalar(0, 'int64'), scalar(bins, 'int64'), scalar(1, 'int64'))), Unsqueeze(And(GreaterOrEqual(x, lo), LessOrEqual(x, hi)), ints([1]))), to=onnx_dtype(dtype(self))), ints([0]), keepdims=0) (opspecs/statistics.yaml:349)"""
     return g.op('ReduceSum', g.op('Cast', g.op('And', g.op('Equal', g.op('Unsqueeze', g.op('Cast', g.op('Min', g.op('Floor', g.op('Div', g.op('Mul', g.op('Sub', (x := g.op('Reshape', self, h.ints(g, [-1]))), (lo := (h.like(g, min, x) if min != max else g.op('Where', g.op('Equal', (a := g.op('ReduceMin', x, keepdims=0)), (b := g.op('ReduceMax', x, keepdims=0))), g.op('Sub', a, h.like(g, 1, x)), a)))), h.like(g, bins, x)), g.op('Sub', (hi := (h.like(g, max, x) if min != max else g.op('Where', g.op('Equal', a, b), g.op('Add', b, h.like(g, 1, x)), b))), lo))), h.like(g, bins - 1, x)), to=h.onnx_dtype(g, 'int64')), h.ints(g, [1])), g.op('Range', h.scalar(g, 0, 'int64'), h.scalar(g, bins, 'int64'), h.scalar(g, 1, 'int64'))), g.op('Unsqueeze', g.op('And', g.op('GreaterOrEqual', x, lo), g.op('LessOrEqual', x, hi)), h.ints(g, [1]))), to=h.onnx_dtype(g, h.dtype(g, self))), h.ints(g, [0]), keepdims=0)
 
 
 @declared('opspecs/transformers.yaml:9', emits=('Cast', 'Concat', 'Equal', 'Gather', 'GreaterOrEqual', 'MatMul', 'Mul', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze'))
-def grouped_mm_fallback(g, input, weight, offs):
+def grouped_mm_fallback(g: GraphBuilder, input, weight, offs):
     """transformers::grouped_mm_fallback.default, opsets 13-26: ReduceSum(Mul( Transpose(MatMul(Unsqueeze(input, ints([0])), weight), perm=[1, 0, 2]), Unsqueeze(Cast(Equal( Unsqueeze(ReduceSum(Cast(GreaterOrEqual( Unsqueeze(Range(scalar(0, 'int64'), Gather(Shape(input), scalar(0, 'int64')), scalar(1, 'int64')), ints([1])), Unsqueeze(Cast(offs, to=onnx_dtype('int64')), ints([0]))), to=onnx_dtype('int64')), ints([1]), keepdims=0), ints([1])), Unsqueeze(Range(scalar(0, 'int64'), Gather(Shape(weight), scalar(0, 'int64')), scalar(1, 'int64')), ints([0]))), to=onnx_dtype(dtype(input))), ints([2]))), ints([1]), keepdims=0) (opspecs/transformers.yaml:9)"""
     return g.op('ReduceSum', g.op('Mul', g.op('Transpose', g.op('MatMul', g.op('Unsqueeze', input, h.ints(g, [0])), weight), perm=[1, 0, 2]), g.op('Unsqueeze', g.op('Cast', g.op('Equal', g.op('Unsqueeze', g.op('ReduceSum', g.op('Cast', g.op('GreaterOrEqual', g.op('Unsqueeze', g.op('Range', h.scalar(g, 0, 'int64'), g.op('Gather', g.op('Shape', input), h.scalar(g, 0, 'int64')), h.scalar(g, 1, 'int64')), h.ints(g, [1])), g.op('Unsqueeze', g.op('Cast', offs, to=h.onnx_dtype(g, 'int64')), h.ints(g, [0]))), to=h.onnx_dtype(g, 'int64')), h.ints(g, [1]), keepdims=0), h.ints(g, [1])), g.op('Unsqueeze', g.op('Range', h.scalar(g, 0, 'int64'), g.op('Gather', g.op('Shape', weight), h.scalar(g, 0, 'int64')), h.scalar(g, 1, 'int64')), h.ints(g, [0]))), to=h.onnx_dtype(g, h.dtype(g, input))), h.ints(g, [2]))), h.ints(g, [1]), keepdims=0)

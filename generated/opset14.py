@@ -11,11 +11,12 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/activation.yaml:115', emits=('HardSwish',))
-def hardswish(g, self):
+def hardswish(g: GraphBuilder, self):
     """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:115)"""
     return g.op('HardSwish', self)

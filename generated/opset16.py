@@ -11,12 +11,13 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/indexing.yaml:71', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape', 'Slice'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:77')})
-def scatter_add(g, self, dim, index, src):
+def scatter_add(g: GraphBuilder, self, dim, index, src):
     """aten::scatter_add.default, opsets 16-26: block of 3 lines: Reshape, ScatterElements; calls fit_to_index() (opspecs/indexing.yaml:71)"""
     updates = s.fit_to_index(g, src, index)
     out = g.op('ScatterElements', h.as_vector(g, self), h.as_vector(g, index), updates, axis=h.norm_dim(g, dim, self), reduction='add')
@@ -24,6 +25,6 @@ def scatter_add(g, self, dim, index, src):
 
 
 @declared('opspecs/resize.yaml:299', emits=('GridSample',))
-def grid_sampler_2d(g, input, grid, interpolation_mode, padding_mode, align_corners):
+def grid_sampler_2d(g: GraphBuilder, input, grid, interpolation_mode, padding_mode, align_corners):
     """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:299)"""
     return g.op('GridSample', input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

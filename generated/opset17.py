@@ -11,13 +11,14 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 from aten2onnx.exporter.emit.lib import fft_ops
 
 
 @declared('opspecs/fft.yaml:22', emits=('Cast', 'Concat', 'DFT', 'Gather', 'Mul', 'Pow', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze'))
-def _fft_r2c(g, self, dim, normalization, onesided):
+def _fft_r2c(g: GraphBuilder, self, dim, normalization, onesided):
     """aten::_fft_r2c.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_r2c (opspecs/fft.yaml:22)"""
     if not (normalization in [0, 1, 2]):
         raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:27')
@@ -25,7 +26,7 @@ def _fft_r2c(g, self, dim, normalization, onesided):
 
 
 @declared('opspecs/fft.yaml:41', emits=('Cast', 'Concat', 'DFT', 'Gather', 'Mul', 'Pow', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze'))
-def _fft_c2r(g, self, dim, normalization, last_dim_size):
+def _fft_c2r(g: GraphBuilder, self, dim, normalization, last_dim_size):
     """aten::_fft_c2r.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_c2r (opspecs/fft.yaml:41)"""
     if not (normalization in [0, 1, 2]):
         raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:46')
@@ -33,7 +34,7 @@ def _fft_c2r(g, self, dim, normalization, last_dim_size):
 
 
 @declared('opspecs/fft.yaml:59', emits=('Cast', 'DFT', 'Gather', 'Identity', 'Mul', 'Pow', 'ReduceProd', 'Shape'))
-def _fft_c2c(g, self, dim, normalization, forward):
+def _fft_c2c(g: GraphBuilder, self, dim, normalization, forward):
     """aten::_fft_c2c.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_c2c (opspecs/fft.yaml:59)"""
     if not (normalization in [0, 1, 2]):
         raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:64')
@@ -41,12 +42,12 @@ def _fft_c2c(g, self, dim, normalization, forward):
 
 
 @declared('opspecs/fft.yaml:80', emits=('Add', 'Cast', 'Concat', 'DFT', 'Div', 'Gather', 'Mul', 'Pad', 'Range', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze'))
-def stft(g, self, n_fft, hop_length=None, win_length=None, window=None, normalized=False, onesided=None, return_complex=None, align_to_window=None):
+def stft(g: GraphBuilder, self, n_fft, hop_length=None, win_length=None, window=None, normalized=False, onesided=None, return_complex=None, align_to_window=None):
     """aten::stft.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft (opspecs/fft.yaml:80)"""
     return fft_ops.stft(g, self, n_fft, hop_length, win_length, window, normalized, onesided, return_complex, align_to_window)
 
 
 @declared('opspecs/fft.yaml:102', emits=('Add', 'Cast', 'Concat', 'DFT', 'Div', 'Gather', 'Mul', 'Pad', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze'))
-def stft_center(g, self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None, align_to_window=None):
+def stft_center(g: GraphBuilder, self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None, align_to_window=None):
     """aten::stft.center, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft_center (opspecs/fft.yaml:102)"""
     return fft_ops.stft_center(g, self, n_fft, hop_length, win_length, window, center, pad_mode, normalized, onesided, return_complex, align_to_window)

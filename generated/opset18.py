@@ -11,23 +11,24 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/activation.yaml:136', emits=('Mish',))
-def mish(g, self):
+def mish(g: GraphBuilder, self):
     """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:136)"""
     return g.op('Mish', self)
 
 
 @declared('opspecs/math.yaml:185', emits=('BitwiseNot', 'Not'))
-def bitwise_not(g, self):
+def bitwise_not(g: GraphBuilder, self):
     """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:185)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 
 @declared('opspecs/statistics.yaml:254', emits=('Mul', 'Sigmoid', 'Split'))
-def glu(g, self, dim=-1):
+def glu(g: GraphBuilder, self, dim=-1):
     """aten::glu.default, opsets 18-26: Mul((s := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:254)"""
     return g.op('Mul', (s := g.op('Split', self, axis=dim, num_outputs=2, _outputs=2))[0], g.op('Sigmoid', s[1]))

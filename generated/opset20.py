@@ -11,17 +11,18 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
 @declared('opspecs/activation.yaml:94', emits=('Gelu',))
-def gelu(g, self, *, approximate='none'):
+def gelu(g: GraphBuilder, self, *, approximate='none'):
     """aten::gelu.default, opsets 20-26: Gelu(self, approximate=approximate) (opspecs/activation.yaml:94)"""
     return g.op('Gelu', self, approximate=approximate)
 
 
 @declared('opspecs/resize.yaml:303', emits=('GridSample',))
-def grid_sampler_2d(g, input, grid, interpolation_mode, padding_mode, align_corners):
+def grid_sampler_2d(g: GraphBuilder, input, grid, interpolation_mode, padding_mode, align_corners):
     """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:303)"""
     return g.op('GridSample', input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 from aten2onnx.exporter.emit.lib import attention_ops
@@ -27,27 +28,27 @@ from aten2onnx.exporter.emit.lib import torchscript_ops
 
 
 @declared('opspecs/activation.yaml:3', emits=('Cast', 'Less', 'Relu', 'Where'))
-def relu(g, self):
+def relu(g: GraphBuilder, self):
     """aten::relu.default, opsets 9-26: Relu(self) if is_float(self) else Where(Less(self, like(0, self)), like(0, self), self) (opspecs/activation.yaml:3)"""
     return g.op('Relu', self) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), self)
 
 
 @declared('opspecs/activation.yaml:8', emits=('Cast', 'Sigmoid'))
-def sigmoid(g, self):
+def sigmoid(g: GraphBuilder, self):
     """aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:8)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sigmoid', self)
 
 
 @declared('opspecs/activation.yaml:14', emits=('Cast', 'Tanh'))
-def tanh(g, self):
+def tanh(g: GraphBuilder, self):
     """aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:14)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tanh', self)
 
 
 @declared('opspecs/activation.yaml:20', emits=('Elu',))
-def elu(g, self, alpha=1, scale=1, input_scale=1):
+def elu(g: GraphBuilder, self, alpha=1, scale=1, input_scale=1):
     """aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:20)"""
     if not (scale == 1 and input_scale == 1):
         raise g.constraint_error('elu with scale or input_scale other than 1 has no ONNX Elu equivalent; use alpha only', 'opspecs/activation.yaml:23')
@@ -55,278 +56,278 @@ def elu(g, self, alpha=1, scale=1, input_scale=1):
 
 
 @declared('opspecs/activation.yaml:35', emits=('LeakyRelu',))
-def leaky_relu(g, self, negative_slope=0.01):
+def leaky_relu(g: GraphBuilder, self, negative_slope=0.01):
     """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:35)"""
     return g.op('LeakyRelu', self, alpha=negative_slope)
 
 
 @declared('opspecs/activation.yaml:47', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
-def hardtanh(g, self, min_val=-1, max_val=1):
+def hardtanh(g: GraphBuilder, self, min_val=-1, max_val=1):
     """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:47)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, min=min_val, max=max_val) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
 @declared('opspecs/activation.yaml:70', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
-def relu6(g, self):
+def relu6(g: GraphBuilder, self):
     """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:70)"""
     return g.op('Clip', self, min=0.0, max=6.0) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
 @declared('opspecs/activation.yaml:88', emits=('Add', 'Cast', 'Div', 'Erf', 'Mul', 'Tanh'))
-def gelu(g, self, *, approximate='none'):
+def gelu(g: GraphBuilder, self, *, approximate='none'):
     """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Div(self, like(1.4142135623730951, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(Mul(self, like(0.7978845608028654, self)), Add(Mul(Mul(self, like(0.044715, self)), self), like(1.0, self)))))) (opspecs/activation.yaml:88)"""
     return g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Erf', g.op('Div', self, h.like(g, 1.4142135623730951, self))))) if approximate == 'none' else g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Tanh', g.op('Mul', g.op('Mul', self, h.like(g, 0.7978845608028654, self)), g.op('Add', g.op('Mul', g.op('Mul', self, h.like(g, 0.044715, self)), self), h.like(g, 1.0, self))))))
 
 
 @declared('opspecs/activation.yaml:100', emits=('Mul', 'Sigmoid'))
-def silu(g, self):
+def silu(g: GraphBuilder, self):
     """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:100)"""
     return g.op('Mul', self, g.op('Sigmoid', self))
 
 
 @declared('opspecs/activation.yaml:106', emits=('HardSigmoid',))
-def hardsigmoid(g, self):
+def hardsigmoid(g: GraphBuilder, self):
     """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:106)"""
     return g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5)
 
 
 @declared('opspecs/activation.yaml:113', emits=('HardSigmoid', 'Mul'))
-def hardswish(g, self):
+def hardswish(g: GraphBuilder, self):
     """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:113)"""
     return g.op('Mul', self, g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5))
 
 
 @declared('opspecs/activation.yaml:121', emits=('Cast', 'Div', 'Greater', 'Mul', 'Softplus', 'Where'))
-def softplus(g, self, beta=1, threshold=20):
+def softplus(g: GraphBuilder, self, beta=1, threshold=20):
     """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:121)"""
     return g.op('Where', g.op('Greater', g.op('Mul', self, h.like(g, beta, self)), h.like(g, threshold, self)), self, g.op('Div', g.op('Softplus', g.op('Mul', self, h.like(g, beta, self))), h.like(g, beta, self))) if beta != 1 else g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Softplus', self))
 
 
 @declared('opspecs/activation.yaml:134', emits=('Mul', 'Softplus', 'Tanh'))
-def mish(g, self):
+def mish(g: GraphBuilder, self):
     """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:134)"""
     return g.op('Mul', self, g.op('Tanh', g.op('Softplus', self)))
 
 
 @declared('opspecs/activation.yaml:143', emits=('Cast', 'Concat', 'PRelu', 'Reshape'))
-def prelu(g, self, weight):
+def prelu(g: GraphBuilder, self, weight):
     """aten::prelu.default, opsets 9-26: block of 2 lines: PRelu, Reshape (opspecs/activation.yaml:143)"""
     sizes = [] if h.static_count(g, weight, None) == 1 else [-1] + [1] * (h.rank(g, self) - 2)
     return g.op('PRelu', self, h.cast_like(g, g.op('Reshape', weight, h.ints(g, sizes)), self))
 
 
 @declared('opspecs/activation.yaml:157', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
-def celu(g, self, alpha=1.0):
+def celu(g: GraphBuilder, self, alpha=1.0):
     """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:157)"""
     return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
 @declared('opspecs/activation.yaml:172', emits=('Selu',))
-def selu(g, self):
+def selu(g: GraphBuilder, self):
     """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:172)"""
     return g.op('Selu', self, alpha=1.6732632423543772, gamma=1.0507009873554805)
 
 
 @declared('opspecs/activation.yaml:181', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
-def threshold(g, self, threshold, value):
+def threshold(g: GraphBuilder, self, threshold, value):
     """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:181)"""
     return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
 
 
 @declared('opspecs/activation.yaml:193', emits=('Neg', 'Softplus'))
-def log_sigmoid(g, self):
+def log_sigmoid(g: GraphBuilder, self):
     """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:193)"""
     return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
 
 
 @declared('opspecs/arithmetic.yaml:10', emits=('Add', 'Cast', 'Mul', 'Or'))
-def add_Tensor(g, self, other, *, alpha=1):
+def add_Tensor(g: GraphBuilder, self, other, *, alpha=1):
     """aten::add.Tensor, opsets 9-26: (Or(self, other) if is_bool(self) else Add(self, other if alpha == 1 else Mul(other, like(alpha, other)))) (opspecs/arithmetic.yaml:10)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Add', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
 @declared('opspecs/arithmetic.yaml:21', emits=('Add', 'Cast', 'Mul', 'Or'))
-def add_Scalar(g, self, other, alpha=1):
+def add_Scalar(g: GraphBuilder, self, other, alpha=1):
     """aten::add.Scalar, opsets 9-26: (Or(self, like(other, self)) if is_bool(self) else Add(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self)))) (opspecs/arithmetic.yaml:21)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Add', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
 @declared('opspecs/arithmetic.yaml:31', emits=('Cast', 'Mul', 'Sub'))
-def sub_Tensor(g, self, other, *, alpha=1):
+def sub_Tensor(g: GraphBuilder, self, other, *, alpha=1):
     """aten::sub.Tensor, opsets 9-26: Sub(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:31)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
 @declared('opspecs/arithmetic.yaml:40', emits=('Cast', 'Mul', 'Sub'))
-def sub_Scalar(g, self, other, alpha=1):
+def sub_Scalar(g: GraphBuilder, self, other, alpha=1):
     """aten::sub.Scalar, opsets 9-26: Sub(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self))) (opspecs/arithmetic.yaml:40)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
 @declared('opspecs/arithmetic.yaml:49', emits=('Cast', 'Mul', 'Sub'))
-def rsub_Tensor(g, self, other, *, alpha=1):
+def rsub_Tensor(g: GraphBuilder, self, other, *, alpha=1):
     """aten::rsub.Tensor, opsets 9-26: Sub(other, self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:49)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', other, self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
 @declared('opspecs/arithmetic.yaml:57', emits=('Cast', 'Mul', 'Sub'))
-def rsub_Scalar(g, self, other, alpha=1):
+def rsub_Scalar(g: GraphBuilder, self, other, alpha=1):
     """aten::rsub.Scalar, opsets 9-26: Sub(like(other, self), self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:57)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', h.like(g, other, self), self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
 @declared('opspecs/arithmetic.yaml:65', emits=('And', 'Cast', 'Mul'))
-def mul_Tensor(g, self, other):
+def mul_Tensor(g: GraphBuilder, self, other):
     """aten::mul.Tensor, opsets 9-26: And(self, other) if is_bool(self) else Mul(self, other) (opspecs/arithmetic.yaml:65)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Mul', self, other)
 
 
 @declared('opspecs/arithmetic.yaml:74', emits=('And', 'Cast', 'Mul'))
-def mul_Scalar(g, self, other):
+def mul_Scalar(g: GraphBuilder, self, other):
     """aten::mul.Scalar, opsets 9-26: And(self, like(other, self)) if is_bool(self) else Mul(self, like(other, self)) (opspecs/arithmetic.yaml:74)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Mul', self, h.like(g, other, self))
 
 
 @declared('opspecs/arithmetic.yaml:83', emits=('Cast', 'Div'))
-def div_Tensor(g, self, other):
+def div_Tensor(g: GraphBuilder, self, other):
     """aten::div.Tensor, opsets 9-26: Div(self, other) (opspecs/arithmetic.yaml:83)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, other)
 
 
 @declared('opspecs/arithmetic.yaml:90', emits=('Cast', 'Div'))
-def div_Scalar(g, self, other):
+def div_Scalar(g: GraphBuilder, self, other):
     """aten::div.Scalar, opsets 9-26: Div(self, like(other, self)) (opspecs/arithmetic.yaml:90)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, h.like(g, other, self))
 
 
 @declared('opspecs/arithmetic.yaml:111', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
-def div_Tensor_mode(g, self, other, *, rounding_mode):
+def div_Tensor_mode(g: GraphBuilder, self, other, *, rounding_mode):
     """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:111)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, other) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
 
 
 @declared('opspecs/arithmetic.yaml:151', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
-def remainder_Tensor(g, self, other):
+def remainder_Tensor(g: GraphBuilder, self, other):
     """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:151)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
 
 
 @declared('opspecs/arithmetic.yaml:172', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
-def remainder_Scalar(g, self, other):
+def remainder_Scalar(g: GraphBuilder, self, other):
     """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:172)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
 
 
 @declared('opspecs/arithmetic.yaml:196', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
-def fmod_Tensor(g, self, other):
+def fmod_Tensor(g: GraphBuilder, self, other):
     """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:196)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', other), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', other))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
 @declared('opspecs/arithmetic.yaml:213', emits=('Cast', 'Pow'))
-def pow_Tensor_Tensor(g, self, exponent):
+def pow_Tensor_Tensor(g: GraphBuilder, self, exponent):
     """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:213)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, exponent, 'float64')), self)
 
 
 @declared('opspecs/arithmetic.yaml:226', emits=('Cast', 'Pow'))
-def pow_Tensor_Scalar(g, self, exponent):
+def pow_Tensor_Scalar(g: GraphBuilder, self, exponent):
     """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:226)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self)) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, h.like(g, exponent, self), 'float64')), self)
 
 
 @declared('opspecs/arithmetic.yaml:239', emits=('Cast', 'Pow'))
-def pow_Scalar(g, self, exponent):
+def pow_Scalar(g: GraphBuilder, self, exponent):
     """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:239)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
 
 
 @declared('opspecs/arithmetic.yaml:253', emits=('Cast', 'Greater', 'Max', 'Or', 'Where'))
-def maximum(g, self, other):
+def maximum(g: GraphBuilder, self, other):
     """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:253)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
 
 
 @declared('opspecs/arithmetic.yaml:266', emits=('And', 'Cast', 'Less', 'Min', 'Where'))
-def minimum(g, self, other):
+def minimum(g: GraphBuilder, self, other):
     """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:266)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
 @declared('opspecs/arithmetic.yaml:281', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
-def clamp(g, self, min=None, max=None):
+def clamp(g: GraphBuilder, self, min=None, max=None):
     """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:281)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, h.like(g, min, self))) if max is None else g.op('Min', self if min is None else g.op('Max', self, h.like(g, min, self)), h.like(g, max, self))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
 @declared('opspecs/arithmetic.yaml:301', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
-def clamp_Tensor(g, self, min=None, max=None):
+def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
     """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:301)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
 @declared('opspecs/arithmetic.yaml:321', emits=('Cast', 'Less', 'Max', 'Where'))
-def clamp_min(g, self, min):
+def clamp_min(g: GraphBuilder, self, min):
     """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:321)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return g.op('Max', self, h.like(g, min, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
 @declared('opspecs/arithmetic.yaml:334', emits=('Cast', 'Greater', 'Min', 'Where'))
-def clamp_max(g, self, max):
+def clamp_max(g: GraphBuilder, self, max):
     """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:334)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return g.op('Min', self, h.like(g, max, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
 @declared('opspecs/arithmetic.yaml:345', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
-def where_self(g, condition, self, other):
+def where_self(g: GraphBuilder, condition, self, other):
     """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:345)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
 @declared('opspecs/arithmetic.yaml:356', emits=('And', 'Cast'))
-def logical_and(g, self, other):
+def logical_and(g: GraphBuilder, self, other):
     """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:356)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
 @declared('opspecs/arithmetic.yaml:362', emits=('Cast', 'Or'))
-def logical_or(g, self, other):
+def logical_or(g: GraphBuilder, self, other):
     """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:362)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
 @declared('opspecs/arithmetic.yaml:368', emits=('Cast', 'Xor'))
-def logical_xor(g, self, other):
+def logical_xor(g: GraphBuilder, self, other):
     """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:368)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
 @declared('opspecs/attention.yaml:18', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'), refusals={'causal_dynamic_lengths': ('scaled_dot_product_attention with is_causal and sequence lengths known only at run time needs ONNX Range (opset 11); export with opset_version >= 11', 'opspecs/attention.yaml:25'), 'gqa_dynamic_heads': ('scaled_dot_product_attention with enable_gqa needs static head counts below opset 23; export with opset_version >= 23 (ONNX Attention) or mark the head dims static', 'opspecs/attention.yaml:28')})
-def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
+def scaled_dot_product_attention(g: GraphBuilder, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
     """aten::scaled_dot_product_attention.default, opsets 9-26: aten2onnx.exporter.emit.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
     if not (dropout_p == 0):
         raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:23')
@@ -334,7 +335,7 @@ def scaled_dot_product_attention(g, query, key, value, attn_mask=None, dropout_p
 
 
 @declared('opspecs/bitwise.yaml:19', emits=('Add', 'And', 'BitwiseAnd', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
-def bitwise_and_Tensor(g, self, other):
+def bitwise_and_Tensor(g: GraphBuilder, self, other):
     """aten::bitwise_and.Tensor, opsets 9-26: block of 5 lines: And, BitwiseAnd; calls bitwise_int64() (opspecs/bitwise.yaml:19); also serves aten::__and__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     if h.is_bool(g, self):
@@ -345,7 +346,7 @@ def bitwise_and_Tensor(g, self, other):
 
 
 @declared('opspecs/bitwise.yaml:33', emits=('Add', 'And', 'BitwiseAnd', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
-def bitwise_and_Scalar(g, self, other):
+def bitwise_and_Scalar(g: GraphBuilder, self, other):
     """aten::bitwise_and.Scalar, opsets 9-26: block of 5 lines: And, BitwiseAnd; calls bitwise_int64() (opspecs/bitwise.yaml:33); also serves aten::__and__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     if h.is_bool(g, self):
@@ -356,7 +357,7 @@ def bitwise_and_Scalar(g, self, other):
 
 
 @declared('opspecs/bitwise.yaml:47', emits=('Add', 'And', 'BitwiseOr', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
-def bitwise_or_Tensor(g, self, other):
+def bitwise_or_Tensor(g: GraphBuilder, self, other):
     """aten::bitwise_or.Tensor, opsets 9-26: block of 5 lines: BitwiseOr, Or; calls bitwise_int64() (opspecs/bitwise.yaml:47); also serves aten::__or__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     if h.is_bool(g, self):
@@ -367,7 +368,7 @@ def bitwise_or_Tensor(g, self, other):
 
 
 @declared('opspecs/bitwise.yaml:61', emits=('Add', 'And', 'BitwiseOr', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
-def bitwise_or_Scalar(g, self, other):
+def bitwise_or_Scalar(g: GraphBuilder, self, other):
     """aten::bitwise_or.Scalar, opsets 9-26: block of 5 lines: BitwiseOr, Or; calls bitwise_int64() (opspecs/bitwise.yaml:61); also serves aten::__or__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     if h.is_bool(g, self):
@@ -378,7 +379,7 @@ def bitwise_or_Scalar(g, self, other):
 
 
 @declared('opspecs/bitwise.yaml:75', emits=('Add', 'And', 'BitwiseXor', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
-def bitwise_xor_Tensor(g, self, other):
+def bitwise_xor_Tensor(g: GraphBuilder, self, other):
     """aten::bitwise_xor.Tensor, opsets 9-26: block of 5 lines: BitwiseXor, Xor; calls bitwise_int64() (opspecs/bitwise.yaml:75); also serves aten::__xor__.Tensor"""
     self, other = g.promote([self, other], 'DEFAULT')
     if h.is_bool(g, self):
@@ -389,7 +390,7 @@ def bitwise_xor_Tensor(g, self, other):
 
 
 @declared('opspecs/bitwise.yaml:89', emits=('Add', 'And', 'BitwiseXor', 'Cast', 'Concat', 'Div', 'Less', 'Mul', 'Or', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
-def bitwise_xor_Scalar(g, self, other):
+def bitwise_xor_Scalar(g: GraphBuilder, self, other):
     """aten::bitwise_xor.Scalar, opsets 9-26: block of 5 lines: BitwiseXor, Xor; calls bitwise_int64() (opspecs/bitwise.yaml:89); also serves aten::__xor__.Scalar"""
     self, other = g.promote([self, other], 'DEFAULT')
     if h.is_bool(g, self):
@@ -400,105 +401,105 @@ def bitwise_xor_Scalar(g, self, other):
 
 
 @declared('opspecs/bitwise.yaml:103', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Reshape', 'Sub', 'Where'))
-def bitwise_left_shift_Tensor(g, self, other):
+def bitwise_left_shift_Tensor(g: GraphBuilder, self, other):
     """aten::bitwise_left_shift.Tensor, opsets 9-26: shift_int64(self, other, True) (opspecs/bitwise.yaml:103); also serves aten::__lshift__.Tensor; also serves aten::bitwise_left_shift.Tensor_Scalar (opspecs/bitwise.yaml:111); also serves aten::bitwise_left_shift.Scalar_Tensor (opspecs/bitwise.yaml:119)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return s.shift_int64(g, self, other, True)
 
 
 @declared('opspecs/bitwise.yaml:126', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Less', 'Mul', 'Neg', 'Not', 'Or', 'Reshape', 'Sub', 'Where'))
-def bitwise_right_shift_Tensor(g, self, other):
+def bitwise_right_shift_Tensor(g: GraphBuilder, self, other):
     """aten::bitwise_right_shift.Tensor, opsets 9-26: shift_int64(self, other, False) (opspecs/bitwise.yaml:126); also serves aten::__rshift__.Tensor; also serves aten::bitwise_right_shift.Tensor_Scalar (opspecs/bitwise.yaml:134); also serves aten::bitwise_right_shift.Scalar_Tensor (opspecs/bitwise.yaml:142)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return s.shift_int64(g, self, other, False)
 
 
 @declared('opspecs/comparison.yaml:15', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
-def eq_Tensor(g, self, other):
+def eq_Tensor(g: GraphBuilder, self, other):
     """aten::eq.Tensor, opsets 9-10: (Equal(self, other) if not is_float(self) else Not(Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other))))) (opspecs/comparison.yaml:15)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, other) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))
 
 
 @declared('opspecs/comparison.yaml:28', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
-def eq_Scalar(g, self, other):
+def eq_Scalar(g: GraphBuilder, self, other):
     """aten::eq.Scalar, opsets 9-10: (Equal(self, like(other, self)) if not is_float(self) else Not(Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self)))))) (opspecs/comparison.yaml:28)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Equal', self, h.like(g, other, self)) if not h.is_float(g, self) else g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self)))))
 
 
 @declared('opspecs/comparison.yaml:41', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
-def ne_Tensor(g, self, other):
+def ne_Tensor(g: GraphBuilder, self, other):
     """aten::ne.Tensor, opsets 9-10: (Not(Equal(self, other)) if not is_float(self) else Or(Or(Less(self, other), Greater(self, other)), Or(IsNaN(self), IsNaN(other)))) (opspecs/comparison.yaml:41)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, other)) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))
 
 
 @declared('opspecs/comparison.yaml:54', emits=('Cast', 'Equal', 'Greater', 'IsNaN', 'Less', 'Not', 'Or'))
-def ne_Scalar(g, self, other):
+def ne_Scalar(g: GraphBuilder, self, other):
     """aten::ne.Scalar, opsets 9-10: (Not(Equal(self, like(other, self))) if not is_float(self) else Or(Or(Less(self, like(other, self)), Greater(self, like(other, self))), Or(IsNaN(self), IsNaN(like(other, self))))) (opspecs/comparison.yaml:54)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Not', g.op('Equal', self, h.like(g, other, self))) if not h.is_float(g, self) else g.op('Or', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Greater', self, h.like(g, other, self))), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))
 
 
 @declared('opspecs/comparison.yaml:64', emits=('And', 'Cast', 'Less', 'Not'))
-def lt_Tensor(g, self, other):
+def lt_Tensor(g: GraphBuilder, self, other):
     """aten::lt.Tensor, opsets 9-26: And(Not(self), other) if is_bool(self) else Less(self, other) (opspecs/comparison.yaml:64)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Less', self, other)
 
 
 @declared('opspecs/comparison.yaml:71', emits=('And', 'Cast', 'Less', 'Not'))
-def lt_Scalar(g, self, other):
+def lt_Scalar(g: GraphBuilder, self, other):
     """aten::lt.Scalar, opsets 9-26: And(Not(self), like(other, self)) if is_bool(self) else Less(self, like(other, self)) (opspecs/comparison.yaml:71)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Less', self, h.like(g, other, self))
 
 
 @declared('opspecs/comparison.yaml:78', emits=('And', 'Cast', 'Greater', 'Not'))
-def gt_Tensor(g, self, other):
+def gt_Tensor(g: GraphBuilder, self, other):
     """aten::gt.Tensor, opsets 9-26: And(self, Not(other)) if is_bool(self) else Greater(self, other) (opspecs/comparison.yaml:78)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Greater', self, other)
 
 
 @declared('opspecs/comparison.yaml:85', emits=('And', 'Cast', 'Greater', 'Not'))
-def gt_Scalar(g, self, other):
+def gt_Scalar(g: GraphBuilder, self, other):
     """aten::gt.Scalar, opsets 9-26: And(self, Not(like(other, self))) if is_bool(self) else Greater(self, like(other, self)) (opspecs/comparison.yaml:85)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('And', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Greater', self, h.like(g, other, self))
 
 
 @declared('opspecs/comparison.yaml:95', emits=('Cast', 'Greater', 'IsNaN', 'Not', 'Or'))
-def le_Tensor(g, self, other):
+def le_Tensor(g: GraphBuilder, self, other):
     """aten::le.Tensor, opsets 9-11: (Or(Not(self), other) if is_bool(self) else (Not(Or(Greater(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Greater(self, other)))) (opspecs/comparison.yaml:95)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), other) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, other))
 
 
 @declared('opspecs/comparison.yaml:109', emits=('Cast', 'Greater', 'IsNaN', 'Not', 'Or'))
-def le_Scalar(g, self, other):
+def le_Scalar(g: GraphBuilder, self, other):
     """aten::le.Scalar, opsets 9-11: (Or(Not(self), like(other, self)) if is_bool(self) else (Not(Or(Greater(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Greater(self, like(other, self))))) (opspecs/comparison.yaml:109)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', g.op('Not', self), h.like(g, other, self)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Greater', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Greater', self, h.like(g, other, self)))
 
 
 @declared('opspecs/comparison.yaml:123', emits=('Cast', 'IsNaN', 'Less', 'Not', 'Or'))
-def ge_Tensor(g, self, other):
+def ge_Tensor(g: GraphBuilder, self, other):
     """aten::ge.Tensor, opsets 9-11: (Or(self, Not(other)) if is_bool(self) else (Not(Or(Less(self, other), Or(IsNaN(self), IsNaN(other)))) if is_float(self) else Not(Less(self, other)))) (opspecs/comparison.yaml:123)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', other)) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, other), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other)))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, other))
 
 
 @declared('opspecs/comparison.yaml:137', emits=('Cast', 'IsNaN', 'Less', 'Not', 'Or'))
-def ge_Scalar(g, self, other):
+def ge_Scalar(g: GraphBuilder, self, other):
     """aten::ge.Scalar, opsets 9-11: (Or(self, Not(like(other, self))) if is_bool(self) else (Not(Or(Less(self, like(other, self)), Or(IsNaN(self), IsNaN(like(other, self))))) if is_float(self) else Not(Less(self, like(other, self))))) (opspecs/comparison.yaml:137)"""
     self, other = g.promote([self, other], 'ALWAYS_BOOL')
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('Not', g.op('Or', g.op('Less', self, h.like(g, other, self)), g.op('Or', g.op('IsNaN', self), g.op('IsNaN', h.like(g, other, self))))) if h.is_float(g, self) else g.op('Not', g.op('Less', self, h.like(g, other, self)))
 
 
 @declared('opspecs/creation.yaml:17', emits=('Add', 'Cast', 'Concat', 'Mul', 'Range', 'Reshape'))
-def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
+def arange(g: GraphBuilder, end, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::arange.default, opsets 9-26: arange_values(0, end, 1, dtype) (opspecs/creation.yaml:17)"""
     if not (g.opset >= 11 or h.all_known(g, end)):
         raise g.constraint_error('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:20')
@@ -506,7 +507,7 @@ def arange(g, end, *, dtype=None, layout=None, device=None, pin_memory=None):
 
 
 @declared('opspecs/creation.yaml:29', emits=('Add', 'Cast', 'Concat', 'Mul', 'Range', 'Reshape'))
-def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
+def arange_start(g: GraphBuilder, start, end, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::arange.start, opsets 9-26: arange_values(start, end, 1, dtype) (opspecs/creation.yaml:29)"""
     if not (g.opset >= 11 or h.all_known(g, start, end)):
         raise g.constraint_error('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:32')
@@ -514,7 +515,7 @@ def arange_start(g, start, end, *, dtype=None, layout=None, device=None, pin_mem
 
 
 @declared('opspecs/creation.yaml:42', emits=('Add', 'Cast', 'Concat', 'Mul', 'Range', 'Reshape'))
-def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
+def arange_start_step(g: GraphBuilder, start, end, step=1, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::arange.start_step, opsets 9-26: arange_values(start, end, step, dtype) (opspecs/creation.yaml:42)"""
     if not (g.opset >= 11 or h.all_known(g, start, end, step)):
         raise g.constraint_error('arange with a bound known only at run time (a dynamic size) needs ONNX Range (opset 11); export with opset_version >= 11 or make the bound static', 'opspecs/creation.yaml:45')
@@ -522,163 +523,163 @@ def arange_start_step(g, start, end, step=1, *, dtype=None, layout=None, device=
 
 
 @declared('opspecs/creation.yaml:60', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def full(g, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
+def full(g: GraphBuilder, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, fill_value)) (opspecs/creation.yaml:60)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, fill_value))
 
 
 @declared('opspecs/creation.yaml:67', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def zeros(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+def zeros(g: GraphBuilder, size, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:67)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/creation.yaml:73', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def ones(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+def ones(g: GraphBuilder, size, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype)) (opspecs/creation.yaml:73)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/creation.yaml:80', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def empty_memory_format(g, size, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def empty_memory_format(g: GraphBuilder, size, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::empty.memory_format, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:80)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/creation.yaml:88', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def empty_strided(g, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
+def empty_strided(g: GraphBuilder, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype)) (opspecs/creation.yaml:88)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/creation.yaml:97', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
-def full_like(g, self, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def full_like(g: GraphBuilder, self, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::full_like.default, opsets 9-26: filled(Shape(self), fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:97)"""
     return h.filled(g, g.op('Shape', self), fill_value, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/creation.yaml:104', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
-def zeros_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def zeros_like(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::zeros_like.default, opsets 9-26: filled(Shape(self), 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:104); also serves aten::empty_like.default (opspecs/creation.yaml:116)"""
     return h.filled(g, g.op('Shape', self), 0, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/creation.yaml:110', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
-def ones_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def ones_like(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::ones_like.default, opsets 9-26: filled(Shape(self), 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:110)"""
     return h.filled(g, g.op('Shape', self), 1, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/creation.yaml:124', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def new_zeros(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+def new_zeros(g: GraphBuilder, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::new_zeros.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:124); also serves aten::new_empty.default (opspecs/creation.yaml:146)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/creation.yaml:131', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def new_ones(g, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+def new_ones(g: GraphBuilder, self, size, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::new_ones.default, opsets 9-26: filled(size, 1, factory_dtype(dtype, self)) (opspecs/creation.yaml:131)"""
     return h.filled(g, size, 1, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/creation.yaml:138', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def new_full(g, self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
+def new_full(g: GraphBuilder, self, size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::new_full.default, opsets 9-26: filled(size, fill_value, factory_dtype(dtype, self)) (opspecs/creation.yaml:138)"""
     return h.filled(g, size, fill_value, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/creation.yaml:155', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def new_empty_strided(g, self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
+def new_empty_strided(g: GraphBuilder, self, size, stride, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::new_empty_strided.default, opsets 9-26: filled(size, 0, factory_dtype(dtype, self)) (opspecs/creation.yaml:155)"""
     return h.filled(g, size, 0, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/creation.yaml:166', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def scalar_tensor(g, s, *, dtype=None, layout=None, device=None, pin_memory=None):
+def scalar_tensor(g: GraphBuilder, s, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:166)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/creation.yaml:175', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
-def eye(g, n, *, dtype=None, layout=None, device=None, pin_memory=None):
+def eye(g: GraphBuilder, n, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::eye.default, opsets 9-26: cast(EyeLike(filled([n, n], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:175)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, n], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/creation.yaml:181', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'EyeLike', 'Reshape'))
-def eye_m(g, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
+def eye_m(g: GraphBuilder, n, m, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::eye.m, opsets 9-26: cast(EyeLike(filled([n, m], 0, 'float32')), factory_dtype(dtype)) (opspecs/creation.yaml:181)"""
     return h.cast(g, g.op('EyeLike', h.filled(g, [n, m], 0, 'float32')), h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/creation.yaml:190', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
-def fill_Scalar(g, self, value):
+def fill_Scalar(g: GraphBuilder, self, value):
     """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:190); also serves aten::fill.Tensor (opspecs/creation.yaml:196)"""
     return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
 
 
 @declared('opspecs/creation.yaml:203', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
-def zero(g, self):
+def zero(g: GraphBuilder, self):
     """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:203)"""
     return h.filled(g, g.op('Shape', self), 0, h.dtype(g, self))
 
 
 @declared('opspecs/creation.yaml:208', emits=('Identity',))
-def lift_fresh_copy(g, self):
+def lift_fresh_copy(g: GraphBuilder, self):
     """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:208); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
 @declared('opspecs/creation.yaml:215', emits=('Cast',))
-def _to_copy(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
+def _to_copy(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
     """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:215)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
 @declared('opspecs/creation.yaml:223', emits=('Cast',))
-def to_dtype(g, self, dtype, non_blocking=False, copy=False, memory_format=None):
+def to_dtype(g: GraphBuilder, self, dtype, non_blocking=False, copy=False, memory_format=None):
     """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:223)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
 @declared('opspecs/creation.yaml:229', emits=('Cast',))
-def to_dtype_layout(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
+def to_dtype_layout(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
     """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:229)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
 @declared('opspecs/creation.yaml:236', emits=('Cast',))
-def to_device(g, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
+def to_device(g: GraphBuilder, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
     """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:236)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
 @declared('opspecs/creation.yaml:244', emits=('Cast',))
-def to_other(g, self, other, non_blocking=False, copy=False, memory_format=None):
+def to_other(g: GraphBuilder, self, other, non_blocking=False, copy=False, memory_format=None):
     """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:244)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
 @declared('opspecs/creation.yaml:250', emits=('Cast',))
-def type_as(g, self, other):
+def type_as(g: GraphBuilder, self, other):
     """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:250)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
 @declared('opspecs/creation.yaml:257', emits=('Cast', 'Expand', 'Shape'))
-def copy(g, self, src, non_blocking=False):
+def copy(g: GraphBuilder, self, src, non_blocking=False):
     """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:257)"""
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
 @declared('opspecs/creation.yaml:265', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
-def scalar_tensor_(g, s, *, dtype=None, device=None):
+def scalar_tensor_(g: GraphBuilder, s, *, dtype=None, device=None):
     """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:265)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/dynamic.yaml:7', emits=('Add', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
-def masked_select(g, self, mask):
+def masked_select(g: GraphBuilder, self, mask):
     """aten::masked_select.default, opsets 9-26: block of 5 lines: Add, Compress, ConstantOfShape, Expand, Reshape, Shape (opspecs/dynamic.yaml:7)"""
     if h.has_static_shape(g, self) and h.shape(g, self) == h.shape(g, mask):
         return g.op('Compress', g.op('Reshape', self, h.ints(g, [-1])), g.op('Reshape', h.cast(g, mask, 'bool'), h.ints(g, [-1])), axis=0)
@@ -688,31 +689,31 @@ def masked_select(g, self, mask):
 
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
-def view_as_complex(g, self):
+def view_as_complex(g: GraphBuilder, self):
     """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:177)"""
     return fft_ops.view_as_complex(g, self)
 
 
 @declared('opspecs/fft.yaml:141', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
-def complex(g, real, imag):
+def complex(g: GraphBuilder, real, imag):
     """aten::complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:141)"""
     return fft_ops.complex_from_parts(g, real, imag)
 
 
 @declared('opspecs/fft.yaml:152', emits=('Identity', 'Mul'))
-def conj_physical(g, self):
+def conj_physical(g: GraphBuilder, self):
     """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:152); also serves aten::_conj.default"""
     return fft_ops.conj(g, self)
 
 
 @declared('opspecs/fft.yaml:162', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
-def angle(g, self):
+def angle(g: GraphBuilder, self):
     """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:162)"""
     return fft_ops.angle(g, self)
 
 
 @declared('opspecs/indexing.yaml:8', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape'))
-def gather(g, self, dim, index, *, sparse_grad=False):
+def gather(g: GraphBuilder, self, dim, index, *, sparse_grad=False):
     """aten::gather.default, opsets 9-10: block of 4 lines: Add, Gather, Mul, Reshape (opspecs/indexing.yaml:8)"""
     if not (g.opset >= 11 or (h.has_static_shape(g, self) and h.has_static_shape(g, index))):
         raise g.constraint_error('gather below opset 11 (no GatherElements) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:19')
@@ -723,13 +724,13 @@ def gather(g, self, dim, index, *, sparse_grad=False):
 
 
 @declared('opspecs/indexing.yaml:28', emits=('Concat', 'Gather', 'Reshape'))
-def index_select(g, self, dim, index):
+def index_select(g: GraphBuilder, self, dim, index):
     """aten::index_select.default, opsets 9-26: Gather(self, Reshape(index, ints([-1])), axis=norm_dim(dim, self)) if rank(self) > 0 else self (opspecs/indexing.yaml:28)"""
     return g.op('Gather', self, g.op('Reshape', index, h.ints(g, [-1])), axis=h.norm_dim(g, dim, self)) if h.rank(g, self) > 0 else self
 
 
 @declared('opspecs/indexing.yaml:36', emits=('Concat', 'Reshape', 'Scatter', 'ScatterElements', 'Shape', 'Slice'))
-def scatter_src(g, self, dim, index, src):
+def scatter_src(g: GraphBuilder, self, dim, index, src):
     """aten::scatter.src, opsets 9-26: block of 2 lines: Reshape; calls fit_to_index(), scatter_along() (opspecs/indexing.yaml:36)"""
     if not (g.opset >= 10 or h.has_static_shape(g, index) or (h.shape(g, src) or [1]) == (h.shape(g, index) or [1])):
         raise g.constraint_error("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:41')
@@ -738,7 +739,7 @@ def scatter_src(g, self, dim, index, src):
 
 
 @declared('opspecs/indexing.yaml:52', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter', 'ScatterElements', 'Shape'))
-def scatter_value(g, self, dim, index, value):
+def scatter_value(g: GraphBuilder, self, dim, index, value):
     """aten::scatter.value, opsets 9-26: block of 3 lines: Expand, Reshape, Shape; calls scatter_along() (opspecs/indexing.yaml:52)"""
     idx = h.as_vector(g, index)
     out = s.scatter_along(g, h.as_vector(g, self), idx, g.op('Expand', h.like(g, value, self), g.op('Shape', idx)), h.norm_dim(g, dim, self))
@@ -746,31 +747,31 @@ def scatter_value(g, self, dim, index, value):
 
 
 @declared('opspecs/indexing.yaml:67', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Equal', 'ReduceSum', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ('scatter_add below opset 16 (ScatterElements without reduction) needs the static shapes of self and index; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:77')})
-def scatter_add(g, self, dim, index, src):
+def scatter_add(g: GraphBuilder, self, dim, index, src):
     """aten::scatter_add.default, opsets 9-15: aten2onnx.exporter.emit.lib.shape_ops.scatter_add_opset9 (opspecs/indexing.yaml:67)"""
     return shape_ops.scatter_add_opset9(g, self, dim, index, src)
 
 
 @declared('opspecs/indexing.yaml:95', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'GatherND>=11', 'Less', 'Mul', 'NonZero', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('indexing with tensors below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:101')})
-def index_Tensor(g, self, indices):
+def index_Tensor(g: GraphBuilder, self, indices):
     """aten::index.Tensor, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.index_tensor (opspecs/indexing.yaml:95)"""
     return indexing_ops.index_tensor(g, self, indices)
 
 
 @declared('opspecs/indexing.yaml:112', emits=('Add', 'Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterND>=11', 'Shape', 'Slice', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_put below opset 11 needs the static sizes of the indexed dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/indexing.yaml:117')})
-def index_put(g, self, indices, values, accumulate=False):
+def index_put(g: GraphBuilder, self, indices, values, accumulate=False):
     """aten::index_put.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.index_put (opspecs/indexing.yaml:112)"""
     return indexing_ops.index_put(g, self, indices, values, accumulate)
 
 
 @declared('opspecs/indexing.yaml:132', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
-def masked_fill_Scalar(g, self, mask, value):
+def masked_fill_Scalar(g: GraphBuilder, self, mask, value):
     """aten::masked_fill.Scalar, opsets 9-26: (Or(And(mask, like(value, self)), And(Not(mask), self)) if is_bool(self) else Where(mask, like(value, self), self)) (opspecs/indexing.yaml:132); also serves aten::masked_fill.Tensor (opspecs/indexing.yaml:141)"""
     return g.op('Or', g.op('And', mask, h.like(g, value, self)), g.op('And', g.op('Not', mask), self)) if h.is_bool(g, self) else g.op('Where', mask, h.like(g, value, self), self)
 
 
 @declared('opspecs/indexing.yaml:153', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Gather', 'NonZero', 'Range', 'Reshape', 'Scatter', 'ScatterElements', 'Shape'))
-def masked_scatter(g, self, mask, source):
+def masked_scatter(g: GraphBuilder, self, mask, source):
     """aten::masked_scatter.default, opsets 9-26: block of 8 lines: Expand, Gather, NonZero, Range, Reshape, Shape; calls scatter_along() (opspecs/indexing.yaml:153)"""
     data = g.op('Expand', self, g.op('Shape', mask))
     positions = g.op('Reshape', g.op('NonZero', g.op('Reshape', g.op('Expand', mask, g.op('Shape', data)), h.ints(g, [-1]))), h.ints(g, [-1]))
@@ -783,7 +784,7 @@ def masked_scatter(g, self, mask, source):
 
 
 @declared('opspecs/indexing.yaml:172', emits=('Add', 'Cast', 'Concat', 'Expand', 'Gather', 'Less', 'Reshape', 'Scatter', 'ScatterElements', 'Shape', 'Slice', 'Unsqueeze', 'Where'))
-def select_scatter(g, self, src, dim, index):
+def select_scatter(g: GraphBuilder, self, src, dim, index):
     """aten::select_scatter.default, opsets 9-26: block of 14 lines: Add, Concat, Expand, Less, Reshape, Shape, Where; calls scatter_along(), unsqueeze_axes() (opspecs/indexing.yaml:172)"""
     axis = h.norm_dim(g, dim, self)
     size = h.static_size(g, self, axis)
@@ -794,27 +795,27 @@ def select_scatter(g, self, src, dim, index):
         tail = [h.slice_axes(g, self, [at + 1], [9223372036854775807], [axis])] if size is None or at < size - 1 else []
         pieces = head + [row] + tail
         return pieces[0] if builtins.len(pieces) == 1 else g.op('Concat', *pieces, axis=axis)
-    position = h.number(g, index, 'int64')
-    position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, h.number(g, h.dim_size(g, self, axis), 'int64')), position)
+    position = h.scalar(g, index, 'int64')
+    position = g.op('Where', g.op('Less', position, h.scalar(g, 0, 'int64')), g.op('Add', position, h.scalar(g, h.dim_size(g, self, axis), 'int64')), position)
     view = [1] * axis + [-1] + [1] * (h.rank(g, src) - axis)
     target = h.ints(g, h.shape(g, src)[:axis] + [1] + h.shape(g, src)[axis:]) if h.has_static_shape(g, src) else g.op('Shape', row)
     return s.scatter_along(g, self, g.op('Expand', g.op('Reshape', position, h.ints(g, view)), target), row, axis)
 
 
 @declared('opspecs/indexing.yaml:197', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Where'))
-def slice_scatter(g, self, src, dim=0, start=None, end=None, step=1):
+def slice_scatter(g: GraphBuilder, self, src, dim=0, start=None, end=None, step=1):
     """aten::slice_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.slice_scatter (opspecs/indexing.yaml:197)"""
     return indexing_ops.slice_scatter(g, self, src, dim, start, end, step)
 
 
 @declared('opspecs/indexing.yaml:214', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("scatter with a src larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10, or give src index's shape", 'opspecs/indexing.yaml:220'), 'dynamic_sizes_old_opset': ('scatter_reduce below opset 16 (sum, prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:223')})
-def scatter_reduce_two(g, self, dim, index, src, reduce, *, include_self=True):
+def scatter_reduce_two(g: GraphBuilder, self, dim, index, src, reduce, *, include_self=True):
     """aten::scatter_reduce.two, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.scatter_reduce_two (opspecs/indexing.yaml:214)"""
     return indexing_ops.scatter_reduce_two(g, self, dim, index, src, reduce, include_self)
 
 
 @declared('opspecs/indexing.yaml:238', emits=('Cast', 'Concat', 'Expand', 'Reshape', 'Scatter', 'ScatterElements', 'Shape'))
-def index_copy(g, self, dim, index, source):
+def index_copy(g: GraphBuilder, self, dim, index, source):
     """aten::index_copy.default, opsets 9-26: block of 5 lines: Expand, Reshape, Shape; calls scatter_along() (opspecs/indexing.yaml:238)"""
     src = h.as_vector(g, h.cast_like(g, source, self))
     axis = h.norm_dim(g, dim, self)
@@ -824,7 +825,7 @@ def index_copy(g, self, dim, index, source):
 
 
 @declared('opspecs/indexing.yaml:253', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Greater', 'Less', 'Not', 'Or', 'ReduceSum', 'Reshape', 'Where'))
-def index_fill_int_Scalar(g, self, dim, index, value):
+def index_fill_int_Scalar(g: GraphBuilder, self, dim, index, value):
     """aten::index_fill.int_Scalar, opsets 9-26: block of 9 lines: Add, Equal, Greater, Less, Reshape, Where; calls reduce_sum(), where_any_dtype() (opspecs/indexing.yaml:253)"""
     if not (h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('index_fill needs the static size of self along dim; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/indexing.yaml:265')
@@ -840,13 +841,13 @@ def index_fill_int_Scalar(g, self, dim, index, value):
 
 
 @declared('opspecs/indexing.yaml:278', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes_old_opset': ('index_add below opset 16 (ScatterElements without reduction) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 16', 'opspecs/indexing.yaml:284')})
-def index_add(g, self, dim, index, source, *, alpha=1):
+def index_add(g: GraphBuilder, self, dim, index, source, *, alpha=1):
     """aten::index_add.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.index_add (opspecs/indexing.yaml:278)"""
     return indexing_ops.index_add(g, self, dim, index, source, alpha)
 
 
 @declared('opspecs/indexing.yaml:297', emits=('Concat', 'NonZero', 'Reshape', 'Slice', 'Transpose'))
-def nonzero(g, self):
+def nonzero(g: GraphBuilder, self):
     """aten::nonzero.default, opsets 9-26: block of 3 lines: NonZero, Reshape, Transpose (opspecs/indexing.yaml:297)"""
     if h.rank(g, self) > 0:
         return g.op('Transpose', g.op('NonZero', self), perm=[1, 0])
@@ -854,37 +855,37 @@ def nonzero(g, self):
 
 
 @declared('opspecs/indexing.yaml:307', emits=('Gather',))
-def embedding(g, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+def embedding(g: GraphBuilder, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
     """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:307)"""
     return g.op('Gather', weight, indices, axis=0)
 
 
 @declared('opspecs/indexing.yaml:317', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero<11', 'Not', 'Or', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
-def diagonal(g, self, offset=0, dim1=0, dim2=1):
+def diagonal(g: GraphBuilder, self, offset=0, dim1=0, dim2=1):
     """aten::diagonal.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.diagonal (opspecs/indexing.yaml:317)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
 @declared('opspecs/indexing.yaml:328', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/indexing.yaml:333')})
-def flip(g, self, dims):
+def flip(g: GraphBuilder, self, dims):
     """aten::flip.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.flip (opspecs/indexing.yaml:328)"""
     return indexing_ops.flip(g, self, dims)
 
 
 @declared('opspecs/indexing.yaml:342', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
-def roll(g, self, shifts, dims=[]):
+def roll(g: GraphBuilder, self, shifts, dims=[]):
     """aten::roll.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.roll (opspecs/indexing.yaml:342)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
 @declared('opspecs/indexing.yaml:356', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
-def repeat(g, self, repeats):
+def repeat(g: GraphBuilder, self, repeats):
     """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:356)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
 @declared('opspecs/indexing.yaml:365', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
-def tril(g, self, diagonal=0):
+def tril(g: GraphBuilder, self, diagonal=0):
     """aten::tril.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:365)"""
     if not (g.opset >= 14 or (h.static_size(g, self, -2) is not None and h.static_size(g, self, -1) is not None)):
         raise g.constraint_error('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:371')
@@ -894,7 +895,7 @@ def tril(g, self, diagonal=0):
 
 
 @declared('opspecs/indexing.yaml:379', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
-def triu(g, self, diagonal=0):
+def triu(g: GraphBuilder, self, diagonal=0):
     """aten::triu.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:379)"""
     if not (g.opset >= 14 or (h.static_size(g, self, -2) is not None and h.static_size(g, self, -1) is not None)):
         raise g.constraint_error('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:385')
@@ -904,7 +905,7 @@ def triu(g, self, diagonal=0):
 
 
 @declared('opspecs/indexing.yaml:396', emits=('Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'Transpose', 'Where'))
-def pixel_shuffle(g, self, upscale_factor):
+def pixel_shuffle(g: GraphBuilder, self, upscale_factor):
     """aten::pixel_shuffle.default, opsets 9-26: block of 10 lines: DepthToSpace, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:396)"""
     f = upscale_factor
     r = h.rank(g, self)
@@ -919,7 +920,7 @@ def pixel_shuffle(g, self, upscale_factor):
 
 
 @declared('opspecs/indexing.yaml:417', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Transpose', 'Where'))
-def pixel_unshuffle(g, self, downscale_factor):
+def pixel_unshuffle(g: GraphBuilder, self, downscale_factor):
     """aten::pixel_unshuffle.default, opsets 9-26: block of 16 lines: SpaceToDepth, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:417)"""
     f = downscale_factor
     r = h.rank(g, self)
@@ -940,7 +941,7 @@ def pixel_unshuffle(g, self, downscale_factor):
 
 
 @declared('opspecs/indexing.yaml:442', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Gather', 'Mul', 'NonZero', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose'))
-def unfold(g, self, dimension, size, step):
+def unfold(g: GraphBuilder, self, dimension, size, step):
     """aten::unfold.default, opsets 9-26: block of 14 lines: Add, Div, Gather, Mul, Reshape, Sub, Transpose; calls index_range() (opspecs/indexing.yaml:442)"""
     r = h.rank(g, self)
     if r == 0:
@@ -959,43 +960,43 @@ def unfold(g, self, dimension, size, step):
 
 
 @declared('opspecs/indexing.yaml:466', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
-def im2col(g, self, kernel_size, dilation, padding, stride):
+def im2col(g: GraphBuilder, self, kernel_size, dilation, padding, stride):
     """aten::im2col.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.im2col (opspecs/indexing.yaml:466)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
 @declared('opspecs/indexing.yaml:484', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
-def col2im(g, self, output_size, kernel_size, dilation, padding, stride):
+def col2im(g: GraphBuilder, self, output_size, kernel_size, dilation, padding, stride):
     """aten::col2im.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.col2im (opspecs/indexing.yaml:484)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
 @declared('opspecs/indexing.yaml:501', emits=())
-def scatter_reduce(g, self, dim, index, src, *, reduce):
+def scatter_reduce(g: GraphBuilder, self, dim, index, src, *, reduce):
     """aten::scatter.reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:501)"""
     return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True)
 
 
 @declared('opspecs/indexing.yaml:514', emits=('Add', 'Cast', 'Mul'))
-def scatter_value_reduce(g, self, dim, index, value, *, reduce):
+def scatter_value_reduce(g: GraphBuilder, self, dim, index, value, *, reduce):
     """aten::scatter.value_reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=Add(Mul(cast_like(index, self), like(0, self)), like(value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:514)"""
     return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=g.op('Add', g.op('Mul', h.cast_like(g, index, self), h.like(g, 0, self)), h.like(g, value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True)
 
 
 @declared('opspecs/indexing.yaml:552', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("index_reduce with a source larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10", 'opspecs/indexing.yaml:558'), 'dynamic_sizes_old_opset': ('index_reduce below opset 16 (prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:561')})
-def index_reduce(g, self, dim, index, source, reduce, *, include_self=True):
+def index_reduce(g: GraphBuilder, self, dim, index, source, reduce, *, include_self=True):
     """aten::index_reduce.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.index_reduce (opspecs/indexing.yaml:552)"""
     return long_tail_ops.index_reduce(g, self, dim, index, source, reduce, include_self)
 
 
 @declared('opspecs/linalg.yaml:17', emits=())
-def _linalg_check_errors(g, info, api_name, *, is_matrix):
+def _linalg_check_errors(g: GraphBuilder, info, api_name, *, is_matrix):
     """aten::_linalg_check_errors.default, opsets 9-26: None (opspecs/linalg.yaml:17)"""
     return None
 
 
-@declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Gather', 'Mul', 'Sqrt'))
-def abs(g, self):
+@declared('opspecs/math.yaml:8', emits=('Abs', 'Add', 'Cast', 'Gather', 'Mul', 'Sqrt'))
+def abs(g: GraphBuilder, self):
     """aten::abs.default, opsets 9-26: block of 5 lines: Abs, Add, Gather, Mul, Sqrt (opspecs/math.yaml:8)"""
     if not h.is_complex(g, self):
         return g.op('Abs', self)
@@ -1005,321 +1006,321 @@ def abs(g, self):
 
 
 @declared('opspecs/math.yaml:21', emits=('Neg',))
-def neg(g, self):
+def neg(g: GraphBuilder, self):
     """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:21)"""
     return g.op('Neg', self)
 
 
 @declared('opspecs/math.yaml:27', emits=('Identity', 'Sign'))
-def sign(g, self):
+def sign(g: GraphBuilder, self):
     """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:27)"""
     return g.op('Identity', self) if h.is_bool(g, self) else g.op('Sign', self)
 
 
 @declared('opspecs/math.yaml:34', emits=('Cast', 'Exp'))
-def exp(g, self):
+def exp(g: GraphBuilder, self):
     """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:34)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Exp', self)
 
 
 @declared('opspecs/math.yaml:40', emits=('Cast', 'Log'))
-def log(g, self):
+def log(g: GraphBuilder, self):
     """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:40)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', self)
 
 
 @declared('opspecs/math.yaml:46', emits=('Cast', 'Log', 'Mul'))
-def log2(g, self):
+def log2(g: GraphBuilder, self):
     """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:46)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
 
 
 @declared('opspecs/math.yaml:52', emits=('Add', 'Cast', 'Log'))
-def log1p(g, self):
+def log1p(g: GraphBuilder, self):
     """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:52)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
 
 
 @declared('opspecs/math.yaml:59', emits=('Cast', 'Sqrt'))
-def sqrt(g, self):
+def sqrt(g: GraphBuilder, self):
     """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:59)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sqrt', self)
 
 
 @declared('opspecs/math.yaml:65', emits=('Cast', 'Reciprocal', 'Sqrt'))
-def rsqrt(g, self):
+def rsqrt(g: GraphBuilder, self):
     """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:65)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', g.op('Sqrt', self))
 
 
 @declared('opspecs/math.yaml:71', emits=('Cast', 'Reciprocal'))
-def reciprocal(g, self):
+def reciprocal(g: GraphBuilder, self):
     """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:71)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', self)
 
 
 @declared('opspecs/math.yaml:77', emits=('Cast', 'Sin'))
-def sin(g, self):
+def sin(g: GraphBuilder, self):
     """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:77)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sin', self)
 
 
 @declared('opspecs/math.yaml:83', emits=('Cast', 'Cos'))
-def cos(g, self):
+def cos(g: GraphBuilder, self):
     """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:83)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cos', self)
 
 
 @declared('opspecs/math.yaml:89', emits=('Cast', 'Tan'))
-def tan(g, self):
+def tan(g: GraphBuilder, self):
     """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:89)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tan', self)
 
 
 @declared('opspecs/math.yaml:96', emits=('Asin', 'Cast'))
-def asin(g, self):
+def asin(g: GraphBuilder, self):
     """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:96)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asin', self)
 
 
 @declared('opspecs/math.yaml:102', emits=('Acos', 'Cast'))
-def acos(g, self):
+def acos(g: GraphBuilder, self):
     """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:102)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acos', self)
 
 
 @declared('opspecs/math.yaml:108', emits=('Atan', 'Cast'))
-def atan(g, self):
+def atan(g: GraphBuilder, self):
     """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:108)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atan', self)
 
 
 @declared('opspecs/math.yaml:114', emits=('Cast', 'Sinh'))
-def sinh(g, self):
+def sinh(g: GraphBuilder, self):
     """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:114)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sinh', self)
 
 
 @declared('opspecs/math.yaml:120', emits=('Cast', 'Cosh'))
-def cosh(g, self):
+def cosh(g: GraphBuilder, self):
     """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:120)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cosh', self)
 
 
 @declared('opspecs/math.yaml:126', emits=('Cast', 'Erf'))
-def erf(g, self):
+def erf(g: GraphBuilder, self):
     """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:126)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Erf', self)
 
 
 @declared('opspecs/math.yaml:133', emits=('Floor', 'Identity'))
-def floor(g, self):
+def floor(g: GraphBuilder, self):
     """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:133)"""
     return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
 @declared('opspecs/math.yaml:138', emits=('Ceil', 'Identity'))
-def ceil(g, self):
+def ceil(g: GraphBuilder, self):
     """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:138)"""
     return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
 @declared('opspecs/math.yaml:143', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
-def trunc(g, self):
+def trunc(g: GraphBuilder, self):
     """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:143)"""
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
 @declared('opspecs/math.yaml:154', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
-def round(g, self):
+def round(g: GraphBuilder, self):
     """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:154)"""
     return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
 @declared('opspecs/math.yaml:165', emits=('IsNaN', 'Less', 'Xor'))
-def isnan(g, self):
+def isnan(g: GraphBuilder, self):
     """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:165)"""
     return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
 @declared('opspecs/math.yaml:171', emits=('Cast', 'Not'))
-def logical_not(g, self):
+def logical_not(g: GraphBuilder, self):
     """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:171)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
 @declared('opspecs/math.yaml:180', emits=('Cast', 'Not', 'Sub'))
-def bitwise_not(g, self):
+def bitwise_not(g: GraphBuilder, self):
     """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:180)"""
     return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
 @declared('opspecs/math.yaml:192', emits=('Acosh', 'Cast'))
-def acosh(g, self):
+def acosh(g: GraphBuilder, self):
     """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:192)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acosh', self)
 
 
 @declared('opspecs/math.yaml:198', emits=('Asinh', 'Cast'))
-def asinh(g, self):
+def asinh(g: GraphBuilder, self):
     """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:198)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asinh', self)
 
 
 @declared('opspecs/math.yaml:204', emits=('Atanh', 'Cast'))
-def atanh(g, self):
+def atanh(g: GraphBuilder, self):
     """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:204)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atanh', self)
 
 
 @declared('opspecs/math.yaml:216', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
-def atan2(g, self, other):
+def atan2(g: GraphBuilder, self, other):
     """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:216)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := g.op('Atan', g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)))), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
 @declared('opspecs/math.yaml:235', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
-def expm1(g, self):
+def expm1(g: GraphBuilder, self):
     """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:235)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
 @declared('opspecs/math.yaml:244', emits=('Cast', 'Log', 'Mul'))
-def log10(g, self):
+def log10(g: GraphBuilder, self):
     """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:244)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
 @declared('opspecs/math.yaml:250', emits=('Cast', 'Pow'))
-def exp2(g, self):
+def exp2(g: GraphBuilder, self):
     """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:250)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
 @declared('opspecs/math.yaml:260', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
-def isinf(g, self):
+def isinf(g: GraphBuilder, self):
     """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:260)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
 @declared('opspecs/math.yaml:275', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
-def fmod_Scalar(g, self, other):
+def fmod_Scalar(g: GraphBuilder, self, other):
     """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:275)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
 @declared('opspecs/math.yaml:294', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
-def div_Scalar_mode(g, self, other, *, rounding_mode):
+def div_Scalar_mode(g: GraphBuilder, self, other, *, rounding_mode):
     """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:294)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
 @declared('opspecs/math.yaml:333', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
-def logit(g, self, eps=None):
+def logit(g: GraphBuilder, self, eps=None):
     """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:333)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
 @declared('opspecs/math.yaml:346', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
-def xlogy_Tensor(g, self, other):
+def xlogy_Tensor(g: GraphBuilder, self, other):
     """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:346)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
 @declared('opspecs/math.yaml:356', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
-def hypot(g, self, other):
+def hypot(g: GraphBuilder, self, other):
     """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:356)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
 @declared('opspecs/math.yaml:366', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
-def nan_to_num(g, self, nan=None, posinf=None, neginf=None):
+def nan_to_num(g: GraphBuilder, self, nan=None, posinf=None, neginf=None):
     """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:366)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
 @declared('opspecs/math.yaml:381', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
-def frac(g, self):
+def frac(g: GraphBuilder, self):
     """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:381)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
 @declared('opspecs/math.yaml:387', emits=('Add', 'Cast', 'Mul', 'Sub'))
-def lerp_Scalar(g, self, end, weight):
+def lerp_Scalar(g: GraphBuilder, self, end, weight):
     """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:387)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
 @declared('opspecs/math.yaml:396', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
-def lerp_Tensor(g, self, end, weight):
+def lerp_Tensor(g: GraphBuilder, self, end, weight):
     """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:396)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
 @declared('opspecs/math.yaml:407', emits=('Add', 'Cast', 'Mul'))
-def addcmul(g, self, tensor1, tensor2, *, value=1):
+def addcmul(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
     """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:407)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
 @declared('opspecs/math.yaml:418', emits=('Add', 'Cast', 'Div', 'Mul'))
-def addcdiv(g, self, tensor1, tensor2, *, value=1):
+def addcdiv(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
     """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:418)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
 @declared('opspecs/math.yaml:441', emits=('Cast', 'Div', 'Less', 'Or'))
-def signbit(g, self):
+def signbit(g: GraphBuilder, self):
     """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:441)"""
     return s.sign_bit(g, self)
 
 
 @declared('opspecs/math.yaml:447', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
-def copysign_Tensor(g, self, other):
+def copysign_Tensor(g: GraphBuilder, self, other):
     """aten::copysign.Tensor, opsets 9-26: Where(sign_bit(other), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:447)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', s.sign_bit(g, other), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
 
 
 @declared('opspecs/math.yaml:455', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
-def copysign_Scalar(g, self, other):
+def copysign_Scalar(g: GraphBuilder, self, other):
     """aten::copysign.Scalar, opsets 9-26: Where(sign_bit(like(other, self)), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:455)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', s.sign_bit(g, h.like(g, other, self)), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
 
 
 @declared('opspecs/math.yaml:463', emits=('Cast', 'Greater', 'IsNaN', 'Max', 'Where'))
-def fmax(g, self, other):
+def fmax(g: GraphBuilder, self, other):
     """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where (opspecs/math.yaml:463)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
@@ -1328,7 +1329,7 @@ def fmax(g, self, other):
 
 
 @declared('opspecs/math.yaml:474', emits=('Cast', 'IsNaN', 'Less', 'Min', 'Where'))
-def fmin(g, self, other):
+def fmin(g: GraphBuilder, self, other):
     """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where (opspecs/math.yaml:474)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
@@ -1337,14 +1338,14 @@ def fmin(g, self, other):
 
 
 @declared('opspecs/math.yaml:498', emits=('Cast', 'Mul', 'Pow'))
-def ldexp_Tensor(g, self, other):
+def ldexp_Tensor(g: GraphBuilder, self, other):
     """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:498)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
 
 
 @declared('opspecs/math.yaml:507', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
-def dist(g, self, other, p=2):
+def dist(g: GraphBuilder, self, other, p=2):
     """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:507)"""
     self, other = g.promote([self, other], 'DEFAULT')
     d = g.op('Abs', g.op('Sub', self, other))
@@ -1362,7 +1363,7 @@ def dist(g, self, other, p=2):
 
 
 @declared('opspecs/math.yaml:531', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
-def frexp_Tensor(g, self):
+def frexp_Tensor(g: GraphBuilder, self):
     """aten::frexp.Tensor, opsets 9-26: block of 12 lines: Abs, Add, And, Div, Floor, Greater, Less, Log, Mul, Neg, Not, Pow, Sub, Where; calls sign_bit() (opspecs/math.yaml:531)"""
     a = g.op('Abs', self)
     ok = g.op('And', g.op('Greater', a, h.like(g, 0, a)), g.op('Less', a, h.like(g, builtins.float('inf'), a)))
@@ -1379,25 +1380,25 @@ def frexp_Tensor(g, self):
 
 
 @declared('opspecs/nn.yaml:13', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
-def conv1d(g, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
+def conv1d(g: GraphBuilder, input, weight, bias=None, stride=[1], padding=[0], dilation=[1], groups=1):
     """aten::conv1d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:13)"""
     return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 @declared('opspecs/nn.yaml:28', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
-def conv2d(g, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
+def conv2d(g: GraphBuilder, input, weight, bias=None, stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1):
     """aten::conv2d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:28)"""
     return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
 @declared('opspecs/nn.yaml:43', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
-def conv3d(g, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
+def conv3d(g: GraphBuilder, input, weight, bias=None, stride=[1, 1, 1], padding=[0, 0, 0], dilation=[1, 1, 1], groups=1):
     """aten::conv3d.default, opsets 9-26: conv(input, weight, bias, stride, padding, dilation, groups) (opspecs/nn.yaml:43)"""
     return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
 
 
-@declared('opspecs/nn.yaml:60', emits=('Add', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
-def convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+@declared('opspecs/nn.yaml:60', emits=('Add', 'Cast', 'Concat', 'Conv', 'ConvTranspose', 'Expand', 'Gather', 'Pad', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze'))
+def convolution(g: GraphBuilder, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     """aten::convolution.default, opsets 9-26: block of 23 lines: Add, Concat, ConvTranspose, Expand, Gather, Reshape, Shape; calls conv(), pad_constant(), squeeze_axes(), unsqueeze_axes() (opspecs/nn.yaml:60)"""
     if not transposed:
         return s.conv(g, input, weight, bias, stride, padding, dilation, groups)
@@ -1423,7 +1424,7 @@ def convolution(g, input, weight, bias, stride, padding, dilation, transposed, o
 
 
 @declared('opspecs/nn.yaml:102', emits=('Add', 'Concat', 'Gemm', 'MatMul', 'Reshape', 'Shape', 'Slice', 'Transpose'))
-def linear(g, input, weight, bias=None):
+def linear(g: GraphBuilder, input, weight, bias=None):
     """aten::linear.default, opsets 9-26: block of 16 lines: Add, Gemm, MatMul, Reshape, Transpose; calls gemm_operands() (opspecs/nn.yaml:102)"""
     gemm = h.rank(g, weight) == 2 and (bias is not None or g.opset >= 11)
     if gemm and s.gemm_operands(g, input, weight):
@@ -1437,7 +1438,7 @@ def linear(g, input, weight, bias=None):
 
 
 @declared('opspecs/nn.yaml:129', emits=('Add', 'Cast', 'Expand', 'Gemm', 'MatMul', 'Mul', 'Shape'))
-def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
+def addmm(g: GraphBuilder, self, mat1, mat2, *, beta=1, alpha=1):
     """aten::addmm.default, opsets 9-26: block of 9 lines: Add, Expand, Gemm, MatMul, Mul, Shape; calls gemm_operands() (opspecs/nn.yaml:129)"""
     if beta != 0 and s.gemm_operands(g, mat1, mat2):
         return g.op('Gemm', mat1, mat2, h.cast_like(g, self, mat1), alpha=builtins.float(alpha), beta=builtins.float(beta))
@@ -1450,25 +1451,25 @@ def addmm(g, self, mat1, mat2, *, beta=1, alpha=1):
 
 
 @declared('opspecs/nn.yaml:150', emits=('MatMul',))
-def mm(g, self, mat2):
+def mm(g: GraphBuilder, self, mat2):
     """aten::mm.default, opsets 9-26: MatMul(self, mat2) (opspecs/nn.yaml:150); also serves aten::bmm.default (opspecs/nn.yaml:158)"""
     return g.op('MatMul', self, mat2)
 
 
 @declared('opspecs/nn.yaml:167', emits=('MatMul',))
-def matmul(g, self, other):
+def matmul(g: GraphBuilder, self, other):
     """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:268)"""
     return g.op('MatMul', self, other)
 
 
 @declared('opspecs/nn.yaml:179', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:185')})
-def max_pool1d(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+def max_pool1d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
     """aten::max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:179)"""
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=False)
 
 
 @declared('opspecs/nn.yaml:197', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:205')})
-def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+def max_pool2d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
     """aten::max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:197)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:203')
@@ -1476,7 +1477,7 @@ def max_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1],
 
 
 @declared('opspecs/nn.yaml:217', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:225')})
-def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+def max_pool3d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
     """aten::max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:217)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:223')
@@ -1484,7 +1485,7 @@ def max_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 
 
 
 @declared('opspecs/nn.yaml:239', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:247')})
-def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
+def max_pool2d_with_indices(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0], dilation=[1, 1], ceil_mode=False):
     """aten::max_pool2d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:239)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:245')
@@ -1492,7 +1493,7 @@ def max_pool2d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0], dil
 
 
 @declared('opspecs/nn.yaml:259', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/nn.yaml:267')})
-def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
+def max_pool3d_with_indices(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0, 0], dilation=[1, 1, 1], ceil_mode=False):
     """aten::max_pool3d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/nn.yaml:259)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/nn.yaml:265')
@@ -1500,7 +1501,7 @@ def max_pool3d_with_indices(g, self, kernel_size, stride=[], padding=[0, 0, 0], 
 
 
 @declared('opspecs/nn.yaml:282', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:289')})
-def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool2d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
     """aten::avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/nn.yaml:282)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:287')
@@ -1508,49 +1509,49 @@ def avg_pool2d(g, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False,
 
 
 @declared('opspecs/nn.yaml:304', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:310')})
-def adaptive_avg_pool2d(g, self, output_size):
+def adaptive_avg_pool2d(g: GraphBuilder, self, output_size):
     """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:304); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
 @declared('opspecs/nn.yaml:319', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:324')})
-def adaptive_avg_pool1d(g, self, output_size):
+def adaptive_avg_pool1d(g: GraphBuilder, self, output_size):
     """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:319)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
 @declared('opspecs/nn.yaml:336', emits=('Identity',))
-def dropout(g, input, p, train):
+def dropout(g: GraphBuilder, input, p, train):
     """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:336)"""
     return g.op('Identity', input) if not train or p == 0 else h.functional(g, 'native_dropout', input=input, p=p, train=train)[0]
 
 
-@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
-def _softmax(g, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:348)"""
-    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
+@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+def _softmax(g: GraphBuilder, self, dim, half_to_float):
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:348)"""
+    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, False)
 
 
-@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'Reshape', 'Softmax', 'Transpose'))
-def softmax_int(g, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:355)"""
-    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
+@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+def softmax_int(g: GraphBuilder, self, dim, dtype=None):
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:355)"""
+    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, False)
 
 
-@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
-def _log_softmax(g, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: log_softmax_nd(cast(self, 'float32') if half_to_float else self, dim) (opspecs/nn.yaml:362)"""
-    return s.log_softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim)
+@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+def _log_softmax(g: GraphBuilder, self, dim, half_to_float):
+    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:362)"""
+    return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, True)
 
 
-@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Transpose'))
-def log_softmax_int(g, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: log_softmax_nd(self if dtype is None else cast(self, dtype), dim) (opspecs/nn.yaml:369)"""
-    return s.log_softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim)
+@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+def log_softmax_int(g: GraphBuilder, self, dim, dtype=None):
+    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:369)"""
+    return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, True)
 
 
-@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def batch_norm(g, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+def batch_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
     """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:379)"""
     if not training and running_mean is not None and (running_var is not None):
         return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
@@ -1558,15 +1559,15 @@ def batch_norm(g, input, weight, bias, running_mean, running_var, training, mome
     return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
-def _native_batch_norm_legit_no_training(g, input, weight, bias, running_mean, running_var, momentum, eps):
+@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+def _native_batch_norm_legit_no_training(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
     """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:401)"""
     return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
 
 
-@declared('opspecs/nn.yaml:458', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
-def _trilinear(g, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
-    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:458)"""
+@declared('opspecs/nn.yaml:448', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+def _trilinear(g: GraphBuilder, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
+    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:448)"""
     a = s.unsqueeze_axes(g, i1, expand1) if builtins.len(expand1) > 0 else i1
     b = s.unsqueeze_axes(g, i2, expand2) if builtins.len(expand2) > 0 else i2
     c = s.unsqueeze_axes(g, i3, expand3) if builtins.len(expand3) > 0 else i3
@@ -1574,8 +1575,8 @@ def _trilinear(g, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
     return s.reduce_sum(g, p, sumdim, 0) if builtins.len(sumdim) > 0 else p
 
 
-@declared('opspecs/norms.yaml:19', emits=('Add', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
-def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
+@declared('opspecs/norms.yaml:19', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
+def layer_norm(g: GraphBuilder, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
     """aten::layer_norm.default, opsets 9-26: block of 6 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:19)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     if g.opset >= 17:
@@ -1586,7 +1587,7 @@ def layer_norm(g, input, normalized_shape, weight=None, bias=None, eps=1e-05, cu
 
 
 @declared('opspecs/norms.yaml:38', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
-def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
+def native_layer_norm(g: GraphBuilder, input, normalized_shape, weight, bias, eps):
     """aten::native_layer_norm.default, opsets 9-26: block of 8 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:38)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     if g.opset >= 17 and (not h.dtype_in(g, input, 'float64')):
@@ -1598,8 +1599,8 @@ def native_layer_norm(g, input, normalized_shape, weight, bias, eps):
     return (s.affine(g, g.op('Mul', centered, r), weight, bias, None), mean, r)
 
 
-@declared('opspecs/norms.yaml:62', emits=('Add', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
-def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
+@declared('opspecs/norms.yaml:62', emits=('Add', 'Cast', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+def group_norm(g: GraphBuilder, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
     """aten::group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:62)"""
     if g.opset >= 21:
         return s.group_norm_21(g, input, num_groups, weight, bias, eps)
@@ -1607,8 +1608,8 @@ def group_norm(g, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_en
     return s.affine(g, normalized, weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/norms.yaml:80', emits=('Add', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
-def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
+@declared('opspecs/norms.yaml:80', emits=('Add', 'Cast', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+def native_group_norm(g: GraphBuilder, input, weight, bias, N, C, HxW, group, eps):
     """aten::native_group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:80)"""
     normalized, mean, r = s.group_stats(g, input, group, eps)
     if g.opset >= 21:
@@ -1617,7 +1618,7 @@ def native_group_norm(g, input, weight, bias, N, C, HxW, group, eps):
 
 
 @declared('opspecs/norms.yaml:104', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'InstanceNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Unsqueeze'))
-def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
+def instance_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
     """aten::instance_norm.default, opsets 9-26: block of 13 lines: InstanceNormalization, Mul; calls affine(), batch_norm_running(), moments(), rstd(), squeeze_axes(), unsqueeze_axes() (opspecs/norms.yaml:104)"""
     if not use_input_stats:
         return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
@@ -1634,8 +1635,8 @@ def instance_norm(g, input, weight, bias, running_mean, running_var, use_input_s
     return s.squeeze_axes(g, y, [2]) if r == 2 else y
 
 
-@declared('opspecs/norms.yaml:140', emits=('Add', 'BatchNormalization', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
+@declared('opspecs/norms.yaml:140', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+def _native_batch_norm_legit(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps):
     """aten::_native_batch_norm_legit.default, opsets 9-26: block of 5 lines: no ONNX op of its own; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:140)"""
     if not training:
         out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
@@ -1644,15 +1645,15 @@ def _native_batch_norm_legit(g, input, weight, bias, running_mean, running_var, 
     return (y, mean, invstd)
 
 
-@declared('opspecs/norms.yaml:162', emits=('Add', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
-def _native_batch_norm_legit_no_stats(g, input, weight, bias, training, momentum, eps):
+@declared('opspecs/norms.yaml:162', emits=('Add', 'Cast', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
+def _native_batch_norm_legit_no_stats(g: GraphBuilder, input, weight, bias, training, momentum, eps):
     """aten::_native_batch_norm_legit.no_stats, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_stats() (opspecs/norms.yaml:162)"""
     y, mean, _, invstd = s.batch_stats(g, input, weight, bias, eps)
     return (y, mean, invstd)
 
 
 @declared('opspecs/norms.yaml:180', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
-def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, running_var, training, momentum, eps):
+def _native_batch_norm_legit_functional(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps):
     """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 11 lines: Add, Identity, Mul; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:180)"""
     if not training:
         out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
@@ -1666,8 +1667,8 @@ def _native_batch_norm_legit_functional(g, input, weight, bias, running_mean, ru
     return (y, mean, invstd, new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:209', emits=('Add', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
-def rms_norm(g, input, normalized_shape, weight=None, eps=None):
+@declared('opspecs/norms.yaml:209', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
+def rms_norm(g: GraphBuilder, input, normalized_shape, weight=None, eps=None):
     """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:209)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     epsilon = h.default_eps(g, input, eps)
@@ -1686,25 +1687,25 @@ def rms_norm(g, input, normalized_shape, weight=None, eps=None):
 
 
 @declared('opspecs/padding.yaml:10', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
-def constant_pad_nd(g, self, pad, value=0):
+def constant_pad_nd(g: GraphBuilder, self, pad, value=0):
     """aten::constant_pad_nd.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:10)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
 @declared('opspecs/padding.yaml:21', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
-def reflection_pad1d(g, self, padding):
+def reflection_pad1d(g: GraphBuilder, self, padding):
     """aten::reflection_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:21); also serves aten::reflection_pad2d.default (opspecs/padding.yaml:32); also serves aten::reflection_pad3d.default (opspecs/padding.yaml:43)"""
     return indexing_ops.mode_pad(g, self, padding, mode='reflect')
 
 
 @declared('opspecs/padding.yaml:54', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
-def replication_pad1d(g, self, padding):
+def replication_pad1d(g: GraphBuilder, self, padding):
     """aten::replication_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:54); also serves aten::replication_pad2d.default (opspecs/padding.yaml:65); also serves aten::replication_pad3d.default (opspecs/padding.yaml:76)"""
     return indexing_ops.mode_pad(g, self, padding, mode='edge')
 
 
 @declared('opspecs/pooling.yaml:15', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:22')})
-def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
+def avg_pool1d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0], ceil_mode=False, count_include_pad=True):
     """aten::avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:15)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:20')
@@ -1712,7 +1713,7 @@ def avg_pool1d(g, self, kernel_size, stride=[], padding=[0], ceil_mode=False, co
 
 
 @declared('opspecs/pooling.yaml:34', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:41')})
-def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
+def avg_pool3d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
     """aten::avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/pooling.yaml:34)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/pooling.yaml:39')
@@ -1720,31 +1721,31 @@ def avg_pool3d(g, self, kernel_size, stride=[], padding=[0, 0, 0], ceil_mode=Fal
 
 
 @declared('opspecs/pooling.yaml:56', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:62')})
-def adaptive_avg_pool3d(g, self, output_size):
+def adaptive_avg_pool3d(g: GraphBuilder, self, output_size):
     """aten::adaptive_avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=3)
 
 
 @declared('opspecs/pooling.yaml:76', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:82')})
-def adaptive_max_pool1d(g, self, output_size):
+def adaptive_max_pool1d(g: GraphBuilder, self, output_size):
     """aten::adaptive_max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:76)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=1)
 
 
 @declared('opspecs/pooling.yaml:91', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:97')})
-def adaptive_max_pool2d(g, self, output_size):
+def adaptive_max_pool2d(g: GraphBuilder, self, output_size):
     """aten::adaptive_max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:91)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=2)
 
 
 @declared('opspecs/pooling.yaml:106', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:112')})
-def adaptive_max_pool3d(g, self, output_size):
+def adaptive_max_pool3d(g: GraphBuilder, self, output_size):
     """aten::adaptive_max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:106)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
 @declared('opspecs/pooling.yaml:124', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:132')})
-def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
+def max_pool1d_with_indices(g: GraphBuilder, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
     """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:124)"""
     if not (h.is_float(g, self)):
         raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:130')
@@ -1752,73 +1753,73 @@ def max_pool1d_with_indices(g, self, kernel_size, stride=[], padding=[0], dilati
 
 
 @declared('opspecs/pooling.yaml:158', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
-def embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
+def embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
     """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:158)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
 @declared('opspecs/pooling.yaml:175', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
-def embedding_bag_padding_idx(g, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
+def embedding_bag_padding_idx(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
     """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:175)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
 @declared('opspecs/pooling.yaml:195', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
-def _embedding_bag(g, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
+def _embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
     """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:195)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 
 @declared('opspecs/random.yaml:18', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
-def rand(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+def rand(g: GraphBuilder, size, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::rand.default, opsets 9-26: random_uniform(size, factory_dtype(dtype)) (opspecs/random.yaml:18)"""
     return h.random_uniform(g, size, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/random.yaml:27', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def randn(g, size, *, dtype=None, layout=None, device=None, pin_memory=None):
+def randn(g: GraphBuilder, size, *, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::randn.default, opsets 9-26: normal_sample(size, factory_dtype(dtype), 0.0, 1.0) (opspecs/random.yaml:27)"""
     return s.normal_sample(g, size, h.factory_dtype(g, dtype), 0.0, 1.0)
 
 
 @declared('opspecs/random.yaml:36', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
-def rand_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def rand_like(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::rand_like.default, opsets 9-26: random_uniform(self, factory_dtype(dtype, self)) (opspecs/random.yaml:36)"""
     return h.random_uniform(g, self, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/random.yaml:45', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def randn_like(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def randn_like(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::randn_like.default, opsets 9-26: normal_sample(self, factory_dtype(dtype, self), 0.0, 1.0) (opspecs/random.yaml:45)"""
     return s.normal_sample(g, self, h.factory_dtype(g, dtype, self), 0.0, 1.0)
 
 
 @declared('opspecs/random.yaml:55', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
-def randint_low(g, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+def randint_low(g: GraphBuilder, low, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
     """aten::randint.low, opsets 9-26: randint_sample(low, high, size, factory_dtype(dtype)) (opspecs/random.yaml:55)"""
     return s.randint_sample(g, low, high, size, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/random.yaml:66', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
-def randint(g, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
+def randint(g: GraphBuilder, high, size, *, dtype=4, layout=None, device=None, pin_memory=None):
     """aten::randint.default, opsets 9-26: randint_sample(0, high, size, factory_dtype(dtype)) (opspecs/random.yaml:66)"""
     return s.randint_sample(g, 0, high, size, h.factory_dtype(g, dtype))
 
 
 @declared('opspecs/random.yaml:76', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
-def randint_like(g, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def randint_like(g: GraphBuilder, self, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::randint_like.default, opsets 9-26: randint_sample(0, high, self, factory_dtype(dtype, self)) (opspecs/random.yaml:76)"""
     return s.randint_sample(g, 0, high, self, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/random.yaml:86', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Floor', 'MatMul', 'Min', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sub'))
-def randint_like_low_dtype(g, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+def randint_like_low_dtype(g: GraphBuilder, self, low, high, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     """aten::randint_like.low_dtype, opsets 9-26: randint_sample(low, high, self, factory_dtype(dtype, self)) (opspecs/random.yaml:86)"""
     return s.randint_sample(g, low, high, self, h.factory_dtype(g, dtype, self))
 
 
 @declared('opspecs/random.yaml:98', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'TopK'))
-def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
+def randperm(g: GraphBuilder, n, *, dtype=4, layout=None, device=None, pin_memory=None):
     """aten::randperm.default, opsets 9-26: block of 3 lines: no ONNX op of its own; calls topk_last_indices() (opspecs/random.yaml:98)"""
     if not (g.opset >= 10 or not h.is_value(g, n)):
         raise g.constraint_error('randperm of a count known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:104')
@@ -1828,61 +1829,61 @@ def randperm(g, n, *, dtype=4, layout=None, device=None, pin_memory=None):
 
 
 @declared('opspecs/random.yaml:116', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
-def bernoulli(g, self, *, generator=None):
+def bernoulli(g: GraphBuilder, self, *, generator=None):
     """aten::bernoulli.default, opsets 9-26: cast_like(Less(random_uniform(self, sample_dtype(self)), cast(self, sample_dtype(self))), self) (opspecs/random.yaml:116)"""
     return h.cast_like(g, g.op('Less', h.random_uniform(g, self, h.sample_dtype(g, self)), h.cast(g, self, h.sample_dtype(g, self))), self)
 
 
 @declared('opspecs/random.yaml:124', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
-def bernoulli_p(g, self, p, *, generator=None):
+def bernoulli_p(g: GraphBuilder, self, p, *, generator=None):
     """aten::bernoulli.p, opsets 9-26: cast_like(Less(random_uniform(self, 'float32'), scalar(float(p), 'float32')), self) (opspecs/random.yaml:124)"""
     return h.cast_like(g, g.op('Less', h.random_uniform(g, self, 'float32'), h.scalar(g, builtins.float(p), 'float32')), self)
 
 
 @declared('opspecs/random.yaml:134', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Less', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
-def bernoulli_Tensor(g, self, p, *, generator=None):
+def bernoulli_Tensor(g: GraphBuilder, self, p, *, generator=None):
     """aten::bernoulli.Tensor, opsets 9-26: cast_like(Less(random_uniform(self, sample_dtype(p)), cast(p, sample_dtype(p))), self) (opspecs/random.yaml:134)"""
     return h.cast_like(g, g.op('Less', h.random_uniform(g, self, h.sample_dtype(g, p)), h.cast(g, p, h.sample_dtype(g, p))), self)
 
 
 @declared('opspecs/random.yaml:143', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'MatMul', 'Mul', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
-def uniform(g, self, from_=0.0, to=1.0, *, generator=None):
+def uniform(g: GraphBuilder, self, from_=0.0, to=1.0, *, generator=None):
     """aten::uniform.default, opsets 9-26: random_uniform(self, dtype(self), from_, to) (opspecs/random.yaml:143)"""
     return h.random_uniform(g, self, h.dtype(g, self), from_, to)
 
 
 @declared('opspecs/random.yaml:154', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def normal_Tensor_float(g, mean, std=1.0, *, generator=None):
+def normal_Tensor_float(g: GraphBuilder, mean, std=1.0, *, generator=None):
     """aten::normal.Tensor_float, opsets 9-26: Add(mean, normal_sample(mean, dtype(mean), 0.0, std)) (opspecs/random.yaml:154)"""
     return g.op('Add', mean, s.normal_sample(g, mean, h.dtype(g, mean), 0.0, std))
 
 
 @declared('opspecs/random.yaml:163', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def normal_float_Tensor(g, mean, std, *, generator=None):
+def normal_float_Tensor(g: GraphBuilder, mean, std, *, generator=None):
     """aten::normal.float_Tensor, opsets 9-26: Add(Mul(normal_sample(std, dtype(std), 0.0, 1.0), std), scalar(float(mean), dtype(std))) (opspecs/random.yaml:163)"""
     return g.op('Add', g.op('Mul', s.normal_sample(g, std, h.dtype(g, std), 0.0, 1.0), std), h.scalar(g, builtins.float(mean), h.dtype(g, std)))
 
 
 @declared('opspecs/random.yaml:172', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def normal_Tensor_Tensor(g, mean, std, *, generator=None):
+def normal_Tensor_Tensor(g: GraphBuilder, mean, std, *, generator=None):
     """aten::normal.Tensor_Tensor, opsets 9-26: Add(mean, Mul(normal_sample(Add(mean, std), dtype(mean), 0.0, 1.0), std)) (opspecs/random.yaml:172)"""
     return g.op('Add', mean, g.op('Mul', s.normal_sample(g, g.op('Add', mean, std), h.dtype(g, mean), 0.0, 1.0), std))
 
 
 @declared('opspecs/random.yaml:183', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def normal_functional(g, self, mean=0.0, std=1.0, *, generator=None):
+def normal_functional(g: GraphBuilder, self, mean=0.0, std=1.0, *, generator=None):
     """aten::normal_functional.default, opsets 9-26: normal_sample(self, dtype(self), mean, std) (opspecs/random.yaml:183)"""
     return s.normal_sample(g, self, h.dtype(g, self), mean, std)
 
 
 @declared('opspecs/random.yaml:193', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Cos', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def normal_float_float(g, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
+def normal_float_float(g: GraphBuilder, mean, std, size, *, generator=None, dtype=None, layout=None, device=None, pin_memory=None):
     """aten::normal.float_float, opsets 9-26: normal_sample(size, factory_dtype(dtype), mean, std) (opspecs/random.yaml:193)"""
     return s.normal_sample(g, size, h.factory_dtype(g, dtype), mean, std)
 
 
 @declared('opspecs/random.yaml:207', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Dropout', 'Expand', 'Log', 'MatMul', 'Mul', 'Multinomial', 'Neg', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape', 'Squeeze', 'TopK', 'Unsqueeze'))
-def multinomial(g, self, num_samples, replacement=False, *, generator=None):
+def multinomial(g: GraphBuilder, self, num_samples, replacement=False, *, generator=None):
     """aten::multinomial.default, opsets 9-26: block of 14 lines: Add, ArgMax, Div, Log, Multinomial, Neg; calls squeeze_axes(), topk_last_indices(), unsqueeze_axes() (opspecs/random.yaml:207)"""
     if not (g.opset >= 10 or not h.is_value(g, num_samples) or replacement):
         raise g.constraint_error('multinomial without replacement and with num_samples known only at run time needs TopK with a k input (opset 10); export with opset_version >= 10', 'opspecs/random.yaml:224')
@@ -1903,55 +1904,55 @@ def multinomial(g, self, num_samples, replacement=False, *, generator=None):
 
 
 @declared('opspecs/random.yaml:241', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Dropout', 'Expand', 'Identity', 'Less', 'MatMul', 'Mul', 'Not', 'RandomUniform', 'RandomUniformLike', 'Reshape', 'Shape'))
-def native_dropout(g, input, p, train):
+def native_dropout(g: GraphBuilder, input, p, train):
     """aten::native_dropout.default, opsets 9-26: aten2onnx.exporter.emit.lib.creation_ops.native_dropout (opspecs/random.yaml:241)"""
     return creation_ops.native_dropout(g, input, p, train)
 
 
 @declared('opspecs/reduction.yaml:9', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
-def sum(g, self, *, dtype=None):
+def sum(g: GraphBuilder, self, *, dtype=None):
     """aten::sum.default, opsets 9-26: block of 2 lines: Identity; calls reduce_sum() (opspecs/reduction.yaml:9)"""
     x = h.accumulated(g, self, dtype)
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_sum(g, x, None, False)
 
 
 @declared('opspecs/reduction.yaml:19', emits=('Cast', 'Concat', 'Identity', 'ReduceSum', 'Reshape'))
-def sum_dim_IntList(g, self, dim, keepdim=False, *, dtype=None):
+def sum_dim_IntList(g: GraphBuilder, self, dim, keepdim=False, *, dtype=None):
     """aten::sum.dim_IntList, opsets 9-26: block of 2 lines: Identity; calls reduce_sum() (opspecs/reduction.yaml:19)"""
     x = h.accumulated(g, self, dtype)
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_sum(g, x, h.reduce_axes(g, dim, self), keepdim)
 
 
 @declared('opspecs/reduction.yaml:32', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
-def mean(g, self, *, dtype=None):
+def mean(g: GraphBuilder, self, *, dtype=None):
     """aten::mean.default, opsets 9-26: block of 2 lines: Identity; calls reduce_mean() (opspecs/reduction.yaml:32)"""
     x = self if dtype is None else h.cast(g, self, dtype)
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_mean(g, x, None, False)
 
 
 @declared('opspecs/reduction.yaml:42', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
-def mean_dim(g, self, dim, keepdim=False, *, dtype=None):
+def mean_dim(g: GraphBuilder, self, dim, keepdim=False, *, dtype=None):
     """aten::mean.dim, opsets 9-26: block of 2 lines: Identity; calls reduce_mean() (opspecs/reduction.yaml:42)"""
     x = self if dtype is None else h.cast(g, self, dtype)
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_mean(g, x, h.reduce_axes(g, dim, self), keepdim)
 
 
 @declared('opspecs/reduction.yaml:54', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
-def prod_dim_int(g, self, dim, keepdim=False, *, dtype=None):
+def prod_dim_int(g: GraphBuilder, self, dim, keepdim=False, *, dtype=None):
     """aten::prod.dim_int, opsets 9-26: block of 2 lines: Identity; calls reduce_prod() (opspecs/reduction.yaml:54)"""
     x = h.accumulated(g, self, dtype)
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_prod(g, x, [h.norm_dim(g, dim, self)], keepdim)
 
 
 @declared('opspecs/reduction.yaml:64', emits=('Cast', 'Concat', 'Identity', 'ReduceProd', 'Reshape'))
-def prod(g, self, *, dtype=None):
+def prod(g: GraphBuilder, self, *, dtype=None):
     """aten::prod.default, opsets 9-26: block of 2 lines: Identity; calls reduce_prod() (opspecs/reduction.yaml:64)"""
     x = h.accumulated(g, self, dtype)
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_prod(g, x, None, False)
 
 
 @declared('opspecs/reduction.yaml:75', emits=('Cast', 'Concat', 'Identity', 'ReduceMax', 'Reshape'))
-def amax(g, self, dim=[], keepdim=False):
+def amax(g: GraphBuilder, self, dim=[], keepdim=False):
     """aten::amax.default, opsets 9-26: block of 3 lines: Identity; calls reduce_max() (opspecs/reduction.yaml:75)"""
     x = h.cast(g, self, 'int32') if h.is_bool(g, self) and g.opset < 20 else self
     y = g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_max(g, x, h.reduce_axes(g, dim, self), keepdim)
@@ -1959,7 +1960,7 @@ def amax(g, self, dim=[], keepdim=False):
 
 
 @declared('opspecs/reduction.yaml:86', emits=('Cast', 'Concat', 'Identity', 'ReduceMin', 'Reshape'))
-def amin(g, self, dim=[], keepdim=False):
+def amin(g: GraphBuilder, self, dim=[], keepdim=False):
     """aten::amin.default, opsets 9-26: block of 3 lines: Identity; calls reduce_min() (opspecs/reduction.yaml:86)"""
     x = h.cast(g, self, 'int32') if h.is_bool(g, self) and g.opset < 20 else self
     y = g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_min(g, x, h.reduce_axes(g, dim, self), keepdim)
@@ -1967,7 +1968,7 @@ def amin(g, self, dim=[], keepdim=False):
 
 
 @declared('opspecs/reduction.yaml:100', emits=('ArgMax', 'Concat', 'Reshape'))
-def argmax(g, self, dim=None, keepdim=False):
+def argmax(g: GraphBuilder, self, dim=None, keepdim=False):
     """aten::argmax.default, opsets 9-26: block of 4 lines: ArgMax, Reshape (opspecs/reduction.yaml:100)"""
     if dim is None or h.rank(g, self) == 0:
         flat = g.op('ArgMax', g.op('Reshape', self, h.ints(g, [-1])), axis=0, keepdims=0)
@@ -1976,7 +1977,7 @@ def argmax(g, self, dim=None, keepdim=False):
 
 
 @declared('opspecs/reduction.yaml:112', emits=('ArgMin', 'Concat', 'Reshape'))
-def argmin(g, self, dim=None, keepdim=False):
+def argmin(g: GraphBuilder, self, dim=None, keepdim=False):
     """aten::argmin.default, opsets 9-26: block of 4 lines: ArgMin, Reshape (opspecs/reduction.yaml:112)"""
     if dim is None or h.rank(g, self) == 0:
         flat = g.op('ArgMin', g.op('Reshape', self, h.ints(g, [-1])), axis=0, keepdims=0)
@@ -1985,7 +1986,7 @@ def argmin(g, self, dim=None, keepdim=False):
 
 
 @declared('opspecs/resize.yaml:23', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def upsample_nearest1d_vec(g, input, output_size, scale_factors):
+def upsample_nearest1d_vec(g: GraphBuilder, input, output_size, scale_factors):
     """aten::upsample_nearest1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:23)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
@@ -1993,13 +1994,13 @@ def upsample_nearest1d_vec(g, input, output_size, scale_factors):
 
 
 @declared('opspecs/resize.yaml:36', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def upsample_nearest1d(g, self, output_size, scales=None):
+def upsample_nearest1d(g: GraphBuilder, self, output_size, scales=None):
     """aten::upsample_nearest1d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales]) (opspecs/resize.yaml:36)"""
     return s.upsample_nearest(g, self, False, output_size, [scales])
 
 
 @declared('opspecs/resize.yaml:46', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def upsample_nearest2d_vec(g, input, output_size, scale_factors):
+def upsample_nearest2d_vec(g: GraphBuilder, input, output_size, scale_factors):
     """aten::upsample_nearest2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:46)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
@@ -2007,13 +2008,13 @@ def upsample_nearest2d_vec(g, input, output_size, scale_factors):
 
 
 @declared('opspecs/resize.yaml:59', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def upsample_nearest2d(g, self, output_size, scales_h=None, scales_w=None):
+def upsample_nearest2d(g: GraphBuilder, self, output_size, scales_h=None, scales_w=None):
     """aten::upsample_nearest2d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:59)"""
     return s.upsample_nearest(g, self, False, output_size, [scales_h, scales_w])
 
 
 @declared('opspecs/resize.yaml:70', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def upsample_nearest3d_vec(g, input, output_size, scale_factors):
+def upsample_nearest3d_vec(g: GraphBuilder, input, output_size, scale_factors):
     """aten::upsample_nearest3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:70)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
@@ -2021,13 +2022,13 @@ def upsample_nearest3d_vec(g, input, output_size, scale_factors):
 
 
 @declared('opspecs/resize.yaml:83', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def upsample_nearest3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
+def upsample_nearest3d(g: GraphBuilder, self, output_size, scales_d=None, scales_h=None, scales_w=None):
     """aten::upsample_nearest3d.default, opsets 9-26: upsample_nearest(self, False, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:83)"""
     return s.upsample_nearest(g, self, False, output_size, [scales_d, scales_h, scales_w])
 
 
 @declared('opspecs/resize.yaml:95', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
+def _upsample_nearest_exact1d_vec(g: GraphBuilder, input, output_size, scale_factors):
     """aten::_upsample_nearest_exact1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:95)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
@@ -2035,13 +2036,13 @@ def _upsample_nearest_exact1d_vec(g, input, output_size, scale_factors):
 
 
 @declared('opspecs/resize.yaml:108', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def _upsample_nearest_exact1d(g, self, output_size, scales=None):
+def _upsample_nearest_exact1d(g: GraphBuilder, self, output_size, scales=None):
     """aten::_upsample_nearest_exact1d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales]) (opspecs/resize.yaml:108)"""
     return s.upsample_nearest(g, self, True, output_size, [scales])
 
 
 @declared('opspecs/resize.yaml:118', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
+def _upsample_nearest_exact2d_vec(g: GraphBuilder, input, output_size, scale_factors):
     """aten::_upsample_nearest_exact2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:118)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
@@ -2049,13 +2050,13 @@ def _upsample_nearest_exact2d_vec(g, input, output_size, scale_factors):
 
 
 @declared('opspecs/resize.yaml:131', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def _upsample_nearest_exact2d(g, self, output_size, scales_h=None, scales_w=None):
+def _upsample_nearest_exact2d(g: GraphBuilder, self, output_size, scales_h=None, scales_w=None):
     """aten::_upsample_nearest_exact2d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:131)"""
     return s.upsample_nearest(g, self, True, output_size, [scales_h, scales_w])
 
 
 @declared('opspecs/resize.yaml:142', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
+def _upsample_nearest_exact3d_vec(g: GraphBuilder, input, output_size, scale_factors):
     """aten::_upsample_nearest_exact3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_nearest() (opspecs/resize.yaml:142)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, None)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
@@ -2063,13 +2064,13 @@ def _upsample_nearest_exact3d_vec(g, input, output_size, scale_factors):
 
 
 @declared('opspecs/resize.yaml:155', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Upsample', 'Where'))
-def _upsample_nearest_exact3d(g, self, output_size, scales_d=None, scales_h=None, scales_w=None):
+def _upsample_nearest_exact3d(g: GraphBuilder, self, output_size, scales_d=None, scales_h=None, scales_w=None):
     """aten::_upsample_nearest_exact3d.default, opsets 9-26: upsample_nearest(self, True, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:155)"""
     return s.upsample_nearest(g, self, True, output_size, [scales_d, scales_h, scales_w])
 
 
 @declared('opspecs/resize.yaml:171', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
+def upsample_linear1d_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
     """aten::upsample_linear1d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:171)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 1
@@ -2077,13 +2078,13 @@ def upsample_linear1d_vec(g, input, output_size, align_corners, scale_factors):
 
 
 @declared('opspecs/resize.yaml:185', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_linear1d(g, self, output_size, align_corners, scales=None):
+def upsample_linear1d(g: GraphBuilder, self, output_size, align_corners, scales=None):
     """aten::upsample_linear1d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales]) (opspecs/resize.yaml:185)"""
     return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales])
 
 
 @declared('opspecs/resize.yaml:196', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors):
+def upsample_bilinear2d_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
     """aten::upsample_bilinear2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:196)"""
     if not (h.is_float(g, input) or not h.resize_dynamic(g, input, output_size)):
         raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:202')
@@ -2093,7 +2094,7 @@ def upsample_bilinear2d_vec(g, input, output_size, align_corners, scale_factors)
 
 
 @declared('opspecs/resize.yaml:214', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
+def upsample_bilinear2d(g: GraphBuilder, self, output_size, align_corners, scales_h=None, scales_w=None):
     """aten::upsample_bilinear2d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:214)"""
     if not (h.is_float(g, self) or not h.resize_dynamic(g, self, output_size)):
         raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:217')
@@ -2101,7 +2102,7 @@ def upsample_bilinear2d(g, self, output_size, align_corners, scales_h=None, scal
 
 
 @declared('opspecs/resize.yaml:230', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors):
+def upsample_trilinear3d_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
     """aten::upsample_trilinear3d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:230)"""
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 3
@@ -2109,13 +2110,13 @@ def upsample_trilinear3d_vec(g, input, output_size, align_corners, scale_factors
 
 
 @declared('opspecs/resize.yaml:244', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_trilinear3d(g, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
+def upsample_trilinear3d(g: GraphBuilder, self, output_size, align_corners, scales_d=None, scales_h=None, scales_w=None):
     """aten::upsample_trilinear3d.default, opsets 9-26: upsample_interpolate(self, 'linear', align_corners, output_size, [scales_d, scales_h, scales_w]) (opspecs/resize.yaml:244)"""
     return s.upsample_interpolate(g, self, 'linear', align_corners, output_size, [scales_d, scales_h, scales_w])
 
 
 @declared('opspecs/resize.yaml:257', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
+def upsample_bicubic2d_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
     """aten::upsample_bicubic2d.vec, opsets 9-26: block of 3 lines: no ONNX op of its own; calls resize_out_sizes(), upsample_interpolate() (opspecs/resize.yaml:257)"""
     if not (h.is_float(g, input) or not h.resize_dynamic(g, input, output_size)):
         raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:263')
@@ -2125,7 +2126,7 @@ def upsample_bicubic2d_vec(g, input, output_size, align_corners, scale_factors):
 
 
 @declared('opspecs/resize.yaml:275', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Floor', 'Gather', 'Greater', 'Less', 'MatMul', 'Mul', 'NonZero', 'Range', 'Reshape', 'Resize', 'Shape', 'Slice', 'Sub', 'Transpose', 'Where'))
-def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scales_w=None):
+def upsample_bicubic2d(g: GraphBuilder, self, output_size, align_corners, scales_h=None, scales_w=None):
     """aten::upsample_bicubic2d.default, opsets 9-26: upsample_interpolate(self, 'cubic', align_corners, output_size, [scales_h, scales_w]) (opspecs/resize.yaml:275)"""
     if not (h.is_float(g, self) or not h.resize_dynamic(g, self, output_size)):
         raise g.constraint_error("linear or cubic interpolation of an integer image with sizes known only at run time: torch's integer kernels use fixed-point weights the graph cannot reproduce exactly; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:278')
@@ -2133,7 +2134,7 @@ def upsample_bicubic2d(g, self, output_size, align_corners, scales_h=None, scale
 
 
 @declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
-def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+def lstm_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     """aten::lstm.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:18)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:23')
@@ -2143,7 +2144,7 @@ def lstm_input(g, input, hx, params, has_biases, num_layers, dropout, train, bid
 
 
 @declared('opspecs/rnn.yaml:47', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
-def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+def gru_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     """aten::gru.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:47)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:52')
@@ -2151,7 +2152,7 @@ def gru_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidi
 
 
 @declared('opspecs/rnn.yaml:69', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
-def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+def rnn_tanh_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     """aten::rnn_tanh.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:69)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:74')
@@ -2159,7 +2160,7 @@ def rnn_tanh_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 @declared('opspecs/rnn.yaml:91', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
-def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
+def rnn_relu_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     """aten::rnn_relu.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:91)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:96')
@@ -2167,7 +2168,7 @@ def rnn_relu_input(g, input, hx, params, has_biases, num_layers, dropout, train,
 
 
 @declared('opspecs/rnn.yaml:118', emits=('Cast', 'Concat', 'ConstantOfShape<11', 'GRU', 'Gather', 'LSTM', 'Less', 'NonZero<11', 'RNN', 'Range>=11', 'Relu', 'Reshape', 'Shape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze', 'Where'))
-def packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional):
+def packed_rnn(g: GraphBuilder, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional):
     """aten2onnx::packed_rnn.default, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:118)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
         raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:123')
@@ -2177,19 +2178,19 @@ def packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, drop
 
 
 @declared('opspecs/shape.yaml:7', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
-def view(g, self, size):
+def view(g: GraphBuilder, self, size):
     """aten::view.default, opsets 9-26: reshape_to(self, size) (opspecs/shape.yaml:7); also serves aten::_unsafe_view.default; also serves aten::view_copy.default (opspecs/shape.yaml:274)"""
     return h.reshape_to(g, self, size)
 
 
 @declared('opspecs/shape.yaml:16', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
-def reshape(g, self, shape):
+def reshape(g: GraphBuilder, self, shape):
     """aten::reshape.default, opsets 9-26: reshape_to(self, shape) (opspecs/shape.yaml:16)"""
     return h.reshape_to(g, self, shape)
 
 
 @declared('opspecs/shape.yaml:24', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'ReduceProd', 'Reshape', 'Shape', 'Where'))
-def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
+def flatten_using_ints(g: GraphBuilder, self, start_dim=0, end_dim=-1):
     """aten::flatten.using_ints, opsets 9-26: block of 10 lines: Reshape; calls reduce_prod() (opspecs/shape.yaml:24)"""
     if h.rank(g, self) == 0:
         return g.op('Reshape', self, h.ints(g, [1]))
@@ -2204,31 +2205,31 @@ def flatten_using_ints(g, self, start_dim=0, end_dim=-1):
 
 
 @declared('opspecs/shape.yaml:47', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
-def squeeze(g, self):
+def squeeze(g: GraphBuilder, self):
     """aten::squeeze.default, opsets 9-26: squeezed(self) (opspecs/shape.yaml:47)"""
     return h.squeezed(g, self)
 
 
 @declared('opspecs/shape.yaml:54', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
-def squeeze_dim(g, self, dim):
+def squeeze_dim(g: GraphBuilder, self, dim):
     """aten::squeeze.dim, opsets 9-26: squeezed(self, [dim]) (opspecs/shape.yaml:54)"""
     return h.squeezed(g, self, [dim])
 
 
 @declared('opspecs/shape.yaml:62', emits=('Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Less', 'Not', 'Or', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Where'))
-def squeeze_dims(g, self, dim):
+def squeeze_dims(g: GraphBuilder, self, dim):
     """aten::squeeze.dims, opsets 9-26: squeezed(self, dim) (opspecs/shape.yaml:62)"""
     return h.squeezed(g, self, dim)
 
 
 @declared('opspecs/shape.yaml:73', emits=('Unsqueeze',))
-def unsqueeze(g, self, dim):
+def unsqueeze(g: GraphBuilder, self, dim):
     """aten::unsqueeze.default, opsets 9-12: Unsqueeze(self, axes=[dim if dim >= 0 else dim + rank(self) + 1]) (opspecs/shape.yaml:73)"""
     return g.op('Unsqueeze', self, axes=[dim if dim >= 0 else dim + h.rank(g, self) + 1])
 
 
 @declared('opspecs/shape.yaml:83', emits=('Cast', 'Concat', 'ConcatFromSequence'))
-def cat(g, tensors, dim=0):
+def cat(g: GraphBuilder, tensors, dim=0):
     """aten::cat.default, opsets 9-26: block of 3 lines: Concat, ConcatFromSequence (opspecs/shape.yaml:83)"""
     if g.opset >= 11 and h.is_sequence(g, tensors):
         return g.op('ConcatFromSequence', tensors, axis=dim)
@@ -2236,7 +2237,7 @@ def cat(g, tensors, dim=0):
 
 
 @declared('opspecs/shape.yaml:94', emits=('Cast', 'Concat', 'ConcatFromSequence', 'Reshape', 'Unsqueeze'))
-def stack(g, tensors, dim=0):
+def stack(g: GraphBuilder, tensors, dim=0):
     """aten::stack.default, opsets 9-26: block of 5 lines: Concat, ConcatFromSequence; calls unsqueeze_axes() (opspecs/shape.yaml:94)"""
     if g.opset >= 11 and h.is_sequence(g, tensors):
         return g.op('ConcatFromSequence', tensors, axis=dim, new_axis=1)
@@ -2246,31 +2247,31 @@ def stack(g, tensors, dim=0):
 
 
 @declared('opspecs/shape.yaml:109', emits=('Concat', 'Expand', 'Reshape'))
-def expand(g, self, size, *, implicit=False):
+def expand(g: GraphBuilder, self, size, *, implicit=False):
     """aten::expand.default, opsets 9-26: Expand(self, ints(expand_sizes(size))) (opspecs/shape.yaml:109)"""
     return g.op('Expand', self, h.ints(g, h.expand_sizes(g, size)))
 
 
 @declared('opspecs/shape.yaml:121', emits=('Add', 'Cast', 'Gather', 'Less', 'Mul', 'Shape'))
-def select_int(g, self, dim, index):
+def select_int(g: GraphBuilder, self, dim, index):
     """aten::select.int, opsets 9-10: block of 7 lines: Add, Gather, Less, Mul, Shape (opspecs/shape.yaml:121); also serves aten::select_copy.int"""
     axis = h.norm_dim(g, dim, self)
     size = h.static_size(g, self, axis)
     if h.all_known(g, index) and (index >= 0 or size is not None):
         return g.op('Gather', self, h.scalar(g, index + size if index < 0 else index, 'int64'), axis=axis)
-    i = h.number(g, index, 'int64')
+    i = h.scalar(g, index, 'int64')
     length = g.op('Gather', g.op('Shape', self), h.scalar(g, axis, 'int64'), axis=0)
     return g.op('Gather', self, g.op('Add', i, g.op('Mul', length, h.cast(g, g.op('Less', i, h.scalar(g, 0, 'int64')), 'int64'))), axis=axis)
 
 
 @declared('opspecs/shape.yaml:142', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'Mul', 'NonZero', 'Not', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
-def slice_Tensor(g, self, dim=0, start=None, end=None, step=1):
+def slice_Tensor(g: GraphBuilder, self, dim=0, start=None, end=None, step=1):
     """aten::slice.Tensor, opsets 9-9: aten2onnx.exporter.emit.lib.shape_ops.slice_tensor_opset9 (opspecs/shape.yaml:142); also serves aten::slice_copy.Tensor"""
     return shape_ops.slice_tensor_opset9(g, self, dim, start, end, step)
 
 
 @declared('opspecs/shape.yaml:155', emits=('Concat', 'Reshape', 'Slice', 'Split'))
-def split_Tensor(g, self, split_size, dim=0):
+def split_Tensor(g: GraphBuilder, self, split_size, dim=0):
     """aten::split.Tensor, opsets 9-26: block of 6 lines: no ONNX op of its own; calls split_along() (opspecs/shape.yaml:155); also serves aten::split_copy.Tensor"""
     if not (h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('split needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:166')
@@ -2285,106 +2286,106 @@ def split_Tensor(g, self, split_size, dim=0):
 
 
 @declared('opspecs/shape.yaml:179', emits=('Concat', 'Reshape', 'Slice', 'Split'))
-def split_with_sizes(g, self, split_sizes, dim=0):
+def split_with_sizes(g: GraphBuilder, self, split_sizes, dim=0):
     """aten::split_with_sizes.default, opsets 9-26: split_along(self, list(split_sizes), norm_dim(dim, self)) (opspecs/shape.yaml:179)"""
     return s.split_along(g, self, builtins.list(split_sizes), h.norm_dim(g, dim, self))
 
 
 @declared('opspecs/shape.yaml:188', emits=('Transpose',))
-def permute(g, self, dims):
+def permute(g: GraphBuilder, self, dims):
     """aten::permute.default, opsets 9-26: Transpose(self, perm=norm_dims(dims, self)) if rank(self) > 0 else self (opspecs/shape.yaml:188); also serves aten::permute_copy.default (opspecs/shape.yaml:282)"""
     return g.op('Transpose', self, perm=h.norm_dims(g, dims, self)) if h.rank(g, self) > 0 else self
 
 
 @declared('opspecs/shape.yaml:195', emits=('Transpose',))
-def transpose_int(g, self, dim0, dim1):
+def transpose_int(g: GraphBuilder, self, dim0, dim1):
     """aten::transpose.int, opsets 9-26: Transpose(self, perm=swapped_axes(self, dim0, dim1)) if rank(self) > 1 else self (opspecs/shape.yaml:195)"""
     return g.op('Transpose', self, perm=h.swapped_axes(g, self, dim0, dim1)) if h.rank(g, self) > 1 else self
 
 
 @declared('opspecs/shape.yaml:203', emits=('Transpose',))
-def t(g, self):
+def t(g: GraphBuilder, self):
     """aten::t.default, opsets 9-26: Transpose(self, perm=[1, 0]) if rank(self) == 2 else self (opspecs/shape.yaml:203)"""
     return g.op('Transpose', self, perm=[1, 0]) if h.rank(g, self) == 2 else self
 
 
 @declared('opspecs/shape.yaml:209', emits=('Identity',))
-def clone(g, self, *, memory_format=None):
+def clone(g: GraphBuilder, self, *, memory_format=None):
     """aten::clone.default, opsets 9-26: Identity(self) (opspecs/shape.yaml:209)"""
     return g.op('Identity', self)
 
 
 @declared('opspecs/shape.yaml:224', emits=('Add', 'And', 'Cast', 'Concat', 'Equal', 'Less', 'Reshape', 'Slice', 'Where'))
-def narrow(g, self, dim, start, length):
+def narrow(g: GraphBuilder, self, dim, start, length):
     """aten::narrow.default, opsets 9-26: block of 8 lines: Add, And, Equal, Less, Where (opspecs/shape.yaml:224); also serves aten::narrow_copy.default"""
     if not (g.opset >= 10 or h.all_known(g, start, length)):
         raise g.constraint_error('narrow with a start or length known only at run time needs opset 10 or newer (Slice takes its bounds as inputs from 10)', 'opspecs/shape.yaml:237')
     axis = h.norm_dim(g, dim, self)
     if h.all_known(g, start, length):
         return h.slice_axes(g, self, [start], [9223372036854775807 if start < 0 and start + length == 0 else start + length], [axis])
-    begin = h.number(g, start, 'int64')
-    end = g.op('Add', begin, h.number(g, length, 'int64'))
+    begin = h.scalar(g, start, 'int64')
+    end = g.op('Add', begin, h.scalar(g, length, 'int64'))
     zero = h.scalar(g, 0, 'int64')
     to_end = g.op('And', g.op('Less', begin, zero), g.op('Equal', end, zero))
     return h.slice_axes(g, self, [begin], [g.op('Where', to_end, h.scalar(g, 9223372036854775807, 'int64'), end)], [axis])
 
 
 @declared('opspecs/shape.yaml:251', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:254'), 'strided_view_input': ("as_strided of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided, or use view, unfold or narrow instead", 'opspecs/shape.yaml:257')})
-def as_strided(g, self, size, stride, storage_offset=None):
+def as_strided(g: GraphBuilder, self, size, stride, storage_offset=None):
     """aten::as_strided.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:251)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
 @declared('opspecs/shape.yaml:295', emits=('Gather', 'Shape'), refusals={'dynamic_sizes': ('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:300')})
-def unbind_copy_int(g, self, dim=0):
+def unbind_copy_int(g: GraphBuilder, self, dim=0):
     """aten::unbind_copy.int, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.unbind_copy (opspecs/shape.yaml:295)"""
     return long_tail_ops.unbind_copy(g, self, dim)
 
 
 @declared('opspecs/shape.yaml:309', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:312'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:315')})
-def as_strided_copy(g, self, size, stride, storage_offset=None):
+def as_strided_copy(g: GraphBuilder, self, size, stride, storage_offset=None):
     """aten::as_strided_copy.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:309)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
 @declared('opspecs/shape.yaml:327', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:331')})
-def diagonal_scatter(g, self, src, offset=0, dim1=0, dim2=1):
+def diagonal_scatter(g: GraphBuilder, self, src, offset=0, dim1=0, dim2=1):
     """aten::diagonal_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:327)"""
     return long_tail_ops.diagonal_scatter(g, self, src, offset, dim1, dim2)
 
 
 @declared('opspecs/shape.yaml:342', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:346'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:349')})
-def as_strided_scatter(g, self, src, size, stride, storage_offset=None):
+def as_strided_scatter(g: GraphBuilder, self, src, size, stride, storage_offset=None):
     """aten::as_strided_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:342)"""
     return long_tail_ops.as_strided_scatter(g, self, src, size, stride, storage_offset)
 
 
 @declared('opspecs/sorting.yaml:21', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
-def sort(g, self, dim=-1, descending=False):
+def sort(g: GraphBuilder, self, dim=-1, descending=False):
     """aten::sort.default, opsets 9-26: sort_along(self, dim, descending) (opspecs/sorting.yaml:21)"""
     return s.sort_along(g, self, dim, descending)
 
 
 @declared('opspecs/sorting.yaml:29', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
-def sort_stable(g, self, *, stable, dim=-1, descending=False):
+def sort_stable(g: GraphBuilder, self, *, stable, dim=-1, descending=False):
     """aten::sort.stable, opsets 9-26: sort_along(self, dim, descending) (opspecs/sorting.yaml:29)"""
     return s.sort_along(g, self, dim, descending)
 
 
 @declared('opspecs/sorting.yaml:37', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
-def argsort(g, self, dim=-1, descending=False):
+def argsort(g: GraphBuilder, self, dim=-1, descending=False):
     """aten::argsort.default, opsets 9-26: sort_along(self, dim, descending)[1] (opspecs/sorting.yaml:37)"""
     return s.sort_along(g, self, dim, descending)[1]
 
 
 @declared('opspecs/sorting.yaml:45', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Shape', 'TopK', 'Where'))
-def argsort_stable(g, self, *, stable, dim=-1, descending=False):
+def argsort_stable(g: GraphBuilder, self, *, stable, dim=-1, descending=False):
     """aten::argsort.stable, opsets 9-26: sort_along(self, dim, descending)[1] (opspecs/sorting.yaml:45)"""
     return s.sort_along(g, self, dim, descending)[1]
 
 
 @declared('opspecs/sorting.yaml:54', emits=('Cast', 'Concat', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'TopK', 'Where'))
-def topk(g, self, k, dim=-1, largest=True, sorted=True):
+def topk(g: GraphBuilder, self, k, dim=-1, largest=True, sorted=True):
     """aten::topk.default, opsets 9-26: block of 3 lines: Identity; calls sorted_along() (opspecs/sorting.yaml:54)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
@@ -2392,7 +2393,7 @@ def topk(g, self, k, dim=-1, largest=True, sorted=True):
 
 
 @declared('opspecs/sorting.yaml:68', emits=('Cast', 'Concat', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'Reshape', 'Sub', 'TopK', 'Where'))
-def kthvalue(g, self, k, dim=-1, keepdim=False):
+def kthvalue(g: GraphBuilder, self, k, dim=-1, keepdim=False):
     """aten::kthvalue.default, opsets 9-26: block of 3 lines: Identity; calls kth_along() (opspecs/sorting.yaml:68)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
@@ -2400,7 +2401,7 @@ def kthvalue(g, self, k, dim=-1, keepdim=False):
 
 
 @declared('opspecs/sorting.yaml:82', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Size', 'Sub', 'TopK', 'Where'))
-def median(g, self):
+def median(g: GraphBuilder, self):
     """aten::median.default, opsets 9-26: block of 4 lines: Identity, Reshape, Size; calls lower_median() (opspecs/sorting.yaml:82)"""
     if h.rank(g, self) == 0:
         return g.op('Identity', self)
@@ -2409,7 +2410,7 @@ def median(g, self):
 
 
 @declared('opspecs/sorting.yaml:92', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
-def median_dim(g, self, dim, keepdim=False):
+def median_dim(g: GraphBuilder, self, dim, keepdim=False):
     """aten::median.dim, opsets 9-26: block of 4 lines: Identity; calls lower_median(), size_along() (opspecs/sorting.yaml:92)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
@@ -2418,9 +2419,9 @@ def median_dim(g, self, dim, keepdim=False):
 
 
 @declared('opspecs/sorting.yaml:104', emits=('Cast', 'CumSum', 'Identity', 'ReduceSum', 'Unsqueeze', 'Where'))
-def cumsum(g, self, dim, *, dtype=None):
+def cumsum(g: GraphBuilder, self, dim, *, dtype=None):
     """aten::cumsum.default, opsets 9-26: block of 9 lines: CumSum, Identity, Where; calls prefix_mask(), reduce_sum(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:104)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:116')
     x = h.accumulated(g, self, dtype)
     if h.rank(g, self) == 0:
@@ -2434,9 +2435,9 @@ def cumsum(g, self, dim, *, dtype=None):
 
 
 @declared('opspecs/sorting.yaml:124', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
-def cumprod(g, self, dim, *, dtype=None):
+def cumprod(g: GraphBuilder, self, dim, *, dtype=None):
     """aten::cumprod.default, opsets 9-26: block of 7 lines: Identity, Where; calls prefix_mask(), reduce_prod(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:124)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:134')
     x = h.accumulated(g, self, dtype)
     if h.rank(g, self) == 0:
@@ -2448,9 +2449,9 @@ def cumprod(g, self, dim, *, dtype=None):
 
 
 @declared('opspecs/sorting.yaml:142', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
-def logcumsumexp(g, self, dim):
+def logcumsumexp(g: GraphBuilder, self, dim):
     """aten::logcumsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub, Where; calls finite_or_zero(), prefix_mask(), reduce_max(), reduce_sum(), scan_work(), squeeze_axes(), unsqueeze_axes() (opspecs/sorting.yaml:142)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:153')
     if h.rank(g, self) == 0:
         return g.op('Identity', self)
@@ -2463,23 +2464,23 @@ def logcumsumexp(g, self, dim):
 
 
 @declared('opspecs/sorting.yaml:162', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
-def cummax(g, self, dim):
+def cummax(g: GraphBuilder, self, dim):
     """aten::cummax.default, opsets 9-26: running_extreme(self, dim, True) (opspecs/sorting.yaml:162)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:165')
     return s.running_extreme(g, self, dim, True)
 
 
 @declared('opspecs/sorting.yaml:172', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
-def cummin(g, self, dim):
+def cummin(g: GraphBuilder, self, dim):
     """aten::cummin.default, opsets 9-26: running_extreme(self, dim, False) (opspecs/sorting.yaml:172)"""
-    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.has_static_size(g, self, h.norm_dim(g, dim, self))):
+    if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
         raise g.constraint_error('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:175')
     return s.running_extreme(g, self, dim, False)
 
 
 @declared('opspecs/sorting.yaml:185', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
-def bucketize_Tensor(g, self, boundaries, *, out_int32=False, right=False):
+def bucketize_Tensor(g: GraphBuilder, self, boundaries, *, out_int32=False, right=False):
     """aten::bucketize.Tensor, opsets 9-26: block of 3 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:185)"""
     self, boundaries = g.promote([self, boundaries], 'DEFAULT')
     hit = g.op('Not', g.op('Less', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)) if right else g.op('Greater', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)
@@ -2488,7 +2489,7 @@ def bucketize_Tensor(g, self, boundaries, *, out_int32=False, right=False):
 
 
 @declared('opspecs/sorting.yaml:198', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
-def searchsorted_Tensor(g, sorted_sequence, self, *, out_int32=False, right=False, side=None, sorter=None):
+def searchsorted_Tensor(g: GraphBuilder, sorted_sequence, self, *, out_int32=False, right=False, side=None, sorter=None):
     """aten::searchsorted.Tensor, opsets 9-26: block of 6 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:198)"""
     if not (sorter is None):
         raise g.constraint_error('searchsorted with a sorter is not supported; sort the sequence first (torch.sort) and pass it without sorter', 'opspecs/sorting.yaml:208')
@@ -2502,21 +2503,21 @@ def searchsorted_Tensor(g, sorted_sequence, self, *, out_int32=False, right=Fals
 
 
 @declared('opspecs/special.yaml:109', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Reciprocal', 'Sub', 'Where'))
-def erfc(g, self):
+def erfc(g: GraphBuilder, self):
     """aten::erfc.default, opsets 9-26: cast_like(erfc_wide(wide(self)), self) (opspecs/special.yaml:109)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.erfc_wide(g, s.wide(g, self)), self)
 
 
 @declared('opspecs/special.yaml:117', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
-def special_erfcx(g, self):
+def special_erfcx(g: GraphBuilder, self):
     """aten::special_erfcx.default, opsets 9-26: cast_like(erfcx_wide(wide(self)), self) (opspecs/special.yaml:117)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.erfcx_wide(g, s.wide(g, self)), self)
 
 
 @declared('opspecs/special.yaml:125', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
-def special_log_ndtr(g, self):
+def special_log_ndtr(g: GraphBuilder, self):
     """aten::special_log_ndtr.default, opsets 9-26: block of 5 lines: Less, Log, Mul, Neg, Sub, Where; calls erfc_wide(), erfcx_wide(), f64(), keep_nan(), log1p_nonpositive(), wide() (opspecs/special.yaml:125)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2527,7 +2528,7 @@ def special_log_ndtr(g, self):
 
 
 @declared('opspecs/special.yaml:141', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
-def erfinv(g, self):
+def erfinv(g: GraphBuilder, self):
     """aten::erfinv.default, opsets 9-26: block of 17 lines: Abs, Div, Greater, Less, Log, Mul, Neg, Sqrt, Sub, Where; calls erf_small(), erfc_wide(), exp_square(), f64(), keep_nan(), wide() (opspecs/special.yaml:141)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     y = s.wide(g, self)
@@ -2548,7 +2549,7 @@ def erfinv(g, self):
 
 
 @declared('opspecs/special.yaml:168', emits=('Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
-def special_ndtri(g, self):
+def special_ndtri(g: GraphBuilder, self):
     """aten::special_ndtri.default, opsets 9-26: block of 30 lines: Add, Div, Greater, Less, Log, Mul, Neg, Or, Reciprocal, Sqrt, Sub, Where; calls f64(), keep_nan(), same_as(), wide() (opspecs/special.yaml:168)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     y0 = s.wide(g, self)
@@ -2570,21 +2571,21 @@ def special_ndtri(g, self):
 
 
 @declared('opspecs/special.yaml:288', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sub', 'Where'))
-def lgamma(g, self):
+def lgamma(g: GraphBuilder, self):
     """aten::lgamma.default, opsets 9-26: cast_like(lgamma_wide(wide(self)), self) (opspecs/special.yaml:288)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.lgamma_wide(g, s.wide(g, self)), self)
 
 
 @declared('opspecs/special.yaml:296', emits=('Add', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'Sub', 'Tan', 'Where'))
-def digamma(g, self):
+def digamma(g: GraphBuilder, self):
     """aten::digamma.default, opsets 9-26: cast_like(digamma_wide(wide(self)), self) (opspecs/special.yaml:296)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.digamma_wide(g, s.wide(g, self)), self)
 
 
 @declared('opspecs/special.yaml:306', emits=('Abs', 'Add', 'And', 'Cast', 'Ceil', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sin', 'Sub', 'Tan', 'Where'))
-def polygamma(g, n, self):
+def polygamma(g: GraphBuilder, n, self):
     """aten::polygamma.default, opsets 9-26: block of 6 lines: Mul; calls digamma_wide(), f64(), keep_nan(), trigamma_wide(), wide() (opspecs/special.yaml:306)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2596,7 +2597,7 @@ def polygamma(g, n, self):
 
 
 @declared('opspecs/special.yaml:325', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
-def mvlgamma(g, self, p):
+def mvlgamma(g: GraphBuilder, self, p):
     """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:325)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.unsqueeze_axes(g, s.wide(g, self), [h.rank(g, self)])
@@ -2606,35 +2607,35 @@ def mvlgamma(g, self, p):
 
 
 @declared('opspecs/special.yaml:339', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
-def special_zeta(g, self, other):
+def special_zeta(g: GraphBuilder, self, other):
     """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:339); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:356)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), self)
 
 
 @declared('opspecs/special.yaml:348', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
-def special_zeta_self_scalar(g, self, other):
+def special_zeta_self_scalar(g: GraphBuilder, self, other):
     """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:348)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
 
 
 @declared('opspecs/special.yaml:448', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_bessel_j0(g, self):
+def special_bessel_j0(g: GraphBuilder, self):
     """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:448)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j0_wide(g, s.wide(g, self), self), self)
 
 
 @declared('opspecs/special.yaml:456', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_bessel_j1(g, self):
+def special_bessel_j1(g: GraphBuilder, self):
     """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:456)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j1_wide(g, s.wide(g, self), self), self)
 
 
 @declared('opspecs/special.yaml:464', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_bessel_y0(g, self):
+def special_bessel_y0(g: GraphBuilder, self):
     """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:464)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2648,7 +2649,7 @@ def special_bessel_y0(g, self):
 
 
 @declared('opspecs/special.yaml:486', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_bessel_y1(g, self):
+def special_bessel_y1(g: GraphBuilder, self):
     """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:486)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2664,7 +2665,7 @@ def special_bessel_y1(g, self):
 
 
 @declared('opspecs/special.yaml:509', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
-def special_spherical_bessel_j0(g, x):
+def special_spherical_bessel_j0(g: GraphBuilder, x):
     """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:509)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
@@ -2675,14 +2676,14 @@ def special_spherical_bessel_j0(g, x):
 
 
 @declared('opspecs/special.yaml:599', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
-def i0(g, self):
+def i0(g: GraphBuilder, self):
     """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:599); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:637)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
 @declared('opspecs/special.yaml:607', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
-def special_i0e(g, self):
+def special_i0e(g: GraphBuilder, self):
     """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:607)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2691,14 +2692,14 @@ def special_i0e(g, self):
 
 
 @declared('opspecs/special.yaml:617', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
-def special_i1(g, self):
+def special_i1(g: GraphBuilder, self):
     """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:617); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:644)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
 @declared('opspecs/special.yaml:625', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
-def special_i1e(g, self):
+def special_i1e(g: GraphBuilder, self):
     """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:625)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2708,7 +2709,7 @@ def special_i1e(g, self):
 
 
 @declared('opspecs/special.yaml:696', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
-def special_modified_bessel_k0(g, self):
+def special_modified_bessel_k0(g: GraphBuilder, self):
     """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:696)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2718,7 +2719,7 @@ def special_modified_bessel_k0(g, self):
 
 
 @declared('opspecs/special.yaml:707', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
-def special_modified_bessel_k1(g, self):
+def special_modified_bessel_k1(g: GraphBuilder, self):
     """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:707)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
@@ -2728,7 +2729,7 @@ def special_modified_bessel_k1(g, self):
 
 
 @declared('opspecs/special.yaml:718', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
-def special_scaled_modified_bessel_k0(g, x):
+def special_scaled_modified_bessel_k0(g: GraphBuilder, x):
     """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:718)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
@@ -2738,7 +2739,7 @@ def special_scaled_modified_bessel_k0(g, x):
 
 
 @declared('opspecs/special.yaml:729', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
-def special_scaled_modified_bessel_k1(g, x):
+def special_scaled_modified_bessel_k1(g: GraphBuilder, x):
     """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:729)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
@@ -2748,7 +2749,7 @@ def special_scaled_modified_bessel_k1(g, x):
 
 
 @declared('opspecs/special.yaml:744', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_airy_ai(g, x):
+def special_airy_ai(g: GraphBuilder, x):
     """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:744)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
@@ -2776,299 +2777,299 @@ def special_airy_ai(g, x):
 
 
 @declared('opspecs/special.yaml:799', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_t(g, x, n):
+def special_chebyshev_polynomial_t(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:799); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:810)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
 @declared('opspecs/special.yaml:821', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_t_n_scalar(g, x, n):
+def special_chebyshev_polynomial_t_n_scalar(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:821)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
 @declared('opspecs/special.yaml:832', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_u(g, x, n):
+def special_chebyshev_polynomial_u(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:832); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:843)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
 @declared('opspecs/special.yaml:854', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_u_n_scalar(g, x, n):
+def special_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:854)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
 @declared('opspecs/special.yaml:865', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_v(g, x, n):
+def special_chebyshev_polynomial_v(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:865); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:876)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
 @declared('opspecs/special.yaml:887', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_v_n_scalar(g, x, n):
+def special_chebyshev_polynomial_v_n_scalar(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:887)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
 @declared('opspecs/special.yaml:898', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_w(g, x, n):
+def special_chebyshev_polynomial_w(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:898); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:909)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
 @declared('opspecs/special.yaml:920', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_w_n_scalar(g, x, n):
+def special_chebyshev_polynomial_w_n_scalar(g: GraphBuilder, x, n):
     """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:920)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
 @declared('opspecs/special.yaml:931', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_t(g, x, n):
+def special_shifted_chebyshev_polynomial_t(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:931); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:942)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
 @declared('opspecs/special.yaml:953', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_t_n_scalar(g, x, n):
+def special_shifted_chebyshev_polynomial_t_n_scalar(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:953)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
 @declared('opspecs/special.yaml:964', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_u(g, x, n):
+def special_shifted_chebyshev_polynomial_u(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:964); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:975)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
 @declared('opspecs/special.yaml:986', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_u_n_scalar(g, x, n):
+def special_shifted_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:986)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
 @declared('opspecs/special.yaml:997', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_v(g, x, n):
+def special_shifted_chebyshev_polynomial_v(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:997); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1008)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
 @declared('opspecs/special.yaml:1019', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_v_n_scalar(g, x, n):
+def special_shifted_chebyshev_polynomial_v_n_scalar(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1019)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
 @declared('opspecs/special.yaml:1030', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_w(g, x, n):
+def special_shifted_chebyshev_polynomial_w(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1030); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1041)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
 @declared('opspecs/special.yaml:1052', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_w_n_scalar(g, x, n):
+def special_shifted_chebyshev_polynomial_w_n_scalar(g: GraphBuilder, x, n):
     """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1052)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
 @declared('opspecs/special.yaml:1063', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_hermite_polynomial_h(g, x, n):
+def special_hermite_polynomial_h(g: GraphBuilder, x, n):
     """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1063); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1074)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
 @declared('opspecs/special.yaml:1085', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_hermite_polynomial_h_n_scalar(g, x, n):
+def special_hermite_polynomial_h_n_scalar(g: GraphBuilder, x, n):
     """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1085)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
 @declared('opspecs/special.yaml:1096', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_hermite_polynomial_he(g, x, n):
+def special_hermite_polynomial_he(g: GraphBuilder, x, n):
     """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1096); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1107)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
 @declared('opspecs/special.yaml:1118', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_hermite_polynomial_he_n_scalar(g, x, n):
+def special_hermite_polynomial_he_n_scalar(g: GraphBuilder, x, n):
     """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1118)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
 @declared('opspecs/special.yaml:1129', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_laguerre_polynomial_l(g, x, n):
+def special_laguerre_polynomial_l(g: GraphBuilder, x, n):
     """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1129); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1140)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
 @declared('opspecs/special.yaml:1151', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_laguerre_polynomial_l_n_scalar(g, x, n):
+def special_laguerre_polynomial_l_n_scalar(g: GraphBuilder, x, n):
     """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1151)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
 @declared('opspecs/special.yaml:1162', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_legendre_polynomial_p(g, x, n):
+def special_legendre_polynomial_p(g: GraphBuilder, x, n):
     """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1162); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1173)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
 @declared('opspecs/special.yaml:1184', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_legendre_polynomial_p_n_scalar(g, x, n):
+def special_legendre_polynomial_p_n_scalar(g: GraphBuilder, x, n):
     """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1184)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
 @declared('opspecs/special.yaml:1289', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def igamma(g, self, other):
+def igamma(g: GraphBuilder, self, other):
     """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1289); also serves aten::special_gammainc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), False), self)
 
 
 @declared('opspecs/special.yaml:1299', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def igammac(g, self, other):
+def igammac(g: GraphBuilder, self, other):
     """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1299); also serves aten::special_gammaincc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
 
 
 @declared('opspecs/statistics.yaml:10', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
-def any(g, self):
+def any(g: GraphBuilder, self):
     """aten::any.default, opsets 9-26: any_all(self, None, False, False) (opspecs/statistics.yaml:10)"""
     return s.any_all(g, self, None, False, False)
 
 
 @declared('opspecs/statistics.yaml:16', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
-def any_dim(g, self, dim, keepdim=False):
+def any_dim(g: GraphBuilder, self, dim, keepdim=False):
     """aten::any.dim, opsets 9-26: any_all(self, dim, keepdim, False) (opspecs/statistics.yaml:16)"""
     return s.any_all(g, self, dim, keepdim, False)
 
 
 @declared('opspecs/statistics.yaml:24', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
-def any_dims(g, self, dim=None, keepdim=False):
+def any_dims(g: GraphBuilder, self, dim=None, keepdim=False):
     """aten::any.dims, opsets 9-26: any_all(self, dim, keepdim, False) (opspecs/statistics.yaml:24)"""
     return s.any_all(g, self, dim, keepdim, False)
 
 
 @declared('opspecs/statistics.yaml:32', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
-def all(g, self):
+def all(g: GraphBuilder, self):
     """aten::all.default, opsets 9-26: any_all(self, None, False, True) (opspecs/statistics.yaml:32)"""
     return s.any_all(g, self, None, False, True)
 
 
 @declared('opspecs/statistics.yaml:38', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
-def all_dim(g, self, dim, keepdim=False):
+def all_dim(g: GraphBuilder, self, dim, keepdim=False):
     """aten::all.dim, opsets 9-26: any_all(self, dim, keepdim, True) (opspecs/statistics.yaml:38)"""
     return s.any_all(g, self, dim, keepdim, True)
 
 
 @declared('opspecs/statistics.yaml:45', emits=('Cast', 'Concat', 'Greater', 'Identity', 'Not', 'ReduceSum', 'Reshape'))
-def all_dims(g, self, dim=None, keepdim=False):
+def all_dims(g: GraphBuilder, self, dim=None, keepdim=False):
     """aten::all.dims, opsets 9-26: any_all(self, dim, keepdim, True) (opspecs/statistics.yaml:45)"""
     return s.any_all(g, self, dim, keepdim, True)
 
 
 @declared('opspecs/statistics.yaml:54', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
-def max_dim(g, self, dim, keepdim=False):
+def max_dim(g: GraphBuilder, self, dim, keepdim=False):
     """aten::max.dim, opsets 9-26: extreme_along(self, dim, keepdim, True) (opspecs/statistics.yaml:54)"""
     return s.extreme_along(g, self, dim, keepdim, True)
 
 
 @declared('opspecs/statistics.yaml:61', emits=('ArgMax', 'ArgMin', 'Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
-def min_dim(g, self, dim, keepdim=False):
+def min_dim(g: GraphBuilder, self, dim, keepdim=False):
     """aten::min.dim, opsets 9-26: extreme_along(self, dim, keepdim, False) (opspecs/statistics.yaml:61)"""
     return s.extreme_along(g, self, dim, keepdim, False)
 
 
 @declared('opspecs/statistics.yaml:68', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
-def max(g, self):
+def max(g: GraphBuilder, self):
     """aten::max.default, opsets 9-26: Identity(self) if rank(self) == 0 else extreme_of(self, None, False, True) (opspecs/statistics.yaml:68)"""
     return g.op('Identity', self) if h.rank(g, self) == 0 else s.extreme_of(g, self, None, False, True)
 
 
 @declared('opspecs/statistics.yaml:74', emits=('Cast', 'Concat', 'Greater', 'Identity', 'IsNaN', 'ReduceMax', 'ReduceMin', 'Reshape', 'Where'))
-def min(g, self):
+def min(g: GraphBuilder, self):
     """aten::min.default, opsets 9-26: Identity(self) if rank(self) == 0 else extreme_of(self, None, False, False) (opspecs/statistics.yaml:74)"""
     return g.op('Identity', self) if h.rank(g, self) == 0 else s.extreme_of(g, self, None, False, False)
 
 
 @declared('opspecs/statistics.yaml:82', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
-def var_correction(g, self, dim=None, *, correction=None, keepdim=False):
+def var_correction(g: GraphBuilder, self, dim=None, *, correction=None, keepdim=False):
     """aten::var.correction, opsets 9-26: variance_mean(self, dim, 1 if correction is None else correction, keepdim)[0] (opspecs/statistics.yaml:82)"""
     return s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)[0]
 
 
 @declared('opspecs/statistics.yaml:91', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
-def var_dim(g, self, dim, unbiased=True, keepdim=False):
+def var_dim(g: GraphBuilder, self, dim, unbiased=True, keepdim=False):
     """aten::var.dim, opsets 9-26: variance_mean(self, dim, 1 if unbiased else 0, keepdim)[0] (opspecs/statistics.yaml:91)"""
     return s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)[0]
 
 
 @declared('opspecs/statistics.yaml:100', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def std_correction(g, self, dim=None, *, correction=None, keepdim=False):
+def std_correction(g: GraphBuilder, self, dim=None, *, correction=None, keepdim=False):
     """aten::std.correction, opsets 9-26: Sqrt(variance_mean(self, dim, 1 if correction is None else correction, keepdim)[0]) (opspecs/statistics.yaml:100)"""
     return g.op('Sqrt', s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)[0])
 
 
 @declared('opspecs/statistics.yaml:109', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def std_dim(g, self, dim, unbiased=True, keepdim=False):
+def std_dim(g: GraphBuilder, self, dim, unbiased=True, keepdim=False):
     """aten::std.dim, opsets 9-26: Sqrt(variance_mean(self, dim, 1 if unbiased else 0, keepdim)[0]) (opspecs/statistics.yaml:109)"""
     return g.op('Sqrt', s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)[0])
 
 
 @declared('opspecs/statistics.yaml:118', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
-def var_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
+def var_mean_correction(g: GraphBuilder, self, dim=None, *, correction=None, keepdim=False):
     """aten::var_mean.correction, opsets 9-26: variance_mean(self, dim, 1 if correction is None else correction, keepdim) (opspecs/statistics.yaml:118)"""
     return s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)
 
 
 @declared('opspecs/statistics.yaml:127', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sub'))
-def var_mean_dim(g, self, dim, unbiased=True, keepdim=False):
+def var_mean_dim(g: GraphBuilder, self, dim, unbiased=True, keepdim=False):
     """aten::var_mean.dim, opsets 9-26: variance_mean(self, dim, 1 if unbiased else 0, keepdim) (opspecs/statistics.yaml:127)"""
     return s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)
 
 
 @declared('opspecs/statistics.yaml:136', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def std_mean_correction(g, self, dim=None, *, correction=None, keepdim=False):
+def std_mean_correction(g: GraphBuilder, self, dim=None, *, correction=None, keepdim=False):
     """aten::std_mean.correction, opsets 9-26: block of 2 lines: Sqrt; calls variance_mean() (opspecs/statistics.yaml:136)"""
     var, mean = s.variance_mean(g, self, dim, 1 if correction is None else correction, keepdim)
     return (g.op('Sqrt', var), mean)
 
 
 @declared('opspecs/statistics.yaml:147', emits=('Cast', 'Concat', 'Div', 'Gather', 'Max', 'Mul', 'ReduceMean', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
-def std_mean_dim(g, self, dim, unbiased=True, keepdim=False):
+def std_mean_dim(g: GraphBuilder, self, dim, unbiased=True, keepdim=False):
     """aten::std_mean.dim, opsets 9-26: block of 2 lines: Sqrt; calls variance_mean() (opspecs/statistics.yaml:147)"""
     var, mean = s.variance_mean(g, self, dim, 1 if unbiased else 0, keepdim)
     return (g.op('Sqrt', var), mean)
 
 
 @declared('opspecs/statistics.yaml:159', emits=('Add', 'Cast', 'Concat', 'Exp', 'Identity', 'IsNaN', 'Log', 'ReduceMax', 'ReduceSum', 'Reshape', 'Sub', 'Where'))
-def logsumexp(g, self, dim, keepdim=False):
+def logsumexp(g: GraphBuilder, self, dim, keepdim=False):
     """aten::logsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub; calls finite_or_zero(), half_as_float(), reduce_max(), reduce_sum() (opspecs/statistics.yaml:159)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     if h.rank(g, self) == 0:
@@ -3082,7 +3083,7 @@ def logsumexp(g, self, dim, keepdim=False):
 
 
 @declared('opspecs/statistics.yaml:178', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Where'))
-def linalg_vector_norm(g, self, ord=2, dim=None, keepdim=False, *, dtype=None):
+def linalg_vector_norm(g: GraphBuilder, self, ord=2, dim=None, keepdim=False, *, dtype=None):
     """aten::linalg_vector_norm.default, opsets 9-26: block of 5 lines: Abs; calls half_as_float(), vector_norm() (opspecs/statistics.yaml:178)"""
     x = self if dtype is None else h.cast(g, self, dtype)
     work = s.half_as_float(g, x)
@@ -3092,19 +3093,19 @@ def linalg_vector_norm(g, self, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 
 @declared('opspecs/statistics.yaml:196', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
-def _cdist_forward(g, x1, x2, p, compute_mode):
+def _cdist_forward(g: GraphBuilder, x1, x2, p, compute_mode):
     """aten::_cdist_forward.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls half_as_float(), row_distances() (opspecs/statistics.yaml:196)"""
     work1 = s.half_as_float(g, x1)
     return h.cast_like(g, s.row_distances(g, work1, h.cast_like(g, x2, work1), p), x1)
 
 
 @declared('opspecs/statistics.yaml:210', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
-def _pdist_forward(g, self, p=2.0):
+def _pdist_forward(g: GraphBuilder, self, p=2.0):
     """aten::_pdist_forward.default, opsets 9-26: block of 11 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:210)"""
-    if not (g.opset >= 11 or h.has_static_size(g, self, 0)):
+    if not (g.opset >= 11 or h.static_size(g, self, 0) is not None):
         raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:224')
     x = s.half_as_float(g, self)
-    if g.opset < 11 or h.has_static_size(g, self, 0):
+    if g.opset < 11 or h.static_size(g, self, 0) is not None:
         if h.shape(g, self)[0] < 2:
             return h.empty(g, self)
         firsts, seconds = h.row_pairs(g, h.shape(g, self)[0])
@@ -3117,398 +3118,398 @@ def _pdist_forward(g, self, p=2.0):
 
 
 @declared('opspecs/statistics.yaml:252', emits=('Mul', 'Sigmoid', 'Split'))
-def glu(g, self, dim=-1):
+def glu(g: GraphBuilder, self, dim=-1):
     """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:252)"""
     return g.op('Mul', (s := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', s[1]))
 
 
 @declared('opspecs/statistics.yaml:261', emits=('MatMul',))
-def dot(g, self, tensor):
+def dot(g: GraphBuilder, self, tensor):
     """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:261)"""
     return g.op('MatMul', self, tensor)
 
 
 @declared('opspecs/statistics.yaml:275', emits=('MatMul',))
-def mv(g, self, vec):
+def mv(g: GraphBuilder, self, vec):
     """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:275)"""
     return g.op('MatMul', self, vec)
 
 
 @declared('opspecs/statistics.yaml:282', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
-def outer(g, self, vec2):
+def outer(g: GraphBuilder, self, vec2):
     """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:282)"""
     self, vec2 = g.promote([self, vec2], 'DEFAULT')
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
 @declared('opspecs/statistics.yaml:291', emits=('Add', 'Cast', 'MatMul', 'Mul'))
-def addmv(g, self, mat, vec, *, beta=1, alpha=1):
+def addmv(g: GraphBuilder, self, mat, vec, *, beta=1, alpha=1):
     """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:291)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
 
 
 @declared('opspecs/statistics.yaml:304', emits=('Add', 'Cast', 'MatMul', 'Mul'))
-def baddbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
+def baddbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:304)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
 @declared('opspecs/statistics.yaml:321', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
-def addbmm(g, self, batch1, batch2, *, beta=1, alpha=1):
+def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:321)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
-@declared('opspecs/symbolic.yaml:8', emits=('Gather', 'Shape'))
-def sym_size_int(g, self, dim):
+@declared('opspecs/symbolic.yaml:8', emits=('Cast', 'Gather', 'Shape'))
+def sym_size_int(g: GraphBuilder, self, dim):
     """aten::sym_size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/symbolic.yaml:8); also serves aten::size.int (opspecs/torchscript.yaml:135)"""
     return g.op('Gather', g.op('Shape', self), h.scalar(g, h.norm_dim(g, dim, self), 'int64'), axis=0)
 
 
 @declared('opspecs/symbolic.yaml:13', emits=('Size',))
-def sym_numel(g, self):
+def sym_numel(g: GraphBuilder, self):
     """aten::sym_numel.default, opsets 9-26: Size(self) (opspecs/symbolic.yaml:13); also serves aten::numel.default (opspecs/torchscript.yaml:147)"""
     return g.op('Size', self)
 
 
 @declared('opspecs/symbolic.yaml:19', emits=('ReduceProd', 'Shape', 'Slice'))
-def sym_stride_int(g, self, dim):
+def sym_stride_int(g: GraphBuilder, self, dim):
     """aten::sym_stride.int, opsets 9-9: ReduceProd(Slice(Shape(self), starts=[norm_dim(dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0) (opspecs/symbolic.yaml:19)"""
     return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), starts=[h.norm_dim(g, dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0)
 
 
-@declared('opspecs/symbolic.yaml:27', emits=())
-def sym_storage_offset(g, self):
+@declared('opspecs/symbolic.yaml:27', emits=('Cast',))
+def sym_storage_offset(g: GraphBuilder, self):
     """aten::sym_storage_offset.default, opsets 9-26: scalar(0, 'int64') (opspecs/symbolic.yaml:27)"""
     return h.scalar(g, 0, 'int64')
 
 
 @declared('opspecs/symbolic.yaml:32', emits=('Cast', 'Concat', 'Reshape'))
-def _local_scalar_dense(g, self):
+def _local_scalar_dense(g: GraphBuilder, self):
     """aten::_local_scalar_dense.default, opsets 9-26: cast(Reshape(self, ints([])), number_dtype(self)) (opspecs/symbolic.yaml:32)"""
     return h.cast(g, g.op('Reshape', self, h.ints(g, [])), h.number_dtype(g, self))
 
 
 @declared('opspecs/symbolic.yaml:39', emits=())
-def _assert_scalar(g, self, assert_msg):
+def _assert_scalar(g: GraphBuilder, self, assert_msg):
     """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:56)"""
     return None
 
 
 @declared('opspecs/symbolic.yaml:46', emits=())
-def _assert_tensor_metadata(g, a, size=None, stride=None, dtype=None, *, device=None, layout=None):
+def _assert_tensor_metadata(g: GraphBuilder, a, size=None, stride=None, dtype=None, *, device=None, layout=None):
     """aten::_assert_tensor_metadata.default, opsets 9-26: None (opspecs/symbolic.yaml:46)"""
     return None
 
 
 @declared('opspecs/symbolic.yaml:50', emits=())
-def _assert_async(g, self):
+def _assert_async(g: GraphBuilder, self):
     """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:50)"""
     return None
 
 
 @declared('opspecs/symbolic.yaml:63', emits=())
-def sym_constrain_range(g, size, *, min=None, max=None):
+def sym_constrain_range(g: GraphBuilder, size, *, min=None, max=None):
     """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:63); also serves aten::sym_constrain_range_for_size.default"""
     return None
 
 
 @declared('opspecs/torchscript.yaml:10', emits=())
-def _convolution(g, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, benchmark, deterministic, cudnn_enabled, allow_tf32):
+def _convolution(g: GraphBuilder, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, benchmark, deterministic, cudnn_enabled, allow_tf32):
     """aten::_convolution.default, opsets 9-26: functional('convolution', input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, transposed=transposed, output_padding=output_padding, groups=groups) (opspecs/torchscript.yaml:10)"""
     return h.functional(g, 'convolution', input=input, weight=weight, bias=bias, stride=stride, padding=padding, dilation=dilation, transposed=transposed, output_padding=output_padding, groups=groups)
 
 
 @declared('opspecs/torchscript.yaml:36', emits=('Cast',))
-def add__Tensor(g, self, other, *, alpha=1):
+def add__Tensor(g: GraphBuilder, self, other, *, alpha=1):
     """aten::add_.Tensor, opsets 9-26: cast_like(functional('add.Tensor', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:36)"""
     return h.cast_like(g, h.functional(g, 'add.Tensor', self=self, other=other, alpha=alpha), self)
 
 
 @declared('opspecs/torchscript.yaml:43', emits=('Cast',))
-def add__Scalar(g, self, other, alpha=1):
+def add__Scalar(g: GraphBuilder, self, other, alpha=1):
     """aten::add_.Scalar, opsets 9-26: cast_like(functional('add.Scalar', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:43)"""
     return h.cast_like(g, h.functional(g, 'add.Scalar', self=self, other=other, alpha=alpha), self)
 
 
 @declared('opspecs/torchscript.yaml:50', emits=('Cast',))
-def sub__Tensor(g, self, other, *, alpha=1):
+def sub__Tensor(g: GraphBuilder, self, other, *, alpha=1):
     """aten::sub_.Tensor, opsets 9-26: cast_like(functional('sub.Tensor', self=self, other=other, alpha=alpha), self) (opspecs/torchscript.yaml:50)"""
     return h.cast_like(g, h.functional(g, 'sub.Tensor', self=self, other=other, alpha=alpha), self)
 
 
 @declared('opspecs/torchscript.yaml:57', emits=('Cast',))
-def mul__Tensor(g, self, other):
+def mul__Tensor(g: GraphBuilder, self, other):
     """aten::mul_.Tensor, opsets 9-26: cast_like(functional('mul.Tensor', self=self, other=other), self) (opspecs/torchscript.yaml:57)"""
     return h.cast_like(g, h.functional(g, 'mul.Tensor', self=self, other=other), self)
 
 
 @declared('opspecs/torchscript.yaml:63', emits=('Cast',))
-def mul__Scalar(g, self, other):
+def mul__Scalar(g: GraphBuilder, self, other):
     """aten::mul_.Scalar, opsets 9-26: cast_like(functional('mul.Scalar', self=self, other=other), self) (opspecs/torchscript.yaml:63)"""
     return h.cast_like(g, h.functional(g, 'mul.Scalar', self=self, other=other), self)
 
 
 @declared('opspecs/torchscript.yaml:69', emits=('Cast',))
-def div__Tensor(g, self, other):
+def div__Tensor(g: GraphBuilder, self, other):
     """aten::div_.Tensor, opsets 9-26: cast_like(functional('div.Tensor', self=self, other=other), self) (opspecs/torchscript.yaml:69)"""
     return h.cast_like(g, h.functional(g, 'div.Tensor', self=self, other=other), self)
 
 
 @declared('opspecs/torchscript.yaml:75', emits=('Cast',))
-def div__Scalar(g, self, other):
+def div__Scalar(g: GraphBuilder, self, other):
     """aten::div_.Scalar, opsets 9-26: cast_like(functional('div.Scalar', self=self, other=other), self) (opspecs/torchscript.yaml:75)"""
     return h.cast_like(g, h.functional(g, 'div.Scalar', self=self, other=other), self)
 
 
 @declared('opspecs/torchscript.yaml:82', emits=())
-def copy_(g, self, src, non_blocking=False):
+def copy_(g: GraphBuilder, self, src, non_blocking=False):
     """aten::copy_.default, opsets 9-26: functional('copy', self=self, src=src, non_blocking=non_blocking) (opspecs/torchscript.yaml:82)"""
     return h.functional(g, 'copy', self=self, src=src, non_blocking=non_blocking)
 
 
 @declared('opspecs/torchscript.yaml:88', emits=())
-def fill__Scalar(g, self, value):
+def fill__Scalar(g: GraphBuilder, self, value):
     """aten::fill_.Scalar, opsets 9-26: functional('fill.Scalar', self=self, value=value) (opspecs/torchscript.yaml:88)"""
     return h.functional(g, 'fill.Scalar', self=self, value=value)
 
 
 @declared('opspecs/torchscript.yaml:94', emits=())
-def zero_(g, self):
+def zero_(g: GraphBuilder, self):
     """aten::zero_.default, opsets 9-26: functional('zero', self=self) (opspecs/torchscript.yaml:94)"""
     return h.functional(g, 'zero', self=self)
 
 
 @declared('opspecs/torchscript.yaml:99', emits=())
-def masked_fill__Scalar(g, self, mask, value):
+def masked_fill__Scalar(g: GraphBuilder, self, mask, value):
     """aten::masked_fill_.Scalar, opsets 9-26: functional('masked_fill.Scalar', self=self, mask=mask, value=value) (opspecs/torchscript.yaml:99)"""
     return h.functional(g, 'masked_fill.Scalar', self=self, mask=mask, value=value)
 
 
 @declared('opspecs/torchscript.yaml:107', emits=())
-def relu_(g, self):
+def relu_(g: GraphBuilder, self):
     """aten::relu_.default, opsets 9-26: functional('relu', self=self) (opspecs/torchscript.yaml:107)"""
     return h.functional(g, 'relu', self=self)
 
 
 @declared('opspecs/torchscript.yaml:112', emits=())
-def hardtanh_(g, self, min_val=-1, max_val=1):
+def hardtanh_(g: GraphBuilder, self, min_val=-1, max_val=1):
     """aten::hardtanh_.default, opsets 9-26: functional('hardtanh', self=self, min_val=min_val, max_val=max_val) (opspecs/torchscript.yaml:112)"""
     return h.functional(g, 'hardtanh', self=self, min_val=min_val, max_val=max_val)
 
 
 @declared('opspecs/torchscript.yaml:120', emits=())
-def leaky_relu_(g, self, negative_slope=0.01):
+def leaky_relu_(g: GraphBuilder, self, negative_slope=0.01):
     """aten::leaky_relu_.default, opsets 9-26: functional('leaky_relu', self=self, negative_slope=negative_slope) (opspecs/torchscript.yaml:120)"""
     return h.functional(g, 'leaky_relu', self=self, negative_slope=negative_slope)
 
 
 @declared('opspecs/torchscript.yaml:126', emits=())
-def dropout_(g, self, p, train):
+def dropout_(g: GraphBuilder, self, p, train):
     """aten::dropout_.default, opsets 9-26: functional('dropout', input=self, p=p, train=train) (opspecs/torchscript.yaml:126)"""
     return h.functional(g, 'dropout', input=self, p=p, train=train)
 
 
 @declared('opspecs/torchscript.yaml:140', emits=('Gather', 'Shape'))
-def size(g, self):
+def size(g: GraphBuilder, self):
     """aten::size.default, opsets 9-26: aten2onnx.exporter.emit.lib.torchscript_ops.size (opspecs/torchscript.yaml:140)"""
     return torchscript_ops.size(g, self)
 
 
-@declared('opspecs/torchscript.yaml:152', emits=('Gather', 'Shape'))
-def len_Tensor(g, t):
+@declared('opspecs/torchscript.yaml:152', emits=('Cast', 'Gather', 'Shape'))
+def len_Tensor(g: GraphBuilder, t):
     """aten::len.Tensor, opsets 9-26: Gather(Shape(t), scalar(0, 'int64'), axis=0) (opspecs/torchscript.yaml:152)"""
     return g.op('Gather', g.op('Shape', t), h.scalar(g, 0, 'int64'), axis=0)
 
 
 @declared('opspecs/torchscript.yaml:159', emits=('Cast', 'Concat', 'Reshape'))
-def Int_Tensor(g, a):
+def Int_Tensor(g: GraphBuilder, a):
     """aten::Int.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'int64') (opspecs/torchscript.yaml:159); also serves aten::IntImplicit.default (opspecs/torchscript.yaml:179)"""
     return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'int64')
 
 
 @declared('opspecs/torchscript.yaml:164', emits=('Cast', 'Concat', 'Reshape'))
-def Float_Tensor(g, a):
+def Float_Tensor(g: GraphBuilder, a):
     """aten::Float.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'float64') (opspecs/torchscript.yaml:164); also serves aten::FloatImplicit.default (opspecs/torchscript.yaml:184)"""
     return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'float64')
 
 
 @declared('opspecs/torchscript.yaml:169', emits=('Cast', 'Concat', 'Reshape'))
-def Bool_Tensor(g, a):
+def Bool_Tensor(g: GraphBuilder, a):
     """aten::Bool.Tensor, opsets 9-26: cast(Reshape(a, ints([])), 'bool') (opspecs/torchscript.yaml:169)"""
     return h.cast(g, g.op('Reshape', a, h.ints(g, [])), 'bool')
 
 
 @declared('opspecs/torchscript.yaml:174', emits=('Cast', 'Concat', 'Reshape'))
-def ScalarImplicit(g, a):
+def ScalarImplicit(g: GraphBuilder, a):
     """aten::ScalarImplicit.default, opsets 9-26: cast(Reshape(a, ints([])), number_dtype(a)) (opspecs/torchscript.yaml:174)"""
     return h.cast(g, g.op('Reshape', a, h.ints(g, [])), h.number_dtype(g, a))
 
 
 @declared('opspecs/torchscript.yaml:190', emits=('Identity',))
-def NumToTensor_Scalar(g, a):
+def NumToTensor_Scalar(g: GraphBuilder, a):
     """prim::NumToTensor.Scalar, opsets 9-26: number_tensor(a) (opspecs/torchscript.yaml:190); also serves prim::NumToTensor.bool (opspecs/torchscript.yaml:195)"""
     return h.number_tensor(g, a)
 
 
 @declared('opspecs/torchscript.yaml:201', emits=('Add', 'Cast'))
-def add_int(g, a, b):
-    """aten::add.int, opsets 9-26: Add(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:201)"""
-    return g.op('Add', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def add_int(g: GraphBuilder, a, b):
+    """aten::add.int, opsets 9-26: Add(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:201)"""
+    return g.op('Add', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:207', emits=('Cast', 'Sub'))
-def sub_int(g, a, b):
-    """aten::sub.int, opsets 9-26: Sub(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:207)"""
-    return g.op('Sub', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def sub_int(g: GraphBuilder, a, b):
+    """aten::sub.int, opsets 9-26: Sub(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:207)"""
+    return g.op('Sub', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:213', emits=('Cast', 'Mul'))
-def mul_int(g, a, b):
-    """aten::mul.int, opsets 9-26: Mul(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:213)"""
-    return g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def mul_int(g: GraphBuilder, a, b):
+    """aten::mul.int, opsets 9-26: Mul(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:213)"""
+    return g.op('Mul', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:220', emits=('And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Xor'))
-def floordiv_int(g, a, b):
-    """aten::floordiv.int, opsets 9-26: int_floordiv(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:220)"""
-    return s.int_floordiv(g, h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def floordiv_int(g: GraphBuilder, a, b):
+    """aten::floordiv.int, opsets 9-26: int_floordiv(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:220)"""
+    return s.int_floordiv(g, h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:227', emits=('And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Xor'))
-def remainder_int(g, a, b):
+def remainder_int(g: GraphBuilder, a, b):
     """aten::remainder.int, opsets 9-26: block of 3 lines: Mod, Mul, Sub; calls int_floordiv() (opspecs/torchscript.yaml:227)"""
-    x = h.number(g, a, 'int64')
-    y = h.number(g, b, 'int64')
+    x = h.scalar(g, a, 'int64')
+    y = h.scalar(g, b, 'int64')
     return g.op('Mod', x, y) if g.opset >= 10 else g.op('Sub', x, g.op('Mul', y, s.int_floordiv(g, x, y)))
 
 
 @declared('opspecs/torchscript.yaml:237', emits=('Cast', 'Div'))
-def div_int(g, a, b):
-    """aten::div.int, opsets 9-26: Div(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:237)"""
-    return g.op('Div', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+def div_int(g: GraphBuilder, a, b):
+    """aten::div.int, opsets 9-26: Div(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:237)"""
+    return g.op('Div', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
 @declared('opspecs/torchscript.yaml:243', emits=('Cast', 'Neg'))
-def neg_int(g, a):
-    """aten::neg.int, opsets 9-26: Neg(number(a, 'int64')) (opspecs/torchscript.yaml:243)"""
-    return g.op('Neg', h.number(g, a, 'int64'))
+def neg_int(g: GraphBuilder, a):
+    """aten::neg.int, opsets 9-26: Neg(scalar(a, 'int64')) (opspecs/torchscript.yaml:243)"""
+    return g.op('Neg', h.scalar(g, a, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:248', emits=('Add', 'Cast'))
-def add_float(g, a, b):
-    """aten::add.float, opsets 9-26: Add(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:248)"""
-    return g.op('Add', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+def add_float(g: GraphBuilder, a, b):
+    """aten::add.float, opsets 9-26: Add(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:248)"""
+    return g.op('Add', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
 @declared('opspecs/torchscript.yaml:254', emits=('Cast', 'Mul'))
-def mul_float(g, a, b):
-    """aten::mul.float, opsets 9-26: Mul(number(a, 'float64'), number(b, 'float64')) (opspecs/torchscript.yaml:254)"""
-    return g.op('Mul', h.number(g, a, 'float64'), h.number(g, b, 'float64'))
+def mul_float(g: GraphBuilder, a, b):
+    """aten::mul.float, opsets 9-26: Mul(scalar(a, 'float64'), scalar(b, 'float64')) (opspecs/torchscript.yaml:254)"""
+    return g.op('Mul', h.scalar(g, a, 'float64'), h.scalar(g, b, 'float64'))
 
 
 @declared('opspecs/torchscript.yaml:260', emits=('Cast',))
-def Int_float(g, a):
-    """aten::Int.float, opsets 9-26: cast(number(a, 'float64'), 'int64') (opspecs/torchscript.yaml:260)"""
-    return h.cast(g, h.number(g, a, 'float64'), 'int64')
+def Int_float(g: GraphBuilder, a):
+    """aten::Int.float, opsets 9-26: cast(scalar(a, 'float64'), 'int64') (opspecs/torchscript.yaml:260)"""
+    return h.cast(g, h.scalar(g, a, 'float64'), 'int64')
 
 
 @declared('opspecs/torchscript.yaml:265', emits=('Cast',))
-def Float_int(g, a):
-    """aten::Float.int, opsets 9-26: number(a, 'float64') (opspecs/torchscript.yaml:265)"""
-    return h.number(g, a, 'float64')
+def Float_int(g: GraphBuilder, a):
+    """aten::Float.int, opsets 9-26: scalar(a, 'float64') (opspecs/torchscript.yaml:265)"""
+    return h.scalar(g, a, 'float64')
 
 
 @declared('opspecs/torchscript.yaml:270', emits=('Cast', 'Equal'))
-def eq_int(g, a, b):
-    """aten::eq.int, opsets 9-26: Equal(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:270)"""
-    return g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def eq_int(g: GraphBuilder, a, b):
+    """aten::eq.int, opsets 9-26: Equal(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:270)"""
+    return g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:276', emits=('Cast', 'Equal', 'Not'))
-def ne_int(g, a, b):
-    """aten::ne.int, opsets 9-26: Not(Equal(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:276)"""
-    return g.op('Not', g.op('Equal', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+def ne_int(g: GraphBuilder, a, b):
+    """aten::ne.int, opsets 9-26: Not(Equal(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:276)"""
+    return g.op('Not', g.op('Equal', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
 @declared('opspecs/torchscript.yaml:282', emits=('Cast', 'Less'))
-def lt_int(g, a, b):
-    """aten::lt.int, opsets 9-26: Less(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:282)"""
-    return g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def lt_int(g: GraphBuilder, a, b):
+    """aten::lt.int, opsets 9-26: Less(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:282)"""
+    return g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:288', emits=('Cast', 'Greater', 'Not'))
-def le_int(g, a, b):
-    """aten::le.int, opsets 9-26: Not(Greater(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:288)"""
-    return g.op('Not', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+def le_int(g: GraphBuilder, a, b):
+    """aten::le.int, opsets 9-26: Not(Greater(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:288)"""
+    return g.op('Not', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
 @declared('opspecs/torchscript.yaml:294', emits=('Cast', 'Greater'))
-def gt_int(g, a, b):
-    """aten::gt.int, opsets 9-26: Greater(number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:294)"""
-    return g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def gt_int(g: GraphBuilder, a, b):
+    """aten::gt.int, opsets 9-26: Greater(scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:294)"""
+    return g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:300', emits=('Cast', 'Less', 'Not'))
-def ge_int(g, a, b):
-    """aten::ge.int, opsets 9-26: Not(Less(number(a, 'int64'), number(b, 'int64'))) (opspecs/torchscript.yaml:300)"""
-    return g.op('Not', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')))
+def ge_int(g: GraphBuilder, a, b):
+    """aten::ge.int, opsets 9-26: Not(Less(scalar(a, 'int64'), scalar(b, 'int64'))) (opspecs/torchscript.yaml:300)"""
+    return g.op('Not', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')))
 
 
 @declared('opspecs/torchscript.yaml:306', emits=('Cast', 'Less', 'Where'))
-def min_int(g, a, b):
-    """prim::min.int, opsets 9-26: Where(Less(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:306)"""
-    return g.op('Where', g.op('Less', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def min_int(g: GraphBuilder, a, b):
+    """prim::min.int, opsets 9-26: Where(Less(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:306)"""
+    return g.op('Where', g.op('Less', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:312', emits=('Cast', 'Greater', 'Where'))
-def max_int(g, a, b):
-    """prim::max.int, opsets 9-26: Where(Greater(number(a, 'int64'), number(b, 'int64')), number(a, 'int64'), number(b, 'int64')) (opspecs/torchscript.yaml:312)"""
-    return g.op('Where', g.op('Greater', h.number(g, a, 'int64'), h.number(g, b, 'int64')), h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+def max_int(g: GraphBuilder, a, b):
+    """prim::max.int, opsets 9-26: Where(Greater(scalar(a, 'int64'), scalar(b, 'int64')), scalar(a, 'int64'), scalar(b, 'int64')) (opspecs/torchscript.yaml:312)"""
+    return g.op('Where', g.op('Greater', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64')), h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
 @declared('opspecs/torchscript.yaml:318', emits=('And', 'Cast'))
-def __and___bool(g, a, b):
-    """aten::__and__.bool, opsets 9-26: And(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:318)"""
-    return g.op('And', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
+def __and___bool(g: GraphBuilder, a, b):
+    """aten::__and__.bool, opsets 9-26: And(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:318)"""
+    return g.op('And', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
 
 
 @declared('opspecs/torchscript.yaml:324', emits=('Cast', 'Or'))
-def __or___bool(g, a, b):
-    """aten::__or__.bool, opsets 9-26: Or(number(a, 'bool'), number(b, 'bool')) (opspecs/torchscript.yaml:324)"""
-    return g.op('Or', h.number(g, a, 'bool'), h.number(g, b, 'bool'))
+def __or___bool(g: GraphBuilder, a, b):
+    """aten::__or__.bool, opsets 9-26: Or(scalar(a, 'bool'), scalar(b, 'bool')) (opspecs/torchscript.yaml:324)"""
+    return g.op('Or', h.scalar(g, a, 'bool'), h.scalar(g, b, 'bool'))
 
 
 @declared('opspecs/torchscript.yaml:330', emits=('Cast', 'Not'))
-def __not__(g, self):
-    """aten::__not__.default, opsets 9-26: Not(number(self, 'bool')) (opspecs/torchscript.yaml:330)"""
-    return g.op('Not', h.number(g, self, 'bool'))
+def __not__(g: GraphBuilder, self):
+    """aten::__not__.default, opsets 9-26: Not(scalar(self, 'bool')) (opspecs/torchscript.yaml:330)"""
+    return g.op('Not', h.scalar(g, self, 'bool'))
 
 
 @declared('opspecs/torchscript.yaml:336', emits=('Add', 'And', 'Cast', 'Div', 'Equal', 'Less', 'Mod', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
-def __range_length(g, lo, hi, step):
+def __range_length(g: GraphBuilder, lo, hi, step):
     """aten::__range_length.default, opsets 9-26: block of 4 lines: Add, Less, Sub, Where; calls int_floordiv() (opspecs/torchscript.yaml:336)"""
-    if not (h.is_export_time(g, step)):
+    if not (h.all_known(g, step)):
         raise g.constraint_error("a range() whose step is computed at run time is not supported (the trip count's rounding depends on its sign); use a constant step", 'opspecs/torchscript.yaml:343')
-    span = g.op('Sub', h.number(g, hi, 'int64'), h.number(g, lo, 'int64')) if step > 0 else g.op('Sub', h.number(g, lo, 'int64'), h.number(g, hi, 'int64'))
+    span = g.op('Sub', h.scalar(g, hi, 'int64'), h.scalar(g, lo, 'int64')) if step > 0 else g.op('Sub', h.scalar(g, lo, 'int64'), h.scalar(g, hi, 'int64'))
     count = s.int_floordiv(g, g.op('Add', span, h.scalar(g, builtins.abs(step) - 1, 'int64')), h.scalar(g, builtins.abs(step), 'int64'))
     zero = h.scalar(g, 0, 'int64')
     return g.op('Where', g.op('Less', count, zero), zero, count)
 
 
 @declared('opspecs/torchscript.yaml:352', emits=('Add', 'Cast', 'Mul'))
-def __derive_index(g, index, start, step):
-    """aten::__derive_index.default, opsets 9-26: Add(number(start, 'int64'), Mul(number(index, 'int64'), number(step, 'int64'))) (opspecs/torchscript.yaml:352)"""
-    return g.op('Add', h.number(g, start, 'int64'), g.op('Mul', h.number(g, index, 'int64'), h.number(g, step, 'int64')))
+def __derive_index(g: GraphBuilder, index, start, step):
+    """aten::__derive_index.default, opsets 9-26: Add(scalar(start, 'int64'), Mul(scalar(index, 'int64'), scalar(step, 'int64'))) (opspecs/torchscript.yaml:352)"""
+    return g.op('Add', h.scalar(g, start, 'int64'), g.op('Mul', h.scalar(g, index, 'int64'), h.scalar(g, step, 'int64')))
 
 
 @declared('opspecs/arithmetic.yaml:66', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))
-def mul_Tensor_complex(g, self, other):
+def mul_Tensor_complex(g: GraphBuilder, self, other):
     """aten::mul.Tensor on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.complex_mul (opspecs/arithmetic.yaml:66)"""
     return fft_ops.complex_mul(g, self, other)
 
 
 @declared('opspecs/creation.yaml:216', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
-def _to_copy_complex(g, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
+def _to_copy_complex(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
     """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:216)"""
     return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)

@@ -704,7 +704,7 @@ SOURCES: dict[str, str] = {
     'aten::_set_item.t': 'opspecs/torchscript.yaml:382',
     'aten::_softmax.default': 'opspecs/nn.yaml:348',
     'aten::_to_copy.default': 'opspecs/creation.yaml:215',
-    'aten::_trilinear.default': 'opspecs/nn.yaml:458',
+    'aten::_trilinear.default': 'opspecs/nn.yaml:448',
     'aten::_unique2.default': 'opspecs/dynamic.yaml:21',
     'aten::_unsafe_view.default': 'opspecs/shape.yaml:8',
     'aten::_upsample_nearest_exact1d.default': 'opspecs/resize.yaml:108',

@@ -12,13 +12,14 @@ from __future__ import annotations
 import builtins  # noqa: F401
 
 from aten2onnx.exporter.emit import helpers as h  # noqa: F401
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 
 # name -> (params, emit, spec line): what user spec files (aten2onnx.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'abs_sin_pi': (('x',), 'Abs(Sin(Mul(Sub(x, Floor(Add(x, f64(0.5)))), f64(3.141592653589793))))', 'opspecs/special.yaml:41'),
     'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:250'),
     'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:122'),
-    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    acc = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(number(start, acc), ints([]))\n    last = Reshape(number(end, acc), ints([]))\n    return cast(Range(first, last, Reshape(number(step, acc), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:314'),
+    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    bounds = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(scalar(start, bounds), ints([]))\n    last = Reshape(scalar(end, bounds), ints([]))\n    return cast(Range(first, last, Reshape(scalar(step, bounds), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:314'),
     'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:279'),
     'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:287'),
     'bessel_i0_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i0e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Exp(x), near))\nreturn keep_nan(x0, Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y))", 'opspecs/special.yaml:575'),
@@ -66,7 +67,6 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'lgamma_wide': (('x',), "reflect = Less(x, f64(0.5))\ncore = lgamma_core(Where(reflect, Sub(f64(1.0), x), Where(infinite(x), f64(2.0), x)))\ny = Where(reflect, Sub(Log(Div(f64(3.141592653589793), abs_sin_pi(x))), core), core)\ny = Where(Less(Abs(x), f64(1.0e-200)), Neg(Log(Abs(x))), y)\ny = Where(Or(infinite(x), And(Less(x, f64(0.0)), is_integer(x))), f64(float('inf')), y)\nreturn keep_nan(x, y)", 'opspecs/special.yaml:236'),
     'log1p_nonpositive': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(Less(d, f64(0.0)), Div(Mul(Log(w), u), d), u)', 'opspecs/special.yaml:46'),
     'log1p_wide': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Div(Mul(Log(w), u), d))', 'opspecs/special.yaml:1200'),
-    'log_softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(LogSoftmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(LogSoftmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:443'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
     'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:492'),
@@ -75,10 +75,10 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:388'),
     'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:214'),
     'pad_constant': (('x', 'pads', 'value'), "if opset >= 11:\n    return Pad(x, ints(pads), scalar(value, dtype(x)), mode='constant')\nreturn Pad(x, pads=pads, value=float(value), mode='constant')", 'opspecs/helpers.yaml:75'),
-    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(number(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(number(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(number(size, dtype), number(out, dtype))", 'opspecs/helpers.yaml:593'),
-    'prefix_mask': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:272'),
-    'prefix_positions': (('x', 'axis'), "if opset < 11 or has_static_size(x, axis):\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:283'),
-    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = number(low, 'float64')\n    hi = number(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:412'),
+    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(scalar(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(scalar(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(scalar(size, dtype), scalar(out, dtype))", 'opspecs/helpers.yaml:593'),
+    'prefix_mask': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:272'),
+    'prefix_positions': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:283'),
+    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = scalar(low, 'float64')\n    hi = scalar(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:412'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
     'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
@@ -86,7 +86,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
     'reduce_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16'):\n    return cast(x, 'int32')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:91'),
     'resample': (('x', 'kind', 'align_corners', 'outs', 'scales'), 'n = len(outs)\nr = rank(x)\nlead = r - n\ny = resample_axis(x, r, lead, size_at(x, lead), outs[0], scales[0], kind, align_corners)\ny = y if n < 2 else resample_axis(y, r, lead + 1, size_at(x, lead + 1), outs[1], scales[1], kind, align_corners)\nreturn y if n < 3 else resample_axis(y, r, lead + 2, size_at(x, lead + 2), outs[2], scales[2], kind, align_corners)', 'opspecs/helpers.yaml:543'),
-    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(number(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:554'),
+    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(scalar(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:554'),
     'resample_tap': (('source', 'r', 'index', 'offset', 'last', 'axis', 'weight'), "shifted = Add(index, scalar(offset, 'int64')) if offset != 0 else index\nlow = Where(Less(shifted, scalar(0, 'int64')), scalar(0, 'int64'), shifted)\ntap = Where(Less(last, low), last, low)\nview = [1] * axis + [-1] + [1] * (r - axis - 1)\nreturn Mul(Gather(source, tap, axis=axis), Reshape(weight, ints(view)))", 'opspecs/helpers.yaml:607'),
     'resize_out_sizes': (('x', 'output_size', 'scale_factors', 'align_corners'), 'if not resize_dynamic(x, output_size):\n    return vec_output_sizes(x, output_size, scale_factors, align_corners)\nif output_size is not None:\n    return list(output_size)\nn = len(scale_factors)\nlead = rank(x) - n\nsizes = [scaled_size(x, lead, scale_factors[0])]\nsizes = sizes if n < 2 else sizes + [scaled_size(x, lead + 1, scale_factors[1])]\nreturn sizes if n < 3 else sizes + [scaled_size(x, lead + 2, scale_factors[2])]', 'opspecs/helpers.yaml:503'),
     'resize_to': (('x', 'mode', 'sizes', 'scales', 'transform', 'nearest_mode', 'cubic_coeff_a'), 'lead = rank(x) - len(sizes if sizes is not None else scales)\nempty = None if opset >= 13 else floats([])\nif sizes is not None:\n    target = Concat(as_shape(shape_slice(x, 0, lead)), ints(sizes), axis=0)\n    return Resize(x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform,\n                  nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)\nreturn Resize(x, empty, floats([1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform,\n              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)', 'opspecs/helpers.yaml:479'),
@@ -99,11 +99,11 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:346'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:431'),
-    'size_along': (('x', 'axis'), "shape(x)[axis] if has_static_size(x, axis) else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
+    'size_along': (('x', 'axis'), "shape(x)[axis] if static_size(x, axis) is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
     'size_at': (('x', 'axis'), "d = static_size(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:526'),
     'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
-    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(number(a, 'int64'), number(b, 'int64'))", 'opspecs/helpers.yaml:375'),
-    'softmax_nd': (('x', 'dim'), 'r = rank(x)\nif r == 0:\n    return Reshape(Softmax(Reshape(x, ints([1])), axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nreturn Transpose(Softmax(Transpose(x, perm=perm), axis=r - 1), perm=perm)', 'opspecs/nn.yaml:431'),
+    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(scalar(a, 'int64'), scalar(b, 'int64'))", 'opspecs/helpers.yaml:375'),
+    'softmax_nd': (('x', 'dim', 'log'), 'r = rank(x)\nif r == 0:\n    flat = Reshape(x, ints([1]))\n    return Reshape(LogSoftmax(flat, axis=0) if log else Softmax(flat, axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r) if log else Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nlast = Transpose(x, perm=perm)\nreturn Transpose(LogSoftmax(last, axis=r - 1) if log else Softmax(last, axis=r - 1), perm=perm)', 'opspecs/nn.yaml:431'),
     'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:240'),
     'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:202'),
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:224'),
@@ -122,18 +122,18 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
-def abs_sin_pi(g, x):
+def abs_sin_pi(g: GraphBuilder, x):
     """|sin(pi x)| with the argument reduced first (x - round(x) is exact): no loss for large |x| (opspecs/special.yaml:41)"""
     return g.op('Abs', g.op('Sin', g.op('Mul', g.op('Sub', x, g.op('Floor', g.op('Add', x, f64(g, 0.5)))), f64(g, 3.141592653589793))))
 
 
-def affine(g, y, weight, bias, shape):
+def affine(g: GraphBuilder, y, weight, bias, shape):
     """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:250)"""
     scaled = y if weight is None else g.op('Mul', y, weight if shape is None else g.op('Reshape', weight, h.ints(g, shape)))
     return scaled if bias is None else g.op('Add', scaled, bias if shape is None else g.op('Reshape', bias, h.ints(g, shape)))
 
 
-def any_all(g, x, dim, keepdim, every):
+def any_all(g: GraphBuilder, x, dim, keepdim, every):
     """torch.any (every false) or torch.all, bool (uint8 for uint8 input); dim None reduces every axis, dim [] none (opspecs/helpers.yaml:122)"""
     truth = h.cast(g, x, 'bool')
     out = 'uint8' if h.dtype_in(g, x, 'uint8') else 'bool'
@@ -144,28 +144,28 @@ def any_all(g, x, dim, keepdim, every):
     return h.cast(g, g.op('Not', found) if every else found, out)
 
 
-def arange_values(g, start, end, step, dtype):
+def arange_values(g: GraphBuilder, start, end, step, dtype):
     """torch.arange in its inferred dtype: static bounds give index i (a Range from 11, a constant before) times step plus start in torch's accumulation dtype; bounds known only at run time a Range of 0-d bounds (float64 or int64), from opset 11 (the entries' constraint) (opspecs/helpers.yaml:314)"""
     out = h.factory_dtype(g, dtype, start, end, step)
     if g.opset >= 11 and (not h.all_known(g, start, end, step)):
-        acc = 'float64' if h.is_floating(g, out) else 'int64'
-        first = g.op('Reshape', h.number(g, start, acc), h.ints(g, []))
-        last = g.op('Reshape', h.number(g, end, acc), h.ints(g, []))
-        return h.cast(g, g.op('Range', first, last, g.op('Reshape', h.number(g, step, acc), h.ints(g, []))), out)
+        bounds = 'float64' if h.is_floating(g, out) else 'int64'
+        first = g.op('Reshape', h.scalar(g, start, bounds), h.ints(g, []))
+        last = g.op('Reshape', h.scalar(g, end, bounds), h.ints(g, []))
+        return h.cast(g, g.op('Range', first, last, g.op('Reshape', h.scalar(g, step, bounds), h.ints(g, []))), out)
     length, acc, first, delta = h.arange_terms(g, start, end, step, out)
     index = g.op('Range', h.scalar(g, 0, acc), h.scalar(g, length, acc), h.scalar(g, 1, acc)) if g.opset >= 11 else h.tensor(g, builtins.list(builtins.range(length)), acc)
     values = index if delta == 1 else g.op('Mul', index, h.scalar(g, delta, acc))
     return h.cast(g, values if first == 0 else g.op('Add', values, h.scalar(g, first, acc)), out)
 
 
-def batch_norm_running(g, x, weight, bias, running_mean, running_var, eps):
+def batch_norm_running(g: GraphBuilder, x, weight, bias, running_mean, running_var, eps):
     """BatchNormalization with the running statistics (torch's eval-mode batch norm) (opspecs/norms.yaml:279)"""
     scale = h.per_channel(g, weight, 1.0, x, running_mean)
     shift = h.per_channel(g, bias, 0.0, x, running_mean)
     return g.op('BatchNormalization', x, scale, shift, running_mean, running_var, epsilon=builtins.float(eps))
 
 
-def batch_stats(g, x, weight, bias, eps):
+def batch_stats(g: GraphBuilder, x, weight, bias, eps):
     """(output, mean (C,), biased variance (C,), invstd (C,)) from this batch's statistics (opspecs/norms.yaml:287)"""
     mean, centered, var = moments(g, x, [0] + builtins.list(builtins.range(2, h.rank(g, x))))
     invstd = rstd(g, var, eps, x)
@@ -174,7 +174,7 @@ def batch_stats(g, x, weight, bias, eps):
     return (y, g.op('Reshape', mean, flat), g.op('Reshape', var, flat), g.op('Reshape', invstd, flat))
 
 
-def bessel_i0_wide(g, x0, overflow):
+def bessel_i0_wide(g: GraphBuilder, x0, overflow):
     """I0(x) in float64, +inf past `overflow` (torch's exp overflow in the input's dtype) (opspecs/special.yaml:575)"""
     x = g.op('Abs', x0)
     near, far = i0e_wide(g, x0)
@@ -182,7 +182,7 @@ def bessel_i0_wide(g, x0, overflow):
     return keep_nan(g, x0, g.op('Where', g.op('And', g.op('Greater', x, f64(g, overflow)), g.op('Not', infinite(g, x))), f64(g, builtins.float('inf')), y))
 
 
-def bessel_i1_wide(g, x0, overflow):
+def bessel_i1_wide(g: GraphBuilder, x0, overflow):
     """I1(x) in float64 (odd), +-inf past `overflow` (opspecs/special.yaml:584)"""
     x = g.op('Abs', x0)
     near, far = i1e_wide(g, x0)
@@ -191,7 +191,7 @@ def bessel_i1_wide(g, x0, overflow):
     return keep_nan(g, x0, g.op('Where', g.op('Less', x0, f64(g, 0.0)), g.op('Neg', y), y))
 
 
-def bessel_j0_wide(g, x0, narrow):
+def bessel_j0_wide(g: GraphBuilder, x0, narrow):
     """J0(x) in float64 (opspecs/special.yaml:411)"""
     x = g.op('Abs', x0)
     x2 = g.op('Mul', x, x)
@@ -203,7 +203,7 @@ def bessel_j0_wide(g, x0, narrow):
     return keep_nan(g, x0, g.op('Where', g.op('Greater', x, f64(g, 5.0)), large, small))
 
 
-def bessel_j1_wide(g, x0, narrow):
+def bessel_j1_wide(g: GraphBuilder, x0, narrow):
     """J1(x) in float64 (odd) (opspecs/special.yaml:429)"""
     x = g.op('Abs', x0)
     x2 = g.op('Mul', x, x)
@@ -216,7 +216,7 @@ def bessel_j1_wide(g, x0, narrow):
     return keep_nan(g, x0, g.op('Where', g.op('Less', x0, f64(g, 0.0)), g.op('Neg', y), y))
 
 
-def bitwise_int64(g, self, other, kind):
+def bitwise_int64(g: GraphBuilder, self, other, kind):
     """integer and/or/xor (`kind`) from int64 arithmetic, for opsets without BitwiseAnd/Or/Xor; the result reassembled as sum(bit_k 2**k), or -1 - sum((1 - bit_k) 2**k) when its sign bit is set (opspecs/bitwise.yaml:162)"""
     a, sign_a = low_bits(g, h.cast(g, self, 'int64'), h.rank(g, self))
     b, sign_b = low_bits(g, h.cast(g, other, 'int64'), h.rank(g, other))
@@ -237,7 +237,7 @@ def bitwise_int64(g, self, other, kind):
     return h.cast_like(g, g.op('Where', sign, negative, positive), self)
 
 
-def conv(g, input, weight, bias, stride, padding, dilation, groups):
+def conv(g: GraphBuilder, input, weight, bias, stride, padding, dilation, groups):
     """Conv of an n-D input (the weight's rank minus 2); an unbatched (C, *spatial) input gets a batch of one (opspecs/nn.yaml:416)"""
     n = h.rank(g, weight) - 2
     added = h.rank(g, input) == n + 1
@@ -245,17 +245,17 @@ def conv(g, input, weight, bias, stride, padding, dilation, groups):
     return squeeze_axes(g, y, [0]) if added else y
 
 
-def cubic_far(g, x):
+def cubic_far(g: GraphBuilder, x):
     """torch's cubic convolution weight for 1 < |d| < 2 (A = -0.75), ((A x - 5A) x + 8A) x - 4A (opspecs/helpers.yaml:622)"""
     return g.op('Sub', g.op('Mul', g.op('Add', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, -0.75, x), x), h.like(g, -3.75, x)), x), h.like(g, -6.0, x)), x), h.like(g, -3.0, x))
 
 
-def cubic_near(g, x):
+def cubic_near(g: GraphBuilder, x):
     """torch's cubic convolution weight for |d| <= 1 (A = -0.75), ((A + 2) x - (A + 3)) x x + 1 (opspecs/helpers.yaml:617)"""
     return g.op('Add', g.op('Mul', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, 1.25, x), x), h.like(g, 2.25, x)), x), x), h.like(g, 1.0, x))
 
 
-def digamma_wide(g, x):
+def digamma_wide(g: GraphBuilder, x):
     """digamma(x) in float64 (+-inf at +-0 with the opposite sign, NaN at negative integers) (opspecs/special.yaml:249)"""
     negative = g.op('Less', x, f64(g, 0.0))
     u = g.op('Where', negative, g.op('Sub', f64(g, 1.0), x), x)
@@ -272,7 +272,7 @@ def digamma_wide(g, x):
     return keep_nan(g, x, g.op('Where', zero, g.op('Where', g.op('Less', g.op('Reciprocal', x), f64(g, 0.0)), f64(g, builtins.float('inf')), f64(g, builtins.float('-inf'))), y))
 
 
-def erf_small(g, x):
+def erf_small(g: GraphBuilder, x):
     """erf(x) for |x| <= 1, x T(x^2) / U(x^2) (opspecs/special.yaml:55)"""
     z = g.op('Mul', x, x)
     num = h.horner(g, z, [9.604973739870516, 90.02601972038427, 2232.005345946843, 7003.325141128051, 55592.30130103949])
@@ -280,14 +280,14 @@ def erf_small(g, x):
     return g.op('Div', g.op('Mul', x, num), den)
 
 
-def erfc_wide(g, x):
+def erfc_wide(g: GraphBuilder, x):
     """erfc(x), 1 - erf(x) inside (-1, 1), exp(-x^2) erfcx(|x|) (2 minus that below 0) outside (opspecs/special.yaml:92)"""
     e = g.op('Mul', exp_square(g, x, -1.0), erfcx_large(g, g.op('Max', g.op('Abs', x), f64(g, 1.0))))
     tail = g.op('Where', g.op('Less', x, f64(g, 0.0)), g.op('Sub', f64(g, 2.0), e), e)
     return keep_nan(g, x, g.op('Where', g.op('Less', g.op('Abs', x), f64(g, 1.0)), g.op('Sub', f64(g, 1.0), erf_small(g, x)), tail))
 
 
-def erfcx_large(g, a):
+def erfcx_large(g: GraphBuilder, a):
     """exp(a^2) erfc(a) for a >= 1, P(a) / Q(a) below 8 and R / S in t = 1/a above (no overflow) (opspecs/special.yaml:66)"""
     near = g.op('Div', h.horner(g, a, [2.461969814735305e-10, 0.5641895648310689, 7.463210564422699, 48.63719709856814, 196.5208329560771, 526.4451949954773, 934.5285271719576, 1027.5518868951572, 557.5353353693994]), h.horner(g, a, [1.0, 13.228195115474499, 86.70721408859897, 354.9377788878199, 975.7085017432055, 1823.9091668790973, 2246.3376081871097, 1656.6630919416134, 557.5353408177277]))
     t = g.op('Reciprocal', a)
@@ -295,7 +295,7 @@ def erfcx_large(g, a):
     return g.op('Where', g.op('Less', a, f64(g, 8.0)), near, far)
 
 
-def erfcx_wide(g, x):
+def erfcx_wide(g: GraphBuilder, x):
     """exp(x^2) erfc(x) without overflow for large x (opspecs/special.yaml:100)"""
     inside = g.op('Mul', exp_square(g, x, 1.0), g.op('Sub', f64(g, 1.0), erf_small(g, x)))
     below = g.op('Sub', g.op('Mul', f64(g, 2.0), exp_square(g, x, 1.0)), erfcx_large(g, g.op('Max', g.op('Neg', x), f64(g, 1.0))))
@@ -303,12 +303,12 @@ def erfcx_wide(g, x):
     return keep_nan(g, x, g.op('Where', g.op('Less', x, f64(g, 1.0)), small, erfcx_large(g, g.op('Max', x, f64(g, 1.0)))))
 
 
-def exp_overflow(g, x):
+def exp_overflow(g: GraphBuilder, x):
     """where torch's exp(|x|) overflows in x's dtype (float32 and below compute in float32) (opspecs/special.yaml:594)"""
     return 709.782712893384 if h.dtype_in(g, x, 'float64') else 88.72283905206835
 
 
-def exp_square(g, x, sign):
+def exp_square(g: GraphBuilder, x, sign):
     """exp(sign x^2) with x^2 = h^2 + (2h + l) l, h = |x| rounded to 1/128 (h^2 exact); |x| capped at 40 (opspecs/special.yaml:83)"""
     a = g.op('Min', g.op('Abs', x), f64(g, 40.0))
     hi = g.op('Div', g.op('Floor', g.op('Mul', a, f64(g, 128.0))), f64(g, 128.0))
@@ -316,14 +316,14 @@ def exp_square(g, x, sign):
     return g.op('Mul', g.op('Exp', g.op('Mul', g.op('Mul', hi, hi), f64(g, sign))), g.op('Exp', g.op('Mul', g.op('Mul', g.op('Add', g.op('Add', hi, hi), lo), lo), f64(g, sign))))
 
 
-def expm1_wide(g, u):
+def expm1_wide(g: GraphBuilder, u):
     """exp(u) - 1, accurate for small |u| ((w - 1) u / log w, w = exp u, below 1/2) (opspecs/special.yaml:1208)"""
     w = g.op('Exp', u)
     d = g.op('Sub', w, f64(g, 1.0))
     return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Where', g.op('Less', g.op('Abs', u), f64(g, 0.5)), g.op('Div', g.op('Mul', d, u), g.op('Log', w)), d))
 
 
-def extreme_along(g, self, dim, keepdim, largest):
+def extreme_along(g: GraphBuilder, self, dim, keepdim, largest):
     """max.dim (largest) or min.dim, (values, indices) with the first extreme's index, or the first NaN's (opspecs/helpers.yaml:142)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
@@ -338,24 +338,24 @@ def extreme_along(g, self, dim, keepdim, largest):
     return (h.cast_like(g, g.op('Where', seen, h.like(g, builtins.float('nan'), x), values), self), g.op('Where', seen, g.op('ArgMax', flags, axis=axis, keepdims=keepdim), indices))
 
 
-def extreme_of(g, self, axes, keepdim, largest):
+def extreme_of(g: GraphBuilder, self, axes, keepdim, largest):
     """the max (largest) or min over axes (None every axis), NaN winning as in torch (opspecs/helpers.yaml:134)"""
     x = reduce_work(g, self)
     out = reduce_max(g, x, axes, keepdim) if largest else reduce_min(g, x, axes, keepdim)
     return h.cast_like(g, g.op('Where', nan_seen(g, x, axes, keepdim), h.like(g, builtins.float('nan'), x), out) if h.is_float(g, x) else out, self)
 
 
-def f64(g, value):
+def f64(g: GraphBuilder, value):
     """a float64 0-d constant (opspecs/special.yaml:11)"""
     return h.scalar(g, value, 'float64')
 
 
-def finite_or_zero(g, m):
+def finite_or_zero(g: GraphBuilder, m):
     """a maximum made safe to subtract (logsumexp's shift), +-inf and NaN as 0 (opspecs/helpers.yaml:112)"""
     return g.op('Where', g.op('IsNaN', g.op('Sub', m, m)), h.like(g, 0.0, m), m)
 
 
-def fit_to_index(g, src, index):
+def fit_to_index(g: GraphBuilder, src, index):
     """the leading corner of src shaped like index (torch reads src only where index points; 0-d as [1]); along sizes known only at run time Slice takes them as inputs (opset 10: the entries refuse them before) (opspecs/helpers.yaml:354)"""
     value = h.as_vector(g, src)
     want = h.shape(g, index) or [1]
@@ -367,19 +367,19 @@ def fit_to_index(g, src, index):
     return g.op('Slice', value, h.ints(g, [0] * builtins.len(want)), g.op('Shape', h.as_vector(g, index)), h.ints(g, axes))
 
 
-def gemm_operands(g, a, b):
+def gemm_operands(g: GraphBuilder, a, b):
     """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:426)"""
     return h.rank(g, a) == 2 and h.rank(g, b) == 2 and h.dtype_in(g, a, 'float32', 'float64') and h.dtype_in(g, b, 'float32', 'float64')
 
 
-def group_norm_21(g, x, groups, weight, bias, eps):
+def group_norm_21(g: GraphBuilder, x, groups, weight, bias, eps):
     """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:271)"""
     scale = weight if weight is not None else h.channel_fill(g, x, 1.0)
     shift = bias if bias is not None else h.channel_fill(g, x, 0.0)
     return g.op('GroupNormalization', x, scale, shift, num_groups=builtins.int(groups), epsilon=builtins.float(eps), stash_type=11)
 
 
-def group_stats(g, x, groups, eps):
+def group_stats(g: GraphBuilder, x, groups, eps):
     """(x normalized per group without scale and shift, mean (N, G), rstd (N, G)) over (N, G, C/G * spatial) (opspecs/norms.yaml:257)"""
     grouped = g.op('Reshape', x, h.ints(g, [0, builtins.int(groups), -1]))
     mean, centered, var = moments(g, grouped, [2])
@@ -388,26 +388,26 @@ def group_stats(g, x, groups, eps):
     return (normalized, squeeze_axes(g, mean, [2]), squeeze_axes(g, r, [2]))
 
 
-def half_as_float(g, x):
+def half_as_float(g: GraphBuilder, x):
     """half floats (float16, bfloat16) as float32, the statistics' compute dtype; other dtypes as they are (opspecs/helpers.yaml:86)"""
     return h.cast(g, x, 'float32') if h.dtype_in(g, x, 'float16', 'bfloat16') else x
 
 
-def hankel_j0(g, x, z):
+def hankel_j0(g: GraphBuilder, x, z):
     """the amplitude ratios P and Q of J0/Y0 for x > 5 at z = 25/x^2 (opspecs/special.yaml:367)"""
     p = g.op('Div', h.horner(g, z, [0.0007969367292973471, 0.08283523921074408, 1.239533716464143, 5.447250030587687, 8.74716500199817, 5.303240382353949, 1.0]), h.horner(g, z, [0.0009244088105588637, 0.08562884743544745, 1.2535274390105895, 5.470977403304171, 8.761908832370695, 5.306052882353947, 1.0]))
     q = g.op('Div', h.horner(g, z, [-0.011366383889846916, -1.2825271867050931, -19.553954425773597, -93.20601521237683, -177.68116798048806, -147.07750515495118, -51.41053267665993, -6.050143506007285]), h.horner(g, z, [64.3178256118178, 856.4300259769806, 3882.4018360540163, 7240.467741956525, 5930.727011873169, 2062.0933166032783, 242.0057402402914]))
     return (p, g.op('Mul', g.op('Div', f64(g, 5.0), x), q))
 
 
-def hankel_j1(g, x, z):
+def hankel_j1(g: GraphBuilder, x, z):
     """the amplitude ratios P and Q of J1/Y1 for x > 5 at z = (5/x)^2 (opspecs/special.yaml:385)"""
     p = g.op('Div', h.horner(g, z, [0.0007621256162081731, 0.07313970569409176, 1.1271960812968493, 5.112079511468076, 8.424045901417724, 5.214515986823615, 1.0]), h.horner(g, z, [0.0005713231280725487, 0.06884559087544954, 1.105142326340617, 5.073863861286015, 8.399855543276042, 5.209828486823619, 1.0]))
     q = g.op('Div', h.horner(g, z, [0.05108625947501766, 4.982138729512334, 75.82382841325453, 366.7796093601508, 710.8563049989261, 597.4896124006136, 211.68875710057213, 25.207020585802372]), h.horner(g, z, [74.23732770356752, 1056.4488603826283, 4986.410583376536, 9562.318924047562, 7997.041604473507, 2826.1927851763908, 336.0936078106983]))
     return (p, g.op('Mul', g.op('Div', f64(g, 5.0), x), q))
 
 
-def i0e_wide(g, x0):
+def i0e_wide(g: GraphBuilder, x0):
     """exp(-|x|) I0(x), Chebyshev series in |x|/2 - 2 up to 8 and in 32/|x| - 2 above (over sqrt|x|) (opspecs/special.yaml:524)"""
     x = g.op('Abs', x0)
     near = h.chebyshev_series(g, g.op('Sub', g.op('Div', x, f64(g, 2.0)), f64(g, 2.0)), [-4.4153416464793395e-18, 3.3307945188222384e-17, -2.431279846547955e-16, 1.715391285555133e-15, -1.1685332877993451e-14, 7.676185498604936e-14, -4.856446783111929e-13, 2.95505266312964e-12, -1.726826291441556e-11, 9.675809035373237e-11, -5.189795601635263e-10, 2.6598237246823866e-09, -1.300025009986248e-08, 6.046995022541919e-08, -2.670793853940612e-07, 1.1173875391201037e-06, -4.4167383584587505e-06, 1.6448448070728896e-05, -5.754195010082104e-05, 0.00018850288509584165, -0.0005763755745385824, 0.0016394756169413357, -0.004324309995050576, 0.010546460394594998, -0.02373741480589947, 0.04930528423967071, -0.09490109704804764, 0.17162090152220877, -0.3046826723431984, 0.6767952744094761])
@@ -415,7 +415,7 @@ def i0e_wide(g, x0):
     return (near, far)
 
 
-def i1e_wide(g, x0):
+def i1e_wide(g: GraphBuilder, x0):
     """exp(-|x|) I1(|x|) / |x| up to 8 and exp(-|x|) I1(|x|) sqrt|x| above (Chebyshev series) (opspecs/special.yaml:548)"""
     x = g.op('Abs', x0)
     near = h.chebyshev_series(g, g.op('Sub', g.op('Div', x, f64(g, 2.0)), f64(g, 2.0)), [2.7779141127610464e-18, -2.111421214358166e-17, 1.5536319577362005e-16, -1.1055969477353862e-15, 7.600684294735408e-15, -5.042185504727912e-14, 3.223793365945575e-13, -1.9839743977649436e-12, 1.1736186298890901e-11, -6.663489723502027e-11, 3.625590281552117e-10, -1.8872497517228294e-09, 9.381537386495773e-09, -4.445059128796328e-08, 2.0032947535521353e-07, -8.568720264695455e-07, 3.4702513081376785e-06, -1.3273163656039436e-05, 4.781565107550054e-05, -0.00016176081582589674, 0.0005122859561685758, -0.0015135724506312532, 0.004156422944312888, -0.010564084894626197, 0.024726449030626516, -0.05294598120809499, 0.1026436586898471, -0.17641651835783406, 0.25258718644363365])
@@ -423,7 +423,7 @@ def i1e_wide(g, x0):
     return (near, far)
 
 
-def igam_factor(g, a, x):
+def igam_factor(g: GraphBuilder, a, x):
     """x^a e^-x / Gamma(a) as torch's _igam_helper_fac computes it (a Lanczos form where x is near a) (opspecs/special.yaml:1227)"""
     direct = g.op('Sub', g.op('Sub', g.op('Mul', a, g.op('Log', x)), x), lgamma_wide(g, a))
     direct = g.op('Where', g.op('Less', direct, f64(g, -709.782712893384)), f64(g, 0.0), g.op('Exp', direct))
@@ -436,7 +436,7 @@ def igam_factor(g, a, x):
     return g.op('Where', g.op('Greater', g.op('Abs', g.op('Sub', a, x)), g.op('Mul', f64(g, 0.4), g.op('Abs', a))), direct, near)
 
 
-def incomplete_gamma(g, a0, x0, upper):
+def incomplete_gamma(g: GraphBuilder, a0, x0, upper):
     """P(a, x) (upper false) or Q(a, x) = 1 - P in float64, in torch's regimes and special values (opspecs/special.yaml:1241)"""
     regular = g.op('And', g.op('And', g.op('Greater', a0, f64(g, 0.0)), g.op('Greater', x0, f64(g, 0.0))), g.op('Not', g.op('Or', infinite(g, a0), infinite(g, x0))))
     a = g.op('Where', regular, a0, f64(g, 1.0))
@@ -478,7 +478,7 @@ def incomplete_gamma(g, a0, x0, upper):
     return g.op('Where', g.op('Or', g.op('Less', x0, f64(g, 0.0)), g.op('Less', a0, f64(g, 0.0))), f64(g, builtins.float('nan')), y)
 
 
-def index_range(g, count):
+def index_range(g: GraphBuilder, count):
     """0..count-1 as 1-D int64 (Range from 11; before, NonZero of count ones) (opspecs/helpers.yaml:533)"""
     if not h.is_value(g, count):
         return h.ints(g, builtins.list(builtins.range(builtins.int(count))))
@@ -487,12 +487,12 @@ def index_range(g, count):
     return g.op('Reshape', g.op('NonZero', h.filled(g, g.op('Reshape', count, h.ints(g, [1])), 1, 'int64')), h.ints(g, [-1]))
 
 
-def infinite(g, x):
+def infinite(g: GraphBuilder, x):
     """x is +-inf (x - x is NaN only for infinities and NaN); every opset (opspecs/special.yaml:31)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', x, x)), g.op('Not', g.op('IsNaN', x)))
 
 
-def int_floordiv(g, x, y):
+def int_floordiv(g: GraphBuilder, x, y):
     """Python's x // y of int64 values (rounding towards -inf); from opset 10 x - x % y is a multiple of y (Mod, fmod=0, has the divisor's sign), before the truncated quotient is lowered by one when inexact and the signs differ (opspecs/torchscript.yaml:472)"""
     if g.opset >= 10:
         return g.op('Div', g.op('Sub', x, g.op('Mod', x, y)), y)
@@ -503,36 +503,36 @@ def int_floordiv(g, x, y):
     return g.op('Sub', q, h.cast(g, g.op('And', signs_differ, inexact), 'int64'))
 
 
-def is_integer(g, x):
+def is_integer(g: GraphBuilder, x):
     """x is a whole number (also +-inf; not NaN) (opspecs/special.yaml:26)"""
     return same_as(g, g.op('Floor', x), x)
 
 
-def k0_parts(g, x):
+def k0_parts(g: GraphBuilder, x):
     """K0(x) up to 2 and exp(x) sqrt(x) K0(x) above (opspecs/special.yaml:653)"""
     near = g.op('Sub', h.chebyshev_series(g, g.op('Sub', g.op('Mul', x, x), f64(g, 2.0)), [1.374465435613523e-16, 4.25981614279661e-14, 1.0349695257633842e-11, 1.904516377220209e-09, 2.5347910790261494e-07, 2.286212103119452e-05, 0.001264615411446926, 0.0359799365153615, 0.3442898999246285, -0.5353273932339028]), g.op('Mul', g.op('Log', g.op('Mul', f64(g, 0.5), x)), bessel_i0_wide(g, x, 709.782712893384)))
     far = h.chebyshev_series(g, g.op('Sub', g.op('Div', f64(g, 8.0), x), f64(g, 2.0)), [5.300433772686263e-18, -1.6475804301524212e-17, 5.2103915050390274e-17, -1.678231096805412e-16, 5.512055978524319e-16, -1.848593377343779e-15, 6.3400764774050706e-15, -2.2275133269916698e-14, 8.032890775363575e-14, -2.9800969231727303e-13, 1.140340588208475e-12, -4.514597883373944e-12, 1.8559491149547177e-11, -7.957489244477107e-11, 3.577397281400301e-10, -1.69753450938906e-09, 8.574034017414225e-09, -4.660489897687948e-08, 2.766813639445015e-07, -1.8317555227191195e-06, 1.39498137188765e-05, -0.00012849549581627802, 0.0015698838857300533, -0.0314481013119645, 2.4403030820659555])
     return (near, far)
 
 
-def k1_parts(g, x):
+def k1_parts(g: GraphBuilder, x):
     """K1(x) up to 2 and exp(x) sqrt(x) K1(x) above (opspecs/special.yaml:672)"""
     near = g.op('Add', g.op('Mul', g.op('Log', g.op('Mul', f64(g, 0.5), x)), bessel_i1_wide(g, x, 709.782712893384)), g.op('Div', h.chebyshev_series(g, g.op('Sub', g.op('Mul', x, x), f64(g, 2.0)), [-7.023863479386288e-18, -2.427449850519366e-15, -6.666901694199329e-13, -1.4114883926335278e-10, -2.213387630734726e-08, -2.4334061415659684e-06, -0.0001730288957513052, -0.006975723859639864, -0.12261118082265715, -0.3531559607765449, 1.5253002273389478]), x))
     far = h.chebyshev_series(g, g.op('Sub', g.op('Div', f64(g, 8.0), x), f64(g, 2.0)), [-5.756744483665017e-18, 1.7940508731475592e-17, -5.689462558442859e-17, 1.838093544366639e-16, -6.057047248373319e-16, 2.038703165624334e-15, -7.019837090418314e-15, 2.4771544244813043e-14, -8.976705182324994e-14, 3.3484196660784293e-13, -1.2891739609510289e-12, 5.13963967348173e-12, -2.1299678384275683e-11, 9.218315187605006e-11, -4.1903547593418965e-10, 2.015049755197033e-09, -1.0345762465678097e-08, 5.7410841254500495e-08, -3.5019606030878126e-07, 2.406484947837217e-06, -1.936197974166083e-05, 0.00019521551847135162, -0.002857816859622779, 0.10392373657681724, 2.7206261904844427])
     return (near, far)
 
 
-def k_edges(g, x, y):
+def k_edges(g: GraphBuilder, x, y):
     """+inf at 0, NaN below 0 (and for NaN) (opspecs/special.yaml:691)"""
     return keep_nan(g, x, g.op('Where', same_as(g, x, f64(g, 0.0)), f64(g, builtins.float('inf')), g.op('Where', g.op('Less', x, f64(g, 0.0)), f64(g, builtins.float('nan')), y)))
 
 
-def keep_nan(g, x, y):
+def keep_nan(g: GraphBuilder, x, y):
     """y, but NaN where x is NaN (opspecs/special.yaml:36)"""
     return g.op('Where', g.op('IsNaN', x), x, y)
 
 
-def kth_along(g, x, k, axis, keepdim):
+def kth_along(g: GraphBuilder, x, k, axis, keepdim):
     """the k-th smallest (1-based) of x along axis and its index, the first such in index order (opspecs/helpers.yaml:249)"""
     values, indices = sorted_along(g, x, k, axis, False)
     last = g.op('Sub', k, h.scalar(g, 1, 'int64')) if h.is_value(g, k) else h.scalar(g, k - 1, 'int64')
@@ -540,7 +540,7 @@ def kth_along(g, x, k, axis, keepdim):
     return (g.op('Gather', values, pick, axis=axis), g.op('Gather', indices, pick, axis=axis))
 
 
-def lanczos_sum_expg_scaled(g, a):
+def lanczos_sum_expg_scaled(g: GraphBuilder, a):
     """torch's Lanczos sum (Boost's, g = 6.0247) scaled by exp(-g), a rational in a, or in 1/a above 1 (opspecs/special.yaml:1216)"""
     inside = g.op('Div', h.horner(g, a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]), h.horner(g, a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))
     t = g.op('Reciprocal', a)
@@ -548,7 +548,7 @@ def lanczos_sum_expg_scaled(g, a):
     return g.op('Where', g.op('Greater', g.op('Abs', a), f64(g, 1.0)), outside, inside)
 
 
-def lgamma_core(g, u):
+def lgamma_core(g: GraphBuilder, u):
     """log Gamma(u) for u >= 0.5 (u = +inf excepted) (opspecs/special.yaml:210)"""
     big = g.op('Not', g.op('Less', u, f64(g, 13.0)))
     v = g.op('Where', big, f64(g, 2.5), u)
@@ -567,7 +567,7 @@ def lgamma_core(g, u):
     return g.op('Where', big, stirling, small)
 
 
-def lgamma_wide(g, x):
+def lgamma_wide(g: GraphBuilder, x):
     """log |Gamma(x)| in float64 (opspecs/special.yaml:236)"""
     reflect = g.op('Less', x, f64(g, 0.5))
     core = lgamma_core(g, g.op('Where', reflect, g.op('Sub', f64(g, 1.0), x), g.op('Where', infinite(g, x), f64(g, 2.0), x)))
@@ -577,32 +577,21 @@ def lgamma_wide(g, x):
     return keep_nan(g, x, y)
 
 
-def log1p_nonpositive(g, u):
+def log1p_nonpositive(g: GraphBuilder, u):
     """log(1 + u) for -1 <= u <= 0, accurate for small |u| (log(w) u / (w - 1), w = 1 + u) (opspecs/special.yaml:46)"""
     w = g.op('Add', f64(g, 1.0), u)
     d = g.op('Sub', w, f64(g, 1.0))
     return g.op('Where', g.op('Less', d, f64(g, 0.0)), g.op('Div', g.op('Mul', g.op('Log', w), u), d), u)
 
 
-def log1p_wide(g, u):
+def log1p_wide(g: GraphBuilder, u):
     """log(1 + u) for u > -1, accurate for small |u| (log(w) u / (w - 1), w = 1 + u) (opspecs/special.yaml:1200)"""
     w = g.op('Add', f64(g, 1.0), u)
     d = g.op('Sub', w, f64(g, 1.0))
     return g.op('Where', same_as(g, d, f64(g, 0.0)), u, g.op('Div', g.op('Mul', g.op('Log', w), u), d))
 
 
-def log_softmax_nd(g, x, dim):
-    """LogSoftmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:443)"""
-    r = h.rank(g, x)
-    if r == 0:
-        return g.op('Reshape', g.op('LogSoftmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))
-    if g.opset >= 13 or dim % r == r - 1:
-        return g.op('LogSoftmax', x, axis=dim % r)
-    perm = h.swapped_axes(g, x, dim, -1)
-    return g.op('Transpose', g.op('LogSoftmax', g.op('Transpose', x, perm=perm), axis=r - 1), perm=perm)
-
-
-def low_bits(g, x, axis):
+def low_bits(g: GraphBuilder, x, axis):
     """(bits, negative) of an int64 x; bits are its 63 low two's-complement bits as 0/1 int64 along a new axis `axis`, negative its sign (for x < 0 the bits of ~x = -1 - x, flipped) (opspecs/bitwise.yaml:151)"""
     negative = g.op('Less', x, h.scalar(g, 0, 'int64'))
     magnitude = g.op('Where', negative, g.op('Sub', h.scalar(g, -1, 'int64'), x), x)
@@ -612,7 +601,7 @@ def low_bits(g, x, axis):
     return (g.op('Where', unsqueeze_axes(g, negative, [axis]), g.op('Sub', h.scalar(g, 1, 'int64'), bits), bits), negative)
 
 
-def lower_median(g, x, n, axis, keepdim):
+def lower_median(g: GraphBuilder, x, n, axis, keepdim):
     """torch's median of x's n elements along axis, the lower middle value and its index; NaN and the first NaN's index when there is one (opspecs/helpers.yaml:258)"""
     k = g.op('Add', g.op('Div', g.op('Sub', n, h.scalar(g, 1, 'int64')), h.scalar(g, 2, 'int64')), h.scalar(g, 1, 'int64')) if h.is_value(g, n) else (n - 1) // 2 + 1
     values, indices = kth_along(g, x, k, axis, keepdim)
@@ -623,7 +612,7 @@ def lower_median(g, x, n, axis, keepdim):
     return (g.op('Where', has_nan, h.like(g, builtins.float('nan'), x), values), g.op('Where', has_nan, g.op('ArgMax', nan, axis=axis, keepdims=keepdim), indices))
 
 
-def matmul_axis(g, x, axis, weights, r):
+def matmul_axis(g: GraphBuilder, x, axis, weights, r):
     """axis of x (of rank r) contracted with an [in, out] matrix (moved last for MatMul); None is the identity (opspecs/helpers.yaml:492)"""
     if weights is None:
         return x
@@ -633,19 +622,19 @@ def matmul_axis(g, x, axis, weights, r):
     return g.op('Transpose', g.op('MatMul', g.op('Transpose', x, perm=perm), weights), perm=perm)
 
 
-def moments(g, x, axes):
+def moments(g: GraphBuilder, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
 
 
-def nan_seen(g, x, axes, keepdims):
+def nan_seen(g: GraphBuilder, x, axes, keepdims):
     """whether each slice of float x reduced over axes (None every axis) holds a NaN (bool) (opspecs/helpers.yaml:107)"""
     return g.op('Greater', reduce_max(g, h.cast(g, g.op('IsNaN', x), 'int32'), axes, keepdims), h.scalar(g, 0, 'int32'))
 
 
-def normal_sample(g, shape_of, out_dtype, mean, std):
+def normal_sample(g: GraphBuilder, shape_of, out_dtype, mean, std):
     """Normal samples of out_dtype shaped like a tensor or a size list, mean + std * a standard sample: RandomNormal (static sizes) or RandomNormalLike up to opset 21; from 22 (ONNX Runtime has no kernels) Box-Muller, sqrt(-2 log(1 - u1)) cos(2 pi u2). Scaled after drawing, as ONNX Runtime aborts on scale=0. (opspecs/helpers.yaml:388)"""
     sample = h.sample_dtype(g, out_dtype)
     if g.opset < 22:
@@ -664,7 +653,7 @@ def normal_sample(g, shape_of, out_dtype, mean, std):
     return h.cast(g, shifted, out_dtype)
 
 
-def ordered_topk(g, key, k, axis, largest):
+def ordered_topk(g: GraphBuilder, key, k, axis, largest):
     """TopK's k largest (or smallest) of key along axis, in order, ties by index; before opset 11 (no `largest`) the smallest are the largest of -key; k is an attribute at 9 (opspecs/helpers.yaml:214)"""
     if g.opset >= 11:
         return g.op('TopK', key, h.ints(g, [k]), axis=axis, largest=builtins.int(largest), sorted=1, _outputs=2)
@@ -673,29 +662,29 @@ def ordered_topk(g, key, k, axis, largest):
     return (top[0] if largest else g.op('Neg', top[0]), top[1])
 
 
-def pad_constant(g, x, pads, value):
+def pad_constant(g: GraphBuilder, x, pads, value):
     """constant Pad, `pads` ONNX-style [begins..., ends...] over every axis; pads and value are inputs from opset 11 (opspecs/helpers.yaml:75)"""
     if g.opset >= 11:
         return g.op('Pad', x, h.ints(g, pads), h.scalar(g, value, h.dtype(g, x)), mode='constant')
     return g.op('Pad', x, pads=pads, value=builtins.float(value), mode='constant')
 
 
-def pixel_scale(g, size, out, given, align_corners, dtype):
+def pixel_scale(g: GraphBuilder, size, out, given, align_corners, dtype):
     """torch's area_pixel_compute_scale, (in-1)/(out-1) with align_corners (0 for out 1), else 1/scale when a scale was given, else in/out (opspecs/helpers.yaml:593)"""
     if align_corners:
-        denominator = g.op('Sub', h.number(g, out, 'int64'), h.scalar(g, 1, 'int64'))
+        denominator = g.op('Sub', h.scalar(g, out, 'int64'), h.scalar(g, 1, 'int64'))
         many = g.op('Greater', denominator, h.scalar(g, 0, 'int64'))
         safe = g.op('Where', many, denominator, h.scalar(g, 1, 'int64'))
-        ratio = g.op('Div', h.cast(g, g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64')), dtype), h.cast(g, safe, dtype))
+        ratio = g.op('Div', h.cast(g, g.op('Sub', h.scalar(g, size, 'int64'), h.scalar(g, 1, 'int64')), dtype), h.cast(g, safe, dtype))
         return g.op('Where', many, ratio, h.scalar(g, 0.0, dtype))
     if given is not None and given > 0:
         return h.scalar(g, 1.0 / given, dtype)
-    return g.op('Div', h.number(g, size, dtype), h.number(g, out, dtype))
+    return g.op('Div', h.scalar(g, size, dtype), h.scalar(g, out, dtype))
 
 
-def prefix_mask(g, x, axis):
+def prefix_mask(g: GraphBuilder, x, axis):
     """a bool mask [n, n, 1, ...] over x's n elements along axis (a 1 per later axis), mask[i, j] = i <= j; a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:272)"""
-    if g.opset < 11 or h.has_static_size(g, x, axis):
+    if g.opset < 11 or h.static_size(g, x, axis) is not None:
         return h.upper_triangle(g, x, axis)
     n = size_along(g, x, axis)
     steps = g.op('Range', h.scalar(g, 0, 'int64'), n, h.scalar(g, 1, 'int64'))
@@ -703,26 +692,26 @@ def prefix_mask(g, x, axis):
     return g.op('Reshape', mask, h.ints(g, [n, n] + [1] * (h.rank(g, x) - axis - 1)))
 
 
-def prefix_positions(g, x, axis):
+def prefix_positions(g: GraphBuilder, x, axis):
     """0 .. n-1 shaped [n, 1, 1, ...] for x's n elements along axis (a 1 per later axis); a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:283)"""
-    if g.opset < 11 or h.has_static_size(g, x, axis):
+    if g.opset < 11 or h.static_size(g, x, axis) is not None:
         return h.positions(g, x, axis)
     steps = g.op('Range', h.scalar(g, 0, 'int64'), size_along(g, x, axis), h.scalar(g, 1, 'int64'))
     return g.op('Reshape', steps, h.ints(g, [-1, 1] + [1] * (h.rank(g, x) - axis - 1)))
 
 
-def randint_sample(g, low, high, shape_of, out_dtype):
+def randint_sample(g: GraphBuilder, low, high, shape_of, out_dtype):
     """Integers uniform in [low, high): the floor of a float64 uniform sample, kept below high (a float sample can round up to it); bounds known only at run time scale a [0, 1) sample (opspecs/helpers.yaml:412)"""
     if h.is_value(g, low) or h.is_value(g, high):
-        lo = h.number(g, low, 'float64')
-        hi = h.number(g, high, 'float64')
+        lo = h.scalar(g, low, 'float64')
+        hi = h.scalar(g, high, 'float64')
         drawn = g.op('Floor', g.op('Add', lo, g.op('Mul', h.random_uniform(g, shape_of, 'float64'), g.op('Sub', hi, lo))))
         return h.cast(g, g.op('Min', drawn, g.op('Sub', hi, h.scalar(g, 1.0, 'float64'))), out_dtype)
     drawn = g.op('Floor', h.random_uniform(g, shape_of, 'float64', low, high))
     return h.cast(g, g.op('Min', drawn, h.scalar(g, builtins.float(high - 1), 'float64')), out_dtype)
 
 
-def reduce_max(g, x, axes, keepdims):
+def reduce_max(g: GraphBuilder, x, axes, keepdims):
     """ReduceMax over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:27)"""
     if axes is None:
         return g.op('ReduceMax', x, keepdims=keepdims)
@@ -731,7 +720,7 @@ def reduce_max(g, x, axes, keepdims):
     return g.op('ReduceMax', x, axes=axes, keepdims=keepdims)
 
 
-def reduce_mean(g, x, axes, keepdims):
+def reduce_mean(g: GraphBuilder, x, axes, keepdims):
     """ReduceMean over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:17)"""
     if axes is None:
         return g.op('ReduceMean', x, keepdims=keepdims)
@@ -740,7 +729,7 @@ def reduce_mean(g, x, axes, keepdims):
     return g.op('ReduceMean', x, axes=axes, keepdims=keepdims)
 
 
-def reduce_min(g, x, axes, keepdims):
+def reduce_min(g: GraphBuilder, x, axes, keepdims):
     """ReduceMin over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:37)"""
     if axes is None:
         return g.op('ReduceMin', x, keepdims=keepdims)
@@ -749,7 +738,7 @@ def reduce_min(g, x, axes, keepdims):
     return g.op('ReduceMin', x, axes=axes, keepdims=keepdims)
 
 
-def reduce_prod(g, x, axes, keepdims):
+def reduce_prod(g: GraphBuilder, x, axes, keepdims):
     """ReduceProd over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:47)"""
     if axes is None:
         return g.op('ReduceProd', x, keepdims=keepdims)
@@ -758,7 +747,7 @@ def reduce_prod(g, x, axes, keepdims):
     return g.op('ReduceProd', x, axes=axes, keepdims=keepdims)
 
 
-def reduce_sum(g, x, axes, keepdims):
+def reduce_sum(g: GraphBuilder, x, axes, keepdims):
     """ReduceSum over axes (None is every axis); the axes are an input from opset 13 (opspecs/helpers.yaml:7)"""
     if axes is None:
         return g.op('ReduceSum', x, keepdims=keepdims)
@@ -767,14 +756,14 @@ def reduce_sum(g, x, axes, keepdims):
     return g.op('ReduceSum', x, axes=axes, keepdims=keepdims)
 
 
-def reduce_work(g, x):
+def reduce_work(g: GraphBuilder, x):
     """x in a dtype ONNX Runtime's Reduce*/ArgMax kernels take at every opset, order kept (small integers and bool as int32, half floats as float32) (opspecs/helpers.yaml:91)"""
     if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16'):
         return h.cast(g, x, 'int32')
     return half_as_float(g, x)
 
 
-def resample(g, x, kind, align_corners, outs, scales):
+def resample(g: GraphBuilder, x, kind, align_corners, outs, scales):
     """each trailing axis resampled as torch's CPU kernels do (kind nearest, nearest-exact, linear, cubic), for sizes known only at run time (opspecs/helpers.yaml:543)"""
     n = builtins.len(outs)
     r = h.rank(g, x)
@@ -784,9 +773,9 @@ def resample(g, x, kind, align_corners, outs, scales):
     return y if n < 3 else resample_axis(g, y, r, lead + 2, size_at(g, x, lead + 2), outs[2], scales[2], kind, align_corners)
 
 
-def resample_axis(g, x, r, axis, size, out, given, kind, align_corners):
+def resample_axis(g: GraphBuilder, x, r, axis, size, out, given, kind, align_corners):
     """one axis of resample (x of rank r); torch computes nearest indices in float32, weights in the input's opmath type (opspecs/helpers.yaml:554)"""
-    last = g.op('Sub', h.number(g, size, 'int64'), h.scalar(g, 1, 'int64'))
+    last = g.op('Sub', h.scalar(g, size, 'int64'), h.scalar(g, 1, 'int64'))
     if kind == 'nearest' or kind == 'nearest-exact':
         step = pixel_scale(g, size, out, given, False, 'float32')
         dst = h.cast(g, index_range(g, out), 'float32')
@@ -820,7 +809,7 @@ def resample_axis(g, x, r, axis, size, out, given, kind, align_corners):
     return h.cast_like(g, total, x)
 
 
-def resample_tap(g, source, r, index, offset, last, axis, weight):
+def resample_tap(g: GraphBuilder, source, r, index, offset, last, axis, weight):
     """source gathered at index + offset (clamped to the axis) along axis, times a per-position weight (opspecs/helpers.yaml:607)"""
     shifted = g.op('Add', index, h.scalar(g, offset, 'int64')) if offset != 0 else index
     low = g.op('Where', g.op('Less', shifted, h.scalar(g, 0, 'int64')), h.scalar(g, 0, 'int64'), shifted)
@@ -829,7 +818,7 @@ def resample_tap(g, source, r, index, offset, last, axis, weight):
     return g.op('Mul', g.op('Gather', source, tap, axis=axis), g.op('Reshape', weight, h.ints(g, view)))
 
 
-def resize_out_sizes(g, x, output_size, scale_factors, align_corners):
+def resize_out_sizes(g: GraphBuilder, x, output_size, scale_factors, align_corners):
     """the output sizes of a `.vec` overload; from scale factors torch takes int(size * factor) in double (opspecs/helpers.yaml:503)"""
     if not h.resize_dynamic(g, x, output_size):
         return h.vec_output_sizes(g, x, output_size, scale_factors, align_corners)
@@ -842,7 +831,7 @@ def resize_out_sizes(g, x, output_size, scale_factors, align_corners):
     return sizes if n < 3 else sizes + [scaled_size(g, x, lead + 2, scale_factors[2])]
 
 
-def resize_to(g, x, mode, sizes, scales, transform, nearest_mode, cubic_coeff_a):
+def resize_to(g: GraphBuilder, x, mode, sizes, scales, transform, nearest_mode, cubic_coeff_a):
     """Resize (11+) of the trailing axes to static sizes or by scale factors, the leading axes kept (opspecs/helpers.yaml:479)"""
     lead = h.rank(g, x) - builtins.len(sizes if sizes is not None else scales)
     empty = None if g.opset >= 13 else h.floats(g, [])
@@ -852,18 +841,18 @@ def resize_to(g, x, mode, sizes, scales, transform, nearest_mode, cubic_coeff_a)
     return g.op('Resize', x, empty, h.floats(g, [1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform, nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)
 
 
-def row_distances(g, x1, x2, p):
+def row_distances(g: GraphBuilder, x1, x2, p):
     """the p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M], [..., P, R] (opspecs/helpers.yaml:195)"""
     diff = g.op('Sub', unsqueeze_axes(g, x1, [h.rank(g, x1) - 1]), unsqueeze_axes(g, x2, [h.rank(g, x2) - 2]))
     return vector_norm(g, diff, builtins.float(p), [builtins.max(h.rank(g, x1), h.rank(g, x2))], False)
 
 
-def rstd(g, var, eps, like):
+def rstd(g: GraphBuilder, var, eps, like):
     """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:245)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
 
 
-def running_extreme(g, self, dim, largest):
+def running_extreme(g: GraphBuilder, self, dim, largest):
     """cummax (largest) or cummin, the running extreme and the index of its last occurrence so far; after a NaN, NaN and the latest NaN's index (opspecs/helpers.yaml:292)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
@@ -883,12 +872,12 @@ def running_extreme(g, self, dim, largest):
     return (h.cast_like(g, squeeze_axes(g, running, [axis]), self), reduce_max(g, hits, [axis], False))
 
 
-def same_as(g, x, value):
+def same_as(g: GraphBuilder, x, value):
     """x == value (false for NaN), without Equal (ONNX Runtime has no float Equal before opset 11) (opspecs/special.yaml:21)"""
     return g.op('Not', g.op('Or', g.op('Or', g.op('Less', x, value), g.op('Greater', x, value)), g.op('IsNaN', x)))
 
 
-def scaled_size(g, x, axis, factor):
+def scaled_size(g: GraphBuilder, x, axis, factor):
     """int(x.shape[axis] * factor), computed in double as torch does (opspecs/helpers.yaml:517)"""
     d = h.static_size(g, x, axis)
     if d is not None:
@@ -896,21 +885,21 @@ def scaled_size(g, x, axis, factor):
     return h.cast(g, g.op('Mul', h.cast(g, size_at(g, x, axis), 'float64'), h.scalar(g, builtins.float(factor), 'float64')), 'int64')
 
 
-def scan_work(g, x):
+def scan_work(g: GraphBuilder, x):
     """x in the dtype ONNX Runtime's CumSum/Reduce*/Where run for its results (half floats as float32, small integers and bool as int64; the cast back wraps around as torch does) (opspecs/helpers.yaml:99)"""
     if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16', 'int32'):
         return h.cast(g, x, 'int64')
     return half_as_float(g, x)
 
 
-def scatter_along(g, data, index, updates, axis):
+def scatter_along(g: GraphBuilder, data, index, updates, axis):
     """torch's scatter of updates (shaped like index) along axis; Scatter before opset 11, ScatterElements from 11 (opspecs/helpers.yaml:346)"""
     if g.opset >= 11:
         return g.op('ScatterElements', data, index, updates, axis=axis)
     return g.op('Scatter', data, index, updates, axis=axis)
 
 
-def shift_int64(g, self, other, left):
+def shift_int64(g: GraphBuilder, self, other, left):
     """torch's x << s (left) or x >> s for any count s, by int64 Mul/Div by 2**s, cast back: x << s wraps and is 0 for s < 0 or s >= 64; x >> s is floor(x / 2**s), the sign fill for s < 0 or s > 62 (2**63 only wraps correctly in a product, never as a divisor) (opspecs/bitwise.yaml:184)"""
     x = h.cast(g, self, 'int64')
     s = h.cast(g, other, 'int64')
@@ -929,7 +918,7 @@ def shift_int64(g, self, other, left):
     return h.cast_like(g, g.op('Where', out_of_range, g.op('Neg', h.cast(g, negative, 'int64')), floor), self)
 
 
-def sign_bit(g, x):
+def sign_bit(g: GraphBuilder, x):
     """x's sign bit as bool (-0.0 and -inf included; NaN counts as positive); integers x < 0 (opspecs/math.yaml:431)"""
     if h.is_float(g, x):
         return g.op('Or', g.op('Less', x, h.like(g, 0, x)), g.op('Less', g.op('Div', h.like(g, 1, x), x), h.like(g, 0, x)))
@@ -938,39 +927,41 @@ def sign_bit(g, x):
     return g.op('Less', x, h.like(g, 0, x))
 
 
-def size_along(g, x, axis):
+def size_along(g: GraphBuilder, x, axis):
     """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:117)"""
-    return h.shape(g, x)[axis] if h.has_static_size(g, x, axis) else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
+    return h.shape(g, x)[axis] if h.static_size(g, x, axis) is not None else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
 
 
-def size_at(g, x, axis):
+def size_at(g: GraphBuilder, x, axis):
     """x's size along axis, an int when static, else a 0-d int64 read at run time (opspecs/helpers.yaml:526)"""
     d = h.static_size(g, x, axis)
     return d if d is not None else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
 
 
-def size_over(g, a, b):
+def size_over(g: GraphBuilder, a, b):
     """a size divided by an int factor it is a multiple of (sizes are not negative, so Div floors) (opspecs/helpers.yaml:380)"""
     return a // b if h.all_known(g, a) else g.op('Div', a, h.scalar(g, b, 'int64'))
 
 
-def size_times(g, a, b):
+def size_times(g: GraphBuilder, a, b):
     """the product of two sizes, an int when both are known, else a 0-d int64 value (opspecs/helpers.yaml:375)"""
-    return a * b if h.all_known(g, a, b) else g.op('Mul', h.number(g, a, 'int64'), h.number(g, b, 'int64'))
+    return a * b if h.all_known(g, a, b) else g.op('Mul', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
-def softmax_nd(g, x, dim):
-    """Softmax of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:431)"""
+def softmax_nd(g: GraphBuilder, x, dim, log):
+    """Softmax (LogSoftmax when log) of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:431)"""
     r = h.rank(g, x)
     if r == 0:
-        return g.op('Reshape', g.op('Softmax', g.op('Reshape', x, h.ints(g, [1])), axis=0), h.ints(g, []))
+        flat = g.op('Reshape', x, h.ints(g, [1]))
+        return g.op('Reshape', g.op('LogSoftmax', flat, axis=0) if log else g.op('Softmax', flat, axis=0), h.ints(g, []))
     if g.opset >= 13 or dim % r == r - 1:
-        return g.op('Softmax', x, axis=dim % r)
+        return g.op('LogSoftmax', x, axis=dim % r) if log else g.op('Softmax', x, axis=dim % r)
     perm = h.swapped_axes(g, x, dim, -1)
-    return g.op('Transpose', g.op('Softmax', g.op('Transpose', x, perm=perm), axis=r - 1), perm=perm)
+    last = g.op('Transpose', x, perm=perm)
+    return g.op('Transpose', g.op('LogSoftmax', last, axis=r - 1) if log else g.op('Softmax', last, axis=r - 1), perm=perm)
 
 
-def sort_along(g, self, dim, descending):
+def sort_along(g: GraphBuilder, self, dim, descending):
     """torch.sort's (values, indices), stable (opspecs/helpers.yaml:240)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
@@ -978,7 +969,7 @@ def sort_along(g, self, dim, descending):
     return sorted_along(g, self, size_along(g, self, axis), axis, descending)
 
 
-def sort_key(g, x):
+def sort_key(g: GraphBuilder, x):
     """a key TopK orders as torch orders x, NaN above +inf (floats as float64, NaN as +inf, +inf as the largest double); integers as float64 before opset 11, bool as float32 (opspecs/helpers.yaml:202)"""
     if h.is_bool(g, x):
         return h.cast(g, x, 'float32')
@@ -989,7 +980,7 @@ def sort_key(g, x):
     return g.op('Where', g.op('IsNaN', wide), h.scalar(g, builtins.float('inf'), 'float64'), g.op('Where', g.op('Greater', wide, biggest), biggest, wide))
 
 
-def sorted_along(g, x, k, axis, largest):
+def sorted_along(g: GraphBuilder, x, k, axis, largest):
     """(values, indices) of the k largest (smallest) of x along axis, in order, ties by index; values gathered from x from opset 11, mapped back from the key before (opspecs/helpers.yaml:224)"""
     if g.opset >= 11 and (not h.is_float(g, x)) and (not h.is_bool(g, x)):
         return ordered_topk(g, x, k, axis, largest)
@@ -1003,7 +994,7 @@ def sorted_along(g, x, k, axis, largest):
     return (h.cast_like(g, restored, x), indices)
 
 
-def split_along(g, x, sizes, axis):
+def split_along(g: GraphBuilder, x, sizes, axis):
     """chunks of the given sizes along axis, as a list: Split (its sizes an input from opset 13); sizes with a 0 are sliced one chunk each (not every runtime takes 0 in Split's sizes) (opspecs/helpers.yaml:332)"""
     if builtins.len(sizes) == 1:
         return [x]
@@ -1014,28 +1005,28 @@ def split_along(g, x, sizes, axis):
     return builtins.list(g.op('Split', x, axis=axis, split=sizes, _outputs=builtins.len(sizes)))
 
 
-def squeeze_axes(g, x, axes):
+def squeeze_axes(g: GraphBuilder, x, axes):
     """Squeeze of the given axes; they are an input from opset 13 (opspecs/helpers.yaml:58)"""
     if g.opset >= 13:
         return g.op('Squeeze', x, h.ints(g, axes))
     return g.op('Squeeze', x, axes=axes)
 
 
-def topk_last_indices(g, x, k):
+def topk_last_indices(g: GraphBuilder, x, k):
     """indices of the k largest values along the last axis (TopK's k is an input from opset 10) (opspecs/helpers.yaml:426)"""
     if g.opset >= 10:
         return g.op('TopK', x, h.ints(g, [k]), axis=-1, _outputs=2)[1]
     return g.op('TopK', x, axis=-1, k=builtins.int(k), _outputs=2)[1]
 
 
-def torch_phase(g, x, narrow, shift):
+def torch_phase(g: GraphBuilder, x, narrow, shift):
     """|x| - shift in float64, rounded first as torch rounds it where `narrow` (the input) is float32 (opspecs/special.yaml:403)"""
     if h.dtype_in(g, narrow, 'float32'):
         return wide(g, g.op('Sub', g.op('Abs', narrow), h.scalar(g, shift, 'float32')))
     return g.op('Sub', g.op('Abs', x), f64(g, shift))
 
 
-def trigamma_wide(g, x):
+def trigamma_wide(g: GraphBuilder, x):
     """polygamma(1, x) in float64 (opspecs/special.yaml:274)"""
     reflect = g.op('Less', x, f64(g, 0.5))
     u = g.op('Where', reflect, g.op('Sub', f64(g, 1.0), x), x)
@@ -1047,14 +1038,14 @@ def trigamma_wide(g, x):
     return g.op('Where', reflect, g.op('Sub', g.op('Div', f64(g, 9.869604401089358), g.op('Mul', sn, sn)), core), core)
 
 
-def unsqueeze_axes(g, x, axes):
+def unsqueeze_axes(g: GraphBuilder, x, axes):
     """Unsqueeze at the given axes; they are an input from opset 13 (opspecs/helpers.yaml:66)"""
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
 
 
-def upsample_interpolate(g, x, mode, align_corners, output_size, scales):
+def upsample_interpolate(g: GraphBuilder, x, mode, align_corners, output_size, scales):
     """torch's linear or cubic resampling of the trailing axes to output_size (opspecs/helpers.yaml:460)"""
     if h.resize_dynamic(g, x, output_size):
         return resample(g, x, mode, align_corners, output_size, scales)
@@ -1072,7 +1063,7 @@ def upsample_interpolate(g, x, mode, align_corners, output_size, scales):
     return y if builtins.len(weights) < 3 else matmul_axis(g, y, lead + 2, weights[2], r)
 
 
-def upsample_nearest(g, x, exact, output_size, scales):
+def upsample_nearest(g: GraphBuilder, x, exact, output_size, scales):
     """torch's nearest (exact False) or nearest-exact resampling of the trailing axes to output_size (opspecs/helpers.yaml:440)"""
     if h.resize_dynamic(g, x, output_size):
         return resample(g, x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)
@@ -1091,7 +1082,7 @@ def upsample_nearest(g, x, exact, output_size, scales):
     return y if builtins.len(picks) < 3 or picks[2] is None else g.op('Gather', y, h.ints(g, picks[2]), axis=lead + 2)
 
 
-def variance_mean(g, self, dim, correction, keepdim):
+def variance_mean(g: GraphBuilder, self, dim, correction, keepdim):
     """(var, mean) as torch, sum((x - mean)**2) / max(0, N - correction) in two passes (half floats in float32); N - correction <= 0 divides by 0 (opspecs/helpers.yaml:159)"""
     x = half_as_float(g, self)
     if h.rank(g, self) == 0:
@@ -1110,7 +1101,7 @@ def variance_mean(g, self, dim, correction, keepdim):
     return (h.cast_like(g, g.op('Div', squares, dof), self), h.cast_like(g, mean, self))
 
 
-def vector_norm(g, x, ord, axes, keepdim):
+def vector_norm(g: GraphBuilder, x, ord, axes, keepdim):
     """the ord-norm of float x over axes (None every axis) as torch.linalg.vector_norm; NaN wins in the inf-norms (opspecs/helpers.yaml:180)"""
     if ord == 0:
         return reduce_sum(g, h.cast_like(g, h.cast(g, x, 'bool'), x), axes, keepdim)
@@ -1124,11 +1115,11 @@ def vector_norm(g, x, ord, axes, keepdim):
     return g.op('Pow', reduce_sum(g, g.op('Pow', g.op('Abs', x), h.like(g, builtins.float(ord), x)), axes, keepdim), h.like(g, 1.0 / builtins.float(ord), x))
 
 
-def where_any_dtype(g, cond, a, b):
+def where_any_dtype(g: GraphBuilder, cond, a, b):
     """Where(cond, a, b); bool tensors select with And/Or (ONNX Runtime's Where has no bool kernel) (opspecs/helpers.yaml:370)"""
     return g.op('Or', g.op('And', cond, a), g.op('And', g.op('Not', cond), b)) if h.is_bool(g, a) else g.op('Where', cond, a, b)
 
 
-def wide(g, x):
+def wide(g: GraphBuilder, x):
     """x in float64, the dtype every special function here is computed in (opspecs/special.yaml:16)"""
     return h.cast(g, x, 'float64')

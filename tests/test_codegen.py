@@ -335,8 +335,13 @@ def test_variant_at(good_specs: list[OpSpec]):
     assert total.variant_at(13) is total.variants[0]
 
 
+def _registry(specs: list[OpSpec]) -> list[tuple[str, list[tuple[int, str]], str]]:
+    """registry_rows as plain tuples, to compare with literals."""
+    return [(row.aten, list(row.entries), row.source) for row in registry_rows(specs)]
+
+
 def test_registry_rows(good_specs: list[OpSpec]):
-    assert registry_rows(good_specs) == [
+    assert _registry(good_specs) == [
         ("aten::add.Tensor", [(9, "opset9.add_Tensor")], "tests/fixtures/codegen/good/shape.yaml:3"),
         ("aten::as_strided.default", [(9, "opset9.as_strided")], "tests/fixtures/codegen/good/shape.yaml:25"),
         ("aten::div.Tensor", [(9, "opset9.div_Tensor")], "tests/fixtures/codegen/good/shape.yaml:7"),
@@ -397,7 +402,7 @@ def test_variant_at_is_newest_since_at_or_below(sinces: set[int]):
     spec = OpSpec("aten::relu.default", tuple(Variant(s, f"Add(Relu(self), like({s}, self))", None, (), where)
                                               for s in ordered),
                   (), None, model.TestHints(), None, where)
-    rows = registry_rows([spec])[0][1]
+    rows = registry_rows([spec])[0].entries
     for opset in OPSETS:
         at_or_below = [i for i, s in enumerate(ordered) if s <= opset]
         expected = spec.variants[at_or_below[-1]] if at_or_below else None
@@ -528,7 +533,7 @@ def test_alias_is_registered_to_the_entry_function(tmp_path: Path, monkeypatch: 
         tree = ast.parse(files[f"opset{opset}.py"])
         assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["bitwise_and_Tensor"]
         assert "also serves aten::__and__.Tensor" in files[f"opset{opset}.py"]
-    assert registry_rows([entry, alias]) == [
+    assert _registry([entry, alias]) == [
         ("aten::__and__.Tensor", [(9, "opset9.bitwise_and_Tensor"), (18, "opset18.bitwise_and_Tensor")],
          "spec/spec.yaml:3"),
         ("aten::bitwise_and.Tensor", [(9, "opset9.bitwise_and_Tensor"), (18, "opset18.bitwise_and_Tensor")],
@@ -717,7 +722,7 @@ def test_overloads_with_the_same_emission_share_one_function(tmp_path: Path):
     tree = ast.parse(files["opset9.py"])
     assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["fill_Scalar"]
     assert "also serves aten::fill.Tensor (spec/spec.yaml:4)" in files["opset9.py"]
-    assert [row[1] for row in registry_rows(specs)] == [[(9, "opset9.fill_Scalar")], [(9, "opset9.fill_Scalar")]]
+    assert [row.entries for row in registry_rows(specs)] == [((9, "opset9.fill_Scalar"),), ((9, "opset9.fill_Scalar"),)]
 
 
 def test_user_specs_define_and_call_spec_helpers(tmp_path: Path):

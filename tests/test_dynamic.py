@@ -133,6 +133,15 @@ def test_symint_ops_follow_python_semantics(opset: int) -> None:
     assert symint_ops.translate(g, operator.floordiv, [-7, 2]) == -4  # plain numbers: computed in Python
 
 
+def test_bitwise_of_symbolic_ints_before_opset_18_is_a_constraint_error() -> None:
+    """BitwiseAnd/Or/Xor came at opset 18: before it the export refuses with the project's error."""
+    g = GraphBuilder(17)
+    a = ir.Value(name="a", type=ir.TensorType(ir.DataType.INT64), shape=ir.Shape([]))
+    with pytest.raises(aten2onnx.ConstraintError, match=r"bitwise BitwiseAnd of symbolic integers needs opset 18 or "
+                                                       r"newer; export with opset_version=18"):
+        symint_ops.translate(g, operator.and_, [a, a])
+
+
 def test_legacy_dynamic_axes_with_sizes_used_in_the_model() -> None:
     def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (x.view(x.shape[0], -1) @ y.t()).softmax(-1) * x.shape[1]

@@ -224,7 +224,7 @@ def test_text_generation_and_feature_extraction_tasks(llama_checkpoint: Path, tm
 def test_feature_extraction_of_encoders(model_type: str, tmp_path: Path) -> None:
     """BERT (with token_type_ids) and T5 (its encoder, as Optimum exports it): verify compares the
     hidden states of a padded batch."""
-    from aten2onnx.exporter.tools.hf.verify import verify_generation
+    from aten2onnx.exporter.tools.hf.verify import OutputCheck, verify_generation
 
     config = (transformers.BertConfig(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=64) if model_type == "bert" else llm_zoo.t5())
@@ -233,7 +233,9 @@ def test_feature_extraction_of_encoders(model_type: str, tmp_path: Path) -> None
     inputs = [v.name for v in result.programs["model"].model.graph.inputs]
     assert inputs == (["input_ids", "attention_mask", "token_type_ids"] if model_type == "bert"
                       else ["input_ids", "attention_mask"])
-    name, error, _, ok = verify_generation(result)
+    check = verify_generation(result)
+    assert isinstance(check, OutputCheck)
+    name, error, ok = check.name, check.error, check.ok
     assert name == "last_hidden_state" and ok and error < 1e-4
 
 

@@ -235,6 +235,9 @@ def test_bad_functions_are_clear_errors() -> None:
     def raises(x, scale: float = 2.0):
         raise KeyError("oops")
 
+    def gives_a_string(x, scale: float = 2.0):
+        return op.Add(x, "one")
+
     model, x = SinModel().eval(), torch.randn(3, 4)
     key = torch.ops.a2o_table.scaled_sin.default
     with pytest.raises(aten2onnx.TranslationError, match=r"returns_nothing \(.*\) returned None for "
@@ -243,6 +246,10 @@ def test_bad_functions_are_clear_errors() -> None:
     with pytest.raises(aten2onnx.TranslationError, match=r"(?s)raises \(.*\) failed on a2o_table::scaled_sin.default "
                                                         r"at .*KeyError"):
         aten2onnx.export(model, (x,), custom_translation_table={key: raises})
+    with pytest.raises(aten2onnx.TranslationError, match=r"gives_a_string \(.*\) on a2o_table::scaled_sin.default at "
+                                                        r".*: an ONNX input cannot be str \('one'\)$") as caught:
+        aten2onnx.export(model, (x,), custom_translation_table={key: gives_a_string})
+    assert caught.value.__cause__ is None  # raised where it is found, not a re-wrapped TypeError
     with pytest.raises(aten2onnx.TranslationError, match="'x' is FLOAT, the function takes INT64"):
         aten2onnx.export(model, (x,), custom_translation_table={key: int_only})
     with pytest.raises(aten2onnx.ExportArgumentError, match=r"key 'relu' is not a torch operator"):

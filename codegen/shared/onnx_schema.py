@@ -29,3 +29,8 @@ def first_opset(op_type: str, domain: str = "") -> int | None:
         if schema_at(op_type, opset, domain) is not None:
             return opset
     return newest.since_version
+
+
+def attribute_type_name(attr_type: AttrType) -> str:
+    """FLOAT, INTS, ...: the pybind enum has `.name` at run time, which onnx's stubs leave out."""
+    return str(attr_type.name)  # type: ignore[attr-defined]

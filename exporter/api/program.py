@@ -18,7 +18,7 @@ from torch.utils._pytree import tree_leaves
 
 from aten2onnx.exporter import progress
 from aten2onnx.exporter.api import input_checks
-from aten2onnx.exporter.errors import RuntimeVersionError
+from aten2onnx.exporter.errors import ExportArgumentError, RuntimeVersionError
 from aten2onnx.exporter.rewrite import runtime_versions
 from aten2onnx.exporter.write import serialize, weight_sources
 from aten2onnx.exporter.write.direct_file import open_for_writing
@@ -124,7 +124,7 @@ class ONNXProgram:
         weights = serialize.weights_bytes(self.model)
         if hasattr(destination, "write") and not isinstance(destination, (str, os.PathLike)):
             if external_data:
-                raise ValueError("external_data needs a file path to put the weights beside; got a file object")
+                raise ExportArgumentError("external_data needs a file path to put the weights beside; got a file object")
             return serialize.write_model(self.model, destination,  # type: ignore[arg-type]
                                          progress.meter("writing the model", weights))
         path = Path(destination)
@@ -160,7 +160,7 @@ class ONNXProgram:
 
     def _referable(self, folder: Path) -> bool:
         """Some weight can be pointed at in its checkpoint file from a model saved in `folder`."""
-        return any(isinstance(serialize.checkpoint_reference(tensor, folder), tuple)
+        return any(isinstance(serialize.checkpoint_reference(tensor, folder), serialize.CheckpointBytes)
                    for _, tensor in weight_sources.initializer_tensors(self.model))
 
     @contextlib.contextmanager

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.errors import OnnxExporterError, TranslationError
 from aten2onnx.exporter.translate import registry
 
@@ -43,7 +44,7 @@ def symbolic_of(function: Any) -> Callable[..., Any] | None:
     return symbolic if callable(symbolic) else None
 
 
-def _call_symbolic(function: type, g: Any, args: list[Any]) -> list[Any]:
+def _call_symbolic(function: type, g: GraphBuilder, args: list[Any]) -> list[Any]:
     symbolic = symbolic_of(function)
     assert symbolic is not None
     try:
@@ -194,7 +195,7 @@ def _custom_op() -> Any:
             raise _NeedsEagerShapes(call.function.__qualname__)
         return [_shaped_like(list(tensors), call.example_shapes, shape, dtype) for shape, dtype in call.recorded]
 
-    def translate(g: Any, tensors: list[Any], key: int) -> Any:
+    def translate(g: GraphBuilder, tensors: list[Any], key: int) -> Any:
         call = _CALLS[key]
         return _call_symbolic(call.function, g, call.arguments(list(tensors)))
 

@@ -10,6 +10,7 @@ import operator
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -481,10 +482,17 @@ def _keeps_dtype(node: torch.fx.Node) -> bool:
     return True
 
 
-def _survey(program: ExportedProgram, opset: int) -> tuple[dict[torch.fx.Node, Any], list[torch.fx.Node]] | None:
-    """(in-place nodes to retarget to their functional op, nodes whose op has no mapping) when the
-    captured graph can be translated as it is once those ops are decomposed; None when it needs
-    run_decompositions as a whole.
+@dataclass(frozen=True)
+class _Survey:
+    """What `_survey` found in a graph it can translate as captured."""
+    retargeted: dict[torch.fx.Node, Any]  # in-place node -> the functional op to run instead
+    unmapped: list[torch.fx.Node]  # nodes whose op has no mapping: to decompose one by one
+
+
+def _survey(program: ExportedProgram, opset: int) -> _Survey | None:
+    """The in-place nodes to retarget and the nodes whose op has no mapping, when the captured graph
+    can be translated as it is once those ops are decomposed; None when it needs run_decompositions
+    as a whole.
 
     torch.export returns training IR: ops as the model called them, in-place ops and views included.
     Translating it directly is exact when nothing is mutated but fresh intermediates: an in-place
@@ -515,7 +523,7 @@ def _survey(program: ExportedProgram, opset: int) -> tuple[dict[torch.fx.Node, A
                 or len(written.users) != 1 or not _fresh(written, retargeted) or not _keeps_dtype(node)):
             return None
         retargeted[node] = functional
-    return retargeted, unmapped
+    return _Survey(retargeted, unmapped)
 
 
 def _symbolic_objects(items: Any) -> bool:
@@ -715,12 +723,12 @@ def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedPro
     if owned:
         _inline_grad_regions(program)
     survey = _survey(program, opset)
-    if survey is not None and survey[1] and owned and _decompose_locally(program, survey[1], opset):
+    if survey is not None and survey.unmapped and owned and _decompose_locally(program, survey.unmapped, opset):
         survey = _survey(program, opset)
-    if survey is not None and not survey[1] and (owned or not survey[0]):
-        for node, functional in survey[0].items():
+    if survey is not None and not survey.unmapped and (owned or not survey.retargeted):
+        for node, functional in survey.retargeted.items():
             node.target = functional
-        if survey[0]:
+        if survey.retargeted:
             program.graph_module.recompile()
         return program
     return _without_effect_tokens(program.run_decompositions(decomposition_table(opset)))

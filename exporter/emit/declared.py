@@ -14,9 +14,12 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _ITEM = re.compile(r"^([\w.:]+?)(?:>=(\d+))?(?:<(\d+))?$")
+
+if TYPE_CHECKING:  # graph_builder imports this module
+    from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 
 
 class UndeclaredOpError(RuntimeError):
@@ -61,7 +64,7 @@ def declared(source: str, emits: tuple[str, ...],
 
     def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
-        def run(g: Any, *args: Any, **kwargs: Any) -> Any:
+        def run(g: GraphBuilder, *args: Any, **kwargs: Any) -> Any:
             saved, g.declared = g.declared, declaration
             try:
                 return function(g, *args, **kwargs)

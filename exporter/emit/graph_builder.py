@@ -21,7 +21,7 @@ import torch
 from onnx_ir.tensor_adapters import TorchTensor
 from torch._prims_common import ELEMENTWISE_TYPE_PROMOTION_KIND, elementwise_dtypes
 
-from aten2onnx.codegen.shared.onnx_schema import AttrType, schema_at
+from aten2onnx.codegen.shared.onnx_schema import AttrType, attribute_type_name, schema_at
 from aten2onnx.exporter.dtypes import from_torch_dtype, to_torch_dtype
 from aten2onnx.exporter.emit.declared import Declaration, UndeclaredOpError, UndeclaredRefusalError
 from aten2onnx.exporter.errors import ConstraintError, ModelLocation
@@ -242,6 +242,12 @@ class GraphBuilder:
     # -- what is known of a value ---------------------------------------------------------------
     def dtype(self, value: ir.Value) -> torch.dtype | None:
         return to_torch_dtype(value.dtype) if value.dtype is not None else None
+
+    def known_dtype(self, value: ir.Value) -> torch.dtype:
+        """The dtype of a value the caller needs one of (to cast to it, to make a constant of it)."""
+        if value.dtype is None:
+            raise ValueError(f"dtype of '{value.name}' is not known while translating {self.overload}")
+        return to_torch_dtype(value.dtype)
 
     def rank(self, value: ir.Value) -> int:
         if value.shape is None:
@@ -509,4 +515,5 @@ def _attr_tensor(value: Any) -> ir.TensorProtocol:
 def _ir_attr_type(attr_type: AttrType | None) -> ir.AttributeType | None:
     if attr_type is None:
         return None
-    return ir.AttributeType[attr_type.name] if attr_type.name in ir.AttributeType.__members__ else None
+    name = attribute_type_name(attr_type)
+    return ir.AttributeType[name] if name in ir.AttributeType.__members__ else None

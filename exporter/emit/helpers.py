@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.dtypes import from_torch_dtype, parse_dtype
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.graph_builder import is_complex as marked_complex
 from aten2onnx.exporter.emit.lib import special_ops
 
 INT64_MAX = 2**63 - 1
 
 
-def ints(g: Any, values: Sequence[Any]) -> ir.Value:
+def ints(g: GraphBuilder, values: Sequence[Any]) -> ir.Value:
     """A 1-D int64 tensor from ints; symbolic sizes (values) are concatenated in."""
     values = list(values)
     if all(not isinstance(v, ir.Value) for v in values):
@@ -30,75 +31,75 @@ def ints(g: Any, values: Sequence[Any]) -> ir.Value:
     return g.op("Concat", *parts, axis=0)
 
 
-def ints_or_none(g: Any, values: Sequence[Any] | None) -> ir.Value | None:
+def ints_or_none(g: GraphBuilder, values: Sequence[Any] | None) -> ir.Value | None:
     return None if values is None else ints(g, values)
 
 
-def like(g: Any, value: Any, reference: ir.Value) -> ir.Value | None:
+@overload
+def like(g: GraphBuilder, value: None, reference: ir.Value) -> None: ...
+@overload
+def like(g: GraphBuilder, value: ir.Value | float, reference: ir.Value) -> ir.Value: ...
+def like(g: GraphBuilder, value: Any, reference: ir.Value) -> ir.Value | None:
     """A 0-d constant with `reference`'s dtype (None stays None: an omitted input)."""
     if value is None:
         return None
     if isinstance(value, ir.Value):
-        return g.cast(value, g.dtype(reference))
+        return g.cast(value, g.known_dtype(reference))
     return g.constant(value, g.dtype(reference))
 
 
-def scalar(g: Any, value: Any, dtype: Any) -> ir.Value:
-    """A 0-d constant of a given dtype ('int64', torch.float32, ...)."""
-    return g.constant(value, parse_dtype(dtype))
-
-
-def number(g: Any, value: Any, dtype: Any) -> ir.Value:
-    """A number argument as a 0-d value of `dtype`: a constant, or a number known only at run time
-    (TorchScript's int and float arithmetic, a 0-d value of the graph) cast to it."""
+def scalar(g: GraphBuilder, value: Any, dtype: Any) -> ir.Value:
+    """A number as a 0-d value of a given dtype ('int64', torch.float32, ...): a constant, or a number
+    known only at run time (TorchScript's int and float arithmetic, a 0-d value of the graph) cast to it
+    (g.constant would cast it too; the Cast is written here so that codegen sees it among the emits)."""
     if isinstance(value, ir.Value):
         return g.cast(value, parse_dtype(dtype))
     return g.constant(value, parse_dtype(dtype))
 
 
-def cast(g: Any, value: ir.Value, dtype: Any) -> ir.Value:
+def cast(g: GraphBuilder, value: ir.Value, dtype: Any) -> ir.Value:
     return g.cast(value, parse_dtype(dtype))
 
 
-def cast_like(g: Any, value: ir.Value, reference: ir.Value) -> ir.Value:
-    return g.cast(value, g.dtype(reference))
+def cast_like(g: GraphBuilder, value: ir.Value, reference: ir.Value) -> ir.Value:
+    return g.cast(value, g.known_dtype(reference))
 
 
-def onnx_dtype(g: Any, dtype: Any) -> int:
+def onnx_dtype(g: GraphBuilder, dtype: Any) -> int:
     """The ONNX enum for a dtype, for attributes such as Cast's `to`."""
     return int(from_torch_dtype(parse_dtype(dtype)))
 
 
-def rank(g: Any, value: ir.Value) -> int:
+def rank(g: GraphBuilder, value: ir.Value) -> int:
     return g.rank(value)
 
 
-def shape(g: Any, value: ir.Value) -> list[int | str]:
+def shape(g: GraphBuilder, value: ir.Value) -> list[int | str]:
     return g.shape(value)
 
 
-def dtype(g: Any, value: ir.Value) -> torch.dtype:
-    return g.dtype(value)
+def dtype(g: GraphBuilder, value: ir.Value) -> torch.dtype:
+    return g.known_dtype(value)
 
 
-def is_float(g: Any, value: ir.Value) -> bool:
-    return g.dtype(value).is_floating_point
+def is_float(g: GraphBuilder, value: ir.Value) -> bool:
+    return g.known_dtype(value).is_floating_point
 
 
-def norm_dim(g: Any, dim: int, value: ir.Value) -> int:
+def norm_dim(g: GraphBuilder, dim: int, value: ir.Value) -> int:
     """A non-negative axis for `value` (torch allows dim -1 on 0-d tensors: axis 0)."""
     r = max(g.rank(value), 1)
     return dim + r if dim < 0 else dim
 
 
-def norm_dims(g: Any, dims: Sequence[int] | None, value: ir.Value) -> list[int]:
+def norm_dims(g: GraphBuilder, dims: Sequence[int] | None, value: ir.Value) -> list[int]:
     """Axes for `value`; None or [] means every axis, as torch's reductions do."""
     if not dims:
         return list(range(g.rank(value)))
     return [norm_dim(g, d, value) for d in dims]
 
 
-def reduce_axes(g: Any, dims: Any, value: ir.Value) -> list[int] | None:
+def reduce_axes(g: GraphBuilder, dims: Any, value: ir.Value) -> list[int] | None:
     """ONNX axes of `value` for torch's `dim` argument of a reduction (an int or a list); None
     (every axis) for None or [], as torch's reductions read them."""
     if dims is None:
@@ -111,19 +112,19 @@ def reduce_axes(g: Any, dims: Any, value: ir.Value) -> list[int] | None:
 _ACCUMULATED_IN_INT64 = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32)
 
 
-def accumulated(g: Any, value: ir.Value, dtype: Any) -> ir.Value:
+def accumulated(g: GraphBuilder, value: ir.Value, dtype: Any) -> ir.Value:
     """The tensor torch's sum/prod add up: in `dtype` when given, else integers and bool in int64."""
     if dtype is not None:
         return cast(g, value, dtype)
     return g.cast(value, torch.int64) if g.dtype(value) in _ACCUMULATED_IN_INT64 else value
 
 
-def expand_sizes(g: Any, sizes: Sequence[Any]) -> list[Any]:
+def expand_sizes(g: GraphBuilder, sizes: Sequence[Any]) -> list[Any]:
     """torch.expand sizes for ONNX Expand: -1 (keep this dim) becomes 1, which broadcasting keeps."""
     return [1 if isinstance(s, int) and s == -1 else s for s in sizes]
 
 
-def unit_dims(g: Any, value: ir.Value, dims: Sequence[int] | None = None) -> list[int]:
+def unit_dims(g: GraphBuilder, value: ir.Value, dims: Sequence[int] | None = None) -> list[int]:
     """Sorted axes among `dims` (every axis when None) whose static size is 1: what torch squeezes."""
     r = g.rank(value)
     if r == 0:
@@ -133,7 +134,7 @@ def unit_dims(g: Any, value: ir.Value, dims: Sequence[int] | None = None) -> lis
     return sorted(a for a in axes if sizes[a] == 1)
 
 
-def reshape_to(g: Any, value: ir.Value, sizes: Any) -> ir.Value:
+def reshape_to(g: GraphBuilder, value: ir.Value, sizes: Any) -> ir.Value:
     """torch's view/reshape to `sizes` (ints, one may be -1, and sizes known only at run time, as
     0-d values; or a 1-D int64 shape value). A size that is 0 is 0, as in torch: Reshape's
     `allowzero` from opset 14. Before 14 a static 0 gives zeros of the shape, and a size known
@@ -159,7 +160,7 @@ def reshape_to(g: Any, value: ir.Value, sizes: Any) -> ir.Value:
     return g.op("Reshape", value, ints(g, sizes), allowzero=1 if g.opset >= 14 else None)
 
 
-def squeezed(g: Any, value: ir.Value, dims: Sequence[int] | None = None) -> ir.Value:
+def squeezed(g: GraphBuilder, value: ir.Value, dims: Sequence[int] | None = None) -> ir.Value:
     """torch.squeeze: the axes among `dims` (every axis when None) whose size is 1. A size known
     only at run time is checked at run time, as torch does: the result's rank then depends on
     the input's sizes (Compress of the shape, then Reshape)."""
@@ -181,7 +182,7 @@ def squeezed(g: Any, value: ir.Value, dims: Sequence[int] | None = None) -> ir.V
     return reshape_to(g, value, g.op("Compress", shape, keep, axis=0))
 
 
-def swapped_axes(g: Any, value: ir.Value, dim0: int, dim1: int) -> list[int]:
+def swapped_axes(g: GraphBuilder, value: ir.Value, dim0: int, dim1: int) -> list[int]:
     """The Transpose perm that swaps two (possibly negative) dims of `value`."""
     perm = list(range(g.rank(value)))
     a, b = norm_dim(g, dim0, value), norm_dim(g, dim1, value)
@@ -189,24 +190,24 @@ def swapped_axes(g: Any, value: ir.Value, dim0: int, dim1: int) -> list[int]:
     return perm
 
 
-def promoted_list(g: Any, tensors: Sequence[ir.Value]) -> list[ir.Value]:
+def promoted_list(g: GraphBuilder, tensors: Sequence[ir.Value]) -> list[ir.Value]:
     """A tensor list cast to torch's common dtype (as torch.cat/stack promote their inputs)."""
     return g.promote(list(tensors), "DEFAULT")
 
 
-def is_bool(g: Any, value: ir.Value) -> bool:
+def is_bool(g: GraphBuilder, value: ir.Value) -> bool:
     """True for a bool tensor (ONNX arithmetic and comparison ops have no bool kernels)."""
     return g.dtype(value) == torch.bool
 
 
-def zeros_of_shape(g: Any, sizes: Sequence[Any], like: ir.Value) -> ir.Value:
+def zeros_of_shape(g: GraphBuilder, sizes: Sequence[Any], like: ir.Value) -> ir.Value:
     """Zeros of the given sizes in `like`'s dtype (ConstantOfShape is float32, then Cast)."""
     out = g.op("ConstantOfShape", ints(g, sizes))
     out.dtype = ir.DataType.FLOAT  # g.op would guess the dtype of the shape input
-    return g.cast(out, g.dtype(like))
+    return g.cast(out, g.known_dtype(like))
 
 
-def floor_div_exact(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+def floor_div_exact(g: GraphBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
     """floor(a / b) of float tensors as torch computes it, without ONNX Mod (opset 9).
 
     In float64, floor(fl(a / b)) can be one too large when the quotient rounds up onto an
@@ -219,7 +220,7 @@ def floor_div_exact(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
     hi = g.op("Sub", c, g.op("Sub", c, y))
     residual = g.op("Sub", g.op("Sub", x, g.op("Mul", hi, q)), g.op("Mul", g.op("Sub", y, hi), q))
     wrong = g.op("Less", g.op("Mul", residual, y), g.constant(0.0, torch.float64))
-    return g.cast(g.op("Sub", q, g.cast(wrong, torch.float64)), g.dtype(a))
+    return g.cast(g.op("Sub", q, g.cast(wrong, torch.float64)), g.known_dtype(a))
 
 
 # c10::ScalarType numbers, as schema defaults give them (randint's `dtype=4` is int64).
@@ -227,7 +228,7 @@ _SCALAR_TYPE_NUMBERS = {0: torch.uint8, 1: torch.int8, 2: torch.int16, 3: torch.
                         5: torch.float16, 6: torch.float32, 7: torch.float64, 11: torch.bool, 15: torch.bfloat16}
 
 
-def factory_dtype(g: Any, dtype: Any, *like: Any) -> torch.dtype:
+def factory_dtype(g: GraphBuilder, dtype: Any, *like: Any) -> torch.dtype:
     """The dtype a factory op (zeros, full, arange, *_like, new_*) produces, as torch infers it.
 
     `dtype` when given (a torch dtype, a name or a ScalarType number); else the dtype torch
@@ -238,10 +239,10 @@ def factory_dtype(g: Any, dtype: Any, *like: Any) -> torch.dtype:
     """
     if dtype is not None:
         return _SCALAR_TYPE_NUMBERS[dtype] if isinstance(dtype, int) else parse_dtype(dtype)
-    if getattr(g, "output_dtype", None) is not None:
+    if g.output_dtype is not None:
         return g.output_dtype
     if len(like) == 1 and isinstance(like[0], ir.Value):
-        return g.dtype(like[0])
+        return g.known_dtype(like[0])
     kinds = [g.dtype(v) if isinstance(v, ir.Value) else type(v) for v in like]
     if not kinds or any(k is float or (isinstance(k, torch.dtype) and k.is_floating_point) for k in kinds):
         return torch.get_default_dtype()
@@ -250,7 +251,7 @@ def factory_dtype(g: Any, dtype: Any, *like: Any) -> torch.dtype:
     return torch.int64
 
 
-def filled(g: Any, size: Any, value: Any, dtype: Any) -> ir.Value:
+def filled(g: GraphBuilder, size: Any, value: Any, dtype: Any) -> ir.Value:
     """A tensor of `size` (a list of ints or symbolic sizes, or a 1-D int64 shape value) holding
     `value` in `dtype`, converted as torch does (2.7 -> 2 for ints, nonzero -> True for bool).
 
@@ -266,14 +267,14 @@ def filled(g: Any, size: Any, value: Any, dtype: Any) -> ir.Value:
     return g.cast(out, dtype)
 
 
-def sample_dtype(g: Any, like: Any) -> torch.dtype:
+def sample_dtype(g: GraphBuilder, like: Any) -> torch.dtype:
     """The dtype to draw random samples in for results like `like` (a tensor or a dtype): ONNX
     Runtime's random ops produce float32 and float64 only, so float64 stays, the rest is float32."""
-    wanted = g.dtype(like) if isinstance(like, ir.Value) else parse_dtype(like)
+    wanted = g.known_dtype(like) if isinstance(like, ir.Value) else parse_dtype(like)
     return torch.float64 if wanted == torch.float64 else torch.float32
 
 
-def random_uniform(g: Any, shape_of: Any, dtype: Any, low: float = 0.0, high: float = 1.0) -> ir.Value:
+def random_uniform(g: GraphBuilder, shape_of: Any, dtype: Any, low: float = 0.0, high: float = 1.0) -> ir.Value:
     """Unseeded uniform samples in [low, high) of `dtype`, shaped like a tensor or a size list.
 
     Up to opset 21: RandomUniform (static sizes) or RandomUniformLike. ONNX Runtime has no
@@ -285,7 +286,7 @@ def random_uniform(g: Any, shape_of: Any, dtype: Any, low: float = 0.0, high: fl
     sample = sample_dtype(g, dtype)
     static = not isinstance(shape_of, ir.Value) and all(not isinstance(s, ir.Value) for s in shape_of)
     if g.opset < 22:
-        attributes = {"dtype": onnx_dtype(g, sample), "low": float(low), "high": float(high)}
+        attributes: dict[str, Any] = {"dtype": onnx_dtype(g, sample), "low": float(low), "high": float(high)}
         if static and len(shape_of) > 0:
             out = g.op("RandomUniform", shape=[int(s) for s in shape_of], **attributes)
         else:  # a tensor, symbolic sizes, or 0-d (an empty `shape` attribute reads as missing)
@@ -307,16 +308,16 @@ def random_uniform(g: Any, shape_of: Any, dtype: Any, low: float = 0.0, high: fl
     return g.cast(out, dtype)
 
 
-def number_dtype(g: Any, value: ir.Value) -> torch.dtype:
+def number_dtype(g: GraphBuilder, value: ir.Value) -> torch.dtype:
     """The dtype of the 0-d value standing for the Python number `value.item()` gives:
     int64 for integers, float64 for floats, bool for bool (symbolic sizes use the same)."""
-    dtype = g.dtype(value)
+    dtype = g.known_dtype(value)
     if dtype == torch.bool:
         return torch.bool
     return torch.float64 if dtype is not None and (dtype.is_floating_point or dtype.is_complex) else torch.int64
 
 
-def slice_axes(g: Any, value: ir.Value, starts: Sequence[Any], ends: Sequence[Any], axes: Sequence[int]) -> ir.Value:
+def slice_axes(g: GraphBuilder, value: ir.Value, starts: Sequence[Any], ends: Sequence[Any], axes: Sequence[int]) -> ir.Value:
     """`value[start:end]` along each of `axes` (step 1): Slice takes attributes before opset 10,
     inputs from 10. Ends past the size clamp, as in Python (INT64_MAX: to the end)."""
     if g.opset >= 10:
@@ -324,7 +325,7 @@ def slice_axes(g: Any, value: ir.Value, starts: Sequence[Any], ends: Sequence[An
     return g.op("Slice", value, starts=[int(s) for s in starts], ends=[int(e) for e in ends], axes=list(axes))
 
 
-def shape_slice(g: Any, x: ir.Value, start: int, end: int | None = None) -> list[int] | ir.Value:
+def shape_slice(g: GraphBuilder, x: ir.Value, start: int, end: int | None = None) -> list[int] | ir.Value:
     """x.shape[start:end] (negative bounds count from the end): ints when static, else a 1-D int64 value."""
     r = g.rank(x)
     lo = start + r if start < 0 else start
@@ -335,35 +336,35 @@ def shape_slice(g: Any, x: ir.Value, start: int, end: int | None = None) -> list
     return slice_axes(g, g.op("Shape", x), [lo], [hi], [0])
 
 
-def as_shape(g: Any, shape: Any) -> ir.Value:
+def as_shape(g: GraphBuilder, shape: Any) -> ir.Value:
     """A shape for Reshape or Expand: a list of ints (or symbolic sizes) as an int64 tensor; a 1-D
     int64 value as it is."""
     return shape if isinstance(shape, ir.Value) else ints(g, shape)
 
 
-def dtype_in(g: Any, value: ir.Value, *names: str) -> bool:
+def dtype_in(g: GraphBuilder, value: ir.Value, *names: str) -> bool:
     """True when value's dtype is one of these ('float32', 'float16', ...)."""
     return g.dtype(value) in {parse_dtype(n) for n in names}
 
 
-def filled_tail(g: Any, x: ir.Value, start: int, fill: float) -> ir.Value:
+def filled_tail(g: GraphBuilder, x: ir.Value, start: int, fill: float) -> ir.Value:
     """A tensor of x.shape[start:] holding `fill` in x's dtype (the scale or bias torch omits): a
     constant when those sizes are static, else `fill` expanded to them."""
     shape = shape_slice(g, x, start)
     if isinstance(shape, list):
-        return g.constant(torch.full(shape, fill, dtype=g.dtype(x)))
-    return g.op("Expand", scalar(g, fill, g.dtype(x)), shape)
+        return g.constant(torch.full(shape, fill, dtype=g.known_dtype(x)))
+    return g.op("Expand", scalar(g, fill, g.known_dtype(x)), shape)
 
 
-def channel_fill(g: Any, x: ir.Value, fill: float) -> ir.Value:
+def channel_fill(g: GraphBuilder, x: ir.Value, fill: float) -> ir.Value:
     """A (C,) tensor of `fill` in x's dtype for an (N, C, ...) input."""
     channels = g.shape(x)[1]
     if isinstance(channels, int):
-        return g.constant(torch.full([channels], fill, dtype=g.dtype(x)))
-    return g.op("Expand", scalar(g, fill, g.dtype(x)), slice_axes(g, g.op("Shape", x), [1], [2], [0]))
+        return g.constant(torch.full([channels], fill, dtype=g.known_dtype(x)))
+    return g.op("Expand", scalar(g, fill, g.known_dtype(x)), slice_axes(g, g.op("Shape", x), [1], [2], [0]))
 
 
-def per_channel(g: Any, value: ir.Value | None, fill: float, x: ir.Value, reference: ir.Value | None) -> ir.Value:
+def per_channel(g: GraphBuilder, value: ir.Value | None, fill: float, x: ir.Value, reference: ir.Value | None) -> ir.Value:
     """`value`, or a (C,) tensor of `fill` for an (N, C, ...) input when torch passed None (sized
     like `reference` when given, a (C,) tensor such as the running mean)."""
     if value is not None:
@@ -375,46 +376,47 @@ def per_channel(g: Any, value: ir.Value | None, fill: float, x: ir.Value, refere
         size = g.op("Shape", reference)
     else:
         size = g.op("Gather", g.op("Shape", x), ints(g, [1]), axis=0)
-    return g.op("Expand", scalar(g, fill, g.dtype(x)), size)
+    return g.op("Expand", scalar(g, fill, g.known_dtype(x)), size)
 
 
-def unbiased_factor(g: Any, x: ir.Value) -> ir.Value:
+def unbiased_factor(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """n / (n - 1) for the n values per channel of an (N, C, ...) input, in its dtype (inf for
     n = 1, as torch's division gives): a constant when the sizes are static."""
     dims = g.shape(x)
-    dtype = g.dtype(x)
-    if all(isinstance(d, int) for d in dims):
-        n = math.prod(dims) // max(int(dims[1]), 1)
+    dtype = g.known_dtype(x)
+    sizes = [d for d in dims if isinstance(d, int)]
+    if len(sizes) == len(dims):
+        n = math.prod(sizes) // max(sizes[1], 1)
         return scalar(g, n / (n - 1) if n > 1 else math.inf, dtype)
-    n = g.cast(g.op("Div", g.op("Size", x), g.op("Gather", g.op("Shape", x), scalar(g, 1, "int64"), axis=0)), dtype)
-    return g.op("Div", n, g.op("Sub", n, scalar(g, 1.0, dtype)))
+    count = g.cast(g.op("Div", g.op("Size", x), g.op("Gather", g.op("Shape", x), scalar(g, 1, "int64"), axis=0)), dtype)
+    return g.op("Div", count, g.op("Sub", count, scalar(g, 1.0, dtype)))
 
 
-def empty(g: Any, like: ir.Value) -> ir.Value:
+def empty(g: GraphBuilder, like: ir.Value) -> ir.Value:
     """A tensor of no elements in like's dtype (the statistics torch returns when it computes none)."""
-    return g.constant(torch.empty(0, dtype=g.dtype(like)))
+    return g.constant(torch.empty(0, dtype=g.known_dtype(like)))
 
 
-def default_eps(g: Any, x: ir.Value, eps: Any) -> float:
+def default_eps(g: GraphBuilder, x: ir.Value, eps: Any) -> float:
     """`eps`, or for None the epsilon of the dtype torch computes x in (float32 for half floats)."""
     if eps is not None:
         return float(eps)
-    dtype = g.dtype(x)
+    dtype = g.known_dtype(x)
     return float(torch.finfo(torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype).eps)
 
 
-def float_statistic(g: Any, value: ir.Value, like: ir.Value) -> ir.Value:
+def float_statistic(g: GraphBuilder, value: ir.Value, like: ir.Value) -> ir.Value:
     """A Mean/InvStdDev output of ONNX LayerNormalization (float, its stash_type 1) in like's dtype."""
     value.dtype = ir.DataType.FLOAT  # g.op takes the dtype of the first input for every output
-    return g.cast(value, g.dtype(like))
+    return g.cast(value, g.known_dtype(like))
 
 
-def finite_max(g: Any, value: ir.Value) -> float:
+def finite_max(g: GraphBuilder, value: ir.Value) -> float:
     """The largest finite number of `value`'s floating-point dtype (what torch.nan_to_num puts for +inf)."""
-    return float(torch.finfo(g.dtype(value)).max)
+    return float(torch.finfo(g.known_dtype(value)).max)
 
 
-def functional(g: Any, overload: str, **arguments: Any) -> Any:
+def functional(g: GraphBuilder, overload: str, **arguments: Any) -> Any:
     """The mapping of another overload (`'add.Tensor'`) on these arguments, at this opset: what an
     in-place op's spec (`add_.Tensor`) computes before its result is cast back to the written dtype."""
     name = overload if "::" in overload else f"aten::{overload}"
@@ -432,7 +434,7 @@ def functional(g: Any, overload: str, **arguments: Any) -> Any:
         g.declared = saved
 
 
-def number_tensor(g: Any, value: Any) -> ir.Value:
+def number_tensor(g: GraphBuilder, value: Any) -> ir.Value:
     """A 0-d tensor holding a Python number (or a symbolic one), in the dtype torch gives it:
     int64 for ints, float64 for floats, bool for bools (TorchScript's prim::NumToTensor)."""
     if isinstance(value, ir.Value):
@@ -441,18 +443,18 @@ def number_tensor(g: Any, value: Any) -> ir.Value:
     return g.constant(value, dtype)
 
 
-def is_sequence(g: Any, value: Any) -> bool:
+def is_sequence(g: GraphBuilder, value: Any) -> bool:
     """A tensor list that only exists at run time: an ONNX sequence (a list grown in a scripted loop)."""
     return isinstance(value, ir.Value) and isinstance(value.type, ir.SequenceType)
 
 
 # -- nn, padding, bitwise, activation, attention, math, torchscript (issue 11) ----------------------
-def powers_of_two(g: Any, count: int) -> list[int]:
+def powers_of_two(g: GraphBuilder, count: int) -> list[int]:
     """2**k for k < count as int64 values: 2**63 wraps to -2**63, as torch's 1 << 63 does."""
     return [(1 << k) - (1 << 64 if k == 63 else 0) for k in range(count)]
 
 
-def per_dim(g: Any, values: Any, n: int) -> list[int]:
+def per_dim(g: GraphBuilder, values: Any, n: int) -> list[int]:
     """torch's `int[n]` arguments (kernel_size, stride, ...) as n ints: one value stands for all n."""
     if isinstance(values, int):
         return [values] * n
@@ -460,12 +462,12 @@ def per_dim(g: Any, values: Any, n: int) -> list[int]:
     return values * n if len(values) == 1 else values
 
 
-def has_static_shape(g: Any, value: ir.Value) -> bool:
+def has_static_shape(g: GraphBuilder, value: ir.Value) -> bool:
     """True when every size of `value` is a known int."""
     return all(isinstance(d, int) for d in g.shape(value))
 
 
-def shape_concat(g: Any, lead: Any, tail: Sequence[int]) -> ir.Value:
+def shape_concat(g: GraphBuilder, lead: Any, tail: Sequence[int]) -> ir.Value:
     """A 1-D int64 shape: `lead` (ints, or a 1-D int64 value as shape_slice gives) then `tail`;
     one constant when `lead` is static."""
     if isinstance(lead, ir.Value):
@@ -473,17 +475,17 @@ def shape_concat(g: Any, lead: Any, tail: Sequence[int]) -> ir.Value:
     return ints(g, [*lead, *tail])
 
 
-def clamped_difference(g: Any, a: Sequence[int], b: Sequence[int]) -> list[int]:
+def clamped_difference(g: GraphBuilder, a: Sequence[int], b: Sequence[int]) -> list[int]:
     """max(a_i - b_i, 0) for each i."""
     return [max(int(x) - int(y), 0) for x, y in zip(a, b, strict=True)]
 
 
-def all_less(g: Any, a: Sequence[int], b: Sequence[int]) -> bool:
+def all_less(g: GraphBuilder, a: Sequence[int], b: Sequence[int]) -> bool:
     """True when a_i < b_i for every i."""
     return all(x < y for x, y in zip(a, b, strict=True))
 
 
-def conv_transpose_empty_sizes(g: Any, input: ir.Value, weight: ir.Value, strides: Sequence[int],
+def conv_transpose_empty_sizes(g: GraphBuilder, input: ir.Value, weight: ir.Value, strides: Sequence[int],
                                pads: Sequence[int], dilations: Sequence[int], extra: Sequence[int]) -> list[int] | None:
     """The spatial sizes (each at least 0) of a transposed convolution whose padding crops its
     output to nothing (torch returns an empty tensor, ONNX Runtime refuses), when the sizes are
@@ -497,52 +499,47 @@ def conv_transpose_empty_sizes(g: Any, input: ir.Value, weight: ir.Value, stride
     return [max(o, 0) for o in outs] if any(o <= 0 for o in outs) else None
 
 
-def is_complex(g: Any, value: Any) -> bool:
+def is_complex(g: GraphBuilder, value: Any) -> bool:
     """True for a complex tensor, stored as (real, imag) pairs on a trailing axis."""
     return marked_complex(value)
-
-
-def is_export_time(g: Any, value: Any) -> bool:
-    """True for a number or list known while exporting (TorchScript's numbers computed at run time are
-    0-d values, its lists grown at run time sequences)."""
-    return not isinstance(value, ir.Value)
 
 
 # A Python number in a list is the 0-d value the exporter uses for numbers: int64, float64 or bool.
 _NUMBER_DTYPES = {bool: torch.bool, int: torch.int64, float: torch.float64}
 
 
-def as_sequence(g: Any, items: Any) -> ir.Value:
+def as_sequence(g: GraphBuilder, items: Any) -> ir.Value:
     """A TorchScript list as an ONNX sequence: one already is; a Python list of values and numbers
     becomes SequenceConstruct of them (numbers as 0-d constants)."""
     if isinstance(items, ir.Value):
         return items
     values = [as_value(g, v) for v in items]
     out = g.op("SequenceConstruct", *values)
-    out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
+    out.type = ir.SequenceType(ir.TensorType(from_torch_dtype(g.known_dtype(values[0]))))
     return out
 
 
-def sequence_like(g: Any, value: ir.Value, sequence: ir.Value) -> ir.Value:
+def sequence_like(g: GraphBuilder, value: ir.Value, sequence: ir.Value) -> ir.Value:
     """`value`, a sequence made from `sequence` (SequenceInsert, ...), typed as it is."""
     value.type = sequence.type
     return value
 
 
-def element_of(g: Any, value: ir.Value, sequence: ir.Value) -> ir.Value:
+def element_of(g: GraphBuilder, value: ir.Value, sequence: ir.Value) -> ir.Value:
     """`value`, an element taken from `sequence` (SequenceAt), with the sequence's element dtype."""
     element = sequence.type.elem_type if isinstance(sequence.type, ir.SequenceType) else None
-    value.dtype = element.dtype if isinstance(element, ir.TensorType) else None
+    # onnx_ir's setter takes None (a tensor of unknown dtype); its annotation leaves that out
+    value.dtype = element.dtype if isinstance(element, ir.TensorType) else None  # type: ignore[assignment]
     return value
 
 
-def as_value(g: Any, item: Any) -> ir.Value:
+def as_value(g: GraphBuilder, item: Any) -> ir.Value:
     """A list element (TorchScript's generic `t`) as a value: a number becomes a 0-d constant."""
     return item if isinstance(item, ir.Value) else g.constant(item, _NUMBER_DTYPES.get(type(item)))
 # -- special functions (opspecs/special.yaml): evaluation schemes over static coefficient lists ----
 # Each unrolls a loop over a list or a bounded count known at export time; the math stays in the spec.
 
-def horner(g: Any, x: ir.Value, coefficients: Sequence[float]) -> ir.Value:
+def horner(g: GraphBuilder, x: ir.Value, coefficients: Sequence[float]) -> ir.Value:
     """c[0] x^n + c[1] x^(n-1) + ... + c[n] by Horner's rule in x's dtype (Cephes' polevl order)."""
     result = g.constant(float(coefficients[0]), g.dtype(x))
     for c in coefficients[1:]:
@@ -550,7 +547,7 @@ def horner(g: Any, x: ir.Value, coefficients: Sequence[float]) -> ir.Value:
     return result
 
 
-def chebyshev_series(g: Any, x: ir.Value, coefficients: Sequence[float]) -> ir.Value:
+def chebyshev_series(g: GraphBuilder, x: ir.Value, coefficients: Sequence[float]) -> ir.Value:
     """sum' c[i] T_i(x / 2) by Clenshaw's recurrence (Cephes' chbevl: the constant term last,
     x already mapped onto [-2, 2])."""
     b0 = g.constant(float(coefficients[0]), g.dtype(x))
@@ -562,10 +559,10 @@ def chebyshev_series(g: Any, x: ir.Value, coefficients: Sequence[float]) -> ir.V
     return g.op("Mul", g.op("Sub", b0, b2), g.constant(0.5, g.dtype(x)))
 
 
-def shifted_sum(g: Any, x: ir.Value, count: Any, most: int, power: Any = 1) -> ir.Value:
+def shifted_sum(g: GraphBuilder, x: ir.Value, count: Any, most: int, power: Any = 1) -> ir.Value:
     """sum_{i < count} (x + i)^-power, the terms a recurrence shifts out (digamma, trigamma, zeta).
     `count` is an int or a tensor of counts (each at most `most`); `power` 1, 2 or a tensor."""
-    dtype = g.dtype(x)
+    dtype = g.known_dtype(x)
     total = g.constant(0.0, dtype)
     for i in range(most):
         shifted = g.op("Add", x, g.constant(float(i), dtype)) if i else x
@@ -583,9 +580,9 @@ def shifted_sum(g: Any, x: ir.Value, count: Any, most: int, power: Any = 1) -> i
     return total
 
 
-def rising_factorial(g: Any, x: ir.Value, count: ir.Value, most: int) -> ir.Value:
+def rising_factorial(g: GraphBuilder, x: ir.Value, count: ir.Value, most: int) -> ir.Value:
     """x (x + 1) ... (x + count - 1) for a tensor of counts, each at most `most` (1 for count 0)."""
-    dtype = g.dtype(x)
+    dtype = g.known_dtype(x)
     product = g.constant(1.0, dtype)
     for i in range(most):
         factor = g.op("Add", x, g.constant(float(i), dtype)) if i else x
@@ -600,7 +597,7 @@ _ZETA_A = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606
            1.8152105401943546773e17, -7.1661652561756670113e18)
 
 
-def hurwitz_zeta(g: Any, x: ir.Value, q: ir.Value) -> ir.Value:
+def hurwitz_zeta(g: GraphBuilder, x: ir.Value, q: ir.Value) -> ir.Value:
     """zeta(x, q) = sum_k (q + k)^-x as torch computes it (Cephes): the direct sum (an ONNX Loop,
     special_ops.zeta_direct_sum), then the Euler-Maclaurin tail with 12 Bernoulli terms, each
     element stopping where a term falls below eps times the sum; float64 in and out.
@@ -642,21 +639,21 @@ def hurwitz_zeta(g: Any, x: ir.Value, q: ir.Value) -> ir.Value:
                                               g.op("IsNaN", x))), inf, s)
 
 
-def arange_constant(g: Any, start: float, end: float, step: float, dtype: Any) -> ir.Value:
+def arange_constant(g: GraphBuilder, start: float, end: float, step: float, dtype: Any) -> ir.Value:
     """A 1-D constant holding torch.arange(start, end, step) in `dtype`."""
     return g.constant(torch.arange(start, end, step, dtype=torch.float64).to(parse_dtype(dtype)))
 
 
-def polygamma_factor(g: Any, n: int) -> float:
+def polygamma_factor(g: GraphBuilder, n: int) -> float:
     """(-1)^(n+1) n! as torch's polygamma computes it for n >= 2: exp(lgamma(n + 1)) in double."""
     return (1.0 if n % 2 else -1.0) * math.exp(math.lgamma(n + 1))
 
 
-def airy_series(g: Any, x: ir.Value, terms: int) -> tuple[ir.Value, ir.Value]:
+def airy_series(g: GraphBuilder, x: ir.Value, terms: int) -> tuple[ir.Value, ir.Value]:
     """The Maclaurin series f, g of Ai = c1 f - c2 g (f = sum x^3k / ((2)(3)(5)(6)...), g likewise
     from x), in torch's operation order, each element stopping once |term / f| <= float64 eps;
     `terms` bounds the unrolled loop (|x| < 2.09 needs 13)."""
-    dtype = g.dtype(x)
+    dtype = g.known_dtype(x)
 
     def f(value: float) -> ir.Value:
         return g.constant(float(value), dtype)
@@ -677,7 +674,7 @@ def airy_series(g: Any, x: ir.Value, terms: int) -> tuple[ir.Value, ir.Value]:
     return total_f, total_g
 
 
-def incomplete_gamma_sum(g: Any, kind: str, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
+def incomplete_gamma_sum(g: GraphBuilder, kind: str, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
     """The iterated sums of torch's incomplete gamma functions, ONNX Loops run until every `active`
     element converged (exporter/emit/lib/special_ops.py): the lower series ('series'), the upper series
     ('upper_series') or the upper continued fraction ('fraction'); x is eta for 'asymptotic'."""
@@ -691,25 +688,21 @@ def incomplete_gamma_sum(g: Any, kind: str, a: ir.Value, x: ir.Value, active: ir
 # -- statistics and sorting (opspecs/statistics.yaml, opspecs/sorting.yaml) ---------------------------
 
 
-def has_static_size(g: Any, x: ir.Value, axis: int) -> bool:
-    """True when x's size along `axis` is known at export time."""
-    return isinstance(g.shape(x)[axis], int)
-
-
-def static_count(g: Any, x: ir.Value, axes: Sequence[int] | None) -> int | None:
+def static_count(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> int | None:
     """The element count of each slice of x reduced over `axes` (None: every axis), when static."""
     sizes = g.shape(x)
     picked = [sizes[a] for a in (range(len(sizes)) if axes is None else axes)]
-    return math.prod(picked) if all(isinstance(s, int) for s in picked) else None
+    known = [s for s in picked if isinstance(s, int)]
+    return math.prod(known) if len(known) == len(picked) else None
 
 
-def row_pairs(g: Any, n: int) -> tuple[list[int], list[int]]:
+def row_pairs(g: GraphBuilder, n: int) -> tuple[list[int], list[int]]:
     """The row pairs (i, j), i < j, of n rows in row-major order, as two index lists (pdist's)."""
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
     return [i for i, _ in pairs], [j for _, j in pairs]
 
 
-def upper_triangle(g: Any, x: ir.Value, axis: int) -> ir.Value:
+def upper_triangle(g: GraphBuilder, x: ir.Value, axis: int) -> ir.Value:
     """A bool constant [n, n, 1, ...] for x's static size n along `axis` (one 1 per later axis):
     mask[i, j] = i <= j, the prefix mask of the scans."""
     n = int(g.shape(x)[axis])
@@ -717,7 +710,7 @@ def upper_triangle(g: Any, x: ir.Value, axis: int) -> ir.Value:
     return g.constant(torch.ones(n, n, dtype=torch.bool).triu().reshape([n, n] + [1] * trailing))
 
 
-def positions(g: Any, x: ir.Value, axis: int) -> ir.Value:
+def positions(g: GraphBuilder, x: ir.Value, axis: int) -> ir.Value:
     """An int64 constant [n, 1, 1, ...] holding 0 .. n-1 for x's static size n along `axis` (one 1
     per later axis): the positions along the reduced axis of the prefix mask."""
     n = int(g.shape(x)[axis])
@@ -725,27 +718,27 @@ def positions(g: Any, x: ir.Value, axis: int) -> ir.Value:
     return g.constant(torch.arange(n).reshape([n, 1] + [1] * trailing))
 
 
-def reduce_identity(g: Any, x: ir.Value, largest: bool) -> float | int:
+def reduce_identity(g: GraphBuilder, x: ir.Value, largest: bool) -> float | int:
     """The value ReduceMax (`largest`) or ReduceMin leaves unchanged in x's dtype: -inf or +inf for
     floats, the smallest or largest integer for integers."""
-    dtype = g.dtype(x)
+    dtype = g.known_dtype(x)
     if dtype.is_floating_point:
         return -math.inf if largest else math.inf
     info = torch.iinfo(dtype)
     return info.min if largest else info.max
 
 
-def cast_all(g: Any, tensors: Sequence[ir.Value], dtype: Any) -> list[ir.Value]:
+def cast_all(g: GraphBuilder, tensors: Sequence[ir.Value], dtype: Any) -> list[ir.Value]:
     """Each tensor of a list cast to `dtype` (an op's variadic inputs in one compute dtype)."""
     return [cast(g, t, dtype) for t in tensors]
 
 
-def einsum_equation(g: Any, equation: str) -> str:
+def einsum_equation(g: GraphBuilder, equation: str) -> str:
     """An einsum equation without spaces (ONNX Einsum's grammar has none)."""
     return str(equation).replace(" ", "")
 
 
-def einsum_sums_out(g: Any, equation: str, count: int) -> bool:
+def einsum_sums_out(g: GraphBuilder, equation: str, count: int) -> bool:
     """Whether torch computes this einsum as a plain sum (one operand, some letter summed out),
     which gives int64 for integer and bool inputs."""
     if count != 1:
@@ -757,12 +750,12 @@ def einsum_sums_out(g: Any, equation: str, count: int) -> bool:
 
 
 # -- indexing, shape, creation and dynamic specs (issue 11 migration) ------------------------------
-def tensor(g: Any, values: Any, dtype: Any) -> ir.Value:
+def tensor(g: GraphBuilder, values: Any, dtype: Any) -> ir.Value:
     """A constant tensor of `values` (a number or a nested list, [] for no elements) in `dtype`."""
     return g.constant(torch.tensor(values, dtype=parse_dtype(dtype)))
 
 
-def all_known(g: Any, *values: Any) -> bool:
+def all_known(g: GraphBuilder, *values: Any) -> bool:
     """True when none of the numbers is known only at run time (a 0-d value of the graph)."""
     return not any(isinstance(v, ir.Value) for v in values)
 
@@ -771,21 +764,21 @@ def all_known(g: Any, *values: Any) -> bool:
 _UNIQUE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int8)
 
 
-def unique_dtype(g: Any, value: ir.Value) -> torch.dtype:
+def unique_dtype(g: GraphBuilder, value: ir.Value) -> torch.dtype:
     """The dtype torch.unique's values are computed in: value's own, or float32 for other floats
     and int64 for other integers and bool (Unique has no kernels for them)."""
-    dtype = g.dtype(value)
+    dtype = g.known_dtype(value)
     if dtype in _UNIQUE_DTYPES:
         return dtype
     return torch.float32 if dtype is not None and dtype.is_floating_point else torch.int64
 
 
-def is_floating(g: Any, dtype: Any) -> bool:
+def is_floating(g: GraphBuilder, dtype: Any) -> bool:
     """True for a floating-point dtype (a torch dtype or its name)."""
     return parse_dtype(dtype).is_floating_point
 
 
-def arange_terms(g: Any, start: Any, end: Any, step: Any, dtype: Any) -> tuple[int, torch.dtype, Any, Any]:
+def arange_terms(g: GraphBuilder, start: Any, end: Any, step: Any, dtype: Any) -> tuple[int, torch.dtype, Any, Any]:
     """torch.arange with static bounds: (length, accumulation dtype, start, step). The length is
     the eager op's own (its CPU kernel truncates integer bounds first); values are start + i * step
     in torch's accumulation type: float64 for float32/64, float32 for half floats, else int64."""
@@ -797,13 +790,13 @@ def arange_terms(g: Any, start: Any, end: Any, step: Any, dtype: Any) -> tuple[i
     return length, torch.int64, int(start), int(step)
 
 
-def static_size(g: Any, value: ir.Value, axis: int) -> int | None:
+def static_size(g: GraphBuilder, value: ir.Value, axis: int) -> int | None:
     """value's size along `axis` when known at export time, else None."""
     size = g.shape(value)[axis]
     return size if isinstance(size, int) else None
 
 
-def dim_sizes(g: Any, value: ir.Value) -> list[Any]:
+def dim_sizes(g: GraphBuilder, value: ir.Value) -> list[Any]:
     """value's sizes: ints where known, else a 0-d int64 value read from its shape at run time."""
     sizes: list[Any] = list(g.shape(value))
     for axis, size in enumerate(sizes):
@@ -812,12 +805,12 @@ def dim_sizes(g: Any, value: ir.Value) -> list[Any]:
     return sizes
 
 
-def product(g: Any, values: Sequence[int]) -> int:
+def product(g: GraphBuilder, values: Sequence[int]) -> int:
     """The product of ints (1 for none)."""
     return math.prod(int(v) for v in values)
 
 
-def unsqueezed_each(g: Any, values: Sequence[ir.Value], axis: int) -> list[ir.Value]:
+def unsqueezed_each(g: GraphBuilder, values: Sequence[ir.Value], axis: int) -> list[ir.Value]:
     """Each tensor of a list with a new axis of size 1 at `axis` (the language has no loop to map
     over a list): Unsqueeze, its axes an input from opset 13."""
     if g.opset >= 13:
@@ -825,7 +818,7 @@ def unsqueezed_each(g: Any, values: Sequence[ir.Value], axis: int) -> list[ir.Va
     return [g.op("Unsqueeze", v, axes=[axis]) for v in values]
 
 
-def chunk_slices(g: Any, value: ir.Value, sizes: Sequence[int], axis: int) -> list[ir.Value]:
+def chunk_slices(g: GraphBuilder, value: ir.Value, sizes: Sequence[int], axis: int) -> list[ir.Value]:
     """Chunks of the given sizes along `axis`, one slice each (for sizes that include 0, which not
     every runtime takes in Split)."""
     edges = [0]
@@ -834,7 +827,7 @@ def chunk_slices(g: Any, value: ir.Value, sizes: Sequence[int], axis: int) -> li
     return [slice_axes(g, value, [a], [b], [axis]) for a, b in zip(edges, edges[1:])]
 
 
-def dim_size(g: Any, value: ir.Value, axis: int) -> Any:
+def dim_size(g: GraphBuilder, value: ir.Value, axis: int) -> Any:
     """value's size along `axis`: an int, or a 0-d int64 value read from its shape at run time."""
     size = g.shape(value)[axis]
     if isinstance(size, int):
@@ -842,7 +835,7 @@ def dim_size(g: Any, value: ir.Value, axis: int) -> Any:
     return g.op("Gather", g.op("Shape", value), g.constant(axis, torch.int64), axis=0)
 
 
-def as_vector(g: Any, value: ir.Value) -> ir.Value:
+def as_vector(g: GraphBuilder, value: ir.Value) -> ir.Value:
     """A 0-d tensor as shape [1] (torch's gather and scatter ops treat it as a 1-element vector);
     any other tensor as it is."""
     if g.rank(value) != 0:
@@ -852,7 +845,7 @@ def as_vector(g: Any, value: ir.Value) -> ir.Value:
     return out
 
 
-def gather_offsets(g: Any, data: ir.Value, index: ir.Value, axis: int) -> tuple[int, ir.Value]:
+def gather_offsets(g: GraphBuilder, data: ir.Value, index: ir.Value, axis: int) -> tuple[int, ir.Value]:
     """For torch.gather as a Gather at flat positions (static shapes, 0-d as [1]): data's stride
     along `axis`, and the constant sum over the other axes k of position_k * stride_k, shaped
     like index."""
@@ -868,27 +861,27 @@ def gather_offsets(g: Any, data: ir.Value, index: ir.Value, axis: int) -> tuple[
     return strides[axis], g.constant(offsets)
 
 
-def triangle_mask(g: Any, value: ir.Value, diagonal: int, upper: bool) -> ir.Value:
+def triangle_mask(g: GraphBuilder, value: ir.Value, diagonal: int, upper: bool) -> ir.Value:
     """The constant bool mask of torch.triu (upper) or torch.tril over value's last two (static) dims."""
     rows, cols = (int(d) for d in g.shape(value)[-2:])
     ones = torch.ones(rows, cols, dtype=torch.bool)
     return g.constant(torch.triu(ones, diagonal) if upper else torch.tril(ones, diagonal))
 
 
-def window_positions(g: Any, length: int, size: int, step: int) -> ir.Value:
+def window_positions(g: GraphBuilder, length: int, size: int, step: int) -> ir.Value:
     """Tensor.unfold's constant [windows, size] index matrix along a dim of static `length`."""
     count = (length - size) // step + 1
     return g.constant(torch.arange(count).unsqueeze(1) * step + torch.arange(size).unsqueeze(0))
 
 
 # -- random and resize (mig-resize) ------------------------------------------------------------------
-def is_value(g: Any, value: Any) -> bool:
+def is_value(g: GraphBuilder, value: Any) -> bool:
     """True for a value known only at run time (a tensor, a symbolic size or number), False for a
     Python number or list."""
     return isinstance(value, ir.Value)
 
 
-def static_sizes(g: Any, shape_of: Any) -> list[int] | None:
+def static_sizes(g: GraphBuilder, shape_of: Any) -> list[int] | None:
     """A size list of Python ints as ints (for a `shape` attribute); None for a tensor, symbolic
     sizes or no sizes (0-d: an empty `shape` attribute reads as missing)."""
     if isinstance(shape_of, ir.Value) or any(isinstance(s, ir.Value) for s in shape_of) or len(shape_of) == 0:
@@ -896,12 +889,12 @@ def static_sizes(g: Any, shape_of: Any) -> list[int] | None:
     return [int(s) for s in shape_of]
 
 
-def floats(g: Any, values: Sequence[Any]) -> ir.Value:
+def floats(g: GraphBuilder, values: Sequence[Any]) -> ir.Value:
     """A 1-D float32 tensor (Resize's roi and scales inputs)."""
     return g.constant(torch.tensor([float(v) for v in values], dtype=torch.float32))
 
 
-def resize_dynamic(g: Any, x: ir.Value, output_size: Any) -> bool:
+def resize_dynamic(g: GraphBuilder, x: ir.Value, output_size: Any) -> bool:
     """A resized axis of x has a size known only at run time, or an output size is a value
     (output_size None: every axis after N and C)."""
     sizes = list(output_size) if output_size is not None else []
@@ -909,33 +902,33 @@ def resize_dynamic(g: Any, x: ir.Value, output_size: Any) -> bool:
     return any(not isinstance(d, int) for d in spatial) or any(isinstance(o, ir.Value) for o in sizes)
 
 
-def _resized(g: Any, x: ir.Value, output_size: Sequence[Any]) -> tuple[list[int], list[int]]:
+def _resized(g: GraphBuilder, x: ir.Value, output_size: Sequence[Any]) -> tuple[list[int], list[int]]:
     n = len(output_size)
     return [int(d) for d in g.shape(x)[g.rank(x) - n:]], [int(o) for o in output_size]
 
 
-def nearest_plan(g: Any, x: ir.Value, exact: bool, output_size: Sequence[Any], scales: Sequence[Any]) -> tuple:
+def nearest_plan(g: GraphBuilder, x: ir.Value, exact: bool, output_size: Sequence[Any], scales: Sequence[Any]) -> tuple:
     """resize_ops.nearest_plan for x's static sizes: (kind, factors, source indices per axis)."""
     from aten2onnx.exporter.emit.lib import resize_ops  # imported late: aten2onnx.exporter.emit.lib imports this module
 
     sizes, outs = _resized(g, x, output_size)
-    return resize_ops.nearest_plan(exact, g.dtype(x), g.opset, sizes, outs, list(scales))
+    return resize_ops.nearest_plan(exact, g.known_dtype(x), g.opset, sizes, outs, list(scales))
 
 
-def interpolation_plan(g: Any, x: ir.Value, mode: str, align_corners: bool, output_size: Sequence[Any],
+def interpolation_plan(g: GraphBuilder, x: ir.Value, mode: str, align_corners: bool, output_size: Sequence[Any],
                        scales: Sequence[Any]) -> tuple:
     """resize_ops.interpolation_plan for x's static sizes; the weight matrices as constants in x's dtype."""
     from aten2onnx.exporter.emit.lib import resize_ops
 
     sizes, outs = _resized(g, x, output_size)
-    kind, factors, matrices = resize_ops.interpolation_plan(mode, align_corners, g.dtype(x), g.opset, sizes, outs,
+    kind, factors, matrices = resize_ops.interpolation_plan(mode, align_corners, g.known_dtype(x), g.opset, sizes, outs,
                                                             list(scales))
     weights = None if matrices is None else [
         None if m is None else g.constant(torch.from_numpy(m), g.dtype(x)) for m in matrices]
     return kind, factors, weights
 
 
-def vec_output_sizes(g: Any, x: ir.Value, output_size: Any, scale_factors: Any, align_corners: Any) -> list[int]:
+def vec_output_sizes(g: GraphBuilder, x: ir.Value, output_size: Any, scale_factors: Any, align_corners: Any) -> list[int]:
     """The output sizes torch computes for this `.vec` overload (`g.overload`) on x's static sizes."""
     from aten2onnx.codegen.shared.torch_schema import resolve_overload
     from aten2onnx.exporter.emit.lib import resize_ops

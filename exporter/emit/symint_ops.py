@@ -20,13 +20,15 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
+
 INT, FLOAT, BOOL = torch.int64, torch.float64, torch.bool
 
 
-def _kind(g: Any, value: Any) -> torch.dtype:
+def _kind(g: GraphBuilder, value: Any) -> torch.dtype:
     """The Python type a symbolic or plain number stands for, as a torch dtype."""
     if isinstance(value, ir.Value):
-        dtype = g.dtype(value)
+        dtype = g.known_dtype(value)
         if dtype == torch.bool:
             return BOOL
         return FLOAT if dtype is not None and dtype.is_floating_point else INT
@@ -35,7 +37,7 @@ def _kind(g: Any, value: Any) -> torch.dtype:
     return FLOAT if isinstance(value, float) else INT
 
 
-def _as(g: Any, value: Any, dtype: torch.dtype) -> ir.Value:
+def _as(g: GraphBuilder, value: Any, dtype: torch.dtype) -> ir.Value:
     """`value` as a 0-d value of `dtype` (a Python number becomes a constant)."""
     if isinstance(value, ir.Value):
         return g.cast(value, dtype)
@@ -46,13 +48,13 @@ def dtype_cast(value: Any, dtype: torch.dtype) -> Any:
     return {INT: int, FLOAT: float, BOOL: bool}.get(dtype, lambda v: v)(value)
 
 
-def _numeric(g: Any, *values: Any) -> tuple[torch.dtype, list[ir.Value]]:
+def _numeric(g: GraphBuilder, *values: Any) -> tuple[torch.dtype, list[ir.Value]]:
     """Operands brought to their common Python type: float if any is, else int (bools count as ints)."""
     dtype = FLOAT if any(_kind(g, v) == FLOAT for v in values) else INT
     return dtype, [_as(g, v, dtype) for v in values]
 
 
-def _comparable(g: Any, a: Any, b: Any) -> tuple[ir.Value, ir.Value]:
+def _comparable(g: GraphBuilder, a: Any, b: Any) -> tuple[ir.Value, ir.Value]:
     kinds = {_kind(g, a), _kind(g, b)}
     dtype = BOOL if kinds == {BOOL} else FLOAT if FLOAT in kinds else INT
     return _as(g, a, dtype), _as(g, b, dtype)
@@ -60,13 +62,13 @@ def _comparable(g: Any, a: Any, b: Any) -> tuple[ir.Value, ir.Value]:
 
 # -- arithmetic ---------------------------------------------------------------------------------
 def _binary(op_type: str) -> Callable[..., ir.Value]:
-    def build(g: Any, a: Any, b: Any) -> ir.Value:
+    def build(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
         _, (x, y) = _numeric(g, a, b)
         return g.op(op_type, x, y)
     return build
 
 
-def _int_floordiv(g: Any, x: ir.Value, y: ir.Value) -> ir.Value:
+def _int_floordiv(g: GraphBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     """Python's a // b on int64: exact, rounding towards -inf."""
     if g.opset >= 10:  # Mod (fmod=0) has the divisor's sign, so a - a % b is a multiple of b
         return g.op("Div", g.op("Sub", x, g.op("Mod", x, y)), y)
@@ -77,14 +79,14 @@ def _int_floordiv(g: Any, x: ir.Value, y: ir.Value) -> ir.Value:
     return g.op("Sub", q, g.cast(g.op("And", signs_differ, inexact), INT))
 
 
-def floordiv(g: Any, a: Any, b: Any) -> ir.Value:
+def floordiv(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
     dtype, (x, y) = _numeric(g, a, b)
     if dtype == FLOAT:
         return g.op("Floor", g.op("Div", x, y))
     return _int_floordiv(g, x, y)
 
 
-def mod(g: Any, a: Any, b: Any) -> ir.Value:
+def mod(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
     """Python's a % b: the result has the divisor's sign."""
     dtype, (x, y) = _numeric(g, a, b)
     if dtype == INT and g.opset >= 10:
@@ -92,83 +94,83 @@ def mod(g: Any, a: Any, b: Any) -> ir.Value:
     return g.op("Sub", x, g.op("Mul", y, floordiv(g, x, y)))
 
 
-def truediv(g: Any, a: Any, b: Any) -> ir.Value:
+def truediv(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
     return g.op("Div", _as(g, a, FLOAT), _as(g, b, FLOAT))
 
 
-def power(g: Any, a: Any, b: Any) -> ir.Value:
+def power(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
     """int ** int stays an int (computed in float64: exact below 2**53); otherwise a float."""
     dtype, _ = _numeric(g, a, b)
     out = g.op("Pow", _as(g, a, FLOAT), _as(g, b, FLOAT))
     return g.cast(g.op("Round", out), INT) if dtype == INT and g.opset >= 11 else g.cast(out, dtype)
 
 
-def neg(g: Any, a: Any) -> ir.Value:
+def neg(g: GraphBuilder, a: Any) -> ir.Value:
     return g.op("Neg", _as(g, a, FLOAT if _kind(g, a) == FLOAT else INT))
 
 
-def absolute(g: Any, a: Any) -> ir.Value:
+def absolute(g: GraphBuilder, a: Any) -> ir.Value:
     return g.op("Abs", _as(g, a, FLOAT if _kind(g, a) == FLOAT else INT))
 
 
-def _select(g: Any, condition: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
+def _select(g: GraphBuilder, condition: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
     if g.dtype(a) == BOOL:  # ONNX Runtime has no bool Where: (c and a) or (not c and b)
         return g.op("Or", g.op("And", condition, a), g.op("And", g.op("Not", condition), b))
     return g.op("Where", condition, a, b)
 
 
-def sym_max(g: Any, a: Any, b: Any) -> ir.Value:
+def sym_max(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
     _, (x, y) = _numeric(g, a, b)
     return _select(g, g.op("Greater", x, y), x, y)
 
 
-def sym_min(g: Any, a: Any, b: Any) -> ir.Value:
+def sym_min(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
     _, (x, y) = _numeric(g, a, b)
     return _select(g, g.op("Less", x, y), x, y)
 
 
-def sym_sum(g: Any, values: Sequence[Any]) -> Any:
+def sym_sum(g: GraphBuilder, values: Sequence[Any]) -> Any:
     total: Any = 0
     for value in values:
         total = add(g, total, value) if isinstance(total, ir.Value) or isinstance(value, ir.Value) else total + value
     return total
 
 
-def sym_ite(g: Any, condition: Any, a: Any, b: Any) -> ir.Value:
+def sym_ite(g: GraphBuilder, condition: Any, a: Any, b: Any) -> ir.Value:
     kinds = {_kind(g, a), _kind(g, b)}
     dtype = BOOL if kinds == {BOOL} else FLOAT if FLOAT in kinds else INT
     return _select(g, _as(g, condition, BOOL), _as(g, a, dtype), _as(g, b, dtype))
 
 
-def sym_float(g: Any, a: Any) -> ir.Value:
+def sym_float(g: GraphBuilder, a: Any) -> ir.Value:
     return _as(g, a, FLOAT)
 
 
-def sym_int(g: Any, a: Any) -> ir.Value:
+def sym_int(g: GraphBuilder, a: Any) -> ir.Value:
     """int(x): truncation towards 0, as ONNX Cast from float does."""
     return _as(g, a, INT)
 
 
 def _rounded(op_type: str) -> Callable[..., ir.Value]:
-    def build(g: Any, a: Any) -> ir.Value:
+    def build(g: GraphBuilder, a: Any) -> ir.Value:
         if _kind(g, a) != FLOAT:
             return _as(g, a, INT)
         return g.cast(g.op(op_type, a), INT)
     return build
 
 
-def trunc(g: Any, a: Any) -> ir.Value:
+def trunc(g: GraphBuilder, a: Any) -> ir.Value:
     return sym_int(g, a)
 
 
-def sqrt(g: Any, a: Any) -> ir.Value:
+def sqrt(g: GraphBuilder, a: Any) -> ir.Value:
     return g.op("Sqrt", _as(g, a, FLOAT))
 
 
 # -- comparisons and logic ----------------------------------------------------------------------
 def _compare(op_type: str, negate: str | None = None) -> Callable[..., ir.Value]:
     """`negate` builds a <= b as not (a > b) before LessOrEqual/GreaterOrEqual exist (opset 12)."""
-    def build(g: Any, a: Any, b: Any) -> ir.Value:
+    def build(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
         x, y = _comparable(g, a, b)
         if g.dtype(x) == BOOL and op_type not in ("Equal",):
             x, y = g.cast(x, INT), g.cast(y, INT)
@@ -180,20 +182,21 @@ def _compare(op_type: str, negate: str | None = None) -> Callable[..., ir.Value]
     return build
 
 
-def not_equal(g: Any, a: Any, b: Any) -> ir.Value:
+def not_equal(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
     return g.op("Not", _compare("Equal")(g, a, b))
 
 
-def logical_not(g: Any, a: Any) -> ir.Value:
+def logical_not(g: GraphBuilder, a: Any) -> ir.Value:
     return g.op("Not", _as(g, a, BOOL))
 
 
 def _logical_or_bitwise(logical: str, bitwise: str) -> Callable[..., ir.Value]:
-    def build(g: Any, a: Any, b: Any) -> ir.Value:
+    def build(g: GraphBuilder, a: Any, b: Any) -> ir.Value:
         if _kind(g, a) == BOOL and _kind(g, b) == BOOL:
             return g.op(logical, _as(g, a, BOOL), _as(g, b, BOOL))
         if g.opset < 18:
-            raise ValueError(f"bitwise {bitwise} of symbolic integers needs opset 18 or newer")
+            raise g.constraint_error(f"bitwise {bitwise} of symbolic integers needs opset 18 or newer; export with "
+                                     "opset_version=18 or newer", "exporter/emit/symint_ops.py (symbolic integer ops)")
         return g.op(bitwise, _as(g, a, INT), _as(g, b, INT))
     return build
 
@@ -250,7 +253,7 @@ def handles(target: Any) -> bool:
         return False
 
 
-def translate(g: Any, target: Any, args: Sequence[Any]) -> Any:
+def translate(g: GraphBuilder, target: Any, args: Sequence[Any]) -> Any:
     """The ONNX value of `target(*args)`, or the Python result when no argument is symbolic."""
     if not any(isinstance(a, ir.Value) or (isinstance(a, (list, tuple)) and any(isinstance(v, ir.Value) for v in a))
                for a in args):

@@ -30,6 +30,8 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
+
 _D = ir.DataType
 RUNTIME = "onnxruntime"
 
@@ -174,11 +176,11 @@ def lossy_gaps() -> list[KernelGap]:
 # Max, Min), written to keep float64 precision where the naive formula would lose it.
 
 
-def _f(g: Any, value: float) -> ir.Value:
+def _f(g: GraphBuilder, value: float) -> ir.Value:
     return g.constant(value, torch.float64)
 
 
-def _expm1_nonpositive(g: Any, x: ir.Value) -> ir.Value:
+def _expm1_nonpositive(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """exp(x) - 1 for x <= 0, accurate near 0: (u - 1) * x / log(u) with u = exp(x) (Kahan);
     x where u rounds to 1; plain u - 1 below -1, where there is no cancellation."""
     u = g.op("Exp", x)
@@ -188,75 +190,75 @@ def _expm1_nonpositive(g: Any, x: ir.Value) -> ir.Value:
     return g.op("Where", g.op("Less", x, _f(g, -1.0)), d, near_zero)
 
 
-def _log1p_unit(g: Any, u: ir.Value) -> ir.Value:
+def _log1p_unit(g: GraphBuilder, u: ir.Value) -> ir.Value:
     """log(1 + u) for 0 <= u <= 1, accurate for small u: log(w) * u / (w - 1) with w = 1 + u."""
     w = g.op("Add", u, _f(g, 1.0))
     d = g.op("Sub", w, _f(g, 1.0))
     return g.op("Where", g.op("Greater", d, _f(g, 0.0)), g.op("Div", g.op("Mul", g.op("Log", w), u), d), u)
 
 
-def _elu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+def _elu(g: GraphBuilder, x: ir.Value, alpha: float = 1.0) -> ir.Value:
     negative = g.op("Mul", _expm1_nonpositive(g, x), _f(g, alpha))
     return g.op("Where", g.op("Less", x, _f(g, 0.0)), negative, x)
 
 
-def _selu(g: Any, x: ir.Value, alpha: float = 1.67326319217681884765625,
+def _selu(g: GraphBuilder, x: ir.Value, alpha: float = 1.67326319217681884765625,
           gamma: float = 1.05070102214813232421875) -> ir.Value:
     return g.op("Mul", _elu(g, x, alpha), _f(g, gamma))
 
 
-def _leaky_relu(g: Any, x: ir.Value, alpha: float = 0.01) -> ir.Value:
+def _leaky_relu(g: GraphBuilder, x: ir.Value, alpha: float = 0.01) -> ir.Value:
     return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Mul", x, _f(g, alpha)), x)
 
 
-def _hard_sigmoid(g: Any, x: ir.Value, alpha: float = 0.2, beta: float = 0.5) -> ir.Value:
+def _hard_sigmoid(g: GraphBuilder, x: ir.Value, alpha: float = 0.2, beta: float = 0.5) -> ir.Value:
     linear = g.op("Add", g.op("Mul", x, _f(g, alpha)), _f(g, beta))
     return g.op("Max", g.op("Min", linear, _f(g, 1.0)), _f(g, 0.0))
 
 
-def _celu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+def _celu(g: GraphBuilder, x: ir.Value, alpha: float = 1.0) -> ir.Value:
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)); ONNX requires alpha > 0."""
     negative = g.op("Mul", _expm1_nonpositive(g, g.op("Div", x, _f(g, alpha))), _f(g, alpha))
     return g.op("Where", g.op("Less", x, _f(g, 0.0)), negative, x)
 
 
-def _prelu(g: Any, x: ir.Value, slope: ir.Value) -> ir.Value:
+def _prelu(g: GraphBuilder, x: ir.Value, slope: ir.Value) -> ir.Value:
     return g.op("Where", g.op("Less", x, _f(g, 0.0)), g.op("Mul", x, slope), x)
 
 
-def _thresholded_relu(g: Any, x: ir.Value, alpha: float = 1.0) -> ir.Value:
+def _thresholded_relu(g: GraphBuilder, x: ir.Value, alpha: float = 1.0) -> ir.Value:
     return g.op("Where", g.op("Greater", x, _f(g, alpha)), x, _f(g, 0.0))
 
 
-def _hard_swish(g: Any, x: ir.Value) -> ir.Value:
+def _hard_swish(g: GraphBuilder, x: ir.Value) -> ir.Value:
     return g.op("Mul", x, _hard_sigmoid(g, x, 1 / 6, 0.5))
 
 
-def _softsign(g: Any, x: ir.Value) -> ir.Value:
+def _softsign(g: GraphBuilder, x: ir.Value) -> ir.Value:
     return g.op("Div", x, g.op("Add", g.op("Abs", x), _f(g, 1.0)))
 
 
-def _mish(g: Any, x: ir.Value) -> ir.Value:
+def _mish(g: GraphBuilder, x: ir.Value) -> ir.Value:
     return g.op("Mul", x, g.op("Tanh", _softplus(g, x)))
 
 
-def _softplus(g: Any, x: ir.Value) -> ir.Value:
+def _softplus(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): no overflow, no cancellation."""
     tail = _log1p_unit(g, g.op("Exp", g.op("Neg", g.op("Abs", x))))
     return g.op("Add", g.op("Max", x, _f(g, 0.0)), tail)
 
 
-def _cos(g: Any, x: ir.Value) -> ir.Value:
+def _cos(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """1 - 2 sin(x / 2)**2: halving is exact, and the error stays within a few units of 1e-16."""
     s = g.op("Sin", g.op("Mul", x, _f(g, 0.5)))
     return g.op("Sub", _f(g, 1.0), g.op("Mul", g.op("Mul", s, s), _f(g, 2.0)))
 
 
-def _tan(g: Any, x: ir.Value) -> ir.Value:
+def _tan(g: GraphBuilder, x: ir.Value) -> ir.Value:
     return g.op("Div", g.op("Sin", x), g.op("Cos", x))
 
 
-def _asin(g: Any, x: ir.Value) -> ir.Value:
+def _asin(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """asin(|x|) from float32 Asin refined by two Newton steps on sin(y) = z in double, with
     z = |x| up to 0.5 and asin(|x|) = pi/2 - 2 asin(sqrt((1 - |x|) / 2)) above (where Newton
     near the flat top of sin would be ill-conditioned; 1 - |x| is exact there); then the sign."""
@@ -329,7 +331,7 @@ def _is_onesided_inverse(node: ir.Node) -> bool:
         and static_axis
 
 
-def _full_spectrum_inverse(g: Any, x: ir.Value, length: ir.Value, axis_input: ir.Value | None = None, *,
+def _full_spectrum_inverse(g: GraphBuilder, x: ir.Value, length: ir.Value, axis_input: ir.Value | None = None, *,
                            axis: int = 1, inverse: int = 1, onesided: int = 1) -> ir.Value:
     """IRFFT as the real part of a complex inverse DFT of the whole Hermitian spectrum: bins
     m..n-1 are conj(X[n-m]), ..., conj(X[1]) for X's m bins and n = `length`. The real part is
@@ -343,10 +345,10 @@ def _full_spectrum_inverse(g: Any, x: ir.Value, length: ir.Value, axis_input: ir
     n = g.op("Reshape", g.cast(length, torch.int64), g.constant([1], torch.int64))
     m = g.op("Gather", g.op("Shape", x), axes, axis=0)
     tail = g.op("Slice", x, g.op("Sub", n, m), g.constant([0], torch.int64), axes, g.constant([-1], torch.int64))
-    conj = g.op("Mul", tail, g.cast(g.constant([1.0, -1.0]), g.dtype(x)))
+    conj = g.op("Mul", tail, g.cast(g.constant([1.0, -1.0]), g.known_dtype(x)))
     full = g.op("Concat", x, conj, axis=axis)
     inverse_inputs = [full, length] + ([axis_input] if axis_input is not None else [])
-    attributes = {"axis": axis} if axis_input is None else {}
+    attributes: dict[str, Any] = {"axis": axis} if axis_input is None else {}
     y = g.op("DFT", *inverse_inputs, inverse=1, onesided=0, **attributes)
     return g.op("Slice", y, g.constant([0], torch.int64), g.constant([1], torch.int64),
                 g.constant([-1], torch.int64))
@@ -361,15 +363,16 @@ def _masks_rows(node: ir.Node) -> bool:
     return mask is not None and mask.dtype == _D.BOOL and len(node.outputs) == 1 and not node.meta.get(_ROWS_ZEROED)
 
 
-def _attention_zeroing_masked_rows(g: Any, *inputs: ir.Value | None, **attributes: Any) -> ir.Value:
+def _attention_zeroing_masked_rows(g: GraphBuilder, *inputs: ir.Value | None, **attributes: Any) -> ir.Value:
     """Attention, then zeros where the boolean mask hides every key of a query (torch's result;
     the release gives that query the attention of an unmasked row instead)."""
     y = g.op("Attention", *inputs, **attributes)
     y.producer().meta[_ROWS_ZEROED] = True
+    assert inputs[3] is not None  # only a boolean mask has rows to zero
     mask = g.cast(inputs[3], torch.float32)
     any_key = g.op("Greater", g.op("ReduceMax", mask, g.constant([-1], torch.int64), keepdims=1),
                    g.constant(0.0, torch.float32))
-    return g.op("Where", any_key, y, g.cast(g.constant(0.0), g.dtype(y)))
+    return g.op("Where", any_key, y, g.cast(g.constant(0.0), g.known_dtype(y)))
 
 
 NODE_FORMS: tuple[NodeForm, ...] = (

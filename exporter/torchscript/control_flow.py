@@ -27,7 +27,7 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.dtypes import from_torch_dtype
-from aten2onnx.exporter.emit.graph_builder import mark_symbolic_scalar
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder, mark_symbolic_scalar
 from aten2onnx.exporter.errors import TranslationError
 from aten2onnx.exporter.torchscript import list_ops, scan_lists
 from aten2onnx.exporter.torchscript.meta import SequenceMeta, is_concrete
@@ -152,7 +152,7 @@ def _number_dtype(meta: Any) -> torch.dtype:
     return {bool: torch.bool, float: torch.float64}.get(_number_kind(meta), torch.int64)
 
 
-def _as_onnx(g: Any, value: Any, meta: Any) -> ir.Value:
+def _as_onnx(g: GraphBuilder, value: Any, meta: Any) -> ir.Value:
     """A value as an ONNX output of a subgraph: numbers become 0-d constants, lists sequences."""
     if isinstance(value, ir.Value):
         return value

@@ -12,6 +12,7 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.dtypes import from_torch_dtype
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.errors import TranslationError
 from aten2onnx.exporter.torchscript.meta import SequenceMeta, is_concrete
 from aten2onnx.exporter.torchscript.values import is_sequence
@@ -152,7 +153,7 @@ def require_sequences(t: Translator, node: torch._C.Node, why: str) -> None:
             "torch.stack(ys) or torch.cat(ys) (an ONNX Loop scan output); or build a tensor in the loop instead")
 
 
-def to_sequence(g: Any, items: Any, element: Any) -> ir.Value:
+def to_sequence(g: GraphBuilder, items: Any, element: Any) -> ir.Value:
     """A static list of tensors as an ONNX sequence (SequenceEmpty of the elements' dtype when empty)."""
     if is_sequence(items):
         return items

@@ -424,8 +424,8 @@ class Translator:
             mapped_as = f"{functional._schema.name}.{functional._overloadname}"
             inner = registry.lookup(mapped_as, self.opset)
             if inner is not None:
-                def function(g: Any, **arguments: Any) -> Any:
-                    return g.cast(inner(g, **arguments), g.dtype(arguments["self"]))
+                def function(g: GraphBuilder, **arguments: Any) -> Any:
+                    return g.cast(inner(g, **arguments), g.known_dtype(arguments["self"]))
         if function is None or written != [0]:
             self.record_unsupported(name, node)
             self._bind_missing(node, metas[written[0]] if written else None)

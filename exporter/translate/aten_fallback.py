@@ -15,6 +15,7 @@ import torch
 
 from aten2onnx.codegen.shared.torch_schema import python_name, schema_of
 from aten2onnx.exporter.dtypes import from_torch_dtype
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 
 ATEN_DOMAIN = "org.pytorch.aten"
 ATEN_DOMAIN_VERSION = 1
@@ -37,7 +38,7 @@ def _attribute(value: Any) -> Any:
     return str(value)  # device, layout, memory format: recorded for the reader
 
 
-def symbolic(g: Any, **arguments: Any) -> Any:
+def symbolic(g: GraphBuilder, **arguments: Any) -> Any:
     """The ATen node for the op being translated (`g.overload`), with the given arguments."""
     schema = schema_of(g.overload)
     assert schema is not None

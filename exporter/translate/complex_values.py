@@ -21,7 +21,7 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from aten2onnx.exporter.emit.graph_builder import is_complex, is_symbolic_scalar
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder, is_complex, is_symbolic_scalar
 from aten2onnx.exporter.emit.lib import fft_ops
 from aten2onnx.exporter.translate import registry
 
@@ -57,7 +57,7 @@ def symbolic_for(overload: str, function: Symbolic, arguments: dict[str, Any], m
 
 
 def _unsupported(overload: str) -> Symbolic:
-    def raise_error(g: Any, **arguments: Any) -> Any:
+    def raise_error(g: GraphBuilder, **arguments: Any) -> Any:
         raise g.constraint_error(
             f"{overload} on complex tensors has no ONNX mapping (complex values are exported as (real, imag) "
             "pairs, which only the ops whose spec says `complex:` take: the FFTs, abs, mul, _to_copy and ops that "
@@ -69,25 +69,25 @@ def _unsupported(overload: str) -> Symbolic:
 
 def _on_parts(function: Symbolic) -> Symbolic:
     """Run `function` on the real parts, then on the imaginary parts, and pair the results."""
-    def run(g: Any, **arguments: Any) -> Any:
+    def run(g: GraphBuilder, **arguments: Any) -> Any:
         real = function(g, **{k: _part_of(g, v, 0) for k, v in arguments.items()})
         imag = function(g, **{k: _part_of(g, v, 1) for k, v in arguments.items()})
         return _pair(g, real, imag)
     return run
 
 
-def _part_of(g: Any, value: Any, index: int) -> Any:
+def _part_of(g: GraphBuilder, value: Any, index: int) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_part_of(g, v, index) for v in value)
     if is_complex(value):
         return fft_ops.part(g, value, index)
     if (index == 1 and isinstance(value, ir.Value) and not is_symbolic_scalar(value)
-            and value.dtype is not None and g.dtype(value).is_floating_point):
+            and value.dtype is not None and g.known_dtype(value).is_floating_point):
         return fft_ops.zeros_like(g, value)  # a real operand's imaginary part
     return value
 
 
-def _pair(g: Any, real: Any, imag: Any) -> Any:
+def _pair(g: GraphBuilder, real: Any, imag: Any) -> Any:
     if isinstance(real, (list, tuple)):
         return type(real)(_pair(g, r, i) for r, i in zip(real, imag))
     if isinstance(real, ir.Value):

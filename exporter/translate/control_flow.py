@@ -121,7 +121,7 @@ def _cond(t: Translator, node: torch.fx.Node) -> tuple[Any, ...]:
     operands = list(operands)
     if not isinstance(predicate, ir.Value):  # decided at export time
         return tuple(t.run_subgraph(true_module if predicate else false_module, operands, t.g))
-    branches = {}
+    branches: dict[str, Any] = {}
     for attribute, module in (("then_branch", true_module), ("else_branch", false_module)):
         body = t.g.subgraph()
         results = t.run_subgraph(module, operands, body)

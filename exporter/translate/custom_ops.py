@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aten2onnx.codegen.shared.torch_schema import python_name, schema_of
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.errors import ExportArgumentError
 from aten2onnx.exporter.translate import registry
 
@@ -41,7 +42,7 @@ def _check_opset(opset_version: Any) -> int:
     return opset_version
 
 
-def _call_classic(fn: Callable[..., Any], g: Any, **arguments: Any) -> Any:
+def _call_classic(fn: Callable[..., Any], g: GraphBuilder, **arguments: Any) -> Any:
     """Translate's keyword call -> the classic positional call, defaults filled from the schema."""
     schema = schema_of(g.overload)
     if schema is None:  # not an OpOverload torch knows: pass what was recorded, in order

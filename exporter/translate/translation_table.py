@@ -40,6 +40,7 @@ import torch
 from aten2onnx.codegen.shared.onnx_schema import schema_at
 from aten2onnx.codegen.shared.torch_schema import python_name, schema_of
 from aten2onnx.exporter.dtypes import from_torch_dtype, to_torch_dtype
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.errors import ExportArgumentError, OnnxExporterError, TranslationError
 from aten2onnx.exporter.translate import registry
 
@@ -275,7 +276,7 @@ def _type_names(types: Any) -> str:
 
 
 def _translator(entry: TableEntry, session: TableSession) -> Callable[..., Any]:
-    def translate_with_table(g: Any, **arguments: Any) -> Any:
+    def translate_with_table(g: GraphBuilder, **arguments: Any) -> Any:
         overload = g.overload
         args, kwargs = _call_arguments(overload, arguments)
         reasons = []
@@ -300,7 +301,7 @@ def _translator(entry: TableEntry, session: TableSession) -> Callable[..., Any]:
     return translate_with_table
 
 
-def _try(candidate: Candidate, g: Any, args: list[Any], kwargs: dict[str, Any],
+def _try(candidate: Candidate, g: GraphBuilder, args: list[Any], kwargs: dict[str, Any],
          session: TableSession) -> tuple[str | None, Any]:
     """(None, outputs) when `candidate` translated the node; (why not, None) when it is not valid at
     the export's opset, leaving the graph as it was."""
@@ -380,7 +381,7 @@ class _Recorder:
     """An onnxscript evaluator that builds each op into the graph through `g` (onnxscript calls
     `eval_op` for every `op.X(...)` and `eval_function` for a script function)."""
 
-    def __init__(self, g: Any, session: TableSession, label: str):
+    def __init__(self, g: GraphBuilder, session: TableSession, label: str):
         self.g = g
         self.session = session
         self.label = label
@@ -411,8 +412,13 @@ class _Recorder:
                 dtype = _constant_dtype(value, constraint(index), known)
                 inputs.append(self.g.constant(value, to_torch_dtype(dtype)))
             else:
-                raise TypeError(f"an ONNX input cannot be {type(value).__name__} ({value!r})")
+                raise self._error(f"an ONNX input cannot be {type(value).__name__} ({value!r})")
         return inputs
+
+    def _error(self, problem: str) -> TranslationError:
+        """What is wrong with the table function's call, naming the function, the op and where."""
+        return TranslationError(f"custom_translation_table: {self.label} on {self.g.overload} at {self.g.location}: "
+                                f"{problem}")
 
     def eval_op(self, op: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         domain = op.opset.domain
@@ -424,13 +430,19 @@ class _Recorder:
         else:
             self.session.domain_versions.setdefault(domain, op.opset.version)
         inputs = self._as_inputs(op.op_signature, args)
-        return self.g.op(op.name, *inputs, _domain=domain, _outputs=_output_count(op, inputs, attributes),
+        outputs = _output_count(op, inputs, attributes)
+        if outputs is None:
+            raise self._error("op.Split needs num_outputs= or a constant split to know its outputs")
+        return self.g.op(op.name, *inputs, _domain=domain, _outputs=outputs,
                          **{k: _attribute_value(v) for k, v in attributes.items()})
 
     def eval_function(self, function: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         """A call node of the script function's domain; the function joins the model's functions."""
         signature = function.op_signature
-        bound = _bind(signature, args, kwargs)
+        try:
+            bound = _bind(signature, args, kwargs)
+        except TypeError as exc:  # _bind speaks Python's TypeError for _mismatch; here it is the user's call
+            raise self._error(f"{function.name} {exc}") from None
         inputs, attributes = [], {}
         for param in signature.params:
             value = bound.get(param.name)
@@ -439,7 +451,7 @@ class _Recorder:
             elif value is not None:
                 suffix = _ATTRIBUTE_SUFFIX.get(param.type)
                 if suffix is None:
-                    raise TypeError(f"attribute '{param.name}' of type {param.type.name} cannot be given")
+                    raise self._error(f"attribute '{param.name}' of type {param.type.name} cannot be given")
                 attributes[param.name + suffix] = _coerce(_attribute_value(value), param.type)
         self._register(function)
         domain = function.function_ir.domain
@@ -517,8 +529,9 @@ def _coerce(value: Any, attr_type: ir.AttributeType) -> Any:
     return value
 
 
-def _output_count(op: Any, inputs: Sequence[Any], attributes: Mapping[str, Any]) -> int:
-    """How many outputs an op call has, as onnxscript counts them in eager mode."""
+def _output_count(op: Any, inputs: Sequence[Any], attributes: Mapping[str, Any]) -> int | None:
+    """How many outputs an op call has, as onnxscript counts them in eager mode (None: a Split whose
+    count only shows at run time)."""
     schema = op.op_schema
     if schema is None:
         return 1
@@ -533,5 +546,5 @@ def _output_count(op: Any, inputs: Sequence[Any], attributes: Mapping[str, Any])
                 return int(split.const_value.numpy().size)
             if isinstance(split, ir.Value) and split.producer() is not None and split.producer().op_type == "Constant":
                 return int(split.producer().attributes["value"].as_tensor().numpy().size)
-            raise TypeError("op.Split needs num_outputs= or a constant split to know its outputs")
+            return None
     return len(schema.outputs)

@@ -24,6 +24,7 @@ import onnx_ir as ir
 import torch
 from onnx_ir.tensor_adapters import TorchTensor
 
+from aten2onnx.exporter.errors import ExportArgumentError
 from aten2onnx.exporter.progress import Meter, size_text
 from aten2onnx.exporter.write.weight_sources import DerivedTensor, SourceTensor
 
@@ -100,10 +101,17 @@ class WeightsWritten:
             self.copied.append((tensor.name or "", size, reason))
 
 
-def checkpoint_reference(tensor: Any, model_folder: Path) -> tuple[str, int, int] | str | None:
-    """How the saved model can point at `tensor`'s bytes in the checkpoint file they were read from:
-    (location relative to the model's folder, offset, length); a reason when they cannot be pointed
-    at; None when they come from no file.
+@dataclass(frozen=True)
+class CheckpointBytes:
+    """Where a saved model's external data points in a checkpoint file."""
+    location: str  # relative to the model's folder, with '/'
+    offset: int
+    length: int
+
+
+def checkpoint_reference(tensor: Any, model_folder: Path) -> CheckpointBytes | str | None:
+    """How the saved model can point at `tensor`'s bytes in the checkpoint file they were read from;
+    a reason when they cannot be pointed at; None when they come from no file.
 
     ONNX Runtime and onnx refuse external data outside the model's folder (after resolving links)
     and onnx refuses files with several hard links; ONNX Runtime maps data at any offset, but an
@@ -122,7 +130,7 @@ def checkpoint_reference(tensor: Any, model_folder: Path) -> tuple[str, int, int
         return "its offset in the checkpoint splits an element"
     if where.length != tensor.nbytes:
         return "its bytes in the checkpoint differ in size from the initializer's"
-    return location.replace(os.sep, "/"), where.offset, where.length
+    return CheckpointBytes(location.replace(os.sep, "/"), where.offset, where.length)
 
 
 # A weight that must be copied to be written (a folded transpose) goes out in pieces of about this
@@ -232,8 +240,8 @@ def write_external(model: ir.Model, model_stream: BinaryIO, open_data: Callable[
             continue
         tensor.name = value.name
         reference = checkpoint_reference(tensor, model_folder) if model_folder is not None else None
-        if isinstance(reference, tuple):
-            location, start, length = reference
+        if isinstance(reference, CheckpointBytes):
+            location, start, length = reference.location, reference.offset, reference.length
             summary.referenced_bytes += length
             summary.referenced_files.add(location)
         else:
@@ -317,7 +325,7 @@ def write_model(model: ir.Model, stream: BinaryIO, meter: Meter | None = None,
     graph_body = graph_proto.SerializeToString()
     graph_size = len(graph_body) + sum(len(head) + size for head, size, _ in pieces)
     if graph_size >= PROTOBUF_LIMIT:  # checked before writing: such a file could not be read back
-        raise ValueError(f"the model is {graph_size / 2**30:.1f} GiB, over protobuf's 2 GiB limit for one file; "
+        raise ExportArgumentError(f"the model is {graph_size / 2**30:.1f} GiB, over protobuf's 2 GiB limit for one file; "
                          "save it to a file path with external_data=True (weights beside it in <name>.data)")
     with _Writer(stream, meter) as out:
         out.write(proto.SerializeToString())

@@ -24,18 +24,19 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 
 _ATTENTION_DTYPES = (torch.float32, torch.float64)
 
 
-def _concat_shape(g: Any, *parts: list[Any] | ir.Value) -> ir.Value:
+def _concat_shape(g: GraphBuilder, *parts: list[Any] | ir.Value) -> ir.Value:
     if all(isinstance(p, list) for p in parts):
         return h.ints(g, [d for p in parts for d in p])
     return g.op("Concat", *[p if isinstance(p, ir.Value) else h.ints(g, p) for p in parts], axis=0)
 
 
-def _fits_attention(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any) -> bool:
+def _fits_attention(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any) -> bool:
     ranks = {g.rank(query), g.rank(key), g.rank(value)}
     if len(ranks) != 1 or not ranks <= {2, 3, 4} or g.dtype(query) not in _ATTENTION_DTYPES:
         return False
@@ -52,7 +53,7 @@ def _fits_attention(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, att
     return True
 
 
-def _attention(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any, is_causal: bool,
+def _attention(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any, is_causal: bool,
                scale: Any) -> ir.Value:
     r = g.rank(query)
     lead = list(range(4 - r))
@@ -64,19 +65,19 @@ def _attention(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mas
         if [str(d) for d in tail] != [str(L), str(S)]:
             size = _concat_shape(g, h.shape_slice(g, query, -2, -1), h.shape_slice(g, key, -2, -1))
             mask = g.op("Expand", mask, size)
-    attrs = {"is_causal": int(bool(is_causal))}
+    attrs: dict[str, Any] = {"is_causal": int(bool(is_causal))}
     if scale is not None:
         attrs["scale"] = float(scale)
     y = g.op("Attention", q, k, v, mask, **attrs)
     return c.squeeze(g, y, lead) if lead else y
 
 
-def _length(g: Any, x: ir.Value) -> ir.Value:
+def _length(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """x.shape[-2] (the sequence length) as a 0-d int64 value."""
     return c.squeeze(g, h.slice_axes(g, g.op("Shape", x), [g.rank(x) - 2], [g.rank(x) - 1], [0]), [0])
 
 
-def _causal_mask(g: Any, query: ir.Value, key: ir.Value) -> ir.Value:
+def _causal_mask(g: GraphBuilder, query: ir.Value, key: ir.Value) -> ir.Value:
     """(L, S) bool, True where column <= row (torch's tril of ones, top-left aligned)."""
     L, S = h.shape(g, query)[-2], h.shape(g, key)[-2]
     if isinstance(L, int) and isinstance(S, int):
@@ -89,7 +90,7 @@ def _causal_mask(g: Any, query: ir.Value, key: ir.Value) -> ir.Value:
     return g.op("Not", g.op("Greater", cols, rows))
 
 
-def _repeat_heads(g: Any, x: ir.Value, times: int) -> ir.Value:
+def _repeat_heads(g: GraphBuilder, x: ir.Value, times: int) -> ir.Value:
     """torch's repeat_interleave(times, dim=-3): (..., H, S, E) -> (..., H * times, S, E)."""
     r = g.rank(x)
     heads = h.shape(g, x)[-3]
@@ -98,9 +99,9 @@ def _repeat_heads(g: Any, x: ir.Value, times: int) -> ir.Value:
     return g.op("Reshape", grown, size)
 
 
-def _math(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any, is_causal: bool, scale: Any,
+def _math(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any, is_causal: bool, scale: Any,
           enable_gqa: bool) -> ir.Value:
-    dtype = g.dtype(query)
+    dtype = g.known_dtype(query)
     k, v = key, value
     if enable_gqa and g.rank(query) >= 3 and g.rank(key) >= 3:
         hq, hk = h.shape(g, query)[-3], h.shape(g, key)[-3]
@@ -117,7 +118,9 @@ def _math(g: Any, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: An
         if isinstance(size, int):
             factor = h.scalar(g, 1.0 / math.sqrt(size), dtype)
         else:
-            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(h.shape_slice(g, query, -1), dtype)))
+            last = h.shape_slice(g, query, -1)
+            assert isinstance(last, ir.Value)  # a symbolic size: the slice is a value of the graph
+            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(last, dtype)))
     else:
         factor = h.scalar(g, float(scale), dtype)
     scores = g.op("Mul", scores, factor)

@@ -9,24 +9,23 @@ mask uses exporter/emit/helpers.py's random_uniform (Dropout's random mask from 
 
 from __future__ import annotations
 
-from typing import Any
-
 import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 
 _SOURCE = "exporter/emit/lib/creation_ops.py"
 
 
 # -- dropout ---------------------------------------------------------------------------------------
-def native_dropout(g: Any, input: ir.Value, p: float, train: bool | None) -> tuple[ir.Value, ir.Value]:
+def native_dropout(g: GraphBuilder, input: ir.Value, p: float, train: bool | None) -> tuple[ir.Value, ir.Value]:
     """(output, mask). train=False: the input and an all-True mask. Otherwise each element is kept
     with probability 1 - p and scaled by 1 / (1 - p): ONNX Dropout in training mode from opset 12
     (float types, p < 1), else a uniform-sample mask as torch builds it. p == 1 drops everything
     (torch's scale is then 0, ONNX Dropout refuses the ratio).
     """
-    dtype = g.dtype(input)
+    dtype = g.known_dtype(input)
     shape = g.op("Shape", input)
     if train is False:
         return g.op("Identity", input), h.filled(g, shape, True, torch.bool)

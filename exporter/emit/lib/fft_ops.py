@@ -21,7 +21,7 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
-from aten2onnx.exporter.emit.graph_builder import complex_parts_dtype, is_complex, mark_complex
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder, complex_parts_dtype, is_complex, mark_complex
 from aten2onnx.exporter.emit.lib import common as c
 
 # torch's fft_norm_mode: the power of 1/n the result is scaled by
@@ -42,24 +42,24 @@ def _dims_of(value: ir.Value) -> list[Any] | None:
     return list(value.shape) if value.shape is not None else None
 
 
-def _unsqueeze_last(g: Any, x: ir.Value) -> ir.Value:
+def _unsqueeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
     dims = _dims_of(x)
     return _with_shape(c.unsqueeze(g, x, [-1]), None if dims is None else [*dims, 1])
 
 
-def _squeeze_last(g: Any, x: ir.Value) -> ir.Value:
+def _squeeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
     dims = _dims_of(x)
     return _with_shape(c.squeeze(g, x, [-1]), None if dims is None else dims[:-1])
 
 
-def part(g: Any, x: ir.Value, index: int) -> ir.Value:
+def part(g: GraphBuilder, x: ir.Value, index: int) -> ir.Value:
     """The real (0) or imaginary (1) part of a complex pair tensor, of the complex tensor's shape."""
     dims = _dims_of(x)
     out = g.op("Gather", x, g.constant(index, torch.int64), axis=-1)
     return _with_shape(out, None if dims is None else dims[:-1])
 
 
-def pack(g: Any, real: ir.Value, imag: ir.Value) -> ir.Value:
+def pack(g: GraphBuilder, real: ir.Value, imag: ir.Value) -> ir.Value:
     """The pair tensor of (real, imag): the complex value real + i * imag."""
     dims = _dims_of(real)
     out = g.op("Concat", _unsqueeze_last(g, real), _unsqueeze_last(g, imag), axis=-1)
@@ -67,20 +67,20 @@ def pack(g: Any, real: ir.Value, imag: ir.Value) -> ir.Value:
     return _with_shape(out, None if dims is None else [*dims, 2])
 
 
-def zeros_like(g: Any, x: ir.Value) -> ir.Value:
+def zeros_like(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """Zeros of x's shape and dtype (imaginary parts of a real tensor; x * 0 would turn inf into NaN)."""
-    zero = ir.tensor(torch.zeros([1], dtype=g.dtype(x)).numpy())
+    zero = ir.tensor(torch.zeros([1], dtype=g.known_dtype(x)).numpy())
     return _with_shape(g.op("ConstantOfShape", g.op("Shape", x), value=zero), _dims_of(x))
 
 
-def _dft(g: Any, x: ir.Value, axis: int, *, inverse: bool = False, onesided: bool = False,
+def _dft(g: GraphBuilder, x: ir.Value, axis: int, *, inverse: bool = False, onesided: bool = False,
          length: Any = None) -> ir.Value:
     """One ONNX DFT of a pair tensor (trailing 1: real, 2: complex) along a non-negative axis."""
     length_value = None
     if length is not None:
         length_value = length if isinstance(length, ir.Value) else g.constant(int(length), torch.int64)
         length_value = g.cast(length_value, torch.int64)
-    attributes = {"inverse": int(inverse), "onesided": int(onesided)}
+    attributes: dict[str, Any] = {"inverse": int(inverse), "onesided": int(onesided)}
     if g.opset >= 20:  # the axis became an input at 20
         out = g.op("DFT", x, length_value, g.constant(axis, torch.int64), **attributes)
     else:
@@ -95,13 +95,13 @@ def _dft(g: Any, x: ir.Value, axis: int, *, inverse: bool = False, onesided: boo
     return _with_shape(out, dims)
 
 
-def _axes(g: Any, dims: Sequence[int], rank: int) -> list[int]:
+def _axes(g: GraphBuilder, dims: Sequence[int], rank: int) -> list[int]:
     """torch dims (negative too) of a tensor of `rank` as non-negative axes."""
     rank = max(rank, 1)
     return [d + rank if d < 0 else d for d in dims]
 
 
-def _signal_size(g: Any, x: ir.Value, axes: Sequence[int]) -> int | ir.Value:
+def _signal_size(g: GraphBuilder, x: ir.Value, axes: Sequence[int]) -> int | ir.Value:
     """The number of elements over `axes` of x: an int when static, else read at run time."""
     dims = [x.shape[a] for a in axes] if x.shape is not None else None
     if dims is not None and all(isinstance(d, int) for d in dims):
@@ -112,19 +112,19 @@ def _signal_size(g: Any, x: ir.Value, axes: Sequence[int]) -> int | ir.Value:
     return g.op("ReduceProd", sizes, keepdims=0)
 
 
-def _times(g: Any, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
+def _times(g: GraphBuilder, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
     if isinstance(a, int) and isinstance(b, int):
         return a * b
     return g.op("Mul", g.cast(g.constant(a, torch.int64), torch.int64), g.cast(g.constant(b, torch.int64),
                                                                                    torch.int64))
 
 
-def _normalize(g: Any, y: ir.Value, n: int | ir.Value, normalization: int, inverse: bool) -> ir.Value:
+def _normalize(g: GraphBuilder, y: ir.Value, n: int | ir.Value, normalization: int, inverse: bool) -> ir.Value:
     """Scale DFT's result as torch's normalization asks (ONNX already divided an inverse by n)."""
     exponent = (1.0 - _NORM_POWER[normalization]) if inverse else -_NORM_POWER[normalization]
     if exponent == 0.0:
         return y
-    dtype = g.dtype(y)
+    dtype = g.known_dtype(y)
     if isinstance(n, int):
         factor = g.constant(float(n) ** exponent, dtype)
     else:
@@ -138,7 +138,7 @@ def _normalize(g: Any, y: ir.Value, n: int | ir.Value, normalization: int, inver
 # -- FFTs -----------------------------------------------------------------------------------------------
 
 
-def fft_r2c(g: Any, self: ir.Value, dim: Sequence[int], normalization: int, onesided: bool) -> ir.Value:
+def fft_r2c(g: GraphBuilder, self: ir.Value, dim: Sequence[int], normalization: int, onesided: bool) -> ir.Value:
     """Real-to-complex FFT over `dim`; `onesided` keeps n // 2 + 1 bins of the last dim listed."""
     axes = _axes(g, dim, g.rank(self))
     n = _signal_size(g, self, axes)
@@ -149,7 +149,7 @@ def fft_r2c(g: Any, self: ir.Value, dim: Sequence[int], normalization: int, ones
     return _normalize(g, y, n, normalization, inverse=False)
 
 
-def fft_c2r(g: Any, self: ir.Value, dim: Sequence[int], normalization: int, last_dim_size: Any) -> ir.Value:
+def fft_c2r(g: GraphBuilder, self: ir.Value, dim: Sequence[int], normalization: int, last_dim_size: Any) -> ir.Value:
     """Inverse FFT of a Hermitian spectrum: complex inverses over all but the last dim listed, then
     DFT's one-sided inverse (IRFFT) giving `last_dim_size` real samples along the last."""
     axes = _axes(g, dim, g.rank(self) - 1)
@@ -161,7 +161,7 @@ def fft_c2r(g: Any, self: ir.Value, dim: Sequence[int], normalization: int, last
     return _normalize(g, _squeeze_last(g, y), n, normalization, inverse=True)
 
 
-def fft_c2c(g: Any, self: ir.Value, dim: Sequence[int], normalization: int, forward: bool) -> ir.Value:
+def fft_c2c(g: GraphBuilder, self: ir.Value, dim: Sequence[int], normalization: int, forward: bool) -> ir.Value:
     """Complex FFT (or its inverse) over `dim`, one DFT per dim."""
     axes = _axes(g, dim, g.rank(self) - 1)
     n = _signal_size(g, self, axes)
@@ -177,14 +177,14 @@ def fft_c2c(g: Any, self: ir.Value, dim: Sequence[int], normalization: int, forw
 # -- complex <-> real -----------------------------------------------------------------------------------
 
 
-def view_as_complex(g: Any, self: ir.Value) -> ir.Value:
+def view_as_complex(g: GraphBuilder, self: ir.Value) -> ir.Value:
     """A real tensor whose last dim is 2 is already the pair tensor of the complex view."""
     out = g.op("Identity", self)
     mark_complex(out)
     return out
 
 
-def complex_mul(g: Any, self: Any, other: Any) -> ir.Value:
+def complex_mul(g: GraphBuilder, self: Any, other: Any) -> ir.Value:
     """Complex products: (a + bi)(c + di) = (ac - bd) + (ad + bc)i; by a real tensor, both parts scale."""
     complex_self, complex_other = is_complex(self), is_complex(other)
     self, other = g.promote([self, other], "DEFAULT")  # the pairs' component dtypes, as torch promotes
@@ -199,7 +199,7 @@ def complex_mul(g: Any, self: Any, other: Any) -> ir.Value:
     return out
 
 
-def to_copy(g: Any, self: ir.Value, dtype: torch.dtype | None = None, layout: Any = None, device: Any = None,
+def to_copy(g: GraphBuilder, self: ir.Value, dtype: torch.dtype | None = None, layout: Any = None, device: Any = None,
             pin_memory: Any = None, non_blocking: bool = False, memory_format: Any = None) -> ir.Value:
     """_to_copy to or from a complex dtype: a real tensor gains zero imaginary parts; complex to real
     keeps the real part (as torch does, with its warning)."""
@@ -220,7 +220,7 @@ def to_copy(g: Any, self: ir.Value, dtype: torch.dtype | None = None, layout: An
     return out
 
 
-def complex_from_parts(g: Any, real: ir.Value, imag: ir.Value) -> ir.Value:
+def complex_from_parts(g: GraphBuilder, real: ir.Value, imag: ir.Value) -> ir.Value:
     """torch.complex: real and imag broadcast to one shape (the shape of their sum), then paired."""
     if real.shape is None or imag.shape is None or list(real.shape) != list(imag.shape):
         shape = g.op("Shape", g.op("Add", real, imag))  # only the broadcast shape is read
@@ -228,7 +228,7 @@ def complex_from_parts(g: Any, real: ir.Value, imag: ir.Value) -> ir.Value:
     return pack(g, real, imag)
 
 
-def conj(g: Any, self: ir.Value) -> ir.Value:
+def conj(g: GraphBuilder, self: ir.Value) -> ir.Value:
     """The conjugate: (real, imag) times (1, -1); a real tensor is returned as it is."""
     if not is_complex(self):
         return g.op("Identity", self)
@@ -237,14 +237,14 @@ def conj(g: Any, self: ir.Value) -> ir.Value:
     return _with_shape(out, _dims_of(self))
 
 
-def angle(g: Any, self: ir.Value) -> ir.Value:
+def angle(g: GraphBuilder, self: ir.Value) -> ir.Value:
     """The argument of a complex number, atan2(imag, real) (atan2's own spec); for a real x, pi
     where x < 0 and 0 elsewhere (NaN stays NaN), in the default float dtype for integers."""
     if is_complex(self):
         atan2 = g.registry.lookup("aten::atan2.default", g.opset)
         return atan2(g, part(g, self, 1), part(g, self, 0))
-    x = self if g.dtype(self).is_floating_point else g.cast(self, torch.get_default_dtype())
-    dtype = g.dtype(x)
+    x = self if g.known_dtype(self).is_floating_point else g.cast(self, torch.get_default_dtype())
+    dtype = g.known_dtype(x)
     turned = g.op("Where", g.op("Less", x, g.constant(0, dtype)), g.constant(math.pi, dtype), g.constant(0, dtype))
     if self is not x:  # integers hold no NaN
         return turned
@@ -254,7 +254,7 @@ def angle(g: Any, self: ir.Value) -> ir.Value:
 # -- STFT -----------------------------------------------------------------------------------------------
 
 
-def _signal_length(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
+def _signal_length(g: GraphBuilder, x: ir.Value, axis: int) -> int | ir.Value:
     """The size of x along `axis`: an int when static, else a 0-d int64 read at run time."""
     if x.shape is not None and isinstance(x.shape[axis], int):
         return int(x.shape[axis])
@@ -262,7 +262,7 @@ def _signal_length(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
     return g.op("Squeeze", size, h.ints(g, [0]))
 
 
-def _frame_starts(g: Any, length: int | ir.Value, span: int, hop: int, offset: int) -> ir.Value:
+def _frame_starts(g: GraphBuilder, length: int | ir.Value, span: int, hop: int, offset: int) -> ir.Value:
     """[frames, 1] int64 start indices offset + m * hop, m < 1 + (length - span) // hop (torch's
     count; torch has checked length >= span)."""
     if isinstance(length, int):
@@ -276,7 +276,7 @@ def _frame_starts(g: Any, length: int | ir.Value, span: int, hop: int, offset: i
     return g.op("Unsqueeze", starts, h.ints(g, [1]))
 
 
-def _cast_parts(g: Any, x: ir.Value, dtype: torch.dtype) -> ir.Value:
+def _cast_parts(g: GraphBuilder, x: ir.Value, dtype: torch.dtype) -> ir.Value:
     """x (a pair tensor too) in another component dtype."""
     out = g.cast(x, dtype)
     if out is not x and is_complex(x):
@@ -284,7 +284,7 @@ def _cast_parts(g: Any, x: ir.Value, dtype: torch.dtype) -> ir.Value:
     return out
 
 
-def _times_window(g: Any, frames: ir.Value, window: ir.Value) -> ir.Value:
+def _times_window(g: GraphBuilder, frames: ir.Value, window: ir.Value) -> ir.Value:
     """frames [..., win_length] (pairs when complex) times a window [win_length], either complex."""
     frames_complex, window_complex = is_complex(frames), is_complex(window)
     if frames_complex and window_complex:
@@ -301,7 +301,7 @@ def _times_window(g: Any, frames: ir.Value, window: ir.Value) -> ir.Value:
     return out
 
 
-def stft(g: Any, self: ir.Value, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
+def stft(g: GraphBuilder, self: ir.Value, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
          window: ir.Value | None = None, normalized: bool = False, onesided: bool | None = None,
          return_complex: bool | None = None, align_to_window: bool | None = None) -> ir.Value:
     """torch.stft on an (already center-padded) signal [B?, L]: frames of n_fft every hop_length
@@ -323,7 +323,7 @@ def stft(g: Any, self: ir.Value, n_fft: int, hop_length: int | None = None, win_
     if signal_complex:
         mark_complex(frames)
     if window is not None:  # torch promotes the two (float32 signal, float64 window: complex128)
-        parts = torch.promote_types(g.dtype(frames), g.dtype(window))
+        parts = torch.promote_types(g.known_dtype(frames), g.known_dtype(window))
         frames, window = _cast_parts(g, frames, parts), _cast_parts(g, window, parts)
         frames = _times_window(g, frames, window)
     complex_frames = is_complex(frames)
@@ -350,7 +350,7 @@ def stft(g: Any, self: ir.Value, n_fft: int, hop_length: int | None = None, win_
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
 
 
-def _center_pad(g: Any, x: ir.Value, axis: int, amount: int, pad_mode: str) -> ir.Value:
+def _center_pad(g: GraphBuilder, x: ir.Value, axis: int, amount: int, pad_mode: str) -> ir.Value:
     """x padded by `amount` samples on both sides of `axis` as torch.nn.functional.pad's mode does."""
     if pad_mode == "circular":
         head = h.slice_axes(g, x, [0], [amount], [axis])
@@ -372,7 +372,7 @@ def _center_pad(g: Any, x: ir.Value, axis: int, amount: int, pad_mode: str) -> i
     return out
 
 
-def stft_center(g: Any, self: ir.Value, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
+def stft_center(g: GraphBuilder, self: ir.Value, n_fft: int, hop_length: int | None = None, win_length: int | None = None,
                 window: ir.Value | None = None, center: bool = True, pad_mode: str = "reflect",
                 normalized: bool = False, onesided: bool | None = None, return_complex: bool | None = None,
                 align_to_window: bool | None = None) -> ir.Value:

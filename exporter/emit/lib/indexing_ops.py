@@ -23,12 +23,13 @@ import torch
 
 from aten2onnx.exporter.emit import helpers as h
 from aten2onnx.exporter.emit import symint_ops
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import shape_ops
 
 
 # -- opset-dependent building blocks ---------------------------------------------------------------
-def _scatter_elements(g: Any, data: ir.Value, index: ir.Value, updates: ir.Value, axis: int,
+def _scatter_elements(g: GraphBuilder, data: ir.Value, index: ir.Value, updates: ir.Value, axis: int,
                       reduction: str | None = None) -> ir.Value:
     """Scatter (opsets 9-10) / ScatterElements (11+); `reduction` needs 16 (add/mul) or 18 (max/min)."""
     if g.opset < 11:
@@ -36,7 +37,7 @@ def _scatter_elements(g: Any, data: ir.Value, index: ir.Value, updates: ir.Value
     return g.op("ScatterElements", data, index, updates, axis=axis, reduction=reduction)
 
 
-def _transpose(g: Any, x: ir.Value, perm: Sequence[int]) -> ir.Value:
+def _transpose(g: GraphBuilder, x: ir.Value, perm: Sequence[int]) -> ir.Value:
     perm = list(perm)
     return x if perm == sorted(perm) else g.op("Transpose", x, perm=perm)
 
@@ -48,32 +49,16 @@ def _inverse(perm: Sequence[int]) -> list[int]:
     return out
 
 
-def _static_shape(g: Any, x: ir.Value, refusal: str) -> list[int]:
-    """x's shape, which must be static; else the spec's constraint `refusal` (its id)."""
-    dims = g.shape(x)
-    if not all(isinstance(d, int) for d in dims):
-        raise g.refuse(refusal, detail=f"'{x.name}' has shape {dims}")
-    return [int(d) for d in dims]
-
-
-def _static_size(g: Any, x: ir.Value, axis: int, refusal: str) -> int:
-    """x's size along `axis`, which must be static; else the spec's constraint `refusal` (its id)."""
-    size = g.shape(x)[axis]
-    if not isinstance(size, int):
-        raise g.refuse(refusal, detail=f"'{x.name}' has shape {g.shape(x)}")
-    return size
-
-
-def _size(g: Any, x: ir.Value, axis: int) -> int | ir.Value:
+def _size(g: GraphBuilder, x: ir.Value, axis: int) -> int | ir.Value:
     """The size along an axis: an int, or a 0-d int64 value read at run time."""
     return h.dim_size(g, x, axis)
 
 
-def _times(g: Any, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
+def _times(g: GraphBuilder, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
     return a * b if isinstance(a, int) and isinstance(b, int) else symint_ops.mul(g, a, b)
 
 
-def _shape_value(g: Any, *pieces: Any) -> ir.Value:
+def _shape_value(g: GraphBuilder, *pieces: Any) -> ir.Value:
     """A 1-D int64 shape from pieces: lists of ints / 0-d values, or 1-D int64 values."""
     parts = [p if isinstance(p, ir.Value) else h.ints(g, p) for p in pieces if isinstance(p, ir.Value) or p]
     if not parts:
@@ -81,43 +66,33 @@ def _shape_value(g: Any, *pieces: Any) -> ir.Value:
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0)
 
 
-def _where(g: Any, cond: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
+def _where(g: GraphBuilder, cond: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
     """Where for every dtype (ONNX Runtime's Where has no bool kernel)."""
     if g.dtype(a) == torch.bool:
         return g.op("Or", g.op("And", cond, a), g.op("And", g.op("Not", cond), b))
     return g.op("Where", cond, a, b)
 
 
-def _fill(g: Any, shape: Sequence[int], value: Any, dtype: torch.dtype) -> ir.Value:
+def _fill(g: GraphBuilder, shape: Sequence[int], value: Any, dtype: torch.dtype) -> ir.Value:
     return g.constant(torch.full(list(shape), value, dtype=dtype))
 
 
-def _as_1d(g: Any, x: ir.Value) -> ir.Value:
-    """0-d becomes [1] (torch's scatter-like ops treat 0-d tensors as 1-element vectors)."""
-    if g.rank(x) != 0:
-        return x
-    out = g.op("Reshape", x, h.ints(g, [1]))
-    out.shape = ir.Shape([1])
-    out.dtype = x.dtype
-    return out
-
-
-def _reshape_back(g: Any, x: ir.Value, like: ir.Value) -> ir.Value:
+def _reshape_back(g: GraphBuilder, x: ir.Value, like: ir.Value) -> ir.Value:
     return g.op("Reshape", x, h.ints(g, [])) if g.rank(like) == 0 else x
 
 
-def _int_floor_div(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+def _int_floor_div(g: GraphBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
     """floor(a / b) for integers with b > 0 (ONNX Div truncates towards zero)."""
     q = g.op("Div", a, b)
     r = g.op("Sub", a, g.op("Mul", q, b))
     return g.op("Where", g.op("Less", r, h.like(g, 0, r)), g.op("Sub", q, h.like(g, 1, q)), q)
 
 
-def _max(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+def _max(g: GraphBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
     return g.op("Where", g.op("Less", a, b), b, a)  # Max has no integer kernels before opset 12
 
 
-def _min(g: Any, a: ir.Value, b: ir.Value) -> ir.Value:
+def _min(g: GraphBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
     return g.op("Where", g.op("Less", b, a), b, a)
 
 
@@ -137,7 +112,7 @@ class _Advanced:
     front: int             # torch puts the index dims after this many of the rest dims
 
 
-def _advanced(g: Any, self: ir.Value, indices: Sequence[Any]) -> _Advanced:
+def _advanced(g: GraphBuilder, self: ir.Value, indices: Sequence[Any]) -> _Advanced:
     """Masks become their nonzero coordinates (as torch does), negative indices wrap."""
     entries: list[_Index | None] = []
     for item in indices:
@@ -163,7 +138,7 @@ def _advanced(g: Any, self: ir.Value, indices: Sequence[Any]) -> _Advanced:
     return _Advanced(positions, rest, [e for e in entries if e is not None], positions[0] if adjacent else 0)
 
 
-def _common_shape(g: Any, indices: list[_Index]) -> tuple[list[int] | ir.Value, int]:
+def _common_shape(g: GraphBuilder, indices: list[_Index]) -> tuple[list[int] | ir.Value, int]:
     """The index tensors' broadcast shape (a static list or a 1-D value) and its rank."""
     rank = max(i.rank for i in indices)
     shapes = [i.shape for i in indices]
@@ -175,7 +150,7 @@ def _common_shape(g: Any, indices: list[_Index]) -> tuple[list[int] | ir.Value, 
     return g.op("Shape", total), rank
 
 
-def _stacked(g: Any, indices: list[_Index], common: list[int] | ir.Value, rank: int) -> ir.Value:
+def _stacked(g: GraphBuilder, indices: list[_Index], common: list[int] | ir.Value, rank: int) -> ir.Value:
     """[*common, len(indices)]: the index tuples, as GatherND/ScatterND take them."""
     values = []
     for i in indices:
@@ -186,9 +161,9 @@ def _stacked(g: Any, indices: list[_Index], common: list[int] | ir.Value, rank: 
     return g.op("Concat", *[c.unsqueeze(g, v, [rank]) for v in values], axis=rank)
 
 
-def _linear(g: Any, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
+def _linear(g: GraphBuilder, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
     """The flat position of each index tuple within the indexed dims (static sizes), and their count."""
-    sizes = [_static_size(g, self, p, refusal="dynamic_sizes_old_opset") for p in adv.positions]
+    sizes = [c.static_size(g, self, p, refusal="dynamic_sizes_old_opset") for p in adv.positions]
     linear = None
     for k, index in enumerate(adv.indices):
         stride = math.prod(sizes[k + 1:])
@@ -197,7 +172,7 @@ def _linear(g: Any, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
     return linear, math.prod(sizes)
 
 
-def _to_torch_layout(g: Any, x: ir.Value, adv: _Advanced, b: int) -> ir.Value:
+def _to_torch_layout(g: GraphBuilder, x: ir.Value, adv: _Advanced, b: int) -> ir.Value:
     """[index dims..., rest...] -> torch's layout (index dims after `front` rest dims)."""
     if not adv.front:
         return x
@@ -206,7 +181,7 @@ def _to_torch_layout(g: Any, x: ir.Value, adv: _Advanced, b: int) -> ir.Value:
     return g.op("Transpose", x, perm=perm)
 
 
-def index_tensor(g: Any, self: ir.Value, indices: Sequence[Any]) -> ir.Value:
+def index_tensor(g: GraphBuilder, self: ir.Value, indices: Sequence[Any]) -> ir.Value:
     """Gather for one index tensor; GatherND (11+) or Gather at flat positions (9-10) for several."""
     adv = _advanced(g, self, indices)
     if len(adv.indices) == 1:
@@ -221,7 +196,7 @@ def index_tensor(g: Any, self: ir.Value, indices: Sequence[Any]) -> ir.Value:
     return _to_torch_layout(g, g.op("Gather", flat, linear, axis=0), adv, b)
 
 
-def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, accumulate: bool) -> ir.Value:
+def index_put(g: GraphBuilder, self: ir.Value, indices: Sequence[Any], values: ir.Value, accumulate: bool) -> ir.Value:
     """ScatterND (11+; reduction add from 16); before that a one-hot sum over the index tuples."""
     adv = _advanced(g, self, indices)
     r = g.rank(self)
@@ -230,7 +205,7 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
     common, b = _common_shape(g, adv.indices)
     rest_sizes = [h.dim_size(g, self, d) for d in adv.rest]
     torch_shape = _shape_value(g, rest_sizes[:adv.front], common, rest_sizes[adv.front:])
-    updates = g.op("Expand", g.cast(values, g.dtype(self)), torch_shape)
+    updates = g.op("Expand", g.cast(values, g.known_dtype(self)), torch_shape)
     if adv.front:  # back to [index dims..., rest...]
         n = len(adv.rest)
         updates = g.op("Transpose", updates, perm=[*range(adv.front, adv.front + b), *range(adv.front),
@@ -254,7 +229,7 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
         width_value = g.op("ReduceProd", tail, keepdims=1)
     if count == 0:
         return self
-    dtype = g.dtype(self)
+    dtype = g.known_dtype(self)
     compute = torch.int64 if dtype == torch.bool else dtype
     flat_index = g.op("Reshape", linear, h.ints(g, [-1]))
     rows = g.op("Reshape", g.cast(updates, compute), g.op("Concat", h.ints(g, [-1]), width_value, axis=0))
@@ -273,31 +248,27 @@ def index_put(g: Any, self: ir.Value, indices: Sequence[Any], values: ir.Value, 
 
 
 # -- scatter-like ----------------------------------------------------------------------------------
-def _is_static(*values: Any) -> bool:
-    return not any(isinstance(v, ir.Value) for v in values)
-
-
-def _shape_of(g: Any, x: ir.Value, dims: Sequence[Any] | None = None) -> ir.Value:
+def _shape_of(g: GraphBuilder, x: ir.Value, dims: Sequence[Any] | None = None) -> ir.Value:
     """x's shape (`dims` when x carries none) as a 1-D value: a constant when static, else Shape."""
     dims = g.shape(x) if dims is None else list(dims)
     return h.ints(g, dims) if all(isinstance(d, int) for d in dims) else g.op("Shape", x)
 
 
-def _along(g: Any, positions: ir.Value, axis: int, like: ir.Value, dims: Sequence[Any] | None = None) -> ir.Value:
+def _along(g: GraphBuilder, positions: ir.Value, axis: int, like: ir.Value, dims: Sequence[Any] | None = None) -> ir.Value:
     """1-D positions along `axis` expanded to `like`'s shape (`dims`): a ScatterElements index."""
     view = [1] * (g.rank(like) if dims is None else len(dims))
     view[axis] = -1
     return g.op("Expand", g.op("Reshape", positions, h.ints(g, view)), _shape_of(g, like, dims))
 
 
-def slice_scatter(g: Any, self: ir.Value, src: Any, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
+def slice_scatter(g: GraphBuilder, self: ir.Value, src: Any, dim: int, start: Any, end: Any, step: Any) -> ir.Value:
     """Static size and bounds: Concat(head, src, tail) for step 1, ScatterElements at the static
     positions otherwise. A dynamic size or symbolic bounds: ScatterElements at the same slice of
     0..size-1 taken in the graph (shape_ops.slice_positions)."""
     axis = h.norm_dim(g, dim, self)
-    src = g.cast(src, g.dtype(self))
+    src = g.cast(src, g.known_dtype(self))
     size = g.shape(self)[axis]
-    if not _is_static(start, end, step) or not isinstance(size, int):
+    if not h.all_known(g, start, end, step) or not isinstance(size, int):
         return _slice_scatter_dynamic(g, self, src, axis, start, end, step)
     positions = list(range(size))[slice(start, end, step)]
     if not positions:
@@ -314,11 +285,11 @@ def slice_scatter(g: Any, self: ir.Value, src: Any, dim: int, start: Any, end: A
     return _scatter_elements(g, self, index, src, axis)
 
 
-def _slice_scatter_dynamic(g: Any, self: ir.Value, src: ir.Value, axis: int, start: Any, end: Any,
+def _slice_scatter_dynamic(g: GraphBuilder, self: ir.Value, src: ir.Value, axis: int, start: Any, end: Any,
                            step: Any) -> ir.Value:
     begin = 0 if start is None else start
     stop = h.INT64_MAX if end is None else end
-    if _is_static(begin, stop, step) and step == 1 and begin >= 0 and stop >= 0:
+    if h.all_known(g, begin, stop, step) and step == 1 and begin >= 0 and stop >= 0:
         # non-negative bounds need no size: Slice clamps, and src is empty when stop <= begin
         pieces = [h.slice_axes(g, self, [0], [begin], [axis])] if begin > 0 else []
         pieces.append(src)
@@ -345,7 +316,7 @@ def _identity(reduce: str, dtype: torch.dtype) -> Any:
     return low if reduce == "amax" else high
 
 
-def _combine(g: Any, reduce: str, a: ir.Value, b: ir.Value) -> ir.Value:
+def _combine(g: GraphBuilder, reduce: str, a: ir.Value, b: ir.Value) -> ir.Value:
     if reduce in ("sum", "mean"):
         return g.op("Add", a, b)
     if reduce == "prod":
@@ -353,7 +324,7 @@ def _combine(g: Any, reduce: str, a: ir.Value, b: ir.Value) -> ir.Value:
     return _max(g, a, b) if reduce == "amax" else _min(g, a, b)
 
 
-def _pad_end_with(g: Any, x: ir.Value, shape: list[int], target: list[int], fill: Any, dtype: torch.dtype) -> ir.Value:
+def _pad_end_with(g: GraphBuilder, x: ir.Value, shape: list[int], target: list[int], fill: Any, dtype: torch.dtype) -> ir.Value:
     """Constant blocks appended after each axis until `shape` becomes `target`."""
     shape = list(shape)
     for axis, want in enumerate(target):
@@ -364,7 +335,7 @@ def _pad_end_with(g: Any, x: ir.Value, shape: list[int], target: list[int], fill
     return x
 
 
-def _one_hot_reduce(g: Any, data_shape: list[int], index_shape: list[int], axis: int, index: ir.Value,
+def _one_hot_reduce(g: GraphBuilder, data_shape: list[int], index_shape: list[int], axis: int, index: ir.Value,
                     updates: ir.Value, reduce: str, dtype: torch.dtype) -> tuple[ir.Value, ir.Value]:
     """Without ScatterElements' reduction: (each position's reduction of the updates scattered to it,
     with the identity where none is; how many were), both shaped like data.
@@ -387,10 +358,10 @@ def _one_hot_reduce(g: Any, data_shape: list[int], index_shape: list[int], axis:
             _pad_end_with(g, counts, shape, data_shape, 0, torch.int64))
 
 
-def _scatter_reduce(g: Any, self: ir.Value, axis: int, index: ir.Value, index_shape: list[int],
+def _scatter_reduce(g: GraphBuilder, self: ir.Value, axis: int, index: ir.Value, index_shape: list[int],
                     updates: ir.Value, reduce: str, include_self: bool) -> ir.Value:
     """scatter_reduce on 1-D-or-more values; `updates` is shaped like index."""
-    dtype = g.dtype(self)
+    dtype = g.known_dtype(self)
     native = g.opset >= 18 or (g.opset >= 16 and reduce in ("sum", "prod", "mean"))
     if native:
         base = self
@@ -404,7 +375,7 @@ def _scatter_reduce(g: Any, self: ir.Value, axis: int, index: ir.Value, index_sh
         zeros = g.op("ConstantOfShape", g.op("Shape", self), value=torch.tensor([0], dtype=torch.int64))
         counts = _scatter_elements(g, zeros, index, ones, axis, "add")
     else:
-        data_shape = _static_shape(g, self, refusal="dynamic_sizes_old_opset")
+        data_shape = c.static_shape(g, self, refusal="dynamic_sizes_old_opset")
         contributions, counts = _one_hot_reduce(g, data_shape, index_shape, axis, index, updates, reduce, dtype)
         if include_self:
             out = _combine(g, reduce, self, contributions)
@@ -420,9 +391,9 @@ def _scatter_reduce(g: Any, self: ir.Value, axis: int, index: ir.Value, index_sh
     return g.op("Div", out, counts) if dtype.is_floating_point else _int_floor_div(g, out, counts)
 
 
-def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
+def _fit(g: GraphBuilder, src: ir.Value, index: ir.Value) -> ir.Value:
     """The leading corner of src shaped like index (torch reads src only where index is)."""
-    src, index_shape = _as_1d(g, src), g.shape(index)
+    src, index_shape = c.as_1d(g, src), g.shape(index)
     if g.shape(src) == index_shape:
         return src
     axes = list(range(len(index_shape)))
@@ -433,26 +404,26 @@ def _fit(g: Any, src: ir.Value, index: ir.Value) -> ir.Value:
     return g.op("Slice", src, h.ints(g, [0] * len(index_shape)), g.op("Shape", index), h.ints(g, axes))
 
 
-def scatter_reduce_two(g: Any, self: ir.Value, dim: int, index: ir.Value, src: ir.Value, reduce: str,
+def scatter_reduce_two(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, src: ir.Value, reduce: str,
                        include_self: bool) -> ir.Value:
     """ScatterElements with reduction (add/mul 16, max/min 18; mean as sum / count); before, one-hot."""
-    data, idx = _as_1d(g, self), _as_1d(g, index)
+    data, idx = c.as_1d(g, self), c.as_1d(g, index)
     index_shape = g.shape(idx)
-    updates = g.cast(_fit(g, src, idx), g.dtype(self))
+    updates = g.cast(_fit(g, src, idx), g.known_dtype(self))
     out = _scatter_reduce(g, data, h.norm_dim(g, dim, self), idx, index_shape, updates, reduce, include_self)
     return _reshape_back(g, out, self)
 
 
-def _index_along(g: Any, index: ir.Value, axis: int, source: ir.Value) -> ir.Value:
+def _index_along(g: GraphBuilder, index: ir.Value, axis: int, source: ir.Value) -> ir.Value:
     """A 1-D index along `axis` expanded to the source's shape (for ScatterElements)."""
     view = [1] * g.rank(source)
     view[axis] = -1
     return g.op("Expand", g.op("Reshape", g.cast(index, torch.int64), h.ints(g, view)), g.op("Shape", source))
 
 
-def index_add(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, alpha: Any) -> ir.Value:
+def index_add(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, alpha: Any) -> ir.Value:
     """self[..., index[i], ...] += alpha * source[..., i, ...] (duplicates accumulate)."""
-    data, src = _as_1d(g, self), _as_1d(g, g.cast(source, g.dtype(self)))
+    data, src = c.as_1d(g, self), c.as_1d(g, g.cast(source, g.known_dtype(self)))
     axis = h.norm_dim(g, dim, self)
     idx, source_shape = _index_along(g, index, axis, src), g.shape(src)
     if alpha != 1:
@@ -462,7 +433,7 @@ def index_add(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Valu
 
 
 # -- layout ----------------------------------------------------------------------------------------
-def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
+def diagonal(g: GraphBuilder, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
     """dim1, dim2 moved last and merged; Gather of the diagonal's flat positions (computed in the
     graph when the two sizes are known only at run time)."""
     r = g.rank(self)
@@ -481,7 +452,7 @@ def diagonal(g: Any, self: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Va
     return g.op("Gather", flat, g.constant(picked, torch.int64), axis=len(others))
 
 
-def _diagonal_dynamic(g: Any, self: ir.Value, offset: int, d1: int, d2: int, others: list[int],
+def _diagonal_dynamic(g: GraphBuilder, self: ir.Value, offset: int, d1: int, d2: int, others: list[int],
                       s1: int | ir.Value, s2: int | ir.Value) -> ir.Value:
     """The diagonal's length max(0, min(s1, s2 - offset)) (or min(s1 + offset, s2)) and flat positions
     (row + i) * s2 + col + i, for i below that length, all computed from the run-time sizes."""
@@ -501,7 +472,7 @@ def _diagonal_dynamic(g: Any, self: ir.Value, offset: int, d1: int, d2: int, oth
     return g.op("Gather", flat, picked, axis=len(others))
 
 
-def flip(g: Any, self: ir.Value, dims: Sequence[int]) -> ir.Value:
+def flip(g: GraphBuilder, self: ir.Value, dims: Sequence[int]) -> ir.Value:
     """Slice with step -1 (10+); before, Gather of the reversed static index range."""
     axes = sorted({h.norm_dim(g, d, self) for d in dims}) if g.rank(self) else []
     if not axes:
@@ -512,12 +483,12 @@ def flip(g: Any, self: ir.Value, dims: Sequence[int]) -> ir.Value:
                     h.ints(g, [-1] * k))
     out = self
     for axis in axes:
-        size = _static_size(g, self, axis, refusal="dynamic_sizes_old_opset")
+        size = c.static_size(g, self, axis, refusal="dynamic_sizes_old_opset")
         out = g.op("Gather", out, g.constant(list(reversed(range(size))), torch.int64), axis=axis)
     return out
 
 
-def roll(g: Any, self: ir.Value, shifts: Sequence[Any], dims: Sequence[int]) -> ir.Value:
+def roll(g: GraphBuilder, self: ir.Value, shifts: Sequence[Any], dims: Sequence[int]) -> ir.Value:
     """Concat(last `shift` elements, the others) along each dim; no dims: of the flattened tensor.
     A dynamic size (or a symbolic shift) takes the shift modulo the size in the graph."""
     if not dims:
@@ -543,7 +514,7 @@ def roll(g: Any, self: ir.Value, shifts: Sequence[Any], dims: Sequence[int]) -> 
     return out
 
 
-def _roll_dynamic(g: Any, x: ir.Value, shift: Any, size: int | ir.Value, axis: int) -> ir.Value:
+def _roll_dynamic(g: GraphBuilder, x: ir.Value, shift: Any, size: int | ir.Value, axis: int) -> ir.Value:
     """split = size - shift % size (Python's %, divisor at least 1 for empty axes); from opset 10
     Concat(x[split:], x[:split]), before it Gather at (i + split) wrapped into [0, size)."""
     n = size if isinstance(size, ir.Value) else h.scalar(g, size, "int64")
@@ -555,7 +526,7 @@ def _roll_dynamic(g: Any, x: ir.Value, shift: Any, size: int | ir.Value, axis: i
     return g.op("Gather", x, positions, axis=axis)
 
 
-def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int],
+def im2col(g: GraphBuilder, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[int],
            stride: Sequence[int]) -> ir.Value:
     """Pad, flatten the image, Gather a static [kh*kw, L] matrix of flat positions, merge C with kh*kw
     (with dynamic image sizes, the matrix is computed in the graph)."""
@@ -574,13 +545,13 @@ def im2col(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequenc
     return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [_im2col_rows(g, self, kh * kw), oh * ow]))
 
 
-def _im2col_rows(g: Any, self: ir.Value, blocks: int) -> int | ir.Value:
+def _im2col_rows(g: GraphBuilder, self: ir.Value, blocks: int) -> int | ir.Value:
     """C * kh * kw, im2col's row count: stated, not -1, since a batch of 0 makes -1 ambiguous."""
     channels = h.dim_size(g, self, g.rank(self) - 3)
     return channels * blocks if isinstance(channels, int) else symint_ops.mul(g, channels, blocks)
 
 
-def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int],
+def _im2col_dynamic(g: GraphBuilder, self: ir.Value, kernel_size: Sequence[int], dilation: Sequence[int],
                     padding: Sequence[int], stride: Sequence[int]) -> ir.Value:
     """im2col's flat positions (oi*sh + ki*dh) * padded width + oj*sw + kj*dw, from the image
     sizes read at run time."""
@@ -604,7 +575,7 @@ def _im2col_dynamic(g: Any, self: ir.Value, kernel_size: Sequence[int], dilation
     return g.op("Reshape", out, h.ints(g, [0] * (r - 3) + [rows, symint_ops.mul(g, oh, ow)]))
 
 
-def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequence[int],
+def col2im(g: GraphBuilder, self: ir.Value, output_size: Sequence[int], kernel_size: Sequence[int],
            dilation: Sequence[int], padding: Sequence[int], stride: Sequence[int]) -> ir.Value:
     """Col2Im (18+, float32); before, each output pixel sums its static list of column entries
     (Gather from the columns plus a zero sentinel, then ReduceSum)."""
@@ -642,7 +613,7 @@ def col2im(g: Any, self: ir.Value, output_size: Sequence[int], kernel_size: Sequ
     return g.op("Reshape", summed, h.ints(g, [0] * (lead + 1) + [height, width]))
 
 
-def _col2im_by_scatter(g: Any, self: ir.Value, output_size: Sequence[Any], kernel_size: Sequence[int],
+def _col2im_by_scatter(g: GraphBuilder, self: ir.Value, output_size: Sequence[Any], kernel_size: Sequence[int],
                       dilation: Sequence[int], padding: Sequence[int], stride: Sequence[int]) -> ir.Value:
     """col2im with an output size computed at run time: for each of the kh*kw kernel offsets, the
     L column entries land on distinct pixels (their flat positions computed in the graph), so a
@@ -669,7 +640,7 @@ def _col2im_by_scatter(g: Any, self: ir.Value, output_size: Sequence[Any], kerne
     pixels = g.op("Mul", height, width)
     target_shape = g.op("Concat", h.slice_axes(g, g.op("Shape", cols), [0], [lead + 1], [0]),
                         g.op("Reshape", g.op("Add", pixels, value(1)), h.ints(g, [1])), axis=0)
-    zeros = g.cast(g.op("ConstantOfShape", target_shape), g.dtype(self))
+    zeros = g.cast(g.op("ConstantOfShape", target_shape), g.known_dtype(self))
     total = None
     for k in range(kh * kw):
         ki, kj = divmod(k, kw)
@@ -687,7 +658,7 @@ def _col2im_by_scatter(g: Any, self: ir.Value, output_size: Sequence[Any], kerne
 
 
 # -- padding (opspecs/padding.yaml) ----------------------------------------------------------------
-def _onnx_pads(g: Any, x: ir.Value, pad: Sequence[int]) -> list[int]:
+def _onnx_pads(g: GraphBuilder, x: ir.Value, pad: Sequence[int]) -> list[int]:
     """torch's pad list (last dim first, (begin, end) pairs) as ONNX [begins..., ends...] over all axes."""
     r = g.rank(x)
     begins, ends = [0] * r, [0] * r
@@ -705,7 +676,7 @@ def _padded(amount: Any) -> bool:
     return isinstance(amount, ir.Value) or amount != 0
 
 
-def _pad_constant(g: Any, x: ir.Value, pads: list[int], value: Any) -> ir.Value:
+def _pad_constant(g: GraphBuilder, x: ir.Value, pads: list[int], value: Any) -> ir.Value:
     """Constant Pad with ONNX-style pads (negative ones crop)."""
     return _pad(g, x, pads, "constant", value)
 
@@ -714,12 +685,12 @@ def _pad_constant(g: Any, x: ir.Value, pads: list[int], value: Any) -> ir.Value:
 _PAD2_DTYPES = (torch.float32, torch.float64, torch.float16)
 
 
-def _pad(g: Any, x: ir.Value, pads: list[Any], mode: str, value: Any = 0) -> ir.Value:
+def _pad(g: GraphBuilder, x: ir.Value, pads: list[Any], mode: str, value: Any = 0) -> ir.Value:
     """ONNX-style pads (ints, or 0-d values computed at run time); negative ones crop."""
     r = len(pads) // 2
     if not any(_padded(p) for p in pads):
         return x
-    dtype = g.dtype(x)
+    dtype = g.known_dtype(x)
     if g.opset < 11:  # Pad-2: pads are an attribute, and ONNX Runtime pads floats only
         symbolic = not all(isinstance(p, int) for p in pads)
         if dtype in _PAD2_DTYPES and not symbolic:
@@ -737,7 +708,7 @@ def _pad(g: Any, x: ir.Value, pads: list[Any], mode: str, value: Any = 0) -> ir.
     return g.op("Pad", x, h.ints(g, pads), constant, mode=mode)
 
 
-def _pad_by_gather(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any) -> ir.Value:
+def _pad_by_gather(g: GraphBuilder, x: ir.Value, pads: list[int], mode: str, value: Any) -> ir.Value:
     """Pad without Pad (dtypes Pad-2 lacks): crops by Slice, then constant blocks by Concat, or
     reflect/edge positions by Gather of a static index range."""
     r = len(pads) // 2
@@ -754,7 +725,7 @@ def _pad_by_gather(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any) 
             pieces = []
             for amount in (begin, end):
                 block = [*shape[:axis], amount, *shape[axis + 1:]]
-                pieces.append(_fill(g, block, value, g.dtype(x)) if amount > 0 else None)
+                pieces.append(_fill(g, block, value, g.known_dtype(x)) if amount > 0 else None)
             x = g.op("Concat", *[p for p in (pieces[0], x, pieces[1]) if p is not None], axis=axis)
             shape[axis] = size + max(0, begin) + max(0, end)
             continue
@@ -769,7 +740,7 @@ def _pad_by_gather(g: Any, x: ir.Value, pads: list[int], mode: str, value: Any) 
     return x
 
 
-def _pad_by_positions(g: Any, x: ir.Value, pads: list[Any], mode: str, value: Any) -> ir.Value:
+def _pad_by_positions(g: GraphBuilder, x: ir.Value, pads: list[Any], mode: str, value: Any) -> ir.Value:
     """Pad-2 cannot take sizes or pads computed at run time (nor, in ONNX Runtime, non-floats):
     per padded axis, the output's source positions p = -begin .. size+end-1 computed in the graph,
     then Gather at p clamped (edge), mirrored (reflect), or clamped and masked to `value`
@@ -803,11 +774,11 @@ def _pad_by_positions(g: Any, x: ir.Value, pads: list[Any], mode: str, value: An
     return x
 
 
-def constant_pad_nd(g: Any, self: ir.Value, pad: Sequence[int], value: Any) -> ir.Value:
+def constant_pad_nd(g: GraphBuilder, self: ir.Value, pad: Sequence[int], value: Any) -> ir.Value:
     """Pad mode constant; negative pads crop."""
     return _pad(g, self, _onnx_pads(g, self, pad), "constant", value)
 
 
-def mode_pad(g: Any, self: ir.Value, padding: Sequence[int], mode: str) -> ir.Value:
+def mode_pad(g: GraphBuilder, self: ir.Value, padding: Sequence[int], mode: str) -> ir.Value:
     """reflection_pad{1,2,3}d (mode "reflect") and replication_pad{1,2,3}d ("edge"); negative pads crop."""
     return _pad(g, self, _onnx_pads(g, self, padding), mode)

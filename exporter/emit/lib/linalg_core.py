@@ -19,6 +19,7 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 
 Size = int | ir.Value  # a matrix size: known at export time, or a 0-d int64 value
@@ -27,23 +28,23 @@ ConvergingBody = Callable[[Any, ir.Value, list[ir.Value]], tuple[ir.Value, Seque
 
 
 # -- sizes and shapes --------------------------------------------------------------------------------
-def size(g: Any, x: ir.Value, axis: int) -> Size:
+def size(g: GraphBuilder, x: ir.Value, axis: int) -> Size:
     """x's size along `axis` (negative counts from the end): an int, or a 0-d int64 value."""
     return h.dim_size(g, x, axis % len(x.shape))
 
 
-def smaller(g: Any, a: Size, b: Size) -> Size:
+def smaller(g: GraphBuilder, a: Size, b: Size) -> Size:
     if isinstance(a, int) and isinstance(b, int):
         return min(a, b)
     return g.op("Min", as_value(g, a), as_value(g, b))
 
 
-def as_value(g: Any, n: Size) -> ir.Value:
+def as_value(g: GraphBuilder, n: Size) -> ir.Value:
     """A size as a 0-d int64 value (a constant when known)."""
     return n if isinstance(n, ir.Value) else g.constant(int(n), torch.int64)
 
 
-def batch_shape(g: Any, x: ir.Value) -> ir.Value:
+def batch_shape(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """The leading (batch) sizes of a stack of matrices, a 1-D int64 value (empty for one matrix)."""
     return g.op("Slice", g.op("Shape", x), g.constant([0], torch.int64), g.constant([len(x.shape) - 2], torch.int64))
 
@@ -63,7 +64,7 @@ def matrix_dims(x: ir.Value, rows: Any, cols: Any) -> list[Any]:
 
 
 # -- index vectors and masks -------------------------------------------------------------------------
-def iota(g: Any, n: Size) -> ir.Value:
+def iota(g: GraphBuilder, n: Size) -> ir.Value:
     """[0, 1, ..., n-1] as int64."""
     if isinstance(n, int):
         return shaped(g.constant(list(range(n)), torch.int64) if n else g.op(
@@ -71,17 +72,17 @@ def iota(g: Any, n: Size) -> ir.Value:
     return g.op("Range", g.constant(0, torch.int64), n, g.constant(1, torch.int64))
 
 
-def column_of(g: Any, index: ir.Value) -> ir.Value:
+def column_of(g: GraphBuilder, index: ir.Value) -> ir.Value:
     """A 1-D index vector as a column (n, 1), to compare against row numbers."""
     return c.unsqueeze(g, index, [1])
 
 
-def one(g: Any, i: ir.Value) -> ir.Value:
+def one(g: GraphBuilder, i: ir.Value) -> ir.Value:
     """A 0-d index as a 1-element vector: Gather with it keeps the axis."""
     return g.op("Reshape", i, g.constant([1], torch.int64))
 
 
-def pick(g: Any, x: ir.Value, i1: ir.Value, axis: int) -> ir.Value:
+def pick(g: GraphBuilder, x: ir.Value, i1: ir.Value, axis: int) -> ir.Value:
     """Entry `i1` (a 1-element index) of x along `axis` (counted from the end when negative, which
     needs x's rank), the axis kept with size 1."""
     if axis < 0:
@@ -94,22 +95,22 @@ def pick(g: Any, x: ir.Value, i1: ir.Value, axis: int) -> ir.Value:
     return out
 
 
-def scalar(g: Any, value: float, like: ir.Value) -> ir.Value:
+def scalar(g: GraphBuilder, value: float, like: ir.Value) -> ir.Value:
     return g.constant(value, g.dtype(like))
 
 
-def eye(g: Any, rows: Size, cols: Size, dtype: torch.dtype) -> ir.Value:
+def eye(g: GraphBuilder, rows: Size, cols: Size, dtype: torch.dtype) -> ir.Value:
     """The (rows, cols) identity of a dtype."""
     out = g.cast(g.op("Equal", column_of(g, iota(g, rows)), iota(g, cols)), dtype)
     return shaped(out, [rows if isinstance(rows, int) else None, cols if isinstance(cols, int) else None])
 
 
-def zeros(g: Any, shape: ir.Value, like: ir.Value) -> ir.Value:
+def zeros(g: GraphBuilder, shape: ir.Value, like: ir.Value) -> ir.Value:
     """Zeros of a run-time shape and like's dtype (ConstantOfShape: no NaN from multiplying)."""
     return g.op("Expand", scalar(g, 0.0, like), shape)
 
 
-def transpose(g: Any, x: ir.Value, rank: int | None = None) -> ir.Value:
+def transpose(g: GraphBuilder, x: ir.Value, rank: int | None = None) -> ir.Value:
     """Swap the last two axes (of a value of known shape, or of the given rank)."""
     r = len(x.shape) if rank is None else rank
     out = g.op("Transpose", x, perm=[*range(r - 2), r - 1, r - 2])
@@ -119,7 +120,7 @@ def transpose(g: Any, x: ir.Value, rank: int | None = None) -> ir.Value:
     return shaped(out, [*dims[:-2], dims[-1], dims[-2]], x.dtype)
 
 
-def expand_batch(g: Any, x: ir.Value, other: ir.Value) -> ir.Value:
+def expand_batch(g: GraphBuilder, x: ir.Value, other: ir.Value) -> ir.Value:
     """x broadcast against other's batch dims (the last two axes of x are kept)."""
     target = g.op("Concat", batch_shape(g, other), g.constant([1, 1], torch.int64), axis=0)
     return g.op("Expand", x, target)
@@ -143,7 +144,7 @@ def broadcast_dims(a: Sequence[Any], b: Sequence[Any]) -> list[Any]:
     return out
 
 
-def lower_mask(g: Any, rows: Size, cols: Size, offset: int = 0) -> ir.Value:
+def lower_mask(g: GraphBuilder, rows: Size, cols: Size, offset: int = 0) -> ir.Value:
     """Bool (rows, cols): True where column <= row + offset (tril's mask)."""
     r = column_of(g, iota(g, rows))
     k = iota(g, cols)
@@ -152,40 +153,40 @@ def lower_mask(g: Any, rows: Size, cols: Size, offset: int = 0) -> ir.Value:
     return g.op("LessOrEqual", k, r) if g.opset >= 12 else g.op("Not", g.op("Greater", k, r))
 
 
-def tril(g: Any, x: ir.Value, rows: Size, cols: Size, offset: int = 0) -> ir.Value:
+def tril(g: GraphBuilder, x: ir.Value, rows: Size, cols: Size, offset: int = 0) -> ir.Value:
     return g.op("Where", lower_mask(g, rows, cols, offset), x, scalar(g, 0.0, x))
 
 
-def triu(g: Any, x: ir.Value, rows: Size, cols: Size, offset: int = 0) -> ir.Value:
+def triu(g: GraphBuilder, x: ir.Value, rows: Size, cols: Size, offset: int = 0) -> ir.Value:
     return g.op("Where", lower_mask(g, rows, cols, offset - 1), scalar(g, 0.0, x), x)
 
 
-def slice_last(g: Any, x: ir.Value, axis: int, end: Size) -> ir.Value:
+def slice_last(g: GraphBuilder, x: ir.Value, axis: int, end: Size) -> ir.Value:
     """x[..., :end] along axis (negative)."""
     return g.op("Slice", x, g.constant([0], torch.int64), one(g, as_value(g, end)), g.constant([axis], torch.int64))
 
 
-def square(g: Any, x: ir.Value) -> ir.Value:
+def square(g: GraphBuilder, x: ir.Value) -> ir.Value:
     return g.op("Mul", x, x)
 
 
-def sum_over(g: Any, x: ir.Value, axis: int) -> ir.Value:
+def sum_over(g: GraphBuilder, x: ir.Value, axis: int) -> ir.Value:
     """Sum over one axis, kept."""
     return c.reduce(g, "ReduceSum", x, [axis % len(x.shape)], True)
 
 
-def empty(g: Any, dtype: torch.dtype) -> ir.Value:
+def empty(g: GraphBuilder, dtype: torch.dtype) -> ir.Value:
     """A (0,) tensor: what torch returns for an output it was asked not to compute."""
     return g.constant(torch.empty(0, dtype=dtype))
 
 
 # -- loops -------------------------------------------------------------------------------------------
-def _body_input(g: Any, like: ir.Value | None, dtype: ir.DataType | None = None) -> ir.Value:
+def _body_input(g: GraphBuilder, like: ir.Value | None, dtype: ir.DataType | None = None) -> ir.Value:
     shape = like.shape if like is not None else ir.Shape([])
     return ir.Value(name=g._value_name(), type=ir.TensorType(dtype or like.dtype), shape=shape)
 
 
-def _loop(g: Any, trips: Size | None, carried: Sequence[ir.Value], step: Callable[..., Any],
+def _loop(g: GraphBuilder, trips: Size | None, carried: Sequence[ir.Value], step: Callable[..., Any],
           converging: bool) -> list[ir.Value]:
     body = g.subgraph()
     index = _body_input(g, None, ir.DataType.INT64)
@@ -211,18 +212,18 @@ def _loop(g: Any, trips: Size | None, carried: Sequence[ir.Value], step: Callabl
     return loop
 
 
-def fixed_loop(g: Any, trips: Size, carried: Sequence[ir.Value], step: LoopBody) -> list[ir.Value]:
+def fixed_loop(g: GraphBuilder, trips: Size, carried: Sequence[ir.Value], step: LoopBody) -> list[ir.Value]:
     """`trips` iterations of `step(body, i, values) -> new values` over the carried values."""
     return _loop(g, trips, carried, step, converging=False)
 
 
-def converging_loop(g: Any, most: Size, carried: Sequence[ir.Value], step: ConvergingBody) -> list[ir.Value]:
+def converging_loop(g: GraphBuilder, most: Size, carried: Sequence[ir.Value], step: ConvergingBody) -> list[ir.Value]:
     """Iterations of `step(body, i, values) -> (again, new values)` while `again` (a bool scalar)
     holds, at most `most` of them."""
     return _loop(g, most, carried, step, converging=True)
 
 
-def any_true(g: Any, flags: ir.Value) -> ir.Value:
+def any_true(g: GraphBuilder, flags: ir.Value) -> ir.Value:
     """A 0-d bool: some element of `flags` (a bool tensor) is True (False for an empty one)."""
     flat = g.cast(g.op("Reshape", flags, g.constant([-1], torch.int64)), torch.float32)
     most = c.reduce(g, "ReduceMax", g.op("Concat", flat, g.constant([0.0], torch.float32), axis=0), [0], False)

@@ -25,13 +25,14 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import linalg_core as k
 
 # -- LU with partial pivoting ------------------------------------------------------------------------
 
 
-def lu_factorize(g: Any, a: ir.Value, pivot: bool = True) -> tuple[ir.Value, ir.Value, ir.Value]:
+def lu_factorize(g: GraphBuilder, a: ir.Value, pivot: bool = True) -> tuple[ir.Value, ir.Value, ir.Value]:
     """(LU, pivots, info) of a (*, m, n) stack as LAPACK's getrf: pivots (*, min(m, n)) and info
     (*) are int64 here (torch's are int32: the mappings cast). Without `pivot`, no rows move and
     pivots are 1, 2, ..."""
@@ -79,7 +80,7 @@ def lu_factorize(g: Any, a: ir.Value, pivot: bool = True) -> tuple[ir.Value, ir.
             k.shaped(c.squeeze(g, info, [r - 2, r - 1]), batch, ir.DataType.INT64))
 
 
-def permutation(g: Any, pivots: ir.Value, m: k.Size) -> ir.Value:
+def permutation(g: GraphBuilder, pivots: ir.Value, m: k.Size) -> ir.Value:
     """LAPACK pivots (*, steps), 1-based sequential row swaps, as a permutation (*, m) of the rows:
     A = P L U means P^T A = A[perm]."""
     pivots = g.cast(pivots, torch.int64)
@@ -101,7 +102,7 @@ def permutation(g: Any, pivots: ir.Value, m: k.Size) -> ir.Value:
     return k.fixed_loop(g, k.size(g, pivots, -1), [start], step)[0]
 
 
-def permute_rows(g: Any, x: ir.Value, perm: ir.Value) -> ir.Value:
+def permute_rows(g: GraphBuilder, x: ir.Value, perm: ir.Value) -> ir.Value:
     """x[..., perm, :] with perm (*p, m) broadcast against x's batch: exact (no products)."""
     column = c.unsqueeze(g, perm, [len(perm.shape)])
     k.shaped(column, [*list(perm.shape), 1], ir.DataType.INT64)
@@ -111,7 +112,7 @@ def permute_rows(g: Any, x: ir.Value, perm: ir.Value) -> ir.Value:
     return k.shaped(g.op("GatherElements", wide, index, axis=len(dims) - 2), dims, x.dtype)
 
 
-def inverse_permutation(g: Any, perm: ir.Value) -> ir.Value:
+def inverse_permutation(g: GraphBuilder, perm: ir.Value) -> ir.Value:
     """inv with inv[perm[i]] = i."""
     r = len(perm.shape)
     positions = g.op("Expand", k.iota(g, k.size(g, perm, -1)), g.op("Shape", perm))
@@ -121,7 +122,7 @@ def inverse_permutation(g: Any, perm: ir.Value) -> ir.Value:
 # -- triangular solves -------------------------------------------------------------------------------
 
 
-def substitute(g: Any, t: ir.Value, b: ir.Value, lower: bool, unit: bool) -> ir.Value:
+def substitute(g: GraphBuilder, t: ir.Value, b: ir.Value, lower: bool, unit: bool) -> ir.Value:
     """X with T X = B, T (*, n, n) triangular (only its `lower` or upper triangle and, unless
     `unit`, its diagonal are read), B (*, n, k); batches broadcast."""
     n = k.size(g, t, -1)
@@ -154,7 +155,7 @@ def _vector_rhs(a: ir.Value, b: ir.Value) -> bool:
     return len(b.shape) == 1 or (len(b.shape) == len(a.shape) - 1 and list(b.shape) == list(a.shape)[:-1])
 
 
-def solve_triangular(g: Any, self: ir.Value, B: ir.Value, upper: bool, left: bool = True,
+def solve_triangular(g: GraphBuilder, self: ir.Value, B: ir.Value, upper: bool, left: bool = True,
                      unitriangular: bool = False) -> ir.Value:
     """linalg_solve_triangular: A X = B (left) or X A = B, A being `self`."""
     if left:
@@ -163,7 +164,7 @@ def solve_triangular(g: Any, self: ir.Value, B: ir.Value, upper: bool, left: boo
     return k.transpose(g, x)
 
 
-def triangular_solve(g: Any, self: ir.Value, A: ir.Value, upper: bool = True, transpose: bool = False,
+def triangular_solve(g: GraphBuilder, self: ir.Value, A: ir.Value, upper: bool = True, transpose: bool = False,
                      unitriangular: bool = False) -> tuple[ir.Value, ir.Value]:
     """triangular_solve (the deprecated torch.triangular_solve): (X with op(A) X = B, a copy of A
     broadcast to the batch)."""
@@ -176,7 +177,7 @@ def triangular_solve(g: Any, self: ir.Value, A: ir.Value, upper: bool = True, tr
 # -- LU-based solves ---------------------------------------------------------------------------------
 
 
-def lu_solve_left(g: Any, lu: ir.Value, pivots: ir.Value, b: ir.Value, adjoint: bool) -> ir.Value:
+def lu_solve_left(g: GraphBuilder, lu: ir.Value, pivots: ir.Value, b: ir.Value, adjoint: bool) -> ir.Value:
     """A X = B (or A^T X = B) for A = P L U given as LAPACK's (LU, pivots)."""
     n = k.size(g, lu, -1)
     perm = permutation(g, pivots, n)
@@ -189,7 +190,7 @@ def lu_solve_left(g: Any, lu: ir.Value, pivots: ir.Value, b: ir.Value, adjoint: 
     return permute_rows(g, w, inverse_permutation(g, perm))
 
 
-def lu_solve(g: Any, LU: ir.Value, pivots: ir.Value, B: ir.Value, left: bool = True,
+def lu_solve(g: GraphBuilder, LU: ir.Value, pivots: ir.Value, B: ir.Value, left: bool = True,
              adjoint: bool = False) -> ir.Value:
     """linalg_lu_solve: A X = B, A^T X = B (adjoint), X A = B or X A^T = B (left=False)."""
     if left:
@@ -197,28 +198,28 @@ def lu_solve(g: Any, LU: ir.Value, pivots: ir.Value, B: ir.Value, left: bool = T
     return k.transpose(g, lu_solve_left(g, LU, pivots, k.transpose(g, B), not adjoint))
 
 
-def lu_factor_ex(g: Any, A: ir.Value, pivot: bool = True) -> tuple[ir.Value, ir.Value, ir.Value]:
+def lu_factor_ex(g: GraphBuilder, A: ir.Value, pivot: bool = True) -> tuple[ir.Value, ir.Value, ir.Value]:
     """linalg_lu_factor_ex (LU, pivots, info), int32 as torch's."""
     lu, pivots, info = lu_factorize(g, A, pivot)
     return lu, g.cast(pivots, torch.int32), g.cast(info, torch.int32)
 
 
-def linalg_lu(g: Any, A: ir.Value, pivot: bool = True) -> tuple[ir.Value, ir.Value, ir.Value]:
+def linalg_lu(g: GraphBuilder, A: ir.Value, pivot: bool = True) -> tuple[ir.Value, ir.Value, ir.Value]:
     """linalg_lu: (P, L, U) with A = P L U."""
     lu, pivots, _ = lu_factorize(g, A, pivot)
     return unpack(g, lu, pivots, k.size(g, A, -2), k.size(g, A, -1), True, True)
 
 
-def lu_unpack(g: Any, LU_data: ir.Value, LU_pivots: ir.Value, unpack_data: bool = True,
+def lu_unpack(g: GraphBuilder, LU_data: ir.Value, LU_pivots: ir.Value, unpack_data: bool = True,
               unpack_pivots: bool = True) -> tuple[ir.Value, ir.Value, ir.Value]:
     """lu_unpack: (P, L, U) from LAPACK's (LU, pivots); the parts not asked for are empty."""
     return unpack(g, LU_data, LU_pivots, k.size(g, LU_data, -2), k.size(g, LU_data, -1), unpack_data,
                   unpack_pivots)
 
 
-def unpack(g: Any, lu: ir.Value, pivots: ir.Value, m: k.Size, n: k.Size, data: bool,
+def unpack(g: GraphBuilder, lu: ir.Value, pivots: ir.Value, m: k.Size, n: k.Size, data: bool,
            rows: bool) -> tuple[ir.Value, ir.Value, ir.Value]:
-    dtype = g.dtype(lu)
+    dtype = g.known_dtype(lu)
     steps = k.smaller(g, m, n)
     if rows:
         perm = permutation(g, pivots, m)  # P[i, j] = (i == perm[j])
@@ -235,22 +236,22 @@ def unpack(g: Any, lu: ir.Value, pivots: ir.Value, m: k.Size, n: k.Size, data: b
 # -- det, slogdet, inv, solve ------------------------------------------------------------------------
 
 
-def _diagonal(g: Any, x: ir.Value, n: k.Size) -> ir.Value:
+def _diagonal(g: GraphBuilder, x: ir.Value, n: k.Size) -> ir.Value:
     """The diagonal (*, n) of a square stack, exactly (a sum of the entry and zeros)."""
     on = g.op("Equal", k.column_of(g, k.iota(g, n)), k.iota(g, n))
     return c.reduce(g, "ReduceSum", g.op("Where", on, x, k.scalar(g, 0.0, x)), [len(x.shape) - 1], False)
 
 
-def _permutation_sign(g: Any, pivots: ir.Value, like: ir.Value) -> ir.Value:
+def _permutation_sign(g: GraphBuilder, pivots: ir.Value, like: ir.Value) -> ir.Value:
     """(-1) ** (number of real swaps), (*), in like's dtype."""
     steps = k.size(g, pivots, -1)
     moved = g.op("Not", g.op("Equal", pivots, g.op("Add", k.iota(g, steps), g.constant(1, torch.int64))))
     count = c.reduce(g, "ReduceSum", g.cast(moved, torch.int64), [len(pivots.shape) - 1], False)
     odd = g.op("Mod", count, g.constant(2, torch.int64))
-    return g.cast(g.op("Sub", g.constant(1, torch.int64), g.op("Mul", odd, g.constant(2, torch.int64))), g.dtype(like))
+    return g.cast(g.op("Sub", g.constant(1, torch.int64), g.op("Mul", odd, g.constant(2, torch.int64))), g.known_dtype(like))
 
 
-def linalg_det(g: Any, A: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+def linalg_det(g: GraphBuilder, A: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     """_linalg_det (det, LU, pivots): torch factors A^T (A contiguous, as every exported input is):
     the same determinant, and the same LU and pivots as torch's."""
     n = k.size(g, A, -1)
@@ -260,7 +261,7 @@ def linalg_det(g: Any, A: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     return det, lu, g.cast(pivots, torch.int32)
 
 
-def linalg_slogdet(g: Any, A: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+def linalg_slogdet(g: GraphBuilder, A: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
     """_linalg_slogdet (sign, logabsdet, LU, pivots): sign 0 and logabsdet -inf for a singular A
     (an exactly zero pivot)."""
     n = k.size(g, A, -1)
@@ -273,18 +274,18 @@ def linalg_slogdet(g: Any, A: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value, i
     return sign, logabsdet, lu, g.cast(pivots, torch.int32)
 
 
-def inv_ex(g: Any, A: ir.Value) -> tuple[ir.Value, ir.Value]:
+def inv_ex(g: GraphBuilder, A: ir.Value) -> tuple[ir.Value, ir.Value]:
     """linalg_inv_ex (inverse, info): the LU solve of A X = I. A singular A (info > 0) gives inf/NaN
     entries, as torch's."""
     n = k.size(g, A, -1)
     if isinstance(n, int) and n == 0:  # 0x0 matrices are their own inverses; no Loop over no columns
         return g.op("Identity", A), g.cast(k.zeros(g, k.batch_shape(g, A), A), torch.int32)
     lu, pivots, info = lu_factorize(g, A)
-    inverse = lu_solve_left(g, lu, pivots, k.eye(g, n, n, g.dtype(A)), adjoint=False)
+    inverse = lu_solve_left(g, lu, pivots, k.eye(g, n, n, g.known_dtype(A)), adjoint=False)
     return inverse, g.cast(info, torch.int32)
 
 
-def solve_ex(g: Any, A: ir.Value, B: ir.Value, left: bool = True) -> tuple[ir.Value, ...]:
+def solve_ex(g: GraphBuilder, A: ir.Value, B: ir.Value, left: bool = True) -> tuple[ir.Value, ...]:
     """_linalg_solve_ex (result, LU, pivots, info): LU of A, then lu_solve; B may be a (batch of)
     vector(s), by torch's rule."""
     lu, pivots, info = lu_factorize(g, A)
@@ -301,7 +302,7 @@ def solve_ex(g: Any, A: ir.Value, B: ir.Value, left: bool = True) -> tuple[ir.Va
 # -- Cholesky ----------------------------------------------------------------------------------------
 
 
-def cholesky_factorize(g: Any, a: ir.Value, upper: bool) -> tuple[ir.Value, ir.Value]:
+def cholesky_factorize(g: GraphBuilder, a: ir.Value, upper: bool) -> tuple[ir.Value, ir.Value]:
     """(L, info) with A = L L^T, reading A's lower triangle (upper: U with A = U^T U from its upper
     triangle); info (*) int64 is the first column whose pivot is not positive."""
     r = len(a.shape)
@@ -335,18 +336,18 @@ def cholesky_factorize(g: Any, a: ir.Value, upper: bool) -> tuple[ir.Value, ir.V
     return (k.transpose(g, lower) if upper else lower), info
 
 
-def _row_t(g: Any, row: ir.Value, r: int) -> ir.Value:
+def _row_t(g: GraphBuilder, row: ir.Value, r: int) -> ir.Value:
     """A (*, 1, n) row as a (*, n, 1) column."""
     return g.op("Transpose", row, perm=[*range(r - 2), r - 1, r - 2])
 
 
-def cholesky_ex(g: Any, self: ir.Value, upper: bool = False, with_info: bool = True) -> Any:
+def cholesky_ex(g: GraphBuilder, self: ir.Value, upper: bool = False, with_info: bool = True) -> Any:
     """linalg_cholesky_ex (L, info), linalg_cholesky and cholesky (L)."""
     factor, info = cholesky_factorize(g, self, upper)
     return (factor, g.cast(info, torch.int32)) if with_info else factor
 
 
-def cholesky_solve(g: Any, self: ir.Value, input2: ir.Value, upper: bool = False) -> ir.Value:
+def cholesky_solve(g: GraphBuilder, self: ir.Value, input2: ir.Value, upper: bool = False) -> ir.Value:
     """cholesky_solve: X with A X = B for A = L L^T (or U^T U); B is `self`, the factor `input2`."""
     if upper:
         y = substitute(g, k.transpose(g, input2), self, lower=True, unit=False)
@@ -355,11 +356,11 @@ def cholesky_solve(g: Any, self: ir.Value, input2: ir.Value, upper: bool = False
     return substitute(g, k.transpose(g, input2), y, lower=False, unit=False)
 
 
-def cholesky_inverse(g: Any, self: ir.Value, upper: bool = False) -> ir.Value:
+def cholesky_inverse(g: GraphBuilder, self: ir.Value, upper: bool = False) -> ir.Value:
     """cholesky_inverse: (L L^T)^-1 = L^-T L^-1 (or (U^T U)^-1 = U^-1 U^-T) from the factor's
     triangular inverse."""
     n = k.size(g, self, -1)
-    inverse = substitute(g, self, k.eye(g, n, n, g.dtype(self)), lower=not upper, unit=False)
+    inverse = substitute(g, self, k.eye(g, n, n, g.known_dtype(self)), lower=not upper, unit=False)
     if upper:
         return g.op("MatMul", inverse, k.transpose(g, inverse))
     return g.op("MatMul", k.transpose(g, inverse), inverse)
@@ -374,12 +375,12 @@ _TAYLOR_REACH = {torch.float64: 1.0}
 _TAYLOR_REACH_DEFAULT = 2.0
 
 
-def matrix_exp(g: Any, self: ir.Value) -> ir.Value:
+def matrix_exp(g: GraphBuilder, self: ir.Value) -> ir.Value:
     """linalg_matrix_exp: exp(A / 2^s)^(2^s) with s the smallest power that brings ||A||_1 within
     the Taylor polynomial's reach (each matrix of the batch its own s)."""
     r = len(self.shape)
     n = k.size(g, self, -1)
-    dtype = g.dtype(self)
+    dtype = g.known_dtype(self)
     reach = _TAYLOR_REACH.get(dtype, _TAYLOR_REACH_DEFAULT)
     column_sums = c.reduce(g, "ReduceSum", g.op("Abs", self), [r - 2], True)
     norm = c.reduce(g, "ReduceMax", column_sums, [r - 1], True)
@@ -401,7 +402,7 @@ def matrix_exp(g: Any, self: ir.Value) -> ir.Value:
     return k.fixed_loop(g, most, [result], step)[0]
 
 
-def _taylor(g: Any, x: ir.Value, identity: ir.Value) -> ir.Value:
+def _taylor(g: GraphBuilder, x: ir.Value, identity: ir.Value) -> ir.Value:
     """sum_{j <= 18} x^j / j! by Paterson-Stockmeyer in blocks of 4 (x^2, x^3, x^4, then Horner in x^4)."""
     powers = [identity, x, g.op("MatMul", x, x)]
     powers.append(g.op("MatMul", powers[2], x))

@@ -15,15 +15,16 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import linalg_core as k
 
 
-def _transpose_batched(g: Any, x: ir.Value, r: int) -> ir.Value:
+def _transpose_batched(g: GraphBuilder, x: ir.Value, r: int) -> ir.Value:
     return g.op("Transpose", x, perm=[*range(r - 2), r - 1, r - 2])
 
 
-def geqrf_factorize(g: Any, a: ir.Value) -> tuple[ir.Value, ir.Value]:
+def geqrf_factorize(g: GraphBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(packed R and reflectors (*, m, n), tau (*, min(m, n))) of a (*, m, n) stack."""
     r = len(a.shape)
     m, n = k.size(g, a, -2), k.size(g, a, -1)
@@ -60,12 +61,12 @@ def geqrf_factorize(g: Any, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     return packed, k.shaped(c.squeeze(g, taus, [r - 2]), [*list(a.shape)[:-2], list(taus.shape)[-1]], a.dtype)
 
 
-def geqrf(g: Any, self: ir.Value) -> tuple[ir.Value, ir.Value]:
+def geqrf(g: GraphBuilder, self: ir.Value) -> tuple[ir.Value, ir.Value]:
     """geqrf (a, tau): LAPACK's packed QR."""
     return geqrf_factorize(g, self)
 
 
-def apply_reflectors(g: Any, reflectors: ir.Value, tau: ir.Value, target: ir.Value, from_left: bool,
+def apply_reflectors(g: GraphBuilder, reflectors: ir.Value, tau: ir.Value, target: ir.Value, from_left: bool,
                      ascending: bool) -> ir.Value:
     """H_j applied to `target` for each reflector j of the packed `reflectors` (*, rows, k'), in
     ascending or descending j: from the left, target <- H_j target; from the right, target H_j.
@@ -95,15 +96,15 @@ def apply_reflectors(g: Any, reflectors: ir.Value, tau: ir.Value, target: ir.Val
     return k.fixed_loop(g, count, [start], step)[0]
 
 
-def householder_product(g: Any, input: ir.Value, tau: ir.Value) -> ir.Value:  # noqa: A002 (torch's name)
+def householder_product(g: GraphBuilder, input: ir.Value, tau: ir.Value) -> ir.Value:  # noqa: A002 (torch's name)
     """linalg_householder_product: the first n columns of H_0 ... H_(k-1), (*, m, n)."""
     m, n = k.size(g, input, -2), k.size(g, input, -1)
-    start = k.expand_batch(g, k.eye(g, m, n, g.dtype(input)), input)
+    start = k.expand_batch(g, k.eye(g, m, n, g.known_dtype(input)), input)
     k.shaped(start, k.matrix_dims(input, m, n), input.dtype)
     return apply_reflectors(g, input, tau, start, from_left=True, ascending=False)
 
 
-def linalg_qr(g: Any, A: ir.Value, mode: str = "reduced") -> tuple[ir.Value, ir.Value]:
+def linalg_qr(g: GraphBuilder, A: ir.Value, mode: str = "reduced") -> tuple[ir.Value, ir.Value]:
     """linalg_qr (Q, R): reduced (m, k) and (k, n); complete (m, m) and (m, n); r: Q empty."""
     m, n = k.size(g, A, -2), k.size(g, A, -1)
     steps = k.smaller(g, m, n)
@@ -111,13 +112,13 @@ def linalg_qr(g: Any, A: ir.Value, mode: str = "reduced") -> tuple[ir.Value, ir.
     rows = m if mode == "complete" else steps
     upper = k.triu(g, k.slice_last(g, packed, -2, rows), rows, n)
     if mode == "r":
-        return k.empty(g, g.dtype(A)), upper
-    start = k.expand_batch(g, k.eye(g, m, rows, g.dtype(A)), A)
+        return k.empty(g, g.known_dtype(A)), upper
+    start = k.expand_batch(g, k.eye(g, m, rows, g.known_dtype(A)), A)
     k.shaped(start, k.matrix_dims(A, m, rows), A.dtype)
     return apply_reflectors(g, packed, tau, start, from_left=True, ascending=False), upper
 
 
-def ormqr(g: Any, self: ir.Value, input2: ir.Value, input3: ir.Value, left: bool = True,
+def ormqr(g: GraphBuilder, self: ir.Value, input2: ir.Value, input3: ir.Value, left: bool = True,
           transpose: bool = False) -> ir.Value:
     """ormqr: Q C, Q^T C, C Q or C Q^T for Q = H_0 ... H_(k-1) of geqrf's (self, input2), C = input3."""
     ascending = left == transpose  # Q^T C and C Q apply H_0 first

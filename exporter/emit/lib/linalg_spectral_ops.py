@@ -22,6 +22,7 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import linalg_core as k
 
@@ -77,28 +78,28 @@ def _unconverged(b: Any, gram: ir.Value, tolerance: ir.Value, n: k.Size, r: int)
     return k.any_true(b, b.op("Greater", off, tolerance))
 
 
-def _most_iterations(g: Any, n: k.Size) -> k.Size:
+def _most_iterations(g: GraphBuilder, n: k.Size) -> k.Size:
     if isinstance(n, int):
         return _MOST_SWEEPS * n * n
     return g.op("Mul", g.constant(_MOST_SWEEPS, torch.int64), g.op("Mul", n, n))
 
 
-def _squared_tolerance(g: Any, x: ir.Value) -> ir.Value:
+def _squared_tolerance(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """(epsilon * ||x||_F)^2 per matrix, (*, 1, 1)."""
     r = len(x.shape)
-    epsilon = _EPSILON.get(g.dtype(x), 2.2e-16)
+    epsilon = _EPSILON.get(g.known_dtype(x), 2.2e-16)
     return g.op("Mul", c.reduce(g, "ReduceSum", k.square(g, x), [r - 2, r - 1], True),
                 k.scalar(g, epsilon * epsilon, x))
 
 
-def _start(g: Any, x: ir.Value, n: k.Size) -> tuple[ir.Value, ir.Value]:
+def _start(g: GraphBuilder, x: ir.Value, n: k.Size) -> tuple[ir.Value, ir.Value]:
     """The identity (n, n) and V's start: it broadcast to x's batch."""
-    identity = k.eye(g, n, n, g.dtype(x))
+    identity = k.eye(g, n, n, g.known_dtype(x))
     v = k.expand_batch(g, identity, x)
     return identity, k.shaped(v, k.matrix_dims(x, n, n), x.dtype)
 
 
-def jacobi_eigh(g: Any, a: ir.Value) -> tuple[ir.Value, ir.Value]:
+def jacobi_eigh(g: GraphBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(diagonal (*, n) in no particular order, V (*, n, n)) with a = V diag V^T, a symmetric."""
     r = len(a.shape)
     n = k.size(g, a, -1)
@@ -119,20 +120,20 @@ def jacobi_eigh(g: Any, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     return diagonal, v
 
 
-def _sorted(g: Any, values: ir.Value, n: k.Size, descending: bool) -> tuple[ir.Value, ir.Value]:
+def _sorted(g: GraphBuilder, values: ir.Value, n: k.Size, descending: bool) -> tuple[ir.Value, ir.Value]:
     """(values sorted along the last axis, the order) with TopK."""
     count = g.op("Reshape", k.as_value(g, n), g.constant([1], torch.int64))
     out, order = g.op("TopK", values, count, axis=-1, largest=int(descending), sorted=1, _outputs=2)
     return out, order
 
 
-def _columns_in_order(g: Any, x: ir.Value, order: ir.Value, r: int) -> ir.Value:
+def _columns_in_order(g: GraphBuilder, x: ir.Value, order: ir.Value, r: int) -> ir.Value:
     """x[..., :, order] for a (*, n) order per matrix, x of rank r."""
     index = g.op("Expand", c.unsqueeze(g, order, [r - 2]), g.op("Shape", x))
     return g.op("GatherElements", x, index, axis=r - 1)
 
 
-def _symmetric(g: Any, a: ir.Value, n: k.Size, upper: bool) -> ir.Value:
+def _symmetric(g: GraphBuilder, a: ir.Value, n: k.Size, upper: bool) -> ir.Value:
     """The symmetric matrix of a's lower (or upper) triangle: the other one is not read."""
     strict = k.lower_mask(g, n, n, -1)
     kept = k.transpose(g, a) if upper else a
@@ -140,23 +141,23 @@ def _symmetric(g: Any, a: ir.Value, n: k.Size, upper: bool) -> ir.Value:
     return k.shaped(out, a.shape, a.dtype)
 
 
-def linalg_eigh(g: Any, A: ir.Value, UPLO: str = "L", compute_v: bool = True) -> tuple[ir.Value, ir.Value]:
+def linalg_eigh(g: GraphBuilder, A: ir.Value, UPLO: str = "L", compute_v: bool = True) -> tuple[ir.Value, ir.Value]:
     """_linalg_eigh (eigenvalues ascending, eigenvectors as columns; an empty (0,) tensor when not
     compute_v, as torch)."""
     n = k.size(g, A, -1)
     diagonal, v = jacobi_eigh(g, _symmetric(g, A, n, UPLO.upper() == "U"))
     values, order = _sorted(g, diagonal, n, descending=False)
     if not compute_v:
-        return values, k.empty(g, g.dtype(A))
+        return values, k.empty(g, g.known_dtype(A))
     return values, _columns_in_order(g, v, order, len(A.shape))
 
 
-def jacobi_svd(g: Any, a: ir.Value) -> tuple[ir.Value, ir.Value]:
+def jacobi_svd(g: GraphBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(X, V) with a V = X and X's columns orthogonal, a (*, m, n) with m >= n."""
     r = len(a.shape)
     n = k.size(g, a, -1)
     _, v = _start(g, a, n)
-    identity = k.eye(g, n, n, g.dtype(a))
+    identity = k.eye(g, n, n, g.known_dtype(a))
     tolerance = g.op("Mul", _squared_tolerance(g, a), _squared_tolerance(g, a))  # ||A^T A||_F <= ||A||_F^2
 
     def step(b: Any, i: ir.Value, values: list[ir.Value]) -> tuple[ir.Value, list[ir.Value]]:
@@ -175,7 +176,7 @@ def jacobi_svd(g: Any, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     return tuple(k.converging_loop(g, _most_iterations(g, n), [a, v], step))  # type: ignore[return-value]
 
 
-def linalg_svd(g: Any, A: ir.Value, full_matrices: bool = False, compute_uv: bool = True,
+def linalg_svd(g: GraphBuilder, A: ir.Value, full_matrices: bool = False, compute_uv: bool = True,
                driver: str | None = None) -> tuple[ir.Value, ir.Value, ir.Value]:
     """_linalg_svd (U, S descending, Vh); U and Vh empty (0,) tensors when not compute_uv. A wide A
     is decomposed as A^T. full_matrices only differs for a non-square A, refused by the spec."""
@@ -189,7 +190,7 @@ def linalg_svd(g: Any, A: ir.Value, full_matrices: bool = False, compute_uv: boo
     norms = g.op("Sqrt", c.reduce(g, "ReduceSum", k.square(g, x), [r - 2], False))
     values, order = _sorted(g, norms, small, descending=True)
     if not compute_uv:
-        return k.empty(g, g.dtype(A)), values, k.empty(g, g.dtype(A))
+        return k.empty(g, g.known_dtype(A)), values, k.empty(g, g.known_dtype(A))
     x, v = _columns_in_order(g, x, order, r), _columns_in_order(g, v, order, r)
     zero = k.scalar(g, 0.0, A)
     safe = g.op("Where", g.op("Equal", values, zero), k.scalar(g, 1.0, A), values)
@@ -197,7 +198,7 @@ def linalg_svd(g: Any, A: ir.Value, full_matrices: bool = False, compute_uv: boo
     return (v, values, k.transpose(g, u, r)) if wide else (u, values, k.transpose(g, v, r))
 
 
-def linalg_pinv(g: Any, self: ir.Value, atol: ir.Value | None = None, rtol: ir.Value | None = None,
+def linalg_pinv(g: GraphBuilder, self: ir.Value, atol: ir.Value | None = None, rtol: ir.Value | None = None,
                 hermitian: bool = False) -> ir.Value:
     """linalg_pinv.atol_rtol_tensor, as torch computes it: singular values (|eigenvalues| when
     hermitian) at or below max(atol, rtol * the largest) count as 0; rtol defaults to
@@ -214,13 +215,13 @@ def linalg_pinv(g: Any, self: ir.Value, atol: ir.Value | None = None, rtol: ir.V
         left, right, size = k.transpose(g, vh, r), k.transpose(g, u, r), values
     largest = c.reduce(g, "ReduceMax", size, [r - 2], True)
     if rtol is None:
-        epsilon = _EPSILON.get(g.dtype(self), 2.2e-16)
+        epsilon = _EPSILON.get(g.known_dtype(self), 2.2e-16)
         rtol = k.scalar(g, 0.0 if atol is not None else epsilon * max(m, n), self)
     else:
-        rtol = c.unsqueeze(g, g.cast(rtol, g.dtype(self)), [len(rtol.shape)])
+        rtol = c.unsqueeze(g, g.cast(rtol, g.known_dtype(self)), [len(rtol.shape)])
     threshold = g.op("Mul", rtol, largest)
     if atol is not None:
-        threshold = g.op("Max", threshold, c.unsqueeze(g, g.cast(atol, g.dtype(self)), [len(atol.shape)]))
+        threshold = g.op("Max", threshold, c.unsqueeze(g, g.cast(atol, g.known_dtype(self)), [len(atol.shape)]))
     kept = g.op("Greater", size, threshold)
     one, zero = k.scalar(g, 1.0, self), k.scalar(g, 0.0, self)
     inverse = g.op("Where", kept, g.op("Div", one, g.op("Where", kept, values, one)), zero)

@@ -12,11 +12,12 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
-from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY
+from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY, GraphBuilder
+from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import indexing_ops
 
 
-def unbind_copy(g: Any, self: ir.Value, dim: int) -> list[ir.Value]:
+def unbind_copy(g: GraphBuilder, self: ir.Value, dim: int) -> list[ir.Value]:
     """torch.unbind_copy: one Gather per index along dim (needs the static size along dim)."""
     axis = dim % g.rank(self)
     size = h.dim_size(g, self, axis)
@@ -25,14 +26,7 @@ def unbind_copy(g: Any, self: ir.Value, dim: int) -> list[ir.Value]:
     return [g.op("Gather", self, g.constant(i, torch.int64), axis=axis) for i in range(size)]
 
 
-def _static_shape(g: Any, x: ir.Value, *, refusal: str) -> list[int]:
-    shape = g.shape(x)
-    if not all(isinstance(d, int) for d in shape):
-        raise g.refuse(refusal, detail=f"'{x.name}' has shape {shape}")
-    return [int(d) for d in shape]
-
-
-def _overwrite(g: Any, self: ir.Value, src: ir.Value, positions: np.ndarray) -> ir.Value:
+def _overwrite(g: GraphBuilder, self: ir.Value, src: ir.Value, positions: np.ndarray) -> ir.Value:
     """self with flat element positions[i] replaced by src's element i (src flattened in its order;
     where positions repeat, which eager torch refuses, the last write wins). Gather + Where with
     static tables: any dtype, every opset."""
@@ -50,20 +44,20 @@ def _overwrite(g: Any, self: ir.Value, src: ir.Value, positions: np.ndarray) -> 
     return g.op("Reshape", g.op("Where", mask, picked, flat_self), g.constant(shape, torch.int64))
 
 
-def diagonal_scatter(g: Any, self: ir.Value, src: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
+def diagonal_scatter(g: GraphBuilder, self: ir.Value, src: ir.Value, offset: int, dim1: int, dim2: int) -> ir.Value:
     """torch.diagonal_scatter: src written over self's diagonal (static shapes)."""
-    shape = _static_shape(g, self, refusal="dynamic_sizes")
+    shape = c.static_shape(g, self, refusal="dynamic_sizes")
     flat = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
     return _overwrite(g, self, src, np.diagonal(flat, offset, dim1 % len(shape), dim2 % len(shape)))
 
 
-def as_strided_scatter(g: Any, self: ir.Value, src: ir.Value, size: Sequence[Any], stride: Sequence[Any],
+def as_strided_scatter(g: GraphBuilder, self: ir.Value, src: ir.Value, size: Sequence[Any], stride: Sequence[Any],
                        storage_offset: Any = None) -> ir.Value:
     """torch.as_strided_scatter: src written at storage_offset + sum_k i_k * stride[k] of self read
     as a dense row-major tensor (static shapes, sizes and strides)."""
     if self.meta.get(STRIDED_VIEW_KEY) is not None:
         raise g.refuse("strided_view_input", detail=f"'{self.name}' is a strided view")
-    _static_shape(g, self, refusal="dynamic_sizes")
+    c.static_shape(g, self, refusal="dynamic_sizes")
     offset = 0 if storage_offset is None else storage_offset
     if any(isinstance(v, ir.Value) for v in (*size, *stride, offset)):
         raise g.refuse("dynamic_sizes", detail=f"size {list(size)}, stride {list(stride)}, offset {offset}")
@@ -75,7 +69,7 @@ def as_strided_scatter(g: Any, self: ir.Value, src: ir.Value, size: Sequence[Any
     return _overwrite(g, self, src, np.asarray(positions))
 
 
-def index_reduce(g: Any, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, reduce: str,
+def index_reduce(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, reduce: str,
                  include_self: bool) -> ir.Value:
     """torch.index_reduce: scatter_reduce along dim with the 1-D index spread over source's shape."""
     view = [1] * g.rank(source)

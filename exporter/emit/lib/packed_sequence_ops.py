@@ -17,11 +17,12 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import rnn_ops
 
 
-def _time_major(g: Any, x: ir.Value, batch_first: bool, rank: int | None = None) -> ir.Value:
+def _time_major(g: GraphBuilder, x: ir.Value, batch_first: bool, rank: int | None = None) -> ir.Value:
     """Swap the batch and time axes when batch_first (either way: it is its own inverse)."""
     if not batch_first:
         return x
@@ -29,27 +30,27 @@ def _time_major(g: Any, x: ir.Value, batch_first: bool, rank: int | None = None)
     return g.op("Transpose", x, perm=perm)
 
 
-def _arange(g: Any, count: ir.Value) -> ir.Value:
+def _arange(g: GraphBuilder, count: ir.Value) -> ir.Value:
     return g.op("Range", g.constant(0, torch.int64), count, g.constant(1, torch.int64))
 
 
-def _first(g: Any, vector: ir.Value) -> ir.Value:
+def _first(g: GraphBuilder, vector: ir.Value) -> ir.Value:
     return g.op("Gather", vector, g.constant(0, torch.int64), axis=0)
 
 
-def _packed_mask(g: Any, batch_sizes: ir.Value) -> ir.Value:
+def _packed_mask(g: GraphBuilder, batch_sizes: ir.Value) -> ir.Value:
     """mask[t, b] = b < batch_sizes[t]: which (step, sequence) pairs hold data."""
     sizes = g.cast(batch_sizes, torch.int64)
     batch = _arange(g, _first(g, sizes))
     return g.op("Less", c.unsqueeze(g, batch, [0]), c.unsqueeze(g, sizes, [1]))
 
 
-def _positions(g: Any, mask: ir.Value) -> ir.Value:
+def _positions(g: GraphBuilder, mask: ir.Value) -> ir.Value:
     """(step, sequence) index pairs of the packed rows, in packed order: (N, 2)."""
     return g.op("Transpose", g.op("NonZero", mask), perm=[1, 0])
 
 
-def pack_padded_sequence(g: Any, input: ir.Value, lengths: ir.Value, batch_first: bool) -> tuple[ir.Value, ir.Value]:
+def pack_padded_sequence(g: GraphBuilder, input: ir.Value, lengths: ir.Value, batch_first: bool) -> tuple[ir.Value, ir.Value]:
     """aten::_pack_padded_sequence -> (data, batch_sizes)."""
     x = _time_major(g, input, batch_first)
     lengths = g.cast(lengths, torch.int64)
@@ -62,7 +63,7 @@ def pack_padded_sequence(g: Any, input: ir.Value, lengths: ir.Value, batch_first
     return data, batch_sizes
 
 
-def _unpack(g: Any, data: ir.Value, batch_sizes: ir.Value, fill: Any, steps: Any = None) -> tuple[ir.Value, ...]:
+def _unpack(g: GraphBuilder, data: ir.Value, batch_sizes: ir.Value, fill: Any, steps: Any = None) -> tuple[ir.Value, ...]:
     """(padded [steps, batch, ...], lengths, positions) of packed data; `steps` defaults to len(batch_sizes)."""
     mask = _packed_mask(g, batch_sizes)
     positions = _positions(g, mask)
@@ -77,7 +78,7 @@ def _unpack(g: Any, data: ir.Value, batch_sizes: ir.Value, fill: Any, steps: Any
     return padded, lengths, positions
 
 
-def pad_packed_sequence(g: Any, data: ir.Value, batch_sizes: ir.Value, batch_first: bool, padding_value: Any,
+def pad_packed_sequence(g: GraphBuilder, data: ir.Value, batch_sizes: ir.Value, batch_first: bool, padding_value: Any,
                         total_length: Any) -> tuple[ir.Value, ir.Value]:
     """aten::_pad_packed_sequence -> (padded, lengths); total_length -1 means the longest sequence's length."""
     steps = None if not isinstance(total_length, ir.Value) and total_length < 0 else total_length
@@ -85,7 +86,7 @@ def pad_packed_sequence(g: Any, data: ir.Value, batch_sizes: ir.Value, batch_fir
     return _time_major(g, padded, batch_first, g.rank(data) + 1), lengths
 
 
-def packed_data_rnn(g: Any, data: ir.Value, batch_sizes: ir.Value, hx: Any, params: Any, has_biases: bool,
+def packed_data_rnn(g: GraphBuilder, data: ir.Value, batch_sizes: ir.Value, hx: Any, params: Any, has_biases: bool,
                     num_layers: int, dropout: float, train: bool, bidirectional: bool, op: str) -> tuple[ir.Value, ...]:
     """aten::lstm.data / gru.data (the spec binds `op`): the RNN over a PackedSequence -> (packed output,
     h_n[, c_n]); `hx` is LSTM's (h0, c0) list or GRU's h0."""

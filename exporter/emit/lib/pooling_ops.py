@@ -30,12 +30,13 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 
 # -- window geometry -------------------------------------------------------------------------------
 
 
-def _spatial_product(g: Any, x: ir.Value, n: int) -> ir.Value:
+def _spatial_product(g: GraphBuilder, x: ir.Value, n: int) -> ir.Value:
     """The number of elements in one (N, C) plane of `x`, as an int64 scalar value."""
     dims = h.shape(g, x)[-n:]
     if c.is_static(dims):
@@ -61,7 +62,7 @@ def _pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -
 # -- max pooling -----------------------------------------------------------------------------------
 
 
-def max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+def max_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
              ceil_mode: bool, rank: int, with_indices: bool) -> Any:
     """torch's `rank`-D max pooling (values, or (values, in-plane indices) `with_indices`)."""
     static = c.is_static(h.shape(g, self)[-rank:])
@@ -71,7 +72,7 @@ def max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
     return _max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank, with_indices)
 
 
-def _max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+def _max_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
               ceil_mode: bool, rank: int, with_indices: bool) -> Any:
     x, n = self, rank
     k = h.per_dim(g, kernel_size, n)
@@ -113,7 +114,7 @@ def _max_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: An
     return c.unbatched(g, (values, indices), added)
 
 
-def _max_pool_gather(g: Any, x: ir.Value, sizes: list[int], outs: list[int], k: list[int], s: list[int],
+def _max_pool_gather(g: GraphBuilder, x: ir.Value, sizes: list[int], outs: list[int], k: list[int], s: list[int],
                      p: list[int], d: list[int], ends: list[int], with_indices: bool) -> tuple[ir.Value, ...]:
     """Opset 9 dilated (or wide ceil-mode) max pooling: one Gather per window offset, then Max.
 
@@ -122,7 +123,7 @@ def _max_pool_gather(g: Any, x: ir.Value, sizes: list[int], outs: list[int], k: 
     the first offset holding the maximum.
     """
     n = len(k)
-    lowest = float("-inf") if g.dtype(x).is_floating_point else float(torch.iinfo(g.dtype(x)).min)
+    lowest = float("-inf") if g.known_dtype(x).is_floating_point else float(torch.iinfo(g.known_dtype(x)).min)
     padded = c.pad_constant(g, x, [0, 0, *p, 0, 0, *ends], lowest)
     offsets = list(itertools.product(*(range(kk) for kk in k)))
     slices = []
@@ -155,7 +156,7 @@ def _max_pool_gather(g: Any, x: ir.Value, sizes: list[int], outs: list[int], k: 
 # -- average pooling -------------------------------------------------------------------------------
 
 
-def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
+def avg_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
              count_include_pad: bool, rank: int, divisor_override: Any = None) -> ir.Value:
     """torch's `rank`-D average pooling (padding counted or not, a divisor override, ceil mode)."""
     n = rank
@@ -175,7 +176,7 @@ def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
         include = bool(count_include_pad) or divisor_override is not None
         y = g.op("AveragePool", x, kernel_shape=k, strides=s, pads=p * 2, count_include_pad=int(include))
         if divisor_override is not None and divisor_override != area:
-            y = g.op("Mul", y, h.scalar(g, area / divisor_override, g.dtype(self)))
+            y = g.op("Mul", y, g.constant(area / divisor_override, g.known_dtype(self)))
     elif divisor_override is None and g.opset >= 10:
         y = g.op("AveragePool", x, kernel_shape=k, strides=s, pads=p * 2, count_include_pad=int(count_include_pad),
                  ceil_mode=1)
@@ -199,12 +200,12 @@ def avg_pool(g: Any, self: ir.Value, kernel_size: Any, stride: Any, padding: Any
         divisor = functools.reduce(np.multiply.outer, per_axis).astype(np.float64)
         if divisor_override is not None:
             divisor[...] = divisor_override
-        scale = torch.from_numpy(area / divisor).to(g.dtype(self))
+        scale = torch.from_numpy(area / divisor).to(g.known_dtype(self))
         y = g.op("Mul", y, g.constant(scale))
     return c.squeeze(g, y, [0]) if added else y
 
 
-def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> ir.Value:
+def adaptive_avg_pool(g: GraphBuilder, self: ir.Value, output_size: Any, rank: int) -> ir.Value:
     """torch's `rank`-D adaptive average pooling."""
     n = rank
     out = h.per_dim(g, output_size, n)
@@ -228,7 +229,7 @@ def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> ir
             for i in range(o):
                 start, stop = (i * L) // o, -(-((i + 1) * L) // o)
                 matrix[start:stop, i] = 1.0 / (stop - start)
-            weights = g.constant(torch.from_numpy(matrix).to(g.dtype(self)))
+            weights = g.constant(torch.from_numpy(matrix).to(g.known_dtype(self)))
             last = rank - 1
             target = 2 + axis
             if target == last:
@@ -243,7 +244,7 @@ def adaptive_avg_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> ir
 # -- adaptive max pooling --------------------------------------------------------------------------
 
 
-def _window_max(g: Any, values: ir.Value, indices: ir.Value, axis: int, start: int, stop: int,
+def _window_max(g: GraphBuilder, values: ir.Value, indices: ir.Value, axis: int, start: int, stop: int,
                 rank: int) -> tuple[ir.Value, ir.Value]:
     """Max over [start, stop) along `axis` (kept), and the index carried by its first maximum."""
     v = h.slice_axes(g, values, [start], [stop], [axis])
@@ -260,7 +261,7 @@ def _window_max(g: Any, values: ir.Value, indices: ir.Value, axis: int, start: i
     return top, c.reduce(g, "ReduceSum", g.op("Mul", onehot, ix), [axis], True)
 
 
-def adaptive_max_pool(g: Any, self: ir.Value, output_size: Any, rank: int) -> tuple[ir.Value, ir.Value]:
+def adaptive_max_pool(g: GraphBuilder, self: ir.Value, output_size: Any, rank: int) -> tuple[ir.Value, ir.Value]:
     """torch's `rank`-D adaptive max pooling: (values, in-plane indices)."""
     n = rank
     out = h.per_dim(g, output_size, n)
@@ -299,7 +300,7 @@ _SUM, _MEAN, _MAX = 0, 1, 2
 _FAST_SUM_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def _arange(g: Any, length: Any, like: ir.Value) -> ir.Value:
+def _arange(g: GraphBuilder, length: Any, like: ir.Value) -> ir.Value:
     """0 .. length-1 (int64) for `like`'s first dim: a constant when static, else Range (11) or
     the positions NonZero finds in a tensor of ones (before 11)."""
     if isinstance(length, int):
@@ -312,14 +313,14 @@ def _arange(g: Any, length: Any, like: ir.Value) -> ir.Value:
     return g.op("Reshape", g.op("NonZero", ones), h.ints(g, [-1]))
 
 
-def embedding_bag(g: Any, weight: ir.Value, indices: ir.Value, offsets: ir.Value, mode: int,
+def embedding_bag(g: GraphBuilder, weight: ir.Value, indices: ir.Value, offsets: ir.Value, mode: int,
                   per_sample_weights: Any, include_last_offset: bool, forward_only: bool,
                   padding_idx: Any = None) -> tuple[ir.Value, ...]:
     """torch's CPU embedding bag; `forward_only`: embedding_bag(.padding_idx), whose kernel sizes
     the sum-mode bag_size / max_indices zeros like offsets (_embedding_bag: like the bags)."""
     # 1-D: nn.EmbeddingBag flattens 2-D input itself (with 2-D indices and offsets torch crashes)
     assert g.rank(indices) == 1, "embedding_bag takes 1-D indices with offsets"
-    dtype, index_dtype = g.dtype(weight), g.dtype(indices)
+    dtype, index_dtype = g.known_dtype(weight), g.known_dtype(indices)
     padding = padding_idx is not None and padding_idx >= 0
     count = h.shape(g, indices)[0]
     starts = h.slice_axes(g, offsets, [0], [-1], [0]) if include_last_offset else offsets

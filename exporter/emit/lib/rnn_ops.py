@@ -25,6 +25,7 @@ import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.emit import helpers as h
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import shape_ops
 
@@ -33,7 +34,7 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 _ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
 
 
-def _reorder(g: Any, op: str, weight: ir.Value, hidden: int) -> ir.Value:
+def _reorder(g: GraphBuilder, op: str, weight: ir.Value, hidden: int) -> ir.Value:
     """Rows of a (gates*H, ...) torch weight in ONNX's gate order."""
     order = _ORDER[op]
     if order == list(range(len(order))):
@@ -42,13 +43,13 @@ def _reorder(g: Any, op: str, weight: ir.Value, hidden: int) -> ir.Value:
     return g.op("Gather", weight, g.constant(rows, torch.int64), axis=0)
 
 
-def _stack(g: Any, values: Sequence[ir.Value]) -> ir.Value:
+def _stack(g: GraphBuilder, values: Sequence[ir.Value]) -> ir.Value:
     """Stack per-direction tensors on a new leading axis."""
     parts = [c.unsqueeze(g, v, [0]) for v in values]
     return parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis=0)
 
 
-def rnn(g: Any, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases: bool, num_layers: int,
+def rnn(g: GraphBuilder, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases: bool, num_layers: int,
         dropout: float, train: bool, bidirectional: bool, batch_first: bool, op: str,
         activation: str | None = None, sequence_lens: ir.Value | None = None) -> tuple[ir.Value, ...]:
     """lstm / gru / rnn_tanh / rnn_relu (.input): `op` is the ONNX op (LSTM, GRU, RNN), `activation`
@@ -91,7 +92,7 @@ def rnn(g: Any, input: ir.Value, hx: Any, params: Sequence[ir.Value], has_biases
     return (output, *states_out)
 
 
-def _within(g: Any, output: ir.Value, lengths: ir.Value) -> ir.Value:
+def _within(g: GraphBuilder, output: ir.Value, lengths: ir.Value) -> ir.Value:
     """(T, B, 1) bool: step t is inside sequence b, for an output of shape (T, B, dirs * H)."""
     steps = g.op("Gather", g.op("Shape", output), g.constant(0, torch.int64), axis=0)
     positions = c.unsqueeze(g, shape_ops.arange(g, steps), [1, 2])
@@ -101,7 +102,7 @@ def _within(g: Any, output: ir.Value, lengths: ir.Value) -> ir.Value:
 _PACKED_MODES = {"LSTM": ("LSTM", None), "GRU": ("GRU", None), "RNN_TANH": ("RNN", "Tanh"), "RNN_RELU": ("RNN", "Relu")}
 
 
-def packed_rnn(g: Any, input: ir.Value, lengths: ir.Value, hx: Sequence[ir.Value], params: Sequence[ir.Value],
+def packed_rnn(g: GraphBuilder, input: ir.Value, lengths: ir.Value, hx: Sequence[ir.Value], params: Sequence[ir.Value],
                mode: str, has_biases: bool, num_layers: int, dropout: float, train: bool,
                bidirectional: bool) -> list[ir.Value]:
     """aten2onnx::packed_rnn (exporter/capture/recurrent.py): the RNN over padded time-major input with

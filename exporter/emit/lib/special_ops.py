@@ -14,31 +14,33 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
+
 F64 = torch.float64
 UNROLLED_DEGREE = 64  # a Python-number degree up to this is unrolled; a larger one runs in a Loop
 
 
-def _f(g: Any, value: float) -> ir.Value:
+def _f(g: GraphBuilder, value: float) -> ir.Value:
     return g.constant(float(value), F64)
 
 
-def _where(g: Any, condition: ir.Value, then: ir.Value, otherwise: ir.Value) -> ir.Value:
+def _where(g: GraphBuilder, condition: ir.Value, then: ir.Value, otherwise: ir.Value) -> ir.Value:
     return g.op("Where", condition, then, otherwise)
 
 
-def _equal(g: Any, x: ir.Value, value: ir.Value) -> ir.Value:
+def _equal(g: GraphBuilder, x: ir.Value, value: ir.Value) -> ir.Value:
     """x == value for floats without Equal (ONNX Runtime has no float Equal before opset 11)."""
     return g.op("Not", g.op("Or", g.op("Or", g.op("Less", x, value), g.op("Greater", x, value)), g.op("IsNaN", x)))
 
 
-def masked_loop(g: Any, trips: ir.Value, carried: Sequence[ir.Value],
+def masked_loop(g: GraphBuilder, trips: ir.Value, carried: Sequence[ir.Value],
                 step: Callable[[Any, ir.Value, list[ir.Value]], list[ir.Value]]) -> list[ir.Value]:
     """Run `step(body, iteration, values) -> values` `trips` times (an int64 0-d value) in an ONNX
     Loop; each step masks its own updates, so elements that are done keep their values."""
     body = g.subgraph()
     iteration = g.graph_input(torch.int64, [])
     condition = g.graph_input(torch.bool, [])
-    inputs = [g.graph_input(g.dtype(v)) for v in carried]
+    inputs = [g.graph_input(g.known_dtype(v)) for v in carried]
     updated = step(body, iteration, inputs)
     outputs = [body.op("Identity", condition), *(body.op("Identity", v) if v in inputs else v for v in updated)]
     graph = ir.Graph([iteration, condition, *inputs], outputs, nodes=body.nodes, name=f"{g.overload}_loop")
@@ -46,7 +48,7 @@ def masked_loop(g: Any, trips: ir.Value, carried: Sequence[ir.Value],
     return list(result) if isinstance(result, tuple) else [result]
 
 
-def _trip_count(g: Any, counts: ir.Value, least: float = 0.0) -> ir.Value:
+def _trip_count(g: GraphBuilder, counts: ir.Value, least: float = 0.0) -> ir.Value:
     """max(least, max(counts)) as an int64 0-d value (least for an empty tensor)."""
     most = g.op("ReduceMax", g.op("Reshape", counts, g.constant([-1], torch.int64)), keepdims=0)
     most = g.op("Max", most, _f(g, least))  # an empty tensor reduces to the lowest float
@@ -57,7 +59,7 @@ def _trip_count(g: Any, counts: ir.Value, least: float = 0.0) -> ir.Value:
 ZETA_EPS = 1.11022302462515654042e-16
 
 
-def zeta_direct_sum(g: Any, x: ir.Value, q: ir.Value, q_far: ir.Value) -> list[ir.Value]:
+def zeta_direct_sum(g: GraphBuilder, x: ir.Value, q: ir.Value, q_far: ir.Value) -> list[ir.Value]:
     """torch's (Cephes') first phase of zeta(x, q): s = q^-x + (q + 1)^-x + ..., 9 terms after the
     first and on while q + i <= 9, an element stopping early where a term falls below eps * s.
     `q_far` is q where the sum may be long (negative non-integer q with integer x), 1 elsewhere:
@@ -89,13 +91,13 @@ def zeta_direct_sum(g: Any, x: ir.Value, q: ir.Value, q_far: ir.Value) -> list[i
 # -- orthogonal polynomials by their three-term recurrences ----------------------------------------
 # family -> (first degree-1 value from x, recurrence r_k(x, p_{k-2}, p_{k-1}, k) for k >= 2)
 
-def _first(g: Any, family: str, x: ir.Value) -> ir.Value:
+def _first(g: GraphBuilder, family: str, x: ir.Value) -> ir.Value:
     two_x = g.op("Add", x, x)
     return {"t": x, "u": two_x, "v": g.op("Sub", two_x, _f(g, 1.0)), "w": g.op("Add", two_x, _f(g, 1.0)),
             "h": two_x, "he": x, "l": g.op("Sub", _f(g, 1.0), x), "p": x}[family]
 
 
-def _next(g: Any, family: str, x: ir.Value, p: ir.Value, q: ir.Value, k: ir.Value) -> ir.Value:
+def _next(g: GraphBuilder, family: str, x: ir.Value, p: ir.Value, q: ir.Value, k: ir.Value) -> ir.Value:
     """p_k from p = p_{k-2}, q = p_{k-1} at degree k (a float64 value), in torch's operation order."""
     if family in ("t", "u", "v", "w"):
         return g.op("Sub", g.op("Mul", g.op("Add", x, x), q), p)
@@ -112,7 +114,7 @@ def _next(g: Any, family: str, x: ir.Value, p: ir.Value, q: ir.Value, k: ir.Valu
     return g.op("Div", g.op("Sub", g.op("Mul", factor, q), g.op("Mul", j, p)), g.op("Add", j, _f(g, 1.0)))
 
 
-def _recurrence(g: Any, family: str, x: ir.Value, degree: ir.Value | int, needed: ir.Value | None) -> ir.Value:
+def _recurrence(g: GraphBuilder, family: str, x: ir.Value, degree: ir.Value | int, needed: ir.Value | None) -> ir.Value:
     """p_n(x) for n >= 2 by the recurrence: unrolled for a Python-number degree up to
     UNROLLED_DEGREE, else an ONNX Loop over the largest degree among the `needed` elements."""
     one = g.op("Expand", _f(g, 1.0), g.op("Shape", x))
@@ -136,7 +138,7 @@ def _recurrence(g: Any, family: str, x: ir.Value, degree: ir.Value | int, needed
     return masked_loop(g, trips, [one, g.op("Expand", first, g.op("Shape", x))], step)[1]
 
 
-def _acos(g: Any, x: ir.Value) -> ir.Value:
+def _acos(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """acos(x) on [-1, 1] from Asin (ONNX Runtime computes float64 Asin exactly, Acos in float32):
     2 asin(sqrt((1 - |x|) / 2)), reflected to pi - that for x < 0."""
     half = g.op("Sqrt", g.op("Mul", g.op("Sub", _f(g, 1.0), g.op("Abs", x)), _f(g, 0.5)))
@@ -144,18 +146,18 @@ def _acos(g: Any, x: ir.Value) -> ir.Value:
     return _where(g, g.op("Less", x, _f(g, 0.0)), g.op("Sub", _f(g, torch.pi), angle), angle)
 
 
-def _parity(g: Any, n: ir.Value, even: ir.Value, odd: ir.Value) -> ir.Value:
+def _parity(g: GraphBuilder, n: ir.Value, even: ir.Value, odd: ir.Value) -> ir.Value:
     """`even` where the integer n is even, else `odd`."""
     half = g.op("Mul", n, _f(g, 0.5))
     return _where(g, _equal(g, g.op("Floor", half), half), even, odd)
 
 
-def orthogonal_polynomial(g: Any, x: ir.Value, n: Any, family: str, shifted: bool = False) -> ir.Value:
+def orthogonal_polynomial(g: GraphBuilder, x: ir.Value, n: Any, family: str, shifted: bool = False) -> ir.Value:
     """torch.special's orthogonal polynomials: Chebyshev T/U/V/W (`shifted`: of 2x - 1), Hermite
     H/He, Laguerre L and Legendre P of degree n (a tensor or a Python number), in torch's cases:
     0 for n < 0, its special values at x = +-1 (shifted: x = 1, 0) and, where torch does, the
     trigonometric form inside (-1, 1) for large n; otherwise the recurrence up to n."""
-    dtype = g.dtype(x)
+    dtype = g.known_dtype(x)
     wx = g.cast(x, F64)
     if isinstance(n, ir.Value):
         nf = g.cast(n, F64)
@@ -172,11 +174,11 @@ def orthogonal_polynomial(g: Any, x: ir.Value, n: Any, family: str, shifted: boo
     return g.cast(y, dtype)
 
 
-def _trunc(g: Any, x: ir.Value) -> ir.Value:
+def _trunc(g: GraphBuilder, x: ir.Value) -> ir.Value:
     return _where(g, g.op("Less", x, _f(g, 0.0)), g.op("Ceil", x), g.op("Floor", x))
 
 
-def _polynomial(g: Any, x: ir.Value, n: ir.Value, static: int | None, family: str, shifted: bool,
+def _polynomial(g: GraphBuilder, x: ir.Value, n: ir.Value, static: int | None, family: str, shifted: bool,
                 limit: float) -> ir.Value:
     one, zero = _f(g, 1.0), _f(g, 0.0)
     chebyshev = family in ("t", "u", "v", "w")
@@ -196,7 +198,7 @@ def _polynomial(g: Any, x: ir.Value, n: ir.Value, static: int | None, family: st
     return _where(g, g.op("Less", n, zero), zero, _edges(g, x, n, family, shifted, y))
 
 
-def _trigonometric(g: Any, s: ir.Value, n: ir.Value, family: str, shifted: bool) -> tuple[ir.Value, ir.Value]:
+def _trigonometric(g: GraphBuilder, s: ir.Value, n: ir.Value, family: str, shifted: bool) -> tuple[ir.Value, ir.Value]:
     """Where torch uses the closed forms of Chebyshev polynomials inside (-1, 1) (n above a
     threshold), and their values: cos(n t), sin((n+1) t) / sin t, cos((n+1/2) t) / cos(t/2),
     sin((n+1/2) t) / sin(t/2) with t = acos(s), and torch's fallbacks where a divisor vanishes."""
@@ -225,7 +227,7 @@ def _trigonometric(g: Any, s: ir.Value, n: ir.Value, family: str, shifted: bool)
     return inside, form
 
 
-def _edges(g: Any, x: ir.Value, n: ir.Value, family: str, shifted: bool, y: ir.Value) -> ir.Value:
+def _edges(g: GraphBuilder, x: ir.Value, n: ir.Value, family: str, shifted: bool, y: ir.Value) -> ir.Value:
     """torch's exact values at the interval's ends (and Laguerre's x = 0), for n >= 0."""
     one, zero = _f(g, 1.0), _f(g, 0.0)
     n1 = g.op("Add", n, one)
@@ -251,14 +253,14 @@ IGAMMA_EPS = 1.11022302462515654042e-16  # torch's MACHEP for double
 IGAMMA_MAXITER = 2000
 
 
-def converging_loop(g: Any, carried: Sequence[ir.Value],
+def converging_loop(g: GraphBuilder, carried: Sequence[ir.Value],
                     step: Callable[[Any, list[ir.Value]], tuple[list[ir.Value], ir.Value]]) -> list[ir.Value]:
     """Run `step(body, values) -> (values, active)` in an ONNX Loop until no element is active
     (or IGAMMA_MAXITER trips, torch's bound); each step masks its own updates."""
     body = g.subgraph()
     iteration = g.graph_input(torch.int64, [])
     condition = g.graph_input(torch.bool, [])
-    inputs = [g.graph_input(g.dtype(v)) for v in carried]
+    inputs = [g.graph_input(g.known_dtype(v)) for v in carried]
     updated, active = step(body, inputs)
     # any element active: the flattened mask with a 0 appended (an empty tensor stops the loop)
     flags = body.op("Reshape", body.cast(active, torch.float32), body.constant([-1], torch.int64))
@@ -271,7 +273,7 @@ def converging_loop(g: Any, carried: Sequence[ir.Value],
     return list(result) if isinstance(result, tuple) else [result]
 
 
-def igam_series(g: Any, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
+def igam_series(g: GraphBuilder, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
     """torch's _igam_helper_series sum: 1 + x/(a+1) + x^2/((a+1)(a+2)) + ..., each element until a
     term falls to eps times the sum; `active` marks the elements that need it."""
     one = _f(g, 1.0)
@@ -291,7 +293,7 @@ def igam_series(g: Any, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
     return converging_loop(g, [r, c, c, g.op("Expand", active, g.op("Shape", r))], step)[2]
 
 
-def igamc_series(g: Any, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
+def igamc_series(g: GraphBuilder, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
     """torch's _igamc_helper_series sum: sum_{n >= 1} (-x)^n / n! / (a + n), each element until a
     term falls to eps times the sum."""
     shape = g.op("Shape", g.op("Add", a, x))
@@ -313,7 +315,7 @@ def igamc_series(g: Any, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value
     return converging_loop(g, [zero, one, zero, g.op("Expand", active, shape)], step)[2]
 
 
-def igamc_continued_fraction(g: Any, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
+def igamc_continued_fraction(g: GraphBuilder, a: ir.Value, x: ir.Value, active: ir.Value) -> ir.Value:
     """torch's _igamc_helper_continued_fraction before its factor: the continued fraction of
     Gamma(a, x) e^x x^-a, its convergents rescaled past 2^52, until they agree to eps."""
     shape = g.op("Shape", g.op("Add", a, x))
@@ -528,7 +530,7 @@ _IGAM_D = (  # d[k][n]: the coefficients of eta^n in the k-th term (torch, from 
 )
 
 
-def igam_asymptotic_sum(g: Any, a: ir.Value, eta: ir.Value) -> ir.Value:
+def igam_asymptotic_sum(g: GraphBuilder, a: ir.Value, eta: ir.Value) -> ir.Value:
     """torch's _igam_helper_asymptotic_series sum (DLMF 8.12): sum_k c_k(eta) a^-k with c_k the
     polynomials of _IGAM_D, stopping before a term larger than the one before it or after one
     below eps times the sum (unrolled: 25 terms at most)."""

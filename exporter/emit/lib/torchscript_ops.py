@@ -8,8 +8,10 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 
-def size(g: Any, self: ir.Value) -> list[Any]:
+
+def size(g: GraphBuilder, self: ir.Value) -> list[Any]:
     """aten::size.default (`x.size()`): one 0-d value per dimension (the frontend keeps the static ones as
     numbers, from the metadata, and only the dynamic ones read the shape at run time)."""
     shape = g.op("Shape", self)

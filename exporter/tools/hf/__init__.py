@@ -49,7 +49,7 @@ class HFExport:
     config_path: Path
     model: nn.Module
     programs: dict[str, Any] = field(default_factory=dict)
-    verification: Any = None                     # aten2onnx.exporter.tools.hf.verify.GreedyCheck, when verified
+    verification: Any = None                     # aten2onnx.exporter.tools.hf.verify.GreedyCheck or OutputCheck, when verified
 
 
 def _name_total_length(program: Any) -> None:

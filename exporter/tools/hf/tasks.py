@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from aten2onnx.exporter.capture import kv_cache
+from aten2onnx.exporter.errors import ExportArgumentError
 from aten2onnx.exporter.tools.hf import wrappers
 
 BATCH, SEQUENCE, PAST, ENCODER_SEQUENCE = 2, 3, 5, 6
@@ -197,7 +198,8 @@ def hidden_size(model: nn.Module) -> int:
     for name in ("d_model", "hidden_size", "n_embd"):
         if isinstance(getattr(config, name, None), int):
             return int(getattr(config, name))
-    raise ValueError(f"{type(config).__name__} names no hidden size (d_model, hidden_size or n_embd)")
+    raise ExportArgumentError(f"{type(config).__name__} names no hidden size (d_model, hidden_size or n_embd), which "
+                              "the decoder's wrapper needs; export_hf supports configs that name one")
 
 
 _CAUSAL = "a causal language model reading token ids"

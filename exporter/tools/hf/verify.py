@@ -72,10 +72,18 @@ def _echo(lines: list[str], echo: bool) -> None:
             print(f"aten2onnx: {line}", file=sys.stderr)
 
 
-def output_check(result: Any) -> tuple[str, float, float, bool]:
+@dataclass(frozen=True)
+class OutputCheck:
+    """A model output compared between eager PyTorch and ONNX Runtime at the real tokens."""
+    name: str
+    error: float      # max abs error
+    relative: float   # max relative error
+    ok: bool          # within the dtype's tolerance
+
+
+def output_check(result: Any) -> OutputCheck:
     """A task without generation: its output on a left-padded batch of prompts, eager against ONNX
-    Runtime at the real tokens (padded positions hold arbitrary values). (name, max abs error, max
-    relative error, within tolerance)."""
+    Runtime at the real tokens (padded positions hold arbitrary values)."""
     model = result.model
     vocab = model.config.get_text_config(decoder=True).vocab_size
     input_ids, attention_mask = generate.left_padded_prompts(min(vocab, 1000), PROMPT_LENGTHS)
@@ -97,21 +105,22 @@ def output_check(result: Any) -> tuple[str, float, float, bool]:
     atol, rtol = TOLERANCES[model.dtype]
     diff = (got_real - want_real).abs()
     relative = float((diff / want_real.abs().clamp_min(atol)).max())
-    return name, float(diff.max()), relative, bool((diff <= atol + rtol * want_real.abs()).all())
+    return OutputCheck(name, float(diff.max()), relative, bool((diff <= atol + rtol * want_real.abs()).all()))
 
 
-def verify_generation(result: Any, new_tokens: int = 8, echo: bool = False) -> GreedyCheck | tuple[Any, ...]:
+def verify_generation(result: Any, new_tokens: int = 8, echo: bool = False) -> GreedyCheck | OutputCheck:
     """greedy_check, printed side by side; VerificationError unless the tokens are identical. A task
     without generation compares its output instead (output_check)."""
     if not result.task.endswith("-with-past"):
-        name, error, relative, ok = output_check(result)
+        check_output = output_check(result)
+        name, error, relative, ok = check_output.name, check_output.error, check_output.relative, check_output.ok
         _echo([f"{name} on {len(PROMPT_LENGTHS)} left-padded prompts of {' and '.join(map(str, PROMPT_LENGTHS))} "
                f"tokens: max abs error {error:.3g}, max rel error {relative:.3g} "
                + ("ok" if ok else "MISMATCH")], echo)
         if not ok:
             raise VerificationError(f"{name} differs between eager PyTorch and ONNX Runtime beyond tolerance "
                                     f"(max abs error {error:.3g})", [])
-        return name, error, relative, ok
+        return check_output
     check = greedy_check(result, new_tokens)
     given = ("2 random utterances" if result.task == "automatic-speech-recognition-with-past" else
              f"{len(PROMPT_LENGTHS)} prompts of {' and '.join(map(str, PROMPT_LENGTHS))} tokens, left-padded")
