@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from patterns import Fn, export_and_run
 from torch import nn
 
+import exporter
+
 
 class Elementwise(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -154,3 +156,33 @@ def test_lookups_and_reductions() -> None:
     edges = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
     index = torch.tensor([[0, 2, 1, 0], [3, 0, 2, 1], [1, 1, 0, 3]])
     export_and_run(Lookups(), (x, edges, index), opset=18)
+
+
+class NextAfter(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nextafter(x, y)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("opset", [9, 20])
+def test_nextafter_is_bit_exact(dtype: torch.dtype, opset: int) -> None:
+    """Every class of float a binade step can trip on, compared bit for bit (assert_close's
+    tolerance would hide a one-ulp miss): subnormals, powers of two from both sides, the largest
+    finite number, +-0, +-inf, NaN, equal arguments, and a log-uniform sweep of magnitudes.
+    (bfloat16, which ONNXProgram's numpy inputs cannot carry, is left to tests/test_ops.py.)"""
+    info = torch.finfo(dtype)
+    gen = torch.Generator().manual_seed(3)
+    sweep = torch.exp2(torch.empty(400, dtype=torch.float64).uniform_(-1080, 1030, generator=gen))
+    sweep = sweep * torch.where(torch.rand(400, generator=gen) < 0.5, -1.0, 1.0)
+    edges = [0.0, -0.0, float("inf"), float("-inf"), float("nan"), info.max, -info.max, info.tiny, -info.tiny,
+             info.tiny * info.eps, 1.0, -1.0, 2.0, 0.5, 1024.0, info.tiny * 2]
+    x = torch.cat([torch.tensor(edges, dtype=torch.float64), sweep]).to(dtype)
+    x = x.repeat_interleave(4)
+    y = torch.stack([x.new_full(x.shape, float("inf")), x.new_full(x.shape, float("-inf")), x, x.flip(0)], 0)
+    x, y = x.reshape(1, -1).expand(4, -1).contiguous(), y.reshape(4, -1)
+    program = exporter.export(NextAfter(), (x, y), opset_version=opset)
+    got, want = program(x, y)[0], torch.nextafter(x, y)
+    nan = want.isnan()
+    assert torch.equal(got.isnan(), nan)
+    bits = torch.int16 if dtype.itemsize == 2 else torch.int32 if dtype.itemsize == 4 else torch.int64
+    assert torch.equal(got[~nan].view(bits), want[~nan].view(bits))
