@@ -71,7 +71,9 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
     'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:492'),
+    'mode_along': (('x', 'axis', 'keepdim'), "same = Equal(unsqueeze_axes(x, [axis + 1]), unsqueeze_axes(x, [axis]))\ncounts = reduce_sum(cast(same, 'int64'), [axis + 1], False)\nfrequent = Equal(counts, reduce_max(counts, [axis], True))\nvalue = reduce_min(Where(frequent, x, like(reduce_identity(x, False), x)), [axis], True)\nindex = ArgMax(cast(Equal(x, value), 'int32'), axis=axis, keepdims=int(keepdim), select_last_index=1)\nreturn (value if keepdim else squeeze_axes(value, [axis])), index", 'opspecs/sorting.yaml:266'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
+    'nan_lower_median': (('x', 'n', 'axis', 'keepdim'), "if not is_float(x):\n    return lower_median(x, n, axis, keepdim)\nvalues, indices = sorted_along(x, n, axis, False)\nvalid = reduce_sum(cast(Not(IsNaN(x)), 'int64'), [axis], True)\nvalid = Where(Greater(valid, scalar(0, 'int64')), valid, scalar(1, 'int64'))\npick = Div(Sub(valid, scalar(1, 'int64')), scalar(2, 'int64'))\nvalue = GatherElements(values, pick, axis=axis)\nindex = GatherElements(indices, pick, axis=axis)\nif keepdim:\n    return value, index\nreturn squeeze_axes(value, [axis]), squeeze_axes(index, [axis])", 'opspecs/sorting.yaml:224'),
     'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:107'),
     'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:388'),
     'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:214'),
@@ -648,11 +650,36 @@ def matmul_axis(g, x, axis, weights, r):
     return g.op('Transpose', g.op('MatMul', g.op('Transpose', x, perm=perm), weights), perm=perm)
 
 
+def mode_along(g, x, axis, keepdim):
+    """the most frequent value of x along axis (the smallest among ties) and the last index holding it (opspecs/sorting.yaml:266)"""
+    same = g.op('Equal', unsqueeze_axes(g, x, [axis + 1]), unsqueeze_axes(g, x, [axis]))
+    counts = reduce_sum(g, h.cast(g, same, 'int64'), [axis + 1], False)
+    frequent = g.op('Equal', counts, reduce_max(g, counts, [axis], True))
+    value = reduce_min(g, g.op('Where', frequent, x, h.like(g, h.reduce_identity(g, x, False), x)), [axis], True)
+    index = g.op('ArgMax', h.cast(g, g.op('Equal', x, value), 'int32'), axis=axis, keepdims=builtins.int(keepdim), select_last_index=1)
+    return (value if keepdim else squeeze_axes(g, value, [axis]), index)
+
+
 def moments(g, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
+
+
+def nan_lower_median(g, x, n, axis, keepdim):
+    """torch's nanmedian of x's n elements along axis (value and index), the lower middle of the non-NaN values (opspecs/sorting.yaml:224)"""
+    if not h.is_float(g, x):
+        return lower_median(g, x, n, axis, keepdim)
+    values, indices = sorted_along(g, x, n, axis, False)
+    valid = reduce_sum(g, h.cast(g, g.op('Not', g.op('IsNaN', x)), 'int64'), [axis], True)
+    valid = g.op('Where', g.op('Greater', valid, h.scalar(g, 0, 'int64')), valid, h.scalar(g, 1, 'int64'))
+    pick = g.op('Div', g.op('Sub', valid, h.scalar(g, 1, 'int64')), h.scalar(g, 2, 'int64'))
+    value = g.op('GatherElements', values, pick, axis=axis)
+    index = g.op('GatherElements', indices, pick, axis=axis)
+    if keepdim:
+        return (value, index)
+    return (squeeze_axes(g, value, [axis]), squeeze_axes(g, index, [axis]))
 
 
 def nan_seen(g, x, axes, keepdims):

@@ -186,3 +186,23 @@ def test_nextafter_is_bit_exact(dtype: torch.dtype, opset: int) -> None:
     assert torch.equal(got.isnan(), nan)
     bits = torch.int16 if dtype.itemsize == 2 else torch.int32 if dtype.itemsize == 4 else torch.int64
     assert torch.equal(got[~nan].view(bits), want[~nan].view(bits))
+
+
+class Statistics(nn.Module):
+    def forward(self, x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        values, indices = torch.nanmedian(x, 1)
+        lowest, where = torch.mode(k, 0, keepdim=True)
+        return torch.nanmedian(x), values, indices, torch.nanmedian(x, 0, keepdim=True).values, lowest, where, \
+            torch.mode(x.nan_to_num(0.5).round(), -1).values
+
+
+def test_nanmedian_and_mode() -> None:
+    """A row of NaN only (NaN, index 0: torch's index there comes from its partial sort, 0 up to
+    three elements), NaN among values (ignored), ties in mode (the smallest value, its last index);
+    a second batch size through dynamic shapes."""
+    torch.manual_seed(4)
+    nan = float("nan")
+    x = torch.tensor([[nan, nan, nan], [1.0, nan, -2.0], [nan, 0.5, 0.5], [2.0, 1.0, 4.0]])
+    k = torch.tensor([[3, 1], [1, 1], [3, 2], [1, 2], [3, 2]])
+    export_and_run(Statistics(), (x, k), [(torch.randn(6, 3).round(), torch.randint(-2, 2, (7, 2)))], opset=18,
+                   dynamic_shapes=({0: "rows"}, {0: "count"}))
