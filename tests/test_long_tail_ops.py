@@ -1,8 +1,8 @@
 """Issue 13 through the public API: small ops of the long tail (copysign, signbit, fmax, fmin, round
 with decimals, ldexp, frexp, dist, xlogy/xlog1py with a number, F.bilinear, diagonal_scatter,
-as_strided_scatter, the *_copy views, nextafter bit for bit, nanmedian and mode) in tiny models, and the "zero wrong numbers" cases:
-nn.MultiheadAttention over its argument combinations, F.unfold of a batch of 0, replicate padding
-with negative pads. Each exported model runs in ONNX Runtime and is compared with eager PyTorch."""
+as_strided_scatter, the *_copy views, nextafter bit for bit, nanmedian and mode) in tiny models,
+and the "zero wrong numbers" cases: nn.MultiheadAttention over its argument combinations, F.unfold
+of a batch of 0, replicate padding with negative pads. Each exported model runs in ONNX Runtime and is compared with eager PyTorch."""
 
 from __future__ import annotations
 
