@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 BUILTINS = frozenset({"len", "int", "float", "bool", "min", "max", "abs", "list", "tuple", "range"})
 SPECIAL_NAMES = frozenset({"opset"})
+# Names the rendered function's module binds (the builder, the helper modules, builtins): a block
+# that assigns one shadows it for the rest of the function.
+GENERATED_NAMES = frozenset({"g", "h", "s", "builtins", "declared"})
 OUTPUTS_KEYWORD = "_outputs"
 DOMAIN_KEYWORD = "_domain"
 DEFAULT_DOMAINS = ("", "ai.onnx")

@@ -131,6 +131,8 @@ class _SpecChecker:
         assert self.schema is not None
         known = set(self.schema.names) | {python_name(n) for n in self.schema.names} | emit_expr.SPECIAL_NAMES
         known |= emit_expr.assigned_names(tree)
+        for name in sorted(emit_expr.assigned_names(tree) & emit_expr.GENERATED_NAMES):
+            self.error(location, f"emit assigns '{name}', a name the generated code uses; rename it")
         for name in sorted(emit_expr.referenced_names(tree) - known):
             self.error(location, f"emit uses '{name}', which is not an argument of {self.spec.aten} nor assigned "
                                  f"before; its arguments are: {', '.join(self.schema.names)}")
@@ -610,6 +612,8 @@ class SpecHelpers:
             if problems:
                 continue
             known = set(helper.params) | emit_expr.SPECIAL_NAMES | emit_expr.assigned_names(tree)
+            for clash in sorted((emit_expr.assigned_names(tree) | set(helper.params)) & emit_expr.GENERATED_NAMES):
+                self.error(where, f"helper '{name}' binds '{clash}', a name the generated code uses; rename it")
             for unknown in sorted(emit_expr.referenced_names(tree) - known):
                 self.error(where, f"helper '{name}' uses '{unknown}', which is none of its params "
                                   f"({', '.join(helper.params) or 'none'}) nor assigned before")

@@ -287,6 +287,24 @@ def select_int(g: GraphBuilder, self, dim, index):
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 
+@declared('opspecs/sorting.yaml:240', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Not', 'ReduceMax', 'ReduceSum', 'Reshape', 'Size', 'Squeeze', 'Sub', 'TopK', 'Where'))
+def nanmedian(g: GraphBuilder, self):
+    """aten::nanmedian.default, opsets 11-26: block of 4 lines: Identity, Reshape, Size; calls nan_lower_median() (opspecs/sorting.yaml:240)"""
+    if h.rank(g, self) == 0:
+        return g.op('Identity', self)
+    count = h.static_count(g, self, None)
+    return s.nan_lower_median(g, g.op('Reshape', self, h.ints(g, [-1])), count if count is not None else g.op('Size', self), 0, False)[0]
+
+
+@declared('opspecs/sorting.yaml:250', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Not', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'TopK', 'Where'))
+def nanmedian_dim(g: GraphBuilder, self, dim, keepdim=False):
+    """aten::nanmedian.dim, opsets 11-26: block of 4 lines: Identity; calls nan_lower_median(), size_along() (opspecs/sorting.yaml:250)"""
+    if h.rank(g, self) == 0:
+        return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
+    axis = h.norm_dim(g, dim, self)
+    return s.nan_lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
+
+
 @declared('opspecs/torchscript.yaml:360', emits=('Cast', 'SequenceAt', 'SequenceConstruct'))
 def __getitem___t(g: GraphBuilder, list, idx):
     """aten::__getitem__.t, opsets 11-26: block of 4 lines: SequenceAt (opspecs/torchscript.yaml:360)"""

@@ -30,5 +30,5 @@ def bitwise_not(g: GraphBuilder, self):
 
 @declared('opspecs/statistics.yaml:254', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g: GraphBuilder, self, dim=-1):
-    """aten::glu.default, opsets 18-26: Mul((s := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:254)"""
-    return g.op('Mul', (s := g.op('Split', self, axis=dim, num_outputs=2, _outputs=2))[0], g.op('Sigmoid', s[1]))
+    """aten::glu.default, opsets 18-26: Mul((halves := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:254)"""
+    return g.op('Mul', (halves := g.op('Split', self, axis=dim, num_outputs=2, _outputs=2))[0], g.op('Sigmoid', halves[1]))

@@ -1362,21 +1362,34 @@ def dist(g: GraphBuilder, self, other, p=2):
     return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
 
 
-@declared('opspecs/math.yaml:531', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:546', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def frexp_Tensor(g: GraphBuilder, self):
-    """aten::frexp.Tensor, opsets 9-26: block of 12 lines: Abs, Add, And, Div, Floor, Greater, Less, Log, Mul, Neg, Not, Pow, Sub, Where; calls sign_bit() (opspecs/math.yaml:531)"""
-    a = g.op('Abs', self)
-    ok = g.op('And', g.op('Greater', a, h.like(g, 0, a)), g.op('Less', a, h.like(g, builtins.float('inf'), a)))
-    safe = g.op('Where', ok, a, h.like(g, 1, a))
-    e0 = g.op('Add', g.op('Floor', g.op('Div', g.op('Log', safe), h.like(g, 0.6931471805599453, a))), h.like(g, 1, a))
-    h0 = g.op('Floor', g.op('Mul', g.op('Neg', e0), h.like(g, 0.5, a)))
-    m0 = g.op('Mul', g.op('Mul', safe, g.op('Pow', h.like(g, 2, a), h0)), g.op('Pow', h.like(g, 2, a), g.op('Sub', g.op('Neg', e0), h0)))
-    up = g.op('Not', g.op('Less', m0, h.like(g, 1, a)))
-    down = g.op('Less', m0, h.like(g, 0.5, a))
-    e = g.op('Add', e0, g.op('Sub', h.cast_like(g, up, a), h.cast_like(g, down, a)))
-    m = g.op('Where', up, g.op('Mul', m0, h.like(g, 0.5, a)), g.op('Where', down, g.op('Mul', m0, h.like(g, 2, a)), m0))
+    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:546)"""
+    ok, m, e = s.binade(g, g.op('Abs', self))
     mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
-    return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, a)), 'int32'))
+    return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, self)), 'int32'))
+
+
+@declared('opspecs/math.yaml:564', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+def nextafter(g: GraphBuilder, self, other):
+    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:564)"""
+    digits = 53 if h.dtype_in(g, self, 'float64') else 24 if h.dtype_in(g, self, 'float32') else 11 if h.dtype_in(g, self, 'float16') else 8
+    least = -1074 if h.dtype_in(g, self, 'float64') else -149 if h.dtype_in(g, self, 'float32') else -24 if h.dtype_in(g, self, 'float16') else -133
+    x = h.cast(g, self, 'float32') if h.dtype_in(g, self, 'bfloat16') else self
+    y = h.cast(g, other, 'float32') if h.dtype_in(g, self, 'bfloat16') else other
+    ok, m, e = s.binade(g, g.op('Abs', x))
+    towards = g.op('Sub', h.cast_like(g, g.op('Greater', y, x), x), h.cast_like(g, g.op('Less', y, x), x))
+    inward = g.op('And', g.op('Less', g.op('Mul', towards, x), h.like(g, 0, x)), g.op('Not', g.op('Greater', m, h.like(g, 0.5, x))))
+    k = g.op('Max', g.op('Sub', g.op('Sub', e, h.like(g, digits, x)), h.cast_like(g, inward, x)), h.like(g, least, x))
+    k = g.op('Where', ok, k, h.like(g, least, x))
+    half = g.op('Floor', g.op('Mul', k, h.like(g, 0.5, x)))
+    ulp = g.op('Mul', g.op('Pow', h.like(g, 2, x), half), g.op('Pow', h.like(g, 2, x), g.op('Sub', k, half)))
+    largest = g.op('Where', g.op('Less', x, h.like(g, 0, x)), h.like(g, -h.finite_max(g, self), x), h.like(g, h.finite_max(g, self), x))
+    stepped = g.op('Where', g.op('Not', g.op('Less', g.op('Abs', x), h.like(g, builtins.float('inf'), x))), largest, g.op('Add', x, g.op('Mul', towards, ulp)))
+    moves = g.op('Or', g.op('Less', x, y), g.op('Greater', x, y))
+    r = g.op('Where', g.op('Or', g.op('IsNaN', x), g.op('IsNaN', y)), h.like(g, builtins.float('nan'), x), g.op('Where', moves, stepped, y))
+    negative = g.op('Or', g.op('Less', r, h.like(g, 0, x)), g.op('And', g.op('Not', g.op('Greater', r, h.like(g, 0, x))), g.op('Where', moves, s.sign_bit(g, x), s.sign_bit(g, y))))
+    return h.cast_like(g, g.op('Mul', g.op('Abs', r), g.op('Sub', h.like(g, 1, x), g.op('Mul', h.like(g, 2, x), h.cast_like(g, negative, x)))), self)
 
 
 @declared('opspecs/nn.yaml:13', emits=('Concat', 'Conv', 'Reshape', 'Squeeze', 'Unsqueeze'))
@@ -3119,8 +3132,8 @@ def _pdist_forward(g: GraphBuilder, self, p=2.0):
 
 @declared('opspecs/statistics.yaml:252', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g: GraphBuilder, self, dim=-1):
-    """aten::glu.default, opsets 9-17: Mul((s := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(s[1])) (opspecs/statistics.yaml:252)"""
-    return g.op('Mul', (s := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', s[1]))
+    """aten::glu.default, opsets 9-17: Mul((halves := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:252)"""
+    return g.op('Mul', (halves := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', halves[1]))
 
 
 @declared('opspecs/statistics.yaml:261', emits=('MatMul',))

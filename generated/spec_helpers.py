@@ -26,6 +26,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'bessel_i1_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i1e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Mul(near, x), Exp(x)))\ny = Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))", 'opspecs/special.yaml:584'),
     'bessel_j0_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Div(Mul(Mul(Sub(x2, f64(5.78318596294678452118e+00)), Sub(x2, f64(3.04712623436620863991e+01))),\n                horner(x2, [-4.79443220978201773821e+09, 1.95617491946556577543e+12, -2.49248344360967716204e+14,\n                            9.70862251047306323952e+15])),\n            horner(x2, [4.99563147152651017219e+02, 1.73785401676374683123e+05, 4.84409658339962045305e+07,\n                        1.11855537045356834862e+10, 2.11277520115489217587e+12, 3.10518229857422583814e+14,\n                        3.18121955943204943306e+16, 1.71086294081043136091e+18]))\nsmall = Where(Less(x, f64(0.00001)), Sub(f64(1.0), Div(x2, f64(4.0))), small)\np, q = hankel_j0(x, Div(f64(25.0), x2))\nphase = torch_phase(x, narrow, 0.785398163397448309615660845819875721)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\nreturn keep_nan(x0, Where(Greater(x, f64(5.0)), large, small))', 'opspecs/special.yaml:411'),
     'bessel_j1_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Mul(Mul(Mul(Div(horner(x2, [-8.99971225705559398224e+08, 4.52228297998194034323e+11,\n                                    -7.27494245221818276015e+13, 3.68295732863852883286e+15]),\n                        horner(x2, [6.20836478118054335476e+02, 2.56987256757748830383e+05, 8.35146791431949253037e+07,\n                                    2.21511595479792499675e+10, 4.74914122079991414898e+12, 7.84369607876235854894e+14,\n                                    8.95222336184627338078e+16, 5.32278620332680085395e+18])),\n                    x), Sub(x2, f64(1.46819706421238932572e+01))), Sub(x2, f64(4.92184563216946036703e+01)))\nw = Div(f64(5.0), x)\np, q = hankel_j1(x, Mul(w, w))\nphase = torch_phase(x, narrow, 2.356194490192344928846982537459627163)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\ny = Where(Greater(x, f64(5.0)), large, small)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))', 'opspecs/special.yaml:429'),
+    'binade': (('a',), "ok = And(Greater(a, like(0, a)), Less(a, like(float('inf'), a)))\nsafe = Where(ok, a, like(1, a))\ne0 = Add(Floor(Div(Log(safe), like(0.6931471805599453, a))), like(1, a))\nh0 = Floor(Mul(Neg(e0), like(0.5, a)))\nm0 = Mul(Mul(safe, Pow(like(2, a), h0)), Pow(like(2, a), Sub(Neg(e0), h0)))\nup = Not(Less(m0, like(1, a)))\ndown = Less(m0, like(0.5, a))\ne = Add(e0, Sub(cast_like(up, a), cast_like(down, a)))\nm = Where(up, Mul(m0, like(0.5, a)), Where(down, Mul(m0, like(2, a)), m0))\nreturn ok, m, e", 'opspecs/math.yaml:531'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
     'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:416'),
     'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:622'),
@@ -70,7 +71,9 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
     'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:492'),
+    'mode_along': (('x', 'axis', 'keepdim'), "same = Equal(unsqueeze_axes(x, [axis + 1]), unsqueeze_axes(x, [axis]))\ncounts = reduce_sum(cast(same, 'int64'), [axis + 1], False)\nfrequent = Equal(counts, reduce_max(counts, [axis], True))\nvalue = reduce_min(Where(frequent, x, like(reduce_identity(x, False), x)), [axis], True)\nindex = ArgMax(cast(Equal(x, value), 'int32'), axis=axis, keepdims=int(keepdim), select_last_index=1)\nreturn (value if keepdim else squeeze_axes(value, [axis])), index", 'opspecs/sorting.yaml:266'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:237'),
+    'nan_lower_median': (('x', 'n', 'axis', 'keepdim'), "if not is_float(x):\n    return lower_median(x, n, axis, keepdim)\nvalues, indices = sorted_along(x, n, axis, False)\nvalid = reduce_sum(cast(Not(IsNaN(x)), 'int64'), [axis], True)\nvalid = Where(Greater(valid, scalar(0, 'int64')), valid, scalar(1, 'int64'))\npick = Div(Sub(valid, scalar(1, 'int64')), scalar(2, 'int64'))\nvalue = GatherElements(values, pick, axis=axis)\nindex = GatherElements(indices, pick, axis=axis)\nif keepdim:\n    return value, index\nreturn squeeze_axes(value, [axis]), squeeze_axes(index, [axis])", 'opspecs/sorting.yaml:224'),
     'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:107'),
     'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:388'),
     'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:214'),
@@ -97,7 +100,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'scaled_size': (('x', 'axis', 'factor'), "d = static_size(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:517'),
     'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:99'),
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:346'),
-    'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ns = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(s, zero)\nbeyond = Greater(s, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), s)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
+    'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ncount = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(count, zero)\nbeyond = Greater(count, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), count)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:431'),
     'size_along': (('x', 'axis'), "shape(x)[axis] if static_size(x, axis) is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
     'size_at': (('x', 'axis'), "d = static_size(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:526'),
@@ -214,6 +217,20 @@ def bessel_j1_wide(g: GraphBuilder, x0, narrow):
     large = g.op('Div', g.op('Mul', g.op('Sub', g.op('Mul', p, g.op('Cos', phase)), g.op('Mul', q, g.op('Sin', phase))), f64(g, 0.7978845608028654)), g.op('Sqrt', x))
     y = g.op('Where', g.op('Greater', x, f64(g, 5.0)), large, small)
     return keep_nan(g, x0, g.op('Where', g.op('Less', x0, f64(g, 0.0)), g.op('Neg', y), y))
+
+
+def binade(g: GraphBuilder, a):
+    """for a >= 0 (or NaN) - finite a > 0, mantissa m in [0.5, 1), exponent e (a = m * 2^e, e in a's dtype); elsewhere ok is False, m 0.5, e 1 (opspecs/math.yaml:531)"""
+    ok = g.op('And', g.op('Greater', a, h.like(g, 0, a)), g.op('Less', a, h.like(g, builtins.float('inf'), a)))
+    safe = g.op('Where', ok, a, h.like(g, 1, a))
+    e0 = g.op('Add', g.op('Floor', g.op('Div', g.op('Log', safe), h.like(g, 0.6931471805599453, a))), h.like(g, 1, a))
+    h0 = g.op('Floor', g.op('Mul', g.op('Neg', e0), h.like(g, 0.5, a)))
+    m0 = g.op('Mul', g.op('Mul', safe, g.op('Pow', h.like(g, 2, a), h0)), g.op('Pow', h.like(g, 2, a), g.op('Sub', g.op('Neg', e0), h0)))
+    up = g.op('Not', g.op('Less', m0, h.like(g, 1, a)))
+    down = g.op('Less', m0, h.like(g, 0.5, a))
+    e = g.op('Add', e0, g.op('Sub', h.cast_like(g, up, a), h.cast_like(g, down, a)))
+    m = g.op('Where', up, g.op('Mul', m0, h.like(g, 0.5, a)), g.op('Where', down, g.op('Mul', m0, h.like(g, 2, a)), m0))
+    return (ok, m, e)
 
 
 def bitwise_int64(g: GraphBuilder, self, other, kind):
@@ -622,11 +639,36 @@ def matmul_axis(g: GraphBuilder, x, axis, weights, r):
     return g.op('Transpose', g.op('MatMul', g.op('Transpose', x, perm=perm), weights), perm=perm)
 
 
+def mode_along(g: GraphBuilder, x, axis, keepdim):
+    """the most frequent value of x along axis (the smallest among ties) and the last index holding it (opspecs/sorting.yaml:266)"""
+    same = g.op('Equal', unsqueeze_axes(g, x, [axis + 1]), unsqueeze_axes(g, x, [axis]))
+    counts = reduce_sum(g, h.cast(g, same, 'int64'), [axis + 1], False)
+    frequent = g.op('Equal', counts, reduce_max(g, counts, [axis], True))
+    value = reduce_min(g, g.op('Where', frequent, x, h.like(g, h.reduce_identity(g, x, False), x)), [axis], True)
+    index = g.op('ArgMax', h.cast(g, g.op('Equal', x, value), 'int32'), axis=axis, keepdims=builtins.int(keepdim), select_last_index=1)
+    return (value if keepdim else squeeze_axes(g, value, [axis]), index)
+
+
 def moments(g: GraphBuilder, x, axes):
     """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:237)"""
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
+
+
+def nan_lower_median(g: GraphBuilder, x, n, axis, keepdim):
+    """torch's nanmedian of x's n elements along axis (value and index), the lower middle of the non-NaN values (opspecs/sorting.yaml:224)"""
+    if not h.is_float(g, x):
+        return lower_median(g, x, n, axis, keepdim)
+    values, indices = sorted_along(g, x, n, axis, False)
+    valid = reduce_sum(g, h.cast(g, g.op('Not', g.op('IsNaN', x)), 'int64'), [axis], True)
+    valid = g.op('Where', g.op('Greater', valid, h.scalar(g, 0, 'int64')), valid, h.scalar(g, 1, 'int64'))
+    pick = g.op('Div', g.op('Sub', valid, h.scalar(g, 1, 'int64')), h.scalar(g, 2, 'int64'))
+    value = g.op('GatherElements', values, pick, axis=axis)
+    index = g.op('GatherElements', indices, pick, axis=axis)
+    if keepdim:
+        return (value, index)
+    return (squeeze_axes(g, value, [axis]), squeeze_axes(g, index, [axis]))
 
 
 def nan_seen(g: GraphBuilder, x, axes, keepdims):
@@ -902,12 +944,12 @@ def scatter_along(g: GraphBuilder, data, index, updates, axis):
 def shift_int64(g: GraphBuilder, self, other, left):
     """torch's x << s (left) or x >> s for any count s, by int64 Mul/Div by 2**s, cast back: x << s wraps and is 0 for s < 0 or s >= 64; x >> s is floor(x / 2**s), the sign fill for s < 0 or s > 62 (2**63 only wraps correctly in a product, never as a divisor) (opspecs/bitwise.yaml:184)"""
     x = h.cast(g, self, 'int64')
-    s = h.cast(g, other, 'int64')
+    count = h.cast(g, other, 'int64')
     zero = h.scalar(g, 0, 'int64')
     last = 63 if left else 62
-    below = g.op('Less', s, zero)
-    beyond = g.op('Greater', s, h.scalar(g, last, 'int64'))
-    power = g.op('Gather', h.ints(g, h.powers_of_two(g, last + 1)), g.op('Where', below, zero, g.op('Where', beyond, h.scalar(g, last, 'int64'), s)), axis=0)
+    below = g.op('Less', count, zero)
+    beyond = g.op('Greater', count, h.scalar(g, last, 'int64'))
+    power = g.op('Gather', h.ints(g, h.powers_of_two(g, last + 1)), g.op('Where', below, zero, g.op('Where', beyond, h.scalar(g, last, 'int64'), count)), axis=0)
     out_of_range = g.op('Or', below, beyond)
     if left:
         return h.cast_like(g, g.op('Where', out_of_range, zero, g.op('Mul', x, power)), self)

@@ -1,8 +1,8 @@
 """Issue 13 through the public API: small ops of the long tail (copysign, signbit, fmax, fmin, round
 with decimals, ldexp, frexp, dist, xlogy/xlog1py with a number, F.bilinear, diagonal_scatter,
-as_strided_scatter, the *_copy views) in a tiny model, and the "zero wrong numbers" cases:
-nn.MultiheadAttention over its argument combinations, F.unfold of a batch of 0, replicate padding
-with negative pads. Each exported model runs in ONNX Runtime and is compared with eager PyTorch."""
+as_strided_scatter, the *_copy views, nextafter bit for bit, nanmedian and mode) in tiny models,
+and the "zero wrong numbers" cases: nn.MultiheadAttention over its argument combinations, F.unfold
+of a batch of 0, replicate padding with negative pads. Each exported model runs in ONNX Runtime and is compared with eager PyTorch."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from patterns import Fn, export_and_run
 from torch import nn
+
+import aten2onnx
 
 
 class Elementwise(nn.Module):
@@ -154,3 +156,53 @@ def test_lookups_and_reductions() -> None:
     edges = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
     index = torch.tensor([[0, 2, 1, 0], [3, 0, 2, 1], [1, 1, 0, 3]])
     export_and_run(Lookups(), (x, edges, index), opset=18)
+
+
+class NextAfter(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nextafter(x, y)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("opset", [9, 20])
+def test_nextafter_is_bit_exact(dtype: torch.dtype, opset: int) -> None:
+    """Every class of float a binade step can trip on, compared bit for bit (assert_close's
+    tolerance would hide a one-ulp miss): subnormals, powers of two from both sides, the largest
+    finite number, +-0, +-inf, NaN, equal arguments, and a log-uniform sweep of magnitudes.
+    (bfloat16, which ONNXProgram's numpy inputs cannot carry, is left to tests/test_ops.py.)"""
+    info = torch.finfo(dtype)
+    gen = torch.Generator().manual_seed(3)
+    sweep = torch.exp2(torch.empty(400, dtype=torch.float64).uniform_(-1080, 1030, generator=gen))
+    sweep = sweep * torch.where(torch.rand(400, generator=gen) < 0.5, -1.0, 1.0)
+    edges = [0.0, -0.0, float("inf"), float("-inf"), float("nan"), info.max, -info.max, info.tiny, -info.tiny,
+             info.tiny * info.eps, 1.0, -1.0, 2.0, 0.5, 1024.0, info.tiny * 2]
+    x = torch.cat([torch.tensor(edges, dtype=torch.float64), sweep]).to(dtype)
+    x = x.repeat_interleave(4)
+    y = torch.stack([x.new_full(x.shape, float("inf")), x.new_full(x.shape, float("-inf")), x, x.flip(0)], 0)
+    x, y = x.reshape(1, -1).expand(4, -1).contiguous(), y.reshape(4, -1)
+    program = aten2onnx.export(NextAfter(), (x, y), opset_version=opset)
+    got, want = program(x, y)[0], torch.nextafter(x, y)
+    nan = want.isnan()
+    assert torch.equal(got.isnan(), nan)
+    bits = torch.int16 if dtype.itemsize == 2 else torch.int32 if dtype.itemsize == 4 else torch.int64
+    assert torch.equal(got[~nan].view(bits), want[~nan].view(bits))
+
+
+class Statistics(nn.Module):
+    def forward(self, x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        values, indices = torch.nanmedian(x, 1)
+        lowest, where = torch.mode(k, 0, keepdim=True)
+        return torch.nanmedian(x), values, indices, torch.nanmedian(x, 0, keepdim=True).values, lowest, where, \
+            torch.mode(x.nan_to_num(0.5).round(), -1).values
+
+
+def test_nanmedian_and_mode() -> None:
+    """A row of NaN only (NaN, index 0: torch's index there comes from its partial sort, 0 up to
+    three elements), NaN among values (ignored), ties in mode (the smallest value, its last index);
+    a second batch size through dynamic shapes."""
+    torch.manual_seed(4)
+    nan = float("nan")
+    x = torch.tensor([[nan, nan, nan], [1.0, nan, -2.0], [nan, 0.5, 0.5], [2.0, 1.0, 4.0]])
+    k = torch.tensor([[3, 1], [1, 1], [3, 2], [1, 2], [3, 2]])
+    export_and_run(Statistics(), (x, k), [(torch.randn(6, 3).round(), torch.randint(-2, 2, (7, 2)))], opset=18,
+                   dynamic_shapes=({0: "rows"}, {0: "count"}))
