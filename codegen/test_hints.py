@@ -61,6 +61,7 @@ def _dtype_name(v: Any) -> bool:
 _RNN_KEYS = {"gates": lambda v: _int(v) or _name(v), "input": _name, "hidden": _name, "layers": _name,
              "directions": _name, "biases": _name, "proj": _name}
 
+TENSOR_AND_DIM = _Kind("[tensor argument, dim argument]", _names(2))
 NAME = _Kind("the name of another argument", _name)
 SYMBOL = _Kind("a 'shapes' symbol", _name)
 FLAG = _Kind("true or false", lambda v: isinstance(v, bool))
@@ -121,7 +122,7 @@ class TensorHint:
     count: list[int] | None = _key(INT_BOUNDS)
     vary_dim: str | None = _key(NAME)
     no_larger: str | None = _key(NAME)
-    indexes_into: list[str] | None = _key(_Kind("[tensor argument, dim argument]", _names(2)))
+    indexes_into: list[str] | None = _key(TENSOR_AND_DIM)
     distinct: bool | None = _key(FLAG)
     index_list_of: str | None = _key(NAME)
     masks: bool | None = _key(FLAG)
@@ -129,7 +130,7 @@ class TensorHint:
     index_result_of: list[str] | None = _key(_Kind("[tensor argument, indices argument]", _names(2)))
     along_index: list[str] | None = _key(_Kind("[tensor, dim, index] argument names", _names(3)))
     sliced: list[str] | None = _key(_Kind("[tensor, dim, start, end, step] argument names", _names(5)))
-    without_dim: list[str] | None = _key(_Kind("[tensor argument, dim argument]", _names(2)))
+    without_dim: list[str] | None = _key(TENSOR_AND_DIM)
     diagonal_of: list[str] | None = _key(_Kind("[tensor, offset, dim1, dim2] argument names", _names(4)))
     view: bool | None = _key(FLAG)
     shape_each: list[Any] | None = _key(SHAPES)
@@ -161,9 +162,9 @@ class ValueHint:
     permutation_of: str | None = _key(NAME)
     reshape_of: str | None = _key(NAME)
     expand_of: str | None = _key(NAME)
-    size_along: list[str] | None = _key(_Kind("[tensor argument, dim argument]", _names(2)))
-    index_along: list[str] | None = _key(_Kind("[tensor argument, dim argument]", _names(2)))
-    split_sizes_of: list[str] | None = _key(_Kind("[tensor argument, dim argument]", _names(2)))
+    size_along: list[str] | None = _key(TENSOR_AND_DIM)
+    index_along: list[str] | None = _key(TENSOR_AND_DIM)
+    split_sizes_of: list[str] | None = _key(TENSOR_AND_DIM)
     strides_within: list[str] | None = _key(_Kind("[tensor, size, storage_offset] argument names", _names(3)))
     symbol: Any = _key(EXPRESSION)
     tail_of: str | None = _key(NAME)
