@@ -55,6 +55,23 @@ def test_bilinear_and_scatters() -> None:
     export_and_run(Writes(), example, opset=18, atol=1e-4)
 
 
+# Windows that overlap without a stride 0, which eager torch accepts and writes in its copy loop's
+# order (TensorIterator walks the smallest stride innermost), not row-major.
+_OVERLAPPING_WINDOWS = [((3, 1, 2), (1, 0, 2), 0), ((3, 2), (1, 2), 1), ((2, 3), (2, 1), 0),
+                        ((2, 2, 2), (3, 1, 2), 0), ((4, 2), (2, 3), 2), ((2, 3, 2), (2, 2, 1), 1)]
+
+
+@pytest.mark.parametrize(("size", "stride", "offset"), _OVERLAPPING_WINDOWS)
+def test_as_strided_scatter_overlapping_windows(size: tuple[int, ...], stride: tuple[int, ...], offset: int) -> None:
+    numel = 1
+    for count in size:
+        numel *= count
+    source = torch.arange(1, numel + 1, dtype=torch.float32).reshape(size)
+    end = offset + sum((count - 1) * step for count, step in zip(size, stride)) + 1
+    model = Fn(lambda x, s: torch.as_strided_scatter(x, s, size, stride, offset))
+    export_and_run(model, (torch.zeros(end + 1), source), opset=17)
+
+
 # -- zero wrong numbers -----------------------------------------------------------------------
 class Attention(nn.Module):
     def __init__(self, kdim: int | None, bias_kv: bool, zero_attn: bool, batch_first: bool, need_weights: bool,

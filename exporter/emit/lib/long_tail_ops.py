@@ -26,15 +26,17 @@ def unbind_copy(g: GraphBuilder, self: ir.Value, dim: int) -> list[ir.Value]:
     return [g.op("Gather", self, g.constant(i, torch.int64), axis=axis) for i in range(size)]
 
 
-def _overwrite(g: GraphBuilder, self: ir.Value, src: ir.Value, positions: np.ndarray) -> ir.Value:
-    """self with flat element positions[i] replaced by src's element i (src flattened in its order;
-    where positions repeat, which eager torch refuses, the last write wins). Gather + Where with
-    static tables: any dtype, every opset."""
+def _overwrite(g: GraphBuilder, self: ir.Value, src: ir.Value, positions: np.ndarray,
+               write_order: np.ndarray | None = None) -> ir.Value:
+    """self with flat element positions[i] replaced by src's element i (both flattened row-major).
+    Where positions repeat, the write latest in write_order (row-major by default) wins. Gather +
+    Where with static tables: any dtype, every opset."""
     shape = [int(d) for d in g.shape(self)]
     numel = int(np.prod(shape, dtype=np.int64))
     flat_positions = positions.reshape(-1)
+    order = np.arange(flat_positions.size, dtype=np.int64) if write_order is None else write_order
     source = np.full(numel, -1, dtype=np.int64)
-    source[flat_positions] = np.arange(flat_positions.size, dtype=np.int64)  # numpy keeps the last write
+    source[flat_positions[order]] = order  # numpy keeps the last of repeated writes
     flat_self = g.op("Reshape", self, g.constant([numel], torch.int64))
     if flat_positions.size == 0:
         return self
@@ -61,12 +63,44 @@ def as_strided_scatter(g: GraphBuilder, self: ir.Value, src: ir.Value, size: Seq
     offset = 0 if storage_offset is None else storage_offset
     if any(isinstance(v, ir.Value) for v in (*size, *stride, offset)):
         raise g.refuse("dynamic_sizes", detail=f"size {list(size)}, stride {list(stride)}, offset {offset}")
-    positions = np.zeros([int(s) for s in size], dtype=np.int64) + int(offset)
-    for k, (count, step) in enumerate(zip(size, stride)):
-        view = [1] * len(size)
-        view[k] = int(count)
-        positions = positions + (np.arange(int(count), dtype=np.int64) * int(step)).reshape(view)
-    return _overwrite(g, self, src, np.asarray(positions))
+    dims, steps = [int(s) for s in size], [int(s) for s in stride]
+    positions = np.zeros(dims, dtype=np.int64) + int(offset)
+    for k, (count, step) in enumerate(zip(dims, steps)):
+        view = [1] * len(dims)
+        view[k] = count
+        positions = positions + (np.arange(count, dtype=np.int64) * step).reshape(view)
+    outermost_first = list(reversed(_copy_loop_order(dims, steps)))
+    write_order = np.arange(positions.size, dtype=np.int64).reshape(dims).transpose(outermost_first)
+    return _overwrite(g, self, src, positions, write_order.reshape(-1))
+
+
+def _copy_loop_order(size: list[int], stride: list[int]) -> list[int]:
+    """The dims, innermost first, in which eager torch's copy_ into the strided window walks
+    (TensorIterator's reorder_dimensions over the window's strides, then src's contiguous ones).
+    Overlapping windows that torch accepts (no stride 0) keep the write latest in this walk."""
+    contiguous = [int(np.prod(size[k + 1:], dtype=np.int64)) for k in range(len(size))]
+
+    def after(dim0: int, dim1: int) -> int:  # 1: dim0 goes after dim1, -1: before, 0: undecided
+        for strides in (stride, contiguous):
+            if strides[dim0] == 0 or strides[dim1] == 0:
+                continue
+            if strides[dim0] != strides[dim1]:
+                return 1 if strides[dim0] > strides[dim1] else -1
+            if size[dim0] > size[dim1]:
+                return 1
+        return 0
+
+    order = list(range(len(size)))[::-1]
+    for i in range(1, len(order)):  # torch's insertion sort, which stops at the first "before"
+        moving = i
+        for earlier in range(i - 1, -1, -1):
+            verdict = after(order[earlier], order[moving])
+            if verdict > 0:
+                order[earlier], order[moving] = order[moving], order[earlier]
+                moving = earlier
+            elif verdict < 0:
+                break
+    return order
 
 
 def index_reduce(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, source: ir.Value, reduce: str,
