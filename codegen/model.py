@@ -113,6 +113,8 @@ class TestHints:
     opsets: tuple[int, ...] = ()  # tested besides each variant's first opset and the newest
     # Random (or undefined) values: compare distributions, not values (keys: RANDOM_HINT_KEYS).
     random: dict[str, Any] | None = None
+    # Why torch.jit.trace itself refuses every call of the op: the traced suite expects failure.
+    untraceable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -486,6 +488,10 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     max_examples = hints.pop("max_examples", None)
     opsets = hints.pop("opsets", []) or []
     random = _parse_random(hints.pop("random", None), entry)
+    untraceable = hints.pop("untraceable", None)
+    if untraceable is not None and not (isinstance(untraceable, str) and untraceable.strip()):
+        entry.error(f"'test.untraceable' must be a sentence saying why torch.jit.trace refuses the op, got {untraceable!r}")
+        untraceable = None
     if not isinstance(opsets, list) or not all(type(o) is int and MIN_OPSET <= o <= MAX_OPSET for o in opsets):
         entry.error(f"'test.opsets' must list opsets from {MIN_OPSET} to {MAX_OPSET}, got {opsets!r}")
         opsets = []
@@ -515,6 +521,7 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
         max_examples=max_examples,
         opsets=tuple(sorted(set(opsets))),
         random=random,
+        untraceable=untraceable,
     )
 
 

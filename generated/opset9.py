@@ -614,67 +614,67 @@ def eye_m(g: GraphBuilder, n, m, *, dtype=None, layout=None, device=None, pin_me
 
 @declared('opspecs/creation.yaml:190', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def fill_Scalar(g: GraphBuilder, self, value):
-    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:190); also serves aten::fill.Tensor (opspecs/creation.yaml:196)"""
+    """aten::fill.Scalar, opsets 9-26: filled(Shape(self), value, dtype(self)) (opspecs/creation.yaml:190); also serves aten::fill.Tensor (opspecs/creation.yaml:197)"""
     return h.filled(g, g.op('Shape', self), value, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:203', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
+@declared('opspecs/creation.yaml:205', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape', 'Shape'))
 def zero(g: GraphBuilder, self):
-    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:203)"""
+    """aten::zero.default, opsets 9-26: filled(Shape(self), 0, dtype(self)) (opspecs/creation.yaml:205)"""
     return h.filled(g, g.op('Shape', self), 0, h.dtype(g, self))
 
 
-@declared('opspecs/creation.yaml:208', emits=('Identity',))
+@declared('opspecs/creation.yaml:211', emits=('Identity',))
 def lift_fresh_copy(g: GraphBuilder, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:208); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/creation.yaml:215', emits=('Cast',))
+@declared('opspecs/creation.yaml:218', emits=('Cast',))
 def _to_copy(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:215)"""
+    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:218)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:223', emits=('Cast',))
+@declared('opspecs/creation.yaml:226', emits=('Cast',))
 def to_dtype(g: GraphBuilder, self, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:223)"""
+    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:226)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
-@declared('opspecs/creation.yaml:229', emits=('Cast',))
+@declared('opspecs/creation.yaml:232', emits=('Cast',))
 def to_dtype_layout(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:229)"""
+    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:232)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:236', emits=('Cast',))
+@declared('opspecs/creation.yaml:239', emits=('Cast',))
 def to_device(g: GraphBuilder, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:236)"""
+    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:239)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
-@declared('opspecs/creation.yaml:244', emits=('Cast',))
+@declared('opspecs/creation.yaml:247', emits=('Cast',))
 def to_other(g: GraphBuilder, self, other, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:244)"""
+    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:247)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:250', emits=('Cast',))
+@declared('opspecs/creation.yaml:253', emits=('Cast',))
 def type_as(g: GraphBuilder, self, other):
-    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:250)"""
+    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:253)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:257', emits=('Cast', 'Expand', 'Shape'))
+@declared('opspecs/creation.yaml:260', emits=('Cast', 'Expand', 'Shape'))
 def copy(g: GraphBuilder, self, src, non_blocking=False):
-    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:257)"""
+    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:260)"""
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
-@declared('opspecs/creation.yaml:265', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:268', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def scalar_tensor_(g: GraphBuilder, s, *, dtype=None, device=None):
-    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:265)"""
+    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:268)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
@@ -3522,7 +3522,7 @@ def mul_Tensor_complex(g: GraphBuilder, self, other):
     return fft_ops.complex_mul(g, self, other)
 
 
-@declared('opspecs/creation.yaml:216', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/creation.yaml:219', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
 def _to_copy_complex(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:216)"""
+    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:219)"""
     return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)

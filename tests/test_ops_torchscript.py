@@ -85,15 +85,6 @@ def traceable(spec: OpSpec) -> bool:
     return any(a.is_tensor or a.is_tensor_list for a in schema.arguments)
 
 
-# Ops whose every drawn call torch.jit.trace itself refuses (torch 2.13): the traced harness compares
-# nothing for them, so each is an expected failure with torch's reason; test_ops.py proves the mapping.
-UNTRACEABLE = {
-    "aten::fill.Scalar": "torch.jit.trace fails an internal assert on the functional fill of a traced tensor",
-    "aten::fill.Tensor": "torch.jit.trace fails an internal assert on the functional fill of a traced tensor",
-    "aten::zero.default": "torch.jit.trace fails an internal assert on the functional zero of a traced tensor",
-}
-
-
 def _cases() -> list[Any]:
     cases = []
     for spec in SPECS:
@@ -103,8 +94,8 @@ def _cases() -> list[Any]:
         for opset in sorted({opsets[0], opsets[-1]}):
             marks = [pytest.mark.xfail(reason=reason, strict=True)
                      for first, last, reason in spec.test.xfail if first <= opset <= last]
-            if spec.aten in UNTRACEABLE:
-                marks.append(pytest.mark.xfail(reason=UNTRACEABLE[spec.aten], strict=True))
+            if spec.test.untraceable:  # torch.jit.trace refuses every call: test_ops.py proves the mapping
+                marks.append(pytest.mark.xfail(reason=spec.test.untraceable, strict=True))
             if spec.aten not in TORCHSCRIPT_OPS:
                 marks.append(pytest.mark.slow)
             cases.append(pytest.param(spec, opset, id=f"{spec.aten}@{opset}", marks=marks))
