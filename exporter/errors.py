@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -80,6 +81,16 @@ class ExportArgumentError(OnnxExporterError, ValueError):
     what is accepted."""
 
 
+class ModelInputError(OnnxExporterError, ValueError):
+    """The inputs given to an exported model (`ONNXProgram(...)`) do not fit it: too few or too many, a
+    wrong rank, a size it was not exported for. `problems` names each input and what the model takes;
+    a ValueError too, as wrong inputs to a function are in Python."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("these inputs do not fit the exported model:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
 class OpspecError(OnnxExporterError):
     """A user's spec file has problems: every one of them, as `file:line: message` lines."""
 
@@ -91,7 +102,7 @@ class OpspecError(OnnxExporterError):
 class VerificationError(OnnxExporterError):
     """ONNX Runtime and eager PyTorch disagree beyond tolerance (verify=True)."""
 
-    def __init__(self, message: str, comparisons: list[object]):
+    def __init__(self, message: str, comparisons: Sequence[object]):
         self.comparisons = comparisons
         super().__init__(message)
 

@@ -205,6 +205,22 @@ def test_export_params_false_makes_weights_inputs_in_state_dict_order(tmp_path: 
     _close(program(x)[0], model(x).detach())  # the model's own weights by default
 
 
+def test_wrong_input_count_is_a_model_input_error() -> None:
+    """Too few or too many inputs to an exported model: aten2onnx's ModelInputError (a ValueError, as
+    Python's own refusals of a call are) naming the inputs the model takes."""
+    model, x = Small().eval(), torch.randn(2, 4)
+    program = aten2onnx.export(model, (x,))
+    with pytest.raises(aten2onnx.ModelInputError, match=r"takes 1 tensor input\(s\) \(x\), got 2") as caught:
+        program(x, x)
+    assert isinstance(caught.value, ValueError) and len(caught.value.problems) == 1
+    with pytest.raises(aten2onnx.ModelInputError, match=r"\(x\), got 0"):
+        program()
+    feeds = aten2onnx.export(model, (x,), export_params=False)
+    weights = list(model.state_dict().values())
+    with pytest.raises(aten2onnx.ModelInputError, match=r"\(x, then optionally its 3 weight\(s\)\), got 5"):
+        feeds(x, *weights, x)
+
+
 def test_keep_initializers_as_inputs_lets_a_runtime_override_them() -> None:
     model, x = Small().eval(), torch.randn(2, 4)
     plain = aten2onnx.export(model, (x,))

@@ -533,9 +533,9 @@ def test_input_sizes_are_checked_against_what_torch_export_proved() -> None:
     with pytest.warns(InputSizeWarning, match=r"x.shape\[0\] is 2, outside \[3, inf\].*dimension n"):
         with pytest.raises(Exception):  # noqa: B017 - ONNX Runtime's own shape error: 2 rows + 3 rows
             program(torch.randn(2, 4), y)
-    with pytest.raises(ValueError, match=r"x.shape\[1\] is 5, the model was exported for 4 only"):
+    with pytest.raises(aten2onnx.ModelInputError, match=r"x.shape\[1\] is 5, the model was exported for 4 only"):
         program(torch.randn(5, 5), y)
-    with pytest.raises(ValueError, match="x has 3 dimensions, the model was exported for 2"):
+    with pytest.raises(aten2onnx.ModelInputError, match="x has 3 dimensions, the model was exported for 2"):
         program(torch.randn(5, 4, 1), y)
 
 
@@ -543,5 +543,5 @@ def test_dims_that_must_be_equal_are_checked() -> None:
     batch = Dim("batch")
     program = aten2onnx.export(_Add(), (torch.randn(5, 4), torch.randn(5, 4)),
                               dynamic_shapes=({0: batch}, {0: batch}))
-    with pytest.raises(ValueError, match=r"y.shape\[0\] is 3 but x.shape\[0\] is 2: the model needs them equal"):
+    with pytest.raises(aten2onnx.ModelInputError, match=r"y.shape\[0\] is 3 but x.shape\[0\] is 2: the model needs them equal"):
         program(torch.randn(2, 4), torch.randn(3, 4))

@@ -2,7 +2,7 @@
 imports only the layers its rule allows, so no import cycle can form between layers.
 
     tools > api > torchscript > translate > capture > registry > options > rewrite > write
-      > generated > emit > root (errors, dtypes, progress) and codegen.shared
+      > generated > emit > root (errors, dtypes, progress, names) and codegen.shared
 
 codegen (the build-time pipeline) imports codegen.shared and, to read the Python mappings,
 exporter.emit; the exporter imports codegen's pipeline only in api and tools (user spec files),
@@ -29,6 +29,7 @@ LAYER_OF = {
     "aten2onnx.exporter.errors": "root",
     "aten2onnx.exporter.dtypes": "root",
     "aten2onnx.exporter.progress": "root",
+    "aten2onnx.exporter.names": "root",
     "aten2onnx.exporter.options": "options",
     "aten2onnx.exporter.emit": "emit",
     "aten2onnx.exporter.capture": "capture",

@@ -7,6 +7,7 @@ so such a model takes the same export-time branch here as under torch.onnx.
 from __future__ import annotations
 
 import contextlib
+import types
 from collections.abc import Iterator
 
 _depth = 0
@@ -24,16 +25,16 @@ def exporting() -> Iterator[None]:
     saved = getattr(torch_flags, "_is_onnx_exporting", None)
     _depth += 1
     if torch_flags is not None:
-        torch_flags._is_onnx_exporting = True
+        setattr(torch_flags, "_is_onnx_exporting", True)  # noqa: B010 - a private module's flag
     try:
         yield
     finally:
         _depth -= 1
         if torch_flags is not None:
-            torch_flags._is_onnx_exporting = saved
+            setattr(torch_flags, "_is_onnx_exporting", saved)  # noqa: B010 - a private module's flag
 
 
-def _torch_flags() -> object | None:
+def _torch_flags() -> types.ModuleType | None:
     """torch.onnx's private flag module, or None where this torch lays it out differently."""
     try:
         from torch.onnx._internal.exporter import _flags

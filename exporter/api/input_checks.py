@@ -4,7 +4,7 @@ torch.export records a range for every dynamic dimension (`Dim("n", min=3)`, or 
 model needs, such as `x[:3]`) and ties dimensions that must be equal to one symbol. ONNX has no
 assertion op, so the graph cannot refuse a size outside that range: ONNX Runtime would fail
 somewhere inside or return a wrong result. `ONNXProgram.__call__` checks the inputs first:
-a wrong rank, a wrong static size or unequal tied dims raise ValueError (they cannot run); a
+a wrong rank, a wrong static size or unequal tied dims raise ModelInputError (they cannot run); a
 size outside a range warns (InputSizeWarning), because torch's ranges are often narrower than
 what the graph computes correctly. The rules are also written into the model's metadata
 (`aten2onnx.size_rules`) for anyone running the file elsewhere.
@@ -21,6 +21,7 @@ import torch
 from torch.export import ExportedProgram
 
 from aten2onnx.exporter.capture.dim_names import static_size
+from aten2onnx.exporter.errors import ModelInputError
 
 # torch.export gives every dynamic dimension at least [2, ...], since it traces sizes 0 and 1 as
 # special cases; exported graphs are nonetheless valid for them (the sizes tests run include 1).
@@ -98,7 +99,7 @@ def size_rules(program: ExportedProgram | None, shown: Sequence[Any] = (),
 
 
 def check_sizes(rules: list[DimRule], inputs: list[torch.Tensor]) -> None:
-    """Raise ValueError naming each input size the exported model was not proven for."""
+    """Raise ModelInputError naming each input size the exported model was not proven for."""
     if not rules:
         return
     problems: list[str] = []
@@ -130,7 +131,7 @@ def check_sizes(rules: list[DimRule], inputs: list[torch.Tensor]) -> None:
                             f"(both are dimension {rule.symbol})")
         bound.setdefault(rule.symbol, (size, where))  # type: ignore[arg-type]
     if problems:
-        raise ValueError("these inputs do not fit the exported model:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise ModelInputError(problems)
     if outside:  # torch's ranges are often cautious (guards of the example's path): the graph may still be right
         warnings.warn("inputs outside the sizes the model was exported for; ONNX Runtime may fail or the results "
                       "may differ from eager:\n" + "\n".join(f"  - {o}" for o in outside), InputSizeWarning,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,7 +18,7 @@ from torch.utils._pytree import tree_leaves
 
 from aten2onnx.exporter import progress
 from aten2onnx.exporter.api import input_checks
-from aten2onnx.exporter.errors import ExportArgumentError, RuntimeVersionError
+from aten2onnx.exporter.errors import ExportArgumentError, ModelInputError, RuntimeVersionError
 from aten2onnx.exporter.rewrite import runtime_versions
 from aten2onnx.exporter.write import serialize, weight_sources
 from aten2onnx.exporter.write.direct_file import open_for_writing
@@ -67,8 +67,7 @@ class ONNXProgram:
         self.capture_notes: list[str] = []    # values tracing fixed, fallbacks taken
         # the input sizes torch.export proved the model for; ONNX cannot check them itself
         inputs = [v for v in model.graph.inputs if not v.is_initializer()]
-        self.size_rules = input_checks.size_rules(exported_program, [v.shape for v in inputs],
-                                                  [v.name for v in inputs])
+        self.size_rules = input_checks.size_rules(exported_program, [v.shape for v in inputs], value_names(inputs))
         if input_checks.metadata_text(self.size_rules):
             model.metadata_props["aten2onnx.size_rules"] = input_checks.metadata_text(self.size_rules)
 
@@ -125,7 +124,7 @@ class ONNXProgram:
         if hasattr(destination, "write") and not isinstance(destination, (str, os.PathLike)):
             if external_data:
                 raise ExportArgumentError("external_data needs a file path to put the weights beside; got a file object")
-            return serialize.write_model(self.model, destination,  # type: ignore[arg-type]
+            return serialize.write_model(self.model, destination,
                                          progress.meter("writing the model", weights))
         path = Path(destination)
         if not path.parent.is_dir():
@@ -229,26 +228,40 @@ class ONNXProgram:
         Complex inputs are fed as torch.view_as_real(input); complex outputs come back in that
         form too (float, trailing dimension 2 for (real, imag)). Input sizes outside what
         torch.export proved the model for (a Dim's range, dims that must be equal, static
-        dims) raise ValueError before anything runs; a model of an opset newer than the installed
-        onnxruntime runs raises RuntimeVersionError.
+        dims), like too few or too many inputs, raise ModelInputError (a ValueError) before
+        anything runs; a model of an opset newer than the installed onnxruntime runs raises
+        RuntimeVersionError.
         """
         session = self._session or self.initialize_inference_session()
         flat = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
         if not kwargs:  # torch.export orders keyword inputs by the signature: checked positionally only
             input_checks.check_sizes(self.size_rules, flat)
         graph = self.model.graph
-        required = [v.name for v in graph.inputs if not v.is_initializer() and v.name not in self.weight_feeds]
+        inputs = [v for v in graph.inputs if not v.is_initializer()]
+        required = [name for name in value_names(inputs) if name not in self.weight_feeds]
         given = dict(zip(required, flat))
         if len(flat) > len(required) + len(self.weight_feeds):
-            raise ValueError(f"the ONNX model takes {len(required)} inputs ({', '.join(required)}), got {len(flat)}")
+            raise ModelInputError([self._count_problem(required, len(flat))])
         extra = flat[len(required):]
         for name, default in self.weight_feeds.items():
             given[name] = extra.pop(0) if extra else default
         missing = [name for name in required if name not in given]
         if missing:
-            raise ValueError(f"the ONNX model takes {len(required)} inputs ({', '.join(required)}), got {len(flat)}")
+            raise ModelInputError([self._count_problem(required, len(flat))])
         feeds = {name: _to_numpy(value) for name, value in given.items()}
         return [torch.from_numpy(np.asarray(out)) for out in session.run(None, feeds)]
+
+
+    def _count_problem(self, required: list[str], given: int) -> str:
+        weights = f", then optionally its {len(self.weight_feeds)} weight(s)" if self.weight_feeds else ""
+        return (f"the ONNX model takes {len(required)} tensor input(s) ({', '.join(required) or 'none'}{weights}), "
+                f"got {given}: pass the tensors the model was exported with, in the same order (Python numbers and "
+                "None among the example inputs are constants of the export, not inputs)")
+
+
+def value_names(values: Iterable[ir.Value]) -> list[str]:
+    """The names of graph inputs or outputs (an exported model names every one: ONNX requires it)."""
+    return [v.name or "" for v in values]
 
 
 def _to_numpy(value: Any) -> np.ndarray:

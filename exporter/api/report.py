@@ -20,6 +20,7 @@ from torch.export.graph_signature import InputKind
 
 from aten2onnx.codegen.shared.onnx_schema import schema_at
 from aten2onnx.codegen.shared.torch_schema import resolve_overload, schema_of
+from aten2onnx.exporter.api.program import value_names
 from aten2onnx.exporter.capture.dynamic_hints import DynamicOutcome
 from aten2onnx.exporter.errors import CaptureError, ConstraintError, UnsupportedOpsError, UnsupportedUse
 from aten2onnx.exporter.translate import registry
@@ -134,15 +135,19 @@ def _dynamic_section(record: ExportRecord) -> list[str]:
 
 def _aten_section(record: ExportRecord) -> list[str]:
     program = record.exported_program
-    if program is None and record.operator_counts is None:
+    if program is not None:
+        counts = Counter(
+            f"{n.target._schema.name}.{n.target._overloadname}" if hasattr(n.target, "_schema") else str(n.target)
+            for n in program.graph.nodes if n.op == "call_function" and "getitem" not in str(n.target)
+        )
+    elif record.operator_counts is not None:
+        counts = record.operator_counts
+    else:
         return []
-    counts = record.operator_counts if program is None else Counter(
-        f"{n.target._schema.name}.{n.target._overloadname}" if hasattr(n.target, "_schema") else str(n.target)
-        for n in program.graph.nodes if n.op == "call_function" and "getitem" not in str(n.target)
-    )
     title = "## ATen operators (after decomposition)" if program is not None else "## Operators of the TorchScript graph"
     lines = [title, "", "| operator | count | mapping |", "|---|---:|---|"]
     for name, count in sorted(counts.items()):
+        source: str | None
         if name in record.table_uses:
             source = "custom_translation_table: " + ", ".join(record.table_uses[name])
         else:
@@ -166,8 +171,8 @@ def _onnx_section(record: ExportRecord) -> list[str]:
         return []
     counts = Counter(f"{n.domain + '::' if n.domain else ''}{n.op_type}" for n in model.graph.all_nodes())
     opsets = ", ".join(f"{d or 'ai.onnx'} {v}" for d, v in model.opset_imports.items())
-    lines = ["## ONNX model", "", f"Opsets: {opsets}. Inputs: {', '.join(v.name for v in model.graph.inputs)}. "
-             f"Outputs: {', '.join(v.name for v in model.graph.outputs)}. Initializers: {len(model.graph.initializers)}.",
+    lines = ["## ONNX model", "", f"Opsets: {opsets}. Inputs: {', '.join(value_names(model.graph.inputs))}. "
+             f"Outputs: {', '.join(value_names(model.graph.outputs))}. Initializers: {len(model.graph.initializers)}.",
              "", "| ONNX operator | count |", "|---|---:|"]
     lines += [f"| `{_cell(op)}` | {count} |" for op, count in sorted(counts.items())]
     if model.functions:

@@ -22,7 +22,7 @@ import torch
 from torch.export import ExportedProgram
 from torch.utils._pytree import tree_leaves, tree_map
 
-from aten2onnx.exporter.api.program import ONNXProgram
+from aten2onnx.exporter.api.program import ONNXProgram, value_names
 from aten2onnx.exporter.capture.torch_export import model_mode
 from aten2onnx.exporter.errors import VerificationError
 from aten2onnx.exporter.options import TrainingMode
@@ -115,7 +115,7 @@ def random_outputs(model: ir.Model) -> set[str]:
     for node in model.graph:
         if _draws(node) or any(v in random for v in node.inputs if v is not None):
             random.update(node.outputs)
-    return {v.name for v in model.graph.outputs if v in random}
+    return set(value_names(v for v in model.graph.outputs if v in random))
 
 
 def _independent_draws(got: torch.Tensor, want: torch.Tensor) -> int:
@@ -186,7 +186,7 @@ def verify(program: ONNXProgram, model: Any, args: tuple[Any, ...], kwargs: dict
     """Compare every output; raises VerificationError (with all the numbers) on a mismatch."""
     expected = eager_outputs(model, args, kwargs, training)
     actual = program(*args, **kwargs)
-    names = [v.name for v in program.model.graph.outputs]
+    names = value_names(program.model.graph.outputs)
     if len(actual) != len(expected):
         raise VerificationError(
             f"verification failed: the ONNX model has {len(actual)} outputs, eager PyTorch gives {len(expected)}", []

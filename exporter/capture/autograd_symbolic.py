@@ -21,7 +21,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
@@ -62,32 +62,44 @@ def _call_symbolic(function: type, g: GraphBuilder, args: list[Any]) -> list[Any
 
 
 # -- TorchScript: prim::PythonOp ----------------------------------------------------------------------
+class _PythonOpNode(Protocol):
+    """What a prim::PythonOp node has besides torch._C.Node's methods (torch's stubs leave these out)."""
+
+    def pyobj(self) -> Any: ...
+    def pyname(self) -> str: ...
+    def scalar_args(self) -> list[Any]: ...
+    def cconv(self) -> str: ...
+
+
 def translate_python_op(t: Translator, node: torch._C.Node) -> None:
     """A traced autograd.Function call: its symbolic, else the forward the trace recorded inside it."""
-    function = getattr(node.pyobj(), "__self__", None)
+    python_op = cast(_PythonOpNode, node)  # a prim::PythonOp (the translator dispatches by kind)
+    function = getattr(python_op.pyobj(), "__self__", None)
     inputs = [t.get(v) for v in node.inputs()]
     metas = [t.meta_of(v) for v in node.inputs()]
     outs = list(node.outputs())
-    packed = len(outs) == 1 and isinstance(outs[0].type(), torch._C.TupleType)  # one tuple, or one value each
-    types = outs[0].type().elements() if packed else [o.type() for o in outs]
+    first = outs[0].type() if len(outs) == 1 else None
+    packed = isinstance(first, torch._C.TupleType)  # one tuple, or one value each
+    types = first.elements() if isinstance(first, torch._C.TupleType) else [o.type() for o in outs]
     out_metas = [t._type_meta(ts_type, metas) for ts_type in types]
     symbolic = symbolic_of(function)
     if symbolic is None and "Subgraph" not in node.attributeNames():
-        t.record_unsupported(f"autograd.Function {node.pyname()}", node)
+        t.record_unsupported(f"autograd.Function {python_op.pyname()}", node)
         for out in outs:
             t.set(out, None, None)
         return
     if symbolic is None:
         pairs = _inline(t, node.g("Subgraph"), inputs, metas)
     else:
-        scalars, tensors = iter(node.scalar_args()), iter(inputs)
-        args = [t.onnx(next(tensors)) if kind == "d" else next(scalars) for kind in node.cconv()]
+        assert isinstance(function, type)  # symbolic_of found the symbolic on this Function subclass
+        scalars, tensors = iter(python_op.scalar_args()), iter(inputs)
+        args = [t.onnx(next(tensors)) if kind == "d" else next(scalars) for kind in python_op.cconv()]
         with t.translating(node, f"{function.__qualname__}.symbolic"):
             results = _call_symbolic(function, t.g, args)
         if len(results) != len(types):
             raise TranslationError(f"{function.__qualname__}.symbolic at {t.location(node)} returned "
                                    f"{len(results)} value(s); forward() returns {len(types)}")
-        pairs = [(t._bind_one(outs[0], r, m, node.pyname()), m) for r, m in zip(results, out_metas)]
+        pairs = [(t._bind_one(outs[0], r, m, python_op.pyname()), m) for r, m in zip(results, out_metas)]
     if packed:
         t.set(outs[0], tuple(v for v, _ in pairs), tuple(m for _, m in pairs))
     else:

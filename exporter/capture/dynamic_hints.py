@@ -26,7 +26,7 @@ import functools
 import inspect
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -404,6 +404,7 @@ def _extra_keywords_bound(model: Any, kwargs: dict[str, Any], bound: dict[str, A
     torch.export 2.13 cannot match dynamic_shapes to inputs when a `**kwargs` takes some: it
     checks them grouped under the parameter's name and then matches them one by one. They are
     constants of the export either way."""
+    parameters: Mapping[str, inspect.Parameter]
     try:
         parameters = inspect.signature(forward_of(model)).parameters
     except (TypeError, ValueError):

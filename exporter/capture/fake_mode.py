@@ -16,7 +16,7 @@ tensors and inputs (CPU), and meta example inputs become fake ones.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,19 +69,24 @@ def enable_fake_mode() -> Iterator[FakeContext]:
     context = FakeContext(_new_mode())
     original = torch.nn.Module.register_parameter
 
-    def register_parameter(module: torch.nn.Module, name: str, param: torch.nn.Parameter | None) -> None:
+    def register_parameter(self: torch.nn.Module, name: str, param: torch.nn.Parameter | None) -> None:
         if (param is not None and not is_data_less(param)
                 and not isinstance(param, torch.nn.parameter.UninitializedParameter)):
             # from_tensor reads only metadata; a fake made so can be converted later (model.to(float16))
             fake = context.fake_mode.from_tensor(param.detach(), static_shapes=True)
             param = torch.nn.Parameter(fake, requires_grad=param.requires_grad)
-        original(module, name, param)
+        original(self, name, param)
 
     torch.nn.Module.register_parameter = register_parameter  # type: ignore[method-assign]
     try:
         yield context
     finally:
         torch.nn.Module.register_parameter = original  # type: ignore[method-assign]
+
+
+def _state_dict_of(module: torch.nn.Module, is_parameter: bool) -> MutableMapping[str, Any]:
+    """The module's own dict a state tensor sits in (written directly: Module.__setattr__ checks types)."""
+    return module._parameters if is_parameter else module._buffers
 
 
 def _state_tensors(model: torch.nn.Module) -> Iterator[tuple[torch.nn.Module, str, torch.Tensor, bool]]:
@@ -145,10 +150,10 @@ def capturable(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         replacement = fake(tensor)
         if is_parameter and not isinstance(replacement, torch.nn.Parameter):
             replacement = made[id(tensor)] = torch.nn.Parameter(replacement, requires_grad=tensor.requires_grad)
-        (module._parameters if is_parameter else module._buffers)[name] = replacement
+        _state_dict_of(module, is_parameter)[name] = replacement
         swapped.append((module, name, tensor, is_parameter))
     try:
         yield torch.utils._pytree.tree_map(fake, (args, kwargs))
     finally:
         for module, name, tensor, is_parameter in swapped:
-            (module._parameters if is_parameter else module._buffers)[name] = tensor
+            _state_dict_of(module, is_parameter)[name] = tensor

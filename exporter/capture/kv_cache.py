@@ -31,12 +31,15 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.utils._pytree as pytree
 
 from aten2onnx.exporter.errors import OnnxExporterError
+
+if TYPE_CHECKING:
+    from transformers.cache_utils import Cache, EncoderDecoderCache
 
 SUPPORTED = ("DynamicCache (DynamicLayer and DynamicSlidingWindowLayer layers: full, sliding-window and hybrid "
              "attention)", "EncoderDecoderCache of two such DynamicCaches")
@@ -67,14 +70,14 @@ class LayerLayout:
 class DynamicLayout:
     """What a DynamicCache is besides its tensors (the pytree context)."""
 
-    cache_class: type
+    cache_class: type[Cache]
     layers: tuple[LayerLayout, ...]
-    replicate: type | None  # the layer class a lazily grown cache appends (DynamicCache() without config)
+    replicate: type[Any] | None  # the layer class a lazily grown cache appends (DynamicCache() without config)
 
 
 @dataclass(frozen=True)
 class EncoderDecoderLayout:
-    cache_class: type
+    cache_class: type[EncoderDecoderCache]
     self_attention: DynamicLayout
     cross_attention: DynamicLayout
 
@@ -221,7 +224,7 @@ def _class_at(path: str | None) -> type | None:
     found: Any = importlib.import_module(module)
     for part in name.split("."):
         found = getattr(found, part)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _dumpable(layout: DynamicLayout | EncoderDecoderLayout) -> str:
@@ -269,11 +272,11 @@ def register() -> bool:
     return True
 
 
-def _refuse(cache: Any) -> Any:
+def _refuse(cache: Any, *_context: Any) -> Any:
     raise UnsupportedCacheError(f"cache class {type(cache).__name__}")
 
 
-def _subclasses(cls: type) -> Iterator[type]:
+def _subclasses(cls: type[Any]) -> Iterator[type[Any]]:
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)

@@ -69,11 +69,11 @@ def _spec_for(value: Any, leaves: dict[int, AxisNames], leaf_ids: dict[int, int]
     if isinstance(value, torch.Tensor):
         return leaves.get(leaf_ids[id(value)])
     if isinstance(value, (list, tuple)):
-        specs = [_spec_for(v, leaves, leaf_ids) for v in value]
-        return None if all(s is None for s in specs) else type(value)(specs)
+        items = [_spec_for(v, leaves, leaf_ids) for v in value]
+        return None if all(s is None for s in items) else type(value)(items)
     if isinstance(value, dict):
-        specs = {k: _spec_for(v, leaves, leaf_ids) for k, v in value.items()}
-        return None if all(s is None for s in specs.values()) else specs
+        entries = {k: _spec_for(v, leaves, leaf_ids) for k, v in value.items()}
+        return None if all(s is None for s in entries.values()) else entries
     return None
 
 
@@ -135,7 +135,7 @@ def name_output_axes(model: ir.Model, output_axes: dict[int, AxisNames], fixed: 
         value = outputs[index]
         if value.shape is None:
             continue
-        dims = list(value.shape)
+        dims: list[int | str | ir.SymbolicDim | None] = list(value.shape)
         for axis, name in axes.items():
             if not -len(dims) <= axis < len(dims):
                 raise ExportArgumentError(

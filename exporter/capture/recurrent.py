@@ -28,7 +28,7 @@ import contextlib
 import functools
 import os
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -37,7 +37,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from torch.overrides import TorchFunctionMode
 
 _CIA = torch._C.DispatchKey.CompositeImplicitAutograd
-_MODES = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
+_MODES: dict[str, Callable[..., Any]] = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}
 _RNN_FUNCTIONS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
 _PACKING_FILES = (os.path.join("nn", "utils", "rnn.py"), os.path.join("nn", "modules", "rnn.py"))
 _PACKING_FUNCTIONS = {"pack_padded_sequence", "pad_packed_sequence", "pack_sequence", "forward"}
@@ -51,12 +51,14 @@ def packed_rnn(input: torch.Tensor, lengths: torch.Tensor, hx: list[torch.Tensor
     """An RNN over padded, time-major `input` (T, B, F) whose sequence b has `lengths[b]` steps:
     [output (T, B, D*H), zeros past each length, then the final states (h_n, and c_n for LSTM)]."""
     packed = pack_padded_sequence(input, lengths.cpu(), enforce_sorted=False)
-    states = [h.index_select(1, packed.sorted_indices) for h in hx]
+    sorted_indices, unsorted_indices = packed.sorted_indices, packed.unsorted_indices
+    assert sorted_indices is not None and unsorted_indices is not None  # set by enforce_sorted=False
+    states = [h.index_select(1, sorted_indices) for h in hx]
     result = _MODES[mode](packed.data, packed.batch_sizes, states if mode == "LSTM" else states[0], params,
                           has_biases, num_layers, dropout, train, bidirectional)
-    out = PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+    out = PackedSequence(result[0], packed.batch_sizes, sorted_indices, unsorted_indices)
     padded, _ = pad_packed_sequence(out, total_length=input.shape[0])
-    return [padded, *(h.index_select(1, packed.unsorted_indices) for h in result[1:])]
+    return [padded, *(h.index_select(1, unsorted_indices) for h in result[1:])]
 
 
 @packed_rnn.register_fake
@@ -119,7 +121,7 @@ class _PackedSequences(TorchFunctionMode):
         super().__init__()
         self.padded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}   # id(data) -> (data, lengths)
         self.lengths: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(batch_sizes) -> (it, data)
-        self._checks: dict[type, Any] = {}
+        self._checks: dict[type[torch.nn.RNNBase], Any] = {}
 
     def __enter__(self) -> _PackedSequences:
         # GRU and RNN check a packed input's rank and batch size (batch_sizes[0]) before running:
@@ -132,12 +134,12 @@ class _PackedSequences(TorchFunctionMode):
                 if batch_sizes is None or id(batch_sizes) not in self.lengths:
                     _original(module, input, hidden, batch_sizes)
 
-            cls.check_forward_args = check  # type: ignore[method-assign]
+            setattr(cls, "check_forward_args", check)  # noqa: B010 - patched while capturing
         return super().__enter__()
 
     def __exit__(self, *exc: Any) -> None:
         for cls, original in self._checks.items():
-            cls.check_forward_args = original  # type: ignore[method-assign]
+            setattr(cls, "check_forward_args", original)  # noqa: B010 - patched while capturing
         self._checks.clear()
         super().__exit__(*exc)
 

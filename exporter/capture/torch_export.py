@@ -64,7 +64,7 @@ def _quiet_torch_logs() -> Iterator[None]:
 
 def _torch_stream_handlers() -> list[logging.StreamHandler[Any]]:
     """The handlers torch's logging set up on the process's stderr (torch's loggers do not propagate)."""
-    found = []
+    found: list[logging.StreamHandler[Any]] = []
     for name, logger in list(logging.root.manager.loggerDict.items()):
         if not (name == "torch" or name.startswith("torch.")) or not isinstance(logger, logging.Logger):
             continue
@@ -119,7 +119,7 @@ def _assign(target: torch.Tensor, items: Sequence[Any], value: Any) -> None:
         at = next(n for n, item in enumerate(items) if item is Ellipsis)
         used = sum(1 for item in items if item is not Ellipsis)
         items[at:at + 1] = [slice(None)] * (target.dim() - used)
-    view, indices = target, []
+    view, indices = target, list[torch.Tensor | None]()
     for item in items:
         if isinstance(item, slice):
             if item != slice(None):
@@ -413,15 +413,17 @@ def decomposition_table(opset: int) -> dict[Any, Any]:
 
     table = torch.export.default_decompositions()
     for op in every_decomposition:
-        if op not in table and _core_fallback(op) is not None and not _mapped(op, opset):
+        # (_core_fallback takes OpOverloads only; the isinstance says so to the type checker)
+        if (isinstance(op, torch._ops.OpOverload) and op not in table and _core_fallback(op) is not None
+                and not _mapped(op, opset)):
             table[op] = every_decomposition[op]
     for name in registry.supported_ops(opset):
         # a custom symbolic may name a whole op (`aten::gelu`): keep every overload of it
         overloads = [name] if "." in name.split("::", 1)[-1] else [f"{name}.{o}" for o in overload_names(name)]
         for overload in overloads:
-            op = resolve_overload(overload)
-            if op is not None and op in table:
-                table.pop(op)
+            resolved = resolve_overload(overload)
+            if resolved is not None and resolved in table:
+                table.pop(resolved)
     return table
 
 
@@ -654,9 +656,10 @@ def _grad_region(node: torch.fx.Node) -> torch.fx.GraphModule | None:
     if wrap is None or node.target is not wrap or len(node.args) < 2 or node.kwargs:
         return None
     holder = node.args[1]
-    owner = node.graph.owning_module
-    body = getattr(owner, str(holder.target), None) if isinstance(holder, torch.fx.Node) else None
-    if not isinstance(body, torch.fx.GraphModule) or holder.op != "get_attr":
+    if not isinstance(holder, torch.fx.Node) or holder.op != "get_attr":
+        return None
+    body = getattr(node.graph.owning_module, str(holder.target), None)
+    if not isinstance(body, torch.fx.GraphModule):
         return None
     if any(n.op not in ("placeholder", "call_function", "output") for n in body.graph.nodes):
         return None

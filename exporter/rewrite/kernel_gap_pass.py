@@ -75,7 +75,8 @@ def wider_dtypes(version: str | None) -> Rule:
             if node.outputs[0].dtype == missing:  # computed in the wider dtype: back to the node's own
                 result.dtype = compute
                 return [g.cast(result, to_torch_dtype(missing))]
-            result.dtype = node.outputs[0].dtype
+            if node.outputs[0].dtype is not None:
+                result.dtype = node.outputs[0].dtype
             return [result]
         return build
     return rule

@@ -34,6 +34,7 @@ import torch
 
 from aten2onnx.exporter.emit.graph_builder import MODULE_CALLS_KEY
 from aten2onnx.exporter.errors import ExportArgumentError
+from aten2onnx.exporter.names import unique_name
 
 _GRAPH_TYPES = (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS)
 _FUNCTION_DOMAIN_VERSION = 1
@@ -162,7 +163,7 @@ class _Graph:
         return {u for out in node.outputs for use in out.uses() if (u := self.top(use.node)) is not None}
 
 
-def _between(wiring: _Graph, group: set[ir.Node]) -> set[ir.Node] | None:
+def _between(wiring: _Graph, group: set[ir.Node]) -> set[ir.Node]:
     """Nodes outside `group` on a path from it back into it (empty: the group is convex)."""
     positions = [wiring.position[n] for n in group]
     low, high = min(positions), max(positions)
@@ -261,7 +262,7 @@ def _describe(wiring: _Graph, instance: _Instance) -> None:
         return ("input", input_index[value])
 
     def attributes_of(node: ir.Node, member: int, where: tuple[Any, ...], ref: Any) -> tuple[Any, ...]:
-        found = []
+        found: list[tuple[str, Any]] = []
         for name, attr in sorted(node.attributes.items()):
             if attr.type in _GRAPH_TYPES:
                 found.append((name, tuple(body(g, member, (*where, (name, i)), ref)
@@ -315,13 +316,7 @@ def _param_name(node: ir.Node, attribute: str, path: str, taken: set[str]) -> st
     relative = (node.name or node.op_type)
     if path and relative.startswith(path):
         relative = relative[len(path):]
-    base = re.sub(r"\W+", "_", f"{relative}_{attribute}").strip("_") or attribute
-    name, count = base, 0
-    while name in taken:
-        count += 1
-        name = f"{base}_{count}"
-    taken.add(name)
-    return name
+    return unique_name(re.sub(r"\W+", "_", f"{relative}_{attribute}").strip("_") or attribute, taken)
 
 
 def _group_functions(instances: list[_Instance], classes: dict[str, type]) -> list[_Function]:
@@ -389,7 +384,9 @@ class _Rewriter:
         call.meta[MODULE_CALLS_KEY] = instance.stack[:-1]
         member_set = set(members)
         for value, out in zip(results, call.outputs):
-            out.name, out.dtype, out.shape = value.name, value.dtype, value.shape
+            out.name, out.shape = value.name, value.shape
+            if value.dtype is not None:
+                out.dtype = value.dtype
             out.metadata_props.update(value.metadata_props)
             for use in list(value.uses()):
                 if self._holder_of_reader(use.node) not in member_set:
@@ -444,24 +441,19 @@ class _Rewriter:
                 results: list[ir.Value]) -> None:
         function = instance.function
         assert function is not None
-        names = {v.name for n in members for v in n.outputs}
+        names = {v.name for n in members for v in n.outputs if v.name is not None}
         placeholders = []
         for index, value in enumerate(inputs):
             base = value.name or f"input_{index}"
             if instance.path and base.startswith(instance.path + "."):
                 base = base[len(instance.path) + 1:]
-            name, count = base, 0
-            while name in names:
-                count += 1
-                name = f"{base}_{count}"
-            names.add(name)
-            placeholders.append(ir.Value(name=name))
+            placeholders.append(ir.Value(name=unique_name(base, names)))
         replacement = dict(zip(inputs, placeholders))
         for node in members:
             for inner in [node, *_nested_nodes(node)]:
-                for position, value in enumerate(inner.inputs):
-                    if value in replacement:
-                        inner.replace_input_with(position, replacement[value])
+                for position, read in enumerate(inner.inputs):
+                    if read is not None and read in replacement:
+                        inner.replace_input_with(position, replacement[read])
         for node in members:  # types and known values are the template's: other calls may differ
             for inner in [node, *_nested_nodes(node)]:
                 for value in inner.outputs:

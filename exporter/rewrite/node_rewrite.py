@@ -62,7 +62,8 @@ def _splice(node: ir.Node, new_nodes: list[ir.Node], outputs: list[ir.Value]) ->
     graph = node.graph
     assert graph is not None
     for old, new in zip(node.outputs, outputs):
-        new.dtype = old.dtype
+        if old.dtype is not None:
+            new.dtype = old.dtype
         new.shape = old.shape
         new.meta.update(old.meta)
         old.replace_all_uses_with(new, replace_graph_outputs=True)

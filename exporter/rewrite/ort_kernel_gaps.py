@@ -159,7 +159,7 @@ def compute_dtype(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.Dat
         if gap.reductions is not None and (reduction or "none") not in gap.reductions:
             continue
         for dtype in dtypes:
-            if dtype in gap.compute:
+            if dtype is not None and dtype in gap.compute:
                 return dtype, gap.compute[dtype]
     return None
 
@@ -338,7 +338,9 @@ def _full_spectrum_inverse(g: GraphBuilder, x: ir.Value, length: ir.Value, axis_
     what the one-sided inverse gives (the imaginary parts of X[0] and of X[n/2] only ever reach
     the imaginary part)."""
     if axis_input is not None:
-        axis = _static_int(axis_input)
+        static_axis = _static_int(axis_input)
+        assert static_axis is not None, "_is_onesided_inverse admits a static axis only"
+        axis = static_axis
     rank = len(x.shape) if x.shape is not None else None
     axis = axis + rank if axis < 0 and rank is not None else axis
     axes = g.constant([axis], torch.int64)

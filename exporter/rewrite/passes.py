@@ -88,7 +88,8 @@ def legalize(model: ir.Model, target_runtime: str | None = DEFAULT_TARGET_RUNTIM
 @contextlib.contextmanager
 def _quiet_folder() -> Iterator[None]:
     """onnxscript's folder warns on stderr about nodes it leaves alone (an empty sequence's
-    SequenceEmpty, whose value is a list); leaving them is right, so nothing is printed."""
+    SequenceEmpty, whose value is a list) and values it cannot read (the weights' stand-ins while
+    weight_sources.hidden_weights lasts); leaving them is right, so nothing is printed."""
     logger = logging.getLogger("onnxscript.optimizer._constant_folding")
     level = logger.level
     logger.setLevel(logging.ERROR)

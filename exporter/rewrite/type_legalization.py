@@ -76,7 +76,8 @@ def widen(node: ir.Node, opset: int) -> Build | None:
         if node.outputs[0].dtype == dtype:
             result.dtype = holder
             return [g.cast(result, to_torch_dtype(dtype))]
-        result.dtype = node.outputs[0].dtype
+        if node.outputs[0].dtype is not None:
+            result.dtype = node.outputs[0].dtype
         return [result]
     return build
 

@@ -25,6 +25,7 @@ from onnxscript.optimizer._constant_folding import (
     DEFAULT_CONSTANT_FOLD_OUTPUT_SIZE_LIMIT,
 )
 
+from aten2onnx.exporter.names import unique_name
 from aten2onnx.exporter.write.weight_sources import (
     DerivedTensor,
     NodeRecipe,
@@ -61,7 +62,7 @@ def _stand_in(tensor: Any) -> np.ndarray:
     learn the output's type and shape, which the checks above make independent of those values."""
     if isinstance(tensor, SourceTensor) and not tensor.has_data or isinstance(tensor, DerivedTensor) and any(
             not s.has_data for s in sources_of(tensor)):
-        return np.ones(tuple(tensor.shape), dtype=tensor.dtype.numpy())
+        return np.ones(tensor.shape.numpy(), dtype=tensor.dtype.numpy())
     return tensor.numpy()
 
 
@@ -76,21 +77,12 @@ def _foldable(node: ir.Node, operands: list[Any]) -> bool:
     return all(t is None or t.size <= DEFAULT_CONSTANT_FOLD_INPUT_SIZE_LIMIT for t in operands)
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, count = name, 0
-    while candidate in taken:
-        count += 1
-        candidate = f"{name}_{count}"
-    taken.add(candidate)
-    return candidate
-
-
 def fold_weight_nodes(model: ir.Model) -> int:
     """Replace each foldable main-graph node that reads weights by a DerivedTensor initializer, in
     graph order (so chains fold); the nodes removed are left for RemoveUnusedNodesPass. Returns how
     many were folded."""
     graph = model.graph
-    taken = {v.name for v in graph.inputs} | set(graph.initializers) | {
+    taken = {v.name for v in graph.inputs if v.name} | set(graph.initializers) | {
         o.name for n in graph for o in n.outputs if o.name}
     folded = 0
     for node in list(graph):
@@ -112,7 +104,7 @@ def fold_weight_nodes(model: ir.Model) -> int:
         # named as onnxscript names what it folds: after the value it replaces, or the weight it reads
         output = node.outputs[0].name
         source = next((s.key for t in operands for s in sources_of(t)), "weight")
-        name = output if output and not output.startswith("val_") else _unique(f"{source}_folded", taken)
+        name = output if output and not output.startswith("val_") else unique_name(f"{source}_folded", taken)
         dtype = ir.DataType.from_numpy(example.dtype)
         value = ir.Value(name=name, type=ir.TensorType(dtype), shape=ir.Shape(example.shape),
                          const_value=DerivedTensor(recipe, dtype, ir.Shape(example.shape), name=name))

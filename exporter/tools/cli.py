@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aten2onnx.exporter import progress
 from aten2onnx.exporter.errors import OnnxExporterError
-from aten2onnx.exporter.options import DEFAULT_OPSET
+from aten2onnx.exporter.options import DEFAULT_OPSET, OperatorExportTypes
 from aten2onnx.exporter.tools.cli_export import UsageError, dynamic_axis, dynamic_shapes, input_spec, model_and_args
 from aten2onnx.generated import registry
 
@@ -47,6 +47,7 @@ def _demo(options: argparse.Namespace) -> int:
 
 def _export(options: argparse.Namespace) -> int:
     import aten2onnx
+    from aten2onnx.exporter.api.program import value_names
     from aten2onnx.exporter.capture.model_inputs import parameter_names
 
     if options.output.parent and not options.output.parent.is_dir():
@@ -67,7 +68,7 @@ def _export(options: argparse.Namespace) -> int:
         optimize=options.optimize, do_constant_folding=not options.no_constant_folding,
         external_data=True if options.external_data else None, verbose=options.verbose,
         training=options.training.upper(),
-        operator_export_type="ONNX_ATEN_FALLBACK" if options.aten_fallback else "ONNX",
+        operator_export_type=OperatorExportTypes.ONNX_ATEN_FALLBACK if options.aten_fallback else OperatorExportTypes.ONNX,
         target_runtime=None if options.target_runtime == "none" else options.target_runtime,
         dynamo=not options.torchscript, fallback=options.fallback,
         runtime_version=options.runtime_version,
@@ -80,8 +81,8 @@ def _export(options: argparse.Namespace) -> int:
                          copy_weights=options.copy_weights)
     graph = program.model.graph
     print(f"aten2onnx: wrote {options.output} (opset {program.model.opset_imports['']}, {len(graph)} nodes, captured with "
-          f"{program.capture_method}; inputs {', '.join(v.name for v in graph.inputs)}; outputs "
-          f"{', '.join(v.name for v in graph.outputs)})")
+          f"{program.capture_method}; inputs {', '.join(value_names(graph.inputs))}; outputs "
+          f"{', '.join(value_names(graph.outputs))})")
     if program.saved_weights is not None:
         print(f"aten2onnx: weights: {program.saved_weights}")
         _print_copies(program.saved_weights.copied)
@@ -305,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _paragraph(text: str) -> str:
+def _paragraph(text: object) -> str:
     return "\n".join(line for line in str(text).splitlines() if line.strip())
 
 

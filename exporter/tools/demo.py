@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
+import onnx_ir as ir
 import torch
 
 from aten2onnx.exporter.api.export import DEFAULT_OPSET, export
@@ -26,8 +28,9 @@ def run_demo(output: Path = Path("model.onnx"), opset: int = DEFAULT_OPSET) -> f
     graph = program.model.graph
     ops = sorted({node.op_type for node in graph})
 
-    def describe(values: object) -> str:
-        return ", ".join(f"{v.name} {v.dtype.name.lower()}{list(v.shape)}" for v in values)
+    def describe(values: Iterable[ir.Value]) -> str:
+        return ", ".join(f"{v.name} {v.dtype.name.lower() if v.dtype else '?'}{list(v.shape) if v.shape else '?'}"
+                         for v in values)
 
     print(f"aten2onnx demo: {type(model).__name__} (quarter width, random weights) -> {output}")
     print(f"  opset          {opset}")

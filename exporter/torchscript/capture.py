@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import traceback
+import types
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ _DISPATCH_FILES = (os.path.join("torch", "overrides.py"), os.path.join("torch", 
 def _caller_frame() -> tuple[str, int, Any] | None:
     """(file, line, the nn.Module whose code runs there) of the code that read a tensor as a value;
     None when that code is torch's own (an nn.GRU checking its arguments is no user control flow)."""
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     while frame is not None and (frame.f_code.co_filename == __file__
                                  or frame.f_code.co_filename.endswith(_DISPATCH_FILES)):
         frame = frame.f_back
@@ -251,7 +252,7 @@ def _graph_of(scripted: Any, root: Any = None) -> tuple[torch._C.Graph, ModuleCa
         torch._C._jit_pass_lower_all_tuples(graph)  # tuples in block outputs and loop-carried values
     except RuntimeError:
         pass  # a tuple inside a list or dict: the translator reads it as it is
-    torch._C._jit_pass_constant_propagation_immutable_types(graph)
+    torch._C._jit_pass_constant_propagation_immutable_types(graph)  # type: ignore[attr-defined]  # not in torch's stubs
     torch._C._jit_pass_dce(graph)
     return graph, calls
 

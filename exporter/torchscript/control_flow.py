@@ -149,7 +149,8 @@ def _element(meta: Any) -> Any:
 
 # -- values across subgraph boundaries ----------------------------------------------------------------
 def _number_dtype(meta: Any) -> torch.dtype:
-    return {bool: torch.bool, float: torch.float64}.get(_number_kind(meta), torch.int64)
+    dtypes: dict[type, torch.dtype] = {bool: torch.bool, float: torch.float64}
+    return dtypes.get(_number_kind(meta), torch.int64)
 
 
 def _as_onnx(g: GraphBuilder, value: Any, meta: Any) -> ir.Value:
@@ -236,10 +237,10 @@ def _if(t: Translator, node: torch._C.Node) -> None:
         then_graph = _graph(then_g, [], [o[1] for o in onnx_outputs], f"{_name(node)}_then")
         else_graph = _graph(else_g, [], [o[2] for o in onnx_outputs], f"{_name(node)}_else")
         with t.translating(node, "prim::If"):
-            results = t.g.op("If", _condition(t.g, condition), _outputs=len(onnx_outputs),
-                             then_branch=then_graph, else_branch=else_graph)
-        results = results if isinstance(results, tuple) else (results,)
-        for (index, then_value, _, meta), value in zip(onnx_outputs, results):
+            made = t.g.op("If", _condition(t.g, condition), _outputs=len(onnx_outputs),
+                          then_branch=then_graph, else_branch=else_graph)
+        outputs = made if isinstance(made, tuple) else (made,)
+        for (index, then_value, _, meta), value in zip(onnx_outputs, outputs):
             if isinstance(then_value.type, ir.SequenceType):
                 value.type = then_value.type
             _bind_result(t, targets[index], value, meta)
@@ -273,7 +274,7 @@ def _loop_body(t: Translator, node: torch._C.Node, carried: list[torch._C.Value]
                ) -> tuple[Any, list[ir.Value], list[tuple[Any, Any]], ir.Value, ir.Value]:
     """Translate the body once with carried values typed by `metas`: (builder, inputs, outputs, iteration, cond).
     The outputs are the condition, the carried values, then the element each scanned list got."""
-    body = next(node.blocks())
+    body = next(iter(node.blocks()))
     sub = t.g.subgraph()
     name = _name(node)
     iteration = ir.Value(name=t.unique(f"{name}_iteration"), type=ir.TensorType(ir.DataType.INT64), shape=ir.Shape([]))
@@ -317,7 +318,7 @@ def _picks_python_values(t: Translator, body: torch._C.Block) -> bool:
 
 def _unroll(t: Translator, node: torch._C.Node, trips: int) -> None:
     """The loop run at export time, its body translated once per iteration (a static trip count)."""
-    body = next(node.blocks())
+    body = next(iter(node.blocks()))
     block_inputs = list(body.inputs())
     values = [(t.get(v), t.meta_of(v)) for v in list(node.inputs())[2:]]
     for index in range(trips):
@@ -361,7 +362,7 @@ def _widened(t: Translator, node: torch._C.Node, carried: list[torch._C.Value], 
 def _loop(t: Translator, node: torch._C.Node) -> None:
     inputs = list(node.inputs())
     trips, first = t.get(inputs[0]), t.get(inputs[1])
-    body = next(node.blocks())
+    body = next(iter(node.blocks()))
     mutated = mutated_outside([body])
     carried = inputs[2:] + mutated
     targets = list(node.outputs()) + mutated

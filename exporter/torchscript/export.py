@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import onnx
 import onnx_ir as ir
 import onnx_ir.passes.common
 import torch
@@ -25,13 +24,11 @@ from aten2onnx.exporter.capture.model_inputs import parameter_names, tensor_leav
 from aten2onnx.exporter.capture.torch_export import model_mode
 from aten2onnx.exporter.errors import ExportArgumentError, TranslationError, UnsupportedOpsError
 from aten2onnx.exporter.options import ExportOptions
-from aten2onnx.exporter.rewrite import passes
 from aten2onnx.exporter.torchscript.capture import TRACE, Captured, TracedValueWarning, capture_torchscript
 from aten2onnx.exporter.torchscript.meta import MetaContext
 from aten2onnx.exporter.torchscript.translator import Translator
 from aten2onnx.exporter.torchscript.values import ModuleRef, is_missing, is_sequence
-from aten2onnx.exporter.translate import aten_fallback
-from aten2onnx.exporter.translate.translator import REWRITES_KEY, _newer_opsets
+from aten2onnx.exporter.translate.translator import _newer_opsets
 
 
 def _axis_names(spec: Any, leaf_name: str) -> dict[int, str]:
@@ -70,8 +67,8 @@ class _InputBinder:
             pairs = [self.bind(v) for v in value]
             return type(value)(p[0] for p in pairs), type(value)(p[1] for p in pairs)
         if isinstance(value, dict):  # torch.onnx flattened a dict input's values in order: one input each
-            pairs = {key: self.bind(item) for key, item in value.items()}
-            return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
+            bound = {key: self.bind(item) for key, item in value.items()}
+            return {k: p[0] for k, p in bound.items()}, {k: p[1] for k, p in bound.items()}
         return value, value
 
 
@@ -80,12 +77,12 @@ def _outputs(t: Translator, results: list[tuple[Any, Any]], output_names: Sequen
 
     def walk(value: Any, meta: Any) -> None:
         if isinstance(value, dict):
-            metas = meta if isinstance(meta, dict) else {}
+            by_key = meta if isinstance(meta, dict) else {}
             for key, item in value.items():
-                walk(item, metas.get(key))
+                walk(item, by_key.get(key))
         elif isinstance(value, (list, tuple)):
-            metas = meta if isinstance(meta, (list, tuple)) else [None] * len(value)
-            for v, m in zip(value, metas):
+            in_order = meta if isinstance(meta, (list, tuple)) else [None] * len(value)
+            for v, m in zip(value, in_order):
                 walk(v, m)
         elif value is not None:
             flat.append((value, meta))
@@ -102,22 +99,7 @@ def _outputs(t: Translator, results: list[tuple[Any, Any]], output_names: Sequen
         if is_sequence(value):
             raise TranslationError("the model returns a list built at run time (an ONNX sequence); return "
                                    "torch.stack(...) or torch.cat(...) of it instead")
-        if not isinstance(value, ir.Value):
-            kind = {bool: torch.bool, int: torch.int64, float: torch.float64}.get(type(value))
-            value = t.g.constant(value, kind)
-            value.name = t.unique(wanted or f"output_{index}")
-            values.append(value)
-            continue
-        is_input = value in t.inputs or value in t.initializers or value in values
-        if is_input or wanted and wanted != value.name and wanted in t.used_names:
-            copy = t.g.op("Identity", value)
-            copy.dtype, copy.shape = value.dtype, value.shape
-            value = copy
-            value.name = t.unique(wanted or f"output_{index}")
-        elif wanted:
-            t.used_names.discard(value.name)
-            value.name = t.unique(wanted)
-        values.append(value)
+        values.append(t.output(value, wanted, f"output_{index}", values))
     return values
 
 
@@ -125,7 +107,8 @@ def _defaults(captured: Captured, given: int, wanted: int) -> list[Any]:
     """The default values of a scripted forward()'s trailing arguments the example inputs leave out."""
     if given >= wanted or not isinstance(captured.owner, torch.jit.ScriptModule) or captured.method != "torch.jit.script":
         return []
-    arguments = captured.owner.forward.schema.arguments[1:]  # after self
+    # a ScriptMethod, which torch's stubs type as a plain callable
+    arguments = captured.owner.forward.schema.arguments[1:]  # type: ignore[attr-defined]  # after self
     missing = arguments[given:wanted] if len(arguments) == wanted else []
     return [a.default_value for a in missing if a.default_value is not None or a.has_default_value()]
 
@@ -178,17 +161,8 @@ def translate_torchscript(captured: Captured, model: Any, args: tuple[Any, ...],
                    "accepts that size there; remove the axis from dynamic_axes or keep the size symbolic in the model")
         captured.notes.append(message)
         warnings.warn(message, TracedValueWarning, stacklevel=3)
-    imports = {"": options.opset_version, **dict.fromkeys(sorted(t.g.domains), 1), **dict(options.custom_opsets)}
-    if aten_fallback.ATEN_DOMAIN in t.g.domains:
-        imports.setdefault(aten_fallback.ATEN_DOMAIN, aten_fallback.ATEN_DOMAIN_VERSION)
-    graph = ir.Graph(t.inputs, outputs, nodes=t.g.nodes, initializers=t.initializers, opset_imports=imports,
-                     name="main_graph")
-    ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", options.opset_version)])
-    model_ir = ir.Model(graph, ir_version=max(ir_version, 8), producer_name="aten2onnx")
-    ir.passes.common.RemoveUnusedNodesPass()(model_ir)  # numbers folded at export time leave their nodes
-    # the same legalization as the torch.export path (ONNX Runtime's kernel gaps, narrow dtypes)
-    model_ir.meta[REWRITES_KEY] = passes.legalize(model_ir, options.target_runtime)
-    return model_ir
+    # pruned: numbers folded at export time leave their nodes
+    return t.model(outputs, options.custom_opsets, options.target_runtime, options.runtime_version, prune=True)
 
 
 def export_torchscript(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: DynamicAxes,

@@ -47,8 +47,8 @@ def translate(t: Translator, node: torch._C.Node, name: str, inputs: list[Any], 
     if name in _MUTATING:
         t.set(node.inputsAt(0), items, item_metas)
     if node.outputsSize() > 1:  # an item that is a tuple, unpacked (tuples are lowered)
-        metas = result_meta if isinstance(result_meta, tuple) else (None,) * len(result)
-        for out, value, meta in zip(node.outputs(), result, metas):
+        out_metas = result_meta if isinstance(result_meta, tuple) else (None,) * len(result)
+        for out, value, meta in zip(node.outputs(), result, out_metas):
             t.set(out, value, meta)
     elif node.outputsSize():
         if name in ("aten::append.t", "aten::_set_item.t", "aten::extend.t"):
@@ -160,7 +160,8 @@ def to_sequence(g: GraphBuilder, items: Any, element: Any) -> ir.Value:
     values = [g.constant(v) if not isinstance(v, ir.Value) else v for v in items]
     if values:
         out = g.op("SequenceConstruct", *values)
-        out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
+        if values[0].dtype is not None:
+            out.type = ir.SequenceType(ir.TensorType(values[0].dtype))
         return out
     dtype = element.dtype if isinstance(element, torch.Tensor) else torch.float32
     out = g.op("SequenceEmpty", dtype=int(from_torch_dtype(dtype)))

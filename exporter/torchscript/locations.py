@@ -29,7 +29,7 @@ def is_internal_file(path: str) -> bool:
 def frames(node: torch._C.Node) -> list[tuple[str, int]]:
     """(file, line) of the node's source, innermost first."""
     try:
-        text = node.sourceRange()
+        text = str(node.sourceRange())  # a str at run time; torch's stubs say SourceRange
     except RuntimeError:
         return []
     found = _TRACED_FRAME.findall(text) or _SCRIPTED_FRAME.findall(text)

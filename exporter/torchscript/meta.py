@@ -43,7 +43,9 @@ def torch_value(type_text: str, value: Any) -> Any:
     """A TorchScript argument as torch's Python API takes it (ScalarType 6 -> torch.float32)."""
     base = type_text[len("Optional["):-1] if type_text.startswith("Optional[") else type_text
     if isinstance(value, int) and not isinstance(value, bool):
-        table = {"ScalarType": SCALAR_TYPES, "Layout": LAYOUTS, "MemoryFormat": MEMORY_FORMATS}.get(base)
+        tables: dict[str, dict[int, Any]] = {"ScalarType": SCALAR_TYPES, "Layout": LAYOUTS,
+                                             "MemoryFormat": MEMORY_FORMATS}
+        table = tables.get(base)
         if table is not None:
             return table.get(value, value)
     if base == "Device" and isinstance(value, str):
@@ -86,7 +88,7 @@ class MetaContext:
             return self.constant(tensor)
         shape = [max(s, _MIN_DYNAMIC_HINT) if i in axes else s for i, s in enumerate(tensor.shape)]
         sample = tensor.detach() if list(tensor.shape) == shape else torch.empty(shape, dtype=tensor.dtype)
-        context = StatelessSymbolicContext(
+        context: StatelessSymbolicContext[..., Any] = StatelessSymbolicContext(
             dynamic_sizes=[DimDynamic.DYNAMIC if i in axes else DimDynamic.STATIC for i in range(tensor.dim())])
         fake = self.mode.from_tensor(sample, source=ConstantSource(where), symbolic_context=context)
         for axis, name in axes.items():
@@ -172,6 +174,13 @@ def _float_of(value: Any) -> Any:
     return torch.sym_float(value) if isinstance(value, (torch.SymInt, torch.SymBool)) else float(value)
 
 
+def _ceil_of(value: Any) -> Any:
+    if not isinstance(value, torch.SymFloat):
+        return math.ceil(value)
+    # torch installs SymFloat's __neg__ at import time; its stubs do not declare it
+    return -torch.sym_int(-value // 1)  # type: ignore[operator]
+
+
 def _true_div(a: Any, b: Any) -> Any:
     return _float_of(a) / _float_of(b)
 
@@ -184,7 +193,7 @@ _NUMBER_OPS: dict[str, Callable[..., Any]] = {
     "min": torch.sym_min, "max": torch.sym_max, "abs": abs, "Int": _int_of, "Float": _float_of, "Bool": bool,
     "ScalarImplicit": lambda v: v, "IntImplicit": _int_of, "FloatImplicit": _float_of,
     "floor": lambda v: math.floor(v) if not isinstance(v, torch.SymFloat) else torch.sym_int(v // 1),
-    "ceil": lambda v: math.ceil(v) if not isinstance(v, torch.SymFloat) else -torch.sym_int(-v // 1),
+    "ceil": _ceil_of,
 }
 
 

@@ -64,7 +64,7 @@ def _later_in_block(user: torch._C.Node, node: torch._C.Node) -> bool | None:
 
 def candidates(t: Translator, node: torch._C.Node, mutated: list[torch._C.Value]) -> list[torch._C.Value]:
     """The lists among `mutated` (written by the loop `node`) that follow the pattern."""
-    body = next(node.blocks())
+    body = next(iter(node.blocks()))
     found = []
     for value in mutated:
         kind = value.type()

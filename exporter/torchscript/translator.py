@@ -42,6 +42,7 @@ from aten2onnx.exporter.torchscript.meta import (
 from aten2onnx.exporter.torchscript.module_calls import ModuleCalls
 from aten2onnx.exporter.torchscript.values import MISSING, is_missing
 from aten2onnx.exporter.translate import aten_fallback, complex_values, registry
+from aten2onnx.exporter.translate.graph_parts import GraphParts
 from aten2onnx.exporter.translate.translator import scalar_type, set_type_from_meta
 
 # Ops that read a tensor's data as a Python number.
@@ -75,25 +76,21 @@ def overload_of(node: torch._C.Node) -> tuple[str, torch._ops.OpOverload | None]
     return f"{schema.name}.{overload}", op
 
 
-class Translator:
+class Translator(GraphParts):
     """Translates one TorchScript graph (and its blocks) into GraphBuilders, value by value."""
 
     def __init__(self, opset: int, meta: MetaContext, root: Any, model_name: str, aten_fallback_ok: bool,
                  module_calls: ModuleCalls | None = None):
-        self.opset = opset
+        super().__init__(opset)
         self.module_calls = module_calls or ModuleCalls()  # each node's module calls (export_modules_as_functions)
         self.meta = meta
         self.root = root                      # the user's module: class names for locations
         self.model_name = model_name
         self.aten_fallback_ok = aten_fallback_ok
-        self.g = GraphBuilder(opset, registry)
         self.values: dict[int, Any] = {}      # Value.unique() -> ir.Value, Python value, list, ModuleRef
         self.metas: dict[int, Any] = {}       # Value.unique() -> fake tensor, number or symbol, list
-        self.inputs: list[ir.Value] = []
-        self.initializers: list[ir.Value] = []
         self._by_path: dict[str, tuple[ir.Value, Any]] = {}
         self._constants: dict[GraphBuilder, dict[int, ir.Value]] = {}
-        self.used_names: set[str] = set()
         self.unsupported: dict[tuple[str, ModelLocation], int] = {}
         self.dry_run = 0                      # > 0 while a loop body is translated to learn its types
         self._main_g = self.g
@@ -109,14 +106,6 @@ class Translator:
     def set(self, value: torch._C.Value, onnx_value: Any, meta: Any) -> None:
         self.values[value.unique()] = onnx_value
         self.metas[value.unique()] = meta
-
-    def unique(self, name: str) -> str:
-        candidate, count = name, 0
-        while candidate in self.used_names:
-            count += 1
-            candidate = f"{name}_{count}"
-        self.used_names.add(candidate)
-        return candidate
 
     def new_input(self, name: str, tensor: torch.Tensor, meta: Any) -> ir.Value:
         value = ir.Value(name=self.unique(name))
@@ -373,9 +362,9 @@ class Translator:
             else:
                 numbers.append(m)
         if base == "div" and len(numbers) > 2 and numbers[2] in ("floor", "trunc"):
-            base = "floordiv" if numbers[2] == "floor" else None  # trunc of a size: rare, not followed
-        if base is None:
-            return
+            if numbers[2] == "trunc":
+                return  # trunc of a size: rare, not followed
+            base = "floordiv"
         if base in ("add", "sub") and len(numbers) > 2 and numbers[2] != 1:
             numbers = [numbers[0], numbers[1] * numbers[2]]
         if base == "rsub":
@@ -466,9 +455,9 @@ class Translator:
     def _used_after(value: torch._C.Value, node: torch._C.Node, producer: torch._C.Node) -> bool:
         block = node.owningBlock()
         for use in value.uses():
-            user = use.user
-            if user is producer:
+            if use.user is producer:
                 continue
+            user: torch._C.Node | None = use.user
             while user is not None and user.owningBlock() != block:
                 owner = user.owningBlock().owningNode() if user.owningBlock() is not None else None
                 user = owner
@@ -529,7 +518,7 @@ def _hints(sizes: Any) -> list[int | None]:
     return [d.node.hint if isinstance(d, torch.SymInt) else d for d in sizes]
 
 
-# TorchScript's scalarType() names -> torch dtypes.
-_TS_DTYPES = {"Float": torch.float32, "Double": torch.float64, "Half": torch.float16, "BFloat16": torch.bfloat16,
+# TorchScript's scalarType() names -> torch dtypes (scalarType() is None where the type records none).
+_TS_DTYPES: dict[str | None, torch.dtype] = {"Float": torch.float32, "Double": torch.float64, "Half": torch.float16, "BFloat16": torch.bfloat16,
               "Long": torch.int64, "Int": torch.int32, "Short": torch.int16, "Char": torch.int8, "Byte": torch.uint8,
               "Bool": torch.bool, "ComplexFloat": torch.complex64, "ComplexDouble": torch.complex128}

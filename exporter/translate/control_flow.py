@@ -74,16 +74,16 @@ def _graph(g: GraphBuilder, inputs: Sequence[ir.Value], outputs: Sequence[Any], 
 def _loop_input(t: Translator, base: str, like: Any) -> ir.Value:
     """A Loop body input typed like `like` (an ir.Value of the outer graph or FX metadata)."""
     if isinstance(like, ir.Value):
-        value = ir.Value(name=t._unique(base), type=ir.TensorType(like.dtype) if like.dtype else None,
+        value = ir.Value(name=t.unique(base), type=ir.TensorType(like.dtype) if like.dtype else None,
                          shape=like.shape)
         return value
     return t.fresh_value(base, like)
 
 
 def _loop_counters(t: Translator, name: str) -> tuple[ir.Value, ir.Value]:
-    iteration = ir.Value(name=t._unique(f"{name}_iteration"), type=ir.TensorType(ir.DataType.INT64),
+    iteration = ir.Value(name=t.unique(f"{name}_iteration"), type=ir.TensorType(ir.DataType.INT64),
                          shape=ir.Shape([]))
-    condition = ir.Value(name=t._unique(f"{name}_condition"), type=ir.TensorType(ir.DataType.BOOL),
+    condition = ir.Value(name=t.unique(f"{name}_condition"), type=ir.TensorType(ir.DataType.BOOL),
                          shape=ir.Shape([]))
     return iteration, condition
 

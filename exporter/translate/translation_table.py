@@ -544,7 +544,8 @@ def _output_count(op: Any, inputs: Sequence[Any], attributes: Mapping[str, Any])
             split = inputs[1] if len(inputs) > 1 else None
             if isinstance(split, ir.Value) and split.const_value is not None:
                 return int(split.const_value.numpy().size)
-            if isinstance(split, ir.Value) and split.producer() is not None and split.producer().op_type == "Constant":
-                return int(split.producer().attributes["value"].as_tensor().numpy().size)
+            producer = split.producer() if isinstance(split, ir.Value) else None
+            if producer is not None and producer.op_type == "Constant":
+                return int(producer.attributes["value"].as_tensor().numpy().size)
             return None
     return len(schema.outputs)

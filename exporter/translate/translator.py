@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import onnx
 import onnx_ir as ir
 import torch
 import torch.fx
@@ -37,9 +36,8 @@ from aten2onnx.exporter.errors import (
 )
 from aten2onnx.exporter.rewrite import passes
 from aten2onnx.exporter.translate import aten_fallback, complex_values, control_flow, registry
+from aten2onnx.exporter.translate.graph_parts import GraphParts
 from aten2onnx.exporter.write.weight_sources import SourceTensor
-
-REWRITES_KEY = "aten2onnx.rewrites"  # model.meta: the nodes passes.legalize rewrote, `pass: Op(dtypes)`
 
 
 def overload_name(target: Any) -> str | None:
@@ -110,8 +108,9 @@ def scalar_type(meta: Any) -> ir.DataType | None:
 
 def set_type_from_meta(value: ir.Value, meta: Any, dim_names: dict[Any, Any] | None = None) -> None:
     """dtype and shape from an FX fake tensor (or a SymInt: 0-d); symbolic dims take the user's names."""
-    if scalar_type(meta) is not None:
-        value.dtype, value.shape = scalar_type(meta), ir.Shape([])
+    dtype = scalar_type(meta)
+    if dtype is not None:
+        value.dtype, value.shape = dtype, ir.Shape([])
         return
     if not isinstance(meta, torch.Tensor):
         return
@@ -153,7 +152,7 @@ def _state_kind(spec: Any) -> str:
     return "constant"
 
 
-class Translator:
+class Translator(GraphParts):
     """Translates the nodes of one FX graph into `self.g`; a subgraph gets a translator of its own.
 
     A subgraph translator (see `run_subgraph`) shares the program, the names in use and the
@@ -162,15 +161,11 @@ class Translator:
 
     def __init__(self, program: ExportedProgram, opset: int, dim_names: dict[Any, Any], model_name: str = "",
                  parent: Translator | None = None, g: GraphBuilder | None = None):
+        super().__init__(opset, g, parent.initializers if parent else None, parent.used_names if parent else None)
         self.program = program
         self.dim_names = dim_names
-        self.opset = opset
         self.model_name = model_name
-        self.g = g or GraphBuilder(opset, registry)
         self.env: dict[torch.fx.Node, Any] = {}
-        self.inputs: list[ir.Value] = []
-        self.initializers: list[ir.Value] = parent.initializers if parent else []
-        self.used_names: set[str] = parent.used_names if parent else set()
 
     # -- placeholders -----------------------------------------------------------------------------
     def constant_input(self, node: torch.fx.Node, spec: Any) -> None:
@@ -180,14 +175,14 @@ class Translator:
 
     def placeholder(self, node: torch.fx.Node, spec: Any, user_name: str | None) -> None:
         if spec.kind == InputKind.USER_INPUT:
-            value = ir.Value(name=self._unique(user_name or node.name))
+            value = ir.Value(name=self.unique(user_name or node.name))
             set_type_from_meta(value, node.meta.get("val"), self.dim_names)
             self.inputs.append(value)
         elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
             tensor = self.program.state_dict.get(spec.target)
             if tensor is None:
                 tensor = self.program.constants[spec.target]
-            name = self._unique(spec.target)
+            name = self.unique(spec.target)
             # Wrapped, not copied: serialization reads the torch tensor once, on save (it may be fake
             # until ONNXProgram.apply_weights gives it data).
             source = SourceTensor(tensor, key=spec.target, kind=_state_kind(spec), origin=id(tensor), name=name)
@@ -236,7 +231,7 @@ class Translator:
 
     def fresh_value(self, base: str, meta: Any) -> ir.Value:
         """A new graph input (of a Loop body) named after `base`, typed from FX metadata."""
-        value = ir.Value(name=self._unique(base))
+        value = ir.Value(name=self.unique(base))
         set_type_from_meta(value, meta, self.dim_names)
         if scalar_type(meta) is not None:
             mark_symbolic_scalar(value)
@@ -246,6 +241,7 @@ class Translator:
     def call(self, node: torch.fx.Node) -> None:
         if node.target is operator.getitem:
             source, index = node.args
+            assert isinstance(source, torch.fx.Node)  # getitem reads a multi-output node's result
             self.env[node] = self.env[source][index]
             return
         if symint_ops.handles(node.target) or control_flow.handles(node.target):
@@ -317,7 +313,9 @@ class Translator:
         meta = node.meta.get("val")
         if isinstance(meta, (list, tuple)):
             if not isinstance(result, (list, tuple)) or len(result) != len(meta):
-                raise RuntimeError(f"{node.target}: spec returned {result!r}, torch produces {len(meta)} outputs")
+                raise TranslationError(
+                    f"translating {node.target} at {locate(node)}: its mapping returned {result!r}, torch produces "
+                    f"{len(meta)} outputs; a mapping returns one ONNX value per output, as a tuple")
             return type(result)(self.bind_one(node.name, r, m, i) for i, (r, m) in enumerate(zip(result, meta)))
         return self.bind_one(node.name, result, meta, None)
 
@@ -329,7 +327,7 @@ class Translator:
         fresh = value.producer() is not None and value.name.startswith("val_")
         if fresh:  # an output made for this node: give it the FX name and torch's type
             value = self._as_torch_dtype(value, meta)
-            value.name = self._unique(base if index is None else f"{base}_{index}")
+            value.name = self.unique(base if index is None else f"{base}_{index}")
             set_type_from_meta(value, meta, self.dim_names)
             if scalar_type(meta) is not None:
                 mark_symbolic_scalar(value)  # a SymInt/SymFloat/SymBool: promotes as a Python number
@@ -350,6 +348,7 @@ class Translator:
     def outputs(self, node: torch.fx.Node, output_names: Sequence[str] | None) -> list[ir.Value]:
         specs = self.program.graph_signature.output_specs
         results = node.args[0]
+        assert isinstance(results, (list, tuple))  # the output node holds the outputs' sequence
         user_outputs = sum(1 for spec, arg in zip(specs, results) if spec.kind == OutputKind.USER_OUTPUT
                            and arg is not None)
         if output_names and len(output_names) > user_outputs:
@@ -357,37 +356,17 @@ class Translator:
                 f"output_names has {len(output_names)} names ({', '.join(output_names)}) but the model "
                 f"has {user_outputs} output(s) (nested outputs count one per tensor, in order)"
             )
-        values = []
+        values: list[ir.Value] = []
         for spec, arg in zip(specs, results):
             if spec.kind != OutputKind.USER_OUTPUT or arg is None:
                 continue  # None outputs are dropped, as torch.onnx does
             value = self.env[arg] if isinstance(arg, torch.fx.Node) else arg
             wanted = output_names[len(values)] if output_names and len(values) < len(output_names) else None
-            if not isinstance(value, ir.Value):  # a Python number the model returns (a static size)
-                kind = {bool: torch.bool, int: torch.int64, float: torch.float64}.get(type(value))
-                value = self.g.constant(value, kind)
-                value.name = self._unique(wanted or f"output_{len(values)}")
-                values.append(value)
-                continue
-            is_input = value in self.inputs or value in self.initializers or value in values
-            if is_input or wanted and wanted != value.name and wanted in self.used_names:
-                copy = self.g.op("Identity", value)
-                copy.dtype, copy.shape = value.dtype, value.shape
-                value = copy
-                value.name = self._unique(wanted or f"{arg.name}_output")
-            elif wanted:
-                self.used_names.discard(value.name)
-                value.name = self._unique(wanted)
-            values.append(value)
+            # a Python number the model returns (a static size) is `output_N`; a copy, after its node
+            copied = isinstance(arg, torch.fx.Node) and isinstance(value, ir.Value)
+            fallback = f"{arg.name}_output" if copied else f"output_{len(values)}"
+            values.append(self.output(value, wanted, fallback, values))
         return values
-
-    def _unique(self, name: str) -> str:
-        candidate, count = name, 0
-        while candidate in self.used_names:
-            count += 1
-            candidate = f"{name}_{count}"
-        self.used_names.add(candidate)
-        return candidate
 
 
 def is_constant_input(spec: Any) -> bool:
@@ -436,14 +415,4 @@ def translate(program: ExportedProgram, opset: int, input_names: Sequence[str] |
             translator.get_attr(node, program.graph_module)
         elif node.op == "output":
             outputs = translator.outputs(node, output_names)
-    imports = {"": opset, **dict.fromkeys(sorted(translator.g.domains), 1), **(custom_opsets or {})}
-    if aten_fallback.ATEN_DOMAIN in translator.g.domains:
-        imports.setdefault(aten_fallback.ATEN_DOMAIN, aten_fallback.ATEN_DOMAIN_VERSION)
-    ir_graph = ir.Graph(
-        translator.inputs, outputs, nodes=translator.g.nodes, initializers=translator.initializers,
-        opset_imports=imports, name="main_graph",
-    )
-    ir_version = onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])
-    model = ir.Model(ir_graph, ir_version=max(ir_version, 8), producer_name="aten2onnx")
-    model.meta[REWRITES_KEY] = passes.legalize(model, target_runtime, runtime_version)
-    return model
+    return translator.model(outputs, custom_opsets, target_runtime, runtime_version)

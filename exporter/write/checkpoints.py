@@ -13,6 +13,7 @@ with mmap=True; the byte range of each tensor is found from the process's memory
 
 from __future__ import annotations
 
+import functools
 import json
 import mmap
 import os
@@ -208,7 +209,7 @@ def _torch_entries(path: Path) -> dict[str, Entry]:
     for name, tensor in state.items():
         where = _range_in_file(tensor, path, mappings, status)
         entries[name] = Entry(name, tensor.dtype, tuple(tensor.shape), path.name,
-                              lambda tensor=tensor, where=where: Opened(tensor, where))
+                              functools.partial(Opened, tensor, where))
     return entries
 
 
@@ -222,8 +223,12 @@ def _state_dict_entries(state_dict: Mapping[str, Any]) -> dict[str, Entry]:
                                   + (f" and {len(bad) - 10} more" if len(bad) > 10 else ""))
     for name, tensor in state_dict.items():
         entries[name] = Entry(str(name), tensor.dtype, tuple(tensor.shape), "the state dict",
-                              lambda tensor=tensor: Opened(tensor.detach()))
+                              functools.partial(_opened_detached, tensor))
     return entries
+
+
+def _opened_detached(tensor: torch.Tensor) -> Opened:
+    return Opened(tensor.detach())
 
 
 def _index_files(index: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol, TypeGuard
 
 import numpy as np
 import onnx
@@ -37,6 +37,12 @@ def weights_bytes(model: ir.Model) -> int:
 
 
 # -- streaming serialization ------------------------------------------------------------------------
+class Writable(Protocol):
+    """Where a model is written: a binary file, or write/direct_file.py's DirectFile."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 # Protobuf wire format: a length-delimited field is (number << 3 | 2), the length as a varint, the bytes.
 _MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
 
@@ -65,7 +71,7 @@ class _Header:
         return b""
 
 
-def _streamable(tensor: Any) -> bool:
+def _streamable(tensor: Any) -> TypeGuard[ir.Tensor | DerivedTensor]:
     """Tensors whose raw bytes can be written on their own (not strings, external or proto-backed)."""
     return (isinstance(tensor, (TorchTensor, ir.Tensor, DerivedTensor)) and tensor.dtype != ir.DataType.STRING
             and tensor.dtype.bitwidth >= 8)
@@ -144,7 +150,7 @@ class _Writer:
     buffers (torch copies a transposed array about 2.5x faster than numpy), each written while
     the other fills. Reports the first failed write when closed."""
 
-    def __init__(self, stream: BinaryIO, meter: Meter | None = None):
+    def __init__(self, stream: Writable, meter: Meter | None = None):
         self._stream = stream
         self._meter = meter
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aten2onnx-save")
@@ -216,7 +222,7 @@ class _Writer:
         self._buffer_writes[turn] = self._writes[-1]
 
 
-def write_external(model: ir.Model, model_stream: BinaryIO, open_data: Callable[[], Any], data_name: str,
+def write_external(model: ir.Model, model_stream: Writable, open_data: Callable[[], Any], data_name: str,
                    threshold: int, model_folder: Path | None = None, meter: Meter | None = None) -> WeightsWritten:
     """Write `model` with every weight of at least `threshold` bytes outside it: pointed at in its
     checkpoint file when `model_folder` is given and the file allows it (`checkpoint_reference`),
@@ -232,13 +238,13 @@ def write_external(model: ir.Model, model_stream: BinaryIO, open_data: Callable[
     streamed: dict[str, Any] = {}
     replaced: dict[str, Any] = {}
     offset = 0
-    for value in graph.initializers.values():
+    for name, value in graph.initializers.items():
         tensor = value.const_value
         if tensor is None or not _streamable(tensor) or tensor.nbytes < threshold:
             if tensor is not None and tensor.nbytes and isinstance(tensor, SourceTensor | DerivedTensor):
                 summary.count(tensor, tensor.nbytes, None)  # small enough to stay inside the model
             continue
-        tensor.name = value.name
+        tensor.name = name
         reference = checkpoint_reference(tensor, model_folder) if model_folder is not None else None
         if isinstance(reference, CheckpointBytes):
             location, start, length = reference.location, reference.offset, reference.length
@@ -247,11 +253,11 @@ def write_external(model: ir.Model, model_stream: BinaryIO, open_data: Callable[
         else:
             location, start, length = data_name, offset, tensor.nbytes
             offset += tensor.nbytes
-            streamed[value.name] = tensor
+            streamed[name] = tensor
             summary.count(tensor, length, reference)
-        replaced[value.name] = tensor
+        replaced[name] = tensor
         value.const_value = ir.ExternalTensor(location, start, length, tensor.dtype, shape=tensor.shape,
-                                              name=value.name, doc_string=tensor.doc_string,
+                                              name=name, doc_string=tensor.doc_string,
                                               metadata_props=tensor.metadata_props)
     try:
         proto = ir.serde.serialize_model(model)
@@ -279,7 +285,7 @@ def _why_copied(tensor: Any, model_folder: Path | None) -> str | None:
     return "the model is saved as one file (external_data=True references checkpoint bytes)"
 
 
-def write_model(model: ir.Model, stream: BinaryIO, meter: Meter | None = None,
+def write_model(model: ir.Model, stream: Writable, meter: Meter | None = None,
                 model_folder: Path | None = None) -> WeightsWritten:
     """Write `model` as one ModelProto, weights streamed from their tensors.
 
@@ -292,13 +298,14 @@ def write_model(model: ir.Model, stream: BinaryIO, meter: Meter | None = None,
     graph = model.graph
     summary = WeightsWritten()
     streamed: dict[str, Any] = {}
-    for value in graph.initializers.values():
+    for name, value in graph.initializers.items():
         if isinstance(value.const_value, SourceTensor | DerivedTensor):
             summary.count(value.const_value, value.const_value.nbytes, _why_copied(value.const_value, model_folder))
         if value.const_value is not None and _streamable(value.const_value):
-            value.const_value.name = value.name
-            streamed[value.name] = value.const_value
-            value.const_value = _Header(value.const_value)
+            value.const_value.name = name
+            streamed[name] = value.const_value
+            # a stand-in with just what serialize_model reads (name, dtype, shape, tobytes)
+            value.const_value = _Header(value.const_value)  # type: ignore[assignment]
     try:
         proto = ir.serde.serialize_model(model)
     finally:

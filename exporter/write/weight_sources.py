@@ -14,7 +14,6 @@ initializer made from them, and a derived weight is produced once, while it is s
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -264,21 +263,17 @@ def reads_weights(node: ir.Node) -> bool:
 
 @contextlib.contextmanager
 def hidden_weights(model: ir.Model) -> Iterator[None]:
-    """Weights replaced by `_Hidden` stand-ins for the duration; onnxscript's warnings about values it
-    could not read are silenced (those are the stand-ins)."""
+    """Weights replaced by `_Hidden` stand-ins for the duration (rewrite/passes.py silences onnxscript's
+    folder meanwhile: its warnings about values it could not read are about these stand-ins)."""
     swapped: list[tuple[ir.Value, Any, _Hidden]] = []
     for value, tensor in list(initializer_tensors(model)):
         if is_weight(tensor):
             hidden = _Hidden(tensor)
             value.const_value = hidden
             swapped.append((value, tensor, hidden))
-    logger = logging.getLogger("onnxscript.optimizer._constant_folding")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
         for value, tensor, hidden in swapped:
             if value.const_value is hidden:
                 value.const_value = tensor

@@ -41,18 +41,19 @@ def arrange_weights(model: ir.Model, state_dict_order: Sequence[str], *, export_
     (the initializers' own tensors: weights applied later reach them too)."""
     graph = model.graph
     user_count = len(graph.inputs)
-    weights = [graph.initializers[name] for name in state_dict_order if name in graph.initializers]
-    _check_extra_names(list(input_names), [v.name for v in graph.inputs], len(weights),
+    names = [name for name in state_dict_order if name in graph.initializers]
+    weights = [graph.initializers[name] for name in names]
+    _check_extra_names(list(input_names), [str(v.name) for v in graph.inputs], len(weights),
                        weights_are_inputs=not export_params or keep_initializers_as_inputs)
     data = [v.const_value for v in weights]
     if not export_params:
-        for value in weights:
-            graph.initializers.pop(value.name)
+        for name, value in zip(names, weights):
+            graph.initializers.pop(name)
             value.const_value = None  # the weight's data must not reach the file
             graph.inputs.append(value)
     if keep_initializers_as_inputs:
         rest = [v for v in graph.initializers.values() if v not in weights]
         graph.inputs.extend(v for v in [*weights, *rest] if not v.is_graph_input())
-    for value, name in zip(weights, input_names[user_count:]):
-        value.name = name
-    return {} if export_params else {v.name: tensor for v, tensor in zip(weights, data)}
+    for index, (value, name) in enumerate(zip(weights, input_names[user_count:])):
+        value.name = names[index] = name
+    return {} if export_params else dict(zip(names, data))

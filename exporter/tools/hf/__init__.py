@@ -20,7 +20,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,6 +36,9 @@ from aten2onnx.exporter.tools.hf.load import (
 )
 from aten2onnx.exporter.tools.hf.tasks import TASKS, TOTAL, Part, Task
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 __all__ = ["export_hf", "HFExport", "HFExportError", "TASKS", "DTYPES"]
 
 
@@ -47,7 +50,7 @@ class HFExport:
     output_dir: Path
     files: dict[str, Path]                      # "model" / "decoder" / "encoder" -> path
     config_path: Path
-    model: nn.Module
+    model: PreTrainedModel
     programs: dict[str, Any] = field(default_factory=dict)
     verification: Any = None                     # aten2onnx.exporter.tools.hf.verify.GreedyCheck or OutputCheck, when verified
 
@@ -63,7 +66,7 @@ def _name_total_length(program: Any) -> None:
             value.shape = ir.Shape(dims)
 
 
-def _export_part(model: nn.Module, part: Part, opset: int) -> Any:
+def _export_part(model: PreTrainedModel, part: Part, opset: int) -> Any:
     import aten2onnx
 
     example = part.example(model)
@@ -120,9 +123,10 @@ def export_hf(source: str | os.PathLike[str] | nn.Module, task: str, output_dir:
 
     spec: Task = task_named(task)
     if isinstance(source, nn.Module):
-        check_model_fits(source, spec)
-        torch_dtype = source.dtype if dtype is None else dtype_named(dtype)
-        model = source if torch_dtype == source.dtype else copy.deepcopy(source).to(torch_dtype)
+        given = check_model_fits(source, spec)
+        torch_dtype = given.dtype if dtype is None else dtype_named(dtype)
+        # transformers wraps PreTrainedModel.to in a decorator whose type loses `self`
+        model = given if torch_dtype == given.dtype else copy.deepcopy(given).to(torch_dtype)  # type: ignore[arg-type]
         model.eval()
     else:
         model = load_model(source, spec, dtype_named("float32" if dtype is None else dtype))

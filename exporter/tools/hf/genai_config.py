@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from aten2onnx.exporter.dtypes import to_torch_dtype
 from aten2onnx.exporter.tools.hf.tasks import Task, decoder_start_token
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 FILE_NAME = "genai_config.json"
 
@@ -32,7 +33,7 @@ def _io(program: Any) -> dict[str, list[dict[str, Any]]]:
             "outputs": [describe(v) for v in graph.outputs]}
 
 
-def _sizes(model: nn.Module) -> dict[str, Any]:
+def _sizes(model: PreTrainedModel) -> dict[str, Any]:
     config = model.config.get_text_config(decoder=True)
 
     def first(*names: str) -> Any:
@@ -72,7 +73,7 @@ def _names(program: Any, kind: str) -> dict[str, Any]:
     return section
 
 
-def write(folder: Path, model: nn.Module, task: Task, programs: dict[str, Any], opset: int) -> Path:
+def write(folder: Path, model: PreTrainedModel, task: Task, programs: dict[str, Any], opset: int) -> Path:
     """Write genai_config.json for the exported parts into `folder`; returns its path."""
     config = model.config
     text = config.get_text_config(decoder=True)

@@ -16,13 +16,15 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from aten2onnx.exporter.tools.hf.tasks import decoder_start_token, positions
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 @dataclass
@@ -140,7 +142,7 @@ _NEUTRAL = {"forced_bos_token_id": None, "forced_eos_token_id": None, "no_repeat
 
 
 @contextlib.contextmanager
-def _plain_greedy(model: nn.Module, new_tokens: int) -> Iterator[Any]:
+def _plain_greedy(model: PreTrainedModel, new_tokens: int) -> Iterator[Any]:
     """model.generation_config set to plain greedy search for exactly `new_tokens` tokens while inside:
     generate() fills what a config passed to it leaves unset from the model's own, so that one is edited."""
     saved = model.generation_config
@@ -160,7 +162,7 @@ def _plain_greedy(model: nn.Module, new_tokens: int) -> Iterator[Any]:
         model.generation_config = saved
 
 
-def eager_greedy(model: nn.Module, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
+def eager_greedy(model: PreTrainedModel, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
                  new_tokens: int, **inputs: torch.Tensor) -> Generation:
     """transformers' model.generate, greedy: the tokens after the prompt (or the start token).
 
@@ -168,12 +170,18 @@ def eager_greedy(model: nn.Module, input_ids: torch.Tensor | None, attention_mas
     its plain greedy search is GenerationMixin.generate, which is what is called for it."""
     from transformers import GenerationMixin
 
+    assert isinstance(model, GenerationMixin)  # the generation tasks' auto classes build generating models
+    arguments: dict[str, torch.Tensor | None] = dict(inputs)
     if input_ids is not None:
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
-    generate_with = GenerationMixin.generate if "input_features" in inputs else type(model).generate
+        arguments = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
+    generate_with = GenerationMixin.generate if "input_features" in arguments else type(model).generate
     with torch.no_grad(), _plain_greedy(model, new_tokens) as config:
-        output = generate_with(model, **inputs, generation_config=config)
-    start = 1 if model.config.is_encoder_decoder else input_ids.shape[1]
+        output = generate_with(model, **arguments, generation_config=config)
+    if model.config.is_encoder_decoder:
+        start = 1
+    else:
+        assert input_ids is not None, "a decoder-only model generates after a prompt"
+        start = input_ids.shape[1]
     tokens = output.sequences[:, start:]
     if tokens.shape[1] != new_tokens:
         raise RuntimeError(f"model.generate gave {tokens.shape[1]} new tokens, not {new_tokens}")

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from aten2onnx.exporter.errors import ExportArgumentError
 from aten2onnx.exporter.tools.hf.tasks import TASKS, Task
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
@@ -90,18 +93,23 @@ def check_fits(config: Any, task: Task) -> None:
             f"{task.needs} ({task.auto_class}); tasks that fit '{config.model_type}': {', '.join(fitting) or 'none'}")
 
 
-def check_model_fits(model: nn.Module, task: Task) -> None:
-    """A model given as an object: its class must be one the task's auto class would build."""
-    check_fits(model.config, task)
-    expected = _auto_class(task)._model_mapping[type(model.config)]
+def check_model_fits(model: nn.Module, task: Task) -> PreTrainedModel:
+    """A model given as an object: its class must be one the task's auto class would build. Returns it."""
+    import transformers
+
+    config: Any = model.config  # a transformers config; nn.Module types unknown attributes as Tensor | Module
+    check_fits(config, task)
+    expected = _auto_class(task)._model_mapping[type(config)]
     classes = expected if isinstance(expected, (tuple, list)) else (expected,)
-    if not isinstance(model, tuple(classes)):
+    # every auto class builds PreTrainedModels: the first test only tells the type checker so
+    if not isinstance(model, transformers.PreTrainedModel) or not isinstance(model, tuple(classes)):
         raise HFExportError(
             f"{type(model).__name__} does not fit task '{task.name}', which needs {task.needs}: "
-            f"{', '.join(c.__name__ for c in classes)} for model type '{model.config.model_type}'")
+            f"{', '.join(c.__name__ for c in classes)} for model type '{config.model_type}'")
+    return model
 
 
-def load_model(source: str | os.PathLike[str], task: Task, dtype: torch.dtype) -> nn.Module:
+def load_model(source: str | os.PathLike[str], task: Task, dtype: torch.dtype) -> PreTrainedModel:
     """The task's model of the checkpoint or config at `source`, in eval mode and `dtype`."""
     source = Path(source)
     config = _config(source)

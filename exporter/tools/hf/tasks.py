@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -26,6 +26,9 @@ from torch import nn
 from aten2onnx.exporter.capture import kv_cache
 from aten2onnx.exporter.errors import ExportArgumentError
 from aten2onnx.exporter.tools.hf import wrappers
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 BATCH, SEQUENCE, PAST, ENCODER_SEQUENCE = 2, 3, 5, 6
 
@@ -57,7 +60,7 @@ class Part:
 
     file_name: str
     kind: str  # "decoder" (takes and gives a cache), "encoder", or "model" (no cache)
-    example: Callable[[nn.Module], Example]
+    example: Callable[[PreTrainedModel], Example]
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,11 @@ class Task:
 
 
 # -- example inputs -------------------------------------------------------------------------------
-def _vocab(model: nn.Module) -> int:
+def _vocab(model: PreTrainedModel) -> int:
     return int(model.config.get_text_config(decoder=True).vocab_size)
 
 
-def _ids(model: nn.Module, batch: int, length: int) -> torch.Tensor:
+def _ids(model: PreTrainedModel, batch: int, length: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(length)
     return torch.randint(3, min(_vocab(model), 1000), (batch, length), generator=generator)
 
@@ -91,7 +94,7 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
 
-def _prefill_cache(model: nn.Module, batch: int, past: int) -> Any:
+def _prefill_cache(model: PreTrainedModel, batch: int, past: int) -> Any:
     """A real cache of `past` tokens: layer classes, head counts and dtypes as the model makes them."""
     mask = _left_padded_mask(batch, past)
     inputs: dict[str, Any] = {"input_ids": _ids(model, batch, past), "attention_mask": mask}
@@ -113,7 +116,7 @@ def _cache_dims(cache: Any, encoder_length: bool = True) -> list[dict[int, Any]]
     return dims
 
 
-def _causal(model: nn.Module) -> Example:
+def _causal(model: PreTrainedModel) -> Example:
     with_positions = wrappers.takes(model, "position_ids")
     module = (wrappers.CausalLMWithPositions if with_positions else wrappers.CausalLM)(model)
     mask = _left_padded_mask(BATCH, SEQUENCE)
@@ -124,7 +127,7 @@ def _causal(model: nn.Module) -> Example:
     return Example(module, args, dims, ("logits",))
 
 
-def _causal_with_past(model: nn.Module) -> Example:
+def _causal_with_past(model: PreTrainedModel) -> Example:
     with_positions = wrappers.takes(model, "position_ids")
     module = (wrappers.CausalLMWithPastAndPositions if with_positions else wrappers.CausalLMWithPast)(model)
     cache = _prefill_cache(model, BATCH, PAST)
@@ -136,7 +139,7 @@ def _causal_with_past(model: nn.Module) -> Example:
     return Example(module, args + (cache,), dims + (_cache_dims(cache),))
 
 
-def _feature_extraction(model: nn.Module) -> Example:
+def _feature_extraction(model: PreTrainedModel) -> Example:
     token_types = wrappers.takes(wrappers.feature_model(model), "token_type_ids") \
         and getattr(model.config, "type_vocab_size", 0) > 0
     module = (wrappers.FeatureExtractionWithTokenTypes if token_types else wrappers.FeatureExtraction)(model)
@@ -147,7 +150,7 @@ def _feature_extraction(model: nn.Module) -> Example:
     return Example(module, args, dims, ("last_hidden_state",))
 
 
-def decoder_start_token(model: nn.Module) -> int:
+def decoder_start_token(model: PreTrainedModel) -> int:
     config = model.config
     start = getattr(config, "decoder_start_token_id", None)
     if start is None:
@@ -155,13 +158,13 @@ def decoder_start_token(model: nn.Module) -> int:
     return int(start if start is not None else getattr(config, "pad_token_id", 0) or 0)
 
 
-def _seq2seq_encoder(model: nn.Module) -> Example:
+def _seq2seq_encoder(model: PreTrainedModel) -> Example:
     module = wrappers.Seq2SeqEncoder(model, decoder_start_token(model))
     args = (_ids(model, BATCH, ENCODER_SEQUENCE), _left_padded_mask(BATCH, ENCODER_SEQUENCE))
     return Example(module, args, ({0: BATCH_DIM, 1: ENCODER_DIM},) * 2)
 
 
-def _seq2seq_decoder(model: nn.Module) -> Example:
+def _seq2seq_decoder(model: PreTrainedModel) -> Example:
     encoder_ids, encoder_mask = _ids(model, BATCH, ENCODER_SEQUENCE), _left_padded_mask(BATCH, ENCODER_SEQUENCE)
     with torch.no_grad():
         cache = wrappers.returned_cache(model(input_ids=encoder_ids, attention_mask=encoder_mask,
@@ -171,7 +174,7 @@ def _seq2seq_decoder(model: nn.Module) -> Example:
     return Example(module, args, ({0: BATCH_DIM, 1: SEQUENCE_DIM}, {0: BATCH_DIM, 1: ENCODER_DIM}, _cache_dims(cache)))
 
 
-def speech_features(model: nn.Module, batch: int, seed: int = 0) -> torch.Tensor:
+def speech_features(model: PreTrainedModel, batch: int, seed: int = 0) -> torch.Tensor:
     """Random log-mel features of the length Whisper's encoder takes (2 x max_source_positions frames)."""
     config = model.config
     generator = torch.Generator().manual_seed(seed)
@@ -179,12 +182,12 @@ def speech_features(model: nn.Module, batch: int, seed: int = 0) -> torch.Tensor
                        dtype=model.dtype)
 
 
-def _speech_encoder(model: nn.Module) -> Example:
+def _speech_encoder(model: PreTrainedModel) -> Example:
     module = wrappers.SpeechEncoder(model, decoder_start_token(model))
     return Example(module, (speech_features(model, BATCH),), ({0: BATCH_DIM},))
 
 
-def _speech_decoder(model: nn.Module) -> Example:
+def _speech_decoder(model: PreTrainedModel) -> Example:
     with torch.no_grad():
         cache = wrappers.returned_cache(model(input_features=speech_features(model, BATCH),
                                               decoder_input_ids=_ids(model, BATCH, PAST), use_cache=True))
@@ -193,7 +196,7 @@ def _speech_decoder(model: nn.Module) -> Example:
     return Example(module, args, ({0: BATCH_DIM, 1: SEQUENCE_DIM}, _cache_dims(cache, encoder_length=False)))
 
 
-def hidden_size(model: nn.Module) -> int:
+def hidden_size(model: PreTrainedModel) -> int:
     config = model.config
     for name in ("d_model", "hidden_size", "n_embd"):
         if isinstance(getattr(config, name, None), int):

@@ -8,10 +8,13 @@ flattened by aten2onnx.exporter.capture.kv_cache into `past_key_values.{i}.key` 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def cache_argument(model: nn.Module) -> str:
@@ -31,7 +34,7 @@ def returned_cache(output: Any) -> Any:
 
 
 class _Wrapper(nn.Module):
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: PreTrainedModel):
         super().__init__()
         self.model = model
         self.cache_argument = cache_argument(model)
@@ -40,7 +43,7 @@ class _Wrapper(nn.Module):
 class CausalLM(nn.Module):
     """text-generation: (input_ids, attention_mask[, position_ids]) -> logits, no cache."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: PreTrainedModel):
         super().__init__()
         self.model = model
 
@@ -73,7 +76,7 @@ class CausalLMWithPastAndPositions(CausalLMWithPast):
                          position_ids=position_ids)
 
 
-def feature_model(model: nn.Module) -> nn.Module:
+def feature_model(model: PreTrainedModel) -> nn.Module:
     """The module whose hidden states feature-extraction gives: an encoder-decoder model's encoder."""
     return model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else model
 
@@ -82,7 +85,7 @@ class FeatureExtraction(nn.Module):
     """feature-extraction: (input_ids, attention_mask[, token_type_ids]) -> last_hidden_state (of the
     encoder, for an encoder-decoder model, as Optimum exports it)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: PreTrainedModel):
         super().__init__()
         self.model = feature_model(model)
         self.extra = {"use_cache": False} if takes(self.model, "use_cache") else {}
@@ -116,7 +119,7 @@ class Seq2SeqEncoder(_Wrapper):
     (and pruned from the graph), so every architecture's own projections make them.
     """
 
-    def __init__(self, model: nn.Module, start_token_id: int):
+    def __init__(self, model: PreTrainedModel, start_token_id: int):
         super().__init__(model)
         self.start_token_id = start_token_id
 
@@ -149,7 +152,7 @@ class Seq2SeqDecoder(_Wrapper):
     logits, present. The past holds the decoder's own keys and values (empty on the first step)
     and the cross-attention ones the encoder model made; present passes the latter through."""
 
-    def __init__(self, model: nn.Module, hidden_size: int):
+    def __init__(self, model: PreTrainedModel, hidden_size: int):
         super().__init__(model)
         self.hidden_size = hidden_size
 
