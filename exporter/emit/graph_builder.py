@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -389,13 +390,31 @@ class GraphBuilder:
         return base if count == 0 else f"{base}_{count}"
 
     def _value_name(self) -> str:
-        return f"val_{next(self._value_counter)}"
+        return f"{_GENERATED_PREFIX}{next(self._value_counter)}"
 
     def graph_input(self, dtype: torch.dtype, shape: Sequence[Any] | ir.Shape | None = None) -> ir.Value:
         """A fresh, uniquely named value to be an input of a graph built here (a Loop body's
         iteration number, condition and carried values); no node produces it."""
         return ir.Value(name=self._value_name(), type=ir.TensorType(from_torch_dtype(dtype)),
                         shape=None if shape is None else ir.Shape(list(shape)))
+
+
+# Fresh values are named val_1, val_2, ...: a name of the builder's, which binding an FX node's or a
+# TorchScript value's result replaces by the model's name, and weight folding by the weight's.
+_GENERATED_PREFIX = "val_"
+_GENERATED_NAME = re.compile(rf"{_GENERATED_PREFIX}(\d+)")
+
+
+def is_generated_name(name: str | None) -> bool:
+    """True for a name a GraphBuilder gave a fresh value (`val_12`, or a copy of one that a pass made
+    unique as `val_12_1`), not one taken from the model."""
+    return name is not None and name.startswith(_GENERATED_PREFIX)
+
+
+def generated_number(name: str | None) -> int | None:
+    """N of a name `val_N` a GraphBuilder gave, else None: a builder made later continues after the largest."""
+    match = _GENERATED_NAME.fullmatch(name or "")
+    return int(match.group(1)) if match else None
 
 
 SYMBOLIC_KEY = "aten2onnx.symbolic"  # value metadata: a 0-d value standing for a SymInt/SymFloat/SymBool
