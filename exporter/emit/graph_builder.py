@@ -418,7 +418,8 @@ def generated_number(name: str | None) -> int | None:
 
 
 SYMBOLIC_KEY = "aten2onnx.symbolic"  # value metadata: a 0-d value standing for a SymInt/SymFloat/SymBool
-_SCALAR_SAMPLES: dict[ir.DataType | None, Any] = {ir.DataType.INT64: 1, ir.DataType.DOUBLE: 1.0, ir.DataType.FLOAT: 1.0, ir.DataType.BOOL: True}
+_SCALAR_SAMPLES: dict[ir.DataType | None, Any] = {ir.DataType.INT64: 1, ir.DataType.DOUBLE: 1.0, ir.DataType.FLOAT: 1.0,
+                                                   ir.DataType.BOOL: True}
 
 
 def mark_symbolic_scalar(value: ir.Value) -> None:
