@@ -831,7 +831,7 @@ def index_fill_int_Scalar(g: GraphBuilder, self, dim, index, value):
         raise g.constraint_error('index_fill needs the static size of self along dim; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/indexing.yaml:265')
     data = h.as_vector(g, self)
     axis = h.norm_dim(g, dim, data)
-    size = h.static_size(g, data, axis)
+    size = h.known_size(g, data, axis)
     idx = g.op('Reshape', h.cast(g, index, 'int64'), h.ints(g, [-1, 1]))
     idx = g.op('Where', g.op('Less', idx, h.scalar(g, 0, 'int64')), g.op('Add', idx, h.scalar(g, size, 'int64')), idx)
     hits = s.reduce_sum(g, h.cast(g, g.op('Equal', idx, h.tensor(g, builtins.list(builtins.range(size)), 'int64')), 'int64'), [0], False)
@@ -1444,7 +1444,7 @@ def linear(g: GraphBuilder, input, weight, bias=None):
         return g.op('Gemm', input, weight, bias, transB=1)
     if gemm and h.rank(g, input) > 2 and (h.dtype(g, input) == h.dtype(g, weight)) and h.dtype_in(g, input, 'float32', 'float64', 'float16') and h.has_static_shape(g, weight) and (h.shape(g, weight)[1] != 0) and (g.opset >= 14 or 0 not in h.shape(g, input)):
         product = g.op('Gemm', g.op('Reshape', input, h.ints(g, [-1, h.shape(g, weight)[1]])), weight, bias, transB=1)
-        sizes = h.shape_concat(g, h.shape_slice(g, input, 0, -1), [h.shape(g, weight)[0]])
+        sizes = h.shape_concat(g, h.shape_slice(g, input, 0, -1), [h.known_size(g, weight, 0)])
         return g.op('Reshape', product, sizes, allowzero=1) if g.opset >= 14 else g.op('Reshape', product, sizes)
     y = g.op('MatMul', input, weight if h.rank(g, weight) < 2 else g.op('Transpose', weight, perm=[1, 0]))
     return y if bias is None else g.op('Add', y, bias)
@@ -1471,7 +1471,7 @@ def mm(g: GraphBuilder, self, mat2):
 
 @declared('opspecs/nn.yaml:167', emits=('MatMul',))
 def matmul(g: GraphBuilder, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:268)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:269)"""
     return g.op('MatMul', self, other)
 
 
@@ -3114,14 +3114,15 @@ def _cdist_forward(g: GraphBuilder, x1, x2, p, compute_mode):
 
 @declared('opspecs/statistics.yaml:210', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _pdist_forward(g: GraphBuilder, self, p=2.0):
-    """aten::_pdist_forward.default, opsets 9-26: block of 11 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:210)"""
+    """aten::_pdist_forward.default, opsets 9-26: block of 12 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:210)"""
     if not (g.opset >= 11 or h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:224')
+        raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:225')
     x = s.half_as_float(g, self)
     if g.opset < 11 or h.static_size(g, self, 0) is not None:
-        if h.shape(g, self)[0] < 2:
+        rows = h.known_size(g, self, 0)
+        if rows < 2:
             return h.empty(g, self)
-        firsts, seconds = h.row_pairs(g, h.shape(g, self)[0])
+        firsts, seconds = h.row_pairs(g, rows)
         diff = g.op('Sub', g.op('Gather', x, h.ints(g, firsts), axis=0), g.op('Gather', x, h.ints(g, seconds), axis=0))
         return h.cast_like(g, s.vector_norm(g, diff, builtins.float(p), [1], False), self)
     full = s.row_distances(g, x, x, p)
@@ -3130,46 +3131,46 @@ def _pdist_forward(g: GraphBuilder, self, p=2.0):
     return h.cast_like(g, g.op('Compress', g.op('Reshape', full, h.ints(g, [-1])), g.op('Reshape', upper, h.ints(g, [-1])), axis=0), self)
 
 
-@declared('opspecs/statistics.yaml:252', emits=('Mul', 'Sigmoid', 'Split'))
+@declared('opspecs/statistics.yaml:253', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g: GraphBuilder, self, dim=-1):
-    """aten::glu.default, opsets 9-17: Mul((halves := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:252)"""
+    """aten::glu.default, opsets 9-17: Mul((halves := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:253)"""
     return g.op('Mul', (halves := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', halves[1]))
 
 
-@declared('opspecs/statistics.yaml:261', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:262', emits=('MatMul',))
 def dot(g: GraphBuilder, self, tensor):
-    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:261)"""
+    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:262)"""
     return g.op('MatMul', self, tensor)
 
 
-@declared('opspecs/statistics.yaml:275', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:276', emits=('MatMul',))
 def mv(g: GraphBuilder, self, vec):
-    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:275)"""
+    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:276)"""
     return g.op('MatMul', self, vec)
 
 
-@declared('opspecs/statistics.yaml:282', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
+@declared('opspecs/statistics.yaml:283', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
 def outer(g: GraphBuilder, self, vec2):
-    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:282)"""
+    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:283)"""
     self, vec2 = g.promote([self, vec2], 'DEFAULT')
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
-@declared('opspecs/statistics.yaml:291', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:292', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def addmv(g: GraphBuilder, self, mat, vec, *, beta=1, alpha=1):
-    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:291)"""
+    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:292)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
 
 
-@declared('opspecs/statistics.yaml:304', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:305', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def baddbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:304)"""
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:305)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
-@declared('opspecs/statistics.yaml:321', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
+@declared('opspecs/statistics.yaml:322', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
 def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:321)"""
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:322)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -60,7 +61,7 @@ SOURCE_KEY = "aten2onnx.source"    # node metadata: the user's source line
 # node.meta (in memory, not saved): ((nn_module_stack key, path, class), ...) of the module calls the
 # node came from, outermost first (export_modules_as_functions groups nodes by them)
 MODULE_CALLS_KEY = "aten2onnx.module_calls"
-_ATTR_COERCE = {
+_ATTR_COERCE: dict[AttrType, Callable[[Any], Any]] = {
     AttrType.FLOAT: float,
     AttrType.INT: int,
     AttrType.STRING: str,
@@ -177,7 +178,9 @@ class GraphBuilder:
         self._tag(node)
         for index, output in enumerate(node.outputs):
             output.name = self._value_name()
-            output.dtype = self._output_dtype(node, index)
+            # onnx_ir's setter is typed DataType but takes None too (a TensorType of unknown dtype), which
+            # is what an op whose output dtype is not known here gets
+            output.dtype = self._output_dtype(node, index)  # type: ignore[assignment]
             output.shape = _output_shape(node)
         self.nodes.append(node)
         return node.outputs[0] if count == 1 else tuple(node.outputs)
@@ -215,7 +218,7 @@ class GraphBuilder:
         out = node.outputs[0]
         out.name = self._value_name()
         out.dtype = tensor.dtype
-        out.shape = ir.Shape(tensor.shape)
+        out.shape = ir.Shape(tensor.shape.numpy())
         self.nodes.append(node)
         return out
 
@@ -255,9 +258,15 @@ class GraphBuilder:
         return len(value.shape)
 
     def shape(self, value: ir.Value) -> list[int | str]:
+        """The value's sizes: ints, and the names of symbolic ones as strings."""
+        return [d if isinstance(d, int) else str(d) for d in self.dims(value)]
+
+    def dims(self, value: ir.Value) -> ir.Shape:
+        """The value's onnx_ir Shape (ints and ir.SymbolicDim, an unnamed one's value None), for a caller
+        that needs it known: to copy it onto another value, or to read sizes that may be unnamed."""
         if value.shape is None:
             raise ValueError(f"shape of '{value.name}' is not known while translating {self.overload}")
-        return [d if isinstance(d, int) else str(d) for d in value.shape]
+        return value.shape
 
     # -- type promotion -------------------------------------------------------------------------
     def promote(self, values: Sequence[Any], kind: str) -> list[Any]:
@@ -276,7 +285,7 @@ class GraphBuilder:
             rounded = rounded if rounded != target else None
         else:
             _, target = elementwise_dtypes(*samples, type_promotion_kind=ELEMENTWISE_TYPE_PROMOTION_KIND[kind])
-        out = []
+        out: list[Any] = []
         for v in values:
             if v is None:
                 out.append(None)
@@ -381,17 +390,36 @@ class GraphBuilder:
         return base if count == 0 else f"{base}_{count}"
 
     def _value_name(self) -> str:
-        return f"val_{next(self._value_counter)}"
+        return f"{_GENERATED_PREFIX}{next(self._value_counter)}"
 
-    def graph_input(self, dtype: torch.dtype, shape: Sequence[Any] | None = None) -> ir.Value:
+    def graph_input(self, dtype: torch.dtype, shape: Sequence[Any] | ir.Shape | None = None) -> ir.Value:
         """A fresh, uniquely named value to be an input of a graph built here (a Loop body's
         iteration number, condition and carried values); no node produces it."""
         return ir.Value(name=self._value_name(), type=ir.TensorType(from_torch_dtype(dtype)),
                         shape=None if shape is None else ir.Shape(list(shape)))
 
 
+# Fresh values are named val_1, val_2, ...: a name of the builder's, which binding an FX node's or a
+# TorchScript value's result replaces by the model's name, and weight folding by the weight's.
+_GENERATED_PREFIX = "val_"
+_GENERATED_NAME = re.compile(rf"{_GENERATED_PREFIX}(\d+)")
+
+
+def is_generated_name(name: str | None) -> bool:
+    """True for a name a GraphBuilder gave a fresh value (`val_12`, or a copy of one that a pass made
+    unique as `val_12_1`), not one taken from the model."""
+    return name is not None and name.startswith(_GENERATED_PREFIX)
+
+
+def generated_number(name: str | None) -> int | None:
+    """N of a name `val_N` a GraphBuilder gave, else None: a builder made later continues after the largest."""
+    match = _GENERATED_NAME.fullmatch(name or "")
+    return int(match.group(1)) if match else None
+
+
 SYMBOLIC_KEY = "aten2onnx.symbolic"  # value metadata: a 0-d value standing for a SymInt/SymFloat/SymBool
-_SCALAR_SAMPLES = {ir.DataType.INT64: 1, ir.DataType.DOUBLE: 1.0, ir.DataType.FLOAT: 1.0, ir.DataType.BOOL: True}
+_SCALAR_SAMPLES: dict[ir.DataType | None, Any] = {ir.DataType.INT64: 1, ir.DataType.DOUBLE: 1.0, ir.DataType.FLOAT: 1.0,
+                                                   ir.DataType.BOOL: True}
 
 
 def mark_symbolic_scalar(value: ir.Value) -> None:
@@ -445,9 +473,9 @@ def _output_shape(node: ir.Node) -> ir.Shape | None:
         sources = node.inputs
     else:
         return None
-    if any(v is None or v.shape is None for v in sources):
+    shapes = [list(v.shape) for v in sources if v is not None and v.shape is not None]
+    if len(shapes) != len(sources):
         return None
-    shapes = [list(v.shape) for v in sources]
     rank = max(len(shape) for shape in shapes)
     dims = []
     for axis in range(rank):

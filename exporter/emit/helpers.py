@@ -796,6 +796,16 @@ def static_size(g: GraphBuilder, value: ir.Value, axis: int) -> int | None:
     return size if isinstance(size, int) else None
 
 
+def known_size(g: GraphBuilder, value: ir.Value, axis: int) -> int:
+    """value's size along `axis` where the spec's constraints require it static (a dynamic size
+    here is a missing constraint of that spec)."""
+    size = static_size(g, value, axis)
+    if size is None:
+        raise ValueError(f"size {axis} of '{value.name}' is not known while translating {g.overload}; its spec "
+                         "needs a constraint requiring it static")
+    return size
+
+
 def dim_sizes(g: GraphBuilder, value: ir.Value) -> list[Any]:
     """value's sizes: ints where known, else a 0-d int64 value read from its shape at run time."""
     sizes: list[Any] = list(g.shape(value))

@@ -234,7 +234,7 @@ _BUILDERS: dict[Any, Callable[..., Any]] = {
     torch.sym_min: sym_min,
     torch.sym_ite: sym_ite,
     torch.sym_sum: sym_sum,
-    torch._sym_sqrt: sqrt,
+    torch._sym_sqrt: sqrt,  # type: ignore[attr-defined]  # in torch at run time (what FX records), not in its stubs
     math.floor: _rounded("Floor"),
     math.ceil: _rounded("Ceil"),
     math.trunc: trunc,

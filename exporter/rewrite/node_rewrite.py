@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import collections
 import itertools
-import re
 from collections.abc import Callable, Sequence
 
 import onnx_ir as ir
 
-from aten2onnx.exporter.emit.graph_builder import MODULE_CALLS_KEY, GraphBuilder
+from aten2onnx.exporter.emit.graph_builder import MODULE_CALLS_KEY, GraphBuilder, generated_number
 
 # builder -> the replacement's outputs, one per output of the node replaced
 Build = Callable[[GraphBuilder], Sequence[ir.Value]]
 # (node, opset) -> how to replace the node, or None: not this node
 Rule = Callable[[ir.Node, int], Build | None]
-
-_GENERATED_NAME = re.compile(r"val_(\d+)$")
-
 
 def _all_nodes(graph: ir.Graph) -> list[ir.Node]:
     return list(ir.traversal.RecursiveGraphIterator(graph))
@@ -33,8 +29,8 @@ def rewrite(model: ir.Model, rules: Sequence[tuple[str, Rule]]) -> list[str]:
     """Apply `rules` to every node of `model`; returns one line per rewrite ("rule: Op(dtypes)")."""
     opset = model.opset_imports.get("", 1)
     nodes = _all_nodes(model.graph)
-    counter = itertools.count(1 + max((int(m.group(1)) for node in nodes for value in node.outputs
-                                       if (m := _GENERATED_NAME.match(value.name or ""))), default=0))
+    numbers = (generated_number(value.name) for node in nodes for value in node.outputs)
+    counter = itertools.count(1 + max((n for n in numbers if n is not None), default=0))
     node_names = {node.name: 1 for node in nodes if node.name}
     applied: list[str] = []
     pending = collections.deque(nodes)

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import numpy as np
 import onnx_ir as ir
 
+from aten2onnx.exporter.emit.graph_builder import is_generated_name
 from aten2onnx.exporter.rewrite import kernel_gap_pass, node_rewrite, ort_kernel_gaps, type_legalization, weight_folding
 from aten2onnx.exporter.write import weight_sources
 
@@ -43,9 +44,9 @@ def _name_folded(model: ir.Model) -> None:
 
     graph = model.graph
     for value in list(graph.initializers.values()):
-        if not (value.name or "").startswith("val_"):
+        if not is_generated_name(value.name):
             continue
-        sources = sorted(n for n in value.meta.get(FOLDED_FROM_KEY, ()) if not n.startswith("val_"))
+        sources = sorted(n for n in value.meta.get(FOLDED_FROM_KEY, ()) if not is_generated_name(n))
         if not sources:
             continue
         base, count, name = f"{sources[0]}_folded", 0, f"{sources[0]}_folded"

@@ -25,6 +25,7 @@ from onnxscript.optimizer._constant_folding import (
     DEFAULT_CONSTANT_FOLD_OUTPUT_SIZE_LIMIT,
 )
 
+from aten2onnx.exporter.emit.graph_builder import is_generated_name
 from aten2onnx.exporter.names import unique_name
 from aten2onnx.exporter.write.weight_sources import (
     DerivedTensor,
@@ -104,7 +105,7 @@ def fold_weight_nodes(model: ir.Model) -> int:
         # named as onnxscript names what it folds: after the value it replaces, or the weight it reads
         output = node.outputs[0].name
         source = next((s.key for t in operands for s in sources_of(t)), "weight")
-        name = output if output and not output.startswith("val_") else unique_name(f"{source}_folded", taken)
+        name = output if output and not is_generated_name(output) else unique_name(f"{source}_folded", taken)
         dtype = ir.DataType.from_numpy(example.dtype)
         value = ir.Value(name=name, type=ir.TensorType(dtype), shape=ir.Shape(example.shape),
                          const_value=DerivedTensor(recipe, dtype, ir.Shape(example.shape), name=name))

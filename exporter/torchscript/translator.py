@@ -27,7 +27,12 @@ from onnx_ir.tensor_adapters import TorchTensor
 from aten2onnx.codegen.shared.torch_schema import python_name
 from aten2onnx.exporter.capture.autograd_symbolic import translate_python_op
 from aten2onnx.exporter.capture.torch_export import _functional_variant
-from aten2onnx.exporter.emit.graph_builder import GraphBuilder, is_symbolic_scalar, mark_symbolic_scalar
+from aten2onnx.exporter.emit.graph_builder import (
+    GraphBuilder,
+    is_generated_name,
+    is_symbolic_scalar,
+    mark_symbolic_scalar,
+)
 from aten2onnx.exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
 from aten2onnx.exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops, scan_lists
 from aten2onnx.exporter.torchscript.decompose import decompose
@@ -495,7 +500,7 @@ class Translator(GraphParts):
             return meta
         if isinstance(meta, torch.Tensor) and is_symbolic_scalar(value):
             value = self.g.op("Identity", value)  # a tensor made from a number: it promotes as a tensor
-        if value.producer() is not None and (value.name or "").startswith("val_"):
+        if value.producer() is not None and is_generated_name(value.name):
             debug = out.debugName()
             short = kind.split("::", 1)[-1].split(".", 1)[0]
             value.name = self.unique(_SANITIZE.sub("_", debug if not debug.isdigit() else f"{short}_{debug}"))

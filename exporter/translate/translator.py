@@ -23,6 +23,7 @@ from aten2onnx.exporter.emit.graph_builder import (
     STRIDED_VIEW_KEY,
     GraphBuilder,
     complex_parts_dtype,
+    is_generated_name,
     is_symbolic_scalar,
     mark_complex,
     mark_symbolic_scalar,
@@ -324,7 +325,7 @@ class Translator(GraphParts):
             return value
         if isinstance(meta, torch.Tensor) and is_symbolic_scalar(value):
             value = self.g.op("Identity", value)  # a tensor made from a size: it promotes as a tensor
-        fresh = value.producer() is not None and value.name.startswith("val_")
+        fresh = value.producer() is not None and is_generated_name(value.name)
         if fresh:  # an output made for this node: give it the FX name and torch's type
             value = self._as_torch_dtype(value, meta)
             value.name = self.unique(base if index is None else f"{base}_{index}")

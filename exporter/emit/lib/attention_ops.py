@@ -31,8 +31,9 @@ _ATTENTION_DTYPES = (torch.float32, torch.float64)
 
 
 def _concat_shape(g: GraphBuilder, *parts: list[Any] | ir.Value) -> ir.Value:
-    if all(isinstance(p, list) for p in parts):
-        return h.ints(g, [d for p in parts for d in p])
+    lists = [p for p in parts if isinstance(p, list)]
+    if len(lists) == len(parts):
+        return h.ints(g, [d for p in lists for d in p])
     return g.op("Concat", *[p if isinstance(p, ir.Value) else h.ints(g, p) for p in parts], axis=0)
 
 
@@ -44,7 +45,7 @@ def _fits_attention(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.V
         # ONNX Runtime's float64 Attention gives NaN for a fully masked row (float32: zeros, as torch)
         return False
     heads = [h.shape(g, t)[-3] for t in (query, key)] if g.rank(query) >= 3 else [1, 1]
-    if all(isinstance(n, int) for n in heads) and heads[0] % heads[1]:
+    if c.is_static(heads) and heads[0] % heads[1]:
         return False  # key heads broadcast to more than the query has: only MatMul does that
     if g.rank(query) == 4:  # Attention needs one batch size; torch also broadcasts it
         batches = {str(h.shape(g, t)[0]) for t in (query, key, value)}
@@ -118,9 +119,9 @@ def _math(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn
         if isinstance(size, int):
             factor = h.scalar(g, 1.0 / math.sqrt(size), dtype)
         else:
-            last = h.shape_slice(g, query, -1)
-            assert isinstance(last, ir.Value)  # a symbolic size: the slice is a value of the graph
-            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(last, dtype)))
+            last_size = h.shape_slice(g, query, -1)
+            assert isinstance(last_size, ir.Value)  # a symbolic size: the slice is a value of the graph
+            factor = g.op("Reciprocal", g.op("Sqrt", g.cast(last_size, dtype)))
     else:
         factor = h.scalar(g, float(scale), dtype)
     scores = g.op("Mul", scores, factor)

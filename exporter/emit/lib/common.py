@@ -8,7 +8,7 @@ first and hides an opset change: Unsqueeze/Squeeze axes and ReduceSum axes becom
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import onnx_ir as ir
 
@@ -52,9 +52,14 @@ def pad_constant(g: GraphBuilder, x: ir.Value, pads: Sequence[int], value: float
     return g.op("Pad", x, pads=list(pads), value=float(value), mode="constant")
 
 
-def is_static(dims: Sequence[Any]) -> bool:
+def is_static(dims: Sequence[Any]) -> TypeGuard[Sequence[int]]:
     """True when every size is a known int (no dynamic dimension)."""
     return all(isinstance(d, int) for d in dims)
+
+
+def static_dims(dims: Sequence[Any]) -> list[int] | None:
+    """The sizes as ints when every one is known, None when one is dynamic."""
+    return list(dims) if is_static(dims) else None
 
 
 def static_shape(g: GraphBuilder, x: ir.Value, refusal: str) -> list[int]:

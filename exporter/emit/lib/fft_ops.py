@@ -104,7 +104,7 @@ def _axes(g: GraphBuilder, dims: Sequence[int], rank: int) -> list[int]:
 def _signal_size(g: GraphBuilder, x: ir.Value, axes: Sequence[int]) -> int | ir.Value:
     """The number of elements over `axes` of x: an int when static, else read at run time."""
     dims = [x.shape[a] for a in axes] if x.shape is not None else None
-    if dims is not None and all(isinstance(d, int) for d in dims):
+    if dims is not None and c.is_static(dims):
         return math.prod(dims)
     if not axes:
         return 1
@@ -256,8 +256,9 @@ def angle(g: GraphBuilder, self: ir.Value) -> ir.Value:
 
 def _signal_length(g: GraphBuilder, x: ir.Value, axis: int) -> int | ir.Value:
     """The size of x along `axis`: an int when static, else a 0-d int64 read at run time."""
-    if x.shape is not None and isinstance(x.shape[axis], int):
-        return int(x.shape[axis])
+    known = x.shape[axis] if x.shape is not None else None
+    if isinstance(known, int):
+        return known
     size = g.op("Shape", x, start=axis, end=axis + 1)
     return g.op("Squeeze", size, h.ints(g, [0]))
 

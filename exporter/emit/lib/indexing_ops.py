@@ -141,9 +141,9 @@ def _advanced(g: GraphBuilder, self: ir.Value, indices: Sequence[Any]) -> _Advan
 def _common_shape(g: GraphBuilder, indices: list[_Index]) -> tuple[list[int] | ir.Value, int]:
     """The index tensors' broadcast shape (a static list or a 1-D value) and its rank."""
     rank = max(i.rank for i in indices)
-    shapes = [i.shape for i in indices]
-    if all(s is not None and all(isinstance(d, int) for d in s) for s in shapes):
-        return list(np.broadcast_shapes(*[tuple(s) for s in shapes])), rank
+    static = [i.shape for i in indices if i.shape is not None and c.is_static(i.shape)]
+    if len(static) == len(indices):
+        return list(np.broadcast_shapes(*[tuple(s) for s in static])), rank
     total = indices[0].value
     for i in indices[1:]:
         total = g.op("Add", total, i.value)
@@ -164,11 +164,14 @@ def _stacked(g: GraphBuilder, indices: list[_Index], common: list[int] | ir.Valu
 def _linear(g: GraphBuilder, self: ir.Value, adv: _Advanced) -> tuple[ir.Value, int]:
     """The flat position of each index tuple within the indexed dims (static sizes), and their count."""
     sizes = [c.static_size(g, self, p, refusal="dynamic_sizes_old_opset") for p in adv.positions]
-    linear = None
-    for k, index in enumerate(adv.indices):
-        stride = math.prod(sizes[k + 1:])
-        term = index.value if stride == 1 else g.op("Mul", index.value, h.scalar(g, stride, "int64"))
-        linear = term if linear is None else g.op("Add", linear, term)
+
+    def term(k: int) -> ir.Value:
+        stride, index = math.prod(sizes[k + 1:]), adv.indices[k].value
+        return index if stride == 1 else g.op("Mul", index, h.scalar(g, stride, "int64"))
+
+    linear = term(0)
+    for k in range(1, len(adv.indices)):
+        linear = g.op("Add", linear, term(k))
     return linear, math.prod(sizes)
 
 
@@ -358,7 +361,7 @@ def _one_hot_reduce(g: GraphBuilder, data_shape: list[int], index_shape: list[in
             _pad_end_with(g, counts, shape, data_shape, 0, torch.int64))
 
 
-def _scatter_reduce(g: GraphBuilder, self: ir.Value, axis: int, index: ir.Value, index_shape: list[int],
+def _scatter_reduce(g: GraphBuilder, self: ir.Value, axis: int, index: ir.Value, index_shape: list[int | str],
                     updates: ir.Value, reduce: str, include_self: bool) -> ir.Value:
     """scatter_reduce on 1-D-or-more values; `updates` is shaped like index."""
     dtype = g.known_dtype(self)
@@ -376,7 +379,10 @@ def _scatter_reduce(g: GraphBuilder, self: ir.Value, axis: int, index: ir.Value,
         counts = _scatter_elements(g, zeros, index, ones, axis, "add")
     else:
         data_shape = c.static_shape(g, self, refusal="dynamic_sizes_old_opset")
-        contributions, counts = _one_hot_reduce(g, data_shape, index_shape, axis, index, updates, reduce, dtype)
+        index_dims = c.static_dims(index_shape)
+        if index_dims is None:
+            raise g.refuse("dynamic_sizes_old_opset", detail=f"the index has shape {index_shape}")
+        contributions, counts = _one_hot_reduce(g, data_shape, index_dims, axis, index, updates, reduce, dtype)
         if include_self:
             out = _combine(g, reduce, self, contributions)
         else:
@@ -641,8 +647,9 @@ def _col2im_by_scatter(g: GraphBuilder, self: ir.Value, output_size: Sequence[An
     target_shape = g.op("Concat", h.slice_axes(g, g.op("Shape", cols), [0], [lead + 1], [0]),
                         g.op("Reshape", g.op("Add", pixels, value(1)), h.ints(g, [1])), axis=0)
     zeros = g.cast(g.op("ConstantOfShape", target_shape), g.known_dtype(self))
-    total = None
-    for k in range(kh * kw):
+
+    def part(k: int) -> ir.Value:
+        """The column entries of kernel offset k scattered into zeros."""
         ki, kj = divmod(k, kw)
         y = g.op("Add", g.op("Mul", li, value(sh)), value(ki * dh - ph))
         x = g.op("Add", g.op("Mul", lj, value(sw)), value(kj * dw - pw))
@@ -651,8 +658,11 @@ def _col2im_by_scatter(g: GraphBuilder, self: ir.Value, output_size: Sequence[An
         flat = g.op("Where", inside, g.op("Add", g.op("Add", g.op("Mul", y, width), x), value(1)), zero)
         entries = g.op("Gather", cols, value(k), axis=lead + 1)
         index = g.op("Expand", flat, g.op("Shape", entries))
-        part = _scatter_elements(g, zeros, index, entries, lead + 1)
-        total = part if total is None else g.op("Add", total, part)
+        return _scatter_elements(g, zeros, index, entries, lead + 1)
+
+    total = part(0)
+    for k in range(1, kh * kw):
+        total = g.op("Add", total, part(k))
     image = h.slice_axes(g, total, [1], [h.INT64_MAX], [lead + 1])
     return g.op("Reshape", image, h.ints(g, [0] * (lead + 1) + [height, width]))
 

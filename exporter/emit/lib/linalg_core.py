@@ -30,7 +30,7 @@ ConvergingBody = Callable[[Any, ir.Value, list[ir.Value]], tuple[ir.Value, Seque
 # -- sizes and shapes --------------------------------------------------------------------------------
 def size(g: GraphBuilder, x: ir.Value, axis: int) -> Size:
     """x's size along `axis` (negative counts from the end): an int, or a 0-d int64 value."""
-    return h.dim_size(g, x, axis % len(x.shape))
+    return h.dim_size(g, x, axis % g.rank(x))
 
 
 def smaller(g: GraphBuilder, a: Size, b: Size) -> Size:
@@ -46,10 +46,10 @@ def as_value(g: GraphBuilder, n: Size) -> ir.Value:
 
 def batch_shape(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """The leading (batch) sizes of a stack of matrices, a 1-D int64 value (empty for one matrix)."""
-    return g.op("Slice", g.op("Shape", x), g.constant([0], torch.int64), g.constant([len(x.shape) - 2], torch.int64))
+    return g.op("Slice", g.op("Shape", x), g.constant([0], torch.int64), g.constant([g.rank(x) - 2], torch.int64))
 
 
-def shaped(value: ir.Value, dims: Sequence[Any] | None, dtype: ir.DataType | None = None) -> ir.Value:
+def shaped(value: ir.Value, dims: Sequence[Any] | ir.Shape | None, dtype: ir.DataType | None = None) -> ir.Value:
     """Record a value's shape (ints, symbolic names or None) where ONNX's own inference is not run."""
     value.shape = ir.Shape(list(dims)) if dims is not None else None
     if dtype is not None:
@@ -86,7 +86,7 @@ def pick(g: GraphBuilder, x: ir.Value, i1: ir.Value, axis: int) -> ir.Value:
     """Entry `i1` (a 1-element index) of x along `axis` (counted from the end when negative, which
     needs x's rank), the axis kept with size 1."""
     if axis < 0:
-        axis += len(x.shape)
+        axis += g.rank(x)
     out = g.op("Gather", x, i1, axis=axis)
     if x.shape is not None:
         dims = list(x.shape)
@@ -112,7 +112,7 @@ def zeros(g: GraphBuilder, shape: ir.Value, like: ir.Value) -> ir.Value:
 
 def transpose(g: GraphBuilder, x: ir.Value, rank: int | None = None) -> ir.Value:
     """Swap the last two axes (of a value of known shape, or of the given rank)."""
-    r = len(x.shape) if rank is None else rank
+    r = g.rank(x) if rank is None else rank
     out = g.op("Transpose", x, perm=[*range(r - 2), r - 1, r - 2])
     if x.shape is None:
         return out
@@ -131,7 +131,7 @@ def broadcast_dims(a: Sequence[Any], b: Sequence[Any]) -> list[Any]:
     a, b = list(a), list(b)
     width = max(len(a), len(b))
     a, b = [1] * (width - len(a)) + a, [1] * (width - len(b)) + b
-    out = []
+    out: list[Any] = []
     for x, y in zip(a, b):
         if isinstance(x, int) and isinstance(y, int):
             out.append(max(x, y) if min(x, y) != 0 else 0)
@@ -172,7 +172,7 @@ def square(g: GraphBuilder, x: ir.Value) -> ir.Value:
 
 def sum_over(g: GraphBuilder, x: ir.Value, axis: int) -> ir.Value:
     """Sum over one axis, kept."""
-    return c.reduce(g, "ReduceSum", x, [axis % len(x.shape)], True)
+    return c.reduce(g, "ReduceSum", x, [axis % g.rank(x)], True)
 
 
 def empty(g: GraphBuilder, dtype: torch.dtype) -> ir.Value:
@@ -181,17 +181,12 @@ def empty(g: GraphBuilder, dtype: torch.dtype) -> ir.Value:
 
 
 # -- loops -------------------------------------------------------------------------------------------
-def _body_input(g: GraphBuilder, like: ir.Value | None, dtype: ir.DataType | None = None) -> ir.Value:
-    shape = like.shape if like is not None else ir.Shape([])
-    return ir.Value(name=g._value_name(), type=ir.TensorType(dtype or like.dtype), shape=shape)
-
-
 def _loop(g: GraphBuilder, trips: Size | None, carried: Sequence[ir.Value], step: Callable[..., Any],
           converging: bool) -> list[ir.Value]:
     body = g.subgraph()
-    index = _body_input(g, None, ir.DataType.INT64)
-    condition = _body_input(g, None, ir.DataType.BOOL)
-    inputs = [_body_input(g, v) for v in carried]
+    index = g.graph_input(torch.int64, [])
+    condition = g.graph_input(torch.bool, [])
+    inputs = [g.graph_input(g.known_dtype(v), v.shape) for v in carried]
     result = step(body, index, inputs)
     keep_going, values = result if converging else (condition, result)
     keep_going = body.op("Identity", keep_going)

@@ -36,7 +36,7 @@ def lu_factorize(g: GraphBuilder, a: ir.Value, pivot: bool = True) -> tuple[ir.V
     """(LU, pivots, info) of a (*, m, n) stack as LAPACK's getrf: pivots (*, min(m, n)) and info
     (*) are int64 here (torch's are int32: the mappings cast). Without `pivot`, no rows move and
     pivots are 1, 2, ..."""
-    r = len(a.shape)
+    r = g.rank(a)
     m, n = k.size(g, a, -2), k.size(g, a, -1)
     steps = k.smaller(g, m, n)
     rows, cols, order = k.column_of(g, k.iota(g, m)), k.iota(g, n), k.iota(g, steps)
@@ -46,8 +46,8 @@ def lu_factorize(g: GraphBuilder, a: ir.Value, pivot: bool = True) -> tuple[ir.V
     info = g.op("Expand", g.constant(0, torch.int64), g.op("Concat", batch, g.constant([1, 1], torch.int64), axis=0))
     trivial = g.op("Reshape", g.op("Add", order, one), g.constant([1] * (r - 1) + [-1], torch.int64))
     pivots = g.op("Expand", trivial, g.op("Concat", batch, g.constant([1, 1], torch.int64), axis=0))
-    k.shaped(info, [*list(a.shape)[:-2], 1, 1], ir.DataType.INT64)
-    k.shaped(pivots, [*list(a.shape)[:-2], 1, steps if isinstance(steps, int) else None], ir.DataType.INT64)
+    k.shaped(info, [*list(g.dims(a))[:-2], 1, 1], ir.DataType.INT64)
+    k.shaped(pivots, [*list(g.dims(a))[:-2], 1, steps if isinstance(steps, int) else None], ir.DataType.INT64)
     zero, minus_one = k.scalar(g, 0.0, a), k.scalar(g, -1.0, a)
 
     def step(b: Any, j: ir.Value, values: list[ir.Value]) -> list[ir.Value]:
@@ -75,21 +75,21 @@ def lu_factorize(g: GraphBuilder, a: ir.Value, pivot: bool = True) -> tuple[ir.V
         return [x, piv, bad]
 
     lu, pivots, info = k.fixed_loop(g, steps, [a, pivots, info], step)
-    batch = list(a.shape)[:-2]
-    return (lu, k.shaped(c.squeeze(g, pivots, [r - 2]), [*batch, list(pivots.shape)[-1]], ir.DataType.INT64),
-            k.shaped(c.squeeze(g, info, [r - 2, r - 1]), batch, ir.DataType.INT64))
+    batch_dims = list(g.dims(a))[:-2]
+    return (lu, k.shaped(c.squeeze(g, pivots, [r - 2]), [*batch_dims, list(g.dims(pivots))[-1]], ir.DataType.INT64),
+            k.shaped(c.squeeze(g, info, [r - 2, r - 1]), batch_dims, ir.DataType.INT64))
 
 
 def permutation(g: GraphBuilder, pivots: ir.Value, m: k.Size) -> ir.Value:
     """LAPACK pivots (*, steps), 1-based sequential row swaps, as a permutation (*, m) of the rows:
     A = P L U means P^T A = A[perm]."""
     pivots = g.cast(pivots, torch.int64)
-    r = len(pivots.shape)
+    r = g.rank(pivots)
     index = k.iota(g, m)
     start = g.op("Expand", index, g.op("Concat", g.op("Slice", g.op("Shape", pivots), g.constant([0], torch.int64),
                                                     g.constant([r - 1], torch.int64)),
                                        g.constant([1], torch.int64), axis=0))
-    k.shaped(start, [*list(pivots.shape)[:-1], m if isinstance(m, int) else None], ir.DataType.INT64)
+    k.shaped(start, [*list(g.dims(pivots))[:-1], m if isinstance(m, int) else None], ir.DataType.INT64)
     targets = g.op("Sub", pivots, g.constant(1, torch.int64))
 
     def step(b: Any, i: ir.Value, values: list[ir.Value]) -> list[ir.Value]:
@@ -104,17 +104,17 @@ def permutation(g: GraphBuilder, pivots: ir.Value, m: k.Size) -> ir.Value:
 
 def permute_rows(g: GraphBuilder, x: ir.Value, perm: ir.Value) -> ir.Value:
     """x[..., perm, :] with perm (*p, m) broadcast against x's batch: exact (no products)."""
-    column = c.unsqueeze(g, perm, [len(perm.shape)])
-    k.shaped(column, [*list(perm.shape), 1], ir.DataType.INT64)
+    column = c.unsqueeze(g, perm, [g.rank(perm)])
+    k.shaped(column, [*list(g.dims(perm)), 1], ir.DataType.INT64)
     wide = k.expand_batch(g, x, column)
-    dims = [*k.broadcast_dims(list(x.shape)[:-2], list(perm.shape)[:-1]), *list(x.shape)[-2:]]
+    dims = [*k.broadcast_dims(list(g.dims(x))[:-2], list(g.dims(perm))[:-1]), *list(g.dims(x))[-2:]]
     index = g.op("Expand", column, g.op("Shape", wide))
     return k.shaped(g.op("GatherElements", wide, index, axis=len(dims) - 2), dims, x.dtype)
 
 
 def inverse_permutation(g: GraphBuilder, perm: ir.Value) -> ir.Value:
     """inv with inv[perm[i]] = i."""
-    r = len(perm.shape)
+    r = g.rank(perm)
     positions = g.op("Expand", k.iota(g, k.size(g, perm, -1)), g.op("Shape", perm))
     return k.shaped(g.op("ScatterElements", perm, perm, positions, axis=r - 1), perm.shape, perm.dtype)
 
@@ -129,12 +129,12 @@ def substitute(g: GraphBuilder, t: ir.Value, b: ir.Value, lower: bool, unit: boo
     rows, cols = k.column_of(g, k.iota(g, n)), k.iota(g, n)
     start = g.op("Expand", k.zeros(g, g.op("Shape", b), b), g.op("Concat", k.batch_shape(g, t),
                                                               g.constant([1, 1], torch.int64), axis=0))
-    dims = [*k.broadcast_dims(list(t.shape)[:-2], list(b.shape)[:-2]), *list(b.shape)[-2:]]
+    dims = [*k.broadcast_dims(list(g.dims(t))[:-2], list(g.dims(b))[:-2]), *list(g.dims(b))[-2:]]
     k.shaped(start, dims, b.dtype)
     zero = k.scalar(g, 0.0, b)
     last = g.op("Sub", k.as_value(g, n), g.constant(1, torch.int64))
 
-    rt, rb = len(t.shape), len(b.shape)
+    rt, rb = g.rank(t), g.rank(b)
 
     def step(s: Any, it: ir.Value, values: list[ir.Value]) -> list[ir.Value]:
         (x,) = values
@@ -149,10 +149,10 @@ def substitute(g: GraphBuilder, t: ir.Value, b: ir.Value, lower: bool, unit: boo
     return k.fixed_loop(g, n, [start], step)[0]
 
 
-def _vector_rhs(a: ir.Value, b: ir.Value) -> bool:
+def _vector_rhs(g: GraphBuilder, a: ir.Value, b: ir.Value) -> bool:
     """torch's rule: B is a vector (or a batch of them) when it is 1-D or has A's shape without its
     last dim."""
-    return len(b.shape) == 1 or (len(b.shape) == len(a.shape) - 1 and list(b.shape) == list(a.shape)[:-1])
+    return g.rank(b) == 1 or (g.rank(b) == g.rank(a) - 1 and list(g.dims(b)) == list(g.dims(a))[:-1])
 
 
 def solve_triangular(g: GraphBuilder, self: ir.Value, B: ir.Value, upper: bool, left: bool = True,
@@ -170,7 +170,7 @@ def triangular_solve(g: GraphBuilder, self: ir.Value, A: ir.Value, upper: bool =
     broadcast to the batch)."""
     t = k.transpose(g, A) if transpose else A
     x = substitute(g, t, self, lower=upper == transpose, unit=unitriangular)
-    clone = k.expand_batch(g, A, self) if len(self.shape) > 2 else g.op("Identity", A)
+    clone = k.expand_batch(g, A, self) if g.rank(self) > 2 else g.op("Identity", A)
     return x, clone
 
 
@@ -223,7 +223,7 @@ def unpack(g: GraphBuilder, lu: ir.Value, pivots: ir.Value, m: k.Size, n: k.Size
     steps = k.smaller(g, m, n)
     if rows:
         perm = permutation(g, pivots, m)  # P[i, j] = (i == perm[j])
-        p = g.cast(g.op("Equal", k.column_of(g, k.iota(g, m)), c.unsqueeze(g, perm, [len(perm.shape) - 1])), dtype)
+        p = g.cast(g.op("Equal", k.column_of(g, k.iota(g, m)), c.unsqueeze(g, perm, [g.rank(perm) - 1])), dtype)
     else:
         p = k.empty(g, dtype)
     if not data:
@@ -239,14 +239,14 @@ def unpack(g: GraphBuilder, lu: ir.Value, pivots: ir.Value, m: k.Size, n: k.Size
 def _diagonal(g: GraphBuilder, x: ir.Value, n: k.Size) -> ir.Value:
     """The diagonal (*, n) of a square stack, exactly (a sum of the entry and zeros)."""
     on = g.op("Equal", k.column_of(g, k.iota(g, n)), k.iota(g, n))
-    return c.reduce(g, "ReduceSum", g.op("Where", on, x, k.scalar(g, 0.0, x)), [len(x.shape) - 1], False)
+    return c.reduce(g, "ReduceSum", g.op("Where", on, x, k.scalar(g, 0.0, x)), [g.rank(x) - 1], False)
 
 
 def _permutation_sign(g: GraphBuilder, pivots: ir.Value, like: ir.Value) -> ir.Value:
     """(-1) ** (number of real swaps), (*), in like's dtype."""
     steps = k.size(g, pivots, -1)
     moved = g.op("Not", g.op("Equal", pivots, g.op("Add", k.iota(g, steps), g.constant(1, torch.int64))))
-    count = c.reduce(g, "ReduceSum", g.cast(moved, torch.int64), [len(pivots.shape) - 1], False)
+    count = c.reduce(g, "ReduceSum", g.cast(moved, torch.int64), [g.rank(pivots) - 1], False)
     odd = g.op("Mod", count, g.constant(2, torch.int64))
     return g.cast(g.op("Sub", g.constant(1, torch.int64), g.op("Mul", odd, g.constant(2, torch.int64))), g.known_dtype(like))
 
@@ -256,7 +256,7 @@ def linalg_det(g: GraphBuilder, A: ir.Value) -> tuple[ir.Value, ir.Value, ir.Val
     the same determinant, and the same LU and pivots as torch's."""
     n = k.size(g, A, -1)
     lu, pivots, _ = lu_factorize(g, k.transpose(g, A))
-    det = g.op("Mul", c.reduce(g, "ReduceProd", _diagonal(g, lu, n), [len(A.shape) - 2], False),
+    det = g.op("Mul", c.reduce(g, "ReduceProd", _diagonal(g, lu, n), [g.rank(A) - 2], False),
                _permutation_sign(g, pivots, A))
     return det, lu, g.cast(pivots, torch.int32)
 
@@ -267,7 +267,7 @@ def linalg_slogdet(g: GraphBuilder, A: ir.Value) -> tuple[ir.Value, ir.Value, ir
     n = k.size(g, A, -1)
     lu, pivots, _ = lu_factorize(g, k.transpose(g, A))
     diagonal = _diagonal(g, lu, n)
-    last = len(A.shape) - 2
+    last = g.rank(A) - 2
     sign = g.op("Mul", c.reduce(g, "ReduceProd", g.op("Sign", diagonal), [last], False),
                 _permutation_sign(g, pivots, A))
     logabsdet = c.reduce(g, "ReduceSum", g.op("Log", g.op("Abs", diagonal)), [last], False)
@@ -289,13 +289,13 @@ def solve_ex(g: GraphBuilder, A: ir.Value, B: ir.Value, left: bool = True) -> tu
     """_linalg_solve_ex (result, LU, pivots, info): LU of A, then lu_solve; B may be a (batch of)
     vector(s), by torch's rule."""
     lu, pivots, info = lu_factorize(g, A)
-    vector = _vector_rhs(A, B)
-    rhs = c.unsqueeze(g, B, [len(B.shape)]) if vector else k.shaped(g.op("Identity", B), B.shape, B.dtype)
+    vector = _vector_rhs(g, A, B)
+    rhs = c.unsqueeze(g, B, [g.rank(B)]) if vector else k.shaped(g.op("Identity", B), B.shape, B.dtype)
     if vector:
-        k.shaped(rhs, [*list(B.shape), 1], B.dtype)
+        k.shaped(rhs, [*list(g.dims(B)), 1], B.dtype)
     x = lu_solve(g, lu, pivots, rhs, left, adjoint=False)
     if vector:
-        x = c.squeeze(g, x, [max(len(A.shape), len(B.shape) + 1) - 1])
+        x = c.squeeze(g, x, [max(g.rank(A), g.rank(B) + 1) - 1])
     return x, lu, g.cast(pivots, torch.int32), g.cast(info, torch.int32)
 
 
@@ -305,7 +305,7 @@ def solve_ex(g: GraphBuilder, A: ir.Value, B: ir.Value, left: bool = True) -> tu
 def cholesky_factorize(g: GraphBuilder, a: ir.Value, upper: bool) -> tuple[ir.Value, ir.Value]:
     """(L, info) with A = L L^T, reading A's lower triangle (upper: U with A = U^T U from its upper
     triangle); info (*) int64 is the first column whose pivot is not positive."""
-    r = len(a.shape)
+    r = g.rank(a)
     x = k.transpose(g, a) if upper else a
     n = k.size(g, a, -1)
     rows, cols = k.column_of(g, k.iota(g, n)), k.iota(g, n)
@@ -313,7 +313,7 @@ def cholesky_factorize(g: GraphBuilder, a: ir.Value, upper: bool) -> tuple[ir.Va
     k.shaped(start, a.shape, a.dtype)
     info = g.op("Expand", g.constant(0, torch.int64),
                 g.op("Concat", k.batch_shape(g, a), g.constant([1, 1], torch.int64), axis=0))
-    k.shaped(info, [*list(a.shape)[:-2], 1, 1], ir.DataType.INT64)
+    k.shaped(info, [*list(g.dims(a))[:-2], 1, 1], ir.DataType.INT64)
     zero = k.scalar(g, 0.0, a)
     one = g.constant(1, torch.int64)
 
@@ -332,7 +332,7 @@ def cholesky_factorize(g: GraphBuilder, a: ir.Value, upper: bool) -> tuple[ir.Va
         return [lower, b.op("Where", first, b.op("Add", j, one), bad)]
 
     lower, info = k.fixed_loop(g, n, [start, info], step)
-    info = k.shaped(c.squeeze(g, info, [r - 2, r - 1]), list(a.shape)[:-2], ir.DataType.INT64)
+    info = k.shaped(c.squeeze(g, info, [r - 2, r - 1]), list(g.dims(a))[:-2], ir.DataType.INT64)
     return (k.transpose(g, lower) if upper else lower), info
 
 
@@ -378,7 +378,7 @@ _TAYLOR_REACH_DEFAULT = 2.0
 def matrix_exp(g: GraphBuilder, self: ir.Value) -> ir.Value:
     """linalg_matrix_exp: exp(A / 2^s)^(2^s) with s the smallest power that brings ||A||_1 within
     the Taylor polynomial's reach (each matrix of the batch its own s)."""
-    r = len(self.shape)
+    r = g.rank(self)
     n = k.size(g, self, -1)
     dtype = g.known_dtype(self)
     reach = _TAYLOR_REACH.get(dtype, _TAYLOR_REACH_DEFAULT)
@@ -411,10 +411,9 @@ def _taylor(g: GraphBuilder, x: ir.Value, identity: ir.Value) -> ir.Value:
     blocks = [coefficients[s:s + 4] for s in range(0, len(coefficients), 4)]
 
     def block(terms: list[float]) -> ir.Value:
-        total = None
-        for power, coefficient in zip(powers, terms):
-            term = g.op("Mul", power, k.scalar(g, coefficient, x))
-            total = term if total is None else g.op("Add", total, term)
+        total = g.op("Mul", powers[0], k.scalar(g, terms[0], x))
+        for power, coefficient in zip(powers[1:], terms[1:]):
+            total = g.op("Add", total, g.op("Mul", power, k.scalar(g, coefficient, x)))
         return total
 
     result = block(blocks[-1])

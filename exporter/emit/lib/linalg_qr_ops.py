@@ -26,13 +26,13 @@ def _transpose_batched(g: GraphBuilder, x: ir.Value, r: int) -> ir.Value:
 
 def geqrf_factorize(g: GraphBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(packed R and reflectors (*, m, n), tau (*, min(m, n))) of a (*, m, n) stack."""
-    r = len(a.shape)
+    r = g.rank(a)
     m, n = k.size(g, a, -2), k.size(g, a, -1)
     steps = k.smaller(g, m, n)
     rows, cols, order = k.column_of(g, k.iota(g, m)), k.iota(g, n), k.iota(g, steps)
     taus = g.op("Expand", k.scalar(g, 0.0, a), g.op("Concat", k.batch_shape(g, a), g.constant([1], torch.int64),
                                                     c.unsqueeze(g, k.as_value(g, steps), [0]), axis=0))
-    k.shaped(taus, [*list(a.shape)[:-2], 1, steps if isinstance(steps, int) else None], a.dtype)
+    k.shaped(taus, [*list(g.dims(a))[:-2], 1, steps if isinstance(steps, int) else None], a.dtype)
     zero, one = k.scalar(g, 0.0, a), k.scalar(g, 1.0, a)
 
     def step(b: Any, j: ir.Value, values: list[ir.Value]) -> list[ir.Value]:
@@ -58,7 +58,7 @@ def geqrf_factorize(g: GraphBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
         return [x, b.op("Where", b.op("Equal", order, j), tau, tau_row)]
 
     packed, taus = k.fixed_loop(g, steps, [a, taus], step)
-    return packed, k.shaped(c.squeeze(g, taus, [r - 2]), [*list(a.shape)[:-2], list(taus.shape)[-1]], a.dtype)
+    return packed, k.shaped(c.squeeze(g, taus, [r - 2]), [*list(g.dims(a))[:-2], list(g.dims(taus))[-1]], a.dtype)
 
 
 def geqrf(g: GraphBuilder, self: ir.Value) -> tuple[ir.Value, ir.Value]:
@@ -71,7 +71,7 @@ def apply_reflectors(g: GraphBuilder, reflectors: ir.Value, tau: ir.Value, targe
     """H_j applied to `target` for each reflector j of the packed `reflectors` (*, rows, k'), in
     ascending or descending j: from the left, target <- H_j target; from the right, target H_j.
     `tau` (*, k) says how many there are."""
-    r = len(reflectors.shape)
+    r = g.rank(reflectors)
     rows = k.size(g, reflectors, -2)
     count = k.size(g, tau, -1)
     index = k.column_of(g, k.iota(g, rows))
@@ -84,7 +84,7 @@ def apply_reflectors(g: GraphBuilder, reflectors: ir.Value, tau: ir.Value, targe
         j1 = k.one(b, j)
         column = k.pick(b, reflectors, j1, r - 1)                                  # (*, rows, 1)
         v = b.op("Where", b.op("Greater", index, j), column, b.op("Where", b.op("Equal", index, j), one, zero))
-        t = c.unsqueeze(b, k.pick(b, tau, j1, len(tau.shape) - 1), [len(tau.shape)])  # (*, 1, 1)
+        t = c.unsqueeze(b, k.pick(b, tau, j1, g.rank(tau) - 1), [g.rank(tau)])  # (*, 1, 1)
         vt = _transpose_batched(b, v, r)
         if from_left:
             update = b.op("MatMul", v, b.op("MatMul", vt, x))

@@ -65,7 +65,7 @@ def _pair(b: Any, i: ir.Value, n: k.Size) -> tuple[ir.Value, ir.Value, ir.Value,
 
 def _entry(b: Any, x: ir.Value, i1: ir.Value, j1: ir.Value) -> ir.Value:
     """x[..., i, j] as (*, 1, 1)."""
-    r = len(x.shape)
+    r = b.rank(x)
     return k.pick(b, k.pick(b, x, i1, r - 2), j1, r - 1)
 
 
@@ -86,7 +86,7 @@ def _most_iterations(g: GraphBuilder, n: k.Size) -> k.Size:
 
 def _squared_tolerance(g: GraphBuilder, x: ir.Value) -> ir.Value:
     """(epsilon * ||x||_F)^2 per matrix, (*, 1, 1)."""
-    r = len(x.shape)
+    r = g.rank(x)
     epsilon = _EPSILON.get(g.known_dtype(x), 2.2e-16)
     return g.op("Mul", c.reduce(g, "ReduceSum", k.square(g, x), [r - 2, r - 1], True),
                 k.scalar(g, epsilon * epsilon, x))
@@ -101,7 +101,7 @@ def _start(g: GraphBuilder, x: ir.Value, n: k.Size) -> tuple[ir.Value, ir.Value]
 
 def jacobi_eigh(g: GraphBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(diagonal (*, n) in no particular order, V (*, n, n)) with a = V diag V^T, a symmetric."""
-    r = len(a.shape)
+    r = g.rank(a)
     n = k.size(g, a, -1)
     identity, v = _start(g, a, n)
     tolerance = _squared_tolerance(g, a)
@@ -149,12 +149,12 @@ def linalg_eigh(g: GraphBuilder, A: ir.Value, UPLO: str = "L", compute_v: bool =
     values, order = _sorted(g, diagonal, n, descending=False)
     if not compute_v:
         return values, k.empty(g, g.known_dtype(A))
-    return values, _columns_in_order(g, v, order, len(A.shape))
+    return values, _columns_in_order(g, v, order, g.rank(A))
 
 
 def jacobi_svd(g: GraphBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(X, V) with a V = X and X's columns orthogonal, a (*, m, n) with m >= n."""
-    r = len(a.shape)
+    r = g.rank(a)
     n = k.size(g, a, -1)
     _, v = _start(g, a, n)
     identity = k.eye(g, n, n, g.known_dtype(a))
@@ -180,10 +180,10 @@ def linalg_svd(g: GraphBuilder, A: ir.Value, full_matrices: bool = False, comput
                driver: str | None = None) -> tuple[ir.Value, ir.Value, ir.Value]:
     """_linalg_svd (U, S descending, Vh); U and Vh empty (0,) tensors when not compute_uv. A wide A
     is decomposed as A^T. full_matrices only differs for a non-square A, refused by the spec."""
-    r = len(A.shape)
+    r = g.rank(A)
     m, n = k.size(g, A, -2), k.size(g, A, -1)
     if not (isinstance(m, int) and isinstance(n, int)):
-        raise g.refuse("dynamic_matrix_size", detail=f"A's shape {list(A.shape)}")
+        raise g.refuse("dynamic_matrix_size", detail=f"A's shape {list(g.dims(A))}")
     wide = m < n
     x, v = jacobi_svd(g, k.transpose(g, A) if wide else A)
     small = n if not wide else m
@@ -203,10 +203,10 @@ def linalg_pinv(g: GraphBuilder, self: ir.Value, atol: ir.Value | None = None, r
     """linalg_pinv.atol_rtol_tensor, as torch computes it: singular values (|eigenvalues| when
     hermitian) at or below max(atol, rtol * the largest) count as 0; rtol defaults to
     eps * max(m, n) when neither tolerance is given, to 0 when only atol is."""
-    r = len(self.shape)
+    r = g.rank(self)
     m, n = k.size(g, self, -2), k.size(g, self, -1)
     if not (isinstance(m, int) and isinstance(n, int)):
-        raise g.refuse("dynamic_matrix_size", detail=f"the input's shape {list(self.shape)}")
+        raise g.refuse("dynamic_matrix_size", detail=f"the input's shape {list(g.dims(self))}")
     if hermitian:
         values, vectors = linalg_eigh(g, self)
         left, right, size = vectors, k.transpose(g, vectors, r), g.op("Abs", values)
@@ -218,10 +218,10 @@ def linalg_pinv(g: GraphBuilder, self: ir.Value, atol: ir.Value | None = None, r
         epsilon = _EPSILON.get(g.known_dtype(self), 2.2e-16)
         rtol = k.scalar(g, 0.0 if atol is not None else epsilon * max(m, n), self)
     else:
-        rtol = c.unsqueeze(g, g.cast(rtol, g.known_dtype(self)), [len(rtol.shape)])
+        rtol = c.unsqueeze(g, g.cast(rtol, g.known_dtype(self)), [g.rank(rtol)])
     threshold = g.op("Mul", rtol, largest)
     if atol is not None:
-        threshold = g.op("Max", threshold, c.unsqueeze(g, g.cast(atol, g.known_dtype(self)), [len(atol.shape)]))
+        threshold = g.op("Max", threshold, c.unsqueeze(g, g.cast(atol, g.known_dtype(self)), [g.rank(atol)]))
     kept = g.op("Greater", size, threshold)
     one, zero = k.scalar(g, 1.0, self), k.scalar(g, 0.0, self)
     inverse = g.op("Where", kept, g.op("Div", one, g.op("Where", kept, values, one)), zero)

@@ -111,8 +111,8 @@ def index_reduce(g: GraphBuilder, self: ir.Value, dim: int, index: ir.Value, sou
         view[dim % len(view)] = -1
     line = g.op("Reshape", g.cast(index, torch.int64), g.constant(view, torch.int64))
     spread = g.op("Expand", line, g.op("Shape", source))
-    dims = list(source.shape)  # Expand's result, which scatter_reduce reads: source's shape with
-    if dims:                   # index's length along dim (torch requires them equal)
-        dims[dim % len(dims)] = index.shape[0] if g.rank(index) == 1 else 1
+    dims = list(g.dims(source))  # Expand's result, which scatter_reduce reads: source's shape with
+    if dims:                         # index's length along dim (torch requires them equal)
+        dims[dim % len(dims)] = g.dims(index)[0] if g.rank(index) == 1 else 1
     spread.shape = ir.Shape(dims)
     return indexing_ops.scatter_reduce_two(g, self, dim, spread, source, reduce, include_self)

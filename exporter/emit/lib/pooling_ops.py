@@ -42,11 +42,10 @@ def _spatial_product(g: GraphBuilder, x: ir.Value, n: int) -> ir.Value:
     if c.is_static(dims):
         return h.scalar(g, math.prod(dims), "int64")
     shape = g.op("Shape", x)
-    rank = len(h.shape(g, x))
-    total = None
-    for axis in range(rank - n, rank):
-        size = g.op("Gather", shape, h.scalar(g, axis, "int64"), axis=0)
-        total = size if total is None else g.op("Mul", total, size)
+    rank = g.rank(x)
+    total = g.op("Gather", shape, h.scalar(g, rank - n, "int64"), axis=0)
+    for axis in range(rank - n + 1, rank):
+        total = g.op("Mul", total, g.op("Gather", shape, h.scalar(g, axis, "int64"), axis=0))
     return total
 
 
@@ -80,20 +79,20 @@ def _max_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, stride: Any, pa
     p = h.per_dim(g, padding, n)
     d = h.per_dim(g, dilation, n)
     xb, added = c.batched(g, x, n)
-    sizes = h.shape(g, x)[-n:]
-    static = c.is_static(sizes)
-    if ceil_mode and static and all(_pool_out_size(L, *a, True) == _pool_out_size(L, *a, False)
-                                    for L, a in zip(sizes, zip(k, s, p, d))):
+    sizes = c.static_dims(h.shape(g, x)[-n:])  # None when one is dynamic
+    if ceil_mode and sizes is not None and all(_pool_out_size(L, *a, True) == _pool_out_size(L, *a, False)
+                                               for L, a in zip(sizes, zip(k, s, p, d))):
         ceil_mode = False  # ceil changes nothing here: plain floor mode
     outputs = 2 if with_indices else 1
     if g.opset >= 10:
         result = g.op("MaxPool", xb, kernel_shape=k, strides=s, pads=p * 2, dilations=d,
                       ceil_mode=int(ceil_mode), _outputs=outputs)
+    elif sizes is None:  # max_pool refused dynamic sizes with ceil mode or dilation: plain MaxPool-8
+        result = g.op("MaxPool", xb, kernel_shape=k, strides=s, pads=p * 2, _outputs=outputs)
     else:
         # MaxPool-8 has neither dilations nor ceil_mode: ceil mode is extra end padding (which
         # MaxPool treats as -inf, like torch), while ONNX Runtime requires pads < kernel.
-        outs = [_pool_out_size(L, kk, ss, pp, dd, ceil_mode) if static else None
-                for L, kk, ss, pp, dd in zip(sizes, k, s, p, d)]
+        outs = [_pool_out_size(L, kk, ss, pp, dd, ceil_mode) for L, kk, ss, pp, dd in zip(sizes, k, s, p, d)]
         # (an axis where ceil changes nothing keeps its padding: the formula would give less)
         ends = [max((o - 1) * ss + dd * (kk - 1) + 1 - L - pp, pp) if ceil_mode else pp
                 for o, L, kk, ss, pp, dd in zip(outs, sizes, k, s, p, d)]
@@ -164,11 +163,10 @@ def avg_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, stride: Any, pad
     s = h.per_dim(g, stride, n) if stride else list(k)
     p = h.per_dim(g, padding, n)
     x, added = c.batched(g, self, n)
-    sizes = h.shape(g, self)[-n:]
-    static = c.is_static(sizes)
-    if ceil_mode and static and all(_pool_out_size(L, kk, ss, pp, 1, True)
-                                    == _pool_out_size(L, kk, ss, pp, 1, False)
-                                    for L, kk, ss, pp in zip(sizes, k, s, p)):
+    sizes = c.static_dims(h.shape(g, self)[-n:])  # None when one is dynamic
+    if ceil_mode and sizes is not None and all(_pool_out_size(L, kk, ss, pp, 1, True)
+                                               == _pool_out_size(L, kk, ss, pp, 1, False)
+                                               for L, kk, ss, pp in zip(sizes, k, s, p)):
         ceil_mode = False
     area = math.prod(k)
     if not ceil_mode:
@@ -181,7 +179,7 @@ def avg_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, stride: Any, pad
         y = g.op("AveragePool", x, kernel_shape=k, strides=s, pads=p * 2, count_include_pad=int(count_include_pad),
                  ceil_mode=1)
     else:
-        if not static:
+        if sizes is None:
             raise g.refuse("dynamic_sizes_ceil_mode", detail=f"input shape {h.shape(g, self)}")
         # Pad explicitly (zeros, plus the ceil-mode overhang), average full windows, then rescale
         # each output position from the kernel area to torch's divisor there.
@@ -273,7 +271,8 @@ def adaptive_max_pool(g: GraphBuilder, self: ir.Value, output_size: Any, rank: i
         values = c.reduce(g, "ReduceMax", x, list(range(2, rank)), True)
         flat = g.op("Reshape", x, h.ints(g, [0, 0, -1]))
         indices = g.op("Reshape", g.op("ArgMax", flat, axis=2, keepdims=1), h.ints(g, [0, 0, *([1] * n)]))
-        return c.unbatched(g, (values, indices), added)
+        values, indices = c.unbatched(g, (values, indices), added)
+        return values, indices
     if not c.is_static(sizes):
         raise g.refuse("dynamic_sizes", detail=f"output size {out}, input shape {h.shape(g, self)}")
     if all(L % o == 0 for L, o in zip(sizes, out)):
@@ -290,7 +289,8 @@ def adaptive_max_pool(g: GraphBuilder, self: ir.Value, output_size: Any, rank: i
                   for i in range(o)]
         values = g.op("Concat", *[v for v, _ in pieces], axis=2 + axis)
         indices = g.op("Concat", *[i for _, i in pieces], axis=2 + axis)
-    return c.unbatched(g, (values, indices), added)
+    values, indices = c.unbatched(g, (values, indices), added)
+    return values, indices
 
 
 # -- embedding bag ---------------------------------------------------------------------------------

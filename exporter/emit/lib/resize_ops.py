@@ -160,7 +160,7 @@ def nearest_plan(exact: bool, dtype: torch.dtype, opset: int, sizes: list[int], 
             shrinks = any(f is not None and f < 1 for f in factors)  # Upsample-9 refuses scales < 1
             if not (opset < 10 and shrinks) and all(
                     f is not None and _legacy_nearest(size, f) == i for f, size, i in zip(factors, sizes, indices)):
-                return "scales", [float(f) for f in factors], None
+                return "scales", [float(f) for f in factors if f is not None], None  # (all are: checked above)
     return "gather", None, [None if picked == list(range(size)) else picked for picked, size in zip(indices, sizes)]
 
 
@@ -181,7 +181,7 @@ def interpolation_plan(mode: str, align_corners: bool, dtype: torch.dtype, opset
         if all(f == o / size for f, size, o in zip(factors, sizes, outs)):
             return "sizes", None, None
         if all(f is not None and int(np.float32(f) * np.float32(size)) == o for f, size, o in zip(factors, sizes, outs)):
-            return "scales", [float(f) for f in factors], None
+            return "scales", [float(f) for f in factors if f is not None], None  # (all are: checked above)
     identity = [m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])) for m in matrices]
     return "matmul", None, [None if same else np.ascontiguousarray(m.T) for m, same in zip(matrices, identity)]
 
