@@ -15,27 +15,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# Public name -> the module defining it. Loaded on first use (PEP 562) so that `import aten2onnx`
+# The module defining each public name. Loaded on first use (PEP 562) so that `import aten2onnx`
 # (and every submodule import, which runs this file first) stays cheap: torch, onnx and the
 # generated functions load only when a public name is used.
-_PUBLIC = {
-    "DEFAULT_OPSET": "aten2onnx.exporter.api.export", "export": "aten2onnx.exporter.api.export", "dynamo_export": "aten2onnx.exporter.api.export",
-    "supported_ops": "aten2onnx.exporter.api.export", "enable_fake_mode": "aten2onnx.exporter.capture.fake_mode",
-    "register_custom_op_symbolic": "aten2onnx.exporter.translate.custom_ops", "unregister_custom_op_symbolic": "aten2onnx.exporter.translate.custom_ops",
-    "CaptureError": "aten2onnx.exporter.errors", "CheckpointMismatchError": "aten2onnx.exporter.errors", "ConstraintError": "aten2onnx.exporter.errors",
-    "ExportArgumentError": "aten2onnx.exporter.errors", "ModelInputError": "aten2onnx.exporter.errors",
-    "OnnxExporterError": "aten2onnx.exporter.errors",
-    "OpspecError": "aten2onnx.exporter.errors", "TranslationError": "aten2onnx.exporter.errors",
-    "UnsupportedOpsError": "aten2onnx.exporter.errors", "VerificationError": "aten2onnx.exporter.errors",
-    "WeightsNotAppliedError": "aten2onnx.exporter.errors",
-    "RuntimeVersionError": "aten2onnx.exporter.errors",
-    "is_in_onnx_export": "aten2onnx.exporter.api.export_state",
-    "OperatorExportTypes": "aten2onnx.exporter.options", "TrainingMode": "aten2onnx.exporter.options",
-    "DynamicAxisWarning": "aten2onnx.exporter.capture.legacy_dynamic_axes",
-    "ONNXProgram": "aten2onnx.exporter.api.program",
-    "load_opspecs": "aten2onnx.exporter.api.user_specs", "unload_opspecs": "aten2onnx.exporter.api.user_specs",
-    "TracedValueWarning": "aten2onnx.exporter.torchscript.capture",
+_DEFINED_IN = {
+    "aten2onnx.exporter.api.export": ("DEFAULT_OPSET", "export", "dynamo_export", "supported_ops"),
+    "aten2onnx.exporter.api.export_state": ("is_in_onnx_export",),
+    "aten2onnx.exporter.api.program": ("ONNXProgram",),
+    "aten2onnx.exporter.api.user_specs": ("load_opspecs", "unload_opspecs"),
+    "aten2onnx.exporter.options": ("TrainingMode", "OperatorExportTypes"),
+    "aten2onnx.exporter.translate.custom_ops": ("register_custom_op_symbolic", "unregister_custom_op_symbolic"),
+    "aten2onnx.exporter.capture.fake_mode": ("enable_fake_mode",),
+    "aten2onnx.exporter.errors": (
+        "OnnxExporterError", "UnsupportedOpsError", "ConstraintError", "CaptureError", "ExportArgumentError",
+        "ModelInputError", "OpspecError", "TranslationError", "VerificationError", "CheckpointMismatchError",
+        "WeightsNotAppliedError", "RuntimeVersionError",
+    ),
+    "aten2onnx.exporter.torchscript.capture": ("TracedValueWarning",),
+    "aten2onnx.exporter.capture.legacy_dynamic_axes": ("DynamicAxisWarning",),
 }
+_PUBLIC = {name: module for module, names in _DEFINED_IN.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
@@ -73,14 +72,9 @@ if TYPE_CHECKING:
     )
     from aten2onnx.exporter.options import OperatorExportTypes, TrainingMode  # noqa: F401
     from aten2onnx.exporter.torchscript.capture import TracedValueWarning  # noqa: F401
-    from aten2onnx.exporter.translate.custom_ops import register_custom_op_symbolic, unregister_custom_op_symbolic  # noqa: F401
+    from aten2onnx.exporter.translate.custom_ops import (  # noqa: F401
+        register_custom_op_symbolic,
+        unregister_custom_op_symbolic,
+    )
 
-__all__ = [
-    "DEFAULT_OPSET", "export", "dynamo_export", "supported_ops", "is_in_onnx_export", "ONNXProgram",
-    "TrainingMode", "OperatorExportTypes", "register_custom_op_symbolic", "unregister_custom_op_symbolic",
-    "load_opspecs", "unload_opspecs", "OnnxExporterError", "UnsupportedOpsError", "ConstraintError",
-    "CaptureError", "ExportArgumentError", "ModelInputError", "OpspecError", "TranslationError", "VerificationError",
-    "TracedValueWarning", "DynamicAxisWarning",
-    "enable_fake_mode", "CheckpointMismatchError", "WeightsNotAppliedError",
-    "RuntimeVersionError",
-]
+__all__ = list(_PUBLIC)
