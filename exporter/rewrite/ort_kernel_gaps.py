@@ -394,7 +394,7 @@ def _sequence_length(g: GraphBuilder, x: ir.Value) -> ir.Value:
     return c.squeeze(g, h.slice_axes(g, g.op("Shape", x), [-2], [-1], [0]), [0])
 
 
-def _attention_with_causal_mask(g: GraphBuilder, q: ir.Value, k: ir.Value, v: ir.Value,
+def _attention_with_causal_mask(g: GraphBuilder, q: ir.Value, k: ir.Value, v: ir.Value, *absent: None,
                                 **attributes: Any) -> ir.Value:
     """Attention with is_causal as an explicit (L, S) mask, True where key <= query (the
     top-left alignment of ONNX and torch; 1.26 and 1.27 align one query with the last key).
