@@ -142,3 +142,80 @@ def test_where_of_bools_selects_in_uint8_and_keeps_its_condition(opset: int) -> 
     assert model.graph.outputs[0].dtype == ir.DataType.BOOL
     x_value = torch.tensor([True, False, True, False, False])
     assert torch.equal(_run(model, x_value), torch.where(x_value, ~x_value, x_value))
+
+
+def _graph_model(g: GraphBuilder, inputs: list[ir.Value], outputs: list[ir.Value], opset: int) -> ir.Model:
+    for index, value in enumerate(outputs):
+        value.name = f"y{index}"
+    return ir.Model(ir.Graph(inputs, outputs, nodes=g.nodes, opset_imports={"": opset}, name="graph"),
+                    ir_version=10 if opset >= 23 else 8)
+
+
+def _run_all(model: ir.Model, feeds: dict[str, object]) -> list[torch.Tensor]:
+    proto = ir.serde.serialize_model(model)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [torch.from_numpy(out) for out in session.run(None, feeds)]
+
+
+def test_layer_norm_with_statistics_is_widened_with_every_output() -> None:
+    """bfloat16 LayerNormalization (no kernel up to 1.29) with its Mean and InvStdDev outputs: Y is
+    computed in float32 and cast back, the float32 statistics stay as they are."""
+    g = GraphBuilder(17)
+    x = ir.Value(name="x", type=ir.TensorType(ir.DataType.BFLOAT16), shape=ir.Shape((2, 3)))
+    scale = g.constant(torch.ones(3, dtype=torch.bfloat16))
+    y, mean, invstd = g.op("LayerNormalization", x, scale, axis=1, epsilon=1e-5, _outputs=3)
+    mean.dtype = invstd.dtype = ir.DataType.FLOAT  # stash_type's float32, as native_layer_norm's spec reads them
+    model = _graph_model(g, [x], [g.cast(y, torch.float32), mean, invstd], 17)
+    assert passes.legalize(model, "onnxruntime", "1.32") == []
+    assert passes.legalize(model, "onnxruntime", "1.29") == ["ort-kernel-gaps: LayerNormalization(BFLOAT16, BFLOAT16)"]
+    norm = next(node for node in model.graph if node.op_type == "LayerNormalization")
+    assert [v.dtype for v in norm.outputs] == [ir.DataType.FLOAT] * 3
+    assert [v.dtype for v in model.graph.outputs] == [ir.DataType.FLOAT] * 3
+    data = torch.tensor([[1.0, 2.0, 4.0], [-3.0, 0.5, 0.25]])
+    feed = onnxruntime.OrtValue.ortvalue_from_numpy_with_onnx_type(data.to(torch.bfloat16).view(torch.int16).numpy()
+                                                                    .view("uint16"), onnx.TensorProto.BFLOAT16)
+    got_y, got_mean, got_invstd = _run_all(model, {"x": feed})
+    want_y, want_mean, want_invstd = torch.native_layer_norm(data.to(torch.bfloat16), [3], None, None, 1e-5)
+    torch.testing.assert_close(got_y, want_y.float(), atol=2e-2, rtol=1e-2)
+    torch.testing.assert_close(got_mean.reshape(2), want_mean.float().reshape(2), atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(got_invstd.reshape(2), want_invstd.float().reshape(2), atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("opset", [23, 26])
+def test_causal_attention_gets_a_top_left_mask_where_releases_align_it_otherwise(opset: int) -> None:
+    """onnxruntime 1.26 and 1.27 let a single causal query see every key; the explicit mask
+    keeps it to the first, as torch does."""
+    g = GraphBuilder(opset)
+    q, k, v = (ir.Value(name=n, type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape(s))
+               for n, s in (("q", (1, 2, 1, 4)), ("k", (1, 2, 3, 4)), ("v", (1, 2, 3, 4))))
+    model = _graph_model(g, [q, k, v], [g.op("Attention", q, k, v, is_causal=1)], opset)
+    assert passes.legalize(model, "onnxruntime", "1.28") == []
+    assert passes.legalize(model, "onnxruntime", "1.27") == ["ort-kernel-gaps: Attention(FLOAT, FLOAT, FLOAT)"]
+    (attention,) = [node for node in model.graph if node.op_type == "Attention"]
+    assert attention.attributes["is_causal"].as_int() == 0 and attention.inputs[3] is not None
+    query, key, value = torch.randn(1, 2, 1, 4), torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 4)
+    (got,) = _run_all(model, {"q": query.numpy(), "k": key.numpy(), "v": value.numpy()})
+    want = torch.nn.functional.scaled_dot_product_attention(query, key, value, is_causal=True)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got, value[:, :, :1], atol=1e-6, rtol=0)  # the first key's value alone
+
+
+@pytest.mark.parametrize(("a", "b", "rewritten"), [
+    ((1, 2), (0, 2, 3), True), ((3,), (0, 3, 2), True), ((0, 2, 3), (3,), True), ((1, 0, 2, 3), (2, 1, 3, 2), True),
+    ((2, 1, 2, 3), (1, 0, 3, 2), True), ((0, 2, 3), (3, 2), False), ((4, 2, 3), (4, 3, 2), False),
+    ((2, 3), (3, 4), False), ((2, 1, 2, 3), (1, 5, 3, 2), False),
+])
+def test_matmul_expands_batches_that_may_broadcast_against_an_empty_one(a: tuple[int, ...], b: tuple[int, ...],
+                                                                        rewritten: bool) -> None:
+    """Up to onnxruntime 1.31 MatMul refuses (1, k) @ (0, k, n) and the like; with both batches
+    expanded first it gives torch's (empty) product. Batches that cannot meet a 0 are left alone."""
+    for opset in (9, 18):
+        g = GraphBuilder(opset)
+        x, w = (ir.Value(name=n, type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape(s)) for n, s in (("a", a), ("b", b)))
+        model = _graph_model(g, [x, w], [g.op("MatMul", x, w)], opset)
+        applied = passes.legalize(model, "onnxruntime", "1.31")
+        assert applied == (["ort-kernel-gaps: MatMul(FLOAT, FLOAT)"] if rewritten else [])
+        assert passes.legalize(model, "onnxruntime", "1.32") == []
+        left, right = torch.randn(a), torch.randn(b)
+        (got,) = _run_all(model, {"a": left.numpy(), "b": right.numpy()})
+        torch.testing.assert_close(got, left @ right)

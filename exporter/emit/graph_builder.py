@@ -222,16 +222,17 @@ class GraphBuilder:
         self.nodes.append(node)
         return out
 
-    def copy_node(self, node: ir.Node, inputs: Sequence[ir.Value | None]) -> ir.Value:
-        """A copy of single-output `node` (same op, domain and attributes) reading `inputs`: what the
-        rewrite passes (exporter/rewrite/node_rewrite.py) put between casts. Its output dtype is left to them."""
+    def copy_node(self, node: ir.Node, inputs: Sequence[ir.Value | None]) -> list[ir.Value]:
+        """A copy of `node` (same op, domain, attributes and number of outputs) reading `inputs`: what the
+        rewrite passes (exporter/rewrite/node_rewrite.py) put between casts. Its outputs' dtypes are left to them."""
         copy = ir.Node(node.domain, node.op_type, list(inputs), attributes=list(node.attributes.values()),
-                       num_outputs=1, name=self._node_name(node.op_type))
+                       num_outputs=len(node.outputs), name=self._node_name(node.op_type))
         self._tag(copy)
-        copy.outputs[0].name = self._value_name()
-        copy.outputs[0].shape = node.outputs[0].shape
+        for new, old in zip(copy.outputs, node.outputs):
+            new.name = self._value_name()
+            new.shape = old.shape
         self.nodes.append(copy)
-        return copy.outputs[0]
+        return list(copy.outputs)
 
     def cast(self, value: ir.Value, dtype: torch.dtype) -> ir.Value:
         """Cast unless the value already has that dtype."""

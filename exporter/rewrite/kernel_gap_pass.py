@@ -58,7 +58,7 @@ def node_forms(version: str | None) -> Rule:
 
 def wider_dtypes(version: str | None) -> Rule:
     def rule(node: ir.Node, opset: int) -> Build | None:
-        if node.op_type not in _GAP_OPS or not _single_output(node):
+        if node.op_type not in _GAP_OPS:
             return None
         reduction = node.attributes.get("reduction")
         first = _FIRST_DATA_INPUT.get(node.op_type, 0)
@@ -71,13 +71,17 @@ def wider_dtypes(version: str | None) -> Rule:
         def build(g: GraphBuilder) -> Sequence[ir.Value]:
             inputs = [g.cast(v, to_torch_dtype(compute)) if i >= first and v is not None and v.dtype == missing else v
                       for i, v in enumerate(node.inputs)]
-            result = g.copy_node(node, inputs)
-            if node.outputs[0].dtype == missing:  # computed in the wider dtype: back to the node's own
-                result.dtype = compute
-                return [g.cast(result, to_torch_dtype(missing))]
-            if node.outputs[0].dtype is not None:
-                result.dtype = node.outputs[0].dtype
-            return [result]
+            results = []
+            # every output (LayerNormalization's Mean and InvStdDev too): one of the missing dtype is
+            # computed in the wider one and cast back, the others keep the node's own dtype
+            for old, new in zip(node.outputs, g.copy_node(node, inputs)):
+                if old.dtype == missing:
+                    new.dtype = compute
+                    new = g.cast(new, to_torch_dtype(missing))
+                elif old.dtype is not None:
+                    new.dtype = old.dtype
+                results.append(new)
+            return results
         return build
     return rule
 

@@ -8,7 +8,10 @@ one runtime's kernels. Two kinds of entry:
   (Elu, Selu, Celu, LeakyRelu, PRelu, ThresholdedRelu, HardSigmoid, HardSwish, Softplus,
   Softsign, Mish, Tan, Asin), emitted instead of the op;
 - `KernelGap`: otherwise, the inputs of the missing dtype are cast to a dtype it has and the
-  result cast back.
+  results cast back (every output of the node: LayerNormalization's statistics too).
+
+A third kind, `NodeForm` (at the end), rewrites a node whose attributes or input shapes a release
+refuses or computes wrongly, whatever the dtype: found by the op suite, not by the probes.
 
 Every entry was found by running a one-node model in ONNX Runtime 1.31 and 1.32 at opsets
 9..26 (a "Could not find an implementation" or "data type is not supported" error). Each entry
@@ -30,7 +33,9 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
+from aten2onnx.exporter.emit import helpers as h
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder
+from aten2onnx.exporter.emit.lib import common as c
 
 _D = ir.DataType
 RUNTIME = "onnxruntime"
@@ -299,8 +304,9 @@ def exact_form(op_type: str, domain: str, opset: int, dtypes: Sequence[ir.DataTy
 
 @dataclass(frozen=True)
 class NodeForm:
-    """`op_type` with these attribute values fails in the listed releases, whatever the dtype:
-    `applies(node)` picks the nodes, `expand(g, *inputs, **attributes)` computes the same."""
+    """`op_type` with these attribute values or input shapes fails (or computes wrongly) in the listed
+    releases, whatever the dtype: `applies(node)` picks the nodes, `expand(g, *inputs, **attributes)`
+    computes the same."""
 
     op_type: str
     applies: Callable[[ir.Node], bool]
@@ -377,12 +383,89 @@ def _attention_zeroing_masked_rows(g: GraphBuilder, *inputs: ir.Value | None, **
     return g.op("Where", any_key, y, g.cast(g.constant(0.0), g.known_dtype(y)))
 
 
+def _causal_without_mask(node: ir.Node) -> bool:
+    """Attention with is_causal and neither a mask nor a past key/value (what the exporter emits)."""
+    extra = [v for v in node.inputs[3:] if v is not None]
+    return _int_attribute(node, "is_causal") == 1 and not extra and len(node.outputs) == 1
+
+
+def _sequence_length(g: GraphBuilder, x: ir.Value) -> ir.Value:
+    """x.shape[-2] as a 0-d int64 (Attention's 3-D and 4-D layouts both keep the sequence there)."""
+    return c.squeeze(g, h.slice_axes(g, g.op("Shape", x), [-2], [-1], [0]), [0])
+
+
+def _attention_with_causal_mask(g: GraphBuilder, q: ir.Value, k: ir.Value, v: ir.Value, *absent: None,
+                                **attributes: Any) -> ir.Value:
+    """Attention with is_causal as an explicit (L, S) mask, True where key <= query (the
+    top-left alignment of ONNX and torch; 1.26 and 1.27 align one query with the last key).
+    That mask hides no query's every key (key 0 stays), so the release's fully masked row
+    (above) cannot arise: the node is marked as not needing that form."""
+    zero, one = g.constant(0, torch.int64), g.constant(1, torch.int64)
+    rows = c.unsqueeze(g, g.op("Range", zero, _sequence_length(g, q), one), [1])
+    cols = c.unsqueeze(g, g.op("Range", zero, _sequence_length(g, k), one), [0])
+    attributes["is_causal"] = 0
+    y = g.op("Attention", q, k, v, g.op("LessOrEqual", cols, rows), **attributes)
+    y.producer().meta[_ROWS_ZEROED] = True
+    return y
+
+
+def _known(dim: int | ir.SymbolicDim) -> int | None:
+    return dim if isinstance(dim, int) else None
+
+
+def _same(a: int | ir.SymbolicDim, b: int | ir.SymbolicDim) -> bool:
+    """The two sizes are equal: the same int, or the same named symbol."""
+    if isinstance(a, int) or isinstance(b, int):
+        return a == b
+    return a.value is not None and a.value == b.value
+
+
+def _may_broadcast_empty_batch(node: ir.Node) -> bool:
+    """MatMul whose batch dims may broadcast a 1 (or a missing dim) against a 0, e.g. (1, k) @ (0, k, n):
+    ranks known, and not the (..., m, k) @ (k, n) form the releases run for every batch."""
+    a, b = (v.shape if v is not None else None for v in node.inputs[:2])
+    if a is None or b is None or len(b) == 2 or (len(a) <= 2 and len(b) <= 2):
+        return False
+    batch_a, batch_b = list(a)[:-2], list(b)[:-2]  # a 1-D operand has none
+    width = max(len(batch_a), len(batch_b))
+    pairs = zip([1] * (width - len(batch_a)) + batch_a, [1] * (width - len(batch_b)) + batch_b)
+
+    def zero_against_one(x: int | ir.SymbolicDim, y: int | ir.SymbolicDim) -> bool:
+        return _known(x) in (0, None) and _known(y) in (1, None)
+    return any(not _same(x, y) and (zero_against_one(x, y) or zero_against_one(y, x)) for x, y in pairs)
+
+
+def _matmul_full_batches(g: GraphBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
+    """MatMul with both operands expanded to the broadcast batch dims first (a 1-D operand made a
+    matrix, and its axis dropped again after): the same product, with no batch dim to broadcast."""
+    rank_a, rank_b = g.rank(a), g.rank(b)
+    a2 = c.unsqueeze(g, a, [0]) if rank_a == 1 else a
+    b2 = c.unsqueeze(g, b, [1]) if rank_b == 1 else b
+    rank_a2, rank_b2 = max(rank_a, 2), max(rank_b, 2)
+    unit = h.ints(g, [1, 1])
+
+    def batch_of(x: ir.Value, rank: int) -> ir.Value:  # x's batch dims, then 1, 1: Expand's target for the other
+        return g.op("Concat", h.slice_axes(g, g.op("Shape", x), [0], [rank - 2], [0]), unit, axis=0)
+    full_a = g.op("Expand", a2, batch_of(b2, rank_b2)) if rank_b2 > 2 else a2
+    full_b = g.op("Expand", b2, batch_of(a2, rank_a2)) if rank_a2 > 2 else b2
+    y = g.op("MatMul", full_a, full_b)
+    last = max(rank_a2, rank_b2) - 1
+    if rank_a == 1:
+        return c.squeeze(g, y, [last - 1])
+    return c.squeeze(g, y, [last]) if rank_b == 1 else y
+
+
 NODE_FORMS: tuple[NodeForm, ...] = (
     # Up to 1.27 a query whose boolean mask hides every key is not given zeros.
     NodeForm("Attention", _masks_rows, _attention_zeroing_masked_rows, versions=VersionRange(last="1.27")),
+    # 1.26 and 1.27 align is_causal bottom-right for a single query (L = 1 < S): it sees every key.
+    NodeForm("Attention", _causal_without_mask, _attention_with_causal_mask, versions=VersionRange(last="1.27")),
     # 1.25-1.27 run DFT with inverse and onesided both set but return the complex pairs instead of
     # the real signal (and shape inference refuses it up to 1.24).
     NodeForm("DFT", _is_onesided_inverse, _full_spectrum_inverse, versions=VersionRange(last="1.27")),
+    # Up to 1.31 MatMul refuses to broadcast a batch dim of 1 against one of 0 ("cannot broadcast on
+    # dim 0") where the other operand has batch dims too, as an empty batch of right-hand sides does.
+    NodeForm("MatMul", _may_broadcast_empty_batch, _matmul_full_batches, versions=VersionRange(last="1.31")),
 )
 
 

@@ -72,7 +72,7 @@ def widen(node: ir.Node, opset: int) -> Build | None:
 
     def build(g: GraphBuilder) -> Sequence[ir.Value]:
         inputs = [g.cast(v, to_torch_dtype(holder)) if v is not None and v.dtype == dtype else v for v in node.inputs]
-        result = g.copy_node(node, inputs)
+        (result,) = g.copy_node(node, inputs)
         if node.outputs[0].dtype == dtype:
             result.dtype = holder
             return [g.cast(result, to_torch_dtype(dtype))]
