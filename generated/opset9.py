@@ -1667,22 +1667,33 @@ def _native_batch_norm_legit_no_stats(g: GraphBuilder, input, weight, bias, trai
 
 @declared('opspecs/norms.yaml:180', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_functional(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 11 lines: Add, Identity, Mul; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:180)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 6 lines: Identity; calls batch_norm_running(), batch_stats(), running_update() (opspecs/norms.yaml:180)"""
     if not training:
         out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
         return (out, h.empty(g, input), h.empty(g, input), g.op('Identity', running_mean), g.op('Identity', running_var))
     y, mean, var, invstd = s.batch_stats(g, input, weight, bias, eps)
-    stats = h.dtype(g, running_mean)
-    keep, take = (h.scalar(g, 1.0 - builtins.float(momentum), stats), h.scalar(g, builtins.float(momentum), stats))
-    unbiased = g.op('Mul', var, h.unbiased_factor(g, input))
-    new_mean = g.op('Add', g.op('Mul', running_mean, keep), g.op('Mul', h.cast(g, mean, stats), take))
-    new_var = g.op('Add', g.op('Mul', running_var, keep), g.op('Mul', h.cast(g, unbiased, stats), take))
+    new_mean, new_var = s.running_update(g, input, mean, var, running_mean, running_var, momentum)
     return (y, mean, invstd, new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:209', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
+@declared('opspecs/norms.yaml:205', emits=('Add', 'Cast', 'Concat', 'Div', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
+def _batch_norm_with_update_functional(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
+    """aten::_batch_norm_with_update_functional.default, opsets 9-26: block of 3 lines: no ONNX op of its own; calls batch_stats(), running_update() (opspecs/norms.yaml:205)"""
+    y, mean, var, invstd = s.batch_stats(g, input, weight, bias, eps)
+    new_mean, new_var = s.running_update(g, input, mean, var, running_mean, running_var, momentum)
+    return (y, mean, invstd, h.tensor(g, [], 'uint8'), new_mean, new_var)
+
+
+@declared('opspecs/norms.yaml:225', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+def _batch_norm_no_update(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
+    """aten::_batch_norm_no_update.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_norm_running() (opspecs/norms.yaml:225)"""
+    out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
+    return (out, h.empty(g, input), h.empty(g, input), h.tensor(g, [], 'uint8'))
+
+
+@declared('opspecs/norms.yaml:244', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
 def rms_norm(g: GraphBuilder, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:209)"""
+    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:244)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     epsilon = h.default_eps(g, input, eps)
     if g.opset >= 23:

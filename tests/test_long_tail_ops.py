@@ -11,7 +11,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from patterns import Fn, export_and_run
+from patterns import Fn, assert_matches, export_and_run
 from torch import nn
 
 import aten2onnx
@@ -154,6 +154,36 @@ def test_linear_on_an_empty_batch(opset: int) -> None:
     if opset >= 14:
         export_and_run(layer, (torch.randn(2, 3, 4),), [(torch.randn(2, 0, 4),), (torch.randn(0, 3, 4),)],
                        opset=opset, dynamic_shapes=({0: "B", 1: "T"},))
+
+
+class RunningStats(nn.Module):
+    """Training-mode batch norm and instance norm whose updated running statistics are read: the
+    schemas of batch_norm and instance_norm declare no write, so a graph translated as captured
+    returned the statistics as they were before the call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.register_buffer("mean", torch.randn(3))
+        self.register_buffer("var", torch.rand(3) + 0.5)
+        self.instance = nn.InstanceNorm2d(3, track_running_stats=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        mean, var = self.mean.clone(), self.var.clone()
+        y = F.batch_norm(x, mean, var, training=True, momentum=0.3)
+        z = F.batch_norm(x * 2, self.mean, self.var, None, None, True, 0.5)
+        w = torch.ops.aten._batch_norm_with_update(x, torch.ones(3) * 2, torch.ones(3), mean, var, 0.2, 1e-5)[0]
+        return (y, z, w, mean, var, self.mean + 0, self.var * 1, self.instance(x),
+                self.instance.running_mean + 0, self.instance.running_var * 1)
+
+
+@pytest.mark.parametrize("opset", [9, 18])
+def test_training_batch_norm_updates_running_stats(opset: int) -> None:
+    # The ONNX model reads the buffers when first run: export a copy, so eager's updates to the
+    # original's buffers do not reach it.
+    x = torch.randn(4, 3, 5, 5)
+    program = aten2onnx.export(RunningStats(), (x,), opset_version=opset, training=aten2onnx.TrainingMode.PRESERVE)
+    assert_matches(program, RunningStats(), (x,))
 
 
 class Lookups(nn.Module):
