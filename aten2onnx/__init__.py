@@ -27,7 +27,7 @@ _PUBLIC = {
     "OpspecError": "aten2onnx.exporter.errors", "TranslationError": "aten2onnx.exporter.errors",
     "UnsupportedOpsError": "aten2onnx.exporter.errors", "VerificationError": "aten2onnx.exporter.errors",
     "WeightsNotAppliedError": "aten2onnx.exporter.errors",
-    "RuntimeVersionError": "aten2onnx.exporter.errors",
+    "RuntimeVersionError": "aten2onnx.exporter.errors", "DtypeOpsetError": "aten2onnx.exporter.errors",
     "is_in_onnx_export": "aten2onnx.exporter.api.export_state",
     "OperatorExportTypes": "aten2onnx.exporter.options", "TrainingMode": "aten2onnx.exporter.options",
     "DynamicAxisWarning": "aten2onnx.exporter.capture.legacy_dynamic_axes",
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         CaptureError,
         CheckpointMismatchError,
         ConstraintError,
+        DtypeOpsetError,
         ExportArgumentError,
         OnnxExporterError,
         OpspecError,
@@ -80,5 +81,5 @@ __all__ = [
     "CaptureError", "ExportArgumentError", "OpspecError", "TranslationError", "VerificationError",
     "TracedValueWarning", "DynamicAxisWarning",
     "enable_fake_mode", "CheckpointMismatchError", "WeightsNotAppliedError",
-    "RuntimeVersionError",
+    "RuntimeVersionError", "DtypeOpsetError",
 ]

@@ -186,6 +186,18 @@ def test_training_batch_norm_updates_running_stats(opset: int) -> None:
     assert_matches(program, RunningStats(), (x,))
 
 
+@pytest.mark.parametrize("opset", [9, 12])
+def test_bfloat16_below_opset_13_is_refused(opset: int) -> None:
+    """Below 13 not even Cast takes bfloat16, so type legalization could not widen it (it looped
+    forever): the export names the op, the opset and the way out."""
+    bf16 = Fn(lambda x: torch.relu(x * 2) + 1)
+    inner = Fn(lambda x: x.to(torch.bfloat16).float() * 3)  # ONNX Runtime runs a bfloat16 Cast only
+    for model, dtype in [(bf16, torch.bfloat16), (inner, torch.float32)]:
+        with pytest.raises(aten2onnx.DtypeOpsetError, match=r"(Mul|Cast) at .*bfloat16.* opset_version=13 or later"):
+            aten2onnx.export(model, (torch.randn(3, 4, dtype=dtype),), opset_version=opset)
+    export_and_run(inner, (torch.randn(3, 4),), opset=13)
+
+
 class Lookups(nn.Module):
     def forward(self, x: torch.Tensor, edges: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
         rows = torch.sort(x, -1)[0]
