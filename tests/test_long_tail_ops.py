@@ -198,6 +198,21 @@ def test_bfloat16_below_opset_13_is_refused(opset: int) -> None:
     export_and_run(inner, (torch.randn(3, 4),), opset=13)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [11, 20])
+def test_copysign_keeps_signed_zeros(dtype: torch.dtype, opset: int) -> None:
+    """ONNX Runtime's Where turned a selected -0.0 into +0.0, and assert_close cannot see the sign of
+    a zero: compare the sign bits of every non-NaN result."""
+    x = torch.tensor([0.0, -0.0, 0.0, -0.0, 1.0, -1.0, float("inf"), -2.0, 0.0], dtype=dtype)
+    y = torch.tensor([-0.0, 0.0, 0.0, -0.0, -0.0, 0.0, -1.0, float("nan"), -float("inf")], dtype=dtype)
+    model = Fn(lambda a, b: (torch.copysign(a, b), torch.copysign(a, -0.0), torch.copysign(a, 0.0),
+                             torch.copysign(a, -3)))
+    program = export_and_run(model, (x, y), opset=opset)
+    for got, want in zip(program(x, y), model(x, y)):
+        real = ~torch.isnan(want)
+        assert real.sum() >= 8 and torch.equal(torch.signbit(got[real]), torch.signbit(want[real]))
+
+
 class Lookups(nn.Module):
     def forward(self, x: torch.Tensor, edges: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
         rows = torch.sort(x, -1)[0]
