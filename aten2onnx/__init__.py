@@ -29,7 +29,7 @@ _DEFINED_IN = {
     "aten2onnx.exporter.errors": (
         "OnnxExporterError", "UnsupportedOpsError", "ConstraintError", "CaptureError", "ExportArgumentError",
         "ModelInputError", "OpspecError", "TranslationError", "VerificationError", "CheckpointMismatchError",
-        "WeightsNotAppliedError", "RuntimeVersionError",
+        "WeightsNotAppliedError", "RuntimeVersionError", "DtypeOpsetError",
     ),
     "aten2onnx.exporter.torchscript.capture": ("TracedValueWarning",),
     "aten2onnx.exporter.capture.legacy_dynamic_axes": ("DynamicAxisWarning",),
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from aten2onnx.exporter.errors import (  # noqa: F401
         CaptureError,
         CheckpointMismatchError,
+        DtypeOpsetError,
         ConstraintError,
         ExportArgumentError,
         ModelInputError,

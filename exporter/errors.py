@@ -111,6 +111,10 @@ class TranslationError(OnnxExporterError):
     """A symbolic function failed on this model's node: names the op, where, and the function."""
 
 
+class DtypeOpsetError(OnnxExporterError):
+    """The model computes in a dtype that no ONNX op takes at the target opset (bfloat16 before 13)."""
+
+
 class WeightsNotAppliedError(OnnxExporterError):
     """A model exported in fake mode (or from the meta device) is saved or run before its weights exist."""
 

@@ -1305,48 +1305,48 @@ def signbit(g: GraphBuilder, self):
     return s.sign_bit(g, self)
 
 
-@declared('opspecs/math.yaml:447', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
+@declared('opspecs/math.yaml:449', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Tensor(g: GraphBuilder, self, other):
-    """aten::copysign.Tensor, opsets 9-26: Where(sign_bit(other), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:447)"""
+    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:449)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
-    return g.op('Where', s.sign_bit(g, other), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
+    return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, other), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:455', emits=('Abs', 'Cast', 'Div', 'Less', 'Neg', 'Or', 'Where'))
+@declared('opspecs/math.yaml:457', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Scalar(g: GraphBuilder, self, other):
-    """aten::copysign.Scalar, opsets 9-26: Where(sign_bit(like(other, self)), Neg(Abs(self)), Abs(self)) (opspecs/math.yaml:455)"""
+    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:457)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
-    return g.op('Where', s.sign_bit(g, h.like(g, other, self)), g.op('Neg', g.op('Abs', self)), g.op('Abs', self))
+    return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, h.like(g, other, self)), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:463', emits=('Cast', 'Greater', 'IsNaN', 'Max', 'Where'))
+@declared('opspecs/math.yaml:465', emits=('Cast', 'Greater', 'IsNaN', 'Max', 'Where'))
 def fmax(g: GraphBuilder, self, other):
-    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where (opspecs/math.yaml:463)"""
+    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where (opspecs/math.yaml:465)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Max', self, other) if g.opset >= 12 else g.op('Where', g.op('Greater', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Max', self, other)))
 
 
-@declared('opspecs/math.yaml:474', emits=('Cast', 'IsNaN', 'Less', 'Min', 'Where'))
+@declared('opspecs/math.yaml:476', emits=('Cast', 'IsNaN', 'Less', 'Min', 'Where'))
 def fmin(g: GraphBuilder, self, other):
-    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where (opspecs/math.yaml:474)"""
+    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where (opspecs/math.yaml:476)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Min', self, other) if g.opset >= 12 else g.op('Where', g.op('Less', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Min', self, other)))
 
 
-@declared('opspecs/math.yaml:498', emits=('Cast', 'Mul', 'Pow'))
+@declared('opspecs/math.yaml:500', emits=('Cast', 'Mul', 'Pow'))
 def ldexp_Tensor(g: GraphBuilder, self, other):
-    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:498)"""
+    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:500)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
 
 
-@declared('opspecs/math.yaml:507', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/math.yaml:509', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
 def dist(g: GraphBuilder, self, other, p=2):
-    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:507)"""
+    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:509)"""
     self, other = g.promote([self, other], 'DEFAULT')
     d = g.op('Abs', g.op('Sub', self, other))
     if p == 0:
@@ -1362,17 +1362,17 @@ def dist(g: GraphBuilder, self, other, p=2):
     return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
 
 
-@declared('opspecs/math.yaml:546', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:548', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def frexp_Tensor(g: GraphBuilder, self):
-    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:546)"""
+    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:548)"""
     ok, m, e = s.binade(g, g.op('Abs', self))
     mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
     return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, self)), 'int32'))
 
 
-@declared('opspecs/math.yaml:564', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:566', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def nextafter(g: GraphBuilder, self, other):
-    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:564)"""
+    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:566)"""
     digits = 53 if h.dtype_in(g, self, 'float64') else 24 if h.dtype_in(g, self, 'float32') else 11 if h.dtype_in(g, self, 'float16') else 8
     least = -1074 if h.dtype_in(g, self, 'float64') else -149 if h.dtype_in(g, self, 'float32') else -24 if h.dtype_in(g, self, 'float16') else -133
     x = h.cast(g, self, 'float32') if h.dtype_in(g, self, 'bfloat16') else self
@@ -1667,22 +1667,33 @@ def _native_batch_norm_legit_no_stats(g: GraphBuilder, input, weight, bias, trai
 
 @declared('opspecs/norms.yaml:180', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_functional(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 11 lines: Add, Identity, Mul; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:180)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 6 lines: Identity; calls batch_norm_running(), batch_stats(), running_update() (opspecs/norms.yaml:180)"""
     if not training:
         out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
         return (out, h.empty(g, input), h.empty(g, input), g.op('Identity', running_mean), g.op('Identity', running_var))
     y, mean, var, invstd = s.batch_stats(g, input, weight, bias, eps)
-    stats = h.dtype(g, running_mean)
-    keep, take = (h.scalar(g, 1.0 - builtins.float(momentum), stats), h.scalar(g, builtins.float(momentum), stats))
-    unbiased = g.op('Mul', var, h.unbiased_factor(g, input))
-    new_mean = g.op('Add', g.op('Mul', running_mean, keep), g.op('Mul', h.cast(g, mean, stats), take))
-    new_var = g.op('Add', g.op('Mul', running_var, keep), g.op('Mul', h.cast(g, unbiased, stats), take))
+    new_mean, new_var = s.running_update(g, input, mean, var, running_mean, running_var, momentum)
     return (y, mean, invstd, new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:209', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
+@declared('opspecs/norms.yaml:205', emits=('Add', 'Cast', 'Concat', 'Div', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
+def _batch_norm_with_update_functional(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
+    """aten::_batch_norm_with_update_functional.default, opsets 9-26: block of 3 lines: no ONNX op of its own; calls batch_stats(), running_update() (opspecs/norms.yaml:205)"""
+    y, mean, var, invstd = s.batch_stats(g, input, weight, bias, eps)
+    new_mean, new_var = s.running_update(g, input, mean, var, running_mean, running_var, momentum)
+    return (y, mean, invstd, h.tensor(g, [], 'uint8'), new_mean, new_var)
+
+
+@declared('opspecs/norms.yaml:225', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+def _batch_norm_no_update(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
+    """aten::_batch_norm_no_update.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_norm_running() (opspecs/norms.yaml:225)"""
+    out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
+    return (out, h.empty(g, input), h.empty(g, input), h.tensor(g, [], 'uint8'))
+
+
+@declared('opspecs/norms.yaml:244', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
 def rms_norm(g: GraphBuilder, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:209)"""
+    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:244)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     epsilon = h.default_eps(g, input, eps)
     if g.opset >= 23:

@@ -11,7 +11,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from patterns import Fn, export_and_run
+from patterns import Fn, assert_matches, export_and_run
 from torch import nn
 
 import aten2onnx
@@ -154,6 +154,63 @@ def test_linear_on_an_empty_batch(opset: int) -> None:
     if opset >= 14:
         export_and_run(layer, (torch.randn(2, 3, 4),), [(torch.randn(2, 0, 4),), (torch.randn(0, 3, 4),)],
                        opset=opset, dynamic_shapes=({0: "B", 1: "T"},))
+
+
+class RunningStats(nn.Module):
+    """Training-mode batch norm and instance norm whose updated running statistics are read: the
+    schemas of batch_norm and instance_norm declare no write, so a graph translated as captured
+    returned the statistics as they were before the call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.register_buffer("mean", torch.randn(3))
+        self.register_buffer("var", torch.rand(3) + 0.5)
+        self.instance = nn.InstanceNorm2d(3, track_running_stats=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        mean, var = self.mean.clone(), self.var.clone()
+        y = F.batch_norm(x, mean, var, training=True, momentum=0.3)
+        z = F.batch_norm(x * 2, self.mean, self.var, None, None, True, 0.5)
+        w = torch.ops.aten._batch_norm_with_update(x, torch.ones(3) * 2, torch.ones(3), mean, var, 0.2, 1e-5)[0]
+        return (y, z, w, mean, var, self.mean + 0, self.var * 1, self.instance(x),
+                self.instance.running_mean + 0, self.instance.running_var * 1)
+
+
+@pytest.mark.parametrize("opset", [9, 18])
+def test_training_batch_norm_updates_running_stats(opset: int) -> None:
+    # The ONNX model reads the buffers when first run: export a copy, so eager's updates to the
+    # original's buffers do not reach it.
+    x = torch.randn(4, 3, 5, 5)
+    program = aten2onnx.export(RunningStats(), (x,), opset_version=opset, training=aten2onnx.TrainingMode.PRESERVE)
+    assert_matches(program, RunningStats(), (x,))
+
+
+@pytest.mark.parametrize("opset", [9, 12])
+def test_bfloat16_below_opset_13_is_refused(opset: int) -> None:
+    """Below 13 not even Cast takes bfloat16, so type legalization could not widen it (it looped
+    forever): the export names the op, the opset and the way out."""
+    bf16 = Fn(lambda x: torch.relu(x * 2) + 1)
+    inner = Fn(lambda x: x.to(torch.bfloat16).float() * 3)  # ONNX Runtime runs a bfloat16 Cast only
+    for model, dtype in [(bf16, torch.bfloat16), (inner, torch.float32)]:
+        with pytest.raises(aten2onnx.DtypeOpsetError, match=r"(Mul|Cast) at .*bfloat16.* opset_version=13 or later"):
+            aten2onnx.export(model, (torch.randn(3, 4, dtype=dtype),), opset_version=opset)
+    export_and_run(inner, (torch.randn(3, 4),), opset=13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [11, 20])
+def test_copysign_keeps_signed_zeros(dtype: torch.dtype, opset: int) -> None:
+    """ONNX Runtime's Where turned a selected -0.0 into +0.0, and assert_close cannot see the sign of
+    a zero: compare the sign bits of every non-NaN result."""
+    x = torch.tensor([0.0, -0.0, 0.0, -0.0, 1.0, -1.0, float("inf"), -2.0, 0.0], dtype=dtype)
+    y = torch.tensor([-0.0, 0.0, 0.0, -0.0, -0.0, 0.0, -1.0, float("nan"), -float("inf")], dtype=dtype)
+    model = Fn(lambda a, b: (torch.copysign(a, b), torch.copysign(a, -0.0), torch.copysign(a, 0.0),
+                             torch.copysign(a, -3)))
+    program = export_and_run(model, (x, y), opset=opset)
+    for got, want in zip(program(x, y), model(x, y)):
+        real = ~torch.isnan(want)
+        assert real.sum() >= 8 and torch.equal(torch.signbit(got[real]), torch.signbit(want[real]))
 
 
 class Lookups(nn.Module):

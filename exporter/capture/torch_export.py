@@ -515,6 +515,8 @@ def _survey(program: ExportedProgram, opset: int) -> _Survey | None:
             continue
         if not isinstance(node.target, torch._ops.OpOverload):
             return None  # control flow and other higher-order ops
+        if _updates_running_stats(node):
+            return None
         if not node.target._schema.is_mutable:
             if not _mapped(node.target, opset):
                 unmapped.append(node)
@@ -526,6 +528,25 @@ def _survey(program: ExportedProgram, opset: int) -> _Survey | None:
             return None
         retargeted[node] = functional
     return _Survey(retargeted, unmapped)
+
+
+# Batch norm's ops whose schemas declare no write, yet which update running_mean and running_var in
+# place when training (instance_norm with use_input_stats): translated as captured, the update is
+# lost. Decomposed by run_decompositions (even with a mapping), they are functionalized into
+# _native_batch_norm_legit_functional, whose updated statistics become buffer mutations or the
+# values later readers see.
+_STAT_UPDATERS = ("aten::batch_norm", "aten::native_batch_norm", "aten::_batch_norm_impl_index",
+                  "aten::instance_norm")
+
+
+def _updates_running_stats(node: torch.fx.Node) -> bool:
+    schema = node.target._schema  # type: ignore[union-attr]
+    if schema.name not in _STAT_UPDATERS:
+        return False
+    names = [a.name for a in schema.arguments]
+    bound = {**dict(zip(names, node.args)), **node.kwargs}
+    training = bound.get("use_input_stats" if "use_input_stats" in bound else "training")
+    return training is not False and bound.get("running_mean") is not None
 
 
 def _symbolic_objects(items: Any) -> bool:
@@ -734,7 +755,13 @@ def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedPro
         if survey.retargeted:
             program.graph_module.recompile()
         return program
-    return _without_effect_tokens(program.run_decompositions(decomposition_table(opset)))
+    table = decomposition_table(opset)
+    decomposition_of = _decompositions()
+    for node in program.graph_module.graph.nodes:  # decomposed even with a mapping: see _STAT_UPDATERS
+        if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) \
+                and _updates_running_stats(node) and decomposition_of(node.target) is not None:
+            table[node.target] = decomposition_of(node.target)
+    return _without_effect_tokens(program.run_decompositions(table))
 
 
 def _without_effect_tokens(program: ExportedProgram) -> ExportedProgram:

@@ -82,6 +82,7 @@ def legalize(model: ir.Model, target_runtime: str | None = DEFAULT_TARGET_RUNTIM
         raise ValueError(f"target_runtime={target_runtime!r}: use one of {TARGET_RUNTIMES}")
     # One walk over the nodes: a node is offered to the kernel-gap rules first, and the nodes a
     # rewrite makes are offered to every rule in turn (so a widened op is legalized too).
+    type_legalization.refuse_untyped(model, model.opset_imports.get("", 1))
     gaps = kernel_gap_pass.rules(runtime_version) if target_runtime == ort_kernel_gaps.RUNTIME else []
     return node_rewrite.rewrite(model, [*gaps, *type_legalization.rules()])
 

@@ -7,7 +7,8 @@ model valid at its opset: the inputs of such a dtype are cast to one that holds 
 (int32 for narrow integers, float32 for half floats), the op runs there, and its result is
 cast back. The cast back wraps narrow integers as torch's own narrow arithmetic does (two's
 complement), so integer results are exact; half floats are rounded once, as torch rounds them.
-Standard ONNX, for every runtime: this pass always runs.
+Standard ONNX, for every runtime: this pass always runs. A dtype not even Cast takes at the opset
+(bfloat16 before 13) cannot be widened: `refuse_untyped` names the first node that uses it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import onnx
 import onnx_ir as ir
 
 from aten2onnx.codegen.shared.onnx_schema import schema_at
 from aten2onnx.exporter.dtypes import to_torch_dtype
-from aten2onnx.exporter.emit.graph_builder import GraphBuilder
+from aten2onnx.exporter.emit.graph_builder import SCOPE_KEY, SOURCE_KEY, GraphBuilder
+from aten2onnx.exporter.errors import DtypeOpsetError
 from aten2onnx.exporter.rewrite.node_rewrite import Build, Rule
 
 NAME = "onnx-type-legalization"
@@ -80,6 +83,33 @@ def widen(node: ir.Node, opset: int) -> Build | None:
             result.dtype = node.outputs[0].dtype
         return [result]
     return build
+
+
+def _castable(dtype: ir.DataType, opset: int) -> bool:
+    formals = _input_types("Cast", opset, "")
+    return formals is not None and f"tensor({_TYPE_NAMES[dtype]})" in formals[0]
+
+
+def refuse_untyped(model: ir.Model, opset: int) -> None:
+    """Raise DtypeOpsetError at the first node reading or making a value of a dtype that not even
+    Cast takes at `opset`: no op of the model could compute it, nor cast it to a wider one."""
+    missing = {d for d in _HOLDERS if not _castable(d, opset)}
+    if not missing:
+        return
+    for node in ir.traversal.RecursiveGraphIterator(model.graph):
+        if node.op_type == "Constant":
+            continue  # named by the node computing with it
+        dtype = next((v.dtype for v in [*node.inputs, *node.outputs] if v is not None and v.dtype in missing), None)
+        if dtype is None:
+            continue
+        since = next((o for o in range(opset + 1, onnx.defs.onnx_opset_version() + 1) if _castable(dtype, o)), None)
+        name = _TYPE_NAMES[dtype]
+        scope, source = node.metadata_props.get(SCOPE_KEY), node.metadata_props.get(SOURCE_KEY)
+        where = ", ".join(w for w in (scope, source) if w) or "the model"
+        raise DtypeOpsetError(
+            f"{node.op_type} at {where} computes in {name}, which ONNX ops (Cast included) take only from "
+            f"opset {since}, so at opset {opset} it can neither run in {name} nor be cast to a wider dtype: "
+            f"export with opset_version={since} or later, or convert the model from {name} (model.float()) first")
 
 
 def rules() -> list[tuple[str, Rule]]:
