@@ -20,7 +20,7 @@ from torch.overrides import TorchFunctionMode
 
 from aten2onnx.codegen.shared.torch_schema import overload_names, resolve_overload
 from aten2onnx.exporter.capture import recurrent as rnn_capture
-from aten2onnx.exporter.capture import tensor_sizes
+from aten2onnx.exporter.capture import tensor_sizes, whole_ops
 from aten2onnx.exporter.capture.model_frames import shape_decisions_at_model_lines
 from aten2onnx.exporter.emit import symint_ops
 from aten2onnx.exporter.errors import CaptureError, OnnxExporterError
@@ -734,7 +734,8 @@ def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedPro
         if survey.retargeted:
             program.graph_module.recompile()
         return program
-    return _without_effect_tokens(program.run_decompositions(decomposition_table(opset)))
+    with whole_ops.kept_whole(opset):  # their fake rules: the retrace must not run torch's composite code
+        return _without_effect_tokens(program.run_decompositions(decomposition_table(opset)))
 
 
 def _without_effect_tokens(program: ExportedProgram) -> ExportedProgram:
