@@ -29,6 +29,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'binade': (('a',), "ok = And(Greater(a, like(0, a)), Less(a, like(float('inf'), a)))\nsafe = Where(ok, a, like(1, a))\ne0 = Add(Floor(Div(Log(safe), like(0.6931471805599453, a))), like(1, a))\nh0 = Floor(Mul(Neg(e0), like(0.5, a)))\nm0 = Mul(Mul(safe, Pow(like(2, a), h0)), Pow(like(2, a), Sub(Neg(e0), h0)))\nup = Not(Less(m0, like(1, a)))\ndown = Less(m0, like(0.5, a))\ne = Add(e0, Sub(cast_like(up, a), cast_like(down, a)))\nm = Where(up, Mul(m0, like(0.5, a)), Where(down, Mul(m0, like(2, a)), m0))\nreturn ok, m, e", 'opspecs/math.yaml:531'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
     'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:416'),
+    'covariance': (('self', 'correction', 'fweights', 'aweights'), 't = statistic_dtype(self, aweights)\nx = cast(Reshape(self, ints([1, -1])) if rank(self) < 2 else self, t)\nif fweights is None and aweights is None:\n    count = 1 if rank(self) == 0 else static_size(self, rank(self) - 1)\n    total = like(float(count), x) if count is not None else cast_like(size_along(self, rank(self) - 1), x)\n    weighted = x\n    norm = Sub(total, like(float(correction), x))\nelse:\n    w = (cast(aweights, t) if fweights is None else\n         cast(fweights, t) if aweights is None else Mul(cast(fweights, t), cast(aweights, t)))\n    total = reduce_sum(w, None, False)\n    weighted = Mul(x, w)\n    if correction == 0:\n        norm = total\n    elif aweights is None:\n        norm = Sub(total, like(float(correction), x))\n    else:\n        spread = Div(reduce_sum(Mul(w, cast(aweights, t)), None, False), total)\n        norm = Sub(total, Mul(like(float(correction), x), spread))\ncentred = Sub(x, Div(reduce_sum(weighted, [1], True), total))\nproducts = MatMul(centred, Transpose(centred if fweights is None and aweights is None else Mul(centred, w),\n                                     perm=[1, 0]))\nreturn Div(products, Max(norm, like(0.0, x)))', 'opspecs/statistics.yaml:379'),
     'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:622'),
     'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:617'),
     'digamma_wide': (('x',), "negative = Less(x, f64(0.0))\nu = Where(negative, Sub(f64(1.0), x), x)\nsteps = Where(Less(u, f64(10.0)), Ceil(Sub(f64(10.0), u)), f64(0.0))\nw = Add(u, steps)\nhead = Neg(shifted_sum(u, steps, 10, 1))\nz = Reciprocal(Mul(w, w))\nseries = Where(Less(w, f64(1.0e17)),\n               Mul(z, horner(z, [8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,\n                                 -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,\n                                 8.33333333333333333333E-2])),\n               f64(0.0))\ncore = Where(same_as(w, f64(10.0)), Add(head, f64(2.25175258906672110764)),\n             Sub(Sub(Add(head, Log(w)), Div(f64(0.5), w)), series))\nr = Sub(x, Ceil(x))\nreflected = Sub(core, Div(f64(3.141592653589793), Tan(Mul(f64(3.141592653589793), r))))\ny = Where(negative, Where(is_integer(x), f64(float('nan')), reflected), core)\nzero = same_as(x, f64(0.0))\nreturn keep_nan(x, Where(zero, Where(Less(Reciprocal(x), f64(0.0)), f64(float('inf')), f64(float('-inf'))), y))", 'opspecs/special.yaml:249'),
@@ -260,6 +261,31 @@ def conv(g: GraphBuilder, input, weight, bias, stride, padding, dilation, groups
     added = h.rank(g, input) == n + 1
     y = g.op('Conv', unsqueeze_axes(g, input, [0]) if added else input, weight, bias, strides=h.per_dim(g, stride, n), pads=h.per_dim(g, padding, n) * 2, dilations=h.per_dim(g, dilation, n), group=builtins.int(groups))
     return squeeze_axes(g, y, [0]) if added else y
+
+
+def covariance(g: GraphBuilder, self, correction, fweights, aweights):
+    """torch.cov before its squeeze, [variables, variables], in the result's dtype (opspecs/statistics.yaml:379)"""
+    t = h.statistic_dtype(g, self, aweights)
+    x = h.cast(g, g.op('Reshape', self, h.ints(g, [1, -1])) if h.rank(g, self) < 2 else self, t)
+    if fweights is None and aweights is None:
+        count = 1 if h.rank(g, self) == 0 else h.static_size(g, self, h.rank(g, self) - 1)
+        total = h.like(g, builtins.float(count), x) if count is not None else h.cast_like(g, size_along(g, self, h.rank(g, self) - 1), x)
+        weighted = x
+        norm = g.op('Sub', total, h.like(g, builtins.float(correction), x))
+    else:
+        w = h.cast(g, aweights, t) if fweights is None else h.cast(g, fweights, t) if aweights is None else g.op('Mul', h.cast(g, fweights, t), h.cast(g, aweights, t))
+        total = reduce_sum(g, w, None, False)
+        weighted = g.op('Mul', x, w)
+        if correction == 0:
+            norm = total
+        elif aweights is None:
+            norm = g.op('Sub', total, h.like(g, builtins.float(correction), x))
+        else:
+            spread = g.op('Div', reduce_sum(g, g.op('Mul', w, h.cast(g, aweights, t)), None, False), total)
+            norm = g.op('Sub', total, g.op('Mul', h.like(g, builtins.float(correction), x), spread))
+    centred = g.op('Sub', x, g.op('Div', reduce_sum(g, weighted, [1], True), total))
+    products = g.op('MatMul', centred, g.op('Transpose', centred if fweights is None and aweights is None else g.op('Mul', centred, w), perm=[1, 0]))
+    return g.op('Div', products, g.op('Max', norm, h.like(g, 0.0, x)))
 
 
 def cubic_far(g: GraphBuilder, x):
