@@ -299,3 +299,14 @@ def test_ops_kept_whole_are_restored_after_export() -> None:
     assert state() == before
     for got, want in zip(Covariances()(*example), expected):
         torch.testing.assert_close(got, want, equal_nan=True, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [9, 18])
+def test_cov_without_degrees_of_freedom(dtype: torch.dtype, opset: int) -> None:
+    """One observation, or a correction as large as their count: torch divides by 0 (inf, NaN). A
+    division by a constant 0 after a MatMul would become FusedMatMul's alpha of inf in ONNX Runtime,
+    which refuses to load the model (float64)."""
+    model = Fn(lambda x, y: (torch.cov(x), torch.corrcoef(x), torch.cov(y, correction=3), torch.cov(y[0], correction=5)))
+    example = (torch.tensor([[1.0], [-2.0], [0.0]], dtype=dtype), torch.randn(2, 3, dtype=dtype))
+    export_and_run(model, example, opset=opset)
