@@ -3185,6 +3185,35 @@ def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
+@declared('opspecs/statistics.yaml:417', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:417)"""
+    c = s.covariance(g, self, correction, fweights, aweights)
+    return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
+
+
+@declared('opspecs/statistics.yaml:435', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def corrcoef(g: GraphBuilder, self):
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:435)"""
+    c = s.covariance(g, self, 1, None, None)
+    if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
+        one = g.op('Reshape', c, h.ints(g, []))
+        return g.op('Div', one, one)
+    d = g.op('Sqrt', s.reduce_sum(g, g.op('Where', g.op('Cast', g.op('EyeLike', c), to=h.onnx_dtype(g, 'bool')), c, h.like(g, 0.0, c)), [1], False))
+    r = g.op('Div', g.op('Div', c, s.unsqueeze_axes(g, d, [1])), s.unsqueeze_axes(g, d, [0]))
+    return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
+
+
+@declared('opspecs/statistics.yaml:454', emits=('Gather',))
+def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:454)"""
+    if not (h.static_size(g, self, 0) is not None):
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:460')
+    if r == 0:
+        return h.empty(g, self)
+    return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)
+
+
 @declared('opspecs/symbolic.yaml:8', emits=('Cast', 'Gather', 'Shape'))
 def sym_size_int(g: GraphBuilder, self, dim):
     """aten::sym_size.int, opsets 9-26: Gather(Shape(self), scalar(norm_dim(dim, self), 'int64'), axis=0) (opspecs/symbolic.yaml:8); also serves aten::size.int (opspecs/torchscript.yaml:135)"""

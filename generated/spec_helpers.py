@@ -29,9 +29,11 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'binade': (('a',), "ok = And(Greater(a, like(0, a)), Less(a, like(float('inf'), a)))\nsafe = Where(ok, a, like(1, a))\ne0 = Add(Floor(Div(Log(safe), like(0.6931471805599453, a))), like(1, a))\nh0 = Floor(Mul(Neg(e0), like(0.5, a)))\nm0 = Mul(Mul(safe, Pow(like(2, a), h0)), Pow(like(2, a), Sub(Neg(e0), h0)))\nup = Not(Less(m0, like(1, a)))\ndown = Less(m0, like(0.5, a))\ne = Add(e0, Sub(cast_like(up, a), cast_like(down, a)))\nm = Where(up, Mul(m0, like(0.5, a)), Where(down, Mul(m0, like(2, a)), m0))\nreturn ok, m, e", 'opspecs/math.yaml:533'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
     'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:416'),
+    'covariance': (('self', 'correction', 'fweights', 'aweights'), 't = statistic_dtype(self, aweights)\nx = cast(Reshape(self, ints([1, -1])) if rank(self) < 2 else self, t)\ncount = None\nif fweights is None and aweights is None:\n    count = 1 if rank(self) == 0 else static_size(self, rank(self) - 1)\n    total = like(float(count), x) if count is not None else cast_like(size_along(self, rank(self) - 1), x)\n    weighted = x\n    norm = Sub(total, like(float(correction), x))\nelse:\n    w = (cast(aweights, t) if fweights is None else\n         cast(fweights, t) if aweights is None else Mul(cast(fweights, t), cast(aweights, t)))\n    total = reduce_sum(w, None, False)\n    weighted = Mul(x, w)\n    if correction == 0:\n        norm = total\n    elif aweights is None:\n        norm = Sub(total, like(float(correction), x))\n    else:\n        spread = Div(reduce_sum(Mul(w, cast(aweights, t)), None, False), total)\n        norm = Sub(total, Mul(like(float(correction), x), spread))\ncentred = Sub(x, Div(reduce_sum(weighted, [1], True), total))\nproducts = MatMul(centred, Transpose(centred if fweights is None and aweights is None else Mul(centred, w),\n                                     perm=[1, 0]))\nif count is not None and count - correction <= 0:\n    return divided_by_zero(products)\nreturn Div(products, Max(norm, like(0.0, x)))', 'opspecs/statistics.yaml:379'),
     'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:622'),
     'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:617'),
     'digamma_wide': (('x',), "negative = Less(x, f64(0.0))\nu = Where(negative, Sub(f64(1.0), x), x)\nsteps = Where(Less(u, f64(10.0)), Ceil(Sub(f64(10.0), u)), f64(0.0))\nw = Add(u, steps)\nhead = Neg(shifted_sum(u, steps, 10, 1))\nz = Reciprocal(Mul(w, w))\nseries = Where(Less(w, f64(1.0e17)),\n               Mul(z, horner(z, [8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,\n                                 -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,\n                                 8.33333333333333333333E-2])),\n               f64(0.0))\ncore = Where(same_as(w, f64(10.0)), Add(head, f64(2.25175258906672110764)),\n             Sub(Sub(Add(head, Log(w)), Div(f64(0.5), w)), series))\nr = Sub(x, Ceil(x))\nreflected = Sub(core, Div(f64(3.141592653589793), Tan(Mul(f64(3.141592653589793), r))))\ny = Where(negative, Where(is_integer(x), f64(float('nan')), reflected), core)\nzero = same_as(x, f64(0.0))\nreturn keep_nan(x, Where(zero, Where(Less(Reciprocal(x), f64(0.0)), f64(float('inf')), f64(float('-inf'))), y))", 'opspecs/special.yaml:249'),
+    'divided_by_zero': (('x',), "Where(Greater(x, (zero := like(0.0, x))), like(float('inf'), x), Where(Less(x, zero), like(float('-inf'), x), like(float('nan'), x)))", 'opspecs/statistics.yaml:412'),
     'erf_small': (('x',), 'z = Mul(x, x)\nnum = horner(z, [9.60497373987051638749E0, 9.00260197203842689217E1, 2.23200534594684319226E3,\n                 7.00332514112805075473E3, 5.55923013010394962768E4])\nden = horner(z, [1.0, 3.35617141647503099647E1, 5.21357949780152679795E2, 4.59432382970980127987E3,\n                 2.26290000613890934246E4, 4.92673942608635921086E4])\nreturn Div(Mul(x, num), den)', 'opspecs/special.yaml:55'),
     'erfc_wide': (('x',), 'e = Mul(exp_square(x, -1.0), erfcx_large(Max(Abs(x), f64(1.0))))\ntail = Where(Less(x, f64(0.0)), Sub(f64(2.0), e), e)\nreturn keep_nan(x, Where(Less(Abs(x), f64(1.0)), Sub(f64(1.0), erf_small(x)), tail))', 'opspecs/special.yaml:92'),
     'erfcx_large': (('a',), 'near = Div(horner(a, [2.46196981473530512524E-10, 5.64189564831068821977E-1, 7.46321056442269912687E0,\n                      4.86371970985681366614E1, 1.96520832956077098242E2, 5.26445194995477358631E2,\n                      9.34528527171957607540E2, 1.02755188689515710272E3, 5.57535335369399327526E2]),\n           horner(a, [1.0, 1.32281951154744992508E1, 8.67072140885989742329E1, 3.54937778887819891062E2,\n                      9.75708501743205489753E2, 1.82390916687909736289E3, 2.24633760818710981792E3,\n                      1.65666309194161350182E3, 5.57535340817727675546E2]))\nt = Reciprocal(a)\nfar = Div(Mul(t, horner(t, [2.97886665372100240670E0, 7.40974269950448939160E0, 6.16021097993053585195E0,\n                             5.01905042251180477414E0, 1.27536670759978104416E0, 5.64189583547755073984E-1])),\n          horner(t, [3.36907645100081516050E0, 9.60896809063285878198E0, 1.70814450747565897222E1,\n                     1.20489539808096656605E1, 9.39603524938001434673E0, 2.26052863220117276590E0, 1.0]))\nreturn Where(Less(a, f64(8.0)), near, far)', 'opspecs/special.yaml:66'),
@@ -263,6 +265,34 @@ def conv(g: GraphBuilder, input, weight, bias, stride, padding, dilation, groups
     return squeeze_axes(g, y, [0]) if added else y
 
 
+def covariance(g: GraphBuilder, self, correction, fweights, aweights):
+    """torch.cov before its squeeze, [variables, variables], in the result's dtype (opspecs/statistics.yaml:379)"""
+    t = h.statistic_dtype(g, self, aweights)
+    x = h.cast(g, g.op('Reshape', self, h.ints(g, [1, -1])) if h.rank(g, self) < 2 else self, t)
+    count = None
+    if fweights is None and aweights is None:
+        count = 1 if h.rank(g, self) == 0 else h.static_size(g, self, h.rank(g, self) - 1)
+        total = h.like(g, builtins.float(count), x) if count is not None else h.cast_like(g, size_along(g, self, h.rank(g, self) - 1), x)
+        weighted = x
+        norm = g.op('Sub', total, h.like(g, builtins.float(correction), x))
+    else:
+        w = h.cast(g, aweights, t) if fweights is None else h.cast(g, fweights, t) if aweights is None else g.op('Mul', h.cast(g, fweights, t), h.cast(g, aweights, t))
+        total = reduce_sum(g, w, None, False)
+        weighted = g.op('Mul', x, w)
+        if correction == 0:
+            norm = total
+        elif aweights is None:
+            norm = g.op('Sub', total, h.like(g, builtins.float(correction), x))
+        else:
+            spread = g.op('Div', reduce_sum(g, g.op('Mul', w, h.cast(g, aweights, t)), None, False), total)
+            norm = g.op('Sub', total, g.op('Mul', h.like(g, builtins.float(correction), x), spread))
+    centred = g.op('Sub', x, g.op('Div', reduce_sum(g, weighted, [1], True), total))
+    products = g.op('MatMul', centred, g.op('Transpose', centred if fweights is None and aweights is None else g.op('Mul', centred, w), perm=[1, 0]))
+    if count is not None and count - correction <= 0:
+        return divided_by_zero(g, products)
+    return g.op('Div', products, g.op('Max', norm, h.like(g, 0.0, x)))
+
+
 def cubic_far(g: GraphBuilder, x):
     """torch's cubic convolution weight for 1 < |d| < 2 (A = -0.75), ((A x - 5A) x + 8A) x - 4A (opspecs/helpers.yaml:622)"""
     return g.op('Sub', g.op('Mul', g.op('Add', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, -0.75, x), x), h.like(g, -3.75, x)), x), h.like(g, -6.0, x)), x), h.like(g, -3.0, x))
@@ -288,6 +318,11 @@ def digamma_wide(g: GraphBuilder, x):
     y = g.op('Where', negative, g.op('Where', is_integer(g, x), f64(g, builtins.float('nan')), reflected), core)
     zero = same_as(g, x, f64(g, 0.0))
     return keep_nan(g, x, g.op('Where', zero, g.op('Where', g.op('Less', g.op('Reciprocal', x), f64(g, 0.0)), f64(g, builtins.float('inf')), f64(g, builtins.float('-inf'))), y))
+
+
+def divided_by_zero(g: GraphBuilder, x):
+    """x / 0 (+inf, -inf, NaN) with no division by a constant 0 (opspecs/statistics.yaml:412)"""
+    return g.op('Where', g.op('Greater', x, (zero := h.like(g, 0.0, x))), h.like(g, builtins.float('inf'), x), g.op('Where', g.op('Less', x, zero), h.like(g, builtins.float('-inf'), x), h.like(g, builtins.float('nan'), x)))
 
 
 def erf_small(g: GraphBuilder, x):

@@ -1,6 +1,7 @@
 """Issue 13 through the public API: small ops of the long tail (copysign, signbit, fmax, fmin, round
 with decimals, ldexp, frexp, dist, xlogy/xlog1py with a number, F.bilinear, diagonal_scatter,
-as_strided_scatter, the *_copy views, nextafter bit for bit, nanmedian and mode) in tiny models,
+as_strided_scatter, the *_copy views, nextafter bit for bit, nanmedian and mode; cov, corrcoef and
+combinations, which torch.export captures only kept whole) in tiny models,
 and the "zero wrong numbers" cases: nn.MultiheadAttention over its argument combinations, F.unfold
 of a batch of 0, replicate padding with negative pads. Each exported model runs in ONNX Runtime and is compared with eager PyTorch."""
 
@@ -280,3 +281,89 @@ def test_nanmedian_and_mode() -> None:
     k = torch.tensor([[3, 1], [1, 1], [3, 2], [1, 2], [3, 2]])
     export_and_run(Statistics(), (x, k), [(torch.randn(6, 3).round(), torch.randint(-2, 2, (7, 2)))], opset=18,
                    dynamic_shapes=({0: "rows"}, {0: "count"}))
+
+
+# -- ops torch.export cannot trace, kept whole while capturing (exporter/capture/whole_ops.py) ----
+class Covariances(nn.Module):
+    def forward(self, x: torch.Tensor, f: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (torch.cov(x), torch.cov(x, correction=0, fweights=f), torch.cov(x, correction=2, fweights=f, aweights=a),
+                torch.cov(x, aweights=a), torch.cov(x[0]), torch.corrcoef(x), torch.corrcoef(x[:1]), torch.corrcoef(x[0]))
+
+
+class Combinations(nn.Module):
+    def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (torch.combinations(y), torch.combinations(y, 3), torch.combinations(y, 1),
+                torch.combinations(y, 2, with_replacement=True), torch.combinations(y * 2, 4, with_replacement=True))
+
+
+def _weights(observations: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randint(0, 4, (observations,)), torch.rand(observations, dtype=dtype) + 0.25
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [9, 18])
+def test_cov_and_corrcoef(dtype: torch.dtype, opset: int) -> None:
+    """torch.export fails inside torch's cov (aten.equal on data): captured whole, with dynamic
+    variable and observation counts, a second call with other sizes."""
+    torch.manual_seed(5)
+    x = torch.randn(3, 7, dtype=dtype)
+    x[2] = 1.5  # a row without variance: corrcoef's NaN row and column
+    other = torch.randn(5, 4, dtype=dtype)
+    export_and_run(Covariances(), (x, *_weights(7, dtype)), [(other, *_weights(4, dtype))], opset=opset, atol=1e-5,
+                   dynamic_shapes=({0: "variables", 1: "observations"}, {0: "observations"}, {0: "observations"}))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [9, 18])
+def test_combinations(dtype: torch.dtype, opset: int) -> None:
+    """torch.export fails inside torch's combinations (a masked_select): captured whole, its index
+    table computed at export."""
+    torch.manual_seed(6)
+    program = export_and_run(Combinations(), (torch.randn(6, dtype=dtype),), opset=opset)
+    assert {node.op_type for node in program.model.graph} <= {"Constant", "Gather", "Mul"}
+
+
+def test_combinations_of_a_dynamic_length_is_refused() -> None:
+    with pytest.raises(aten2onnx.ConstraintError, match=r"torch.combinations of a vector whose length is known only "
+                                                        r"at run time.*statistics.yaml"):
+        aten2onnx.export(Combinations(), (torch.randn(6),), opset_version=18, dynamic_shapes=({0: "n"},))
+
+
+def test_ops_kept_whole_are_restored_after_export() -> None:
+    """torch's kernels and fake rules are as they were after an export that kept ops whole, also after
+    one whose capture failed, and the eager model computes as before."""
+    from torch._subclasses import fake_impls
+
+    from aten2onnx.exporter.capture import whole_ops
+
+    ops = [getattr(torch.ops.aten, name.split("::")[1].split(".")[0]).default for name in whole_ops.whole_ops(18)]
+    assert len(ops) == 3
+
+    def state() -> list[tuple[dict[object, object], bool]]:
+        return [(dict(op.py_kernels), op in fake_impls.op_implementations_dict) for op in ops]
+
+    class Fails(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cov(x).reshape(5)  # a 3x3 result: torch.export fails after cov was traced
+
+    before = state()
+    example = (torch.randn(3, 6), *_weights(6, torch.float32))
+    expected = Covariances()(*example)
+    export_and_run(Covariances(), example, opset=18)
+    assert state() == before
+    with pytest.raises(aten2onnx.CaptureError):
+        aten2onnx.export(Fails(), example[:1], opset_version=18)
+    assert state() == before
+    for got, want in zip(Covariances()(*example), expected):
+        torch.testing.assert_close(got, want, equal_nan=True, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [9, 18])
+def test_cov_without_degrees_of_freedom(dtype: torch.dtype, opset: int) -> None:
+    """One observation, or a correction as large as their count: torch divides by 0 (inf, NaN). A
+    division by a constant 0 after a MatMul would become FusedMatMul's alpha of inf in ONNX Runtime,
+    which refuses to load the model (float64)."""
+    model = Fn(lambda x, y: (torch.cov(x), torch.corrcoef(x), torch.cov(y, correction=3), torch.cov(y[0], correction=5)))
+    example = (torch.tensor([[1.0], [-2.0], [0.0]], dtype=dtype), torch.randn(2, 3, dtype=dtype))
+    export_and_run(model, example, opset=opset)

@@ -25,7 +25,7 @@ from aten2onnx.exporter.api.program import ONNXProgram
 from aten2onnx.exporter.api.report import ExportRecord, write_report
 from aten2onnx.exporter.api.verbose import graph_text
 from aten2onnx.exporter.api.verify import verify as verify_program
-from aten2onnx.exporter.capture import fake_mode, kv_cache
+from aten2onnx.exporter.capture import fake_mode, kv_cache, whole_ops
 from aten2onnx.exporter.capture.dim_names import leaf_specs, user_dim_names
 from aten2onnx.exporter.capture.dynamic_hints import capture_with_hints
 from aten2onnx.exporter.capture.legacy_dynamic_axes import DynamicAxes, from_dynamic_axes, name_output_axes
@@ -264,7 +264,8 @@ def _export(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], axes: Dyn
     else:
         try:
             with progress.stage(f"capturing {type(model).__name__} with torch.export"), \
-                    fake_mode.capturable(model, args, kwargs) as (args, kwargs):
+                    fake_mode.capturable(model, args, kwargs) as (args, kwargs), \
+                    whole_ops.kept_whole(options.opset_version):
                 program, _ = capture_with_hints(model, args, kwargs, axes.dynamic_shapes, options.training,
                                                 record.dynamic)
         except CaptureError as error:

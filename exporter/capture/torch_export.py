@@ -20,7 +20,7 @@ from torch.overrides import TorchFunctionMode
 
 from aten2onnx.codegen.shared.torch_schema import overload_names, resolve_overload
 from aten2onnx.exporter.capture import recurrent as rnn_capture
-from aten2onnx.exporter.capture import tensor_sizes
+from aten2onnx.exporter.capture import tensor_sizes, whole_ops
 from aten2onnx.exporter.capture.model_frames import shape_decisions_at_model_lines
 from aten2onnx.exporter.emit import symint_ops
 from aten2onnx.exporter.errors import CaptureError, OnnxExporterError
@@ -761,7 +761,8 @@ def _decompose(program: ExportedProgram, opset: int, owned: bool) -> ExportedPro
         if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) \
                 and _updates_running_stats(node) and decomposition_of(node.target) is not None:
             table[node.target] = decomposition_of(node.target)
-    return _without_effect_tokens(program.run_decompositions(table))
+    with whole_ops.kept_whole(opset):  # their fake rules: the retrace must not run torch's composite code
+        return _without_effect_tokens(program.run_decompositions(table))
 
 
 def _without_effect_tokens(program: ExportedProgram) -> ExportedProgram:

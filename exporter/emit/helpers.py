@@ -6,6 +6,8 @@ specs, so a new helper is available to specs as soon as it is defined here.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, overload
@@ -694,6 +696,24 @@ def static_count(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> in
     picked = [sizes[a] for a in (range(len(sizes)) if axes is None else axes)]
     known = [s for s in picked if isinstance(s, int)]
     return math.prod(known) if len(known) == len(picked) else None
+
+
+def statistic_dtype(g: GraphBuilder, *values: Any) -> torch.dtype:
+    """The dtype of a statistic of tensors (cov), as torch gives it: their promoted dtype (None
+    skipped), or for integers the float dtype torch recorded (the default one), as it divides by a count."""
+    dtypes = [g.known_dtype(v) for v in values if v is not None]
+    promoted = functools.reduce(torch.promote_types, dtypes)
+    if promoted.is_floating_point:
+        return promoted
+    return g.output_dtype if g.output_dtype is not None else torch.get_default_dtype()
+
+
+def combination_indices(g: GraphBuilder, n: int, r: int, with_replacement: bool) -> ir.Value:
+    """torch.combinations' [count, r] int64 constant of positions into a vector of static length n, in
+    torch's (lexicographic) order: itertools.combinations, or combinations_with_replacement."""
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    rows = list(pick(range(n), r))
+    return g.constant(torch.tensor(rows, dtype=torch.int64) if rows else torch.empty(0, r, dtype=torch.int64))
 
 
 def row_pairs(g: GraphBuilder, n: int) -> tuple[list[int], list[int]]:
