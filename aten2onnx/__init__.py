@@ -59,8 +59,8 @@ if TYPE_CHECKING:
     from aten2onnx.exporter.errors import (  # noqa: F401
         CaptureError,
         CheckpointMismatchError,
-        DtypeOpsetError,
         ConstraintError,
+        DtypeOpsetError,
         ExportArgumentError,
         ModelInputError,
         OnnxExporterError,
