@@ -158,3 +158,18 @@ def test_signed_zero_results_of_elementwise_ops(opset: int) -> None:
     _check_bits(torch.atan2, x, y, opset=opset)
     if opset >= 12:  # heaviside needs Equal on floats (opset 11)
         _check_bits(torch.heaviside, _SIGNED, torch.tensor([-0.0]), opset=opset)
+
+
+@pytest.mark.parametrize("opset", [9, 12, 26])
+def test_max_min_and_clamps_return_self_on_ties_and_sign_of_nan_is_zero(opset: int) -> None:
+    """torch picks self on +-0 ties (maximum(0.0, -0.0) = 0.0, clamp_min(-0.0, 0.0) = -0.0); sign(NaN) = 0."""
+    a = torch.tensor([0.0, -0.0, _NAN, 1.0, _NAN, -0.0, 0.0, -1.0])
+    b = torch.tensor([-0.0, 0.0, 1.0, _NAN, _NAN, -0.0, 0.0, 2.0])
+    for fn in (torch.maximum, torch.minimum, torch.fmax, torch.fmin, lambda x, y: torch.clamp(x, min=y),
+               lambda x, y: torch.clamp(x, max=y), lambda x, y: torch.clamp(x, min=y, max=y)):
+        _check_bits(fn, a, b, opset=opset)
+    for bound in (0.0, -0.0):
+        _check_bits(lambda x, v=bound: torch.clamp_min(x, v), a, opset=opset)
+        _check_bits(lambda x, v=bound: torch.clamp_max(x, v), a, opset=opset)
+        _check_bits(lambda x, v=bound: torch.clamp(x, min=v, max=1.0), a, opset=opset)
+    _check_bits(torch.sign, _SIGNED, opset=opset)
