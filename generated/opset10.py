@@ -44,22 +44,22 @@ def fmod_Tensor(g: GraphBuilder, self, other):
     return g.op('Mod', self, other, fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
-@declared('opspecs/math.yaml:264', emits=('Cast', 'IsInf', 'Less', 'Xor'))
+@declared('opspecs/math.yaml:267', emits=('Cast', 'IsInf', 'Less', 'Xor'))
 def isinf(g: GraphBuilder, self):
-    """aten::isinf.default, opsets 10-26: (IsInf(cast(self, 'float32') if onnx_dtype(dtype(self)) == onnx_dtype('float16') else self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:264)"""
+    """aten::isinf.default, opsets 10-26: (IsInf(cast(self, 'float32') if onnx_dtype(dtype(self)) == onnx_dtype('float16') else self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:267)"""
     return g.op('IsInf', h.cast(g, self, 'float32') if h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'float16') else self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:280', emits=('Cast', 'Div', 'Mod', 'Mul', 'Sub'))
+@declared('opspecs/math.yaml:283', emits=('Cast', 'Div', 'Mod', 'Mul', 'Sub'))
 def fmod_Scalar(g: GraphBuilder, self, other):
-    """aten::fmod.Scalar, opsets 10-26: (Mod(self, like(other, self), fmod=1) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:280)"""
+    """aten::fmod.Scalar, opsets 10-26: (Mod(self, like(other, self), fmod=1) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:283)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mod', self, h.like(g, other, self), fmod=1) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
-@declared('opspecs/math.yaml:307', emits=('Add', 'And', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'Less', 'Mod', 'Not', 'Or', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:310', emits=('Add', 'And', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'Less', 'Mod', 'Not', 'Or', 'Sub', 'Where'))
 def div_Scalar_mode(g: GraphBuilder, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 10-26: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (Where(Not(Or(Less(like(other, self), like(0, self)), Greater(like(other, self), like(0, self)))), Div(self, like(other, self)), Sub(Floor(Add(Div(Sub(self, Mod(self, like(other, self), fmod=1)), like(other, self)), like(0.5, self))), cast_like(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), self))) if is_float(self) else Div(Sub(self, Mod(self, like(other, self))), like(other, self))))) (opspecs/math.yaml:307)"""
+    """aten::div.Scalar_mode, opsets 10-26: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (Where(Not(Or(Less(like(other, self), like(0, self)), Greater(like(other, self), like(0, self)))), Div(self, like(other, self)), Sub(Floor(Add(Div(Sub(self, Mod(self, like(other, self), fmod=1)), like(other, self)), like(0.5, self))), cast_like(Or(And(Less(Mod(self, like(other, self), fmod=1), like(0, self)), Greater(like(other, self), like(0, self))), And(Greater(Mod(self, like(other, self), fmod=1), like(0, self)), Less(like(other, self), like(0, self)))), self))) if is_float(self) else Div(Sub(self, Mod(self, like(other, self))), like(other, self))))) (opspecs/math.yaml:310)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else g.op('Where', g.op('Not', g.op('Or', g.op('Less', h.like(g, other, self), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self)))), g.op('Div', self, h.like(g, other, self)), g.op('Sub', g.op('Floor', g.op('Add', g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self), fmod=1)), h.like(g, other, self)), h.like(g, 0.5, self))), h.cast_like(g, g.op('Or', g.op('And', g.op('Less', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Greater', h.like(g, other, self), h.like(g, 0, self))), g.op('And', g.op('Greater', g.op('Mod', self, h.like(g, other, self), fmod=1), h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self)))), self))) if h.is_float(g, self) else g.op('Div', g.op('Sub', self, g.op('Mod', self, h.like(g, other, self))), h.like(g, other, self))
 

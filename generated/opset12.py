@@ -61,46 +61,46 @@ def pow_Scalar(g: GraphBuilder, self, exponent):
     return g.op('Pow', h.like(g, self, exponent), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:257', emits=('Cast', 'Max', 'Or'))
+@declared('opspecs/arithmetic.yaml:257', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def maximum(g: GraphBuilder, self, other):
-    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else Max(self, other) (opspecs/arithmetic.yaml:257)"""
+    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else tie_to_self(self, other, Max(self, other)) (opspecs/arithmetic.yaml:257)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other)
+    return g.op('Or', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Max', self, other))
 
 
-@declared('opspecs/arithmetic.yaml:270', emits=('And', 'Cast', 'Min'))
+@declared('opspecs/arithmetic.yaml:270', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def minimum(g: GraphBuilder, self, other):
-    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else Min(self, other) (opspecs/arithmetic.yaml:270)"""
+    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else tie_to_self(self, other, Min(self, other)) (opspecs/arithmetic.yaml:270)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other)
+    return g.op('And', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Min', self, other))
 
 
-@declared('opspecs/arithmetic.yaml:291', emits=('Cast', 'Clip'))
+@declared('opspecs/arithmetic.yaml:292', emits=('Cast', 'Clip'))
 def clamp(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:291)"""
+    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:292)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return g.op('Clip', self, h.like(g, min, self), h.like(g, max, self))
 
 
-@declared('opspecs/arithmetic.yaml:309', emits=('Cast', 'Max', 'Min'))
+@declared('opspecs/arithmetic.yaml:310', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) (opspecs/arithmetic.yaml:309)"""
+    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) (opspecs/arithmetic.yaml:310)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
-    return (self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)
+    return (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min)))), max, g.op('Min', lo, max))
 
 
-@declared('opspecs/arithmetic.yaml:325', emits=('Cast', 'Max'))
+@declared('opspecs/arithmetic.yaml:326', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def clamp_min(g: GraphBuilder, self, min):
-    """aten::clamp_min.default, opsets 12-26: Max(self, like(min, self)) (opspecs/arithmetic.yaml:325)"""
+    """aten::clamp_min.default, opsets 12-26: tie_to_self(self, like(min, self), Max(self, like(min, self))) (opspecs/arithmetic.yaml:326)"""
     self, min = g.promote([self, min], 'DEFAULT')
-    return g.op('Max', self, h.like(g, min, self))
+    return s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self)))
 
 
-@declared('opspecs/arithmetic.yaml:338', emits=('Cast', 'Min'))
+@declared('opspecs/arithmetic.yaml:339', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def clamp_max(g: GraphBuilder, self, max):
-    """aten::clamp_max.default, opsets 12-26: Min(self, like(max, self)) (opspecs/arithmetic.yaml:338)"""
+    """aten::clamp_max.default, opsets 12-26: tie_to_self(self, like(max, self), Min(self, like(max, self))) (opspecs/arithmetic.yaml:339)"""
     self, max = g.promote([self, max], 'DEFAULT')
-    return g.op('Min', self, h.like(g, max, self))
+    return s.tie_to_self(g, self, h.like(g, max, self), g.op('Min', self, h.like(g, max, self)))
 
 
 @declared('opspecs/comparison.yaml:100', emits=('Cast', 'LessOrEqual', 'Not', 'Or'))

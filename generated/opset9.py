@@ -259,70 +259,70 @@ def pow_Scalar(g: GraphBuilder, self, exponent):
     return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:253', emits=('Cast', 'Greater', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:253', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def maximum(g: GraphBuilder, self, other):
-    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (Max(self, other) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:253)"""
+    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (tie_to_self(self, other, Max(self, other)) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:253)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Max', self, other) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
+    return g.op('Or', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Max', self, other)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:266', emits=('And', 'Cast', 'Less', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:266', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def minimum(g: GraphBuilder, self, other):
-    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (Min(self, other) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:266)"""
+    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (tie_to_self(self, other, Min(self, other)) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:266)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('And', self, other) if h.is_bool(g, self) else g.op('Min', self, other) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
+    return g.op('And', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Min', self, other)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:281', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:281', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.default, opsets 9-11: (((self if min is None else Max(self, like(min, self))) if max is None else Min(self if min is None else Max(self, like(min, self)), like(max, self))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:281)"""
+    """aten::clamp.default, opsets 9-11: (((self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))), like(max, self), Min(lo, like(max, self)))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:281)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
-    return ((self if min is None else g.op('Max', self, h.like(g, min, self))) if max is None else g.op('Min', self if min is None else g.op('Max', self, h.like(g, min, self)), h.like(g, max, self))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
+    return ((self if min is None else s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self)))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self))))), h.like(g, max, self), g.op('Min', lo, h.like(g, max, self)))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
-@declared('opspecs/arithmetic.yaml:301', emits=('Cast', 'Greater', 'Less', 'Max', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:302', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else Max(self, min)) if max is None else Min(self if min is None else Max(self, min), max)) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:301)"""
+    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:302)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
-    return ((self if min is None else g.op('Max', self, min)) if max is None else g.op('Min', self if min is None else g.op('Max', self, min), max)) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
+    return ((self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min)))), max, g.op('Min', lo, max))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
-@declared('opspecs/arithmetic.yaml:321', emits=('Cast', 'Less', 'Max', 'Where'))
+@declared('opspecs/arithmetic.yaml:322', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def clamp_min(g: GraphBuilder, self, min):
-    """aten::clamp_min.default, opsets 9-11: (Max(self, like(min, self)) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:321)"""
+    """aten::clamp_min.default, opsets 9-11: (tie_to_self(self, like(min, self), Max(self, like(min, self))) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:322)"""
     self, min = g.promote([self, min], 'DEFAULT')
-    return g.op('Max', self, h.like(g, min, self)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
+    return s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self))) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:334', emits=('Cast', 'Greater', 'Min', 'Where'))
+@declared('opspecs/arithmetic.yaml:335', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def clamp_max(g: GraphBuilder, self, max):
-    """aten::clamp_max.default, opsets 9-11: (Min(self, like(max, self)) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:334)"""
+    """aten::clamp_max.default, opsets 9-11: (tie_to_self(self, like(max, self), Min(self, like(max, self))) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:335)"""
     self, max = g.promote([self, max], 'DEFAULT')
-    return g.op('Min', self, h.like(g, max, self)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
+    return s.tie_to_self(g, self, h.like(g, max, self), g.op('Min', self, h.like(g, max, self))) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:345', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:346', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def where_self(g: GraphBuilder, condition, self, other):
-    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:345)"""
+    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:346)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
-@declared('opspecs/arithmetic.yaml:356', emits=('And', 'Cast'))
+@declared('opspecs/arithmetic.yaml:357', emits=('And', 'Cast'))
 def logical_and(g: GraphBuilder, self, other):
-    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:356)"""
+    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:357)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:362', emits=('Cast', 'Or'))
+@declared('opspecs/arithmetic.yaml:363', emits=('Cast', 'Or'))
 def logical_or(g: GraphBuilder, self, other):
-    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:362)"""
+    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:363)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:368', emits=('Cast', 'Xor'))
+@declared('opspecs/arithmetic.yaml:369', emits=('Cast', 'Xor'))
 def logical_xor(g: GraphBuilder, self, other):
-    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:368)"""
+    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:369)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
@@ -1011,342 +1011,344 @@ def neg(g: GraphBuilder, self):
     return g.op('Neg', self)
 
 
-@declared('opspecs/math.yaml:27', emits=('Identity', 'Sign'))
+@declared('opspecs/math.yaml:27', emits=('Cast', 'Identity', 'IsNaN', 'Sign', 'Where'))
 def sign(g: GraphBuilder, self):
-    """aten::sign.default, opsets 9-26: Identity(self) if is_bool(self) else Sign(self) (opspecs/math.yaml:27)"""
-    return g.op('Identity', self) if h.is_bool(g, self) else g.op('Sign', self)
+    """aten::sign.default, opsets 9-26: block of 3 lines: Identity, IsNaN, Sign, Where (opspecs/math.yaml:27)"""
+    if h.is_bool(g, self):
+        return g.op('Identity', self)
+    return g.op('Where', g.op('IsNaN', self), h.like(g, 0, self), g.op('Sign', self)) if h.is_float(g, self) else g.op('Sign', self)
 
 
-@declared('opspecs/math.yaml:34', emits=('Cast', 'Exp'))
+@declared('opspecs/math.yaml:37', emits=('Cast', 'Exp'))
 def exp(g: GraphBuilder, self):
-    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:34)"""
+    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:37)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Exp', self)
 
 
-@declared('opspecs/math.yaml:40', emits=('Cast', 'Log'))
+@declared('opspecs/math.yaml:43', emits=('Cast', 'Log'))
 def log(g: GraphBuilder, self):
-    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:40)"""
+    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:43)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', self)
 
 
-@declared('opspecs/math.yaml:46', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:49', emits=('Cast', 'Log', 'Mul'))
 def log2(g: GraphBuilder, self):
-    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:46)"""
+    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:49)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
 
 
-@declared('opspecs/math.yaml:52', emits=('Add', 'Cast', 'Log'))
+@declared('opspecs/math.yaml:55', emits=('Add', 'Cast', 'Log'))
 def log1p(g: GraphBuilder, self):
-    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:52)"""
+    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:55)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:59', emits=('Cast', 'Sqrt'))
+@declared('opspecs/math.yaml:62', emits=('Cast', 'Sqrt'))
 def sqrt(g: GraphBuilder, self):
-    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:59)"""
+    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:62)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sqrt', self)
 
 
-@declared('opspecs/math.yaml:65', emits=('Cast', 'Reciprocal', 'Sqrt'))
+@declared('opspecs/math.yaml:68', emits=('Cast', 'Reciprocal', 'Sqrt'))
 def rsqrt(g: GraphBuilder, self):
-    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:65)"""
+    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:68)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', g.op('Sqrt', self))
 
 
-@declared('opspecs/math.yaml:71', emits=('Cast', 'Reciprocal'))
+@declared('opspecs/math.yaml:74', emits=('Cast', 'Reciprocal'))
 def reciprocal(g: GraphBuilder, self):
-    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:71)"""
+    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:74)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', self)
 
 
-@declared('opspecs/math.yaml:77', emits=('Cast', 'Sin'))
+@declared('opspecs/math.yaml:80', emits=('Cast', 'Sin'))
 def sin(g: GraphBuilder, self):
-    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:77)"""
+    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:80)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sin', self)
 
 
-@declared('opspecs/math.yaml:83', emits=('Cast', 'Cos'))
+@declared('opspecs/math.yaml:86', emits=('Cast', 'Cos'))
 def cos(g: GraphBuilder, self):
-    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:83)"""
+    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:86)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cos', self)
 
 
-@declared('opspecs/math.yaml:89', emits=('Cast', 'Tan'))
+@declared('opspecs/math.yaml:92', emits=('Cast', 'Tan'))
 def tan(g: GraphBuilder, self):
-    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:89)"""
+    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:92)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tan', self)
 
 
-@declared('opspecs/math.yaml:96', emits=('Asin', 'Cast'))
+@declared('opspecs/math.yaml:99', emits=('Asin', 'Cast'))
 def asin(g: GraphBuilder, self):
-    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:96)"""
+    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:99)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asin', self)
 
 
-@declared('opspecs/math.yaml:102', emits=('Acos', 'Cast'))
+@declared('opspecs/math.yaml:105', emits=('Acos', 'Cast'))
 def acos(g: GraphBuilder, self):
-    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:102)"""
+    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:105)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acos', self)
 
 
-@declared('opspecs/math.yaml:108', emits=('Atan', 'Cast'))
+@declared('opspecs/math.yaml:111', emits=('Atan', 'Cast'))
 def atan(g: GraphBuilder, self):
-    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:108)"""
+    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:111)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atan', self)
 
 
-@declared('opspecs/math.yaml:114', emits=('Cast', 'Sinh'))
+@declared('opspecs/math.yaml:117', emits=('Cast', 'Sinh'))
 def sinh(g: GraphBuilder, self):
-    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:114)"""
+    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:117)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sinh', self)
 
 
-@declared('opspecs/math.yaml:120', emits=('Cast', 'Cosh'))
+@declared('opspecs/math.yaml:123', emits=('Cast', 'Cosh'))
 def cosh(g: GraphBuilder, self):
-    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:120)"""
+    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:123)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cosh', self)
 
 
-@declared('opspecs/math.yaml:126', emits=('Cast', 'Erf'))
+@declared('opspecs/math.yaml:129', emits=('Cast', 'Erf'))
 def erf(g: GraphBuilder, self):
-    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:126)"""
+    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:129)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Erf', self)
 
 
-@declared('opspecs/math.yaml:133', emits=('Floor', 'Identity'))
+@declared('opspecs/math.yaml:136', emits=('Floor', 'Identity'))
 def floor(g: GraphBuilder, self):
-    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:133)"""
+    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:136)"""
     return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:138', emits=('Ceil', 'Identity'))
+@declared('opspecs/math.yaml:141', emits=('Ceil', 'Identity'))
 def ceil(g: GraphBuilder, self):
-    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:138)"""
+    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:141)"""
     return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:143', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
+@declared('opspecs/math.yaml:146', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
 def trunc(g: GraphBuilder, self):
-    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:143)"""
+    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:146)"""
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:154', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:157', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
 def round(g: GraphBuilder, self):
-    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:154)"""
+    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:157)"""
     return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:165', emits=('IsNaN', 'Less', 'Xor'))
+@declared('opspecs/math.yaml:168', emits=('IsNaN', 'Less', 'Xor'))
 def isnan(g: GraphBuilder, self):
-    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:165)"""
+    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:168)"""
     return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:171', emits=('Cast', 'Not'))
+@declared('opspecs/math.yaml:174', emits=('Cast', 'Not'))
 def logical_not(g: GraphBuilder, self):
-    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:171)"""
+    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:174)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
-@declared('opspecs/math.yaml:180', emits=('Cast', 'Not', 'Sub'))
+@declared('opspecs/math.yaml:183', emits=('Cast', 'Not', 'Sub'))
 def bitwise_not(g: GraphBuilder, self):
-    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:180)"""
+    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:183)"""
     return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
-@declared('opspecs/math.yaml:192', emits=('Acosh', 'Cast'))
+@declared('opspecs/math.yaml:195', emits=('Acosh', 'Cast'))
 def acosh(g: GraphBuilder, self):
-    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:192)"""
+    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:195)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acosh', self)
 
 
-@declared('opspecs/math.yaml:198', emits=('Asinh', 'Cast'))
+@declared('opspecs/math.yaml:201', emits=('Asinh', 'Cast'))
 def asinh(g: GraphBuilder, self):
-    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:198)"""
+    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:201)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asinh', self)
 
 
-@declared('opspecs/math.yaml:204', emits=('Atanh', 'Cast'))
+@declared('opspecs/math.yaml:207', emits=('Atanh', 'Cast'))
 def atanh(g: GraphBuilder, self):
-    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:204)"""
+    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:207)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atanh', self)
 
 
-@declared('opspecs/math.yaml:216', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:219', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
 def atan2(g: GraphBuilder, self, other):
-    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:216)"""
+    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:219)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := g.op('Atan', g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)))), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
-@declared('opspecs/math.yaml:235', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
+@declared('opspecs/math.yaml:238', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
 def expm1(g: GraphBuilder, self):
-    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:235)"""
+    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:238)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:244', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:247', emits=('Cast', 'Log', 'Mul'))
 def log10(g: GraphBuilder, self):
-    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:244)"""
+    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:247)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
-@declared('opspecs/math.yaml:250', emits=('Cast', 'Pow'))
+@declared('opspecs/math.yaml:253', emits=('Cast', 'Pow'))
 def exp2(g: GraphBuilder, self):
-    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:250)"""
+    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:253)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
-@declared('opspecs/math.yaml:260', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/math.yaml:263', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
 def isinf(g: GraphBuilder, self):
-    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:260)"""
+    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:263)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:275', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/math.yaml:278', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Scalar(g: GraphBuilder, self, other):
-    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:275)"""
+    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:278)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
-@declared('opspecs/math.yaml:294', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/math.yaml:297', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Scalar_mode(g: GraphBuilder, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:294)"""
+    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:297)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
-@declared('opspecs/math.yaml:333', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:336', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
 def logit(g: GraphBuilder, self, eps=None):
-    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:333)"""
+    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:336)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
-@declared('opspecs/math.yaml:346', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
+@declared('opspecs/math.yaml:349', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
 def xlogy_Tensor(g: GraphBuilder, self, other):
-    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:346)"""
+    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:349)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
-@declared('opspecs/math.yaml:356', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
+@declared('opspecs/math.yaml:359', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
 def hypot(g: GraphBuilder, self, other):
-    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:356)"""
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:359)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
-@declared('opspecs/math.yaml:366', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/math.yaml:369', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
 def nan_to_num(g: GraphBuilder, self, nan=None, posinf=None, neginf=None):
-    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:366)"""
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:369)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:381', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:384', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
 def frac(g: GraphBuilder, self):
-    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:381)"""
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:384)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
-@declared('opspecs/math.yaml:387', emits=('Add', 'Cast', 'Mul', 'Sub'))
+@declared('opspecs/math.yaml:390', emits=('Add', 'Cast', 'Mul', 'Sub'))
 def lerp_Scalar(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:387)"""
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:390)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
-@declared('opspecs/math.yaml:396', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:399', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
 def lerp_Tensor(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:396)"""
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:399)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
-@declared('opspecs/math.yaml:407', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/math.yaml:410', emits=('Add', 'Cast', 'Mul'))
 def addcmul(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:407)"""
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:410)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:418', emits=('Add', 'Cast', 'Div', 'Mul'))
+@declared('opspecs/math.yaml:421', emits=('Add', 'Cast', 'Div', 'Mul'))
 def addcdiv(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:418)"""
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:421)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:441', emits=('Cast', 'Div', 'Less', 'Or'))
+@declared('opspecs/math.yaml:444', emits=('Cast', 'Div', 'Less', 'Or'))
 def signbit(g: GraphBuilder, self):
-    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:441)"""
+    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:444)"""
     return s.sign_bit(g, self)
 
 
-@declared('opspecs/math.yaml:449', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:452', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Tensor(g: GraphBuilder, self, other):
-    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:449)"""
+    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:452)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, other), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:457', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:460', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Scalar(g: GraphBuilder, self, other):
-    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:457)"""
+    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:460)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, h.like(g, other, self)), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:465', emits=('Cast', 'Greater', 'IsNaN', 'Max', 'Where'))
+@declared('opspecs/math.yaml:468', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def fmax(g: GraphBuilder, self, other):
-    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where (opspecs/math.yaml:465)"""
+    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where; calls tie_to_self() (opspecs/math.yaml:468)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Max', self, other) if g.opset >= 12 else g.op('Where', g.op('Greater', self, other), self, other)
-    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Max', self, other)))
+    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Max', self, other))))
 
 
-@declared('opspecs/math.yaml:476', emits=('Cast', 'IsNaN', 'Less', 'Min', 'Where'))
+@declared('opspecs/math.yaml:479', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def fmin(g: GraphBuilder, self, other):
-    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where (opspecs/math.yaml:476)"""
+    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where; calls tie_to_self() (opspecs/math.yaml:479)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Min', self, other) if g.opset >= 12 else g.op('Where', g.op('Less', self, other), self, other)
-    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, g.op('Min', self, other)))
+    return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Min', self, other))))
 
 
-@declared('opspecs/math.yaml:500', emits=('Cast', 'Mul', 'Pow'))
+@declared('opspecs/math.yaml:503', emits=('Cast', 'Mul', 'Pow'))
 def ldexp_Tensor(g: GraphBuilder, self, other):
-    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:500)"""
+    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:503)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
 
 
-@declared('opspecs/math.yaml:509', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/math.yaml:512', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
 def dist(g: GraphBuilder, self, other, p=2):
-    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:509)"""
+    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:512)"""
     self, other = g.promote([self, other], 'DEFAULT')
     d = g.op('Abs', g.op('Sub', self, other))
     if p == 0:
@@ -1362,17 +1364,17 @@ def dist(g: GraphBuilder, self, other, p=2):
     return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
 
 
-@declared('opspecs/math.yaml:548', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:551', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def frexp_Tensor(g: GraphBuilder, self):
-    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:548)"""
+    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:551)"""
     ok, m, e = s.binade(g, g.op('Abs', self))
     mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
     return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, self)), 'int32'))
 
 
-@declared('opspecs/math.yaml:566', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:569', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def nextafter(g: GraphBuilder, self, other):
-    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:566)"""
+    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:569)"""
     digits = 53 if h.dtype_in(g, self, 'float64') else 24 if h.dtype_in(g, self, 'float32') else 11 if h.dtype_in(g, self, 'float16') else 8
     least = -1074 if h.dtype_in(g, self, 'float64') else -149 if h.dtype_in(g, self, 'float32') else -24 if h.dtype_in(g, self, 'float16') else -133
     x = h.cast(g, self, 'float32') if h.dtype_in(g, self, 'bfloat16') else self

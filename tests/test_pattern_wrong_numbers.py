@@ -14,10 +14,12 @@ zeros pattern itself: kept elements scaled by 1/(1-p), whole channels for dropou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 import torch.nn.functional as F
-from patterns import assert_matches
+from patterns import Fn, assert_matches
 from torch import nn
 
 import aten2onnx
@@ -109,3 +111,65 @@ def test_sample_comparison_refuses_another_distribution() -> None:
     assert "elements are 0" in _compare_sample("out", F.dropout(x, 0.2), eager).problem
     assert "mean" in _compare_sample("out", F.dropout(x, 0.5) * 1.2, eager).problem
     assert "ONNX gives" in _compare_sample("out", F.dropout(x, 0.5).double(), eager).problem
+
+
+# -- signed zeros and NaN (issue 13): bit-for-bit signs of zero, NaN where torch has NaN -----------------
+_NAN, _INF = float("nan"), float("inf")
+
+
+def assert_same_bits(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Values within a few ulps, NaN at the same places and the same sign bit everywhere (zeros too)."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert torch.equal(got.isnan(), want.isnan()), f"NaN at {got.isnan().tolist()}, torch {want.isnan().tolist()}"
+    numbers = ~want.isnan()
+    torch.testing.assert_close(got[numbers], want[numbers], atol=0.0, rtol=1e-6)
+    assert torch.equal(got[numbers].signbit(), want[numbers].signbit()), f"signs: {got.tolist()} != {want.tolist()}"
+
+
+def _check_bits(fn: Callable[..., torch.Tensor], *args: torch.Tensor, opset: int) -> None:
+    model = Fn(fn)
+    program = aten2onnx.export(model, args, opset_version=opset)
+    (got,) = program(*args)
+    assert_same_bits(got, fn(*args))
+
+
+_SIGNED = torch.tensor([-0.0, 0.0, -0.5, 0.5, -1.5, 2.0, _NAN, _INF, -_INF])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [9, 18, 26])
+def test_where_keeps_negative_zero_from_either_branch(dtype: torch.dtype, opset: int) -> None:
+    """ONNX Runtime's Where turns a -0.0 it selects from X into +0.0 (the ort-kernel-gaps Where form)."""
+    condition = torch.tensor([True, False, True, False, True, False, True, False, True])
+    other = torch.tensor([-0.0, -0.0, 0.0, -0.0, 1.0, _NAN, -0.0, -0.0, 0.0])
+    _check_bits(torch.where, condition, _SIGNED.to(dtype), other.to(dtype), opset=opset)
+    _check_bits(lambda c, x: torch.where(c, x, 0.0), condition, _SIGNED.to(dtype), opset=opset)
+    _check_bits(lambda c, x: torch.where(c, -0.0, x), condition, _SIGNED.to(dtype), opset=opset)
+
+
+@pytest.mark.parametrize("opset", [9, 18, 26])
+def test_signed_zero_results_of_elementwise_ops(opset: int) -> None:
+    """trunc(-0.5) = -0.0, expm1(-0.0) = -0.0, atan2's signed-zero quadrants, heaviside(-0.0, -0.0)."""
+    _check_bits(torch.trunc, _SIGNED, opset=opset)
+    _check_bits(torch.expm1, _SIGNED, opset=opset)
+    y = torch.tensor([0.0, -0.0, 0.0, -0.0, 0.0, -0.0, 0.0, -0.0, _INF])
+    x = torch.tensor([0.0, 0.0, -0.0, -0.0, -2.0, -2.0, 3.0, 3.0, -_INF])
+    _check_bits(torch.atan2, y, x, opset=opset)
+    _check_bits(torch.atan2, x, y, opset=opset)
+    if opset >= 12:  # heaviside needs Equal on floats (opset 11)
+        _check_bits(torch.heaviside, _SIGNED, torch.tensor([-0.0]), opset=opset)
+
+
+@pytest.mark.parametrize("opset", [9, 12, 26])
+def test_max_min_and_clamps_return_self_on_ties_and_sign_of_nan_is_zero(opset: int) -> None:
+    """torch picks self on +-0 ties (maximum(0.0, -0.0) = 0.0, clamp_min(-0.0, 0.0) = -0.0); sign(NaN) = 0."""
+    a = torch.tensor([0.0, -0.0, _NAN, 1.0, _NAN, -0.0, 0.0, -1.0])
+    b = torch.tensor([-0.0, 0.0, 1.0, _NAN, _NAN, -0.0, 0.0, 2.0])
+    for fn in (torch.maximum, torch.minimum, torch.fmax, torch.fmin, lambda x, y: torch.clamp(x, min=y),
+               lambda x, y: torch.clamp(x, max=y), lambda x, y: torch.clamp(x, min=y, max=y)):
+        _check_bits(fn, a, b, opset=opset)
+    for bound in (0.0, -0.0):
+        _check_bits(lambda x, v=bound: torch.clamp_min(x, v), a, opset=opset)
+        _check_bits(lambda x, v=bound: torch.clamp_max(x, v), a, opset=opset)
+        _check_bits(lambda x, v=bound: torch.clamp(x, min=v, max=1.0), a, opset=opset)
+    _check_bits(torch.sign, _SIGNED, opset=opset)

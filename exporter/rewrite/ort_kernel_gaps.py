@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import onnx_ir as ir
 import torch
 
@@ -455,7 +456,57 @@ def _matmul_full_batches(g: GraphBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
     return c.squeeze(g, y, [last]) if rank_b == 1 else y
 
 
+_FLOATS = frozenset({_D.FLOAT, _D.DOUBLE, _D.FLOAT16, _D.BFLOAT16})
+_SIGNS_KEPT = "aten2onnx.where_signs_kept"  # node.meta: a Where the form below already wrote
+
+
+def _constant_array(value: ir.Value | None) -> Any:
+    """The numpy array a Constant node's output (or an initializer) holds; None when not known."""
+    if value is None:
+        return None
+    tensor = value.const_value
+    producer = value.producer()
+    if tensor is None and producer is not None and producer.op_type == "Constant" and "value" in producer.attributes:
+        tensor = producer.attributes["value"].as_tensor()
+    return tensor.numpy() if tensor is not None else None
+
+
+def _may_hold_negative_zero(value: ir.Value | None) -> bool:
+    array = _constant_array(value)
+    if array is None:
+        return True
+    return bool((np.signbit(array) & (array == 0)).any())
+
+
+def _selects_negative_zero(node: ir.Node) -> bool:
+    """A floating Where whose true branch (X) may hold -0.0, not yet written by the form below."""
+    x = node.inputs[1] if len(node.inputs) > 1 else None
+    return x is not None and x.dtype in _FLOATS and not node.meta.get(_SIGNS_KEPT) and _may_hold_negative_zero(x)
+
+
+def _where_keeping_signs(g: GraphBuilder, condition: ir.Value, x: ir.Value, y: ir.Value) -> ir.Value:
+    """Where that keeps a -0.0 it selects from X. The release merges its two selections as
+    `x_sel != 0 ? x_sel : y_sel` (y_sel = 0 where the condition holds), so a -0.0 from X comes
+    out +0.0 while the Y branch keeps its sign. Multiplying by -1 exactly there restores it
+    (times 1 elsewhere is exact for every value). Not by swapping the branches under a Not: the
+    release's graph optimizer fuses Not into Where and swaps them back."""
+    chosen = g.op("Where", condition, x, y)
+    chosen.producer().meta[_SIGNS_KEPT] = True
+    dtype = g.known_dtype(x)
+    zero = g.constant(0.0, dtype)
+    # x == -0.0: 1 / x < 0 (-inf) while x < 0 is false (no float Equal before opset 11)
+    negative_zero = g.op("And", g.op("Less", g.op("Div", g.constant(1.0, dtype), x), zero),
+                         g.op("Not", g.op("Less", x, zero)))
+    flip = g.op("Where", g.op("And", condition, negative_zero), g.constant(-1.0, dtype), g.constant(1.0, dtype))
+    flip.producer().meta[_SIGNS_KEPT] = True
+    return g.op("Mul", chosen, flip)
+
+
 NODE_FORMS: tuple[NodeForm, ...] = (
+    # Every release (1.17-1.32, opsets 9-26) turns a -0.0 that Where selects from its X input into
+    # +0.0 (the CPU kernel's merge tests `x_sel != 0`): torch.where, trunc, copysign and every
+    # spec selecting a value lose signed zeros.
+    NodeForm("Where", _selects_negative_zero, _where_keeping_signs),
     # Up to 1.27 a query whose boolean mask hides every key is not given zeros.
     NodeForm("Attention", _masks_rows, _attention_zeroing_masked_rows, versions=VersionRange(last="1.27")),
     # 1.26 and 1.27 align is_causal bottom-right for a single query (L = 1 < S): it sees every key.
