@@ -23,6 +23,7 @@ import torch
 from aten2onnx.exporter.emit import helpers as h
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder, complex_parts_dtype, is_complex, mark_complex
 from aten2onnx.exporter.emit.lib import common as c
+from aten2onnx.exporter.emit.lib import indexing_ops
 
 # torch's fft_norm_mode: the power of 1/n the result is scaled by
 _NORM_POWER = {0: 0.0, 1: 0.5, 2: 1.0}
@@ -201,8 +202,9 @@ def complex_mul(g: GraphBuilder, self: Any, other: Any) -> ir.Value:
 
 def to_copy(g: GraphBuilder, self: ir.Value, dtype: torch.dtype | None = None, layout: Any = None, device: Any = None,
             pin_memory: Any = None, non_blocking: bool = False, memory_format: Any = None) -> ir.Value:
-    """_to_copy to or from a complex dtype: a real tensor gains zero imaginary parts; complex to real
-    keeps the real part (as torch does, with its warning)."""
+    """_to_copy (and to.dtype, ...) to or from a complex dtype: a real tensor gains zero imaginary
+    parts; complex to real keeps the real part (as torch does, with its warning), except to bool:
+    true where either part is nonzero (NaN too), as torch's cast reads the whole number."""
     if dtype is None:
         out = g.op("Identity", self)
     elif dtype.is_complex and is_complex(self):
@@ -213,11 +215,29 @@ def to_copy(g: GraphBuilder, self: ir.Value, dtype: torch.dtype | None = None, l
             real = g.op("Identity", self)
             real.dtype, real.shape = self.dtype, self.shape
         return pack(g, real, zeros_like(g, real))
+    elif dtype == torch.bool:
+        return g.op("Or", g.cast(part(g, self, 0), dtype), g.cast(part(g, self, 1), dtype))
     else:
         return g.cast(part(g, self, 0), dtype)
     if is_complex(self):
         mark_complex(out)
     return out
+
+
+def to_like(g: GraphBuilder, self: ir.Value, other: ir.Value) -> ir.Value:
+    """to.other / type_as where either tensor is complex: _to_copy to other's dtype."""
+    dtype = g.known_dtype(other)
+    return to_copy(g, self, dtype.to_complex() if is_complex(other) else dtype)
+
+
+def constant_pad(g: GraphBuilder, self: ir.Value, pad: Sequence[int], value: Any = 0) -> ir.Value:
+    """constant_pad_nd of a complex tensor (torch.fft's `s` larger than the signal zero-pads this
+    way): each part padded on its own, the real part with the value's real part, the imaginary
+    part with its imaginary part (0 for a real value)."""
+    number = complex(value)
+    real = indexing_ops.constant_pad_nd(g, part(g, self, 0), pad, number.real)
+    imag = indexing_ops.constant_pad_nd(g, part(g, self, 1), pad, number.imag)
+    return pack(g, real, imag)
 
 
 def complex_from_parts(g: GraphBuilder, real: ir.Value, imag: ir.Value) -> ir.Value:
