@@ -626,7 +626,7 @@ def zero(g: GraphBuilder, self):
 
 @declared('opspecs/creation.yaml:211', emits=('Identity',))
 def lift_fresh_copy(g: GraphBuilder, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:186); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:187); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
@@ -690,7 +690,7 @@ def masked_select(g: GraphBuilder, self, mask):
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
 def view_as_complex(g: GraphBuilder, self):
-    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:192)"""
+    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:193)"""
     return fft_ops.view_as_complex(g, self)
 
 
@@ -708,15 +708,16 @@ def conj_physical(g: GraphBuilder, self):
 
 @declared('opspecs/fft.yaml:163', emits=('Concat', 'Cos', 'Mul', 'Reshape', 'Sin', 'Unsqueeze'))
 def polar(g: GraphBuilder, abs, angle):
-    """aten::polar.default, opsets 9-26: block of 3 lines: Concat, Cos, Mul, Sin; calls unsqueeze_axes() (opspecs/fft.yaml:163)"""
-    real = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Cos', angle)), [-1])
-    imag = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Sin', angle)), [-1])
-    return g.op('Concat', real, imag, axis=-1)
+    """aten::polar.default, opsets 9-26: block of 4 lines: Concat, Cos, Mul, Sin; calls unsqueeze_axes() (opspecs/fft.yaml:163)"""
+    last = builtins.max(h.rank(g, abs), h.rank(g, angle))
+    real = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Cos', angle)), [last])
+    imag = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Sin', angle)), [last])
+    return g.op('Concat', real, imag, axis=last)
 
 
-@declared('opspecs/fft.yaml:177', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/fft.yaml:178', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
 def angle(g: GraphBuilder, self):
-    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:177)"""
+    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:178)"""
     return fft_ops.angle(g, self)
 
 

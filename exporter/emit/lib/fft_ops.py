@@ -43,9 +43,14 @@ def _dims_of(value: ir.Value) -> list[Any] | None:
     return list(value.shape) if value.shape is not None else None
 
 
+def _last_axis(g: GraphBuilder, x: ir.Value) -> int:
+    """-1, or x's rank before opset 11 (Unsqueeze and Concat take negative axes from 11)."""
+    return -1 if g.opset >= 11 else g.rank(x)
+
+
 def _unsqueeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
     dims = _dims_of(x)
-    return _with_shape(c.unsqueeze(g, x, [-1]), None if dims is None else [*dims, 1])
+    return _with_shape(c.unsqueeze(g, x, [_last_axis(g, x)]), None if dims is None else [*dims, 1])
 
 
 def _squeeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
@@ -63,7 +68,7 @@ def part(g: GraphBuilder, x: ir.Value, index: int) -> ir.Value:
 def pack(g: GraphBuilder, real: ir.Value, imag: ir.Value) -> ir.Value:
     """The pair tensor of (real, imag): the complex value real + i * imag."""
     dims = _dims_of(real)
-    out = g.op("Concat", _unsqueeze_last(g, real), _unsqueeze_last(g, imag), axis=-1)
+    out = g.op("Concat", _unsqueeze_last(g, real), _unsqueeze_last(g, imag), axis=_last_axis(g, real))
     mark_complex(out)
     return _with_shape(out, None if dims is None else [*dims, 2])
 
@@ -237,6 +242,9 @@ def constant_pad(g: GraphBuilder, self: ir.Value, pad: Sequence[int], value: Any
     number = complex(value)
     real = indexing_ops.constant_pad_nd(g, part(g, self, 0), pad, number.real)
     imag = indexing_ops.constant_pad_nd(g, part(g, self, 1), pad, number.imag)
+    for padded in (real, imag):  # pack needs the rank (the sizes may be known only at run time)
+        if padded.shape is None:
+            padded.shape = ir.Shape([None] * (g.rank(self) - 1))
     return pack(g, real, imag)
 
 
