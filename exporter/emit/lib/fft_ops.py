@@ -252,7 +252,9 @@ def complex_from_parts(g: GraphBuilder, real: ir.Value, imag: ir.Value) -> ir.Va
     """torch.complex: real and imag broadcast to one shape (the shape of their sum), then paired."""
     if real.shape is None or imag.shape is None or list(real.shape) != list(imag.shape):
         shape = g.op("Shape", g.op("Add", real, imag))  # only the broadcast shape is read
-        real, imag = g.op("Expand", real, shape), g.op("Expand", imag, shape)
+        rank = max(g.rank(real), g.rank(imag))  # pack reads the rank
+        real = _with_shape(g.op("Expand", real, shape), [None] * rank)
+        imag = _with_shape(g.op("Expand", imag, shape), [None] * rank)
     return pack(g, real, imag)
 
 
