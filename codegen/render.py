@@ -118,7 +118,8 @@ def emit_summary(emit: str, spec_helpers: frozenset[str] = frozenset()) -> str:
 
 def impl_call_arguments(spec: OpSpec, variant: Variant) -> list[str]:
     """`g`, then the function's parameters in its order: the op's arguments by position while
-    they come first, the rest (and every constant bound by `args:`) by keyword."""
+    they come first, the rest (and every constant bound by `args:`) by keyword; after a parameter
+    the op does not have (left at its default), by keyword too."""
     schema = schema_of(spec.aten)
     assert schema is not None and variant.impl is not None
     names = [python_name(a.name) for a in schema.arguments]
@@ -133,6 +134,8 @@ def impl_call_arguments(spec: OpSpec, variant: Variant) -> list[str]:
             keywords = True
         elif param in names:
             call.append(f"{param}={param}" if keywords else param)
+        else:
+            keywords = True
     return call
 
 

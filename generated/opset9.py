@@ -626,55 +626,55 @@ def zero(g: GraphBuilder, self):
 
 @declared('opspecs/creation.yaml:211', emits=('Identity',))
 def lift_fresh_copy(g: GraphBuilder, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:171); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:187); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
-@declared('opspecs/creation.yaml:218', emits=('Cast',))
+@declared('opspecs/creation.yaml:221', emits=('Cast',))
 def _to_copy(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:218)"""
+    """aten::_to_copy.default, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:221)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:226', emits=('Cast',))
+@declared('opspecs/creation.yaml:229', emits=('Cast',))
 def to_dtype(g: GraphBuilder, self, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:226)"""
+    """aten::to.dtype, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:229)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
 
 
-@declared('opspecs/creation.yaml:232', emits=('Cast',))
+@declared('opspecs/creation.yaml:236', emits=('Cast',))
 def to_dtype_layout(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:232)"""
+    """aten::to.dtype_layout, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype, self))) (opspecs/creation.yaml:236)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype, self)))
 
 
-@declared('opspecs/creation.yaml:239', emits=('Cast',))
+@declared('opspecs/creation.yaml:244', emits=('Cast',))
 def to_device(g: GraphBuilder, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:239)"""
+    """aten::to.device, opsets 9-26: Cast(self, to=onnx_dtype(factory_dtype(dtype))) (opspecs/creation.yaml:244)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.factory_dtype(g, dtype)))
-
-
-@declared('opspecs/creation.yaml:247', emits=('Cast',))
-def to_other(g: GraphBuilder, self, other, non_blocking=False, copy=False, memory_format=None):
-    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:247)"""
-    return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
 @declared('opspecs/creation.yaml:253', emits=('Cast',))
-def type_as(g: GraphBuilder, self, other):
-    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:253)"""
+def to_other(g: GraphBuilder, self, other, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.other, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:253)"""
     return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
 
 
-@declared('opspecs/creation.yaml:260', emits=('Cast', 'Expand', 'Shape'))
+@declared('opspecs/creation.yaml:260', emits=('Cast',))
+def type_as(g: GraphBuilder, self, other):
+    """aten::type_as.default, opsets 9-26: Cast(self, to=onnx_dtype(dtype(other))) (opspecs/creation.yaml:260)"""
+    return g.op('Cast', self, to=h.onnx_dtype(g, h.dtype(g, other)))
+
+
+@declared('opspecs/creation.yaml:268', emits=('Cast', 'Expand', 'Shape'))
 def copy(g: GraphBuilder, self, src, non_blocking=False):
-    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:260)"""
+    """aten::copy.default, opsets 9-26: Expand(Cast(src, to=onnx_dtype(dtype(self))), Shape(self)) (opspecs/creation.yaml:268)"""
     return g.op('Expand', g.op('Cast', src, to=h.onnx_dtype(g, h.dtype(g, self))), g.op('Shape', self))
 
 
-@declared('opspecs/creation.yaml:268', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
+@declared('opspecs/creation.yaml:276', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Reshape'))
 def scalar_tensor_(g: GraphBuilder, s, *, dtype=None, device=None):
-    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:268)"""
+    """prims::scalar_tensor.default, opsets 9-26: filled([], s, factory_dtype(dtype)) (opspecs/creation.yaml:276)"""
     return h.filled(g, [], s, h.factory_dtype(g, dtype))
 
 
@@ -690,7 +690,7 @@ def masked_select(g: GraphBuilder, self, mask):
 
 @declared('opspecs/fft.yaml:132', emits=('Identity',))
 def view_as_complex(g: GraphBuilder, self):
-    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:177)"""
+    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:193)"""
     return fft_ops.view_as_complex(g, self)
 
 
@@ -700,15 +700,24 @@ def complex(g: GraphBuilder, real, imag):
     return fft_ops.complex_from_parts(g, real, imag)
 
 
-@declared('opspecs/fft.yaml:152', emits=('Identity', 'Mul'))
+@declared('opspecs/fft.yaml:153', emits=('Identity', 'Mul'))
 def conj_physical(g: GraphBuilder, self):
-    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:152); also serves aten::_conj.default"""
+    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:153); also serves aten::_conj.default, aten::_conj_physical.default"""
     return fft_ops.conj(g, self)
 
 
-@declared('opspecs/fft.yaml:162', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/fft.yaml:163', emits=('Concat', 'Cos', 'Mul', 'Reshape', 'Sin', 'Unsqueeze'))
+def polar(g: GraphBuilder, abs, angle):
+    """aten::polar.default, opsets 9-26: block of 4 lines: Concat, Cos, Mul, Sin; calls unsqueeze_axes() (opspecs/fft.yaml:163)"""
+    last = builtins.max(h.rank(g, abs), h.rank(g, angle))
+    real = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Cos', angle)), [last])
+    imag = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Sin', angle)), [last])
+    return g.op('Concat', real, imag, axis=last)
+
+
+@declared('opspecs/fft.yaml:178', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
 def angle(g: GraphBuilder, self):
-    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:162)"""
+    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:178)"""
     return fft_ops.angle(g, self)
 
 
@@ -1712,21 +1721,21 @@ def rms_norm(g: GraphBuilder, input, normalized_shape, weight=None, eps=None):
     return y if weight is None else g.op('Mul', y, weight)
 
 
-@declared('opspecs/padding.yaml:10', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/padding.yaml:12', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def constant_pad_nd(g: GraphBuilder, self, pad, value=0):
-    """aten::constant_pad_nd.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:10)"""
+    """aten::constant_pad_nd.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.constant_pad_nd (opspecs/padding.yaml:12)"""
     return indexing_ops.constant_pad_nd(g, self, pad, value)
 
 
-@declared('opspecs/padding.yaml:21', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/padding.yaml:25', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def reflection_pad1d(g: GraphBuilder, self, padding):
-    """aten::reflection_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:21); also serves aten::reflection_pad2d.default (opspecs/padding.yaml:32); also serves aten::reflection_pad3d.default (opspecs/padding.yaml:43)"""
+    """aten::reflection_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:25); also serves aten::reflection_pad2d.default (opspecs/padding.yaml:36); also serves aten::reflection_pad3d.default (opspecs/padding.yaml:47)"""
     return indexing_ops.mode_pad(g, self, padding, mode='reflect')
 
 
-@declared('opspecs/padding.yaml:54', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
+@declared('opspecs/padding.yaml:58', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where'))
 def replication_pad1d(g: GraphBuilder, self, padding):
-    """aten::replication_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:54); also serves aten::replication_pad2d.default (opspecs/padding.yaml:65); also serves aten::replication_pad3d.default (opspecs/padding.yaml:76)"""
+    """aten::replication_pad1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.mode_pad (opspecs/padding.yaml:58); also serves aten::replication_pad2d.default (opspecs/padding.yaml:69); also serves aten::replication_pad3d.default (opspecs/padding.yaml:80)"""
     return indexing_ops.mode_pad(g, self, padding, mode='edge')
 
 
@@ -3248,7 +3257,7 @@ def _local_scalar_dense(g: GraphBuilder, self):
 
 @declared('opspecs/symbolic.yaml:39', emits=())
 def _assert_scalar(g: GraphBuilder, self, assert_msg):
-    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:56)"""
+    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:57)"""
     return None
 
 
@@ -3258,15 +3267,15 @@ def _assert_tensor_metadata(g: GraphBuilder, a, size=None, stride=None, dtype=No
     return None
 
 
-@declared('opspecs/symbolic.yaml:50', emits=())
+@declared('opspecs/symbolic.yaml:51', emits=())
 def _assert_async(g: GraphBuilder, self):
-    """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:50)"""
+    """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:51)"""
     return None
 
 
-@declared('opspecs/symbolic.yaml:63', emits=())
+@declared('opspecs/symbolic.yaml:64', emits=())
 def sym_constrain_range(g: GraphBuilder, size, *, min=None, max=None):
-    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:63); also serves aten::sym_constrain_range_for_size.default"""
+    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:64); also serves aten::sym_constrain_range_for_size.default"""
     return None
 
 
@@ -3565,7 +3574,43 @@ def mul_Tensor_complex(g: GraphBuilder, self, other):
     return fft_ops.complex_mul(g, self, other)
 
 
-@declared('opspecs/creation.yaml:219', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/creation.yaml:222', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Or', 'Reshape', 'Shape', 'Unsqueeze'))
 def _to_copy_complex(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
-    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:219)"""
+    """aten::_to_copy.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:222)"""
     return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)
+
+
+@declared('opspecs/creation.yaml:230', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Or', 'Reshape', 'Shape', 'Unsqueeze'))
+def to_dtype_complex(g: GraphBuilder, self, dtype, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.dtype on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:230)"""
+    return fft_ops.to_copy(g, self, dtype, non_blocking=non_blocking, memory_format=memory_format)
+
+
+@declared('opspecs/creation.yaml:237', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Or', 'Reshape', 'Shape', 'Unsqueeze'))
+def to_dtype_layout_complex(g: GraphBuilder, self, *, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.dtype_layout on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:237)"""
+    return fft_ops.to_copy(g, self, dtype, layout, device, pin_memory, non_blocking, memory_format)
+
+
+@declared('opspecs/creation.yaml:245', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Or', 'Reshape', 'Shape', 'Unsqueeze'))
+def to_device_complex(g: GraphBuilder, self, device, dtype, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.device on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_copy (opspecs/creation.yaml:245)"""
+    return fft_ops.to_copy(g, self, dtype, device=device, non_blocking=non_blocking, memory_format=memory_format)
+
+
+@declared('opspecs/creation.yaml:254', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Or', 'Reshape', 'Shape', 'Unsqueeze'))
+def to_other_complex(g: GraphBuilder, self, other, non_blocking=False, copy=False, memory_format=None):
+    """aten::to.other on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_like (opspecs/creation.yaml:254)"""
+    return fft_ops.to_like(g, self, other)
+
+
+@declared('opspecs/creation.yaml:261', emits=('Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Identity', 'Or', 'Reshape', 'Shape', 'Unsqueeze'))
+def type_as_complex(g: GraphBuilder, self, other):
+    """aten::type_as.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.to_like (opspecs/creation.yaml:261)"""
+    return fft_ops.to_like(g, self, other)
+
+
+@declared('opspecs/padding.yaml:16', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Gather', 'Less', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+def constant_pad_nd_complex(g: GraphBuilder, self, pad, value=0):
+    """aten::constant_pad_nd.default on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.constant_pad (opspecs/padding.yaml:16)"""
+    return fft_ops.constant_pad(g, self, pad, value)

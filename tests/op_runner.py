@@ -23,6 +23,7 @@ from aten2onnx.exporter.api.program import _to_numpy
 from aten2onnx.exporter.dtypes import from_torch_dtype
 from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY, GraphBuilder, mark_complex, mark_symbolic_scalar
 from aten2onnx.exporter.rewrite import passes, runtime_versions
+from aten2onnx.exporter.translate import complex_values
 from aten2onnx.exporter.translate import registry as mappings
 from aten2onnx.exporter.translate.translator import _view_layout
 from aten2onnx.generated import registry
@@ -164,6 +165,8 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
 
     function = registry.lookup(overload, opset)
     assert function is not None, f"{overload} has no mapping at opset {opset}"
+    # a complex input or output takes the entry's `complex:` form, as translation does
+    function = complex_values.symbolic_for(overload, function, call_args, eager_outputs, opset)
     with g.translating(overload, "", None):
         result = function(g, **call_args)
     results = [v if isinstance(v, ir.Value) else g.constant(v, _NUMBER_DTYPES.get(type(v)))

@@ -6,6 +6,8 @@ compared with torch.view_as_real of eager PyTorch's result.
 
 from __future__ import annotations
 
+import warnings
+
 import onnx
 import onnx_ir as ir
 import pytest
@@ -22,7 +24,7 @@ NORMS = ["backward", "ortho", "forward"]
 
 
 def _as_real(t: torch.Tensor) -> torch.Tensor:
-    return torch.view_as_real(t) if t.is_complex() else t
+    return torch.view_as_real(t.resolve_conj()) if t.is_complex() else t
 
 
 def _check(model: torch.nn.Module, args: tuple[torch.Tensor, ...], opset: int, *, atol: float = 1e-4,
@@ -41,7 +43,7 @@ def _check(model: torch.nn.Module, args: tuple[torch.Tensor, ...], opset: int, *
             want = _as_real(want)
             assert got.dtype == want.dtype and got.shape == want.shape
             # tolerances scale with the spectrum's magnitude (sums of n terms)
-            scale = float(want.abs().max()) if want.numel() else 1.0
+            scale = float(want.abs().max()) if want.numel() and want.dtype != torch.bool else 1.0
             torch.testing.assert_close(got, want, atol=atol * max(scale, 1.0), rtol=rtol)
     return program
 
@@ -78,6 +80,56 @@ def test_fft_functions(name: str, norm: str, opset: int) -> None:
     torch.manual_seed(0)
     fn = FUNCTIONS[name]
     _check(Lambda(lambda x: fn(x, norm)), (torch.randn(3, 8),), opset)
+
+
+def _pair(x: torch.Tensor) -> torch.Tensor:
+    return torch.complex(x, x.flip(-1))
+
+
+# `s` beyond the input's size zero-pads (constant_pad_nd of a complex tensor where the input is
+# complex), below it crops; ihfft2/ihfftn conjugate an r2c (_conj_physical).
+S_FUNCTIONS = {
+    "fft2_pads": lambda x: torch.fft.fft2(x, s=(5, 9)),
+    "fftn_pads_complex": lambda x: torch.fft.fftn(_pair(x), s=(4, 11), norm="ortho"),
+    "fftn_crops": lambda x: torch.fft.fftn(x, s=(2, 5), dim=(0, 1), norm="forward"),
+    "ifft2_pads": lambda x: torch.fft.ifft2(_pair(x), s=(6, 10)),
+    "ifftn_crops": lambda x: torch.fft.ifftn(_pair(x), s=(2, 3), norm="ortho"),
+    "rfft2_pads": lambda x: torch.fft.rfft2(x, s=(5, 12), norm="forward"),
+    "rfftn_crops": lambda x: torch.fft.rfftn(x, s=(2, 6)),
+    "irfft2_pads": lambda x: torch.fft.irfft2(_pair(x), s=(4, 13), norm="ortho"),
+    "hfft2_pads": lambda x: torch.fft.hfft2(_pair(x), s=(6, 17)),
+    "hfftn_crops": lambda x: torch.fft.hfftn(_pair(x), s=(2, 6), norm="forward"),
+    "ihfft2": lambda x: torch.fft.ihfft2(x),
+    "ihfft2_pads": lambda x: torch.fft.ihfft2(x, s=(4, 10), norm="ortho"),
+    "ihfftn_crops": lambda x: torch.fft.ihfftn(x, s=(3, 5), norm="forward"),
+    "hfft_n_pads": lambda x: torch.fft.hfft(_pair(x), n=20),
+}
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+@pytest.mark.parametrize("name", list(S_FUNCTIONS))
+def test_fft_sizes_that_pad_and_crop(name: str, opset: int) -> None:
+    torch.manual_seed(0)
+    _check(Lambda(S_FUNCTIONS[name]), (torch.randn(3, 8),), opset)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [9, 20])
+def test_casts_to_and_from_complex(dtype: torch.dtype, opset: int) -> None:
+    """Real to complex64/complex128 and back (the real part, as torch does with a warning), to bool
+    (either part nonzero), between the complex dtypes, .real/.imag, conj and torch.polar."""
+    def fn(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        z = torch.polar(x.abs(), y) + x.to(torch.complex64) * y.type(torch.cdouble)
+        w = torch.complex(x, y.round()).to(torch.complex64).conj_physical()
+        as_bool = torch.complex(x.round(), y.round()).to(torch.bool)
+        return (z, w.conj(), z.to(dtype), w.real * 2, w.imag, as_bool, y.to(w), z.type_as(x),
+                torch.nn.functional.pad(w, (1, 2), value=1.5))
+
+    torch.manual_seed(0)
+    x, y = torch.randn(3, 4, dtype=dtype), torch.randn(3, 4, dtype=dtype) * 3
+    with warnings.catch_warnings():  # torch warns (once) that complex to real drops the imaginary part
+        warnings.simplefilter("ignore", UserWarning)
+        _check(Lambda(fn), (x, y), opset, atol=1e-6, rtol=1e-6)
 
 
 def test_float64_signal() -> None:

@@ -23,6 +23,7 @@ import torch
 from aten2onnx.exporter.emit import helpers as h
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder, complex_parts_dtype, is_complex, mark_complex
 from aten2onnx.exporter.emit.lib import common as c
+from aten2onnx.exporter.emit.lib import indexing_ops
 
 # torch's fft_norm_mode: the power of 1/n the result is scaled by
 _NORM_POWER = {0: 0.0, 1: 0.5, 2: 1.0}
@@ -42,9 +43,14 @@ def _dims_of(value: ir.Value) -> list[Any] | None:
     return list(value.shape) if value.shape is not None else None
 
 
+def _last_axis(g: GraphBuilder, x: ir.Value) -> int:
+    """-1, or x's rank before opset 11 (Unsqueeze and Concat take negative axes from 11)."""
+    return -1 if g.opset >= 11 else g.rank(x)
+
+
 def _unsqueeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
     dims = _dims_of(x)
-    return _with_shape(c.unsqueeze(g, x, [-1]), None if dims is None else [*dims, 1])
+    return _with_shape(c.unsqueeze(g, x, [_last_axis(g, x)]), None if dims is None else [*dims, 1])
 
 
 def _squeeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
@@ -62,7 +68,7 @@ def part(g: GraphBuilder, x: ir.Value, index: int) -> ir.Value:
 def pack(g: GraphBuilder, real: ir.Value, imag: ir.Value) -> ir.Value:
     """The pair tensor of (real, imag): the complex value real + i * imag."""
     dims = _dims_of(real)
-    out = g.op("Concat", _unsqueeze_last(g, real), _unsqueeze_last(g, imag), axis=-1)
+    out = g.op("Concat", _unsqueeze_last(g, real), _unsqueeze_last(g, imag), axis=_last_axis(g, real))
     mark_complex(out)
     return _with_shape(out, None if dims is None else [*dims, 2])
 
@@ -201,8 +207,9 @@ def complex_mul(g: GraphBuilder, self: Any, other: Any) -> ir.Value:
 
 def to_copy(g: GraphBuilder, self: ir.Value, dtype: torch.dtype | None = None, layout: Any = None, device: Any = None,
             pin_memory: Any = None, non_blocking: bool = False, memory_format: Any = None) -> ir.Value:
-    """_to_copy to or from a complex dtype: a real tensor gains zero imaginary parts; complex to real
-    keeps the real part (as torch does, with its warning)."""
+    """_to_copy (and to.dtype, ...) to or from a complex dtype: a real tensor gains zero imaginary
+    parts; complex to real keeps the real part (as torch does, with its warning), except to bool:
+    true where either part is nonzero (NaN too), as torch's cast reads the whole number."""
     if dtype is None:
         out = g.op("Identity", self)
     elif dtype.is_complex and is_complex(self):
@@ -213,6 +220,8 @@ def to_copy(g: GraphBuilder, self: ir.Value, dtype: torch.dtype | None = None, l
             real = g.op("Identity", self)
             real.dtype, real.shape = self.dtype, self.shape
         return pack(g, real, zeros_like(g, real))
+    elif dtype == torch.bool:
+        return g.op("Or", g.cast(part(g, self, 0), dtype), g.cast(part(g, self, 1), dtype))
     else:
         return g.cast(part(g, self, 0), dtype)
     if is_complex(self):
@@ -220,11 +229,32 @@ def to_copy(g: GraphBuilder, self: ir.Value, dtype: torch.dtype | None = None, l
     return out
 
 
+def to_like(g: GraphBuilder, self: ir.Value, other: ir.Value) -> ir.Value:
+    """to.other / type_as where either tensor is complex: _to_copy to other's dtype."""
+    dtype = g.known_dtype(other)
+    return to_copy(g, self, dtype.to_complex() if is_complex(other) else dtype)
+
+
+def constant_pad(g: GraphBuilder, self: ir.Value, pad: Sequence[int], value: Any = 0) -> ir.Value:
+    """constant_pad_nd of a complex tensor (torch.fft's `s` larger than the signal zero-pads this
+    way): each part padded on its own, the real part with the value's real part, the imaginary
+    part with its imaginary part (0 for a real value)."""
+    number = complex(value)
+    real = indexing_ops.constant_pad_nd(g, part(g, self, 0), pad, number.real)
+    imag = indexing_ops.constant_pad_nd(g, part(g, self, 1), pad, number.imag)
+    for padded in (real, imag):  # pack needs the rank (the sizes may be known only at run time)
+        if padded.shape is None:
+            padded.shape = ir.Shape([None] * (g.rank(self) - 1))
+    return pack(g, real, imag)
+
+
 def complex_from_parts(g: GraphBuilder, real: ir.Value, imag: ir.Value) -> ir.Value:
     """torch.complex: real and imag broadcast to one shape (the shape of their sum), then paired."""
     if real.shape is None or imag.shape is None or list(real.shape) != list(imag.shape):
         shape = g.op("Shape", g.op("Add", real, imag))  # only the broadcast shape is read
-        real, imag = g.op("Expand", real, shape), g.op("Expand", imag, shape)
+        rank = max(g.rank(real), g.rank(imag))  # pack reads the rank
+        real = _with_shape(g.op("Expand", real, shape), [None] * rank)
+        imag = _with_shape(g.op("Expand", imag, shape), [None] * rank)
     return pack(g, real, imag)
 
 
