@@ -24,5 +24,5 @@ def gelu(g: GraphBuilder, self, *, approximate='none'):
 
 @declared('opspecs/resize.yaml:303', emits=('GridSample',))
 def grid_sampler_2d(g: GraphBuilder, input, grid, interpolation_mode, padding_mode, align_corners):
-    """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:303)"""
+    """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:303); also serves aten::grid_sampler_3d.default (opspecs/resize.yaml:317)"""
     return g.op('GridSample', input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)
