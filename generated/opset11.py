@@ -118,11 +118,11 @@ def gather(g: GraphBuilder, self, dim, index, *, sparse_grad=False):
     return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, index) == 0 else out
 
 
-@declared('opspecs/indexing.yaml:530', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape'))
+@declared('opspecs/indexing.yaml:543', emits=('Concat', 'Reshape', 'ScatterElements', 'Shape'))
 def put(g: GraphBuilder, self, index, source, accumulate=False):
-    """aten::put.default, opsets 11-26: block of 6 lines: Reshape, ScatterElements, Shape (opspecs/indexing.yaml:530)"""
+    """aten::put.default, opsets 11-26: block of 6 lines: Reshape, ScatterElements, Shape (opspecs/indexing.yaml:543)"""
     if not (g.opset >= 16 or not accumulate):
-        raise g.constraint_error("put with accumulate=True needs ScatterElements' reduction (opset 16); export with opset_version >= 16", 'opspecs/indexing.yaml:539')
+        raise g.constraint_error("put with accumulate=True needs ScatterElements' reduction (opset 16); export with opset_version >= 16", 'opspecs/indexing.yaml:552')
     flat = g.op('Reshape', self, h.ints(g, [-1]))
     index1 = g.op('Reshape', index, h.ints(g, [-1]))
     values = g.op('Reshape', source, h.ints(g, [-1]))

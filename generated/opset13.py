@@ -16,9 +16,9 @@ from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
-@declared('opspecs/indexing.yaml:358', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
+@declared('opspecs/indexing.yaml:371', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g: GraphBuilder, self, repeats):
-    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:358)"""
+    """aten::repeat.default, opsets 13-26: (Tile(Unsqueeze(self, ints(list(range(len(repeats) - rank(self))))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:371)"""
     return g.op('Tile', g.op('Unsqueeze', self, h.ints(g, builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self))))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 

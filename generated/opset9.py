@@ -863,59 +863,68 @@ def nonzero(g: GraphBuilder, self):
     return h.slice_axes(g, g.op('Transpose', g.op('NonZero', g.op('Reshape', self, h.ints(g, [1]))), perm=[1, 0]), [0], [0], [1])
 
 
-@declared('opspecs/indexing.yaml:307', emits=('Gather',))
+@declared('opspecs/indexing.yaml:307', emits=('Cast', 'Concat', 'ConstantOfShape', 'Expand', 'NonZero', 'Reshape', 'Slice', 'Transpose'))
+def nonzero_static(g: GraphBuilder, self, *, size, fill_value=-1):
+    """aten::nonzero_static.default, opsets 9-26: block of 4 lines: Concat, NonZero, Reshape, Transpose (opspecs/indexing.yaml:307)"""
+    n = h.rank(g, self)
+    found = g.op('Transpose', g.op('NonZero', self if n > 0 else g.op('Reshape', self, h.ints(g, [1]))), perm=[1, 0])
+    rows = found if n > 0 else h.slice_axes(g, found, [0], [0], [1])
+    return h.slice_axes(g, g.op('Concat', rows, h.filled(g, [size, n], fill_value, 'int64'), axis=0), [0], [size], [0])
+
+
+@declared('opspecs/indexing.yaml:320', emits=('Gather',))
 def embedding(g: GraphBuilder, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:307)"""
+    """aten::embedding.default, opsets 9-26: Gather(weight, indices, axis=0) (opspecs/indexing.yaml:320)"""
     return g.op('Gather', weight, indices, axis=0)
 
 
-@declared('opspecs/indexing.yaml:317', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero<11', 'Not', 'Or', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/indexing.yaml:330', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Greater', 'Less', 'Mul', 'NonZero<11', 'Not', 'Or', 'Range>=11', 'ReduceProd', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def diagonal(g: GraphBuilder, self, offset=0, dim1=0, dim2=1):
-    """aten::diagonal.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.diagonal (opspecs/indexing.yaml:317)"""
+    """aten::diagonal.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.diagonal (opspecs/indexing.yaml:330)"""
     return indexing_ops.diagonal(g, self, offset, dim1, dim2)
 
 
-@declared('opspecs/indexing.yaml:328', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/indexing.yaml:333')})
+@declared('opspecs/indexing.yaml:341', emits=('Concat', 'Gather', 'Reshape', 'Slice'), refusals={'dynamic_sizes_old_opset': ('flip at opset 9 needs the static sizes of the flipped dims (Slice takes negative steps from 10); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/indexing.yaml:346')})
 def flip(g: GraphBuilder, self, dims):
-    """aten::flip.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.flip (opspecs/indexing.yaml:328)"""
+    """aten::flip.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.flip (opspecs/indexing.yaml:341)"""
     return indexing_ops.flip(g, self, dims)
 
 
-@declared('opspecs/indexing.yaml:342', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:355', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Greater', 'Less', 'Mod>=10', 'Mul', 'NonZero', 'Not', 'Or', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def roll(g: GraphBuilder, self, shifts, dims=[]):
-    """aten::roll.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.roll (opspecs/indexing.yaml:342)"""
+    """aten::roll.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.roll (opspecs/indexing.yaml:355)"""
     return indexing_ops.roll(g, self, shifts, dims)
 
 
-@declared('opspecs/indexing.yaml:356', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
+@declared('opspecs/indexing.yaml:369', emits=('Concat', 'Reshape', 'Tile', 'Unsqueeze'))
 def repeat(g: GraphBuilder, self, repeats):
-    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:356)"""
+    """aten::repeat.default, opsets 9-12: (Tile(Unsqueeze(self, axes=list(range(len(repeats) - rank(self)))) if len(repeats) > rank(self) else self, ints(repeats)) if repeats else self) (opspecs/indexing.yaml:369)"""
     return g.op('Tile', g.op('Unsqueeze', self, axes=builtins.list(builtins.range(builtins.len(repeats) - h.rank(g, self)))) if builtins.len(repeats) > h.rank(g, self) else self, h.ints(g, repeats)) if repeats else self
 
 
-@declared('opspecs/indexing.yaml:365', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
+@declared('opspecs/indexing.yaml:378', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
 def tril(g: GraphBuilder, self, diagonal=0):
-    """aten::tril.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:365)"""
+    """aten::tril.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:378)"""
     if not (g.opset >= 14 or (h.static_size(g, self, -2) is not None and h.static_size(g, self, -1) is not None)):
-        raise g.constraint_error('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:371')
+        raise g.constraint_error('tril below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:384')
     if g.opset >= 14:
         return g.op('Trilu', self, h.scalar(g, diagonal, 'int64'), upper=0)
     return s.where_any_dtype(g, h.triangle_mask(g, self, diagonal, False), self, h.like(g, 0, self))
 
 
-@declared('opspecs/indexing.yaml:379', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
+@declared('opspecs/indexing.yaml:392', emits=('And', 'Cast', 'Not', 'Or', 'Trilu', 'Where'))
 def triu(g: GraphBuilder, self, diagonal=0):
-    """aten::triu.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:379)"""
+    """aten::triu.default, opsets 9-26: block of 3 lines: Trilu; calls where_any_dtype() (opspecs/indexing.yaml:392)"""
     if not (g.opset >= 14 or (h.static_size(g, self, -2) is not None and h.static_size(g, self, -1) is not None)):
-        raise g.constraint_error('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:385')
+        raise g.constraint_error('triu below opset 14 (no Trilu) needs the static sizes of the last two dims; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 14', 'opspecs/indexing.yaml:398')
     if g.opset >= 14:
         return g.op('Trilu', self, h.scalar(g, diagonal, 'int64'), upper=1)
     return s.where_any_dtype(g, h.triangle_mask(g, self, diagonal, True), self, h.like(g, 0, self))
 
 
-@declared('opspecs/indexing.yaml:396', emits=('Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'Transpose', 'Where'))
+@declared('opspecs/indexing.yaml:409', emits=('Cast', 'Concat', 'ConstantOfShape', 'DepthToSpace', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'Transpose', 'Where'))
 def pixel_shuffle(g: GraphBuilder, self, upscale_factor):
-    """aten::pixel_shuffle.default, opsets 9-26: block of 10 lines: DepthToSpace, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:396)"""
+    """aten::pixel_shuffle.default, opsets 9-26: block of 10 lines: DepthToSpace, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:409)"""
     f = upscale_factor
     r = h.rank(g, self)
     if g.opset >= 11 and r == 4 and h.dtype_in(g, self, 'float32', 'float64', 'uint8'):
@@ -928,9 +937,9 @@ def pixel_shuffle(g: GraphBuilder, self, upscale_factor):
     return h.reshape_to(g, x, sizes[:n] + [channels, s.size_times(g, sizes[n + 1], f), s.size_times(g, sizes[n + 2], f)])
 
 
-@declared('opspecs/indexing.yaml:417', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Transpose', 'Where'))
+@declared('opspecs/indexing.yaml:430', emits=('Cast', 'Concat', 'ConstantOfShape', 'Div', 'Gather', 'Less', 'Mul', 'ReduceProd', 'Reshape', 'Shape', 'SpaceToDepth', 'Transpose', 'Where'))
 def pixel_unshuffle(g: GraphBuilder, self, downscale_factor):
-    """aten::pixel_unshuffle.default, opsets 9-26: block of 16 lines: SpaceToDepth, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:417)"""
+    """aten::pixel_unshuffle.default, opsets 9-26: block of 16 lines: SpaceToDepth, Transpose; calls size_over(), size_times() (opspecs/indexing.yaml:430)"""
     f = downscale_factor
     r = h.rank(g, self)
     n = r - 3
@@ -949,9 +958,9 @@ def pixel_unshuffle(g: GraphBuilder, self, downscale_factor):
     return h.reshape_to(g, x, sizes[:n] + [s.size_times(g, channels, f * f), oh, ow])
 
 
-@declared('opspecs/indexing.yaml:442', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Gather', 'Mul', 'NonZero', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose'))
+@declared('opspecs/indexing.yaml:455', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Gather', 'Mul', 'NonZero', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose'))
 def unfold(g: GraphBuilder, self, dimension, size, step):
-    """aten::unfold.default, opsets 9-26: block of 14 lines: Add, Div, Gather, Mul, Reshape, Sub, Transpose; calls index_range() (opspecs/indexing.yaml:442)"""
+    """aten::unfold.default, opsets 9-26: block of 14 lines: Add, Div, Gather, Mul, Reshape, Sub, Transpose; calls index_range() (opspecs/indexing.yaml:455)"""
     r = h.rank(g, self)
     if r == 0:
         return g.op('Reshape', self, h.ints(g, [1])) if size == 1 else h.zeros_of_shape(g, [0], self)
@@ -968,33 +977,33 @@ def unfold(g: GraphBuilder, self, dimension, size, step):
     return out if perm == builtins.list(builtins.range(r + 1)) else g.op('Transpose', out, perm=perm)
 
 
-@declared('opspecs/indexing.yaml:466', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:479', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'Reshape', 'Shape', 'Slice', 'Sub', 'Where', 'Xor'))
 def im2col(g: GraphBuilder, self, kernel_size, dilation, padding, stride):
-    """aten::im2col.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.im2col (opspecs/indexing.yaml:466)"""
+    """aten::im2col.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.im2col (opspecs/indexing.yaml:479)"""
     return indexing_ops.im2col(g, self, kernel_size, dilation, padding, stride)
 
 
-@declared('opspecs/indexing.yaml:484', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
+@declared('opspecs/indexing.yaml:497', emits=('Add', 'And', 'Cast', 'Col2Im>=18', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'Gather', 'Less', 'Mod>=10', 'Mul', 'Neg', 'NonZero', 'Not', 'Or', 'Pad', 'Range>=11', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where', 'Xor'))
 def col2im(g: GraphBuilder, self, output_size, kernel_size, dilation, padding, stride):
-    """aten::col2im.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.col2im (opspecs/indexing.yaml:484)"""
+    """aten::col2im.default, opsets 9-26: aten2onnx.exporter.emit.lib.indexing_ops.col2im (opspecs/indexing.yaml:497)"""
     return indexing_ops.col2im(g, self, output_size, kernel_size, dilation, padding, stride)
 
 
-@declared('opspecs/indexing.yaml:501', emits=())
+@declared('opspecs/indexing.yaml:514', emits=())
 def scatter_reduce(g: GraphBuilder, self, dim, index, src, *, reduce):
-    """aten::scatter.reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:501)"""
+    """aten::scatter.reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:514)"""
     return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=src, reduce='sum' if reduce == 'add' else 'prod', include_self=True)
 
 
-@declared('opspecs/indexing.yaml:514', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/indexing.yaml:527', emits=('Add', 'Cast', 'Mul'))
 def scatter_value_reduce(g: GraphBuilder, self, dim, index, value, *, reduce):
-    """aten::scatter.value_reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=Add(Mul(cast_like(index, self), like(0, self)), like(value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:514)"""
+    """aten::scatter.value_reduce, opsets 9-26: functional('scatter_reduce.two', self=self, dim=dim, index=index, src=Add(Mul(cast_like(index, self), like(0, self)), like(value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True) (opspecs/indexing.yaml:527)"""
     return h.functional(g, 'scatter_reduce.two', self=self, dim=dim, index=index, src=g.op('Add', g.op('Mul', h.cast_like(g, index, self), h.like(g, 0, self)), h.like(g, value, self)), reduce='sum' if reduce == 'add' else 'prod', include_self=True)
 
 
-@declared('opspecs/indexing.yaml:552', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("index_reduce with a source larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10", 'opspecs/indexing.yaml:558'), 'dynamic_sizes_old_opset': ('index_reduce below opset 16 (prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:561')})
+@declared('opspecs/indexing.yaml:565', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Greater', 'Less', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Scatter<11', 'ScatterElements>=11', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_src_before_10': ("index_reduce with a source larger than index along a dimension known only at run time needs Slice's inputs (opset 10); export with opset_version >= 10", 'opspecs/indexing.yaml:571'), 'dynamic_sizes_old_opset': ('index_reduce below opset 16 (prod, mean) or 18 (amax, amin) needs the static shape of self; drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 18', 'opspecs/indexing.yaml:574')})
 def index_reduce(g: GraphBuilder, self, dim, index, source, reduce, *, include_self=True):
-    """aten::index_reduce.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.index_reduce (opspecs/indexing.yaml:552)"""
+    """aten::index_reduce.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.index_reduce (opspecs/indexing.yaml:565)"""
     return long_tail_ops.index_reduce(g, self, dim, index, source, reduce, include_self)
 
 
@@ -2168,6 +2177,62 @@ def upsample_bicubic2d(g: GraphBuilder, self, output_size, align_corners, scales
     return s.upsample_interpolate(g, self, 'cubic', align_corners, output_size, [scales_h, scales_w])
 
 
+@declared('opspecs/resize.yaml:297', emits=('MatMul', 'Transpose'))
+def _upsample_bilinear2d_aa(g: GraphBuilder, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::_upsample_bilinear2d_aa.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls matmul_axis() (opspecs/resize.yaml:297)"""
+    if not (h.dtype_in(g, self, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bilinear interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:302')
+    if not (not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("antialiased bilinear interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:305')
+    if not (h.resize_dynamic(g, self, output_size) or output_size[1] != 1):
+        raise g.constraint_error("antialiased bilinear interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:308')
+    weights = h.antialias_weights(g, self, 'antialias_linear', align_corners, output_size, [scales_h, scales_w])
+    return s.matmul_axis(g, s.matmul_axis(g, self, 2, weights[0], 4), 3, weights[1], 4)
+
+
+@declared('opspecs/resize.yaml:320', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
+def _upsample_bilinear2d_aa_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
+    """aten::_upsample_bilinear2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:320)"""
+    if not (h.dtype_in(g, input, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bilinear interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:327')
+    if not (not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("antialiased bilinear interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:330')
+    if not (h.resize_dynamic(g, input, output_size) or h.vec_output_sizes(g, input, output_size, scale_factors, align_corners)[1] != 1):
+        raise g.constraint_error("antialiased bilinear interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:333')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    weights = h.antialias_weights(g, input, 'antialias_linear', align_corners, outs, given)
+    return s.matmul_axis(g, s.matmul_axis(g, input, 2, weights[0], 4), 3, weights[1], 4)
+
+
+@declared('opspecs/resize.yaml:344', emits=('MatMul', 'Transpose'))
+def _upsample_bicubic2d_aa(g: GraphBuilder, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::_upsample_bicubic2d_aa.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls matmul_axis() (opspecs/resize.yaml:344)"""
+    if not (h.dtype_in(g, self, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:349')
+    if not (not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:352')
+    if not (h.resize_dynamic(g, self, output_size) or output_size[1] != 1):
+        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:355')
+    weights = h.antialias_weights(g, self, 'antialias_cubic', align_corners, output_size, [scales_h, scales_w])
+    return s.matmul_axis(g, s.matmul_axis(g, self, 2, weights[0], 4), 3, weights[1], 4)
+
+
+@declared('opspecs/resize.yaml:367', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
+def _upsample_bicubic2d_aa_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
+    """aten::_upsample_bicubic2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:367)"""
+    if not (h.dtype_in(g, input, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:374')
+    if not (not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:377')
+    if not (h.resize_dynamic(g, input, output_size) or h.vec_output_sizes(g, input, output_size, scale_factors, align_corners)[1] != 1):
+        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:380')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    weights = h.antialias_weights(g, input, 'antialias_cubic', align_corners, outs, given)
+    return s.matmul_axis(g, s.matmul_axis(g, input, 2, weights[0], 4), 3, weights[1], 4)
+
+
 @declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     """aten::lstm.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:18)"""
@@ -3196,16 +3261,43 @@ def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
-@declared('opspecs/statistics.yaml:417', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:399', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None, density=False):
+    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:399)"""
+    if range is not None:
+        a = builtins.float(range[0])
+        b = builtins.float(range[1])
+        lo = h.like(g, a - 0.5 if a == b else a, self)
+        hi = h.like(g, b + 0.5 if a == b else b, self)
+    else:
+        x = g.op('Reshape', self, h.ints(g, [-1]))
+        y = g.op('Concat', x, h.slice_axes(g, g.op('Concat', x, g.op('Reshape', h.like(g, 0.0, x), h.ints(g, [1])), axis=0), [0], [1], [0]), axis=0)
+        small = g.op('ReduceMin', y, keepdims=0)
+        large = g.op('ReduceMax', y, keepdims=0)
+        one = g.op('Not', g.op('Less', small, large))
+        none = g.op('Equal', g.op('Size', x), h.scalar(g, 0, 'int64'))
+        lo = g.op('Where', none, h.like(g, 0.0, x), g.op('Where', one, g.op('Sub', small, h.like(g, 0.5, x)), small))
+        hi = g.op('Where', none, h.like(g, 1.0, x), g.op('Where', one, g.op('Add', large, h.like(g, 0.5, x)), large))
+    edges = s.linspace_edges(g, lo, hi, bins)
+    return (s.histogram_counts(g, self, edges, weight, density), edges)
+
+
+@declared('opspecs/statistics.yaml:425', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
+def histogram_bins_tensor(g: GraphBuilder, self, bins, *, weight=None, density=False):
+    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:425)"""
+    return (s.histogram_counts(g, self, bins, weight, density), g.op('Identity', bins))
+
+
+@declared('opspecs/statistics.yaml:480', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:417)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:480)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:435', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:498', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:435)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:498)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3215,11 +3307,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:454', emits=('Gather',))
+@declared('opspecs/statistics.yaml:517', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:454)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:517)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:460')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:523')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)
