@@ -115,6 +115,8 @@ class TestHints:
     random: dict[str, Any] | None = None
     # Why torch.jit.trace itself refuses every call of the op: the traced suite expects failure.
     untraceable: str | None = None
+    # Why the edge-shape suite (tests/test_ops_edges.py: empty tensors) cannot run the op: it skips it.
+    no_edges: str | None = None
 
 
 @dataclass(frozen=True)
@@ -492,6 +494,10 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     if untraceable is not None and not (isinstance(untraceable, str) and untraceable.strip()):
         entry.error(f"'test.untraceable' must be a sentence saying why torch.jit.trace refuses the op, got {untraceable!r}")
         untraceable = None
+    no_edges = hints.pop("no_edges", None)
+    if no_edges is not None and not (isinstance(no_edges, str) and no_edges.strip()):
+        entry.error(f"'test.no_edges' must be a sentence saying why empty tensors cannot be tested, got {no_edges!r}")
+        no_edges = None
     if not isinstance(opsets, list) or not all(type(o) is int and MIN_OPSET <= o <= MAX_OPSET for o in opsets):
         entry.error(f"'test.opsets' must list opsets from {MIN_OPSET} to {MAX_OPSET}, got {opsets!r}")
         opsets = []
@@ -522,6 +528,7 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
         opsets=tuple(sorted(set(opsets))),
         random=random,
         untraceable=untraceable,
+        no_edges=no_edges,
     )
 
 

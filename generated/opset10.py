@@ -70,7 +70,8 @@ def slice_Tensor(g: GraphBuilder, self, dim=0, start=None, end=None, step=1):
     return g.op('Slice', self, h.ints(g, [0 if start is None else start]), h.ints(g, [9223372036854775807 if end is None else end]), h.ints(g, [h.norm_dim(g, dim, self)]), h.ints(g, [step]))
 
 
-@declared('opspecs/symbolic.yaml:21', emits=('Concat', 'ReduceProd', 'Reshape', 'Shape', 'Slice'))
+@declared('opspecs/symbolic.yaml:23', emits=('Add', 'Cast', 'Concat', 'Equal', 'ReduceProd', 'Reshape', 'Shape', 'Slice'))
 def sym_stride_int(g: GraphBuilder, self, dim):
-    """aten::sym_stride.int, opsets 10-26: ReduceProd(Slice(Shape(self), ints([norm_dim(dim, self) + 1]), ints([9223372036854775807]), ints([0])), keepdims=0) (opspecs/symbolic.yaml:21)"""
-    return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), h.ints(g, [h.norm_dim(g, dim, self) + 1]), h.ints(g, [9223372036854775807]), h.ints(g, [0])), keepdims=0)
+    """aten::sym_stride.int, opsets 10-26: block of 2 lines: Add, Equal, ReduceProd, Shape, Slice (opspecs/symbolic.yaml:23)"""
+    sizes = g.op('Slice', g.op('Shape', self), h.ints(g, [h.norm_dim(g, dim, self) + 1]), h.ints(g, [9223372036854775807]), h.ints(g, [0]))
+    return g.op('ReduceProd', g.op('Add', sizes, h.cast(g, g.op('Equal', sizes, h.ints(g, [0])), 'int64')), keepdims=0)

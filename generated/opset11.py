@@ -287,18 +287,20 @@ def select_int(g: GraphBuilder, self, dim, index):
     return g.op('Gather', self, h.scalar(g, index, 'int64'), axis=h.norm_dim(g, dim, self))
 
 
-@declared('opspecs/sorting.yaml:240', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Not', 'ReduceMax', 'ReduceSum', 'Reshape', 'Size', 'Squeeze', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:242', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Not', 'ReduceMax', 'ReduceSum', 'Reshape', 'Size', 'Squeeze', 'Sub', 'TopK', 'Where'))
 def nanmedian(g: GraphBuilder, self):
-    """aten::nanmedian.default, opsets 11-26: block of 4 lines: Identity, Reshape, Size; calls nan_lower_median() (opspecs/sorting.yaml:240)"""
+    """aten::nanmedian.default, opsets 11-26: block of 6 lines: Identity, Reshape, Size; calls nan_lower_median() (opspecs/sorting.yaml:242)"""
     if h.rank(g, self) == 0:
         return g.op('Identity', self)
     count = h.static_count(g, self, None)
+    if count == 0:
+        return h.empty_median(g, self)
     return s.nan_lower_median(g, g.op('Reshape', self, h.ints(g, [-1])), count if count is not None else g.op('Size', self), 0, False)[0]
 
 
-@declared('opspecs/sorting.yaml:250', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Not', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:254', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Not', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'TopK', 'Where'))
 def nanmedian_dim(g: GraphBuilder, self, dim, keepdim=False):
-    """aten::nanmedian.dim, opsets 11-26: block of 4 lines: Identity; calls nan_lower_median(), size_along() (opspecs/sorting.yaml:250)"""
+    """aten::nanmedian.dim, opsets 11-26: block of 4 lines: Identity; calls nan_lower_median(), size_along() (opspecs/sorting.yaml:254)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
     axis = h.norm_dim(g, dim, self)
@@ -361,9 +363,9 @@ def lstm_data(g: GraphBuilder, data, batch_sizes, hx, params, has_biases, num_la
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='LSTM')
 
 
-@declared('opspecs/torchscript.yaml:450', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:451', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_data(g: GraphBuilder, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:450)"""
+    """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:451)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:456')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:457')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='GRU')

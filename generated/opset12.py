@@ -131,9 +131,9 @@ def ge_Scalar(g: GraphBuilder, self, other):
     return g.op('Or', self, g.op('Not', h.like(g, other, self))) if h.is_bool(g, self) else g.op('GreaterOrEqual', self, h.like(g, other, self))
 
 
-@declared('opspecs/sorting.yaml:277', emits=('ArgMax', 'Cast', 'Concat', 'Equal', 'Identity', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Squeeze', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:281', emits=('ArgMax', 'Cast', 'Concat', 'Equal', 'Identity', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Squeeze', 'Unsqueeze', 'Where'))
 def mode(g: GraphBuilder, self, dim=-1, keepdim=False):
-    """aten::mode.default, opsets 12-26: block of 3 lines: Identity; calls mode_along() (opspecs/sorting.yaml:277)"""
+    """aten::mode.default, opsets 12-26: block of 3 lines: Identity; calls mode_along() (opspecs/sorting.yaml:281)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
     return s.mode_along(g, self, h.norm_dim(g, dim, self), keepdim)

@@ -1583,7 +1583,7 @@ def log_softmax_int(g: GraphBuilder, self, dim, dtype=None):
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, True)
 
 
-@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
     """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:379)"""
     if not training and running_mean is not None and (running_var is not None):
@@ -1608,7 +1608,7 @@ def _trilinear(g: GraphBuilder, i1, i2, i3, expand1, expand2, expand3, sumdim, u
     return s.reduce_sum(g, p, sumdim, 0) if builtins.len(sumdim) > 0 else p
 
 
-@declared('opspecs/norms.yaml:19', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:19', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def layer_norm(g: GraphBuilder, input, normalized_shape, weight=None, bias=None, eps=1e-05, cudnn_enable=True):
     """aten::layer_norm.default, opsets 9-26: block of 6 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:19)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
@@ -1619,9 +1619,11 @@ def layer_norm(g: GraphBuilder, input, normalized_shape, weight=None, bias=None,
     return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, None)
 
 
-@declared('opspecs/norms.yaml:38', emits=('Add', 'Cast', 'Concat', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:38', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'LayerNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub'))
 def native_layer_norm(g: GraphBuilder, input, normalized_shape, weight, bias, eps):
     """aten::native_layer_norm.default, opsets 9-26: block of 8 lines: LayerNormalization, Mul; calls affine(), moments(), rstd() (opspecs/norms.yaml:38)"""
+    if not (0 not in normalized_shape):
+        raise g.constraint_error("layer norm over no elements (a 0 in normalized_shape): ONNX LayerNormalization needs at least one element to normalize, and torch's mean and rstd of nothing are NaN; drop the empty normalized dims or the layer", 'opspecs/norms.yaml:50')
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     if g.opset >= 17 and (not h.dtype_in(g, input, 'float64')):
         scale = weight if weight is not None else h.filled_tail(g, input, axis, 1.0)
@@ -1632,27 +1634,29 @@ def native_layer_norm(g: GraphBuilder, input, normalized_shape, weight, bias, ep
     return (s.affine(g, g.op('Mul', centered, r), weight, bias, None), mean, r)
 
 
-@declared('opspecs/norms.yaml:62', emits=('Add', 'Cast', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+@declared('opspecs/norms.yaml:69', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def group_norm(g: GraphBuilder, input, num_groups, weight=None, bias=None, eps=1e-05, cudnn_enabled=True):
-    """aten::group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:62)"""
+    """aten::group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:69)"""
     if g.opset >= 21:
         return s.group_norm_21(g, input, num_groups, weight, bias, eps)
     normalized, _, _ = s.group_stats(g, input, num_groups, eps)
     return s.affine(g, normalized, weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/norms.yaml:80', emits=('Add', 'Cast', 'Concat', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
+@declared('opspecs/norms.yaml:87', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'GroupNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub'))
 def native_group_norm(g: GraphBuilder, input, weight, bias, N, C, HxW, group, eps):
-    """aten::native_group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:80)"""
+    """aten::native_group_norm.default, opsets 9-26: block of 4 lines: no ONNX op of its own; calls affine(), group_norm_21(), group_stats() (opspecs/norms.yaml:87)"""
+    if not (N == 0 or C * HxW != 0):
+        raise g.constraint_error('group norm of groups with no elements (C or HxW is 0): the per-group mean and rstd are of nothing (NaN in torch) and ONNX Runtime refuses the empty reshape; skip the layer for empty inputs', 'opspecs/norms.yaml:95')
     normalized, mean, r = s.group_stats(g, input, group, eps)
     if g.opset >= 21:
         return (s.group_norm_21(g, input, group, weight, bias, eps), mean, r)
     return (s.affine(g, normalized, weight, bias, [-1] + [1] * (h.rank(g, input) - 2)), mean, r)
 
 
-@declared('opspecs/norms.yaml:104', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'InstanceNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Unsqueeze'))
+@declared('opspecs/norms.yaml:117', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'InstanceNormalization', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Unsqueeze'))
 def instance_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn_enabled):
-    """aten::instance_norm.default, opsets 9-26: block of 13 lines: InstanceNormalization, Mul; calls affine(), batch_norm_running(), moments(), rstd(), squeeze_axes(), unsqueeze_axes() (opspecs/norms.yaml:104)"""
+    """aten::instance_norm.default, opsets 9-26: block of 13 lines: InstanceNormalization, Mul; calls affine(), batch_norm_running(), moments(), rstd(), squeeze_axes(), unsqueeze_axes() (opspecs/norms.yaml:117)"""
     if not use_input_stats:
         return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
     r = h.rank(g, input)
@@ -1668,9 +1672,9 @@ def instance_norm(g: GraphBuilder, input, weight, bias, running_mean, running_va
     return s.squeeze_axes(g, y, [2]) if r == 2 else y
 
 
-@declared('opspecs/norms.yaml:140', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:153', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit.default, opsets 9-26: block of 5 lines: no ONNX op of its own; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:140)"""
+    """aten::_native_batch_norm_legit.default, opsets 9-26: block of 5 lines: no ONNX op of its own; calls batch_norm_running(), batch_stats() (opspecs/norms.yaml:153)"""
     if not training:
         out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
         return (out, h.empty(g, input), h.empty(g, input))
@@ -1678,16 +1682,16 @@ def _native_batch_norm_legit(g: GraphBuilder, input, weight, bias, running_mean,
     return (y, mean, invstd)
 
 
-@declared('opspecs/norms.yaml:162', emits=('Add', 'Cast', 'Concat', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:175', emits=('Add', 'Cast', 'Concat', 'Div', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_no_stats(g: GraphBuilder, input, weight, bias, training, momentum, eps):
-    """aten::_native_batch_norm_legit.no_stats, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_stats() (opspecs/norms.yaml:162)"""
+    """aten::_native_batch_norm_legit.no_stats, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_stats() (opspecs/norms.yaml:175)"""
     y, mean, _, invstd = s.batch_stats(g, input, weight, bias, eps)
     return (y, mean, invstd)
 
 
-@declared('opspecs/norms.yaml:180', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:193', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Identity', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
 def _native_batch_norm_legit_functional(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps):
-    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 6 lines: Identity; calls batch_norm_running(), batch_stats(), running_update() (opspecs/norms.yaml:180)"""
+    """aten::_native_batch_norm_legit_functional.default, opsets 9-26: block of 6 lines: Identity; calls batch_norm_running(), batch_stats(), running_update() (opspecs/norms.yaml:193)"""
     if not training:
         out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
         return (out, h.empty(g, input), h.empty(g, input), g.op('Identity', running_mean), g.op('Identity', running_var))
@@ -1696,24 +1700,24 @@ def _native_batch_norm_legit_functional(g: GraphBuilder, input, weight, bias, ru
     return (y, mean, invstd, new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:205', emits=('Add', 'Cast', 'Concat', 'Div', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
+@declared('opspecs/norms.yaml:218', emits=('Add', 'Cast', 'Concat', 'Div', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Size', 'Sqrt', 'Sub'))
 def _batch_norm_with_update_functional(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_batch_norm_with_update_functional.default, opsets 9-26: block of 3 lines: no ONNX op of its own; calls batch_stats(), running_update() (opspecs/norms.yaml:205)"""
+    """aten::_batch_norm_with_update_functional.default, opsets 9-26: block of 3 lines: no ONNX op of its own; calls batch_stats(), running_update() (opspecs/norms.yaml:218)"""
     y, mean, var, invstd = s.batch_stats(g, input, weight, bias, eps)
     new_mean, new_var = s.running_update(g, input, mean, var, running_mean, running_var, momentum)
     return (y, mean, invstd, h.tensor(g, [], 'uint8'), new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:225', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+@declared('opspecs/norms.yaml:238', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _batch_norm_no_update(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_batch_norm_no_update.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_norm_running() (opspecs/norms.yaml:225)"""
+    """aten::_batch_norm_no_update.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_norm_running() (opspecs/norms.yaml:238)"""
     out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
     return (out, h.empty(g, input), h.empty(g, input), h.tensor(g, [], 'uint8'))
 
 
-@declared('opspecs/norms.yaml:244', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
+@declared('opspecs/norms.yaml:257', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
 def rms_norm(g: GraphBuilder, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:244)"""
+    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:257)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     epsilon = h.default_eps(g, input, eps)
     if g.opset >= 23:
@@ -1967,14 +1971,14 @@ def sum_dim_IntList(g: GraphBuilder, self, dim, keepdim=False, *, dtype=None):
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_sum(g, x, h.reduce_axes(g, dim, self), keepdim)
 
 
-@declared('opspecs/reduction.yaml:32', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
+@declared('opspecs/reduction.yaml:32', emits=('Cast', 'Concat', 'Div', 'Identity', 'ReduceMean', 'ReduceSum', 'Reshape'))
 def mean(g: GraphBuilder, self, *, dtype=None):
     """aten::mean.default, opsets 9-26: block of 2 lines: Identity; calls reduce_mean() (opspecs/reduction.yaml:32)"""
     x = self if dtype is None else h.cast(g, self, dtype)
     return g.op('Identity', x) if h.rank(g, self) == 0 else s.reduce_mean(g, x, None, False)
 
 
-@declared('opspecs/reduction.yaml:42', emits=('Cast', 'Concat', 'Identity', 'ReduceMean', 'Reshape'))
+@declared('opspecs/reduction.yaml:42', emits=('Cast', 'Concat', 'Div', 'Identity', 'ReduceMean', 'ReduceSum', 'Reshape'))
 def mean_dim(g: GraphBuilder, self, dim, keepdim=False, *, dtype=None):
     """aten::mean.dim, opsets 9-26: block of 2 lines: Identity; calls reduce_mean() (opspecs/reduction.yaml:42)"""
     x = self if dtype is None else h.cast(g, self, dtype)
@@ -2243,37 +2247,37 @@ def lstm_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropo
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='LSTM')
 
 
-@declared('opspecs/rnn.yaml:47', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:48', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:47)"""
+    """aten::gru.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:48)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:52')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:53')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='GRU')
 
 
-@declared('opspecs/rnn.yaml:69', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:71', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
 def rnn_tanh_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:69)"""
+    """aten::rnn_tanh.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:71)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:74')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:76')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Tanh')
 
 
-@declared('opspecs/rnn.yaml:91', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:94', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def rnn_relu_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:91)"""
+    """aten::rnn_relu.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:94)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:96')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:99')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Relu')
 
 
-@declared('opspecs/rnn.yaml:118', emits=('Cast', 'Concat', 'ConstantOfShape<11', 'GRU', 'Gather', 'LSTM', 'Less', 'NonZero<11', 'RNN', 'Range>=11', 'Relu', 'Reshape', 'Shape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/rnn.yaml:122', emits=('Cast', 'Concat', 'ConstantOfShape<11', 'GRU', 'Gather', 'LSTM', 'Less', 'NonZero<11', 'RNN', 'Range>=11', 'Relu', 'Reshape', 'Shape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze', 'Where'))
 def packed_rnn(g: GraphBuilder, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional):
-    """aten2onnx::packed_rnn.default, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:118)"""
+    """aten2onnx::packed_rnn.default, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:122)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:123')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:127')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
-        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:125')
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:129')
     return rnn_ops.packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional)
 
 
@@ -2502,27 +2506,29 @@ def kthvalue(g: GraphBuilder, self, k, dim=-1, keepdim=False):
 
 @declared('opspecs/sorting.yaml:82', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Size', 'Sub', 'TopK', 'Where'))
 def median(g: GraphBuilder, self):
-    """aten::median.default, opsets 9-26: block of 4 lines: Identity, Reshape, Size; calls lower_median() (opspecs/sorting.yaml:82)"""
+    """aten::median.default, opsets 9-26: block of 6 lines: Identity, Reshape, Size; calls lower_median() (opspecs/sorting.yaml:82)"""
     if h.rank(g, self) == 0:
         return g.op('Identity', self)
     count = h.static_count(g, self, None)
+    if count == 0:
+        return h.empty_median(g, self)
     return s.lower_median(g, g.op('Reshape', self, h.ints(g, [-1])), count if count is not None else g.op('Size', self), 0, False)[0]
 
 
-@declared('opspecs/sorting.yaml:92', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
+@declared('opspecs/sorting.yaml:94', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Gather', 'GatherElements', 'Greater', 'Identity', 'IsNaN', 'Less', 'Neg', 'ReduceMax', 'Reshape', 'Shape', 'Sub', 'TopK', 'Where'))
 def median_dim(g: GraphBuilder, self, dim, keepdim=False):
-    """aten::median.dim, opsets 9-26: block of 4 lines: Identity; calls lower_median(), size_along() (opspecs/sorting.yaml:92)"""
+    """aten::median.dim, opsets 9-26: block of 4 lines: Identity; calls lower_median(), size_along() (opspecs/sorting.yaml:94)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
     axis = h.norm_dim(g, dim, self)
     return s.lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
 
 
-@declared('opspecs/sorting.yaml:104', emits=('Cast', 'CumSum', 'Identity', 'ReduceSum', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:106', emits=('Cast', 'CumSum', 'Identity', 'ReduceSum', 'Unsqueeze', 'Where'))
 def cumsum(g: GraphBuilder, self, dim, *, dtype=None):
-    """aten::cumsum.default, opsets 9-26: block of 9 lines: CumSum, Identity, Where; calls prefix_mask(), reduce_sum(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:104)"""
+    """aten::cumsum.default, opsets 9-26: block of 9 lines: CumSum, Identity, Where; calls prefix_mask(), reduce_sum(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:106)"""
     if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
-        raise g.constraint_error('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:116')
+        raise g.constraint_error('cumsum along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:118')
     x = h.accumulated(g, self, dtype)
     if h.rank(g, self) == 0:
         return g.op('Identity', x)
@@ -2534,11 +2540,11 @@ def cumsum(g: GraphBuilder, self, dim, *, dtype=None):
     return h.cast_like(g, s.reduce_sum(g, spread, [axis], False), x)
 
 
-@declared('opspecs/sorting.yaml:124', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:126', emits=('Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'Not', 'Range', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def cumprod(g: GraphBuilder, self, dim, *, dtype=None):
-    """aten::cumprod.default, opsets 9-26: block of 7 lines: Identity, Where; calls prefix_mask(), reduce_prod(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:124)"""
+    """aten::cumprod.default, opsets 9-26: block of 7 lines: Identity, Where; calls prefix_mask(), reduce_prod(), scan_work(), unsqueeze_axes() (opspecs/sorting.yaml:126)"""
     if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
-        raise g.constraint_error('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:134')
+        raise g.constraint_error('cumprod along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:136')
     x = h.accumulated(g, self, dtype)
     if h.rank(g, self) == 0:
         return g.op('Identity', x)
@@ -2548,11 +2554,11 @@ def cumprod(g: GraphBuilder, self, dim, *, dtype=None):
     return h.cast_like(g, s.reduce_prod(g, spread, [axis], False), x)
 
 
-@declared('opspecs/sorting.yaml:142', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:144', emits=('Add', 'Cast', 'Concat', 'Exp', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Log', 'Not', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def logcumsumexp(g: GraphBuilder, self, dim):
-    """aten::logcumsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub, Where; calls finite_or_zero(), prefix_mask(), reduce_max(), reduce_sum(), scan_work(), squeeze_axes(), unsqueeze_axes() (opspecs/sorting.yaml:142)"""
+    """aten::logcumsumexp.default, opsets 9-26: block of 8 lines: Add, Exp, Identity, Log, Sub, Where; calls finite_or_zero(), prefix_mask(), reduce_max(), reduce_sum(), scan_work(), squeeze_axes(), unsqueeze_axes() (opspecs/sorting.yaml:144)"""
     if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
-        raise g.constraint_error('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:153')
+        raise g.constraint_error('logcumsumexp along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:155')
     if h.rank(g, self) == 0:
         return g.op('Identity', self)
     axis = h.norm_dim(g, dim, self)
@@ -2563,36 +2569,36 @@ def logcumsumexp(g: GraphBuilder, self, dim):
     return h.cast_like(g, g.op('Add', g.op('Log', total), s.squeeze_axes(g, shift, [axis])), self)
 
 
-@declared('opspecs/sorting.yaml:162', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:164', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummax(g: GraphBuilder, self, dim):
-    """aten::cummax.default, opsets 9-26: running_extreme(self, dim, True) (opspecs/sorting.yaml:162)"""
+    """aten::cummax.default, opsets 9-26: running_extreme(self, dim, True) (opspecs/sorting.yaml:164)"""
     if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
-        raise g.constraint_error('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:165')
+        raise g.constraint_error('cummax along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:167')
     return s.running_extreme(g, self, dim, True)
 
 
-@declared('opspecs/sorting.yaml:172', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
+@declared('opspecs/sorting.yaml:174', emits=('And', 'Cast', 'Concat', 'Gather', 'Greater', 'Identity', 'IsNaN', 'Less', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def cummin(g: GraphBuilder, self, dim):
-    """aten::cummin.default, opsets 9-26: running_extreme(self, dim, False) (opspecs/sorting.yaml:172)"""
+    """aten::cummin.default, opsets 9-26: running_extreme(self, dim, False) (opspecs/sorting.yaml:174)"""
     if not (g.opset >= 11 or h.rank(g, self) == 0 or h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
-        raise g.constraint_error('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:175')
+        raise g.constraint_error('cummin along a dimension whose size is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/sorting.yaml:177')
     return s.running_extreme(g, self, dim, False)
 
 
-@declared('opspecs/sorting.yaml:185', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/sorting.yaml:187', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def bucketize_Tensor(g: GraphBuilder, self, boundaries, *, out_int32=False, right=False):
-    """aten::bucketize.Tensor, opsets 9-26: block of 3 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:185)"""
+    """aten::bucketize.Tensor, opsets 9-26: block of 3 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:187)"""
     self, boundaries = g.promote([self, boundaries], 'DEFAULT')
     hit = g.op('Not', g.op('Less', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)) if right else g.op('Greater', s.unsqueeze_axes(g, self, [h.rank(g, self)]), boundaries)
     n = s.reduce_sum(g, h.cast(g, hit, 'int64'), [h.rank(g, self)], 0)
     return h.cast(g, n, 'int32') if out_int32 else n
 
 
-@declared('opspecs/sorting.yaml:198', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/sorting.yaml:200', emits=('Cast', 'Concat', 'Greater', 'Less', 'Not', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def searchsorted_Tensor(g: GraphBuilder, sorted_sequence, self, *, out_int32=False, right=False, side=None, sorter=None):
-    """aten::searchsorted.Tensor, opsets 9-26: block of 6 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:198)"""
+    """aten::searchsorted.Tensor, opsets 9-26: block of 6 lines: Greater, Less, Not; calls reduce_sum(), unsqueeze_axes() (opspecs/sorting.yaml:200)"""
     if not (sorter is None):
-        raise g.constraint_error('searchsorted with a sorter is not supported; sort the sequence first (torch.sort) and pass it without sorter', 'opspecs/sorting.yaml:208')
+        raise g.constraint_error('searchsorted with a sorter is not supported; sort the sequence first (torch.sort) and pass it without sorter', 'opspecs/sorting.yaml:210')
     sorted_sequence, self = g.promote([sorted_sequence, self], 'DEFAULT')
     r = right if side is None else side == 'right'
     x = s.unsqueeze_axes(g, self, [h.rank(g, self)])
@@ -3329,45 +3335,46 @@ def sym_numel(g: GraphBuilder, self):
     return g.op('Size', self)
 
 
-@declared('opspecs/symbolic.yaml:19', emits=('ReduceProd', 'Shape', 'Slice'))
+@declared('opspecs/symbolic.yaml:19', emits=('Add', 'Cast', 'Concat', 'Equal', 'ReduceProd', 'Reshape', 'Shape', 'Slice'))
 def sym_stride_int(g: GraphBuilder, self, dim):
-    """aten::sym_stride.int, opsets 9-9: ReduceProd(Slice(Shape(self), starts=[norm_dim(dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0) (opspecs/symbolic.yaml:19)"""
-    return g.op('ReduceProd', g.op('Slice', g.op('Shape', self), starts=[h.norm_dim(g, dim, self) + 1], ends=[9223372036854775807], axes=[0]), keepdims=0)
+    """aten::sym_stride.int, opsets 9-9: block of 2 lines: Add, Equal, ReduceProd, Shape, Slice (opspecs/symbolic.yaml:19)"""
+    sizes = g.op('Slice', g.op('Shape', self), starts=[h.norm_dim(g, dim, self) + 1], ends=[9223372036854775807], axes=[0])
+    return g.op('ReduceProd', g.op('Add', sizes, h.cast(g, g.op('Equal', sizes, h.ints(g, [0])), 'int64')), keepdims=0)
 
 
-@declared('opspecs/symbolic.yaml:27', emits=('Cast',))
+@declared('opspecs/symbolic.yaml:33', emits=('Cast',))
 def sym_storage_offset(g: GraphBuilder, self):
-    """aten::sym_storage_offset.default, opsets 9-26: scalar(0, 'int64') (opspecs/symbolic.yaml:27)"""
+    """aten::sym_storage_offset.default, opsets 9-26: scalar(0, 'int64') (opspecs/symbolic.yaml:33)"""
     return h.scalar(g, 0, 'int64')
 
 
-@declared('opspecs/symbolic.yaml:32', emits=('Cast', 'Concat', 'Reshape'))
+@declared('opspecs/symbolic.yaml:38', emits=('Cast', 'Concat', 'Reshape'))
 def _local_scalar_dense(g: GraphBuilder, self):
-    """aten::_local_scalar_dense.default, opsets 9-26: cast(Reshape(self, ints([])), number_dtype(self)) (opspecs/symbolic.yaml:32)"""
+    """aten::_local_scalar_dense.default, opsets 9-26: cast(Reshape(self, ints([])), number_dtype(self)) (opspecs/symbolic.yaml:38)"""
     return h.cast(g, g.op('Reshape', self, h.ints(g, [])), h.number_dtype(g, self))
 
 
-@declared('opspecs/symbolic.yaml:39', emits=())
+@declared('opspecs/symbolic.yaml:45', emits=())
 def _assert_scalar(g: GraphBuilder, self, assert_msg):
-    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:39); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:57)"""
+    """aten::_assert_scalar.default, opsets 9-26: None (opspecs/symbolic.yaml:45); also serves aten::_assert_async.msg (opspecs/symbolic.yaml:63)"""
     return None
 
 
-@declared('opspecs/symbolic.yaml:46', emits=())
+@declared('opspecs/symbolic.yaml:52', emits=())
 def _assert_tensor_metadata(g: GraphBuilder, a, size=None, stride=None, dtype=None, *, device=None, layout=None):
-    """aten::_assert_tensor_metadata.default, opsets 9-26: None (opspecs/symbolic.yaml:46)"""
+    """aten::_assert_tensor_metadata.default, opsets 9-26: None (opspecs/symbolic.yaml:52)"""
     return None
 
 
-@declared('opspecs/symbolic.yaml:51', emits=())
+@declared('opspecs/symbolic.yaml:57', emits=())
 def _assert_async(g: GraphBuilder, self):
-    """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:51)"""
+    """aten::_assert_async.default, opsets 9-26: None (opspecs/symbolic.yaml:57)"""
     return None
 
 
-@declared('opspecs/symbolic.yaml:64', emits=())
+@declared('opspecs/symbolic.yaml:70', emits=())
 def sym_constrain_range(g: GraphBuilder, size, *, min=None, max=None):
-    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:64); also serves aten::sym_constrain_range_for_size.default"""
+    """aten::sym_constrain_range.default, opsets 9-26: None (opspecs/symbolic.yaml:70); also serves aten::sym_constrain_range_for_size.default"""
     return None
 
 

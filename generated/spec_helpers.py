@@ -17,11 +17,11 @@ from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 # name -> (params, emit, spec line): what user spec files (aten2onnx.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'abs_sin_pi': (('x',), 'Abs(Sin(Mul(Sub(x, Floor(Add(x, f64(0.5)))), f64(3.141592653589793))))', 'opspecs/special.yaml:41'),
-    'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:285'),
-    'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:122'),
-    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    bounds = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(scalar(start, bounds), ints([]))\n    last = Reshape(scalar(end, bounds), ints([]))\n    return cast(Range(first, last, Reshape(scalar(step, bounds), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:314'),
-    'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:314'),
-    'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:322'),
+    'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:298'),
+    'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:127'),
+    'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    bounds = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(scalar(start, bounds), ints([]))\n    last = Reshape(scalar(end, bounds), ints([]))\n    return cast(Range(first, last, Reshape(scalar(step, bounds), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:319'),
+    'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:327'),
+    'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:335'),
     'bessel_i0_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i0e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Exp(x), near))\nreturn keep_nan(x0, Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y))", 'opspecs/special.yaml:575'),
     'bessel_i1_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i1e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Mul(near, x), Exp(x)))\ny = Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))", 'opspecs/special.yaml:584'),
     'bessel_j0_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Div(Mul(Mul(Sub(x2, f64(5.78318596294678452118e+00)), Sub(x2, f64(3.04712623436620863991e+01))),\n                horner(x2, [-4.79443220978201773821e+09, 1.95617491946556577543e+12, -2.49248344360967716204e+14,\n                            9.70862251047306323952e+15])),\n            horner(x2, [4.99563147152651017219e+02, 1.73785401676374683123e+05, 4.84409658339962045305e+07,\n                        1.11855537045356834862e+10, 2.11277520115489217587e+12, 3.10518229857422583814e+14,\n                        3.18121955943204943306e+16, 1.71086294081043136091e+18]))\nsmall = Where(Less(x, f64(0.00001)), Sub(f64(1.0), Div(x2, f64(4.0))), small)\np, q = hankel_j0(x, Div(f64(25.0), x2))\nphase = torch_phase(x, narrow, 0.785398163397448309615660845819875721)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\nreturn keep_nan(x0, Where(Greater(x, f64(5.0)), large, small))', 'opspecs/special.yaml:411'),
@@ -30,8 +30,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
     'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:416'),
     'covariance': (('self', 'correction', 'fweights', 'aweights'), 't = statistic_dtype(self, aweights)\nx = cast(Reshape(self, ints([1, -1])) if rank(self) < 2 else self, t)\ncount = None\nif fweights is None and aweights is None:\n    count = 1 if rank(self) == 0 else static_size(self, rank(self) - 1)\n    total = like(float(count), x) if count is not None else cast_like(size_along(self, rank(self) - 1), x)\n    weighted = x\n    norm = Sub(total, like(float(correction), x))\nelse:\n    w = (cast(aweights, t) if fweights is None else\n         cast(fweights, t) if aweights is None else Mul(cast(fweights, t), cast(aweights, t)))\n    total = reduce_sum(w, None, False)\n    weighted = Mul(x, w)\n    if correction == 0:\n        norm = total\n    elif aweights is None:\n        norm = Sub(total, like(float(correction), x))\n    else:\n        spread = Div(reduce_sum(Mul(w, cast(aweights, t)), None, False), total)\n        norm = Sub(total, Mul(like(float(correction), x), spread))\ncentred = Sub(x, Div(reduce_sum(weighted, [1], True), total))\nproducts = MatMul(centred, Transpose(centred if fweights is None and aweights is None else Mul(centred, w),\n                                     perm=[1, 0]))\nif count is not None and count - correction <= 0:\n    return divided_by_zero(products)\nreturn Div(products, Max(norm, like(0.0, x)))', 'opspecs/statistics.yaml:442'),
-    'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:622'),
-    'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:617'),
+    'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:627'),
+    'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:622'),
     'digamma_wide': (('x',), "negative = Less(x, f64(0.0))\nu = Where(negative, Sub(f64(1.0), x), x)\nsteps = Where(Less(u, f64(10.0)), Ceil(Sub(f64(10.0), u)), f64(0.0))\nw = Add(u, steps)\nhead = Neg(shifted_sum(u, steps, 10, 1))\nz = Reciprocal(Mul(w, w))\nseries = Where(Less(w, f64(1.0e17)),\n               Mul(z, horner(z, [8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,\n                                 -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,\n                                 8.33333333333333333333E-2])),\n               f64(0.0))\ncore = Where(same_as(w, f64(10.0)), Add(head, f64(2.25175258906672110764)),\n             Sub(Sub(Add(head, Log(w)), Div(f64(0.5), w)), series))\nr = Sub(x, Ceil(x))\nreflected = Sub(core, Div(f64(3.141592653589793), Tan(Mul(f64(3.141592653589793), r))))\ny = Where(negative, Where(is_integer(x), f64(float('nan')), reflected), core)\nzero = same_as(x, f64(0.0))\nreturn keep_nan(x, Where(zero, Where(Less(Reciprocal(x), f64(0.0)), f64(float('inf')), f64(float('-inf'))), y))", 'opspecs/special.yaml:249'),
     'divided_by_zero': (('x',), "Where(Greater(x, (zero := like(0.0, x))), like(float('inf'), x), Where(Less(x, zero), like(float('-inf'), x), like(float('nan'), x)))", 'opspecs/statistics.yaml:475'),
     'erf_small': (('x',), 'z = Mul(x, x)\nnum = horner(z, [9.60497373987051638749E0, 9.00260197203842689217E1, 2.23200534594684319226E3,\n                 7.00332514112805075473E3, 5.55923013010394962768E4])\nden = horner(z, [1.0, 3.35617141647503099647E1, 5.21357949780152679795E2, 4.59432382970980127987E3,\n                 2.26290000613890934246E4, 4.92673942608635921086E4])\nreturn Div(Mul(x, num), den)', 'opspecs/special.yaml:55'),
@@ -41,15 +41,15 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'exp_overflow': (('x',), "709.782712893384 if dtype_in(x, 'float64') else 88.72283905206835", 'opspecs/special.yaml:594'),
     'exp_square': (('x', 'sign'), 'a = Min(Abs(x), f64(40.0))\nhi = Div(Floor(Mul(a, f64(128.0))), f64(128.0))\nlo = Sub(a, hi)\nreturn Mul(Exp(Mul(Mul(hi, hi), f64(sign))), Exp(Mul(Mul(Add(Add(hi, hi), lo), lo), f64(sign))))', 'opspecs/special.yaml:83'),
     'expm1_wide': (('u',), 'w = Exp(u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Where(Less(Abs(u), f64(0.5)), Div(Mul(d, u), Log(w)), d))', 'opspecs/special.yaml:1208'),
-    'extreme_along': (('self', 'dim', 'keepdim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nvalues = reduce_max(x, [axis], keepdim) if largest else reduce_min(x, [axis], keepdim)\nindices = ArgMax(x, axis=axis, keepdims=keepdim) if largest else ArgMin(x, axis=axis, keepdims=keepdim)\nif not is_float(x):\n    return cast_like(values, self), indices\nflags = cast(IsNaN(x), 'int32')\nseen = Greater(reduce_max(flags, [axis], keepdim), scalar(0, 'int32'))\nreturn (cast_like(Where(seen, like(float('nan'), x), values), self),\n        Where(seen, ArgMax(flags, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:142'),
-    'extreme_of': (('self', 'axes', 'keepdim', 'largest'), "x = reduce_work(self)\nout = reduce_max(x, axes, keepdim) if largest else reduce_min(x, axes, keepdim)\nreturn cast_like(Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out) if is_float(x) else out, self)", 'opspecs/helpers.yaml:134'),
+    'extreme_along': (('self', 'dim', 'keepdim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nvalues = reduce_max(x, [axis], keepdim) if largest else reduce_min(x, [axis], keepdim)\nindices = ArgMax(x, axis=axis, keepdims=keepdim) if largest else ArgMin(x, axis=axis, keepdims=keepdim)\nif not is_float(x):\n    return cast_like(values, self), indices\nflags = cast(IsNaN(x), 'int32')\nseen = Greater(reduce_max(flags, [axis], keepdim), scalar(0, 'int32'))\nreturn (cast_like(Where(seen, like(float('nan'), x), values), self),\n        Where(seen, ArgMax(flags, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:147'),
+    'extreme_of': (('self', 'axes', 'keepdim', 'largest'), "x = reduce_work(self)\nout = reduce_max(x, axes, keepdim) if largest else reduce_min(x, axes, keepdim)\nreturn cast_like(Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out) if is_float(x) else out, self)", 'opspecs/helpers.yaml:139'),
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
-    'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:112'),
-    'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:354'),
+    'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:117'),
+    'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:359'),
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:426'),
-    'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:306'),
-    'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:292'),
-    'half_as_float': (('x',), "cast(x, 'float32') if dtype_in(x, 'float16', 'bfloat16') else x", 'opspecs/helpers.yaml:86'),
+    'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:319'),
+    'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:305'),
+    'half_as_float': (('x',), "cast(x, 'float32') if dtype_in(x, 'float16', 'bfloat16') else x", 'opspecs/helpers.yaml:91'),
     'hankel_j0': (('x', 'z'), 'p = Div(horner(z, [7.96936729297347051624e-04, 8.28352392107440799803e-02, 1.23953371646414299388e+00,\n                   5.44725003058768775090e+00, 8.74716500199817011941e+00, 5.30324038235394892183e+00,\n                   9.99999999999999997821e-01]),\n        horner(z, [9.24408810558863637013e-04, 8.56288474354474431428e-02, 1.25352743901058953537e+00,\n                   5.47097740330417105182e+00, 8.76190883237069594232e+00, 5.30605288235394617618e+00,\n                   1.00000000000000000218e+00]))\nq = Div(horner(z, [-1.13663838898469149931e-02, -1.28252718670509318512e+00, -1.95539544257735972385e+01,\n                   -9.32060152123768231369e+01, -1.77681167980488050595e+02, -1.47077505154951170175e+02,\n                   -5.14105326766599330220e+01, -6.05014350600728481186e+00]),\n        horner(z, [6.43178256118178023184e+01, 8.56430025976980587198e+02, 3.88240183605401609683e+03,\n                   7.24046774195652478189e+03, 5.93072701187316984827e+03, 2.06209331660327847417e+03,\n                   2.42005740240291393179e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:367'),
     'hankel_j1': (('x', 'z'), 'p = Div(horner(z, [7.62125616208173112003e-04, 7.31397056940917570436e-02, 1.12719608129684925192e+00,\n                   5.11207951146807644818e+00, 8.42404590141772420927e+00, 5.21451598682361504063e+00,\n                   1.00000000000000000254e+00]),\n        horner(z, [5.71323128072548699714e-04, 6.88455908754495404082e-02, 1.10514232634061696926e+00,\n                   5.07386386128601488557e+00, 8.39985554327604159757e+00, 5.20982848682361821619e+00,\n                   9.99999999999999997461e-01]))\nq = Div(horner(z, [5.10862594750176621635e-02, 4.98213872951233449420e+00, 7.58238284132545283818e+01,\n                   3.66779609360150777800e+02, 7.10856304998926107277e+02, 5.97489612400613639965e+02,\n                   2.11688757100572135698e+02, 2.52070205858023719784e+01]),\n        horner(z, [7.42373277035675149943e+01, 1.05644886038262816351e+03, 4.98641058337653607651e+03,\n                   9.56231892404756170795e+03, 7.99704160447350683650e+03, 2.82619278517639096600e+03,\n                   3.36093607810698293419e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:385'),
     'histogram_counts': (('self', 'edges', 'weight', 'density'), "x = unsqueeze_axes(Reshape(self, ints([-1])), [1])\nlower = slice_axes(edges, [0], [-1], [0])\nupper = Concat(slice_axes(edges, [1], [-1], [0]), Reshape(like(float('inf'), edges), ints([1])), axis=0)\ninside = And(Not(Less(x, slice_axes(edges, [0], [1], [0]))), Not(Greater(x, slice_axes(edges, [-1], [9223372036854775807], [0]))))\nhit = cast_like(And(And(Not(Less(x, lower)), Less(x, upper)), inside), x)\nw = hit if weight is None else Mul(hit, unsqueeze_axes(Reshape(weight, ints([-1])), [1]))\nhist = reduce_sum(w, [0], False)\nif not density:\n    return hist\nreturn Div(Div(hist, reduce_sum(hist, None, False)), Sub(slice_axes(edges, [1], [9223372036854775807], [0]), lower))", 'opspecs/statistics.yaml:384'),
@@ -57,15 +57,15 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'i1e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    2.77791411276104639959E-18, -2.11142121435816608115E-17, 1.55363195773620046921E-16, -1.10559694773538630805E-15,\n    7.60068429473540693410E-15, -5.04218550472791168711E-14, 3.22379336594557470981E-13, -1.98397439776494371520E-12,\n    1.17361862988909016308E-11, -6.66348972350202774223E-11, 3.62559028155211703701E-10, -1.88724975172282928790E-9,\n    9.38153738649577178388E-9, -4.44505912879632808065E-8, 2.00329475355213526229E-7, -8.56872026469545474066E-7,\n    3.47025130813767847674E-6, -1.32731636560394358279E-5, 4.78156510755005422638E-5, -1.61760815825896745588E-4,\n    5.12285956168575772895E-4, -1.51357245063125314899E-3, 4.15642294431288815669E-3, -1.05640848946261981558E-2,\n    2.47264490306265168283E-2, -5.29459812080949914269E-2, 1.02643658689847095384E-1, -1.76416518357834055153E-1,\n    2.52587186443633654823E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    7.51729631084210481353E-18, 4.41434832307170791151E-18, -4.65030536848935832153E-17, -3.20952592199342395980E-17,\n    2.96262899764595013876E-16, 3.30820231092092828324E-16, -1.88035477551078244854E-15, -3.81440307243700780478E-15,\n    1.04202769841288027642E-14, 4.27244001671195135429E-14, -2.10154184277266431302E-14, -4.08355111109219731823E-13,\n    -7.19855177624590851209E-13, 2.03562854414708950722E-12, 1.41258074366137813316E-11, 3.25260358301548823856E-11,\n    -1.89749581235054123450E-11, -5.58974346219658380687E-10, -3.83538038596423702205E-9, -2.63146884688951950684E-8,\n    -2.51223623787020892529E-7, -3.88256480887769039346E-6, -1.10588938762623716291E-4, -9.76109749136146840777E-3,\n    7.78576235018280120474E-1])\nreturn near, far', 'opspecs/special.yaml:548'),
     'igam_factor': (('a', 'x'), 'direct = Sub(Sub(Mul(a, Log(x)), x), lgamma_wide(a))\ndirect = Where(Less(direct, f64(-709.782712893384)), f64(0.0), Exp(direct))\nfac = Sub(Add(a, f64(6.02468004077673)), f64(0.5))\nres = Div(Sqrt(Div(fac, f64(2.718281828459045))), lanczos_sum_expg_scaled(a))\nsmall = Mul(res, Mul(Exp(Sub(a, x)), Pow(Div(x, fac), a)))\nnumfac = Div(Add(Sub(Sub(x, a), f64(6.02468004077673)), f64(0.5)), fac)\nlarge = Mul(res, Exp(Add(Mul(a, Sub(log1p_wide(numfac), numfac)), Div(Mul(x, f64(-5.52468004077673)), fac))))\nnear = Where(And(Less(a, f64(200.0)), Less(x, f64(200.0))), small, large)\nreturn Where(Greater(Abs(Sub(a, x)), Mul(f64(0.4), Abs(a))), direct, near)', 'opspecs/special.yaml:1227'),
     'incomplete_gamma': (('a0', 'x0', 'upper'), "regular = And(And(Greater(a0, f64(0.0)), Greater(x0, f64(0.0))), Not(Or(infinite(a0), infinite(x0))))\na = Where(regular, a0, f64(1.0))\nx = Where(regular, x0, f64(1.0))\nabsxma = Div(Abs(Sub(x, a)), a)\nasymptotic = Or(And(And(Greater(a, f64(20.0)), Less(a, f64(200.0))), Less(absxma, f64(0.3))),\n                And(Greater(a, f64(200.0)), Less(absxma, Div(f64(4.5), Sqrt(a)))))\nby_fraction = And(Greater(x, f64(1.1)), Not(Less(x, a)))\nlow = Not(Greater(x, f64(0.5)))\nmid = Not(Or(low, Greater(x, f64(1.1))))\nby_upper_series = Or(And(low, Not(Less(Div(f64(-0.4), Log(x)), a))), And(mid, Not(Less(Mul(x, f64(1.1)), a))))\nif upper:\n    by_q = And(Not(asymptotic), Or(by_fraction, by_upper_series))\nelse:\n    by_q = And(Not(asymptotic), And(Greater(x, f64(1.0)), Greater(x, a)))\nby_p = And(Not(asymptotic), Not(by_q))\nfac = igam_factor(a, x)\np = Div(Mul(incomplete_gamma_sum('series', a, x, And(regular, by_p)), fac), a)\nfraction = Mul(incomplete_gamma_sum('fraction', a, x, And(regular, And(by_q, by_fraction))), fac)\nlogx = Log(x)\nseries = Sub(Neg(expm1_wide(Sub(Mul(a, logx), lgamma_wide(Add(a, f64(1.0)))))),\n             Mul(Exp(Sub(Mul(a, logx), lgamma_wide(a))),\n                 incomplete_gamma_sum('upper_series', a, x, And(regular, And(by_q, Not(by_fraction))))))\nq = Where(by_fraction, Where(same_as(fac, f64(0.0)), f64(0.0), fraction), series)\np = Where(same_as(fac, f64(0.0)), f64(0.0), p)\nsigma = Div(Sub(x, a), a)\neta = Sqrt(Mul(f64(-2.0), Sub(log1p_wide(sigma), sigma)))\neta = Where(Greater(x, a), eta, Where(Less(x, a), Neg(eta), f64(0.0)))\nsign = 1.0 if upper else -1.0\ntotal = incomplete_gamma_sum('asymptotic', a, eta, asymptotic)\nexpansion = Add(Mul(f64(0.5), erfc_wide(Mul(Mul(f64(sign), eta), Sqrt(Mul(a, f64(0.5)))))),\n                Div(Mul(Mul(f64(sign), Exp(Mul(Mul(f64(-0.5), a), Mul(eta, eta)))), total),\n                    Sqrt(Mul(f64(2.0 * 3.1415927410125732), a))))\nif upper:\n    y = Where(asymptotic, expansion, Where(by_q, q, Sub(f64(1.0), p)))\nelse:\n    y = Where(asymptotic, expansion, Where(by_q, Sub(f64(1.0), q), p))\ninner = 1.0 if upper else 0.0\ny = Where(Or(IsNaN(a0), IsNaN(x0)), f64(float('nan')), y)\ny = Where(infinite(x0), f64(1.0 - inner), y)\ny = Where(infinite(a0), Where(infinite(x0), f64(float('nan')), f64(inner)), y)\ny = Where(same_as(x0, f64(0.0)), f64(inner), y)\ny = Where(same_as(a0, f64(0.0)), Where(Greater(x0, f64(0.0)), f64(1.0 - inner), f64(float('nan'))), y)\nreturn Where(Or(Less(x0, f64(0.0)), Less(a0, f64(0.0))), f64(float('nan')), y)", 'opspecs/special.yaml:1241'),
-    'index_range': (('count',), "if not is_value(count):\n    return ints(list(range(int(count))))\nif opset >= 11:\n    return Range(scalar(0, 'int64'), count, scalar(1, 'int64'))\nreturn Reshape(NonZero(filled(Reshape(count, ints([1])), 1, 'int64')), ints([-1]))", 'opspecs/helpers.yaml:533'),
+    'index_range': (('count',), "if not is_value(count):\n    return ints(list(range(int(count))))\nif opset >= 11:\n    return Range(scalar(0, 'int64'), count, scalar(1, 'int64'))\nreturn Reshape(NonZero(filled(Reshape(count, ints([1])), 1, 'int64')), ints([-1]))", 'opspecs/helpers.yaml:538'),
     'infinite': (('x',), 'And(IsNaN(Sub(x, x)), Not(IsNaN(x)))', 'opspecs/special.yaml:31'),
-    'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:472'),
+    'int_floordiv': (('x', 'y'), "if opset >= 10:\n    return Div(Sub(x, Mod(x, y)), y)\nq = Div(x, y)\nzero = scalar(0, 'int64')\nsigns_differ = Xor(Less(x, zero), Less(y, zero))\ninexact = Not(Equal(Mul(q, y), x))\nreturn Sub(q, cast(And(signs_differ, inexact), 'int64'))", 'opspecs/torchscript.yaml:474'),
     'is_integer': (('x',), 'same_as(Floor(x), x)', 'opspecs/special.yaml:26'),
     'k0_parts': (('x',), 'near = Sub(chebyshev_series(Sub(Mul(x, x), f64(2.0)), [\n    1.37446543561352307156e-16, 4.25981614279661018399e-14, 1.03496952576338420167e-11, 1.90451637722020886025e-09,\n    2.53479107902614945675e-07, 2.28621210311945178607e-05, 1.26461541144692592338e-03, 3.59799365153615016266e-02,\n    3.44289899924628486886e-01, -5.35327393233902768720e-01]),\n           Mul(Log(Mul(f64(0.5), x)), bessel_i0_wide(x, 709.782712893384)))\nfar = chebyshev_series(Sub(Div(f64(8.0), x), f64(2.0)), [\n    5.30043377268626276149e-18, -1.64758043015242134646e-17, 5.21039150503902756861e-17, -1.67823109680541210385e-16,\n    5.51205597852431940784e-16, -1.84859337734377901440e-15, 6.34007647740507060557e-15, -2.22751332699166985548e-14,\n    8.03289077536357521100e-14, -2.98009692317273043925e-13, 1.14034058820847496303e-12, -4.51459788337394416547e-12,\n    1.85594911495471785253e-11, -7.95748924447710747776e-11, 3.57739728140030116597e-10, -1.69753450938905987466e-09,\n    8.57403401741422608519e-09, -4.66048989768794782956e-08, 2.76681363944501510342e-07, -1.83175552271911948767e-06,\n    1.39498137188764993662e-05, -1.28495495816278026384e-04, 1.56988388573005337491e-03, -3.14481013119645005427e-02,\n    2.44030308206595545468e+00])\nreturn near, far', 'opspecs/special.yaml:653'),
     'k1_parts': (('x',), 'near = Add(Mul(Log(Mul(f64(0.5), x)), bessel_i1_wide(x, 709.782712893384)),\n           Div(chebyshev_series(Sub(Mul(x, x), f64(2.0)), [\n    -7.02386347938628759343e-18, -2.42744985051936593393e-15, -6.66690169419932900609e-13, -1.41148839263352776110e-10,\n    -2.21338763073472585583e-08, -2.43340614156596823496e-06, -1.73028895751305206302e-04, -6.97572385963986435018e-03,\n    -1.22611180822657148235e-01, -3.53155960776544875667e-01, 1.52530022733894777053e+00]), x))\nfar = chebyshev_series(Sub(Div(f64(8.0), x), f64(2.0)), [\n    -5.75674448366501715755e-18, 1.79405087314755922667e-17, -5.68946255844285935196e-17, 1.83809354436663880070e-16,\n    -6.05704724837331885336e-16, 2.03870316562433424052e-15, -7.01983709041831346144e-15, 2.47715442448130437068e-14,\n    -8.97670518232499435011e-14, 3.34841966607842919884e-13, -1.28917396095102890680e-12, 5.13963967348173025100e-12,\n    -2.12996783842756842877e-11, 9.21831518760500529508e-11, -4.19035475934189648750e-10, 2.01504975519703286596e-09,\n    -1.03457624656780970260e-08, 5.74108412545004946722e-08, -3.50196060308781257119e-07, 2.40648494783721712015e-06,\n    -1.93619797416608296024e-05, 1.95215518471351631108e-04, -2.85781685962277938680e-03, 1.03923736576817238437e-01,\n    2.72062619048444266945e+00])\nreturn near, far', 'opspecs/special.yaml:672'),
     'k_edges': (('x', 'y'), "keep_nan(x, Where(same_as(x, f64(0.0)), f64(float('inf')), Where(Less(x, f64(0.0)), f64(float('nan')), y)))", 'opspecs/special.yaml:691'),
     'keep_nan': (('x', 'y'), 'Where(IsNaN(x), x, y)', 'opspecs/special.yaml:36'),
-    'kth_along': (('x', 'k', 'axis', 'keepdim'), "values, indices = sorted_along(x, k, axis, False)\nlast = Sub(k, scalar(1, 'int64')) if is_value(k) else scalar(k - 1, 'int64')\npick = Reshape(last, ints([1])) if keepdim else last\nreturn Gather(values, pick, axis=axis), Gather(indices, pick, axis=axis)", 'opspecs/helpers.yaml:249'),
+    'kth_along': (('x', 'k', 'axis', 'keepdim'), "values, indices = sorted_along(x, k, axis, False)\nlast = Sub(k, scalar(1, 'int64')) if is_value(k) else scalar(k - 1, 'int64')\npick = Reshape(last, ints([1])) if keepdim else last\nreturn Gather(values, pick, axis=axis), Gather(indices, pick, axis=axis)", 'opspecs/helpers.yaml:254'),
     'lanczos_sum_expg_scaled': (('a',), 'inside = Div(horner(a, [0.006061842346248907, 0.5098416655656676, 19.519927882476175, 449.9445569063168, 6955.999602515376, 75999.29304014542, 601859.6171681099, 3481712.154980646, 14605578.087685067, 43338889.32467614, 86363131.2881386, 103794043.11634454, 56906521.913471565]),\n             horner(a, [1.0, 66.0, 1925.0, 32670.0, 357423.0, 2637558.0, 13339535.0, 45995730.0, 105258076.0, 150917976.0, 120543840.0, 39916800.0, 0.0]))\nt = Reciprocal(a)\noutside = Div(horner(t, [56906521.913471565, 103794043.11634454, 86363131.2881386, 43338889.32467614, 14605578.087685067, 3481712.154980646, 601859.6171681099, 75999.29304014542, 6955.999602515376, 449.9445569063168, 19.519927882476175, 0.5098416655656676, 0.006061842346248907]),\n              horner(t, [0.0, 39916800.0, 120543840.0, 150917976.0, 105258076.0, 45995730.0, 13339535.0, 2637558.0, 357423.0, 32670.0, 1925.0, 66.0, 1.0]))\nreturn Where(Greater(Abs(a), f64(1.0)), outside, inside)', 'opspecs/special.yaml:1216'),
     'lgamma_core': (('u',), 'big = Not(Less(u, f64(13.0)))\nv = Where(big, f64(2.5), u)\ndown = Max(Sub(Floor(v), f64(2.0)), f64(0.0))\nup = Where(Less(v, f64(1.0)), f64(2.0), Where(Less(v, f64(2.0)), f64(1.0), f64(0.0)))\nt = Sub(v, Add(Sub(down, up), f64(2.0)))\nratio = Div(rising_factorial(Add(t, f64(2.0)), down, 10), rising_factorial(v, up, 2))\nrational = Div(Mul(t, horner(t, [-1.37825152569120859100E3, -3.88016315134637840924E4, -3.31612992738871184744E5,\n                                 -1.16237097492762307383E6, -1.72173700820839662146E6, -8.53555664245765465627E5])),\n               horner(t, [1.0, -3.51815701436523470549E2, -1.70642106651881159223E4, -2.20528590553854454839E5,\n                          -1.13933444367982507207E6, -2.53252307177582951285E6, -2.01889141433532773231E6]))\nsmall = Add(Log(ratio), rational)\nw = Where(big, u, f64(13.0))\nr2 = Reciprocal(Mul(w, w))\nminimax = horner(r2, [8.11614167470508450300E-4, -5.95061904284301438324E-4, 7.93650340457716943945E-4,\n                      -2.77777777730099687205E-3, 8.33333333333331927722E-2])\nbernoulli = horner(r2, [7.9365079365079365079365e-4, -2.7777777777777777777778e-3, 0.0833333333333333333333])\nseries = Where(Greater(w, f64(1.0e8)), f64(0.0), Div(Where(Less(w, f64(1000.0)), minimax, bernoulli), w))\nstirling = Add(Sub(Mul(Sub(w, f64(0.5)), Log(w)), w), Add(f64(0.91893853320467274178), series))\nreturn Where(big, stirling, small)', 'opspecs/special.yaml:210'),
     'lgamma_wide': (('x',), "reflect = Less(x, f64(0.5))\ncore = lgamma_core(Where(reflect, Sub(f64(1.0), x), Where(infinite(x), f64(2.0), x)))\ny = Where(reflect, Sub(Log(Div(f64(3.141592653589793), abs_sin_pi(x))), core), core)\ny = Where(Less(Abs(x), f64(1.0e-200)), Neg(Log(Abs(x))), y)\ny = Where(Or(infinite(x), And(Less(x, f64(0.0)), is_integer(x))), f64(float('inf')), y)\nreturn keep_nan(x, y)", 'opspecs/special.yaml:236'),
@@ -73,60 +73,60 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'log1p_nonpositive': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(Less(d, f64(0.0)), Div(Mul(Log(w), u), d), u)', 'opspecs/special.yaml:46'),
     'log1p_wide': (('u',), 'w = Add(f64(1.0), u)\nd = Sub(w, f64(1.0))\nreturn Where(same_as(d, f64(0.0)), u, Div(Mul(Log(w), u), d))', 'opspecs/special.yaml:1200'),
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
-    'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:258'),
-    'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:492'),
-    'mode_along': (('x', 'axis', 'keepdim'), "same = Equal(unsqueeze_axes(x, [axis + 1]), unsqueeze_axes(x, [axis]))\ncounts = reduce_sum(cast(same, 'int64'), [axis + 1], False)\nfrequent = Equal(counts, reduce_max(counts, [axis], True))\nvalue = reduce_min(Where(frequent, x, like(reduce_identity(x, False), x)), [axis], True)\nindex = ArgMax(cast(Equal(x, value), 'int32'), axis=axis, keepdims=int(keepdim), select_last_index=1)\nreturn (value if keepdim else squeeze_axes(value, [axis])), index", 'opspecs/sorting.yaml:266'),
-    'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:272'),
-    'nan_lower_median': (('x', 'n', 'axis', 'keepdim'), "if not is_float(x):\n    return lower_median(x, n, axis, keepdim)\nvalues, indices = sorted_along(x, n, axis, False)\nvalid = reduce_sum(cast(Not(IsNaN(x)), 'int64'), [axis], True)\nvalid = Where(Greater(valid, scalar(0, 'int64')), valid, scalar(1, 'int64'))\npick = Div(Sub(valid, scalar(1, 'int64')), scalar(2, 'int64'))\nvalue = GatherElements(values, pick, axis=axis)\nindex = GatherElements(indices, pick, axis=axis)\nif keepdim:\n    return value, index\nreturn squeeze_axes(value, [axis]), squeeze_axes(index, [axis])", 'opspecs/sorting.yaml:224'),
-    'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:107'),
-    'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:388'),
-    'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:214'),
-    'pad_constant': (('x', 'pads', 'value'), "if opset >= 11:\n    return Pad(x, ints(pads), scalar(value, dtype(x)), mode='constant')\nreturn Pad(x, pads=pads, value=float(value), mode='constant')", 'opspecs/helpers.yaml:75'),
-    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(scalar(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(scalar(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(scalar(size, dtype), scalar(out, dtype))", 'opspecs/helpers.yaml:593'),
-    'prefix_mask': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:272'),
-    'prefix_positions': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:283'),
-    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = scalar(low, 'float64')\n    hi = scalar(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:412'),
-    'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:27'),
-    'reduce_mean': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:17'),
-    'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:37'),
-    'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:47'),
+    'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:263'),
+    'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:497'),
+    'mode_along': (('x', 'axis', 'keepdim'), "same = Equal(unsqueeze_axes(x, [axis + 1]), unsqueeze_axes(x, [axis]))\ncounts = reduce_sum(cast(same, 'int64'), [axis + 1], False)\nfrequent = Equal(counts, reduce_max(counts, [axis], True))\nvalue = reduce_min(Where(frequent, x, like(reduce_identity(x, False), x)), [axis], True)\nindex = ArgMax(cast(Equal(x, value), 'int32'), axis=axis, keepdims=int(keepdim), select_last_index=1)\nreturn (value if keepdim else squeeze_axes(value, [axis])), index", 'opspecs/sorting.yaml:270'),
+    'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:285'),
+    'nan_lower_median': (('x', 'n', 'axis', 'keepdim'), "if not is_float(x):\n    return lower_median(x, n, axis, keepdim)\nvalues, indices = sorted_along(x, n, axis, False)\nvalid = reduce_sum(cast(Not(IsNaN(x)), 'int64'), [axis], True)\nvalid = Where(Greater(valid, scalar(0, 'int64')), valid, scalar(1, 'int64'))\npick = Div(Sub(valid, scalar(1, 'int64')), scalar(2, 'int64'))\nvalue = GatherElements(values, pick, axis=axis)\nindex = GatherElements(indices, pick, axis=axis)\nif keepdim:\n    return value, index\nreturn squeeze_axes(value, [axis]), squeeze_axes(index, [axis])", 'opspecs/sorting.yaml:226'),
+    'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:112'),
+    'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:393'),
+    'ordered_topk': (('key', 'k', 'axis', 'largest'), 'if opset >= 11:\n    return TopK(key, ints([k]), axis=axis, largest=int(largest), sorted=1, _outputs=2)\nflipped = key if largest else Neg(key)\ntop = TopK(flipped, ints([k]), axis=axis, _outputs=2) if opset >= 10 else TopK(flipped, k=k, axis=axis, _outputs=2)\nreturn (top[0] if largest else Neg(top[0])), top[1]', 'opspecs/helpers.yaml:219'),
+    'pad_constant': (('x', 'pads', 'value'), "if opset >= 11:\n    return Pad(x, ints(pads), scalar(value, dtype(x)), mode='constant')\nreturn Pad(x, pads=pads, value=float(value), mode='constant')", 'opspecs/helpers.yaml:80'),
+    'pixel_scale': (('size', 'out', 'given', 'align_corners', 'dtype'), "if align_corners:\n    denominator = Sub(scalar(out, 'int64'), scalar(1, 'int64'))\n    many = Greater(denominator, scalar(0, 'int64'))\n    safe = Where(many, denominator, scalar(1, 'int64'))\n    ratio = Div(cast(Sub(scalar(size, 'int64'), scalar(1, 'int64')), dtype), cast(safe, dtype))\n    return Where(many, ratio, scalar(0.0, dtype))\nif given is not None and given > 0:\n    return scalar(1.0 / given, dtype)\nreturn Div(scalar(size, dtype), scalar(out, dtype))", 'opspecs/helpers.yaml:598'),
+    'prefix_mask': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return upper_triangle(x, axis)\nn = size_along(x, axis)\nsteps = Range(scalar(0, 'int64'), n, scalar(1, 'int64'))\nmask = Not(Greater(unsqueeze_axes(steps, [1]), unsqueeze_axes(steps, [0])))\nreturn Reshape(mask, ints([n, n] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:277'),
+    'prefix_positions': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:288'),
+    'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = scalar(low, 'float64')\n    hi = scalar(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:417'),
+    'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:32'),
+    'reduce_mean': (('x', 'axes', 'keepdims'), "if reduces_nothing(x, axes):\n    return Div(reduce_sum(x, axes, keepdims), cast_like(scalar(0.0, 'float32'), x))\nif axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)", 'opspecs/helpers.yaml:17'),
+    'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:42'),
+    'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:52'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
-    'reduce_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16'):\n    return cast(x, 'int32')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:91'),
-    'resample': (('x', 'kind', 'align_corners', 'outs', 'scales'), 'n = len(outs)\nr = rank(x)\nlead = r - n\ny = resample_axis(x, r, lead, size_at(x, lead), outs[0], scales[0], kind, align_corners)\ny = y if n < 2 else resample_axis(y, r, lead + 1, size_at(x, lead + 1), outs[1], scales[1], kind, align_corners)\nreturn y if n < 3 else resample_axis(y, r, lead + 2, size_at(x, lead + 2), outs[2], scales[2], kind, align_corners)', 'opspecs/helpers.yaml:543'),
-    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(scalar(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:554'),
-    'resample_tap': (('source', 'r', 'index', 'offset', 'last', 'axis', 'weight'), "shifted = Add(index, scalar(offset, 'int64')) if offset != 0 else index\nlow = Where(Less(shifted, scalar(0, 'int64')), scalar(0, 'int64'), shifted)\ntap = Where(Less(last, low), last, low)\nview = [1] * axis + [-1] + [1] * (r - axis - 1)\nreturn Mul(Gather(source, tap, axis=axis), Reshape(weight, ints(view)))", 'opspecs/helpers.yaml:607'),
-    'resize_out_sizes': (('x', 'output_size', 'scale_factors', 'align_corners'), 'if not resize_dynamic(x, output_size):\n    return vec_output_sizes(x, output_size, scale_factors, align_corners)\nif output_size is not None:\n    return list(output_size)\nn = len(scale_factors)\nlead = rank(x) - n\nsizes = [scaled_size(x, lead, scale_factors[0])]\nsizes = sizes if n < 2 else sizes + [scaled_size(x, lead + 1, scale_factors[1])]\nreturn sizes if n < 3 else sizes + [scaled_size(x, lead + 2, scale_factors[2])]', 'opspecs/helpers.yaml:503'),
-    'resize_to': (('x', 'mode', 'sizes', 'scales', 'transform', 'nearest_mode', 'cubic_coeff_a'), 'lead = rank(x) - len(sizes if sizes is not None else scales)\nempty = None if opset >= 13 else floats([])\nif sizes is not None:\n    target = Concat(as_shape(shape_slice(x, 0, lead)), ints(sizes), axis=0)\n    return Resize(x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform,\n                  nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)\nreturn Resize(x, empty, floats([1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform,\n              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)', 'opspecs/helpers.yaml:479'),
-    'row_distances': (('x1', 'x2', 'p'), 'diff = Sub(unsqueeze_axes(x1, [rank(x1) - 1]), unsqueeze_axes(x2, [rank(x2) - 2]))\nreturn vector_norm(diff, float(p), [max(rank(x1), rank(x2))], False)', 'opspecs/helpers.yaml:195'),
-    'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:280'),
-    'running_extreme': (('self', 'dim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nmask = prefix_mask(self, axis)\ncolumn = unsqueeze_axes(x, [axis + 1])\nmasked = Where(mask, column, like(reduce_identity(x, largest), x))\nrunning = reduce_max(masked, [axis], True) if largest else reduce_min(masked, [axis], True)\nequal = Not(Or(Less(column, running), Greater(column, running)))\nif is_float(x):\n    nan_i = IsNaN(column)\n    seen = Greater(reduce_max(Where(mask, cast(nan_i, 'int32'), scalar(0, 'int32')), [axis], True), scalar(0, 'int32'))\n    equal = Or(And(seen, nan_i), And(Not(seen), And(equal, Not(nan_i))))\n    running = Where(seen, like(float('nan'), x), running)\nhits = Where(And(mask, equal), prefix_positions(self, axis), scalar(-1, 'int64'))\nreturn cast_like(squeeze_axes(running, [axis]), self), reduce_max(hits, [axis], False)", 'opspecs/helpers.yaml:292'),
-    'running_update': (('x', 'mean', 'var', 'running_mean', 'running_var', 'momentum'), 'stats = dtype(running_mean)\nkeep, take = scalar(1.0 - float(momentum), stats), scalar(float(momentum), stats)\nunbiased = Mul(var, unbiased_factor(x))\nnew_mean = Add(Mul(running_mean, keep), Mul(cast(mean, stats), take))\nreturn new_mean, Add(Mul(running_var, keep), Mul(cast(unbiased, stats), take))', 'opspecs/norms.yaml:332'),
+    'reduce_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16'):\n    return cast(x, 'int32')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:96'),
+    'resample': (('x', 'kind', 'align_corners', 'outs', 'scales'), 'n = len(outs)\nr = rank(x)\nlead = r - n\ny = resample_axis(x, r, lead, size_at(x, lead), outs[0], scales[0], kind, align_corners)\ny = y if n < 2 else resample_axis(y, r, lead + 1, size_at(x, lead + 1), outs[1], scales[1], kind, align_corners)\nreturn y if n < 3 else resample_axis(y, r, lead + 2, size_at(x, lead + 2), outs[2], scales[2], kind, align_corners)', 'opspecs/helpers.yaml:548'),
+    'resample_axis': (('x', 'r', 'axis', 'size', 'out', 'given', 'kind', 'align_corners'), "last = Sub(scalar(size, 'int64'), scalar(1, 'int64'))\nif kind == 'nearest' or kind == 'nearest-exact':\n    step = pixel_scale(size, out, given, False, 'float32')\n    dst = cast(index_range(out), 'float32')\n    dst = Add(dst, scalar(0.5, 'float32')) if kind == 'nearest-exact' else dst\n    source = cast(Floor(Mul(dst, step)), 'int64')\n    return Gather(x, Where(Less(last, source), last, source), axis=axis)\nwd = 'float64' if dtype_in(x, 'float64') else 'float32'\nstep = pixel_scale(size, out, given, align_corners, wd)\ndst = cast(index_range(out), wd)\nzero = scalar(0.0, wd)\none = scalar(1.0, wd)\nif align_corners:\n    real = Mul(dst, step)\nelse:\n    half = scalar(0.5, wd)\n    centred = Sub(Mul(step, Add(dst, half)), half)\n    real = Where(Less(centred, zero), zero, centred) if kind == 'linear' else centred\n# guard_index_and_lambda: index = min(floor(real), in-1), t = clamp(real - index, 0, 1)\nfloor = cast(Floor(real), 'int64')\nindex = Where(Less(last, floor), last, floor)\nfrac = Sub(real, cast(index, wd))\nfrac = Where(Less(frac, zero), zero, frac)\nt = Where(Less(one, frac), one, frac)\nsource = cast(x, wd)\nif kind == 'linear':\n    total = Add(resample_tap(source, r, index, 0, last, axis, Sub(one, t)), resample_tap(source, r, index, 1, last, axis, t))\n    return cast_like(total, x)\nrest = Sub(one, t)\ntotal = Add(resample_tap(source, r, index, -1, last, axis, cubic_far(Add(t, one))),\n            resample_tap(source, r, index, 0, last, axis, cubic_near(t)))\ntotal = Add(total, resample_tap(source, r, index, 1, last, axis, cubic_near(rest)))\ntotal = Add(total, resample_tap(source, r, index, 2, last, axis, cubic_far(Add(rest, one))))\nreturn cast_like(total, x)", 'opspecs/helpers.yaml:559'),
+    'resample_tap': (('source', 'r', 'index', 'offset', 'last', 'axis', 'weight'), "shifted = Add(index, scalar(offset, 'int64')) if offset != 0 else index\nlow = Where(Less(shifted, scalar(0, 'int64')), scalar(0, 'int64'), shifted)\ntap = Where(Less(last, low), last, low)\nview = [1] * axis + [-1] + [1] * (r - axis - 1)\nreturn Mul(Gather(source, tap, axis=axis), Reshape(weight, ints(view)))", 'opspecs/helpers.yaml:612'),
+    'resize_out_sizes': (('x', 'output_size', 'scale_factors', 'align_corners'), 'if not resize_dynamic(x, output_size):\n    return vec_output_sizes(x, output_size, scale_factors, align_corners)\nif output_size is not None:\n    return list(output_size)\nn = len(scale_factors)\nlead = rank(x) - n\nsizes = [scaled_size(x, lead, scale_factors[0])]\nsizes = sizes if n < 2 else sizes + [scaled_size(x, lead + 1, scale_factors[1])]\nreturn sizes if n < 3 else sizes + [scaled_size(x, lead + 2, scale_factors[2])]', 'opspecs/helpers.yaml:508'),
+    'resize_to': (('x', 'mode', 'sizes', 'scales', 'transform', 'nearest_mode', 'cubic_coeff_a'), 'lead = rank(x) - len(sizes if sizes is not None else scales)\nempty = None if opset >= 13 else floats([])\nif sizes is not None:\n    target = Concat(as_shape(shape_slice(x, 0, lead)), ints(sizes), axis=0)\n    return Resize(x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform,\n                  nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)\nreturn Resize(x, empty, floats([1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform,\n              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)', 'opspecs/helpers.yaml:484'),
+    'row_distances': (('x1', 'x2', 'p'), 'diff = Sub(unsqueeze_axes(x1, [rank(x1) - 1]), unsqueeze_axes(x2, [rank(x2) - 2]))\nreturn vector_norm(diff, float(p), [max(rank(x1), rank(x2))], False)', 'opspecs/helpers.yaml:200'),
+    'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:293'),
+    'running_extreme': (('self', 'dim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nmask = prefix_mask(self, axis)\ncolumn = unsqueeze_axes(x, [axis + 1])\nmasked = Where(mask, column, like(reduce_identity(x, largest), x))\nrunning = reduce_max(masked, [axis], True) if largest else reduce_min(masked, [axis], True)\nequal = Not(Or(Less(column, running), Greater(column, running)))\nif is_float(x):\n    nan_i = IsNaN(column)\n    seen = Greater(reduce_max(Where(mask, cast(nan_i, 'int32'), scalar(0, 'int32')), [axis], True), scalar(0, 'int32'))\n    equal = Or(And(seen, nan_i), And(Not(seen), And(equal, Not(nan_i))))\n    running = Where(seen, like(float('nan'), x), running)\nhits = Where(And(mask, equal), prefix_positions(self, axis), scalar(-1, 'int64'))\nreturn cast_like(squeeze_axes(running, [axis]), self), reduce_max(hits, [axis], False)", 'opspecs/helpers.yaml:297'),
+    'running_update': (('x', 'mean', 'var', 'running_mean', 'running_var', 'momentum'), 'stats = dtype(running_mean)\nkeep, take = scalar(1.0 - float(momentum), stats), scalar(float(momentum), stats)\nunbiased = Mul(var, unbiased_factor(x))\nnew_mean = Add(Mul(running_mean, keep), Mul(cast(mean, stats), take))\nreturn new_mean, Add(Mul(running_var, keep), Mul(cast(unbiased, stats), take))', 'opspecs/norms.yaml:345'),
     'same_as': (('x', 'value'), 'Not(Or(Or(Less(x, value), Greater(x, value)), IsNaN(x)))', 'opspecs/special.yaml:21'),
-    'scaled_size': (('x', 'axis', 'factor'), "d = static_size(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:517'),
-    'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:99'),
-    'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:346'),
+    'scaled_size': (('x', 'axis', 'factor'), "d = static_size(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:522'),
+    'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:104'),
+    'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:351'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ncount = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(count, zero)\nbeyond = Greater(count, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), count)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:434'),
-    'size_along': (('x', 'axis'), "shape(x)[axis] if static_size(x, axis) is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:117'),
-    'size_at': (('x', 'axis'), "d = static_size(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:526'),
-    'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
-    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(scalar(a, 'int64'), scalar(b, 'int64'))", 'opspecs/helpers.yaml:375'),
+    'size_along': (('x', 'axis'), "shape(x)[axis] if static_size(x, axis) is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:122'),
+    'size_at': (('x', 'axis'), "d = static_size(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:531'),
+    'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:385'),
+    'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(scalar(a, 'int64'), scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
     'softmax_nd': (('x', 'dim', 'log'), 'r = rank(x)\nif r == 0:\n    flat = Reshape(x, ints([1]))\n    return Reshape(LogSoftmax(flat, axis=0) if log else Softmax(flat, axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r) if log else Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nlast = Transpose(x, perm=perm)\nreturn Transpose(LogSoftmax(last, axis=r - 1) if log else Softmax(last, axis=r - 1), perm=perm)', 'opspecs/nn.yaml:431'),
-    'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:240'),
-    'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:202'),
-    'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:224'),
-    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:332'),
-    'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:58'),
-    'tie_to_self': (('self', 'other', 'chosen'), 'if not is_float(self):\n    return chosen\nreturn Where(Or(Or(Less(self, other), Greater(self, other)), IsNaN(other)), chosen, self)', 'opspecs/helpers.yaml:629'),
-    'topk_last_indices': (('x', 'k'), 'if opset >= 10:\n    return TopK(x, ints([k]), axis=-1, _outputs=2)[1]\nreturn TopK(x, axis=-1, k=int(k), _outputs=2)[1]', 'opspecs/helpers.yaml:426'),
+    'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:245'),
+    'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:207'),
+    'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:229'),
+    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:337'),
+    'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:63'),
+    'tie_to_self': (('self', 'other', 'chosen'), 'if not is_float(self):\n    return chosen\nreturn Where(Or(Or(Less(self, other), Greater(self, other)), IsNaN(other)), chosen, self)', 'opspecs/helpers.yaml:634'),
+    'topk_last_indices': (('x', 'k'), 'if opset >= 10:\n    return TopK(x, ints([k]), axis=-1, _outputs=2)[1]\nreturn TopK(x, axis=-1, k=int(k), _outputs=2)[1]', 'opspecs/helpers.yaml:431'),
     'torch_phase': (('x', 'narrow', 'shift'), "if dtype_in(narrow, 'float32'):\n    return wide(Sub(Abs(narrow), scalar(shift, 'float32')))\nreturn Sub(Abs(x), f64(shift))", 'opspecs/special.yaml:403'),
     'trigamma_wide': (('x',), 'reflect = Less(x, f64(0.5))\nu = Where(reflect, Sub(f64(1.0), x), x)\nw = Add(u, f64(6.0))\nixx = Reciprocal(Mul(w, w))\nseries = Div(Add(Add(f64(1.0), Div(f64(1.0), Mul(f64(2.0), w))),\n                 Mul(ixx, Sub(f64(1.0 / 6), Mul(ixx, Sub(f64(1.0 / 30), Mul(ixx, f64(1.0 / 42))))))), w)\ncore = Add(shifted_sum(u, 6, 6, 2), series)\nsn = abs_sin_pi(x)\nreturn Where(reflect, Sub(Div(f64(9.869604401089358), Mul(sn, sn)), core), core)', 'opspecs/special.yaml:274'),
-    'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:66'),
-    'upsample_interpolate': (('x', 'mode', 'align_corners', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, mode, align_corners, output_size, scales)\nkind, factors, weights = interpolation_plan(x, mode, align_corners, output_size, scales)\ntransform = 'align_corners' if align_corners else 'half_pixel'\ncoeff = -0.75 if mode == 'cubic' else None\nif opset >= 11 and kind == 'sizes':\n    return resize_to(x, mode, output_size, None, transform, None, coeff)\nif opset >= 11 and kind == 'scales':\n    return resize_to(x, mode, None, factors, transform, None, coeff)\nr = rank(x)\nlead = r - len(weights)\ny = matmul_axis(x, lead, weights[0], r)\ny = y if len(weights) < 2 else matmul_axis(y, lead + 1, weights[1], r)\nreturn y if len(weights) < 3 else matmul_axis(y, lead + 2, weights[2], r)", 'opspecs/helpers.yaml:460'),
-    'upsample_nearest': (('x', 'exact', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)\nkind, factors, picks = nearest_plan(x, exact, output_size, scales)\nif opset >= 11 and kind == 'sizes':\n    if exact:\n        return resize_to(x, 'nearest', output_size, None, 'half_pixel', 'round_prefer_ceil', None)\n    return resize_to(x, 'nearest', output_size, None, 'asymmetric', 'floor', None)\nif opset < 10 and kind == 'scales':\n    return Upsample(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nif opset >= 10 and opset < 11 and kind == 'scales':\n    return Resize(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nlead = rank(x) - len(picks)\ny = x if picks[0] is None else Gather(x, ints(picks[0]), axis=lead)\ny = y if len(picks) < 2 or picks[1] is None else Gather(y, ints(picks[1]), axis=lead + 1)\nreturn y if len(picks) < 3 or picks[2] is None else Gather(y, ints(picks[2]), axis=lead + 2)", 'opspecs/helpers.yaml:440'),
-    'variance_mean': (('self', 'dim', 'correction', 'keepdim'), 'x = half_as_float(self)\nif rank(self) == 0:\n    centred = Sub(x, x)\n    squares = Mul(centred, centred)\n    mean = x\n    count = like(1.0, x)\nelse:\n    axes = reduce_axes(dim, self)\n    centred = Sub(x, reduce_mean(x, axes, True))\n    squares = reduce_sum(Mul(centred, centred), axes, keepdim)\n    mean = reduce_mean(x, axes, keepdim)\n    known = static_count(self, axes)\n    count = (like(float(known), x) if known is not None else\n             cast_like(ReduceProd(Gather(Shape(self), ints(norm_dims(axes, self)), axis=0), keepdims=0), x))\ndof = Max(Sub(count, like(float(correction), x)), like(0.0, x))\nreturn cast_like(Div(squares, dof), self), cast_like(mean, self)', 'opspecs/helpers.yaml:159'),
-    'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:180'),
-    'where_any_dtype': (('cond', 'a', 'b'), 'Or(And(cond, a), And(Not(cond), b)) if is_bool(a) else Where(cond, a, b)', 'opspecs/helpers.yaml:370'),
+    'unsqueeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Unsqueeze(x, ints(axes))\nreturn Unsqueeze(x, axes=axes)', 'opspecs/helpers.yaml:71'),
+    'upsample_interpolate': (('x', 'mode', 'align_corners', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, mode, align_corners, output_size, scales)\nkind, factors, weights = interpolation_plan(x, mode, align_corners, output_size, scales)\ntransform = 'align_corners' if align_corners else 'half_pixel'\ncoeff = -0.75 if mode == 'cubic' else None\nif opset >= 11 and kind == 'sizes':\n    return resize_to(x, mode, output_size, None, transform, None, coeff)\nif opset >= 11 and kind == 'scales':\n    return resize_to(x, mode, None, factors, transform, None, coeff)\nr = rank(x)\nlead = r - len(weights)\ny = matmul_axis(x, lead, weights[0], r)\ny = y if len(weights) < 2 else matmul_axis(y, lead + 1, weights[1], r)\nreturn y if len(weights) < 3 else matmul_axis(y, lead + 2, weights[2], r)", 'opspecs/helpers.yaml:465'),
+    'upsample_nearest': (('x', 'exact', 'output_size', 'scales'), "if resize_dynamic(x, output_size):\n    return resample(x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)\nkind, factors, picks = nearest_plan(x, exact, output_size, scales)\nif opset >= 11 and kind == 'sizes':\n    if exact:\n        return resize_to(x, 'nearest', output_size, None, 'half_pixel', 'round_prefer_ceil', None)\n    return resize_to(x, 'nearest', output_size, None, 'asymmetric', 'floor', None)\nif opset < 10 and kind == 'scales':\n    return Upsample(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nif opset >= 10 and opset < 11 and kind == 'scales':\n    return Resize(x, floats([1.0] * (rank(x) - len(factors)) + factors), mode='nearest')\nlead = rank(x) - len(picks)\ny = x if picks[0] is None else Gather(x, ints(picks[0]), axis=lead)\ny = y if len(picks) < 2 or picks[1] is None else Gather(y, ints(picks[1]), axis=lead + 1)\nreturn y if len(picks) < 3 or picks[2] is None else Gather(y, ints(picks[2]), axis=lead + 2)", 'opspecs/helpers.yaml:445'),
+    'variance_mean': (('self', 'dim', 'correction', 'keepdim'), 'x = half_as_float(self)\nif rank(self) == 0:\n    centred = Sub(x, x)\n    squares = Mul(centred, centred)\n    mean = x\n    count = like(1.0, x)\nelse:\n    axes = reduce_axes(dim, self)\n    centred = Sub(x, reduce_mean(x, axes, True))\n    squares = reduce_sum(Mul(centred, centred), axes, keepdim)\n    mean = reduce_mean(x, axes, keepdim)\n    known = static_count(self, axes)\n    count = (like(float(known), x) if known is not None else\n             cast_like(ReduceProd(Gather(Shape(self), ints(norm_dims(axes, self)), axis=0), keepdims=0), x))\ndof = Max(Sub(count, like(float(correction), x)), like(0.0, x))\nreturn cast_like(Div(squares, dof), self), cast_like(mean, self)', 'opspecs/helpers.yaml:164'),
+    'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:185'),
+    'where_any_dtype': (('cond', 'a', 'b'), 'Or(And(cond, a), And(Not(cond), b)) if is_bool(a) else Where(cond, a, b)', 'opspecs/helpers.yaml:375'),
     'wide': (('x',), "cast(x, 'float64')", 'opspecs/special.yaml:16'),
 }
 
@@ -137,13 +137,13 @@ def abs_sin_pi(g: GraphBuilder, x):
 
 
 def affine(g: GraphBuilder, y, weight, bias, shape):
-    """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:285)"""
+    """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:298)"""
     scaled = y if weight is None else g.op('Mul', y, weight if shape is None else g.op('Reshape', weight, h.ints(g, shape)))
     return scaled if bias is None else g.op('Add', scaled, bias if shape is None else g.op('Reshape', bias, h.ints(g, shape)))
 
 
 def any_all(g: GraphBuilder, x, dim, keepdim, every):
-    """torch.any (every false) or torch.all, bool (uint8 for uint8 input); dim None reduces every axis, dim [] none (opspecs/helpers.yaml:122)"""
+    """torch.any (every false) or torch.all, bool (uint8 for uint8 input); dim None reduces every axis, dim [] none (opspecs/helpers.yaml:127)"""
     truth = h.cast(g, x, 'bool')
     out = 'uint8' if h.dtype_in(g, x, 'uint8') else 'bool'
     if h.rank(g, x) == 0 or (dim is not None and h.reduce_axes(g, dim, x) is None):
@@ -154,7 +154,7 @@ def any_all(g: GraphBuilder, x, dim, keepdim, every):
 
 
 def arange_values(g: GraphBuilder, start, end, step, dtype):
-    """torch.arange in its inferred dtype: static bounds give index i (a Range from 11, a constant before) times step plus start in torch's accumulation dtype; bounds known only at run time a Range of 0-d bounds (float64 or int64), from opset 11 (the entries' constraint) (opspecs/helpers.yaml:314)"""
+    """torch.arange in its inferred dtype: static bounds give index i (a Range from 11, a constant before) times step plus start in torch's accumulation dtype; bounds known only at run time a Range of 0-d bounds (float64 or int64), from opset 11 (the entries' constraint) (opspecs/helpers.yaml:319)"""
     out = h.factory_dtype(g, dtype, start, end, step)
     if g.opset >= 11 and (not h.all_known(g, start, end, step)):
         bounds = 'float64' if h.is_floating(g, out) else 'int64'
@@ -168,14 +168,14 @@ def arange_values(g: GraphBuilder, start, end, step, dtype):
 
 
 def batch_norm_running(g: GraphBuilder, x, weight, bias, running_mean, running_var, eps):
-    """BatchNormalization with the running statistics (torch's eval-mode batch norm) (opspecs/norms.yaml:314)"""
+    """BatchNormalization with the running statistics (torch's eval-mode batch norm) (opspecs/norms.yaml:327)"""
     scale = h.per_channel(g, weight, 1.0, x, running_mean)
     shift = h.per_channel(g, bias, 0.0, x, running_mean)
     return g.op('BatchNormalization', x, scale, shift, running_mean, running_var, epsilon=builtins.float(eps))
 
 
 def batch_stats(g: GraphBuilder, x, weight, bias, eps):
-    """(output, mean (C,), biased variance (C,), invstd (C,)) from this batch's statistics (opspecs/norms.yaml:322)"""
+    """(output, mean (C,), biased variance (C,), invstd (C,)) from this batch's statistics (opspecs/norms.yaml:335)"""
     mean, centered, var = moments(g, x, [0] + builtins.list(builtins.range(2, h.rank(g, x))))
     invstd = rstd(g, var, eps, x)
     y = affine(g, g.op('Mul', centered, invstd), weight, bias, [-1] + [1] * (h.rank(g, x) - 2))
@@ -297,12 +297,12 @@ def covariance(g: GraphBuilder, self, correction, fweights, aweights):
 
 
 def cubic_far(g: GraphBuilder, x):
-    """torch's cubic convolution weight for 1 < |d| < 2 (A = -0.75), ((A x - 5A) x + 8A) x - 4A (opspecs/helpers.yaml:622)"""
+    """torch's cubic convolution weight for 1 < |d| < 2 (A = -0.75), ((A x - 5A) x + 8A) x - 4A (opspecs/helpers.yaml:627)"""
     return g.op('Sub', g.op('Mul', g.op('Add', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, -0.75, x), x), h.like(g, -3.75, x)), x), h.like(g, -6.0, x)), x), h.like(g, -3.0, x))
 
 
 def cubic_near(g: GraphBuilder, x):
-    """torch's cubic convolution weight for |d| <= 1 (A = -0.75), ((A + 2) x - (A + 3)) x x + 1 (opspecs/helpers.yaml:617)"""
+    """torch's cubic convolution weight for |d| <= 1 (A = -0.75), ((A + 2) x - (A + 3)) x x + 1 (opspecs/helpers.yaml:622)"""
     return g.op('Add', g.op('Mul', g.op('Mul', g.op('Sub', g.op('Mul', h.like(g, 1.25, x), x), h.like(g, 2.25, x)), x), x), h.like(g, 1.0, x))
 
 
@@ -380,7 +380,7 @@ def expm1_wide(g: GraphBuilder, u):
 
 
 def extreme_along(g: GraphBuilder, self, dim, keepdim, largest):
-    """max.dim (largest) or min.dim, (values, indices) with the first extreme's index, or the first NaN's (opspecs/helpers.yaml:142)"""
+    """max.dim (largest) or min.dim, (values, indices) with the first extreme's index, or the first NaN's (opspecs/helpers.yaml:147)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
     axis = h.norm_dim(g, dim, self)
@@ -395,7 +395,7 @@ def extreme_along(g: GraphBuilder, self, dim, keepdim, largest):
 
 
 def extreme_of(g: GraphBuilder, self, axes, keepdim, largest):
-    """the max (largest) or min over axes (None every axis), NaN winning as in torch (opspecs/helpers.yaml:134)"""
+    """the max (largest) or min over axes (None every axis), NaN winning as in torch (opspecs/helpers.yaml:139)"""
     x = reduce_work(g, self)
     out = reduce_max(g, x, axes, keepdim) if largest else reduce_min(g, x, axes, keepdim)
     return h.cast_like(g, g.op('Where', nan_seen(g, x, axes, keepdim), h.like(g, builtins.float('nan'), x), out) if h.is_float(g, x) else out, self)
@@ -407,12 +407,12 @@ def f64(g: GraphBuilder, value):
 
 
 def finite_or_zero(g: GraphBuilder, m):
-    """a maximum made safe to subtract (logsumexp's shift), +-inf and NaN as 0 (opspecs/helpers.yaml:112)"""
+    """a maximum made safe to subtract (logsumexp's shift), +-inf and NaN as 0 (opspecs/helpers.yaml:117)"""
     return g.op('Where', g.op('IsNaN', g.op('Sub', m, m)), h.like(g, 0.0, m), m)
 
 
 def fit_to_index(g: GraphBuilder, src, index):
-    """the leading corner of src shaped like index (torch reads src only where index points; 0-d as [1]); along sizes known only at run time Slice takes them as inputs (opset 10: the entries refuse them before) (opspecs/helpers.yaml:354)"""
+    """the leading corner of src shaped like index (torch reads src only where index points; 0-d as [1]); along sizes known only at run time Slice takes them as inputs (opset 10: the entries refuse them before) (opspecs/helpers.yaml:359)"""
     value = h.as_vector(g, src)
     want = h.shape(g, index) or [1]
     if (h.shape(g, src) or [1]) == want:
@@ -429,14 +429,14 @@ def gemm_operands(g: GraphBuilder, a, b):
 
 
 def group_norm_21(g: GraphBuilder, x, groups, weight, bias, eps):
-    """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:306)"""
+    """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:319)"""
     scale = weight if weight is not None else h.channel_fill(g, x, 1.0)
     shift = bias if bias is not None else h.channel_fill(g, x, 0.0)
     return g.op('GroupNormalization', x, scale, shift, num_groups=builtins.int(groups), epsilon=builtins.float(eps), stash_type=11)
 
 
 def group_stats(g: GraphBuilder, x, groups, eps):
-    """(x normalized per group without scale and shift, mean (N, G), rstd (N, G)) over (N, G, C/G * spatial) (opspecs/norms.yaml:292)"""
+    """(x normalized per group without scale and shift, mean (N, G), rstd (N, G)) over (N, G, C/G * spatial) (opspecs/norms.yaml:305)"""
     grouped = g.op('Reshape', x, h.ints(g, [0, builtins.int(groups), -1]))
     mean, centered, var = moments(g, grouped, [2])
     r = rstd(g, var, eps, x)
@@ -445,7 +445,7 @@ def group_stats(g: GraphBuilder, x, groups, eps):
 
 
 def half_as_float(g: GraphBuilder, x):
-    """half floats (float16, bfloat16) as float32, the statistics' compute dtype; other dtypes as they are (opspecs/helpers.yaml:86)"""
+    """half floats (float16, bfloat16) as float32, the statistics' compute dtype; other dtypes as they are (opspecs/helpers.yaml:91)"""
     return h.cast(g, x, 'float32') if h.dtype_in(g, x, 'float16', 'bfloat16') else x
 
 
@@ -549,7 +549,7 @@ def incomplete_gamma(g: GraphBuilder, a0, x0, upper):
 
 
 def index_range(g: GraphBuilder, count):
-    """0..count-1 as 1-D int64 (Range from 11; before, NonZero of count ones) (opspecs/helpers.yaml:533)"""
+    """0..count-1 as 1-D int64 (Range from 11; before, NonZero of count ones) (opspecs/helpers.yaml:538)"""
     if not h.is_value(g, count):
         return h.ints(g, builtins.list(builtins.range(builtins.int(count))))
     if g.opset >= 11:
@@ -563,7 +563,7 @@ def infinite(g: GraphBuilder, x):
 
 
 def int_floordiv(g: GraphBuilder, x, y):
-    """Python's x // y of int64 values (rounding towards -inf); from opset 10 x - x % y is a multiple of y (Mod, fmod=0, has the divisor's sign), before the truncated quotient is lowered by one when inexact and the signs differ (opspecs/torchscript.yaml:472)"""
+    """Python's x // y of int64 values (rounding towards -inf); from opset 10 x - x % y is a multiple of y (Mod, fmod=0, has the divisor's sign), before the truncated quotient is lowered by one when inexact and the signs differ (opspecs/torchscript.yaml:474)"""
     if g.opset >= 10:
         return g.op('Div', g.op('Sub', x, g.op('Mod', x, y)), y)
     q = g.op('Div', x, y)
@@ -603,7 +603,7 @@ def keep_nan(g: GraphBuilder, x, y):
 
 
 def kth_along(g: GraphBuilder, x, k, axis, keepdim):
-    """the k-th smallest (1-based) of x along axis and its index, the first such in index order (opspecs/helpers.yaml:249)"""
+    """the k-th smallest (1-based) of x along axis and its index, the first such in index order (opspecs/helpers.yaml:254)"""
     values, indices = sorted_along(g, x, k, axis, False)
     last = g.op('Sub', k, h.scalar(g, 1, 'int64')) if h.is_value(g, k) else h.scalar(g, k - 1, 'int64')
     pick = g.op('Reshape', last, h.ints(g, [1])) if keepdim else last
@@ -679,7 +679,7 @@ def low_bits(g: GraphBuilder, x, axis):
 
 
 def lower_median(g: GraphBuilder, x, n, axis, keepdim):
-    """torch's median of x's n elements along axis, the lower middle value and its index; NaN and the first NaN's index when there is one (opspecs/helpers.yaml:258)"""
+    """torch's median of x's n elements along axis, the lower middle value and its index; NaN and the first NaN's index when there is one (opspecs/helpers.yaml:263)"""
     k = g.op('Add', g.op('Div', g.op('Sub', n, h.scalar(g, 1, 'int64')), h.scalar(g, 2, 'int64')), h.scalar(g, 1, 'int64')) if h.is_value(g, n) else (n - 1) // 2 + 1
     values, indices = kth_along(g, x, k, axis, keepdim)
     if not h.is_float(g, x):
@@ -690,7 +690,7 @@ def lower_median(g: GraphBuilder, x, n, axis, keepdim):
 
 
 def matmul_axis(g: GraphBuilder, x, axis, weights, r):
-    """axis of x (of rank r) contracted with an [in, out] matrix (moved last for MatMul); None is the identity (opspecs/helpers.yaml:492)"""
+    """axis of x (of rank r) contracted with an [in, out] matrix (moved last for MatMul); None is the identity (opspecs/helpers.yaml:497)"""
     if weights is None:
         return x
     if axis == r - 1:
@@ -700,7 +700,7 @@ def matmul_axis(g: GraphBuilder, x, axis, weights, r):
 
 
 def mode_along(g: GraphBuilder, x, axis, keepdim):
-    """the most frequent value of x along axis (the smallest among ties) and the last index holding it (opspecs/sorting.yaml:266)"""
+    """the most frequent value of x along axis (the smallest among ties) and the last index holding it (opspecs/sorting.yaml:270)"""
     same = g.op('Equal', unsqueeze_axes(g, x, [axis + 1]), unsqueeze_axes(g, x, [axis]))
     counts = reduce_sum(g, h.cast(g, same, 'int64'), [axis + 1], False)
     frequent = g.op('Equal', counts, reduce_max(g, counts, [axis], True))
@@ -710,14 +710,14 @@ def mode_along(g: GraphBuilder, x, axis, keepdim):
 
 
 def moments(g: GraphBuilder, x, axes):
-    """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:272)"""
+    """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:285)"""
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
 
 
 def nan_lower_median(g: GraphBuilder, x, n, axis, keepdim):
-    """torch's nanmedian of x's n elements along axis (value and index), the lower middle of the non-NaN values (opspecs/sorting.yaml:224)"""
+    """torch's nanmedian of x's n elements along axis (value and index), the lower middle of the non-NaN values (opspecs/sorting.yaml:226)"""
     if not h.is_float(g, x):
         return lower_median(g, x, n, axis, keepdim)
     values, indices = sorted_along(g, x, n, axis, False)
@@ -732,12 +732,12 @@ def nan_lower_median(g: GraphBuilder, x, n, axis, keepdim):
 
 
 def nan_seen(g: GraphBuilder, x, axes, keepdims):
-    """whether each slice of float x reduced over axes (None every axis) holds a NaN (bool) (opspecs/helpers.yaml:107)"""
+    """whether each slice of float x reduced over axes (None every axis) holds a NaN (bool) (opspecs/helpers.yaml:112)"""
     return g.op('Greater', reduce_max(g, h.cast(g, g.op('IsNaN', x), 'int32'), axes, keepdims), h.scalar(g, 0, 'int32'))
 
 
 def normal_sample(g: GraphBuilder, shape_of, out_dtype, mean, std):
-    """Normal samples of out_dtype shaped like a tensor or a size list, mean + std * a standard sample: RandomNormal (static sizes) or RandomNormalLike up to opset 21; from 22 (ONNX Runtime has no kernels) Box-Muller, sqrt(-2 log(1 - u1)) cos(2 pi u2). Scaled after drawing, as ONNX Runtime aborts on scale=0. (opspecs/helpers.yaml:388)"""
+    """Normal samples of out_dtype shaped like a tensor or a size list, mean + std * a standard sample: RandomNormal (static sizes) or RandomNormalLike up to opset 21; from 22 (ONNX Runtime has no kernels) Box-Muller, sqrt(-2 log(1 - u1)) cos(2 pi u2). Scaled after drawing, as ONNX Runtime aborts on scale=0. (opspecs/helpers.yaml:393)"""
     sample = h.sample_dtype(g, out_dtype)
     if g.opset < 22:
         sizes = h.static_sizes(g, shape_of)
@@ -756,7 +756,7 @@ def normal_sample(g: GraphBuilder, shape_of, out_dtype, mean, std):
 
 
 def ordered_topk(g: GraphBuilder, key, k, axis, largest):
-    """TopK's k largest (or smallest) of key along axis, in order, ties by index; before opset 11 (no `largest`) the smallest are the largest of -key; k is an attribute at 9 (opspecs/helpers.yaml:214)"""
+    """TopK's k largest (or smallest) of key along axis, in order, ties by index; before opset 11 (no `largest`) the smallest are the largest of -key; k is an attribute at 9 (opspecs/helpers.yaml:219)"""
     if g.opset >= 11:
         return g.op('TopK', key, h.ints(g, [k]), axis=axis, largest=builtins.int(largest), sorted=1, _outputs=2)
     flipped = key if largest else g.op('Neg', key)
@@ -765,14 +765,14 @@ def ordered_topk(g: GraphBuilder, key, k, axis, largest):
 
 
 def pad_constant(g: GraphBuilder, x, pads, value):
-    """constant Pad, `pads` ONNX-style [begins..., ends...] over every axis; pads and value are inputs from opset 11 (opspecs/helpers.yaml:75)"""
+    """constant Pad, `pads` ONNX-style [begins..., ends...] over every axis; pads and value are inputs from opset 11 (opspecs/helpers.yaml:80)"""
     if g.opset >= 11:
         return g.op('Pad', x, h.ints(g, pads), h.scalar(g, value, h.dtype(g, x)), mode='constant')
     return g.op('Pad', x, pads=pads, value=builtins.float(value), mode='constant')
 
 
 def pixel_scale(g: GraphBuilder, size, out, given, align_corners, dtype):
-    """torch's area_pixel_compute_scale, (in-1)/(out-1) with align_corners (0 for out 1), else 1/scale when a scale was given, else in/out (opspecs/helpers.yaml:593)"""
+    """torch's area_pixel_compute_scale, (in-1)/(out-1) with align_corners (0 for out 1), else 1/scale when a scale was given, else in/out (opspecs/helpers.yaml:598)"""
     if align_corners:
         denominator = g.op('Sub', h.scalar(g, out, 'int64'), h.scalar(g, 1, 'int64'))
         many = g.op('Greater', denominator, h.scalar(g, 0, 'int64'))
@@ -785,7 +785,7 @@ def pixel_scale(g: GraphBuilder, size, out, given, align_corners, dtype):
 
 
 def prefix_mask(g: GraphBuilder, x, axis):
-    """a bool mask [n, n, 1, ...] over x's n elements along axis (a 1 per later axis), mask[i, j] = i <= j; a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:272)"""
+    """a bool mask [n, n, 1, ...] over x's n elements along axis (a 1 per later axis), mask[i, j] = i <= j; a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:277)"""
     if g.opset < 11 or h.static_size(g, x, axis) is not None:
         return h.upper_triangle(g, x, axis)
     n = size_along(g, x, axis)
@@ -795,7 +795,7 @@ def prefix_mask(g: GraphBuilder, x, axis):
 
 
 def prefix_positions(g: GraphBuilder, x, axis):
-    """0 .. n-1 shaped [n, 1, 1, ...] for x's n elements along axis (a 1 per later axis); a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:283)"""
+    """0 .. n-1 shaped [n, 1, 1, ...] for x's n elements along axis (a 1 per later axis); a constant for a static n, else from Range (opset 11) (opspecs/helpers.yaml:288)"""
     if g.opset < 11 or h.static_size(g, x, axis) is not None:
         return h.positions(g, x, axis)
     steps = g.op('Range', h.scalar(g, 0, 'int64'), size_along(g, x, axis), h.scalar(g, 1, 'int64'))
@@ -803,7 +803,7 @@ def prefix_positions(g: GraphBuilder, x, axis):
 
 
 def randint_sample(g: GraphBuilder, low, high, shape_of, out_dtype):
-    """Integers uniform in [low, high): the floor of a float64 uniform sample, kept below high (a float sample can round up to it); bounds known only at run time scale a [0, 1) sample (opspecs/helpers.yaml:412)"""
+    """Integers uniform in [low, high): the floor of a float64 uniform sample, kept below high (a float sample can round up to it); bounds known only at run time scale a [0, 1) sample (opspecs/helpers.yaml:417)"""
     if h.is_value(g, low) or h.is_value(g, high):
         lo = h.scalar(g, low, 'float64')
         hi = h.scalar(g, high, 'float64')
@@ -814,7 +814,7 @@ def randint_sample(g: GraphBuilder, low, high, shape_of, out_dtype):
 
 
 def reduce_max(g: GraphBuilder, x, axes, keepdims):
-    """ReduceMax over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:27)"""
+    """ReduceMax over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:32)"""
     if axes is None:
         return g.op('ReduceMax', x, keepdims=keepdims)
     if g.opset >= 18:
@@ -823,7 +823,9 @@ def reduce_max(g: GraphBuilder, x, axes, keepdims):
 
 
 def reduce_mean(g: GraphBuilder, x, axes, keepdims):
-    """ReduceMean over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:17)"""
+    """ReduceMean over axes (None is every axis); the axes are an input from opset 18. Over no elements torch's mean is NaN and ReduceMean's 0 (ONNX Runtime): a sum divided by 0 when the count is known to be 0 at export time (opspecs/helpers.yaml:17)"""
+    if h.reduces_nothing(g, x, axes):
+        return g.op('Div', reduce_sum(g, x, axes, keepdims), h.cast_like(g, h.scalar(g, 0.0, 'float32'), x))
     if axes is None:
         return g.op('ReduceMean', x, keepdims=keepdims)
     if g.opset >= 18:
@@ -832,7 +834,7 @@ def reduce_mean(g: GraphBuilder, x, axes, keepdims):
 
 
 def reduce_min(g: GraphBuilder, x, axes, keepdims):
-    """ReduceMin over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:37)"""
+    """ReduceMin over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:42)"""
     if axes is None:
         return g.op('ReduceMin', x, keepdims=keepdims)
     if g.opset >= 18:
@@ -841,7 +843,7 @@ def reduce_min(g: GraphBuilder, x, axes, keepdims):
 
 
 def reduce_prod(g: GraphBuilder, x, axes, keepdims):
-    """ReduceProd over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:47)"""
+    """ReduceProd over axes (None is every axis); the axes are an input from opset 18 (opspecs/helpers.yaml:52)"""
     if axes is None:
         return g.op('ReduceProd', x, keepdims=keepdims)
     if g.opset >= 18:
@@ -859,14 +861,14 @@ def reduce_sum(g: GraphBuilder, x, axes, keepdims):
 
 
 def reduce_work(g: GraphBuilder, x):
-    """x in a dtype ONNX Runtime's Reduce*/ArgMax kernels take at every opset, order kept (small integers and bool as int32, half floats as float32) (opspecs/helpers.yaml:91)"""
+    """x in a dtype ONNX Runtime's Reduce*/ArgMax kernels take at every opset, order kept (small integers and bool as int32, half floats as float32) (opspecs/helpers.yaml:96)"""
     if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16'):
         return h.cast(g, x, 'int32')
     return half_as_float(g, x)
 
 
 def resample(g: GraphBuilder, x, kind, align_corners, outs, scales):
-    """each trailing axis resampled as torch's CPU kernels do (kind nearest, nearest-exact, linear, cubic), for sizes known only at run time (opspecs/helpers.yaml:543)"""
+    """each trailing axis resampled as torch's CPU kernels do (kind nearest, nearest-exact, linear, cubic), for sizes known only at run time (opspecs/helpers.yaml:548)"""
     n = builtins.len(outs)
     r = h.rank(g, x)
     lead = r - n
@@ -876,7 +878,7 @@ def resample(g: GraphBuilder, x, kind, align_corners, outs, scales):
 
 
 def resample_axis(g: GraphBuilder, x, r, axis, size, out, given, kind, align_corners):
-    """one axis of resample (x of rank r); torch computes nearest indices in float32, weights in the input's opmath type (opspecs/helpers.yaml:554)"""
+    """one axis of resample (x of rank r); torch computes nearest indices in float32, weights in the input's opmath type (opspecs/helpers.yaml:559)"""
     last = g.op('Sub', h.scalar(g, size, 'int64'), h.scalar(g, 1, 'int64'))
     if kind == 'nearest' or kind == 'nearest-exact':
         step = pixel_scale(g, size, out, given, False, 'float32')
@@ -912,7 +914,7 @@ def resample_axis(g: GraphBuilder, x, r, axis, size, out, given, kind, align_cor
 
 
 def resample_tap(g: GraphBuilder, source, r, index, offset, last, axis, weight):
-    """source gathered at index + offset (clamped to the axis) along axis, times a per-position weight (opspecs/helpers.yaml:607)"""
+    """source gathered at index + offset (clamped to the axis) along axis, times a per-position weight (opspecs/helpers.yaml:612)"""
     shifted = g.op('Add', index, h.scalar(g, offset, 'int64')) if offset != 0 else index
     low = g.op('Where', g.op('Less', shifted, h.scalar(g, 0, 'int64')), h.scalar(g, 0, 'int64'), shifted)
     tap = g.op('Where', g.op('Less', last, low), last, low)
@@ -921,7 +923,7 @@ def resample_tap(g: GraphBuilder, source, r, index, offset, last, axis, weight):
 
 
 def resize_out_sizes(g: GraphBuilder, x, output_size, scale_factors, align_corners):
-    """the output sizes of a `.vec` overload; from scale factors torch takes int(size * factor) in double (opspecs/helpers.yaml:503)"""
+    """the output sizes of a `.vec` overload; from scale factors torch takes int(size * factor) in double (opspecs/helpers.yaml:508)"""
     if not h.resize_dynamic(g, x, output_size):
         return h.vec_output_sizes(g, x, output_size, scale_factors, align_corners)
     if output_size is not None:
@@ -934,7 +936,7 @@ def resize_out_sizes(g: GraphBuilder, x, output_size, scale_factors, align_corne
 
 
 def resize_to(g: GraphBuilder, x, mode, sizes, scales, transform, nearest_mode, cubic_coeff_a):
-    """Resize (11+) of the trailing axes to static sizes or by scale factors, the leading axes kept (opspecs/helpers.yaml:479)"""
+    """Resize (11+) of the trailing axes to static sizes or by scale factors, the leading axes kept (opspecs/helpers.yaml:484)"""
     lead = h.rank(g, x) - builtins.len(sizes if sizes is not None else scales)
     empty = None if g.opset >= 13 else h.floats(g, [])
     if sizes is not None:
@@ -944,18 +946,18 @@ def resize_to(g: GraphBuilder, x, mode, sizes, scales, transform, nearest_mode, 
 
 
 def row_distances(g: GraphBuilder, x1, x2, p):
-    """the p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M], [..., P, R] (opspecs/helpers.yaml:195)"""
+    """the p-norm distances between the rows of x1 [..., P, M] and x2 [..., R, M], [..., P, R] (opspecs/helpers.yaml:200)"""
     diff = g.op('Sub', unsqueeze_axes(g, x1, [h.rank(g, x1) - 1]), unsqueeze_axes(g, x2, [h.rank(g, x2) - 2]))
     return vector_norm(g, diff, builtins.float(p), [builtins.max(h.rank(g, x1), h.rank(g, x2))], False)
 
 
 def rstd(g: GraphBuilder, var, eps, like):
-    """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:280)"""
+    """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:293)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
 
 
 def running_extreme(g: GraphBuilder, self, dim, largest):
-    """cummax (largest) or cummin, the running extreme and the index of its last occurrence so far; after a NaN, NaN and the latest NaN's index (opspecs/helpers.yaml:292)"""
+    """cummax (largest) or cummin, the running extreme and the index of its last occurrence so far; after a NaN, NaN and the latest NaN's index (opspecs/helpers.yaml:297)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
     axis = h.norm_dim(g, dim, self)
@@ -975,7 +977,7 @@ def running_extreme(g: GraphBuilder, self, dim, largest):
 
 
 def running_update(g: GraphBuilder, x, mean, var, running_mean, running_var, momentum):
-    """torch's running-statistic update, (1 - momentum) * running + momentum * this batch's (mean, unbiased variance) (opspecs/norms.yaml:332)"""
+    """torch's running-statistic update, (1 - momentum) * running + momentum * this batch's (mean, unbiased variance) (opspecs/norms.yaml:345)"""
     stats = h.dtype(g, running_mean)
     keep, take = (h.scalar(g, 1.0 - builtins.float(momentum), stats), h.scalar(g, builtins.float(momentum), stats))
     unbiased = g.op('Mul', var, h.unbiased_factor(g, x))
@@ -989,7 +991,7 @@ def same_as(g: GraphBuilder, x, value):
 
 
 def scaled_size(g: GraphBuilder, x, axis, factor):
-    """int(x.shape[axis] * factor), computed in double as torch does (opspecs/helpers.yaml:517)"""
+    """int(x.shape[axis] * factor), computed in double as torch does (opspecs/helpers.yaml:522)"""
     d = h.static_size(g, x, axis)
     if d is not None:
         return builtins.int(d * factor)
@@ -997,14 +999,14 @@ def scaled_size(g: GraphBuilder, x, axis, factor):
 
 
 def scan_work(g: GraphBuilder, x):
-    """x in the dtype ONNX Runtime's CumSum/Reduce*/Where run for its results (half floats as float32, small integers and bool as int64; the cast back wraps around as torch does) (opspecs/helpers.yaml:99)"""
+    """x in the dtype ONNX Runtime's CumSum/Reduce*/Where run for its results (half floats as float32, small integers and bool as int64; the cast back wraps around as torch does) (opspecs/helpers.yaml:104)"""
     if h.dtype_in(g, x, 'bool', 'uint8', 'int8', 'int16', 'int32'):
         return h.cast(g, x, 'int64')
     return half_as_float(g, x)
 
 
 def scatter_along(g: GraphBuilder, data, index, updates, axis):
-    """torch's scatter of updates (shaped like index) along axis; Scatter before opset 11, ScatterElements from 11 (opspecs/helpers.yaml:346)"""
+    """torch's scatter of updates (shaped like index) along axis; Scatter before opset 11, ScatterElements from 11 (opspecs/helpers.yaml:351)"""
     if g.opset >= 11:
         return g.op('ScatterElements', data, index, updates, axis=axis)
     return g.op('Scatter', data, index, updates, axis=axis)
@@ -1039,23 +1041,23 @@ def sign_bit(g: GraphBuilder, x):
 
 
 def size_along(g: GraphBuilder, x, axis):
-    """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:117)"""
+    """x's size along axis, an int when static, else a 0-d int64 value (opspecs/helpers.yaml:122)"""
     return h.shape(g, x)[axis] if h.static_size(g, x, axis) is not None else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
 
 
 def size_at(g: GraphBuilder, x, axis):
-    """x's size along axis, an int when static, else a 0-d int64 read at run time (opspecs/helpers.yaml:526)"""
+    """x's size along axis, an int when static, else a 0-d int64 read at run time (opspecs/helpers.yaml:531)"""
     d = h.static_size(g, x, axis)
     return d if d is not None else g.op('Gather', g.op('Shape', x), h.scalar(g, axis, 'int64'), axis=0)
 
 
 def size_over(g: GraphBuilder, a, b):
-    """a size divided by an int factor it is a multiple of (sizes are not negative, so Div floors) (opspecs/helpers.yaml:380)"""
+    """a size divided by an int factor it is a multiple of (sizes are not negative, so Div floors) (opspecs/helpers.yaml:385)"""
     return a // b if h.all_known(g, a) else g.op('Div', a, h.scalar(g, b, 'int64'))
 
 
 def size_times(g: GraphBuilder, a, b):
-    """the product of two sizes, an int when both are known, else a 0-d int64 value (opspecs/helpers.yaml:375)"""
+    """the product of two sizes, an int when both are known, else a 0-d int64 value (opspecs/helpers.yaml:380)"""
     return a * b if h.all_known(g, a, b) else g.op('Mul', h.scalar(g, a, 'int64'), h.scalar(g, b, 'int64'))
 
 
@@ -1073,7 +1075,7 @@ def softmax_nd(g: GraphBuilder, x, dim, log):
 
 
 def sort_along(g: GraphBuilder, self, dim, descending):
-    """torch.sort's (values, indices), stable (opspecs/helpers.yaml:240)"""
+    """torch.sort's (values, indices), stable (opspecs/helpers.yaml:245)"""
     if h.rank(g, self) == 0:
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
     axis = h.norm_dim(g, dim, self)
@@ -1081,7 +1083,7 @@ def sort_along(g: GraphBuilder, self, dim, descending):
 
 
 def sort_key(g: GraphBuilder, x):
-    """a key TopK orders as torch orders x, NaN above +inf (floats as float64, NaN as +inf, +inf as the largest double); integers as float64 before opset 11, bool as float32 (opspecs/helpers.yaml:202)"""
+    """a key TopK orders as torch orders x, NaN above +inf (floats as float64, NaN as +inf, +inf as the largest double); integers as float64 before opset 11, bool as float32 (opspecs/helpers.yaml:207)"""
     if h.is_bool(g, x):
         return h.cast(g, x, 'float32')
     if not h.is_float(g, x):
@@ -1092,7 +1094,7 @@ def sort_key(g: GraphBuilder, x):
 
 
 def sorted_along(g: GraphBuilder, x, k, axis, largest):
-    """(values, indices) of the k largest (smallest) of x along axis, in order, ties by index; values gathered from x from opset 11, mapped back from the key before (opspecs/helpers.yaml:224)"""
+    """(values, indices) of the k largest (smallest) of x along axis, in order, ties by index; values gathered from x from opset 11, mapped back from the key before (opspecs/helpers.yaml:229)"""
     if g.opset >= 11 and (not h.is_float(g, x)) and (not h.is_bool(g, x)):
         return ordered_topk(g, x, k, axis, largest)
     key_values, indices = ordered_topk(g, sort_key(g, x), k, axis, largest)
@@ -1106,7 +1108,7 @@ def sorted_along(g: GraphBuilder, x, k, axis, largest):
 
 
 def split_along(g: GraphBuilder, x, sizes, axis):
-    """chunks of the given sizes along axis, as a list: Split (its sizes an input from opset 13); sizes with a 0 are sliced one chunk each (not every runtime takes 0 in Split's sizes) (opspecs/helpers.yaml:332)"""
+    """chunks of the given sizes along axis, as a list: Split (its sizes an input from opset 13); sizes with a 0 are sliced one chunk each (not every runtime takes 0 in Split's sizes) (opspecs/helpers.yaml:337)"""
     if builtins.len(sizes) == 1:
         return [x]
     if 0 in sizes:
@@ -1117,21 +1119,21 @@ def split_along(g: GraphBuilder, x, sizes, axis):
 
 
 def squeeze_axes(g: GraphBuilder, x, axes):
-    """Squeeze of the given axes; they are an input from opset 13 (opspecs/helpers.yaml:58)"""
+    """Squeeze of the given axes; they are an input from opset 13 (opspecs/helpers.yaml:63)"""
     if g.opset >= 13:
         return g.op('Squeeze', x, h.ints(g, axes))
     return g.op('Squeeze', x, axes=axes)
 
 
 def tie_to_self(g: GraphBuilder, self, other, chosen):
-    """chosen (max or min of self and other), or self where they compare equal (signed zeros) (opspecs/helpers.yaml:629)"""
+    """chosen (max or min of self and other), or self where they compare equal (signed zeros) (opspecs/helpers.yaml:634)"""
     if not h.is_float(g, self):
         return chosen
     return g.op('Where', g.op('Or', g.op('Or', g.op('Less', self, other), g.op('Greater', self, other)), g.op('IsNaN', other)), chosen, self)
 
 
 def topk_last_indices(g: GraphBuilder, x, k):
-    """indices of the k largest values along the last axis (TopK's k is an input from opset 10) (opspecs/helpers.yaml:426)"""
+    """indices of the k largest values along the last axis (TopK's k is an input from opset 10) (opspecs/helpers.yaml:431)"""
     if g.opset >= 10:
         return g.op('TopK', x, h.ints(g, [k]), axis=-1, _outputs=2)[1]
     return g.op('TopK', x, axis=-1, k=builtins.int(k), _outputs=2)[1]
@@ -1157,14 +1159,14 @@ def trigamma_wide(g: GraphBuilder, x):
 
 
 def unsqueeze_axes(g: GraphBuilder, x, axes):
-    """Unsqueeze at the given axes; they are an input from opset 13 (opspecs/helpers.yaml:66)"""
+    """Unsqueeze at the given axes; they are an input from opset 13 (opspecs/helpers.yaml:71)"""
     if g.opset >= 13:
         return g.op('Unsqueeze', x, h.ints(g, axes))
     return g.op('Unsqueeze', x, axes=axes)
 
 
 def upsample_interpolate(g: GraphBuilder, x, mode, align_corners, output_size, scales):
-    """torch's linear or cubic resampling of the trailing axes to output_size (opspecs/helpers.yaml:460)"""
+    """torch's linear or cubic resampling of the trailing axes to output_size (opspecs/helpers.yaml:465)"""
     if h.resize_dynamic(g, x, output_size):
         return resample(g, x, mode, align_corners, output_size, scales)
     kind, factors, weights = h.interpolation_plan(g, x, mode, align_corners, output_size, scales)
@@ -1182,7 +1184,7 @@ def upsample_interpolate(g: GraphBuilder, x, mode, align_corners, output_size, s
 
 
 def upsample_nearest(g: GraphBuilder, x, exact, output_size, scales):
-    """torch's nearest (exact False) or nearest-exact resampling of the trailing axes to output_size (opspecs/helpers.yaml:440)"""
+    """torch's nearest (exact False) or nearest-exact resampling of the trailing axes to output_size (opspecs/helpers.yaml:445)"""
     if h.resize_dynamic(g, x, output_size):
         return resample(g, x, 'nearest-exact' if exact else 'nearest', False, output_size, scales)
     kind, factors, picks = h.nearest_plan(g, x, exact, output_size, scales)
@@ -1201,7 +1203,7 @@ def upsample_nearest(g: GraphBuilder, x, exact, output_size, scales):
 
 
 def variance_mean(g: GraphBuilder, self, dim, correction, keepdim):
-    """(var, mean) as torch, sum((x - mean)**2) / max(0, N - correction) in two passes (half floats in float32); N - correction <= 0 divides by 0 (opspecs/helpers.yaml:159)"""
+    """(var, mean) as torch, sum((x - mean)**2) / max(0, N - correction) in two passes (half floats in float32); N - correction <= 0 divides by 0 (opspecs/helpers.yaml:164)"""
     x = half_as_float(g, self)
     if h.rank(g, self) == 0:
         centred = g.op('Sub', x, x)
@@ -1220,7 +1222,7 @@ def variance_mean(g: GraphBuilder, self, dim, correction, keepdim):
 
 
 def vector_norm(g: GraphBuilder, x, ord, axes, keepdim):
-    """the ord-norm of float x over axes (None every axis) as torch.linalg.vector_norm; NaN wins in the inf-norms (opspecs/helpers.yaml:180)"""
+    """the ord-norm of float x over axes (None every axis) as torch.linalg.vector_norm; NaN wins in the inf-norms (opspecs/helpers.yaml:185)"""
     if ord == 0:
         return reduce_sum(g, h.cast_like(g, h.cast(g, x, 'bool'), x), axes, keepdim)
     if ord == 1:
@@ -1234,7 +1236,7 @@ def vector_norm(g: GraphBuilder, x, ord, axes, keepdim):
 
 
 def where_any_dtype(g: GraphBuilder, cond, a, b):
-    """Where(cond, a, b); bool tensors select with And/Or (ONNX Runtime's Where has no bool kernel) (opspecs/helpers.yaml:370)"""
+    """Where(cond, a, b); bool tensors select with And/Or (ONNX Runtime's Where has no bool kernel) (opspecs/helpers.yaml:375)"""
     return g.op('Or', g.op('And', cond, a), g.op('And', g.op('Not', cond), b)) if h.is_bool(g, a) else g.op('Where', cond, a, b)
 
 

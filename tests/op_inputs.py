@@ -147,6 +147,12 @@ def _int_range(draw: Any, bounds: list[Any]) -> int:
     return draw(st.integers(int(bounds[0]), int(bounds[1])))
 
 
+def _size_range(draw: Any, bounds: list[Any], edges: bool) -> int:
+    """A dimension's size; with `edges`, a range that starts at 1 may also give 0 (an empty tensor)."""
+    low, high = int(bounds[0]), int(bounds[1])
+    return draw(st.integers(0 if edges and low == 1 else low, high))
+
+
 def _symbol_expression(text: str, symbols: dict[str, int]) -> int:
     """An int from symbols, integers, + - * and parentheses (the `symbols` hint)."""
     def value(node: ast.AST) -> int:
@@ -250,10 +256,11 @@ def _matrices(kind: str, cond: float, shape: list[int], gen: torch.Generator) ->
 class _Example:
     """State while drawing one example: symbols, the shared shape, values drawn so far."""
 
-    def __init__(self, draw: Any, spec: OpSpec):
+    def __init__(self, draw: Any, spec: OpSpec, edges: bool = False):
         self.draw = draw
         self.hints = spec.test.args
-        self.symbols = {name: _int_range(draw, bounds) if isinstance(bounds, list) else int(bounds)
+        self.edges = edges
+        self.symbols = {name: _size_range(draw, bounds, edges) if isinstance(bounds, list) else int(bounds)
                         for name, bounds in spec.test.shapes.items()}
         self.values: dict[str, Any] = {}
         self._base_shape: list[int] | None = None
@@ -265,7 +272,7 @@ class _Example:
 
     def random_shape(self, rank: Any, dims: Any) -> list[int]:
         r = _int_range(self.draw, rank)
-        return [_int_range(self.draw, dims) for _ in range(r)]
+        return [_size_range(self.draw, dims, self.edges) for _ in range(r)]
 
     def shape(self, hint: TensorHint) -> list[int]:
         if hint.shape_if is not None and self.values[hint.shape_if[0]]:
@@ -288,7 +295,7 @@ class _Example:
                 if isinstance(d, str):
                     out.append(math.prod(self.symbols[s.strip()] for s in d.split("*")))
                 elif isinstance(d, list):
-                    out.append(_int_range(self.draw, d))
+                    out.append(_size_range(self.draw, d, self.edges))
                 else:
                     out.append(int(d))
             return out
@@ -344,9 +351,11 @@ class _Example:
             return torch.randint(0, rows + 1, shape, generator=gen).sort().values.to(dtype)
         if hint.sorted_lengths is not None:
             longest = self.symbols[hint.sorted_lengths]
-            return torch.randint(1, longest + 1, shape, generator=gen).sort(descending=True).values.to(dtype)
+            return torch.randint(1, max(longest, 1) + 1, shape, generator=gen).sort(descending=True).values.to(dtype)
         if hint.batch_sizes is not None:
             steps, batch = (self.symbols[s] for s in hint.batch_sizes)
+            if steps == 0 or batch == 0:  # no sequence to pack (edge shapes)
+                return torch.zeros([steps], dtype=dtype)
             lengths = torch.randint(1, steps + 1, [batch], generator=gen)
             lengths[0] = steps
             return torch.stack([(lengths > t).sum() for t in range(steps)]).to(dtype)
@@ -400,7 +409,7 @@ class _Example:
         of = self.values[tensor_name]
         size = of.shape[self.values[dim_name]] if of.dim() else 1
         if size == 0:
-            return torch.zeros(shape, dtype=torch.int64)
+            return torch.zeros(shape, dtype=torch.int64)  # out of range unless empty: torch decides
         axis = self.values[dim_name] % len(shape) if shape else 0
         if not hint.distinct or not shape or shape[axis] > size:
             return torch.randint(0, size, shape, generator=gen)
@@ -423,11 +432,11 @@ class _Example:
             given = [p for p in range(1, count) if draw(st.booleans())] or [count - 1]
         if hint.distinct or (hint.distinct_unless is not None and not self.values[hint.distinct_unless]):
             room = math.prod(sizes[p] for p in given)
-            flat = torch.randperm(room, generator=gen)[:draw(st.integers(1, max(1, min(room, 5))))]
+            flat = torch.randperm(room, generator=gen)[:draw(st.integers(0 if room == 0 else 1, max(1, min(room, 5))))]
             columns = []
             for p in reversed(given):
-                columns.append(flat % sizes[p])
-                flat = flat // sizes[p]
+                columns.append(flat % max(sizes[p], 1))
+                flat = flat // max(sizes[p], 1)
             columns.reverse()
         else:
             base = self.random_shape([1, 2], [1, 4])
@@ -435,7 +444,8 @@ class _Example:
             for p in given:
                 keep = len(base) if draw(st.booleans()) else draw(st.integers(0, len(base)))
                 shape = [1 if draw(st.booleans()) else d for d in base[len(base) - keep:]]
-                columns.append(torch.randint(0, sizes[p], shape, generator=gen))
+                # a dim of size 0 takes no index: 0 is out of range, and torch says so (unless empty)
+                columns.append(torch.randint(0, max(sizes[p], 1), shape, generator=gen))
         out: list[torch.Tensor | None] = [None] * count
         for p, column in zip(given, columns):
             negative = torch.rand(column.shape, generator=gen) > 0.5  # the same element, counted from the end
@@ -586,8 +596,8 @@ class _Example:
                 size = tensor.shape[self.values[dim_name]] if tensor.dim() else 1
                 if key == "size_along":
                     return draw(st.integers(1, max(size, 1)))
-                if key == "index_along":
-                    return draw(st.integers(-size, size - 1))
+                if key == "index_along":  # a dim of size 0 has no index: 0, which torch refuses
+                    return draw(st.integers(-size, size - 1)) if size else 0
                 cuts = sorted(draw(st.lists(st.integers(0, size), max_size=3)))
                 edges = [0, *cuts, size]
                 return [b - a for a, b in zip(edges, edges[1:])]
@@ -621,9 +631,10 @@ class _Example:
 
 
 @st.composite
-def op_arguments(draw: Any, spec: OpSpec, schema: TorchSchema) -> dict[str, Any]:
-    """One example: every schema argument name -> a concrete value for eager torch."""
-    example = _Example(draw, spec)
+def op_arguments(draw: Any, spec: OpSpec, schema: TorchSchema, edges: bool = False) -> dict[str, Any]:
+    """One example: every schema argument name -> a concrete value for eager torch. With `edges`, sizes
+    the hints draw from a range starting at 1 may be 0 (empty tensors, zero-size dimensions)."""
+    example = _Example(draw, spec, edges)
     for arg in _draw_order(schema, example.hints):
         hint = example.hints.get(arg.name)
         if arg.is_tensor or arg.base_type == "t" and isinstance(hint, TensorHint):  # TorchScript's generic element

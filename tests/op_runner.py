@@ -25,6 +25,7 @@ from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY, GraphBuilder
 from aten2onnx.exporter.rewrite import passes, runtime_versions
 from aten2onnx.exporter.translate import complex_values
 from aten2onnx.exporter.translate import registry as mappings
+from aten2onnx.exporter.translate.empty_results import empty_result, is_empty_result
 from aten2onnx.exporter.translate.translator import _view_layout
 from aten2onnx.generated import registry
 
@@ -167,8 +168,11 @@ def build_one_op_model(overload: str, schema: TorchSchema, arguments: dict[str, 
     assert function is not None, f"{overload} has no mapping at opset {opset}"
     # a complex input or output takes the entry's `complex:` form, as translation does
     function = complex_values.symbolic_for(overload, function, call_args, eager_outputs, opset)
-    with g.translating(overload, "", None):
-        result = function(g, **call_args)
+    if not dynamic and is_empty_result(tuple(eager_outputs)):  # as the translator does: torch recorded it
+        result = empty_result(g, tuple(eager_outputs))
+    else:
+        with g.translating(overload, "", None):
+            result = function(g, **call_args)
     results = [v if isinstance(v, ir.Value) else g.constant(v, _NUMBER_DTYPES.get(type(v)))
                for v in flatten_outputs_values(result)]
     sequences = [v for v in results if isinstance(v.type, ir.SequenceType)]

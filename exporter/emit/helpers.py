@@ -698,6 +698,15 @@ def static_count(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> in
     return math.prod(known) if len(known) == len(picked) else None
 
 
+def reduces_nothing(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> bool:
+    """Whether a reduction of x over `axes` (None: every axis) is known to take no elements: one of the
+    reduced sizes is 0 (False when x's shape is not known)."""
+    if x.shape is None:
+        return False
+    sizes = g.shape(x)
+    return any(sizes[a] == 0 for a in (range(len(sizes)) if axes is None else axes))
+
+
 def statistic_dtype(g: GraphBuilder, *values: Any) -> torch.dtype:
     """The dtype of a statistic of tensors (cov), as torch gives it: their promoted dtype (None
     skipped), or for integers the float dtype torch recorded (the default one), as it divides by a count."""
@@ -736,6 +745,12 @@ def positions(g: GraphBuilder, x: ir.Value, axis: int) -> ir.Value:
     n = int(g.shape(x)[axis])
     trailing = g.rank(x) - axis - 1
     return g.constant(torch.arange(n).reshape([n, 1] + [1] * trailing))
+
+
+def empty_median(g: GraphBuilder, x: ir.Value) -> ir.Value:
+    """torch's median of no elements, 0-d in x's dtype."""
+    # torch fills it with NaN converted to x's dtype (for integers, whatever the conversion gives)
+    return g.constant(torch.tensor(math.nan).to(g.known_dtype(x)))
 
 
 def reduce_identity(g: GraphBuilder, x: ir.Value, largest: bool) -> float | int:

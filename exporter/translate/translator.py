@@ -37,6 +37,7 @@ from aten2onnx.exporter.errors import (
 )
 from aten2onnx.exporter.rewrite import passes
 from aten2onnx.exporter.translate import aten_fallback, complex_values, control_flow, registry
+from aten2onnx.exporter.translate.empty_results import empty_result, is_empty_result
 from aten2onnx.exporter.translate.graph_parts import GraphParts
 from aten2onnx.exporter.write.weight_sources import SourceTensor
 
@@ -250,6 +251,9 @@ class Translator(GraphParts):
             return
         name = overload_name(node.target)
         assert name is not None
+        if is_empty_result(node.meta.get("val")):  # nothing to compute: torch recorded the empty result
+            self.env[node] = self.bind(node, empty_result(self.g, node.meta["val"]))
+            return
         # find_unsupported ran first: no mapping here means the ATen fallback was allowed
         function = registry.lookup(name, self.opset) or aten_fallback.symbolic
         arguments = self.arguments(node, name)
