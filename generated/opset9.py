@@ -1708,16 +1708,16 @@ def _batch_norm_with_update_functional(g: GraphBuilder, input, weight, bias, run
     return (y, mean, invstd, h.tensor(g, [], 'uint8'), new_mean, new_var)
 
 
-@declared('opspecs/norms.yaml:238', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+@declared('opspecs/norms.yaml:241', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _batch_norm_no_update(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_batch_norm_no_update.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_norm_running() (opspecs/norms.yaml:238)"""
+    """aten::_batch_norm_no_update.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls batch_norm_running() (opspecs/norms.yaml:241)"""
     out = s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
     return (out, h.empty(g, input), h.empty(g, input), h.tensor(g, [], 'uint8'))
 
 
-@declared('opspecs/norms.yaml:257', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
+@declared('opspecs/norms.yaml:260', emits=('Add', 'Cast', 'Concat', 'Div', 'Expand', 'Mul', 'Pow', 'RMSNormalization', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt'))
 def rms_norm(g: GraphBuilder, input, normalized_shape, weight=None, eps=None):
-    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:257)"""
+    """aten::rms_norm.default, opsets 9-26: block of 16 lines: Add, Div, Mul, Pow, RMSNormalization, Sqrt; calls reduce_mean(), rstd() (opspecs/norms.yaml:260)"""
     axis = h.rank(g, input) - builtins.len(normalized_shape)
     epsilon = h.default_eps(g, input, eps)
     if g.opset >= 23:

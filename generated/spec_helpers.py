@@ -17,11 +17,11 @@ from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 # name -> (params, emit, spec line): what user spec files (aten2onnx.load_opspecs) check their calls against
 SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'abs_sin_pi': (('x',), 'Abs(Sin(Mul(Sub(x, Floor(Add(x, f64(0.5)))), f64(3.141592653589793))))', 'opspecs/special.yaml:41'),
-    'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:298'),
+    'affine': (('y', 'weight', 'bias', 'shape'), 'scaled = y if weight is None else Mul(y, weight if shape is None else Reshape(weight, ints(shape)))\nreturn scaled if bias is None else Add(scaled, bias if shape is None else Reshape(bias, ints(shape)))', 'opspecs/norms.yaml:301'),
     'any_all': (('x', 'dim', 'keepdim', 'every'), "truth = cast(x, 'bool')\nout = 'uint8' if dtype_in(x, 'uint8') else 'bool'\nif rank(x) == 0 or (dim is not None and reduce_axes(dim, x) is None):\n    return cast(Identity(truth), out)\ncounted = Not(truth) if every else truth\nfound = Greater(reduce_sum(cast(counted, 'int64'), reduce_axes(dim, x), keepdim), scalar(0, 'int64'))\nreturn cast(Not(found) if every else found, out)", 'opspecs/helpers.yaml:127'),
     'arange_values': (('start', 'end', 'step', 'dtype'), "out = factory_dtype(dtype, start, end, step)\nif opset >= 11 and not all_known(start, end, step):\n    bounds = 'float64' if is_floating(out) else 'int64'\n    first = Reshape(scalar(start, bounds), ints([]))\n    last = Reshape(scalar(end, bounds), ints([]))\n    return cast(Range(first, last, Reshape(scalar(step, bounds), ints([]))), out)\nlength, acc, first, delta = arange_terms(start, end, step, out)\nindex = Range(scalar(0, acc), scalar(length, acc), scalar(1, acc)) if opset >= 11 else tensor(list(range(length)), acc)\nvalues = index if delta == 1 else Mul(index, scalar(delta, acc))\nreturn cast(values if first == 0 else Add(values, scalar(first, acc)), out)", 'opspecs/helpers.yaml:319'),
-    'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:327'),
-    'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:335'),
+    'batch_norm_running': (('x', 'weight', 'bias', 'running_mean', 'running_var', 'eps'), 'scale = per_channel(weight, 1.0, x, running_mean)\nshift = per_channel(bias, 0.0, x, running_mean)\nreturn BatchNormalization(x, scale, shift, running_mean, running_var, epsilon=float(eps))', 'opspecs/norms.yaml:330'),
+    'batch_stats': (('x', 'weight', 'bias', 'eps'), 'mean, centered, var = moments(x, [0] + list(range(2, rank(x))))\ninvstd = rstd(var, eps, x)\ny = affine(Mul(centered, invstd), weight, bias, [-1] + [1] * (rank(x) - 2))\nflat = ints([-1])\nreturn y, Reshape(mean, flat), Reshape(var, flat), Reshape(invstd, flat)', 'opspecs/norms.yaml:338'),
     'bessel_i0_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i0e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Exp(x), near))\nreturn keep_nan(x0, Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y))", 'opspecs/special.yaml:575'),
     'bessel_i1_wide': (('x0', 'overflow'), "x = Abs(x0)\nnear, far = i1e_wide(x0)\ny = Where(Greater(x, f64(8.0)), Div(Mul(Exp(x), far), Sqrt(x)), Mul(Mul(near, x), Exp(x)))\ny = Where(And(Greater(x, f64(overflow)), Not(infinite(x))), f64(float('inf')), y)\nreturn keep_nan(x0, Where(Less(x0, f64(0.0)), Neg(y), y))", 'opspecs/special.yaml:584'),
     'bessel_j0_wide': (('x0', 'narrow'), 'x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Div(Mul(Mul(Sub(x2, f64(5.78318596294678452118e+00)), Sub(x2, f64(3.04712623436620863991e+01))),\n                horner(x2, [-4.79443220978201773821e+09, 1.95617491946556577543e+12, -2.49248344360967716204e+14,\n                            9.70862251047306323952e+15])),\n            horner(x2, [4.99563147152651017219e+02, 1.73785401676374683123e+05, 4.84409658339962045305e+07,\n                        1.11855537045356834862e+10, 2.11277520115489217587e+12, 3.10518229857422583814e+14,\n                        3.18121955943204943306e+16, 1.71086294081043136091e+18]))\nsmall = Where(Less(x, f64(0.00001)), Sub(f64(1.0), Div(x2, f64(4.0))), small)\np, q = hankel_j0(x, Div(f64(25.0), x2))\nphase = torch_phase(x, narrow, 0.785398163397448309615660845819875721)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\nreturn keep_nan(x0, Where(Greater(x, f64(5.0)), large, small))', 'opspecs/special.yaml:411'),
@@ -47,8 +47,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:117'),
     'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:359'),
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:426'),
-    'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:319'),
-    'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:305'),
+    'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:322'),
+    'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:308'),
     'half_as_float': (('x',), "cast(x, 'float32') if dtype_in(x, 'float16', 'bfloat16') else x", 'opspecs/helpers.yaml:91'),
     'hankel_j0': (('x', 'z'), 'p = Div(horner(z, [7.96936729297347051624e-04, 8.28352392107440799803e-02, 1.23953371646414299388e+00,\n                   5.44725003058768775090e+00, 8.74716500199817011941e+00, 5.30324038235394892183e+00,\n                   9.99999999999999997821e-01]),\n        horner(z, [9.24408810558863637013e-04, 8.56288474354474431428e-02, 1.25352743901058953537e+00,\n                   5.47097740330417105182e+00, 8.76190883237069594232e+00, 5.30605288235394617618e+00,\n                   1.00000000000000000218e+00]))\nq = Div(horner(z, [-1.13663838898469149931e-02, -1.28252718670509318512e+00, -1.95539544257735972385e+01,\n                   -9.32060152123768231369e+01, -1.77681167980488050595e+02, -1.47077505154951170175e+02,\n                   -5.14105326766599330220e+01, -6.05014350600728481186e+00]),\n        horner(z, [6.43178256118178023184e+01, 8.56430025976980587198e+02, 3.88240183605401609683e+03,\n                   7.24046774195652478189e+03, 5.93072701187316984827e+03, 2.06209331660327847417e+03,\n                   2.42005740240291393179e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:367'),
     'hankel_j1': (('x', 'z'), 'p = Div(horner(z, [7.62125616208173112003e-04, 7.31397056940917570436e-02, 1.12719608129684925192e+00,\n                   5.11207951146807644818e+00, 8.42404590141772420927e+00, 5.21451598682361504063e+00,\n                   1.00000000000000000254e+00]),\n        horner(z, [5.71323128072548699714e-04, 6.88455908754495404082e-02, 1.10514232634061696926e+00,\n                   5.07386386128601488557e+00, 8.39985554327604159757e+00, 5.20982848682361821619e+00,\n                   9.99999999999999997461e-01]))\nq = Div(horner(z, [5.10862594750176621635e-02, 4.98213872951233449420e+00, 7.58238284132545283818e+01,\n                   3.66779609360150777800e+02, 7.10856304998926107277e+02, 5.97489612400613639965e+02,\n                   2.11688757100572135698e+02, 2.52070205858023719784e+01]),\n        horner(z, [7.42373277035675149943e+01, 1.05644886038262816351e+03, 4.98641058337653607651e+03,\n                   9.56231892404756170795e+03, 7.99704160447350683650e+03, 2.82619278517639096600e+03,\n                   3.36093607810698293419e+02]))\nreturn p, Mul(Div(f64(5.0), x), q)', 'opspecs/special.yaml:385'),
@@ -76,7 +76,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:263'),
     'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:497'),
     'mode_along': (('x', 'axis', 'keepdim'), "same = Equal(unsqueeze_axes(x, [axis + 1]), unsqueeze_axes(x, [axis]))\ncounts = reduce_sum(cast(same, 'int64'), [axis + 1], False)\nfrequent = Equal(counts, reduce_max(counts, [axis], True))\nvalue = reduce_min(Where(frequent, x, like(reduce_identity(x, False), x)), [axis], True)\nindex = ArgMax(cast(Equal(x, value), 'int32'), axis=axis, keepdims=int(keepdim), select_last_index=1)\nreturn (value if keepdim else squeeze_axes(value, [axis])), index", 'opspecs/sorting.yaml:270'),
-    'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:285'),
+    'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:288'),
     'nan_lower_median': (('x', 'n', 'axis', 'keepdim'), "if not is_float(x):\n    return lower_median(x, n, axis, keepdim)\nvalues, indices = sorted_along(x, n, axis, False)\nvalid = reduce_sum(cast(Not(IsNaN(x)), 'int64'), [axis], True)\nvalid = Where(Greater(valid, scalar(0, 'int64')), valid, scalar(1, 'int64'))\npick = Div(Sub(valid, scalar(1, 'int64')), scalar(2, 'int64'))\nvalue = GatherElements(values, pick, axis=axis)\nindex = GatherElements(indices, pick, axis=axis)\nif keepdim:\n    return value, index\nreturn squeeze_axes(value, [axis]), squeeze_axes(index, [axis])", 'opspecs/sorting.yaml:226'),
     'nan_seen': (('x', 'axes', 'keepdims'), "Greater(reduce_max(cast(IsNaN(x), 'int32'), axes, keepdims), scalar(0, 'int32'))", 'opspecs/helpers.yaml:112'),
     'normal_sample': (('shape_of', 'out_dtype', 'mean', 'std'), 'sample = sample_dtype(out_dtype)\nif opset < 22:\n    sizes = static_sizes(shape_of)\n    if sizes is not None:\n        z = RandomNormal(shape=sizes, dtype=onnx_dtype(sample))\n    else:\n        like = shape_of if is_value(shape_of) else filled(shape_of, 0, sample)\n        z = RandomNormalLike(like, dtype=onnx_dtype(sample))\nelse:\n    radius = Sqrt(Mul(scalar(-2.0, sample), Log(Sub(scalar(1.0, sample), random_uniform(shape_of, sample)))))\n    angle = Mul(random_uniform(shape_of, sample), scalar(6.283185307179586, sample))\n    z = Mul(radius, Cos(angle))\nscaled = z if std == 1 else Mul(z, scalar(float(std), sample))\nshifted = scaled if mean == 0 else Add(scaled, scalar(float(mean), sample))\nreturn cast(shifted, out_dtype)', 'opspecs/helpers.yaml:393'),
@@ -98,9 +98,9 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'resize_out_sizes': (('x', 'output_size', 'scale_factors', 'align_corners'), 'if not resize_dynamic(x, output_size):\n    return vec_output_sizes(x, output_size, scale_factors, align_corners)\nif output_size is not None:\n    return list(output_size)\nn = len(scale_factors)\nlead = rank(x) - n\nsizes = [scaled_size(x, lead, scale_factors[0])]\nsizes = sizes if n < 2 else sizes + [scaled_size(x, lead + 1, scale_factors[1])]\nreturn sizes if n < 3 else sizes + [scaled_size(x, lead + 2, scale_factors[2])]', 'opspecs/helpers.yaml:508'),
     'resize_to': (('x', 'mode', 'sizes', 'scales', 'transform', 'nearest_mode', 'cubic_coeff_a'), 'lead = rank(x) - len(sizes if sizes is not None else scales)\nempty = None if opset >= 13 else floats([])\nif sizes is not None:\n    target = Concat(as_shape(shape_slice(x, 0, lead)), ints(sizes), axis=0)\n    return Resize(x, empty, empty, target, mode=mode, coordinate_transformation_mode=transform,\n                  nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)\nreturn Resize(x, empty, floats([1.0] * lead + scales), mode=mode, coordinate_transformation_mode=transform,\n              nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a)', 'opspecs/helpers.yaml:484'),
     'row_distances': (('x1', 'x2', 'p'), 'diff = Sub(unsqueeze_axes(x1, [rank(x1) - 1]), unsqueeze_axes(x2, [rank(x2) - 2]))\nreturn vector_norm(diff, float(p), [max(rank(x1), rank(x2))], False)', 'opspecs/helpers.yaml:200'),
-    'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:293'),
+    'rstd': (('var', 'eps', 'like'), 'Reciprocal(Sqrt(Add(var, scalar(float(eps), dtype(like)))))', 'opspecs/norms.yaml:296'),
     'running_extreme': (('self', 'dim', 'largest'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nx = reduce_work(self)\nmask = prefix_mask(self, axis)\ncolumn = unsqueeze_axes(x, [axis + 1])\nmasked = Where(mask, column, like(reduce_identity(x, largest), x))\nrunning = reduce_max(masked, [axis], True) if largest else reduce_min(masked, [axis], True)\nequal = Not(Or(Less(column, running), Greater(column, running)))\nif is_float(x):\n    nan_i = IsNaN(column)\n    seen = Greater(reduce_max(Where(mask, cast(nan_i, 'int32'), scalar(0, 'int32')), [axis], True), scalar(0, 'int32'))\n    equal = Or(And(seen, nan_i), And(Not(seen), And(equal, Not(nan_i))))\n    running = Where(seen, like(float('nan'), x), running)\nhits = Where(And(mask, equal), prefix_positions(self, axis), scalar(-1, 'int64'))\nreturn cast_like(squeeze_axes(running, [axis]), self), reduce_max(hits, [axis], False)", 'opspecs/helpers.yaml:297'),
-    'running_update': (('x', 'mean', 'var', 'running_mean', 'running_var', 'momentum'), 'stats = dtype(running_mean)\nkeep, take = scalar(1.0 - float(momentum), stats), scalar(float(momentum), stats)\nunbiased = Mul(var, unbiased_factor(x))\nnew_mean = Add(Mul(running_mean, keep), Mul(cast(mean, stats), take))\nreturn new_mean, Add(Mul(running_var, keep), Mul(cast(unbiased, stats), take))', 'opspecs/norms.yaml:345'),
+    'running_update': (('x', 'mean', 'var', 'running_mean', 'running_var', 'momentum'), 'stats = dtype(running_mean)\nkeep, take = scalar(1.0 - float(momentum), stats), scalar(float(momentum), stats)\nunbiased = Mul(var, unbiased_factor(x))\nnew_mean = Add(Mul(running_mean, keep), Mul(cast(mean, stats), take))\nreturn new_mean, Add(Mul(running_var, keep), Mul(cast(unbiased, stats), take))', 'opspecs/norms.yaml:348'),
     'same_as': (('x', 'value'), 'Not(Or(Or(Less(x, value), Greater(x, value)), IsNaN(x)))', 'opspecs/special.yaml:21'),
     'scaled_size': (('x', 'axis', 'factor'), "d = static_size(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:522'),
     'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:104'),
@@ -137,7 +137,7 @@ def abs_sin_pi(g: GraphBuilder, x):
 
 
 def affine(g: GraphBuilder, y, weight, bias, shape):
-    """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:298)"""
+    """y * weight + bias (each when given), the parameters reshaped to `shape` first unless it is None (opspecs/norms.yaml:301)"""
     scaled = y if weight is None else g.op('Mul', y, weight if shape is None else g.op('Reshape', weight, h.ints(g, shape)))
     return scaled if bias is None else g.op('Add', scaled, bias if shape is None else g.op('Reshape', bias, h.ints(g, shape)))
 
@@ -168,14 +168,14 @@ def arange_values(g: GraphBuilder, start, end, step, dtype):
 
 
 def batch_norm_running(g: GraphBuilder, x, weight, bias, running_mean, running_var, eps):
-    """BatchNormalization with the running statistics (torch's eval-mode batch norm) (opspecs/norms.yaml:327)"""
+    """BatchNormalization with the running statistics (torch's eval-mode batch norm) (opspecs/norms.yaml:330)"""
     scale = h.per_channel(g, weight, 1.0, x, running_mean)
     shift = h.per_channel(g, bias, 0.0, x, running_mean)
     return g.op('BatchNormalization', x, scale, shift, running_mean, running_var, epsilon=builtins.float(eps))
 
 
 def batch_stats(g: GraphBuilder, x, weight, bias, eps):
-    """(output, mean (C,), biased variance (C,), invstd (C,)) from this batch's statistics (opspecs/norms.yaml:335)"""
+    """(output, mean (C,), biased variance (C,), invstd (C,)) from this batch's statistics (opspecs/norms.yaml:338)"""
     mean, centered, var = moments(g, x, [0] + builtins.list(builtins.range(2, h.rank(g, x))))
     invstd = rstd(g, var, eps, x)
     y = affine(g, g.op('Mul', centered, invstd), weight, bias, [-1] + [1] * (h.rank(g, x) - 2))
@@ -429,14 +429,14 @@ def gemm_operands(g: GraphBuilder, a, b):
 
 
 def group_norm_21(g: GraphBuilder, x, groups, weight, bias, eps):
-    """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:319)"""
+    """GroupNormalization-21, scale and bias per channel (both required), statistics in float64 (opspecs/norms.yaml:322)"""
     scale = weight if weight is not None else h.channel_fill(g, x, 1.0)
     shift = bias if bias is not None else h.channel_fill(g, x, 0.0)
     return g.op('GroupNormalization', x, scale, shift, num_groups=builtins.int(groups), epsilon=builtins.float(eps), stash_type=11)
 
 
 def group_stats(g: GraphBuilder, x, groups, eps):
-    """(x normalized per group without scale and shift, mean (N, G), rstd (N, G)) over (N, G, C/G * spatial) (opspecs/norms.yaml:305)"""
+    """(x normalized per group without scale and shift, mean (N, G), rstd (N, G)) over (N, G, C/G * spatial) (opspecs/norms.yaml:308)"""
     grouped = g.op('Reshape', x, h.ints(g, [0, builtins.int(groups), -1]))
     mean, centered, var = moments(g, grouped, [2])
     r = rstd(g, var, eps, x)
@@ -710,7 +710,7 @@ def mode_along(g: GraphBuilder, x, axis, keepdim):
 
 
 def moments(g: GraphBuilder, x, axes):
-    """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:285)"""
+    """(mean, x - mean, biased variance) over axes, dims kept (opspecs/norms.yaml:288)"""
     mean = reduce_mean(g, x, axes, True)
     centered = g.op('Sub', x, mean)
     return (mean, centered, reduce_mean(g, g.op('Mul', centered, centered), axes, True))
@@ -952,7 +952,7 @@ def row_distances(g: GraphBuilder, x1, x2, p):
 
 
 def rstd(g: GraphBuilder, var, eps, like):
-    """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:293)"""
+    """1 / sqrt(var + eps), torch's rstd and invstd (opspecs/norms.yaml:296)"""
     return g.op('Reciprocal', g.op('Sqrt', g.op('Add', var, h.scalar(g, builtins.float(eps), h.dtype(g, like)))))
 
 
@@ -977,7 +977,7 @@ def running_extreme(g: GraphBuilder, self, dim, largest):
 
 
 def running_update(g: GraphBuilder, x, mean, var, running_mean, running_var, momentum):
-    """torch's running-statistic update, (1 - momentum) * running + momentum * this batch's (mean, unbiased variance) (opspecs/norms.yaml:345)"""
+    """torch's running-statistic update, (1 - momentum) * running + momentum * this batch's (mean, unbiased variance) (opspecs/norms.yaml:348)"""
     stats = h.dtype(g, running_mean)
     keep, take = (h.scalar(g, 1.0 - builtins.float(momentum), stats), h.scalar(g, builtins.float(momentum), stats))
     unbiased = g.op('Mul', var, h.unbiased_factor(g, x))
