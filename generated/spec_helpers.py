@@ -87,7 +87,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'prefix_positions': (('x', 'axis'), "if opset < 11 or static_size(x, axis) is not None:\n    return positions(x, axis)\nsteps = Range(scalar(0, 'int64'), size_along(x, axis), scalar(1, 'int64'))\nreturn Reshape(steps, ints([-1, 1] + [1] * (rank(x) - axis - 1)))", 'opspecs/helpers.yaml:288'),
     'randint_sample': (('low', 'high', 'shape_of', 'out_dtype'), "if is_value(low) or is_value(high):\n    lo = scalar(low, 'float64')\n    hi = scalar(high, 'float64')\n    drawn = Floor(Add(lo, Mul(random_uniform(shape_of, 'float64'), Sub(hi, lo))))\n    return cast(Min(drawn, Sub(hi, scalar(1.0, 'float64'))), out_dtype)\ndrawn = Floor(random_uniform(shape_of, 'float64', low, high))\nreturn cast(Min(drawn, scalar(float(high - 1), 'float64')), out_dtype)", 'opspecs/helpers.yaml:417'),
     'reduce_max': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMax(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMax(x, ints(axes), keepdims=keepdims)\nreturn ReduceMax(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:32'),
-    'reduce_mean': (('x', 'axes', 'keepdims'), "if reduces_nothing(x, axes):\n    return Div(reduce_sum(x, axes, keepdims), cast_like(scalar(0.0, 'float32'), x))\nif axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)", 'opspecs/helpers.yaml:17'),
+    'reduce_mean': (('x', 'axes', 'keepdims'), "if static_count(x, axes) == 0:\n    return Div(reduce_sum(x, axes, keepdims), cast_like(scalar(0.0, 'float32'), x))\nif axes is None:\n    return ReduceMean(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMean(x, ints(axes), keepdims=keepdims)\nreturn ReduceMean(x, axes=axes, keepdims=keepdims)", 'opspecs/helpers.yaml:17'),
     'reduce_min': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceMin(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceMin(x, ints(axes), keepdims=keepdims)\nreturn ReduceMin(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:42'),
     'reduce_prod': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceProd(x, keepdims=keepdims)\nif opset >= 18:\n    return ReduceProd(x, ints(axes), keepdims=keepdims)\nreturn ReduceProd(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:52'),
     'reduce_sum': (('x', 'axes', 'keepdims'), 'if axes is None:\n    return ReduceSum(x, keepdims=keepdims)\nif opset >= 13:\n    return ReduceSum(x, ints(axes), keepdims=keepdims)\nreturn ReduceSum(x, axes=axes, keepdims=keepdims)', 'opspecs/helpers.yaml:7'),
@@ -824,7 +824,7 @@ def reduce_max(g: GraphBuilder, x, axes, keepdims):
 
 def reduce_mean(g: GraphBuilder, x, axes, keepdims):
     """ReduceMean over axes (None is every axis); the axes are an input from opset 18. Over no elements torch's mean is NaN and ReduceMean's 0 (ONNX Runtime): a sum divided by 0 when the count is known to be 0 at export time (opspecs/helpers.yaml:17)"""
-    if h.reduces_nothing(g, x, axes):
+    if h.static_count(g, x, axes) == 0:
         return g.op('Div', reduce_sum(g, x, axes, keepdims), h.cast_like(g, h.scalar(g, 0.0, 'float32'), x))
     if axes is None:
         return g.op('ReduceMean', x, keepdims=keepdims)

@@ -691,20 +691,14 @@ def incomplete_gamma_sum(g: GraphBuilder, kind: str, a: ir.Value, x: ir.Value, a
 
 
 def static_count(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> int | None:
-    """The element count of each slice of x reduced over `axes` (None: every axis), when static."""
+    """The element count of each slice of x reduced over `axes` (None: every axis), when static: 0 as
+    soon as one reduced size is 0, None when a size (or x's shape) is known only at run time."""
+    if x.shape is None:
+        return None
     sizes = g.shape(x)
     picked = [sizes[a] for a in (range(len(sizes)) if axes is None else axes)]
     known = [s for s in picked if isinstance(s, int)]
-    return math.prod(known) if len(known) == len(picked) else None
-
-
-def reduces_nothing(g: GraphBuilder, x: ir.Value, axes: Sequence[int] | None) -> bool:
-    """Whether a reduction of x over `axes` (None: every axis) is known to take no elements: one of the
-    reduced sizes is 0 (False when x's shape is not known)."""
-    if x.shape is None:
-        return False
-    sizes = g.shape(x)
-    return any(sizes[a] == 0 for a in (range(len(sizes)) if axes is None else axes))
+    return math.prod(known) if len(known) == len(picked) or 0 in known else None
 
 
 def statistic_dtype(g: GraphBuilder, *values: Any) -> torch.dtype:
