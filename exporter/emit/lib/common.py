@@ -19,6 +19,9 @@ from aten2onnx.exporter.emit.graph_builder import GraphBuilder
 def unsqueeze(g: GraphBuilder, x: ir.Value, axes: Sequence[int]) -> ir.Value:
     if g.opset >= 13:
         return g.op("Unsqueeze", x, h.ints(g, axes))
+    if g.opset < 11 and any(a < 0 for a in axes):  # negative axes from 11: count them from the output's rank
+        out_rank = g.rank(x) + len(axes)
+        axes = [a + out_rank if a < 0 else a for a in axes]
     return g.op("Unsqueeze", x, axes=list(axes))
 
 

@@ -44,13 +44,13 @@ def _dims_of(value: ir.Value) -> list[Any] | None:
 
 
 def _last_axis(g: GraphBuilder, x: ir.Value) -> int:
-    """-1, or x's rank before opset 11 (Unsqueeze and Concat take negative axes from 11)."""
+    """-1, or x's rank before opset 11 (Concat takes negative axes from 11)."""
     return -1 if g.opset >= 11 else g.rank(x)
 
 
 def _unsqueeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
     dims = _dims_of(x)
-    return _with_shape(c.unsqueeze(g, x, [_last_axis(g, x)]), None if dims is None else [*dims, 1])
+    return _with_shape(c.unsqueeze(g, x, [-1]), None if dims is None else [*dims, 1])
 
 
 def _squeeze_last(g: GraphBuilder, x: ir.Value) -> ir.Value:
