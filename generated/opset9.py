@@ -2181,6 +2181,62 @@ def upsample_bicubic2d(g: GraphBuilder, self, output_size, align_corners, scales
     return s.upsample_interpolate(g, self, 'cubic', align_corners, output_size, [scales_h, scales_w])
 
 
+@declared('opspecs/resize.yaml:297', emits=('MatMul', 'Transpose'))
+def _upsample_bilinear2d_aa(g: GraphBuilder, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::_upsample_bilinear2d_aa.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls matmul_axis() (opspecs/resize.yaml:297)"""
+    if not (h.dtype_in(g, self, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bilinear interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:302')
+    if not (not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("antialiased bilinear interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:305')
+    if not (h.resize_dynamic(g, self, output_size) or output_size[1] != 1):
+        raise g.constraint_error("antialiased bilinear interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:308')
+    weights = h.antialias_weights(g, self, 'antialias_linear', align_corners, output_size, [scales_h, scales_w])
+    return s.matmul_axis(g, s.matmul_axis(g, self, 2, weights[0], 4), 3, weights[1], 4)
+
+
+@declared('opspecs/resize.yaml:320', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
+def _upsample_bilinear2d_aa_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
+    """aten::_upsample_bilinear2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:320)"""
+    if not (h.dtype_in(g, input, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bilinear interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:327')
+    if not (not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("antialiased bilinear interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:330')
+    if not (h.resize_dynamic(g, input, output_size) or h.vec_output_sizes(g, input, output_size, scale_factors, align_corners)[1] != 1):
+        raise g.constraint_error("antialiased bilinear interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:333')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    weights = h.antialias_weights(g, input, 'antialias_linear', align_corners, outs, given)
+    return s.matmul_axis(g, s.matmul_axis(g, input, 2, weights[0], 4), 3, weights[1], 4)
+
+
+@declared('opspecs/resize.yaml:344', emits=('MatMul', 'Transpose'))
+def _upsample_bicubic2d_aa(g: GraphBuilder, self, output_size, align_corners, scales_h=None, scales_w=None):
+    """aten::_upsample_bicubic2d_aa.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls matmul_axis() (opspecs/resize.yaml:344)"""
+    if not (h.dtype_in(g, self, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:349')
+    if not (not h.resize_dynamic(g, self, output_size)):
+        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:352')
+    if not (h.resize_dynamic(g, self, output_size) or output_size[1] != 1):
+        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:355')
+    weights = h.antialias_weights(g, self, 'antialias_cubic', align_corners, output_size, [scales_h, scales_w])
+    return s.matmul_axis(g, s.matmul_axis(g, self, 2, weights[0], 4), 3, weights[1], 4)
+
+
+@declared('opspecs/resize.yaml:367', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
+def _upsample_bicubic2d_aa_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
+    """aten::_upsample_bicubic2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:367)"""
+    if not (h.dtype_in(g, input, 'float32', 'float64')):
+        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:374')
+    if not (not h.resize_dynamic(g, input, output_size)):
+        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:377')
+    if not (h.resize_dynamic(g, input, output_size) or h.vec_output_sizes(g, input, output_size, scale_factors, align_corners)[1] != 1):
+        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:380')
+    outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
+    given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
+    weights = h.antialias_weights(g, input, 'antialias_cubic', align_corners, outs, given)
+    return s.matmul_axis(g, s.matmul_axis(g, input, 2, weights[0], 4), 3, weights[1], 4)
+
+
 @declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     """aten::lstm.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:18)"""

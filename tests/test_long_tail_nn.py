@@ -1,5 +1,5 @@
 """Issue 13 through the public API: histograms (bin count with range, weight and density; given
-edges), nonzero_static and 3-D grid sampling in tiny models, exported and run in ONNX Runtime, each
+edges), nonzero_static, 3-D grid sampling and antialiased bilinear/bicubic resizing in tiny models, exported and run in ONNX Runtime, each
 compared with eager PyTorch; below opset 20, 3-D grid sampling names the opset that has it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from patterns import export_and_run
+from patterns import Fn, export_and_run
 from torch import nn
 
 import aten2onnx
@@ -51,3 +51,23 @@ def test_grid_sample_3d_names_opset_20() -> None:
     with pytest.raises(aten2onnx.UnsupportedOpsError, match="grid_sampler_3d") as caught:
         aten2onnx.export(SampleAndSelect(), (volume, grid, torch.ones(2, 2, dtype=torch.bool)), opset_version=18)
     assert "20" in str(caught.value)
+
+
+class Antialiased(nn.Module):
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (F.interpolate(image, size=(5, 4), mode="bilinear", antialias=True),
+                F.interpolate(image, scale_factor=0.4, mode="bicubic", antialias=True, align_corners=True),
+                F.interpolate(image, scale_factor=(1.5, 0.5), mode="bilinear", antialias=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("opset", [9, 20])
+def test_antialiased_resize(dtype: torch.dtype, opset: int) -> None:
+    torch.manual_seed(0)
+    export_and_run(Antialiased(), (torch.randn(2, 3, 11, 13, dtype=dtype),), opset=opset)
+
+
+def test_antialiased_width_one_refused() -> None:
+    model = Fn(lambda image: F.interpolate(image, size=(3, 1), mode="bilinear", antialias=True))
+    with pytest.raises(aten2onnx.ConstraintError, match="output width of 1"):
+        aten2onnx.export(model, (torch.randn(1, 1, 8, 5),), opset_version=20)

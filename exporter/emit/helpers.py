@@ -967,6 +967,16 @@ def interpolation_plan(g: GraphBuilder, x: ir.Value, mode: str, align_corners: b
     return kind, factors, weights
 
 
+def antialias_weights(g: GraphBuilder, x: ir.Value, mode: str, align_corners: bool, output_size: Sequence[Any],
+                      scales: Sequence[Any]) -> list[ir.Value | None]:
+    """resize_ops.antialias_matrices for x's static sizes, as constants in x's dtype."""
+    from aten2onnx.exporter.emit.lib import resize_ops
+
+    sizes, outs = _resized(g, x, output_size)
+    matrices = resize_ops.antialias_matrices(mode, align_corners, g.known_dtype(x), sizes, outs, list(scales))
+    return [None if m is None else g.constant(torch.from_numpy(m), g.dtype(x)) for m in matrices]
+
+
 def vec_output_sizes(g: GraphBuilder, x: ir.Value, output_size: Any, scale_factors: Any, align_corners: Any) -> list[int]:
     """The output sizes torch computes for this `.vec` overload (`g.overload`) on x's static sizes."""
     from aten2onnx.codegen.shared.torch_schema import resolve_overload

@@ -38,7 +38,9 @@ _NEAREST = {False: {1: aten.upsample_nearest1d.default, 2: aten.upsample_nearest
             True: {1: aten._upsample_nearest_exact1d.default, 2: aten._upsample_nearest_exact2d.default,
                    3: aten._upsample_nearest_exact3d.default}}
 _INTERPOLATE = {("linear", 1): aten.upsample_linear1d.default, ("linear", 2): aten.upsample_bilinear2d.default,
-                ("linear", 3): aten.upsample_trilinear3d.default, ("cubic", 2): aten.upsample_bicubic2d.default}
+                ("linear", 3): aten.upsample_trilinear3d.default, ("cubic", 2): aten.upsample_bicubic2d.default,
+                ("antialias_linear", 2): aten._upsample_bilinear2d_aa.default,
+                ("antialias_cubic", 2): aten._upsample_bicubic2d_aa.default}
 
 
 def _one_axis(op: Any, probe: torch.Tensor, axis: int, out: int, scale: Any, *middle: Any) -> torch.Tensor:
@@ -190,3 +192,24 @@ def vec_sizes(op: Any, sizes: list[int], output_size: Any, scale_factors: Any, a
     """The output sizes a `.vec` overload computes for static input sizes (run on a meta tensor)."""
     middle = [] if align_corners is None else [align_corners]
     return _vec_sizes(op, sizes, output_size, *middle, scale_factors)
+
+
+def antialias_matrices(mode: str, align_corners: bool, dtype: torch.dtype, sizes: list[int], outs: list[int],
+                       scales: list[Any]) -> list[np.ndarray | None]:
+    """Per axis, torch's [in, out] antialiased weights ('antialias_linear'/'antialias_cubic'; None
+    where it is the identity). ONNX Resize's antialias filter differs from torch's (PIL's) when
+    shrinking, so these always become MatMuls. The probe keeps the other axis 2 -> 2 (an identity):
+    torch's kernel with an output width of 1 does not apply its filter (the specs refuse that)."""
+    matrices = []
+    for axis in range(2):
+        output_size, given = [2, 2], [None, None]
+        output_size[axis], given[axis] = outs[axis], scales[axis]
+        shape = [sizes[axis], 1, 2, 2]
+        shape[axis + 2] = sizes[axis]
+        probe = torch.eye(sizes[axis], dtype=dtype).reshape([sizes[axis], 1] + [sizes[axis] if a == axis else 1
+                                                                                 for a in range(2)]).expand(shape)
+        out = _INTERPOLATE[mode, 2](probe.contiguous(), output_size, align_corners, *given)
+        out = out[:, :, :, 0] if axis == 0 else out[:, :, 0, :]
+        matrices.append(out.reshape(sizes[axis], outs[axis]).transpose(0, 1).numpy())
+    return [None if m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])) else np.ascontiguousarray(m.T)
+            for m in matrices]
