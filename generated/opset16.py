@@ -24,7 +24,7 @@ def scatter_add(g: GraphBuilder, self, dim, index, src):
     return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, self) == 0 else out
 
 
-@declared('opspecs/resize.yaml:399', emits=('GridSample',))
+@declared('opspecs/resize.yaml:405', emits=('GridSample',))
 def grid_sampler_2d(g: GraphBuilder, input, grid, interpolation_mode, padding_mode, align_corners):
-    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:399)"""
+    """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:405)"""
     return g.op('GridSample', input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

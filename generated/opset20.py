@@ -22,7 +22,7 @@ def gelu(g: GraphBuilder, self, *, approximate='none'):
     return g.op('Gelu', self, approximate=approximate)
 
 
-@declared('opspecs/resize.yaml:403', emits=('GridSample',))
+@declared('opspecs/resize.yaml:409', emits=('GridSample',))
 def grid_sampler_2d(g: GraphBuilder, input, grid, interpolation_mode, padding_mode, align_corners):
-    """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:403); also serves aten::grid_sampler_3d.default (opspecs/resize.yaml:417)"""
+    """aten::grid_sampler_2d.default, opsets 20-26: GridSample(input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:409); also serves aten::grid_sampler_3d.default (opspecs/resize.yaml:423)"""
     return g.op('GridSample', input, grid, mode=['linear', 'nearest', 'cubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)

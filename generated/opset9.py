@@ -2190,47 +2190,51 @@ def _upsample_bilinear2d_aa(g: GraphBuilder, self, output_size, align_corners, s
         raise g.constraint_error("antialiased bilinear interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:305')
     if not (h.resize_dynamic(g, self, output_size) or output_size[1] != 1):
         raise g.constraint_error("antialiased bilinear interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:308')
+    if not (h.resize_dynamic(g, self, output_size) or not h.antialias_unwritten(g, self, 'antialias_linear', align_corners, output_size, [scales_h, scales_w])):
+        raise g.constraint_error("antialiased bilinear interpolation with scales_h/scales_w that contradict output_size: some output pixels map past the input's end, where torch's kernel reads outside the image (undefined values); pass scales matching output_size (output = floor(input * scale)) or None", 'opspecs/resize.yaml:311')
     weights = h.antialias_weights(g, self, 'antialias_linear', align_corners, output_size, [scales_h, scales_w])
     return s.matmul_axis(g, s.matmul_axis(g, self, 2, weights[0], 4), 3, weights[1], 4)
 
 
-@declared('opspecs/resize.yaml:320', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
+@declared('opspecs/resize.yaml:323', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
 def _upsample_bilinear2d_aa_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
-    """aten::_upsample_bilinear2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:320)"""
+    """aten::_upsample_bilinear2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:323)"""
     if not (h.dtype_in(g, input, 'float32', 'float64')):
-        raise g.constraint_error("antialiased bilinear interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:327')
+        raise g.constraint_error("antialiased bilinear interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:330')
     if not (not h.resize_dynamic(g, input, output_size)):
-        raise g.constraint_error("antialiased bilinear interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:330')
+        raise g.constraint_error("antialiased bilinear interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:333')
     if not (h.resize_dynamic(g, input, output_size) or h.vec_output_sizes(g, input, output_size, scale_factors, align_corners)[1] != 1):
-        raise g.constraint_error("antialiased bilinear interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:333')
+        raise g.constraint_error("antialiased bilinear interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:336')
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
     weights = h.antialias_weights(g, input, 'antialias_linear', align_corners, outs, given)
     return s.matmul_axis(g, s.matmul_axis(g, input, 2, weights[0], 4), 3, weights[1], 4)
 
 
-@declared('opspecs/resize.yaml:344', emits=('MatMul', 'Transpose'))
+@declared('opspecs/resize.yaml:347', emits=('MatMul', 'Transpose'))
 def _upsample_bicubic2d_aa(g: GraphBuilder, self, output_size, align_corners, scales_h=None, scales_w=None):
-    """aten::_upsample_bicubic2d_aa.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls matmul_axis() (opspecs/resize.yaml:344)"""
+    """aten::_upsample_bicubic2d_aa.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls matmul_axis() (opspecs/resize.yaml:347)"""
     if not (h.dtype_in(g, self, 'float32', 'float64')):
-        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:349')
+        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:352')
     if not (not h.resize_dynamic(g, self, output_size)):
-        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:352')
+        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:355')
     if not (h.resize_dynamic(g, self, output_size) or output_size[1] != 1):
-        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:355')
+        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:358')
+    if not (h.resize_dynamic(g, self, output_size) or not h.antialias_unwritten(g, self, 'antialias_cubic', align_corners, output_size, [scales_h, scales_w])):
+        raise g.constraint_error("antialiased bicubic interpolation with scales_h/scales_w that contradict output_size: some output pixels map past the input's end, where torch's kernel reads outside the image (undefined values); pass scales matching output_size (output = floor(input * scale)) or None", 'opspecs/resize.yaml:361')
     weights = h.antialias_weights(g, self, 'antialias_cubic', align_corners, output_size, [scales_h, scales_w])
     return s.matmul_axis(g, s.matmul_axis(g, self, 2, weights[0], 4), 3, weights[1], 4)
 
 
-@declared('opspecs/resize.yaml:367', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
+@declared('opspecs/resize.yaml:373', emits=('Cast', 'Gather', 'MatMul', 'Mul', 'Shape', 'Transpose'))
 def _upsample_bicubic2d_aa_vec(g: GraphBuilder, input, output_size, align_corners, scale_factors):
-    """aten::_upsample_bicubic2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:367)"""
+    """aten::_upsample_bicubic2d_aa.vec, opsets 9-26: block of 4 lines: no ONNX op of its own; calls matmul_axis(), resize_out_sizes() (opspecs/resize.yaml:373)"""
     if not (h.dtype_in(g, input, 'float32', 'float64')):
-        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:374')
+        raise g.constraint_error("antialiased bicubic interpolation of a uint8 image: torch's kernel uses fixed-point weights the graph does not reproduce; interpolate a float copy (x.float()) and convert back", 'opspecs/resize.yaml:380')
     if not (not h.resize_dynamic(g, input, output_size)):
-        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:377')
+        raise g.constraint_error("antialiased bicubic interpolation computes its weights from the image's height and width and the output size at export time; drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/resize.yaml:383')
     if not (h.resize_dynamic(g, input, output_size) or h.vec_output_sizes(g, input, output_size, scale_factors, align_corners)[1] != 1):
-        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:380')
+        raise g.constraint_error("antialiased bicubic interpolation to an output width of 1 is not exported (torch's CPU kernel does not apply its filter there); interpolate to width 2 and average the two columns, or use mode='area'", 'opspecs/resize.yaml:386')
     outs = s.resize_out_sizes(g, input, output_size, scale_factors, align_corners)
     given = builtins.list(scale_factors) if scale_factors is not None else [None] * 2
     weights = h.antialias_weights(g, input, 'antialias_cubic', align_corners, outs, given)

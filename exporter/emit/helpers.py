@@ -977,6 +977,15 @@ def antialias_weights(g: GraphBuilder, x: ir.Value, mode: str, align_corners: bo
     return [None if m is None else g.constant(torch.from_numpy(m), g.dtype(x)) for m in matrices]
 
 
+def antialias_unwritten(g: GraphBuilder, x: ir.Value, mode: str, align_corners: bool, output_size: Sequence[Any],
+                        scales: Sequence[Any]) -> bool:
+    """resize_ops.antialias_window_empty for x's static sizes: torch leaves some output unwritten."""
+    from aten2onnx.exporter.emit.lib import resize_ops
+
+    sizes, outs = _resized(g, x, output_size)
+    return resize_ops.antialias_window_empty(mode, align_corners, g.known_dtype(x), sizes, outs, list(scales))
+
+
 def vec_output_sizes(g: GraphBuilder, x: ir.Value, output_size: Any, scale_factors: Any, align_corners: Any) -> list[int]:
     """The output sizes torch computes for this `.vec` overload (`g.overload`) on x's static sizes."""
     from aten2onnx.codegen.shared.torch_schema import resolve_overload

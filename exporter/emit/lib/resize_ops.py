@@ -213,3 +213,29 @@ def antialias_matrices(mode: str, align_corners: bool, dtype: torch.dtype, sizes
         matrices.append(out.reshape(sizes[axis], outs[axis]).transpose(0, 1).numpy())
     return [None if m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])) else np.ascontiguousarray(m.T)
             for m in matrices]
+
+
+def antialias_window_empty(mode: str, align_corners: bool, dtype: torch.dtype, sizes: list[int], outs: list[int],
+                           scales: list[Any]) -> bool:
+    """Whether torch's antialiased kernel finds no source pixel for some output position.
+
+    With a given scale that contradicts the sizes (e.g. 8 -> 10 pixels with scales_h=0.3), torch
+    centres output i at (i + 0.5) / scale, past the input's end; its kernel then leaves that output
+    unwritten (uninitialised memory, so no mapping can match). Without align_corners torch uses the
+    given scale, and skips an axis whose size does not change; computed as torch does (aten/src/ATen/native/cpu/UpSampleKernel.cpp), in the
+    input's precision."""
+    if align_corners:
+        return False
+    real = np.float32 if dtype == torch.float32 else np.float64
+    taps = 2 if mode == "antialias_linear" else 4
+    for size, out, given in zip(sizes, outs, scales):
+        if size == out:
+            continue  # torch skips an axis that keeps its size
+        scale = real(1.0) / real(given) if given is not None and given > 0 else real(size) / real(out)
+        support = real(taps * 0.5) * scale if scale >= 1.0 else real(taps * 0.5)
+        for i in range(out):
+            center = scale * real(i + 0.5)
+            first = max(int(center - support + real(0.5)), 0)
+            if min(int(center + support + real(0.5)), size) - first <= 0:
+                return True
+    return False
