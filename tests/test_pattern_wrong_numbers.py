@@ -147,6 +147,17 @@ def test_where_keeps_negative_zero_from_either_branch(dtype: torch.dtype, opset:
     _check_bits(lambda c, x: torch.where(c, -0.0, x), condition, _SIGNED.to(dtype), opset=opset)
 
 
+def test_where_with_a_constant_fill_keeps_signs_in_two_nodes() -> None:
+    """A masked fill (Y a constant without -0.0, as attention masks) swaps Where's branches under an Xor
+    instead of the seven-node sign repair: X's -0.0 survives and only Xor is added."""
+    model = Fn(lambda c, x: torch.where(c, x, float("-inf")))
+    condition = torch.tensor([True, False, True, True, False, True, True, False, True])
+    program = aten2onnx.export(model, (condition, _SIGNED), opset_version=18)
+    assert sorted(n.op_type for n in program.model.graph if n.op_type not in ("Constant", "ConstantOfShape")) == ["Where", "Xor"]
+    (got,) = program(condition, _SIGNED)
+    assert_same_bits(got, model(condition, _SIGNED))
+
+
 @pytest.mark.parametrize("opset", [9, 18, 26])
 def test_signed_zero_results_of_elementwise_ops(opset: int) -> None:
     """trunc(-0.5) = -0.0, expm1(-0.0) = -0.0, atan2's signed-zero quadrants, heaviside(-0.0, -0.0)."""

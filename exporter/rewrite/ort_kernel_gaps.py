@@ -461,13 +461,17 @@ _SIGNS_KEPT = "aten2onnx.where_signs_kept"  # node.meta: a Where the form below 
 
 
 def _constant_array(value: ir.Value | None) -> Any:
-    """The numpy array a Constant node's output (or an initializer) holds; None when not known."""
+    """The numpy array a Constant node's output (or an initializer) holds, or for a ConstantOfShape
+    its fill value (a scalar filled as torch.where(c, x, -inf) does); None when not known."""
     if value is None:
         return None
     tensor = value.const_value
     producer = value.producer()
-    if tensor is None and producer is not None and producer.op_type == "Constant" and "value" in producer.attributes:
-        tensor = producer.attributes["value"].as_tensor()
+    if tensor is None and producer is not None and producer.op_type in ("Constant", "ConstantOfShape"):
+        if "value" in producer.attributes:
+            tensor = producer.attributes["value"].as_tensor()
+        elif producer.op_type == "ConstantOfShape":
+            return np.zeros(1, np.float32)  # ONNX's default fill: +0.0
     return tensor.numpy() if tensor is not None else None
 
 
@@ -489,7 +493,13 @@ def _where_keeping_signs(g: GraphBuilder, condition: ir.Value, x: ir.Value, y: i
     `x_sel != 0 ? x_sel : y_sel` (y_sel = 0 where the condition holds), so a -0.0 from X comes
     out +0.0 while the Y branch keeps its sign. Multiplying by -1 exactly there restores it
     (times 1 elsewhere is exact for every value). Not by swapping the branches under a Not: the
-    release's graph optimizer fuses Not into Where and swaps them back."""
+    release's graph optimizer fuses Not into Where and swaps them back. Where Y cannot hold -0.0
+    (a constant fill, as attention masks use), the branches swap under an Xor with true instead,
+    which the optimizer leaves alone: X then keeps its signs as the second branch, in two nodes."""
+    if not _may_hold_negative_zero(y):
+        swapped = g.op("Where", g.op("Xor", condition, g.constant(True, torch.bool)), y, x)
+        swapped.producer().meta[_SIGNS_KEPT] = True
+        return swapped
     chosen = g.op("Where", condition, x, y)
     chosen.producer().meta[_SIGNS_KEPT] = True
     dtype = g.known_dtype(x)
