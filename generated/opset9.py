@@ -2646,9 +2646,9 @@ def polygamma(g: GraphBuilder, n, self):
     return h.cast_like(g, g.op('Mul', s.f64(g, h.polygamma_factor(g, n)), h.hurwitz_zeta(g, s.f64(g, builtins.float(n + 1)), x)), self)
 
 
-@declared('opspecs/special.yaml:325', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/special.yaml:327', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
 def mvlgamma(g: GraphBuilder, self, p):
-    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:325)"""
+    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:327)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.unsqueeze_axes(g, s.wide(g, self), [h.rank(g, self)])
     terms = s.lgamma_wide(g, g.op('Add', x, h.arange_constant(g, -0.5 * p + 0.5, 0.5, 0.5, 'float64')))
@@ -2656,37 +2656,37 @@ def mvlgamma(g: GraphBuilder, self, p):
     return h.cast_like(g, total, self)
 
 
-@declared('opspecs/special.yaml:339', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:341', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta(g: GraphBuilder, self, other):
-    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:339); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:356)"""
+    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:341); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:358)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), self)
 
 
-@declared('opspecs/special.yaml:348', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:350', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta_self_scalar(g: GraphBuilder, self, other):
-    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:348)"""
+    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:350)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
 
 
-@declared('opspecs/special.yaml:448', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:450', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j0(g: GraphBuilder, self):
-    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:448)"""
+    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:450)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j0_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:456', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:458', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j1(g: GraphBuilder, self):
-    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:456)"""
+    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:458)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j1_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:464', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:466', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y0(g: GraphBuilder, self):
-    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:464)"""
+    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:466)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2698,9 +2698,9 @@ def special_bessel_y0(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:486', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:488', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y1(g: GraphBuilder, self):
-    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:486)"""
+    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:488)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2714,9 +2714,9 @@ def special_bessel_y1(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:509', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:511', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
 def special_spherical_bessel_j0(g: GraphBuilder, x):
-    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:509)"""
+    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:511)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     x2 = g.op('Mul', v, v)
@@ -2725,32 +2725,32 @@ def special_spherical_bessel_j0(g: GraphBuilder, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, 0.0), y)), x)
 
 
-@declared('opspecs/special.yaml:599', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:601', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
 def i0(g: GraphBuilder, self):
-    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:599); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:637)"""
+    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:601); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:639)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:607', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:609', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
 def special_i0e(g: GraphBuilder, self):
-    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:607)"""
+    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:609)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i0e_wide(g, x)
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), near)), self)
 
 
-@declared('opspecs/special.yaml:617', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:619', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
 def special_i1(g: GraphBuilder, self):
-    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:617); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:644)"""
+    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:619); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:646)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:625', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:627', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
 def special_i1e(g: GraphBuilder, self):
-    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:625)"""
+    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:627)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i1e_wide(g, x)
@@ -2758,9 +2758,9 @@ def special_i1e(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, 0.0)), g.op('Neg', y), y)), self)
 
 
-@declared('opspecs/special.yaml:696', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:698', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k0(g: GraphBuilder, self):
-    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:696)"""
+    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:698)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k0_parts(g, x)
@@ -2768,9 +2768,9 @@ def special_modified_bessel_k0(g: GraphBuilder, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:707', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:709', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k1(g: GraphBuilder, self):
-    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:707)"""
+    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:709)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k1_parts(g, x)
@@ -2778,9 +2778,9 @@ def special_modified_bessel_k1(g: GraphBuilder, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:718', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:720', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k0(g: GraphBuilder, x):
-    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:718)"""
+    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:720)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k0_parts(g, v)
@@ -2788,9 +2788,9 @@ def special_scaled_modified_bessel_k0(g: GraphBuilder, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:729', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:731', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k1(g: GraphBuilder, x):
-    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:729)"""
+    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:731)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k1_parts(g, v)
@@ -2798,9 +2798,9 @@ def special_scaled_modified_bessel_k1(g: GraphBuilder, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:744', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:746', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_airy_ai(g: GraphBuilder, x):
-    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:744)"""
+    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:746)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     a = g.op('Abs', v)
@@ -2826,184 +2826,184 @@ def special_airy_ai(g: GraphBuilder, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, builtins.float('nan')), y)), x)
 
 
-@declared('opspecs/special.yaml:799', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:801', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:799); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:810)"""
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:801); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:812)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:821', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:823', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:821)"""
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:823)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:832', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:834', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:832); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:843)"""
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:834); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:845)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:854', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:856', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:854)"""
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:856)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
-@declared('opspecs/special.yaml:865', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:867', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:865); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:876)"""
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:867); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:878)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:887', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:889', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:887)"""
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:889)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:898', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:900', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:898); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:909)"""
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:900); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:911)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:920', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:922', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:920)"""
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:922)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:931', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:933', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:931); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:942)"""
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:933); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:944)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:953', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:955', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:953)"""
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:955)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
 
 
-@declared('opspecs/special.yaml:964', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:966', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:964); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:975)"""
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:966); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:977)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:986', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:988', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:986)"""
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:988)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
-@declared('opspecs/special.yaml:997', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:999', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:997); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1008)"""
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:999); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1010)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1019', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1021', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1019)"""
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1021)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1030', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1032', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1030); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1041)"""
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1032); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1043)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1052', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1054', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1052)"""
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1054)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1063', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1065', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1063); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1074)"""
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1065); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1076)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1085', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1087', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1085)"""
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1087)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1096', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1098', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1096); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1107)"""
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1098); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1109)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1118', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1120', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1118)"""
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1120)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1129', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1131', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l(g: GraphBuilder, x, n):
-    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1129); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1140)"""
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1131); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1142)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1151', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1153', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1151)"""
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1153)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1162', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1164', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p(g: GraphBuilder, x, n):
-    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1162); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1173)"""
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1164); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1175)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1184', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1186', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1184)"""
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1186)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1289', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1291', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igamma(g: GraphBuilder, self, other):
-    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1289); also serves aten::special_gammainc.default"""
+    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1291); also serves aten::special_gammainc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), False), self)
 
 
-@declared('opspecs/special.yaml:1299', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1301', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igammac(g: GraphBuilder, self, other):
-    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1299); also serves aten::special_gammaincc.default"""
+    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1301); also serves aten::special_gammaincc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
 
