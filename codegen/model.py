@@ -117,6 +117,8 @@ class TestHints:
     untraceable: str | None = None
     # Why the edge-shape suite (tests/test_ops_edges.py: empty tensors) cannot run the op: it skips it.
     no_edges: str | None = None
+    # Floating outputs must carry torch's sign bit wherever torch's value is +-0 (tests/op_runner.py).
+    signed_zeros: bool = False
 
 
 @dataclass(frozen=True)
@@ -498,6 +500,10 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
     if no_edges is not None and not (isinstance(no_edges, str) and no_edges.strip()):
         entry.error(f"'test.no_edges' must be a sentence saying why empty tensors cannot be tested, got {no_edges!r}")
         no_edges = None
+    signed_zeros = hints.pop("signed_zeros", False)
+    if not isinstance(signed_zeros, bool):
+        entry.error(f"'test.signed_zeros' must be true or false, got {signed_zeros!r}")
+        signed_zeros = False
     if not isinstance(opsets, list) or not all(type(o) is int and MIN_OPSET <= o <= MAX_OPSET for o in opsets):
         entry.error(f"'test.opsets' must list opsets from {MIN_OPSET} to {MAX_OPSET}, got {opsets!r}")
         opsets = []
@@ -529,6 +535,7 @@ def _parse_test(raw: Any, entry: _Entry) -> TestHints:
         random=random,
         untraceable=untraceable,
         no_edges=no_edges,
+        signed_zeros=signed_zeros,
     )
 
 

@@ -20,15 +20,15 @@ from aten2onnx.exporter.emit.lib import linalg_spectral_ops
 from aten2onnx.exporter.emit.lib import packed_sequence_ops
 
 
-@declared('opspecs/activation.yaml:53', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
+@declared('opspecs/activation.yaml:58', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
 def hardtanh(g: GraphBuilder, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:53)"""
+    """aten::hardtanh.default, opsets 11-11: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:58)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
-@declared('opspecs/activation.yaml:74', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
+@declared('opspecs/activation.yaml:80', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
 def relu6(g: GraphBuilder, self):
-    """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:74)"""
+    """aten::relu6.default, opsets 11-11: Clip(self, like(0, self), like(6, self)) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:80)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self)) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
@@ -265,15 +265,15 @@ def ormqr(g: GraphBuilder, self, input2, input3, left=True, transpose=False):
     return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 
-@declared('opspecs/math.yaml:163', emits=('Identity', 'Round'))
+@declared('opspecs/math.yaml:185', emits=('Identity', 'Round'))
 def round(g: GraphBuilder, self):
-    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:163)"""
+    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:185)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:491', emits=('Cast', 'Div', 'Mul', 'Round'))
+@declared('opspecs/math.yaml:543', emits=('Cast', 'Div', 'Mul', 'Round'))
 def round_decimals(g: GraphBuilder, self, *, decimals):
-    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:491)"""
+    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:543)"""
     if decimals == 0:
         return g.op('Round', self)
     if decimals > 0:

@@ -16,89 +16,89 @@ from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
-@declared('opspecs/activation.yaml:59', emits=('Cast', 'Clip', 'Expand', 'Shape'))
+@declared('opspecs/activation.yaml:64', emits=('Cast', 'Clip', 'Expand', 'Shape'))
 def hardtanh(g: GraphBuilder, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 12-26: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self))) (opspecs/activation.yaml:59)"""
+    """aten::hardtanh.default, opsets 12-26: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, like(min_val, self), like(max_val, self))) (opspecs/activation.yaml:64)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, h.like(g, min_val, self), h.like(g, max_val, self))
 
 
-@declared('opspecs/activation.yaml:78', emits=('Cast', 'Clip'))
+@declared('opspecs/activation.yaml:84', emits=('Cast', 'Clip'))
 def relu6(g: GraphBuilder, self):
-    """aten::relu6.default, opsets 12-26: Clip(self, like(0, self), like(6, self)) (opspecs/activation.yaml:78)"""
+    """aten::relu6.default, opsets 12-26: Clip(self, like(0, self), like(6, self)) (opspecs/activation.yaml:84)"""
     return g.op('Clip', self, h.like(g, 0, self), h.like(g, 6, self))
 
 
-@declared('opspecs/activation.yaml:161', emits=('Cast', 'Celu', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/activation.yaml:175', emits=('Cast', 'Celu', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
 def celu(g: GraphBuilder, self, alpha=1.0):
-    """aten::celu.default, opsets 12-26: Celu(self, alpha=alpha) if alpha > 0 and onnx_dtype(dtype(self)) == onnx_dtype('float32') else Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:161)"""
+    """aten::celu.default, opsets 12-26: Celu(self, alpha=alpha) if alpha > 0 and onnx_dtype(dtype(self)) == onnx_dtype('float32') else Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:175)"""
     return g.op('Celu', self, alpha=alpha) if alpha > 0 and h.onnx_dtype(g, h.dtype(g, self)) == h.onnx_dtype(g, 'float32') else g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
-@declared('opspecs/activation.yaml:185', emits=('Cast', 'LessOrEqual', 'Where'))
+@declared('opspecs/activation.yaml:201', emits=('Cast', 'LessOrEqual', 'Where'))
 def threshold(g: GraphBuilder, self, threshold, value):
-    """aten::threshold.default, opsets 12-26: Where(LessOrEqual(self, like(threshold, self)), like(value, self), self) (opspecs/activation.yaml:185)"""
+    """aten::threshold.default, opsets 12-26: Where(LessOrEqual(self, like(threshold, self)), like(value, self), self) (opspecs/activation.yaml:201)"""
     return g.op('Where', g.op('LessOrEqual', self, h.like(g, threshold, self)), h.like(g, value, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:217', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:237', emits=('Cast', 'Pow'))
 def pow_Tensor_Tensor(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Tensor, opsets 12-26: Pow(self, exponent) (opspecs/arithmetic.yaml:217)"""
+    """aten::pow.Tensor_Tensor, opsets 12-26: Pow(self, exponent) (opspecs/arithmetic.yaml:237)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent)
 
 
-@declared('opspecs/arithmetic.yaml:230', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:251', emits=('Cast', 'Pow'))
 def pow_Tensor_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Scalar, opsets 12-26: Pow(self, like(exponent, self)) (opspecs/arithmetic.yaml:230)"""
+    """aten::pow.Tensor_Scalar, opsets 12-26: Pow(self, like(exponent, self)) (opspecs/arithmetic.yaml:251)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self))
 
 
-@declared('opspecs/arithmetic.yaml:243', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:265', emits=('Cast', 'Pow'))
 def pow_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Scalar, opsets 12-26: Pow(like(self, exponent), exponent) (opspecs/arithmetic.yaml:243)"""
+    """aten::pow.Scalar, opsets 12-26: Pow(like(self, exponent), exponent) (opspecs/arithmetic.yaml:265)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:257', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:280', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def maximum(g: GraphBuilder, self, other):
-    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else tie_to_self(self, other, Max(self, other)) (opspecs/arithmetic.yaml:257)"""
+    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else tie_to_self(self, other, Max(self, other)) (opspecs/arithmetic.yaml:280)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Max', self, other))
 
 
-@declared('opspecs/arithmetic.yaml:270', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:294', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def minimum(g: GraphBuilder, self, other):
-    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else tie_to_self(self, other, Min(self, other)) (opspecs/arithmetic.yaml:270)"""
+    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else tie_to_self(self, other, Min(self, other)) (opspecs/arithmetic.yaml:294)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Min', self, other))
 
 
-@declared('opspecs/arithmetic.yaml:292', emits=('Cast', 'Clip'))
+@declared('opspecs/arithmetic.yaml:317', emits=('Cast', 'Clip'))
 def clamp(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:292)"""
+    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:317)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return g.op('Clip', self, h.like(g, min, self), h.like(g, max, self))
 
 
-@declared('opspecs/arithmetic.yaml:310', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:336', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) (opspecs/arithmetic.yaml:310)"""
+    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) (opspecs/arithmetic.yaml:336)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min)))), max, g.op('Min', lo, max))
 
 
-@declared('opspecs/arithmetic.yaml:326', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:353', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def clamp_min(g: GraphBuilder, self, min):
-    """aten::clamp_min.default, opsets 12-26: tie_to_self(self, like(min, self), Max(self, like(min, self))) (opspecs/arithmetic.yaml:326)"""
+    """aten::clamp_min.default, opsets 12-26: tie_to_self(self, like(min, self), Max(self, like(min, self))) (opspecs/arithmetic.yaml:353)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self)))
 
 
-@declared('opspecs/arithmetic.yaml:339', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:367', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def clamp_max(g: GraphBuilder, self, max):
-    """aten::clamp_max.default, opsets 12-26: tie_to_self(self, like(max, self), Min(self, like(max, self))) (opspecs/arithmetic.yaml:339)"""
+    """aten::clamp_max.default, opsets 12-26: tie_to_self(self, like(max, self), Min(self, like(max, self))) (opspecs/arithmetic.yaml:367)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, max, self), g.op('Min', self, h.like(g, max, self)))
 

@@ -16,7 +16,7 @@ from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
-@declared('opspecs/activation.yaml:115', emits=('HardSwish',))
+@declared('opspecs/activation.yaml:125', emits=('HardSwish',))
 def hardswish(g: GraphBuilder, self):
-    """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:115)"""
+    """aten::hardswish.default, opsets 14-26: HardSwish(self) (opspecs/activation.yaml:125)"""
     return g.op('HardSwish', self)

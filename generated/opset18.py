@@ -16,15 +16,15 @@ from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
-@declared('opspecs/activation.yaml:136', emits=('Mish',))
+@declared('opspecs/activation.yaml:148', emits=('Mish',))
 def mish(g: GraphBuilder, self):
-    """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:136)"""
+    """aten::mish.default, opsets 18-26: Mish(self) (opspecs/activation.yaml:148)"""
     return g.op('Mish', self)
 
 
-@declared('opspecs/math.yaml:188', emits=('BitwiseNot', 'Not'))
+@declared('opspecs/math.yaml:213', emits=('BitwiseNot', 'Not'))
 def bitwise_not(g: GraphBuilder, self):
-    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:188)"""
+    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:213)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 

@@ -16,9 +16,9 @@ from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
 
 
-@declared('opspecs/activation.yaml:94', emits=('Gelu',))
+@declared('opspecs/activation.yaml:101', emits=('Gelu',))
 def gelu(g: GraphBuilder, self, *, approximate='none'):
-    """aten::gelu.default, opsets 20-26: Gelu(self, approximate=approximate) (opspecs/activation.yaml:94)"""
+    """aten::gelu.default, opsets 20-26: Gelu(self, approximate=approximate) (opspecs/activation.yaml:101)"""
     return g.op('Gelu', self, approximate=approximate)
 
 

@@ -33,110 +33,110 @@ def relu(g: GraphBuilder, self):
     return g.op('Relu', self) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), self)
 
 
-@declared('opspecs/activation.yaml:8', emits=('Cast', 'Sigmoid'))
+@declared('opspecs/activation.yaml:9', emits=('Cast', 'Sigmoid'))
 def sigmoid(g: GraphBuilder, self):
-    """aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:8)"""
+    """aten::sigmoid.default, opsets 9-26: Sigmoid(self) (opspecs/activation.yaml:9)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sigmoid', self)
 
 
-@declared('opspecs/activation.yaml:14', emits=('Cast', 'Tanh'))
+@declared('opspecs/activation.yaml:16', emits=('Cast', 'Tanh'))
 def tanh(g: GraphBuilder, self):
-    """aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:14)"""
+    """aten::tanh.default, opsets 9-26: Tanh(self) (opspecs/activation.yaml:16)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tanh', self)
 
 
-@declared('opspecs/activation.yaml:20', emits=('Elu',))
+@declared('opspecs/activation.yaml:23', emits=('Elu',))
 def elu(g: GraphBuilder, self, alpha=1, scale=1, input_scale=1):
-    """aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:20)"""
+    """aten::elu.default, opsets 9-26: Elu(self, alpha=alpha) (opspecs/activation.yaml:23)"""
     if not (scale == 1 and input_scale == 1):
-        raise g.constraint_error('elu with scale or input_scale other than 1 has no ONNX Elu equivalent; use alpha only', 'opspecs/activation.yaml:23')
+        raise g.constraint_error('elu with scale or input_scale other than 1 has no ONNX Elu equivalent; use alpha only', 'opspecs/activation.yaml:26')
     return g.op('Elu', self, alpha=alpha)
 
 
-@declared('opspecs/activation.yaml:35', emits=('LeakyRelu',))
+@declared('opspecs/activation.yaml:39', emits=('LeakyRelu',))
 def leaky_relu(g: GraphBuilder, self, negative_slope=0.01):
-    """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:35)"""
+    """aten::leaky_relu.default, opsets 9-26: LeakyRelu(self, alpha=negative_slope) (opspecs/activation.yaml:39)"""
     return g.op('LeakyRelu', self, alpha=negative_slope)
 
 
-@declared('opspecs/activation.yaml:47', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
+@declared('opspecs/activation.yaml:52', emits=('Cast', 'Clip', 'Expand', 'Greater', 'Less', 'Shape', 'Where'))
 def hardtanh(g: GraphBuilder, self, min_val=-1, max_val=1):
-    """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:47)"""
+    """aten::hardtanh.default, opsets 9-10: (Expand(like(max_val, self), Shape(self)) if min_val > max_val else Clip(self, min=min_val, max=max_val) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Greater(self, like(max_val, self)), like(max_val, self), Where(Less(self, like(min_val, self)), like(min_val, self), self))) (opspecs/activation.yaml:52)"""
     return g.op('Expand', h.like(g, max_val, self), g.op('Shape', self)) if min_val > max_val else g.op('Clip', self, min=min_val, max=max_val) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Greater', self, h.like(g, max_val, self)), h.like(g, max_val, self), g.op('Where', g.op('Less', self, h.like(g, min_val, self)), h.like(g, min_val, self), self))
 
 
-@declared('opspecs/activation.yaml:70', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
+@declared('opspecs/activation.yaml:76', emits=('Cast', 'Clip', 'Greater', 'Less', 'Where'))
 def relu6(g: GraphBuilder, self):
-    """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:70)"""
+    """aten::relu6.default, opsets 9-10: Clip(self, min=0.0, max=6.0) if is_float(self) and onnx_dtype(dtype(self)) != onnx_dtype('float64') else Where(Less(self, like(0, self)), like(0, self), Where(Greater(self, like(6, self)), like(6, self), self)) (opspecs/activation.yaml:76)"""
     return g.op('Clip', self, min=0.0, max=6.0) if h.is_float(g, self) and h.onnx_dtype(g, h.dtype(g, self)) != h.onnx_dtype(g, 'float64') else g.op('Where', g.op('Less', self, h.like(g, 0, self)), h.like(g, 0, self), g.op('Where', g.op('Greater', self, h.like(g, 6, self)), h.like(g, 6, self), self))
 
 
-@declared('opspecs/activation.yaml:88', emits=('Add', 'Cast', 'Div', 'Erf', 'Mul', 'Tanh'))
+@declared('opspecs/activation.yaml:95', emits=('Add', 'Cast', 'Div', 'Erf', 'Mul', 'Tanh'))
 def gelu(g: GraphBuilder, self, *, approximate='none'):
-    """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Div(self, like(1.4142135623730951, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(Mul(self, like(0.7978845608028654, self)), Add(Mul(Mul(self, like(0.044715, self)), self), like(1.0, self)))))) (opspecs/activation.yaml:88)"""
+    """aten::gelu.default, opsets 9-19: Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Erf(Div(self, like(1.4142135623730951, self))))) if approximate == "none" else Mul(Mul(self, like(0.5, self)), Add(like(1.0, self), Tanh(Mul(Mul(self, like(0.7978845608028654, self)), Add(Mul(Mul(self, like(0.044715, self)), self), like(1.0, self)))))) (opspecs/activation.yaml:95)"""
     return g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Erf', g.op('Div', self, h.like(g, 1.4142135623730951, self))))) if approximate == 'none' else g.op('Mul', g.op('Mul', self, h.like(g, 0.5, self)), g.op('Add', h.like(g, 1.0, self), g.op('Tanh', g.op('Mul', g.op('Mul', self, h.like(g, 0.7978845608028654, self)), g.op('Add', g.op('Mul', g.op('Mul', self, h.like(g, 0.044715, self)), self), h.like(g, 1.0, self))))))
 
 
-@declared('opspecs/activation.yaml:100', emits=('Mul', 'Sigmoid'))
+@declared('opspecs/activation.yaml:108', emits=('Mul', 'Sigmoid'))
 def silu(g: GraphBuilder, self):
-    """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:100)"""
+    """aten::silu.default, opsets 9-26: Mul(self, Sigmoid(self)) (opspecs/activation.yaml:108)"""
     return g.op('Mul', self, g.op('Sigmoid', self))
 
 
-@declared('opspecs/activation.yaml:106', emits=('HardSigmoid',))
+@declared('opspecs/activation.yaml:115', emits=('HardSigmoid',))
 def hardsigmoid(g: GraphBuilder, self):
-    """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:106)"""
+    """aten::hardsigmoid.default, opsets 9-26: HardSigmoid(self, alpha=0.16666666666666666, beta=0.5) (opspecs/activation.yaml:115)"""
     return g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5)
 
 
-@declared('opspecs/activation.yaml:113', emits=('HardSigmoid', 'Mul'))
+@declared('opspecs/activation.yaml:123', emits=('HardSigmoid', 'Mul'))
 def hardswish(g: GraphBuilder, self):
-    """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:113)"""
+    """aten::hardswish.default, opsets 9-13: Mul(self, HardSigmoid(self, alpha=0.16666666666666666, beta=0.5)) (opspecs/activation.yaml:123)"""
     return g.op('Mul', self, g.op('HardSigmoid', self, alpha=0.16666666666666666, beta=0.5))
 
 
-@declared('opspecs/activation.yaml:121', emits=('Cast', 'Div', 'Greater', 'Mul', 'Softplus', 'Where'))
+@declared('opspecs/activation.yaml:132', emits=('Cast', 'Div', 'Greater', 'Mul', 'Softplus', 'Where'))
 def softplus(g: GraphBuilder, self, beta=1, threshold=20):
-    """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:121)"""
+    """aten::softplus.default, opsets 9-26: (Where(Greater(Mul(self, like(beta, self)), like(threshold, self)), self, Div(Softplus(Mul(self, like(beta, self))), like(beta, self))) if beta != 1 else Where(Greater(self, like(threshold, self)), self, Softplus(self))) (opspecs/activation.yaml:132)"""
     return g.op('Where', g.op('Greater', g.op('Mul', self, h.like(g, beta, self)), h.like(g, threshold, self)), self, g.op('Div', g.op('Softplus', g.op('Mul', self, h.like(g, beta, self))), h.like(g, beta, self))) if beta != 1 else g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Softplus', self))
 
 
-@declared('opspecs/activation.yaml:134', emits=('Mul', 'Softplus', 'Tanh'))
+@declared('opspecs/activation.yaml:146', emits=('Mul', 'Softplus', 'Tanh'))
 def mish(g: GraphBuilder, self):
-    """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:134)"""
+    """aten::mish.default, opsets 9-17: Mul(self, Tanh(Softplus(self))) (opspecs/activation.yaml:146)"""
     return g.op('Mul', self, g.op('Tanh', g.op('Softplus', self)))
 
 
-@declared('opspecs/activation.yaml:143', emits=('Cast', 'Concat', 'PRelu', 'Reshape'))
+@declared('opspecs/activation.yaml:156', emits=('Cast', 'Concat', 'PRelu', 'Reshape'))
 def prelu(g: GraphBuilder, self, weight):
-    """aten::prelu.default, opsets 9-26: block of 2 lines: PRelu, Reshape (opspecs/activation.yaml:143)"""
+    """aten::prelu.default, opsets 9-26: block of 2 lines: PRelu, Reshape (opspecs/activation.yaml:156)"""
     sizes = [] if h.static_count(g, weight, None) == 1 else [-1] + [1] * (h.rank(g, self) - 2)
     return g.op('PRelu', self, h.cast_like(g, g.op('Reshape', weight, h.ints(g, sizes)), self))
 
 
-@declared('opspecs/activation.yaml:157', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/activation.yaml:171', emits=('Cast', 'Div', 'Exp', 'Greater', 'Mul', 'Sub', 'Where'))
 def celu(g: GraphBuilder, self, alpha=1.0):
-    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:157)"""
+    """aten::celu.default, opsets 9-11: Where(Greater(self, like(0, self)), self, Mul(like(alpha, self), Sub(Exp(Div(self, like(alpha, self))), like(1, self)))) (opspecs/activation.yaml:171)"""
     return g.op('Where', g.op('Greater', self, h.like(g, 0, self)), self, g.op('Mul', h.like(g, alpha, self), g.op('Sub', g.op('Exp', g.op('Div', self, h.like(g, alpha, self))), h.like(g, 1, self))))
 
 
-@declared('opspecs/activation.yaml:172', emits=('Selu',))
+@declared('opspecs/activation.yaml:187', emits=('Selu',))
 def selu(g: GraphBuilder, self):
-    """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:172)"""
+    """aten::selu.default, opsets 9-26: Selu(self, alpha=1.6732632423543772, gamma=1.0507009873554805) (opspecs/activation.yaml:187)"""
     return g.op('Selu', self, alpha=1.6732632423543772, gamma=1.0507009873554805)
 
 
-@declared('opspecs/activation.yaml:181', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
+@declared('opspecs/activation.yaml:197', emits=('Cast', 'Greater', 'IsNaN', 'Where'))
 def threshold(g: GraphBuilder, self, threshold, value):
-    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:181)"""
+    """aten::threshold.default, opsets 9-11: Where(Greater(self, like(threshold, self)), self, Where(IsNaN(self), self, like(value, self)) if is_float(self) else like(value, self)) (opspecs/activation.yaml:197)"""
     return g.op('Where', g.op('Greater', self, h.like(g, threshold, self)), self, g.op('Where', g.op('IsNaN', self), self, h.like(g, value, self)) if h.is_float(g, self) else h.like(g, value, self))
 
 
-@declared('opspecs/activation.yaml:193', emits=('Neg', 'Softplus'))
+@declared('opspecs/activation.yaml:210', emits=('Neg', 'Softplus'))
 def log_sigmoid(g: GraphBuilder, self):
-    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:193)"""
+    """aten::log_sigmoid.default, opsets 9-26: Neg(Softplus(Neg(self))) (opspecs/activation.yaml:210)"""
     return g.op('Neg', g.op('Softplus', g.op('Neg', self)))
 
 
@@ -147,182 +147,182 @@ def add_Tensor(g: GraphBuilder, self, other, *, alpha=1):
     return g.op('Or', self, other) if h.is_bool(g, self) else g.op('Add', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
-@declared('opspecs/arithmetic.yaml:21', emits=('Add', 'Cast', 'Mul', 'Or'))
+@declared('opspecs/arithmetic.yaml:22', emits=('Add', 'Cast', 'Mul', 'Or'))
 def add_Scalar(g: GraphBuilder, self, other, alpha=1):
-    """aten::add.Scalar, opsets 9-26: (Or(self, like(other, self)) if is_bool(self) else Add(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self)))) (opspecs/arithmetic.yaml:21)"""
+    """aten::add.Scalar, opsets 9-26: (Or(self, like(other, self)) if is_bool(self) else Add(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self)))) (opspecs/arithmetic.yaml:22)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Add', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:31', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:33', emits=('Cast', 'Mul', 'Sub'))
 def sub_Tensor(g: GraphBuilder, self, other, *, alpha=1):
-    """aten::sub.Tensor, opsets 9-26: Sub(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:31)"""
+    """aten::sub.Tensor, opsets 9-26: Sub(self, other if alpha == 1 else Mul(other, like(alpha, other))) (opspecs/arithmetic.yaml:33)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, other if alpha == 1 else g.op('Mul', other, h.like(g, alpha, other)))
 
 
-@declared('opspecs/arithmetic.yaml:40', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:43', emits=('Cast', 'Mul', 'Sub'))
 def sub_Scalar(g: GraphBuilder, self, other, alpha=1):
-    """aten::sub.Scalar, opsets 9-26: Sub(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self))) (opspecs/arithmetic.yaml:40)"""
+    """aten::sub.Scalar, opsets 9-26: Sub(self, like(other, self) if alpha == 1 else Mul(like(other, self), like(alpha, self))) (opspecs/arithmetic.yaml:43)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', self, h.like(g, other, self) if alpha == 1 else g.op('Mul', h.like(g, other, self), h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:49', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:53', emits=('Cast', 'Mul', 'Sub'))
 def rsub_Tensor(g: GraphBuilder, self, other, *, alpha=1):
-    """aten::rsub.Tensor, opsets 9-26: Sub(other, self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:49)"""
+    """aten::rsub.Tensor, opsets 9-26: Sub(other, self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:53)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', other, self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:57', emits=('Cast', 'Mul', 'Sub'))
+@declared('opspecs/arithmetic.yaml:62', emits=('Cast', 'Mul', 'Sub'))
 def rsub_Scalar(g: GraphBuilder, self, other, alpha=1):
-    """aten::rsub.Scalar, opsets 9-26: Sub(like(other, self), self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:57)"""
+    """aten::rsub.Scalar, opsets 9-26: Sub(like(other, self), self if alpha == 1 else Mul(self, like(alpha, self))) (opspecs/arithmetic.yaml:62)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sub', h.like(g, other, self), self if alpha == 1 else g.op('Mul', self, h.like(g, alpha, self)))
 
 
-@declared('opspecs/arithmetic.yaml:65', emits=('And', 'Cast', 'Mul'))
+@declared('opspecs/arithmetic.yaml:71', emits=('And', 'Cast', 'Mul'))
 def mul_Tensor(g: GraphBuilder, self, other):
-    """aten::mul.Tensor, opsets 9-26: And(self, other) if is_bool(self) else Mul(self, other) (opspecs/arithmetic.yaml:65)"""
+    """aten::mul.Tensor, opsets 9-26: And(self, other) if is_bool(self) else Mul(self, other) (opspecs/arithmetic.yaml:71)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else g.op('Mul', self, other)
 
 
-@declared('opspecs/arithmetic.yaml:74', emits=('And', 'Cast', 'Mul'))
+@declared('opspecs/arithmetic.yaml:81', emits=('And', 'Cast', 'Mul'))
 def mul_Scalar(g: GraphBuilder, self, other):
-    """aten::mul.Scalar, opsets 9-26: And(self, like(other, self)) if is_bool(self) else Mul(self, like(other, self)) (opspecs/arithmetic.yaml:74)"""
+    """aten::mul.Scalar, opsets 9-26: And(self, like(other, self)) if is_bool(self) else Mul(self, like(other, self)) (opspecs/arithmetic.yaml:81)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, h.like(g, other, self)) if h.is_bool(g, self) else g.op('Mul', self, h.like(g, other, self))
 
 
-@declared('opspecs/arithmetic.yaml:83', emits=('Cast', 'Div'))
+@declared('opspecs/arithmetic.yaml:91', emits=('Cast', 'Div'))
 def div_Tensor(g: GraphBuilder, self, other):
-    """aten::div.Tensor, opsets 9-26: Div(self, other) (opspecs/arithmetic.yaml:83)"""
+    """aten::div.Tensor, opsets 9-26: Div(self, other) (opspecs/arithmetic.yaml:91)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, other)
 
 
-@declared('opspecs/arithmetic.yaml:90', emits=('Cast', 'Div'))
+@declared('opspecs/arithmetic.yaml:99', emits=('Cast', 'Div'))
 def div_Scalar(g: GraphBuilder, self, other):
-    """aten::div.Scalar, opsets 9-26: Div(self, like(other, self)) (opspecs/arithmetic.yaml:90)"""
+    """aten::div.Scalar, opsets 9-26: Div(self, like(other, self)) (opspecs/arithmetic.yaml:99)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Div', self, h.like(g, other, self))
 
 
-@declared('opspecs/arithmetic.yaml:111', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/arithmetic.yaml:121', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Tensor_mode(g: GraphBuilder, self, other, *, rounding_mode):
-    """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:111)"""
+    """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:121)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, other) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
 
 
-@declared('opspecs/arithmetic.yaml:151', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/arithmetic.yaml:167', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Greater', 'IsNaN', 'Less', 'Mul', 'Not', 'Or', 'Sub', 'Where', 'Xor'))
 def remainder_Tensor(g: GraphBuilder, self, other):
-    """aten::remainder.Tensor, opsets 9-9: (Sub(self, Mul(other, floor_div_exact(self, other))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:151)"""
+    """aten::remainder.Tensor, opsets 9-9: (zero_signed_as(self, Sub(self, Mul(other, floor_div_exact(self, other)))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:167)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
+    return s.zero_signed_as(g, self, g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
 
 
-@declared('opspecs/arithmetic.yaml:172', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/arithmetic.yaml:189', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Greater', 'IsNaN', 'Less', 'Mul', 'Not', 'Or', 'Sub', 'Where', 'Xor'))
 def remainder_Scalar(g: GraphBuilder, self, other):
-    """aten::remainder.Scalar, opsets 9-9: (Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self)))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:172)"""
+    """aten::remainder.Scalar, opsets 9-9: (zero_signed_as(self, Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self))))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:189)"""
     self, other = g.promote([self, other], 'DEFAULT')
-    return g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
+    return s.zero_signed_as(g, self, g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
 
 
-@declared('opspecs/arithmetic.yaml:196', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/arithmetic.yaml:215', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Tensor(g: GraphBuilder, self, other):
-    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:196)"""
+    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:215)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', other), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', other))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
-@declared('opspecs/arithmetic.yaml:213', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:233', emits=('Cast', 'Pow'))
 def pow_Tensor_Tensor(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:213)"""
+    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:233)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, exponent, 'float64')), self)
 
 
-@declared('opspecs/arithmetic.yaml:226', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:247', emits=('Cast', 'Pow'))
 def pow_Tensor_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:226)"""
+    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:247)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self)) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, h.like(g, exponent, self), 'float64')), self)
 
 
-@declared('opspecs/arithmetic.yaml:239', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:261', emits=('Cast', 'Pow'))
 def pow_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:239)"""
+    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:261)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:253', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:276', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def maximum(g: GraphBuilder, self, other):
-    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (tie_to_self(self, other, Max(self, other)) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:253)"""
+    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (tie_to_self(self, other, Max(self, other)) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:276)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Max', self, other)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:266', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:290', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def minimum(g: GraphBuilder, self, other):
-    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (tie_to_self(self, other, Min(self, other)) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:266)"""
+    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (tie_to_self(self, other, Min(self, other)) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:290)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Min', self, other)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:281', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:306', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.default, opsets 9-11: (((self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))), like(max, self), Min(lo, like(max, self)))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:281)"""
+    """aten::clamp.default, opsets 9-11: (((self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))), like(max, self), Min(lo, like(max, self)))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:306)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self)))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self))))), h.like(g, max, self), g.op('Min', lo, h.like(g, max, self)))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
-@declared('opspecs/arithmetic.yaml:302', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:328', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:302)"""
+    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:328)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min)))), max, g.op('Min', lo, max))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
-@declared('opspecs/arithmetic.yaml:322', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:349', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def clamp_min(g: GraphBuilder, self, min):
-    """aten::clamp_min.default, opsets 9-11: (tie_to_self(self, like(min, self), Max(self, like(min, self))) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:322)"""
+    """aten::clamp_min.default, opsets 9-11: (tie_to_self(self, like(min, self), Max(self, like(min, self))) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:349)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self))) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:335', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:363', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def clamp_max(g: GraphBuilder, self, max):
-    """aten::clamp_max.default, opsets 9-11: (tie_to_self(self, like(max, self), Min(self, like(max, self))) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:335)"""
+    """aten::clamp_max.default, opsets 9-11: (tie_to_self(self, like(max, self), Min(self, like(max, self))) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:363)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, max, self), g.op('Min', self, h.like(g, max, self))) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:346', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:375', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def where_self(g: GraphBuilder, condition, self, other):
-    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:346)"""
+    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:375)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
-@declared('opspecs/arithmetic.yaml:357', emits=('And', 'Cast'))
+@declared('opspecs/arithmetic.yaml:387', emits=('And', 'Cast'))
 def logical_and(g: GraphBuilder, self, other):
-    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:357)"""
+    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:387)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:363', emits=('Cast', 'Or'))
+@declared('opspecs/arithmetic.yaml:394', emits=('Cast', 'Or'))
 def logical_or(g: GraphBuilder, self, other):
-    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:363)"""
+    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:394)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:369', emits=('Cast', 'Xor'))
+@declared('opspecs/arithmetic.yaml:401', emits=('Cast', 'Xor'))
 def logical_xor(g: GraphBuilder, self, other):
-    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:369)"""
+    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:401)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
@@ -1023,350 +1023,350 @@ def abs(g: GraphBuilder, self):
     return g.op('Sqrt', g.op('Add', g.op('Mul', real, real), g.op('Mul', imag, imag)))
 
 
-@declared('opspecs/math.yaml:21', emits=('Neg',))
+@declared('opspecs/math.yaml:22', emits=('Neg',))
 def neg(g: GraphBuilder, self):
-    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:21)"""
+    """aten::neg.default, opsets 9-26: Neg(self) (opspecs/math.yaml:22)"""
     return g.op('Neg', self)
 
 
-@declared('opspecs/math.yaml:27', emits=('Cast', 'Identity', 'IsNaN', 'Sign', 'Where'))
+@declared('opspecs/math.yaml:29', emits=('Cast', 'Identity', 'IsNaN', 'Sign', 'Where'))
 def sign(g: GraphBuilder, self):
-    """aten::sign.default, opsets 9-26: block of 3 lines: Identity, IsNaN, Sign, Where (opspecs/math.yaml:27)"""
+    """aten::sign.default, opsets 9-26: block of 3 lines: Identity, IsNaN, Sign, Where (opspecs/math.yaml:29)"""
     if h.is_bool(g, self):
         return g.op('Identity', self)
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0, self), g.op('Sign', self)) if h.is_float(g, self) else g.op('Sign', self)
 
 
-@declared('opspecs/math.yaml:37', emits=('Cast', 'Exp'))
+@declared('opspecs/math.yaml:40', emits=('Cast', 'Exp'))
 def exp(g: GraphBuilder, self):
-    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:37)"""
+    """aten::exp.default, opsets 9-26: Exp(self) (opspecs/math.yaml:40)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Exp', self)
 
 
-@declared('opspecs/math.yaml:43', emits=('Cast', 'Log'))
+@declared('opspecs/math.yaml:47', emits=('Cast', 'Log'))
 def log(g: GraphBuilder, self):
-    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:43)"""
+    """aten::log.default, opsets 9-26: Log(self) (opspecs/math.yaml:47)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', self)
 
 
-@declared('opspecs/math.yaml:49', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:54', emits=('Cast', 'Log', 'Mul'))
 def log2(g: GraphBuilder, self):
-    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:49)"""
+    """aten::log2.default, opsets 9-26: Mul(Log(self), like(1.4426950408889634, self)) (opspecs/math.yaml:54)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 1.4426950408889634, self))
 
 
-@declared('opspecs/math.yaml:55', emits=('Add', 'Cast', 'Log'))
+@declared('opspecs/math.yaml:61', emits=('Add', 'Cast', 'Log'))
 def log1p(g: GraphBuilder, self):
-    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:55)"""
+    """aten::log1p.default, opsets 9-26: Log(Add(self, like(1, self))) (opspecs/math.yaml:61)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Add', self, h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:62', emits=('Cast', 'Sqrt'))
+@declared('opspecs/math.yaml:69', emits=('Cast', 'Sqrt'))
 def sqrt(g: GraphBuilder, self):
-    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:62)"""
+    """aten::sqrt.default, opsets 9-26: Sqrt(self) (opspecs/math.yaml:69)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sqrt', self)
 
 
-@declared('opspecs/math.yaml:68', emits=('Cast', 'Reciprocal', 'Sqrt'))
+@declared('opspecs/math.yaml:76', emits=('Cast', 'Reciprocal', 'Sqrt'))
 def rsqrt(g: GraphBuilder, self):
-    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:68)"""
+    """aten::rsqrt.default, opsets 9-26: Reciprocal(Sqrt(self)) (opspecs/math.yaml:76)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', g.op('Sqrt', self))
 
 
-@declared('opspecs/math.yaml:74', emits=('Cast', 'Reciprocal'))
+@declared('opspecs/math.yaml:83', emits=('Cast', 'Reciprocal'))
 def reciprocal(g: GraphBuilder, self):
-    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:74)"""
+    """aten::reciprocal.default, opsets 9-26: Reciprocal(self) (opspecs/math.yaml:83)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Reciprocal', self)
 
 
-@declared('opspecs/math.yaml:80', emits=('Cast', 'Sin'))
+@declared('opspecs/math.yaml:90', emits=('Cast', 'Sin'))
 def sin(g: GraphBuilder, self):
-    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:80)"""
+    """aten::sin.default, opsets 9-26: Sin(self) (opspecs/math.yaml:90)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sin', self)
 
 
-@declared('opspecs/math.yaml:86', emits=('Cast', 'Cos'))
+@declared('opspecs/math.yaml:97', emits=('Cast', 'Cos'))
 def cos(g: GraphBuilder, self):
-    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:86)"""
+    """aten::cos.default, opsets 9-26: Cos(self) (opspecs/math.yaml:97)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cos', self)
 
 
-@declared('opspecs/math.yaml:92', emits=('Cast', 'Tan'))
+@declared('opspecs/math.yaml:104', emits=('Cast', 'Tan'))
 def tan(g: GraphBuilder, self):
-    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:92)"""
+    """aten::tan.default, opsets 9-26: Tan(self) (opspecs/math.yaml:104)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Tan', self)
 
 
-@declared('opspecs/math.yaml:99', emits=('Asin', 'Cast'))
+@declared('opspecs/math.yaml:112', emits=('Asin', 'Cast'))
 def asin(g: GraphBuilder, self):
-    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:99)"""
+    """aten::asin.default, opsets 9-26: Asin(self) (opspecs/math.yaml:112)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asin', self)
 
 
-@declared('opspecs/math.yaml:105', emits=('Acos', 'Cast'))
+@declared('opspecs/math.yaml:119', emits=('Acos', 'Cast'))
 def acos(g: GraphBuilder, self):
-    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:105)"""
+    """aten::acos.default, opsets 9-26: Acos(self) (opspecs/math.yaml:119)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acos', self)
 
 
-@declared('opspecs/math.yaml:111', emits=('Atan', 'Cast'))
+@declared('opspecs/math.yaml:126', emits=('Atan', 'Cast'))
 def atan(g: GraphBuilder, self):
-    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:111)"""
+    """aten::atan.default, opsets 9-26: Atan(self) (opspecs/math.yaml:126)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atan', self)
 
 
-@declared('opspecs/math.yaml:117', emits=('Cast', 'Sinh'))
+@declared('opspecs/math.yaml:133', emits=('Cast', 'Sinh'))
 def sinh(g: GraphBuilder, self):
-    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:117)"""
+    """aten::sinh.default, opsets 9-26: Sinh(self) (opspecs/math.yaml:133)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Sinh', self)
 
 
-@declared('opspecs/math.yaml:123', emits=('Cast', 'Cosh'))
+@declared('opspecs/math.yaml:140', emits=('Cast', 'Cosh'))
 def cosh(g: GraphBuilder, self):
-    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:123)"""
+    """aten::cosh.default, opsets 9-26: Cosh(self) (opspecs/math.yaml:140)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Cosh', self)
 
 
-@declared('opspecs/math.yaml:129', emits=('Cast', 'Erf'))
+@declared('opspecs/math.yaml:147', emits=('Cast', 'Erf'))
 def erf(g: GraphBuilder, self):
-    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:129)"""
+    """aten::erf.default, opsets 9-26: Erf(self) (opspecs/math.yaml:147)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Erf', self)
 
 
-@declared('opspecs/math.yaml:136', emits=('Floor', 'Identity'))
+@declared('opspecs/math.yaml:155', emits=('Floor', 'Identity'))
 def floor(g: GraphBuilder, self):
-    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:136)"""
+    """aten::floor.default, opsets 9-26: Floor(self) if is_float(self) else Identity(self) (opspecs/math.yaml:155)"""
     return g.op('Floor', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:141', emits=('Ceil', 'Identity'))
+@declared('opspecs/math.yaml:161', emits=('Ceil', 'Identity'))
 def ceil(g: GraphBuilder, self):
-    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:141)"""
+    """aten::ceil.default, opsets 9-26: Ceil(self) if is_float(self) else Identity(self) (opspecs/math.yaml:161)"""
     return g.op('Ceil', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:146', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
+@declared('opspecs/math.yaml:167', emits=('Cast', 'Ceil', 'Floor', 'Identity', 'Less', 'Where'))
 def trunc(g: GraphBuilder, self):
-    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:146)"""
+    """aten::trunc.default, opsets 9-26: Where(Less(self, like(0, self)), Ceil(self), Floor(self)) if is_float(self) else Identity(self) (opspecs/math.yaml:167)"""
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:157', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:179', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
 def round(g: GraphBuilder, self):
-    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:157)"""
+    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:179)"""
     return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:168', emits=('IsNaN', 'Less', 'Xor'))
+@declared('opspecs/math.yaml:191', emits=('IsNaN', 'Less', 'Xor'))
 def isnan(g: GraphBuilder, self):
-    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:168)"""
+    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:191)"""
     return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:174', emits=('Cast', 'Not'))
+@declared('opspecs/math.yaml:198', emits=('Cast', 'Not'))
 def logical_not(g: GraphBuilder, self):
-    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:174)"""
+    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:198)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
-@declared('opspecs/math.yaml:183', emits=('Cast', 'Not', 'Sub'))
+@declared('opspecs/math.yaml:208', emits=('Cast', 'Not', 'Sub'))
 def bitwise_not(g: GraphBuilder, self):
-    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:183)"""
+    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:208)"""
     return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
-@declared('opspecs/math.yaml:195', emits=('Acosh', 'Cast'))
+@declared('opspecs/math.yaml:221', emits=('Acosh', 'Cast'))
 def acosh(g: GraphBuilder, self):
-    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:195)"""
+    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:221)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acosh', self)
 
 
-@declared('opspecs/math.yaml:201', emits=('Asinh', 'Cast'))
+@declared('opspecs/math.yaml:228', emits=('Asinh', 'Cast'))
 def asinh(g: GraphBuilder, self):
-    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:201)"""
+    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:228)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asinh', self)
 
 
-@declared('opspecs/math.yaml:207', emits=('Atanh', 'Cast'))
+@declared('opspecs/math.yaml:235', emits=('Atanh', 'Cast'))
 def atanh(g: GraphBuilder, self):
-    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:207)"""
+    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:235)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atanh', self)
 
 
-@declared('opspecs/math.yaml:219', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:248', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
 def atan2(g: GraphBuilder, self, other):
-    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:219)"""
+    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:248)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := g.op('Atan', g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)))), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
-@declared('opspecs/math.yaml:238', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
+@declared('opspecs/math.yaml:268', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
 def expm1(g: GraphBuilder, self):
-    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:238)"""
+    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:268)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:247', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:278', emits=('Cast', 'Log', 'Mul'))
 def log10(g: GraphBuilder, self):
-    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:247)"""
+    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:278)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
-@declared('opspecs/math.yaml:253', emits=('Cast', 'Pow'))
+@declared('opspecs/math.yaml:285', emits=('Cast', 'Pow'))
 def exp2(g: GraphBuilder, self):
-    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:253)"""
+    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:285)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
-@declared('opspecs/math.yaml:263', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/math.yaml:296', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
 def isinf(g: GraphBuilder, self):
-    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:263)"""
+    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:296)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:278', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/math.yaml:312', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Scalar(g: GraphBuilder, self, other):
-    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:278)"""
+    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:312)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
-@declared('opspecs/math.yaml:297', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/math.yaml:332', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Scalar_mode(g: GraphBuilder, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:297)"""
+    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:332)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
-@declared('opspecs/math.yaml:336', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:372', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
 def logit(g: GraphBuilder, self, eps=None):
-    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:336)"""
+    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:372)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
-@declared('opspecs/math.yaml:349', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
+@declared('opspecs/math.yaml:386', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
 def xlogy_Tensor(g: GraphBuilder, self, other):
-    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:349)"""
+    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:386)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
-@declared('opspecs/math.yaml:359', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
+@declared('opspecs/math.yaml:399', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
 def hypot(g: GraphBuilder, self, other):
-    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:359)"""
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:399)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
-@declared('opspecs/math.yaml:369', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/math.yaml:410', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
 def nan_to_num(g: GraphBuilder, self, nan=None, posinf=None, neginf=None):
-    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:369)"""
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:410)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:384', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:426', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
 def frac(g: GraphBuilder, self):
-    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:384)"""
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:426)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
-@declared('opspecs/math.yaml:390', emits=('Add', 'Cast', 'Mul', 'Sub'))
+@declared('opspecs/math.yaml:433', emits=('Add', 'Cast', 'Mul', 'Sub'))
 def lerp_Scalar(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:390)"""
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:433)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
-@declared('opspecs/math.yaml:399', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:443', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
 def lerp_Tensor(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:399)"""
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:443)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
-@declared('opspecs/math.yaml:410', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/math.yaml:455', emits=('Add', 'Cast', 'Mul'))
 def addcmul(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:410)"""
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:455)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:421', emits=('Add', 'Cast', 'Div', 'Mul'))
+@declared('opspecs/math.yaml:467', emits=('Add', 'Cast', 'Div', 'Mul'))
 def addcdiv(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:421)"""
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:467)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:444', emits=('Cast', 'Div', 'Less', 'Or'))
+@declared('opspecs/math.yaml:491', emits=('Cast', 'Div', 'Less', 'Or'))
 def signbit(g: GraphBuilder, self):
-    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:444)"""
+    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:491)"""
     return s.sign_bit(g, self)
 
 
-@declared('opspecs/math.yaml:452', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:500', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Tensor(g: GraphBuilder, self, other):
-    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:452)"""
+    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:500)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, other), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:460', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:509', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Scalar(g: GraphBuilder, self, other):
-    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:460)"""
+    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:509)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, h.like(g, other, self)), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:468', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/math.yaml:518', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def fmax(g: GraphBuilder, self, other):
-    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where; calls tie_to_self() (opspecs/math.yaml:468)"""
+    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where; calls tie_to_self() (opspecs/math.yaml:518)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Max', self, other) if g.opset >= 12 else g.op('Where', g.op('Greater', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Max', self, other))))
 
 
-@declared('opspecs/math.yaml:479', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/math.yaml:530', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def fmin(g: GraphBuilder, self, other):
-    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where; calls tie_to_self() (opspecs/math.yaml:479)"""
+    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where; calls tie_to_self() (opspecs/math.yaml:530)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Min', self, other) if g.opset >= 12 else g.op('Where', g.op('Less', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Min', self, other))))
 
 
-@declared('opspecs/math.yaml:503', emits=('Cast', 'Mul', 'Pow'))
+@declared('opspecs/math.yaml:556', emits=('Cast', 'Mul', 'Pow'))
 def ldexp_Tensor(g: GraphBuilder, self, other):
-    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:503)"""
+    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:556)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
 
 
-@declared('opspecs/math.yaml:512', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/math.yaml:566', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
 def dist(g: GraphBuilder, self, other, p=2):
-    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:512)"""
+    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:566)"""
     self, other = g.promote([self, other], 'DEFAULT')
     d = g.op('Abs', g.op('Sub', self, other))
     if p == 0:
@@ -1382,17 +1382,17 @@ def dist(g: GraphBuilder, self, other, p=2):
     return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
 
 
-@declared('opspecs/math.yaml:551', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:606', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def frexp_Tensor(g: GraphBuilder, self):
-    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:551)"""
+    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:606)"""
     ok, m, e = s.binade(g, g.op('Abs', self))
     mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
     return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, self)), 'int32'))
 
 
-@declared('opspecs/math.yaml:569', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:625', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def nextafter(g: GraphBuilder, self, other):
-    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:569)"""
+    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:625)"""
     digits = 53 if h.dtype_in(g, self, 'float64') else 24 if h.dtype_in(g, self, 'float32') else 11 if h.dtype_in(g, self, 'float16') else 8
     least = -1074 if h.dtype_in(g, self, 'float64') else -149 if h.dtype_in(g, self, 'float32') else -24 if h.dtype_in(g, self, 'float16') else -133
     x = h.cast(g, self, 'float32') if h.dtype_in(g, self, 'bfloat16') else self
@@ -2619,16 +2619,16 @@ def erfc(g: GraphBuilder, self):
     return h.cast_like(g, s.erfc_wide(g, s.wide(g, self)), self)
 
 
-@declared('opspecs/special.yaml:117', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:118', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
 def special_erfcx(g: GraphBuilder, self):
-    """aten::special_erfcx.default, opsets 9-26: cast_like(erfcx_wide(wide(self)), self) (opspecs/special.yaml:117)"""
+    """aten::special_erfcx.default, opsets 9-26: cast_like(erfcx_wide(wide(self)), self) (opspecs/special.yaml:118)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.erfcx_wide(g, s.wide(g, self)), self)
 
 
-@declared('opspecs/special.yaml:125', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:127', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sub', 'Where'))
 def special_log_ndtr(g: GraphBuilder, self):
-    """aten::special_log_ndtr.default, opsets 9-26: block of 5 lines: Less, Log, Mul, Neg, Sub, Where; calls erfc_wide(), erfcx_wide(), f64(), keep_nan(), log1p_nonpositive(), wide() (opspecs/special.yaml:125)"""
+    """aten::special_log_ndtr.default, opsets 9-26: block of 5 lines: Less, Log, Mul, Neg, Sub, Where; calls erfc_wide(), erfcx_wide(), f64(), keep_nan(), log1p_nonpositive(), wide() (opspecs/special.yaml:127)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     t = g.op('Mul', x, s.f64(g, 0.7071067811865476))
@@ -2637,9 +2637,9 @@ def special_log_ndtr(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, -1.0)), left, right)), self)
 
 
-@declared('opspecs/special.yaml:141', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:144', emits=('Abs', 'Add', 'Cast', 'Div', 'Exp', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Min', 'Mul', 'Neg', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
 def erfinv(g: GraphBuilder, self):
-    """aten::erfinv.default, opsets 9-26: block of 17 lines: Abs, Div, Greater, Less, Log, Mul, Neg, Sqrt, Sub, Where; calls erf_small(), erfc_wide(), exp_square(), f64(), keep_nan(), wide() (opspecs/special.yaml:141)"""
+    """aten::erfinv.default, opsets 9-26: block of 17 lines: Abs, Div, Greater, Less, Log, Mul, Neg, Sqrt, Sub, Where; calls erf_small(), erfc_wide(), exp_square(), f64(), keep_nan(), wide() (opspecs/special.yaml:144)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     y = s.wide(g, self)
     a = g.op('Abs', y)
@@ -2658,9 +2658,9 @@ def erfinv(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, y, g.op('Where', g.op('Less', a, s.f64(g, 1.0)), x2, edge)), self)
 
 
-@declared('opspecs/special.yaml:168', emits=('Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:172', emits=('Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sqrt', 'Sub', 'Where'))
 def special_ndtri(g: GraphBuilder, self):
-    """aten::special_ndtri.default, opsets 9-26: block of 30 lines: Add, Div, Greater, Less, Log, Mul, Neg, Or, Reciprocal, Sqrt, Sub, Where; calls f64(), keep_nan(), same_as(), wide() (opspecs/special.yaml:168)"""
+    """aten::special_ndtri.default, opsets 9-26: block of 30 lines: Add, Div, Greater, Less, Log, Mul, Neg, Or, Reciprocal, Sqrt, Sub, Where; calls f64(), keep_nan(), same_as(), wide() (opspecs/special.yaml:172)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     y0 = s.wide(g, self)
     flip = g.op('Greater', y0, s.f64(g, 1.0 - 0.1353352832366127))
@@ -2680,23 +2680,23 @@ def special_ndtri(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, y0, x), self)
 
 
-@declared('opspecs/special.yaml:288', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:293', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sub', 'Where'))
 def lgamma(g: GraphBuilder, self):
-    """aten::lgamma.default, opsets 9-26: cast_like(lgamma_wide(wide(self)), self) (opspecs/special.yaml:288)"""
+    """aten::lgamma.default, opsets 9-26: cast_like(lgamma_wide(wide(self)), self) (opspecs/special.yaml:293)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.lgamma_wide(g, s.wide(g, self)), self)
 
 
-@declared('opspecs/special.yaml:296', emits=('Add', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'Sub', 'Tan', 'Where'))
+@declared('opspecs/special.yaml:302', emits=('Add', 'Cast', 'Ceil', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'Sub', 'Tan', 'Where'))
 def digamma(g: GraphBuilder, self):
-    """aten::digamma.default, opsets 9-26: cast_like(digamma_wide(wide(self)), self) (opspecs/special.yaml:296)"""
+    """aten::digamma.default, opsets 9-26: cast_like(digamma_wide(wide(self)), self) (opspecs/special.yaml:302)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.digamma_wide(g, s.wide(g, self)), self)
 
 
-@declared('opspecs/special.yaml:306', emits=('Abs', 'Add', 'And', 'Cast', 'Ceil', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sin', 'Sub', 'Tan', 'Where'))
+@declared('opspecs/special.yaml:313', emits=('Abs', 'Add', 'And', 'Cast', 'Ceil', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sin', 'Sub', 'Tan', 'Where'))
 def polygamma(g: GraphBuilder, n, self):
-    """aten::polygamma.default, opsets 9-26: block of 6 lines: Mul; calls digamma_wide(), f64(), keep_nan(), trigamma_wide(), wide() (opspecs/special.yaml:306)"""
+    """aten::polygamma.default, opsets 9-26: block of 6 lines: Mul; calls digamma_wide(), f64(), keep_nan(), trigamma_wide(), wide() (opspecs/special.yaml:313)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     if n == 0:
@@ -2706,9 +2706,9 @@ def polygamma(g: GraphBuilder, n, self):
     return h.cast_like(g, g.op('Mul', s.f64(g, h.polygamma_factor(g, n)), h.hurwitz_zeta(g, s.f64(g, builtins.float(n + 1)), x)), self)
 
 
-@declared('opspecs/special.yaml:325', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/special.yaml:335', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'ReduceSum', 'Reshape', 'Sin', 'Sub', 'Unsqueeze', 'Where'))
 def mvlgamma(g: GraphBuilder, self, p):
-    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:325)"""
+    """aten::mvlgamma.default, opsets 9-26: block of 4 lines: Add; calls f64(), lgamma_wide(), reduce_sum(), unsqueeze_axes(), wide() (opspecs/special.yaml:335)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.unsqueeze_axes(g, s.wide(g, self), [h.rank(g, self)])
     terms = s.lgamma_wide(g, g.op('Add', x, h.arange_constant(g, -0.5 * p + 0.5, 0.5, 0.5, 'float64')))
@@ -2716,37 +2716,37 @@ def mvlgamma(g: GraphBuilder, self, p):
     return h.cast_like(g, total, self)
 
 
-@declared('opspecs/special.yaml:339', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:350', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta(g: GraphBuilder, self, other):
-    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:339); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:356)"""
+    """aten::special_zeta.default, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), self) (opspecs/special.yaml:350); also serves aten::special_zeta.other_scalar (opspecs/special.yaml:369)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), self)
 
 
-@declared('opspecs/special.yaml:348', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:360', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'Reshape', 'Shape', 'Sub', 'Where'))
 def special_zeta_self_scalar(g: GraphBuilder, self, other):
-    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:348)"""
+    """aten::special_zeta.self_scalar, opsets 9-26: cast_like(hurwitz_zeta(wide(self), wide(other)), other) (opspecs/special.yaml:360)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, h.hurwitz_zeta(g, s.wide(g, self), s.wide(g, other)), other)
 
 
-@declared('opspecs/special.yaml:448', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:462', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j0(g: GraphBuilder, self):
-    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:448)"""
+    """aten::special_bessel_j0.default, opsets 9-26: cast_like(bessel_j0_wide(wide(self), self), self) (opspecs/special.yaml:462)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j0_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:456', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:471', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_j1(g: GraphBuilder, self):
-    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:456)"""
+    """aten::special_bessel_j1.default, opsets 9-26: cast_like(bessel_j1_wide(wide(self), self), self) (opspecs/special.yaml:471)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_j1_wide(g, s.wide(g, self), self), self)
 
 
-@declared('opspecs/special.yaml:464', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:480', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y0(g: GraphBuilder, self):
-    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:464)"""
+    """aten::special_bessel_y0.default, opsets 9-26: block of 14 lines: Add, Cos, Div, Greater, Less, Log, Mul, Sin, Sqrt, Where; calls bessel_j0_wide(), f64(), hankel_j0(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:480)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2758,9 +2758,9 @@ def special_bessel_y0(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:486', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:503', emits=('Abs', 'Add', 'Cast', 'Cos', 'Div', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_bessel_y1(g: GraphBuilder, self):
-    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:486)"""
+    """aten::special_bessel_y1.default, opsets 9-26: block of 15 lines: Add, Cos, Div, Greater, Less, Log, Mul, Reciprocal, Sin, Sqrt, Sub, Where; calls bessel_j1_wide(), f64(), hankel_j1(), keep_nan(), same_as(), torch_phase(), wide() (opspecs/special.yaml:503)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     x2 = g.op('Mul', x, x)
@@ -2774,9 +2774,9 @@ def special_bessel_y1(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', x, s.f64(g, 5.0)), large, small)), self)
 
 
-@declared('opspecs/special.yaml:509', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:527', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'IsNaN', 'Less', 'Mul', 'Not', 'Sin', 'Sub', 'Where'))
 def special_spherical_bessel_j0(g: GraphBuilder, x):
-    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:509)"""
+    """aten::special_spherical_bessel_j0.default, opsets 9-26: block of 6 lines: Abs, Div, Less, Mul, Sin, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:527)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     x2 = g.op('Mul', v, v)
@@ -2785,32 +2785,32 @@ def special_spherical_bessel_j0(g: GraphBuilder, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, 0.0), y)), x)
 
 
-@declared('opspecs/special.yaml:599', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:618', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Mul', 'Not', 'Sqrt', 'Sub', 'Where'))
 def i0(g: GraphBuilder, self):
-    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:599); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:637)"""
+    """aten::i0.default, opsets 9-26: cast_like(bessel_i0_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:618); also serves aten::special_modified_bessel_i0.default (opspecs/special.yaml:660)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i0_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:607', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:627', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Mul', 'Sqrt', 'Sub', 'Where'))
 def special_i0e(g: GraphBuilder, self):
-    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:607)"""
+    """aten::special_i0e.default, opsets 9-26: block of 3 lines: Abs, Div, Greater, Sqrt, Where; calls f64(), i0e_wide(), keep_nan(), wide() (opspecs/special.yaml:627)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i0e_wide(g, x)
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Greater', g.op('Abs', x), s.f64(g, 8.0)), g.op('Div', far, g.op('Sqrt', g.op('Abs', x))), near)), self)
 
 
-@declared('opspecs/special.yaml:617', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:638', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Sqrt', 'Sub', 'Where'))
 def special_i1(g: GraphBuilder, self):
-    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:617); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:644)"""
+    """aten::special_i1.default, opsets 9-26: cast_like(bessel_i1_wide(wide(self), exp_overflow(self)), self) (opspecs/special.yaml:638); also serves aten::special_modified_bessel_i1.default (opspecs/special.yaml:668)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return h.cast_like(g, s.bessel_i1_wide(g, s.wide(g, self), s.exp_overflow(g, self)), self)
 
 
-@declared('opspecs/special.yaml:625', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:647', emits=('Abs', 'Add', 'Cast', 'Div', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Sqrt', 'Sub', 'Where'))
 def special_i1e(g: GraphBuilder, self):
-    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:625)"""
+    """aten::special_i1e.default, opsets 9-26: block of 4 lines: Abs, Div, Greater, Less, Mul, Neg, Sqrt, Where; calls f64(), i1e_wide(), keep_nan(), wide() (opspecs/special.yaml:647)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.i1e_wide(g, x)
@@ -2818,9 +2818,9 @@ def special_i1e(g: GraphBuilder, self):
     return h.cast_like(g, s.keep_nan(g, x, g.op('Where', g.op('Less', x, s.f64(g, 0.0)), g.op('Neg', y), y)), self)
 
 
-@declared('opspecs/special.yaml:696', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:721', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k0(g: GraphBuilder, self):
-    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:696)"""
+    """aten::special_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:721)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k0_parts(g, x)
@@ -2828,9 +2828,9 @@ def special_modified_bessel_k0(g: GraphBuilder, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:707', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:733', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_modified_bessel_k1(g: GraphBuilder, self):
-    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:707)"""
+    """aten::special_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Neg, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:733)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     x = s.wide(g, self)
     near, far = s.k1_parts(g, x)
@@ -2838,9 +2838,9 @@ def special_modified_bessel_k1(g: GraphBuilder, self):
     return h.cast_like(g, s.k_edges(g, x, y), self)
 
 
-@declared('opspecs/special.yaml:718', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:745', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k0(g: GraphBuilder, x):
-    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:718)"""
+    """aten::special_scaled_modified_bessel_k0.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k0_parts(), k_edges(), wide() (opspecs/special.yaml:745)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k0_parts(g, v)
@@ -2848,9 +2848,9 @@ def special_scaled_modified_bessel_k0(g: GraphBuilder, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:729', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:757', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Sqrt', 'Sub', 'Where'))
 def special_scaled_modified_bessel_k1(g: GraphBuilder, x):
-    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:729)"""
+    """aten::special_scaled_modified_bessel_k1.default, opsets 9-26: block of 4 lines: Div, Exp, Greater, Mul, Sqrt, Where; calls f64(), k1_parts(), k_edges(), wide() (opspecs/special.yaml:757)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     near, far = s.k1_parts(g, v)
@@ -2858,9 +2858,9 @@ def special_scaled_modified_bessel_k1(g: GraphBuilder, x):
     return h.cast_like(g, s.k_edges(g, v, y), x)
 
 
-@declared('opspecs/special.yaml:744', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:773', emits=('Abs', 'Add', 'And', 'Cast', 'Cos', 'Div', 'Exp', 'Greater', 'IsNaN', 'Less', 'Mul', 'Neg', 'Not', 'Reciprocal', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_airy_ai(g: GraphBuilder, x):
-    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:744)"""
+    """aten::special_airy_ai.default, opsets 9-26: block of 39 lines: Abs, Add, Cos, Div, Exp, Greater, Less, Mul, Neg, Reciprocal, Sin, Sqrt, Sub, Where; calls f64(), infinite(), keep_nan(), wide() (opspecs/special.yaml:773)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     v = s.wide(g, x)
     a = g.op('Abs', v)
@@ -2886,184 +2886,184 @@ def special_airy_ai(g: GraphBuilder, x):
     return h.cast_like(g, s.keep_nan(g, v, g.op('Where', s.infinite(g, v), s.f64(g, builtins.float('nan')), y)), x)
 
 
-@declared('opspecs/special.yaml:799', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:829', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:799); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:810)"""
+    """aten::special_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:829); also serves aten::special_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:841)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
 
 
-@declared('opspecs/special.yaml:821', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:853', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_t_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:821)"""
+    """aten::special_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:853)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t')
-
-
-@declared('opspecs/special.yaml:832', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_u(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:832); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:843)"""
-    x, n = g.promote([x, n], 'INT_TO_FLOAT')
-    return special_ops.orthogonal_polynomial(g, x, n, family='u')
-
-
-@declared('opspecs/special.yaml:854', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:854)"""
-    x, = g.promote([x], 'INT_TO_FLOAT')
-    return special_ops.orthogonal_polynomial(g, x, n, family='u')
 
 
 @declared('opspecs/special.yaml:865', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_u(g: GraphBuilder, x, n):
+    """aten::special_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:865); also serves aten::special_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:877)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u')
+
+
+@declared('opspecs/special.yaml:889', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
+    """aten::special_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:889)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u')
+
+
+@declared('opspecs/special.yaml:901', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:865); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:876)"""
+    """aten::special_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:901); also serves aten::special_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:913)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:887', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:925', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_v_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:887)"""
+    """aten::special_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:925)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v')
 
 
-@declared('opspecs/special.yaml:898', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:937', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:898); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:909)"""
+    """aten::special_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:937); also serves aten::special_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:949)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:920', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:961', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_chebyshev_polynomial_w_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:920)"""
+    """aten::special_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:961)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w')
 
 
-@declared('opspecs/special.yaml:931', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:973', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_t(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:931); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:942)"""
+    """aten::special_shifted_chebyshev_polynomial_t.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:973); also serves aten::special_shifted_chebyshev_polynomial_t.x_scalar (opspecs/special.yaml:985)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
-
-
-@declared('opspecs/special.yaml:953', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_t_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:953)"""
-    x, = g.promote([x], 'INT_TO_FLOAT')
-    return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
-
-
-@declared('opspecs/special.yaml:964', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_u(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:964); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:975)"""
-    x, n = g.promote([x, n], 'INT_TO_FLOAT')
-    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
-
-
-@declared('opspecs/special.yaml:986', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
-def special_shifted_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:986)"""
-    x, = g.promote([x], 'INT_TO_FLOAT')
-    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
 
 
 @declared('opspecs/special.yaml:997', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_t_n_scalar(g: GraphBuilder, x, n):
+    """aten::special_shifted_chebyshev_polynomial_t.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:997)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='t', shifted=True)
+
+
+@declared('opspecs/special.yaml:1009', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_u(g: GraphBuilder, x, n):
+    """aten::special_shifted_chebyshev_polynomial_u.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1009); also serves aten::special_shifted_chebyshev_polynomial_u.x_scalar (opspecs/special.yaml:1021)"""
+    x, n = g.promote([x, n], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
+
+
+@declared('opspecs/special.yaml:1033', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+def special_shifted_chebyshev_polynomial_u_n_scalar(g: GraphBuilder, x, n):
+    """aten::special_shifted_chebyshev_polynomial_u.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1033)"""
+    x, = g.promote([x], 'INT_TO_FLOAT')
+    return special_ops.orthogonal_polynomial(g, x, n, family='u', shifted=True)
+
+
+@declared('opspecs/special.yaml:1045', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:997); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1008)"""
+    """aten::special_shifted_chebyshev_polynomial_v.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1045); also serves aten::special_shifted_chebyshev_polynomial_v.x_scalar (opspecs/special.yaml:1057)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1019', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1069', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_v_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1019)"""
+    """aten::special_shifted_chebyshev_polynomial_v.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1069)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='v', shifted=True)
 
 
-@declared('opspecs/special.yaml:1030', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1081', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1030); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1041)"""
+    """aten::special_shifted_chebyshev_polynomial_w.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1081); also serves aten::special_shifted_chebyshev_polynomial_w.x_scalar (opspecs/special.yaml:1093)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1052', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1105', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_shifted_chebyshev_polynomial_w_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1052)"""
+    """aten::special_shifted_chebyshev_polynomial_w.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1105)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='w', shifted=True)
 
 
-@declared('opspecs/special.yaml:1063', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1117', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1063); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1074)"""
+    """aten::special_hermite_polynomial_h.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1117); also serves aten::special_hermite_polynomial_h.x_scalar (opspecs/special.yaml:1129)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1085', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1141', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_h_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1085)"""
+    """aten::special_hermite_polynomial_h.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1141)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='h')
 
 
-@declared('opspecs/special.yaml:1096', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1153', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1096); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1107)"""
+    """aten::special_hermite_polynomial_he.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1153); also serves aten::special_hermite_polynomial_he.x_scalar (opspecs/special.yaml:1165)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1118', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1177', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_hermite_polynomial_he_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1118)"""
+    """aten::special_hermite_polynomial_he.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1177)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='he')
 
 
-@declared('opspecs/special.yaml:1129', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1189', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l(g: GraphBuilder, x, n):
-    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1129); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1140)"""
+    """aten::special_laguerre_polynomial_l.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1189); also serves aten::special_laguerre_polynomial_l.x_scalar (opspecs/special.yaml:1201)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1151', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1213', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_laguerre_polynomial_l_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1151)"""
+    """aten::special_laguerre_polynomial_l.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1213)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='l')
 
 
-@declared('opspecs/special.yaml:1162', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1225', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p(g: GraphBuilder, x, n):
-    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1162); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1173)"""
+    """aten::special_legendre_polynomial_p.default, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1225); also serves aten::special_legendre_polynomial_p.x_scalar (opspecs/special.yaml:1237)"""
     x, n = g.promote([x, n], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1184', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1249', emits=('Abs', 'Add', 'And', 'Asin', 'Cast', 'Ceil', 'Cos', 'Div', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def special_legendre_polynomial_p_n_scalar(g: GraphBuilder, x, n):
-    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1184)"""
+    """aten::special_legendre_polynomial_p.n_scalar, opsets 9-26: aten2onnx.exporter.emit.lib.special_ops.orthogonal_polynomial (opspecs/special.yaml:1249)"""
     x, = g.promote([x], 'INT_TO_FLOAT')
     return special_ops.orthogonal_polynomial(g, x, n, family='p')
 
 
-@declared('opspecs/special.yaml:1289', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1355', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igamma(g: GraphBuilder, self, other):
-    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1289); also serves aten::special_gammainc.default"""
+    """aten::igamma.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), False), self) (opspecs/special.yaml:1355); also serves aten::special_gammainc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), False), self)
 
 
-@declared('opspecs/special.yaml:1299', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
+@declared('opspecs/special.yaml:1366', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Exp', 'Expand', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Log', 'Loop', 'Max', 'Min', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Sin', 'Sqrt', 'Sub', 'Where'))
 def igammac(g: GraphBuilder, self, other):
-    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1299); also serves aten::special_gammaincc.default"""
+    """aten::igammac.default, opsets 9-26: cast_like(incomplete_gamma(wide(self), wide(other), True), self) (opspecs/special.yaml:1366); also serves aten::special_gammaincc.default"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return h.cast_like(g, s.incomplete_gamma(g, s.wide(g, self), s.wide(g, other), True), self)
 
@@ -3671,9 +3671,9 @@ def __derive_index(g: GraphBuilder, index, start, step):
     return g.op('Add', h.scalar(g, start, 'int64'), g.op('Mul', h.scalar(g, index, 'int64'), h.scalar(g, step, 'int64')))
 
 
-@declared('opspecs/arithmetic.yaml:66', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))
+@declared('opspecs/arithmetic.yaml:72', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))
 def mul_Tensor_complex(g: GraphBuilder, self, other):
-    """aten::mul.Tensor on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.complex_mul (opspecs/arithmetic.yaml:66)"""
+    """aten::mul.Tensor on complex values (real, imag pairs): aten2onnx.exporter.emit.lib.fft_ops.complex_mul (opspecs/arithmetic.yaml:72)"""
     return fft_ops.complex_mul(g, self, other)
 
 

@@ -2,6 +2,7 @@
 
     python scripts/probe_ort_kernels.py -o ort-1.20.1.json        # probe the installed onnxruntime
     python scripts/probe_ort_kernels.py --compare ort-*.json      # which gaps exist in which versions
+    python scripts/probe_ort_kernels.py --compare ort-*.json --dtype bfloat16   # one dtype's gaps
 
 Each probe is a one-node model, the way exporter/rewrite/ort_kernel_gaps.py's entries were found:
 
@@ -212,11 +213,12 @@ def _version_key(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("+")[0].split(".") if p.isdigit())
 
 
-def compare(paths: list[Path]) -> str:
-    """One line per (op, dtype) missing in some version: the opsets it is missing at, per version."""
+def compare(paths: list[Path], dtype: str | None = None) -> str:
+    """One line per (op, dtype) missing in some version: the opsets it is missing at, per version
+    (only `dtype`'s lines when given)."""
     results = sorted((json.loads(p.read_text()) for p in paths), key=lambda r: _version_key(r["onnxruntime"]))
     lines = ["max opset: " + ", ".join(f"{r['onnxruntime']}={r['max_opset']}" for r in results)]
-    keys = sorted({(op, d) for r in results for op, by in r["missing"].items() for d in by})
+    keys = sorted({(op, d) for r in results for op, by in r["missing"].items() for d in by if dtype in (None, d)})
     for op, dtype in keys:
         cells = []
         for r in results:
@@ -234,9 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, help="write the probe's JSON here (default: stdout)")
     parser.add_argument("--compare", nargs="+", type=Path, help="summarize probe files of several versions")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), help="with --compare: only this dtype's gaps")
     args = parser.parse_args(argv)
     if args.compare:
-        print(compare(args.compare))
+        print(compare(args.compare, args.dtype))
         return 0
     text = json.dumps(probe(), indent=1, sort_keys=True)
     if args.output:

@@ -256,8 +256,10 @@ def _assert_same_type(index: int, got: torch.Tensor, want: torch.Tensor) -> None
 _HALF_TOLERANCE = {torch.float16: (2e-3, 4e-3), torch.bfloat16: (2e-2, 3.2e-2)}
 
 
-def assert_same(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: float, rtol: float) -> None:
-    """dtype and shape must match exactly; values within tolerance (exactly for ints/bools)."""
+def assert_same(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: float, rtol: float,
+                signed_zeros: bool = False) -> None:
+    """dtype and shape must match exactly; values within tolerance (exactly for ints/bools); with
+    `signed_zeros` (spec hint), floating values carry torch's sign bit wherever torch gives +-0."""
     for index, (got, want) in enumerate(zip(actual, expected)):
         want = torch.view_as_real(want.resolve_conj()) if want.is_complex() else want  # ONNX gives (real, imag) pairs
         _assert_same_type(index, got, want)
@@ -268,6 +270,17 @@ def assert_same(actual: list[torch.Tensor], expected: list[torch.Tensor], atol: 
         torch.testing.assert_close(got.to(want.dtype), want, atol=0 if exact else max(atol, floor_atol),
                                    rtol=0 if exact else max(rtol, floor_rtol),
                                    equal_nan=True, msg=lambda m, i=index: f"output {i}: {m}")
+        if signed_zeros and want.dtype.is_floating_point:
+            _assert_signs_of_zero(index, got.to(want.dtype), want)
+
+
+def _assert_signs_of_zero(index: int, got: torch.Tensor, want: torch.Tensor) -> None:
+    zero = want == 0
+    wrong = zero & (torch.signbit(got) != torch.signbit(want))
+    if wrong.any():
+        where = wrong.nonzero()[0].tolist()
+        raise AssertionError(f"output {index}: torch gives {want[tuple(where)].item()!r} at {where}, ONNX Runtime "
+                             f"{got[tuple(where)].item()!r} ({int(wrong.sum())} of {int(zero.sum())} zeros differ in sign)")
 
 
 # -- random ops (spec hint `random:`) ---------------------------------------------------------------

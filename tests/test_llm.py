@@ -312,21 +312,17 @@ def test_float16_keeps_its_dtype_and_generates_as_eager(llama_checkpoint: Path, 
     assert clear >= NEW_TOKENS  # most steps compared a clear choice
 
 
-def test_bfloat16_keeps_its_dtype_though_onnxruntime_cpu_cannot_run_it(llama_checkpoint: Path,
-                                                                        tmp_path: Path) -> None:
-    """ONNX Runtime's CPU provider has no bfloat16 kernel for most ops (Mul, MatMul, ...): the graph
-    is checked instead, and the test asserts that gap, so it notices when ONNX Runtime closes it."""
-    import onnxruntime
-
+def test_bfloat16_keeps_its_dtype_and_loads_in_onnxruntime(llama_checkpoint: Path, tmp_path: Path) -> None:
+    """ONNX Runtime's CPU provider has no bfloat16 kernel for most ops (Mul, MatMul, ...): the
+    kernel-gap pass computes those in float32 between casts, so the model loads, while its weights,
+    inputs and outputs stay bfloat16 (no widened copy of a weight is folded in). Generation is not
+    compared: onnxruntime's Python API returns no bfloat16 arrays (tests/test_ops.py compares the
+    bfloat16 ops through OrtValues)."""
     result = export_hf(llama_checkpoint, "text-generation-with-past", tmp_path, dtype="bfloat16")
     assert _float_types(result) == {"BFLOAT16"}
     onnx.checker.check_model(onnx.load(result.files["decoder"]), full_check=True)
-    try:
-        generate.session(result.files["decoder"])
-    except onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented as error:
-        assert "Could not find an implementation" in str(error)
-        return
-    _assert_greedy_equal(greedy_check(result, NEW_TOKENS), torch.bfloat16)  # the gap closed: compare
+    decoder = generate.session(result.files["decoder"])
+    assert {i.type for i in decoder.get_outputs() if i.name == "logits"} == {"tensor(bfloat16)"}
 
 
 # -- the command line ---------------------------------------------------------------------------------

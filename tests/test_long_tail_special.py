@@ -43,3 +43,27 @@ def test_special_functions_match_eager(dtype: torch.dtype, opset: int) -> None:
     for got, want in zip(actual, expected):
         assert got.dtype == want.dtype and got.shape == want.shape
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+class GammaPoles(nn.Module):
+    """digamma and polygamma(n) for n = 0, 2, 3, 4 (trigamma: see the test)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (torch.digamma(x), *(torch.polygamma(n, x) for n in (0, 2, 3, 4)), torch.polygamma(1, torch.where(x < 0, -x, x)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_digamma_and_polygamma_at_their_poles_match_eager(dtype: torch.dtype) -> None:
+    """At +-0 and the negative integers torch gives digamma -inf at +0, +inf at -0 and NaN below;
+    polygamma(n >= 2) alternates +-inf. The export gives the same values bit for bit (the sign of
+    zero picks the infinity). polygamma(1, x) is compared at +-0 and x > 0 only: at a negative integer torch's
+    trigamma returns the float rounding of pi^2 / sin^2(pi x) (1.29e15 at -1 in float32, 6.6e32 in
+    float64) while the mapping returns the pole's +inf (the note in opspecs/special.yaml)."""
+    x = torch.tensor([0.0, -0.0, -1.0, -2.0, -3.0, -7.0, -50.0, 1.0, -2.5], dtype=dtype)
+    model = GammaPoles()
+    program = aten2onnx.export(model, (x,), opset_version=20)
+    expected = model(x)
+    for index, (got, want) in enumerate(zip(program(x), expected)):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4, equal_nan=True, msg=lambda m, i=index: f"{i}: {m}")
+        assert torch.equal(torch.isinf(got), torch.isinf(want)) and torch.equal(torch.isnan(got), torch.isnan(want))
+        assert torch.equal(got[torch.isinf(want)], want[torch.isinf(want)])  # the same infinities, sign included

@@ -34,3 +34,20 @@ def test_hints_torch_mostly_rejects_still_compare_enough():
     """Half the draws refused: Hypothesis draws others in their place and the test passes."""
     spec = _with_hints("aten::mm.default", {"self": {"shape": [2, 3]}, "mat2": {"shape": [[2, 4], 5]}})
     test_ops.test_matches_torch(spec, 18)
+
+
+def test_signed_zeros_hint_compares_the_sign_of_zero():
+    """Without the hint -0.0 equals +0.0; with it, a floating zero must carry torch's sign bit
+    (and only a zero: a nonzero value within tolerance is not asked for one)."""
+    import torch
+    from op_runner import assert_same
+
+    want = [torch.tensor([1.0, -0.0, 0.0, 2.0])]
+    flipped = [torch.tensor([1.0, 0.0, 0.0, 2.0])]
+    assert_same(flipped, want, 1e-5, 1e-4)
+    with pytest.raises(AssertionError, match=r"output 0: torch gives -0.0 at \[1\], ONNX Runtime 0.0 \(1 of 2 zeros"):
+        assert_same(flipped, want, 1e-5, 1e-4, signed_zeros=True)
+    assert_same([torch.tensor([1.0, -1e-9, 0.0, 2.0])], want, 1e-5, 1e-4, signed_zeros=True)
+    assert_same([torch.tensor([0, 1])], [torch.tensor([0, 1])], 0, 0, signed_zeros=True)  # integers: no sign of zero
+    with pytest.raises(AssertionError, match="zeros differ in sign"):  # bfloat16 comes back as float32
+        assert_same([torch.tensor([0.0])], [torch.tensor([-0.0], dtype=torch.bfloat16)], 0, 0, signed_zeros=True)

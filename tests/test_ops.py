@@ -101,7 +101,7 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, object], tally: 
     if spec.test.random is not None:  # random or undefined values: compare distributions
         assert_same_random(actual, expected, spec.test.random, arguments)
     else:
-        assert_same(actual, expected, spec.test.atol, spec.test.rtol)
+        assert_same(actual, expected, spec.test.atol, spec.test.rtol, spec.test.signed_zeros)
     tally.compare()
 
 

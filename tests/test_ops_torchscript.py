@@ -133,7 +133,7 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, Any], tally: Tal
     if spec.test.random is not None:
         assert_same_random(actual, expected, spec.test.random, arguments)
     else:
-        assert_same(actual, expected, spec.test.atol, spec.test.rtol)
+        assert_same(actual, expected, spec.test.atol, spec.test.rtol, spec.test.signed_zeros)
     tally.compare()
 
 

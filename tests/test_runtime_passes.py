@@ -219,3 +219,43 @@ def test_matmul_expands_batches_that_may_broadcast_against_an_empty_one(a: tuple
         left, right = torch.randn(a), torch.randn(b)
         (got,) = _run_all(model, {"a": left.numpy(), "b": right.numpy()})
         torch.testing.assert_close(got, left @ right)
+
+
+_BF16 = torch.tensor([-2.5, -1.0, -0.0, 0.0, 0.375, 1.0, 3.0, 7.5]).to(torch.bfloat16)
+_BF16_POSITIVE = torch.tensor([0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 9.0, 100.0]).to(torch.bfloat16)
+# (comparisons compare half floats in float32 already: GraphBuilder.promote's ALWAYS_BOOL)
+_BF16_CASES = [
+    ("aten::add.Tensor", {"self": _BF16, "other": _BF16.flip(0)}),
+    ("aten::sub.Tensor", {"self": _BF16, "other": _BF16.flip(0), "alpha": 2}),
+    ("aten::mul.Tensor", {"self": _BF16, "other": _BF16.flip(0)}),
+    ("aten::div.Tensor", {"self": _BF16, "other": _BF16_POSITIVE + 1}),
+    ("aten::pow.Tensor_Tensor", {"self": _BF16_POSITIVE, "exponent": _BF16.abs()}),
+    ("aten::pow.Tensor_Scalar", {"self": _BF16, "exponent": 2}),
+    ("aten::relu.default", {"self": _BF16}),
+    ("aten::neg.default", {"self": _BF16}),
+    ("aten::abs.default", {"self": _BF16}),
+    ("aten::exp.default", {"self": _BF16}),
+    ("aten::sqrt.default", {"self": _BF16_POSITIVE}),
+    ("aten::sum.default", {"self": _BF16}),
+    ("aten::argmax.default", {"self": _BF16}),
+    ("aten::mm.default", {"self": _BF16.reshape(2, 4), "mat2": _BF16.reshape(4, 2)}),
+]
+
+
+@pytest.mark.parametrize("opset", [13, 14, 20, 26])
+@pytest.mark.parametrize(("overload", "arguments"), _BF16_CASES, ids=[case[0] for case in _BF16_CASES])
+def test_bfloat16_ops_load_and_match_torch(overload: str, arguments: dict[str, object], opset: int) -> None:
+    """ONNX Runtime's CPU provider (1.26 to 1.32) has bfloat16 kernels for data movement only: the
+    kernel-gap pass computes every other op in float32 and rounds once, as torch's CPU kernels do."""
+    from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
+
+    from aten2onnx.codegen.shared.torch_schema import schema_of
+
+    schema = schema_of(overload)
+    assert schema is not None
+    full = {a.name: arguments.get(a.name, a.default) for a in schema.arguments}
+    expected = flatten_outputs(run_eager(overload, schema, dict(full)))
+    standard = build_one_op_model(overload, schema, full, opset, expected, target_runtime=None).model
+    assert any(line.startswith("ort-kernel-gaps") for line in passes.legalize(standard, "onnxruntime", installed_version()))
+    model = build_one_op_model(overload, schema, full, opset, expected)
+    assert_same(run_onnx(model), expected, 0.0, 0.0)

@@ -180,6 +180,38 @@ def test_training_mode_keeps_dropout_and_batch_norm_statistics() -> None:
     torch.testing.assert_close(program(x)[0], want, atol=1e-5, rtol=1e-4)  # batch statistics, not running ones
 
 
+
+class _ReadsRunningStats(nn.Module):
+    """Reads its batch norm's running statistics after the training-mode call updated them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) + self.bn.running_mean
+
+
+@pytest.mark.parametrize("scripted", [False, True])
+def test_training_batch_norm_whose_updated_statistics_are_read_is_refused(scripted: bool) -> None:
+    """The TorchScript graph reads the buffer as an attribute (a trace hoists that read above the op),
+    so it would see the statistics from before the update: refused, naming the module and the way out.
+    The torch.export frontend carries the update."""
+    x = torch.randn(4, 3)
+    model: Any = torch.jit.script(_ReadsRunningStats().train()) if scripted else _ReadsRunningStats().train()
+    with pytest.raises(aten2onnx.TranslationError, match=r"aten::batch_norm.default at module 'bn' \(BatchNorm1d\).* "
+                       r"updates 'bn.running_mean' in place, and the model reads 'bn.running_mean' afterwards.*"
+                       r"model.eval\(\).*dynamo=True"):
+        aten2onnx.export(model, (x,), dynamo=False, training=aten2onnx.TrainingMode.PRESERVE)
+    eager = _ReadsRunningStats().train()
+    program = aten2onnx.export(_ReadsRunningStats().train(), (x,), dynamo=True, training=aten2onnx.TrainingMode.PRESERVE)
+    x2 = torch.randn(4, 3) * 3 + 1
+    with torch.no_grad():
+        torch.testing.assert_close(program(x2)[0], eager(x2), atol=1e-5, rtol=1e-4)
+    evaluated = _ReadsRunningStats().eval()  # eval mode reads the statistics it was given: exported as they are
+    with torch.no_grad():
+        torch.testing.assert_close(_export(evaluated, (x,))(x2)[0], evaluated(x2), atol=1e-5, rtol=1e-4)
+
 def test_verbose_verify_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x, count = torch.ones(2, 3, dtype=torch.long), torch.tensor(5)
     with pytest.warns(TracedValueWarning):

@@ -105,6 +105,7 @@ class ExactForm:
 _SCATTER_REDUCE = frozenset({"add", "mul", "max", "min"})
 _WIDEN_HALF = {_D.FLOAT16: _D.FLOAT, _D.BFLOAT16: _D.FLOAT}
 _DOUBLE_IN_FLOAT = {_D.DOUBLE: _D.FLOAT}
+_WIDEN_BFLOAT16 = {_D.BFLOAT16: _D.FLOAT}
 
 GAPS: tuple[KernelGap, ...] = (
     # Scatter with a reduction has no float16/bfloat16 kernel (ScatterElements float16 max/min
@@ -138,6 +139,23 @@ GAPS: tuple[KernelGap, ...] = (
     KernelGap("AveragePool", _DOUBLE_IN_FLOAT, lossy=True),
     KernelGap("GlobalAveragePool", _DOUBLE_IN_FLOAT, lossy=True),
     KernelGap("GridSample", _DOUBLE_IN_FLOAT, opsets=(1, 19), lossy=True),
+    # bfloat16: the CPU provider (1.26 to 1.32) runs it only in data movement (Gather, Slice, Concat,
+    # Reshape, Transpose, ...), Cast, Clip and Sign. Every other op the specs emit is computed in
+    # float32 and rounded once, which is what torch's CPU kernels do for bfloat16 (they compute in
+    # float32); a data-movement op is exact in any dtype that holds the values. Found by
+    # scripts/probe_ort_kernels.py (one bfloat16 node per op at each opset where its schema changes).
+    *(KernelGap(op, _WIDEN_BFLOAT16) for op in (
+        "Abs", "Neg", "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Reciprocal", "Sqrt", "Exp", "Log", "Sin", "Cos",
+        "Tanh", "Sigmoid", "Ceil", "Floor", "Round", "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "HardSigmoid",
+        "HardSwish", "Softplus", "Mish", "Gelu",
+        "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+        "ArgMax", "ArgMin", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd", "ReduceSum", "CumSum", "TopK",
+        "Softmax", "LogSoftmax",
+        "MatMul", "Gemm", "Conv", "ConvTranspose", "AveragePool", "GlobalAveragePool", "MaxPool",
+        "BatchNormalization", "InstanceNormalization", "Dropout", "Resize", "GridSample", "DFT", "RNN", "GRU", "LSTM",
+        "Expand", "Tile", "DepthToSpace", "SpaceToDepth", "Size")),
+    KernelGap("IsNaN", _WIDEN_BFLOAT16, opsets=(1, 19)),  # a bfloat16 kernel from opset 20
+    KernelGap("Pad", _WIDEN_BFLOAT16, opsets=(1, 20)),    # from 21: the row below
     # -- gaps that later releases closed (scripts/probe_ort_kernels.py, every release 1.17-1.32) --
     # Data movement only, so any dtype holding the values is exact (float32 holds every uint8).
     KernelGap("SpaceToDepth", {_D.UINT8: _D.FLOAT}, versions=VersionRange(last="1.27")),

@@ -6,7 +6,8 @@ are fake), so those nodes are left to this pass (passes.fold_constants hides wei
 onnxscript): each becomes an initializer holding a DerivedTensor, the node and its inputs,
 computed when the model is written, from the weights it holds then. The rules are onnxscript's:
 inputs of at most 8192 elements, an output of at most 512x512, deterministic ONNX ops without
-subgraphs, except one: a large weight is never folded through a Transpose. The graph then uses
+subgraphs, except two: a weight is never widened by a folded Cast (the model keeps the weight's
+dtype; the runtime casts at load), and a large weight is never folded through a Transpose. The graph then uses
 the weight as stored (ONNX Runtime folds the Transpose when it loads the model), so saving can
 point at the checkpoint's bytes instead of writing a transposed copy. (Linear layers have no
 Transpose to begin with: opspecs/nn.yaml's linear emits them as Gemm(transB=1), which ONNX Runtime
@@ -67,8 +68,19 @@ def _stand_in(tensor: Any) -> np.ndarray:
     return tensor.numpy()
 
 
+def _widens_a_weight(node: ir.Node, operands: list[Any]) -> bool:
+    """A Cast of a weight to a wider dtype (bfloat16 -> float32 where ONNX Runtime lacks the kernel):
+    folded, the model would store a wider copy of the weight instead of the dtype it has."""
+    if node.op_type != "Cast" or not operands or not is_weight(operands[0]):
+        return False
+    to = node.attributes.get("to")
+    return to is not None and ir.DataType(to.as_int()).itemsize > operands[0].dtype.itemsize
+
+
 def _foldable(node: ir.Node, operands: list[Any]) -> bool:
     if node.op_type in _NEVER or len(node.outputs) != 1 or node.outputs[0].is_graph_output():
+        return False
+    if _widens_a_weight(node, operands):
         return False
     if any(attr.type in _SUBGRAPH_ATTRIBUTES for attr in node.attributes.values()):
         return False

@@ -34,7 +34,15 @@ from aten2onnx.exporter.emit.graph_builder import (
     mark_symbolic_scalar,
 )
 from aten2onnx.exporter.errors import ModelLocation, OnnxExporterError, TranslationError, UnsupportedUse
-from aten2onnx.exporter.torchscript import control_flow, dict_ops, list_ops, locations, prim_ops, scan_lists
+from aten2onnx.exporter.torchscript import (
+    control_flow,
+    dict_ops,
+    list_ops,
+    locations,
+    prim_ops,
+    running_stats,
+    scan_lists,
+)
 from aten2onnx.exporter.torchscript.decompose import decompose
 from aten2onnx.exporter.torchscript.meta import (
     MetaContext,
@@ -236,6 +244,8 @@ class Translator(GraphParts):
                     f"{name} at {self.location(node)} updates '{op._schema.arguments[index].name}' in place and the "
                     "model reads it afterwards; ONNX cannot update a tensor in place: export in eval mode or read "
                     "the op's outputs instead")
+        for index in running_stats.updated(name, op, metas):
+            self._refuse_stale_statistics(node, name, index)
         function = registry.lookup(name, self.opset)
         if function is None:
             result = decompose(self, node, name, op, inputs, metas)
@@ -455,6 +465,17 @@ class Translator(GraphParts):
                 f"{overload_of(node)[0]} at {self.location(node)} writes into a view ({overload}) of a tensor that "
                 "is read afterwards; ONNX has no views, so the write cannot reach it. Write the result into a new "
                 "tensor (out = x.clone(); out[...] = ...), or use index_put/scatter")
+
+    def _refuse_stale_statistics(self, node: torch._C.Node, name: str, index: int) -> None:
+        """Training-mode batch norm whose updated running statistic is read afterwards (running_stats.py)."""
+        path = running_stats.attribute_path(node.inputsAt(index))
+        if path is None or not running_stats.read_after(node, path, self._used_after):
+            return
+        raise TranslationError(
+            f"{name} at {self.location(node)} runs in training mode, which updates '{path}' in place, and the model "
+            f"reads '{path}' afterwards: the TorchScript frontend cannot carry that update. Call model.eval() "
+            "(or export with training=TrainingMode.EVAL), or export with the torch.export frontend (dynamo=True), "
+            "which carries it")
 
     @staticmethod
     def _used_after(value: torch._C.Value, node: torch._C.Node, producer: torch._C.Node) -> bool:
