@@ -271,9 +271,9 @@ def round(g: GraphBuilder, self):
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:543', emits=('Cast', 'Div', 'Mul', 'Round'))
+@declared('opspecs/math.yaml:541', emits=('Cast', 'Div', 'Mul', 'Round'))
 def round_decimals(g: GraphBuilder, self, *, decimals):
-    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:543)"""
+    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:541)"""
     if decimals == 0:
         return g.op('Round', self)
     if decimals > 0:

@@ -1274,99 +1274,99 @@ def xlogy_Tensor(g: GraphBuilder, self, other):
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
-@declared('opspecs/math.yaml:399', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
+@declared('opspecs/math.yaml:397', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
 def hypot(g: GraphBuilder, self, other):
-    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:399)"""
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:397)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
-@declared('opspecs/math.yaml:410', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/math.yaml:408', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
 def nan_to_num(g: GraphBuilder, self, nan=None, posinf=None, neginf=None):
-    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:410)"""
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:408)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:426', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:424', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
 def frac(g: GraphBuilder, self):
-    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:426)"""
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:424)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
-@declared('opspecs/math.yaml:433', emits=('Add', 'Cast', 'Mul', 'Sub'))
+@declared('opspecs/math.yaml:431', emits=('Add', 'Cast', 'Mul', 'Sub'))
 def lerp_Scalar(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:433)"""
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:431)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
-@declared('opspecs/math.yaml:443', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:441', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
 def lerp_Tensor(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:443)"""
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:441)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
-@declared('opspecs/math.yaml:455', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/math.yaml:453', emits=('Add', 'Cast', 'Mul'))
 def addcmul(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:455)"""
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:453)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:467', emits=('Add', 'Cast', 'Div', 'Mul'))
+@declared('opspecs/math.yaml:465', emits=('Add', 'Cast', 'Div', 'Mul'))
 def addcdiv(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:467)"""
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:465)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:491', emits=('Cast', 'Div', 'Less', 'Or'))
+@declared('opspecs/math.yaml:489', emits=('Cast', 'Div', 'Less', 'Or'))
 def signbit(g: GraphBuilder, self):
-    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:491)"""
+    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:489)"""
     return s.sign_bit(g, self)
 
 
-@declared('opspecs/math.yaml:500', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:498', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Tensor(g: GraphBuilder, self, other):
-    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:500)"""
+    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:498)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, other), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:509', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:507', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Scalar(g: GraphBuilder, self, other):
-    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:509)"""
+    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:507)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, h.like(g, other, self)), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:518', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/math.yaml:516', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def fmax(g: GraphBuilder, self, other):
-    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where; calls tie_to_self() (opspecs/math.yaml:518)"""
+    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where; calls tie_to_self() (opspecs/math.yaml:516)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Max', self, other) if g.opset >= 12 else g.op('Where', g.op('Greater', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Max', self, other))))
 
 
-@declared('opspecs/math.yaml:530', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/math.yaml:528', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def fmin(g: GraphBuilder, self, other):
-    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where; calls tie_to_self() (opspecs/math.yaml:530)"""
+    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where; calls tie_to_self() (opspecs/math.yaml:528)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Min', self, other) if g.opset >= 12 else g.op('Where', g.op('Less', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Min', self, other))))
 
 
-@declared('opspecs/math.yaml:556', emits=('Cast', 'Mul', 'Pow'))
+@declared('opspecs/math.yaml:554', emits=('Cast', 'Mul', 'Pow'))
 def ldexp_Tensor(g: GraphBuilder, self, other):
-    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:556)"""
+    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:554)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
 
 
-@declared('opspecs/math.yaml:566', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/math.yaml:564', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
 def dist(g: GraphBuilder, self, other, p=2):
-    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:566)"""
+    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:564)"""
     self, other = g.promote([self, other], 'DEFAULT')
     d = g.op('Abs', g.op('Sub', self, other))
     if p == 0:
@@ -1382,17 +1382,17 @@ def dist(g: GraphBuilder, self, other, p=2):
     return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
 
 
-@declared('opspecs/math.yaml:606', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:604', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def frexp_Tensor(g: GraphBuilder, self):
-    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:606)"""
+    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:604)"""
     ok, m, e = s.binade(g, g.op('Abs', self))
     mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
     return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, self)), 'int32'))
 
 
-@declared('opspecs/math.yaml:625', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:623', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def nextafter(g: GraphBuilder, self, other):
-    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:625)"""
+    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:623)"""
     digits = 53 if h.dtype_in(g, self, 'float64') else 24 if h.dtype_in(g, self, 'float32') else 11 if h.dtype_in(g, self, 'float16') else 8
     least = -1074 if h.dtype_in(g, self, 'float64') else -149 if h.dtype_in(g, self, 'float32') else -24 if h.dtype_in(g, self, 'float16') else -133
     x = h.cast(g, self, 'float32') if h.dtype_in(g, self, 'bfloat16') else self

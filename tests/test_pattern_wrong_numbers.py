@@ -147,6 +147,14 @@ def test_where_keeps_negative_zero_from_either_branch(dtype: torch.dtype, opset:
     _check_bits(lambda c, x: torch.where(c, -0.0, x), condition, _SIGNED.to(dtype), opset=opset)
 
 
+@pytest.mark.parametrize("opset", [9, 18])
+def test_where_under_not_keeps_signs_after_ort_fuses_the_not(opset: int) -> None:
+    """ONNX Runtime's optimizer fuses Where(Not(c), a, b) into Where(c, b, a): xlogy(-2.6, 1) = -0.0 then
+    lost its sign in a real export (its Mul moved into the branch that loses -0.0); the rewrite fuses first."""
+    _check_bits(torch.xlogy, torch.tensor([-2.6, 2.0, 0.0, -0.0, 1.0, -1.0]),
+                torch.tensor([1.0, 1.0, 0.0, 2.0, _NAN, 1.0]), opset=opset)
+
+
 def test_where_with_a_constant_fill_keeps_signs_in_two_nodes() -> None:
     """A masked fill (Y a constant without -0.0, as attention masks) swaps Where's branches under an Xor
     instead of the seven-node sign repair: X's -0.0 survives and only Xor is added."""

@@ -501,9 +501,19 @@ def _may_hold_negative_zero(value: ir.Value | None) -> bool:
 
 
 def _selects_negative_zero(node: ir.Node) -> bool:
-    """A floating Where whose true branch (X) may hold -0.0, not yet written by the form below."""
-    x = node.inputs[1] if len(node.inputs) > 1 else None
-    return x is not None and x.dtype in _FLOATS and not node.meta.get(_SIGNS_KEPT) and _may_hold_negative_zero(x)
+    """A floating Where whose true branch (X) may hold -0.0, not yet written by the form below; or
+    whose false branch may, under a condition computed by Not (the optimizer swaps the branches)."""
+    if len(node.inputs) < 3 or node.meta.get(_SIGNS_KEPT):
+        return False
+    condition, x, y = node.inputs[0], node.inputs[1], node.inputs[2]
+    if x is None or x.dtype not in _FLOATS:
+        return False
+    negated = condition is not None and _is_not(condition.producer())
+    return _may_hold_negative_zero(y if negated else x)
+
+
+def _is_not(node: ir.Node | None) -> bool:
+    return node is not None and node.op_type == "Not" and _standard(node.domain)
 
 
 def _where_keeping_signs(g: GraphBuilder, condition: ir.Value, x: ir.Value, y: ir.Value) -> ir.Value:
@@ -513,7 +523,17 @@ def _where_keeping_signs(g: GraphBuilder, condition: ir.Value, x: ir.Value, y: i
     (times 1 elsewhere is exact for every value). Not by swapping the branches under a Not: the
     release's graph optimizer fuses Not into Where and swaps them back. Where Y cannot hold -0.0
     (a constant fill, as attention masks use), the branches swap under an Xor with true instead,
-    which the optimizer leaves alone: X then keeps its signs as the second branch, in two nodes."""
+    which the optimizer leaves alone: X then keeps its signs as the second branch, in two nodes.
+    A condition computed by Not is fused here as the optimizer would (branches swapped), so the
+    repair sees the branch order that runs."""
+    negated = condition.producer()
+    if _is_not(negated):
+        assert negated is not None and negated.inputs[0] is not None
+        condition, x, y = negated.inputs[0], y, x
+        if not _may_hold_negative_zero(x):
+            plain = g.op("Where", condition, x, y)
+            plain.producer().meta[_SIGNS_KEPT] = True
+            return plain
     if not _may_hold_negative_zero(y):
         swapped = g.op("Where", g.op("Xor", condition, g.constant(True, torch.bool)), y, x)
         swapped.producer().meta[_SIGNS_KEPT] = True
