@@ -3193,27 +3193,32 @@ def outer(g: GraphBuilder, self, vec2):
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
-@declared('opspecs/statistics.yaml:292', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:294', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def addmv(g: GraphBuilder, self, mat, vec, *, beta=1, alpha=1):
-    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:292)"""
-    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
+    """aten::addmv.default, opsets 9-26: block of 6 lines: Add, MatMul, Mul (opspecs/statistics.yaml:294)"""
+    if beta != 0 and h.static_count(g, mat, None) == 0:
+        return self if beta == 1 else g.op('Mul', h.like(g, beta, self), self)
+    product = g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
+    if beta == 0:
+        return product
+    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), product)
 
 
-@declared('opspecs/statistics.yaml:305', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:311', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def baddbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:305)"""
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:311)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
-@declared('opspecs/statistics.yaml:322', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
+@declared('opspecs/statistics.yaml:328', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
 def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:322)"""
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:328)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
-@declared('opspecs/statistics.yaml:399', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:405', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None, density=False):
-    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:399)"""
+    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:405)"""
     if range is not None:
         a = builtins.float(range[0])
         b = builtins.float(range[1])
@@ -3232,22 +3237,22 @@ def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None
     return (s.histogram_counts(g, self, edges, weight, density), edges)
 
 
-@declared('opspecs/statistics.yaml:425', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
+@declared('opspecs/statistics.yaml:431', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
 def histogram_bins_tensor(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:425)"""
+    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:431)"""
     return (s.histogram_counts(g, self, bins, weight, density), g.op('Identity', bins))
 
 
-@declared('opspecs/statistics.yaml:480', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:486', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:480)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:486)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:498', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:504', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:498)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:504)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3257,11 +3262,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:517', emits=('Gather',))
+@declared('opspecs/statistics.yaml:523', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:517)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:523)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:523')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:529')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)

@@ -1,0 +1,44 @@
+"""Empty inputs torch accepts, each compared with ONNX Runtime through the one-op harness (issue 13).
+
+The edge-shape suite (tests/test_ops_edges.py) draws zero sizes from every spec's hints, but only a
+few examples per spec: these are the cases it once drew that returned wrong values or failed in ONNX
+Runtime, kept here so that each is compared on every run whatever the suite's draws.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
+from test_ops import SPECS, graph_inputs
+
+from aten2onnx.codegen.shared.torch_schema import schema_of
+
+
+def _compare(overload: str, opset: int, **arguments: Any) -> None:
+    """Eager torch against ONNX Runtime for one call; the spec's tolerances."""
+    spec = next(s for s in SPECS if s.aten == overload)
+    schema = schema_of(overload)
+    arguments = {a.name: arguments.get(a.name, a.default) for a in schema.arguments}
+    expected = flatten_outputs(run_eager(overload, schema, arguments))
+    model = build_one_op_model(overload, schema, arguments, opset, expected, graph_inputs(spec))
+    assert_same(run_onnx(model), expected, spec.test.atol, spec.test.rtol)
+
+
+def _t(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    torch.manual_seed(sum(shape) + len(shape))
+    return (torch.randn(shape) * 3).to(dtype)
+
+
+# addmv with a mat of no elements: eager torch gives beta * self in self's own shape (zeros of
+# mat.size(0) for beta == 0), whatever alpha is; an empty MatMul gives zeros
+@pytest.mark.parametrize(("self_shape", "mat_shape"), [
+    ((1,), (0, 3)), ((), (0, 2)), ((3,), (3, 0)), ((1,), (3, 0)), ((), (2, 0)), ((1,), (0, 0)), ((0,), (0, 2)),
+])
+@pytest.mark.parametrize(("beta", "alpha"), [(1, 1), (2, 3), (0, 0.25), (-0.5, 1)])
+@pytest.mark.parametrize("opset", [9, 26])
+def test_addmv_with_an_empty_matrix(self_shape: tuple[int, ...], mat_shape: tuple[int, int], beta: float,
+                                    alpha: float, opset: int) -> None:
+    _compare("aten::addmv.default", opset, self=_t(*self_shape), mat=_t(*mat_shape), vec=_t(mat_shape[1]), beta=beta, alpha=alpha)
