@@ -1491,7 +1491,7 @@ def mm(g: GraphBuilder, self, mat2):
 
 @declared('opspecs/nn.yaml:167', emits=('MatMul',))
 def matmul(g: GraphBuilder, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:269)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:272)"""
     return g.op('MatMul', self, other)
 
 
@@ -3149,17 +3149,19 @@ def _cdist_forward(g: GraphBuilder, x1, x2, p, compute_mode):
     return h.cast_like(g, s.row_distances(g, work1, h.cast_like(g, x2, work1), p), x1)
 
 
-@declared('opspecs/statistics.yaml:210', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:211', emits=('Abs', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _pdist_forward(g: GraphBuilder, self, p=2.0):
-    """aten::_pdist_forward.default, opsets 9-26: block of 12 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:210)"""
+    """aten::_pdist_forward.default, opsets 9-26: block of 14 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:211)"""
     if not (g.opset >= 11 or h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:225')
+        raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:228')
     x = s.half_as_float(g, self)
     if g.opset < 11 or h.static_size(g, self, 0) is not None:
         rows = h.known_size(g, self, 0)
         if rows < 2:
             return h.empty(g, self)
         firsts, seconds = h.row_pairs(g, rows)
+        if h.static_size(g, self, 1) == 0:
+            return h.zeros_of_shape(g, [builtins.len(firsts)], self)
         diff = g.op('Sub', g.op('Gather', x, h.ints(g, firsts), axis=0), g.op('Gather', x, h.ints(g, seconds), axis=0))
         return h.cast_like(g, s.vector_norm(g, diff, builtins.float(p), [1], False), self)
     full = s.row_distances(g, x, x, p)
@@ -3168,34 +3170,34 @@ def _pdist_forward(g: GraphBuilder, self, p=2.0):
     return h.cast_like(g, g.op('Compress', g.op('Reshape', full, h.ints(g, [-1])), g.op('Reshape', upper, h.ints(g, [-1])), axis=0), self)
 
 
-@declared('opspecs/statistics.yaml:253', emits=('Mul', 'Sigmoid', 'Split'))
+@declared('opspecs/statistics.yaml:256', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g: GraphBuilder, self, dim=-1):
-    """aten::glu.default, opsets 9-17: Mul((halves := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:253)"""
+    """aten::glu.default, opsets 9-17: Mul((halves := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:256)"""
     return g.op('Mul', (halves := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', halves[1]))
 
 
-@declared('opspecs/statistics.yaml:262', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:265', emits=('MatMul',))
 def dot(g: GraphBuilder, self, tensor):
-    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:262)"""
+    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:265)"""
     return g.op('MatMul', self, tensor)
 
 
-@declared('opspecs/statistics.yaml:276', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:279', emits=('MatMul',))
 def mv(g: GraphBuilder, self, vec):
-    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:276)"""
+    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:279)"""
     return g.op('MatMul', self, vec)
 
 
-@declared('opspecs/statistics.yaml:283', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
+@declared('opspecs/statistics.yaml:286', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
 def outer(g: GraphBuilder, self, vec2):
-    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:283)"""
+    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:286)"""
     self, vec2 = g.promote([self, vec2], 'DEFAULT')
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
-@declared('opspecs/statistics.yaml:294', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:297', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def addmv(g: GraphBuilder, self, mat, vec, *, beta=1, alpha=1):
-    """aten::addmv.default, opsets 9-26: block of 6 lines: Add, MatMul, Mul (opspecs/statistics.yaml:294)"""
+    """aten::addmv.default, opsets 9-26: block of 6 lines: Add, MatMul, Mul (opspecs/statistics.yaml:297)"""
     if beta != 0 and h.static_count(g, mat, None) == 0:
         return self if beta == 1 else g.op('Mul', h.like(g, beta, self), self)
     product = g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
@@ -3204,21 +3206,21 @@ def addmv(g: GraphBuilder, self, mat, vec, *, beta=1, alpha=1):
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), product)
 
 
-@declared('opspecs/statistics.yaml:311', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:314', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def baddbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:311)"""
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:314)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
-@declared('opspecs/statistics.yaml:328', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
+@declared('opspecs/statistics.yaml:331', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
 def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:328)"""
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:331)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
-@declared('opspecs/statistics.yaml:405', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:408', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None, density=False):
-    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:405)"""
+    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:408)"""
     if range is not None:
         a = builtins.float(range[0])
         b = builtins.float(range[1])
@@ -3237,22 +3239,22 @@ def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None
     return (s.histogram_counts(g, self, edges, weight, density), edges)
 
 
-@declared('opspecs/statistics.yaml:431', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
+@declared('opspecs/statistics.yaml:434', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
 def histogram_bins_tensor(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:431)"""
+    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:434)"""
     return (s.histogram_counts(g, self, bins, weight, density), g.op('Identity', bins))
 
 
-@declared('opspecs/statistics.yaml:486', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:489', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:486)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:489)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:504', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:507', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:504)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:507)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3262,11 +3264,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:523', emits=('Gather',))
+@declared('opspecs/statistics.yaml:526', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:523)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:526)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:529')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:532')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)

@@ -42,3 +42,17 @@ def _t(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def test_addmv_with_an_empty_matrix(self_shape: tuple[int, ...], mat_shape: tuple[int, int], beta: float,
                                     alpha: float, opset: int) -> None:
     _compare("aten::addmv.default", opset, self=_t(*self_shape), mat=_t(*mat_shape), vec=_t(mat_shape[1]), beta=beta, alpha=alpha)
+
+
+# pdist of rows with no columns: zeros for every pair, in any dtype (torch accepts integers and
+# bool there); fewer than two rows: no pairs
+_PDIST_CASES = [(shape, dtype) for shape in [(4, 0), (1, 0), (0, 0), (0, 3), (1, 3)]
+                for dtype in [torch.float32, torch.int32, torch.bool]
+                if dtype.is_floating_point or shape[1] == 0]  # torch takes integers only without columns
+
+
+@pytest.mark.parametrize(("shape", "dtype"), _PDIST_CASES)
+@pytest.mark.parametrize("p", [0.0, 3.0, float("inf")])
+@pytest.mark.parametrize("opset", [9, 26])
+def test_pdist_with_no_columns_or_rows(shape: tuple[int, int], dtype: torch.dtype, p: float, opset: int) -> None:
+    _compare("aten::_pdist_forward.default", opset, self=_t(*shape, dtype=dtype), p=p)
