@@ -1541,66 +1541,66 @@ def avg_pool2d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0], ce
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:304', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:310')})
+@declared('opspecs/nn.yaml:305', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:311')})
 def adaptive_avg_pool2d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:304); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:305); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:319', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:324')})
+@declared('opspecs/nn.yaml:320', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:325')})
 def adaptive_avg_pool1d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:319)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:320)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/nn.yaml:336', emits=('Identity',))
+@declared('opspecs/nn.yaml:337', emits=('Identity',))
 def dropout(g: GraphBuilder, input, p, train):
-    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:336)"""
+    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:337)"""
     return g.op('Identity', input) if not train or p == 0 else h.functional(g, 'native_dropout', input=input, p=p, train=train)[0]
 
 
-@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:349', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:348)"""
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:349)"""
     return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, False)
 
 
-@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:356', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:355)"""
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:356)"""
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, False)
 
 
-@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:363', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _log_softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:362)"""
+    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:363)"""
     return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, True)
 
 
-@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:370', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def log_softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:369)"""
+    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:370)"""
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, True)
 
 
-@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:380', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:379)"""
+    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:380)"""
     if not training and running_mean is not None and (running_var is not None):
         return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
     mean, centered, var = s.moments(g, input, [0] + builtins.list(builtins.range(2, h.rank(g, input))))
     return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:402', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _native_batch_norm_legit_no_training(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:401)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:402)"""
     return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
 
 
-@declared('opspecs/nn.yaml:448', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:449', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def _trilinear(g: GraphBuilder, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
-    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:448)"""
+    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:449)"""
     a = s.unsqueeze_axes(g, i1, expand1) if builtins.len(expand1) > 0 else i1
     b = s.unsqueeze_axes(g, i2, expand2) if builtins.len(expand2) > 0 else i2
     c = s.unsqueeze_axes(g, i3, expand3) if builtins.len(expand3) > 0 else i3
@@ -1768,53 +1768,53 @@ def avg_pool3d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0, 0],
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=3, divisor_override=divisor_override)
 
 
-@declared('opspecs/pooling.yaml:56', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:62')})
+@declared('opspecs/pooling.yaml:57', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:63')})
 def adaptive_avg_pool3d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
+    """aten::adaptive_avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:57); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:76', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:82')})
+@declared('opspecs/pooling.yaml:77', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:83')})
 def adaptive_max_pool1d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:76)"""
+    """aten::adaptive_max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:77)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/pooling.yaml:91', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:97')})
+@declared('opspecs/pooling.yaml:92', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:98')})
 def adaptive_max_pool2d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:91)"""
+    """aten::adaptive_max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:92)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/pooling.yaml:106', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:112')})
+@declared('opspecs/pooling.yaml:107', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:113')})
 def adaptive_max_pool3d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:106)"""
+    """aten::adaptive_max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:107)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:124', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:132')})
+@declared('opspecs/pooling.yaml:125', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:133')})
 def max_pool1d_with_indices(g: GraphBuilder, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:124)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:125)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:130')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:131')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=True)
 
 
-@declared('opspecs/pooling.yaml:158', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:159', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:158)"""
+    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:159)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
-@declared('opspecs/pooling.yaml:175', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:176', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag_padding_idx(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:175)"""
+    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:176)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
-@declared('opspecs/pooling.yaml:195', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:196', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def _embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:195)"""
+    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:196)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 

@@ -56,3 +56,15 @@ _PDIST_CASES = [(shape, dtype) for shape in [(4, 0), (1, 0), (0, 0), (0, 3), (1,
 @pytest.mark.parametrize("opset", [9, 26])
 def test_pdist_with_no_columns_or_rows(shape: tuple[int, int], dtype: torch.dtype, p: float, opset: int) -> None:
     _compare("aten::_pdist_forward.default", opset, self=_t(*shape, dtype=dtype), p=p)
+
+
+# adaptive average pooling to size 1 over empty spatial dims: torch's mean over nothing, NaN (other
+# output sizes torch refuses); GlobalAveragePool refuses such an input in ONNX Runtime
+@pytest.mark.parametrize(("rank", "shape"), [
+    (1, (2, 3, 0)), (1, (3, 0)), (2, (1, 2, 0, 3)), (2, (2, 4, 0)), (3, (1, 0, 0, 0)), (3, (2, 1, 3, 0, 2)),
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("opset", [9, 13, 26])
+def test_adaptive_avg_pool_to_one_over_empty_spatial_dims(rank: int, shape: tuple[int, ...], dtype: torch.dtype,
+                                                          opset: int) -> None:
+    _compare(f"aten::adaptive_avg_pool{rank}d.default", opset, self=_t(*shape, dtype=dtype), output_size=[1] * rank)
