@@ -326,11 +326,11 @@ def logical_xor(g: GraphBuilder, self, other):
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/attention.yaml:18', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'), refusals={'causal_dynamic_lengths': ('scaled_dot_product_attention with is_causal and sequence lengths known only at run time needs ONNX Range (opset 11); export with opset_version >= 11', 'opspecs/attention.yaml:25'), 'gqa_dynamic_heads': ('scaled_dot_product_attention with enable_gqa needs static head counts below opset 23; export with opset_version >= 23 (ONNX Attention) or mark the head dims static', 'opspecs/attention.yaml:28')})
+@declared('opspecs/attention.yaml:20', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'ReduceProd', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'), refusals={'causal_dynamic_lengths': ('scaled_dot_product_attention with is_causal and sequence lengths known only at run time needs ONNX Range (opset 11); export with opset_version >= 11', 'opspecs/attention.yaml:27'), 'gqa_dynamic_heads': ('scaled_dot_product_attention with enable_gqa needs static head counts below opset 23; export with opset_version >= 23 (ONNX Attention) or mark the head dims static', 'opspecs/attention.yaml:30')})
 def scaled_dot_product_attention(g: GraphBuilder, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    """aten::scaled_dot_product_attention.default, opsets 9-26: aten2onnx.exporter.emit.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
+    """aten::scaled_dot_product_attention.default, opsets 9-26: aten2onnx.exporter.emit.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:20)"""
     if not (dropout_p == 0):
-        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:23')
+        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:25')
     return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 

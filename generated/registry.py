@@ -1086,7 +1086,7 @@ SOURCES: dict[str, str] = {
     'aten::rsub.Scalar': 'opspecs/arithmetic.yaml:57',
     'aten::rsub.Tensor': 'opspecs/arithmetic.yaml:49',
     'aten::scalar_tensor.default': 'opspecs/creation.yaml:166',
-    'aten::scaled_dot_product_attention.default': 'opspecs/attention.yaml:18',
+    'aten::scaled_dot_product_attention.default': 'opspecs/attention.yaml:20',
     'aten::scatter.reduce': 'opspecs/indexing.yaml:514',
     'aten::scatter.src': 'opspecs/indexing.yaml:36',
     'aten::scatter.value': 'opspecs/indexing.yaml:52',

@@ -68,3 +68,27 @@ def test_pdist_with_no_columns_or_rows(shape: tuple[int, int], dtype: torch.dtyp
 def test_adaptive_avg_pool_to_one_over_empty_spatial_dims(rank: int, shape: tuple[int, ...], dtype: torch.dtype,
                                                           opset: int) -> None:
     _compare(f"aten::adaptive_avg_pool{rank}d.default", opset, self=_t(*shape, dtype=dtype), output_size=[1] * rank)
+
+
+# attention with no keys (zeros), no queries, a head size of 0 (the mean of the values: the scores
+# are all 0 whatever the scale) or no value features; ONNX Runtime's Attention (opset 23) refuses
+# no keys and a head size of 0, so those take MatMul/Softmax
+@pytest.mark.parametrize("sizes", [(1, 2, 3, 0, 4, 3), (1, 2, 0, 3, 4, 3), (1, 2, 3, 2, 0, 3), (2, 1, 3, 2, 4, 0)])
+@pytest.mark.parametrize(("mask", "causal", "scale"), [(None, False, None), (None, True, 0.5), ("bool", False, None),
+                                                       ("float", False, 2.0)])
+@pytest.mark.parametrize("opset", [9, 23])
+def test_attention_with_empty_sizes(sizes: tuple[int, ...], mask: str | None, causal: bool, scale: float | None,
+                                    opset: int) -> None:
+    B, H, L, S, E, EV = sizes
+    masks = {None: None, "bool": torch.arange(L * S).reshape(L, S) % 3 > 0, "float": _t(L, S)}
+    _compare("aten::scaled_dot_product_attention.default", opset, query=_t(B, H, L, E), key=_t(B, H, S, E),
+             value=_t(B, H, S, EV), attn_mask=masks[mask], is_causal=causal, scale=scale)
+
+
+# grouped-query attention repeats key/value heads with a Reshape whose target holds the 0 (no keys,
+# a head size of 0): Reshape's 0 copies a size unless allowzero (14), so it is built as reshape_to
+@pytest.mark.parametrize(("S", "E"), [(0, 0), (0, 2), (3, 0)])
+@pytest.mark.parametrize("opset", [9, 13, 14, 26])
+def test_grouped_query_attention_with_empty_sizes(S: int, E: int, opset: int) -> None:
+    _compare("aten::scaled_dot_product_attention.default", opset, query=_t(1, 4, 2, E), key=_t(1, 2, S, E),
+             value=_t(1, 2, S, 3), attn_mask=torch.ones(1, S, dtype=torch.bool), enable_gqa=True)
