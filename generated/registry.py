@@ -672,7 +672,7 @@ COMPLEX: dict[str, object] = {
 
 # overload -> the spec entry that defines it
 SOURCES: dict[str, str] = {
-    'aten2onnx::packed_rnn.default': 'opspecs/rnn.yaml:122',
+    'aten2onnx::packed_rnn.default': 'opspecs/rnn.yaml:134',
     'aten::Bool.Tensor': 'opspecs/torchscript.yaml:169',
     'aten::Float.Tensor': 'opspecs/torchscript.yaml:164',
     'aten::Float.int': 'opspecs/torchscript.yaml:265',
@@ -902,7 +902,7 @@ SOURCES: dict[str, str] = {
     'aten::grid_sampler_3d.default': 'opspecs/resize.yaml:317',
     'aten::group_norm.default': 'opspecs/norms.yaml:69',
     'aten::gru.data': 'opspecs/torchscript.yaml:451',
-    'aten::gru.input': 'opspecs/rnn.yaml:48',
+    'aten::gru.input': 'opspecs/rnn.yaml:51',
     'aten::gt.Scalar': 'opspecs/comparison.yaml:85',
     'aten::gt.Tensor': 'opspecs/comparison.yaml:78',
     'aten::gt.int': 'opspecs/torchscript.yaml:294',
@@ -1077,8 +1077,8 @@ SOURCES: dict[str, str] = {
     'aten::replication_pad3d.default': 'opspecs/padding.yaml:80',
     'aten::reshape.default': 'opspecs/shape.yaml:16',
     'aten::rms_norm.default': 'opspecs/norms.yaml:260',
-    'aten::rnn_relu.input': 'opspecs/rnn.yaml:94',
-    'aten::rnn_tanh.input': 'opspecs/rnn.yaml:71',
+    'aten::rnn_relu.input': 'opspecs/rnn.yaml:103',
+    'aten::rnn_tanh.input': 'opspecs/rnn.yaml:77',
     'aten::roll.default': 'opspecs/indexing.yaml:355',
     'aten::round.decimals': 'opspecs/math.yaml:491',
     'aten::round.default': 'opspecs/math.yaml:152',

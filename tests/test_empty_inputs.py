@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 import torch
 from op_runner import assert_same, build_one_op_model, flatten_outputs, run_eager, run_onnx
+from patterns import assert_matches
 from test_ops import SPECS, graph_inputs
+from torch import nn
 
+import aten2onnx
 from aten2onnx.codegen.shared.torch_schema import schema_of
+from aten2onnx.exporter.errors import ConstraintError
 
 
 def _compare(overload: str, opset: int, **arguments: Any) -> None:
@@ -92,3 +96,21 @@ def test_attention_with_empty_sizes(sizes: tuple[int, ...], mask: str | None, ca
 def test_grouped_query_attention_with_empty_sizes(S: int, E: int, opset: int) -> None:
     _compare("aten::scaled_dot_product_attention.default", opset, query=_t(1, 4, 2, E), key=_t(1, 2, S, E),
              value=_t(1, 2, S, 3), attn_mask=torch.ones(1, S, dtype=torch.bool), enable_gqa=True)
+
+
+# recurrent layers over a sequence of length 0: torch's eager kernel refuses it, torch.export records
+# it, and ONNX Runtime's LSTM/GRU/RNN kernels crash the process on it, so export refuses (the model
+# is never run); a batch of 0 is a constant (translate/empty_results.py) and runs
+@pytest.mark.parametrize("layer", [nn.LSTM, nn.GRU, nn.RNN])
+def test_recurrent_layer_over_no_steps_is_refused_at_export(layer: type[nn.Module]) -> None:
+    with pytest.raises(ConstraintError, match="over a sequence of length 0"):
+        aten2onnx.export(layer(3, 4).eval(), (torch.randn(0, 2, 3),), opset_version=18)
+    with pytest.raises(ConstraintError, match="over a sequence of length 0"):
+        aten2onnx.export(layer(3, 4, batch_first=True).eval(), (torch.randn(2, 0, 3),), opset_version=18)
+
+
+@pytest.mark.parametrize("layer", [nn.LSTM, nn.GRU, nn.RNN])
+def test_recurrent_layer_over_a_batch_of_zero(layer: type[nn.Module]) -> None:
+    model, x = layer(3, 4).eval(), torch.randn(3, 0, 3)
+    program = aten2onnx.export(model, (x,), opset_version=18)
+    assert_matches(program, model, (x,), atol=0)
