@@ -101,8 +101,8 @@ def _repeat_heads(g: GraphBuilder, x: ir.Value, times: int) -> ir.Value:
     grown = g.op("Expand", c.unsqueeze(g, x, [r - 2]), h.ints(g, [1] * (r - 2) + [times, 1, 1]))
     parts = [h.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], h.shape_slice(g, x, -2)]
     # reshape_to: a size 0 (no keys, a head size of 0) is 0, where Reshape's 0 would copy a size
-    static = all(isinstance(p, list) for p in parts)
-    return h.reshape_to(g, grown, [d for p in parts for d in p] if static else _concat_shape(g, *parts))
+    lists = [p for p in parts if isinstance(p, list)]
+    return h.reshape_to(g, grown, [d for p in lists for d in p] if len(lists) == len(parts) else _concat_shape(g, *parts))
 
 
 def _math(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any, is_causal: bool, scale: Any,
