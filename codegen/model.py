@@ -28,7 +28,9 @@ class Constraint:
     Either `require` (a condition over the arguments, checked by the generated function) or
     `id` (a condition the impl's Python evaluates, raised there by `g.refuse(id)`). `test_opset`
     and `test_dynamic` tell the differential test where the refusal is reached: at which opset,
-    and with which arguments known only at run time (dynamic input sizes, symbolic ints).
+    and with which arguments known only at run time (dynamic input sizes, symbolic ints);
+    `test_eager_refuses`: the case is one torch's eager kernel refuses but export's capture records
+    (fake tensors), so the search does not require eager torch to accept it.
     """
 
     require: str | None
@@ -38,6 +40,7 @@ class Constraint:
     test_opset: int | None = None
     test_dynamic: tuple[str, ...] = ()
     test_hints: dict[str, ArgHint] = field(default_factory=dict, hash=False, compare=False)
+    test_eager_refuses: bool = False
 
     @property
     def condition(self) -> str:
@@ -311,20 +314,26 @@ def _parse_constraints(raw: Any, file: str, where: Location, collector: ErrorCol
         if refusal is not None and not refusal.isidentifier():
             entry.error(f"constraint id '{refusal}' must be a Python identifier (it is written g.refuse(\"{refusal}\"))")
             continue
-        opset, dynamic, hints = _parse_constraint_test(test, entry)
+        opset, dynamic, hints, eager_refuses = _parse_constraint_test(test, entry)
         constraints.append(Constraint(require.strip() if require else None, message.strip(), entry.location,
-                                      refusal, opset, dynamic, hints))
+                                      refusal, opset, dynamic, hints, eager_refuses))
     return tuple(constraints)
 
 
-def _parse_constraint_test(raw: dict[str, Any], entry: _Entry) -> tuple[int | None, tuple[str, ...], dict[str, Any]]:
-    """`test: {opset: 10, dynamic: [self], hints: {self: {dtype: [uint8]}}}`: where the differential
-    test reaches the refusal, and hints that replace the entry's for that search only."""
+def _parse_constraint_test(raw: dict[str, Any], entry: _Entry
+                           ) -> tuple[int | None, tuple[str, ...], dict[str, Any], bool]:
+    """`test: {opset: 10, dynamic: [self], hints: {self: {dtype: [uint8]}}, eager_refuses: true}`: where
+    the differential test reaches the refusal, hints that replace the entry's for that search only, and
+    whether eager torch refuses the case (export's capture still records it)."""
     raw_hints = raw.get("hints", {})
     test = _strip_lines(raw)
     opset, dynamic, hints = test.pop("opset", None), test.pop("dynamic", []), test.pop("hints", {})
+    eager_refuses = test.pop("eager_refuses", False)
     for key in test:
-        entry.error(f"unknown key '{key}' in a constraint's 'test'; allowed keys: opset, dynamic, hints")
+        entry.error(f"unknown key '{key}' in a constraint's 'test'; allowed keys: opset, dynamic, hints, eager_refuses")
+    if not isinstance(eager_refuses, bool):
+        entry.error(f"a constraint's 'test.eager_refuses' must be true or false, got {eager_refuses!r}")
+        eager_refuses = False
     if not isinstance(hints, dict):
         entry.error(f"a constraint's 'test.hints' must map argument names to test hints, got {hints!r}")
         hints = {}
@@ -338,7 +347,7 @@ def _parse_constraint_test(raw: dict[str, Any], entry: _Entry) -> tuple[int | No
     if not (isinstance(dynamic, list) and all(isinstance(d, str) for d in dynamic)):
         entry.error(f"a constraint's 'test.dynamic' must list argument names, got {dynamic!r}")
         dynamic = []
-    return opset, tuple(dynamic), hints
+    return opset, tuple(dynamic), hints, eager_refuses
 
 
 _EMIT_DECL = re.compile(r"^(?:([A-Za-z][\w.]*)::)?([A-Za-z]\w*)\s*(?:>=\s*(\d+))?\s*(?:<\s*(\d+))?$")

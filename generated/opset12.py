@@ -139,9 +139,9 @@ def mode(g: GraphBuilder, self, dim=-1, keepdim=False):
     return s.mode_along(g, self, h.norm_dim(g, dim, self), keepdim)
 
 
-@declared('opspecs/statistics.yaml:238', emits=('Cast', 'Einsum'))
+@declared('opspecs/statistics.yaml:241', emits=('Cast', 'Einsum'))
 def einsum(g: GraphBuilder, equation, tensors, *, path=None):
-    """aten::einsum.default, opsets 12-26: block of 4 lines: Einsum (opspecs/statistics.yaml:238)"""
+    """aten::einsum.default, opsets 12-26: block of 4 lines: Einsum (opspecs/statistics.yaml:241)"""
     first = tensors[0]
     work = 'float32' if h.dtype_in(g, first, 'float16', 'bfloat16') else h.dtype(g, first) if h.is_float(g, first) else 'int64'
     out = g.op('Einsum', *h.cast_all(g, tensors, work), equation=h.einsum_equation(g, equation))

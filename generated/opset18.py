@@ -28,7 +28,7 @@ def bitwise_not(g: GraphBuilder, self):
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 
-@declared('opspecs/statistics.yaml:255', emits=('Mul', 'Sigmoid', 'Split'))
+@declared('opspecs/statistics.yaml:258', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g: GraphBuilder, self, dim=-1):
-    """aten::glu.default, opsets 18-26: Mul((halves := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:255)"""
+    """aten::glu.default, opsets 18-26: Mul((halves := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:258)"""
     return g.op('Mul', (halves := g.op('Split', self, axis=dim, num_outputs=2, _outputs=2))[0], g.op('Sigmoid', halves[1]))

@@ -326,11 +326,11 @@ def logical_xor(g: GraphBuilder, self, other):
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/attention.yaml:18', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'), refusals={'causal_dynamic_lengths': ('scaled_dot_product_attention with is_causal and sequence lengths known only at run time needs ONNX Range (opset 11); export with opset_version >= 11', 'opspecs/attention.yaml:25'), 'gqa_dynamic_heads': ('scaled_dot_product_attention with enable_gqa needs static head counts below opset 23; export with opset_version >= 23 (ONNX Attention) or mark the head dims static', 'opspecs/attention.yaml:28')})
+@declared('opspecs/attention.yaml:20', emits=('Add', 'Attention>=23', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Expand', 'Greater', 'Less', 'MatMul', 'Mul', 'Not', 'Range>=11', 'Reciprocal', 'ReduceMax', 'ReduceProd', 'Reshape', 'Shape', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Transpose', 'Unsqueeze', 'Where'), refusals={'causal_dynamic_lengths': ('scaled_dot_product_attention with is_causal and sequence lengths known only at run time needs ONNX Range (opset 11); export with opset_version >= 11', 'opspecs/attention.yaml:27'), 'gqa_dynamic_heads': ('scaled_dot_product_attention with enable_gqa needs static head counts below opset 23; export with opset_version >= 23 (ONNX Attention) or mark the head dims static', 'opspecs/attention.yaml:30')})
 def scaled_dot_product_attention(g: GraphBuilder, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None, enable_gqa=False):
-    """aten::scaled_dot_product_attention.default, opsets 9-26: aten2onnx.exporter.emit.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:18)"""
+    """aten::scaled_dot_product_attention.default, opsets 9-26: aten2onnx.exporter.emit.lib.attention_ops.scaled_dot_product_attention (opspecs/attention.yaml:20)"""
     if not (dropout_p == 0):
-        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:23')
+        raise g.constraint_error('scaled_dot_product_attention with dropout_p > 0 is random and has no deterministic ONNX equivalent; pass dropout_p=0.0 when not training (e.g. dropout_p=self.p if self.training else 0.0)', 'opspecs/attention.yaml:25')
     return attention_ops.scaled_dot_product_attention(g, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
@@ -1491,7 +1491,7 @@ def mm(g: GraphBuilder, self, mat2):
 
 @declared('opspecs/nn.yaml:167', emits=('MatMul',))
 def matmul(g: GraphBuilder, self, other):
-    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:269)"""
+    """aten::matmul.default, opsets 9-26: MatMul(self, other) (opspecs/nn.yaml:167); also serves aten::vdot.default (opspecs/statistics.yaml:272)"""
     return g.op('MatMul', self, other)
 
 
@@ -1541,66 +1541,66 @@ def avg_pool2d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0], ce
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:304', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:310')})
+@declared('opspecs/nn.yaml:305', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:311')})
 def adaptive_avg_pool2d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:304); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:305); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:319', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:324')})
+@declared('opspecs/nn.yaml:320', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:325')})
 def adaptive_avg_pool1d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:319)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:320)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/nn.yaml:336', emits=('Identity',))
+@declared('opspecs/nn.yaml:337', emits=('Identity',))
 def dropout(g: GraphBuilder, input, p, train):
-    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:336)"""
+    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:337)"""
     return g.op('Identity', input) if not train or p == 0 else h.functional(g, 'native_dropout', input=input, p=p, train=train)[0]
 
 
-@declared('opspecs/nn.yaml:348', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:349', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:348)"""
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:349)"""
     return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, False)
 
 
-@declared('opspecs/nn.yaml:355', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:356', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:355)"""
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:356)"""
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, False)
 
 
-@declared('opspecs/nn.yaml:362', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:363', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _log_softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:362)"""
+    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:363)"""
     return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, True)
 
 
-@declared('opspecs/nn.yaml:369', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:370', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def log_softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:369)"""
+    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:370)"""
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, True)
 
 
-@declared('opspecs/nn.yaml:379', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:380', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:379)"""
+    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:380)"""
     if not training and running_mean is not None and (running_var is not None):
         return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
     mean, centered, var = s.moments(g, input, [0] + builtins.list(builtins.range(2, h.rank(g, input))))
     return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:401', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:402', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _native_batch_norm_legit_no_training(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:401)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:402)"""
     return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
 
 
-@declared('opspecs/nn.yaml:448', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:449', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def _trilinear(g: GraphBuilder, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
-    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:448)"""
+    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:449)"""
     a = s.unsqueeze_axes(g, i1, expand1) if builtins.len(expand1) > 0 else i1
     b = s.unsqueeze_axes(g, i2, expand2) if builtins.len(expand2) > 0 else i2
     c = s.unsqueeze_axes(g, i3, expand3) if builtins.len(expand3) > 0 else i3
@@ -1768,53 +1768,53 @@ def avg_pool3d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0, 0],
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=3, divisor_override=divisor_override)
 
 
-@declared('opspecs/pooling.yaml:56', emits=('AveragePool', 'Concat', 'GlobalAveragePool', 'MatMul', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:62')})
+@declared('opspecs/pooling.yaml:57', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:63')})
 def adaptive_avg_pool3d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:56); also serves aten::_adaptive_avg_pool3d.default"""
+    """aten::adaptive_avg_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/pooling.yaml:57); also serves aten::_adaptive_avg_pool3d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:76', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:82')})
+@declared('opspecs/pooling.yaml:77', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:83')})
 def adaptive_max_pool1d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:76)"""
+    """aten::adaptive_max_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:77)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/pooling.yaml:91', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:97')})
+@declared('opspecs/pooling.yaml:92', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:98')})
 def adaptive_max_pool2d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:91)"""
+    """aten::adaptive_max_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:92)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/pooling.yaml:106', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:112')})
+@declared('opspecs/pooling.yaml:107', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements>=11', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive max pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/pooling.yaml:113')})
 def adaptive_max_pool3d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:106)"""
+    """aten::adaptive_max_pool3d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_max_pool (opspecs/pooling.yaml:107)"""
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:124', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:132')})
+@declared('opspecs/pooling.yaml:125', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:133')})
 def max_pool1d_with_indices(g: GraphBuilder, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:124)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:125)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:130')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:131')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=True)
 
 
-@declared('opspecs/pooling.yaml:158', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:159', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:158)"""
+    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:159)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
-@declared('opspecs/pooling.yaml:175', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:176', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag_padding_idx(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:175)"""
+    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:176)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
-@declared('opspecs/pooling.yaml:195', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:196', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def _embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:195)"""
+    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:196)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 
@@ -2244,44 +2244,52 @@ def _upsample_bicubic2d_aa_vec(g: GraphBuilder, input, output_size, align_corner
 @declared('opspecs/rnn.yaml:18', emits=('Concat', 'Gather', 'LSTM', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
     """aten::lstm.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:18)"""
+    if not (h.static_size(g, input, 1 if batch_first else 0) != 0):
+        raise g.constraint_error("LSTM over a sequence of length 0 is refused by torch's eager kernel, and ONNX Runtime's LSTM kernel crashes the process on it; export with an example sequence of at least one step", 'opspecs/rnn.yaml:23')
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:23')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:26')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
-        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:25')
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:28')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='LSTM')
 
 
-@declared('opspecs/rnn.yaml:48', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:51', emits=('Concat', 'GRU', 'Gather', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::gru.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:48)"""
+    """aten::gru.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:51)"""
+    if not (h.static_size(g, input, 1 if batch_first else 0) != 0):
+        raise g.constraint_error("GRU over a sequence of length 0 is refused by torch's eager kernel, and ONNX Runtime's GRU kernel crashes the process on it; export with an example sequence of at least one step", 'opspecs/rnn.yaml:56')
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:53')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:59')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='GRU')
 
 
-@declared('opspecs/rnn.yaml:71', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:77', emits=('Concat', 'Gather', 'RNN', 'Reshape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze'))
 def rnn_tanh_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_tanh.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:71)"""
+    """aten::rnn_tanh.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:77)"""
+    if not (h.static_size(g, input, 1 if batch_first else 0) != 0):
+        raise g.constraint_error("RNN over a sequence of length 0 is refused by torch's eager kernel, and ONNX Runtime's RNN kernel crashes the process on it; export with an example sequence of at least one step", 'opspecs/rnn.yaml:82')
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:76')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:85')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Tanh')
 
 
-@declared('opspecs/rnn.yaml:94', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/rnn.yaml:103', emits=('Concat', 'Gather', 'RNN', 'Relu', 'Reshape', 'Slice', 'Transpose', 'Unsqueeze'))
 def rnn_relu_input(g: GraphBuilder, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
-    """aten::rnn_relu.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:94)"""
+    """aten::rnn_relu.input, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.rnn (opspecs/rnn.yaml:103)"""
+    if not (h.static_size(g, input, 1 if batch_first else 0) != 0):
+        raise g.constraint_error("RNN over a sequence of length 0 is refused by torch's eager kernel, and ONNX Runtime's RNN kernel crashes the process on it; export with an example sequence of at least one step", 'opspecs/rnn.yaml:108')
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:99')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:111')
     return rnn_ops.rnn(g, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first, op='RNN', activation='Relu')
 
 
-@declared('opspecs/rnn.yaml:122', emits=('Cast', 'Concat', 'ConstantOfShape<11', 'GRU', 'Gather', 'LSTM', 'Less', 'NonZero<11', 'RNN', 'Range>=11', 'Relu', 'Reshape', 'Shape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/rnn.yaml:134', emits=('Cast', 'Concat', 'ConstantOfShape<11', 'GRU', 'Gather', 'LSTM', 'Less', 'NonZero<11', 'RNN', 'Range>=11', 'Relu', 'Reshape', 'Shape', 'Slice', 'Tanh', 'Transpose', 'Unsqueeze', 'Where'))
 def packed_rnn(g: GraphBuilder, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional):
-    """aten2onnx::packed_rnn.default, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:122)"""
+    """aten2onnx::packed_rnn.default, opsets 9-26: aten2onnx.exporter.emit.lib.rnn_ops.packed_rnn (opspecs/rnn.yaml:134)"""
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:127')
+        raise g.constraint_error('RNN dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/rnn.yaml:139')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
-        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:129')
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/rnn.yaml:141')
     return rnn_ops.packed_rnn(g, input, lengths, hx, params, mode, has_biases, num_layers, dropout, train, bidirectional)
 
 
@@ -3209,17 +3217,19 @@ def _cdist_forward(g: GraphBuilder, x1, x2, p, compute_mode):
     return h.cast_like(g, s.row_distances(g, work1, h.cast_like(g, x2, work1), p), x1)
 
 
-@declared('opspecs/statistics.yaml:210', emits=('Abs', 'Cast', 'Compress', 'Concat', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:211', emits=('Abs', 'Cast', 'Compress', 'Concat', 'ConstantOfShape', 'Gather', 'Greater', 'IsNaN', 'Less', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Unsqueeze', 'Where'))
 def _pdist_forward(g: GraphBuilder, self, p=2.0):
-    """aten::_pdist_forward.default, opsets 9-26: block of 12 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:210)"""
+    """aten::_pdist_forward.default, opsets 9-26: block of 14 lines: Compress, Gather, Less, Range, Reshape, Shape, Sub; calls half_as_float(), row_distances(), unsqueeze_axes(), vector_norm() (opspecs/statistics.yaml:211)"""
     if not (g.opset >= 11 or h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:225')
+        raise g.constraint_error('pdist of a tensor whose row count is known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/statistics.yaml:228')
     x = s.half_as_float(g, self)
     if g.opset < 11 or h.static_size(g, self, 0) is not None:
         rows = h.known_size(g, self, 0)
         if rows < 2:
             return h.empty(g, self)
         firsts, seconds = h.row_pairs(g, rows)
+        if h.static_size(g, self, 1) == 0:
+            return h.zeros_of_shape(g, [builtins.len(firsts)], self)
         diff = g.op('Sub', g.op('Gather', x, h.ints(g, firsts), axis=0), g.op('Gather', x, h.ints(g, seconds), axis=0))
         return h.cast_like(g, s.vector_norm(g, diff, builtins.float(p), [1], False), self)
     full = s.row_distances(g, x, x, p)
@@ -3228,52 +3238,57 @@ def _pdist_forward(g: GraphBuilder, self, p=2.0):
     return h.cast_like(g, g.op('Compress', g.op('Reshape', full, h.ints(g, [-1])), g.op('Reshape', upper, h.ints(g, [-1])), axis=0), self)
 
 
-@declared('opspecs/statistics.yaml:253', emits=('Mul', 'Sigmoid', 'Split'))
+@declared('opspecs/statistics.yaml:256', emits=('Mul', 'Sigmoid', 'Split'))
 def glu(g: GraphBuilder, self, dim=-1):
-    """aten::glu.default, opsets 9-17: Mul((halves := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:253)"""
+    """aten::glu.default, opsets 9-17: Mul((halves := Split(self, axis=norm_dim(dim, self), _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:256)"""
     return g.op('Mul', (halves := g.op('Split', self, axis=h.norm_dim(g, dim, self), _outputs=2))[0], g.op('Sigmoid', halves[1]))
 
 
-@declared('opspecs/statistics.yaml:262', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:265', emits=('MatMul',))
 def dot(g: GraphBuilder, self, tensor):
-    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:262)"""
+    """aten::dot.default, opsets 9-26: MatMul(self, tensor) (opspecs/statistics.yaml:265)"""
     return g.op('MatMul', self, tensor)
 
 
-@declared('opspecs/statistics.yaml:276', emits=('MatMul',))
+@declared('opspecs/statistics.yaml:279', emits=('MatMul',))
 def mv(g: GraphBuilder, self, vec):
-    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:276)"""
+    """aten::mv.default, opsets 9-26: MatMul(self, vec) (opspecs/statistics.yaml:279)"""
     return g.op('MatMul', self, vec)
 
 
-@declared('opspecs/statistics.yaml:283', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
+@declared('opspecs/statistics.yaml:286', emits=('And', 'Cast', 'Concat', 'Mul', 'Reshape'))
 def outer(g: GraphBuilder, self, vec2):
-    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:283)"""
+    """aten::outer.default, opsets 9-26: And(Reshape(self, ints([-1, 1])), vec2) if is_bool(self) else Mul(Reshape(self, ints([-1, 1])), vec2) (opspecs/statistics.yaml:286)"""
     self, vec2 = g.promote([self, vec2], 'DEFAULT')
     return g.op('And', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2) if h.is_bool(g, self) else g.op('Mul', g.op('Reshape', self, h.ints(g, [-1, 1])), vec2)
 
 
-@declared('opspecs/statistics.yaml:292', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:297', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def addmv(g: GraphBuilder, self, mat, vec, *, beta=1, alpha=1):
-    """aten::addmv.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) if beta != 0 else (MatMul(mat, vec) if alpha == 1 else Mul(like(alpha, mat), MatMul(mat, vec)))) (opspecs/statistics.yaml:292)"""
-    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))) if beta != 0 else g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
+    """aten::addmv.default, opsets 9-26: block of 6 lines: Add, MatMul, Mul (opspecs/statistics.yaml:297)"""
+    if beta != 0 and h.static_count(g, mat, None) == 0:
+        return self if beta == 1 else g.op('Mul', h.like(g, beta, self), self)
+    product = g.op('MatMul', mat, vec) if alpha == 1 else g.op('Mul', h.like(g, alpha, mat), g.op('MatMul', mat, vec))
+    if beta == 0:
+        return product
+    return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), product)
 
 
-@declared('opspecs/statistics.yaml:305', emits=('Add', 'Cast', 'MatMul', 'Mul'))
+@declared('opspecs/statistics.yaml:314', emits=('Add', 'Cast', 'MatMul', 'Mul'))
 def baddbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:305)"""
+    """aten::baddbmm.default, opsets 9-26: ((Add(self if beta == 1 else Mul(like(beta, self), self), MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) if beta != 0 else (MatMul(batch1, batch2) if alpha == 1 else Mul(like(alpha, batch1), MatMul(batch1, batch2)))) (opspecs/statistics.yaml:314)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))) if beta != 0 else g.op('MatMul', batch1, batch2) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('MatMul', batch1, batch2))
 
 
-@declared('opspecs/statistics.yaml:322', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
+@declared('opspecs/statistics.yaml:331', emits=('Add', 'Cast', 'MatMul', 'Mul', 'ReduceSum'))
 def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
-    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:322)"""
+    """aten::addbmm.default, opsets 9-12: ((Add(self if beta == 1 else Mul(like(beta, self), self), Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0))) if beta != 0 else (ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else Mul(like(alpha, batch1), ReduceSum(MatMul(batch1, batch2), axes=[0], keepdims=0)))) (opspecs/statistics.yaml:331)"""
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
-@declared('opspecs/statistics.yaml:399', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:408', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None, density=False):
-    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:399)"""
+    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:408)"""
     if range is not None:
         a = builtins.float(range[0])
         b = builtins.float(range[1])
@@ -3292,22 +3307,22 @@ def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None
     return (s.histogram_counts(g, self, edges, weight, density), edges)
 
 
-@declared('opspecs/statistics.yaml:425', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
+@declared('opspecs/statistics.yaml:434', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
 def histogram_bins_tensor(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:425)"""
+    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:434)"""
     return (s.histogram_counts(g, self, bins, weight, density), g.op('Identity', bins))
 
 
-@declared('opspecs/statistics.yaml:480', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:489', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:480)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:489)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:498', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:507', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:498)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:507)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3317,11 +3332,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:517', emits=('Gather',))
+@declared('opspecs/statistics.yaml:526', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:517)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:526)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:523')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:532')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)

@@ -618,6 +618,12 @@ class _Example:
 
     def _reshape(self, shape: list[int]) -> list[int]:
         numel = math.prod(shape)
+        if numel == 0:  # no elements: sizes with a 0 among them, or [-1] (-1 beside a 0 is ambiguous in torch)
+            if self.draw(st.booleans()):
+                return [-1]
+            out = self.draw(st.lists(st.integers(0, 3), min_size=1, max_size=4))
+            out[self.draw(st.integers(0, len(out) - 1))] = 0
+            return out
         factors = [f for f in range(1, numel + 1) if numel % f == 0]
         out, left = [], numel
         for _ in range(self.draw(st.integers(0, 3))):

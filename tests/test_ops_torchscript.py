@@ -18,12 +18,11 @@ from typing import Any
 import hypothesis_profiles
 import pytest
 import torch
-from hypothesis import given, note, reject, settings
+from hypothesis import note, reject
 from models.classic import CLASSIC_ZOO
-from op_inputs import op_arguments
 from op_runner import assert_same, assert_same_random, flatten_outputs, run_eager
-from op_tally import Tally, run_counted
-from test_ops import SPECS, _describe, opsets_to_test
+from op_tally import Tally
+from test_ops import SPECS, check_examples, opsets_to_test
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 import aten2onnx
@@ -140,18 +139,9 @@ def _run_example(spec: OpSpec, opset: int, arguments: dict[str, Any], tally: Tal
 @pytest.mark.parametrize(("spec", "opset"), _cases())
 def test_traced_op_matches_torch(spec: OpSpec, opset: int) -> None:
     """Fails on a mismatch, and unless the profile's minimum of examples was compared (op_tally)."""
-    schema = schema_of(spec.aten)
     examples = min(spec.test.max_examples or _MAX_EXAMPLES, _MAX_EXAMPLES)
-    tally = Tally()
-
-    @settings(max_examples=examples)
-    @given(op_arguments(spec, schema))
-    def check(arguments: dict[str, Any]) -> None:
-        note(f"{spec.aten} traced, at opset {opset} ({spec.location}): {_describe(arguments)}")
-        _run_example(spec, opset, arguments, tally)
-
     minimum = min(hypothesis_profiles.current().min_compared, examples)
-    run_counted(check, tally, minimum, f"{spec.aten} traced, at opset {opset} ({spec.location})")
+    check_examples(spec, opset, examples, minimum, "traced", _run_example)
 
 
 def _graph_overloads(block: torch._C.Block) -> set[str]:

@@ -11,7 +11,8 @@ dtypes other than float32/float64, float64 with a mask: ONNX Runtime's float64 k
 for fully masked rows), the math torch's reference implementation does:
 softmax(Q @ K^T * scale + mask) @ V, where a bool mask sets -inf where it is False and
 is_causal keeps the lower-left triangle (top-left aligned for L != S). A row that is masked
-everywhere gives zeros, as torch's `_safe_softmax` does (plain Softmax would give NaN).
+everywhere gives zeros, as torch's `_safe_softmax` does (plain Softmax would give NaN); so do no
+keys (S = 0: an empty MatMul), and a head size of 0 gives the mean of the values (scores all 0).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _fits_attention(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.V
     ranks = {g.rank(query), g.rank(key), g.rank(value)}
     if len(ranks) != 1 or not ranks <= {2, 3, 4} or g.dtype(query) not in _ATTENTION_DTYPES:
         return False
+    if 0 in (h.shape(g, key)[-2], h.shape(g, query)[-1]):
+        return False  # ONNX Runtime's Attention refuses no keys or a head size of 0 (torch: zeros, a mean)
     if attn_mask is not None and (g.rank(attn_mask) > 4 or g.dtype(query) != torch.float32):
         # ONNX Runtime's float64 Attention gives NaN for a fully masked row (float32: zeros, as torch)
         return False
@@ -96,8 +99,10 @@ def _repeat_heads(g: GraphBuilder, x: ir.Value, times: int) -> ir.Value:
     r = g.rank(x)
     heads = h.shape(g, x)[-3]
     grown = g.op("Expand", c.unsqueeze(g, x, [r - 2]), h.ints(g, [1] * (r - 2) + [times, 1, 1]))
-    size = _concat_shape(g, h.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], h.shape_slice(g, x, -2))
-    return g.op("Reshape", grown, size)
+    parts = [h.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], h.shape_slice(g, x, -2)]
+    # reshape_to: a size 0 (no keys, a head size of 0) is 0, where Reshape's 0 would copy a size
+    lists = [p for p in parts if isinstance(p, list)]
+    return h.reshape_to(g, grown, [d for p in lists for d in p] if len(lists) == len(parts) else _concat_shape(g, *parts))
 
 
 def _math(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any, is_causal: bool, scale: Any,
@@ -116,8 +121,8 @@ def _math(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn
     scores = g.op("MatMul", query, g.op("Transpose", k, perm=perm))
     if scale is None:
         size = h.shape(g, query)[-1]
-        if isinstance(size, int):
-            factor = h.scalar(g, 1.0 / math.sqrt(size), dtype)
+        if isinstance(size, int):  # a head size of 0: the scores are all 0 whatever the scale
+            factor = h.scalar(g, 1.0 / math.sqrt(size) if size else 1.0, dtype)
         else:
             last_size = h.shape_slice(g, query, -1)
             assert isinstance(last_size, ir.Value)  # a symbolic size: the slice is a value of the graph

@@ -209,7 +209,11 @@ def adaptive_avg_pool(g: GraphBuilder, self: ir.Value, output_size: Any, rank: i
     out = h.per_dim(g, output_size, n)
     x, added = c.batched(g, self, n)
     sizes = h.shape(g, self)[-n:]
-    if all(o == 1 for o in out):
+    if all(o == 1 for o in out) and 0 in sizes:
+        # torch's mean over no elements is NaN (0 / 0); GlobalAveragePool refuses an empty plane
+        total = c.reduce(g, "ReduceSum", x, list(range(2, n + 2)), True)
+        y = g.op("Div", total, h.scalar(g, 0.0, g.known_dtype(self)))
+    elif all(o == 1 for o in out):
         y = g.op("GlobalAveragePool", x)
     elif not c.is_static(sizes):
         raise g.refuse("dynamic_sizes", detail=f"output size {out}, input shape {h.shape(g, self)}")
