@@ -14,6 +14,7 @@ from aten2onnx.exporter.emit import helpers as h  # noqa: F401
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
+from aten2onnx.exporter.emit.lib import fractional_pool_ops
 from aten2onnx.exporter.emit.lib import linalg_ops
 from aten2onnx.exporter.emit.lib import linalg_qr_ops
 from aten2onnx.exporter.emit.lib import linalg_spectral_ops
@@ -279,6 +280,18 @@ def round_decimals(g: GraphBuilder, self, *, decimals):
     if decimals > 0:
         return g.op('Div', g.op('Round', g.op('Mul', self, h.like(g, 10.0 ** decimals, self))), h.like(g, 10.0 ** decimals, self))
     return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
+
+
+@declared('opspecs/pooling.yaml:127', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:133')})
+def fractional_max_pool2d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
+    """aten::fractional_max_pool2d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:127)"""
+    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=2)
+
+
+@declared('opspecs/pooling.yaml:145', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:151')})
+def fractional_max_pool3d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
+    """aten::fractional_max_pool3d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:145)"""
+    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=3)
 
 
 @declared('opspecs/shape.yaml:130', emits=('Cast', 'Gather'))
