@@ -83,3 +83,20 @@ def test_segment_reduce(dtype: torch.dtype) -> None:
     lengths = torch.tensor([2, 0, 4])  # an empty segment: NaN for mean, the initial value for max
     offsets = torch.tensor([[0, 1, 1, 6], [0, 3, 5, 6], [0, 0, 6, 6]])
     export_and_run(Segments(), (data, lengths, offsets), opset=18)
+
+
+class Histograms3d(nn.Module):
+    def forward(self, points: torch.Tensor, w: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        counts, bounds = torch.histogramdd(points, bins=[3, 1, 4])
+        ranged, _ = torch.histogramdd(points, bins=2, range=[-1.0, 1.0, 0.0, 0.0, -2.0, 2.5], weight=w, density=True)
+        given, _ = torch.histogramdd(points[:, :1], bins=[edges], weight=w)
+        return counts, *bounds, ranged, given
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_histogramdd(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    points, w = torch.randn(9, 3, dtype=dtype), torch.rand(9, dtype=dtype)
+    points[2, 0] = 0.0  # on the closed last edge of the ranged histogram's flat dimension
+    edges = torch.tensor([-2.0, -0.5, 0.0, 0.25, 3.0], dtype=dtype)
+    export_and_run(Histograms3d(), (points, w, edges), opset=18)

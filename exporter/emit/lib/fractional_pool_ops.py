@@ -68,4 +68,5 @@ def fractional_max_pool(g: GraphBuilder, self: ir.Value, kernel_size: Any, outpu
     pick = g.op("ArgMax", g.op("Max", nan_score, max_score), axis=2 + rank, keepdims=1)
     picked = (c.squeeze(g, g.op("GatherElements", values, pick, axis=2 + rank), [2 + rank]),
               c.squeeze(g, g.op("GatherElements", flat, pick, axis=2 + rank), [2 + rank]))
-    return c.unbatched(g, picked, added)
+    values, indices = c.unbatched(g, picked, added)
+    return values, indices
