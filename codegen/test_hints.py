@@ -148,6 +148,8 @@ class TensorHint:
     matrix: str | None = _key(MATRIX)
     cond: float | None = _key(NUMBER)
     pivots_for: str | None = _key(NAME)
+    segment_lengths_of: list[str] | None = _key(TENSOR_AND_DIM)
+    segment_offsets_of: list[str] | None = _key(TENSOR_AND_DIM)
     as_input: bool | None = _key(FLAG)
     location: Location | None = field(default=None, compare=False)
 

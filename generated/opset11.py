@@ -14,6 +14,7 @@ from aten2onnx.exporter.emit import helpers as h  # noqa: F401
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
+from aten2onnx.exporter.emit.lib import fractional_pool_ops
 from aten2onnx.exporter.emit.lib import linalg_ops
 from aten2onnx.exporter.emit.lib import linalg_qr_ops
 from aten2onnx.exporter.emit.lib import linalg_spectral_ops
@@ -281,6 +282,18 @@ def round_decimals(g: GraphBuilder, self, *, decimals):
     return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
 
 
+@declared('opspecs/pooling.yaml:128', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:134')})
+def fractional_max_pool2d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
+    """aten::fractional_max_pool2d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:128)"""
+    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=2)
+
+
+@declared('opspecs/pooling.yaml:146', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:152')})
+def fractional_max_pool3d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
+    """aten::fractional_max_pool3d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:146)"""
+    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=3)
+
+
 @declared('opspecs/shape.yaml:130', emits=('Cast', 'Gather'))
 def select_int(g: GraphBuilder, self, dim, index):
     """aten::select.int, opsets 11-26: Gather(self, scalar(index, 'int64'), axis=norm_dim(dim, self)) (opspecs/shape.yaml:130); also serves aten::select_copy.int"""
@@ -305,6 +318,46 @@ def nanmedian_dim(g: GraphBuilder, self, dim, keepdim=False):
         return (g.op('Identity', self), h.scalar(g, 0, 'int64'))
     axis = h.norm_dim(g, dim, self)
     return s.nan_lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
+
+
+@declared('opspecs/statistics.yaml:639', emits=('Add', 'And', 'Cast', 'Concat', 'CumSum', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Not', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+def segment_reduce(g: GraphBuilder, data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
+    """aten::segment_reduce.default, opsets 11-26: block of 36 lines: Add, And, CumSum, Div, Equal, Less, Max, Min, Mul, Not, Sub, Where; calls half_as_float(), index_range(), nan_seen(), reduce_max(), reduce_min(), reduce_prod(), reduce_sum(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:639)"""
+    a = h.norm_dim(g, axis, data)
+    t = h.rank(g, data) - a - 1
+    x = s.half_as_float(g, data)
+    largest = reduce in ('max', 'amax')
+    if offsets is not None:
+        starts = h.slice_axes(g, h.cast(g, offsets, 'int64'), [0], [-1], [a])
+        ends = h.slice_axes(g, h.cast(g, offsets, 'int64'), [1], [9223372036854775807], [a])
+    else:
+        counts = h.cast(g, lengths, 'int64')
+        ends = g.op('CumSum', counts, h.scalar(g, a, 'int64'))
+        starts = g.op('Sub', ends, counts)
+    later = builtins.list(builtins.range(a + 1, a + 2 + t))
+    j = s.index_range(g, s.size_along(g, data, a))
+    j = s.unsqueeze_axes(g, j, builtins.list(builtins.range(1, t + 1))) if t > 0 else j
+    inside = g.op('And', g.op('Not', g.op('Less', j, s.unsqueeze_axes(g, starts, later))), g.op('Less', j, s.unsqueeze_axes(g, ends, later)))
+    rows = s.unsqueeze_axes(g, x, [a])
+    if reduce == 'sum' or reduce == 'mean':
+        out = s.reduce_sum(g, g.op('Where', inside, rows, h.like(g, 0.0, x)), [a + 1], False)
+    elif reduce == 'prod':
+        out = s.reduce_prod(g, g.op('Where', inside, rows, h.like(g, 1.0, x)), [a + 1], False)
+    elif largest:
+        out = s.reduce_max(g, g.op('Where', inside, rows, h.like(g, builtins.float('-inf'), x)), [a + 1], False)
+    else:
+        out = s.reduce_min(g, g.op('Where', inside, rows, h.like(g, builtins.float('inf'), x)), [a + 1], False)
+    if initial is not None:
+        first = h.like(g, initial, x)
+        out = g.op('Add', out, first) if reduce == 'sum' or reduce == 'mean' else g.op('Mul', out, first) if reduce == 'prod' else g.op('Max', out, first) if largest else g.op('Min', out, first)
+    if reduce not in ('sum', 'mean', 'prod'):
+        out = g.op('Where', s.nan_seen(g, g.op('Where', inside, rows, h.like(g, 0.0, x)), [a + 1], False), h.like(g, builtins.float('nan'), x), out)
+    if reduce == 'mean':
+        size = g.op('Sub', ends, starts)
+        size = h.cast_like(g, s.unsqueeze_axes(g, size, builtins.list(builtins.range(a + 1, a + 1 + t))) if t > 0 else size, x)
+        mean = g.op('Div', out, size)
+        out = mean if initial is None else g.op('Where', g.op('Equal', size, h.like(g, 0.0, x)), h.like(g, initial, x), mean)
+    return h.cast_like(g, out, data)
 
 
 @declared('opspecs/torchscript.yaml:360', emits=('Cast', 'SequenceAt', 'SequenceConstruct'))

@@ -66,6 +66,10 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     cumulative_counts_of: [input, 0]  1-D non-decreasing ints in [0, input's size along that dim]:
                                   running row counts per group (grouped matmul offsets); the last
                                   may stop short of the size (the rows past it belong to no group)
+    segment_lengths_of: [data, axis]  segment_reduce's lengths: data's sizes before the axis argument,
+                                  then the count `shape` draws ([S]); each row sums to data's size
+                                  along the axis (empty segments drawn too)
+    segment_offsets_of: [data, axis]  the same segments as offsets: each row 0, running ends, the size
     sorted_lengths: T             int64 sequence lengths in [1, T] (a `shapes` symbol), longest first
                                   (pack_padded_sequence)
     batch_sizes: [T, B]           a PackedSequence's batch sizes: for lengths in [1, T], longest T, of
@@ -186,7 +190,8 @@ def _hint_deps(hint: Any) -> set[str]:
     if isinstance(rnn, dict):
         deps.update(rnn[k] for k in ("biases", "gates") if isinstance(rnn.get(k), str))
     for key in ("size_along", "index_along", "split_sizes_of", "indexes_into", "index_result_of", "along_index",
-                "sliced", "without_dim", "diagonal_of", "strides_within"):
+                "sliced", "without_dim", "diagonal_of", "strides_within", "segment_lengths_of",
+                "segment_offsets_of"):
         if isinstance(getattr(hint, key, None), list):
             deps.update(getattr(hint, key))
     return deps
@@ -282,6 +287,10 @@ class _Example:
         if hint.pivots_for is not None:
             *batch, m, n = self.values[hint.pivots_for].shape
             return [*batch, min(m, n)]
+        segments = hint.segment_lengths_of or hint.segment_offsets_of
+        if segments is not None:  # data's sizes before the axis, then the segments' count
+            data, axis = self.values[segments[0]], int(self.values[segments[1]])
+            return [*data.shape[:axis % max(data.dim(), 1)], *self.shape(TensorHint(shape=_given(hint.shape, [3])))]
         if hint.rows_from is not None:
             return [int(self.values[hint.rows_from].sum())] + self.shape(TensorHint(shape=_given(hint.shape, [])))
         if hint.shape_one_of is not None:
@@ -336,6 +345,22 @@ class _Example:
             return self.random_shape(_given(hint.rank, DEFAULT_RANK), _given(hint.dims, DEFAULT_DIMS))
         return list(self.base_shape())
 
+    def segments(self, hint: TensorHint, shape: list[int], gen: torch.Generator) -> torch.Tensor:
+        """Segments covering data along the axis, per row: lengths, or offsets one longer (`shape`'s
+        count less one segment) from 0 to the size; sorted cut points make some segments empty."""
+        names = hint.segment_lengths_of or hint.segment_offsets_of
+        assert names is not None
+        data, axis = self.values[names[0]], int(self.values[names[1]])
+        size = data.shape[axis % max(data.dim(), 1)] if data.dim() else 1
+        *rows, count = shape
+        cuts = hint.segment_offsets_of is not None
+        inner = max(count - (2 if cuts else 1), 0)  # cut points between 0 and the size
+        points = torch.randint(0, size + 1, [*rows, inner], generator=gen).sort(dim=-1).values
+        ends = torch.cat([points, torch.full([*rows, 1], size)], dim=-1)
+        if cuts:
+            return torch.cat([torch.zeros([*rows, 1], dtype=torch.long), ends], dim=-1)[..., :count]
+        return torch.diff(ends, dim=-1, prepend=torch.zeros([*rows, 1], dtype=torch.long))[..., :count]
+
     def tensor(self, hint: TensorHint, shape: list[int]) -> torch.Tensor:
         if hint.same_dtype is not None:
             dtype = self.values[hint.same_dtype].dtype
@@ -345,10 +370,13 @@ class _Example:
         gen = torch.Generator().manual_seed(seed)
         if hint.indexes_into is not None:
             return self.indexes(hint, shape, gen).to(dtype)
+        segments = hint.segment_lengths_of or hint.segment_offsets_of
         if hint.cumulative_counts_of is not None:  # running counts of rows per group: sorted, within the rows
             tensor_name, dim = hint.cumulative_counts_of
             rows = self.values[tensor_name].shape[dim]
             return torch.randint(0, rows + 1, shape, generator=gen).sort().values.to(dtype)
+        if segments is not None:
+            return self.segments(hint, shape, gen).to(dtype)
         if hint.sorted_lengths is not None:
             longest = self.symbols[hint.sorted_lengths]
             return torch.randint(1, max(longest, 1) + 1, shape, generator=gen).sort(descending=True).values.to(dtype)

@@ -725,6 +725,48 @@ def row_pairs(g: GraphBuilder, n: int) -> tuple[list[int], list[int]]:
     return [i for i, _ in pairs], [j for _, j in pairs]
 
 
+def histogram_layout(g: GraphBuilder, bins: Sequence[int]) -> dict[str, list[Any]]:
+    """Index tables of a histogramdd with these bin counts per dimension, over its bin edges
+    concatenated (bins[d] + 1 per dimension) and its bins q (bins[d] per dimension, in order):
+    edge_dim / edge_index / edge_bins / edge_half per edge (its dimension, index in it, that
+    dimension's bin count and (bins + 1) // 2: linspace's turning point); bin_dim / lower / upper /
+    closed per bin (its coordinate, its edges' positions, whether it is its dimension's last, closed
+    bin); flat: each bin's stride in the flattened histogram times its index; corners: for each
+    flattened bin, its bin q in every dimension; edges: the edge counts per dimension."""
+    starts = list(itertools.accumulate([b + 1 for b in bins], initial=0))
+    bin_starts = list(itertools.accumulate(bins, initial=0))
+    strides = [math.prod(bins[d + 1:]) for d in range(len(bins))]
+    layout: dict[str, list[Any]] = {"edge_dim": [], "edge_index": [], "edge_bins": [], "edge_half": [],
+                                    "bin_dim": [], "lower": [], "upper": [], "closed": [], "flat": []}
+    for d, b in enumerate(bins):
+        layout["edge_dim"] += [d] * (b + 1)
+        layout["edge_index"] += [float(i) for i in range(b + 1)]
+        layout["edge_bins"] += [float(max(b, 1))] * (b + 1)  # no bins: linspace's one point, the start
+        layout["edge_half"] += [float(max((b + 1) // 2, 1))] * (b + 1)
+        layout["bin_dim"] += [d] * b
+        layout["lower"] += [starts[d] + i for i in range(b)]
+        layout["upper"] += [starts[d] + i + 1 for i in range(b)]
+        layout["closed"] += [i == b - 1 for i in range(b)]
+        layout["flat"] += [float(i * strides[d]) for i in range(b)]
+    layout["corners"] = [[bin_starts[d] + i for d, i in enumerate(at)] for at in itertools.product(*map(range, bins))]
+    layout["edges"] = [b + 1 for b in bins]
+    return layout
+
+
+def histogramdd_bounds(g: GraphBuilder, bounds: Sequence[float], lower: bool) -> list[float]:
+    """histogramdd's outer edges from its range [lo0, hi0, lo1, hi1, ...] (in double, as torch): the
+    lower (or upper) one of each dimension, a one-value range widened by 0.5 each way."""
+    pairs = list(zip(map(float, bounds[::2]), map(float, bounds[1::2]), strict=True))
+    return [(lo - 0.5 if lo == hi else lo) if lower else (hi + 0.5 if lo == hi else hi) for lo, hi in pairs]
+
+
+def edge_bins(g: GraphBuilder, edges: Sequence[ir.Value]) -> list[int]:
+    """The bin count of each 1-D tensor of bin edges (its static size less one)."""
+    sizes = [g.shape(e)[0] for e in edges]
+    assert all(isinstance(n, int) for n in sizes), f"histogramdd needs bin-edge tensors of static lengths, got {sizes}"
+    return [int(n) - 1 for n in sizes]
+
+
 def upper_triangle(g: GraphBuilder, x: ir.Value, axis: int) -> ir.Value:
     """A bool constant [n, n, 1, ...] for x's static size n along `axis` (one 1 per later axis):
     mask[i, j] = i <= j, the prefix mask of the scans."""
