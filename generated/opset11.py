@@ -266,15 +266,15 @@ def ormqr(g: GraphBuilder, self, input2, input3, left=True, transpose=False):
     return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 
-@declared('opspecs/math.yaml:185', emits=('Identity', 'Round'))
+@declared('opspecs/math.yaml:186', emits=('Identity', 'Round'))
 def round(g: GraphBuilder, self):
-    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:185)"""
+    """aten::round.default, opsets 11-26: Round(self) if is_float(self) else Identity(self) (opspecs/math.yaml:186)"""
     return g.op('Round', self) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:541', emits=('Cast', 'Div', 'Mul', 'Round'))
+@declared('opspecs/math.yaml:542', emits=('Cast', 'Div', 'Mul', 'Round'))
 def round_decimals(g: GraphBuilder, self, *, decimals):
-    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:541)"""
+    """aten::round.decimals, opsets 11-26: block of 5 lines: Div, Mul, Round (opspecs/math.yaml:542)"""
     if decimals == 0:
         return g.op('Round', self)
     if decimals > 0:

@@ -40,65 +40,65 @@ def threshold(g: GraphBuilder, self, threshold, value):
     return g.op('Where', g.op('LessOrEqual', self, h.like(g, threshold, self)), h.like(g, value, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:237', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:238', emits=('Cast', 'Pow'))
 def pow_Tensor_Tensor(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Tensor, opsets 12-26: Pow(self, exponent) (opspecs/arithmetic.yaml:237)"""
+    """aten::pow.Tensor_Tensor, opsets 12-26: Pow(self, exponent) (opspecs/arithmetic.yaml:238)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent)
 
 
-@declared('opspecs/arithmetic.yaml:251', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:252', emits=('Cast', 'Pow'))
 def pow_Tensor_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Scalar, opsets 12-26: Pow(self, like(exponent, self)) (opspecs/arithmetic.yaml:251)"""
+    """aten::pow.Tensor_Scalar, opsets 12-26: Pow(self, like(exponent, self)) (opspecs/arithmetic.yaml:252)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self))
 
 
-@declared('opspecs/arithmetic.yaml:265', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:266', emits=('Cast', 'Pow'))
 def pow_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Scalar, opsets 12-26: Pow(like(self, exponent), exponent) (opspecs/arithmetic.yaml:265)"""
+    """aten::pow.Scalar, opsets 12-26: Pow(like(self, exponent), exponent) (opspecs/arithmetic.yaml:266)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:280', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:281', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def maximum(g: GraphBuilder, self, other):
-    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else tie_to_self(self, other, Max(self, other)) (opspecs/arithmetic.yaml:280)"""
+    """aten::maximum.default, opsets 12-26: Or(self, other) if is_bool(self) else tie_to_self(self, other, Max(self, other)) (opspecs/arithmetic.yaml:281)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Max', self, other))
 
 
-@declared('opspecs/arithmetic.yaml:294', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:295', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def minimum(g: GraphBuilder, self, other):
-    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else tie_to_self(self, other, Min(self, other)) (opspecs/arithmetic.yaml:294)"""
+    """aten::minimum.default, opsets 12-26: And(self, other) if is_bool(self) else tie_to_self(self, other, Min(self, other)) (opspecs/arithmetic.yaml:295)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Min', self, other))
 
 
-@declared('opspecs/arithmetic.yaml:317', emits=('Cast', 'Clip'))
+@declared('opspecs/arithmetic.yaml:318', emits=('Cast', 'Clip'))
 def clamp(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:317)"""
+    """aten::clamp.default, opsets 12-26: Clip(self, like(min, self), like(max, self)) (opspecs/arithmetic.yaml:318)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return g.op('Clip', self, h.like(g, min, self), h.like(g, max, self))
 
 
-@declared('opspecs/arithmetic.yaml:336', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:337', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) (opspecs/arithmetic.yaml:336)"""
+    """aten::clamp.Tensor, opsets 12-26: ((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) (opspecs/arithmetic.yaml:337)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min)))), max, g.op('Min', lo, max))
 
 
-@declared('opspecs/arithmetic.yaml:353', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:354', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def clamp_min(g: GraphBuilder, self, min):
-    """aten::clamp_min.default, opsets 12-26: tie_to_self(self, like(min, self), Max(self, like(min, self))) (opspecs/arithmetic.yaml:353)"""
+    """aten::clamp_min.default, opsets 12-26: tie_to_self(self, like(min, self), Max(self, like(min, self))) (opspecs/arithmetic.yaml:354)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self)))
 
 
-@declared('opspecs/arithmetic.yaml:367', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:368', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def clamp_max(g: GraphBuilder, self, max):
-    """aten::clamp_max.default, opsets 12-26: tie_to_self(self, like(max, self), Min(self, like(max, self))) (opspecs/arithmetic.yaml:367)"""
+    """aten::clamp_max.default, opsets 12-26: tie_to_self(self, like(max, self), Min(self, like(max, self))) (opspecs/arithmetic.yaml:368)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, max, self), g.op('Min', self, h.like(g, max, self)))
 

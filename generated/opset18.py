@@ -22,9 +22,9 @@ def mish(g: GraphBuilder, self):
     return g.op('Mish', self)
 
 
-@declared('opspecs/math.yaml:213', emits=('BitwiseNot', 'Not'))
+@declared('opspecs/math.yaml:214', emits=('BitwiseNot', 'Not'))
 def bitwise_not(g: GraphBuilder, self):
-    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:213)"""
+    """aten::bitwise_not.default, opsets 18-26: Not(self) if is_bool(self) else BitwiseNot(self) (opspecs/math.yaml:214)"""
     return g.op('Not', self) if h.is_bool(g, self) else g.op('BitwiseNot', self)
 
 

@@ -210,119 +210,119 @@ def div_Scalar(g: GraphBuilder, self, other):
     return g.op('Div', self, h.like(g, other, self))
 
 
-@declared('opspecs/arithmetic.yaml:121', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/arithmetic.yaml:122', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Tensor_mode(g: GraphBuilder, self, other, *, rounding_mode):
-    """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:121)"""
+    """aten::div.Tensor_mode, opsets 9-9: ((Div(self, other) if is_float(self) else Div(cast(self, 'float32'), cast(other, 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, other), like(0, self)), Ceil(Div(self, other)), Floor(Div(self, other))) if is_float(self) else Div(self, other)) if rounding_mode == 'trunc' else (floor_div_exact(self, other) if is_float(self) else Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:122)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, other) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, other, 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, other), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, other)), g.op('Floor', g.op('Div', self, other))) if h.is_float(g, self) else g.op('Div', self, other)) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, other) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))
 
 
-@declared('opspecs/arithmetic.yaml:167', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Greater', 'IsNaN', 'Less', 'Mul', 'Not', 'Or', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/arithmetic.yaml:168', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Greater', 'IsNaN', 'Less', 'Mul', 'Not', 'Or', 'Sub', 'Where', 'Xor'))
 def remainder_Tensor(g: GraphBuilder, self, other):
-    """aten::remainder.Tensor, opsets 9-9: (zero_signed_as(self, Sub(self, Mul(other, floor_div_exact(self, other)))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:167)"""
+    """aten::remainder.Tensor, opsets 9-9: (zero_signed_as(self, Sub(self, Mul(other, floor_div_exact(self, other)))) if is_float(self) else Sub(self, Mul(other, Sub(Div(self, other), cast_like(And(Xor(Less(self, like(0, self)), Less(other, like(0, other))), Not(Equal(Mul(Div(self, other), other), self))), self))))) (opspecs/arithmetic.yaml:168)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return s.zero_signed_as(g, self, g.op('Sub', self, g.op('Mul', other, h.floor_div_exact(g, self, other)))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Sub', g.op('Div', self, other), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', other, h.like(g, 0, other))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, other), other), self))), self))))
 
 
-@declared('opspecs/arithmetic.yaml:189', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Greater', 'IsNaN', 'Less', 'Mul', 'Not', 'Or', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/arithmetic.yaml:190', emits=('And', 'Cast', 'Div', 'Equal', 'Floor', 'Greater', 'IsNaN', 'Less', 'Mul', 'Not', 'Or', 'Sub', 'Where', 'Xor'))
 def remainder_Scalar(g: GraphBuilder, self, other):
-    """aten::remainder.Scalar, opsets 9-9: (zero_signed_as(self, Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self))))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:189)"""
+    """aten::remainder.Scalar, opsets 9-9: (zero_signed_as(self, Sub(self, Mul(like(other, self), floor_div_exact(self, like(other, self))))) if is_float(self) else Sub(self, Mul(like(other, self), Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/arithmetic.yaml:190)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return s.zero_signed_as(g, self, g.op('Sub', self, g.op('Mul', h.like(g, other, self), h.floor_div_exact(g, self, h.like(g, other, self))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))))
 
 
-@declared('opspecs/arithmetic.yaml:215', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/arithmetic.yaml:216', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Tensor(g: GraphBuilder, self, other):
-    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:215)"""
+    """aten::fmod.Tensor, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(other), floor_div_exact(Abs(self), Abs(other))))) if is_float(self) else Sub(self, Mul(other, Div(self, other)))) (opspecs/arithmetic.yaml:216)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', other), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', other))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', other, g.op('Div', self, other)))
 
 
-@declared('opspecs/arithmetic.yaml:233', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:234', emits=('Cast', 'Pow'))
 def pow_Tensor_Tensor(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:233)"""
+    """aten::pow.Tensor_Tensor, opsets 9-11: (Pow(self, exponent) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(exponent, 'float64')), self)) (opspecs/arithmetic.yaml:234)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, exponent) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, exponent, 'float64')), self)
 
 
-@declared('opspecs/arithmetic.yaml:247', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:248', emits=('Cast', 'Pow'))
 def pow_Tensor_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:247)"""
+    """aten::pow.Tensor_Scalar, opsets 9-11: (Pow(self, like(exponent, self)) if is_float(self) else cast_like(Pow(cast(self, 'float64'), cast(like(exponent, self), 'float64')), self)) (opspecs/arithmetic.yaml:248)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', self, h.like(g, exponent, self)) if h.is_float(g, self) else h.cast_like(g, g.op('Pow', h.cast(g, self, 'float64'), h.cast(g, h.like(g, exponent, self), 'float64')), self)
 
 
-@declared('opspecs/arithmetic.yaml:261', emits=('Cast', 'Pow'))
+@declared('opspecs/arithmetic.yaml:262', emits=('Cast', 'Pow'))
 def pow_Scalar(g: GraphBuilder, self, exponent):
-    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:261)"""
+    """aten::pow.Scalar, opsets 9-11: (Pow(like(self, exponent), exponent) if is_float(exponent) else cast_like(Pow(cast(like(self, exponent), 'float64'), cast(exponent, 'float64')), exponent)) (opspecs/arithmetic.yaml:262)"""
     self, exponent = g.promote([self, exponent], 'DEFAULT')
     return g.op('Pow', h.like(g, self, exponent), exponent) if h.is_float(g, exponent) else h.cast_like(g, g.op('Pow', h.cast(g, h.like(g, self, exponent), 'float64'), h.cast(g, exponent, 'float64')), exponent)
 
 
-@declared('opspecs/arithmetic.yaml:276', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:277', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def maximum(g: GraphBuilder, self, other):
-    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (tie_to_self(self, other, Max(self, other)) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:276)"""
+    """aten::maximum.default, opsets 9-11: (Or(self, other) if is_bool(self) else (tie_to_self(self, other, Max(self, other)) if is_float(self) else Where(Greater(self, other), self, other))) (opspecs/arithmetic.yaml:277)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Max', self, other)) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:290', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:291', emits=('And', 'Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def minimum(g: GraphBuilder, self, other):
-    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (tie_to_self(self, other, Min(self, other)) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:290)"""
+    """aten::minimum.default, opsets 9-11: (And(self, other) if is_bool(self) else (tie_to_self(self, other, Min(self, other)) if is_float(self) else Where(Less(self, other), self, other))) (opspecs/arithmetic.yaml:291)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('And', self, other) if h.is_bool(g, self) else s.tie_to_self(g, self, other, g.op('Min', self, other)) if h.is_float(g, self) else g.op('Where', g.op('Less', self, other), self, other)
 
 
-@declared('opspecs/arithmetic.yaml:306', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:307', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.default, opsets 9-11: (((self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))), like(max, self), Min(lo, like(max, self)))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:306)"""
+    """aten::clamp.default, opsets 9-11: (((self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, like(min, self), Max(self, like(min, self)))), like(max, self), Min(lo, like(max, self)))) if is_float(self) else ((self if min is None else Where(Less(self, like(min, self)), like(min, self), self)) if max is None else Where(Greater(self if min is None else Where(Less(self, like(min, self)), like(min, self), self), like(max, self)), like(max, self), self if min is None else Where(Less(self, like(min, self)), like(min, self), self)))) (opspecs/arithmetic.yaml:307)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self)))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self))))), h.like(g, max, self), g.op('Min', lo, h.like(g, max, self)))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self), h.like(g, max, self)), h.like(g, max, self), self if min is None else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self))
 
 
-@declared('opspecs/arithmetic.yaml:328', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:329', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Or', 'Where'))
 def clamp_Tensor(g: GraphBuilder, self, min=None, max=None):
-    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:328)"""
+    """aten::clamp.Tensor, opsets 9-11: (((self if min is None else tie_to_self(self, min, Max(self, min))) if max is None else tie_to_self((lo := self if min is None else tie_to_self(self, min, Max(self, min))), max, Min(lo, max))) if is_float(self) else ((self if min is None else Where(Less(self, min), min, self)) if max is None else Where(Greater(self if min is None else Where(Less(self, min), min, self), max), max, self if min is None else Where(Less(self, min), min, self)))) (opspecs/arithmetic.yaml:329)"""
     self, min, max = g.promote([self, min, max], 'DEFAULT')
     return ((self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min))) if max is None else s.tie_to_self(g, (lo := (self if min is None else s.tie_to_self(g, self, min, g.op('Max', self, min)))), max, g.op('Min', lo, max))) if h.is_float(g, self) else (self if min is None else g.op('Where', g.op('Less', self, min), min, self)) if max is None else g.op('Where', g.op('Greater', self if min is None else g.op('Where', g.op('Less', self, min), min, self), max), max, self if min is None else g.op('Where', g.op('Less', self, min), min, self))
 
 
-@declared('opspecs/arithmetic.yaml:349', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:350', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def clamp_min(g: GraphBuilder, self, min):
-    """aten::clamp_min.default, opsets 9-11: (tie_to_self(self, like(min, self), Max(self, like(min, self))) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:349)"""
+    """aten::clamp_min.default, opsets 9-11: (tie_to_self(self, like(min, self), Max(self, like(min, self))) if is_float(self) else Where(Less(self, like(min, self)), like(min, self), self)) (opspecs/arithmetic.yaml:350)"""
     self, min = g.promote([self, min], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, min, self), g.op('Max', self, h.like(g, min, self))) if h.is_float(g, self) else g.op('Where', g.op('Less', self, h.like(g, min, self)), h.like(g, min, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:363', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:364', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def clamp_max(g: GraphBuilder, self, max):
-    """aten::clamp_max.default, opsets 9-11: (tie_to_self(self, like(max, self), Min(self, like(max, self))) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:363)"""
+    """aten::clamp_max.default, opsets 9-11: (tie_to_self(self, like(max, self), Min(self, like(max, self))) if is_float(self) else Where(Greater(self, like(max, self)), like(max, self), self)) (opspecs/arithmetic.yaml:364)"""
     self, max = g.promote([self, max], 'DEFAULT')
     return s.tie_to_self(g, self, h.like(g, max, self), g.op('Min', self, h.like(g, max, self))) if h.is_float(g, self) else g.op('Where', g.op('Greater', self, h.like(g, max, self)), h.like(g, max, self), self)
 
 
-@declared('opspecs/arithmetic.yaml:375', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
+@declared('opspecs/arithmetic.yaml:376', emits=('And', 'Cast', 'Not', 'Or', 'Where'))
 def where_self(g: GraphBuilder, condition, self, other):
-    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:375)"""
+    """aten::where.self, opsets 9-26: (Or(And(condition, self), And(Not(condition), other)) if is_bool(self) else Where(condition, self, other)) (opspecs/arithmetic.yaml:376)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Or', g.op('And', condition, self), g.op('And', g.op('Not', condition), other)) if h.is_bool(g, self) else g.op('Where', condition, self, other)
 
 
-@declared('opspecs/arithmetic.yaml:387', emits=('And', 'Cast'))
+@declared('opspecs/arithmetic.yaml:388', emits=('And', 'Cast'))
 def logical_and(g: GraphBuilder, self, other):
-    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:387)"""
+    """aten::logical_and.default, opsets 9-26: And(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:388)"""
     return g.op('And', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:394', emits=('Cast', 'Or'))
+@declared('opspecs/arithmetic.yaml:395', emits=('Cast', 'Or'))
 def logical_or(g: GraphBuilder, self, other):
-    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:394)"""
+    """aten::logical_or.default, opsets 9-26: Or(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:395)"""
     return g.op('Or', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
-@declared('opspecs/arithmetic.yaml:401', emits=('Cast', 'Xor'))
+@declared('opspecs/arithmetic.yaml:402', emits=('Cast', 'Xor'))
 def logical_xor(g: GraphBuilder, self, other):
-    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:401)"""
+    """aten::logical_xor.default, opsets 9-26: Xor(cast(self, 'bool'), cast(other, 'bool')) (opspecs/arithmetic.yaml:402)"""
     return g.op('Xor', h.cast(g, self, 'bool'), h.cast(g, other, 'bool'))
 
 
@@ -1167,206 +1167,206 @@ def trunc(g: GraphBuilder, self):
     return g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:179', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:180', emits=('Add', 'Cast', 'Floor', 'Greater', 'Identity', 'IsNaN', 'Less', 'Mul', 'Not', 'Or', 'Sub', 'Where'))
 def round(g: GraphBuilder, self):
-    """aten::round.default, opsets 9-10: (Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self)))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:179)"""
-    return g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self)))))) if h.is_float(g, self) else g.op('Identity', self)
+    """aten::round.default, opsets 9-10: (zero_signed_as(self, Where(Less(Sub(self, Floor(self)), like(0.5, self)), Floor(self), Where(Greater(Sub(self, Floor(self)), like(0.5, self)), Add(Floor(self), like(1, self)), Mul(like(2, self), Floor(Mul(Add(Floor(self), like(1, self)), like(0.5, self))))))) if is_float(self) else Identity(self)) (opspecs/math.yaml:180)"""
+    return s.zero_signed_as(g, self, g.op('Where', g.op('Less', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Floor', self), g.op('Where', g.op('Greater', g.op('Sub', self, g.op('Floor', self)), h.like(g, 0.5, self)), g.op('Add', g.op('Floor', self), h.like(g, 1, self)), g.op('Mul', h.like(g, 2, self), g.op('Floor', g.op('Mul', g.op('Add', g.op('Floor', self), h.like(g, 1, self)), h.like(g, 0.5, self))))))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:191', emits=('IsNaN', 'Less', 'Xor'))
+@declared('opspecs/math.yaml:192', emits=('IsNaN', 'Less', 'Xor'))
 def isnan(g: GraphBuilder, self):
-    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:191)"""
+    """aten::isnan.default, opsets 9-26: IsNaN(self) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self)) (opspecs/math.yaml:192)"""
     return g.op('IsNaN', self) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:198', emits=('Cast', 'Not'))
+@declared('opspecs/math.yaml:199', emits=('Cast', 'Not'))
 def logical_not(g: GraphBuilder, self):
-    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:198)"""
+    """aten::logical_not.default, opsets 9-26: Not(cast(self, 'bool')) (opspecs/math.yaml:199)"""
     return g.op('Not', h.cast(g, self, 'bool'))
 
 
-@declared('opspecs/math.yaml:208', emits=('Cast', 'Not', 'Sub'))
+@declared('opspecs/math.yaml:209', emits=('Cast', 'Not', 'Sub'))
 def bitwise_not(g: GraphBuilder, self):
-    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:208)"""
+    """aten::bitwise_not.default, opsets 9-17: Not(self) if is_bool(self) else (cast(Sub(scalar(-1, 'int32'), cast(self, 'int32')), dtype(self)) if onnx_dtype(dtype(self)) in [onnx_dtype('int8'), onnx_dtype('uint8')] else Sub(like(-1, self), self)) (opspecs/math.yaml:209)"""
     return g.op('Not', self) if h.is_bool(g, self) else h.cast(g, g.op('Sub', h.scalar(g, -1, 'int32'), h.cast(g, self, 'int32')), h.dtype(g, self)) if h.onnx_dtype(g, h.dtype(g, self)) in [h.onnx_dtype(g, 'int8'), h.onnx_dtype(g, 'uint8')] else g.op('Sub', h.like(g, -1, self), self)
 
 
-@declared('opspecs/math.yaml:221', emits=('Acosh', 'Cast'))
+@declared('opspecs/math.yaml:222', emits=('Acosh', 'Cast'))
 def acosh(g: GraphBuilder, self):
-    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:221)"""
+    """aten::acosh.default, opsets 9-26: Acosh(self) (opspecs/math.yaml:222)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Acosh', self)
 
 
-@declared('opspecs/math.yaml:228', emits=('Asinh', 'Cast'))
+@declared('opspecs/math.yaml:229', emits=('Asinh', 'Cast'))
 def asinh(g: GraphBuilder, self):
-    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:228)"""
+    """aten::asinh.default, opsets 9-26: Asinh(self) (opspecs/math.yaml:229)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Asinh', self)
 
 
-@declared('opspecs/math.yaml:235', emits=('Atanh', 'Cast'))
+@declared('opspecs/math.yaml:236', emits=('Atanh', 'Cast'))
 def atanh(g: GraphBuilder, self):
-    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:235)"""
+    """aten::atanh.default, opsets 9-26: Atanh(self) (opspecs/math.yaml:236)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Atanh', self)
 
 
-@declared('opspecs/math.yaml:248', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:249', emits=('Add', 'And', 'Atan', 'Cast', 'Div', 'IsNaN', 'Less', 'Neg', 'Not', 'Or', 'Reciprocal', 'Sub', 'Where'))
 def atan2(g: GraphBuilder, self, other):
-    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:248)"""
+    """aten::atan2.default, opsets 9-26: Where((sx := Or(Less(other, like(0, other)), Less(Reciprocal(other), like(0, other)))), Add((t := Atan(Div( Where((deg := And(IsNaN(Div(self, other)), Not(Or(IsNaN(self), IsNaN(other))))), Where((sy := Or(Less(self, like(0, self)), Less(Reciprocal(self), like(0, self)))), Neg((k := cast_like(IsNaN(Sub(self, self)), self))), k), self), Where(deg, Where(sx, like(-1, other), like(1, other)), other)))), Where(sy, like(-3.141592653589793, self), like(3.141592653589793, self))), t) (opspecs/math.yaml:249)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', (sx := g.op('Or', g.op('Less', other, h.like(g, 0, other)), g.op('Less', g.op('Reciprocal', other), h.like(g, 0, other)))), g.op('Add', (t := g.op('Atan', g.op('Div', g.op('Where', (deg := g.op('And', g.op('IsNaN', g.op('Div', self, other)), g.op('Not', g.op('Or', g.op('IsNaN', self), g.op('IsNaN', other))))), g.op('Where', (sy := g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Less', g.op('Reciprocal', self), h.like(g, 0, self)))), g.op('Neg', (k := h.cast_like(g, g.op('IsNaN', g.op('Sub', self, self)), self))), k), self), g.op('Where', deg, g.op('Where', sx, h.like(g, -1, other), h.like(g, 1, other)), other)))), g.op('Where', sy, h.like(g, -3.141592653589793, self), h.like(g, 3.141592653589793, self))), t)
 
 
-@declared('opspecs/math.yaml:268', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
+@declared('opspecs/math.yaml:269', emits=('Abs', 'Cast', 'Div', 'Exp', 'Less', 'Mul', 'Sub', 'Tanh', 'Where'))
 def expm1(g: GraphBuilder, self):
-    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:268)"""
+    """aten::expm1.default, opsets 9-26: Where(Less(Abs(self), like(0.5, self)), Div(Mul(like(2, self), (t := Tanh(Mul(self, like(0.5, self))))), Sub(like(1, self), t)), Sub(Exp(self), like(1, self))) (opspecs/math.yaml:269)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Where', g.op('Less', g.op('Abs', self), h.like(g, 0.5, self)), g.op('Div', g.op('Mul', h.like(g, 2, self), (t := g.op('Tanh', g.op('Mul', self, h.like(g, 0.5, self))))), g.op('Sub', h.like(g, 1, self), t)), g.op('Sub', g.op('Exp', self), h.like(g, 1, self)))
 
 
-@declared('opspecs/math.yaml:278', emits=('Cast', 'Log', 'Mul'))
+@declared('opspecs/math.yaml:279', emits=('Cast', 'Log', 'Mul'))
 def log10(g: GraphBuilder, self):
-    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:278)"""
+    """aten::log10.default, opsets 9-26: Mul(Log(self), like(0.4342944819032518, self)) (opspecs/math.yaml:279)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Log', self), h.like(g, 0.4342944819032518, self))
 
 
-@declared('opspecs/math.yaml:285', emits=('Cast', 'Pow'))
+@declared('opspecs/math.yaml:286', emits=('Cast', 'Pow'))
 def exp2(g: GraphBuilder, self):
-    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:285)"""
+    """aten::exp2.default, opsets 9-26: Pow(like(2, self), self) (opspecs/math.yaml:286)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Pow', h.like(g, 2, self), self)
 
 
-@declared('opspecs/math.yaml:296', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
+@declared('opspecs/math.yaml:297', emits=('And', 'IsNaN', 'Less', 'Not', 'Sub', 'Xor'))
 def isinf(g: GraphBuilder, self):
-    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:296)"""
+    """aten::isinf.default, opsets 9-9: (And(IsNaN(Sub(self, self)), Not(IsNaN(self))) if is_float(self) else (Xor(self, self) if is_bool(self) else Less(self, self))) (opspecs/math.yaml:297)"""
     return g.op('And', g.op('IsNaN', g.op('Sub', self, self)), g.op('Not', g.op('IsNaN', self))) if h.is_float(g, self) else g.op('Xor', self, self) if h.is_bool(g, self) else g.op('Less', self, self)
 
 
-@declared('opspecs/math.yaml:312', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
+@declared('opspecs/math.yaml:313', emits=('Abs', 'Cast', 'Div', 'Floor', 'Less', 'Mul', 'Sign', 'Sub'))
 def fmod_Scalar(g: GraphBuilder, self, other):
-    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:312)"""
+    """aten::fmod.Scalar, opsets 9-9: (Mul(Sign(self), Sub(Abs(self), Mul(Abs(like(other, self)), floor_div_exact(Abs(self), Abs(like(other, self)))))) if is_float(self) else Sub(self, Mul(like(other, self), Div(self, like(other, self))))) (opspecs/math.yaml:313)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Mul', g.op('Sign', self), g.op('Sub', g.op('Abs', self), g.op('Mul', g.op('Abs', h.like(g, other, self)), h.floor_div_exact(g, g.op('Abs', self), g.op('Abs', h.like(g, other, self)))))) if h.is_float(g, self) else g.op('Sub', self, g.op('Mul', h.like(g, other, self), g.op('Div', self, h.like(g, other, self))))
 
 
-@declared('opspecs/math.yaml:332', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
+@declared('opspecs/math.yaml:333', emits=('And', 'Cast', 'Ceil', 'Div', 'Equal', 'Floor', 'Less', 'Mul', 'Not', 'Sub', 'Where', 'Xor'))
 def div_Scalar_mode(g: GraphBuilder, self, other, *, rounding_mode):
-    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:332)"""
+    """aten::div.Scalar_mode, opsets 9-9: ((Div(self, like(other, self)) if is_float(self) else Div(cast(self, 'float32'), cast(like(other, self), 'float32'))) if rounding_mode is None else ((Where(Less(Div(self, like(other, self)), like(0, self)), Ceil(Div(self, like(other, self))), Floor(Div(self, like(other, self)))) if is_float(self) else Div(self, like(other, self))) if rounding_mode == 'trunc' else (floor_div_exact(self, like(other, self)) if is_float(self) else Sub(Div(self, like(other, self)), cast_like(And(Xor(Less(self, like(0, self)), Less(like(other, self), like(0, self))), Not(Equal(Mul(Div(self, like(other, self)), like(other, self)), self))), self))))) (opspecs/math.yaml:333)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return (g.op('Div', self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Div', h.cast(g, self, 'float32'), h.cast(g, h.like(g, other, self), 'float32'))) if rounding_mode is None else (g.op('Where', g.op('Less', g.op('Div', self, h.like(g, other, self)), h.like(g, 0, self)), g.op('Ceil', g.op('Div', self, h.like(g, other, self))), g.op('Floor', g.op('Div', self, h.like(g, other, self)))) if h.is_float(g, self) else g.op('Div', self, h.like(g, other, self))) if rounding_mode == 'trunc' else h.floor_div_exact(g, self, h.like(g, other, self)) if h.is_float(g, self) else g.op('Sub', g.op('Div', self, h.like(g, other, self)), h.cast_like(g, g.op('And', g.op('Xor', g.op('Less', self, h.like(g, 0, self)), g.op('Less', h.like(g, other, self), h.like(g, 0, self))), g.op('Not', g.op('Equal', g.op('Mul', g.op('Div', self, h.like(g, other, self)), h.like(g, other, self)), self))), self))
 
 
-@declared('opspecs/math.yaml:372', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:373', emits=('Cast', 'Div', 'Greater', 'Less', 'Log', 'Sub', 'Where'))
 def logit(g: GraphBuilder, self, eps=None):
-    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:372)"""
+    """aten::logit.default, opsets 9-26: Log(Div((z := self if eps is None or eps < 0 else Where(Less(self, like(eps, self)), like(eps, self), Where(Greater(self, like(1 - eps, self)), like(1 - eps, self), self))), Sub(like(1, self), z))) (opspecs/math.yaml:373)"""
     self, = g.promote([self], 'INT_TO_FLOAT')
     return g.op('Log', g.op('Div', (z := (self if eps is None or eps < 0 else g.op('Where', g.op('Less', self, h.like(g, eps, self)), h.like(g, eps, self), g.op('Where', g.op('Greater', self, h.like(g, 1 - eps, self)), h.like(g, 1 - eps, self), self)))), g.op('Sub', h.like(g, 1, self), z)))
 
 
-@declared('opspecs/math.yaml:386', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
+@declared('opspecs/math.yaml:387', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Log', 'Mul', 'Not', 'Or', 'Where'))
 def xlogy_Tensor(g: GraphBuilder, self, other):
-    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:386)"""
+    """aten::xlogy.Tensor, opsets 9-26: Where(IsNaN(other), other, Where(Not(Or(Or(Less(self, like(0, self)), Greater(self, like(0, self))), IsNaN(self))), like(0, self), Mul(self, Log(other)))) (opspecs/math.yaml:387)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Where', g.op('IsNaN', other), other, g.op('Where', g.op('Not', g.op('Or', g.op('Or', g.op('Less', self, h.like(g, 0, self)), g.op('Greater', self, h.like(g, 0, self))), g.op('IsNaN', self))), h.like(g, 0, self), g.op('Mul', self, g.op('Log', other))))
 
 
-@declared('opspecs/math.yaml:397', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
+@declared('opspecs/math.yaml:398', emits=('Add', 'Cast', 'Mul', 'Sqrt'))
 def hypot(g: GraphBuilder, self, other):
-    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:397)"""
+    """aten::hypot.default, opsets 9-26: Sqrt(Add(Mul(self, self), Mul(other, other))) (opspecs/math.yaml:398)"""
     self, other = g.promote([self, other], 'DEFAULT')
     return g.op('Sqrt', g.op('Add', g.op('Mul', self, self), g.op('Mul', other, other)))
 
 
-@declared('opspecs/math.yaml:408', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/math.yaml:409', emits=('Cast', 'Greater', 'Identity', 'IsNaN', 'Less', 'Where'))
 def nan_to_num(g: GraphBuilder, self, nan=None, posinf=None, neginf=None):
-    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:408)"""
+    """aten::nan_to_num.default, opsets 9-26: (Where(IsNaN(self), like(0.0 if nan is None else nan, self), Where(Greater(self, like(finite_max(self), self)), like(finite_max(self) if posinf is None else posinf, self), Where(Less(self, like(-finite_max(self), self)), like(-finite_max(self) if neginf is None else neginf, self), self))) if is_float(self) else Identity(self)) (opspecs/math.yaml:409)"""
     return g.op('Where', g.op('IsNaN', self), h.like(g, 0.0 if nan is None else nan, self), g.op('Where', g.op('Greater', self, h.like(g, h.finite_max(g, self), self)), h.like(g, h.finite_max(g, self) if posinf is None else posinf, self), g.op('Where', g.op('Less', self, h.like(g, -h.finite_max(g, self), self)), h.like(g, -h.finite_max(g, self) if neginf is None else neginf, self), self))) if h.is_float(g, self) else g.op('Identity', self)
 
 
-@declared('opspecs/math.yaml:424', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:425', emits=('Cast', 'Ceil', 'Floor', 'Less', 'Sub', 'Where'))
 def frac(g: GraphBuilder, self):
-    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:424)"""
+    """aten::frac.default, opsets 9-26: Sub(self, Where(Less(self, like(0, self)), Ceil(self), Floor(self))) (opspecs/math.yaml:425)"""
     return g.op('Sub', self, g.op('Where', g.op('Less', self, h.like(g, 0, self)), g.op('Ceil', self), g.op('Floor', self)))
 
 
-@declared('opspecs/math.yaml:431', emits=('Add', 'Cast', 'Mul', 'Sub'))
+@declared('opspecs/math.yaml:432', emits=('Add', 'Cast', 'Mul', 'Sub'))
 def lerp_Scalar(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:431)"""
+    """aten::lerp.Scalar, opsets 9-26: (Add(self, Mul(like(weight, self), Sub(end, self))) if -0.5 < weight < 0.5 else Sub(end, Mul(Sub(end, self), like(1 - weight, self)))) (opspecs/math.yaml:432)"""
     return g.op('Add', self, g.op('Mul', h.like(g, weight, self), g.op('Sub', end, self))) if -0.5 < weight < 0.5 else g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), h.like(g, 1 - weight, self)))
 
 
-@declared('opspecs/math.yaml:441', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:442', emits=('Abs', 'Add', 'Cast', 'Less', 'Mul', 'Sub', 'Where'))
 def lerp_Tensor(g: GraphBuilder, self, end, weight):
-    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:441)"""
+    """aten::lerp.Tensor, opsets 9-26: Where(Less(Abs(weight), like(0.5, weight)), Add(self, Mul(weight, Sub(end, self))), Sub(end, Mul(Sub(end, self), Sub(like(1, weight), weight)))) (opspecs/math.yaml:442)"""
     return g.op('Where', g.op('Less', g.op('Abs', weight), h.like(g, 0.5, weight)), g.op('Add', self, g.op('Mul', weight, g.op('Sub', end, self))), g.op('Sub', end, g.op('Mul', g.op('Sub', end, self), g.op('Sub', h.like(g, 1, weight), weight))))
 
 
-@declared('opspecs/math.yaml:453', emits=('Add', 'Cast', 'Mul'))
+@declared('opspecs/math.yaml:454', emits=('Add', 'Cast', 'Mul'))
 def addcmul(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:453)"""
+    """aten::addcmul.default, opsets 9-26: Add(self, Mul(tensor1, tensor2) if value == 1 else Mul(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:454)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Mul', tensor1, tensor2) if value == 1 else g.op('Mul', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:465', emits=('Add', 'Cast', 'Div', 'Mul'))
+@declared('opspecs/math.yaml:466', emits=('Add', 'Cast', 'Div', 'Mul'))
 def addcdiv(g: GraphBuilder, self, tensor1, tensor2, *, value=1):
-    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:465)"""
+    """aten::addcdiv.default, opsets 9-26: Add(self, Div(tensor1, tensor2) if value == 1 else Div(Mul(like(value, self), tensor1), tensor2)) (opspecs/math.yaml:466)"""
     self, tensor1, tensor2 = g.promote([self, tensor1, tensor2], 'DEFAULT')
     return g.op('Add', self, g.op('Div', tensor1, tensor2) if value == 1 else g.op('Div', g.op('Mul', h.like(g, value, self), tensor1), tensor2))
 
 
-@declared('opspecs/math.yaml:489', emits=('Cast', 'Div', 'Less', 'Or'))
+@declared('opspecs/math.yaml:490', emits=('Cast', 'Div', 'Less', 'Or'))
 def signbit(g: GraphBuilder, self):
-    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:489)"""
+    """aten::signbit.default, opsets 9-26: sign_bit(self) (opspecs/math.yaml:490)"""
     return s.sign_bit(g, self)
 
 
-@declared('opspecs/math.yaml:498', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:499', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Tensor(g: GraphBuilder, self, other):
-    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:498)"""
+    """aten::copysign.Tensor, opsets 9-26: Mul(Abs(self), Where(sign_bit(other), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:499)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, other), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:507', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
+@declared('opspecs/math.yaml:508', emits=('Abs', 'Cast', 'Div', 'Less', 'Mul', 'Or', 'Where'))
 def copysign_Scalar(g: GraphBuilder, self, other):
-    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:507)"""
+    """aten::copysign.Scalar, opsets 9-26: Mul(Abs(self), Where(sign_bit(like(other, self)), like(-1.0, self), like(1.0, self))) (opspecs/math.yaml:508)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', g.op('Abs', self), g.op('Where', s.sign_bit(g, h.like(g, other, self)), h.like(g, -1.0, self), h.like(g, 1.0, self)))
 
 
-@declared('opspecs/math.yaml:516', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
+@declared('opspecs/math.yaml:517', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Max', 'Or', 'Where'))
 def fmax(g: GraphBuilder, self, other):
-    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where; calls tie_to_self() (opspecs/math.yaml:516)"""
+    """aten::fmax.default, opsets 9-26: block of 3 lines: Greater, IsNaN, Max, Where; calls tie_to_self() (opspecs/math.yaml:517)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Max', self, other) if g.opset >= 12 else g.op('Where', g.op('Greater', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Max', self, other))))
 
 
-@declared('opspecs/math.yaml:528', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
+@declared('opspecs/math.yaml:529', emits=('Cast', 'Greater', 'IsNaN', 'Less', 'Min', 'Or', 'Where'))
 def fmin(g: GraphBuilder, self, other):
-    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where; calls tie_to_self() (opspecs/math.yaml:528)"""
+    """aten::fmin.default, opsets 9-26: block of 3 lines: IsNaN, Less, Min, Where; calls tie_to_self() (opspecs/math.yaml:529)"""
     self, other = g.promote([self, other], 'DEFAULT')
     if not h.is_float(g, self):
         return g.op('Min', self, other) if g.opset >= 12 else g.op('Where', g.op('Less', self, other), self, other)
     return g.op('Where', g.op('IsNaN', self), other, g.op('Where', g.op('IsNaN', other), self, s.tie_to_self(g, self, other, g.op('Min', self, other))))
 
 
-@declared('opspecs/math.yaml:554', emits=('Cast', 'Mul', 'Pow'))
+@declared('opspecs/math.yaml:555', emits=('Cast', 'Mul', 'Pow'))
 def ldexp_Tensor(g: GraphBuilder, self, other):
-    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:554)"""
+    """aten::ldexp.Tensor, opsets 9-26: Mul(self, Pow(like(2, self), other)) (opspecs/math.yaml:555)"""
     self, other = g.promote([self, other], 'INT_TO_FLOAT')
     return g.op('Mul', self, g.op('Pow', h.like(g, 2, self), other))
 
 
-@declared('opspecs/math.yaml:564', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
+@declared('opspecs/math.yaml:565', emits=('Abs', 'Cast', 'Concat', 'Greater', 'IsNaN', 'Mul', 'Or', 'Pow', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sqrt', 'Sub'))
 def dist(g: GraphBuilder, self, other, p=2):
-    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:564)"""
+    """aten::dist.default, opsets 9-26: block of 12 lines: Abs, Greater, IsNaN, Mul, Or, Pow, Sqrt, Sub; calls reduce_max(), reduce_min(), reduce_sum() (opspecs/math.yaml:565)"""
     self, other = g.promote([self, other], 'DEFAULT')
     d = g.op('Abs', g.op('Sub', self, other))
     if p == 0:
@@ -1382,17 +1382,17 @@ def dist(g: GraphBuilder, self, other, p=2):
     return g.op('Pow', s.reduce_sum(g, g.op('Pow', d, h.like(g, p, d)), None, 0), h.like(g, 1.0 / p, d))
 
 
-@declared('opspecs/math.yaml:604', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:605', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'Less', 'Log', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def frexp_Tensor(g: GraphBuilder, self):
-    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:604)"""
+    """aten::frexp.Tensor, opsets 9-26: block of 3 lines: Abs, Neg, Where; calls binade(), sign_bit() (opspecs/math.yaml:605)"""
     ok, m, e = s.binade(g, g.op('Abs', self))
     mantissa = g.op('Where', ok, g.op('Where', s.sign_bit(g, self), g.op('Neg', m), m), self)
     return (mantissa, h.cast(g, g.op('Where', ok, e, h.like(g, 0, self)), 'int32'))
 
 
-@declared('opspecs/math.yaml:623', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
+@declared('opspecs/math.yaml:624', emits=('Abs', 'Add', 'And', 'Cast', 'Div', 'Floor', 'Greater', 'IsNaN', 'Less', 'Log', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Pow', 'Sub', 'Where'))
 def nextafter(g: GraphBuilder, self, other):
-    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:623)"""
+    """aten::nextafter.default, opsets 9-26: block of 17 lines: Abs, Add, And, Floor, Greater, IsNaN, Less, Max, Mul, Not, Or, Pow, Sub, Where; calls binade(), sign_bit() (opspecs/math.yaml:624)"""
     digits = 53 if h.dtype_in(g, self, 'float64') else 24 if h.dtype_in(g, self, 'float32') else 11 if h.dtype_in(g, self, 'float16') else 8
     least = -1074 if h.dtype_in(g, self, 'float64') else -149 if h.dtype_in(g, self, 'float32') else -24 if h.dtype_in(g, self, 'float16') else -133
     x = h.cast(g, self, 'float32') if h.dtype_in(g, self, 'bfloat16') else self
