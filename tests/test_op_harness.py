@@ -25,7 +25,7 @@ def test_hints_torch_always_rejects_fail_the_test():
     with pytest.raises(pytest.fail.Exception) as failure:
         test_ops.test_matches_torch(spec, 18)
     message = str(failure.value)
-    assert f"aten::mm.default at opset 18 ({spec.location}): compared 0 examples with eager torch" in message
+    assert f"aten::mm.default drawn at opset 18 ({spec.location}): compared 0 examples with eager torch" in message
     assert "torch rejected" in message and "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in message
     assert "Fix the spec's 'test:' hints" in message
 
