@@ -31,10 +31,11 @@ from aten2onnx.exporter.emit.lib import common as c
 _ATTENTION_DTYPES = (torch.float32, torch.float64)
 
 
-def _concat_shape(g: GraphBuilder, *parts: list[Any] | ir.Value) -> ir.Value:
+def _concat_shape(g: GraphBuilder, *parts: list[Any] | ir.Value) -> list[int] | ir.Value:
+    """The parts of a shape joined: ints when all are static, else a 1-D int64 value."""
     lists = [p for p in parts if isinstance(p, list)]
     if len(lists) == len(parts):
-        return h.ints(g, [d for p in lists for d in p])
+        return [d for p in lists for d in p]
     return g.op("Concat", *[p if isinstance(p, ir.Value) else h.ints(g, p) for p in parts], axis=0)
 
 
@@ -68,7 +69,7 @@ def _attention(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value,
         tail = h.shape(g, mask)[-2:] if g.rank(mask) >= 2 else [1, *h.shape(g, mask)]
         if [str(d) for d in tail] != [str(L), str(S)]:
             size = _concat_shape(g, h.shape_slice(g, query, -2, -1), h.shape_slice(g, key, -2, -1))
-            mask = g.op("Expand", mask, size)
+            mask = g.op("Expand", mask, size if isinstance(size, ir.Value) else h.ints(g, size))
     attrs: dict[str, Any] = {"is_causal": int(bool(is_causal))}
     if scale is not None:
         attrs["scale"] = float(scale)
@@ -99,10 +100,9 @@ def _repeat_heads(g: GraphBuilder, x: ir.Value, times: int) -> ir.Value:
     r = g.rank(x)
     heads = h.shape(g, x)[-3]
     grown = g.op("Expand", c.unsqueeze(g, x, [r - 2]), h.ints(g, [1] * (r - 2) + [times, 1, 1]))
-    parts = [h.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], h.shape_slice(g, x, -2)]
+    size = _concat_shape(g, h.shape_slice(g, x, 0, r - 3) if r > 3 else [], [heads * times], h.shape_slice(g, x, -2))
     # reshape_to: a size 0 (no keys, a head size of 0) is 0, where Reshape's 0 would copy a size
-    lists = [p for p in parts if isinstance(p, list)]
-    return h.reshape_to(g, grown, [d for p in lists for d in p] if len(lists) == len(parts) else _concat_shape(g, *parts))
+    return h.reshape_to(g, grown, size)
 
 
 def _math(g: GraphBuilder, query: ir.Value, key: ir.Value, value: ir.Value, attn_mask: Any, is_causal: bool, scale: Any,
