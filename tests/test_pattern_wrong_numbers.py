@@ -19,6 +19,7 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from op_runner import assert_same
 from patterns import Fn, assert_matches
 from torch import nn
 
@@ -118,12 +119,9 @@ _NAN, _INF = float("nan"), float("inf")
 
 
 def assert_same_bits(got: torch.Tensor, want: torch.Tensor) -> None:
-    """Values within a few ulps, NaN at the same places and the same sign bit everywhere (zeros too)."""
-    assert got.dtype == want.dtype and got.shape == want.shape
-    assert torch.equal(got.isnan(), want.isnan()), f"NaN at {got.isnan().tolist()}, torch {want.isnan().tolist()}"
-    numbers = ~want.isnan()
-    torch.testing.assert_close(got[numbers], want[numbers], atol=0.0, rtol=1e-6)
-    assert torch.equal(got[numbers].signbit(), want[numbers].signbit()), f"signs: {got.tolist()} != {want.tolist()}"
+    """Values within a few ulps, NaN at the same places and torch's sign bit on every zero (the op
+    suite's comparison with its `signed_zeros` hint)."""
+    assert_same([got], [want], atol=0.0, rtol=1e-6, signed_zeros=True)
 
 
 def _check_bits(fn: Callable[..., torch.Tensor], *args: torch.Tensor, opset: int) -> None:
