@@ -242,27 +242,37 @@ def linalg_pinv_atol_rtol_tensor(g: GraphBuilder, self, *, atol=None, rtol=None,
     return linalg_spectral_ops.linalg_pinv(g, self, atol, rtol, hermitian)
 
 
-@declared('opspecs/linalg.yaml:277', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:279', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('torch.linalg.lstsq needs the matrix sizes (the last two dims of A and B) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:298')})
+def linalg_lstsq(g: GraphBuilder, self, b, rcond=None, *, driver=None):
+    """aten::linalg_lstsq.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_lstsq (opspecs/linalg.yaml:279)"""
+    if not (driver is None or driver in ['gelsy', 'gelsd', 'gelss', 'gels']):
+        raise g.constraint_error("torch.linalg.lstsq's driver must be None, 'gelsy', 'gelsd', 'gelss' or 'gels' on the CPU", 'opspecs/linalg.yaml:291')
+    if not (rcond is None or rcond >= 0):
+        raise g.constraint_error('a negative rcond makes each LAPACK driver pick its own cut-off; pass rcond=None (eps * max(m, n)) or a cut-off >= 0', 'opspecs/linalg.yaml:294')
+    return linalg_spectral_ops.linalg_lstsq(g, self, b, rcond, driver)
+
+
+@declared('opspecs/linalg.yaml:312', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def geqrf(g: GraphBuilder, self):
-    """aten::geqrf.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:277)"""
+    """aten::geqrf.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:312)"""
     return linalg_qr_ops.geqrf(g, self)
 
 
-@declared('opspecs/linalg.yaml:289', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:324', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_householder_product(g: GraphBuilder, input, tau):
-    """aten::linalg_householder_product.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:289)"""
+    """aten::linalg_householder_product.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:324)"""
     return linalg_qr_ops.householder_product(g, input, tau)
 
 
-@declared('opspecs/linalg.yaml:300', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:335', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_qr(g: GraphBuilder, A, mode='reduced'):
-    """aten::linalg_qr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:300)"""
+    """aten::linalg_qr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:335)"""
     return linalg_qr_ops.linalg_qr(g, A, mode)
 
 
-@declared('opspecs/linalg.yaml:312', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:347', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def ormqr(g: GraphBuilder, self, input2, input3, left=True, transpose=False):
-    """aten::ormqr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:312)"""
+    """aten::ormqr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:347)"""
     return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 

@@ -74,3 +74,79 @@ def test_spectral_matches_eager(dtype: torch.dtype) -> None:
     program = aten2onnx.export(Spectral(), (a,), opset_version=20)
     onnx.checker.check_model(program.model_proto, full_check=True)
     _compare(program, Spectral(), (a,), 1e-4 if dtype == torch.float32 else 1e-9)
+
+
+class LeastSquares(nn.Module):
+    """torch.linalg.lstsq with every output, as torch.export cannot trace it (kept whole)."""
+
+    def __init__(self, driver: str | None, rcond: float | None = None) -> None:
+        super().__init__()
+        self.driver, self.rcond = driver, rcond
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.linalg.lstsq(a, b, rcond=self.rcond, driver=self.driver))
+
+
+def _with_singular_values(batch: int, m: int, n: int, values: list[float], seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.linalg.qr(torch.randn(batch, m, m, generator=gen, dtype=torch.float64))[0][..., :len(values)]
+    v = torch.linalg.qr(torch.randn(batch, n, n, generator=gen, dtype=torch.float64))[0][..., :len(values)]
+    return u @ torch.diag_embed(torch.tensor(values, dtype=torch.float64)).expand(batch, -1, -1) @ v.mT
+
+
+@pytest.mark.parametrize("driver", [None, "gelsy", "gelsd", "gelss", "gels"])
+@pytest.mark.parametrize(("a_shape", "b_shape"), [((2, 5, 3), (2, 5, 2)), ((1, 5, 3), (3, 5, 2)),
+                                                  ((2, 3, 4), (2, 3)), ((4, 4), (4, 1))])
+def test_lstsq_matches_eager(driver: str | None, a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> None:
+    """Tall, wide and square A, a vector b, A's batch broadcast against b's; each driver's outputs."""
+    gen = torch.Generator().manual_seed(len(a_shape) + len(b_shape))
+    a = _with_singular_values(a_shape[0] if len(a_shape) == 3 else 1, *a_shape[-2:],
+                              [3.0, 2.0, 1.5, 1.0][:min(a_shape[-2:])], 4).reshape(a_shape).float()
+    b = torch.randn(b_shape, generator=gen)
+    program = aten2onnx.export(LeastSquares(driver), (a, b), opset_version=20)
+    _compare(program, LeastSquares(driver), (a, b), 1e-4)
+
+
+@pytest.mark.parametrize(("driver", "rcond"), [("gelsd", 1e-6), ("gelsd", 0.3), ("gelsy", 1e-6)])
+def test_lstsq_of_a_rank_deficient_matrix(driver: str, rcond: float) -> None:
+    """Singular values 4, 2, 1e-9 (float64) and a cut-off of rcond times the largest: the minimum-norm
+    solution over the two kept, and rank 2, as torch's. (gelsy estimates the rank from a pivoted QR:
+    with rcond=0.3 it finds rank 1 for one of these matrices.)"""
+    a = _with_singular_values(2, 6, 3, [4.0, 2.0, 1e-9], 5)
+    b = torch.randn(2, 6, 2, dtype=torch.float64)
+    model = LeastSquares(driver, rcond)
+    outputs = model(a, b)
+    assert outputs[2].tolist() == [2, 2]
+    got = aten2onnx.export(model, (a, b), opset_version=18)(a, b)
+    torch.testing.assert_close(got[0], outputs[0], atol=1e-9, rtol=1e-9)
+    assert torch.equal(got[2], outputs[2])
+
+
+def test_lstsq_cut_off_by_rcond() -> None:
+    """gelsd drops the singular value 1 below rcond * 4 = 1.2: a rank-2 solution of a full-rank A (a
+    wide one: with m > n, torch's residuals of a rank-deficient A are empty, the export's are not)."""
+    a = _with_singular_values(2, 3, 5, [4.0, 2.0, 1.0], 6)
+    b = torch.randn(2, 3, 2, dtype=torch.float64)
+    model = LeastSquares("gelsd", 0.3)
+    assert model(a, b)[2].tolist() == [2, 2]
+    _compare(aten2onnx.export(model, (a, b), opset_version=18), model, (a, b), 1e-9)
+
+
+def test_lstsq_with_a_dynamic_batch_and_traced() -> None:
+    """A batch size known only at run time, and the same call through TorchScript (dynamo=False)."""
+    a = _with_singular_values(2, 5, 3, [3.0, 2.0, 1.0], 7)
+    b = torch.randn(2, 5, 2, dtype=torch.float64)
+    batch = Dim("batch", min=1, max=16)
+    program = aten2onnx.export(LeastSquares("gelsd"), (a, b), opset_version=20,
+                               dynamic_shapes=({0: batch}, {0: batch}))
+    for size in (1, 4):
+        args = (_with_singular_values(size, 5, 3, [3.0, 2.0, 1.0], size), torch.randn(size, 5, 2, dtype=torch.float64))
+        _compare(program, LeastSquares("gelsd"), args, 1e-9)
+    traced = aten2onnx.export(LeastSquares(None), (a, b), opset_version=20, dynamo=False)
+    _compare(traced, LeastSquares(None), (a, b), 1e-9)
+
+
+def test_lstsq_of_dynamic_matrix_sizes_is_refused() -> None:
+    a, b = torch.randn(5, 3), torch.randn(5, 2)
+    with pytest.raises(aten2onnx.ConstraintError, match=r"lstsq needs the matrix sizes.*linalg.yaml"):
+        aten2onnx.export(LeastSquares(None), (a, b), opset_version=20, dynamic_shapes=({0: Dim("m", min=4)}, {0: Dim("m", min=4)}))

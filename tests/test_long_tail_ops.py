@@ -337,7 +337,7 @@ def test_ops_kept_whole_are_restored_after_export() -> None:
     from aten2onnx.exporter.capture import whole_ops
 
     ops = [getattr(torch.ops.aten, name.split("::")[1].split(".")[0]).default for name in whole_ops.whole_ops(18)]
-    assert len(ops) == 3
+    assert len(ops) == 4
 
     def state() -> list[tuple[dict[object, object], bool]]:
         return [(dict(op.py_kernels), op in fake_impls.op_implementations_dict) for op in ops]

@@ -1,13 +1,15 @@
-"""Composite ops torch.export cannot trace, captured whole as one aten node where a spec maps them.
+"""Ops torch.export cannot trace, captured whole as one aten node where a spec maps them.
 
 torch.export traces a CompositeImplicitAutograd op (torch.cov) through torch's implementation of
 it, and some of those read data: cov and corrcoef compare the weights (`aten.equal`), combinations
 selects with a mask (a size known only from the data). Capture then fails although a spec could
-translate the op as it is. While `kept_whole(opset)` is active, each op of `_WHOLE` that has a
-mapping at `opset` is recorded as one node: its CompositeImplicitAutograd kernel is replaced by
-torch's own "preserve this op" marker (the mechanism of ExportedProgram.run_decompositions), and a
-fake rule gives its output from the arguments' sizes, so torch's data-dependent code never runs
-while tracing. Eager calls are untouched (the marker is a Python kernel, which only tracing
+translate the op as it is. Others have a kernel of their own but no fake rule, since the size
+of an output depends on the data: linalg_lstsq's residuals exist only when every matrix has full
+rank. While `kept_whole(opset)` is active, each op of `_WHOLE` that has a mapping at `opset` is
+recorded as one node: a CompositeImplicitAutograd kernel is replaced by torch's own "preserve this
+op" marker (the mechanism of ExportedProgram.run_decompositions), and a fake rule gives its outputs
+from the arguments' sizes (the mapping's, where torch's depend on the data), so torch's
+data-dependent code never runs while tracing. Eager calls are untouched (the marker is a Python kernel, which only tracing
 consults), and every kernel and rule is restored on exit, also after an error.
 """
 
@@ -23,8 +25,10 @@ import torch
 
 from aten2onnx.exporter.translate import registry
 
-# (sizes, dtype) of the op's output from its arguments (fake tensors and Python values)
-OutputRule = Callable[..., tuple[list[Any], torch.dtype]]
+# (sizes, dtype) of the op's output from its arguments (fake tensors and Python values), a list of
+# them for an op with several outputs
+Output = tuple[list[Any], torch.dtype]
+OutputRule = Callable[..., Output | list[Output]]
 
 
 def _float_result(dtype: torch.dtype) -> torch.dtype:
@@ -67,6 +71,26 @@ def _combinations(self: torch.Tensor, r: int = 2, with_replacement: bool = False
     return [_choose(n + r - 1 if with_replacement else n, r), r], self.dtype
 
 
+def _lstsq(self: torch.Tensor, b: torch.Tensor, rcond: float | None = None,
+           driver: str | None = None) -> list[Output]:
+    """torch.linalg.lstsq's (solution, residuals, rank, singular_values) as its driver shapes them; the
+    residuals as for an A of full rank (torch's are empty otherwise: the spec's note says so)."""
+    torch._check(self.dim() >= 2, lambda: "torch.linalg.lstsq: input must have at least 2 dimensions.")
+    torch._check(self.dim() - 1 <= b.dim() <= self.dim(),
+                 lambda: "torch.linalg.lstsq: input.dim() must be greater or equal to other.dim() and "
+                         "(input.dim() - other.dim()) <= 1")
+    vector = b.dim() == self.dim() - 1
+    m, n = self.shape[-2], self.shape[-1]
+    columns = 1 if vector else b.shape[-1]
+    own = list(self.shape[:-2])
+    batch = list(torch.broadcast_shapes(self.shape[:-2], b.shape[:-1] if vector else b.shape[:-2]))
+    driver = driver or "gelsy"
+    residuals = [*batch, columns] if driver != "gelsy" and m > n else [0]
+    return [([*batch, n] if vector else [*batch, n, columns], self.dtype), (residuals, self.dtype),
+            (own if driver != "gels" else [0], torch.int64),
+            ([*own, min(m, n)] if driver in ("gelsd", "gelss") else [0], self.dtype)]
+
+
 @dataclass(frozen=True)
 class _WholeOp:
     overload: str  # as the specs name it
@@ -78,6 +102,7 @@ _WHOLE = (
     _WholeOp("aten::cov.default", _cov),
     _WholeOp("aten::corrcoef.default", _corrcoef),
     _WholeOp("aten::combinations.default", _combinations),
+    _WholeOp("aten::linalg_lstsq.default", _lstsq),
 )
 
 
@@ -95,10 +120,12 @@ def whole_ops(opset: int) -> list[str]:
 
 def _fake_rule(output: OutputRule) -> Callable[..., Any]:
     def rule(fake_mode: Any, func: Any, *args: Any, **kwargs: Any) -> Any:
-        sizes, dtype = output(*args, **kwargs)
+        outputs = output(*args, **kwargs)
         device = args[0].device if args and isinstance(args[0], torch.Tensor) else kwargs["self"].device
         with fake_mode:
-            return torch.empty(sizes, dtype=dtype, device=device)
+            if isinstance(outputs, tuple):
+                return torch.empty(outputs[0], dtype=outputs[1], device=device)
+            return tuple(torch.empty(sizes, dtype=dtype, device=device) for sizes, dtype in outputs)
     return rule
 
 
@@ -127,7 +154,9 @@ def kept_whole(opset: int) -> Iterator[list[str]]:
                 fake_impls.register_op_impl(op)(_fake_rule(whole.output))
         # the fake rule must exist first: without one, torch registers the op's own composite
         # implementation as its fake rule, which is the data-dependent code this avoids
-        with _override_composite_implicit_decomp({op: _special_op_to_preserve_cia for op in ops}):
+        composite = [op for op in ops if torch._C._dispatch_has_kernel_for_dispatch_key(
+            op.name(), "CompositeImplicitAutograd")]
+        with _override_composite_implicit_decomp({op: _special_op_to_preserve_cia for op in composite}):
             yield [w.overload for w in kept]
     finally:
         for op in ops:

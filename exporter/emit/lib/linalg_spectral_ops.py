@@ -226,3 +226,54 @@ def linalg_pinv(g: GraphBuilder, self: ir.Value, atol: ir.Value | None = None, r
     one, zero = k.scalar(g, 1.0, self), k.scalar(g, 0.0, self)
     inverse = g.op("Where", kept, g.op("Div", one, g.op("Where", kept, values, one)), zero)
     return g.op("MatMul", g.op("Mul", left, c.unsqueeze(g, inverse, [r - 2])), right)
+
+
+# LAPACK drivers torch.linalg.lstsq takes; None is the CPU default, gelsy
+_LSTSQ_RANK_DRIVERS = ("gelsy", "gelsd", "gelss")  # compute the rank (gels assumes a full one)
+_LSTSQ_SVD_DRIVERS = ("gelsd", "gelss")             # return the singular values and, when m > n, residuals
+
+
+def linalg_lstsq(g: GraphBuilder, self: ir.Value, b: ir.Value, rcond: float | None = None,
+                 driver: str | None = None) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+    """torch.linalg.lstsq (solution, residuals, rank, singular_values) from the Jacobi SVD: the
+    minimum-norm least-squares solution V diag(1/s) U^T B over the singular values above
+    rcond * the largest (rcond None: eps * max(m, n)), which is every driver's solution for an A of
+    full rank. The other outputs are shaped as torch's driver gives them: rank (A's batch, int64)
+    but for gels; singular values for gelsd/gelss; residuals (|A X - B|^2 per column) for gels,
+    gelsd and gelss when m > n. A vector b (one dim fewer than A) is one column."""
+    driver = driver or "gelsy"
+    r = g.rank(self)
+    m, n = k.size(g, self, -2), k.size(g, self, -1)
+    if not (isinstance(m, int) and isinstance(n, int)):
+        raise g.refuse("dynamic_matrix_size", detail=f"A's shape {list(g.dims(self))}")
+    dtype = g.known_dtype(self)
+    vector = g.rank(b) == r - 1
+    rhs = c.unsqueeze(g, b, [r - 1]) if vector else b
+    if min(m, n) == 0:  # no singular values (and no Jacobi loop over 0 columns): the solution is 0
+        values = c.reduce(g, "ReduceSum", self, [r - 1 if m == 0 else r - 2], False)  # (*batch, 0)
+        kept = g.op("Greater", values, values)
+        solution = g.op("MatMul", k.transpose(g, self, r), rhs)  # a sum over m = 0 terms, or (n = 0) empty
+    else:
+        u, values, vh = linalg_svd(g, self)
+        cutoff = _EPSILON.get(dtype, 2.2e-16) * max(m, n) if rcond is None else rcond
+        largest = c.reduce(g, "ReduceMax", values, [r - 2], True)
+        kept = g.op("Greater", values, g.op("Mul", k.scalar(g, cutoff, self), largest))
+        one, zero = k.scalar(g, 1.0, self), k.scalar(g, 0.0, self)
+        inverse = g.op("Where", kept, g.op("Div", one, g.op("Where", kept, values, one)), zero)
+        projected = g.op("Mul", g.op("MatMul", k.transpose(g, u, r), rhs), c.unsqueeze(g, inverse, [r - 1]))
+        solution = g.op("MatMul", k.transpose(g, vh, r), projected)
+    if driver in _LSTSQ_RANK_DRIVERS:
+        rank = c.reduce(g, "ReduceSum", g.cast(kept, torch.int64), [r - 2], False)
+    else:
+        rank = k.empty(g, torch.int64)
+    if m > n and driver != "gelsy":
+        error = g.op("Sub", g.op("MatMul", self, solution), rhs)
+        if n == 0 and driver == "gels":  # LAPACK's gels zeroes B when A has no columns
+            error = g.cast(g.op("Greater", rhs, rhs), dtype)
+        residuals = c.reduce(g, "ReduceSum", k.square(g, error), [r - 2], False)
+    else:
+        residuals = k.empty(g, dtype)
+    singular_values = values if driver in _LSTSQ_SVD_DRIVERS else k.empty(g, dtype)
+    if vector:
+        solution = c.squeeze(g, solution, [r - 1])
+    return solution, residuals, rank, singular_values
