@@ -24,6 +24,18 @@ def scatter_add(g: GraphBuilder, self, dim, index, src):
     return g.op('Reshape', out, h.ints(g, [])) if h.rank(g, self) == 0 else out
 
 
+@declared('opspecs/nn.yaml:298', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Less', 'Not', 'ReduceProd', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Where'))
+def max_pool2d_with_indices_backward(g: GraphBuilder, grad_output, self, kernel_size, stride, padding, dilation, ceil_mode, indices):
+    """aten::max_pool2d_with_indices_backward.default, opsets 16-26: max_pool_backward(grad_output, self, indices, 2) (opspecs/nn.yaml:298)"""
+    return s.max_pool_backward(g, grad_output, self, indices, 2)
+
+
+@declared('opspecs/nn.yaml:312', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Expand', 'Less', 'Not', 'ReduceProd', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Where'))
+def max_pool3d_with_indices_backward(g: GraphBuilder, grad_output, self, kernel_size, stride, padding, dilation, ceil_mode, indices):
+    """aten::max_pool3d_with_indices_backward.default, opsets 16-26: max_pool_backward(grad_output, self, indices, 3) (opspecs/nn.yaml:312)"""
+    return s.max_pool_backward(g, grad_output, self, indices, 3)
+
+
 @declared('opspecs/resize.yaml:405', emits=('GridSample',))
 def grid_sampler_2d(g: GraphBuilder, input, grid, interpolation_mode, padding_mode, align_corners):
     """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:405)"""

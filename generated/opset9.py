@@ -1533,74 +1533,74 @@ def max_pool3d_with_indices(g: GraphBuilder, self, kernel_size, stride=[], paddi
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=3, with_indices=True)
 
 
-@declared('opspecs/nn.yaml:282', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:289')})
+@declared('opspecs/nn.yaml:329', emits=('AveragePool', 'Concat', 'Mul', 'Pad', 'Reshape', 'Squeeze', 'Unsqueeze'), refusals={'dynamic_sizes_ceil_mode': ("average pooling with ceil_mode at opset 9, or with ceil_mode and divisor_override, needs static spatial sizes (torch's divisor per window is a constant map); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/nn.yaml:336')})
 def avg_pool2d(g: GraphBuilder, self, kernel_size, stride=[], padding=[0, 0], ceil_mode=False, count_include_pad=True, divisor_override=None):
-    """aten::avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/nn.yaml:282)"""
+    """aten::avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.avg_pool (opspecs/nn.yaml:329)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:287')
+        raise g.constraint_error('ONNX AveragePool takes floating-point tensors; cast integer inputs to float first', 'opspecs/nn.yaml:334')
     return pooling_ops.avg_pool(g, self, kernel_size, stride, padding, ceil_mode, count_include_pad, rank=2, divisor_override=divisor_override)
 
 
-@declared('opspecs/nn.yaml:305', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:311')})
+@declared('opspecs/nn.yaml:352', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:358')})
 def adaptive_avg_pool2d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:305); also serves aten::_adaptive_avg_pool2d.default"""
+    """aten::adaptive_avg_pool2d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:352); also serves aten::_adaptive_avg_pool2d.default"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=2)
 
 
-@declared('opspecs/nn.yaml:320', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:325')})
+@declared('opspecs/nn.yaml:367', emits=('AveragePool', 'Cast', 'Concat', 'Div', 'GlobalAveragePool', 'MatMul', 'ReduceSum', 'Reshape', 'Squeeze', 'Transpose', 'Unsqueeze'), refusals={'dynamic_sizes': ('adaptive average pooling to an output size other than 1 needs static input spatial sizes (its windows are computed at export time); drop those axes from dynamic_shapes/dynamic_axes', 'opspecs/nn.yaml:372')})
 def adaptive_avg_pool1d(g: GraphBuilder, self, output_size):
-    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:320)"""
+    """aten::adaptive_avg_pool1d.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.adaptive_avg_pool (opspecs/nn.yaml:367)"""
     return pooling_ops.adaptive_avg_pool(g, self, output_size, rank=1)
 
 
-@declared('opspecs/nn.yaml:337', emits=('Identity',))
+@declared('opspecs/nn.yaml:384', emits=('Identity',))
 def dropout(g: GraphBuilder, input, p, train):
-    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:337)"""
+    """aten::dropout.default, opsets 9-26: Identity(input) if not train or p == 0 else functional('native_dropout', input=input, p=p, train=train)[0] (opspecs/nn.yaml:384)"""
     return g.op('Identity', input) if not train or p == 0 else h.functional(g, 'native_dropout', input=input, p=p, train=train)[0]
 
 
-@declared('opspecs/nn.yaml:349', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:396', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:349)"""
+    """aten::_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, False) (opspecs/nn.yaml:396)"""
     return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, False)
 
 
-@declared('opspecs/nn.yaml:356', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:403', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:356)"""
+    """aten::softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, False) (opspecs/nn.yaml:403)"""
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, False)
 
 
-@declared('opspecs/nn.yaml:363', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:410', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def _log_softmax(g: GraphBuilder, self, dim, half_to_float):
-    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:363)"""
+    """aten::_log_softmax.default, opsets 9-26: softmax_nd(cast(self, 'float32') if half_to_float else self, dim, True) (opspecs/nn.yaml:410)"""
     return s.softmax_nd(g, h.cast(g, self, 'float32') if half_to_float else self, dim, True)
 
 
-@declared('opspecs/nn.yaml:370', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
+@declared('opspecs/nn.yaml:417', emits=('Cast', 'Concat', 'LogSoftmax', 'Reshape', 'Softmax', 'Transpose'))
 def log_softmax_int(g: GraphBuilder, self, dim, dtype=None):
-    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:370)"""
+    """aten::log_softmax.int, opsets 9-26: softmax_nd(self if dtype is None else cast(self, dtype), dim, True) (opspecs/nn.yaml:417)"""
     return s.softmax_nd(g, self if dtype is None else h.cast(g, self, dtype), dim, True)
 
 
-@declared('opspecs/nn.yaml:380', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
+@declared('opspecs/nn.yaml:427', emits=('Add', 'BatchNormalization', 'Cast', 'Concat', 'Div', 'Expand', 'Gather', 'Mul', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub'))
 def batch_norm(g: GraphBuilder, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
-    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:380)"""
+    """aten::batch_norm.default, opsets 9-26: block of 4 lines: Mul; calls affine(), batch_norm_running(), moments(), rstd() (opspecs/nn.yaml:427)"""
     if not training and running_mean is not None and (running_var is not None):
         return s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps)
     mean, centered, var = s.moments(g, input, [0] + builtins.list(builtins.range(2, h.rank(g, input))))
     return s.affine(g, g.op('Mul', centered, s.rstd(g, var, eps, input)), weight, bias, [-1] + [1] * (h.rank(g, input) - 2))
 
 
-@declared('opspecs/nn.yaml:402', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
+@declared('opspecs/nn.yaml:449', emits=('BatchNormalization', 'Cast', 'Concat', 'Expand', 'Gather', 'Reshape', 'Shape'))
 def _native_batch_norm_legit_no_training(g: GraphBuilder, input, weight, bias, running_mean, running_var, momentum, eps):
-    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:402)"""
+    """aten::_native_batch_norm_legit_no_training.default, opsets 9-26: batch_norm_running(input, weight, bias, running_mean, running_var, eps), empty(input), empty(input) (opspecs/nn.yaml:449)"""
     return (s.batch_norm_running(g, input, weight, bias, running_mean, running_var, eps), h.empty(g, input), h.empty(g, input))
 
 
-@declared('opspecs/nn.yaml:449', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
+@declared('opspecs/nn.yaml:496', emits=('Concat', 'Mul', 'ReduceSum', 'Reshape', 'Unsqueeze'))
 def _trilinear(g: GraphBuilder, i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1):
-    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:449)"""
+    """aten::_trilinear.default, opsets 9-26: block of 5 lines: Mul; calls reduce_sum(), unsqueeze_axes() (opspecs/nn.yaml:496)"""
     a = s.unsqueeze_axes(g, i1, expand1) if builtins.len(expand1) > 0 else i1
     b = s.unsqueeze_axes(g, i2, expand2) if builtins.len(expand2) > 0 else i2
     c = s.unsqueeze_axes(g, i3, expand3) if builtins.len(expand3) > 0 else i3

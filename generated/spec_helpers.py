@@ -28,7 +28,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'bessel_j1_wide': (('x0', 'narrow'), "x = Abs(x0)\nx2 = Mul(x, x)\nsmall = Mul(Mul(Mul(Div(horner(x2, [-8.99971225705559398224e+08, 4.52228297998194034323e+11,\n                                    -7.27494245221818276015e+13, 3.68295732863852883286e+15]),\n                        horner(x2, [6.20836478118054335476e+02, 2.56987256757748830383e+05, 8.35146791431949253037e+07,\n                                    2.21511595479792499675e+10, 4.74914122079991414898e+12, 7.84369607876235854894e+14,\n                                    8.95222336184627338078e+16, 5.32278620332680085395e+18])),\n                    x0), Sub(x2, f64(1.46819706421238932572e+01))), Sub(x2, f64(4.92184563216946036703e+01)))\nw = Div(f64(5.0), x)\np, q = hankel_j1(x, Mul(w, w))\nphase = torch_phase(x, narrow, 2.356194490192344928846982537459627163)\nlarge = Div(Mul(Sub(Mul(p, Cos(phase)), Mul(q, Sin(phase))), f64(0.797884560802865355879892119868763737)), Sqrt(x))\n# the series is odd in x0 itself (torch's x * P(x^2)/Q(x^2)): J1(-0.0) is -0.0 as in torch\nreturn keep_nan(x0, Where(Greater(x, f64(5.0)), Where(Less(x0, f64(0.0)), Neg(large), large), small))", 'opspecs/special.yaml:443'),
     'binade': (('a',), "ok = And(Greater(a, like(0, a)), Less(a, like(float('inf'), a)))\nsafe = Where(ok, a, like(1, a))\ne0 = Add(Floor(Div(Log(safe), like(0.6931471805599453, a))), like(1, a))\nh0 = Floor(Mul(Neg(e0), like(0.5, a)))\nm0 = Mul(Mul(safe, Pow(like(2, a), h0)), Pow(like(2, a), Sub(Neg(e0), h0)))\nup = Not(Less(m0, like(1, a)))\ndown = Less(m0, like(0.5, a))\ne = Add(e0, Sub(cast_like(up, a), cast_like(down, a)))\nm = Where(up, Mul(m0, like(0.5, a)), Where(down, Mul(m0, like(2, a)), m0))\nreturn ok, m, e", 'opspecs/math.yaml:590'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
-    'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:417'),
+    'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:464'),
     'covariance': (('self', 'correction', 'fweights', 'aweights'), 't = statistic_dtype(self, aweights)\nx = cast(Reshape(self, ints([1, -1])) if rank(self) < 2 else self, t)\ncount = None\nif fweights is None and aweights is None:\n    count = 1 if rank(self) == 0 else static_size(self, rank(self) - 1)\n    total = like(float(count), x) if count is not None else cast_like(size_along(self, rank(self) - 1), x)\n    weighted = x\n    norm = Sub(total, like(float(correction), x))\nelse:\n    w = (cast(aweights, t) if fweights is None else\n         cast(fweights, t) if aweights is None else Mul(cast(fweights, t), cast(aweights, t)))\n    total = reduce_sum(w, None, False)\n    weighted = Mul(x, w)\n    if correction == 0:\n        norm = total\n    elif aweights is None:\n        norm = Sub(total, like(float(correction), x))\n    else:\n        spread = Div(reduce_sum(Mul(w, cast(aweights, t)), None, False), total)\n        norm = Sub(total, Mul(like(float(correction), x), spread))\ncentred = Sub(x, Div(reduce_sum(weighted, [1], True), total))\nproducts = MatMul(centred, Transpose(centred if fweights is None and aweights is None else Mul(centred, w),\n                                     perm=[1, 0]))\nif count is not None and count - correction <= 0:\n    return divided_by_zero(products)\nreturn Div(products, Max(norm, like(0.0, x)))', 'opspecs/statistics.yaml:542'),
     'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:627'),
     'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:622'),
@@ -46,7 +46,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
     'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:117'),
     'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:359'),
-    'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:427'),
+    'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:474'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:322'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:308'),
     'half_as_float': (('x',), "cast(x, 'float32') if dtype_in(x, 'float16', 'bfloat16') else x", 'opspecs/helpers.yaml:91'),
@@ -77,6 +77,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'low_bits': (('x', 'axis'), "negative = Less(x, scalar(0, 'int64'))\nmagnitude = Where(negative, Sub(scalar(-1, 'int64'), x), x)\nquotient = Div(unsqueeze_axes(magnitude, [axis]), ints(powers_of_two(63)))\ntwo = scalar(2, 'int64')\nbits = Sub(quotient, Mul(Div(quotient, two), two))\nreturn Where(unsqueeze_axes(negative, [axis]), Sub(scalar(1, 'int64'), bits), bits), negative", 'opspecs/bitwise.yaml:151'),
     'lower_median': (('x', 'n', 'axis', 'keepdim'), "k = (Add(Div(Sub(n, scalar(1, 'int64')), scalar(2, 'int64')), scalar(1, 'int64')) if is_value(n)\n     else (n - 1) // 2 + 1)\nvalues, indices = kth_along(x, k, axis, keepdim)\nif not is_float(x):\n    return values, indices\nnan = cast(IsNaN(x), 'int32')\nhas_nan = Greater(reduce_max(nan, [axis], keepdim), scalar(0, 'int32'))\nreturn (Where(has_nan, like(float('nan'), x), values),\n        Where(has_nan, ArgMax(nan, axis=axis, keepdims=keepdim), indices))", 'opspecs/helpers.yaml:263'),
     'matmul_axis': (('x', 'axis', 'weights', 'r'), 'if weights is None:\n    return x\nif axis == r - 1:\n    return MatMul(x, weights)\nperm = list(range(axis)) + [r - 1] + list(range(axis + 1, r - 1)) + [axis]\nreturn Transpose(MatMul(Transpose(x, perm=perm), weights), perm=perm)', 'opspecs/helpers.yaml:497'),
+    'max_pool_backward': (('grad_output', 'self', 'indices', 'dims'), "lead = rank(self) - dims\nshape = Shape(self)\nplane = reduce_prod(slice_axes(shape, [lead], [rank(self)], [0]), [0], True)\noutputs = reduce_prod(slice_axes(Shape(grad_output), [lead], [rank(self)], [0]), [0], True)\nrows = Concat(slice_axes(shape, [0], [lead], [0]), outputs, axis=0)\nindex = Reshape(indices, rows)\nvalid = And(Not(Less(index, scalar(0, 'int64'))), Less(index, plane))\ngrad = Where(valid, Reshape(grad_output, rows), like(0.0, grad_output))\nzeros = filled(Concat(slice_axes(shape, [0], [lead], [0]), plane, axis=0), 0, dtype(self))\nsummed = ScatterElements(zeros, Where(valid, index, scalar(0, 'int64')), grad, axis=lead, reduction='add')\nreturn Reshape(summed, shape)", 'opspecs/nn.yaml:282'),
     'mode_along': (('x', 'axis', 'keepdim'), "same = Equal(unsqueeze_axes(x, [axis + 1]), unsqueeze_axes(x, [axis]))\ncounts = reduce_sum(cast(same, 'int64'), [axis + 1], False)\nfrequent = Equal(counts, reduce_max(counts, [axis], True))\nvalue = reduce_min(Where(frequent, x, like(reduce_identity(x, False), x)), [axis], True)\nindex = ArgMax(cast(Equal(x, value), 'int32'), axis=axis, keepdims=int(keepdim), select_last_index=1)\nreturn (value if keepdim else squeeze_axes(value, [axis])), index", 'opspecs/sorting.yaml:270'),
     'moments': (('x', 'axes'), 'mean = reduce_mean(x, axes, True)\ncentered = Sub(x, mean)\nreturn mean, centered, reduce_mean(Mul(centered, centered), axes, True)', 'opspecs/norms.yaml:288'),
     'nan_lower_median': (('x', 'n', 'axis', 'keepdim'), "if not is_float(x):\n    return lower_median(x, n, axis, keepdim)\nvalues, indices = sorted_along(x, n, axis, False)\nvalid = reduce_sum(cast(Not(IsNaN(x)), 'int64'), [axis], True)\nvalid = Where(Greater(valid, scalar(0, 'int64')), valid, scalar(1, 'int64'))\npick = Div(Sub(valid, scalar(1, 'int64')), scalar(2, 'int64'))\nvalue = GatherElements(values, pick, axis=axis)\nindex = GatherElements(indices, pick, axis=axis)\nif keepdim:\n    return value, index\nreturn squeeze_axes(value, [axis]), squeeze_axes(index, [axis])", 'opspecs/sorting.yaml:226'),
@@ -113,7 +114,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'size_at': (('x', 'axis'), "d = static_size(x, axis)\nreturn d if d is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:531'),
     'size_over': (('a', 'b'), "a // b if all_known(a) else Div(a, scalar(b, 'int64'))", 'opspecs/helpers.yaml:385'),
     'size_times': (('a', 'b'), "a * b if all_known(a, b) else Mul(scalar(a, 'int64'), scalar(b, 'int64'))", 'opspecs/helpers.yaml:380'),
-    'softmax_nd': (('x', 'dim', 'log'), 'r = rank(x)\nif r == 0:\n    flat = Reshape(x, ints([1]))\n    return Reshape(LogSoftmax(flat, axis=0) if log else Softmax(flat, axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r) if log else Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nlast = Transpose(x, perm=perm)\nreturn Transpose(LogSoftmax(last, axis=r - 1) if log else Softmax(last, axis=r - 1), perm=perm)', 'opspecs/nn.yaml:432'),
+    'softmax_nd': (('x', 'dim', 'log'), 'r = rank(x)\nif r == 0:\n    flat = Reshape(x, ints([1]))\n    return Reshape(LogSoftmax(flat, axis=0) if log else Softmax(flat, axis=0), ints([]))\nif opset >= 13 or dim % r == r - 1:\n    return LogSoftmax(x, axis=dim % r) if log else Softmax(x, axis=dim % r)\nperm = swapped_axes(x, dim, -1)\nlast = Transpose(x, perm=perm)\nreturn Transpose(LogSoftmax(last, axis=r - 1) if log else Softmax(last, axis=r - 1), perm=perm)', 'opspecs/nn.yaml:479'),
     'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:245'),
     'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:207'),
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:229'),
@@ -263,7 +264,7 @@ def bitwise_int64(g: GraphBuilder, self, other, kind):
 
 
 def conv(g: GraphBuilder, input, weight, bias, stride, padding, dilation, groups):
-    """Conv of an n-D input (the weight's rank minus 2); an unbatched (C, *spatial) input gets a batch of one (opspecs/nn.yaml:417)"""
+    """Conv of an n-D input (the weight's rank minus 2); an unbatched (C, *spatial) input gets a batch of one (opspecs/nn.yaml:464)"""
     n = h.rank(g, weight) - 2
     added = h.rank(g, input) == n + 1
     y = g.op('Conv', unsqueeze_axes(g, input, [0]) if added else input, weight, bias, strides=h.per_dim(g, stride, n), pads=h.per_dim(g, padding, n) * 2, dilations=h.per_dim(g, dilation, n), group=builtins.int(groups))
@@ -426,7 +427,7 @@ def fit_to_index(g: GraphBuilder, src, index):
 
 
 def gemm_operands(g: GraphBuilder, a, b):
-    """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:427)"""
+    """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:474)"""
     return h.rank(g, a) == 2 and h.rank(g, b) == 2 and h.dtype_in(g, a, 'float32', 'float64') and h.dtype_in(g, b, 'float32', 'float64')
 
 
@@ -746,6 +747,21 @@ def matmul_axis(g: GraphBuilder, x, axis, weights, r):
         return g.op('MatMul', x, weights)
     perm = builtins.list(builtins.range(axis)) + [r - 1] + builtins.list(builtins.range(axis + 1, r - 1)) + [axis]
     return g.op('Transpose', g.op('MatMul', g.op('Transpose', x, perm=perm), weights), perm=perm)
+
+
+def max_pool_backward(g: GraphBuilder, grad_output, self, indices, dims):
+    """torch's max pooling backward over the last `dims` axes of self (opspecs/nn.yaml:282)"""
+    lead = h.rank(g, self) - dims
+    shape = g.op('Shape', self)
+    plane = reduce_prod(g, h.slice_axes(g, shape, [lead], [h.rank(g, self)], [0]), [0], True)
+    outputs = reduce_prod(g, h.slice_axes(g, g.op('Shape', grad_output), [lead], [h.rank(g, self)], [0]), [0], True)
+    rows = g.op('Concat', h.slice_axes(g, shape, [0], [lead], [0]), outputs, axis=0)
+    index = g.op('Reshape', indices, rows)
+    valid = g.op('And', g.op('Not', g.op('Less', index, h.scalar(g, 0, 'int64'))), g.op('Less', index, plane))
+    grad = g.op('Where', valid, g.op('Reshape', grad_output, rows), h.like(g, 0.0, grad_output))
+    zeros = h.filled(g, g.op('Concat', h.slice_axes(g, shape, [0], [lead], [0]), plane, axis=0), 0, h.dtype(g, self))
+    summed = g.op('ScatterElements', zeros, g.op('Where', valid, index, h.scalar(g, 0, 'int64')), grad, axis=lead, reduction='add')
+    return g.op('Reshape', summed, shape)
 
 
 def mode_along(g: GraphBuilder, x, axis, keepdim):
@@ -1111,7 +1127,7 @@ def size_times(g: GraphBuilder, a, b):
 
 
 def softmax_nd(g: GraphBuilder, x, dim, log):
-    """Softmax (LogSoftmax when log) of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:432)"""
+    """Softmax (LogSoftmax when log) of x along dim at every opset and rank (the softmax section above says how) (opspecs/nn.yaml:479)"""
     r = h.rank(g, x)
     if r == 0:
         flat = g.op('Reshape', x, h.ints(g, [1]))

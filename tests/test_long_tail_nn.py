@@ -1,8 +1,8 @@
 """Issue 13 through the public API: histograms (bin count with range, weight and density; given
 edges), nonzero_static, 3-D grid sampling, antialiased bilinear/bicubic resizing, fractional max
-pooling with given samples, segment reductions and histogramdd in tiny models, exported and run in
-ONNX Runtime, each compared with eager PyTorch; below opset 20, 3-D grid sampling names the opset
-that has it."""
+pooling with given samples, segment reductions, histogramdd and max pooling's backward in tiny
+models, exported and run in ONNX Runtime, each compared with eager PyTorch; below the opset that
+maps an op (20 for 3-D grid sampling), the error names it."""
 
 from __future__ import annotations
 
@@ -121,3 +121,42 @@ def test_histogramdd(dtype: torch.dtype) -> None:
     points[2, 0] = 0.0  # on the closed last edge of the ranged histogram's flat dimension
     edges = torch.tensor([-2.0, -0.5, 0.0, 0.25, 3.0], dtype=dtype)
     export_and_run(Histograms3d(), (points, w, edges), opset=18)
+
+
+class MaxPoolGradient(nn.Module):
+    """Max pooling's gradient as a training graph holds it: the backward op fed the forward's indices."""
+
+    def __init__(self, dims: int) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        pool = F.max_pool2d if self.dims == 2 else F.max_pool3d
+        backward = (torch.ops.aten.max_pool2d_with_indices_backward if self.dims == 2
+                    else torch.ops.aten.max_pool3d_with_indices_backward)
+        _, indices = pool(x, 3, stride=1, padding=1, return_indices=True)
+        ones = [1] * self.dims
+        return backward(grad, x, [3] * self.dims, ones, ones, ones, False, indices)
+
+
+@pytest.mark.parametrize(("dims", "opset"), [(2, 13), (2, 18), (3, 18)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_max_pool_backward_sums_overlapping_windows(dims: int, dtype: torch.dtype, opset: int) -> None:
+    """3x3 windows at stride 1 overlap: an input that is the maximum of several windows collects the sum
+    of their gradients (checked to happen in this input). Below opset 16 (no adding ScatterElements) the
+    2-D op reaches ONNX through torch's decomposition."""
+    gen = torch.Generator().manual_seed(dims)
+    x = torch.randn(2, 3, *([5] * dims), generator=gen, dtype=dtype)
+    grad = torch.randn(2, 3, *([5] * dims), generator=gen, dtype=dtype)
+    pool = F.max_pool2d if dims == 2 else F.max_pool3d
+    indices = pool(x, 3, stride=1, padding=1, return_indices=True)[1]
+    assert indices.flatten(2).unique(dim=-1).shape[-1] < indices.flatten(2).shape[-1]  # shared maxima
+    export_and_run(MaxPoolGradient(dims), (x, grad), opset=opset)
+
+
+
+def test_max_pool3d_backward_names_its_first_opset() -> None:
+    """torch has no decomposition of the 3-D backward: below 16 the error says which opset maps it."""
+    x = torch.randn(1, 2, 4, 4, 4)
+    with pytest.raises(aten2onnx.UnsupportedOpsError, match=r"max_pool3d_with_indices_backward.*opset_version=16"):
+        aten2onnx.export(MaxPoolGradient(3), (x, x), opset_version=13)
