@@ -34,10 +34,14 @@ def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), h.ints(g, [0]), keepdims=0))
 
 
-@declared('opspecs/statistics.yaml:359', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Floor', 'GreaterOrEqual', 'LessOrEqual', 'Min', 'Mul', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:376', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Floor', 'GreaterOrEqual', 'LessOrEqual', 'Min', 'Mul', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
 def histc(g: GraphBuilder, self, bins=100, min=0, max=0):
-    """aten::histc.default, opsets 13-26: ReduceSum(Cast(And( Equal(Unsqueeze(Cast(Min(Floor(Div( Mul(Sub((x := Reshape(self, ints([-1]))), (lo := like(min, x) if min != max else Where(Equal((a := ReduceMin(x, keepdims=0)), (b := ReduceMax(x, keepdims=0))), Sub(a, like(1, x)), a))), like(bins, x)), Sub((hi := like(max, x) if min != max else Where(Equal(a, b), Add(b, like(1, x)), b)), lo))), like(bins - 1, x)), to=onnx_dtype('int64')), ints([1])), Range(scalar(0, 'int64'), scalar(bins, 'int64'), scalar(1, 'int64'))), Unsqueeze(And(GreaterOrEqual(x, lo), LessOrEqual(x, hi)), ints([1]))), to=onnx_dtype(dtype(self))), ints([0]), keepdims=0) (opspecs/statistics.yaml:359)"""
-    return g.op('ReduceSum', g.op('Cast', g.op('And', g.op('Equal', g.op('Unsqueeze', g.op('Cast', g.op('Min', g.op('Floor', g.op('Div', g.op('Mul', g.op('Sub', (x := g.op('Reshape', self, h.ints(g, [-1]))), (lo := (h.like(g, min, x) if min != max else g.op('Where', g.op('Equal', (a := g.op('ReduceMin', x, keepdims=0)), (b := g.op('ReduceMax', x, keepdims=0))), g.op('Sub', a, h.like(g, 1, x)), a)))), h.like(g, bins, x)), g.op('Sub', (hi := (h.like(g, max, x) if min != max else g.op('Where', g.op('Equal', a, b), g.op('Add', b, h.like(g, 1, x)), b))), lo))), h.like(g, bins - 1, x)), to=h.onnx_dtype(g, 'int64')), h.ints(g, [1])), g.op('Range', h.scalar(g, 0, 'int64'), h.scalar(g, bins, 'int64'), h.scalar(g, 1, 'int64'))), g.op('Unsqueeze', g.op('And', g.op('GreaterOrEqual', x, lo), g.op('LessOrEqual', x, hi)), h.ints(g, [1]))), to=h.onnx_dtype(g, h.dtype(g, self))), h.ints(g, [0]), keepdims=0)
+    """aten::histc.default, opsets 13-15: block of 6 lines: And, Equal, GreaterOrEqual, LessOrEqual, ReduceSum, Reshape; calls histc_bin(), histc_range(), unsqueeze_axes() (opspecs/statistics.yaml:376)"""
+    x = g.op('Reshape', self, h.ints(g, [-1]))
+    lo, hi = s.histc_range(g, x, min, max)
+    bin = s.histc_bin(g, x, lo, hi, bins)
+    hit = g.op('And', g.op('Equal', s.unsqueeze_axes(g, bin, [1]), h.arange_constant(g, 0, bins, 1, 'int64')), s.unsqueeze_axes(g, g.op('And', g.op('GreaterOrEqual', x, lo), g.op('LessOrEqual', x, hi)), [1]))
+    return g.op('ReduceSum', h.cast_like(g, hit, x), h.ints(g, [0]), keepdims=0)
 
 
 @declared('opspecs/transformers.yaml:9', emits=('Cast', 'Concat', 'Equal', 'Gather', 'GreaterOrEqual', 'MatMul', 'Mul', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Transpose', 'Unsqueeze'))

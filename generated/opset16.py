@@ -40,3 +40,13 @@ def max_pool3d_with_indices_backward(g: GraphBuilder, grad_output, self, kernel_
 def grid_sampler_2d(g: GraphBuilder, input, grid, interpolation_mode, padding_mode, align_corners):
     """aten::grid_sampler_2d.default, opsets 16-19: GridSample(input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners) (opspecs/resize.yaml:405)"""
     return g.op('GridSample', input, grid, mode=['bilinear', 'nearest', 'bicubic'][interpolation_mode], padding_mode=['zeros', 'border', 'reflection'][padding_mode], align_corners=align_corners)
+
+
+@declared('opspecs/statistics.yaml:384', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Floor', 'GreaterOrEqual', 'LessOrEqual', 'Min', 'Mul', 'ReduceMax', 'ReduceMin', 'Reshape', 'ScatterElements', 'Sub', 'Where'))
+def histc(g: GraphBuilder, self, bins=100, min=0, max=0):
+    """aten::histc.default, opsets 16-26: block of 5 lines: And, GreaterOrEqual, LessOrEqual, Reshape, ScatterElements, Where; calls histc_bin(), histc_range() (opspecs/statistics.yaml:384)"""
+    x = g.op('Reshape', self, h.ints(g, [-1]))
+    lo, hi = s.histc_range(g, x, min, max)
+    inside = g.op('And', g.op('GreaterOrEqual', x, lo), g.op('LessOrEqual', x, hi))
+    at = g.op('Where', inside, s.histc_bin(g, x, lo, hi, bins), h.scalar(g, 0, 'int64'))
+    return g.op('ScatterElements', h.filled(g, [bins], 0, h.dtype(g, self)), at, h.cast_like(g, inside, x), axis=0, reduction='add')
