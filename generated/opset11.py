@@ -330,20 +330,13 @@ def nanmedian_dim(g: GraphBuilder, self, dim, keepdim=False):
     return s.nan_lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
 
 
-@declared('opspecs/statistics.yaml:657', emits=('Add', 'And', 'Cast', 'Concat', 'CumSum', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Not', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:688', emits=('Add', 'And', 'Cast', 'Concat', 'CumSum', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Not', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def segment_reduce(g: GraphBuilder, data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
-    """aten::segment_reduce.default, opsets 11-26: block of 36 lines: Add, And, CumSum, Div, Equal, Less, Max, Min, Mul, Not, Sub, Where; calls half_as_float(), index_range(), nan_seen(), reduce_max(), reduce_min(), reduce_prod(), reduce_sum(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:657)"""
+    """aten::segment_reduce.default, opsets 11-17: block of 20 lines: And, Less, Not, Where; calls half_as_float(), index_range(), nan_seen(), reduce_max(), reduce_min(), reduce_prod(), reduce_sum(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:688)"""
     a = h.norm_dim(g, axis, data)
     t = h.rank(g, data) - a - 1
     x = s.half_as_float(g, data)
-    largest = reduce in ('max', 'amax')
-    if offsets is not None:
-        starts = h.slice_axes(g, h.cast(g, offsets, 'int64'), [0], [-1], [a])
-        ends = h.slice_axes(g, h.cast(g, offsets, 'int64'), [1], [9223372036854775807], [a])
-    else:
-        counts = h.cast(g, lengths, 'int64')
-        ends = g.op('CumSum', counts, h.scalar(g, a, 'int64'))
-        starts = g.op('Sub', ends, counts)
+    starts, ends = s.segment_bounds(g, lengths, offsets, a)
     later = builtins.list(builtins.range(a + 1, a + 2 + t))
     j = s.index_range(g, s.size_along(g, data, a))
     j = s.unsqueeze_axes(g, j, builtins.list(builtins.range(1, t + 1))) if t > 0 else j
@@ -353,21 +346,13 @@ def segment_reduce(g: GraphBuilder, data, reduce, *, lengths=None, indices=None,
         out = s.reduce_sum(g, g.op('Where', inside, rows, h.like(g, 0.0, x)), [a + 1], False)
     elif reduce == 'prod':
         out = s.reduce_prod(g, g.op('Where', inside, rows, h.like(g, 1.0, x)), [a + 1], False)
-    elif largest:
+    elif reduce in ('max', 'amax'):
         out = s.reduce_max(g, g.op('Where', inside, rows, h.like(g, builtins.float('-inf'), x)), [a + 1], False)
     else:
         out = s.reduce_min(g, g.op('Where', inside, rows, h.like(g, builtins.float('inf'), x)), [a + 1], False)
-    if initial is not None:
-        first = h.like(g, initial, x)
-        out = g.op('Add', out, first) if reduce == 'sum' or reduce == 'mean' else g.op('Mul', out, first) if reduce == 'prod' else g.op('Max', out, first) if largest else g.op('Min', out, first)
     if reduce not in ('sum', 'mean', 'prod'):
         out = g.op('Where', s.nan_seen(g, g.op('Where', inside, rows, h.like(g, 0.0, x)), [a + 1], False), h.like(g, builtins.float('nan'), x), out)
-    if reduce == 'mean':
-        size = g.op('Sub', ends, starts)
-        size = h.cast_like(g, s.unsqueeze_axes(g, size, builtins.list(builtins.range(a + 1, a + 1 + t))) if t > 0 else size, x)
-        mean = g.op('Div', out, size)
-        out = mean if initial is None else g.op('Where', g.op('Equal', size, h.like(g, 0.0, x)), h.like(g, initial, x), mean)
-    return h.cast_like(g, out, data)
+    return h.cast_like(g, s.segment_finish(g, out, x, starts, ends, reduce, initial, a, t), data)
 
 
 @declared('opspecs/torchscript.yaml:360', emits=('Cast', 'SequenceAt', 'SequenceConstruct'))

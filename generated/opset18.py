@@ -32,3 +32,29 @@ def bitwise_not(g: GraphBuilder, self):
 def glu(g: GraphBuilder, self, dim=-1):
     """aten::glu.default, opsets 18-26: Mul((halves := Split(self, axis=dim, num_outputs=2, _outputs=2))[0], Sigmoid(halves[1])) (opspecs/statistics.yaml:258)"""
     return g.op('Mul', (halves := g.op('Split', self, axis=dim, num_outputs=2, _outputs=2))[0], g.op('Sigmoid', halves[1]))
+
+
+@declared('opspecs/statistics.yaml:710', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'CumSum', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+def segment_reduce(g: GraphBuilder, data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
+    """aten::segment_reduce.default, opsets 18-26: block of 23 lines: Add, Concat, CumSum, Expand, Greater, IsNaN, Less, ScatterElements, Shape, Where; calls half_as_float(), index_range(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:710)"""
+    a = h.norm_dim(g, axis, data)
+    t = h.rank(g, data) - a - 1
+    x = s.half_as_float(g, data)
+    starts, ends = s.segment_bounds(g, lengths, offsets, a)
+    shape = g.op('Shape', x)
+    lead = h.slice_axes(g, shape, [0], [a], [0])
+    count = h.slice_axes(g, g.op('Shape', ends), [a], [a + 1], [0])
+    marks = g.op('ScatterElements', h.filled(g, g.op('Concat', lead, g.op('Add', h.slice_axes(g, shape, [a], [a + 1], [0]), h.ints(g, [1])), axis=0), 0, 'int64'), ends, g.op('Expand', h.scalar(g, 1, 'int64'), g.op('Shape', ends)), axis=a, reduction='add')
+    segment = h.slice_axes(g, g.op('CumSum', marks, h.scalar(g, a, 'int64')), [0], [-1], [a])
+    if offsets is not None:
+        before = g.op('Less', s.index_range(g, s.size_along(g, data, a)), h.slice_axes(g, h.cast(g, offsets, 'int64'), [0], [1], [a]))
+        segment = g.op('Where', before, count, segment)
+    at = g.op('Expand', s.unsqueeze_axes(g, segment, builtins.list(builtins.range(a + 1, a + 1 + t))) if t > 0 else segment, shape)
+    slots = g.op('Concat', lead, g.op('Add', count, h.ints(g, [1])), h.slice_axes(g, shape, [a + 1], [a + 1 + t], [0]), axis=0)
+    kind = 'add' if reduce in ('sum', 'mean') else 'mul' if reduce == 'prod' else 'max' if reduce in ('max', 'amax') else 'min'
+    start = 0.0 if kind == 'add' else 1.0 if kind == 'mul' else builtins.float('-inf') if kind == 'max' else builtins.float('inf')
+    out = h.slice_axes(g, g.op('ScatterElements', h.filled(g, slots, start, h.dtype(g, x)), at, x, axis=a, reduction=kind), [0], [-1], [a])
+    if kind in ('max', 'min'):
+        nans = g.op('ScatterElements', h.filled(g, slots, 0.0, h.dtype(g, x)), at, h.cast_like(g, g.op('IsNaN', x), x), axis=a, reduction='add')
+        out = g.op('Where', g.op('Greater', h.slice_axes(g, nans, [0], [-1], [a]), h.like(g, 0.0, x)), h.like(g, builtins.float('nan'), x), out)
+    return h.cast_like(g, s.segment_finish(g, out, x, starts, ends, reduce, initial, a, t), data)

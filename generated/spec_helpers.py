@@ -110,6 +110,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'scaled_size': (('x', 'axis', 'factor'), "d = static_size(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:522'),
     'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:104'),
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:351'),
+    'segment_bounds': (('lengths', 'offsets', 'a'), "if offsets is not None:\n    return (slice_axes(cast(offsets, 'int64'), [0], [-1], [a]),\n            slice_axes(cast(offsets, 'int64'), [1], [9223372036854775807], [a]))\nends = CumSum(cast(lengths, 'int64'), scalar(a, 'int64'))\nreturn Sub(ends, cast(lengths, 'int64')), ends", 'opspecs/statistics.yaml:659'),
+    'segment_finish': (('out', 'x', 'starts', 'ends', 'reduce', 'initial', 'a', 't'), "sum_like = reduce == 'sum' or reduce == 'mean'\nlargest = reduce in ('max', 'amax')\nif initial is not None:\n    first = like(initial, x)\n    out = (Add(out, first) if sum_like else Mul(out, first) if reduce == 'prod'\n           else Max(out, first) if largest else Min(out, first))\nif reduce != 'mean':\n    return out\nsize = Sub(ends, starts)\nsize = cast_like(unsqueeze_axes(size, list(range(a + 1, a + 1 + t))) if t > 0 else size, x)\nmean = Div(out, size)\nreturn mean if initial is None else Where(Equal(size, like(0.0, x)), like(initial, x), mean)", 'opspecs/statistics.yaml:669'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ncount = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(count, zero)\nbeyond = Greater(count, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), count)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:480'),
     'size_along': (('x', 'axis'), "shape(x)[axis] if static_size(x, axis) is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:122'),
@@ -1091,6 +1093,29 @@ def scatter_along(g: GraphBuilder, data, index, updates, axis):
     if g.opset >= 11:
         return g.op('ScatterElements', data, index, updates, axis=axis)
     return g.op('Scatter', data, index, updates, axis=axis)
+
+
+def segment_bounds(g: GraphBuilder, lengths, offsets, a):
+    """segment_reduce's (starts, ends) along axis a, int64 (opspecs/statistics.yaml:659)"""
+    if offsets is not None:
+        return (h.slice_axes(g, h.cast(g, offsets, 'int64'), [0], [-1], [a]), h.slice_axes(g, h.cast(g, offsets, 'int64'), [1], [9223372036854775807], [a]))
+    ends = g.op('CumSum', h.cast(g, lengths, 'int64'), h.scalar(g, a, 'int64'))
+    return (g.op('Sub', ends, h.cast(g, lengths, 'int64')), ends)
+
+
+def segment_finish(g: GraphBuilder, out, x, starts, ends, reduce, initial, a, t):
+    """segment_reduce's `initial` folded into each segment's reduction out, and the mean's division by the length (opspecs/statistics.yaml:669)"""
+    sum_like = reduce == 'sum' or reduce == 'mean'
+    largest = reduce in ('max', 'amax')
+    if initial is not None:
+        first = h.like(g, initial, x)
+        out = g.op('Add', out, first) if sum_like else g.op('Mul', out, first) if reduce == 'prod' else g.op('Max', out, first) if largest else g.op('Min', out, first)
+    if reduce != 'mean':
+        return out
+    size = g.op('Sub', ends, starts)
+    size = h.cast_like(g, unsqueeze_axes(g, size, builtins.list(builtins.range(a + 1, a + 1 + t))) if t > 0 else size, x)
+    mean = g.op('Div', out, size)
+    return mean if initial is None else g.op('Where', g.op('Equal', size, h.like(g, 0.0, x)), h.like(g, initial, x), mean)
 
 
 def shift_int64(g: GraphBuilder, self, other, left):
