@@ -14,7 +14,6 @@ from aten2onnx.exporter.emit import helpers as h  # noqa: F401
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
-from aten2onnx.exporter.emit.lib import fractional_pool_ops
 from aten2onnx.exporter.emit.lib import linalg_ops
 from aten2onnx.exporter.emit.lib import linalg_qr_ops
 from aten2onnx.exporter.emit.lib import linalg_spectral_ops
@@ -282,16 +281,20 @@ def round_decimals(g: GraphBuilder, self, *, decimals):
     return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
 
 
-@declared('opspecs/pooling.yaml:128', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:134')})
+@declared('opspecs/pooling.yaml:190', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def fractional_max_pool2d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
-    """aten::fractional_max_pool2d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:128)"""
-    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=2)
+    """aten::fractional_max_pool2d.default, opsets 11-26: fractional_max_pool(self, kernel_size, output_size, random_samples, 2) (opspecs/pooling.yaml:190)"""
+    if not (h.static_size(g, self, -1) is not None and h.static_size(g, self, -2) is not None):
+        raise g.constraint_error("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:193')
+    return s.fractional_max_pool(g, self, kernel_size, output_size, random_samples, 2)
 
 
-@declared('opspecs/pooling.yaml:146', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:152')})
+@declared('opspecs/pooling.yaml:205', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def fractional_max_pool3d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
-    """aten::fractional_max_pool3d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:146)"""
-    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=3)
+    """aten::fractional_max_pool3d.default, opsets 11-26: fractional_max_pool(self, kernel_size, output_size, random_samples, 3) (opspecs/pooling.yaml:205)"""
+    if not (None not in [h.static_size(g, self, -1 - a) for a in builtins.range(3)]):
+        raise g.constraint_error("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:208')
+    return s.fractional_max_pool(g, self, kernel_size, output_size, random_samples, 3)
 
 
 @declared('opspecs/shape.yaml:130', emits=('Cast', 'Gather'))

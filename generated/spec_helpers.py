@@ -46,6 +46,9 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
     'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:117'),
     'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:359'),
+    'fractional_axis_positions': (('samples', 'axis', 'sample_at', 'sizes', 'pool', 'outs'), "sample = slice_axes(samples, [sample_at], [sample_at + 1], [2])\nstarts = Mul(fractional_window_starts(sample, sizes[axis], pool[axis], outs[axis]), scalar(product(sizes[axis + 1:]), 'int64'))\nreturn unsqueeze_axes(starts, [2 + b for b in range(len(sizes)) if b != axis] + [2 + len(sizes)])", 'opspecs/pooling.yaml:144'),
+    'fractional_max_pool': (('self', 'kernel_size', 'output_size', 'random_samples', 'spatial'), "pool = per_dim(kernel_size, spatial)\nouts = per_dim(output_size, spatial)\nsizes = [known_size(self, a - spatial) for a in range(spatial)]\nunbatched = rank(self) == spatial + 1\nx = unsqueeze_axes(self, [0]) if unbatched else self\nsamples = Slice(random_samples, ints([0]), slice_axes(Shape(x), [0], [1], [0]), ints([0]))\nsample_at = [1, 0] if spatial == 2 else [0, 1, 2]\nwindow = product(pool)\noffsets = tensor([window_offset(e, pool, sizes) for e in range(window)], 'int64')\nstarts = [fractional_axis_positions(samples, a, sample_at[a], sizes, pool, outs) for a in range(spatial)]\n# (ONNX Sum takes floating-point tensors only: the int64 positions add up one axis at a time)\nflat = Add(Add(Reshape(offsets, ints([1] * (2 + spatial) + [window])), starts[0]), starts[1])\nif spatial == 3:\n    flat = Add(flat, starts[2])\nvalues = Reshape(GatherElements(Reshape(x, ints([0, 0, product(sizes)])), Reshape(flat, ints([0, 0, product(outs) * window])), axis=2),\n                 ints([0, 0, *outs, window]))\n# a score per window element whose unique largest is torch's pick: NaNs above everything, the\n# later the higher; then maxima, the earlier the higher\nk = arange_constant(0, window, 1, 'float32')\nzero = scalar(0.0, 'float32')\nnan_score = Where(IsNaN(values), Add(k, scalar(window + 1.0, 'float32')), zero)\nmax_score = Where(Equal(values, reduce_max(values, [2 + spatial], True)), Sub(scalar(float(window), 'float32'), k), zero)\npick = ArgMax(Max(nan_score, max_score), axis=2 + spatial, keepdims=1)\npicked = squeeze_axes(GatherElements(values, pick, axis=2 + spatial), [2 + spatial])\nindices = squeeze_axes(GatherElements(flat, pick, axis=2 + spatial), [2 + spatial])\nif unbatched:\n    return squeeze_axes(picked, [0]), squeeze_axes(indices, [0])\nreturn picked, indices", 'opspecs/pooling.yaml:157'),
+    'fractional_window_starts': (('sample', 'size', 'pool', 'out'), "last = size - pool\nalpha = Div(like(float(last), sample), like(float(out - 1), sample)) if out > 1 else like(0.0, sample)\ni = arange_constant(0, out, 1, dtype(sample))\nraw = Sub(cast(Mul(Add(i, sample), alpha), 'int64'), cast(Mul(sample, alpha), 'int64'))\nreturn Where(tensor([k == out - 1 for k in range(out)], 'bool'), scalar(last, 'int64'), raw)", 'opspecs/pooling.yaml:134'),
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:427'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:322'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:308'),
@@ -130,6 +133,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:185'),
     'where_any_dtype': (('cond', 'a', 'b'), 'Or(And(cond, a), And(Not(cond), b)) if is_bool(a) else Where(cond, a, b)', 'opspecs/helpers.yaml:375'),
     'wide': (('x',), "cast(x, 'float64')", 'opspecs/special.yaml:16'),
+    'window_offset': (('element', 'pool', 'sizes'), 'sum([element // product(pool[a + 1:]) % pool[a] * product(sizes[a + 1:]) for a in range(len(pool))])', 'opspecs/pooling.yaml:152'),
     'zero_signed_as': (('a', 'r'), 'Where(Not(Or(Or(Less(r, like(0, r)), Greater(r, like(0, r))), IsNaN(r))), Mul(a, like(0, a)), r)', 'opspecs/arithmetic.yaml:160'),
 }
 
@@ -423,6 +427,50 @@ def fit_to_index(g: GraphBuilder, src, index):
     if g.opset < 10 or h.has_static_shape(g, index):
         return h.slice_axes(g, value, [0] * builtins.len(want), want, axes)
     return g.op('Slice', value, h.ints(g, [0] * builtins.len(want)), g.op('Shape', h.as_vector(g, index)), h.ints(g, axes))
+
+
+def fractional_axis_positions(g: GraphBuilder, samples, axis, sample_at, sizes, pool, outs):
+    """the flat in-plane position of the windows' starts along one spatial axis, [N, C, 1.., out, ..1, 1] (the axis's place among the outputs, then the window axis) (opspecs/pooling.yaml:144)"""
+    sample = h.slice_axes(g, samples, [sample_at], [sample_at + 1], [2])
+    starts = g.op('Mul', fractional_window_starts(g, sample, sizes[axis], pool[axis], outs[axis]), h.scalar(g, h.product(g, sizes[axis + 1:]), 'int64'))
+    return unsqueeze_axes(g, starts, [2 + b for b in builtins.range(builtins.len(sizes)) if b != axis] + [2 + builtins.len(sizes)])
+
+
+def fractional_max_pool(g: GraphBuilder, self, kernel_size, output_size, random_samples, spatial):
+    """torch's `spatial`-D fractional max pooling of a batched or unbatched input; (values, indices flat in each input plane) (opspecs/pooling.yaml:157)"""
+    pool = h.per_dim(g, kernel_size, spatial)
+    outs = h.per_dim(g, output_size, spatial)
+    sizes = [h.known_size(g, self, a - spatial) for a in builtins.range(spatial)]
+    unbatched = h.rank(g, self) == spatial + 1
+    x = unsqueeze_axes(g, self, [0]) if unbatched else self
+    samples = g.op('Slice', random_samples, h.ints(g, [0]), h.slice_axes(g, g.op('Shape', x), [0], [1], [0]), h.ints(g, [0]))
+    sample_at = [1, 0] if spatial == 2 else [0, 1, 2]
+    window = h.product(g, pool)
+    offsets = h.tensor(g, [window_offset(g, e, pool, sizes) for e in builtins.range(window)], 'int64')
+    starts = [fractional_axis_positions(g, samples, a, sample_at[a], sizes, pool, outs) for a in builtins.range(spatial)]
+    flat = g.op('Add', g.op('Add', g.op('Reshape', offsets, h.ints(g, [1] * (2 + spatial) + [window])), starts[0]), starts[1])
+    if spatial == 3:
+        flat = g.op('Add', flat, starts[2])
+    values = g.op('Reshape', g.op('GatherElements', g.op('Reshape', x, h.ints(g, [0, 0, h.product(g, sizes)])), g.op('Reshape', flat, h.ints(g, [0, 0, h.product(g, outs) * window])), axis=2), h.ints(g, [0, 0, *outs, window]))
+    k = h.arange_constant(g, 0, window, 1, 'float32')
+    zero = h.scalar(g, 0.0, 'float32')
+    nan_score = g.op('Where', g.op('IsNaN', values), g.op('Add', k, h.scalar(g, window + 1.0, 'float32')), zero)
+    max_score = g.op('Where', g.op('Equal', values, reduce_max(g, values, [2 + spatial], True)), g.op('Sub', h.scalar(g, builtins.float(window), 'float32'), k), zero)
+    pick = g.op('ArgMax', g.op('Max', nan_score, max_score), axis=2 + spatial, keepdims=1)
+    picked = squeeze_axes(g, g.op('GatherElements', values, pick, axis=2 + spatial), [2 + spatial])
+    indices = squeeze_axes(g, g.op('GatherElements', flat, pick, axis=2 + spatial), [2 + spatial])
+    if unbatched:
+        return (squeeze_axes(g, picked, [0]), squeeze_axes(g, indices, [0]))
+    return (picked, indices)
+
+
+def fractional_window_starts(g: GraphBuilder, sample, size, pool, out):
+    """the int64 start of each of `out` windows along an axis of `size`, [N, C, out], from the axis's samples [N, C, 1] (in their dtype, as torch) (opspecs/pooling.yaml:134)"""
+    last = size - pool
+    alpha = g.op('Div', h.like(g, builtins.float(last), sample), h.like(g, builtins.float(out - 1), sample)) if out > 1 else h.like(g, 0.0, sample)
+    i = h.arange_constant(g, 0, out, 1, h.dtype(g, sample))
+    raw = g.op('Sub', h.cast(g, g.op('Mul', g.op('Add', i, sample), alpha), 'int64'), h.cast(g, g.op('Mul', sample, alpha), 'int64'))
+    return g.op('Where', h.tensor(g, [k == out - 1 for k in builtins.range(out)], 'bool'), h.scalar(g, last, 'int64'), raw)
 
 
 def gemm_operands(g: GraphBuilder, a, b):
@@ -1292,6 +1340,11 @@ def where_any_dtype(g: GraphBuilder, cond, a, b):
 def wide(g: GraphBuilder, x):
     """x in float64, the dtype every special function here is computed in (opspecs/special.yaml:16)"""
     return h.cast(g, x, 'float64')
+
+
+def window_offset(g: GraphBuilder, element, pool, sizes):
+    """the in-plane offset (an int) of a pooling window's element (row-major over the kernel) from the window's start, in a plane of static sizes (opspecs/pooling.yaml:152)"""
+    return builtins.sum([element // h.product(g, pool[a + 1:]) % pool[a] * h.product(g, sizes[a + 1:]) for a in builtins.range(builtins.len(pool))])
 
 
 def zero_signed_as(g: GraphBuilder, a, r):
