@@ -3313,34 +3313,34 @@ def histogram_bins_tensor(g: GraphBuilder, self, bins, *, weight=None, density=F
     return (s.histogram_counts(g, self, bins, weight, density), g.op('Identity', bins))
 
 
-@declared('opspecs/statistics.yaml:501', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Where'))
+@declared('opspecs/statistics.yaml:498', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Where'))
 def _histogramdd_bin_edges(g: GraphBuilder, self, bins, *, range=None, weight=None, density=False):
-    """aten::_histogramdd_bin_edges.default, opsets 9-26: split_along(histogramdd_edges(self, bins, range), histogram_layout(bins)['edges'], 0) (opspecs/statistics.yaml:501)"""
+    """aten::_histogramdd_bin_edges.default, opsets 9-26: split_along(histogramdd_edges(self, bins, range), histogram_layout(bins)['edges'], 0) (opspecs/statistics.yaml:498)"""
     return s.split_along(g, s.histogramdd_edges(g, self, bins, range), h.histogram_layout(g, bins)['edges'], 0)
 
 
-@declared('opspecs/statistics.yaml:512', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:509', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def _histogramdd_from_bin_cts(g: GraphBuilder, self, bins, *, range=None, weight=None, density=False):
-    """aten::_histogramdd_from_bin_cts.default, opsets 9-26: histogramdd_counts(self, histogramdd_edges(self, bins, range), bins, weight, density) (opspecs/statistics.yaml:512)"""
+    """aten::_histogramdd_from_bin_cts.default, opsets 9-26: histogramdd_counts(self, histogramdd_edges(self, bins, range), bins, weight, density) (opspecs/statistics.yaml:509)"""
     return s.histogramdd_counts(g, self, s.histogramdd_edges(g, self, bins, range), bins, weight, density)
 
 
-@declared('opspecs/statistics.yaml:523', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:520', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
 def _histogramdd_from_bin_tensors(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:523)"""
+    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:520)"""
     return s.histogramdd_counts(g, self, g.op('Concat', *bins, axis=0), h.edge_bins(g, bins), weight, density)
 
 
-@declared('opspecs/statistics.yaml:580', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:577', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:580)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:577)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:598', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:595', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:598)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:595)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3350,11 +3350,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:617', emits=('Gather',))
+@declared('opspecs/statistics.yaml:614', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:617)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:614)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:623')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:620')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)
