@@ -2359,7 +2359,7 @@ def stack(g: GraphBuilder, tensors, dim=0):
         return g.op('ConcatFromSequence', tensors, axis=dim, new_axis=1)
     parts = h.promoted_list(g, tensors)
     axis = dim + h.rank(g, parts[0]) + 1 if dim < 0 else dim
-    return s.unsqueeze_axes(g, parts[0], [axis]) if builtins.len(parts) == 1 else g.op('Concat', *h.unsqueezed_each(g, parts, axis), axis=axis)
+    return s.unsqueeze_axes(g, parts[0], [axis]) if builtins.len(parts) == 1 else g.op('Concat', *[s.unsqueeze_axes(g, p, [axis]) for p in parts], axis=axis)
 
 
 @declared('opspecs/shape.yaml:109', emits=('Concat', 'Expand', 'Reshape'))
@@ -2452,27 +2452,30 @@ def as_strided(g: GraphBuilder, self, size, stride, storage_offset=None):
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
-@declared('opspecs/shape.yaml:295', emits=('Gather', 'Shape'), refusals={'dynamic_sizes': ('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:300')})
+@declared('opspecs/shape.yaml:295', emits=('Cast', 'Gather'))
 def unbind_copy_int(g: GraphBuilder, self, dim=0):
-    """aten::unbind_copy.int, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.unbind_copy (opspecs/shape.yaml:295)"""
-    return long_tail_ops.unbind_copy(g, self, dim)
+    """aten::unbind_copy.int, opsets 9-26: block of 2 lines: Gather (opspecs/shape.yaml:295)"""
+    if not (h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
+        raise g.constraint_error('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:301')
+    axis = h.norm_dim(g, dim, self)
+    return [g.op('Gather', self, h.scalar(g, i, 'int64'), axis=axis) for i in builtins.range(h.known_size(g, self, axis))]
 
 
-@declared('opspecs/shape.yaml:309', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:312'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:315')})
+@declared('opspecs/shape.yaml:310', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:313'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:316')})
 def as_strided_copy(g: GraphBuilder, self, size, stride, storage_offset=None):
-    """aten::as_strided_copy.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:309)"""
+    """aten::as_strided_copy.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:310)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
-@declared('opspecs/shape.yaml:327', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:331')})
+@declared('opspecs/shape.yaml:328', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:332')})
 def diagonal_scatter(g: GraphBuilder, self, src, offset=0, dim1=0, dim2=1):
-    """aten::diagonal_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:327)"""
+    """aten::diagonal_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:328)"""
     return long_tail_ops.diagonal_scatter(g, self, src, offset, dim1, dim2)
 
 
-@declared('opspecs/shape.yaml:342', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:346'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:349')})
+@declared('opspecs/shape.yaml:343', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:347'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:350')})
 def as_strided_scatter(g: GraphBuilder, self, src, size, stride, storage_offset=None):
-    """aten::as_strided_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:342)"""
+    """aten::as_strided_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:343)"""
     return long_tail_ops.as_strided_scatter(g, self, src, size, stride, storage_offset)
 
 

@@ -120,7 +120,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:245'),
     'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:207'),
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:229'),
-    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:337'),
+    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return [slice_axes(x, [sum(sizes[:i])], [sum(sizes[:i + 1])], [axis]) for i in range(len(sizes))]\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:337'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:63'),
     'tie_to_self': (('self', 'other', 'chosen'), 'if not is_float(self):\n    return chosen\nreturn Where(Or(Or(Less(self, other), Greater(self, other)), IsNaN(other)), chosen, self)', 'opspecs/helpers.yaml:634'),
     'topk_last_indices': (('x', 'k'), 'if opset >= 10:\n    return TopK(x, ints([k]), axis=-1, _outputs=2)[1]\nreturn TopK(x, axis=-1, k=int(k), _outputs=2)[1]', 'opspecs/helpers.yaml:431'),
@@ -1204,7 +1204,7 @@ def split_along(g: GraphBuilder, x, sizes, axis):
     if builtins.len(sizes) == 1:
         return [x]
     if 0 in sizes:
-        return h.chunk_slices(g, x, sizes, axis)
+        return [h.slice_axes(g, x, [builtins.sum(sizes[:i])], [builtins.sum(sizes[:i + 1])], [axis]) for i in builtins.range(builtins.len(sizes))]
     if g.opset >= 13:
         return builtins.list(g.op('Split', x, h.ints(g, sizes), axis=axis, _outputs=builtins.len(sizes)))
     return builtins.list(g.op('Split', x, axis=axis, split=sizes, _outputs=builtins.len(sizes)))

@@ -885,23 +885,6 @@ def product(g: GraphBuilder, values: Sequence[int]) -> int:
     return math.prod(int(v) for v in values)
 
 
-def unsqueezed_each(g: GraphBuilder, values: Sequence[ir.Value], axis: int) -> list[ir.Value]:
-    """Each tensor of a list with a new axis of size 1 at `axis` (the language has no loop to map
-    over a list): Unsqueeze, its axes an input from opset 13."""
-    if g.opset >= 13:
-        return [g.op("Unsqueeze", v, ints(g, [axis])) for v in values]
-    return [g.op("Unsqueeze", v, axes=[axis]) for v in values]
-
-
-def chunk_slices(g: GraphBuilder, value: ir.Value, sizes: Sequence[int], axis: int) -> list[ir.Value]:
-    """Chunks of the given sizes along `axis`, one slice each (for sizes that include 0, which not
-    every runtime takes in Split)."""
-    edges = [0]
-    for size in sizes:
-        edges.append(edges[-1] + int(size))
-    return [slice_axes(g, value, [a], [b], [axis]) for a, b in zip(edges, edges[1:])]
-
-
 def dim_size(g: GraphBuilder, value: ir.Value, axis: int) -> Any:
     """value's size along `axis`: an int, or a 0-d int64 value read from its shape at run time."""
     size = g.shape(value)[axis]
