@@ -284,7 +284,7 @@ def round_decimals(g: GraphBuilder, self, *, decimals):
 @declared('opspecs/pooling.yaml:190', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def fractional_max_pool2d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
     """aten::fractional_max_pool2d.default, opsets 11-26: fractional_max_pool(self, kernel_size, output_size, random_samples, 2) (opspecs/pooling.yaml:190)"""
-    if not (h.static_size(g, self, -1) is not None and h.static_size(g, self, -2) is not None):
+    if not (None not in [h.static_size(g, self, -1 - a) for a in builtins.range(2)]):
         raise g.constraint_error("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:193')
     return s.fractional_max_pool(g, self, kernel_size, output_size, random_samples, 2)
 

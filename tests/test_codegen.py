@@ -850,3 +850,20 @@ def test_comprehension_errors_name_file_and_line(tmp_path: Path):
         "spec/spec.yaml:5: aten::amax.default: emit: the comprehension's loop variable 'keepdim' shadows an "
         "argument or a name the emit assigns; rename it",
     ]
+
+
+def test_comprehension_keeps_opset_branches(tmp_path: Path):
+    """An opset-only test inside a comprehension (its `if` clause, or a conditional in its element)
+    is decided per opset: Gelu (opset 20) does not hold these entries back to 20."""
+    specs = _load_text(tmp_path, """
+        - aten: relu
+          emit: Concat(self, *[Gelu(self) for a in range(1) if opset >= 20], axis=0)
+
+        - aten: neg
+          emit: Concat(self, *[Gelu(self) if opset >= 20 else Relu(self) for a in range(1)], axis=0)
+
+        - aten: abs
+          emit: Concat(self, *[Gelu(self) for a in range(1)], axis=0)
+        """)
+    assert {s.aten: s.variants[0].since for s in specs} == {
+        "aten::relu.default": 1, "aten::neg.default": 1, "aten::abs.default": 20}
