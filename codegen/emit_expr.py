@@ -12,7 +12,14 @@ An emit is one expression, or a block of statements ending in `return` on every 
 - Expressions: conditionals (`a if alpha == 1 else b`), arithmetic, comparisons, lists,
   tuples, subscripts, `*list` and `(q := Div(a, b))`. Statements: `name = expr` (also
   `y, mean = Op(..., _outputs=2)`), `if ...: / elif ...: / else:` and `return expr`.
-  Everything else (loops, lambda, attribute access, imports, ...) is not allowed.
+- A list comprehension `[expr for name in iterable]` (one `for`, at most one `if`, no
+  comprehension inside another) maps over a list known at export time: `range(...)`, a list
+  argument, `zip(...)`, `enumerate(...)`. Its loop variable (a name, or a tuple of names) is in
+  scope inside the comprehension only and must not shadow an argument, `opset`, a builtin, a name
+  the block assigns or one the generated code uses. ONNX ops inside are checked as anywhere else;
+  a variadic op takes one as `*[...]` (`Concat(*[... for d in range(n)], axis=0)`).
+  Everything else (`for` statements, lambda, generator expressions, attribute access, imports,
+  ...) is not allowed.
 - A test that depends only on `opset` (`if opset >= 13:`) is decided per opset by codegen: only
   the branch taken is checked against onnx.defs at that opset, and counts for the first opset.
 """
@@ -22,7 +29,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-BUILTINS = frozenset({"len", "int", "float", "bool", "min", "max", "abs", "list", "tuple", "range"})
+BUILTINS = frozenset({"len", "int", "float", "bool", "min", "max", "abs", "list", "tuple", "range", "sum", "zip",
+                      "enumerate"})
 SPECIAL_NAMES = frozenset({"opset"})
 # Names the rendered function's module binds (the builder, the helper modules, builtins): a block
 # that assigns one shadows it for the rest of the function.
@@ -39,6 +47,7 @@ _ALLOWED_NODES = (
     ast.Starred, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.Add, ast.Sub, ast.Mult,
     ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt,
     ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn, ast.NamedExpr, ast.Store,
+    ast.ListComp, ast.comprehension,
 )
 
 
@@ -100,8 +109,11 @@ def disallowed_syntax(tree: ast.AST) -> list[str]:
         node = pending.pop()
         if not isinstance(node, _ALLOWED_NODES):
             kind = "statement" if isinstance(node, ast.stmt) else "expression"
+            loop = isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.GeneratorExp))
             problems.append(f"'{type(node).__name__}' is not allowed in a spec {kind}"
-                            + (": a block holds assignments, if/elif/else and return" if kind == "statement" else ""))
+                            + (": a block holds assignments, if/elif/else and return" if kind == "statement" else "")
+                            + ("; map over a static list with a list comprehension `[f(a) for a in range(n)]`"
+                               if loop else ""))
             continue
         if isinstance(node, ast.Assign) and not (len(node.targets) == 1 and _plain_target(node.targets[0])):
             problems.append("an assignment names one value (`x = ...`) or unpacks outputs (`y, mean = ...`)")
@@ -109,6 +121,11 @@ def disallowed_syntax(tree: ast.AST) -> list[str]:
         if isinstance(node, ast.Return) and node.value is None:
             problems.append("`return` needs a value")
             continue
+        if isinstance(node, ast.ListComp):
+            problem = _comprehension_problem(node)
+            if problem:
+                problems.append(problem)
+                continue
         if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
             callee = type(node.func).__name__
             problems.append(f"'{callee}' is not allowed in a spec expression" if not isinstance(node.func, _ALLOWED_NODES)
@@ -118,6 +135,26 @@ def disallowed_syntax(tree: ast.AST) -> list[str]:
     return problems
 
 
+def _comprehension_problem(node: ast.ListComp) -> str | None:
+    """Why a list comprehension is outside the language (one `for` over a static list, at most one
+    `if`, no comprehension or `:=` inside), or None."""
+    if len(node.generators) != 1:
+        return "a list comprehension takes one `for` (`[f(a) for a in range(n)]`); nest none in another"
+    generator = node.generators[0]
+    if generator.is_async:
+        return "'async for' is not allowed in a spec comprehension"
+    if len(generator.ifs) > 1:
+        return "a list comprehension takes at most one `if` (join conditions with `and`)"
+    if not _plain_target(generator.target):
+        return "a comprehension's loop variable is a name or a tuple of names (`for a, b in zip(...)`)"
+    inner = [n for part in (node.elt, generator.iter, *generator.ifs) for n in ast.walk(part)]
+    if any(isinstance(n, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)) for n in inner):
+        return "a list comprehension cannot hold another comprehension; move the inner one into a spec helper"
+    if any(isinstance(n, ast.NamedExpr) for n in inner):
+        return "`:=` is not allowed inside a list comprehension (it would bind outside it)"
+    return None
+
+
 def _plain_target(target: ast.expr) -> bool:
     if isinstance(target, ast.Name):
         return True
@@ -125,8 +162,28 @@ def _plain_target(target: ast.expr) -> bool:
 
 
 def assigned_names(tree: ast.AST) -> set[str]:
-    """Names the block binds: assignment targets and `:=`."""
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    """Names the block binds: assignment targets and `:=` (not comprehension loop variables, which
+    are bound inside their comprehension only)."""
+    loop = {id(n) for c in ast.walk(tree) if isinstance(c, ast.comprehension) for n in ast.walk(c.target)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and id(n) not in loop}
+
+
+def loop_variables(tree: ast.AST) -> list[str]:
+    """The loop variables of the comprehensions in `tree`."""
+    return [n.id for c in ast.walk(tree) if isinstance(c, ast.comprehension)
+            for n in ast.walk(c.target) if isinstance(n, ast.Name)]
+
+
+def shadowing_problems(tree: ast.AST, reserved: set[str]) -> list[str]:
+    """A comprehension's loop variable must not shadow an argument, `opset`, a builtin, a name the
+    generated code uses, or (in `reserved`) a name the block or helper binds."""
+    problems = []
+    for name in loop_variables(tree):
+        if name in reserved | SPECIAL_NAMES | BUILTINS | GENERATED_NAMES:
+            what = ("an argument or a name the emit assigns" if name in reserved else "`opset`" if name in SPECIAL_NAMES
+                    else "a builtin" if name in BUILTINS else "a name the generated code uses")
+            problems.append(f"the comprehension's loop variable '{name}' shadows {what}; rename it")
+    return problems
 
 
 def static_truth(test: ast.expr, opset: int) -> bool | None:
@@ -185,6 +242,13 @@ class _Reachable(ast.NodeVisitor):
         self.nodes.append(node)
         self.statements(node.body)
 
+    def visit_ListComp(self, node: ast.ListComp) -> None:
+        self.nodes.append(node)
+        for generator in node.generators:
+            self.visit(generator)
+        if all(static_truth(test, self.opset) is not False for g in node.generators for test in g.ifs):
+            self.visit(node.elt)  # an `if opset ...` clause false here: the element never runs
+
     def visit_IfExp(self, node: ast.IfExp) -> None:
         self.nodes.append(node)
         self.visit(node.test)
@@ -240,8 +304,17 @@ def bound_names(tree: ast.AST) -> set[str]:
 
 
 def referenced_names(tree: ast.AST) -> set[str]:
+    """Names read (not called), but not a comprehension's loop variable read inside it."""
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called}
+    local = set()
+    for comp in (n for n in ast.walk(tree) if isinstance(n, ast.ListComp)):
+        generator = comp.generators[0]
+        bound = {n.id for n in ast.walk(generator.target) if isinstance(n, ast.Name)}
+        # the iterable is read in the enclosing scope; the element and the `if` see the loop variable
+        local |= {id(n) for part in (comp.elt, *generator.ifs) for n in ast.walk(part)
+                  if isinstance(n, ast.Name) and n.id in bound}
+        local |= {id(n) for n in ast.walk(generator.target)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called and id(n) not in local}
 
 
 class _ToPython(ast.NodeTransformer):

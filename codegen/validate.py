@@ -105,6 +105,8 @@ class _SpecChecker:
             return None  # names inside a rejected construct would only add noise
         known = set(self.entry_schema.names) | {python_name(n) for n in self.entry_schema.names} | emit_expr.SPECIAL_NAMES
         known |= emit_expr.bound_names(tree)
+        for problem in emit_expr.shadowing_problems(tree, known - emit_expr.SPECIAL_NAMES):
+            self.error(location, f"{what} '{text}': {problem}")
         for name in sorted(emit_expr.referenced_names(tree) - known):
             self.error(location, f"{what} uses '{name}', which is not an argument of {self.spec.aten}; "
                                  f"its arguments are: {', '.join(self.entry_schema.names)}")
@@ -133,6 +135,8 @@ class _SpecChecker:
         known |= emit_expr.assigned_names(tree)
         for name in sorted(emit_expr.assigned_names(tree) & emit_expr.GENERATED_NAMES):
             self.error(location, f"emit assigns '{name}', a name the generated code uses; rename it")
+        for problem in emit_expr.shadowing_problems(tree, known - emit_expr.SPECIAL_NAMES):
+            self.error(location, f"emit: {problem}")
         for name in sorted(emit_expr.referenced_names(tree) - known):
             self.error(location, f"emit uses '{name}', which is not an argument of {self.spec.aten} nor assigned "
                                  f"before; its arguments are: {', '.join(self.schema.names)}")
@@ -614,6 +618,8 @@ class SpecHelpers:
             known = set(helper.params) | emit_expr.SPECIAL_NAMES | emit_expr.assigned_names(tree)
             for clash in sorted((emit_expr.assigned_names(tree) | set(helper.params)) & emit_expr.GENERATED_NAMES):
                 self.error(where, f"helper '{name}' binds '{clash}', a name the generated code uses; rename it")
+            for problem in emit_expr.shadowing_problems(tree, known - emit_expr.SPECIAL_NAMES):
+                self.error(where, f"helper '{name}': {problem}")
             for unknown in sorted(emit_expr.referenced_names(tree) - known):
                 self.error(where, f"helper '{name}' uses '{unknown}', which is none of its params "
                                   f"({', '.join(helper.params) or 'none'}) nor assigned before")

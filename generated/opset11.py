@@ -14,7 +14,6 @@ from aten2onnx.exporter.emit import helpers as h  # noqa: F401
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
-from aten2onnx.exporter.emit.lib import fractional_pool_ops
 from aten2onnx.exporter.emit.lib import linalg_ops
 from aten2onnx.exporter.emit.lib import linalg_qr_ops
 from aten2onnx.exporter.emit.lib import linalg_spectral_ops
@@ -292,16 +291,20 @@ def round_decimals(g: GraphBuilder, self, *, decimals):
     return g.op('Mul', g.op('Round', g.op('Div', self, h.like(g, 10.0 ** (0 - decimals), self))), h.like(g, 10.0 ** (0 - decimals), self))
 
 
-@declared('opspecs/pooling.yaml:128', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:134')})
+@declared('opspecs/pooling.yaml:190', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def fractional_max_pool2d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
-    """aten::fractional_max_pool2d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:128)"""
-    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=2)
+    """aten::fractional_max_pool2d.default, opsets 11-26: fractional_max_pool(self, kernel_size, output_size, random_samples, 2) (opspecs/pooling.yaml:190)"""
+    if not (None not in [h.static_size(g, self, -1 - a) for a in builtins.range(2)]):
+        raise g.constraint_error("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:193')
+    return s.fractional_max_pool(g, self, kernel_size, output_size, random_samples, 2)
 
 
-@declared('opspecs/pooling.yaml:146', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'), refusals={'dynamic_sizes': ("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:152')})
+@declared('opspecs/pooling.yaml:205', emits=('Add', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'GatherElements', 'IsNaN', 'Max', 'Mul', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def fractional_max_pool3d(g: GraphBuilder, self, kernel_size, output_size, random_samples):
-    """aten::fractional_max_pool3d.default, opsets 11-26: aten2onnx.exporter.emit.lib.fractional_pool_ops.fractional_max_pool (opspecs/pooling.yaml:146)"""
-    return fractional_pool_ops.fractional_max_pool(g, self, kernel_size, output_size, random_samples, rank=3)
+    """aten::fractional_max_pool3d.default, opsets 11-26: fractional_max_pool(self, kernel_size, output_size, random_samples, 3) (opspecs/pooling.yaml:205)"""
+    if not (None not in [h.static_size(g, self, -1 - a) for a in builtins.range(3)]):
+        raise g.constraint_error("fractional max pooling needs static input spatial sizes (torch's window starts scale them by a factor computed at export time); drop those axes from dynamic_shapes/dynamic_axes", 'opspecs/pooling.yaml:208')
+    return s.fractional_max_pool(g, self, kernel_size, output_size, random_samples, 3)
 
 
 @declared('opspecs/shape.yaml:130', emits=('Cast', 'Gather'))
@@ -330,9 +333,9 @@ def nanmedian_dim(g: GraphBuilder, self, dim, keepdim=False):
     return s.nan_lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
 
 
-@declared('opspecs/statistics.yaml:688', emits=('Add', 'And', 'Cast', 'Concat', 'CumSum', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Not', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:685', emits=('Add', 'And', 'Cast', 'Concat', 'CumSum', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Not', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def segment_reduce(g: GraphBuilder, data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
-    """aten::segment_reduce.default, opsets 11-17: block of 20 lines: And, Less, Not, Where; calls half_as_float(), index_range(), nan_seen(), reduce_max(), reduce_min(), reduce_prod(), reduce_sum(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:688)"""
+    """aten::segment_reduce.default, opsets 11-17: block of 20 lines: And, Less, Not, Where; calls half_as_float(), index_range(), nan_seen(), reduce_max(), reduce_min(), reduce_prod(), reduce_sum(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:685)"""
     a = h.norm_dim(g, axis, data)
     t = h.rank(g, data) - a - 1
     x = s.half_as_float(g, data)

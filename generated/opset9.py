@@ -1792,29 +1792,29 @@ def adaptive_max_pool3d(g: GraphBuilder, self, output_size):
     return pooling_ops.adaptive_max_pool(g, self, output_size, rank=3)
 
 
-@declared('opspecs/pooling.yaml:167', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:175')})
+@declared('opspecs/pooling.yaml:223', emits=('ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Identity', 'Max', 'MaxPool', 'Mod>=10', 'Mul', 'Pad', 'ReduceSum', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Unsqueeze'), refusals={'dynamic_sizes_at_9': ('max pooling with ceil_mode or dilation at opset 9 needs static spatial sizes (MaxPool-8 has neither); drop those axes from dynamic_shapes/dynamic_axes, or export with opset_version >= 10', 'opspecs/pooling.yaml:231')})
 def max_pool1d_with_indices(g: GraphBuilder, self, kernel_size, stride=[], padding=[0], dilation=[1], ceil_mode=False):
-    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:167)"""
+    """aten::max_pool1d_with_indices.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.max_pool (opspecs/pooling.yaml:223)"""
     if not (h.is_float(g, self)):
-        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:173')
+        raise g.constraint_error('ONNX MaxPool takes floating-point tensors in ONNX Runtime; cast integer inputs to float first', 'opspecs/pooling.yaml:229')
     return pooling_ops.max_pool(g, self, kernel_size, stride, padding, dilation, ceil_mode, rank=1, with_indices=True)
 
 
-@declared('opspecs/pooling.yaml:201', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:257', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False):
-    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:201)"""
+    """aten::embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:257)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True)
 
 
-@declared('opspecs/pooling.yaml:218', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:274', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def embedding_bag_padding_idx(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights, include_last_offset, padding_idx):
-    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:218)"""
+    """aten::embedding_bag.padding_idx, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:274)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=True, padding_idx=padding_idx)
 
 
-@declared('opspecs/pooling.yaml:238', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/pooling.yaml:294', emits=('And', 'ArgMax', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Gather', 'Less', 'MatMul', 'Max', 'Mul', 'NonZero', 'Not', 'Pad', 'Range>=11', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Unsqueeze', 'Where'))
 def _embedding_bag(g: GraphBuilder, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=-1):
-    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:238)"""
+    """aten::_embedding_bag.default, opsets 9-26: aten2onnx.exporter.emit.lib.pooling_ops.embedding_bag (opspecs/pooling.yaml:294)"""
     return pooling_ops.embedding_bag(g, weight, indices, offsets, mode, per_sample_weights, include_last_offset, forward_only=False, padding_idx=padding_idx)
 
 
@@ -2359,7 +2359,7 @@ def stack(g: GraphBuilder, tensors, dim=0):
         return g.op('ConcatFromSequence', tensors, axis=dim, new_axis=1)
     parts = h.promoted_list(g, tensors)
     axis = dim + h.rank(g, parts[0]) + 1 if dim < 0 else dim
-    return s.unsqueeze_axes(g, parts[0], [axis]) if builtins.len(parts) == 1 else g.op('Concat', *h.unsqueezed_each(g, parts, axis), axis=axis)
+    return s.unsqueeze_axes(g, parts[0], [axis]) if builtins.len(parts) == 1 else g.op('Concat', *[s.unsqueeze_axes(g, p, [axis]) for p in parts], axis=axis)
 
 
 @declared('opspecs/shape.yaml:109', emits=('Concat', 'Expand', 'Reshape'))
@@ -2452,27 +2452,30 @@ def as_strided(g: GraphBuilder, self, size, stride, storage_offset=None):
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
-@declared('opspecs/shape.yaml:295', emits=('Gather', 'Shape'), refusals={'dynamic_sizes': ('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:300')})
+@declared('opspecs/shape.yaml:295', emits=('Cast', 'Gather'))
 def unbind_copy_int(g: GraphBuilder, self, dim=0):
-    """aten::unbind_copy.int, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.unbind_copy (opspecs/shape.yaml:295)"""
-    return long_tail_ops.unbind_copy(g, self, dim)
+    """aten::unbind_copy.int, opsets 9-26: block of 2 lines: Gather (opspecs/shape.yaml:295)"""
+    if not (h.static_size(g, self, h.norm_dim(g, dim, self)) is not None):
+        raise g.constraint_error('unbind_copy needs the static size along dim (the number of outputs depends on it); drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:301')
+    axis = h.norm_dim(g, dim, self)
+    return [g.op('Gather', self, h.scalar(g, i, 'int64'), axis=axis) for i in builtins.range(h.known_size(g, self, axis))]
 
 
-@declared('opspecs/shape.yaml:309', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:312'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:315')})
+@declared('opspecs/shape.yaml:310', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Range>=11', 'Reshape'), refusals={'dynamic_sizes_old_opset': ('as_strided_copy with a size or stride known only at run time needs ONNX Range (opset 11); drop that axis from dynamic_shapes/dynamic_axes, or export with opset_version >= 11', 'opspecs/shape.yaml:313'), 'strided_view_input': ("as_strided_copy of a tensor that is itself a strided view in torch reads its base tensor's memory, which the ONNX graph does not have; call .contiguous() before as_strided_copy", 'opspecs/shape.yaml:316')})
 def as_strided_copy(g: GraphBuilder, self, size, stride, storage_offset=None):
-    """aten::as_strided_copy.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:309)"""
+    """aten::as_strided_copy.default, opsets 9-26: aten2onnx.exporter.emit.lib.strided_ops.as_strided (opspecs/shape.yaml:310)"""
     return strided_ops.as_strided(g, self, size, stride, storage_offset)
 
 
-@declared('opspecs/shape.yaml:327', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:331')})
+@declared('opspecs/shape.yaml:328', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ("diagonal_scatter needs static sizes (the diagonal's positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes", 'opspecs/shape.yaml:332')})
 def diagonal_scatter(g: GraphBuilder, self, src, offset=0, dim1=0, dim2=1):
-    """aten::diagonal_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:327)"""
+    """aten::diagonal_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.diagonal_scatter (opspecs/shape.yaml:328)"""
     return long_tail_ops.diagonal_scatter(g, self, src, offset, dim1, dim2)
 
 
-@declared('opspecs/shape.yaml:342', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:346'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:349')})
+@declared('opspecs/shape.yaml:343', emits=('Gather', 'Reshape', 'Where'), refusals={'dynamic_sizes': ('as_strided_scatter needs static sizes, strides and offset (the written positions are computed at export); drop the axes from dynamic_shapes/dynamic_axes', 'opspecs/shape.yaml:347'), 'strided_view_input': ("as_strided_scatter of a tensor that is itself a strided view in torch writes its base tensor's memory, which the ONNX graph does not have; call .contiguous() first", 'opspecs/shape.yaml:350')})
 def as_strided_scatter(g: GraphBuilder, self, src, size, stride, storage_offset=None):
-    """aten::as_strided_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:342)"""
+    """aten::as_strided_scatter.default, opsets 9-26: aten2onnx.exporter.emit.lib.long_tail_ops.as_strided_scatter (opspecs/shape.yaml:343)"""
     return long_tail_ops.as_strided_scatter(g, self, src, size, stride, storage_offset)
 
 
@@ -3313,34 +3316,34 @@ def histogram_bins_tensor(g: GraphBuilder, self, bins, *, weight=None, density=F
     return (s.histogram_counts(g, self, bins, weight, density), g.op('Identity', bins))
 
 
-@declared('opspecs/statistics.yaml:519', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Where'))
+@declared('opspecs/statistics.yaml:516', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Where'))
 def _histogramdd_bin_edges(g: GraphBuilder, self, bins, *, range=None, weight=None, density=False):
-    """aten::_histogramdd_bin_edges.default, opsets 9-26: split_along(histogramdd_edges(self, bins, range), histogram_layout(bins)['edges'], 0) (opspecs/statistics.yaml:519)"""
+    """aten::_histogramdd_bin_edges.default, opsets 9-26: split_along(histogramdd_edges(self, bins, range), histogram_layout(bins)['edges'], 0) (opspecs/statistics.yaml:516)"""
     return s.split_along(g, s.histogramdd_edges(g, self, bins, range), h.histogram_layout(g, bins)['edges'], 0)
 
 
-@declared('opspecs/statistics.yaml:530', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:527', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def _histogramdd_from_bin_cts(g: GraphBuilder, self, bins, *, range=None, weight=None, density=False):
-    """aten::_histogramdd_from_bin_cts.default, opsets 9-26: histogramdd_counts(self, histogramdd_edges(self, bins, range), bins, weight, density) (opspecs/statistics.yaml:530)"""
+    """aten::_histogramdd_from_bin_cts.default, opsets 9-26: histogramdd_counts(self, histogramdd_edges(self, bins, range), bins, weight, density) (opspecs/statistics.yaml:527)"""
     return s.histogramdd_counts(g, self, s.histogramdd_edges(g, self, bins, range), bins, weight, density)
 
 
-@declared('opspecs/statistics.yaml:541', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:538', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
 def _histogramdd_from_bin_tensors(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:541)"""
+    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:538)"""
     return s.histogramdd_counts(g, self, g.op('Concat', *bins, axis=0), h.edge_bins(g, bins), weight, density)
 
 
-@declared('opspecs/statistics.yaml:598', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:595', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:598)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:595)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:616', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:613', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:616)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:613)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3350,11 +3353,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:635', emits=('Gather',))
+@declared('opspecs/statistics.yaml:632', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:635)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:632)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:641')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:638')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)

@@ -29,11 +29,11 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'binade': (('a',), "ok = And(Greater(a, like(0, a)), Less(a, like(float('inf'), a)))\nsafe = Where(ok, a, like(1, a))\ne0 = Add(Floor(Div(Log(safe), like(0.6931471805599453, a))), like(1, a))\nh0 = Floor(Mul(Neg(e0), like(0.5, a)))\nm0 = Mul(Mul(safe, Pow(like(2, a), h0)), Pow(like(2, a), Sub(Neg(e0), h0)))\nup = Not(Less(m0, like(1, a)))\ndown = Less(m0, like(0.5, a))\ne = Add(e0, Sub(cast_like(up, a), cast_like(down, a)))\nm = Where(up, Mul(m0, like(0.5, a)), Where(down, Mul(m0, like(2, a)), m0))\nreturn ok, m, e", 'opspecs/math.yaml:590'),
     'bitwise_int64': (('self', 'other', 'kind'), "a, sign_a = low_bits(cast(self, 'int64'), rank(self))\nb, sign_b = low_bits(cast(other, 'int64'), rank(other))\nboth = Mul(a, b)\nif kind == 'and':\n    bits = both\n    sign = And(sign_a, sign_b)\nelif kind == 'or':\n    bits = Sub(Add(a, b), both)\n    sign = Or(sign_a, sign_b)\nelse:\n    bits = Sub(Add(a, b), Mul(both, scalar(2, 'int64')))\n    sign = Xor(sign_a, sign_b)\naxis = max(rank(self), rank(other))\npowers = ints(powers_of_two(63))\npositive = reduce_sum(Mul(bits, powers), [axis], False)\nnegative = Sub(scalar(-1, 'int64'), reduce_sum(Mul(Sub(scalar(1, 'int64'), bits), powers), [axis], False))\nreturn cast_like(Where(sign, negative, positive), self)", 'opspecs/bitwise.yaml:162'),
     'conv': (('input', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups'), 'n = rank(weight) - 2\nadded = rank(input) == n + 1\ny = Conv(unsqueeze_axes(input, [0]) if added else input, weight, bias, strides=per_dim(stride, n),\n         pads=per_dim(padding, n) * 2, dilations=per_dim(dilation, n), group=int(groups))\nreturn squeeze_axes(y, [0]) if added else y', 'opspecs/nn.yaml:464'),
-    'covariance': (('self', 'correction', 'fweights', 'aweights'), 't = statistic_dtype(self, aweights)\nx = cast(Reshape(self, ints([1, -1])) if rank(self) < 2 else self, t)\ncount = None\nif fweights is None and aweights is None:\n    count = 1 if rank(self) == 0 else static_size(self, rank(self) - 1)\n    total = like(float(count), x) if count is not None else cast_like(size_along(self, rank(self) - 1), x)\n    weighted = x\n    norm = Sub(total, like(float(correction), x))\nelse:\n    w = (cast(aweights, t) if fweights is None else\n         cast(fweights, t) if aweights is None else Mul(cast(fweights, t), cast(aweights, t)))\n    total = reduce_sum(w, None, False)\n    weighted = Mul(x, w)\n    if correction == 0:\n        norm = total\n    elif aweights is None:\n        norm = Sub(total, like(float(correction), x))\n    else:\n        spread = Div(reduce_sum(Mul(w, cast(aweights, t)), None, False), total)\n        norm = Sub(total, Mul(like(float(correction), x), spread))\ncentred = Sub(x, Div(reduce_sum(weighted, [1], True), total))\nproducts = MatMul(centred, Transpose(centred if fweights is None and aweights is None else Mul(centred, w),\n                                     perm=[1, 0]))\nif count is not None and count - correction <= 0:\n    return divided_by_zero(products)\nreturn Div(products, Max(norm, like(0.0, x)))', 'opspecs/statistics.yaml:560'),
+    'covariance': (('self', 'correction', 'fweights', 'aweights'), 't = statistic_dtype(self, aweights)\nx = cast(Reshape(self, ints([1, -1])) if rank(self) < 2 else self, t)\ncount = None\nif fweights is None and aweights is None:\n    count = 1 if rank(self) == 0 else static_size(self, rank(self) - 1)\n    total = like(float(count), x) if count is not None else cast_like(size_along(self, rank(self) - 1), x)\n    weighted = x\n    norm = Sub(total, like(float(correction), x))\nelse:\n    w = (cast(aweights, t) if fweights is None else\n         cast(fweights, t) if aweights is None else Mul(cast(fweights, t), cast(aweights, t)))\n    total = reduce_sum(w, None, False)\n    weighted = Mul(x, w)\n    if correction == 0:\n        norm = total\n    elif aweights is None:\n        norm = Sub(total, like(float(correction), x))\n    else:\n        spread = Div(reduce_sum(Mul(w, cast(aweights, t)), None, False), total)\n        norm = Sub(total, Mul(like(float(correction), x), spread))\ncentred = Sub(x, Div(reduce_sum(weighted, [1], True), total))\nproducts = MatMul(centred, Transpose(centred if fweights is None and aweights is None else Mul(centred, w),\n                                     perm=[1, 0]))\nif count is not None and count - correction <= 0:\n    return divided_by_zero(products)\nreturn Div(products, Max(norm, like(0.0, x)))', 'opspecs/statistics.yaml:557'),
     'cubic_far': (('x',), 'Sub(Mul(Add(Mul(Sub(Mul(like(-0.75, x), x), like(-3.75, x)), x), like(-6.0, x)), x), like(-3.0, x))', 'opspecs/helpers.yaml:627'),
     'cubic_near': (('x',), 'Add(Mul(Mul(Sub(Mul(like(1.25, x), x), like(2.25, x)), x), x), like(1.0, x))', 'opspecs/helpers.yaml:622'),
     'digamma_wide': (('x',), "negative = Less(x, f64(0.0))\nu = Where(negative, Sub(f64(1.0), x), x)\nsteps = Where(Less(u, f64(10.0)), Ceil(Sub(f64(10.0), u)), f64(0.0))\nw = Add(u, steps)\nhead = Neg(shifted_sum(u, steps, 10, 1))\nz = Reciprocal(Mul(w, w))\nseries = Where(Less(w, f64(1.0e17)),\n               Mul(z, horner(z, [8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,\n                                 -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,\n                                 8.33333333333333333333E-2])),\n               f64(0.0))\ncore = Where(same_as(w, f64(10.0)), Add(head, f64(2.25175258906672110764)),\n             Sub(Sub(Add(head, Log(w)), Div(f64(0.5), w)), series))\nr = Sub(x, Ceil(x))\nreflected = Sub(core, Div(f64(3.141592653589793), Tan(Mul(f64(3.141592653589793), r))))\ny = Where(negative, Where(is_integer(x), f64(float('nan')), reflected), core)\nzero = same_as(x, f64(0.0))\nreturn keep_nan(x, Where(zero, Where(Less(Reciprocal(x), f64(0.0)), f64(float('inf')), f64(float('-inf'))), y))", 'opspecs/special.yaml:254'),
-    'divided_by_zero': (('x',), "Where(Greater(x, (zero := like(0.0, x))), like(float('inf'), x), Where(Less(x, zero), like(float('-inf'), x), like(float('nan'), x)))", 'opspecs/statistics.yaml:593'),
+    'divided_by_zero': (('x',), "Where(Greater(x, (zero := like(0.0, x))), like(float('inf'), x), Where(Less(x, zero), like(float('-inf'), x), like(float('nan'), x)))", 'opspecs/statistics.yaml:590'),
     'erf_small': (('x',), 'z = Mul(x, x)\nnum = horner(z, [9.60497373987051638749E0, 9.00260197203842689217E1, 2.23200534594684319226E3,\n                 7.00332514112805075473E3, 5.55923013010394962768E4])\nden = horner(z, [1.0, 3.35617141647503099647E1, 5.21357949780152679795E2, 4.59432382970980127987E3,\n                 2.26290000613890934246E4, 4.92673942608635921086E4])\nreturn Div(Mul(x, num), den)', 'opspecs/special.yaml:55'),
     'erfc_wide': (('x',), 'e = Mul(exp_square(x, -1.0), erfcx_large(Max(Abs(x), f64(1.0))))\ntail = Where(Less(x, f64(0.0)), Sub(f64(2.0), e), e)\nreturn keep_nan(x, Where(Less(Abs(x), f64(1.0)), Sub(f64(1.0), erf_small(x)), tail))', 'opspecs/special.yaml:92'),
     'erfcx_large': (('a',), 'near = Div(horner(a, [2.46196981473530512524E-10, 5.64189564831068821977E-1, 7.46321056442269912687E0,\n                      4.86371970985681366614E1, 1.96520832956077098242E2, 5.26445194995477358631E2,\n                      9.34528527171957607540E2, 1.02755188689515710272E3, 5.57535335369399327526E2]),\n           horner(a, [1.0, 1.32281951154744992508E1, 8.67072140885989742329E1, 3.54937778887819891062E2,\n                      9.75708501743205489753E2, 1.82390916687909736289E3, 2.24633760818710981792E3,\n                      1.65666309194161350182E3, 5.57535340817727675546E2]))\nt = Reciprocal(a)\nfar = Div(Mul(t, horner(t, [2.97886665372100240670E0, 7.40974269950448939160E0, 6.16021097993053585195E0,\n                             5.01905042251180477414E0, 1.27536670759978104416E0, 5.64189583547755073984E-1])),\n          horner(t, [3.36907645100081516050E0, 9.60896809063285878198E0, 1.70814450747565897222E1,\n                     1.20489539808096656605E1, 9.39603524938001434673E0, 2.26052863220117276590E0, 1.0]))\nreturn Where(Less(a, f64(8.0)), near, far)', 'opspecs/special.yaml:66'),
@@ -46,6 +46,9 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'f64': (('value',), "scalar(value, 'float64')", 'opspecs/special.yaml:11'),
     'finite_or_zero': (('m',), 'Where(IsNaN(Sub(m, m)), like(0.0, m), m)', 'opspecs/helpers.yaml:117'),
     'fit_to_index': (('src', 'index'), 'value = as_vector(src)\nwant = shape(index) or [1]\nif (shape(src) or [1]) == want:\n    return value\naxes = list(range(len(want)))\nif opset < 10 or has_static_shape(index):\n    return slice_axes(value, [0] * len(want), want, axes)\nreturn Slice(value, ints([0] * len(want)), Shape(as_vector(index)), ints(axes))', 'opspecs/helpers.yaml:359'),
+    'fractional_axis_positions': (('samples', 'axis', 'sample_at', 'sizes', 'pool', 'outs'), "sample = slice_axes(samples, [sample_at], [sample_at + 1], [2])\nstarts = Mul(fractional_window_starts(sample, sizes[axis], pool[axis], outs[axis]), scalar(product(sizes[axis + 1:]), 'int64'))\nreturn unsqueeze_axes(starts, [2 + b for b in range(len(sizes)) if b != axis] + [2 + len(sizes)])", 'opspecs/pooling.yaml:144'),
+    'fractional_max_pool': (('self', 'kernel_size', 'output_size', 'random_samples', 'spatial'), "pool = per_dim(kernel_size, spatial)\nouts = per_dim(output_size, spatial)\nsizes = [known_size(self, a - spatial) for a in range(spatial)]\nunbatched = rank(self) == spatial + 1\nx = unsqueeze_axes(self, [0]) if unbatched else self\nsamples = Slice(random_samples, ints([0]), slice_axes(Shape(x), [0], [1], [0]), ints([0]))\nsample_at = [1, 0] if spatial == 2 else [0, 1, 2]\nwindow = product(pool)\noffsets = tensor([window_offset(e, pool, sizes) for e in range(window)], 'int64')\nstarts = [fractional_axis_positions(samples, a, sample_at[a], sizes, pool, outs) for a in range(spatial)]\n# (ONNX Sum takes floating-point tensors only: the int64 positions add up one axis at a time)\nflat = Add(Add(Reshape(offsets, ints([1] * (2 + spatial) + [window])), starts[0]), starts[1])\nif spatial == 3:\n    flat = Add(flat, starts[2])\nvalues = Reshape(GatherElements(Reshape(x, ints([0, 0, product(sizes)])), Reshape(flat, ints([0, 0, product(outs) * window])), axis=2),\n                 ints([0, 0, *outs, window]))\n# a score per window element whose unique largest is torch's pick: NaNs above everything, the\n# later the higher; then maxima, the earlier the higher\nk = arange_constant(0, window, 1, 'float32')\nzero = scalar(0.0, 'float32')\nnan_score = Where(IsNaN(values), Add(k, scalar(window + 1.0, 'float32')), zero)\nmax_score = Where(Equal(values, reduce_max(values, [2 + spatial], True)), Sub(scalar(float(window), 'float32'), k), zero)\npick = ArgMax(Max(nan_score, max_score), axis=2 + spatial, keepdims=1)\npicked = squeeze_axes(GatherElements(values, pick, axis=2 + spatial), [2 + spatial])\nindices = squeeze_axes(GatherElements(flat, pick, axis=2 + spatial), [2 + spatial])\nif unbatched:\n    return squeeze_axes(picked, [0]), squeeze_axes(indices, [0])\nreturn picked, indices", 'opspecs/pooling.yaml:157'),
+    'fractional_window_starts': (('sample', 'size', 'pool', 'out'), "last = size - pool\nalpha = Div(like(float(last), sample), like(float(out - 1), sample)) if out > 1 else like(0.0, sample)\ni = arange_constant(0, out, 1, dtype(sample))\nraw = Sub(cast(Mul(Add(i, sample), alpha), 'int64'), cast(Mul(sample, alpha), 'int64'))\nreturn Where(tensor([k == out - 1 for k in range(out)], 'bool'), scalar(last, 'int64'), raw)", 'opspecs/pooling.yaml:134'),
     'gemm_operands': (('a', 'b'), "rank(a) == 2 and rank(b) == 2 and dtype_in(a, 'float32', 'float64') and dtype_in(b, 'float32', 'float64')", 'opspecs/nn.yaml:474'),
     'group_norm_21': (('x', 'groups', 'weight', 'bias', 'eps'), 'scale = weight if weight is not None else channel_fill(x, 1.0)\nshift = bias if bias is not None else channel_fill(x, 0.0)\nreturn GroupNormalization(x, scale, shift, num_groups=int(groups), epsilon=float(eps), stash_type=11)', 'opspecs/norms.yaml:322'),
     'group_stats': (('x', 'groups', 'eps'), 'grouped = Reshape(x, ints([0, int(groups), -1]))\nmean, centered, var = moments(grouped, [2])\nr = rstd(var, eps, x)\nnormalized = Reshape(Mul(centered, r), as_shape(shape_slice(x, 0)))\nreturn normalized, squeeze_axes(mean, [2]), squeeze_axes(r, [2])', 'opspecs/norms.yaml:308'),
@@ -55,8 +58,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'histc_bin': (('x', 'lo', 'hi', 'bins'), "Cast(Min(Floor(Div(Mul(Sub(x, lo), like(bins, x)), Sub(hi, lo))), like(bins - 1, x)), to=onnx_dtype('int64'))", 'opspecs/statistics.yaml:369'),
     'histc_range': (('x', 'min', 'max'), 'if min != max:\n    return like(min, x), like(max, x)\na = ReduceMin(x, keepdims=0)\nb = ReduceMax(x, keepdims=0)\nreturn Where(Equal(a, b), Sub(a, like(1, x)), a), Where(Equal(a, b), Add(b, like(1, x)), b)', 'opspecs/statistics.yaml:359'),
     'histogram_counts': (('self', 'edges', 'weight', 'density'), "x = unsqueeze_axes(Reshape(self, ints([-1])), [1])\nlower = slice_axes(edges, [0], [-1], [0])\nupper = Concat(slice_axes(edges, [1], [-1], [0]), Reshape(like(float('inf'), edges), ints([1])), axis=0)\ninside = And(Not(Less(x, slice_axes(edges, [0], [1], [0]))), Not(Greater(x, slice_axes(edges, [-1], [9223372036854775807], [0]))))\nhit = cast_like(And(And(Not(Less(x, lower)), Less(x, upper)), inside), x)\nw = hit if weight is None else Mul(hit, unsqueeze_axes(Reshape(weight, ints([-1])), [1]))\nhist = reduce_sum(w, [0], False)\nif not density:\n    return hist\nreturn Div(Div(hist, reduce_sum(hist, None, False)), Sub(slice_axes(edges, [1], [9223372036854775807], [0]), lower))", 'opspecs/statistics.yaml:411'),
-    'histogramdd_counts': (('self', 'edges', 'bins', 'weight', 'density'), "layout = histogram_layout(bins)\nx = Reshape(self, ints([-1, len(bins)]))\ncoordinate = Gather(x, ints(layout['bin_dim']), axis=1)\nlower = Gather(edges, ints(layout['lower']), axis=0)\nupper = Gather(edges, ints(layout['upper']), axis=0)\nclosed = tensor(layout['closed'], 'bool')\nhit = And(And(Not(Less(coordinate, lower)), Not(IsNaN(coordinate))),\n          Or(Less(coordinate, upper), And(closed, Not(Greater(coordinate, upper)))))\nfound = cast_like(hit, x)\nflat = MatMul(found, tensor(layout['flat'], dtype(self)))\ncounted = Equal(cast(reduce_sum(found, [1], False), 'int64'), scalar(len(bins), 'int64'))\nw = cast_like(counted, x) if weight is None else Where(counted, Reshape(weight, ints([-1])), like(0.0, x))\ntotal = len(layout['corners'])\ninto = Equal(unsqueeze_axes(cast(flat, 'int64'), [1]), arange_constant(0, total, 1, 'int64'))\nhist = reduce_sum(Where(into, unsqueeze_axes(w, [1]), like(0.0, x)), [0], False)\nif density:\n    volume = reduce_prod(Gather(Sub(upper, lower), tensor(layout['corners'], 'int64'), axis=0), [1], False)\n    hist = Div(Div(hist, reduce_sum(hist, None, False)), volume)\nreturn Reshape(hist, ints(bins))", 'opspecs/statistics.yaml:495'),
-    'histogramdd_edges': (('self', 'bins', 'range'), "layout = histogram_layout(bins)\nif range is not None:\n    lo = tensor(histogramdd_bounds(range, True), dtype(self))\n    hi = tensor(histogramdd_bounds(range, False), dtype(self))\nelse:\n    x = Reshape(self, ints([-1, len(bins)]))\n    y = Concat(x, Expand(like(0.0, x), ints([1, len(bins)])), axis=0)\n    y = Concat(x, slice_axes(y, [0], [1], [0]), axis=0)\n    small = reduce_min(y, [0], False)\n    large = reduce_max(y, [0], False)\n    one = Not(Less(small, large))\n    none = Equal(Size(x), scalar(0, 'int64'))\n    lo = Where(none, like(0.0, x), Where(one, Sub(small, like(0.5, x)), small))\n    hi = Where(none, like(1.0, x), Where(one, Add(large, like(0.5, x)), large))\nat = ints(layout['edge_dim'])\nlow = Gather(lo, at, axis=0)\nhigh = Gather(hi, at, axis=0)\ni = tensor(layout['edge_index'], dtype(self))\nn = tensor(layout['edge_bins'], dtype(self))\nstep = Div(Sub(high, low), n)\nreturn Where(Less(i, tensor(layout['edge_half'], dtype(self))), Add(low, Mul(step, i)), Sub(high, Mul(step, Sub(n, i))))", 'opspecs/statistics.yaml:469'),
+    'histogramdd_counts': (('self', 'edges', 'bins', 'weight', 'density'), "layout = histogram_layout(bins)\nx = Reshape(self, ints([-1, len(bins)]))\ncoordinate = Gather(x, ints(layout['bin_dim']), axis=1)\nlower = Gather(edges, ints(layout['lower']), axis=0)\nupper = Gather(edges, ints(layout['upper']), axis=0)\nclosed = tensor(layout['closed'], 'bool')\nhit = And(And(Not(Less(coordinate, lower)), Not(IsNaN(coordinate))),\n          Or(Less(coordinate, upper), And(closed, Not(Greater(coordinate, upper)))))\nfound = cast_like(hit, x)\nflat = MatMul(found, tensor(layout['flat'], dtype(self)))\ncounted = Equal(cast(reduce_sum(found, [1], False), 'int64'), scalar(len(bins), 'int64'))\nw = cast_like(counted, x) if weight is None else Where(counted, Reshape(weight, ints([-1])), like(0.0, x))\ntotal = len(layout['corners'])\ninto = Equal(unsqueeze_axes(cast(flat, 'int64'), [1]), arange_constant(0, total, 1, 'int64'))\nhist = reduce_sum(Where(into, unsqueeze_axes(w, [1]), like(0.0, x)), [0], False)\nif density:\n    volume = reduce_prod(Gather(Sub(upper, lower), tensor(layout['corners'], 'int64'), axis=0), [1], False)\n    hist = Div(Div(hist, reduce_sum(hist, None, False)), volume)\nreturn Reshape(hist, ints(bins))", 'opspecs/statistics.yaml:492'),
+    'histogramdd_edges': (('self', 'bins', 'range'), "if range is not None:\n    lo = tensor(histogramdd_bounds(range, True), dtype(self))\n    hi = tensor(histogramdd_bounds(range, False), dtype(self))\nelse:\n    x = Reshape(self, ints([-1, len(bins)]))\n    y = Concat(x, Expand(like(0.0, x), ints([1, len(bins)])), axis=0)\n    y = Concat(x, slice_axes(y, [0], [1], [0]), axis=0)\n    small = reduce_min(y, [0], False)\n    large = reduce_max(y, [0], False)\n    one = Not(Less(small, large))\n    none = Equal(Size(x), scalar(0, 'int64'))\n    lo = Where(none, like(0.0, x), Where(one, Sub(small, like(0.5, x)), small))\n    hi = Where(none, like(1.0, x), Where(one, Add(large, like(0.5, x)), large))\nlows = [Gather(lo, scalar(d, 'int64'), axis=0) for d in range(len(bins))]\nhighs = [Gather(hi, scalar(d, 'int64'), axis=0) for d in range(len(bins))]\n# a dimension of no bins (the aten op takes it, torch.histogramdd does not) has linspace's one point\nreturn Concat(*[linspace_edges(low, high, n) if n > 0 else Reshape(low, ints([1])) for low, high, n in zip(lows, highs, bins)], axis=0)", 'opspecs/statistics.yaml:470'),
     'i0e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    -4.41534164647933937950E-18, 3.33079451882223809783E-17, -2.43127984654795469359E-16, 1.71539128555513303061E-15,\n    -1.16853328779934516808E-14, 7.67618549860493561688E-14, -4.85644678311192946090E-13, 2.95505266312963983461E-12,\n    -1.72682629144155570723E-11, 9.67580903537323691224E-11, -5.18979560163526290666E-10, 2.65982372468238665035E-9,\n    -1.30002500998624804212E-8, 6.04699502254191894932E-8, -2.67079385394061173391E-7, 1.11738753912010371815E-6,\n    -4.41673835845875056359E-6, 1.64484480707288970893E-5, -5.75419501008210370398E-5, 1.88502885095841655729E-4,\n    -5.76375574538582365885E-4, 1.63947561694133579842E-3, -4.32430999505057594430E-3, 1.05464603945949983183E-2,\n    -2.37374148058994688156E-2, 4.93052842396707084878E-2, -9.49010970480476444210E-2, 1.71620901522208775349E-1,\n    -3.04682672343198398683E-1, 6.76795274409476084995E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    -7.23318048787475395456E-18, -4.83050448594418207126E-18, 4.46562142029675999901E-17, 3.46122286769746109310E-17,\n    -2.82762398051658348494E-16, -3.42548561967721913462E-16, 1.77256013305652638360E-15, 3.81168066935262242075E-15,\n    -9.55484669882830764870E-15, -4.15056934728722208663E-14, 1.54008621752140982691E-14, 3.85277838274214270114E-13,\n    7.18012445138366623367E-13, -1.79417853150680611778E-12, -1.32158118404477131188E-11, -3.14991652796324136454E-11,\n    1.18891471078464383424E-11, 4.94060238822496958910E-10, 3.39623202570838634515E-9, 2.26666899049817806459E-8,\n    2.04891858946906374183E-7, 2.89137052083475648297E-6, 6.88975834691682398426E-5, 3.36911647825569408990E-3,\n    8.04490411014108831608E-1])\nreturn near, far', 'opspecs/special.yaml:543'),
     'i1e_wide': (('x0',), 'x = Abs(x0)\nnear = chebyshev_series(Sub(Div(x, f64(2.0)), f64(2.0)), [\n    2.77791411276104639959E-18, -2.11142121435816608115E-17, 1.55363195773620046921E-16, -1.10559694773538630805E-15,\n    7.60068429473540693410E-15, -5.04218550472791168711E-14, 3.22379336594557470981E-13, -1.98397439776494371520E-12,\n    1.17361862988909016308E-11, -6.66348972350202774223E-11, 3.62559028155211703701E-10, -1.88724975172282928790E-9,\n    9.38153738649577178388E-9, -4.44505912879632808065E-8, 2.00329475355213526229E-7, -8.56872026469545474066E-7,\n    3.47025130813767847674E-6, -1.32731636560394358279E-5, 4.78156510755005422638E-5, -1.61760815825896745588E-4,\n    5.12285956168575772895E-4, -1.51357245063125314899E-3, 4.15642294431288815669E-3, -1.05640848946261981558E-2,\n    2.47264490306265168283E-2, -5.29459812080949914269E-2, 1.02643658689847095384E-1, -1.76416518357834055153E-1,\n    2.52587186443633654823E-1])\nfar = chebyshev_series(Sub(Div(f64(32.0), x), f64(2.0)), [\n    7.51729631084210481353E-18, 4.41434832307170791151E-18, -4.65030536848935832153E-17, -3.20952592199342395980E-17,\n    2.96262899764595013876E-16, 3.30820231092092828324E-16, -1.88035477551078244854E-15, -3.81440307243700780478E-15,\n    1.04202769841288027642E-14, 4.27244001671195135429E-14, -2.10154184277266431302E-14, -4.08355111109219731823E-13,\n    -7.19855177624590851209E-13, 2.03562854414708950722E-12, 1.41258074366137813316E-11, 3.25260358301548823856E-11,\n    -1.89749581235054123450E-11, -5.58974346219658380687E-10, -3.83538038596423702205E-9, -2.63146884688951950684E-8,\n    -2.51223623787020892529E-7, -3.88256480887769039346E-6, -1.10588938762623716291E-4, -9.76109749136146840777E-3,\n    7.78576235018280120474E-1])\nreturn near, far', 'opspecs/special.yaml:567'),
     'igam_factor': (('a', 'x'), 'direct = Sub(Sub(Mul(a, Log(x)), x), lgamma_wide(a))\ndirect = Where(Less(direct, f64(-709.782712893384)), f64(0.0), Exp(direct))\nfac = Sub(Add(a, f64(6.02468004077673)), f64(0.5))\nres = Div(Sqrt(Div(fac, f64(2.718281828459045))), lanczos_sum_expg_scaled(a))\nsmall = Mul(res, Mul(Exp(Sub(a, x)), Pow(Div(x, fac), a)))\nnumfac = Div(Add(Sub(Sub(x, a), f64(6.02468004077673)), f64(0.5)), fac)\nlarge = Mul(res, Exp(Add(Mul(a, Sub(log1p_wide(numfac), numfac)), Div(Mul(x, f64(-5.52468004077673)), fac))))\nnear = Where(And(Less(a, f64(200.0)), Less(x, f64(200.0))), small, large)\nreturn Where(Greater(Abs(Sub(a, x)), Mul(f64(0.4), Abs(a))), direct, near)', 'opspecs/special.yaml:1293'),
@@ -110,8 +113,8 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'scaled_size': (('x', 'axis', 'factor'), "d = static_size(x, axis)\nif d is not None:\n    return int(d * factor)\nreturn cast(Mul(cast(size_at(x, axis), 'float64'), scalar(float(factor), 'float64')), 'int64')", 'opspecs/helpers.yaml:522'),
     'scan_work': (('x',), "if dtype_in(x, 'bool', 'uint8', 'int8', 'int16', 'int32'):\n    return cast(x, 'int64')\nreturn half_as_float(x)", 'opspecs/helpers.yaml:104'),
     'scatter_along': (('data', 'index', 'updates', 'axis'), 'if opset >= 11:\n    return ScatterElements(data, index, updates, axis=axis)\nreturn Scatter(data, index, updates, axis=axis)', 'opspecs/helpers.yaml:351'),
-    'segment_bounds': (('lengths', 'offsets', 'a'), "if offsets is not None:\n    return (slice_axes(cast(offsets, 'int64'), [0], [-1], [a]),\n            slice_axes(cast(offsets, 'int64'), [1], [9223372036854775807], [a]))\nends = CumSum(cast(lengths, 'int64'), scalar(a, 'int64'))\nreturn Sub(ends, cast(lengths, 'int64')), ends", 'opspecs/statistics.yaml:659'),
-    'segment_finish': (('out', 'x', 'starts', 'ends', 'reduce', 'initial', 'a', 't'), "sum_like = reduce == 'sum' or reduce == 'mean'\nlargest = reduce in ('max', 'amax')\nif initial is not None:\n    first = like(initial, x)\n    out = (Add(out, first) if sum_like else Mul(out, first) if reduce == 'prod'\n           else Max(out, first) if largest else Min(out, first))\nif reduce != 'mean':\n    return out\nsize = Sub(ends, starts)\nsize = cast_like(unsqueeze_axes(size, list(range(a + 1, a + 1 + t))) if t > 0 else size, x)\nmean = Div(out, size)\nreturn mean if initial is None else Where(Equal(size, like(0.0, x)), like(initial, x), mean)", 'opspecs/statistics.yaml:669'),
+    'segment_bounds': (('lengths', 'offsets', 'a'), "if offsets is not None:\n    return (slice_axes(cast(offsets, 'int64'), [0], [-1], [a]),\n            slice_axes(cast(offsets, 'int64'), [1], [9223372036854775807], [a]))\nends = CumSum(cast(lengths, 'int64'), scalar(a, 'int64'))\nreturn Sub(ends, cast(lengths, 'int64')), ends", 'opspecs/statistics.yaml:656'),
+    'segment_finish': (('out', 'x', 'starts', 'ends', 'reduce', 'initial', 'a', 't'), "sum_like = reduce == 'sum' or reduce == 'mean'\nlargest = reduce in ('max', 'amax')\nif initial is not None:\n    first = like(initial, x)\n    out = (Add(out, first) if sum_like else Mul(out, first) if reduce == 'prod'\n           else Max(out, first) if largest else Min(out, first))\nif reduce != 'mean':\n    return out\nsize = Sub(ends, starts)\nsize = cast_like(unsqueeze_axes(size, list(range(a + 1, a + 1 + t))) if t > 0 else size, x)\nmean = Div(out, size)\nreturn mean if initial is None else Where(Equal(size, like(0.0, x)), like(initial, x), mean)", 'opspecs/statistics.yaml:666'),
     'shift_int64': (('self', 'other', 'left'), "x = cast(self, 'int64')\ncount = cast(other, 'int64')\nzero = scalar(0, 'int64')\nlast = 63 if left else 62\nbelow = Less(count, zero)\nbeyond = Greater(count, scalar(last, 'int64'))\npower = Gather(ints(powers_of_two(last + 1)), Where(below, zero, Where(beyond, scalar(last, 'int64'), count)), axis=0)\nout_of_range = Or(below, beyond)\nif left:\n    return cast_like(Where(out_of_range, zero, Mul(x, power)), self)\nquotient = Div(x, power)\ninexact = Not(Equal(Mul(quotient, power), x))\nnegative = Less(x, zero)\nfloor = Sub(quotient, cast(And(negative, inexact), 'int64'))\nreturn cast_like(Where(out_of_range, Neg(cast(negative, 'int64')), floor), self)", 'opspecs/bitwise.yaml:184'),
     'sign_bit': (('x',), "if is_float(x):\n    return Or(Less(x, like(0, x)), Less(Div(like(1, x), x), like(0, x)))\nif is_bool(x) or dtype_in(x, 'uint8'):\n    return Less(cast(x, 'int32'), cast(x, 'int32'))\nreturn Less(x, like(0, x))", 'opspecs/math.yaml:480'),
     'size_along': (('x', 'axis'), "shape(x)[axis] if static_size(x, axis) is not None else Gather(Shape(x), scalar(axis, 'int64'), axis=0)", 'opspecs/helpers.yaml:122'),
@@ -122,7 +125,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'sort_along': (('self', 'dim', 'descending'), "if rank(self) == 0:\n    return Identity(self), scalar(0, 'int64')\naxis = norm_dim(dim, self)\nreturn sorted_along(self, size_along(self, axis), axis, descending)", 'opspecs/helpers.yaml:245'),
     'sort_key': (('x',), "if is_bool(x):\n    return cast(x, 'float32')\nif not is_float(x):\n    return x if opset >= 11 else cast(x, 'float64')\nwide = cast(x, 'float64')\nbiggest = scalar(finite_max(wide), 'float64')\nreturn Where(IsNaN(wide), scalar(float('inf'), 'float64'), Where(Greater(wide, biggest), biggest, wide))", 'opspecs/helpers.yaml:207'),
     'sorted_along': (('x', 'k', 'axis', 'largest'), "if opset >= 11 and not is_float(x) and not is_bool(x):\n    return ordered_topk(x, k, axis, largest)\nkey_values, indices = ordered_topk(sort_key(x), k, axis, largest)\nif opset >= 11:\n    return GatherElements(x, indices, axis=axis), indices\nif not is_float(x):\n    return cast_like(key_values, x), indices\nbiggest = scalar(finite_max(key_values), 'float64')\nrestored = Where(Greater(key_values, biggest), scalar(float('nan'), 'float64'),\n                 Where(Less(key_values, biggest), key_values, scalar(float('inf'), 'float64')))\nreturn cast_like(restored, x), indices", 'opspecs/helpers.yaml:229'),
-    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return chunk_slices(x, sizes, axis)\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:337'),
+    'split_along': (('x', 'sizes', 'axis'), 'if len(sizes) == 1:\n    return [x]\nif 0 in sizes:\n    return [slice_axes(x, [sum(sizes[:i])], [sum(sizes[:i + 1])], [axis]) for i in range(len(sizes))]\nif opset >= 13:\n    return list(Split(x, ints(sizes), axis=axis, _outputs=len(sizes)))\nreturn list(Split(x, axis=axis, split=sizes, _outputs=len(sizes)))', 'opspecs/helpers.yaml:337'),
     'squeeze_axes': (('x', 'axes'), 'if opset >= 13:\n    return Squeeze(x, ints(axes))\nreturn Squeeze(x, axes=axes)', 'opspecs/helpers.yaml:63'),
     'tie_to_self': (('self', 'other', 'chosen'), 'if not is_float(self):\n    return chosen\nreturn Where(Or(Or(Less(self, other), Greater(self, other)), IsNaN(other)), chosen, self)', 'opspecs/helpers.yaml:634'),
     'topk_last_indices': (('x', 'k'), 'if opset >= 10:\n    return TopK(x, ints([k]), axis=-1, _outputs=2)[1]\nreturn TopK(x, axis=-1, k=int(k), _outputs=2)[1]', 'opspecs/helpers.yaml:431'),
@@ -135,6 +138,7 @@ SPECS: dict[str, tuple[tuple[str, ...], str, str]] = {
     'vector_norm': (('x', 'ord', 'axes', 'keepdim'), "if ord == 0:\n    return reduce_sum(cast_like(cast(x, 'bool'), x), axes, keepdim)\nif ord == 1:\n    return reduce_sum(Abs(x), axes, keepdim)\nif ord == 2:\n    return Sqrt(reduce_sum(Mul(x, x), axes, keepdim))\nif ord == float('inf') or ord == float('-inf'):\n    out = reduce_max(Abs(x), axes, keepdim) if ord > 0 else reduce_min(Abs(x), axes, keepdim)\n    return Where(nan_seen(x, axes, keepdim), like(float('nan'), x), out)\nreturn Pow(reduce_sum(Pow(Abs(x), like(float(ord), x)), axes, keepdim), like(1.0 / float(ord), x))", 'opspecs/helpers.yaml:185'),
     'where_any_dtype': (('cond', 'a', 'b'), 'Or(And(cond, a), And(Not(cond), b)) if is_bool(a) else Where(cond, a, b)', 'opspecs/helpers.yaml:375'),
     'wide': (('x',), "cast(x, 'float64')", 'opspecs/special.yaml:16'),
+    'window_offset': (('element', 'pool', 'sizes'), 'sum([element // product(pool[a + 1:]) % pool[a] * product(sizes[a + 1:]) for a in range(len(pool))])', 'opspecs/pooling.yaml:152'),
     'zero_signed_as': (('a', 'r'), 'Where(Not(Or(Or(Less(r, like(0, r)), Greater(r, like(0, r))), IsNaN(r))), Mul(a, like(0, a)), r)', 'opspecs/arithmetic.yaml:160'),
 }
 
@@ -276,7 +280,7 @@ def conv(g: GraphBuilder, input, weight, bias, stride, padding, dilation, groups
 
 
 def covariance(g: GraphBuilder, self, correction, fweights, aweights):
-    """torch.cov before its squeeze, [variables, variables], in the result's dtype (opspecs/statistics.yaml:560)"""
+    """torch.cov before its squeeze, [variables, variables], in the result's dtype (opspecs/statistics.yaml:557)"""
     t = h.statistic_dtype(g, self, aweights)
     x = h.cast(g, g.op('Reshape', self, h.ints(g, [1, -1])) if h.rank(g, self) < 2 else self, t)
     count = None
@@ -331,7 +335,7 @@ def digamma_wide(g: GraphBuilder, x):
 
 
 def divided_by_zero(g: GraphBuilder, x):
-    """x / 0 (+inf, -inf, NaN) with no division by a constant 0 (opspecs/statistics.yaml:593)"""
+    """x / 0 (+inf, -inf, NaN) with no division by a constant 0 (opspecs/statistics.yaml:590)"""
     return g.op('Where', g.op('Greater', x, (zero := h.like(g, 0.0, x))), h.like(g, builtins.float('inf'), x), g.op('Where', g.op('Less', x, zero), h.like(g, builtins.float('-inf'), x), h.like(g, builtins.float('nan'), x)))
 
 
@@ -430,6 +434,50 @@ def fit_to_index(g: GraphBuilder, src, index):
     return g.op('Slice', value, h.ints(g, [0] * builtins.len(want)), g.op('Shape', h.as_vector(g, index)), h.ints(g, axes))
 
 
+def fractional_axis_positions(g: GraphBuilder, samples, axis, sample_at, sizes, pool, outs):
+    """the flat in-plane position of the windows' starts along one spatial axis, [N, C, 1.., out, ..1, 1] (the axis's place among the outputs, then the window axis) (opspecs/pooling.yaml:144)"""
+    sample = h.slice_axes(g, samples, [sample_at], [sample_at + 1], [2])
+    starts = g.op('Mul', fractional_window_starts(g, sample, sizes[axis], pool[axis], outs[axis]), h.scalar(g, h.product(g, sizes[axis + 1:]), 'int64'))
+    return unsqueeze_axes(g, starts, [2 + b for b in builtins.range(builtins.len(sizes)) if b != axis] + [2 + builtins.len(sizes)])
+
+
+def fractional_max_pool(g: GraphBuilder, self, kernel_size, output_size, random_samples, spatial):
+    """torch's `spatial`-D fractional max pooling of a batched or unbatched input; (values, indices flat in each input plane) (opspecs/pooling.yaml:157)"""
+    pool = h.per_dim(g, kernel_size, spatial)
+    outs = h.per_dim(g, output_size, spatial)
+    sizes = [h.known_size(g, self, a - spatial) for a in builtins.range(spatial)]
+    unbatched = h.rank(g, self) == spatial + 1
+    x = unsqueeze_axes(g, self, [0]) if unbatched else self
+    samples = g.op('Slice', random_samples, h.ints(g, [0]), h.slice_axes(g, g.op('Shape', x), [0], [1], [0]), h.ints(g, [0]))
+    sample_at = [1, 0] if spatial == 2 else [0, 1, 2]
+    window = h.product(g, pool)
+    offsets = h.tensor(g, [window_offset(g, e, pool, sizes) for e in builtins.range(window)], 'int64')
+    starts = [fractional_axis_positions(g, samples, a, sample_at[a], sizes, pool, outs) for a in builtins.range(spatial)]
+    flat = g.op('Add', g.op('Add', g.op('Reshape', offsets, h.ints(g, [1] * (2 + spatial) + [window])), starts[0]), starts[1])
+    if spatial == 3:
+        flat = g.op('Add', flat, starts[2])
+    values = g.op('Reshape', g.op('GatherElements', g.op('Reshape', x, h.ints(g, [0, 0, h.product(g, sizes)])), g.op('Reshape', flat, h.ints(g, [0, 0, h.product(g, outs) * window])), axis=2), h.ints(g, [0, 0, *outs, window]))
+    k = h.arange_constant(g, 0, window, 1, 'float32')
+    zero = h.scalar(g, 0.0, 'float32')
+    nan_score = g.op('Where', g.op('IsNaN', values), g.op('Add', k, h.scalar(g, window + 1.0, 'float32')), zero)
+    max_score = g.op('Where', g.op('Equal', values, reduce_max(g, values, [2 + spatial], True)), g.op('Sub', h.scalar(g, builtins.float(window), 'float32'), k), zero)
+    pick = g.op('ArgMax', g.op('Max', nan_score, max_score), axis=2 + spatial, keepdims=1)
+    picked = squeeze_axes(g, g.op('GatherElements', values, pick, axis=2 + spatial), [2 + spatial])
+    indices = squeeze_axes(g, g.op('GatherElements', flat, pick, axis=2 + spatial), [2 + spatial])
+    if unbatched:
+        return (squeeze_axes(g, picked, [0]), squeeze_axes(g, indices, [0]))
+    return (picked, indices)
+
+
+def fractional_window_starts(g: GraphBuilder, sample, size, pool, out):
+    """the int64 start of each of `out` windows along an axis of `size`, [N, C, out], from the axis's samples [N, C, 1] (in their dtype, as torch) (opspecs/pooling.yaml:134)"""
+    last = size - pool
+    alpha = g.op('Div', h.like(g, builtins.float(last), sample), h.like(g, builtins.float(out - 1), sample)) if out > 1 else h.like(g, 0.0, sample)
+    i = h.arange_constant(g, 0, out, 1, h.dtype(g, sample))
+    raw = g.op('Sub', h.cast(g, g.op('Mul', g.op('Add', i, sample), alpha), 'int64'), h.cast(g, g.op('Mul', sample, alpha), 'int64'))
+    return g.op('Where', h.tensor(g, [k == out - 1 for k in builtins.range(out)], 'bool'), h.scalar(g, last, 'int64'), raw)
+
+
 def gemm_operands(g: GraphBuilder, a, b):
     """True when ONNX Runtime's Gemm runs these operands (2-D float32/float64) (opspecs/nn.yaml:474)"""
     return h.rank(g, a) == 2 and h.rank(g, b) == 2 and h.dtype_in(g, a, 'float32', 'float64') and h.dtype_in(g, b, 'float32', 'float64')
@@ -499,7 +547,7 @@ def histogram_counts(g: GraphBuilder, self, edges, weight, density):
 
 
 def histogramdd_counts(g: GraphBuilder, self, edges, bins, weight, density):
-    """torch.histogramdd's histogram of self's points between every dimension's edges (concatenated) (opspecs/statistics.yaml:495)"""
+    """torch.histogramdd's histogram of self's points between every dimension's edges (concatenated) (opspecs/statistics.yaml:492)"""
     layout = h.histogram_layout(g, bins)
     x = g.op('Reshape', self, h.ints(g, [-1, builtins.len(bins)]))
     coordinate = g.op('Gather', x, h.ints(g, layout['bin_dim']), axis=1)
@@ -521,8 +569,7 @@ def histogramdd_counts(g: GraphBuilder, self, edges, bins, weight, density):
 
 
 def histogramdd_edges(g: GraphBuilder, self, bins, range):
-    """every dimension's bin edges of torch.histogramdd with bin counts, concatenated (1-D, self's dtype) (opspecs/statistics.yaml:469)"""
-    layout = h.histogram_layout(g, bins)
+    """every dimension's bin edges of torch.histogramdd with bin counts, concatenated (1-D, self's dtype) (opspecs/statistics.yaml:470)"""
     if range is not None:
         lo = h.tensor(g, h.histogramdd_bounds(g, range, True), h.dtype(g, self))
         hi = h.tensor(g, h.histogramdd_bounds(g, range, False), h.dtype(g, self))
@@ -536,13 +583,9 @@ def histogramdd_edges(g: GraphBuilder, self, bins, range):
         none = g.op('Equal', g.op('Size', x), h.scalar(g, 0, 'int64'))
         lo = g.op('Where', none, h.like(g, 0.0, x), g.op('Where', one, g.op('Sub', small, h.like(g, 0.5, x)), small))
         hi = g.op('Where', none, h.like(g, 1.0, x), g.op('Where', one, g.op('Add', large, h.like(g, 0.5, x)), large))
-    at = h.ints(g, layout['edge_dim'])
-    low = g.op('Gather', lo, at, axis=0)
-    high = g.op('Gather', hi, at, axis=0)
-    i = h.tensor(g, layout['edge_index'], h.dtype(g, self))
-    n = h.tensor(g, layout['edge_bins'], h.dtype(g, self))
-    step = g.op('Div', g.op('Sub', high, low), n)
-    return g.op('Where', g.op('Less', i, h.tensor(g, layout['edge_half'], h.dtype(g, self))), g.op('Add', low, g.op('Mul', step, i)), g.op('Sub', high, g.op('Mul', step, g.op('Sub', n, i))))
+    lows = [g.op('Gather', lo, h.scalar(g, d, 'int64'), axis=0) for d in builtins.range(builtins.len(bins))]
+    highs = [g.op('Gather', hi, h.scalar(g, d, 'int64'), axis=0) for d in builtins.range(builtins.len(bins))]
+    return g.op('Concat', *[linspace_edges(g, low, high, n) if n > 0 else g.op('Reshape', low, h.ints(g, [1])) for low, high, n in builtins.zip(lows, highs, bins)], axis=0)
 
 
 def i0e_wide(g: GraphBuilder, x0):
@@ -1096,7 +1139,7 @@ def scatter_along(g: GraphBuilder, data, index, updates, axis):
 
 
 def segment_bounds(g: GraphBuilder, lengths, offsets, a):
-    """segment_reduce's (starts, ends) along axis a, int64 (opspecs/statistics.yaml:659)"""
+    """segment_reduce's (starts, ends) along axis a, int64 (opspecs/statistics.yaml:656)"""
     if offsets is not None:
         return (h.slice_axes(g, h.cast(g, offsets, 'int64'), [0], [-1], [a]), h.slice_axes(g, h.cast(g, offsets, 'int64'), [1], [9223372036854775807], [a]))
     ends = g.op('CumSum', h.cast(g, lengths, 'int64'), h.scalar(g, a, 'int64'))
@@ -1104,7 +1147,7 @@ def segment_bounds(g: GraphBuilder, lengths, offsets, a):
 
 
 def segment_finish(g: GraphBuilder, out, x, starts, ends, reduce, initial, a, t):
-    """segment_reduce's `initial` folded into each segment's reduction out, and the mean's division by the length (opspecs/statistics.yaml:669)"""
+    """segment_reduce's `initial` folded into each segment's reduction out, and the mean's division by the length (opspecs/statistics.yaml:666)"""
     sum_like = reduce == 'sum' or reduce == 'mean'
     largest = reduce in ('max', 'amax')
     if initial is not None:
@@ -1218,7 +1261,7 @@ def split_along(g: GraphBuilder, x, sizes, axis):
     if builtins.len(sizes) == 1:
         return [x]
     if 0 in sizes:
-        return h.chunk_slices(g, x, sizes, axis)
+        return [h.slice_axes(g, x, [builtins.sum(sizes[:i])], [builtins.sum(sizes[:i + 1])], [axis]) for i in builtins.range(builtins.len(sizes))]
     if g.opset >= 13:
         return builtins.list(g.op('Split', x, h.ints(g, sizes), axis=axis, _outputs=builtins.len(sizes)))
     return builtins.list(g.op('Split', x, axis=axis, split=sizes, _outputs=builtins.len(sizes)))
@@ -1349,6 +1392,11 @@ def where_any_dtype(g: GraphBuilder, cond, a, b):
 def wide(g: GraphBuilder, x):
     """x in float64, the dtype every special function here is computed in (opspecs/special.yaml:16)"""
     return h.cast(g, x, 'float64')
+
+
+def window_offset(g: GraphBuilder, element, pool, sizes):
+    """the in-plane offset (an int) of a pooling window's element (row-major over the kernel) from the window's start, in a plane of static sizes (opspecs/pooling.yaml:152)"""
+    return builtins.sum([element // h.product(g, pool[a + 1:]) % pool[a] * h.product(g, sizes[a + 1:]) for a in builtins.range(builtins.len(pool))])
 
 
 def zero_signed_as(g: GraphBuilder, a, r):

@@ -795,3 +795,75 @@ def test_harness_documents_exactly_the_hint_vocabulary():
     assert keys - documented - inline == set(), "document these keys in tests/op_inputs.py"
     assert all(f"{k}:" in (op_inputs.__doc__ or "") for k in inline), "explain the inline keys too"
     assert documented - keys - {"shapes", "random"} == set(), "the docstring names keys the parser refuses"
+
+
+# -- list comprehensions in the emit language ---------------------------------------------------
+
+def test_comprehension_entry_renders_and_runs(tmp_path: Path):
+    """A comprehension maps over a static list (enumerate, an `if`, a spec helper's param) and feeds
+    variadic ops through `*[...]`; its ops are ordinary ops, on either side of an opset branch."""
+    import torch
+
+    import aten2onnx
+    from aten2onnx.exporter.api.user_specs import load_opspecs, unload_opspecs
+
+    path = tmp_path / "loops.yaml"
+    path.write_text(textwrap.dedent("""\
+        - helper: axis_totals
+          params: [x, axes]
+          emit: Concat(*[Reshape(reduce_sum(x, [a], False), ints([-1])) for a in axes], axis=0)
+        - aten: neg
+          emit: |
+            scaled = Sum(self, *[Mul(like(float(k + w), self), self) for k, w in enumerate([1, 2, 3]) if k < rank(self)])
+            return axis_totals(scaled, list(range(rank(self))))
+        """), encoding="utf-8")
+
+    class Negate(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return -x
+
+    x = torch.randn(2, 3)
+    expected = torch.cat([(5 * x).sum(0), (5 * x).sum(1)])  # 1 + (0 + 1) + (1 + 2): rank 2 takes two terms
+    try:
+        load_opspecs(path)
+        for opset in (12, 13):  # ReduceSum's axes: an attribute, then an input
+            program = aten2onnx.export(Negate(), (x,), opset_version=opset, do_constant_folding=False)
+            torch.testing.assert_close(program(x)[0], expected)
+    finally:
+        unload_opspecs(path)
+
+
+def test_comprehension_errors_name_file_and_line(tmp_path: Path):
+    """An unknown op inside a comprehension, or a loop variable shadowing an argument, is a
+    `file:line` error like any other (tests/fixtures/codegen/bad/comprehension_forms has them all)."""
+    with pytest.raises(SpecErrors) as info:
+        _load_text(tmp_path, """
+            - aten: relu
+              emit: Concat(*[Reluu(self) for a in range(2)], axis=0)
+
+            - aten: amax
+              emit: Concat(*[ReduceMax(self, keepdims=0) for keepdim in range(2)], axis=0)
+            """)
+    errors = [str(e) for e in info.value.errors]
+    assert errors == [
+        "spec/spec.yaml:2: aten::relu.default: 'Reluu' is not an ONNX operator (onnx.defs has no schema for it)",
+        "spec/spec.yaml:5: aten::amax.default: emit: the comprehension's loop variable 'keepdim' shadows an "
+        "argument or a name the emit assigns; rename it",
+    ]
+
+
+def test_comprehension_keeps_opset_branches(tmp_path: Path):
+    """An opset-only test inside a comprehension (its `if` clause, or a conditional in its element)
+    is decided per opset: Gelu (opset 20) does not hold these entries back to 20."""
+    specs = _load_text(tmp_path, """
+        - aten: relu
+          emit: Concat(self, *[Gelu(self) for a in range(1) if opset >= 20], axis=0)
+
+        - aten: neg
+          emit: Concat(self, *[Gelu(self) if opset >= 20 else Relu(self) for a in range(1)], axis=0)
+
+        - aten: abs
+          emit: Concat(self, *[Gelu(self) for a in range(1)], axis=0)
+        """)
+    assert {s.aten: s.variants[0].since for s in specs} == {
+        "aten::relu.default": 1, "aten::neg.default": 1, "aten::abs.default": 20}

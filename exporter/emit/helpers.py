@@ -728,21 +728,15 @@ def row_pairs(g: GraphBuilder, n: int) -> tuple[list[int], list[int]]:
 def histogram_layout(g: GraphBuilder, bins: Sequence[int]) -> dict[str, list[Any]]:
     """Index tables of a histogramdd with these bin counts per dimension, over its bin edges
     concatenated (bins[d] + 1 per dimension) and its bins q (bins[d] per dimension, in order):
-    edge_dim / edge_index / edge_bins / edge_half per edge (its dimension, index in it, that
-    dimension's bin count and (bins + 1) // 2: linspace's turning point); bin_dim / lower / upper /
-    closed per bin (its coordinate, its edges' positions, whether it is its dimension's last, closed
-    bin); flat: each bin's stride in the flattened histogram times its index; corners: for each
-    flattened bin, its bin q in every dimension; edges: the edge counts per dimension."""
+    bin_dim / lower / upper / closed per bin (its coordinate, its edges' positions, whether it is
+    its dimension's last, closed bin); flat: each bin's stride in the flattened histogram times its
+    index; corners: for each flattened bin, its bin q in every dimension; edges: the edge counts
+    per dimension."""
     starts = list(itertools.accumulate([b + 1 for b in bins], initial=0))
     bin_starts = list(itertools.accumulate(bins, initial=0))
     strides = [math.prod(bins[d + 1:]) for d in range(len(bins))]
-    layout: dict[str, list[Any]] = {"edge_dim": [], "edge_index": [], "edge_bins": [], "edge_half": [],
-                                    "bin_dim": [], "lower": [], "upper": [], "closed": [], "flat": []}
+    layout: dict[str, list[Any]] = {"bin_dim": [], "lower": [], "upper": [], "closed": [], "flat": []}
     for d, b in enumerate(bins):
-        layout["edge_dim"] += [d] * (b + 1)
-        layout["edge_index"] += [float(i) for i in range(b + 1)]
-        layout["edge_bins"] += [float(max(b, 1))] * (b + 1)  # no bins: linspace's one point, the start
-        layout["edge_half"] += [float(max((b + 1) // 2, 1))] * (b + 1)
         layout["bin_dim"] += [d] * b
         layout["lower"] += [starts[d] + i for i in range(b)]
         layout["upper"] += [starts[d] + i + 1 for i in range(b)]
@@ -889,23 +883,6 @@ def dim_sizes(g: GraphBuilder, value: ir.Value) -> list[Any]:
 def product(g: GraphBuilder, values: Sequence[int]) -> int:
     """The product of ints (1 for none)."""
     return math.prod(int(v) for v in values)
-
-
-def unsqueezed_each(g: GraphBuilder, values: Sequence[ir.Value], axis: int) -> list[ir.Value]:
-    """Each tensor of a list with a new axis of size 1 at `axis` (the language has no loop to map
-    over a list): Unsqueeze, its axes an input from opset 13."""
-    if g.opset >= 13:
-        return [g.op("Unsqueeze", v, ints(g, [axis])) for v in values]
-    return [g.op("Unsqueeze", v, axes=[axis]) for v in values]
-
-
-def chunk_slices(g: GraphBuilder, value: ir.Value, sizes: Sequence[int], axis: int) -> list[ir.Value]:
-    """Chunks of the given sizes along `axis`, one slice each (for sizes that include 0, which not
-    every runtime takes in Split)."""
-    edges = [0]
-    for size in sizes:
-        edges.append(edges[-1] + int(size))
-    return [slice_axes(g, value, [a], [b], [axis]) for a, b in zip(edges, edges[1:])]
 
 
 def dim_size(g: GraphBuilder, value: ir.Value, axis: int) -> Any:

@@ -1,6 +1,5 @@
 """Mappings of issue 13's long tail of operators that are algorithms rather than a few ops:
-a list of outputs whose count comes from a static size, writes at positions computed from
-static shapes (diagonal_scatter, as_strided_scatter)."""
+writes at positions computed from static shapes (diagonal_scatter, as_strided_scatter)."""
 
 from __future__ import annotations
 
@@ -11,19 +10,9 @@ import numpy as np
 import onnx_ir as ir
 import torch
 
-from aten2onnx.exporter.emit import helpers as h
 from aten2onnx.exporter.emit.graph_builder import STRIDED_VIEW_KEY, GraphBuilder
 from aten2onnx.exporter.emit.lib import common as c
 from aten2onnx.exporter.emit.lib import indexing_ops
-
-
-def unbind_copy(g: GraphBuilder, self: ir.Value, dim: int) -> list[ir.Value]:
-    """torch.unbind_copy: one Gather per index along dim (needs the static size along dim)."""
-    axis = dim % g.rank(self)
-    size = h.dim_size(g, self, axis)
-    if not isinstance(size, int):
-        raise g.refuse("dynamic_sizes", detail=f"'{self.name}' has shape {g.shape(self)}")
-    return [g.op("Gather", self, g.constant(i, torch.int64), axis=axis) for i in range(size)]
 
 
 def _overwrite(g: GraphBuilder, self: ir.Value, src: ir.Value, positions: np.ndarray,
