@@ -81,7 +81,8 @@ CHOICES = _Kind("a non-empty list of values", lambda v: isinstance(v, list) and 
 EXPRESSION = _Kind("an integer or an expression over 'shapes' symbols", lambda v: _int(v) or isinstance(v, str))
 EXPRESSIONS = _Kind("a list of integers or expressions over 'shapes' symbols", lambda v: isinstance(v, list) and all(
     _int(x) or isinstance(x, str) for x in v))
-MATRIX = _Kind("one of general, spd, lower, upper, lu", lambda v: v in ("general", "spd", "lower", "upper", "lu"))
+MATRIX = _Kind("one of general, spd, symmetric, lower, upper, lu, ldl",
+              lambda v: v in ("general", "spd", "symmetric", "lower", "upper", "lu", "ldl"))
 RNN = _Kind(f"a mapping with keys {', '.join(_RNN_KEYS)} (gates an integer or an argument name, the others "
             "'shapes' symbols or, for biases, a bool argument)",
             lambda v: isinstance(v, dict) and {"gates", "input", "hidden", "layers", "directions"} <= set(v)

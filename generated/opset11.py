@@ -14,6 +14,7 @@ from aten2onnx.exporter.emit import helpers as h  # noqa: F401
 from aten2onnx.exporter.emit.graph_builder import GraphBuilder  # noqa: F401
 from aten2onnx.exporter.emit.declared import declared  # noqa: F401
 from aten2onnx.generated import spec_helpers as s  # noqa: F401
+from aten2onnx.exporter.emit.lib import linalg_ldl_ops
 from aten2onnx.exporter.emit.lib import linalg_ops
 from aten2onnx.exporter.emit.lib import linalg_qr_ops
 from aten2onnx.exporter.emit.lib import linalg_spectral_ops
@@ -215,63 +216,81 @@ def lu_unpack(g: GraphBuilder, LU_data, LU_pivots, unpack_data=True, unpack_pivo
     return linalg_ops.lu_unpack(g, LU_data, LU_pivots, unpack_data, unpack_pivots)
 
 
-@declared('opspecs/linalg.yaml:205', emits=('Abs', 'Add', 'Cast', 'Ceil', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'MatMul', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:205', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_ldl_factor_ex(g: GraphBuilder, self, *, hermitian=False, check_errors=False):
+    """aten::linalg_ldl_factor_ex.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ldl_ops.ldl_factor_ex (opspecs/linalg.yaml:205)"""
+    return linalg_ldl_ops.ldl_factor_ex(g, self)
+
+
+@declared('opspecs/linalg.yaml:224', emits=('Abs', 'Add', 'And', 'ArgMax', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'Max', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_ldl_factor(g: GraphBuilder, self, *, hermitian=False):
+    """aten::linalg_ldl_factor.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ldl_ops.ldl_factor_ex (opspecs/linalg.yaml:224)"""
+    return linalg_ldl_ops.ldl_factor_ex(g, self, with_info=False)
+
+
+@declared('opspecs/linalg.yaml:237', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mul', 'Neg', 'Not', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+def linalg_ldl_solve(g: GraphBuilder, LD, pivots, B, *, hermitian=False):
+    """aten::linalg_ldl_solve.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ldl_ops.ldl_solve (opspecs/linalg.yaml:237)"""
+    return linalg_ldl_ops.ldl_solve(g, LD, pivots, B)
+
+
+@declared('opspecs/linalg.yaml:253', emits=('Abs', 'Add', 'Cast', 'Ceil', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'Identity', 'Less', 'Log', 'Loop', 'MatMul', 'Mul', 'Pow', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Unsqueeze', 'Where'))
 def linalg_matrix_exp(g: GraphBuilder, self):
-    """aten::linalg_matrix_exp.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.matrix_exp (opspecs/linalg.yaml:205)"""
+    """aten::linalg_matrix_exp.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_ops.matrix_exp (opspecs/linalg.yaml:253)"""
     return linalg_ops.matrix_exp(g, self)
 
 
-@declared('opspecs/linalg.yaml:216', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:264', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'))
 def _linalg_eigh(g: GraphBuilder, A, UPLO='L', compute_v=True):
-    """aten::_linalg_eigh.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_eigh (opspecs/linalg.yaml:216)"""
+    """aten::_linalg_eigh.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_eigh (opspecs/linalg.yaml:264)"""
     return linalg_spectral_ops.linalg_eigh(g, A, UPLO, compute_v)
 
 
-@declared('opspecs/linalg.yaml:232', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the SVD needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:245')})
+@declared('opspecs/linalg.yaml:280', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the SVD needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:293')})
 def _linalg_svd(g: GraphBuilder, A, full_matrices=False, compute_uv=True, *, driver=None):
-    """aten::_linalg_svd.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_svd (opspecs/linalg.yaml:232)"""
+    """aten::_linalg_svd.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_svd (opspecs/linalg.yaml:280)"""
     if not (not (full_matrices and compute_uv) or h.shape(g, A)[-1] == h.shape(g, A)[-2]):
-        raise g.constraint_error('full_matrices=True needs a square A here (the extra singular vectors of a non-square A are not computed); use full_matrices=False (torch.linalg.svd(A, full_matrices=False))', 'opspecs/linalg.yaml:242')
+        raise g.constraint_error('full_matrices=True needs a square A here (the extra singular vectors of a non-square A are not computed); use full_matrices=False (torch.linalg.svd(A, full_matrices=False))', 'opspecs/linalg.yaml:290')
     return linalg_spectral_ops.linalg_svd(g, A, full_matrices, compute_uv, driver)
 
 
-@declared('opspecs/linalg.yaml:256', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Max', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the pseudo-inverse needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:265')})
+@declared('opspecs/linalg.yaml:304', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Max', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('the pseudo-inverse needs the matrix sizes (the last two dims of A) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:313')})
 def linalg_pinv_atol_rtol_tensor(g: GraphBuilder, self, *, atol=None, rtol=None, hermitian=False):
-    """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:256)"""
+    """aten::linalg_pinv.atol_rtol_tensor, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_pinv (opspecs/linalg.yaml:304)"""
     return linalg_spectral_ops.linalg_pinv(g, self, atol, rtol, hermitian)
 
 
-@declared('opspecs/linalg.yaml:279', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('torch.linalg.lstsq needs the matrix sizes (the last two dims of A and B) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:298')})
+@declared('opspecs/linalg.yaml:327', emits=('Abs', 'Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'GatherElements', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Mod', 'Mul', 'Neg', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'TopK', 'Transpose', 'Unsqueeze', 'Where'), refusals={'dynamic_matrix_size': ('torch.linalg.lstsq needs the matrix sizes (the last two dims of A and B) known at export time; the batch dims may be dynamic', 'opspecs/linalg.yaml:346')})
 def linalg_lstsq(g: GraphBuilder, self, b, rcond=None, *, driver=None):
-    """aten::linalg_lstsq.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_lstsq (opspecs/linalg.yaml:279)"""
+    """aten::linalg_lstsq.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_spectral_ops.linalg_lstsq (opspecs/linalg.yaml:327)"""
     if not (driver is None or driver in ['gelsy', 'gelsd', 'gelss', 'gels']):
-        raise g.constraint_error("torch.linalg.lstsq's driver must be None, 'gelsy', 'gelsd', 'gelss' or 'gels' on the CPU", 'opspecs/linalg.yaml:291')
+        raise g.constraint_error("torch.linalg.lstsq's driver must be None, 'gelsy', 'gelsd', 'gelss' or 'gels' on the CPU", 'opspecs/linalg.yaml:339')
     if not (rcond is None or rcond >= 0):
-        raise g.constraint_error('a negative rcond makes each LAPACK driver pick its own cut-off; pass rcond=None (eps * max(m, n)) or a cut-off >= 0', 'opspecs/linalg.yaml:294')
+        raise g.constraint_error('a negative rcond makes each LAPACK driver pick its own cut-off; pass rcond=None (eps * max(m, n)) or a cut-off >= 0', 'opspecs/linalg.yaml:342')
     return linalg_spectral_ops.linalg_lstsq(g, self, b, rcond, driver)
 
 
-@declared('opspecs/linalg.yaml:312', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:360', emits=('Add', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def geqrf(g: GraphBuilder, self):
-    """aten::geqrf.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:312)"""
+    """aten::geqrf.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.geqrf (opspecs/linalg.yaml:360)"""
     return linalg_qr_ops.geqrf(g, self)
 
 
-@declared('opspecs/linalg.yaml:324', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:372', emits=('Cast', 'Concat', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Slice', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_householder_product(g: GraphBuilder, input, tau):
-    """aten::linalg_householder_product.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:324)"""
+    """aten::linalg_householder_product.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.householder_product (opspecs/linalg.yaml:372)"""
     return linalg_qr_ops.householder_product(g, input, tau)
 
 
-@declared('opspecs/linalg.yaml:335', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:383', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'Identity', 'Less', 'LessOrEqual>=12', 'Loop', 'MatMul', 'Min', 'Mul', 'Neg', 'Not', 'Range', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sqrt', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def linalg_qr(g: GraphBuilder, A, mode='reduced'):
-    """aten::linalg_qr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:335)"""
+    """aten::linalg_qr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.linalg_qr (opspecs/linalg.yaml:383)"""
     return linalg_qr_ops.linalg_qr(g, A, mode)
 
 
-@declared('opspecs/linalg.yaml:347', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/linalg.yaml:395', emits=('Concat', 'Equal', 'Gather', 'Greater', 'Identity', 'Loop', 'MatMul', 'Mul', 'Range', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def ormqr(g: GraphBuilder, self, input2, input3, left=True, transpose=False):
-    """aten::ormqr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:347)"""
+    """aten::ormqr.default, opsets 11-26: aten2onnx.exporter.emit.lib.linalg_qr_ops.ormqr (opspecs/linalg.yaml:395)"""
     return linalg_qr_ops.ormqr(g, self, input2, input3, left, transpose)
 
 

@@ -90,9 +90,13 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   default 10) and random signs; `spd` Q diag(s) Q^T; `lower`/`upper`
                                   triangular with |diagonal| in [1, 2] and small entries in the
                                   triangle (random values outside it: they must not be read); `lu`
-                                  both triangles so (a packed LU factorization)
+                                  both triangles so (a packed LU factorization); `symmetric`
+                                  Q diag(s) Q^T with random signs, the diagonal shrunk tenfold in
+                                  half the matrices (indefinite: Bunch-Kaufman takes 2x2 pivots and
+                                  interchanges); `ldl` torch.linalg.ldl_factor's LD of a `symmetric`
     pivots_for: LU                int tensors: LAPACK pivots for that packed LU (*, m, n): shape
-                                  (*, min(m, n)), entry i drawn in [i + 1, m] (1-based row swaps)
+                                  (*, min(m, n)), entry i drawn in [i + 1, m] (1-based row swaps);
+                                  for a `matrix: ldl` tensor, its factorization's pivots
   <any other arg>: [v1, v2, ...]  choose among values; or a mapping with one generator (and, for a
                                   number or a tensor list, `as_input: true`: the one-op model takes
                                   it at run time, a number as a 0-d input, a list as an ONNX sequence,
@@ -240,6 +244,13 @@ def _matrices(kind: str, cond: float, shape: list[int], gen: torch.Generator) ->
     if kind == "spd":
         q = _orthogonal([*batch, m, m], gen)
         return q @ torch.diag_embed(values) @ q.mT
+    if kind == "symmetric":
+        signs = torch.where(torch.rand([*batch, k], generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
+        q = _orthogonal([*batch, m, m], gen)
+        a = q @ torch.diag_embed(values * signs) @ q.mT
+        shrink = torch.where(torch.rand([*batch, 1], generator=gen) < 0.5, 0.1, 1.0).to(torch.float64)
+        a.diagonal(dim1=-2, dim2=-1).mul_(shrink)
+        return a
     if kind == "general":
         signs = torch.where(torch.rand([*batch, k], generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
         u, v = _orthogonal([*batch, m, m], gen)[..., :k], _orthogonal([*batch, n, n], gen)[..., :k]
@@ -252,7 +263,7 @@ def _matrices(kind: str, cond: float, shape: list[int], gen: torch.Generator) ->
     if kind == "lu":
         return packed
     if kind not in ("lower", "upper"):
-        raise AssertionError(f"unknown matrix kind '{kind}' (general, spd, lower, upper, lu)")
+        raise AssertionError(f"unknown matrix kind '{kind}' (general, spd, symmetric, lower, upper, lu, ldl)")
     noise = torch.rand(shape, generator=gen, dtype=torch.float64) * 6 - 3  # never read
     inside = torch.ones(m, n, dtype=torch.bool).tril() if kind == "lower" else torch.ones(m, n, dtype=torch.bool).triu()
     return torch.where(inside, packed, noise)
@@ -269,6 +280,7 @@ class _Example:
                         for name, bounds in spec.test.shapes.items()}
         self.values: dict[str, Any] = {}
         self._base_shape: list[int] | None = None
+        self.ldl_pivots: dict[int, torch.Tensor] = {}  # id of a `matrix: ldl` draw -> its pivots
 
     def base_shape(self) -> list[int]:
         if self._base_shape is None:
@@ -398,8 +410,15 @@ class _Example:
             return drawn.to(dtype)
         if dtype == torch.bool:
             return torch.rand(shape, generator=gen) > 0.5
+        if hint.matrix == "ldl":  # a real factorization: its pivots are kept for `pivots_for`
+            ld, pivots = torch.linalg.ldl_factor(_matrices("symmetric", float(_given(hint.cond, 10)), shape, gen))
+            ld = ld.to(dtype)
+            self.ldl_pivots[id(ld)] = pivots
+            return ld
         if hint.matrix is not None:
             return _matrices(hint.matrix, float(_given(hint.cond, 10)), shape, gen).to(dtype)
+        if hint.pivots_for is not None and id(self.values[hint.pivots_for]) in self.ldl_pivots:
+            return self.ldl_pivots[id(self.values[hint.pivots_for])].to(dtype)
         if hint.pivots_for is not None:  # entry i in [i + 1, m]: any such sequence of row swaps is valid
             rows = self.values[hint.pivots_for].shape[-2]
             low = torch.arange(1, shape[-1] + 1, dtype=torch.float64)

@@ -150,3 +150,42 @@ def test_lstsq_of_dynamic_matrix_sizes_is_refused() -> None:
     a, b = torch.randn(5, 3), torch.randn(5, 2)
     with pytest.raises(aten2onnx.ConstraintError, match=r"lstsq needs the matrix sizes.*linalg.yaml"):
         aten2onnx.export(LeastSquares(None), (a, b), opset_version=20, dynamic_shapes=({0: Dim("m", min=4)}, {0: Dim("m", min=4)}))
+
+
+class SymmetricSolver(nn.Module):
+    """LDL^T of symmetric indefinite matrices (Bunch-Kaufman pivoting), then a solve with it."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        ld, pivots = torch.linalg.ldl_factor(a)
+        _, _, info = torch.linalg.ldl_factor_ex(a, hermitian=True)
+        return ld, pivots, info, torch.linalg.ldl_solve(ld, pivots, b)
+
+
+def _indefinite(batch: int, n: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """Well-conditioned symmetric matrices with eigenvalues of both signs and a shrunk diagonal in
+    every other one, so that the pivoting takes 2x2 blocks and interchanges."""
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.linalg.qr(torch.randn(batch, n, n, generator=gen, dtype=torch.float64))[0]
+    values = (1 + 4 * torch.rand(batch, n, generator=gen, dtype=torch.float64)) * torch.where(
+        torch.rand(batch, n, generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
+    a = q @ torch.diag_embed(values) @ q.mT
+    a[::2].diagonal(dim1=-2, dim2=-1).mul_(0.05)
+    return a.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ldl_with_dynamic_batch(dtype: torch.dtype) -> None:
+    """Each matrix of the batch takes its own pivots (1x1, 2x2, interchanges); the pivots must be
+    torch's exactly, for batch sizes the export never saw."""
+    a, b = _indefinite(2, 5, dtype, 4), torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(5)).to(dtype)
+    batch = Dim("batch", min=1, max=64)
+    program = aten2onnx.export(SymmetricSolver(), (a, b), opset_version=17, dynamic_shapes=({0: batch}, {0: batch}))
+    onnx.checker.check_model(program.model_proto, full_check=True)
+    for size in (1, 7, 16):
+        args = (_indefinite(size, 5, dtype, size), torch.randn(size, 5, 3, dtype=torch.float64).to(dtype))
+        pivots = torch.linalg.ldl_factor(args[0]).pivots
+        if size == 16:  # the draw exercises what the pivoting can do
+            assert (pivots < 0).any() and ((pivots > 0) & (pivots != torch.arange(1, 6, dtype=torch.int32))).any()
+        got = program(*args)
+        assert torch.equal(got[1], pivots)
+        _compare(program, SymmetricSolver(), args, 1e-4 if dtype == torch.float32 else 1e-9)
