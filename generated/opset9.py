@@ -3289,9 +3289,9 @@ def addbmm(g: GraphBuilder, self, batch1, batch2, *, beta=1, alpha=1):
     return g.op('Add', self if beta == 1 else g.op('Mul', h.like(g, beta, self), self), g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if alpha != 1 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0)) if beta != 0 else g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0) if alpha == 1 else g.op('Mul', h.like(g, alpha, batch1), g.op('ReduceSum', g.op('MatMul', batch1, batch2), axes=[0], keepdims=0))
 
 
-@declared('opspecs/statistics.yaml:426', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Greater', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:453', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'GreaterOrEqual', 'Less', 'LessOrEqual', 'Max', 'Min', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'Reshape', 'ScatterElements', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None, density=False):
-    """aten::histogram.bin_ct, opsets 9-26: block of 16 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), linspace_edges() (opspecs/statistics.yaml:426)"""
+    """aten::histogram.bin_ct, opsets 9-26: block of 18 lines: Add, Concat, Equal, Less, Not, ReduceMax, ReduceMin, Reshape, Size, Sub, Where; calls histogram_counts(), histogram_linear_counts(), linspace_edges() (opspecs/statistics.yaml:453)"""
     if range is not None:
         a = builtins.float(range[0])
         b = builtins.float(range[1])
@@ -3307,43 +3307,45 @@ def histogram_bin_ct(g: GraphBuilder, self, bins=100, *, range=None, weight=None
         lo = g.op('Where', none, h.like(g, 0.0, x), g.op('Where', one, g.op('Sub', small, h.like(g, 0.5, x)), small))
         hi = g.op('Where', none, h.like(g, 1.0, x), g.op('Where', one, g.op('Add', large, h.like(g, 0.5, x)), large))
     edges = s.linspace_edges(g, lo, hi, bins)
+    if g.opset >= 16:
+        return (s.histogram_linear_counts(g, self, edges, bins, weight, density), edges)
     return (s.histogram_counts(g, self, edges, weight, density), edges)
 
 
-@declared('opspecs/statistics.yaml:452', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
+@declared('opspecs/statistics.yaml:482', emits=('And', 'Cast', 'Concat', 'Div', 'Greater', 'Identity', 'Less', 'Mul', 'Not', 'ReduceSum', 'Reshape', 'Slice', 'Sub', 'Unsqueeze'))
 def histogram_bins_tensor(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:452)"""
+    """aten::histogram.bins_tensor, opsets 9-26: histogram_counts(self, bins, weight, density), Identity(bins) (opspecs/statistics.yaml:482)"""
     return (s.histogram_counts(g, self, bins, weight, density), g.op('Identity', bins))
 
 
-@declared('opspecs/statistics.yaml:516', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Where'))
+@declared('opspecs/statistics.yaml:550', emits=('Add', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Less', 'Mul', 'Not', 'ReduceMax', 'ReduceMin', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Where'))
 def _histogramdd_bin_edges(g: GraphBuilder, self, bins, *, range=None, weight=None, density=False):
-    """aten::_histogramdd_bin_edges.default, opsets 9-26: split_along(histogramdd_edges(self, bins, range), histogram_layout(bins)['edges'], 0) (opspecs/statistics.yaml:516)"""
+    """aten::_histogramdd_bin_edges.default, opsets 9-26: split_along(histogramdd_edges(self, bins, range), histogram_layout(bins)['edges'], 0) (opspecs/statistics.yaml:550)"""
     return s.split_along(g, s.histogramdd_edges(g, self, bins, range), h.histogram_layout(g, bins)['edges'], 0)
 
 
-@declared('opspecs/statistics.yaml:527', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:561', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Size', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def _histogramdd_from_bin_cts(g: GraphBuilder, self, bins, *, range=None, weight=None, density=False):
-    """aten::_histogramdd_from_bin_cts.default, opsets 9-26: histogramdd_counts(self, histogramdd_edges(self, bins, range), bins, weight, density) (opspecs/statistics.yaml:527)"""
+    """aten::_histogramdd_from_bin_cts.default, opsets 9-26: histogramdd_counts(self, histogramdd_edges(self, bins, range), bins, weight, density) (opspecs/statistics.yaml:561)"""
     return s.histogramdd_counts(g, self, s.histogramdd_edges(g, self, bins, range), bins, weight, density)
 
 
-@declared('opspecs/statistics.yaml:538', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:572', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Sub', 'Unsqueeze', 'Where'))
 def _histogramdd_from_bin_tensors(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:538)"""
+    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:572)"""
     return s.histogramdd_counts(g, self, g.op('Concat', *bins, axis=0), h.edge_bins(g, bins), weight, density)
 
 
-@declared('opspecs/statistics.yaml:595', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:629', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:595)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:629)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:613', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:647', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:613)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:647)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3353,11 +3355,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:632', emits=('Gather',))
+@declared('opspecs/statistics.yaml:666', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:632)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:666)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:638')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:672')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)
