@@ -47,7 +47,7 @@ def stft(g: GraphBuilder, self, n_fft, hop_length=None, win_length=None, window=
     return fft_ops.stft(g, self, n_fft, hop_length, win_length, window, normalized, onesided, return_complex, align_to_window)
 
 
-@declared('opspecs/fft.yaml:117', emits=('Add', 'And', 'Cast', 'Concat', 'DFT', 'Div', 'Equal', 'Gather', 'Mul', 'Or', 'Pad', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/fft.yaml:118', emits=('Add', 'And', 'Cast', 'Concat', 'DFT', 'Div', 'Equal', 'Gather', 'Mul', 'Or', 'Pad', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def stft_center(g: GraphBuilder, self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None, align_to_window=None):
-    """aten::stft.center, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft_center (opspecs/fft.yaml:117)"""
+    """aten::stft.center, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft_center (opspecs/fft.yaml:118)"""
     return fft_ops.stft_center(g, self, n_fft, hop_length, win_length, window, center, pad_mode, normalized, onesided, return_complex, align_to_window)

@@ -626,7 +626,7 @@ def zero(g: GraphBuilder, self):
 
 @declared('opspecs/creation.yaml:211', emits=('Identity',))
 def lift_fresh_copy(g: GraphBuilder, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:144); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:205); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:146); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:207); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
@@ -688,36 +688,36 @@ def masked_select(g: GraphBuilder, self, mask):
     return g.op('Compress', g.op('Reshape', g.op('Expand', self, size), h.ints(g, [-1])), g.op('Reshape', keep, h.ints(g, [-1])), axis=0)
 
 
-@declared('opspecs/fft.yaml:150', emits=('Identity',))
+@declared('opspecs/fft.yaml:152', emits=('Identity',))
 def view_as_complex(g: GraphBuilder, self):
-    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:150); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:211)"""
+    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:152); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:213)"""
     return fft_ops.view_as_complex(g, self)
 
 
-@declared('opspecs/fft.yaml:159', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:161', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
 def complex(g: GraphBuilder, real, imag):
-    """aten::complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:159)"""
+    """aten::complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:161)"""
     return fft_ops.complex_from_parts(g, real, imag)
 
 
-@declared('opspecs/fft.yaml:171', emits=('Identity', 'Mul'))
+@declared('opspecs/fft.yaml:173', emits=('Identity', 'Mul'))
 def conj_physical(g: GraphBuilder, self):
-    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:171); also serves aten::_conj.default, aten::_conj_physical.default"""
+    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:173); also serves aten::_conj.default, aten::_conj_physical.default"""
     return fft_ops.conj(g, self)
 
 
-@declared('opspecs/fft.yaml:181', emits=('Concat', 'Cos', 'Mul', 'Reshape', 'Sin', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:183', emits=('Concat', 'Cos', 'Mul', 'Reshape', 'Sin', 'Unsqueeze'))
 def polar(g: GraphBuilder, abs, angle):
-    """aten::polar.default, opsets 9-26: block of 4 lines: Concat, Cos, Mul, Sin; calls unsqueeze_axes() (opspecs/fft.yaml:181)"""
+    """aten::polar.default, opsets 9-26: block of 4 lines: Concat, Cos, Mul, Sin; calls unsqueeze_axes() (opspecs/fft.yaml:183)"""
     last = builtins.max(h.rank(g, abs), h.rank(g, angle))
     real = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Cos', angle)), [last])
     imag = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Sin', angle)), [last])
     return g.op('Concat', real, imag, axis=last)
 
 
-@declared('opspecs/fft.yaml:196', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/fft.yaml:198', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
 def angle(g: GraphBuilder, self):
-    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:196)"""
+    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:198)"""
     return fft_ops.angle(g, self)
 
 
