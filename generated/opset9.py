@@ -3704,27 +3704,27 @@ def __derive_index(g: GraphBuilder, index, start, step):
     return g.op('Add', h.scalar(g, start, 'int64'), g.op('Mul', h.scalar(g, index, 'int64'), h.scalar(g, step, 'int64')))
 
 
-@declared('opspecs/torchscript.yaml:478', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/torchscript.yaml:484', emits=('Add', 'And', 'Cast', 'Concat', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Size', 'Slice', 'Split', 'Sub', 'Unsqueeze', 'Where'))
 def histogramdd(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
-    """aten::histogramdd.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls histogramdd_counts(), histogramdd_edges(), split_along() (opspecs/torchscript.yaml:478)"""
+    """aten::histogramdd.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls histogramdd_counts(), histogramdd_edges(), split_along() (opspecs/torchscript.yaml:484)"""
     edges = s.histogramdd_edges(g, self, bins, range)
     return (s.histogramdd_counts(g, self, edges, bins, weight, density), s.split_along(g, edges, h.histogram_layout(g, bins)['edges'], 0))
 
 
-@declared('opspecs/torchscript.yaml:491', emits=())
+@declared('opspecs/torchscript.yaml:497', emits=())
 def histogramdd_int_bins(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
-    """aten::histogramdd.int_bins, opsets 9-26: block of 2 lines: no ONNX op of its own (opspecs/torchscript.yaml:491)"""
+    """aten::histogramdd.int_bins, opsets 9-26: block of 2 lines: no ONNX op of its own (opspecs/torchscript.yaml:497)"""
     if not (h.static_size(g, self, -1) is not None):
-        raise g.constraint_error("torch.histogramdd with one bin count for every dimension needs the points' last size (their number of dimensions) known at export time; keep that axis static or pass one bin count per dimension", 'opspecs/torchscript.yaml:496')
+        raise g.constraint_error("torch.histogramdd with one bin count for every dimension needs the points' last size (their number of dimensions) known at export time; keep that axis static or pass one bin count per dimension", 'opspecs/torchscript.yaml:502')
     counts = [bins] * h.known_size(g, self, -1)
     return h.functional(g, 'histogramdd', self=self, bins=counts, range=range, weight=weight, density=density)
 
 
-@declared('opspecs/torchscript.yaml:510', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/torchscript.yaml:516', emits=('And', 'Cast', 'Concat', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'Sub', 'Unsqueeze', 'Where'))
 def histogramdd_TensorList_bins(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
-    """aten::histogramdd.TensorList_bins, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density), list(bins) (opspecs/torchscript.yaml:510)"""
+    """aten::histogramdd.TensorList_bins, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density), list(bins) (opspecs/torchscript.yaml:516)"""
     if not (h.have_static_shapes(g, bins)):
-        raise g.constraint_error("torch.histogramdd with given bin edges needs each edge tensor's length known at export time (the bin tables are built then); keep the edge tensors' axes static", 'opspecs/torchscript.yaml:513')
+        raise g.constraint_error("torch.histogramdd with given bin edges needs each edge tensor's length known at export time (the bin tables are built then); keep the edge tensors' axes static", 'opspecs/torchscript.yaml:519')
     return (s.histogramdd_counts(g, self, g.op('Concat', *bins, axis=0), h.edge_bins(g, bins), weight, density), builtins.list(bins))
 
 
