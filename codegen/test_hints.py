@@ -135,6 +135,7 @@ class TensorHint:
     diagonal_of: list[str] | None = _key(_Kind("[tensor, offset, dim1, dim2] argument names", _names(4)))
     view: bool | None = _key(FLAG)
     shape_each: list[Any] | None = _key(SHAPES)
+    first: Any = _key(EXPRESSION)
     shape_if: list[Any] | None = _key(SHAPE_IF)
     sized_by: str | None = _key(NAME)
     offsets_into: str | None = _key(NAME)
@@ -176,13 +177,14 @@ class ValueHint:
     symbols: list[Any] | None = _key(EXPRESSIONS)
     # options beside the generator
     extra: int | None = _key(INT)
+    first: Any = _key(EXPRESSION)
     unless: str | None = _key(NAME)
     none: bool | None = _key(FLAG)
     as_input: bool | None = _key(FLAG)
     location: Location | None = field(default=None, compare=False)
 
 
-_OPTIONS = ("extra", "unless", "none", "as_input")
+_OPTIONS = ("extra", "first", "unless", "none", "as_input")
 ArgHint = TensorHint | ValueHint | list[Any] | Any
 
 

@@ -331,8 +331,8 @@ class _SpecChecker:
             self.parse_expression(constraint.require, constraint.location, "constraint")
         for name in constraint.test_dynamic:
             arg = self.entry_schema.arg(name)
-            if arg is None or not (arg.is_tensor or arg.base_type in ("int", "SymInt", "List[int]", "List[SymInt]",
-                                                                       "number", "float")):
+            if arg is None or not (arg.is_tensor or arg.is_tensor_list or arg.base_type in (
+                    "int", "SymInt", "List[int]", "List[SymInt]", "number", "float")):
                 self.error(constraint.location, f"constraint test.dynamic names '{name}', which is not a tensor or "
                                                 f"number argument of {self.spec.aten} ({', '.join(self.entry_schema.names)})")
         for name, hint in constraint.test_hints.items():

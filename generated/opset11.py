@@ -426,16 +426,20 @@ def _pad_packed_sequence(g: GraphBuilder, data, batch_sizes, batch_first, paddin
 @declared('opspecs/torchscript.yaml:422', emits=('Cast', 'Concat', 'Expand', 'Gather', 'GatherND', 'LSTM', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def lstm_data(g: GraphBuilder, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
     """aten::lstm.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:422)"""
+    if not (h.static_size(g, batch_sizes, 0) != 0):
+        raise g.constraint_error("LSTM over a packed sequence of length 0 (no batch sizes) crashes torch's eager kernel and ONNX Runtime's LSTM kernel; export with an example sequence of at least one step", 'opspecs/torchscript.yaml:428')
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:428')
+        raise g.constraint_error('LSTM dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:431')
     if not (builtins.len(params) == num_layers * (2 if bidirectional else 1) * (4 if has_biases else 2)):
-        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/torchscript.yaml:430')
+        raise g.constraint_error('LSTM with projections (proj_size > 0) has no ONNX equivalent (ONNX LSTM has no projection); export without proj_size', 'opspecs/torchscript.yaml:433')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='LSTM')
 
 
-@declared('opspecs/torchscript.yaml:451', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/torchscript.yaml:454', emits=('Cast', 'Concat', 'Expand', 'GRU', 'Gather', 'GatherND', 'Less', 'NonZero', 'Range', 'ReduceSum', 'Reshape', 'ScatterND', 'Shape', 'Slice', 'Transpose', 'Unsqueeze'))
 def gru_data(g: GraphBuilder, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional):
-    """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:451)"""
+    """aten::gru.data, opsets 11-26: aten2onnx.exporter.emit.lib.packed_sequence_ops.packed_data_rnn (opspecs/torchscript.yaml:454)"""
+    if not (h.static_size(g, batch_sizes, 0) != 0):
+        raise g.constraint_error("GRU over a packed sequence of length 0 (no batch sizes) crashes torch's eager kernel and ONNX Runtime's GRU kernel; export with an example sequence of at least one step", 'opspecs/torchscript.yaml:460')
     if not (not (train and dropout > 0 and (num_layers > 1))):
-        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:457')
+        raise g.constraint_error('GRU dropout between layers in training mode is random and has no ONNX equivalent; export the model in eval() mode or with dropout=0', 'opspecs/torchscript.yaml:463')
     return packed_sequence_ops.packed_data_rnn(g, data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional, op='GRU')

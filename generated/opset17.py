@@ -17,37 +17,37 @@ from aten2onnx.generated import spec_helpers as s  # noqa: F401
 from aten2onnx.exporter.emit.lib import fft_ops
 
 
-@declared('opspecs/fft.yaml:22', emits=('Cast', 'Concat', 'DFT', 'Gather', 'Mul', 'Pow', 'ReduceProd', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:22', emits=('And', 'Cast', 'Concat', 'DFT', 'Equal', 'Gather', 'Mul', 'Or', 'Pow', 'Range', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze', 'Unsqueeze', 'Where'))
 def _fft_r2c(g: GraphBuilder, self, dim, normalization, onesided):
     """aten::_fft_r2c.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_r2c (opspecs/fft.yaml:22)"""
     if not (normalization in [0, 1, 2]):
-        raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:27')
+        raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:28')
     return fft_ops.fft_r2c(g, self, dim, normalization, onesided)
 
 
-@declared('opspecs/fft.yaml:41', emits=('Cast', 'Concat', 'DFT', 'Gather', 'Mul', 'Pow', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze'))
+@declared('opspecs/fft.yaml:47', emits=('Cast', 'Concat', 'DFT', 'Gather', 'Mul', 'Pow', 'ReduceProd', 'Reshape', 'Shape', 'Squeeze'))
 def _fft_c2r(g: GraphBuilder, self, dim, normalization, last_dim_size):
-    """aten::_fft_c2r.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_c2r (opspecs/fft.yaml:41)"""
+    """aten::_fft_c2r.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_c2r (opspecs/fft.yaml:47)"""
     if not (normalization in [0, 1, 2]):
-        raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:46')
+        raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:52')
     return fft_ops.fft_c2r(g, self, dim, normalization, last_dim_size)
 
 
-@declared('opspecs/fft.yaml:59', emits=('Cast', 'DFT', 'Gather', 'Identity', 'Mul', 'Pow', 'ReduceProd', 'Shape'))
+@declared('opspecs/fft.yaml:68', emits=('Cast', 'DFT', 'Gather', 'Identity', 'Mul', 'Pow', 'ReduceProd', 'Shape'))
 def _fft_c2c(g: GraphBuilder, self, dim, normalization, forward):
-    """aten::_fft_c2c.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_c2c (opspecs/fft.yaml:59)"""
+    """aten::_fft_c2c.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.fft_c2c (opspecs/fft.yaml:68)"""
     if not (normalization in [0, 1, 2]):
-        raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:64')
+        raise g.constraint_error('normalization must be 0 (none), 1 (1/sqrt(n)) or 2 (1/n), the values torch.fft passes', 'opspecs/fft.yaml:73')
     return fft_ops.fft_c2c(g, self, dim, normalization, forward)
 
 
-@declared('opspecs/fft.yaml:80', emits=('Add', 'Cast', 'Concat', 'DFT', 'Div', 'Gather', 'Mul', 'Pad', 'Range', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:92', emits=('Add', 'And', 'Cast', 'Concat', 'DFT', 'Div', 'Equal', 'Gather', 'Mul', 'Or', 'Pad', 'Range', 'Reshape', 'Shape', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def stft(g: GraphBuilder, self, n_fft, hop_length=None, win_length=None, window=None, normalized=False, onesided=None, return_complex=None, align_to_window=None):
-    """aten::stft.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft (opspecs/fft.yaml:80)"""
+    """aten::stft.default, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft (opspecs/fft.yaml:92)"""
     return fft_ops.stft(g, self, n_fft, hop_length, win_length, window, normalized, onesided, return_complex, align_to_window)
 
 
-@declared('opspecs/fft.yaml:102', emits=('Add', 'Cast', 'Concat', 'DFT', 'Div', 'Gather', 'Mul', 'Pad', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:118', emits=('Add', 'And', 'Cast', 'Concat', 'DFT', 'Div', 'Equal', 'Gather', 'Mul', 'Or', 'Pad', 'Range', 'Reshape', 'Shape', 'Slice', 'Squeeze', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def stft_center(g: GraphBuilder, self, n_fft, hop_length=None, win_length=None, window=None, center=True, pad_mode='reflect', normalized=False, onesided=None, return_complex=None, align_to_window=None):
-    """aten::stft.center, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft_center (opspecs/fft.yaml:102)"""
+    """aten::stft.center, opsets 17-26: aten2onnx.exporter.emit.lib.fft_ops.stft_center (opspecs/fft.yaml:118)"""
     return fft_ops.stft_center(g, self, n_fft, hop_length, win_length, window, center, pad_mode, normalized, onesided, return_complex, align_to_window)

@@ -626,7 +626,7 @@ def zero(g: GraphBuilder, self):
 
 @declared('opspecs/creation.yaml:211', emits=('Identity',))
 def lift_fresh_copy(g: GraphBuilder, self):
-    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:126); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:187); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
+    """aten::lift_fresh_copy.default, opsets 9-26: Identity(self) (opspecs/creation.yaml:211); also serves aten::view_as_real.default (opspecs/fft.yaml:146); also serves aten::view_as_real_copy.default (opspecs/fft.yaml:207); also serves aten::alias.default (opspecs/shape.yaml:216); also serves aten::detach_copy.default (opspecs/shape.yaml:289)"""
     return g.op('Identity', self)
 
 
@@ -688,36 +688,36 @@ def masked_select(g: GraphBuilder, self, mask):
     return g.op('Compress', g.op('Reshape', g.op('Expand', self, size), h.ints(g, [-1])), g.op('Reshape', keep, h.ints(g, [-1])), axis=0)
 
 
-@declared('opspecs/fft.yaml:132', emits=('Identity',))
+@declared('opspecs/fft.yaml:152', emits=('Identity',))
 def view_as_complex(g: GraphBuilder, self):
-    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:132); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:193)"""
+    """aten::view_as_complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.view_as_complex (opspecs/fft.yaml:152); also serves aten::view_as_complex_copy.default (opspecs/fft.yaml:213)"""
     return fft_ops.view_as_complex(g, self)
 
 
-@declared('opspecs/fft.yaml:141', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:161', emits=('Add', 'Concat', 'Expand', 'Reshape', 'Shape', 'Unsqueeze'))
 def complex(g: GraphBuilder, real, imag):
-    """aten::complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:141)"""
+    """aten::complex.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.complex_from_parts (opspecs/fft.yaml:161)"""
     return fft_ops.complex_from_parts(g, real, imag)
 
 
-@declared('opspecs/fft.yaml:153', emits=('Identity', 'Mul'))
+@declared('opspecs/fft.yaml:173', emits=('Identity', 'Mul'))
 def conj_physical(g: GraphBuilder, self):
-    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:153); also serves aten::_conj.default, aten::_conj_physical.default"""
+    """aten::conj_physical.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.conj (opspecs/fft.yaml:173); also serves aten::_conj.default, aten::_conj_physical.default"""
     return fft_ops.conj(g, self)
 
 
-@declared('opspecs/fft.yaml:163', emits=('Concat', 'Cos', 'Mul', 'Reshape', 'Sin', 'Unsqueeze'))
+@declared('opspecs/fft.yaml:183', emits=('Concat', 'Cos', 'Mul', 'Reshape', 'Sin', 'Unsqueeze'))
 def polar(g: GraphBuilder, abs, angle):
-    """aten::polar.default, opsets 9-26: block of 4 lines: Concat, Cos, Mul, Sin; calls unsqueeze_axes() (opspecs/fft.yaml:163)"""
+    """aten::polar.default, opsets 9-26: block of 4 lines: Concat, Cos, Mul, Sin; calls unsqueeze_axes() (opspecs/fft.yaml:183)"""
     last = builtins.max(h.rank(g, abs), h.rank(g, angle))
     real = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Cos', angle)), [last])
     imag = s.unsqueeze_axes(g, g.op('Mul', abs, g.op('Sin', angle)), [last])
     return g.op('Concat', real, imag, axis=last)
 
 
-@declared('opspecs/fft.yaml:178', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
+@declared('opspecs/fft.yaml:198', emits=('Cast', 'Gather', 'IsNaN', 'Less', 'Where'))
 def angle(g: GraphBuilder, self):
-    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:178)"""
+    """aten::angle.default, opsets 9-26: aten2onnx.exporter.emit.lib.fft_ops.angle (opspecs/fft.yaml:198)"""
     return fft_ops.angle(g, self)
 
 
@@ -3707,6 +3707,30 @@ def __range_length(g: GraphBuilder, lo, hi, step):
 def __derive_index(g: GraphBuilder, index, start, step):
     """aten::__derive_index.default, opsets 9-26: Add(scalar(start, 'int64'), Mul(scalar(index, 'int64'), scalar(step, 'int64'))) (opspecs/torchscript.yaml:352)"""
     return g.op('Add', h.scalar(g, start, 'int64'), g.op('Mul', h.scalar(g, index, 'int64'), h.scalar(g, step, 'int64')))
+
+
+@declared('opspecs/torchscript.yaml:484', emits=('Add', 'And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Mul', 'Not', 'Or', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Size', 'Slice', 'Split', 'Sub', 'Unsqueeze', 'Where'))
+def histogramdd(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
+    """aten::histogramdd.default, opsets 9-26: block of 2 lines: no ONNX op of its own; calls histogramdd_counts(), histogramdd_edges(), split_along() (opspecs/torchscript.yaml:484)"""
+    edges = s.histogramdd_edges(g, self, bins, range)
+    return (s.histogramdd_counts(g, self, edges, bins, weight, density), s.split_along(g, edges, h.histogram_layout(g, bins)['edges'], 0))
+
+
+@declared('opspecs/torchscript.yaml:497', emits=())
+def histogramdd_int_bins(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
+    """aten::histogramdd.int_bins, opsets 9-26: block of 2 lines: no ONNX op of its own (opspecs/torchscript.yaml:497)"""
+    if not (h.static_size(g, self, -1) is not None):
+        raise g.constraint_error("torch.histogramdd with one bin count for every dimension needs the points' last size (their number of dimensions) known at export time; keep that axis static or pass one bin count per dimension", 'opspecs/torchscript.yaml:502')
+    counts = [bins] * h.known_size(g, self, -1)
+    return h.functional(g, 'histogramdd', self=self, bins=counts, range=range, weight=weight, density=density)
+
+
+@declared('opspecs/torchscript.yaml:516', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Sub', 'Unsqueeze', 'Where'))
+def histogramdd_TensorList_bins(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
+    """aten::histogramdd.TensorList_bins, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density), list(bins) (opspecs/torchscript.yaml:516)"""
+    if not (h.have_static_shapes(g, bins)):
+        raise g.constraint_error("torch.histogramdd with given bin edges needs each edge tensor's length known at export time (the bin tables are built then); keep the edge tensors' axes static", 'opspecs/torchscript.yaml:519')
+    return (s.histogramdd_counts(g, self, g.op('Concat', *bins, axis=0), h.edge_bins(g, bins), weight, density), builtins.list(bins))
 
 
 @declared('opspecs/arithmetic.yaml:72', emits=('Add', 'Cast', 'Concat', 'Gather', 'Mul', 'Reshape', 'Sub', 'Unsqueeze'))

@@ -8,7 +8,7 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
                                   [0, 1], check: name}; see op_runner.assert_same_random)
   <tensor arg>:
     shape: [N, C, 5, [2, 4]]      ints, symbols, or [lo, hi] ranges
-                                  (a product of symbols too: G*C)
+                                  (an expression of symbols too: G*C, K+1)
     shape_one_of: [[N, C, L], [C, L]]  one of several `shape` templates (e.g. batched or not);
                                   `pick: R` takes template number R (a `shapes` symbol) instead
     rank: [lo, hi]                when no shape: rank range (default [0, 4]); dims from `dims`
@@ -54,6 +54,8 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     view: true                    a strided view in torch (the tail of a larger tensor's storage), as
                                   export marks such a value (as_strided refuses it)
     shape_each: [[A, B], [C]]     tensor lists: one shape template per tensor (fixes the count)
+    first: K+1                    with shape_each: only the first K+1 templates (an expression over
+                                  `shapes` symbols: a count tied to another argument's size)
     shape_if: [flag, [B, T, C]]   this shape template instead when the bool argument `flag` is True
                                   (batch_first layouts)
     sized_by: normalized_shape    the shape is the value of an int-list argument (norm weights)
@@ -120,6 +122,9 @@ Hint vocabulary (the `test:` block of a spec entry; every key is optional):
     choose: [v1, v2], unless: x   None when argument x is not None, else one of the values
                                   (e.g. scale_factors, given only when output_size is not)
     symbols: [OH+KH-1, W]         int lists from `shapes` symbols: + - * and parentheses
+    first: 2*K+2                  beside `symbols` or a `choose` of lists: keep the list's first
+                                  entries, that many (an expression over `shapes` symbols), so its
+                                  length follows a drawn size (histogramdd's bins and range per dim)
 Unhinted arguments with a schema default use it; unhinted tensors share one drawn shape.
 """
 
@@ -314,7 +319,7 @@ class _Example:
             out = []
             for d in hint.shape:
                 if isinstance(d, str):
-                    out.append(math.prod(self.symbols[s.strip()] for s in d.split("*")))
+                    out.append(_symbol_expression(d, self.symbols))
                 elif isinstance(d, list):
                     out.append(_size_range(self.draw, d, self.edges))
                 else:
@@ -564,7 +569,9 @@ class _Example:
         if hint.rnn_params is not None:
             return self.rnn_params(hint)
         if hint.shape_each is not None:  # one shape template per tensor (LSTM's h0 and c0 with projections)
-            return [self.tensor(hint, self.shape(replace(hint, shape=each))) for each in hint.shape_each]
+            templates = hint.shape_each if hint.first is None else \
+                hint.shape_each[:_symbol_expression(str(hint.first), self.symbols)]
+            return [self.tensor(hint, self.shape(replace(hint, shape=each))) for each in templates]
         count = _int_range(self.draw, _given(hint.count, [1, 3]))
         if hint.states_of is not None:
             count = 2 if self.values[hint.states_of] == "LSTM" else 1
@@ -595,7 +602,10 @@ class _Example:
             raise ValueError(f"argument '{arg.name}' ({arg.type}) needs a test hint in its spec")
         if hint.none and self.draw(st.booleans()):
             return None
-        return self.generated(hint)
+        value = self.generated(hint)
+        if hint.first is not None and isinstance(value, list):
+            return value[:_symbol_expression(str(hint.first), self.symbols)]
+        return value
 
     def generated(self, hint: ValueHint) -> Any:
         draw = self.draw

@@ -331,3 +331,17 @@ def test_a_capture_failure_is_reported_under_the_torchscript_capture(tmp_path: P
         aten2onnx.export(ts.Wrapper(), (torch.randn(2),), dynamo=False, report=True, artifacts_dir=tmp_path)
     report = Path(info.value.report_path).read_text()
     assert "## Capture (torch.jit.trace)" in report and "scripting failed in module 'inner'" in report
+
+
+def test_a_packed_sequence_of_length_0_is_refused() -> None:
+    class PackedLSTM(nn.Module):  # scripted: nothing runs the model eagerly (torch's kernel crashes on it)
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(3, 4)
+
+        def forward(self, data: torch.Tensor, batch_sizes: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> Any:
+            return torch.lstm(data, batch_sizes, (h, c), self.lstm._flat_weights, True, 1, 0.0, False, False)[0]
+
+    steps = (torch.zeros(0, 3), torch.zeros(0, dtype=torch.int64), torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))
+    with pytest.raises(aten2onnx.OnnxExporterError, match="LSTM over a packed sequence of length 0"):
+        aten2onnx.export(torch.jit.script(PackedLSTM()), steps, dynamo=False)

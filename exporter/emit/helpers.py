@@ -469,6 +469,11 @@ def has_static_shape(g: GraphBuilder, value: ir.Value) -> bool:
     return all(isinstance(d, int) for d in g.shape(value))
 
 
+def have_static_shapes(g: GraphBuilder, values: Sequence[ir.Value]) -> bool:
+    """True when every size of every tensor of the list is a known int (histogramdd's edge tensors)."""
+    return all(has_static_shape(g, v) for v in values)
+
+
 def shape_concat(g: GraphBuilder, lead: Any, tail: Sequence[int]) -> ir.Value:
     """A 1-D int64 shape: `lead` (ints, or a 1-D int64 value as shape_slice gives) then `tail`;
     one constant when `lead` is static."""

@@ -212,3 +212,27 @@ def returns_kind(type_text: str) -> type | None:
     """int/float/bool for a number return type (`int`, `SymInt`, `Scalar` -> float), else None."""
     return {"int": int, "SymInt": int, "float": float, "SymFloat": float, "bool": bool, "SymBool": bool,
             "Scalar": float, "number": float}.get(type_text)
+
+
+# -- ops torch has no fake kernel for, whose result sizes follow from the arguments ------------------
+def histogram_meta(meta: MetaContext, name: str, metas: Sequence[Any]) -> Any:
+    """The (hist, bin_edges) of torch.histogram and torch.histogramdd: sizes from the bin counts or the
+    edge tensors, dtype the input's. None for another op, or a bin count known only at run time."""
+    base = name.split("::", 1)[-1].removesuffix(".default")
+    if not base.startswith("histogram") or not metas or not isinstance(metas[0], torch.Tensor):
+        return None
+    x, bins = metas[0], metas[1]
+    if base == "histogram.bins_tensor" and isinstance(bins, torch.Tensor) and bins.dim() == 1:
+        return meta.empty([bins.shape[0] - 1], x.dtype), meta.empty(list(bins.shape), x.dtype)
+    if base == "histogramdd.TensorList_bins" and isinstance(bins, (list, tuple)) and all(
+            isinstance(b, torch.Tensor) and b.dim() == 1 for b in bins):
+        return (meta.empty([b.shape[0] - 1 for b in bins], x.dtype),
+                [meta.empty(list(b.shape), x.dtype) for b in bins])
+    if not is_concrete(bins) or x.dim() == 0:
+        return None
+    if base == "histogram.bin_ct":
+        return meta.empty([bins], x.dtype), meta.empty([bins + 1], x.dtype)
+    counts = [bins] * x.shape[-1] if base == "histogramdd.int_bins" and isinstance(x.shape[-1], int) else bins
+    if base not in ("histogramdd", "histogramdd.int_bins") or not isinstance(counts, (list, tuple)):
+        return None
+    return meta.empty(list(counts), x.dtype), [meta.empty([b + 1], x.dtype) for b in counts]

@@ -47,6 +47,7 @@ from aten2onnx.exporter.torchscript.decompose import decompose
 from aten2onnx.exporter.torchscript.meta import (
     MetaContext,
     SequenceMeta,
+    histogram_meta,
     is_concrete,
     number_op,
     returns_kind,
@@ -325,6 +326,9 @@ class Translator(GraphParts):
         if op._schema.is_mutable:
             written = [i for i, a in enumerate(op._schema.arguments) if a.alias_info and a.alias_info.is_write]
             return metas[written[0]] if written else None
+        shaped = histogram_meta(self.meta, name, metas)
+        if shaped is not None:
+            return shaped
         before = len(self.meta.shape_env.replacements)
         try:
             result = self._call_meta(op, metas)
@@ -514,7 +518,8 @@ class Translator(GraphParts):
         """Name a fresh ONNX value after the TorchScript value and give it torch's type; a number known
         at export time replaces the value computed for it."""
         if isinstance(value, (list, tuple)) and isinstance(meta, (list, tuple)) and len(value) == len(meta):
-            return type(value)(m if is_concrete(m) else v for v, m in zip(value, meta))
+            # a list of tensors (histogramdd's bin edges): each named and typed as a single output is
+            return type(value)(m if is_concrete(m) else self._bind_one(out, v, m, kind) for v, m in zip(value, meta))
         if not isinstance(value, ir.Value):
             return value
         if is_concrete(meta) and meta is not None and not isinstance(meta, (list, tuple, str)):

@@ -325,6 +325,10 @@ class Translator(GraphParts):
         return self.bind_one(node.name, result, meta, None)
 
     def bind_one(self, base: str, value: Any, meta: Any, index: int | None) -> Any:
+        if isinstance(value, (list, tuple)) and isinstance(meta, (list, tuple)) and len(value) == len(meta):
+            # a list of tensors among the outputs (histogramdd's bin edges): each named and typed
+            name = base if index is None else f"{base}_{index}"
+            return type(value)(self.bind_one(name, v, m, i) for i, (v, m) in enumerate(zip(value, meta)))
         if not isinstance(value, ir.Value):
             return value
         if isinstance(meta, torch.Tensor) and is_symbolic_scalar(value):

@@ -144,15 +144,51 @@ def _normalize(g: GraphBuilder, y: ir.Value, n: int | ir.Value, normalization: i
 # -- FFTs -----------------------------------------------------------------------------------------------
 
 
+def _int64(g: GraphBuilder, n: int | ir.Value) -> ir.Value:
+    return g.constant(n, torch.int64) if isinstance(n, int) else g.cast(n, torch.int64)
+
+
+def _real_bins(g: GraphBuilder, rank: int, axis: int, n: int | ir.Value, size: int | ir.Value) -> ir.Value:
+    """bool [1, .., size, .., 1] (rank axes, size at `axis`): the bins k of a length-n DFT along the
+    axis where a real signal's transform is real, k == 0 and, for an even n, k == n / 2."""
+    shape = [1] * rank
+    if isinstance(n, int) and isinstance(size, int):
+        shape[axis] = size
+        return g.constant(torch.tensor([k == 0 or 2 * k == n for k in range(size)]).reshape(shape))
+    k = g.op("Range", g.constant(0, torch.int64), _int64(g, size), g.constant(1, torch.int64))
+    real = g.op("Or", g.op("Equal", k, g.constant(0, torch.int64)),
+                g.op("Equal", g.op("Mul", k, g.constant(2, torch.int64)), _int64(g, n)))
+    shape[axis] = -1
+    return g.op("Reshape", real, g.constant(shape, torch.int64))
+
+
+def _exact_real_bins(g: GraphBuilder, y: ir.Value, axes: Sequence[int], lengths: Sequence[int | ir.Value],
+                     sizes: Sequence[int | ir.Value] | None = None, rank: int | None = None) -> ir.Value:
+    """y (the pair tensor of a real signal's DFT over `axes`, of those signal lengths; y's rank and
+    sizes there read from y unless given) with an
+    imaginary part of exactly +0.0 wherever every transformed bin is one where the transform is real
+    (0, or n / 2 for an even n): pocketfft, torch's CPU FFT, makes those exact zeros, while ONNX
+    Runtime's DFT leaves -0.0 or rounding noise there (its twiddle factors at pi are inexact)."""
+    rank = g.rank(y) if rank is None else rank
+    mask = g.constant(torch.tensor([False, True]).reshape([1] * (rank - 1) + [2]))
+    for i, (axis, n) in enumerate(zip(axes, lengths)):
+        size = sizes[i] if sizes is not None else _signal_length(g, y, axis)
+        mask = g.op("And", mask, _real_bins(g, rank, axis, n, size))
+    out = g.op("Where", mask, g.constant(0.0, g.known_dtype(y)), y)
+    mark_complex(out)
+    return _with_shape(out, _dims_of(y))
+
+
 def fft_r2c(g: GraphBuilder, self: ir.Value, dim: Sequence[int], normalization: int, onesided: bool) -> ir.Value:
     """Real-to-complex FFT over `dim`; `onesided` keeps n // 2 + 1 bins of the last dim listed."""
     axes = _axes(g, dim, g.rank(self))
     n = _signal_size(g, self, axes)
+    lengths = [_signal_length(g, self, axis) for axis in axes]
     y = _dft(g, _unsqueeze_last(g, self), axes[-1], onesided=onesided)  # a real signal: trailing 1
     for axis in axes[:-1]:
         y = _dft(g, y, axis)
     mark_complex(y)
-    return _normalize(g, y, n, normalization, inverse=False)
+    return _exact_real_bins(g, _normalize(g, y, n, normalization, inverse=False), axes, lengths)
 
 
 def fft_c2r(g: GraphBuilder, self: ir.Value, dim: Sequence[int], normalization: int, last_dim_size: Any) -> ir.Value:
@@ -367,6 +403,8 @@ def stft(g: GraphBuilder, self: ir.Value, n_fft: int, hop_length: int | None = N
         data = g.op("Pad", data, g.constant(pads, torch.int64))
     one_sided = (not complex_frames) if onesided is None else bool(onesided)
     y = _dft(g, data, sample_axis, onesided=one_sided)  # [B?, frames, freq, 2]
+    if not complex_frames:
+        y = _exact_real_bins(g, y, [sample_axis], [n_fft], [n_fft // 2 + 1 if one_sided else n_fft], rank + 2)
     perm = list(range(rank + 2))
     perm[axis], perm[sample_axis] = sample_axis, axis
     y = g.op("Transpose", y, perm=perm)  # [B?, freq, frames, 2]
