@@ -352,9 +352,9 @@ def nanmedian_dim(g: GraphBuilder, self, dim, keepdim=False):
     return s.nan_lower_median(g, self, s.size_along(g, self, axis), axis, keepdim)
 
 
-@declared('opspecs/statistics.yaml:719', emits=('Add', 'And', 'Cast', 'Concat', 'CumSum', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Not', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:721', emits=('Add', 'And', 'Cast', 'Concat', 'CumSum', 'Div', 'Equal', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Not', 'Range', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Reshape', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def segment_reduce(g: GraphBuilder, data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
-    """aten::segment_reduce.default, opsets 11-17: block of 20 lines: And, Less, Not, Where; calls half_as_float(), index_range(), nan_seen(), reduce_max(), reduce_min(), reduce_prod(), reduce_sum(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:719)"""
+    """aten::segment_reduce.default, opsets 11-17: block of 20 lines: And, Less, Not, Where; calls half_as_float(), index_range(), nan_seen(), reduce_max(), reduce_min(), reduce_prod(), reduce_sum(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:721)"""
     a = h.norm_dim(g, axis, data)
     t = h.rank(g, data) - a - 1
     x = s.half_as_float(g, data)

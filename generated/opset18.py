@@ -34,9 +34,9 @@ def glu(g: GraphBuilder, self, dim=-1):
     return g.op('Mul', (halves := g.op('Split', self, axis=dim, num_outputs=2, _outputs=2))[0], g.op('Sigmoid', halves[1]))
 
 
-@declared('opspecs/statistics.yaml:741', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'CumSum', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:743', emits=('Add', 'Cast', 'Concat', 'ConstantOfShape', 'CumSum', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'Max', 'Min', 'Mul', 'Range', 'Reshape', 'ScatterElements', 'Shape', 'Slice', 'Sub', 'Unsqueeze', 'Where'))
 def segment_reduce(g: GraphBuilder, data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
-    """aten::segment_reduce.default, opsets 18-26: block of 23 lines: Add, Concat, CumSum, Expand, Greater, IsNaN, Less, ScatterElements, Shape, Where; calls half_as_float(), index_range(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:741)"""
+    """aten::segment_reduce.default, opsets 18-26: block of 23 lines: Add, Concat, CumSum, Expand, Greater, IsNaN, Less, ScatterElements, Shape, Where; calls half_as_float(), index_range(), segment_bounds(), segment_finish(), size_along(), unsqueeze_axes() (opspecs/statistics.yaml:743)"""
     a = h.norm_dim(g, axis, data)
     t = h.rank(g, data) - a - 1
     x = s.half_as_float(g, data)

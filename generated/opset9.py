@@ -3330,22 +3330,22 @@ def _histogramdd_from_bin_cts(g: GraphBuilder, self, bins, *, range=None, weight
     return s.histogramdd_counts(g, self, s.histogramdd_edges(g, self, bins, range), bins, weight, density)
 
 
-@declared('opspecs/statistics.yaml:572', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:573', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Sub', 'Unsqueeze', 'Where'))
 def _histogramdd_from_bin_tensors(g: GraphBuilder, self, bins, *, weight=None, density=False):
-    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:572)"""
+    """aten::_histogramdd_from_bin_tensors.default, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density) (opspecs/statistics.yaml:573)"""
     return s.histogramdd_counts(g, self, g.op('Concat', *bins, axis=0), h.edge_bins(g, bins), weight, density)
 
 
-@declared('opspecs/statistics.yaml:629', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
+@declared('opspecs/statistics.yaml:631', emits=('Cast', 'Concat', 'Div', 'Gather', 'Greater', 'Less', 'MatMul', 'Max', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sub', 'Transpose', 'Where'))
 def cov(g: GraphBuilder, self, *, correction=1, fweights=None, aweights=None):
-    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:629)"""
+    """aten::cov.default, opsets 9-26: block of 2 lines: Reshape; calls covariance() (opspecs/statistics.yaml:631)"""
     c = s.covariance(g, self, correction, fweights, aweights)
     return g.op('Reshape', c, h.ints(g, [])) if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1 else c
 
 
-@declared('opspecs/statistics.yaml:647', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
+@declared('opspecs/statistics.yaml:649', emits=('Cast', 'Concat', 'Div', 'EyeLike', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Max', 'Min', 'Mul', 'ReduceSum', 'Reshape', 'Shape', 'Sqrt', 'Sub', 'Transpose', 'Unsqueeze', 'Where'))
 def corrcoef(g: GraphBuilder, self):
-    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:647)"""
+    """aten::corrcoef.default, opsets 9-26: block of 7 lines: Cast, Div, EyeLike, IsNaN, Max, Min, Reshape, Sqrt, Where; calls covariance(), reduce_sum(), unsqueeze_axes() (opspecs/statistics.yaml:649)"""
     c = s.covariance(g, self, 1, None, None)
     if h.rank(g, self) < 2 or h.static_size(g, self, 0) == 1:
         one = g.op('Reshape', c, h.ints(g, []))
@@ -3355,11 +3355,11 @@ def corrcoef(g: GraphBuilder, self):
     return g.op('Where', g.op('IsNaN', r), r, g.op('Min', g.op('Max', r, h.like(g, -1.0, r)), h.like(g, 1.0, r)))
 
 
-@declared('opspecs/statistics.yaml:666', emits=('Gather',))
+@declared('opspecs/statistics.yaml:668', emits=('Gather',))
 def combinations(g: GraphBuilder, self, r=2, with_replacement=False):
-    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:666)"""
+    """aten::combinations.default, opsets 9-26: block of 3 lines: Gather (opspecs/statistics.yaml:668)"""
     if not (h.static_size(g, self, 0) is not None):
-        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:672')
+        raise g.constraint_error('torch.combinations of a vector whose length is known only at run time needs its index table at export time; drop that axis from dynamic_shapes/dynamic_axes', 'opspecs/statistics.yaml:674')
     if r == 0:
         return h.empty(g, self)
     return g.op('Gather', self, h.combination_indices(g, h.known_size(g, self, 0), r, with_replacement), axis=0)
@@ -3716,20 +3716,20 @@ def histogramdd(g: GraphBuilder, self, bins, range=None, weight=None, density=Fa
     return (s.histogramdd_counts(g, self, edges, bins, weight, density), s.split_along(g, edges, h.histogram_layout(g, bins)['edges'], 0))
 
 
-@declared('opspecs/torchscript.yaml:497', emits=())
+@declared('opspecs/torchscript.yaml:498', emits=())
 def histogramdd_int_bins(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
-    """aten::histogramdd.int_bins, opsets 9-26: block of 2 lines: no ONNX op of its own (opspecs/torchscript.yaml:497)"""
+    """aten::histogramdd.int_bins, opsets 9-26: block of 2 lines: no ONNX op of its own (opspecs/torchscript.yaml:498)"""
     if not (h.static_size(g, self, -1) is not None):
-        raise g.constraint_error("torch.histogramdd with one bin count for every dimension needs the points' last size (their number of dimensions) known at export time; keep that axis static or pass one bin count per dimension", 'opspecs/torchscript.yaml:502')
+        raise g.constraint_error("torch.histogramdd with one bin count for every dimension needs the points' last size (their number of dimensions) known at export time; keep that axis static or pass one bin count per dimension", 'opspecs/torchscript.yaml:503')
     counts = [bins] * h.known_size(g, self, -1)
     return h.functional(g, 'histogramdd', self=self, bins=counts, range=range, weight=weight, density=density)
 
 
-@declared('opspecs/torchscript.yaml:516', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Sub', 'Unsqueeze', 'Where'))
+@declared('opspecs/torchscript.yaml:518', emits=('And', 'Cast', 'Concat', 'ConstantOfShape', 'Div', 'Equal', 'Expand', 'Gather', 'Greater', 'IsNaN', 'Less', 'MatMul', 'Not', 'Or', 'ReduceProd', 'ReduceSum', 'Reshape', 'ScatterElements', 'Sub', 'Unsqueeze', 'Where'))
 def histogramdd_TensorList_bins(g: GraphBuilder, self, bins, range=None, weight=None, density=False):
-    """aten::histogramdd.TensorList_bins, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density), list(bins) (opspecs/torchscript.yaml:516)"""
+    """aten::histogramdd.TensorList_bins, opsets 9-26: histogramdd_counts(self, Concat(*bins, axis=0), edge_bins(bins), weight, density), list(bins) (opspecs/torchscript.yaml:518)"""
     if not (h.have_static_shapes(g, bins)):
-        raise g.constraint_error("torch.histogramdd with given bin edges needs each edge tensor's length known at export time (the bin tables are built then); keep the edge tensors' axes static", 'opspecs/torchscript.yaml:519')
+        raise g.constraint_error("torch.histogramdd with given bin edges needs each edge tensor's length known at export time (the bin tables are built then); keep the edge tensors' axes static", 'opspecs/torchscript.yaml:521')
     return (s.histogramdd_counts(g, self, g.op('Concat', *bins, axis=0), h.edge_bins(g, bins), weight, density), builtins.list(bins))
 
 
