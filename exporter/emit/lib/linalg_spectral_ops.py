@@ -222,10 +222,14 @@ def linalg_pinv(g: GraphBuilder, self: ir.Value, atol: ir.Value | None = None, r
     threshold = g.op("Mul", rtol, largest)
     if atol is not None:
         threshold = g.op("Max", threshold, c.unsqueeze(g, g.cast(atol, g.known_dtype(self)), [g.rank(atol)]))
-    kept = g.op("Greater", size, threshold)
-    one, zero = k.scalar(g, 1.0, self), k.scalar(g, 0.0, self)
-    inverse = g.op("Where", kept, g.op("Div", one, g.op("Where", kept, values, one)), zero)
+    _, inverse = _kept_inverses(g, values, g.op("Greater", size, threshold))
     return g.op("MatMul", g.op("Mul", left, c.unsqueeze(g, inverse, [r - 2])), right)
+
+
+def _kept_inverses(g: GraphBuilder, values: ir.Value, kept: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """(kept, 1 / value where kept else 0): the pseudo-inverse's singular values (lstsq's too)."""
+    one, zero = k.scalar(g, 1.0, values), k.scalar(g, 0.0, values)
+    return kept, g.op("Where", kept, g.op("Div", one, g.op("Where", kept, values, one)), zero)
 
 
 # LAPACK drivers torch.linalg.lstsq takes; None is the CPU default, gelsy
@@ -257,9 +261,7 @@ def linalg_lstsq(g: GraphBuilder, self: ir.Value, b: ir.Value, rcond: float | No
         u, values, vh = linalg_svd(g, self)
         cutoff = _EPSILON.get(dtype, 2.2e-16) * max(m, n) if rcond is None else rcond
         largest = c.reduce(g, "ReduceMax", values, [r - 2], True)
-        kept = g.op("Greater", values, g.op("Mul", k.scalar(g, cutoff, self), largest))
-        one, zero = k.scalar(g, 1.0, self), k.scalar(g, 0.0, self)
-        inverse = g.op("Where", kept, g.op("Div", one, g.op("Where", kept, values, one)), zero)
+        kept, inverse = _kept_inverses(g, values, g.op("Greater", values, g.op("Mul", k.scalar(g, cutoff, self), largest)))
         projected = g.op("Mul", g.op("MatMul", k.transpose(g, u, r), rhs), c.unsqueeze(g, inverse, [r - 1]))
         solution = g.op("MatMul", k.transpose(g, vh, r), projected)
     if driver in _LSTSQ_RANK_DRIVERS:
